@@ -1,0 +1,24 @@
+# Two commands a user needs: `make demo` (the main job) and `make test` (the whole suite).
+# Both install the project into .venv first, from settings.ini, if that has not happened yet.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: install demo test export bench speed
+
+$(VENV)/.installed: settings.ini setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/timemae demo
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+export: install
+	$(BIN)/nbdev_export
