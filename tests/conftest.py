@@ -1,0 +1,56 @@
+"""Shared fixtures: small real data (sktime's bundled BasicMotions, no download) and quiet, deterministic torch."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+warnings.filterwarnings('ignore', category=FutureWarning)
+warnings.filterwarnings('ignore', category=UserWarning)
+torch.set_num_threads(2)
+
+# a small TimeMAE so tests about behaviour (not the paper's size) run in seconds
+SMALL = dict(window=10, d_model=32, n_layers=2, n_heads=2, d_ff=64)
+
+
+@pytest.fixture(scope='session')
+def basic_motions():
+    "BasicMotions train/test: float32 [40, 6, 100] each, string labels, 4 classes."
+    from tsai_timemae.demo import load_basic_motions
+    return load_basic_motions()
+
+
+@pytest.fixture
+def splits(basic_motions):
+    from tsai.data.validation import get_splits
+    return get_splits(basic_motions[1], valid_size=0.25, stratify=True, random_state=0, shuffle=True, show_plot=False)
+
+
+@pytest.fixture
+def udls(basic_motions, splits):
+    "Unlabelled dls (X only), standardized by tsai's batch transform."
+    from tsai.data.core import get_ts_dls
+    from tsai.data.preprocessing import TSStandardize
+    return get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=10)
+
+
+@pytest.fixture
+def dls(basic_motions, splits):
+    "Labelled dls."
+    from tsai.data.core import TSClassification, get_ts_dls
+    from tsai.data.preprocessing import TSStandardize
+    X, y = basic_motions[:2]
+    return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], batch_tfms=[TSStandardize(by_var=True)], bs=10)
+
+
+def assert_same_state(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a: assert torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture
+def seed():
+    from fastai.torch_core import set_seed
+    set_seed(0, reproducible=True)
+    np.random.seed(0)
+    return 0

@@ -1,0 +1,193 @@
+"""TimeMAEPretrain: masking, the decoupled encoder, MCC/MRR, EMA, and life inside a fastai learner."""
+import hashlib
+
+import pytest
+import torch
+from fastai.callback.core import Callback
+from fastai.data.transforms import Transform
+from tsai.all import get_ts_dls, ts_learner
+
+from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, TimeMAEPretrainer, gather_tokens, random_masking,
+                              read_encoder_weights)
+from conftest import SMALL, assert_same_state
+
+
+def _learner(udls, tmp_path, **cb_kw):
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False, **cb_kw)
+    return ts_learner(udls, TimeMAE, cbs=cb, **SMALL), cb
+
+
+def _sha(path): return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- masking ---------------------------------------------------------------------------------------------------
+def test_mask_ratio_and_masks_drawn_per_sample():
+    vis, msk = random_masking(256, 16, 0.6)
+    assert msk.shape == (256, int(16 * 0.6)) and vis.shape == (256, 16 - int(16 * 0.6))
+    both = torch.cat([vis, msk], 1).sort(1).values
+    assert torch.equal(both, torch.arange(16).expand(256, -1))           # a partition of the patches, per sample
+    assert len({tuple(sorted(r.tolist())) for r in msk}) > 200            # samples get different masks
+    vis2, msk2 = random_masking(256, 16, 0.6)
+    assert not torch.equal(msk, msk2)                                     # and every call draws anew
+    freq = torch.zeros(16).index_add_(0, msk.flatten(), torch.ones(msk.numel())) / 256
+    assert freq.min() > 0.4 and freq.max() < 0.8                          # every position masked ~60% of the time
+
+
+def test_masking_needs_two_patches():
+    with pytest.raises(ValueError, match='at least 2 patches'):
+        random_masking(4, 1, 0.6)
+
+
+def test_mask_tokens_never_enter_the_visible_encoder():
+    model = TimeMAE(3, None, **SMALL)
+    pre = TimeMAEPretrainer(model.backbone, vocab_size=16).eval()
+    seen = []
+    model.backbone.encoder.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    x = torch.randn(5, 3, 100)
+    torch.manual_seed(1); out = pre(x)
+    torch.manual_seed(1); vis, msk = random_masking(5, 10, 0.6)
+    assert len(seen) == 1                                                  # one encoder pass: the visible tokens only
+    bb = model.backbone
+    expected = gather_tokens(bb.patchify(x) + bb.pos_embed[:, :10], vis)
+    assert seen[0].shape == (5, 4, 32) and torch.allclose(seen[0], expected, atol=1e-6)
+    logits, codes, reps, target = out
+    assert logits.shape == (5, 6, 16) and codes.shape == (5, 6, 16) and reps.shape == target.shape == (5, 6, 32)
+    codes = codes.detach()                                                 # one codeword per masked patch
+    assert torch.equal((codes > 0.5).sum(-1), torch.ones(5, 6, dtype=torch.long))
+    assert torch.allclose(codes.sum(-1), torch.ones(5, 6), atol=1e-5)
+
+
+@pytest.mark.parametrize('tokenizer', ['codebook', 'gumbel'])
+def test_every_pretraining_parameter_gets_a_gradient_and_is_trained(udls, tmp_path, tokenizer):
+    learn, cb = _learner(udls, tmp_path, tokenizer=tokenizer, vocab_size=8)
+    added = cb.pretrainer.pretrain_params()
+    grads, before = {}, [p.detach().clone() for p in added]
+
+    class Grab(Callback):
+        order = 90
+        def after_backward(self):
+            if not grads: grads.update({id(p): p.grad is not None and p.grad.abs().sum() > 0 for p in added})
+
+    learn.fit_one_cycle(1, 1e-3, cbs=Grab())                               # optimizer made before before_fit
+    in_opt = {id(p) for g in learn.opt.param_lists for p in g}
+    assert all(id(p) in in_opt for p in added)
+    assert all(grads[id(p)] for p in added), 'some parameter the callback adds got no gradient'
+    assert all(not torch.equal(b, p) for b, p in zip(before, added)), 'some parameter was not updated'
+    assert all(p.grad is None for p in cb.pretrainer.target.parameters())
+
+
+def test_ema_target_gets_no_gradient_and_moves_by_the_ema_rule(udls, tmp_path):
+    learn, cb = _learner(udls, tmp_path, momentum=0.9)
+    checks = []
+
+    class Check(Callback):
+        order = 90  # after TimeMAEPretrain's after_step (order 5) has updated the target
+        def before_step(self):
+            self.t0 = [p.detach().clone() for p in cb.pretrainer.target.parameters()]
+        def after_step(self):
+            tgt = list(cb.pretrainer.target.parameters())
+            online = list(cb.pretrainer.backbone.parameters())
+            assert all(not p.requires_grad and p.grad is None for p in tgt)
+            checks.append(max((t - (0.9 * t0 + 0.1 * o)).abs().max().item() for t, t0, o in zip(tgt, self.t0, online)))
+
+    learn.fit(1, 1e-3, cbs=Check())
+    assert len(checks) == len(udls.train) and max(checks) < 1e-6
+
+
+def test_masking_happens_after_batch_transforms(basic_motions, splits, tmp_path):
+    class AddThousand(Transform):
+        order = 99
+        def encodes(self, x: torch.Tensor): return x + 1000
+    udls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[AddThousand()], bs=10)
+    learn, cb = _learner(udls, tmp_path)
+    seen = []
+    cb.pretrainer.register_forward_pre_hook(lambda m, a: seen.append(a[0].mean().item()))
+    learn.fit(1, 1e-3)
+    assert seen and min(seen) > 500
+
+
+# -- training on real data ----------------------------------------------------------------------------------------
+def test_pretraining_loss_falls_on_a_real_data_set_and_best_encoder_is_saved(udls, tmp_path, seed):
+    learn, cb = _learner(udls, tmp_path)
+    learn.fit_one_cycle(15, 3e-3)
+    h = cb.history
+    assert len(h) == 15 and {'train_loss', 'valid_loss', 'mcc', 'mrr', 'train_mcc', 'train_mrr'} <= set(h[0])
+    first, last = sum(r['train_loss'] for r in h[:3]) / 3, sum(r['train_loss'] for r in h[-3:]) / 3
+    assert last < 0.8 * first, (first, last)
+    assert learn.recorder.metric_names[:5] == ['epoch', 'train_loss', 'valid_loss', 'mcc', 'mrr']
+    best = min(r['valid_loss'] for r in h)
+    assert cb.best == pytest.approx(best) and cb.weights_path == tmp_path / 'timemae_encoder.pth'
+    assert not list(tmp_path.glob('*.tmp'))                               # no temporary files left behind
+
+
+def test_labels_are_ignored_and_fit_leaves_the_learner_as_it_was(dls, tmp_path):
+    learn, cb = _learner(dls, tmp_path)
+    model, loss_func, metrics = learn.model, learn.loss_func, list(learn.metrics)
+    learn.fit(1, 1e-3)
+    assert learn.model is model and isinstance(learn.model, TimeMAE)
+    assert learn.loss_func is loss_func and list(learn.metrics) == metrics
+    assert learn.get_preds()[0].shape == (len(dls.valid_ds), 4)          # get_preds: the plain model's logits
+
+
+def test_saved_weights_reload_exactly(udls, tmp_path):
+    learn, cb = _learner(udls, tmp_path)
+    learn.fit(1, 1e-3)                                                     # one epoch: best == final
+    sd = read_encoder_weights(cb.weights_path)
+    own = {k: v for k, v in learn.model.state_dict().items() if k.startswith('backbone.')}
+    assert_same_state(sd, own)
+    fresh = ts_learner(udls, TimeMAE, pretrained=True, weights_path=cb.weights_path, **SMALL)
+    assert_same_state({k: v for k, v in fresh.model.state_dict().items() if k.startswith('backbone.')}, own)
+
+
+def test_lr_find_validate_and_get_preds_neither_break_it_nor_overwrite_weights(udls, tmp_path):
+    learn, cb = _learner(udls, tmp_path)
+    learn.fit(2, 1e-3)
+    digest, state = _sha(cb.weights_path), {k: v.clone() for k, v in cb.pretrainer.state_dict().items()}
+    model, loss_func = learn.model, learn.loss_func
+    learn.lr_find(num_it=10, show_plot=False)
+    assert_same_state(cb.pretrainer.state_dict(), state)                  # lr_find leaves pretraining as it was
+    res = learn.validate()
+    assert len(res) == 3 and all(torch.isfinite(torch.tensor(float(v))) for v in res)   # valid_loss, mcc, mrr
+    preds = learn.get_preds()[0]
+    assert preds.shape[0] == len(udls.valid_ds)
+    assert _sha(cb.weights_path) == digest and learn.model is model and learn.loss_func is loss_func
+    learn.fit(1, 1e-3)                                                     # and it still trains afterwards
+    assert len(cb.history) == 3
+
+
+def test_callback_can_be_added_after_the_optimizer_exists(udls, tmp_path):
+    learn = ts_learner(udls, TimeMAE, loss_func=torch.nn.MSELoss(), **SMALL)
+    learn.create_opt()
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    learn.add_cb(cb)
+    learn.fit(1, 1e-3)
+    in_opt = {id(p) for g in learn.opt.param_lists for p in g}
+    assert all(id(p) in in_opt for p in cb.pretrainer.pretrain_params())
+
+
+def test_nan_in_a_batch_is_a_clear_error(basic_motions, splits, tmp_path):
+    X = basic_motions[0].copy(); X[3, 1, 10] = float('nan')
+    learn, _ = _learner(get_ts_dls(X, splits=splits, bs=40), tmp_path)
+    with pytest.raises(ValueError, match='NaN or inf'):
+        learn.fit(1, 1e-3)
+
+
+def test_series_with_a_single_patch_cannot_be_masked(basic_motions, splits, tmp_path):
+    udls = get_ts_dls(basic_motions[0][..., :8], splits=splits, bs=10)
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), window=8, d_model=16, n_layers=1, n_heads=2)
+    with pytest.raises(ValueError, match='at least 2 patches.*smaller window'):
+        learn.fit(1, 1e-3)
+
+
+@pytest.mark.parametrize('kw, msg', [(dict(mask_ratio=0.), 'mask_ratio'), (dict(mask_ratio=1.), 'mask_ratio'),
+                                     (dict(mask_ratio=1.5), 'mask_ratio'), (dict(vocab_size=1), 'vocab_size'),
+                                     (dict(tokenizer='kmeans'), 'tokenizer'), (dict(momentum=1.5), 'momentum')])
+def test_bad_settings_are_clear_errors(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        TimeMAEPretrain(**kw)
+
+
+def test_callback_refuses_other_architectures(udls, tmp_path):
+    from tsai.models.InceptionTimePlus import InceptionTimePlus
+    with pytest.raises(TypeError, match='TimeMAE'):
+        ts_learner(udls, InceptionTimePlus, cbs=TimeMAEPretrain(target_dir=tmp_path))
