@@ -50,8 +50,9 @@ def test_mask_tokens_never_enter_the_visible_encoder():
     bb = model.backbone
     expected = gather_tokens(bb.patchify(x) + bb.pos_embed[:, :10], vis)
     assert seen[0].shape == (5, 4, 32) and torch.allclose(seen[0], expected, atol=1e-6)
-    logits, codes, reps, target = out
+    logits, codes, reps, target, usage = out
     assert logits.shape == (5, 6, 16) and codes.shape == (5, 6, 16) and reps.shape == target.shape == (5, 6, 32)
+    assert usage.shape == (16,) and torch.isclose(usage.sum(), torch.tensor(1.))
     codes = codes.detach()                                                 # one codeword per masked patch
     assert torch.equal((codes > 0.5).sum(-1), torch.ones(5, 6, dtype=torch.long))
     assert torch.allclose(codes.sum(-1), torch.ones(5, 6), atol=1e-5)
@@ -104,6 +105,18 @@ def test_masking_happens_after_batch_transforms(basic_motions, splits, tmp_path)
     cb.pretrainer.register_forward_pre_hook(lambda m, a: seen.append(a[0].mean().item()))
     learn.fit(1, 1e-3)
     assert seen and min(seen) > 500
+
+
+def test_diversity_term_is_zero_for_uniform_codeword_use_and_grows_with_collapse():
+    from tsai_timemae.all import TimeMAELoss
+    logits, targets = torch.zeros(2, 3, 4), torch.eye(4)[[0, 1, 2]].expand(2, 3, 4)
+    reps = torch.zeros(2, 3, 8)
+    plain, div = TimeMAELoss(1., 1.), TimeMAELoss(1., 1., gamma=1.)
+    uniform, collapsed = torch.full((4,), .25), torch.tensor([1., 0., 0., 0.])
+    assert torch.isclose(div((logits, targets, reps, reps, uniform)), plain((logits, targets, reps, reps, uniform)))
+    assert torch.isclose(div((logits, targets, reps, reps, collapsed)) - plain((logits, targets, reps, reps, collapsed)),
+                         torch.tensor(0.75), atol=1e-4)
+    assert torch.isclose(div.last['ppl'], torch.tensor(1.), atol=1e-4)
 
 
 # -- training on real data ----------------------------------------------------------------------------------------

@@ -5,13 +5,16 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/07_all.ipynb #ae4ca581
+# %% ../nbs/07_all.ipynb #19e54750
 from .model import *
 from .weights import *
 from .pretrain import *
 from .transfer import *
 from .evaluate import *
+from .embeddings import *
+from .sktime import *
 
-# %% ../nbs/07_all.ipynb #8071562e
-from . import evaluate as _evaluate, model as _model, pretrain as _pretrain, transfer as _transfer, weights as _weights
-__all__ = [n for m in (_model, _weights, _pretrain, _transfer, _evaluate) for n in m.__all__]
+# %% ../nbs/07_all.ipynb #3e39a941
+from . import (embeddings as _embeddings, evaluate as _evaluate, model as _model, pretrain as _pretrain,
+                          sktime as _sktime, transfer as _transfer, weights as _weights)
+__all__ = [n for m in (_model, _weights, _pretrain, _transfer, _evaluate, _embeddings, _sktime) for n in m.__all__]

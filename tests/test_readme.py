@@ -1,0 +1,25 @@
+"""The workflow README.md shows runs as written (with one epoch per fit, to keep the suite fast)."""
+import re
+from pathlib import Path
+
+import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
+from fastai.learner import Learner
+
+README = Path(__file__).resolve().parents[1] / 'README.md'
+
+
+def _python_blocks():
+    return re.findall(r'```python\n(.*?)```', README.read_text(), flags=re.S)
+
+
+def test_readme_workflow_runs(tmp_path, monkeypatch):
+    blocks = _python_blocks()
+    assert blocks, 'README.md has no python example'
+    one_cycle = Learner.fit_one_cycle
+    monkeypatch.setattr(Learner, 'fit_one_cycle', lambda self, n_epoch, *a, **k: one_cycle(self, 1, *a, **k))
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(blocks[0], 'README.md', 'exec'), ns)
+    assert (tmp_path / 'models' / 'timemae_encoder.pth').is_file()
+    probas, _, preds = ns['probas'], None, ns['preds']
+    assert probas.shape[1] == 4 and len(preds) == len(ns['splits'][1])

@@ -1,0 +1,222 @@
+"""sktime / scikit-learn interface (issue 5): TimeMAEClassifier, TimeMAETransformer and get_embeddings.
+
+`TestSktimeConformance` is sktime's own API conformance suite (check_estimator) on both estimators: ~1 minute on 2 cores.
+Everything else is behaviour on BasicMotions (sktime's bundled copy, 4 classes, chance = 25%) with small encoders."""
+import os
+import random
+import tempfile
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone, is_classifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sktime.datatypes import convert_to
+
+from tsai_timemae.embeddings import get_embeddings
+from tsai_timemae.model import TimeMAE
+from tsai_timemae.sktime import TimeMAEClassifier, TimeMAETransformer
+from tsai_timemae.weights import read_encoder_weights, save_encoder_weights
+
+# small encoder, few epochs: each fit on BasicMotions takes about a second on one CPU thread
+ARCH = dict(window=8, d_model=32, n_layers=2, n_heads=2, d_ff=64)
+CLF = dict(**ARCH, pretrain_epochs=20, finetune_epochs=20, random_state=0)
+TINY = TimeMAEClassifier.get_test_params()[0]
+FEW = np.arange(0, 40, 5)  # 8 training series, 2 of each class (BasicMotions' training split is sorted by class)
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    "One torch thread (the machine is shared); restored for the other test modules."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope='module')
+def bm():
+    "BasicMotions train/test as sktime returns them: float64 [40, 6, 100] arrays and string labels."
+    from sktime.datasets import load_basic_motions
+    Xtr, ytr = load_basic_motions(split='train', return_type='numpy3D')
+    Xte, yte = load_basic_motions(split='test', return_type='numpy3D')
+    return Xtr, ytr, Xte, yte
+
+
+@pytest.fixture(scope='module')
+def fitted(bm):
+    "A FineAll classifier fitted once on BasicMotions' training split."
+    return TimeMAEClassifier(**CLF).fit(*bm[:2])
+
+
+# -- sktime's conformance suite ------------------------------------------------------------------------------------
+class TestSktimeConformance:
+    "sktime's check_estimator: tags, cloning, pickling, fit idempotence, no input mutation, all input mtypes, ..."
+
+    def test_classifier(self):
+        from sktime.utils.estimator_checks import check_estimator
+        check_estimator(TimeMAEClassifier, raise_exceptions=True, verbose=False)
+
+    def test_transformer(self):
+        from sktime.utils.estimator_checks import check_estimator
+        check_estimator(TimeMAETransformer, raise_exceptions=True, verbose=False)
+
+
+# -- the classifier ----------------------------------------------------------------------------------------------------
+def test_classifier_learns_basic_motions(bm, fitted):
+    Xte, yte = bm[2:]
+    assert fitted.score(Xte, yte) >= 0.6                        # chance is 0.25
+    proba = fitted.predict_proba(Xte)
+    assert proba.shape == (len(Xte), 4) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert (fitted.classes_[proba.argmax(1)] == fitted.predict(Xte)).all()  # columns follow classes_
+
+
+def test_finelast_trains_only_a_linear_probe_above_chance(bm):
+    clf = TimeMAEClassifier(**CLF, mode='finelast').fit(*bm[:2])
+    head = clf.learn_.model.head
+    assert isinstance(head[-1], torch.nn.Linear) and head[-1].out_features == 4
+    assert clf.score(*bm[2:]) >= 0.5
+
+
+def test_same_random_state_same_predictions_other_state_differs(bm, fitted):
+    Xtr, ytr, Xte, _ = bm
+    again = TimeMAEClassifier(**CLF).fit(Xtr, ytr)
+    np.testing.assert_array_equal(again.predict_proba(Xte), fitted.predict_proba(Xte))
+    other = TimeMAEClassifier(**{**CLF, 'random_state': 1}).fit(Xtr, ytr)
+    assert not np.array_equal(other.predict_proba(Xte), fitted.predict_proba(Xte))
+
+
+def test_random_state_leaves_global_rngs_alone(bm):
+    "Fitting with random_state seeds the fit only: the caller's random streams continue as if nothing happened."
+    def draws(): return random.random(), np.random.rand(), torch.rand(1).item()
+    random.seed(123); np.random.seed(123); torch.manual_seed(123)
+    expected = draws()
+    random.seed(123); np.random.seed(123); torch.manual_seed(123)
+    TimeMAEClassifier(**TINY, random_state=0).fit(bm[0][FEW], bm[1][FEW])
+    assert draws() == expected
+
+
+def test_sktime_input_types_give_the_same_predictions(bm, fitted):
+    Xte = bm[2][:10]
+    expected = fitted.predict_proba(Xte)
+    for mtype in ('pd-multiindex', 'nested_univ'):
+        np.testing.assert_allclose(fitted.predict_proba(convert_to(Xte, mtype)), expected, rtol=1e-6, err_msg=mtype)
+
+
+def test_univariate_2d_array_is_sktimes_n_series_convention(bm):
+    "sktime classifiers read a 2-D array [n, steps] as n univariate series; so do we (the transformer refuses it)."
+    X, y = bm[0][:, 0], bm[1]
+    clf = TimeMAEClassifier(**TINY, random_state=0).fit(X, y)
+    assert clf.learn_.model.backbone.c_in == 1
+    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X[:, None]))
+
+
+def test_fit_writes_no_files_and_cleans_its_temporary_directory(bm, tmp_path, monkeypatch):
+    cwd, tmp = tmp_path / 'cwd', tmp_path / 'tmp'
+    cwd.mkdir(); tmp.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp))
+    TimeMAEClassifier(**TINY, random_state=0).fit(bm[0][FEW], bm[1][FEW])
+    TimeMAETransformer(**TimeMAETransformer.get_test_params()[0]).fit(bm[0][FEW])
+    assert os.listdir(cwd) == [] and os.listdir(tmp) == []
+
+
+def test_fit_is_quiet_unless_verbose(bm, capsys):
+    X, y = bm[0][FEW], bm[1][FEW]
+    TimeMAEClassifier(**TINY).fit(X, y).predict(X)
+    assert capsys.readouterr().out == ''
+    TimeMAEClassifier(**TINY, verbose=True).fit(X, y)
+    assert 'pretrained TimeMAE encoder loaded' in capsys.readouterr().out
+
+
+def test_unlabelled_series_join_pretraining(bm):
+    Xtr, ytr, Xte, _ = bm
+    plain = TimeMAEClassifier(**TINY, random_state=0).fit(Xtr, ytr)
+    more = TimeMAEClassifier(**TINY, random_state=0, X_unlabelled=Xte).fit(Xtr, ytr)
+    assert not np.array_equal(plain.predict_proba(Xte), more.predict_proba(Xte))
+    with pytest.raises(ValueError, match='X_unlabelled .* same channels and length'):
+        TimeMAEClassifier(**TINY, X_unlabelled=Xte[..., :50]).fit(Xtr, ytr)
+
+
+def test_predicting_other_lengths_works_too_short_is_a_clear_error(fitted, bm):
+    "sktime does not check series length at predict; TimeMAE mean-pools any number of windows."
+    assert fitted.predict(bm[2][..., :60]).shape == (40,)
+    with pytest.raises(ValueError, match='shorter than one window'):
+        fitted.predict(bm[2][..., :5])
+
+
+def test_bad_input_errors_name_the_fix(bm, fitted):
+    Xtr, ytr, Xte, _ = bm
+    with pytest.raises(ValueError, match='fitted on series with 6 channels .* X has 1'):
+        fitted.predict(Xte[:, :1])                           # tsai's standardization would broadcast it silently
+    with pytest.raises(ValueError, match="mode must be 'fineall'"):
+        TimeMAEClassifier(**{**TINY, 'mode': 'linear'}).fit(Xtr, ytr)
+    with pytest.raises(ValueError, match='missing values'):
+        TimeMAEClassifier(**TINY).fit(np.where(np.arange(100) == 3, np.nan, Xtr), ytr)
+    with pytest.raises(ValueError, match=r'2-D array .* X\[:, None, :\]'):
+        TimeMAETransformer().fit(Xtr[:, 0])
+
+
+# -- the transformer and scikit-learn ---------------------------------------------------------------------------------
+def test_pipeline_linear_probe_on_basic_motions(bm):
+    Xtr, ytr, Xte, yte = bm
+    probe = make_pipeline(TimeMAETransformer(**ARCH, pretrain_epochs=20, random_state=0), LogisticRegression(max_iter=1000))
+    assert probe.fit(Xtr, ytr).score(Xte, yte) >= 0.6
+    Z = probe[0].transform(Xte)
+    assert Z.shape == (40, 32) and np.isfinite(Z.to_numpy()).all()
+    fresh = clone(probe)                                     # scikit-learn can clone it (hyper-parameters only)
+    assert fresh[0].get_params() == probe[0].get_params() and not fresh[0].is_fitted
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # scikit-learn >= 1.6 asks each step for `__sklearn_tags__` (sktime has none)
+        assert is_classifier(probe)
+
+
+def test_transformer_pretrains_unless_given_weights(bm, tmp_path):
+    X = bm[0]
+    kw = dict(**ARCH, random_state=0)
+    pretrained = TimeMAETransformer(**kw, pretrain_epochs=5).fit_transform(X).to_numpy()
+    random_init = TimeMAETransformer(**kw, pretrain_epochs=0).fit_transform(X).to_numpy()
+    assert not np.allclose(pretrained, random_init, atol=1e-3)
+    # weights_path: the encoder in the file, unchanged (no pretraining), n_heads from the constructor
+    path = save_encoder_weights(TimeMAE(6, None, **ARCH), tmp_path / 'enc.pth')
+    t = TimeMAETransformer(weights_path=path, n_heads=2, pretrain_epochs=100).fit(X)
+    own = t.learn_.model.state_dict()
+    for k, v in read_encoder_weights(path).items(): assert torch.equal(own[k], v), k
+
+
+# -- get_embeddings -----------------------------------------------------------------------------------------------------
+def test_embeddings_are_what_the_head_sees_after_the_learners_transforms(fitted, bm):
+    learn, X = fitted.learn_, bm[2][:8]
+    model = learn.model
+    Z = get_embeddings(learn, X, bs=3)                       # batches of 3: order kept
+    assert Z.shape == (8, 32)
+    std = learn.dls.after_batch[0]                           # the learner's fitted TSStandardize
+    Xs = ((torch.from_numpy(X).float() - std.mean) / std.std).numpy()
+    np.testing.assert_allclose(get_embeddings(model, Xs), Z, atol=1e-5)   # a bare model takes X as given
+    with torch.no_grad():
+        logits = model.eval()(torch.from_numpy(Xs))
+    np.testing.assert_allclose(model.head[-1](torch.from_numpy(Z)).detach().numpy(), logits.numpy(), atol=1e-4)
+
+
+def test_get_embeddings_restores_train_mode_and_rejects_bad_input():
+    model = TimeMAE(3, None, **ARCH).train()
+    X = np.random.default_rng(0).normal(size=(5, 3, 40)).astype(np.float32)
+    Z = get_embeddings(model, X)
+    np.testing.assert_array_equal(Z, get_embeddings(model, X))   # eval mode inside: no dropout
+    assert model.training
+    with pytest.raises(ValueError, match='3-D array'):
+        get_embeddings(model, X[:, 0])
+    with pytest.raises(ValueError, match='built for 3 channels'):
+        get_embeddings(model, X[:, :2])
+    with pytest.raises(TypeError, match='TimeMAE model'):
+        get_embeddings(torch.nn.Linear(3, 3), X)
+
+
+def test_docstring_examples_run():
+    "The Examples sections sktime asks for (and users copy) run as written."
+    import doctest
+    import tsai_timemae.sktime as module
+    result = doctest.testmod(module)
+    assert result.attempted >= 10 and result.failed == 0
