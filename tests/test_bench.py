@@ -1,0 +1,142 @@
+"""The benchmark harness: one quick real run on BasicMotions (all methods, both tokenizers), result files, the report,
+resuming, the pretraining cache, and the report's arithmetic."""
+import copy
+import json
+import re
+
+import numpy as np
+import pytest
+
+from tsai_timemae import bench
+from tsai_timemae.bench import (bench_config, load_results, render_report, result_path, run_benchmark, summarize,
+                                write_json_atomic, write_report)
+from tsai_timemae.data import default_data_root
+
+needs_uea = pytest.mark.skipif(not (default_data_root() / 'UEA' / 'BasicMotions').is_dir(),
+                               reason=f'BasicMotions not found under {default_data_root() / "UEA"} (set TIMEMAE_DATA)')
+
+# small models: this checks the harness, not the paper's numbers
+TINY = dict(n_layers=2, d_model=32, d_ff=64, n_heads=2, tst_kwargs=dict(d_model=32, n_heads=4, n_layers=1, d_ff=64),
+            inception_kwargs=dict(nf=8, depth=3))
+ALL = ('timemae_finelast', 'timemae_fineall', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
+EXPECTED = ['timemae_finelast', 'timemae_finelast_gumbel', 'timemae_fineall', 'timemae_fineall_gumbel',
+            'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus']
+
+
+@pytest.fixture(scope='module')
+def bench_run(tmp_path_factory):
+    "One quick real benchmark: BasicMotions, 1 seed, 2 epochs per step, every method, both tokenizers."
+    import torch
+    out = tmp_path_factory.mktemp('bench')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # far faster than 2 when the CPU is shared; tiny models gain nothing from more
+    (out / 'speed').mkdir()
+    (out / 'speed' / 'speed.md').write_text('| thing | ms |\n|---|---|\n| speedy | 12.5 |\n')
+    paths = run_benchmark(['BasicMotions'], ALL, seeds=[0], tokenizers=['codebook', 'gumbel'], out_dir=out,
+                          report=out / 'BENCHMARKS.md', quick=True, bar=False, **TINY)
+    torch.set_num_threads(threads)
+    return out, paths
+
+
+def test_config_precedence_and_unknown_settings():
+    assert bench_config('UWaveGestureLibrary')['bs'] == 16                       # the data set's row
+    c = bench_config('HAR', quick=True, bs=8)
+    assert (c['bs'], c['pretrain_epochs'], c['quick'], c['overrides']) == (8, 2, True, {'bs': 8})
+    assert bench_config('SomethingNew')['bs'] == bench.DEFAULTS['bs']
+    with pytest.raises(ValueError, match='Unknown benchmark settings'):
+        bench_config('HAR', epochs=3)
+    with pytest.raises(ValueError, match='tokenizer'):
+        run_benchmark(['HAR'], tokenizers=['bpe'], report=None)
+    with pytest.raises(ValueError, match='Unknown method'):
+        run_benchmark(['HAR'], methods=['rocket'], report=None)
+
+
+def test_json_is_written_atomically(tmp_path):
+    p = write_json_atomic({'a': np.float32(0.5), 'b': np.arange(2)}, tmp_path / 'x' / 'r.json')
+    assert json.loads(p.read_text()) == {'a': 0.5, 'b': [0, 1]}
+    with pytest.raises(TypeError):
+        write_json_atomic({'a': object()}, tmp_path / 'x' / 'bad.json')
+    assert sorted(f.name for f in (tmp_path / 'x').iterdir()) == ['r.json']     # no partial file, no temp file left
+
+
+@needs_uea
+def test_every_run_writes_a_complete_result_file(bench_run):
+    out, paths = bench_run
+    assert sorted(p.name for p in paths) == sorted(f'{m}_seed0.json' for m in EXPECTED)
+    for m in EXPECTED:
+        r = json.loads(result_path(out, 'BasicMotions', m, 0).read_text())
+        assert r['dataset'] == 'BasicMotions' and r['method'] == m and r['seed'] == 0
+        assert 0 <= r['metrics']['accuracy'] <= 1 and 0 <= r['metrics']['macro_f1'] <= 1
+        assert len(r['history']) == 2 and r['best_epoch'] in (0, 1)
+        assert r['valid_at_best']['valid_loss'] == min(h['valid_loss'] for h in r['history'])
+        assert r['wall_s'] > 0 and r['peak_rss_mb'] > 0 and r['versions']['tsai'] and r['versions']['torch']
+        assert r['config']['quick'] and r['config']['finetune_epochs'] == 2 and r['data']['n_test'] == 40
+        assert r['config']['tokenizer'] == ('gumbel' if m.endswith('gumbel') else 'codebook')
+        if m in ('timemae_scratch', 'inceptiontimeplus'): assert r['pretraining'] is None
+        else: assert len(r['pretraining']['history']) == 2 and 'valid_loss' in r['pretraining']['history'][0]
+
+
+@needs_uea
+def test_finelast_and_fineall_share_one_cached_pretraining_per_tokenizer(bench_run):
+    out, _ = bench_run
+    rec = {m: json.loads(result_path(out, 'BasicMotions', m, 0).read_text()) for m in EXPECTED}
+    for tok in ('', '_gumbel'):
+        last, alls = rec[f'timemae_finelast{tok}']['pretraining'], rec[f'timemae_fineall{tok}']['pretraining']
+        assert last['weights'] == alls['weights'] and not last['cached'] and alls['cached']
+    assert rec['timemae_finelast']['pretraining']['weights'] != rec['timemae_finelast_gumbel']['pretraining']['weights']
+
+
+@needs_uea
+def test_report_and_plots_are_regenerated_from_the_files(bench_run):
+    out, _ = bench_run
+    text = (out / 'BENCHMARKS.md').read_text()
+    for m in EXPECTED: assert re.search(rf'^\| {m} \(quick\) \(changed: [^|]*n_layers=2[^|]*\| 0 \|', text, re.M), m
+    assert 'settings only the Python API sets' in text                        # the tiny models are declared
+    assert '## Protocol' in text and 'SaveModelCallback' in text
+    assert '## Speed and memory\n\n| thing | ms |\n|---|---|\n| speedy | 12.5 |' in text     # verbatim
+    assert "--tokenizer codebook gumbel --quick\n" in text
+    assert 'SpokenArabicDigits | no: ' in text and 'PhonemeSpectra | no: ' in text
+    assert (out / 'plots' / 'accuracy.png').stat().st_size > 1000
+    assert (out / 'plots' / 'BasicMotions_pretraining_loss.png').stat().st_size > 1000
+    acc = json.loads(result_path(out, 'BasicMotions', 'mvp_tstplus', 0).read_text())['metrics']['accuracy']
+    assert f'{acc * 100:.2f} ± 0.00' in text
+
+
+@needs_uea
+def test_rerun_resumes_without_redoing_work(bench_run, monkeypatch, capsys):
+    out, _ = bench_run
+    stamps = {p: p.stat().st_mtime_ns for p in (out / 'results').rglob('*.json')}
+    def boom(*a, **k): raise AssertionError('a finished run was redone')
+    monkeypatch.setattr(bench, 'RUNNERS', {m: boom for m in bench.RUNNERS})
+    run_benchmark(['BasicMotions'], ALL, seeds=[0], tokenizers=['codebook', 'gumbel'], out_dir=out,
+                  report=out / 'BENCHMARKS.md', quick=True, bar=False, **TINY)
+    assert capsys.readouterr().out.count('skip (done)') == len(EXPECTED)
+    assert {p: p.stat().st_mtime_ns for p in (out / 'results').rglob('*.json')} == stamps
+    with pytest.raises(AssertionError, match='redone'):                      # a new seed does run
+        run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[1], out_dir=out, report=None, quick=True,
+                      bar=False, **TINY)
+
+
+@needs_uea
+def test_mean_and_std_over_seeds(bench_run, tmp_path):
+    out, _ = bench_run
+    r = json.loads(result_path(out, 'BasicMotions', 'inceptiontimeplus', 0).read_text())
+    for seed, acc, f1 in ((0, 0.5, 0.25), (1, 1.0, 0.75)):
+        r2 = copy.deepcopy(r)
+        r2['seed'], r2['metrics'] = seed, {'accuracy': acc, 'macro_f1': f1}
+        write_json_atomic(r2, result_path(tmp_path, 'BasicMotions', 'inceptiontimeplus', seed))
+    (row,) = summarize(load_results(tmp_path))
+    assert row['seeds'] == [0, 1] and (row['acc_mean'], row['acc_std'], row['f1_mean'], row['f1_std']) == (75, 25, 50, 25)
+    text = render_report(tmp_path, tmp_path / 'B.md')
+    assert re.search(r'^\| inceptiontimeplus \(quick\)[^|]* \| 0,1 \| 75.00 ± 25.00 \| 50.00 ± 25.00 \|', text, re.M)
+
+
+def test_report_without_results_and_from_the_cli(tmp_path):
+    from tsai_timemae.cli import main
+    main(['bench', '--report-only', '--out-dir', str(tmp_path), '--report', str(tmp_path / 'B.md')])
+    text = (tmp_path / 'B.md').read_text()
+    assert 'No result files yet' in text and '## Coverage' in text and '## Speed and memory' not in text
+    (tmp_path / 'results' / 'X').mkdir(parents=True)
+    (tmp_path / 'results' / 'X' / 'a_seed0.json').write_text('{half')
+    with pytest.raises(ValueError, match='not valid JSON'):
+        write_report(tmp_path, tmp_path / 'B.md')

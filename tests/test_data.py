@@ -1,0 +1,209 @@
+"""Data set loaders: TS-TCC .pt, UEA/UCR .ts (incl. variable length), numpy; splits; clear errors for missing or bad files."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from tsai_timemae.data import (TSDataset, data_root_candidates, default_data_root, find_dataset, load_dataset,
+                               read_tstcc_pt, split_train_valid)
+
+UEA = default_data_root() / 'UEA'
+needs_uea = pytest.mark.skipif(not UEA.is_dir(), reason=f'benchmark data not found at {UEA} '
+                               '(set TIMEMAE_DATA to a folder holding UEA/<Name>/<Name>_TRAIN.ts)')
+
+
+def _tstcc(folder, n=(30, 10, 12), c=3, t=24, with_val=True, seed=0):
+    "Write a tiny TS-TCC data set (train.pt, val.pt, test.pt) with 3 balanced classes."
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, k in zip(('train', 'val', 'test'), n):
+        if split == 'val' and not with_val: continue
+        torch.save({'samples': torch.tensor(rng.normal(size=(k, c, t)), dtype=torch.float32),
+                    'labels': torch.arange(k) % 3}, folder / f'{split}.pt')
+    return folder
+
+
+def _npz(path, n=40, c=2, t=16, n_classes=4, **extra):
+    rng = np.random.default_rng(1)
+    y = np.arange(n) % n_classes
+    np.savez(path, X_train=rng.normal(size=(n, c, t)), y_train=y, X_test=rng.normal(size=(12, c, t)),
+             y_test=np.arange(12) % n_classes, **extra)
+    return path
+
+
+class NotATensor:
+    "An arbitrary object: a .pt file holding one must never be unpickled."
+    def __reduce__(self): return (print, ('unpickled!',))
+
+
+# -- TS-TCC ---------------------------------------------------------------------------------------------------------
+def test_tstcc_folder_keeps_its_own_validation_split(tmp_path):
+    ds = load_dataset(_tstcc(tmp_path / 'Toy'))
+    assert isinstance(ds, TSDataset) and ds.name == 'Toy' and ds.valid_from == 'file'
+    assert (ds.X_train.shape, ds.X_valid.shape, ds.X_test.shape) == ((30, 3, 24), (10, 3, 24), (12, 3, 24))
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64 and ds.n_classes == 3
+    X, y, splits = ds.as_tsai()
+    assert len(X) == 40 and splits == (list(range(30)), list(range(30, 40)))
+    np.testing.assert_array_equal(X[30:], ds.X_valid)
+
+
+def test_tstcc_by_name_under_root_and_without_val_gets_a_split(tmp_path):
+    _tstcc(tmp_path / 'Toy', with_val=False)
+    ds = load_dataset('Toy', root=tmp_path, valid_size=0.2, seed=0)
+    assert len(ds.X_train) == 24 and len(ds.X_valid) == 6 and ds.valid_from.startswith('stratified')
+
+
+def test_tstcc_two_dimensional_samples_become_one_channel(tmp_path):
+    torch.save({'samples': torch.zeros(5, 20), 'labels': torch.zeros(5, dtype=torch.long)}, tmp_path / 'train.pt')
+    X, y = read_tstcc_pt(tmp_path / 'train.pt')
+    assert X.shape == (5, 1, 20)
+
+
+def test_tstcc_file_with_a_pickled_object_is_refused_not_executed(tmp_path, capsys):
+    f = tmp_path / 'train.pt'
+    torch.save({'samples': torch.zeros(4, 1, 8), 'labels': torch.zeros(4, dtype=torch.long), 'x': NotATensor()}, f)
+    with pytest.raises(ValueError, match='arbitrary Python objects'):
+        read_tstcc_pt(f)
+    assert 'unpickled!' not in capsys.readouterr().out
+
+
+def test_tstcc_corrupt_or_wrong_files_are_clear_errors(tmp_path):
+    (tmp_path / 'bad.pt').write_bytes(b'not a torch file at all')
+    with pytest.raises(ValueError, match='corrupt'):
+        read_tstcc_pt(tmp_path / 'bad.pt')
+    torch.save({'x': torch.zeros(3)}, tmp_path / 'keys.pt')
+    with pytest.raises(ValueError, match="'samples' and 'labels'"):
+        read_tstcc_pt(tmp_path / 'keys.pt')
+    torch.save({'samples': torch.zeros(4, 1, 8), 'labels': torch.zeros(3, dtype=torch.long)}, tmp_path / 'n.pt')
+    with pytest.raises(ValueError, match='one label per sample'):
+        read_tstcc_pt(tmp_path / 'n.pt')
+
+
+def test_mismatched_shapes_across_splits_are_refused(tmp_path):
+    _tstcc(tmp_path / 'Toy')
+    torch.save({'samples': torch.zeros(12, 3, 30), 'labels': torch.arange(12) % 3}, tmp_path / 'Toy' / 'test.pt')
+    with pytest.raises(ValueError, match='different'):
+        load_dataset(tmp_path / 'Toy')
+
+
+# -- numpy ----------------------------------------------------------------------------------------------------------
+def test_npz_and_npy_folder(tmp_path):
+    ds = load_dataset(_npz(tmp_path / 'toy.npz'), valid_size=0.25, seed=0)
+    assert ds.name == 'toy' and ds.X_train.shape == (30, 2, 16) and ds.X_valid.shape == (10, 2, 16)
+    assert ds.X_test.dtype == np.float32
+    folder = tmp_path / 'npyset'
+    folder.mkdir()
+    for k in ('X_train', 'y_train', 'X_valid', 'y_valid', 'X_test', 'y_test'):
+        np.save(folder / f'{k}.npy', np.zeros((6, 8)) if k.startswith('X') else np.arange(6) % 2)
+    ds = load_dataset(folder)
+    assert ds.valid_from == 'file' and ds.X_train.shape == (6, 1, 8)
+
+
+def test_npz_with_object_arrays_is_refused(tmp_path):
+    X = np.empty(4, dtype=object)
+    for i in range(4): X[i] = np.zeros((1, 5))
+    np.savez(tmp_path / 'obj.npz', X_train=X, y_train=np.arange(4), X_test=X, y_test=np.arange(4))
+    with pytest.raises(ValueError, match='object arrays'):
+        load_dataset(tmp_path / 'obj.npz')
+
+
+def test_npz_missing_arrays_named(tmp_path):
+    np.savez(tmp_path / 'half.npz', X_train=np.zeros((4, 1, 5)), y_train=np.arange(4))
+    with pytest.raises(ValueError, match=r"\['X_test', 'y_test'\]"):
+        load_dataset(tmp_path / 'half.npz')
+
+
+# -- the validation split ---------------------------------------------------------------------------------------------
+def test_split_is_stratified_seeded_and_disjoint():
+    X = np.arange(100, dtype=np.float32).reshape(100, 1, 1)
+    y = np.repeat(['a', 'b', 'c', 'd'], [40, 30, 20, 10])
+    Xtr, ytr, Xva, yva = split_train_valid(X, y, 0.2, seed=3)
+    assert dict(zip(*np.unique(yva, return_counts=True))) == {'a': 8, 'b': 6, 'c': 4, 'd': 2}
+    assert not set(Xtr.ravel()) & set(Xva.ravel()) and len(Xtr) + len(Xva) == 100
+    again = split_train_valid(X, y, 0.2, seed=3)
+    other = split_train_valid(X, y, 0.2, seed=4)
+    np.testing.assert_array_equal(again[2], Xva)
+    assert not np.array_equal(other[2], Xva)
+
+
+def test_split_errors():
+    X, y = np.zeros((5, 1, 3)), np.array([0, 0, 1, 1, 2])
+    with pytest.raises(ValueError, match='only 1 training sample'):
+        split_train_valid(X, y, 0.4)
+    with pytest.raises(ValueError, match='valid_size'):
+        split_train_valid(X, y, 1.5)
+
+
+# -- finding data sets --------------------------------------------------------------------------------------------------
+def test_missing_data_set_names_every_path_searched(tmp_path):
+    with pytest.raises(FileNotFoundError) as e:
+        load_dataset('SpokenArabicDigits', root=tmp_path)
+    msg = str(e.value)
+    assert str(tmp_path / 'SpokenArabicDigits') in msg and str(tmp_path / 'UEA' / 'SpokenArabicDigits') in msg
+    assert 'Nothing is downloaded' in msg
+
+
+def test_env_var_overrides_the_default_root(tmp_path, monkeypatch):
+    monkeypatch.setenv('TIMEMAE_DATA', str(tmp_path))
+    assert data_root_candidates() == [tmp_path] and default_data_root() == tmp_path
+    _tstcc(tmp_path / 'Mine')
+    assert find_dataset('Mine') == (tmp_path / 'Mine', 'tstcc')
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        load_dataset('UWaveGestureLibrary')
+
+
+def test_a_folder_that_is_no_data_set_is_explained(tmp_path):
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(FileNotFoundError, match='not a data set folder'):
+        load_dataset(tmp_path / 'empty')
+
+
+# -- real UEA/UCR .ts files ----------------------------------------------------------------------------------------------
+@needs_uea
+def test_basic_motions_ts():
+    ds = load_dataset('BasicMotions', seed=0)
+    assert (len(ds.X_train), len(ds.X_valid), len(ds.X_test)) == (32, 8, 40)
+    assert (ds.c_in, ds.seq_len, ds.n_classes) == (6, 100, 4) and ds.X_train.dtype == np.float32
+    assert set(np.unique(ds.y_valid, return_counts=True)[1]) == {2}       # 2 of each class: stratified
+    assert np.isfinite(ds.X_test).all() and ds.info == {}
+
+
+@needs_uea
+def test_ecg200_univariate_ts():
+    ds = load_dataset('ECG200')
+    assert (ds.c_in, ds.seq_len, ds.n_classes, len(ds.X_test)) == (1, 96, 2, 100)
+
+
+@needs_uea
+def test_japanese_vowels_variable_length_is_padded_at_the_end():
+    ds = load_dataset('JapaneseVowels')
+    assert ds.seq_len == 29 and ds.c_in == 12 and len(ds.X_test) == 370
+    assert ds.info['variable_length'] and ds.info['min_length'] == 7 and ds.info['max_length'] == 29
+    nan = load_dataset('JapaneseVowels', pad_value=np.nan)
+    observed = ~np.isnan(nan.X_train).all(1)                               # [N, T]: steps with data
+    lengths = observed.sum(1)
+    assert lengths.min() < 29 and lengths.max() <= 29
+    for row, n in zip(observed, lengths): assert row[:n].all() and not row[n:].any()   # data first, padding after
+    short = np.argmin(lengths)
+    assert (ds.X_train[short, :, lengths[short]:] == 0).all()             # default padding value 0
+    np.testing.assert_array_equal(ds.X_train[short, :, :lengths[short]], nan.X_train[short, :, :lengths[short]])
+
+
+@needs_uea
+def test_names_aliases_and_uea_epilepsy_are_distinct():
+    path, fmt = find_dataset('UWave')
+    assert path.name == 'UWaveGestureLibrary' and fmt == 'ts'
+    if (default_data_root() / 'Epilepsy' / 'train.pt').is_file():
+        assert find_dataset('Epilepsy')[1] == 'tstcc'
+        assert find_dataset('UEA/Epilepsy') == (UEA / 'Epilepsy', 'ts')
+        assert load_dataset('UEA/Epilepsy').name == 'UEA/Epilepsy'
+
+
+def test_corrupt_ts_file_is_a_clear_error(tmp_path):
+    d = tmp_path / 'Broken'
+    d.mkdir()
+    (d / 'Broken_TRAIN.ts').write_text('@problemName Broken\n@univariate true\n@classLabel true a b\n@data\n1,2,x:zz\n')
+    (d / 'Broken_TEST.ts').write_text('@problemName Broken\n@data\n')
+    with pytest.raises(ValueError, match='Could not parse'):
+        load_dataset(d)
