@@ -1,0 +1,121 @@
+"""The speed benchmark's functions on a minimal configuration (structure and positive numbers, never timings),
+and the CPU fast paths it motivated keep torch's maths."""
+import copy
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+
+from tsai_timemae.model import TimeMAEEncoderLayer, fast_dropout, multihead_attention
+from tsai_timemae.speed import (check_targets, measure_fineall, measure_inference, measure_pretrain, run_benchmark,
+                                run_isolated)
+
+TINY = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32)
+SHAPE = dict(c_in=3, seq_len=32, bs=8, window=8)
+FAST = dict(n_steps=2, warmup=1, budget=5.)
+
+
+# -- measurements ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize('method', ['timemae', 'mvp'])
+def test_measure_pretrain_reports_positive_throughput_memory_and_flops(method):
+    r = measure_pretrain(method, **SHAPE, arch=TINY, **FAST)
+    assert r['status'] == 'ok' and r['n_timed'] == 2
+    for k in ('step_ms', 'samples_per_s', 's_per_1000', 'peak_rss_mb', 'gflop_per_step', 'achieved_gflops'):
+        assert r[k] > 0, k
+    assert r['train_mem_mb'] >= 0
+
+
+@pytest.mark.parametrize('method', ['timemae', 'mvp'])
+def test_fineall_and_inference_report_positive_throughput(method):
+    for f in (measure_fineall, measure_inference):
+        r = f(method, **SHAPE, arch=TINY, n_classes=3, **FAST)
+        assert r['status'] == 'ok' and r['samples_per_s'] > 0 and r['n_timed'] >= 1
+
+
+def test_isolated_task_runs_in_a_subprocess_and_reports_every_job():
+    task = dict(method='timemae', **SHAPE, arch=TINY, jobs=['pretrain', 'isfinite'], threads=1, **FAST)
+    res = run_isolated(task, time_limit=300)
+    assert res['pretrain']['status'] == 'ok' and res['pretrain']['samples_per_s'] > 0
+    assert res['isfinite']['us'] > 0
+
+
+def test_isolated_task_over_its_memory_cap_is_reported_not_raised():
+    task = dict(method='timemae', **SHAPE, arch=TINY, jobs=['pretrain'], threads=1, **FAST)
+    res = run_isolated(task, time_limit=300, mem_cap_gb=0.05)  # Python + torch alone are over 50 MB
+    assert res['pretrain']['status'].startswith('over memory cap')
+
+
+def test_run_benchmark_writes_tables_plot_and_report(tmp_path):
+    (tmp_path / 'notes.md').write_text('### Notes\nhand-written findings')
+    res = run_benchmark(tmp_path, threads=1, bs=8, sweep_bs=8, lengths=(32, 64), windows=(8, 16), n_steps=1, warmup=1,
+                        budget=5., isolate=False, profile=True, arch={'timemae': TINY, 'mvp': TINY}, c_in=3, verbose=False)
+    for f in ('results.json', 'har.csv', 'sweep.csv', 'length_sweep.png', 'speed.md', 'profile_timemae.txt'):
+        assert (tmp_path / f).stat().st_size > 0, f
+    assert set(res['har']) == {'timemae', 'mvp'}
+    assert res['har']['timemae']['matmul']['gflops'] > 0 and res['har']['timemae']['profile']['ops']
+    assert len(res['sweep']) == 2 * 4 and all(r['status'] == 'ok' and r['s_per_1000'] > 0 for r in res['sweep'])
+    assert [t['status'] for t in res['targets']][2:] == ['not measured'] * 4  # no 512 / 8192 in this sweep
+    md = (tmp_path / 'speed.md').read_text()
+    assert md.startswith('## Speed and memory') and 'hand-written findings' in md and 'length_sweep.png' in md
+    assert json.loads((tmp_path / 'results.json').read_text())['config']['bs'] == 8
+
+
+def test_targets_report_met_and_not_met():
+    ok = dict(status='ok')
+    sweep = [dict(method='timemae', seq_len=512, window=8, s_per_1000=1., train_mem_mb=10., **ok),
+             dict(method='mvp', seq_len=512, window=None, s_per_1000=30., train_mem_mb=100., **ok),
+             dict(method='timemae', seq_len=512, window=16, s_per_1000=1., **ok),
+             dict(method='timemae', seq_len=8192, window=16, s_per_1000=25., **ok)]
+    har = {'timemae': {'pretrain': dict(samples_per_s=900., **ok)}, 'mvp': {'pretrain': dict(samples_per_s=100., **ok)}}
+    assert [t['status'] for t in check_targets(dict(har=har, sweep=sweep))] == ['met', 'not met', 'met', 'met', 'not met',
+                                                                                'not measured']
+
+
+# -- the fast CPU paths keep torch's maths --------------------------------------------------------------------------
+@pytest.mark.parametrize('norm_first', [False, True])
+def test_encoder_layer_matches_torch_layer(norm_first):
+    torch.manual_seed(0)
+    ref = nn.TransformerEncoderLayer(16, 2, 32, 0.2, activation='gelu', batch_first=True, norm_first=norm_first)
+    new = TimeMAEEncoderLayer(16, 2, 32, 0.2, activation='gelu', batch_first=True, norm_first=norm_first)
+    new.load_state_dict(ref.state_dict())
+    assert list(new.state_dict()) == list(ref.state_dict())
+    x = torch.randn(4, 7, 16)
+    ref.eval(), new.eval()
+    with torch.no_grad():  # torch's fused eval fast path against our flash-attention path
+        torch.testing.assert_close(new(x), ref(x), atol=1e-5, rtol=1e-5)
+    mask, pad = torch.rand(7, 7) > .7, torch.zeros(4, 7, dtype=torch.bool)
+    mask.fill_diagonal_(False)
+    pad[:, -2:] = True
+    torch.testing.assert_close(new(x, mask, pad), ref(x, mask, pad), atol=1e-5, rtol=1e-5)
+    ref0, new0 = copy.deepcopy(ref).train(), copy.deepcopy(new).train()  # training maths and gradients, dropout off
+    for m in (ref0, new0):
+        for mod in m.modules():
+            if isinstance(mod, nn.Dropout): mod.p = 0.
+        m.self_attn.dropout = 0.
+    xr, xn = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ref0(xr).pow(2).sum().backward()
+    new0(xn).pow(2).sum().backward()
+    torch.testing.assert_close(xn.grad, xr.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_cross_attention_matches_torch():
+    mha = nn.MultiheadAttention(16, 2, batch_first=True)
+    q, kv = torch.randn(4, 5, 16), torch.randn(4, 7, 16)
+    torch.testing.assert_close(multihead_attention(mha, q, kv, training=True), mha(q, kv, kv, need_weights=False)[0])
+
+
+def test_fast_dropout_is_dropout():
+    torch.manual_seed(0)
+    y = fast_dropout(torch.ones(400, 500), 0.2)
+    assert abs((y == 0).float().mean().item() - 0.2) < 0.01 and abs(y.mean().item() - 1) < 0.02
+    assert y.unique().tolist() == [0., pytest.approx(1.25, rel=1e-4)]
+    x = torch.randn(50, 60, requires_grad=True)
+    out = fast_dropout(x, 0.3)
+    out.sum().backward()
+    assert torch.equal(x.grad != 0, out != 0)                      # gradient flows exactly where values were kept
+    torch.manual_seed(1); a = fast_dropout(torch.ones(99), .5)
+    torch.manual_seed(1); b = fast_dropout(torch.ones(99), .5)
+    assert torch.equal(a, b)                                       # seeded like the rest of torch
+    x = torch.randn(10)
+    assert fast_dropout(x, 0.2, training=False) is x and fast_dropout(x, 0.) is x and not fast_dropout(x, 1.).any()
