@@ -1,5 +1,4 @@
 """The architecture: window slicing, any length without seq_len, tsai conventions, clear errors for bad input."""
-import numpy as np
 import pytest
 import torch
 

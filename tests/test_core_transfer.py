@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 import torch
 from fastai.learner import load_learner
-from fastai.metrics import accuracy
 from tsai.all import ts_learner
 
-from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineall_learner, finelast_learner,
+from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, fineall_learner, finelast_learner,
                               save_encoder_weights)
 from conftest import SMALL, assert_same_state
 

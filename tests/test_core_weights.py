@@ -1,6 +1,5 @@
 """Encoder weights: atomic saving, strict loading, clear errors for missing, corrupt or mismatched files."""
 import os
-import pickle
 
 import pytest
 import torch

@@ -1,5 +1,4 @@
 """Data set loaders: TS-TCC .pt, UEA/UCR .ts (incl. variable length), numpy; splits; clear errors for missing or bad files."""
-import pickle
 
 import numpy as np
 import pytest
