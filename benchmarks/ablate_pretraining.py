@@ -1,0 +1,70 @@
+"""Ablation of TimeMAE pretraining settings on HAR, scored on validation only (the test split is never read).
+
+Pretrains on HAR's training inputs (plus its validation inputs unless `--train_only`), and every `--every` epochs
+fits a logistic regression (StandardScaler + LogisticRegression, as the authors' linear evaluation) on the mean-pooled
+features of the training series and scores it on the validation series. Epoch 0 is the untrained encoder.
+The figures quoted in the docstrings of `TimeMAELoss` and in BENCHMARKS.md come from runs of this script, e.g.
+    python benchmarks/ablate_pretraining.py --epochs 50 --alpha 5 --beta 1 --tag mcc_weighted
+    python benchmarks/ablate_pretraining.py --epochs 50 --alpha 1 --beta 5 --tag mrr_weighted
+Each run prints one JSON line at the end; `--out` appends it to a file."""
+import argparse, json, time, sys
+import numpy as np, torch
+from pathlib import Path
+from fastai.torch_core import set_seed
+from fastai.callback.core import Callback
+import fastai.callback.schedule
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from tsai.all import TSStandardize, get_ts_dls, ts_learner
+from tsai_timemae.all import TimeMAE, TimeMAEPretrain, get_embeddings
+
+p = argparse.ArgumentParser()
+p.add_argument('--epochs', type=int, default=30); p.add_argument('--every', type=int, default=10)
+p.add_argument('--alpha', type=float, default=1.); p.add_argument('--beta', type=float, default=5.)
+p.add_argument('--tokenizer', default='codebook'); p.add_argument('--vocab', type=int, default=192)
+p.add_argument('--seed', type=int, default=0); p.add_argument('--bs', type=int, default=128)
+p.add_argument('--lr', type=float, default=1e-3); p.add_argument('--layers', type=int, default=8)
+p.add_argument('--window', type=int, default=8); p.add_argument('--threads', type=int, default=1)
+p.add_argument('--n', type=int, default=0, help='pretraining subset size (0 = all train+val)')
+p.add_argument('--train_only', action='store_true'); p.add_argument('--tag', default=''); p.add_argument('--sched', default='one_cycle')
+p.add_argument('--out', default=''); p.add_argument('--data', default='')
+p.add_argument('--extra', default='{}', help='json dict of extra TimeMAEPretrain kwargs')
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+from tsai_timemae.data import default_data_root, read_tstcc_pt
+root = Path(a.data) if a.data else default_data_root() / 'HAR'
+d = {k: dict(zip(('samples', 'labels'), map(torch.as_tensor, read_tstcc_pt(root / f'{k}.pt')))) for k in ('train', 'val')}
+Xtr, ytr = d['train']['samples'].float().numpy(), d['train']['labels'].numpy()
+Xva, yva = d['val']['samples'].float().numpy(), d['val']['labels'].numpy()
+X = Xtr if a.train_only else np.concatenate([Xtr, Xva])
+if a.n: X = X[np.random.default_rng(0).permutation(len(X))[:a.n]]
+splits = (list(range(len(X))), [])
+set_seed(a.seed, reproducible=True)
+tfms = [TSStandardize(by_var=True, use_single_batch=False)]
+dls = get_ts_dls(X, splits=splits, batch_tfms=tfms, bs=a.bs)
+log = []
+
+def probe(learn, epoch):
+    t = time.time()
+    ftr, fva = get_embeddings(learn, Xtr), get_embeddings(learn, Xva)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(ftr, ytr)
+    acc = clf.score(fva, yva)
+    log.append({'epoch': epoch, 'val_acc': acc}); print(f'[{a.tag}] epoch {epoch} probe val acc {acc:.4f} ({time.time()-t:.0f}s)', flush=True)
+
+class Probe(Callback):
+    order = 90
+    def after_epoch(self):
+        if (self.epoch + 1) % a.every == 0: probe(self.learn, self.epoch + 1)
+
+cb = TimeMAEPretrain(alpha=a.alpha, beta=a.beta, tokenizer=a.tokenizer, vocab_size=a.vocab, target_dir='/tmp/timemae_ablation', fname=a.tag or 'x', verbose=False, save_best=False, **json.loads(a.extra))
+learn = ts_learner(dls, TimeMAE, cbs=[cb, Probe()], n_layers=a.layers, window=a.window)
+probe(learn, 0)
+t0 = time.time()
+with learn.no_bar():
+    if a.sched == 'one_cycle': learn.fit_one_cycle(a.epochs, a.lr)
+    else: learn.fit(a.epochs, a.lr)
+line = json.dumps({'tag': a.tag, 'args': vars(a), 'probe': log, 'hist': cb.history[-1], 'wall': time.time() - t0})
+print(line, flush=True)
+if a.out:
+    with open(a.out, 'a') as f: f.write(line + '\n')
