@@ -29,6 +29,16 @@ def test_finelast_changes_no_encoder_value_norm_layers_included(dls, weights):
     assert all(p.requires_grad for p in learn.model.parameters())          # flags restored after fit
 
 
+def test_finelast_head_is_one_linear_map(dls, weights):
+    "FineLast's only trainable parameters are one Linear's; its BatchNorm has no affine part (MAE's probe head)."
+    learn = finelast_learner(dls, weights, n_heads=2)
+    bns = [m for m in learn.model.head.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(bns) == 1 and not bns[0].affine
+    linears = [m for m in learn.model.head.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 1 and linears[0].out_features == dls.c
+    assert {id(p) for p in learn.model.head.parameters()} == {id(p) for p in linears[0].parameters()}
+
+
 def test_finelast_runs_the_frozen_encoder_without_dropout(dls, weights):
     learn = finelast_learner(dls, weights, n_heads=2)
     modes = []
