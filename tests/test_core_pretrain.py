@@ -133,6 +133,14 @@ def test_pretraining_loss_falls_on_a_real_data_set_and_best_encoder_is_saved(udl
     assert not list(tmp_path.glob('*.tmp'))                               # no temporary files left behind
 
 
+def test_checkpoint_last_saves_the_final_epoch(udls, tmp_path):
+    learn, cb = _learner(udls, tmp_path, checkpoint='last')
+    learn.fit(3, 1e-3)
+    sd = read_encoder_weights(cb.weights_path)
+    assert_same_state(sd, {k: v for k, v in learn.model.state_dict().items() if k.startswith('backbone.')})
+    assert cb.best == pytest.approx(cb.history[-1]['valid_loss'])
+
+
 def test_labels_are_ignored_and_fit_leaves_the_learner_as_it_was(dls, tmp_path):
     learn, cb = _learner(dls, tmp_path)
     model, loss_func, metrics = learn.model, learn.loss_func, list(learn.metrics)
@@ -194,7 +202,8 @@ def test_series_with_a_single_patch_cannot_be_masked(basic_motions, splits, tmp_
 
 @pytest.mark.parametrize('kw, msg', [(dict(mask_ratio=0.), 'mask_ratio'), (dict(mask_ratio=1.), 'mask_ratio'),
                                      (dict(mask_ratio=1.5), 'mask_ratio'), (dict(vocab_size=1), 'vocab_size'),
-                                     (dict(tokenizer='kmeans'), 'tokenizer'), (dict(momentum=1.5), 'momentum')])
+                                     (dict(tokenizer='kmeans'), 'tokenizer'), (dict(momentum=1.5), 'momentum'),
+                                     (dict(checkpoint='first'), 'checkpoint')])
 def test_bad_settings_are_clear_errors(kw, msg):
     with pytest.raises(ValueError, match=msg):
         TimeMAEPretrain(**kw)

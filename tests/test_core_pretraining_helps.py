@@ -26,7 +26,7 @@ def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
     tfms = [TSStandardize(by_var=True, use_single_batch=False)]
 
     set_seed(0, reproducible=True)
-    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False, checkpoint='last')
     pre = ts_learner(get_ts_dls(X_tr, splits=(list(range(len(X_tr))), []), batch_tfms=tfms, bs=128), TimeMAE, cbs=cb)
     encoders = {'init': save_encoder_weights(pre.model, tmp_path / 'init.pth')}  # where pretraining starts from
     with pre.no_bar(), pre.no_logging(): pre.fit_one_cycle(PRETRAIN_EPOCHS, 3e-3)
