@@ -19,7 +19,8 @@ def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
     labels. FineLast (lr 0.1, 10 epochs) then learns from their labels and is scored on HAR's 1471 validation
     series, which neither pretraining nor the probe ever saw (HAR's test split is left to the benchmark).
     Baselines: the very initialisation pretraining started from, and two other random encoders. The pretrained
-    encoder must beat each of them, and their mean by 1 point, in accuracy and in macro-F1."""
+    encoder must beat each of them, and their mean by 2 points, in accuracy and in macro-F1.
+    Measured when written: pretrained 0.934 accuracy; init 0.893, random 0.898 and 0.869."""
     d = {k: torch.load(HAR / f'{k}.pt', weights_only=True) for k in ('train', 'val')}
     X_tr, y_tr = d['train']['samples'].float().numpy(), d['train']['labels'].numpy()
     X_va, y_va = d['val']['samples'].float().numpy(), d['val']['labels'].numpy()
@@ -48,5 +49,5 @@ def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
     print(scores)
     random = [v for k, v in scores.items() if k != 'pretrained']
     for metric in ('accuracy', 'macro_f1'):
-        assert scores['pretrained'][metric] > np.mean([r[metric] for r in random]) + 0.01, (metric, scores)
+        assert scores['pretrained'][metric] > np.mean([r[metric] for r in random]) + 0.02, (metric, scores)
         assert scores['pretrained'][metric] > max(r[metric] for r in random), (metric, scores)
