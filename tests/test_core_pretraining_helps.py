@@ -15,12 +15,12 @@ PRETRAIN_EPOCHS = 30
 
 @pytest.mark.skipif(not (HAR / 'train.pt').is_file(), reason=f'HAR not found at {HAR} (see ../shared/data/README.md)')
 def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
-    """HAR: pretrain the default TimeMAE (8 layers, the callback's defaults; lr 3e-3, 30 epochs) on the 5881 training series, without
+    """HAR: pretrain the default TimeMAE (8 layers, the callback's defaults; lr 1e-3, 30 epochs) on the 5881 training series, without
     labels. FineLast (lr 0.1, 10 epochs) then learns from their labels and is scored on HAR's 1471 validation
     series, which neither pretraining nor the probe ever saw (HAR's test split is left to the benchmark).
     Baselines: the very initialisation pretraining started from, and two other random encoders. The pretrained
     encoder must beat each of them, and their mean by 2 points, in accuracy and in macro-F1.
-    Measured when written: pretrained 0.934 accuracy; init 0.893, random 0.898 and 0.869."""
+    Measured when written: pretrained 0.925 accuracy; init 0.893, random 0.898 and 0.869."""
     d = {k: torch.load(HAR / f'{k}.pt', weights_only=True) for k in ('train', 'val')}
     X_tr, y_tr = d['train']['samples'].float().numpy(), d['train']['labels'].numpy()
     X_va, y_va = d['val']['samples'].float().numpy(), d['val']['labels'].numpy()
@@ -30,7 +30,7 @@ def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
     cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False, checkpoint='last')
     pre = ts_learner(get_ts_dls(X_tr, splits=(list(range(len(X_tr))), []), batch_tfms=tfms, bs=128), TimeMAE, cbs=cb)
     encoders = {'init': save_encoder_weights(pre.model, tmp_path / 'init.pth')}  # where pretraining starts from
-    with pre.no_bar(), pre.no_logging(): pre.fit_one_cycle(PRETRAIN_EPOCHS, 3e-3)
+    with pre.no_bar(), pre.no_logging(): pre.fit_one_cycle(PRETRAIN_EPOCHS, 1e-3)
     assert cb.history[-1]['train_loss'] < cb.history[0]['train_loss']
     encoders['pretrained'] = cb.weights_path
     for s in (1, 2):
