@@ -133,10 +133,18 @@ def test_pretraining_loss_falls_on_a_real_data_set_and_best_encoder_is_saved(udl
     assert not list(tmp_path.glob('*.tmp'))                               # no temporary files left behind
 
 
-def test_checkpoint_last_saves_the_final_epoch(udls, tmp_path):
-    learn, cb = _learner(udls, tmp_path, checkpoint='last')
-    learn.fit(3, 1e-3)
+@pytest.mark.parametrize('checkpoint', ['best', 'last'])
+def test_checkpoint_chooses_which_epoch_is_saved(udls, tmp_path, checkpoint):
+    "'best' keeps an earlier epoch whose loss no later one beats; 'last' always saves the final epoch."
+    learn, cb = _learner(udls, tmp_path, checkpoint=checkpoint)
+    learn.fit(1, 1e-3)
+    earlier = read_encoder_weights(cb.weights_path)
+    cb.best = -1.                                                          # no later epoch can beat this loss
+    learn.fit(2, 1e-3)
     sd = read_encoder_weights(cb.weights_path)
+    if checkpoint == 'best':
+        assert_same_state(sd, earlier)
+        return
     assert_same_state(sd, {k: v for k, v in learn.model.state_dict().items() if k.startswith('backbone.')})
     assert cb.best == pytest.approx(cb.history[-1]['valid_loss'])
 
