@@ -140,3 +140,21 @@ def test_report_without_results_and_from_the_cli(tmp_path):
     (tmp_path / 'results' / 'X' / 'a_seed0.json').write_text('{half')
     with pytest.raises(ValueError, match='not valid JSON'):
         write_report(tmp_path, tmp_path / 'B.md')
+
+
+@needs_uea
+def test_tokenizer_comparison_and_commands_name_the_tokenizer(bench_run, tmp_path, monkeypatch):
+    """The codebook-vs-Gumbel table is built from full (not quick) runs, and a regenerate command names any tokenizer
+    that is not the default, so it reproduces the same rows whichever the default is."""
+    out, _ = bench_run
+    for m, acc in (('timemae_finelast', 0.5), ('timemae_finelast_gumbel', 0.75)):
+        r = json.loads(result_path(out, 'BasicMotions', m, 0).read_text())
+        r['config']['quick'], r['metrics'] = False, {'accuracy': acc, 'macro_f1': acc - 0.25}
+        write_json_atomic(r, result_path(tmp_path, 'BasicMotions', m, 0))
+    text = render_report(tmp_path, tmp_path / 'B.md')
+    assert re.search(r'^\| BasicMotions \| finelast \| 0 \| 50.00 ± 0.00 \| 75.00 ± 0.00 \| \+25.00 \| '
+                     r'25.00 ± 0.00 \| 50.00 ± 0.00 \| \+25.00 \|$', text, re.M)
+    rows = [r for r in summarize(load_results(tmp_path)) if r['method'] == 'timemae_finelast']
+    for default, flag in (('codebook', ''), ('gumbel', ' --tokenizer codebook')):
+        monkeypatch.setitem(bench.DEFAULTS, 'tokenizer', default)
+        assert bench._command('BasicMotions', rows).endswith(f'--seeds 0{flag}')
