@@ -154,6 +154,8 @@ def test_tokenizer_comparison_and_commands_name_the_tokenizer(bench_run, tmp_pat
     text = render_report(tmp_path, tmp_path / 'B.md')
     assert re.search(r'^\| BasicMotions \| finelast \| 0 \| 50.00 ± 0.00 \| 75.00 ± 0.00 \| \+25.00 \| '
                      r'25.00 ± 0.00 \| 50.00 ± 0.00 \| \+25.00 \|$', text, re.M)
+    for tok in ('codebook', 'gumbel'):   # where each pretraining ended: 1 seed, 2 epochs, MCC against log(vocab)
+        assert re.search(rf'^\| BasicMotions \| TimeMAE \({tok}\) \| 1 \| 2 \| [0-9.]+ \| {np.log(192):.3f} \| [0-9.]+ of 192 \|', text, re.M)
     rows = [r for r in summarize(load_results(tmp_path)) if r['method'] == 'timemae_finelast']
     for default, flag in (('codebook', ''), ('gumbel', ' --tokenizer codebook')):
         monkeypatch.setitem(bench.DEFAULTS, 'tokenizer', default)
