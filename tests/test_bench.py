@@ -160,3 +160,20 @@ def test_tokenizer_comparison_and_commands_name_the_tokenizer(bench_run, tmp_pat
     for default, flag in (('codebook', ''), ('gumbel', ' --tokenizer codebook')):
         monkeypatch.setitem(bench.DEFAULTS, 'tokenizer', default)
         assert bench._command('BasicMotions', rows).endswith(f'--seeds 0{flag}')
+
+
+@needs_uea
+def test_mixed_settings_flag_only_counts_a_methods_own_settings(bench_run, tmp_path):
+    """Seeds whose configs differ only in another method's setting (TSTPlus's size for a TimeMAE row) are not
+    flagged as mixed; a difference in the method's own setting (the TimeMAE window) is."""
+    out, _ = bench_run
+    r0 = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast', 0).read_text())
+    changes = {1: {'tst_kwargs': {'d_model': 32}}, 2: {'window': 5}}
+    for seed in (0, 1):
+        write_json_atomic({**r0, 'seed': seed, 'config': {**r0['config'], **changes.get(seed, {})}},
+                          result_path(tmp_path, 'BasicMotions', 'timemae_finelast', seed))
+    flag = lambda: {r['method']: r['mixed_configs'] for r in summarize(load_results(tmp_path))}['timemae_finelast']
+    assert not flag()
+    write_json_atomic({**r0, 'seed': 2, 'config': {**r0['config'], **changes[2]}},
+                      result_path(tmp_path, 'BasicMotions', 'timemae_finelast', 2))
+    assert flag()
