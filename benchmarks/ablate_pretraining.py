@@ -35,7 +35,23 @@ p.add_argument('--train_only', action='store_true'); p.add_argument('--tag', def
 p.add_argument('--out', default=''); p.add_argument('--data', default='', help='data root (default: the library default)')
 p.add_argument('--dataset', default='HAR'); p.add_argument('--cv', type=int, default=0, help='also score the probe by K-fold CV over train + valid')
 p.add_argument('--extra', default='{}', help='json dict of extra TimeMAEPretrain kwargs')
+p.add_argument('--summarize', default='', metavar='JSONL', help='print a Markdown table of the runs in JSONL (by tag prefix with --match) and exit')
+p.add_argument('--match', default='', help='with --summarize: only tags starting with this')
 a = p.parse_args()
+
+def summarize(path, match=''):
+    "One Markdown row per run: settings, then the probe score at each probed epoch (CV accuracy where measured)."
+    runs = [json.loads(l) for l in open(path) if l.strip()]
+    runs = [r for r in runs if r['tag'].startswith(match)]
+    key = 'cv_acc' if all('cv_acc' in p for r in runs for p in r['probe']) else 'val_acc'
+    print(f'| run | window | vocab | loss weights (MCC, MRR) | tokenizer | seed | epochs | final train MRR | probe {key} by epoch |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for r in runs:
+        a_ = r['args']; probes = ' / '.join(f"{p['epoch']}: {p[key]:.3f}" for p in r['probe'])
+        print(f"| {r['tag']} | {a_['window']} | {a_['vocab']} | {a_['alpha']:g}, {a_['beta']:g} | {a_['tokenizer']} | {a_['seed']} | "
+              f"{a_['epochs']} | {r['hist'].get('train_mrr', float('nan')):.4f} | {probes} |")
+
+if a.summarize: summarize(a.summarize, a.match); sys.exit()
 torch.set_num_threads(a.threads)
 from tsai_timemae.data import load_dataset
 ds = load_dataset(a.dataset, root=a.data or None)  # validation: from the files, or the harness's stratified split
