@@ -177,3 +177,18 @@ def test_mixed_settings_flag_only_counts_a_methods_own_settings(bench_run, tmp_p
     write_json_atomic({**r0, 'seed': 2, 'config': {**r0['config'], **changes[2]}},
                       result_path(tmp_path, 'BasicMotions', 'timemae_finelast', 2))
     assert flag()
+
+
+@needs_uea
+def test_report_gives_one_regenerate_command_per_data_set(bench_run, tmp_path):
+    "Methods run with different epoch budgets still regenerate with one shell command: the calls chained by &&."
+    out, _ = bench_run
+    for p in (out / 'results' / 'BasicMotions').glob('*.json'):
+        r = json.loads(p.read_text())
+        if r['method'] == 'inceptiontimeplus': r['config']['overrides'] = {'finetune_epochs': 3}
+        write_json_atomic(r, tmp_path / 'results' / 'BasicMotions' / p.name)
+    text = render_report(tmp_path, tmp_path / 'B.md')
+    block = re.search(r'^    timemae bench BasicMotions .*\\\n(      && timemae bench BasicMotions .*\\\n)*'
+                      r'      && timemae bench BasicMotions .*$', text, re.M)
+    assert block and block.group(0).count('timemae bench') == 2
+    assert re.search(r'&& timemae bench BasicMotions --methods inceptiontimeplus --seeds 0 --finetune-epochs 3', block.group(0))
