@@ -192,3 +192,26 @@ def test_report_gives_one_regenerate_command_per_data_set(bench_run, tmp_path):
                       r'      && timemae bench BasicMotions .*$', text, re.M)
     assert block and block.group(0).count('timemae bench') == 2
     assert re.search(r'&& timemae bench BasicMotions --methods inceptiontimeplus --seeds 0 --finetune-epochs 3', block.group(0))
+
+
+@needs_uea
+def test_pretraining_can_learn_from_validation_inputs_and_says_so(bench_run, tmp_path):
+    """`pretrain_inputs='train+valid'` (the issue's protocol) fits pretraining on both splits' inputs, keeps the
+    validation split for the loss curve, never touches the labelled loaders, and its regenerate command names it."""
+    from tsai_timemae.bench import make_dls
+    from tsai_timemae.data import load_dataset
+    ds = load_dataset('BasicMotions')
+    n_tr, n_va = len(ds.X_train), len(ds.X_valid)
+    both = bench_config('BasicMotions', pretrain_inputs='train+valid')
+    assert (len(make_dls(ds, bench_config('BasicMotions'), 0, labelled=False).train_ds), len(make_dls(ds, both, 0, labelled=False).train_ds)) == (n_tr, n_tr + n_va)
+    assert len(make_dls(ds, both, 0, labelled=False).valid_ds) == n_va
+    assert len(make_dls(ds, both, 0).train_ds) == n_tr                        # fine-tuning never sees validation labels
+    with pytest.raises(ValueError, match='pretrain_inputs must be one of'):
+        bench_config('BasicMotions', pretrain_inputs='test')
+    out, _ = bench_run
+    r = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast', 0).read_text())
+    assert 'pretrain_inputs' in r['config']
+    r['config']['overrides'] = {'pretrain_inputs': 'train+valid'}
+    write_json_atomic(r, result_path(tmp_path, 'BasicMotions', 'timemae_finelast', 0))
+    assert re.search(r'timemae bench BasicMotions --methods timemae_finelast .*--pretrain-inputs train\+valid',
+                     render_report(tmp_path, tmp_path / 'B.md'))
