@@ -12,7 +12,6 @@ The figures quoted in the docstrings of `TimeMAELoss` and in BENCHMARKS.md come 
 Each run prints one JSON line at the end; `--out` appends it to a file."""
 import argparse, json, time, sys
 import numpy as np, torch
-from pathlib import Path
 from fastai.torch_core import set_seed
 from fastai.callback.core import Callback
 import fastai.callback.schedule
