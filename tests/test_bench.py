@@ -198,14 +198,18 @@ def test_report_gives_one_regenerate_command_per_data_set(bench_run, tmp_path):
 def test_pretraining_can_learn_from_validation_inputs_and_says_so(bench_run, tmp_path):
     """`pretrain_inputs='train+valid'` (the issue's protocol) fits pretraining on both splits' inputs, keeps the
     validation split for the loss curve, never touches the labelled loaders, and its regenerate command names it."""
-    from tsai_timemae.bench import make_dls
+    from tsai_timemae.bench import PRETRAIN_KEYS, _cache_stem, make_dls
     from tsai_timemae.data import load_dataset
     ds = load_dataset('BasicMotions')
     n_tr, n_va = len(ds.X_train), len(ds.X_valid)
-    both = bench_config('BasicMotions', pretrain_inputs='train+valid')
-    assert (len(make_dls(ds, bench_config('BasicMotions'), 0, labelled=False).train_ds), len(make_dls(ds, both, 0, labelled=False).train_ds)) == (n_tr, n_tr + n_va)
-    assert len(make_dls(ds, both, 0, labelled=False).valid_ds) == n_va
+    held_out, both = bench_config('BasicMotions'), bench_config('BasicMotions', pretrain_inputs='train+valid')
+    pre = make_dls(ds, both, 0, labelled=False)
+    assert (len(make_dls(ds, held_out, 0, labelled=False).train_ds), len(pre.train_ds), len(pre.valid_ds)) == (n_tr, n_tr + n_va, n_va)
     assert len(make_dls(ds, both, 0).train_ds) == n_tr                        # fine-tuning never sees validation labels
+    # a train+valid pretraining never reuses a cached train-only encoder (whose cache name predates the setting)
+    assert _cache_stem('t', ds, both, PRETRAIN_KEYS, 0) != _cache_stem('t', ds, held_out, PRETRAIN_KEYS, 0)
+    assert _cache_stem('t', ds, held_out, [k for k in PRETRAIN_KEYS if k != 'pretrain_inputs'], 0) == \
+        _cache_stem('t', ds, held_out, PRETRAIN_KEYS, 0)                     # earlier cached pretrainings stay valid
     with pytest.raises(ValueError, match='pretrain_inputs must be one of'):
         bench_config('BasicMotions', pretrain_inputs='test')
     out, _ = bench_run
