@@ -195,14 +195,15 @@ def test_report_gives_one_regenerate_command_per_data_set(bench_run, tmp_path):
 
 
 @needs_uea
-def test_pretraining_can_learn_from_validation_inputs_and_says_so(bench_run, tmp_path):
-    """`pretrain_inputs='train+valid'` (the issue's protocol) fits pretraining on both splits' inputs, keeps the
-    validation split for the loss curve, never touches the labelled loaders, and its regenerate command names it."""
+def test_pretraining_learns_from_validation_inputs_and_older_runs_say_they_did_not(bench_run, tmp_path):
+    """By default (the protocol) pretraining fits on both splits' inputs, keeps the validation split for the loss
+    curve and never touches the labelled loaders. A run made with `pretrain_inputs='train'`, or before the setting
+    existed, is flagged in the report and its regenerate command names it; a run that asked for today's default is not."""
     from tsai_timemae.bench import PRETRAIN_KEYS, _cache_stem, make_dls
     from tsai_timemae.data import load_dataset
     ds = load_dataset('BasicMotions')
     n_tr, n_va = len(ds.X_train), len(ds.X_valid)
-    held_out, both = bench_config('BasicMotions'), bench_config('BasicMotions', pretrain_inputs='train+valid')
+    both, held_out = bench_config('BasicMotions'), bench_config('BasicMotions', pretrain_inputs='train')
     pre = make_dls(ds, both, 0, labelled=False)
     assert (len(make_dls(ds, held_out, 0, labelled=False).train_ds), len(pre.train_ds), len(pre.valid_ds)) == (n_tr, n_tr + n_va, n_va)
     assert len(make_dls(ds, both, 0).train_ds) == n_tr                        # fine-tuning never sees validation labels
@@ -214,8 +215,14 @@ def test_pretraining_can_learn_from_validation_inputs_and_says_so(bench_run, tmp
         bench_config('BasicMotions', pretrain_inputs='test')
     out, _ = bench_run
     r = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast', 0).read_text())
-    assert 'pretrain_inputs' in r['config']
-    r['config']['overrides'] = {'pretrain_inputs': 'train+valid'}
+    assert r['config']['pretrain_inputs'] == 'train+valid'
+    old = {**r, 'method': 'timemae_fineall', 'base_method': 'timemae_fineall', 'config': {**r['config'], 'overrides': {}}}
+    del old['config']['pretrain_inputs']                                       # made before the setting existed
+    r['config'] = {**r['config'], 'overrides': {'pretrain_inputs': 'train+valid'}}  # asked for what is now the default
     write_json_atomic(r, result_path(tmp_path, 'BasicMotions', 'timemae_finelast', 0))
-    assert re.search(r'timemae bench BasicMotions --methods timemae_finelast .*--pretrain-inputs train\+valid',
-                     render_report(tmp_path, tmp_path / 'B.md'))
+    write_json_atomic(old, result_path(tmp_path, 'BasicMotions', 'timemae_fineall', 0))
+    text = render_report(tmp_path, tmp_path / 'B.md')
+    assert re.search(r'^\| timemae_finelast \(quick\) \| 0 \|', text, re.M)
+    assert re.search(r'^\| timemae_fineall \(quick\) \(changed: pretrain_inputs=train\) \| 0 \|', text, re.M)
+    assert re.search(r'timemae bench BasicMotions --methods timemae_fineall .*--pretrain-inputs train --quick', text)
+    assert not re.search(r'--methods timemae_finelast .*--pretrain-inputs', text)
