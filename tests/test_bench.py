@@ -94,7 +94,7 @@ def test_report_and_plots_are_regenerated_from_the_files(bench_run):
     assert 'settings only the Python API sets' in text                        # the tiny models are declared
     assert '## Protocol' in text and 'SaveModelCallback' in text
     assert '## Speed and memory\n\n| thing | ms |\n|---|---|\n| speedy | 12.5 |' in text     # verbatim
-    assert "--tokenizer codebook gumbel --quick\n" in text
+    assert f"--tokenizer codebook gumbel --quick --out-dir {out} --report {out / 'BENCHMARKS.md'}\n" in text
     assert 'SpokenArabicDigits | no: ' in text and 'PhonemeSpectra | no: ' in text
     assert (out / 'plots' / 'accuracy.png').stat().st_size > 1000
     assert (out / 'plots' / 'BasicMotions_pretraining_loss.png').stat().st_size > 1000

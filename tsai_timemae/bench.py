@@ -570,18 +570,19 @@ def _command(dataset: str, rows) -> str:
     if rows[0]['quick']: cmd += ' --quick'
     return cmd
 
-def _commands(dataset: str, rows) -> list[str]:
-    "One command per group of rows run with the same settings (e.g. a baseline run with fewer epochs)."
+def _commands(dataset: str, rows, where: str = '') -> list[str]:
+    """One command per group of rows run with the same settings (e.g. a baseline run with fewer epochs); `where` names
+    a results folder and report other than the defaults."""
     groups = {}
     for r in rows: groups.setdefault(json.dumps([r['overrides'], r['quick']], sort_keys=True, default=str), []).append(r)
-    return [_command(dataset, g) for g in groups.values()]
+    return [_command(dataset, g) + where for g in groups.values()]
 
 def _one_command(commands: list[str]) -> list[str]:
     "Indented Markdown code lines that chain `commands` with `&&`: one shell command per data set."
     return [f'    {c} \\' if i < len(commands) - 1 else f'    {c}' for i, c in enumerate(
         c if i == 0 else f'  && {c}' for i, c in enumerate(commands))]
 
-def _dataset_section(dataset, rows, plots) -> list[str]:
+def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']
     lines = [f'### {dataset}', '',
              f"{d['n_train']} train, {d['n_valid']} validation ({d['valid_from']}), {d['n_test']} test series; "
@@ -600,7 +601,7 @@ def _dataset_section(dataset, rows, plots) -> list[str]:
               'and the pretraining it used (run once per seed, shared by FineLast and FineAll). Peak RSS is the largest '
               'resident memory sampled during a run of that method.', '', 'Regenerate with one command (it resumes: delete a '
               'result file, or pass `--overwrite`, to redo it; the methods run with different epoch budgets, one '
-              '`timemae bench` call per budget):', '', *_one_command(_commands(dataset, rows)), '']
+              '`timemae bench` call per budget):', '', *_one_command(_commands(dataset, rows, where)), '']
     extra = {k: v for r in rows for k, v in r['overrides'].items()
              if k not in ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs')}
     if extra: lines += [f'These runs also changed settings only the Python API sets: `run_benchmark(..., **{extra})`.', '']
@@ -625,13 +626,14 @@ def render_report(out_dir, report) -> str:
              f'`{_rel(out_dir / "results", here)}/<dataset>/<method>_seed<k>.json`, which also records the full '
              'configuration, per-epoch losses, package versions, wall time and peak memory of that run.', '', PROTOCOL]
     datasets = list(dict.fromkeys(r['dataset'] for r in rows))
+    where = '' if (out_dir, report) == (Path('benchmarks'), Path('BENCHMARKS.md')) else f' --out-dir {out_dir} --report {report}'
     lines += ['## Results', '']
     if not rows: lines += ['No result files yet. Run e.g. `timemae bench UWaveGestureLibrary`.', '']
     acc_png = plot_accuracy(rows, out_dir / 'plots' / 'accuracy.png')
     if acc_png: lines += [f'![test accuracy per method and data set]({_rel(acc_png, here)})', '']
     for d in datasets:
         png = plot_pretraining(records, d, out_dir / 'plots' / f'{dataset_key(d)}_pretraining_loss.png')
-        lines += _dataset_section(d, [r for r in rows if r['dataset'] == d], [_rel(png, here)] if png else [])
+        lines += _dataset_section(d, [r for r in rows if r['dataset'] == d], [_rel(png, here)] if png else [], where)
     lines += _tokenizer_section(rows)
     lines += _pretraining_section(records)
     lines += _coverage(rows)
