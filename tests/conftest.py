@@ -1,4 +1,5 @@
 """Shared fixtures: small real data (sktime's bundled BasicMotions, no download) and quiet, deterministic torch."""
+import os
 import warnings
 
 import numpy as np
@@ -7,7 +8,9 @@ import torch
 
 warnings.filterwarnings('ignore', category=FutureWarning)
 warnings.filterwarnings('ignore', category=UserWarning)
-torch.set_num_threads(2)
+# 2 threads suit an idle 2-core machine; on a busy one each small op waits for a descheduled thread, so a
+# shared machine runs the suite with TIMEMAE_TEST_THREADS=1
+torch.set_num_threads(int(os.environ.get('TIMEMAE_TEST_THREADS', 2)))
 
 # a small TimeMAE so tests about behaviour (not the paper's size) run in seconds
 SMALL = dict(window=10, d_model=32, n_layers=2, n_heads=2, d_ff=64)
