@@ -640,7 +640,9 @@ def render_report(out_dir, report) -> str:
     notes = out_dir / 'notes.md'
     if notes.is_file(): lines += [notes.read_text().rstrip(), '']
     speed = out_dir / 'speed' / 'speed.md'
-    if speed.is_file(): lines += ['## Speed and memory', '', speed.read_text().rstrip(), '']
+    if speed.is_file():  # `timemae speed` writes its own heading; a bare table gets one
+        text = speed.read_text().rstrip()
+        lines += ([] if text.startswith('## ') else ['## Speed and memory', '']) + [text, '']
     return '\n'.join(lines).rstrip() + '\n'
 
 def _tokenizer_section(rows) -> list[str]:
