@@ -226,3 +226,17 @@ def test_pretraining_learns_from_validation_inputs_and_older_runs_say_they_did_n
     assert re.search(r'^\| timemae_fineall \(quick\) \(changed: pretrain_inputs=train\) \| 0 \|', text, re.M)
     assert re.search(r'timemae bench BasicMotions --methods timemae_fineall .*--pretrain-inputs train --quick', text)
     assert not re.search(r'--methods timemae_finelast .*--pretrain-inputs', text)
+
+
+@needs_uea
+def test_tokenizer_table_compares_like_for_like_only(bench_run, tmp_path):
+    "A codebook run and a Gumbel run that differ in another setting (here the pretraining length) are not compared."
+    out, _ = bench_run
+    for p in (out / 'results' / 'BasicMotions').glob('timemae_fine*.json'):
+        r = json.loads(p.read_text())
+        r['config'] = {**r['config'], 'quick': False}                          # the table leaves quick runs out
+        if p.name.startswith('timemae_finelast_gumbel'): r['config']['pretrain_epochs'] = 7
+        write_json_atomic(r, tmp_path / 'results' / 'BasicMotions' / p.name)
+    table = render_report(tmp_path, tmp_path / 'B.md').split("## Tokenizer: codebook (paper) against Gumbel (authors' code)")[1]
+    assert re.search(r'^\| BasicMotions \| fineall \|', table, re.M)
+    assert not re.search(r'^\| BasicMotions \| finelast \|', table, re.M)
