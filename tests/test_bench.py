@@ -23,6 +23,14 @@ EXPECTED = ['timemae_finelast', 'timemae_finelast_gumbel', 'timemae_fineall', 't
             'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus']
 
 
+def copy_results(src, dest, edit, pattern='*.json'):
+    "Copy the fixture's BasicMotions result files from `src` to `dest`, each record changed in place by `edit`."
+    for p in (src / 'results' / 'BasicMotions').glob(pattern):
+        r = json.loads(p.read_text())
+        edit(r)
+        write_json_atomic(r, dest / 'results' / 'BasicMotions' / p.name)
+
+
 @pytest.fixture(scope='module')
 def bench_run(tmp_path_factory):
     "One quick real benchmark: BasicMotions, 1 seed, 2 epochs per step, every method, both tokenizers."
@@ -183,10 +191,9 @@ def test_mixed_settings_flag_only_counts_a_methods_own_settings(bench_run, tmp_p
 def test_report_gives_one_regenerate_command_per_data_set(bench_run, tmp_path):
     "Methods run with different epoch budgets still regenerate with one shell command: the calls chained by &&."
     out, _ = bench_run
-    for p in (out / 'results' / 'BasicMotions').glob('*.json'):
-        r = json.loads(p.read_text())
+    def edit(r):
         if r['method'] == 'inceptiontimeplus': r['config']['overrides'] = {'finetune_epochs': 3}
-        write_json_atomic(r, tmp_path / 'results' / 'BasicMotions' / p.name)
+    copy_results(out, tmp_path, edit)
     text = render_report(tmp_path, tmp_path / 'B.md')
     block = re.search(r'^    timemae bench BasicMotions .*\\\n(      && timemae bench BasicMotions .*\\\n)*'
                       r'      && timemae bench BasicMotions .*$', text, re.M)
@@ -232,11 +239,10 @@ def test_pretraining_learns_from_validation_inputs_and_older_runs_say_they_did_n
 def test_tokenizer_table_compares_like_for_like_only(bench_run, tmp_path):
     "A codebook run and a Gumbel run that differ in another setting (here the pretraining length) are not compared."
     out, _ = bench_run
-    for p in (out / 'results' / 'BasicMotions').glob('timemae_fine*.json'):
-        r = json.loads(p.read_text())
+    def edit(r):
         r['config'] = {**r['config'], 'quick': False}                          # the table leaves quick runs out
-        if p.name.startswith('timemae_finelast_gumbel'): r['config']['pretrain_epochs'] = 7
-        write_json_atomic(r, tmp_path / 'results' / 'BasicMotions' / p.name)
+        if r['method'] == 'timemae_finelast_gumbel': r['config']['pretrain_epochs'] = 7
+    copy_results(out, tmp_path, edit, 'timemae_fine*.json')
     table = render_report(tmp_path, tmp_path / 'B.md').split("## Tokenizer: codebook (paper) against Gumbel (authors' code)")[1]
     assert re.search(r'^\| BasicMotions \| fineall \|', table, re.M)
     assert not re.search(r'^\| BasicMotions \| finelast \|', table, re.M)
