@@ -94,6 +94,22 @@ def test_finelast_and_fineall_share_one_cached_pretraining_per_tokenizer(bench_r
     assert rec['timemae_finelast']['pretraining']['weights'] != rec['timemae_finelast_gumbel']['pretraining']['weights']
 
 
+
+@needs_uea
+def test_a_moved_pretraining_cache_loads_its_own_weights(bench_run, tmp_path):
+    """A cache folder copied to another out-dir (or clone) is reused, and loads the weights file next to its record,
+    not the path the record was first written at, which may be gone."""
+    import shutil
+    out, _ = bench_run
+    shutil.copytree(out / 'cache', tmp_path / 'cache')
+    for meta in (tmp_path / 'cache').rglob('*.json'):                       # where they were written is gone now
+        r = json.loads(meta.read_text())
+        write_json_atomic({**r, 'weights': str(tmp_path / 'gone' / meta.with_suffix('.pth').name)}, meta)
+    [p] = run_benchmark(['BasicMotions'], ['timemae_finelast'], seeds=[0], out_dir=tmp_path, report=None, quick=True,
+                        bar=False, **TINY)
+    pre = json.loads(p.read_text())['pretraining']
+    assert pre['cached'] and pre['weights'].startswith(str(tmp_path / 'cache'))
+
 @needs_uea
 def test_report_and_plots_are_regenerated_from_the_files(bench_run):
     out, _ = bench_run

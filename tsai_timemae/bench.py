@@ -254,9 +254,11 @@ def _cache_stem(kind: str, ds: TSDataset, cfg: dict, keys, seed: int) -> str:
     return f'{kind}_seed{seed}_{hashlib.sha1(sig.encode()).hexdigest()[:10]}'
 
 def _cached(stem_path: Path):
+    """A finished pretraining's record, or None. `weights` is the file found next to the record, not the path it was
+    written at: a cache folder that was moved or copied (another `--out-dir`, another clone) must load its own file."""
     meta = stem_path.with_suffix('.json')
     if meta.is_file() and stem_path.with_suffix('.pth').is_file():
-        return {**json.loads(meta.read_text()), 'cached': True}
+        return {**json.loads(meta.read_text()), 'weights': str(stem_path.with_suffix('.pth')), 'cached': True}
     return None
 
 def pretrain_timemae(ds: TSDataset, cfg: dict, seed: int, cache_dir, bar: bool = True) -> dict:
