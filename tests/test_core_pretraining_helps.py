@@ -1,6 +1,4 @@
 """The point of it all: on real data, a pretrained encoder gives a better linear probe (FineLast) than random ones."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -8,12 +6,13 @@ from fastai.torch_core import set_seed
 from tsai.all import TSClassification, TSStandardize, get_ts_dls, ts_learner
 
 from tsai_timemae.all import TimeMAE, TimeMAEPretrain, evaluate_learner, finelast_learner, save_encoder_weights
+from tsai_timemae.data import default_data_root
 
-HAR = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'HAR'
+HAR = default_data_root() / 'HAR'  # $TIMEMAE_DATA if set, else ../shared/data, as the loaders read it
 PRETRAIN_EPOCHS = 30
 
 
-@pytest.mark.skipif(not (HAR / 'train.pt').is_file(), reason=f'HAR not found at {HAR} (see ../shared/data/README.md)')
+@pytest.mark.skipif(not (HAR / 'train.pt').is_file(), reason=f'HAR not found at {HAR} (set TIMEMAE_DATA; see ../shared/data/README.md)')
 def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
     """HAR: pretrain the default TimeMAE (8 layers, the callback's defaults; lr 1e-3, 30 epochs) on the 5881 training series, without
     labels. FineLast (lr 0.1, 10 epochs) then learns from their labels and is scored on HAR's 1471 validation
