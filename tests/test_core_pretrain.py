@@ -50,7 +50,7 @@ def test_mask_tokens_never_enter_the_visible_encoder():
     bb = model.backbone
     expected = gather_tokens(bb.patchify(x) + bb.pos_embed[:, :10], vis)
     assert seen[0].shape == (5, 4, 32) and torch.allclose(seen[0], expected, atol=1e-6)
-    logits, codes, reps, target, usage = out
+    logits, codes, reps, target, usage = (out[k] for k in ('logits', 'targets', 'masked_reps', 'target_reps', 'usage'))
     assert logits.shape == (5, 6, 16) and codes.shape == (5, 6, 16) and reps.shape == target.shape == (5, 6, 32)
     assert usage.shape == (16,) and torch.isclose(usage.sum(), torch.tensor(1.))
     codes = codes.detach()                                                 # one codeword per masked patch
@@ -58,7 +58,7 @@ def test_mask_tokens_never_enter_the_visible_encoder():
     assert torch.allclose(codes.sum(-1), torch.ones(5, 6), atol=1e-5)
 
 
-@pytest.mark.parametrize('tokenizer', ['codebook', 'gumbel'])
+@pytest.mark.parametrize('tokenizer', ['codebook', 'gumbel', 'kmeans', 'random_projection'])
 def test_every_pretraining_parameter_gets_a_gradient_and_is_trained(udls, tmp_path, tokenizer):
     learn, cb = _learner(udls, tmp_path, tokenizer=tokenizer, vocab_size=8)
     added = cb.pretrainer.pretrain_params()
@@ -113,10 +113,11 @@ def test_diversity_term_is_zero_for_uniform_codeword_use_and_grows_with_collapse
     reps = torch.zeros(2, 3, 8)
     plain, div = TimeMAELoss(1., 1.), TimeMAELoss(1., 1., gamma=1.)
     uniform, collapsed = torch.full((4,), .25), torch.tensor([1., 0., 0., 0.])
-    assert torch.isclose(div((logits, targets, reps, reps, uniform)), plain((logits, targets, reps, reps, uniform)))
-    assert torch.isclose(div((logits, targets, reps, reps, collapsed)) - plain((logits, targets, reps, reps, collapsed)),
-                         torch.tensor(0.75), atol=1e-4)
-    assert torch.isclose(div.last['ppl'], torch.tensor(1.), atol=1e-4)
+    out = lambda usage: dict(logits=logits, targets=targets, masked_reps=reps, target_reps=reps, usage=usage,
+                             copy_codes=torch.zeros(2, 3, dtype=torch.long), rep_vis=torch.randn(2, 3, 8))
+    assert torch.isclose(div(out(uniform)), plain(out(uniform)))
+    assert torch.isclose(div(out(collapsed)) - plain(out(collapsed)), torch.tensor(0.75), atol=1e-4)
+    assert torch.isclose(div.last['ppl'], torch.tensor(3.), atol=1e-4)    # the hard targets use 3 of 4 codes equally
 
 
 # -- training on real data ----------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ def test_lr_find_validate_and_get_preds_neither_break_it_nor_overwrite_weights(u
     learn.lr_find(num_it=10, show_plot=False)
     assert_same_state(cb.pretrainer.state_dict(), state)                  # lr_find leaves pretraining as it was
     res = learn.validate()
-    assert len(res) == 3 and all(torch.isfinite(torch.tensor(float(v))) for v in res)   # valid_loss, mcc, mrr
+    assert len(res) == 1 + len(TimeMAEPretrain.parts) and all(torch.isfinite(torch.tensor(float(v))) for v in res)  # valid_loss and parts
     preds = learn.get_preds()[0]
     assert preds.shape[0] == len(udls.valid_ds)
     assert _sha(cb.weights_path) == digest and learn.model is model and learn.loss_func is loss_func
@@ -210,7 +211,7 @@ def test_series_with_a_single_patch_cannot_be_masked(basic_motions, splits, tmp_
 
 @pytest.mark.parametrize('kw, msg', [(dict(mask_ratio=0.), 'mask_ratio'), (dict(mask_ratio=1.), 'mask_ratio'),
                                      (dict(mask_ratio=1.5), 'mask_ratio'), (dict(vocab_size=1), 'vocab_size'),
-                                     (dict(tokenizer='kmeans'), 'tokenizer'), (dict(momentum=1.5), 'momentum'),
+                                     (dict(tokenizer='vq'), 'tokenizer'), (dict(momentum=1.5), 'momentum'),
                                      (dict(checkpoint='first'), 'checkpoint')])
 def test_bad_settings_are_clear_errors(kw, msg):
     with pytest.raises(ValueError, match=msg):

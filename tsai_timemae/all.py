@@ -8,6 +8,7 @@ __all__ = []
 # %% ../nbs/07_all.ipynb #19e54750
 from .model import *
 from .weights import *
+from .tokenizers import *
 from .pretrain import *
 from .transfer import *
 from .evaluate import *
@@ -16,5 +17,5 @@ from .sktime import *
 
 # %% ../nbs/07_all.ipynb #3e39a941
 from . import (embeddings as _embeddings, evaluate as _evaluate, model as _model, pretrain as _pretrain,
-                          sktime as _sktime, transfer as _transfer, weights as _weights)
-__all__ = [n for m in (_model, _weights, _pretrain, _transfer, _evaluate, _embeddings, _sktime) for n in m.__all__]
+                          sktime as _sktime, tokenizers as _tokenizers, transfer as _transfer, weights as _weights)
+__all__ = [n for m in (_model, _weights, _tokenizers, _pretrain, _transfer, _evaluate, _embeddings, _sktime) for n in m.__all__]

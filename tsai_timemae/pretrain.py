@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -18,11 +19,14 @@ from fastai.learner import Metric
 from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, multihead_attention
+from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, default_vocab_size,  # noqa: F401
+                                     make_tokenizer, raw_patches)
 from .weights import save_encoder_weights
 
 # %% auto #0
-__all__ = ['random_masking', 'gather_tokens', 'CrossAttentionBlock', 'DecoupledEncoder', 'CodebookTokenizer', 'GumbelTokenizer',
-           'TimeMAEPretrainer', 'ema_update', 'TimeMAELoss', 'TimeMAEPretrain']
+__all__ = ['random_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder',
+           'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'representation_spread',
+           'TimeMAELoss', 'TimeMAEPretrain']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -41,6 +45,12 @@ def random_masking(bs: int, n_patches: int, mask_ratio: float, device=None, gene
 def gather_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     "Pick tokens `ids` `[bs, k]` from `x` `[bs, n, d]` -> `[bs, k, d]`."
     return x.gather(1, ids.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+def nearest_visible_codes(codes: torch.Tensor, ids_vis: torch.Tensor, ids_msk: torch.Tensor) -> torch.Tensor:
+    """For each masked patch, the code of the visible patch nearest in position: `[bs, n]` codes -> `[bs, n_masked]`.
+    This is the trivial way to solve MCC (copy a neighbour); a useful MCC must be predicted better than this."""
+    dist = (ids_msk[:, :, None] - ids_vis[:, None, :]).abs()              # [bs, n_m, n_v]
+    return codes.gather(1, ids_vis.gather(1, dist.argmin(-1)))
 
 # %% ../nbs/02_pretrain.ipynb #c75cf477
 class CrossAttentionBlock(nn.Module):
@@ -67,93 +77,75 @@ class DecoupledEncoder(nn.Module):
         return q
 
 # %% ../nbs/02_pretrain.ipynb #87b0899d
-class CodebookTokenizer(nn.Module):
-    "Nearest-codeword tokenizer with a straight-through estimator; a separate linear layer predicts codewords."
-    def __init__(self, d_model: int, vocab_size: int, temperature: float = 1.0):
-        super().__init__()
-        self.codebook = nn.Parameter(torch.randn(vocab_size, d_model) * d_model ** -0.5)
-        self.predictor = nn.Linear(d_model, vocab_size)
-        self.temperature = temperature
-
-    def forward(self, z: torch.Tensor):
-        """Patch embeddings `[..., d]` -> (one-hot codeword targets `[..., vocab]` that carry a gradient,
-        soft assignment probabilities `[..., vocab]`, used to keep the whole codebook in use)."""
-        d2 = (z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.codebook.t() + self.codebook.pow(2).sum(-1))
-        soft = F.softmax(-d2 / self.temperature, dim=-1)
-        hard = F.one_hot(d2.argmin(-1), soft.shape[-1]).to(soft.dtype)
-        return hard + soft - soft.detach(), soft
-
-    def predict(self, h: torch.Tensor) -> torch.Tensor: return self.predictor(h)
-
-class GumbelTokenizer(nn.Module):
-    """The authors' tokenizer: `Linear(d, vocab)` over the patch embedding, index = argmax of a Gumbel-softmax draw.
-    The index carries no gradient; the same linear layer classifies the masked representations, which trains it.
-
-    Measured: this reaches a fixed point where the linear layer's logits are nearly flat, so the drawn codewords
-    are close to uniform noise and the MCC loss stays near `log(vocab_size)` (5.26 for 192) for the whole run, on
-    HAR and UWave alike. Pretraining is then driven by MRR, with MCC a weak pull towards flat code logits.
-    It is the default because it scored higher than the codebook, not because its MCC task is informative."""
-    def __init__(self, d_model: int, vocab_size: int, tau: float = 1.0):
-        super().__init__()
-        self.center = nn.Linear(d_model, vocab_size)
-        self.tau = tau
-
-    def forward(self, z: torch.Tensor):
-        "Patch embeddings -> (one-hot codeword targets, no gradient; softmax probabilities of the linear codebook)."
-        logits = self.center(z)
-        idx = F.gumbel_softmax(logits, tau=self.tau).argmax(-1)
-        return F.one_hot(idx, self.center.out_features).to(z.dtype), F.softmax(logits, -1)
-
-    def predict(self, h: torch.Tensor) -> torch.Tensor: return self.center(h)
-
-# %% ../nbs/02_pretrain.ipynb #c96f8845
 class TimeMAEPretrainer(nn.Module):
     "The pretraining modules around a shared backbone: mask token, decoupled encoder, tokenizer and EMA target."
     def __init__(self, backbone: TimeMAEBackbone, mask_ratio: float = 0.6, vocab_size: int = 192,
                  tokenizer: str = 'gumbel', n_decoder_layers: int = 4, n_heads: int | None = None,
-                 d_ff: int | None = None, dropout: float | None = None):
+                 d_ff: int | None = None, dropout: float | None = None, normalize_targets: bool = False,
+                 shared_mask: bool = False, target_embed: str = 'ema', target_dropout: bool = False,
+                 tokenizer_kwargs: dict | None = None):
         super().__init__()
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
+        if target_embed not in ('ema', 'online'):
+            raise ValueError(f"target_embed must be 'ema' (a momentum copy of the embeddings) or 'online' (the authors' code), got {target_embed!r}.")
+        check_tokenizer(tokenizer)
         layer0 = backbone.encoder.layers[0]
         d = backbone.d_model
         n_heads = n_heads or layer0.self_attn.num_heads
         d_ff = d_ff or layer0.linear1.out_features
         dropout = layer0.dropout.p if dropout is None else dropout
-        self.backbone, self.mask_ratio = backbone, mask_ratio
+        self.backbone, self.mask_ratio, self.shared_mask = backbone, mask_ratio, shared_mask
+        self.normalize_targets, self.target_embed, self.target_dropout = normalize_targets, target_embed, target_dropout
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
         nn.init.normal_(self.mask_token, std=0.02)
         self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers)
-        if tokenizer == 'codebook': self.tokenizer = CodebookTokenizer(d, vocab_size)
-        elif tokenizer == 'gumbel': self.tokenizer = GumbelTokenizer(d, vocab_size)
-        else: raise ValueError(f"tokenizer must be 'codebook' (the paper's) or 'gumbel' (the authors' code), got {tokenizer!r}.")
+        self.tokenizer = make_tokenizer(tokenizer, d, vocab_size, backbone.c_in, backbone.window, **(tokenizer_kwargs or {}))
         # the momentum target: a copy of patch embedding, position embedding and encoder; never trained by gradient
         self.target = copy.deepcopy(backbone).requires_grad_(False).eval()
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.target.eval()  # targets are deterministic: no dropout in the momentum encoder
+        self.target.train(mode and self.target_dropout)  # by default no dropout in the momentum encoder
         return self
 
-    def forward(self, x: torch.Tensor):
-        """One pretraining pass -> plain tuple `(code_logits, code_targets, masked_reps, target_reps, code_usage)`;
-        `code_usage` is the batch's mean soft assignment over the vocabulary."""
+    # -- stages -----------------------------------------------------------------------------------------------
+    def mask(self, bs: int, n: int, device):
+        "Visible and masked patch indices `[bs, n_v]`, `[bs, n_m]`: one mask per sample, or one per batch."
+        if not self.shared_mask: return random_masking(bs, n, self.mask_ratio, device=device)
+        ids_vis, ids_msk = random_masking(1, n, self.mask_ratio, device=device)
+        return ids_vis.expand(bs, -1), ids_msk.expand(bs, -1)
+
+    @torch.no_grad()
+    def momentum_targets(self, x: torch.Tensor, ids_msk: torch.Tensor) -> torch.Tensor:
+        "MRR targets: the momentum encoder's view of the masked patches alone, `[bs, n_m, d]`."
+        t = self.target
+        emb = self.backbone if self.target_embed == 'online' else t
+        tokens = emb.patch_embed(x)
+        tokens = gather_tokens(tokens + emb.pos_embed[:, :tokens.shape[1]], ids_msk)
+        reps = t.encode(tokens)
+        if self.normalize_targets and reps.shape[1] > 1: reps = F.instance_norm(reps.transpose(1, 2).float()).transpose(1, 2).to(reps.dtype)
+        return reps
+
+    def forward(self, x: torch.Tensor) -> dict:
+        """One pretraining pass -> dict with `logits` and `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and
+        `target_reps` of MRR `[bs, n_m, d]`, `usage` (mean soft assignment, for the diversity penalty),
+        `copy_codes` (nearest visible patch's code `[bs, n_m]`) and the visible representations `rep_vis`."""
         bb = self.backbone
-        tokens = bb.patchify(x)                                            # [bs, n, d]
+        tokens = bb.patchify(x)                                            # [bs, n, d], input checked
         bs, n, _ = tokens.shape
         pos = bb.pos_embed[:, :n].expand(bs, -1, -1)
-        ids_vis, ids_msk = random_masking(bs, n, self.mask_ratio, device=x.device)
-        code_targets, code_probs = self.tokenizer(gather_tokens(tokens, ids_msk))   # [bs, n_m, vocab]
-        visible = gather_tokens(tokens + pos, ids_vis)                     # only visible tokens enter the encoder
-        rep_vis = bb.encode(visible)
-        queries = self.mask_token + gather_tokens(pos, ids_msk)
-        masked_reps = self.decoder(queries, rep_vis)                       # [bs, n_m, d]
-        with torch.no_grad():
-            t = self.target
-            t_tokens = gather_tokens(t.patch_embed(x) + t.pos_embed[:, :n], ids_msk)
-            target_reps = t.encode(t_tokens)
-        usage = code_probs.reshape(-1, code_probs.shape[-1]).mean(0)
-        return self.tokenizer.predict(masked_reps), code_targets, masked_reps, target_reps, usage
+        ids_vis, ids_msk = self.mask(bs, n, x.device)
+        code_targets, code_probs = self.tokenizer(raw_patches(x, bb.window).flatten(-2), tokens)  # [bs, n, vocab]
+        rep_vis = bb.encode(gather_tokens(tokens + pos, ids_vis))          # [bs, n_v, d]: only visible tokens
+        masked_reps = self.decoder(self.mask_token + gather_tokens(pos, ids_msk), rep_vis)  # [bs, n_m, d]
+        targets = gather_tokens(code_targets, ids_msk)                     # [bs, n_m, vocab]
+        usage = gather_tokens(code_probs if code_probs is not None else code_targets.detach(), ids_msk)
+        return {'logits': self.tokenizer.predict(masked_reps), 'targets': targets,
+                'masked_reps': masked_reps, 'target_reps': self.momentum_targets(x, ids_msk),
+                'usage': usage.reshape(-1, usage.shape[-1]).mean(0),
+                'copy_codes': nearest_visible_codes(code_targets.detach().argmax(-1), ids_vis, ids_msk),
+                'rep_vis': rep_vis.detach()}
 
     @torch.no_grad()
     def sync_target(self):
@@ -164,38 +156,63 @@ class TimeMAEPretrainer(nn.Module):
         "The trainable parameters pretraining adds (the backbone's are the learner's own)."
         return [p for n, p in self.named_parameters() if p.requires_grad and not n.startswith('backbone.')]
 
-# %% ../nbs/02_pretrain.ipynb #ea1d9a76
+# %% ../nbs/02_pretrain.ipynb #f99f383f
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float):
     "`target = momentum * target + (1 - momentum) * online`, for every parameter, in one batched op."
     tp, op = list(target.parameters()), list(online.parameters())
     torch._foreach_lerp_(tp, op, 1. - momentum)
 
+def cosine_momentum(start: float, end: float | None, pct: float) -> float:
+    "BYOL's schedule: momentum rises from `start` to `end` along a half cosine as training goes from 0 to 1."
+    if end is None: return start
+    return end - (end - start) * (math.cos(math.pi * min(max(pct, 0.), 1.)) + 1) / 2
+
+# %% ../nbs/02_pretrain.ipynb #c96f8845
+@torch.no_grad()
+def mcc_diagnostics(logits: torch.Tensor, targets: torch.Tensor, copy_codes: torch.Tensor) -> dict:
+    "`ppl`, `mcc_acc`, `mcc_norm` and `copy_acc` of a batch (tensors, so nothing syncs with the host per batch)."
+    V = logits.shape[-1]
+    idx = targets.argmax(-1).reshape(-1)
+    ce = F.cross_entropy(logits.reshape(-1, V).float(), idx)
+    p = torch.bincount(idx, minlength=V).float() / idx.numel()
+    h = -(p * p.clamp_min(1e-12).log()).sum()
+    return {'ppl': h.exp(), 'mcc_acc': (logits.argmax(-1).reshape(-1) == idx).float().mean(),
+            'mcc_norm': torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), torch.ones_like(h)),
+            'copy_acc': (copy_codes.reshape(-1) == idx).float().mean()}
+
+@torch.no_grad()
+def representation_spread(reps: torch.Tensor) -> torch.Tensor:
+    "Per-channel std over all series and positions of l2-normalised `reps` `[..., d]`, averaged over channels."
+    z = F.normalize(reps.reshape(-1, reps.shape[-1]).float(), dim=-1)
+    return z.std(0).mean() if len(z) > 1 else z.new_tensor(float('nan'))
+
 # %% ../nbs/02_pretrain.ipynb #68aeebed
 class TimeMAELoss(nn.Module):
     """`alpha * MCC + beta * MRR (+ gamma * diversity)`; the last batch's parts are kept on `.last` for the progress table.
 
     Defaults weight MRR five times MCC, as the authors' code does (its `alpha=5` multiplies the regression loss,
-    its `beta=1` the codeword loss). The reverse weighting made features worse than random on HAR: probe accuracy
-    fell from 0.91 at initialisation to 0.67 after 30 epochs, while MRR-weighted pretraining raised it to 0.955
-    (`benchmarks/ablate_pretraining.py`).
-
-    A tokenizer trained end to end can make MCC easy by using fewer and fewer codewords (measured: perplexity
-    35 -> 4 of 192 in 12 HAR epochs). `gamma > 0` adds wav2vec 2.0's codebook diversity penalty,
-    `1 - exp(H(mean assignment)) / vocab`, which is 0 when every codeword is used equally."""
-    def __init__(self, alpha: float = 1., beta: float = 5., gamma: float = 0.):
+    its `beta=1` the codeword loss). `label_smoothing` smooths the MCC targets (the authors use 0.2).
+    A tokenizer trained end to end can make MCC easy by using fewer and fewer codewords. `gamma > 0` adds
+    wav2vec 2.0's codebook diversity penalty, `1 - exp(H(mean assignment)) / vocab`, which is 0 when every
+    codeword is used equally."""
+    def __init__(self, alpha: float = 1., beta: float = 5., gamma: float = 0., label_smoothing: float = 0.):
         super().__init__()
-        self.alpha, self.beta, self.gamma, self.last = alpha, beta, gamma, {}
+        if not 0 <= label_smoothing < 1: raise ValueError(f'label_smoothing must be in [0, 1), got {label_smoothing}.')
+        self.alpha, self.beta, self.gamma, self.label_smoothing, self.last = alpha, beta, gamma, label_smoothing, {}
 
-    def forward(self, out, *_):
-        logits, targets, masked_reps, target_reps, usage = out
-        mcc = -(targets * F.log_softmax(logits.float(), -1)).sum(-1).mean()
-        mrr = F.mse_loss(masked_reps.float(), target_reps.float())
-        usage = usage.float()
-        ppl = torch.exp(-(usage * torch.log(usage.clamp_min(1e-9))).sum())
-        self.last = {'mcc': mcc.detach(), 'mrr': mrr.detach(), 'ppl': ppl.detach()}
+    def forward(self, out: dict, *_):
+        logits, targets = out['logits'].float(), out['targets'].float()
+        if self.label_smoothing: targets = targets * (1 - self.label_smoothing) + self.label_smoothing / targets.shape[-1]
+        mcc = -(targets * F.log_softmax(logits, -1)).sum(-1).mean()
+        mrr = F.mse_loss(out['masked_reps'].float(), out['target_reps'].float())
+        usage = out['usage'].float()
+        usage_ppl = torch.exp(-(usage * torch.log(usage.clamp_min(1e-9))).sum())
+        self.last = {'mcc': mcc.detach(), 'mrr': mrr.detach(),
+                     **mcc_diagnostics(out['logits'], out['targets'], out['copy_codes']),
+                     'rep_std': representation_spread(out['rep_vis'])}
         loss = self.alpha * mcc + self.beta * mrr
-        if self.gamma: loss = loss + self.gamma * (1 - ppl / usage.numel())
+        if self.gamma: loss = loss + self.gamma * (1 - usage_ppl / usage.numel())
         return loss
 
 # %% ../nbs/02_pretrain.ipynb #784dcb0b
@@ -230,38 +247,56 @@ class TimeMAEPretrain(Callback):
     The encoder is saved as a plain `state_dict` to `target_dir/fname.pth`, atomically: with `checkpoint='best'`
     the epoch with the lowest validation loss (training loss without a validation set), with `checkpoint='last'`
     the final epoch. Prefer `'last'`: the regression target is the momentum encoder, which keeps moving, so the
-    loss is not comparable across epochs. In the HAR benchmark runs (40 epochs) the validation loss was
-    lowest at epochs 15 to 22 and rose after, while probe accuracy kept improving to the end (BENCHMARKS.md).
-    Defaults follow the authors' code: the regression (MRR) loss weighted 5 and the codeword (MCC) loss 1,
-    vocab 192, 4 decoupled layers, momentum 0.99, and its Gumbel tokenizer, which scored higher than the paper's
-    straight-through codebook (`tokenizer='codebook'`) on HAR and UWaveGestureLibrary, and on Epilepsy within the
-    seed spread (BENCHMARKS.md)."""
-    order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
+    loss is not comparable across epochs.
 
-    def __init__(self, mask_ratio: float = 0.6, vocab_size: int = 192, tokenizer: str = 'gumbel',
+    MCC: `tokenizer` names the code generator (`make_tokenizer`); frozen tokenizers (`'kmeans'`,
+    `'random_projection'`) are fitted on raw patches of the training batches before the first step.
+    `vocab_size=None` takes `default_vocab_size` (192 for learned tokenizers, about one code per 100 training
+    patches for frozen ones). MRR: `normalize_targets`, `target_embed`, `target_dropout` (see `TimeMAEPretrainer`);
+    `momentum` rises to `momentum_end` along a cosine when that is given. The history and the progress table carry
+    the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
+    the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`)."""
+    order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
+    parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')
+
+    def __init__(self, mask_ratio: float = 0.6, vocab_size: int | None = 192, tokenizer: str = 'gumbel',
                  alpha: float = 1., beta: float = 5., gamma: float = 0., momentum: float = 0.99, n_decoder_layers: int = 4,
                  target_dir: str | Path = 'models', fname: str = 'timemae_encoder', save_best: bool = True,
-                 checkpoint: str = 'best',
-                 verbose: bool = True):
+                 checkpoint: str = 'best', verbose: bool = True, label_smoothing: float = 0.,
+                 normalize_targets: bool = False, momentum_end: float | None = None, shared_mask: bool = False,
+                 target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
+                 tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
-        if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
-        if tokenizer not in ('codebook', 'gumbel'):
-            raise ValueError(f"tokenizer must be 'codebook' (the paper's) or 'gumbel' (the authors' code), got {tokenizer!r}.")
+        if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
+        check_tokenizer(tokenizer)
         if checkpoint not in ('best', 'last'):
             raise ValueError(f"checkpoint must be 'best' (lowest validation loss) or 'last' (the final epoch), got {checkpoint!r}.")
+        for name, m in (('momentum', momentum), ('momentum_end', momentum_end)):
+            if m is not None and not 0 <= m <= 1: raise ValueError(f'{name} must be in [0, 1], got {m}.')
         self.checkpoint = checkpoint
-        if not 0 <= momentum <= 1: raise ValueError(f'momentum must be in [0, 1], got {momentum}.')
         self.mask_ratio, self.vocab_size, self.tokenizer, self.momentum = mask_ratio, vocab_size, tokenizer, momentum
+        self.momentum_end, self.collapse_threshold = momentum_end, collapse_threshold
+        self.net_kwargs = dict(normalize_targets=normalize_targets, shared_mask=shared_mask, target_embed=target_embed,
+                               target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs)
         self.n_decoder_layers, self.save_best, self.verbose = n_decoder_layers, save_best, verbose
         self.target_dir, self.fname = Path(target_dir), fname
-        self.pretrain_loss = TimeMAELoss(alpha, beta, gamma)
-        self.part_metrics = [_LossPart(self, 'mcc'), _LossPart(self, 'mrr')]
+        self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
+        self.part_metrics = [_LossPart(self, p) for p in self.parts]
         self._metrics_before, self._train_sums = None, {}
         self.pretrainer, self.best, self.weights_path, self.history = None, math.inf, None, []
         self._saved, self._fitting, self._synced, self._lr_finding, self._snapshot = None, False, False, False, None
+        self._warned_collapse = False
 
     # -- joining the learner --------------------------------------------------------------------------------
     def after_create(self): self._setup()
+
+    def _vocab_size(self, backbone) -> int:
+        "The given vocabulary, or the default for this tokenizer and the training data's number of patches."
+        if self.vocab_size is not None: return self.vocab_size
+        dls = getattr(self.learn, 'dls', None)
+        try: n_total = len(dls.train.dataset) * math.ceil(dls.len / backbone.window)
+        except (AttributeError, TypeError): n_total = None
+        return default_vocab_size(self.tokenizer, n_total)
 
     def _setup(self):
         "Build the pretraining modules once and make every optimizer the learner creates include them."
@@ -270,8 +305,8 @@ class TimeMAEPretrain(Callback):
             raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(model).__name__}. '
                             'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
         if self.pretrainer is None or self.pretrainer.backbone is not model.backbone:
-            self.pretrainer = TimeMAEPretrainer(model.backbone, self.mask_ratio, self.vocab_size, self.tokenizer,
-                                                self.n_decoder_layers)
+            self.pretrainer = TimeMAEPretrainer(model.backbone, self.mask_ratio, self._vocab_size(model.backbone),
+                                                self.tokenizer, self.n_decoder_layers, **self.net_kwargs)
             self._synced = False
         if not isinstance(self.learn.splitter, _SplitterWithPretrainParams):
             self.learn.splitter = _SplitterWithPretrainParams(self.learn.splitter, self)
@@ -285,10 +320,24 @@ class TimeMAEPretrain(Callback):
                 self.learn.create_opt()  # same groups as before, the last one now with the pretraining params
                 for h_new, h_old in zip(self.learn.opt.hypers, old): h_new.update(h_old)
 
+    @torch.no_grad()
+    def _fit_tokenizer(self):
+        "Fit a frozen tokenizer once, on raw patches of the training batches (after batch transforms), before any step."
+        tok = self.pretrainer.tokenizer
+        if not tok.needs_fit or bool(tok.fitted): return
+        limit, chunks, n = getattr(tok, 'max_fit_patches', 50_000), [], 0
+        for b in self.learn.dls.train:
+            p = raw_patches(b[0], tok.window).flatten(-2).reshape(-1, tok.c_in * tok.window).cpu()
+            chunks.append(p); n += len(p)
+            if n >= limit: break
+        if not chunks: raise ValueError('The training DataLoader yields no batches, so the tokenizer cannot be fitted.')
+        tok.fit(torch.cat(chunks))
+
     # -- fit / validate ---------------------------------------------------------------------------------------
     def before_fit(self):
         self._swap_out()  # in case an exception left the pretraining network in place
         self._setup()
+        self._fit_tokenizer()
         self._lr_finding = any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
         if self._lr_finding: self._snapshot = copy.deepcopy(self.pretrainer.state_dict())
         if not hasattr(self.learn, 'gather_preds'):
@@ -296,7 +345,7 @@ class TimeMAEPretrain(Callback):
             self.learn.metrics = L(self.learn.metrics) + L(m for m in self.part_metrics if m not in self.learn.metrics)
 
     def before_train(self):
-        self._fitting, self._train_sums = True, {'mcc': 0., 'mrr': 0., 'ppl': 0., 'n': 0}
+        self._fitting, self._train_sums = True, {**{k: 0. for k in self.parts}, 'n': 0}
         if not self._synced: self.pretrainer.sync_target(); self._synced = True
         self._swap_in()
 
@@ -310,10 +359,13 @@ class TimeMAEPretrain(Callback):
     def after_loss(self):
         if self._saved is None or not self.training: return
         bs, last = self.xb[0].shape[0], self.pretrain_loss.last
-        for k in ('mcc', 'mrr', 'ppl'): self._train_sums[k] = self._train_sums[k] + last[k] * bs  # tensors: no sync
+        for k in self.parts: self._train_sums[k] = self._train_sums[k] + last[k] * bs  # tensors: no sync
         self._train_sums['n'] += bs
 
-    def after_step(self): ema_update(self.pretrainer.target, self.pretrainer.backbone, self.momentum)
+    def current_momentum(self) -> float:
+        return cosine_momentum(self.momentum, self.momentum_end, getattr(self.learn, 'pct_train', 0.))
+
+    def after_step(self): ema_update(self.pretrainer.target, self.pretrainer.backbone, self.current_momentum())
 
     def after_train(self): self._swap_out()
 
@@ -326,9 +378,10 @@ class TimeMAEPretrain(Callback):
         names = [n for n in rec.metric_names[1:] if n != 'time']
         row = dict(zip(names, rec.log[1:]))
         n = max(self._train_sums.get('n', 0), 1)
-        train_parts = {f'train_{k}': float(self._train_sums.get(k, 0.)) / n for k in ('mcc', 'mrr', 'ppl')}
-        self.history.append({'epoch': self.epoch, **train_parts,
+        train_parts = {f'train_{k}': float(self._train_sums.get(k, 0.)) / n for k in self.parts}
+        self.history.append({'epoch': self.epoch, **train_parts, 'momentum': self.current_momentum(),
                              **{k: (float(v) if v is not None else None) for k, v in row.items()}})
+        self._check_collapse(train_parts['train_rep_std'])
         score = row.get('valid_loss', row.get('train_loss'))
         if not self.save_best or score is None: return
         # 'last' saves every epoch (atomically: an interrupted run keeps its last complete epoch); `best` is then
@@ -339,6 +392,17 @@ class TimeMAEPretrain(Callback):
             if self.verbose and self.checkpoint == 'best':
                 print(f'Better model found at epoch {self.epoch} with loss {self.best:.5f}: '
                       f'encoder weights saved to {self.weights_path}')
+
+    def _check_collapse(self, spread: float):
+        "Warn once per fit when the visible representations are close to one vector for every series and position."
+        healthy = self.pretrainer.backbone.d_model ** -0.5
+        if self._warned_collapse or not math.isfinite(spread) or spread >= self.collapse_threshold * healthy: return
+        self._warned_collapse = True
+        warnings.warn(f'TimeMAE pretraining is collapsing at epoch {self.epoch}: the encoder gives almost the same '
+                      f'representation to every patch of every series (rep_std {spread:.4f}, healthy is about '
+                      f'{healthy:.3f}), so its features carry little information. MRR can be matched by a constant: '
+                      'try normalize_targets=True, a frozen tokenizer (tokenizer="kmeans"), a higher momentum '
+                      '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
 
     def after_fit(self):
         self._swap_out()
@@ -351,7 +415,7 @@ class TimeMAEPretrain(Callback):
         elif self._fitting and self.verbose and self.weights_path is not None:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             print(f'{which} pretrained encoder (loss {self.best:.5f}) is at {self.weights_path}')
-        self._fitting = self._lr_finding = False
+        self._fitting = self._lr_finding = self._warned_collapse = False
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _swap_in(self):

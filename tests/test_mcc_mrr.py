@@ -1,0 +1,170 @@
+"""Informative MCC targets (frozen tokenizers), the MCC diagnostics, and an MRR that cannot quietly collapse."""
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from tsai.all import ts_learner
+
+from tsai_timemae.all import (KMeansTokenizer, RandomProjectionTokenizer, TimeMAE, TimeMAELoss, TimeMAEPretrain,
+                              TimeMAEPretrainer, cosine_momentum, default_vocab_size, make_tokenizer, mcc_diagnostics,
+                              raw_patches, representation_spread)
+from conftest import SMALL
+
+
+def _learner(udls, tmp_path, **cb_kw):
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False, save_best=False, **cb_kw)
+    return ts_learner(udls, TimeMAE, cbs=cb, **SMALL), cb
+
+
+class _Codes:
+    "Records the MCC targets of every training batch, as code indices."
+    def __init__(self, pre): self.seen = []; pre.register_forward_hook(lambda m, i, o: self.seen.append((i[0], o)))
+
+
+# -- frozen tokenizers ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize('name', ['kmeans', 'random_projection'])
+def test_frozen_tokenizer_codes_never_change_during_pretraining(udls, tmp_path, seed, name):
+    learn, cb = _learner(udls, tmp_path, tokenizer=name, vocab_size=16)
+    x = udls.one_batch()[0]
+    learn.fit(1, 1e-3)                                          # fits the tokenizer before the first step, then trains
+    tok = cb.pretrainer.tokenizer
+    assert bool(tok.fitted)
+    state = {k: v.clone() for k, v in tok.state_dict().items() if not k.startswith('predictor')}
+    patches = raw_patches(x, tok.window).flatten(-2)
+    before = tok(patches, torch.zeros(1))[0].argmax(-1)
+    learn.fit(2, 1e-2)                                          # more training, a high lr: the codes must not move
+    after = tok(patches, torch.zeros(1))[0].argmax(-1)
+    assert torch.equal(before, after)
+    for k, v in tok.state_dict().items():
+        if k in state: assert torch.equal(v, state[k]), k
+    assert not any(p.requires_grad for n, p in tok.named_parameters() if not n.startswith('predictor'))
+
+
+def test_kmeans_codes_group_similar_patches_and_are_the_nearest_centroid():
+    torch.manual_seed(0)
+    # two kinds of patches: rising and falling ramps, with noise; two codes must separate them
+    ramp = torch.linspace(-1, 1, 8)
+    x = torch.cat([ramp.expand(50, 1, 8), -ramp.expand(50, 1, 8)]) + 0.05 * torch.randn(100, 1, 8)
+    x = x.repeat(1, 1, 4)                                        # 4 patches per series, all of the same kind
+    tok = make_tokenizer('kmeans', d_model=8, vocab_size=2, c_in=1, window=8)
+    tok.fit(raw_patches(x, 8).flatten(-2))
+    codes = tok(raw_patches(x, 8).flatten(-2), torch.zeros(1))[0].argmax(-1)
+    assert (codes[:50] == codes[0, 0]).all() and (codes[50:] == codes[50, 0]).all() and codes[0, 0] != codes[50, 0]
+
+
+def test_frozen_tokenizer_used_before_fit_is_a_clear_error():
+    tok = KMeansTokenizer(8, 4, c_in=1, window=4)
+    with pytest.raises(RuntimeError, match='has not been fitted'):
+        tok(torch.randn(2, 3, 4), torch.zeros(1))
+
+
+def test_degenerate_codes_warn():
+    tok = RandomProjectionTokenizer(8, 16, c_in=1, window=2)
+    with pytest.warns(UserWarning, match='degenerate'):
+        tok.fit(torch.zeros(500, 2))                             # every patch identical: one code
+
+
+def test_unknown_tokenizer_names_the_choices():
+    with pytest.raises(ValueError, match="kmeans.*random_projection|random_projection.*kmeans"):
+        TimeMAEPretrain(tokenizer='vq')
+
+
+def test_vocab_size_defaults_scale_with_the_data(udls, tmp_path):
+    assert default_vocab_size('gumbel', 10 ** 6) == 192
+    assert default_vocab_size('kmeans', 500) == 16 and default_vocab_size('kmeans', 10 ** 6) == 256
+    assert default_vocab_size('kmeans', 5000) == 50
+    learn, cb = _learner(udls, tmp_path, tokenizer='kmeans', vocab_size=None)
+    assert cb.pretrainer.tokenizer.vocab_size == 16              # 30 BasicMotions series x 10 patches = 300 patches
+
+
+# -- diagnostics ----------------------------------------------------------------------------------------------------
+def test_normalised_mcc_is_zero_for_uniform_random_targets_and_one_for_perfect_prediction():
+    torch.manual_seed(0)
+    V, codes = 32, torch.randint(0, 32, (256, 16))
+    one_hot = F.one_hot(codes, V).float()
+    random_guess = mcc_diagnostics(torch.randn(256, 16, V) * 0.01, one_hot, torch.randint(0, V, (256, 16)))
+    assert abs(float(random_guess['mcc_norm'])) < 0.02
+    assert float(random_guess['copy_acc']) < 0.1 and float(random_guess['mcc_acc']) < 0.1
+    perfect = mcc_diagnostics(one_hot * 50, one_hot, codes)
+    assert float(perfect['mcc_norm']) > 0.99 and float(perfect['mcc_acc']) == 1 and float(perfect['copy_acc']) == 1
+    assert float(perfect['ppl']) > 30
+
+
+def test_history_and_progress_table_carry_the_diagnostics(udls, tmp_path, seed):
+    learn, cb = _learner(udls, tmp_path, tokenizer='kmeans', vocab_size=16)
+    learn.fit(1, 1e-3)
+    h = cb.history[-1]
+    for k in ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std'):
+        assert math.isfinite(h[f'train_{k}']) and k in h, k
+    assert 1 <= h['train_ppl'] <= 16 and 0 <= h['train_copy_acc'] <= 1 and h['momentum'] == 0.99
+
+
+# -- MRR options and the collapse monitor --------------------------------------------------------------------------
+def test_collapse_monitor_warns_on_a_constant_encoder(udls, tmp_path, seed):
+    learn, cb = _learner(udls, tmp_path)
+    last = learn.model.backbone.encoder.layers[-1].norm2
+    with torch.no_grad(): last.weight.zero_(); last.bias.fill_(0.5)
+    last.requires_grad_(False)                                   # every token's representation is the same vector
+    with pytest.warns(UserWarning, match='collapsing'):
+        learn.fit(1, 1e-3)
+    assert cb.history[-1]['train_rep_std'] < 1e-4
+
+
+def test_collapse_monitor_is_quiet_on_a_healthy_encoder(udls, tmp_path, seed):
+    learn, cb = _learner(udls, tmp_path)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        learn.fit(1, 1e-3)
+    assert not [x for x in w if 'collapsing' in str(x.message)]
+    assert cb.history[-1]['train_rep_std'] > 0.3 * 32 ** -0.5
+
+
+def test_representation_spread_about_one_over_sqrt_d_for_random_vectors():
+    assert abs(float(representation_spread(torch.randn(16, 64, 64))) - 64 ** -0.5) < 0.01
+    assert float(representation_spread(torch.ones(16, 4, 64))) == 0
+
+
+def test_normalised_targets_have_zero_mean_unit_std_over_positions():
+    model = TimeMAE(3, None, **SMALL)
+    pre = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=True).train()
+    t = pre(torch.randn(4, 3, 100))['target_reps']                # [4, 6, 32]
+    assert torch.allclose(t.mean(1), torch.zeros(4, 32), atol=1e-5)
+    assert torch.allclose(t.var(1, unbiased=False), torch.ones(4, 32), atol=1e-2)
+
+
+def test_momentum_schedule_rises_along_a_cosine(udls, tmp_path, seed):
+    assert cosine_momentum(0.996, 0.9999, 0.) == 0.996 and cosine_momentum(0.996, 0.9999, 1.) == pytest.approx(0.9999)
+    assert cosine_momentum(0.996, 0.9999, .5) == pytest.approx((0.996 + 0.9999) / 2)
+    assert cosine_momentum(0.99, None, .7) == 0.99
+    learn, cb = _learner(udls, tmp_path, momentum=0.9, momentum_end=0.99)
+    learn.fit(3, 1e-3)
+    m = [h['momentum'] for h in cb.history]
+    assert m == sorted(m) and m[-1] == pytest.approx(0.99)
+
+
+def test_shared_mask_is_one_mask_for_the_whole_batch():
+    model = TimeMAE(3, None, **SMALL)
+    pre = TimeMAEPretrainer(model.backbone, vocab_size=8, shared_mask=True)
+    vis, msk = pre.mask(16, 10, None)
+    assert (msk == msk[0]).all() and (vis == vis[0]).all()
+
+
+def test_label_smoothing_raises_the_loss_of_a_confident_right_answer():
+    logits, targets = torch.eye(4)[[0, 1, 2]].expand(2, 3, 4) * 20, torch.eye(4)[[0, 1, 2]].expand(2, 3, 4)
+    out = dict(logits=logits, targets=targets, masked_reps=torch.zeros(2, 3, 8), target_reps=torch.zeros(2, 3, 8),
+               usage=torch.full((4,), .25), copy_codes=torch.zeros(2, 3, dtype=torch.long), rep_vis=torch.randn(2, 3, 8))
+    assert float(TimeMAELoss(1., 1.)(out)) < 1e-3 < float(TimeMAELoss(1., 1., label_smoothing=0.2)(out))
+
+
+def test_target_embed_online_uses_the_online_embeddings():
+    model = TimeMAE(3, None, **SMALL)
+    pre = TimeMAEPretrainer(model.backbone, vocab_size=8, target_embed='online').eval()
+    with torch.no_grad(): pre.target.patch_embed.proj.weight.zero_(); pre.target.pos_embed.zero_()
+    x = torch.randn(2, 3, 100)
+    ids = torch.arange(10).expand(2, -1)
+    online = pre.momentum_targets(x, ids)
+    assert torch.allclose(online, pre.target.encode(model.backbone.embed(x)), atol=1e-5)
+    with pytest.raises(ValueError, match='target_embed'):
+        TimeMAEPretrainer(model.backbone, target_embed='own')
