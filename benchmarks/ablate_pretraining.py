@@ -79,7 +79,9 @@ class Probe(Callback):
     def after_epoch(self):
         if (self.epoch + 1) % a.every == 0: probe(self.learn, self.epoch + 1)
 
-cb = TimeMAEPretrain(alpha=a.alpha, beta=a.beta, tokenizer=a.tokenizer, vocab_size=a.vocab, target_dir='/tmp/timemae_ablation', fname=a.tag or 'x', verbose=False, save_best=False, **json.loads(a.extra))
+cb_kw = dict(alpha=a.alpha, beta=a.beta, tokenizer=a.tokenizer, vocab_size=a.vocab)
+cb_kw.update(json.loads(a.extra))  # --extra overrides the flags
+cb = TimeMAEPretrain(target_dir='/tmp/timemae_ablation', fname=a.tag or 'x', verbose=False, save_best=False, **cb_kw)
 learn = ts_learner(dls, TimeMAE, cbs=[cb, Probe()], n_layers=a.layers, window=a.window)
 probe(learn, 0)
 t0 = time.time()

@@ -17,6 +17,7 @@ COMMANDS = {
     'demo': ('tsai_timemae.demo', 'pretrain on BasicMotions, then compare from-scratch, FineLast and FineAll'),
     'bench': ('tsai_timemae.bench', 'run the benchmark protocol on named data sets and write BENCHMARKS.md'),
     'speed': ('tsai_timemae.speed', 'speed and memory benchmark against tsai MVP/TSTPlus'),
+    'probe': ('tsai_timemae.probe', 'linear-probe score of pretrained vs untrained encoders (validation / CV only), writes PROBE.md'),
 }
 
 # %% ../nbs/06_cli.ipynb #83dcf376

@@ -16,7 +16,7 @@ from .weights import install_strict_transfer
 
 # %% auto #0
 __all__ = ['check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention', 'TimeMAEEncoderLayer',
-           'TimeMAEBackbone', 'TimeMAE']
+           'authors_init_', 'TimeMAEBackbone', 'TimeMAE']
 
 # %% ../nbs/00_model.ipynb #3c5c14a3
 #| export
@@ -105,33 +105,52 @@ class TimeMAEEncoderLayer(nn.TransformerEncoderLayer):
     """`nn.TransformerEncoderLayer` (same parameters, same state_dict, same maths) that runs `multihead_attention` and
     `FastDropout`: on CPU a pretraining step is ~20% faster, and the no-grad momentum target and inference use the
     fused flash-attention kernel, ~2.5x faster than torch's own eval fast path on long series."""
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, residual_gain: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.dropout, self.dropout1, self.dropout2 = (FastDropout(d.p) for d in (self.dropout, self.dropout1, self.dropout2))
+        if residual_gain:  # the authors' block: `LN(x + drop(a * f(x)))`, a learnable scalar per branch starting at 1e-8
+            self.gain1, self.gain2 = nn.Parameter(torch.full((1,), 1e-8)), nn.Parameter(torch.full((1,), 1e-8))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
         x, sa = src, lambda y: self._sa_block(y, src_mask, src_key_padding_mask, is_causal)
+        g1, g2 = getattr(self, 'gain1', 1.), getattr(self, 'gain2', 1.)
         if self.norm_first:
-            x = x + sa(self.norm1(x))
-            return x + self._ff_block(self.norm2(x))
-        x = self.norm1(x + sa(x))
-        return self.norm2(x + self._ff_block(x))
+            x = x + g1 * sa(self.norm1(x))
+            return x + g2 * self._ff_block(self.norm2(x))
+        x = self.norm1(x + g1 * sa(x))
+        return self.norm2(x + g2 * self._ff_block(x))
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
         return self.dropout1(multihead_attention(self.self_attn, x, x, attn_mask, key_padding_mask, is_causal, self.training))
 
 # %% ../nbs/00_model.ipynb #df570151
+def authors_init_(module: nn.Module) -> nn.Module:
+    """The TimeMAE authors' initialisation, for a faithful preset: every `Linear` (and each of the Q, K, V blocks of
+    torch's packed attention projection) Xavier-normal with bias 0.1; learned position tables from N(0, 1)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_normal_(m.weight)
+            if m.bias is not None: nn.init.constant_(m.bias, 0.1)
+        elif isinstance(m, nn.MultiheadAttention) and m.in_proj_weight is not None:
+            for w in m.in_proj_weight.detach().chunk(3): nn.init.xavier_normal_(w)
+            if m.in_proj_bias is not None: nn.init.constant_(m.in_proj_bias, 0.1)
+        if isinstance(getattr(m, 'pos_embed', None), nn.Parameter): nn.init.normal_(m.pos_embed, std=1.)
+    return module
+
 class TimeMAEBackbone(nn.Module):
     """Patch embedding + learned position embedding + vanilla Transformer encoder (`TimeMAEEncoderLayer`, fused attention).
 
     `embed` and `encode` are separate so the pretraining callback can drop masked patches in between:
-    the encoder only ever sees the tokens it is given."""
+    the encoder only ever sees the tokens it is given. `residual_gain=True` and `init_scheme='authors'` give the
+    authors' blocks and initialisation (`authors_preset`)."""
     def __init__(self, c_in: int, window: int = 8, d_model: int = 64, n_layers: int = 8, n_heads: int = 4,
                  d_ff: int = 256, dropout: float = 0.2, max_seq_len: int = 8192, pre_norm: bool = False,
-                 check_finite: bool = True):
+                 check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch'):
         super().__init__()
         if d_model % n_heads: raise ValueError(f'd_model={d_model} must be divisible by n_heads={n_heads}.')
         if window < 1: raise ValueError(f'window must be a positive number of steps, got {window}.')
+        if init_scheme not in ('torch', 'authors'):
+            raise ValueError(f"init_scheme must be 'torch' (PyTorch's defaults) or 'authors' (the TimeMAE authors' code), got {init_scheme!r}.")
         self.c_in, self.window, self.d_model, self.max_seq_len = c_in, window, d_model, max_seq_len
         self.check_finite = check_finite
         self.max_patches = math.ceil(max_seq_len / window)
@@ -139,8 +158,9 @@ class TimeMAEBackbone(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, self.max_patches, d_model))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         layer = TimeMAEEncoderLayer(d_model, n_heads, d_ff, dropout, activation='gelu',
-                                    batch_first=True, norm_first=pre_norm)
+                                    batch_first=True, norm_first=pre_norm, residual_gain=residual_gain)
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        if init_scheme == 'authors': authors_init_(self)
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         "Checked input -> patch tokens [bs, n_patches, d_model], without position."
@@ -171,7 +191,7 @@ class TimeMAE(nn.Module):
     def __init__(self, c_in: int, c_out: int | None = None, seq_len: int | None = None, window: int = 8,
                  d_model: int = 64, n_layers: int = 8, n_heads: int = 4, d_ff: int = 256, dropout: float = 0.2,
                  max_seq_len: int = 8192, pre_norm: bool = False, fc_dropout: float = 0.,
-                 custom_head=None, check_finite: bool = True):
+                 custom_head=None, check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch'):
         super().__init__()
         if seq_len is not None:
             if seq_len < window:
@@ -179,7 +199,7 @@ class TimeMAE(nn.Module):
             max_seq_len = max(max_seq_len, seq_len)
         self.c_in, self.c_out, self.seq_len, self.window = c_in, c_out, seq_len, window
         self.backbone = TimeMAEBackbone(c_in, window, d_model, n_layers, n_heads, d_ff, dropout, max_seq_len,
-                                        pre_norm, check_finite)
+                                        pre_norm, check_finite, residual_gain, init_scheme)
         self.head_nf = d_model
         if custom_head is None: self.head = self.create_head(d_model, c_out, fc_dropout)
         elif isinstance(custom_head, nn.Module): self.head = custom_head

@@ -18,7 +18,7 @@ from fastai.callback.schedule import LRFinder
 from fastai.learner import Metric
 from fastcore.foundation import L
 
-from .model import FastDropout, TimeMAEBackbone, multihead_attention
+from .model import FastDropout, TimeMAEBackbone, authors_init_, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
 from .weights import save_encoder_weights
@@ -54,23 +54,26 @@ def nearest_visible_codes(codes: torch.Tensor, ids_vis: torch.Tensor, ids_msk: t
 
 # %% ../nbs/02_pretrain.ipynb #c75cf477
 class CrossAttentionBlock(nn.Module):
-    "Post-norm Transformer block whose attention is cross-attention only (queries attend to the visible tokens)."
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+    """Post-norm Transformer block whose attention is cross-attention only (queries attend to the visible tokens).
+    `residual_gain=True` scales each branch by a learnable scalar starting at 1e-8, as the authors' blocks do."""
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, residual_gain: bool = False):
         super().__init__()
         self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), FastDropout(dropout), nn.Linear(d_ff, d_model))
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.drop1, self.drop2 = FastDropout(dropout), FastDropout(dropout)
+        if residual_gain: self.gain1, self.gain2 = nn.Parameter(torch.full((1,), 1e-8)), nn.Parameter(torch.full((1,), 1e-8))
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
-        q = self.norm1(q + self.drop1(multihead_attention(self.attn, q, kv, training=self.training)))  # = self.attn(q, kv, kv)[0], faster on CPU
-        return self.norm2(q + self.drop2(self.ff(q)))
+        g1, g2 = getattr(self, 'gain1', 1.), getattr(self, 'gain2', 1.)
+        q = self.norm1(q + self.drop1(g1 * multihead_attention(self.attn, q, kv, training=self.training)))  # = self.attn(q, kv, kv)[0], faster on CPU
+        return self.norm2(q + self.drop2(g2 * self.ff(q)))
 
 class DecoupledEncoder(nn.Module):
     "Stack of cross-attention blocks: `(mask queries, visible representations) -> masked representations`."
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, n_layers: int):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, n_layers: int, residual_gain: bool = False):
         super().__init__()
-        self.layers = nn.ModuleList(CrossAttentionBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.layers = nn.ModuleList(CrossAttentionBlock(d_model, n_heads, d_ff, dropout, residual_gain) for _ in range(n_layers))
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
         for layer in self.layers: q = layer(q, kv)
@@ -83,7 +86,7 @@ class TimeMAEPretrainer(nn.Module):
                  tokenizer: str = 'gumbel', n_decoder_layers: int = 4, n_heads: int | None = None,
                  d_ff: int | None = None, dropout: float | None = None, normalize_targets: bool = False,
                  shared_mask: bool = False, target_embed: str = 'ema', target_dropout: bool = False,
-                 tokenizer_kwargs: dict | None = None):
+                 tokenizer_kwargs: dict | None = None, init_scheme: str = 'torch'):
         super().__init__()
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
@@ -97,10 +100,14 @@ class TimeMAEPretrainer(nn.Module):
         dropout = layer0.dropout.p if dropout is None else dropout
         self.backbone, self.mask_ratio, self.shared_mask = backbone, mask_ratio, shared_mask
         self.normalize_targets, self.target_embed, self.target_dropout = normalize_targets, target_embed, target_dropout
+        if init_scheme not in ('torch', 'authors'):
+            raise ValueError(f"init_scheme must be 'torch' (PyTorch's defaults) or 'authors' (the TimeMAE authors' code), got {init_scheme!r}.")
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
-        nn.init.normal_(self.mask_token, std=0.02)
-        self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers)
+        nn.init.normal_(self.mask_token, std=1. if init_scheme == 'authors' else 0.02)
+        # the decoupled encoder has the backbone's block shape: gated residuals when the backbone has them
+        self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers, hasattr(layer0, 'gain1'))
         self.tokenizer = make_tokenizer(tokenizer, d, vocab_size, backbone.c_in, backbone.window, **(tokenizer_kwargs or {}))
+        if init_scheme == 'authors': authors_init_(self.decoder), authors_init_(self.tokenizer)
         # the momentum target: a copy of patch embedding, position embedding and encoder; never trained by gradient
         self.target = copy.deepcopy(backbone).requires_grad_(False).eval()
 
@@ -265,7 +272,7 @@ class TimeMAEPretrain(Callback):
                  checkpoint: str = 'best', verbose: bool = True, label_smoothing: float = 0.,
                  normalize_targets: bool = False, momentum_end: float | None = None, shared_mask: bool = False,
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
-                 tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1):
+                 tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch'):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_tokenizer(tokenizer)
@@ -277,7 +284,8 @@ class TimeMAEPretrain(Callback):
         self.mask_ratio, self.vocab_size, self.tokenizer, self.momentum = mask_ratio, vocab_size, tokenizer, momentum
         self.momentum_end, self.collapse_threshold = momentum_end, collapse_threshold
         self.net_kwargs = dict(normalize_targets=normalize_targets, shared_mask=shared_mask, target_embed=target_embed,
-                               target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs)
+                               target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs,
+                               init_scheme=init_scheme)
         self.n_decoder_layers, self.save_best, self.verbose = n_decoder_layers, save_best, verbose
         self.target_dir, self.fname = Path(target_dir), fname
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)

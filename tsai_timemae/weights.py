@@ -79,10 +79,11 @@ def encoder_config(sd: dict) -> dict:
     c['n_layers'] = len(layers)
     ff = sd.get('backbone.encoder.layers.0.linear1.weight')
     if ff is not None: c['d_ff'] = ff.shape[0]
+    if 'backbone.encoder.layers.0.gain1' in sd: c['residual_gain'] = True  # the authors' gated blocks
     return c
 
 def _describe(c: dict) -> str:
-    return ', '.join(f'{k}={c[k]}' for k in ('c_in', 'window', 'd_model', 'n_layers', 'd_ff', 'max_seq_len') if k in c)
+    return ', '.join(f'{k}={c[k]}' for k in ('c_in', 'window', 'd_model', 'n_layers', 'd_ff', 'max_seq_len', 'residual_gain') if k in c)
 
 # %% ../nbs/01_weights.ipynb #05707a27
 def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:

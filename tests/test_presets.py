@@ -1,0 +1,54 @@
+"""The authors' recipe as a preset: gated post-norm blocks, their initialisation, their momentum target."""
+import pytest
+import torch
+from tsai.all import ts_learner
+
+from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, TimeMAEPretrainer, adamw_opt_func, authors_preset,
+                              fineall_learner, read_encoder_weights)
+from tsai_timemae.weights import encoder_config
+from conftest import SMALL
+
+
+def test_gated_blocks_start_as_layer_norm_of_the_input():
+    m = TimeMAE(3, None, **SMALL, residual_gain=True, dropout=0.).eval()
+    layer = m.backbone.encoder.layers[0]
+    x = torch.randn(2, 7, 32)
+    assert torch.allclose(layer(x), torch.nn.functional.layer_norm(torch.nn.functional.layer_norm(x, (32,)), (32,)), atol=1e-5)
+
+
+def test_authors_init_and_gains_are_in_the_saved_encoder_and_rebuild(udls, dls, tmp_path, seed):
+    preset = authors_preset()
+    arch = {**preset['arch'], **{k: SMALL[k] for k in ('window', 'd_model', 'n_layers', 'n_heads', 'd_ff')}}
+    pre_kw = {**preset['pretrain'], 'vocab_size': 16}
+    cb = TimeMAEPretrain(**pre_kw, target_dir=tmp_path, checkpoint='last', verbose=False)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, opt_func=adamw_opt_func(), **arch)
+    sd = learn.model.state_dict()
+    assert abs(float(sd['backbone.pos_embed'].std()) - 1) < 0.05                 # N(0, 1) position table
+    assert torch.allclose(sd['backbone.encoder.layers.0.linear1.bias'], torch.full((SMALL['d_ff'],), 0.1))
+    assert hasattr(cb.pretrainer.decoder.layers[0], 'gain1') and cb.pretrainer.shared_mask
+    learn.fit(2, 1e-3)
+    w = read_encoder_weights(cb.weights_path)
+    assert encoder_config(w)['residual_gain'] is True
+    ft = fineall_learner(dls, cb.weights_path)                                    # rebuilt from the file alone
+    assert hasattr(ft.model.backbone.encoder.layers[0], 'gain1')
+    assert torch.equal(ft.model.backbone.encoder.layers[0].gain1, w['backbone.encoder.layers.0.gain1'])
+
+
+def test_authors_target_keeps_dropout_on_and_uses_online_embeddings():
+    m = TimeMAE(3, None, **SMALL)
+    pre = TimeMAEPretrainer(m.backbone, vocab_size=8, target_dropout=True, target_embed='online').train()
+    assert pre.target.training
+    pre.eval(); assert not pre.target.training
+    default = TimeMAEPretrainer(m.backbone, vocab_size=8).train()
+    assert not default.target.training
+
+
+def test_adamw_opt_func_is_torchs_adamw_defaults():
+    opt = adamw_opt_func()([torch.nn.Parameter(torch.zeros(2))], lr=1e-3)
+    h = opt.hypers[0]
+    assert h['mom'] == 0.9 and h['sqr_mom'] == 0.999 and h['eps'] == 1e-8 and h['wd'] == 0.01
+
+
+def test_bad_init_name_is_a_clear_error():
+    with pytest.raises(ValueError, match='init_scheme'):
+        TimeMAE(3, None, init_scheme='xavier')

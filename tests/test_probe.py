@@ -1,0 +1,160 @@
+"""`timemae probe`: the linear probe never reads the test split, records the untrained encoder's score beside the
+pretrained one, writes one JSON per run (skipped when rerun with the same settings), and the report / CLI."""
+import argparse
+import json
+import shlex
+
+import numpy as np
+import pytest
+
+from tsai_timemae.data import TSDataset, split_train_valid
+from tsai_timemae.probe import (add_args, cv_probe_score, key_value, linear_probe_score, load_probe_runs, probe_path,
+                                render_probe_report, run_probe, summarize_probe, write_probe_report)
+
+TINY = dict(n_layers=1, d_model=16, n_heads=2, d_ff=32, window=10)
+
+
+class NoTestDataset(TSDataset):
+    "A data set whose test split cannot be read: any access fails the test."
+    def __getattribute__(self, name):
+        if name in ('X_test', 'y_test'): raise AssertionError(f'the probe read {name}')
+        return super().__getattribute__(name)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def ds(basic_motions):
+    "BasicMotions' training split as train (32) + valid (8); the test arrays are NaN and unreadable."
+    Xtr, ytr, Xte, yte = basic_motions
+    X_train, y_train, X_valid, y_valid = split_train_valid(Xtr, ytr, 0.2, 42)
+    return NoTestDataset('BasicMotions', X_train, y_train, X_valid, y_valid, np.full_like(Xte, np.nan), yte)
+
+
+@pytest.fixture(scope='module')
+def probe_run(ds, tmp_path_factory):
+    out = tmp_path_factory.mktemp('probe')
+    return out, run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, tag='t', out_dir=out, verbose=False)
+
+
+def test_probe_scores_are_accuracies():
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((60, 4)); y = (F[:, 0] > 0).astype(int)
+    assert 0.8 < linear_probe_score(F[:40], y[:40], F[40:], y[40:]) <= 1
+    assert 0.8 < cv_probe_score(F, y, folds=5) <= 1
+    assert 0 <= cv_probe_score(rng.standard_normal((60, 4)), y) <= 1
+
+
+def test_run_records_untrained_and_final_scores(probe_run, ds):
+    out, r = probe_run
+    assert r['protocol'] == 'cv5'                      # 32 training series: cross-validated over train + valid
+    assert 0 <= r['untrained_score'] <= 1 and 0 <= r['final_score'] <= 1
+    assert r['curve'] == [[0, r['untrained_score']], [2, r['final_score']]]
+    assert r['epochs'] == 2 and r['bs'] == 16 and r['arch'] == TINY  # bs from timemae bench's BasicMotions row
+    assert r['steps'] == 2 * r['batches_per_epoch'] and r['data']['n_pretrain'] == 40
+    assert len(r['history']) == 2 and r['history_last'] == r['history'][-1] and 'train_loss' in r['history_last']
+    assert 'mask_ratio' in r['settings']['effective']['pretrain']  # the callback's defaults are recorded too
+    assert r['versions']['torch'] and r['env']['torch_threads'] == 1 and r['wall_s'] > 0
+    saved = json.loads(probe_path(out, 'BasicMotions', 't', 0).read_text())
+    assert saved['final_score'] == r['final_score'] and saved['settings'] == r['settings']
+    assert not (out / 'models').exists()
+
+
+def test_rerun_is_skipped_other_settings_refused(probe_run, ds, capsys):
+    out, r = probe_run
+    path = probe_path(out, 'BasicMotions', 't', 0)
+    mtime = path.stat().st_mtime_ns
+    again = run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, tag='t', out_dir=out)
+    assert again['finished'] == r['finished'] and path.stat().st_mtime_ns == mtime
+    assert 'skipped' in capsys.readouterr().out
+    with pytest.raises(ValueError, match='other settings'):
+        run_probe(ds, seed=0, epochs=3, arch_kwargs=TINY, tag='t', out_dir=out, verbose=False)
+    with pytest.raises(ValueError, match='other settings'):  # another seed of the same tag must match too
+        run_probe(ds, seed=1, epochs=2, lr=3e-3, arch_kwargs=TINY, tag='t', out_dir=out, verbose=False)
+
+
+def test_probing_every_epoch_leaves_the_run_unchanged(probe_run, ds):
+    _, r = probe_run
+    e = run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, every=1, verbose=False)
+    assert [c[0] for c in e['curve']] == [0, 1, 2] and e['curve'][-1][1] == e['final_score']
+    assert e['untrained_score'] == r['untrained_score'] and e['final_score'] == r['final_score']
+    assert [h['train_loss'] for h in e['history']] == [h['train_loss'] for h in r['history']]
+
+
+def test_steps_round_up_to_epochs(ds):
+    r = run_probe(ds, seed=0, steps=3, bs=16, arch_kwargs=TINY, verbose=False)
+    assert (r['batches_per_epoch'], r['epochs'], r['steps'], r['steps_requested']) == (2, 2, 4, 3)
+
+
+def test_large_data_sets_score_on_validation():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1100, 1, 20)).astype(np.float32); y = np.arange(1100) % 2
+    big = NoTestDataset('big', X[:1000], y[:1000], X[1000:], y[1000:], X[:0], y[:0])
+    r = run_probe(big, untrained_only=True, bs=256, arch_kwargs=TINY, verbose=False)
+    assert r['protocol'] == 'valid' and r['final_score'] is None and r['epochs'] == 0 and r['history'] == []
+
+
+def test_unknown_pretraining_key_fails_with_the_callbacks_error(ds):
+    with pytest.raises(TypeError, match='no_such_option'):
+        run_probe(ds, epochs=1, pretrain_kwargs={'no_such_option': 1}, arch_kwargs=TINY, verbose=False)
+
+
+def test_report(probe_run, ds):
+    out, r = probe_run
+    run_probe(ds, seed=0, untrained_only=True, arch_kwargs=TINY, out_dir=out, verbose=False)
+    text = write_probe_report(out).read_text()
+    assert text == render_probe_report(load_probe_runs(out), out)
+    table = text.split('| run |', 1)[1]
+    assert '| untrained (' in table and '| t |' in table and 'BasicMotions' in table
+    cmd = next(l for l in text.splitlines() if l.startswith('timemae probe') and '--tag t ' in l)
+    assert shlex.split(cmd)[shlex.split(cmd).index('--epochs') + 1] == '2' and f'--out-dir {out}' in cmd
+    assert '--arch n_layers=1' in cmd and '--untrained-only' in text
+
+
+def test_summary_arithmetic():
+    def rec(tag, seed, u, f, arch=None):
+        return {'dataset': 'D', 'tag': tag, 'seed': seed, 'protocol': 'cv5', 'untrained_score': u, 'final_score': f,
+                'untrained_only': f is None, 'epochs': 5, 'given': {'arch': arch or {}, 'bs': None}}
+    runs = [rec('up', 0, .5, .7), rec('up', 1, .6, .8), rec('flat', 0, .5, .52), rec('flat', 1, .6, .56),
+            rec('down', 0, .5, .3), rec('down', 1, .6, .5)]
+    rows = {r['row']: r for r in summarize_probe(runs)}
+    assert rows['untrained']['n'] == 2 and rows['untrained']['mean'] == pytest.approx(55.)  # one score per seed
+    assert rows['up']['mean'] == pytest.approx(75.) and rows['up']['std'] == pytest.approx(5.)
+    assert (rows['up']['mark'], rows['flat']['mark'], rows['down']['mark']) == ('▲', '≈', '▼')
+    assert rows['flat']['delta_mean'] == pytest.approx(-1.) and rows['flat']['delta_std'] == pytest.approx(3.)
+
+
+def test_cli_parses_settings_and_runs(basic_motions, tmp_path, capsys):
+    from tsai_timemae.cli import main
+    p = argparse.ArgumentParser(); add_args(p)
+    a = p.parse_args(['BasicMotions', '--set', 'tokenizer=kmeans', '--set', 'normalize_targets=True', '--set',
+                      'alpha=0.5', '--set', 'gamma=1e-3', '--set', 'name=None', '--arch', 'n_layers=2', '--steps', '100'])
+    assert dict(a.set) == {'tokenizer': 'kmeans', 'normalize_targets': True, 'alpha': 0.5, 'gamma': 1e-3, 'name': None}
+    assert dict(a.arch) == {'n_layers': 2} and a.steps == 100 and a.epochs is None
+    assert key_value('x=a b') == ('x', 'a b')
+    with pytest.raises(SystemExit): p.parse_args(['D', '--set', 'novalue'])
+    with pytest.raises(SystemExit): p.parse_args(['D', '--epochs', '2', '--steps', '3'])
+    with pytest.raises(SystemExit) as e: main(['probe', '--help'])
+    assert e.value.code == 0 and '--untrained-only' in capsys.readouterr().out
+    # end to end on a numpy data set whose test split is NaN
+    Xtr, ytr, Xte, yte = basic_motions
+    npz = tmp_path / 'bm.npz'
+    np.savez(npz, X_train=Xtr, y_train=ytr, X_test=np.full_like(Xte, np.nan), y_test=yte)
+    out = tmp_path / 'out'
+    argv = ['probe', str(npz), '--epochs', '1', '--tag', 'cli', '--threads', '1', '--out-dir', str(out),
+            '--set', 'mask_ratio=0.5', *[f'--arch={k}={v}' for k, v in TINY.items()]]
+    main(argv)
+    r = json.loads((out / 'bm' / 'cli' / 'seed0.json').read_text())
+    assert r['pretrain'] == {'mask_ratio': 0.5} and 0 <= r['final_score'] <= 1 and r['dataset_arg'] == str(npz)
+    assert (out / 'PROBE.md').is_file()
+    capsys.readouterr(); main(argv)
+    assert 'skipped' in capsys.readouterr().out
+    (out / 'PROBE.md').unlink(); main(['probe', '--report-only', '--out-dir', str(out)])
+    assert '| cli |' in (out / 'PROBE.md').read_text()
