@@ -262,3 +262,13 @@ def test_tokenizer_table_compares_like_for_like_only(bench_run, tmp_path):
     table = render_report(tmp_path, tmp_path / 'B.md').split("## Tokenizer: codebook (paper) against Gumbel (authors' code)")[1]
     assert re.search(r'^\| BasicMotions \| fineall \|', table, re.M)
     assert not re.search(r'^\| BasicMotions \| finelast \|', table, re.M)
+
+
+def test_probe_and_authors_reports_are_sections_of_the_page(tmp_path):
+    (tmp_path / 'probe').mkdir(); (tmp_path / 'authors_preset').mkdir()
+    (tmp_path / 'probe' / 'PROBE.md').write_text('# Linear probes\n\n| run | HAR |\n|---|---|\n| untrained | 90.0 |\n\n## Per protocol\n')
+    (tmp_path / 'authors_preset' / 'README.md').write_text("# The authors' recipe\n\n| data set | gap |\n")
+    text = render_report(tmp_path, tmp_path / 'B.md')
+    assert '## Representation quality: linear probes on validation' in text and '| untrained | 90.0 |' in text
+    assert '### Per protocol' in text and '# Linear probes' not in text        # headings sit under the page's own
+    assert "## The authors' recipe, reproduced" in text and '| data set | gap |' in text
