@@ -122,7 +122,7 @@ def test_diversity_term_is_zero_for_uniform_codeword_use_and_grows_with_collapse
 
 # -- training on real data ----------------------------------------------------------------------------------------
 def test_pretraining_loss_falls_on_a_real_data_set_and_best_encoder_is_saved(udls, tmp_path, seed):
-    learn, cb = _learner(udls, tmp_path)
+    learn, cb = _learner(udls, tmp_path, checkpoint='best')
     learn.fit_one_cycle(15, 3e-3)
     h = cb.history
     assert len(h) == 15 and {'train_loss', 'valid_loss', 'mcc', 'mrr', 'train_mcc', 'train_mrr'} <= set(h[0])
@@ -222,3 +222,23 @@ def test_callback_refuses_other_architectures(udls, tmp_path):
     from tsai.models.InceptionTimePlus import InceptionTimePlus
     with pytest.raises(TypeError, match='TimeMAE'):
         ts_learner(udls, InceptionTimePlus, cbs=TimeMAEPretrain(target_dir=tmp_path))
+
+
+def test_default_checkpoint_is_the_last_epoch_as_the_readme_says(udls, tmp_path):
+    learn, cb = _learner(udls, tmp_path)
+    assert cb.checkpoint == 'last'
+    learn.fit(2, 1e-3)
+    assert_same_state(read_encoder_weights(cb.weights_path),
+                      {k: v for k, v in learn.model.state_dict().items() if k.startswith('backbone.')})
+
+
+def test_a_callback_reused_with_a_new_learner_saves_the_new_run(udls, tmp_path, capsys):
+    cb = TimeMAEPretrain(target_dir=tmp_path, checkpoint='best')
+    first = ts_learner(udls, TimeMAE, cbs=cb, **SMALL)
+    first.fit(1, 1e-3)
+    cb.best = -1.                                      # as if the first run had a loss no new run can beat
+    second = ts_learner(udls, TimeMAE, cbs=cb, **SMALL)   # the re-run cell: same callback object, new learner
+    second.fit(1, 1e-3)
+    assert len(cb.history) == 1 and cb.weights_path == tmp_path / 'timemae_encoder.pth'
+    assert_same_state(read_encoder_weights(cb.weights_path),
+                      {k: v for k, v in second.model.state_dict().items() if k.startswith('backbone.')})

@@ -251,10 +251,11 @@ class TimeMAEPretrain(Callback):
     """Self-supervised TimeMAE pretraining of a `TimeMAE` learner: `ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())`.
 
     Labels, if the data has any, are ignored. Masking happens on the batch after tsai's batch transforms.
-    The encoder is saved as a plain `state_dict` to `target_dir/fname.pth`, atomically: with `checkpoint='best'`
-    the epoch with the lowest validation loss (training loss without a validation set), with `checkpoint='last'`
-    the final epoch. Prefer `'last'`: the regression target is the momentum encoder, which keeps moving, so the
-    loss is not comparable across epochs.
+    The encoder is saved as a plain `state_dict` to `target_dir/fname.pth`, atomically: with `checkpoint='last'`
+    (the default) the final epoch, with `checkpoint='best'` the epoch with the lowest validation loss (training loss
+    without a validation set). The regression target is the momentum encoder, which keeps moving, so the loss is
+    not comparable across epochs: 'best' tends to keep an early epoch. Re-used with a new learner, the callback
+    starts a new run (history, best loss and saved path).
 
     MCC: `tokenizer` names the code generator (`make_tokenizer`); frozen tokenizers (`'kmeans'`,
     `'random_projection'`) are fitted on raw patches of the training batches before the first step.
@@ -269,7 +270,7 @@ class TimeMAEPretrain(Callback):
     def __init__(self, mask_ratio: float = 0.6, vocab_size: int | None = 192, tokenizer: str = 'gumbel',
                  alpha: float = 1., beta: float = 5., gamma: float = 0., momentum: float = 0.99, n_decoder_layers: int = 4,
                  target_dir: str | Path = 'models', fname: str = 'timemae_encoder', save_best: bool = True,
-                 checkpoint: str = 'best', verbose: bool = True, label_smoothing: float = 0.,
+                 checkpoint: str = 'last', verbose: bool = True, label_smoothing: float = 0.,
                  normalize_targets: bool = False, momentum_end: float | None = None, shared_mask: bool = False,
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
                  tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch'):
@@ -315,7 +316,8 @@ class TimeMAEPretrain(Callback):
         if self.pretrainer is None or self.pretrainer.backbone is not model.backbone:
             self.pretrainer = TimeMAEPretrainer(model.backbone, self.mask_ratio, self._vocab_size(model.backbone),
                                                 self.tokenizer, self.n_decoder_layers, **self.net_kwargs)
-            self._synced = False
+            # a new model (the callback re-used with a new learner, e.g. a re-run notebook cell) starts a new run
+            self._synced, self.best, self.weights_path, self.history = False, math.inf, None, []
         if not isinstance(self.learn.splitter, _SplitterWithPretrainParams):
             self.learn.splitter = _SplitterWithPretrainParams(self.learn.splitter, self)
         dev = next(model.parameters()).device
