@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import math
+import sys
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,7 +18,8 @@ from .weights import install_strict_transfer
 
 # %% auto #0
 __all__ = ['check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention', 'TimeMAEEncoderLayer',
-           'authors_init_', 'TimeMAEBackbone', 'TimeMAE']
+           'authors_init_', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'check_X',
+           'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #3c5c14a3
 #| export
@@ -34,8 +37,10 @@ def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check
         raise ValueError(f'Series length {x.shape[-1]} is shorter than one window ({window} steps). '
                          f'Use window <= {x.shape[-1]} or pad the series.')
     if x.shape[-1] > max_seq_len:
-        raise ValueError(f'Series length {x.shape[-1]} exceeds max_seq_len={max_seq_len}, the size of the position table. '
-                         f'Build TimeMAE with max_seq_len>={x.shape[-1]} (or a larger window).')
+        raise ValueError(f'Series length {x.shape[-1]} exceeds max_seq_len={max_seq_len}, the length the position table '
+                         f'was built for. Build TimeMAE with max_seq_len>={x.shape[-1]} (e.g. `ts_learner(dls, TimeMAE, '
+                         f'max_seq_len={x.shape[-1]})`; tsai learners size it from the data). An encoder pretrained with a '
+                         f'shorter table cannot take these series: crop or downsample them, or pretrain with max_seq_len>={x.shape[-1]}.')
     if check_finite and not torch.isfinite(x).all():
         raise ValueError('The batch contains NaN or inf values. TimeMAE needs finite input: impute first, '
                          "e.g. tsai's `TSNan2Value()` batch transform or `np.nan_to_num`.")
@@ -49,6 +54,8 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv1d(c_in, d_model, kernel_size=window, stride=window)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [bs, c_in, T] -> [bs, n_patches, d_model]
+        w = self.proj.weight
+        if x.dtype != w.dtype: x = x.to(w.dtype)  # float16/float64/int input: the weights' dtype (autocast still applies)
         pad = (-x.shape[-1]) % self.window
         if pad: x = F.pad(x, (0, pad))
         return self.proj(x).transpose(1, 2)
@@ -217,5 +224,114 @@ class TimeMAE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
 
+# %% ../nbs/00_model.ipynb #0a3959ad
+def _labels(ds):
+    "The raw labels of a fastai/tsai `Datasets`, or None when it has none (unlabelled pretraining data)."
+    tls = getattr(ds, 'tls', None)
+    return getattr(tls[1], 'items', None) if tls is not None and len(tls) > 1 else None
+
+def has_labels(dls) -> bool:
+    "Whether tsai `DataLoaders` carry labels: `get_ts_dls(X)` (pretraining data) has none."
+    return _labels(dls.train_ds) is not None
+
+def missing_labels(y) -> np.ndarray:
+    "Positions of missing labels: NaN, None, or the text 'nan' (what `np.array(['a', np.nan])` makes of a NaN)."
+    y = np.asarray(y).ravel()
+    if y.dtype.kind == 'f': bad = np.isnan(y)
+    elif y.dtype.kind in 'US': bad = np.char.lower(y.astype(str)) == 'nan'
+    elif y.dtype.kind == 'O':
+        bad = np.array([v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v.lower() == 'nan')
+                        for v in y], dtype=bool)
+    else: bad = np.zeros(len(y), dtype=bool)
+    return np.flatnonzero(bad)
+
+def check_dls(dls, c_in: int):
+    """Refuse data a TimeMAE learner would silently learn wrong: missing labels (fastai maps them to the first class)
+    and batch-transform statistics for another number of channels (a `TSStandardize` fitted on other data broadcasts)."""
+    for split, ds in (('training', dls.train_ds), ('validation', dls.valid_ds)):
+        y = _labels(ds)
+        bad = missing_labels(y) if y is not None else []
+        if len(bad):
+            raise ValueError(f'{len(bad)} of the {len(y)} {split} labels are missing (NaN or None), e.g. at positions '
+                             f'{list(map(int, bad[:5]))} of that split; fastai would silently map them to a class. Drop '
+                             'those series, or pretrain on all series without labels (`get_ts_dls(X)`) and fine-tune on the labelled ones.')
+    for tfm in getattr(getattr(dls.train, 'after_batch', None), 'fs', []):
+        for attr in ('mean', 'std', 'min', 'max'):
+            stat = getattr(tfm, attr, None)
+            if not isinstance(stat, torch.Tensor) or stat.ndim != 3 or stat.shape[1] == c_in: continue
+            if stat.shape[1] == 1 and getattr(tfm, 'by_var', False) is not True: continue  # one statistic for all channels
+            name = type(tfm).__name__
+            raise ValueError(f'The batch transform {name} holds per-channel statistics for {stat.shape[1]} channel(s) '
+                             f'(`{attr}` of shape {tuple(stat.shape)}) but the data has {c_in}: it was fitted on other data '
+                             f'and would {"broadcast them to every channel" if stat.shape[1] == 1 else "fail"}. Give each '
+                             f'DataLoaders a new {name}(...) instead of re-using a fitted one.')
+
+def check_X(X, c_in: int, where: str = 'get_X_preds'):
+    "Refuse an array whose channels do not match the model, before tsai's batch transforms give a raw broadcast error."
+    shape = tuple(getattr(X, 'shape', np.shape(X)))
+    if len(shape) == 3 and shape[1] != c_in:
+        raise ValueError(f'{where}: the model was built for {c_in} channels (variables) but X has {shape[1]} (shape '
+                         f'{shape}). Pass the variables it was trained on, in the same order.')
+    if len(shape) == 2 and c_in != 1:
+        raise ValueError(f'{where}: X is 2-D {shape}, read as univariate series, but the model has {c_in} channels. '
+                         'Pass a 3-D array [samples, channels, steps].')
+    if len(shape) not in (2, 3):
+        raise ValueError(f'{where} expects a 3-D array [samples, channels, steps], got shape {shape}.')
+
+# %% ../nbs/00_model.ipynb #33bacfe8
+def _wrap_tsai(home, names, make):
+    """Replace the tsai function `home.<names[0]>` with `make(original)` in every tsai module that holds it (under any of
+    `names`): modules that did `from tsai.x import *` have their own reference. Idempotent."""
+    cur = getattr(home, names[0])
+    orig = getattr(cur, '_tsai_original', cur)
+    new = make(orig)
+    new._tsai_original, new.__doc__ = orig, orig.__doc__
+    for key, mod in list(sys.modules.items()):
+        if mod is None or key.split('.')[0] != 'tsai': continue
+        for n in names:
+            f = vars(mod).get(n) if hasattr(mod, '__dict__') else None
+            if f is not None and (f is orig or getattr(f, '_tsai_original', None) is orig): setattr(mod, n, new)
+    return new
+
+def install_tsai_hooks(cls):
+    """Make tsai build `cls` (TimeMAE) right without editing tsai: no classifier on unlabelled data, `seq_len` passed
+    on, `check_dls` on the data, `check_X` in `Learner.get_X_preds`, and `get_arch(cls.__name__)`."""
+    import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
+    import tsai.learner as tl
+    import tsai.models.utils as tmu
+    from fastai.learner import Learner
+
+    def make_build(orig):
+        def build_ts_model(arch, c_in=None, c_out=None, seq_len=None, d=None, dls=None, *args, arch_config={}, **kwargs):
+            if not (isinstance(arch, type) and issubclass(arch, cls)):
+                return orig(arch, c_in, c_out, seq_len, d, dls, *args, arch_config=arch_config, **kwargs)
+            arch_config = dict(arch_config or {})
+            if dls is not None:
+                c_in = dls.vars if c_in is None else c_in
+                seq_len = dls.len if seq_len is None else seq_len
+                d = dls.d if d is None else d
+                if c_out is None and 'c_out' not in arch_config: c_out = dls.c if has_labels(dls) else None
+                check_dls(dls, c_in)
+            c_out, seq_len = arch_config.pop('c_out', c_out), arch_config.pop('seq_len', seq_len)
+            if seq_len is not None: arch_config['seq_len'] = seq_len  # tsai passes it only to architectures it knows
+            return orig(arch, c_in, c_out, None, d, None, *args, arch_config=arch_config, **kwargs)
+        return build_ts_model
+    _wrap_tsai(tmu, ('build_ts_model', 'build_model', 'create_model'), make_build)
+
+    def make_get_arch(orig):
+        def get_arch(arch_name): return cls if arch_name == cls.__name__ else orig(arch_name)
+        return get_arch
+    _wrap_tsai(tl, ('get_arch',), make_get_arch)
+    if cls.__name__ not in tl.all_arch_names: tl.all_arch_names.append(cls.__name__)
+
+    orig_preds = getattr(Learner.get_X_preds, '_tsai_original', Learner.get_X_preds)
+    def get_X_preds(self, X, *args, **kwargs):
+        bb = getattr(self.model, 'backbone', None)
+        if isinstance(bb, TimeMAEBackbone): check_X(X, bb.c_in, 'get_X_preds')
+        return orig_preds(self, X, *args, **kwargs)
+    get_X_preds._tsai_original, get_X_preds.__doc__ = orig_preds, orig_preds.__doc__
+    Learner.get_X_preds = get_X_preds
+
 # `ts_learner(dls, TimeMAE, pretrained=True, weights_path=...)` loads the encoder strictly, not tsai's partial load
 install_strict_transfer(TimeMAE)
+install_tsai_hooks(TimeMAE)

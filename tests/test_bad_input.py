@@ -1,0 +1,117 @@
+"""Mistakes a user can make with the tsai path (issue 17): each one ends in a documented, correct result or in an
+error that names the problem and the fix."""
+import numpy as np
+import pytest
+import torch
+from tsai.data.core import TSClassification, get_ts_dls
+from tsai.data.preprocessing import TSStandardize
+from tsai.learner import ts_learner
+
+from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+from conftest import SMALL
+
+SPLITS = (list(range(12)), list(range(12, 16)))
+
+
+def _data(n=16, c=3, T=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, c, T)).astype('float32'), np.array(list('abcd') * (n // 4))
+
+
+def _dls(X, y=None, tfms=None, bs=4):
+    if y is None: return get_ts_dls(X, splits=SPLITS, batch_tfms=tfms, bs=bs)
+    return get_ts_dls(X, y, splits=SPLITS, tfms=[None, TSClassification()], batch_tfms=tfms, bs=bs)
+
+
+def _quiet_fit(learn, epochs=1, lr=1e-3):
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+
+
+# -- item 2: unlabelled data builds no random classifier head ----------------------------------------------------
+def test_unlabelled_data_builds_timemae_without_a_classifier_and_predicts_features():
+    X, _ = _data()
+    learn = ts_learner(_dls(X), TimeMAE, **SMALL)
+    assert learn.model.c_out is None
+    assert not any(isinstance(m, torch.nn.Linear) for m in learn.model.head.modules())
+    with learn.no_bar():
+        feats = learn.get_X_preds(X[:5], with_decoded=False)[0]
+    assert tuple(feats.shape) == (5, SMALL['d_model'])
+
+
+def test_c_out_none_through_arch_config_gives_features_even_on_labelled_data():
+    X, y = _data()
+    learn = ts_learner(_dls(X, y), TimeMAE, arch_config=dict(c_out=None), **SMALL)
+    assert learn.model.c_out is None
+    assert ts_learner(_dls(X, y), TimeMAE, **SMALL).model.c_out == 4     # labelled: one logit per class, as before
+
+
+# -- item 3: wrong channel count, stale batch-transform statistics -----------------------------------------------
+def test_get_X_preds_with_wrong_channels_names_the_channels():
+    X, y = _data()
+    learn = ts_learner(_dls(X, y, [TSStandardize(by_var=True)]), TimeMAE, **SMALL)
+    with pytest.raises(ValueError, match='built for 3 channels.*X has 2.*same order'):
+        learn.get_X_preds(X[:, :2])
+
+
+def test_a_standardize_fitted_on_other_channels_is_refused_not_broadcast():
+    X, y = _data()
+    std = TSStandardize(by_var=True)
+    _dls(X[:, :1], y, [std])                                  # fitted on 1-channel data
+    with pytest.raises(ValueError, match='statistics for 1 channel.*has 3.*new TSStandardize'):
+        ts_learner(_dls(X, y, [std]), TimeMAE, **SMALL)
+    ts_learner(_dls(X, y, [TSStandardize(by_var=False)]), TimeMAE, **SMALL)  # one statistic for all: fine
+
+
+# -- item 5 (tsai path): missing labels are not a class --------------------------------------------------------------
+@pytest.mark.parametrize('bad', [np.nan, 'nan'])   # 'nan': what np.array(['a', np.nan]) makes of a NaN
+def test_missing_labels_are_refused_on_the_tsai_path(bad):
+    X, _ = _data()
+    y = np.array([0., 1., 2., 3.] * 4)
+    if isinstance(bad, str): y = y.astype(int).astype(str)
+    y[5] = bad
+    with pytest.raises(ValueError, match='1 of the 12 training labels are missing.*positions \\[5\\].*Drop'):
+        ts_learner(_dls(X, y), TimeMAE, **SMALL)
+
+
+# -- item 6: seq_len reaches the model; series longer than 8,192 steps ---------------------------------------------
+def test_seq_len_is_passed_on_and_long_series_fit():
+    X, y = _data(n=16, c=1, T=9000)
+    learn = ts_learner(_dls(X, y), TimeMAE, window=300, d_model=8, n_layers=1, n_heads=1, d_ff=16)
+    assert learn.model.backbone.max_seq_len >= 9000 and learn.model.seq_len == 9000
+    assert ts_learner(_dls(X, y), TimeMAE, seq_len=12000, window=300, d_model=8, n_layers=1, n_heads=1,
+                      d_ff=16).model.backbone.max_seq_len == 12000
+    with learn.no_bar():
+        assert learn.get_X_preds(X[:2], with_decoded=False)[0].shape == (2, 4)
+
+
+def test_too_long_series_error_gives_the_right_fix():
+    m = TimeMAE(1, 2, window=8, max_seq_len=64, d_model=8, n_layers=1, n_heads=1, d_ff=16)
+    with pytest.raises(ValueError, match='max_seq_len>=100') as e:
+        m(torch.randn(1, 1, 100))
+    assert 'larger window' not in str(e.value)
+
+
+# -- item 8: float16 (and integer) input -----------------------------------------------------------------------------
+def test_float16_input_trains_on_the_tsai_path():
+    X, y = _data()
+    learn = ts_learner(_dls(X.astype('float16'), y), TimeMAE, **SMALL)
+    _quiet_fit(learn)
+    assert np.isfinite(learn.recorder.values[-1][0])
+
+
+def test_float16_and_integer_tensors_reach_the_model():
+    m = TimeMAE(3, 2, **SMALL).eval()
+    x = torch.randn(2, 3, 40)
+    assert torch.allclose(m(x.half()), m(x.half().float()), atol=1e-5)
+    assert m((x * 10).long()).shape == (2, 2)
+
+
+# -- item 11: TimeMAE by name, as tsai allows for its own architectures ----------------------------------------------
+def test_tsai_finds_timemae_by_name(tmp_path):
+    from tsai.all import TSClassifier, get_arch
+    assert get_arch('TimeMAE') is TimeMAE
+    X, y = _data()
+    clf = TSClassifier(X, y, splits=SPLITS, tfms=[None, TSClassification()], arch='TimeMAE', arch_config=SMALL, bs=4,
+                       path=tmp_path)
+    assert isinstance(clf.model, TimeMAE) and clf.model.c_out == 4
+    assert get_arch('InceptionTimePlus').__name__ == 'InceptionTimePlus'   # tsai's own names still work
