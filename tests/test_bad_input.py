@@ -115,3 +115,51 @@ def test_tsai_finds_timemae_by_name(tmp_path):
                        path=tmp_path)
     assert isinstance(clf.model, TimeMAE) and clf.model.c_out == 4
     assert get_arch('InceptionTimePlus').__name__ == 'InceptionTimePlus'   # tsai's own names still work
+
+
+# -- items 4 and 7: fastai checkpoints load; bad weights files say what is wrong with them -------------------------
+def test_fastai_checkpoints_with_optimizer_state_are_accepted(tmp_path):
+    from fastai.callback.tracker import SaveModelCallback
+    from tsai_timemae.all import fineall_learner, read_encoder_weights
+    X, y = _data()
+    learn = ts_learner(_dls(X, y), TimeMAE, path=tmp_path, **SMALL)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(1, 1e-3, cbs=SaveModelCallback(with_opt=True, fname='ckpt'))
+    path = tmp_path / 'models' / 'ckpt.pth'
+    enc = read_encoder_weights(path)
+    assert set(enc) == {k for k in learn.model.state_dict() if k.startswith('backbone.')}
+    assert isinstance(fineall_learner(_dls(X, y), path, n_heads=SMALL['n_heads']).model, TimeMAE)
+    learn.save('manual', with_opt=True)
+    assert read_encoder_weights(tmp_path / 'models' / 'manual.pth').keys() == enc.keys()
+
+
+def _write_bad(kind, tmp_path):
+    from tsai_timemae.all import save_encoder_weights
+    good = save_encoder_weights(TimeMAE(3, None, **SMALL), tmp_path / 'good.pth')
+    p = tmp_path / f'{kind}.pth'
+    if kind == 'truncated': p.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 2])
+    elif kind == 'text': p.write_text('these are not weights\n' * 10)
+    elif kind == 'empty': p.write_bytes(b'')
+    elif kind == 'lfs': p.write_text('version https://git-lfs.github.com/spec/v1\noid sha256:' + '0' * 64 + '\nsize 123456\n')
+    elif kind == 'other_model':
+        from tsai.models.TSTPlus import TSTPlus
+        torch.save(TSTPlus(3, 2, 40, d_model=16, n_heads=2, d_ff=32, n_layers=1).state_dict(), p)
+    return p
+
+
+@pytest.mark.parametrize('kind, message', [
+    ('truncated', 'truncated, corrupt or not a torch state_dict.*Re-run pretraining'),
+    ('text', 'truncated, corrupt or not a torch state_dict.*Re-run pretraining'),
+    ('empty', 'truncated, corrupt or not a torch state_dict.*Re-run pretraining'),
+    ('lfs', 'Git LFS pointer.*git lfs pull'),
+    ('other_model', 'weights of another model, not a TimeMAE encoder.*TimeMAEPretrain'),
+])
+def test_bad_weights_files_name_the_problem_and_never_suggest_unsafe_loading(tmp_path, kind, message):
+    from tsai_timemae.all import finelast_learner, read_encoder_weights
+    p = _write_bad(kind, tmp_path)
+    with pytest.raises(ValueError, match=message) as e:
+        read_encoder_weights(p)
+    assert 'weights_only' not in str(e.value) and 'n_layers=0' not in str(e.value)
+    X, y = _data()
+    with pytest.raises(ValueError, match=message):
+        finelast_learner(_dls(X, y), p)

@@ -6,17 +6,16 @@
 from __future__ import annotations
 
 import os
-import pickle
+import re
 import tempfile
-import zipfile
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['ENCODER_PREFIX', 'atomic_write', 'atomic_torch_save', 'save_encoder_weights', 'read_encoder_weights',
-           'encoder_config', 'load_encoder_weights', 'install_strict_transfer']
+__all__ = ['ENCODER_PREFIX', 'atomic_write', 'atomic_torch_save', 'save_encoder_weights', 'check_timemae_keys',
+           'read_encoder_weights', 'encoder_config', 'load_encoder_weights', 'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -49,22 +48,60 @@ def save_encoder_weights(model: nn.Module, path) -> Path:
     return atomic_torch_save(sd, path)
 
 # %% ../nbs/01_weights.ipynb #0d271c18
+_LFS_POINTER = b'version https://git-lfs'
+_TIMEMAE_KEYS = (ENCODER_PREFIX + 'patch_embed.proj.weight', ENCODER_PREFIX + 'pos_embed')
+
+def _fastai_safe_globals() -> list:
+    """What fastai's `learn.save(with_opt=True)` pickles besides tensors: the optimizer state's fastcore `L` lists and
+    numpy scalars. Plain data that runs no code when rebuilt, so `weights_only=True` may rebuild it."""
+    import numpy as np
+    from fastcore.foundation import L
+    try: from numpy._core.multiarray import scalar
+    except ImportError: from numpy.core.multiarray import scalar  # numpy < 2
+    return [L, scalar, np.dtype, *(getattr(np.dtypes, n) for n in np.dtypes.__all__)]  # fastai's own `load_model` list
+
+def _load_state(path: Path):
+    "`torch.load(weights_only=True)` with errors that say what is wrong with the file, never how to load it unsafely."
+    with path.open('rb') as f: head = f.read(len(_LFS_POINTER))
+    if head == _LFS_POINTER:
+        raise ValueError(f'{path} is a Git LFS pointer (a small text file), not the weights: fetch the file itself, '
+                         'e.g. `git lfs pull`, then load it again.')
+    try:
+        with torch.serialization.safe_globals(_fastai_safe_globals()):
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # torch raises many types for bad files: UnpicklingError, RuntimeError, OSError, KeyError, ...
+        found = re.search(r'GLOBAL ([\w.]+)', str(e))
+        if found:
+            raise ValueError(f'Could not read weights from {path}: the file is corrupt or not a torch state_dict: it holds '
+                             f'Python objects ({found.group(1)}), which are never unpickled, for safety. Save tensors only: '
+                             '`save_encoder_weights(model, path)` or `torch.save(model.state_dict(), path)`.') from None
+        detail = next((l for l in str(e).splitlines() if l.strip() and 'weights_only' not in l), '')[:200]
+        raise ValueError(f'Could not read weights from {path}: the file is truncated, corrupt or not a torch state_dict '
+                         f'({type(e).__name__}{": " + detail if detail else ""}). Re-run pretraining (or copy the file again) '
+                         'to write it again.') from None
+
+def check_timemae_keys(sd: dict, src) -> None:
+    "Refuse weights of another model (another tsai model also has `backbone.*` keys) before their shapes are compared."
+    missing = [k for k in _TIMEMAE_KEYS if k not in sd]
+    if missing:
+        raise ValueError(f'{src} holds the weights of another model, not a TimeMAE encoder: it has no {missing[0]!r} '
+                         f'(its keys are e.g. {sorted(sd)[:3]}). Pass a file saved by TimeMAEPretrain or save_encoder_weights.')
+
 def read_encoder_weights(path) -> dict:
     """Read an encoder `state_dict` with `weights_only=True` (no arbitrary unpickling).
-    Accepts what `TimeMAEPretrain` saves, a full `TimeMAE` state_dict, or fastai's `learn.save` file."""
+    Accepts what `TimeMAEPretrain` saves, a full `TimeMAE` state_dict, or fastai's `learn.save` file (with or without
+    the optimizer state)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'No weights file at {path.resolve()}. Pass the .pth file TimeMAEPretrain saved '
                                 f'(by default models/timemae_encoder.pth, printed at the end of pretraining).')
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
-        raise ValueError(f'Could not read weights from {path}: the file is corrupt or not a torch state_dict ({e}). '
-                         'Re-run pretraining to write it again.') from None
+    sd = _load_state(path)
     if isinstance(sd, dict) and 'model' in sd and isinstance(sd['model'], dict): sd = sd['model']  # learn.save(with_opt=True)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(f'{path} does not hold a state_dict (a dict of tensors), so it cannot be a TimeMAE encoder.')
     enc = {k: v for k, v in sd.items() if k.startswith(ENCODER_PREFIX)}
     if not enc: raise ValueError(f'{path} holds no TimeMAE encoder weights (no key starts with {ENCODER_PREFIX!r}).')
+    check_timemae_keys(enc, path)
     return enc
 
 # %% ../nbs/01_weights.ipynb #a0f1257c
@@ -90,6 +127,7 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
     """Load a pretrained encoder into `model.backbone`, strictly: every encoder key must be there with its shape.
     The head is left as it is (a new classifier). Returns the model."""
     sd = read_encoder_weights(weights) if isinstance(weights, (str, os.PathLike)) else weights
+    check_timemae_keys(sd, weights if isinstance(weights, (str, os.PathLike)) else 'the state_dict')
     own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
