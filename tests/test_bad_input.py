@@ -163,3 +163,31 @@ def test_bad_weights_files_name_the_problem_and_never_suggest_unsafe_loading(tmp
     X, y = _data()
     with pytest.raises(ValueError, match=message):
         finelast_learner(_dls(X, y), p)
+
+
+# -- sktime estimators: missing labels (item 5), series longer than 8,192 steps (item 6) ---------------------------
+TINY_SK = dict(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16, vocab_size=8, n_decoder_layers=1,
+               pretrain_epochs=1, batch_size=4, random_state=0)
+
+
+@pytest.mark.parametrize('labels', ['numbers', 'text'])
+def test_classifier_refuses_missing_labels(labels):
+    from tsai_timemae.sktime import TimeMAEClassifier
+    X, y = _data()
+    y = np.arange(16.) % 4 if labels == 'numbers' else y.astype(object)
+    y[[3, 7]] = np.nan
+    with pytest.raises(ValueError, match='2 of the 16 labels in y are missing.*positions \\[3, 7\\].*X_unlabelled'):
+        TimeMAEClassifier(**TINY_SK, finetune_epochs=1).fit(X, y)
+
+
+def test_sktime_estimators_take_series_longer_than_8192_steps():
+    from tsai_timemae.sktime import TimeMAEClassifier, TimeMAETransformer
+    X, y = _data(n=8, c=1, T=8200)
+    arch = dict(TINY_SK, window=205)
+    clf = TimeMAEClassifier(**arch, finetune_epochs=1).fit(X, y[:8])
+    assert clf.predict(X[:2]).shape == (2,)
+    # max_seq_len: longer series at transform time than at fit time
+    tr = TimeMAETransformer(**{**arch, 'pretrain_epochs': 0}, max_seq_len=12000).fit(X[..., :1000])
+    assert tr.transform(X).shape == (8, 8)
+    with pytest.raises(ValueError, match='exceeds max_seq_len=12000.*max_seq_len>=12300'):
+        tr.transform(np.concatenate([X, X[..., :4100]], -1))

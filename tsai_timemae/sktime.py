@@ -25,7 +25,7 @@ from tsai.learner import ts_learner
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .embeddings import get_embeddings
-from .model import TimeMAE
+from .model import TimeMAE, missing_labels
 from .pretrain import TimeMAEPretrain
 from .transfer import timemae_learner
 from .weights import save_encoder_weights
@@ -94,8 +94,18 @@ def _dls(X, y, batch_size: int, path):
     return get_ts_dls(X, y, tfms=tfms, batch_tfms=[std], bs=max(1, min(batch_size, len(X))), path=path)
 
 def _arch(est) -> dict:
-    return dict(window=est.window, d_model=est.d_model, n_layers=est.n_layers, n_heads=est.n_heads, d_ff=est.d_ff,
+    "The encoder's settings; the position table covers `max_seq_len` steps or the training series, whichever is longer."
+    arch = dict(window=est.window, d_model=est.d_model, n_layers=est.n_layers, n_heads=est.n_heads, d_ff=est.d_ff,
                 dropout=est.dropout)
+    return arch if est.max_seq_len is None else {**arch, 'max_seq_len': est.max_seq_len}
+
+def _check_labels(y, cls_name: str):
+    "Missing labels would become a class of their own (sktime) or a `'<' not supported` error (text labels)."
+    bad = missing_labels(np.asarray(y, dtype=object))
+    if len(bad):
+        raise ValueError(f'{cls_name}: {len(bad)} of the {len(y)} labels in y are missing (NaN or None), e.g. at '
+                         f'positions {list(map(int, bad[:5]))}. Every training series needs a label: drop those series, '
+                         'or pass them as X_unlabelled=... so that pretraining still learns from them.')
 
 def _pretrain(est, X, tmp) -> Path:
     "Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters); returns the encoder file."
@@ -161,6 +171,8 @@ class TimeMAEClassifier(BaseClassifier):
         same channels and length as `X`
     random_state : int for identical results on every fit, None for fresh randomness
     verbose : show fastai's progress and the pretraining losses
+    max_seq_len : the longest series the model takes; None: 8,192 steps, or the training series' length if longer.
+        Give more to predict on series longer than those `fit` saw.
 
     Attributes
     ----------
@@ -182,16 +194,20 @@ class TimeMAEClassifier(BaseClassifier):
     def __init__(self, mode='fineall', window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
                  mask_ratio=0.6, vocab_size=192, alpha=1.0, beta=5.0, momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs=100, finetune_epochs=40, batch_size=16, lr=1e-3, finetune_lr=None,
-                 X_unlabelled=None, random_state=None, verbose=False):
+                 X_unlabelled=None, random_state=None, verbose=False, max_seq_len=None):
         self.mode, self.window, self.d_model, self.n_layers, self.n_heads = mode, window, d_model, n_layers, n_heads
         self.d_ff, self.dropout, self.mask_ratio, self.vocab_size = d_ff, dropout, mask_ratio, vocab_size
         self.alpha, self.beta, self.momentum, self.n_decoder_layers = alpha, beta, momentum, n_decoder_layers
         self.pretrain_epochs, self.finetune_epochs, self.batch_size = pretrain_epochs, finetune_epochs, batch_size
         self.lr, self.finetune_lr, self.X_unlabelled = lr, finetune_lr, X_unlabelled
-        self.random_state, self.verbose = random_state, verbose
+        self.random_state, self.verbose, self.max_seq_len = random_state, verbose, max_seq_len
         super().__init__()
 
     def __sklearn_tags__(self): return _sklearn_tags('classifier')
+
+    def fit(self, X, y):
+        _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
+        return super().fit(X, y)
 
     def _fit(self, X, y):
         if self.mode not in ('fineall', 'finelast'):
@@ -244,7 +260,7 @@ class TimeMAETransformer(BaseTransformer):
     series and silently give one row.
 
     Parameters are the classifier's pretraining ones (see `TimeMAEClassifier`). With `weights_path`, the encoder's
-    window, d_model, depth and d_ff come from the file; `n_heads` must be the one it was pretrained with.
+    window, d_model, depth, d_ff and `max_seq_len` come from the file; `n_heads` must be the one it was pretrained with.
 
     Attributes
     ----------
@@ -275,12 +291,12 @@ class TimeMAETransformer(BaseTransformer):
 
     def __init__(self, weights_path=None, window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
                  mask_ratio=0.6, vocab_size=192, alpha=1.0, beta=5.0, momentum=0.99, n_decoder_layers=4,
-                 pretrain_epochs=100, batch_size=16, lr=1e-3, random_state=None, verbose=False):
+                 pretrain_epochs=100, batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None):
         self.weights_path, self.window, self.d_model, self.n_layers = weights_path, window, d_model, n_layers
         self.n_heads, self.d_ff, self.dropout, self.mask_ratio = n_heads, d_ff, dropout, mask_ratio
         self.vocab_size, self.alpha, self.beta, self.momentum = vocab_size, alpha, beta, momentum
         self.n_decoder_layers, self.pretrain_epochs, self.batch_size = n_decoder_layers, pretrain_epochs, batch_size
-        self.lr, self.random_state, self.verbose = lr, random_state, verbose
+        self.lr, self.random_state, self.verbose, self.max_seq_len = lr, random_state, verbose, max_seq_len
         super().__init__()
 
     def __sklearn_tags__(self): return _sklearn_tags(None)
