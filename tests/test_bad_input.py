@@ -191,3 +191,39 @@ def test_sktime_estimators_take_series_longer_than_8192_steps():
     assert tr.transform(X).shape == (8, 8)
     with pytest.raises(ValueError, match='exceeds max_seq_len=12000.*max_seq_len>=12300'):
         tr.transform(np.concatenate([X, X[..., :4100]], -1))
+
+
+# -- items 9 and 10: `timemae` commands --------------------------------------------------------------------------------
+def test_timemae_help_imports_no_sub_command():
+    import subprocess, sys
+    code = ('import sys; from tsai_timemae.cli import main\n'
+            'try: main(["--help"])\nexcept SystemExit: pass\n'
+            'print(sorted(m for m in ("tsai", "torch", "fastai") if m in sys.modules))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert 'bench' in out.stdout and 'demo' in out.stdout and out.stdout.strip().endswith('[]'), out.stdout
+
+
+def test_bench_finds_sktimes_bundled_data_sets_without_timemae_data(tmp_path, monkeypatch):
+    from tsai_timemae.data import find_dataset, load_dataset
+    monkeypatch.setenv('TIMEMAE_DATA', str(tmp_path))
+    path, fmt = find_dataset('BasicMotions')
+    assert fmt == 'ts' and path.name == 'BasicMotions' and 'sktime' in str(path)
+    ds = load_dataset('BasicMotions')
+    assert (ds.c_in, ds.seq_len, len(ds.X_test)) == (6, 100, 40)
+
+
+def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_path, monkeypatch, capsys):
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('TIMEMAE_DATA', str(tmp_path / 'no_data_here'))
+    assert main(['bench', 'NoSuchDataSet', '--report', 'B.md', '--no-bar']) == 2
+    err = capsys.readouterr().err
+    assert "timemae bench: error: Data set 'NoSuchDataSet' not found" in err and 'root' in err
+    foreign = tmp_path / 'BENCHMARKS.md'
+    foreign.write_text('# My own benchmarks\n')
+    assert main(['bench', '--report-only']) == 2
+    err = capsys.readouterr().err
+    assert 'not written by `timemae bench`' in err and '--report' in err
+    assert foreign.read_text() == '# My own benchmarks\n'
+    assert main(['bench', '--report-only', '--report', 'ours.md']) is None and (tmp_path / 'ours.md').is_file()
+    assert main(['bench', '--report-only', '--report', 'ours.md']) is None    # its own report: regenerated

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # %% auto #0
-__all__ = ['COMMANDS', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -21,17 +22,29 @@ COMMANDS = {
 }
 
 # %% ../nbs/06_cli.ipynb #83dcf376
+USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError)
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog='timemae', description='TimeMAE self-supervised pretraining for tsai.')
-    sub = parser.add_subparsers(dest='command', required=True)
-    modules = {}
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    wanted = next((a for a in argv if not a.startswith('-')), None)  # the sub-command: the first non-option argument
+    module = None
     for name, (mod, help_) in COMMANDS.items():
-        try: modules[name] = importlib.import_module(mod)
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name != wanted: continue
+        try: module = importlib.import_module(mod)
         except ModuleNotFoundError as e:
             if e.name != mod: raise
-            continue  # a sub-command whose module is not part of this install
-        modules[name].add_args(sub.add_parser(name, help=help_))
+            parser.error(f'the {name!r} command is not part of this install')
+        module.add_args(p)
     args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    try: return module.run(args)
+    except USER_ERRORS as e:
+        if os.environ.get('TIMEMAE_TRACEBACK'): raise
+        print(f'timemae {args.command}: error: {e}', file=sys.stderr)
+        return 2
 
+# %% ../nbs/06_cli.ipynb #a5de1581
+#| eval: false
 if __name__ == '__main__': sys.exit(main())

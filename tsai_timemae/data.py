@@ -16,9 +16,9 @@ import torch
 from sklearn.model_selection import train_test_split
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'data_root_candidates', 'default_data_root', 'TSDataset',
-           'check_arrays', 'read_tstcc_pt', 'read_ts_files', 'read_numpy', 'split_train_valid', 'find_dataset',
-           'load_dataset']
+__all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates', 'default_data_root',
+           'TSDataset', 'check_arrays', 'read_tstcc_pt', 'read_ts_files', 'read_numpy', 'split_train_valid',
+           'find_dataset', 'sktime_bundled_folder', 'load_dataset']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -200,7 +200,8 @@ def _format_of(folder: Path, name: str):
     return None
 
 def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
-    "`(path, format)` of a data set given by name (under `root`) or by path; a clear error listing what was searched."
+    """`(path, format)` of a data set given by name (under `root`, then among sktime's bundled copies) or by path; a
+    clear error listing what was searched."""
     p = Path(name_or_path).expanduser()
     if p.suffix == '.npz' and p.is_file(): return p, 'npz'
     if p.is_absolute() or p.is_dir():
@@ -217,8 +218,21 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
         npz = r / f'{name}.npz'
         searched.append(npz)
         if npz.is_file(): return npz, 'npz'
-    raise FileNotFoundError(f'Data set {name_or_path!r} not found. Searched: {", ".join(map(str, searched))}. '
-                            f'Nothing is downloaded: put the files there, pass root=..., or set ${DATA_ENV} to your data folder.')
+    bundled = sktime_bundled_folder(name)
+    if bundled is not None: return bundled, 'ts'
+    raise FileNotFoundError(f'Data set {name_or_path!r} not found. Searched: {", ".join(map(str, searched))}, and the '
+                            f'data sets bundled with sktime ({", ".join(SKTIME_BUNDLED)}). Nothing is downloaded: put the '
+                            f'files there, pass root=... (--root), or set ${DATA_ENV} to your data folder.')
+
+SKTIME_BUNDLED = ('ArrowHead', 'BasicMotions', 'GunPoint', 'ItalyPowerDemand', 'JapaneseVowels', 'OSULeaf', 'UnitTest')
+
+def sktime_bundled_folder(name: str) -> Path | None:
+    "The folder of a UEA/UCR data set that ships inside sktime (BasicMotions, GunPoint, ...), or None: no download."
+    if name not in SKTIME_BUNDLED: return None
+    try: import sktime.datasets
+    except ImportError: return None
+    folder = Path(sktime.datasets.__file__).parent / 'data' / name
+    return folder if (folder / f'{name}_TRAIN.ts').is_file() and (folder / f'{name}_TEST.ts').is_file() else None
 
 # %% ../nbs/10_data.ipynb #1a6349a1
 def _load_arrays(path: Path, fmt: str, pad_value: float) -> tuple[dict, dict]:
