@@ -1,4 +1,4 @@
-# Two commands a user needs: `make demo` (the main job) and `make test` (the whole suite).
+# Two commands a user needs: `make demo` (the main job) and `make test` (the whole suite, then every notebook's examples).
 # Both install the project into .venv first, from settings.ini, if that has not happened yet.
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,6 +19,7 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q tests
+	$(BIN)/nbdev_test  # the notebooks' example cells, with their assertions
 
 export: install
 	$(BIN)/nbdev_export
