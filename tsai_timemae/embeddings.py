@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from fastai.learner import Learner
 
-from .model import TimeMAEBackbone
+from .model import TimeMAEBackbone, as_panel
 
 # %% auto #0
 __all__ = ['get_embeddings']
@@ -21,7 +21,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256) -> np.ndarray:
     A fastai `Learner` (pretraining or fine-tuned) applies its batch transforms to `X` first, as its predictions do;
     a bare `TimeMAE` model takes `X` as given, so standardize it the way the model was trained.
     The head is never used: a classifier's embeddings are what its linear layer sees."""
-    X = np.asarray(X, dtype=np.float32)
+    X = as_panel(X, 'get_embeddings')
     if X.ndim != 3:
         fix = ' Add a channel axis for univariate series, e.g. `X[:, None]`.' if X.ndim == 2 else ''
         raise ValueError(f'get_embeddings expects a 3-D array [samples, channels, steps], got shape {X.shape}.{fix}')
@@ -32,6 +32,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256) -> np.ndarray:
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast
         raise ValueError(f'The encoder was built for {model.backbone.c_in} channels (variables) but X has {X.shape[1]}. '
                          'Pass the variables it was trained on, in the same order.')
+    if not len(X): return np.zeros((0, model.backbone.d_model), dtype=np.float32)  # no series, no rows
     # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
     batches = (b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else torch.from_numpy(X).split(bs)
     device, was_training = next(model.parameters()).device, model.training

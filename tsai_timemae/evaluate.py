@@ -9,6 +9,8 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
+from .model import as_panel
+
 # %% auto #0
 __all__ = ['predict_labels', 'evaluate_learner']
 
@@ -18,7 +20,7 @@ __all__ = ['predict_labels', 'evaluate_learner']
 # %% ../nbs/04_evaluate.ipynb #ab852ecb
 def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
     "Predicted labels (in the data's own label vocabulary) for a 3-D array `X`, through the learner's batch transforms."
-    X = np.asarray(X, dtype=np.float32)
+    X = as_panel(X, 'predict_labels')
     if X.ndim != 3: raise ValueError(f'Expected a 3-D array [samples, channels, steps], got shape {X.shape}.')
     probs = learn.get_X_preds(X, bs=bs, with_decoded=False)[0]
     return np.asarray(learn.dls.vocab)[np.asarray(probs).argmax(1)]

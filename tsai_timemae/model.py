@@ -18,18 +18,24 @@ from .weights import install_strict_transfer
 
 # %% auto #0
 __all__ = ['check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention', 'TimeMAEEncoderLayer',
-           'authors_init_', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'check_X',
-           'install_tsai_hooks']
+           'authors_init_', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'as_panel',
+           'check_X', 'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #3c5c14a3
 #| export
 
 # %% ../nbs/00_model.ipynb #ea6046a2
 def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check_finite: bool = True):
-    "Raise a clear error for input TimeMAE cannot take: wrong rank, wrong channels, too short or long, NaN/inf."
+    "Raise a clear error for input TimeMAE cannot take: not a tensor, wrong rank, empty, complex, wrong channels, too short or long, NaN/inf."
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f'TimeMAE takes a torch.Tensor batch, got {type(x).__name__}. Use `torch.as_tensor(X, '
+                        'dtype=torch.float32)`, or `learn.get_X_preds(X)` / `get_embeddings(learn, X)` for arrays.')
+    if x.is_complex():
+        raise TypeError(f'TimeMAE takes real values, got a {x.dtype} batch. Pass e.g. `x.abs()` or `x.real`.')
     if x.ndim != 3:
         fix = ' Add a channel axis, e.g. `x[:, None]` for univariate series.' if x.ndim == 2 else ''
         raise ValueError(f'TimeMAE expects a 3-D batch [batch, channels, seq_len], got {x.ndim}-D of shape {tuple(x.shape)}.{fix}')
+    if x.shape[0] == 0: raise ValueError(f'The batch is empty (shape {tuple(x.shape)}): pass at least one series.')
     if x.shape[1] != c_in:
         raise ValueError(f'TimeMAE was built for c_in={c_in} channels but the batch has {x.shape[1]} '
                          f'(shape {tuple(x.shape)}). Build the model with c_in={x.shape[1]} or select the matching variables.')
@@ -265,6 +271,27 @@ def check_dls(dls, c_in: int):
                              f'(`{attr}` of shape {tuple(stat.shape)}) but the data has {c_in}: it was fitted on other data '
                              f'and would {"broadcast them to every channel" if stat.shape[1] == 1 else "fail"}. Give each '
                              f'DataLoaders a new {name}(...) instead of re-using a fitted one.')
+
+def as_panel(X, where: str) -> np.ndarray:
+    """`X` as a float32 numpy array (a copy when it needs converting), with errors that name the fix for what does not
+    make one: pandas frames, series of different lengths, text, complex numbers."""
+    if type(X).__module__.split('.')[0] == 'pandas':
+        raise TypeError(f"{where} takes a numpy array [samples, channels, steps], got a pandas {type(X).__name__}. "
+                        "sktime's `convert_to(X, 'numpy3D')` turns a nested or multi-index DataFrame into one; "
+                        'the sktime estimators (TimeMAEClassifier, TimeMAETransformer) take pandas input as it is.')
+    if isinstance(X, torch.Tensor): X = X.detach().cpu().numpy()
+    try: arr = np.asarray(X)
+    except ValueError: arr = None
+    if arr is None or (arr.dtype == object and arr.size and isinstance(arr.flat[0], (list, tuple, np.ndarray))):
+        raise ValueError(f'{where}: the series in X have different lengths (or channel counts), so they do not form one '
+                         'array [samples, channels, steps]. Pad or truncate them to one length first (np.pad, or '
+                         "sktime's PaddingTransformer), or call it once per length.")
+    if arr.dtype.kind == 'c':
+        raise TypeError(f'{where}: X holds complex numbers; pass real values, e.g. np.abs(X) or np.real(X).')
+    try: return arr.astype(np.float32)
+    except (ValueError, TypeError):
+        raise TypeError(f'{where}: X must hold numbers, got values of dtype {arr.dtype} (e.g. {arr.flat[0]!r}). '
+                        'Convert them to floats first.') from None
 
 def check_X(X, c_in: int, where: str = 'get_X_preds'):
     "Refuse an array whose channels do not match the model, before tsai's batch transforms give a raw broadcast error."

@@ -99,6 +99,22 @@ def _arch(est) -> dict:
                 dropout=est.dropout)
     return arch if est.max_seq_len is None else {**arch, 'max_seq_len': est.max_seq_len}
 
+_SKTIME_FIXES = {  # sktime's input checks name the problem; the fix is ours to give
+    'unequal length': "Pad or truncate the series to one length first, e.g. with sktime's PaddingTransformer: "
+                      '`PaddingTransformer() * {name}(...)`.',
+    'missing values': "TimeMAE needs finite values: impute them first, e.g. with sktime's Imputer: "
+                      "`Imputer(method='linear') * {name}(...)`, or np.nan_to_num.",
+}
+
+@contextlib.contextmanager
+def _with_fix(est):
+    "Add the fix to sktime's errors for input TimeMAE cannot take (unequal lengths, missing values)."
+    try: yield
+    except ValueError as e:
+        fix = next((f for k, f in _SKTIME_FIXES.items() if k in str(e)), None)
+        if fix is None: raise
+        raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
+
 def _check_labels(y, cls_name: str):
     "Missing labels would become a class of their own (sktime) or a `'<' not supported` error (text labels)."
     bad = missing_labels(np.asarray(y, dtype=object))
@@ -207,7 +223,13 @@ class TimeMAEClassifier(BaseClassifier):
 
     def fit(self, X, y):
         _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
-        return super().fit(X, y)
+        with _with_fix(self): return super().fit(X, y)
+
+    def predict(self, X):
+        with _with_fix(self): return super().predict(X)
+
+    def predict_proba(self, X):
+        with _with_fix(self): return super().predict_proba(X)
 
     def _fit(self, X, y):
         if self.mode not in ('fineall', 'finelast'):
@@ -303,11 +325,11 @@ class TimeMAETransformer(BaseTransformer):
 
     def fit(self, X, y=None):
         _check_no_2d_array(X, type(self).__name__)
-        return super().fit(X, y)
+        with _with_fix(self): return super().fit(X, y)
 
     def transform(self, X, y=None):
         _check_no_2d_array(X, type(self).__name__)
-        return super().transform(X, y)
+        with _with_fix(self): return super().transform(X, y)
 
     def _fit(self, X, y=None):
         X = _panel(X)

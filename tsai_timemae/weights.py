@@ -137,11 +137,19 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
         if missing: lines.append(f'  {len(missing)} model keys missing from the weights, e.g. {missing[:3]}')
         if unexpected: lines.append(f'  {len(unexpected)} weight keys the model does not have, e.g. {unexpected[:3]}')
         src = weights if isinstance(weights, (str, os.PathLike)) else 'the state_dict'
+        saved, mine = encoder_config(sd), encoder_config(own)
+        if saved.get('c_in') != mine.get('c_in'):
+            fix = (f"\nThe encoder was pretrained on series with {saved.get('c_in')} channels (variables) and this model "
+                   f"takes {mine.get('c_in')}: pass the variables it was pretrained on, in the same order, or pretrain on these.")
+        elif [k for k, _, _ in wrong] == [ENCODER_PREFIX + 'pos_embed'] and not (missing or unexpected):
+            fix = (f"\nThe encoder was pretrained for series of up to {saved.get('max_seq_len')} steps and these need "
+                   f"{mine.get('max_seq_len')}: crop or downsample them, or pretrain again with max_seq_len>={mine.get('max_seq_len')}.")
+        else:
+            fix = ('\nBuild the model with the same c_in, window, d_model, depth (or use finelast_learner/'
+                   'fineall_learner, which read them from the file).')
         raise ValueError(f'The pretrained encoder in {src} does not fit this model:\n' + '\n'.join(lines) +
-                         f'\nWeights were saved from: {_describe(encoder_config(sd))}'
-                         f'\nThis model has:          {_describe(encoder_config(own))}'
-                         '\nBuild the model with the same c_in, window, d_model, depth (or use finelast_learner/'
-                         'fineall_learner, which read them from the file).')
+                         f'\nWeights were saved from: {_describe(saved)}'
+                         f'\nThis model has:          {_describe(mine)}' + fix)
     dev = device or next(model.parameters()).device
     with torch.no_grad():
         for k, v in own.items(): v.copy_(sd[k].to(dev))

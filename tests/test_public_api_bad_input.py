@@ -1,0 +1,291 @@
+"""The public API against bad input, as a table (issue 17): `TimeMAE`, `TimeMAEPretrain` (through
+`ts_learner(..., cbs=TimeMAEPretrain(...))`), `finelast_learner` / `fineall_learner`, `get_embeddings`, the sktime
+estimators and the `timemae` commands, each given wrong rank, dtype, channels, lengths, empty data, one series, one
+class, missing labels, unseen labels, unequal lengths, pandas input, missing and corrupt files.
+
+Every row ends in either a documented, correct result (`ok(check)`) or an error whose message names the problem and
+the fix (`fails(type, pattern)`); after every row, no half-written file (an atomic write's `.tmp`) is left behind.
+Models are tiny and epochs 1: the whole table runs in about a minute on one CPU thread."""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+from tsai.data.core import TSClassification, get_ts_dls
+from tsai.data.preprocessing import TSStandardize
+from tsai.learner import ts_learner
+
+from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineall_learner, finelast_learner,
+                              get_embeddings, save_encoder_weights)
+from tsai_timemae.sktime import TimeMAEClassifier, TimeMAETransformer
+
+ARCH = dict(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16)
+SK = dict(ARCH, vocab_size=8, n_decoder_layers=1, pretrain_epochs=1, finetune_epochs=1, batch_size=4, random_state=0)
+PRE = dict(vocab_size=8, n_decoder_layers=1, checkpoint='last', verbose=False)
+SPLITS = (list(range(12)), list(range(12, 16)))
+rng = np.random.default_rng(0)
+X = rng.standard_normal((16, 3, 40)).astype('float32')
+Y = np.array(list('abcd') * 4)
+
+
+# -- how a row says what must happen -------------------------------------------------------------------------------
+@dataclass
+class ok:
+    "A documented, correct result: `check(result)` holds."
+    check: Callable = lambda r: True
+
+
+@dataclass
+class fails:
+    "An error of `type` whose message matches `pattern` (the problem and the fix)."
+    type: type
+    pattern: str
+
+
+# -- helpers the rows use ----------------------------------------------------------------------------------------------
+def dls(X, y=None, bs=4, splits=SPLITS, tfms=None):
+    tfms = [TSStandardize(by_var=True)] if tfms is None else tfms
+    if y is None: return get_ts_dls(X, splits=splits, batch_tfms=tfms, bs=bs)
+    return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], batch_tfms=tfms, bs=bs)
+
+
+def fit(learn, epochs=1, lr=1e-3):
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+    return learn
+
+
+def pretrain(X, tmp, y=None, **kw):
+    "TimeMAE pretraining as a tsai user writes it; returns the callback (its `weights_path`)."
+    cb = TimeMAEPretrain(target_dir=tmp, **{**PRE, **kw})
+    fit(ts_learner(dls(X, y), TimeMAE, cbs=cb, **ARCH))
+    return cb
+
+
+def with_nan(X):
+    X = X.copy(); X[2, 1, 7] = np.nan
+    return X
+
+
+def nested(X, ragged=False):
+    "sktime's nested pandas DataFrame; with `ragged`, the first series is shorter."
+    from sktime.datatypes import convert_to
+    df = convert_to(X, 'nested_univ')
+    if ragged:
+        for c in df.columns: df.at[df.index[0], c] = df.at[df.index[0], c].iloc[:30]
+    return df
+
+
+def preds(learn, X):
+    with learn.no_bar(): return learn.get_X_preds(X, with_decoded=False)[0]
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    "An encoder file for 3-channel series (window 4, d_model 8), as TimeMAEPretrain saves it, and one with a short table."
+    d = tmp_path_factory.mktemp('weights')
+    save_encoder_weights(TimeMAE(3, None, max_seq_len=32, **ARCH), d / 'short.pth')
+    return save_encoder_weights(TimeMAE(3, None, **ARCH), d / 'enc.pth')
+
+
+@pytest.fixture(scope='module')
+def clf():
+    return TimeMAEClassifier(**SK).fit(X, Y)
+
+
+@pytest.fixture(scope='module')
+def learner(weights):
+    "A FineAll learner on 3-channel labelled data."
+    return fit(fineall_learner(dls(X, Y), weights))
+
+
+def model(): return TimeMAE(3, 4, **ARCH).eval()
+
+
+# -- the table: (entry point, input, what must happen) ------------------------------------------------------------
+# each row's function gets `ctx` with the fixtures: ctx.weights, ctx.clf, ctx.learner, ctx.tmp
+T = torch.from_numpy(X)
+ROWS = [
+    # TimeMAE, the architecture
+    ('TimeMAE', '2-D batch', lambda c: model()(T[:, 0]), fails(ValueError, r'3-D.*x\[:, None\]')),
+    ('TimeMAE', '4-D batch', lambda c: model()(T[..., None]), fails(ValueError, r'3-D batch')),
+    ('TimeMAE', 'numpy array', lambda c: model()(X), fails(TypeError, r'torch.Tensor.*as_tensor.*get_X_preds')),
+    ('TimeMAE', 'complex dtype', lambda c: model()(T.to(torch.complex64)), fails(TypeError, r'real values.*abs')),
+    ('TimeMAE', 'float16 dtype', lambda c: model()(T.half()), ok(lambda r: r.shape == (16, 4))),
+    ('TimeMAE', 'int64 dtype', lambda c: model()(T.long()), ok(lambda r: r.shape == (16, 4))),
+    ('TimeMAE', 'wrong channels', lambda c: model()(T[:, :2]), fails(ValueError, r'c_in=3 .*has 2.*c_in=2')),
+    ('TimeMAE', 'shorter than a window', lambda c: model()(T[..., :3]), fails(ValueError, r'shorter than one window.*window <= 3')),
+    ('TimeMAE', 'longer than max_seq_len', lambda c: TimeMAE(3, 4, max_seq_len=32, **ARCH)(T),
+     fails(ValueError, r'exceeds max_seq_len=32.*max_seq_len>=40')),
+    ('TimeMAE', 'other lengths', lambda c: [model()(T[..., :n]).shape for n in (4, 37, 400)],
+     ok(lambda r: r == [(16, 4)] * 3)),
+    ('TimeMAE', 'empty batch', lambda c: model()(T[:0]), fails(ValueError, r'empty.*at least one series')),
+    ('TimeMAE', 'one series', lambda c: model()(T[:1]), ok(lambda r: r.shape == (1, 4))),
+    ('TimeMAE', 'NaN values', lambda c: model()(torch.from_numpy(with_nan(X))), fails(ValueError, r'NaN or inf.*TSNan2Value')),
+    ('TimeMAE', 'd_model not divisible by n_heads', lambda c: TimeMAE(3, 4, d_model=10, n_heads=4),
+     fails(ValueError, r'd_model=10 must be divisible by n_heads=4')),
+
+    # TimeMAEPretrain, from the outside: ts_learner(..., cbs=TimeMAEPretrain(...))
+    ('TimeMAEPretrain', 'unlabelled data', lambda c: pretrain(X, c.tmp), ok(lambda cb: Path(cb.weights_path).is_file())),
+    ('TimeMAEPretrain', 'labelled data (labels ignored)', lambda c: pretrain(X, c.tmp, Y),
+     ok(lambda cb: Path(cb.weights_path).is_file())),
+    ('TimeMAEPretrain', 'float16 data', lambda c: pretrain(X.astype('float16'), c.tmp),
+     ok(lambda cb: np.isfinite(cb.history[-1]['train_loss']))),
+    ('TimeMAEPretrain', 'NaN values (nothing saved)', lambda c: pretrain(with_nan(X), c.tmp),
+     fails(ValueError, r'NaN or inf.*impute')),
+    ('TimeMAEPretrain', 'one window per series', lambda c: pretrain(X[..., :4], c.tmp),
+     fails(ValueError, r'at least 2 patches.*smaller window')),
+    ('TimeMAEPretrain', 'series shorter than a window', lambda c: pretrain(X[..., :3], c.tmp),
+     fails(ValueError, r'shorter than one window.*window <= 3')),
+    ('TimeMAEPretrain', 'mask_ratio 1', lambda c: TimeMAEPretrain(mask_ratio=1.), fails(ValueError, r'mask_ratio.*between 0 and 1')),
+    ('TimeMAEPretrain', 'vocab_size 1', lambda c: TimeMAEPretrain(vocab_size=1), fails(ValueError, r'vocab_size.*at least 2')),
+    ('TimeMAEPretrain', 'another architecture', lambda c: ts_learner(dls(X), 'InceptionTimePlus', cbs=TimeMAEPretrain()),
+     fails(TypeError, r'needs a TimeMAE model.*ts_learner\(dls, TimeMAE')),
+    ('TimeMAEPretrain', 'one series',
+     lambda c: fit(ts_learner(dls(X[:1], bs=1, splits=([0], [0])), TimeMAE, cbs=TimeMAEPretrain(target_dir=c.tmp, **PRE), **ARCH)),
+     ok(lambda learn: np.isfinite(learn.recorder.values[-1][0]))),
+
+    # finelast_learner / fineall_learner
+    ('finelast_learner', 'missing weights file', lambda c: finelast_learner(dls(X, Y), c.tmp / 'nope.pth'),
+     fails(FileNotFoundError, r'No weights file.*TimeMAEPretrain saved')),
+    ('fineall_learner', 'corrupt weights file', lambda c: fineall_learner(dls(X, Y), write(c.tmp / 'bad.pth', b'\x00' * 99)),
+     fails(ValueError, r'truncated, corrupt or not a torch state_dict.*Re-run pretraining')),
+    ('finelast_learner', 'wrong channels for the encoder', lambda c: finelast_learner(dls(X[:, :2], Y), c.weights),
+     fails(ValueError, r'does not fit.*saved from: c_in=3.*has: +c_in=2.*pretrained on series with 3 channels.*same order')),
+    ('fineall_learner', 'longer series than the encoder was pretrained for',
+     lambda c: fineall_learner(dls(X, Y), c.weights.parent / 'short.pth'),
+     fails(ValueError, r'up to 32 steps and these need 40: crop or downsample.*max_seq_len>=40')),
+    ('finelast_learner', 'NaN labels', lambda c: finelast_learner(dls(X, np.where(np.arange(16) == 3, np.nan, np.arange(16.) % 4)), c.weights),
+     fails(ValueError, r'labels are missing.*positions \[3\].*Drop')),
+    ('fineall_learner', 'NaN values', lambda c: fit(fineall_learner(dls(with_nan(X), Y), c.weights)),
+     fails(ValueError, r'NaN or inf.*impute')),
+    ('finelast_learner', 'one class', lambda c: preds(fit(finelast_learner(dls(X, np.array(['a'] * 16)), c.weights)), X[:3]),
+     ok(lambda p: p.shape == (3, 1))),
+    ('fineall_learner', 'get_X_preds, wrong channels', lambda c: c.learner.get_X_preds(X[:, :2]),
+     fails(ValueError, r'built for 3 channels.*X has 2.*same order')),
+    ('fineall_learner', 'get_X_preds, one series of another length', lambda c: preds(c.learner, X[:1, :, :25]),
+     ok(lambda p: p.shape == (1, 4))),
+    ('fineall_learner', 'unseen labels when scoring', lambda c: evaluate_learner(c.learner, X[:4], np.array(list('wxyz'))),
+     ok(lambda m: m['accuracy'] == 0.)),
+    ('fineall_learner', 'a fitted TSStandardize re-used for other channels',
+     lambda c: fineall_learner(dls(X, Y, tfms=[stale_standardize()]), c.weights),
+     fails(ValueError, r'statistics for 1 channel.*data has 3.*new TSStandardize')),
+
+    # get_embeddings
+    ('get_embeddings', '2-D array', lambda c: get_embeddings(model(), X[:, 0]), fails(ValueError, r'3-D.*X\[:, None\]')),
+    ('get_embeddings', 'pandas DataFrame', lambda c: get_embeddings(model(), nested(X)), fails(TypeError, r"pandas.*convert_to\(X, 'numpy3D'\)")),
+    ('get_embeddings', 'unequal lengths', lambda c: get_embeddings(model(), [X[0], X[1, :, :30]]),
+     fails(ValueError, r'different lengths.*Pad or truncate')),
+    ('get_embeddings', 'text values', lambda c: get_embeddings(model(), np.full((2, 3, 40), 'x')), fails(TypeError, r'must hold numbers.*floats')),
+    ('get_embeddings', 'wrong channels', lambda c: get_embeddings(c.learner, X[:, :2]), fails(ValueError, r'built for 3 channels.*same order')),
+    ('get_embeddings', 'no series', lambda c: get_embeddings(c.learner, X[:0]), ok(lambda e: e.shape == (0, 8))),
+    ('get_embeddings', 'one series', lambda c: get_embeddings(c.learner, X[:1]), ok(lambda e: e.shape == (1, 8))),
+    ('get_embeddings', 'float64 list of lists', lambda c: get_embeddings(model(), X.astype(float).tolist()), ok(lambda e: e.shape == (16, 8))),
+    ('get_embeddings', 'NaN values', lambda c: get_embeddings(model(), with_nan(X)), fails(ValueError, r'NaN or inf')),
+    ('get_embeddings', 'not a TimeMAE', lambda c: get_embeddings(torch.nn.Linear(2, 2), X), fails(TypeError, r'needs a TimeMAE')),
+
+    # the sktime estimators
+    ('TimeMAEClassifier', 'NaN labels', lambda c: TimeMAEClassifier(**SK).fit(X, np.where(np.arange(16) == 3, None, Y)),
+     fails(ValueError, r'1 of the 16 labels.*missing.*X_unlabelled')),
+    ('TimeMAEClassifier', 'unseen labels when scoring', lambda c: c.clf.score(X[:4], np.array(list('wxyz'))), ok(lambda s: s == 0.)),
+    ('TimeMAEClassifier', 'one class', lambda c: TimeMAEClassifier(**SK).fit(X, np.array(['a'] * 16)).predict(X[:2]),
+     ok(lambda p: list(p) == ['a', 'a'])),
+    ('TimeMAEClassifier', 'one series', lambda c: TimeMAEClassifier(**SK).fit(X[:1], Y[:1]).predict(X[:2]), ok(lambda p: len(p) == 2)),
+    ('TimeMAEClassifier', 'no series', lambda c: TimeMAEClassifier(**SK).fit(X[:0], Y[:0]), fails(ValueError, r'Minimum number of cases.*0')),
+    ('TimeMAEClassifier', 'NaN values', lambda c: TimeMAEClassifier(**SK).fit(with_nan(X), Y),
+     fails(ValueError, r'missing values.*impute.*Imputer')),
+    ('TimeMAEClassifier', 'unequal lengths', lambda c: TimeMAEClassifier(**SK).fit(nested(X, ragged=True), Y),
+     fails(ValueError, r'unequal length.*PaddingTransformer\(\) \* TimeMAEClassifier')),
+    ('TimeMAEClassifier', 'unequal lengths, padded as the error says', lambda c: padded_clf().fit(nested(X, ragged=True), Y).predict(X[:2]),
+     ok(lambda p: len(p) == 2)),
+    ('TimeMAEClassifier', 'pandas (nested) input', lambda c: c.clf.predict(nested(X[:3])), ok(lambda p: len(p) == 3)),
+    ('TimeMAEClassifier', 'wrong channels at predict', lambda c: c.clf.predict(X[:2, :2]),
+     fails(ValueError, r'fitted on series with 3 channels.*X has 2.*as in fit')),
+    ('TimeMAEClassifier', 'another length at predict', lambda c: c.clf.predict_proba(X[:2, :, :30]), ok(lambda p: p.shape == (2, 4))),
+    ('TimeMAEClassifier', 'integer and float16 input', lambda c: TimeMAEClassifier(**SK).fit((X * 10).astype(int), Y).predict(X.astype('float16')),
+     ok(lambda p: len(p) == 16)),
+    ('TimeMAEClassifier', 'one window per series', lambda c: TimeMAEClassifier(**SK).fit(X[..., :4], Y),
+     fails(ValueError, r'at least 2 patches.*smaller window')),
+    ('TimeMAEClassifier', 'unknown mode', lambda c: TimeMAEClassifier(**{**SK, 'mode': 'frozen'}).fit(X, Y),
+     fails(ValueError, r"mode must be 'fineall'.*'finelast'")),
+    ('TimeMAETransformer', '2-D array', lambda c: TimeMAETransformer(**SK_TR).fit(X[:, 0]), fails(ValueError, r'2-D.*X\[:, None, :\]')),
+    ('TimeMAETransformer', 'missing weights file', lambda c: TimeMAETransformer(weights_path=c.tmp / 'nope.pth').fit(X),
+     fails(FileNotFoundError, r'No weights file')),
+    ('TimeMAETransformer', 'weights for other channels', lambda c: TimeMAETransformer(weights_path=c.weights, n_heads=1).fit(X[:, :2]),
+     fails(ValueError, r'does not fit.*c_in=3')),
+    ('TimeMAETransformer', 'wrong channels at transform', lambda c: TimeMAETransformer(weights_path=c.weights, n_heads=1).fit(X).transform(X[:, :1]),
+     fails(ValueError, r'built for 3 channels.*same order')),
+    ('TimeMAETransformer', 'pandas (nested) input', lambda c: TimeMAETransformer(weights_path=c.weights, n_heads=1).fit(nested(X)).transform(nested(X[:2])),
+     ok(lambda r: r.shape == (2, 8))),
+
+    # the `timemae` commands (their exit status; errors are one line on stderr)
+    ('timemae', 'bench, a data set that is not there', lambda c: cli('bench', 'NoSuchData', '--report', 'B.md'),
+     ok(lambda r: r[0] == 2 and "Data set 'NoSuchData' not found" in r[1] and 'Traceback' not in r[1])),
+    ('timemae', 'probe, a data set that is not there', lambda c: cli('probe', 'NoSuchData', '--epochs', '1'),
+     ok(lambda r: r[0] == 2 and "'NoSuchData' not found" in r[1])),
+    ('timemae', 'an unknown command', lambda c: cli('fly'), ok(lambda r: r[0] == 2 and 'invalid choice' in r[1])),
+    ('timemae', 'bench, an unknown method', lambda c: cli('bench', 'BasicMotions', '--methods', 'magic'),
+     ok(lambda r: r[0] == 2 and 'invalid choice' in r[1])),
+]
+SK_TR = {k: v for k, v in SK.items() if k != 'finetune_epochs'}
+
+
+def write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def stale_standardize():
+    "A TSStandardize(by_var=True) fitted on 1-channel data, then re-used."
+    std = TSStandardize(by_var=True)
+    dls(X[:, :1], Y, tfms=[std])
+    return std
+
+
+def padded_clf():
+    from sktime.transformations.panel.padder import PaddingTransformer
+    return PaddingTransformer() * TimeMAEClassifier(**SK)
+
+
+def cli(*argv):
+    "`timemae argv...` in-process: (exit status, stderr)."
+    import contextlib
+    import io
+    from tsai_timemae.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try: rc = main(list(argv))
+        except SystemExit as e: rc = e.code
+    return rc or 0, err.getvalue()
+
+
+class Ctx:
+    "What a row may use: the encoder file, a fitted classifier and learner (built on first use), a fresh folder."
+    def __init__(self, request, weights, tmp): self._request, self.weights, self.tmp = request, weights, tmp
+    @property
+    def clf(self): return self._request.getfixturevalue('clf')
+    @property
+    def learner(self): return self._request.getfixturevalue('learner')
+
+
+@pytest.fixture
+def ctx(request, weights, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                                            # the commands write where they run
+    monkeypatch.setenv('TIMEMAE_DATA', str(tmp_path / 'no_data_here'))
+    return Ctx(request, weights, tmp_path)
+
+
+@pytest.mark.parametrize('entry, case, run, expect', ROWS, ids=[f'{e}: {c}' for e, c, _, _ in ROWS])
+def test_public_api_against_bad_input(ctx, entry, case, run, expect):
+    if isinstance(expect, fails):
+        with pytest.raises(expect.type, match=re.compile(expect.pattern, re.S)) as e:
+            run(ctx)
+        msg = str(e.value)
+        assert 'weights_only=False' not in msg and len(msg) > 30, msg    # names the problem and the fix, not torch's advice
+    else:
+        result = run(ctx)
+        assert expect.check(result), result
+    leftovers = [p for p in ctx.tmp.rglob('*') if p.name.endswith('.tmp')]
+    assert not leftovers, f'half-written files left behind: {leftovers}'
