@@ -195,7 +195,9 @@ ROWS = [
     ('TimeMAEClassifier', 'one series', lambda c: TimeMAEClassifier(**SK).fit(X[:1], Y[:1]).predict(X[:2]), ok(lambda p: len(p) == 2)),
     ('TimeMAEClassifier', 'no series', lambda c: TimeMAEClassifier(**SK).fit(X[:0], Y[:0]), fails(ValueError, r'Minimum number of cases.*0')),
     ('TimeMAEClassifier', 'NaN values', lambda c: TimeMAEClassifier(**SK).fit(with_nan(X), Y),
-     fails(ValueError, r'missing values.*impute.*Imputer')),
+     fails(ValueError, r'missing values.*impute.*FitInTransform\(Imputer')),
+    ('TimeMAEClassifier', 'NaN values, imputed as the error says', lambda c: imputed_clf().fit(with_nan(X), Y).predict(X[:2]),
+     ok(lambda p: len(p) == 2)),
     ('TimeMAEClassifier', 'unequal lengths', lambda c: TimeMAEClassifier(**SK).fit(nested(X, ragged=True), Y),
      fails(ValueError, r'unequal length.*PaddingTransformer\(\) \* TimeMAEClassifier')),
     ('TimeMAEClassifier', 'unequal lengths, padded as the error says', lambda c: padded_clf().fit(nested(X, ragged=True), Y).predict(X[:2]),
@@ -242,6 +244,12 @@ def stale_standardize():
     std = TSStandardize(by_var=True)
     dls(X[:, :1], Y, tfms=[std])
     return std
+
+
+def imputed_clf():
+    from sktime.transformations.compose import FitInTransform
+    from sktime.transformations.series.impute import Imputer
+    return FitInTransform(Imputer(method='linear')) * TimeMAEClassifier(**SK)
 
 
 def padded_clf():

@@ -102,8 +102,8 @@ def _arch(est) -> dict:
 _SKTIME_FIXES = {  # sktime's input checks name the problem; the fix is ours to give
     'unequal length': "Pad or truncate the series to one length first, e.g. with sktime's PaddingTransformer: "
                       '`PaddingTransformer() * {name}(...)`.',
-    'missing values': "TimeMAE needs finite values: impute them first, e.g. with sktime's Imputer: "
-                      "`Imputer(method='linear') * {name}(...)`, or np.nan_to_num.",
+    'missing values': "TimeMAE needs finite values: impute them first, e.g. with sktime's Imputer, fitted per series: "
+                      "`FitInTransform(Imputer(method='linear')) * {name}(...)`, or np.nan_to_num.",
 }
 
 @contextlib.contextmanager
