@@ -52,3 +52,16 @@ def test_adamw_opt_func_is_torchs_adamw_defaults():
 def test_bad_init_name_is_a_clear_error():
     with pytest.raises(ValueError, match='init_scheme'):
         TimeMAE(3, None, init_scheme='xavier')
+
+
+def test_authors_feed_forward_drops_the_output_twice_not_the_hidden_layer():
+    from tsai_timemae.model import ff_dropouts
+    assert ff_dropouts(0.2, 'hidden') == (0.2, 0.2) and ff_dropouts(0.2, 'output_twice') == pytest.approx((0., 0.36))
+    m = TimeMAE(3, None, **SMALL, dropout=0.2, ff_dropout='output_twice')
+    layer = m.backbone.encoder.layers[0]
+    assert layer.dropout.p == 0 and layer.dropout2.p == pytest.approx(0.36) and layer.dropout1.p == 0.2
+    pre = TimeMAEPretrainer(m.backbone, vocab_size=8, dropout=0.1)
+    block = pre.decoder.layers[0]
+    assert block.ff[2].p == 0 and block.drop2.p == pytest.approx(0.19) and block.drop1.p == 0.1
+    with pytest.raises(ValueError, match='ff_dropout'):
+        TimeMAE(3, None, ff_dropout='inside')

@@ -17,9 +17,9 @@ from tsai.models.layers import GAP1d
 from .weights import install_strict_transfer
 
 # %% auto #0
-__all__ = ['check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention', 'TimeMAEEncoderLayer',
-           'authors_init_', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'as_panel',
-           'check_X', 'install_tsai_hooks']
+__all__ = ['check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention', 'ff_dropouts',
+           'TimeMAEEncoderLayer', 'authors_init_', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels',
+           'check_dls', 'as_panel', 'check_X', 'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #3c5c14a3
 #| export
@@ -114,15 +114,25 @@ def multihead_attention(mha: nn.MultiheadAttention, q_in, kv_in, attn_mask=None,
     o = F.scaled_dot_product_attention(q, k, v, mask, dropout_p=mha.dropout if training else 0.)  # torch's fused kernel
     return mha.out_proj(o.transpose(1, 2).reshape(B, lq, E))
 
+def ff_dropouts(p: float, where: str = 'hidden') -> tuple[float, float]:
+    """Dropout rates `(hidden, output)` of a feed-forward branch: `'hidden'` is torch's layer (both p); `'output_twice'`
+    is the authors' code (no hidden dropout, the output dropped twice, i.e. once with `1 - (1 - p)^2`). No parameter
+    depends on it, so saved encoders are the same either way."""
+    if where not in ('hidden', 'output_twice'):
+        raise ValueError(f"ff_dropout must be 'hidden' (torch's layer) or 'output_twice' (the authors' code), got {where!r}.")
+    return (p, p) if where == 'hidden' else (0., 1 - (1 - p) ** 2)
+
 class TimeMAEEncoderLayer(nn.TransformerEncoderLayer):
     """`nn.TransformerEncoderLayer` (same parameters, same state_dict, same maths) that runs `multihead_attention` and
     `FastDropout`: on CPU a pretraining step is ~20% faster, and the no-grad momentum target and inference use the
     fused flash-attention kernel, ~2.5x faster than torch's own eval fast path on long series."""
-    def __init__(self, *args, residual_gain: bool = False, **kwargs):
+    def __init__(self, *args, residual_gain: bool = False, ff_dropout: str = 'hidden', **kwargs):
         super().__init__(*args, **kwargs)
         self.dropout, self.dropout1, self.dropout2 = (FastDropout(d.p) for d in (self.dropout, self.dropout1, self.dropout2))
         if residual_gain:  # the authors' block: `LN(x + drop(a * f(x)))`, a learnable scalar per branch starting at 1e-8
             self.gain1, self.gain2 = nn.Parameter(torch.full((1,), 1e-8)), nn.Parameter(torch.full((1,), 1e-8))
+        hidden_p, output_p = ff_dropouts(self.dropout.p, ff_dropout)
+        self.dropout, self.dropout2 = FastDropout(hidden_p), FastDropout(output_p)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
         x, sa = src, lambda y: self._sa_block(y, src_mask, src_key_padding_mask, is_causal)
@@ -158,7 +168,8 @@ class TimeMAEBackbone(nn.Module):
     authors' blocks and initialisation (`authors_preset`)."""
     def __init__(self, c_in: int, window: int = 8, d_model: int = 64, n_layers: int = 8, n_heads: int = 4,
                  d_ff: int = 256, dropout: float = 0.2, max_seq_len: int = 8192, pre_norm: bool = False,
-                 check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch'):
+                 check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
+                 ff_dropout: str = 'hidden'):
         super().__init__()
         if d_model % n_heads: raise ValueError(f'd_model={d_model} must be divisible by n_heads={n_heads}.')
         if window < 1: raise ValueError(f'window must be a positive number of steps, got {window}.')
@@ -171,7 +182,8 @@ class TimeMAEBackbone(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, self.max_patches, d_model))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         layer = TimeMAEEncoderLayer(d_model, n_heads, d_ff, dropout, activation='gelu',
-                                    batch_first=True, norm_first=pre_norm, residual_gain=residual_gain)
+                                    batch_first=True, norm_first=pre_norm, residual_gain=residual_gain,
+                                    ff_dropout=ff_dropout)
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         if init_scheme == 'authors': authors_init_(self)
 
@@ -204,7 +216,8 @@ class TimeMAE(nn.Module):
     def __init__(self, c_in: int, c_out: int | None = None, seq_len: int | None = None, window: int = 8,
                  d_model: int = 64, n_layers: int = 8, n_heads: int = 4, d_ff: int = 256, dropout: float = 0.2,
                  max_seq_len: int = 8192, pre_norm: bool = False, fc_dropout: float = 0.,
-                 custom_head=None, check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch'):
+                 custom_head=None, check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
+                 ff_dropout: str = 'hidden'):
         super().__init__()
         if seq_len is not None:
             if seq_len < window:
@@ -212,7 +225,7 @@ class TimeMAE(nn.Module):
             max_seq_len = max(max_seq_len, seq_len)
         self.c_in, self.c_out, self.seq_len, self.window = c_in, c_out, seq_len, window
         self.backbone = TimeMAEBackbone(c_in, window, d_model, n_layers, n_heads, d_ff, dropout, max_seq_len,
-                                        pre_norm, check_finite, residual_gain, init_scheme)
+                                        pre_norm, check_finite, residual_gain, init_scheme, ff_dropout)
         self.head_nf = d_model
         if custom_head is None: self.head = self.create_head(d_model, c_out, fc_dropout)
         elif isinstance(custom_head, nn.Module): self.head = custom_head

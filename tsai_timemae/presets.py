@@ -14,11 +14,13 @@ __all__ = ['authors_preset', 'adamw_opt_func']
 def authors_preset() -> dict:
     "The TimeMAE authors' public recipe: `{'arch': ..., 'pretrain': ..., 'fit': ...}` (fresh dicts, safe to edit)."
     return {
-        'arch': dict(window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2, residual_gain=True, init_scheme='authors'),
+        'arch': dict(window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2, residual_gain=True, init_scheme='authors',
+                     ff_dropout='output_twice'),
         'pretrain': dict(mask_ratio=0.6, tokenizer='gumbel', vocab_size=192, alpha=1., beta=5., momentum=0.99,
                          n_decoder_layers=4, decoder_dropout=0.1, label_smoothing=0.2, shared_mask=True,
                          target_embed='online', target_dropout=True, init_scheme='authors'),
-        'fit': dict(bs=128, lr=1e-3, epochs=100, schedule='constant', optimizer='adamw', standardize=False),
+        'fit': dict(bs=128, lr=1e-3, epochs=100, schedule='constant', optimizer='adamw', standardize=False,
+                    drop_last=False, wd_bn_bias=True),
     }
 
 def adamw_opt_func(wd: float = 0.01):

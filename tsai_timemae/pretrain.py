@@ -18,7 +18,7 @@ from fastai.callback.schedule import LRFinder
 from fastai.learner import Metric
 from fastcore.foundation import L
 
-from .model import FastDropout, TimeMAEBackbone, authors_init_, multihead_attention
+from .model import FastDropout, TimeMAEBackbone, authors_init_, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
 from .weights import save_encoder_weights
@@ -56,12 +56,14 @@ def nearest_visible_codes(codes: torch.Tensor, ids_vis: torch.Tensor, ids_msk: t
 class CrossAttentionBlock(nn.Module):
     """Post-norm Transformer block whose attention is cross-attention only (queries attend to the visible tokens).
     `residual_gain=True` scales each branch by a learnable scalar starting at 1e-8, as the authors' blocks do."""
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, residual_gain: bool = False):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, residual_gain: bool = False,
+                 ff_dropout: str = 'hidden'):
         super().__init__()
+        hidden_p, output_p = ff_dropouts(dropout, ff_dropout)
         self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), FastDropout(dropout), nn.Linear(d_ff, d_model))
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), FastDropout(hidden_p), nn.Linear(d_ff, d_model))
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.drop1, self.drop2 = FastDropout(dropout), FastDropout(dropout)
+        self.drop1, self.drop2 = FastDropout(dropout), FastDropout(output_p)
         if residual_gain: self.gain1, self.gain2 = nn.Parameter(torch.full((1,), 1e-8)), nn.Parameter(torch.full((1,), 1e-8))
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
@@ -71,9 +73,11 @@ class CrossAttentionBlock(nn.Module):
 
 class DecoupledEncoder(nn.Module):
     "Stack of cross-attention blocks: `(mask queries, visible representations) -> masked representations`."
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, n_layers: int, residual_gain: bool = False):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, n_layers: int, residual_gain: bool = False,
+                 ff_dropout: str = 'hidden'):
         super().__init__()
-        self.layers = nn.ModuleList(CrossAttentionBlock(d_model, n_heads, d_ff, dropout, residual_gain) for _ in range(n_layers))
+        self.layers = nn.ModuleList(CrossAttentionBlock(d_model, n_heads, d_ff, dropout, residual_gain, ff_dropout)
+                                    for _ in range(n_layers))
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
         for layer in self.layers: q = layer(q, kv)
@@ -97,15 +101,16 @@ class TimeMAEPretrainer(nn.Module):
         d = backbone.d_model
         n_heads = n_heads or layer0.self_attn.num_heads
         d_ff = d_ff or layer0.linear1.out_features
-        dropout = layer0.dropout.p if dropout is None else dropout
+        dropout = layer0.dropout1.p if dropout is None else dropout
         self.backbone, self.mask_ratio, self.shared_mask = backbone, mask_ratio, shared_mask
         self.normalize_targets, self.target_embed, self.target_dropout = normalize_targets, target_embed, target_dropout
         if init_scheme not in ('torch', 'authors'):
             raise ValueError(f"init_scheme must be 'torch' (PyTorch's defaults) or 'authors' (the TimeMAE authors' code), got {init_scheme!r}.")
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
         nn.init.normal_(self.mask_token, std=1. if init_scheme == 'authors' else 0.02)
-        # the decoupled encoder has the backbone's block shape: gated residuals when the backbone has them
-        self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers, hasattr(layer0, 'gain1'))
+        # the decoupled encoder has the backbone's block shape: gated residuals and dropout placement as the backbone's
+        ff_where = 'output_twice' if layer0.dropout.p == 0 and layer0.dropout2.p > 0 else 'hidden'
+        self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers, hasattr(layer0, 'gain1'), ff_where)
         self.tokenizer = make_tokenizer(tokenizer, d, vocab_size, backbone.c_in, backbone.window, **(tokenizer_kwargs or {}))
         if init_scheme == 'authors': authors_init_(self.decoder), authors_init_(self.tokenizer)
         # the momentum target: a copy of patch embedding, position embedding and encoder; never trained by gradient
