@@ -149,6 +149,10 @@ NPY_KEYS = ('X_train', 'y_train', 'X_valid', 'y_valid', 'X_test', 'y_test')
 
 def _np_load(path) -> np.ndarray | dict:
     "`np.load` without pickle; an `.npz` is read fully (its arrays load lazily, and that is when pickle is refused)."
+    with open(path, 'rb') as f: magic = f.read(6)
+    if not (magic.startswith(b'PK') or magic == b'\x93NUMPY'):  # neither a zip (.npz) nor a .npy: np.load would try pickle
+        raise ValueError(f'Could not read {path} as a numpy file: it is neither .npy nor .npz (corrupt, truncated, or '
+                         'another format?). Save the arrays with np.savez / np.save.')
     try:
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile): return z

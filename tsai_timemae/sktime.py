@@ -25,7 +25,7 @@ from tsai.learner import ts_learner
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .embeddings import get_embeddings
-from .model import TimeMAE, missing_labels
+from .model import TimeMAE, as_panel, missing_labels
 from .pretrain import TimeMAEPretrain
 from .transfer import timemae_learner
 from .weights import save_encoder_weights
@@ -51,7 +51,7 @@ _TAGS = {
 def _panel(X, learn=None) -> np.ndarray:
     """A float32 copy of a `[n, channels, steps]` panel (training never touches the caller's array), checked against
     the channels a fitted `learn` was built for: its per-variable standardization would silently broadcast 1 channel."""
-    X = np.array(X, dtype=np.float32)
+    X = as_panel(X, 'TimeMAE')  # a float32 copy, or an error naming the fix (text, ragged, complex input)
     c_in = None if learn is None else learn.model.backbone.c_in
     if c_in is not None and X.shape[1] != c_in:
         raise ValueError(f'The model was fitted on series with {c_in} channels (variables) but X has {X.shape[1]}. '
