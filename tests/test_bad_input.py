@@ -227,3 +227,11 @@ def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_p
     assert foreign.read_text() == '# My own benchmarks\n'
     assert main(['bench', '--report-only', '--report', 'ours.md']) is None and (tmp_path / 'ours.md').is_file()
     assert main(['bench', '--report-only', '--report', 'ours.md']) is None    # its own report: regenerated
+
+
+def test_only_tsai_data_without_labels_counts_as_unlabelled():
+    from types import SimpleNamespace
+    from tsai_timemae.model import has_labels
+    X, y = _data()
+    assert not has_labels(_dls(X)) and has_labels(_dls(X, y))
+    assert has_labels(SimpleNamespace(train_ds=torch.utils.data.TensorDataset(torch.zeros(2, 3, 8), torch.zeros(2))))

@@ -250,8 +250,10 @@ def _labels(ds):
     return getattr(tls[1], 'items', None) if tls is not None and len(tls) > 1 else None
 
 def has_labels(dls) -> bool:
-    "Whether tsai `DataLoaders` carry labels: `get_ts_dls(X)` (pretraining data) has none."
-    return _labels(dls.train_ds) is not None
+    """Whether tsai `DataLoaders` carry labels: `get_ts_dls(X)` (pretraining data) has none. Data sets of other kinds
+    count as labelled, as tsai treats them."""
+    tls = getattr(dls.train_ds, 'tls', None)
+    return tls is None or len(tls) > 1
 
 def missing_labels(y) -> np.ndarray:
     "Positions of missing labels: NaN, None, or the text 'nan' (what `np.array(['a', np.nan])` makes of a NaN)."
