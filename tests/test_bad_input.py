@@ -235,3 +235,12 @@ def test_only_tsai_data_without_labels_counts_as_unlabelled():
     X, y = _data()
     assert not has_labels(_dls(X)) and has_labels(_dls(X, y))
     assert has_labels(SimpleNamespace(train_ds=torch.utils.data.TensorDataset(torch.zeros(2, 3, 8), torch.zeros(2))))
+
+
+def test_readme_says_in_one_place_what_happens_with_bad_input():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    section = readme.split('## What happens with bad input', 1)[1].split('\n## ', 1)[0]
+    for topic in ('NaN or inf values', 'Missing labels', 'Unequal lengths', 'Very long series', 'wrong channel count'):
+        assert topic in section, topic
+    assert readme.count('## What happens with bad input') == 1 and '**Bad input** gets an error' not in readme
