@@ -73,3 +73,63 @@ def test_learners_survive_export_and_load(dls, udls, weights, tmp_path, basic_mo
     again = load_learner(tmp_path / 'pre.pkl')
     assert isinstance(again.model, TimeMAE)
     assert_same_state(_enc(again.model), _enc(pre.model))
+
+
+# -- transfer across data sets: another channel count or window ------------------------------------------------------
+@pytest.fixture
+def dls3(basic_motions, splits):
+    "BasicMotions' accelerometer alone: 3 of its 6 channels, the 'other data set' of these tests."
+    from tsai.data.core import TSClassification, get_ts_dls
+    from tsai.data.preprocessing import TSStandardize
+    X, y = basic_motions[:2]
+    return get_ts_dls(X[:, :3], y, splits=splits, tfms=[None, TSClassification()],
+                      batch_tfms=[TSStandardize(by_var=True)], bs=10)
+
+
+@pytest.mark.parametrize('make', [finelast_learner, fineall_learner])
+def test_a_channel_or_window_mismatch_is_an_error_that_names_reinit(dls, dls3, weights, make):
+    with pytest.raises(ValueError, match=r"(?s)pretrained on series with 6 channels.*c_in 6 \(pretrained\) vs 3 \(here\).*reinit='patch_embed'"):
+        make(dls3, weights, n_heads=2)
+    with pytest.raises(ValueError, match=r"(?s)does not fit this model.*window 10 \(pretrained\) vs 5 \(here\).*reinit='patch_embed'"):
+        make(dls, weights, n_heads=2, window=5)
+
+
+def test_reinit_patch_embed_keeps_the_pretrained_transformer_for_other_channels(dls3, weights):
+    from tsai_timemae.all import read_encoder_weights, timemae_learner
+    sd = read_encoder_weights(weights)
+    learn = fineall_learner(dls3, weights, n_heads=2, reinit='patch_embed')
+    assert learn.reinitialised == ['patch_embed.proj.weight', 'patch_embed.proj.bias']
+    own = _enc(learn.model)
+    assert own['backbone.patch_embed.proj.weight'].shape == (32, 3, 10)
+    for k, v in own.items():
+        if 'patch_embed' not in k: assert torch.equal(v, sd[k]), k            # the pos table too: same window
+    learn.fit(1, 1e-3)
+    with pytest.raises(ValueError, match='reinit must be None'):
+        timemae_learner(dls3, weights, n_heads=2, reinit='everything')
+    with pytest.raises(ValueError, match='pass weights_path'):
+        timemae_learner(dls3, None, reinit='patch_embed')
+
+
+def test_reinit_with_another_window_renews_the_position_table(dls, weights):
+    sd = _enc(TimeMAE(6, None, **SMALL))
+    learn = fineall_learner(dls, weights, n_heads=2, window=5, reinit='patch_embed')
+    assert learn.reinitialised == ['pos_embed', 'patch_embed.proj.weight', 'patch_embed.proj.bias']
+    assert learn.model.backbone.window == 5 and learn.model.backbone.patch_embed.proj.weight.shape == (32, 6, 5)
+    assert learn.model.backbone.pos_embed.shape[1] != sd['backbone.pos_embed'].shape[1]
+
+
+def test_a_different_model_width_still_fails_with_reinit(dls3, tmp_path):
+    "reinit renews the input side only: a Transformer of another size is still the strict loader's clear error."
+    w = save_encoder_weights(TimeMAE(6, None, **SMALL), tmp_path / 'enc.pth')
+    with pytest.raises(ValueError, match='does not fit this model'):
+        fineall_learner(dls3, w, n_heads=2, reinit='patch_embed', d_model=16)
+
+
+def test_finelast_with_reinit_trains_the_new_patch_embedding_and_nothing_else_of_the_encoder(dls3, weights):
+    learn = finelast_learner(dls3, weights, n_heads=2, reinit='patch_embed')
+    before = _enc(learn.model)
+    learn.fit_one_cycle(2, 1e-2)
+    after = _enc(learn.model)
+    for k in before:
+        changed = not torch.equal(before[k], after[k])
+        assert changed == ('patch_embed' in k), k

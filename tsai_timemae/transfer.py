@@ -12,10 +12,10 @@ from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
 
 from .model import TimeMAE
-from .weights import encoder_config, read_encoder_weights
+from .weights import ENCODER_PREFIX, encoder_config, load_encoder_weights, read_encoder_weights
 
 # %% auto #0
-__all__ = ['FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'finelast_learner', 'fineall_learner']
+__all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'finelast_learner', 'fineall_learner']
 
 # %% ../nbs/03_transfer.ipynb #7d42827a
 #| export
@@ -23,12 +23,17 @@ __all__ = ['FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'finelast_le
 # %% ../nbs/03_transfer.ipynb #d4fc1821
 class FreezeEncoder(Callback):
     """FineLast: the whole encoder stays fixed while fitting, norm layers included, and runs in eval mode (no dropout),
-    so only the head learns. tsai's `learn.freeze()` is not enough: it leaves norm layers trainable."""
+    so only the head learns. tsai's `learn.freeze()` is not enough: it leaves norm layers trainable.
+    `trainable` names backbone parameters (by prefix, e.g. `'patch_embed'`) that train with the head: the parts a
+    transfer re-initialised, which would otherwise feed the frozen encoder random projections."""
     order = -5  # after TrainEvalCallback (-10) has put the model in train mode
 
+    def __init__(self, trainable=()): self.trainable = tuple(trainable)
+
     def before_fit(self):
-        self._flags = [p.requires_grad for p in self.learn.model.backbone.parameters()]
-        self.learn.model.backbone.requires_grad_(False)
+        params = list(self.learn.model.backbone.named_parameters())
+        self._flags = [p.requires_grad for _, p in params]
+        for n, p in params: p.requires_grad_(n.startswith(getattr(self, 'trainable', ())))
 
     def before_train(self): self.learn.model.backbone.eval()
 
@@ -36,16 +41,67 @@ class FreezeEncoder(Callback):
         for p, f in zip(self.learn.model.backbone.parameters(), getattr(self, '_flags', [])): p.requires_grad_(f)
 
 # %% ../nbs/03_transfer.ipynb #7eb1bb4c
-def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=None, **kwargs):
+REINIT = ('patch_embed',)
+
+def _transfer_hint(sd: dict, c_in, window) -> str:
+    "What to add to the strict loader's error when the pretrained encoder has other channels or another window."
+    saved = encoder_config(sd)
+    diff = [f"{k} {saved[k]} (pretrained) vs {v} (here)" for k, v in (('c_in', c_in), ('window', window))
+            if v is not None and saved.get(k) != v]
+    if not diff: return ''
+    return (f"\nTo transfer it to this data set ({'; '.join(diff)}), re-initialise its patch embedding (and the "
+            "position table when the window differs) explicitly: `finelast_learner(dls, weights, reinit='patch_embed')` "
+            "(or fineall_learner/timemae_learner).")
+
+def _reinit_state(model, sd: dict) -> tuple[dict, list[str]]:
+    """The encoder state to load for `reinit='patch_embed'`: the pretrained tensors, except the patch embedding (and
+    the position table when its shape differs), which keep the new model's fresh initialisation."""
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
+    out, fresh = dict(sd), []
+    for k, v in own.items():
+        name = k[len(ENCODER_PREFIX):]
+        if name.startswith('patch_embed.') or (name == 'pos_embed' and (k not in sd or sd[k].shape != v.shape)):
+            out[k] = v.clone()
+            fresh.append(name)
+    return out, fresh
+
+def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=None, reinit: str | None = None, **kwargs):
     """A tsai learner for `TimeMAE`, with the encoder pretrained from `weights_path` when given.
-    The architecture (window, d_model, depth, ...) is read from the weights file; `kwargs` go to `ts_learner`."""
-    arch = {}
+    The architecture (window, d_model, depth, ...) is read from the weights file; `kwargs` go to `ts_learner`.
+
+    Transfer to data with another channel count or window: `reinit='patch_embed'` keeps the pretrained Transformer
+    and gives the model a new patch embedding (and a new position table when the window, hence the table's shape,
+    differs); the re-initialised names are on `learn.reinitialised`. Without it a mismatch is an error. With
+    `freeze_encoder` the re-initialised parts train with the head; the rest of the encoder stays frozen."""
+    if reinit is not None and reinit not in REINIT:
+        raise ValueError(f"reinit must be None (load every pretrained tensor) or one of {REINIT}, got {reinit!r}.")
+    if reinit is not None and weights_path is None:
+        raise ValueError("reinit='patch_embed' re-initialises part of a pretrained encoder: pass weights_path too.")
+    arch, sd = {}, None
     if weights_path is not None:
-        cfg = encoder_config(read_encoder_weights(weights_path))
+        sd = read_encoder_weights(weights_path)
+        cfg = encoder_config(sd)
         arch = {k: v for k, v in cfg.items() if k != 'c_in'}  # c_in comes from dls; a mismatch is a clear error
     cbs = L(cbs) + (L(FreezeEncoder()) if freeze_encoder else L())
-    return ts_learner(dls, TimeMAE, pretrained=weights_path is not None, weights_path=weights_path,
-                      cbs=list(cbs), **{**arch, **kwargs})
+    if reinit is None:
+        try:
+            learn = ts_learner(dls, TimeMAE, pretrained=weights_path is not None, weights_path=weights_path,
+                               cbs=list(cbs), **{**arch, **kwargs})
+        except ValueError as e:  # the strict loader's message, plus the transfer choice when it applies
+            hint = _transfer_hint(sd, getattr(dls, 'vars', None), {**arch, **kwargs}.get('window')) if sd else ''
+            if hint: raise ValueError(f'{e}{hint}') from None
+            raise
+        learn.reinitialised = []
+        return learn
+    learn = ts_learner(dls, TimeMAE, cbs=list(cbs), **{**arch, **kwargs})
+    state, fresh = _reinit_state(learn.model, sd)
+    load_encoder_weights(learn.model, state)  # strict for everything else: d_model, depth, d_ff must match
+    learn.reinitialised = fresh
+    if freeze_encoder:  # only the parts that are new train with the head
+        for cb in learn.cbs:
+            if isinstance(cb, FreezeEncoder): cb.trainable = tuple(fresh)
+    print(f"pretrained TimeMAE encoder loaded from {weights_path}; re-initialised: {', '.join(fresh)}")
+    return learn
 
 def linear_probe_head(nf: int, c_out: int, seq_len=None) -> nn.Sequential:
     """FineLast's head, a linear classifier: mean pooling, a `BatchNorm1d` without affine parameters, `Linear`.
@@ -56,9 +112,10 @@ def linear_probe_head(nf: int, c_out: int, seq_len=None) -> nn.Sequential:
 
 def finelast_learner(dls, weights_path, **kwargs):
     """FineLast: frozen pretrained encoder; only a new linear classifier (`linear_probe_head`) on mean-pooled
-    features trains. Pass `custom_head` to use another head."""
+    features trains. Pass `custom_head` to use another head, `reinit='patch_embed'` for data with another channel
+    count or window (see `timemae_learner`)."""
     return timemae_learner(dls, weights_path, freeze_encoder=True, **{'custom_head': linear_probe_head, **kwargs})
 
 def fineall_learner(dls, weights_path, **kwargs):
-    "FineAll: the pretrained encoder and a new classifier all train."
+    "FineAll: the pretrained encoder and a new classifier all train (`reinit='patch_embed'`: see `timemae_learner`)."
     return timemae_learner(dls, weights_path, freeze_encoder=False, **kwargs)
