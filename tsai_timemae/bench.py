@@ -34,25 +34,29 @@ from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
 from .data import TSDataset, load_dataset
+from .embeddings import get_embeddings
 from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
-from .transfer import fineall_learner, finelast_learner
+from .transfer import fineall_learner, finelast_learner, timemae_learner
 from .weights import atomic_write
 
 # %% auto #0
-__all__ = ['METHODS', 'TOKENIZERS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'ARCH_KEYS', 'PRETRAIN_KEYS', 'MVP_KEYS',
+__all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZED', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'ARCH_KEYS', 'PRETRAIN_KEYS', 'MVP_KEYS',
            'PRETRAIN_INPUTS', 'METHOD_KEYS', 'RUNNERS', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
-           'INCLUDED_REPORTS', 'REPORT_MARK', 'method_settings', 'bench_config', 'dataset_key', 'method_key',
-           'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment', 'PeakMemory',
-           'make_dls', 'recorder_history', 'fit_select_score', 'pretrain_timemae', 'pretrain_mvp',
-           'run_timemae_transfer', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one',
-           'run_benchmark', 'load_results', 'run_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
-           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+           'LABEL_PROTOCOL', 'INCLUDED_REPORTS', 'REPORT_MARK', 'method_settings', 'bench_config', 'dataset_key',
+           'method_key', 'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions',
+           'environment', 'PeakMemory', 'make_dls', 'check_label_fraction', 'label_subset', 'label_subset_path',
+           'fixed_label_subset', 'recorder_history', 'fit_select_score', 'pretrain_timemae', 'pretrain_mvp',
+           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
+           'run_inceptiontimeplus', 'run_one', 'run_benchmark', 'load_results', 'run_overrides', 'summarize',
+           'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
+           'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
-METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
+METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
 TOKENIZERS = ('codebook', 'gumbel')
+TOKENIZED = ('timemae_finelast', 'timemae_fineall', 'timemae_linear')  # methods that use a TimeMAE pretraining
 
 DEFAULTS = dict(
     bs=64, pretrain_epochs=100, finetune_epochs=50, valid_size=0.2, split_seed=42, pad_value=0.,
@@ -68,7 +72,11 @@ DEFAULTS = dict(
     # baselines, in tsai's own terms
     mvp_pretrain_lr=1e-3, mvp_r=0.15, mvp_lm=3., tst_lr=1e-3, tst_kwargs={},
     inception_lr=1e-3, inception_kwargs={},
+    linear_C=1.,  # linear evaluation: LogisticRegression's inverse regularisation, on standardised features
     selection='valid_loss',
+    # None: the full-label protocol (validation labels choose the epoch); a number in (0, 1]: the label-efficiency
+    # protocol (that fraction of the training labels, fixed schedule, final epoch). Set by `label_fractions=`.
+    label_fraction=None,
 )
 
 DATASET_CONFIGS = {
@@ -104,10 +112,12 @@ PRETRAIN_INPUTS = ('train', 'train+valid')
 # it, and a cache name leaves the key out at that value, so earlier cached pretrainings stay valid
 _LEGACY = {'pretrain_inputs': 'train', 'normalize_targets': False}
 # the keys each method's result depends on: seeds of one method that agree on these ran the same protocol
-_SUPERVISED_KEYS = ('bs', 'finetune_epochs', 'valid_size', 'split_seed', 'pad_value', 'selection', 'quick')
+_SUPERVISED_KEYS = ('bs', 'finetune_epochs', 'valid_size', 'split_seed', 'pad_value', 'selection', 'quick',
+                    'label_fraction')
 METHOD_KEYS = {
     'timemae_finelast': _SUPERVISED_KEYS + PRETRAIN_KEYS + ('finelast_lr',),
     'timemae_fineall': _SUPERVISED_KEYS + PRETRAIN_KEYS + ('fineall_lr',),
+    'timemae_linear': ('valid_size', 'split_seed', 'pad_value', 'quick', 'label_fraction', 'linear_C') + PRETRAIN_KEYS,
     'timemae_scratch': _SUPERVISED_KEYS + ARCH_KEYS + ('scratch_lr',),
     'mvp_tstplus': _SUPERVISED_KEYS + MVP_KEYS + ('tst_lr',),
     'inceptiontimeplus': _SUPERVISED_KEYS + ('inception_lr', 'inception_kwargs'),
@@ -120,6 +130,8 @@ def method_settings(config: dict, method: str) -> dict:
 
 def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
     "The settings for one data set: `DEFAULTS`, then its `DATASET_CONFIGS` row, then `QUICK` if asked, then `overrides`."
+    if 'label_fraction' in overrides:
+        raise ValueError('Pass label_fractions=[...] to run_benchmark (--label-fraction), not a label_fraction setting.')
     unknown = set(overrides) - set(DEFAULTS)
     if unknown: raise ValueError(f'Unknown benchmark settings {sorted(unknown)}; known ones are {sorted(DEFAULTS)}.')
     if overrides.get('tokenizer', 'codebook') not in TOKENIZERS:
@@ -136,10 +148,16 @@ def dataset_key(name: str) -> str:
 
 def method_key(method: str, tokenizer: str = 'codebook') -> str:
     "How a run is named: TimeMAE transfer runs with the Gumbel tokenizer carry `_gumbel`; unsuffixed ones used the paper's codebook."
-    return f'{method}_{tokenizer}' if method in ('timemae_finelast', 'timemae_fineall') and tokenizer != 'codebook' else method
+    return f'{method}_{tokenizer}' if method in TOKENIZED and tokenizer != 'codebook' else method
 
-def result_path(out_dir, dataset: str, method: str, seed: int) -> Path:
-    return Path(out_dir) / 'results' / dataset_key(dataset) / f'{method}_seed{seed}.json'
+def fraction_key(fraction: float) -> str:
+    "A label fraction in file names: 0.05 -> `labels0.05`, 1.0 -> `labels1`."
+    return f'labels{fraction:g}'
+
+def result_path(out_dir, dataset: str, method: str, seed: int, label_fraction: float | None = None) -> Path:
+    "`<method>_seed<k>.json` for the full-label protocol, `<method>_labels<f>_seed<k>.json` for a label fraction."
+    frac = '' if label_fraction is None else f'_{fraction_key(label_fraction)}'
+    return Path(out_dir) / 'results' / dataset_key(dataset) / f'{method}{frac}_seed{seed}.json'
 
 def _jsonable(o):
     if isinstance(o, (np.integer,)): return int(o)
@@ -207,17 +225,71 @@ class PeakMemory:
         return out
 
 # %% ../nbs/11_bench.ipynb #9432dd36
-def make_dls(ds: TSDataset, cfg: dict, seed: int, labelled: bool = True):
+def make_dls(ds: TSDataset, cfg: dict, seed: int, labelled: bool = True, label_idx=None):
     """tsai `DataLoaders` over train (fit) and valid (selection); the test arrays are not in them.
 
     Unlabelled (pretraining) loaders fit on the validation inputs too when `cfg['pretrain_inputs']` is
-    `'train+valid'`; the validation split still gives the loss curve."""
+    `'train+valid'`; the validation split still gives the loss curve.
+
+    `label_idx` (the label-efficiency protocol): the labelled loaders hold only those training series, with no
+    validation split (no labels beyond the fraction); the scaling is still fitted on every training input, which
+    needs no labels, so it is the same as in the full-label protocol."""
+    if label_idx is not None:
+        idx = np.asarray(label_idx, dtype=int)
+        set_seed(seed, reproducible=True)
+        mean = ds.X_train.mean((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+        std = ds.X_train.std((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+        tfms = [TSStandardize(mean=mean, std=std, by_var=True)]
+        return get_ts_dls(ds.X_train[idx], ds.y_train[idx], splits=(list(range(len(idx))), []),
+                          tfms=[None, TSClassification()], batch_tfms=tfms, bs=cfg['bs'])
     X, y, splits = ds.as_tsai()
     if not labelled and cfg['pretrain_inputs'] == 'train+valid': splits = (splits[0] + splits[1], splits[1])
     set_seed(seed, reproducible=True)
     tfms = [TSStandardize(by_var=True, use_single_batch=False)]
     if labelled: return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], batch_tfms=tfms, bs=cfg['bs'])
     return get_ts_dls(X, splits=splits, batch_tfms=tfms, bs=cfg['bs'])
+
+# %% ../nbs/11_bench.ipynb #b19cba38
+def check_label_fraction(fraction) -> float:
+    "A label fraction must be a number in (0, 1]."
+    try: f = float(fraction)
+    except (TypeError, ValueError): f = math.nan
+    if not 0 < f <= 1:
+        raise ValueError(f'A label fraction is the share of training labels fine-tuning may use, in (0, 1] (e.g. 0.05 for '
+                         f'5%), got {fraction!r}.')
+    return f
+
+def label_subset(y, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified subset of the labels `y`: `max(1, round(fraction * n_c))` of each class's `n_c`
+    series, drawn with `seed`. One permutation per class and seed, so a larger fraction's subset holds a smaller one's."""
+    f, y = check_label_fraction(fraction), np.asarray(y)
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        picked.append(members[:min(len(members), max(1, round(f * len(members))))])
+    return np.sort(np.concatenate(picked))
+
+def label_subset_path(out_dir, dataset: str, fraction: float, seed: int) -> Path:
+    return Path(out_dir) / 'label_subsets' / dataset_key(dataset) / f'{fraction_key(fraction)}_seed{seed}.json'
+
+def fixed_label_subset(ds: TSDataset, fraction: float, seed: int, out_dir) -> np.ndarray:
+    "The labelled training series of this data set, fraction and seed: read from its file, or drawn and written once."
+    path = label_subset_path(out_dir, ds.name, fraction, seed)
+    if path.is_file():
+        rec = json.loads(path.read_text())
+        idx = np.asarray(rec['indices'], dtype=int)
+        if rec.get('n_train') != len(ds.y_train) or (len(idx) and idx.max() >= len(ds.y_train)):
+            raise ValueError(f"{path} was drawn from {rec.get('n_train')} training series but {ds.name} has "
+                             f'{len(ds.y_train)}: the data set changed. Delete the file (and the results made with it) '
+                             'to draw a new subset.')
+        return idx
+    idx = label_subset(ds.y_train, fraction, seed)
+    classes, counts = np.unique(ds.y_train[idx], return_counts=True)
+    write_json_atomic({'dataset': ds.name, 'fraction': fraction, 'seed': seed, 'n_train': len(ds.y_train),
+                       'n_labelled': len(idx), 'per_class': {str(c): int(n) for c, n in zip(classes, counts)},
+                       'indices': idx}, path)
+    return idx
 
 # %% ../nbs/11_bench.ipynb #55f7a44e
 def recorder_history(learn) -> list[dict]:
@@ -242,12 +314,17 @@ def fit_select_score(learn, epochs: int, lr: float, ds: TSDataset, cfg: dict, ba
     "Fit, reload the epoch chosen on validation, score the test split once -> metrics, history, chosen epoch."
     monitor = cfg['selection']
     with _maybe_no_bar(learn, bar):
-        learn.fit_one_cycle(epochs, lr, cbs=SaveModelCallback(monitor=monitor, fname='best', with_opt=False))
-        history = recorder_history(learn)
-        best = _best_epoch(history, monitor)
+        if monitor == 'last':  # a fixed schedule: the final epoch, no validation labels read
+            learn.fit_one_cycle(epochs, lr)
+            history = recorder_history(learn)
+            best = len(history) - 1 if history else None
+        else:
+            learn.fit_one_cycle(epochs, lr, cbs=SaveModelCallback(monitor=monitor, fname='best', with_opt=False))
+            history = recorder_history(learn)
+            best = _best_epoch(history, monitor)
         metrics = evaluate_learner(learn, ds.X_test, ds.y_test)  # the only time the test split is used
     return {'metrics': metrics, 'history': history, 'best_epoch': best,
-            'valid_at_best': history[best] if best is not None else None}
+            'valid_at_best': history[best] if best is not None and monitor != 'last' else None}
 
 # %% ../nbs/11_bench.ipynb #b64c25ca
 def _cache_stem(kind: str, ds: TSDataset, cfg: dict, keys, seed: int) -> str:
@@ -301,38 +378,58 @@ def pretrain_mvp(ds: TSDataset, cfg: dict, seed: int, cache_dir, bar: bool = Tru
 # %% ../nbs/11_bench.ipynb #a3ba2650
 def _timemae_arch(cfg): return {k: cfg[k] for k in ARCH_KEYS}
 
-def run_timemae_transfer(kind: str, ds, cfg, seed, cache_dir, work_dir, bar=True) -> dict:
+def run_timemae_transfer(kind: str, ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "FineLast (`kind='finelast'`, frozen encoder) or FineAll, from the cached pretraining of this data set and seed."
     pre = pretrain_timemae(ds, cfg, seed, cache_dir, bar)
-    dls = make_dls(ds, cfg, seed)
+    dls = make_dls(ds, cfg, seed, label_idx=label_idx)
     make = finelast_learner if kind == 'finelast' else fineall_learner
     learn = make(dls, pre['weights'], metrics=accuracy, seed=seed, n_heads=cfg['n_heads'], d_ff=cfg['d_ff'],
                  dropout=cfg['dropout'], path=work_dir, model_dir='.')
     out = fit_select_score(learn, cfg['finetune_epochs'], cfg[f'{kind}_lr'], ds, cfg, bar)
     return {**out, 'pretraining': pre}
 
-def run_timemae_scratch(ds, cfg, seed, cache_dir, work_dir, bar=True) -> dict:
+def run_timemae_linear(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
+    """Linear evaluation: `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
+    labelled training series (all of them in the full-label protocol; validation labels are not used), scored once."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    pre = pretrain_timemae(ds, cfg, seed, cache_dir, bar)
+    idx = np.arange(len(ds.y_train)) if label_idx is None else np.asarray(label_idx, dtype=int)
+    learn = timemae_learner(make_dls(ds, cfg, seed, label_idx=idx), pre['weights'], seed=seed, n_heads=cfg['n_heads'],
+                            d_ff=cfg['d_ff'], dropout=cfg['dropout'], path=work_dir, model_dir='.')
+    with contextlib.redirect_stdout(io.StringIO()):  # the learner's 'encoder loaded' line
+        f_train, f_test = get_embeddings(learn, ds.X_train[idx]), get_embeddings(learn, ds.X_test)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=cfg['linear_C'], max_iter=2000))
+    pred = clf.fit(f_train, ds.y_train[idx]).predict(f_test)
+    y = np.asarray(ds.y_test).astype(pred.dtype)
+    metrics = {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}
+    return {'metrics': metrics, 'history': [], 'best_epoch': None, 'valid_at_best': None, 'pretraining': pre}
+
+def run_timemae_scratch(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "The same TimeMAE classifier, randomly initialised: what pretraining is measured against."
-    learn = ts_learner(make_dls(ds, cfg, seed), TimeMAE, metrics=accuracy, seed=seed, path=work_dir, model_dir='.',
+    learn = ts_learner(make_dls(ds, cfg, seed, label_idx=label_idx), TimeMAE, metrics=accuracy, seed=seed, path=work_dir, model_dir='.',
                        **_timemae_arch(cfg))
     return fit_select_score(learn, cfg['finetune_epochs'], cfg['scratch_lr'], ds, cfg, bar)
 
-def run_mvp_tstplus(ds, cfg, seed, cache_dir, work_dir, bar=True) -> dict:
+def run_mvp_tstplus(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "tsai's MVP pretraining, then `ts_learner(dls, TSTPlus, pretrained=True, weights_path=...)` trained with fit_one_cycle."
     pre = pretrain_mvp(ds, cfg, seed, cache_dir, bar)
-    learn = ts_learner(make_dls(ds, cfg, seed), TSTPlus, pretrained=True, weights_path=pre['weights'], metrics=accuracy,
+    learn = ts_learner(make_dls(ds, cfg, seed, label_idx=label_idx), TSTPlus, pretrained=True, weights_path=pre['weights'], metrics=accuracy,
                        seed=seed, path=work_dir, model_dir='.', **cfg['tst_kwargs'])
     return {**fit_select_score(learn, cfg['finetune_epochs'], cfg['tst_lr'], ds, cfg, bar), 'pretraining': pre}
 
-def run_inceptiontimeplus(ds, cfg, seed, cache_dir, work_dir, bar=True) -> dict:
+def run_inceptiontimeplus(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "tsai's InceptionTimePlus, supervised from scratch: a strong convolutional baseline."
-    learn = ts_learner(make_dls(ds, cfg, seed), InceptionTimePlus, metrics=accuracy, seed=seed, path=work_dir,
+    learn = ts_learner(make_dls(ds, cfg, seed, label_idx=label_idx), InceptionTimePlus, metrics=accuracy, seed=seed, path=work_dir,
                        model_dir='.', **cfg['inception_kwargs'])
     return fit_select_score(learn, cfg['finetune_epochs'], cfg['inception_lr'], ds, cfg, bar)
 
 RUNNERS = {
     'timemae_finelast': lambda *a, **k: run_timemae_transfer('finelast', *a, **k),
     'timemae_fineall': lambda *a, **k: run_timemae_transfer('fineall', *a, **k),
+    'timemae_linear': run_timemae_linear,
     'timemae_scratch': run_timemae_scratch,
     'mvp_tstplus': run_mvp_tstplus,
     'inceptiontimeplus': run_inceptiontimeplus,
@@ -342,11 +439,17 @@ RUNNERS = {
 def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool = True) -> dict:
     "Run one method on one data set and seed; write and return its result record."
     out_dir = Path(out_dir)
+    fraction = cfg.get('label_fraction')
+    label_idx = None if fraction is None else fixed_label_subset(ds, fraction, seed, out_dir)
+    if fraction is not None and cfg['selection'] != 'last':
+        raise ValueError(f"With a label fraction no decision may read the validation labels: selection must be 'last' "
+                         f"(a fixed schedule, the final epoch), got {cfg['selection']!r}.")
     work_dir = Path(tempfile.mkdtemp(prefix='timemae_bench_'))
     try:
         t0 = time.perf_counter()
         with PeakMemory() as mem:
-            out = RUNNERS[method](ds, cfg, seed, out_dir / 'cache', work_dir, bar=bar)
+            kw = {} if label_idx is None else {'label_idx': label_idx}
+            out = RUNNERS[method](ds, cfg, seed, out_dir / 'cache', work_dir, bar=bar, **kw)
         wall = time.perf_counter() - t0
     finally: shutil.rmtree(work_dir, ignore_errors=True)
     pre = out.get('pretraining')
@@ -360,7 +463,10 @@ def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool
         **mem.summary(), 'config': cfg, 'data': ds.summary(), 'versions': package_versions(), 'env': environment(),
         'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
     }
-    write_json_atomic(record, result_path(out_dir, ds.name, record['method'], seed))
+    if fraction is not None:
+        record.update(label_fraction=fraction, n_labelled=len(label_idx), labelled_idx=label_idx,
+                      label_subset=str(label_subset_path(out_dir, ds.name, fraction, seed)))
+    write_json_atomic(record, result_path(out_dir, ds.name, record['method'], seed, fraction))
     return record
 
 def _plan(methods, tokenizers):
@@ -368,16 +474,22 @@ def _plan(methods, tokenizers):
     plan = []
     for m in methods:
         if m not in RUNNERS: raise ValueError(f'Unknown method {m!r}; choose from {list(RUNNERS)}.')
-        for t in (tokenizers if m in ('timemae_finelast', 'timemae_fineall') else tokenizers[:1]):
+        for t in (tokenizers if m in TOKENIZED else tokenizers[:1]):
             if (m, t) not in plan: plan.append((m, t))
     return plan
 
 def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAULTS['tokenizer'],), root=None,
                   out_dir='benchmarks', report='BENCHMARKS.md', quick: bool = False, overwrite: bool = False,
-                  bar: bool = True, **overrides) -> list[Path]:
-    """Run the protocol for every data set x seed x method (x tokenizer for FineLast/FineAll); skip runs whose
-    result file exists (unless `overwrite`); regenerate `report` and the plots. Returns the result files."""
+                  bar: bool = True, label_fractions=(None,), **overrides) -> list[Path]:
+    """Run the protocol for every data set x seed x label fraction x method (x tokenizer for the TimeMAE
+    pretrained methods); skip runs whose result file exists (unless `overwrite`); regenerate `report` and the plots.
+    Returns the result files. A label fraction of `None` is the full-label protocol; a number in (0, 1] is the
+    label-efficiency protocol (`LABEL_PROTOCOL`)."""
     tokenizers = tuple(tokenizers)
+    fractions = [None if f is None else check_label_fraction(f) for f in (label_fractions or (None,))]
+    if fractions != [None] and overrides.get('selection', 'last') != 'last':
+        raise ValueError(f"With label fractions the final epoch is scored (selection='last'): selecting on "
+                         f"{overrides['selection']!r} would read validation labels beyond the fraction.")
     if report: check_report_writable(report)  # before hours of runs, not after
     if 'tokenizer' in overrides: raise ValueError('Pass tokenizers=[...] (--tokenizer), not a tokenizer setting.')
     for t in tokenizers:
@@ -386,13 +498,14 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
     for name in datasets:
         ds = None
         for seed in seeds:
-            for i, (m, tok) in enumerate(plan):
-                cfg = {**bench_config(name, quick, **overrides), 'tokenizer': tok}
+            for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
+                cfg = {**bench_config(name, quick, **overrides), 'tokenizer': tok, 'label_fraction': frac}
+                if frac is not None: cfg['selection'] = 'last'
                 if ds is None:
                     ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
                     print(f'{ds}')
-                path = result_path(out_dir, ds.name, method_key(m, tok), seed)
-                tag = f'{ds.name} | {method_key(m, tok)} | seed {seed}'
+                path = result_path(out_dir, ds.name, method_key(m, tok), seed, frac)
+                tag = f'{ds.name} | {method_key(m, tok)} | seed {seed}' + ('' if frac is None else f' | {frac:g} of the labels')
                 if path.is_file() and not overwrite:
                     _note_config_change(path, cfg)
                     print(f'skip (done): {tag} -> {path}')
@@ -422,6 +535,8 @@ METHOD_LABELS = {
     'timemae_fineall': 'TimeMAE FineAll (all weights train)',
     'timemae_finelast_gumbel': 'TimeMAE FineLast, Gumbel tokenizer (authors\' code)',
     'timemae_fineall_gumbel': 'TimeMAE FineAll, Gumbel tokenizer (authors\' code)',
+    'timemae_linear': 'TimeMAE linear evaluation (frozen encoder, StandardScaler + LogisticRegression)',
+    'timemae_linear_gumbel': 'TimeMAE linear evaluation, Gumbel tokenizer',
     'timemae_scratch': 'TimeMAE from scratch (no pretraining)',
     'mvp_tstplus': 'tsai MVP pretraining + TSTPlus',
     'inceptiontimeplus': 'tsai InceptionTimePlus (supervised)',
@@ -437,7 +552,8 @@ def load_results(out_dir) -> list[dict]:
         except ValueError as e: raise ValueError(f'{p} is not valid JSON ({e}); delete it and re-run to redo that run.') from None
         recs.append({**r, '_path': str(p)})
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
-    return sorted(recs, key=lambda r: (r['dataset'], order.get(r['method'], 99), r['method'], r['seed']))
+    frac = lambda r: (r.get('label_fraction') is not None, r.get('label_fraction') or 0.)
+    return sorted(recs, key=lambda r: (r['dataset'], order.get(r['method'], 99), r['method'], frac(r), r['seed']))
 
 def run_overrides(record: dict) -> dict:
     """How a run's settings differ from what `timemae bench <dataset>` runs today: the settings it was given
@@ -456,9 +572,9 @@ def summarize(records) -> list[dict]:
     `mixed_configs` flags seeds that ran with different settings of their own method (`method_settings`); a change to
     another method's setting, such as TSTPlus's size, does not flag the TimeMAE rows."""
     groups = {}
-    for r in records: groups.setdefault((r['dataset'], r['method']), []).append(r)
+    for r in records: groups.setdefault((r['dataset'], r['method'], r.get('label_fraction')), []).append(r)
     rows = []
-    for (d, m), rs in groups.items():
+    for (d, m, frac), rs in groups.items():
         acc = np.array([r['metrics']['accuracy'] for r in rs]) * 100
         f1 = np.array([r['metrics']['macro_f1'] for r in rs]) * 100
         c = rs[0]['config']
@@ -472,7 +588,8 @@ def summarize(records) -> list[dict]:
                      'mixed_configs': len({json.dumps(method_settings(r['config'], r.get('base_method', m)), sort_keys=True,
                                                       default=str) for r in rs}) > 1,
                      'overrides': run_overrides(rs[0]), 'data': rs[0]['data'],
-                     'settings': method_settings(c, rs[0].get('base_method', m))})
+                     'settings': method_settings(c, rs[0].get('base_method', m)),
+                     'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs]})
     return rows
 
 # %% ../nbs/11_bench.ipynb #d13f1d2e
@@ -528,6 +645,28 @@ def plot_pretraining(records, dataset, path) -> Path | None:
     fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
     return Path(path)
 
+def plot_label_efficiency(rows, dataset, path) -> Path | None:
+    "Test accuracy against the label fraction (log axis): one line per method (mean over seeds), mean ± std as a band."
+    mine = [r for r in rows if r['dataset'] == dataset and r['label_fraction'] is not None]
+    if not mine: return None
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for j, m in enumerate(dict.fromkeys(r['method'] for r in mine)):
+        pts = sorted((r['label_fraction'], r['acc_mean'], r['acc_std']) for r in mine if r['method'] == m)
+        f, mean, std = (np.array(v, dtype=float) for v in zip(*pts))
+        ax.plot(f * 100, mean, 'o-', color=f'C{j % 10}', label=m, ms=4)
+        ax.fill_between(f * 100, mean - std, mean + std, color=f'C{j % 10}', alpha=.2, lw=0)
+    fracs = sorted({r['label_fraction'] for r in mine})
+    ax.set_xscale('log'); ax.set_xticks([f * 100 for f in fracs], [f'{f * 100:g}%' for f in fracs]); ax.minorticks_off()
+    quick = ' (quick runs)' if all(r['quick'] for r in mine) else ''
+    ax.set_title(f'{dataset}{quick}: test accuracy with a fraction of the training labels', fontsize=9)
+    ax.set_xlabel('training labels used (pretraining used every training input)')
+    ax.set_ylabel('test accuracy, % (mean ± std over seeds)'); ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1)); ax.grid(alpha=.3)
+    fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+    return Path(path)
+
 # %% ../nbs/11_bench.ipynb #3d2ffd73
 PROTOCOL = """\
 ## Protocol
@@ -561,13 +700,54 @@ it scored higher; see the tokenizer table). Rows named `*_gumbel` used Gumbel; `
 `timemae_fineall` without a suffix used the codebook.
 """
 
+LABEL_PROTOCOL = """\
+Few labels, many unlabelled series. Pretraining (TimeMAE, MVP) learns from every training input without labels,
+exactly as in the full-label protocol, and one pretraining per data set, seed and configuration is shared by every
+fraction. Fine-tuning, linear evaluation and the supervised baselines see only a fixed, stratified subset of the
+training split's labels (for UEA/UCR sets, the training series left after the validation split is carved off):
+`round(fraction × n_c)` series of each class of `n_c` series, at least one per class, drawn per seed
+(`bench.label_subset`; nested: a smaller fraction's subset lies inside a larger one's) and written under
+`label_subsets/` and into each result file, so every method of a seed trains on the same series. **No decision reads
+more labels than that**: the validation labels are not used; each method trains for its fixed schedule
+(`fit_one_cycle` with the epochs and learning rate of the full-label protocol) and its **final epoch** is scored on
+the test split, once (`selection='last'`). The scaling is fitted on every training input, which needs no labels.
+Linear evaluation fits `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
+labelled series. 100% here is this protocol with every training label, not the table above (which selects the epoch
+on validation labels)."""
+
 def _fmt(m, s): return f'{m:.2f} ± {s:.2f}'
+
+def _label_section(rows, plots: dict, where: str = '') -> list[str]:
+    "Per data set with label-fraction results: a method x fraction table, the plot and the command that regenerates them."
+    rows = [r for r in rows if r['label_fraction'] is not None]
+    if not rows: return []
+    lines = ['## Label efficiency: a fraction of the training labels', '', LABEL_PROTOCOL, '']
+    for d in dict.fromkeys(r['dataset'] for r in rows):
+        mine = [r for r in rows if r['dataset'] == d]
+        fracs = sorted({r['label_fraction'] for r in mine})
+        lines += [f'### {d}: label efficiency', '', 'Test accuracy %, mean ± std over seeds (seeds in brackets).', '',
+                  '| method | ' + ' | '.join(f'{f * 100:g}% labels' for f in fracs) + ' |', '|---' * (len(fracs) + 1) + '|']
+        for m in dict.fromkeys(r['method'] for r in mine):
+            by = {r['label_fraction']: r for r in mine if r['method'] == m}
+            flag = ' (quick)' if any(r['quick'] for r in by.values()) else ''
+            cells = [f"{_fmt(by[f]['acc_mean'], by[f]['acc_std'])} ({len(by[f]['seeds'])})" if f in by else '–' for f in fracs]
+            lines.append(f'| {m}{flag} | ' + ' | '.join(cells) + ' |')
+        n = {f: sorted({k for r in mine if r['label_fraction'] == f for k in r['n_labelled'] if k is not None}) for f in fracs}
+        lines += ['', 'Labelled training series per seed: ' + '; '.join(
+            f"{f * 100:g}%: {', '.join(map(str, n[f])) or '?'}" for f in fracs) + f" of {mine[0]['data']['n_train']}.", '']
+        if plots.get(d): lines += [f'![{d} label efficiency]({plots[d]})', '']
+        groups = {}
+        for r in mine: groups.setdefault(json.dumps([r['overrides'], r['quick']], sort_keys=True, default=str), []).append(r)
+        cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(f'{f:g}' for f in sorted({r['label_fraction'] for r in g}))
+                + where for g in groups.values()]
+        lines += ['Regenerate with:', '', *_one_command(cmds), '']
+    return lines
 
 def _command(dataset: str, rows) -> str:
     "The command that regenerates these rows' numbers, from the settings their result files record."
     methods = [r['method'] for r in rows]
     base = list(dict.fromkeys(m.replace('_gumbel', '') for m in methods))
-    toks = ['codebook'] * any(not m.endswith('_gumbel') for m in methods if m.startswith('timemae_fine')) + \
+    toks = ['codebook'] * any(not m.endswith('_gumbel') for m in methods if m in TOKENIZED) + \
            ['gumbel'] * any(m.endswith('_gumbel') for m in methods)
     seeds = sorted({s for r in rows for s in r['seeds']})
     cmd = f'timemae bench {dataset} --methods {" ".join(base)} --seeds {" ".join(map(str, seeds))}'
@@ -624,7 +804,8 @@ def render_report(out_dir, report) -> str:
     "The full text of BENCHMARKS.md from the result files under `out_dir`."
     out_dir, report = Path(out_dir), Path(report)
     records = load_results(out_dir)
-    rows = summarize(records)
+    all_rows = summarize(records)
+    rows = [r for r in all_rows if r['label_fraction'] is None]  # the full-label protocol; label fractions below
     here = report.resolve().parent
     lines = ['# Benchmarks', '',
              f'<!-- generated by `timemae bench` (tsai_timemae.bench.write_report) from {_rel(out_dir / "results", here)}/*/*.json; '
@@ -635,15 +816,18 @@ def render_report(out_dir, report) -> str:
     datasets = list(dict.fromkeys(r['dataset'] for r in rows))
     where = '' if (out_dir, report) == (Path('benchmarks'), Path('BENCHMARKS.md')) else f' --out-dir {out_dir} --report {report}'
     lines += ['## Results', '']
-    if not rows: lines += ['No result files yet. Run e.g. `timemae bench UWaveGestureLibrary`.', '']
+    if not all_rows: lines += ['No result files yet. Run e.g. `timemae bench UWaveGestureLibrary`.', '']
     acc_png = plot_accuracy(rows, out_dir / 'plots' / 'accuracy.png')
     if acc_png: lines += [f'![test accuracy per method and data set]({_rel(acc_png, here)})', '']
     for d in datasets:
         png = plot_pretraining(records, d, out_dir / 'plots' / f'{dataset_key(d)}_pretraining_loss.png')
         lines += _dataset_section(d, [r for r in rows if r['dataset'] == d], [_rel(png, here)] if png else [], where)
     lines += _tokenizer_section(rows)
+    lines += _label_section(all_rows, {d: _rel(p, here) for d in dict.fromkeys(r['dataset'] for r in all_rows)
+                                       if (p := plot_label_efficiency(all_rows, d, out_dir / 'plots' / f'{dataset_key(d)}_label_efficiency.png'))},
+                            where)
     lines += _pretraining_section(records)
-    lines += _coverage(rows)
+    lines += _coverage(all_rows)
     notes = out_dir / 'notes.md'
     if notes.is_file(): lines += [notes.read_text().rstrip(), '']
     lines += _included_reports(out_dir)
@@ -752,6 +936,10 @@ def add_args(p):
     p.add_argument('--pretrain-lr', type=float, help='override the data set\'s TimeMAE pretraining learning rate')
     p.add_argument('--pretrain-inputs', choices=PRETRAIN_INPUTS,
                    help="what pretraining learns from: 'train+valid' (default: both splits' inputs, no labels) or 'train' (validation held out)")
+    p.add_argument('--label-fraction', nargs='+', type=float, metavar='F',
+                   help='label-efficiency protocol: fine-tune and train baselines on these fractions of the training '
+                        'labels (e.g. 0.01 0.05 0.1 0.2 1.0; stratified, at least one per class, fixed per seed), '
+                        'pretrain on every training input, score the final epoch; default: the full-label protocol')
     p.add_argument('--quick', action='store_true', help=f'smoke run: {QUICK}; results are marked (quick)')
     p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
     p.add_argument('--out-dir', default='benchmarks', help='where results/, cache/ and plots/ go')
@@ -770,6 +958,9 @@ def run(args):
     overrides = {k: v for k, v in (('pretrain_epochs', args.pretrain_epochs), ('finetune_epochs', args.finetune_epochs),
                                    ('bs', args.bs), ('pretrain_lr', args.pretrain_lr),
                                    ('pretrain_inputs', args.pretrain_inputs)) if v is not None}
+    fractions = args.label_fraction or [None]
+    for f in fractions:
+        if f is not None: check_label_fraction(f)  # a user error before any run
     run_benchmark(args.datasets, args.methods, args.seeds, args.tokenizer, args.root, args.out_dir, args.report,
-                  args.quick, args.overwrite, not args.no_bar, **overrides)
+                  args.quick, args.overwrite, not args.no_bar, label_fractions=fractions, **overrides)
     print(f'Wrote {args.report}')

@@ -1,0 +1,159 @@
+"""Label efficiency in the benchmark harness: a fixed, stratified subset of the training labels per seed (at least one
+per class, the same for every method, saved), pretraining on every training input, no decision that reads more labels
+than the fraction (fixed schedule, final epoch), result files and report sections of their own, the plot, the CLI."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from tsai_timemae import bench
+from tsai_timemae.bench import (fixed_label_subset, label_subset, label_subset_path, load_results, make_dls,
+                                render_report, result_path, run_benchmark, summarize, write_json_atomic)
+from tsai_timemae.data import load_dataset
+
+TINY = dict(n_layers=2, d_model=32, d_ff=64, n_heads=2, tst_kwargs=dict(d_model=32, n_heads=4, n_layers=1, d_ff=64),
+            inception_kwargs=dict(nf=8, depth=3))
+METHODS = ('timemae_finelast', 'timemae_linear', 'timemae_scratch', 'inceptiontimeplus')
+NAMES = ('timemae_finelast_gumbel', 'timemae_linear_gumbel', 'timemae_scratch', 'inceptiontimeplus')
+
+
+def test_label_subset_is_stratified_seeded_nested_and_keeps_every_class():
+    y = np.array(['a'] * 50 + ['b'] * 30 + ['c'] * 3)
+    for f in (0.01, 0.1, 0.5, 1.0):
+        idx = label_subset(y, f, seed=0)
+        assert np.all(np.diff(idx) > 0) and set(y[idx]) == {'a', 'b', 'c'}          # sorted, every class
+        counts = {c: int((y[idx] == c).sum()) for c in 'abc'}
+        assert counts == {c: max(1, round(f * n)) for c, n in (('a', 50), ('b', 30), ('c', 3))}
+    assert np.array_equal(label_subset(y, 0.1, 0), label_subset(y, 0.1, 0))          # fixed per seed
+    assert not np.array_equal(label_subset(y, 0.2, 0), label_subset(y, 0.2, 1))      # another seed, another subset
+    assert set(label_subset(y, 0.1, 3)) <= set(label_subset(y, 0.2, 3)) <= set(label_subset(y, 0.5, 3))  # nested
+    assert len(label_subset(y, 1.0, 0)) == len(y)
+    for bad in (0, -0.1, 1.5, 'half', None):
+        with pytest.raises(ValueError, match=r'label fraction .* in \(0, 1\]'):
+            label_subset(y, bad, 0)
+
+
+def test_the_subset_is_written_once_and_read_back(tmp_path, monkeypatch):
+    ds = load_dataset('BasicMotions')
+    idx = fixed_label_subset(ds, 0.25, 0, tmp_path)
+    rec = json.loads(label_subset_path(tmp_path, 'BasicMotions', 0.25, 0).read_text())
+    assert rec['indices'] == idx.tolist() and rec['n_train'] == len(ds.y_train) and rec['n_labelled'] == len(idx)
+    assert sum(rec['per_class'].values()) == len(idx) and len(rec['per_class']) == ds.n_classes
+    monkeypatch.setattr(bench, 'label_subset', lambda *a: (_ for _ in ()).throw(AssertionError('drawn again')))
+    assert np.array_equal(fixed_label_subset(ds, 0.25, 0, tmp_path), idx)           # the saved subset, not a new draw
+    write_json_atomic({**rec, 'n_train': 7}, label_subset_path(tmp_path, 'BasicMotions', 0.25, 0))
+    with pytest.raises(ValueError, match='data set changed. Delete the file'):
+        fixed_label_subset(ds, 0.25, 0, tmp_path)
+
+
+def test_labelled_loaders_hold_only_the_subset_and_scale_with_every_training_input():
+    import torch
+    ds = load_dataset('BasicMotions')
+    cfg = bench.bench_config('BasicMotions')
+    idx = label_subset(ds.y_train, 0.25, 0)
+    dls = make_dls(ds, cfg, 0, label_idx=idx)
+    assert len(dls.train_ds) == len(idx) and len(dls.valid_ds) == 0                 # no validation labels at all
+    assert len(dls.vocab) == ds.n_classes
+    [std] = [t for t in dls.train.after_batch.fs if type(t).__name__ == 'TSStandardize']
+    full = make_dls(ds, cfg, 0)                                                       # the full-label protocol's scaling
+    [ref] = [t for t in full.train.after_batch.fs if type(t).__name__ == 'TSStandardize']
+    assert torch.allclose(std.mean.flatten().float(), ref.mean.flatten().cpu().float(), atol=1e-4)
+    assert len(make_dls(ds, cfg, 0, labelled=False).train_ds) == len(ds.X_train) + len(ds.X_valid)  # pretraining: all
+
+
+def test_bad_fractions_and_validation_selection_are_refused_before_any_run(tmp_path):
+    with pytest.raises(ValueError, match=r'in \(0, 1\]'):
+        run_benchmark(['BasicMotions'], label_fractions=[0.0], out_dir=tmp_path, report=None)
+    with pytest.raises(ValueError, match="selection='last'"):
+        run_benchmark(['BasicMotions'], label_fractions=[0.1], out_dir=tmp_path, report=None, selection='valid_loss')
+    with pytest.raises(ValueError, match='label_fractions='):
+        bench.bench_config('BasicMotions', label_fraction=0.1)
+    assert not (tmp_path / 'results').exists()
+
+
+def test_cli_passes_label_fractions_and_refuses_a_bad_one(monkeypatch, tmp_path):
+    from tsai_timemae.cli import main
+    seen = {}
+    monkeypatch.setattr(bench, 'run_benchmark', lambda *a, **k: seen.update(k))
+    main(['bench', 'BasicMotions', '--label-fraction', '0.01', '0.05', '1.0', '--out-dir', str(tmp_path),
+          '--report', str(tmp_path / 'B.md')])
+    assert seen['label_fractions'] == [0.01, 0.05, 1.0]
+    main(['bench', 'BasicMotions', '--out-dir', str(tmp_path), '--report', str(tmp_path / 'B.md')])
+    assert seen['label_fractions'] == [None]                                          # default: the full-label protocol
+    seen.clear()
+    assert main(['bench', 'BasicMotions', '--label-fraction', '2', '--out-dir', str(tmp_path)]) == 2  # one-line error
+    assert not seen
+
+
+@pytest.fixture(scope='module')
+def label_run(tmp_path_factory):
+    "One quick real run: BasicMotions, seed 0, a quarter of the labels and the full-label protocol, four methods."
+    import torch
+    out = tmp_path_factory.mktemp('labels')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    seen, orig = [], bench.make_dls
+    def spy(ds, cfg, seed, labelled=True, label_idx=None):
+        dls = orig(ds, cfg, seed, labelled, label_idx)
+        seen.append((labelled, cfg.get('label_fraction'), len(dls.train_ds), len(dls.valid_ds)))
+        return dls
+    bench.make_dls = spy
+    try:
+        paths = run_benchmark(['BasicMotions'], METHODS, seeds=[0], label_fractions=[0.25, None], out_dir=out,
+                              report=out / 'B.md', quick=True, bar=False, **TINY)
+    finally:
+        bench.make_dls = orig
+        torch.set_num_threads(threads)
+    return out, paths, seen
+
+
+def test_fraction_runs_see_only_their_labels_and_score_the_final_epoch(label_run):
+    out, paths, seen = label_run
+    idx = json.loads(label_subset_path(out, 'BasicMotions', 0.25, 0).read_text())['indices']
+    assert len(idx) == 8                                                               # 2 of each class's 8
+    for m in NAMES:
+        r = json.loads(result_path(out, 'BasicMotions', m, 0, 0.25).read_text())
+        assert r['label_fraction'] == 0.25 and r['labelled_idx'] == idx and r['n_labelled'] == 8  # the same series
+        assert r['config']['selection'] == 'last' and r['valid_at_best'] is None
+        if m != 'timemae_linear_gumbel':
+            assert r['best_epoch'] == len(r['history']) - 1 == 1                      # final epoch of the schedule
+            assert all(h.get('valid_loss') is None for h in r['history'])             # no validation labels read
+        assert 0 <= r['metrics']['accuracy'] <= 1
+        full = json.loads(result_path(out, 'BasicMotions', m, 0).read_text())         # the full-label protocol, as before
+        assert 'label_fraction' not in full and full['config']['selection'] == 'valid_loss'
+    assert {(lab, n_tr, n_va) for lab, f, n_tr, n_va in seen if f == 0.25} == {(True, 8, 0), (False, 40, 8)}
+    fl = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast_gumbel', 0, 0.25).read_text())['pretraining']
+    li = json.loads(result_path(out, 'BasicMotions', 'timemae_linear_gumbel', 0, 0.25).read_text())['pretraining']
+    full = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast_gumbel', 0).read_text())['pretraining']
+    assert fl['weights'] == li['weights'] == full['weights'] and li['cached']      # one pretraining for every fraction
+
+
+def test_report_keeps_fractions_apart_and_plots_them(label_run, tmp_path):
+    out, _, _ = label_run
+    text = (out / 'B.md').read_text()
+    section = text.split('## Label efficiency: a fraction of the training labels')[1].split('\n## ')[0]
+    main = text.split('## Label efficiency')[0]
+    assert 'final epoch' in section and 'validation labels are not used' in section   # the protocol says which
+    for m in NAMES:
+        assert len(re.findall(rf'^\| {m} \(quick\)', main, re.M)) == 1                 # one full-label row per method
+        assert re.search(rf'^\| {m} \(quick\) \| [0-9.]+ ± 0.00 \(1\) \|$', section, re.M), m
+    assert '| method | 25% labels |' in section and 'Labelled training series per seed: 25%: 8 of 32.' in section
+    assert re.search(r'timemae bench BasicMotions --methods .* --seeds 0 --quick --label-fraction 0.25', section)
+    assert (out / 'plots' / 'BasicMotions_label_efficiency.png').stat().st_size > 1000
+    # the same results without the fraction files give the same page, less the label-efficiency section
+    for name in ('dir_a', 'dir_b'):
+        for p in (out / 'results' / 'BasicMotions').glob('*.json'):
+            if name == 'dir_a' or '_labels' not in p.name:
+                write_json_atomic(json.loads(p.read_text()), tmp_path / name / 'results' / 'BasicMotions' / p.name)
+    with_text = render_report(tmp_path / 'dir_a', tmp_path / 'dir_a' / 'B.md')
+    without = render_report(tmp_path / 'dir_b', tmp_path / 'dir_b' / 'B.md').replace('dir_b', 'dir_a')
+    head, rest = with_text.split('## Label efficiency: a fraction of the training labels', 1)
+    assert '## Label efficiency' not in without and head + rest[rest.index('\n## ') + 1:] == without
+
+
+def test_summary_groups_by_fraction(label_run):
+    out, _, _ = label_run
+    rows = summarize(load_results(out))
+    assert len(rows) == 2 * len(NAMES)
+    assert {(r['method'], r['label_fraction']) for r in rows} == {(m, f) for m in NAMES for f in (None, 0.25)}
