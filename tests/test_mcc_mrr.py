@@ -168,3 +168,12 @@ def test_target_embed_online_uses_the_online_embeddings():
     assert torch.allclose(online, pre.target.encode(model.backbone.embed(x)), atol=1e-5)
     with pytest.raises(ValueError, match='target_embed'):
         TimeMAEPretrainer(model.backbone, target_embed='own')
+
+
+def test_kmeans_with_fewer_patches_than_codes_uses_what_it_has():
+    tok = make_tokenizer('kmeans', d_model=8, vocab_size=16, c_in=1, window=4)
+    patches = torch.tensor([[0., 0, 0, 1], [1, 1, 1, 1], [5, 0, 0, 0], [0, 0, 0, 1]])   # 3 distinct patches
+    with pytest.warns(UserWarning, match='only 3 distinct patches'):
+        tok.fit(patches)
+    codes = tok(patches, torch.zeros(1))[0].argmax(-1)
+    assert len(set(codes.tolist())) == 3 and codes[0] == codes[3] and int(codes.max()) < 3

@@ -131,13 +131,16 @@ class KMeansTokenizer(_FrozenPatchTokenizer):
         if len(patches) > self.max_fit_patches:
             g = torch.Generator().manual_seed(self.seed)
             patches = patches[torch.randperm(len(patches), generator=g)[:self.max_fit_patches]]
-        if len(patches) < self.vocab_size:
-            raise ValueError(f'k-means needs at least vocab_size={self.vocab_size} patches to fit, got {len(patches)}. '
-                             'Pass a smaller vocab_size.')
+        if not len(patches): raise ValueError('k-means needs at least one patch to fit; the pretraining data is empty.')
         self._fit_stats(patches)
         z = self.standardize(patches).numpy().astype(np.float64)
-        km = KMeans(self.vocab_size, n_init=1, random_state=self.seed).fit(z)
-        self.centroids.copy_(torch.from_numpy(km.cluster_centers_).float())
+        k = min(self.vocab_size, len(np.unique(z, axis=0)))
+        if k < self.vocab_size:
+            warnings.warn(f'KMeansTokenizer: only {k} distinct patches to fit {self.vocab_size} codes; {k} codes will be '
+                          'used (more series or a smaller vocab_size avoid this).', stacklevel=2)
+        centers = KMeans(k, n_init=1, random_state=self.seed).fit(z).cluster_centers_
+        # unused codes repeat the first centroid: the nearest-centroid search returns the first of equal distances
+        self.centroids.copy_(torch.from_numpy(np.concatenate([centers, np.repeat(centers[:1], self.vocab_size - k, 0)])).float())
         self.fitted.fill_(True)
         self._check_degenerate(patches)
         return self
