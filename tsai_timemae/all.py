@@ -15,8 +15,10 @@ from .transfer import *
 from .evaluate import *
 from .embeddings import *
 from .sktime import *
+from .plots import *
 
 # %% ../nbs/07_all.ipynb #3e39a941
-from . import (embeddings as _embeddings, evaluate as _evaluate, model as _model, pretrain as _pretrain, presets as _presets,
-                          sktime as _sktime, tokenizers as _tokenizers, transfer as _transfer, weights as _weights)
-__all__ = [n for m in (_model, _weights, _tokenizers, _pretrain, _presets, _transfer, _evaluate, _embeddings, _sktime) for n in m.__all__]
+from . import (embeddings as _embeddings, evaluate as _evaluate, model as _model, plots as _plots, pretrain as _pretrain,
+                          presets as _presets, sktime as _sktime, tokenizers as _tokenizers, transfer as _transfer, weights as _weights)
+__all__ = [n for m in (_model, _weights, _tokenizers, _pretrain, _presets, _transfer, _evaluate, _embeddings, _sktime, _plots)
+           for n in m.__all__]

@@ -1,0 +1,94 @@
+"""plot_embeddings (t-SNE of the embeddings, coloured by class) and show_masks / mask_view (a series, its patches, the
+masked ones and each masked patch's codeword), at tiny settings on BasicMotions, drawn with the Agg backend."""
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from tsai_timemae.plots import mask_view, plot_embeddings, show_masks  # noqa: E402
+from tsai_timemae.tokenizers import raw_patches  # noqa: E402
+from conftest import SMALL  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def pretrained(tmp_path_factory):
+    "A tiny pretraining learner with a frozen k-means tokenizer (deterministic codes), fitted for one epoch."
+    from fastai.torch_core import set_seed
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from tsai_timemae.demo import load_basic_motions
+    Xtr, ytr, Xte, yte = load_basic_motions()
+    set_seed(0, reproducible=True)
+    cb = TimeMAEPretrain(tokenizer='kmeans', vocab_size=8, n_decoder_layers=1, verbose=False,
+                         target_dir=tmp_path_factory.mktemp('enc'))
+    learn = ts_learner(get_ts_dls(Xtr, splits=(list(range(0, 40, 2)), list(range(1, 40, 2))),
+                                  batch_tfms=[TSStandardize(by_var=True)], bs=10), TimeMAE, cbs=cb, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    return learn, Xte, yte
+
+
+def test_plot_embeddings_colours_each_class_and_takes_a_model_too(pretrained):
+    learn, X, y = pretrained
+    fig, ax = plot_embeddings(learn, X, y)
+    assert isinstance(fig, plt.Figure) and ax.tsne_points.shape == (40, 2) and np.isfinite(ax.tsne_points).all()
+    classes = sorted(set(y))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == classes
+    assert [len(c.get_offsets()) for c in ax.collections] == [int((y == c).sum()) for c in classes]
+    plt.close(fig)
+    fig, ax2 = plt.subplots()
+    X_std = (X - X.mean((0, 2), keepdims=True)) / X.std((0, 2), keepdims=True)
+    f2, a2 = plot_embeddings(learn.model, X_std[:12], y[:12], ax=ax2, title='mine')   # a bare model, a given axis
+    assert f2 is fig and a2 is ax2 and a2.get_title() == 'mine' and a2.tsne_points.shape == (12, 2)
+    plt.close(fig)
+
+
+def test_plot_embeddings_names_bad_input(pretrained):
+    learn, X, y = pretrained
+    with pytest.raises(ValueError, match='one label per series: X has 40 series and y 39'):
+        plot_embeddings(learn, X, y[:-1])
+    with pytest.raises(ValueError, match='at least 3 series'):
+        plot_embeddings(learn, X[:2], y[:2])
+    with pytest.raises(ValueError, match='perplexity must be between 0 and the number of series'):
+        plot_embeddings(learn, X[:10], y[:10], perplexity=50)
+
+
+def test_mask_view_is_the_training_mask_and_the_tokenizers_codes(pretrained):
+    learn, X, _ = pretrained
+    net = learn.cbs.filter(lambda c: type(c).__name__ == 'TimeMAEPretrain')[0].pretrainer
+    state, training = torch.get_rng_state(), net.training
+    v = mask_view(learn, X, n=3, seed=1)
+    assert torch.equal(torch.get_rng_state(), state) and net.training == training   # nothing left changed
+    assert 'mask' not in vars(net)
+    assert v['x'].shape == (3, 6, 100) and v['window'] == 10 and v['masked'].shape == (3, 10)
+    assert (v['masked'].sum(1) == 6).all()                                          # mask_ratio 0.6 of 10 patches
+    assert ((v['codes'] >= 0) == v['masked']).all() and v['codes'].max() < 8
+    # each masked patch's codeword is what the tokenizer gives that patch of the (transformed) series
+    x = torch.from_numpy(v['x'])
+    with torch.no_grad():
+        codes = net.tokenizer(raw_patches(x, 10).flatten(-2), net.backbone.patchify(x))[0].argmax(-1).numpy()
+    assert np.array_equal(v['codes'][v['masked']], codes[v['masked']])
+    again, other = mask_view(learn, X, n=3, seed=1), mask_view(learn, X, n=3, seed=2)
+    assert np.array_equal(again['masked'], v['masked']) and not np.array_equal(other['masked'], v['masked'])
+
+
+def test_show_masks_shades_and_labels_every_masked_patch(pretrained):
+    learn, X, _ = pretrained
+    fig, axs = show_masks(learn, X, n=2, seed=1, channels=[0, 3])
+    v = mask_view(learn, X, n=2, seed=1)
+    assert len(axs) == 2
+    for i, ax in enumerate(axs):
+        assert len(ax.lines) - sum(1 for l in ax.lines if l.get_color() == '0.8') == 2    # the two channels asked for
+        assert len(ax.patches) == v['masked'][i].sum()                                     # one shaded span per masked patch
+        assert sorted(t.get_text() for t in ax.texts) == sorted(str(c) for c in v['codes'][i][v['masked'][i]])
+    plt.close(fig)
+
+
+def test_show_masks_needs_a_pretraining_learner(dls):
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE
+    learn = ts_learner(dls, TimeMAE, **SMALL)
+    with pytest.raises(TypeError, match=r'pretraining learner.*TimeMAEPretrain\(\)'):
+        show_masks(learn, np.zeros((2, 6, 100), np.float32))
