@@ -33,7 +33,7 @@ from tsai.learner import ts_learner
 from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
-from .data import TSDataset, load_dataset
+from .data import TSDataset, check_label_fraction, label_subset, load_dataset
 from .embeddings import get_embeddings
 from .evaluate import evaluate_learner
 from .model import TimeMAE
@@ -46,12 +46,11 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZED', 'DEFAULTS', 'DATASET_CONFIGS', 
            'PRETRAIN_INPUTS', 'METHOD_KEYS', 'RUNNERS', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
            'LABEL_PROTOCOL', 'INCLUDED_REPORTS', 'REPORT_MARK', 'method_settings', 'bench_config', 'dataset_key',
            'method_key', 'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions',
-           'environment', 'PeakMemory', 'make_dls', 'check_label_fraction', 'label_subset', 'label_subset_path',
-           'fixed_label_subset', 'recorder_history', 'fit_select_score', 'pretrain_timemae', 'pretrain_mvp',
-           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
-           'run_inceptiontimeplus', 'run_one', 'run_benchmark', 'load_results', 'run_overrides', 'summarize',
-           'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
-           'write_report', 'add_args', 'run']
+           'environment', 'PeakMemory', 'make_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
+           'fit_select_score', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
+           'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one', 'run_benchmark',
+           'load_results', 'run_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
+           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
@@ -250,26 +249,6 @@ def make_dls(ds: TSDataset, cfg: dict, seed: int, labelled: bool = True, label_i
     return get_ts_dls(X, splits=splits, batch_tfms=tfms, bs=cfg['bs'])
 
 # %% ../nbs/11_bench.ipynb #b19cba38
-def check_label_fraction(fraction) -> float:
-    "A label fraction must be a number in (0, 1]."
-    try: f = float(fraction)
-    except (TypeError, ValueError): f = math.nan
-    if not 0 < f <= 1:
-        raise ValueError(f'A label fraction is the share of training labels fine-tuning may use, in (0, 1] (e.g. 0.05 for '
-                         f'5%), got {fraction!r}.')
-    return f
-
-def label_subset(y, fraction: float, seed: int) -> np.ndarray:
-    """Sorted indices of a stratified subset of the labels `y`: `max(1, round(fraction * n_c))` of each class's `n_c`
-    series, drawn with `seed`. One permutation per class and seed, so a larger fraction's subset holds a smaller one's."""
-    f, y = check_label_fraction(fraction), np.asarray(y)
-    rng = np.random.default_rng(seed)
-    picked = []
-    for c in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y == c))
-        picked.append(members[:min(len(members), max(1, round(f * len(members))))])
-    return np.sort(np.concatenate(picked))
-
 def label_subset_path(out_dir, dataset: str, fraction: float, seed: int) -> Path:
     return Path(out_dir) / 'label_subsets' / dataset_key(dataset) / f'{fraction_key(fraction)}_seed{seed}.json'
 

@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates', 'default_data_root',
            'TSDataset', 'check_arrays', 'read_tstcc_pt', 'read_ts_files', 'read_numpy', 'split_train_valid',
-           'find_dataset', 'sktime_bundled_folder', 'load_dataset']
+           'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -279,3 +279,24 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     name = path.stem if fmt == 'npz' else path.name
     if fmt == 'ts' and path.parent.name == 'UEA' and (path.parent.parent / name).is_dir(): name = f'UEA/{name}'
     return TSDataset(name, **{k: arrays[k] for k in NPY_KEYS}, source=str(path), valid_from=valid_from, info=info)
+
+# %% ../nbs/10_data.ipynb #f258dd0a
+def check_label_fraction(fraction) -> float:
+    "A label fraction must be a number in (0, 1]."
+    try: f = float(fraction)
+    except (TypeError, ValueError): f = float("nan")
+    if not 0 < f <= 1:
+        raise ValueError(f'A label fraction is the share of training labels fine-tuning may use, in (0, 1] (e.g. 0.05 for '
+                         f'5%), got {fraction!r}.')
+    return f
+
+def label_subset(y, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified subset of the labels `y`: `max(1, round(fraction * n_c))` of each class's `n_c`
+    series, drawn with `seed`. One permutation per class and seed, so a larger fraction's subset holds a smaller one's."""
+    f, y = check_label_fraction(fraction), np.asarray(y)
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        picked.append(members[:min(len(members), max(1, round(f * len(members))))])
+    return np.sort(np.concatenate(picked))
