@@ -1,0 +1,84 @@
+"""The demo is the few-labels use case: pretraining on every BasicMotions training series without labels (with
+TimeMAEPretrain's own defaults), then from scratch, FineLast and FineAll on the same stratified fraction of the
+training labels, a printed table and a saved plot. Checked at tiny settings."""
+import json
+
+import numpy as np
+import pytest
+
+from tsai_timemae import demo
+
+TINY = dict(window=10, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+
+
+@pytest.fixture(scope='module')
+def demo_run(tmp_path_factory):
+    import torch
+    out = tmp_path_factory.mktemp('demo')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    seen, pre_kwargs = [], []
+    orig_dls, orig_pre = demo.get_ts_dls, demo.TimeMAEPretrain
+    def spy_dls(X, y=None, **k):
+        dls = orig_dls(X, y, **k) if y is not None else orig_dls(X, **k)
+        seen.append((y is not None, len(dls.train_ds), len(dls.valid_ds), None if y is None else list(y[:len(y)])))
+        return dls
+    def spy_pre(**k):
+        pre_kwargs.append(k)
+        return orig_pre(**k)
+    demo.get_ts_dls, demo.TimeMAEPretrain = spy_dls, spy_pre
+    try:
+        summary = demo.run_demo(pretrain_epochs=2, finetune_epochs=2, target_dir=out, out_dir=out, n_draws=2, arch=TINY,
+                                verbose=False)
+    finally:
+        demo.get_ts_dls, demo.TimeMAEPretrain = orig_dls, orig_pre
+        torch.set_num_threads(threads)
+    return out, summary, seen, pre_kwargs
+
+
+def test_pretraining_sees_every_training_series_and_fine_tuning_only_the_labelled_ones(demo_run):
+    out, summary, seen, _ = demo_run
+    rec = json.loads((out / 'demo_results.json').read_text())
+    _, ytr, _, _ = demo.load_basic_motions()
+    unlabelled = [s for s in seen if not s[0]]
+    labelled = [s for s in seen if s[0]]
+    assert len(unlabelled) == 1 and unlabelled[0][1] == 40                  # all 40 training inputs, no labels
+    assert [(n_tr, n_va) for _, n_tr, n_va, _ in labelled] == [(8, 0), (8, 0)]   # 20%, no validation labels
+    for idx, (_, _, _, y) in zip(rec['labelled_idx'], labelled):
+        assert y == list(ytr[idx]) and sorted(np.unique(y, return_counts=True)[1]) == [2, 2, 2, 2]   # stratified
+    assert rec['labelled_idx'][0] != rec['labelled_idx'][1]                  # two draws of the labelled series
+
+
+def test_pretraining_uses_the_callbacks_own_defaults(demo_run):
+    _, _, _, pre_kwargs = demo_run
+    assert len(pre_kwargs) == 1 and set(pre_kwargs[0]) == {'target_dir', 'fname', 'verbose'}
+
+
+def test_the_table_is_printed_and_saved_with_a_plot(demo_run, capsys):
+    out, summary, _, _ = demo_run
+    assert list(summary) == ['from scratch', 'FineLast', 'FineAll']
+    for r in summary.values():
+        assert len(r['accuracy']) == 2 and 0 <= r['accuracy_mean'] <= 1
+        assert r['accuracy_mean'] == pytest.approx(np.mean(r['accuracy'])) and r['accuracy_std'] == pytest.approx(np.std(r['accuracy']))
+    md = (out / 'demo_results.md').read_text()
+    for m, r in summary.items():
+        assert f"| {m} | {r['accuracy_mean'] * 100:.1f} ± {r['accuracy_std'] * 100:.1f} |" in md
+    assert 'same 8 labelled training series of 40' in md and '![test accuracy](demo_results.png)' in md
+    assert (out / 'demo_results.png').stat().st_size > 1000
+
+
+def test_bad_settings_are_refused_before_pretraining(tmp_path):
+    with pytest.raises(ValueError, match=r'label fraction .* in \(0, 1\]'):
+        demo.run_demo(label_fraction=0, target_dir=tmp_path, out_dir=tmp_path)
+    with pytest.raises(ValueError, match='n_draws'):
+        demo.run_demo(n_draws=0, target_dir=tmp_path, out_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_options():
+    import argparse
+    p = argparse.ArgumentParser()
+    demo.add_args(p)
+    a = p.parse_args([])
+    assert (a.label_fraction, a.draws, a.out_dir) == (0.2, 3, 'demo_results')
+    assert p.parse_args(['--label-fraction', '0.5', '--draws', '1']).label_fraction == 0.5
