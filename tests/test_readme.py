@@ -23,3 +23,19 @@ def test_readme_workflow_runs(tmp_path, monkeypatch):
     assert (tmp_path / 'models' / 'timemae_encoder.pth').is_file()
     probas, _, preds = ns['probas'], None, ns['preds']
     assert probas.shape[1] == 4 and len(preds) == len(ns['splits'][1])
+
+
+def test_readme_few_labels_transfer_and_plots_example_runs(tmp_path, monkeypatch):
+    "The 'Few labels, another data set' block runs after the first one, as a reader would run them."
+    import matplotlib
+    matplotlib.use('Agg')
+    blocks = _python_blocks()
+    [mine] = [b for b in blocks if "reinit='patch_embed'" in b]
+    one_cycle = Learner.fit_one_cycle
+    monkeypatch.setattr(Learner, 'fit_one_cycle', lambda self, n_epoch, *a, **k: one_cycle(self, 1, *a, **k))
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(blocks[0], 'README.md', 'exec'), ns)
+    exec(compile(mine, 'README.md', 'exec'), ns)
+    assert len(ns['few']) == 12 and ns['moved'].reinitialised == ['patch_embed.proj.weight', 'patch_embed.proj.bias']
+    assert ns['ax'].tsne_points.shape == (16, 2) and len(ns['axs']) == 2
