@@ -5,6 +5,8 @@
 # %% ../nbs/05_demo.ipynb #23789b1c
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -74,9 +76,10 @@ def finetune_and_score(weights, Xtr, ytr, Xte, yte, idx, finetune_epochs: int, b
     for name, make, lr in (('from scratch', lambda: ts_learner(dls, TimeMAE, metrics=accuracy, seed=seed, **arch), 1e-3),
                            ('FineLast', lambda: finelast_learner(dls, weights, metrics=accuracy, seed=seed, **shared), 1e-1),
                            ('FineAll', lambda: fineall_learner(dls, weights, metrics=accuracy, seed=seed, **shared), 1e-3)):
-        learn = make()
+        with contextlib.redirect_stdout(io.StringIO()) if not verbose else contextlib.nullcontext():
+            learn = make()                            # quiet: tsai's 'encoder loaded' line, once per learner
         _quiet_fit(learn, finetune_epochs, lr, verbose)  # FineLast: a linear classifier needs a high lr to converge
-        out[name] = evaluate_learner(learn, Xte, yte)
+        with learn.no_bar(): out[name] = evaluate_learner(learn, Xte, yte)
     return out
 
 def _table(summary: dict, header: str) -> list[str]:
