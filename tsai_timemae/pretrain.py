@@ -18,7 +18,7 @@ from fastai.callback.schedule import LRFinder
 from fastai.learner import Metric
 from fastcore.foundation import L
 
-from .model import FastDropout, TimeMAEBackbone, authors_init_, ff_dropouts, multihead_attention
+from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
 from .weights import save_encoder_weights
@@ -262,6 +262,11 @@ class TimeMAEPretrain(Callback):
     not comparable across epochs: 'best' tends to keep an early epoch. Re-used with a new learner, the callback
     starts a new run (history, best loss and saved path).
 
+    Defaults, chosen by linear probes on the validation data of eight data sets (BENCHMARKS.md, "Representation
+    quality"): frozen k-means codes of the raw patches as MCC targets (`tokenizer='kmeans'`, `vocab_size=None`),
+    and MRR onto instance-normalised momentum targets (`normalize_targets=True`), weighted equally
+    (`alpha=1, beta=1`). The authors' settings (Gumbel codes, raw targets, `beta=5`) are `authors_preset()`.
+
     MCC: `tokenizer` names the code generator (`make_tokenizer`); frozen tokenizers (`'kmeans'`,
     `'random_projection'`) are fitted on raw patches of the training batches before the first step.
     `vocab_size=None` takes `default_vocab_size` (192 for learned tokenizers, about one code per 100 training
@@ -272,11 +277,11 @@ class TimeMAEPretrain(Callback):
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
     parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')
 
-    def __init__(self, mask_ratio: float = 0.6, vocab_size: int | None = 192, tokenizer: str = 'gumbel',
-                 alpha: float = 1., beta: float = 5., gamma: float = 0., momentum: float = 0.99, n_decoder_layers: int = 4,
+    def __init__(self, mask_ratio: float = 0.6, vocab_size: int | None = None, tokenizer: str = 'kmeans',
+                 alpha: float = 1., beta: float = 1., gamma: float = 0., momentum: float = 0.99, n_decoder_layers: int = 4,
                  target_dir: str | Path = 'models', fname: str = 'timemae_encoder', save_best: bool = True,
                  checkpoint: str = 'last', verbose: bool = True, label_smoothing: float = 0.,
-                 normalize_targets: bool = False, momentum_end: float | None = None, shared_mask: bool = False,
+                 normalize_targets: bool = True, momentum_end: float | None = None, shared_mask: bool = False,
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
                  tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch'):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
@@ -341,7 +346,9 @@ class TimeMAEPretrain(Callback):
         tok = self.pretrainer.tokenizer
         if not tok.needs_fit or bool(tok.fitted): return
         limit, chunks, n = getattr(tok, 'max_fit_patches', 50_000), [], 0
+        bb = self.pretrainer.backbone
         for b in self.learn.dls.train:
+            check_input(b[0], bb.c_in, bb.window, bb.max_seq_len, bb.check_finite)  # the errors a training step gives
             p = raw_patches(b[0], tok.window).flatten(-2).reshape(-1, tok.c_in * tok.window).cpu()
             chunks.append(p); n += len(p)
             if n >= limit: break

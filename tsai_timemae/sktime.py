@@ -125,8 +125,9 @@ def _check_labels(y, cls_name: str):
 
 def _pretrain(est, X, tmp) -> Path:
     "Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters); returns the encoder file."
-    cb = TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, alpha=est.alpha, beta=est.beta,
-                         momentum=est.momentum, n_decoder_layers=est.n_decoder_layers, target_dir=tmp,
+    cb = TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, tokenizer=est.tokenizer, alpha=est.alpha,
+                         beta=est.beta, normalize_targets=est.normalize_targets, momentum=est.momentum,
+                         n_decoder_layers=est.n_decoder_layers, target_dir=tmp,
                          save_best=False, verbose=est.verbose)
     learn = ts_learner(_dls(X, None, est.batch_size, tmp), TimeMAE, cbs=cb, path=tmp, **_arch(est))
     with _quiet(learn, est.verbose): learn.fit_one_cycle(est.pretrain_epochs, est.lr)
@@ -177,7 +178,8 @@ class TimeMAEClassifier(BaseClassifier):
     mode : 'fineall' (encoder and classifier train) or 'finelast' (frozen encoder, a linear probe on its features)
     window, d_model, n_layers, n_heads, d_ff, dropout : the TimeMAE encoder (paper defaults); `window` steps make one
         patch, and a series needs at least 2 patches to be masked in pretraining
-    mask_ratio, vocab_size, alpha, beta, momentum, n_decoder_layers : pretraining (paper/authors' defaults)
+    mask_ratio, vocab_size, tokenizer, alpha, beta, normalize_targets, momentum, n_decoder_layers : pretraining, as
+        `TimeMAEPretrain` (its defaults: frozen k-means codes for MCC, instance-normalised MRR targets, equal weights)
     pretrain_epochs : self-supervised epochs; 0 skips pretraining (the from-scratch baseline)
     finetune_epochs : supervised epochs
     batch_size : for both stages (capped at the number of series)
@@ -208,12 +210,14 @@ class TimeMAEClassifier(BaseClassifier):
     _tags = {**_TAGS, 'y_inner_mtype': 'numpy1D', 'capability:predict_proba': True}
 
     def __init__(self, mode='fineall', window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
-                 mask_ratio=0.6, vocab_size=192, alpha=1.0, beta=5.0, momentum=0.99, n_decoder_layers=4,
+                 mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
+                 momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs=100, finetune_epochs=40, batch_size=16, lr=1e-3, finetune_lr=None,
                  X_unlabelled=None, random_state=None, verbose=False, max_seq_len=None):
         self.mode, self.window, self.d_model, self.n_layers, self.n_heads = mode, window, d_model, n_layers, n_heads
         self.d_ff, self.dropout, self.mask_ratio, self.vocab_size = d_ff, dropout, mask_ratio, vocab_size
         self.alpha, self.beta, self.momentum, self.n_decoder_layers = alpha, beta, momentum, n_decoder_layers
+        self.tokenizer, self.normalize_targets = tokenizer, normalize_targets
         self.pretrain_epochs, self.finetune_epochs, self.batch_size = pretrain_epochs, finetune_epochs, batch_size
         self.lr, self.finetune_lr, self.X_unlabelled = lr, finetune_lr, X_unlabelled
         self.random_state, self.verbose, self.max_seq_len = random_state, verbose, max_seq_len
@@ -312,11 +316,13 @@ class TimeMAETransformer(BaseTransformer):
              'requires_y': False}
 
     def __init__(self, weights_path=None, window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
-                 mask_ratio=0.6, vocab_size=192, alpha=1.0, beta=5.0, momentum=0.99, n_decoder_layers=4,
+                 mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
+                 momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs=100, batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None):
         self.weights_path, self.window, self.d_model, self.n_layers = weights_path, window, d_model, n_layers
         self.n_heads, self.d_ff, self.dropout, self.mask_ratio = n_heads, d_ff, dropout, mask_ratio
         self.vocab_size, self.alpha, self.beta, self.momentum = vocab_size, alpha, beta, momentum
+        self.tokenizer, self.normalize_targets = tokenizer, normalize_targets
         self.n_decoder_layers, self.pretrain_epochs, self.batch_size = n_decoder_layers, pretrain_epochs, batch_size
         self.lr, self.random_state, self.verbose, self.max_seq_len = lr, random_state, verbose, max_seq_len
         super().__init__()
