@@ -157,3 +157,11 @@ def test_summary_groups_by_fraction(label_run):
     rows = summarize(load_results(out))
     assert len(rows) == 2 * len(NAMES)
     assert {(r['method'], r['label_fraction']) for r in rows} == {(m, f) for m in NAMES for f in (None, 0.25)}
+
+
+def test_linear_evaluation_rows_show_no_fine_tuning_epochs(label_run):
+    "Linear evaluation fits a logistic regression, not epochs: its row says '–' where the others give their epochs."
+    out, _, _ = label_run
+    text = (out / 'B.md').read_text().split('## Label efficiency')[0]
+    assert re.search(r'^\| timemae_linear_gumbel \(quick\)[^|]*\| 0 \| [0-9.]+ ± 0.00 \| [0-9.]+ ± 0.00 \| 2 \| – \|', text, re.M)
+    assert re.search(r'^\| timemae_finelast_gumbel \(quick\)[^|]*\| 0 \| [0-9.]+ ± 0.00 \| [0-9.]+ ± 0.00 \| 2 \| 2 \|', text, re.M)

@@ -561,7 +561,8 @@ def summarize(records) -> list[dict]:
         rows.append({'dataset': d, 'method': m, 'seeds': sorted(r['seed'] for r in rs), 'acc_mean': acc.mean(),
                      'acc_std': acc.std(), 'f1_mean': f1.mean(), 'f1_std': f1.std(),
                      'pretrain_epochs': c['pretrain_epochs'] if rs[0].get('pretraining') else None,
-                     'finetune_epochs': c['finetune_epochs'], 'bs': c['bs'], 'quick': any(r['config'].get('quick') for r in rs),
+                     'finetune_epochs': None if rs[0].get('base_method') == 'timemae_linear' else c['finetune_epochs'],  # no epochs
+                     'bs': c['bs'], 'quick': any(r['config'].get('quick') for r in rs),
                      'train_wall_s': float(np.mean([r['train_wall_s'] for r in rs])), 'pretrain_wall_s': float(np.mean(pre)) if pre else None,
                      'peak_rss_mb': max(r['peak_rss_mb'] for r in rs), 'device': rs[0]['env']['device'],
                      'mixed_configs': len({json.dumps(method_settings(r['config'], r.get('base_method', m)), sort_keys=True,
@@ -762,7 +763,7 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
         pre_s = f"{r['pretrain_wall_s']:.0f}" if r['pretrain_wall_s'] is not None else '–'
         lines.append(f"| {r['method']}{flag} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
                      f"{_fmt(r['f1_mean'], r['f1_std'])} | {r['pretrain_epochs'] if r['pretrain_epochs'] is not None else '–'} | "
-                     f"{r['finetune_epochs']} | {r['bs']} | {r['train_wall_s']:.0f} | {pre_s} | {r['peak_rss_mb']:.0f} |")
+                     f"{'–' if r['finetune_epochs'] is None else r['finetune_epochs']} | {r['bs']} | {r['train_wall_s']:.0f} | {pre_s} | {r['peak_rss_mb']:.0f} |")
     lines += ['', 'Seconds are wall time per run (mean over seeds) on a shared machine: fine-tuning / supervised training, '
               'and the pretraining it used (run once per seed, shared by FineLast and FineAll). Peak RSS is the largest '
               'resident memory sampled during a run of that method.', '', 'Regenerate with one command (it resumes: delete a '
