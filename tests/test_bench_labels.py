@@ -14,8 +14,8 @@ from tsai_timemae.data import load_dataset
 
 TINY = dict(n_layers=2, d_model=32, d_ff=64, n_heads=2, tst_kwargs=dict(d_model=32, n_heads=4, n_layers=1, d_ff=64),
             inception_kwargs=dict(nf=8, depth=3))
-METHODS = ('timemae_finelast', 'timemae_linear', 'timemae_scratch', 'inceptiontimeplus')
-NAMES = ('timemae_finelast_gumbel', 'timemae_linear_gumbel', 'timemae_scratch', 'inceptiontimeplus')
+METHODS = ('timemae_finelast', 'timemae_linear', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
+NAMES = ('timemae_finelast_gumbel', 'timemae_linear_gumbel', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
 
 
 def test_label_subset_is_stratified_seeded_nested_and_keeps_every_class():
@@ -88,7 +88,7 @@ def test_cli_passes_label_fractions_and_refuses_a_bad_one(monkeypatch, tmp_path)
 
 @pytest.fixture(scope='module')
 def label_run(tmp_path_factory):
-    "One quick real run: BasicMotions, seed 0, a quarter of the labels and the full-label protocol, four methods."
+    "One quick real run: BasicMotions, seed 0, a quarter of the labels and the full-label protocol, every method."
     import torch
     out = tmp_path_factory.mktemp('labels')
     threads = torch.get_num_threads()
