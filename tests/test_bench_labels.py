@@ -165,3 +165,9 @@ def test_linear_evaluation_rows_show_no_fine_tuning_epochs(label_run):
     text = (out / 'B.md').read_text().split('## Label efficiency')[0]
     assert re.search(r'^\| timemae_linear_gumbel \(quick\)[^|]*\| 0 \| [0-9.]+ ± 0.00 \| [0-9.]+ ± 0.00 \| 2 \| – \|', text, re.M)
     assert re.search(r'^\| timemae_finelast_gumbel \(quick\)[^|]*\| 0 \| [0-9.]+ ± 0.00 \| [0-9.]+ ± 0.00 \| 2 \| 2 \|', text, re.M)
+
+
+def test_pretraining_loaders_take_no_label_subset():
+    ds = load_dataset('BasicMotions')
+    with pytest.raises(ValueError, match='label_idx is for the labelled loaders only'):
+        make_dls(ds, bench.bench_config('BasicMotions'), 0, labelled=False, label_idx=[0, 1])

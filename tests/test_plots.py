@@ -92,3 +92,12 @@ def test_show_masks_needs_a_pretraining_learner(dls):
     learn = ts_learner(dls, TimeMAE, **SMALL)
     with pytest.raises(TypeError, match=r'pretraining learner.*TimeMAEPretrain\(\)'):
         show_masks(learn, np.zeros((2, 6, 100), np.float32))
+
+
+def test_show_masks_before_any_fit_says_to_fit_first(udls):
+    "The default k-means tokenizer has no codewords until pretraining starts: say so, not a tokenizer internals error."
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(tokenizer='kmeans', vocab_size=8, verbose=False), **SMALL)
+    with pytest.raises(RuntimeError, match=r'no codewords yet.*Fit the learner first'):
+        show_masks(learn, np.zeros((2, 6, 100), np.float32))

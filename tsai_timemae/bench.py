@@ -234,6 +234,7 @@ def make_dls(ds: TSDataset, cfg: dict, seed: int, labelled: bool = True, label_i
     validation split (no labels beyond the fraction); the scaling is still fitted on every training input, which
     needs no labels, so it is the same as in the full-label protocol."""
     if label_idx is not None:
+        if not labelled: raise ValueError('Pretraining learns from every input without labels: label_idx is for the labelled loaders only.')
         idx = np.asarray(label_idx, dtype=int)
         set_seed(seed, reproducible=True)
         mean = ds.X_train.mean((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)

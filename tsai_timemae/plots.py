@@ -63,6 +63,10 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     visible), and `window`."""
     cb = _pretrain_callback(learn)
     net = cb.pretrainer
+    tok = net.tokenizer
+    if getattr(tok, 'needs_fit', False) and not bool(tok.fitted):
+        raise RuntimeError(f'The {type(tok).__name__} has no codewords yet: it is fitted on the training batches when '
+                           'pretraining starts. Fit the learner first (e.g. `learn.fit_one_cycle(1)`), then show_masks.')
     X = as_panel(X, 'show_masks')
     if X.ndim != 3: raise ValueError(f'show_masks expects a 3-D array [samples, channels, steps], got shape {X.shape}.')
     if not len(X): raise ValueError('show_masks needs at least one series.')
