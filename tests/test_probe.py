@@ -158,3 +158,19 @@ def test_cli_parses_settings_and_runs(basic_motions, tmp_path, capsys):
     assert 'skipped' in capsys.readouterr().out
     (out / 'PROBE.md').unlink(); main(['probe', '--report-only', '--out-dir', str(out)])
     assert '| cli |' in (out / 'PROBE.md').read_text()
+
+
+def test_regenerate_commands_pin_defaults_that_changed_and_never_add_seeds(probe_run, ds, tmp_path):
+    import copy, shutil
+    from tsai_timemae.probe import pinned_settings
+    out, r = probe_run
+    old = copy.deepcopy(r)                      # a run made when normalize_targets defaulted to False
+    old['settings']['effective']['pretrain']['normalize_targets'] = False
+    assert pinned_settings(old)[0] == {**r['pretrain'], 'normalize_targets': False}
+    assert pinned_settings(r)[0] == r['pretrain']            # nothing changed since: only the given settings
+    runs = []
+    for name, seeds in (('A', (0, 1)), ('B', (0, 1, 2))):    # same tag and settings, different seeds per data set
+        for s in seeds: runs.append({**copy.deepcopy(r), 'dataset': name, 'dataset_arg': name, 'seed': s})
+    cmds = [l for l in render_probe_report(runs).splitlines() if l.startswith('timemae probe')]
+    assert any(c.startswith('timemae probe A --seeds 0 1 ') for c in cmds)
+    assert any(c.startswith('timemae probe B --seeds 0 1 2 ') for c in cmds)

@@ -24,8 +24,8 @@ import numpy as np
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
            'linear_probe_score', 'cv_probe_score', 'probe_protocol', 'probe_encoder', 'parse_value', 'key_value',
            'format_key_value', 'probe_defaults', 'effective_settings', 'default_tag', 'probe_path', 'run_probe',
-           'load_probe_runs', 'summarize_probe', 'probe_command', 'render_probe_report', 'write_probe_report',
-           'run_probes', 'add_args', 'run']
+           'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command', 'render_probe_report',
+           'write_probe_report', 'run_probes', 'add_args', 'run']
 
 # %% ../nbs/13_probe.ipynb #2992c34c
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
@@ -330,20 +330,31 @@ def summarize_probe(runs) -> list[dict]:
                      'mark': mark, 'epochs': sorted({r['epochs'] for r in rs}), 'untrained_label': _untrained_label(rs[0])})
     return rows
 
+def pinned_settings(r: dict) -> tuple[dict, dict]:
+    """`(pretrain, arch)` settings that rerun record `r` as it ran: those it was given, plus every setting whose
+    value then differs from today's default (a default changed since), so a regenerate command stays exact."""
+    now, then = effective_settings({}, {}), r.get('settings', {}).get('effective', {})
+    def pin(kind, given, resolved=()):
+        changed = {k: v for k, v in then.get(kind, {}).items()
+                   if k in now[kind] and now[kind][k] != v and k not in resolved and k not in given}
+        return {**given, **changed}
+    return pin('pretrain', r['pretrain']), pin('arch', r.get('given', {}).get('arch', {}), r.get('arch', {}))
+
 def probe_command(runs, out_dir=None) -> str:
     "The `timemae probe` command that reruns `runs` (one tag, one set of given settings): data sets and seeds joined."
     r = runs[0]
     g = r.get('given', {})
+    pretrain, arch = pinned_settings(r)
     parts = ['timemae', 'probe', *map(_shell_quote, dict.fromkeys(x.get('dataset_arg', x['dataset']) for x in runs)),
              '--seeds', *map(str, sorted({x['seed'] for x in runs})), '--tag', _shell_quote(r['tag'])]
     if r.get('untrained_only'): parts.append('--untrained-only')
     else:
         parts += ['--steps', str(g['steps'])] if g.get('steps') else ['--epochs', str(r['epochs'])]
-        parts += [f'--set {format_key_value(k, v)}' for k, v in r['pretrain'].items()]
+        parts += [f'--set {format_key_value(k, v)}' for k, v in pretrain.items()]
         if r['lr'] != DEFAULT_LR: parts += ['--lr', f'{r["lr"]:g}']
         if r['sched'] != 'one_cycle': parts += ['--sched', r['sched']]
         if r.get('every'): parts += ['--every', str(r['every'])]
-    parts += [f'--arch {format_key_value(k, v)}' for k, v in g.get('arch', {}).items()]
+    parts += [f'--arch {format_key_value(k, v)}' for k, v in arch.items()]
     if g.get('bs'): parts += ['--bs', str(g['bs'])]
     if r.get('folds', CV_FOLDS) != CV_FOLDS: parts += ['--folds', str(r['folds'])]
     if out_dir is not None and str(out_dir) != DEFAULT_OUT_DIR: parts += ['--out-dir', _shell_quote(str(out_dir))]
@@ -352,7 +363,7 @@ def probe_command(runs, out_dir=None) -> str:
 def _command_key(r: dict) -> str:
     "Runs with the same key rerun with one command (the data set and seed aside)."
     g = r.get('given', {})
-    return json.dumps([r['tag'], r.get('untrained_only'), g, r['pretrain'], r['lr'], r['sched'], r.get('every'),
+    return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), r['lr'], r['sched'], r.get('every'),
                        r.get('folds'), r['epochs'] if not g.get('steps') else None], sort_keys=True, default=str)
 
 def _cell(row) -> str:
@@ -396,7 +407,11 @@ def render_probe_report(runs, out_dir=None) -> str:
             by_cmd = {}
             for r in in_table:
                 if r['tag'] == tag: by_cmd.setdefault(_command_key(r), []).append(r)
-            lines += [probe_command(rs, out_dir) for rs in by_cmd.values()]
+            for rs in by_cmd.values():  # one command per set of seeds, so no command runs seeds a data set lacks
+                by_seeds = {}
+                for d in dict.fromkeys(x['dataset'] for x in rs):
+                    by_seeds.setdefault(tuple(sorted(x['seed'] for x in rs if x['dataset'] == d)), []).append(d)
+                lines += [probe_command([x for x in rs if x['dataset'] in ds], out_dir) for ds in by_seeds.values()]
         lines += ['```', '']
     curves = _curve_lines(runs)
     if curves: lines += ['## Probe during pretraining (mean over seeds, %)', '', *curves, '']
