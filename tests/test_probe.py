@@ -174,3 +174,16 @@ def test_regenerate_commands_pin_defaults_that_changed_and_never_add_seeds(probe
     cmds = [l for l in render_probe_report(runs).splitlines() if l.startswith('timemae probe')]
     assert any(c.startswith('timemae probe A --seeds 0 1 ') for c in cmds)
     assert any(c.startswith('timemae probe B --seeds 0 1 2 ') for c in cmds)
+
+
+def test_a_tag_can_grow_seeds_after_a_default_changed(probe_run):
+    from tsai_timemae.probe import _same_settings
+    out, r = probe_run
+    old = json.loads(json.dumps(r['settings']))                   # seed 0, run when normalize_targets defaulted to False
+    old['effective']['pretrain']['normalize_targets'] = False
+    new = json.loads(json.dumps(r['settings']))                   # a new seed that names the old value explicitly
+    new['pretrain'] = {**new['pretrain'], 'normalize_targets': False}
+    new['effective']['pretrain']['normalize_targets'] = False     # given over today's default
+    assert _same_settings(old, new)
+    new['effective']['pretrain']['normalize_targets'] = True      # left to today's default: not the same run
+    assert not _same_settings(old, new)

@@ -165,9 +165,12 @@ def probe_path(out_dir, dataset: str, tag: str, seed: int) -> Path:
     return Path(out_dir) / dataset_key(dataset) / tag / f'seed{seed}.json'
 
 def _same_settings(a: dict, b: dict) -> bool:
-    "Equal settings; the full defaults (`effective`) are compared on the keys both have, so a new option does not count."
+    """Equal settings. Pretraining and architecture settings are compared as they took effect (`effective`: the given
+    ones over the defaults of the day), on the keys both runs have: a new option does not count, and a run that
+    now names a setting whose default has changed matches the earlier runs that used the old default silently."""
     a, b = _jsonable(a), _jsonable(b)
-    if {k: v for k, v in a.items() if k != 'effective'} != {k: v for k, v in b.items() if k != 'effective'}: return False
+    skip = {'effective'} | ({'pretrain', 'arch'} if 'effective' in a and 'effective' in b else set())
+    if {k: v for k, v in a.items() if k not in skip} != {k: v for k, v in b.items() if k not in skip}: return False
     ea, eb = a.get('effective', {}), b.get('effective', {})
     return all(ea.get(p, {})[k] == eb.get(p, {})[k] for p in ('pretrain', 'arch')
                for k in set(ea.get(p, {})) & set(eb.get(p, {})))
