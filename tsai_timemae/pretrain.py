@@ -148,7 +148,8 @@ class TimeMAEPretrainer(nn.Module):
         bs, n, _ = tokens.shape
         pos = bb.pos_embed[:, :n].expand(bs, -1, -1)
         ids_vis, ids_msk = self.mask(bs, n, x.device)
-        code_targets, code_probs = self.tokenizer(raw_patches(x, bb.window).flatten(-2), tokens)  # [bs, n, vocab]
+        patches = raw_patches(x, bb.window).flatten(-2) if self.tokenizer.needs_fit else None  # only frozen ones read them
+        code_targets, code_probs = self.tokenizer(patches, tokens)        # [bs, n, vocab]
         rep_vis = bb.encode(gather_tokens(tokens + pos, ids_vis))          # [bs, n_v, d]: only visible tokens
         masked_reps = self.decoder(self.mask_token + gather_tokens(pos, ids_msk), rep_vis)  # [bs, n_m, d]
         targets = gather_tokens(code_targets, ids_msk)                     # [bs, n_m, vocab]
@@ -187,7 +188,7 @@ def mcc_diagnostics(logits: torch.Tensor, targets: torch.Tensor, copy_codes: tor
     V = logits.shape[-1]
     idx = targets.argmax(-1).reshape(-1)
     ce = F.cross_entropy(logits.reshape(-1, V).float(), idx)
-    p = torch.bincount(idx, minlength=V).float() / idx.numel()
+    p = targets.reshape(-1, V).float().mean(0)           # the codes' marginal (targets are one-hot): no host sync
     h = -(p * p.clamp_min(1e-12).log()).sum()
     return {'ppl': h.exp(), 'mcc_acc': (logits.argmax(-1).reshape(-1) == idx).float().mean(),
             'mcc_norm': torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), torch.ones_like(h)),

@@ -166,14 +166,15 @@ def probe_path(out_dir, dataset: str, tag: str, seed: int) -> Path:
 
 def _same_settings(a: dict, b: dict) -> bool:
     """Equal settings. Pretraining and architecture settings are compared as they took effect (`effective`: the given
-    ones over the defaults of the day), on the keys both runs have: a new option does not count, and a run that
-    now names a setting whose default has changed matches the earlier runs that used the old default silently."""
+    ones over the defaults of the day); a key one run lacks (an option added since) counts at today's default. So a
+    run that names a setting whose default has changed matches earlier runs that used the old default silently."""
     a, b = _jsonable(a), _jsonable(b)
     skip = {'effective'} | ({'pretrain', 'arch'} if 'effective' in a and 'effective' in b else set())
     if {k: v for k, v in a.items() if k not in skip} != {k: v for k, v in b.items() if k not in skip}: return False
     ea, eb = a.get('effective', {}), b.get('effective', {})
-    return all(ea.get(p, {})[k] == eb.get(p, {})[k] for p in ('pretrain', 'arch')
-               for k in set(ea.get(p, {})) & set(eb.get(p, {})))
+    now = effective_settings({}, {})  # a key one run lacks (an option added since) had today's default there
+    return all(ea.get(p, {}).get(k, now[p].get(k)) == eb.get(p, {}).get(k, now[p].get(k)) for p in ('pretrain', 'arch')
+               for k in set(ea.get(p, {})) | set(eb.get(p, {})))
 
 def _check_existing(path: Path, settings: dict, force: bool):
     "The record at `path` if it ran these settings (and not `force`); an error if it or a sibling seed ran others."

@@ -127,20 +127,20 @@ class KMeansTokenizer(_FrozenPatchTokenizer):
     def fit(self, patches: torch.Tensor):
         "Fit the channel statistics and `vocab_size` centroids on raw patches `[N, c_in * window]` (sampled if many)."
         from sklearn.cluster import KMeans
-        patches = patches.reshape(-1, self.c_in * self.window).float().cpu()
+        patches = patches.reshape(-1, self.c_in * self.window).float().to(self.mean.device)  # the buffers' device
         if len(patches) > self.max_fit_patches:
             g = torch.Generator().manual_seed(self.seed)
-            patches = patches[torch.randperm(len(patches), generator=g)[:self.max_fit_patches]]
+            patches = patches[torch.randperm(len(patches), generator=g)[:self.max_fit_patches].to(patches.device)]
         if not len(patches): raise ValueError('k-means needs at least one patch to fit; the pretraining data is empty.')
         self._fit_stats(patches)
-        z = self.standardize(patches).numpy().astype(np.float64)
+        z = self.standardize(patches).cpu().numpy().astype(np.float64)  # scikit-learn works on the CPU
         k = min(self.vocab_size, len(np.unique(z, axis=0)))
         if k < self.vocab_size:
             warnings.warn(f'KMeansTokenizer: only {k} distinct patches to fit {self.vocab_size} codes; {k} codes will be '
                           'used (more series or a smaller vocab_size avoid this).', stacklevel=2)
         centers = KMeans(k, n_init=1, random_state=self.seed).fit(z).cluster_centers_
         # unused codes repeat the first centroid: the nearest-centroid search returns the first of equal distances
-        self.centroids.copy_(torch.from_numpy(np.concatenate([centers, np.repeat(centers[:1], self.vocab_size - k, 0)])).float())
+        self.centroids.copy_(torch.from_numpy(np.concatenate([centers, np.repeat(centers[:1], self.vocab_size - k, 0)])))
         self.fitted.fill_(True)
         self._check_degenerate(patches)
         return self
@@ -159,7 +159,7 @@ class RandomProjectionTokenizer(_FrozenPatchTokenizer):
     @torch.no_grad()
     def fit(self, patches: torch.Tensor):
         "Only the channel statistics are fitted; projection and codebook stay as drawn."
-        patches = patches.reshape(-1, self.c_in * self.window).float().cpu()
+        patches = patches.reshape(-1, self.c_in * self.window).float().to(self.mean.device)
         self._fit_stats(patches)
         self.fitted.fill_(True)
         self._check_degenerate(patches)
