@@ -676,8 +676,9 @@ mean-pooled features trains: `linear_probe_head`, a BatchNorm without affine par
 scratch** (same architecture, random start), **MVP + TSTPlus** (tsai's `MVP` callback pretrains a `TSTPlus`,
 which is then trained with `ts_learner(dls, TSTPlus, pretrained=True, weights_path=...)` as tsai documents), and
 **InceptionTimePlus** (tsai, supervised from scratch). The tokenizer of TimeMAE's masked codeword classification is a
-setting: `codebook` (nearest codeword, as in the paper) or `gumbel` (as in the authors' code, and the default since
-it scored higher; see the tokenizer table). Rows named `*_gumbel` used Gumbel; `timemae_finelast` and
+setting: `codebook` (nearest codeword, as in the paper) or `gumbel` (as in the authors' code, and this harness's default
+since it scored higher; see the tokenizer table; `TimeMAEPretrain()` itself now defaults to frozen k-means codes, which
+this harness does not run yet). Rows named `*_gumbel` used Gumbel; `timemae_finelast` and
 `timemae_fineall` without a suffix used the codebook.
 """
 
