@@ -177,3 +177,13 @@ def test_kmeans_with_fewer_patches_than_codes_uses_what_it_has():
         tok.fit(patches)
     codes = tok(patches, torch.zeros(1))[0].argmax(-1)
     assert len(set(codes.tolist())) == 3 and codes[0] == codes[3] and int(codes.max()) < 3
+
+
+def test_default_vocabulary_is_about_one_code_per_hundred_training_patches(tmp_path):
+    import numpy as np
+    from tsai.all import get_ts_dls
+    X = np.random.default_rng(0).standard_normal((700, 2, 95)).astype('float32')     # 600 training series
+    dls = get_ts_dls(X, splits=(list(range(600)), list(range(600, 700))), bs=64)
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    ts_learner(dls, TimeMAE, cbs=cb, **SMALL)                                         # window 10: 10 patches each
+    assert cb.pretrainer.tokenizer.vocab_size == 60                                   # 6000 patches / 100

@@ -85,7 +85,9 @@ class DecoupledEncoder(nn.Module):
 
 # %% ../nbs/02_pretrain.ipynb #87b0899d
 class TimeMAEPretrainer(nn.Module):
-    "The pretraining modules around a shared backbone: mask token, decoupled encoder, tokenizer and EMA target."
+    """The pretraining modules around a shared backbone: mask token, decoupled encoder, tokenizer and EMA target.
+    Its defaults are the authors' (Gumbel codes, raw MRR targets): a bare module has no data to fit a frozen
+    tokenizer on. `TimeMAEPretrain`, which sees the data, defaults to the validated k-means codes and normalised targets."""
     def __init__(self, backbone: TimeMAEBackbone, mask_ratio: float = 0.6, vocab_size: int = 192,
                  tokenizer: str = 'gumbel', n_decoder_layers: int = 4, n_heads: int | None = None,
                  d_ff: int | None = None, dropout: float | None = None, normalize_targets: bool = False,
