@@ -132,7 +132,7 @@ class TimeMAEEncoderLayer(nn.TransformerEncoderLayer):
         if residual_gain:  # the authors' block: `LN(x + drop(a * f(x)))`, a learnable scalar per branch starting at 1e-8
             self.gain1, self.gain2 = nn.Parameter(torch.full((1,), 1e-8)), nn.Parameter(torch.full((1,), 1e-8))
         hidden_p, output_p = ff_dropouts(self.dropout.p, ff_dropout)
-        self.dropout, self.dropout2 = FastDropout(hidden_p), FastDropout(output_p)
+        self.dropout, self.dropout2, self.ff_dropout = FastDropout(hidden_p), FastDropout(output_p), ff_dropout
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
         x, sa = src, lambda y: self._sa_block(y, src_mask, src_key_padding_mask, is_causal)

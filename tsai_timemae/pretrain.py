@@ -111,8 +111,8 @@ class TimeMAEPretrainer(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
         nn.init.normal_(self.mask_token, std=1. if init_scheme == 'authors' else 0.02)
         # the decoupled encoder has the backbone's block shape: gated residuals and dropout placement as the backbone's
-        ff_where = 'output_twice' if layer0.dropout.p == 0 and layer0.dropout2.p > 0 else 'hidden'
-        self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers, hasattr(layer0, 'gain1'), ff_where)
+        self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers, hasattr(layer0, 'gain1'),
+                                        getattr(layer0, 'ff_dropout', 'hidden'))
         self.tokenizer = make_tokenizer(tokenizer, d, vocab_size, backbone.c_in, backbone.window, **(tokenizer_kwargs or {}))
         if init_scheme == 'authors': authors_init_(self.decoder), authors_init_(self.tokenizer)
         # the momentum target: a copy of patch embedding, position embedding and encoder; never trained by gradient
