@@ -171,3 +171,22 @@ def test_pretraining_loaders_take_no_label_subset():
     ds = load_dataset('BasicMotions')
     with pytest.raises(ValueError, match='label_idx is for the labelled loaders only'):
         make_dls(ds, bench.bench_config('BasicMotions'), 0, labelled=False, label_idx=[0, 1])
+
+
+def test_kmeans_runs_with_the_library_defaults_and_its_command_names_it(tmp_path):
+    """`--tokenizer kmeans` is what `TimeMAEPretrain()` does by default (codes sized from the data, normalised MRR
+    targets, beta 1); a setting given explicitly still wins, and the report's command regenerates the same runs."""
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        run_benchmark(['BasicMotions'], ['timemae_linear'], seeds=[0], tokenizers=['kmeans'], label_fractions=[0.25],
+                      out_dir=tmp_path, report=tmp_path / 'B.md', quick=True, bar=False, **TINY)
+        run_benchmark(['BasicMotions'], ['timemae_linear'], seeds=[0], tokenizers=['kmeans'], label_fractions=[0.5],
+                      out_dir=tmp_path, report=None, quick=True, bar=False, beta=3., **TINY)
+    finally: torch.set_num_threads(threads)
+    cfg = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_kmeans', 0, 0.25).read_text())['config']
+    assert (cfg['tokenizer'], cfg['vocab_size'], cfg['beta'], cfg['normalize_targets']) == ('kmeans', None, 1., True)
+    cfg = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_kmeans', 0, 0.5).read_text())['config']
+    assert cfg['beta'] == 3. and cfg['vocab_size'] is None
+    text = (tmp_path / 'B.md').read_text()
+    assert re.search(r'timemae bench BasicMotions --methods timemae_linear --seeds 0 --tokenizer kmeans .*--label-fraction 0.25', text)

@@ -42,19 +42,23 @@ from .transfer import fineall_learner, finelast_learner, timemae_learner
 from .weights import atomic_write
 
 # %% auto #0
-__all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZED', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'ARCH_KEYS', 'PRETRAIN_KEYS', 'MVP_KEYS',
-           'PRETRAIN_INPUTS', 'METHOD_KEYS', 'RUNNERS', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
-           'LABEL_PROTOCOL', 'INCLUDED_REPORTS', 'REPORT_MARK', 'method_settings', 'bench_config', 'dataset_key',
-           'method_key', 'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions',
-           'environment', 'PeakMemory', 'make_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
-           'fit_select_score', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
-           'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one', 'run_benchmark',
-           'load_results', 'run_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
-           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+__all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'TOKENIZED', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'ARCH_KEYS',
+           'PRETRAIN_KEYS', 'MVP_KEYS', 'PRETRAIN_INPUTS', 'METHOD_KEYS', 'RUNNERS', 'PAPER', 'METHOD_LABELS',
+           'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'INCLUDED_REPORTS', 'REPORT_MARK', 'method_settings',
+           'bench_config', 'dataset_key', 'method_key', 'fraction_key', 'result_path', 'write_json_atomic',
+           'write_text_atomic', 'package_versions', 'environment', 'PeakMemory', 'make_dls', 'label_subset_path',
+           'fixed_label_subset', 'recorder_history', 'fit_select_score', 'pretrain_timemae', 'pretrain_mvp',
+           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
+           'run_inceptiontimeplus', 'run_one', 'run_benchmark', 'load_results', 'run_overrides', 'summarize',
+           'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
+           'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
-TOKENIZERS = ('codebook', 'gumbel')
+TOKENIZERS = ('codebook', 'gumbel', 'kmeans')
+# settings that come with a tokenizer unless given: 'kmeans' runs as `TimeMAEPretrain()`'s default (frozen k-means
+# codes sized from the data, normalised MRR targets, MCC and MRR weighted equally)
+TOKENIZER_SETTINGS = {'kmeans': dict(vocab_size=None, alpha=1., beta=1., normalize_targets=True)}
 TOKENIZED = ('timemae_finelast', 'timemae_fineall', 'timemae_linear')  # methods that use a TimeMAE pretraining
 
 DEFAULTS = dict(
@@ -479,7 +483,8 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
         ds = None
         for seed in seeds:
             for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
-                cfg = {**bench_config(name, quick, **overrides), 'tokenizer': tok, 'label_fraction': frac}
+                implied = {k: v for k, v in TOKENIZER_SETTINGS.get(tok, {}).items() if k not in overrides}
+                cfg = {**bench_config(name, quick, **overrides), 'tokenizer': tok, **implied, 'label_fraction': frac}
                 if frac is not None: cfg['selection'] = 'last'
                 if ds is None:
                     ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
@@ -517,6 +522,9 @@ METHOD_LABELS = {
     'timemae_fineall_gumbel': 'TimeMAE FineAll, Gumbel tokenizer (authors\' code)',
     'timemae_linear': 'TimeMAE linear evaluation (frozen encoder, StandardScaler + LogisticRegression)',
     'timemae_linear_gumbel': 'TimeMAE linear evaluation, Gumbel tokenizer',
+    'timemae_finelast_kmeans': 'TimeMAE FineLast, k-means codes (the library default)',
+    'timemae_fineall_kmeans': 'TimeMAE FineAll, k-means codes (the library default)',
+    'timemae_linear_kmeans': 'TimeMAE linear evaluation, k-means codes (the library default)',
     'timemae_scratch': 'TimeMAE from scratch (no pretraining)',
     'mvp_tstplus': 'tsai MVP pretraining + TSTPlus',
     'inceptiontimeplus': 'tsai InceptionTimePlus (supervised)',
@@ -725,12 +733,18 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
     return lines
 
+def _split_method_key(key: str) -> tuple[str, str]:
+    "`method_key`'s inverse: `timemae_fineall_kmeans` -> (`timemae_fineall`, `kmeans`); unsuffixed runs used the codebook."
+    for t in TOKENIZERS:
+        if key.endswith(f'_{t}') and key[:-len(t) - 1] in TOKENIZED: return key[:-len(t) - 1], t
+    return key, 'codebook'
+
 def _command(dataset: str, rows) -> str:
     "The command that regenerates these rows' numbers, from the settings their result files record."
     methods = [r['method'] for r in rows]
-    base = list(dict.fromkeys(m.replace('_gumbel', '') for m in methods))
-    toks = ['codebook'] * any(not m.endswith('_gumbel') for m in methods if m in TOKENIZED) + \
-           ['gumbel'] * any(m.endswith('_gumbel') for m in methods)
+    split = [_split_method_key(m) for m in methods]
+    base = list(dict.fromkeys(b for b, _ in split))
+    toks = [t for t in TOKENIZERS if any(tok == t for b, tok in split if b in TOKENIZED)]
     seeds = sorted({s for r in rows for s in r['seeds']})
     cmd = f'timemae bench {dataset} --methods {" ".join(base)} --seeds {" ".join(map(str, seeds))}'
     if toks and toks != [DEFAULTS['tokenizer']]: cmd += f' --tokenizer {" ".join(toks)}'
@@ -910,7 +924,8 @@ def add_args(p):
                    help=f'any of {", ".join(METHODS)} (default: all)')
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--tokenizer', nargs='+', default=[DEFAULTS['tokenizer']], choices=list(TOKENIZERS),
-                   help="TimeMAE tokenizer(s): 'codebook' (paper) and/or 'gumbel' (authors' code); "
+                   help="TimeMAE tokenizer(s): 'codebook' (paper), 'gumbel' (authors' code), 'kmeans' "
+                        "(TimeMAEPretrain()'s default: frozen k-means codes, normalised MRR targets, beta 1); "
                         f"default {DEFAULTS['tokenizer']!r}")
     p.add_argument('--pretrain-epochs', type=int, help='override the data set\'s pretraining epochs (TimeMAE and MVP)')
     p.add_argument('--finetune-epochs', type=int, help='override the data set\'s fine-tuning / supervised epochs')
