@@ -1,0 +1,79 @@
+"""One process of a distributed run, launched by tests/test_distributed.py:
+
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain}
+
+Each rank seeds itself differently (so only the distributed wrapping can make the models equal), trains a tiny
+TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_distrib_ctx`, and writes into OUT_DIR:
+`init{rank}.pt` / `final{rank}.pt` (the model's state before and after the fit), `stdout{rank}.txt` (what the fit
+printed), `saves{rank}.txt` (every `torch.save` target, one a line) and `record{rank}.json` (the recorder's names
+and values, and the pretraining callback's history)."""
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+torch.set_num_threads(1)
+
+import numpy as np  # noqa: E402
+from fastai.torch_core import get_model, rank_distrib, set_seed  # noqa: E402
+
+
+def _log_saves(path: Path):
+    "Record where every `torch.save` of this process writes (a path, or an open file's name)."
+    save = torch.save
+    def logged(obj, f, *args, **kwargs):
+        name = getattr(f, 'name', f)
+        if isinstance(name, int): name = os.readlink(f'/proc/self/fd/{name}')  # a file opened with os.fdopen
+        with open(path, 'a') as log: print(name, file=log)
+        return save(obj, f, *args, **kwargs)
+    torch.save = logged
+
+
+def _state(model) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in get_model(model).state_dict().items()}
+
+
+def main(out: Path, mode: str, epochs: int = 2):
+    from tsai.all import TSClassification, accuracy, get_ts_dls, ts_learner
+
+    from tsai_timemae.distributed import timemae_distrib_ctx
+    from tsai_timemae.model import TimeMAE
+
+    rank = rank_distrib()
+    _log_saves(out / f'saves{rank}.txt')
+    rng = np.random.default_rng(0)  # the data: the same in every process
+    X = rng.standard_normal((30, 3, 40)).astype(np.float32)
+    y = np.array(['a', 'b'] * 15)
+    splits = (list(range(23)), list(range(23, 30)))  # odd sizes: DistributedDL pads both
+    set_seed(100 + rank)  # the model's initialisation, dropout and masks: different in every process
+    arch = dict(window=8, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+    cb = None
+    if mode == 'supervised':
+        dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4)
+        learn = ts_learner(dls, TimeMAE, metrics=accuracy, **arch)
+    elif mode == 'pretrain':
+        from tsai_timemae.pretrain import TimeMAEPretrain
+        dls = get_ts_dls(X, splits=splits, bs=4)
+        cb = TimeMAEPretrain(target_dir=out / 'models', n_decoder_layers=1, momentum=0.9)
+        learn = ts_learner(dls, TimeMAE, cbs=cb, **arch)
+    else:
+        raise SystemExit(f'unknown mode {mode!r}')
+    torch.save(_state(learn.model), out / f'init{rank}.pt')
+    with open(out / f'stdout{rank}.txt', 'w') as f, contextlib.redirect_stdout(f):
+        with timemae_distrib_ctx(learn):
+            learn.fit_one_cycle(epochs, 1e-3)
+    torch.save(_state(learn.model), out / f'final{rank}.pt')
+    rec = learn.recorder
+    record = {'names': list(rec.metric_names), 'values': [[float(v) if v is not None else None for v in row] for row in rec.values],
+              'model_type': type(learn.model).__name__, 'loss_type': type(learn.loss_func).__name__}
+    if cb is not None:
+        record['history'] = getattr(cb, 'history', None)
+        record['weights_path'] = str(getattr(cb, 'weights_path', None))
+    (out / f'record{rank}.json').write_text(json.dumps(record, default=str))
+
+
+if __name__ == '__main__':
+    main(Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:]))

@@ -1,0 +1,117 @@
+"""Data-parallel training on two CPU processes (torchrun, gloo): every rank ends with the same model, only rank 0
+prints and writes the encoder. Each run launches tests/ddp_worker.py; each rank starts from its own seed."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tsai_timemae.distributed import accelerate_available, mean_over_ranks, timemae_distrib_ctx
+
+WORKER = Path(__file__).resolve().parent / 'ddp_worker.py'
+N_PROC, EPOCHS = 2, 2
+
+needs_ddp = pytest.mark.skipif(
+    not accelerate_available() or not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason='needs accelerate (pip install "tsai-timemae[dist]") and torch.distributed with gloo')
+
+
+def _launch(out: Path, mode: str) -> dict:
+    "Run the worker on N_PROC CPU processes; return what each rank wrote."
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(N_PROC),
+           str(WORKER), str(out), mode, str(EPOCHS)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=out)
+    assert r.returncode == 0, f'torchrun failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+    res = {}
+    for rank in range(N_PROC):
+        res[rank] = dict(init=torch.load(out / f'init{rank}.pt'), final=torch.load(out / f'final{rank}.pt'),
+                         stdout=(out / f'stdout{rank}.txt').read_text(),
+                         saves=(out / f'saves{rank}.txt').read_text().split('\n'),
+                         record=json.loads((out / f'record{rank}.json').read_text()))
+    return res
+
+
+@pytest.fixture(scope='module')
+def supervised_run(tmp_path_factory):
+    return _launch(tmp_path_factory.mktemp('ddp_supervised'), 'supervised')
+
+
+def _assert_same_on_every_rank(res):
+    states = [res[r]['final'] for r in range(N_PROC)]
+    assert all(s.keys() == states[0].keys() for s in states)
+    differ = [k for k in states[0] for s in states[1:] if not torch.equal(states[0][k], s[k])]
+    assert not differ, f'parameters or buffers differ across ranks after fit: {differ}'
+    # the ranks did start apart (each its own seed): the wrapping, not the seeds, made them equal
+    inits = [res[r]['init'] for r in range(N_PROC)]
+    assert any(not torch.equal(inits[0][k], inits[1][k]) for k in inits[0])
+
+
+def _assert_rank0_prints_the_table(res):
+    names = res[0]['record']['names']
+    assert all(n in res[0]['stdout'] for n in names if n != 'time'), res[0]['stdout']
+    for r in range(1, N_PROC): assert res[r]['stdout'] == '', f'rank {r} printed:\n{res[r]["stdout"]}'
+
+
+@needs_ddp
+def test_supervised_ranks_end_identical(supervised_run):
+    _assert_same_on_every_rank(supervised_run)
+    assert supervised_run[0]['record']['model_type'] == 'TimeMAE'
+
+
+@needs_ddp
+def test_supervised_only_rank0_prints_and_recorder_is_averaged(supervised_run):
+    _assert_rank0_prints_the_table(supervised_run)
+    # fastai gathers the losses and its metrics: every rank records the same values (up to float32 rounding)
+    vals = [supervised_run[r]['record']['values'] for r in range(N_PROC)]
+    assert len(vals[0]) == EPOCHS and all(row == pytest.approx(row0, rel=1e-5) for v in vals for row, row0 in zip(v, vals[0]))
+
+
+def test_single_process_is_a_no_op():
+    "Without a launcher the context manager yields the learner untouched and means are the values themselves."
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    learn = Learner(DataLoaders(device='cpu'), torch.nn.Linear(1, 1), loss_func=torch.nn.MSELoss())
+    with timemae_distrib_ctx(learn) as l: assert l is learn and type(l.model) is torch.nn.Linear
+    vals = {'mcc': 1.5, 'note': None}
+    assert mean_over_ranks(vals) == vals
+
+
+_NO_ACCELERATE = '''
+import importlib.abc, os, sys
+class NoAccelerate(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] == 'accelerate': raise ModuleNotFoundError(f'No module named {name!r}')
+sys.meta_path.insert(0, NoAccelerate())
+import tsai_timemae.all, tsai_timemae.distributed as d
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
+import torch
+assert not d.accelerate_available()
+learn = Learner(DataLoaders(device='cpu'), torch.nn.Linear(1, 1), loss_func=torch.nn.MSELoss())
+with d.timemae_distrib_ctx(learn): pass  # one process: nothing to do
+os.environ['WORLD_SIZE'] = '2'
+try:
+    with d.timemae_distrib_ctx(learn): pass
+except ImportError as e: assert 'pip install' in str(e); print('ok')
+'''
+
+
+def test_imports_without_accelerate():
+    "accelerate is optional: the library imports without it, and only a launched run asks for it."
+    r = subprocess.run([sys.executable, '-c', _NO_ACCELERATE], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0 and r.stdout.strip().endswith('ok'), r.stdout[-1000:] + r.stderr[-3000:]
+
+
+@pytest.mark.skipif(not accelerate_available(), reason='needs accelerate')
+def test_patch_is_idempotent():
+    from fastai.distributed import DistributedDL
+
+    from tsai_timemae.distributed import patch_distributed_dl_for_cpu
+    patch_distributed_dl_for_cpu()
+    patched = DistributedDL._broadcast
+    assert patch_distributed_dl_for_cpu() is False and DistributedDL._broadcast is patched
