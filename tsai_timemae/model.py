@@ -11,221 +11,100 @@ import sys
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tsai.models.layers import GAP1d
 
-from .weights import install_strict_transfer
+# the layers, importable from here too (`from tsai_timemae.model import FastDropout, ...`)
+from .layers import (  # noqa: F401
+    FastDropout, PatchEmbed, TimeMAEEncoderLayer, authors_init_, check_input, fast_dropout, ff_dropouts, multihead_attention)
+from .weights import (
+    arch_from_weights, install_strict_transfer, load_encoder_weights, pack_encoder, read_encoder_file)
 
 # %% auto #0
-__all__ = ['check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention', 'ff_dropouts',
-           'TimeMAEEncoderLayer', 'authors_init_', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels',
-           'check_dls', 'as_panel', 'check_X', 'install_tsai_hooks']
+__all__ = ['TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'as_panel', 'check_X', 'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #3c5c14a3
-#| export
-
-# %% ../nbs/00_model.ipynb #ea6046a2
-def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check_finite: bool = True):
-    "Raise a clear error for input TimeMAE cannot take: not a tensor, wrong rank, empty, complex, wrong channels, too short or long, NaN/inf."
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f'TimeMAE takes a torch.Tensor batch, got {type(x).__name__}. Use `torch.as_tensor(X, '
-                        'dtype=torch.float32)`, or `learn.get_X_preds(X)` / `get_embeddings(learn, X)` for arrays.')
-    if x.is_complex():
-        raise TypeError(f'TimeMAE takes real values, got a {x.dtype} batch. Pass e.g. `x.abs()` or `x.real`.')
-    if x.ndim != 3:
-        fix = ' Add a channel axis, e.g. `x[:, None]` for univariate series.' if x.ndim == 2 else ''
-        raise ValueError(f'TimeMAE expects a 3-D batch [batch, channels, seq_len], got {x.ndim}-D of shape {tuple(x.shape)}.{fix}')
-    if x.shape[0] == 0: raise ValueError(f'The batch is empty (shape {tuple(x.shape)}): pass at least one series.')
-    if x.shape[1] != c_in:
-        raise ValueError(f'TimeMAE was built for c_in={c_in} channels but the batch has {x.shape[1]} '
-                         f'(shape {tuple(x.shape)}). Build the model with c_in={x.shape[1]} or select the matching variables.')
-    if x.shape[-1] < window:
-        raise ValueError(f'Series length {x.shape[-1]} is shorter than one window ({window} steps). '
-                         f'Use window <= {x.shape[-1]} or pad the series.')
-    if x.shape[-1] > max_seq_len:
-        raise ValueError(f'Series length {x.shape[-1]} exceeds max_seq_len={max_seq_len}, the length the position table '
-                         f'was built for. Build TimeMAE with max_seq_len>={x.shape[-1]} (e.g. `ts_learner(dls, TimeMAE, '
-                         f'max_seq_len={x.shape[-1]})`; tsai learners size it from the data). An encoder pretrained with a '
-                         f'shorter table cannot take these series: crop or downsample them, or pretrain with max_seq_len>={x.shape[-1]}.')
-    if check_finite and not torch.isfinite(x).all():
-        raise ValueError('The batch contains NaN or inf values. TimeMAE needs finite input: impute first, '
-                         "e.g. tsai's `TSNan2Value()` batch transform or `np.nan_to_num`.")
-
-# %% ../nbs/00_model.ipynb #6e1c2e83
-class PatchEmbed(nn.Module):
-    "Window slicing: zero-pad the series to a multiple of `window`, then embed each non-overlapping window with one shared Conv1d."
-    def __init__(self, c_in: int, d_model: int, window: int):
-        super().__init__()
-        self.window = window
-        self.proj = nn.Conv1d(c_in, d_model, kernel_size=window, stride=window)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [bs, c_in, T] -> [bs, n_patches, d_model]
-        w = self.proj.weight
-        if x.dtype != w.dtype: x = x.to(w.dtype)  # float16/float64/int input: the weights' dtype (autocast still applies)
-        pad = (-x.shape[-1]) % self.window
-        if pad: x = F.pad(x, (0, pad))
-        return self.proj(x).transpose(1, 2)
-
-# %% ../nbs/00_model.ipynb #31155ffd
-def _keep_mask(shape, p: float, device=None):
-    """Bernoulli(1 - p) keep-mask and its rescale factor from 16 random bits per element, drawn 64 bits at a time.
-    About 4x cheaper on CPU than `bernoulli_`, which draws a float per element; p is rounded to a multiple of 1/65536."""
-    n, thr = math.prod(shape), round(p * 65536)
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2**63, None)
-    return bits.view(torch.int16)[:n].view(shape) >= thr - 32768, 65536 / (65536 - thr)
-
-def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """`F.dropout` with a cheaper random draw on CPU (a fifth of a pretraining step was `bernoulli_`); elsewhere `F.dropout`."""
-    if not training or p == 0: return x
-    if x.device.type != 'cpu' or round(p * 65536) >= 65536: return F.dropout(x, p, True)
-    keep, scale = _keep_mask(x.shape, p, x.device)
-    return (x * keep).mul_(scale)
-
-class FastDropout(nn.Dropout):
-    "`nn.Dropout` through `fast_dropout`."
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return fast_dropout(x, self.p, self.training)
-
-def _additive_mask(attn_mask, key_padding_mask, is_causal, lq, lk, dtype, device):
-    "torch's attention masks (bool: True = blocked; float: added) as one float mask to add to the scores, or None."
-    mask = None
-    if is_causal and attn_mask is None: attn_mask = torch.ones(lq, lk, dtype=torch.bool, device=device).triu(1)
-    for m in (attn_mask, None if key_padding_mask is None else key_padding_mask[:, None, None, :]):
-        if m is None: continue
-        m = torch.zeros(m.shape, dtype=dtype, device=device).masked_fill(m, float('-inf')) if m.dtype == torch.bool else m.to(dtype)
-        mask = m if mask is None else mask + m
-    return mask
-
-def multihead_attention(mha: nn.MultiheadAttention, q_in, kv_in, attn_mask=None, key_padding_mask=None,
-                        is_causal: bool = False, training: bool = False) -> torch.Tensor:
-    """`mha(q_in, kv_in, kv_in)[0]` for a batch-first `nn.MultiheadAttention`, with the same weights and maths: one
-    `F.scaled_dot_product_attention` call (torch's fused kernel, flash on CPU in eval), which torch's own module does
-    not reach in eval. Attention dropout, when training, is SDPA's own."""
-    if not (mha.batch_first and mha._qkv_same_embed_dim and mha.bias_k is None and not mha.add_zero_attn):
-        return mha(q_in, kv_in, kv_in, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                   is_causal=is_causal)[0]
-    E, H = mha.embed_dim, mha.num_heads
-    w, b = mha.in_proj_weight, mha.in_proj_bias
-    B, lq, lk = q_in.shape[0], q_in.shape[1], kv_in.shape[1]
-    if q_in is kv_in: q, k, v = F.linear(q_in, w, b).view(B, lq, 3, H, E // H).permute(2, 0, 3, 1, 4)
-    else:
-        q = F.linear(q_in, w[:E], None if b is None else b[:E]).view(B, lq, H, E // H).transpose(1, 2)
-        k, v = F.linear(kv_in, w[E:], None if b is None else b[E:]).view(B, lk, 2, H, E // H).permute(2, 0, 3, 1, 4)
-    mask = _additive_mask(attn_mask, key_padding_mask, is_causal, lq, lk, q.dtype, q.device)
-    o = F.scaled_dot_product_attention(q, k, v, mask, dropout_p=mha.dropout if training else 0.)  # torch's fused kernel
-    return mha.out_proj(o.transpose(1, 2).reshape(B, lq, E))
-
-def ff_dropouts(p: float, where: str = 'hidden') -> tuple[float, float]:
-    """Dropout rates `(hidden, output)` of a feed-forward branch: `'hidden'` is torch's layer (both p); `'output_twice'`
-    is the authors' code (no hidden dropout, the output dropped twice, i.e. once with `1 - (1 - p)^2`). No parameter
-    depends on it, so saved encoders are the same either way."""
-    if where not in ('hidden', 'output_twice'):
-        raise ValueError(f"ff_dropout must be 'hidden' (torch's layer) or 'output_twice' (the authors' code), got {where!r}.")
-    return (p, p) if where == 'hidden' else (0., 1 - (1 - p) ** 2)
-
-class TimeMAEEncoderLayer(nn.TransformerEncoderLayer):
-    """`nn.TransformerEncoderLayer` (same parameters, same state_dict, same maths) that runs `multihead_attention` and
-    `FastDropout`: on CPU a pretraining step is ~20% faster, and the no-grad momentum target and inference use the
-    fused flash-attention kernel, ~2.5x faster than torch's own eval fast path on long series."""
-    def __init__(self, *args, residual_gain: bool = False, ff_dropout: str = 'hidden', **kwargs):
-        super().__init__(*args, **kwargs)
-        self.dropout, self.dropout1, self.dropout2 = (FastDropout(d.p) for d in (self.dropout, self.dropout1, self.dropout2))
-        if residual_gain:  # the authors' block: `LN(x + drop(a * f(x)))`, a learnable scalar per branch starting at 1e-8
-            self.gain1, self.gain2 = nn.Parameter(torch.full((1,), 1e-8)), nn.Parameter(torch.full((1,), 1e-8))
-        hidden_p, output_p = ff_dropouts(self.dropout.p, ff_dropout)
-        self.dropout, self.dropout2, self.ff_dropout = FastDropout(hidden_p), FastDropout(output_p), ff_dropout
-
-    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
-        x, sa = src, lambda y: self._sa_block(y, src_mask, src_key_padding_mask, is_causal)
-        g1, g2 = getattr(self, 'gain1', 1.), getattr(self, 'gain2', 1.)
-        if self.norm_first:
-            x = x + g1 * sa(self.norm1(x))
-            return x + g2 * self._ff_block(self.norm2(x))
-        x = self.norm1(x + g1 * sa(x))
-        return self.norm2(x + g2 * self._ff_block(x))
-
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
-        return self.dropout1(multihead_attention(self.self_attn, x, x, attn_mask, key_padding_mask, is_causal, self.training))
-
-# %% ../nbs/00_model.ipynb #df570151
-def authors_init_(module: nn.Module) -> nn.Module:
-    """The TimeMAE authors' initialisation, for a faithful preset: every `Linear` (and each of the Q, K, V blocks of
-    torch's packed attention projection) Xavier-normal with bias 0.1; learned position tables from N(0, 1)."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.xavier_normal_(m.weight)
-            if m.bias is not None: nn.init.constant_(m.bias, 0.1)
-        elif isinstance(m, nn.MultiheadAttention) and m.in_proj_weight is not None:
-            for w in m.in_proj_weight.detach().chunk(3): nn.init.xavier_normal_(w)
-            if m.in_proj_bias is not None: nn.init.constant_(m.in_proj_bias, 0.1)
-        if isinstance(getattr(m, 'pos_embed', None), nn.Parameter): nn.init.normal_(m.pos_embed, std=1.)
-    return module
-
 class TimeMAEBackbone(nn.Module):
     """Patch embedding + learned position embedding + vanilla Transformer encoder (`TimeMAEEncoderLayer`, fused attention).
 
     `embed` and `encode` are separate so the pretraining callback can drop masked patches in between:
     the encoder only ever sees the tokens it is given. `residual_gain=True` and `init_scheme='authors'` give the
-    authors' blocks and initialisation (`authors_preset`)."""
+    authors' blocks and initialisation (`authors_preset`). `attn_dropout` is the dropout on attention probabilities
+    (`None`: `dropout`, as torch's layer; `0` lets CPU training steps use torch's fused attention kernel).
+
+    `config` holds the constructor's settings (`TimeMAEBackbone(**bb.config)` builds the same architecture);
+    `save_encoder_weights` stores it beside the weights, so a saved encoder is rebuilt exactly."""
     def __init__(self, c_in: int, window: int = 8, d_model: int = 64, n_layers: int = 8, n_heads: int = 4,
                  d_ff: int = 256, dropout: float = 0.2, max_seq_len: int = 8192, pre_norm: bool = False,
                  check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
-                 ff_dropout: str = 'hidden'):
+                 ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
         if d_model % n_heads: raise ValueError(f'd_model={d_model} must be divisible by n_heads={n_heads}.')
         if window < 1: raise ValueError(f'window must be a positive number of steps, got {window}.')
         if init_scheme not in ('torch', 'authors'):
             raise ValueError(f"init_scheme must be 'torch' (PyTorch's defaults) or 'authors' (the TimeMAE authors' code), got {init_scheme!r}.")
+        self.config = dict(c_in=int(c_in), window=int(window), d_model=int(d_model), n_layers=int(n_layers),
+                           n_heads=int(n_heads), d_ff=int(d_ff), dropout=float(dropout), max_seq_len=int(max_seq_len),
+                           pre_norm=bool(pre_norm), check_finite=bool(check_finite), residual_gain=bool(residual_gain),
+                           init_scheme=init_scheme, ff_dropout=ff_dropout,
+                           attn_dropout=None if attn_dropout is None else float(attn_dropout))
         self.c_in, self.window, self.d_model, self.max_seq_len = c_in, window, d_model, max_seq_len
         self.check_finite = check_finite
         self.max_patches = math.ceil(max_seq_len / window)
+        # patch embedding: one Conv1d over non-overlapping windows, [bs, c_in, T] -> [bs, n_patches, d_model]
         self.patch_embed = PatchEmbed(c_in, d_model, window)
+        # learned position table, one row per patch up to max_seq_len: [1, max_patches, d_model]
         self.pos_embed = nn.Parameter(torch.zeros(1, self.max_patches, d_model))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        # Transformer encoder: n_layers x TimeMAEEncoderLayer, [bs, n_tokens, d_model] -> same
         layer = TimeMAEEncoderLayer(d_model, n_heads, d_ff, dropout, activation='gelu',
                                     batch_first=True, norm_first=pre_norm, residual_gain=residual_gain,
-                                    ff_dropout=ff_dropout)
+                                    ff_dropout=ff_dropout, attn_dropout=attn_dropout)
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         if init_scheme == 'authors': authors_init_(self)
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         "Checked input -> patch tokens [bs, n_patches, d_model], without position."
         check_input(x, self.c_in, self.window, self.max_seq_len, self.check_finite)
-        return self.patch_embed(x)
+        return self.patch_embed(x)                             # [bs, c_in, T] -> [bs, n_patches, d_model]
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         "Patch tokens plus position embedding: [bs, n_patches, d_model]."
-        tokens = self.patchify(x)
-        return tokens + self.pos_embed[:, :tokens.shape[1]]
+        tokens = self.patchify(x)                              # [bs, n_patches, d_model]
+        return tokens + self.pos_embed[:, :tokens.shape[1]]    # + [1, n_patches, d_model]
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         "Run the Transformer encoder on whatever tokens it is given (all of them, or only the visible ones)."
-        return self.encoder(tokens)
+        return self.encoder(tokens)                            # [bs, n_tokens, d_model] -> same
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "[bs, c_in, T] -> [bs, d_model, n_patches], channels first like tsai's backbones."
-        return self.encode(self.embed(x)).transpose(1, 2)
+        tokens = self.embed(x)                                 # [bs, n_patches, d_model]
+        return self.encode(tokens).transpose(1, 2)             # [bs, d_model, n_patches]
 
-# %% ../nbs/00_model.ipynb #0ee03a93
+# %% ../nbs/00_model.ipynb #ea6046a2
 class TimeMAE(nn.Module):
     """TimeMAE classifier, a tsai architecture: `backbone` (window slicing + Transformer) and `head`
     (mean pooling over every patch, then a linear layer).
 
     `seq_len` may be left out (tsai does not pass it): any length from `window` to `max_seq_len` works.
     `c_out=None` leaves out the linear layer, so the model returns the pooled `[bs, d_model]` features,
-    which is what an unlabelled data set needs for pretraining and what embeddings are."""
+    which is what an unlabelled data set needs for pretraining and what embeddings are.
+    `TimeMAE.from_pretrained(weights_path)` rebuilds a saved encoder's architecture and loads it."""
     def __init__(self, c_in: int, c_out: int | None = None, seq_len: int | None = None, window: int = 8,
                  d_model: int = 64, n_layers: int = 8, n_heads: int = 4, d_ff: int = 256, dropout: float = 0.2,
                  max_seq_len: int = 8192, pre_norm: bool = False, fc_dropout: float = 0.,
                  custom_head=None, check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
-                 ff_dropout: str = 'hidden'):
+                 ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
         if seq_len is not None:
             if seq_len < window:
                 raise ValueError(f'seq_len={seq_len} is shorter than one window ({window} steps). Use window <= {seq_len}.')
             max_seq_len = max(max_seq_len, seq_len)
         self.c_in, self.c_out, self.seq_len, self.window = c_in, c_out, seq_len, window
+        # encoder: [bs, c_in, T] -> [bs, d_model, n_patches]
         self.backbone = TimeMAEBackbone(c_in, window, d_model, n_layers, n_heads, d_ff, dropout, max_seq_len,
-                                        pre_norm, check_finite, residual_gain, init_scheme, ff_dropout)
+                                        pre_norm, check_finite, residual_gain, init_scheme, ff_dropout, attn_dropout)
+        # head: [bs, d_model, n_patches] -> [bs, c_out] (or the pooled [bs, d_model] when c_out is None)
         self.head_nf = d_model
         if custom_head is None: self.head = self.create_head(d_model, c_out, fc_dropout)
         elif isinstance(custom_head, nn.Module): self.head = custom_head
@@ -240,8 +119,19 @@ class TimeMAE(nn.Module):
             layers.append(nn.Linear(nf, c_out))
         return nn.Sequential(*layers)
 
+    @classmethod
+    def from_pretrained(cls, weights_path, c_out: int | None = None, **kwargs) -> TimeMAE:
+        """A `TimeMAE` with the encoder saved at `weights_path` (strictly loaded) and a new head. The architecture
+        comes from the file (`arch_from_weights`): `kwargs` may repeat it, set what only training uses (`dropout`,
+        `attn_dropout`, `ff_dropout`; the file's values otherwise) or the head (`fc_dropout`, `custom_head`,
+        `seq_len`); one that would change what the encoder computes (e.g. another `n_heads`) is an error."""
+        sd, stored = read_encoder_file(weights_path)
+        model = cls(c_out=c_out, **{**arch_from_weights(sd, stored, kwargs, weights_path, exclude=()), **kwargs})
+        return load_encoder_weights(model, pack_encoder(sd, stored))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        features = self.backbone(x)                            # [bs, d_model, n_patches]
+        return self.head(features)                             # [bs, c_out] (or [bs, d_model])
 
 # %% ../nbs/00_model.ipynb #0a3959ad
 def _labels(ds):
@@ -337,7 +227,8 @@ def _wrap_tsai(home, names, make):
 
 def install_tsai_hooks(cls):
     """Make tsai build `cls` (TimeMAE) right without editing tsai: no classifier on unlabelled data, `seq_len` passed
-    on, `check_dls` on the data, `check_X` in `Learner.get_X_preds`, and `get_arch(cls.__name__)`."""
+    on, `check_dls` on the data, `check_X` in `Learner.get_X_preds`, `get_arch(cls.__name__)`, and with
+    `pretrained=True, weights_path=...` the architecture stored in the weights file (`arch_from_weights`)."""
     import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
     import tsai.learner as tl
     import tsai.models.utils as tmu
@@ -354,6 +245,11 @@ def install_tsai_hooks(cls):
                 d = dls.d if d is None else d
                 if c_out is None and 'c_out' not in arch_config: c_out = dls.c if has_labels(dls) else None
                 check_dls(dls, c_in)
+            weights_path = kwargs.get('weights_path')
+            if kwargs.get('pretrained') and weights_path is not None:  # the saved architecture, unless given (and equal)
+                sd, stored = read_encoder_file(weights_path)
+                if stored:  # plain state_dicts (files saved before the settings were stored): the call's settings, as before
+                    arch_config.update(arch_from_weights(sd, stored, {**kwargs, **arch_config}, weights_path))
             c_out, seq_len = arch_config.pop('c_out', c_out), arch_config.pop('seq_len', seq_len)
             if seq_len is not None: arch_config['seq_len'] = seq_len  # tsai passes it only to architectures it knows
             return orig(arch, c_in, c_out, None, d, None, *args, arch_config=arch_config, **kwargs)

@@ -12,7 +12,7 @@ from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
 
 from .model import TimeMAE
-from .weights import ENCODER_PREFIX, encoder_config, load_encoder_weights, read_encoder_weights
+from .weights import ENCODER_PREFIX, arch_from_weights, encoder_config, load_encoder_weights, pack_encoder, read_encoder_file
 
 # %% auto #0
 __all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'finelast_learner', 'fineall_learner']
@@ -67,7 +67,11 @@ def _reinit_state(model, sd: dict) -> tuple[dict, list[str]]:
 
 def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=None, reinit: str | None = None, **kwargs):
     """A tsai learner for `TimeMAE`, with the encoder pretrained from `weights_path` when given.
-    The architecture (window, d_model, depth, ...) is read from the weights file; `kwargs` go to `ts_learner`.
+    The architecture is read from the weights file (`arch_from_weights`): every setting `save_encoder_weights` stored,
+    `n_heads` and `pre_norm` included (a bare state_dict, saved before the settings were stored, gives what its shapes
+    tell: window, d_model, depth, d_ff, ...; pass `n_heads` if it was not 4). `kwargs` go to `ts_learner`: they may
+    repeat the file's architecture but not contradict it (e.g. `n_heads=4` for a 2-head encoder is an error that names
+    both); `dropout`, `attn_dropout` and `ff_dropout` default to the file's and may be changed for fine-tuning.
 
     Transfer to data with another channel count or window: `reinit='patch_embed'` keeps the pretrained Transformer
     and gives the model a new patch embedding (and a new position table when the window, hence the table's shape,
@@ -77,11 +81,10 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
         raise ValueError(f"reinit must be None (load every pretrained tensor) or one of {REINIT}, got {reinit!r}.")
     if reinit is not None and weights_path is None:
         raise ValueError("reinit='patch_embed' re-initialises part of a pretrained encoder: pass weights_path too.")
-    arch, sd = {}, None
+    arch, sd, stored = {}, None, None
     if weights_path is not None:
-        sd = read_encoder_weights(weights_path)
-        cfg = encoder_config(sd)
-        arch = {k: v for k, v in cfg.items() if k != 'c_in'}  # c_in comes from dls; a mismatch is a clear error
+        sd, stored = read_encoder_file(weights_path)
+        arch = arch_from_weights(sd, stored, kwargs, weights_path)  # c_in comes from dls; a mismatch is a clear error
     cbs = L(cbs) + (L(FreezeEncoder()) if freeze_encoder else L())
     if reinit is None:
         try:
@@ -95,7 +98,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
         return learn
     learn = ts_learner(dls, TimeMAE, cbs=list(cbs), **{**arch, **kwargs})
     state, fresh = _reinit_state(learn.model, sd)
-    load_encoder_weights(learn.model, state)  # strict for everything else: d_model, depth, d_ff must match
+    load_encoder_weights(learn.model, pack_encoder(state, stored))  # strict for the rest: d_model, depth, d_ff, n_heads
     learn.reinitialised = fresh
     if freeze_encoder:  # only the parts that are new train with the head
         for cb in learn.cbs:

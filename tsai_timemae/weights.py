@@ -14,8 +14,10 @@ import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['ENCODER_PREFIX', 'atomic_write', 'atomic_torch_save', 'save_encoder_weights', 'check_timemae_keys',
-           'read_encoder_weights', 'encoder_config', 'load_encoder_weights', 'install_strict_transfer']
+__all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'atomic_write', 'atomic_torch_save',
+           'pack_encoder', 'save_encoder_weights', 'check_timemae_keys', 'unpack_encoder', 'read_encoder_file',
+           'read_encoder_weights', 'encoder_config', 'check_arch_kwargs', 'arch_from_weights', 'load_encoder_weights',
+           'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -41,11 +43,40 @@ def atomic_torch_save(obj, path) -> Path:
     "`torch.save` that never leaves a half-written file at `path`."
     return atomic_write(path, lambda f: torch.save(obj, f))
 
+FORMAT_VERSION = 2  # {'format': 2, 'timemae_config': {...}, 'state_dict': {...}}; version 1 was the bare state_dict
+CONFIG_KEY = 'timemae_config'
+# settings that decide what the encoder computes: a file is rebuilt with these, and a model that differs is an error
+ARCH_KEYS = ('c_in', 'window', 'd_model', 'n_layers', 'n_heads', 'd_ff', 'max_seq_len', 'pre_norm', 'residual_gain')
+# settings only training uses (no tensor depends on them): the file's values are defaults a fine-tuning call may change
+TRAINING_KEYS = ('dropout', 'attn_dropout', 'ff_dropout', 'init_scheme')
+
+def _plain(v):
+    "A config value as a plain Python bool/int/float/str/None, which `torch.load(weights_only=True)` reads (numpy's ints are not)."
+    if v is None or isinstance(v, (bool, str)): return v
+    if hasattr(v, 'item') and callable(v.item): v = v.item()  # numpy / 0-d torch scalars
+    if isinstance(v, bool) or v is None or isinstance(v, str): return v
+    if isinstance(v, int): return int(v)
+    if isinstance(v, float): return float(v)
+    raise TypeError(f'Cannot store the setting {v!r} ({type(v).__name__}) in a weights file: only numbers, text, True/False and None.')
+
+def pack_encoder(state_dict: dict, config: dict | None) -> dict:
+    "What `save_encoder_weights` writes: the tensors beside the architecture (`config`), or the bare tensors without one."
+    if config is None: return state_dict
+    return {'format': FORMAT_VERSION, CONFIG_KEY: {k: _plain(v) for k, v in config.items()}, 'state_dict': state_dict}
+
 def save_encoder_weights(model: nn.Module, path) -> Path:
-    "Save the encoder part (`backbone.*`) of a `TimeMAE` as a plain `state_dict` of CPU tensors, atomically."
+    """Save the encoder part (`backbone.*`) of a `TimeMAE` (or of a pretraining module with a `backbone`), atomically:
+    `{'format': 2, 'timemae_config': model.backbone.config, 'state_dict': {'backbone.…': CPU tensor, …}}`, readable with
+    `torch.load(weights_only=True)`. The stored settings let `finelast_learner`, `fineall_learner`, `timemae_learner`,
+    `TimeMAE.from_pretrained` and `ts_learner(..., pretrained=True)` rebuild the same encoder (`n_heads` and `pre_norm`
+    included, which no tensor shape shows). A backbone without `config` (one unpickled from an older version) is saved
+    as the bare `state_dict`, as before."""
     sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
     if not sd: raise ValueError(f'{type(model).__name__} has no `backbone`: only TimeMAE encoders can be saved this way.')
-    return atomic_torch_save(sd, path)
+    config = getattr(getattr(model, 'backbone', None), 'config', None)
+    obj = pack_encoder(sd, None if config is None else dict(config))
+    if config is not None: encoder_config(sd, obj[CONFIG_KEY], f'the {type(model).__name__} being saved')  # agree, or fail now
+    return atomic_torch_save(obj, path)
 
 # %% ../nbs/01_weights.ipynb #0d271c18
 _LFS_POINTER = b'version https://git-lfs'
@@ -87,26 +118,49 @@ def check_timemae_keys(sd: dict, src) -> None:
         raise ValueError(f'{src} holds the weights of another model, not a TimeMAE encoder: it has no {missing[0]!r} '
                          f'(its keys are e.g. {sorted(sd)[:3]}). Pass a file saved by TimeMAEPretrain or save_encoder_weights.')
 
-def read_encoder_weights(path) -> dict:
-    """Read an encoder `state_dict` with `weights_only=True` (no arbitrary unpickling).
+def unpack_encoder(obj, src) -> tuple:
+    """`(state_dict, config)` of what a weights file holds: `save_encoder_weights`' format (config = the stored
+    architecture) or a bare `state_dict` (config None: older files, `torch.save(model.state_dict())`, fastai's files)."""
+    if not (isinstance(obj, dict) and CONFIG_KEY in obj): return obj, None
+    fmt = obj.get('format')
+    if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
+        raise ValueError(f'{src} is a weights file of format {fmt!r}, newer than this version of tsai_timemae reads '
+                         f'({FORMAT_VERSION}): upgrade tsai_timemae to load it.')
+    config, sd = obj[CONFIG_KEY], obj.get('state_dict')
+    if not isinstance(config, dict) or not isinstance(sd, dict):
+        raise ValueError(f'{src} is damaged: its {CONFIG_KEY!r} or its \'state_dict\' is not a dict. Save the encoder '
+                         'again with `save_encoder_weights(model, path)`.')
+    return sd, dict(config)
+
+def read_encoder_file(path) -> tuple[dict, dict | None]:
+    """`(state_dict, config)` of an encoder file, read with `weights_only=True` (no arbitrary unpickling): the
+    `backbone.*` tensors, and the architecture `save_encoder_weights` stored beside them (None for a bare state_dict).
     Accepts what `TimeMAEPretrain` saves, a full `TimeMAE` state_dict, or fastai's `learn.save` file (with or without
     the optimizer state)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'No weights file at {path.resolve()}. Pass the .pth file TimeMAEPretrain saved '
                                 f'(by default models/timemae_encoder.pth, printed at the end of pretraining).')
-    sd = _load_state(path)
+    sd, config = unpack_encoder(_load_state(path), path)
     if isinstance(sd, dict) and 'model' in sd and isinstance(sd['model'], dict): sd = sd['model']  # learn.save(with_opt=True)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(f'{path} does not hold a state_dict (a dict of tensors), so it cannot be a TimeMAE encoder.')
     enc = {k: v for k, v in sd.items() if k.startswith(ENCODER_PREFIX)}
     if not enc: raise ValueError(f'{path} holds no TimeMAE encoder weights (no key starts with {ENCODER_PREFIX!r}).')
     check_timemae_keys(enc, path)
-    return enc
+    if config is not None: encoder_config(enc, config, path)  # the stored settings agree with the tensors
+    return enc, config
+
+def read_encoder_weights(path) -> dict:
+    """The encoder `state_dict` (the `backbone.*` tensors) of a weights file, read with `weights_only=True`; see
+    `read_encoder_file` for the architecture stored beside it."""
+    return read_encoder_file(path)[0]
 
 # %% ../nbs/01_weights.ipynb #a0f1257c
-def encoder_config(sd: dict) -> dict:
-    "The architecture a `TimeMAE` encoder `state_dict` was saved from (all that its shapes tell; not `n_heads`)."
+def encoder_config(sd: dict, stored: dict | None = None, src='the weights') -> dict:
+    """The architecture a `TimeMAE` encoder `state_dict` was saved from. Without `stored`, all that its shapes tell
+    (not `n_heads`, `pre_norm` or dropout); with the settings `save_encoder_weights` stored, those too
+    (`ARCH_KEYS`, `TRAINING_KEYS`), after checking that they agree with the tensors."""
     c = {}
     w = sd.get('backbone.patch_embed.proj.weight')
     if w is not None: c.update(d_model=w.shape[0], c_in=w.shape[1], window=w.shape[2])
@@ -117,27 +171,66 @@ def encoder_config(sd: dict) -> dict:
     ff = sd.get('backbone.encoder.layers.0.linear1.weight')
     if ff is not None: c['d_ff'] = ff.shape[0]
     if 'backbone.encoder.layers.0.gain1' in sd: c['residual_gain'] = True  # the authors' gated blocks
-    return c
+    if stored is None: return c
+    told = {k: stored[k] for k in ARCH_KEYS + TRAINING_KEYS if k in stored}
+    shown = {k: c[k] for k in ('c_in', 'window', 'd_model', 'n_layers', 'd_ff') if k in c}
+    shown['residual_gain'] = c.get('residual_gain', False)
+    if pe is not None and 'window' in c and 'max_seq_len' in told:  # the table has ceil(max_seq_len / window) rows
+        rows = -(-told['max_seq_len'] // c['window'])
+        if rows != pe.shape[1]: shown['max_seq_len'] = f'{c["max_seq_len"]} (a table of {pe.shape[1]} rows)'
+    bad = [k for k in shown if k in told and (k == 'max_seq_len' or told[k] != shown[k])]
+    if bad:
+        raise ValueError(f'{src} is inconsistent: its stored settings say ' + ', '.join(f'{k}={told[k]}' for k in bad) +
+                         ' but its tensors have ' + ', '.join(f'{k}={shown[k]}' for k in bad) + ' (edited by hand?). '
+                         'Save the encoder again with `save_encoder_weights(model, path)`.')
+    return {**c, **told}
+
+def check_arch_kwargs(stored: dict, kwargs: dict, src, skip=('c_in', 'window', 'max_seq_len')) -> None:
+    """Refuse settings given with a weights file that would build another encoder than the one saved (e.g. `n_heads=4`
+    for a 2-head file): such a model runs the pretrained tensors as another function. `skip`: settings a transfer may
+    change on purpose (`reinit='patch_embed'`), which the strict loader checks against the tensors."""
+    bad = [k for k in ARCH_KEYS if k not in skip and k in kwargs and k in stored and kwargs[k] != stored[k]]
+    if not bad: return
+    saved, asked = (', '.join(f'{k}={d[k]!r}' for k in bad) for d in (stored, kwargs))
+    raise ValueError(f'The pretrained encoder in {src} does not fit this model: it was saved with {saved}, and {asked} '
+                     f'was asked for. This changes what the encoder computes, so its pretrained weights would give other '
+                     f'features. Leave {", ".join(bad)} out (the file gives {saved}), or pretrain an encoder with {asked}.')
+
+def arch_from_weights(sd: dict, stored: dict | None, kwargs: dict, src, exclude=('c_in',)) -> dict:
+    """The `TimeMAE` settings that rebuild a saved encoder, less those in `kwargs` (which win) and `exclude`.
+    With the settings `save_encoder_weights` stored: the architecture (`ARCH_KEYS`; a conflicting one in `kwargs` is an
+    error, `check_arch_kwargs`) and, as defaults, what only training uses (`TRAINING_KEYS`: dropout for fine-tuning may
+    differ from pretraining). A bare state_dict (an older file) gives what its shapes tell, as before."""
+    config = encoder_config(sd, stored, src)
+    if stored is not None: check_arch_kwargs(stored, kwargs, src)
+    return {k: v for k, v in config.items() if k not in kwargs and k not in exclude}
 
 def _describe(c: dict) -> str:
-    return ', '.join(f'{k}={c[k]}' for k in ('c_in', 'window', 'd_model', 'n_layers', 'd_ff', 'max_seq_len', 'residual_gain') if k in c)
+    keys = ('c_in', 'window', 'd_model', 'n_layers', 'd_ff', 'max_seq_len', 'residual_gain', 'n_heads', 'pre_norm')
+    return ', '.join(f'{k}={c[k]}' for k in keys if k in c)
 
 # %% ../nbs/01_weights.ipynb #05707a27
 def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
-    """Load a pretrained encoder into `model.backbone`, strictly: every encoder key must be there with its shape.
-    The head is left as it is (a new classifier). Returns the model."""
-    sd = read_encoder_weights(weights) if isinstance(weights, (str, os.PathLike)) else weights
-    check_timemae_keys(sd, weights if isinstance(weights, (str, os.PathLike)) else 'the state_dict')
+    """Load a pretrained encoder into `model.backbone`, strictly: every encoder key must be there with its shape, and
+    the settings stored with it that no shape shows (`n_heads`, `pre_norm`) must be the model's. `weights`: a file, a
+    state_dict, or what `pack_encoder` makes. Dropout settings may differ (fine-tuning may use others). The head is
+    left as it is (a new classifier). Returns the model."""
+    is_path = isinstance(weights, (str, os.PathLike))
+    src = weights if is_path else 'the state_dict'
+    sd, stored = read_encoder_file(weights) if is_path else unpack_encoder(weights, src)
+    check_timemae_keys(sd, src)
     own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
+    own_config = getattr(getattr(model, 'backbone', None), 'config', None) or {}
+    hidden = ('n_heads', 'pre_norm')  # what no tensor shape shows
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
     wrong = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in own if k in sd and sd[k].shape != own[k].shape]
+    saved = {**encoder_config(sd), **{k: stored[k] for k in hidden if k in (stored or {})}}
+    mine = {**encoder_config(own), **{k: own_config[k] for k in hidden if k in own_config}}
     if missing or unexpected or wrong:
         lines = [f'  {k}: weights {s} vs model {m}' for k, s, m in wrong[:8]]
         if missing: lines.append(f'  {len(missing)} model keys missing from the weights, e.g. {missing[:3]}')
         if unexpected: lines.append(f'  {len(unexpected)} weight keys the model does not have, e.g. {unexpected[:3]}')
-        src = weights if isinstance(weights, (str, os.PathLike)) else 'the state_dict'
-        saved, mine = encoder_config(sd), encoder_config(own)
         if saved.get('c_in') != mine.get('c_in'):
             fix = (f"\nThe encoder was pretrained on series with {saved.get('c_in')} channels (variables) and this model "
                    f"takes {mine.get('c_in')}: pass the variables it was pretrained on, in the same order, or pretrain on these.")
@@ -150,6 +243,13 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
         raise ValueError(f'The pretrained encoder in {src} does not fit this model:\n' + '\n'.join(lines) +
                          f'\nWeights were saved from: {_describe(saved)}'
                          f'\nThis model has:          {_describe(mine)}' + fix)
+    differ = [k for k in hidden if k in saved and k in mine and saved[k] != mine[k]]
+    if differ:
+        was, has = (', '.join(f'{k}={d[k]}' for k in differ) for d in (saved, mine))
+        raise ValueError(f'The pretrained encoder in {src} does not fit this model: it was saved with {was} and this model '
+                         f'has {has}. The tensors fit, but the model would compute another function with them. Build the '
+                         f'model with {was}, or let finelast_learner/fineall_learner/timemae_learner, '
+                         '`TimeMAE.from_pretrained` or `ts_learner(..., pretrained=True)` read the architecture from the file.')
     dev = device or next(model.parameters()).device
     with torch.no_grad():
         for k, v in own.items(): v.copy_(sd[k].to(dev))
