@@ -78,3 +78,75 @@ def test_bad_input_gives_clear_errors():
         TimeMAE(3, 2, seq_len=4, window=8)
     with pytest.raises(ValueError, match='divisible'):
         TimeMAE(3, 2, d_model=30, n_heads=4)
+
+
+# -- the encoder layer: its own forward, torch's parameters -----------------------------------------------------------
+def test_encoder_layer_runs_no_private_torch_method(monkeypatch):
+    from tsai_timemae.model import TimeMAEEncoderLayer
+    def private(*a, **k): raise AssertionError("torch's private _sa_block/_ff_block was called")
+    monkeypatch.setattr(torch.nn.TransformerEncoderLayer, '_sa_block', private)
+    monkeypatch.setattr(torch.nn.TransformerEncoderLayer, '_ff_block', private)
+    for pre_norm in (False, True):
+        m = TimeMAE(3, 2, pre_norm=pre_norm, residual_gain=True, **{k: v for k, v in SMALL.items()})
+        m(torch.randn(2, 3, 40)).sum().backward()
+        m.eval()(torch.randn(2, 3, 40))
+    layer = TimeMAEEncoderLayer(16, 2, 32, 0.1, batch_first=True)
+    layer(torch.randn(2, 5, 16))
+
+
+@pytest.mark.parametrize('pre_norm', [False, True])
+def test_gated_blocks_follow_their_formula(pre_norm):
+    "With residual_gain: post-norm LN(x + g * f(x)), pre-norm x + g * f(LN(x)), in eval (no dropout)."
+    torch.manual_seed(0)
+    layer = TimeMAE(3, 2, pre_norm=pre_norm, residual_gain=True, **SMALL).backbone.encoder.layers[0].eval()
+    with torch.no_grad(): layer.gain1.fill_(0.5); layer.gain2.fill_(2.)
+    x = torch.randn(2, 6, 32)
+    attn = lambda y: layer.self_attn(y, y, y, need_weights=False)[0]
+    ff = lambda y: layer.linear2(torch.nn.functional.gelu(layer.linear1(y)))
+    with torch.no_grad():
+        if pre_norm:
+            y = x + 0.5 * attn(layer.norm1(x)); want = y + 2. * ff(layer.norm2(y))
+        else:
+            y = layer.norm1(x + 0.5 * attn(x)); want = layer.norm2(y + 2. * ff(y))
+        torch.testing.assert_close(layer(x), want, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_dropout_is_its_own_setting():
+    bb = TimeMAE(3, 2, dropout=0.3, **SMALL).backbone
+    layer = bb.encoder.layers[0]
+    assert layer.self_attn.dropout == 0.3 and layer.dropout1.p == 0.3 and bb.config['attn_dropout'] is None  # as torch's layer
+    bb = TimeMAE(3, 2, dropout=0.3, attn_dropout=0., **SMALL).backbone
+    layer = bb.encoder.layers[0]
+    assert layer.self_attn.dropout == 0. and layer.dropout1.p == 0.3 and layer.dropout.p == 0.3
+    assert bb.config['attn_dropout'] == 0.
+    with pytest.raises(ValueError, match='attn_dropout'):
+        TimeMAE(3, 2, attn_dropout=1.5, **SMALL)
+
+
+def test_attn_dropout_zero_trains_through_the_fused_kernel(monkeypatch):
+    "SDPA gets dropout_p=0 in training, so on CPU it may take the fused (flash) kernel; the attention is the same."
+    import torch.nn.functional as F
+    from tsai_timemae import layers
+    seen = []
+    real = F.scaled_dot_product_attention
+    def spy(q, k, v, mask=None, dropout_p=0., **kw):
+        seen.append(dropout_p); return real(q, k, v, mask, dropout_p=dropout_p, **kw)
+    monkeypatch.setattr(layers.F, 'scaled_dot_product_attention', spy)
+    TimeMAE(3, 2, attn_dropout=0., **SMALL).train()(torch.randn(2, 3, 40))
+    TimeMAE(3, 2, **SMALL).train()(torch.randn(2, 3, 40))
+    assert seen == [0.] * SMALL['n_layers'] + [0.2] * SMALL['n_layers']
+
+
+def test_the_layers_stay_importable_from_the_model_module():
+    from tsai_timemae import layers, model
+    for name in ('check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention', 'ff_dropouts',
+                 'TimeMAEEncoderLayer', 'authors_init_'):
+        assert getattr(model, name) is getattr(layers, name), name
+
+
+def test_backbone_config_rebuilds_the_same_architecture():
+    from tsai_timemae.model import TimeMAEBackbone
+    bb = TimeMAE(3, 2, pre_norm=True, residual_gain=True, attn_dropout=0.1, ff_dropout='output_twice', **SMALL).backbone
+    again = TimeMAEBackbone(**bb.config)
+    assert again.config == bb.config
+    assert [(k, v.shape) for k, v in again.state_dict().items()] == [(k, v.shape) for k, v in bb.state_dict().items()]

@@ -5,8 +5,8 @@ import pytest
 import torch
 from tsai.all import ts_learner
 
-from tsai_timemae.all import (TimeMAE, encoder_config, load_encoder_weights, read_encoder_weights,
-                              save_encoder_weights)
+from tsai_timemae.all import (TimeMAE, encoder_config, fineall_learner, finelast_learner, load_encoder_weights,
+                              read_encoder_file, read_encoder_weights, save_encoder_weights, timemae_learner)
 from tsai_timemae import weights as W
 from conftest import SMALL, assert_same_state
 
@@ -14,14 +14,21 @@ from conftest import SMALL, assert_same_state
 def _enc(m): return {k: v for k, v in m.state_dict().items() if k.startswith('backbone.')}
 
 
-def test_save_writes_only_the_encoder_as_a_plain_state_dict_and_reloads_exactly(tmp_path):
+def test_save_writes_only_the_encoder_beside_its_settings_and_reloads_exactly(tmp_path):
     m = TimeMAE(6, 4, **SMALL)
     path = save_encoder_weights(m, tmp_path / 'enc.pth')
-    sd = torch.load(path, weights_only=True)
+    raw = torch.load(path, weights_only=True)                          # plain data, no code runs
+    assert set(raw) == {'format', 'timemae_config', 'state_dict'} and raw['format'] == 2
+    assert raw['timemae_config'] == m.backbone.config and raw['timemae_config']['n_heads'] == 2
+    sd = raw['state_dict']
     assert all(k.startswith('backbone.') for k in sd) and len(sd) == len(_enc(m))
+    assert_same_state(read_encoder_weights(path), sd)
     m2 = load_encoder_weights(TimeMAE(6, 4, **SMALL), path)
     assert_same_state(_enc(m2), _enc(m))
-    assert encoder_config(sd) == dict(d_model=32, c_in=6, window=10, max_seq_len=8200, n_layers=2, d_ff=64)
+    assert encoder_config(sd) == dict(d_model=32, c_in=6, window=10, max_seq_len=8200, n_layers=2, d_ff=64)  # shapes
+    assert encoder_config(sd, raw['timemae_config']) == {**encoder_config(sd), 'max_seq_len': 8192, 'n_heads': 2,
+                                                         'pre_norm': False, 'residual_gain': False, 'dropout': 0.2,
+                                                         'attn_dropout': None, 'ff_dropout': 'hidden', 'init_scheme': 'torch'}
 
 
 def test_a_failed_save_leaves_the_old_file_untouched_and_no_temporary_file(tmp_path, monkeypatch):
@@ -77,3 +84,119 @@ def test_ts_learner_pretrained_loads_strictly(udls, tmp_path):
     assert_same_state(_enc(learn.model), read_encoder_weights(path))
     with pytest.raises(ValueError, match='does not fit'):
         ts_learner(udls, TimeMAE, pretrained=True, weights_path=path, **{**SMALL, 'window': 5})
+
+
+# -- the architecture travels with the weights (format 2) ---------------------------------------------------------
+ODD = dict(window=10, d_model=32, n_layers=2, n_heads=2, d_ff=48, pre_norm=True, dropout=0.3, attn_dropout=0.,
+           ff_dropout='output_twice')   # nothing a tensor shape shows but d_ff: 2 heads, pre-norm, other dropouts
+
+
+def _embed(model, x):
+    model.eval()
+    with torch.no_grad(): return model.backbone(x)
+
+
+@pytest.fixture
+def odd(tmp_path):
+    torch.manual_seed(0)
+    m = TimeMAE(6, None, **ODD)
+    return m, save_encoder_weights(m, tmp_path / 'odd.pth')
+
+
+def test_every_reader_rebuilds_a_two_head_pre_norm_encoder_exactly(dls, udls, odd, basic_motions):
+    m, path = odd
+    x = torch.as_tensor(basic_motions[0][:8])
+    want = _embed(m, x)
+    assert not torch.allclose(want, _embed(load_encoder_weights(TimeMAE(6, None, **{**ODD, 'n_heads': 4, 'pre_norm': False}),
+                                                                {'backbone.' + k: v for k, v in m.backbone.state_dict().items()}), x))
+    built = {'finelast': finelast_learner(dls, path).model, 'fineall': fineall_learner(dls, path).model,
+             'timemae_learner': timemae_learner(dls, path).model,
+             'ts_learner': ts_learner(udls, TimeMAE, pretrained=True, weights_path=path).model,
+             'from_pretrained': TimeMAE.from_pretrained(path, c_out=4)}
+    for name, model in built.items():
+        cfg = model.backbone.config
+        assert {k: cfg[k] for k in ODD} == ODD, name                      # dropout settings too: the file's
+        torch.testing.assert_close(_embed(model, x), want, rtol=0, atol=0, msg=name)
+    again = fineall_learner(dls, path, n_heads=2, pre_norm=True, d_ff=48).model   # repeating the file's settings is fine
+    torch.testing.assert_close(_embed(again, x), want, rtol=0, atol=0)
+
+
+def test_fine_tuning_may_change_what_only_training_uses(dls, odd):
+    _, path = odd
+    bb = fineall_learner(dls, path, dropout=0.1, attn_dropout=None, ff_dropout='hidden').model.backbone
+    layer = bb.encoder.layers[0]
+    assert (bb.config['dropout'], bb.config['attn_dropout'], bb.config['ff_dropout']) == (0.1, None, 'hidden')
+    assert layer.dropout1.p == 0.1 and layer.self_attn.dropout == 0.1 and layer.dropout.p == 0.1
+
+
+@pytest.mark.parametrize('kw, saved, asked', [(dict(n_heads=4), 'n_heads=2', 'n_heads=4'),
+                                              (dict(pre_norm=False), 'pre_norm=True', 'pre_norm=False'),
+                                              (dict(d_ff=64), 'd_ff=48', 'd_ff=64')])
+def test_a_setting_that_contradicts_the_file_is_an_error_naming_both(dls, udls, odd, kw, saved, asked):
+    _, path = odd
+    for build in (lambda: finelast_learner(dls, path, **kw), lambda: fineall_learner(dls, path, **kw),
+                  lambda: ts_learner(udls, TimeMAE, pretrained=True, weights_path=path, **kw),
+                  lambda: TimeMAE.from_pretrained(path, **kw)):
+        with pytest.raises(ValueError, match=rf'(?s)does not fit this model.*saved with {saved}.*{asked}.*Leave') as e:
+            build()
+        assert 'pretrain an encoder with' in str(e.value)
+
+
+def test_loading_into_a_model_with_other_heads_or_norm_placement_is_an_error(odd):
+    _, path = odd
+    for change in (dict(n_heads=4), dict(pre_norm=False)):
+        target = TimeMAE(6, 3, **{**ODD, **change})
+        before = {k: v.clone() for k, v in _enc(target).items()}
+        with pytest.raises(ValueError, match=r'does not fit this model: it was saved with (n_heads=2|pre_norm=True) and '
+                                             r'this model has (n_heads=4|pre_norm=False)'):
+            load_encoder_weights(target, path)
+        assert_same_state(_enc(target), before)                        # nothing was loaded
+    load_encoder_weights(TimeMAE(6, 3, **{**ODD, 'dropout': 0.}), path)  # dropout is free
+
+
+def test_an_old_plain_state_dict_still_loads_as_before(dls, udls, tmp_path, basic_motions):
+    "Files saved before the settings were stored: a bare state_dict, the architecture its shapes tell, n_heads given."
+    torch.manual_seed(0)
+    m = TimeMAE(6, None, **ODD)
+    old = tmp_path / 'old.pth'
+    torch.save({k: v for k, v in m.state_dict().items() if k.startswith('backbone.')}, old)   # what version 1 wrote
+    sd, stored = read_encoder_file(old)
+    assert stored is None and encoder_config(sd) == dict(d_model=32, c_in=6, window=10, max_seq_len=8200, n_layers=2, d_ff=48)
+    x = torch.as_tensor(basic_motions[0][:8])
+    want = _embed(m, x)
+    for model in (finelast_learner(dls, old, n_heads=2, pre_norm=True).model,
+                  fineall_learner(dls, old, n_heads=2, pre_norm=True).model,
+                  ts_learner(udls, TimeMAE, pretrained=True, weights_path=old, **ODD).model,
+                  load_encoder_weights(TimeMAE(6, 3, **ODD), old)):
+        torch.testing.assert_close(_embed(model, x), want, rtol=0, atol=0)
+    learn = fineall_learner(dls, old)                                  # as before: what shapes do not tell is the default
+    assert learn.model.backbone.config['n_heads'] == 4 and learn.model.backbone.config['pre_norm'] is False
+    with pytest.raises(ValueError, match='does not fit'):              # and ts_learner needs the architecture, as before
+        ts_learner(udls, TimeMAE, pretrained=True, weights_path=old)
+
+
+def test_a_pretraining_module_with_a_backbone_saves_its_settings(tmp_path):
+    from tsai_timemae.model import TimeMAEBackbone
+    class Pretrainer(torch.nn.Module):                                 # what the pretraining callback saves
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.decoder = TimeMAEBackbone(6, **ODD), torch.nn.Linear(32, 32)
+    p = Pretrainer()
+    sd, stored = read_encoder_file(save_encoder_weights(p, tmp_path / 'enc.pth'))
+    assert stored == p.backbone.config and all(k.startswith('backbone.') for k in sd)
+    assert_same_state(sd, {'backbone.' + k: v for k, v in p.backbone.state_dict().items()})
+
+
+def test_settings_are_stored_as_plain_values_and_checked_against_the_tensors(tmp_path):
+    import numpy as np
+    path = save_encoder_weights(TimeMAE(np.int64(6), None, window=np.int64(10), **{k: v for k, v in SMALL.items() if k != 'window'}),
+                                tmp_path / 'enc.pth')
+    raw = torch.load(path, weights_only=True)                          # numpy ints would need unsafe unpickling
+    assert type(raw['timemae_config']['c_in']) is int and type(raw['timemae_config']['window']) is int
+    raw['timemae_config']['d_model'] = 64                              # a hand-edited file
+    torch.save(raw, tmp_path / 'edited.pth')
+    with pytest.raises(ValueError, match=r'inconsistent: its stored settings say d_model=64 but its tensors have d_model=32'):
+        read_encoder_weights(tmp_path / 'edited.pth')
+    torch.save({**raw, 'format': 3}, tmp_path / 'future.pth')
+    with pytest.raises(ValueError, match='format 3, newer.*upgrade tsai_timemae'):
+        read_encoder_weights(tmp_path / 'future.pth')
