@@ -32,6 +32,19 @@ def _log_saves(path: Path):
     torch.save = logged
 
 
+def _rank_mean_recorder():
+    "A callback that averages each rank's number with `mean_over_ranks` after every epoch of the fit."
+    from fastai.callback.core import Callback
+
+    from tsai_timemae.distributed import mean_over_ranks
+
+    class RankMean(Callback):
+        order = 60  # after the Recorder
+        def before_fit(self): self.means = []
+        def after_epoch(self): self.means.append(mean_over_ranks({'rank': float(rank_distrib()), 'note': None}, self.learn))
+    return RankMean()
+
+
 def _state(model) -> dict:
     return {k: v.detach().cpu().clone() for k, v in get_model(model).state_dict().items()}
 
@@ -39,7 +52,7 @@ def _state(model) -> dict:
 def main(out: Path, mode: str, epochs: int = 2):
     from tsai.all import TSClassification, accuracy, get_ts_dls, ts_learner
 
-    from tsai_timemae.distributed import timemae_distrib_ctx
+    from tsai_timemae.distributed import mean_over_ranks, timemae_distrib_ctx
     from tsai_timemae.model import TimeMAE
 
     rank = rank_distrib()
@@ -63,12 +76,16 @@ def main(out: Path, mode: str, epochs: int = 2):
         raise SystemExit(f'unknown mode {mode!r}')
     torch.save(_state(learn.model), out / f'init{rank}.pt')
     with open(out / f'stdout{rank}.txt', 'w') as f, contextlib.redirect_stdout(f):
+        rank_mean = _rank_mean_recorder()
         with timemae_distrib_ctx(learn):
-            learn.fit_one_cycle(epochs, 1e-3)
+            learn.fit_one_cycle(epochs, 1e-3, cbs=rank_mean)
     torch.save(_state(learn.model), out / f'final{rank}.pt')
     rec = learn.recorder
     record = {'names': list(rec.metric_names), 'values': [[float(v) if v is not None else None for v in row] for row in rec.values],
-              'model_type': type(learn.model).__name__, 'loss_type': type(learn.loss_func).__name__}
+              'model_type': type(learn.model).__name__, 'loss_type': type(learn.loss_func).__name__,
+              'rank_means': rank_mean.means, 'process_group_after_fit': torch.distributed.is_initialized()}
+    if rank == 0:  # one rank alone, after the distributed fit: must not wait for the others
+        record['alone_after_fit'] = mean_over_ranks({'rank': 0.}, learn)
     if cb is not None:
         record['history'] = getattr(cb, 'history', None)
         record['weights_path'] = str(getattr(cb, 'weights_path', None))

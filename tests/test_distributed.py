@@ -65,6 +65,12 @@ def test_supervised_ranks_end_identical(supervised_run):
 @needs_ddp
 def test_supervised_only_rank0_prints_and_recorder_is_averaged(supervised_run):
     _assert_rank0_prints_the_table(supervised_run)
+    # mean_over_ranks averages during the fit, and is the identity for one rank alone afterwards (no hang)
+    for r in range(N_PROC):
+        rec = supervised_run[r]['record']
+        assert rec['rank_means'] == [{'rank': (N_PROC - 1) / 2, 'note': None}] * EPOCHS
+        assert rec['process_group_after_fit']
+    assert supervised_run[0]['record']['alone_after_fit'] == {'rank': 0.}
     # fastai gathers the losses and its metrics: every rank records the same values (up to float32 rounding)
     vals = [supervised_run[r]['record']['values'] for r in range(N_PROC)]
     assert len(vals[0]) == EPOCHS and all(row == pytest.approx(row0, rel=1e-5) for v in vals for row, row0 in zip(v, vals[0]))

@@ -15,8 +15,8 @@ from fastai.torch_core import distrib_barrier, num_distrib, rank_distrib  # noqa
 _all_ = ['rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% auto #0
-__all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'timemae_distrib_ctx', 'mean_over_ranks',
-           'rank_distrib', 'num_distrib', 'distrib_barrier']
+__all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'timemae_distrib_ctx', 'in_distributed_fit',
+           'mean_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% ../nbs/15_distributed.ipynb #997f45fc
 def accelerate_available() -> bool:
@@ -77,17 +77,25 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
         yield learn
 
 # %% ../nbs/15_distributed.ipynb #4cc4ed3f
+def in_distributed_fit(learn) -> bool:
+    "Whether `learn` is training or validating data-parallel now: between `DistributedTrainer`'s `before_fit` and `after_fit`."
+    from torch.nn.parallel import DistributedDataParallel
+    return isinstance(getattr(learn, 'model', None), DistributedDataParallel)
+
 def _is_number(v) -> bool:
     if isinstance(v, bool): return False
     if isinstance(v, torch.Tensor): return v.numel() == 1
     return isinstance(v, (int, float))
 
-def mean_over_ranks(values: dict) -> dict:
+@torch.no_grad()
+def mean_over_ranks(values: dict, learn=None) -> dict:
     """The mean over all ranks of each number (Python or one-element tensor) in `values`; other entries (None,
-    strings, ...) are returned as they are. The identity when no process group is initialized or it has one rank.
+    strings, ...) are returned as they are. The identity when no process group is initialized, it has one rank, or
+    `learn` is given and not in a distributed fit (`in_distributed_fit`).
 
-    Numbers come back as Python floats; every rank must call it with the same keys, in the same order."""
+    Averaged numbers come back as Python floats; every rank must call it with the same keys, in the same order."""
     values = dict(values)
+    if learn is not None and not in_distributed_fit(learn): return values
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return values
     world = torch.distributed.get_world_size()
     if world <= 1: return values
