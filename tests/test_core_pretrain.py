@@ -52,7 +52,7 @@ def test_mask_tokens_never_enter_the_visible_encoder():
     assert seen[0].shape == (5, 4, 32) and torch.allclose(seen[0], expected, atol=1e-6)
     logits, codes, reps, target, usage = (out[k] for k in ('logits', 'targets', 'masked_reps', 'target_reps', 'usage'))
     assert logits.shape == (5, 6, 16) and codes.shape == (5, 6, 16) and reps.shape == target.shape == (5, 6, 32)
-    assert usage.shape == (16,) and torch.isclose(usage.sum(), torch.tensor(1.))
+    assert usage.shape == (5, 16) and torch.allclose(usage.sum(-1), torch.ones(5))   # per series: mean code use
     codes = codes.detach()                                                 # one codeword per masked patch
     assert torch.equal((codes > 0.5).sum(-1), torch.ones(5, 6, dtype=torch.long))
     assert torch.allclose(codes.sum(-1), torch.ones(5, 6), atol=1e-5)
@@ -150,13 +150,21 @@ def test_checkpoint_chooses_which_epoch_is_saved(udls, tmp_path, checkpoint):
     assert cb.best == pytest.approx(cb.history[-1]['valid_loss'])
 
 
-def test_labels_are_ignored_and_fit_leaves_the_learner_as_it_was(dls, tmp_path):
-    learn, cb = _learner(dls, tmp_path)
-    model, loss_func, metrics = learn.model, learn.loss_func, list(learn.metrics)
+def test_the_pretraining_network_is_the_learners_model_for_good_and_labels_are_ignored(dls, tmp_path):
+    "As the README says: after joining, `learn.model` is the pretraining network around the same backbone, and stays."
+    from tsai_timemae.all import TimeMAELoss
+    learn = ts_learner(dls, TimeMAE, **SMALL)
+    backbone = learn.model.backbone
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    learn.add_cb(cb)                                                       # joins at the next fit
+    learn.fit(1, 1e-3)                                                     # dls has labels: they are ignored
+    model = learn.model
+    assert isinstance(model, TimeMAEPretrainer) and model.backbone is backbone and cb.pretrainer is model
+    assert isinstance(learn.loss_func, TimeMAELoss) and [m.name for m in learn.metrics] == list(TimeMAEPretrain.parts)
     learn.fit(1, 1e-3)
-    assert learn.model is model and isinstance(learn.model, TimeMAE)
-    assert learn.loss_func is loss_func and list(learn.metrics) == metrics
-    assert learn.get_preds()[0].shape == (len(dls.valid_ds), 4)          # get_preds: the plain model's logits
+    assert learn.model is model and len(cb.history) == 2
+    preds = learn.get_preds()[0]                                           # the pretraining outputs of the valid split
+    assert preds['masked_reps'].shape[0] == len(dls.valid_ds) and preds['masked_reps'].shape[-1] == 32
 
 
 def test_saved_weights_reload_exactly(udls, tmp_path):
@@ -173,14 +181,16 @@ def test_lr_find_validate_and_get_preds_neither_break_it_nor_overwrite_weights(u
     learn, cb = _learner(udls, tmp_path)
     learn.fit(2, 1e-3)
     digest, state = _sha(cb.weights_path), {k: v.clone() for k, v in cb.pretrainer.state_dict().items()}
+    written = cb.weights_path.stat().st_mtime_ns
     model, loss_func = learn.model, learn.loss_func
     learn.lr_find(num_it=10, show_plot=False)
     assert_same_state(cb.pretrainer.state_dict(), state)                  # lr_find leaves pretraining as it was
     res = learn.validate()
     assert len(res) == 1 + len(TimeMAEPretrain.parts) and all(torch.isfinite(torch.tensor(float(v))) for v in res)  # valid_loss and parts
     preds = learn.get_preds()[0]
-    assert preds.shape[0] == len(udls.valid_ds)
+    assert preds['target_reps'].shape[0] == len(udls.valid_ds)
     assert _sha(cb.weights_path) == digest and learn.model is model and learn.loss_func is loss_func
+    assert cb.weights_path.stat().st_mtime_ns == written and len(cb.history) == 2   # not even rewritten, nor recorded
     learn.fit(1, 1e-3)                                                     # and it still trains afterwards
     assert len(cb.history) == 3
 
@@ -242,3 +252,11 @@ def test_a_callback_reused_with_a_new_learner_saves_the_new_run(udls, tmp_path, 
     assert len(cb.history) == 1 and cb.weights_path == tmp_path / 'timemae_encoder.pth'
     assert_same_state(read_encoder_weights(cb.weights_path),
                       {k: v for k, v in second.model.state_dict().items() if k.startswith('backbone.')})
+
+
+def test_the_decoupled_encoder_takes_the_backbones_attention_dropout():
+    "`attn_dropout=0` (torch's fused attention on CPU) reaches the pretraining decoder too; other dropouts stay."
+    for attn, want in ((0., 0.), (None, 0.2)):
+        net = TimeMAEPretrainer(TimeMAE(3, None, attn_dropout=attn, **SMALL).backbone, vocab_size=8)
+        blk = net.decoder.layers[0]
+        assert blk.attn.dropout == want and blk.drop1.p == 0.2

@@ -5,7 +5,7 @@ import torch
 from fastai.learner import load_learner
 from tsai.all import ts_learner
 
-from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, fineall_learner, finelast_learner,
+from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, TimeMAEPretrainer, fineall_learner, finelast_learner,
                               save_encoder_weights)
 from conftest import SMALL, assert_same_state
 
@@ -71,7 +71,7 @@ def test_learners_survive_export_and_load(dls, udls, weights, tmp_path, basic_mo
     pre.fit(1, 1e-3)
     pre.export('pre.pkl')                                                   # a pretraining learner exports too
     again = load_learner(tmp_path / 'pre.pkl')
-    assert isinstance(again.model, TimeMAE)
+    assert isinstance(again.model, TimeMAEPretrainer) and isinstance(pre.model, TimeMAEPretrainer)  # the pretraining network
     assert_same_state(_enc(again.model), _enc(pre.model))
 
 

@@ -14,19 +14,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
-from fastai.callback.schedule import LRFinder
+from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
+from fastai.torch_core import get_model, rank_distrib, trainable_params
 from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
+from .distributed import mean_over_ranks
 from .weights import save_encoder_weights
 
 # %% auto #0
 __all__ = ['random_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder',
-           'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'representation_spread',
-           'TimeMAELoss', 'TimeMAEPretrain']
+           'PretrainOutput', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics',
+           'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder', 'TimeMAEPretrain']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -57,10 +59,11 @@ class CrossAttentionBlock(nn.Module):
     """Post-norm Transformer block whose attention is cross-attention only (queries attend to the visible tokens).
     `residual_gain=True` scales each branch by a learnable scalar starting at 1e-8, as the authors' blocks do."""
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, residual_gain: bool = False,
-                 ff_dropout: str = 'hidden'):
+                 ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
         hidden_p, output_p = ff_dropouts(dropout, ff_dropout)
-        self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
+        attn_p = dropout if attn_dropout is None else attn_dropout  # on the attention probabilities
+        self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=attn_p, batch_first=True)
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), FastDropout(hidden_p), nn.Linear(d_ff, d_model))
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.drop1, self.drop2 = FastDropout(dropout), FastDropout(output_p)
@@ -74,9 +77,9 @@ class CrossAttentionBlock(nn.Module):
 class DecoupledEncoder(nn.Module):
     "Stack of cross-attention blocks: `(mask queries, visible representations) -> masked representations`."
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, n_layers: int, residual_gain: bool = False,
-                 ff_dropout: str = 'hidden'):
+                 ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(CrossAttentionBlock(d_model, n_heads, d_ff, dropout, residual_gain, ff_dropout)
+        self.layers = nn.ModuleList(CrossAttentionBlock(d_model, n_heads, d_ff, dropout, residual_gain, ff_dropout, attn_dropout)
                                     for _ in range(n_layers))
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
@@ -84,6 +87,17 @@ class DecoupledEncoder(nn.Module):
         return q
 
 # %% ../nbs/02_pretrain.ipynb #87b0899d
+class PretrainOutput(tuple):
+    """The pretraining network's outputs, read by name (`out['masked_reps']`). A tuple whose every field has the batch
+    first, so fastai can gather, concatenate and reorder them like any prediction (`learn.get_preds` on a pretraining
+    learner returns one)."""
+    fields = ('logits', 'targets', 'masked_reps', 'target_reps', 'usage', 'copy_codes', 'rep_vis')
+    @classmethod
+    def of(cls, **parts): return cls(parts[f] for f in cls.fields)
+    def __getitem__(self, k): return super().__getitem__(self.fields.index(k) if isinstance(k, str) else k)
+    def keys(self): return self.fields
+    def items(self): return zip(self.fields, self)
+
 class TimeMAEPretrainer(nn.Module):
     """The pretraining modules around a shared backbone: mask token, decoupled encoder, tokenizer and EMA target.
     Its defaults are the authors' (Gumbel codes, raw MRR targets): a bare module has no data to fit a frozen
@@ -103,6 +117,8 @@ class TimeMAEPretrainer(nn.Module):
         d = backbone.d_model
         n_heads = n_heads or layer0.self_attn.num_heads
         d_ff = d_ff or layer0.linear1.out_features
+        # the backbone's dropout and attention dropout unless `dropout` sets both
+        attn_dropout = layer0.self_attn.dropout if dropout is None else dropout
         dropout = layer0.dropout1.p if dropout is None else dropout
         self.backbone, self.mask_ratio, self.shared_mask = backbone, mask_ratio, shared_mask
         self.normalize_targets, self.target_embed, self.target_dropout = normalize_targets, target_embed, target_dropout
@@ -112,11 +128,14 @@ class TimeMAEPretrainer(nn.Module):
         nn.init.normal_(self.mask_token, std=1. if init_scheme == 'authors' else 0.02)
         # the decoupled encoder has the backbone's block shape: gated residuals and dropout placement as the backbone's
         self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers, hasattr(layer0, 'gain1'),
-                                        getattr(layer0, 'ff_dropout', 'hidden'))
+                                        getattr(layer0, 'ff_dropout', 'hidden'), attn_dropout)
         self.tokenizer = make_tokenizer(tokenizer, d, vocab_size, backbone.c_in, backbone.window, **(tokenizer_kwargs or {}))
         if init_scheme == 'authors': authors_init_(self.decoder), authors_init_(self.tokenizer)
         # the momentum target: a copy of patch embedding, position embedding and encoder; never trained by gradient
         self.target = copy.deepcopy(backbone).requires_grad_(False).eval()
+        # whether the target has been started from the online weights (at the first training step): part of the
+        # state, so a resumed run keeps its target
+        self.register_buffer('target_started', torch.tensor(False))
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -143,7 +162,7 @@ class TimeMAEPretrainer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict:
         """One pretraining pass -> dict with `logits` and `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and
-        `target_reps` of MRR `[bs, n_m, d]`, `usage` (mean soft assignment, for the diversity penalty),
+        `target_reps` of MRR `[bs, n_m, d]`, `usage` (each series' mean soft assignment `[bs, vocab]`, for the diversity penalty),
         `copy_codes` (nearest visible patch's code `[bs, n_m]`) and the visible representations `rep_vis`."""
         bb = self.backbone
         tokens = bb.patchify(x)                                            # [bs, n, d], input checked
@@ -156,16 +175,17 @@ class TimeMAEPretrainer(nn.Module):
         masked_reps = self.decoder(self.mask_token + gather_tokens(pos, ids_msk), rep_vis)  # [bs, n_m, d]
         targets = gather_tokens(code_targets, ids_msk)                     # [bs, n_m, vocab]
         usage = gather_tokens(code_probs if code_probs is not None else code_targets.detach(), ids_msk)
-        return {'logits': self.tokenizer.predict(masked_reps), 'targets': targets,
+        return PretrainOutput.of(**{'logits': self.tokenizer.predict(masked_reps), 'targets': targets,
                 'masked_reps': masked_reps, 'target_reps': self.momentum_targets(x, ids_msk),
-                'usage': usage.reshape(-1, usage.shape[-1]).mean(0),
+                'usage': usage.mean(1),
                 'copy_codes': nearest_visible_codes(code_targets.detach().argmax(-1), ids_vis, ids_msk),
-                'rep_vis': rep_vis.detach()}
+                'rep_vis': rep_vis.detach()})
 
     @torch.no_grad()
     def sync_target(self):
         "Start the momentum target from the current online weights."
         for t, o in zip(self.target.parameters(), self.backbone.parameters()): t.copy_(o)
+        self.target_started.fill_(True)
 
     def pretrain_params(self):
         "The trainable parameters pretraining adds (the backbone's are the learner's own)."
@@ -221,7 +241,7 @@ class TimeMAELoss(nn.Module):
         if self.label_smoothing: targets = targets * (1 - self.label_smoothing) + self.label_smoothing / targets.shape[-1]
         mcc = -(targets * F.log_softmax(logits, -1)).sum(-1).mean()
         mrr = F.mse_loss(out['masked_reps'].float(), out['target_reps'].float())
-        usage = out['usage'].float()
+        usage = out['usage'].float().reshape(-1, out['usage'].shape[-1]).mean(0)  # [vocab]: over the batch
         usage_ppl = torch.exp(-(usage * torch.log(usage.clamp_min(1e-9))).sum())
         self.last = {'mcc': mcc.detach(), 'mrr': mrr.detach(),
                      **mcc_diagnostics(out['logits'], out['targets'], out['copy_codes']),
@@ -231,39 +251,97 @@ class TimeMAELoss(nn.Module):
         return loss
 
 # %% ../nbs/02_pretrain.ipynb #784dcb0b
+def _as_float(v):
+    "A recorder value as a float: fastai gathers some values across processes into one tensor per rank."
+    if v is None: return None
+    if isinstance(v, torch.Tensor): return v.detach().float().mean().item()
+    return float(v)
+
+def _has_valid(dls) -> bool:
+    try: return len(dls.valid) > 0
+    except (AttributeError, IndexError, TypeError): return False
+
 class _LossPart(Metric):
-    "One part of the pretraining loss (batch-size weighted mean), read from the callback's loss."
-    def __init__(self, cb, part): self.cb, self.part = cb, part
+    "One part of the pretraining loss (batch-size weighted mean), read from the learner's `TimeMAELoss`."
+    def __init__(self, part): self.part = part
     def reset(self): self.total, self.count = 0., 0
     def accumulate(self, learn):  # a tensor sum: no host sync per batch, one `.item()` per epoch in `value`
+        last = getattr(learn.loss_func, 'last', {})
+        if self.part not in last: return
         bs = learn.xb[0].shape[0]
-        self.total = self.total + self.cb.pretrain_loss.last[self.part] * bs
+        self.total = self.total + last[self.part] * bs
         self.count += bs
     @property
     def value(self): return float(self.total) / self.count if self.count else None
     @property
     def name(self): return self.part
 
-class _SplitterWithPretrainParams:
-    "Wraps a learner's splitter so its last parameter group also holds the pretraining modules' parameters."
-    def __init__(self, splitter, cb): self.splitter, self.cb = splitter, cb
-    def __call__(self, model):
-        groups = L(self.splitter(model))
-        groups = L([list(g) for g in groups]) if len(groups) and isinstance(groups[0], (list, L)) else L([list(groups)])
-        if getattr(self.cb, 'learn', None) is not None and self.cb.pretrainer is not None:
-            groups[-1] = groups[-1] + self.cb.pretrainer.pretrain_params()
-        return groups
-
 # %% ../nbs/02_pretrain.ipynb #a0a7c416
+class DropLabels(Callback):
+    "Pretraining learns from the inputs alone: the batch's labels, if any, are replaced by its inputs (fastai computes a loss only when the batch has targets)."
+    def before_batch(self): self.learn.yb = (self.learn.xb[0],)
+
+class MomentumUpdate(Callback):
+    """The momentum target follows the online backbone after every optimizer step,
+    `target = m * target + (1 - m) * online`; it starts as a copy of the backbone at the first training step (a flag
+    in the model's state, so a resumed run does not restart it). With `momentum_end`, m rises along a cosine over a fit."""
+    order = 6
+    def __init__(self, momentum: float = 0.99, momentum_end: float | None = None):
+        self.momentum, self.momentum_end = momentum, momentum_end
+
+    def current(self) -> float: return cosine_momentum(self.momentum, self.momentum_end, getattr(self.learn, 'pct_train', 0.))
+
+    def before_train(self):
+        net = get_model(self.learn.model)
+        if not bool(net.target_started): net.sync_target()
+
+    def after_step(self):
+        net = get_model(self.learn.model)
+        ema_update(net.target, net.backbone, self.current())
+
+class SaveEncoder(TrackerCallback):
+    """Save the encoder (`save_encoder_weights`: the backbone's weights and its architecture, written atomically) to
+    `path` after every epoch (`every_epoch=True`) or when the monitored loss improves. The monitor is the validation
+    loss, or the training loss when there is no validation data. Only rank 0 writes in a distributed run; `lr_find`,
+    `validate` and `get_preds` never save. `best` is the saved epoch's loss."""
+    order = TrackerCallback.order + 1
+    def __init__(self, path, every_epoch: bool = True, verbose: bool = True):
+        super().__init__(monitor='valid_loss', reset_on_fit=False)
+        self.path, self.every_epoch, self.verbose, self.weights_path = Path(path), every_epoch, verbose, None
+        self.best = math.inf
+
+    def before_fit(self):
+        self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self.learn, 'gather_preds')
+        self.monitor = 'valid_loss' if _has_valid(self.learn.dls) else 'train_loss'
+        self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
+
+    def before_train(self): self._trained = True
+
+    def after_epoch(self):
+        names = list(self.recorder.metric_names[1:])
+        if not self._trained or self.monitor not in names: return
+        val = _as_float(self.recorder.values[-1][names.index(self.monitor)])
+        if val is None or not (self.every_epoch or val < self.best): return
+        self.best = val
+        if rank_distrib() == 0:
+            self.weights_path = save_encoder_weights(get_model(self.learn.model), self.path)
+            if self.verbose and not self.every_epoch:
+                print(f'Better model found at epoch {self.epoch} with {self.monitor} {val:.5f}: encoder weights saved to {self.weights_path}')
+
+    def new_run(self): self.best, self.weights_path = math.inf, None
+
+# %% ../nbs/02_pretrain.ipynb #8350cd41
 class TimeMAEPretrain(Callback):
     """Self-supervised TimeMAE pretraining of a `TimeMAE` learner: `ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())`.
 
-    Labels, if the data has any, are ignored. Masking happens on the batch after tsai's batch transforms.
-    The encoder is saved as a plain `state_dict` to `target_dir/fname.pth`, atomically: with `checkpoint='last'`
-    (the default) the final epoch, with `checkpoint='best'` the epoch with the lowest validation loss (training loss
-    without a validation set). The regression target is the momentum encoder, which keeps moving, so the loss is
-    not comparable across epochs: 'best' tends to keep an early epoch. Re-used with a new learner, the callback
-    starts a new run (history, best loss and saved path).
+    When it joins the learner, `learn.model` becomes the pretraining network (`TimeMAEPretrainer`, whose `backbone` is
+    the TimeMAE model's encoder) and `learn.loss_func` the pretraining loss, for good; the learner's metrics become the
+    loss parts and diagnostics. Labels, if the data has any, are ignored. Masking happens on the batch after tsai's
+    batch transforms. The encoder is saved to `target_dir/fname.pth`, atomically, with its architecture: with
+    `checkpoint='last'` (the default) after every epoch, so the final epoch's is kept, with `checkpoint='best'` the
+    epoch with the lowest validation loss (training loss without a validation set). The regression target is the
+    momentum encoder, which keeps moving, so the loss is not comparable across epochs: 'best' tends to keep an early
+    epoch. Re-used with a new learner, the callback starts a new run (history, best loss and saved path).
 
     Defaults, chosen by linear probes on the validation data of eight data sets (BENCHMARKS.md, "Representation
     quality"): frozen k-means codes of the raw patches as MCC targets (`tokenizer='kmeans'`, `vocab_size=None`),
@@ -294,23 +372,31 @@ class TimeMAEPretrain(Callback):
             raise ValueError(f"checkpoint must be 'best' (lowest validation loss) or 'last' (the final epoch), got {checkpoint!r}.")
         for name, m in (('momentum', momentum), ('momentum_end', momentum_end)):
             if m is not None and not 0 <= m <= 1: raise ValueError(f'{name} must be in [0, 1], got {m}.')
-        self.checkpoint = checkpoint
-        self.mask_ratio, self.vocab_size, self.tokenizer, self.momentum = mask_ratio, vocab_size, tokenizer, momentum
-        self.momentum_end, self.collapse_threshold = momentum_end, collapse_threshold
+        self.checkpoint, self.verbose, self.collapse_threshold = checkpoint, verbose, collapse_threshold
+        self.mask_ratio, self.vocab_size, self.tokenizer, self.n_decoder_layers = mask_ratio, vocab_size, tokenizer, n_decoder_layers
         self.net_kwargs = dict(normalize_targets=normalize_targets, shared_mask=shared_mask, target_embed=target_embed,
                                target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs,
                                init_scheme=init_scheme)
-        self.n_decoder_layers, self.save_best, self.verbose = n_decoder_layers, save_best, verbose
-        self.target_dir, self.fname = Path(target_dir), fname
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
-        self.part_metrics = [_LossPart(self, p) for p in self.parts]
-        self._metrics_before, self._train_sums = None, {}
-        self.pretrainer, self.best, self.weights_path, self.history = None, math.inf, None, []
-        self._saved, self._fitting, self._synced, self._lr_finding, self._snapshot = None, False, False, False, None
-        self._warned_collapse = False
+        self.part_metrics = [_LossPart(p) for p in self.parts]
+        self.drop_labels, self.momentum_update = DropLabels(), MomentumUpdate(momentum, momentum_end)
+        self.saver = SaveEncoder(Path(target_dir) / f'{fname}.pth', checkpoint == 'last', verbose) if save_best else None
+        self.pretrainer, self.history, self._train_sums, self._warned_collapse = None, [], {}, False
+
+    # what the pieces know, where users and earlier versions looked for it
+    @property
+    def weights_path(self): return self.saver.weights_path if self.saver else None
+    @property
+    def best(self): return self.saver.best if self.saver else math.inf
+    @best.setter
+    def best(self, v):
+        if self.saver: self.saver.best = v
+    @property
+    def momentum(self): return self.momentum_update.momentum
+    def current_momentum(self) -> float: return self.momentum_update.current()
 
     # -- joining the learner --------------------------------------------------------------------------------
-    def after_create(self): self._setup()
+    def after_create(self): self._join()
 
     def _vocab_size(self, backbone) -> int:
         "The given vocabulary, or the default for this tokenizer and the training data's number of patches."
@@ -320,28 +406,28 @@ class TimeMAEPretrain(Callback):
         except (AttributeError, TypeError): n_total = None
         return default_vocab_size(self.tokenizer, n_total)
 
-    def _setup(self):
-        "Build the pretraining modules once and make every optimizer the learner creates include them."
-        model = self.learn.model
-        if not isinstance(getattr(model, 'backbone', None), TimeMAEBackbone):
-            raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(model).__name__}. '
-                            'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
-        if self.pretrainer is None or self.pretrainer.backbone is not model.backbone:
-            self.pretrainer = TimeMAEPretrainer(model.backbone, self.mask_ratio, self._vocab_size(model.backbone),
-                                                self.tokenizer, self.n_decoder_layers, **self.net_kwargs)
-            # a new model (the callback re-used with a new learner, e.g. a re-run notebook cell) starts a new run
-            self._synced, self.best, self.weights_path, self.history = False, math.inf, None, []
-        if not isinstance(self.learn.splitter, _SplitterWithPretrainParams):
-            self.learn.splitter = _SplitterWithPretrainParams(self.learn.splitter, self)
-        dev = next(model.parameters()).device
-        self.pretrainer.to(dev)
-        opt = self.learn.opt
-        if opt is not None:
-            in_opt = {id(p) for pg in opt.param_lists for p in pg}
-            if any(id(p) not in in_opt for p in self.pretrainer.pretrain_params()):
-                old = opt.hypers
-                self.learn.create_opt()  # same groups as before, the last one now with the pretraining params
-                for h_new, h_old in zip(self.learn.opt.hypers, old): h_new.update(h_old)
+    def _join(self):
+        "Make the pretraining network and loss the learner's, once per model, and add the small callbacks."
+        learn, net = self.learn, get_model(self.learn.model)
+        if not isinstance(net, TimeMAEPretrainer):
+            if not isinstance(getattr(net, 'backbone', None), TimeMAEBackbone):
+                raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
+                                'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
+            dev = next(net.parameters()).device
+            net = TimeMAEPretrainer(net.backbone, self.mask_ratio, self._vocab_size(net.backbone), self.tokenizer,
+                                    self.n_decoder_layers, **self.net_kwargs).to(dev)
+            learn.model = net
+        if net is not self.pretrainer:  # a new model (e.g. the callback re-used with a new learner): a new run
+            self.pretrainer, self.history = net, []
+            if self.saver: self.saver.new_run()
+        learn.loss_func, learn.splitter = self.pretrain_loss, trainable_params
+        if list(learn.metrics) != self.part_metrics: learn.metrics = L(self.part_metrics)
+        learn.add_cbs([cb for cb in (self.drop_labels, self.momentum_update, self.saver) if cb is not None and cb not in learn.cbs])
+        opt = learn.opt
+        if opt is not None and {id(p) for pg in opt.param_lists for p in pg} != {id(p) for p in trainable_params(net)}:
+            old = opt.hypers  # an optimizer made for the classifier: the same hyper-parameters over the pretraining network
+            learn.create_opt()
+            for h_new, h_old in zip(learn.opt.hypers, old): h_new.update(h_old)
 
     @torch.no_grad()
     def _fit_tokenizer(self):
@@ -358,65 +444,30 @@ class TimeMAEPretrain(Callback):
         if not chunks: raise ValueError('The training DataLoader yields no batches, so the tokenizer cannot be fitted.')
         tok.fit(torch.cat(chunks))
 
-    # -- fit / validate ---------------------------------------------------------------------------------------
+    # -- fit --------------------------------------------------------------------------------------------------
     def before_fit(self):
-        self._swap_out()  # in case an exception left the pretraining network in place
-        self._setup()
+        self._join()
         self._fit_tokenizer()
-        self._lr_finding = any(isinstance(cb, LRFinder) for cb in self.learn.cbs)
-        if self._lr_finding: self._snapshot = copy.deepcopy(self.pretrainer.state_dict())
-        if not hasattr(self.learn, 'gather_preds'):
-            self._metrics_before = self.learn.metrics
-            self.learn.metrics = L(self.learn.metrics) + L(m for m in self.part_metrics if m not in self.learn.metrics)
+        self._recording = not hasattr(self.learn, 'lr_finder') and not hasattr(self.learn, 'gather_preds')
+        self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
 
-    def before_train(self):
-        self._fitting, self._train_sums = True, {**{k: 0. for k in self.parts}, 'n': 0}
-        if not self._synced: self.pretrainer.sync_target(); self._synced = True
-        self._swap_in()
-
-    def before_validate(self):
-        if not hasattr(self.learn, 'gather_preds'): self._swap_in()  # get_preds sees the plain model
-
-    def before_batch(self):
-        if self._saved is None: return
-        self.learn.yb = (self.xb[0],)  # labels are ignored; fastai only computes a loss when yb is not empty
+    def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0}
 
     def after_loss(self):
-        if self._saved is None or not self.training: return
+        if not self.training: return
         bs, last = self.xb[0].shape[0], self.pretrain_loss.last
         for k in self.parts: self._train_sums[k] = self._train_sums[k] + last[k] * bs  # tensors: no sync
         self._train_sums['n'] += bs
 
-    def current_momentum(self) -> float:
-        return cosine_momentum(self.momentum, self.momentum_end, getattr(self.learn, 'pct_train', 0.))
-
-    def after_step(self): ema_update(self.pretrainer.target, self.pretrainer.backbone, self.current_momentum())
-
-    def after_train(self): self._swap_out()
-
-    def after_validate(self): self._swap_out()
-    def after_cancel_fit(self): self._swap_out()
-
     def after_epoch(self):
-        if not self._fitting or self._lr_finding: return
+        if not self._recording or not self._train_sums: return
         rec = self.learn.recorder  # runs after us: its row for this epoch is complete but not yet stored
         names = [n for n in rec.metric_names[1:] if n != 'time']
-        row = dict(zip(names, rec.log[1:]))
         n = max(self._train_sums.get('n', 0), 1)
-        train_parts = {f'train_{k}': float(self._train_sums.get(k, 0.)) / n for k in self.parts}
-        self.history.append({'epoch': self.epoch, **train_parts, 'momentum': self.current_momentum(),
-                             **{k: (float(v) if v is not None else None) for k, v in row.items()}})
-        self._check_collapse(train_parts['train_rep_std'])
-        score = row.get('valid_loss', row.get('train_loss'))
-        if not self.save_best or score is None: return
-        # 'last' saves every epoch (atomically: an interrupted run keeps its last complete epoch); `best` is then
-        # the saved epoch's loss
-        if self.checkpoint == 'last' or float(score) < self.best:
-            self.best = float(score)
-            self.weights_path = save_encoder_weights(self.learn.model, self.target_dir / f'{self.fname}.pth')
-            if self.verbose and self.checkpoint == 'best':
-                print(f'Better model found at epoch {self.epoch} with loss {self.best:.5f}: '
-                      f'encoder weights saved to {self.weights_path}')
+        row = {'epoch': self.epoch, **{f'train_{k}': float(self._train_sums.get(k, 0.)) / n for k in self.parts},
+               'momentum': self.current_momentum(), **{k: _as_float(v) for k, v in zip(names, rec.log[1:])}}
+        self.history.append(mean_over_ranks(row, self.learn))  # the same on every rank
+        self._check_collapse(self.history[-1]['train_rep_std'])
 
     def _check_collapse(self, spread: float):
         "Warn once per fit when the visible representations are close to one vector for every series and position."
@@ -430,31 +481,7 @@ class TimeMAEPretrain(Callback):
                       '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
 
     def after_fit(self):
-        self._swap_out()
-        if self._metrics_before is not None:
-            self.learn.metrics = self._metrics_before
-            self._metrics_before = None
-        if self._lr_finding and self._snapshot is not None:
-            self.pretrainer.load_state_dict(self._snapshot)
-            self._snapshot = None
-        elif self._fitting and self.verbose and self.weights_path is not None:
+        if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             print(f'{which} pretrained encoder (loss {self.best:.5f}) is at {self.weights_path}')
-        self._fitting = self._lr_finding = self._warned_collapse = False
-
-    # -- helpers --------------------------------------------------------------------------------------------
-    def _swap_in(self):
-        if self._saved is not None: return
-        self.pretrainer.train(self.learn.model.training)
-        self._saved = (self.learn.model, self.learn.loss_func)
-        self.learn.model, self.learn.loss_func = self.pretrainer, self.pretrain_loss
-
-    def _swap_out(self):
-        if self._saved is None: return
-        self.learn.model, self.learn.loss_func = self._saved
-        self._saved = None
-
-    def __getstate__(self):
-        d = self.__dict__.copy()
-        d['_saved'] = None  # never pickle a swapped-out model (export happens between fits)
-        return d
+        self._recording = self._warned_collapse = False
