@@ -40,6 +40,12 @@ def supervised_run(tmp_path_factory):
     return _launch(tmp_path_factory.mktemp('ddp_supervised'), 'supervised')
 
 
+@pytest.fixture(scope='module')
+def pretrain_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('ddp_pretrain')
+    return out, _launch(out, 'pretrain')
+
+
 def _assert_same_on_every_rank(res):
     states = [res[r]['final'] for r in range(N_PROC)]
     assert all(s.keys() == states[0].keys() for s in states)
@@ -74,6 +80,64 @@ def test_supervised_only_rank0_prints_and_recorder_is_averaged(supervised_run):
     # fastai gathers the losses and its metrics: every rank records the same values (up to float32 rounding)
     vals = [supervised_run[r]['record']['values'] for r in range(N_PROC)]
     assert len(vals[0]) == EPOCHS and all(row == pytest.approx(row0, rel=1e-5) for v in vals for row, row0 in zip(v, vals[0]))
+
+
+def _encoder_saves(res, rank):
+    return [s for s in res[rank]['saves'] if 'timemae_encoder' in s]
+
+
+@needs_ddp
+def test_pretraining_ranks_end_identical(pretrain_run):
+    _, res = pretrain_run
+    _assert_same_on_every_rank(res)
+    rec = res[0]['record']
+    assert rec['model_type'] == 'TimeMAEPretrainer' and rec['loss_type'] == 'TimeMAELoss'
+    # backbone, decoupled encoder (decoder + mask token), tokenizer and momentum target are all compared
+    prefixes = {k.split('.')[0] for k in res[0]['final']}
+    assert {'backbone', 'decoder', 'mask_token', 'tokenizer', 'target'} <= prefixes, prefixes
+    # the momentum target moved away from its start (EMA ran) and is the same on every rank
+    assert any(not torch.equal(res[0]['init'][k], res[0]['final'][k]) for k in res[0]['final'] if k.startswith('target.'))
+
+
+@needs_ddp
+def test_pretraining_only_rank0_prints_and_writes_the_encoder(pretrain_run):
+    out, res = pretrain_run
+    _assert_rank0_prints_the_table(res)
+    assert len(_encoder_saves(res, 0)) >= 1
+    for r in range(1, N_PROC): assert _encoder_saves(res, r) == [], f'rank {r} wrote the encoder: {_encoder_saves(res, r)}'
+    files = sorted(p.name for p in (out / 'models').iterdir())
+    assert files == ['timemae_encoder.pth'], files  # no temporary file left behind
+    saved = torch.load(out / 'models' / 'timemae_encoder.pth', weights_only=True)
+    saved = saved.get('state_dict', saved) if isinstance(saved, dict) else saved
+    final = res[0]['final']  # the saved encoder is the final backbone
+    backbone = {k: v for k, v in final.items() if k.startswith('backbone.')}
+    assert saved.keys() == backbone.keys()
+    for k, v in saved.items(): assert torch.equal(v, backbone[k]), k
+
+
+@needs_ddp
+def test_pretraining_history_is_averaged_over_ranks(pretrain_run):
+    "The callback's history (training and validation MCC/MRR parts, losses) is a mean over ranks: the same on every rank."
+    _, res = pretrain_run
+    hist = [res[r]['record']['history'] for r in range(N_PROC)]
+    assert len(hist[0]) == EPOCHS and all(h == hist[0] for h in hist)
+
+
+@needs_ddp
+@pytest.mark.xfail(strict=True, reason='the MCC/MRR columns of the progress table and recorder (_LossPart metrics) are '
+                   "each rank's own; TimeMAEPretrain should average them with mean_over_ranks(..., self.learn) in "
+                   'after_validate (and after_train), before the Recorder reads them')
+def test_pretraining_progress_columns_are_averaged_over_ranks(pretrain_run):
+    _, res = pretrain_run
+    vals = [res[r]['record']['values'] for r in range(N_PROC)]
+    names = res[0]['record']['names'][1:]
+    differ = sorted({n for v in vals[1:] for row0, row in zip(vals[0], v) for n, a, b in zip(names, row0, row)
+                     if a != pytest.approx(b, rel=1e-5)})
+    assert not differ, f'recorded columns differ across ranks (rank-local values, not averaged): {differ}'
+    hist = res[0]['record']['history']  # and the table shows what the history keeps
+    for row, h in zip(vals[0], hist):
+        for n, v in zip(names, row):
+            if n in h: assert v == pytest.approx(h[n], rel=1e-5), n
 
 
 def test_single_process_is_a_no_op():
