@@ -5,6 +5,7 @@
 # %% ../nbs/15_distributed.ipynb #f2384967
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import os
@@ -50,6 +51,12 @@ def patch_distributed_dl_for_cpu() -> bool:
     return True
 
 # %% ../nbs/15_distributed.ipynb #97dfe8e4
+def _destroy_process_group():
+    "Free the process group before the interpreter's own teardown (gloo's threads outliving it can abort a rank at exit)."
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        try: torch.distributed.destroy_process_group()
+        except Exception: pass  # exiting anyway
+
 @contextlib.contextmanager
 def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     """`learn.distrib_ctx` that also works on CPU processes: `with timemae_distrib_ctx(learn): learn.fit(...)`.
@@ -58,7 +65,9 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     `sync_bn=False`, `cpu=not torch.cuda.is_available()` unless `cpu` is given, `DistributedDL` patched for gloo;
     on GPUs each process first moves the learner to its own GPU (`LOCAL_RANK`). Other `kwargs` go to
     `accelerate.Accelerator` (e.g. `kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)]`).
-    In a single process it yields `learn` unchanged (and needs no `accelerate`)."""
+    On leaving, the ranks wait for each other (so files rank 0 wrote, e.g. the encoder, are there for all), and the
+    process group is destroyed when the script exits. In a single process it yields `learn` unchanged (and needs no
+    `accelerate`)."""
     if num_distrib() <= 1:
         yield learn
         return
@@ -74,7 +83,10 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
         learn.model.to(device)
     patch_distributed_dl_for_cpu()
     with learn.distrib_ctx(sync_bn=False, cpu=cpu, **kwargs):
+        atexit.unregister(_destroy_process_group)  # registered once
+        atexit.register(_destroy_process_group)
         yield learn
+    distrib_barrier()  # not reached after an exception: the other ranks may never arrive
 
 # %% ../nbs/15_distributed.ipynb #4cc4ed3f
 def in_distributed_fit(learn) -> bool:
