@@ -124,9 +124,6 @@ def test_pretraining_history_is_averaged_over_ranks(pretrain_run):
 
 
 @needs_ddp
-@pytest.mark.xfail(strict=True, reason='the MCC/MRR columns of the progress table and recorder (_LossPart metrics) are '
-                   "each rank's own; TimeMAEPretrain should average them with mean_over_ranks(..., self.learn) in "
-                   'after_validate (and after_train), before the Recorder reads them')
 def test_pretraining_progress_columns_are_averaged_over_ranks(pretrain_run):
     _, res = pretrain_run
     vals = [res[r]['record']['values'] for r in range(N_PROC)]

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
 from fastai.torch_core import get_model, rank_distrib, trainable_params
@@ -23,12 +25,13 @@ from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, ff_
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
 from .distributed import mean_over_ranks
-from .weights import save_encoder_weights
+from .weights import _load_state, atomic_torch_save, save_encoder_weights
 
 # %% auto #0
 __all__ = ['random_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder',
            'PretrainOutput', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics',
-           'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder', 'TimeMAEPretrain']
+           'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder', 'TimeMAEPretrain',
+           'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -323,8 +326,9 @@ class SaveEncoder(TrackerCallback):
         val = _as_float(self.recorder.values[-1][names.index(self.monitor)])
         if val is None or not (self.every_epoch or val < self.best): return
         self.best = val
+        self.weights_path = self.path  # on every rank: rank 0 writes it, and `timemae_distrib_ctx` waits for that on leaving
         if rank_distrib() == 0:
-            self.weights_path = save_encoder_weights(get_model(self.learn.model), self.path)
+            save_encoder_weights(get_model(self.learn.model), self.path)
             if self.verbose and not self.every_epoch:
                 print(f'Better model found at epoch {self.epoch} with {self.monitor} {val:.5f}: encoder weights saved to {self.weights_path}')
 
@@ -354,7 +358,10 @@ class TimeMAEPretrain(Callback):
     patches for frozen ones). MRR: `normalize_targets`, `target_embed`, `target_dropout` (see `TimeMAEPretrainer`);
     `momentum` rises to `momentum_end` along a cosine when that is given. The history and the progress table carry
     the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
-    the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`)."""
+    the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`).
+
+    Long runs: `save_every=N` writes the whole pretraining state every N epochs to `target_dir/fname_state.pth`
+    (`PretrainCheckpoint`); after a crash, the same script with `resume=True` continues from it."""
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
     parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')
 
@@ -364,7 +371,8 @@ class TimeMAEPretrain(Callback):
                  checkpoint: str = 'last', verbose: bool = True, label_smoothing: float = 0.,
                  normalize_targets: bool = True, momentum_end: float | None = None, shared_mask: bool = False,
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
-                 tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch'):
+                 tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch',
+                 save_every: int | None = None, resume: bool = False):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_tokenizer(tokenizer)
@@ -381,6 +389,9 @@ class TimeMAEPretrain(Callback):
         self.part_metrics = [_LossPart(p) for p in self.parts]
         self.drop_labels, self.momentum_update = DropLabels(), MomentumUpdate(momentum, momentum_end)
         self.saver = SaveEncoder(Path(target_dir) / f'{fname}.pth', checkpoint == 'last', verbose) if save_best else None
+        if resume and not save_every: raise ValueError('resume=True continues from the state file that save_every=N writes: pass save_every too.')
+        self.state_saver = (PretrainCheckpoint(Path(target_dir) / f'{fname}_state.pth', save_every, resume, self)
+                            if save_every else None)
         self.pretrainer, self.history, self._train_sums, self._warned_collapse = None, [], {}, False
 
     # what the pieces know, where users and earlier versions looked for it
@@ -422,7 +433,8 @@ class TimeMAEPretrain(Callback):
             if self.saver: self.saver.new_run()
         learn.loss_func, learn.splitter = self.pretrain_loss, trainable_params
         if list(learn.metrics) != self.part_metrics: learn.metrics = L(self.part_metrics)
-        learn.add_cbs([cb for cb in (self.drop_labels, self.momentum_update, self.saver) if cb is not None and cb not in learn.cbs])
+        learn.add_cbs([cb for cb in (self.drop_labels, self.momentum_update, self.saver, self.state_saver)
+                       if cb is not None and cb not in learn.cbs])
         opt = learn.opt
         if opt is not None and {id(p) for pg in opt.param_lists for p in pg} != {id(p) for p in trainable_params(net)}:
             old = opt.hypers  # an optimizer made for the classifier: the same hyper-parameters over the pretraining network
@@ -452,6 +464,12 @@ class TimeMAEPretrain(Callback):
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
 
     def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0}
+
+    def after_validate(self):
+        "In a distributed fit, the progress table's columns are the mean over the processes (before the Recorder reads them)."
+        parts = [m for m in self.part_metrics if m.count]
+        means = mean_over_ranks({m.part: m.value for m in parts}, self.learn)
+        for m in parts: m.total, m.count = means[m.part], 1
 
     def after_loss(self):
         if not self.training: return
@@ -485,3 +503,77 @@ class TimeMAEPretrain(Callback):
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             print(f'{which} pretrained encoder (loss {self.best:.5f}) is at {self.weights_path}')
         self._recording = self._warned_collapse = False
+
+# %% ../nbs/02_pretrain.ipynb #4fbdcb3f
+def _rng_states(learn) -> dict:
+    "Every random state the next epoch draws from: Python's, numpy's, torch's (CPU and CUDA) and each data loader's own."
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {'python': random.getstate(), 'numpy': (name, keys.tolist(), pos, has_gauss, gauss),
+            'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            'loaders': [dl.rng.getstate() if hasattr(dl, 'rng') else None for dl in getattr(learn.dls, 'loaders', [])]}
+
+def _restore_rng_states(learn, s: dict):
+    random.setstate(s['python'])
+    name, keys, pos, has_gauss, gauss = s['numpy']
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(s['torch'])
+    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    for dl, st in zip(getattr(learn.dls, 'loaders', []), s['loaders']):
+        if st is not None and hasattr(dl, 'rng'): dl.rng.setstate(st)
+
+class PretrainCheckpoint(Callback):
+    """Every `every` epochs, and after the last, the whole pretraining state, written atomically to `path` (rank 0
+    only): the model with every pretraining module and the momentum target, the optimizer, the epochs done out of how
+    many, every random state, and the `TimeMAEPretrain` history and best loss. With `resume=True`, a fit whose
+    `path` exists continues from it: the same call (same epochs and schedule) skips the epochs done.
+    `TimeMAEPretrain(save_every=N, resume=...)` adds it; `owner` is that callback."""
+    order = 70  # after the Recorder (50) and SaveEncoder (61): the state holds this epoch's history and encoder file
+    def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
+        if int(every) < 1: raise ValueError(f'save_every must be a positive number of epochs, got {every}.')
+        self.path, self.every, self.resume, self.owner, self.start = Path(path), int(every), resume, owner, 0
+
+    def _settings(self) -> dict:
+        "What must not change between a run and its resumption."
+        o, net = self.owner, get_model(self.learn.model)
+        return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch,
+                'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
+                                 | {'vocab_size': net.tokenizer.vocab_size, **o.net_kwargs})}
+
+    def before_fit(self):
+        self.start = 0
+        if not self.resume or not self.path.is_file() or hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds'): return
+        state = _load_state(self.path)
+        mine = self._settings()
+        if state['settings'] != mine:
+            diff = [k for k in mine if state['settings'].get(k) != mine[k]]
+            raise ValueError(f'{self.path} was written by a run with other settings ({", ".join(diff)}: '
+                             f'{ {k: state["settings"].get(k) for k in diff} } there, { {k: mine[k] for k in diff} } now). '
+                             'Resume with the same model, TimeMAEPretrain settings and number of epochs, or delete the file '
+                             '(or pass resume=False) to start a new run.')
+        get_model(self.learn.model).load_state_dict(state['model'])
+        self.learn.opt.load_state_dict(state['opt'])
+        if self.owner is not None:
+            self.owner.history = list(state['history'])
+            if self.owner.saver is not None:
+                self.owner.saver.best, self.owner.saver.weights_path = state['best'], state['weights_path'] and Path(state['weights_path'])
+        sl = self.learn.recorder.smooth_loss
+        sl.val, sl.count = state['smooth_loss']
+        _restore_rng_states(self.learn, state['rng'])
+        self.start = state['epoch'] + 1
+        if rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
+            print(f'Resuming pretraining from {self.path}: {self.start} of {self.learn.n_epoch} epochs done.')
+
+    def before_epoch(self):
+        if self.epoch < self.start: raise CancelEpochException  # done before the interruption
+
+    def after_epoch(self):
+        if hasattr(self.learn, 'lr_finder') or self.epoch < self.start: return
+        last = self.epoch == self.learn.n_epoch - 1
+        if ((self.epoch + 1) % self.every and not last) or rank_distrib() != 0: return
+        o, sl = self.owner, self.learn.recorder.smooth_loss
+        saver = getattr(o, 'saver', None)
+        atomic_torch_save({'format': 1, 'epoch': self.epoch, 'settings': self._settings(),
+                           'model': get_model(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(),
+                           'rng': _rng_states(self.learn), 'smooth_loss': (sl.val, sl.count),
+                           'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
+                           'weights_path': str(saver.weights_path) if saver and saver.weights_path else None}, self.path)

@@ -14,25 +14,50 @@ import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'atomic_write', 'atomic_torch_save',
-           'pack_encoder', 'save_encoder_weights', 'check_timemae_keys', 'unpack_encoder', 'read_encoder_file',
-           'read_encoder_weights', 'encoder_config', 'check_arch_kwargs', 'arch_from_weights', 'load_encoder_weights',
-           'install_strict_transfer']
+__all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'remove_stale_temporaries',
+           'atomic_write', 'atomic_torch_save', 'pack_encoder', 'save_encoder_weights', 'check_timemae_keys',
+           'unpack_encoder', 'read_encoder_file', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs',
+           'arch_from_weights', 'load_encoder_weights', 'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
 
 # %% ../nbs/01_weights.ipynb #2d607e1e
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True  # someone else's process: leave its file alone
+    return True
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Delete the temporary files that writes of `path` by processes no longer running left behind (a process killed
+    mid-write cannot clean up after itself). Returns what was deleted."""
+    path, gone = Path(path), []
+    for tmp in path.parent.glob(f'.{path.name}.*.tmp'):
+        m = re.fullmatch(rf'\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp', tmp.name)
+        if m and not _pid_alive(int(m.group(1))):
+            tmp.unlink(missing_ok=True); gone.append(tmp)
+    return gone
+
+def _default_mode() -> int:
+    "The permissions a new file gets from `open` (0666 less the umask, usually 0644), not mkstemp's private 0600."
+    umask = os.umask(0); os.umask(umask)
+    return 0o666 & ~umask
+
 def atomic_write(path, write, mode: str = 'wb') -> Path:
-    "Call `write(f)` on a temporary file in the same folder, then rename: the file at `path` is complete or absent."
+    """Call `write(f)` on a temporary file in the same folder, then rename: the file at `path` is complete or absent.
+    The file gets the usual permissions (0666 less the umask), and temporary files left by killed writers of the
+    same path are removed first (their names carry the writer's process id)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)

@@ -1,0 +1,59 @@
+"""Resuming an interrupted pretraining: a process killed with SIGKILL mid-run, resumed with the same call and
+`resume=True`, ends with the same encoder as an uninterrupted run of the same seed; what the kill left is cleaned up."""
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from tsai_timemae.all import read_encoder_weights
+
+WORKER = Path(__file__).with_name('resume_worker.py')
+
+
+def _run(out, *extra):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONWARNINGS': 'ignore'}
+    return subprocess.run([sys.executable, str(WORKER), str(out), *extra], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_a_killed_pretraining_resumes_to_the_same_encoder(tmp_path):
+    whole, broken = tmp_path / 'whole', tmp_path / 'broken'
+    r = _run(whole)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = _run(broken, '--kill-after', '2')
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]                 # it really died mid-run
+    assert list(broken.glob('.*.tmp'))                                       # leaving a half-written file
+    state = torch.load(broken / 'timemae_encoder_state.pth', weights_only=False)
+    assert state['epoch'] == 2 and len(state['history']) == 3
+    r = _run(broken, '--resume')
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = read_encoder_weights(whole / 'timemae_encoder.pth'), read_encoder_weights(broken / 'timemae_encoder.pth')
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), 'resumed encoder differs'
+    sa = torch.load(whole / 'timemae_encoder_state.pth', weights_only=False)
+    sb = torch.load(broken / 'timemae_encoder_state.pth', weights_only=False)
+    assert all(torch.equal(v, sb['model'][k]) for k, v in sa['model'].items())   # momentum target, tokenizer too
+    assert [h['epoch'] for h in sb['history']] == list(range(6))
+    assert [round(h['train_loss'], 5) for h in sa['history']] == [round(h['train_loss'], 5) for h in sb['history']]
+    assert not list(broken.glob('.*.tmp'))                                   # the killed write's leftover is gone
+    for f in broken.iterdir(): assert stat.S_IMODE(f.stat().st_mode) & 0o044 == 0o044, oct(f.stat().st_mode)  # readable, not 0600
+
+
+def test_resuming_with_other_settings_is_a_clear_error(udls, tmp_path):
+    import pytest
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    with pytest.raises(ValueError, match='resume=True continues from the state file that save_every'):
+        TimeMAEPretrain(resume=True)
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, verbose=False), **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert (tmp_path / 'timemae_encoder_state.pth').is_file()
+    again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
+    with pytest.raises(ValueError, match=r'other settings \(n_epoch.*same model, TimeMAEPretrain settings and number of epochs'):
+        with again.no_bar(), again.no_logging(): again.fit(3, 1e-3)
+    done = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
+    with done.no_bar(), done.no_logging(): done.fit(1, 1e-3)          # a finished run resumes to itself: nothing to do
+    assert len(done.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0].history) == 1
