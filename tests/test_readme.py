@@ -39,3 +39,18 @@ def test_readme_few_labels_transfer_and_plots_example_runs(tmp_path, monkeypatch
     exec(compile(mine, 'README.md', 'exec'), ns)
     assert len(ns['few']) == 12 and ns['moved'].reinitialised == ['patch_embed.proj.weight', 'patch_embed.proj.bias']
     assert ns['ax'].tsne_points.shape == (16, 2) and len(ns['axs']) == 2
+
+
+def test_readme_resume_example_runs_and_resumes(tmp_path, monkeypatch, capsys):
+    "The 'Resuming' block after the first one: run once (it writes the state), run again (it resumes, nothing left)."
+    [mine] = [b for b in _python_blocks() if 'resume=True' in b]
+    one_cycle = Learner.fit_one_cycle
+    monkeypatch.setattr(Learner, 'fit_one_cycle', lambda self, n_epoch, *a, **k: one_cycle(self, 1, *a, **k))
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(_python_blocks()[0], 'README.md', 'exec'), ns)
+    exec(compile(mine, 'README.md', 'exec'), ns)
+    assert (tmp_path / 'models' / 'timemae_encoder_state.pth').is_file()
+    capsys.readouterr()
+    exec(compile(mine, 'README.md', 'exec'), ns)
+    assert 'Resuming pretraining from models/timemae_encoder_state.pth: 1 of 1 epochs done' in capsys.readouterr().out
