@@ -260,3 +260,28 @@ def test_the_decoupled_encoder_takes_the_backbones_attention_dropout():
         net = TimeMAEPretrainer(TimeMAE(3, None, attn_dropout=attn, **SMALL).backbone, vocab_size=8)
         blk = net.decoder.layers[0]
         assert blk.attn.dropout == want and blk.drop1.p == 0.2
+
+
+def test_span_masking_masks_one_contiguous_run_per_series():
+    from tsai_timemae.pretrain import span_masking
+    vis, msk = span_masking(200, 16, 0.6)
+    assert msk.shape == (200, 9) and vis.shape == (200, 7)
+    assert torch.equal(torch.cat([vis, msk], 1).sort(1).values, torch.arange(16).expand(200, -1))  # a partition
+    assert torch.all(msk.diff(dim=1) == 1)                                 # consecutive positions
+    assert len(set(msk[:, 0].tolist())) == 16 - 9 + 1                      # every start drawn
+
+
+def test_without_decoupling_mask_tokens_go_through_the_encoder(udls, tmp_path):
+    "The ablation (paper 4.2.7): no decoupled encoder; the visible encoder sees visible and mask tokens together."
+    model = TimeMAE(3, None, **SMALL)
+    pre = TimeMAEPretrainer(model.backbone, vocab_size=16, decoupled=False).eval()
+    seen = []
+    model.backbone.encoder.register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape))
+    out = pre(torch.randn(5, 3, 100))
+    assert pre.decoder is None and seen[0] == (5, 10, 32)                  # 4 visible + 6 mask tokens, in one pass
+    assert out['masked_reps'].shape == (5, 6, 32) and out['rep_vis'].shape == (5, 4, 32)
+    learn, cb = _learner(udls, tmp_path, decoupled=False, masking='span')
+    learn.fit(1, 1e-3)
+    assert len(cb.history) == 1 and cb.pretrainer.masking == 'span'
+    with pytest.raises(ValueError, match='masking must be one of'):
+        TimeMAEPretrain(masking='blocks')

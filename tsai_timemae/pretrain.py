@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
@@ -28,10 +29,10 @@ from .distributed import mean_over_ranks
 from .weights import _load_state, atomic_torch_save, save_encoder_weights
 
 # %% auto #0
-__all__ = ['random_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder',
-           'PretrainOutput', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics',
-           'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder', 'TimeMAEPretrain',
-           'PretrainCheckpoint']
+__all__ = ['MASKINGS', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
+           'DecoupledEncoder', 'PretrainOutput', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
+           'mcc_diagnostics', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder',
+           'TimeMAEPretrain', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -46,6 +47,19 @@ def random_masking(bs: int, n_patches: int, mask_ratio: float, device=None, gene
     noise = torch.rand(bs, n_patches, device=device, generator=generator)
     ids = noise.argsort(dim=1)
     return ids[:, :n_patches - n_masked], ids[:, n_patches - n_masked:]
+
+def span_masking(bs: int, n_patches: int, mask_ratio: float, device=None, generator=None):
+    """Per-sample contiguous span: the same number of patches as `random_masking`, masked in one run at a random
+    start (the paper's comparison of random and contiguous masking, its section 4.2.6). Indices in position order."""
+    n_masked = min(max(int(n_patches * mask_ratio), 1), n_patches - 1)
+    if n_patches < 2: return random_masking(bs, n_patches, mask_ratio, device, generator)  # its error
+    start = torch.randint(0, n_patches - n_masked + 1, (bs, 1), device=device, generator=generator)
+    pos = torch.arange(n_patches, device=device)
+    masked = (pos >= start) & (pos < start + n_masked)                      # [bs, n]
+    ids = masked.to(torch.int8).argsort(dim=1, stable=True)                 # visible first, each part in order
+    return ids[:, :n_patches - n_masked], ids[:, n_patches - n_masked:]
+
+MASKINGS = {'random': random_masking, 'span': span_masking}
 
 def gather_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     "Pick tokens `ids` `[bs, k]` from `x` `[bs, n, d]` -> `[bs, k, d]`."
@@ -109,9 +123,11 @@ class TimeMAEPretrainer(nn.Module):
                  tokenizer: str = 'gumbel', n_decoder_layers: int = 4, n_heads: int | None = None,
                  d_ff: int | None = None, dropout: float | None = None, normalize_targets: bool = False,
                  shared_mask: bool = False, target_embed: str = 'ema', target_dropout: bool = False,
-                 tokenizer_kwargs: dict | None = None, init_scheme: str = 'torch'):
+                 tokenizer_kwargs: dict | None = None, init_scheme: str = 'torch', masking: str = 'random',
+                 decoupled: bool = True):
         super().__init__()
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
+        if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         if target_embed not in ('ema', 'online'):
             raise ValueError(f"target_embed must be 'ema' (a momentum copy of the embeddings) or 'online' (the authors' code), got {target_embed!r}.")
@@ -123,17 +139,21 @@ class TimeMAEPretrainer(nn.Module):
         # the backbone's dropout and attention dropout unless `dropout` sets both
         attn_dropout = layer0.self_attn.dropout if dropout is None else dropout
         dropout = layer0.dropout1.p if dropout is None else dropout
-        self.backbone, self.mask_ratio, self.shared_mask = backbone, mask_ratio, shared_mask
+        self.backbone, self.mask_ratio, self.shared_mask, self.masking = backbone, mask_ratio, shared_mask, masking
+        self.decoupled = decoupled
         self.normalize_targets, self.target_embed, self.target_dropout = normalize_targets, target_embed, target_dropout
         if init_scheme not in ('torch', 'authors'):
             raise ValueError(f"init_scheme must be 'torch' (PyTorch's defaults) or 'authors' (the TimeMAE authors' code), got {init_scheme!r}.")
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
         nn.init.normal_(self.mask_token, std=1. if init_scheme == 'authors' else 0.02)
         # the decoupled encoder has the backbone's block shape: gated residuals and dropout placement as the backbone's
+        # (`decoupled=False`, an ablation: no decoder; mask tokens go through the visible encoder, as in BERT)
         self.decoder = DecoupledEncoder(d, n_heads, d_ff, dropout, n_decoder_layers, hasattr(layer0, 'gain1'),
-                                        getattr(layer0, 'ff_dropout', 'hidden'), attn_dropout)
+                                        getattr(layer0, 'ff_dropout', 'hidden'), attn_dropout) if decoupled else None
         self.tokenizer = make_tokenizer(tokenizer, d, vocab_size, backbone.c_in, backbone.window, **(tokenizer_kwargs or {}))
-        if init_scheme == 'authors': authors_init_(self.decoder), authors_init_(self.tokenizer)
+        if init_scheme == 'authors':
+            for m in (self.decoder, self.tokenizer):
+                if m is not None: authors_init_(m)
         # the momentum target: a copy of patch embedding, position embedding and encoder; never trained by gradient
         self.target = copy.deepcopy(backbone).requires_grad_(False).eval()
         # whether the target has been started from the online weights (at the first training step): part of the
@@ -148,8 +168,9 @@ class TimeMAEPretrainer(nn.Module):
     # -- stages -----------------------------------------------------------------------------------------------
     def mask(self, bs: int, n: int, device):
         "Visible and masked patch indices `[bs, n_v]`, `[bs, n_m]`: one mask per sample, or one per batch."
-        if not self.shared_mask: return random_masking(bs, n, self.mask_ratio, device=device)
-        ids_vis, ids_msk = random_masking(1, n, self.mask_ratio, device=device)
+        draw = MASKINGS[self.masking]
+        if not self.shared_mask: return draw(bs, n, self.mask_ratio, device=device)
+        ids_vis, ids_msk = draw(1, n, self.mask_ratio, device=device)
         return ids_vis.expand(bs, -1), ids_msk.expand(bs, -1)
 
     @torch.no_grad()
@@ -174,8 +195,13 @@ class TimeMAEPretrainer(nn.Module):
         ids_vis, ids_msk = self.mask(bs, n, x.device)
         patches = raw_patches(x, bb.window).flatten(-2) if self.tokenizer.needs_fit else None  # only frozen ones read them
         code_targets, code_probs = self.tokenizer(patches, tokens)        # [bs, n, vocab]
-        rep_vis = bb.encode(gather_tokens(tokens + pos, ids_vis))          # [bs, n_v, d]: only visible tokens
-        masked_reps = self.decoder(self.mask_token + gather_tokens(pos, ids_msk), rep_vis)  # [bs, n_m, d]
+        queries = self.mask_token + gather_tokens(pos, ids_msk)           # [bs, n_m, d]: mask token + position
+        if self.decoder is not None:
+            rep_vis = bb.encode(gather_tokens(tokens + pos, ids_vis))      # [bs, n_v, d]: only visible tokens
+            masked_reps = self.decoder(queries, rep_vis)                   # [bs, n_m, d]
+        else:  # the ablation: mask tokens in the encoder with the visible tokens
+            both = bb.encode(torch.cat([gather_tokens(tokens + pos, ids_vis), queries], 1))
+            rep_vis, masked_reps = both[:, :ids_vis.shape[1]], both[:, ids_vis.shape[1]:]
         targets = gather_tokens(code_targets, ids_msk)                     # [bs, n_m, vocab]
         usage = gather_tokens(code_probs if code_probs is not None else code_targets.detach(), ids_msk)
         return PretrainOutput.of(**{'logits': self.tokenizer.predict(masked_reps), 'targets': targets,
@@ -197,9 +223,8 @@ class TimeMAEPretrainer(nn.Module):
 # %% ../nbs/02_pretrain.ipynb #f99f383f
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float):
-    "`target = momentum * target + (1 - momentum) * online`, for every parameter, in one batched op."
-    tp, op = list(target.parameters()), list(online.parameters())
-    torch._foreach_lerp_(tp, op, 1. - momentum)
+    "`target = momentum * target + (1 - momentum) * online`, for every parameter, in one batched op (torch's EMA rule of `AveragedModel`)."
+    get_ema_multi_avg_fn(momentum)(list(target.parameters()), list(online.parameters()), None)
 
 def cosine_momentum(start: float, end: float | None, pct: float) -> float:
     "BYOL's schedule: momentum rises from `start` to `end` along a half cosine as training goes from 0 to 1."
@@ -360,6 +385,10 @@ class TimeMAEPretrain(Callback):
     the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
     the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`).
 
+    For the paper's analyses: `masking='span'` masks one contiguous run of patches per series instead of random
+    ones; `decoupled=False` drops the decoupled encoder and feeds the mask tokens to the encoder with the visible
+    ones (the ablation of its section 4.2.7); `alpha=0` or `beta=0` leaves out MCC or MRR.
+
     Long runs: `save_every=N` writes the whole pretraining state every N epochs to `target_dir/fname_state.pth`
     (`PretrainCheckpoint`); after a crash, the same script with `resume=True` continues from it."""
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
@@ -372,10 +401,11 @@ class TimeMAEPretrain(Callback):
                  normalize_targets: bool = True, momentum_end: float | None = None, shared_mask: bool = False,
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
                  tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch',
-                 save_every: int | None = None, resume: bool = False):
+                 save_every: int | None = None, resume: bool = False, masking: str = 'random', decoupled: bool = True):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_tokenizer(tokenizer)
+        if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if checkpoint not in ('best', 'last'):
             raise ValueError(f"checkpoint must be 'best' (lowest validation loss) or 'last' (the final epoch), got {checkpoint!r}.")
         for name, m in (('momentum', momentum), ('momentum_end', momentum_end)):
@@ -384,7 +414,7 @@ class TimeMAEPretrain(Callback):
         self.mask_ratio, self.vocab_size, self.tokenizer, self.n_decoder_layers = mask_ratio, vocab_size, tokenizer, n_decoder_layers
         self.net_kwargs = dict(normalize_targets=normalize_targets, shared_mask=shared_mask, target_embed=target_embed,
                                target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs,
-                               init_scheme=init_scheme)
+                               init_scheme=init_scheme, masking=masking, decoupled=decoupled)
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
         self.part_metrics = [_LossPart(p) for p in self.parts]
         self.drop_labels, self.momentum_update = DropLabels(), MomentumUpdate(momentum, momentum_end)
