@@ -684,10 +684,10 @@ mean-pooled features trains: `linear_probe_head`, a BatchNorm without affine par
 scratch** (same architecture, random start), **MVP + TSTPlus** (tsai's `MVP` callback pretrains a `TSTPlus`,
 which is then trained with `ts_learner(dls, TSTPlus, pretrained=True, weights_path=...)` as tsai documents), and
 **InceptionTimePlus** (tsai, supervised from scratch). The tokenizer of TimeMAE's masked codeword classification is a
-setting: `codebook` (nearest codeword, as in the paper) or `gumbel` (as in the authors' code, and this harness's default
-since it scored higher; see the tokenizer table; `TimeMAEPretrain()` itself now defaults to frozen k-means codes, which
-this harness does not run yet). Rows named `*_gumbel` used Gumbel; `timemae_finelast` and
-`timemae_fineall` without a suffix used the codebook.
+setting: `codebook` (nearest codeword, as in the paper), `gumbel` (as in the authors' code, and this harness's default
+since it scored higher than the codebook; see the tokenizer table) or `kmeans` (frozen k-means codes with normalised
+MRR targets and equal weights: `TimeMAEPretrain()`'s default since the linear probes below chose it). Rows named
+`*_gumbel` used Gumbel, `*_kmeans` k-means; `timemae_finelast` and `timemae_fineall` without a suffix used the codebook.
 """
 
 LABEL_PROTOCOL = """\
@@ -834,7 +834,9 @@ def render_report(out_dir, report) -> str:
     return '\n'.join(lines).rstrip() + '\n'
 
 INCLUDED_REPORTS = (('probe/PROBE.md', 'Representation quality: linear probes on validation'),
-                    ('authors_preset/README.md', "The authors' recipe, reproduced"))
+                    ('authors_preset/README.md', "The authors' recipe, reproduced"),
+                    ('transfer/TRANSFER.md', 'Transfer across data sets'),
+                    ('analyses/ANALYSES.md', "The paper's analyses: masking, ablations, model and data size"))
 
 def _included_reports(out_dir) -> list[str]:
     """Reports other commands generate (`timemae probe`, `benchmarks/reproduce_authors.py`), one section each, their
