@@ -33,7 +33,7 @@ from tsai.learner import ts_learner
 from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
-from .data import TSDataset, check_label_fraction, label_subset, load_dataset
+from .data import TSDataset, check_label_fraction, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import evaluate_learner
 from .model import TimeMAE
@@ -241,9 +241,7 @@ def make_dls(ds: TSDataset, cfg: dict, seed: int, labelled: bool = True, label_i
         if not labelled: raise ValueError('Pretraining learns from every input without labels: label_idx is for the labelled loaders only.')
         idx = np.asarray(label_idx, dtype=int)
         set_seed(seed, reproducible=True)
-        mean = ds.X_train.mean((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-        std = ds.X_train.std((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-        tfms = [TSStandardize(mean=mean, std=std, by_var=True)]
+        tfms = [standardize_by_channel(ds.X_train)]
         return get_ts_dls(ds.X_train[idx], ds.y_train[idx], splits=(list(range(len(idx))), []),
                           tfms=[None, TSClassification()], batch_tfms=tfms, bs=cfg['bs'])
     X, y, splits = ds.as_tsai()

@@ -18,7 +18,8 @@ from sklearn.model_selection import train_test_split
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates', 'default_data_root',
            'TSDataset', 'check_arrays', 'read_tstcc_pt', 'read_ts_files', 'read_numpy', 'split_train_valid',
-           'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset']
+           'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset',
+           'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -300,3 +301,12 @@ def label_subset(y, fraction: float, seed: int) -> np.ndarray:
         members = rng.permutation(np.flatnonzero(y == c))
         picked.append(members[:min(len(members), max(1, round(f * len(members))))])
     return np.sort(np.concatenate(picked))
+
+def standardize_by_channel(X):
+    """tsai's per-channel `TSStandardize` with the mean and standard deviation of every series in `X` `[n, channels,
+    steps]` (computed in float64), fixed: the scaling a labelled subset shares with the pretraining on every input,
+    which needs no labels."""
+    from tsai.data.preprocessing import TSStandardize
+    mean = X.mean((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    std = X.std((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    return TSStandardize(mean=mean, std=std, by_var=True)

@@ -14,10 +14,9 @@ import numpy as np
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from tsai.data.core import TSClassification, get_ts_dls
-from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 
-from .data import check_label_fraction, label_subset
+from .data import check_label_fraction, label_subset, standardize_by_channel
 from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
@@ -38,11 +37,6 @@ def load_basic_motions():
 # %% ../nbs/05_demo.ipynb #16fe4e76
 METHODS = ('from scratch', 'FineLast', 'FineAll')
 
-def _standardize(X):
-    "tsai's per-channel standardisation with statistics of every training input (no labels needed)."
-    mean = X.mean((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-    std = X.std((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-    return TSStandardize(mean=mean, std=std, by_var=True)
 
 def _quiet_fit(learn, epochs: int, lr: float, verbose: bool):
     if verbose: learn.fit_one_cycle(epochs, lr)
@@ -57,7 +51,7 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
     rng = np.random.default_rng(seed)
     splits = (list(range(len(X))), sorted(rng.choice(len(X), max(1, len(X) // 5), replace=False).tolist()))
     set_seed(seed, reproducible=True)
-    udls = get_ts_dls(X, splits=splits, batch_tfms=[_standardize(X)], bs=bs)
+    udls = get_ts_dls(X, splits=splits, batch_tfms=[standardize_by_channel(X)], bs=bs)
     cb = TimeMAEPretrain(**{'target_dir': target_dir, 'fname': 'basicmotions_timemae', 'verbose': verbose,
                             **(pretrain_kwargs or {})})
     learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **(arch or {}))
@@ -69,7 +63,7 @@ def finetune_and_score(weights, Xtr, ytr, Xte, yte, idx, finetune_epochs: int, b
     "From scratch, FineLast and FineAll trained on the labelled series `idx` only, final epoch scored on the test split."
     set_seed(seed, reproducible=True)
     dls = get_ts_dls(Xtr[idx], ytr[idx], splits=(list(range(len(idx))), []), tfms=[None, TSClassification()],
-                     batch_tfms=[_standardize(Xtr)], bs=bs)
+                     batch_tfms=[standardize_by_channel(Xtr)], bs=bs)
     arch = arch or {}
     shared = {k: v for k, v in arch.items() if k in ('n_heads', 'dropout')}  # what the weights file cannot tell
     out = {}

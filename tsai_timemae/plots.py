@@ -71,12 +71,8 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     if X.ndim != 3: raise ValueError(f'show_masks expects a 3-D array [samples, channels, steps], got shape {X.shape}.')
     if not len(X): raise ValueError('show_masks needs at least one series.')
     dev = next(net.parameters()).device
-    seen = {}
-    def mask(bs, n_patches, device):                                  # record the pass's own mask
-        seen['ids'] = type(net).mask(net, bs, n_patches, device)  # the class's own method, past this instance attribute
-        return seen['ids']
     was_training = net.training
-    net.eval(); net.mask = mask
+    net.eval()
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
             torch.manual_seed(seed)
@@ -84,10 +80,9 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
             x = torch.as_tensor(x).as_subclass(torch.Tensor).to(dev)
             out = net(x)
     finally:
-        del net.mask
         net.train(was_training)
-    ids_vis, ids_msk = seen['ids']
-    bs, n_p = x.shape[0], ids_vis.shape[1] + ids_msk.shape[1]
+    ids_msk = out['ids_msk']                                            # the pass's own mask
+    bs, n_p = x.shape[0], out['rep_vis'].shape[1] + ids_msk.shape[1]
     masked = torch.zeros(bs, n_p, dtype=torch.bool, device=dev).scatter_(1, ids_msk, True)
     codes = torch.full((bs, n_p), -1, dtype=torch.long, device=dev).scatter_(1, ids_msk, out['targets'].argmax(-1))
     pred = torch.full((bs, n_p), -1, dtype=torch.long, device=dev).scatter_(1, ids_msk, out['logits'].argmax(-1))

@@ -108,7 +108,7 @@ class PretrainOutput(tuple):
     """The pretraining network's outputs, read by name (`out['masked_reps']`). A tuple whose every field has the batch
     first, so fastai can gather, concatenate and reorder them like any prediction (`learn.get_preds` on a pretraining
     learner returns one)."""
-    fields = ('logits', 'targets', 'masked_reps', 'target_reps', 'usage', 'copy_codes', 'rep_vis')
+    fields = ('logits', 'targets', 'masked_reps', 'target_reps', 'usage', 'copy_codes', 'rep_vis', 'ids_msk')
     @classmethod
     def of(cls, **parts): return cls(parts[f] for f in cls.fields)
     def __getitem__(self, k): return super().__getitem__(self.fields.index(k) if isinstance(k, str) else k)
@@ -187,7 +187,8 @@ class TimeMAEPretrainer(nn.Module):
     def forward(self, x: torch.Tensor) -> dict:
         """One pretraining pass -> dict with `logits` and `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and
         `target_reps` of MRR `[bs, n_m, d]`, `usage` (each series' mean soft assignment `[bs, vocab]`, for the diversity penalty),
-        `copy_codes` (nearest visible patch's code `[bs, n_m]`) and the visible representations `rep_vis`."""
+        `copy_codes` (nearest visible patch's code `[bs, n_m]`), the visible representations `rep_vis` and the masked
+        patches' positions `ids_msk` `[bs, n_m]`."""
         bb = self.backbone
         tokens = bb.patchify(x)                                            # [bs, n, d], input checked
         bs, n, _ = tokens.shape
@@ -208,7 +209,7 @@ class TimeMAEPretrainer(nn.Module):
                 'masked_reps': masked_reps, 'target_reps': self.momentum_targets(x, ids_msk),
                 'usage': usage.mean(1),
                 'copy_codes': nearest_visible_codes(code_targets.detach().argmax(-1), ids_vis, ids_msk),
-                'rep_vis': rep_vis.detach()})
+                'rep_vis': rep_vis.detach(), 'ids_msk': ids_msk})
 
     @torch.no_grad()
     def sync_target(self):
