@@ -187,3 +187,41 @@ def test_a_tag_can_grow_seeds_after_a_default_changed(probe_run):
     assert _same_settings(old, new)
     new['effective']['pretrain']['normalize_targets'] = True      # left to today's default: not the same run
     assert not _same_settings(old, new)
+
+
+def test_pretrain_fraction_and_the_encoder_hook(ds, tmp_path):
+    "A seeded fraction of the inputs is pretrained on, the probe still sees every series; the hook changes nothing."
+    from tsai_timemae.embeddings import get_embeddings
+    from tsai_timemae.probe import probe_command
+    import torch
+    seen = []
+    def hook(stage, learn, d):
+        seen.append((stage, get_embeddings(learn, d.X_valid).shape, len(learn.dls.train.dataset)))
+        torch.rand(3); np.random.rand(3)  # the run's random state is restored after the hook
+    r = run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, pretrain_fraction=0.25, on_encoder=hook, out_dir=tmp_path,
+                  verbose=False)
+    assert r['tag'].endswith('_frac=0.25') and r['pretrain_fraction'] == 0.25
+    assert (r['data']['n_pretrain'], r['data']['n_inputs']) == (10, 40)        # round(0.25 * 40) series
+    assert r['bs'] == 16 and r['bs_used'] == 10 and r['batches_per_epoch'] == 1  # the batch shrinks to the series
+    assert r['protocol'] == 'cv5' and 0 <= r['final_score'] <= 1              # probed over all 40, as before
+    assert seen == [('untrained', (8, 16), 10), ('pretrained', (8, 16), 10)]
+    plain = run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, pretrain_fraction=0.25, verbose=False)
+    assert plain['final_score'] == r['final_score']
+    assert [h['train_loss'] for h in plain['history']] == [h['train_loss'] for h in r['history']]
+    other = run_probe(ds, seed=1, epochs=2, arch_kwargs=TINY, pretrain_fraction=0.25, verbose=False)
+    assert other['untrained_score'] != r['untrained_score'] or other['final_score'] != r['final_score']
+    # rerun skipped (the hook is not called), the regenerate command carries the option, the CLI reads it
+    seen.clear()
+    assert run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, pretrain_fraction=0.25, on_encoder=hook,
+                     out_dir=tmp_path, verbose=False)['finished'] == r['finished'] and not seen
+    cmd = probe_command([r])
+    assert '--pretrain-fraction 0.25' in cmd
+    p = argparse.ArgumentParser(); add_args(p)
+    assert p.parse_args(shlex.split(cmd)[2:]).pretrain_fraction == 0.25
+    assert p.parse_args(['D']).pretrain_fraction is None
+    with pytest.raises(ValueError, match='other settings'):  # a fraction is a setting of the tag
+        run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, pretrain_fraction=0.5, tag=r['tag'], out_dir=tmp_path,
+                  verbose=False)
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match='pretrain_fraction'):
+            run_probe(ds, epochs=1, arch_kwargs=TINY, pretrain_fraction=bad, verbose=False)

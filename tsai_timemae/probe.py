@@ -120,7 +120,7 @@ def _jsonable(o):
     return json.loads(json.dumps(o, default=default))
 
 def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None, lr=DEFAULT_LR, bs=None,
-                sched='one_cycle', untrained_only=False) -> str:
+                sched='one_cycle', untrained_only=False, pretrain_fraction=None) -> str:
     "A run name from the settings that differ from the defaults, e.g. `e10_tokenizer=codebook_n_layers=4`."
     parts = ['untrained'] if untrained_only else [f's{steps}' if steps else f'e{epochs}']
     if not untrained_only:
@@ -129,6 +129,7 @@ def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None,
         if sched != 'one_cycle': parts.append(sched)
     parts += [f'{k}={v}' for k, v in (arch_kwargs or {}).items()]
     if bs: parts.append(f'bs={bs}')
+    if pretrain_fraction is not None and not untrained_only: parts.append(f'frac={pretrain_fraction:g}')
     return '_'.join(parts).replace('/', '-').replace('\\', '-').replace(' ', '')
 
 # %% ../nbs/13_probe.ipynb #90107a99
@@ -195,13 +196,15 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
               pretrain_kwargs: dict | None = None, arch_kwargs: dict | None = None, lr: float = DEFAULT_LR,
               bs: int | None = None, sched: str = 'one_cycle', every: int | None = None, tag: str | None = None,
               out_dir=None, force: bool = False, untrained_only: bool = False, folds: int = CV_FOLDS, root=None,
-              verbose: bool = True) -> dict:
+              verbose: bool = True, pretrain_fraction: float | None = None, on_encoder=None) -> dict:
     """Pretrain a TimeMAE encoder on `dataset`'s training + validation inputs and probe it -> the run's record.
 
     `dataset`: a name or path for `load_dataset`, or a loaded `TSDataset` (anything with `name`, `X_train`,
     `y_train`, `X_valid`, `y_valid`; the test split is never read). `pretrain_kwargs` go to `TimeMAEPretrain`,
     `arch_kwargs` to `TimeMAE`; `steps` (optimizer steps, rounded up to whole epochs) replaces `epochs`;
-    `every=K` also probes every K epochs; `untrained_only` scores the encoder before pretraining and stops."""
+    `every=K` also probes every K epochs; `untrained_only` scores the encoder before pretraining and stops;
+    `pretrain_fraction` pretrains on a seeded random fraction of the inputs; `on_encoder(stage, learn, ds)` is called
+    before (`'untrained'`) and after (`'pretrained'`) pretraining."""
     import torch
     from fastai.torch_core import set_seed
     from tsai.data.core import get_ts_dls
@@ -221,19 +224,24 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         epochs = None
     elif epochs is None or epochs < 1: raise ValueError(f'epochs must be at least 1, got {epochs}.')
     if every is not None and every < 1: raise ValueError(f'every must be at least 1 epoch, got {every}.')
+    if pretrain_fraction is not None:
+        if untrained_only: raise ValueError('pretrain_fraction is for pretraining runs, not untrained_only ones.')
+        if not 0 < pretrain_fraction <= 1: raise ValueError(f'pretrain_fraction must be in (0, 1], got {pretrain_fraction}.')
     pretrain_kwargs, arch_kwargs = dict(pretrain_kwargs or {}), dict(arch_kwargs or {})
     arg = str(dataset) if isinstance(dataset, (str, os.PathLike)) else None
     ds = load_dataset(dataset, root=root) if arg is not None else dataset
     defaults = probe_defaults(ds.name)
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
-    tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only)
+    tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
     if tag == 'untrained' and not untrained_only: raise ValueError("The tag 'untrained' is kept for --untrained-only runs.")
     settings = _jsonable({'dataset': ds.name, 'tag': tag, 'seed': seed, 'epochs': epochs, 'steps': steps,
                           'pretrain': pretrain_kwargs, 'arch': arch, 'bs': bs_, 'lr': lr, 'sched': sched, 'every': every,
                           'folds': folds, 'untrained_only': untrained_only,
-                          'effective': effective_settings(pretrain_kwargs, arch)})
+                          'effective': effective_settings(pretrain_kwargs, arch),
+                          # only when given, so the records made before the option existed keep matching
+                          **({'pretrain_fraction': pretrain_fraction} if pretrain_fraction is not None else {})})
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
     if path is not None and (old := _check_existing(path, settings, force)) is not None:
@@ -242,8 +250,12 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
 
     t0 = time.perf_counter()
     X = np.concatenate([ds.X_train, ds.X_valid]).astype(np.float32, copy=False)  # inputs only: no labels, no test
+    n_inputs = len(X)
+    if pretrain_fraction is not None:  # the seed's own draw of the inputs; the probe still sees every series
+        keep = np.random.default_rng(seed).permutation(n_inputs)[:max(1, round(pretrain_fraction * n_inputs))]
+        X = X[np.sort(keep)]
     set_seed(seed, reproducible=True)
-    dls = get_ts_dls(X, splits=(list(range(len(X))), []), bs=bs_,
+    dls = get_ts_dls(X, splits=(list(range(len(X))), []), bs=min(bs_, len(X)) if pretrain_fraction else bs_,
                      batch_tfms=[TSStandardize(by_var=True, use_single_batch=False)])
     n_batches = len(dls.train)
     if n_batches == 0: raise ValueError(f'No full training batch: {len(X)} series with bs={bs_}.')
@@ -251,9 +263,13 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
         cb = TimeMAEPretrain(**{'save_best': False, 'verbose': False, 'target_dir': tmp, **pretrain_kwargs})
         learn = ts_learner(dls, TimeMAE, cbs=[cb], **arch)
+        for m in getattr(cb, 'part_metrics', ()):  # workaround: TimeMAEPretrain.after_validate reads the loss parts'
+            if not hasattr(m, 'count'): m.reset()  # `count` before any reset when there is no validation set
         t1 = time.perf_counter()
         with _rng_kept(): untrained, protocol = probe_encoder(learn, ds, folds)
         probe_s = time.perf_counter() - t1
+        if on_encoder is not None:
+            with _rng_kept(): on_encoder('untrained', learn, ds)
         log(f'untrained {untrained:.4f} ({protocol})')
         curve, final, pre_s, timer = [[0, untrained]], None, 0., [probe_s]
         if not untrained_only:
@@ -267,6 +283,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
             with _rng_kept(): final = probe_encoder(learn, ds, folds)[0]
             curve.append([epochs, final])
             timer[0] += time.perf_counter() - t2
+            if on_encoder is not None:
+                with _rng_kept(): on_encoder('pretrained', learn, ds)
             log(f'after {epochs} epoch{"s" * (epochs != 1)} {final:.4f} ({final - untrained:+.4f} vs untrained)')
     wall = time.perf_counter() - t0
     y = np.concatenate([ds.y_train, ds.y_valid])
@@ -276,11 +294,13 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         'curve': curve, 'pretrain': pretrain_kwargs, 'arch': arch, 'epochs': epochs, 'steps': epochs * n_batches,
         'steps_requested': steps, 'batches_per_epoch': n_batches, 'lr': lr, 'bs': bs_, 'bs_used': dls.train.bs,
         'sched': sched, 'every': every, 'folds': folds, 'untrained_only': untrained_only,
+        'pretrain_fraction': pretrain_fraction,
         'given': {'epochs': None if steps is not None or untrained_only else epochs, 'steps': steps, 'bs': bs,
                   'arch': arch_kwargs},
         'settings': settings,
         'history_last': cb.history[-1] if cb.history else None, 'history': cb.history,
-        'data': {'n_train': len(ds.X_train), 'n_valid': len(ds.X_valid), 'n_pretrain': len(X), 'c_in': int(X.shape[1]),
+        'data': {'n_train': len(ds.X_train), 'n_valid': len(ds.X_valid), 'n_pretrain': len(X), 'n_inputs': n_inputs,
+                 'c_in': int(X.shape[1]),
                  'seq_len': int(X.shape[2]), 'n_classes': int(len(np.unique(y))),
                  'source': getattr(ds, 'source', ''), 'valid_from': getattr(ds, 'valid_from', '')},
         'wall_s': round(wall, 2), 'pretrain_wall_s': round(pre_s, 2), 'probe_wall_s': round(timer[0], 2),
@@ -360,6 +380,7 @@ def probe_command(runs, out_dir=None) -> str:
         if r.get('every'): parts += ['--every', str(r['every'])]
     parts += [f'--arch {format_key_value(k, v)}' for k, v in arch.items()]
     if g.get('bs'): parts += ['--bs', str(g['bs'])]
+    if r.get('pretrain_fraction') is not None: parts += ['--pretrain-fraction', f"{r['pretrain_fraction']:g}"]
     if r.get('folds', CV_FOLDS) != CV_FOLDS: parts += ['--folds', str(r['folds'])]
     if out_dir is not None and str(out_dir) != DEFAULT_OUT_DIR: parts += ['--out-dir', _shell_quote(str(out_dir))]
     return ' '.join(parts)
@@ -368,7 +389,8 @@ def _command_key(r: dict) -> str:
     "Runs with the same key rerun with one command (the data set and seed aside)."
     g = r.get('given', {})
     return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), r['lr'], r['sched'], r.get('every'),
-                       r.get('folds'), r['epochs'] if not g.get('steps') else None], sort_keys=True, default=str)
+                       r.get('folds'), r['epochs'] if not g.get('steps') else None, r.get('pretrain_fraction')],
+                      sort_keys=True, default=str)
 
 def _cell(row) -> str:
     if row is None: return ''
@@ -466,6 +488,8 @@ def add_args(p):
     p.add_argument('--sched', choices=SCHEDS, default='one_cycle', help='fit_one_cycle, or a constant rate (learn.fit)')
     p.add_argument('--every', type=int, metavar='K', help='also probe every K epochs')
     p.add_argument('--folds', type=int, default=CV_FOLDS, help='cross-validation folds for small data sets')
+    p.add_argument('--pretrain-fraction', type=float, metavar='F',
+                   help='pretrain on a seeded random fraction F of the unlabelled inputs (probe as before)')
     p.add_argument('--untrained-only', action='store_true', help='only score the untrained encoder')
     p.add_argument('--report-only', action='store_true', help='only regenerate OUT/PROBE.md from the run files')
     p.add_argument('--force', action='store_true', help='redo runs whose file exists with the same settings')
@@ -484,5 +508,5 @@ def run(args):
     run_probes(args.datasets, args.seeds, args.out_dir, epochs=args.epochs or DEFAULT_EPOCHS, steps=args.steps,
                pretrain_kwargs=dict(args.set), arch_kwargs=dict(args.arch), lr=args.lr, bs=args.bs, sched=args.sched,
                every=args.every, tag=args.tag, force=args.force, untrained_only=args.untrained_only, folds=args.folds,
-               root=args.root)
+               root=args.root, pretrain_fraction=args.pretrain_fraction)
     print(f'Wrote {Path(args.out_dir) / REPORT}')
