@@ -38,6 +38,7 @@ from .embeddings import get_embeddings
 from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
+from .tokenizers import default_vocab_size
 from .transfer import fineall_learner, finelast_learner, timemae_learner
 from .weights import atomic_write
 
@@ -337,6 +338,7 @@ def pretrain_timemae(ds: TSDataset, cfg: dict, seed: int, cache_dir, bar: bool =
                        n_layers=cfg['n_layers'], n_heads=cfg['n_heads'], d_ff=cfg['d_ff'], dropout=cfg['dropout'])
     with _maybe_no_bar(learn, bar): learn.fit_one_cycle(cfg['pretrain_epochs'], cfg['pretrain_lr'])
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
+            'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
             'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2)}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
@@ -866,6 +868,13 @@ def _tokenizer_section(rows) -> list[str]:
             '| data set | transfer | seeds | codebook acc | Gumbel acc | Δ acc | codebook F1 | Gumbel F1 | Δ F1 |',
             '|---|---|---|---|---|---|---|---|---|', *out, '']
 
+def _vocab_used(r) -> int:
+    "The vocabulary a run's pretraining used: recorded, given, or (older records of `vocab_size=None`) the default rule's."
+    c, p, d = r['config'], r['pretraining'], r['data']
+    if p.get('vocab_size') or c['vocab_size']: return p.get('vocab_size') or c['vocab_size']
+    n = d['n_train'] + (d['n_valid'] if c.get('pretrain_inputs', _LEGACY['pretrain_inputs']) == 'train+valid' else 0)
+    return default_vocab_size(c['tokenizer'], n * math.ceil(d['seq_len'] / c['window']))
+
 def _pretraining_section(records) -> list[str]:
     """What each TimeMAE pretraining ended at (final epoch, mean over seeds): the MCC loss against `log(vocab)`, the
     loss of guessing uniformly; codewords in use (perplexity of the mean soft assignment); the MRR loss."""
@@ -874,7 +883,7 @@ def _pretraining_section(records) -> list[str]:
         p = r.get('pretraining')
         if r['config'].get('quick') or not p or p.get('method') != 'timemae' or p['weights'] in seen: continue
         seen.add(p['weights'])
-        key = (r['dataset'], r['config']['tokenizer'], r['config']['vocab_size'], len(p['history']))
+        key = (r['dataset'], r['config']['tokenizer'], _vocab_used(r), len(p['history']))
         groups.setdefault(key, []).append(p['history'][-1])
     out = []
     for (d, tok, vocab, epochs), last in groups.items():
