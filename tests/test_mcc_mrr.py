@@ -187,3 +187,8 @@ def test_default_vocabulary_is_about_one_code_per_hundred_training_patches(tmp_p
     cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
     ts_learner(dls, TimeMAE, cbs=cb, **SMALL)                                         # window 10: 10 patches each
     assert cb.pretrainer.tokenizer.vocab_size == 60                                   # 6000 patches / 100
+
+
+@pytest.mark.parametrize('name', ['codebook', 'gumbel', 'kmeans', 'random_projection'])
+def test_every_tokenizer_says_its_vocabulary(name):
+    assert make_tokenizer(name, 16, 24, 3, 4).vocab_size == 24

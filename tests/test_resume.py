@@ -57,3 +57,13 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, tmp_path):
     done = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
     with done.no_bar(), done.no_logging(): done.fit(1, 1e-3)          # a finished run resumes to itself: nothing to do
     assert len(done.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0].history) == 1
+
+
+def test_a_learned_tokenizer_run_saves_its_state_too(udls, tmp_path):
+    "The state file records the vocabulary of every tokenizer kind (the Gumbel one learns its codes)."
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(tokenizer='gumbel', target_dir=tmp_path, save_every=1, verbose=False), **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert "'vocab_size': 192" in torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)['settings']['pretrain']

@@ -35,6 +35,7 @@ class CodebookTokenizer(nn.Module):
     needs_fit = False
     def __init__(self, d_model: int, vocab_size: int, temperature: float = 1.0, **_):
         super().__init__()
+        self.vocab_size = vocab_size
         self.codebook = nn.Parameter(torch.randn(vocab_size, d_model) * d_model ** -0.5)
         self.predictor = nn.Linear(d_model, vocab_size)
         self.temperature = temperature
@@ -56,6 +57,7 @@ class GumbelTokenizer(nn.Module):
     needs_fit = False
     def __init__(self, d_model: int, vocab_size: int, tau: float = 1.0, **_):
         super().__init__()
+        self.vocab_size = vocab_size
         self.center = nn.Linear(d_model, vocab_size)
         self.tau = tau
 
