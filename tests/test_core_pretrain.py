@@ -285,3 +285,11 @@ def test_without_decoupling_mask_tokens_go_through_the_encoder(udls, tmp_path):
     assert len(cb.history) == 1 and cb.pretrainer.masking == 'span'
     with pytest.raises(ValueError, match='masking must be one of'):
         TimeMAEPretrain(masking='blocks')
+
+
+def test_pretraining_without_a_validation_set(basic_motions, tmp_path):
+    "No validation split: the training loss is monitored, the loss parts are recorded, nothing fails."
+    udls = get_ts_dls(basic_motions[0], splits=(list(range(40)), []), bs=10)
+    learn, cb = _learner(udls, tmp_path, checkpoint='best')
+    learn.fit(2, 1e-3)
+    assert len(cb.history) == 2 and cb.weights_path.is_file() and cb.best == pytest.approx(min(h['train_loss'] for h in cb.history))

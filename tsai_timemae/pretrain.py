@@ -292,7 +292,7 @@ def _has_valid(dls) -> bool:
 
 class _LossPart(Metric):
     "One part of the pretraining loss (batch-size weighted mean), read from the learner's `TimeMAELoss`."
-    def __init__(self, part): self.part = part
+    def __init__(self, part): self.part = part; self.reset()  # counts exist before the first validation (or without one)
     def reset(self): self.total, self.count = 0., 0
     def accumulate(self, learn):  # a tensor sum: no host sync per batch, one `.item()` per epoch in `value`
         last = getattr(learn.loss_func, 'last', {})
