@@ -1,0 +1,52 @@
+"""`benchmarks/analyses.py --quick`: every analysis runs at toy size, draws its figure and its section of the report,
+and `--report-only` redraws them from the run files alone."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ('masking', 'ablations', 'model_size', 'pretrain_size', 'tsne')
+
+
+def analyses(*args, timeout=300):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
+    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'analyses.py'), *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def test_quick_analyses_write_figures_and_report(tmp_path):
+    out = tmp_path / 'analyses'
+    analyses('--quick', '--threads', '1', '--out', str(out))
+    for name in FIGURES:
+        png = out / f'{name}.png'
+        assert png.is_file() and png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 10_000, name
+    report = (out / 'ANALYSES.md').read_text()
+    for title in ('Masking (paper 4.2.6)', 'Ablations (paper 4.2.7)', 'Model size (paper 4.2.4)',
+                  'Pretraining-set size (paper 4.2.5)', 'Visualisation (paper 4.2.8)'):
+        assert f'## {title}' in report, title
+    for row in ('| random, 0.6 |', '| span, 0.6 |', '| w/o MCC (alpha=0) |', '| w/o MRR (beta=0) |',
+                '| w/o decoupling |', '| d_model=8 |', '| n_layers=2 |', '| 50% |', '| 100% |', '| pretrained |'):
+        assert row in report, row
+    assert 'not run' not in report and 'Reading:' in report and 'Quick run' in report
+    assert f'python benchmarks/analyses.py --quick --threads 1 --out {out}' in report
+    # two seeds each; the 50% share pretrains on 20 of the 40 series for the default run's number of steps
+    runs = sorted((out / 'runs').glob('*/*/seed*.json'))
+    assert len(runs) == 2 * 9 and {p.name for p in runs} == {'seed0.json', 'seed1.json'}
+    by = {(p.parent.name, p.name): json.loads(p.read_text()) for p in runs}
+    half, default = by['fraction=0.5', 'seed0.json'], by['default', 'seed0.json']
+    assert half['data']['n_pretrain'] == 20 and half['steps'] == default['steps'] and half['protocol'] == 'cv5'
+    tsne = json.loads((out / 'tsne.json').read_text())   # from the default run of seed 0, the very encoder probed
+    assert len(tsne['untrained']['points']) == len(tsne['pretrained']['points']) == len(tsne['y']) == tsne['pretrained']['n']
+    assert tsne['seed'] == 0 and tsne['final_score'] == default['final_score']
+
+    # the report and figures again from the run files alone: the same report, nothing rerun
+    (out / 'ANALYSES.md').unlink()
+    for name in FIGURES: (out / f'{name}.png').unlink()
+    stdout = analyses('--report-only', '--out', str(out))
+    assert 'seed 0:' not in stdout and (out / 'ANALYSES.md').read_text() == report
+    assert all((out / f'{name}.png').is_file() for name in FIGURES)
+    assert sorted((out / 'runs').glob('*/*/seed*.json')) == runs
