@@ -263,8 +263,6 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
         cb = TimeMAEPretrain(**{'save_best': False, 'verbose': False, 'target_dir': tmp, **pretrain_kwargs})
         learn = ts_learner(dls, TimeMAE, cbs=[cb], **arch)
-        for m in getattr(cb, 'part_metrics', ()):  # workaround: TimeMAEPretrain.after_validate reads the loss parts'
-            if not hasattr(m, 'count'): m.reset()  # `count` before any reset when there is no validation set
         t1 = time.perf_counter()
         with _rng_kept(): untrained, protocol = probe_encoder(learn, ds, folds)
         probe_s = time.perf_counter() - t1
