@@ -272,3 +272,14 @@ def test_probe_and_authors_reports_are_sections_of_the_page(tmp_path):
     assert '## Representation quality: linear probes on validation' in text and '| untrained | 90.0 |' in text
     assert '### Per protocol' in text and '# Linear probes' not in text        # headings sit under the page's own
     assert "## The authors' recipe, reproduced" in text and '| data set | gap |' in text
+
+
+def test_included_reports_keep_their_links_working(tmp_path):
+    "A report included into BENCHMARKS.md links its figures from where BENCHMARKS.md is, not from its own folder."
+    from tsai_timemae.bench import _included_reports
+    (tmp_path / 'benchmarks' / 'analyses').mkdir(parents=True)
+    (tmp_path / 'benchmarks' / 'analyses' / 'ANALYSES.md').write_text(
+        '## Analyses\n\n![masking](masking.png) see [the other](BasicMotions/ANALYSES.md), [web](https://x.org/a.png)\n')
+    text = '\n'.join(_included_reports(tmp_path / 'benchmarks', tmp_path))
+    assert '![masking](benchmarks/analyses/masking.png)' in text and '[the other](benchmarks/analyses/BasicMotions/ANALYSES.md)' in text
+    assert '[web](https://x.org/a.png)' in text
