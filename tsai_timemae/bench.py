@@ -652,7 +652,8 @@ def plot_label_efficiency(rows, dataset, path) -> Path | None:
     quick = ' (quick runs)' if all(r['quick'] for r in mine) else ''
     ax.set_title(f'{dataset}{quick}: test accuracy with a fraction of the training labels', fontsize=9)
     ax.set_xlabel('training labels used (pretraining used every training input)')
-    ax.set_ylabel('test accuracy, % (mean ± std over seeds)'); ax.set_ylim(0, 100)
+    low = min(r['acc_mean'] - r['acc_std'] for r in mine)  # the differences are a few points: zoom to the data
+    ax.set_ylabel('test accuracy, % (mean ± std over seeds)'); ax.set_ylim(max(0., 5 * math.floor(low / 5) - 5), 100)
     ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1)); ax.grid(alpha=.3)
     fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
     return Path(path)
