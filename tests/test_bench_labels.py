@@ -190,3 +190,18 @@ def test_kmeans_runs_with_the_library_defaults_and_its_command_names_it(tmp_path
     assert cfg['beta'] == 3. and cfg['vocab_size'] is None
     text = (tmp_path / 'B.md').read_text()
     assert re.search(r'timemae bench BasicMotions --methods timemae_linear --seeds 0 --tokenizer kmeans .*--label-fraction 0.25', text)
+
+
+def test_untrained_linear_evaluation_is_the_baseline_beside_the_pretrained_one(tmp_path):
+    "The untrained row pretrains nothing, shares the labelled subset, and differs from the pretrained encoder's score."
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        run_benchmark(['BasicMotions'], ['timemae_linear', 'timemae_linear_untrained'], seeds=[0], tokenizers=['kmeans'],
+                      label_fractions=[0.5], out_dir=tmp_path, report=None, quick=True, bar=False, **TINY)
+    finally: torch.set_num_threads(threads)
+    pre = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_kmeans', 0, 0.5).read_text())
+    raw = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_untrained', 0, 0.5).read_text())
+    assert raw['pretraining'] is None and pre['pretraining'] is not None
+    assert raw['labelled_idx'] == pre['labelled_idx']
+    assert len(list((tmp_path / 'cache').rglob('*.pth'))) == 1                     # only the pretrained run pretrained

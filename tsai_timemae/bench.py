@@ -56,7 +56,8 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'TOKENIZED', 'DEFAULTS
            'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
-METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
+METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
+           'mvp_tstplus', 'inceptiontimeplus')
 TOKENIZERS = ('codebook', 'gumbel', 'kmeans')
 # settings that come with a tokenizer unless given: 'kmeans' runs as `TimeMAEPretrain()`'s default (frozen k-means
 # codes sized from the data, normalised MRR targets, MCC and MRR weighted equally)
@@ -123,6 +124,7 @@ METHOD_KEYS = {
     'timemae_finelast': _SUPERVISED_KEYS + PRETRAIN_KEYS + ('finelast_lr',),
     'timemae_fineall': _SUPERVISED_KEYS + PRETRAIN_KEYS + ('fineall_lr',),
     'timemae_linear': ('valid_size', 'split_seed', 'pad_value', 'quick', 'label_fraction', 'linear_C') + PRETRAIN_KEYS,
+    'timemae_linear_untrained': ('bs', 'valid_size', 'split_seed', 'pad_value', 'quick', 'label_fraction', 'linear_C') + ARCH_KEYS,
     'timemae_scratch': _SUPERVISED_KEYS + ARCH_KEYS + ('scratch_lr',),
     'mvp_tstplus': _SUPERVISED_KEYS + MVP_KEYS + ('tst_lr',),
     'inceptiontimeplus': _SUPERVISED_KEYS + ('inception_lr', 'inception_kwargs'),
@@ -373,17 +375,20 @@ def run_timemae_transfer(kind: str, ds, cfg, seed, cache_dir, work_dir, bar=True
     out = fit_select_score(learn, cfg['finetune_epochs'], cfg[f'{kind}_lr'], ds, cfg, bar)
     return {**out, 'pretraining': pre}
 
-def run_timemae_linear(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
+def run_timemae_linear(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None, untrained: bool = False) -> dict:
     """Linear evaluation: `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
-    labelled training series (all of them in the full-label protocol; validation labels are not used), scored once."""
+    labelled training series (all of them in the full-label protocol; validation labels are not used), scored once.
+    `untrained=True`: the same on a randomly initialised encoder of the same architecture and seed, the baseline."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    pre = pretrain_timemae(ds, cfg, seed, cache_dir, bar)
+    pre = None if untrained else pretrain_timemae(ds, cfg, seed, cache_dir, bar)
     idx = np.arange(len(ds.y_train)) if label_idx is None else np.asarray(label_idx, dtype=int)
-    learn = timemae_learner(make_dls(ds, cfg, seed, label_idx=idx), pre['weights'], seed=seed, n_heads=cfg['n_heads'],
-                            d_ff=cfg['d_ff'], dropout=cfg['dropout'], path=work_dir, model_dir='.')
+    dls = make_dls(ds, cfg, seed, label_idx=idx)
+    learn = (ts_learner(dls, TimeMAE, seed=seed, path=work_dir, model_dir='.', **_timemae_arch(cfg)) if untrained else
+             timemae_learner(dls, pre['weights'], seed=seed, n_heads=cfg['n_heads'], d_ff=cfg['d_ff'],
+                             dropout=cfg['dropout'], path=work_dir, model_dir='.'))
     with contextlib.redirect_stdout(io.StringIO()):  # the learner's 'encoder loaded' line
         f_train, f_test = get_embeddings(learn, ds.X_train[idx]), get_embeddings(learn, ds.X_test)
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=cfg['linear_C'], max_iter=2000))
@@ -415,6 +420,7 @@ RUNNERS = {
     'timemae_finelast': lambda *a, **k: run_timemae_transfer('finelast', *a, **k),
     'timemae_fineall': lambda *a, **k: run_timemae_transfer('fineall', *a, **k),
     'timemae_linear': run_timemae_linear,
+    'timemae_linear_untrained': lambda *a, **k: run_timemae_linear(*a, **k, untrained=True),
     'timemae_scratch': run_timemae_scratch,
     'mvp_tstplus': run_mvp_tstplus,
     'inceptiontimeplus': run_inceptiontimeplus,
@@ -523,6 +529,7 @@ METHOD_LABELS = {
     'timemae_fineall_gumbel': 'TimeMAE FineAll, Gumbel tokenizer (authors\' code)',
     'timemae_linear': 'TimeMAE linear evaluation (frozen encoder, StandardScaler + LogisticRegression)',
     'timemae_linear_gumbel': 'TimeMAE linear evaluation, Gumbel tokenizer',
+    'timemae_linear_untrained': 'Linear evaluation of the untrained encoder (same architecture and seed): the baseline',
     'timemae_finelast_kmeans': 'TimeMAE FineLast, k-means codes (the library default)',
     'timemae_fineall_kmeans': 'TimeMAE FineAll, k-means codes (the library default)',
     'timemae_linear_kmeans': 'TimeMAE linear evaluation, k-means codes (the library default)',
@@ -571,7 +578,7 @@ def summarize(records) -> list[dict]:
         rows.append({'dataset': d, 'method': m, 'seeds': sorted(r['seed'] for r in rs), 'acc_mean': acc.mean(),
                      'acc_std': acc.std(), 'f1_mean': f1.mean(), 'f1_std': f1.std(),
                      'pretrain_epochs': c['pretrain_epochs'] if rs[0].get('pretraining') else None,
-                     'finetune_epochs': None if rs[0].get('base_method') == 'timemae_linear' else c['finetune_epochs'],  # no epochs
+                     'finetune_epochs': None if str(rs[0].get('base_method')).startswith('timemae_linear') else c['finetune_epochs'],  # no epochs
                      'bs': c['bs'], 'quick': any(r['config'].get('quick') for r in rs),
                      'train_wall_s': float(np.mean([r['train_wall_s'] for r in rs])), 'pretrain_wall_s': float(np.mean(pre)) if pre else None,
                      'peak_rss_mb': max(r['peak_rss_mb'] for r in rs), 'device': rs[0]['env']['device'],
