@@ -293,3 +293,37 @@ def test_pretraining_without_a_validation_set(basic_motions, tmp_path):
     learn, cb = _learner(udls, tmp_path, checkpoint='best')
     learn.fit(2, 1e-3)
     assert len(cb.history) == 2 and cb.weights_path.is_file() and cb.best == pytest.approx(min(h['train_loss'] for h in cb.history))
+
+
+# -- sizes that fit the data -------------------------------------------------------------------------------------
+SMALL_NO_WINDOW = {k: v for k, v in SMALL.items() if k != 'window'}
+
+
+def test_window_is_derived_from_the_series_length_when_not_given(udls, tmp_path, capsys):
+    from tsai_timemae.model import auto_window
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path), **SMALL_NO_WINDOW)
+    bb = learn.model.backbone
+    assert udls.len == 100 and bb.window == auto_window(100) == 7            # not the fallback of 8
+    assert bb.patch_embed.proj.kernel_size == (7,)
+    assert 'window: 7 steps, 15 patches per series of 100 steps' in capsys.readouterr().out
+    learn.fit(1, 1e-3)                                                      # trains, and the saved file says 7
+    assert TimeMAE.from_pretrained(tmp_path / 'timemae_encoder.pth').window == 7
+
+
+def test_a_given_window_and_a_weights_files_window_are_kept(udls, tmp_path):
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), **SMALL)
+    assert learn.model.backbone.window == 10                                 # given: kept
+    from tsai_timemae.weights import save_encoder_weights
+    save_encoder_weights(TimeMAE(6, None, window=8, **SMALL_NO_WINDOW), tmp_path / 'w8.pth')
+    learn = ts_learner(udls, TimeMAE, pretrained=True, weights_path=tmp_path / 'w8.pth', **SMALL_NO_WINDOW)
+    assert learn.model.backbone.window == 8                                  # the file's architecture, not auto_window
+    assert TimeMAE(6, 4).window == 8 and TimeMAE(6, 4).window_source == 'default'  # no length known: the fallback
+
+
+def test_default_pretrain_epochs_is_a_number_of_steps_capped_at_100_epochs():
+    from tsai_timemae.pretrain import default_pretrain_epochs
+    assert default_pretrain_epochs(40, 16) == 100                           # 3 steps per epoch: the cap
+    assert default_pretrain_epochs(7352, 128) == 44                         # HAR: about 2,500 steps
+    assert default_pretrain_epochs(7352, 128, steps=580) == 10
+    with pytest.raises(ValueError, match='positive'):
+        default_pretrain_epochs(0, 16)

@@ -20,7 +20,22 @@ from .weights import (
     arch_from_weights, install_strict_transfer, load_encoder_weights, pack_encoder, read_encoder_file)
 
 # %% auto #0
-__all__ = ['TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'as_panel', 'check_X', 'install_tsai_hooks']
+__all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'as_panel',
+           'check_X', 'install_tsai_hooks']
+
+# %% ../nbs/00_model.ipynb #bc3ae328
+DEFAULT_WINDOW = 8  # the paper's HAR window; what TimeMAE uses when neither `window` nor the series length is known
+
+def auto_window(seq_len: int) -> int:
+    """The patch length TimeMAE takes when none is given: `round(sqrt(seq_len / 2))` steps, at least 1.
+
+    Why this rule: it grows the patch length and the number of patches together (about `sqrt(2 * seq_len)` patches
+    of `sqrt(seq_len / 2)` steps), so a short series is not cut into patches too short to carry a shape and a long one
+    not into a few coarse patches. It gives the windows chosen by validation here: 8 steps for HAR's 128 (the paper's),
+    13 for UWaveGestureLibrary's 315 (12 was chosen by cross-validation), 4 for JapaneseVowels' 29; the probe table in
+    BENCHMARKS.md ("A window derived from the series length") compares it with a fixed window of 8 on the small sets."""
+    if seq_len is None or int(seq_len) < 1: raise ValueError(f'seq_len must be a positive number of steps, got {seq_len}.')
+    return max(1, round(math.sqrt(int(seq_len) / 2)))
 
 # %% ../nbs/00_model.ipynb #3c5c14a3
 class TimeMAEBackbone(nn.Module):
@@ -86,16 +101,21 @@ class TimeMAE(nn.Module):
     """TimeMAE classifier, a tsai architecture: `backbone` (window slicing + Transformer) and `head`
     (mean pooling over every patch, then a linear layer).
 
-    `seq_len` may be left out (tsai does not pass it): any length from `window` to `max_seq_len` works.
+    `seq_len` may be left out: any length from `window` to `max_seq_len` works.
+    `window=None` (the default) derives the patch length from `seq_len` (`auto_window`); `ts_learner(dls, TimeMAE)`
+    passes the data's length (`install_tsai_hooks`), and `TimeMAEPretrain` prints what was derived. Without `seq_len`
+    it is `DEFAULT_WINDOW` (8). `window_source` says which happened: 'given', 'seq_len' or 'default'.
     `c_out=None` leaves out the linear layer, so the model returns the pooled `[bs, d_model]` features,
     which is what an unlabelled data set needs for pretraining and what embeddings are.
     `TimeMAE.from_pretrained(weights_path)` rebuilds a saved encoder's architecture and loads it."""
-    def __init__(self, c_in: int, c_out: int | None = None, seq_len: int | None = None, window: int = 8,
+    def __init__(self, c_in: int, c_out: int | None = None, seq_len: int | None = None, window: int | None = None,
                  d_model: int = 64, n_layers: int = 8, n_heads: int = 4, d_ff: int = 256, dropout: float = 0.2,
                  max_seq_len: int = 8192, pre_norm: bool = False, fc_dropout: float = 0.,
                  custom_head=None, check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
                  ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
+        if window is None: window, self.window_source = (DEFAULT_WINDOW, 'default') if seq_len is None else (auto_window(seq_len), 'seq_len')
+        else: self.window_source = 'given'
         if seq_len is not None:
             if seq_len < window:
                 raise ValueError(f'seq_len={seq_len} is shorter than one window ({window} steps). Use window <= {seq_len}.')

@@ -32,7 +32,7 @@ from .weights import _load_state, atomic_torch_save, save_encoder_weights
 __all__ = ['MASKINGS', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
            'DecoupledEncoder', 'PretrainOutput', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
            'mcc_diagnostics', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder',
-           'TimeMAEPretrain', 'PretrainCheckpoint']
+           'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -361,6 +361,20 @@ class SaveEncoder(TrackerCallback):
     def new_run(self): self.best, self.weights_path = math.inf, None
 
 # %% ../nbs/02_pretrain.ipynb #8350cd41
+def default_pretrain_epochs(n_series: int, bs: int, steps: int = 2500, max_epochs: int = 100) -> int:
+    """How long to pretrain when nothing else is known: enough epochs for about `steps` optimiser steps, at most
+    `max_epochs`. `learn.fit_one_cycle(default_pretrain_epochs(len(dls.train.dataset), dls.bs), 1e-3)`.
+
+    Why a rule in steps: a fixed 100 epochs is 200 steps on a 40-series set and 5,800 on HAR. The defaults were
+    validated at 100 epochs on the small sets (200 to 800 steps) and at 40 epochs on HAR and Epilepsy (2,300 to
+    2,800 steps; BENCHMARKS.md, "Representation quality"), which this rule reproduces: 100 epochs below about 25
+    steps per epoch, then about 2,500 steps (44 epochs on HAR, 35 on Epilepsy). It is where the defaults were shown to
+    work, not a measured optimum: the probes still moved between 25 and 100 epochs on several sets."""
+    if n_series < 1 or bs < 1: raise ValueError(f'n_series and bs must be positive, got {n_series} and {bs}.')
+    steps_per_epoch = math.ceil(n_series / bs)
+    return int(max(1, min(max_epochs, math.ceil(steps / steps_per_epoch))))
+
+# %% ../nbs/02_pretrain.ipynb #5f40f2d9
 class TimeMAEPretrain(Callback):
     """Self-supervised TimeMAE pretraining of a `TimeMAE` learner: `ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())`.
 
@@ -455,6 +469,7 @@ class TimeMAEPretrain(Callback):
             if not isinstance(getattr(net, 'backbone', None), TimeMAEBackbone):
                 raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
                                 'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
+            self._say_window(net)
             dev = next(net.parameters()).device
             net = TimeMAEPretrainer(net.backbone, self.mask_ratio, self._vocab_size(net.backbone), self.tokenizer,
                                     self.n_decoder_layers, **self.net_kwargs).to(dev)
@@ -471,6 +486,12 @@ class TimeMAEPretrain(Callback):
             old = opt.hypers  # an optimizer made for the classifier: the same hyper-parameters over the pretraining network
             learn.create_opt()
             for h_new, h_old in zip(learn.opt.hypers, old): h_new.update(h_old)
+
+    def _say_window(self, net):
+        "Say which window the model derived from the series length (`auto_window`), once, when it was not given."
+        if not self.verbose or getattr(net, 'window_source', None) != 'seq_len' or net.seq_len is None: return
+        print(f'TimeMAE window: {net.window} steps, {math.ceil(net.seq_len / net.window)} patches per series of '
+              f'{net.seq_len} steps (derived from the series length by auto_window; pass window= to choose)')
 
     @torch.no_grad()
     def _fit_tokenizer(self):

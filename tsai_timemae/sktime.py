@@ -26,7 +26,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .embeddings import get_embeddings
 from .model import TimeMAE, as_panel, missing_labels
-from .pretrain import TimeMAEPretrain
+from .pretrain import TimeMAEPretrain, default_pretrain_epochs
 from .transfer import timemae_learner
 from .weights import save_encoder_weights
 
@@ -123,6 +123,14 @@ def _check_labels(y, cls_name: str):
                          f'positions {list(map(int, bad[:5]))}. Every training series needs a label: drop those series, '
                          'or pass them as X_unlabelled=... so that pretraining still learns from them.')
 
+def _pretrain_epochs(est, n_series: int) -> int:
+    "`pretrain_epochs`, or with 'auto' the library's rule for `n_series` series (`default_pretrain_epochs`)."
+    e = est.pretrain_epochs
+    if isinstance(e, str) and e == 'auto': return default_pretrain_epochs(n_series, max(1, min(est.batch_size, n_series)))
+    if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 0:
+        raise ValueError(f"pretrain_epochs must be 'auto' or a whole number of epochs (0 skips pretraining), got {e!r}.")
+    return int(e)
+
 def _pretrain(est, X, tmp) -> Path:
     "Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters); returns the encoder file."
     cb = TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, tokenizer=est.tokenizer, alpha=est.alpha,
@@ -130,7 +138,7 @@ def _pretrain(est, X, tmp) -> Path:
                          n_decoder_layers=est.n_decoder_layers, target_dir=tmp,
                          save_best=False, verbose=est.verbose)
     learn = ts_learner(_dls(X, None, est.batch_size, tmp), TimeMAE, cbs=cb, path=tmp, **_arch(est))
-    with _quiet(learn, est.verbose): learn.fit_one_cycle(est.pretrain_epochs, est.lr)
+    with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), est.lr)
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
 
 def _learner(est, dls, weights, tmp, **kwargs):
@@ -177,10 +185,12 @@ class TimeMAEClassifier(BaseClassifier):
     ----------
     mode : 'fineall' (encoder and classifier train) or 'finelast' (frozen encoder, a linear probe on its features)
     window, d_model, n_layers, n_heads, d_ff, dropout : the TimeMAE encoder (paper defaults); `window` steps make one
-        patch, and a series needs at least 2 patches to be masked in pretraining
+        patch, and a series needs at least 2 patches to be masked in pretraining; `window=None` derives it from the
+        series length (`auto_window`: `round(sqrt(length / 2))`, 8 for 128 steps)
     mask_ratio, vocab_size, tokenizer, alpha, beta, normalize_targets, momentum, n_decoder_layers : pretraining, as
         `TimeMAEPretrain` (its defaults: frozen k-means codes for MCC, instance-normalised MRR targets, equal weights)
-    pretrain_epochs : self-supervised epochs; 0 skips pretraining (the from-scratch baseline)
+    pretrain_epochs : self-supervised epochs; 0 skips pretraining (the from-scratch baseline); 'auto' is about 2,500
+        optimiser steps, at most 100 epochs (`default_pretrain_epochs`: 100 epochs for a few hundred series)
     finetune_epochs : supervised epochs
     batch_size : for both stages (capped at the number of series)
     lr : pretraining learning rate (one-cycle), and FineAll's when `finetune_lr` is None
@@ -209,10 +219,10 @@ class TimeMAEClassifier(BaseClassifier):
     """
     _tags = {**_TAGS, 'y_inner_mtype': 'numpy1D', 'capability:predict_proba': True}
 
-    def __init__(self, mode='fineall', window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
+    def __init__(self, mode='fineall', window=None, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
-                 pretrain_epochs=100, finetune_epochs=40, batch_size=16, lr=1e-3, finetune_lr=None,
+                 pretrain_epochs='auto', finetune_epochs=40, batch_size=16, lr=1e-3, finetune_lr=None,
                  X_unlabelled=None, random_state=None, verbose=False, max_seq_len=None):
         self.mode, self.window, self.d_model, self.n_layers, self.n_heads = mode, window, d_model, n_layers, n_heads
         self.d_ff, self.dropout, self.mask_ratio, self.vocab_size = d_ff, dropout, mask_ratio, vocab_size
@@ -315,10 +325,10 @@ class TimeMAETransformer(BaseTransformer):
              'y_inner_mtype': 'None',                    # labels are ignored: pretraining is self-supervised
              'requires_y': False}
 
-    def __init__(self, weights_path=None, window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
+    def __init__(self, weights_path=None, window=None, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
-                 pretrain_epochs=100, batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None):
+                 pretrain_epochs='auto', batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None):
         self.weights_path, self.window, self.d_model, self.n_layers = weights_path, window, d_model, n_layers
         self.n_heads, self.d_ff, self.dropout, self.mask_ratio = n_heads, d_ff, dropout, mask_ratio
         self.vocab_size, self.alpha, self.beta, self.momentum = vocab_size, alpha, beta, momentum
