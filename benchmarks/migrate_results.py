@@ -11,8 +11,8 @@ object (`tsai_timemae.bench.method_settings`), `quick` and `overrides` what the 
 are built from; a cached encoder is named by the hash of its pretraining's settings object, the data set and the seed
 (`bench.cache_path`). The report (`timemae bench --report-only`) reads the same from both.
 
-    python benchmarks/migrate_results.py                      # benchmarks/results and benchmarks/cache
-    python benchmarks/migrate_results.py --out-dir DIR --cache-dir DIR [DIR ...]
+    python benchmarks/migrate_results.py        # every `timemae bench` results folder under benchmarks/, and its cache
+    python benchmarks/migrate_results.py --out-dir DIR [DIR ...] --cache-dir DIR [DIR ...]
 
 Cached encoders are renamed where the records that used them say which they were: a schema 1 record's
 `pretraining.weights`, kept in a migrated record as `pretraining.schema1_stem`, so caches can be migrated after their
@@ -129,15 +129,24 @@ def migrate(out_dir='benchmarks', cache_dirs=None, dry_run: bool = False) -> dic
     return {'migrated': files, 'renamed': renamed}
 
 
+def bench_out_dirs(root='benchmarks') -> list[Path]:
+    "The `timemae bench --out-dir` folders under `root`: those with a results/ folder, except the transfer study's."
+    return [p.parent for p in sorted(Path(root).glob('**/results')) if p.is_dir() and p.parent.name != 'transfer']
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out-dir', default='benchmarks', help='the folder holding results/ (and transfer/results)')
+    p.add_argument('--out-dir', nargs='+', help='`timemae bench --out-dir` folders (holding results/; default: every one '
+                   'under benchmarks/, e.g. benchmarks and benchmarks/extra/HAR_100ep)')
     p.add_argument('--cache-dir', nargs='+', help='cache folders to rename encoders in (default: <out-dir>/cache)')
     p.add_argument('--dry-run', action='store_true', help='say what would change, change nothing')
     args = p.parse_args(argv)
-    done = migrate(args.out_dir, args.cache_dir, args.dry_run)
-    verb = 'would migrate' if args.dry_run else 'migrated'
-    print(f"{verb} {len(done['migrated'])} result files; renamed {len(done['renamed'])} cache files")
+    for out in args.out_dir or bench_out_dirs():
+        cache_dirs = args.cache_dir or [Path(out) / 'cache']
+        done = migrate(out, cache_dirs, args.dry_run)
+        verb = 'would migrate' if args.dry_run else 'migrated'
+        print(f"{out}: {verb} {len(done['migrated'])} result files; renamed {len(done['renamed'])} cache files "
+              f"in {', '.join(map(str, cache_dirs))}")
 
 
 if __name__ == '__main__':
