@@ -116,7 +116,9 @@ def migrate(out_dir='benchmarks', cache_dirs=None, dry_run: bool = False) -> dic
     files, renamed, renames = [], [], []
     for p in sorted((out_dir / 'results').glob('*/*_seed*.json')):
         old = json.loads(p.read_text())
-        new = migrate_record(old)
+        try: new = migrate_record(old)
+        except KeyError as e:
+            raise ValueError(f'{p} lacks the setting {e} its method uses: add the value it ran with to ADDED_LATER') from None
         if new is not old:
             files.append(p)
             if not dry_run: bench.write_json_atomic(new, p)

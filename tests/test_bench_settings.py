@@ -130,3 +130,12 @@ def test_a_schema1_record_migrates_to_what_the_harness_writes_for_that_run(rel):
     if new['pretraining']:
         assert Path(new['pretraining']['weights']).stem == cache_path(
             'c', old['data']['name'], old['data']['source'], settings.pretraining, old['seed']).name
+
+
+def test_a_row_is_not_flagged_for_what_its_tokenizer_brings():
+    "`--tokenizer kmeans` sets vocab_size, beta and normalize_targets: the row's name says so, its flag does not repeat it."
+    cfg = run_config('HAR', 'timemae_fineall', 'kmeans', pretrain_epochs=40, beta=3.)
+    row = {'tokenizer': 'kmeans', 'overrides': bench.run_overrides({'dataset': 'HAR', 'quick': False, 'overrides': cfg['overrides']})}
+    assert row['overrides'] == {'pretrain_epochs': 40, 'beta': 3., 'vocab_size': None, 'normalize_targets': True}
+    assert bench._unexplained(row) == {'pretrain_epochs': 40, 'beta': 3.}       # a beta given explicitly still shows
+    assert bench._unexplained({**row, 'tokenizer': None}) == row['overrides']

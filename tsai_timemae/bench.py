@@ -911,6 +911,11 @@ def _one_command(commands: list[str]) -> list[str]:
     return [f'    {c} \\' if i < len(commands) - 1 else f'    {c}' for i, c in enumerate(
         c if i == 0 else f'  && {c}' for i, c in enumerate(commands))]
 
+def _unexplained(row) -> dict:
+    "A row's changed settings less those its name explains: what its tokenizer brings (`--tokenizer kmeans` sets them)."
+    implied = TOKENIZER_SETTINGS.get(row['tokenizer'], {})
+    return {k: v for k, v in row['overrides'].items() if k not in implied or implied[k] != v}
+
 def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']
     lines = [f'### {dataset}', '',
@@ -920,7 +925,8 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
              '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         flag = ' (quick)' if r['quick'] else ''
-        if r['overrides']: flag += ' (changed: ' + ', '.join(f'{k}={v}' for k, v in sorted(r['overrides'].items())) + ')'
+        changed = _unexplained(r)
+        if changed: flag += ' (changed: ' + ', '.join(f'{k}={v}' for k, v in sorted(changed.items())) + ')'
         flag += ' (mixed settings across seeds)' if r['mixed_configs'] else ''
         pre_s = f"{r['pretrain_wall_s']:.0f}" if r['pretrain_wall_s'] is not None else '–'
         lines.append(f"| {r['method']}{flag} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
@@ -931,7 +937,7 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
               'resident memory sampled during a run of that method.', '', 'Regenerate with one command (it resumes: delete a '
               'result file, or pass `--overwrite`, to redo it; the methods run with different epoch budgets, one '
               '`timemae bench` call per budget):', '', *_one_command(_commands(dataset, rows, where)), '']
-    extra = {k: v for r in rows for k, v in r['overrides'].items()
+    extra = {k: v for r in rows for k, v in _unexplained(r).items()
              if k not in ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs')}
     if extra: lines += [f'These runs also changed settings only the Python API sets: `run_benchmark(..., **{extra})`.', '']
     if dataset in PAPER:
