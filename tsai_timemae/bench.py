@@ -353,12 +353,13 @@ def make_dls(ds: TSDataset, bs: int, seed: int, label_idx=None):
     `label_idx` (the label-efficiency protocol): only those training series, with no validation split (no labels
     beyond the fraction); the scaling is still fitted on every training input, which needs no labels, so it is the
     same as in the full-label protocol."""
-    set_seed(seed, reproducible=True)
     if label_idx is not None:
         idx = np.asarray(label_idx, dtype=int)
+        set_seed(seed, reproducible=True)
         return get_ts_dls(ds.X_train[idx], ds.y_train[idx], splits=(list(range(len(idx))), []),
                           tfms=[None, TSClassification()], batch_tfms=[standardize_by_channel(ds.X_train)], bs=bs)
     X, y, splits = ds.as_tsai()
+    set_seed(seed, reproducible=True)
     return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()],
                       batch_tfms=[TSStandardize(by_var=True, use_single_batch=False)], bs=bs)
 
@@ -452,10 +453,11 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
     if (hit := _cached(stem)) is not None: return hit
     t0 = time.perf_counter()
+    udls = pretraining_dls(ds, pre, seed)
     cb = TimeMAEPretrain(mask_ratio=pre.mask_ratio, vocab_size=pre.vocab_size, tokenizer=pre.tokenizer, alpha=pre.alpha,
                          beta=pre.beta, momentum=pre.momentum, checkpoint=pre.checkpoint,
                          normalize_targets=pre.normalize_targets, target_dir=stem.parent, fname=stem.name, verbose=False)
-    learn = ts_learner(pretraining_dls(ds, pre, seed), TimeMAE, cbs=cb, seed=seed, **asdict(pre.arch))
+    learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **asdict(pre.arch))
     with _maybe_no_bar(learn, bar): learn.fit_one_cycle(pre.epochs, pre.lr)
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
@@ -468,8 +470,9 @@ def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: 
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
     if (hit := _cached(stem)) is not None: return hit
     t0 = time.perf_counter()
+    udls = pretraining_dls(ds, pre, seed)
     cb = MVP(r=pre.r, lm=pre.lm, target_dir=str(stem.parent), fname=stem.name)
-    learn = ts_learner(pretraining_dls(ds, pre, seed), TSTPlus, cbs=cb, seed=seed, **pre.tst_kwargs)
+    learn = ts_learner(udls, TSTPlus, cbs=cb, seed=seed, **pre.tst_kwargs)
     with _maybe_no_bar(learn, bar):
         learn.fit_one_cycle(pre.epochs, pre.lr)
     history = recorder_history(learn)
