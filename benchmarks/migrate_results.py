@@ -88,13 +88,13 @@ def _moved_pretraining(pre: dict, settings, data: dict, seed: int) -> dict:
     return {**pre, 'weights': str(old.with_name(stem + old.suffix)), 'schema1_stem': old.stem}
 
 
-def rename_cached(cache_dir, dataset: str, old_stem: str, new_stem: str) -> list[Path]:
+def rename_cached(cache_dir, dataset: str, old_stem: str, new_stem: str, dry_run: bool = False) -> list[Path]:
     "Rename a cached encoder and its record (`.pth`, `.json`) from the old name to the new one, where not done yet."
     folder, done = Path(cache_dir) / bench.dataset_key(dataset), []
     for suffix in ('.pth', '.json'):
         src, dst = folder / f'{old_stem}{suffix}', folder / f'{new_stem}{suffix}'
         if src.is_file() and not dst.exists():
-            src.rename(dst)
+            if not dry_run: src.rename(dst)
             done.append(dst)
     return done
 
@@ -126,8 +126,7 @@ def migrate(out_dir='benchmarks', cache_dirs=None, dry_run: bool = False) -> dic
         if pre and pre.get('schema1_stem'): renames.append((new['dataset'], pre['schema1_stem'], Path(pre['weights']).stem))
     renames += list(_transfer_renames(out_dir))
     for dataset, old_stem, new_stem in dict.fromkeys(renames):
-        for c in cache_dirs:
-            if not dry_run: renamed += rename_cached(c, dataset, old_stem, new_stem)
+        for c in cache_dirs: renamed += rename_cached(c, dataset, old_stem, new_stem, dry_run)
     return {'migrated': files, 'renamed': renamed}
 
 
@@ -147,7 +146,7 @@ def main(argv=None):
         cache_dirs = args.cache_dir or [Path(out) / 'cache']
         done = migrate(out, cache_dirs, args.dry_run)
         verb = 'would migrate' if args.dry_run else 'migrated'
-        print(f"{out}: {verb} {len(done['migrated'])} result files; renamed {len(done['renamed'])} cache files "
+        print(f"{out}: {verb} {len(done['migrated'])} result files and {len(done['renamed'])} cache files "
               f"in {', '.join(map(str, cache_dirs))}")
 
 
