@@ -139,3 +139,15 @@ def test_a_row_is_not_flagged_for_what_its_tokenizer_brings():
     assert row['overrides'] == {'pretrain_epochs': 40, 'beta': 3., 'vocab_size': None, 'normalize_targets': True}
     assert bench._unexplained(row) == {'pretrain_epochs': 40, 'beta': 3.}       # a beta given explicitly still shows
     assert bench._unexplained({**row, 'tokenizer': None}) == row['overrides']
+
+
+def test_the_transfer_study_finds_the_label_runs_har_encoders():
+    "benchmarks/transfer.py reads the HAR encoders the label-efficiency run cached, by the name the result files give."
+    import types
+    import transfer
+    for seed in (0, 1, 2):
+        r = json.loads((REPO / 'benchmarks' / 'results' / 'HAR' / f'timemae_linear_kmeans_labels0.01_seed{seed}.json').read_text())
+        har = types.SimpleNamespace(name=r['data']['name'], source=r['data']['source'])
+        stem = transfer.source_stem(bench, har, transfer.source_config(bench), seed, REPO / 'benchmarks' / 'cache')
+        assert stem.name == Path(r['pretraining']['weights']).stem
+    assert transfer.arch_of(bench, transfer.source_config(bench)) == asdict(bench.timemae_arch(bench.bench_config('HAR')))
