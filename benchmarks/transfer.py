@@ -90,7 +90,9 @@ def target_config(bench, target: str, epochs: int | None = None) -> dict:
     return {**bench.bench_config(target, **over), 'tokenizer': 'kmeans', **bench.TOKENIZER_SETTINGS['kmeans'],
             'label_fraction': None, 'selection': 'last'}
 
-def arch_of(bench, cfg) -> dict: return {k: cfg[k] for k in bench.ARCH_KEYS}
+def arch_of(bench, cfg) -> dict:
+    "The TimeMAE architecture of a bench configuration, as `TimeMAE(...)` keyword arguments."
+    return dataclasses.asdict(bench.timemae_arch(cfg))
 
 def methods_for(bench, target_cfg, src_cfg, methods) -> list[str]:
     "`scratch_har_arch` only where the HAR architecture differs from the target's (else it is `scratch` itself)."
@@ -119,8 +121,8 @@ def full_train(ds):
                                valid_from=f'none: the bench validation split ({len(ds.y_valid)} series) put back into training')
 
 def source_stem(bench, ds_src, src_cfg, seed, cache_dir) -> Path:
-    return Path(cache_dir) / bench.dataset_key(ds_src.name) / bench._cache_stem(
-        f"timemae_{src_cfg['tokenizer']}", ds_src, src_cfg, bench.PRETRAIN_KEYS, seed)
+    "Where `bench.pretrain_timemae` caches the HAR encoder of this seed (no suffix)."
+    return bench.cache_path(cache_dir, ds_src.name, ds_src.source, bench.timemae_pretraining(src_cfg), seed)
 
 def pretraining_summary(pre: dict) -> dict:
     "What a result file keeps of a pretraining: where, how long, and its final epoch (not the whole history)."
@@ -160,9 +162,9 @@ def run_one(bench, method, target, ds, cfg, src, seed, cache_dir, out: Path) -> 
             if method in USES_SOURCE:
                 pre = src['pretrain'](seed)
             elif method.startswith('self_'):
-                pre = bench.pretrain_timemae(ds, cfg, seed, cache_dir, bar=False)
+                pre = bench.pretrain_timemae(ds, bench.timemae_pretraining(cfg), seed, cache_dir, bar=False)
             t_pre = time.perf_counter()
-            dls = bench.make_dls(ds_ft, cfg, seed, label_idx=idx)  # scaling fitted on every training input
+            dls = bench.make_dls(ds_ft, cfg['bs'], seed, label_idx=idx)  # scaling fitted on every training input
             with contextlib.redirect_stdout(printed):
                 if method in USES_SOURCE:
                     make = fineall_learner if method == 'har_fineall' else finelast_learner
@@ -195,7 +197,8 @@ def run_one(bench, method, target, ds, cfg, src, seed, cache_dir, out: Path) -> 
                 'reinitialised': list(getattr(learn, 'reinitialised', [])),
                 'trainable_during_fit': None,
             }
-            fit = bench.fit_select_score(learn, cfg['finetune_epochs'], cfg[LR_KEY[method]], ds_ft, cfg, bar=False)
+            fit = bench.fit_select_score(learn, bench.Training(cfg['finetune_epochs'], cfg[LR_KEY[method]], cfg['selection']),
+                                         ds_ft, bar=False)
             # which backbone tensors trained: FreezeEncoder restores flags after fit, so compare against what it froze
             from tsai_timemae.transfer import FreezeEncoder
             fz = [cb for cb in learn.cbs if isinstance(cb, FreezeEncoder)]
@@ -447,7 +450,7 @@ def main(argv=None):
 
     def pretrain_source(seed):
         t = time.perf_counter()
-        pre = bench.pretrain_timemae(src_ds(), src_cfg, seed, src_cache, bar=False)
+        pre = bench.pretrain_timemae(src_ds(), bench.timemae_pretraining(src_cfg), seed, src_cache, bar=False)
         print(f"  HAR encoder seed {seed}: {'cached' if pre['cached'] else f'pretrained in {time.perf_counter() - t:.0f} s'} "
               f"({pre['weights']})", flush=True)
         return pre

@@ -3,6 +3,7 @@ resuming, the pretraining cache, and the report's arithmetic."""
 import copy
 import json
 import re
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -21,6 +22,12 @@ TINY = dict(n_layers=2, d_model=32, d_ff=64, n_heads=2, tst_kwargs=dict(d_model=
 ALL = ('timemae_finelast', 'timemae_fineall', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
 EXPECTED = ['timemae_finelast', 'timemae_finelast_gumbel', 'timemae_fineall', 'timemae_fineall_gumbel',
             'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus']
+
+
+def r_config(r):
+    "The run configuration a record's run used: the data set's, its overrides, its tokenizer."
+    tok = (r['settings'].get('pretraining') or {}).get('tokenizer', 'codebook')
+    return bench.run_config(r['dataset'], r['method'], tok, r['quick'], r.get('label_fraction'), **r['overrides'])
 
 
 def copy_results(src, dest, edit, pattern='*.json'):
@@ -73,13 +80,15 @@ def test_every_run_writes_a_complete_result_file(bench_run):
     assert sorted(p.name for p in paths) == sorted(f'{m}_seed0.json' for m in EXPECTED)
     for m in EXPECTED:
         r = json.loads(result_path(out, 'BasicMotions', m, 0).read_text())
-        assert r['dataset'] == 'BasicMotions' and r['method'] == m and r['seed'] == 0
+        assert r['dataset'] == 'BasicMotions' and r['name'] == m and r['seed'] == 0 and m.startswith(r['method'])
         assert 0 <= r['metrics']['accuracy'] <= 1 and 0 <= r['metrics']['macro_f1'] <= 1
         assert len(r['history']) == 2 and r['best_epoch'] in (0, 1)
         assert r['valid_at_best']['valid_loss'] == min(h['valid_loss'] for h in r['history'])
         assert r['wall_s'] > 0 and r['peak_rss_mb'] > 0 and r['versions']['tsai'] and r['versions']['torch']
-        assert r['config']['quick'] and r['config']['finetune_epochs'] == 2 and r['data']['n_test'] == 40
-        assert r['config']['tokenizer'] == ('gumbel' if m.endswith('gumbel') else 'codebook')
+        assert r['quick'] and r['settings']['train']['epochs'] == 2 and r['data']['n_test'] == 40
+        assert r['settings'] == json.loads(json.dumps(asdict(bench.method_settings(r_config(r), r['method']))))
+        if m.startswith('timemae_fine'):
+            assert r['settings']['pretraining']['tokenizer'] == ('gumbel' if m.endswith('gumbel') else 'codebook')
         if m in ('timemae_scratch', 'inceptiontimeplus'): assert r['pretraining'] is None
         else: assert len(r['pretraining']['history']) == 2 and 'valid_loss' in r['pretraining']['history'][0]
 
@@ -173,7 +182,7 @@ def test_tokenizer_comparison_and_commands_name_the_tokenizer(bench_run, tmp_pat
     out, _ = bench_run
     for m, acc in (('timemae_finelast', 0.5), ('timemae_finelast_gumbel', 0.75)):
         r = json.loads(result_path(out, 'BasicMotions', m, 0).read_text())
-        r['config']['quick'], r['metrics'] = False, {'accuracy': acc, 'macro_f1': acc - 0.25}
+        r['quick'], r['metrics'] = False, {'accuracy': acc, 'macro_f1': acc - 0.25}
         write_json_atomic(r, result_path(tmp_path, 'BasicMotions', m, 0))
     text = render_report(tmp_path, tmp_path / 'B.md')
     assert re.search(r'^\| BasicMotions \| finelast \| 0 \| 50.00 ± 0.00 \| 75.00 ± 0.00 \| \+25.00 \| '
@@ -188,18 +197,18 @@ def test_tokenizer_comparison_and_commands_name_the_tokenizer(bench_run, tmp_pat
 
 @needs_uea
 def test_mixed_settings_flag_only_counts_a_methods_own_settings(bench_run, tmp_path):
-    """Seeds whose configs differ only in another method's setting (TSTPlus's size for a TimeMAE row) are not
-    flagged as mixed; a difference in the method's own setting (the TimeMAE window) is."""
+    """Seeds run with different settings of another method (TSTPlus's size, for a TimeMAE row) record the same
+    settings and are not flagged as mixed; a difference in the method's own setting (the TimeMAE window) is."""
     out, _ = bench_run
     r0 = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast', 0).read_text())
-    changes = {1: {'tst_kwargs': {'d_model': 32}}, 2: {'window': 5}}
-    for seed in (0, 1):
-        write_json_atomic({**r0, 'seed': seed, 'config': {**r0['config'], **changes.get(seed, {})}},
+    other = bench.method_settings({**r_config(r0), 'tst_kwargs': {'d_model': 32}}, 'timemae_finelast')
+    own = bench.method_settings({**r_config(r0), 'window': 5}, 'timemae_finelast')
+    for seed, settings in ((0, None), (1, other)):
+        write_json_atomic({**r0, 'seed': seed, 'settings': asdict(settings) if settings else r0['settings']},
                           result_path(tmp_path, 'BasicMotions', 'timemae_finelast', seed))
     flag = lambda: {r['method']: r['mixed_configs'] for r in summarize(load_results(tmp_path))}['timemae_finelast']
     assert not flag()
-    write_json_atomic({**r0, 'seed': 2, 'config': {**r0['config'], **changes[2]}},
-                      result_path(tmp_path, 'BasicMotions', 'timemae_finelast', 2))
+    write_json_atomic({**r0, 'seed': 2, 'settings': asdict(own)}, result_path(tmp_path, 'BasicMotions', 'timemae_finelast', 2))
     assert flag()
 
 
@@ -208,7 +217,7 @@ def test_report_gives_one_regenerate_command_per_data_set(bench_run, tmp_path):
     "Methods run with different epoch budgets still regenerate with one shell command: the calls chained by &&."
     out, _ = bench_run
     def edit(r):
-        if r['method'] == 'inceptiontimeplus': r['config']['overrides'] = {'finetune_epochs': 3}
+        if r['method'] == 'inceptiontimeplus': r['overrides'] = {'finetune_epochs': 3}
     copy_results(out, tmp_path, edit)
     text = render_report(tmp_path, tmp_path / 'B.md')
     block = re.search(r'^    timemae bench BasicMotions .*\\\n(      && timemae bench BasicMotions .*\\\n)*'
@@ -218,37 +227,39 @@ def test_report_gives_one_regenerate_command_per_data_set(bench_run, tmp_path):
 
 
 @needs_uea
-def test_pretraining_learns_from_validation_inputs_and_older_runs_say_they_did_not(bench_run, tmp_path):
+def test_pretraining_learns_from_validation_inputs_and_held_out_runs_say_so(bench_run, tmp_path):
     """By default (the protocol) pretraining fits on both splits' inputs, keeps the validation split for the loss
-    curve and never touches the labelled loaders. A run made with `pretrain_inputs='train'`, or before the setting
-    existed, is flagged in the report and its regenerate command names it; a run that asked for today's default is not."""
-    from tsai_timemae.bench import PRETRAIN_KEYS, _cache_stem, make_dls
+    curve and never touches the labelled loaders. A run made with `pretrain_inputs='train'` (as every run made before
+    it became the default, once migrated) is flagged in the report and its regenerate command names it; a run that
+    asked for today's default is not."""
+    from tsai_timemae.bench import cache_path, make_dls, pretraining_dls, timemae_pretraining
     from tsai_timemae.data import load_dataset
     ds = load_dataset('BasicMotions')
     n_tr, n_va = len(ds.X_train), len(ds.X_valid)
-    both, held_out = bench_config('BasicMotions'), bench_config('BasicMotions', pretrain_inputs='train')
-    pre = make_dls(ds, both, 0, labelled=False)
-    assert (len(make_dls(ds, held_out, 0, labelled=False).train_ds), len(pre.train_ds), len(pre.valid_ds)) == (n_tr, n_tr + n_va, n_va)
-    assert len(make_dls(ds, both, 0).train_ds) == n_tr                        # fine-tuning never sees validation labels
-    # a train+valid pretraining never reuses a cached train-only encoder (whose cache name predates the setting)
-    assert _cache_stem('t', ds, both, PRETRAIN_KEYS, 0) != _cache_stem('t', ds, held_out, PRETRAIN_KEYS, 0)
-    assert _cache_stem('t', ds, held_out, [k for k in PRETRAIN_KEYS if k != 'pretrain_inputs'], 0) == \
-        _cache_stem('t', ds, held_out, PRETRAIN_KEYS, 0)                     # earlier cached pretrainings stay valid
+    both = timemae_pretraining(bench_config('BasicMotions'))
+    held_out = timemae_pretraining(bench_config('BasicMotions', pretrain_inputs='train'))
+    pre = pretraining_dls(ds, both, 0)
+    assert (len(pretraining_dls(ds, held_out, 0).train_ds), len(pre.train_ds), len(pre.valid_ds)) == (n_tr, n_tr + n_va, n_va)
+    assert len(make_dls(ds, both.bs, 0).train_ds) == n_tr                     # fine-tuning never sees validation labels
+    # a train+valid pretraining never reuses a cached train-only encoder
+    assert cache_path('c', ds.name, ds.source, both, 0) != cache_path('c', ds.name, ds.source, held_out, 0)
     with pytest.raises(ValueError, match='pretrain_inputs must be one of'):
         bench_config('BasicMotions', pretrain_inputs='test')
     out, _ = bench_run
     r = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast', 0).read_text())
-    assert r['config']['pretrain_inputs'] == 'train+valid'
-    old = {**r, 'method': 'timemae_fineall', 'base_method': 'timemae_fineall', 'config': {**r['config'], 'overrides': {}}}
-    del old['config']['pretrain_inputs']                                       # made before the setting existed
-    r['config'] = {**r['config'], 'overrides': {'pretrain_inputs': 'train+valid'}}  # asked for what is now the default
+    assert r['settings']['pretraining']['inputs'] == 'train+valid'
+    r['overrides'] = {**r['overrides'], 'pretrain_inputs': 'train+valid'}   # asked for what is now the default
+    old = json.loads(result_path(out, 'BasicMotions', 'timemae_fineall', 0).read_text())
+    old['overrides'] = {**old['overrides'], 'pretrain_inputs': 'train'}
+    old['settings']['pretraining']['inputs'] = 'train'
     write_json_atomic(r, result_path(tmp_path, 'BasicMotions', 'timemae_finelast', 0))
     write_json_atomic(old, result_path(tmp_path, 'BasicMotions', 'timemae_fineall', 0))
     text = render_report(tmp_path, tmp_path / 'B.md')
-    assert re.search(r'^\| timemae_finelast \(quick\) \| 0 \|', text, re.M)
-    assert re.search(r'^\| timemae_fineall \(quick\) \(changed: pretrain_inputs=train\) \| 0 \|', text, re.M)
+    assert re.search(r'^\| timemae_finelast \(quick\) \(changed: [^|]*\| 0 \|', text, re.M)
+    assert re.search(r'^\| timemae_fineall \(quick\) \(changed: [^|]*pretrain_inputs=train[,)][^|]*\| 0 \|', text, re.M)
     assert re.search(r'timemae bench BasicMotions --methods timemae_fineall .*--pretrain-inputs train --quick', text)
     assert not re.search(r'--methods timemae_finelast .*--pretrain-inputs', text)
+    assert not re.search(r'^\| timemae_finelast[^|]*pretrain_inputs', text, re.M)
 
 
 @needs_uea
@@ -256,8 +267,8 @@ def test_tokenizer_table_compares_like_for_like_only(bench_run, tmp_path):
     "A codebook run and a Gumbel run that differ in another setting (here the pretraining length) are not compared."
     out, _ = bench_run
     def edit(r):
-        r['config'] = {**r['config'], 'quick': False}                          # the table leaves quick runs out
-        if r['method'] == 'timemae_finelast_gumbel': r['config']['pretrain_epochs'] = 7
+        r['quick'] = False                                                     # the table leaves quick runs out
+        if r['name'] == 'timemae_finelast_gumbel': r['settings']['pretraining']['epochs'] = 7
     copy_results(out, tmp_path, edit, 'timemae_fine*.json')
     table = render_report(tmp_path, tmp_path / 'B.md').split("## Tokenizer: codebook (paper) against Gumbel (authors' code)")[1]
     assert re.search(r'^\| BasicMotions \| fineall \|', table, re.M)

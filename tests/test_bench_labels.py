@@ -52,14 +52,15 @@ def test_labelled_loaders_hold_only_the_subset_and_scale_with_every_training_inp
     ds = load_dataset('BasicMotions')
     cfg = bench.bench_config('BasicMotions')
     idx = label_subset(ds.y_train, 0.25, 0)
-    dls = make_dls(ds, cfg, 0, label_idx=idx)
+    dls = make_dls(ds, cfg['bs'], 0, label_idx=idx)
     assert len(dls.train_ds) == len(idx) and len(dls.valid_ds) == 0                 # no validation labels at all
     assert len(dls.vocab) == ds.n_classes
     [std] = [t for t in dls.train.after_batch.fs if type(t).__name__ == 'TSStandardize']
-    full = make_dls(ds, cfg, 0)                                                       # the full-label protocol's scaling
+    full = make_dls(ds, cfg['bs'], 0)                                                 # the full-label protocol's scaling
     [ref] = [t for t in full.train.after_batch.fs if type(t).__name__ == 'TSStandardize']
     assert torch.allclose(std.mean.flatten().float(), ref.mean.flatten().cpu().float(), atol=1e-4)
-    assert len(make_dls(ds, cfg, 0, labelled=False).train_ds) == len(ds.X_train) + len(ds.X_valid)  # pretraining: all
+    pre = bench.pretraining_dls(ds, bench.timemae_pretraining(cfg), 0)
+    assert len(pre.train_ds) == len(ds.X_train) + len(ds.X_valid)                    # pretraining: every input
 
 
 def test_bad_fractions_and_validation_selection_are_refused_before_any_run(tmp_path):
@@ -93,17 +94,21 @@ def label_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('labels')
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    seen, orig = [], bench.make_dls
-    def spy(ds, cfg, seed, labelled=True, label_idx=None):
-        dls = orig(ds, cfg, seed, labelled, label_idx)
-        seen.append((labelled, cfg.get('label_fraction'), len(dls.train_ds), len(dls.valid_ds)))
+    seen, orig, orig_pre = [], bench.make_dls, bench.pretraining_dls
+    def spy(ds, bs, seed, label_idx=None):
+        dls = orig(ds, bs, seed, label_idx)
+        seen.append((True, len(dls.train_ds), len(dls.valid_ds)))
         return dls
-    bench.make_dls = spy
+    def spy_pre(ds, pretraining, seed):
+        dls = orig_pre(ds, pretraining, seed)
+        seen.append((False, len(dls.train_ds), len(dls.valid_ds)))
+        return dls
+    bench.make_dls, bench.pretraining_dls = spy, spy_pre
     try:
         paths = run_benchmark(['BasicMotions'], METHODS, seeds=[0], label_fractions=[0.25, None], out_dir=out,
                               report=out / 'B.md', quick=True, bar=False, **TINY)
     finally:
-        bench.make_dls = orig
+        bench.make_dls, bench.pretraining_dls = orig, orig_pre
         torch.set_num_threads(threads)
     return out, paths, seen
 
@@ -115,14 +120,17 @@ def test_fraction_runs_see_only_their_labels_and_score_the_final_epoch(label_run
     for m in NAMES:
         r = json.loads(result_path(out, 'BasicMotions', m, 0, 0.25).read_text())
         assert r['label_fraction'] == 0.25 and r['labelled_idx'] == idx and r['n_labelled'] == 8  # the same series
-        assert r['config']['selection'] == 'last' and r['valid_at_best'] is None
+        assert r['selection'] == 'last' and r['valid_at_best'] is None
         if m != 'timemae_linear_gumbel':
             assert r['best_epoch'] == len(r['history']) - 1 == 1                      # final epoch of the schedule
             assert all(h.get('valid_loss') is None for h in r['history'])             # no validation labels read
         assert 0 <= r['metrics']['accuracy'] <= 1
         full = json.loads(result_path(out, 'BasicMotions', m, 0).read_text())         # the full-label protocol, as before
-        assert 'label_fraction' not in full and full['config']['selection'] == 'valid_loss'
-    assert {(lab, n_tr, n_va) for lab, f, n_tr, n_va in seen if f == 0.25} == {(True, 8, 0), (False, 40, 8)}
+        assert 'label_fraction' not in full and full['selection'] == 'valid_loss'
+    # labelled loaders: the 8 labelled series and no validation labels, or the full-label protocol's 32 (+ 8
+    # validation, or none for linear evaluation); pretraining: every input, the validation ones for the loss curve
+    assert (True, 8, 0) in seen and {x for x in seen if x[0]} <= {(True, 8, 0), (True, 32, 8), (True, 32, 0)}
+    assert {x for x in seen if not x[0]} == {(False, 40, 8)}
     fl = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast_gumbel', 0, 0.25).read_text())['pretraining']
     li = json.loads(result_path(out, 'BasicMotions', 'timemae_linear_gumbel', 0, 0.25).read_text())['pretraining']
     full = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast_gumbel', 0).read_text())['pretraining']
@@ -167,12 +175,6 @@ def test_linear_evaluation_rows_show_no_fine_tuning_epochs(label_run):
     assert re.search(r'^\| timemae_finelast_gumbel \(quick\)[^|]*\| 0 \| [0-9.]+ ± 0.00 \| [0-9.]+ ± 0.00 \| 2 \| 2 \|', text, re.M)
 
 
-def test_pretraining_loaders_take_no_label_subset():
-    ds = load_dataset('BasicMotions')
-    with pytest.raises(ValueError, match='label_idx is for the labelled loaders only'):
-        make_dls(ds, bench.bench_config('BasicMotions'), 0, labelled=False, label_idx=[0, 1])
-
-
 def test_kmeans_runs_with_the_library_defaults_and_its_command_names_it(tmp_path):
     """`--tokenizer kmeans` is what `TimeMAEPretrain()` does by default (codes sized from the data, normalised MRR
     targets, beta 1); a setting given explicitly still wins, and the report's command regenerates the same runs."""
@@ -184,10 +186,10 @@ def test_kmeans_runs_with_the_library_defaults_and_its_command_names_it(tmp_path
         run_benchmark(['BasicMotions'], ['timemae_linear'], seeds=[0], tokenizers=['kmeans'], label_fractions=[0.5],
                       out_dir=tmp_path, report=None, quick=True, bar=False, beta=3., **TINY)
     finally: torch.set_num_threads(threads)
-    cfg = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_kmeans', 0, 0.25).read_text())['config']
-    assert (cfg['tokenizer'], cfg['vocab_size'], cfg['beta'], cfg['normalize_targets']) == ('kmeans', None, 1., True)
-    cfg = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_kmeans', 0, 0.5).read_text())['config']
-    assert cfg['beta'] == 3. and cfg['vocab_size'] is None
+    pre = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_kmeans', 0, 0.25).read_text())['settings']['pretraining']
+    assert (pre['tokenizer'], pre['vocab_size'], pre['beta'], pre['normalize_targets']) == ('kmeans', None, 1., True)
+    pre = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_kmeans', 0, 0.5).read_text())['settings']['pretraining']
+    assert pre['beta'] == 3. and pre['vocab_size'] is None
     text = (tmp_path / 'B.md').read_text()
     assert re.search(r'timemae bench BasicMotions --methods timemae_linear --seeds 0 --tokenizer kmeans .*--label-fraction 0.25', text)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from dataclasses import asdict, dataclass, fields
 import io
 import json
 import math
@@ -44,16 +45,18 @@ from .transfer import fineall_learner, finelast_learner, timemae_learner
 from .weights import atomic_write
 
 # %% auto #0
-__all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'TOKENIZED', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'ARCH_KEYS',
-           'PRETRAIN_KEYS', 'MVP_KEYS', 'PRETRAIN_INPUTS', 'METHOD_KEYS', 'RUNNERS', 'PAPER', 'METHOD_LABELS',
-           'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'INCLUDED_REPORTS', 'REPORT_MARK', 'method_settings',
-           'bench_config', 'dataset_key', 'method_key', 'fraction_key', 'result_path', 'write_json_atomic',
-           'write_text_atomic', 'package_versions', 'environment', 'PeakMemory', 'make_dls', 'label_subset_path',
-           'fixed_label_subset', 'recorder_history', 'fit_select_score', 'pretrain_timemae', 'pretrain_mvp',
-           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
-           'run_inceptiontimeplus', 'run_one', 'run_benchmark', 'load_results', 'run_overrides', 'summarize',
-           'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
-           'write_report', 'add_args', 'run']
+__all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'SETTINGS',
+           'TOKENIZED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
+           'LABEL_PROTOCOL', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'Split', 'TimeMAEArch',
+           'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch',
+           'MVPTSTPlus', 'InceptionTimePlusRun', 'timemae_arch', 'timemae_pretraining', 'mvp_pretraining',
+           'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key', 'fraction_key', 'result_path',
+           'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment', 'PeakMemory', 'make_dls',
+           'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history', 'fit_select_score',
+           'cache_path', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
+           'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark',
+           'load_results', 'run_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
+           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -62,7 +65,6 @@ TOKENIZERS = ('codebook', 'gumbel', 'kmeans')
 # settings that come with a tokenizer unless given: 'kmeans' runs as `TimeMAEPretrain()`'s default (frozen k-means
 # codes sized from the data, normalised MRR targets, MCC and MRR weighted equally)
 TOKENIZER_SETTINGS = {'kmeans': dict(vocab_size=None, alpha=1., beta=1., normalize_targets=True)}
-TOKENIZED = ('timemae_finelast', 'timemae_fineall', 'timemae_linear')  # methods that use a TimeMAE pretraining
 
 DEFAULTS = dict(
     bs=64, pretrain_epochs=100, finetune_epochs=50, valid_size=0.2, split_seed=42, pad_value=0.,
@@ -106,34 +108,7 @@ DATASET_CONFIGS = {
 
 QUICK = dict(pretrain_epochs=2, finetune_epochs=2)
 
-ARCH_KEYS = ('window', 'd_model', 'n_layers', 'n_heads', 'd_ff', 'dropout')  # the TimeMAE architecture
-# the keys a TimeMAE pretraining depends on: same values -> same cached encoder
-PRETRAIN_KEYS = ('bs', 'pretrain_epochs', 'valid_size', 'split_seed', 'pad_value', *ARCH_KEYS, 'mask_ratio', 'vocab_size',
-                 'tokenizer', 'alpha', 'beta', 'momentum', 'pretrain_checkpoint', 'pretrain_lr', 'pretrain_inputs',
-                 'normalize_targets')
-MVP_KEYS = ('bs', 'pretrain_epochs', 'valid_size', 'split_seed', 'pad_value', 'mvp_pretrain_lr', 'mvp_r', 'mvp_lm', 'tst_kwargs',
-            'pretrain_inputs')
 PRETRAIN_INPUTS = ('train', 'train+valid')
-# settings added after results were committed, with the value those results used: a record without the key ran with
-# it, and a cache name leaves the key out at that value, so earlier cached pretrainings stay valid
-_LEGACY = {'pretrain_inputs': 'train', 'normalize_targets': False}
-# the keys each method's result depends on: seeds of one method that agree on these ran the same protocol
-_SUPERVISED_KEYS = ('bs', 'finetune_epochs', 'valid_size', 'split_seed', 'pad_value', 'selection', 'quick',
-                    'label_fraction')
-METHOD_KEYS = {
-    'timemae_finelast': _SUPERVISED_KEYS + PRETRAIN_KEYS + ('finelast_lr',),
-    'timemae_fineall': _SUPERVISED_KEYS + PRETRAIN_KEYS + ('fineall_lr',),
-    'timemae_linear': ('valid_size', 'split_seed', 'pad_value', 'quick', 'label_fraction', 'linear_C') + PRETRAIN_KEYS,
-    'timemae_linear_untrained': ('bs', 'valid_size', 'split_seed', 'pad_value', 'quick', 'label_fraction', 'linear_C') + ARCH_KEYS,
-    'timemae_scratch': _SUPERVISED_KEYS + ARCH_KEYS + ('scratch_lr',),
-    'mvp_tstplus': _SUPERVISED_KEYS + MVP_KEYS + ('tst_lr',),
-    'inceptiontimeplus': _SUPERVISED_KEYS + ('inception_lr', 'inception_kwargs'),
-}
-
-def method_settings(config: dict, method: str) -> dict:
-    "The part of a run's `config` that its method uses (all of it for a method not in `METHOD_KEYS`)."
-    keys = METHOD_KEYS.get(method)
-    return dict(config) if keys is None else {k: config.get(k, _LEGACY.get(k)) for k in dict.fromkeys(keys)}
 
 def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
     "The settings for one data set: `DEFAULTS`, then its `DATASET_CONFIGS` row, then `QUICK` if asked, then `overrides`."
@@ -148,14 +123,154 @@ def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
     cfg = {**DEFAULTS, **DATASET_CONFIGS.get(dataset, {}), **(QUICK if quick else {}), **overrides}
     return {**cfg, 'quick': quick, 'overrides': dict(overrides)}
 
+# %% ../nbs/11_bench.ipynb #89bb1f11
+@dataclass(frozen=True)
+class Split:
+    "Which series are trained and validated on: the same for every method of a data set, so their scores compare."
+    valid_size: float
+    split_seed: int
+    pad_value: float
+
+@dataclass(frozen=True)
+class TimeMAEArch:
+    "The TimeMAE encoder's shape, as `TimeMAE(c_in, c_out, **asdict(arch))` takes it."
+    window: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    d_ff: int
+    dropout: float
+
+@dataclass(frozen=True)
+class TimeMAEPretraining:
+    "Everything a TimeMAE pretraining's encoder depends on; with the data set and seed, its hash names the cached encoder."
+    split: Split
+    bs: int
+    inputs: str  # 'train+valid' (the protocol) or 'train' (validation inputs held out)
+    epochs: int
+    lr: float
+    arch: TimeMAEArch
+    tokenizer: str
+    vocab_size: int | None  # None: sized from the data
+    mask_ratio: float
+    alpha: float
+    beta: float
+    momentum: float
+    normalize_targets: bool
+    checkpoint: str
+
+@dataclass(frozen=True)
+class MVPPretraining:
+    "tsai's MVP pretraining of the TSTPlus that `tst_kwargs` describes (the same model is then fine-tuned)."
+    split: Split
+    bs: int
+    inputs: str
+    epochs: int
+    lr: float
+    r: float
+    lm: float
+    tst_kwargs: dict
+
+@dataclass(frozen=True)
+class Training:
+    "A supervised schedule: `fit_one_cycle(epochs, lr)`, scored at the epoch `selection` picks ('last': the final one)."
+    epochs: int
+    lr: float
+    selection: str
+
+@dataclass(frozen=True)
+class TimeMAEFineTune:
+    "`timemae_finelast` and `timemae_fineall`: a pretrained encoder, then a supervised schedule."
+    split: Split
+    bs: int
+    pretraining: TimeMAEPretraining
+    train: Training
+
+@dataclass(frozen=True)
+class TimeMAELinear:
+    "`timemae_linear` (a pretrained encoder) and `timemae_linear_untrained` (`pretraining=None`): a logistic regression on frozen features."
+    split: Split
+    bs: int
+    arch: TimeMAEArch
+    C: float
+    pretraining: TimeMAEPretraining | None
+
+@dataclass(frozen=True)
+class TimeMAEScratch:
+    "`timemae_scratch`: the TimeMAE classifier, randomly initialised."
+    split: Split
+    bs: int
+    arch: TimeMAEArch
+    train: Training
+
+@dataclass(frozen=True)
+class MVPTSTPlus:
+    "`mvp_tstplus`: tsai's MVP pretraining, then the same TSTPlus fine-tuned."
+    split: Split
+    bs: int
+    pretraining: MVPPretraining
+    train: Training
+
+@dataclass(frozen=True)
+class InceptionTimePlusRun:
+    "`inceptiontimeplus`: tsai's InceptionTimePlus (`model`: its keyword arguments), supervised from scratch."
+    split: Split
+    bs: int
+    model: dict
+    train: Training
+
+def _split(cfg) -> Split: return Split(cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+
+def timemae_arch(cfg: dict) -> TimeMAEArch:
+    "The architecture part of a run configuration."
+    return TimeMAEArch(**{f.name: cfg[f.name] for f in fields(TimeMAEArch)})
+
+def timemae_pretraining(cfg: dict) -> TimeMAEPretraining:
+    "The TimeMAE pretraining a run configuration asks for."
+    return TimeMAEPretraining(
+        split=_split(cfg), bs=cfg['bs'], inputs=cfg['pretrain_inputs'], epochs=cfg['pretrain_epochs'], lr=cfg['pretrain_lr'],
+        arch=timemae_arch(cfg), tokenizer=cfg['tokenizer'], vocab_size=cfg['vocab_size'], mask_ratio=cfg['mask_ratio'],
+        alpha=cfg['alpha'], beta=cfg['beta'], momentum=cfg['momentum'], normalize_targets=cfg['normalize_targets'],
+        checkpoint=cfg['pretrain_checkpoint'])
+
+def mvp_pretraining(cfg: dict) -> MVPPretraining:
+    return MVPPretraining(split=_split(cfg), bs=cfg['bs'], inputs=cfg['pretrain_inputs'], epochs=cfg['pretrain_epochs'],
+                          lr=cfg['mvp_pretrain_lr'], r=cfg['mvp_r'], lm=cfg['mvp_lm'], tst_kwargs=cfg['tst_kwargs'])
+
+def _training(cfg, lr_key: str) -> Training: return Training(cfg['finetune_epochs'], cfg[lr_key], cfg['selection'])
+
+SETTINGS = {  # method -> its settings object, from a run configuration
+    'timemae_finelast': lambda c: TimeMAEFineTune(_split(c), c['bs'], timemae_pretraining(c), _training(c, 'finelast_lr')),
+    'timemae_fineall': lambda c: TimeMAEFineTune(_split(c), c['bs'], timemae_pretraining(c), _training(c, 'fineall_lr')),
+    'timemae_linear': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], timemae_pretraining(c)),
+    'timemae_linear_untrained': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], None),
+    'timemae_scratch': lambda c: TimeMAEScratch(_split(c), c['bs'], timemae_arch(c), _training(c, 'scratch_lr')),
+    'mvp_tstplus': lambda c: MVPTSTPlus(_split(c), c['bs'], mvp_pretraining(c), _training(c, 'tst_lr')),
+    'inceptiontimeplus': lambda c: InceptionTimePlusRun(_split(c), c['bs'], c['inception_kwargs'], _training(c, 'inception_lr')),
+}
+
+def method_settings(config: dict, method: str):
+    "The settings object `method` runs with under the run configuration `config`."
+    if method not in SETTINGS: raise ValueError(f'Unknown method {method!r}; choose from {list(SETTINGS)}.')
+    return SETTINGS[method](config)
+
+def uses_tokenizer(settings) -> bool:
+    "Whether these settings pretrain TimeMAE, the only place the tokenizer matters."
+    return isinstance(getattr(settings, 'pretraining', None), TimeMAEPretraining)
+
+def run_name(method: str, settings) -> str:
+    """The name of a run's rows and files: the method, then the tokenizer where one other than the paper's codebook
+    pretrained it (`timemae_fineall_kmeans`). Only a name: records keep the method and the settings apart."""
+    tok = settings.pretraining.tokenizer if uses_tokenizer(settings) else 'codebook'
+    return method if tok == 'codebook' else f'{method}_{tok}'
+
+# the methods whose settings pretrain TimeMAE: the tokenizer (and `--tokenizer`) matters to these only
+TOKENIZED = tuple(m for m in METHODS if uses_tokenizer(method_settings(DEFAULTS, m)))
+
 # %% ../nbs/11_bench.ipynb #7178bc37
 def dataset_key(name: str) -> str:
     "A file-system-safe name for a data set (`UEA/Epilepsy` -> `UEA-Epilepsy`)."
     return name.replace('/', '-').replace('\\', '-')
-
-def method_key(method: str, tokenizer: str = 'codebook') -> str:
-    "How a run is named: TimeMAE transfer runs with the Gumbel tokenizer carry `_gumbel`; unsuffixed ones used the paper's codebook."
-    return f'{method}_{tokenizer}' if method in TOKENIZED and tokenizer != 'codebook' else method
 
 def fraction_key(fraction: float) -> str:
     "A label fraction in file names: 0.05 -> `labels0.05`, 1.0 -> `labels1`."
@@ -232,28 +347,29 @@ class PeakMemory:
         return out
 
 # %% ../nbs/11_bench.ipynb #9432dd36
-def make_dls(ds: TSDataset, cfg: dict, seed: int, labelled: bool = True, label_idx=None):
-    """tsai `DataLoaders` over train (fit) and valid (selection); the test arrays are not in them.
+def make_dls(ds: TSDataset, bs: int, seed: int, label_idx=None):
+    """Labelled tsai `DataLoaders` over train (fit) and valid (selection); the test arrays are not in them.
 
-    Unlabelled (pretraining) loaders fit on the validation inputs too when `cfg['pretrain_inputs']` is
-    `'train+valid'`; the validation split still gives the loss curve.
-
-    `label_idx` (the label-efficiency protocol): the labelled loaders hold only those training series, with no
-    validation split (no labels beyond the fraction); the scaling is still fitted on every training input, which
-    needs no labels, so it is the same as in the full-label protocol."""
+    `label_idx` (the label-efficiency protocol): only those training series, with no validation split (no labels
+    beyond the fraction); the scaling is still fitted on every training input, which needs no labels, so it is the
+    same as in the full-label protocol."""
     if label_idx is not None:
-        if not labelled: raise ValueError('Pretraining learns from every input without labels: label_idx is for the labelled loaders only.')
         idx = np.asarray(label_idx, dtype=int)
         set_seed(seed, reproducible=True)
-        tfms = [standardize_by_channel(ds.X_train)]
         return get_ts_dls(ds.X_train[idx], ds.y_train[idx], splits=(list(range(len(idx))), []),
-                          tfms=[None, TSClassification()], batch_tfms=tfms, bs=cfg['bs'])
+                          tfms=[None, TSClassification()], batch_tfms=[standardize_by_channel(ds.X_train)], bs=bs)
     X, y, splits = ds.as_tsai()
-    if not labelled and cfg['pretrain_inputs'] == 'train+valid': splits = (splits[0] + splits[1], splits[1])
     set_seed(seed, reproducible=True)
-    tfms = [TSStandardize(by_var=True, use_single_batch=False)]
-    if labelled: return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], batch_tfms=tfms, bs=cfg['bs'])
-    return get_ts_dls(X, splits=splits, batch_tfms=tfms, bs=cfg['bs'])
+    return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()],
+                      batch_tfms=[TSStandardize(by_var=True, use_single_batch=False)], bs=bs)
+
+def pretraining_dls(ds: TSDataset, pretraining, seed: int):
+    """Unlabelled loaders for a pretraining (`TimeMAEPretraining` or `MVPPretraining`): they fit on the validation
+    inputs too when its `inputs` is `'train+valid'`; the validation split still gives the loss curve."""
+    X, _, splits = ds.as_tsai()
+    if pretraining.inputs == 'train+valid': splits = (splits[0] + splits[1], splits[1])
+    set_seed(seed, reproducible=True)
+    return get_ts_dls(X, splits=splits, batch_tfms=[TSStandardize(by_var=True, use_single_batch=False)], bs=pretraining.bs)
 
 # %% ../nbs/11_bench.ipynb #b19cba38
 def label_subset_path(out_dir, dataset: str, fraction: float, seed: int) -> Path:
@@ -296,16 +412,16 @@ def _maybe_no_bar(learn, bar: bool):
     else:
         with learn.no_bar(), learn.no_logging(), contextlib.redirect_stdout(io.StringIO()): yield
 
-def fit_select_score(learn, epochs: int, lr: float, ds: TSDataset, cfg: dict, bar: bool = True) -> dict:
+def fit_select_score(learn, train: Training, ds: TSDataset, bar: bool = True) -> dict:
     "Fit, reload the epoch chosen on validation, score the test split once -> metrics, history, chosen epoch."
-    monitor = cfg['selection']
+    monitor = train.selection
     with _maybe_no_bar(learn, bar):
         if monitor == 'last':  # a fixed schedule: the final epoch, no validation labels read
-            learn.fit_one_cycle(epochs, lr)
+            learn.fit_one_cycle(train.epochs, train.lr)
             history = recorder_history(learn)
             best = len(history) - 1 if history else None
         else:
-            learn.fit_one_cycle(epochs, lr, cbs=SaveModelCallback(monitor=monitor, fname='best', with_opt=False))
+            learn.fit_one_cycle(train.epochs, train.lr, cbs=SaveModelCallback(monitor=monitor, fname='best', with_opt=False))
             history = recorder_history(learn)
             best = _best_epoch(history, monitor)
         metrics = evaluate_learner(learn, ds.X_test, ds.y_test)  # the only time the test split is used
@@ -313,11 +429,16 @@ def fit_select_score(learn, epochs: int, lr: float, ds: TSDataset, cfg: dict, ba
             'valid_at_best': history[best] if best is not None and monitor != 'last' else None}
 
 # %% ../nbs/11_bench.ipynb #b64c25ca
-def _cache_stem(kind: str, ds: TSDataset, cfg: dict, keys, seed: int) -> str:
-    sig = json.dumps({'dataset': ds.name, 'source': ds.source, 'seed': seed,
-                      **{k: cfg[k] for k in keys if not (k in _LEGACY and cfg[k] == _LEGACY[k])}},
+def _cache_stem(pretraining, dataset: str, source, seed: int) -> str:
+    "`<kind>_seed<k>_<hash>`: the hash of the pretraining's settings, the data set (name and where it was read) and the seed."
+    kind = f'timemae_{pretraining.tokenizer}' if isinstance(pretraining, TimeMAEPretraining) else 'mvp_tstplus'
+    sig = json.dumps({'dataset': dataset, 'source': source, 'seed': seed, 'settings': asdict(pretraining)},
                      sort_keys=True, default=str)
     return f'{kind}_seed{seed}_{hashlib.sha1(sig.encode()).hexdigest()[:10]}'
+
+def cache_path(cache_dir, dataset: str, source, pretraining, seed: int) -> Path:
+    "Where the encoder of this pretraining (settings object), data set and seed is cached, without a suffix."
+    return Path(cache_dir) / dataset_key(dataset) / _cache_stem(pretraining, dataset, source, seed)
 
 def _cached(stem_path: Path):
     """A finished pretraining's record, or None. `weights` is the file found next to the record, not the path it was
@@ -327,35 +448,33 @@ def _cached(stem_path: Path):
         return {**json.loads(meta.read_text()), 'weights': str(stem_path.with_suffix('.pth')), 'cached': True}
     return None
 
-def pretrain_timemae(ds: TSDataset, cfg: dict, seed: int, cache_dir, bar: bool = True) -> dict:
-    "TimeMAE pretraining on the training inputs (checkpoint on validation loss) -> weights path, history, wall time."
-    stem = Path(cache_dir) / dataset_key(ds.name) / _cache_stem(f"timemae_{cfg['tokenizer']}", ds, cfg, PRETRAIN_KEYS, seed)
+def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
+    "TimeMAE pretraining on the unlabelled inputs (`pre.checkpoint`: which epoch is kept) -> weights path, history, wall time."
+    stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
     if (hit := _cached(stem)) is not None: return hit
     t0 = time.perf_counter()
-    udls = make_dls(ds, cfg, seed, labelled=False)
-    cb = TimeMAEPretrain(mask_ratio=cfg['mask_ratio'], vocab_size=cfg['vocab_size'], tokenizer=cfg['tokenizer'],
-                         alpha=cfg['alpha'], beta=cfg['beta'], momentum=cfg['momentum'], checkpoint=cfg['pretrain_checkpoint'],
-                         normalize_targets=cfg['normalize_targets'],
-                         target_dir=stem.parent, fname=stem.name, verbose=False)
-    learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, window=cfg['window'], d_model=cfg['d_model'],
-                       n_layers=cfg['n_layers'], n_heads=cfg['n_heads'], d_ff=cfg['d_ff'], dropout=cfg['dropout'])
-    with _maybe_no_bar(learn, bar): learn.fit_one_cycle(cfg['pretrain_epochs'], cfg['pretrain_lr'])
+    udls = pretraining_dls(ds, pre, seed)
+    cb = TimeMAEPretrain(mask_ratio=pre.mask_ratio, vocab_size=pre.vocab_size, tokenizer=pre.tokenizer, alpha=pre.alpha,
+                         beta=pre.beta, momentum=pre.momentum, checkpoint=pre.checkpoint,
+                         normalize_targets=pre.normalize_targets, target_dir=stem.parent, fname=stem.name, verbose=False)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **asdict(pre.arch))
+    with _maybe_no_bar(learn, bar): learn.fit_one_cycle(pre.epochs, pre.lr)
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
             'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2)}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
-def pretrain_mvp(ds: TSDataset, cfg: dict, seed: int, cache_dir, bar: bool = True) -> dict:
+def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "tsai's MVP pretraining of a TSTPlus, as tsai documents it: `ts_learner(udls, TSTPlus, cbs=MVP(...))`."
-    stem = Path(cache_dir) / dataset_key(ds.name) / _cache_stem('mvp_tstplus', ds, cfg, MVP_KEYS, seed)
+    stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
     if (hit := _cached(stem)) is not None: return hit
     t0 = time.perf_counter()
-    udls = make_dls(ds, cfg, seed, labelled=False)
-    cb = MVP(r=cfg['mvp_r'], lm=cfg['mvp_lm'], target_dir=str(stem.parent), fname=stem.name)
-    learn = ts_learner(udls, TSTPlus, cbs=cb, seed=seed, **cfg['tst_kwargs'])
+    udls = pretraining_dls(ds, pre, seed)
+    cb = MVP(r=pre.r, lm=pre.lm, target_dir=str(stem.parent), fname=stem.name)
+    learn = ts_learner(udls, TSTPlus, cbs=cb, seed=seed, **pre.tst_kwargs)
     with _maybe_no_bar(learn, bar):
-        learn.fit_one_cycle(cfg['pretrain_epochs'], cfg['mvp_pretrain_lr'])
+        learn.fit_one_cycle(pre.epochs, pre.lr)
     history = recorder_history(learn)
     meta = {'method': 'mvp', 'weights': str(stem.with_suffix('.pth')), 'history': history,
             'best_epoch': _best_epoch(history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2)}
@@ -363,73 +482,75 @@ def pretrain_mvp(ds: TSDataset, cfg: dict, seed: int, cache_dir, bar: bool = Tru
     return {**meta, 'cached': False}
 
 # %% ../nbs/11_bench.ipynb #a3ba2650
-def _timemae_arch(cfg): return {k: cfg[k] for k in ARCH_KEYS}
-
-def run_timemae_transfer(kind: str, ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
+def run_timemae_transfer(kind: str, ds, s: TimeMAEFineTune, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "FineLast (`kind='finelast'`, frozen encoder) or FineAll, from the cached pretraining of this data set and seed."
-    pre = pretrain_timemae(ds, cfg, seed, cache_dir, bar)
-    dls = make_dls(ds, cfg, seed, label_idx=label_idx)
+    pre = pretrain_timemae(ds, s.pretraining, seed, cache_dir, bar)
     make = finelast_learner if kind == 'finelast' else fineall_learner
-    learn = make(dls, pre['weights'], metrics=accuracy, seed=seed, n_heads=cfg['n_heads'], d_ff=cfg['d_ff'],
-                 dropout=cfg['dropout'], path=work_dir, model_dir='.')
-    out = fit_select_score(learn, cfg['finetune_epochs'], cfg[f'{kind}_lr'], ds, cfg, bar)
-    return {**out, 'pretraining': pre}
+    arch = s.pretraining.arch
+    learn = make(make_dls(ds, s.bs, seed, label_idx), pre['weights'], metrics=accuracy, seed=seed, n_heads=arch.n_heads,
+                 d_ff=arch.d_ff, dropout=arch.dropout, path=work_dir, model_dir='.')
+    return {**fit_select_score(learn, s.train, ds, bar), 'pretraining': pre}
 
-def run_timemae_linear(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None, untrained: bool = False) -> dict:
+def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     """Linear evaluation: `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
     labelled training series (all of them in the full-label protocol; validation labels are not used), scored once.
-    `untrained=True`: the same on a randomly initialised encoder of the same architecture and seed, the baseline."""
+    Without `s.pretraining`: the same on a randomly initialised encoder of the same architecture and seed, the baseline."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    pre = None if untrained else pretrain_timemae(ds, cfg, seed, cache_dir, bar)
+    pre = None if s.pretraining is None else pretrain_timemae(ds, s.pretraining, seed, cache_dir, bar)
     idx = np.arange(len(ds.y_train)) if label_idx is None else np.asarray(label_idx, dtype=int)
-    dls = make_dls(ds, cfg, seed, label_idx=idx)
-    learn = (ts_learner(dls, TimeMAE, seed=seed, path=work_dir, model_dir='.', **_timemae_arch(cfg)) if untrained else
-             timemae_learner(dls, pre['weights'], seed=seed, n_heads=cfg['n_heads'], d_ff=cfg['d_ff'],
-                             dropout=cfg['dropout'], path=work_dir, model_dir='.'))
+    dls = make_dls(ds, s.bs, seed, label_idx=idx)
+    learn = (ts_learner(dls, TimeMAE, seed=seed, path=work_dir, model_dir='.', **asdict(s.arch)) if pre is None else
+             timemae_learner(dls, pre['weights'], seed=seed, n_heads=s.arch.n_heads, d_ff=s.arch.d_ff,
+                             dropout=s.arch.dropout, path=work_dir, model_dir='.'))
     with contextlib.redirect_stdout(io.StringIO()):  # the learner's 'encoder loaded' line
         f_train, f_test = get_embeddings(learn, ds.X_train[idx]), get_embeddings(learn, ds.X_test)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=cfg['linear_C'], max_iter=2000))
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=s.C, max_iter=2000))
     pred = clf.fit(f_train, ds.y_train[idx]).predict(f_test)
     y = np.asarray(ds.y_test).astype(pred.dtype)
     metrics = {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}
     return {'metrics': metrics, 'history': [], 'best_epoch': None, 'valid_at_best': None, 'pretraining': pre}
 
-def run_timemae_scratch(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
+def run_timemae_scratch(ds, s: TimeMAEScratch, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "The same TimeMAE classifier, randomly initialised: what pretraining is measured against."
-    learn = ts_learner(make_dls(ds, cfg, seed, label_idx=label_idx), TimeMAE, metrics=accuracy, seed=seed, path=work_dir, model_dir='.',
-                       **_timemae_arch(cfg))
-    return fit_select_score(learn, cfg['finetune_epochs'], cfg['scratch_lr'], ds, cfg, bar)
+    learn = ts_learner(make_dls(ds, s.bs, seed, label_idx), TimeMAE, metrics=accuracy, seed=seed, path=work_dir,
+                       model_dir='.', **asdict(s.arch))
+    return fit_select_score(learn, s.train, ds, bar)
 
-def run_mvp_tstplus(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
+def run_mvp_tstplus(ds, s: MVPTSTPlus, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "tsai's MVP pretraining, then `ts_learner(dls, TSTPlus, pretrained=True, weights_path=...)` trained with fit_one_cycle."
-    pre = pretrain_mvp(ds, cfg, seed, cache_dir, bar)
-    learn = ts_learner(make_dls(ds, cfg, seed, label_idx=label_idx), TSTPlus, pretrained=True, weights_path=pre['weights'], metrics=accuracy,
-                       seed=seed, path=work_dir, model_dir='.', **cfg['tst_kwargs'])
-    return {**fit_select_score(learn, cfg['finetune_epochs'], cfg['tst_lr'], ds, cfg, bar), 'pretraining': pre}
+    pre = pretrain_mvp(ds, s.pretraining, seed, cache_dir, bar)
+    learn = ts_learner(make_dls(ds, s.bs, seed, label_idx), TSTPlus, pretrained=True, weights_path=pre['weights'],
+                       metrics=accuracy, seed=seed, path=work_dir, model_dir='.', **s.pretraining.tst_kwargs)
+    return {**fit_select_score(learn, s.train, ds, bar), 'pretraining': pre}
 
-def run_inceptiontimeplus(ds, cfg, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
+def run_inceptiontimeplus(ds, s: InceptionTimePlusRun, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "tsai's InceptionTimePlus, supervised from scratch: a strong convolutional baseline."
-    learn = ts_learner(make_dls(ds, cfg, seed, label_idx=label_idx), InceptionTimePlus, metrics=accuracy, seed=seed, path=work_dir,
-                       model_dir='.', **cfg['inception_kwargs'])
-    return fit_select_score(learn, cfg['finetune_epochs'], cfg['inception_lr'], ds, cfg, bar)
+    learn = ts_learner(make_dls(ds, s.bs, seed, label_idx), InceptionTimePlus, metrics=accuracy, seed=seed, path=work_dir,
+                       model_dir='.', **s.model)
+    return fit_select_score(learn, s.train, ds, bar)
 
 RUNNERS = {
     'timemae_finelast': lambda *a, **k: run_timemae_transfer('finelast', *a, **k),
     'timemae_fineall': lambda *a, **k: run_timemae_transfer('fineall', *a, **k),
     'timemae_linear': run_timemae_linear,
-    'timemae_linear_untrained': lambda *a, **k: run_timemae_linear(*a, **k, untrained=True),
+    'timemae_linear_untrained': run_timemae_linear,  # its settings carry no pretraining
     'timemae_scratch': run_timemae_scratch,
     'mvp_tstplus': run_mvp_tstplus,
     'inceptiontimeplus': run_inceptiontimeplus,
 }
 
 # %% ../nbs/11_bench.ipynb #ef0803b0
+RESULT_SCHEMA = 2  # records carry `settings` (the method's settings object); schema 1 carried the whole `config`
+
 def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool = True) -> dict:
-    "Run one method on one data set and seed; write and return its result record."
+    """Run one method on one data set and seed; write and return its result record. The record keeps the method's
+    settings object (`settings`), whether it was a smoke run (`quick`) and what was set on top of the data set's
+    configuration (`overrides`, which the report's *changed* flags and regenerate commands are built from)."""
     out_dir = Path(out_dir)
+    settings = method_settings(cfg, method)
     fraction = cfg.get('label_fraction')
     label_idx = None if fraction is None else fixed_label_subset(ds, fraction, seed, out_dir)
     if fraction is not None and cfg['selection'] != 'last':
@@ -440,28 +561,42 @@ def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool
         t0 = time.perf_counter()
         with PeakMemory() as mem:
             kw = {} if label_idx is None else {'label_idx': label_idx}
-            out = RUNNERS[method](ds, cfg, seed, out_dir / 'cache', work_dir, bar=bar, **kw)
+            out = RUNNERS[method](ds, settings, seed, out_dir / 'cache', work_dir, bar=bar, **kw)
         wall = time.perf_counter() - t0
     finally: shutil.rmtree(work_dir, ignore_errors=True)
     pre = out.get('pretraining')
     pre_s = pre['wall_s'] if pre and not pre['cached'] else 0.
     record = {
-        'dataset': ds.name, 'method': method_key(method, cfg['tokenizer']), 'base_method': method, 'seed': seed,
+        'schema': RESULT_SCHEMA, 'dataset': ds.name, 'method': method, 'name': run_name(method, settings), 'seed': seed,
         'metrics': out['metrics'], 'best_epoch': out['best_epoch'], 'selection': cfg['selection'],
         'valid_at_best': out['valid_at_best'], 'history': out['history'],
         'pretraining': pre, 'wall_s': round(wall, 2), 'train_wall_s': round(wall - pre_s, 2),
         'pretrain_wall_s': pre['wall_s'] if pre else None, 'pretraining_cached': pre['cached'] if pre else None,
-        **mem.summary(), 'config': cfg, 'data': ds.summary(), 'versions': package_versions(), 'env': environment(),
-        'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+        **mem.summary(), 'settings': asdict(settings), 'quick': bool(cfg.get('quick')),
+        'overrides': dict(cfg.get('overrides', {})), 'data': ds.summary(), 'versions': package_versions(),
+        'env': environment(), 'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
     }
     if fraction is not None:
         record.update(label_fraction=fraction, n_labelled=len(label_idx), labelled_idx=label_idx,
                       label_subset=str(label_subset_path(out_dir, ds.name, fraction, seed)))
-    write_json_atomic(record, result_path(out_dir, ds.name, record['method'], seed, fraction))
+    write_json_atomic(record, result_path(out_dir, ds.name, record['name'], seed, fraction))
     return record
 
+def run_config(dataset: str, method: str, tokenizer: str, quick: bool = False, label_fraction=None, **overrides) -> dict:
+    """The configuration of one run: `bench_config` with `overrides`, and for a method that pretrains TimeMAE its
+    tokenizer and the settings that come with it (`TOKENIZER_SETTINGS`, unless given). Those count as overrides too:
+    they are what the run set on top of the data set's configuration. A label fraction scores the final epoch."""
+    implied = {}
+    if method in TOKENIZED:
+        implied = {k: v for k, v in TOKENIZER_SETTINGS.get(tokenizer, {}).items() if k not in overrides}
+    cfg = bench_config(dataset, quick, **overrides, **implied)
+    if method in TOKENIZED: cfg['tokenizer'] = tokenizer
+    cfg['label_fraction'] = label_fraction
+    if label_fraction is not None: cfg['selection'] = 'last'
+    return cfg
+
 def _plan(methods, tokenizers):
-    "(base method, tokenizer) pairs to run: the tokenizer only matters to the TimeMAE transfer methods."
+    "(method, tokenizer) pairs to run: the tokenizer only matters to the methods that pretrain TimeMAE."
     plan = []
     for m in methods:
         if m not in RUNNERS: raise ValueError(f'Unknown method {m!r}; choose from {list(RUNNERS)}.')
@@ -490,16 +625,15 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
         ds = None
         for seed in seeds:
             for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
-                implied = {k: v for k, v in TOKENIZER_SETTINGS.get(tok, {}).items() if k not in overrides}
-                cfg = {**bench_config(name, quick, **overrides), 'tokenizer': tok, **implied, 'label_fraction': frac}
-                if frac is not None: cfg['selection'] = 'last'
+                cfg = run_config(name, m, tok, quick, frac, **overrides)
+                settings = method_settings(cfg, m)
                 if ds is None:
                     ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
                     print(f'{ds}')
-                path = result_path(out_dir, ds.name, method_key(m, tok), seed, frac)
-                tag = f'{ds.name} | {method_key(m, tok)} | seed {seed}' + ('' if frac is None else f' | {frac:g} of the labels')
+                path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
+                tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {frac:g} of the labels')
                 if path.is_file() and not overwrite:
-                    _note_config_change(path, cfg)
+                    _note_settings_change(path, settings)
                     print(f'skip (done): {tag} -> {path}')
                 else:
                     print(f'run: {tag}', flush=True)
@@ -510,10 +644,20 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
     if report: write_report(out_dir, report)
     return paths
 
-def _note_config_change(path: Path, cfg: dict):
-    try: old = json.loads(path.read_text())['config']
-    except (OSError, ValueError, KeyError): return
-    diff = sorted(k for k in cfg if k not in ('overrides',) and old.get(k) != cfg[k])
+def _leaves(d: dict, prefix: str = '') -> dict:
+    "A nested settings dict as `{'pretraining.arch.window': 8, ...}`."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v: out.update(_leaves(v, f'{prefix}{k}.'))
+        else: out[f'{prefix}{k}'] = v
+    return out
+
+def _note_settings_change(path: Path, settings):
+    "Say so when a kept result file was made with other settings than this run would use."
+    try: old = _leaves(json.loads(path.read_text())['settings'])
+    except (OSError, ValueError, KeyError, AttributeError): return
+    new = _leaves(json.loads(json.dumps(asdict(settings), default=str)))
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff: print(f'note: {path} was made with different settings ({", ".join(diff)}); kept. Pass --overwrite to redo it.')
 
 # %% ../nbs/11_bench.ipynb #9ed64bb3
@@ -547,45 +691,49 @@ def load_results(out_dir) -> list[dict]:
         try: r = json.loads(p.read_text())
         except ValueError as e: raise ValueError(f'{p} is not valid JSON ({e}); delete it and re-run to redo that run.') from None
         recs.append({**r, '_path': str(p)})
+    old = [r['_path'] for r in recs if r.get('schema') != RESULT_SCHEMA]
+    if old: raise ValueError(f'{old[0]} (and {len(old) - 1} more) were written by an older `timemae bench`: migrate them '
+                             'once with `python benchmarks/migrate_results.py --out-dir <dir>`.')
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
     frac = lambda r: (r.get('label_fraction') is not None, r.get('label_fraction') or 0.)
-    return sorted(recs, key=lambda r: (r['dataset'], order.get(r['method'], 99), r['method'], frac(r), r['seed']))
+    return sorted(recs, key=lambda r: (r['dataset'], order.get(r['name'], 99), r['name'], frac(r), r['seed']))
 
 def run_overrides(record: dict) -> dict:
-    """How a run's settings differ from what `timemae bench <dataset>` runs today: the settings it was given
-    (`config['overrides']`) that today's defaults do not already hold, and any setting its method uses whose default
-    changed since it ran (a result made before `pretrain_inputs` became 'train+valid' says `pretrain_inputs=train`).
-    The report's *changed* flags and regenerate commands are built from this, so they reproduce the run as it was."""
-    cfg = record['config']
-    now = bench_config(record['dataset'], bool(cfg.get('quick')))
-    used = method_settings(cfg, record.get('base_method', record['method']))
-    out = {k: v for k, v in cfg.get('overrides', {}).items() if now.get(k) != v}
-    return {**out, **{k: used[k] for k in _LEGACY if k in used and used[k] != now[k]}}
+    """How a run's settings differ from what `timemae bench <dataset>` runs today: what it set on top of the data
+    set's configuration (`overrides`) that today's defaults do not already hold. The report's *changed* flags and
+    regenerate commands are built from this, so they reproduce the run as it was."""
+    now = bench_config(record['dataset'], record['quick'])
+    return {k: v for k, v in record['overrides'].items() if now.get(k) != v}
+
+def _pretraining_settings(record: dict) -> dict | None:
+    "The settings of a record's TimeMAE pretraining (`TimeMAEPretraining` as a dict), or None."
+    p = record['settings'].get('pretraining')
+    return p if p and 'tokenizer' in p else None
 
 def summarize(records) -> list[dict]:
-    """Per data set and method: seeds, mean and std (over seeds, ddof=0) of accuracy and macro-F1 in %, cost, settings.
+    """Per data set and run name: seeds, mean and std (over seeds, ddof=0) of accuracy and macro-F1 in %, cost, settings.
 
-    `mixed_configs` flags seeds that ran with different settings of their own method (`method_settings`); a change to
+    `mixed_configs` flags seeds that ran with different settings of their own method (`settings`); a change to
     another method's setting, such as TSTPlus's size, does not flag the TimeMAE rows."""
     groups = {}
-    for r in records: groups.setdefault((r['dataset'], r['method'], r.get('label_fraction')), []).append(r)
+    for r in records: groups.setdefault((r['dataset'], r['name'], r.get('label_fraction')), []).append(r)
     rows = []
-    for (d, m, frac), rs in groups.items():
+    for (d, name, frac), rs in groups.items():
         acc = np.array([r['metrics']['accuracy'] for r in rs]) * 100
         f1 = np.array([r['metrics']['macro_f1'] for r in rs]) * 100
-        c = rs[0]['config']
+        s = rs[0]['settings']
         pre = [r['pretrain_wall_s'] for r in rs if r.get('pretrain_wall_s') is not None]
-        rows.append({'dataset': d, 'method': m, 'seeds': sorted(r['seed'] for r in rs), 'acc_mean': acc.mean(),
+        tok = _pretraining_settings(rs[0])
+        rows.append({'dataset': d, 'method': name, 'base_method': rs[0]['method'], 'tokenizer': tok and tok['tokenizer'],
+                     'seeds': sorted(r['seed'] for r in rs), 'acc_mean': acc.mean(),
                      'acc_std': acc.std(), 'f1_mean': f1.mean(), 'f1_std': f1.std(),
-                     'pretrain_epochs': c['pretrain_epochs'] if rs[0].get('pretraining') else None,
-                     'finetune_epochs': None if str(rs[0].get('base_method')).startswith('timemae_linear') else c['finetune_epochs'],  # no epochs
-                     'bs': c['bs'], 'quick': any(r['config'].get('quick') for r in rs),
+                     'pretrain_epochs': s['pretraining']['epochs'] if rs[0].get('pretraining') else None,
+                     'finetune_epochs': (s.get('train') or {}).get('epochs'),  # None: linear evaluation has no epochs
+                     'bs': s['bs'], 'quick': any(r['quick'] for r in rs),
                      'train_wall_s': float(np.mean([r['train_wall_s'] for r in rs])), 'pretrain_wall_s': float(np.mean(pre)) if pre else None,
                      'peak_rss_mb': max(r['peak_rss_mb'] for r in rs), 'device': rs[0]['env']['device'],
-                     'mixed_configs': len({json.dumps(method_settings(r['config'], r.get('base_method', m)), sort_keys=True,
-                                                      default=str) for r in rs}) > 1,
-                     'overrides': run_overrides(rs[0]), 'data': rs[0]['data'],
-                     'settings': method_settings(c, rs[0].get('base_method', m)),
+                     'mixed_configs': len({json.dumps([r['settings'], r['quick']], sort_keys=True, default=str) for r in rs}) > 1,
+                     'overrides': run_overrides(rs[0]), 'data': rs[0]['data'], 'settings': s,
                      'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs]})
     return rows
 
@@ -621,7 +769,7 @@ def _pretrain_curves(records, dataset):
         p = r.get('pretraining')
         if r['dataset'] != dataset or not p or p['weights'] in seen: continue
         seen.add(p['weights'])
-        label = 'MVP (TSTPlus)' if p.get('method') == 'mvp' else f"TimeMAE ({r['config']['tokenizer']})"
+        label = 'MVP (TSTPlus)' if p.get('method') == 'mvp' else f"TimeMAE ({_pretraining_settings(r)['tokenizer']})"
         curves.setdefault(label, []).append((r['seed'], p['history']))
     return curves
 
@@ -742,18 +890,10 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
     return lines
 
-def _split_method_key(key: str) -> tuple[str, str]:
-    "`method_key`'s inverse: `timemae_fineall_kmeans` -> (`timemae_fineall`, `kmeans`); unsuffixed runs used the codebook."
-    for t in TOKENIZERS:
-        if key.endswith(f'_{t}') and key[:-len(t) - 1] in TOKENIZED: return key[:-len(t) - 1], t
-    return key, 'codebook'
-
 def _command(dataset: str, rows) -> str:
     "The command that regenerates these rows' numbers, from the settings their result files record."
-    methods = [r['method'] for r in rows]
-    split = [_split_method_key(m) for m in methods]
-    base = list(dict.fromkeys(b for b, _ in split))
-    toks = [t for t in TOKENIZERS if any(tok == t for b, tok in split if b in TOKENIZED)]
+    base = list(dict.fromkeys(r['base_method'] for r in rows))
+    toks = [t for t in TOKENIZERS if any(r['tokenizer'] == t for r in rows)]
     seeds = sorted({s for r in rows for s in r['seeds']})
     cmd = f'timemae bench {dataset} --methods {" ".join(base)} --seeds {" ".join(map(str, seeds))}'
     if toks and toks != [DEFAULTS['tokenizer']]: cmd += f' --tokenizer {" ".join(toks)}'
@@ -774,6 +914,11 @@ def _one_command(commands: list[str]) -> list[str]:
     return [f'    {c} \\' if i < len(commands) - 1 else f'    {c}' for i, c in enumerate(
         c if i == 0 else f'  && {c}' for i, c in enumerate(commands))]
 
+def _unexplained(row) -> dict:
+    "A row's changed settings less those its name explains: what its tokenizer brings (`--tokenizer kmeans` sets them)."
+    implied = TOKENIZER_SETTINGS.get(row['tokenizer'], {})
+    return {k: v for k, v in row['overrides'].items() if k not in implied or implied[k] != v}
+
 def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']
     lines = [f'### {dataset}', '',
@@ -783,7 +928,8 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
              '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         flag = ' (quick)' if r['quick'] else ''
-        if r['overrides']: flag += ' (changed: ' + ', '.join(f'{k}={v}' for k, v in sorted(r['overrides'].items())) + ')'
+        changed = _unexplained(r)
+        if changed: flag += ' (changed: ' + ', '.join(f'{k}={v}' for k, v in sorted(changed.items())) + ')'
         flag += ' (mixed settings across seeds)' if r['mixed_configs'] else ''
         pre_s = f"{r['pretrain_wall_s']:.0f}" if r['pretrain_wall_s'] is not None else '–'
         lines.append(f"| {r['method']}{flag} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
@@ -794,7 +940,7 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
               'resident memory sampled during a run of that method.', '', 'Regenerate with one command (it resumes: delete a '
               'result file, or pass `--overwrite`, to redo it; the methods run with different epoch budgets, one '
               '`timemae bench` call per budget):', '', *_one_command(_commands(dataset, rows, where)), '']
-    extra = {k: v for r in rows for k, v in r['overrides'].items()
+    extra = {k: v for r in rows for k, v in _unexplained(r).items()
              if k not in ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs')}
     if extra: lines += [f'These runs also changed settings only the Python API sets: `run_benchmark(..., **{extra})`.', '']
     if dataset in PAPER:
@@ -866,12 +1012,13 @@ def _included_reports(out_dir, report_dir='.') -> list[str]:
 
 def _tokenizer_section(rows) -> list[str]:
     "Codebook against Gumbel, for each data set and transfer mode run with both: the measurements behind the default."
-    by = {(r['dataset'], r['method']): r for r in rows if not r['quick']}
+    by = {(r['dataset'], r['base_method'], r['tokenizer']): r for r in rows if not r['quick']}
+    other = lambda r: {**r['settings'], 'pretraining': {**r['settings']['pretraining'], 'tokenizer': None}}
     out = []
-    for (d, m), r in by.items():
-        if not m.startswith('timemae_fine') or m.endswith('_gumbel') or (d, m + '_gumbel') not in by: continue
-        g = by[(d, m + '_gumbel')]
-        if {**r['settings'], 'tokenizer': None} != {**g['settings'], 'tokenizer': None}: continue  # like for like only
+    for (d, m, tok), r in by.items():
+        if not m.startswith('timemae_fine') or tok != 'codebook' or (d, m, 'gumbel') not in by: continue
+        g = by[(d, m, 'gumbel')]
+        if other(r) != other(g): continue  # like for like only
         out.append(f"| {d} | {m.split('_')[1]} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
                    f"{_fmt(g['acc_mean'], g['acc_std'])} | {g['acc_mean'] - r['acc_mean']:+.2f} | "
                    f"{_fmt(r['f1_mean'], r['f1_std'])} | {_fmt(g['f1_mean'], g['f1_std'])} | {g['f1_mean'] - r['f1_mean']:+.2f} |")
@@ -884,10 +1031,10 @@ def _tokenizer_section(rows) -> list[str]:
 
 def _vocab_used(r) -> int:
     "The vocabulary a run's pretraining used: recorded, given, or (older records of `vocab_size=None`) the default rule's."
-    c, p, d = r['config'], r['pretraining'], r['data']
-    if p.get('vocab_size') or c['vocab_size']: return p.get('vocab_size') or c['vocab_size']
-    n = d['n_train'] + (d['n_valid'] if c.get('pretrain_inputs', _LEGACY['pretrain_inputs']) == 'train+valid' else 0)
-    return default_vocab_size(c['tokenizer'], n * math.ceil(d['seq_len'] / c['window']))
+    s, p, d = _pretraining_settings(r), r['pretraining'], r['data']
+    if p.get('vocab_size') or s['vocab_size']: return p.get('vocab_size') or s['vocab_size']
+    n = d['n_train'] + (d['n_valid'] if s['inputs'] == 'train+valid' else 0)
+    return default_vocab_size(s['tokenizer'], n * math.ceil(d['seq_len'] / s['arch']['window']))
 
 def _pretraining_section(records) -> list[str]:
     """What each TimeMAE pretraining ended at (final epoch, mean over seeds): the MCC loss against `log(vocab)`, the
@@ -895,9 +1042,9 @@ def _pretraining_section(records) -> list[str]:
     groups, seen = {}, set()
     for r in records:  # one entry per pretraining run (FineLast and FineAll share one)
         p = r.get('pretraining')
-        if r['config'].get('quick') or not p or p.get('method') != 'timemae' or p['weights'] in seen: continue
+        if r['quick'] or not p or p.get('method') != 'timemae' or p['weights'] in seen: continue
         seen.add(p['weights'])
-        key = (r['dataset'], r['config']['tokenizer'], _vocab_used(r), len(p['history']))
+        key = (r['dataset'], _pretraining_settings(r)['tokenizer'], _vocab_used(r), len(p['history']))
         groups.setdefault(key, []).append(p['history'][-1])
     out = []
     for (d, tok, vocab, epochs), last in groups.items():

@@ -1,0 +1,153 @@
+"""The harness's settings objects, the pretraining cache key, and the one-time migration of result files written before
+them (schema 1, `benchmarks/migrate_results.py`). The schema 1 fixtures under tests/data/bench_schema1 are trimmed
+copies of committed result files (two edited to predate `pretrain_inputs`); REPORT.md there is the page the harness
+rendered from them before the settings objects existed."""
+import json
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from tsai_timemae import bench
+from tsai_timemae.bench import cache_path, method_settings, render_report, run_config
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / 'tests' / 'data' / 'bench_schema1'
+sys.path.insert(0, str(REPO / 'benchmarks'))
+import migrate_results  # noqa: E402
+
+
+def pretraining_key(cfg, method='timemae_finelast', seed=0, dataset='BasicMotions', source='/data/BasicMotions'):
+    return cache_path('cache', dataset, source, method_settings(cfg, method).pretraining, seed)
+
+
+def test_fine_tuning_settings_share_one_pretraining_and_pretraining_settings_do_not():
+    base = run_config('BasicMotions', 'timemae_finelast', 'kmeans')
+    key = pretraining_key(base)
+    for change in ({'finelast_lr': 0.5}, {'fineall_lr': 0.5}, {'finetune_epochs': 3}, {'selection': 'last'},
+                   {'linear_C': 3.}, {'tst_kwargs': {'d_model': 8}}, {'inception_lr': 1.}, {'mvp_r': 0.5}):
+        assert pretraining_key({**base, **change}) == key, change
+    assert pretraining_key(base, 'timemae_fineall') == pretraining_key(base, 'timemae_linear') == key  # shared
+    for change in ({'pretrain_epochs': 3}, {'pretrain_lr': 3e-3}, {'pretrain_inputs': 'train'}, {'window': 4},
+                   {'dropout': 0.1}, {'bs': 7}, {'split_seed': 1}, {'tokenizer': 'gumbel'}, {'normalize_targets': False},
+                   {'vocab_size': 64}, {'pretrain_checkpoint': 'best'}):
+        assert pretraining_key({**base, **change}) != key, change
+    assert pretraining_key(base, seed=1) != key and pretraining_key(base, dataset='HAR') != key
+    assert pretraining_key(base, source='/elsewhere/BasicMotions') != key
+
+
+def test_a_method_records_only_its_own_settings():
+    cfg = run_config('HAR', 'timemae_scratch', 'kmeans')
+    assert method_settings({**cfg, 'tst_kwargs': {'d_model': 8}, 'beta': 9.}, 'timemae_scratch') == method_settings(cfg, 'timemae_scratch')
+    assert method_settings({**cfg, 'window': 4}, 'timemae_scratch') != method_settings(cfg, 'timemae_scratch')
+    assert method_settings(cfg, 'timemae_linear_untrained').pretraining is None
+    assert bench.run_name('timemae_linear', method_settings(run_config('HAR', 'timemae_linear', 'kmeans'), 'timemae_linear')) == 'timemae_linear_kmeans'
+    assert bench.run_name('timemae_fineall', method_settings(run_config('HAR', 'timemae_fineall', 'codebook'), 'timemae_fineall')) == 'timemae_fineall'
+    with pytest.raises(ValueError, match='Unknown method'):
+        method_settings(cfg, 'rocket')
+
+
+def fixture_copy(tmp_path) -> Path:
+    out = tmp_path / 'b'
+    shutil.copytree(FIXTURES / 'results', out / 'results')
+    return out
+
+
+def test_schema1_files_are_refused_until_migrated(tmp_path):
+    out = fixture_copy(tmp_path)
+    with pytest.raises(ValueError, match='migrate_results.py'):
+        render_report(out, out / 'REPORT.md')
+
+
+def test_the_report_reads_the_same_from_migrated_files(tmp_path):
+    out = fixture_copy(tmp_path)
+    migrate_results.migrate(out)
+    text = render_report(out, out / 'REPORT.md').replace(str(out), '<OUT>')
+    assert text == (FIXTURES / 'REPORT.md').read_text()
+    assert '| timemae_fineall_gumbel (changed: pretrain_inputs=train) | 1 |' in text   # made before the setting existed
+
+
+def test_migration_is_idempotent_and_renames_the_caches_once(tmp_path):
+    out = fixture_copy(tmp_path)
+    old = {p: json.loads(p.read_text()) for p in (out / 'results').rglob('*.json')}
+    for r in old.values():                                               # stand-ins for the cached encoders
+        if r.get('pretraining'):
+            stem = out / 'cache' / bench.dataset_key(r['dataset']) / Path(r['pretraining']['weights']).stem
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            for suffix in ('.pth', '.json'): stem.with_suffix(suffix).write_text(stem.name)
+    first = migrate_results.migrate(out)
+    assert len(first['migrated']) == len(old) and first['renamed']
+    files = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
+    assert migrate_results.migrate(out) == {'migrated': [], 'renamed': []}
+    assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == files    # nothing changed
+    for p, r in old.items():
+        new = json.loads(p.read_text())
+        if not r.get('pretraining'): continue
+        stem = cache_path(out / 'cache', r['data']['name'], r['data']['source'],
+                          method_settings({**migrate_results.ADDED_LATER, **r['config']}, r['base_method']).pretraining, r['seed'])
+        assert Path(new['pretraining']['weights']).name == stem.name + '.pth'
+        assert stem.with_suffix('.pth').read_text() == Path(r['pretraining']['weights']).stem   # the file it used
+
+
+def test_caches_can_be_migrated_after_their_results(tmp_path):
+    out = fixture_copy(tmp_path)
+    migrate_results.migrate(out)
+    p = out / 'results' / 'Epilepsy' / 'timemae_linear_kmeans_labels0.05_seed0.json'
+    pre = json.loads(p.read_text())['pretraining']
+    cache = tmp_path / 'elsewhere'
+    (cache / 'Epilepsy').mkdir(parents=True)
+    (cache / 'Epilepsy' / f"{pre['schema1_stem']}.pth").write_text('w')
+    assert migrate_results.migrate(out, [cache])['renamed'] == [cache / 'Epilepsy' / Path(pre['weights']).name]
+
+
+# how each schema 1 fixture run would be asked for today: method, tokenizer, label fraction, settings given
+SAME_RUN = {
+    'Epilepsy/timemae_finelast_kmeans_labels0.05_seed0.json': ('timemae_finelast', 'kmeans', 0.05, {'pretrain_epochs': 40}),
+    'Epilepsy/timemae_linear_untrained_labels0.05_seed0.json': ('timemae_linear_untrained', 'kmeans', 0.05, {'pretrain_epochs': 40}),
+    'Epilepsy/timemae_fineall_gumbel_seed0.json': ('timemae_fineall', 'gumbel', None,
+                                                   {'pretrain_epochs': 40, 'finetune_epochs': 20, 'pretrain_inputs': 'train+valid'}),
+    'Epilepsy/mvp_tstplus_seed0.json': ('mvp_tstplus', 'gumbel', None, {'pretrain_epochs': 10, 'finetune_epochs': 10}),
+    'UWaveGestureLibrary/inceptiontimeplus_seed0.json': ('inceptiontimeplus', 'codebook', None, {}),
+    # made before `pretrain_inputs` existed, when pretraining held the validation inputs out
+    'UWaveGestureLibrary/timemae_fineall_gumbel_seed1.json': ('timemae_fineall', 'gumbel', None, {'pretrain_inputs': 'train'}),
+}
+
+
+@pytest.mark.parametrize('rel', list(SAME_RUN))
+def test_a_schema1_record_migrates_to_what_the_harness_writes_for_that_run(rel):
+    "Settings, overrides, method and name as `run_one` records them for the same run asked for today."
+    old = json.loads((FIXTURES / 'results' / rel).read_text())
+    new = migrate_results.migrate_record(old)
+    method, tok, frac, given = SAME_RUN[rel]
+    cfg = run_config(old['dataset'], method, tok, False, frac, **given)
+    settings = method_settings(cfg, method)
+    assert new['settings'] == json.loads(json.dumps(asdict(settings)))
+    assert (new['schema'], new['method'], new['name'], new['quick']) == (bench.RESULT_SCHEMA, method, old['method'], False)
+    assert new['overrides'] == cfg['overrides']
+    assert migrate_results.migrate_record(new) is new
+    if new['pretraining']:
+        assert Path(new['pretraining']['weights']).stem == cache_path(
+            'c', old['data']['name'], old['data']['source'], settings.pretraining, old['seed']).name
+
+
+def test_a_row_is_not_flagged_for_what_its_tokenizer_brings():
+    "`--tokenizer kmeans` sets vocab_size, beta and normalize_targets: the row's name says so, its flag does not repeat it."
+    cfg = run_config('HAR', 'timemae_fineall', 'kmeans', pretrain_epochs=40, beta=3.)
+    row = {'tokenizer': 'kmeans', 'overrides': bench.run_overrides({'dataset': 'HAR', 'quick': False, 'overrides': cfg['overrides']})}
+    assert row['overrides'] == {'pretrain_epochs': 40, 'beta': 3., 'vocab_size': None, 'normalize_targets': True}
+    assert bench._unexplained(row) == {'pretrain_epochs': 40, 'beta': 3.}       # a beta given explicitly still shows
+    assert bench._unexplained({**row, 'tokenizer': None}) == row['overrides']
+
+
+def test_the_transfer_study_finds_the_label_runs_har_encoders():
+    "benchmarks/transfer.py reads the HAR encoders the label-efficiency run cached, by the name the result files give."
+    import types
+    import transfer
+    for seed in (0, 1, 2):
+        r = json.loads((REPO / 'benchmarks' / 'results' / 'HAR' / f'timemae_linear_kmeans_labels0.01_seed{seed}.json').read_text())
+        har = types.SimpleNamespace(name=r['data']['name'], source=r['data']['source'])
+        stem = transfer.source_stem(bench, har, transfer.source_config(bench), seed, REPO / 'benchmarks' / 'cache')
+        assert stem.name == Path(r['pretraining']['weights']).stem
+    assert transfer.arch_of(bench, transfer.source_config(bench)) == asdict(bench.timemae_arch(bench.bench_config('HAR')))
