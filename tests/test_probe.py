@@ -225,3 +225,13 @@ def test_pretrain_fraction_and_the_encoder_hook(ds, tmp_path):
     for bad in (0, 1.5):
         with pytest.raises(ValueError, match='pretrain_fraction'):
             run_probe(ds, epochs=1, arch_kwargs=TINY, pretrain_fraction=bad, verbose=False)
+
+
+def test_probe_defaults_follow_the_bench_for_known_sets_and_the_library_for_others():
+    "Known data sets keep the benchmark's window (runs stay comparable); a user's own data gets auto_window."
+    from tsai_timemae.probe import probe_defaults
+    assert probe_defaults('HAR', 128)['window'] == 8
+    assert probe_defaults('UWaveGestureLibrary', 315)['window'] == 12              # chosen by cross-validation
+    assert probe_defaults('ECG200', 96)['window'] == 8                             # the committed probe runs' window
+    assert probe_defaults('my_sensors', 315)['window'] == 13                       # round(sqrt(315 / 2))
+    assert probe_defaults('my_sensors')['window'] == 8                             # no length known

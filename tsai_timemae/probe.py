@@ -93,11 +93,15 @@ def format_key_value(k: str, v) -> str:
     s = v if isinstance(v, str) and isinstance(parse_value(v), str) and parse_value(v) == v else repr(v)
     return _shell_quote(f'{k}={s}')
 
-def probe_defaults(name: str) -> dict:
-    "Batch size and window `timemae bench` uses for data set `name` (`DATASET_CONFIGS`, else `DEFAULTS`)."
+def probe_defaults(name: str, seq_len: int | None = None) -> dict:
+    """Batch size and window: for a data set `timemae bench` knows, the ones it uses (`DATASET_CONFIGS`, else
+    `DEFAULTS`), so probe and benchmark runs compare; for any other (your own folder), the library's defaults, i.e.
+    the window `TimeMAE` derives from the series length (`auto_window`)."""
     from tsai_timemae.bench import DATASET_CONFIGS, DEFAULTS
+    from tsai_timemae.model import auto_window
     cfg = {**DEFAULTS, **DATASET_CONFIGS.get(name, {})}
-    return {'bs': cfg['bs'], 'window': cfg['window']}
+    window = cfg['window'] if name in DATASET_CONFIGS or seq_len is None else auto_window(seq_len)
+    return {'bs': cfg['bs'], 'window': window}
 
 def _signature_defaults(fn, skip=()) -> dict:
     "Keyword defaults of `fn`: what a run used for every key it did not set."
@@ -230,7 +234,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     pretrain_kwargs, arch_kwargs = dict(pretrain_kwargs or {}), dict(arch_kwargs or {})
     arg = str(dataset) if isinstance(dataset, (str, os.PathLike)) else None
     ds = load_dataset(dataset, root=root) if arg is not None else dataset
-    defaults = probe_defaults(ds.name)
+    defaults = probe_defaults(ds.name, ds.seq_len)
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction)
@@ -480,7 +484,7 @@ def add_args(p):
                    help='a TimeMAEPretrain argument, e.g. --set tokenizer=codebook --set alpha=1 (repeatable)')
     p.add_argument('--arch', action='append', type=key_value, default=[], metavar='KEY=VALUE',
                    help="a TimeMAE architecture argument, e.g. --arch n_layers=4 (repeatable; window defaults to the "
-                        "data set's in `timemae bench`)")
+                        "data set's in `timemae bench`, or for other data to auto_window of the series length)")
     p.add_argument('--lr', type=float, default=DEFAULT_LR, help='pretraining learning rate')
     p.add_argument('--bs', type=int, help="batch size (default: the data set's in `timemae bench`)")
     p.add_argument('--sched', choices=SCHEDS, default='one_cycle', help='fit_one_cycle, or a constant rate (learn.fit)')
