@@ -324,6 +324,6 @@ def test_default_pretrain_epochs_is_a_number_of_steps_capped_at_100_epochs():
     from tsai_timemae.pretrain import default_pretrain_epochs
     assert default_pretrain_epochs(40, 16) == 100                           # 3 steps per epoch: the cap
     assert default_pretrain_epochs(7352, 128) == 44                         # HAR: about 2,500 steps
-    assert default_pretrain_epochs(7352, 128, steps=580) == 10
+    assert default_pretrain_epochs(7352, 128, steps=570) == 10                 # 57 whole batches per epoch
     with pytest.raises(ValueError, match='positive'):
         default_pretrain_epochs(0, 16)

@@ -133,3 +133,29 @@ def test_finelast_with_reinit_trains_the_new_patch_embedding_and_nothing_else_of
     for k in before:
         changed = not torch.equal(before[k], after[k])
         assert changed == ('patch_embed' in k), k
+
+
+# -- the derived window next to a weights file (window=None is the default, not a choice) ----------------------------
+W8 = {**{k: v for k, v in SMALL.items() if k != 'window'}, 'window': 8}
+
+
+def test_window_none_next_to_a_weights_file_takes_the_files_window(dls, tmp_path):
+    "BasicMotions has 100 steps (auto_window: 7); an 8-step encoder must load wherever window=None is forwarded."
+    w = save_encoder_weights(TimeMAE(6, None, **W8), tmp_path / 'w8.pth')
+    assert dls.len == 100
+    assert fineall_learner(dls, w, window=None, n_heads=2).model.backbone.window == 8
+    assert finelast_learner(dls, w, window=None, n_heads=2).model.backbone.window == 8
+    assert TimeMAE.from_pretrained(w, c_out=4, window=None).window == 8
+    learn = ts_learner(dls, TimeMAE, pretrained=True, weights_path=w, window=None)
+    assert learn.model.backbone.window == 8
+
+
+def test_a_bare_state_dict_through_tsai_keeps_its_window(dls, tmp_path):
+    "Files saved before the settings were stored (and fastai checkpoints) load with the window their tensors have."
+    m = TimeMAE(6, None, **W8)
+    old = tmp_path / 'bare.pth'
+    torch.save({k: v for k, v in m.state_dict().items() if k.startswith('backbone.')}, old)
+    small = {k: v for k, v in W8.items() if k != 'window'}
+    learn = ts_learner(dls, TimeMAE, pretrained=True, weights_path=old, **small)
+    assert learn.model.backbone.window == 8
+    assert_same_state(_enc(learn.model), _enc(m))

@@ -21,7 +21,7 @@ from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner, finelast_learner
-from .weights import atomic_write
+from .weights import atomic_write, read_encoder_file
 
 # %% auto #0
 __all__ = ['METHODS', 'load_basic_motions', 'pretrain_encoder', 'finetune_and_score', 'plot_demo', 'run_demo', 'add_args', 'run']
@@ -123,8 +123,10 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
         summary[m] = {'accuracy_mean': float(np.mean(acc)), 'accuracy_std': float(np.std(acc)), 'accuracy': acc,
                       'macro_f1_mean': float(np.mean(f1)), 'macro_f1_std': float(np.std(f1)), 'macro_f1': f1}
     n_lab = len(subsets[0])
+    encoder = {k: v for k, v in (read_encoder_file(weights)[1] or {}).items()  # the architecture pretraining used
+               if k in ('window', 'd_model', 'n_layers', 'n_heads', 'd_ff', 'dropout')}
     header = (f'BasicMotions test split ({len(yte)} series). Pretrained on all {len(Xtr)} training series without labels '
-              f'({pretrain_epochs} epochs); each method trained on the same {n_lab} labelled training series '
+              f'({pretrain_epochs} epochs, window {encoder.get("window", "?")}); each method trained on the same {n_lab} labelled training series '
               f'of {len(ytr)} (label_fraction={label_fraction:g}, stratified), {finetune_epochs} epochs, final epoch scored; '
               f'mean ± std over {n_draws} draws of the labelled series.')
     lines = _table(summary, header)
@@ -133,7 +135,7 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     png = plot_demo(summary, f'BasicMotions, {n_lab} of {len(ytr)} training labels (pretrained on all {len(Xtr)} series)',
                     out / 'demo_results.png')
     atomic_write(out / 'demo_results.md', lambda f: f.write('\n'.join(lines + ['', f'![test accuracy]({png.name})', ''])), mode='w')
-    record = {'summary': summary, 'label_fraction': label_fraction, 'labelled_idx': subsets, 'seed': seed,
+    record = {'summary': summary, 'label_fraction': label_fraction, 'labelled_idx': subsets, 'seed': seed, 'encoder': encoder,
               'pretrain_epochs': pretrain_epochs, 'finetune_epochs': finetune_epochs, 'bs': bs, 'weights': str(weights)}
     atomic_write(out / 'demo_results.json', lambda f: json.dump(record, f, indent=1), mode='w')
     print(f'\nTable and plot saved: {out / "demo_results.md"}, {png}')

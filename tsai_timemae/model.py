@@ -16,8 +16,9 @@ from tsai.models.layers import GAP1d
 # the layers, importable from here too (`from tsai_timemae.model import FastDropout, ...`)
 from .layers import (  # noqa: F401
     FastDropout, PatchEmbed, TimeMAEEncoderLayer, authors_init_, check_input, fast_dropout, ff_dropouts, multihead_attention)
-from .weights import (
-    arch_from_weights, install_strict_transfer, load_encoder_weights, pack_encoder, read_encoder_file)
+from tsai_timemae.weights import (
+    arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
+    read_encoder_file)
 
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'as_panel',
@@ -33,7 +34,7 @@ def auto_window(seq_len: int) -> int:
     of `sqrt(seq_len / 2)` steps), so a short series is not cut into patches too short to carry a shape and a long one
     not into a few coarse patches. It gives the windows chosen by validation here: 8 steps for HAR's 128 (the paper's),
     13 for UWaveGestureLibrary's 315 (12 was chosen by cross-validation), 4 for JapaneseVowels' 29; the probe table in
-    BENCHMARKS.md ("A window derived from the series length") compares it with a fixed window of 8 on the small sets."""
+    BENCHMARKS.md ("Sizes that fit the data") compares it with a fixed window of 8 on the small sets."""
     if seq_len is None or int(seq_len) < 1: raise ValueError(f'seq_len must be a positive number of steps, got {seq_len}.')
     return max(1, round(math.sqrt(int(seq_len) / 2)))
 
@@ -146,6 +147,7 @@ class TimeMAE(nn.Module):
         `attn_dropout`, `ff_dropout`; the file's values otherwise) or the head (`fc_dropout`, `custom_head`,
         `seq_len`); one that would change what the encoder computes (e.g. another `n_heads`) is an error."""
         sd, stored = read_encoder_file(weights_path)
+        kwargs = given_settings(kwargs)
         model = cls(c_out=c_out, **{**arch_from_weights(sd, stored, kwargs, weights_path, exclude=()), **kwargs})
         return load_encoder_weights(model, pack_encoder(sd, stored))
 
@@ -268,8 +270,12 @@ def install_tsai_hooks(cls):
             weights_path = kwargs.get('weights_path')
             if kwargs.get('pretrained') and weights_path is not None:  # the saved architecture, unless given (and equal)
                 sd, stored = read_encoder_file(weights_path)
-                if stored:  # plain state_dicts (files saved before the settings were stored): the call's settings, as before
-                    arch_config.update(arch_from_weights(sd, stored, {**kwargs, **arch_config}, weights_path))
+                kwargs, arch_config = given_settings(kwargs), given_settings(arch_config)
+                if stored: arch_config.update(arch_from_weights(sd, stored, {**kwargs, **arch_config}, weights_path))
+                elif 'window' not in {**kwargs, **arch_config} and 'window' in encoder_config(sd):
+                    # plain state_dicts (saved before the settings were stored): the call's settings, as before, and the
+                    # file's window rather than one derived from this data's length
+                    arch_config['window'] = encoder_config(sd)['window']
             c_out, seq_len = arch_config.pop('c_out', c_out), arch_config.pop('seq_len', seq_len)
             if seq_len is not None: arch_config['seq_len'] = seq_len  # tsai passes it only to architectures it knows
             return orig(arch, c_in, c_out, None, d, None, *args, arch_config=arch_config, **kwargs)

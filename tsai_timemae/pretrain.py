@@ -368,10 +368,11 @@ def default_pretrain_epochs(n_series: int, bs: int, steps: int = 2500, max_epoch
     Why a rule in steps: a fixed 100 epochs is 200 steps on a 40-series set and 5,800 on HAR. The defaults were
     validated at 100 epochs on the small sets (200 to 800 steps) and at 40 epochs on HAR and Epilepsy (2,300 to
     2,800 steps; BENCHMARKS.md, "Representation quality"), which this rule reproduces: 100 epochs below about 25
-    steps per epoch, then about 2,500 steps (44 epochs on HAR, 35 on Epilepsy). It is where the defaults were shown to
-    work, not a measured optimum: the probes still moved between 25 and 100 epochs on several sets."""
+    steps per epoch, then about 2,500 steps (44 epochs on HAR, 36 on Epilepsy). It is where the defaults were shown to
+    work, not a measured optimum: the probes still moved between 25 and 100 epochs on several sets. Steps per epoch
+    count whole batches, as tsai's training loader drops the last partial one (at least one step)."""
     if n_series < 1 or bs < 1: raise ValueError(f'n_series and bs must be positive, got {n_series} and {bs}.')
-    steps_per_epoch = math.ceil(n_series / bs)
+    steps_per_epoch = max(1, n_series // bs)
     return int(max(1, min(max_epochs, math.ceil(steps / steps_per_epoch))))
 
 # %% ../nbs/02_pretrain.ipynb #5f40f2d9
@@ -489,7 +490,7 @@ class TimeMAEPretrain(Callback):
 
     def _say_window(self, net):
         "Say which window the model derived from the series length (`auto_window`), once, when it was not given."
-        if not self.verbose or getattr(net, 'window_source', None) != 'seq_len' or net.seq_len is None: return
+        if not self.verbose or rank_distrib() or getattr(net, 'window_source', None) != 'seq_len' or net.seq_len is None: return
         print(f'TimeMAE window: {net.window} steps, {math.ceil(net.seq_len / net.window)} patches per series of '
               f'{net.seq_len} steps (derived from the series length by auto_window; pass window= to choose)')
 

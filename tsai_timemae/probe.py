@@ -94,9 +94,11 @@ def format_key_value(k: str, v) -> str:
     return _shell_quote(f'{k}={s}')
 
 def probe_defaults(name: str, seq_len: int | None = None) -> dict:
-    """Batch size and window: for a data set `timemae bench` knows, the ones it uses (`DATASET_CONFIGS`, else
-    `DEFAULTS`), so probe and benchmark runs compare; for any other (your own folder), the library's defaults, i.e.
-    the window `TimeMAE` derives from the series length (`auto_window`)."""
+    """Batch size and window. For a data set named in `timemae bench`'s `DATASET_CONFIGS`, the ones the bench uses (its
+    row, then `DEFAULTS`), so probe and benchmark runs compare. For any other name (your own folder, or a UCR set the
+    bench only runs with its `DEFAULTS`) and a known length, the window `TimeMAE` derives (`auto_window`), so the probe
+    measures what the library does; `--arch window=W` overrides either. The choice goes by name only: a folder of
+    your own called e.g. `HAR` gets HAR's settings."""
     from tsai_timemae.bench import DATASET_CONFIGS, DEFAULTS
     from tsai_timemae.model import auto_window
     cfg = {**DEFAULTS, **DATASET_CONFIGS.get(name, {})}

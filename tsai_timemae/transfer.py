@@ -12,7 +12,8 @@ from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
 
 from .model import TimeMAE
-from .weights import ENCODER_PREFIX, arch_from_weights, encoder_config, load_encoder_weights, pack_encoder, read_encoder_file
+from .weights import (ENCODER_PREFIX, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
+                                  pack_encoder, read_encoder_file)
 
 # %% auto #0
 __all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'finelast_learner', 'fineall_learner']
@@ -83,7 +84,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
         raise ValueError("reinit='patch_embed' re-initialises part of a pretrained encoder: pass weights_path too.")
     arch, sd, stored = {}, None, None
     if weights_path is not None:
-        sd, stored = read_encoder_file(weights_path)
+        sd, stored, kwargs = *read_encoder_file(weights_path), given_settings(kwargs)
         arch = arch_from_weights(sd, stored, kwargs, weights_path)  # c_in comes from dls; a mismatch is a clear error
     cbs = L(cbs) + (L(FreezeEncoder()) if freeze_encoder else L())
     if reinit is None:

@@ -17,7 +17,7 @@ import torch.nn as nn
 __all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'remove_stale_temporaries',
            'atomic_write', 'atomic_torch_save', 'pack_encoder', 'save_encoder_weights', 'check_timemae_keys',
            'unpack_encoder', 'read_encoder_file', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs',
-           'arch_from_weights', 'load_encoder_weights', 'install_strict_transfer']
+           'given_settings', 'arch_from_weights', 'load_encoder_weights', 'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -221,12 +221,17 @@ def check_arch_kwargs(stored: dict, kwargs: dict, src, skip=('c_in', 'window', '
                      f'was asked for. This changes what the encoder computes, so its pretrained weights would give other '
                      f'features. Leave {", ".join(bad)} out (the file gives {saved}), or pretrain an encoder with {asked}.')
 
+def given_settings(kwargs: dict) -> dict:
+    """`kwargs` less `window=None`: that is `TimeMAE`'s "derive it from the series length" default, not a choice, so
+    next to a weights file the file's window is the one to use (a wrapper forwarding its defaults must not lose it)."""
+    return {k: v for k, v in kwargs.items() if not (k == 'window' and v is None)}
+
 def arch_from_weights(sd: dict, stored: dict | None, kwargs: dict, src, exclude=('c_in',)) -> dict:
     """The `TimeMAE` settings that rebuild a saved encoder, less those in `kwargs` (which win) and `exclude`.
     With the settings `save_encoder_weights` stored: the architecture (`ARCH_KEYS`; a conflicting one in `kwargs` is an
     error, `check_arch_kwargs`) and, as defaults, what only training uses (`TRAINING_KEYS`: dropout for fine-tuning may
     differ from pretraining). A bare state_dict (an older file) gives what its shapes tell, as before."""
-    config = encoder_config(sd, stored, src)
+    config, kwargs = encoder_config(sd, stored, src), given_settings(kwargs)
     if stored is not None: check_arch_kwargs(stored, kwargs, src)
     return {k: v for k, v in config.items() if k not in kwargs and k not in exclude}
 
