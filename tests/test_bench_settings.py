@@ -151,3 +151,18 @@ def test_the_transfer_study_finds_the_label_runs_har_encoders():
         stem = transfer.source_stem(bench, har, transfer.source_config(bench), seed, REPO / 'benchmarks' / 'cache')
         assert stem.name == Path(r['pretraining']['weights']).stem
     assert transfer.arch_of(bench, transfer.source_config(bench)) == asdict(bench.timemae_arch(bench.bench_config('HAR')))
+
+
+def test_a_record_its_command_would_not_reproduce_is_flagged_in_the_report(tmp_path, monkeypatch):
+    "E.g. a default changed after the run: the row says so instead of pointing at a command that runs something else."
+    out = fixture_copy(tmp_path)
+    migrate_results.migrate(out)
+    recs = bench.load_results(out)
+    assert all(bench.reproduced_by_command(r) for r in recs)                 # as committed: every command reproduces
+    assert 'other settings than its command' not in render_report(out, out / 'REPORT.md')
+    monkeypatch.setitem(bench.DEFAULTS, 'scratch_lr', 0.5)                  # a later change of a default
+    scratch = [r for r in bench.load_results(out) if r['method'] == 'timemae_scratch']
+    assert scratch and not any(bench.reproduced_by_command(r) for r in scratch)
+    report = render_report(out, out / 'REPORT.md')
+    flagged = [l.split(' | ')[0] for l in report.splitlines() if 'other settings than its command runs today' in l]
+    assert flagged and all(l.startswith('| timemae_scratch') for l in flagged)   # that row only, other methods unaffected

@@ -55,8 +55,8 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history', 'fit_select_score',
            'cache_path', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
            'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark',
-           'load_results', 'run_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
-           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+           'load_results', 'run_overrides', 'reproduced_by_command', 'summarize', 'plot_accuracy', 'plot_pretraining',
+           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -705,6 +705,20 @@ def run_overrides(record: dict) -> dict:
     now = bench_config(record['dataset'], record['quick'])
     return {k: v for k, v in record['overrides'].items() if now.get(k) != v}
 
+def reproduced_by_command(record: dict) -> bool:
+    """Whether the regenerate command the report prints for this record would run it with the same settings today.
+    The command is built from `run_overrides`, which only knows what the run set on top of the defaults of its time;
+    when a default changes later (say the tokenizer's), an old record no longer matches its command, and the report
+    says so instead of silently pointing at a different run."""
+    tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
+    try:
+        cfg = run_config(record['dataset'], record['method'], tok, record['quick'], record.get('label_fraction'),
+                         **run_overrides(record))
+        now = method_settings(cfg, record['method'])
+    except (ValueError, KeyError, TypeError): return False  # a setting that no longer exists
+    as_json = lambda d: json.dumps(d, sort_keys=True, default=str)
+    return as_json(asdict(now)) == as_json(record['settings'])
+
 def _pretraining_settings(record: dict) -> dict | None:
     "The settings of a record's TimeMAE pretraining (`TimeMAEPretraining` as a dict), or None."
     p = record['settings'].get('pretraining')
@@ -734,6 +748,7 @@ def summarize(records) -> list[dict]:
                      'peak_rss_mb': max(r['peak_rss_mb'] for r in rs), 'device': rs[0]['env']['device'],
                      'mixed_configs': len({json.dumps([r['settings'], r['quick']], sort_keys=True, default=str) for r in rs}) > 1,
                      'overrides': run_overrides(rs[0]), 'data': rs[0]['data'], 'settings': s,
+                     'reproduced': all(reproduced_by_command(r) for r in rs),
                      'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs]})
     return rows
 
@@ -931,6 +946,7 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
         changed = _unexplained(r)
         if changed: flag += ' (changed: ' + ', '.join(f'{k}={v}' for k, v in sorted(changed.items())) + ')'
         flag += ' (mixed settings across seeds)' if r['mixed_configs'] else ''
+        flag += '' if r.get('reproduced', True) else " (other settings than its command runs today: see its result files)"
         pre_s = f"{r['pretrain_wall_s']:.0f}" if r['pretrain_wall_s'] is not None else '–'
         lines.append(f"| {r['method']}{flag} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
                      f"{_fmt(r['f1_mean'], r['f1_std'])} | {r['pretrain_epochs'] if r['pretrain_epochs'] is not None else '–'} | "
