@@ -236,7 +236,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     pretrain_kwargs, arch_kwargs = dict(pretrain_kwargs or {}), dict(arch_kwargs or {})
     arg = str(dataset) if isinstance(dataset, (str, os.PathLike)) else None
     ds = load_dataset(dataset, root=root) if arg is not None else dataset
-    defaults = probe_defaults(ds.name, ds.seq_len)
+    defaults = probe_defaults(ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction)
