@@ -272,10 +272,10 @@ def install_tsai_hooks(cls):
                 sd, stored = read_encoder_file(weights_path)
                 kwargs, arch_config = given_settings(kwargs), given_settings(arch_config)
                 if stored: arch_config.update(arch_from_weights(sd, stored, {**kwargs, **arch_config}, weights_path))
-                elif 'window' not in {**kwargs, **arch_config} and 'window' in encoder_config(sd):
+                elif 'window' not in {**kwargs, **arch_config}:
                     # plain state_dicts (saved before the settings were stored): the call's settings, as before, and the
                     # file's window rather than one derived from this data's length
-                    arch_config['window'] = encoder_config(sd)['window']
+                    arch_config.update({k: v for k, v in encoder_config(sd).items() if k == 'window'})
             c_out, seq_len = arch_config.pop('c_out', c_out), arch_config.pop('seq_len', seq_len)
             if seq_len is not None: arch_config['seq_len'] = seq_len  # tsai passes it only to architectures it knows
             return orig(arch, c_in, c_out, None, d, None, *args, arch_config=arch_config, **kwargs)

@@ -490,7 +490,7 @@ class TimeMAEPretrain(Callback):
 
     def _say_window(self, net):
         "Say which window the model derived from the series length (`auto_window`), once, when it was not given."
-        if not self.verbose or rank_distrib() or getattr(net, 'window_source', None) != 'seq_len' or net.seq_len is None: return
+        if not self.verbose or rank_distrib() or getattr(net, 'window_source', None) != 'seq_len': return  # 'seq_len': it is known
         print(f'TimeMAE window: {net.window} steps, {math.ceil(net.seq_len / net.window)} patches per series of '
               f'{net.seq_len} steps (derived from the series length by auto_window; pass window= to choose)')
 
