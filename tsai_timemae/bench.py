@@ -55,8 +55,9 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history', 'fit_select_score',
            'cache_path', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
            'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark',
-           'load_results', 'run_overrides', 'reproduced_by_command', 'summarize', 'plot_accuracy', 'plot_pretraining',
-           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+           'load_results', 'run_overrides', 'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy',
+           'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report',
+           'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -719,6 +720,20 @@ def reproduced_by_command(record: dict) -> bool:
     as_json = lambda d: json.dumps(d, sort_keys=True, default=str)
     return as_json(asdict(now)) == as_json(record['settings'])
 
+def unused_overrides(record: dict) -> set:
+    """The overrides of a record that leave its method's settings as they are: a command-level setting such as
+    `--pretrain-epochs` on a method that does not pretrain. The report's *changed* flags leave them out, so a row
+    only names what changed the run it shows (its regenerate command still passes them: one command serves the group)."""
+    tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
+    ov = run_overrides(record)
+    def settings(o):
+        cfg = run_config(record['dataset'], record['method'], tok, record['quick'], record.get('label_fraction'), **o)
+        return json.dumps(asdict(method_settings(cfg, record['method'])), sort_keys=True, default=str)
+    try:
+        full = settings(ov)
+        return {k for k in ov if settings({j: v for j, v in ov.items() if j != k}) == full}
+    except (ValueError, KeyError, TypeError): return set()  # a setting that no longer exists: flag everything
+
 def _pretraining_settings(record: dict) -> dict | None:
     "The settings of a record's TimeMAE pretraining (`TimeMAEPretraining` as a dict), or None."
     p = record['settings'].get('pretraining')
@@ -747,7 +762,7 @@ def summarize(records) -> list[dict]:
                      'train_wall_s': float(np.mean([r['train_wall_s'] for r in rs])), 'pretrain_wall_s': float(np.mean(pre)) if pre else None,
                      'peak_rss_mb': max(r['peak_rss_mb'] for r in rs), 'device': rs[0]['env']['device'],
                      'mixed_configs': len({json.dumps([r['settings'], r['quick']], sort_keys=True, default=str) for r in rs}) > 1,
-                     'overrides': run_overrides(rs[0]), 'data': rs[0]['data'], 'settings': s,
+                     'overrides': run_overrides(rs[0]), 'unused': unused_overrides(rs[0]), 'data': rs[0]['data'], 'settings': s,
                      'reproduced': all(reproduced_by_command(r) for r in rs),
                      'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs]})
     return rows
@@ -930,9 +945,10 @@ def _one_command(commands: list[str]) -> list[str]:
         c if i == 0 else f'  && {c}' for i, c in enumerate(commands))]
 
 def _unexplained(row) -> dict:
-    "A row's changed settings less those its name explains: what its tokenizer brings (`--tokenizer kmeans` sets them)."
-    implied = TOKENIZER_SETTINGS.get(row['tokenizer'], {})
-    return {k: v for k, v in row['overrides'].items() if k not in implied or implied[k] != v}
+    """A row's changed settings less those its name explains (what its tokenizer brings: `--tokenizer kmeans` sets
+    them) and those its method does not use (`unused`)."""
+    implied, unused = TOKENIZER_SETTINGS.get(row['tokenizer'], {}), row.get('unused', ())
+    return {k: v for k, v in row['overrides'].items() if k not in unused and (k not in implied or implied[k] != v)}
 
 def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']
