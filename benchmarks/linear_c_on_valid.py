@@ -7,11 +7,14 @@ seed it embeds train, validation and test with the cached pretrained encoder and
 seed, scores a grid of `C` on validation, refits the chosen `C` on train and scores the test split once.
 
     python benchmarks/linear_c_on_valid.py HAR --cache-dir benchmarks/cache/HAR --out benchmarks/ablation/har_linear_c.jsonl
+    python benchmarks/linear_c_on_valid.py Epilepsy --cache-dir benchmarks/cache/Epilepsy --out benchmarks/ablation/epilepsy_linear_c.jsonl
 
 `--cache-dir` holds `timemae_kmeans_seed<k>_<hash>.pth` from `timemae bench HAR --methods timemae_linear --tokenizer
-kmeans --pretrain-epochs 40` (the cache is not committed; that command makes it).
+kmeans --pretrain-epochs 40` (the cache is not committed; that command makes it). `test_at_C1` is the
+bench's own linear evaluation (`timemae_linear`, `timemae_linear_untrained`) of the same seed, for comparison.
 """
 import argparse, contextlib, io, json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from tsai.all import ts_learner
 
 from tsai_timemae.all import TimeMAE, get_embeddings, timemae_learner
-from tsai_timemae.bench import bench_config, load_dataset, make_dls
+from tsai_timemae.bench import bench_config, load_dataset, make_dls, timemae_arch
 
 GRID = (0.001, 0.01, 0.1, 1., 10., 100.)
 
@@ -43,14 +46,16 @@ def main():
     ds = load_dataset(a.dataset, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
     X, y, (tr, va) = ds.as_tsai()
     y_test = np.asarray(ds.y_test).astype(y.dtype)
+    arch = timemae_arch(cfg)  # the encoders as `timemae bench`'s linear evaluation builds them (run_timemae_linear)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     for seed in a.seeds:
         (weights,) = Path(a.cache_dir).glob(f'timemae_kmeans_seed{seed}_*.pth')
-        dls = make_dls(ds, cfg['bs'], seed)
+        dls = make_dls(ds, cfg['bs'], seed, label_idx=np.arange(len(tr)))  # the bench's scaling: every training input
         for kind in ('untrained', 'pretrained'):
             with contextlib.redirect_stdout(io.StringIO()):
-                learn = (ts_learner(dls, TimeMAE, seed=seed, window=cfg['window']) if kind == 'untrained'
-                         else timemae_learner(dls, str(weights), seed=seed))
+                learn = (ts_learner(dls, TimeMAE, seed=seed, **asdict(arch)) if kind == 'untrained' else
+                         timemae_learner(dls, str(weights), seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff,
+                                         dropout=arch.dropout))
                 f_tr, f_va, f_te = (get_embeddings(learn, x) for x in (X[tr], X[va], ds.X_test))
             valid = {C: float(probe(f_tr, y[tr], C).score(f_va, y[va])) for C in GRID}
             chosen = max(GRID, key=lambda C: (valid[C], -abs(np.log10(C))))  # ties: the C nearest 1
