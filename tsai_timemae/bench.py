@@ -632,7 +632,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
                     ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
                     print(f'{ds}')
                 path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
-                tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {frac:g} of the labels')
+                tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
                 if path.is_file() and not overwrite:
                     _note_settings_change(path, settings)
                     print(f'skip (done): {tag} -> {path}')
