@@ -323,7 +323,9 @@ def test_a_given_window_and_a_weights_files_window_are_kept(udls, tmp_path):
 def test_default_pretrain_epochs_is_a_number_of_steps_capped_at_100_epochs():
     from tsai_timemae.pretrain import default_pretrain_epochs
     assert default_pretrain_epochs(40, 16) == 100                           # 3 steps per epoch: the cap
-    assert default_pretrain_epochs(7352, 128) == 44                         # HAR: about 2,500 steps
+    assert default_pretrain_epochs(7352, 128) == 100                        # HAR: 57 batches, 5,700 steps
+    assert default_pretrain_epochs(9200, 128) == 100                        # Epilepsy: 71 batches, 7,100 steps
+    assert default_pretrain_epochs(20000, 128) == 49                        # 156 batches: about 7,500 steps
     assert default_pretrain_epochs(7352, 128, steps=570) == 10                 # 57 whole batches per epoch
     with pytest.raises(ValueError, match='positive'):
         default_pretrain_epochs(0, 16)

@@ -189,8 +189,8 @@ class TimeMAEClassifier(BaseClassifier):
         series length (`auto_window`: `round(sqrt(length / 2))`, 8 for 128 steps)
     mask_ratio, vocab_size, tokenizer, alpha, beta, normalize_targets, momentum, n_decoder_layers : pretraining, as
         `TimeMAEPretrain` (its defaults: frozen k-means codes for MCC, instance-normalised MRR targets, equal weights)
-    pretrain_epochs : self-supervised epochs; 0 skips pretraining (the from-scratch baseline); 'auto' is about 2,500
-        optimiser steps, at most 100 epochs (`default_pretrain_epochs`: 100 epochs for a few hundred series)
+    pretrain_epochs : self-supervised epochs; 0 skips pretraining (the from-scratch baseline); 'auto' is 100 epochs,
+        at most about 7,500 optimiser steps (`default_pretrain_epochs`: 100 epochs up to about 9,600 series at batch 128)
     finetune_epochs : supervised epochs
     batch_size : for both stages (capped at the number of series)
     lr : pretraining learning rate (one-cycle), and FineAll's when `finetune_lr` is None
