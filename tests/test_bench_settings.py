@@ -38,6 +38,17 @@ def test_fine_tuning_settings_share_one_pretraining_and_pretraining_settings_do_
     assert pretraining_key(base, source='/elsewhere/BasicMotions') != key
 
 
+def test_a_whole_number_for_a_float_setting_is_the_same_setting():
+    "`--set alpha=1` and the default `alpha=1.0` must share one cached encoder and record the same settings."
+    base = run_config('BasicMotions', 'timemae_finelast', 'kmeans')
+    ints = {**base, 'alpha': 1, 'beta': 1, 'linear_C': 1, 'valid_size': base['valid_size']}
+    assert pretraining_key(ints) == pretraining_key({**base, 'alpha': 1.0, 'beta': 1.0})
+    linear = method_settings(ints, 'timemae_linear')
+    assert type(linear.C) is float and type(linear.pretraining.alpha) is float and linear.pretraining.alpha == 1.0
+    assert type(linear.pretraining.normalize_targets) is bool and type(linear.pretraining.epochs) is int  # untouched
+    assert pretraining_key({**base, 'alpha': 2}) != pretraining_key(base)
+
+
 def test_a_method_records_only_its_own_settings():
     cfg = run_config('HAR', 'timemae_scratch', 'kmeans')
     assert method_settings({**cfg, 'tst_kwargs': {'d_model': 8}, 'beta': 9.}, 'timemae_scratch') == method_settings(cfg, 'timemae_scratch')

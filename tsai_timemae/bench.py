@@ -125,15 +125,24 @@ def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
     return {**cfg, 'quick': quick, 'overrides': dict(overrides)}
 
 # %% ../nbs/11_bench.ipynb #89bb1f11
+class _Settings:
+    """Base of the settings objects: a whole number given for a `float` field is stored as a float, so `alpha=1` and
+    `alpha=1.0` are one setting, with one cache entry and one name in the result files."""
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type in (float, 'float') and isinstance(v, int) and not isinstance(v, bool):
+                object.__setattr__(self, f.name, float(v))
+
 @dataclass(frozen=True)
-class Split:
+class Split(_Settings):
     "Which series are trained and validated on: the same for every method of a data set, so their scores compare."
     valid_size: float
     split_seed: int
     pad_value: float
 
 @dataclass(frozen=True)
-class TimeMAEArch:
+class TimeMAEArch(_Settings):
     "The TimeMAE encoder's shape, as `TimeMAE(c_in, c_out, **asdict(arch))` takes it."
     window: int
     d_model: int
@@ -143,7 +152,7 @@ class TimeMAEArch:
     dropout: float
 
 @dataclass(frozen=True)
-class TimeMAEPretraining:
+class TimeMAEPretraining(_Settings):
     "Everything a TimeMAE pretraining's encoder depends on; with the data set and seed, its hash names the cached encoder."
     split: Split
     bs: int
@@ -161,7 +170,7 @@ class TimeMAEPretraining:
     checkpoint: str
 
 @dataclass(frozen=True)
-class MVPPretraining:
+class MVPPretraining(_Settings):
     "tsai's MVP pretraining of the TSTPlus that `tst_kwargs` describes (the same model is then fine-tuned)."
     split: Split
     bs: int
@@ -173,14 +182,14 @@ class MVPPretraining:
     tst_kwargs: dict
 
 @dataclass(frozen=True)
-class Training:
+class Training(_Settings):
     "A supervised schedule: `fit_one_cycle(epochs, lr)`, scored at the epoch `selection` picks ('last': the final one)."
     epochs: int
     lr: float
     selection: str
 
 @dataclass(frozen=True)
-class TimeMAEFineTune:
+class TimeMAEFineTune(_Settings):
     "`timemae_finelast` and `timemae_fineall`: a pretrained encoder, then a supervised schedule."
     split: Split
     bs: int
@@ -188,7 +197,7 @@ class TimeMAEFineTune:
     train: Training
 
 @dataclass(frozen=True)
-class TimeMAELinear:
+class TimeMAELinear(_Settings):
     "`timemae_linear` (a pretrained encoder) and `timemae_linear_untrained` (`pretraining=None`): a logistic regression on frozen features."
     split: Split
     bs: int
@@ -197,7 +206,7 @@ class TimeMAELinear:
     pretraining: TimeMAEPretraining | None
 
 @dataclass(frozen=True)
-class TimeMAEScratch:
+class TimeMAEScratch(_Settings):
     "`timemae_scratch`: the TimeMAE classifier, randomly initialised."
     split: Split
     bs: int
@@ -205,7 +214,7 @@ class TimeMAEScratch:
     train: Training
 
 @dataclass(frozen=True)
-class MVPTSTPlus:
+class MVPTSTPlus(_Settings):
     "`mvp_tstplus`: tsai's MVP pretraining, then the same TSTPlus fine-tuned."
     split: Split
     bs: int
@@ -213,7 +222,7 @@ class MVPTSTPlus:
     train: Training
 
 @dataclass(frozen=True)
-class InceptionTimePlusRun:
+class InceptionTimePlusRun(_Settings):
     "`inceptiontimeplus`: tsai's InceptionTimePlus (`model`: its keyword arguments), supervised from scratch."
     split: Split
     bs: int
