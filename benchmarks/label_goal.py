@@ -1,0 +1,60 @@
+"""Issue 15's goal, checked from result files: with a small share of the labels, does TimeMAE (FineLast, FineAll or the
+linear evaluation) beat from-scratch TimeMAE and InceptionTimePlus by more than two standard deviations over seeds?
+
+Reads the label-efficiency result files (`<method>_labels<f>_seed<k>.json`; nothing is trained or re-scored). The
+TimeMAE rows can come from another folder than the baselines (`--timemae-dir`), e.g. the 100-epoch encoders of
+`benchmarks/extra/labels_100ep/`; both use the same stratified subsets per seed (the script checks that). A row
+passes when the difference of the means exceeds twice the larger of the two standard deviations (ddof 0, as the
+report's ±), and it also prints the per-seed differences.
+
+    python benchmarks/label_goal.py Epilepsy --timemae-dir benchmarks/extra/labels_100ep/results
+    python benchmarks/label_goal.py HAR
+"""
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TIMEMAE = ('timemae_finelast_kmeans', 'timemae_fineall_kmeans', 'timemae_linear_kmeans')
+BASELINES = ('timemae_scratch', 'inceptiontimeplus')
+
+
+def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
+    "The result records of one row: `<root>/<dataset>/<name>_labels<fraction>_seed<k>.json`, one per seed."
+    return [json.loads((root / dataset / f'{name}_labels{fraction}_seed{s}.json').read_text()) for s in seeds]
+
+
+def goal_table(dataset: str, timemae_dir: Path, baseline_dir: Path, fractions=('0.01', '0.05'), seeds=(0, 1, 2)) -> str:
+    lines = ['| labels | TimeMAE row | baseline | TimeMAE % | baseline % | difference | 2 x larger std | per seed | met |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for f in fractions:
+        for name in TIMEMAE:
+            mine = runs(timemae_dir, dataset, name, f, seeds)
+            for base in BASELINES:
+                other = runs(baseline_dir, dataset, base, f, seeds)
+                for a, b in zip(mine, other):
+                    if a['labelled_idx'] != b['labelled_idx']:
+                        raise ValueError(f'{name} and {base} at {f}, seed {a["seed"]}: different labelled series')
+                x = [100 * r['metrics']['accuracy'] for r in mine]
+                y = [100 * r['metrics']['accuracy'] for r in other]
+                diff, bar = statistics.mean(x) - statistics.mean(y), 2 * max(statistics.pstdev(x), statistics.pstdev(y))
+                per_seed = ', '.join(f'{a - b:+.2f}' for a, b in zip(x, y))
+                lines.append(f'| {float(f):.0%} | {name} | {base} | {statistics.mean(x):.2f} ± {statistics.pstdev(x):.2f} | '
+                             f'{statistics.mean(y):.2f} ± {statistics.pstdev(y):.2f} | {diff:+.2f} | {bar:.2f} | {per_seed} | '
+                             f'{"yes" if diff > bar else "no"} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('dataset')
+    p.add_argument('--timemae-dir', type=Path, default=HERE / 'results', help='folder of the TimeMAE result files')
+    p.add_argument('--baseline-dir', type=Path, default=HERE / 'results', help='folder of the baselines\' result files')
+    p.add_argument('--fractions', nargs='+', default=['0.01', '0.05'])
+    a = p.parse_args(argv)
+    print(goal_table(a.dataset, a.timemae_dir, a.baseline_dir, tuple(a.fractions)))
+
+
+if __name__ == '__main__':
+    main()
