@@ -41,10 +41,11 @@ def test_fine_tuning_settings_share_one_pretraining_and_pretraining_settings_do_
 def test_a_whole_number_for_a_float_setting_is_the_same_setting():
     "`--set alpha=1` and the default `alpha=1.0` must share one cached encoder and record the same settings."
     base = run_config('BasicMotions', 'timemae_finelast', 'kmeans')
-    ints = {**base, 'alpha': 1, 'beta': 1, 'linear_C': 1, 'valid_size': base['valid_size']}
+    ints = {**base, 'alpha': 1, 'beta': 1, 'linear_C': 1, 'pad_value': 0}
     assert pretraining_key(ints) == pretraining_key({**base, 'alpha': 1.0, 'beta': 1.0})
     linear = method_settings(ints, 'timemae_linear')
     assert type(linear.C) is float and type(linear.pretraining.alpha) is float and linear.pretraining.alpha == 1.0
+    assert type(linear.split.pad_value) is float and type(linear.pretraining.split.pad_value) is float
     assert type(linear.pretraining.normalize_targets) is bool and type(linear.pretraining.epochs) is int  # untouched
     assert pretraining_key({**base, 'alpha': 2}) != pretraining_key(base)
 
