@@ -50,6 +50,17 @@ def test_a_whole_number_for_a_float_setting_is_the_same_setting():
     assert pretraining_key({**base, 'alpha': 2}) != pretraining_key(base)
 
 
+def test_settings_objects_hash_by_value():
+    "Settings that hold tsai's keyword arguments (a dict) can key a set or a dict; equal settings hash equal."
+    cfg = run_config('HAR', 'mvp_tstplus', 'kmeans')
+    a, b = method_settings(cfg, 'mvp_tstplus'), method_settings(json.loads(json.dumps(cfg)), 'mvp_tstplus')
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    smaller = method_settings({**cfg, 'tst_kwargs': {**cfg['tst_kwargs'], 'd_model': 8}}, 'mvp_tstplus')
+    assert smaller != a and len({a, smaller}) == 2
+    inception = method_settings(run_config('HAR', 'inceptiontimeplus', 'kmeans'), 'inceptiontimeplus')
+    assert {inception: 1}[method_settings(run_config('HAR', 'inceptiontimeplus', 'kmeans'), 'inceptiontimeplus')] == 1
+
+
 def test_a_method_records_only_its_own_settings():
     cfg = run_config('HAR', 'timemae_scratch', 'kmeans')
     assert method_settings({**cfg, 'tst_kwargs': {'d_model': 8}, 'beta': 9.}, 'timemae_scratch') == method_settings(cfg, 'timemae_scratch')
@@ -77,8 +88,9 @@ def test_the_report_reads_the_same_from_migrated_files(tmp_path):
     out = fixture_copy(tmp_path)
     migrate_results.migrate(out)
     text = render_report(out, out / 'REPORT.md').replace(str(out), '<OUT>')
-    # REPORT.md is what the harness printed from these files before the migration, with one change made since on
-    # purpose: a row's *changed* flag no longer names settings its method does not use (timemae_scratch's pretrain_epochs)
+    # REPORT.md is what the harness printed from these files before the migration, with two changes made since on
+    # purpose: settings a method does not use (timemae_scratch's pretrain_epochs) are no longer named in a row's
+    # *changed* flag nor passed in its regenerate command (so timemae_scratch gets a command of its own, with its seed)
     assert text == (FIXTURES / 'REPORT.md').read_text()
     assert '| timemae_fineall_gumbel (changed: pretrain_inputs=train) | 1 |' in text   # made before the setting existed
 
@@ -163,6 +175,8 @@ def test_a_row_is_not_flagged_for_settings_its_method_does_not_use():
     assert bench.unused_overrides(rec) == {'pretrain_epochs', 'finetune_epochs'}
     row = {'tokenizer': None, 'overrides': bench.run_overrides(rec), 'unused': bench.unused_overrides(rec)}
     assert bench._unexplained(row) == {'bs': 64}                                # the batch size is used: still flagged
+    untrained = {**row, 'base_method': 'timemae_linear_untrained', 'seeds': [0, 1], 'quick': False}
+    assert bench._command('HAR', [untrained]) == 'timemae bench HAR --methods timemae_linear_untrained --seeds 0 1 --bs 64'
     fineall = run_config('HAR', 'timemae_fineall', 'kmeans', pretrain_epochs=40, finetune_epochs=20)
     rec = {**rec, 'method': 'timemae_fineall', 'overrides': fineall['overrides'],
            'settings': json.loads(json.dumps(asdict(method_settings(fineall, 'timemae_fineall'))))}

@@ -47,17 +47,17 @@ from .weights import atomic_write
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'SETTINGS',
            'TOKENIZED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
-           'LABEL_PROTOCOL', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'Split', 'TimeMAEArch',
-           'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch',
-           'MVPTSTPlus', 'InceptionTimePlusRun', 'timemae_arch', 'timemae_pretraining', 'mvp_pretraining',
-           'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key', 'fraction_key', 'result_path',
-           'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment', 'PeakMemory', 'make_dls',
-           'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history', 'fit_select_score',
-           'cache_path', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
-           'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark',
-           'load_results', 'run_overrides', 'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy',
-           'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report',
-           'add_args', 'run']
+           'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class',
+           'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune',
+           'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'InceptionTimePlusRun', 'timemae_arch',
+           'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
+           'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
+           'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
+           'fit_select_score', 'cache_path', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer',
+           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one',
+           'run_config', 'run_benchmark', 'load_results', 'run_overrides', 'reproduced_by_command', 'unused_overrides',
+           'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report',
+           'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -134,14 +134,30 @@ class _Settings:
             if f.type in (float, 'float') and isinstance(v, int) and not isinstance(v, bool):
                 object.__setattr__(self, f.name, float(v))
 
-@dataclass(frozen=True)
+    def __hash__(self):
+        "By value, dict fields included (tsai's keyword arguments), so settings can key a `set` or a `dict`."
+        return hash((type(self), *(_frozen(getattr(self, f.name)) for f in fields(self))))
+
+def _frozen(v):
+    "A hashable stand-in for a setting's value that is equal wherever the value is: dicts and lists, recursively."
+    if isinstance(v, dict): return frozenset((k, _frozen(x)) for k, x in v.items())
+    if isinstance(v, (list, tuple)): return tuple(_frozen(x) for x in v)
+    return v
+
+def settings_class(cls):
+    "`dataclass(frozen=True)` keeping `_Settings.__hash__` (the decorator would replace it with one that fails on dicts)."
+    cls = dataclass(frozen=True)(cls)
+    cls.__hash__ = _Settings.__hash__
+    return cls
+
+@settings_class
 class Split(_Settings):
     "Which series are trained and validated on: the same for every method of a data set, so their scores compare."
     valid_size: float
     split_seed: int
     pad_value: float
 
-@dataclass(frozen=True)
+@settings_class
 class TimeMAEArch(_Settings):
     "The TimeMAE encoder's shape, as `TimeMAE(c_in, c_out, **asdict(arch))` takes it."
     window: int
@@ -151,7 +167,7 @@ class TimeMAEArch(_Settings):
     d_ff: int
     dropout: float
 
-@dataclass(frozen=True)
+@settings_class
 class TimeMAEPretraining(_Settings):
     "Everything a TimeMAE pretraining's encoder depends on; with the data set and seed, its hash names the cached encoder."
     split: Split
@@ -169,7 +185,7 @@ class TimeMAEPretraining(_Settings):
     normalize_targets: bool
     checkpoint: str
 
-@dataclass(frozen=True)
+@settings_class
 class MVPPretraining(_Settings):
     "tsai's MVP pretraining of the TSTPlus that `tst_kwargs` describes (the same model is then fine-tuned)."
     split: Split
@@ -181,14 +197,14 @@ class MVPPretraining(_Settings):
     lm: float
     tst_kwargs: dict
 
-@dataclass(frozen=True)
+@settings_class
 class Training(_Settings):
     "A supervised schedule: `fit_one_cycle(epochs, lr)`, scored at the epoch `selection` picks ('last': the final one)."
     epochs: int
     lr: float
     selection: str
 
-@dataclass(frozen=True)
+@settings_class
 class TimeMAEFineTune(_Settings):
     "`timemae_finelast` and `timemae_fineall`: a pretrained encoder, then a supervised schedule."
     split: Split
@@ -196,7 +212,7 @@ class TimeMAEFineTune(_Settings):
     pretraining: TimeMAEPretraining
     train: Training
 
-@dataclass(frozen=True)
+@settings_class
 class TimeMAELinear(_Settings):
     "`timemae_linear` (a pretrained encoder) and `timemae_linear_untrained` (`pretraining=None`): a logistic regression on frozen features."
     split: Split
@@ -205,7 +221,7 @@ class TimeMAELinear(_Settings):
     C: float
     pretraining: TimeMAEPretraining | None
 
-@dataclass(frozen=True)
+@settings_class
 class TimeMAEScratch(_Settings):
     "`timemae_scratch`: the TimeMAE classifier, randomly initialised."
     split: Split
@@ -213,7 +229,7 @@ class TimeMAEScratch(_Settings):
     arch: TimeMAEArch
     train: Training
 
-@dataclass(frozen=True)
+@settings_class
 class MVPTSTPlus(_Settings):
     "`mvp_tstplus`: tsai's MVP pretraining, then the same TSTPlus fine-tuned."
     split: Split
@@ -221,7 +237,7 @@ class MVPTSTPlus(_Settings):
     pretraining: MVPPretraining
     train: Training
 
-@dataclass(frozen=True)
+@settings_class
 class InceptionTimePlusRun(_Settings):
     "`inceptiontimeplus`: tsai's InceptionTimePlus (`model`: its keyword arguments), supervised from scratch."
     split: Split
@@ -732,7 +748,7 @@ def reproduced_by_command(record: dict) -> bool:
 def unused_overrides(record: dict) -> set:
     """The overrides of a record that leave its method's settings as they are: a command-level setting such as
     `--pretrain-epochs` on a method that does not pretrain. The report's *changed* flags leave them out, so a row
-    only names what changed the run it shows (its regenerate command still passes them: one command serves the group)."""
+    only names what changed the run it shows, and its regenerate command leaves them out."""
     tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
     ov = run_overrides(record)
     def settings(o):
@@ -923,7 +939,7 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
             f"{f * 100:g}%: {', '.join(map(str, n[f])) or '?'}" for f in fracs) + f" of {mine[0]['data']['n_train']}.", '']
         if plots.get(d): lines += [f'![{d} label efficiency]({plots[d]})', '']
         groups = {}
-        for r in mine: groups.setdefault(json.dumps([r['overrides'], r['quick']], sort_keys=True, default=str), []).append(r)
+        for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick']], sort_keys=True, default=str), []).append(r)
         cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(f'{f:g}' for f in sorted({r['label_fraction'] for r in g}))
                 + where for g in groups.values()]
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
@@ -936,8 +952,7 @@ def _command(dataset: str, rows) -> str:
     seeds = sorted({s for r in rows for s in r['seeds']})
     cmd = f'timemae bench {dataset} --methods {" ".join(base)} --seeds {" ".join(map(str, seeds))}'
     if toks and toks != [DEFAULTS['tokenizer']]: cmd += f' --tokenizer {" ".join(toks)}'
-    for k in ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs'):
-        if k in rows[0]['overrides']: cmd += f' --{k.replace("_", "-")} {rows[0]["overrides"][k]}'
+    for k, v in _flags(rows[0]).items(): cmd += f' --{k.replace("_", "-")} {v}'
     if rows[0]['quick']: cmd += ' --quick'
     return cmd
 
@@ -945,8 +960,15 @@ def _commands(dataset: str, rows, where: str = '') -> list[str]:
     """One command per group of rows run with the same settings (e.g. a baseline run with fewer epochs); `where` names
     a results folder and report other than the defaults."""
     groups = {}
-    for r in rows: groups.setdefault(json.dumps([r['overrides'], r['quick']], sort_keys=True, default=str), []).append(r)
+    for r in rows: groups.setdefault(json.dumps([_flags(r), r['quick']], sort_keys=True, default=str), []).append(r)
     return [_command(dataset, g) + where for g in groups.values()]
+
+COMMAND_FLAGS = ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs')
+
+def _flags(row) -> dict:
+    """The `timemae bench` flags that reproduce a row: its overrides that have a flag and that its method uses (a
+    baseline run beside TimeMAE with `--pretrain-epochs 40` gets no such flag). Rows with the same flags share a command."""
+    return {k: row['overrides'][k] for k in COMMAND_FLAGS if k in row['overrides'] and k not in row.get('unused', ())}
 
 def _one_command(commands: list[str]) -> list[str]:
     "Indented Markdown code lines that chain `commands` with `&&`: one shell command per data set."
