@@ -2,13 +2,13 @@
 linear evaluation) beat from-scratch TimeMAE and InceptionTimePlus by more than two standard deviations over seeds?
 
 Reads the label-efficiency result files (`<method>_labels<f>_seed<k>.json`; nothing is trained or re-scored). The
-TimeMAE rows can come from another folder than the baselines (`--timemae-dir`), e.g. the 100-epoch encoders of
-`benchmarks/extra/labels_100ep/`; both use the same stratified subsets per seed (the script checks that). A row
+TimeMAE rows can come from another folder than the baselines (`--timemae-dir`), e.g. the 40-epoch encoders of
+`benchmarks/extra/kmeans_40ep/`; both use the same stratified subsets per seed (the script checks that). A row
 passes when the difference of the means exceeds twice the larger of the two standard deviations (ddof 0, as the
 report's ±), and it also prints the per-seed differences.
 
-    python benchmarks/label_goal.py Epilepsy --timemae-dir benchmarks/extra/labels_100ep/results
     python benchmarks/label_goal.py HAR
+    python benchmarks/label_goal.py Epilepsy --timemae-dir benchmarks/extra/kmeans_40ep/results
 """
 import argparse
 import json

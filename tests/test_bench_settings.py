@@ -184,11 +184,12 @@ def test_a_row_is_not_flagged_for_settings_its_method_does_not_use():
 
 
 def test_the_transfer_study_finds_the_label_runs_har_encoders():
-    "benchmarks/transfer.py reads the HAR encoders the label-efficiency run cached, by the name the result files give."
+    "benchmarks/transfer.py reads the HAR encoders the 40-epoch label-efficiency run cached (now in extra/kmeans_40ep)."
     import types
     import transfer
     for seed in (0, 1, 2):
-        r = json.loads((REPO / 'benchmarks' / 'results' / 'HAR' / f'timemae_linear_kmeans_labels0.01_seed{seed}.json').read_text())
+        folder = REPO / 'benchmarks' / 'extra' / 'kmeans_40ep' / 'results' / 'HAR'
+        r = json.loads((folder / f'timemae_linear_kmeans_labels0.01_seed{seed}.json').read_text())
         har = types.SimpleNamespace(name=r['data']['name'], source=r['data']['source'])
         stem = transfer.source_stem(bench, har, transfer.source_config(bench), seed, REPO / 'benchmarks' / 'cache')
         assert stem.name == Path(r['pretraining']['weights']).stem
