@@ -104,6 +104,10 @@ def report() -> str:
                      + ', '.join(f'{v:.2f}' for v in f) + f' | {ref if ref else "-"} | '
                      + (f'{f.mean() - ref:+.2f}' if ref else '-') + ' |')
     lines += ['', 'Regenerate a row: ' + '; '.join(sorted({r['command'] for r in recs})) if recs else '']
+    if (OUT / 'authors_code').is_dir():              # the authors' own code, run again (benchmarks/run_authors_code.py)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from run_authors_code import report as authors_code_report
+        lines += ['', authors_code_report().rstrip()]
     return '\n'.join(lines) + '\n'
 
 
