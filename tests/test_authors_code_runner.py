@@ -31,8 +31,9 @@ def test_the_report_pools_the_new_runs_with_the_reference_run(tmp_path, monkeypa
                                                                   'epochs_run': 100}))
     (tmp_path / 'HAR_seed3_5ep.json').write_text(json.dumps({'seed': 3, 'test_acc_final': 60., 'probes': probes[:1],
                                                             'epochs_run': 5}))                # a smoke run: left out
+    (tmp_path / 'HAR_seed1_0ep.json').write_text(json.dumps({'seed': 1, 'test_acc_final': 66.0, 'epochs_run': 0}))
     table = run_authors_code.report()
-    assert '| seed 1 | 90.45 |' in table and '| seed 2 | 91.45 |' in table
+    assert '| seed 1 | 66.00 | 90.45 |' in table and '| seed 2 | – | 91.45 |' in table    # untrained beside
     assert 'All 3 runs of their code: **91.12 ± 0.47**' in table      # 90.45, 91.45 and the reference 91.45
 
 
