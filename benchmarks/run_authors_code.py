@@ -14,7 +14,7 @@ changes made from outside, none of which touches the method:
 - their probe passes `multi_class='ovr'` to `LogisticRegression`, which current scikit-learn no longer accepts; the
   same probe is built as `OneVsRestClassifier(LogisticRegression(...))` with their other arguments
   (`benchmarks/reproduce_authors.linear_eval`).
-Their runs are unseeded on CPU; `--seed` seeds Python's, NumPy's and torch's generators so a run can be repeated.
+Their runs are unseeded on CPU; `--seeds` seeds Python's, NumPy's and torch's generators so a run can be repeated.
 
     python benchmarks/run_authors_code.py --repo ~/src/TimeMAE --seeds 1 2 --threads 1
     python benchmarks/run_authors_code.py --report
