@@ -44,3 +44,15 @@ def test_their_linear_result_file_is_read_line_by_line(tmp_path):
     (tmp_path / 'linear_result.txt').write_text('')
     with pytest.raises(ValueError, match='no line like'):
         run_authors_code.read_probes(tmp_path)
+
+
+def test_collect_records_a_finished_run_and_refuses_an_unfinished_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(run_authors_code, 'OUT', tmp_path / 'out')
+    (tmp_path / 'process.py').write_text('')
+    (tmp_path / 'linear_result.txt').write_text('epoch4, acc0.61\nepoch9, acc0.70\n')
+    with pytest.raises(SystemExit):                               # stopped at epoch 10 of 100
+        run_authors_code.main(['--repo', str(tmp_path), '--collect', str(tmp_path), '--seeds', '7'])
+    assert 'ends at epoch 10, not 100' in capsys.readouterr().err and not (tmp_path / 'out').exists()
+    run_authors_code.main(['--repo', str(tmp_path), '--collect', str(tmp_path), '--seeds', '7', '--epochs', '10'])
+    rec = json.loads((tmp_path / 'out' / 'HAR_seed7_10ep.json').read_text())
+    assert rec['test_acc_final'] == pytest.approx(70.0) and rec['epochs_run'] == 10 and rec['seed'] == 7
