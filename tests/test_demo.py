@@ -82,3 +82,10 @@ def test_cli_options():
     a = p.parse_args([])
     assert (a.label_fraction, a.draws, a.out_dir) == (0.2, 3, 'demo_results')
     assert p.parse_args(['--label-fraction', '0.5', '--draws', '1']).label_fraction == 0.5
+
+
+def test_the_record_says_how_long_the_demo_took(demo_run):
+    out, _, _, _ = demo_run
+    wall = json.loads((out / 'demo_results.json').read_text())['wall']
+    assert 0 < wall['pretrain_s'] <= wall['total_s'] and wall['threads'] >= 1
+    assert 'Wall time:' in (out / 'demo_results.md').read_text()

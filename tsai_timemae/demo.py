@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from tsai.data.core import TSClassification, get_ts_dls
@@ -109,14 +111,17 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     label_fraction = check_label_fraction(label_fraction)
     if n_draws < 1: raise ValueError(f'n_draws is how many draws of the labelled series to average, at least 1, got {n_draws}.')
     Xtr, ytr, Xte, yte = load_basic_motions()
+    t0 = time.perf_counter()
     print(f'1/2 pretraining TimeMAE on all {len(Xtr)} BasicMotions training series, without their labels')
     weights = pretrain_encoder(Xtr, pretrain_epochs, bs, seed, target_dir, arch, pretrain_kwargs, verbose)
+    pretrain_s = time.perf_counter() - t0
     runs, subsets = [], []
     for d in range(n_draws):
         idx = label_subset(ytr, label_fraction, seed + d)
         subsets.append(idx.tolist())
         print(f'2/2 draw {d + 1}/{n_draws}: {len(idx)} labelled series (stratified): from scratch, FineLast, FineAll')
         runs.append(finetune_and_score(weights, Xtr, ytr, Xte, yte, idx, finetune_epochs, min(bs, len(idx)), seed + d, arch))
+    wall = {'pretrain_s': pretrain_s, 'total_s': time.perf_counter() - t0, 'threads': torch.get_num_threads()}
     summary = {}
     for m in METHODS:
         acc, f1 = [r[m]['accuracy'] for r in runs], [r[m]['macro_f1'] for r in runs]
@@ -128,7 +133,8 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     header = (f'BasicMotions test split ({len(yte)} series). Pretrained on all {len(Xtr)} training series without labels '
               f'({pretrain_epochs} epochs, window {encoder.get("window", "?")}); each method trained on the same {n_lab} labelled training series '
               f'of {len(ytr)} (label_fraction={label_fraction:g}, stratified), {finetune_epochs} epochs, final epoch scored; '
-              f'mean ± std over {n_draws} draws of the labelled series.')
+              f'mean ± std over {n_draws} draws of the labelled series. Wall time: {wall["total_s"] / 60:.1f} minutes '
+              f'({wall["pretrain_s"] / 60:.1f} pretraining) at {wall["threads"]} torch threads.')
     lines = _table(summary, header)
     print('\n' + '\n'.join(lines))
     out = Path(out_dir)
@@ -136,7 +142,7 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
                     out / 'demo_results.png')
     atomic_write(out / 'demo_results.md', lambda f: f.write('\n'.join(lines + ['', f'![test accuracy]({png.name})', ''])), mode='w')
     record = {'summary': summary, 'label_fraction': label_fraction, 'labelled_idx': subsets, 'seed': seed, 'encoder': encoder,
-              'pretrain_epochs': pretrain_epochs, 'finetune_epochs': finetune_epochs, 'bs': bs, 'weights': str(weights)}
+              'pretrain_epochs': pretrain_epochs, 'finetune_epochs': finetune_epochs, 'bs': bs, 'weights': str(weights), 'wall': wall}
     atomic_write(out / 'demo_results.json', lambda f: json.dump(record, f, indent=1), mode='w')
     print(f'\nTable and plot saved: {out / "demo_results.md"}, {png}')
     return summary
