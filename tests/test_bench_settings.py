@@ -209,3 +209,16 @@ def test_a_record_its_command_would_not_reproduce_is_flagged_in_the_report(tmp_p
     report = render_report(out, out / 'REPORT.md')
     flagged = [l.split(' | ')[0] for l in report.splitlines() if 'other settings than its command runs today' in l]
     assert flagged and all(l.startswith('| timemae_scratch') for l in flagged)   # that row only, other methods unaffected
+
+
+def test_a_setting_the_command_has_no_flag_for_is_not_called_reproduced():
+    """A run made from Python with a setting `timemae bench` has no flag for (here beta=3): its row's regenerate command
+    cannot set it, so the row must not claim that command reproduces it; a flag's setting (`--pretrain-epochs`) can."""
+    def record(**overrides):
+        cfg = run_config('HAR', 'timemae_fineall', 'kmeans', **overrides)
+        return {'dataset': 'HAR', 'method': 'timemae_fineall', 'quick': False, 'overrides': cfg['overrides'],
+                'settings': json.loads(json.dumps(asdict(method_settings(cfg, 'timemae_fineall')), default=str))}
+    assert bench.reproduced_by_command(record(pretrain_epochs=40, finetune_epochs=20))
+    assert not bench.reproduced_by_command(record(pretrain_epochs=40, beta=3.))
+    assert 'beta' not in bench._command('HAR', [{'base_method': 'timemae_fineall', 'tokenizer': 'kmeans', 'seeds': [0],
+                                                 'quick': False, 'overrides': {'pretrain_epochs': 40, 'beta': 3.}}])

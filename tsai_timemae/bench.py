@@ -735,11 +735,13 @@ def reproduced_by_command(record: dict) -> bool:
     """Whether the regenerate command the report prints for this record would run it with the same settings today.
     The command is built from `run_overrides`, which only knows what the run set on top of the defaults of its time;
     when a default changes later (say the tokenizer's), an old record no longer matches its command, and the report
-    says so instead of silently pointing at a different run."""
+    says so instead of silently pointing at a different run. Only what the command can say is replayed: its flags
+    (`COMMAND_FLAGS`) and its tokenizer; a setting given from Python that has no flag makes the record unreproduced."""
     tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
+    flagged = {k: v for k, v in run_overrides(record).items() if k in COMMAND_FLAGS}
     try:
         cfg = run_config(record['dataset'], record['method'], tok, record['quick'], record.get('label_fraction'),
-                         **run_overrides(record))
+                         **flagged)
         now = method_settings(cfg, record['method'])
     except (ValueError, KeyError, TypeError): return False  # a setting that no longer exists
     as_json = lambda d: json.dumps(d, sort_keys=True, default=str)
