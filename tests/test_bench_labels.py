@@ -14,8 +14,9 @@ from tsai_timemae.data import load_dataset
 
 TINY = dict(n_layers=2, d_model=32, d_ff=64, n_heads=2, tst_kwargs=dict(d_model=32, n_heads=4, n_layers=1, d_ff=64),
             inception_kwargs=dict(nf=8, depth=3))
-METHODS = ('timemae_finelast', 'timemae_linear', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
-NAMES = ('timemae_finelast_gumbel', 'timemae_linear_gumbel', 'timemae_scratch', 'mvp_tstplus', 'inceptiontimeplus')
+METHODS = ('timemae_finelast', 'timemae_linear', 'timemae_scratch', 'mvp_tstplus', 'tstplus_scratch', 'inceptiontimeplus')
+NAMES = ('timemae_finelast_gumbel', 'timemae_linear_gumbel', 'timemae_scratch', 'mvp_tstplus', 'tstplus_scratch',
+         'inceptiontimeplus')
 
 
 def test_label_subset_is_stratified_seeded_nested_and_keeps_every_class():

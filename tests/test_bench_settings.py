@@ -222,3 +222,16 @@ def test_a_setting_the_command_has_no_flag_for_is_not_called_reproduced():
     assert not bench.reproduced_by_command(record(pretrain_epochs=40, beta=3.))
     assert 'beta' not in bench._command('HAR', [{'base_method': 'timemae_fineall', 'tokenizer': 'kmeans', 'seeds': [0],
                                                  'quick': False, 'overrides': {'pretrain_epochs': 40, 'beta': 3.}}])
+
+
+def test_tstplus_from_scratch_is_mvps_model_and_schedule_without_its_pretraining():
+    "MVP's baseline: the same TSTPlus, batch and fine-tuning schedule, randomly initialised (nothing pretrained)."
+    cfg = run_config('UWaveGestureLibrary', 'tstplus_scratch', 'kmeans', pretrain_epochs=20, label_fraction=0.1)
+    mvp = method_settings(run_config('UWaveGestureLibrary', 'mvp_tstplus', 'kmeans', pretrain_epochs=20,
+                                     label_fraction=0.1), 'mvp_tstplus')
+    scratch = method_settings(cfg, 'tstplus_scratch')
+    assert scratch.tst_kwargs == mvp.pretraining.tst_kwargs and scratch.train == mvp.train and scratch.bs == mvp.bs
+    assert not hasattr(scratch, 'pretraining') and 'tstplus_scratch' not in bench.TOKENIZED
+    rec = {'dataset': 'UWaveGestureLibrary', 'method': 'tstplus_scratch', 'quick': False, 'overrides': cfg['overrides'],
+           'label_fraction': 0.1, 'settings': json.loads(json.dumps(asdict(scratch)))}
+    assert bench.unused_overrides(rec) == {'pretrain_epochs'}                  # so its command gets no such flag

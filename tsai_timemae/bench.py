@@ -49,19 +49,19 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'TOKENIZED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
            'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class',
            'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune',
-           'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'InceptionTimePlusRun', 'timemae_arch',
+           'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
            'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
            'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
            'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
            'fit_select_score', 'cache_path', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer',
-           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_inceptiontimeplus', 'run_one',
-           'run_config', 'run_benchmark', 'load_results', 'run_overrides', 'reproduced_by_command', 'unused_overrides',
-           'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report',
-           'check_report_writable', 'write_report', 'add_args', 'run']
+           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
+           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'load_results', 'run_overrides',
+           'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
+           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
-           'mvp_tstplus', 'inceptiontimeplus')
+           'mvp_tstplus', 'tstplus_scratch', 'inceptiontimeplus')
 TOKENIZERS = ('codebook', 'gumbel', 'kmeans')
 # settings that come with a tokenizer unless given: 'kmeans' runs as `TimeMAEPretrain()`'s default (frozen k-means
 # codes sized from the data, normalised MRR targets, MCC and MRR weighted equally)
@@ -238,6 +238,14 @@ class MVPTSTPlus(_Settings):
     train: Training
 
 @settings_class
+class TSTPlusScratch(_Settings):
+    "`tstplus_scratch`: the TSTPlus `mvp_tstplus` fine-tunes, randomly initialised, on the same schedule: MVP's baseline."
+    split: Split
+    bs: int
+    tst_kwargs: dict
+    train: Training
+
+@settings_class
 class InceptionTimePlusRun(_Settings):
     "`inceptiontimeplus`: tsai's InceptionTimePlus (`model`: its keyword arguments), supervised from scratch."
     split: Split
@@ -272,6 +280,7 @@ SETTINGS = {  # method -> its settings object, from a run configuration
     'timemae_linear_untrained': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], None),
     'timemae_scratch': lambda c: TimeMAEScratch(_split(c), c['bs'], timemae_arch(c), _training(c, 'scratch_lr')),
     'mvp_tstplus': lambda c: MVPTSTPlus(_split(c), c['bs'], mvp_pretraining(c), _training(c, 'tst_lr')),
+    'tstplus_scratch': lambda c: TSTPlusScratch(_split(c), c['bs'], c['tst_kwargs'], _training(c, 'tst_lr')),
     'inceptiontimeplus': lambda c: InceptionTimePlusRun(_split(c), c['bs'], c['inception_kwargs'], _training(c, 'inception_lr')),
 }
 
@@ -552,6 +561,12 @@ def run_mvp_tstplus(ds, s: MVPTSTPlus, seed, cache_dir, work_dir, bar=True, labe
                        metrics=accuracy, seed=seed, path=work_dir, model_dir='.', **s.pretraining.tst_kwargs)
     return {**fit_select_score(learn, s.train, ds, bar), 'pretraining': pre}
 
+def run_tstplus_scratch(ds, s: TSTPlusScratch, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
+    "The TSTPlus of `mvp_tstplus` without MVP pretraining: what MVP's pretraining is measured against."
+    learn = ts_learner(make_dls(ds, s.bs, seed, label_idx), TSTPlus, metrics=accuracy, seed=seed, path=work_dir,
+                       model_dir='.', **s.tst_kwargs)
+    return fit_select_score(learn, s.train, ds, bar)
+
 def run_inceptiontimeplus(ds, s: InceptionTimePlusRun, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "tsai's InceptionTimePlus, supervised from scratch: a strong convolutional baseline."
     learn = ts_learner(make_dls(ds, s.bs, seed, label_idx), InceptionTimePlus, metrics=accuracy, seed=seed, path=work_dir,
@@ -565,6 +580,7 @@ RUNNERS = {
     'timemae_linear_untrained': run_timemae_linear,  # its settings carry no pretraining
     'timemae_scratch': run_timemae_scratch,
     'mvp_tstplus': run_mvp_tstplus,
+    'tstplus_scratch': run_tstplus_scratch,
     'inceptiontimeplus': run_inceptiontimeplus,
 }
 
@@ -705,6 +721,7 @@ METHOD_LABELS = {
     'timemae_linear_kmeans': 'TimeMAE linear evaluation, k-means codes (the library default)',
     'timemae_scratch': 'TimeMAE from scratch (no pretraining)',
     'mvp_tstplus': 'tsai MVP pretraining + TSTPlus',
+    'tstplus_scratch': 'TSTPlus from scratch (no MVP pretraining)',
     'inceptiontimeplus': 'tsai InceptionTimePlus (supervised)',
 }
 NOT_AVAILABLE = {'SpokenArabicDigits': 'the UEA files could not be obtained offline for this project',
