@@ -226,12 +226,29 @@ def test_a_setting_the_command_has_no_flag_for_is_not_called_reproduced():
 
 def test_tstplus_from_scratch_is_mvps_model_and_schedule_without_its_pretraining():
     "MVP's baseline: the same TSTPlus, batch and fine-tuning schedule, randomly initialised (nothing pretrained)."
-    cfg = run_config('UWaveGestureLibrary', 'tstplus_scratch', 'kmeans', pretrain_epochs=20, label_fraction=0.1)
+    cfg = run_config('UWaveGestureLibrary', 'tstplus_scratch', 'kmeans', pretrain_epochs=20, label_fraction=0.1, tst_lr=3e-4)
     mvp = method_settings(run_config('UWaveGestureLibrary', 'mvp_tstplus', 'kmeans', pretrain_epochs=20,
-                                     label_fraction=0.1), 'mvp_tstplus')
+                                     label_fraction=0.1, tst_lr=3e-4), 'mvp_tstplus')
     scratch = method_settings(cfg, 'tstplus_scratch')
     assert scratch.tst_kwargs == mvp.pretraining.tst_kwargs and scratch.train == mvp.train and scratch.bs == mvp.bs
     assert not hasattr(scratch, 'pretraining') and 'tstplus_scratch' not in bench.TOKENIZED
     rec = {'dataset': 'UWaveGestureLibrary', 'method': 'tstplus_scratch', 'quick': False, 'overrides': cfg['overrides'],
            'label_fraction': 0.1, 'settings': json.loads(json.dumps(asdict(scratch)))}
     assert bench.unused_overrides(rec) == {'pretrain_epochs'}                  # so its command gets no such flag
+    assert scratch.train.lr == 3e-4                                           # TSTPlus's lr, not another model's
+
+
+def test_tstplus_from_scratch_builds_a_fresh_tstplus(monkeypatch):
+    "No MVP weights: `ts_learner(dls, TSTPlus, **tst_kwargs)` without `pretrained` or `weights_path`."
+    from tsai.models.TSTPlus import TSTPlus
+    class Built(Exception): pass
+    seen = {}
+    def spy(dls, arch, **kw):
+        seen.update(arch=arch, **kw)
+        raise Built
+    monkeypatch.setattr(bench, 'make_dls', lambda ds, bs, seed, label_idx=None: 'dls')
+    monkeypatch.setattr(bench, 'ts_learner', spy)
+    s = method_settings(run_config('UWaveGestureLibrary', 'tstplus_scratch', 'kmeans'), 'tstplus_scratch')
+    with pytest.raises(Built): bench.run_tstplus_scratch(None, s, 0, 'cache', 'work', bar=False)
+    assert seen['arch'] is TSTPlus and not {'pretrained', 'weights_path'} & set(seen)
+    assert all(seen[k] == v for k, v in s.tst_kwargs.items()) and s.tst_kwargs   # UWave's narrowed TSTPlus

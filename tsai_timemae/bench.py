@@ -755,8 +755,8 @@ def reproduced_by_command(record: dict) -> bool:
     says so instead of silently pointing at a different run. Only what the command can say is replayed: its flags
     (`COMMAND_FLAGS`) and its tokenizer; a setting given from Python that has no flag makes the record unreproduced."""
     tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
-    flagged = {k: v for k, v in run_overrides(record).items() if k in COMMAND_FLAGS}
     try:
+        flagged = {k: v for k, v in run_overrides(record).items() if k in COMMAND_FLAGS}
         cfg = run_config(record['dataset'], record['method'], tok, record['quick'], record.get('label_fraction'),
                          **flagged)
         now = method_settings(cfg, record['method'])
@@ -913,7 +913,9 @@ The same for every method, data set and seed (`tsai_timemae.bench`):
 Methods: **TimeMAE FineLast** (pretrained encoder frozen, including its norm layers; only a new linear classifier on
 mean-pooled features trains: `linear_probe_head`, a BatchNorm without affine parameters, then `Linear`), **TimeMAE FineAll** (pretrained encoder and classifier all train), **TimeMAE from
 scratch** (same architecture, random start), **MVP + TSTPlus** (tsai's `MVP` callback pretrains a `TSTPlus`,
-which is then trained with `ts_learner(dls, TSTPlus, pretrained=True, weights_path=...)` as tsai documents), and
+which is then trained with `ts_learner(dls, TSTPlus, pretrained=True, weights_path=...)` as tsai documents), **TSTPlus
+from scratch** (`tstplus_scratch`: the same TSTPlus, batch and schedule, random start: MVP's baseline), the **linear
+evaluations** (`timemae_linear`, and `timemae_linear_untrained` on an untrained encoder of the same seed) and
 **InceptionTimePlus** (tsai, supervised from scratch). The tokenizer of TimeMAE's masked codeword classification is a
 setting: `codebook` (nearest codeword, as in the paper), `gumbel` (as in the authors' code, and this harness's default
 since it scored higher than the codebook; see the tokenizer table) or `kmeans` (frozen k-means codes with normalised
@@ -1023,7 +1025,7 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
               'result file, or pass `--overwrite`, to redo it; the methods run with different epoch budgets, one '
               '`timemae bench` call per budget):', '', *_one_command(_commands(dataset, rows, where)), '']
     extra = {k: v for r in rows for k, v in _unexplained(r).items()
-             if k not in ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs')}
+             if k not in COMMAND_FLAGS}
     if extra: lines += [f'These runs also changed settings only the Python API sets: `run_benchmark(..., **{extra})`.', '']
     if dataset in PAPER:
         lines += ['Paper targets (TimeMAE paper, accuracy / macro-F1 %, for comparison; not produced here): ' +
