@@ -88,9 +88,10 @@ def test_the_report_reads_the_same_from_migrated_files(tmp_path):
     out = fixture_copy(tmp_path)
     migrate_results.migrate(out)
     text = render_report(out, out / 'REPORT.md').replace(str(out), '<OUT>')
-    # REPORT.md is what the harness printed from these files before the migration, with two changes made since on
+    # REPORT.md is what the harness printed from these files before the migration, with changes made since on
     # purpose: settings a method does not use (timemae_scratch's pretrain_epochs) are no longer named in a row's
     # *changed* flag nor passed in its regenerate command (so timemae_scratch gets a command of its own, with its seed)
+    # and the protocol's list of methods names the ones added later (tstplus_scratch, the linear evaluations)
     assert text == (FIXTURES / 'REPORT.md').read_text()
     assert '| timemae_fineall_gumbel (changed: pretrain_inputs=train) | 1 |' in text   # made before the setting existed
 
