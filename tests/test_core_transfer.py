@@ -6,7 +6,7 @@ from fastai.learner import load_learner
 from tsai.all import ts_learner
 
 from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, TimeMAEPretrainer, fineall_learner, finelast_learner,
-                              save_encoder_weights)
+                              flatten_probe_head, get_embeddings, save_encoder_weights)
 from conftest import SMALL, assert_same_state
 
 
@@ -37,6 +37,36 @@ def test_finelast_head_is_one_linear_map(dls, weights):
     linears = [m for m in learn.model.head.modules() if isinstance(m, torch.nn.Linear)]
     assert len(linears) == 1 and linears[0].out_features == dls.c
     assert {id(p) for p in learn.model.head.parameters()} == {id(p) for p in linears[0].parameters()}
+
+
+def test_flatten_probe_reads_every_patch_in_time_order_and_trains_alone(dls, weights, basic_motions):
+    "`custom_head=flatten_probe_head`: one linear map over the patches in order (patch 0's features first)."
+    learn = finelast_learner(dls, weights, n_heads=2, custom_head=flatten_probe_head)
+    linears = [m for m in learn.model.head.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 1 and linears[0].in_features == 32 * 10           # d_model x (100 steps / window 10)
+    assert {id(p) for p in learn.model.head.parameters()} == {id(p) for p in linears[0].parameters()}
+    model = learn.model.eval()
+    x = learn.dls.one_batch()[0][:3]
+    with torch.no_grad():
+        z = model.backbone(x)                                                 # [3, d_model, patches]
+        flat = model.head[0](z)
+    assert torch.equal(flat[:, :32], z[..., 0]) and torch.equal(flat[:, -32:], z[..., -1])
+    X = basic_motions[0][:5]
+    E = get_embeddings(learn, X, pool='flatten')
+    assert E.shape == (5, 10 * 32)
+    assert np.allclose(E.reshape(5, 10, 32).mean(1), get_embeddings(learn, X), atol=1e-5)  # the mean is the default
+    enc = _enc(learn.model)
+    learn.fit_one_cycle(1, 1e-2)
+    assert_same_state(_enc(learn.model), enc)                                # the encoder stays frozen
+
+
+def test_flatten_probe_names_a_series_of_another_length(dls, weights):
+    learn = finelast_learner(dls, weights, n_heads=2, custom_head=flatten_probe_head)
+    with pytest.raises(ValueError, match=r'built for 10 patches but the encoder gave 5.*linear_probe_head'):
+        learn.model.eval()(torch.randn(2, 6, 50))
+    with pytest.raises(ValueError, match=r"pool must be one of \('mean', 'flatten'\)"):
+        get_embeddings(learn, np.zeros((2, 6, 100), dtype=np.float32), pool='max')
+    assert get_embeddings(learn, np.zeros((0, 6, 95), dtype=np.float32), pool='flatten').shape == (0, 10 * 32)
 
 
 def test_finelast_runs_the_frozen_encoder_without_dropout(dls, weights):

@@ -10,17 +10,23 @@ import torch
 from fastai.learner import Learner
 
 from .model import TimeMAEBackbone, as_panel
+from .transfer import PatchFlatten
 
 # %% auto #0
-__all__ = ['get_embeddings']
+__all__ = ['POOLS', 'get_embeddings']
 
 # %% ../nbs/09_embeddings.ipynb #328dae7d
-def get_embeddings(learn_or_model, X, bs: int = 256) -> np.ndarray:
-    """Mean-pooled representations `[n, d_model]` of `X` `[n, channels, steps]` from a TimeMAE encoder.
+POOLS = {'mean': lambda z: z.mean(-1), 'flatten': PatchFlatten.flatten}  # [bs, d_model, n_patches] -> [bs, features]
+
+def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.ndarray:
+    """Mean-pooled representations `[n, d_model]` of `X` `[n, channels, steps]` from a TimeMAE encoder, or with
+    `pool='flatten'` every patch's representation in time order, `[n, n_patches * d_model]` (what
+    `flatten_probe_head` sees: for classes that differ by when things happen).
 
     A fastai `Learner` (pretraining or fine-tuned) applies its batch transforms to `X` first, as its predictions do;
     a bare `TimeMAE` model takes `X` as given, so standardize it the way the model was trained.
     The head is never used: a classifier's embeddings are what its linear layer sees."""
+    if pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {pool!r}.")
     X = as_panel(X, 'get_embeddings')
     if X.ndim != 3:
         fix = ' Add a channel axis for univariate series, e.g. `X[:, None]`.' if X.ndim == 2 else ''
@@ -32,14 +38,16 @@ def get_embeddings(learn_or_model, X, bs: int = 256) -> np.ndarray:
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast
         raise ValueError(f'The encoder was built for {model.backbone.c_in} channels (variables) but X has {X.shape[1]}. '
                          'Pass the variables it was trained on, in the same order.')
-    if not len(X): return np.zeros((0, model.backbone.d_model), dtype=np.float32)  # no series, no rows
+    if not len(X):  # no series, no rows
+        n_patches = -(-X.shape[-1] // model.backbone.window) if pool == 'flatten' else 1
+        return np.zeros((0, model.backbone.d_model * n_patches), dtype=np.float32)
     # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
     batches = (b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else torch.from_numpy(X).split(bs)
     device, was_training = next(model.parameters()).device, model.training
     model.eval()  # no dropout: the same series always gets the same embedding
     try:
         with torch.no_grad():
-            out = [model.backbone(torch.as_tensor(xb).to(device)).mean(-1).cpu() for xb in batches]
+            out = [POOLS[pool](model.backbone(torch.as_tensor(xb).to(device))).cpu() for xb in batches]
     finally:
         model.train(was_training)
     return torch.cat(out).as_subclass(torch.Tensor).numpy()

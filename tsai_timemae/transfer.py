@@ -5,6 +5,7 @@
 # %% ../nbs/03_transfer.ipynb #fd6dac51
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 from fastai.callback.core import Callback
 from fastcore.foundation import L
@@ -16,7 +17,8 @@ from .weights import (ENCODER_PREFIX, arch_from_weights, encoder_config, given_s
                                   pack_encoder, read_encoder_file)
 
 # %% auto #0
-__all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'finelast_learner', 'fineall_learner']
+__all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'PatchFlatten', 'flatten_probe_head',
+           'finelast_learner', 'fineall_learner']
 
 # %% ../nbs/03_transfer.ipynb #7d42827a
 #| export
@@ -114,10 +116,40 @@ def linear_probe_head(nf: int, c_out: int, seq_len=None) -> nn.Sequential:
     scaler in front of the authors' logistic regression."""
     return nn.Sequential(GAP1d(1), nn.BatchNorm1d(nf, affine=False), nn.Linear(nf, c_out))
 
+class PatchFlatten(nn.Module):
+    """`[bs, d_model, n_patches]` -> `[bs, n_patches * d_model]`: every patch's representation, in time order.
+    Built for one number of patches (one series length); another length is an error that says so, since the linear
+    layer after it would otherwise fail with a bare shape mismatch, or not at all when the sizes happen to agree."""
+    def __init__(self, n_patches: int):
+        super().__init__()
+        self.n_patches = n_patches
+
+    @staticmethod
+    def flatten(z: torch.Tensor) -> torch.Tensor: return z.transpose(1, 2).flatten(1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.shape[-1] != self.n_patches:
+            raise ValueError(f'This head was built for {self.n_patches} patches but the encoder gave {z.shape[-1]}: a '
+                             'flatten head needs every series to have the length it was built for (the data\'s '
+                             '`seq_len`, which `ts_learner` passes). For series of varying length use the mean-pooled '
+                             '`linear_probe_head`.')
+        return self.flatten(z)
+
+def flatten_probe_head(nf: int, c_out: int, seq_len: int) -> nn.Sequential:
+    """A linear classifier on every patch's representation in order, not on their mean: `custom_head=` for
+    `finelast_learner` (or `fineall_learner`) when the order of events within a series is what tells the classes
+    apart (gestures, shapes). Mean pooling, the paper's read-out, keeps what happens but not when; on
+    UWaveGestureLibrary's validation series it was the bottleneck (BENCHMARKS.md, "Mean pooling and few labels").
+    `seq_len` is the encoder's output length, the number of patches (tsai's `custom_head` convention); the head has
+    `n_patches * d_model` inputs, so it fits one series length. Same normalization as `linear_probe_head`."""
+    nf_all = nf * seq_len
+    return nn.Sequential(PatchFlatten(seq_len), nn.BatchNorm1d(nf_all, affine=False), nn.Linear(nf_all, c_out))
+
 def finelast_learner(dls, weights_path, **kwargs):
     """FineLast: frozen pretrained encoder; only a new linear classifier (`linear_probe_head`) on mean-pooled
-    features trains. Pass `custom_head` to use another head, `reinit='patch_embed'` for data with another channel
-    count or window (see `timemae_learner`)."""
+    features trains. Pass `custom_head` to use another head (`flatten_probe_head`: every patch in order, for data
+    whose classes differ by when things happen), `reinit='patch_embed'` for data with another channel count or
+    window (see `timemae_learner`)."""
     return timemae_learner(dls, weights_path, freeze_encoder=True, **{'custom_head': linear_probe_head, **kwargs})
 
 def fineall_learner(dls, weights_path, **kwargs):
