@@ -173,6 +173,18 @@ def test_pipeline_linear_probe_on_basic_motions(bm):
         assert is_classifier(probe)
 
 
+def test_transformer_pool_flatten_gives_every_patch_in_order(bm, tmp_path):
+    "`pool='flatten'`: the same encoder's patches in order (their mean is the default's row); a bad pool is named."
+    X = bm[0]
+    path = save_encoder_weights(TimeMAE(6, None, **ARCH), tmp_path / 'enc.pth')
+    mean = TimeMAETransformer(weights_path=path, n_heads=2).fit_transform(X).to_numpy()
+    flat = TimeMAETransformer(weights_path=path, n_heads=2, pool='flatten').fit_transform(X).to_numpy()
+    assert flat.shape == (40, 13 * 32)                                      # 100 steps in windows of 8: 13 patches
+    np.testing.assert_allclose(flat.reshape(40, 13, 32).mean(1), mean, atol=1e-5)
+    with pytest.raises(ValueError, match=r"pool must be one of \('mean', 'flatten'\), got 'max'"):
+        TimeMAETransformer(weights_path=path, n_heads=2, pool='max').fit(X)
+
+
 def test_transformer_pretrains_unless_given_weights(bm, tmp_path):
     X = bm[0]
     kw = dict(**ARCH, random_state=0)

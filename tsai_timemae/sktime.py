@@ -24,7 +24,7 @@ from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
-from .embeddings import get_embeddings
+from .embeddings import POOLS, get_embeddings
 from .model import TimeMAE, as_panel, missing_labels
 from .pretrain import TimeMAEPretrain, default_pretrain_epochs
 from .transfer import timemae_learner
@@ -297,6 +297,8 @@ class TimeMAETransformer(BaseTransformer):
 
     Parameters are the classifier's pretraining ones (see `TimeMAEClassifier`). With `weights_path`, the encoder's
     window, d_model, depth, d_ff and `max_seq_len` come from the file; `n_heads` must be the one it was pretrained with.
+    `pool='flatten'` returns every patch's representation in time order instead of their mean (`n_patches * d_model`
+    columns, so one series length): for classes that differ by when things happen, such as gestures (`get_embeddings`).
 
     Attributes
     ----------
@@ -328,19 +330,22 @@ class TimeMAETransformer(BaseTransformer):
     def __init__(self, weights_path=None, window=None, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
-                 pretrain_epochs='auto', batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None):
+                 pretrain_epochs='auto', batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None,
+                 pool='mean'):
         self.weights_path, self.window, self.d_model, self.n_layers = weights_path, window, d_model, n_layers
         self.n_heads, self.d_ff, self.dropout, self.mask_ratio = n_heads, d_ff, dropout, mask_ratio
         self.vocab_size, self.alpha, self.beta, self.momentum = vocab_size, alpha, beta, momentum
         self.tokenizer, self.normalize_targets = tokenizer, normalize_targets
         self.n_decoder_layers, self.pretrain_epochs, self.batch_size = n_decoder_layers, pretrain_epochs, batch_size
         self.lr, self.random_state, self.verbose, self.max_seq_len = lr, random_state, verbose, max_seq_len
+        self.pool = pool
         super().__init__()
 
     def __sklearn_tags__(self): return _sklearn_tags(None)
 
     def fit(self, X, y=None):
         _check_no_2d_array(X, type(self).__name__)
+        if self.pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {self.pool!r}.")
         with _with_fix(self): return super().fit(X, y)
 
     def transform(self, X, y=None):
@@ -356,8 +361,8 @@ class TimeMAETransformer(BaseTransformer):
         return self
 
     def _transform(self, X, y=None) -> pd.DataFrame:
-        "One row per series: `d_model` mean-pooled representation features."
-        return pd.DataFrame(get_embeddings(self.learn_, X, bs=max(self.batch_size, 256)))
+        "One row per series: `d_model` mean-pooled representation features (`pool='flatten'`: every patch's, in order)."
+        return pd.DataFrame(get_embeddings(self.learn_, X, bs=max(self.batch_size, 256), pool=self.pool))
 
     @classmethod
     def get_test_params(cls, parameter_set='default'):
