@@ -253,3 +253,57 @@ def test_tstplus_from_scratch_builds_a_fresh_tstplus(monkeypatch):
     with pytest.raises(Built): bench.run_tstplus_scratch(None, s, 0, 'cache', 'work', bar=False)
     assert seen['arch'] is TSTPlus and not {'pretrained', 'weights_path'} & set(seen)
     assert all(seen[k] == v for k, v in s.tst_kwargs.items()) and s.tst_kwargs   # UWave's narrowed TSTPlus
+
+
+def test_readout_flatten_names_its_rows_and_leaves_the_mean_records_reproduced():
+    """`--readout flatten`: FineLast, FineAll and the linear evaluations read every patch in order, in rows of their own
+    (`*_flatten`), on the same cached pretraining; records written before the setting existed (no `readout`) ran with
+    the mean and still match the command the report gives them."""
+    cfg = lambda m, **o: run_config('UWaveGestureLibrary', m, 'kmeans', pretrain_epochs=100, label_fraction=0.1, **o)
+    for m in ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained'):
+        mean, flat = method_settings(cfg(m), m), method_settings(cfg(m, readout='flatten'), m)
+        assert (mean.readout, flat.readout) == ('mean', 'flatten')
+        assert bench.run_name(m, flat) == bench.run_name(m, mean) + '_flatten'
+        if m != 'timemae_linear_untrained':
+            assert flat.pretraining == mean.pretraining                    # one cached encoder for both read-outs
+    assert bench.run_name('timemae_fineall', method_settings(cfg('timemae_fineall', readout='flatten'), 'timemae_fineall')) \
+        == 'timemae_fineall_kmeans_flatten'
+    with pytest.raises(ValueError, match=r"readout must be one of \('mean', 'flatten'\)"):
+        bench.bench_config('UWaveGestureLibrary', readout='max')
+    old = json.loads((REPO / 'benchmarks/results/UWaveGestureLibrary/timemae_linear_kmeans_labels0.1_seed0.json').read_text())
+    assert 'readout' not in old['settings'] and bench.reproduced_by_command(old)
+    new = cfg('timemae_linear', readout='flatten')
+    rec = {'dataset': 'UWaveGestureLibrary', 'method': 'timemae_linear', 'quick': False, 'overrides': new['overrides'],
+           'label_fraction': 0.1, 'settings': json.loads(json.dumps(asdict(method_settings(new, 'timemae_linear'))))}
+    assert bench.reproduced_by_command(rec)                                   # `--readout flatten` is a flag
+    assert 'readout' not in bench._unexplained({**rec, 'method': 'timemae_linear_kmeans_flatten', 'tokenizer': 'kmeans'})
+
+
+def test_readout_flatten_reaches_the_head_and_the_embeddings(monkeypatch):
+    "FineLast/FineAll get `custom_head=flatten_probe_head`; the linear evaluation asks `get_embeddings` for `pool='flatten'`."
+    class Built(Exception): pass
+    seen = {}
+    def spy(*a, **kw):
+        seen.update(kw)
+        raise Built
+    monkeypatch.setattr(bench, 'pretrain_timemae', lambda *a, **k: {'weights': 'enc.pth'})
+    monkeypatch.setattr(bench, 'make_dls', lambda *a, **k: 'dls')
+    for kind in ('finelast', 'fineall'):
+        monkeypatch.setattr(bench, f'{kind}_learner', spy)
+        for readout in ('mean', 'flatten'):
+            seen.clear()
+            s = method_settings(run_config('UWaveGestureLibrary', f'timemae_{kind}', 'kmeans', readout=readout), f'timemae_{kind}')
+            with pytest.raises(Built): bench.run_timemae_transfer(kind, None, s, 0, 'cache', 'work', bar=False)
+            assert (seen.get('custom_head') is bench.flatten_probe_head) == (readout == 'flatten')
+    pools = []
+    monkeypatch.setattr(bench, 'ts_learner', lambda *a, **k: 'learn')
+    def embeddings(learn, X, pool='mean'):
+        pools.append(pool)
+        raise Built
+    monkeypatch.setattr(bench, 'get_embeddings', embeddings)
+    import numpy as np
+    ds = type('DS', (), {'y_train': np.array([0, 1]), 'X_train': np.zeros((2, 1, 4)), 'X_test': np.zeros((1, 1, 4))})()
+    s = method_settings(run_config('UWaveGestureLibrary', 'timemae_linear_untrained', 'kmeans', readout='flatten'),
+                        'timemae_linear_untrained')
+    with pytest.raises(Built): bench.run_timemae_linear(ds, s, 0, 'cache', 'work', bar=False)
+    assert pools == ['flatten']

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 import io
 import json
 import math
@@ -41,12 +41,12 @@ from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .tokenizers import default_vocab_size
-from .transfer import fineall_learner, finelast_learner, timemae_learner
+from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
 from .weights import atomic_write
 
 # %% auto #0
-__all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'SETTINGS',
-           'TOKENIZED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
+__all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
+           'SETTINGS', 'TOKENIZED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
            'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class',
            'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune',
            'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
@@ -56,8 +56,9 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'fit_select_score', 'cache_path', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer',
            'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
            'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'load_results', 'run_overrides',
-           'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
-           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+           'with_later_defaults', 'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy',
+           'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report',
+           'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -82,6 +83,9 @@ DEFAULTS = dict(
     mvp_pretrain_lr=1e-3, mvp_r=0.15, mvp_lm=3., tst_lr=1e-3, tst_kwargs={},
     inception_lr=1e-3, inception_kwargs={},
     linear_C=1.,  # linear evaluation: LogisticRegression's inverse regularisation, on standardised features
+    # how FineLast, FineAll and the linear evaluation read the patch representations: 'mean' (the paper's GAP) or
+    # 'flatten' (every patch in order: `flatten_probe_head`, `get_embeddings(pool='flatten')`)
+    readout='mean',
     selection='valid_loss',
     # None: the full-label protocol (validation labels choose the epoch); a number in (0, 1]: the label-efficiency
     # protocol (that fraction of the training labels, fixed schedule, final epoch). Set by `label_fractions=`.
@@ -110,6 +114,7 @@ DATASET_CONFIGS = {
 QUICK = dict(pretrain_epochs=2, finetune_epochs=2)
 
 PRETRAIN_INPUTS = ('train', 'train+valid')
+READOUTS = ('mean', 'flatten')  # `readout`: FineLast's, FineAll's and the linear evaluation's view of the patches
 
 def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
     "The settings for one data set: `DEFAULTS`, then its `DATASET_CONFIGS` row, then `QUICK` if asked, then `overrides`."
@@ -121,6 +126,8 @@ def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
         raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {overrides['tokenizer']!r}.")
     if overrides.get('pretrain_inputs', DEFAULTS['pretrain_inputs']) not in PRETRAIN_INPUTS:
         raise ValueError(f"pretrain_inputs must be one of {PRETRAIN_INPUTS}, got {overrides['pretrain_inputs']!r}.")
+    if overrides.get('readout', DEFAULTS['readout']) not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {overrides['readout']!r}.")
     cfg = {**DEFAULTS, **DATASET_CONFIGS.get(dataset, {}), **(QUICK if quick else {}), **overrides}
     return {**cfg, 'quick': quick, 'overrides': dict(overrides)}
 
@@ -211,6 +218,7 @@ class TimeMAEFineTune(_Settings):
     bs: int
     pretraining: TimeMAEPretraining
     train: Training
+    readout: str = 'mean'  # added in session 17: records without it ran with the mean
 
 @settings_class
 class TimeMAELinear(_Settings):
@@ -220,6 +228,7 @@ class TimeMAELinear(_Settings):
     arch: TimeMAEArch
     C: float
     pretraining: TimeMAEPretraining | None
+    readout: str = 'mean'  # added in session 17: records without it ran with the mean
 
 @settings_class
 class TimeMAEScratch(_Settings):
@@ -274,10 +283,10 @@ def mvp_pretraining(cfg: dict) -> MVPPretraining:
 def _training(cfg, lr_key: str) -> Training: return Training(cfg['finetune_epochs'], cfg[lr_key], cfg['selection'])
 
 SETTINGS = {  # method -> its settings object, from a run configuration
-    'timemae_finelast': lambda c: TimeMAEFineTune(_split(c), c['bs'], timemae_pretraining(c), _training(c, 'finelast_lr')),
-    'timemae_fineall': lambda c: TimeMAEFineTune(_split(c), c['bs'], timemae_pretraining(c), _training(c, 'fineall_lr')),
-    'timemae_linear': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], timemae_pretraining(c)),
-    'timemae_linear_untrained': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], None),
+    'timemae_finelast': lambda c: TimeMAEFineTune(_split(c), c['bs'], timemae_pretraining(c), _training(c, 'finelast_lr'), c['readout']),
+    'timemae_fineall': lambda c: TimeMAEFineTune(_split(c), c['bs'], timemae_pretraining(c), _training(c, 'fineall_lr'), c['readout']),
+    'timemae_linear': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], timemae_pretraining(c), c['readout']),
+    'timemae_linear_untrained': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], None, c['readout']),
     'timemae_scratch': lambda c: TimeMAEScratch(_split(c), c['bs'], timemae_arch(c), _training(c, 'scratch_lr')),
     'mvp_tstplus': lambda c: MVPTSTPlus(_split(c), c['bs'], mvp_pretraining(c), _training(c, 'tst_lr')),
     'tstplus_scratch': lambda c: TSTPlusScratch(_split(c), c['bs'], c['tst_kwargs'], _training(c, 'tst_lr')),
@@ -295,9 +304,11 @@ def uses_tokenizer(settings) -> bool:
 
 def run_name(method: str, settings) -> str:
     """The name of a run's rows and files: the method, then the tokenizer where one other than the paper's codebook
-    pretrained it (`timemae_fineall_kmeans`). Only a name: records keep the method and the settings apart."""
+    pretrained it (`timemae_fineall_kmeans`), then the read-out where it is not the mean (`..._flatten`). Only a
+    name: records keep the method and the settings apart."""
     tok = settings.pretraining.tokenizer if uses_tokenizer(settings) else 'codebook'
-    return method if tok == 'codebook' else f'{method}_{tok}'
+    readout = getattr(settings, 'readout', 'mean')
+    return (method if tok == 'codebook' else f'{method}_{tok}') + ('' if readout == 'mean' else f'_{readout}')
 
 # the methods whose settings pretrain TimeMAE: the tokenizer (and `--tokenizer`) matters to these only
 TOKENIZED = tuple(m for m in METHODS if uses_tokenizer(method_settings(DEFAULTS, m)))
@@ -522,8 +533,9 @@ def run_timemae_transfer(kind: str, ds, s: TimeMAEFineTune, seed, cache_dir, wor
     pre = pretrain_timemae(ds, s.pretraining, seed, cache_dir, bar)
     make = finelast_learner if kind == 'finelast' else fineall_learner
     arch = s.pretraining.arch
+    head = {'custom_head': flatten_probe_head} if s.readout == 'flatten' else {}  # else each learner's own (mean)
     learn = make(make_dls(ds, s.bs, seed, label_idx), pre['weights'], metrics=accuracy, seed=seed, n_heads=arch.n_heads,
-                 d_ff=arch.d_ff, dropout=arch.dropout, path=work_dir, model_dir='.')
+                 d_ff=arch.d_ff, dropout=arch.dropout, path=work_dir, model_dir='.', **head)
     return {**fit_select_score(learn, s.train, ds, bar), 'pretraining': pre}
 
 def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
@@ -541,7 +553,7 @@ def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True
              timemae_learner(dls, pre['weights'], seed=seed, n_heads=s.arch.n_heads, d_ff=s.arch.d_ff,
                              dropout=s.arch.dropout, path=work_dir, model_dir='.'))
     with contextlib.redirect_stdout(io.StringIO()):  # the learner's 'encoder loaded' line
-        f_train, f_test = get_embeddings(learn, ds.X_train[idx]), get_embeddings(learn, ds.X_test)
+        f_train, f_test = (get_embeddings(learn, X, pool=s.readout) for X in (ds.X_train[idx], ds.X_test))
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=s.C, max_iter=2000))
     pred = clf.fit(f_train, ds.y_train[idx]).predict(f_test)
     y = np.asarray(ds.y_test).astype(pred.dtype)
@@ -696,7 +708,7 @@ def _leaves(d: dict, prefix: str = '') -> dict:
 
 def _note_settings_change(path: Path, settings):
     "Say so when a kept result file was made with other settings than this run would use."
-    try: old = _leaves(json.loads(path.read_text())['settings'])
+    try: old = _leaves(with_later_defaults(json.loads(path.read_text())['settings'], settings))
     except (OSError, ValueError, KeyError, AttributeError): return
     new = _leaves(json.loads(json.dumps(asdict(settings), default=str)))
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
@@ -719,6 +731,10 @@ METHOD_LABELS = {
     'timemae_finelast_kmeans': 'TimeMAE FineLast, k-means codes (the library default)',
     'timemae_fineall_kmeans': 'TimeMAE FineAll, k-means codes (the library default)',
     'timemae_linear_kmeans': 'TimeMAE linear evaluation, k-means codes (the library default)',
+    'timemae_finelast_kmeans_flatten': 'TimeMAE FineLast, k-means codes, every patch in order (`flatten_probe_head`)',
+    'timemae_fineall_kmeans_flatten': 'TimeMAE FineAll, k-means codes, every patch in order (`flatten_probe_head`)',
+    'timemae_linear_kmeans_flatten': 'TimeMAE linear evaluation, k-means codes, every patch in order',
+    'timemae_linear_untrained_flatten': 'Linear evaluation of the untrained encoder, every patch in order: its baseline',
     'timemae_scratch': 'TimeMAE from scratch (no pretraining)',
     'mvp_tstplus': 'tsai MVP pretraining + TSTPlus',
     'tstplus_scratch': 'TSTPlus from scratch (no MVP pretraining)',
@@ -748,6 +764,12 @@ def run_overrides(record: dict) -> dict:
     now = bench_config(record['dataset'], record['quick'])
     return {k: v for k, v in record['overrides'].items() if now.get(k) != v}
 
+def with_later_defaults(recorded: dict, settings) -> dict:
+    """A record's settings with the fields its settings class gained later (those with a default, e.g. `readout`)
+    filled in with that default, which is what the record ran with: a new option does not make old runs 'other'."""
+    added = {f.name: f.default for f in fields(settings) if f.default is not MISSING and f.name not in recorded}
+    return {**recorded, **added}
+
 def reproduced_by_command(record: dict) -> bool:
     """Whether the regenerate command the report prints for this record would run it with the same settings today.
     The command is built from `run_overrides`, which only knows what the run set on top of the defaults of its time;
@@ -762,7 +784,7 @@ def reproduced_by_command(record: dict) -> bool:
         now = method_settings(cfg, record['method'])
     except (ValueError, KeyError, TypeError): return False  # a setting that no longer exists
     as_json = lambda d: json.dumps(d, sort_keys=True, default=str)
-    return as_json(asdict(now)) == as_json(record['settings'])
+    return as_json(asdict(now)) == as_json(with_later_defaults(record['settings'], now))
 
 def unused_overrides(record: dict) -> set:
     """The overrides of a record that leave its method's settings as they are: a command-level setting such as
@@ -984,7 +1006,7 @@ def _commands(dataset: str, rows, where: str = '') -> list[str]:
     for r in rows: groups.setdefault(json.dumps([_flags(r), r['quick']], sort_keys=True, default=str), []).append(r)
     return [_command(dataset, g) + where for g in groups.values()]
 
-COMMAND_FLAGS = ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs')
+COMMAND_FLAGS = ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs', 'readout')
 
 def _flags(row) -> dict:
     """The `timemae bench` flags that reproduce a row: its overrides that have a flag and that its method uses (a
@@ -998,8 +1020,10 @@ def _one_command(commands: list[str]) -> list[str]:
 
 def _unexplained(row) -> dict:
     """A row's changed settings less those its name explains (what its tokenizer brings: `--tokenizer kmeans` sets
-    them) and those its method does not use (`unused`)."""
-    implied, unused = TOKENIZER_SETTINGS.get(row['tokenizer'], {}), row.get('unused', ())
+    them; the read-out its `_flatten` suffix names) and those its method does not use (`unused`)."""
+    named = {'readout': 'flatten'} if row.get('method', '').endswith('_flatten') else {}  # `run_name`'s suffix says it
+    implied = {**TOKENIZER_SETTINGS.get(row['tokenizer'], {}), **named}
+    unused = row.get('unused', ())
     return {k: v for k, v in row['overrides'].items() if k not in unused and (k not in implied or implied[k] != v)}
 
 def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
@@ -1185,6 +1209,9 @@ def add_args(p):
     p.add_argument('--finetune-epochs', type=int, help='override the data set\'s fine-tuning / supervised epochs')
     p.add_argument('--bs', type=int, help='override the data set\'s batch size')
     p.add_argument('--pretrain-lr', type=float, help='override the data set\'s TimeMAE pretraining learning rate')
+    p.add_argument('--readout', choices=READOUTS,
+                   help="how FineLast, FineAll and the linear evaluation read the encoder: 'mean' (default, the paper's "
+                        "mean over patches) or 'flatten' (every patch in order; its rows are named *_flatten)")
     p.add_argument('--pretrain-inputs', choices=PRETRAIN_INPUTS,
                    help="what pretraining learns from: 'train+valid' (default: both splits' inputs, no labels) or 'train' (validation held out)")
     p.add_argument('--label-fraction', nargs='+', type=float, metavar='F',
@@ -1208,7 +1235,7 @@ def run(args):
         return
     overrides = {k: v for k, v in (('pretrain_epochs', args.pretrain_epochs), ('finetune_epochs', args.finetune_epochs),
                                    ('bs', args.bs), ('pretrain_lr', args.pretrain_lr),
-                                   ('pretrain_inputs', args.pretrain_inputs)) if v is not None}
+                                   ('pretrain_inputs', args.pretrain_inputs), ('readout', args.readout)) if v is not None}
     fractions = args.label_fraction or [None]
     for f in fractions:
         if f is not None: check_label_fraction(f)  # a user error before any run
