@@ -893,11 +893,13 @@ def plot_label_efficiency(rows, dataset, path) -> Path | None:
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for j, m in enumerate(dict.fromkeys(r['method'] for r in mine)):
+    base = lambda m: m.removesuffix('_flatten')  # a `--readout flatten` row: its mean twin's colour, dashed
+    colour = {m: f'C{j % 10}' for j, m in enumerate(dict.fromkeys(base(r['method']) for r in mine))}
+    for m in dict.fromkeys(r['method'] for r in mine):
         pts = sorted((r['label_fraction'], r['acc_mean'], r['acc_std']) for r in mine if r['method'] == m)
         f, mean, std = (np.array(v, dtype=float) for v in zip(*pts))
-        ax.plot(f * 100, mean, 'o-', color=f'C{j % 10}', label=m, ms=4)
-        ax.fill_between(f * 100, mean - std, mean + std, color=f'C{j % 10}', alpha=.2, lw=0)
+        ax.plot(f * 100, mean, 's--' if m != base(m) else 'o-', color=colour[base(m)], label=m, ms=4)
+        ax.fill_between(f * 100, mean - std, mean + std, color=colour[base(m)], alpha=.2, lw=0)
     fracs = sorted({r['label_fraction'] for r in mine})
     ax.set_xscale('log'); ax.set_xticks([f * 100 for f in fracs], [f'{f * 100:g}%' for f in fracs]); ax.minorticks_off()
     quick = ' (quick runs)' if all(r['quick'] for r in mine) else ''
