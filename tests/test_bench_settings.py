@@ -260,11 +260,11 @@ def test_readout_flatten_names_its_rows_and_leaves_the_mean_records_reproduced()
     (`*_flatten`), on the same cached pretraining; records written before the setting existed (no `readout`) ran with
     the mean and still match the command the report gives them."""
     cfg = lambda m, **o: run_config('UWaveGestureLibrary', m, 'kmeans', pretrain_epochs=100, label_fraction=0.1, **o)
-    for m in ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained'):
+    for m in ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch'):
         mean, flat = method_settings(cfg(m), m), method_settings(cfg(m, readout='flatten'), m)
         assert (mean.readout, flat.readout) == ('mean', 'flatten')
         assert bench.run_name(m, flat) == bench.run_name(m, mean) + '_flatten'
-        if m != 'timemae_linear_untrained':
+        if m not in ('timemae_linear_untrained', 'timemae_scratch'):
             assert flat.pretraining == mean.pretraining                    # one cached encoder for both read-outs
     assert bench.run_name('timemae_fineall', method_settings(cfg('timemae_fineall', readout='flatten'), 'timemae_fineall')) \
         == 'timemae_fineall_kmeans_flatten'
@@ -295,6 +295,12 @@ def test_readout_flatten_reaches_the_head_and_the_embeddings(monkeypatch):
             s = method_settings(run_config('UWaveGestureLibrary', f'timemae_{kind}', 'kmeans', readout=readout), f'timemae_{kind}')
             with pytest.raises(Built): bench.run_timemae_transfer(kind, None, s, 0, 'cache', 'work', bar=False)
             assert (seen.get('custom_head') is bench.flatten_probe_head) == (readout == 'flatten')
+    for readout in ('mean', 'flatten'):                                      # from scratch: FineAll's read-out
+        seen.clear()
+        monkeypatch.setattr(bench, 'ts_learner', spy)
+        s = method_settings(run_config('UWaveGestureLibrary', 'timemae_scratch', 'kmeans', readout=readout), 'timemae_scratch')
+        with pytest.raises(Built): bench.run_timemae_scratch(None, s, 0, 'cache', 'work', bar=False)
+        assert (seen.get('custom_head') is bench.flatten_probe_head) == (readout == 'flatten')
     pools = []
     monkeypatch.setattr(bench, 'ts_learner', lambda *a, **k: 'learn')
     def embeddings(learn, X, pool='mean'):

@@ -83,7 +83,7 @@ DEFAULTS = dict(
     mvp_pretrain_lr=1e-3, mvp_r=0.15, mvp_lm=3., tst_lr=1e-3, tst_kwargs={},
     inception_lr=1e-3, inception_kwargs={},
     linear_C=1.,  # linear evaluation: LogisticRegression's inverse regularisation, on standardised features
-    # how FineLast, FineAll and the linear evaluation read the patch representations: 'mean' (the paper's GAP) or
+    # how FineLast, FineAll, from scratch and the linear evaluations read the patch representations: 'mean' (GAP) or
     # 'flatten' (every patch in order: `flatten_probe_head`, `get_embeddings(pool='flatten')`)
     readout='mean',
     selection='valid_loss',
@@ -237,6 +237,7 @@ class TimeMAEScratch(_Settings):
     bs: int
     arch: TimeMAEArch
     train: Training
+    readout: str = 'mean'  # added in session 17: records without it ran with the mean
 
 @settings_class
 class MVPTSTPlus(_Settings):
@@ -287,7 +288,7 @@ SETTINGS = {  # method -> its settings object, from a run configuration
     'timemae_fineall': lambda c: TimeMAEFineTune(_split(c), c['bs'], timemae_pretraining(c), _training(c, 'fineall_lr'), c['readout']),
     'timemae_linear': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], timemae_pretraining(c), c['readout']),
     'timemae_linear_untrained': lambda c: TimeMAELinear(_split(c), c['bs'], timemae_arch(c), c['linear_C'], None, c['readout']),
-    'timemae_scratch': lambda c: TimeMAEScratch(_split(c), c['bs'], timemae_arch(c), _training(c, 'scratch_lr')),
+    'timemae_scratch': lambda c: TimeMAEScratch(_split(c), c['bs'], timemae_arch(c), _training(c, 'scratch_lr'), c['readout']),
     'mvp_tstplus': lambda c: MVPTSTPlus(_split(c), c['bs'], mvp_pretraining(c), _training(c, 'tst_lr')),
     'tstplus_scratch': lambda c: TSTPlusScratch(_split(c), c['bs'], c['tst_kwargs'], _training(c, 'tst_lr')),
     'inceptiontimeplus': lambda c: InceptionTimePlusRun(_split(c), c['bs'], c['inception_kwargs'], _training(c, 'inception_lr')),
@@ -561,9 +562,10 @@ def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True
     return {'metrics': metrics, 'history': [], 'best_epoch': None, 'valid_at_best': None, 'pretraining': pre}
 
 def run_timemae_scratch(ds, s: TimeMAEScratch, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
-    "The same TimeMAE classifier, randomly initialised: what pretraining is measured against."
+    "The same TimeMAE classifier, randomly initialised: what pretraining is measured against (with FineAll's read-out)."
+    head = {'custom_head': flatten_probe_head} if s.readout == 'flatten' else {}
     learn = ts_learner(make_dls(ds, s.bs, seed, label_idx), TimeMAE, metrics=accuracy, seed=seed, path=work_dir,
-                       model_dir='.', **asdict(s.arch))
+                       model_dir='.', **asdict(s.arch), **head)
     return fit_select_score(learn, s.train, ds, bar)
 
 def run_mvp_tstplus(ds, s: MVPTSTPlus, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
@@ -1212,7 +1214,7 @@ def add_args(p):
     p.add_argument('--bs', type=int, help='override the data set\'s batch size')
     p.add_argument('--pretrain-lr', type=float, help='override the data set\'s TimeMAE pretraining learning rate')
     p.add_argument('--readout', choices=READOUTS,
-                   help="how FineLast, FineAll and the linear evaluation read the encoder: 'mean' (default, the paper's "
+                   help="how FineLast, FineAll, TimeMAE from scratch and the linear evaluations read the encoder: 'mean' (default, the paper's "
                         "mean over patches) or 'flatten' (every patch in order; its rows are named *_flatten)")
     p.add_argument('--pretrain-inputs', choices=PRETRAIN_INPUTS,
                    help="what pretraining learns from: 'train+valid' (default: both splits' inputs, no labels) or 'train' (validation held out)")
