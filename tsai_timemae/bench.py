@@ -738,6 +738,7 @@ METHOD_LABELS = {
     'timemae_linear_kmeans_flatten': 'TimeMAE linear evaluation, k-means codes, every patch in order',
     'timemae_linear_untrained_flatten': 'Linear evaluation of the untrained encoder, every patch in order: its baseline',
     'timemae_scratch': 'TimeMAE from scratch (no pretraining)',
+    'timemae_scratch_flatten': 'TimeMAE from scratch, every patch in order: the untrained twin of FineAll with that read-out',
     'mvp_tstplus': 'tsai MVP pretraining + TSTPlus',
     'tstplus_scratch': 'TSTPlus from scratch (no MVP pretraining)',
     'inceptiontimeplus': 'tsai InceptionTimePlus (supervised)',
