@@ -91,7 +91,8 @@ def test_the_report_reads_the_same_from_migrated_files(tmp_path):
     # REPORT.md is what the harness printed from these files before the migration, with changes made since on
     # purpose: settings a method does not use (timemae_scratch's pretrain_epochs) are no longer named in a row's
     # *changed* flag nor passed in its regenerate command (so timemae_scratch gets a command of its own, with its seed)
-    # and the protocol's list of methods names the ones added later (tstplus_scratch, the linear evaluations)
+    # and the protocol's list of methods names the ones added later (tstplus_scratch, the linear evaluations, and the
+    # `_flatten` read-out rows)
     assert text == (FIXTURES / 'REPORT.md').read_text()
     assert '| timemae_fineall_gumbel (changed: pretrain_inputs=train) | 1 |' in text   # made before the setting existed
 
@@ -313,3 +314,20 @@ def test_readout_flatten_reaches_the_head_and_the_embeddings(monkeypatch):
                         'timemae_linear_untrained')
     with pytest.raises(Built): bench.run_timemae_linear(ds, s, 0, 'cache', 'work', bar=False)
     assert pools == ['flatten']
+
+
+def test_a_new_run_with_a_later_settings_default_is_not_mixed_with_the_old_seeds(tmp_path, capsys):
+    """A seed run today records `readout: 'mean'`; the committed seeds of its row, written before the field existed,
+    ran with the mean too: the row must not say *mixed settings*, and re-running beside a kept file says nothing."""
+    src = REPO / 'benchmarks/results/UWaveGestureLibrary/timemae_linear_kmeans_labels0.1_seed0.json'
+    old = json.loads(src.read_text())
+    new = {**old, 'seed': 3, 'settings': {**old['settings'], 'readout': 'mean'}}
+    assert 'readout' not in old['settings'] and bench.reproduced_by_command(new)
+    (row,) = bench.summarize([old, new])
+    assert not row['mixed_configs'] and row['reproduced']
+    (row,) = bench.summarize([old, {**new, 'settings': {**new['settings'], 'readout': 'flatten'}}])
+    assert row['mixed_configs']                                               # a real difference still shows
+    settings = method_settings(run_config('UWaveGestureLibrary', 'timemae_linear', 'kmeans', pretrain_epochs=100,
+                                          label_fraction=0.1), 'timemae_linear')
+    bench._note_settings_change(src, settings)
+    assert 'different settings' not in capsys.readouterr().out

@@ -46,19 +46,19 @@ from .weights import atomic_write
 
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
-           'SETTINGS', 'TOKENIZED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
-           'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class',
-           'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune',
-           'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
-           'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
-           'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
-           'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
-           'fit_select_score', 'cache_path', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer',
-           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
-           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'load_results', 'run_overrides',
-           'with_later_defaults', 'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy',
-           'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report',
-           'add_args', 'run']
+           'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS',
+           'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK',
+           'bench_config', 'settings_class', 'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training',
+           'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun',
+           'timemae_arch', 'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name',
+           'dataset_key', 'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions',
+           'environment', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset',
+           'recorder_history', 'fit_select_score', 'cache_path', 'pretrain_timemae', 'pretrain_mvp',
+           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
+           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'load_results',
+           'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides', 'summarize',
+           'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
+           'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -262,6 +262,9 @@ class InceptionTimePlusRun(_Settings):
     bs: int
     model: dict
     train: Training
+
+# fields added to a settings class after results were committed, with the value those earlier runs used
+LATER_DEFAULTS = {f.name: f.default for c in _Settings.__subclasses__() for f in fields(c) if f.default is not MISSING}
 
 def _split(cfg) -> Split: return Split(cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
 
@@ -540,8 +543,8 @@ def run_timemae_transfer(kind: str, ds, s: TimeMAEFineTune, seed, cache_dir, wor
     return {**fit_select_score(learn, s.train, ds, bar), 'pretraining': pre}
 
 def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
-    """Linear evaluation: `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
-    labelled training series (all of them in the full-label protocol; validation labels are not used), scored once.
+    """Linear evaluation: `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled (or, with
+    `readout='flatten'`, ordered) features of the labelled training series (all of them in the full-label protocol; validation labels are not used), scored once.
     Without `s.pretraining`: the same on a randomly initialised encoder of the same architecture and seed, the baseline."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
@@ -710,9 +713,9 @@ def _leaves(d: dict, prefix: str = '') -> dict:
 
 def _note_settings_change(path: Path, settings):
     "Say so when a kept result file was made with other settings than this run would use."
-    try: old = _leaves(with_later_defaults(json.loads(path.read_text())['settings'], settings))
+    try: old = _leaves(comparable_settings(json.loads(path.read_text())['settings']))
     except (OSError, ValueError, KeyError, AttributeError): return
-    new = _leaves(json.loads(json.dumps(asdict(settings), default=str)))
+    new = _leaves(comparable_settings(json.loads(json.dumps(asdict(settings), default=str))))
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff: print(f'note: {path} was made with different settings ({", ".join(diff)}); kept. Pass --overwrite to redo it.')
 
@@ -767,11 +770,11 @@ def run_overrides(record: dict) -> dict:
     now = bench_config(record['dataset'], record['quick'])
     return {k: v for k, v in record['overrides'].items() if now.get(k) != v}
 
-def with_later_defaults(recorded: dict, settings) -> dict:
-    """A record's settings with the fields its settings class gained later (those with a default, e.g. `readout`)
-    filled in with that default, which is what the record ran with: a new option does not make old runs 'other'."""
-    added = {f.name: f.default for f in fields(settings) if f.default is not MISSING and f.name not in recorded}
-    return {**recorded, **added}
+def comparable_settings(settings: dict) -> dict:
+    """Recorded settings less the fields added to a settings class later (those with a default, e.g. `readout`) where
+    they hold that default: a record written before the field existed ran with it, so old and new runs of the same
+    settings compare equal (reproduction checks, mixed seeds, kept-file notes)."""
+    return {k: v for k, v in settings.items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
 
 def reproduced_by_command(record: dict) -> bool:
     """Whether the regenerate command the report prints for this record would run it with the same settings today.
@@ -787,7 +790,7 @@ def reproduced_by_command(record: dict) -> bool:
         now = method_settings(cfg, record['method'])
     except (ValueError, KeyError, TypeError): return False  # a setting that no longer exists
     as_json = lambda d: json.dumps(d, sort_keys=True, default=str)
-    return as_json(asdict(now)) == as_json(with_later_defaults(record['settings'], now))
+    return as_json(comparable_settings(asdict(now))) == as_json(comparable_settings(record['settings']))
 
 def unused_overrides(record: dict) -> set:
     """The overrides of a record that leave its method's settings as they are: a command-level setting such as
@@ -830,7 +833,8 @@ def summarize(records) -> list[dict]:
                      'bs': s['bs'], 'quick': any(r['quick'] for r in rs),
                      'train_wall_s': float(np.mean([r['train_wall_s'] for r in rs])), 'pretrain_wall_s': float(np.mean(pre)) if pre else None,
                      'peak_rss_mb': max(r['peak_rss_mb'] for r in rs), 'device': rs[0]['env']['device'],
-                     'mixed_configs': len({json.dumps([r['settings'], r['quick']], sort_keys=True, default=str) for r in rs}) > 1,
+                     'mixed_configs': len({json.dumps([comparable_settings(r['settings']), r['quick']], sort_keys=True,
+                                                      default=str) for r in rs}) > 1,
                      'overrides': run_overrides(rs[0]), 'unused': unused_overrides(rs[0]), 'data': rs[0]['data'], 'settings': s,
                      'reproduced': all(reproduced_by_command(r) for r in rs),
                      'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs]})
@@ -896,7 +900,7 @@ def plot_label_efficiency(rows, dataset, path) -> Path | None:
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    base = lambda m: m.removesuffix('_flatten')  # a `--readout flatten` row: its mean twin's colour, dashed
+    base = lambda m: next((m.removesuffix(f'_{r}') for r in READOUTS if m.endswith(f'_{r}') and r != 'mean'), m)  # dashed, its mean twin's colour
     colour = {m: f'C{j % 10}' for j, m in enumerate(dict.fromkeys(base(r['method']) for r in mine))}
     for m in dict.fromkeys(r['method'] for r in mine):
         pts = sorted((r['label_fraction'], r['acc_mean'], r['acc_std']) for r in mine if r['method'] == m)
@@ -948,6 +952,9 @@ setting: `codebook` (nearest codeword, as in the paper), `gumbel` (as in the aut
 since it scored higher than the codebook; see the tokenizer table) or `kmeans` (frozen k-means codes with normalised
 MRR targets and equal weights: `TimeMAEPretrain()`'s default since the linear probes below chose it). Rows named
 `*_gumbel` used Gumbel, `*_kmeans` k-means; `timemae_finelast` and `timemae_fineall` without a suffix used the codebook.
+Rows ending in `_flatten` (`--readout flatten`) read every patch representation in time order instead of their mean:
+FineLast, FineAll and TimeMAE from scratch with `flatten_probe_head` (a BatchNorm without affine parameters, then
+`Linear`, over all patches), the linear evaluations with `get_embeddings(pool='flatten')`.
 """
 
 LABEL_PROTOCOL = """\
@@ -962,8 +969,8 @@ more labels than that**: the validation labels are not used; each method trains 
 (`fit_one_cycle` with the epochs and learning rate of the full-label protocol) and its **final epoch** is scored on
 the test split, once (`selection='last'`). The scaling is fitted on every training input, which needs no labels.
 Linear evaluation fits `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
-labelled series. 100% here is this protocol with every training label, not the table above (which selects the epoch
-on validation labels)."""
+labelled series (`*_flatten` rows: every patch's, in order). 100% here is this protocol with every training label,
+not the table above (which selects the epoch on validation labels)."""
 
 def _fmt(m, s): return f'{m:.2f} ± {s:.2f}'
 
@@ -1026,7 +1033,7 @@ def _one_command(commands: list[str]) -> list[str]:
 def _unexplained(row) -> dict:
     """A row's changed settings less those its name explains (what its tokenizer brings: `--tokenizer kmeans` sets
     them; the read-out its `_flatten` suffix names) and those its method does not use (`unused`)."""
-    named = {'readout': 'flatten'} if row.get('method', '').endswith('_flatten') else {}  # `run_name`'s suffix says it
+    named = {'readout': r for r in READOUTS if r != 'mean' and row.get('method', '').endswith(f'_{r}')}  # `run_name`'s suffix
     implied = {**TOKENIZER_SETTINGS.get(row['tokenizer'], {}), **named}
     unused = row.get('unused', ())
     return {k: v for k, v in row['overrides'].items() if k not in unused and (k not in implied or implied[k] != v)}
@@ -1125,12 +1132,13 @@ def _included_reports(out_dir, report_dir='.') -> list[str]:
 
 def _tokenizer_section(rows) -> list[str]:
     "Codebook against Gumbel, for each data set and transfer mode run with both: the measurements behind the default."
-    by = {(r['dataset'], r['base_method'], r['tokenizer']): r for r in rows if not r['quick']}
+    by = {(r['dataset'], r['base_method'], r['tokenizer'], r['settings'].get('readout', 'mean')): r
+          for r in rows if not r['quick']}
     other = lambda r: {**r['settings'], 'pretraining': {**r['settings']['pretraining'], 'tokenizer': None}}
     out = []
-    for (d, m, tok), r in by.items():
-        if not m.startswith('timemae_fine') or tok != 'codebook' or (d, m, 'gumbel') not in by: continue
-        g = by[(d, m, 'gumbel')]
+    for (d, m, tok, readout), r in by.items():
+        if not m.startswith('timemae_fine') or tok != 'codebook' or (d, m, 'gumbel', readout) not in by: continue
+        g = by[(d, m, 'gumbel', readout)]
         if other(r) != other(g): continue  # like for like only
         out.append(f"| {d} | {m.split('_')[1]} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
                    f"{_fmt(g['acc_mean'], g['acc_std'])} | {g['acc_mean'] - r['acc_mean']:+.2f} | "
