@@ -39,13 +39,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tsai.all import ts_learner
 
-from tsai_timemae.all import TimeMAE, timemae_learner
+from tsai_timemae.all import POOLS, TimeMAE, timemae_learner
 from tsai_timemae.bench import load_dataset, make_dls, pretrain_timemae, run_config, timemae_pretraining
 from tsai_timemae.data import label_subset
 
-READOUTS = {'mean': lambda z: z.mean(-1),
+# the library's read-outs (`get_embeddings(pool=...)`), and mean and max concatenated, on numpy `[n, d_model, patches]`
+READOUTS = {'mean': lambda z: POOLS['mean'](torch.from_numpy(z)).numpy(),
             'mean+max': lambda z: np.concatenate([z.mean(-1), z.max(-1)], 1),
-            'flatten': lambda z: z.reshape(len(z), -1)}
+            'flatten': lambda z: POOLS['flatten'](torch.from_numpy(z)).numpy()}
 
 
 def patch_representations(learn, X) -> np.ndarray:

@@ -55,9 +55,10 @@ def test_flatten_probe_reads_every_patch_in_time_order_and_trains_alone(dls, wei
     E = get_embeddings(learn, X, pool='flatten')
     assert E.shape == (5, 10 * 32)
     assert np.allclose(E.reshape(5, 10, 32).mean(1), get_embeddings(learn, X), atol=1e-5)  # the mean is the default
-    enc = _enc(learn.model)
+    enc, w = _enc(learn.model), linears[0].weight.detach().clone()
     learn.fit_one_cycle(1, 1e-2)
     assert_same_state(_enc(learn.model), enc)                                # the encoder stays frozen
+    assert not torch.equal(linears[0].weight, w)                             # the head learns
 
 
 def test_flatten_probe_names_a_series_of_another_length(dls, weights):

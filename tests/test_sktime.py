@@ -183,6 +183,10 @@ def test_transformer_pool_flatten_gives_every_patch_in_order(bm, tmp_path):
     np.testing.assert_allclose(flat.reshape(40, 13, 32).mean(1), mean, atol=1e-5)
     with pytest.raises(ValueError, match=r"pool must be one of \('mean', 'flatten'\), got 'max'"):
         TimeMAETransformer(weights_path=path, n_heads=2, pool='max').fit(X)
+    fitted = TimeMAETransformer(weights_path=path, n_heads=2, pool='flatten').fit(X)
+    with pytest.raises(ValueError, match=r"fitted on \(100 steps, 13 patches of 8\); these have 50.*pool='mean'"):
+        fitted.transform(X[:, :, :50])                                      # another length: other columns
+    assert fitted.transform(X[:4, :, :97]).shape == (4, 13 * 32)            # the same patches: fine
 
 
 def test_transformer_pretrains_unless_given_weights(bm, tmp_path):

@@ -358,10 +358,17 @@ class TimeMAETransformer(BaseTransformer):
             weights = self.weights_path
             if weights is None and self.pretrain_epochs: weights = _pretrain(self, X, tmp)
             self.learn_ = _for_inference(_learner(self, _dls(X, None, self.batch_size, tmp), weights, tmp))
+        self.n_steps_ = X.shape[-1]  # `pool='flatten'` gives one column per patch and feature: one length only
         return self
 
     def _transform(self, X, y=None) -> pd.DataFrame:
         "One row per series: `d_model` mean-pooled representation features (`pool='flatten'`: every patch's, in order)."
+        X = _panel(X)
+        window = self.learn_.model.backbone.window
+        if self.pool == 'flatten' and -(-X.shape[-1] // window) != -(-self.n_steps_ // window):
+            raise ValueError(f"pool='flatten' gives one column per patch, so it needs series of the length it was fitted "
+                             f"on ({self.n_steps_} steps, {-(-self.n_steps_ // window)} patches of {window}); these have "
+                             f"{X.shape[-1]}. Pad or cut them to that length, or use pool='mean' for series of any length.")
         return pd.DataFrame(get_embeddings(self.learn_, X, bs=max(self.batch_size, 256), pool=self.pool))
 
     @classmethod
