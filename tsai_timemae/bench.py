@@ -114,7 +114,7 @@ DATASET_CONFIGS = {
 QUICK = dict(pretrain_epochs=2, finetune_epochs=2)
 
 PRETRAIN_INPUTS = ('train', 'train+valid')
-READOUTS = ('mean', 'flatten')  # `readout`: FineLast's, FineAll's and the linear evaluation's view of the patches
+READOUTS = ('mean', 'flatten')  # `readout`: how the TimeMAE classifiers and linear evaluations see the patches
 
 def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
     "The settings for one data set: `DEFAULTS`, then its `DATASET_CONFIGS` row, then `QUICK` if asked, then `overrides`."
@@ -532,19 +532,23 @@ def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: 
     return {**meta, 'cached': False}
 
 # %% ../nbs/11_bench.ipynb #a3ba2650
+def _readout_head(s) -> dict:
+    "`custom_head=flatten_probe_head` for `readout='flatten'`; nothing otherwise (each learner's own mean-pooled head)."
+    return {'custom_head': flatten_probe_head} if s.readout == 'flatten' else {}
+
 def run_timemae_transfer(kind: str, ds, s: TimeMAEFineTune, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "FineLast (`kind='finelast'`, frozen encoder) or FineAll, from the cached pretraining of this data set and seed."
     pre = pretrain_timemae(ds, s.pretraining, seed, cache_dir, bar)
     make = finelast_learner if kind == 'finelast' else fineall_learner
     arch = s.pretraining.arch
-    head = {'custom_head': flatten_probe_head} if s.readout == 'flatten' else {}  # else each learner's own (mean)
     learn = make(make_dls(ds, s.bs, seed, label_idx), pre['weights'], metrics=accuracy, seed=seed, n_heads=arch.n_heads,
-                 d_ff=arch.d_ff, dropout=arch.dropout, path=work_dir, model_dir='.', **head)
+                 d_ff=arch.d_ff, dropout=arch.dropout, path=work_dir, model_dir='.', **_readout_head(s))
     return {**fit_select_score(learn, s.train, ds, bar), 'pretraining': pre}
 
 def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     """Linear evaluation: `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled (or, with
-    `readout='flatten'`, ordered) features of the labelled training series (all of them in the full-label protocol; validation labels are not used), scored once.
+    `readout='flatten'`, ordered) features of the labelled training series (all of them in the full-label protocol;
+    validation labels are not used), scored once.
     Without `s.pretraining`: the same on a randomly initialised encoder of the same architecture and seed, the baseline."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
@@ -566,9 +570,8 @@ def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True
 
 def run_timemae_scratch(ds, s: TimeMAEScratch, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
     "The same TimeMAE classifier, randomly initialised: what pretraining is measured against (with FineAll's read-out)."
-    head = {'custom_head': flatten_probe_head} if s.readout == 'flatten' else {}
     learn = ts_learner(make_dls(ds, s.bs, seed, label_idx), TimeMAE, metrics=accuracy, seed=seed, path=work_dir,
-                       model_dir='.', **asdict(s.arch), **head)
+                       model_dir='.', **asdict(s.arch), **_readout_head(s))
     return fit_select_score(learn, s.train, ds, bar)
 
 def run_mvp_tstplus(ds, s: MVPTSTPlus, seed, cache_dir, work_dir, bar=True, label_idx=None) -> dict:
