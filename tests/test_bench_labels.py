@@ -3,6 +3,8 @@ per class, the same for every method, saved), pretraining on every training inpu
 than the fraction (fixed schedule, final epoch), result files and report sections of their own, the plot, the CLI."""
 import json
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +210,28 @@ def test_untrained_linear_evaluation_is_the_baseline_beside_the_pretrained_one(t
     assert raw['pretraining'] is None and pre['pretraining'] is not None
     assert raw['labelled_idx'] == pre['labelled_idx']
     assert len(list((tmp_path / 'cache').rglob('*.pth'))) == 1                     # only the pretrained run pretrained
+
+
+def _fake_result(root, dataset, name, fraction, seed, acc, idx=(0, 1)):
+    path = root / dataset / f'{name}_labels{fraction}_seed{seed}.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({'seed': seed, 'metrics': {'accuracy': acc}, 'labelled_idx': list(idx)}))
+
+
+def test_label_goal_holds_the_ordered_readout_against_both_scratch_heads(tmp_path):
+    "Issue 15's goal check: a row passes only above twice the larger std, and the flatten rows meet their own twin."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import label_goal
+    accs = {'timemae_scratch': (.50, .52, .54), 'timemae_scratch_flatten': (.79, .80, .81), 'inceptiontimeplus': (.70, .70, .70)}
+    accs.update({f'{n}_flatten': (.80, .81, .82) for n in label_goal.TIMEMAE})
+    for name, a in accs.items():
+        for seed, acc in enumerate(a): _fake_result(tmp_path, 'D', name, '0.01', seed, acc)
+    rows = [r.split(' | ') for r in label_goal.goal_table('D', tmp_path, tmp_path, ('0.01',), readout='flatten').splitlines()[2:]]
+    met = {(r[1], r[2]): r[-1].strip(' |') for r in rows}
+    assert len(met) == 9 and {b for _, b in met} == {'timemae_scratch', 'timemae_scratch_flatten', 'inceptiontimeplus'}
+    assert met[('timemae_fineall_kmeans_flatten', 'timemae_scratch')] == 'yes'          # +29 against a bar of 3.3
+    assert met[('timemae_fineall_kmeans_flatten', 'timemae_scratch_flatten')] == 'no'   # +1 against a bar of 1.6
+    assert met[('timemae_fineall_kmeans_flatten', 'inceptiontimeplus')] == 'yes'
+    _fake_result(tmp_path, 'D', 'inceptiontimeplus', '0.01', 1, .7, idx=(0, 2))
+    with pytest.raises(ValueError, match='different labelled series'):
+        label_goal.goal_table('D', tmp_path, tmp_path, ('0.01',), readout='flatten')
