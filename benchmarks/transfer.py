@@ -27,9 +27,12 @@ generated from those files alone (`--report-only` regenerates it). Hand-written 
 
     TIMEMAE_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/transfer.py --seeds 0 1 2
 
-HAR pretraining reuses `tsai_timemae.bench.pretrain_timemae` with the label-efficiency run's configuration (40
-epochs, k-means tokenizer), cached under `--cache-dir` (`--source-cache-dir` to read HAR encoders from elsewhere);
-from a clean clone the script pretrains HAR itself (about 10 minutes per seed on one CPU thread).
+HAR pretraining reuses `tsai_timemae.bench.pretrain_timemae` with the label-efficiency run's configuration (k-means
+tokenizer; 40 epochs, the first label study's, unless `--source-epochs` says otherwise: 100 is the label study's
+encoder today), cached under `--cache-dir` (`--source-cache-dir` to read HAR encoders from elsewhere); from a clean
+clone the script pretrains HAR itself (about 10 minutes per seed on one CPU thread at 40 epochs).
+
+    python benchmarks/transfer.py --source-epochs 100 --out benchmarks/transfer/har100ep
 """
 from __future__ import annotations
 
@@ -79,9 +82,11 @@ MARK = {'up': '▲', 'down': '▼', 'same': '≈', None: ''}
 
 
 # ---------------------------------------------------------------------------------------------------- configuration
-def source_config(bench) -> dict:
-    "The label-efficiency run's HAR pretraining (so its cached encoders are reused): 40 epochs, k-means tokenizer."
-    return {**bench.bench_config(SOURCE, pretrain_epochs=40), 'tokenizer': 'kmeans', **bench.TOKENIZER_SETTINGS['kmeans'],
+SOURCE_EPOCHS = 40  # the first label study's HAR encoders; the committed `benchmarks/transfer/` table used them
+
+def source_config(bench, epochs: int = SOURCE_EPOCHS) -> dict:
+    "The label-efficiency run's HAR pretraining (so its cached encoders are reused): k-means tokenizer, `epochs` epochs."
+    return {**bench.bench_config(SOURCE, pretrain_epochs=epochs), 'tokenizer': 'kmeans', **bench.TOKENIZER_SETTINGS['kmeans'],
             'label_fraction': None}
 
 def target_config(bench, target: str, epochs: int | None = None) -> dict:
@@ -255,6 +260,9 @@ def render(out: Path, cmd_extra: str = '') -> str:
     by = {}
     for r in recs: by.setdefault((r['target'], r['method']), {})[r['seed']] = r
     here = out.resolve()
+    # the HAR encoders' length as the records hold it (the committed table predates `--source-epochs`: 40)
+    src_epochs = ', '.join(sorted({str(r['source']['config']['pretrain_epochs']) for r in recs if r.get('source')}) or
+                           [str(SOURCE_EPOCHS)])
     # named from the repository root when the folder is inside it, so the text reads the same inside BENCHMARKS.md
     try: rel_results = (out.resolve() / 'results').relative_to(REPO).as_posix()
     except ValueError: rel_results = os.path.relpath(out / 'results', here)
@@ -270,7 +278,7 @@ def render(out: Path, cmd_extra: str = '') -> str:
     lines += ['## Protocol', '',
               '1. **Source.** TimeMAE pretrained on HAR\'s training + validation inputs (no labels) with '
               '`tsai_timemae.bench.pretrain_timemae` and the label-efficiency run\'s configuration: '
-              '`{**bench_config(\'HAR\', pretrain_epochs=40), \'tokenizer\': \'kmeans\', **TOKENIZER_SETTINGS[\'kmeans\']}` '
+              f'`{{**bench_config(\'HAR\', pretrain_epochs={src_epochs}), \'tokenizer\': \'kmeans\', **TOKENIZER_SETTINGS[\'kmeans\']}}` '
               '(`TimeMAEPretrain()`\'s defaults: frozen k-means codes sized from the data, normalised MRR targets, '
               'MCC and MRR weighted equally; window 8, d_model 64, 8 layers, 4 heads, d_ff 256; final epoch kept). '
               'One encoder per seed; seed k of the target uses HAR seed k.',
@@ -418,6 +426,8 @@ def main(argv=None):
     p.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
     p.add_argument('--out', default='benchmarks/transfer', help='results/ and TRANSFER.md go here')
     p.add_argument('--cache-dir', default='benchmarks/cache', help='pretrained encoders (bench.pretrain_timemae cache)')
+    p.add_argument('--source-epochs', type=int, default=SOURCE_EPOCHS,
+                   help=f'HAR pretraining epochs (default {SOURCE_EPOCHS}; the label study\'s encoder today has 100)')
     p.add_argument('--source-cache-dir', help='where the HAR encoders are looked up / written (default: --cache-dir)')
     p.add_argument('--no-source-pretrain', action='store_true',
                    help='never pretrain HAR: skip the HAR-pretrained runs of a seed whose HAR encoder is not cached')
@@ -428,7 +438,8 @@ def main(argv=None):
     p.add_argument('--report-only', action='store_true', help='only regenerate TRANSFER.md from the result files')
     args = p.parse_args(argv)
     out = Path(args.out)
-    extra = '' if args.out == 'benchmarks/transfer' else f' --out {args.out}'
+    extra = ('' if args.out == 'benchmarks/transfer' else f' --out {args.out}') + \
+            ('' if args.source_epochs == SOURCE_EPOCHS else f' --source-epochs {args.source_epochs}')
     if args.report_only:
         print('wrote', write_report(out, extra)); return
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
@@ -437,7 +448,7 @@ def main(argv=None):
     from tsai_timemae import bench
     from tsai_timemae.data import load_dataset
 
-    src_cfg = source_config(bench)
+    src_cfg = source_config(bench, args.source_epochs)
     ds_src = None
     src_cache = Path(args.source_cache_dir or args.cache_dir)
 

@@ -198,6 +198,17 @@ def test_the_transfer_study_finds_the_label_runs_har_encoders():
     assert transfer.arch_of(bench, transfer.source_config(bench)) == asdict(bench.timemae_arch(bench.bench_config('HAR')))
 
 
+def test_transfer_source_epochs_find_the_label_studys_100_epoch_har_encoders():
+    "`transfer.py --source-epochs 100` reads the encoders of today's label study (100 epochs), not new ones."
+    import types
+    import transfer
+    for seed in (0, 1, 2):
+        r = json.loads((REPO / 'benchmarks' / 'results' / 'HAR' / f'timemae_linear_kmeans_labels0.01_seed{seed}.json').read_text())
+        har = types.SimpleNamespace(name=r['data']['name'], source=r['data']['source'])
+        stem = lambda epochs: transfer.source_stem(bench, har, transfer.source_config(bench, epochs), seed, 'cache')
+        assert stem(100).name == Path(r['pretraining']['weights']).stem != stem(transfer.SOURCE_EPOCHS).name
+
+
 def test_a_record_its_command_would_not_reproduce_is_flagged_in_the_report(tmp_path, monkeypatch):
     "E.g. a default changed after the run: the row says so instead of pointing at a command that runs something else."
     out = fixture_copy(tmp_path)
