@@ -1,0 +1,101 @@
+"""Is FineAll's gain from the ordered read-out on UWaveGestureLibrary the order, or the normalisation in its head?
+
+In the label study FineAll's default head is `GAP1d` + `Linear`; `flatten_probe_head` (`--readout flatten`) also
+puts a `BatchNorm1d` without affine parameters in front of its `Linear`. So "FineAll, ordered" changes two things at
+once. This script runs the label study's FineAll a third way: the mean over patches with that same normalisation
+(`linear_probe_head`, FineLast's head), everything else the bench's (`run_timemae_transfer`: same cached encoders,
+committed labelled subsets, fixed schedule, learning rate, final epoch, test split). It also reruns the default head,
+which must reproduce the committed `timemae_fineall_kmeans` rows (the check that the encoders and protocol are the
+same).
+
+    python benchmarks/fineall_head_control.py --cache-dir benchmarks/cache --out benchmarks/ablation/fineall_head.jsonl
+
+One JSON line per seed, label fraction and head; `--report` prints the table with the committed rows beside it.
+"""
+import argparse
+import contextlib
+import io
+import json
+import shutil
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tsai_timemae import bench
+from tsai_timemae.transfer import linear_probe_head
+
+HERE = Path(__file__).resolve().parent
+DATASET = 'UWaveGestureLibrary'
+HEADS = {'mean': {}, 'mean + BatchNorm': {'custom_head': linear_probe_head}}
+MEAN_ROW, FLATTEN_ROW = 'timemae_fineall_kmeans', 'timemae_fineall_kmeans_flatten'  # the label study's committed rows
+
+
+def committed(name: str, fraction: float, seed: int) -> float:
+    r = json.loads((HERE / 'results' / DATASET / f'{name}_labels{fraction:g}_seed{seed}.json').read_text())
+    return r['metrics']['accuracy']
+
+
+def run(seeds, fractions, cache_dir, out):
+    ds = None
+    for seed in seeds:
+        for frac in fractions:
+            cfg = bench.run_config(DATASET, 'timemae_fineall', 'kmeans', label_fraction=frac, pretrain_epochs=100)
+            settings = bench.method_settings(cfg, 'timemae_fineall')
+            if ds is None: ds = bench.load_dataset(DATASET, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+            idx = bench.fixed_label_subset(ds, frac, seed, HERE)  # the committed subset (an error if the data changed)
+            for head, kwargs in HEADS.items():
+                work = Path(tempfile.mkdtemp(prefix='timemae_head_'))
+                # the bench's FineAll with only the head swapped: `run_timemae_transfer` takes its head from here
+                original = bench._readout_head
+                bench._readout_head = lambda s, kwargs=kwargs: dict(kwargs)
+                try:
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        res = bench.run_timemae_transfer('fineall', ds, settings, seed, cache_dir, work, bar=False,
+                                                         label_idx=idx)
+                finally:
+                    bench._readout_head = original
+                    shutil.rmtree(work, ignore_errors=True)
+                rec = {'dataset': ds.name, 'seed': seed, 'label_fraction': frac, 'n_labelled': len(idx), 'head': head,
+                       'accuracy': res['metrics']['accuracy'], 'weights': Path(res['pretraining']['weights']).name}
+                print(json.dumps(rec), flush=True)
+                with open(out, 'a') as fh: fh.write(json.dumps(rec) + '\n')
+
+
+def report(path) -> str:
+    runs = defaultdict(dict)
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        runs[(r['label_fraction'], r['n_labelled'])].setdefault(r['head'], {})[r['seed']] = r['accuracy']
+    cols = list(HEADS) + ['ordered (committed `*_flatten` row)']
+    lines = ['| labels (series) | seeds | ' + ' | '.join(f'FineAll, {c}' for c in cols) + ' | mean rerun = committed row |',
+             '|---|---|' + '---|' * (len(cols) + 1)]
+    for (frac, n), by_head in sorted(runs.items()):
+        seeds = sorted(set.intersection(*(set(v) for v in by_head.values())))
+        vals = {h: [by_head[h][s] for s in seeds] for h in HEADS}
+        vals[cols[-1]] = [committed(FLATTEN_ROW, frac, s) for s in seeds]
+        same = vals['mean'] == [committed(MEAN_ROW, frac, s) for s in seeds]
+        cell = lambda v: f'{100 * np.mean(v):.2f} ± {100 * np.std(v):.2f}'
+        lines.append(f'| {frac:g} ({n}) | {len(seeds)} | ' + ' | '.join(cell(vals[c]) for c in cols) +
+                     f" | {'yes' if same else 'no'} |")
+    return '\n'.join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--label-fraction', type=float, nargs='+', default=[0.1, 0.25, 0.5, 1.0])
+    p.add_argument('--cache-dir', default='benchmarks/cache', help="the label study's pretrained encoders")
+    p.add_argument('--out', default=str(HERE / 'ablation' / 'fineall_head.jsonl'))
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--report', action='store_true', help='print the table of --out and stop')
+    a = p.parse_args()
+    if a.report: return print(report(a.out))
+    torch.set_num_threads(a.threads)
+    run(a.seeds, a.label_fraction, a.cache_dir, a.out)
+
+
+if __name__ == '__main__':
+    main()
