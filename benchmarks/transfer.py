@@ -405,7 +405,8 @@ def render(out: Path, cmd_extra: str = '') -> str:
     wall = sum(r['wall_s'] for r in recs)
     lines += ['## Regenerate', '',
               'From the repository root (resumes: a result file that exists is kept; `--overwrite` redoes it). From a '
-              'clean clone it first pretrains HAR itself, about 10 minutes per seed on one CPU thread; the target '
+              f'clean clone it first pretrains HAR itself ({src_epochs} epochs; about 15 seconds per epoch and seed on '
+              'one CPU thread); the target '
               'pretrainings take 15 to 90 s each:', '',
               '```', f'TIMEMAE_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/transfer.py --seeds '
               f"{' '.join(map(str, seeds or [0, 1, 2]))} --targets {tg}{cmd_extra}", '```', '',
