@@ -10,7 +10,8 @@ same).
 
     python benchmarks/fineall_head_control.py --cache-dir benchmarks/cache --out benchmarks/ablation/fineall_head.jsonl
 
-One JSON line per seed, label fraction and head; `--report` prints the table with the committed rows beside it.
+One JSON line per seed, label fraction and head (a row already in `--out` is not run again); `--report` prints the
+table with the committed rows beside it. The encoders must be the label study's (its cache): none is pretrained here.
 """
 import argparse
 import contextlib
@@ -39,6 +40,9 @@ def committed(name: str, fraction: float, seed: int) -> float:
 
 
 def run(seeds, fractions, cache_dir, out):
+    done = set()
+    if Path(out).is_file():
+        done = {(r['seed'], r['label_fraction'], r['head']) for r in map(json.loads, Path(out).read_text().splitlines())}
     ds = None
     for seed in seeds:
         for frac in fractions:
@@ -47,6 +51,10 @@ def run(seeds, fractions, cache_dir, out):
             if ds is None: ds = bench.load_dataset(DATASET, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
             idx = bench.fixed_label_subset(ds, frac, seed, HERE)  # the committed subset (an error if the data changed)
             for head, kwargs in HEADS.items():
+                if (seed, frac, head) in done: continue
+                stem = bench.cache_path(cache_dir, ds.name, ds.source, settings.pretraining, seed)
+                if bench._cached(stem) is None:
+                    raise SystemExit(f'No finished encoder at {stem}.pth: point --cache-dir at the label study\'s cache.')
                 work = Path(tempfile.mkdtemp(prefix='timemae_head_'))
                 # the bench's FineAll with only the head swapped: `run_timemae_transfer` takes its head from here
                 original = bench._readout_head

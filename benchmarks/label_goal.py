@@ -13,7 +13,7 @@ with the same ordered head (`timemae_scratch_flatten`), which tells the pretrain
 
     python benchmarks/label_goal.py HAR
     python benchmarks/label_goal.py Epilepsy --timemae-dir benchmarks/extra/kmeans_40ep/results
-    python benchmarks/label_goal.py HAR --readout flatten
+    python benchmarks/label_goal.py UWaveGestureLibrary --readout flatten --fractions 0.1 0.25 0.5 1
 """
 import argparse
 import json

@@ -16,7 +16,7 @@ order (flattened). A logistic regression on the standardised raw series is the r
     python benchmarks/pooling_on_valid.py UWaveGestureLibrary --pretrain-epochs 100 --out benchmarks/ablation/pooling.jsonl
 
 One JSON line per data set, seed and label fraction; `--report` prints the table from that file. HAR and Epilepsy
-(session 18; about half an hour of pretraining per seed on one thread, Epilepsy run for one seed):
+(session 18; 25 to 55 minutes of pretraining per seed on one thread, Epilepsy run for one seed):
 
     python benchmarks/pooling_on_valid.py HAR --label-fraction 0.01 0.05 0.1 0.2 1 --out benchmarks/ablation/pooling.jsonl
     python benchmarks/pooling_on_valid.py Epilepsy --seeds 0 --label-fraction 0.01 0.05 0.1 0.2 1 --out benchmarks/ablation/pooling.jsonl

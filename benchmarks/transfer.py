@@ -409,7 +409,8 @@ def render(out: Path, cmd_extra: str = '') -> str:
               'one CPU thread); the target '
               'pretrainings take 15 to 90 s each:', '',
               '```', f'TIMEMAE_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/transfer.py --seeds '
-              f"{' '.join(map(str, seeds or [0, 1, 2]))} --targets {tg}{cmd_extra}", '```', '',
+              f"{' '.join(map(str, seeds or [0, 1, 2]))} --targets {tg}{cmd_extra}"
+              f"{'' if src_epochs == str(SOURCE_EPOCHS) else f' --source-epochs {src_epochs}'}", '```', '',
               '`--report-only` rewrites this file from the result files. '
               f'The runs here took {wall / 60:.1f} minutes in all (wall time, one CPU thread, on a machine shared with '
               'another benchmark; pretraining that was read from the cache not counted).', '']
@@ -439,8 +440,7 @@ def main(argv=None):
     p.add_argument('--report-only', action='store_true', help='only regenerate TRANSFER.md from the result files')
     args = p.parse_args(argv)
     out = Path(args.out)
-    extra = ('' if args.out == 'benchmarks/transfer' else f' --out {args.out}') + \
-            ('' if args.source_epochs == SOURCE_EPOCHS else f' --source-epochs {args.source_epochs}')
+    extra = '' if args.out == 'benchmarks/transfer' else f' --out {args.out}'  # `--source-epochs`: from the records
     if args.report_only:
         print('wrote', write_report(out, extra)); return
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
@@ -478,6 +478,10 @@ def main(argv=None):
             for m in methods:
                 path = result_file(out, bench, target, m, seed)
                 if path.is_file() and not args.overwrite:
+                    kept = json.loads(path.read_text()).get('source') if m in USES_SOURCE else None
+                    if kept and kept['config']['pretrain_epochs'] != args.source_epochs:
+                        raise SystemExit(f"{path} was made with {kept['config']['pretrain_epochs']}-epoch HAR encoders, "
+                                         f'not {args.source_epochs}: use another --out, or --overwrite to replace it.')
                     print(f'{target} {m} seed {seed}: exists, skipped'); continue
                 if m in USES_SOURCE:
                     src['c_in'], src['seq_len'] = src_ds().c_in, src_ds().seq_len

@@ -199,7 +199,7 @@ def test_the_transfer_study_finds_the_label_runs_har_encoders():
 
 
 def test_transfer_source_epochs_find_the_label_studys_100_epoch_har_encoders():
-    "`transfer.py --source-epochs 100` reads the encoders of today's label study (100 epochs), not new ones."
+    "`transfer.py --source-epochs 100` looks up the cache names of today's label study's HAR encoders (100 epochs)."
     import types
     import transfer
     for seed in (0, 1, 2):
@@ -342,3 +342,17 @@ def test_a_new_run_with_a_later_settings_default_is_not_mixed_with_the_old_seeds
                                           label_fraction=0.1), 'timemae_linear')
     bench._note_settings_change(src, settings)
     assert 'different settings' not in capsys.readouterr().out
+
+
+def test_transfer_keeps_no_result_made_with_other_har_encoders(tmp_path):
+    "Resuming into a folder of 40-epoch results with `--source-epochs 100` is refused, not a silently mixed table."
+    import shutil
+    import transfer
+    kept = tmp_path / 'results' / 'BasicMotions' / 'har_fineall_seed0.json'
+    kept.parent.mkdir(parents=True)
+    shutil.copy(REPO / 'benchmarks' / 'transfer' / 'har100ep' / 'results' / 'BasicMotions' / 'har_fineall_seed0.json', kept)
+    args = ['--out', str(tmp_path), '--targets', 'BasicMotions', '--seeds', '0', '--methods', 'har_fineall']
+    with pytest.raises(SystemExit, match='100-epoch HAR encoders, not 40'):
+        transfer.main(args)  # the default is 40 epochs
+    transfer.main(args + ['--source-epochs', '100'])  # the same length: kept, and the report names the flag
+    assert '--source-epochs 100' in (tmp_path / 'TRANSFER.md').read_text()
