@@ -6,7 +6,7 @@ once. This script runs the label study's FineAll a third way: the mean over patc
 (`linear_probe_head`, FineLast's head), everything else the bench's (`run_timemae_transfer`: same cached encoders,
 committed labelled subsets, fixed schedule, learning rate, final epoch, test split). It also reruns the default head,
 which must reproduce the committed `timemae_fineall_kmeans` rows (the check that the encoders and protocol are the
-same).
+same), and TimeMAE from scratch with the normalised mean head (`timemae_scratch`'s runner): its untrained twin.
 
     python benchmarks/fineall_head_control.py --cache-dir benchmarks/cache --out benchmarks/ablation/fineall_head.jsonl
 
@@ -30,7 +30,9 @@ from tsai_timemae.transfer import linear_probe_head
 
 HERE = Path(__file__).resolve().parent
 DATASET = 'UWaveGestureLibrary'
-HEADS = {'mean': {}, 'mean + BatchNorm': {'custom_head': linear_probe_head}}
+# row label -> (the bench's runner, the head it gets); the first two are FineAll, the last its untrained twin
+HEADS = {'mean': ('fineall', {}), 'mean + BatchNorm': ('fineall', {'custom_head': linear_probe_head}),
+         'from scratch, mean + BatchNorm': ('scratch', {'custom_head': linear_probe_head})}
 MEAN_ROW, FLATTEN_ROW = 'timemae_fineall_kmeans', 'timemae_fineall_kmeans_flatten'  # the label study's committed rows
 
 
@@ -50,24 +52,29 @@ def run(seeds, fractions, cache_dir, out):
             settings = bench.method_settings(cfg, 'timemae_fineall')
             if ds is None: ds = bench.load_dataset(DATASET, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
             idx = bench.fixed_label_subset(ds, frac, seed, HERE)  # the committed subset (an error if the data changed)
-            for head, kwargs in HEADS.items():
+            for head, (kind, kwargs) in HEADS.items():
                 if (seed, frac, head) in done: continue
                 stem = bench.cache_path(cache_dir, ds.name, ds.source, settings.pretraining, seed)
                 if bench._cached(stem) is None:
                     raise SystemExit(f'No finished encoder at {stem}.pth: point --cache-dir at the label study\'s cache.')
                 work = Path(tempfile.mkdtemp(prefix='timemae_head_'))
-                # the bench's FineAll with only the head swapped: `run_timemae_transfer` takes its head from here
+                # the bench's runs with only the head swapped: its runners take their head from here
                 original = bench._readout_head
                 bench._readout_head = lambda s, kwargs=kwargs: dict(kwargs)
                 try:
                     with contextlib.redirect_stdout(io.StringIO()):
-                        res = bench.run_timemae_transfer('fineall', ds, settings, seed, cache_dir, work, bar=False,
-                                                         label_idx=idx)
+                        if kind == 'fineall':
+                            res = bench.run_timemae_transfer('fineall', ds, settings, seed, cache_dir, work, bar=False,
+                                                             label_idx=idx)
+                        else:
+                            scratch = bench.method_settings(cfg, 'timemae_scratch')
+                            res = bench.run_timemae_scratch(ds, scratch, seed, cache_dir, work, bar=False, label_idx=idx)
                 finally:
                     bench._readout_head = original
                     shutil.rmtree(work, ignore_errors=True)
                 rec = {'dataset': ds.name, 'seed': seed, 'label_fraction': frac, 'n_labelled': len(idx), 'head': head,
-                       'accuracy': res['metrics']['accuracy'], 'weights': Path(res['pretraining']['weights']).name}
+                       'accuracy': res['metrics']['accuracy'],
+                       'weights': Path(res['pretraining']['weights']).name if 'pretraining' in res else None}
                 print(json.dumps(rec), flush=True)
                 with open(out, 'a') as fh: fh.write(json.dumps(rec) + '\n')
 
@@ -78,7 +85,7 @@ def report(path) -> str:
         r = json.loads(line)
         runs[(r['label_fraction'], r['n_labelled'])].setdefault(r['head'], {})[r['seed']] = r['accuracy']
     cols = list(HEADS) + ['ordered (committed `*_flatten` row)']
-    lines = ['| labels (series) | seeds | ' + ' | '.join(f'FineAll, {c}' for c in cols) + ' | seeds where the mean rerun = the committed row |',
+    lines = ['| labels (series) | seeds | ' + ' | '.join(c if c.startswith('from') else f'FineAll, {c}' for c in cols) + ' | seeds where the mean rerun = the committed row |',
              '|---|---|' + '---|' * (len(cols) + 1)]
     for (frac, n), by_head in sorted(runs.items()):
         seeds = sorted(set.intersection(*(set(v) for v in by_head.values())))
