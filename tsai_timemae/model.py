@@ -129,7 +129,21 @@ class TimeMAE(nn.Module):
         self.head_nf = d_model
         if custom_head is None: self.head = self.create_head(d_model, c_out, fc_dropout)
         elif isinstance(custom_head, nn.Module): self.head = custom_head
-        else: self.head = custom_head(self.head_nf, c_out, math.ceil((seq_len or max_seq_len) / window))
+        else: self.head = self.build_custom_head(custom_head, c_out, seq_len)
+
+    def build_custom_head(self, custom_head, c_out, seq_len):
+        """tsai's convention, `custom_head(head_nf, c_out, seq_len)`, where `seq_len` is the encoder's output length:
+        here the number of patches. Without the series length that number is unknown, so `None` is passed rather than
+        a guess (a head sized for a guessed length would fail only at the first batch); a head that needs it fails
+        here, with an error that says to give `seq_len` (`ts_learner` passes the data's length)."""
+        n_patches = None if seq_len is None else math.ceil(seq_len / self.window)
+        try: return custom_head(self.head_nf, c_out, n_patches)
+        except (TypeError, ValueError) as e:
+            if n_patches is not None: raise
+            name = getattr(custom_head, '__name__', type(custom_head).__name__)
+            raise ValueError(f'custom_head={name} needs the number of patches, which comes from the series length: build '
+                             f'the model with seq_len=<steps per series> (ts_learner passes the data\'s length), or use a '
+                             f'head that pools over the patches (the default, or linear_probe_head). ({e})') from e
 
     @staticmethod
     def create_head(nf: int, c_out: int | None, fc_dropout: float = 0.) -> nn.Sequential:

@@ -142,6 +142,8 @@ def flatten_probe_head(nf: int, c_out: int, seq_len: int) -> nn.Sequential:
     UWaveGestureLibrary's validation series it was the bottleneck (BENCHMARKS.md, "Mean pooling and few labels").
     `seq_len` is the encoder's output length, the number of patches (tsai's `custom_head` convention); the head has
     `n_patches * d_model` inputs, so it fits one series length. Same normalization as `linear_probe_head`."""
+    if seq_len is None:
+        raise ValueError('flatten_probe_head needs the number of patches (seq_len), which comes from the series length.')
     nf_all = nf * seq_len
     return nn.Sequential(PatchFlatten(seq_len), nn.BatchNorm1d(nf_all, affine=False), nn.Linear(nf_all, c_out))
 
