@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from tsai_timemae.data import (TSDataset, data_root_candidates, default_data_root, find_dataset, load_dataset,
-                               read_tstcc_pt, split_train_valid)
+                               read_tstcc_pt, recording_groups, shared_recording_fraction, split_train_valid)
 
 UEA = default_data_root() / 'UEA'
+HAR = default_data_root() / 'HAR'
 needs_uea = pytest.mark.skipif(not UEA.is_dir(), reason=f'benchmark data not found at {UEA} '
                                '(set TIMEMAE_DATA to a folder holding UEA/<Name>/<Name>_TRAIN.ts)')
 
@@ -135,6 +136,53 @@ def test_split_errors():
 
 
 # -- finding data sets --------------------------------------------------------------------------------------------------
+def _sliding_windows(lengths=(7, 4, 1, 3), c=2, t=8, hop=4, seed=0):
+    "Windows cut with a hop from recordings of the given numbers of windows, shuffled; and which recording each is."
+    rng = np.random.default_rng(seed)
+    wins, rec = [], []
+    for r, k in enumerate(lengths):
+        x = rng.normal(size=(c, t + hop * (k - 1))).astype(np.float32)
+        for s in range(k): wins.append(x[:, s * hop:s * hop + t]); rec.append(r)
+    order = rng.permutation(len(wins))
+    return np.stack(wins)[order], np.array(rec)[order]
+
+
+def test_recording_groups_find_the_chains_of_sliding_windows():
+    X, rec = _sliding_windows()
+    g = recording_groups(X)
+    assert len(g) == len(X) and set(g) == {0, 1, 2, 3}
+    assert all(len(set(g[rec == r])) == 1 for r in range(4))               # one id per recording, none shared
+    assert g[0] == 0                                                         # numbered in order of first window
+    X6, rec6 = _sliding_windows(hop=2, t=8)
+    assert len(set(recording_groups(X6, overlap=6))) == 4
+    assert len(set(recording_groups(X6))) == 2 + 2 + 1 + 2                   # half a window: every other one chains
+    scaled = X / X.std(axis=(1, 2), keepdims=True)                           # standardised window by window
+    assert len(set(recording_groups(scaled))) == len(X)                     # exact matching: nothing found
+
+
+def test_shared_recording_fraction_tells_a_grouped_split_from_a_random_one():
+    X, rec = _sliding_windows(lengths=(6, 6, 6, 6))
+    held = np.isin(rec, [1, 3])
+    assert shared_recording_fraction(X[~held], X[held]) == 0.
+    assert shared_recording_fraction(X[::2], X[1::2]) == 1.
+    assert shared_recording_fraction(X, X[:0]) == 0.
+
+
+def test_recording_groups_errors_name_the_fix():
+    with pytest.raises(ValueError, match=r'between 1 and 7 for 8-step windows; got 8'):
+        recording_groups(np.zeros((3, 1, 8)), overlap=8)
+    with pytest.raises(ValueError, match=r'windows \[n, channels, steps\]'):
+        recording_groups(np.zeros((3, 8)))
+
+
+@pytest.mark.skipif(not HAR.is_dir(), reason=f'HAR not found at {HAR}')
+def test_har_random_validation_split_shares_every_recording_with_training():
+    "HAR's file split is random over half-overlapping windows: every validation window's recording is in training."
+    ds = load_dataset('HAR')
+    assert shared_recording_fraction(ds.X_train, ds.X_valid) > 0.99
+    assert shared_recording_fraction(np.concatenate([ds.X_train, ds.X_valid]), ds.X_test) == 0.  # other people
+
+
 def test_missing_data_set_names_every_path_searched(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         load_dataset('SpokenArabicDigits', root=tmp_path)

@@ -18,8 +18,8 @@ from sklearn.model_selection import train_test_split
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates', 'default_data_root',
            'TSDataset', 'check_arrays', 'read_tstcc_pt', 'read_ts_files', 'read_numpy', 'split_train_valid',
-           'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset',
-           'standardize_by_channel']
+           'recording_groups', 'shared_recording_fraction', 'find_dataset', 'sktime_bundled_folder', 'load_dataset',
+           'check_label_fraction', 'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -193,6 +193,46 @@ def split_train_valid(X, y, valid_size: float = 0.2, seed: int = 42):
     tr, va = train_test_split(np.arange(len(y)), test_size=valid_size, stratify=y, random_state=seed, shuffle=True)
     tr, va = np.sort(tr), np.sort(va)
     return X[tr], y[tr], X[va], y[va]
+
+# %% ../nbs/10_data.ipynb #b9b5a9d6
+def _check_overlap(X, overlap):
+    X = np.asarray(X)
+    if X.ndim != 3: raise ValueError(f'X must be windows [n, channels, steps], got shape {X.shape}.')
+    T = X.shape[-1]
+    overlap = T // 2 if overlap is None else int(overlap)
+    if not 0 < overlap < T:
+        raise ValueError(f'overlap is the number of steps consecutive windows share, between 1 and {T - 1} for '
+                         f'{T}-step windows; got {overlap}.')
+    return X, overlap
+
+def recording_groups(X, overlap: int | None = None) -> np.ndarray:
+    """A group id per window `[n, channels, steps]`: windows cut one after another from one recording share it.
+    Window j follows window i when i's last `overlap` steps equal j's first `overlap` steps exactly, on every channel,
+    which is what sliding windows with a hop of `steps - overlap` are (`overlap=None`: half a window, the common 50%).
+    Matching is exact, so it finds windows cut from the same array, not from rescaled copies; identical stretches in
+    different recordings (a constant signal) join them into one group, which only makes a grouped split stricter.
+    Ids are numbered from 0 in the order of each group's first window."""
+    X, overlap = _check_overlap(X, overlap)
+    head = {}
+    for i, w in enumerate(X): head.setdefault(np.ascontiguousarray(w[:, :overlap]).tobytes(), []).append(i)
+    parent = np.arange(len(X))
+    def root(i):
+        while parent[i] != i: parent[i] = i = parent[parent[i]]
+        return i
+    for i, w in enumerate(X):
+        for j in head.get(np.ascontiguousarray(w[:, -overlap:]).tobytes(), ()):
+            a, b = root(i), root(j)
+            if a != b: parent[max(a, b)] = min(a, b)
+    roots = np.array([root(i) for i in range(len(X))], dtype=int)
+    return np.unique(roots, return_inverse=True)[1].reshape(-1) if len(X) else roots
+
+def shared_recording_fraction(X_train, X_valid, overlap: int | None = None) -> float:
+    """The share of validation windows cut from a recording that some training window also comes from (see
+    `recording_groups`): 0 for a split by recording; near 1 for a random split of overlapping windows."""
+    X_train, X_valid = np.asarray(X_train), np.asarray(X_valid)
+    if len(X_valid) == 0: return 0.
+    g = recording_groups(np.concatenate([X_train, X_valid]), overlap)
+    return float(np.isin(g[len(X_train):], g[:len(X_train)]).mean())
 
 # %% ../nbs/10_data.ipynb #255c4e35
 ALIASES = {'UWave': 'UWaveGestureLibrary', 'AD': 'SpokenArabicDigits', 'PS': 'PhonemeSpectra'}
