@@ -9,8 +9,17 @@ seed, scores a grid of `C` on validation, refits the chosen `C` on train and sco
     python benchmarks/linear_c_on_valid.py HAR --cache-dir benchmarks/cache/HAR --out benchmarks/ablation/har_linear_c.jsonl
     python benchmarks/linear_c_on_valid.py Epilepsy --cache-dir benchmarks/cache/Epilepsy --out benchmarks/ablation/epilepsy_linear_c.jsonl
 
+`--valid recordings` (session 19) scores the grid on held-out recordings instead of the file's validation split: HAR's
+windows overlap by half and its validation split was drawn at random, so every validation window comes from a
+recording that training windows also come from (`tsai_timemae.data.shared_recording_fraction`). Here the training and
+validation windows are pooled, cut into the chains of one recording each (`recording_groups`), and scored by 5-fold
+`StratifiedGroupKFold` (no recording on both sides); the chosen `C` is then refitted on the training split, as the
+bench does, and the test split read once. Subjects still recur across recordings (the files carry no subject ids):
+
+    python benchmarks/linear_c_on_valid.py HAR --valid recordings --cache-dir <cache>/HAR --pretrain-epochs 100 --out benchmarks/ablation/har_linear_c_recordings.jsonl
+
 `--cache-dir` holds `timemae_kmeans_seed<k>_<hash>.pth` from `timemae bench HAR --methods timemae_linear --tokenizer
-kmeans --pretrain-epochs 40` (the cache is not committed; that command makes it). `test_at_C1` is the
+kmeans --pretrain-epochs 40` (or 100 with `--pretrain-epochs 100`; the cache is not committed; that command makes it). `test_at_C1` is the
 bench's own linear evaluation (`timemae_linear`, `timemae_linear_untrained`) of the same seed, for comparison.
 """
 import argparse, contextlib, io, json
@@ -25,7 +34,9 @@ from sklearn.preprocessing import StandardScaler
 from tsai.all import ts_learner
 
 from tsai_timemae.all import TimeMAE, get_embeddings, timemae_learner
-from tsai_timemae.bench import bench_config, load_dataset, make_dls, timemae_arch
+from tsai_timemae.bench import (bench_config, cache_path, load_dataset, make_dls, run_config, timemae_arch,
+                                timemae_pretraining)
+from tsai_timemae.data import recording_groups, shared_recording_fraction
 
 GRID = (0.001, 0.01, 0.1, 1., 10., 100.)
 
@@ -34,13 +45,59 @@ def probe(f_fit, y_fit, C):
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000)).fit(f_fit, y_fit)
 
 
+def recording_folds(X_train, y_train, X_valid, y_valid, n_splits=5, seed=0):
+    """Training and validation windows pooled, then `StratifiedGroupKFold` over their recordings (`recording_groups`):
+    `(y_pooled, folds, facts)`, where `facts` says how much the file split shared and that no fold shares any."""
+    from sklearn.model_selection import StratifiedGroupKFold
+    X_tv, y_tv = np.concatenate([X_train, X_valid]), np.concatenate([y_train, y_valid])
+    groups = recording_groups(X_tv)
+    folds = list(StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X_tv, y_tv, groups))
+    facts = {'file_split_shared': shared_recording_fraction(X_train, X_valid), 'recordings': int(groups.max() + 1),
+             'cv_shared': max(float(np.isin(groups[v], groups[f]).mean()) for f, v in folds)}
+    return y_tv, folds, facts
+
+
+def choose_C(f_train, y_train, f_valid, y_valid, fit=probe, folds=None, y_pooled=None):
+    """Score `GRID` on the file's validation split, or (with `folds`) by cross-validation over the pooled features of
+    both splits; return `(scores by C, chosen C)`, ties going to the C nearest 1."""
+    if folds is None: valid = {C: float(fit(f_train, y_train, C).score(f_valid, y_valid)) for C in GRID}
+    else:
+        f = np.concatenate([f_train, f_valid])
+        valid = {C: float(np.mean([fit(f[a], y_pooled[a], C).score(f[b], y_pooled[b]) for a, b in folds])) for C in GRID}
+    return valid, max(GRID, key=lambda C: (valid[C], -abs(np.log10(C))))
+
+
+def report(path) -> str:
+    "The table of a results file: per encoder, the C each validation chose and the test split at C = 1 and at the choice."
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    pct = lambda v: f'{100 * np.mean(v):.2f} ± {100 * np.std(v):.2f}'
+    lines = ['| data set | recipe, pretraining epochs | encoder | where C was chosen | seeds | C chosen | validation at C = 1 | '
+             'test, C = 1 | test, C chosen |', '|---|---|---|---|---|---|---|---|---|']
+    groups = {}
+    for r in rows:  # records without a recipe or epochs: the library default's 40-epoch encoders (session 11)
+        key = (r['dataset'], r.get('recipe', 'library default'), r.get('pretrain_epochs') or 40, r['encoder'], r.get('valid', 'file'))
+        groups.setdefault(key, []).append(r)
+    for (ds, recipe, epochs, enc, where), rs in groups.items():
+        lines.append(f"| {ds} | {recipe}, {epochs} | {enc} | {'held-out recordings (5-fold)' if where == 'recordings' else 'file validation split'} | "
+                     f"{len(rs)} | {', '.join(format(r['chosen_C'], 'g') for r in rs)} | {pct([r['valid_by_C']['1.0'] for r in rs])} | "
+                     f"{pct([r['test_at_C1'] for r in rs])} | {pct([r['test_at_chosen'] for r in rs])} |")
+    return '\n'.join(lines)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('dataset')
-    p.add_argument('--cache-dir', required=True)
+    p.add_argument('dataset', nargs='?')
+    p.add_argument('--cache-dir')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--out', required=True)
+    p.add_argument('--valid', choices=('file', 'recordings'), default='file',
+                   help="where C is chosen: the file's validation split, or 5-fold CV over held-out recordings")
+    p.add_argument('--pretrain-epochs', type=int, default=None,
+                   help="the encoders' pretraining epochs, to pick their cache file by its settings (default: any one per seed)")
+    p.add_argument('--report', action='store_true', help='print the table of --out and stop')
     a = p.parse_args()
+    if a.report: return print(report(a.out))
+    if not (a.dataset and a.cache_dir): p.error('a data set and --cache-dir are needed unless --report')
     torch.set_num_threads(1)
     cfg = bench_config(a.dataset)
     ds = load_dataset(a.dataset, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
@@ -48,8 +105,14 @@ def main():
     y_test = np.asarray(ds.y_test).astype(y.dtype)
     arch = timemae_arch(cfg)  # the encoders as `timemae bench`'s linear evaluation builds them (run_timemae_linear)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    if a.valid == 'recordings': y_tv, folds, leak = recording_folds(X[tr], y[tr], X[va], y[va])
+    key = None if a.pretrain_epochs is None else timemae_pretraining(
+        run_config(a.dataset, 'timemae_linear', 'kmeans', pretrain_epochs=a.pretrain_epochs))
     for seed in a.seeds:
-        (weights,) = Path(a.cache_dir).glob(f'timemae_kmeans_seed{seed}_*.pth')
+        if key is None: (weights,) = Path(a.cache_dir).glob(f'timemae_kmeans_seed{seed}_*.pth')
+        else:  # the file the bench caches these settings' encoder in
+            weights = Path(a.cache_dir) / (cache_path(a.cache_dir, ds.name, ds.source, key, seed).name + '.pth')
+            if not weights.is_file(): raise SystemExit(f'{weights} not found: pretrain it with `timemae bench` first')
         dls = make_dls(ds, cfg['bs'], seed, label_idx=np.arange(len(tr)))  # the bench's scaling: every training input
         for kind in ('untrained', 'pretrained'):
             with contextlib.redirect_stdout(io.StringIO()):
@@ -57,10 +120,13 @@ def main():
                          timemae_learner(dls, str(weights), seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff,
                                          dropout=arch.dropout))
                 f_tr, f_va, f_te = (get_embeddings(learn, x) for x in (X[tr], X[va], ds.X_test))
-            valid = {C: float(probe(f_tr, y[tr], C).score(f_va, y[va])) for C in GRID}
-            chosen = max(GRID, key=lambda C: (valid[C], -abs(np.log10(C))))  # ties: the C nearest 1
+            file_valid, chosen = choose_C(f_tr, y[tr], f_va, y[va])
+            valid, extra = file_valid, {}
+            if a.valid == 'recordings':
+                valid, chosen = choose_C(f_tr, y[tr], f_va, y[va], folds=folds, y_pooled=y_tv)
+                extra = {'valid': 'recordings', 'file_valid_by_C': file_valid, **leak}
             rec = {'dataset': ds.name, 'seed': seed, 'encoder': kind, 'weights': None if kind == 'untrained' else weights.name,
-                   'valid_by_C': valid, 'chosen_C': chosen,
+                   'pretrain_epochs': a.pretrain_epochs, 'valid_by_C': valid, 'chosen_C': chosen, **extra,
                    'test_at_chosen': float(probe(f_tr, y[tr], chosen).score(f_te, y_test)),
                    'test_at_C1': float(probe(f_tr, y[tr], 1.).score(f_te, y_test))}
             print(json.dumps(rec), flush=True)

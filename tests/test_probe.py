@@ -235,3 +235,18 @@ def test_probe_defaults_follow_the_bench_for_known_sets_and_the_library_for_othe
     assert probe_defaults('ECG200', 96)['window'] == 8                             # the committed probe runs' window
     assert probe_defaults('my_sensors', 315)['window'] == 13                       # round(sqrt(315 / 2))
     assert probe_defaults('my_sensors')['window'] == 8                             # no length known
+
+
+def test_held_out_windows_sharing_recordings_with_training_are_named(ds, probe_run):
+    "Sliding windows split at random: the probe says how many held-out windows share a recording, and warns."
+    from tsai_timemae.probe import shared_recordings_warning
+    assert probe_run[1]['data']['held_out_sharing_recordings'] == 0.                 # BasicMotions: no overlaps
+    assert shared_recordings_warning(ds, 'cv5') == (0., None)
+    rng = np.random.default_rng(0)
+    rec = rng.normal(size=(2, 4 * 41)).astype(np.float32)
+    X = np.stack([rec[:, 4 * i:4 * i + 8] for i in range(40)])                   # one recording, hop 4
+    y = np.arange(40) % 2
+    leaky = TSDataset('Sliding', X[::2], y[::2], X[1::2], y[1::2], X[:2], y[:2])
+    share, warning = shared_recordings_warning(leaky, 'valid')
+    assert share == 1. and '100% of the validation windows of Sliding' in warning and 'recording_groups' in warning
+    assert shared_recordings_warning(leaky, 'cv5')[0] == 1.

@@ -15,6 +15,7 @@ import os
 import shlex
 import tempfile
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,10 +23,10 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
-           'linear_probe_score', 'cv_probe_score', 'probe_protocol', 'probe_encoder', 'parse_value', 'key_value',
-           'format_key_value', 'probe_defaults', 'effective_settings', 'default_tag', 'probe_path', 'run_probe',
-           'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command', 'render_probe_report',
-           'write_probe_report', 'run_probes', 'add_args', 'run']
+           'linear_probe_score', 'cv_probe_score', 'probe_protocol', 'probe_encoder', 'shared_recordings_warning',
+           'parse_value', 'key_value', 'format_key_value', 'probe_defaults', 'effective_settings', 'default_tag',
+           'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command',
+           'render_probe_report', 'write_probe_report', 'run_probes', 'add_args', 'run']
 
 # %% ../nbs/13_probe.ipynb #2992c34c
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
@@ -69,6 +70,23 @@ def probe_encoder(learn, ds, folds: int = CV_FOLDS) -> tuple[float, str]:
     f_tr, f_va = get_embeddings(learn, ds.X_train), get_embeddings(learn, ds.X_valid)
     if protocol == 'valid': return linear_probe_score(f_tr, ds.y_train, f_va, ds.y_valid), protocol
     return cv_probe_score(np.concatenate([f_tr, f_va]), np.concatenate([ds.y_train, ds.y_valid]), folds), protocol
+
+def shared_recordings_warning(ds, protocol: str) -> tuple[float, str | None]:
+    """`(share, warning)`: the share of held-out windows (the validation split, or with cross-validation every
+    window) cut from a recording that training windows also come from (`tsai_timemae.data.recording_groups`), and a
+    warning in plain words when it is not 0. Sliding windows that overlap make such scores optimistic: on HAR every
+    validation window shares its recording with training windows, and a probe's regularisation chosen there scored
+    lower on the test subjects than one chosen on held-out recordings (BENCHMARKS.md)."""
+    from tsai_timemae.data import recording_groups, shared_recording_fraction
+    if protocol == 'valid': share, held = shared_recording_fraction(ds.X_train, ds.X_valid), 'validation windows'
+    else:
+        g = recording_groups(np.concatenate([ds.X_train, ds.X_valid]))
+        share, held = float((np.bincount(g)[g] > 1).mean()), 'windows cross-validated'
+    if share == 0: return share, None
+    return share, (f'{share:.0%} of the {held} of {ds.name} come from recordings that other windows on the training side '
+                   'also come from (consecutive windows share steps), so these probe scores overstate how the features '
+                   'carry to new recordings. Compare settings on held-out recordings: tsai_timemae.data.recording_groups '
+                   'with scikit-learn\'s StratifiedGroupKFold.')
 
 # %% ../nbs/13_probe.ipynb #2a555eb3
 def parse_value(s: str):
@@ -271,6 +289,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         learn = ts_learner(dls, TimeMAE, cbs=[cb], **arch)
         t1 = time.perf_counter()
         with _rng_kept(): untrained, protocol = probe_encoder(learn, ds, folds)
+        shared, warning = shared_recordings_warning(ds, protocol)
+        if warning: warnings.warn(warning, stacklevel=2)
         probe_s = time.perf_counter() - t1
         if on_encoder is not None:
             with _rng_kept(): on_encoder('untrained', learn, ds)
@@ -306,7 +326,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         'data': {'n_train': len(ds.X_train), 'n_valid': len(ds.X_valid), 'n_pretrain': len(X), 'n_inputs': n_inputs,
                  'c_in': int(X.shape[1]),
                  'seq_len': int(X.shape[2]), 'n_classes': int(len(np.unique(y))),
-                 'source': getattr(ds, 'source', ''), 'valid_from': getattr(ds, 'valid_from', '')},
+                 'source': getattr(ds, 'source', ''), 'valid_from': getattr(ds, 'valid_from', ''),
+                 'held_out_sharing_recordings': shared},
         'wall_s': round(wall, 2), 'pretrain_wall_s': round(pre_s, 2), 'probe_wall_s': round(timer[0], 2),
         'env': environment(), 'versions': package_versions(),
         'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
