@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
 from tsai_timemae import bench
 from tsai_timemae.transfer import linear_probe_head
 
@@ -44,7 +45,7 @@ def committed(name: str, fraction: float, seed: int) -> float:
 def run(seeds, fractions, cache_dir, out):
     done = set()
     if Path(out).is_file():
-        done = {(r['seed'], r['label_fraction'], r['head']) for r in map(json.loads, Path(out).read_text().splitlines())}
+        done = {(r['seed'], r['label_fraction'], r['head']) for r in read_records(out)}
     ds = None
     for seed in seeds:
         for frac in fractions:
@@ -75,14 +76,12 @@ def run(seeds, fractions, cache_dir, out):
                 rec = {'dataset': ds.name, 'seed': seed, 'label_fraction': frac, 'n_labelled': len(idx), 'head': head,
                        'accuracy': res['metrics']['accuracy'],
                        'weights': Path(res['pretraining']['weights']).name if 'pretraining' in res else None}
-                print(json.dumps(rec), flush=True)
-                with open(out, 'a') as fh: fh.write(json.dumps(rec) + '\n')
+                log_record(rec, out)
 
 
 def report(path) -> str:
     runs = defaultdict(dict)
-    for line in Path(path).read_text().splitlines():
-        r = json.loads(line)
+    for r in read_records(path):
         runs[(r['label_fraction'], r['n_labelled'])].setdefault(r['head'], {})[r['seed']] = r['accuracy']
     cols = list(HEADS) + ['ordered (committed `*_flatten` row)']
     lines = ['| labels (series) | seeds | ' + ' | '.join(c if c.startswith('from') else f'FineAll, {c}' for c in cols) + ' | seeds where the mean rerun = the committed row |',

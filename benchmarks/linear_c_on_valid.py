@@ -22,7 +22,7 @@ bench does, and the test split read once. Subjects still recur across recordings
 kmeans --pretrain-epochs 40` (or 100 with `--pretrain-epochs 100`; the cache is not committed; that command makes it). `test_at_C1` is the
 bench's own linear evaluation (`timemae_linear`, `timemae_linear_untrained`) of the same seed, for comparison.
 """
-import argparse, contextlib, io, json
+import argparse, contextlib, io
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tsai.all import ts_learner
 
+from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
 from tsai_timemae.all import TimeMAE, get_embeddings, timemae_learner
 from tsai_timemae.bench import (bench_config, cache_path, load_dataset, make_dls, run_config, timemae_arch,
                                 timemae_pretraining)
@@ -69,7 +70,7 @@ def choose_C(f_train, y_train, f_valid, y_valid, fit=probe, folds=None, y_pooled
 
 def report(path) -> str:
     "The table of a results file: per encoder, the C each validation chose and the test split at C = 1 and at the choice."
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = read_records(path)
     pct = lambda v: f'{100 * np.mean(v):.2f} ± {100 * np.std(v):.2f}'
     lines = ['| data set | recipe, pretraining epochs | encoder | where C was chosen | seeds | C chosen | validation at C = 1 | '
              'test, C = 1 | test, C chosen |', '|---|---|---|---|---|---|---|---|---|']
@@ -129,8 +130,7 @@ def main():
                    'pretrain_epochs': a.pretrain_epochs, 'valid_by_C': valid, 'chosen_C': chosen, **extra,
                    'test_at_chosen': float(probe(f_tr, y[tr], chosen).score(f_te, y_test)),
                    'test_at_C1': float(probe(f_tr, y[tr], 1.).score(f_te, y_test))}
-            print(json.dumps(rec), flush=True)
-            with open(a.out, 'a') as fh: fh.write(json.dumps(rec) + '\n')
+            log_record(rec, a.out)
 
 
 if __name__ == '__main__':

@@ -43,6 +43,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tsai.all import ts_learner
 
+from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
 from tsai_timemae.all import POOLS, TimeMAE, timemae_learner
 from tsai_timemae.bench import load_dataset, make_dls, pretrain_timemae, run_config, timemae_pretraining
 from tsai_timemae.data import label_subset
@@ -102,14 +103,12 @@ def run(dataset: str, seeds, fractions, pretrain_epochs, cache_dir, out, split='
             rec = {'dataset': ds.name, 'seed': seed, 'label_fraction': frac, 'n_labelled': len(idx), 'split': split,
                    f'n_{split}': len(y_score), 'pretrain_epochs': pre_s.epochs, 'patches': int(reps['untrained'][0].shape[-1]),
                    f'{split}_accuracy': scores}
-            print(json.dumps(rec), flush=True)
-            with open(out, 'a') as fh: fh.write(json.dumps(rec) + '\n')
+            log_record(rec, out)
 
 
 def report(path) -> str:
     groups = defaultdict(list)
-    for line in Path(path).read_text().splitlines():
-        r = json.loads(line)
+    for r in read_records(path):
         split = r.get('split', 'valid')
         groups[(r['dataset'], split, r[f'n_{split}'], r['label_fraction'], r['n_labelled'])].append(r[f'{split}_accuracy'])
     cols = list(next(iter(groups.values()))[0])

@@ -98,6 +98,7 @@ def choose_c_on_recordings(dataset: str, seeds, out, threads: int = 1):
     from tsai_timemae.all import TimeMAE, authors_preset, get_embeddings
     from tsai_timemae.data import load_dataset
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from jsonl_log import log_record
     from linear_c_on_valid import choose_C, recording_folds
     torch.set_num_threads(threads)
     preset, ds = authors_preset(), load_dataset(dataset)
@@ -127,8 +128,7 @@ def choose_c_on_recordings(dataset: str, seeds, out, threads: int = 1):
                    'pretrain_epochs': ran['epochs'], 'run_test_at_C1': recorded, 'valid': 'recordings',
                    'valid_by_C': valid, 'chosen_C': chosen, **facts,
                    'test_at_chosen': float(fit(ftr, ds.y_train, chosen).score(fte, ds.y_test)), 'test_at_C1': at1}
-            print(json.dumps(rec), flush=True)
-            with open(out, 'a') as fh: fh.write(json.dumps(rec) + '\n')
+            log_record(rec, out)
 
 
 def report() -> str:
