@@ -65,3 +65,16 @@ def test_authors_feed_forward_drops_the_output_twice_not_the_hidden_layer():
     assert block.ff[2].p == 0 and block.drop2.p == pytest.approx(0.19) and block.drop1.p == 0.1
     with pytest.raises(ValueError, match='ff_dropout'):
         TimeMAE(3, None, ff_dropout='inside')
+
+
+def test_the_preset_pins_every_training_setting_so_library_defaults_cannot_change_it():
+    "A setting left to the library's default drifts with it: `normalize_targets` did (session 19)."
+    import inspect
+    from tsai_timemae.presets import NOT_RECIPE
+    preset = authors_preset()
+    for part, cls in (('arch', TimeMAE), ('pretrain', TimeMAEPretrain)):
+        params = set(inspect.signature(cls.__init__).parameters)
+        assert params - NOT_RECIPE[part] - set(preset[part]) == set(), f'{cls.__name__} settings the preset leaves to defaults'
+        assert set(preset[part]) <= params
+    assert preset['pretrain']['normalize_targets'] is False and preset['pretrain']['momentum_end'] is None
+    assert TimeMAEPretrain(**preset['pretrain'], verbose=False).net_kwargs['normalize_targets'] is False
