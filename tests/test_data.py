@@ -176,11 +176,15 @@ def test_recording_groups_errors_name_the_fix():
 
 
 @pytest.mark.skipif(not HAR.is_dir(), reason=f'HAR not found at {HAR}')
-def test_har_random_validation_split_shares_every_recording_with_training():
+def test_har_validation_windows_share_recordings_with_training_epilepsys_do_not():
     "HAR's file split is random over half-overlapping windows: every validation window's recording is in training."
     ds = load_dataset('HAR')
     assert shared_recording_fraction(ds.X_train, ds.X_valid) > 0.99
     assert shared_recording_fraction(np.concatenate([ds.X_train, ds.X_valid]), ds.X_test) == 0.  # other people
+    assert len(set(recording_groups(np.concatenate([ds.X_train, ds.X_valid])))) == 600
+    if (default_data_root() / 'Epilepsy').is_dir():                          # Epilepsy's segments do not overlap
+        ep = load_dataset('Epilepsy')
+        assert shared_recording_fraction(ep.X_train, ep.X_valid) == 0.
 
 
 def test_missing_data_set_names_every_path_searched(tmp_path):
