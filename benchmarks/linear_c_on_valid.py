@@ -60,7 +60,7 @@ def recording_folds(X_train, y_train, X_valid, y_valid, n_splits=5, seed=0):
 
 def choose_C(f_train, y_train, f_valid, y_valid, fit=probe, folds=None, y_pooled=None):
     """Score `GRID` on the file's validation split, or (with `folds`) by cross-validation over the pooled features of
-    both splits; return `(scores by C, chosen C)`, ties going to the C nearest 1."""
+    both splits; return `(scores by C, chosen C)`, ties going to the C nearest 1 (between 0.1 and 10, the smaller)."""
     if folds is None: valid = {C: float(fit(f_train, y_train, C).score(f_valid, y_valid)) for C in GRID}
     else:
         f = np.concatenate([f_train, f_valid])
@@ -76,7 +76,8 @@ def report(path) -> str:
              'test, C = 1 | test, C chosen |', '|---|---|---|---|---|---|---|---|---|']
     groups = {}
     for r in rows:  # records without a recipe or epochs: the library default's 40-epoch encoders (session 11)
-        key = (r['dataset'], r.get('recipe', 'library default'), r.get('pretrain_epochs') or 40, r['encoder'], r.get('valid', 'file'))
+        epochs = r.get('pretrain_epochs', 40) or 'the cached'  # None: found by name, `--pretrain-epochs` not given
+        key = (r['dataset'], r.get('recipe', 'library default'), epochs, r['encoder'], r.get('valid', 'file'))
         groups.setdefault(key, []).append(r)
     for (ds, recipe, epochs, enc, where), rs in groups.items():
         lines.append(f"| {ds} | {recipe}, {epochs} | {enc} | {'held-out recordings (5-fold)' if where == 'recordings' else 'file validation split'} | "

@@ -72,7 +72,7 @@ def test_flatten_probe_names_a_series_of_another_length(dls, weights):
 
 def test_flatten_probe_without_a_series_length_is_refused_when_built():
     "Built without `seq_len` the number of patches is unknown: an error at construction that says what to pass."
-    with pytest.raises(ValueError, match=r'flatten_probe_head needs the number of patches.*seq_len='):
+    with pytest.raises(ValueError, match=r'flatten_probe_head failed when given None for the number of patches.*seq_len='):
         TimeMAE(6, 4, custom_head=flatten_probe_head, **SMALL)
     model = TimeMAE(6, 4, seq_len=100, custom_head=flatten_probe_head, **SMALL).eval()
     assert model(torch.randn(2, 6, 100)).shape == (2, 4)                    # sized from the length: 10 patches

@@ -176,13 +176,13 @@ def test_recording_groups_errors_name_the_fix():
 
 
 @pytest.mark.skipif(not HAR.is_dir(), reason=f'HAR not found at {HAR}')
-def test_har_validation_windows_share_recordings_with_training_epilepsys_do_not():
+def test_har_validation_windows_share_recordings_with_training_none_found_in_epilepsy():
     "HAR's file split is random over half-overlapping windows: every validation window's recording is in training."
     ds = load_dataset('HAR')
     assert shared_recording_fraction(ds.X_train, ds.X_valid) > 0.99
     assert shared_recording_fraction(np.concatenate([ds.X_train, ds.X_valid]), ds.X_test) == 0.  # other people
     assert len(set(recording_groups(np.concatenate([ds.X_train, ds.X_valid])))) == 600
-    if (default_data_root() / 'Epilepsy').is_dir():                          # Epilepsy's segments do not overlap
+    if (default_data_root() / 'Epilepsy').is_dir():                          # its segments are cut side by side
         ep = load_dataset('Epilepsy')
         assert shared_recording_fraction(ep.X_train, ep.X_valid) == 0.
 

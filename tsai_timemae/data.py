@@ -211,6 +211,8 @@ def recording_groups(X, overlap: int | None = None) -> np.ndarray:
     which is what sliding windows with a hop of `steps - overlap` are (`overlap=None`: half a window, the common 50%).
     Matching is exact, so it finds windows cut from the same array, not from rescaled copies; identical stretches in
     different recordings (a constant signal) join them into one group, which only makes a grouped split stricter.
+    Only windows that overlap by exactly `overlap` steps are chained: with another hop a recording falls into several
+    groups (pass the true overlap), and segments cut side by side without overlap are not found at all.
     Ids are numbered from 0 in the order of each group's first window."""
     X, overlap = _check_overlap(X, overlap)
     head = {}

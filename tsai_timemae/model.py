@@ -141,9 +141,10 @@ class TimeMAE(nn.Module):
         except (TypeError, ValueError) as e:
             if n_patches is not None: raise
             name = getattr(custom_head, '__name__', type(custom_head).__name__)
-            raise ValueError(f'custom_head={name} needs the number of patches, which comes from the series length: build '
-                             f'the model with seq_len=<steps per series> (ts_learner passes the data\'s length), or use a '
-                             f'head that pools over the patches (the default, or linear_probe_head). ({e})') from e
+            raise ValueError(f'custom_head={name} failed when given None for the number of patches (the model was built '
+                             f'without seq_len): if it needs that number, build the model with seq_len=<steps per series> '
+                             f'(ts_learner passes the data\'s length), or use a head that pools over the patches (the '
+                             f'default, or linear_probe_head). The head said: {e}') from e
 
     @staticmethod
     def create_head(nf: int, c_out: int | None, fc_dropout: float = 0.) -> nn.Sequential:

@@ -15,7 +15,7 @@ def authors_preset() -> dict:
     "The TimeMAE authors' public recipe: `{'arch': ..., 'pretrain': ..., 'fit': ...}` (fresh dicts, safe to edit)."
     return {
         'arch': dict(window=8, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2, residual_gain=True, init_scheme='authors',
-                     ff_dropout='output_twice', attn_dropout=0.2, pre_norm=False),
+                     ff_dropout='output_twice', attn_dropout=0.2, pre_norm=False, max_seq_len=8192),
         'pretrain': dict(mask_ratio=0.6, tokenizer='gumbel', vocab_size=192, alpha=1., beta=5., gamma=0., momentum=0.99,
                          momentum_end=None, n_decoder_layers=4, decoder_dropout=0.1, label_smoothing=0.2, shared_mask=True,
                          normalize_targets=False, target_embed='online', target_dropout=True, init_scheme='authors',
@@ -25,7 +25,7 @@ def authors_preset() -> dict:
     }
 
 # the settings of `TimeMAE` and `TimeMAEPretrain` a recipe leaves to its user: data shape, files, logging, the head
-NOT_RECIPE = {'arch': {'self', 'c_in', 'c_out', 'seq_len', 'max_seq_len', 'fc_dropout', 'custom_head', 'check_finite'},
+NOT_RECIPE = {'arch': {'self', 'c_in', 'c_out', 'seq_len', 'fc_dropout', 'custom_head', 'check_finite'},
               'pretrain': {'self', 'target_dir', 'fname', 'save_best', 'checkpoint', 'verbose', 'collapse_threshold',
                            'save_every', 'resume'}}
 

@@ -72,19 +72,21 @@ def probe_encoder(learn, ds, folds: int = CV_FOLDS) -> tuple[float, str]:
     return cv_probe_score(np.concatenate([f_tr, f_va]), np.concatenate([ds.y_train, ds.y_valid]), folds), protocol
 
 def shared_recordings_warning(ds, protocol: str) -> tuple[float, str | None]:
-    """`(share, warning)`: the share of held-out windows (the validation split, or with cross-validation every
-    window) cut from a recording that training windows also come from (`tsai_timemae.data.recording_groups`), and a
+    """`(share, warning)`: with a validation split, the share of its windows cut from a recording that training windows
+    also come from; with cross-validation, the share of all windows whose recording holds other windows (a fold may
+    then put them on both sides) (`tsai_timemae.data.recording_groups`), and a
     warning in plain words when it is not 0. Sliding windows that overlap make such scores optimistic: on HAR every
     validation window shares its recording with training windows, and a probe's regularisation chosen there scored
     lower on the test subjects than one chosen on held-out recordings (BENCHMARKS.md)."""
     from tsai_timemae.data import recording_groups, shared_recording_fraction
+    if ds.X_train.shape[-1] < 2: return 0., None  # one-step series cannot overlap
     if protocol == 'valid': share, held = shared_recording_fraction(ds.X_train, ds.X_valid), 'validation windows'
     else:
         g = recording_groups(np.concatenate([ds.X_train, ds.X_valid]))
-        share, held = float((np.bincount(g)[g] > 1).mean()), 'windows cross-validated'
+        share, held = float((np.bincount(g)[g] > 1).mean()), 'training and validation windows (cross-validated)'
     if share == 0: return share, None
-    return share, (f'{share:.0%} of the {held} of {ds.name} come from recordings that other windows on the training side '
-                   'also come from (consecutive windows share steps), so these probe scores overstate how the features '
+    return share, (f'{share:.0%} of the {held} of {ds.name} come from recordings that other windows also come from '
+                   '(consecutive windows share steps), so these probe scores overstate how the features '
                    'carry to new recordings. Compare settings on held-out recordings: tsai_timemae.data.recording_groups '
                    'with scikit-learn\'s StratifiedGroupKFold.')
 
