@@ -72,12 +72,12 @@ def probe_encoder(learn, ds, folds: int = CV_FOLDS) -> tuple[float, str]:
     return cv_probe_score(np.concatenate([f_tr, f_va]), np.concatenate([ds.y_train, ds.y_valid]), folds), protocol
 
 def shared_recordings_warning(ds, protocol: str) -> tuple[float, str | None]:
-    """`(share, warning)`: with a validation split, the share of its windows cut from a recording that training windows
-    also come from; with cross-validation, the share of all windows whose recording holds other windows (a fold may
-    then put them on both sides) (`tsai_timemae.data.recording_groups`), and a
-    warning in plain words when it is not 0. Sliding windows that overlap make such scores optimistic: on HAR every
-    validation window shares its recording with training windows, and a probe's regularisation chosen there scored
-    lower on the test subjects than one chosen on held-out recordings (BENCHMARKS.md)."""
+    """`(share, warning)`, from `tsai_timemae.data.recording_groups`: with a validation split, the share of its windows
+    cut from a recording that training windows also come from; with cross-validation, the share of all windows whose
+    recording holds other windows (a fold may put them on both sides). The warning, in plain words, comes when the share
+    is not 0. Overlapping sliding windows make such scores optimistic: on HAR every validation window shares its
+    recording with training windows, and held-out recordings chose another regularisation for the linear evaluation
+    than that split would (BENCHMARKS.md, "HAR's validation split shares every recording with training")."""
     from tsai_timemae.data import recording_groups, shared_recording_fraction
     if ds.X_train.shape[-1] < 2: return 0., None  # one-step series cannot overlap
     if protocol == 'valid': share, held = shared_recording_fraction(ds.X_train, ds.X_valid), 'validation windows'
