@@ -297,3 +297,22 @@ def test_included_reports_keep_their_links_working(tmp_path):
     text = '\n'.join(_included_reports(tmp_path / 'benchmarks', tmp_path))
     assert '![masking](benchmarks/analyses/masking.png)' in text and '[the other](benchmarks/analyses/BasicMotions/ANALYSES.md)' in text
     assert '[web](https://x.org/a.png)' in text
+
+
+@needs_uea
+def test_a_cached_encoder_made_under_other_library_defaults_is_refused(bench_run, tmp_path):
+    """Cache names hash only what the bench names; the settings it leaves to the library are recorded beside each
+    encoder. If a default changed since, reusing the encoder would report what the old version produced: refused,
+    with the setting and the files to delete named."""
+    import shutil
+    from tsai_timemae.bench import library_defaults
+    out, _ = bench_run
+    pre = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast', 0).read_text())['pretraining']
+    assert pre['library_defaults'] == library_defaults()
+    shutil.copytree(out / 'cache', tmp_path / 'cache')
+    for meta in (tmp_path / 'cache').rglob('timemae_*.json'):
+        r = json.loads(meta.read_text())
+        write_json_atomic({**r, 'library_defaults': {**r['library_defaults'], 'pretrain.label_smoothing': 0.2}}, meta)
+    with pytest.raises(ValueError, match=r"pretrain\.label_smoothing: 0\.2 then, 0\.0 now.*Delete .*\.pth"):
+        run_benchmark(['BasicMotions'], ['timemae_finelast'], seeds=[0], out_dir=tmp_path, report=None, quick=True,
+                      bar=False, **TINY)

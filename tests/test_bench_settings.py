@@ -356,3 +356,37 @@ def test_transfer_keeps_no_result_made_with_other_har_encoders(tmp_path):
         transfer.main(args)  # the default is 40 epochs
     transfer.main(args + ['--source-epochs', '100'])  # the same length: kept, and the report names the flag
     assert '--source-epochs 100' in (tmp_path / 'TRANSFER.md').read_text()
+
+
+def test_library_defaults_cover_every_encoder_setting_the_bench_does_not_name():
+    """What `library_defaults()` records plus what `TimeMAEPretraining` names is every `TimeMAE` and `TimeMAEPretrain`
+    argument that changes a pretraining: a new setting is recorded without anyone remembering to add it."""
+    import inspect
+    from dataclasses import fields
+    from tsai_timemae.bench import (NAMED_PRETRAIN_SETTINGS, NOT_ENCODER_SETTINGS, TimeMAEArch, TimeMAEPretraining,
+                                    library_defaults)
+    from tsai_timemae.model import TimeMAE
+    from tsai_timemae.pretrain import TimeMAEPretrain
+    assert NAMED_PRETRAIN_SETTINGS <= {f.name for f in fields(TimeMAEPretraining)}
+    recorded = library_defaults()
+    for part, cls, named in (('arch', TimeMAE, {f.name for f in fields(TimeMAEArch)}),
+                             ('pretrain', TimeMAEPretrain, NAMED_PRETRAIN_SETTINGS)):
+        for k in inspect.signature(cls.__init__).parameters:
+            assert (k in NOT_ENCODER_SETTINGS) + (k in named) + (f'{part}.{k}' in recorded) == 1, (part, k)
+    assert recorded['pretrain.label_smoothing'] == 0.0 and recorded['arch.init_scheme'] == 'torch'
+
+
+def test_a_cached_record_is_checked_against_todays_library_defaults(tmp_path):
+    from tsai_timemae.bench import check_library_defaults, library_defaults
+    stem = tmp_path / 'timemae_kmeans_seed0_abc'
+    hit = {'weights': str(stem.with_suffix('.pth')), 'library_defaults': library_defaults()}
+    assert check_library_defaults(hit, stem) is hit
+    changed = {**hit, 'library_defaults': {**library_defaults(), 'pretrain.shared_mask': True}}
+    with pytest.raises(ValueError, match=r'pretrain\.shared_mask: True then, False now.*timemae_kmeans_seed0_abc\.json'):
+        check_library_defaults(changed, stem)
+    gone = {**hit, 'library_defaults': {k: v for k, v in library_defaults().items() if k != 'pretrain.masking'}}
+    with pytest.raises(ValueError, match=r"pretrain\.masking: absent then, 'random' now"):
+        check_library_defaults(gone, stem)
+    old = {'weights': hit['weights']}                      # written before the defaults were recorded
+    with pytest.warns(UserWarning, match='predates the record of library defaults'):
+        assert check_library_defaults(old, stem) is old

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 from dataclasses import MISSING, asdict, dataclass, fields
 import io
 import json
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,15 +48,16 @@ from .weights import atomic_write
 
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
-           'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS',
-           'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK',
-           'bench_config', 'settings_class', 'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training',
-           'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun',
-           'timemae_arch', 'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name',
-           'dataset_key', 'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions',
-           'environment', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset',
-           'recorder_history', 'fit_select_score', 'cache_path', 'pretrain_timemae', 'pretrain_mvp',
-           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
+           'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NOT_ENCODER_SETTINGS', 'NAMED_PRETRAIN_SETTINGS', 'RUNNERS',
+           'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS',
+           'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class', 'Split', 'TimeMAEArch',
+           'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch',
+           'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch', 'timemae_pretraining',
+           'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key', 'fraction_key',
+           'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment', 'PeakMemory',
+           'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
+           'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults', 'pretrain_timemae',
+           'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
            'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'load_results',
            'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides', 'summarize',
            'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
@@ -498,10 +501,50 @@ def _cached(stem_path: Path):
         return {**json.loads(meta.read_text()), 'weights': str(stem_path.with_suffix('.pth')), 'cached': True}
     return None
 
+# `TimeMAE` / `TimeMAEPretrain` arguments that do not change what a pretraining learns: the fine-tuning head, checks,
+# where and how often files are written, what is printed
+NOT_ENCODER_SETTINGS = {'self', 'c_in', 'c_out', 'seq_len', 'custom_head', 'check_finite', 'fc_dropout', 'target_dir',
+                        'fname', 'save_best', 'verbose', 'collapse_threshold', 'save_every', 'resume'}
+# `TimeMAEPretraining` fields passed to `TimeMAEPretrain` under the same name (the architecture goes to `TimeMAE`)
+NAMED_PRETRAIN_SETTINGS = {'mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'momentum', 'normalize_targets',
+                           'checkpoint'}
+
+def library_defaults() -> dict:
+    """The library's defaults for every `TimeMAE` and `TimeMAEPretrain` setting that a bench pretraining leaves
+    unnamed (label smoothing, shared mask, target embedding, init scheme, ...), as `{'arch.x': v, 'pretrain.y': v}`.
+    Cache names hash only the named settings (`TimeMAEPretraining`), so these are written beside each cached encoder:
+    when a default changes, the old encoders are refused instead of silently reused (`check_library_defaults`)."""
+    named = {'arch': {f.name for f in fields(TimeMAEArch)}, 'pretrain': NAMED_PRETRAIN_SETTINGS}
+    out = {}
+    for part, cls in (('arch', TimeMAE), ('pretrain', TimeMAEPretrain)):
+        for k, p in inspect.signature(cls.__init__).parameters.items():
+            if k in NOT_ENCODER_SETTINGS or k in named[part]: continue
+            out[f'{part}.{k}'] = p.default
+    return json.loads(json.dumps(out, default=str))  # as read back from the cache record
+
+def check_library_defaults(hit: dict, stem: Path) -> dict:
+    """A cached TimeMAE pretraining `hit`, if it was made under today's `library_defaults()`: otherwise a `ValueError`
+    naming each changed default and the files to delete. A record written before the defaults were recorded is used
+    with a warning (what it ran with cannot be checked)."""
+    files = f"{stem.with_suffix('.pth')} and {stem.with_suffix('.json')}"
+    if 'library_defaults' not in hit:
+        warnings.warn(f'The cached encoder {stem.name} predates the record of library defaults: it is reused, but '
+                      f'whether it ran with today\'s defaults cannot be checked. Delete {files} to pretrain it again.')
+        return hit
+    old, new = hit['library_defaults'], library_defaults()
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k, MISSING) != new.get(k, MISSING))
+    if changed:
+        show = lambda d, k: repr(d[k]) if k in d else 'absent'
+        what = '; '.join(f'{k}: {show(old, k)} then, {show(new, k)} now' for k in changed)
+        raise ValueError(f'The cached encoder {stem.name} was pretrained under other library defaults ({what}): '
+                         f'results from it would not be what this version produces. Delete {files} to pretrain it '
+                         f'again (--overwrite redoes result files, not cached encoders).')
+    return hit
+
 def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "TimeMAE pretraining on the unlabelled inputs (`pre.checkpoint`: which epoch is kept) -> weights path, history, wall time."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
-    if (hit := _cached(stem)) is not None: return hit
+    if (hit := _cached(stem)) is not None: return check_library_defaults(hit, stem)
     t0 = time.perf_counter()
     udls = pretraining_dls(ds, pre, seed)
     cb = TimeMAEPretrain(mask_ratio=pre.mask_ratio, vocab_size=pre.vocab_size, tokenizer=pre.tokenizer, alpha=pre.alpha,
@@ -511,7 +554,8 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
     with _maybe_no_bar(learn, bar): learn.fit_one_cycle(pre.epochs, pre.lr)
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
-            'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2)}
+            'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
+            'library_defaults': library_defaults()}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
