@@ -376,7 +376,7 @@ def test_library_defaults_cover_every_encoder_setting_the_bench_does_not_name():
     assert recorded['pretrain.label_smoothing'] == 0.0 and recorded['arch.init_scheme'] == 'torch'
 
 
-def test_a_cached_record_is_checked_against_todays_library_defaults(tmp_path):
+def test_a_cached_record_is_checked_against_todays_library_defaults(tmp_path, monkeypatch):
     from tsai_timemae.bench import check_library_defaults, library_defaults
     stem = tmp_path / 'timemae_kmeans_seed0_abc'
     hit = {'weights': str(stem.with_suffix('.pth')), 'library_defaults': library_defaults()}
@@ -385,8 +385,10 @@ def test_a_cached_record_is_checked_against_todays_library_defaults(tmp_path):
     with pytest.raises(ValueError, match=r'pretrain\.shared_mask: True then, False now.*timemae_kmeans_seed0_abc\.json'):
         check_library_defaults(changed, stem)
     gone = {**hit, 'library_defaults': {k: v for k, v in library_defaults().items() if k != 'pretrain.masking'}}
-    with pytest.raises(ValueError, match=r"pretrain\.masking: absent then, 'random' now"):
+    with pytest.raises(ValueError, match=r"pretrain\.masking: absent then, 'random' now.*LIBRARY_SETTINGS_ADDED"):
         check_library_defaults(gone, stem)
+    monkeypatch.setattr(bench, 'LIBRARY_SETTINGS_ADDED', {'pretrain.masking': 'random'})  # declared: keeps old encoders
+    assert check_library_defaults(gone, stem) is gone
     old = {'weights': hit['weights']}                      # written before the defaults were recorded
     with pytest.warns(UserWarning, match='predates the record of library defaults'):
         assert check_library_defaults(old, stem) is old

@@ -48,14 +48,14 @@ from .weights import atomic_write
 
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
-           'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NOT_ENCODER_SETTINGS', 'NAMED_PRETRAIN_SETTINGS', 'RUNNERS',
-           'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS',
-           'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class', 'Split', 'TimeMAEArch',
-           'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch',
-           'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch', 'timemae_pretraining',
-           'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key', 'fraction_key',
-           'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment', 'PeakMemory',
-           'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
+           'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NOT_ENCODER_SETTINGS', 'NAMED_PRETRAIN_SETTINGS',
+           'LIBRARY_SETTINGS_ADDED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
+           'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class',
+           'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune',
+           'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
+           'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
+           'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
+           'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
            'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults', 'pretrain_timemae',
            'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
            'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'load_results',
@@ -509,6 +509,10 @@ NOT_ENCODER_SETTINGS = {'self', 'c_in', 'c_out', 'seq_len', 'custom_head', 'chec
 NAMED_PRETRAIN_SETTINGS = {'mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'momentum', 'normalize_targets',
                            'checkpoint'}
 
+# a `TimeMAE` / `TimeMAEPretrain` setting added after encoders were cached, whose default computes what the versions
+# before it did: `{'pretrain.x': default}`. Records that lack it are read as having that value, instead of refused.
+LIBRARY_SETTINGS_ADDED = {}
+
 def library_defaults() -> dict:
     """The library's defaults for every `TimeMAE` and `TimeMAEPretrain` setting that a bench pretraining leaves
     unnamed (label smoothing, shared mask, target embedding, init scheme, ...), as `{'arch.x': v, 'pretrain.y': v}`.
@@ -531,14 +535,17 @@ def check_library_defaults(hit: dict, stem: Path) -> dict:
         warnings.warn(f'The cached encoder {stem.name} predates the record of library defaults: it is reused, but '
                       f'whether it ran with today\'s defaults cannot be checked. Delete {files} to pretrain it again.')
         return hit
-    old, new = hit['library_defaults'], library_defaults()
+    old, new = {**LIBRARY_SETTINGS_ADDED, **hit['library_defaults']}, library_defaults()
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k, MISSING) != new.get(k, MISSING))
     if changed:
         show = lambda d, k: repr(d[k]) if k in d else 'absent'
         what = '; '.join(f'{k}: {show(old, k)} then, {show(new, k)} now' for k in changed)
+        added = [k for k in changed if k not in old]
+        hint = (f' If the new default of {", ".join(added)} computes what earlier versions did, add it to '
+                f'bench.LIBRARY_SETTINGS_ADDED instead.' if added else '')
         raise ValueError(f'The cached encoder {stem.name} was pretrained under other library defaults ({what}): '
                          f'results from it would not be what this version produces. Delete {files} to pretrain it '
-                         f'again (--overwrite redoes result files, not cached encoders).')
+                         f'again (--overwrite redoes result files, not cached encoders).{hint}')
     return hit
 
 def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
