@@ -35,8 +35,8 @@ from tsai.all import ts_learner
 
 from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
 from tsai_timemae.all import TimeMAE, get_embeddings, timemae_learner
-from tsai_timemae.bench import (bench_config, cache_path, load_dataset, make_dls, run_config, timemae_arch,
-                                timemae_pretraining)
+from tsai_timemae.bench import (_cached, bench_config, cache_path, check_library_defaults, load_dataset, make_dls,
+                                run_config, timemae_arch, timemae_pretraining)
 from tsai_timemae.data import recording_groups, shared_recording_fraction
 
 GRID = (0.001, 0.01, 0.1, 1., 10., 100.)
@@ -114,7 +114,10 @@ def main():
         if key is None: (weights,) = Path(a.cache_dir).glob(f'timemae_kmeans_seed{seed}_*.pth')
         else:  # the file the bench caches these settings' encoder in
             weights = Path(a.cache_dir) / (cache_path(a.cache_dir, ds.name, ds.source, key, seed).name + '.pth')
-            if not weights.is_file(): raise SystemExit(f'{weights} not found: pretrain it with `timemae bench` first')
+        stem = weights.with_suffix('')
+        if (meta := _cached(stem)) is None:  # no weights, or weights without the record a finished pretraining writes
+            raise SystemExit(f'{stem}.pth and .json not both found: pretrain it with `timemae bench` first')
+        check_library_defaults(meta, stem, 'kmeans')
         dls = make_dls(ds, cfg['bs'], seed, label_idx=np.arange(len(tr)))  # the bench's scaling: every training input
         for kind in ('untrained', 'pretrained'):
             with contextlib.redirect_stdout(io.StringIO()):

@@ -308,7 +308,7 @@ def test_a_cached_encoder_made_under_other_library_defaults_is_refused(bench_run
     from tsai_timemae.bench import library_defaults
     out, _ = bench_run
     pre = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast', 0).read_text())['pretraining']
-    assert pre['library_defaults'] == library_defaults()
+    assert pre['library_defaults'] == library_defaults('codebook')
     shutil.copytree(out / 'cache', tmp_path / 'cache')
     for meta in (tmp_path / 'cache').rglob('timemae_*.json'):
         r = json.loads(meta.read_text())

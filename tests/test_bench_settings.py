@@ -359,36 +359,89 @@ def test_transfer_keeps_no_result_made_with_other_har_encoders(tmp_path):
 
 
 def test_library_defaults_cover_every_encoder_setting_the_bench_does_not_name():
-    """What `library_defaults()` records plus what `TimeMAEPretraining` names is every `TimeMAE` and `TimeMAEPretrain`
-    argument that changes a pretraining: a new setting is recorded without anyone remembering to add it."""
+    """Every constructor argument of the classes a bench pretraining runs under is named by the harness, excluded as
+    not changing what is learned, or recorded; the excluded names exist (no stale entries), and what the harness names
+    is what `TimeMAEPretrain` takes."""
     import inspect
     from dataclasses import fields
     from tsai_timemae.bench import (NAMED_PRETRAIN_SETTINGS, NOT_ENCODER_SETTINGS, TimeMAEArch, TimeMAEPretraining,
-                                    library_defaults)
-    from tsai_timemae.model import TimeMAE
+                                    _library_classes, library_defaults)
     from tsai_timemae.pretrain import TimeMAEPretrain
-    assert NAMED_PRETRAIN_SETTINGS <= {f.name for f in fields(TimeMAEPretraining)}
-    recorded = library_defaults()
-    for part, cls, named in (('arch', TimeMAE, {f.name for f in fields(TimeMAEArch)}),
-                             ('pretrain', TimeMAEPretrain, NAMED_PRETRAIN_SETTINGS)):
-        for k in inspect.signature(cls.__init__).parameters:
-            assert (k in NOT_ENCODER_SETTINGS) + (k in named) + (f'{part}.{k}' in recorded) == 1, (part, k)
-    assert recorded['pretrain.label_smoothing'] == 0.0 and recorded['arch.init_scheme'] == 'torch'
+    pretrain_args = set(inspect.signature(TimeMAEPretrain.__init__).parameters)
+    assert set(NAMED_PRETRAIN_SETTINGS) <= {f.name for f in fields(TimeMAEPretraining)} & pretrain_args
+    for tok in ('kmeans', 'gumbel', 'codebook'):
+        recorded = library_defaults(tok)
+        named = {'arch': {f.name for f in fields(TimeMAEArch)}, 'pretrain': set(NAMED_PRETRAIN_SETTINGS),
+                 'pretrainer': pretrain_args, 'tokenizer': set()}
+        for part, cls in _library_classes(tok).items():
+            kind = part.split('.')[0]
+            params = inspect.signature(cls.__init__).parameters
+            if kind != 'tokenizer':  # the tokenizers' exclusions: each one's data-given subset, checked below
+                assert NOT_ENCODER_SETTINGS[kind] <= set(params), (part, NOT_ENCODER_SETTINGS[kind] - set(params))
+            for k, p in list(params.items())[1:]:
+                if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD): continue
+                n = (k in NOT_ENCODER_SETTINGS[kind]) + (k in named[kind]) + (f'{part}.{k}' in recorded)
+                assert n == 1 or (kind == 'pretrainer' and k in pretrain_args and k in named[kind]), (part, k, n)
+    from tsai_timemae.tokenizers import TOKENIZERS
+    assert NOT_ENCODER_SETTINGS['tokenizer'] == set().union(*(inspect.signature(c.__init__).parameters
+                                                               for c in TOKENIZERS.values())) & NOT_ENCODER_SETTINGS['tokenizer']
+    assert library_defaults('kmeans')['tokenizer.kmeans.seed'] == 0, 'the k-means seed default changed: intended?'
+    assert library_defaults('gumbel')['tokenizer.gumbel.tau'] == 1.0, 'the Gumbel temperature default changed: intended?'
+    assert 'tokenizer.gumbel.tau' not in library_defaults('kmeans')  # only the tokenizer that ran
 
 
 def test_a_cached_record_is_checked_against_todays_library_defaults(tmp_path, monkeypatch):
     from tsai_timemae.bench import check_library_defaults, library_defaults
     stem = tmp_path / 'timemae_kmeans_seed0_abc'
-    hit = {'weights': str(stem.with_suffix('.pth')), 'library_defaults': library_defaults()}
-    assert check_library_defaults(hit, stem) is hit
-    changed = {**hit, 'library_defaults': {**library_defaults(), 'pretrain.shared_mask': True}}
+    now = library_defaults('kmeans')
+    hit = {'weights': str(stem.with_suffix('.pth')), 'library_defaults': now}
+    assert check_library_defaults(hit, stem, 'kmeans') is hit
+    changed = {**hit, 'library_defaults': {**now, 'pretrain.shared_mask': True}}
     with pytest.raises(ValueError, match=r'pretrain\.shared_mask: True then, False now.*timemae_kmeans_seed0_abc\.json'):
-        check_library_defaults(changed, stem)
-    gone = {**hit, 'library_defaults': {k: v for k, v in library_defaults().items() if k != 'pretrain.masking'}}
-    with pytest.raises(ValueError, match=r"pretrain\.masking: absent then, 'random' now.*LIBRARY_SETTINGS_ADDED"):
-        check_library_defaults(gone, stem)
+        check_library_defaults(changed, stem, 'kmeans')
+    seed = {**hit, 'library_defaults': {**now, 'tokenizer.kmeans.seed': 1}}       # the tokenizer's own defaults count
+    with pytest.raises(ValueError, match=r'tokenizer\.kmeans\.seed: 1 then, 0 now'):
+        check_library_defaults(seed, stem, 'kmeans')
+    removed = {**hit, 'library_defaults': {**now, 'pretrain.old_knob': 3}}
+    with pytest.raises(ValueError, match=r'pretrain\.old_knob: 3 then, absent now'):
+        check_library_defaults(removed, stem, 'kmeans')
+    gone = {**hit, 'library_defaults': {k: v for k, v in now.items() if k != 'pretrain.masking'}}
+    with pytest.raises(ValueError, match=r"pretrain\.masking: absent then, 'random' now.*LIBRARY_SETTINGS_ADDED.*'random'"):
+        check_library_defaults(gone, stem, 'kmeans')
     monkeypatch.setattr(bench, 'LIBRARY_SETTINGS_ADDED', {'pretrain.masking': 'random'})  # declared: keeps old encoders
-    assert check_library_defaults(gone, stem) is gone
+    assert check_library_defaults(gone, stem, 'kmeans') is gone
     old = {'weights': hit['weights']}                      # written before the defaults were recorded
     with pytest.warns(UserWarning, match='predates the record of library defaults'):
-        assert check_library_defaults(old, stem) is old
+        assert check_library_defaults(old, stem, 'kmeans') is old
+
+
+def test_pretrain_timemae_refuses_a_stale_cached_encoder_before_training(tmp_path):
+    "The check is wired into the cache lookup: a stale record stops the run before any data is read or model built."
+    from types import SimpleNamespace
+    from tsai_timemae.bench import library_defaults, pretrain_timemae, timemae_pretraining, write_json_atomic
+    pre = timemae_pretraining(run_config('BasicMotions', 'timemae_finelast', 'kmeans'))
+    ds = SimpleNamespace(name='BasicMotions', source='/nowhere/BasicMotions')  # never read: the cache answers
+    stem = cache_path(tmp_path, ds.name, ds.source, pre, 0)
+    stem.parent.mkdir(parents=True)
+    stem.with_suffix('.pth').write_bytes(b'not read')
+    write_json_atomic({'method': 'timemae', 'library_defaults': library_defaults('kmeans')}, stem.with_suffix('.json'))
+    assert pretrain_timemae(ds, pre, 0, tmp_path)['cached']
+    write_json_atomic({'method': 'timemae', 'library_defaults': {**library_defaults('kmeans'), 'arch.pre_norm': True}},
+                      stem.with_suffix('.json'))
+    with pytest.raises(ValueError, match=r'arch\.pre_norm: True then, False now'):
+        pretrain_timemae(ds, pre, 0, tmp_path)
+
+
+def test_a_kept_result_made_from_an_encoder_under_other_defaults_gets_a_note(tmp_path, capsys):
+    "Result files are skipped without reaching the cache, so the skip itself says when their encoder is stale."
+    from tsai_timemae.bench import _note_settings_change, library_defaults, write_json_atomic
+    s = method_settings(run_config('BasicMotions', 'timemae_finelast', 'kmeans'), 'timemae_finelast')
+    path = tmp_path / 'timemae_finelast_kmeans_seed0.json'
+    rec = {'settings': json.loads(json.dumps(asdict(s))), 'pretraining': {'library_defaults': library_defaults('kmeans')}}
+    write_json_atomic(rec, path)
+    _note_settings_change(path, s)
+    assert capsys.readouterr().out == ''
+    rec['pretraining']['library_defaults']['pretrain.label_smoothing'] = 0.2
+    write_json_atomic(rec, path)
+    _note_settings_change(path, s)
+    assert 'pretrained under other library defaults (pretrain.label_smoothing)' in capsys.readouterr().out

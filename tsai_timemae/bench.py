@@ -41,14 +41,14 @@ from .data import TSDataset, check_label_fraction, label_subset, load_dataset, s
 from .embeddings import get_embeddings
 from .evaluate import evaluate_learner
 from .model import TimeMAE
-from .pretrain import TimeMAEPretrain
-from .tokenizers import default_vocab_size
+from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
+from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
 from .weights import atomic_write
 
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
-           'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NOT_ENCODER_SETTINGS', 'NAMED_PRETRAIN_SETTINGS',
+           'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NAMED_PRETRAIN_SETTINGS', 'NOT_ENCODER_SETTINGS',
            'LIBRARY_SETTINGS_ADDED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
            'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class',
            'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune',
@@ -501,68 +501,91 @@ def _cached(stem_path: Path):
         return {**json.loads(meta.read_text()), 'weights': str(stem_path.with_suffix('.pth')), 'cached': True}
     return None
 
-# `TimeMAE` / `TimeMAEPretrain` arguments that do not change what a pretraining learns: the fine-tuning head, checks,
-# where and how often files are written, what is printed
-NOT_ENCODER_SETTINGS = {'self', 'c_in', 'c_out', 'seq_len', 'custom_head', 'check_finite', 'fc_dropout', 'target_dir',
-                        'fname', 'save_best', 'verbose', 'collapse_threshold', 'save_every', 'resume'}
 # `TimeMAEPretraining` fields passed to `TimeMAEPretrain` under the same name (the architecture goes to `TimeMAE`)
-NAMED_PRETRAIN_SETTINGS = {'mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'momentum', 'normalize_targets',
-                           'checkpoint'}
-
-# a `TimeMAE` / `TimeMAEPretrain` setting added after encoders were cached, whose default computes what the versions
-# before it did: `{'pretrain.x': default}`. Records that lack it are read as having that value, instead of refused.
+NAMED_PRETRAIN_SETTINGS = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'momentum', 'normalize_targets',
+                           'checkpoint')
+# per class, the arguments not recorded in `library_defaults` because they do not change what a pretraining learns
+# (the fine-tuning head, checks, where and how often files are written, what is printed) or come from the data
+NOT_ENCODER_SETTINGS = {
+    'arch': {'c_in', 'c_out', 'seq_len', 'custom_head', 'check_finite', 'fc_dropout'},
+    'pretrain': {'target_dir', 'fname', 'save_best', 'verbose', 'collapse_threshold', 'save_every', 'resume'},
+    'pretrainer': {'backbone', 'dropout'},  # the backbone is given; `dropout` is `TimeMAEPretrain`'s decoder_dropout
+    'tokenizer': {'d_model', 'vocab_size', 'c_in', 'window'},  # from the backbone, the data and `vocab_size`
+}
+# a setting added after encoders were cached, whose default computes what the versions before it did, as
+# `{'pretrain.x': default}` (edit it in nbs/11_bench.ipynb): records that lack it are read as having that value
 LIBRARY_SETTINGS_ADDED = {}
 
-def library_defaults() -> dict:
-    """The library's defaults for every `TimeMAE` and `TimeMAEPretrain` setting that a bench pretraining leaves
-    unnamed (label smoothing, shared mask, target embedding, init scheme, ...), as `{'arch.x': v, 'pretrain.y': v}`.
-    Cache names hash only the named settings (`TimeMAEPretraining`), so these are written beside each cached encoder:
-    when a default changes, the old encoders are refused instead of silently reused (`check_library_defaults`)."""
-    named = {'arch': {f.name for f in fields(TimeMAEArch)}, 'pretrain': NAMED_PRETRAIN_SETTINGS}
-    out = {}
-    for part, cls in (('arch', TimeMAE), ('pretrain', TimeMAEPretrain)):
-        for k, p in inspect.signature(cls.__init__).parameters.items():
-            if k in NOT_ENCODER_SETTINGS or k in named[part]: continue
-            out[f'{part}.{k}'] = p.default
-    return json.loads(json.dumps(out, default=str))  # as read back from the cache record
+def _library_classes(tokenizer: str) -> dict:
+    "The classes whose constructor defaults a bench pretraining with this tokenizer runs under, by record prefix."
+    return {'arch': TimeMAE, 'pretrain': TimeMAEPretrain, 'pretrainer': TimeMAEPretrainer,
+            f'tokenizer.{tokenizer}': TOKENIZER_CLASSES[tokenizer]}
 
-def check_library_defaults(hit: dict, stem: Path) -> dict:
-    """A cached TimeMAE pretraining `hit`, if it was made under today's `library_defaults()`: otherwise a `ValueError`
-    naming each changed default and the files to delete. A record written before the defaults were recorded is used
-    with a warning (what it ran with cannot be checked)."""
+def _as_read_back(d: dict) -> dict:
+    "A dict as JSON gives it back (tuples as lists); a value JSON cannot hold is an error, not a string that never matches."
+    return json.loads(json.dumps(d, default=_jsonable))
+
+def library_defaults(tokenizer: str) -> dict:
+    """The library's defaults for every setting a bench pretraining with `tokenizer` leaves unnamed, as
+    `{'arch.x': v, 'pretrain.y': v, 'pretrainer.z': v, 'tokenizer.<name>.w': v}`: `TimeMAE`'s, `TimeMAEPretrain`'s
+    (label smoothing, shared mask, target embedding, init scheme, ...), those of `TimeMAEPretrainer` that
+    `TimeMAEPretrain` does not pass on, and the tokenizer's (its Gumbel temperature, its k-means seed, ...). Cache names
+    hash only the named settings (`TimeMAEPretraining`), so these are written beside each cached encoder: when a default
+    changes, the old encoders are refused instead of silently reused (`check_library_defaults`). Only default values
+    are recorded: a change to the code itself (a rule such as `default_vocab_size`) is not seen."""
+    named = {'arch': {f.name for f in fields(TimeMAEArch)}, 'pretrain': set(NAMED_PRETRAIN_SETTINGS),
+             'pretrainer': set(inspect.signature(TimeMAEPretrain.__init__).parameters)}  # those it passes on
+    out = {}
+    for part, cls in _library_classes(tokenizer).items():
+        kind = part.split('.')[0]
+        for k, p in list(inspect.signature(cls.__init__).parameters.items())[1:]:  # after self
+            if k in NOT_ENCODER_SETTINGS[kind] or k in named.get(kind, ()): continue
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD): continue
+            if p.default is p.empty: raise TypeError(f'{cls.__name__}({k}) has no default: name it in the bench settings.')
+            out[f'{part}.{k}'] = p.default
+    return _as_read_back(out)
+
+def _default_changes(recorded: dict, tokenizer: str) -> tuple[list[str], dict, dict]:
+    "The recorded defaults that differ from today's (`LIBRARY_SETTINGS_ADDED` filling in what the record lacks)."
+    old, new = {**_as_read_back(LIBRARY_SETTINGS_ADDED), **recorded}, library_defaults(tokenizer)
+    return sorted(k for k in old.keys() | new.keys() if old.get(k, MISSING) != new.get(k, MISSING)), old, new
+
+def check_library_defaults(hit: dict, stem: Path, tokenizer: str) -> dict:
+    """A cached TimeMAE pretraining `hit` (made with `tokenizer`), if it ran under today's `library_defaults`; otherwise
+    a `ValueError` naming each changed default and the files to delete, which stops the run before it uses the encoder.
+    A record written before the defaults were recorded is used with a warning (what it ran with cannot be checked)."""
     files = f"{stem.with_suffix('.pth')} and {stem.with_suffix('.json')}"
     if 'library_defaults' not in hit:
         warnings.warn(f'The cached encoder {stem.name} predates the record of library defaults: it is reused, but '
                       f'whether it ran with today\'s defaults cannot be checked. Delete {files} to pretrain it again.')
         return hit
-    old, new = {**LIBRARY_SETTINGS_ADDED, **hit['library_defaults']}, library_defaults()
-    changed = sorted(k for k in old.keys() | new.keys() if old.get(k, MISSING) != new.get(k, MISSING))
+    changed, old, new = _default_changes(hit['library_defaults'], tokenizer)
     if changed:
         show = lambda d, k: repr(d[k]) if k in d else 'absent'
         what = '; '.join(f'{k}: {show(old, k)} then, {show(new, k)} now' for k in changed)
-        added = [k for k in changed if k not in old]
-        hint = (f' If the new default of {", ".join(added)} computes what earlier versions did, add it to '
-                f'bench.LIBRARY_SETTINGS_ADDED instead.' if added else '')
+        added = {k: new[k] for k in changed if k not in old}
+        hint = (f' If the new setting computes by default what earlier versions did, declare it in '
+                f'LIBRARY_SETTINGS_ADDED (nbs/11_bench.ipynb): {added!r}.' if added else '')
         raise ValueError(f'The cached encoder {stem.name} was pretrained under other library defaults ({what}): '
-                         f'results from it would not be what this version produces. Delete {files} to pretrain it '
-                         f'again (--overwrite redoes result files, not cached encoders).{hint}')
+                         f'results from it would not be what this version produces. Delete {files} (a changed default '
+                         f'affects every encoder cached before it: {stem.parent.parent}/*/timemae_*) to pretrain again; '
+                         f'--overwrite redoes result files, not cached encoders.{hint}')
     return hit
 
 def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "TimeMAE pretraining on the unlabelled inputs (`pre.checkpoint`: which epoch is kept) -> weights path, history, wall time."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
-    if (hit := _cached(stem)) is not None: return check_library_defaults(hit, stem)
+    if (hit := _cached(stem)) is not None: return check_library_defaults(hit, stem, pre.tokenizer)
     t0 = time.perf_counter()
     udls = pretraining_dls(ds, pre, seed)
-    cb = TimeMAEPretrain(mask_ratio=pre.mask_ratio, vocab_size=pre.vocab_size, tokenizer=pre.tokenizer, alpha=pre.alpha,
-                         beta=pre.beta, momentum=pre.momentum, checkpoint=pre.checkpoint,
-                         normalize_targets=pre.normalize_targets, target_dir=stem.parent, fname=stem.name, verbose=False)
+    cb = TimeMAEPretrain(**{k: getattr(pre, k) for k in NAMED_PRETRAIN_SETTINGS}, target_dir=stem.parent, fname=stem.name,
+                         verbose=False)
     learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **asdict(pre.arch))
     with _maybe_no_bar(learn, bar): learn.fit_one_cycle(pre.epochs, pre.lr)
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
             'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
-            'library_defaults': library_defaults()}
+            'library_defaults': library_defaults(pre.tokenizer)}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
@@ -772,6 +795,11 @@ def _note_settings_change(path: Path, settings):
     new = _leaves(comparable_settings(json.loads(json.dumps(asdict(settings), default=str))))
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff: print(f'note: {path} was made with different settings ({", ".join(diff)}); kept. Pass --overwrite to redo it.')
+    pre = json.loads(path.read_text()).get('pretraining') or {}
+    if 'library_defaults' in pre and isinstance(getattr(settings, 'pretraining', None), TimeMAEPretraining):
+        changed = _default_changes(pre['library_defaults'], settings.pretraining.tokenizer)[0]
+        if changed: print(f'note: {path} was made from an encoder pretrained under other library defaults '
+                          f'({", ".join(changed)}); kept. Delete its cached encoder and pass --overwrite to redo it.')
 
 # %% ../nbs/11_bench.ipynb #9ed64bb3
 PAPER = {  # TimeMAE paper (Cheng et al.), Table: accuracy / macro-F1 in %
