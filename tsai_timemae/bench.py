@@ -790,12 +790,14 @@ def _leaves(d: dict, prefix: str = '') -> dict:
 
 def _note_settings_change(path: Path, settings):
     "Say so when a kept result file was made with other settings than this run would use."
-    try: old = _leaves(comparable_settings(json.loads(path.read_text())['settings']))
+    try:
+        rec = json.loads(path.read_text())
+        old = _leaves(comparable_settings(rec['settings']))
     except (OSError, ValueError, KeyError, AttributeError): return
     new = _leaves(comparable_settings(json.loads(json.dumps(asdict(settings), default=str))))
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff: print(f'note: {path} was made with different settings ({", ".join(diff)}); kept. Pass --overwrite to redo it.')
-    pre = json.loads(path.read_text()).get('pretraining') or {}
+    pre = rec.get('pretraining') or {}
     if 'library_defaults' in pre and isinstance(getattr(settings, 'pretraining', None), TimeMAEPretraining):
         changed = _default_changes(pre['library_defaults'], settings.pretraining.tokenizer)[0]
         if changed: print(f'note: {path} was made from an encoder pretrained under other library defaults '
