@@ -250,3 +250,44 @@ def test_held_out_windows_sharing_recordings_with_training_are_named(ds, probe_r
     share, warning = shared_recordings_warning(leaky, 'valid')
     assert share == 1. and '100% of the validation windows of Sliding' in warning and 'recording_groups' in warning
     assert shared_recordings_warning(leaky, 'cv5')[0] == 1.
+
+
+def test_cross_validation_by_recording_keeps_each_recording_on_one_side():
+    "Features that only identify the recording: shuffled folds score them high, folds by recording near chance."
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(20), 10)                                        # 20 recordings of 10 windows
+    y = rng.permutation(np.arange(20) % 2)[groups]                               # a label per recording, no signal
+    F = rng.standard_normal((20, 30))[groups] + 0.05 * rng.standard_normal((200, 30))
+    assert cv_probe_score(F, y) > 0.9                                            # the leak: a recording on both sides
+    assert cv_probe_score(F, y, groups=groups) < 0.75
+    with pytest.raises(ValueError, match='3 recordings cannot fill 5 folds'):
+        cv_probe_score(F[:30], y[:30], groups=groups[:30])
+
+
+def test_probe_by_recording_runs_records_and_reruns(tmp_path):
+    "`by_recording=True`: protocol `rec5`, its own tag and report section, no leak warning, `--by-recording` to rerun."
+    import warnings
+    from tsai_timemae.probe import probe_command
+    rng = np.random.default_rng(1)
+    recs = rng.normal(size=(12, 2, 4 * 9)).astype(np.float32)
+    X = np.stack([r[:, 4 * i:4 * i + 8] for r in recs for i in range(8)])        # 12 recordings, 8 windows each, hop 4
+    y = np.repeat(np.arange(12) % 2, 8)
+    leaky = NoTestDataset('Sliding', X[::2], y[::2], X[1::2], y[1::2], X[:2], y[:2])
+    tiny = {**TINY, 'window': 4}
+    with warnings.catch_warnings():
+        warnings.filterwarnings('error', message='.*come from recordings')     # no leak warning by recording
+        r = run_probe(leaky, epochs=1, arch_kwargs=tiny, out_dir=tmp_path, verbose=False, by_recording=True)
+    assert r['protocol'] == 'rec5' and r['tag'].endswith('_rec') and r['by_recording'] is True
+    assert r['data']['held_out_sharing_recordings'] == 0. and 0 <= r['final_score'] <= 1
+    with pytest.warns(UserWarning, match='come from recordings that other windows'):
+        plain = run_probe(leaky, epochs=1, arch_kwargs=tiny, out_dir=tmp_path, verbose=False)
+    assert plain['protocol'] == 'cv5' and plain['tag'] != r['tag'] and 'by_recording' not in plain['settings']
+    runs = load_probe_runs(tmp_path)
+    cmd = probe_command([x for x in runs if x['tag'] == r['tag']])
+    assert '--by-recording' in cmd and '--by-recording' not in probe_command([x for x in runs if x['tag'] == plain['tag']])
+    report = render_probe_report(runs, tmp_path)
+    assert '5-fold cross-validation over whole recordings' in report
+    p = argparse.ArgumentParser(); add_args(p)
+    assert p.parse_args(shlex.split(cmd)[2:]).by_recording
+    assert run_probe(leaky, epochs=1, arch_kwargs=tiny, out_dir=tmp_path, verbose=False,
+                     by_recording=True)['finished'] == r['finished']                 # same settings: skipped

@@ -50,26 +50,35 @@ def linear_probe_score(f_train, y_train, f_eval, y_eval) -> float:
     "Accuracy on `(f_eval, y_eval)` of `StandardScaler` + `LogisticRegression` fitted on `(f_train, y_train)`."
     return float(_probe_model().fit(f_train, y_train).score(f_eval, y_eval))
 
-def cv_probe_score(features, y, folds: int = CV_FOLDS) -> float:
-    "Mean accuracy of the same probe over stratified `folds`-fold cross-validation (shuffled, `random_state=0`)."
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    cv = StratifiedKFold(folds, shuffle=True, random_state=0)
-    return float(cross_val_score(_probe_model(), features, y, cv=cv, error_score='raise').mean())
+def cv_probe_score(features, y, folds: int = CV_FOLDS, groups=None) -> float:
+    """Mean accuracy of the same probe over stratified `folds`-fold cross-validation (shuffled, `random_state=0`).
+    With `groups` (e.g. `recording_groups`), `StratifiedGroupKFold`: no group on both sides of a fold."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_score
+    if groups is not None and len(np.unique(groups)) < folds:
+        raise ValueError(f'{len(np.unique(groups))} recordings cannot fill {folds} folds that keep each recording '
+                         'on one side; pass fewer folds (--folds), or drop by_recording (--by-recording).')
+    cv = (StratifiedKFold if groups is None else StratifiedGroupKFold)(folds, shuffle=True, random_state=0)
+    return float(cross_val_score(_probe_model(), features, y, groups=groups, cv=cv, error_score='raise').mean())
 
-def probe_protocol(n_train: int, folds: int = CV_FOLDS) -> str:
-    "`'valid'` for a data set with at least `MIN_TRAIN_FOR_VALID` training series, else `'cv<folds>'`."
+def probe_protocol(n_train: int, folds: int = CV_FOLDS, by_recording: bool = False) -> str:
+    """`'rec<folds>'` when asked to hold out whole recordings; else `'valid'` for a data set with at least
+    `MIN_TRAIN_FOR_VALID` training series, and `'cv<folds>'` for a smaller one."""
+    if by_recording: return f'rec{folds}'
     return 'valid' if n_train >= MIN_TRAIN_FOR_VALID else f'cv{folds}'
 
-def probe_encoder(learn, ds, folds: int = CV_FOLDS) -> tuple[float, str]:
+def probe_encoder(learn, ds, folds: int = CV_FOLDS, by_recording: bool = False) -> tuple[float, str]:
     """Score a TimeMAE learner's frozen features on data set `ds` -> `(accuracy, protocol)`.
 
     Reads `ds.X_train, y_train, X_valid, y_valid` only: the test split is never touched. The learner's batch
-    transforms (its standardization) are applied to the series first, as `get_embeddings` does."""
+    transforms (its standardization) are applied to the series first, as `get_embeddings` does. `by_recording`
+    cross-validates over whole recordings (`recording_groups` of the raw training + validation series)."""
+    from tsai_timemae.data import recording_groups
     from tsai_timemae.embeddings import get_embeddings
-    protocol = probe_protocol(len(ds.X_train), folds)
+    protocol = probe_protocol(len(ds.X_train), folds, by_recording)
     f_tr, f_va = get_embeddings(learn, ds.X_train), get_embeddings(learn, ds.X_valid)
     if protocol == 'valid': return linear_probe_score(f_tr, ds.y_train, f_va, ds.y_valid), protocol
-    return cv_probe_score(np.concatenate([f_tr, f_va]), np.concatenate([ds.y_train, ds.y_valid]), folds), protocol
+    groups = recording_groups(np.concatenate([ds.X_train, ds.X_valid])) if by_recording else None
+    return cv_probe_score(np.concatenate([f_tr, f_va]), np.concatenate([ds.y_train, ds.y_valid]), folds, groups), protocol
 
 def shared_recordings_warning(ds, protocol: str) -> tuple[float, str | None]:
     """`(share, warning)`, from `tsai_timemae.data.recording_groups`: with a validation split, the share of its windows
@@ -79,7 +88,7 @@ def shared_recordings_warning(ds, protocol: str) -> tuple[float, str | None]:
     recording with training windows, and held-out recordings chose another regularisation for the linear evaluation
     than that split would (BENCHMARKS.md, "HAR's validation split shares every recording with training")."""
     from tsai_timemae.data import recording_groups, shared_recording_fraction
-    if ds.X_train.shape[-1] < 2: return 0., None  # one-step series cannot overlap
+    if ds.X_train.shape[-1] < 2 or protocol.startswith('rec'): return 0., None  # no overlap, or folds by recording
     if protocol == 'valid': share, held = shared_recording_fraction(ds.X_train, ds.X_valid), 'validation windows'
     else:
         g = recording_groups(np.concatenate([ds.X_train, ds.X_valid]))
@@ -87,8 +96,8 @@ def shared_recordings_warning(ds, protocol: str) -> tuple[float, str | None]:
     if share == 0: return share, None
     return share, (f'{share:.0%} of the {held} of {ds.name} come from recordings that other windows also come from '
                    '(consecutive windows share steps), so these probe scores overstate how the features '
-                   'carry to new recordings. Compare settings on held-out recordings: tsai_timemae.data.recording_groups '
-                   'with scikit-learn\'s StratifiedGroupKFold.')
+                   'carry to new recordings. Compare settings on held-out recordings: `timemae probe --by-recording` '
+                   '(run_probe(by_recording=True)), which cross-validates over tsai_timemae.data.recording_groups.')
 
 # %% ../nbs/13_probe.ipynb #2a555eb3
 def parse_value(s: str):
@@ -146,7 +155,7 @@ def _jsonable(o):
     return json.loads(json.dumps(o, default=default))
 
 def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None, lr=DEFAULT_LR, bs=None,
-                sched='one_cycle', untrained_only=False, pretrain_fraction=None) -> str:
+                sched='one_cycle', untrained_only=False, pretrain_fraction=None, by_recording=False) -> str:
     "A run name from the settings that differ from the defaults, e.g. `e10_tokenizer=codebook_n_layers=4`."
     parts = ['untrained'] if untrained_only else [f's{steps}' if steps else f'e{epochs}']
     if not untrained_only:
@@ -156,6 +165,7 @@ def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None,
     parts += [f'{k}={v}' for k, v in (arch_kwargs or {}).items()]
     if bs: parts.append(f'bs={bs}')
     if pretrain_fraction is not None and not untrained_only: parts.append(f'frac={pretrain_fraction:g}')
+    if by_recording: parts.append('rec')
     return '_'.join(parts).replace('/', '-').replace('\\', '-').replace(' ', '')
 
 # %% ../nbs/13_probe.ipynb #90107a99
@@ -172,7 +182,7 @@ def _rng_kept():
         random.setstate(state[0]); np.random.set_state(state[1]); torch.set_rng_state(state[2])
         if cuda is not None: torch.cuda.set_rng_state_all(cuda)
 
-def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, log, timer: list):
+def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, log, timer: list, by_recording=False):
     "A fastai callback that probes the encoder after every `every` epochs (the last epoch is probed after the fit)."
     from fastai.callback.core import Callback
 
@@ -182,7 +192,7 @@ def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, lo
             e = self.epoch + 1
             if e % every or e >= n_epochs: return
             t = time.perf_counter()
-            with _rng_kept(): curve.append([e, probe_encoder(self.learn, ds, folds)[0]])
+            with _rng_kept(): curve.append([e, probe_encoder(self.learn, ds, folds, by_recording)[0]])
             timer[0] += time.perf_counter() - t
             log(f'epoch {e}: probe {curve[-1][1]:.4f}')
     return ProbeEvery()
@@ -222,7 +232,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
               pretrain_kwargs: dict | None = None, arch_kwargs: dict | None = None, lr: float = DEFAULT_LR,
               bs: int | None = None, sched: str = 'one_cycle', every: int | None = None, tag: str | None = None,
               out_dir=None, force: bool = False, untrained_only: bool = False, folds: int = CV_FOLDS, root=None,
-              verbose: bool = True, pretrain_fraction: float | None = None, on_encoder=None) -> dict:
+              verbose: bool = True, pretrain_fraction: float | None = None, on_encoder=None,
+              by_recording: bool = False) -> dict:
     """Pretrain a TimeMAE encoder on `dataset`'s training + validation inputs and probe it -> the run's record.
 
     `dataset`: a name or path for `load_dataset`, or a loaded `TSDataset` (anything with `name`, `X_train`,
@@ -230,7 +241,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     `arch_kwargs` to `TimeMAE`; `steps` (optimizer steps, rounded up to whole epochs) replaces `epochs`;
     `every=K` also probes every K epochs; `untrained_only` scores the encoder before pretraining and stops;
     `pretrain_fraction` pretrains on a seeded random fraction of the inputs; `on_encoder(stage, learn, ds)` is called
-    before (`'untrained'`) and after (`'pretrained'`) pretraining."""
+    before (`'untrained'`) and after (`'pretrained'`) pretraining; `by_recording` cross-validates the probe over whole
+    recordings (`'rec<folds>'`, for windows cut with overlap, such as HAR's)."""
     import torch
     from fastai.torch_core import set_seed
     from tsai.data.core import get_ts_dls
@@ -259,7 +271,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     defaults = probe_defaults(ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
-    tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction)
+    tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
+                             by_recording)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
     if tag == 'untrained' and not untrained_only: raise ValueError("The tag 'untrained' is kept for --untrained-only runs.")
     settings = _jsonable({'dataset': ds.name, 'tag': tag, 'seed': seed, 'epochs': epochs, 'steps': steps,
@@ -267,7 +280,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                           'folds': folds, 'untrained_only': untrained_only,
                           'effective': effective_settings(pretrain_kwargs, arch),
                           # only when given, so the records made before the option existed keep matching
-                          **({'pretrain_fraction': pretrain_fraction} if pretrain_fraction is not None else {})})
+                          **({'pretrain_fraction': pretrain_fraction} if pretrain_fraction is not None else {}),
+                          **({'by_recording': True} if by_recording else {})})
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
     if path is not None and (old := _check_existing(path, settings, force)) is not None:
@@ -290,7 +304,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         cb = TimeMAEPretrain(**{'save_best': False, 'verbose': False, 'target_dir': tmp, **pretrain_kwargs})
         learn = ts_learner(dls, TimeMAE, cbs=[cb], **arch)
         t1 = time.perf_counter()
-        with _rng_kept(): untrained, protocol = probe_encoder(learn, ds, folds)
+        with _rng_kept(): untrained, protocol = probe_encoder(learn, ds, folds, by_recording)
         shared, warning = shared_recordings_warning(ds, protocol)
         if warning: warnings.warn(warning, stacklevel=2)
         probe_s = time.perf_counter() - t1
@@ -299,14 +313,14 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         log(f'untrained {untrained:.4f} ({protocol})')
         curve, final, pre_s, timer = [[0, untrained]], None, 0., [probe_s]
         if not untrained_only:
-            cbs = [_every_k_callback(ds, every, epochs, curve, folds, log, timer)] if every else []
+            cbs = [_every_k_callback(ds, every, epochs, curve, folds, log, timer, by_recording)] if every else []
             t1 = time.perf_counter()
             with learn.no_bar(), learn.no_logging():
                 if sched == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=cbs)
                 else: learn.fit(epochs, lr, cbs=cbs)
             t2 = time.perf_counter()
             pre_s = t2 - t1 - (timer[0] - probe_s)  # the probes during the fit are not pretraining time
-            with _rng_kept(): final = probe_encoder(learn, ds, folds)[0]
+            with _rng_kept(): final = probe_encoder(learn, ds, folds, by_recording)[0]
             curve.append([epochs, final])
             timer[0] += time.perf_counter() - t2
             if on_encoder is not None:
@@ -320,7 +334,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         'curve': curve, 'pretrain': pretrain_kwargs, 'arch': arch, 'epochs': epochs, 'steps': epochs * n_batches,
         'steps_requested': steps, 'batches_per_epoch': n_batches, 'lr': lr, 'bs': bs_, 'bs_used': dls.train.bs,
         'sched': sched, 'every': every, 'folds': folds, 'untrained_only': untrained_only,
-        'pretrain_fraction': pretrain_fraction,
+        'pretrain_fraction': pretrain_fraction, 'by_recording': by_recording,
         'given': {'epochs': None if steps is not None or untrained_only else epochs, 'steps': steps, 'bs': bs,
                   'arch': arch_kwargs},
         'settings': settings,
@@ -409,6 +423,7 @@ def probe_command(runs, out_dir=None) -> str:
     if g.get('bs'): parts += ['--bs', str(g['bs'])]
     if r.get('pretrain_fraction') is not None: parts += ['--pretrain-fraction', f"{r['pretrain_fraction']:g}"]
     if r.get('folds', CV_FOLDS) != CV_FOLDS: parts += ['--folds', str(r['folds'])]
+    if r.get('by_recording'): parts.append('--by-recording')
     if out_dir is not None and str(out_dir) != DEFAULT_OUT_DIR: parts += ['--out-dir', _shell_quote(str(out_dir))]
     return ' '.join(parts)
 
@@ -416,7 +431,8 @@ def _command_key(r: dict) -> str:
     "Runs with the same key rerun with one command (the data set and seed aside)."
     g = r.get('given', {})
     return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), r['lr'], r['sched'], r.get('every'),
-                       r.get('folds'), r['epochs'] if not g.get('steps') else None, r.get('pretrain_fraction')],
+                       r.get('folds'), r['epochs'] if not g.get('steps') else None, r.get('pretrain_fraction'),
+                       bool(r.get('by_recording'))],
                       sort_keys=True, default=str)
 
 def _cell(row) -> str:
@@ -426,6 +442,9 @@ def _cell(row) -> str:
 
 def _protocol_title(protocol: str) -> str:
     if protocol == 'valid': return f'Validation split (data sets with at least {MIN_TRAIN_FOR_VALID} training series)'
+    if protocol.startswith('rec'):
+        return (f'{protocol[3:]}-fold cross-validation over whole recordings of train + validation '
+                '(`--by-recording`: StratifiedGroupKFold on recording_groups)')
     return (f'{protocol[2:]}-fold cross-validation over train + validation '
             f'(data sets with fewer than {MIN_TRAIN_FOR_VALID} training series)')
 
@@ -515,6 +534,9 @@ def add_args(p):
     p.add_argument('--sched', choices=SCHEDS, default='one_cycle', help='fit_one_cycle, or a constant rate (learn.fit)')
     p.add_argument('--every', type=int, metavar='K', help='also probe every K epochs')
     p.add_argument('--folds', type=int, default=CV_FOLDS, help='cross-validation folds for small data sets')
+    p.add_argument('--by-recording', action='store_true',
+                   help='cross-validate over whole recordings of train + validation (StratifiedGroupKFold on '
+                        'recording_groups): for windows cut with overlap, e.g. HAR, whose validation split shares them')
     p.add_argument('--pretrain-fraction', type=float, metavar='F',
                    help='pretrain on a seeded random fraction F of the unlabelled inputs (probe as before)')
     p.add_argument('--untrained-only', action='store_true', help='only score the untrained encoder')
@@ -535,5 +557,5 @@ def run(args):
     run_probes(args.datasets, args.seeds, args.out_dir, epochs=args.epochs or DEFAULT_EPOCHS, steps=args.steps,
                pretrain_kwargs=dict(args.set), arch_kwargs=dict(args.arch), lr=args.lr, bs=args.bs, sched=args.sched,
                every=args.every, tag=args.tag, force=args.force, untrained_only=args.untrained_only, folds=args.folds,
-               root=args.root, pretrain_fraction=args.pretrain_fraction)
+               root=args.root, pretrain_fraction=args.pretrain_fraction, by_recording=args.by_recording)
     print(f'Wrote {Path(args.out_dir) / REPORT}')
