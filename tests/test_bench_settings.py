@@ -445,3 +445,21 @@ def test_a_kept_result_made_from_an_encoder_under_other_defaults_gets_a_note(tmp
     write_json_atomic(rec, path)
     _note_settings_change(path, s)
     assert 'pretrained under other library defaults (pretrain.label_smoothing)' in capsys.readouterr().out
+
+
+def test_the_window_is_a_flag_its_rows_regenerate_with():
+    "`--window 4` reaches the encoder of every TimeMAE method, its rows rerun with it, and baselines ignore it."
+    import argparse
+    p = argparse.ArgumentParser(); bench.add_args(p)
+    assert p.parse_args(['HAR', '--window', '4']).window == 4
+    def record(method, **overrides):
+        cfg = run_config('HAR', method, 'kmeans', **overrides)
+        return {'dataset': 'HAR', 'method': method, 'quick': False, 'overrides': cfg['overrides'],
+                'settings': json.loads(json.dumps(asdict(method_settings(cfg, method)), default=str))}
+    lin = record('timemae_linear', window=4)
+    assert lin['settings']['arch']['window'] == 4 and lin['settings']['pretraining']['arch']['window'] == 4
+    assert bench.reproduced_by_command(lin)
+    row = {'base_method': 'timemae_linear', 'tokenizer': 'kmeans', 'seeds': [0], 'quick': False,
+           'overrides': bench.run_overrides(lin), 'unused': bench.unused_overrides(lin)}
+    assert bench._command('HAR', [row]).endswith('--tokenizer kmeans --window 4')
+    assert 'window' in bench.unused_overrides(record('inceptiontimeplus', window=4))

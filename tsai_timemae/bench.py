@@ -1102,7 +1102,7 @@ def _commands(dataset: str, rows, where: str = '') -> list[str]:
     for r in rows: groups.setdefault(json.dumps([_flags(r), r['quick']], sort_keys=True, default=str), []).append(r)
     return [_command(dataset, g) + where for g in groups.values()]
 
-COMMAND_FLAGS = ('pretrain_epochs', 'finetune_epochs', 'bs', 'pretrain_lr', 'pretrain_inputs', 'readout')
+COMMAND_FLAGS = ('pretrain_epochs', 'finetune_epochs', 'bs', 'window', 'pretrain_lr', 'pretrain_inputs', 'readout')
 
 def _flags(row) -> dict:
     """The `timemae bench` flags that reproduce a row: its overrides that have a flag and that its method uses (a
@@ -1305,6 +1305,9 @@ def add_args(p):
     p.add_argument('--pretrain-epochs', type=int, help='override the data set\'s pretraining epochs (TimeMAE and MVP)')
     p.add_argument('--finetune-epochs', type=int, help='override the data set\'s fine-tuning / supervised epochs')
     p.add_argument('--bs', type=int, help='override the data set\'s batch size')
+    p.add_argument('--window', type=int,
+                   help="override the data set's TimeMAE window (patch length; it also sets the patches of TimeMAE "
+                        "from scratch); use another --out-dir, since result files are named by method and seed")
     p.add_argument('--pretrain-lr', type=float, help='override the data set\'s TimeMAE pretraining learning rate')
     p.add_argument('--readout', choices=READOUTS,
                    help="how FineLast, FineAll, TimeMAE from scratch and the linear evaluations read the encoder: 'mean' (default, the paper's "
@@ -1331,7 +1334,7 @@ def run(args):
         print(f'Wrote {write_report(args.out_dir, args.report)}')
         return
     overrides = {k: v for k, v in (('pretrain_epochs', args.pretrain_epochs), ('finetune_epochs', args.finetune_epochs),
-                                   ('bs', args.bs), ('pretrain_lr', args.pretrain_lr),
+                                   ('bs', args.bs), ('window', args.window), ('pretrain_lr', args.pretrain_lr),
                                    ('pretrain_inputs', args.pretrain_inputs), ('readout', args.readout)) if v is not None}
     fractions = args.label_fraction or [None]
     for f in fractions:
