@@ -3,7 +3,9 @@ resuming, the pretraining cache, and the report's arithmetic."""
 import copy
 import json
 import re
+import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -316,3 +318,20 @@ def test_a_cached_encoder_made_under_other_library_defaults_is_refused(bench_run
     with pytest.raises(ValueError, match=r"pretrain\.label_smoothing: 0\.2 then, 0\.0 now.*Delete .*\.pth"):
         run_benchmark(['BasicMotions'], ['timemae_finelast'], seeds=[0], out_dir=tmp_path, report=None, quick=True,
                       bar=False, **TINY)
+
+
+def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
+    "benchmarks/paired_seeds.py: differences per shared seed; label-study files and unpaired seeds stay out."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import paired_seeds
+    def fake(name, seed, acc):
+        (tmp_path / f'{name}_seed{seed}.json').write_text(json.dumps({'metrics': {'accuracy': acc}}))
+    for s, (a, b) in enumerate([(.70, .60), (.65, .66), (.80, .70)]):
+        fake('pre', s, a); fake('raw', s, b)
+    fake('pre', 3, .99)                                                       # no untrained twin: left out
+    (tmp_path / 'pre_labels0.1_seed0.json').write_text(json.dumps({'metrics': {'accuracy': 0.0}}))
+    text = paired_seeds.paired_summary(tmp_path, 'pre', 'raw')
+    assert '+10.00   -1.00  +10.00' in text and '2 of 3 seeds above' in text and 'difference +6.33' in text
+    fake('other', 0, .5)
+    with pytest.raises(SystemExit, match='share 1 seed'):
+        paired_seeds.paired_summary(tmp_path, 'pre', 'other')

@@ -1,0 +1,52 @@
+"""Two rows of a bench results folder compared seed by seed (nothing is trained or re-scored).
+
+A mean ± std per row hides whether one row wins on the same seeds; with a pretrained encoder and its untrained
+twin of the same seed, the paired difference is what says whether pretraining helped beyond the seed spread. Prints
+each seed's difference in test accuracy (points), their mean, standard deviation (ddof 0, as the reports' ±),
+standard error (ddof 1), how many seeds are above, and the Wilcoxon signed-rank p-value (scipy).
+
+    python benchmarks/paired_seeds.py benchmarks/extra/uwave_10seeds/results/UWaveGestureLibrary \\
+        timemae_linear_kmeans timemae_linear_untrained
+"""
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+
+from scipy.stats import wilcoxon
+
+
+def accuracies(folder: Path, name: str) -> dict:
+    "Test accuracy (%) of `<folder>/<name>_seed<k>.json` by seed."
+    out = {}
+    for f in folder.glob(f'{name}_seed*.json'):
+        seed = f.stem[len(name) + len('_seed'):]
+        if seed.isdigit():
+            out[int(seed)] = 100 * json.loads(f.read_text())['metrics']['accuracy']
+    return out
+
+
+def paired_summary(folder: Path, row: str, baseline: str) -> str:
+    "The per-seed differences of `row` minus `baseline` over the seeds both have, and their summary, as text."
+    a, b = accuracies(folder, row), accuracies(folder, baseline)
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        raise SystemExit(f'{folder}: {row} and {baseline} share {len(seeds)} seed(s); at least 2 are needed')
+    d = [a[s] - b[s] for s in seeds]
+    lines = [f'{row} - {baseline}, {folder}', 'seed  ' + '  '.join(f'{s:>6d}' for s in seeds),
+             'diff  ' + '  '.join(f'{x:+6.2f}' for x in d),
+             f'{row} {statistics.mean(a[s] for s in seeds):.2f}, {baseline} {statistics.mean(b[s] for s in seeds):.2f}; '
+             f'difference {statistics.mean(d):+.2f} ± {statistics.pstdev(d):.2f} (standard error '
+             f'{statistics.stdev(d) / math.sqrt(len(d)):.2f}), {sum(x > 0 for x in d)} of {len(d)} seeds above, '
+             f'Wilcoxon signed-rank p = {wilcoxon(d).pvalue:.3g}']
+    return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('folder', type=Path, help='results/<dataset> folder of a bench run')
+    p.add_argument('row', help='method row, e.g. timemae_linear_kmeans')
+    p.add_argument('baseline', help='method row to subtract, e.g. timemae_linear_untrained')
+    args = p.parse_args()
+    print(paired_summary(args.folder, args.row, args.baseline))
