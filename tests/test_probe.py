@@ -291,3 +291,30 @@ def test_probe_by_recording_runs_records_and_reruns(tmp_path):
     assert p.parse_args(shlex.split(cmd)[2:]).by_recording
     assert run_probe(leaky, epochs=1, arch_kwargs=tiny, out_dir=tmp_path, verbose=False,
                      by_recording=True)['finished'] == r['finished']                 # same settings: skipped
+
+
+def test_unseen_folds_pretrain_without_the_series_they_score(tmp_path, monkeypatch):
+    """`unseen=True`: one encoder per fold, pretrained on the other folds' inputs only; every series is held out
+    once; the run's scores are the folds' means; its own tag, report section and `--unseen` to rerun."""
+    import tsai_timemae.probe as probe
+    from tsai_timemae.probe import probe_command
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 2, 20)).astype(np.float32)
+    y = np.arange(30) % 2
+    small = NoTestDataset('Small', X[:24], y[:24], X[24:], y[24:], X[:2], y[:2])
+    seen, real = [], probe._pretrain_learner
+    monkeypatch.setattr(probe, '_pretrain_learner', lambda Xp, *a, **k: (seen.append(Xp.copy()), real(Xp, *a, **k))[1])
+    r = run_probe(small, epochs=1, arch_kwargs=TINY, out_dir=tmp_path, verbose=False, unseen=True)
+    assert r['protocol'] == 'unseen5' and r['tag'].endswith('_unseen') and len(seen) == len(r['fold_scores']) == 5
+    held = [{b for b in range(30) if not any(np.array_equal(X[b], x) for x in Xp)} for Xp in seen]
+    assert all(len(h) == 6 for h in held) and set().union(*held) == set(range(30))   # each series held out once
+    assert r['data']['n_pretrain'] == 24
+    assert r['untrained_score'] == pytest.approx(np.mean([u for u, _ in r['fold_scores']]))
+    assert r['final_score'] == pytest.approx(np.mean([f for _, f in r['fold_scores']]))
+    cmd = probe_command(load_probe_runs(tmp_path))
+    assert cmd.endswith('--unseen')
+    p = argparse.ArgumentParser(); add_args(p)
+    assert p.parse_args(shlex.split(cmd)[2:]).unseen
+    assert 'each fold scored by an encoder pretrained without it' in render_probe_report(load_probe_runs(tmp_path))
+    with pytest.raises(ValueError, match='cannot be combined with every, by_recording'):
+        run_probe(small, epochs=2, every=1, by_recording=True, arch_kwargs=TINY, verbose=False, unseen=True)

@@ -23,10 +23,11 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
-           'linear_probe_score', 'cv_probe_score', 'probe_protocol', 'probe_encoder', 'shared_recordings_warning',
-           'parse_value', 'key_value', 'format_key_value', 'probe_defaults', 'effective_settings', 'default_tag',
-           'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command',
-           'render_probe_report', 'write_probe_report', 'run_probes', 'add_args', 'run']
+           'linear_probe_score', 'cv_probe_score', 'probe_protocol', 'probe_encoder', 'unseen_folds',
+           'unseen_fold_score', 'shared_recordings_warning', 'parse_value', 'key_value', 'format_key_value',
+           'probe_defaults', 'effective_settings', 'default_tag', 'probe_path', 'run_probe', 'load_probe_runs',
+           'summarize_probe', 'pinned_settings', 'probe_command', 'render_probe_report', 'write_probe_report',
+           'run_probes', 'add_args', 'run']
 
 # %% ../nbs/13_probe.ipynb #2992c34c
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
@@ -60,10 +61,12 @@ def cv_probe_score(features, y, folds: int = CV_FOLDS, groups=None) -> float:
     cv = (StratifiedKFold if groups is None else StratifiedGroupKFold)(folds, shuffle=True, random_state=0)
     return float(cross_val_score(_probe_model(), features, y, groups=groups, cv=cv, error_score='raise').mean())
 
-def probe_protocol(n_train: int, folds: int = CV_FOLDS, by_recording: bool = False) -> str:
-    """`'rec<folds>'` when asked to hold out whole recordings; else `'valid'` for a data set with at least
-    `MIN_TRAIN_FOR_VALID` training series, and `'cv<folds>'` for a smaller one."""
+def probe_protocol(n_train: int, folds: int = CV_FOLDS, by_recording: bool = False, unseen: bool = False) -> str:
+    """`'rec<folds>'` when asked to hold out whole recordings, `'unseen<folds>'` when each fold's encoder is
+    pretrained without it; else `'valid'` for a data set with at least `MIN_TRAIN_FOR_VALID` training series, and
+    `'cv<folds>'` for a smaller one."""
     if by_recording: return f'rec{folds}'
+    if unseen: return f'unseen{folds}'
     return 'valid' if n_train >= MIN_TRAIN_FOR_VALID else f'cv{folds}'
 
 def probe_encoder(learn, ds, folds: int = CV_FOLDS, by_recording: bool = False) -> tuple[float, str]:
@@ -79,6 +82,18 @@ def probe_encoder(learn, ds, folds: int = CV_FOLDS, by_recording: bool = False) 
     if protocol == 'valid': return linear_probe_score(f_tr, ds.y_train, f_va, ds.y_valid), protocol
     groups = recording_groups(np.concatenate([ds.X_train, ds.X_valid])) if by_recording else None
     return cv_probe_score(np.concatenate([f_tr, f_va]), np.concatenate([ds.y_train, ds.y_valid]), folds, groups), protocol
+
+def unseen_folds(y, folds: int = CV_FOLDS) -> list:
+    """The stratified, shuffled folds of `cv_probe_score` (`random_state=0`) as `(fit, held_out)` index arrays: the
+    folds of `unseen=True`, where each fold's encoder pretrains on `fit` alone."""
+    from sklearn.model_selection import StratifiedKFold
+    return list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros((len(y), 1)), y))
+
+def unseen_fold_score(learn, X, y, fit, held) -> float:
+    "The probe fitted on the features of `X[fit]` and scored on `X[held]`, from one learner's frozen encoder."
+    from tsai_timemae.embeddings import get_embeddings
+    f = get_embeddings(learn, X)
+    return linear_probe_score(f[fit], y[fit], f[held], y[held])
 
 def shared_recordings_warning(ds, protocol: str) -> tuple[float, str | None]:
     """`(share, warning)`, from `tsai_timemae.data.recording_groups`: with a validation split, the share of its windows
@@ -155,7 +170,8 @@ def _jsonable(o):
     return json.loads(json.dumps(o, default=default))
 
 def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None, lr=DEFAULT_LR, bs=None,
-                sched='one_cycle', untrained_only=False, pretrain_fraction=None, by_recording=False) -> str:
+                sched='one_cycle', untrained_only=False, pretrain_fraction=None, by_recording=False,
+                unseen=False) -> str:
     "A run name from the settings that differ from the defaults, e.g. `e10_tokenizer=codebook_n_layers=4`."
     parts = ['untrained'] if untrained_only else [f's{steps}' if steps else f'e{epochs}']
     if not untrained_only:
@@ -166,6 +182,7 @@ def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None,
     if bs: parts.append(f'bs={bs}')
     if pretrain_fraction is not None and not untrained_only: parts.append(f'frac={pretrain_fraction:g}')
     if by_recording: parts.append('rec')
+    if unseen: parts.append('unseen')
     return '_'.join(parts).replace('/', '-').replace('\\', '-').replace(' ', '')
 
 # %% ../nbs/13_probe.ipynb #90107a99
@@ -196,6 +213,30 @@ def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, lo
             timer[0] += time.perf_counter() - t
             log(f'epoch {e}: probe {curve[-1][1]:.4f}')
     return ProbeEvery()
+
+def _pretrain_learner(X, seed: int, bs: int, pretrain_kwargs: dict, arch: dict, target_dir):
+    """A seeded TimeMAE learner whose loaders hold the unlabelled inputs `X` alone, standardized per variable with
+    their own statistics -> `(learn, TimeMAEPretrain callback)`."""
+    from fastai.torch_core import set_seed
+    from tsai.data.core import get_ts_dls
+    from tsai.data.preprocessing import TSStandardize
+    from tsai.learner import ts_learner
+
+    from tsai_timemae.model import TimeMAE
+    from tsai_timemae.pretrain import TimeMAEPretrain
+    set_seed(seed, reproducible=True)
+    dls = get_ts_dls(X, splits=(list(range(len(X))), []), bs=bs,
+                     batch_tfms=[TSStandardize(by_var=True, use_single_batch=False)])
+    if len(dls.train) == 0: raise ValueError(f'No full training batch: {len(X)} series with bs={bs}.')
+    cb = TimeMAEPretrain(**{'save_best': False, 'verbose': False, 'target_dir': target_dir, **pretrain_kwargs})
+    return ts_learner(dls, TimeMAE, cbs=[cb], **arch), cb
+
+def _fit(learn, epochs: int, lr: float, sched: str, cbs=()):
+    "Pretrain quietly: `fit_one_cycle`, or `fit` at a constant rate."
+    import fastai.callback.schedule  # noqa: F401  (fit_one_cycle)
+    with learn.no_bar(), learn.no_logging():
+        if sched == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=list(cbs))
+        else: learn.fit(epochs, lr, cbs=list(cbs))
 
 def probe_path(out_dir, dataset: str, tag: str, seed: int) -> Path:
     from tsai_timemae.bench import dataset_key
@@ -233,7 +274,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
               bs: int | None = None, sched: str = 'one_cycle', every: int | None = None, tag: str | None = None,
               out_dir=None, force: bool = False, untrained_only: bool = False, folds: int = CV_FOLDS, root=None,
               verbose: bool = True, pretrain_fraction: float | None = None, on_encoder=None,
-              by_recording: bool = False) -> dict:
+              by_recording: bool = False, unseen: bool = False) -> dict:
     """Pretrain a TimeMAE encoder on `dataset`'s training + validation inputs and probe it -> the run's record.
 
     `dataset`: a name or path for `load_dataset`, or a loaded `TSDataset` (anything with `name`, `X_train`,
@@ -242,20 +283,17 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     `every=K` also probes every K epochs; `untrained_only` scores the encoder before pretraining and stops;
     `pretrain_fraction` pretrains on a seeded random fraction of the inputs; `on_encoder(stage, learn, ds)` is called
     before (`'untrained'`) and after (`'pretrained'`) pretraining; `by_recording` cross-validates the probe over whole
-    recordings (`'rec<folds>'`, for windows cut with overlap, such as HAR's)."""
-    import torch
-    from fastai.torch_core import set_seed
-    from tsai.data.core import get_ts_dls
-    from tsai.data.preprocessing import TSStandardize
-    from tsai.learner import ts_learner
-    import fastai.callback.schedule  # noqa: F401  (fit_one_cycle)
-
+    recordings (`'rec<folds>'`, for windows cut with overlap, such as HAR's); `unseen` pretrains one encoder per
+    fold without that fold's series and scores the probe on them (`'unseen<folds>'`, series new to the encoder)."""
     from tsai_timemae.bench import environment, package_versions, write_json_atomic
     from tsai_timemae.data import load_dataset
-    from tsai_timemae.model import TimeMAE
-    from tsai_timemae.pretrain import TimeMAEPretrain
 
     if sched not in SCHEDS: raise ValueError(f'sched must be one of {SCHEDS}, got {sched!r}.')
+    if unseen:
+        clash = [n for n, v in (('every', every), ('pretrain_fraction', pretrain_fraction), ('on_encoder', on_encoder),
+                                ('by_recording', by_recording)) if v]
+        if clash: raise ValueError(f'unseen=True (--unseen) pretrains one encoder per fold and cannot be combined with '
+                                   f'{", ".join(clash)}; drop {"it" if len(clash) == 1 else "them"} or drop unseen.')
     if untrained_only: epochs, steps, every, pretrain_kwargs = 0, None, None, {}
     elif steps is not None:
         if steps < 1: raise ValueError(f'steps must be at least 1, got {steps}.')
@@ -272,7 +310,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
-                             by_recording)
+                             by_recording, unseen)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
     if tag == 'untrained' and not untrained_only: raise ValueError("The tag 'untrained' is kept for --untrained-only runs.")
     settings = _jsonable({'dataset': ds.name, 'tag': tag, 'seed': seed, 'epochs': epochs, 'steps': steps,
@@ -281,7 +319,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                           'effective': effective_settings(pretrain_kwargs, arch),
                           # only when given, so the records made before the option existed keep matching
                           **({'pretrain_fraction': pretrain_fraction} if pretrain_fraction is not None else {}),
-                          **({'by_recording': True} if by_recording else {})})
+                          **({'by_recording': True} if by_recording else {}),
+                          **({'unseen': True} if unseen else {})})
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
     if path is not None and (old := _check_existing(path, settings, force)) is not None:
@@ -294,52 +333,73 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     if pretrain_fraction is not None:  # the seed's own draw of the inputs; the probe still sees every series
         keep = np.random.default_rng(seed).permutation(n_inputs)[:max(1, round(pretrain_fraction * n_inputs))]
         X = X[np.sort(keep)]
-    set_seed(seed, reproducible=True)
-    dls = get_ts_dls(X, splits=(list(range(len(X))), []), bs=min(bs_, len(X)) if pretrain_fraction else bs_,
-                     batch_tfms=[TSStandardize(by_var=True, use_single_batch=False)])
-    n_batches = len(dls.train)
-    if n_batches == 0: raise ValueError(f'No full training batch: {len(X)} series with bs={bs_}.')
-    if steps is not None: epochs = math.ceil(steps / n_batches)
-    with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
-        cb = TimeMAEPretrain(**{'save_best': False, 'verbose': False, 'target_dir': tmp, **pretrain_kwargs})
-        learn = ts_learner(dls, TimeMAE, cbs=[cb], **arch)
-        t1 = time.perf_counter()
-        with _rng_kept(): untrained, protocol = probe_encoder(learn, ds, folds, by_recording)
+    y = np.concatenate([ds.y_train, ds.y_valid])
+    if unseen:
+        protocol, fold_scores, fold_epochs, fold_last, pre_s, timer = probe_protocol(n_inputs, folds, unseen=True), [], [], [], 0., [0.]
+        for k, (fit, held) in enumerate(unseen_folds(y, folds)):
+            with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
+                learn, cb = _pretrain_learner(X[fit], seed, bs_, pretrain_kwargs, arch, tmp)
+                n_batches = len(learn.dls.train)
+                fold_epochs.append(0 if untrained_only else math.ceil(steps / n_batches) if steps is not None else epochs)
+                t1 = time.perf_counter()
+                with _rng_kept(): u = unseen_fold_score(learn, X, y, fit, held)
+                t2 = time.perf_counter()
+                if not untrained_only: _fit(learn, fold_epochs[-1], lr, sched)
+                t3 = time.perf_counter()
+                with _rng_kept(): f = None if untrained_only else unseen_fold_score(learn, X, y, fit, held)
+                timer[0] += (t2 - t1) + (time.perf_counter() - t3); pre_s += t3 - t2
+            fold_scores.append([u, f]); fold_last.append(cb.history[-1] if cb.history else None)
+            log(f'fold {k + 1}/{folds} ({len(fit)} series pretrain, {len(held)} held out): untrained {u:.4f}'
+                + ('' if f is None else f', pretrained {f:.4f}'))
+        untrained = float(np.mean([u for u, _ in fold_scores]))
+        final = None if untrained_only else float(np.mean([f for _, f in fold_scores]))
+        epochs, n_pretrain = fold_epochs[0], len(fit)
+        curve = [[0, untrained]] + ([] if untrained_only else [[epochs, final]])
         shared, warning = shared_recordings_warning(ds, protocol)
         if warning: warnings.warn(warning, stacklevel=2)
-        probe_s = time.perf_counter() - t1
-        if on_encoder is not None:
-            with _rng_kept(): on_encoder('untrained', learn, ds)
-        log(f'untrained {untrained:.4f} ({protocol})')
-        curve, final, pre_s, timer = [[0, untrained]], None, 0., [probe_s]
-        if not untrained_only:
-            cbs = [_every_k_callback(ds, every, epochs, curve, folds, log, timer, by_recording)] if every else []
+        if final is not None: log(f'after {epochs} epochs {final:.4f} ({final - untrained:+.4f} vs untrained)')
+    else:
+        n_pretrain = len(X)
+        with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
+            learn, cb = _pretrain_learner(X, seed, min(bs_, len(X)) if pretrain_fraction else bs_, pretrain_kwargs, arch, tmp)
+            n_batches = len(learn.dls.train)
+            if steps is not None: epochs = math.ceil(steps / n_batches)
             t1 = time.perf_counter()
-            with learn.no_bar(), learn.no_logging():
-                if sched == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=cbs)
-                else: learn.fit(epochs, lr, cbs=cbs)
-            t2 = time.perf_counter()
-            pre_s = t2 - t1 - (timer[0] - probe_s)  # the probes during the fit are not pretraining time
-            with _rng_kept(): final = probe_encoder(learn, ds, folds, by_recording)[0]
-            curve.append([epochs, final])
-            timer[0] += time.perf_counter() - t2
+            with _rng_kept(): untrained, protocol = probe_encoder(learn, ds, folds, by_recording)
+            shared, warning = shared_recordings_warning(ds, protocol)
+            if warning: warnings.warn(warning, stacklevel=2)
+            probe_s = time.perf_counter() - t1
             if on_encoder is not None:
-                with _rng_kept(): on_encoder('pretrained', learn, ds)
-            log(f'after {epochs} epoch{"s" * (epochs != 1)} {final:.4f} ({final - untrained:+.4f} vs untrained)')
+                with _rng_kept(): on_encoder('untrained', learn, ds)
+            log(f'untrained {untrained:.4f} ({protocol})')
+            curve, final, pre_s, timer = [[0, untrained]], None, 0., [probe_s]
+            if not untrained_only:
+                cbs = [_every_k_callback(ds, every, epochs, curve, folds, log, timer, by_recording)] if every else []
+                t1 = time.perf_counter()
+                _fit(learn, epochs, lr, sched, cbs)
+                t2 = time.perf_counter()
+                pre_s = t2 - t1 - (timer[0] - probe_s)  # the probes during the fit are not pretraining time
+                with _rng_kept(): final = probe_encoder(learn, ds, folds, by_recording)[0]
+                curve.append([epochs, final])
+                timer[0] += time.perf_counter() - t2
+                if on_encoder is not None:
+                    with _rng_kept(): on_encoder('pretrained', learn, ds)
+                log(f'after {epochs} epoch{"s" * (epochs != 1)} {final:.4f} ({final - untrained:+.4f} vs untrained)')
     wall = time.perf_counter() - t0
-    y = np.concatenate([ds.y_train, ds.y_valid])
     record = {
         'dataset': ds.name, 'dataset_arg': arg or ds.name, 'tag': tag, 'seed': seed, 'protocol': protocol,
         'untrained_score': untrained, 'final_score': final, 'delta': None if final is None else final - untrained,
         'curve': curve, 'pretrain': pretrain_kwargs, 'arch': arch, 'epochs': epochs, 'steps': epochs * n_batches,
-        'steps_requested': steps, 'batches_per_epoch': n_batches, 'lr': lr, 'bs': bs_, 'bs_used': dls.train.bs,
+        'steps_requested': steps, 'batches_per_epoch': n_batches, 'lr': lr, 'bs': bs_, 'bs_used': learn.dls.train.bs,
         'sched': sched, 'every': every, 'folds': folds, 'untrained_only': untrained_only,
         'pretrain_fraction': pretrain_fraction, 'by_recording': by_recording,
+        **({'unseen': True, 'fold_scores': fold_scores, 'fold_epochs': fold_epochs, 'fold_history_last': fold_last}
+           if unseen else {}),
         'given': {'epochs': None if steps is not None or untrained_only else epochs, 'steps': steps, 'bs': bs,
                   'arch': arch_kwargs},
         'settings': settings,
         'history_last': cb.history[-1] if cb.history else None, 'history': cb.history,
-        'data': {'n_train': len(ds.X_train), 'n_valid': len(ds.X_valid), 'n_pretrain': len(X), 'n_inputs': n_inputs,
+        'data': {'n_train': len(ds.X_train), 'n_valid': len(ds.X_valid), 'n_pretrain': n_pretrain, 'n_inputs': n_inputs,
                  'c_in': int(X.shape[1]),
                  'seq_len': int(X.shape[2]), 'n_classes': int(len(np.unique(y))),
                  'source': getattr(ds, 'source', ''), 'valid_from': getattr(ds, 'valid_from', ''),
@@ -424,6 +484,7 @@ def probe_command(runs, out_dir=None) -> str:
     if r.get('pretrain_fraction') is not None: parts += ['--pretrain-fraction', f"{r['pretrain_fraction']:g}"]
     if r.get('folds', CV_FOLDS) != CV_FOLDS: parts += ['--folds', str(r['folds'])]
     if r.get('by_recording'): parts.append('--by-recording')
+    if r.get('unseen'): parts.append('--unseen')
     if out_dir is not None and str(out_dir) != DEFAULT_OUT_DIR: parts += ['--out-dir', _shell_quote(str(out_dir))]
     return ' '.join(parts)
 
@@ -432,7 +493,7 @@ def _command_key(r: dict) -> str:
     g = r.get('given', {})
     return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), r['lr'], r['sched'], r.get('every'),
                        r.get('folds'), r['epochs'] if not g.get('steps') else None, r.get('pretrain_fraction'),
-                       bool(r.get('by_recording'))],
+                       bool(r.get('by_recording')), bool(r.get('unseen'))],
                       sort_keys=True, default=str)
 
 def _cell(row) -> str:
@@ -445,6 +506,9 @@ def _protocol_title(protocol: str) -> str:
     if protocol.startswith('rec'):
         return (f'{protocol[3:]}-fold cross-validation over whole recordings of train + validation '
                 '(`--by-recording`: StratifiedGroupKFold on recording_groups)')
+    if protocol.startswith('unseen'):
+        return (f'{protocol[6:]}-fold cross-validation over train + validation, each fold scored by an encoder '
+                'pretrained without it (`--unseen`: the scored series are new to the encoder)')
     return (f'{protocol[2:]}-fold cross-validation over train + validation '
             f'(data sets with fewer than {MIN_TRAIN_FOR_VALID} training series)')
 
@@ -537,6 +601,9 @@ def add_args(p):
     p.add_argument('--by-recording', action='store_true',
                    help='cross-validate over whole recordings of train + validation (StratifiedGroupKFold on '
                         'recording_groups): for windows cut with overlap, e.g. HAR, whose validation split shares them')
+    p.add_argument('--unseen', action='store_true',
+                   help='pretrain one encoder per fold on the other folds only and score the probe on the held-out '
+                        'fold, so every scored series is new to the encoder, as test series are (one pretraining per fold)')
     p.add_argument('--pretrain-fraction', type=float, metavar='F',
                    help='pretrain on a seeded random fraction F of the unlabelled inputs (probe as before)')
     p.add_argument('--untrained-only', action='store_true', help='only score the untrained encoder')
@@ -557,5 +624,6 @@ def run(args):
     run_probes(args.datasets, args.seeds, args.out_dir, epochs=args.epochs or DEFAULT_EPOCHS, steps=args.steps,
                pretrain_kwargs=dict(args.set), arch_kwargs=dict(args.arch), lr=args.lr, bs=args.bs, sched=args.sched,
                every=args.every, tag=args.tag, force=args.force, untrained_only=args.untrained_only, folds=args.folds,
-               root=args.root, pretrain_fraction=args.pretrain_fraction, by_recording=args.by_recording)
+               root=args.root, pretrain_fraction=args.pretrain_fraction, by_recording=args.by_recording,
+               unseen=args.unseen)
     print(f'Wrote {Path(args.out_dir) / REPORT}')
