@@ -7,6 +7,11 @@ standard error (ddof 1), how many seeds are above, and the Wilcoxon signed-rank 
 
     python benchmarks/paired_seeds.py benchmarks/extra/uwave_10seeds/results/UWaveGestureLibrary \\
         timemae_linear_kmeans timemae_linear_untrained
+
+With `--probe`, the folder is one `timemae probe` run (`<out>/<dataset>/<tag>`) and each seed's pretrained probe
+score is paired with its untrained encoder's, from the same record:
+
+    python benchmarks/paired_seeds.py --probe benchmarks/probe/GunPoint/auto_window_unseen
 """
 import argparse
 import json
@@ -27,9 +32,23 @@ def accuracies(folder: Path, name: str) -> dict:
     return out
 
 
+def probe_scores(folder: Path) -> tuple[dict, dict]:
+    "Pretrained and untrained probe scores (%) by seed, from the records `<folder>/seed<k>.json` of one probe tag."
+    pre, raw = {}, {}
+    for f in folder.glob('seed*.json'):
+        r = json.loads(f.read_text())
+        if r.get('final_score') is not None:
+            pre[r['seed']], raw[r['seed']] = 100 * r['final_score'], 100 * r['untrained_score']
+    return pre, raw
+
+
 def paired_summary(folder: Path, row: str, baseline: str) -> str:
     "The per-seed differences of `row` minus `baseline` over the seeds both have, and their summary, as text."
-    a, b = accuracies(folder, row), accuracies(folder, baseline)
+    return summarize(accuracies(folder, row), accuracies(folder, baseline), folder, row, baseline)
+
+
+def summarize(a: dict, b: dict, folder, row: str, baseline: str) -> str:
+    "The per-seed differences of scores `a` minus `b` (by seed) over the seeds both have, and their summary."
     seeds = sorted(set(a) & set(b))
     if len(seeds) < 2:
         raise SystemExit(f'{folder}: {row} and {baseline} share {len(seeds)} seed(s); at least 2 are needed')
@@ -45,8 +64,13 @@ def paired_summary(folder: Path, row: str, baseline: str) -> str:
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('folder', type=Path, help='results/<dataset> folder of a bench run')
-    p.add_argument('row', help='method row, e.g. timemae_linear_kmeans')
-    p.add_argument('baseline', help='method row to subtract, e.g. timemae_linear_untrained')
+    p.add_argument('folder', type=Path, help='results/<dataset> folder of a bench run (with --probe: <out>/<dataset>/<tag>)')
+    p.add_argument('row', nargs='?', help='method row, e.g. timemae_linear_kmeans')
+    p.add_argument('baseline', nargs='?', help='method row to subtract, e.g. timemae_linear_untrained')
+    p.add_argument('--probe', action='store_true', help='pair each probe record\'s pretrained and untrained scores')
     args = p.parse_args()
-    print(paired_summary(args.folder, args.row, args.baseline))
+    if args.probe:
+        if args.row or args.baseline: p.error('--probe takes the folder of one probe tag, no rows')
+        print(summarize(*probe_scores(args.folder), args.folder, 'pretrained', 'untrained'))
+    elif not (args.row and args.baseline): p.error('name the row and the baseline (or pass --probe)')
+    else: print(paired_summary(args.folder, args.row, args.baseline))

@@ -335,3 +335,15 @@ def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
     fake('other', 0, .5)
     with pytest.raises(SystemExit, match='share 1 seed'):
         paired_seeds.paired_summary(tmp_path, 'pre', 'other')
+
+
+def test_paired_seeds_probe_pairs_each_record_with_its_own_untrained_score(tmp_path):
+    "`--probe`: a probe tag's records, pretrained minus untrained per seed; untrained-only records stay out."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import paired_seeds
+    for s, (f, u) in enumerate([(.74, .70), (.78, .80), (None, .9)]):
+        (tmp_path / f'seed{s}.json').write_text(json.dumps({'seed': s, 'final_score': f, 'untrained_score': u}))
+    pre, raw = paired_seeds.probe_scores(tmp_path)
+    assert sorted(pre) == [0, 1]
+    text = paired_seeds.summarize(pre, raw, tmp_path, 'pretrained', 'untrained')
+    assert '+4.00   -2.00' in text and '1 of 2 seeds above' in text and 'difference +1.00' in text
