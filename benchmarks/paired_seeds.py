@@ -52,7 +52,7 @@ def summarize(a: dict, b: dict, folder, row: str, baseline: str) -> str:
     seeds = sorted(set(a) & set(b))
     if len(seeds) < 2:
         raise SystemExit(f'{folder}: {row} and {baseline} share {len(seeds)} seed(s); at least 2 are needed')
-    d = [a[s] - b[s] for s in seeds]
+    d = [round(a[s] - b[s], 9) + 0. for s in seeds]  # no -0.00 from rounding noise
     lines = [f'{row} - {baseline}, {folder}', 'seed  ' + '  '.join(f'{s:>6d}' for s in seeds),
              'diff  ' + '  '.join(f'{x:+6.2f}' for x in d),
              f'{row} {statistics.mean(a[s] for s in seeds):.2f}, {baseline} {statistics.mean(b[s] for s in seeds):.2f}; '
