@@ -335,7 +335,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         X = X[np.sort(keep)]
     y = np.concatenate([ds.y_train, ds.y_valid])
     if unseen:
-        protocol, fold_scores, fold_epochs, fold_last, pre_s, timer = probe_protocol(n_inputs, folds, unseen=True), [], [], [], 0., [0.]
+        protocol = probe_protocol(n_inputs, folds, unseen=True)
+        fold_scores, fold_epochs, fold_last, pre_s, timer = [], [], [], 0., [0.]  # timer[0]: seconds spent probing
         for k, (fit, held) in enumerate(unseen_folds(y, folds)):
             with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
                 learn, cb = _pretrain_learner(X[fit], seed, bs_, pretrain_kwargs, arch, tmp)
