@@ -23,7 +23,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
-           'linear_probe_score', 'cv_probe_score', 'probe_protocol', 'probe_encoder', 'unseen_folds',
+           'linear_probe_score', 'unseen_folds', 'cv_probe_score', 'probe_protocol', 'probe_encoder',
            'unseen_fold_score', 'shared_recordings_warning', 'parse_value', 'key_value', 'format_key_value',
            'probe_defaults', 'effective_settings', 'default_tag', 'probe_path', 'run_probe', 'load_probe_runs',
            'summarize_probe', 'pinned_settings', 'probe_command', 'render_probe_report', 'write_probe_report',
@@ -51,14 +51,20 @@ def linear_probe_score(f_train, y_train, f_eval, y_eval) -> float:
     "Accuracy on `(f_eval, y_eval)` of `StandardScaler` + `LogisticRegression` fitted on `(f_train, y_train)`."
     return float(_probe_model().fit(f_train, y_train).score(f_eval, y_eval))
 
+def unseen_folds(y, folds: int = CV_FOLDS) -> list:
+    """Stratified, shuffled folds (`random_state=0`) as `(fit, held_out)` index arrays: the folds `cv_probe_score`
+    scores without groups, and those of `unseen=True`, where each fold's encoder pretrains on `fit` alone."""
+    from sklearn.model_selection import StratifiedKFold
+    return list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros((len(y), 1)), y))
+
 def cv_probe_score(features, y, folds: int = CV_FOLDS, groups=None) -> float:
     """Mean accuracy of the same probe over stratified `folds`-fold cross-validation (shuffled, `random_state=0`).
     With `groups` (e.g. `recording_groups`), `StratifiedGroupKFold`: no group on both sides of a fold."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_score
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
     if groups is not None and len(np.unique(groups)) < folds:
         raise ValueError(f'{len(np.unique(groups))} recordings cannot fill {folds} folds that keep each recording '
                          'on one side; pass fewer folds (--folds), or drop by_recording (--by-recording).')
-    cv = (StratifiedKFold if groups is None else StratifiedGroupKFold)(folds, shuffle=True, random_state=0)
+    cv = unseen_folds(y, folds) if groups is None else StratifiedGroupKFold(folds, shuffle=True, random_state=0)
     return float(cross_val_score(_probe_model(), features, y, groups=groups, cv=cv, error_score='raise').mean())
 
 def probe_protocol(n_train: int, folds: int = CV_FOLDS, by_recording: bool = False, unseen: bool = False) -> str:
@@ -82,12 +88,6 @@ def probe_encoder(learn, ds, folds: int = CV_FOLDS, by_recording: bool = False) 
     if protocol == 'valid': return linear_probe_score(f_tr, ds.y_train, f_va, ds.y_valid), protocol
     groups = recording_groups(np.concatenate([ds.X_train, ds.X_valid])) if by_recording else None
     return cv_probe_score(np.concatenate([f_tr, f_va]), np.concatenate([ds.y_train, ds.y_valid]), folds, groups), protocol
-
-def unseen_folds(y, folds: int = CV_FOLDS) -> list:
-    """The stratified, shuffled folds of `cv_probe_score` (`random_state=0`) as `(fit, held_out)` index arrays: the
-    folds of `unseen=True`, where each fold's encoder pretrains on `fit` alone."""
-    from sklearn.model_selection import StratifiedKFold
-    return list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros((len(y), 1)), y))
 
 def unseen_fold_score(learn, X, y, fit, held) -> float:
     "The probe fitted on the features of `X[fit]` and scored on `X[held]`, from one learner's frozen encoder."
