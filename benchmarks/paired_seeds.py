@@ -9,7 +9,8 @@ standard error (ddof 1), how many seeds are above, and the Wilcoxon signed-rank 
         timemae_linear_kmeans timemae_linear_untrained
 
 With `--probe`, the folder is one `timemae probe` run (`<out>/<dataset>/<tag>`) and each seed's pretrained probe
-score is paired with its untrained encoder's, from the same record:
+score is paired with its untrained encoder's, from the same record; a last line gives each fold's difference averaged
+over the seeds and the standard error over folds (the luck of the scored series, which a spread over seeds omits):
 
     python benchmarks/paired_seeds.py --probe benchmarks/probe/GunPoint/auto_window_unseen
 """
@@ -42,6 +43,23 @@ def probe_scores(folder: Path) -> tuple[dict, dict]:
     return pre, raw
 
 
+def fold_differences(folder: Path) -> list:
+    """Pretrained minus untrained score (points) of each cross-validation fold, averaged over the seeds: the folds are
+    the same for every seed, so their spread is the luck of which series are scored, which the seeds share."""
+    recs = [json.loads(f.read_text()) for f in sorted(folder.glob('seed*.json'))]
+    recs = [r for r in recs if r.get('fold_scores') and r.get('final_score') is not None]
+    if not recs: return []
+    n = min(len(r['fold_scores']) for r in recs)
+    return [statistics.mean(100 * (r['fold_scores'][k][1] - r['fold_scores'][k][0]) for r in recs) for k in range(n)]
+
+
+def fold_summary(folder: Path) -> str:
+    d = fold_differences(folder)
+    if len(d) < 2: return f'{folder}: no per-fold scores'
+    return (f'per fold (mean over seeds)  ' + '  '.join(f'{x:+6.2f}' for x in d) + f'; mean {statistics.mean(d):+.2f}, '
+            f'standard error over the {len(d)} folds {statistics.stdev(d) / math.sqrt(len(d)):.2f}')
+
+
 def paired_summary(folder: Path, row: str, baseline: str) -> str:
     "The per-seed differences of `row` minus `baseline` over the seeds both have, and their summary, as text."
     return summarize(accuracies(folder, row), accuracies(folder, baseline), folder, row, baseline)
@@ -72,5 +90,6 @@ if __name__ == '__main__':
     if args.probe:
         if args.row or args.baseline: p.error('--probe takes the folder of one probe tag, no rows')
         print(summarize(*probe_scores(args.folder), args.folder, 'pretrained', 'untrained'))
+        print(fold_summary(args.folder))
     elif not (args.row and args.baseline): p.error('name the row and the baseline (or pass --probe)')
     else: print(paired_summary(args.folder, args.row, args.baseline))

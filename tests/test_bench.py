@@ -347,3 +347,15 @@ def test_paired_seeds_probe_pairs_each_record_with_its_own_untrained_score(tmp_p
     assert sorted(pre) == [0, 1]
     text = paired_seeds.summarize(pre, raw, tmp_path, 'pretrained', 'untrained')
     assert '+4.00   -2.00' in text and '1 of 2 seeds above' in text and 'difference +1.00' in text
+
+
+def test_paired_seeds_probe_averages_each_fold_over_the_seeds(tmp_path):
+    "`--probe`'s last line: fold k's difference is the mean over seeds of fold k; untrained-only records stay out."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import paired_seeds
+    folds = {0: [[.5, .7], [.8, .8]], 1: [[.5, .5], [.8, .6]], 2: [[.9, None], [.9, None]]}
+    for s, f in folds.items():
+        (tmp_path / f'seed{s}.json').write_text(json.dumps({'seed': s, 'final_score': None if s == 2 else .7,
+                                                            'untrained_score': .6, 'fold_scores': f}))
+    assert paired_seeds.fold_differences(tmp_path) == pytest.approx([10., -10.])
+    assert 'standard error over the 2 folds 10.00' in paired_seeds.fold_summary(tmp_path)
