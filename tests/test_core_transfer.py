@@ -201,3 +201,24 @@ def test_a_bare_state_dict_through_tsai_keeps_its_window(dls, tmp_path):
     learn = ts_learner(dls, TimeMAE, pretrained=True, weights_path=old, **small)
     assert learn.model.backbone.window == 8
     assert_same_state(_enc(learn.model), _enc(m))
+
+
+def test_finelast_freezes_a_model_wrapped_for_data_parallel_training(dls, weights):
+    """Under `timemae_distrib_ctx` fastai's DistributedTrainer (order 11) wraps `learn.model` after before_fit and
+    unwraps it after after_fit; the freezing must reach the backbone through the wrapper (here nn.DataParallel, which
+    fastai's `get_model` unwraps the same way and which runs on a CPU)."""
+    from fastai.callback.core import Callback
+
+    class Wrap(Callback):
+        order = 11
+        def before_fit(self): self.learn.model = torch.nn.DataParallel(self.learn.model)
+        def after_fit(self): self.learn.model = self.learn.model.module
+
+    learn = finelast_learner(dls, weights, n_heads=2, cbs=Wrap())
+    enc = _enc(learn.model)
+    modes = []
+    learn.model.backbone.register_forward_pre_hook(lambda m, a: modes.append(m.training))
+    learn.fit(1, 1e-3)
+    assert modes and not any(modes)
+    assert_same_state(_enc(learn.model), enc)
+    assert all(p.requires_grad for p in learn.model.parameters())

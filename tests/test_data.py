@@ -258,3 +258,16 @@ def test_corrupt_ts_file_is_a_clear_error(tmp_path):
     (d / 'Broken_TEST.ts').write_text('@problemName Broken\n@data\n')
     with pytest.raises(ValueError, match='Could not parse'):
         load_dataset(d)
+
+
+def test_a_constant_channel_scales_to_zero_not_nan():
+    "A sensor that never changes (std 0) must not turn a whole batch into NaN, which the input check would blame on the data."
+    import numpy as np
+    import torch
+    from tsai_timemae.data import standardize_by_channel
+    X = np.random.default_rng(0).normal(size=(8, 2, 20)).astype('float32')
+    X[:, 1] = 3.
+    from tsai.data.core import TSTensor
+    out = standardize_by_channel(X)(TSTensor(torch.from_numpy(X))).data
+    assert torch.isfinite(out).all() and torch.equal(out[:, 1], torch.zeros(8, 20))
+    assert abs(float(out[:, 0].mean())) < 1e-5 and abs(float(out[:, 0].std()) - 1) < 0.05

@@ -54,6 +54,10 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, tmp_path):
     again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
     with pytest.raises(ValueError, match=r'other settings \(n_epoch.*same model, TimeMAEPretrain settings and number of epochs'):
         with again.no_bar(), again.no_logging(): again.fit(3, 1e-3)
+    for other in (dict(beta=0.), dict(momentum=0.9)):                 # the loss weights and the momentum count too
+        again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False, **other), **SMALL)
+        with pytest.raises(ValueError, match=r'other settings \(pretrain'):
+            with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)
     done = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
     with done.no_bar(), done.no_logging(): done.fit(1, 1e-3)          # a finished run resumes to itself: nothing to do
     assert len(done.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0].history) == 1
@@ -67,3 +71,24 @@ def test_a_learned_tokenizer_run_saves_its_state_too(udls, tmp_path):
     learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(tokenizer='gumbel', target_dir=tmp_path, save_every=1, verbose=False), **SMALL)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert "'vocab_size': 192" in torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)['settings']['pretrain']
+
+
+def test_validate_and_get_preds_leave_the_state_and_the_weights_alone(udls, tmp_path):
+    "`learn.validate()` and `get_preds()` send before_fit/before_epoch/after_epoch too: they must neither reload the state file nor rewrite it."
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    path = tmp_path / 'timemae_encoder_state.pth'
+    for resume in (False, True):
+        for f in tmp_path.glob('*.pth'): f.unlink()
+        learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False), **SMALL)
+        with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
+        before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+        saved = path.read_bytes()
+        with learn.no_bar(), learn.no_logging():
+            learn.validate()
+            learn.get_preds()
+        assert path.read_bytes() == saved, f'resume={resume}: the state file was rewritten by validate/get_preds'
+        assert all(torch.equal(v, learn.model.state_dict()[k]) for k, v in before.items()), f'resume={resume}: weights changed'
+        state = torch.load(path, weights_only=False)
+        assert state['epoch'] == 1 and len(state['history']) == 2

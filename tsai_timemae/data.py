@@ -347,8 +347,9 @@ def label_subset(y, fraction: float, seed: int) -> np.ndarray:
 def standardize_by_channel(X):
     """tsai's per-channel `TSStandardize` with the mean and standard deviation of every series in `X` `[n, channels,
     steps]` (computed in float64), fixed: the scaling a labelled subset shares with the pretraining on every input,
-    which needs no labels."""
+    which needs no labels. A constant channel's deviation is raised to 1e-8 (tsai's own floor), so it scales to 0,
+    not to NaN."""
     from tsai.data.preprocessing import TSStandardize
     mean = X.mean((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-    std = X.std((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    std = np.maximum(X.std((0, 2), keepdims=True, dtype=np.float64), 1e-8).astype(np.float32)
     return TSStandardize(mean=mean, std=std, by_var=True)

@@ -589,13 +589,25 @@ class PretrainCheckpoint(Callback):
     def _settings(self) -> dict:
         "What must not change between a run and its resumption."
         o, net = self.owner, get_model(self.learn.model)
+        loss, ema = getattr(o, 'pretrain_loss', None), getattr(o, 'momentum_update', None)
         return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch,
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
+                                 | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
+                                 | {k: getattr(ema, k, None) for k in ('momentum', 'momentum_end')}
                                  | {'vocab_size': net.tokenizer.vocab_size, **o.net_kwargs})}
 
+    def _outside_training(self) -> bool:
+        """True in the lr finder and in `learn.validate()` / `get_preds()`: those send before_fit, before_epoch and
+        after_epoch too, so without this a validation would reload the state file or overwrite it with epoch 0.
+        fastai holds `learn.lock` for the whole of a validation (`Learner.validation_context`), never during a fit."""
+        lock = getattr(self.learn, 'lock', None)
+        return (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds')
+                or (lock is not None and lock.locked()))
+
     def before_fit(self):
+        if self._outside_training(): return
         self.start = 0
-        if not self.resume or not self.path.is_file() or hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds'): return
+        if not self.resume or not self.path.is_file(): return
         state = _load_state(self.path)
         mine = self._settings()
         if state['settings'] != mine:
@@ -618,10 +630,10 @@ class PretrainCheckpoint(Callback):
             print(f'Resuming pretraining from {self.path}: {self.start} of {self.learn.n_epoch} epochs done.')
 
     def before_epoch(self):
-        if self.epoch < self.start: raise CancelEpochException  # done before the interruption
+        if self.epoch < self.start and not self._outside_training(): raise CancelEpochException  # done before the interruption
 
     def after_epoch(self):
-        if hasattr(self.learn, 'lr_finder') or self.epoch < self.start: return
+        if self._outside_training() or self.epoch < self.start: return
         last = self.epoch == self.learn.n_epoch - 1
         if ((self.epoch + 1) % self.every and not last) or rank_distrib() != 0: return
         o, sl = self.owner, self.learn.recorder.smooth_loss

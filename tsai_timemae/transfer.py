@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from fastai.callback.core import Callback
+from fastai.torch_core import get_model
 from fastcore.foundation import L
 from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
@@ -30,18 +31,19 @@ class FreezeEncoder(Callback):
     `trainable` names backbone parameters (by prefix, e.g. `'patch_embed'`) that train with the head: the parts a
     transfer re-initialised, which would otherwise feed the frozen encoder random projections."""
     order = -5  # after TrainEvalCallback (-10) has put the model in train mode
+    # `get_model`: under data-parallel training fastai wraps `learn.model` (DistributedTrainer, order 11)
 
     def __init__(self, trainable=()): self.trainable = tuple(trainable)
 
     def before_fit(self):
-        params = list(self.learn.model.backbone.named_parameters())
+        params = list(get_model(self.learn.model).backbone.named_parameters())
         self._flags = [p.requires_grad for _, p in params]
         for n, p in params: p.requires_grad_(n.startswith(getattr(self, 'trainable', ())))
 
-    def before_train(self): self.learn.model.backbone.eval()
+    def before_train(self): get_model(self.learn.model).backbone.eval()
 
     def after_fit(self):
-        for p, f in zip(self.learn.model.backbone.parameters(), getattr(self, '_flags', [])): p.requires_grad_(f)
+        for p, f in zip(get_model(self.learn.model).backbone.parameters(), getattr(self, '_flags', [])): p.requires_grad_(f)
 
 # %% ../nbs/03_transfer.ipynb #7eb1bb4c
 REINIT = ('patch_embed',)
