@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from tsai.all import ts_learner
 
 from tsai_timemae.all import (KMeansTokenizer, RandomProjectionTokenizer, TimeMAE, TimeMAELoss, TimeMAEPretrain,
-                              TimeMAEPretrainer, cosine_momentum, default_vocab_size, make_tokenizer, mcc_diagnostics,
+                              TimeMAEPretrainer, code_stats, cosine_momentum, default_vocab_size, make_tokenizer, mcc_diagnostics,
                               raw_patches, representation_spread)
 from conftest import SMALL
 
@@ -90,6 +90,25 @@ def test_normalised_mcc_is_zero_for_uniform_random_targets_and_one_for_perfect_p
     perfect = mcc_diagnostics(one_hot * 50, one_hot, codes)
     assert float(perfect['mcc_norm']) > 0.99 and float(perfect['mcc_acc']) == 1 and float(perfect['copy_acc']) == 1
     assert float(perfect['ppl']) > 30
+
+
+def test_epoch_perplexity_and_normalised_mcc_pool_the_batches():
+    """A predictor of the code frequencies scores 0 and the perplexity is the codes' own when the statistics pool an
+    epoch's batches; a mean of per-batch values reads both low for batches of 40 masked patches and 64 codes."""
+    torch.manual_seed(0)
+    V, n = 64, 40
+    freq = torch.softmax(torch.randn(V), 0)
+    sums, per_batch = {'code_counts': 0., 'ce_sum': 0., 'n_codes': 0}, []
+    for _ in range(300):
+        codes = torch.multinomial(freq, n, replacement=True)[None]
+        d = mcc_diagnostics(freq.log().expand(1, n, V), F.one_hot(codes, V).float(), codes)
+        sums = {k: sums[k] + d[k] for k in sums}
+        per_batch.append((float(d['mcc_norm']), float(d['ppl'])))
+    pooled, true_ppl = code_stats(**sums), math.exp(float(-(freq * freq.log()).sum()))
+    assert abs(pooled['mcc_norm']) < 0.02 and abs(pooled['ppl'] / true_ppl - 1) < 0.03, (pooled, true_ppl)
+    batch_norm, batch_ppl = (sum(v) / len(v) for v in zip(*per_batch))
+    assert batch_norm < -0.1 and batch_ppl < 0.8 * true_ppl, (batch_norm, batch_ppl, true_ppl)  # what batch means said
+    assert math.isnan(code_stats(0., 0., 0)['ppl'])
 
 
 def test_history_and_progress_table_carry_the_diagnostics(udls, tmp_path, seed):

@@ -1243,7 +1243,7 @@ def _vocab_used(r) -> int:
 
 def _pretraining_section(records) -> list[str]:
     """What each TimeMAE pretraining ended at (final epoch, mean over seeds): the MCC loss against `log(vocab)`, the
-    loss of guessing uniformly; codewords in use (perplexity of the mean soft assignment); the MRR loss."""
+    loss of guessing uniformly; codewords in use (`train_ppl`: the target codes' perplexity); the MRR loss."""
     groups, seen = {}, set()
     for r in records:  # one entry per pretraining run (FineLast and FineAll share one)
         p = r.get('pretraining')
@@ -1260,7 +1260,8 @@ def _pretraining_section(records) -> list[str]:
     return ['## What TimeMAE pretraining ended at', '',
             'Training losses of the final pretraining epoch, mean over seeds (`pretraining.history` in the result '
             'files). An MCC loss near log(vocab) means the codeword targets are no better than uniform guesses; '
-            '"codewords in use" is the perplexity of the batch-mean codeword assignment.', '',
+            '"codewords in use" is the perplexity of the target codes (in files written before session 27 the mean over batches '
+            'of each batch\'s perplexity, which reads low with few masked patches per batch; since then each epoch\'s codes are pooled).', '',
             '| data set | pretraining | seeds | epochs | MCC loss | log(vocab) | codewords in use | MRR loss |',
             '|---|---|---|---|---|---|---|---|', *out, '']
 

@@ -31,8 +31,8 @@ from .weights import _load_state, atomic_torch_save, save_encoder_weights
 # %% auto #0
 __all__ = ['MASKINGS', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
            'DecoupledEncoder', 'PretrainOutput', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
-           'mcc_diagnostics', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder',
-           'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
+           'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate',
+           'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -235,7 +235,8 @@ def cosine_momentum(start: float, end: float | None, pct: float) -> float:
 # %% ../nbs/02_pretrain.ipynb #c96f8845
 @torch.no_grad()
 def mcc_diagnostics(logits: torch.Tensor, targets: torch.Tensor, copy_codes: torch.Tensor) -> dict:
-    "`ppl`, `mcc_acc`, `mcc_norm` and `copy_acc` of a batch (tensors, so nothing syncs with the host per batch)."
+    """`ppl`, `mcc_acc`, `mcc_norm` and `copy_acc` of a batch (tensors, so nothing syncs with the host per batch), and
+    the sums `code_stats` pools over an epoch: `code_counts` (how often each code is a target), `ce_sum`, `n_codes`."""
     V = logits.shape[-1]
     idx = targets.argmax(-1).reshape(-1)
     ce = F.cross_entropy(logits.reshape(-1, V).float(), idx)
@@ -243,7 +244,18 @@ def mcc_diagnostics(logits: torch.Tensor, targets: torch.Tensor, copy_codes: tor
     h = -(p * p.clamp_min(1e-12).log()).sum()
     return {'ppl': h.exp(), 'mcc_acc': (logits.argmax(-1).reshape(-1) == idx).float().mean(),
             'mcc_norm': torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), torch.ones_like(h)),
-            'copy_acc': (copy_codes.reshape(-1) == idx).float().mean()}
+            'copy_acc': (copy_codes.reshape(-1) == idx).float().mean(),
+            'code_counts': torch.bincount(idx, minlength=V).float(), 'ce_sum': ce * len(idx), 'n_codes': len(idx)}
+
+def code_stats(code_counts, ce_sum, n_codes) -> dict:
+    """`ppl` and `mcc_norm` of many batches from their summed code counts and cross-entropies. The entropy is the
+    pooled code marginal's: a mean of per-batch entropies reads low (one batch holds few of the codes), which would
+    put a predictor of the code frequencies below 0 and shrink the perplexity, the more so for small batches."""
+    counts = torch.as_tensor(code_counts, dtype=torch.float64)
+    if n_codes == 0 or counts.sum() == 0: return {'ppl': float('nan'), 'mcc_norm': float('nan')}
+    p = counts / counts.sum()
+    h = float(-(p * p.clamp_min(1e-12).log()).sum())
+    return {'ppl': math.exp(h), 'mcc_norm': 1 - float(ce_sum) / n_codes / h if h > 1e-6 else 1.}
 
 @torch.no_grad()
 def representation_spread(reps: torch.Tensor) -> torch.Tensor:
@@ -304,6 +316,21 @@ class _LossPart(Metric):
     def value(self): return float(self.total) / self.count if self.count else None
     @property
     def name(self): return self.part
+    def set_value(self, v): self.total, self.count = v, 1
+
+class _CodePart(_LossPart):
+    "`ppl` or `mcc_norm` of the epoch, from its batches' pooled code counts and cross-entropy (`code_stats`)."
+    def reset(self): self.sums, self.count, self.fixed = {'code_counts': 0., 'ce_sum': 0., 'n_codes': 0}, 0, None
+    def accumulate(self, learn):
+        last = getattr(learn.loss_func, 'last', {})
+        if 'code_counts' not in last: return
+        self.sums = {k: self.sums[k] + last[k] for k in self.sums}
+        self.count += learn.xb[0].shape[0]
+    @property
+    def value(self):
+        if self.fixed is not None: return self.fixed
+        return code_stats(**self.sums)[self.part] if self.count else None
+    def set_value(self, v): self.fixed, self.count = v, 1
 
 # %% ../nbs/02_pretrain.ipynb #a0a7c416
 class DropLabels(Callback):
@@ -410,6 +437,7 @@ class TimeMAEPretrain(Callback):
     (`PretrainCheckpoint`); after a crash, the same script with `resume=True` continues from it."""
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
     parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')
+    pooled = ('ppl', 'mcc_norm')  # computed once per epoch from pooled code counts (`code_stats`), not batch means
 
     def __init__(self, mask_ratio: float = 0.6, vocab_size: int | None = None, tokenizer: str = 'kmeans',
                  alpha: float = 1., beta: float = 1., gamma: float = 0., momentum: float = 0.99, n_decoder_layers: int = 4,
@@ -433,7 +461,7 @@ class TimeMAEPretrain(Callback):
                                target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs,
                                init_scheme=init_scheme, masking=masking, decoupled=decoupled)
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
-        self.part_metrics = [_LossPart(p) for p in self.parts]
+        self.part_metrics = [(_CodePart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.momentum_update = DropLabels(), MomentumUpdate(momentum, momentum_end)
         self.saver = SaveEncoder(Path(target_dir) / f'{fname}.pth', checkpoint == 'last', verbose) if save_best else None
         if resume and not save_every: raise ValueError('resume=True continues from the state file that save_every=N writes: pass save_every too.')
@@ -517,18 +545,20 @@ class TimeMAEPretrain(Callback):
         self._recording = not hasattr(self.learn, 'lr_finder') and not hasattr(self.learn, 'gather_preds')
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
 
-    def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0}
+    def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, 'code_counts': 0., 'ce_sum': 0., 'n_codes': 0}
 
     def after_validate(self):
         "In a distributed fit, the progress table's columns are the mean over the processes (before the Recorder reads them)."
         parts = [m for m in self.part_metrics if m.count]
         means = mean_over_ranks({m.part: m.value for m in parts}, self.learn)
-        for m in parts: m.total, m.count = means[m.part], 1
+        for m in parts: m.set_value(means[m.part])
 
     def after_loss(self):
         if not self.training: return
         bs, last = self.xb[0].shape[0], self.pretrain_loss.last
-        for k in self.parts: self._train_sums[k] = self._train_sums[k] + last[k] * bs  # tensors: no sync
+        for k in self.parts:
+            if k not in self.pooled: self._train_sums[k] = self._train_sums[k] + last[k] * bs  # tensors: no sync
+        for k in ('code_counts', 'ce_sum', 'n_codes'): self._train_sums[k] = self._train_sums[k] + last[k]
         self._train_sums['n'] += bs
 
     def after_epoch(self):
@@ -536,7 +566,9 @@ class TimeMAEPretrain(Callback):
         rec = self.learn.recorder  # runs after us: its row for this epoch is complete but not yet stored
         names = [n for n in rec.metric_names[1:] if n != 'time']
         n = max(self._train_sums.get('n', 0), 1)
-        row = {'epoch': self.epoch, **{f'train_{k}': float(self._train_sums.get(k, 0.)) / n for k in self.parts},
+        pooled = code_stats(*(self._train_sums.get(k, 0) for k in ('code_counts', 'ce_sum', 'n_codes')))
+        row = {'epoch': self.epoch, **{f'train_{k}': pooled[k] if k in self.pooled else float(self._train_sums.get(k, 0.)) / n
+                                       for k in self.parts},
                'momentum': self.current_momentum(), **{k: _as_float(v) for k, v in zip(names, rec.log[1:])}}
         self.history.append(mean_over_ranks(row, self.learn))  # the same on every rank
         self._check_collapse(self.history[-1]['train_rep_std'])
