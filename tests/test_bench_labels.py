@@ -48,6 +48,16 @@ def test_the_subset_is_written_once_and_read_back(tmp_path, monkeypatch):
     write_json_atomic({**rec, 'n_train': 7}, label_subset_path(tmp_path, 'BasicMotions', 0.25, 0))
     with pytest.raises(ValueError, match='data set changed. Delete the file'):
         fixed_label_subset(ds, 0.25, 0, tmp_path)
+    write_json_atomic(rec, label_subset_path(tmp_path, 'BasicMotions', 0.25, 0))
+    other = load_dataset('BasicMotions')
+    other.y_train = other.y_train[::-1].copy()                                   # as many series, other ones
+    with pytest.raises(ValueError, match='other training series .*training split changed'):
+        fixed_label_subset(other, 0.25, 0, tmp_path)
+    del rec['labels_sha1']                                                        # files written before the fingerprint
+    rec['per_class'] = {k: v + 1 for k, v in rec['per_class'].items()}
+    write_json_atomic(rec, label_subset_path(tmp_path, 'BasicMotions', 0.25, 0))
+    with pytest.raises(ValueError, match='per_class differ'):
+        fixed_label_subset(ds, 0.25, 0, tmp_path)
 
 
 def test_labelled_loaders_hold_only_the_subset_and_scale_with_every_training_input():

@@ -438,13 +438,28 @@ def fixed_label_subset(ds: TSDataset, fraction: float, seed: int, out_dir) -> np
             raise ValueError(f"{path} was drawn from {rec.get('n_train')} training series but {ds.name} has "
                              f'{len(ds.y_train)}: the data set changed. Delete the file (and the results made with it) '
                              'to draw a new subset.')
+        # the same number of training series can still be other series (another split seed or data files)
+        now = {'per_class': _per_class(ds.y_train[idx]), 'labels_sha1': _labels_sha1(ds.y_train)}
+        changed = [k for k in now if k in rec and rec[k] != now[k]]
+        if changed:
+            raise ValueError(f"{path} indexes other training series than {ds.name}'s now ({', '.join(changed)} differ: "
+                             f"{ {k: rec[k] for k in changed} } in the file): the training split changed (another split "
+                             'seed, validation size or data files). Delete the file (and the results made with it) to '
+                             'draw a new subset, or restore the split it was drawn from.')
         return idx
     idx = label_subset(ds.y_train, fraction, seed)
-    classes, counts = np.unique(ds.y_train[idx], return_counts=True)
     write_json_atomic({'dataset': ds.name, 'fraction': fraction, 'seed': seed, 'n_train': len(ds.y_train),
-                       'n_labelled': len(idx), 'per_class': {str(c): int(n) for c, n in zip(classes, counts)},
-                       'indices': idx}, path)
+                       'labels_sha1': _labels_sha1(ds.y_train), 'n_labelled': len(idx),
+                       'per_class': _per_class(ds.y_train[idx]), 'indices': idx}, path)
     return idx
+
+def _per_class(y) -> dict:
+    classes, counts = np.unique(y, return_counts=True)
+    return {str(c): int(n) for c, n in zip(classes, counts)}
+
+def _labels_sha1(y) -> str:
+    "A fingerprint of the training labels in their order: the indices of a saved subset mean these series only."
+    return hashlib.sha1('\n'.join(map(str, np.asarray(y).tolist())).encode()).hexdigest()
 
 # %% ../nbs/11_bench.ipynb #55f7a44e
 def recorder_history(learn) -> list[dict]:
