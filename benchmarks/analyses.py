@@ -284,8 +284,9 @@ def plot_tsne(tsne, path):
 
 
 def _save(fig, path):
+    from tsai_timemae.weights import save_figure
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     import matplotlib.pyplot as plt
     plt.close(fig)
     return Path(path)

@@ -101,3 +101,18 @@ def test_show_masks_before_any_fit_says_to_fit_first(udls):
     learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(tokenizer='kmeans', vocab_size=8, verbose=False), **SMALL)
     with pytest.raises(RuntimeError, match=r'no codewords yet.*Fit the learner first'):
         show_masks(learn, np.zeros((2, 6, 100), np.float32))
+
+
+def test_a_figure_that_fails_to_save_leaves_the_old_file_whole(tmp_path):
+    "Regenerated plots go through `save_figure`: a failing write keeps the previous file and leaves no temporary."
+    from tsai_timemae.weights import save_figure
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    path = save_figure(fig, tmp_path / 'plot.png')
+    old = path.read_bytes()
+    assert old[:4] == b'\x89PNG'
+    fig.savefig = lambda *a, **k: (_ for _ in ()).throw(RuntimeError('disk full'))
+    with pytest.raises(RuntimeError, match='disk full'):
+        save_figure(fig, path)
+    assert path.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == ['plot.png']
+    plt.close(fig)

@@ -672,4 +672,5 @@ d = { 'settings': { 'branch': 'main',
                                                                                          'tsai_timemae/weights.py'),
                                       'tsai_timemae.weights.save_encoder_weights': ( 'weights.html#save_encoder_weights',
                                                                                      'tsai_timemae/weights.py'),
+                                      'tsai_timemae.weights.save_figure': ('weights.html#save_figure', 'tsai_timemae/weights.py'),
                                       'tsai_timemae.weights.unpack_encoder': ('weights.html#unpack_encoder', 'tsai_timemae/weights.py')}}}

@@ -44,7 +44,7 @@ from .model import TimeMAE
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
-from .weights import atomic_write
+from .weights import atomic_write, save_figure
 
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
@@ -961,7 +961,7 @@ def plot_accuracy(rows, path) -> Path | None:
     ax.set_xticks(range(len(datasets)), [f'{d}\n(quick runs only)' if d in quick else d for d in datasets])
     ax.set_ylabel('test accuracy, % (mean ± std over seeds)'); ax.set_ylim(0, 100)
     ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1)); ax.grid(axis='y', alpha=.3)
-    fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+    fig.tight_layout(); save_figure(fig, path, dpi=110); plt.close(fig)
     return Path(path)
 
 def _pretrain_curves(records, dataset):
@@ -989,7 +989,7 @@ def plot_pretraining(records, dataset, path) -> Path | None:
             ax.plot(ep, [e.get('train_loss') for e in h], '--', color=l.get_color(), alpha=.6, label=f'seed {seed} train')
         ax.set_title(f'{dataset}: {label}', fontsize=9); ax.set_xlabel('epoch'); ax.set_ylabel('pretraining loss')
         ax.legend(fontsize=6); ax.grid(alpha=.3)
-    fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+    fig.tight_layout(); save_figure(fig, path, dpi=110); plt.close(fig)
     return Path(path)
 
 def plot_label_efficiency(rows, dataset, path) -> Path | None:
@@ -1014,7 +1014,7 @@ def plot_label_efficiency(rows, dataset, path) -> Path | None:
     low = min(r['acc_mean'] - r['acc_std'] for r in mine)  # the differences are a few points: zoom to the data
     ax.set_ylabel('test accuracy, % (mean ± std over seeds)'); ax.set_ylim(max(0., 5 * math.floor(low / 5) - 5), 100)
     ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1)); ax.grid(alpha=.3)
-    fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+    fig.tight_layout(); save_figure(fig, path, dpi=110); plt.close(fig)
     return Path(path)
 
 # %% ../nbs/11_bench.ipynb #3d2ffd73

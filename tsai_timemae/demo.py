@@ -23,7 +23,7 @@ from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner, finelast_learner
-from .weights import atomic_write, read_encoder_file
+from .weights import atomic_write, read_encoder_file, save_figure
 
 # %% auto #0
 __all__ = ['METHODS', 'load_basic_motions', 'pretrain_encoder', 'finetune_and_score', 'plot_demo', 'run_demo', 'add_args', 'run']
@@ -98,7 +98,7 @@ def plot_demo(summary: dict, title: str, path) -> Path:
     ax.set_xticks(range(len(summary)), list(summary)); ax.set_ylim(0, 100); ax.grid(axis='y', alpha=.3)
     ax.set_ylabel('test accuracy, %'); ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=110))
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 

@@ -32,7 +32,7 @@ from tsai.models.TSTPlus import TSTPlus
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner
-from .weights import atomic_write, save_encoder_weights
+from .weights import atomic_write, save_encoder_weights, save_figure
 
 # %% auto #0
 __all__ = ['METHODS', 'LABELS', 'HAR', 'MATMUL_OPS', 'JOBS', 'synthetic_dls', 'pretrain_learner', 'no_attention_dropout',
@@ -443,7 +443,7 @@ def plot_sweep(rows: list[dict], path: str | Path):
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Pretraining, batch {rows[0]['bs']}, {torch.get_num_threads()} CPU threads")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 # %% ../nbs/12_speed.ipynb #56a19a9e

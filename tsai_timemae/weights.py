@@ -15,9 +15,10 @@ import torch.nn as nn
 
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'remove_stale_temporaries',
-           'atomic_write', 'atomic_torch_save', 'pack_encoder', 'save_encoder_weights', 'check_timemae_keys',
-           'unpack_encoder', 'read_encoder_file', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs',
-           'given_settings', 'arch_from_weights', 'load_encoder_weights', 'install_strict_transfer']
+           'atomic_write', 'atomic_torch_save', 'pack_encoder', 'save_encoder_weights', 'save_figure',
+           'check_timemae_keys', 'unpack_encoder', 'read_encoder_file', 'read_encoder_weights', 'encoder_config',
+           'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'load_encoder_weights',
+           'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -102,6 +103,11 @@ def save_encoder_weights(model: nn.Module, path) -> Path:
     obj = pack_encoder(sd, None if config is None else dict(config))
     if config is not None: encoder_config(sd, obj[CONFIG_KEY], f'the {type(model).__name__} being saved')  # agree, or fail now
     return atomic_torch_save(obj, path)
+
+def save_figure(fig, path, dpi: int = 110) -> Path:
+    "`fig.savefig` through `atomic_write`: a plot being regenerated is the old one or the new one, never half of one."
+    path = Path(path)
+    return atomic_write(path, lambda f: fig.savefig(f, format=path.suffix.lstrip('.') or 'png', dpi=dpi))
 
 # %% ../nbs/01_weights.ipynb #0d271c18
 _LFS_POINTER = b'version https://git-lfs'
