@@ -1,6 +1,6 @@
 """One process of a distributed run, launched by tests/test_distributed.py:
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain}
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,finelast,pretrain}
 
 Each rank seeds itself differently (so only the distributed wrapping can make the models equal), trains a tiny
 TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_distrib_ctx`, and writes into OUT_DIR:
@@ -67,6 +67,10 @@ def main(out: Path, mode: str, epochs: int = 2):
     if mode == 'supervised':
         dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4)
         learn = ts_learner(dls, TimeMAE, metrics=accuracy, **arch)
+    elif mode == 'finelast':  # the encoder frozen (FreezeEncoder), only the head trains
+        from tsai_timemae.transfer import FreezeEncoder
+        dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4)
+        learn = ts_learner(dls, TimeMAE, metrics=accuracy, cbs=FreezeEncoder(), **arch)
     elif mode == 'pretrain':
         from tsai_timemae.pretrain import TimeMAEPretrain
         dls = get_ts_dls(X, splits=splits, bs=4)

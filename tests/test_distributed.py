@@ -69,6 +69,17 @@ def test_supervised_ranks_end_identical(supervised_run):
 
 
 @needs_ddp
+def test_finelast_trains_only_the_head_on_every_rank(tmp_path):
+    "FineLast under data parallelism: the wrapped model's backbone stays frozen (rank 0's start, broadcast), the head learns."
+    res = _launch(tmp_path, 'finelast')
+    _assert_same_on_every_rank(res)
+    start, final = res[0]['init'], res[1]['final']
+    backbone = [k for k in start if k.startswith('backbone.')]
+    assert backbone and all(torch.equal(start[k], final[k]) for k in backbone)
+    assert any(not torch.equal(start[k], final[k]) for k in start if k.startswith('head.'))
+
+
+@needs_ddp
 def test_supervised_only_rank0_prints_and_recorder_is_averaged(supervised_run):
     _assert_rank0_prints_the_table(supervised_run)
     # mean_over_ranks averages during the fit, and is the identity for one rank alone afterwards (no hang)
