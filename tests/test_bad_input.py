@@ -229,6 +229,32 @@ def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_p
     assert main(['bench', '--report-only', '--report', 'ours.md']) is None    # its own report: regenerated
 
 
+@pytest.mark.parametrize('argv, option', [
+    (['bench', 'BasicMotions', '--threads', '0'], '--threads'),
+    (['bench', 'BasicMotions', '--pretrain-epochs', '0'], '--pretrain-epochs'),
+    (['bench', 'BasicMotions', '--pretrain-lr', '-0.001'], '--pretrain-lr'),
+    (['demo', '--pretrain-epochs', '0'], '--pretrain-epochs'),
+    (['demo', '--bs', 'many'], '--bs'),
+    (['probe', 'BasicMotions', '--epochs', '0'], '--epochs'),
+    (['speed', '--threads', '-1'], '--threads'),
+])
+def test_counts_and_rates_below_one_are_refused_before_any_work(argv, option, capsys):
+    "Epochs, batch sizes, threads of 0 or less once ran silently (0 epochs: an untrained encoder reported as pretrained)."
+    from tsai_timemae.cli import main
+    with pytest.raises(SystemExit) as e: main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert option in err and ('at least 1' in err or 'above 0' in err), err
+
+
+def test_a_report_path_that_is_a_folder_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'R.md').mkdir()
+    assert main(['bench', '--report-only', '--out-dir', str(tmp_path), '--report', 'R.md']) == 2
+    assert 'timemae bench: error:' in capsys.readouterr().err
+
+
 def test_only_tsai_data_without_labels_counts_as_unlabelled():
     from types import SimpleNamespace
     from tsai_timemae.model import has_labels

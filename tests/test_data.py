@@ -133,6 +133,34 @@ def test_split_errors():
         split_train_valid(X, y, 0.4)
     with pytest.raises(ValueError, match='valid_size'):
         split_train_valid(X, y, 1.5)
+    X, y = np.zeros((6, 1, 3)), np.array([0, 0, 1, 1, 2, 2])
+    with pytest.raises(ValueError, match='leaves 2 for validation .* each of the 3 classes on both sides'):
+        split_train_valid(X, y, 0.2)                            # scikit-learn's own message offers no way out
+    with pytest.raises(ValueError, match='holds no series'):
+        split_train_valid(X[:0], y[:0], 0.2)
+
+
+def test_missing_or_infinite_values_are_refused_before_a_benchmark_runs(tmp_path, capsys):
+    "Named with a count before any run, instead of at TimeMAE's first batch (or never, by the tsai baselines)."
+    from tsai_timemae.cli import main
+    from tsai_timemae.data import check_finite
+    X = np.random.default_rng(0).normal(size=(40, 2, 16))
+    X[3, 1, 5], X[7, 0, 0] = np.nan, np.inf
+    path = _npz(tmp_path / 'gaps.npz')
+    with np.load(path) as f: arrays = dict(f)
+    np.savez(path, **{**arrays, 'X_train': X})
+    ds = load_dataset(path)                       # loading allows them: the probe never reads a split it must not
+    with pytest.raises(ValueError, match=r'gaps \(train\): 2 values in 2 of the 32 series are missing or infinite.*impute'):
+        check_finite(ds)
+    check_finite(ds, splits=('test',))
+    assert main(['bench', str(path), '--out-dir', str(tmp_path / 'b'), '--report', str(tmp_path / 'B.md')]) == 2
+    assert 'missing or infinite' in capsys.readouterr().err and not (tmp_path / 'b' / 'results').exists()
+
+
+def test_a_path_that_does_not_exist_says_so(tmp_path):
+    for p in (tmp_path / 'nofile.npz', tmp_path / 'no_folder', 'relative/typo.npz'):
+        with pytest.raises(FileNotFoundError, match='No such file or folder: .*typo'):
+            load_dataset(p)
 
 
 # -- finding data sets --------------------------------------------------------------------------------------------------

@@ -157,6 +157,28 @@ def test_bad_input_errors_name_the_fix(bm, fitted):
         TimeMAEClassifier(**TINY).fit(np.where(np.arange(100) == 3, np.nan, Xtr), ytr)
     with pytest.raises(ValueError, match=r'2-D array .* X\[:, None, :\]'):
         TimeMAETransformer().fit(Xtr[:, 0])
+    bad_x = np.where(np.arange(100) == 3, np.nan, Xte)
+    with pytest.raises(ValueError, match=r'X_unlabelled has 240 missing or infinite values.*Imputer'):
+        TimeMAEClassifier(**TINY, X_unlabelled=bad_x).fit(Xtr, ytr)
+
+
+def test_fit_without_labels_says_what_to_do(bm):
+    with pytest.raises(ValueError, match='fit needs labels y, one per series in X.*X_unlabelled'):
+        TimeMAEClassifier(**TINY).fit(bm[0], None)
+
+
+@pytest.mark.parametrize('setting, message', [
+    (dict(finetune_epochs=0), 'finetune_epochs must be a whole number of at least 1, got 0'),
+    (dict(finetune_epochs='auto'), "finetune_epochs must be a whole number of at least 1, got 'auto'"),
+    (dict(batch_size=0), 'batch_size must be a whole number of at least 1'),
+    (dict(lr=-1e-3), 'lr must be a number above 0'),
+    (dict(finetune_lr=0.), r"finetune_lr must be a number above 0 \(or None"),
+])
+def test_training_counts_and_rates_are_checked(bm, setting, message):
+    "0 fine-tuning epochs once fitted silently and predicted with an untrained head; 'auto' raised a raw TypeError."
+    Xtr, ytr = bm[:2]
+    with pytest.raises(ValueError, match=message):
+        TimeMAEClassifier(**{**TINY, **setting}).fit(Xtr, ytr)
 
 
 # -- the transformer and scikit-learn ---------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ from tsai.learner import ts_learner
 from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
-from .data import TSDataset, check_label_fraction, label_subset, load_dataset, standardize_by_channel
+from .cli import positive_float, positive_int
+from .data import TSDataset, check_finite, check_label_fraction, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import evaluate_learner
 from .model import TimeMAE
@@ -780,6 +781,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
                 settings = method_settings(cfg, m)
                 if ds is None:
                     ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+                    check_finite(ds)
                     print(f'{ds}')
                 path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
                 tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
@@ -1318,13 +1320,13 @@ def add_args(p):
                    help="TimeMAE tokenizer(s): 'codebook' (paper), 'gumbel' (authors' code), 'kmeans' "
                         "(TimeMAEPretrain()'s default: frozen k-means codes, normalised MRR targets, beta 1); "
                         f"default {DEFAULTS['tokenizer']!r}")
-    p.add_argument('--pretrain-epochs', type=int, help='override the data set\'s pretraining epochs (TimeMAE and MVP)')
-    p.add_argument('--finetune-epochs', type=int, help='override the data set\'s fine-tuning / supervised epochs')
-    p.add_argument('--bs', type=int, help='override the data set\'s batch size')
-    p.add_argument('--window', type=int,
+    p.add_argument('--pretrain-epochs', type=positive_int, help='override the data set\'s pretraining epochs (TimeMAE and MVP)')
+    p.add_argument('--finetune-epochs', type=positive_int, help='override the data set\'s fine-tuning / supervised epochs')
+    p.add_argument('--bs', type=positive_int, help='override the data set\'s batch size')
+    p.add_argument('--window', type=positive_int,
                    help="override the data set's TimeMAE window (patch length; it also sets the patches of TimeMAE "
                         "from scratch); use another --out-dir, since result files are named by method and seed")
-    p.add_argument('--pretrain-lr', type=float, help='override the data set\'s TimeMAE pretraining learning rate')
+    p.add_argument('--pretrain-lr', type=positive_float, help='override the data set\'s TimeMAE pretraining learning rate')
     p.add_argument('--readout', choices=READOUTS,
                    help="how FineLast, FineAll, TimeMAE from scratch and the linear evaluations read the encoder: 'mean' (default, the paper's "
                         "mean over patches) or 'flatten' (every patch in order; its rows are named *_flatten)")
@@ -1341,7 +1343,7 @@ def add_args(p):
     p.add_argument('--overwrite', action='store_true', help='redo runs whose result file exists (default: skip them)')
     p.add_argument('--report-only', action='store_true', help='only regenerate the report from existing result files')
     p.add_argument('--no-bar', action='store_true', help='hide fastai progress bars')
-    p.add_argument('--threads', type=int, help='torch CPU threads (1 is often fastest on a shared or busy CPU)')
+    p.add_argument('--threads', type=positive_int, help='torch CPU threads (1 is often fastest on a shared or busy CPU)')
 
 def run(args):
     if args.threads: torch.set_num_threads(args.threads)

@@ -11,7 +11,7 @@ import os
 import sys
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'positive_float', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -22,7 +22,21 @@ COMMANDS = {
 }
 
 # %% ../nbs/06_cli.ipynb #83dcf376
-USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError)
+USER_ERRORS = (OSError, ValueError)  # a missing or unwritable path, a bad value: a message, not a traceback
+
+def positive_int(text: str) -> int:
+    "An argparse type for counts (epochs, batch size, threads, window): a whole number of at least 1."
+    try: v = int(text)
+    except ValueError: v = None
+    if v is None or v < 1: raise argparse.ArgumentTypeError(f'expected a whole number of at least 1, got {text!r}')
+    return v
+
+def positive_float(text: str) -> float:
+    "An argparse type for rates and budgets (learning rate, seconds, GB): a number above 0."
+    try: v = float(text)
+    except ValueError: v = None
+    if v is None or not v > 0 or v == float('inf'): raise argparse.ArgumentTypeError(f'expected a number above 0, got {text!r}')
+    return v
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -5,6 +5,7 @@
 # %% ../nbs/10_data.ipynb #483328b1
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import zipfile
@@ -17,9 +18,9 @@ from sklearn.model_selection import train_test_split
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates', 'default_data_root',
-           'TSDataset', 'check_arrays', 'read_tstcc_pt', 'read_ts_files', 'read_numpy', 'split_train_valid',
-           'recording_groups', 'shared_recording_fraction', 'find_dataset', 'sktime_bundled_folder', 'load_dataset',
-           'check_label_fraction', 'label_subset', 'standardize_by_channel']
+           'TSDataset', 'check_arrays', 'check_finite', 'read_tstcc_pt', 'read_ts_files', 'read_numpy',
+           'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset',
+           'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -92,6 +93,18 @@ def check_arrays(X, y, where: str):
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(f'{where}: expected one label per sample ({len(X)}), got labels of shape {y.shape}.')
     return X.astype(np.float32, copy=False), y
+
+def check_finite(ds, splits=('train', 'valid', 'test')):
+    """Refuse missing or infinite values in the named splits of a `TSDataset` before hours of runs: TimeMAE finds
+    them only at its first batch, and the tsai baselines not at all (NaN scores). Loading allows them, so that a
+    run that must never read a split (the probe and its test split) can be checked with a split of NaN."""
+    for s in splits:
+        X = getattr(ds, f'X_{s}')
+        bad = ~np.isfinite(X)
+        if bad.any():
+            raise ValueError(f'{ds.name} ({s}): {int(bad.sum())} values in {int(bad.any((1, 2)).sum())} of the {len(X)} '
+                             'series are missing or infinite. The models need finite values: impute them (e.g. '
+                             "np.nan_to_num, or sktime's Imputer) and save the data again.")
 
 # %% ../nbs/10_data.ipynb #874ba690
 def read_tstcc_pt(path) -> tuple[np.ndarray, np.ndarray]:
@@ -186,10 +199,17 @@ def read_numpy(path) -> dict:
 def split_train_valid(X, y, valid_size: float = 0.2, seed: int = 42):
     "Stratified, seeded split of the training set -> `X_train, y_train, X_valid, y_valid`."
     if not 0 < valid_size < 1: raise ValueError(f'valid_size must be a fraction in (0, 1), got {valid_size}.')
+    if len(y) == 0: raise ValueError('The training split holds no series: check the data files.')
     _, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
         raise ValueError(f'A class has only {counts.min()} training sample, so a stratified validation split is impossible. '
                          'Provide a validation split in the files (val.pt, X_valid/y_valid) instead.')
+    n_valid = math.ceil(valid_size * len(y))  # as scikit-learn's train_test_split counts it
+    if min(n_valid, len(y) - n_valid) < len(counts):
+        raise ValueError(f'valid_size {valid_size} of {len(y)} training series leaves {n_valid} for validation and '
+                         f'{len(y) - n_valid} for training, but a stratified split needs at least one series of each '
+                         f'of the {len(counts)} classes on both sides. Choose another valid_size, or provide a '
+                         'validation split in the files (val.pt, X_valid/y_valid).')
     tr, va = train_test_split(np.arange(len(y)), test_size=valid_size, stratify=y, random_state=seed, shuffle=True)
     tr, va = np.sort(tr), np.sort(va)
     return X[tr], y[tr], X[va], y[va]
@@ -251,6 +271,9 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     clear error listing what was searched."""
     p = Path(name_or_path).expanduser()
     if p.suffix == '.npz' and p.is_file(): return p, 'npz'
+    if (p.is_absolute() or p.suffix == '.npz') and not p.exists():
+        raise FileNotFoundError(f'No such file or folder: {p}. Check the path for a typo, or give a data set name to '
+                                'search the data folders for.')
     if p.is_absolute() or p.is_dir():
         if p.is_dir() and (fmt := _format_of(p, p.name)): return p, fmt
         raise FileNotFoundError(f'{p} is not a data set folder: it needs train.pt/val.pt/test.pt (TS-TCC), '

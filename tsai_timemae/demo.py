@@ -18,6 +18,7 @@ from fastai.torch_core import set_seed
 from tsai.data.core import TSClassification, get_ts_dls
 from tsai.learner import ts_learner
 
+from .cli import positive_int
 from .data import check_label_fraction, label_subset, standardize_by_channel
 from .evaluate import evaluate_learner
 from .model import TimeMAE
@@ -149,12 +150,12 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
 
 # %% ../nbs/05_demo.ipynb #21a62e8b
 def add_args(p):
-    p.add_argument('--pretrain-epochs', type=int, default=100)
-    p.add_argument('--finetune-epochs', type=int, default=100, help='fixed schedule; the final epoch is scored')
+    p.add_argument('--pretrain-epochs', type=positive_int, default=100)
+    p.add_argument('--finetune-epochs', type=positive_int, default=100, help='fixed schedule; the final epoch is scored')
     p.add_argument('--label-fraction', type=float, default=0.2,
                    help='share of the training labels fine-tuning may use (stratified, at least one per class)')
-    p.add_argument('--draws', type=int, default=3, help='draws of the labelled series to average over')
-    p.add_argument('--bs', type=int, default=16)
+    p.add_argument('--draws', type=positive_int, default=3, help='draws of the labelled series to average over')
+    p.add_argument('--bs', type=positive_int, default=16)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--target-dir', default='models', help='where the pretrained encoder is saved')
     p.add_argument('--out-dir', default='demo_results', help='where the table and the plot are saved')

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import positive_float, positive_int
+
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
            'linear_probe_score', 'unseen_folds', 'cv_probe_score', 'probe_protocol', 'probe_encoder',
@@ -586,19 +588,19 @@ def add_args(p):
     p.add_argument('datasets', nargs='*', help='data set names (e.g. BasicMotions, UEA/Epilepsy, HAR) or folders / .npz files')
     p.add_argument('--seeds', nargs='+', type=int, default=[0])
     n = p.add_mutually_exclusive_group()
-    n.add_argument('--epochs', type=int, help=f'pretraining epochs (default {DEFAULT_EPOCHS})')
-    n.add_argument('--steps', type=int, help='pretraining optimizer steps instead, rounded up to whole epochs')
+    n.add_argument('--epochs', type=positive_int, help=f'pretraining epochs (default {DEFAULT_EPOCHS})')
+    n.add_argument('--steps', type=positive_int, help='pretraining optimizer steps instead, rounded up to whole epochs')
     p.add_argument('--tag', help='the run name (a folder under OUT/<dataset>/); default: built from the settings')
     p.add_argument('--set', action='append', type=key_value, default=[], metavar='KEY=VALUE',
                    help='a TimeMAEPretrain argument, e.g. --set tokenizer=codebook --set alpha=1 (repeatable)')
     p.add_argument('--arch', action='append', type=key_value, default=[], metavar='KEY=VALUE',
                    help="a TimeMAE architecture argument, e.g. --arch n_layers=4 (repeatable; window defaults to the "
                         "data set's in `timemae bench`, or for other data to auto_window of the series length)")
-    p.add_argument('--lr', type=float, default=DEFAULT_LR, help='pretraining learning rate')
-    p.add_argument('--bs', type=int, help="batch size (default: the data set's in `timemae bench`)")
+    p.add_argument('--lr', type=positive_float, default=DEFAULT_LR, help='pretraining learning rate')
+    p.add_argument('--bs', type=positive_int, help="batch size (default: the data set's in `timemae bench`)")
     p.add_argument('--sched', choices=SCHEDS, default='one_cycle', help='fit_one_cycle, or a constant rate (learn.fit)')
-    p.add_argument('--every', type=int, metavar='K', help='also probe every K epochs')
-    p.add_argument('--folds', type=int, default=CV_FOLDS, help='cross-validation folds for small data sets')
+    p.add_argument('--every', type=positive_int, metavar='K', help='also probe every K epochs')
+    p.add_argument('--folds', type=positive_int, default=CV_FOLDS, help='cross-validation folds for small data sets')
     p.add_argument('--by-recording', action='store_true',
                    help='cross-validate over whole recordings of train + validation (StratifiedGroupKFold on '
                         'recording_groups): for windows cut with overlap, e.g. HAR, whose validation split shares them')
@@ -610,7 +612,7 @@ def add_args(p):
     p.add_argument('--untrained-only', action='store_true', help='only score the untrained encoder')
     p.add_argument('--report-only', action='store_true', help='only regenerate OUT/PROBE.md from the run files')
     p.add_argument('--force', action='store_true', help='redo runs whose file exists with the same settings')
-    p.add_argument('--threads', type=int, help='torch CPU threads (1 suits a shared CPU)')
+    p.add_argument('--threads', type=positive_int, help='torch CPU threads (1 suits a shared CPU)')
     p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
     p.add_argument('--out-dir', default=DEFAULT_OUT_DIR, help='where <dataset>/<tag>/seed<k>.json and PROBE.md go')
 

@@ -123,6 +123,19 @@ def _check_labels(y, cls_name: str):
                          f'positions {list(map(int, bad[:5]))}. Every training series needs a label: drop those series, '
                          'or pass them as X_unlabelled=... so that pretraining still learns from them.')
 
+def _check_training_settings(est):
+    "Counts and rates that fastai would take silently (0 epochs: an untrained head; a batch of 0 becomes 1)."
+    def whole(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    for name in ('finetune_epochs', 'batch_size'):
+        v = getattr(est, name)
+        if not whole(v) or v < 1: raise ValueError(f'{name} must be a whole number of at least 1, got {v!r}.')
+    for name in ('lr', 'finetune_lr'):
+        v = getattr(est, name)
+        if v is None and name == 'finetune_lr': continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not 0 < v < float('inf'):
+            hint = " (or None for the mode's default)" if name == 'finetune_lr' else ''
+            raise ValueError(f'{name} must be a number above 0{hint}, got {v!r}.')
+
 def _pretrain_epochs(est, n_series: int) -> int:
     "`pretrain_epochs`, or with 'auto' the library's rule for `n_series` series (`default_pretrain_epochs`)."
     e = est.pretrain_epochs
@@ -236,6 +249,9 @@ class TimeMAEClassifier(BaseClassifier):
     def __sklearn_tags__(self): return _sklearn_tags('classifier')
 
     def fit(self, X, y):
+        if y is None:  # sktime's own check fails with 'too many values to unpack'
+            raise ValueError(f'{type(self).__name__}.fit needs labels y, one per series in X. To learn from series '
+                             'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
         with _with_fix(self): return super().fit(X, y)
 
@@ -248,10 +264,11 @@ class TimeMAEClassifier(BaseClassifier):
     def _fit(self, X, y):
         if self.mode not in ('fineall', 'finelast'):
             raise ValueError(f"mode must be 'fineall' (train everything) or 'finelast' (linear probe), got {self.mode!r}.")
+        _check_training_settings(self)
         X = _panel(X)
         # labels as 0..k-1 in the order of self.classes_, so tsai's vocabulary orders predict_proba's columns
         y = np.searchsorted(self.classes_, y)
-        lr = self.finetune_lr or (1e-2 if self.mode == 'finelast' else self.lr)
+        lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
         with _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, self._pretraining_set(X), tmp) if self.pretrain_epochs else None
             learn = _learner(self, _dls(X, y, self.batch_size, tmp), weights, tmp, freeze_encoder=self.mode == 'finelast')
@@ -264,6 +281,9 @@ class TimeMAEClassifier(BaseClassifier):
         if self.X_unlabelled is None: return X
         Xu = self.X_unlabelled
         Xu = _panel(Xu[:, None] if isinstance(Xu, np.ndarray) and Xu.ndim == 2 else convert_to(Xu, 'numpy3D', 'Panel'))
+        if not np.isfinite(Xu).all():
+            raise ValueError(f'X_unlabelled has {int((~np.isfinite(Xu)).sum())} missing or infinite values. '
+                             + _SKTIME_FIXES['missing values'].format(name=type(self).__name__))
         if Xu.shape[1:] != X.shape[1:]:
             raise ValueError(f'X_unlabelled has series of shape (channels, steps) = {Xu.shape[1:]} but X has '
                              f'{X.shape[1:]}. Pretraining stacks both, so they need the same channels and length.')

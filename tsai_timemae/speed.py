@@ -29,6 +29,7 @@ from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 from tsai.models.TSTPlus import TSTPlus
 
+from .cli import positive_float, positive_int
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner
@@ -617,17 +618,17 @@ def summary(res: dict) -> str:
 # %% ../nbs/12_speed.ipynb #cecf3065
 def add_args(p: argparse.ArgumentParser):
     p.add_argument('--out', default='benchmarks/speed', help='folder for results.json, CSVs, length_sweep.png and speed.md')
-    p.add_argument('--threads', type=int, default=2, help='torch CPU threads, the same for both methods')
-    p.add_argument('--bs', type=int, default=128, help='batch size of the HAR configuration')
-    p.add_argument('--sweep-bs', type=int, default=32, help='batch size of the length sweep')
-    p.add_argument('--lengths', type=int, nargs='+', default=[128, 512, 2048, 8192])
-    p.add_argument('--windows', type=int, nargs='+', default=[8, 16], help='TimeMAE windows in the length sweep')
-    p.add_argument('--attn0-windows', type=int, nargs='*', default=[16],
+    p.add_argument('--threads', type=positive_int, default=2, help='torch CPU threads, the same for both methods')
+    p.add_argument('--bs', type=positive_int, default=128, help='batch size of the HAR configuration')
+    p.add_argument('--sweep-bs', type=positive_int, default=32, help='batch size of the length sweep')
+    p.add_argument('--lengths', type=positive_int, nargs='+', default=[128, 512, 2048, 8192])
+    p.add_argument('--windows', type=positive_int, nargs='+', default=[8, 16], help='TimeMAE windows in the length sweep')
+    p.add_argument('--attn0-windows', type=positive_int, nargs='*', default=[16],
                    help='windows at which the sweep also runs TimeMAE without attention dropout (none: leave it out)')
-    p.add_argument('--steps', type=int, default=10, help='timed steps per measurement (after warm-up)')
-    p.add_argument('--budget', type=float, default=20., help='seconds of timed steps per measurement before it stops early')
-    p.add_argument('--mem-cap-gb', type=float, default=8., help='a subprocess over this RSS is killed and reported as such')
-    p.add_argument('--rounds', type=int, default=1,
+    p.add_argument('--steps', type=positive_int, default=10, help='timed steps per measurement (after warm-up)')
+    p.add_argument('--budget', type=positive_float, default=20., help='seconds of timed steps per measurement before it stops early')
+    p.add_argument('--mem-cap-gb', type=positive_float, default=8., help='a subprocess over this RSS is killed and reported as such')
+    p.add_argument('--rounds', type=positive_int, default=1,
                    help='run every measurement this many times (fresh processes, both methods) and keep the fastest')
     p.add_argument('--no-profile', action='store_true', help='skip the torch.profiler run')
     p.add_argument('--report-only', action='store_true',
