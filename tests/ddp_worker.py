@@ -1,10 +1,11 @@
 """One process of a distributed run, launched by tests/test_distributed.py:
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,finelast,pretrain}
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain}
 
 Each rank seeds itself differently (so only the distributed wrapping can make the models equal), trains a tiny
 TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_distrib_ctx`, and writes into OUT_DIR:
-`init{rank}.pt` / `final{rank}.pt` (the model's state before and after the fit), `stdout{rank}.txt` (what the fit
+`init{rank}.pt` / `final{rank}.pt` (the model's state before and after the fit; a supervised run then fits FineLast
+too: `finelast_init{rank}.pt` / `finelast_final{rank}.pt`), `stdout{rank}.txt` (what the fit
 printed), `saves{rank}.txt` (every `torch.save` target, one a line) and `record{rank}.json` (the recorder's names
 and values, and the pretraining callback's history)."""
 import contextlib
@@ -67,10 +68,6 @@ def main(out: Path, mode: str, epochs: int = 2):
     if mode == 'supervised':
         dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4)
         learn = ts_learner(dls, TimeMAE, metrics=accuracy, **arch)
-    elif mode == 'finelast':  # the encoder frozen (FreezeEncoder), only the head trains
-        from tsai_timemae.transfer import FreezeEncoder
-        dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4)
-        learn = ts_learner(dls, TimeMAE, metrics=accuracy, cbs=FreezeEncoder(), **arch)
     elif mode == 'pretrain':
         from tsai_timemae.pretrain import TimeMAEPretrain
         dls = get_ts_dls(X, splits=splits, bs=4)
@@ -94,6 +91,13 @@ def main(out: Path, mode: str, epochs: int = 2):
         record['history'] = getattr(cb, 'history', None)
         record['weights_path'] = str(getattr(cb, 'weights_path', None))
     (out / f'record{rank}.json').write_text(json.dumps(record, default=str))
+    if mode == 'supervised':  # then FineLast in the same processes: the encoder frozen (FreezeEncoder), the head trains
+        from tsai_timemae.transfer import FreezeEncoder
+        learn = ts_learner(dls, TimeMAE, metrics=accuracy, cbs=FreezeEncoder(), **arch)
+        torch.save(_state(learn.model), out / f'finelast_init{rank}.pt')
+        with open(os.devnull, 'w') as f, contextlib.redirect_stdout(f), timemae_distrib_ctx(learn):
+            learn.fit_one_cycle(1, 1e-2)
+        torch.save(_state(learn.model), out / f'finelast_final{rank}.pt')
 
 
 if __name__ == '__main__':
