@@ -270,3 +270,21 @@ def test_readme_says_in_one_place_what_happens_with_bad_input():
     for topic in ('NaN or inf values', 'Missing labels', 'Unequal lengths', 'Very long series', 'wrong channel count'):
         assert topic in section, topic
     assert readme.count('## What happens with bad input') == 1 and '**Bad input** gets an error' not in readme
+
+
+# -- an array stored as [samples, steps, channels] -----------------------------------------------------------------
+def test_channels_last_array_warns_and_names_the_transpose():
+    "Read as [samples, channels, steps], a transposed array would train without an error on patches cut across channels."
+    X, y = _data(c=40, T=3)                                  # 40 'channels' of 3 steps: a [N, T, C] array read as [N, C, T]
+    with pytest.warns(UserWarning, match=r'more channels \(40\) than time steps \(3\).*transpose.*X.transpose\(0, 2, 1\)'):
+        ts_learner(_dls(X, y), TimeMAE, **{**SMALL, 'window': 3})
+
+
+def test_series_with_more_steps_than_channels_do_not_warn():
+    import warnings
+    X, y = _data(c=3, T=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)
+        warnings.filterwarnings('ignore', message='.*jit.*')
+        TimeMAE(3, 4, seq_len=40, **SMALL)
+        TimeMAE(40, 4, **SMALL)                              # without a length nothing can be told

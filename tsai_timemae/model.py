@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -21,8 +22,8 @@ from tsai_timemae.weights import (
     read_encoder_file)
 
 # %% auto #0
-__all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'TimeMAE', 'has_labels', 'missing_labels', 'check_dls', 'as_panel',
-           'check_X', 'install_tsai_hooks']
+__all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'TimeMAE', 'has_labels', 'missing_labels',
+           'check_dls', 'as_panel', 'check_X', 'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #bc3ae328
 DEFAULT_WINDOW = 8  # the paper's HAR window; what TimeMAE uses when neither `window` nor the series length is known
@@ -97,6 +98,18 @@ class TimeMAEBackbone(nn.Module):
         tokens = self.embed(x)                                 # [bs, n_patches, d_model]
         return self.encode(tokens).transpose(1, 2)             # [bs, d_model, n_patches]
 
+# %% ../nbs/00_model.ipynb #c7a1f3e2
+def warn_if_channels_last(c_in: int, seq_len: int):
+    """Warn when a series has more channels than steps: the usual sign of an array stored as [samples, steps, channels].
+    tsai, sktime and TimeMAE read [samples, channels, steps]; a transposed array trains without an error, on patches
+    cut across channels instead of time, so the mistake would only show as poor accuracy. A warning, not an error:
+    some real data sets (many sensors, short recordings) do have more channels than steps."""
+    if c_in > seq_len:
+        warnings.warn(f'The series have more channels ({c_in}) than time steps ({seq_len}). TimeMAE reads arrays as '
+                      f'[samples, channels, steps]; if yours is [samples, steps, channels], transpose it first, e.g. '
+                      f'`X.transpose(0, 2, 1)`. If it really has {c_in} channels of {seq_len} steps, ignore this warning.',
+                      UserWarning, stacklevel=3)
+
 # %% ../nbs/00_model.ipynb #ea6046a2
 class TimeMAE(nn.Module):
     """TimeMAE classifier, a tsai architecture: `backbone` (window slicing + Transformer) and `head`
@@ -118,6 +131,7 @@ class TimeMAE(nn.Module):
         if window is None: window, self.window_source = (DEFAULT_WINDOW, 'default') if seq_len is None else (auto_window(seq_len), 'seq_len')
         else: self.window_source = 'given'
         if seq_len is not None:
+            warn_if_channels_last(c_in, seq_len)
             if seq_len < window:
                 raise ValueError(f'seq_len={seq_len} is shorter than one window ({window} steps). Use window <= {seq_len}.')
             max_seq_len = max(max_seq_len, seq_len)
