@@ -247,6 +247,14 @@ ROWS = [
     ('timemae', 'an unknown command', lambda c: cli('fly'), ok(lambda r: r[0] == 2 and 'invalid choice' in r[1])),
     ('timemae', 'bench, an unknown method', lambda c: cli('bench', 'BasicMotions', '--methods', 'magic'),
      ok(lambda r: r[0] == 2 and 'invalid choice' in r[1])),
+    ('timemae', 'bench, a data set named after --seeds', lambda c: cli('bench', '--seeds', '0', '1', 'BasicMotions'),
+     ok(lambda r: r[0] == 2 and "invalid int value: 'BasicMotions'" in r[1]
+        and 'name the data sets before the options: `timemae bench BasicMotions --seeds ...`' in r[1])),
+    ('timemae', 'probe, a data set named after --seeds', lambda c: cli('probe', '--seeds', '0', 'BasicMotions'),
+     ok(lambda r: r[0] == 2 and '`timemae probe BasicMotions --seeds ...`' in r[1])),
+    ('timemae', 'bench, a bad value of a one-value option gets no data-set hint',
+     lambda c: cli('bench', 'BasicMotions', '--pretrain-epochs', 'BasicMotions'),
+     ok(lambda r: r[0] == 2 and 'at least 1' in r[1] and 'data sets before' not in r[1])),
 ]
 SK_TR = {k: v for k, v in SK.items() if k != 'finetune_epochs'}
 

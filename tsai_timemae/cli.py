@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'positive_float', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'positive_float', 'CommandParser', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -38,9 +39,26 @@ def positive_float(text: str) -> float:
     if v is None or not v > 0 or v == float('inf'): raise argparse.ArgumentTypeError(f'expected a number above 0, got {text!r}')
     return v
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse with the fix for its commonest surprise named: a data set written after an option that takes several
+    values (`timemae bench --seeds 0 1 HAR`) is read as one more value of that option, and argparse's own message
+    ("invalid int value: 'HAR'") does not say so. Sub-command parsers are built from this class too."""
+    def error(self, message):
+        m = re.match(r"argument ([^:]+): (?:invalid choice: |invalid \w+ value: |expected .*, got )'([^']+)'", message)
+        option = m and self._option_string_actions.get(m[1].split('/')[-1])
+        if option and option.nargs in ('+', '*') and not _is_number(m[2]):
+            message += (f'. If {m[2]!r} is a data set, name the data sets before the options: '
+                        f'`{self.prog} {m[2]} {option.option_strings[-1]} ...`')
+        super().error(message)
+
+def _is_number(text: str) -> bool:
+    try: float(text)
+    except ValueError: return False
+    return True
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog='timemae', description='TimeMAE self-supervised pretraining for tsai.')
+    parser = CommandParser(prog='timemae', description='TimeMAE self-supervised pretraining for tsai.')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     wanted = next((a for a in argv if not a.startswith('-')), None)  # the sub-command: the first non-option argument
     module = None
