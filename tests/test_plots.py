@@ -86,6 +86,28 @@ def test_show_masks_shades_and_labels_every_masked_patch(pretrained):
     plt.close(fig)
 
 
+def test_show_masks_axes_can_be_walked_twice_and_bad_arguments_are_named(pretrained):
+    learn, X, _ = pretrained
+    fig, axs = show_masks(learn, X, n=2)
+    assert [ax.get_title() for ax in axs] == [ax.get_title() for ax in axs] and len(list(axs)) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r'built for 6 channels but X has 3.*same variables'):
+        show_masks(learn, X[:, :3])                      # a raw broadcasting error inside the batch transform, before
+    with pytest.raises(ValueError, match=r'n is how many series.*at least 1, got 0'):
+        show_masks(learn, X, n=0)                        # a bare StopIteration, before
+    with pytest.raises(ValueError, match=r"channels must be indices of the series' 6 channels \(0 to 5\), got \[7\]"):
+        show_masks(learn, X, channels=[7])               # an IndexError, before
+
+
+def test_more_than_ten_classes_get_distinct_colours():
+    "matplotlib's cycle has 10 colours: the eleventh class would share the first one's."
+    from matplotlib.colors import to_rgba
+    from tsai_timemae.plots import class_colours
+    for k in (4, 13, 25):
+        colours = [to_rgba(c) for c in class_colours(k)]
+        assert len(colours) == k and len(set(colours)) == k, k
+
+
 def test_show_masks_needs_a_pretraining_learner(dls):
     from tsai.all import ts_learner
     from tsai_timemae.all import TimeMAE

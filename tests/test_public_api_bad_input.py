@@ -23,6 +23,7 @@ from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineal
 from tsai_timemae.sktime import TimeMAEClassifier, TimeMAETransformer
 
 ARCH = dict(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16)
+NO_HEADS = {k: v for k, v in ARCH.items() if k != 'n_heads'}
 SK = dict(ARCH, vocab_size=8, n_decoder_layers=1, pretrain_epochs=1, finetune_epochs=1, batch_size=4, random_state=0)
 PRE = dict(vocab_size=8, n_decoder_layers=1, checkpoint='last', verbose=False)
 SPLITS = (list(range(12)), list(range(12, 16)))
@@ -43,6 +44,13 @@ class fails:
     "An error of `type` whose message matches `pattern` (the problem and the fix)."
     type: type
     pattern: str
+
+
+@dataclass
+class warns:
+    "A documented result that comes with a UserWarning matching `pattern` (a likely mistake that still runs)."
+    pattern: str
+    check: Callable = lambda r: True
 
 
 # -- helpers the rows use ----------------------------------------------------------------------------------------------
@@ -78,6 +86,19 @@ def nested(X, ragged=False):
     return df
 
 
+def bare_state_dict(path, **arch):
+    "What fastai's `learn.save` writes: the model's state_dict, without the settings TimeMAEPretrain stores."
+    torch.save(TimeMAE(3, None, **{**ARCH, **arch}).state_dict(), path)
+    return path
+
+
+def at_home(path, name):
+    "Copy `path` into $HOME (the test's own folder) and return its `~/name` spelling."
+    import shutil
+    shutil.copy(path, Path.home() / name)
+    return f'~/{name}'
+
+
 def preds(learn, X):
     with learn.no_bar(): return learn.get_X_preds(X, with_decoded=False)[0]
 
@@ -109,6 +130,10 @@ def model(): return TimeMAE(3, 4, **ARCH).eval()
 T = torch.from_numpy(X)
 ROWS = [
     # TimeMAE, the architecture
+    ('TimeMAE', 'a size given as text', lambda c: TimeMAE(3, 4, **{**ARCH, 'd_model': '8'}),
+     fails(TypeError, r"d_model must be a whole number, got '8' \(str\)\. Pass d_model=8\.")),
+    ('TimeMAE', 'a rate given as text', lambda c: TimeMAE(3, 4, **{**ARCH, 'dropout': '0.1'}),
+     fails(TypeError, r"dropout must be a number, got '0.1'.*Pass dropout=0.1")),
     ('TimeMAE', '2-D batch', lambda c: model()(T[:, 0]), fails(ValueError, r'3-D.*x\[:, None\]')),
     ('TimeMAE', '4-D batch', lambda c: model()(T[..., None]), fails(ValueError, r'3-D batch')),
     ('TimeMAE', 'numpy array', lambda c: model()(X), fails(TypeError, r'torch.Tensor.*as_tensor.*get_X_preds')),
@@ -156,7 +181,39 @@ ROWS = [
      lambda c: fit(ts_learner(dls(X[:1], bs=1, splits=([0], [0])), TimeMAE, cbs=TimeMAEPretrain(target_dir=c.tmp, **PRE), **ARCH)),
      ok(lambda learn: np.isfinite(learn.recorder.values[-1][0]))),
 
+    ('TimeMAEPretrain', 'mask_ratio given as text', lambda c: TimeMAEPretrain(mask_ratio='0.6'),
+     fails(TypeError, r"mask_ratio must be a number, got '0.6'.*Pass mask_ratio=0.6")),
+    ('TimeMAEPretrain', 'vocab_size 8.0', lambda c: TimeMAEPretrain(vocab_size=8.0),
+     fails(TypeError, r'vocab_size must be a whole number, got 8.0 \(float\)\. Pass vocab_size=8')),
+    ('TimeMAEPretrain', 'n_decoder_layers 0', lambda c: TimeMAEPretrain(n_decoder_layers=0),
+     fails(ValueError, r'n_decoder_layers must be at least 1.*decoupled=False')),
+    ('TimeMAEPretrain', "another tokenizer's option", lambda c: TimeMAEPretrain(tokenizer='gumbel', tokenizer_kwargs={'temperature': .1}),
+     fails(ValueError, r"\['temperature'\] are not options of the 'gumbel' tokenizer, whose options are \['tau'\]")),
+    ('TimeMAEPretrain', 'a misspelt tokenizer option', lambda c: TimeMAEPretrain(tokenizer_kwargs={'max_fit_patch': 100}),
+     fails(ValueError, r"\['max_fit_patch'\] are not options of the 'kmeans' tokenizer.*max_fit_patches")),
+    ('TimeMAEPretrain', "fname ending in '.pth'", lambda c: pretrain(X, c.tmp, fname='enc.pth').weights_path,
+     ok(lambda p: p.name == 'enc.pth' and p.is_file())),
+    ('TimeMAEPretrain', "target_dir under '~'", lambda c: (pretrain(X, '~/enc_dir').weights_path, Path('~').exists()),
+     ok(lambda r: r[0] == Path.home() / 'enc_dir' / 'timemae_encoder.pth' and r[0].is_file() and not r[1])),
+
     # finelast_learner / fineall_learner
+    ('finelast_learner', 'weights_path None (nothing pretrained yet)', lambda c: finelast_learner(dls(X, Y), TimeMAEPretrain().weights_path),
+     fails(ValueError, r'finelast_learner got weights_path=None.*stays None until a fit has saved.*timemae_learner\(dls\)')),
+    ('fineall_learner', 'weights_path None', lambda c: fineall_learner(dls(X, Y), None),
+     fails(ValueError, r'fineall_learner got weights_path=None')),
+    ('finelast_learner', "a path under '~'", lambda c: finelast_learner(dls(X, Y), at_home(c.weights, 'enc.pth')),
+     ok(lambda learn: learn.model.backbone.config['d_model'] == ARCH['d_model'])),
+    ('finelast_learner', 'a fastai checkpoint (no stored settings)', lambda c: finelast_learner(dls(X, Y), bare_state_dict(c.tmp / 'ck.pth')),
+     warns(r'ck.pth stores no architecture settings.*assuming n_heads=4, pre_norm=False.*pass n_heads=, pre_norm=',
+           lambda learn: learn.model.backbone.config['n_heads'] == 4)),
+    ('finelast_learner', 'a fastai checkpoint, n_heads given', lambda c: finelast_learner(dls(X, Y), bare_state_dict(c.tmp / 'ck.pth'), n_heads=1, pre_norm=False),
+     ok(lambda learn: learn.model.backbone.config['n_heads'] == 1)),
+    ('ts_learner', 'weights_path without pretrained=True', lambda c: ts_learner(dls(X, Y), TimeMAE, weights_path=c.weights, **ARCH),
+     warns(r'is not loaded without pretrained=True.*starts untrained')),
+    ('ts_learner', 'pretrained=True, a fastai checkpoint', lambda c: ts_learner(dls(X, Y), TimeMAE, pretrained=True, weights_path=bare_state_dict(c.tmp / 'ck.pth', n_heads=4), **NO_HEADS),
+     warns(r'stores no architecture settings.*assuming n_heads=4, pre_norm=False')),
+    ('save_encoder_weights', 'a folder as the path', lambda c: save_encoder_weights(model(), c.tmp),
+     fails(IsADirectoryError, r'is a folder, not a file name')),
     ('finelast_learner', 'missing weights file', lambda c: finelast_learner(dls(X, Y), c.tmp / 'nope.pth'),
      fails(FileNotFoundError, r'No weights file.*TimeMAEPretrain saved')),
     ('fineall_learner', 'corrupt weights file', lambda c: fineall_learner(dls(X, Y), write(c.tmp / 'bad.pth', b'\x00' * 99)),
@@ -235,6 +292,10 @@ ROWS = [
     ('TimeMAETransformer', 'pandas (nested) input', lambda c: TimeMAETransformer(weights_path=c.weights, n_heads=1).fit(nested(X)).transform(nested(X[:2])),
      ok(lambda r: r.shape == (2, 8))),
 
+    ('TimeMAETransformer', 'weights_path, n_heads left out (the file says 1)',
+     lambda c: TimeMAETransformer(weights_path=c.weights, batch_size=4).fit(X).transform(X),
+     ok(lambda r: r.shape == (16, ARCH['d_model']))),
+
     # the `timemae` commands (their exit status; errors are one line on stderr)
     ('timemae', 'bench, a data set that is not there', lambda c: cli('bench', 'NoSuchData', '--report', 'B.md'),
      ok(lambda r: r[0] == 2 and "Data set 'NoSuchData' not found" in r[1] and 'Traceback' not in r[1])),
@@ -307,6 +368,7 @@ class Ctx:
 def ctx(request, weights, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)                                            # the commands write where they run
     monkeypatch.setenv('TIMEMAE_DATA', str(tmp_path / 'no_data_here'))
+    monkeypatch.setenv('HOME', str(tmp_path))                               # `~` is this test's folder
     return Ctx(request, weights, tmp_path)
 
 
@@ -317,8 +379,15 @@ def test_public_api_against_bad_input(ctx, entry, case, run, expect):
             run(ctx)
         msg = str(e.value)
         assert 'weights_only=False' not in msg and len(msg) > 30, msg    # names the problem and the fix, not torch's advice
+    elif isinstance(expect, warns):
+        with pytest.warns(UserWarning, match=re.compile(expect.pattern, re.S)):
+            result = run(ctx)
+        assert expect.check(result), result
     else:
-        result = run(ctx)
+        import warnings
+        with warnings.catch_warnings():          # a documented result comes without a warning of ours
+            warnings.filterwarnings('error', message=r'.*(stores no architecture|is not loaded without|more channels)')
+            result = run(ctx)
         assert expect.check(result), result
     leftovers = [p for p in ctx.tmp.rglob('*') if p.name.endswith('.tmp')]
     assert not leftovers, f'half-written files left behind: {leftovers}'

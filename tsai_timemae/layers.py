@@ -6,14 +6,36 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention', 'ff_dropouts',
-           'TimeMAEEncoderLayer', 'authors_init_']
+__all__ = ['check_setting_types', 'check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention',
+           'ff_dropouts', 'TimeMAEEncoderLayer', 'authors_init_']
+
+# %% ../nbs/00a_layers.ipynb #5b2e9d41
+def _whole(text) -> int:
+    f = float(text)
+    if not f.is_integer(): raise ValueError(f'{text!r} is not a whole number')
+    return int(f)
+
+def check_setting_types(whole: dict | None = None, real: dict | None = None):
+    """Refuse settings of the wrong type with their name: `whole` ones (counts, sizes) must be integers, `real` ones
+    numbers (None is left to the caller). Settings read from a YAML or command-line file often arrive as text, and
+    `d_model='64'` or `mask_ratio='0.6'` would otherwise fail deep inside torch ("not all arguments converted during
+    string formatting") or at the first batch."""
+    def fix(name, v, cast):
+        try: return f' Pass {name}={cast(v)!r}.'
+        except (TypeError, ValueError, OverflowError): return ''
+    for name, v in (whole or {}).items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
+            raise TypeError(f'{name} must be a whole number, got {v!r} ({type(v).__name__}).{fix(name, v, _whole)}')
+    for name, v in (real or {}).items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+            raise TypeError(f'{name} must be a number, got {v!r} ({type(v).__name__}).{fix(name, v, float)}')
 
 # %% ../nbs/00a_layers.ipynb #c39ff444
 def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check_finite: bool = True):

@@ -16,10 +16,10 @@ from tsai.models.layers import GAP1d
 
 # the layers, importable from here too (`from tsai_timemae.model import FastDropout, ...`)
 from .layers import (  # noqa: F401
-    FastDropout, PatchEmbed, TimeMAEEncoderLayer, authors_init_, check_input, fast_dropout, ff_dropouts, multihead_attention)
-from tsai_timemae.weights import (
+    FastDropout, PatchEmbed, TimeMAEEncoderLayer, authors_init_, check_input, check_setting_types, fast_dropout, ff_dropouts, multihead_attention)
+from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
-    read_encoder_file)
+    read_encoder_file, warn_assumed_settings)
 
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'TimeMAE', 'has_labels', 'missing_labels',
@@ -55,6 +55,8 @@ class TimeMAEBackbone(nn.Module):
                  check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
                  ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
+        check_setting_types(dict(c_in=c_in, window=window, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff,
+                                 max_seq_len=max_seq_len), dict(dropout=dropout, attn_dropout=attn_dropout))
         if d_model % n_heads: raise ValueError(f'd_model={d_model} must be divisible by n_heads={n_heads}.')
         if window < 1: raise ValueError(f'window must be a positive number of steps, got {window}.')
         if init_scheme not in ('torch', 'authors'):
@@ -128,6 +130,8 @@ class TimeMAE(nn.Module):
                  custom_head=None, check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
                  ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
+        check_setting_types(dict(c_in=c_in, c_out=c_out, seq_len=seq_len, window=window, max_seq_len=max_seq_len),
+                            dict(fc_dropout=fc_dropout))
         if window is None: window, self.window_source = (DEFAULT_WINDOW, 'default') if seq_len is None else (auto_window(seq_len), 'seq_len')
         else: self.window_source = 'given'
         if seq_len is not None:
@@ -297,11 +301,16 @@ def install_tsai_hooks(cls):
                 if c_out is None and 'c_out' not in arch_config: c_out = dls.c if has_labels(dls) else None
                 check_dls(dls, c_in)
             weights_path = kwargs.get('weights_path')
+            if weights_path is not None and not kwargs.get('pretrained'):
+                warnings.warn(f'weights_path={str(weights_path)!r} is not loaded without pretrained=True (tsai reads '
+                              'the file only then), so this TimeMAE starts untrained: pass pretrained=True too, or use '
+                              'finelast_learner / fineall_learner.', UserWarning, stacklevel=4)
             if kwargs.get('pretrained') and weights_path is not None:  # the saved architecture, unless given (and equal)
                 sd, stored = read_encoder_file(weights_path)
                 kwargs, arch_config = given_settings(kwargs), given_settings(arch_config)
                 if stored: arch_config.update(arch_from_weights(sd, stored, {**kwargs, **arch_config}, weights_path))
-                elif 'window' not in {**kwargs, **arch_config}:
+                else: warn_assumed_settings({**kwargs, **arch_config}, weights_path)
+                if not stored and 'window' not in {**kwargs, **arch_config}:
                     # plain state_dicts (saved before the settings were stored): the call's settings, as before, and the
                     # file's window rather than one derived from this data's length
                     arch_config.update({k: v for k, v in encoder_config(sd).items() if k == 'window'})

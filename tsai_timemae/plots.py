@@ -15,7 +15,7 @@ from .model import TimeMAEBackbone, as_panel
 from .pretrain import TimeMAEPretrain
 
 # %% auto #0
-__all__ = ['plot_embeddings', 'mask_view', 'show_masks']
+__all__ = ['class_colours', 'plot_embeddings', 'mask_view', 'show_masks']
 
 # %% ../nbs/14_plots.ipynb #49275316
 def _tsne_perplexity(n: int, perplexity: float | None) -> float:
@@ -25,6 +25,14 @@ def _tsne_perplexity(n: int, perplexity: float | None) -> float:
     if not 0 < perplexity < n:
         raise ValueError(f't-SNE perplexity must be between 0 and the number of series ({n}), got {perplexity}.')
     return float(perplexity)
+
+def class_colours(k: int) -> list:
+    """`k` distinct colours: matplotlib's default cycle (what fastai's plots use) up to 10 classes, `tab20` up to 20,
+    then evenly spaced hues; the cycle alone would give two classes one colour from the eleventh on."""
+    import matplotlib.pyplot as plt
+    if k <= 10: return [f'C{i}' for i in range(k)]
+    if k <= 20: return [plt.get_cmap('tab20')(i) for i in range(k)]
+    return [plt.get_cmap('hsv')(i / k) for i in range(k)]
 
 def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed: int = 0, ax=None, title: str | None = None,
                     figsize=(5, 5), bs: int = 256):
@@ -40,9 +48,10 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
     pts = TSNE(n_components=2, perplexity=p, init='pca', random_state=seed).fit_transform(emb.astype(np.float64))
     if ax is None: fig, ax = subplots(figsize=figsize); ax = ax.flat[0]
     else: fig = ax.figure
-    for i, c in enumerate(np.unique(y)):
+    classes = np.unique(y)
+    for c, colour in zip(classes, class_colours(len(classes))):
         sel = y == c
-        ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=f'C{i % 10}', label=str(c), alpha=.8, edgecolors='none')
+        ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colour, label=str(c), alpha=.8, edgecolors='none')
     ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
     ax.set_xticks([]); ax.set_yticks([])
     ax.set_title(title or f't-SNE of {len(emb)} embeddings (d={emb.shape[1]})')
@@ -67,9 +76,14 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     if getattr(tok, 'needs_fit', False) and not bool(tok.fitted):
         raise RuntimeError(f'The {type(tok).__name__} has no codewords yet: it is fitted on the training batches when '
                            'pretraining starts. Fit the learner first (e.g. `learn.fit_one_cycle(1)`), then show_masks.')
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f'n is how many series to show: a whole number of at least 1, got {n!r}.')
     X = as_panel(X, 'show_masks')
     if X.ndim != 3: raise ValueError(f'show_masks expects a 3-D array [samples, channels, steps], got shape {X.shape}.')
     if not len(X): raise ValueError('show_masks needs at least one series.')
+    if X.shape[1] != net.backbone.c_in:
+        raise ValueError(f'The learner was built for {net.backbone.c_in} channels but X has {X.shape[1]} '
+                         f'(shape {X.shape}): pass the same variables, in the same order, as its training data.')
     dev = next(net.parameters()).device
     was_training = net.training
     net.eval()
@@ -95,9 +109,13 @@ def show_masks(learn, X, n: int = 3, seed: int = 0, channels=None, figsize=None)
     `(fig, axes)`."""
     v = mask_view(learn, X, n, seed)
     x, masked, codes, pred, w = v['x'], v['masked'], v['codes'], v['predicted'], v['window']
-    chans = list(range(x.shape[1])) if channels is None else list(channels)
+    chans = list(range(x.shape[1])) if channels is None else list(np.atleast_1d(channels))
+    bad = [c for c in chans if not (isinstance(c, (int, np.integer)) and 0 <= c < x.shape[1])]
+    if bad or not chans:
+        raise ValueError(f'channels must be indices of the series\' {x.shape[1]} channels (0 to {x.shape[1] - 1}), '
+                         f'got {channels!r}.')
     fig, axs = subplots(len(x), 1, figsize=figsize or (10, 2.4 * len(x)), squeeze=False)
-    axs = axs.flat
+    axs = axs[:, 0]                                                     # an array of axes: iterable more than once
     for i, ax in enumerate(axs):
         t = np.arange(x.shape[-1])
         for c in chans: ax.plot(t, x[i, c], lw=1, label=f'channel {c}')

@@ -22,8 +22,8 @@ from fastai.learner import Metric
 from fastai.torch_core import get_model, rank_distrib, trainable_params
 from fastcore.foundation import L
 
-from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, ff_dropouts, multihead_attention
-from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, default_vocab_size,  # noqa: F401
+from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
+from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
 from .distributed import mean_over_ranks
 from .weights import _load_state, atomic_torch_save, save_encoder_weights
@@ -447,9 +447,17 @@ class TimeMAEPretrain(Callback):
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
                  tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch',
                  save_every: int | None = None, resume: bool = False, masking: str = 'random', decoupled: bool = True):
+        check_setting_types(dict(vocab_size=vocab_size, n_decoder_layers=n_decoder_layers, save_every=save_every),
+                            dict(mask_ratio=mask_ratio, alpha=alpha, beta=beta, gamma=gamma, momentum=momentum,
+                                 momentum_end=momentum_end, label_smoothing=label_smoothing, decoder_dropout=decoder_dropout,
+                                 collapse_threshold=collapse_threshold))
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
+        if decoupled and n_decoder_layers < 1:
+            raise ValueError(f'n_decoder_layers must be at least 1, got {n_decoder_layers}: the decoupled encoder is what '
+                             'trains the visible encoder. To leave it out (the ablation), pass decoupled=False.')
         check_tokenizer(tokenizer)
+        check_tokenizer_options(tokenizer, tokenizer_kwargs)
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if checkpoint not in ('best', 'last'):
             raise ValueError(f"checkpoint must be 'best' (lowest validation loss) or 'last' (the final epoch), got {checkpoint!r}.")
@@ -463,6 +471,7 @@ class TimeMAEPretrain(Callback):
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
         self.part_metrics = [(_CodePart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.momentum_update = DropLabels(), MomentumUpdate(momentum, momentum_end)
+        target_dir, fname = Path(target_dir).expanduser(), str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
         self.saver = SaveEncoder(Path(target_dir) / f'{fname}.pth', checkpoint == 'last', verbose) if save_best else None
         if resume and not save_every: raise ValueError('resume=True continues from the state file that save_every=N writes: pass save_every too.')
         self.state_saver = (PretrainCheckpoint(Path(target_dir) / f'{fname}_state.pth', save_every, resume, self)

@@ -95,8 +95,8 @@ def _dls(X, y, batch_size: int, path):
 
 def _arch(est) -> dict:
     "The encoder's settings; the position table covers `max_seq_len` steps or the training series, whichever is longer."
-    arch = dict(window=est.window, d_model=est.d_model, n_layers=est.n_layers, n_heads=est.n_heads, d_ff=est.d_ff,
-                dropout=est.dropout)
+    arch = dict(window=est.window, d_model=est.d_model, n_layers=est.n_layers, d_ff=est.d_ff, dropout=est.dropout,
+                n_heads=4 if est.n_heads is None else est.n_heads)  # None (TimeMAETransformer): 4 unless a file says
     return arch if est.max_seq_len is None else {**arch, 'max_seq_len': est.max_seq_len}
 
 _SKTIME_FIXES = {  # sktime's input checks name the problem; the fix is ours to give
@@ -157,7 +157,8 @@ def _pretrain(est, X, tmp) -> Path:
 def _learner(est, dls, weights, tmp, **kwargs):
     """A TimeMAE learner on `dls` whose encoder is loaded from `weights` (architecture read from the file; `n_heads`
     and `dropout` are not in it), or a randomly initialised one when `weights` is None."""
-    arch = dict(n_heads=est.n_heads, dropout=est.dropout) if weights is not None else _arch(est)
+    heads = {} if est.n_heads is None else {'n_heads': est.n_heads}  # None: the file's (it stores what it was built with)
+    arch = dict(dropout=est.dropout, **heads) if weights is not None else _arch(est)
     with _silent(est.verbose): return timemae_learner(dls, weights, path=tmp, **arch, **kwargs)
 
 def _for_inference(learn):
@@ -316,7 +317,8 @@ class TimeMAETransformer(BaseTransformer):
     series and silently give one row.
 
     Parameters are the classifier's pretraining ones (see `TimeMAEClassifier`). With `weights_path`, the encoder's
-    window, d_model, depth, d_ff and `max_seq_len` come from the file; `n_heads` must be the one it was pretrained with.
+    window, d_model, depth, d_ff, `max_seq_len` and, unless given, `n_heads` come from the file (`n_heads=None`, the
+    default, is 4 when `fit` pretrains); a given `n_heads` must be the one it was pretrained with.
     `pool='flatten'` returns every patch's representation in time order instead of their mean (`n_patches * d_model`
     columns, so one series length): for classes that differ by when things happen, such as gestures (`get_embeddings`).
 
@@ -347,7 +349,7 @@ class TimeMAETransformer(BaseTransformer):
              'y_inner_mtype': 'None',                    # labels are ignored: pretraining is self-supervised
              'requires_y': False}
 
-    def __init__(self, weights_path=None, window=None, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
+    def __init__(self, weights_path=None, window=None, d_model=64, n_layers=8, n_heads=None, d_ff=256, dropout=0.2,
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs='auto', batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None,

@@ -5,6 +5,7 @@
 # %% ../nbs/02a_tokenizers.ipynb #32e7ea7c
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -14,7 +15,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['TOKENIZERS', 'raw_patches', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer', 'KMeansTokenizer',
-           'RandomProjectionTokenizer', 'default_vocab_size', 'check_tokenizer', 'make_tokenizer']
+           'RandomProjectionTokenizer', 'default_vocab_size', 'check_tokenizer', 'check_tokenizer_options',
+           'make_tokenizer']
 
 # %% ../nbs/02a_tokenizers.ipynb #54741b32
 def raw_patches(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -182,8 +184,20 @@ def check_tokenizer(name: str):
                          "'kmeans' (frozen k-means codes of raw patches), 'random_projection' (BEST-RQ), "
                          "'gumbel' (the authors' code) or 'codebook' (the paper's straight-through codebook).")
 
+def check_tokenizer_options(name: str, options: dict | None):
+    """Refuse `tokenizer_kwargs` that the tokenizer `name` does not take. Each tokenizer ignores the shared arguments
+    it does not need (`**_`), so a misspelt option, or another tokenizer's (`temperature` is the codebook's, `tau`
+    Gumbel's), would otherwise be dropped without a word."""
+    own = [p.name for p in inspect.signature(TOKENIZERS[name]).parameters.values()
+           if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in ('d_model', 'vocab_size', 'c_in', 'window')]
+    unknown = sorted(set(options or {}) - set(own))
+    if unknown:
+        raise ValueError(f"tokenizer_kwargs {unknown} are not options of the {name!r} tokenizer, whose options are "
+                         f"{own or 'none'}.")
+
 def make_tokenizer(name: str, d_model: int, vocab_size: int, c_in: int, window: int, **kwargs) -> nn.Module:
     "Build the tokenizer called `name` for a backbone of `d_model` features over `c_in` channels and `window` steps."
     check_tokenizer(name)
     if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
+    check_tokenizer_options(name, kwargs)
     return TOKENIZERS[name](d_model=d_model, vocab_size=vocab_size, c_in=c_in, window=window, **kwargs)

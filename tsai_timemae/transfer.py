@@ -154,8 +154,20 @@ def finelast_learner(dls, weights_path, **kwargs):
     features trains. Pass `custom_head` to use another head (`flatten_probe_head`: every patch in order, for data
     whose classes differ by when things happen), `reinit='patch_embed'` for data with another channel count or
     window (see `timemae_learner`)."""
+    _check_weights_given(weights_path, 'finelast_learner')
     return timemae_learner(dls, weights_path, freeze_encoder=True, **{'custom_head': linear_probe_head, **kwargs})
 
 def fineall_learner(dls, weights_path, **kwargs):
     "FineAll: the pretrained encoder and a new classifier all train (`reinit='patch_embed'`: see `timemae_learner`)."
+    _check_weights_given(weights_path, 'fineall_learner')
     return timemae_learner(dls, weights_path, freeze_encoder=False, **kwargs)
+
+def _check_weights_given(weights_path, name: str):
+    """FineLast and FineAll fine-tune a pretrained encoder, so `None` is a mistake, not a request for a random one:
+    `TimeMAEPretrain().weights_path` is None until an encoder has been saved, and a frozen random encoder would train
+    without a word. `timemae_learner(dls)` builds the untrained model on purpose."""
+    if weights_path is None:
+        raise ValueError(f'{name} got weights_path=None, so there is no pretrained encoder to fine-tune. '
+                         'TimeMAEPretrain().weights_path stays None until a fit has saved an encoder (at the end of its '
+                         'first epoch): pretrain first, or pass the .pth file it printed. For an untrained TimeMAE on '
+                         'purpose, use timemae_learner(dls) or ts_learner(dls, TimeMAE).')

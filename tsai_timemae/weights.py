@@ -8,17 +8,18 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'remove_stale_temporaries',
-           'atomic_write', 'atomic_torch_save', 'pack_encoder', 'save_encoder_weights', 'save_figure',
-           'check_timemae_keys', 'unpack_encoder', 'read_encoder_file', 'read_encoder_weights', 'encoder_config',
-           'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'load_encoder_weights',
-           'install_strict_transfer']
+__all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
+           'remove_stale_temporaries', 'atomic_write', 'atomic_torch_save', 'pack_encoder', 'save_encoder_weights',
+           'save_figure', 'check_timemae_keys', 'unpack_encoder', 'read_encoder_file', 'read_encoder_weights',
+           'encoder_config', 'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'warn_assumed_settings',
+           'load_encoder_weights', 'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -49,7 +50,8 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
     """Call `write(f)` on a temporary file in the same folder, then rename: the file at `path` is complete or absent.
     The file gets the usual permissions (0666 less the umask), and temporary files left by killed writers of the
     same path are removed first (their names carry the writer's process id)."""
-    path = Path(path)
+    path = Path(path).expanduser()
+    if path.is_dir(): raise IsADirectoryError(f'{path} is a folder, not a file name: pass the path of a file inside it.')
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
@@ -168,7 +170,7 @@ def read_encoder_file(path) -> tuple[dict, dict | None]:
     `backbone.*` tensors, and the architecture `save_encoder_weights` stored beside them (None for a bare state_dict).
     Accepts what `TimeMAEPretrain` saves, a full `TimeMAE` state_dict, or fastai's `learn.save` file (with or without
     the optimizer state)."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f'No weights file at {path.resolve()}. Pass the .pth file TimeMAEPretrain saved '
                                 f'(by default models/timemae_encoder.pth, printed at the end of pretraining).')
@@ -239,7 +241,23 @@ def arch_from_weights(sd: dict, stored: dict | None, kwargs: dict, src, exclude=
     differ from pretraining). A bare state_dict (an older file) gives what its shapes tell, as before."""
     config, kwargs = encoder_config(sd, stored, src), given_settings(kwargs)
     if stored is not None: check_arch_kwargs(stored, kwargs, src)
+    else: config = {**warn_assumed_settings(kwargs, src), **config}  # stated, so a later build does not warn again
     return {k: v for k, v in config.items() if k not in kwargs and k not in exclude}
+
+HIDDEN_KEYS = {'n_heads': 4, 'pre_norm': False}  # what no tensor shape shows, and TimeMAE's defaults for them
+
+def warn_assumed_settings(given: dict, src) -> dict:
+    """Warn that a file without stored settings (a fastai `learn.save` checkpoint, or a bare state_dict) is rebuilt
+    with the default `n_heads` / `pre_norm`: its tensors have the same shapes for any head count, so a 2-head encoder
+    would load into a 4-head model without an error and give other features."""
+    assumed = {k: v for k, v in HIDDEN_KEYS.items() if k not in given}
+    if assumed:
+        warnings.warn(f'{src} stores no architecture settings (a fastai checkpoint or a plain state_dict), and '
+                      f"{', '.join(assumed)} cannot be read from its tensors: assuming "
+                      f"{', '.join(f'{k}={v}' for k, v in assumed.items())}. If the encoder was built otherwise, pass "
+                      f"{', '.join(f'{k}=' for k in assumed)} (encoders saved by TimeMAEPretrain or save_encoder_weights "
+                      'store them).', UserWarning, stacklevel=3)
+    return assumed
 
 def _describe(c: dict) -> str:
     keys = ('c_in', 'window', 'd_model', 'n_layers', 'd_ff', 'max_seq_len', 'residual_gain', 'n_heads', 'pre_norm')
