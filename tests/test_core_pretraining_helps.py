@@ -9,18 +9,19 @@ from tsai_timemae.all import TimeMAE, TimeMAEPretrain, evaluate_learner, finelas
 from tsai_timemae.data import default_data_root
 
 HAR = default_data_root() / 'HAR'  # $TIMEMAE_DATA if set, else ../shared/data, as the loaders read it
-PRETRAIN_EPOCHS = 30
+PRETRAIN_EPOCHS = 10  # 30 until session 28: with the k-means default, 10 keep a margin of about 6 points in a third of the time
 
 
 @pytest.mark.skipif(not (HAR / 'train.pt').is_file(), reason=f'HAR not found at {HAR} (set TIMEMAE_DATA; see ../shared/data/README.md)')
 def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
-    """HAR: pretrain the default TimeMAE (8 layers, the callback's defaults; lr 1e-3, 30 epochs) on the 5881 training series, without
+    """HAR: pretrain the default TimeMAE (8 layers, the callback's defaults; lr 1e-3, 10 epochs) on the 5881 training series, without
     labels. FineLast (lr 0.1, 10 epochs) then learns from their labels and is scored on HAR's 1471 validation
     series, which neither pretraining nor the probe ever saw (HAR's test split is left to the benchmark).
     Baselines: the very initialisation pretraining started from, and two other random encoders. The pretrained
     encoder must beat each of them, and their mean by 2 points, in accuracy and in macro-F1.
-    Measured with the default Gumbel tokenizer: pretrained 0.933 accuracy (0.925 with the codebook tokenizer);
-    init 0.893, random 0.898 and 0.869."""
+    Measured with the k-means default at 10 epochs (session 28, this procedure on one thread): pretrained
+    about 0.952, init 0.893, random 0.898 and 0.870 (a logistic-regression probe on the same features: 0.964 against
+    0.909, 0.910 and 0.895). At 30 epochs with the earlier Gumbel default it was 0.933 against the same three."""
     d = {k: torch.load(HAR / f'{k}.pt', weights_only=True) for k in ('train', 'val')}
     X_tr, y_tr = d['train']['samples'].float().numpy(), d['train']['labels'].numpy()
     X_va, y_va = d['val']['samples'].float().numpy(), d['val']['labels'].numpy()

@@ -1,6 +1,5 @@
 """The notebooks in nbs/ are tested documentation: `make test` (what CI runs) runs `nbdev_test` after pytest."""
-import subprocess
-import sys
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,9 +10,9 @@ def test_make_test_runs_the_notebooks():
     assert 'pytest' in recipe and 'nbdev_test' in recipe
 
 
-def test_the_cli_notebook_passes_nbdev_test():
-    "Its `if __name__ == '__main__'` line used to run under nbdev_test and parse nbdev_test's own arguments."
-    nbdev_test = Path(sys.executable).parent / 'nbdev_test'
-    r = subprocess.run([str(nbdev_test), '--path', str(ROOT / 'nbs' / '06_cli.ipynb')], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0 and 'Success' in r.stdout + r.stderr, r.stdout + r.stderr
+def test_the_cli_notebooks_main_line_is_not_run_by_nbdev_test():
+    """Its `if __name__ == '__main__'` line used to run under nbdev_test and parse nbdev_test's own arguments. (Checked
+    in the source: `make test` runs nbdev_test over every notebook anyway, so running it here again cost 12 s.)"""
+    cells = json.loads((ROOT / 'nbs' / '06_cli.ipynb').read_text())['cells']
+    main = [''.join(c['source']) for c in cells if "__name__ == '__main__'" in ''.join(c['source'])]
+    assert main and all('#| eval: false' in src for src in main), main
