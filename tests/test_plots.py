@@ -95,17 +95,24 @@ def test_show_masks_axes_can_be_walked_twice_and_bad_arguments_are_named(pretrai
         show_masks(learn, X[:, :3])                      # a raw broadcasting error inside the batch transform, before
     with pytest.raises(ValueError, match=r'n is how many series.*at least 1, got 0'):
         show_masks(learn, X, n=0)                        # a bare StopIteration, before
-    with pytest.raises(ValueError, match=r"channels must be indices of the series' 6 channels \(0 to 5\), got \[7\]"):
+    with pytest.raises(ValueError, match=r"channels must be indices of the series' 6 channels \(0 to 5, or -6 to -1.*got \[7\]"):
         show_masks(learn, X, channels=[7])               # an IndexError, before
+    fig, axs = show_masks(learn, X, n=1, channels=[-1])  # from the end, as numpy indexes
+    assert [l.get_label() for l in axs[0].lines if l.get_label().startswith('channel')] == ['channel 5']
+    plt.close(fig)
 
 
-def test_more_than_ten_classes_get_distinct_colours():
+def test_more_than_ten_classes_get_distinct_colours(pretrained):
     "matplotlib's cycle has 10 colours: the eleventh class would share the first one's."
     from matplotlib.colors import to_rgba
     from tsai_timemae.plots import class_colours
     for k in (4, 13, 25):
         colours = [to_rgba(c) for c in class_colours(k)]
         assert len(colours) == k and len(set(colours)) == k, k
+    learn, X, _ = pretrained
+    fig, ax = plot_embeddings(learn, X, np.arange(len(X)) % 13)
+    assert len({tuple(c.get_facecolor()[0]) for c in ax.collections}) == 13
+    plt.close(fig)
 
 
 def test_show_masks_needs_a_pretraining_learner(dls):

@@ -132,6 +132,8 @@ ROWS = [
     # TimeMAE, the architecture
     ('TimeMAE', 'a size given as text', lambda c: TimeMAE(3, 4, **{**ARCH, 'd_model': '8'}),
      fails(TypeError, r"d_model must be a whole number, got '8' \(str\)\. Pass d_model=8\.")),
+    ('TimeMAE', 'n_heads None without a weights file', lambda c: TimeMAE(3, 4, **{**ARCH, 'n_heads': None}),
+     fails(TypeError, r'n_heads must be a whole number, got None')),
     ('TimeMAE', 'a rate given as text', lambda c: TimeMAE(3, 4, **{**ARCH, 'dropout': '0.1'}),
      fails(TypeError, r"dropout must be a number, got '0.1'.*Pass dropout=0.1")),
     ('TimeMAE', '2-D batch', lambda c: model()(T[:, 0]), fails(ValueError, r'3-D.*x\[:, None\]')),
@@ -201,6 +203,8 @@ ROWS = [
      fails(ValueError, r'finelast_learner got weights_path=None.*stays None until a fit has saved.*timemae_learner\(dls\)')),
     ('fineall_learner', 'weights_path None', lambda c: fineall_learner(dls(X, Y), None),
      fails(ValueError, r'fineall_learner got weights_path=None')),
+    ('finelast_learner', 'n_heads None: the file says', lambda c: finelast_learner(dls(X, Y), c.weights, n_heads=None),
+     ok(lambda learn: learn.model.backbone.config['n_heads'] == ARCH['n_heads'])),
     ('finelast_learner', "a path under '~'", lambda c: finelast_learner(dls(X, Y), at_home(c.weights, 'enc.pth')),
      ok(lambda learn: learn.model.backbone.config['d_model'] == ARCH['d_model'])),
     ('finelast_learner', 'a fastai checkpoint (no stored settings)', lambda c: finelast_learner(dls(X, Y), bare_state_dict(c.tmp / 'ck.pth')),
@@ -316,6 +320,10 @@ ROWS = [
     ('timemae', 'bench, a bad value of a one-value option gets no data-set hint',
      lambda c: cli('bench', 'BasicMotions', '--pretrain-epochs', 'BasicMotions'),
      ok(lambda r: r[0] == 2 and 'at least 1' in r[1] and 'data sets before' not in r[1])),
+    ('timemae', 'bench, a lone misspelt method gets no data-set hint', lambda c: cli('bench', 'BasicMotions', '--methods', 'magic'),
+     ok(lambda r: r[0] == 2 and 'invalid choice' in r[1] and 'data sets before' not in r[1])),
+    ('timemae', 'speed takes no data sets: no data-set hint', lambda c: cli('speed', '--lengths', '128', 'HAR'),
+     ok(lambda r: r[0] == 2 and "got 'HAR'" in r[1] and 'data sets before' not in r[1])),
 ]
 SK_TR = {k: v for k, v in SK.items() if k != 'finetune_epochs'}
 

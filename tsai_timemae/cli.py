@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import os
 import re
 import sys
@@ -43,13 +44,27 @@ class CommandParser(argparse.ArgumentParser):
     """argparse with the fix for its commonest surprise named: a data set written after an option that takes several
     values (`timemae bench --seeds 0 1 HAR`) is read as one more value of that option, and argparse's own message
     ("invalid int value: 'HAR'") does not say so. Sub-command parsers are built from this class too."""
+    def parse_known_args(self, args=None, namespace=None):
+        self._tokens = list(sys.argv[1:] if args is None else args)  # what `error` looks back at
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):
         m = re.match(r"argument ([^:]+): (?:invalid choice: |invalid \w+ value: |expected .*, got )'([^']+)'", message)
         option = m and self._option_string_actions.get(m[1].split('/')[-1])
-        if option and option.nargs in ('+', '*') and not _is_number(m[2]):
+        takes_data_sets = any(a.dest == 'datasets' for a in self._actions)
+        if option and option.nargs in ('+', '*') and takes_data_sets and self._after_other_values(option, m[2]):
             message += (f'. If {m[2]!r} is a data set, name the data sets before the options: '
                         f'`{self.prog} {m[2]} {option.option_strings[-1]} ...`')
         super().error(message)
+
+    def _after_other_values(self, option, value: str) -> bool:
+        "Whether `value` followed other values of `option` (`--seeds 0 1 HAR`), unlike a lone typo (`--methods magic`)."
+        toks = getattr(self, '_tokens', [])
+        for i, t in enumerate(toks):
+            if t in option.option_strings:
+                run = list(itertools.takewhile(lambda a: not a.startswith('-') or _is_number(a), toks[i + 1:]))
+                if value in run[1:] and not _is_number(value): return True
+        return False
 
 def _is_number(text: str) -> bool:
     try: float(text)

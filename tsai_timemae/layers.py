@@ -22,20 +22,21 @@ def _whole(text) -> int:
     if not f.is_integer(): raise ValueError(f'{text!r} is not a whole number')
     return int(f)
 
-def check_setting_types(whole: dict | None = None, real: dict | None = None):
+def check_setting_types(whole: dict | None = None, real: dict | None = None, optional=()):
     """Refuse settings of the wrong type with their name: `whole` ones (counts, sizes) must be integers, `real` ones
-    numbers (None is left to the caller). Settings read from a YAML or command-line file often arrive as text, and
-    `d_model='64'` or `mask_ratio='0.6'` would otherwise fail deep inside torch ("not all arguments converted during
-    string formatting") or at the first batch."""
+    numbers; None only for the names in `optional` (where it means "derive it" or "off"). Settings read from a YAML or
+    command-line file often arrive as text, and `d_model='64'` or `mask_ratio='0.6'` would otherwise fail deep inside
+    torch ("not all arguments converted during string formatting") or at the first batch. A float that is a whole
+    number (`max_seq_len=1e4`) is refused too, with the integer to pass: torch's layers take no float sizes."""
     def fix(name, v, cast):
         try: return f' Pass {name}={cast(v)!r}.'
         except (TypeError, ValueError, OverflowError): return ''
-    for name, v in (whole or {}).items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
-            raise TypeError(f'{name} must be a whole number, got {v!r} ({type(v).__name__}).{fix(name, v, _whole)}')
-    for name, v in (real or {}).items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
-            raise TypeError(f'{name} must be a number, got {v!r} ({type(v).__name__}).{fix(name, v, float)}')
+    for kinds, what, cast in ((whole, 'a whole number', _whole), (real, 'a number', float)):
+        for name, v in (kinds or {}).items():
+            if v is None and name in optional: continue
+            ok = numbers.Integral if cast is _whole else numbers.Real
+            if isinstance(v, bool) or not isinstance(v, ok):
+                raise TypeError(f'{name} must be {what}, got {v!r} ({type(v).__name__}).{fix(name, v, cast)}')
 
 # %% ../nbs/00a_layers.ipynb #c39ff444
 def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check_finite: bool = True):

@@ -56,7 +56,8 @@ class TimeMAEBackbone(nn.Module):
                  ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
         check_setting_types(dict(c_in=c_in, window=window, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff,
-                                 max_seq_len=max_seq_len), dict(dropout=dropout, attn_dropout=attn_dropout))
+                                 max_seq_len=max_seq_len), dict(dropout=dropout, attn_dropout=attn_dropout),
+                            optional=('attn_dropout',))
         if d_model % n_heads: raise ValueError(f'd_model={d_model} must be divisible by n_heads={n_heads}.')
         if window < 1: raise ValueError(f'window must be a positive number of steps, got {window}.')
         if init_scheme not in ('torch', 'authors'):
@@ -131,7 +132,7 @@ class TimeMAE(nn.Module):
                  ff_dropout: str = 'hidden', attn_dropout: float | None = None):
         super().__init__()
         check_setting_types(dict(c_in=c_in, c_out=c_out, seq_len=seq_len, window=window, max_seq_len=max_seq_len),
-                            dict(fc_dropout=fc_dropout))
+                            dict(fc_dropout=fc_dropout), optional=('c_out', 'seq_len', 'window'))
         if window is None: window, self.window_source = (DEFAULT_WINDOW, 'default') if seq_len is None else (auto_window(seq_len), 'seq_len')
         else: self.window_source = 'given'
         if seq_len is not None:

@@ -110,12 +110,14 @@ def show_masks(learn, X, n: int = 3, seed: int = 0, channels=None, figsize=None)
     v = mask_view(learn, X, n, seed)
     x, masked, codes, pred, w = v['x'], v['masked'], v['codes'], v['predicted'], v['window']
     chans = list(range(x.shape[1])) if channels is None else list(np.atleast_1d(channels))
-    bad = [c for c in chans if not (isinstance(c, (int, np.integer)) and 0 <= c < x.shape[1])]
+    C = x.shape[1]
+    bad = [c for c in chans if not (isinstance(c, (int, np.integer)) and -C <= c < C)]
     if bad or not chans:
-        raise ValueError(f'channels must be indices of the series\' {x.shape[1]} channels (0 to {x.shape[1] - 1}), '
-                         f'got {channels!r}.')
+        raise ValueError(f"channels must be indices of the series' {C} channels (0 to {C - 1}, or -{C} to -1 from "
+                         f'the end), got {channels!r}.')
+    chans = [int(c) % C for c in chans]
     fig, axs = subplots(len(x), 1, figsize=figsize or (10, 2.4 * len(x)), squeeze=False)
-    axs = axs[:, 0]                                                     # an array of axes: iterable more than once
+    axs = np.asarray(axs).ravel()     # a flat array of axes (fastai gives one panel as [1, 1, 1]): iterable more than once
     for i, ax in enumerate(axs):
         t = np.arange(x.shape[-1])
         for c in chans: ax.plot(t, x[i, c], lw=1, label=f'channel {c}')

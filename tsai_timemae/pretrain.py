@@ -129,6 +129,9 @@ class TimeMAEPretrainer(nn.Module):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
+        if decoupled and n_decoder_layers < 1:
+            raise ValueError(f'n_decoder_layers must be at least 1, got {n_decoder_layers}: the decoupled encoder is what '
+                             'trains the visible encoder. To leave it out (the ablation), pass decoupled=False.')
         if target_embed not in ('ema', 'online'):
             raise ValueError(f"target_embed must be 'ema' (a momentum copy of the embeddings) or 'online' (the authors' code), got {target_embed!r}.")
         check_tokenizer(tokenizer)
@@ -450,7 +453,8 @@ class TimeMAEPretrain(Callback):
         check_setting_types(dict(vocab_size=vocab_size, n_decoder_layers=n_decoder_layers, save_every=save_every),
                             dict(mask_ratio=mask_ratio, alpha=alpha, beta=beta, gamma=gamma, momentum=momentum,
                                  momentum_end=momentum_end, label_smoothing=label_smoothing, decoder_dropout=decoder_dropout,
-                                 collapse_threshold=collapse_threshold))
+                                 collapse_threshold=collapse_threshold),
+                            optional=('vocab_size', 'save_every', 'momentum_end', 'decoder_dropout'))
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         if decoupled and n_decoder_layers < 1:

@@ -155,8 +155,9 @@ def _pretrain(est, X, tmp) -> Path:
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
 
 def _learner(est, dls, weights, tmp, **kwargs):
-    """A TimeMAE learner on `dls` whose encoder is loaded from `weights` (architecture read from the file; `n_heads`
-    and `dropout` are not in it), or a randomly initialised one when `weights` is None."""
+    """A TimeMAE learner on `dls` whose encoder is loaded from `weights` (architecture read from the file, `n_heads`
+    too unless the estimator gives one; `dropout` is the estimator's), or a randomly initialised one when `weights`
+    is None."""
     heads = {} if est.n_heads is None else {'n_heads': est.n_heads}  # None: the file's (it stores what it was built with)
     arch = dict(dropout=est.dropout, **heads) if weights is not None else _arch(est)
     with _silent(est.verbose): return timemae_learner(dls, weights, path=tmp, **arch, **kwargs)

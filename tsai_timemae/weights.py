@@ -230,15 +230,18 @@ def check_arch_kwargs(stored: dict, kwargs: dict, src, skip=('c_in', 'window', '
                      f'features. Leave {", ".join(bad)} out (the file gives {saved}), or pretrain an encoder with {asked}.')
 
 def given_settings(kwargs: dict) -> dict:
-    """`kwargs` less `window=None`: that is `TimeMAE`'s "derive it from the series length" default, not a choice, so
-    next to a weights file the file's window is the one to use (a wrapper forwarding its defaults must not lose it)."""
-    return {k: v for k, v in kwargs.items() if not (k == 'window' and v is None)}
+    """`kwargs` less `window=None` and `n_heads=None`: "derive it" (from the series length; from the file), not a
+    choice, so next to a weights file the file's value is the one to use (a wrapper forwarding its defaults, such as
+    `TimeMAETransformer(n_heads=None)`, must not lose it)."""
+    return {k: v for k, v in kwargs.items() if not (k in ('window', 'n_heads') and v is None)}
 
 def arch_from_weights(sd: dict, stored: dict | None, kwargs: dict, src, exclude=('c_in',)) -> dict:
     """The `TimeMAE` settings that rebuild a saved encoder, less those in `kwargs` (which win) and `exclude`.
     With the settings `save_encoder_weights` stored: the architecture (`ARCH_KEYS`; a conflicting one in `kwargs` is an
     error, `check_arch_kwargs`) and, as defaults, what only training uses (`TRAINING_KEYS`: dropout for fine-tuning may
-    differ from pretraining). A bare state_dict (an older file) gives what its shapes tell, as before."""
+    differ from pretraining). A bare state_dict (an older file, a fastai checkpoint) gives what its shapes tell, plus
+    the defaults `n_heads=4` and `pre_norm=False` where `kwargs` does not give them, with a warning that they were
+    assumed (`warn_assumed_settings`)."""
     config, kwargs = encoder_config(sd, stored, src), given_settings(kwargs)
     if stored is not None: check_arch_kwargs(stored, kwargs, src)
     else: config = {**warn_assumed_settings(kwargs, src), **config}  # stated, so a later build does not warn again
