@@ -288,3 +288,17 @@ def test_series_with_more_steps_than_channels_do_not_warn():
         warnings.filterwarnings('ignore', message='.*jit.*')
         TimeMAE(3, 4, seq_len=40, **SMALL)
         TimeMAE(40, 4, **SMALL)                              # without a length nothing can be told
+
+
+def test_the_packages_warnings_reach_a_tsai_user():
+    """Importing tsai runs `warnings.filterwarnings('ignore', category=UserWarning)`, which silenced every warning of
+    this package (the collapse monitor, a transposed array, a checkpoint's assumed n_heads). They get through it now;
+    a filter the user sets for TimeMAEWarning still decides."""
+    import warnings
+    from tsai_timemae.notices import TimeMAEWarning
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.filterwarnings('ignore', category=UserWarning)          # what `import tsai.data.core` does
+        TimeMAE(40, 4, seq_len=3, window=3)
+        warnings.filterwarnings('ignore', category=TimeMAEWarning)       # the user's own choice
+        TimeMAE(40, 4, seq_len=3, window=3)
+    assert [w.category for w in seen] == [TimeMAEWarning] and 'more channels (40)' in str(seen[0].message)

@@ -6,6 +6,7 @@
 __all__ = []
 
 # %% ../nbs/07_all.ipynb #19e54750
+from .notices import *
 from .layers import *
 from .model import *
 from .weights import *
@@ -19,7 +20,7 @@ from .sktime import *
 from .plots import *
 
 # %% ../nbs/07_all.ipynb #3e39a941
-from . import (embeddings as _embeddings, evaluate as _evaluate, layers as _layers, model as _model, plots as _plots, pretrain as _pretrain,
+from . import (embeddings as _embeddings, evaluate as _evaluate, layers as _layers, notices as _notices, model as _model, plots as _plots, pretrain as _pretrain,
                           presets as _presets, sktime as _sktime, tokenizers as _tokenizers, transfer as _transfer, weights as _weights)
-__all__ = [n for m in (_layers, _model, _weights, _tokenizers, _pretrain, _presets, _transfer, _evaluate, _embeddings, _sktime, _plots)
+__all__ = [n for m in (_notices, _layers, _model, _weights, _tokenizers, _pretrain, _presets, _transfer, _evaluate, _embeddings, _sktime, _plots)
            for n in m.__all__]

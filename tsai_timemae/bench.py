@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
 from .weights import atomic_write, save_figure
+from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
@@ -572,7 +572,7 @@ def check_library_defaults(hit: dict, stem: Path, tokenizer: str) -> dict:
     A record written before the defaults were recorded is used with a warning (what it ran with cannot be checked)."""
     files = f"{stem.with_suffix('.pth')} and {stem.with_suffix('.json')}"
     if 'library_defaults' not in hit:
-        warnings.warn(f'The cached encoder {stem.name} predates the record of library defaults: it is reused, but '
+        timemae_warn(f'The cached encoder {stem.name} predates the record of library defaults: it is reused, but '
                       f'whether it ran with today\'s defaults cannot be checked. Delete {files} to pretrain it again.')
         return hit
     changed, old, new = _default_changes(hit['library_defaults'], tokenizer)

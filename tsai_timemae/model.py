@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ from .layers import (  # noqa: F401
 from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
     read_encoder_file, warn_assumed_settings)
+from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'TimeMAE', 'has_labels', 'missing_labels',
@@ -108,10 +108,10 @@ def warn_if_channels_last(c_in: int, seq_len: int):
     cut across channels instead of time, so the mistake would only show as poor accuracy. A warning, not an error:
     some real data sets (many sensors, short recordings) do have more channels than steps."""
     if c_in > seq_len:
-        warnings.warn(f'The series have more channels ({c_in}) than time steps ({seq_len}). TimeMAE reads arrays as '
+        timemae_warn(f'The series have more channels ({c_in}) than time steps ({seq_len}). TimeMAE reads arrays as '
                       f'[samples, channels, steps]; if yours is [samples, steps, channels], transpose it first, e.g. '
                       f'`X.transpose(0, 2, 1)`. If it really has {c_in} channels of {seq_len} steps, ignore this warning.',
-                      UserWarning, stacklevel=3)
+                      stacklevel=3)
 
 # %% ../nbs/00_model.ipynb #ea6046a2
 class TimeMAE(nn.Module):
@@ -303,9 +303,9 @@ def install_tsai_hooks(cls):
                 check_dls(dls, c_in)
             weights_path = kwargs.get('weights_path')
             if weights_path is not None and not kwargs.get('pretrained'):
-                warnings.warn(f'weights_path={str(weights_path)!r} is not loaded without pretrained=True (tsai reads '
+                timemae_warn(f'weights_path={str(weights_path)!r} is not loaded without pretrained=True (tsai reads '
                               'the file only then), so this TimeMAE starts untrained: pass pretrained=True too, or use '
-                              'finelast_learner / fineall_learner.', UserWarning, stacklevel=4)
+                              'finelast_learner / fineall_learner.', stacklevel=4)
             if kwargs.get('pretrained') and weights_path is not None:  # the saved architecture, unless given (and equal)
                 sd, stored = read_encoder_file(weights_path)
                 kwargs, arch_config = given_settings(kwargs), given_settings(arch_config)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import math
 import random
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, ch
                                      make_tokenizer, raw_patches)
 from .distributed import mean_over_ranks
 from .weights import _load_state, atomic_torch_save, save_encoder_weights
+from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['MASKINGS', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
@@ -591,7 +591,7 @@ class TimeMAEPretrain(Callback):
         healthy = self.pretrainer.backbone.d_model ** -0.5
         if self._warned_collapse or not math.isfinite(spread) or spread >= self.collapse_threshold * healthy: return
         self._warned_collapse = True
-        warnings.warn(f'TimeMAE pretraining is collapsing at epoch {self.epoch}: the encoder gives almost the same '
+        timemae_warn(f'TimeMAE pretraining is collapsing at epoch {self.epoch}: the encoder gives almost the same '
                       f'representation to every patch of every series (rep_std {spread:.4f}, healthy is about '
                       f'{healthy:.3f}), so its features carry little information. MRR can be matched by a constant: '
                       'try normalize_targets=True, a frozen tokenizer (tokenizer="kmeans"), a higher momentum '

@@ -15,13 +15,13 @@ import os
 import shlex
 import tempfile
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from .cli import positive_float, positive_int
+from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
@@ -359,7 +359,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         epochs, n_pretrain = fold_epochs[0], len(fit)
         curve = [[0, untrained]] + ([] if untrained_only else [[epochs, final]])
         shared, warning = shared_recordings_warning(ds, protocol)
-        if warning: warnings.warn(warning, stacklevel=2)
+        if warning: timemae_warn(warning, stacklevel=2)
         if final is not None: log(f'after {epochs} epochs {final:.4f} ({final - untrained:+.4f} vs untrained)')
     else:
         n_pretrain = len(X)
@@ -370,7 +370,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
             t1 = time.perf_counter()
             with _rng_kept(): untrained, protocol = probe_encoder(learn, ds, folds, by_recording)
             shared, warning = shared_recordings_warning(ds, protocol)
-            if warning: warnings.warn(warning, stacklevel=2)
+            if warning: timemae_warn(warning, stacklevel=2)
             probe_s = time.perf_counter() - t1
             if on_encoder is not None:
                 with _rng_kept(): on_encoder('untrained', learn, ds)

@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import inspect
-import warnings
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['TOKENIZERS', 'raw_patches', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer', 'KMeansTokenizer',
@@ -112,7 +112,7 @@ class _FrozenPatchTokenizer(nn.Module):
         with torch.no_grad(): idx = self.codes(self.standardize(patches.float()))
         self.fit_perplexity = code_perplexity(idx, self.vocab_size)
         if self.fit_perplexity < 2:
-            warnings.warn(f'{type(self).__name__}: the fitted codes are degenerate (perplexity {self.fit_perplexity:.2f} of '
+            timemae_warn(f'{type(self).__name__}: the fitted codes are degenerate (perplexity {self.fit_perplexity:.2f} of '
                           f'{self.vocab_size}: almost every patch gets the same code), so MCC will teach little. Patches of '
                           f'{self.window} steps may be too short or mostly padding; try a larger window.', stacklevel=3)
 
@@ -140,7 +140,7 @@ class KMeansTokenizer(_FrozenPatchTokenizer):
         z = self.standardize(patches).cpu().numpy().astype(np.float64)  # scikit-learn works on the CPU
         k = min(self.vocab_size, len(np.unique(z, axis=0)))
         if k < self.vocab_size:
-            warnings.warn(f'KMeansTokenizer: only {k} distinct patches to fit {self.vocab_size} codes; {k} codes will be '
+            timemae_warn(f'KMeansTokenizer: only {k} distinct patches to fit {self.vocab_size} codes; {k} codes will be '
                           'used (more series or a smaller vocab_size avoid this).', stacklevel=2)
         centers = KMeans(k, n_init=1, random_state=self.seed).fit(z).cluster_centers_
         # unused codes repeat the first centroid: the nearest-centroid search returns the first of equal distances

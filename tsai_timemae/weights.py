@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
@@ -255,11 +255,11 @@ def warn_assumed_settings(given: dict, src) -> dict:
     would load into a 4-head model without an error and give other features."""
     assumed = {k: v for k, v in HIDDEN_KEYS.items() if k not in given}
     if assumed:
-        warnings.warn(f'{src} stores no architecture settings (a fastai checkpoint or a plain state_dict), and '
+        timemae_warn(f'{src} stores no architecture settings (a fastai checkpoint or a plain state_dict), and '
                       f"{', '.join(assumed)} cannot be read from its tensors: assuming "
                       f"{', '.join(f'{k}={v}' for k, v in assumed.items())}. If the encoder was built otherwise, pass "
                       f"{', '.join(f'{k}=' for k in assumed)} (encoders saved by TimeMAEPretrain or save_encoder_weights "
-                      'store them).', UserWarning, stacklevel=3)
+                      'store them).', stacklevel=3)
     return assumed
 
 def _describe(c: dict) -> str:
