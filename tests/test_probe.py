@@ -101,8 +101,8 @@ def test_large_data_sets_score_on_validation():
     assert r['protocol'] == 'valid' and r['final_score'] is None and r['epochs'] == 0 and r['history'] == []
 
 
-def test_unknown_pretraining_key_fails_with_the_callbacks_error(ds):
-    with pytest.raises(TypeError, match='no_such_option'):
+def test_unknown_pretraining_key_fails_before_any_work_and_lists_the_valid_ones(ds):
+    with pytest.raises(ValueError, match=r"has no setting 'no_such_option'\. It takes: mask_ratio, "):
         run_probe(ds, epochs=1, pretrain_kwargs={'no_such_option': 1}, arch_kwargs=TINY, verbose=False)
 
 

@@ -239,6 +239,8 @@ ROWS = [
      ok(lambda p: p.shape == (1, 4))),
     ('fineall_learner', 'unseen labels when scoring', lambda c: evaluate_learner(c.learner, X[:4], np.array(list('wxyz'))),
      ok(lambda m: m['accuracy'] == 0.)),
+    ('fineall_learner', 'unseen labels longer than the known ones', lambda c: evaluate_learner(c.learner, X, np.char.add(Y, Y)),
+     ok(lambda m: m['accuracy'] == 0)),       # 'aa' was cut to the predictions' width, 'a', and scored as right
     ('fineall_learner', 'a fitted TSStandardize re-used for other channels',
      lambda c: fineall_learner(dls(X, Y, tfms=[stale_standardize()]), c.weights),
      fails(ValueError, r'statistics for 1 channel.*data has 3.*new TSStandardize')),
@@ -312,6 +314,10 @@ ROWS = [
     ('timemae', 'an unknown command', lambda c: cli('fly'), ok(lambda r: r[0] == 2 and 'invalid choice' in r[1])),
     ('timemae', 'bench, an unknown method', lambda c: cli('bench', 'BasicMotions', '--methods', 'magic'),
      ok(lambda r: r[0] == 2 and 'invalid choice' in r[1])),
+    ('timemae', 'probe, a misspelt --set name', lambda c: cli('probe', 'BasicMotions', '--set', 'mask_ration=0.5'),
+     ok(lambda r: r[0] == 2 and "no setting 'mask_ration'; did you mean 'mask_ratio'?" in r[1] and 'Traceback' not in r[1])),
+    ('timemae', 'probe, a misspelt --arch name', lambda c: cli('probe', 'BasicMotions', '--arch', 'n_layer=1'),
+     ok(lambda r: r[0] == 2 and "TimeMAE has no setting 'n_layer'; did you mean 'n_layers'?" in r[1])),
     ('timemae', 'bench, a data set named after --seeds', lambda c: cli('bench', '--seeds', '0', '1', 'BasicMotions'),
      ok(lambda r: r[0] == 2 and "invalid int value: 'BasicMotions'" in r[1]
         and 'name the data sets before the options: `timemae bench BasicMotions --seeds ...`' in r[1])),

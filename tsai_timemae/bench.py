@@ -39,7 +39,7 @@ from tsai.models.TSTPlus import TSTPlus
 from .cli import positive_float, positive_int
 from .data import TSDataset, check_finite, check_label_fraction, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
-from .evaluate import evaluate_learner
+from .evaluate import comparable_labels, evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
@@ -653,8 +653,7 @@ def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True
     with contextlib.redirect_stdout(io.StringIO()):  # the learner's 'encoder loaded' line
         f_train, f_test = (get_embeddings(learn, X, pool=s.readout) for X in (ds.X_train[idx], ds.X_test))
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=s.C, max_iter=2000))
-    pred = clf.fit(f_train, ds.y_train[idx]).predict(f_test)
-    y = np.asarray(ds.y_test).astype(pred.dtype)
+    y, pred = comparable_labels(ds.y_test, clf.fit(f_train, ds.y_train[idx]).predict(f_test))
     metrics = {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}
     return {'metrics': metrics, 'history': [], 'best_epoch': None, 'valid_at_best': None, 'pretraining': pre}
 

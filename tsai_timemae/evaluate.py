@@ -12,7 +12,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 from .model import as_panel
 
 # %% auto #0
-__all__ = ['predict_labels', 'evaluate_learner']
+__all__ = ['predict_labels', 'comparable_labels', 'evaluate_learner']
 
 # %% ../nbs/04_evaluate.ipynb #bfd738d9
 #| export
@@ -25,8 +25,15 @@ def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
     probs = learn.get_X_preds(X, bs=bs, with_decoded=False)[0]
     return np.asarray(learn.dls.vocab)[np.asarray(probs).argmax(1)]
 
+def comparable_labels(y, pred) -> tuple[np.ndarray, np.ndarray]:
+    """`y` and `pred` as arrays that compare label by label. Casting `y` to the predictions' dtype, as this did before,
+    truncates text labels to the width of the predicted ones: a test label '10' next to '<U1' predictions became '1',
+    and a class the model never saw was scored as right."""
+    y, pred = np.asarray(y), np.asarray(pred)
+    if y.dtype.kind in 'USO' or pred.dtype.kind in 'USO': return y.astype(str), pred.astype(str)
+    return y, pred
+
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."
-    pred = predict_labels(learn, X, bs)
-    y = np.asarray(y).astype(pred.dtype)
+    y, pred = comparable_labels(y, predict_labels(learn, X, bs))
     return {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}

@@ -25,11 +25,11 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
-           'linear_probe_score', 'unseen_folds', 'cv_probe_score', 'probe_protocol', 'probe_encoder',
+           'PROBE_OWNS', 'linear_probe_score', 'unseen_folds', 'cv_probe_score', 'probe_protocol', 'probe_encoder',
            'unseen_fold_score', 'shared_recordings_warning', 'parse_value', 'key_value', 'format_key_value',
-           'probe_defaults', 'effective_settings', 'default_tag', 'probe_path', 'run_probe', 'load_probe_runs',
-           'summarize_probe', 'pinned_settings', 'probe_command', 'render_probe_report', 'write_probe_report',
-           'run_probes', 'add_args', 'run']
+           'probe_defaults', 'check_setting_names', 'effective_settings', 'default_tag', 'probe_path', 'run_probe',
+           'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command', 'render_probe_report',
+           'write_probe_report', 'run_probes', 'add_args', 'run']
 
 # %% ../nbs/13_probe.ipynb #2992c34c
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
@@ -155,6 +155,24 @@ def _signature_defaults(fn, skip=()) -> dict:
     "Keyword defaults of `fn`: what a run used for every key it did not set."
     return {k: p.default for k, p in inspect.signature(fn).parameters.items()
             if p.default is not inspect.Parameter.empty and k not in skip}
+
+PROBE_OWNS = ('target_dir', 'fname', 'save_best', 'verbose', 'checkpoint')  # what the probe sets on the callback itself
+
+def check_setting_names(pretrain_kwargs: dict, arch_kwargs: dict):
+    """Refuse `--set` / `--arch` names that `TimeMAEPretrain` / `TimeMAE` do not take, before any work, naming the
+    closest valid one: a typo (`mask_ration=0.5`) would otherwise end the first run in a raw TypeError."""
+    import difflib
+    from tsai_timemae.model import TimeMAE
+    from tsai_timemae.pretrain import TimeMAEPretrain
+    for given, fn, option, skip in ((pretrain_kwargs, TimeMAEPretrain.__init__, '--set', PROBE_OWNS),
+                                    (arch_kwargs, TimeMAE.__init__, '--arch', ('c_in', 'c_out', 'seq_len', 'custom_head'))):
+        known = [k for k in inspect.signature(fn).parameters if k not in ('self', *skip)]
+        for k in given:
+            if k in skip: raise ValueError(f'{option} {k}=...: the probe sets {k} itself; leave it out.')
+            if k not in known:
+                near = difflib.get_close_matches(k, known, n=1)
+                raise ValueError(f'{option} {k}=...: {fn.__qualname__.split(".")[0]} has no setting {k!r}'
+                                 + (f'; did you mean {near[0]!r}?' if near else '.') + f' It takes: {", ".join(known)}.')
 
 def effective_settings(pretrain_kwargs: dict, arch_kwargs: dict) -> dict:
     "The callback's and the architecture's full keyword settings: their defaults, updated with the given ones."
@@ -306,6 +324,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         if untrained_only: raise ValueError('pretrain_fraction is for pretraining runs, not untrained_only ones.')
         if not 0 < pretrain_fraction <= 1: raise ValueError(f'pretrain_fraction must be in (0, 1], got {pretrain_fraction}.')
     pretrain_kwargs, arch_kwargs = dict(pretrain_kwargs or {}), dict(arch_kwargs or {})
+    check_setting_names(pretrain_kwargs, arch_kwargs)
     arg = str(dataset) if isinstance(dataset, (str, os.PathLike)) else None
     ds = load_dataset(dataset, root=root) if arg is not None else dataset
     defaults = probe_defaults(ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
