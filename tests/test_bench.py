@@ -320,6 +320,28 @@ def test_a_cached_encoder_made_under_other_library_defaults_is_refused(bench_run
                       bar=False, **TINY)
 
 
+@needs_uea
+def test_results_and_encoders_of_other_data_under_the_same_name_are_refused(bench_run, tmp_path):
+    """Result files and cache names are keyed by the data set's name (and the path as given), which other data can
+    share: a folder called `data` in another working folder, a file changed in place. Skipping to the old result, or
+    loading the old encoder, would report the other data's numbers; both are refused, naming what to do."""
+    import shutil
+    from tsai_timemae.data import data_fingerprint, load_dataset
+    out, _ = bench_run
+    rec = json.loads(result_path(out, 'BasicMotions', 'timemae_finelast', 0).read_text())
+    ds = load_dataset('BasicMotions', None, *(bench_config('BasicMotions', True)[k] for k in ('valid_size', 'split_seed', 'pad_value')))
+    assert rec['data']['sha1'] == data_fingerprint(ds) and rec['pretraining']['inputs_sha1'] == data_fingerprint(ds, ('train', 'valid'))
+    copy_results(out, tmp_path, lambda r: r['data'].update(sha1='0123456789abcdef'))
+    kw = dict(seeds=[0], out_dir=tmp_path, report=None, quick=True, bar=False, **TINY)
+    with pytest.raises(ValueError, match=r"timemae_finelast\w*_seed0.json was made from other data than 'BasicMotions'.*--overwrite"):
+        run_benchmark(['BasicMotions'], ['timemae_finelast'], **kw)
+    shutil.copytree(out / 'cache', tmp_path / 'cache')
+    for meta in (tmp_path / 'cache').rglob('timemae_*.json'):
+        write_json_atomic({**json.loads(meta.read_text()), 'inputs_sha1': '0123456789abcdef'}, meta)
+    with pytest.raises(ValueError, match=r'cached encoder .* was pretrained on other inputs.*delete .*\.pth'):
+        run_benchmark(['BasicMotions'], ['timemae_finelast'], overwrite=True, **kw)
+
+
 def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
     "benchmarks/paired_seeds.py: differences per shared seed; label-study files and unpaired seeds stay out."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))

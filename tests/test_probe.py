@@ -318,3 +318,15 @@ def test_unseen_folds_pretrain_without_the_series_they_score(tmp_path, monkeypat
     assert 'each fold scored by an encoder pretrained without it' in render_probe_report(load_probe_runs(tmp_path))
     with pytest.raises(ValueError, match='cannot be combined with every, by_recording'):
         run_probe(small, epochs=2, every=1, by_recording=True, arch_kwargs=TINY, verbose=False, unseen=True)
+
+
+def test_a_record_of_other_data_under_the_same_name_is_refused(ds, tmp_path):
+    "A kept record is reused only for the data it was made from (the training and validation splits' hash)."
+    import copy
+    kw = dict(seed=0, untrained_only=True, arch_kwargs=TINY, out_dir=tmp_path, verbose=False)
+    first = run_probe(ds, **kw)
+    assert run_probe(ds, **kw) == first                                   # the same data: skipped, the record kept
+    other = copy.copy(ds)
+    other.X_train = ds.X_train + 1                                        # same name, other inputs
+    with pytest.raises(ValueError, match=r"seed0.json was made from other data than 'BasicMotions'.*--force"):
+        run_probe(other, **kw)

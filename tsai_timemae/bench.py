@@ -37,7 +37,7 @@ from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
 from .cli import positive_float, positive_int
-from .data import TSDataset, check_finite, check_label_fraction, label_subset, load_dataset, standardize_by_channel
+from .data import TSDataset, check_finite, check_label_fraction, data_fingerprint, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import comparable_labels, evaluate_learner
 from .model import TimeMAE
@@ -57,12 +57,12 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
            'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
            'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
-           'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults', 'pretrain_timemae',
-           'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
-           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'load_results',
-           'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides', 'summarize',
-           'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
-           'write_report', 'add_args', 'run']
+           'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults', 'pretraining_fingerprint',
+           'check_same_inputs', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
+           'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one',
+           'run_config', 'run_benchmark', 'check_same_data', 'load_results', 'run_overrides', 'comparable_settings',
+           'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
+           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -588,10 +588,26 @@ def check_library_defaults(hit: dict, stem: Path, tokenizer: str) -> dict:
                          f'--overwrite redoes result files, not cached encoders.{hint}')
     return hit
 
+def pretraining_fingerprint(ds) -> str:
+    "What a cached encoder was pretrained from: the training and validation splits (`data_fingerprint`)."
+    return data_fingerprint(ds, ('train', 'valid'))
+
+def check_same_inputs(hit: dict, stem: Path, ds) -> dict:
+    """A cached pretraining `hit`, if it was pretrained on `ds`'s inputs. Its name holds the data set's name and
+    path as given, which another data set can share (a folder called `data` in another working folder, a file changed
+    in place); reusing it would report an encoder of other data. Records written before the inputs were recorded
+    are used as before."""
+    if 'inputs_sha1' in hit and hit['inputs_sha1'] != pretraining_fingerprint(ds):
+        raise ValueError(f"The cached encoder {stem.name} in {stem.parent} was pretrained on other inputs than "
+                         f"{ds.name!r} at {ds.source or 'this source'} has now (another data set of the same name, or "
+                         f"the files changed): delete {stem.with_suffix('.pth')} and {stem.with_suffix('.json')} to "
+                         'pretrain again, or pass another --out-dir.')
+    return hit
+
 def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "TimeMAE pretraining on the unlabelled inputs (`pre.checkpoint`: which epoch is kept) -> weights path, history, wall time."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
-    if (hit := _cached(stem)) is not None: return check_library_defaults(hit, stem, pre.tokenizer)
+    if (hit := _cached(stem)) is not None: return check_library_defaults(check_same_inputs(hit, stem, ds), stem, pre.tokenizer)
     t0 = time.perf_counter()
     udls = pretraining_dls(ds, pre, seed)
     cb = TimeMAEPretrain(**{k: getattr(pre, k) for k in NAMED_PRETRAIN_SETTINGS}, target_dir=stem.parent, fname=stem.name,
@@ -601,14 +617,14 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
             'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
-            'library_defaults': library_defaults(pre.tokenizer)}
+            'library_defaults': library_defaults(pre.tokenizer), 'inputs_sha1': pretraining_fingerprint(ds)}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
 def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "tsai's MVP pretraining of a TSTPlus, as tsai documents it: `ts_learner(udls, TSTPlus, cbs=MVP(...))`."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
-    if (hit := _cached(stem)) is not None: return hit
+    if (hit := _cached(stem)) is not None: return check_same_inputs(hit, stem, ds)
     t0 = time.perf_counter()
     udls = pretraining_dls(ds, pre, seed)
     cb = MVP(r=pre.r, lm=pre.lm, target_dir=str(stem.parent), fname=stem.name)
@@ -617,7 +633,8 @@ def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: 
         learn.fit_one_cycle(pre.epochs, pre.lr)
     history = recorder_history(learn)
     meta = {'method': 'mvp', 'weights': str(stem.with_suffix('.pth')), 'history': history,
-            'best_epoch': _best_epoch(history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2)}
+            'best_epoch': _best_epoch(history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
+            'inputs_sha1': pretraining_fingerprint(ds)}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
@@ -724,7 +741,8 @@ def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool
         'pretraining': pre, 'wall_s': round(wall, 2), 'train_wall_s': round(wall - pre_s, 2),
         'pretrain_wall_s': pre['wall_s'] if pre else None, 'pretraining_cached': pre['cached'] if pre else None,
         **mem.summary(), 'settings': asdict(settings), 'quick': bool(cfg.get('quick')),
-        'overrides': dict(cfg.get('overrides', {})), 'data': ds.summary(), 'versions': package_versions(),
+        'overrides': dict(cfg.get('overrides', {})), 'data': {**ds.summary(), 'sha1': data_fingerprint(ds)},
+        'versions': package_versions(),
         'env': environment(), 'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
     }
     if fraction is not None:
@@ -785,6 +803,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
                 path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
                 tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
                 if path.is_file() and not overwrite:
+                    check_same_data(path, ds)
                     _note_settings_change(path, settings)
                     print(f'skip (done): {tag} -> {path}')
                 else:
@@ -803,6 +822,17 @@ def _leaves(d: dict, prefix: str = '') -> dict:
         if isinstance(v, dict) and v: out.update(_leaves(v, f'{prefix}{k}.'))
         else: out[f'{prefix}{k}'] = v
     return out
+
+def check_same_data(path: Path, ds):
+    """Refuse to keep a result file made from other data under the same name (another folder called `data`, a file
+    changed in place): skipping it would report the old data's numbers as this data set's. Files written before the
+    data were recorded are kept as before."""
+    try: old = json.loads(path.read_text()).get('data', {}).get('sha1')
+    except (OSError, ValueError, AttributeError): return
+    if old is not None and old != data_fingerprint(ds):
+        raise ValueError(f"{path} was made from other data than {ds.name!r} at {ds.source or 'this source'} holds now "
+                         '(another data set of the same name, or the files changed): pass another --out-dir, or '
+                         '--overwrite to redo it.')
 
 def _note_settings_change(path: Path, settings):
     "Say so when a kept result file was made with other settings than this run would use."

@@ -5,6 +5,7 @@
 # %% ../nbs/10_data.ipynb #483328b1
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import pickle
@@ -18,8 +19,8 @@ from sklearn.model_selection import train_test_split
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates', 'default_data_root',
-           'TSDataset', 'check_arrays', 'check_finite', 'read_tstcc_pt', 'read_ts_files', 'read_numpy',
-           'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset',
+           'TSDataset', 'data_fingerprint', 'check_arrays', 'check_finite', 'read_tstcc_pt', 'read_ts_files',
+           'read_numpy', 'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset',
            'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
@@ -79,6 +80,20 @@ class TSDataset:
         s = self.summary()
         return (f"TSDataset({s['name']!r}: train {s['n_train']}, valid {s['n_valid']} ({s['valid_from']}), test {s['n_test']}; "
                 f"C={s['c_in']}, T={s['seq_len']}, {s['n_classes']} classes)")
+
+# %% ../nbs/10_data.ipynb #d7f2a9c1
+def data_fingerprint(ds, splits=('train', 'valid', 'test')) -> str:
+    """A short hash of the named splits' arrays and labels. Result files and cached encoders record it, so that a rerun
+    on other data under the same name (another folder called `data`, a file changed in place, another working folder
+    with the same relative path) is refused instead of reusing the old numbers. The probe hashes train and validation
+    only: it never reads the test split."""
+    h = hashlib.sha1()
+    for s in splits:
+        X, y = np.ascontiguousarray(getattr(ds, f'X_{s}')), np.asarray(getattr(ds, f'y_{s}'))
+        h.update(f'{s}:{X.shape}:{X.dtype}:'.encode())
+        h.update(X.tobytes())
+        h.update('\x00'.join(map(str, y.tolist())).encode())
+    return h.hexdigest()[:16]
 
 # %% ../nbs/10_data.ipynb #96e9712b
 def check_arrays(X, y, where: str):

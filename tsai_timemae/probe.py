@@ -25,11 +25,11 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
-           'PROBE_OWNS', 'linear_probe_score', 'unseen_folds', 'cv_probe_score', 'probe_protocol', 'probe_encoder',
-           'unseen_fold_score', 'shared_recordings_warning', 'parse_value', 'key_value', 'format_key_value',
-           'probe_defaults', 'check_setting_names', 'effective_settings', 'default_tag', 'probe_path', 'run_probe',
-           'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command', 'render_probe_report',
-           'write_probe_report', 'run_probes', 'add_args', 'run']
+           'PROBE_OWNS', 'PROBED', 'linear_probe_score', 'unseen_folds', 'cv_probe_score', 'probe_protocol',
+           'probe_encoder', 'unseen_fold_score', 'shared_recordings_warning', 'parse_value', 'key_value',
+           'format_key_value', 'probe_defaults', 'check_setting_names', 'effective_settings', 'default_tag',
+           'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command',
+           'render_probe_report', 'write_probe_report', 'run_probes', 'add_args', 'run']
 
 # %% ../nbs/13_probe.ipynb #2992c34c
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
@@ -274,6 +274,8 @@ def _same_settings(a: dict, b: dict) -> bool:
     return all(ea.get(p, {}).get(k, now[p].get(k)) == eb.get(p, {}).get(k, now[p].get(k)) for p in ('pretrain', 'arch')
                for k in set(ea.get(p, {})) | set(eb.get(p, {})))
 
+PROBED = ('train', 'valid')  # the splits a probe reads (`data_fingerprint`): never the test split
+
 def _check_existing(path: Path, settings: dict, force: bool):
     "The record at `path` if it ran these settings (and not `force`); an error if it or a sibling seed ran others."
     diff = lambda old: sorted(k for k in set(old) | set(settings) if k not in ('seed', 'effective')
@@ -306,7 +308,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     recordings (`'rec<folds>'`, for windows cut with overlap, such as HAR's); `unseen` pretrains one encoder per
     fold without that fold's series and scores the probe on them (`'unseen<folds>'`, series new to the encoder)."""
     from tsai_timemae.bench import environment, package_versions, write_json_atomic
-    from tsai_timemae.data import load_dataset
+    from tsai_timemae.data import data_fingerprint, load_dataset
 
     if sched not in SCHEDS: raise ValueError(f'sched must be one of {SCHEDS}, got {sched!r}.')
     if unseen:
@@ -345,6 +347,9 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
     if path is not None and (old := _check_existing(path, settings, force)) is not None:
+        if old.get('data', {}).get('sha1') not in (None, data_fingerprint(ds, PROBED)):
+            raise ValueError(f'{path} was made from other data than {ds.name!r} holds now (another data set of the same '
+                             'name, or the files changed): pass another --out-dir, or --force to redo it.')
         log(f'skipped, {path} exists with the same settings (--force to redo)')
         return old
 
@@ -425,7 +430,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                  'c_in': int(X.shape[1]),
                  'seq_len': int(X.shape[2]), 'n_classes': int(len(np.unique(y))),
                  'source': getattr(ds, 'source', ''), 'valid_from': getattr(ds, 'valid_from', ''),
-                 'held_out_sharing_recordings': shared},
+                 'held_out_sharing_recordings': shared, 'sha1': data_fingerprint(ds, PROBED)},
         'wall_s': round(wall, 2), 'pretrain_wall_s': round(pre_s, 2), 'probe_wall_s': round(timer[0], 2),
         'env': environment(), 'versions': package_versions(),
         'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
