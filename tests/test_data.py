@@ -108,6 +108,16 @@ def test_npz_with_object_arrays_is_refused(tmp_path):
         load_dataset(tmp_path / 'obj.npz')
 
 
+def test_missing_labels_are_named_where_they_are_read(tmp_path):
+    "Before, one NaN training label surfaced as 'a class has only 1 training sample', or as sklearn's 'Input y contains NaN'."
+    y = np.arange(12.) % 2
+    y[3] = np.nan
+    np.savez(tmp_path / 'nanlab.npz', X_train=np.zeros((12, 1, 5)), y_train=y, X_test=np.zeros((4, 1, 5)),
+             y_test=np.arange(4) % 2)
+    with pytest.raises(ValueError, match=r"nanlab.npz \(train\): 1 of the 12 labels are missing.*positions \[3\].*drop"):
+        load_dataset(tmp_path / 'nanlab.npz')
+
+
 def test_npz_missing_arrays_named(tmp_path):
     np.savez(tmp_path / 'half.npz', X_train=np.zeros((4, 1, 5)), y_train=np.arange(4))
     with pytest.raises(ValueError, match=r"\['X_test', 'y_test'\]"):

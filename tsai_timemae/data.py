@@ -107,6 +107,11 @@ def check_arrays(X, y, where: str):
         raise ValueError(f'{where}: samples must be numbers, got dtype {X.dtype}.')
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(f'{where}: expected one label per sample ({len(X)}), got labels of shape {y.shape}.')
+    from tsai_timemae.model import missing_labels  # here, so that a missing label is named where it was read
+    if len(bad := missing_labels(y)):
+        raise ValueError(f'{where}: {len(bad)} of the {len(y)} labels are missing (NaN or None), e.g. at positions '
+                         f'{list(map(int, bad[:5]))}. Every series needs a label: drop those series from the labelled '
+                         'files (TimeMAE can still pretrain on them: `get_ts_dls(X)` or `TimeMAEClassifier(X_unlabelled=...)`).')
     return X.astype(np.float32, copy=False), y
 
 def check_finite(ds, splits=('train', 'valid', 'test')):
