@@ -381,3 +381,19 @@ def test_paired_seeds_probe_averages_each_fold_over_the_seeds(tmp_path):
                                                             'untrained_score': .6, 'fold_scores': f}))
     assert paired_seeds.fold_differences(tmp_path) == pytest.approx([10., -10.])
     assert 'standard error over the 2 folds 10.00' in paired_seeds.fold_summary(tmp_path)
+
+
+def test_the_regenerate_command_names_the_data_as_it_was_given(tmp_path):
+    "A user's own file is found by its path, not by the name the report shows; a path with a space is quoted."
+    rng = np.random.default_rng(0)
+    folder = tmp_path / 'my data'
+    folder.mkdir()
+    y = np.arange(24) % 2
+    np.savez(folder / 'mine.npz', X_train=rng.normal(size=(24, 2, 16)), y_train=y, X_test=rng.normal(size=(8, 2, 16)),
+             y_test=y[:8])
+    out = tmp_path / 'out dir'
+    run_benchmark([str(folder / 'mine.npz')], ['timemae_linear_untrained'], seeds=[0], out_dir=out,
+                  report=out / 'B.md', quick=True, bar=False, **TINY)
+    text = (out / 'B.md').read_text()
+    assert f"timemae bench '{folder / 'mine.npz'}' --methods timemae_linear_untrained" in text, text
+    assert f"--out-dir '{out}' --report '{out / 'B.md'}'" in text

@@ -16,6 +16,7 @@ import re
 import os
 import platform
 import resource
+import shlex
 import shutil
 import sys
 import tempfile
@@ -713,7 +714,7 @@ RUNNERS = {
 # %% ../nbs/11_bench.ipynb #ef0803b0
 RESULT_SCHEMA = 2  # records carry `settings` (the method's settings object); schema 1 carried the whole `config`
 
-def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool = True) -> dict:
+def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool = True, dataset_arg=None) -> dict:
     """Run one method on one data set and seed; write and return its result record. The record keeps the method's
     settings object (`settings`), whether it was a smoke run (`quick`) and what was set on top of the data set's
     configuration (`overrides`, which the report's *changed* flags and regenerate commands are built from)."""
@@ -745,6 +746,7 @@ def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool
         'versions': package_versions(),
         'env': environment(), 'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
     }
+    if dataset_arg is not None: record['dataset_arg'] = str(dataset_arg)  # what the regenerate command names
     if fraction is not None:
         record.update(label_fraction=fraction, n_labelled=len(label_idx), labelled_idx=label_idx,
                       label_subset=str(label_subset_path(out_dir, ds.name, fraction, seed)))
@@ -808,7 +810,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
                     print(f'skip (done): {tag} -> {path}')
                 else:
                     print(f'run: {tag}', flush=True)
-                    rec = run_one(m, ds, cfg, seed, out_dir, bar)
+                    rec = run_one(m, ds, cfg, seed, out_dir, bar, dataset_arg=name)
                     print(f"done: {tag}: accuracy {rec['metrics']['accuracy']:.4f}, macro-F1 {rec['metrics']['macro_f1']:.4f}, "
                           f"{rec['wall_s']:.0f} s", flush=True)
                 paths.append(path)
@@ -967,7 +969,8 @@ def summarize(records) -> list[dict]:
                                                       default=str) for r in rs}) > 1,
                      'overrides': run_overrides(rs[0]), 'unused': unused_overrides(rs[0]), 'data': rs[0]['data'], 'settings': s,
                      'reproduced': all(reproduced_by_command(r) for r in rs),
-                     'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs]})
+                     'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs],
+                     'dataset_arg': rs[0].get('dataset_arg')})
     return rows
 
 # %% ../nbs/11_bench.ipynb #d13f1d2e
@@ -1135,7 +1138,8 @@ def _command(dataset: str, rows) -> str:
     base = list(dict.fromkeys(r['base_method'] for r in rows))
     toks = [t for t in TOKENIZERS if any(r['tokenizer'] == t for r in rows)]
     seeds = sorted({s for r in rows for s in r['seeds']})
-    cmd = f'timemae bench {dataset} --methods {" ".join(base)} --seeds {" ".join(map(str, seeds))}'
+    arg = next((r['dataset_arg'] for r in rows if r.get('dataset_arg')), dataset)  # a path as given; older files: the name
+    cmd = f'timemae bench {shlex.quote(arg)} --methods {" ".join(base)} --seeds {" ".join(map(str, seeds))}'
     if toks and toks != [DEFAULTS['tokenizer']]: cmd += f' --tokenizer {" ".join(toks)}'
     for k, v in _flags(rows[0]).items(): cmd += f' --{k.replace("_", "-")} {v}'
     if rows[0]['quick']: cmd += ' --quick'
@@ -1215,7 +1219,8 @@ def render_report(out_dir, report) -> str:
              f'`{_rel(out_dir / "results", here)}/<dataset>/<method>_seed<k>.json`, which also records the '
              'settings its method ran with, per-epoch losses, package versions, wall time and peak memory of that run.', '', PROTOCOL]
     datasets = list(dict.fromkeys(r['dataset'] for r in rows))
-    where = '' if (out_dir, report) == (Path('benchmarks'), Path('BENCHMARKS.md')) else f' --out-dir {out_dir} --report {report}'
+    where = ('' if (out_dir, report) == (Path('benchmarks'), Path('BENCHMARKS.md'))
+             else f' --out-dir {shlex.quote(str(out_dir))} --report {shlex.quote(str(report))}')
     lines += ['## Results', '']
     if not all_rows: lines += ['No result files yet. Run e.g. `timemae bench UWaveGestureLibrary`.', '']
     acc_png = plot_accuracy(rows, out_dir / 'plots' / 'accuracy.png')
