@@ -309,3 +309,16 @@ def test_a_constant_channel_scales_to_zero_not_nan():
     out = standardize_by_channel(X)(TSTensor(torch.from_numpy(X))).data
     assert torch.isfinite(out).all() and torch.equal(out[:, 1], torch.zeros(8, 20))
     assert abs(float(out[:, 0].mean())) < 1e-5 and abs(float(out[:, 0].std()) - 1) < 0.05
+
+
+def test_a_local_folder_named_like_a_data_set_does_not_hide_it(tmp_path, monkeypatch):
+    "`timemae bench BasicMotions --out-dir BasicMotions` worked once, then its own output folder hid the data set."
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'BasicMotions').mkdir()                                  # an output folder, not data
+    path, fmt = find_dataset('BasicMotions')
+    assert fmt == 'ts' and path != tmp_path / 'BasicMotions'
+    (tmp_path / 'NoSuchSet').mkdir()
+    with pytest.raises(FileNotFoundError, match=r'NoSuchSet is not a data set folder.*No data set of that name was found in the data folders either'):
+        find_dataset('NoSuchSet')
+    with pytest.raises(FileNotFoundError, match='not a data set folder'):
+        find_dataset(str(tmp_path / 'NoSuchSet'))                         # a path is taken as a path

@@ -294,10 +294,14 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     if (p.is_absolute() or p.suffix == '.npz') and not p.exists():
         raise FileNotFoundError(f'No such file or folder: {p}. Check the path for a typo, or give a data set name to '
                                 'search the data folders for.')
+    not_data = (f'{p} is not a data set folder: it needs train.pt/val.pt/test.pt (TS-TCC), <Name>_TRAIN.ts/'
+                '<Name>_TEST.ts (UEA/UCR) or X_train.npy, y_train.npy, X_test.npy, y_test.npy.')
+    local = None
     if p.is_absolute() or p.is_dir():
         if p.is_dir() and (fmt := _format_of(p, p.name)): return p, fmt
-        raise FileNotFoundError(f'{p} is not a data set folder: it needs train.pt/val.pt/test.pt (TS-TCC), '
-                                '<Name>_TRAIN.ts/<Name>_TEST.ts (UEA/UCR) or X_train.npy, y_train.npy, X_test.npy, y_test.npy.')
+        # a bare name that happens to be a folder here (e.g. `--out-dir BasicMotions`) must not hide the data set
+        if p.is_absolute() or len(p.parts) > 1: raise FileNotFoundError(not_data)
+        local = not_data
     name = ALIASES.get(str(name_or_path), str(name_or_path))
     roots = [Path(root).expanduser()] if root is not None else data_root_candidates()
     searched = []
@@ -310,6 +314,7 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
         if npz.is_file(): return npz, 'npz'
     bundled = sktime_bundled_folder(name)
     if bundled is not None: return bundled, 'ts'
+    if local: raise FileNotFoundError(f'{local} No data set of that name was found in the data folders either.')
     raise FileNotFoundError(f'Data set {name_or_path!r} not found. Searched: {", ".join(map(str, searched))}, and the '
                             f'data sets bundled with sktime ({", ".join(SKTIME_BUNDLED)}). Nothing is downloaded: put the '
                             f'files there, pass root=... (--root), or set ${DATA_ENV} to your data folder.')
