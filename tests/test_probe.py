@@ -330,3 +330,12 @@ def test_a_record_of_other_data_under_the_same_name_is_refused(ds, tmp_path):
     other.X_train = ds.X_train + 1                                        # same name, other inputs
     with pytest.raises(ValueError, match=r"seed0.json was made from other data than 'BasicMotions'.*--force"):
         run_probe(other, **kw)
+
+
+def test_missing_values_are_named_before_any_work_with_a_fix_for_the_command_line(ds, tmp_path):
+    import copy
+    bad = copy.copy(ds)
+    bad.X_train = ds.X_train.copy()
+    bad.X_train[1, 0, 3] = np.nan
+    with pytest.raises(ValueError, match=r'BasicMotions \(train\): 1 values in 1 of the 32 series are missing.*np.nan_to_num'):
+        run_probe(bad, seed=0, untrained_only=True, arch_kwargs=TINY, out_dir=tmp_path, verbose=False)

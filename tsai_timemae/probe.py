@@ -308,7 +308,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     recordings (`'rec<folds>'`, for windows cut with overlap, such as HAR's); `unseen` pretrains one encoder per
     fold without that fold's series and scores the probe on them (`'unseen<folds>'`, series new to the encoder)."""
     from tsai_timemae.bench import environment, package_versions, write_json_atomic
-    from tsai_timemae.data import data_fingerprint, load_dataset
+    from tsai_timemae.data import check_finite, data_fingerprint, load_dataset
 
     if sched not in SCHEDS: raise ValueError(f'sched must be one of {SCHEDS}, got {sched!r}.')
     if unseen:
@@ -329,6 +329,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     check_setting_names(pretrain_kwargs, arch_kwargs)
     arg = str(dataset) if isinstance(dataset, (str, os.PathLike)) else None
     ds = load_dataset(dataset, root=root) if arg is not None else dataset
+    check_finite(ds, PROBED)  # named before any work, with a fix a command-line user can apply
     defaults = probe_defaults(ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
