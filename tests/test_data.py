@@ -116,6 +116,14 @@ def test_missing_labels_are_named_where_they_are_read(tmp_path):
              y_test=np.arange(4) % 2)
     with pytest.raises(ValueError, match=r"nanlab.npz \(train\): 1 of the 12 labels are missing.*positions \[3\].*drop"):
         load_dataset(tmp_path / 'nanlab.npz')
+    # withheld test labels load (the probe never reads them); `timemae bench`, which scores them, refuses them
+    np.savez(tmp_path / 'notest.npz', X_train=np.zeros((12, 1, 5)), y_train=np.arange(12) % 2, X_test=np.zeros((4, 1, 5)),
+             y_test=np.full(4, np.nan))
+    load_dataset(tmp_path / 'notest.npz')
+    from tsai_timemae.bench import run_benchmark
+    with pytest.raises(ValueError, match=r'notest \(test\): 4 of the 4 labels are missing'):
+        run_benchmark([str(tmp_path / 'notest.npz')], ['timemae_linear_untrained'], seeds=[0], out_dir=tmp_path / 'o',
+                      report=None, quick=True, bar=False)
 
 
 def test_npz_missing_arrays_named(tmp_path):
@@ -322,3 +330,6 @@ def test_a_local_folder_named_like_a_data_set_does_not_hide_it(tmp_path, monkeyp
         find_dataset('NoSuchSet')
     with pytest.raises(FileNotFoundError, match='not a data set folder'):
         find_dataset(str(tmp_path / 'NoSuchSet'))                         # a path is taken as a path
+    (tmp_path / 'GunPoint').mkdir()
+    with pytest.raises(FileNotFoundError, match='not a data set folder'):
+        find_dataset('./GunPoint')                                        # so is ./name

@@ -38,7 +38,7 @@ from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
 from .cli import positive_float, positive_int
-from .data import TSDataset, check_finite, check_label_fraction, data_fingerprint, label_subset, load_dataset, standardize_by_channel
+from .data import TSDataset, check_finite, check_label_fraction, check_labels_present, data_fingerprint, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import comparable_labels, evaluate_learner
 from .model import TimeMAE
@@ -61,9 +61,10 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults', 'pretraining_fingerprint',
            'check_same_inputs', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
            'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one',
-           'run_config', 'run_benchmark', 'check_same_data', 'load_results', 'run_overrides', 'comparable_settings',
-           'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
-           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+           'run_config', 'run_benchmark', 'check_same_data', 'load_results', 'config_name', 'run_overrides',
+           'comparable_settings', 'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy',
+           'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report',
+           'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -801,6 +802,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
                 if ds is None:
                     ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
                     check_finite(ds)
+                    check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
                     print(f'{ds}')
                 path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
                 tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
@@ -833,7 +835,8 @@ def check_same_data(path: Path, ds):
     except (OSError, ValueError, AttributeError): return
     if old is not None and old != data_fingerprint(ds):
         raise ValueError(f"{path} was made from other data than {ds.name!r} at {ds.source or 'this source'} holds now "
-                         '(another data set of the same name, or the files changed): pass another --out-dir, or '
+                         '(another data set of the same name, files changed, or another validation split: valid_size, '
+                         'split_seed, pad_value): pass another --out-dir, or '
                          '--overwrite to redo it.')
 
 def _note_settings_change(path: Path, settings):
@@ -895,11 +898,16 @@ def load_results(out_dir) -> list[dict]:
     frac = lambda r: (r.get('label_fraction') is not None, r.get('label_fraction') or 0.)
     return sorted(recs, key=lambda r: (r['dataset'], order.get(r['name'], 99), r['name'], frac(r), r['seed']))
 
+def config_name(record: dict) -> str:
+    """The name a record's run looked its configuration up by: the data set argument as given (`dataset_arg`: a path
+    or alias runs with the defaults, not the named set's row), or, in files written before it was recorded, the name."""
+    return record.get('dataset_arg') or record['dataset']
+
 def run_overrides(record: dict) -> dict:
     """How a run's settings differ from what `timemae bench <dataset>` runs today: what it set on top of the data
     set's configuration (`overrides`) that today's defaults do not already hold. The report's *changed* flags and
     regenerate commands are built from this, so they reproduce the run as it was."""
-    now = bench_config(record['dataset'], record['quick'])
+    now = bench_config(config_name(record), record['quick'])
     return {k: v for k, v in record['overrides'].items() if now.get(k) != v}
 
 def comparable_settings(settings: dict) -> dict:
@@ -917,7 +925,7 @@ def reproduced_by_command(record: dict) -> bool:
     tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
     try:
         flagged = {k: v for k, v in run_overrides(record).items() if k in COMMAND_FLAGS}
-        cfg = run_config(record['dataset'], record['method'], tok, record['quick'], record.get('label_fraction'),
+        cfg = run_config(config_name(record), record['method'], tok, record['quick'], record.get('label_fraction'),
                          **flagged)
         now = method_settings(cfg, record['method'])
     except (ValueError, KeyError, TypeError): return False  # a setting that no longer exists
@@ -931,7 +939,7 @@ def unused_overrides(record: dict) -> set:
     tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
     ov = run_overrides(record)
     def settings(o):
-        cfg = run_config(record['dataset'], record['method'], tok, record['quick'], record.get('label_fraction'), **o)
+        cfg = run_config(config_name(record), record['method'], tok, record['quick'], record.get('label_fraction'), **o)
         return json.dumps(asdict(method_settings(cfg, record['method'])), sort_keys=True, default=str)
     try:
         full = settings(ov)

@@ -9,6 +9,7 @@ import hashlib
 import math
 import os
 import pickle
+import weakref
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,10 @@ from sklearn.model_selection import train_test_split
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates', 'default_data_root',
-           'TSDataset', 'data_fingerprint', 'check_arrays', 'check_finite', 'read_tstcc_pt', 'read_ts_files',
-           'read_numpy', 'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset',
-           'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset', 'standardize_by_channel']
+           'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite', 'read_tstcc_pt',
+           'read_ts_files', 'read_numpy', 'split_train_valid', 'recording_groups', 'shared_recording_fraction',
+           'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset',
+           'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -87,13 +89,26 @@ def data_fingerprint(ds, splits=('train', 'valid', 'test')) -> str:
     on other data under the same name (another folder called `data`, a file changed in place, another working folder
     with the same relative path) is refused instead of reusing the old numbers. The probe hashes train and validation
     only: it never reads the test split."""
+    arrays = [(s, getattr(ds, f'X_{s}'), getattr(ds, f'y_{s}')) for s in splits]
+    key = tuple((s, id(X), id(y)) for s, X, y in arrays)   # a rerun that skips many result files hashes once
+    if key in _FINGERPRINTS and all(r() is a for r, a in zip(_FINGERPRINTS[key][1], _flat(arrays))):
+        return _FINGERPRINTS[key][0]
     h = hashlib.sha1()
-    for s in splits:
-        X, y = np.ascontiguousarray(getattr(ds, f'X_{s}')), np.asarray(getattr(ds, f'y_{s}'))
+    for s, X, y in arrays:
+        X, y = np.ascontiguousarray(X), np.asarray(y)
         h.update(f'{s}:{X.shape}:{X.dtype}:'.encode())
-        h.update(X.tobytes())
+        h.update(memoryview(X.reshape(-1)).cast('B'))       # no copy of the arrays
         h.update('\x00'.join(map(str, y.tolist())).encode())
-    return h.hexdigest()[:16]
+    # weak references: the hash is reused only while these very arrays live (an id can be reused after they are gone)
+    try: _FINGERPRINTS[key] = (h.hexdigest()[:16], [weakref.ref(a) for a in _flat(arrays)])
+    except TypeError: return h.hexdigest()[:16]             # labels in a list: no weak reference, no reuse
+    if len(_FINGERPRINTS) > 16: _FINGERPRINTS.pop(next(iter(_FINGERPRINTS)))
+    return _FINGERPRINTS[key][0]
+
+_FINGERPRINTS: dict = {}
+
+def _flat(arrays) -> list:
+    return [a for _, X, y in arrays for a in (X, y)]
 
 # %% ../nbs/10_data.ipynb #96e9712b
 def check_arrays(X, y, where: str):
@@ -107,12 +122,17 @@ def check_arrays(X, y, where: str):
         raise ValueError(f'{where}: samples must be numbers, got dtype {X.dtype}.')
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(f'{where}: expected one label per sample ({len(X)}), got labels of shape {y.shape}.')
-    from tsai_timemae.model import missing_labels  # here, so that a missing label is named where it was read
+    return X.astype(np.float32, copy=False), y
+
+def check_labels_present(y, where: str):
+    """Name missing labels (NaN, None, 'nan') where they were read. Loading checks the training and validation labels
+    (a missing one would surface later as 'a class has only 1 sample' or scikit-learn's 'Input y contains NaN'); the
+    test labels only the runs that score them (`timemae bench`): the probe never reads the test split."""
+    from tsai_timemae.model import missing_labels
     if len(bad := missing_labels(y)):
         raise ValueError(f'{where}: {len(bad)} of the {len(y)} labels are missing (NaN or None), e.g. at positions '
                          f'{list(map(int, bad[:5]))}. Every series needs a label: drop those series from the labelled '
                          'files (TimeMAE can still pretrain on them: `get_ts_dls(X)` or `TimeMAEClassifier(X_unlabelled=...)`).')
-    return X.astype(np.float32, copy=False), y
 
 def check_finite(ds, splits=('train', 'valid', 'test')):
     """Refuse missing or infinite values in the named splits of a `TSDataset` before hours of runs: TimeMAE finds
@@ -290,6 +310,7 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     """`(path, format)` of a data set given by name (under `root`, then among sktime's bundled copies) or by path; a
     clear error listing what was searched."""
     p = Path(name_or_path).expanduser()
+    as_path = p.is_absolute() or any(sep in str(name_or_path) for sep in ('/', os.sep, '~'))  # `./X` is a path too
     if p.suffix == '.npz' and p.is_file(): return p, 'npz'
     if (p.is_absolute() or p.suffix == '.npz') and not p.exists():
         raise FileNotFoundError(f'No such file or folder: {p}. Check the path for a typo, or give a data set name to '
@@ -300,7 +321,7 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     if p.is_absolute() or p.is_dir():
         if p.is_dir() and (fmt := _format_of(p, p.name)): return p, fmt
         # a bare name that happens to be a folder here (e.g. `--out-dir BasicMotions`) must not hide the data set
-        if p.is_absolute() or len(p.parts) > 1: raise FileNotFoundError(not_data)
+        if as_path: raise FileNotFoundError(not_data)
         local = not_data
     name = ALIASES.get(str(name_or_path), str(name_or_path))
     roots = [Path(root).expanduser()] if root is not None else data_root_candidates()
@@ -359,6 +380,8 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     becomes the validation set. Never downloads anything."""
     path, fmt = find_dataset(name_or_path, root)
     arrays, info = _load_arrays(path, fmt, pad_value)
+    for s in ('train', 'valid'):
+        if f'y_{s}' in arrays: check_labels_present(arrays[f'y_{s}'], f'{path} ({s})')
     if 'X_valid' in arrays: valid_from = 'file'
     else:
         arrays['X_train'], arrays['y_train'], arrays['X_valid'], arrays['y_valid'] = split_train_valid(

@@ -14,20 +14,20 @@ __all__ = ['TimeMAEWarning', 'timemae_warn']
 class TimeMAEWarning(UserWarning):
     "A likely mistake or a run going wrong that does not stop the work: silence with `warnings.filterwarnings('ignore', category=TimeMAEWarning)`."
 
-def _blanket_ignore(message: str) -> bool:
-    """Whether the filter that would decide `message` is an 'ignore' for all user warnings (tsai's kind), rather
-    than one aimed at this package's warnings or at this message (the user's own choice, which stands)."""
-    for action, msg, category, module, lineno in warnings.filters:
-        if issubclass(TimeMAEWarning, category) and (msg is None or msg.match(message)):
-            return action == 'ignore' and msg is None and not issubclass(category, TimeMAEWarning)
-    return False
+def _blanket(f) -> bool:
+    "A filter of tsai's kind: 'ignore' every `UserWarning`, whatever its message, module or line."
+    action, msg, category, module, lineno = f
+    return action == 'ignore' and msg is None and category is UserWarning and module is None and not lineno
 
 def timemae_warn(message: str, stacklevel: int = 1):
-    """`warnings.warn(message, TimeMAEWarning)`, shown even under tsai's `filterwarnings('ignore', category=UserWarning)`.
-    `stacklevel` as in `warnings.warn`, counted from the caller of `timemae_warn`."""
-    if not _blanket_ignore(message):
+    """`warnings.warn(message, TimeMAEWarning)`, decided by the warnings filters as if tsai's blanket
+    `filterwarnings('ignore', category=UserWarning)` were not there: every other filter (for `TimeMAEWarning`, for a
+    message or a module, `-W ignore`, `simplefilter('ignore')`) decides as usual, in its usual order. `stacklevel` as
+    in `warnings.warn`, counted from the caller of `timemae_warn`."""
+    if not any(map(_blanket, warnings.filters)):
         warnings.warn(message, TimeMAEWarning, stacklevel=stacklevel + 1)
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter('always', TimeMAEWarning)
+    with warnings.catch_warnings():              # restores the filters afterwards
+        warnings.filters[:] = [f for f in warnings.filters if not _blanket(f)]
+        warnings.filterwarnings('default', category=TimeMAEWarning, append=True)  # also tells `warnings` the list changed
         warnings.warn(message, TimeMAEWarning, stacklevel=stacklevel + 1)

@@ -168,7 +168,8 @@ def check_setting_names(pretrain_kwargs: dict, arch_kwargs: dict):
                                     (arch_kwargs, TimeMAE.__init__, '--arch', ('c_in', 'c_out', 'seq_len', 'custom_head'))):
         known = [k for k in inspect.signature(fn).parameters if k not in ('self', *skip)]
         for k in given:
-            if k in skip: raise ValueError(f'{option} {k}=...: the probe sets {k} itself; leave it out.')
+            if k in skip: raise ValueError(f'{option} {k}=...: the probe decides {k} itself (it keeps the final encoder in '
+                                           'memory and writes no encoder file); leave it out.')
             if k not in known:
                 near = difflib.get_close_matches(k, known, n=1)
                 raise ValueError(f'{option} {k}=...: {fn.__qualname__.split(".")[0]} has no setting {k!r}'
