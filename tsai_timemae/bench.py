@@ -575,7 +575,7 @@ def check_library_defaults(hit: dict, stem: Path, tokenizer: str) -> dict:
     files = f"{stem.with_suffix('.pth')} and {stem.with_suffix('.json')}"
     if 'library_defaults' not in hit:
         timemae_warn(f'The cached encoder {stem.name} predates the record of library defaults: it is reused, but '
-                      f'whether it ran with today\'s defaults cannot be checked. Delete {files} to pretrain it again.')
+                     f'whether it ran with today\'s defaults cannot be checked. Delete {files} to pretrain it again.')
         return hit
     changed, old, new = _default_changes(hit['library_defaults'], tokenizer)
     if changed:

@@ -109,9 +109,9 @@ def warn_if_channels_last(c_in: int, seq_len: int):
     some real data sets (many sensors, short recordings) do have more channels than steps."""
     if c_in > seq_len:
         timemae_warn(f'The series have more channels ({c_in}) than time steps ({seq_len}). TimeMAE reads arrays as '
-                      f'[samples, channels, steps]; if yours is [samples, steps, channels], transpose it first, e.g. '
-                      f'`X.transpose(0, 2, 1)`. If it really has {c_in} channels of {seq_len} steps, ignore this warning.',
-                      stacklevel=3)
+                     f'[samples, channels, steps]; if yours is [samples, steps, channels], transpose it first, e.g. '
+                     f'`X.transpose(0, 2, 1)`. If it really has {c_in} channels of {seq_len} steps, ignore this warning.',
+                     stacklevel=3)
 
 # %% ../nbs/00_model.ipynb #ea6046a2
 class TimeMAE(nn.Module):
@@ -304,8 +304,8 @@ def install_tsai_hooks(cls):
             weights_path = kwargs.get('weights_path')
             if weights_path is not None and not kwargs.get('pretrained'):
                 timemae_warn(f'weights_path={str(weights_path)!r} is not loaded without pretrained=True (tsai reads '
-                              'the file only then), so this TimeMAE starts untrained: pass pretrained=True too, or use '
-                              'finelast_learner / fineall_learner.', stacklevel=4)
+                             'the file only then), so this TimeMAE starts untrained: pass pretrained=True too, or use '
+                             'finelast_learner / fineall_learner.', stacklevel=4)
             if kwargs.get('pretrained') and weights_path is not None:  # the saved architecture, unless given (and equal)
                 sd, stored = read_encoder_file(weights_path)
                 kwargs, arch_config = given_settings(kwargs), given_settings(arch_config)

@@ -592,10 +592,10 @@ class TimeMAEPretrain(Callback):
         if self._warned_collapse or not math.isfinite(spread) or spread >= self.collapse_threshold * healthy: return
         self._warned_collapse = True
         timemae_warn(f'TimeMAE pretraining is collapsing at epoch {self.epoch}: the encoder gives almost the same '
-                      f'representation to every patch of every series (rep_std {spread:.4f}, healthy is about '
-                      f'{healthy:.3f}), so its features carry little information. MRR can be matched by a constant: '
-                      'try normalize_targets=True, a frozen tokenizer (tokenizer="kmeans"), a higher momentum '
-                      '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
+                     f'representation to every patch of every series (rep_std {spread:.4f}, healthy is about '
+                     f'{healthy:.3f}), so its features carry little information. MRR can be matched by a constant: '
+                     'try normalize_targets=True, a frozen tokenizer (tokenizer="kmeans"), a higher momentum '
+                     '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
 
     def after_fit(self):
         if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0:

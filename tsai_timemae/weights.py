@@ -256,10 +256,10 @@ def warn_assumed_settings(given: dict, src) -> dict:
     assumed = {k: v for k, v in HIDDEN_KEYS.items() if k not in given}
     if assumed:
         timemae_warn(f'{src} stores no architecture settings (a fastai checkpoint or a plain state_dict), and '
-                      f"{', '.join(assumed)} cannot be read from its tensors: assuming "
-                      f"{', '.join(f'{k}={v}' for k, v in assumed.items())}. If the encoder was built otherwise, pass "
-                      f"{', '.join(f'{k}=' for k in assumed)} (encoders saved by TimeMAEPretrain or save_encoder_weights "
-                      'store them).', stacklevel=3)
+                     f"{', '.join(assumed)} cannot be read from its tensors: assuming "
+                     f"{', '.join(f'{k}={v}' for k, v in assumed.items())}. If the encoder was built otherwise, pass "
+                     f"{', '.join(f'{k}=' for k in assumed)} (encoders saved by TimeMAEPretrain or save_encoder_weights "
+                     'store them).', stacklevel=3)
     return assumed
 
 def _describe(c: dict) -> str:
