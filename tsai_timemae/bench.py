@@ -802,12 +802,13 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
                 if ds is None:
                     ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
                     check_finite(ds)
+                    fingerprint = data_fingerprint(ds)  # once per data set: every kept result file is checked against it
                     check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
                     print(f'{ds}')
                 path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
                 tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
                 if path.is_file() and not overwrite:
-                    check_same_data(path, ds)
+                    check_same_data(path, ds, fingerprint)
                     _note_settings_change(path, settings)
                     print(f'skip (done): {tag} -> {path}')
                 else:
@@ -827,13 +828,13 @@ def _leaves(d: dict, prefix: str = '') -> dict:
         else: out[f'{prefix}{k}'] = v
     return out
 
-def check_same_data(path: Path, ds):
+def check_same_data(path: Path, ds, fingerprint: str | None = None):
     """Refuse to keep a result file made from other data under the same name (another folder called `data`, a file
     changed in place): skipping it would report the old data's numbers as this data set's. Files written before the
     data were recorded are kept as before."""
     try: old = json.loads(path.read_text()).get('data', {}).get('sha1')
     except (OSError, ValueError, AttributeError): return
-    if old is not None and old != data_fingerprint(ds):
+    if old is not None and old != (fingerprint or data_fingerprint(ds)):
         raise ValueError(f"{path} was made from other data than {ds.name!r} at {ds.source or 'this source'} holds now "
                          '(another data set of the same name, files changed, or another validation split: valid_size, '
                          'split_seed, pad_value): pass another --out-dir, or '

@@ -9,7 +9,6 @@ import hashlib
 import math
 import os
 import pickle
-import weakref
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,26 +88,13 @@ def data_fingerprint(ds, splits=('train', 'valid', 'test')) -> str:
     on other data under the same name (another folder called `data`, a file changed in place, another working folder
     with the same relative path) is refused instead of reusing the old numbers. The probe hashes train and validation
     only: it never reads the test split."""
-    arrays = [(s, getattr(ds, f'X_{s}'), getattr(ds, f'y_{s}')) for s in splits]
-    key = tuple((s, id(X), id(y)) for s, X, y in arrays)   # a rerun that skips many result files hashes once
-    if key in _FINGERPRINTS and all(r() is a for r, a in zip(_FINGERPRINTS[key][1], _flat(arrays))):
-        return _FINGERPRINTS[key][0]
     h = hashlib.sha1()
-    for s, X, y in arrays:
-        X, y = np.ascontiguousarray(X), np.asarray(y)
+    for s in splits:
+        X, y = np.ascontiguousarray(getattr(ds, f'X_{s}')), np.asarray(getattr(ds, f'y_{s}'))
         h.update(f'{s}:{X.shape}:{X.dtype}:'.encode())
         h.update(memoryview(X.reshape(-1)).cast('B'))       # no copy of the arrays
         h.update('\x00'.join(map(str, y.tolist())).encode())
-    # weak references: the hash is reused only while these very arrays live (an id can be reused after they are gone)
-    try: _FINGERPRINTS[key] = (h.hexdigest()[:16], [weakref.ref(a) for a in _flat(arrays)])
-    except TypeError: return h.hexdigest()[:16]             # labels in a list: no weak reference, no reuse
-    if len(_FINGERPRINTS) > 16: _FINGERPRINTS.pop(next(iter(_FINGERPRINTS)))
-    return _FINGERPRINTS[key][0]
-
-_FINGERPRINTS: dict = {}
-
-def _flat(arrays) -> list:
-    return [a for _, X, y in arrays for a in (X, y)]
+    return h.hexdigest()[:16]
 
 # %% ../nbs/10_data.ipynb #96e9712b
 def check_arrays(X, y, where: str):

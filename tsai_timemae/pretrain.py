@@ -30,9 +30,9 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['MASKINGS', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
-           'DecoupledEncoder', 'PretrainOutput', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
-           'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate',
-           'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
+           'DecoupledEncoder', 'PretrainOutput', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update',
+           'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss', 'DropLabels',
+           'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -115,6 +115,12 @@ class PretrainOutput(tuple):
     def keys(self): return self.fields
     def items(self): return zip(self.fields, self)
 
+def check_decoder_layers(n_decoder_layers: int, decoupled: bool):
+    "The decoupled encoder is what trains the visible one: with no layers the encoder would never change."
+    if decoupled and n_decoder_layers < 1:
+        raise ValueError(f'n_decoder_layers must be at least 1, got {n_decoder_layers}: the decoupled encoder is what '
+                         'trains the visible encoder. To leave it out (the ablation), pass decoupled=False.')
+
 class TimeMAEPretrainer(nn.Module):
     """The pretraining modules around a shared backbone: mask token, decoupled encoder, tokenizer and EMA target.
     Its defaults are the authors' (Gumbel codes, raw MRR targets): a bare module has no data to fit a frozen
@@ -129,9 +135,7 @@ class TimeMAEPretrainer(nn.Module):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
-        if decoupled and n_decoder_layers < 1:
-            raise ValueError(f'n_decoder_layers must be at least 1, got {n_decoder_layers}: the decoupled encoder is what '
-                             'trains the visible encoder. To leave it out (the ablation), pass decoupled=False.')
+        check_decoder_layers(n_decoder_layers, decoupled)
         if target_embed not in ('ema', 'online'):
             raise ValueError(f"target_embed must be 'ema' (a momentum copy of the embeddings) or 'online' (the authors' code), got {target_embed!r}.")
         check_tokenizer(tokenizer)
@@ -457,9 +461,7 @@ class TimeMAEPretrain(Callback):
                             optional=('vocab_size', 'save_every', 'momentum_end', 'decoder_dropout'))
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
-        if decoupled and n_decoder_layers < 1:
-            raise ValueError(f'n_decoder_layers must be at least 1, got {n_decoder_layers}: the decoupled encoder is what '
-                             'trains the visible encoder. To leave it out (the ablation), pass decoupled=False.')
+        check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts
         check_tokenizer(tokenizer)
         check_tokenizer_options(tokenizer, tokenizer_kwargs)
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')

@@ -179,7 +179,7 @@ def effective_settings(pretrain_kwargs: dict, arch_kwargs: dict) -> dict:
     "The callback's and the architecture's full keyword settings: their defaults, updated with the given ones."
     from tsai_timemae.model import TimeMAE
     from tsai_timemae.pretrain import TimeMAEPretrain
-    pre = _signature_defaults(TimeMAEPretrain.__init__, ('target_dir', 'fname', 'save_best', 'verbose', 'checkpoint'))
+    pre = _signature_defaults(TimeMAEPretrain.__init__, PROBE_OWNS)
     arch = _signature_defaults(TimeMAE.__init__, ('c_in', 'c_out', 'seq_len', 'custom_head'))
     return _jsonable({'pretrain': {**pre, **pretrain_kwargs}, 'arch': {**arch, **arch_kwargs}})
 

@@ -5,6 +5,7 @@
 # %% ../nbs/01_weights.ipynb #9aea328c
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import tempfile
@@ -247,13 +248,15 @@ def arch_from_weights(sd: dict, stored: dict | None, kwargs: dict, src, exclude=
     else: config = {**warn_assumed_settings(kwargs, src), **config}  # stated, so a later build does not warn again
     return {k: v for k, v in config.items() if k not in kwargs and k not in exclude}
 
-HIDDEN_KEYS = {'n_heads': 4, 'pre_norm': False}  # what no tensor shape shows, and TimeMAE's defaults for them
+HIDDEN_KEYS = ('n_heads', 'pre_norm')  # the settings no tensor shape shows
 
 def warn_assumed_settings(given: dict, src) -> dict:
     """Warn that a file without stored settings (a fastai `learn.save` checkpoint, or a bare state_dict) is rebuilt
     with the default `n_heads` / `pre_norm`: its tensors have the same shapes for any head count, so a 2-head encoder
     would load into a 4-head model without an error and give other features."""
-    assumed = {k: v for k, v in HIDDEN_KEYS.items() if k not in given}
+    from tsai_timemae.model import TimeMAEBackbone  # here: the model module imports this one
+    defaults = inspect.signature(TimeMAEBackbone).parameters
+    assumed = {k: defaults[k].default for k in HIDDEN_KEYS if k not in given}
     if assumed:
         timemae_warn(f'{src} stores no architecture settings (a fastai checkpoint or a plain state_dict), and '
                      f"{', '.join(assumed)} cannot be read from its tensors: assuming "
@@ -278,7 +281,7 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
     check_timemae_keys(sd, src)
     own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
     own_config = getattr(getattr(model, 'backbone', None), 'config', None) or {}
-    hidden = ('n_heads', 'pre_norm')  # what no tensor shape shows
+    hidden = HIDDEN_KEYS
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
     wrong = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in own if k in sd and sd[k].shape != own[k].shape]
