@@ -61,6 +61,12 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, tmp_path):
     done = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
     with done.no_bar(), done.no_logging(): done.fit(1, 1e-3)          # a finished run resumes to itself: nothing to do
     assert len(done.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0].history) == 1
+    before = {k: v.clone() for k, v in done.model.state_dict().items()}
+    with done.no_bar(), done.no_logging(): done.fit(2, 1e-3)          # "2 more epochs" in the same process: they train
+    assert len(done.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0].history) == 3
+    assert any(not torch.equal(v, done.model.state_dict()[k]) for k, v in before.items()), 'the further fit did not train'
+    state = torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)
+    assert state['epoch'] == 1 and state['settings']['n_epoch'] == 2   # the file now holds the further fit
 
 
 def test_a_learned_tokenizer_run_saves_its_state_too(udls, tmp_path):

@@ -626,7 +626,9 @@ class PretrainCheckpoint(Callback):
     """Every `every` epochs, and after the last, the whole pretraining state, written atomically to `path` (rank 0
     only): the model with every pretraining module and the momentum target, the optimizer, the epochs done out of how
     many, every random state, and the `TimeMAEPretrain` history and best loss. With `resume=True`, a fit whose
-    `path` exists continues from it: the same call (same epochs and schedule) skips the epochs done.
+    `path` exists continues from it: the same call (same epochs and schedule) skips the epochs done. Only a fit that
+    starts a process's work resumes: once a fit has ended here, a further fit of the same learner ("50 more epochs")
+    trains anew and overwrites the file, instead of reloading the finished run and skipping every epoch.
     `TimeMAEPretrain(save_every=N, resume=...)` adds it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (61): the state holds this epoch's history and encoder file
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
@@ -678,6 +680,9 @@ class PretrainCheckpoint(Callback):
 
     def before_epoch(self):
         if self.epoch < self.start and not self._outside_training(): raise CancelEpochException  # done before the interruption
+
+    def after_fit(self):
+        if not self._outside_training(): self.resume = False  # this process's run is under way: later fits start anew
 
     def after_epoch(self):
         if self._outside_training() or self.epoch < self.start: return
