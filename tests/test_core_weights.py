@@ -25,6 +25,8 @@ def test_save_writes_only_the_encoder_beside_its_settings_and_reloads_exactly(tm
     assert_same_state(read_encoder_weights(path), sd)
     m2 = load_encoder_weights(TimeMAE(6, 4, **SMALL), path)
     assert_same_state(_enc(m2), _enc(m))
+    m3 = load_encoder_weights(TimeMAE(6, 3, **SMALL), m.state_dict())      # a whole model's state_dict: its encoder
+    assert_same_state(_enc(m3), _enc(m))
     assert encoder_config(sd) == dict(d_model=32, c_in=6, window=10, max_seq_len=8200, n_layers=2, d_ff=64)  # shapes
     assert encoder_config(sd, raw['timemae_config']) == {**encoder_config(sd), 'max_seq_len': 8192, 'n_heads': 2,
                                                          'pre_norm': False, 'residual_gain': False, 'dropout': 0.2,

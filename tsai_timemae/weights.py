@@ -18,9 +18,9 @@ from .notices import timemae_warn
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
            'remove_stale_temporaries', 'atomic_write', 'atomic_torch_save', 'pack_encoder', 'save_encoder_weights',
-           'save_figure', 'check_timemae_keys', 'unpack_encoder', 'read_encoder_file', 'read_encoder_weights',
-           'encoder_config', 'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'warn_assumed_settings',
-           'load_encoder_weights', 'install_strict_transfer']
+           'save_figure', 'check_timemae_keys', 'unpack_encoder', 'read_encoder_file', 'encoder_part',
+           'read_encoder_weights', 'encoder_config', 'check_arch_kwargs', 'given_settings', 'arch_from_weights',
+           'warn_assumed_settings', 'load_encoder_weights', 'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -175,14 +175,21 @@ def read_encoder_file(path) -> tuple[dict, dict | None]:
     if not path.is_file():
         raise FileNotFoundError(f'No weights file at {path.resolve()}. Pass the .pth file TimeMAEPretrain saved '
                                 f'(by default models/timemae_encoder.pth, printed at the end of pretraining).')
-    sd, config = unpack_encoder(_load_state(path), path)
+    enc, config = encoder_part(_load_state(path), path)
+    if config is not None: encoder_config(enc, config, path)  # the stored settings agree with the tensors
+    return enc, config
+
+def encoder_part(obj, src) -> tuple[dict, dict | None]:
+    """`(state_dict, config)` of the encoder in what a weights file holds, or in an object in memory: the
+    `backbone.*` tensors of `save_encoder_weights`' format, a full `TimeMAE` (or pretrainer) state_dict, or fastai's
+    `learn.save` content; the other keys (a head, a momentum target, a tokenizer) are left out."""
+    sd, config = unpack_encoder(obj, src)
     if isinstance(sd, dict) and 'model' in sd and isinstance(sd['model'], dict): sd = sd['model']  # learn.save(with_opt=True)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ValueError(f'{path} does not hold a state_dict (a dict of tensors), so it cannot be a TimeMAE encoder.')
+        raise ValueError(f'{src} does not hold a state_dict (a dict of tensors), so it cannot be a TimeMAE encoder.')
     enc = {k: v for k, v in sd.items() if k.startswith(ENCODER_PREFIX)}
-    if not enc: raise ValueError(f'{path} holds no TimeMAE encoder weights (no key starts with {ENCODER_PREFIX!r}).')
-    check_timemae_keys(enc, path)
-    if config is not None: encoder_config(enc, config, path)  # the stored settings agree with the tensors
+    if not enc: raise ValueError(f'{src} holds no TimeMAE encoder weights (no key starts with {ENCODER_PREFIX!r}).')
+    check_timemae_keys(enc, src)
     return enc, config
 
 def read_encoder_weights(path) -> dict:
@@ -273,12 +280,11 @@ def _describe(c: dict) -> str:
 def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
     """Load a pretrained encoder into `model.backbone`, strictly: every encoder key must be there with its shape, and
     the settings stored with it that no shape shows (`n_heads`, `pre_norm`) must be the model's. `weights`: a file, a
-    state_dict, or what `pack_encoder` makes. Dropout settings may differ (fine-tuning may use others). The head is
-    left as it is (a new classifier). Returns the model."""
+    state_dict (a whole model's too: only its encoder is read, `encoder_part`), or what `pack_encoder` makes. Dropout
+    settings may differ (fine-tuning may use others). The head is left as it is (a new classifier). Returns the model."""
     is_path = isinstance(weights, (str, os.PathLike))
     src = weights if is_path else 'the state_dict'
-    sd, stored = read_encoder_file(weights) if is_path else unpack_encoder(weights, src)
-    check_timemae_keys(sd, src)
+    sd, stored = read_encoder_file(weights) if is_path else encoder_part(weights, src)
     own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
     own_config = getattr(getattr(model, 'backbone', None), 'config', None) or {}
     hidden = HIDDEN_KEYS
