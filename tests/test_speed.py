@@ -103,6 +103,10 @@ def test_cross_attention_matches_torch():
     mha = nn.MultiheadAttention(16, 2, batch_first=True)
     q, kv = torch.randn(4, 5, 16), torch.randn(4, 7, 16)
     torch.testing.assert_close(multihead_attention(mha, q, kv, training=True), mha(q, kv, kv, need_weights=False)[0])
+    per_head = torch.rand(4 * 2, 5, 7) > .7                        # torch's 3-D mask: one per sample and head
+    per_head[..., 0] = False
+    torch.testing.assert_close(multihead_attention(mha, q, kv, attn_mask=per_head),
+                               mha(q, kv, kv, attn_mask=per_head, need_weights=False)[0])
 
 
 def test_fast_dropout_is_dropout():

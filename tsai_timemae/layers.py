@@ -125,6 +125,7 @@ def multihead_attention(mha: nn.MultiheadAttention, q_in, kv_in, attn_mask=None,
     else:
         q = F.linear(q_in, w[:E], None if b is None else b[:E]).view(B, lq, H, E // H).transpose(1, 2)
         k, v = F.linear(kv_in, w[E:], None if b is None else b[E:]).view(B, lk, 2, H, E // H).permute(2, 0, 3, 1, 4)
+    if attn_mask is not None and attn_mask.dim() == 3: attn_mask = attn_mask.view(B, H, lq, lk)  # torch's per-head [B*H, L, S]
     mask = _additive_mask(attn_mask, key_padding_mask, is_causal, lq, lk, q.dtype, q.device)
     o = F.scaled_dot_product_attention(q, k, v, mask, dropout_p=mha.dropout if training else 0.)  # torch's fused kernel
     return mha.out_proj(o.transpose(1, 2).reshape(B, lq, E))
