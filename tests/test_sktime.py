@@ -94,8 +94,10 @@ def test_random_state_leaves_global_rngs_alone(bm):
     random.seed(123); np.random.seed(123); torch.manual_seed(123)
     expected = draws()
     random.seed(123); np.random.seed(123); torch.manual_seed(123)
+    flags = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
     TimeMAEClassifier(**TINY, random_state=0).fit(bm[0][FEW], bm[1][FEW])
     assert draws() == expected
+    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == flags  # fastai's seeding sets them
 
 
 def test_sktime_input_types_give_the_same_predictions(bm, fitted):
@@ -138,6 +140,27 @@ def test_unlabelled_series_join_pretraining(bm):
     assert not np.array_equal(plain.predict_proba(Xte), more.predict_proba(Xte))
     with pytest.raises(ValueError, match='X_unlabelled .* same channels and length'):
         TimeMAEClassifier(**TINY, X_unlabelled=Xte[..., :50]).fit(Xtr, ytr)
+
+
+def test_fine_tuning_scales_inputs_as_pretraining_did(bm):
+    "With X_unlabelled the encoder learns on inputs standardized by X and X_unlabelled together; fine-tuning and predict must see the same scaling."
+    Xtr, ytr, Xte, _ = bm
+    Xu = Xte * 3 + 1                                                   # other statistics than the labelled series
+    clf = TimeMAEClassifier(**TINY, random_state=0, X_unlabelled=Xu).fit(Xtr, ytr)
+    std = [f for f in clf.learn_.dls.after_batch.fs if type(f).__name__ == 'TSStandardize'][0]
+    both = np.concatenate([Xtr, Xu])
+    np.testing.assert_allclose(np.asarray(std.mean).ravel(), both.mean((0, 2)), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(std.std).ravel(), both.std((0, 2)), rtol=1e-4)
+
+
+def test_the_fitted_learner_predicts_the_labels_themselves(fitted, bm):
+    "`learn_` is documented for use with tsai: its vocabulary is classes_, so tsai-side scoring sees real labels."
+    from tsai_timemae.evaluate import evaluate_learner, label_vocab, predict_labels
+    Xte, yte = bm[2], bm[3]
+    assert label_vocab(fitted.learn_) == list(fitted.classes_)
+    assert np.array_equal(predict_labels(fitted.learn_, Xte), fitted.predict(Xte))
+    assert np.array_equal(np.asarray(fitted.learn_.get_X_preds(Xte)[2]), fitted.predict(Xte))  # tsai's own decoding
+    assert evaluate_learner(fitted.learn_, Xte, yte)['accuracy'] == pytest.approx((fitted.predict(Xte) == yte).mean())
 
 
 def test_predicting_other_lengths_works_too_short_is_a_clear_error(fitted, bm):

@@ -12,7 +12,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 from .model import as_panel
 
 # %% auto #0
-__all__ = ['predict_labels', 'comparable_labels', 'evaluate_learner']
+__all__ = ['predict_labels', 'label_vocab', 'comparable_labels', 'evaluate_learner']
 
 # %% ../nbs/04_evaluate.ipynb #bfd738d9
 #| export
@@ -23,7 +23,17 @@ def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
     X = as_panel(X, 'predict_labels')
     if X.ndim != 3: raise ValueError(f'Expected a 3-D array [samples, channels, steps], got shape {X.shape}.')
     probs = learn.get_X_preds(X, bs=bs, with_decoded=False)[0]
-    return np.asarray(learn.dls.vocab)[np.asarray(probs).argmax(1)]
+    return np.asarray(label_vocab(learn))[np.asarray(probs).argmax(1)]
+
+def label_vocab(learn) -> list:
+    """The class labels in the order of the model's outputs. `learn.dls.vocab` fails on the data-free loaders that an
+    exported tsai learner keeps (`load_learner`, the sktime estimators' `learn_`); their label transform still holds it."""
+    try: return list(learn.dls.vocab)
+    except AttributeError: pass
+    tls = getattr(learn.dls, 'tls', None) or [None]
+    vocab = [f.vocab for f in getattr(getattr(tls[-1], 'tfms', None), 'fs', []) if getattr(f, 'vocab', None) is not None]
+    if not vocab: raise ValueError("This learner's data loaders hold no label vocabulary: it is not a classifier trained on labels.")
+    return list(vocab[-1])
 
 def comparable_labels(y, pred) -> tuple[np.ndarray, np.ndarray]:
     """`y` and `pred` as arrays that compare label by label. Casting `y` to the predictions' dtype, as this did before,

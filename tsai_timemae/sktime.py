@@ -67,10 +67,14 @@ def _seeded(random_state):
         return
     seed = random_state if isinstance(random_state, (int, np.integer)) else check_random_state(random_state).randint(2**31)
     py_state, np_state = random.getstate(), np.random.get_state()
+    cudnn = torch.backends.cudnn
+    flags = cudnn.deterministic, cudnn.benchmark  # fastai's reproducible seeding sets them for the whole process
     with torch.random.fork_rng():
         set_seed(int(seed), reproducible=True)
         try: yield
-        finally: random.setstate(py_state); np.random.set_state(np_state)
+        finally:
+            random.setstate(py_state); np.random.set_state(np_state)
+            cudnn.deterministic, cudnn.benchmark = flags
 
 def _silent(verbose: bool):
     "Swallow prints (tsai's 'encoder loaded from ...', fastai's console tables) unless `verbose`."
@@ -84,13 +88,18 @@ def _quiet(learn, verbose: bool):
         return
     with learn.no_bar(), learn.no_logging(), _silent(verbose): yield
 
-def _dls(X, y, batch_size: int, path):
-    """tsai data loaders with every series in the training set (no validation split), standardized per variable
-    with statistics from all of `X` (a constant variable becomes 0). The batch size shrinks to `len(X)` because tsai
-    drops the last partial training batch: tiny training sets still give one batch per epoch."""
-    tfms = None if y is None else [None, TSClassification()]
-    # statistics passed in: tsai's own full-data path indexes with a list, which recent torch deprecates
-    std = TSStandardize(mean=X.mean((0, 2), keepdims=True), std=np.maximum(X.std((0, 2), keepdims=True), 1e-8), by_var=True)
+def _standardize(X) -> TSStandardize:
+    """Per-variable standardization with statistics from all of `X` (a constant variable becomes 0), passed in:
+    tsai's own full-data path indexes with a list, which recent torch deprecates."""
+    return TSStandardize(mean=X.mean((0, 2), keepdims=True), std=np.maximum(X.std((0, 2), keepdims=True), 1e-8), by_var=True)
+
+def _dls(X, y, batch_size: int, path, std=None, classes=None):
+    """tsai data loaders with every series in the training set (no validation split), standardized by `std`
+    (default: `X`'s own statistics). With labels, the vocabulary is `classes` in that order (the estimator's
+    `classes_`), so the learner predicts the labels themselves. The batch size shrinks to `len(X)` because tsai drops
+    the last partial training batch: tiny training sets still give one batch per epoch."""
+    tfms = None if y is None else [None, TSClassification(vocab=None if classes is None else list(classes), sort=classes is None)]
+    std = _standardize(X) if std is None else std
     return get_ts_dls(X, y, tfms=tfms, batch_tfms=[std], bs=max(1, min(batch_size, len(X))), path=path)
 
 def _arch(est) -> dict:
@@ -144,13 +153,14 @@ def _pretrain_epochs(est, n_series: int) -> int:
         raise ValueError(f"pretrain_epochs must be 'auto' or a whole number of epochs (0 skips pretraining), got {e!r}.")
     return int(e)
 
-def _pretrain(est, X, tmp) -> Path:
-    "Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters); returns the encoder file."
+def _pretrain(est, X, tmp, std=None) -> Path:
+    """Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters), standardized by `std`
+    (default: `X`'s statistics); returns the encoder file."""
     cb = TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, tokenizer=est.tokenizer, alpha=est.alpha,
                          beta=est.beta, normalize_targets=est.normalize_targets, momentum=est.momentum,
                          n_decoder_layers=est.n_decoder_layers, target_dir=tmp,
                          save_best=False, verbose=est.verbose)
-    learn = ts_learner(_dls(X, None, est.batch_size, tmp), TimeMAE, cbs=cb, path=tmp, **_arch(est))
+    learn = ts_learner(_dls(X, None, est.batch_size, tmp, std), TimeMAE, cbs=cb, path=tmp, **_arch(est))
     with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), est.lr)
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
 
@@ -268,12 +278,14 @@ class TimeMAEClassifier(BaseClassifier):
             raise ValueError(f"mode must be 'fineall' (train everything) or 'finelast' (linear probe), got {self.mode!r}.")
         _check_training_settings(self)
         X = _panel(X)
-        # labels as 0..k-1 in the order of self.classes_, so tsai's vocabulary orders predict_proba's columns
-        y = np.searchsorted(self.classes_, y)
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
+        pre = self._pretraining_set(X)
+        std = _standardize(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
         with _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
-            weights = _pretrain(self, self._pretraining_set(X), tmp) if self.pretrain_epochs else None
-            learn = _learner(self, _dls(X, y, self.batch_size, tmp), weights, tmp, freeze_encoder=self.mode == 'finelast')
+            weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
+            # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
+            dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
+            learn = _learner(self, dls, weights, tmp, freeze_encoder=self.mode == 'finelast')
             with _quiet(learn, self.verbose): learn.fit_one_cycle(self.finetune_epochs, lr)
             self.learn_ = _for_inference(learn)  # inside: fastai's new data loaders draw from the seeded RNG
         return self
