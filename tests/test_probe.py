@@ -129,6 +129,10 @@ def test_summary_arithmetic():
     assert rows['up']['mean'] == pytest.approx(75.) and rows['up']['std'] == pytest.approx(5.)
     assert (rows['up']['mark'], rows['flat']['mark'], rows['down']['mark']) == ('▲', '≈', '▼')
     assert rows['flat']['delta_mean'] == pytest.approx(-1.) and rows['flat']['delta_std'] == pytest.approx(3.)
+    part = [{**rec('part', s, u, .9), 'pretrain_fraction': .5} for s, u in ((0, .1), (1, .2))]  # scaled on half the inputs
+    rows = {r['row']: r for r in summarize_probe(part + runs)}
+    assert rows['untrained']['mean'] == pytest.approx(55.) and rows['untrained (frac=0.5)']['mean'] == pytest.approx(15.)
+    assert rows['part']['untrained_label'] == 'untrained (frac=0.5)'
 
 
 def test_cli_parses_settings_and_runs(basic_motions, tmp_path, capsys):

@@ -454,9 +454,11 @@ def load_probe_runs(out_dir) -> list[dict]:
     return sorted(runs, key=lambda r: (r['dataset'], r['tag'], r['seed']))
 
 def _untrained_label(r: dict) -> str:
-    "Runs share an untrained row when they were given the same architecture and batch size."
-    g = r.get('given', {})
-    extra = [f'{k}={v}' for k, v in sorted(g.get('arch', {}).items())] + ([f'bs={g["bs"]}'] if g.get('bs') else [])
+    """Runs share an untrained row when they were given the same architecture, batch size and pretraining fraction
+    (the untrained encoder is scored through the scaling of the inputs it would pretrain on, so the fraction moves it)."""
+    g, frac = r.get('given', {}), r.get('pretrain_fraction')
+    extra = ([f'{k}={v}' for k, v in sorted(g.get('arch', {}).items())] + ([f'bs={g["bs"]}'] if g.get('bs') else [])
+             + ([f'frac={frac:g}'] if frac is not None else []))
     return 'untrained' + (f' ({", ".join(extra)})' if extra else '')
 
 def _stats(xs) -> tuple[float, float]:
