@@ -1,5 +1,6 @@
 """plot_embeddings (t-SNE of the embeddings, coloured by class) and show_masks / mask_view (a series, its patches, the
 masked ones and each masked patch's codeword), at tiny settings on BasicMotions, drawn with the Agg backend."""
+import random
 import matplotlib
 
 matplotlib.use('Agg')
@@ -58,9 +59,10 @@ def test_plot_embeddings_names_bad_input(pretrained):
 def test_mask_view_is_the_training_mask_and_the_tokenizers_codes(pretrained):
     learn, X, _ = pretrained
     net = learn.cbs.filter(lambda c: type(c).__name__ == 'TimeMAEPretrain')[0].pretrainer
-    state, training = torch.get_rng_state(), net.training
+    state, py_state, training = torch.get_rng_state(), random.getstate(), net.training
     v = mask_view(learn, X, n=3, seed=1)
     assert torch.equal(torch.get_rng_state(), state) and net.training == training   # nothing left changed
+    assert random.getstate() == py_state
     assert 'mask' not in vars(net)
     assert v['x'].shape == (3, 6, 100) and v['window'] == 10 and v['masked'].shape == (3, 10)
     assert (v['masked'].sum(1) == 6).all()                                          # mask_ratio 0.6 of 10 patches

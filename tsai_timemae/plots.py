@@ -5,6 +5,8 @@
 # %% ../nbs/14_plots.ipynb #2b5d27f3
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import torch
 from fastai.learner import Learner
@@ -88,9 +90,12 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     was_training = net.training
     net.eval()
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+        py_state = random.getstate()  # fastai's new_dl draws a seed from python's RNG
+        # manual_seed seeds every CUDA device too, so every one is forked, wherever the model is
+        with torch.no_grad(), torch.random.fork_rng(devices=range(torch.cuda.device_count())):
             torch.manual_seed(seed)
             x = next(iter(learn.dls.valid.new_dl(X[:n], bs=len(X[:n]))))[0]   # the learner's batch transforms
+            random.setstate(py_state)
             x = torch.as_tensor(x).as_subclass(torch.Tensor).to(dev)
             out = net(x)
     finally:
