@@ -76,7 +76,7 @@ def summarize(a: dict, b: dict, folder, row: str, baseline: str) -> str:
              f'{row} {statistics.mean(a[s] for s in seeds):.2f}, {baseline} {statistics.mean(b[s] for s in seeds):.2f}; '
              f'difference {statistics.mean(d):+.2f} ± {statistics.pstdev(d):.2f} (standard error '
              f'{statistics.stdev(d) / math.sqrt(len(d)):.2f}), {sum(x > 0 for x in d)} of {len(d)} seeds above, '
-             f'Wilcoxon signed-rank p = {wilcoxon(d).pvalue:.3g}']
+             f'Wilcoxon signed-rank p = ' + (f'{wilcoxon(d).pvalue:.3g}' if any(d) else '1 (every difference is 0)')]
     return '\n'.join(lines)
 
 

@@ -357,6 +357,9 @@ def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
     fake('other', 0, .5)
     with pytest.raises(SystemExit, match='share 1 seed'):
         paired_seeds.paired_summary(tmp_path, 'pre', 'other')
+    for s in range(3): fake('same', s, .6 + s / 10)                             # a tie on every seed: no test to run
+    assert 'p = 1 (every difference is 0)' in paired_seeds.summarize(*[paired_seeds.accuracies(tmp_path, 'same')] * 2,
+                                                                       tmp_path, 'same', 'same')
 
 
 def test_paired_seeds_probe_pairs_each_record_with_its_own_untrained_score(tmp_path):
@@ -397,3 +400,17 @@ def test_the_regenerate_command_names_the_data_as_it_was_given(tmp_path):
     text = (out / 'B.md').read_text()
     assert f"timemae bench '{folder / 'mine.npz'}' --methods timemae_linear_untrained" in text, text
     assert f"--out-dir '{out}' --report '{out / 'B.md'}'" in text
+
+
+def test_one_encoder_recorded_under_two_cache_folders_is_one_pretraining():
+    "A moved cache folder records one encoder under two paths: the pretraining table and plots count it once."
+    hist = [{'epoch': 0, 'train_loss': 3., 'train_mcc': 1.5, 'train_ppl': 40., 'train_mrr': 0.5}]
+    def rec(folder, seed):
+        return {'dataset': 'D', 'seed': seed, 'quick': False, 'data': {'n_train': 100, 'n_valid': 0, 'seq_len': 64},
+                'settings': {'pretraining': {'tokenizer': 'kmeans', 'vocab_size': 64, 'inputs': 'train', 'arch': {'window': 8}}},
+                'pretraining': {'method': 'timemae', 'weights': f'{folder}/cache/D/timemae_kmeans_seed{seed}_abc.pth',
+                                'history': hist}}
+    records = [rec('old', 0), rec('new', 0), rec('old', 1)]
+    row = next(l for l in bench._pretraining_section(records) if l.startswith('| D |'))
+    assert row.split(' | ')[2] == '2'                                          # seeds 0 and 1, not 3 runs
+    assert [seed for seed, _ in bench._pretrain_curves(records, 'D')['TimeMAE (kmeans)']] == [0, 1]

@@ -1007,13 +1007,18 @@ def plot_accuracy(rows, path) -> Path | None:
     fig.tight_layout(); save_figure(fig, path, dpi=110); plt.close(fig)
     return Path(path)
 
+def _pretraining_id(r: dict) -> tuple:
+    """One pretraining run, however many records share it: its data set and cached file's name (method, tokenizer,
+    seed and settings hash). Not the whole path: a cache folder may have moved, so one encoder can be recorded under two."""
+    return r['dataset'], Path(r['pretraining']['weights']).name
+
 def _pretrain_curves(records, dataset):
     "Unique pretraining runs of a data set: label -> list of (seed, history)."
     seen, curves = set(), {}
     for r in records:
         p = r.get('pretraining')
-        if r['dataset'] != dataset or not p or p['weights'] in seen: continue
-        seen.add(p['weights'])
+        if r['dataset'] != dataset or not p or _pretraining_id(r) in seen: continue
+        seen.add(_pretraining_id(r))
         label = 'MVP (TSTPlus)' if p.get('method') == 'mvp' else f"TimeMAE ({_pretraining_settings(r)['tokenizer']})"
         curves.setdefault(label, []).append((r['seed'], p['history']))
     return curves
@@ -1068,9 +1073,12 @@ The same for every method, data set and seed (`tsai_timemae.bench`):
 
 1. **Splits.** The data set's own train/test split. HAR and Epilepsy (TS-TCC format) bring their own validation split;
    UEA/UCR data sets get a stratified 20% of the training set as validation, with a fixed split seed, so every method
-   and seed sees the same split. The test split is read only for the final scoring.
+   and seed sees the same split. The test split is read only for the final scoring (for a variable-length UEA set,
+   its series lengths also set the length every series is padded to when the files are loaded).
 2. **Scaling.** tsai's `TSStandardize(by_var=True, use_single_batch=False)`: one mean and standard deviation per
-   channel, fitted on the whole training split, applied to every batch. Identical for all methods.
+   channel, fitted on the whole training split, applied to every batch. Identical for all methods. A pretraining
+   fits its own on the inputs it learns from (training + validation, item 3), so an encoder is fine-tuned and probed
+   on inputs scaled slightly differently from its pretraining (both are the data set's own statistics).
 3. **Pretraining** (TimeMAE, and tsai's MVP for TSTPlus) learns from the inputs of the training and validation splits,
    without labels (`pretrain_inputs='train+valid'`); the validation inputs also give the pretraining loss curve. Rows
    that say *changed: pretrain_inputs=train* held the validation inputs out of pretraining, as every run made before
@@ -1129,6 +1137,9 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         for m in dict.fromkeys(r['method'] for r in mine):
             by = {r['label_fraction']: r for r in mine if r['method'] == m}
             flag = ' (quick)' if any(r['quick'] for r in by.values()) else ''
+            flag += ' (mixed settings across seeds)' if any(r['mixed_configs'] for r in by.values()) else ''
+            if len({json.dumps(comparable_settings(r['settings']), sort_keys=True, default=str) for r in by.values()}) > 1:
+                flag += ' (settings differ across fractions)'  # one line of the plot, but not one configuration
             cells = [f"{_fmt(by[f]['acc_mean'], by[f]['acc_std'])} ({len(by[f]['seeds'])})" if f in by else '–' for f in fracs]
             lines.append(f'| {m}{flag} | ' + ' | '.join(cells) + ' |')
         n = {f: sorted({k for r in mine if r['label_fraction'] == f for k in r['n_labelled'] if k is not None}) for f in fracs}
@@ -1283,7 +1294,8 @@ def _tokenizer_section(rows) -> list[str]:
     for (d, m, tok, readout), r in by.items():
         if not m.startswith('timemae_fine') or tok != 'codebook' or (d, m, 'gumbel', readout) not in by: continue
         g = by[(d, m, 'gumbel', readout)]
-        if other(r) != other(g): continue  # like for like only
+        if other(r) != other(g) or r['seeds'] != g['seeds'] or r['mixed_configs'] or g['mixed_configs']:
+            continue  # like for like only: the same settings and seeds
         out.append(f"| {d} | {m.split('_')[1]} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
                    f"{_fmt(g['acc_mean'], g['acc_std'])} | {g['acc_mean'] - r['acc_mean']:+.2f} | "
                    f"{_fmt(r['f1_mean'], r['f1_std'])} | {_fmt(g['f1_mean'], g['f1_std'])} | {g['f1_mean'] - r['f1_mean']:+.2f} |")
@@ -1307,8 +1319,8 @@ def _pretraining_section(records) -> list[str]:
     groups, seen = {}, set()
     for r in records:  # one entry per pretraining run (FineLast and FineAll share one)
         p = r.get('pretraining')
-        if r['quick'] or not p or p.get('method') != 'timemae' or p['weights'] in seen: continue
-        seen.add(p['weights'])
+        if r['quick'] or not p or p.get('method') != 'timemae' or _pretraining_id(r) in seen: continue
+        seen.add(_pretraining_id(r))
         key = (r['dataset'], _pretraining_settings(r)['tokenizer'], _vocab_used(r), len(p['history']))
         groups.setdefault(key, []).append(p['history'][-1])
     out = []
