@@ -279,7 +279,7 @@ class TimeMAEClassifier(BaseClassifier):
         _check_training_settings(self)
         X = _panel(X)
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
-        pre = self._pretraining_set(X)
+        pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
         std = _standardize(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
         with _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
