@@ -362,8 +362,8 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     bundled copies: `find_dataset`) or by path.
 
     Formats: TS-TCC folders (`train.pt`, `val.pt`, `test.pt`), UEA/UCR folders (`<Name>_TRAIN.ts`, `<Name>_TEST.ts`;
-    variable lengths padded at the end with `pad_value` to the longest series of both files, so the test file's
-    lengths, and nothing else of it, set the arrays' length), `.npz` files or folders of `.npy` files.
+    variable lengths padded at the end with `pad_value` to the longest series of the train and test files together:
+    of the test file only its series lengths count before scoring), `.npz` files or folders of `.npy` files.
     Without a validation split in the files, a stratified `valid_size` share of the training set (seeded by `seed`)
     becomes the validation set. Never downloads anything."""
     path, fmt = find_dataset(name_or_path, root)

@@ -33,8 +33,8 @@ def auto_window(seq_len: int) -> int:
 
     Why this rule: it grows the patch length and the number of patches together (about `sqrt(2 * seq_len)` patches
     of `sqrt(seq_len / 2)` steps), so a short series is not cut into patches too short to carry a shape and a long one
-    not into a few coarse patches. It gives the windows chosen by validation here: 8 steps for HAR's 128 (the paper's),
-    13 for UWaveGestureLibrary's 315 (12 was chosen by cross-validation), 4 for JapaneseVowels' 29; the probe table in
+    not into a few coarse patches. It gives about the windows chosen by validation here: 8 steps for HAR's 128 (the
+    paper's), 13 for UWaveGestureLibrary's 315 (cross-validation chose 12), 4 for JapaneseVowels' 29; the probe table in
     BENCHMARKS.md ("Sizes that fit the data") compares it with a fixed window of 8 on the small sets."""
     if seq_len is None or int(seq_len) < 1: raise ValueError(f'seq_len must be a positive number of steps, got {seq_len}.')
     return max(1, round(math.sqrt(int(seq_len) / 2)))

@@ -422,6 +422,7 @@ class TimeMAEPretrain(Callback):
     epoch with the lowest validation loss (training loss without a validation set). The regression target is the
     momentum encoder, which keeps moving, so the loss is not comparable across epochs: 'best' tends to keep an early
     epoch. Re-used with a new learner, the callback starts a new run (history, best loss and saved path).
+    `save_best=False` saves no encoder at all (`weights_path` stays None; save it with `save_encoder_weights`).
 
     Defaults, chosen by linear probes on the validation data of eight data sets (BENCHMARKS.md, "Representation
     quality"): frozen k-means codes of the raw patches as MCC targets (`tokenizer='kmeans'`, `vocab_size=None`),
@@ -441,7 +442,8 @@ class TimeMAEPretrain(Callback):
     ones (the ablation of its section 4.2.7); `alpha=0` or `beta=0` leaves out MCC or MRR.
 
     Long runs: `save_every=N` writes the whole pretraining state every N epochs to `target_dir/fname_state.pth`
-    (`PretrainCheckpoint`); after a crash, the same script with `resume=True` continues from it."""
+    (`PretrainCheckpoint`); after a crash, the same script with `resume=True` continues from it (only the first fit
+    of a process resumes; a further fit of the same learner trains anew)."""
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
     parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')
     pooled = ('ppl', 'mcc_norm')  # computed once per epoch from pooled code counts (`code_stats`), not batch means

@@ -208,7 +208,9 @@ class TimeMAEClassifier(BaseClassifier):
 
     Parameters
     ----------
-    mode : 'fineall' (encoder and classifier train) or 'finelast' (frozen encoder, a linear probe on its features)
+    mode : 'fineall' (encoder and classifier train) or 'finelast' (frozen encoder, a linear probe on its features:
+        the model's default head, mean pooling then `Linear`, without the feature normalization of
+        `finelast_learner`'s `linear_probe_head`, hence its own default learning rate below)
     window, d_model, n_layers, n_heads, d_ff, dropout : the TimeMAE encoder (paper defaults); `window` steps make one
         patch, and a series needs at least 2 patches to be masked in pretraining; `window=None` derives it from the
         series length (`auto_window`: `round(sqrt(length / 2))`, 8 for 128 steps)
@@ -220,8 +222,9 @@ class TimeMAEClassifier(BaseClassifier):
     batch_size : for both stages (capped at the number of series)
     lr : pretraining learning rate (one-cycle), and FineAll's when `finetune_lr` is None
     finetune_lr : None picks 1e-2 for 'finelast' (a linear layer on fixed features) and `lr` for 'fineall'
-    X_unlabelled : optional sktime Panel (e.g. numpy [n, channels, steps]) of extra series for pretraining only;
-        same channels and length as `X`
+    X_unlabelled : optional sktime Panel (e.g. numpy [n, channels, steps]) of extra series for pretraining, whose
+        scaling (statistics of `X` and `X_unlabelled` together) fine-tuning and prediction then share; not used when
+        `pretrain_epochs=0`. Same channels and length as `X`
     random_state : int for identical results on every fit, None for fresh randomness
     verbose : show fastai's progress and the pretraining losses
     max_seq_len : the longest series the model takes; None: 8,192 steps, or the training series' length if longer.
@@ -229,7 +232,8 @@ class TimeMAEClassifier(BaseClassifier):
 
     Attributes
     ----------
-    learn_ : the fine-tuned fastai Learner (inference-only, no data); use it with tsai, e.g. `get_embeddings(learn_, X)`
+    learn_ : the fine-tuned fastai Learner (inference-only, no data; its vocabulary is `classes_`); use it with tsai,
+        e.g. `get_embeddings(learn_, X)` or `learn_.get_X_preds(X)`
 
     Examples
     --------
