@@ -1,12 +1,13 @@
-"""The linear evaluation's C chosen on held-out recordings (`benchmarks/linear_c_on_valid.py --valid recordings`):
-the folds never put one recording on both sides, and the choice is the best-scoring C (ties to the one nearest 1)."""
+"""The linear evaluation's C chosen on held-out recordings (`benchmarks/linear_c_on_valid.py --valid recordings`) or
+by cross-validation over train + validation (`--valid cv`): the folds never put one recording on both sides (cover
+every series once), the choice is the best-scoring C (ties to the one nearest 1), and the paired table pairs seeds."""
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
-from linear_c_on_valid import GRID, choose_C, recording_folds  # noqa: E402
+from linear_c_on_valid import GRID, choose_C, cv_folds, paired, recording_folds  # noqa: E402
 
 from tsai_timemae.data import recording_groups  # noqa: E402
 
@@ -45,3 +46,22 @@ def test_choose_c_takes_the_best_and_breaks_ties_towards_one():
     assert valid == scores and chosen == 0.1                                  # of 0.01, 0.1 and 100: nearest 1
     assert choose_C(None, None, None, None, fit=lambda f, y, C: _Fixed(1. if C in (0.01, 1.) else 0.))[1] == 1.
     assert set(GRID) == set(scores)
+
+
+def test_cv_folds_cover_the_pooled_series_once_and_stratify():
+    y_tr, y_va = np.array([0, 1] * 20), np.array([0, 1] * 5)
+    y_tv, folds = cv_folds(y_tr, y_va)
+    assert np.array_equal(y_tv, np.concatenate([y_tr, y_va])) and len(folds) == 5
+    assert np.array_equal(np.sort(np.concatenate([v for _, v in folds])), np.arange(50))
+    assert all(np.bincount(y_tv[v]).tolist() == [5, 5] for _, v in folds)
+
+
+def test_paired_table_pairs_each_seed_with_its_own_untrained_encoder():
+    def rec(seed, enc, c1, chosen, **kw):
+        return {'dataset': 'D', 'seed': seed, 'encoder': enc, 'valid': 'cv', 'window': 9, 'pretrain_epochs': 100,
+                'test_at_C1': c1, 'test_at_chosen': chosen, **kw}
+    rows = [rec(0, 'untrained', .8, .8), rec(0, 'pretrained', .7, .9), rec(1, 'untrained', .6, .7),
+            rec(1, 'pretrained', .7, .6), rec(2, 'pretrained', .99, .99),            # no twin: left out
+            rec(0, 'pretrained', .1, .1, recipe='authors_preset')]                   # another recipe: its own row
+    line = next(l for l in paired(rows) if l.startswith('| D | library default'))
+    assert '| 2 | +0.00 ± 10.00 | 1 of 2 | +0.00 ± 10.00 | 1 of 2 |' in line
