@@ -3,7 +3,8 @@ linear evaluation) beat from-scratch TimeMAE and InceptionTimePlus by more than 
 
 Reads the label-efficiency result files (`<method>_labels<f>_seed<k>.json`; nothing is trained or re-scored). The
 TimeMAE rows can come from another folder than the baselines (`--timemae-dir`), e.g. the 40-epoch encoders of
-`benchmarks/extra/kmeans_40ep/`; both use the same stratified subsets per seed (the script checks that). A row
+`benchmarks/extra/kmeans_40ep/`; both use the same stratified subsets per seed, the same data and no `--quick`
+run (the script checks that). A row
 passes when the difference of the means exceeds twice the larger of the two standard deviations (ddof 0, as the
 report's ±), and it also prints the per-seed differences.
 
@@ -33,6 +34,15 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
     return [json.loads((root / dataset / f'{name}_labels{fraction}_seed{s}.json').read_text()) for s in seeds]
 
 
+def check_comparable(a: dict, b: dict, what: str):
+    """Two records of one seed may be compared: the same labelled series, the same data (`data.sha1`, where both
+    record it), and neither a `--quick` smoke run."""
+    if a['labelled_idx'] != b['labelled_idx']: raise ValueError(f'{what}: different labelled series')
+    if a.get('quick') or b.get('quick'): raise ValueError(f'{what}: a --quick smoke run; run it in full to compare it')
+    sa, sb = (r.get('data', {}).get('sha1') for r in (a, b))
+    if sa and sb and sa != sb: raise ValueError(f'{what}: made from different data (data.sha1 {sa} and {sb})')
+
+
 def goal_table(dataset: str, timemae_dir: Path, baseline_dir: Path, fractions=('0.01', '0.05'),
                seeds=(0, 1, 2), readout: str = 'mean') -> str:
     "A Markdown table: every TimeMAE row against every baseline at each fraction, and whether it clears the margin."
@@ -46,8 +56,7 @@ def goal_table(dataset: str, timemae_dir: Path, baseline_dir: Path, fractions=('
                 # the from-scratch twin with the ordered head sits beside the TimeMAE rows, not among the baselines
                 other = runs(timemae_dir if base.endswith('_flatten') else baseline_dir, dataset, base, f, seeds)
                 for a, b in zip(mine, other):
-                    if a['labelled_idx'] != b['labelled_idx']:
-                        raise ValueError(f'{name} and {base} at {f}, seed {a["seed"]}: different labelled series')
+                    check_comparable(a, b, f'{name} and {base} at {f}, seed {a["seed"]}')
                 x = [100 * r['metrics']['accuracy'] for r in mine]
                 y = [100 * r['metrics']['accuracy'] for r in other]
                 diff, bar = statistics.mean(x) - statistics.mean(y), 2 * max(statistics.pstdev(x), statistics.pstdev(y))

@@ -245,3 +245,7 @@ def test_label_goal_holds_the_ordered_readout_against_both_scratch_heads(tmp_pat
     _fake_result(tmp_path, 'D', 'inceptiontimeplus', '0.01', 1, .7, idx=(0, 2))
     with pytest.raises(ValueError, match='different labelled series'):
         label_goal.goal_table('D', tmp_path, tmp_path, ('0.01',), readout='flatten')
+    ok, quick, other = ({'labelled_idx': [0], 'data': {'sha1': h}, 'quick': q} for h, q in (('a', False), ('a', True), ('b', False)))
+    label_goal.check_comparable(ok, ok, 'x')
+    with pytest.raises(ValueError, match='quick'): label_goal.check_comparable(ok, quick, 'x')
+    with pytest.raises(ValueError, match='different data'): label_goal.check_comparable(ok, other, 'x')
