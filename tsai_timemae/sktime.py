@@ -20,10 +20,10 @@ from sktime.classification.base import BaseClassifier
 from sktime.datatypes import convert_to
 from sktime.transformations.base import BaseTransformer
 from tsai.data.core import TSClassification, get_ts_dls
-from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
+from .data import standardize_by_channel
 from .embeddings import POOLS, get_embeddings
 from .model import TimeMAE, as_panel, missing_labels
 from .pretrain import TimeMAEPretrain, default_pretrain_epochs
@@ -88,18 +88,13 @@ def _quiet(learn, verbose: bool):
         return
     with learn.no_bar(), learn.no_logging(), _silent(verbose): yield
 
-def _standardize(X) -> TSStandardize:
-    """Per-variable standardization with statistics from all of `X` (a constant variable becomes 0), passed in:
-    tsai's own full-data path indexes with a list, which recent torch deprecates."""
-    return TSStandardize(mean=X.mean((0, 2), keepdims=True), std=np.maximum(X.std((0, 2), keepdims=True), 1e-8), by_var=True)
-
 def _dls(X, y, batch_size: int, path, std=None, classes=None):
     """tsai data loaders with every series in the training set (no validation split), standardized by `std`
     (default: `X`'s own statistics). With labels, the vocabulary is `classes` in that order (the estimator's
     `classes_`), so the learner predicts the labels themselves. The batch size shrinks to `len(X)` because tsai drops
     the last partial training batch: tiny training sets still give one batch per epoch."""
     tfms = None if y is None else [None, TSClassification(vocab=None if classes is None else list(classes), sort=classes is None)]
-    std = _standardize(X) if std is None else std
+    std = standardize_by_channel(X) if std is None else std
     return get_ts_dls(X, y, tfms=tfms, batch_tfms=[std], bs=max(1, min(batch_size, len(X))), path=path)
 
 def _arch(est) -> dict:
@@ -284,7 +279,7 @@ class TimeMAEClassifier(BaseClassifier):
         X = _panel(X)
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
         pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
-        std = _standardize(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
+        std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
         with _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
             # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
