@@ -287,12 +287,11 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
     sd, stored = read_encoder_file(weights) if is_path else encoder_part(weights, src)
     own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
     own_config = getattr(getattr(model, 'backbone', None), 'config', None) or {}
-    hidden = HIDDEN_KEYS
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
     wrong = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in own if k in sd and sd[k].shape != own[k].shape]
-    saved = {**encoder_config(sd), **{k: stored[k] for k in hidden if k in (stored or {})}}
-    mine = {**encoder_config(own), **{k: own_config[k] for k in hidden if k in own_config}}
+    saved = {**encoder_config(sd), **{k: stored[k] for k in HIDDEN_KEYS if k in (stored or {})}}
+    mine = {**encoder_config(own), **{k: own_config[k] for k in HIDDEN_KEYS if k in own_config}}
     if missing or unexpected or wrong:
         lines = [f'  {k}: weights {s} vs model {m}' for k, s, m in wrong[:8]]
         if missing: lines.append(f'  {len(missing)} model keys missing from the weights, e.g. {missing[:3]}')
@@ -309,7 +308,7 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
         raise ValueError(f'The pretrained encoder in {src} does not fit this model:\n' + '\n'.join(lines) +
                          f'\nWeights were saved from: {_describe(saved)}'
                          f'\nThis model has:          {_describe(mine)}' + fix)
-    differ = [k for k in hidden if k in saved and k in mine and saved[k] != mine[k]]
+    differ = [k for k in HIDDEN_KEYS if k in saved and k in mine and saved[k] != mine[k]]
     if differ:
         was, has = (', '.join(f'{k}={d[k]}' for k in differ) for d in (saved, mine))
         raise ValueError(f'The pretrained encoder in {src} does not fit this model: it was saved with {was} and this model '
