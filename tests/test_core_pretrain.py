@@ -3,7 +3,7 @@ import hashlib
 
 import pytest
 import torch
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelStepException
 from fastai.data.transforms import Transform
 from tsai.all import get_ts_dls, ts_learner
 
@@ -93,6 +93,25 @@ def test_ema_target_gets_no_gradient_and_moves_by_the_ema_rule(udls, tmp_path):
 
     learn.fit(1, 1e-3, cbs=Check())
     assert len(checks) == len(udls.train) and max(checks) < 1e-6
+
+
+def test_ema_target_stays_put_when_a_step_is_cancelled(udls, tmp_path):
+    "AMP's overflow and gradient accumulation cancel the optimizer step; fastai still runs `after_step` then."
+    learn, cb = _learner(udls, tmp_path, momentum=0.9)
+    moved = []
+
+    class CancelEveryOther(Callback):
+        order = 10  # where fastai's MixedPrecision cancels an overflowing step
+        def before_step(self):
+            self.t0 = [p.detach().clone() for p in cb.pretrainer.target.parameters()]
+            if self.iter % 2: raise CancelStepException()
+        def after_step(self):
+            tgt = list(cb.pretrainer.target.parameters())
+            moved.append(max((t - t0).abs().max().item() for t, t0 in zip(tgt, self.t0)) > 0)
+
+    learn.fit(1, 1e-3, cbs=CancelEveryOther())
+    assert len(moved) == len(udls.train) >= 2
+    assert moved == [i % 2 == 0 for i in range(len(moved))]
 
 
 def test_masking_happens_after_batch_transforms(basic_motions, splits, tmp_path):

@@ -347,10 +347,12 @@ class DropLabels(Callback):
 class MomentumUpdate(Callback):
     """The momentum target follows the online backbone after every optimizer step,
     `target = m * target + (1 - m) * online`; it starts as a copy of the backbone at the first training step (a flag
-    in the model's state, so a resumed run does not restart it). With `momentum_end`, m rises along a cosine over a fit."""
+    in the model's state, so a resumed run does not restart it). With `momentum_end`, m rises along a cosine over a fit.
+    A step that was cancelled (AMP's gradient overflow, gradient accumulation between steps) leaves the target as it
+    is: fastai still calls `after_step` then, after `after_cancel_step`."""
     order = 6
     def __init__(self, momentum: float = 0.99, momentum_end: float | None = None):
-        self.momentum, self.momentum_end = momentum, momentum_end
+        self.momentum, self.momentum_end, self.step_cancelled = momentum, momentum_end, False
 
     def current(self) -> float: return cosine_momentum(self.momentum, self.momentum_end, getattr(self.learn, 'pct_train', 0.))
 
@@ -358,7 +360,10 @@ class MomentumUpdate(Callback):
         net = get_model(self.learn.model)
         if not bool(net.target_started): net.sync_target()
 
+    def before_step(self): self.step_cancelled = False
+    def after_cancel_step(self): self.step_cancelled = True
     def after_step(self):
+        if self.step_cancelled: return
         net = get_model(self.learn.model)
         ema_update(net.target, net.backbone, self.current())
 
