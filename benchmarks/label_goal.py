@@ -37,7 +37,7 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
 def check_comparable(a: dict, b: dict, what: str):
     """Two records of one seed may be compared: the same labelled series, the same data (`data.sha1`, where both
     record it), and neither a `--quick` smoke run."""
-    if a['labelled_idx'] != b['labelled_idx']: raise ValueError(f'{what}: different labelled series')
+    if a.get('labelled_idx') != b.get('labelled_idx'): raise ValueError(f'{what}: different labelled series')
     if a.get('quick') or b.get('quick'): raise ValueError(f'{what}: a --quick smoke run; run it in full to compare it')
     sa, sb = (r.get('data', {}).get('sha1') for r in (a, b))
     if sa and sb and sa != sb: raise ValueError(f'{what}: made from different data (data.sha1 {sa} and {sb})')

@@ -3,7 +3,8 @@
 A mean ± std per row hides whether one row wins on the same seeds; with a pretrained encoder and its untrained
 twin of the same seed, the paired difference is what says whether pretraining helped beyond the seed spread. Prints
 each seed's difference in test accuracy (points), their mean, standard deviation (ddof 0, as the reports' ±),
-standard error (ddof 1), how many seeds are above, and the Wilcoxon signed-rank p-value (scipy).
+standard error (ddof 1), how many seeds are above, and the Wilcoxon signed-rank p-value (scipy). A pair whose records
+saw other labelled series or other data, or a `--quick` smoke run, is refused.
 
     python benchmarks/paired_seeds.py benchmarks/extra/uwave_10seeds/results/UWaveGestureLibrary \\
         timemae_linear_kmeans timemae_linear_untrained
@@ -22,15 +23,21 @@ from pathlib import Path
 
 from scipy.stats import wilcoxon
 
+from label_goal import check_comparable
 
-def accuracies(folder: Path, name: str) -> dict:
-    "Test accuracy (%) of `<folder>/<name>_seed<k>.json` by seed."
+
+def records(folder: Path, name: str) -> dict:
+    "The records `<folder>/<name>_seed<k>.json` by seed (label-study files, `<name>_labels<f>_seed<k>`, stay out)."
     out = {}
     for f in folder.glob(f'{name}_seed*.json'):
         seed = f.stem[len(name) + len('_seed'):]
-        if seed.isdigit():
-            out[int(seed)] = 100 * json.loads(f.read_text())['metrics']['accuracy']
+        if seed.isdigit(): out[int(seed)] = json.loads(f.read_text())
     return out
+
+
+def accuracies(folder: Path, name: str) -> dict:
+    "Test accuracy (%) of `<folder>/<name>_seed<k>.json` by seed."
+    return {s: 100 * r['metrics']['accuracy'] for s, r in records(folder, name).items()}
 
 
 def probe_scores(folder: Path) -> tuple[dict, dict]:
@@ -61,8 +68,12 @@ def fold_summary(folder: Path) -> str:
 
 
 def paired_summary(folder: Path, row: str, baseline: str) -> str:
-    "The per-seed differences of `row` minus `baseline` over the seeds both have, and their summary, as text."
-    return summarize(accuracies(folder, row), accuracies(folder, baseline), folder, row, baseline)
+    """The per-seed differences of `row` minus `baseline` over the seeds both have, and their summary, as text. Each
+    pair must be comparable (`label_goal.check_comparable`: the same labelled series and data, no `--quick` run)."""
+    a, b = records(folder, row), records(folder, baseline)
+    for s in sorted(set(a) & set(b)): check_comparable(a[s], b[s], f'{row} and {baseline}, seed {s}')
+    acc = lambda recs: {s: 100 * r['metrics']['accuracy'] for s, r in recs.items()}
+    return summarize(acc(a), acc(b), folder, row, baseline)
 
 
 def summarize(a: dict, b: dict, folder, row: str, baseline: str) -> str:

@@ -362,6 +362,21 @@ def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
                                                                        tmp_path, 'same', 'same')
 
 
+def test_paired_seeds_refuses_pairs_that_cannot_be_compared(tmp_path):
+    "A --quick smoke run, other labelled series or other data in either row is an error that names the seed."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import paired_seeds
+    def fake(name, seed, **extra):
+        (tmp_path / f'{name}_seed{seed}.json').write_text(json.dumps({'metrics': {'accuracy': .5}, **extra}))
+    for s in range(2): fake('raw', s, data={'sha1': 'a'})
+    fake('quick', 0, quick=True); fake('quick', 1)
+    fake('other', 0, data={'sha1': 'a'}); fake('other', 1, data={'sha1': 'b'})
+    fake('fewer', 0, labelled_idx=[0, 1]); fake('fewer', 1, labelled_idx=[0, 1])
+    for row, why in [('quick', 'quick and raw, seed 0: a --quick'), ('other', 'seed 1: made from different data'),
+                     ('fewer', 'seed 0: different labelled series')]:
+        with pytest.raises(ValueError, match=why): paired_seeds.paired_summary(tmp_path, row, 'raw')
+
+
 def test_paired_seeds_probe_pairs_each_record_with_its_own_untrained_score(tmp_path):
     "`--probe`: a probe tag's records, pretrained minus untrained per seed; untrained-only records stay out."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
