@@ -100,6 +100,17 @@ def test_random_state_leaves_global_rngs_alone(bm):
     assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == flags  # fastai's seeding sets them
 
 
+def test_predict_and_embeddings_leave_global_rngs_alone(bm, fitted):
+    "Inference draws DataLoader seeds from python's and torch's RNGs; the caller's streams must not move."
+    def draws(): return random.random(), np.random.rand(), torch.rand(1).item()
+    random.seed(123); np.random.seed(123); torch.manual_seed(123)
+    expected = draws()
+    for infer in (lambda: fitted.predict(bm[2]), lambda: get_embeddings(fitted.learn_, bm[2])):
+        random.seed(123); np.random.seed(123); torch.manual_seed(123)
+        infer()
+        assert draws() == expected
+
+
 def test_sktime_input_types_give_the_same_predictions(bm, fitted):
     Xte = bm[2][:10]
     expected = fitted.predict_proba(Xte)

@@ -5,6 +5,9 @@
 # %% ../nbs/09_embeddings.ipynb #dbc19936
 from __future__ import annotations
 
+import contextlib
+import random
+
 import numpy as np
 import torch
 from fastai.learner import Learner
@@ -13,9 +16,20 @@ from .model import TimeMAEBackbone, as_panel
 from .transfer import PatchFlatten
 
 # %% auto #0
-__all__ = ['POOLS', 'get_embeddings']
+__all__ = ['POOLS', 'keep_random_state', 'get_embeddings']
 
 # %% ../nbs/09_embeddings.ipynb #328dae7d
+@contextlib.contextmanager
+def keep_random_state():
+    """Run inference without moving the caller's random streams. fastai's `new_dl` draws a seed from python's RNG and
+    torch's DataLoader draws one from torch's on every pass, so without this a `predict` or `get_embeddings` call
+    between two seeded steps of a user's script would change what the later step draws. Every CUDA device is forked
+    too, wherever the model is."""
+    py_state = random.getstate()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        try: yield
+        finally: random.setstate(py_state)
+
 POOLS = {'mean': lambda z: z.mean(-1), 'flatten': PatchFlatten.flatten}  # [bs, d_model, n_patches] -> [bs, features]
 
 def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.ndarray:
@@ -41,12 +55,12 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
     if not len(X):  # no series, no rows
         n_patches = -(-X.shape[-1] // model.backbone.window) if pool == 'flatten' else 1
         return np.zeros((0, model.backbone.d_model * n_patches), dtype=np.float32)
-    # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
-    batches = (b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else torch.from_numpy(X).split(bs)
     device, was_training = next(model.parameters()).device, model.training
     model.eval()  # no dropout: the same series always gets the same embedding
     try:
-        with torch.no_grad():
+        with torch.no_grad(), keep_random_state():
+            # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
+            batches = (b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else torch.from_numpy(X).split(bs)
             out = [POOLS[pool](model.backbone(torch.as_tensor(xb).to(device))).cpu() for xb in batches]
     finally:
         model.train(was_training)

@@ -5,14 +5,13 @@
 # %% ../nbs/14_plots.ipynb #2b5d27f3
 from __future__ import annotations
 
-import random
 
 import numpy as np
 import torch
 from fastai.learner import Learner
 from fastai.torch_core import subplots
 
-from .embeddings import get_embeddings
+from .embeddings import get_embeddings, keep_random_state
 from .model import TimeMAEBackbone, as_panel
 from .pretrain import TimeMAEPretrain
 
@@ -90,12 +89,9 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     was_training = net.training
     net.eval()
     try:
-        py_state = random.getstate()  # fastai's new_dl draws a seed from python's RNG
-        # manual_seed seeds every CUDA device too, so every one is forked, wherever the model is
-        with torch.no_grad(), torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        with torch.no_grad(), keep_random_state():  # the caller's random streams stay where they were
             torch.manual_seed(seed)
             x = next(iter(learn.dls.valid.new_dl(X[:n], bs=len(X[:n]))))[0]   # the learner's batch transforms
-            random.setstate(py_state)
             x = torch.as_tensor(x).as_subclass(torch.Tensor).to(dev)
             out = net(x)
     finally:

@@ -24,7 +24,7 @@ from tsai.learner import ts_learner
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .data import standardize_by_channel
-from .embeddings import POOLS, get_embeddings
+from .embeddings import POOLS, get_embeddings, keep_random_state
 from .model import TimeMAE, as_panel, missing_labels
 from .pretrain import TimeMAEPretrain, default_pretrain_epochs
 from .transfer import timemae_learner
@@ -304,7 +304,7 @@ class TimeMAEClassifier(BaseClassifier):
 
     def _predict_proba(self, X) -> np.ndarray:
         "Class probabilities, columns in the order of `classes_` (softmax of the fine-tuned model)."
-        with self.learn_.no_bar():
+        with self.learn_.no_bar(), keep_random_state():  # predict leaves the caller's random streams alone
             probs = self.learn_.get_X_preds(_panel(X, self.learn_), bs=max(self.batch_size, 256), with_decoded=False)[0]
         return np.asarray(probs, dtype=float)
 
