@@ -324,6 +324,19 @@ def test_unseen_folds_pretrain_without_the_series_they_score(tmp_path, monkeypat
         run_probe(small, epochs=2, every=1, by_recording=True, arch_kwargs=TINY, verbose=False, unseen=True)
 
 
+def test_unseen_steps_record_each_folds_own_schedule(tmp_path):
+    """`--unseen --steps`: folds of unequal size have different batches per epoch and so different epochs; the record
+    keeps each fold's steps, and its own epochs, batches and steps are one fold's (the first), not a mix."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(33, 2, 20)).astype(np.float32)
+    y = np.arange(33) % 2
+    small = NoTestDataset('Small', X[:30], y[:30], X[30:], y[30:], X[:2], y[:2])   # 33 inputs: fits of 26 and 27
+    r = run_probe(small, steps=4, bs=9, arch_kwargs=TINY, out_dir=tmp_path, verbose=False, unseen=True)
+    assert len(set(r['fold_steps'])) > 1, r['fold_steps']                 # the folds' schedules do differ here
+    assert r['steps'] == r['epochs'] * r['batches_per_epoch'] == r['fold_steps'][0] >= 4
+    assert r['epochs'] == r['fold_epochs'][0] and r['data']['n_pretrain'] == 26
+
+
 def test_a_record_of_other_data_under_the_same_name_is_refused(ds, tmp_path):
     "A kept record is reused only for the data it was made from (the training and validation splits' hash)."
     import copy

@@ -364,11 +364,13 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     y = np.concatenate([ds.y_train, ds.y_valid])
     if unseen:
         protocol = probe_protocol(n_inputs, folds, unseen=True)
-        fold_scores, fold_epochs, fold_last, pre_s, timer = [], [], [], 0., [0.]  # timer[0]: seconds spent probing
+        fold_scores, fold_epochs, fold_batches, fold_last, pre_s, timer = [], [], [], [], 0., [0.]  # timer[0]: seconds probing
         for k, (fit, held) in enumerate(unseen_folds(y, folds)):
             with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
                 learn, cb = _pretrain_learner(X[fit], seed, bs_, pretrain_kwargs, arch, tmp)
                 n_batches = len(learn.dls.train)
+                fold_batches.append(n_batches)
+                if k == 0: n_pretrain = len(fit)
                 fold_epochs.append(0 if untrained_only else math.ceil(steps / n_batches) if steps is not None else epochs)
                 t1 = time.perf_counter()
                 with _rng_kept(): u = unseen_fold_score(learn, X, y, fit, held)
@@ -382,7 +384,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                 + ('' if f is None else f', pretrained {f:.4f}'))
         untrained = float(np.mean([u for u, _ in fold_scores]))
         final = None if untrained_only else float(np.mean([f for _, f in fold_scores]))
-        epochs, n_pretrain = fold_epochs[0], len(fit)
+        # folds can differ in size, so in batches per epoch and epochs: the record's figures are the first fold's
+        epochs, n_batches = fold_epochs[0], fold_batches[0]
         curve = [[0, untrained]] + ([] if untrained_only else [[epochs, final]])
         shared, warning = shared_recordings_warning(ds, protocol)
         if warning: timemae_warn(warning, stacklevel=2)
@@ -422,7 +425,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         'steps_requested': steps, 'batches_per_epoch': n_batches, 'lr': lr, 'bs': bs_, 'bs_used': learn.dls.train.bs,
         'sched': sched, 'every': every, 'folds': folds, 'untrained_only': untrained_only,
         'pretrain_fraction': pretrain_fraction, 'by_recording': by_recording,
-        **({'unseen': True, 'fold_scores': fold_scores, 'fold_epochs': fold_epochs, 'fold_history_last': fold_last}
+        **({'unseen': True, 'fold_scores': fold_scores, 'fold_epochs': fold_epochs,
+            'fold_steps': [e * b for e, b in zip(fold_epochs, fold_batches)], 'fold_history_last': fold_last}
            if unseen else {}),
         'given': {'epochs': None if steps is not None or untrained_only else epochs, 'steps': steps, 'bs': bs,
                   'arch': arch_kwargs},
