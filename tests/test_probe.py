@@ -61,7 +61,7 @@ def test_run_records_untrained_and_final_scores(probe_run, ds):
     assert r['steps'] == 2 * r['batches_per_epoch'] and r['data']['n_pretrain'] == 40
     assert len(r['history']) == 2 and r['history_last'] == r['history'][-1] and 'train_loss' in r['history_last']
     assert 'mask_ratio' in r['settings']['effective']['pretrain']  # the callback's defaults are recorded too
-    assert r['versions']['torch'] and r['env']['torch_threads'] == 1 and r['wall_s'] > 0
+    assert r['versions']['torch'] and r['env']['torch_threads'] == 1 and r['env']['cpu_capability'] and r['wall_s'] > 0
     saved = json.loads(probe_path(out, 'BasicMotions', 't', 0).read_text())
     assert saved['final_score'] == r['final_score'] and saved['settings'] == r['settings']
     assert not (out / 'models').exists()

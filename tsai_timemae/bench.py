@@ -362,10 +362,19 @@ def package_versions() -> dict:
         except PackageNotFoundError: out[p] = None
     return out
 
+def _cpu_model() -> str | None:
+    "The CPU's model name (Linux), which `platform.processor()` leaves empty there."
+    try:
+        with open('/proc/cpuinfo') as f: return next((l.split(':', 1)[1].strip() for l in f if l.startswith('model name')), None)
+    except OSError: return None
+
 def environment() -> dict:
+    """Where a record was made. The CPU model and the vector instructions torch used (`cpu_capability`, e.g. AVX512
+    or AVX2) are kept because float results, and so a rare test series, can differ between machines."""
     dev = default_device()
     return {'device': str(dev), 'device_name': torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or platform.machine(),
-            'torch_threads': torch.get_num_threads(), 'cpu_count': os.cpu_count(), 'platform': platform.platform()}
+            'torch_threads': torch.get_num_threads(), 'cpu_count': os.cpu_count(), 'platform': platform.platform(),
+            'cpu_model': _cpu_model(), 'cpu_capability': torch.backends.cpu.get_cpu_capability()}
 
 def _rss_bytes() -> int:
     try:
