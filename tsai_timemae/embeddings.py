@@ -21,14 +21,14 @@ __all__ = ['POOLS', 'keep_random_state', 'get_embeddings']
 # %% ../nbs/09_embeddings.ipynb #328dae7d
 @contextlib.contextmanager
 def keep_random_state():
-    """Run inference without moving the caller's random streams. fastai's `new_dl` draws a seed from python's RNG and
-    torch's DataLoader draws one from torch's on every pass, so without this a `predict` or `get_embeddings` call
-    between two seeded steps of a user's script would change what the later step draws. Every CUDA device is forked
-    too, wherever the model is."""
-    py_state = random.getstate()
+    """Restore python's, numpy's and torch's random streams (every CUDA device's too) on exit. Inference runs inside
+    it: fastai's `new_dl` draws a seed from python's RNG and torch's DataLoader one from torch's on every pass, so
+    without it a `predict` or `get_embeddings` call between two seeded steps of a user's script would change what the
+    later step draws. Probing during pretraining runs inside it too, so that it never changes the pretraining."""
+    py_state, np_state = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
         try: yield
-        finally: random.setstate(py_state)
+        finally: random.setstate(py_state); np.random.set_state(np_state)
 
 POOLS = {'mean': lambda z: z.mean(-1), 'flatten': PatchFlatten.flatten}  # [bs, d_model, n_patches] -> [bs, features]
 

@@ -5,7 +5,6 @@
 # %% ../nbs/14_plots.ipynb #2b5d27f3
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from fastai.learner import Learner

@@ -209,16 +209,9 @@ def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None,
 # %% ../nbs/13_probe.ipynb #90107a99
 @contextlib.contextmanager
 def _rng_kept():
-    "Restore Python's, numpy's and torch's random state on exit, so probing never changes the pretraining."
-    import random
-
-    import torch
-    state = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try: yield
-    finally:
-        random.setstate(state[0]); np.random.set_state(state[1]); torch.set_rng_state(state[2])
-        if cuda is not None: torch.cuda.set_rng_state_all(cuda)
+    "`keep_random_state`, imported only when used (the probe's command line starts without torch), so probing never changes the pretraining."
+    from tsai_timemae.embeddings import keep_random_state
+    with keep_random_state(): yield
 
 def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, log, timer: list, by_recording=False):
     "A fastai callback that probes the encoder after every `every` epochs (the last epoch is probed after the fit)."

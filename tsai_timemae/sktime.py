@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import random
 import tempfile
 from pathlib import Path
 
@@ -66,15 +65,12 @@ def _seeded(random_state):
         yield
         return
     seed = random_state if isinstance(random_state, (int, np.integer)) else check_random_state(random_state).randint(2**31)
-    py_state, np_state = random.getstate(), np.random.get_state()
     cudnn = torch.backends.cudnn
     flags = cudnn.deterministic, cudnn.benchmark  # fastai's reproducible seeding sets them for the whole process
-    with torch.random.fork_rng():
+    with keep_random_state():
         set_seed(int(seed), reproducible=True)
         try: yield
-        finally:
-            random.setstate(py_state); np.random.set_state(np_state)
-            cudnn.deterministic, cudnn.benchmark = flags
+        finally: cudnn.deterministic, cudnn.benchmark = flags
 
 def _silent(verbose: bool):
     "Swallow prints (tsai's 'encoder loaded from ...', fastai's console tables) unless `verbose`."
