@@ -98,3 +98,54 @@ def test_validate_and_get_preds_leave_the_state_and_the_weights_alone(udls, tmp_
         assert all(torch.equal(v, learn.model.state_dict()[k]) for k, v in before.items()), f'resume={resume}: weights changed'
         state = torch.load(path, weights_only=False)
         assert state['epoch'] == 1 and len(state['history']) == 2
+
+
+def test_a_resumed_run_keeps_the_recorders_rows(udls, tmp_path):
+    "The Recorder gets the interrupted run's rows back: skipped epochs logged empty rows, and `plot_loss` failed on them."
+    import matplotlib
+    matplotlib.use('Agg')
+    from fastai.callback.core import Callback, CancelFitException
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    class StopAfter(Callback):
+        order = 99  # after the state of the epoch is written
+        def after_epoch(self):
+            if self.epoch == 1: raise CancelFitException()
+
+    def learner(resume):
+        cb = TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False)
+        return ts_learner(udls, TimeMAE, cbs=cb, **SMALL)
+    first = learner(False)
+    with first.no_bar(), first.no_logging(): first.fit(3, 1e-3, cbs=StopAfter())
+    assert len(first.recorder.values) == 2
+    again = learner(True)
+    with again.no_bar(), again.no_logging(): again.fit(3, 1e-3)
+    rec = again.recorder
+    assert len(rec.values) == 3 and all(len(row) == len(first.recorder.values[0]) > 0 for row in rec.values), rec.values
+    assert rec.values[:2] == [[float(v) for v in row] for row in first.recorder.values]
+    assert len(rec.losses) == len(rec.lrs) == 3 * len(udls.train) and len(rec.iters) == 3
+    rec.plot_loss()                                                     # failed on the skipped epochs' empty rows
+
+
+def test_the_optimizer_state_read_onto_the_cpu_follows_each_parameters_device():
+    "fastai's `Optimizer.load_state_dict` moves nothing; on a GPU the next step would mix devices ('meta' stands in)."
+    from fastai.optimizer import Adam
+    from tsai_timemae.pretrain import _opt_state_to_param_devices
+    p = torch.nn.Parameter(torch.empty(3, device='meta'))
+    opt = Adam([p], lr=1e-3)
+    opt.state[p] = {'grad_avg': torch.zeros(3), 'step': 4}
+    _opt_state_to_param_devices(opt)
+    assert opt.state[p]['grad_avg'].device.type == 'meta' and opt.state[p]['step'] == 4
+
+
+def test_an_unreadable_state_file_says_how_to_start_again(udls, tmp_path):
+    import pytest
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    (tmp_path / 'timemae_encoder_state.pth').write_bytes(b'not a torch file')
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
+    with pytest.raises(ValueError, match=r'Cannot resume: the pretraining state .* cannot be read .*Delete it, or pass resume=False'):
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)

@@ -18,6 +18,7 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
+from fastai.optimizer import Optimizer
 from fastai.torch_core import get_model, rank_distrib, trainable_params
 from fastcore.foundation import L
 
@@ -348,8 +349,8 @@ class MomentumUpdate(Callback):
     """The momentum target follows the online backbone after every optimizer step,
     `target = m * target + (1 - m) * online`; it starts as a copy of the backbone at the first training step (a flag
     in the model's state, so a resumed run does not restart it). With `momentum_end`, m rises along a cosine over a fit.
-    A step that was cancelled (AMP's gradient overflow, gradient accumulation between steps) leaves the target as it
-    is: fastai still calls `after_step` then, after `after_cancel_step`."""
+    A step that was cancelled (AMP's gradient overflow) leaves the target as it is: fastai still calls `after_step`
+    then, after `after_cancel_step`. (Gradient accumulation cancels the whole batch, so no `after_step` runs.)"""
     order = 6
     def __init__(self, momentum: float = 0.99, momentum_end: float | None = None):
         self.momentum, self.momentum_end, self.step_cancelled = momentum, momentum_end, False
@@ -625,9 +626,26 @@ def _restore_rng_states(learn, s: dict):
     name, keys, pos, has_gauss, gauss = s['numpy']
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(s['torch'])
-    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    for i, st in enumerate(s['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)  # fewer GPUs now: the first ones'
     for dl, st in zip(getattr(learn.dls, 'loaders', []), s['loaders']):
         if st is not None and hasattr(dl, 'rng'): dl.rng.setstate(st)
+
+def _opt_state_to_param_devices(opt):
+    """Move a fastai optimizer's loaded state (read onto the CPU) to each parameter's device: fastai's
+    `Optimizer.load_state_dict` installs it as it is, and the next step on a GPU would mix devices. A wrapped torch
+    optimizer (`OptimWrapper`) places its state itself."""
+    if not isinstance(opt, Optimizer): return
+    for p, s in opt.state.items():
+        for k, v in s.items():
+            if isinstance(v, torch.Tensor): s[k] = v.to(p.device)
+
+_RECORDER_KEYS = ('lrs', 'iters', 'losses', 'values')
+
+def _recorder_state(rec) -> dict:
+    "The Recorder's per-batch and per-epoch lists, as plain numbers, so a resumed run's `plot_loss` has every epoch."
+    num = lambda v: v.item() if isinstance(v, torch.Tensor) else v
+    return {'lrs': [num(v) for v in rec.lrs], 'iters': [num(v) for v in rec.iters],
+            'losses': [num(v) for v in rec.losses], 'values': [[num(v) for v in row] for row in rec.values]}
 
 class PretrainCheckpoint(Callback):
     """Every `every` epochs, and after the last, the whole pretraining state, written atomically to `path` (rank 0
@@ -640,7 +658,7 @@ class PretrainCheckpoint(Callback):
     order = 70  # after the Recorder (50) and SaveEncoder (61): the state holds this epoch's history and encoder file
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
         if int(every) < 1: raise ValueError(f'save_every must be a positive number of epochs, got {every}.')
-        self.path, self.every, self.resume, self.owner, self.start = Path(path), int(every), resume, owner, 0
+        self.path, self.every, self.resume, self.owner, self.start, self._recorder = Path(path), int(every), resume, owner, 0, None
 
     def _settings(self) -> dict:
         "What must not change between a run and its resumption."
@@ -664,7 +682,10 @@ class PretrainCheckpoint(Callback):
         if self._outside_training(): return
         self.start = 0
         if not self.resume or not self.path.is_file(): return
-        state = _load_state(self.path)
+        try: state = _load_state(self.path)
+        except ValueError as e:
+            raise ValueError(f'Cannot resume: the pretraining state {self.path} cannot be read ({e}). Delete it, or pass '
+                             'resume=False, to start a new run.') from None
         mine = self._settings()
         if state['settings'] != mine:
             diff = [k for k in mine if state['settings'].get(k) != mine[k]]
@@ -674,6 +695,10 @@ class PretrainCheckpoint(Callback):
                              '(or pass resume=False) to start a new run.')
         get_model(self.learn.model).load_state_dict(state['model'])
         self.learn.opt.load_state_dict(state['opt'])
+        _opt_state_to_param_devices(self.learn.opt)
+        scaler = getattr(self.learn, 'scaler', None)  # MixedPrecision's (order 10) was made in this before_fit already
+        if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
+        self._recorder = state.get('recorder')
         if self.owner is not None:
             self.owner.history = list(state['history'])
             if self.owner.saver is not None:
@@ -692,7 +717,10 @@ class PretrainCheckpoint(Callback):
         if not self._outside_training(): self.resume = False  # this process's run is under way: later fits start anew
 
     def after_epoch(self):
-        if self._outside_training() or self.epoch < self.start: return
+        if self._outside_training(): return
+        if self.epoch == self.start - 1 and self._recorder:  # the Recorder (50) logged an empty row per skipped epoch
+            for k in _RECORDER_KEYS: setattr(self.learn.recorder, k, list(self._recorder[k]))
+        if self.epoch < self.start: return
         last = self.epoch == self.learn.n_epoch - 1
         if ((self.epoch + 1) % self.every and not last) or rank_distrib() != 0: return
         o, sl = self.owner, self.learn.recorder.smooth_loss
@@ -701,4 +729,6 @@ class PretrainCheckpoint(Callback):
                            'model': get_model(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(),
                            'rng': _rng_states(self.learn), 'smooth_loss': (sl.val, sl.count),
                            'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
+                           'recorder': _recorder_state(self.learn.recorder),
+                           'scaler': scaler.state_dict() if (scaler := getattr(self.learn, 'scaler', None)) is not None else None,
                            'weights_path': str(saver.weights_path) if saver and saver.weights_path else None}, self.path)
