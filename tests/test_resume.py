@@ -149,3 +149,31 @@ def test_an_unreadable_state_file_says_how_to_start_again(udls, tmp_path):
     learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
     with pytest.raises(ValueError, match=r'Cannot resume: the pretraining state .* cannot be read .*Delete it, or pass resume=False'):
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+
+
+def test_amps_loss_scale_is_saved_and_restored(udls, tmp_path):
+    "fastai's MixedPrecision makes a new GradScaler (scale 2**16) every fit; a resumed run continues with the saved one."
+    from fastai.callback.core import Callback
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    class FakeScaler:
+        def __init__(self): self.scale = 2. ** 16
+        def state_dict(self): return {'scale': self.scale}
+        def load_state_dict(self, d): self.scale = d['scale']
+
+    class FakeAMP(Callback):
+        order = 10  # MixedPrecision's: its before_fit makes learn.scaler before the checkpoint's before_fit
+        def before_fit(self): self.learn.scaler = FakeScaler()
+        def after_train(self): self.learn.scaler.scale /= 2   # as overflowing steps would halve it
+
+    def learner(resume):
+        return ts_learner(udls, TimeMAE, cbs=[FakeAMP(), TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume,
+                                                                         verbose=False)], **SMALL)
+    first = learner(False)
+    with first.no_bar(), first.no_logging(): first.fit(2, 1e-3)
+    assert torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)['scaler'] == {'scale': 2. ** 14}
+    again = learner(True)
+    with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)        # both epochs done: only the restore happens
+    assert again.scaler.scale == 2. ** 14
