@@ -202,3 +202,16 @@ def test_settings_are_stored_as_plain_values_and_checked_against_the_tensors(tmp
     torch.save({**raw, 'format': 3}, tmp_path / 'future.pth')
     with pytest.raises(ValueError, match='format 3, newer.*upgrade tsai_timemae'):
         read_encoder_weights(tmp_path / 'future.pth')
+
+
+def test_stale_temporaries_of_this_machine_are_removed_and_other_machines_left_alone(tmp_path):
+    "A dead writer's temporary on this machine goes; on a shared file system another machine's writer is never taken for dead."
+    from tsai_timemae.weights import _host_tag, atomic_write
+    dead = 999_999_999                                                    # no such process
+    names = {'legacy': f'.w.pth.{dead}.abc123.tmp', 'here': f'.w.pth.{dead}-{_host_tag()}.abc123.tmp',
+             'elsewhere': f'.w.pth.{dead}-another-host.abc123.tmp', 'alive': f'.w.pth.{os.getpid()}-{_host_tag()}.abc123.tmp'}
+    for n in names.values(): (tmp_path / n).write_bytes(b'half')
+    atomic_write(tmp_path / 'w.pth', lambda f: f.write(b'whole'))
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {'w.pth', names['elsewhere'], names['alive']}, left
+    assert (tmp_path / 'w.pth').read_bytes() == b'whole'

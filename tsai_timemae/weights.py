@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import socket
 import tempfile
 from pathlib import Path
 
@@ -27,18 +28,25 @@ ENCODER_PREFIX = 'backbone.'
 
 # %% ../nbs/01_weights.ipynb #2d607e1e
 def _pid_alive(pid: int) -> bool:
+    if os.name == 'nt': return True  # Windows' os.kill(pid, 0) sends Ctrl+C instead of probing: never remove there
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except (PermissionError, OSError): return True  # someone else's process: leave its file alone
     return True
 
+def _host_tag() -> str:
+    "This machine's name as it goes into a temporary file's name (letters, digits and '-')."
+    return re.sub(r'[^A-Za-z0-9-]', '-', socket.gethostname()) or 'host'
+
 def remove_stale_temporaries(path) -> list[Path]:
     """Delete the temporary files that writes of `path` by processes no longer running left behind (a process killed
-    mid-write cannot clean up after itself). Returns what was deleted."""
+    mid-write cannot clean up after itself). Returns what was deleted. A temporary file's name carries its writer's
+    process id and machine name: on a shared file system, another machine's writer is never taken for a dead one
+    (its process id means nothing here). Names without a machine (older versions) count as this machine's."""
     path, gone = Path(path), []
     for tmp in path.parent.glob(f'.{path.name}.*.tmp'):
-        m = re.fullmatch(rf'\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp', tmp.name)
-        if m and not _pid_alive(int(m.group(1))):
+        m = re.fullmatch(rf'\.{re.escape(path.name)}\.(\d+)(?:-([A-Za-z0-9-]+))?\.[^.]+\.tmp', tmp.name)
+        if m and m.group(2) in (None, _host_tag()) and not _pid_alive(int(m.group(1))):
             tmp.unlink(missing_ok=True); gone.append(tmp)
     return gone
 
@@ -50,12 +58,12 @@ def _default_mode() -> int:
 def atomic_write(path, write, mode: str = 'wb') -> Path:
     """Call `write(f)` on a temporary file in the same folder, then rename: the file at `path` is complete or absent.
     The file gets the usual permissions (0666 less the umask), and temporary files left by killed writers of the
-    same path are removed first (their names carry the writer's process id)."""
+    same path on this machine are removed first (their names carry the writer's process id and machine)."""
     path = Path(path).expanduser()
     if path.is_dir(): raise IsADirectoryError(f'{path} is a folder, not a file name: pass the path of a file inside it.')
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}-{_host_tag()}.', suffix='.tmp')
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
