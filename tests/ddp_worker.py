@@ -7,7 +7,8 @@ TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_dis
 `init{rank}.pt` / `final{rank}.pt` (the model's state before and after the fit; a supervised run then fits FineLast
 too: `finelast_init{rank}.pt` / `finelast_final{rank}.pt`), `stdout{rank}.txt` (what the fit
 printed), `saves{rank}.txt` (every `torch.save` target, one a line) and `record{rank}.json` (the recorder's names
-and values, and the pretraining callback's history)."""
+and values, and the pretraining callback's history); a pretraining run also saves its whole state every epoch
+(`save_every=1`) and writes `rng{rank}.pt`, the rank's torch random state after each epoch (the last one stays)."""
 import contextlib
 import json
 import os
@@ -71,8 +72,13 @@ def main(out: Path, mode: str, epochs: int = 2):
     elif mode == 'pretrain':
         from tsai_timemae.pretrain import TimeMAEPretrain
         dls = get_ts_dls(X, splits=splits, bs=4)
-        cb = TimeMAEPretrain(target_dir=out / 'models', n_decoder_layers=1, momentum=0.9)
+        cb = TimeMAEPretrain(target_dir=out / 'models', n_decoder_layers=1, momentum=0.9, save_every=1)
         learn = ts_learner(dls, TimeMAE, cbs=cb, **arch)
+        from fastai.callback.core import Callback
+        class RngAfterEpoch(Callback):
+            order = 99  # after the pretraining state is written: what that state must hold for this rank
+            def after_epoch(self): torch.save(torch.get_rng_state(), out / f'rng{rank}.pt')
+        learn.add_cb(RngAfterEpoch())
     else:
         raise SystemExit(f'unknown mode {mode!r}')
     torch.save(_state(learn.model), out / f'init{rank}.pt')

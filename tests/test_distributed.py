@@ -117,13 +117,27 @@ def test_pretraining_only_rank0_prints_and_writes_the_encoder(pretrain_run):
     assert len(_encoder_saves(res, 0)) >= 1
     for r in range(1, N_PROC): assert _encoder_saves(res, r) == [], f'rank {r} wrote the encoder: {_encoder_saves(res, r)}'
     files = sorted(p.name for p in (out / 'models').iterdir())
-    assert files == ['timemae_encoder.pth'], files  # no temporary file left behind
+    assert files == ['timemae_encoder.pth', 'timemae_encoder_state.pth'], files  # no temporary file left behind
     saved = torch.load(out / 'models' / 'timemae_encoder.pth', weights_only=True)
     saved = saved.get('state_dict', saved) if isinstance(saved, dict) else saved
     final = res[0]['final']  # the saved encoder is the final backbone
     backbone = {k: v for k, v in final.items() if k.startswith('backbone.')}
     assert saved.keys() == backbone.keys()
     for k, v in saved.items(): assert torch.equal(v, backbone[k]), k
+
+
+@needs_ddp
+def test_the_pretraining_state_holds_every_ranks_own_random_state(pretrain_run):
+    "Each rank seeds itself differently; resuming must give each rank its own streams back, not rank 0's."
+    from tsai_timemae.pretrain import _rng_states_of_rank
+    out, _ = pretrain_run
+    state = torch.load(out / 'models' / 'timemae_encoder_state.pth', weights_only=False)
+    by_rank = state['rng_by_rank']
+    assert len(by_rank) == N_PROC and torch.equal(state['rng']['torch'], by_rank[0]['torch'])
+    for r in range(N_PROC): assert torch.equal(by_rank[r]['torch'], torch.load(out / f'rng{r}.pt')), f'rank {r}'
+    assert not torch.equal(by_rank[0]['torch'], by_rank[1]['torch'])
+    assert _rng_states_of_rank(state, 1, N_PROC) is by_rank[1]
+    assert _rng_states_of_rank(state, 1, 3) is by_rank[0]                 # another number of processes: rank 0's
 
 
 @needs_ddp

@@ -19,7 +19,7 @@ from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
 from fastai.optimizer import Optimizer
-from fastai.torch_core import get_model, rank_distrib, trainable_params
+from fastai.torch_core import get_model, num_distrib, rank_distrib, trainable_params
 from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
@@ -621,6 +621,21 @@ def _rng_states(learn) -> dict:
             'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             'loaders': [dl.rng.getstate() if hasattr(dl, 'rng') else None for dl in getattr(learn.dls, 'loaders', [])]}
 
+def _rng_states_by_rank(learn) -> list:
+    """`_rng_states` of every process, in rank order (a collective: every rank must call it). In a distributed run
+    each rank draws its own masks and dropout, so a resumed rank continues its own streams, not rank 0's."""
+    mine = _rng_states(learn)
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2: return [mine]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, mine)
+    return out
+
+def _rng_states_of_rank(state: dict, rank: int, world: int) -> dict:
+    "This rank's saved random states; with another number of processes than the saved run's, rank 0's for every rank."
+    by_rank = state.get('rng_by_rank') or [state['rng']]
+    return by_rank[rank] if len(by_rank) == max(world, 1) else by_rank[0]
+
 def _restore_rng_states(learn, s: dict):
     random.setstate(s['python'])
     name, keys, pos, has_gauss, gauss = s['numpy']
@@ -650,7 +665,8 @@ def _recorder_state(rec) -> dict:
 class PretrainCheckpoint(Callback):
     """Every `every` epochs, and after the last, the whole pretraining state, written atomically to `path` (rank 0
     only): the model with every pretraining module and the momentum target, the optimizer, the epochs done out of how
-    many, every random state, and the `TimeMAEPretrain` history and best loss. With `resume=True`, a fit whose
+    many, every random state (each process's own in a distributed run), the Recorder's rows, AMP's loss scale, and the
+    `TimeMAEPretrain` history and best loss. With `resume=True`, a fit whose
     `path` exists continues from it: the same call (same epochs and schedule) skips the epochs done. Only a fit that
     starts a process's work resumes: once a fit has ended here, a further fit of the same learner ("50 more epochs")
     trains anew and overwrites the file, instead of reloading the finished run and skipping every epoch.
@@ -705,7 +721,7 @@ class PretrainCheckpoint(Callback):
                 self.owner.saver.best, self.owner.saver.weights_path = state['best'], state['weights_path'] and Path(state['weights_path'])
         sl = self.learn.recorder.smooth_loss
         sl.val, sl.count = state['smooth_loss']
-        _restore_rng_states(self.learn, state['rng'])
+        _restore_rng_states(self.learn, _rng_states_of_rank(state, rank_distrib(), num_distrib()))
         self.start = state['epoch'] + 1
         if rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
             print(f'Resuming pretraining from {self.path}: {self.start} of {self.learn.n_epoch} epochs done.')
@@ -722,12 +738,14 @@ class PretrainCheckpoint(Callback):
             for k in _RECORDER_KEYS: setattr(self.learn.recorder, k, list(self._recorder[k]))
         if self.epoch < self.start: return
         last = self.epoch == self.learn.n_epoch - 1
-        if ((self.epoch + 1) % self.every and not last) or rank_distrib() != 0: return
+        if (self.epoch + 1) % self.every and not last: return
+        rng = _rng_states_by_rank(self.learn)  # every rank takes part; rank 0 writes
+        if rank_distrib() != 0: return
         o, sl = self.owner, self.learn.recorder.smooth_loss
         saver = getattr(o, 'saver', None)
         atomic_torch_save({'format': 1, 'epoch': self.epoch, 'settings': self._settings(),
                            'model': get_model(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(),
-                           'rng': _rng_states(self.learn), 'smooth_loss': (sl.val, sl.count),
+                           'rng': rng[0], 'rng_by_rank': rng, 'smooth_loss': (sl.val, sl.count),
                            'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
                            'recorder': _recorder_state(self.learn.recorder),
                            'scaler': scaler.state_dict() if (scaler := getattr(self.learn, 'scaler', None)) is not None else None,
