@@ -177,3 +177,28 @@ def test_amps_loss_scale_is_saved_and_restored(udls, tmp_path):
     again = learner(True)
     with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)        # both epochs done: only the restore happens
     assert again.scaler.scale == 2. ** 14
+
+
+def test_a_distributed_runs_state_resumes_on_one_process(udls, tmp_path):
+    "A run of two processes saved a smoothed loss with one entry per process; one process resumes with a single number."
+    from fastai.callback.core import Callback, CancelFitException
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    class StopAfterFirst(Callback):
+        order = 99
+        def after_epoch(self): raise CancelFitException()
+
+    def learner(resume):
+        return ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False), **SMALL)
+    first = learner(False)
+    with first.no_bar(), first.no_logging(): first.fit(2, 1e-3, cbs=StopAfterFirst())
+    path = tmp_path / 'timemae_encoder_state.pth'
+    state = torch.load(path, weights_only=False)
+    val, count = state['smooth_loss']
+    state['smooth_loss'], state['world_size'] = (torch.stack([val, val + 1]), count), 2   # as two processes wrote it
+    torch.save(state, path)
+    again = learner(True)
+    with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
+    assert all(torch.as_tensor(v).numel() == 1 for v in again.recorder.losses)

@@ -721,6 +721,8 @@ class PretrainCheckpoint(Callback):
                 self.owner.saver.best, self.owner.saver.weights_path = state['best'], state['weights_path'] and Path(state['weights_path'])
         sl = self.learn.recorder.smooth_loss
         sl.val, sl.count = state['smooth_loss']
+        if state.get('world_size', 1) != max(num_distrib(), 1) and isinstance(sl.val, torch.Tensor) and sl.val.ndim:
+            sl.val = sl.val.mean()  # a distributed run's smoothed loss has one entry per process: not this run's count
         _restore_rng_states(self.learn, _rng_states_of_rank(state, rank_distrib(), num_distrib()))
         self.start = state['epoch'] + 1
         if rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
@@ -745,7 +747,8 @@ class PretrainCheckpoint(Callback):
         saver = getattr(o, 'saver', None)
         atomic_torch_save({'format': 1, 'epoch': self.epoch, 'settings': self._settings(),
                            'model': get_model(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(),
-                           'rng': rng[0], 'rng_by_rank': rng, 'smooth_loss': (sl.val, sl.count),
+                           'rng': rng[0], 'rng_by_rank': rng, 'world_size': max(num_distrib(), 1),
+                           'smooth_loss': (sl.val, sl.count),
                            'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
                            'recorder': _recorder_state(self.learn.recorder),
                            'scaler': scaler.state_dict() if (scaler := getattr(self.learn, 'scaler', None)) is not None else None,
