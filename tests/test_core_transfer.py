@@ -222,3 +222,20 @@ def test_finelast_freezes_a_model_wrapped_for_data_parallel_training(dls, weight
     assert modes and not any(modes)
     assert_same_state(_enc(learn.model), enc)
     assert all(p.requires_grad for p in learn.model.parameters())
+
+
+def test_freeze_encoder_holds_an_encoder_that_trained_before(dls, weights):
+    "Gradients and Adam's momentum left by an earlier FineAll fit must not move the encoder once FreezeEncoder is on."
+    from tsai_timemae.all import FreezeEncoder
+    learn = fineall_learner(dls, weights)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
+    before = _enc(learn.model)
+    learn.add_cb(FreezeEncoder())
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
+    assert_same_state(before, _enc(learn.model))
+
+
+def test_exclude_head_false_is_refused_rather_than_ignored(dls, weights):
+    "tsai would load the head too with exclude_head=False; TimeMAE loads encoders only, so it says so."
+    with pytest.raises(ValueError, match=r'exclude_head=False.*encoder only.*learn.load'):
+        ts_learner(dls, TimeMAE, pretrained=True, weights_path=weights, exclude_head=False, **SMALL)

@@ -38,7 +38,11 @@ class FreezeEncoder(Callback):
     def before_fit(self):
         params = list(get_model(self.learn.model).backbone.named_parameters())
         self._flags = [p.requires_grad for _, p in params]
-        for n, p in params: p.requires_grad_(n.startswith(getattr(self, 'trainable', ())))
+        for n, p in params:
+            p.requires_grad_(n.startswith(getattr(self, 'trainable', ())))
+            # a gradient left by an earlier fit would still move the parameter: fastai's optimizer steps (momentum,
+            # weight decay) every parameter that has one, whatever requires_grad says
+            if not p.requires_grad: p.grad = None
 
     def before_train(self): get_model(self.learn.model).backbone.eval()
 

@@ -338,6 +338,10 @@ def install_strict_transfer(cls):
     orig = getattr(tmu.transfer_weights, '_tsai_original', tmu.transfer_weights)
     def transfer_weights(model, weights_path, device=None, exclude_head=True):
         if isinstance(model, cls):
+            if not exclude_head:  # tsai would load the head too: say so rather than leave it random without a word
+                raise ValueError('exclude_head=False: ts_learner(..., pretrained=True) loads a TimeMAE encoder only, '
+                                 'never a head. Leave exclude_head out to fine-tune a new head, or build the learner '
+                                 'the same way and call learn.load(name) to restore a whole saved learner, head included.')
             load_encoder_weights(model, weights_path, device=device)
             print(f'pretrained TimeMAE encoder loaded from {weights_path}')
             return
