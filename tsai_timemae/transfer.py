@@ -86,6 +86,9 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     and gives the model a new patch embedding (and a new position table when the window, hence the table's shape,
     differs); the re-initialised names are on `learn.reinitialised`. Without it a mismatch is an error. With
     `freeze_encoder` the re-initialised parts train with the head; the rest of the encoder stays frozen."""
+    if 'pretrained' in kwargs:
+        raise ValueError("pretrained= is ts_learner's switch; this learner loads the encoder from weights_path itself: "
+                         'leave pretrained out (weights_path=None builds an untrained TimeMAE).')
     if reinit is not None and reinit not in REINIT:
         raise ValueError(f"reinit must be None (load every pretrained tensor) or one of {REINIT}, got {reinit!r}.")
     if reinit is not None and weights_path is None:
@@ -159,12 +162,23 @@ def finelast_learner(dls, weights_path, **kwargs):
     whose classes differ by when things happen), `reinit='patch_embed'` for data with another channel count or
     window (see `timemae_learner`)."""
     _check_weights_given(weights_path, 'finelast_learner')
+    _check_fixed_freezing(kwargs, 'finelast_learner')
+    if 'fc_dropout' in kwargs and 'custom_head' not in kwargs:
+        raise ValueError("finelast_learner's head, linear_probe_head (BatchNorm + Linear: the paper's linear classifier), "
+                         'has no dropout, so fc_dropout would be ignored: leave it out, or pass a custom_head that uses it.')
     return timemae_learner(dls, weights_path, freeze_encoder=True, **{'custom_head': linear_probe_head, **kwargs})
 
 def fineall_learner(dls, weights_path, **kwargs):
     "FineAll: the pretrained encoder and a new classifier all train (`reinit='patch_embed'`: see `timemae_learner`)."
     _check_weights_given(weights_path, 'fineall_learner')
+    _check_fixed_freezing(kwargs, 'fineall_learner')
     return timemae_learner(dls, weights_path, freeze_encoder=False, **kwargs)
+
+def _check_fixed_freezing(kwargs, name: str):
+    "FineLast always freezes the encoder and FineAll never does; `timemae_learner` is the one that takes the choice."
+    if 'freeze_encoder' in kwargs:
+        raise ValueError(f'{name} decides freeze_encoder itself (finelast_learner: frozen, fineall_learner: trained): '
+                         'leave it out, or use timemae_learner(dls, weights_path, freeze_encoder=...) to choose.')
 
 def _check_weights_given(weights_path, name: str):
     """FineLast and FineAll fine-tune a pretrained encoder, so `None` is a mistake, not a request for a random one:

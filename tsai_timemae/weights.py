@@ -308,8 +308,10 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
             fix = (f"\nThe encoder was pretrained on series with {saved.get('c_in')} channels (variables) and this model "
                    f"takes {mine.get('c_in')}: pass the variables it was pretrained on, in the same order, or pretrain on these.")
         elif [k for k, _, _ in wrong] == [ENCODER_PREFIX + 'pos_embed'] and not (missing or unexpected):
-            fix = (f"\nThe encoder was pretrained for series of up to {saved.get('max_seq_len')} steps and these need "
-                   f"{mine.get('max_seq_len')}: crop or downsample them, or pretrain again with max_seq_len>={mine.get('max_seq_len')}.")
+            fix = (f"\nThe encoder's position table covers series of up to {saved.get('max_seq_len')} steps and this model "
+                   f"was built for {mine.get('max_seq_len')} (max_seq_len). If max_seq_len was passed, leave it out (the "
+                   "learners read it from the file); if the series are longer, crop or downsample them, or pretrain again "
+                   f"with max_seq_len>={mine.get('max_seq_len')}.")
         else:
             fix = ('\nBuild the model with the same c_in, window, d_model, depth (or use finelast_learner/'
                    'fineall_learner, which read them from the file).')
