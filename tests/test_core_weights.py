@@ -215,3 +215,10 @@ def test_stale_temporaries_of_this_machine_are_removed_and_other_machines_left_a
     left = {p.name for p in tmp_path.iterdir()}
     assert left == {'w.pth', names['elsewhere'], names['alive']}, left
     assert (tmp_path / 'w.pth').read_bytes() == b'whole'
+
+
+def test_ts_learner_pretrained_mismatch_points_to_the_learners_that_read_the_file(dls, tmp_path):
+    "ts_learner(pretrained=True) takes the architecture from its arguments; the error names the learners that read it."
+    path = save_encoder_weights(TimeMAE(3, None, **SMALL), tmp_path / 'enc3.pth')          # dls has 6 channels
+    with pytest.raises(ValueError, match=r"does not fit this model(.|\n)*finelast_learner/fineall_learner\(dls, weights_path\) build the model from the file's settings"):
+        ts_learner(dls, TimeMAE, pretrained=True, weights_path=path, **SMALL)

@@ -344,7 +344,11 @@ def install_strict_transfer(cls):
                 raise ValueError('exclude_head=False: ts_learner(..., pretrained=True) loads a TimeMAE encoder only, '
                                  'never a head. Leave exclude_head out to fine-tune a new head, or build the learner '
                                  'the same way and call learn.load(name) to restore a whole saved learner, head included.')
-            load_encoder_weights(model, weights_path, device=device)
+            try: load_encoder_weights(model, weights_path, device=device)
+            except ValueError as e:
+                raise ValueError(f"{e}\nfinelast_learner/fineall_learner(dls, weights_path) build the model from the "
+                                 "file's settings, and with reinit='patch_embed' transfer the encoder to data with other "
+                                 'channels or another window.') from None
             print(f'pretrained TimeMAE encoder loaded from {weights_path}')
             return
         return orig(model, weights_path, device=device, exclude_head=exclude_head)
