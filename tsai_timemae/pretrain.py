@@ -658,7 +658,7 @@ _RECORDER_KEYS = ('lrs', 'iters', 'losses', 'values')
 
 def _recorder_state(rec) -> dict:
     "The Recorder's per-batch and per-epoch lists, as plain numbers, so a resumed run's `plot_loss` has every epoch."
-    num = lambda v: v.item() if isinstance(v, torch.Tensor) else v
+    num = lambda v: v.float().mean().item() if isinstance(v, torch.Tensor) else v  # a per-process loss: its mean
     return {'lrs': [num(v) for v in rec.lrs], 'iters': [num(v) for v in rec.iters],
             'losses': [num(v) for v in rec.losses], 'values': [[num(v) for v in row] for row in rec.values]}
 
