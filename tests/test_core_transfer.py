@@ -1,4 +1,6 @@
 """FineLast (a true linear probe), FineAll, export/load, and the point of it all: pretraining helps."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -20,7 +22,7 @@ def weights(tmp_path):
 
 def test_finelast_changes_no_encoder_value_norm_layers_included(dls, weights):
     learn = finelast_learner(dls, weights, n_heads=2)
-    learn.unfreeze()                                                        # even after a user's unfreeze()
+    with pytest.warns(UserWarning, match='encoder frozen'): learn.unfreeze()  # even after a user's unfreeze()
     enc, head = _enc(learn.model), [p.clone() for p in learn.model.head.parameters()]
     assert any('norm' in k for k in enc)
     learn.fit_one_cycle(2, 1e-2)
@@ -239,3 +241,24 @@ def test_exclude_head_false_is_refused_rather_than_ignored(dls, weights):
     "tsai would load the head too with exclude_head=False; TimeMAE loads encoders only, so it says so."
     with pytest.raises(ValueError, match=r'exclude_head=False.*encoder only.*learn.load'):
         ts_learner(dls, TimeMAE, pretrained=True, weights_path=weights, exclude_head=False, **SMALL)
+
+
+def test_finelast_unfreeze_and_fine_tune_say_the_encoder_stays_frozen(dls, weights, tmp_path):
+    """fastai's `fine_tune` unfreezes after its frozen epochs; on FineLast the encoder stays fixed, so a user is told,
+    and told how to train it. Removing FreezeEncoder trains it, without the warning."""
+    from tsai_timemae.all import FreezeEncoder
+    learn = finelast_learner(dls, weights, n_heads=2)
+    enc = _enc(learn.model)
+    with pytest.warns(UserWarning, match=r'encoder frozen.*fineall_learner.*remove_cb\(FreezeEncoder\)'):
+        with learn.no_bar(), learn.no_logging(): learn.fine_tune(1, 1e-2, freeze_epochs=1)
+    assert_same_state(_enc(learn.model), enc)
+    with pytest.warns(UserWarning, match='encoder frozen'): learn.unfreeze()
+    learn.path = tmp_path
+    learn.export('finelast.pkl')                                            # the learner still pickles
+    assert load_learner(tmp_path / 'finelast.pkl') is not None
+    learn.remove_cb(FreezeEncoder)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        learn.unfreeze()
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
+    assert any(not torch.equal(a, b) for a, b in zip(enc.values(), _enc(learn.model).values()))

@@ -5,9 +5,12 @@
 # %% ../nbs/03_transfer.ipynb #fd6dac51
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 from fastai.callback.core import Callback
+from fastai.learner import Learner
 from fastai.torch_core import get_model
 from fastcore.foundation import L
 from tsai.learner import ts_learner
@@ -48,6 +51,20 @@ class FreezeEncoder(Callback):
 
     def after_fit(self):
         for p, f in zip(get_model(self.learn.model).backbone.parameters(), getattr(self, '_flags', [])): p.requires_grad_(f)
+
+    def after_create(self):
+        self.owner = self.learn  # `remove_cb` sets `learn` to None, and the learner keeps calling this method
+        self.learn.unfreeze = self.unfreeze_keeping_encoder
+
+    def unfreeze_keeping_encoder(self):
+        """`learn.unfreeze()` (which fastai's `fine_tune` calls) while this callback is on: fastai's unfreeze, plus a
+        warning, since the encoder stays fixed and a fastai user would otherwise believe it trained. Removing the
+        callback (`learn.remove_cb(FreezeEncoder)`) is how to train it; then no warning."""
+        if self in self.owner.cbs:
+            warnings.warn('This learner keeps its encoder frozen (FineLast: the FreezeEncoder callback), so unfreeze() '
+                          'and fine_tune() train only the head. To train the encoder too, use fineall_learner(dls, '
+                          'weights_path), or call learn.remove_cb(FreezeEncoder) before fitting.', stacklevel=2)
+        Learner.unfreeze(self.owner)
 
 # %% ../nbs/03_transfer.ipynb #7eb1bb4c
 REINIT = ('patch_embed',)
