@@ -341,6 +341,22 @@ ROWS = [
      ok(lambda r: r[0] == 2 and 'invalid choice' in r[1] and 'data sets before' not in r[1])),
     ('timemae', 'speed takes no data sets: no data-set hint', lambda c: cli('speed', '--lengths', '128', 'HAR'),
      ok(lambda r: r[0] == 2 and "got 'HAR'" in r[1] and 'data sets before' not in r[1])),
+
+    # a folder that cannot be written: an error at the start that names the setting, not after the first epoch or run
+    ('TimeMAEPretrain', 'target_dir inside a file', lambda c: pretrain(X, write(c.tmp / 'f', b'x') / 'models'),
+     fails(OSError, r'Cannot write files to .*models.*pass TimeMAEPretrain\(target_dir=\.\.\.\) a folder you can write to')),
+    ('timemae', 'demo, --out-dir inside a file',
+     lambda c: cli('demo', '--out-dir', str(write(c.tmp / 'f', b'x') / 'out'), '--pretrain-epochs', '1', '--finetune-epochs', '1'),
+     ok(lambda r: r[0] == 2 and 'Cannot write files to' in r[1] and '(--out-dir)' in r[1])),
+    ('timemae', 'demo, --target-dir inside a file',
+     lambda c: cli('demo', '--target-dir', str(write(c.tmp / 'f', b'x') / 'm'), '--pretrain-epochs', '1', '--finetune-epochs', '1'),
+     ok(lambda r: r[0] == 2 and 'Cannot write files to' in r[1] and '(--target-dir)' in r[1])),
+    ('timemae', 'bench, --out-dir inside a file',
+     lambda c: cli('bench', 'BasicMotions', '--out-dir', str(write(c.tmp / 'f', b'x') / 'out'), '--report', 'B.md'),
+     ok(lambda r: r[0] == 2 and 'Cannot write files to' in r[1] and '(--out-dir)' in r[1])),
+    ('timemae', 'probe, --out-dir inside a file',
+     lambda c: cli('probe', 'BasicMotions', '--out-dir', str(write(c.tmp / 'f', b'x') / 'out'), '--epochs', '1'),
+     ok(lambda r: r[0] == 2 and 'Cannot write files to' in r[1] and '(--out-dir)' in r[1])),
 ]
 SK_TR = {k: v for k, v in SK.items() if k != 'finetune_epochs'}
 

@@ -45,7 +45,7 @@ from .model import TimeMAE
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
-from .weights import atomic_write, save_figure
+from .weights import atomic_write, check_writable_folder, save_figure
 from .notices import timemae_warn
 
 # %% auto #0
@@ -798,6 +798,8 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
         raise ValueError(f"With label fractions the final epoch is scored (selection='last'): selecting on "
                          f"{overrides['selection']!r} would read validation labels beyond the fraction.")
     if report: check_report_writable(report)  # before hours of runs, not after
+    check_writable_folder(out_dir, 'out_dir (--out-dir)')
+    if report: check_writable_folder(Path(report).parent, 'report (--report) a file in')
     if 'tokenizer' in overrides: raise ValueError('Pass tokenizers=[...] (--tokenizer), not a tokenizer setting.')
     for t in tokenizers:
         if t not in TOKENIZERS: raise ValueError(f'tokenizer must be one of {TOKENIZERS}, got {t!r}.')

@@ -24,7 +24,7 @@ from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner, finelast_learner
-from .weights import atomic_write, read_encoder_file, save_figure
+from .weights import atomic_write, check_writable_folder, read_encoder_file, save_figure
 
 # %% auto #0
 __all__ = ['METHODS', 'load_basic_motions', 'pretrain_encoder', 'finetune_and_score', 'plot_demo', 'run_demo', 'add_args', 'run']
@@ -111,6 +111,8 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     the table and writes `demo_results.{md,json,png}` under `out_dir`."""
     label_fraction = check_label_fraction(label_fraction)
     if n_draws < 1: raise ValueError(f'n_draws is how many draws of the labelled series to average, at least 1, got {n_draws}.')
+    check_writable_folder(target_dir, 'target_dir (--target-dir)')  # before the runs, not after them
+    check_writable_folder(out_dir, 'out_dir (--out-dir)')
     Xtr, ytr, Xte, yte = load_basic_motions()
     t0 = time.perf_counter()
     print(f'1/2 pretraining TimeMAE on all {len(Xtr)} BasicMotions training series, without their labels')

@@ -26,7 +26,7 @@ from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, che
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
 from .distributed import mean_over_ranks
-from .weights import _load_state, atomic_torch_save, save_encoder_weights
+from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
 from .notices import timemae_warn
 
 # %% auto #0
@@ -383,6 +383,8 @@ class SaveEncoder(TrackerCallback):
         self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self.learn, 'gather_preds')
         self.monitor = 'valid_loss' if _has_valid(self.learn.dls) else 'train_loss'
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
+        # on every rank, so that all stop together: rank 0 failing alone would leave the others waiting in DDP
+        if self.run: check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')
 
     def before_train(self): self._trained = True
 
@@ -697,6 +699,7 @@ class PretrainCheckpoint(Callback):
     def before_fit(self):
         if self._outside_training(): return
         self.start = 0
+        check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')  # every rank, as SaveEncoder
         if not self.resume or not self.path.is_file(): return
         try: state = _load_state(self.path)
         except ValueError as e:

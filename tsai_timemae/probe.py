@@ -604,6 +604,8 @@ def write_probe_report(out_dir=DEFAULT_OUT_DIR) -> Path:
 # %% ../nbs/13_probe.ipynb #1039a276
 def run_probes(datasets, seeds=(0,), out_dir=DEFAULT_OUT_DIR, **kwargs) -> list[dict]:
     "`run_probe` for every data set and seed, regenerating `<out_dir>/PROBE.md` after each run."
+    from tsai_timemae.weights import check_writable_folder
+    check_writable_folder(out_dir, 'out_dir (--out-dir)')  # before the first pretraining, not after it
     records = []
     for d in datasets:
         for seed in seeds:

@@ -18,10 +18,10 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
-           'remove_stale_temporaries', 'atomic_write', 'atomic_torch_save', 'pack_encoder', 'save_encoder_weights',
-           'save_figure', 'check_timemae_keys', 'unpack_encoder', 'read_encoder_file', 'encoder_part',
-           'read_encoder_weights', 'encoder_config', 'check_arch_kwargs', 'given_settings', 'arch_from_weights',
-           'warn_assumed_settings', 'load_encoder_weights', 'install_strict_transfer']
+           'remove_stale_temporaries', 'atomic_write', 'check_writable_folder', 'atomic_torch_save', 'pack_encoder',
+           'save_encoder_weights', 'save_figure', 'check_timemae_keys', 'unpack_encoder', 'read_encoder_file',
+           'encoder_part', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs', 'given_settings',
+           'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights', 'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -75,6 +75,20 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
         if os.path.exists(tmp): os.remove(tmp)
         raise
     return path
+
+def check_writable_folder(folder, setting: str) -> Path:
+    """Fail at the start of a long run, not at its first save: create `folder` if needed and write (then delete) a
+    file in it. An impossible or read-only folder is an error that names `setting`, the argument to change."""
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.timemae-write-check.', suffix='.tmp')
+        os.close(fd)
+        os.remove(tmp)
+    except OSError as e:
+        raise OSError(f'Cannot write files to {folder} ({e.strerror or e}), where this run would save its results: '
+                      f'pass {setting} a folder you can write to.') from None
+    return folder
 
 def atomic_torch_save(obj, path) -> Path:
     "`torch.save` that never leaves a half-written file at `path`."
