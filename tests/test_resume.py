@@ -120,8 +120,11 @@ def test_a_resumed_run_keeps_the_recorders_rows(udls, tmp_path):
     first = learner(False)
     with first.no_bar(), first.no_logging(): first.fit(3, 1e-3, cbs=StopAfter())
     assert len(first.recorder.values) == 2
-    again = learner(True)
-    with again.no_bar(), again.no_logging(): again.fit(3, 1e-3)
+    again, rows = learner(True), []
+    again.logger = rows.append                                          # what the progress table would print
+    with again.no_bar(): again.fit(3, 1e-3)
+    assert [r[0] for r in rows] == [2] and all(v != '' for v in rows[0]), rows  # no empty row per skipped epoch
+    assert again.logger == rows.append                                  # the learner's own logger is back
     rec = again.recorder
     assert len(rec.values) == 3 and all(len(row) == len(first.recorder.values[0]) > 0 for row in rec.values), rec.values
     assert rec.values[:2] == [[float(v) for v in row] for row in first.recorder.values]

@@ -20,6 +20,7 @@ from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
 from fastai.optimizer import Optimizer
 from fastai.torch_core import get_model, num_distrib, rank_distrib, trainable_params
+from fastcore.basics import noop
 from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
@@ -677,6 +678,7 @@ class PretrainCheckpoint(Callback):
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
         if int(every) < 1: raise ValueError(f'save_every must be a positive number of epochs, got {every}.')
         self.path, self.every, self.resume, self.owner, self.start, self._recorder = Path(path), int(every), resume, owner, 0, None
+        self._logger = None  # the learner's logger (the progress table's printer) while skipped epochs are hidden
 
     def _settings(self) -> dict:
         "What must not change between a run and its resumption."
@@ -732,10 +734,19 @@ class PretrainCheckpoint(Callback):
             print(f'Resuming pretraining from {self.path}: {self.start} of {self.learn.n_epoch} epochs done.')
 
     def before_epoch(self):
-        if self.epoch < self.start and not self._outside_training(): raise CancelEpochException  # done before the interruption
+        if self._outside_training(): return
+        if self.epoch < self.start:  # done before the interruption: skipped, without an empty row in the progress table
+            if self._logger is None: self._logger, self.learn.logger = self.learn.logger, noop
+            raise CancelEpochException
+        self._restore_logger()
+
+    def _restore_logger(self):
+        if self._logger is not None: self.learn.logger, self._logger = self._logger, None
 
     def after_fit(self):
-        if not self._outside_training(): self.resume = False  # this process's run is under way: later fits start anew
+        if self._outside_training(): return
+        self._restore_logger()
+        self.resume = False  # this process's run is under way: later fits start anew
 
     def after_epoch(self):
         if self._outside_training(): return
