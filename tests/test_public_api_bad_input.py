@@ -19,7 +19,7 @@ from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 
 from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineall_learner, finelast_learner,
-                              get_embeddings, save_encoder_weights)
+                              get_embeddings, plot_embeddings, save_encoder_weights)
 from tsai_timemae.sktime import TimeMAEClassifier, TimeMAETransformer
 
 ARCH = dict(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16)
@@ -84,6 +84,12 @@ def nested(X, ragged=False):
     if ragged:
         for c in df.columns: df.at[df.index[0], c] = df.at[df.index[0], c].iloc[:30]
     return df
+
+
+def multiindex(X):
+    "sktime's pd-multiindex Panel: one row per (series, time step)."
+    from sktime.datatypes import convert_to
+    return convert_to(X, 'pd-multiindex')
 
 
 def bare_state_dict(path, **arch):
@@ -308,6 +314,40 @@ ROWS = [
      fails(ValueError, r'built for 3 channels.*same order')),
     ('TimeMAETransformer', 'pandas (nested) input', lambda c: TimeMAETransformer(weights_path=c.weights, n_heads=1).fit(nested(X)).transform(nested(X[:2])),
      ok(lambda r: r.shape == (2, 8))),
+
+    ('TimeMAETransformer', 'NaN values with weights_path (only the scaling is fitted)',
+     lambda c: TimeMAETransformer(weights_path=c.weights).fit(with_nan(X)),
+     fails(ValueError, r'X has 1 missing or infinite values.*FitInTransform\(Imputer.*TimeMAETransformer')),
+    ('TimeMAETransformer', 'NaN values when pretraining', lambda c: TimeMAETransformer(**SK_TR).fit(with_nan(X)),
+     fails(ValueError, r'missing or infinite values.*Imputer')),
+    ('TimeMAETransformer', 'inf at transform', lambda c: TimeMAETransformer(weights_path=c.weights).fit(X).transform(np.where(X > 2, np.inf, X)),
+     fails(ValueError, r'missing or infinite values.*Imputer')),
+    ('TimeMAETransformer', 'unequal lengths', lambda c: TimeMAETransformer(weights_path=c.weights).fit(nested(X, ragged=True)),
+     fails(ValueError, r'X holds series of unequal length.*PaddingTransformer\(\) \* TimeMAETransformer')),
+    ('TimeMAETransformer', 'unequal lengths at transform',
+     lambda c: TimeMAETransformer(weights_path=c.weights).fit(X).transform(nested(X, ragged=True)),
+     fails(ValueError, r'unequal length.*PaddingTransformer')),
+    ('TimeMAETransformer', 'batch_size 0', lambda c: TimeMAETransformer(**{**SK_TR, 'batch_size': 0}).fit(X),
+     fails(ValueError, r'batch_size must be a whole number of at least 1, got 0')),
+    ('TimeMAETransformer', 'a negative lr', lambda c: TimeMAETransformer(**{**SK_TR, 'lr': -1.0}).fit(X),
+     fails(ValueError, r'lr must be a number above 0, got -1.0')),
+    ('TimeMAEClassifier', 'X_unlabelled of unequal lengths',
+     lambda c: TimeMAEClassifier(**SK, X_unlabelled=nested(X, ragged=True)).fit(X, Y),
+     fails(ValueError, r'X_unlabelled holds series of unequal length.*PaddingTransformer')),
+    ('TimeMAEClassifier', 'inf values', lambda c: TimeMAEClassifier(**SK).fit(np.where(X > 2, np.inf, X), Y),
+     fails(ValueError, r'missing or infinite values.*Imputer')),
+    ('TimeMAEClassifier', 'inf at predict', lambda c: c.clf.predict(np.where(X > 2, -np.inf, X)),
+     fails(ValueError, r'missing or infinite values.*Imputer')),
+    ('TimeMAEClassifier', "random_state as numpy's Generator", lambda c: TimeMAEClassifier(**{**SK, 'random_state': np.random.default_rng(0)}).fit(X, Y).predict(X[:2]),
+     ok(lambda p: len(p) == 2)),
+    ('get_embeddings', 'a fitted sktime estimator', lambda c: get_embeddings(c.clf, X),
+     fails(TypeError, r'needs a TimeMAE model.*get_embeddings\(est.learn_, X\)')),
+    ('plot_embeddings', 'pandas (multi-index) input', lambda c: plot_embeddings(model(), multiindex(X), Y),
+     fails(TypeError, r"numpy array.*got a pandas DataFrame.*convert_to\(X, 'numpy3D'\)")),  # not 'X has 256 series'
+    ('plot_embeddings', 'a missing label', lambda c: plot_embeddings(model(), X, np.where(np.arange(16) == 3, None, Y)),
+     fails(ValueError, r'1 labels in y are missing.*positions \[3\]')),
+    ('plot_embeddings', 'numbers and text mixed in y', lambda c: plot_embeddings(model(), X, np.array([1, 'a'] * 8, dtype=object))[1].tsne_points,
+     ok(lambda r: r.shape == (16, 2))),
 
     ('TimeMAETransformer', 'weights_path, n_heads left out (the file says 1)',
      lambda c: TimeMAETransformer(weights_path=c.weights, batch_size=4).fit(X).transform(X),

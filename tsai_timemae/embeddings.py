@@ -39,7 +39,8 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
 
     A fastai `Learner` (pretraining or fine-tuned) applies its batch transforms to `X` first, as its predictions do;
     a bare `TimeMAE` model takes `X` as given, so standardize it the way the model was trained.
-    The head is never used: a classifier's embeddings are what its linear layer sees."""
+    The head is never used: these are the pooled features a classifier's head starts from (FineLast's
+    `linear_probe_head` standardises them before its linear layer)."""
     if pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {pool!r}.")
     X = as_panel(X, 'get_embeddings')
     if X.ndim != 3:
@@ -48,7 +49,9 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
     is_learner = isinstance(learn_or_model, Learner)
     model = learn_or_model.model if is_learner else learn_or_model
     if not isinstance(getattr(model, 'backbone', None), TimeMAEBackbone):
-        raise TypeError(f'get_embeddings needs a TimeMAE model or a learner built on one, got {type(model).__name__}.')
+        hint = (' For a fitted TimeMAEClassifier or TimeMAETransformer, pass its learner: `get_embeddings(est.learn_, X)`.'
+                if hasattr(learn_or_model, 'learn_') else '')
+        raise TypeError(f'get_embeddings needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast
         raise ValueError(f'The encoder was built for {model.backbone.c_in} channels (variables) but X has {X.shape[1]}. '
                          'Pass the variables it was trained on, in the same order.')

@@ -11,7 +11,7 @@ from fastai.learner import Learner
 from fastai.torch_core import subplots
 
 from .embeddings import get_embeddings, keep_random_state
-from .model import TimeMAEBackbone, as_panel
+from .model import TimeMAEBackbone, as_panel, missing_labels
 from .pretrain import TimeMAEPretrain
 
 # %% auto #0
@@ -40,9 +40,14 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
     of `y`. `learn_or_model` is a learner (pretraining or fine-tuned; its batch transforms apply) or a `TimeMAE`.
     Returns `(fig, ax)`; the 2-D points are on `ax.tsne_points`."""
     from sklearn.manifold import TSNE
+    X = as_panel(X, 'plot_embeddings')  # a pandas panel has a row per time step: count its series, not its rows
     y = np.asarray(y).ravel()
     if len(y) != len(X):
         raise ValueError(f'plot_embeddings needs one label per series: X has {len(X)} series and y {len(y)} labels.')
+    if len(bad := missing_labels(y)):
+        raise ValueError(f'plot_embeddings colours series by label, but {len(bad)} labels in y are missing (NaN or None), '
+                         f'e.g. at positions {list(map(int, bad[:5]))}: drop those series, or give them a label such as "unknown".')
+    if y.dtype == object: y = y.astype(str)  # mixed numbers and text cannot be sorted into classes
     emb = get_embeddings(learn_or_model, X, bs=bs)
     p = _tsne_perplexity(len(emb), perplexity)
     pts = TSNE(n_components=2, perplexity=p, init='pca', random_state=seed).fit_transform(emb.astype(np.float64))

@@ -64,7 +64,9 @@ def _seeded(random_state):
     if random_state is None:
         yield
         return
-    seed = random_state if isinstance(random_state, (int, np.integer)) else check_random_state(random_state).randint(2**31)
+    if isinstance(random_state, np.random.Generator): seed = int(random_state.integers(2**31))  # numpy's new API too
+    elif isinstance(random_state, (int, np.integer)): seed = random_state
+    else: seed = check_random_state(random_state).randint(2**31)
     cudnn = torch.backends.cudnn
     flags = cudnn.deterministic, cudnn.benchmark  # fastai's reproducible seeding sets them for the whole process
     with keep_random_state():
@@ -106,6 +108,23 @@ _SKTIME_FIXES = {  # sktime's input checks name the problem; the fix is ours to 
                       "`FitInTransform(Imputer(method='linear')) * {name}(...)`, or np.nan_to_num.",
 }
 
+def _check_finite(X: np.ndarray, what: str, est):
+    """NaN or inf would become NaN scaling statistics or losses. sktime refuses missing values for the classifier,
+    not for a transformer nor for `X_unlabelled`, and never infinities: checked here for every panel."""
+    bad = int((~np.isfinite(X)).sum())
+    if bad: raise ValueError(f'{what} has {bad} missing or infinite values. '
+                             + _SKTIME_FIXES['missing values'].format(name=type(est).__name__))
+
+def _check_equal_length(X, what: str, est):
+    """sktime checks `capability:unequal_length` for classifiers only; a transformer, or `X_unlabelled`, would fail in
+    a conversion error that names neither the problem nor the fix."""
+    if isinstance(X, np.ndarray): return
+    from sktime.datatypes import check_is_scitype
+    valid, _, meta = check_is_scitype(X, scitype='Panel', return_metadata=['is_equal_length'])
+    if valid and not meta.get('is_equal_length', True):
+        raise ValueError(f'{what} holds series of unequal length, which TimeMAE cannot batch together. '
+                         + _SKTIME_FIXES['unequal length'].format(name=type(est).__name__))
+
 @contextlib.contextmanager
 def _with_fix(est):
     "Add the fix to sktime's errors for input TimeMAE cannot take (unequal lengths, missing values)."
@@ -123,13 +142,14 @@ def _check_labels(y, cls_name: str):
                          f'positions {list(map(int, bad[:5]))}. Every training series needs a label: drop those series, '
                          'or pass them as X_unlabelled=... so that pretraining still learns from them.')
 
-def _check_training_settings(est):
-    "Counts and rates that fastai would take silently (0 epochs: an untrained head; a batch of 0 becomes 1)."
+def _check_training_settings(est, counts=('finetune_epochs', 'batch_size'), rates=('lr', 'finetune_lr')):
+    """Counts and rates that fastai would take silently (0 epochs: an untrained head; a batch of 0 becomes 1; a
+    negative rate trains uphill and still returns features)."""
     def whole(v): return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-    for name in ('finetune_epochs', 'batch_size'):
+    for name in counts:
         v = getattr(est, name)
         if not whole(v) or v < 1: raise ValueError(f'{name} must be a whole number of at least 1, got {v!r}.')
-    for name in ('lr', 'finetune_lr'):
+    for name in rates:
         v = getattr(est, name)
         if v is None and name == 'finetune_lr': continue
         if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not 0 < v < float('inf'):
@@ -208,7 +228,8 @@ class TimeMAEClassifier(BaseClassifier):
     mask_ratio, vocab_size, tokenizer, alpha, beta, normalize_targets, momentum, n_decoder_layers : pretraining, as
         `TimeMAEPretrain` (its defaults: frozen k-means codes for MCC, instance-normalised MRR targets, equal weights)
     pretrain_epochs : self-supervised epochs; 0 skips pretraining (the from-scratch baseline); 'auto' is 100 epochs,
-        at most about 7,500 optimiser steps (`default_pretrain_epochs`: 100 epochs up to about 9,600 series at batch 128)
+        at most about 7,500 optimiser steps (`default_pretrain_epochs`: at the default batch of 16, 100 epochs up to
+        about 1,200 series, fewer above)
     finetune_epochs : supervised epochs
     batch_size : for both stages (capped at the number of series)
     lr : pretraining learning rate (one-cycle), and FineAll's when `finetune_lr` is None
@@ -223,8 +244,9 @@ class TimeMAEClassifier(BaseClassifier):
 
     Attributes
     ----------
-    learn_ : the fine-tuned fastai Learner (inference-only, no data; its vocabulary is `classes_`); use it with tsai,
-        e.g. `get_embeddings(learn_, X)` or `learn_.get_X_preds(X)`
+    learn_ : the fine-tuned fastai Learner (inference-only, no data); its outputs are in the order of `classes_` (read
+        the labels there: fastai's empty data loaders cannot give `learn_.dls.vocab`); use it with tsai, e.g.
+        `get_embeddings(learn_, X)` or `learn_.get_X_preds(X)`
 
     Examples
     --------
@@ -273,6 +295,7 @@ class TimeMAEClassifier(BaseClassifier):
             raise ValueError(f"mode must be 'fineall' (train everything) or 'finelast' (linear probe), got {self.mode!r}.")
         _check_training_settings(self)
         X = _panel(X)
+        _check_finite(X, 'X', self)
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
         pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
         std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
@@ -289,10 +312,9 @@ class TimeMAEClassifier(BaseClassifier):
         "`X` plus `X_unlabelled` (any sktime Panel), checked to fit together."
         if self.X_unlabelled is None: return X
         Xu = self.X_unlabelled
+        _check_equal_length(Xu, 'X_unlabelled', self)
         Xu = _panel(Xu[:, None] if isinstance(Xu, np.ndarray) and Xu.ndim == 2 else convert_to(Xu, 'numpy3D', 'Panel'))
-        if not np.isfinite(Xu).all():
-            raise ValueError(f'X_unlabelled has {int((~np.isfinite(Xu)).sum())} missing or infinite values. '
-                             + _SKTIME_FIXES['missing values'].format(name=type(self).__name__))
+        _check_finite(Xu, 'X_unlabelled', self)
         if Xu.shape[1:] != X.shape[1:]:
             raise ValueError(f'X_unlabelled has series of shape (channels, steps) = {Xu.shape[1:]} but X has '
                              f'{X.shape[1:]}. Pretraining stacks both, so they need the same channels and length.')
@@ -300,8 +322,10 @@ class TimeMAEClassifier(BaseClassifier):
 
     def _predict_proba(self, X) -> np.ndarray:
         "Class probabilities, columns in the order of `classes_` (softmax of the fine-tuned model)."
+        X = _panel(X, self.learn_)
+        _check_finite(X, 'X', self)
         with self.learn_.no_bar(), keep_random_state():  # predict leaves the caller's random streams alone
-            probs = self.learn_.get_X_preds(_panel(X, self.learn_), bs=max(self.batch_size, 256), with_decoded=False)[0]
+            probs = self.learn_.get_X_preds(X, bs=max(self.batch_size, 256), with_decoded=False)[0]
         return np.asarray(probs, dtype=float)
 
     @classmethod
@@ -375,15 +399,19 @@ class TimeMAETransformer(BaseTransformer):
 
     def fit(self, X, y=None):
         _check_no_2d_array(X, type(self).__name__)
+        _check_equal_length(X, 'X', self)
         if self.pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {self.pool!r}.")
+        _check_training_settings(self, counts=('batch_size',), rates=('lr',))
         with _with_fix(self): return super().fit(X, y)
 
     def transform(self, X, y=None):
         _check_no_2d_array(X, type(self).__name__)
+        _check_equal_length(X, 'X', self)
         with _with_fix(self): return super().transform(X, y)
 
     def _fit(self, X, y=None):
         X = _panel(X)
+        _check_finite(X, 'X', self)
         with _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = self.weights_path
             if weights is None and self.pretrain_epochs: weights = _pretrain(self, X, tmp)
@@ -394,6 +422,7 @@ class TimeMAETransformer(BaseTransformer):
     def _transform(self, X, y=None) -> pd.DataFrame:
         "One row per series: `d_model` mean-pooled representation features (`pool='flatten'`: every patch's, in order)."
         X = _panel(X)
+        _check_finite(X, 'X', self)
         window = self.learn_.model.backbone.window
         if self.pool == 'flatten' and -(-X.shape[-1] // window) != -(-self.n_steps_ // window):
             raise ValueError(f"pool='flatten' gives one column per patch, so it needs series of the length it was fitted "
