@@ -429,3 +429,14 @@ def test_one_encoder_recorded_under_two_cache_folders_is_one_pretraining():
     row = next(l for l in bench._pretraining_section(records) if l.startswith('| D |'))
     assert row.split(' | ')[2] == '2'                                          # seeds 0 and 1, not 3 runs
     assert [seed for seed, _ in bench._pretrain_curves(records, 'D')['TimeMAE (kmeans)']] == [0, 1]
+
+
+def test_records_name_the_commit_of_the_code_that_made_them(tmp_path, monkeypatch):
+    "Every record said tsai-timemae 0.1.0 whatever code ran; now the checkout's commit and whether it had changes."
+    import subprocess
+    repo = Path(bench.__file__).resolve().parent.parent
+    head = subprocess.run(['git', '-C', str(repo), 'rev-parse', 'HEAD'], capture_output=True, text=True).stdout.strip()
+    code = bench.environment()['code']
+    assert code['commit'] == head and isinstance(code['dirty'], bool)
+    monkeypatch.setattr(bench, '__file__', str(tmp_path / 'tsai_timemae' / 'bench.py'))   # an installed copy
+    assert bench.code_version() == {'commit': None, 'dirty': None}

@@ -242,6 +242,9 @@ def test_label_goal_holds_the_ordered_readout_against_both_scratch_heads(tmp_pat
     assert met[('timemae_fineall_kmeans_flatten', 'timemae_scratch')] == 'yes'          # +29 against a bar of 3.3
     assert met[('timemae_fineall_kmeans_flatten', 'timemae_scratch_flatten')] == 'no'   # +1 against a bar of 1.6
     assert met[('timemae_fineall_kmeans_flatten', 'inceptiontimeplus')] == 'yes'
+    paired = {(r[1], r[2]): r[-2] for r in rows}                                        # the paired view beside it
+    assert paired[('timemae_fineall_kmeans_flatten', 'timemae_scratch')] == '+29.00 ± 0.58 (t 50.2)'
+    assert paired[('timemae_fineall_kmeans_flatten', 'timemae_scratch_flatten')] == '+1.00 ± 0 (all equal)'
     _fake_result(tmp_path, 'D', 'inceptiontimeplus', '0.01', 1, .7, idx=(0, 2))
     with pytest.raises(ValueError, match='different labelled series'):
         label_goal.goal_table('D', tmp_path, tmp_path, ('0.01',), readout='flatten')

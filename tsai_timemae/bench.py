@@ -57,14 +57,14 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
            'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
            'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
-           'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
-           'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults', 'pretraining_fingerprint',
-           'check_same_inputs', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
-           'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one',
-           'run_config', 'run_benchmark', 'check_same_data', 'load_results', 'config_name', 'run_overrides',
-           'comparable_settings', 'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy',
-           'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report',
-           'add_args', 'run']
+           'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset',
+           'recorder_history', 'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults',
+           'pretraining_fingerprint', 'check_same_inputs', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer',
+           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
+           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'load_results',
+           'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides',
+           'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report',
+           'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -374,7 +374,22 @@ def environment() -> dict:
     dev = default_device()
     return {'device': str(dev), 'device_name': torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or platform.machine(),
             'torch_threads': torch.get_num_threads(), 'cpu_count': os.cpu_count(), 'platform': platform.platform(),
-            'cpu_model': _cpu_model(), 'cpu_capability': torch.backends.cpu.get_cpu_capability()}
+            'cpu_model': _cpu_model(), 'cpu_capability': torch.backends.cpu.get_cpu_capability(), 'code': code_version()}
+
+def code_version() -> dict:
+    """The git commit of the `tsai_timemae` source this process imported, and whether that source had uncommitted
+    changes: every record says tsai-timemae 0.1.0, yet records made weeks apart ran different code. `None` for both
+    when the package is not a tracked checkout (an installed copy, even inside another project's repository)."""
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    def git(*args):
+        return subprocess.run(['git', '-C', str(root), *args], capture_output=True, text=True, timeout=20)
+    try:
+        if git('ls-files', '--error-unmatch', 'tsai_timemae/bench.py').returncode: return {'commit': None, 'dirty': None}
+        commit = git('rev-parse', 'HEAD').stdout.strip() or None
+        dirty = bool(git('status', '--porcelain', '--untracked-files=no', '--', 'tsai_timemae').stdout.strip())
+    except (OSError, subprocess.SubprocessError): return {'commit': None, 'dirty': None}
+    return {'commit': commit, 'dirty': dirty}
 
 def _rss_bytes() -> int:
     try:
@@ -1131,7 +1146,11 @@ more labels than that**: the validation labels are not used; each method trains 
 the test split, once (`selection='last'`). The scaling is fitted on every training input, which needs no labels.
 Linear evaluation fits `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
 labelled series (`*_flatten` rows: every patch's, in order). 100% here is this protocol with every training label,
-not the table above (which selects the epoch on validation labels)."""
+not the table above (which selects the epoch on validation labels). That holds within a run; the settings the rows
+share were not all chosen that way: TimeMAE's default tokenizer and pretraining length, UWaveGestureLibrary's window
+and the `_flatten` read-out came from earlier studies that used every training or validation label, some after test
+scores had been read (the notes below say which), while the baselines keep tsai's defaults, untuned. A margin here
+is therefore not a clean held-out comparison, and may favour TimeMAE. A cell from one seed shows no spread."""
 
 def _fmt(m, s): return f'{m:.2f} ± {s:.2f}'
 
@@ -1151,7 +1170,8 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
             flag += ' (mixed settings across seeds)' if any(r['mixed_configs'] for r in by.values()) else ''
             if len({json.dumps(comparable_settings(r['settings']), sort_keys=True, default=str) for r in by.values()}) > 1:
                 flag += ' (settings differ across fractions)'  # one line of the plot, but not one configuration
-            cells = [f"{_fmt(by[f]['acc_mean'], by[f]['acc_std'])} ({len(by[f]['seeds'])})" if f in by else '–' for f in fracs]
+            cells = [('–' if f not in by else f"{by[f]['acc_mean']:.2f} (1)" if len(by[f]['seeds']) == 1  # no spread to show
+                      else f"{_fmt(by[f]['acc_mean'], by[f]['acc_std'])} ({len(by[f]['seeds'])})") for f in fracs]
             lines.append(f'| {m}{flag} | ' + ' | '.join(cells) + ' |')
         n = {f: sorted({k for r in mine if r['label_fraction'] == f for k in r['n_labelled'] if k is not None}) for f in fracs}
         lines += ['', 'Labelled training series per seed: ' + '; '.join(
