@@ -435,6 +435,27 @@ def test_pretrain_timemae_refuses_a_stale_cached_encoder_before_training(tmp_pat
         pretrain_timemae(ds, pre, 0, tmp_path)
 
 
+def test_a_cached_mvp_encoder_is_checked_against_todays_tsai_defaults(tmp_path):
+    "MVP's cache name hashes the bench's settings, not tsai's: a tsai whose MVP or TSTPlus defaults changed stops the run."
+    from types import SimpleNamespace
+    from tsai_timemae.bench import mvp_pretraining, pretrain_mvp, tsai_defaults, write_json_atomic
+    pre = mvp_pretraining(run_config('BasicMotions', 'mvp_tstplus', 'kmeans'))
+    ds = SimpleNamespace(name='BasicMotions', source='/nowhere/BasicMotions')  # never read: the cache answers
+    stem = cache_path(tmp_path, ds.name, ds.source, pre, 0)
+    stem.parent.mkdir(parents=True)
+    stem.with_suffix('.pth').write_bytes(b'not read')
+    now = json.loads(json.dumps(tsai_defaults()))
+    assert now['MVP.r'] == 0.15 and now['TSTPlus.d_model'] == 128
+    write_json_atomic({'method': 'mvp', 'tsai_defaults': now}, stem.with_suffix('.json'))
+    assert pretrain_mvp(ds, pre, 0, tmp_path)['cached']
+    write_json_atomic({'method': 'mvp', 'tsai_defaults': {**now, 'MVP.lm': 5.0}}, stem.with_suffix('.json'))
+    with pytest.raises(ValueError, match=r'MVP\.lm: 5\.0 then, 3\.0 now.*Delete'):
+        pretrain_mvp(ds, pre, 0, tmp_path)
+    write_json_atomic({'method': 'mvp'}, stem.with_suffix('.json'))                 # written before they were recorded
+    with pytest.warns(UserWarning, match="predates the record of tsai's defaults"):
+        assert pretrain_mvp(ds, pre, 0, tmp_path)['cached']
+
+
 def test_a_kept_result_made_from_an_encoder_under_other_defaults_gets_a_note(tmp_path, capsys):
     "Result files are skipped without reaching the cache, so the skip itself says when their encoder is stale."
     from tsai_timemae.bench import _note_settings_change, library_defaults, write_json_atomic

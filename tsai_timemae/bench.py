@@ -59,12 +59,12 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
            'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset',
            'recorder_history', 'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults',
-           'pretraining_fingerprint', 'check_same_inputs', 'pretrain_timemae', 'pretrain_mvp', 'run_timemae_transfer',
-           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
-           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'load_results',
-           'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides',
-           'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report',
-           'check_report_writable', 'write_report', 'add_args', 'run']
+           'pretraining_fingerprint', 'check_same_inputs', 'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults',
+           'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
+           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data',
+           'load_results', 'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command',
+           'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
+           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -647,10 +647,33 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
+def tsai_defaults() -> dict:
+    """tsai's defaults for `MVP` and `TSTPlus`, which a bench MVP pretraining leaves unnamed: a cached MVP encoder is
+    what this tsai would make only while they are unchanged (the cache name hashes the bench's settings, not tsai's).
+    A default JSON cannot hold (a function, a class) is kept by its name."""
+    def plain(v): return v if isinstance(v, (int, float, str, bool, type(None))) else getattr(v, '__qualname__', type(v).__name__)
+    return {f'{cls.__name__}.{k}': plain(p.default) for cls in (MVP, TSTPlus)
+            for k, p in inspect.signature(cls.__init__).parameters.items() if p.default is not inspect.Parameter.empty}
+
+def check_tsai_defaults(hit: dict, stem: Path) -> dict:
+    "A cached MVP pretraining `hit`, if it ran under today's `tsai_defaults`; as `check_library_defaults` for TimeMAE."
+    files = f"{stem.with_suffix('.pth')} and {stem.with_suffix('.json')}"
+    if 'tsai_defaults' not in hit:
+        timemae_warn(f'The cached MVP encoder {stem.name} predates the record of tsai\'s defaults: it is reused, but '
+                     f'whether it ran with today\'s cannot be checked. Delete {files} to pretrain it again.')
+        return hit
+    old, new = hit['tsai_defaults'], _as_read_back(tsai_defaults())
+    if changed := sorted(k for k in old.keys() | new.keys() if old.get(k, MISSING) != new.get(k, MISSING)):
+        show = lambda d, k: repr(d[k]) if k in d else 'absent'
+        what = '; '.join(f'{k}: {show(old, k)} then, {show(new, k)} now' for k in changed)
+        raise ValueError(f'The cached MVP encoder {stem.name} was pretrained under other tsai defaults ({what}): results '
+                         f'from it would not be what this tsai produces. Delete {files} to pretrain again.')
+    return hit
+
 def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "tsai's MVP pretraining of a TSTPlus, as tsai documents it: `ts_learner(udls, TSTPlus, cbs=MVP(...))`."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
-    if (hit := _cached(stem)) is not None: return check_same_inputs(hit, stem, ds)
+    if (hit := _cached(stem)) is not None: return check_tsai_defaults(check_same_inputs(hit, stem, ds), stem)
     t0 = time.perf_counter()
     udls = pretraining_dls(ds, pre, seed)
     cb = MVP(r=pre.r, lm=pre.lm, target_dir=str(stem.parent), fname=stem.name)
@@ -660,7 +683,7 @@ def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: 
     history = recorder_history(learn)
     meta = {'method': 'mvp', 'weights': str(stem.with_suffix('.pth')), 'history': history,
             'best_epoch': _best_epoch(history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
-            'inputs_sha1': pretraining_fingerprint(ds)}
+            'inputs_sha1': pretraining_fingerprint(ds), 'tsai_defaults': tsai_defaults()}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
