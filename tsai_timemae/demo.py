@@ -84,7 +84,7 @@ def _table(summary: dict, header: str) -> list[str]:
     for m, r in summary.items():
         lines.append(f"| {m} | {r['accuracy_mean'] * 100:.1f} ± {r['accuracy_std'] * 100:.1f} | "
                      f"{r['macro_f1_mean'] * 100:.1f} ± {r['macro_f1_std'] * 100:.1f} | "
-                     f"{', '.join(f'{a * 100:.0f}' for a in r['accuracy'])} |")
+                     f"{', '.join(f'{a * 100:.1f}' for a in r['accuracy'])} |")  # .1f: 40 test series give halves
     return lines
 
 def plot_demo(summary: dict, title: str, path) -> Path:
