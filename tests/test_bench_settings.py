@@ -418,15 +418,21 @@ def test_a_cached_record_is_checked_against_todays_library_defaults(tmp_path, mo
         assert check_library_defaults(old, stem, 'kmeans') is old
 
 
-def test_pretrain_timemae_refuses_a_stale_cached_encoder_before_training(tmp_path):
-    "The check is wired into the cache lookup: a stale record stops the run before any data is read or model built."
+def _cached_encoder(root, pre):
+    "A data set that is never read and the cache stem its pretraining `pre` (seed 0) finds, with a weights file there."
     from types import SimpleNamespace
-    from tsai_timemae.bench import library_defaults, pretrain_timemae, timemae_pretraining, write_json_atomic
-    pre = timemae_pretraining(run_config('BasicMotions', 'timemae_finelast', 'kmeans'))
     ds = SimpleNamespace(name='BasicMotions', source='/nowhere/BasicMotions')  # never read: the cache answers
-    stem = cache_path(tmp_path, ds.name, ds.source, pre, 0)
+    stem = cache_path(root, ds.name, ds.source, pre, 0)
     stem.parent.mkdir(parents=True)
     stem.with_suffix('.pth').write_bytes(b'not read')
+    return ds, stem
+
+
+def test_pretrain_timemae_refuses_a_stale_cached_encoder_before_training(tmp_path):
+    "The check is wired into the cache lookup: a stale record stops the run before any data is read or model built."
+    from tsai_timemae.bench import library_defaults, pretrain_timemae, timemae_pretraining, write_json_atomic
+    pre = timemae_pretraining(run_config('BasicMotions', 'timemae_finelast', 'kmeans'))
+    ds, stem = _cached_encoder(tmp_path, pre)
     write_json_atomic({'method': 'timemae', 'library_defaults': library_defaults('kmeans')}, stem.with_suffix('.json'))
     assert pretrain_timemae(ds, pre, 0, tmp_path)['cached']
     write_json_atomic({'method': 'timemae', 'library_defaults': {**library_defaults('kmeans'), 'arch.pre_norm': True}},
@@ -437,13 +443,9 @@ def test_pretrain_timemae_refuses_a_stale_cached_encoder_before_training(tmp_pat
 
 def test_a_cached_mvp_encoder_is_checked_against_todays_tsai_defaults(tmp_path):
     "MVP's cache name hashes the bench's settings, not tsai's: a tsai whose MVP or TSTPlus defaults changed stops the run."
-    from types import SimpleNamespace
     from tsai_timemae.bench import mvp_pretraining, pretrain_mvp, tsai_defaults, write_json_atomic
     pre = mvp_pretraining(run_config('BasicMotions', 'mvp_tstplus', 'kmeans'))
-    ds = SimpleNamespace(name='BasicMotions', source='/nowhere/BasicMotions')  # never read: the cache answers
-    stem = cache_path(tmp_path, ds.name, ds.source, pre, 0)
-    stem.parent.mkdir(parents=True)
-    stem.with_suffix('.pth').write_bytes(b'not read')
+    ds, stem = _cached_encoder(tmp_path, pre)
     now = json.loads(json.dumps(tsai_defaults()))
     assert now['MVP.r'] == 0.15 and now['TSTPlus.d_model'] == 128
     write_json_atomic({'method': 'mvp', 'tsai_defaults': now}, stem.with_suffix('.json'))
