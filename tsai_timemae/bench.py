@@ -590,7 +590,16 @@ def library_defaults(tokenizer: str) -> dict:
 def _default_changes(recorded: dict, tokenizer: str) -> tuple[list[str], dict, dict]:
     "The recorded defaults that differ from today's (`LIBRARY_SETTINGS_ADDED` filling in what the record lacks)."
     old, new = {**_as_read_back(LIBRARY_SETTINGS_ADDED), **recorded}, library_defaults(tokenizer)
-    return sorted(k for k in old.keys() | new.keys() if old.get(k, MISSING) != new.get(k, MISSING)), old, new
+    return _changed_keys(old, new), old, new
+
+def _changed_keys(old: dict, new: dict) -> list[str]:
+    "The keys whose values differ between two records of defaults; a key on one side only counts."
+    return sorted(k for k in old.keys() | new.keys() if old.get(k, MISSING) != new.get(k, MISSING))
+
+def _describe_changes(old: dict, new: dict, changed) -> str:
+    "'key: value then, value now; ...' for the `changed` keys ('absent' where a record lacks one)."
+    show = lambda d, k: repr(d[k]) if k in d else 'absent'
+    return '; '.join(f'{k}: {show(old, k)} then, {show(new, k)} now' for k in changed)
 
 def check_library_defaults(hit: dict, stem: Path, tokenizer: str) -> dict:
     """A cached TimeMAE pretraining `hit` (made with `tokenizer`), if it ran under today's `library_defaults`; otherwise
@@ -603,8 +612,7 @@ def check_library_defaults(hit: dict, stem: Path, tokenizer: str) -> dict:
         return hit
     changed, old, new = _default_changes(hit['library_defaults'], tokenizer)
     if changed:
-        show = lambda d, k: repr(d[k]) if k in d else 'absent'
-        what = '; '.join(f'{k}: {show(old, k)} then, {show(new, k)} now' for k in changed)
+        what = _describe_changes(old, new, changed)
         added = {k: new[k] for k in changed if k not in old}
         hint = (f' If the new setting computes by default what earlier versions did, declare it in '
                 f'LIBRARY_SETTINGS_ADDED (nbs/11_bench.ipynb): {added!r}.' if added else '')
@@ -663,10 +671,9 @@ def check_tsai_defaults(hit: dict, stem: Path) -> dict:
                      f'whether it ran with today\'s cannot be checked. Delete {files} to pretrain it again.')
         return hit
     old, new = hit['tsai_defaults'], _as_read_back(tsai_defaults())
-    if changed := sorted(k for k in old.keys() | new.keys() if old.get(k, MISSING) != new.get(k, MISSING)):
-        show = lambda d, k: repr(d[k]) if k in d else 'absent'
-        what = '; '.join(f'{k}: {show(old, k)} then, {show(new, k)} now' for k in changed)
-        raise ValueError(f'The cached MVP encoder {stem.name} was pretrained under other tsai defaults ({what}): results '
+    if changed := _changed_keys(old, new):
+        raise ValueError(f'The cached MVP encoder {stem.name} was pretrained under other tsai defaults '
+                         f'({_describe_changes(old, new, changed)}): results '
                          f'from it would not be what this tsai produces. Delete {files} to pretrain again.')
     return hit
 
