@@ -299,6 +299,23 @@ def test_the_packages_warnings_reach_a_tsai_user():
     with warnings.catch_warnings(record=True) as seen:
         warnings.filterwarnings('ignore', category=UserWarning)          # what `import tsai.data.core` does
         TimeMAE(40, 4, seq_len=3, window=3)
+        warnings.filterwarnings('ignore')                                # what `from tsai.all import *` does
+        TimeMAE(40, 4, seq_len=3, window=3)
         warnings.filterwarnings('ignore', category=TimeMAEWarning)       # the user's own choice
         TimeMAE(40, 4, seq_len=3, window=3)
-    assert [w.category for w in seen] == [TimeMAEWarning] and 'more channels (40)' in str(seen[0].message)
+    assert [w.category for w in seen] == [TimeMAEWarning] * 2 and 'more channels (40)' in str(seen[0].message)
+
+
+def test_the_packages_warnings_survive_from_tsai_all_import_star():
+    """`from tsai.all import *` (the README's first line) imports `tsai.optuna`, which runs
+    `warnings.filterwarnings('ignore')`: every warning of every kind silenced, this package's too. Ours still reach the
+    user; `python -W ignore`, the user's own choice when starting Python, still silences them."""
+    import subprocess, sys
+    code = ('from tsai.all import *\nfrom tsai_timemae.all import *\nimport warnings\n'
+            "assert ('ignore', None, Warning, None, 0) in warnings.filters\n"   # tsai's catch-all is in force
+            'TimeMAE(40, 4, seq_len=3, window=3)\n')
+    shown = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert 'TimeMAEWarning' in shown.stderr and 'more channels (40)' in shown.stderr
+    silenced = subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True, text=True, timeout=300)
+    assert silenced.returncode == 0 and 'more channels' not in silenced.stderr, silenced.stderr[-2000:]

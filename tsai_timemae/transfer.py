@@ -5,8 +5,6 @@
 # %% ../nbs/03_transfer.ipynb #fd6dac51
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn as nn
 from fastai.callback.core import Callback
@@ -17,6 +15,7 @@ from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
 
 from .model import TimeMAE
+from .notices import timemae_warn
 from .weights import (ENCODER_PREFIX, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
                                   pack_encoder, read_encoder_file)
 
@@ -61,9 +60,9 @@ class FreezeEncoder(Callback):
         warning, since the encoder stays fixed and a fastai user would otherwise believe it trained. Removing the
         callback (`learn.remove_cb(FreezeEncoder)`) is how to train it; then no warning."""
         if self in self.owner.cbs:
-            warnings.warn('This learner keeps its encoder frozen (FineLast: the FreezeEncoder callback), so unfreeze() '
-                          'and fine_tune() train only the head. To train the encoder too, use fineall_learner(dls, '
-                          'weights_path), or call learn.remove_cb(FreezeEncoder) before fitting.', stacklevel=2)
+            timemae_warn('This learner keeps its encoder frozen (FineLast: the FreezeEncoder callback), so unfreeze() '
+                         'and fine_tune() train only the head. To train the encoder too, use fineall_learner(dls, '
+                         'weights_path), or call learn.remove_cb(FreezeEncoder) before fitting.', stacklevel=2)
         Learner.unfreeze(self.owner)
 
 # %% ../nbs/03_transfer.ipynb #7eb1bb4c
