@@ -62,6 +62,18 @@ def test_a_standardize_fitted_on_other_channels_is_refused_not_broadcast():
     ts_learner(_dls(X, y, [TSStandardize(by_var=False)]), TimeMAE, **SMALL)  # one statistic for all: fine
 
 
+def test_a_standardize_fitted_on_more_channels_is_refused_before_any_batch_runs():
+    """Statistics for 3 channels on 2-channel data do not broadcast: tsai's transform raised a bare RuntimeError ("size
+    of tensor a (2) must match ... (3)") while the learner was being built, before the check could name the fix."""
+    X, y = _data()
+    std = TSStandardize(by_var=True)
+    _dls(X, y, [std])                                         # fitted on 3-channel data
+    with pytest.raises(ValueError, match=r'statistics for 3 channel.*has 2.*would fail.*new TSStandardize'):
+        ts_learner(_dls(X[:, :2], y, [std]), TimeMAE, **SMALL)
+    with pytest.raises(ValueError, match=r'statistics for 3 channel.*has 2.*new TSStandardize'):   # pretraining too
+        ts_learner(_dls(X[:, :2], tfms=[std]), TimeMAE, cbs=TimeMAEPretrain(), **SMALL)
+
+
 # -- item 5 (tsai path): missing labels are not a class --------------------------------------------------------------
 @pytest.mark.parametrize('bad', [np.nan, 'nan'])   # 'nan': what np.array(['a', np.nan]) makes of a NaN
 def test_missing_labels_are_refused_on_the_tsai_path(bad):

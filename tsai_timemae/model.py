@@ -212,6 +212,12 @@ def missing_labels(y) -> np.ndarray:
     else: bad = np.zeros(len(y), dtype=bool)
     return np.flatnonzero(bad)
 
+def _item_channels(dls) -> int:
+    "The channels of one training series as the dataset gives it, before any batch transform (`dls.vars` runs them)."
+    try: x = dls.train_ds[0][0]
+    except Exception: return dls.vars
+    return x.shape[-2] if getattr(x, 'ndim', 0) >= 2 else 1
+
 def check_dls(dls, c_in: int):
     """Refuse data a TimeMAE learner would silently learn wrong: missing labels (fastai maps them to the first class)
     and batch-transform statistics for another number of channels (a `TSStandardize` fitted on other data broadcasts)."""
@@ -296,11 +302,11 @@ def install_tsai_hooks(cls):
                 return orig(arch, c_in, c_out, seq_len, d, dls, *args, arch_config=arch_config, **kwargs)
             arch_config = dict(arch_config or {})
             if dls is not None:
+                check_dls(dls, _item_channels(dls))  # before `dls.vars`, whose batch runs the batch transforms
                 c_in = dls.vars if c_in is None else c_in
                 seq_len = dls.len if seq_len is None else seq_len
                 d = dls.d if d is None else d
                 if c_out is None and 'c_out' not in arch_config: c_out = dls.c if has_labels(dls) else None
-                check_dls(dls, c_in)
             weights_path = kwargs.get('weights_path')
             if weights_path is not None and not kwargs.get('pretrained'):
                 timemae_warn(f'weights_path={str(weights_path)!r} is not loaded without pretrained=True (tsai reads '
