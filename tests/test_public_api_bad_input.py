@@ -278,6 +278,10 @@ ROWS = [
     # the sktime estimators
     ('TimeMAEClassifier', 'NaN labels', lambda c: TimeMAEClassifier(**SK).fit(X, np.where(np.arange(16) == 3, None, Y)),
      fails(ValueError, r'1 of the 16 labels.*missing.*X_unlabelled')),
+    ('TimeMAEClassifier', 'a continuous target (regression values)',
+     lambda c: TimeMAEClassifier(**SK).fit(X, np.linspace(0.1, 2.3, 16)), fails(ValueError, r'continuous values.*TSRegression')),
+    ('TimeMAEClassifier', 'integer classes stored as floats', lambda c: TimeMAEClassifier(**SK).fit(X, np.arange(16.) % 4).predict(X[:2]),
+     ok(lambda p: set(p) <= {0., 1., 2., 3.})),
     ('TimeMAEClassifier', 'unseen labels when scoring', lambda c: c.clf.score(X[:4], np.array(list('wxyz'))), ok(lambda s: s == 0.)),
     ('TimeMAEClassifier', 'one class', lambda c: TimeMAEClassifier(**SK).fit(X, np.array(['a'] * 16)).predict(X[:2]),
      ok(lambda p: list(p) == ['a', 'a'])),
@@ -352,6 +356,9 @@ ROWS = [
     ('TimeMAETransformer', 'weights_path, n_heads left out (the file says 1)',
      lambda c: TimeMAETransformer(weights_path=c.weights, batch_size=4).fit(X).transform(X),
      ok(lambda r: r.shape == (16, ARCH['d_model']))),
+    ('TimeMAETransformer', 'weights_path and a d_model that contradicts the file (8)',
+     lambda c: TimeMAETransformer(weights_path=c.weights, d_model=32).fit(X),
+     fails(ValueError, r'saved with d_model=8.*d_model=32 was asked for.*Leave d_model out')),
 
     # the `timemae` commands (their exit status; errors are one line on stderr)
     ('timemae', 'bench, a data set that is not there', lambda c: cli('bench', 'NoSuchData', '--report', 'B.md'),

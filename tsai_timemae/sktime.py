@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import tempfile
 from pathlib import Path
@@ -135,12 +136,20 @@ def _with_fix(est):
         raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
 
 def _check_labels(y, cls_name: str):
-    "Missing labels would become a class of their own (sktime) or a `'<' not supported` error (text labels)."
+    "Missing labels would become a class of their own (sktime) or a `'<' not supported` error (text labels); continuous values, one class each."
     bad = missing_labels(np.asarray(y, dtype=object))
     if len(bad):
         raise ValueError(f'{cls_name}: {len(bad)} of the {len(y)} labels in y are missing (NaN or None), e.g. at '
                          f'positions {list(map(int, bad[:5]))}. Every training series needs a label: drop those series, '
                          'or pass them as X_unlabelled=... so that pretraining still learns from them.')
+    from sklearn.utils.multiclass import type_of_target
+    try: kind = type_of_target(y)
+    except ValueError: kind = None  # a form scikit-learn cannot classify: sktime's own checks speak for it
+    if kind is not None and kind.startswith('continuous'):
+        raise ValueError(f'{cls_name} classifies, but y holds continuous values (e.g. {np.asarray(y).ravel()[:3].tolist()}): '
+                         'each value would become a class of its own. Pass class labels (integers or text); for '
+                         "regression, fine-tune on the tsai path: get_ts_dls(X, y, tfms=[None, TSRegression()]) and "
+                         'fineall_learner(dls, weights_path).')
 
 def _check_training_settings(est, counts=('finetune_epochs', 'batch_size'), rates=('lr', 'finetune_lr')):
     """Counts and rates that fastai would take silently (0 epochs: an untrained head; a batch of 0 becomes 1; a
@@ -175,12 +184,20 @@ def _pretrain(est, X, tmp, std=None) -> Path:
     with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), est.lr)
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
 
+def _changed_sizes(est) -> dict:
+    """The sizes a user changed from the estimator's defaults (`TimeMAETransformer(weights_path=..., d_model=32)`):
+    passed on beside a weights file, so that one contradicting the file is refused (`check_arch_kwargs`) as
+    `finelast_learner` refuses it, instead of silently giving the file's features. Defaults are left to the file."""
+    defaults = inspect.signature(type(est).__init__).parameters
+    return {k: getattr(est, k) for k in ('d_model', 'n_layers', 'd_ff')
+            if k in defaults and getattr(est, k) != defaults[k].default}
+
 def _learner(est, dls, weights, tmp, **kwargs):
     """A TimeMAE learner on `dls` whose encoder is loaded from `weights` (architecture read from the file, `n_heads`
     too unless the estimator gives one; `dropout` is the estimator's), or a randomly initialised one when `weights`
     is None."""
     heads = {} if est.n_heads is None else {'n_heads': est.n_heads}  # None: the file's (it stores what it was built with)
-    arch = dict(dropout=est.dropout, **heads) if weights is not None else _arch(est)
+    arch = dict(dropout=est.dropout, **heads, **_changed_sizes(est)) if weights is not None else _arch(est)
     with _silent(est.verbose): return timemae_learner(dls, weights, path=tmp, **arch, **kwargs)
 
 def _for_inference(learn):
@@ -350,7 +367,8 @@ class TimeMAETransformer(BaseTransformer):
 
     Parameters are the classifier's pretraining ones (see `TimeMAEClassifier`). With `weights_path`, the encoder's
     window, d_model, depth, d_ff, `max_seq_len` and, unless given, `n_heads` come from the file (`n_heads=None`, the
-    default, is 4 when `fit` pretrains); a given `n_heads` must be the one it was pretrained with.
+    default, is 4 when `fit` pretrains); a given `n_heads`, and a `d_model`, `n_layers` or `d_ff` changed from its
+    default, must be the one it was pretrained with.
     `pool='flatten'` returns every patch's representation in time order instead of their mean (`n_patches * d_model`
     columns, so one series length): for classes that differ by when things happen, such as gestures (`get_embeddings`).
 
