@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from fastai.learner import Learner
 
-from .model import TimeMAEBackbone, as_panel
+from .model import TimeMAEBackbone, as_panel, transpose_hint
 from .transfer import PatchFlatten
 
 # %% auto #0
@@ -54,7 +54,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
         raise TypeError(f'get_embeddings needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast
         raise ValueError(f'The encoder was built for {model.backbone.c_in} channels (variables) but X has {X.shape[1]}. '
-                         'Pass the variables it was trained on, in the same order.')
+                         f'Pass the variables it was trained on, in the same order.{transpose_hint(X.shape, model.backbone.c_in)}')
     if not len(X):  # no series, no rows
         n_patches = -(-X.shape[-1] // model.backbone.window) if pool == 'flatten' else 1
         return np.zeros((0, model.backbone.d_model * n_patches), dtype=np.float32)

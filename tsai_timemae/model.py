@@ -23,7 +23,7 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'TimeMAE', 'has_labels', 'missing_labels',
-           'check_dls', 'as_panel', 'check_X', 'install_tsai_hooks']
+           'check_dls', 'as_panel', 'transpose_hint', 'check_X', 'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #bc3ae328
 DEFAULT_WINDOW = 8  # the paper's HAR window; what TimeMAE uses when neither `window` nor the series length is known
@@ -260,12 +260,19 @@ def as_panel(X, where: str) -> np.ndarray:
         raise TypeError(f'{where}: X must hold numbers, got values of dtype {arr.dtype} (e.g. {arr.flat[0]!r}). '
                         'Convert them to floats first.') from None
 
+def transpose_hint(shape, c_in: int) -> str:
+    "The fix for the commonest wrong channel count: an array stored [samples, steps, channels], whose last axis has `c_in`."
+    if len(shape) == 3 and shape[1] != c_in and shape[2] == c_in:
+        return (f' Its last axis has {c_in}: the array looks stored as [samples, steps, channels]; pass '
+                'X.transpose(0, 2, 1).')
+    return ''
+
 def check_X(X, c_in: int, where: str = 'get_X_preds'):
     "Refuse an array whose channels do not match the model, before tsai's batch transforms give a raw broadcast error."
     shape = tuple(getattr(X, 'shape', np.shape(X)))
     if len(shape) == 3 and shape[1] != c_in:
         raise ValueError(f'{where}: the model was built for {c_in} channels (variables) but X has {shape[1]} (shape '
-                         f'{shape}). Pass the variables it was trained on, in the same order.')
+                         f'{shape}). Pass the variables it was trained on, in the same order.{transpose_hint(shape, c_in)}')
     if len(shape) == 2 and c_in != 1:
         raise ValueError(f'{where}: X is 2-D {shape}, read as univariate series, but the model has {c_in} channels. '
                          'Pass a 3-D array [samples, channels, steps].')

@@ -11,7 +11,7 @@ from fastai.learner import Learner
 from fastai.torch_core import subplots
 
 from .embeddings import get_embeddings, keep_random_state
-from .model import TimeMAEBackbone, as_panel, missing_labels
+from .model import TimeMAEBackbone, as_panel, missing_labels, transpose_hint
 from .pretrain import TimeMAEPretrain
 
 # %% auto #0
@@ -88,7 +88,8 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     if not len(X): raise ValueError('show_masks needs at least one series.')
     if X.shape[1] != net.backbone.c_in:
         raise ValueError(f'The learner was built for {net.backbone.c_in} channels but X has {X.shape[1]} '
-                         f'(shape {X.shape}): pass the same variables, in the same order, as its training data.')
+                         f'(shape {X.shape}): pass the same variables, in the same order, as its training data.'
+                         f'{transpose_hint(X.shape, net.backbone.c_in)}')
     dev = next(net.parameters()).device
     was_training = net.training
     net.eval()

@@ -25,7 +25,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .data import standardize_by_channel
 from .embeddings import POOLS, get_embeddings, keep_random_state
-from .model import TimeMAE, as_panel, missing_labels
+from .model import TimeMAE, as_panel, missing_labels, transpose_hint
 from .pretrain import TimeMAEPretrain, default_pretrain_epochs
 from .transfer import timemae_learner
 from .weights import save_encoder_weights
@@ -55,7 +55,7 @@ def _panel(X, learn=None) -> np.ndarray:
     c_in = None if learn is None else learn.model.backbone.c_in
     if c_in is not None and X.shape[1] != c_in:
         raise ValueError(f'The model was fitted on series with {c_in} channels (variables) but X has {X.shape[1]}. '
-                         'Pass the same variables, in the same order, as in fit.')
+                         f'Pass the same variables, in the same order, as in fit.{transpose_hint(X.shape, c_in)}')
     return X
 
 @contextlib.contextmanager
