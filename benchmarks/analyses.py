@@ -185,9 +185,10 @@ def _dataset_name(cfg, runs) -> str:
 
 
 def mark(mean, std, n) -> str:
-    "▲/▼ when the paired difference's mean exceeds its spread over seeds (n > 1), ≈ within it, ? with one seed."
+    """▲/▼ when the paired difference's mean exceeds its spread over seeds (n > 1), ≈ within it, ? with one seed.
+    Exceeds by more than float round-off: equal per-seed differences summed in another order differ by about 1e-14."""
     if n < 2: return '?'
-    return '▲' if mean > std else '▼' if mean < -std else '≈'
+    return '▲' if mean > std + 1e-9 else '▼' if mean < -std - 1e-9 else '≈'
 
 
 # -- figures ---------------------------------------------------------------------------------------------------------
@@ -428,7 +429,7 @@ def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
                          + ', '.join(f'[{o}]({o}/{REPORT})' for o in others) + '.', '']
     if quick: lines += ['**Quick run** (CI size: a tiny model, one epoch): it checks that the pipeline works; its '
                         'numbers say nothing about TimeMAE.', '']
-    else: lines += ['Cut for time (about 35 minutes of one CPU thread for everything): one data set per report, '
+    else: lines += ['Cut for time (the compute above): one data set per report, '
                     f"{len(cfg['seeds'])} seeds, {_epochs(cfg['epochs'])} (the probe runs in BENCHMARKS.md use 100), "
                     f"span masking at {', '.join(f'{r:g}' for r in cfg['span_ratios'])} only, width and depth varied "
                     'one at a time (no grid), `d_ff` not scaled with `d_model`.', '']
@@ -491,7 +492,7 @@ def parse_args(argv=None):
     p.add_argument('--only', nargs='+', choices=ANALYSES, help='run only these analyses')
     p.add_argument('--report-only', action='store_true', help='only redraw the figures and ANALYSES.md from the run files')
     p.add_argument('--threads', type=int, help='torch CPU threads (1 suits a shared CPU)')
-    p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA)')
+    p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
     return p.parse_args(argv)
 
 

@@ -248,6 +248,7 @@ def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_p
     (['demo', '--pretrain-epochs', '0'], '--pretrain-epochs'),
     (['demo', '--bs', 'many'], '--bs'),
     (['probe', 'BasicMotions', '--epochs', '0'], '--epochs'),
+    (['probe', 'BasicMotions', '--folds', '1'], '--folds'),   # once sklearn's error from inside the run, naming no option
     (['speed', '--threads', '-1'], '--threads'),
 ])
 def test_counts_and_rates_below_one_are_refused_before_any_work(argv, option, capsys):
@@ -256,7 +257,18 @@ def test_counts_and_rates_below_one_are_refused_before_any_work(argv, option, ca
     with pytest.raises(SystemExit) as e: main(argv)
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert option in err and ('at least 1' in err or 'above 0' in err), err
+    assert option in err and ('at least 1' in err or 'above 0' in err or 'at least 2' in err), err
+
+
+@pytest.mark.parametrize('command, report', [('bench', 'BENCHMARKS.md'), ('probe', 'benchmarks/probe/PROBE.md')])
+def test_a_bare_bench_or_probe_says_what_to_name_and_writes_nothing(command, report, tmp_path, monkeypatch, capsys):
+    "`timemae bench` with no data set once wrote ./BENCHMARKS.md (and `probe` ./benchmarks/probe/PROBE.md) and exited 0."
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert 'name the data sets' in err and '--report-only' in err and report in err, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_report_path_that_is_a_folder_is_a_one_line_error(tmp_path, monkeypatch, capsys):

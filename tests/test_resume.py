@@ -41,7 +41,7 @@ def test_a_killed_pretraining_resumes_to_the_same_encoder(tmp_path):
     for f in broken.iterdir(): assert stat.S_IMODE(f.stat().st_mode) & 0o044 == 0o044, oct(f.stat().st_mode)  # readable, not 0600
 
 
-def test_resuming_with_other_settings_is_a_clear_error(udls, tmp_path):
+def test_resuming_with_other_settings_is_a_clear_error(udls, basic_motions, splits, tmp_path):
     import pytest
     from tsai.all import ts_learner
     from tsai_timemae.all import TimeMAE, TimeMAEPretrain
@@ -52,8 +52,17 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, tmp_path):
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert (tmp_path / 'timemae_encoder_state.pth').is_file()
     again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
-    with pytest.raises(ValueError, match=r'other settings \(n_epoch.*same model, TimeMAEPretrain settings and number of epochs'):
+    with pytest.raises(ValueError, match=r'other settings \(n_epoch.*same model, TimeMAEPretrain settings, number of epochs, learning rate'):
         with again.no_bar(), again.no_logging(): again.fit(3, 1e-3)
+    with pytest.raises(ValueError, match=r'other settings \(schedule'):   # the learning rate: it was silently taken
+        with again.no_bar(), again.no_logging(): again.fit(1, 1e-1)
+    with pytest.raises(ValueError, match=r'other settings \(schedule'):   # one-cycle instead of a constant rate
+        with again.no_bar(), again.no_logging(): again.fit_one_cycle(1, 1e-3)
+    from tsai.all import TSStandardize, get_ts_dls
+    other_dls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=udls.bs + 1)
+    other_bs = ts_learner(other_dls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
+    with pytest.raises(ValueError, match=r"other settings \(data.*'bs'"):
+        with other_bs.no_bar(), other_bs.no_logging(): other_bs.fit(1, 1e-3)
     for other in (dict(beta=0.), dict(momentum=0.9)):                 # the loss weights and the momentum count too
         again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False, **other), **SMALL)
         with pytest.raises(ValueError, match=r'other settings \(pretrain'):

@@ -1433,7 +1433,7 @@ def add_args(p):
                    'UEA/Epilepsy) or folders / .npz files')
     p.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS), metavar='METHOD',
                    help=f'any of {", ".join(METHODS)} (default: all)')
-    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2], help='seeds to run (default: 0 1 2)')
     p.add_argument('--tokenizer', nargs='+', default=[DEFAULTS['tokenizer']], choices=list(TOKENIZERS),
                    help="TimeMAE tokenizer(s): 'codebook' (paper), 'gumbel' (authors' code), 'kmeans' "
                         "(TimeMAEPretrain()'s default: frozen k-means codes, normalised MRR targets, beta 1); "
@@ -1456,8 +1456,8 @@ def add_args(p):
                         'pretrain on every training input, score the final epoch; default: the full-label protocol')
     p.add_argument('--quick', action='store_true', help=f'smoke run: {QUICK}; results are marked (quick)')
     p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
-    p.add_argument('--out-dir', default='benchmarks', help='where results/, cache/ and plots/ go')
-    p.add_argument('--report', default='BENCHMARKS.md', help='the Markdown report to regenerate')
+    p.add_argument('--out-dir', default='benchmarks', help='where results/, cache/ and plots/ go (default: ./benchmarks)')
+    p.add_argument('--report', default='BENCHMARKS.md', help='the Markdown report to regenerate (default: ./BENCHMARKS.md)')
     p.add_argument('--overwrite', action='store_true', help='redo runs whose result file exists (default: skip them)')
     p.add_argument('--report-only', action='store_true', help='only regenerate the report from existing result files')
     p.add_argument('--no-bar', action='store_true', help='hide fastai progress bars')
@@ -1465,8 +1465,10 @@ def add_args(p):
 
 def run(args):
     if args.threads: torch.set_num_threads(args.threads)
-    if args.report_only or not args.datasets:
-        if not args.report_only: print('No data sets named: regenerating the report only.')
+    if not (args.report_only or args.datasets):
+        raise ValueError('name the data sets to run (e.g. `timemae bench HAR`), or pass --report-only to regenerate '
+                         f'{args.report} from the result files under {args.out_dir}')
+    if args.report_only:
         print(f'Wrote {write_report(args.out_dir, args.report)}')
         return
     overrides = {k: v for k, v in (('pretrain_epochs', args.pretrain_epochs), ('finetune_epochs', args.finetune_epochs),

@@ -152,15 +152,17 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
 
 # %% ../nbs/05_demo.ipynb #21a62e8b
 def add_args(p):
-    p.add_argument('--pretrain-epochs', type=positive_int, default=100)
-    p.add_argument('--finetune-epochs', type=positive_int, default=100, help='fixed schedule; the final epoch is scored')
+    p.add_argument('--pretrain-epochs', type=positive_int, default=100,
+                   help='self-supervised epochs on every training series (default: 100)')
+    p.add_argument('--finetune-epochs', type=positive_int, default=100,
+                   help='fixed schedule, for each draw and method; the final epoch is scored (default: 100)')
     p.add_argument('--label-fraction', type=float, default=0.2,
-                   help='share of the training labels fine-tuning may use (stratified, at least one per class)')
-    p.add_argument('--draws', type=positive_int, default=3, help='draws of the labelled series to average over')
-    p.add_argument('--bs', type=positive_int, default=16)
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--target-dir', default='models', help='where the pretrained encoder is saved')
-    p.add_argument('--out-dir', default='demo_results', help='where the table and the plot are saved')
+                   help='share of the training labels fine-tuning may use (stratified, at least one per class; default: 0.2)')
+    p.add_argument('--draws', type=positive_int, default=3, help='draws of the labelled series to average over (default: 3)')
+    p.add_argument('--bs', type=positive_int, default=16, help='batch size (default: 16)')
+    p.add_argument('--seed', type=int, default=0, help='seed of the pretraining and the draws (default: 0)')
+    p.add_argument('--target-dir', default='models', help='where the pretrained encoder is saved (default: ./models)')
+    p.add_argument('--out-dir', default='demo_results', help='where the table and the plot are saved (default: ./demo_results)')
 
 def run(args):
     run_demo(args.pretrain_epochs, args.finetune_epochs, args.bs, args.seed, args.target_dir, args.label_fraction,

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
 from fastai.optimizer import Optimizer
@@ -679,16 +680,29 @@ class PretrainCheckpoint(Callback):
         if int(every) < 1: raise ValueError(f'save_every must be a positive number of epochs, got {every}.')
         self.path, self.every, self.resume, self.owner, self.start, self._recorder = Path(path), int(every), resume, owner, 0, None
         self._logger = None  # the learner's logger (the progress table's printer) while skipped epochs are hidden
+        self._sched = None  # the fit's learning-rate schedule (`_schedule`), read in before_fit
 
     def _settings(self) -> dict:
         "What must not change between a run and its resumption."
         o, net = self.owner, get_model(self.learn.model)
         loss, ema = getattr(o, 'pretrain_loss', None), getattr(o, 'momentum_update', None)
-        return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch,
+        dl = self.learn.dls.train
+        return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch, 'schedule': self._sched,
+                'data': {'bs': dl.bs, 'n_series': len(dl.dataset)},
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
                                  | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
                                  | {k: getattr(ema, k, None) for k in ('momentum', 'momentum_end')}
                                  | {'vocab_size': net.tokenizer.vocab_size, **o.net_kwargs})}
+
+    def _schedule(self):
+        """The learning-rate schedule of this fit, as numbers: a `ParamScheduler`'s values (fit_one_cycle's) at five
+        points of training, else the constant rate `fit` set. A resumed run with another lr would silently follow
+        another schedule from the middle on."""
+        ps = next((cb for cb in self.learn.cbs if isinstance(cb, ParamScheduler)), None)
+        if ps is not None:
+            return {k: [np.round(np.asarray(f(p), dtype=float), 12).tolist() for p in (0., .25, .5, .75, 1.)]
+                    for k, f in sorted(ps.scheds.items())}
+        return {'lr': [round(float(h['lr']), 12) for h in self.learn.opt.hypers]}
 
     def _outside_training(self) -> bool:
         """True in the lr finder and in `learn.validate()` / `get_preds()`: those send before_fit, before_epoch and
@@ -700,7 +714,7 @@ class PretrainCheckpoint(Callback):
 
     def before_fit(self):
         if self._outside_training(): return
-        self.start = 0
+        self.start, self._sched = 0, self._schedule()  # now: a callback may change the rate during the fit
         check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')  # every rank, as SaveEncoder
         if not self.resume or not self.path.is_file(): return
         try: state = _load_state(self.path)
@@ -712,7 +726,8 @@ class PretrainCheckpoint(Callback):
             diff = [k for k in mine if state['settings'].get(k) != mine[k]]
             raise ValueError(f'{self.path} was written by a run with other settings ({", ".join(diff)}: '
                              f'{ {k: state["settings"].get(k) for k in diff} } there, { {k: mine[k] for k in diff} } now). '
-                             'Resume with the same model, TimeMAEPretrain settings and number of epochs, or delete the file '
+                             'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate and '
+                             'data (batch size, number of series), or delete the file '
                              '(or pass resume=False) to start a new run.')
         get_model(self.learn.model).load_state_dict(state['model'])
         self.learn.opt.load_state_dict(state['opt'])

@@ -29,7 +29,7 @@ __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEF
            'probe_encoder', 'unseen_fold_score', 'shared_recordings_warning', 'parse_value', 'key_value',
            'format_key_value', 'probe_defaults', 'check_setting_names', 'effective_settings', 'default_tag',
            'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command',
-           'render_probe_report', 'write_probe_report', 'run_probes', 'add_args', 'run']
+           'render_probe_report', 'write_probe_report', 'run_probes', 'at_least_two', 'add_args', 'run']
 
 # %% ../nbs/13_probe.ipynb #2992c34c
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
@@ -613,9 +613,15 @@ def run_probes(datasets, seeds=(0,), out_dir=DEFAULT_OUT_DIR, **kwargs) -> list[
             write_probe_report(out_dir)
     return records
 
+def at_least_two(text: str) -> int:
+    "An argparse type for the number of cross-validation folds: a whole number of at least 2."
+    v = positive_int(text)
+    if v < 2: raise argparse.ArgumentTypeError(f'cross-validation needs at least 2 folds, got {text!r}')
+    return v
+
 def add_args(p):
     p.add_argument('datasets', nargs='*', help='data set names (e.g. BasicMotions, UEA/Epilepsy, HAR) or folders / .npz files')
-    p.add_argument('--seeds', nargs='+', type=int, default=[0])
+    p.add_argument('--seeds', nargs='+', type=int, default=[0], help='seeds to run (default: 0)')
     n = p.add_mutually_exclusive_group()
     n.add_argument('--epochs', type=positive_int, help=f'pretraining epochs (default {DEFAULT_EPOCHS})')
     n.add_argument('--steps', type=positive_int, help='pretraining optimizer steps instead, rounded up to whole epochs')
@@ -625,11 +631,12 @@ def add_args(p):
     p.add_argument('--arch', action='append', type=key_value, default=[], metavar='KEY=VALUE',
                    help="a TimeMAE architecture argument, e.g. --arch n_layers=4 (repeatable; window defaults to the "
                         "data set's in `timemae bench`, or for other data to auto_window of the series length)")
-    p.add_argument('--lr', type=positive_float, default=DEFAULT_LR, help='pretraining learning rate')
+    p.add_argument('--lr', type=positive_float, default=DEFAULT_LR, help=f'pretraining learning rate (default: {DEFAULT_LR})')
     p.add_argument('--bs', type=positive_int, help="batch size (default: the data set's in `timemae bench`)")
     p.add_argument('--sched', choices=SCHEDS, default='one_cycle', help='fit_one_cycle, or a constant rate (learn.fit)')
     p.add_argument('--every', type=positive_int, metavar='K', help='also probe every K epochs')
-    p.add_argument('--folds', type=positive_int, default=CV_FOLDS, help='cross-validation folds for small data sets')
+    p.add_argument('--folds', type=at_least_two, default=CV_FOLDS,
+                   help=f'cross-validation folds for small data sets (default: {CV_FOLDS}; at least 2)')
     p.add_argument('--by-recording', action='store_true',
                    help='cross-validate over whole recordings of train + validation (StratifiedGroupKFold on '
                         'recording_groups): for windows cut with overlap, e.g. HAR, whose validation split shares them')
@@ -643,11 +650,13 @@ def add_args(p):
     p.add_argument('--force', action='store_true', help='redo runs whose file exists with the same settings')
     p.add_argument('--threads', type=positive_int, help='torch CPU threads (1 suits a shared CPU)')
     p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
-    p.add_argument('--out-dir', default=DEFAULT_OUT_DIR, help='where <dataset>/<tag>/seed<k>.json and PROBE.md go')
+    p.add_argument('--out-dir', default=DEFAULT_OUT_DIR, help=f'where <dataset>/<tag>/seed<k>.json and PROBE.md go (default: ./{DEFAULT_OUT_DIR})')
 
 def run(args):
-    if args.report_only or not args.datasets:
-        if not args.report_only: print('No data sets named: regenerating the report only.')
+    if not (args.report_only or args.datasets):
+        raise ValueError('name the data sets to probe (e.g. `timemae probe BasicMotions`), or pass --report-only to '
+                         f'regenerate {Path(args.out_dir) / REPORT} from its run files')
+    if args.report_only:
         print(f'Wrote {write_probe_report(args.out_dir)}')
         return
     if args.threads:
