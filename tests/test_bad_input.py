@@ -247,6 +247,7 @@ def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_p
     (['bench', 'BasicMotions', '--pretrain-lr', '-0.001'], '--pretrain-lr'),
     (['demo', '--pretrain-epochs', '0'], '--pretrain-epochs'),
     (['demo', '--bs', 'many'], '--bs'),
+    (['demo', '--threads', '0'], '--threads'),
     (['probe', 'BasicMotions', '--epochs', '0'], '--epochs'),
     (['probe', 'BasicMotions', '--folds', '1'], '--folds'),   # once sklearn's error from inside the run, naming no option
     (['speed', '--threads', '-1'], '--threads'),
