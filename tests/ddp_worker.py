@@ -79,6 +79,16 @@ def main(out: Path, mode: str, epochs: int = 2):
             order = 99  # after the pretraining state is written: what that state must hold for this rank
             def after_epoch(self): torch.save(torch.get_rng_state(), out / f'rng{rank}.pt')
         learn.add_cb(RngAfterEpoch())
+        class LocalCodeSums(Callback):
+            "This rank's own code counts and cross-entropies of each epoch, before the callback pools them over ranks."
+            order = cb.order - 1
+            def before_fit(self): self.rows = []
+            def after_epoch(self):
+                valid = next(m for m in cb.part_metrics if m.part == 'ppl').sums
+                self.rows.append({split: {k: torch.as_tensor(sums[k]).tolist() for k in ('code_counts', 'ce_sum', 'n_codes')}
+                                  for split, sums in (('train', cb._train_sums), ('valid', valid))})
+        local_sums = LocalCodeSums()
+        learn.add_cb(local_sums)
     else:
         raise SystemExit(f'unknown mode {mode!r}')
     torch.save(_state(learn.model), out / f'init{rank}.pt')
@@ -96,6 +106,7 @@ def main(out: Path, mode: str, epochs: int = 2):
     if cb is not None:
         record['history'] = getattr(cb, 'history', None)
         record['weights_path'] = str(getattr(cb, 'weights_path', None))
+        record['local_code_sums'] = local_sums.rows
     (out / f'record{rank}.json').write_text(json.dumps(record, default=str))
     if mode == 'supervised':  # then FineLast in the same processes: the encoder frozen (FreezeEncoder), the head trains
         from tsai_timemae.transfer import FreezeEncoder

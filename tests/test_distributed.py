@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tsai_timemae.distributed import accelerate_available, mean_over_ranks, timemae_distrib_ctx
+from tsai_timemae.distributed import accelerate_available, mean_over_ranks, sum_over_ranks, timemae_distrib_ctx
 
 WORKER = Path(__file__).resolve().parent / 'ddp_worker.py'
 N_PROC, EPOCHS = 2, 2
@@ -162,6 +162,25 @@ def test_pretraining_progress_columns_are_averaged_over_ranks(pretrain_run):
             if n in h: assert v == pytest.approx(h[n], rel=1e-5), n
 
 
+@needs_ddp
+def test_pretraining_perplexity_pools_the_code_counts_of_every_rank(pretrain_run):
+    """`ppl` and `mcc_norm` (training and validation) come from the code counts of all ranks together, as one
+    process would count them: a mean of per-rank perplexities reads low when the ranks see different codes."""
+    from tsai_timemae.pretrain import code_stats
+    _, res = pretrain_run
+    hist, local = res[0]['record']['history'], [res[r]['record']['local_code_sums'] for r in range(N_PROC)]
+    for epoch, row in enumerate(hist):
+        for split, prefix in (('train', 'train_'), ('valid', '')):
+            sums = [local[r][epoch][split] for r in range(N_PROC)]
+            assert sums[0]['code_counts'] != sums[1]['code_counts']  # the ranks did see different codes
+            pooled = code_stats(torch.tensor([s['code_counts'] for s in sums]).sum(0), sum(s['ce_sum'] for s in sums),
+                                sum(s['n_codes'] for s in sums))
+            per_rank = [code_stats(**s)['ppl'] for s in sums]
+            assert row[prefix + 'ppl'] == pytest.approx(pooled['ppl'], rel=1e-6), (split, epoch, per_rank)
+            assert row[prefix + 'mcc_norm'] == pytest.approx(pooled['mcc_norm'], rel=1e-6), (split, epoch)
+            assert pooled['ppl'] != pytest.approx(sum(per_rank) / N_PROC, rel=1e-6)  # the mean would differ
+
+
 def test_single_process_is_a_no_op():
     "Without a launcher the context manager yields the learner untouched and means are the values themselves."
     from fastai.data.core import DataLoaders
@@ -170,6 +189,8 @@ def test_single_process_is_a_no_op():
     with timemae_distrib_ctx(learn) as l: assert l is learn and type(l.model) is torch.nn.Linear
     vals = {'mcc': 1.5, 'note': None}
     assert mean_over_ranks(vals) == vals
+    sums = sum_over_ranks({'code_counts': torch.tensor([3, 0, 1]), 'n_codes': 4}, learn)
+    assert torch.equal(sums['code_counts'], torch.tensor([3., 0., 1.], dtype=torch.float64)) and float(sums['n_codes']) == 4
 
 
 _NO_ACCELERATE = '''

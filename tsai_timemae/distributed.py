@@ -17,7 +17,7 @@ _all_ = ['rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% auto #0
 __all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'timemae_distrib_ctx', 'in_distributed_fit',
-           'mean_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
+           'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% ../nbs/15_distributed.ipynb #997f45fc
 def accelerate_available() -> bool:
@@ -116,3 +116,19 @@ def mean_over_ranks(values: dict, learn=None) -> dict:
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=_backend_device())
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
     return {**values, **dict(zip(keys, (t / world).tolist()))}
+
+@torch.no_grad()
+def sum_over_ranks(values: dict, learn=None) -> dict:
+    """The sum over all ranks of each entry of `values` (numbers or tensors of any shape, the same shapes on every
+    rank), as float64 tensors on the CPU. For statistics that must be pooled before they are computed (a perplexity
+    from code counts): a mean of per-rank perplexities reads low when the ranks see different codes. The identity (as
+    tensors) under the same conditions as `mean_over_ranks`; every rank must call it with the same keys and shapes."""
+    values = {k: torch.as_tensor(v).detach().to('cpu', torch.float64) for k, v in values.items()}
+    if learn is not None and not in_distributed_fit(learn): return values
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return values
+    if torch.distributed.get_world_size() <= 1 or not values: return values
+    flat = torch.cat([v.reshape(-1) for v in values.values()]).to(_backend_device())
+    torch.distributed.all_reduce(flat, op=torch.distributed.ReduceOp.SUM)
+    out, i = {}, 0
+    for k, v in values.items(): out[k], i = flat[i:i + v.numel()].reshape(v.shape).cpu(), i + v.numel()
+    return out

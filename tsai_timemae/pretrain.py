@@ -27,7 +27,7 @@ from fastcore.foundation import L
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
-from .distributed import mean_over_ranks
+from .distributed import mean_over_ranks, sum_over_ranks
 from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
 from .notices import timemae_warn
 
@@ -261,7 +261,7 @@ def code_stats(code_counts, ce_sum, n_codes) -> dict:
     """`ppl` and `mcc_norm` of many batches from their summed code counts and cross-entropies. The entropy is the
     pooled code marginal's: a mean of per-batch entropies reads low (one batch holds few of the codes), which would
     put a predictor of the code frequencies below 0 and shrink the perplexity, the more so for small batches."""
-    counts = torch.as_tensor(code_counts, dtype=torch.float64)
+    counts, n_codes = torch.as_tensor(code_counts, dtype=torch.float64), float(n_codes)
     if n_codes == 0 or counts.sum() == 0: return {'ppl': float('nan'), 'mcc_norm': float('nan')}
     p = counts / counts.sum()
     h = float(-(p * p.clamp_min(1e-12).log()).sum())
@@ -574,11 +574,20 @@ class TimeMAEPretrain(Callback):
 
     def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, 'code_counts': 0., 'ce_sum': 0., 'n_codes': 0}
 
+    def _code_sums(self, sums: dict) -> dict:
+        "Summed code counts and cross-entropies (`code_stats`'s arguments) of all processes: shapes agree on every rank."
+        counts = torch.as_tensor(sums.get('code_counts', 0.), dtype=torch.float64)
+        if counts.ndim == 0: counts = torch.zeros(self.pretrainer.tokenizer.vocab_size, dtype=torch.float64)  # no batch here
+        return sum_over_ranks({'code_counts': counts, 'ce_sum': sums.get('ce_sum', 0.), 'n_codes': sums.get('n_codes', 0)},
+                              self.learn)
+
     def after_validate(self):
-        "In a distributed fit, the progress table's columns are the mean over the processes (before the Recorder reads them)."
+        """In a distributed fit, the progress table's columns are the mean over the processes (before the Recorder reads
+        them); `ppl` and `mcc_norm` come from the code counts of all processes together."""
         parts = [m for m in self.part_metrics if m.count]
-        means = mean_over_ranks({m.part: m.value for m in parts}, self.learn)
-        for m in parts: m.set_value(means[m.part])
+        means = mean_over_ranks({m.part: m.value for m in parts if m.part not in self.pooled}, self.learn)
+        for m in parts:
+            m.set_value(code_stats(**self._code_sums(m.sums))[m.part] if m.part in self.pooled else means[m.part])
 
     def after_loss(self):
         if not self.training: return
@@ -593,7 +602,7 @@ class TimeMAEPretrain(Callback):
         rec = self.learn.recorder  # runs after us: its row for this epoch is complete but not yet stored
         names = [n for n in rec.metric_names[1:] if n != 'time']
         n = max(self._train_sums.get('n', 0), 1)
-        pooled = code_stats(*(self._train_sums.get(k, 0) for k in ('code_counts', 'ce_sum', 'n_codes')))
+        pooled = code_stats(**self._code_sums(self._train_sums))  # over all processes: ppl from pooled counts
         row = {'epoch': self.epoch, **{f'train_{k}': pooled[k] if k in self.pooled else float(self._train_sums.get(k, 0.)) / n
                                        for k in self.parts},
                'momentum': self.current_momentum(), **{k: _as_float(v) for k, v in zip(names, rec.log[1:])}}
