@@ -262,3 +262,35 @@ def test_finelast_unfreeze_and_fine_tune_say_the_encoder_stays_frozen(dls, weigh
         learn.unfreeze()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
     assert any(not torch.equal(a, b) for a, b in zip(enc.values(), _enc(learn.model).values()))
+
+
+def test_an_interrupted_finelast_fit_leaves_the_encoder_trainable_once_freeze_encoder_is_removed(dls, weights):
+    """fastai skips `after_fit` when an exception (Ctrl-C) stops a fit: the encoder must not stay frozen, or the
+    README's `learn.remove_cb(FreezeEncoder)` would then train only the head, without a word."""
+    from fastai.callback.core import Callback
+
+    from tsai_timemae.all import FreezeEncoder
+
+    class Interrupt(Callback):
+        def after_batch(self): raise KeyboardInterrupt
+    learn = finelast_learner(dls, weights, n_heads=2)
+    with pytest.raises(KeyboardInterrupt), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2, cbs=Interrupt())
+    assert all(p.requires_grad for p in learn.model.backbone.parameters())
+    with pytest.raises(KeyboardInterrupt), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2, cbs=Interrupt())
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)  # FineLast again: still frozen while it fits
+    assert all(p.requires_grad for p in learn.model.backbone.parameters())
+    enc = _enc(learn.model)
+    learn.remove_cb(FreezeEncoder)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
+    assert any(not torch.equal(a, b) for a, b in zip(enc.values(), _enc(learn.model).values()))
+
+
+@pytest.mark.parametrize('make', [finelast_learner, fineall_learner])
+def test_init_initialises_the_new_head_and_keeps_the_pretrained_encoder(dls, weights, make):
+    "tsai's `init=` re-initialises a pretrained model's head (its `model[1]`); on TimeMAE that is `model.head`."
+    from torch import nn
+    plain = make(dls, weights, n_heads=2)
+    learn = make(dls, weights, n_heads=2, init=nn.init.zeros_)
+    assert_same_state(_enc(learn.model), _enc(plain.model))
+    weights_ = [p for n, p in learn.model.head.named_parameters() if n.endswith('weight')]
+    assert weights_ and all(torch.count_nonzero(p) == 0 for p in weights_)

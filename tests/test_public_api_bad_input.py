@@ -131,6 +131,13 @@ def learner(weights):
 def model(): return TimeMAE(3, 4, **ARCH).eval()
 
 
+def exported(learn, path):
+    "The learner as `learn.export()` pickles it (a whole fastai Learner, not a state_dict)."
+    learn.path = path.parent
+    learn.export(path.name)
+    return path
+
+
 # -- the table: (entry point, input, what must happen) ------------------------------------------------------------
 # each row's function gets `ctx` with the fixtures: ctx.weights, ctx.clf, ctx.learner, ctx.tmp
 T = torch.from_numpy(X)
@@ -209,6 +216,10 @@ ROWS = [
      fails(ValueError, r'finelast_learner got weights_path=None.*stays None until a fit has saved.*timemae_learner\(dls\)')),
     ('fineall_learner', 'weights_path None', lambda c: fineall_learner(dls(X, Y), None),
      fails(ValueError, r'fineall_learner got weights_path=None')),
+    ('finelast_learner', 'the pretraining DataLoaders (no labels)', lambda c: finelast_learner(dls(X), c.weights),
+     fails(ValueError, r'finelast_learner fine-tunes a classifier.*no labels.*get_ts_dls\(X, y.*get_embeddings')),
+    ('fineall_learner', 'the pretraining DataLoaders (no labels)', lambda c: fineall_learner(dls(X), c.weights),
+     fails(ValueError, r'fineall_learner fine-tunes a classifier.*no labels')),
     ('finelast_learner', 'n_heads None: the file says', lambda c: finelast_learner(dls(X, Y), c.weights, n_heads=None),
      ok(lambda learn: learn.model.backbone.config['n_heads'] == ARCH['n_heads'])),
     ('finelast_learner', "a path under '~'", lambda c: finelast_learner(dls(X, Y), at_home(c.weights, 'enc.pth')),
@@ -226,6 +237,8 @@ ROWS = [
      fails(IsADirectoryError, r'is a folder, not a file name')),
     ('finelast_learner', 'missing weights file', lambda c: finelast_learner(dls(X, Y), c.tmp / 'nope.pth'),
      fails(FileNotFoundError, r'No weights file.*TimeMAEPretrain saved')),
+    ('finelast_learner', "a learner saved by learn.export()", lambda c: finelast_learner(dls(X, Y), exported(c.learner, c.tmp / 'l.pkl')),
+     fails(ValueError, r'not a torch state_dict.*fastai.learner.Learner.*learn.export\(\).*load_learner\(path\).*save_encoder_weights')),
     ('fineall_learner', 'corrupt weights file', lambda c: fineall_learner(dls(X, Y), write(c.tmp / 'bad.pth', b'\x00' * 99)),
      fails(ValueError, r'truncated, corrupt or not a torch state_dict.*Re-run pretraining')),
     ('finelast_learner', 'wrong channels for the encoder', lambda c: finelast_learner(dls(X[:, :2], Y), c.weights),

@@ -330,7 +330,13 @@ def install_tsai_hooks(cls):
                     arch_config.update({k: v for k, v in encoder_config(sd).items() if k == 'window'})
             c_out, seq_len = arch_config.pop('c_out', c_out), arch_config.pop('seq_len', seq_len)
             if seq_len is not None: arch_config['seq_len'] = seq_len  # tsai passes it only to architectures it knows
-            return orig(arch, c_in, c_out, None, d, None, *args, arch_config=arch_config, **kwargs)
+            # tsai initialises `model[1]` (its head) of a pretrained model: TimeMAE's head is `model.head`
+            head_init = kwargs.pop('init', None) if kwargs.get('pretrained') else None
+            model = orig(arch, c_in, c_out, None, d, None, *args, arch_config=arch_config, **kwargs)
+            if head_init is not None:
+                from fastai.torch_core import apply_init
+                apply_init(model.head, head_init)
+            return model
         return build_ts_model
     _wrap_tsai(tmu, ('build_ts_model', 'build_model', 'create_model'), make_build)
 

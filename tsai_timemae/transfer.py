@@ -14,7 +14,7 @@ from fastcore.foundation import L
 from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
 
-from .model import TimeMAE
+from .model import TimeMAE, has_labels
 from .notices import timemae_warn
 from .weights import (ENCODER_PREFIX, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
                                   pack_encoder, read_encoder_file)
@@ -35,11 +35,12 @@ class FreezeEncoder(Callback):
     order = -5  # after TrainEvalCallback (-10) has put the model in train mode
     # `get_model`: under data-parallel training fastai wraps `learn.model` (DistributedTrainer, order 11)
 
-    def __init__(self, trainable=()): self.trainable = tuple(trainable)
+    def __init__(self, trainable=()): self.trainable, self._flags = tuple(trainable), None
 
     def before_fit(self):
         params = list(get_model(self.learn.model).backbone.named_parameters())
-        self._flags = [p.requires_grad for _, p in params]
+        # the flags before any freezing: a fit stopped by an exception (Ctrl-C) never reached `after_fit`
+        if getattr(self, '_flags', None) is None: self._flags = [p.requires_grad for _, p in params]
         for n, p in params:
             p.requires_grad_(n.startswith(getattr(self, 'trainable', ())))
             # a gradient left by an earlier fit would still move the parameter: fastai's optimizer steps (momentum,
@@ -48,12 +49,26 @@ class FreezeEncoder(Callback):
 
     def before_train(self): get_model(self.learn.model).backbone.eval()
 
-    def after_fit(self):
-        for p, f in zip(get_model(self.learn.model).backbone.parameters(), getattr(self, '_flags', [])): p.requires_grad_(f)
+    def after_fit(self): self.restore_encoder()
+
+    def restore_encoder(self):
+        "Give the encoder back the `requires_grad` flags it had before the first fit froze it (once per freezing)."
+        flags, self._flags = getattr(self, '_flags', None), None
+        if flags is None: return
+        learn = getattr(self, 'owner', None) or self.learn  # `owner`: set when the learner was created with this callback
+        for p, f in zip(get_model(learn.model).backbone.parameters(), flags): p.requires_grad_(f)
 
     def after_create(self):
         self.owner = self.learn  # `remove_cb` sets `learn` to None, and the learner keeps calling this method
         self.learn.unfreeze = self.unfreeze_keeping_encoder
+        self.learn.fit = self.fit_restoring
+
+    def fit_restoring(self, *args, **kwargs):
+        """`learn.fit` (which `fit_one_cycle`, `lr_find` and `fine_tune` call), restoring the encoder's flags however it
+        ends: fastai skips `after_fit` when an exception (e.g. Ctrl-C) stops a fit, which would leave the encoder
+        frozen for a later `learn.remove_cb(FreezeEncoder)` and fit."""
+        try: return type(self.owner).fit(self.owner, *args, **kwargs)
+        finally: self.restore_encoder()
 
     def unfreeze_keeping_encoder(self):
         """`learn.unfreeze()` (which fastai's `fine_tune` calls) while this callback is on: fastai's unfreeze, plus a
@@ -179,6 +194,7 @@ def finelast_learner(dls, weights_path, **kwargs):
     window (see `timemae_learner`)."""
     _check_weights_given(weights_path, 'finelast_learner')
     _check_fixed_freezing(kwargs, 'finelast_learner')
+    _check_labelled(dls, 'finelast_learner')
     if 'fc_dropout' in kwargs and 'custom_head' not in kwargs:
         raise ValueError("finelast_learner's head, linear_probe_head (BatchNorm + Linear: the paper's linear classifier), "
                          'has no dropout, so fc_dropout would be ignored: leave it out, or pass a custom_head that uses it.')
@@ -188,6 +204,7 @@ def fineall_learner(dls, weights_path, **kwargs):
     "FineAll: the pretrained encoder and a new classifier all train (`reinit='patch_embed'`: see `timemae_learner`)."
     _check_weights_given(weights_path, 'fineall_learner')
     _check_fixed_freezing(kwargs, 'fineall_learner')
+    _check_labelled(dls, 'fineall_learner')
     return timemae_learner(dls, weights_path, freeze_encoder=False, **kwargs)
 
 def _check_fixed_freezing(kwargs, name: str):
@@ -195,6 +212,14 @@ def _check_fixed_freezing(kwargs, name: str):
     if 'freeze_encoder' in kwargs:
         raise ValueError(f'{name} decides freeze_encoder itself (finelast_learner: frozen, fineall_learner: trained): '
                          'leave it out, or use timemae_learner(dls, weights_path, freeze_encoder=...) to choose.')
+
+def _check_labelled(dls, name: str):
+    """Fine-tuning needs labels: on `get_ts_dls(X)` (the pretraining data) FineLast's head would have no classes
+    and FineAll would regress the inputs, neither with a word."""
+    if not has_labels(dls):
+        raise ValueError(f'{name} fine-tunes a classifier, but these DataLoaders have no labels (get_ts_dls(X) without '
+                         'y, as for pretraining). Build them with the labels: get_ts_dls(X, y, splits=splits, '
+                         'tfms=[None, TSClassification()], ...). For features without labels use get_embeddings(weights_path, X).')
 
 def _check_weights_given(weights_path, name: str):
     """FineLast and FineAll fine-tune a pretrained encoder, so `None` is a mistake, not a request for a random one:

@@ -159,9 +159,13 @@ def _load_state(path: Path):
     except Exception as e:  # torch raises many types for bad files: UnpicklingError, RuntimeError, OSError, KeyError, ...
         found = re.search(r'GLOBAL ([\w.]+)', str(e))
         if found:
+            learner = found.group(1).startswith('fastai.learner')  # a whole learner from `learn.export()`
             raise ValueError(f'Could not read weights from {path}: the file is corrupt or not a torch state_dict: it holds '
                              f'Python objects ({found.group(1)}), which are never unpickled, for safety. Save tensors only: '
-                             '`save_encoder_weights(model, path)` or `torch.save(model.state_dict(), path)`.') from None
+                             '`save_encoder_weights(model, path)` or `torch.save(model.state_dict(), path)`.'
+                             + (' This looks like a learner saved by `learn.export()`: open it with fastai\'s '
+                                '`load_learner(path)` (it unpickles code: only files you trust), then '
+                                '`save_encoder_weights(learn.model, path)`.' if learner else '')) from None
         detail = next((l for l in str(e).splitlines() if l.strip() and 'weights_only' not in l), '')[:200]
         raise ValueError(f'Could not read weights from {path}: the file is truncated, corrupt or not a torch state_dict '
                          f'({type(e).__name__}{": " + detail if detail else ""}). Re-run pretraining (or copy the file again) '
