@@ -333,3 +333,42 @@ def test_a_local_folder_named_like_a_data_set_does_not_hide_it(tmp_path, monkeyp
     (tmp_path / 'GunPoint').mkdir()
     with pytest.raises(FileNotFoundError, match='not a data set folder'):
         find_dataset('./GunPoint')                                        # so is ./name
+
+
+def test_a_rare_class_is_on_both_sides_of_the_validation_split():
+    """A stratified split rounds each class's share: 3 series of a class among 40 with 8 validated gave that class no
+    validation series (or, at valid_size 0.8, no training series). Every class must be trained and validated."""
+    y = np.array(['a'] * 3 + ['b'] * 3 + ['c'] * 3 + ['d'] * 31)
+    X = np.arange(40, dtype=np.float32).reshape(40, 1, 1).repeat(4, 2)
+    for valid_size in (0.2, 0.5, 0.8):
+        Xtr, ytr, Xva, yva = split_train_valid(X, y, valid_size, seed=42)
+        assert set(ytr) == set(yva) == set(y), (valid_size, ytr, yva)
+        assert len(yva) == int(np.ceil(valid_size * 40)) and len(ytr) + len(yva) == 40
+        assert sorted(Xtr[:, 0, 0].tolist() + Xva[:, 0, 0].tolist()) == list(range(40))   # disjoint, nothing lost
+        assert [y[int(i)] for i in Xtr[:, 0, 0]] == list(ytr)                               # labels stay with series
+
+
+def test_validation_arrays_named_val_are_the_validation_split(tmp_path):
+    "TS-TCC names it `val`: `X_val`/`y_val` in an .npz are read as the validation split, not dropped."
+    rng = np.random.default_rng(0)
+    ds = load_dataset(_npz(tmp_path / 'v.npz', X_val=rng.normal(size=(6, 2, 16)), y_val=np.arange(6) % 4))
+    assert ds.valid_from == 'file' and len(ds.X_valid) == 6 and len(ds.X_train) == 40
+    with pytest.raises(ValueError, match='both X_val and X_valid'):
+        load_dataset(_npz(tmp_path / 'w.npz', X_val=np.zeros((6, 2, 16)), y_val=np.arange(6) % 4,
+                          X_valid=np.zeros((6, 2, 16)), y_valid=np.arange(6) % 4))
+    np.save(tmp_path / 'one.npy', np.zeros((4, 1, 5)))
+    (tmp_path / 'one.npy').rename(tmp_path / 'one.npz')
+    with pytest.raises(ValueError, match=r'holds one array.*np.savez\(path, X_train='): load_dataset(tmp_path / 'one.npz')
+
+
+def test_a_root_that_does_not_exist_is_an_error_not_sktimes_copy(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"root='.*no_such_dir' does not exist.*typo"):
+        load_dataset('GunPoint', root=tmp_path / 'no_such_dir')
+
+
+def test_read_ts_files_takes_one_path(tmp_path):
+    from tsai_timemae.data import read_ts_files, sktime_bundled_folder
+    f = sktime_bundled_folder('BasicMotions') / 'BasicMotions_TRAIN.ts'
+    (X, y, lengths), = read_ts_files(str(f))
+    assert X.shape == (40, 6, 100) and len(y) == 40
+    with pytest.raises(ValueError, match='at least one .ts file'): read_ts_files([])

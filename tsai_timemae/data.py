@@ -18,11 +18,11 @@ import torch
 from sklearn.model_selection import train_test_split
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates', 'default_data_root',
-           'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite', 'read_tstcc_pt',
-           'read_ts_files', 'read_numpy', 'split_train_valid', 'recording_groups', 'shared_recording_fraction',
-           'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset',
-           'standardize_by_channel']
+__all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates',
+           'default_data_root', 'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite',
+           'read_tstcc_pt', 'read_ts_files', 'read_numpy', 'split_train_valid', 'recording_groups',
+           'shared_recording_fraction', 'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction',
+           'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -172,6 +172,8 @@ def _read_ts_nested(path):
 
 def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     "Several `.ts` files of one data set -> `[(X float32 [N, C, T], y, lengths), ...]`, all padded to one common length."
+    if isinstance(paths, (str, Path)): paths = [paths]  # one file: not its characters
+    if not len(paths): raise ValueError('read_ts_files needs at least one .ts file path.')
     nested = [_read_ts_nested(p) for p in paths]
     if len({df.shape[1] for df, _ in nested}) > 1:
         raise ValueError(f'The files {[str(p) for p in paths]} have different numbers of channels: '
@@ -186,6 +188,7 @@ def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.nda
 
 # %% ../nbs/10_data.ipynb #cc83375c
 NPY_KEYS = ('X_train', 'y_train', 'X_valid', 'y_valid', 'X_test', 'y_test')
+VALID_ALIASES = {'X_val': 'X_valid', 'y_val': 'y_valid'}  # read as the validation split
 
 def _np_load(path) -> np.ndarray | dict:
     "`np.load` without pickle; an `.npz` is read fully (its arrays load lazily, and that is when pickle is refused)."
@@ -209,9 +212,17 @@ def read_numpy(path) -> dict:
     "An `.npz` file or a folder of `X_train.npy`, `y_train.npy`, ... -> dict of the arrays found (valid ones optional)."
     path = Path(path)
     if path.is_file():
-        arrays = {k: v for k, v in _np_load(path).items() if k in NPY_KEYS}
+        found = _np_load(path)
+        if not isinstance(found, dict):
+            raise ValueError(f'{path} holds one array (np.save), not named arrays: save the data set with '
+                             'np.savez(path, X_train=..., y_train=..., X_test=..., y_test=...).')
     else:
-        arrays = {k: _np_load(path / f'{k}.npy') for k in NPY_KEYS if (path / f'{k}.npy').is_file()}
+        found = {k: _np_load(path / f'{k}.npy') for k in (*NPY_KEYS, *VALID_ALIASES) if (path / f'{k}.npy').is_file()}
+    for alias, key in VALID_ALIASES.items():  # TS-TCC's files say `val`
+        if alias in found and key in found:
+            raise ValueError(f'{path} has both {alias} and {key}: keep one name for the validation split.')
+        if alias in found: found[key] = found.pop(alias)
+    arrays = {k: v for k, v in found.items() if k in NPY_KEYS}
     missing = [k for k in ('X_train', 'y_train', 'X_test', 'y_test') if k not in arrays]
     if missing: raise ValueError(f'{path} lacks {missing}; a numpy data set needs X_train, y_train, X_test, y_test '
                                  '(X_valid, y_valid optional).')
@@ -237,8 +248,24 @@ def split_train_valid(X, y, valid_size: float = 0.2, seed: int = 42):
                          f'of the {len(counts)} classes on both sides. Choose another valid_size, or provide a '
                          'validation split in the files (val.pt, X_valid/y_valid).')
     tr, va = train_test_split(np.arange(len(y)), test_size=valid_size, stratify=y, random_state=seed, shuffle=True)
+    tr, va = _every_class_on_both_sides(y, list(tr), list(va))
     tr, va = np.sort(tr), np.sort(va)
     return X[tr], y[tr], X[va], y[va]
+
+def _every_class_on_both_sides(y, tr: list, va: list) -> tuple[list, list]:
+    """scikit-learn's stratified split rounds each class's share, so a rare class can land on one side only (3 of
+    40 series with 8 for validation: none validated). Swap series until every class is on both sides: a class
+    missing from one side sends one series there, and that side gives back one series of its largest class (which
+    keeps a series of its own). Splits that already hold every class on both sides are returned unchanged."""
+    for missing_from, other in ((va, tr), (tr, va)):
+        for c in np.unique(y):
+            if any(y[i] == c for i in missing_from): continue
+            moved = next(i for i in other if y[i] == c)
+            counts = {k: sum(y[i] == k for i in missing_from) for k in np.unique(y[missing_from])}
+            back = next(i for i in missing_from if y[i] == max(counts, key=counts.get))
+            other.remove(moved); missing_from.remove(back)
+            missing_from.append(moved); other.append(back)
+    return tr, va
 
 # %% ../nbs/10_data.ipynb #b9b5a9d6
 def _check_overlap(X, overlap):
@@ -311,6 +338,9 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
         local = not_data
     name = ALIASES.get(str(name_or_path), str(name_or_path))
     roots = [Path(root).expanduser()] if root is not None else data_root_candidates()
+    if root is not None and not roots[0].is_dir():  # not sktime's bundled copy in its place, without a word
+        raise FileNotFoundError(f'The data folder root={str(root)!r} does not exist: check it for a typo (leave root '
+                                f'out to use ${DATA_ENV} or ../shared/data).')
     searched = []
     for r in roots:
         for folder in (r / name, r / 'UEA' / name):
@@ -363,9 +393,10 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
 
     Formats: TS-TCC folders (`train.pt`, `val.pt`, `test.pt`), UEA/UCR folders (`<Name>_TRAIN.ts`, `<Name>_TEST.ts`;
     variable lengths padded at the end with `pad_value` to the longest series of the train and test files together:
-    of the test file only its series lengths count before scoring), `.npz` files or folders of `.npy` files.
-    Without a validation split in the files, a stratified `valid_size` share of the training set (seeded by `seed`)
-    becomes the validation set. Never downloads anything."""
+    of the test file only its series lengths count before scoring), `.npz` files or folders of `.npy` files (a
+    validation split as `X_valid`/`y_valid`, or `X_val`/`y_val`). Without a validation split in the files, a
+    stratified `valid_size` share of the training set (seeded by `seed`, every class on both sides) becomes the
+    validation set. `root`, when given, must exist. Never downloads anything."""
     path, fmt = find_dataset(name_or_path, root)
     arrays, info = _load_arrays(path, fmt, pad_value)
     for s in ('train', 'valid'):
