@@ -372,3 +372,21 @@ def test_read_ts_files_takes_one_path(tmp_path):
     (X, y, lengths), = read_ts_files(str(f))
     assert X.shape == (40, 6, 100) and len(y) == 40
     with pytest.raises(ValueError, match='at least one .ts file'): read_ts_files([])
+
+
+def test_standardize_by_channel_takes_univariate_2d_and_refuses_nan():
+    from tsai_timemae.data import standardize_by_channel
+    X = np.random.default_rng(0).normal(3, 2, size=(10, 20)).astype(np.float32)
+    st = standardize_by_channel(X)
+    assert tuple(st.mean.shape) == (1, 1, 1) and float(st.mean.flatten()[0]) == pytest.approx(X.mean(), abs=1e-5)
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match='NaN or inf.*impute'): standardize_by_channel(X)
+
+
+def test_regression_labels_are_named_as_such(tmp_path):
+    "Continuous labels (a .ts file with @targetLabel) would each be a class: the error says it is regression."
+    path = _npz(tmp_path / 'reg.npz')
+    arrays = dict(np.load(path))
+    arrays['y_train'] = np.linspace(0.1, 9.7, 40)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r'continuous values.*regression.*TSRegression'): load_dataset(path)

@@ -401,6 +401,11 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     arrays, info = _load_arrays(path, fmt, pad_value)
     for s in ('train', 'valid'):
         if f'y_{s}' in arrays: check_labels_present(arrays[f'y_{s}'], f'{path} ({s})')
+    y = arrays['y_train']
+    if y.dtype.kind == 'f' and not np.array_equal(y, np.round(y)):  # e.g. a .ts file with `@targetLabel true`
+        raise ValueError(f'{path}: the training labels are continuous values (e.g. {y[0]!r}), a regression data set; '
+                         'load_dataset and timemae bench classify. For regression use tsai directly: get_ts_dls(X, y, '
+                         'tfms=[None, TSRegression()]) and fineall_learner.')
     if 'X_valid' in arrays: valid_from = 'file'
     else:
         arrays['X_train'], arrays['y_train'], arrays['X_valid'], arrays['y_valid'] = split_train_valid(
@@ -440,6 +445,12 @@ def standardize_by_channel(X):
     which needs no labels. A constant channel's deviation is raised to 1e-8 (tsai's own floor), so it scales to 0,
     not to NaN."""
     from tsai.data.preprocessing import TSStandardize
+    X = np.asarray(X)
+    if X.ndim == 2: X = X[:, None]  # univariate [n, steps], as the loaders accept it
+    if X.ndim != 3: raise ValueError(f'standardize_by_channel needs series [n, channels, steps], got shape {X.shape}.')
+    if not np.isfinite(X).all():
+        raise ValueError('standardize_by_channel: X holds NaN or inf, which would make a whole channel NaN: impute first '
+                         '(e.g. np.nan_to_num, or sktime\'s Imputer).')
     mean = X.mean((0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
     std = np.maximum(X.std((0, 2), keepdims=True, dtype=np.float64), 1e-8).astype(np.float32)
     return TSStandardize(mean=mean, std=std, by_var=True)
