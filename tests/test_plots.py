@@ -99,6 +99,8 @@ def test_show_masks_axes_can_be_walked_twice_and_bad_arguments_are_named(pretrai
         show_masks(learn, X, n=0)                        # a bare StopIteration, before
     with pytest.raises(ValueError, match=r"channels must be indices of the series' 6 channels \(0 to 5, or -6 to -1.*got \[7\]"):
         show_masks(learn, X, channels=[7])               # an IndexError, before
+    with pytest.raises(ValueError, match=r'3-D array.*got shape \(\d+, 100\).*X\[:, None\]'):
+        show_masks(learn, X[:, 0])                       # univariate series without their channel axis
     fig, axs = show_masks(learn, X, n=1, channels=[-1])  # from the end, as numpy indexes
     assert [l.get_label() for l in axs[0].lines if l.get_label().startswith('channel')] == ['channel 5']
     plt.close(fig)

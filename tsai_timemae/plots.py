@@ -84,7 +84,9 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f'n is how many series to show: a whole number of at least 1, got {n!r}.')
     X = as_panel(X, 'show_masks')
-    if X.ndim != 3: raise ValueError(f'show_masks expects a 3-D array [samples, channels, steps], got shape {X.shape}.')
+    if X.ndim != 3:
+        fix = ' Add a channel axis for univariate series, e.g. `X[:, None]`.' if X.ndim == 2 else ''
+        raise ValueError(f'show_masks expects a 3-D array [samples, channels, steps], got shape {X.shape}.{fix}')
     if not len(X): raise ValueError('show_masks needs at least one series.')
     if X.shape[1] != net.backbone.c_in:
         raise ValueError(f'The learner was built for {net.backbone.c_in} channels but X has {X.shape[1]} '

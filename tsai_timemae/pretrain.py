@@ -45,8 +45,8 @@ def random_masking(bs: int, n_patches: int, mask_ratio: float, device=None, gene
     "Per-sample random split of patch indices into visible `[bs, n_visible]` and masked `[bs, n_masked]`."
     n_masked = min(max(int(n_patches * mask_ratio), 1), n_patches - 1)
     if n_patches < 2:
-        raise ValueError(f'Masking needs at least 2 patches per series, got {n_patches}. Use a smaller window '
-                         f'(each series is cut into ceil(seq_len / window) patches).')
+        raise ValueError(f'Masking needs at least 2 patches per series, got {n_patches}: each series is cut into '
+                         'ceil(seq_len / window) patches. Use longer series, or pretrain a model with a smaller window.')
     noise = torch.rand(bs, n_patches, device=device, generator=generator)
     ids = noise.argsort(dim=1)
     return ids[:, :n_patches - n_masked], ids[:, n_patches - n_masked:]
