@@ -586,8 +586,9 @@ class TimeMAEPretrain(Callback):
         them); `ppl` and `mcc_norm` come from the code counts of all processes together."""
         parts = [m for m in self.part_metrics if m.count]
         means = mean_over_ranks({m.part: m.value for m in parts if m.part not in self.pooled}, self.learn)
-        for m in parts:
-            m.set_value(code_stats(**self._code_sums(m.sums))[m.part] if m.part in self.pooled else means[m.part])
+        # `ppl` and `mcc_norm` accumulate the same sums: pool them over the processes once
+        codes = next((code_stats(**self._code_sums(m.sums)) for m in parts if m.part in self.pooled), {})
+        for m in parts: m.set_value(codes[m.part] if m.part in self.pooled else means[m.part])
 
     def after_loss(self):
         if not self.training: return
