@@ -390,3 +390,11 @@ def test_regression_labels_are_named_as_such(tmp_path):
     arrays['y_train'] = np.linspace(0.1, 9.7, 40)
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=r'continuous values.*regression.*TSRegression'): load_dataset(path)
+
+
+def test_label_subset_refuses_missing_labels_rather_than_dropping_them():
+    from tsai_timemae.data import label_subset
+    y = np.array([0., 1., np.nan, 0., 1., 1.])
+    with pytest.raises(ValueError, match=r'label_subset: 1 of the 6 labels are missing.*positions \[2\]'): label_subset(y, 1., 0)
+    with pytest.raises(ValueError, match='at least one label'): label_subset(np.array([]), 0.5, 0)
+    assert label_subset(np.array(['a', 'b', 'a', 'b']), 1., 0).tolist() == [0, 1, 2, 3]

@@ -432,6 +432,8 @@ def label_subset(y, fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of a stratified subset of the labels `y`: `max(1, round(fraction * n_c))` of each class's `n_c`
     series, drawn with `seed`. One permutation per class and seed, so a larger fraction's subset holds a smaller one's."""
     f, y = check_label_fraction(fraction), np.asarray(y)
+    if not len(y): raise ValueError('label_subset needs at least one label, got none.')
+    check_labels_present(y, 'label_subset')  # a NaN matches no class: its series would be dropped without a word
     rng = np.random.default_rng(seed)
     picked = []
     for c in np.unique(y):
