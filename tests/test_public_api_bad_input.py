@@ -169,6 +169,10 @@ ROWS = [
 
     # TimeMAEPretrain, from the outside: ts_learner(..., cbs=TimeMAEPretrain(...))
     ('TimeMAEPretrain', 'unlabelled data', lambda c: pretrain(X, c.tmp), ok(lambda cb: Path(cb.weights_path).is_file())),
+    ('TimeMAEPretrain', 'no task: alpha=0 and beta=0', lambda c: TimeMAEPretrain(alpha=0, beta=0),
+     fails(ValueError, r'alpha=0 and beta=0 leave no pretraining task.*beta=0 for MCC alone')),
+    ('TimeMAEPretrain', 'a negative loss weight', lambda c: TimeMAEPretrain(beta=-1),
+     fails(ValueError, r'loss weights must be 0 or more.*-1')),
     ('TimeMAEPretrain', 'labelled data (labels ignored)', lambda c: pretrain(X, c.tmp, Y),
      ok(lambda cb: Path(cb.weights_path).is_file())),
     ('TimeMAEPretrain', 'float16 data', lambda c: pretrain(X.astype('float16'), c.tmp),

@@ -285,6 +285,12 @@ class TimeMAELoss(nn.Module):
     def __init__(self, alpha: float = 1., beta: float = 5., gamma: float = 0., label_smoothing: float = 0.):
         super().__init__()
         if not 0 <= label_smoothing < 1: raise ValueError(f'label_smoothing must be in [0, 1), got {label_smoothing}.')
+        weights = dict(alpha=alpha, beta=beta, gamma=gamma)
+        if any(w < 0 for w in weights.values()):
+            raise ValueError(f'The loss weights must be 0 or more (0 leaves that part out), got {weights}.')
+        if not any(weights.values()):  # the loss would be 0: no gradient, and a saved file that looks pretrained
+            raise ValueError('alpha=0 and beta=0 leave no pretraining task (MCC and MRR both out): keep at least one '
+                             '(alpha=0 for MRR alone, beta=0 for MCC alone).')
         self.alpha, self.beta, self.gamma, self.label_smoothing, self.last = alpha, beta, gamma, label_smoothing, {}
 
     def forward(self, out: dict, *_):
