@@ -215,6 +215,14 @@ def test_timemae_help_imports_no_sub_command():
     assert 'bench' in out.stdout and 'demo' in out.stdout and out.stdout.strip().endswith('[]'), out.stdout
 
 
+def test_a_commands_help_prints_no_warning_a_user_cannot_act_on():
+    "tsai's import-time `torch.jit.script` FutureWarning was the first thing every `timemae demo --help` printed."
+    import subprocess, sys
+    code = 'from tsai_timemae.cli import main\ntry: main(["demo", "--help"])\nexcept SystemExit: pass\n'
+    out = subprocess.run([sys.executable, '-W', 'default', '-c', code], capture_output=True, text=True, timeout=300)
+    assert 'usage: timemae demo' in out.stdout and 'jit' not in out.stderr, out.stderr
+
+
 def test_bench_finds_sktimes_bundled_data_sets_without_timemae_data(tmp_path, monkeypatch):
     from tsai_timemae.data import find_dataset, load_dataset
     monkeypatch.setenv('TIMEMAE_DATA', str(tmp_path))

@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import sys
+import warnings
 
 # %% auto #0
 __all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'positive_float', 'CommandParser', 'main']
@@ -73,6 +74,9 @@ def _is_number(text: str) -> bool:
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    # tsai scripts a few functions at import; torch >= 2.9 warns about that on every command. Nothing a user of the
+    # command can act on, so it is not printed (the library itself leaves warnings alone).
+    warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     parser = CommandParser(prog='timemae', description='TimeMAE self-supervised pretraining for tsai.')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     wanted = next((a for a in argv if not a.startswith('-')), None)  # the sub-command: the first non-option argument
