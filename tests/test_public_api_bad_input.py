@@ -368,7 +368,9 @@ ROWS = [
     ('TimeMAEClassifier', "random_state as numpy's Generator", lambda c: TimeMAEClassifier(**{**SK, 'random_state': np.random.default_rng(0)}).fit(X, Y).predict(X[:2]),
      ok(lambda p: len(p) == 2)),
     ('get_embeddings', 'a fitted sktime estimator', lambda c: get_embeddings(c.clf, X),
-     fails(TypeError, r'needs a TimeMAE model.*get_embeddings\(est.learn_, X\)')),
+     fails(TypeError, r'needs a TimeMAE model.*pass its learner, `est.learn_`')),
+    ('plot_embeddings', 'a fitted sktime estimator', lambda c: plot_embeddings(c.clf, X, Y),
+     fails(TypeError, r'needs a TimeMAE model.*pass its learner, `est.learn_`, in place of the estimator')),
     ('plot_embeddings', 'pandas (multi-index) input', lambda c: plot_embeddings(model(), multiindex(X), Y),
      fails(TypeError, r"numpy array.*got a pandas DataFrame.*convert_to\(X, 'numpy3D'\)")),  # not 'X has 256 series'
     ('plot_embeddings', 'a missing label', lambda c: plot_embeddings(model(), X, np.where(np.arange(16) == 3, None, Y)),

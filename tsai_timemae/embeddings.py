@@ -49,7 +49,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
     is_learner = isinstance(learn_or_model, Learner)
     model = learn_or_model.model if is_learner else learn_or_model
     if not isinstance(getattr(model, 'backbone', None), TimeMAEBackbone):
-        hint = (' For a fitted TimeMAEClassifier or TimeMAETransformer, pass its learner: `get_embeddings(est.learn_, X)`.'
+        hint = (' For a fitted TimeMAEClassifier or TimeMAETransformer, pass its learner, `est.learn_`, in place of the estimator.'
                 if hasattr(learn_or_model, 'learn_') else '')
         raise TypeError(f'get_embeddings needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast
