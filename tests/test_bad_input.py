@@ -182,12 +182,15 @@ TINY_SK = dict(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16, vocab_size=8
                pretrain_epochs=1, batch_size=4, random_state=0)
 
 
-@pytest.mark.parametrize('labels', ['numbers', 'text'])
+@pytest.mark.parametrize('labels', ['numbers', 'text', 'pandas Int64', 'pandas string'])
 def test_classifier_refuses_missing_labels(labels):
+    "pandas' nullable dtypes hold pd.NA: it slipped past the check (Int64: a full pretraining first, then a tsai hint)."
+    import pandas as pd
     from tsai_timemae.sktime import TimeMAEClassifier
     X, y = _data()
-    y = np.arange(16.) % 4 if labels == 'numbers' else y.astype(object)
+    y = np.arange(16.) % 4 if labels in ('numbers', 'pandas Int64') else y.astype(object)
     y[[3, 7]] = np.nan
+    if labels.startswith('pandas'): y = pd.Series(y, dtype=labels.split()[1])
     with pytest.raises(ValueError, match='2 of the 16 labels in y are missing.*positions \\[3, 7\\].*X_unlabelled'):
         TimeMAEClassifier(**TINY_SK, finetune_epochs=1).fit(X, y)
 

@@ -202,13 +202,14 @@ def has_labels(dls) -> bool:
     return tls is None or len(tls) > 1
 
 def missing_labels(y) -> np.ndarray:
-    "Positions of missing labels: NaN, None, or the text 'nan' (what `np.array(['a', np.nan])` makes of a NaN)."
+    """Positions of missing labels: NaN, None, pandas' NA and NaT (what `pd.Series(..., dtype='Int64' or 'string')`
+    holds for a missing value), or the text 'nan' (what `np.array(['a', np.nan])` makes of a NaN)."""
     y = np.asarray(y).ravel()
     if y.dtype.kind == 'f': bad = np.isnan(y)
     elif y.dtype.kind in 'US': bad = np.char.lower(y.astype(str)) == 'nan'
     elif y.dtype.kind == 'O':
-        bad = np.array([v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v.lower() == 'nan')
-                        for v in y], dtype=bool)
+        bad = np.array([v is None or type(v).__name__ in ('NAType', 'NaTType') or (isinstance(v, float) and v != v)
+                        or (isinstance(v, str) and v.lower() == 'nan') for v in y], dtype=bool)
     else: bad = np.zeros(len(y), dtype=bool)
     return np.flatnonzero(bad)
 

@@ -116,15 +116,16 @@ def _check_finite(X: np.ndarray, what: str, est):
     if bad: raise ValueError(f'{what} has {bad} missing or infinite values. '
                              + _SKTIME_FIXES['missing values'].format(name=type(est).__name__))
 
-def _check_equal_length(X, what: str, est):
+def _check_equal_length(X, what: str, est, fix: str | None = None):
     """sktime checks `capability:unequal_length` for classifiers only; a transformer, or `X_unlabelled`, would fail in
-    a conversion error that names neither the problem nor the fix."""
+    a conversion error that names neither the problem nor the fix. `fix` replaces the pipeline advice where a
+    pipeline would not help (it pads `X`, never the `X_unlabelled` parameter)."""
     if isinstance(X, np.ndarray): return
     from sktime.datatypes import check_is_scitype
     valid, _, meta = check_is_scitype(X, scitype='Panel', return_metadata=['is_equal_length'])
     if valid and not meta.get('is_equal_length', True):
         raise ValueError(f'{what} holds series of unequal length, which TimeMAE cannot batch together. '
-                         + _SKTIME_FIXES['unequal length'].format(name=type(est).__name__))
+                         + (fix or _SKTIME_FIXES['unequal length'].format(name=type(est).__name__)))
 
 @contextlib.contextmanager
 def _with_fix(est):
@@ -132,7 +133,7 @@ def _with_fix(est):
     try: yield
     except ValueError as e:
         fix = next((f for k, f in _SKTIME_FIXES.items() if k in str(e)), None)
-        if fix is None: raise
+        if fix is None or 'e.g. with sktime' in str(e): raise  # ours already gives a fix: one is enough
         raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
 
 def _check_labels(y, cls_name: str):
@@ -329,7 +330,9 @@ class TimeMAEClassifier(BaseClassifier):
         "`X` plus `X_unlabelled` (any sktime Panel), checked to fit together."
         if self.X_unlabelled is None: return X
         Xu = self.X_unlabelled
-        _check_equal_length(Xu, 'X_unlabelled', self)
+        _check_equal_length(Xu, 'X_unlabelled', self, fix="Pad it to X's length first, e.g. with sktime's PaddingTransformer: "
+                            "`X_unlabelled = PaddingTransformer(pad_length=n_steps).fit_transform(X_unlabelled)` "
+                            "(a pipeline pads X, not X_unlabelled).")
         Xu = _panel(Xu[:, None] if isinstance(Xu, np.ndarray) and Xu.ndim == 2 else convert_to(Xu, 'numpy3D', 'Panel'))
         _check_finite(Xu, 'X_unlabelled', self)
         if Xu.shape[1:] != X.shape[1:]:
