@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tsai_timemae.all import read_encoder_weights
@@ -214,3 +215,134 @@ def test_a_distributed_runs_state_resumes_on_one_process(udls, tmp_path):
     again = learner(True)
     with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
     assert all(torch.as_tensor(v).numel() == 1 for v in again.recorder.losses)
+
+
+# -- the ways a user attaches the callback, fastai's trackers and loggers, scripts with several fits ------------------
+class _StopAfter:
+    "A callback that ends the fit after epoch `n` (as a crash would, once that epoch's state is written)."
+    def __new__(cls, n):
+        from fastai.callback.core import Callback, CancelFitException
+        class StopAfter(Callback):
+            order = 99
+            def after_epoch(self):
+                if self.epoch == n: raise CancelFitException()
+        return StopAfter()
+
+
+def _counting():
+    from fastai.callback.core import Callback
+    class CountEpochs(Callback):
+        def before_fit(self): self.n = 0
+        def before_train(self): self.n += 1
+    return CountEpochs()
+
+
+def test_resume_works_however_the_callback_is_attached(udls, tmp_path):
+    """`learn.add_cb(cb)` and `learn.fit(n, cbs=cb)`: the callbacks it adds used to join after this fit's before_fit,
+    so a resumed fit trained every epoch again (and wrote a state no resume would take)."""
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from tsai_timemae.pretrain import PretrainCheckpoint
+    from conftest import SMALL
+    for how in ('add_cb', 'fit(cbs=)'):
+        for f in tmp_path.glob('*.pth'): f.unlink()
+        for resume, stop in ((False, [_StopAfter(1)]), (True, [])):
+            cb, count = TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False), _counting()
+            learn = ts_learner(udls, TimeMAE, **SMALL)
+            if how == 'add_cb': learn.add_cb(cb)
+            with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3, cbs=[count, *stop] + ([cb] if how != 'add_cb' else []))
+            assert count.n == 2, (how, resume, count.n)  # resumed: the 2 epochs left, not 4
+            state = torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)
+            assert state['epoch'] == (3 if resume else 1) and state['settings']['schedule'] == {'lr': [0.001]}, how
+        assert cb.weights_path == tmp_path / 'timemae_encoder.pth'
+        if how == 'fit(cbs=)':  # detached at the end of the fit: it takes its helpers along
+            assert not any(isinstance(c, (TimeMAEPretrain, PretrainCheckpoint)) for c in learn.cbs), learn.cbs
+
+
+def test_a_second_pretraining_callback_on_one_learner_is_refused(udls, tmp_path):
+    "Two would each update the momentum target after every step (a load_learner'd learner keeps its own)."
+    import pytest
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), **SMALL)
+    with pytest.raises(ValueError, match=r'already has a TimeMAEPretrain.*learn.remove_cb\(learn.time_mae_pretrain\)'):
+        learn.add_cb(TimeMAEPretrain(target_dir=tmp_path, save_every=1, verbose=False))
+    assert sum(isinstance(c, TimeMAEPretrain) for c in learn.cbs) == 1
+    learn.remove_cb(learn.time_mae_pretrain)  # as the error says: then the new one joins, alone
+    learn.add_cb(TimeMAEPretrain(target_dir=tmp_path, save_every=1, verbose=False))
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert (tmp_path / 'timemae_encoder_state.pth').is_file()
+
+
+def test_fastais_trackers_see_the_skipped_epochs_and_an_early_stop_is_saved(udls, tmp_path):
+    """EarlyStoppingCallback and SaveModelCallback read the Recorder's last row after every epoch: the skipped epochs'
+    empty rows made them fail. Early stopping (order 63) ended the fit before the state (order 70) was written."""
+    from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    learner = lambda resume: ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume,
+                                                                           verbose=False), path=tmp_path, **SMALL)
+    first = learner(False)
+    with first.no_bar(), first.no_logging(): first.fit(4, 1e-3, cbs=_StopAfter(1))
+    for tracker in (EarlyStoppingCallback(patience=10), SaveModelCallback(fname='m')):
+        again = learner(True)
+        with again.no_bar(), again.no_logging(): again.fit(4, 1e-3, cbs=tracker)
+        assert tracker.best == min(r[1] for r in again.recorder.values), type(tracker).__name__
+    for f in tmp_path.glob('*.pth'): f.unlink()
+    stopped = learner(False)
+    with stopped.no_bar(), stopped.no_logging(): stopped.fit(6, 1e-3, cbs=EarlyStoppingCallback(monitor='train_loss', comp=np.greater))
+    state = torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)
+    assert state['epoch'] == len(stopped.recorder.values) - 1 == 1  # stopped after epoch 1 (its loss was not higher)
+    assert all(torch.equal(v, stopped.model.state_dict()[k]) for k, v in state['model'].items())
+
+
+def test_a_finished_run_resumed_to_itself_gives_the_learner_its_logger_back(udls, tmp_path):
+    "Every epoch skipped: the progress bar's (or CSVLogger's) writer stayed the logger; the next CSVLogger fit failed."
+    from fastai.callback.progress import CSVLogger
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    learner = lambda resume: ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume,
+                                                                           verbose=False), **SMALL)
+    first = learner(False)
+    with first.no_bar(), first.no_logging(): first.fit(1, 1e-3)
+    again = learner(True)
+    again.fit(1, 1e-3)  # with the progress bar, which swaps the logger during a fit
+    assert again.logger is print
+    again = learner(True)
+    with again.no_bar(): again.fit(1, 1e-3, cbs=CSVLogger(fname=str(tmp_path / 'log.csv')))  # as does CSVLogger
+    assert again.logger is print
+    rows = []
+    again.logger = rows.append
+    with again.no_bar(): again.fit(1, 1e-3, cbs=CSVLogger(fname=str(tmp_path / 'log.csv')))  # a further fit: a new run
+    assert len(rows) == 1 and rows[0][0] == 0, rows  # one epoch, trained anew
+
+
+def test_a_script_with_two_fits_resumes_the_one_that_was_interrupted(basic_motions, splits, tmp_path):
+    """Pretrain, then "more epochs" in a second fit; killed during the second. The first fit used to reload the second's
+    state and the second then trained again. Now the first is skipped (it had ended) and the second resumes."""
+    from fastai.torch_core import set_seed
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    def script(resume, stop_in_second=None, second=3):
+        set_seed(0)  # before the data loaders, as README says: the same batches in every run
+        udls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=10)
+        cb, counts = TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False), []
+        learn = ts_learner(udls, TimeMAE, cbs=cb, **SMALL)
+        for i, n in enumerate((3, second)):
+            count = _counting()
+            stop = [_StopAfter(stop_in_second)] if i == 1 and stop_in_second is not None else []
+            with learn.no_bar(), learn.no_logging(): learn.fit(n, 1e-3, cbs=[count, *stop])
+            counts.append(count.n)
+        return counts, [h['epoch'] for h in cb.history], learn
+    for second in (2, 3):
+        for f in tmp_path.glob('*.pth'): f.unlink()
+        assert script(False, stop_in_second=0, second=second)[0] == [3, 1]
+        counts, epochs, resumed = script(True, second=second)
+        assert counts == [0, second - 1] and epochs == [0, 1, 2, *range(second)], (second, counts, epochs)
+    whole = script(False)[2]  # uninterrupted, same seed: the same model as the resumed script's
+    assert all(torch.equal(v, whole.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())

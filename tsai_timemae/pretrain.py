@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.swa_utils import get_ema_multi_avg_fn
-from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.core import Callback, CancelEpochException, CancelFitException
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import TrackerCallback
 from fastai.learner import Metric
@@ -458,8 +458,9 @@ class TimeMAEPretrain(Callback):
     ones (the ablation of its section 4.2.7); `alpha=0` or `beta=0` leaves out MCC or MRR.
 
     Long runs: `save_every=N` writes the whole pretraining state every N epochs to `target_dir/fname_state.pth`
-    (`PretrainCheckpoint`); after a crash, the same script with `resume=True` continues from it (only the first fit
-    of a process resumes; a further fit of the same learner trains anew)."""
+    (`PretrainCheckpoint`); after a crash, the same script with `resume=True` continues from it (in a script of
+    several fits, the interrupted one resumes; a further fit after it trains anew). It joins the learner however it is
+    attached (`ts_learner(cbs=)`, `learn.add_cb`, `learn.fit(cbs=)`); one per learner."""
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
     parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')
     pooled = ('ppl', 'mcc_norm')  # computed once per epoch from pooled code counts (`code_stats`), not batch means
@@ -517,6 +518,25 @@ class TimeMAEPretrain(Callback):
     # -- joining the learner --------------------------------------------------------------------------------
     def after_create(self): self._join()
 
+    def __setattr__(self, name, value):
+        """Join a learner when attached to it, however that happens: `ts_learner(cbs=)`, `learn.add_cb(cb)` or
+        `learn.fit(n, cbs=cb)`. Joining in `before_fit` would be too late for the small callbacks it adds: fastai
+        sends an event to the callbacks the learner had when the event began, so they would miss this fit's
+        `before_fit` (no resume, no monitor). Detached (`remove_cb`, the end of `fit(cbs=)`), it takes them along."""
+        old = self.__dict__.get('learn') if name == 'learn' else None
+        super().__setattr__(name, value)
+        if name != 'learn' or value is old: return
+        if old is not None: self._leave(old)
+        if value is None or getattr(value, 'model', None) is None: return
+        try: self._join()
+        except Exception: super().__setattr__('learn', old); raise  # refused: not attached
+
+    def _helpers(self): return [cb for cb in (self.drop_labels, self.momentum_update, self.saver, self.state_saver) if cb is not None]
+
+    def _leave(self, learn):
+        "Remove the small callbacks from a learner this callback leaves (the model stays the pretraining network)."
+        learn.remove_cbs([cb for cb in self._helpers() if cb in learn.cbs])
+
     def _vocab_size(self, backbone) -> int:
         "The given vocabulary, or the default for this tokenizer and the training data's number of patches."
         if self.vocab_size is not None: return self.vocab_size
@@ -528,6 +548,11 @@ class TimeMAEPretrain(Callback):
     def _join(self):
         "Make the pretraining network and loss the learner's, once per model, and add the small callbacks."
         learn, net = self.learn, get_model(self.learn.model)
+        if other := next((cb for cb in learn.cbs if isinstance(cb, TimeMAEPretrain) and cb is not self), None):
+            # two would each update the momentum target after every step, and each save its own files
+            raise ValueError(f'This learner already has a TimeMAEPretrain callback (learn.{other.name}); fitting again '
+                             f'continues with it. To pretrain with other settings (save_every=, target_dir=, ...), remove it '
+                             f'first: learn.remove_cb(learn.{other.name}).')
         if not isinstance(net, TimeMAEPretrainer):
             if not isinstance(getattr(net, 'backbone', None), TimeMAEBackbone):
                 raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
@@ -540,10 +565,10 @@ class TimeMAEPretrain(Callback):
         if net is not self.pretrainer:  # a new model (e.g. the callback re-used with a new learner): a new run
             self.pretrainer, self.history = net, []
             if self.saver: self.saver.new_run()
+            if self.state_saver: self.state_saver.new_run()
         learn.loss_func, learn.splitter = self.pretrain_loss, trainable_params
         if list(learn.metrics) != self.part_metrics: learn.metrics = L(self.part_metrics)
-        learn.add_cbs([cb for cb in (self.drop_labels, self.momentum_update, self.saver, self.state_saver)
-                       if cb is not None and cb not in learn.cbs])
+        learn.add_cbs([cb for cb in self._helpers() if cb not in learn.cbs])
         opt = learn.opt
         if opt is not None and {id(p) for pg in opt.param_lists for p in pg} != {id(p) for p in trainable_params(net)}:
             old = opt.hypers  # an optimizer made for the classifier: the same hyper-parameters over the pretraining network
@@ -687,16 +712,27 @@ class PretrainCheckpoint(Callback):
     only): the model with every pretraining module and the momentum target, the optimizer, the epochs done out of how
     many, every random state (each process's own in a distributed run), the Recorder's rows, AMP's loss scale, and the
     `TimeMAEPretrain` history and best loss. With `resume=True`, a fit whose
-    `path` exists continues from it: the same call (same epochs and schedule) skips the epochs done. Only a fit that
-    starts a process's work resumes: once a fit has ended here, a further fit of the same learner ("50 more epochs")
-    trains anew and overwrites the file, instead of reloading the finished run and skipping every epoch.
-    `TimeMAEPretrain(save_every=N, resume=...)` adds it; `owner` is that callback."""
+    `path` exists continues from it: the same call (same epochs and schedule) skips the epochs done.
+
+    The file also says which fit of the learner wrote it (the first, second, ... of this callback in a process), so a
+    script that pretrains in several fits resumes where it stopped: fits that had ended before the interruption are
+    skipped whole, the interrupted one resumes, and later ones train anew. A fit after the resumed run's last
+    ("50 more epochs") trains anew and overwrites the file, instead of reloading the finished run.
+    Skipped epochs keep their recorded rows, so fastai's trackers (`EarlyStoppingCallback`, `SaveModelCallback`)
+    see the interrupted run's values; a fit stopped early (`CancelFitException` after an epoch) still writes that
+    epoch's state. `TimeMAEPretrain(save_every=N, resume=...)` adds it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (61): the state holds this epoch's history and encoder file
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
         if int(every) < 1: raise ValueError(f'save_every must be a positive number of epochs, got {every}.')
         self.path, self.every, self.resume, self.owner, self.start, self._recorder = Path(path), int(every), resume, owner, 0, None
         self._logger = None  # the learner's logger (the progress table's printer) while skipped epochs are hidden
         self._sched = None  # the fit's learning-rate schedule (`_schedule`), read in before_fit
+        self.fit_no, self._written, self._skip_fit = 0, None, False  # which training fit of this run; the epoch last written
+
+    def new_run(self):
+        "A new learner: its fits count from one again; a callback that already trained here starts anew, not from its own file."
+        if self.fit_no: self.resume = False
+        self.fit_no = 0
 
     def _settings(self) -> dict:
         "What must not change between a run and its resumption."
@@ -730,13 +766,26 @@ class PretrainCheckpoint(Callback):
 
     def before_fit(self):
         if self._outside_training(): return
-        self.start, self._sched = 0, self._schedule()  # now: a callback may change the rate during the fit
+        self.start, self._sched, self._written, self._skip_fit = 0, self._schedule(), None, False  # now: a callback may change the rate
         check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')  # every rank, as SaveEncoder
+        self._resume_or_skip(self.fit_no + 1)
+        self.fit_no += 1  # a fit refused above (unreadable file, other settings) does not count
+
+    def _resume_or_skip(self, fit_no: int):
+        "With `resume=True` and a state file: resume this fit from it, skip this fit, or leave it to train anew."
         if not self.resume or not self.path.is_file(): return
         try: state = _load_state(self.path)
         except ValueError as e:
             raise ValueError(f'Cannot resume: the pretraining state {self.path} cannot be read ({e}). Delete it, or pass '
                              'resume=False, to start a new run.') from None
+        written_by = state.get('fit', 1)
+        if written_by < fit_no: return  # an earlier fit's: this one had not begun, so it trains anew
+        if written_by > fit_no:  # a later fit was interrupted: this one had ended, and that one will resume
+            if rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
+                print(f'Resuming: {self.path} was written by fit {written_by} of this learner; fit {fit_no} had ended '
+                      'before the interruption and is skipped.')
+            self._skip_fit, self.fit_no = True, fit_no
+            raise CancelFitException
         mine = self._settings()
         if state['settings'] != mine:
             diff = [k for k in mine if state['settings'].get(k) != mine[k]]
@@ -766,31 +815,54 @@ class PretrainCheckpoint(Callback):
 
     def before_epoch(self):
         if self._outside_training(): return
-        if self.epoch < self.start:  # done before the interruption: skipped, without an empty row in the progress table
+        if self.epoch < self.start:  # done before the interruption: skipped, without a row in the progress table
             if self._logger is None: self._logger, self.learn.logger = self.learn.logger, noop
+            rows = (self._recorder or {}).get('values') or []
+            if self.epoch < len(rows):  # the Recorder (50) stores its row after this: the saved one, for the trackers (60)
+                self.learn.recorder.log = L(self.epoch) + L(rows[self.epoch])
             raise CancelEpochException
         self._restore_logger()
 
     def _restore_logger(self):
-        if self._logger is not None: self.learn.logger, self._logger = self._logger, None
+        "Give the learner its logger back, unless a callback that swaps loggers (progress bar, CSVLogger) already did."
+        if self._logger is None: return
+        if self.learn.logger is noop: self.learn.logger = self._logger
+        self._logger = None
+
+    def _restore_recorder(self):
+        "The Recorder's per-batch lists and rows of the interrupted run, in place of the skipped epochs' (once per fit)."
+        if not self._recorder: return
+        for k in _RECORDER_KEYS: setattr(self.learn.recorder, k, list(self._recorder[k]))
+        self._recorder = None
+
+    def after_cancel_fit(self):
+        "Stopped after a whole epoch (early stopping, order 63, runs before this callback's after_epoch): save it too."
+        if self._outside_training() or self._skip_fit or self.epoch < self.start or self._written == self.epoch: return
+        if len(self.learn.recorder.values) == self.epoch + 1: self._save()  # the Recorder stored the epoch: it ended
 
     def after_fit(self):
         if self._outside_training(): return
+        self._restore_recorder()  # a fit stopped during its skipped epochs (a tracker replaying them) never reached it
         self._restore_logger()
-        self.resume = False  # this process's run is under way: later fits start anew
 
     def after_epoch(self):
         if self._outside_training(): return
-        if self.epoch == self.start - 1 and self._recorder:  # the Recorder (50) logged an empty row per skipped epoch
-            for k in _RECORDER_KEYS: setattr(self.learn.recorder, k, list(self._recorder[k]))
+        if self.epoch == self.start - 1:
+            self._restore_recorder()
+            self._restore_logger()  # now, before after_fit: an all-skipped fit's progress bar restores its own first
         if self.epoch < self.start: return
         last = self.epoch == self.learn.n_epoch - 1
         if (self.epoch + 1) % self.every and not last: return
+        self._save()
+
+    def _save(self):
+        "Write the state after `self.epoch` (a collective in a distributed run: every rank calls it)."
+        self._written = self.epoch
         rng = _rng_states_by_rank(self.learn)  # every rank takes part; rank 0 writes
         if rank_distrib() != 0: return
         o, sl = self.owner, self.learn.recorder.smooth_loss
         saver = getattr(o, 'saver', None)
-        atomic_torch_save({'format': 1, 'epoch': self.epoch, 'settings': self._settings(),
+        atomic_torch_save({'format': 1, 'epoch': self.epoch, 'fit': self.fit_no, 'settings': self._settings(),
                            'model': get_model(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(),
                            'rng': rng[0], 'rng_by_rank': rng, 'world_size': max(num_distrib(), 1),
                            'smooth_loss': (sl.val, sl.count),
