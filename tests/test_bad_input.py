@@ -355,3 +355,18 @@ def test_the_packages_warnings_survive_from_tsai_all_import_star():
     assert 'TimeMAEWarning' in shown.stderr and 'more channels (40)' in shown.stderr
     silenced = subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True, text=True, timeout=300)
     assert silenced.returncode == 0 and 'more channels' not in silenced.stderr, silenced.stderr[-2000:]
+
+
+def test_evaluate_learner_leaves_the_random_streams_and_the_models_mode_alone(dls, basic_motions):
+    "Like get_embeddings and the sktime estimators' predict: a score between two seeded steps changes neither."
+    import random
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, evaluate_learner
+    from conftest import SMALL
+    learn = ts_learner(dls, TimeMAE, **SMALL)
+    learn.model.train()
+    states = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+    evaluate_learner(learn, basic_motions[2][:8], basic_motions[3][:8])
+    assert learn.model.training
+    assert random.getstate() == states[0] and np.array_equal(np.random.get_state()[1], states[1])
+    assert torch.equal(torch.get_rng_state(), states[2])

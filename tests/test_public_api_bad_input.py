@@ -275,6 +275,16 @@ ROWS = [
      ok(lambda m: m['accuracy'] == 0.)),
     ('fineall_learner', 'unseen labels longer than the known ones', lambda c: evaluate_learner(c.learner, X, np.char.add(Y, Y)),
      ok(lambda m: m['accuracy'] == 0)),       # 'aa' was cut to the predictions' width, 'a', and scored as right
+    ('evaluate_learner', 'a feature extractor (c_out=None), 4 classes and 8 features',  # argmax of features scored as classes
+     lambda c: evaluate_learner(ts_learner(dls(X, Y), TimeMAE, arch_config=dict(c_out=None), **ARCH), X, Y),
+     fails(ValueError, r'one output per class \(4\).*outputs of shape \(16, 8\).*feature extractor.*get_embeddings')),
+    ('evaluate_learner', 'a pretraining learner', lambda c: evaluate_learner(pretrain(X, c.tmp, Y, save_best=False).learn, X, Y),
+     fails(ValueError, r'one output per class.*PretrainOutput.*finelast_learner')),
+    ('evaluate_learner', 'no series', lambda c: evaluate_learner(c.learner, X[:0], Y[:0]), fails(ValueError, r'at least one series.*empty')),
+    ('evaluate_learner', "whole-number float labels for the text classes '0', '1'",  # 1.0 was '1.0', never the class '1'
+     lambda c: (lambda learn, y: (evaluate_learner(learn, X, y.astype(float)), evaluate_learner(learn, X, y)))(
+         fit(fineall_learner(dls(X, (np.arange(16) % 2).astype(str)), c.weights)), np.arange(16) % 2),
+     ok(lambda m: m[0] == m[1] and m[1]['accuracy'] > 0)),
     ('fineall_learner', 'a fitted TSStandardize re-used for other channels',
      lambda c: fineall_learner(dls(X, Y, tfms=[stale_standardize()]), c.weights),
      fails(ValueError, r'statistics for 1 channel.*data has 3.*new TSStandardize')),

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
+from .embeddings import keep_random_state
 from .model import as_panel
 
 # %% auto #0
@@ -19,11 +20,24 @@ __all__ = ['predict_labels', 'label_vocab', 'comparable_labels', 'evaluate_learn
 
 # %% ../nbs/04_evaluate.ipynb #ab852ecb
 def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
-    "Predicted labels (in the data's own label vocabulary) for a 3-D array `X`, through the learner's batch transforms."
+    """Predicted labels (in the data's own label vocabulary) for a 3-D array `X`, through the learner's batch
+    transforms. Like the learner's other inference helpers here, it leaves the caller's random streams and the model's
+    train/eval mode as they were."""
     X = as_panel(X, 'predict_labels')
     if X.ndim != 3: raise ValueError(f'Expected a 3-D array [samples, channels, steps], got shape {X.shape}.')
-    probs = learn.get_X_preds(X, bs=bs, with_decoded=False)[0]
-    return np.asarray(label_vocab(learn))[np.asarray(probs).argmax(1)]
+    vocab = np.asarray(label_vocab(learn))
+    if not len(X): return vocab[:0]
+    was_training = learn.model.training
+    try:
+        with keep_random_state(): probs = learn.get_X_preds(X, bs=bs, with_decoded=False)[0]
+    finally: learn.model.train(was_training)
+    shape = tuple(getattr(probs, 'shape', ()))
+    if len(shape) != 2 or shape[1] != len(vocab):  # argmax over features would pass for class indices
+        got = f'outputs of shape {shape}' if shape else f'a {type(probs).__name__} of outputs'
+        raise ValueError(f'predict_labels needs a classifier with one output per class ({len(vocab)}), but the model gives '
+                         f'{got}: a feature extractor (c_out=None) or a pretraining learner. Train a classifier on its '
+                         'encoder (finelast_learner / fineall_learner), or take features with get_embeddings.')
+    return vocab[np.asarray(probs).argmax(1)]
 
 def label_vocab(learn) -> list:
     """The class labels in the order of the model's outputs. `learn.dls.vocab` fails on the data-free loaders that an
@@ -40,10 +54,16 @@ def comparable_labels(y, pred) -> tuple[np.ndarray, np.ndarray]:
     truncates text labels to the width of the predicted ones: a test label '10' next to '<U1' predictions became '1',
     and a class the model never saw was scored as right."""
     y, pred = np.asarray(y), np.asarray(pred)
-    if y.dtype.kind in 'USO' or pred.dtype.kind in 'USO': return y.astype(str), pred.astype(str)
+    if y.dtype.kind in 'USO' or pred.dtype.kind in 'USO': return _as_text(y), _as_text(pred)
     return y, pred
+
+def _as_text(a: np.ndarray) -> np.ndarray:
+    "Labels as text; whole-number floats as integers first, so that 1.0 reads '1' as the class 1 does, not '1.0'."
+    if a.dtype.kind == 'f' and np.isfinite(a).all() and (a == np.round(a)).all(): a = a.astype(np.int64)
+    return a.astype(str)
 
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."
     y, pred = comparable_labels(y, predict_labels(learn, X, bs))
+    if not len(pred): raise ValueError('evaluate_learner needs at least one series to score: X is empty.')
     return {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}
