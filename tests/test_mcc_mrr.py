@@ -1,4 +1,5 @@
 """Informative MCC targets (frozen tokenizers), the MCC diagnostics, and an MRR that cannot quietly collapse."""
+import copy
 import math
 import warnings
 
@@ -52,6 +53,42 @@ def test_kmeans_codes_group_similar_patches_and_are_the_nearest_centroid():
     tok.fit(raw_patches(x, 8).flatten(-2))
     codes = tok(raw_patches(x, 8).flatten(-2), torch.zeros(1))[0].argmax(-1)
     assert (codes[:50] == codes[0, 0]).all() and (codes[50:] == codes[50, 0]).all() and codes[0, 0] != codes[50, 0]
+
+
+@pytest.mark.parametrize('name', ['kmeans', 'random_projection'])
+def test_frozen_codes_are_the_same_in_a_half_precision_network(name):
+    "`.half()` / `.bfloat16()` on the pretraining network cast the centroids too: the codes' matmul failed on dtypes."
+    torch.manual_seed(0)
+    x = torch.randn(16, 2, 64)
+    patches = raw_patches(x, 8).flatten(-2)
+    tok = make_tokenizer(name, d_model=8, vocab_size=16, c_in=2, window=8).fit(patches)
+    codes = tok(patches, torch.zeros(1))[0].argmax(-1)
+    for dtype in (torch.float16, torch.bfloat16):
+        low = copy.deepcopy(tok).to(dtype)
+        out = low(patches.to(dtype), torch.zeros(1, dtype=dtype))[0]
+        assert out.dtype == dtype and (out.argmax(-1) == codes).float().mean() > .95, dtype  # centroids rounded, codes kept
+
+
+@pytest.mark.parametrize('name', ['kmeans', 'random_projection'])
+def test_frozen_tokenizers_refuse_what_cannot_be_their_patches(name):
+    "Raw series or another window's patches were reshaped and fitted (channels mixed); NaN gave NaN statistics."
+    tok = make_tokenizer(name, d_model=8, vocab_size=4, c_in=2, window=8)
+    with pytest.raises(ValueError, match=r'takes raw patches \[N, c_in \* window\] = \[N, 16\].*got shape \(40, 2, 64\)'):
+        tok.fit(torch.randn(40, 2, 64))
+    with pytest.raises(ValueError, match='NaN or inf.*Impute'):
+        tok.fit(torch.full((10, 16), float('nan')))
+    with pytest.raises(ValueError, match='at least one patch'):
+        tok.fit(torch.zeros(0, 16))
+    assert not bool(tok.fitted)
+
+
+def test_tokenizer_helpers_name_a_bad_vocabulary_or_tokenizer():
+    with pytest.raises(TypeError, match=r"vocab_size must be a whole number.*None.*default_vocab_size\('kmeans'"):
+        make_tokenizer('kmeans', d_model=8, vocab_size=None, c_in=1, window=4)
+    with pytest.raises(TypeError, match='vocab_size must be a whole number.*16.0'):
+        make_tokenizer('gumbel', d_model=8, vocab_size=16.0, c_in=1, window=4)
+    with pytest.raises(ValueError, match='tokenizer must be one of'):
+        default_vocab_size('kmean', 1000)
 
 
 def test_frozen_tokenizer_used_before_fit_is_a_clear_error():

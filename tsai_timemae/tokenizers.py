@@ -86,7 +86,27 @@ class _FrozenPatchTokenizer(nn.Module):
     def standardize(self, patches: torch.Tensor) -> torch.Tensor:
         "`[..., c_in * window]` raw patches -> standardised per channel, same shape."
         p = patches.unflatten(-1, (self.c_in, self.window))
-        return ((p - self.mean[:, None]) / self.std[:, None]).flatten(-2)
+        return ((p - self.mean.float()[:, None]) / self.std.float()[:, None]).flatten(-2)
+
+    def frozen_codes(self, patches: torch.Tensor) -> torch.Tensor:
+        """Code indices of raw patches, computed in float32 whatever the network's dtype (`.half()`, `.bfloat16()`) or
+        autocast: the same patch always gets the code it got when the tokenizer was fitted."""
+        with torch.no_grad(), torch.autocast(patches.device.type, enabled=False):
+            return self.codes(self.standardize(patches.float()))
+
+    def _fit_patches(self, patches) -> torch.Tensor:
+        "`patches` as `[N, c_in * window]` float32 on the buffers' device, refused when they cannot be this tokenizer's."
+        patches = torch.as_tensor(patches)
+        if patches.ndim < 1 or patches.shape[-1] != self.c_in * self.window:
+            raise ValueError(f'{type(self).__name__}.fit takes raw patches [N, c_in * window] = [N, {self.c_in * self.window}] '
+                             f'({self.c_in} channels x {self.window} steps: `raw_patches(x, window).flatten(-2)`), got shape '
+                             f'{tuple(patches.shape)}.')
+        patches = patches.reshape(-1, self.c_in * self.window).float().to(self.mean.device)
+        if not len(patches): raise ValueError(f'{type(self).__name__} needs at least one patch to fit; the pretraining data is empty.')
+        if not torch.isfinite(patches).all():
+            raise ValueError(f'{type(self).__name__}.fit got NaN or inf patches: their statistics would be NaN and every '
+                             'code the same. Impute first (tsai\'s `TSNan2Value()` or `np.nan_to_num`).')
+        return patches
 
     def _fit_stats(self, patches: torch.Tensor):
         p = patches.reshape(-1, self.c_in, self.window).transpose(0, 1).reshape(self.c_in, -1).double()
@@ -101,16 +121,13 @@ class _FrozenPatchTokenizer(nn.Module):
         if not bool(self.fitted):
             raise RuntimeError(f'{type(self).__name__} has not been fitted: call `.fit(patches)` on raw patches of the '
                                'pretraining inputs first (TimeMAEPretrain does this before the first step).')
-        with torch.no_grad():
-            idx = self.codes(self.standardize(patches.float()))
-        return F.one_hot(idx, self.vocab_size).to(z.dtype), None
+        return F.one_hot(self.frozen_codes(patches), self.vocab_size).to(z.dtype), None
 
     def predict(self, h: torch.Tensor) -> torch.Tensor: return self.predictor(h)
 
     def _check_degenerate(self, patches: torch.Tensor):
         "Warn when the fitted codes describe almost nothing (most patches share one code)."
-        with torch.no_grad(): idx = self.codes(self.standardize(patches.float()))
-        self.fit_perplexity = code_perplexity(idx, self.vocab_size)
+        self.fit_perplexity = code_perplexity(self.frozen_codes(patches), self.vocab_size)
         if self.fit_perplexity < 2:
             timemae_warn(f'{type(self).__name__}: the fitted codes are degenerate (perplexity {self.fit_perplexity:.2f} of '
                          f'{self.vocab_size}: almost every patch gets the same code), so MCC will teach little. Patches of '
@@ -125,17 +142,16 @@ class KMeansTokenizer(_FrozenPatchTokenizer):
         self.register_buffer('centroids', torch.zeros(vocab_size, c_in * window))
 
     def codes(self, patches: torch.Tensor) -> torch.Tensor:
-        return torch.cdist(patches.reshape(-1, patches.shape[-1]), self.centroids).argmin(-1).view(patches.shape[:-1])
+        return torch.cdist(patches.reshape(-1, patches.shape[-1]), self.centroids.float()).argmin(-1).view(patches.shape[:-1])
 
     @torch.no_grad()
     def fit(self, patches: torch.Tensor):
         "Fit the channel statistics and `vocab_size` centroids on raw patches `[N, c_in * window]` (sampled if many)."
         from sklearn.cluster import KMeans
-        patches = patches.reshape(-1, self.c_in * self.window).float().to(self.mean.device)  # the buffers' device
+        patches = self._fit_patches(patches)
         if len(patches) > self.max_fit_patches:
             g = torch.Generator().manual_seed(self.seed)
             patches = patches[torch.randperm(len(patches), generator=g)[:self.max_fit_patches].to(patches.device)]
-        if not len(patches): raise ValueError('k-means needs at least one patch to fit; the pretraining data is empty.')
         self._fit_stats(patches)
         z = self.standardize(patches).cpu().numpy().astype(np.float64)  # scikit-learn works on the CPU
         k = min(self.vocab_size, len(np.unique(z, axis=0)))
@@ -158,12 +174,12 @@ class RandomProjectionTokenizer(_FrozenPatchTokenizer):
         self.register_buffer('codebook', F.normalize(torch.randn(vocab_size, code_dim, generator=g), dim=-1))
 
     def codes(self, patches: torch.Tensor) -> torch.Tensor:
-        return (F.normalize(patches @ self.projection, dim=-1) @ self.codebook.t()).argmax(-1)
+        return (F.normalize(patches @ self.projection.float(), dim=-1) @ self.codebook.float().t()).argmax(-1)
 
     @torch.no_grad()
     def fit(self, patches: torch.Tensor):
         "Only the channel statistics are fitted; projection and codebook stay as drawn."
-        patches = patches.reshape(-1, self.c_in * self.window).float().to(self.mean.device)
+        patches = self._fit_patches(patches)
         self._fit_stats(patches)
         self.fitted.fill_(True)
         self._check_degenerate(patches)
@@ -175,6 +191,7 @@ TOKENIZERS = {'gumbel': GumbelTokenizer, 'codebook': CodebookTokenizer, 'kmeans'
 
 def default_vocab_size(tokenizer: str, n_patches_total: int | None = None) -> int:
     "192 for the learned tokenizers (the authors'); for frozen ones about one code per 100 patches, clipped to [16, 256]."
+    check_tokenizer(tokenizer)
     if not TOKENIZERS[tokenizer].needs_fit or not n_patches_total: return 192
     return int(min(256, max(16, round(n_patches_total / 100))))
 
@@ -198,6 +215,9 @@ def check_tokenizer_options(name: str, options: dict | None):
 def make_tokenizer(name: str, d_model: int, vocab_size: int, c_in: int, window: int, **kwargs) -> nn.Module:
     "Build the tokenizer called `name` for a backbone of `d_model` features over `c_in` channels and `window` steps."
     check_tokenizer(name)
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)):
+        raise TypeError(f'vocab_size must be a whole number of codewords, got {vocab_size!r}. TimeMAEPretrain(vocab_size=None) '
+                        f'uses default_vocab_size({name!r}, n_patches_total); pass that, or a number.')
     if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
     check_tokenizer_options(name, kwargs)
     return TOKENIZERS[name](d_model=d_model, vocab_size=vocab_size, c_in=c_in, window=window, **kwargs)
