@@ -42,6 +42,8 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
     The head is never used: these are the pooled features a classifier's head starts from (FineLast's
     `linear_probe_head` standardises them before its linear layer)."""
     if pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {pool!r}.")
+    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
+        raise ValueError(f'bs (series per batch) must be a whole number of at least 1, got {bs!r}.')
     X = as_panel(X, 'get_embeddings')
     if X.ndim != 3:
         fix = ' Add a channel axis for univariate series, e.g. `X[:, None]`.' if X.ndim == 2 else ''
