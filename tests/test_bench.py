@@ -150,6 +150,9 @@ def test_rerun_resumes_without_redoing_work(bench_run, monkeypatch, capsys):
                   report=out / 'BENCHMARKS.md', quick=True, bar=False, **TINY)
     assert capsys.readouterr().out.count('skip (done)') == len(EXPECTED)
     assert {p: p.stat().st_mtime_ns for p in (out / 'results').rglob('*.json')} == stamps
+    run_benchmark(['BasicMotions', 'BasicMotions'], ['inceptiontimeplus'], seeds=[0, 0], out_dir=out, report=None,
+                  quick=True, bar=False, label_fractions=(None, None), **TINY)  # named twice: run (here, looked at) once
+    assert capsys.readouterr().out.count('skip (done)') == 1
     with pytest.raises(AssertionError, match='redone'):                      # a new seed does run
         run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[1], out_dir=out, report=None, quick=True,
                       bar=False, **TINY)

@@ -414,7 +414,7 @@ ROWS = [
     ('timemae', 'probe, a misspelt --arch name', lambda c: cli('probe', 'BasicMotions', '--arch', 'n_layer=1'),
      ok(lambda r: r[0] == 2 and "TimeMAE has no setting 'n_layer'; did you mean 'n_layers'?" in r[1])),
     ('timemae', 'bench, a data set named after --seeds', lambda c: cli('bench', '--seeds', '0', '1', 'BasicMotions'),
-     ok(lambda r: r[0] == 2 and "invalid int value: 'BasicMotions'" in r[1]
+     ok(lambda r: r[0] == 2 and "expected a seed, a whole number of at least 0, got 'BasicMotions'" in r[1]
         and 'name the data sets before the options: `timemae bench BasicMotions --seeds ...`' in r[1])),
     ('timemae', 'probe, a data set named after --seeds', lambda c: cli('probe', '--seeds', '0', 'BasicMotions'),
      ok(lambda r: r[0] == 2 and '`timemae probe BasicMotions --seeds ...`' in r[1])),
@@ -425,6 +425,28 @@ ROWS = [
      ok(lambda r: r[0] == 2 and 'invalid choice' in r[1] and 'data sets before' not in r[1])),
     ('timemae', 'speed takes no data sets: no data-set hint', lambda c: cli('speed', '--lengths', '128', 'HAR'),
      ok(lambda r: r[0] == 2 and "got 'HAR'" in r[1] and 'data sets before' not in r[1])),
+    ('timemae', 'bench, a misspelt data set after a good one: refused before any run',
+     lambda c: (cli('bench', 'BasicMotions', 'NoSuchData', '--quick', '--report', 'B.md'), (c.tmp / 'benchmarks' / 'results').exists()),
+     ok(lambda r: r[0][0] == 2 and "'NoSuchData' not found" in r[0][1] and not r[1])),
+    ('timemae', 'probe, a misspelt data set after a good one: refused before any run',
+     lambda c: (cli('probe', 'BasicMotions', 'NoSuchData', '--epochs', '1'), list(c.tmp.rglob('seed*.json'))),
+     ok(lambda r: r[0][0] == 2 and "'NoSuchData' not found" in r[0][1] and not r[1])),
+    ('timemae', 'bench, a negative seed', lambda c: cli('bench', 'BasicMotions', '--seeds', '-1'),
+     ok(lambda r: r[0] == 2 and "--seeds: expected a seed, a whole number of at least 0, got '-1'" in r[1])),
+    ('timemae', 'demo, a negative seed', lambda c: cli('demo', '--seed', '-1'),
+     ok(lambda r: r[0] == 2 and "--seed: expected a seed, a whole number of at least 0" in r[1])),
+    ('timemae', 'bench --report-only, a report of other results (a scratch or misspelt --out-dir)', lambda c: report_of_other_results(c),
+     ok(lambda r: r[0][0] == 2 and 'No result files under benchsmarks/results' in r[0][1] and r[1][0] == 2
+        and 'generated from the results in' in r[1][1] and '--out-dir benchmarks' in r[1][1] and r[2])),
+    ('timemae', 'bench --report-only, a file in results/ that is no result',
+     lambda c: (write(c.tmp / 'benchmarks' / 'results' / 'X' / 'm_seed0.json', b'[]'), cli('bench', '--report-only'))[1],
+     ok(lambda r: r[0] == 2 and 'is not a result file of `timemae bench`' in r[1] and 'Traceback' not in r[1])),
+    ('timemae', "bench --report ''", lambda c: cli('bench', 'BasicMotions', '--report', ''),
+     ok(lambda r: r[0] == 2 and '--report needs a file name' in r[1])),
+    ('timemae', 'bench --report-only with data sets (ignored before)', lambda c: cli('bench', 'BasicMotions', '--report-only'),
+     ok(lambda r: r[0] == 2 and '--report-only runs nothing' in r[1] and 'BasicMotions' in r[1])),
+    ('timemae', 'probe, a .npy file in this folder', lambda c: (write(c.tmp / 'x.npy', b'x'), cli('probe', 'x.npy', '--epochs', '1'))[1],
+     ok(lambda r: r[0] == 2 and 'x.npy is a file' in r[1] and 'not found' not in r[1])),
 
     # a folder that cannot be written: an error at the start that names the setting, not after the first epoch or run
     ('TimeMAEPretrain', 'target_dir inside a file', lambda c: pretrain(X, write(c.tmp / 'f', b'x') / 'models'),
@@ -446,6 +468,7 @@ SK_TR = {k: v for k, v in SK.items() if k != 'finetune_epochs'}
 
 
 def write(path, data: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
 
@@ -466,6 +489,16 @@ def imputed_clf():
 def padded_clf():
     from sktime.transformations.panel.padder import PaddingTransformer
     return PaddingTransformer() * TimeMAEClassifier(**SK)
+
+
+def report_of_other_results(c):
+    "A report generated from ./benchmarks, then --report-only from a misspelt and from a scratch results folder."
+    (c.tmp / 'benchmarks' / 'results').mkdir(parents=True)
+    (c.tmp / 'scratch' / 'results').mkdir(parents=True)
+    assert cli('bench', '--report-only')[0] == 0
+    before = (c.tmp / 'BENCHMARKS.md').read_text()
+    typo, scratch = cli('bench', '--report-only', '--out-dir', 'benchsmarks'), cli('bench', '--report-only', '--out-dir', 'scratch')
+    return typo, scratch, (c.tmp / 'BENCHMARKS.md').read_text() == before
 
 
 def cli(*argv):

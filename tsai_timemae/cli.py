@@ -14,7 +14,7 @@ import sys
 import warnings
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'positive_float', 'CommandParser', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'seed_int', 'positive_float', 'CommandParser', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -32,6 +32,13 @@ def positive_int(text: str) -> int:
     try: v = int(text)
     except ValueError: v = None
     if v is None or v < 1: raise argparse.ArgumentTypeError(f'expected a whole number of at least 1, got {text!r}')
+    return v
+
+def seed_int(text: str) -> int:
+    "An argparse type for seeds: a whole number of at least 0 (numpy's generators, and so the label subsets, take no other)."
+    try: v = int(text)
+    except ValueError: v = None
+    if v is None or v < 0: raise argparse.ArgumentTypeError(f'expected a seed, a whole number of at least 0, got {text!r}')
     return v
 
 def positive_float(text: str) -> float:

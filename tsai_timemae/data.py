@@ -331,6 +331,8 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     not_data = (f'{p} is not a data set folder: it needs train.pt/val.pt/test.pt (TS-TCC), <Name>_TRAIN.ts/'
                 '<Name>_TEST.ts (UEA/UCR) or X_train.npy, y_train.npy, X_test.npy, y_test.npy.')
     local = None
+    if p.is_file():  # `x.npy` or `X_TRAIN.ts` in the current folder: a file, not a data set (it was "not found")
+        raise FileNotFoundError(f'{p} is a file. {not_data} Pass the folder that holds them (or a .npz file).')
     if p.is_absolute() or p.is_dir():
         if p.is_dir() and (fmt := _format_of(p, p.name)): return p, fmt
         # a bare name that happens to be a folder here (e.g. `--out-dir BasicMotions`) must not hide the data set

@@ -18,7 +18,7 @@ from fastai.torch_core import set_seed
 from tsai.data.core import TSClassification, get_ts_dls
 from tsai.learner import ts_learner
 
-from .cli import positive_int
+from .cli import positive_int, seed_int
 from .data import check_label_fraction, label_subset, standardize_by_channel
 from .evaluate import evaluate_learner
 from .model import TimeMAE
@@ -160,7 +160,7 @@ def add_args(p):
                    help='share of the training labels fine-tuning may use (stratified, at least one per class; default: 0.2)')
     p.add_argument('--draws', type=positive_int, default=3, help='draws of the labelled series to average over (default: 3)')
     p.add_argument('--bs', type=positive_int, default=16, help='batch size (default: 16)')
-    p.add_argument('--seed', type=int, default=0, help='seed of the pretraining and the draws (default: 0)')
+    p.add_argument('--seed', type=seed_int, default=0, help='seed of the pretraining and the draws (default: 0)')
     p.add_argument('--target-dir', default='models', help='where the pretrained encoder is saved (default: ./models)')
     p.add_argument('--out-dir', default='demo_results', help='where the table and the plot are saved (default: ./demo_results)')
     p.add_argument('--threads', type=positive_int, help="torch CPU threads (default: torch's; 1 is often fastest on a busy CPU)")

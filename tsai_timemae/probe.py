@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import positive_float, positive_int
+from .cli import positive_float, positive_int, seed_int
 from .notices import timemae_warn
 
 # %% auto #0
@@ -605,7 +605,10 @@ def write_probe_report(out_dir=DEFAULT_OUT_DIR) -> Path:
 def run_probes(datasets, seeds=(0,), out_dir=DEFAULT_OUT_DIR, **kwargs) -> list[dict]:
     "`run_probe` for every data set and seed, regenerating `<out_dir>/PROBE.md` after each run."
     from tsai_timemae.weights import check_writable_folder
+    from tsai_timemae.data import find_dataset
     check_writable_folder(out_dir, 'out_dir (--out-dir)')  # before the first pretraining, not after it
+    datasets, seeds = list(dict.fromkeys(datasets)), list(dict.fromkeys(seeds))  # a name given twice runs once
+    for d in datasets: find_dataset(d, kwargs.get('root'))  # a misspelt last name: an error now, not after the others
     records = []
     for d in datasets:
         for seed in seeds:
@@ -621,7 +624,7 @@ def at_least_two(text: str) -> int:
 
 def add_args(p):
     p.add_argument('datasets', nargs='*', help='data set names (e.g. BasicMotions, UEA/Epilepsy, HAR) or folders / .npz files')
-    p.add_argument('--seeds', nargs='+', type=int, default=[0], help='seeds to run (default: 0)')
+    p.add_argument('--seeds', nargs='+', type=seed_int, default=[0], help='seeds to run (default: 0)')
     n = p.add_mutually_exclusive_group()
     n.add_argument('--epochs', type=positive_int, help=f'pretraining epochs (default {DEFAULT_EPOCHS})')
     n.add_argument('--steps', type=positive_int, help='pretraining optimizer steps instead, rounded up to whole epochs')
