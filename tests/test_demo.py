@@ -89,3 +89,14 @@ def test_the_record_says_how_long_the_demo_took(demo_run):
     wall = json.loads((out / 'demo_results.json').read_text())['wall']
     assert 0 < wall['pretrain_s'] <= wall['total_s'] and wall['threads'] >= 1
     assert 'Wall time:' in (out / 'demo_results.md').read_text()
+
+
+def test_the_record_names_its_own_encoder_file(demo_run):
+    "Every demo run saved to one file name, so a second run (another seed) replaced the file the first's record named."
+    import hashlib
+    from pathlib import Path
+    out = demo_run[0]
+    rec = json.loads((out / 'demo_results.json').read_text())
+    weights = Path(rec['weights'])
+    assert weights.name == 'basicmotions_timemae_seed0_2ep.pth'
+    assert rec['weights_sha256'] == hashlib.sha256(weights.read_bytes()).hexdigest()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import time
@@ -55,7 +56,10 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
     splits = (list(range(len(X))), sorted(rng.choice(len(X), max(1, len(X) // 5), replace=False).tolist()))
     set_seed(seed, reproducible=True)
     udls = get_ts_dls(X, splits=splits, batch_tfms=[standardize_by_channel(X)], bs=bs)
-    cb = TimeMAEPretrain(**{'target_dir': target_dir, 'fname': 'basicmotions_timemae', 'verbose': verbose,
+    # named by seed and length, so that a second demo run (another --seed or --pretrain-epochs) keeps the first's file,
+    # which the first run's demo_results.json names
+    fname = f'basicmotions_timemae_seed{seed}_{pretrain_epochs}ep'
+    cb = TimeMAEPretrain(**{'target_dir': target_dir, 'fname': fname, 'verbose': verbose,
                             **(pretrain_kwargs or {})})
     learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **(arch or {}))
     _quiet_fit(learn, pretrain_epochs, 1e-3, verbose)
@@ -145,7 +149,8 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
                     out / 'demo_results.png')
     atomic_write(out / 'demo_results.md', lambda f: f.write('\n'.join(lines + ['', f'![test accuracy]({png.name})', ''])), mode='w')
     record = {'summary': summary, 'label_fraction': label_fraction, 'labelled_idx': subsets, 'seed': seed, 'encoder': encoder,
-              'pretrain_epochs': pretrain_epochs, 'finetune_epochs': finetune_epochs, 'bs': bs, 'weights': str(weights), 'wall': wall}
+              'pretrain_epochs': pretrain_epochs, 'finetune_epochs': finetune_epochs, 'bs': bs, 'weights': str(weights),
+              'weights_sha256': hashlib.sha256(Path(weights).read_bytes()).hexdigest(), 'wall': wall}
     atomic_write(out / 'demo_results.json', lambda f: json.dump(record, f, indent=1), mode='w')
     print(f'\nTable and plot saved: {out / "demo_results.md"}, {png}')
     return summary
