@@ -123,3 +123,23 @@ def test_fast_dropout_is_dropout():
     assert torch.equal(a, b)                                       # seeded like the rest of torch
     x = torch.randn(10)
     assert fast_dropout(x, 0.2, training=False) is x and fast_dropout(x, 0.) is x and not fast_dropout(x, 1.).any()
+
+
+def test_the_speed_page_links_its_plot_from_its_own_folder_and_titles_the_runs_threads(tmp_path, monkeypatch):
+    """speed.md linked its plot relative to the folder the command ran in (broken from speed.md's own folder), and
+    `--report-only` titled the plot with this process's threads, not the measured run's."""
+    from tsai_timemae import speed
+    from tsai_timemae.bench import render_report
+    titles = []
+    monkeypatch.setattr(speed, 'save_figure', lambda fig, path, **k: titles.append(fig._suptitle.get_text()))
+    rows = [dict(method='timemae', seq_len=L, window=8, bs=8, status='ok', s_per_1000=1. * L, train_mem_mb=10.) for L in (32, 64)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try: speed.plot_sweep(rows, tmp_path / 'p.png', threads=2)
+    finally: torch.set_num_threads(threads)
+    assert titles == ['Pretraining, batch 8, 2 CPU threads']
+    out = tmp_path / 'bench'
+    (out / 'speed').mkdir(parents=True)
+    (out / 'results').mkdir()
+    (out / 'speed' / 'speed.md').write_text('## Speed and memory\n\n![length sweep](length_sweep.png)\n')
+    assert '![length sweep](bench/speed/length_sweep.png)' in render_report(out, tmp_path / 'BENCHMARKS.md')

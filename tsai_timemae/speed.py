@@ -412,8 +412,9 @@ def check_targets(res: dict) -> list[dict]:
     ]
 
 # %% ../nbs/12_speed.ipynb #f5e981c9
-def plot_sweep(rows: list[dict], path: str | Path):
-    "Seconds per 1000 samples and training memory against series length (log-log); failed configurations are marked."
+def plot_sweep(rows: list[dict], path: str | Path, threads: int | None = None):
+    """Seconds per 1000 samples and training memory against series length (log-log); failed configurations are marked.
+    `threads`: the torch threads the rows were measured with (the title says so; default: this process's)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -442,7 +443,7 @@ def plot_sweep(rows: list[dict], path: str | Path):
         ax.set_xticks(lengths, [str(L) for L in lengths])
         ax.grid(True, which='both', alpha=.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Pretraining, batch {rows[0]['bs']}, {torch.get_num_threads()} CPU threads")
+    fig.suptitle(f"Pretraining, batch {rows[0]['bs']}, {threads or torch.get_num_threads()} CPU threads")
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
     plt.close(fig)
@@ -543,7 +544,7 @@ def write_report(res: dict, out: str | Path, notes: str | Path | None = None) ->
               f"{res['config']['budget']:.0f} s budget for timed steps, a time limit and a {res['config']['mem_cap_gb']:.0f} GB "
               'memory cap; MVP needs TSTPlus at full resolution (`max_seq_len=seq_len`) because it reconstructs every time step, '
               'so its attention is quadratic in the series length.', '']
-    lines += _sweep_table(res['sweep']) + ['', f"![length sweep]({res['plot']})", '']
+    lines += _sweep_table(res['sweep']) + ['', '![length sweep](length_sweep.png)', '']  # beside speed.md, wherever it is read from
     lines += ['### Profile', ''] + _profile_lines(_get(har, 'timemae', 'profile')) + ['']
     if notes and Path(notes).exists(): lines += [Path(notes).read_text().strip(), '']
     text = '\n'.join(lines)
@@ -597,9 +598,9 @@ def run_benchmark(out: str | Path = 'benchmarks/speed', threads: int = 2, bs: in
     res = dict(env=env, config=dict(bs=bs, sweep_bs=sweep_bs, lengths=list(lengths), windows=list(windows),
                                      attn0_windows=list(attn0_windows), n_steps=n_steps,
                                      warmup=warmup, budget=budget, mem_cap_gb=mem_cap_gb, isolate=isolate, rounds=rounds, arch=arch),
-               har=har, sweep=sweep, plot=Path(os.path.relpath(out / 'length_sweep.png')).as_posix())
+               har=har, sweep=sweep, plot='length_sweep.png')
     res['targets'] = check_targets(res)
-    plot_sweep(sweep, out / 'length_sweep.png')
+    plot_sweep(sweep, out / 'length_sweep.png', threads)
     _save_tables(res, out)
     write_report(res, out, out / 'notes.md')
     if verbose: print(summary(res))
@@ -639,7 +640,7 @@ def rewrite_report(out: str | Path = 'benchmarks/speed') -> Path:
     out = Path(out)
     res = json.loads((out / 'results.json').read_text())
     res['targets'] = check_targets(res)
-    plot_sweep(res['sweep'], out / 'length_sweep.png')
+    plot_sweep(res['sweep'], out / 'length_sweep.png', res['env'].get('threads'))  # the run's threads, not this process's
     return write_report(res, out, out / 'notes.md')
 
 def run(args):
