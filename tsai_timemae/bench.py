@@ -948,13 +948,14 @@ def load_results(out_dir) -> list[dict]:
     for p in sorted((Path(out_dir) / 'results').glob('*/*_seed*.json')):
         try: r = json.loads(p.read_text())
         except ValueError as e: raise ValueError(f'{p} is not valid JSON ({e}); delete it and re-run to redo that run.') from None
-        if not isinstance(r, dict) or not {'dataset', 'name', 'seed'} <= r.keys():
+        if not isinstance(r, dict) or (r.get('schema') == RESULT_SCHEMA and not {'dataset', 'name', 'seed'} <= r.keys()):
             raise ValueError(f'{p} is not a result file of `timemae bench` (no dataset, name and seed): move it out of '
                              f'{Path(out_dir) / "results"}, or delete it and re-run to redo that run.')
         recs.append({**r, '_path': str(p)})
     old = [r['_path'] for r in recs if r.get('schema') != RESULT_SCHEMA]
     if old: raise ValueError(f'{old[0]} (and {len(old) - 1} more) were written by an older `timemae bench`: migrate them '
-                             'once with `python benchmarks/migrate_results.py --out-dir <dir>`.')
+                             'once with `python benchmarks/migrate_results.py --out-dir <dir>`, or move out files that '
+                             'are not results.')
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
     frac = lambda r: (r.get('label_fraction') is not None, r.get('label_fraction') or 0.)
     return sorted(recs, key=lambda r: (r['dataset'], order.get(r['name'], 99), r['name'], frac(r), r['seed']))
@@ -1493,9 +1494,6 @@ def run(args):
         if args.datasets:  # they would be ignored without a word
             raise ValueError(f'--report-only runs nothing and only rewrites {args.report}, so the data sets named '
                              f'({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only to run them.')
-        if not (Path(args.out_dir) / 'results').is_dir():
-            raise FileNotFoundError(f'No result files under {Path(args.out_dir) / "results"}: check --out-dir for a typo '
-                                    f'(default: benchmarks).')
         print(f'Wrote {write_report(args.out_dir, args.report)}')
         return
     overrides = {k: v for k, v in (('pretrain_epochs', args.pretrain_epochs), ('finetune_epochs', args.finetune_epochs),
