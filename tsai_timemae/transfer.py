@@ -219,7 +219,7 @@ def _check_labelled(dls, name: str):
     if not has_labels(dls):
         raise ValueError(f'{name} fine-tunes a classifier, but these DataLoaders have no labels (get_ts_dls(X) without '
                          'y, as for pretraining). Build them with the labels: get_ts_dls(X, y, splits=splits, '
-                         'tfms=[None, TSClassification()], ...). For features without labels use get_embeddings(weights_path, X).')
+                         'tfms=[None, TSClassification()], ...). For features without labels use get_embeddings(TimeMAE.from_pretrained(weights_path), X).')
 
 def _check_weights_given(weights_path, name: str):
     """FineLast and FineAll fine-tune a pretrained encoder, so `None` is a mistake, not a request for a random one:
