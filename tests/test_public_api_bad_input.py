@@ -447,6 +447,10 @@ ROWS = [
      ok(lambda r: r[0] == 2 and '--report needs a file name' in r[1])),
     ('timemae', 'bench --report-only with data sets (ignored before)', lambda c: cli('bench', 'BasicMotions', '--report-only'),
      ok(lambda r: r[0] == 2 and '--report-only runs nothing' in r[1] and 'BasicMotions' in r[1])),
+    ('timemae', "probe, an --out-dir holding someone else's PROBE.md",
+     lambda c: (write(c.tmp / 'mine' / 'PROBE.md', b'# my notes'), cli('probe', 'BasicMotions', '--out-dir', 'mine', '--epochs', '1'),
+                cli('probe', '--report-only', '--out-dir', 'mine'), (c.tmp / 'mine' / 'PROBE.md').read_bytes()),
+     ok(lambda r: all(x[0] == 2 and 'not written by `timemae probe`' in x[1] for x in r[1:3]) and r[3] == b'# my notes')),
     ('timemae', 'probe, a .npy file in this folder', lambda c: (write(c.tmp / 'x.npy', b'x'), cli('probe', 'x.npy', '--epochs', '1'))[1],
      ok(lambda r: r[0] == 2 and 'x.npy is a file' in r[1] and 'not found' not in r[1])),
 
