@@ -233,6 +233,9 @@ def test_bench_finds_sktimes_bundled_data_sets_without_timemae_data(tmp_path, mo
     assert fmt == 'ts' and path.name == 'BasicMotions' and 'sktime' in str(path)
     ds = load_dataset('BasicMotions')
     assert (ds.c_in, ds.seq_len, len(ds.X_test)) == (6, 100, 40)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'BasicMotions').write_text('a file that happens to have the name')  # a bare name still finds the data set
+    assert find_dataset('BasicMotions') == (path, 'ts')
 
 
 def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_path, monkeypatch, capsys):
@@ -370,3 +373,14 @@ def test_evaluate_learner_leaves_the_random_streams_and_the_models_mode_alone(dl
     assert learn.model.training
     assert random.getstate() == states[0] and np.array_equal(np.random.get_state()[1], states[1])
     assert torch.equal(torch.get_rng_state(), states[2])
+
+
+def test_labels_compare_as_numbers_when_one_side_is_numbers():
+    "1.0 against the class '1' (text) scored wrong, and so did the text '1.0' against the class 1.0."
+    from tsai_timemae.evaluate import comparable_labels
+    for y, pred in ((np.array([1., 2.]), np.array(['1', '2'])), (np.array(['1.0', '2.0']), np.array([1., 2.])),
+                    (np.array([1, 2], dtype=object), np.array([1, 2]))):
+        a, b = comparable_labels(y, pred)
+        assert (a == b).all(), (y, pred)
+    a, b = comparable_labels(np.array(['a', '10']), np.array(['a', '1']))  # text: compared whole, never truncated
+    assert list(a == b) == [True, False]

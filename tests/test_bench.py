@@ -64,6 +64,8 @@ def test_config_precedence_and_unknown_settings():
         bench_config('HAR', epochs=3)
     with pytest.raises(ValueError, match='tokenizer'):
         run_benchmark(['HAR'], tokenizers=['bpe'], report=None)
+    with pytest.raises(ValueError, match='tokenizer'):  # the arguments are checked before the data sets are looked for
+        run_benchmark(['NoSuchDataSet'], tokenizers=['bpe'], report=None)
     with pytest.raises(ValueError, match='Unknown method'):
         run_benchmark(['HAR'], methods=['rocket'], report=None)
 

@@ -269,6 +269,11 @@ def test_a_second_pretraining_callback_on_one_learner_is_refused(udls, tmp_path)
     with pytest.raises(ValueError, match=r'already has a TimeMAEPretrain.*learn.remove_cb\(learn.time_mae_pretrain\)'):
         learn.add_cb(TimeMAEPretrain(target_dir=tmp_path, save_every=1, verbose=False))
     assert sum(isinstance(c, TimeMAEPretrain) for c in learn.cbs) == 1
+    other = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, verbose=False), **SMALL)
+    mine = other.time_mae_pretrain
+    with pytest.raises(ValueError, match='already has a TimeMAEPretrain'):
+        learn.add_cb(mine)  # refused: it stays on its own learner, with the callbacks it added there
+    assert mine.learn is other and all(h in other.cbs for h in mine._helpers()) and len(mine._helpers()) == 4
     learn.remove_cb(learn.time_mae_pretrain)  # as the error says: then the new one joins, alone
     learn.add_cb(TimeMAEPretrain(target_dir=tmp_path, save_every=1, verbose=False))
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
@@ -285,11 +290,18 @@ def test_fastais_trackers_see_the_skipped_epochs_and_an_early_stop_is_saved(udls
     learner = lambda resume: ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume,
                                                                            verbose=False), path=tmp_path, **SMALL)
     first = learner(False)
-    with first.no_bar(), first.no_logging(): first.fit(4, 1e-3, cbs=_StopAfter(1))
-    for tracker in (EarlyStoppingCallback(patience=10), SaveModelCallback(fname='m')):
+    with first.no_bar(), first.no_logging():  # the resumed script has the same callbacks as the interrupted one
+        first.fit(4, 1e-3, cbs=[_StopAfter(1), SaveModelCallback(every_epoch=True, fname='e'), SaveModelCallback(fname='m')])
+    saved = {e: (tmp_path / 'models' / f'e_{e}.pth').read_bytes() for e in (0, 1)}
+    # the first resumed fit trains epochs 2 and 3; the later ones resume the finished run: every epoch replayed
+    for tracker in (SaveModelCallback(every_epoch=True, fname='e'), EarlyStoppingCallback(patience=10), SaveModelCallback(fname='m')):
         again = learner(True)
         with again.no_bar(), again.no_logging(): again.fit(4, 1e-3, cbs=tracker)
-        assert tracker.best == min(r[1] for r in again.recorder.values), type(tracker).__name__
+        if not getattr(tracker, 'every_epoch', False):
+            assert tracker.best == min(r[1] for r in again.recorder.values), type(tracker).__name__
+    # the replayed epochs wrote nothing: the interrupted run's files hold those epochs' weights, not the resumed model's
+    assert all((tmp_path / 'models' / f'e_{e}.pth').read_bytes() == b for e, b in saved.items())
+    assert (tmp_path / 'models' / 'e_3.pth').is_file()
     for f in tmp_path.glob('*.pth'): f.unlink()
     stopped = learner(False)
     with stopped.no_bar(), stopped.no_logging(): stopped.fit(6, 1e-3, cbs=EarlyStoppingCallback(monitor='train_loss', comp=np.greater))

@@ -332,7 +332,9 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
                 '<Name>_TEST.ts (UEA/UCR) or X_train.npy, y_train.npy, X_test.npy, y_test.npy.')
     local = None
     if p.is_file():  # `x.npy` or `X_TRAIN.ts` in the current folder: a file, not a data set (it was "not found")
-        raise FileNotFoundError(f'{p} is a file. {not_data} Pass the folder that holds them (or a .npz file).')
+        is_file = f'{p} is a file. {not_data} Pass the folder that holds them (or a .npz file).'
+        if as_path or p.suffix: raise FileNotFoundError(is_file)
+        local = is_file  # a bare name (a file called `HAR` here) must not hide the data set of that name
     if p.is_absolute() or p.is_dir():
         if p.is_dir() and (fmt := _format_of(p, p.name)): return p, fmt
         # a bare name that happens to be a folder here (e.g. `--out-dir BasicMotions`) must not hide the data set

@@ -54,13 +54,12 @@ def comparable_labels(y, pred) -> tuple[np.ndarray, np.ndarray]:
     truncates text labels to the width of the predicted ones: a test label '10' next to '<U1' predictions became '1',
     and a class the model never saw was scored as right."""
     y, pred = np.asarray(y), np.asarray(pred)
-    if y.dtype.kind in 'USO' or pred.dtype.kind in 'USO': return _as_text(y), _as_text(pred)
+    text = [a.dtype.kind in 'USO' for a in (y, pred)]
+    if text[0] != text[1]:  # numbers on one side: numeric text ('1', '1.0') compares as the number, 1.0 as '1' did not
+        try: return y.astype(float), pred.astype(float)
+        except (TypeError, ValueError): pass
+    if any(text): return y.astype(str), pred.astype(str)
     return y, pred
-
-def _as_text(a: np.ndarray) -> np.ndarray:
-    "Labels as text; whole-number floats as integers first, so that 1.0 reads '1' as the class 1 does, not '1.0'."
-    if a.dtype.kind == 'f' and np.isfinite(a).all() and (a == np.round(a)).all(): a = a.astype(np.int64)
-    return a.astype(str)
 
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 from fastai.callback.core import Callback, CancelEpochException, CancelFitException
 from fastai.callback.schedule import ParamScheduler
-from fastai.callback.tracker import TrackerCallback
+from fastai.callback.tracker import SaveModelCallback, TrackerCallback
 from fastai.learner import Metric
 from fastai.optimizer import Optimizer
 from fastai.torch_core import get_model, num_distrib, rank_distrib, trainable_params
@@ -526,10 +526,10 @@ class TimeMAEPretrain(Callback):
         old = self.__dict__.get('learn') if name == 'learn' else None
         super().__setattr__(name, value)
         if name != 'learn' or value is old: return
+        if value is not None and getattr(value, 'model', None) is not None:
+            try: self._join()
+            except Exception: super().__setattr__('learn', old); raise  # refused: still attached where it was
         if old is not None: self._leave(old)
-        if value is None or getattr(value, 'model', None) is None: return
-        try: self._join()
-        except Exception: super().__setattr__('learn', old); raise  # refused: not attached
 
     def _helpers(self): return [cb for cb in (self.drop_labels, self.momentum_update, self.saver, self.state_saver) if cb is not None]
 
@@ -820,14 +820,26 @@ class PretrainCheckpoint(Callback):
             rows = (self._recorder or {}).get('values') or []
             if self.epoch < len(rows):  # the Recorder (50) stores its row after this: the saved one, for the trackers (60)
                 self.learn.recorder.log = L(self.epoch) + L(rows[self.epoch])
+                self._mute_savers()
             raise CancelEpochException
         self._restore_logger()
 
     def _restore_logger(self):
         "Give the learner its logger back, unless a callback that swaps loggers (progress bar, CSVLogger) already did."
+        self._unmute_savers()
         if self._logger is None: return
         if self.learn.logger is noop: self.learn.logger = self._logger
         self._logger = None
+
+    def _mute_savers(self):
+        """While replayed rows pass, fastai's `SaveModelCallback` updates its best but writes nothing: the model is the
+        resumed one, not the skipped epoch's, and its file from the interrupted run holds the right weights."""
+        for cb in self.learn.cbs:
+            if isinstance(cb, SaveModelCallback) and '_save' not in vars(cb): cb._save = noop
+
+    def _unmute_savers(self):
+        for cb in self.learn.cbs:
+            if isinstance(cb, SaveModelCallback) and vars(cb).get('_save') is noop: del cb._save
 
     def _restore_recorder(self):
         "The Recorder's per-batch lists and rows of the interrupted run, in place of the skipped epochs' (once per fit)."
