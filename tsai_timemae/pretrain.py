@@ -534,8 +534,15 @@ class TimeMAEPretrain(Callback):
     def _helpers(self): return [cb for cb in (self.drop_labels, self.momentum_update, self.saver, self.state_saver) if cb is not None]
 
     def _leave(self, learn):
-        "Remove the small callbacks from a learner this callback leaves (the model stays the pretraining network)."
-        learn.remove_cbs([cb for cb in self._helpers() if cb in learn.cbs])
+        """Remove the small callbacks from a learner this callback leaves (the model stays the pretraining network).
+        Those that have just joined the new learner are only taken off the old one's list: `remove_cb` would detach
+        them from the new learner too."""
+        for cb in self._helpers():
+            if cb not in learn.cbs: continue
+            if cb.learn is learn: learn.remove_cb(cb)
+            else:
+                learn.cbs.remove(cb)
+                if getattr(learn, cb.name, None) is cb: delattr(learn, cb.name)
 
     def _vocab_size(self, backbone) -> int:
         "The given vocabulary, or the default for this tokenizer and the training data's number of patches."
