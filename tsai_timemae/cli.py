@@ -27,19 +27,19 @@ COMMANDS = {
 # %% ../nbs/06_cli.ipynb #83dcf376
 USER_ERRORS = (OSError, ValueError)  # a missing or unwritable path, a bad value: a message, not a traceback
 
-def positive_int(text: str) -> int:
-    "An argparse type for counts (epochs, batch size, threads, window): a whole number of at least 1."
+def _whole_number(text: str, minimum: int, what: str = 'a whole number') -> int:
     try: v = int(text)
     except ValueError: v = None
-    if v is None or v < 1: raise argparse.ArgumentTypeError(f'expected a whole number of at least 1, got {text!r}')
+    if v is None or v < minimum: raise argparse.ArgumentTypeError(f'expected {what} of at least {minimum}, got {text!r}')
     return v
+
+def positive_int(text: str) -> int:
+    "An argparse type for counts (epochs, batch size, threads, window): a whole number of at least 1."
+    return _whole_number(text, 1)
 
 def seed_int(text: str) -> int:
     "An argparse type for seeds: a whole number of at least 0 (numpy's generators, and so the label subsets, take no other)."
-    try: v = int(text)
-    except ValueError: v = None
-    if v is None or v < 0: raise argparse.ArgumentTypeError(f'expected a seed, a whole number of at least 0, got {text!r}')
-    return v
+    return _whole_number(text, 0, 'a seed, a whole number')
 
 def positive_float(text: str) -> float:
     "An argparse type for rates and budgets (learning rate, seconds, GB): a number above 0."
