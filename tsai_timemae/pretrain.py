@@ -726,7 +726,8 @@ class PretrainCheckpoint(Callback):
     skipped whole, the interrupted one resumes, and later ones train anew. A fit after the resumed run's last
     ("50 more epochs") trains anew and overwrites the file, instead of reloading the finished run.
     Skipped epochs keep their recorded rows, so fastai's trackers (`EarlyStoppingCallback`, `SaveModelCallback`)
-    see the interrupted run's values; a fit stopped early (`CancelFitException` after an epoch) still writes that
+    see the interrupted run's values (`SaveModelCallback` writes nothing for them: its files from the interrupted run
+    hold those epochs' weights); a fit stopped early (`CancelFitException` after an epoch) still writes that
     epoch's state. `TimeMAEPretrain(save_every=N, resume=...)` adds it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (61): the state holds this epoch's history and encoder file
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
