@@ -104,14 +104,29 @@ def tsne_view(learn, ds, seed: int = 0) -> dict:
     return {'points': np.round(pts, 3).tolist(), 'silhouette': float(silhouette_score(emb, y)), 'n': len(y)}
 
 
+def tsne_settings(cfg) -> dict:
+    "What the t-SNE picture depends on: it is the default run of the first seed."
+    return dict(dataset=cfg['dataset'], seed=cfg['seeds'][0], epochs=cfg['epochs'], arch=dict(cfg['arch']))
+
+
+def read_tsne(cfg, out: Path) -> dict | None:
+    "`OUT/tsne.json` if it was drawn for these settings (`tsne_settings`), else None: a stale picture is never shown."
+    path = out / 'tsne.json'
+    if not path.exists(): return None
+    tsne = json.loads(path.read_text())
+    return tsne if {k: tsne.get(k) for k in tsne_settings(cfg)} == tsne_settings(cfg) else None
+
+
 def run_all(cfg, out: Path, only=ANALYSES, root=None, log=print) -> list[dict]:
-    "Run every setting's probe for every seed (skipping run files that exist); the t-SNE comes from the default run."
+    """Run every setting's probe for every seed (skipping run files that exist); the t-SNE comes from the default run
+    (redrawn when `tsne.json` was made with other settings)."""
+    from tsai_timemae.bench import write_text_atomic
     from tsai_timemae.probe import run_probe
     runs_dir, records, default = out / 'runs', [], {}
     arch = dict(cfg['arch'])
     todo = [s for s in settings(cfg) if s.analysis in only or s.tag == 'default']  # the reference of every analysis
     tsne_path = out / 'tsne.json'
-    want_tsne = 'tsne' in only and not tsne_path.exists()
+    want_tsne = 'tsne' in only and read_tsne(cfg, out) is None
     tsne = {}
 
     def hook(stage, learn, ds):
@@ -142,9 +157,9 @@ def run_all(cfg, out: Path, only=ANALYSES, root=None, log=print) -> list[dict]:
             r = run_probe(cfg['dataset'], seed=seed, epochs=cfg['epochs'], arch_kwargs=arch, tag='default',
                           on_encoder=hook, root=root, verbose=False)
         else: r = default[cfg['seeds'][0]]
-        tsne.update(dataset=r['dataset'], seed=r['seed'], tag='default', epochs=r['epochs'],
-                    untrained_score=r['untrained_score'], final_score=r['final_score'])
-        tsne_path.write_text(json.dumps(tsne))
+        tsne.update(tsne_settings(cfg), tag='default', untrained_score=r['untrained_score'],
+                    final_score=r['final_score'])
+        write_text_atomic(json.dumps(tsne), tsne_path)
     return records
 
 
@@ -470,7 +485,10 @@ def write_report(cfg, out: Path, quick=False, threads=None) -> list[Path]:
     for a, fn in (('masking', plot_masking), ('ablations', plot_ablations), ('model_size', plot_model_size),
                   ('pretrain_size', plot_pretrain_size)):
         if a in only and any(r['n'] for r in by(a)): paths.append(fn(cfg, by(a), out / f'{a}.png'))
-    tsne = json.loads((out / 'tsne.json').read_text()) if (out / 'tsne.json').exists() else None
+    tsne = read_tsne(cfg, out)
+    if tsne is None and (out / 'tsne.json').exists():
+        print(f"note: {out / 'tsne.json'} was drawn with other settings than {out / SETTINGS_FILE}'s; the report leaves "
+              "it out (run the analyses again to redraw it)")
     if tsne and 'tsne' in only: paths.append(plot_tsne(tsne, out / 'tsne.png'))
     paths.append(write_text_atomic(render_report(cfg, runs, tsne, out, quick, threads), out / REPORT))
     return paths
@@ -505,24 +523,52 @@ def config(args) -> dict:
     return cfg
 
 
+# settings every run file under OUT shares: runs made with others cannot be kept beside them
+SHARED_SETTINGS = ('dataset', 'epochs', 'arch')
+RUN_FLAGS = ('quick', 'dataset', 'seeds', 'epochs', 'mask_ratios', 'span_ratios', 'd_models', 'n_layers', 'fractions',
+             'only', 'threads')
+
+
+def check_args(args, out: Path, saved: dict | None):
+    "Refuse what would silently do something else than asked, naming the fix."
+    if args.threads is not None and args.threads < 1:
+        sys.exit(f'error: --threads must be at least 1, got {args.threads}.')
+    if args.report_only:
+        given = [f"--{k.replace('_', '-')}" for k in RUN_FLAGS if getattr(args, k) not in (None, False)]
+        if given and saved is not None:
+            sys.exit(f"error: --report-only redraws from the settings saved in {out / SETTINGS_FILE}, so "
+                     f"{' '.join(given)} would be ignored: drop {'it' if len(given) == 1 else 'them'}, or run without "
+                     '--report-only.')
+        return
+    if saved is None or not (out / 'runs').exists(): return
+    cfg, old = config(args), saved['config']
+    differ = [k for k in SHARED_SETTINGS if cfg[k] != old[k]]
+    if differ:
+        sys.exit(f"error: {out} holds runs made with other settings ({', '.join(f'{k} {old[k]!r}, now {cfg[k]!r}' for k in differ)}): "
+                 f'use another --out, or delete {out / "runs"} to redo them.')
+
+
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
+    saved_path = out / SETTINGS_FILE
+    saved = json.loads(saved_path.read_text()) if saved_path.exists() else None
+    check_args(args, out, saved)
     cfg = config(args)
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        saved = out / SETTINGS_FILE
-        if saved.exists():
-            s = json.loads(saved.read_text())
-            cfg, args.quick, args.threads = s['config'], s['quick'], s.get('threads')
+        if saved is not None:
+            cfg, args.quick, args.threads = saved['config'], saved['quick'], saved.get('threads')
     else:
+        from tsai_timemae.bench import write_text_atomic
         if args.threads:
             import torch
             torch.set_num_threads(args.threads)
-        (out / SETTINGS_FILE).write_text(json.dumps({'config': cfg, 'quick': args.quick, 'threads': args.threads}, indent=1))
         t = time.perf_counter()
         run_all(cfg, out, cfg.get('only') or ANALYSES, root=args.root)
         print(f'ran in {(time.perf_counter() - t) / 60:.1f} min')
+        # saved once the runs are there: the report never describes settings that did not run
+        write_text_atomic(json.dumps({'config': cfg, 'quick': args.quick, 'threads': args.threads}, indent=1), saved_path)
     for p in write_report(cfg, out, args.quick, args.threads): print(f'Wrote {p}')
 
 

@@ -50,3 +50,43 @@ def test_quick_analyses_write_figures_and_report(tmp_path):
     assert 'seed 0:' not in stdout and (out / 'ANALYSES.md').read_text() == report
     assert all((out / f'{name}.png').is_file() for name in FIGURES)
     assert sorted((out / 'runs').glob('*/*/seed*.json')) == runs
+
+
+def analyses_fails(*args) -> str:
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
+    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'analyses.py'), *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0, r.stdout[-2000:]
+    return r.stderr
+
+
+def committed_copy(tmp_path, name='BasicMotions'):
+    "A copy of a committed analyses folder (run files, settings, t-SNE) to try commands on."
+    import shutil
+    out = tmp_path / name
+    shutil.copytree(ROOT / 'benchmarks' / 'analyses' / name, out, ignore=shutil.ignore_patterns('*.png', '*.md'))
+    return out
+
+
+def test_report_only_refuses_flags_it_would_ignore(tmp_path):
+    out = committed_copy(tmp_path)
+    err = analyses_fails('--report-only', '--seeds', '0', '--only', 'masking', '--out', str(out))
+    assert 'would be ignored' in err and '--seeds --only' in err and 'analyses.json' in err
+    assert not (out / 'ANALYSES.md').exists()
+
+
+def test_runs_with_other_shared_settings_are_refused_before_anything_is_written(tmp_path):
+    out = committed_copy(tmp_path)
+    saved = (out / 'analyses.json').read_text()
+    err = analyses_fails('--dataset', 'BasicMotions', '--epochs', '100', '--out', str(out))
+    assert 'epochs 50, now 100' in err and 'another --out' in err
+    assert (out / 'analyses.json').read_text() == saved   # the saved settings still describe the runs there
+
+
+def test_a_t_sne_drawn_with_other_settings_is_not_shown(tmp_path):
+    out = committed_copy(tmp_path)
+    (out / 'tsne.json').write_text((ROOT / 'benchmarks' / 'analyses' / 'tsne.json').read_text())  # UEA/Epilepsy's
+    stdout = analyses('--report-only', '--out', str(out))
+    assert 'drawn with other settings' in stdout
+    report = (out / 'ANALYSES.md').read_text()
+    assert '| pretrained |' not in report and not (out / 'tsne.png').exists()
