@@ -52,7 +52,7 @@ def _state(model) -> dict:
 
 
 def main(out: Path, mode: str, epochs: int = 2):
-    from tsai.all import TSClassification, accuracy, get_ts_dls, ts_learner
+    from tsai.all import TSClassification, TSStandardize, accuracy, get_ts_dls, ts_learner
 
     from tsai_timemae.distributed import mean_over_ranks, timemae_distrib_ctx
     from tsai_timemae.model import TimeMAE
@@ -60,18 +60,22 @@ def main(out: Path, mode: str, epochs: int = 2):
     rank = rank_distrib()
     _log_saves(out / f'saves{rank}.txt')
     rng = np.random.default_rng(0)  # the data: the same in every process
-    X = rng.standard_normal((30, 3, 40)).astype(np.float32)
-    y = np.array(['a', 'b'] * 15)
+    X = rng.standard_normal((33, 3, 40)).astype(np.float32)
+    y = np.array(['a', 'b'] * 17)[:33]
     splits = (list(range(23)), list(range(23, 30)))  # odd sizes: DistributedDL pads both
-    set_seed(100 + rank)  # the model's initialisation, dropout and masks: different in every process
+    # the model's initialisation, dropout, masks and the batch `TSStandardize` fits on: different in every process
+    set_seed(100 + rank)
+    standardize = TSStandardize(by_var=True)
     arch = dict(window=8, d_model=16, n_layers=1, n_heads=2, d_ff=32)
     cb = None
     if mode == 'supervised':
-        dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4)
+        # 10 validation series in shares of 5, batches of 4: tsai read the second batch as a slice of 4 past the share
+        splits = (splits[0], list(range(23, 33)))
+        dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4, batch_tfms=standardize)
         learn = ts_learner(dls, TimeMAE, metrics=accuracy, **arch)
     elif mode == 'pretrain':
         from tsai_timemae.pretrain import TimeMAEPretrain
-        dls = get_ts_dls(X, splits=splits, bs=4)
+        dls = get_ts_dls(X, splits=splits, bs=4, batch_tfms=standardize)
         cb = TimeMAEPretrain(target_dir=out / 'models', n_decoder_layers=1, momentum=0.9, save_every=1)
         learn = ts_learner(dls, TimeMAE, cbs=cb, **arch)
         from fastai.callback.core import Callback
@@ -96,11 +100,16 @@ def main(out: Path, mode: str, epochs: int = 2):
         rank_mean = _rank_mean_recorder()
         with timemae_distrib_ctx(learn):
             learn.fit_one_cycle(epochs, 1e-3, cbs=rank_mean)
+            rec = learn.recorder
+            values = [[float(v) if v is not None else None for v in row] for row in rec.values]
+            preds = learn.get_preds() if mode == 'supervised' else None  # on every rank: fastai gathers them
     torch.save(_state(learn.model), out / f'final{rank}.pt')
-    rec = learn.recorder
-    record = {'names': list(rec.metric_names), 'values': [[float(v) if v is not None else None for v in row] for row in rec.values],
+    record = {'names': list(rec.metric_names), 'values': values,
               'model_type': type(learn.model).__name__, 'loss_type': type(learn.loss_func).__name__,
-              'rank_means': rank_mean.means, 'process_group_after_fit': torch.distributed.is_initialized()}
+              'rank_means': rank_mean.means, 'process_group_after_fit': torch.distributed.is_initialized(),
+              'standardize': {'mean': standardize.mean.flatten().tolist(), 'std': standardize.std.flatten().tolist()}}
+    if preds is not None:
+        record['preds'] = {'n': len(preds[0]), 'targets': preds[1].tolist(), 'valid_targets': [int(t) for _, t in dls.valid_ds]}
     if rank == 0:  # one rank alone, after the distributed fit: must not wait for the others
         record['alone_after_fit'] = mean_over_ranks({'rank': 0.}, learn)
     if cb is not None:

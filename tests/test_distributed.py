@@ -93,6 +93,29 @@ def test_supervised_only_rank0_prints_and_recorder_is_averaged(supervised_run):
     assert len(vals[0]) == EPOCHS and all(row == pytest.approx(row0, rel=1e-5) for v in vals for row, row0 in zip(v, vals[0]))
 
 
+@needs_ddp
+def test_supervised_validation_scores_each_series_once(supervised_run):
+    """10 validation series, shares of 5, batches of 4: each rank reads its own share (tsai read an unshuffled batch as
+    a slice past it, so ranks scored other ranks' series and, with batches of different sizes, could not gather)."""
+    preds = supervised_run[0]['record']['preds']
+    # fastai gathers batch by batch (rank 0's first, rank 1's first, ...): the same series, in another order
+    assert preds['n'] == 10 and sorted(preds['targets']) == sorted(preds['valid_targets'])
+
+
+def _assert_rank0s_standardization_everywhere(res):
+    "`TSStandardize` fitted on one batch sees another batch on each rank (own seeds): the ranks must share rank 0's."
+    stats = [res[r]['record']['standardize'] for r in range(N_PROC)]
+    assert all(s == stats[0] for s in stats[1:]), stats
+
+
+@needs_ddp
+def test_supervised_ranks_standardize_alike(supervised_run): _assert_rank0s_standardization_everywhere(supervised_run)
+
+
+@needs_ddp
+def test_pretraining_ranks_standardize_alike(pretrain_run): _assert_rank0s_standardization_everywhere(pretrain_run[1])
+
+
 def _encoder_saves(res, rank):
     return [s for s in res[rank]['saves'] if 'timemae_encoder' in s]
 
@@ -146,6 +169,8 @@ def test_pretraining_history_is_averaged_over_ranks(pretrain_run):
     _, res = pretrain_run
     hist = [res[r]['record']['history'] for r in range(N_PROC)]
     assert len(hist[0]) == EPOCHS and all(h == hist[0] for h in hist)
+    assert [row['epoch'] for row in hist[0]] == list(range(EPOCHS))
+    assert all(type(row['epoch']) is int for row in hist[0])  # not averaged into floats
 
 
 @needs_ddp

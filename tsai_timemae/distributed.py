@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import math
 import os
 
 import torch
@@ -16,8 +17,9 @@ from fastai.torch_core import distrib_barrier, num_distrib, rank_distrib  # noqa
 _all_ = ['rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% auto #0
-__all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'timemae_distrib_ctx', 'in_distributed_fit',
-           'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
+__all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'patch_distributed_dl_for_tsai',
+           'sync_batch_tfm_stats', 'timemae_distrib_ctx', 'in_distributed_fit', 'mean_over_ranks', 'sum_over_ranks',
+           'rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% ../nbs/15_distributed.ipynb #997f45fc
 def accelerate_available() -> bool:
@@ -50,6 +52,42 @@ def patch_distributed_dl_for_cpu() -> bool:
     DistributedDL._broadcast = _broadcast_on_backend_device
     return True
 
+def _reads_unshuffled_batches_as_slices(dl) -> bool:
+    "Whether `dl` is one of tsai's loaders, which read an unshuffled batch as a slice of the whole data set."
+    try: from tsai.data.core import NumpyDataLoader
+    except ImportError: return False
+    return isinstance(dl, NumpyDataLoader)
+
+def _index_reading_create_batch(dl):
+    "`dl.create_batch` that reads batch `b` by its indices, as tsai does when it shuffles."
+    create_batch = type(dl).create_batch
+    def by_index(b):
+        shuffle = dl.shuffle
+        dl.shuffle = True
+        try: return create_batch(dl, b)
+        finally: dl.shuffle = shuffle
+    by_index._timemae_by_index = True
+    return by_index
+
+def _create_batches_of_rank_share(self, samps):
+    """The batches of this rank's share of the indices. tsai's loaders read an unshuffled batch (the validation set)
+    as `slice(first index, first index + bs)` of the whole data set, which runs past a rank's share: some series were
+    scored twice, and ranks whose batches then differed in size failed to gather the predictions."""
+    dl = self.dl
+    if _reads_unshuffled_batches_as_slices(dl) and not getattr(dl.create_batch, '_timemae_by_index', False):
+        dl.create_batch = _index_reading_create_batch(dl)
+    return dl.create_batches(samps)
+_create_batches_of_rank_share._timemae_patch = True
+
+def patch_distributed_dl_for_tsai() -> bool:
+    """Make fastai's `DistributedDL` read the batches of tsai's loaders by this rank's indices
+    (`_create_batches_of_rank_share`), on GPUs and CPUs alike. Idempotent: True when it patched, False when already
+    patched."""
+    from fastai.distributed import DistributedDL
+    if getattr(DistributedDL.create_batches, '_timemae_patch', False): return False
+    DistributedDL.create_batches = _create_batches_of_rank_share
+    return True
+
 # %% ../nbs/15_distributed.ipynb #97dfe8e4
 def _destroy_process_group():
     "Free the process group before the interpreter's own teardown (gloo's threads outliving it can abort a rank at exit)."
@@ -57,12 +95,36 @@ def _destroy_process_group():
         try: torch.distributed.destroy_process_group()
         except Exception: pass  # exiting anyway
 
+@torch.no_grad()
+def sync_batch_tfm_stats(dls) -> int:
+    """Give every process rank 0's batch-transform statistics (every tensor attribute of the transforms in each
+    loader's `after_batch`, e.g. `TSStandardize`'s `mean` and `std`); returns how many tensors it sent. A transform
+    fitted on `one_batch()` of a shuffled loader sees another batch in each process, and DDP keeps the model in
+    sync, not the data pipeline: without this, the ranks train on inputs scaled differently, and the saved encoder
+    fits rank 0's scaling only. Every rank must call it (it broadcasts); a no-op without a process group."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return 0
+    if torch.distributed.get_world_size() <= 1: return 0
+    seen, sent = set(), 0
+    for dl in getattr(dls, 'loaders', []):
+        for tfm in getattr(getattr(dl, 'after_batch', None), 'fs', []):
+            if id(tfm) in seen: continue
+            seen.add(id(tfm))
+            for name in sorted(vars(tfm)):
+                v = getattr(tfm, name)
+                if not isinstance(v, torch.Tensor): continue
+                t = v.detach().to(_backend_device()).contiguous()
+                torch.distributed.broadcast(t, 0)
+                setattr(tfm, name, t.to(v.device))
+                sent += 1
+    return sent
+
 @contextlib.contextmanager
 def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     """`learn.distrib_ctx` that also works on CPU processes: `with timemae_distrib_ctx(learn): learn.fit(...)`.
 
     Under a launcher (`torchrun`, `accelerate launch`; `num_distrib() > 1`) the learner trains data-parallel:
-    `sync_bn=False`, `cpu=not torch.cuda.is_available()` unless `cpu` is given, `DistributedDL` patched for gloo;
+    `sync_bn=False`, `cpu=not torch.cuda.is_available()` unless `cpu` is given, `DistributedDL` patched for gloo
+    and for tsai's loaders, every process given rank 0's batch-transform statistics (`sync_batch_tfm_stats`);
     on GPUs each process first moves the learner to its own GPU (`LOCAL_RANK`). Other `kwargs` go to
     `accelerate.Accelerator` (e.g. `kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)]`).
     On leaving, the ranks wait for each other (so files rank 0 wrote, e.g. the encoder, are there for all), and the
@@ -82,9 +144,11 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
         learn.dls.to(device)
         learn.model.to(device)
     patch_distributed_dl_for_cpu()
+    patch_distributed_dl_for_tsai()
     with learn.distrib_ctx(sync_bn=False, cpu=cpu, **kwargs):
         atexit.unregister(_destroy_process_group)  # registered once
         atexit.register(_destroy_process_group)
+        sync_batch_tfm_stats(learn.dls)
         yield learn
     distrib_barrier()  # not reached after an exception: the other ranks may never arrive
 
@@ -100,12 +164,15 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float))
 
 @torch.no_grad()
-def mean_over_ranks(values: dict, learn=None) -> dict:
+def mean_over_ranks(values: dict, learn=None, weight: float | None = None) -> dict:
     """The mean over all ranks of each number (Python or one-element tensor) in `values`; other entries (None,
-    strings, ...) are returned as they are. The identity when no process group is initialized, it has one rank, or
-    `learn` is given and not in a distributed fit (`in_distributed_fit`).
+    strings, ...) are returned as they are. With `weight` (this rank's number of items behind its values), the mean
+    is weighted by it: the mean over all items when the ranks saw different numbers of them. The identity when no
+    process group is initialized, it has one rank, or `learn` is given and not in a distributed fit
+    (`in_distributed_fit`).
 
-    Averaged numbers come back as Python floats; every rank must call it with the same keys, in the same order."""
+    Averaged numbers come back as Python floats; every rank must call it with the same keys, in the same order, and
+    all with a `weight` or none."""
     values = dict(values)
     if learn is not None and not in_distributed_fit(learn): return values
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return values
@@ -113,9 +180,11 @@ def mean_over_ranks(values: dict, learn=None) -> dict:
     if world <= 1: return values
     keys = [k for k, v in values.items() if _is_number(v)]
     if not keys: return values
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=_backend_device())
+    w = 1. if weight is None else float(weight)
+    t = torch.tensor([float(values[k]) * w for k in keys] + [w], dtype=torch.float64, device=_backend_device())
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
-    return {**values, **dict(zip(keys, (t / world).tolist()))}
+    total = t[-1].item()
+    return {**values, **dict(zip(keys, (t[:-1] / total if total else t[:-1] * math.nan).tolist()))}
 
 @torch.no_grad()
 def sum_over_ranks(values: dict, learn=None) -> dict:

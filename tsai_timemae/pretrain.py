@@ -623,7 +623,9 @@ class TimeMAEPretrain(Callback):
         """In a distributed fit, the progress table's columns are the mean over the processes (before the Recorder reads
         them); `ppl` and `mcc_norm` come from the code counts of all processes together."""
         parts = [m for m in self.part_metrics if m.count]
-        means = mean_over_ranks({m.part: m.value for m in parts if m.part not in self.pooled}, self.learn)
+        # weighted by each rank's count: the mean over all validation series, whatever each rank's share
+        n = max((m.count for m in parts if m.part not in self.pooled), default=0)
+        means = mean_over_ranks({m.part: m.value for m in parts if m.part not in self.pooled}, self.learn, weight=n)
         # `ppl` and `mcc_norm` accumulate the same sums: pool them over the processes once
         codes = next((code_stats(**self._code_sums(m.sums)) for m in parts if m.part in self.pooled), {})
         for m in parts: m.set_value(codes[m.part] if m.part in self.pooled else means[m.part])
@@ -640,12 +642,15 @@ class TimeMAEPretrain(Callback):
         if not self._recording or not self._train_sums: return
         rec = self.learn.recorder  # runs after us: its row for this epoch is complete but not yet stored
         names = [n for n in rec.metric_names[1:] if n != 'time']
-        n = max(self._train_sums.get('n', 0), 1)
+        # the training parts: sums and counts of all processes, then the mean over every series they saw
+        sums = sum_over_ranks({**{k: self._train_sums.get(k, 0.) for k in self.parts if k not in self.pooled},
+                               'n': self._train_sums.get('n', 0)}, self.learn)
+        n = max(float(sums['n']), 1.)
         pooled = code_stats(**self._code_sums(self._train_sums))  # over all processes: ppl from pooled counts
-        row = {'epoch': self.epoch, **{f'train_{k}': pooled[k] if k in self.pooled else float(self._train_sums.get(k, 0.)) / n
-                                       for k in self.parts},
-               'momentum': self.current_momentum(), **{k: _as_float(v) for k, v in zip(names, rec.log[1:])}}
-        self.history.append(mean_over_ranks(row, self.learn))  # the same on every rank
+        train = {f'train_{k}': pooled[k] if k in self.pooled else float(sums[k]) / n for k in self.parts}
+        logged = mean_over_ranks({k: _as_float(v) for k, v in zip(names, rec.log[1:])}, self.learn)
+        # the same on every rank; the epoch and the momentum are the same already (not averaged: they stay as they are)
+        self.history.append({'epoch': self.epoch, **train, 'momentum': self.current_momentum(), **logged})
         self._check_collapse(self.history[-1]['train_rep_std'])
 
     def _check_collapse(self, spread: float):
