@@ -34,9 +34,28 @@ ROWS = {'mean': (TIMEMAE, BASELINES),
         'flatten': (tuple(f'{n}_flatten' for n in TIMEMAE), ('timemae_scratch', 'timemae_scratch_flatten', 'inceptiontimeplus'))}
 
 
+def fraction_name(f) -> str:
+    "A label fraction as the bench names its files: '0.01', '1' (not '1.0')."
+    try: v = float(f)
+    except (TypeError, ValueError): raise ValueError(f'a label fraction is a number in (0, 1], got {f!r}') from None
+    if not 0 < v <= 1: raise ValueError(f'a label fraction is a number in (0, 1], got {f!r}')
+    return f'{v:g}'
+
+
 def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
     "The result records of one row: `<root>/<dataset>/<name>_labels<fraction>_seed<k>.json`, one per seed."
-    return [json.loads((root / dataset / f'{name}_labels{fraction}_seed{s}.json').read_text()) for s in seeds]
+    out = []
+    for s in seeds:
+        path = root / dataset / f'{name}_labels{fraction}_seed{s}.json'
+        if not path.is_file():
+            method = name.removesuffix('_flatten').removesuffix('_kmeans')
+            extra = (' --tokenizer kmeans' if name.removesuffix('_flatten').endswith('_kmeans') else '') + \
+                    (' --readout flatten' if name.endswith('_flatten') else '')
+            raise FileNotFoundError(f'no result for {name} at {fraction} of the labels, seed {s} ({path}): run '
+                                    f'`timemae bench {dataset} --methods {method}{extra} --label-fraction {fraction} '
+                                    f'--seeds {s}` (into that folder), or leave that fraction or seed out.')
+        out.append(json.loads(path.read_text()))
+    return out
 
 
 def check_comparable(a: dict, b: dict, what: str):
@@ -55,13 +74,12 @@ def paired(d: list) -> str:
     return f'{m:+.2f} ± {se:.2f} (t {m / se:.1f})' if se else f'{m:+.2f} ± 0 (all equal)'
 
 
-def goal_table(dataset: str, timemae_dir: Path, baseline_dir: Path, fractions=('0.01', '0.05'),
-               seeds=(0, 1, 2), readout: str = 'mean') -> str:
-    "A Markdown table: every TimeMAE row against every baseline at each fraction, and whether it clears the margin."
+def comparisons(dataset: str, timemae_dir: Path, baseline_dir: Path, fractions=('0.01', '0.05'),
+                seeds=(0, 1, 2), readout: str = 'mean') -> list[dict]:
+    "Every TimeMAE row against every baseline at each fraction: the accuracies (%) of each seed, `x` and `y`."
     timemae_rows, baselines = ROWS[readout]
-    lines = ['| labels | TimeMAE row | baseline | TimeMAE % | baseline % | difference | 2 x larger std | per seed | '
-             'paired: mean ± s.e. (t) | met |', '|---|---|---|---|---|---|---|---|---|---|']
-    for f in fractions:
+    out = []
+    for f in map(fraction_name, fractions):
         for name in timemae_rows:
             mine = runs(timemae_dir, dataset, name, f, seeds)
             for base in baselines:
@@ -69,14 +87,57 @@ def goal_table(dataset: str, timemae_dir: Path, baseline_dir: Path, fractions=('
                 other = runs(timemae_dir if base.endswith('_flatten') else baseline_dir, dataset, base, f, seeds)
                 for a, b in zip(mine, other):
                     check_comparable(a, b, f'{name} and {base} at {f}, seed {a["seed"]}')
-                x = [100 * r['metrics']['accuracy'] for r in mine]
-                y = [100 * r['metrics']['accuracy'] for r in other]
-                diff, bar = statistics.mean(x) - statistics.mean(y), 2 * max(statistics.pstdev(x), statistics.pstdev(y))
-                per_seed = ', '.join(f'{a - b:+.2f}' for a, b in zip(x, y))
-                cell = lambda v: f'{statistics.mean(v):.2f} ± {statistics.pstdev(v):.2f}'
-                lines.append(f'| {float(f):.0%} | {name} | {base} | {cell(x)} | {cell(y)} | {diff:+.2f} | {bar:.2f} | '
-                             f'{per_seed} | {paired([a - b for a, b in zip(x, y)])} | {"yes" if diff > bar else "no"} |')
+                out.append({'fraction': f, 'name': name, 'base': base, 'x': [100 * r['metrics']['accuracy'] for r in mine],
+                            'y': [100 * r['metrics']['accuracy'] for r in other]})
+    return out
+
+
+def margin(c: dict, std=statistics.pstdev) -> tuple[float, float]:
+    "The difference of the means and the goal's bar, twice the larger standard deviation (`std`: ddof 0 by default)."
+    return statistics.mean(c['x']) - statistics.mean(c['y']), 2 * max(std(c['x']), std(c['y']))
+
+
+def goal_table(dataset: str, timemae_dir: Path, baseline_dir: Path, fractions=('0.01', '0.05'),
+               seeds=(0, 1, 2), readout: str = 'mean') -> str:
+    "A Markdown table: every TimeMAE row against every baseline at each fraction, and whether it clears the margin."
+    lines = ['| labels | TimeMAE row | baseline | TimeMAE % | baseline % | difference | 2 x larger std | per seed | '
+             'paired: mean ± s.e. (t) | met |', '|---|---|---|---|---|---|---|---|---|---|']
+    for c in comparisons(dataset, timemae_dir, baseline_dir, fractions, seeds, readout):
+        x, y = c['x'], c['y']
+        diff, bar = margin(c)
+        per_seed = ', '.join(f'{a - b:+.2f}' for a, b in zip(x, y))
+        cell = lambda v: f'{statistics.mean(v):.2f} ± {statistics.pstdev(v):.2f}'
+        lines.append(f"| {float(c['fraction']):.0%} | {c['name']} | {c['base']} | {cell(x)} | {cell(y)} | {diff:+.2f} | "
+                     f'{bar:.2f} | {per_seed} | {paired([a - b for a, b in zip(x, y)])} | {"yes" if diff > bar else "no"} |')
     return '\n'.join(lines)
+
+
+GOAL_ROWS = ('timemae_finelast', 'timemae_fineall')  # the goal's rows: FineLast or FineAll (not the linear evaluation)
+
+
+def goal_verdict(comps: list[dict], readout: str = 'mean') -> str:
+    """The goal at each fraction: met when FineLast or FineAll clears every baseline of the goal (from-scratch TimeMAE
+    with the paper's head, InceptionTimePlus), under ddof 0 (the table's) and under the sample std (ddof 1, a bar
+    about 1.22 times higher with 3 seeds); then the pairs whose verdict the choice of std changes."""
+    goal_bases = BASELINES
+    lines, flips = [], []
+    for f in dict.fromkeys(c['fraction'] for c in comps):
+        verdicts = []
+        for std, label in ((statistics.pstdev, 'ddof 0'), (statistics.stdev, 'ddof 1')):
+            met = [n for n in dict.fromkeys(c['name'] for c in comps if c['fraction'] == f)
+                   if n.startswith(GOAL_ROWS) and all(margin(c, std)[0] > margin(c, std)[1] for c in comps
+                                                       if c['fraction'] == f and c['name'] == n and c['base'] in goal_bases)]
+            verdicts.append(f"{label}: {'met by ' + ', '.join(met) if met else 'not met'}")
+        lines.append(f'- {float(f):.0%} of the labels: ' + '; '.join(verdicts))
+        for c in comps:
+            if c['fraction'] != f or len(c['x']) < 2: continue
+            (d0, b0), (_, b1) = margin(c), margin(c, statistics.stdev)
+            if (d0 > b0) != (d0 > b1): flips.append(f"{float(f):.0%} {c['name']} against {c['base']} ({d0:+.2f}: bar {b0:.2f} "
+                                                    f'with ddof 0, {b1:.2f} with ddof 1)')
+    head = ("Goal (FineLast or FineAll beats from-scratch TimeMAE and InceptionTimePlus by more than twice the larger "
+            'standard deviation over seeds):')
+    tail = ['', 'Pairs whose verdict depends on the standard deviation\'s ddof: ' + ('; '.join(flips) if flips else 'none')]
+    return '\n'.join([head, *lines, *tail])
 
 
 def main(argv=None):
@@ -85,9 +146,16 @@ def main(argv=None):
     p.add_argument('--timemae-dir', type=Path, default=HERE / 'results', help='folder of the TimeMAE result files')
     p.add_argument('--baseline-dir', type=Path, default=HERE / 'results', help='folder of the baselines\' result files')
     p.add_argument('--fractions', nargs='+', default=['0.01', '0.05'])
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--readout', choices=tuple(ROWS), default='mean', help="the TimeMAE rows' read-out (bench `--readout`)")
     a = p.parse_args(argv)
-    print(goal_table(a.dataset, a.timemae_dir, a.baseline_dir, tuple(a.fractions), readout=a.readout))
+    try:
+        fractions = list(dict.fromkeys(map(fraction_name, a.fractions)))
+        comps = comparisons(a.dataset, a.timemae_dir, a.baseline_dir, fractions, tuple(dict.fromkeys(a.seeds)), a.readout)
+        print(goal_table(a.dataset, a.timemae_dir, a.baseline_dir, fractions, tuple(dict.fromkeys(a.seeds)), a.readout))
+    except (ValueError, FileNotFoundError) as e: p.error(str(e))
+    print()
+    print(goal_verdict(comps, a.readout))
 
 
 if __name__ == '__main__':

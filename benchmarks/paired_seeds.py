@@ -86,7 +86,7 @@ def summarize(a: dict, b: dict, folder, row: str, baseline: str) -> str:
              'diff  ' + '  '.join(f'{x:+6.2f}' for x in d),
              f'{row} {statistics.mean(a[s] for s in seeds):.2f}, {baseline} {statistics.mean(b[s] for s in seeds):.2f}; '
              f'difference {statistics.mean(d):+.2f} ± {statistics.pstdev(d):.2f} (standard error '
-             f'{statistics.stdev(d) / math.sqrt(len(d)):.2f}), {sum(x > 0 for x in d)} of {len(d)} seeds above, '
+             f'{statistics.stdev(d) / math.sqrt(len(d)):.2f}), {sum(x > 0 for x in d)} of {len(d)} seeds above ({sum(x == 0 for x in d)} level), '
              f'Wilcoxon signed-rank p = ' + (f'{wilcoxon(d).pvalue:.3g}' if any(d) else '1 (every difference is 0)')]
     return '\n'.join(lines)
 

@@ -439,6 +439,9 @@ def main(argv=None):
     p.add_argument('--overwrite', action='store_true', help='redo runs whose result file exists')
     p.add_argument('--report-only', action='store_true', help='only regenerate TRANSFER.md from the result files')
     args = p.parse_args(argv)
+    for flag in ('epochs', 'source_epochs', 'threads'):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     out = Path(args.out)
     extra = '' if args.out == 'benchmarks/transfer' else f' --out {args.out}'  # `--source-epochs`: from the records
     if args.report_only:
@@ -471,14 +474,22 @@ def main(argv=None):
     t_all = time.perf_counter()
     for target in args.targets:
         cfg = target_config(bench, target, args.epochs)
-        if args.epochs: cfg['quick_epochs'] = args.epochs
+        if args.epochs is not None: cfg['quick_epochs'] = args.epochs
         ds = load_dataset(target, args.root, valid_size=cfg['valid_size'], seed=cfg['split_seed'], pad_value=cfg['pad_value'])
         methods = methods_for(bench, cfg, src_cfg, args.methods)
         for seed in args.seeds:
             for m in methods:
                 path = result_file(out, bench, target, m, seed)
                 if path.is_file() and not args.overwrite:
-                    kept = json.loads(path.read_text()).get('source') if m in USES_SOURCE else None
+                    rec = json.loads(path.read_text())
+                    # a smoke run (`--epochs`) is never kept as a measurement, nor a measurement in a smoke run's place
+                    made = rec.get('target_config', {})
+                    differ = [k for k in ('pretrain_epochs', 'finetune_epochs') if k in made and made[k] != cfg[k]]
+                    if differ:
+                        raise SystemExit(f"{path} was made with {', '.join(f'{k} {made[k]}' for k in differ)}, not "
+                                         f"{', '.join(str(cfg[k]) for k in differ)}: use another --out, or --overwrite "
+                                         'to replace it.')
+                    kept = rec.get('source') if m in USES_SOURCE else None
                     if kept and kept['config']['pretrain_epochs'] != args.source_epochs:
                         raise SystemExit(f"{path} was made with {kept['config']['pretrain_epochs']}-epoch HAR encoders, "
                                          f'not {args.source_epochs}: use another --out, or --overwrite to replace it.')

@@ -358,7 +358,7 @@ def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
     fake('pre', 3, .99)                                                       # no untrained twin: left out
     (tmp_path / 'pre_labels0.1_seed0.json').write_text(json.dumps({'metrics': {'accuracy': 0.0}}))
     text = paired_seeds.paired_summary(tmp_path, 'pre', 'raw')
-    assert '+10.00   -1.00  +10.00' in text and '2 of 3 seeds above' in text and 'difference +6.33' in text
+    assert '+10.00   -1.00  +10.00' in text and '2 of 3 seeds above (0 level)' in text and 'difference +6.33' in text
     fake('other', 0, .5)
     with pytest.raises(SystemExit, match='share 1 seed'):
         paired_seeds.paired_summary(tmp_path, 'pre', 'other')

@@ -252,3 +252,25 @@ def test_label_goal_holds_the_ordered_readout_against_both_scratch_heads(tmp_pat
     label_goal.check_comparable(ok, ok, 'x')
     with pytest.raises(ValueError, match='quick'): label_goal.check_comparable(ok, quick, 'x')
     with pytest.raises(ValueError, match='different data'): label_goal.check_comparable(ok, other, 'x')
+
+
+def test_label_goal_verdict_needs_finelast_or_fineall_above_both_baselines(tmp_path):
+    "The goal's verdict: the linear evaluation alone clearing both does not meet it; a fraction like 1.0 finds `labels1`."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import label_goal
+    accs = {'timemae_scratch': (.70, .70, .70), 'inceptiontimeplus': (.70, .71, .72), 'timemae_linear_kmeans': (.90, .90, .90),
+            'timemae_fineall_kmeans': (.72, .73, .74), 'timemae_finelast_kmeans': (.60, .60, .60)}
+    for name, a in accs.items():
+        for seed, acc in enumerate(a): _fake_result(tmp_path, 'D', name, '1', seed, acc)
+    comps = label_goal.comparisons('D', tmp_path, tmp_path, ('1.0',))
+    verdict = label_goal.goal_verdict(comps)
+    # FineAll +2.0 over InceptionTimePlus: a bar of 1.63 with ddof 0 and 2.0 with ddof 1; the linear evaluation's +20
+    # over both is not the goal's row
+    assert '- 100% of the labels: ddof 0: met by timemae_fineall_kmeans; ddof 1: not met' in verdict
+    assert '100% timemae_fineall_kmeans against inceptiontimeplus (+2.00: bar 1.63 with ddof 0, 2.00 with ddof 1)' in verdict
+    _fake_result(tmp_path, 'D', 'timemae_finelast_kmeans', '1', 2, .95)
+    for seed in (0, 1): _fake_result(tmp_path, 'D', 'timemae_finelast_kmeans', '1', seed, .95)
+    assert 'ddof 0: met by timemae_finelast_kmeans, timemae_fineall_kmeans; ddof 1: met by timemae_finelast_kmeans' in label_goal.goal_verdict(label_goal.comparisons('D', tmp_path, tmp_path, ('1',)))
+    with pytest.raises(FileNotFoundError, match=r'timemae bench D --methods timemae_finelast --tokenizer kmeans --label-fraction 0.5 --seeds 0'):
+        label_goal.comparisons('D', tmp_path, tmp_path, ('0.5',))
+    with pytest.raises(ValueError, match=r'in \(0, 1\]'): label_goal.comparisons('D', tmp_path, tmp_path, ('2',))

@@ -359,6 +359,11 @@ def test_transfer_keeps_no_result_made_with_other_har_encoders(tmp_path):
         transfer.main(args)  # the default is 40 epochs
     transfer.main(args + ['--source-epochs', '100'])  # the same length: kept, and the report names the flag
     assert '--source-epochs 100' in (tmp_path / 'TRANSFER.md').read_text()
+    # a smoke run's budget is not the kept measurement's: refused, not kept in its place (nor the other way round)
+    with pytest.raises(SystemExit, match='pretrain_epochs 100, finetune_epochs 50, not 1, 1: use another --out'):
+        transfer.main(args + ['--source-epochs', '100', '--epochs', '1'])
+    with pytest.raises(SystemExit, match='2'):
+        transfer.main(args + ['--epochs', '0'])  # argparse's usage error: a 0-epoch "result" is no smoke run
 
 
 def test_library_defaults_cover_every_encoder_setting_the_bench_does_not_name():
