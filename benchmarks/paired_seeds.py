@@ -14,6 +14,12 @@ score is paired with its untrained encoder's, from the same record; a last line 
 over the seeds and the standard error over folds (the luck of the scored series, which a spread over seeds omits):
 
     python benchmarks/paired_seeds.py --probe benchmarks/probe/GunPoint/auto_window_unseen
+
+With `--baseline-folder`, the baseline row is read from another results folder: two runs of one study (e.g. the
+same control run twice), or a row against another study's baseline of the same seeds:
+
+    python benchmarks/paired_seeds.py benchmarks/transfer/har100ep/results/UEA-Epilepsy har_finelast \\
+        frozen_random_har_arch --baseline-folder benchmarks/transfer/results/UEA-Epilepsy
 """
 import argparse
 import json
@@ -67,10 +73,14 @@ def fold_summary(folder: Path) -> str:
             f'standard error over the {len(d)} folds {statistics.stdev(d) / math.sqrt(len(d)):.2f}')
 
 
-def paired_summary(folder: Path, row: str, baseline: str) -> str:
-    """The per-seed differences of `row` minus `baseline` over the seeds both have, and their summary, as text. Each
-    pair must be comparable (`label_goal.check_comparable`: the same labelled series and data, no `--quick` run)."""
-    a, b = records(folder, row), records(folder, baseline)
+def paired_summary(folder: Path, row: str, baseline: str, baseline_folder: Path | None = None) -> str:
+    """The per-seed differences of `row` minus `baseline` (from `baseline_folder`, else `folder`) over the seeds both
+    have, and their summary, as text. Each pair must be comparable (`label_goal.check_comparable`: the same labelled
+    series and data, no `--quick` run)."""
+    a, b = records(folder, row), records(baseline_folder or folder, baseline)
+    if baseline_folder is not None: folder = f'{folder} against {baseline_folder}'
+    for name, recs, where in ((row, a, folder), (baseline, b, baseline_folder or folder)):
+        if not recs: raise SystemExit(f'no result files {name}_seed<k>.json in {where}')
     for s in sorted(set(a) & set(b)): check_comparable(a[s], b[s], f'{row} and {baseline}, seed {s}')
     acc = lambda recs: {s: 100 * r['metrics']['accuracy'] for s, r in recs.items()}
     return summarize(acc(a), acc(b), folder, row, baseline)
@@ -97,10 +107,12 @@ if __name__ == '__main__':
     p.add_argument('row', nargs='?', help='method row, e.g. timemae_linear_kmeans')
     p.add_argument('baseline', nargs='?', help='method row to subtract, e.g. timemae_linear_untrained')
     p.add_argument('--probe', action='store_true', help='pair each probe record\'s pretrained and untrained scores')
+    p.add_argument('--baseline-folder', type=Path, help='read the baseline row from this results folder (default: folder)')
     args = p.parse_args()
     if args.probe:
-        if args.row or args.baseline: p.error('--probe takes the folder of one probe tag, no rows')
+        if args.row or args.baseline or args.baseline_folder:
+            p.error('--probe takes the folder of one probe tag, no rows and no --baseline-folder')
         print(summarize(*probe_scores(args.folder), args.folder, 'pretrained', 'untrained'))
         print(fold_summary(args.folder))
     elif not (args.row and args.baseline): p.error('name the row and the baseline (or pass --probe)')
-    else: print(paired_summary(args.folder, args.row, args.baseline))
+    else: print(paired_summary(args.folder, args.row, args.baseline, args.baseline_folder))

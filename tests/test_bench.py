@@ -365,6 +365,14 @@ def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
     for s in range(3): fake('same', s, .6 + s / 10)                             # a tie on every seed: no test to run
     assert 'p = 1 (every difference is 0)' in paired_seeds.summarize(*[paired_seeds.accuracies(tmp_path, 'same')] * 2,
                                                                        tmp_path, 'same', 'same')
+    # `--baseline-folder`: the same row of another run (a control repeated), seed by seed
+    other = tmp_path / 'rerun'
+    other.mkdir()
+    for s, acc in enumerate([.6, .5, .8]): (other / f'same_seed{s}.json').write_text(json.dumps({'metrics': {'accuracy': acc}}))
+    text = paired_seeds.paired_summary(tmp_path, 'same', 'same', other)
+    assert f'{tmp_path} against {other}' in text and '+0.00  +20.00   +0.00' in text and '1 of 3 seeds above (2 level)' in text
+    with pytest.raises(SystemExit, match=f'no result files pre_seed<k>.json in {other}'):
+        paired_seeds.paired_summary(tmp_path, 'pre', 'pre', other)
 
 
 def test_paired_seeds_refuses_pairs_that_cannot_be_compared(tmp_path):
