@@ -358,3 +358,19 @@ def test_a_script_with_two_fits_resumes_the_one_that_was_interrupted(basic_motio
         assert counts == [0, second - 1] and epochs == [0, 1, 2, *range(second)], (second, counts, epochs)
     whole = script(False)[2]  # uninterrupted, same seed: the same model as the resumed script's
     assert all(torch.equal(v, whole.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
+
+
+def test_random_states_reach_the_loader_inside_a_distributed_wrapper():
+    """fastai's `DistributedDL` has no `rng` of its own: the state file must hold (and restore) the wrapped loader's,
+    which shuffles the epoch's indices, or a resumed distributed run sees another batch order."""
+    from types import SimpleNamespace
+    from fastai.data.load import DataLoader
+    from tsai_timemae.pretrain import _restore_rng_states, _rng_states
+    inner = DataLoader(list(range(10)), bs=2, shuffle=True)
+    wrapped = SimpleNamespace(dl=inner)                      # what `DistributedDL` looks like from outside
+    learn = SimpleNamespace(dls=SimpleNamespace(loaders=[wrapped]))
+    saved = _rng_states(learn)
+    assert saved['loaders'][0] == inner.rng.getstate()
+    first = [inner.rng.random() for _ in range(3)]
+    _restore_rng_states(learn, saved)
+    assert [inner.rng.random() for _ in range(3)] == first

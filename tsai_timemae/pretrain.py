@@ -671,12 +671,17 @@ class TimeMAEPretrain(Callback):
         self._recording = self._warned_collapse = False
 
 # %% ../nbs/02_pretrain.ipynb #4fbdcb3f
+def _loader_with_rng(dl):
+    "The loader whose `rng` shuffles: `dl`, or the loader fastai's `DistributedDL` wraps (it has no `rng` of its own)."
+    return dl if hasattr(dl, 'rng') or not hasattr(dl, 'dl') else dl.dl
+
 def _rng_states(learn) -> dict:
     "Every random state the next epoch draws from: Python's, numpy's, torch's (CPU and CUDA) and each data loader's own."
     name, keys, pos, has_gauss, gauss = np.random.get_state()
+    loaders = [_loader_with_rng(dl) for dl in getattr(learn.dls, 'loaders', [])]
     return {'python': random.getstate(), 'numpy': (name, keys.tolist(), pos, has_gauss, gauss),
             'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            'loaders': [dl.rng.getstate() if hasattr(dl, 'rng') else None for dl in getattr(learn.dls, 'loaders', [])]}
+            'loaders': [dl.rng.getstate() if hasattr(dl, 'rng') else None for dl in loaders]}
 
 def _rng_states_by_rank(learn) -> list:
     """`_rng_states` of every process, in rank order (a collective: every rank must call it). In a distributed run
@@ -699,7 +704,7 @@ def _restore_rng_states(learn, s: dict):
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(s['torch'])
     for i, st in enumerate(s['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)  # fewer GPUs now: the first ones'
-    for dl, st in zip(getattr(learn.dls, 'loaders', []), s['loaders']):
+    for dl, st in zip(map(_loader_with_rng, getattr(learn.dls, 'loaders', [])), s['loaders']):
         if st is not None and hasattr(dl, 'rng'): dl.rng.setstate(st)
 
 def _opt_state_to_param_devices(opt):
