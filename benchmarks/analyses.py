@@ -542,9 +542,9 @@ def check_args(args, out: Path, saved: dict | None):
         return
     if saved is None or not (out / 'runs').exists(): return
     cfg, old = config(args), saved['config']
-    differ = [k for k in SHARED_SETTINGS if cfg[k] != old[k]]
+    differ = [k for k in SHARED_SETTINGS if cfg[k] != old.get(k, {} if k == 'arch' else None)]
     if differ:
-        sys.exit(f"error: {out} holds runs made with other settings ({', '.join(f'{k} {old[k]!r}, now {cfg[k]!r}' for k in differ)}): "
+        sys.exit(f"error: {out} holds runs made with other settings ({', '.join(f'{k} {old.get(k)!r}, now {cfg[k]!r}' for k in differ)}): "
                  f'use another --out, or delete {out / "runs"} to redo them.')
 
 

@@ -123,6 +123,9 @@ def goal_verdict(comps: list[dict], readout: str = 'mean') -> str:
     lines, flips = [], []
     for f in dict.fromkeys(c['fraction'] for c in comps):
         verdicts = []
+        if any(len(c['x']) < 2 or len(c['y']) < 2 for c in comps if c['fraction'] == f):
+            lines.append(f'- {float(f):.0%} of the labels: n/a (one seed: no spread over seeds to clear)')
+            continue
         for std, label in ((statistics.pstdev, 'ddof 0'), (statistics.stdev, 'ddof 1')):
             met = [n for n in dict.fromkeys(c['name'] for c in comps if c['fraction'] == f)
                    if n.startswith(GOAL_ROWS) and all(margin(c, std)[0] > margin(c, std)[1] for c in comps
@@ -152,10 +155,12 @@ def main(argv=None):
     try:
         fractions = list(dict.fromkeys(map(fraction_name, a.fractions)))
         comps = comparisons(a.dataset, a.timemae_dir, a.baseline_dir, fractions, tuple(dict.fromkeys(a.seeds)), a.readout)
-        print(goal_table(a.dataset, a.timemae_dir, a.baseline_dir, fractions, tuple(dict.fromkeys(a.seeds)), a.readout))
+        table, verdict = goal_table(a.dataset, a.timemae_dir, a.baseline_dir, fractions, tuple(dict.fromkeys(a.seeds)),
+                                    a.readout), goal_verdict(comps, a.readout)
     except (ValueError, FileNotFoundError) as e: p.error(str(e))
+    print(table)
     print()
-    print(goal_verdict(comps, a.readout))
+    print(verdict)
 
 
 if __name__ == '__main__':

@@ -78,9 +78,9 @@ def paired_summary(folder: Path, row: str, baseline: str, baseline_folder: Path 
     have, and their summary, as text. Each pair must be comparable (`label_goal.check_comparable`: the same labelled
     series and data, no `--quick` run)."""
     a, b = records(folder, row), records(baseline_folder or folder, baseline)
-    if baseline_folder is not None: folder = f'{folder} against {baseline_folder}'
     for name, recs, where in ((row, a, folder), (baseline, b, baseline_folder or folder)):
         if not recs: raise SystemExit(f'no result files {name}_seed<k>.json in {where}')
+    if baseline_folder is not None: folder = f'{folder} against {baseline_folder}'
     for s in sorted(set(a) & set(b)): check_comparable(a[s], b[s], f'{row} and {baseline}, seed {s}')
     acc = lambda recs: {s: 100 * r['metrics']['accuracy'] for s, r in recs.items()}
     return summarize(acc(a), acc(b), folder, row, baseline)

@@ -489,6 +489,10 @@ def main(argv=None):
                         raise SystemExit(f"{path} was made with {', '.join(f'{k} {made[k]}' for k in differ)}, not "
                                          f"{', '.join(str(cfg[k]) for k in differ)}: use another --out, or --overwrite "
                                          'to replace it.')
+                    if bool(rec.get('quick')) != (args.epochs is not None):
+                        raise SystemExit(f"{path} is {'a smoke run (--epochs)' if rec.get('quick') else 'a measurement'}"
+                                         f"{'' if args.epochs is None else ' and this is a smoke run (--epochs)'}: use "
+                                         'another --out, or --overwrite to replace it.')
                     kept = rec.get('source') if m in USES_SOURCE else None
                     if kept and kept['config']['pretrain_epochs'] != args.source_epochs:
                         raise SystemExit(f"{path} was made with {kept['config']['pretrain_epochs']}-epoch HAR encoders, "

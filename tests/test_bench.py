@@ -371,7 +371,7 @@ def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
     for s, acc in enumerate([.6, .5, .8]): (other / f'same_seed{s}.json').write_text(json.dumps({'metrics': {'accuracy': acc}}))
     text = paired_seeds.paired_summary(tmp_path, 'same', 'same', other)
     assert f'{tmp_path} against {other}' in text and '+0.00  +20.00   +0.00' in text and '1 of 3 seeds above (2 level)' in text
-    with pytest.raises(SystemExit, match=f'no result files pre_seed<k>.json in {other}'):
+    with pytest.raises(SystemExit, match=f'no result files pre_seed<k>.json in {other}$'):
         paired_seeds.paired_summary(tmp_path, 'pre', 'pre', other)
 
 

@@ -274,3 +274,5 @@ def test_label_goal_verdict_needs_finelast_or_fineall_above_both_baselines(tmp_p
     with pytest.raises(FileNotFoundError, match=r'timemae bench D --methods timemae_finelast --tokenizer kmeans --label-fraction 0.5 --seeds 0'):
         label_goal.comparisons('D', tmp_path, tmp_path, ('0.5',))
     with pytest.raises(ValueError, match=r'in \(0, 1\]'): label_goal.comparisons('D', tmp_path, tmp_path, ('2',))
+    one = label_goal.goal_verdict(label_goal.comparisons('D', tmp_path, tmp_path, ('1',), seeds=(0,)))
+    assert '- 100% of the labels: n/a (one seed' in one  # no spread over seeds to clear

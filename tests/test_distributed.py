@@ -253,3 +253,27 @@ def test_patch_is_idempotent():
     patch_distributed_dl_for_cpu()
     patched = DistributedDL._broadcast
     assert patch_distributed_dl_for_cpu() is False and DistributedDL._broadcast is patched
+
+
+def test_rank_share_batches_are_read_by_index_and_leave_the_loader_as_it_was():
+    """`DistributedDL`'s batches of a tsai validation loader: this rank's indices in their order (the padded share
+    [4, 5, 6, 0] ends with a repeat of the first series; `sort=True` must not move it, or unpadding drops a real
+    series), and nothing is left on the loader: loaders made from it later read their own data."""
+    from types import SimpleNamespace
+    import numpy as np
+    from tsai.all import get_ts_dls
+    from tsai_timemae.distributed import _create_batches_of_rank_share
+    X = np.arange(10 * 2 * 4, dtype=np.float32).reshape(10, 2, 4)
+    dls = get_ts_dls(X, splits=(list(range(3)), list(range(3, 10))), bs=2)
+    valid = dls.valid
+    valid.sort = True
+    before = dict(vars(valid))
+    batches = list(_create_batches_of_rank_share(SimpleNamespace(dl=valid), [4, 5, 6, 0]))
+    got = [np.asarray(b[0]) for b in batches]
+    expected = X[3:][[4, 5, 6, 0]]
+    assert len(got) == 2 and np.array_equal(np.concatenate(got), expected)
+    # only what any iteration sets (the batch's indices, the dataset's iterator); no method, shuffle and sort as they were
+    assert set(vars(valid)) - set(before) <= {'idxs', 'input_idxs', 'it'} and 'create_batch' not in vars(valid)
+    assert valid.shuffle is False and valid.sort is True
+    new = valid.new_dl(np.full((3, 2, 4), -1., dtype=np.float32))
+    assert np.array_equal(np.asarray(new.one_batch()[0]), np.full((3, 2, 4), -1.))

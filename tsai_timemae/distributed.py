@@ -58,25 +58,30 @@ def _reads_unshuffled_batches_as_slices(dl) -> bool:
     except ImportError: return False
     return isinstance(dl, NumpyDataLoader)
 
-def _index_reading_create_batch(dl):
-    "`dl.create_batch` that reads batch `b` by its indices, as tsai does when it shuffles."
-    create_batch = type(dl).create_batch
-    def by_index(b):
-        shuffle = dl.shuffle
-        dl.shuffle = True
-        try: return create_batch(dl, b)
-        finally: dl.shuffle = shuffle
-    by_index._timemae_by_index = True
-    return by_index
+def _batch_by_index(dl, b):
+    """Batch `b` of tsai's loader `dl`, read by its indices in their order: tsai does so when it shuffles (and
+    `sort=False`), so both flags are set for this one call and put back; nothing is left on the loader."""
+    saved = {k: vars(dl)[k] for k in ('shuffle', 'sort') if k in vars(dl)}
+    dl.shuffle, dl.sort = True, False
+    try: return dl.do_batch(b)
+    finally:
+        for k in ('shuffle', 'sort'):
+            if k in saved: setattr(dl, k, saved[k])
+            else: delattr(dl, k)
 
 def _create_batches_of_rank_share(self, samps):
     """The batches of this rank's share of the indices. tsai's loaders read an unshuffled batch (the validation set)
     as `slice(first index, first index + bs)` of the whole data set, which runs past a rank's share: some series were
-    scored twice, and ranks whose batches then differed in size failed to gather the predictions."""
+    scored twice, and ranks whose batches then differed in size failed to gather the predictions. Here each batch is
+    read by its indices (`_batch_by_index`), as fastai's `create_batches` would batch them; other loaders, and
+    shuffled or sampled tsai loaders (which read by index already), go through their own `create_batches`."""
     dl = self.dl
-    if _reads_unshuffled_batches_as_slices(dl) and not getattr(dl.create_batch, '_timemae_by_index', False):
-        dl.create_batch = _index_reading_create_batch(dl)
-    return dl.create_batches(samps)
+    if not _reads_unshuffled_batches_as_slices(dl) or dl.shuffle or getattr(dl, 'sampler', None) is not None:
+        yield from dl.create_batches(samps)
+        return
+    if dl.dataset is not None: dl.it = iter(dl.dataset)
+    items = filter(lambda o: o is not None, map(dl.do_item, samps))
+    for b in dl.chunkify(items): yield _batch_by_index(dl, b)
 _create_batches_of_rank_share._timemae_patch = True
 
 def patch_distributed_dl_for_tsai() -> bool:
