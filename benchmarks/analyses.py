@@ -402,6 +402,9 @@ def command(cfg, quick: bool, out, threads=None) -> str:
     return ' '.join(parts)
 
 
+def _threads(n) -> str: return 'one CPU thread' if n == 1 else f'{n} CPU threads' if n else "torch's default CPU threads"
+
+
 def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
     rows = summarize(cfg, runs)
     name = _dataset_name(cfg, runs)
@@ -435,7 +438,7 @@ def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
         'paired differences over the same seeds, in points: ▲/▼ when the mean difference exceeds its standard '
         'deviation over seeds (unrounded values), ≈ within it. With two seeds the spread is a rough guide, not a test: read ▲/▼ as '
         '"larger than the seed-to-seed wobble", nothing more.',
-        f"- Compute: {len(used)} runs, {wall / 60:.1f} minutes of one CPU thread in all (the sum of the runs' wall "
+        f"- Compute: {len(used)} runs, {wall / 60:.1f} minutes of {_threads(threads)} in all (the sum of the runs' wall "
         'times on a shared 2-core machine).', '',
         'Regenerate (run files that exist with the same settings are skipped; delete `runs/` to redo them):', '',
         '```', command(cfg, quick, out, threads), '```', '']
@@ -518,7 +521,8 @@ def config(args) -> dict:
     base = QUICK if args.quick else FULL
     cfg = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
     for k in ('dataset', 'seeds', 'epochs', 'mask_ratios', 'span_ratios', 'd_models', 'n_layers', 'fractions'):
-        if getattr(args, k) is not None: cfg[k] = getattr(args, k)
+        v = getattr(args, k)
+        if v is not None: cfg[k] = list(dict.fromkeys(v)) if isinstance(v, list) else v  # `--seeds 0 0 1`: two seeds
     if args.only: cfg['only'] = list(args.only)
     return cfg
 
@@ -526,7 +530,7 @@ def config(args) -> dict:
 # settings every run file under OUT shares: runs made with others cannot be kept beside them
 SHARED_SETTINGS = ('dataset', 'epochs', 'arch')
 RUN_FLAGS = ('quick', 'dataset', 'seeds', 'epochs', 'mask_ratios', 'span_ratios', 'd_models', 'n_layers', 'fractions',
-             'only', 'threads')
+             'only', 'threads', 'root')
 
 
 def check_args(args, out: Path, saved: dict | None):

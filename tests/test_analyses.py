@@ -90,3 +90,11 @@ def test_a_t_sne_drawn_with_other_settings_is_not_shown(tmp_path):
     assert 'drawn with other settings' in stdout
     report = (out / 'ANALYSES.md').read_text()
     assert '| pretrained |' not in report and not (out / 'tsne.png').exists()
+
+
+def test_repeated_values_run_once_and_the_report_names_the_threads_used():
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    import analyses
+    cfg = analyses.config(analyses.parse_args(['--seeds', '0', '0', '1', '--mask-ratios', '0.3', '0.3']))
+    assert cfg['seeds'] == [0, 1] and cfg['mask_ratios'] == [0.3]
+    assert [analyses._threads(n) for n in (1, 2, None)] == ['one CPU thread', '2 CPU threads', "torch's default CPU threads"]
