@@ -1,0 +1,186 @@
+"""Which encoder layer's features does the linear probe read best? A diagnostic for issue 14's HAR target.
+
+The linear evaluation (the authors' protocol, issue 14's target) reads the mean over patches of the encoder's *last*
+layer. In masked image models the last blocks specialise in the pretext task (here: serving the decoupled encoder's
+predictions of codes and momentum representations), and a linear probe often reads an earlier block better. This
+script asks whether that holds for TimeMAE, without reading a test split: it pretrains an encoder exactly as
+`timemae probe` does (the library default unless `--set` says otherwise; the same seed, batch and schedule), and
+scores the same probe (`StandardScaler` + `LogisticRegression`, C = 1) on the mean-pooled output of every block,
+from 0 (patch + position embedding, before the first block) to the last, for the untrained encoder and the
+pretrained one. The protocol is `timemae probe`'s: HAR with `--by-recording` (5-fold cross-validation over whole
+recordings of train + validation), small sets by 5-fold cross-validation of train + validation.
+
+    python benchmarks/layer_probe.py HAR --by-recording --epochs 40 --seeds 0 --out benchmarks/ablation/layer_probe.jsonl
+    python benchmarks/layer_probe.py GunPoint ECG200 BasicMotions --epochs 100 --seeds 0 1 2 --out benchmarks/ablation/layer_probe.jsonl
+
+One JSON line per data set, seed and encoder (untrained / pretrained), with the score of every layer; `--report`
+prints the table from that file (mean over seeds; the last layer is what the linear evaluation reads).
+
+`--split test` is the final table, run once per encoder after the choice is written down: the encoders of the main
+table's linear evaluation (`timemae bench HAR --methods timemae_linear --tokenizer kmeans --pretrain-epochs 100`,
+pretrained here into `--cache-dir` unless found there) and untrained ones of the same seed, through the bench's own
+scaling. For each, the layer is chosen by the protocol above (HAR: held-out recordings of train + validation; ties go
+to the later layer), then the probe is fitted on the training split and the test split is read once, at the chosen
+layer and at the last one (the bench's `timemae_linear`, to check that the encoder is the main table's):
+
+    python benchmarks/layer_probe.py HAR --split test --by-recording --epochs 100 --seeds 0 1 2 --cache-dir <cache> --out benchmarks/ablation/layer_probe_test.jsonl
+"""
+import argparse
+import contextlib
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
+from tsai_timemae.data import recording_groups
+from tsai_timemae.embeddings import get_embeddings
+from tsai_timemae.probe import CV_FOLDS, cv_probe_score, key_value, linear_probe_score, probe_protocol, run_probe
+
+
+@contextlib.contextmanager
+def block_outputs(backbone):
+    """Collect, while inside, every block's output `[bs, n_patches, d_model]` mean-pooled to `[bs, d_model]`: index 0
+    is the encoder's input (patch + position embedding), k the output of block k. Forward hooks only: the forward
+    pass that `get_embeddings` runs is the one measured."""
+    pooled = defaultdict(list)
+    hooks = [backbone.encoder.layers[0].register_forward_pre_hook(
+        lambda m, args: pooled[0].append(args[0].mean(1).detach().cpu().numpy()))]
+    for k, layer in enumerate(backbone.encoder.layers, 1):
+        hooks.append(layer.register_forward_hook(
+            lambda m, args, out, k=k: pooled[k].append(out.mean(1).detach().cpu().numpy())))
+    try: yield pooled
+    finally:
+        for h in hooks: h.remove()
+
+
+def layer_features(learn, X) -> list[np.ndarray]:
+    "Mean-pooled features of every layer (0: embeddings, then each block) of `X` through the learner's own scaling."
+    with block_outputs(learn.model.backbone) as pooled:
+        last = get_embeddings(learn, X)
+    feats = [np.concatenate(pooled[k]) for k in sorted(pooled)]
+    assert np.allclose(feats[-1], last, atol=1e-5), 'the last block must be what get_embeddings returns'
+    return feats
+
+
+def layer_scores(learn, ds, by_recording: bool, folds: int = CV_FOLDS) -> tuple[list[float], str]:
+    "The probe's score on every layer's features, by `timemae probe`'s protocol for this data set."
+    protocol = probe_protocol(len(ds.X_train), folds, by_recording)
+    f_tr, f_va = layer_features(learn, ds.X_train), layer_features(learn, ds.X_valid)
+    if protocol == 'valid':
+        return [linear_probe_score(a, ds.y_train, b, ds.y_valid) for a, b in zip(f_tr, f_va)], protocol
+    y = np.concatenate([ds.y_train, ds.y_valid])
+    groups = recording_groups(np.concatenate([ds.X_train, ds.X_valid])) if by_recording else None
+    return [cv_probe_score(np.concatenate([a, b]), y, folds, groups) for a, b in zip(f_tr, f_va)], protocol
+
+
+def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads):
+    import torch
+    torch.set_num_threads(threads)
+    rows = {}
+
+    def on_encoder(stage, learn, ds):
+        scores, protocol = layer_scores(learn, ds, by_recording)
+        rows[stage] = {'dataset': ds.name, 'seed': seed, 'encoder': stage, 'epochs': epochs, 'protocol': protocol,
+                       'pretrain': pretrain_kwargs, 'layer_scores': scores}
+        print(f'{ds.name} seed {seed} {stage}: ' + ' '.join(f'{s:.4f}' for s in scores), flush=True)
+
+    rec = run_probe(dataset, seed=seed, epochs=epochs, pretrain_kwargs=pretrain_kwargs, by_recording=by_recording,
+                    on_encoder=on_encoder, verbose=True)
+    for stage in ('untrained', 'pretrained'):
+        row = rows[stage]
+        # the probe's own figure for the last layer: a check that the hooks read the encoder it scored
+        row['probe_record_score'] = rec['untrained_score' if stage == 'untrained' else 'final_score']
+        log_record(row, out)
+
+
+def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, folds: int = CV_FOLDS):
+    "Choose the layer on train + validation (the probe's protocol), then read the test split once: one line per encoder."
+    import contextlib as _c, io
+    from dataclasses import asdict
+    import torch
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, timemae_learner
+    from tsai_timemae.bench import bench_config, load_dataset, make_dls, pretrain_timemae, run_config, timemae_arch, timemae_pretraining
+    torch.set_num_threads(threads)
+    cfg = bench_config(dataset)
+    ds = load_dataset(dataset, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+    X, y, (tr, va) = ds.as_tsai()
+    y_test = np.asarray(ds.y_test).astype(y.dtype)
+    pre = timemae_pretraining(run_config(dataset, 'timemae_linear', 'kmeans', pretrain_epochs=epochs))
+    arch = timemae_arch(cfg)
+    hit = pretrain_timemae(ds, pre, seed, cache_dir, bar=False)
+    dls = make_dls(ds, cfg['bs'], seed, label_idx=np.arange(len(tr)))  # the bench's scaling: every training input
+    protocol = probe_protocol(len(tr), folds, by_recording)
+    y_tv = np.concatenate([y[tr], y[va]])
+    groups = recording_groups(np.concatenate([X[tr], X[va]])) if by_recording else None
+    for kind in ('untrained', 'pretrained'):
+        with _c.redirect_stdout(io.StringIO()):
+            learn = (ts_learner(dls, TimeMAE, seed=seed, **asdict(arch)) if kind == 'untrained' else
+                     timemae_learner(dls, hit['weights'], seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff, dropout=arch.dropout))
+            f_tr, f_va, f_te = (layer_features(learn, x) for x in (X[tr], X[va], ds.X_test))
+        if protocol == 'valid': valid = [linear_probe_score(a, y[tr], b, y[va]) for a, b in zip(f_tr, f_va)]
+        else: valid = [cv_probe_score(np.concatenate([a, b]), y_tv, folds, groups) for a, b in zip(f_tr, f_va)]
+        chosen = max(range(len(valid)), key=lambda k: (valid[k], k))  # ties: the later layer
+        test = lambda k: linear_probe_score(f_tr[k], y[tr], f_te[k], y_test)
+        row = {'dataset': ds.name, 'seed': seed, 'encoder': kind, 'epochs': epochs, 'protocol': protocol, 'split': 'test',
+               'weights': None if kind == 'untrained' else Path(hit['weights']).name, 'valid_layer_scores': valid,
+               'chosen_layer': chosen, 'test_at_chosen': test(chosen), 'test_at_last': test(len(valid) - 1)}
+        log_record(row, out)
+
+
+def report(path):
+    records = read_records(path)
+    if records and records[0].get('split') == 'test': return report_test(records)
+    by = defaultdict(list)
+    for r in records: by[(r['dataset'], r['protocol'], r['epochs'], r['encoder'])].append(r)
+    print('| data set (protocol, epochs) | encoder | seeds | ' + ' | '.join(f'layer {k}' for k in range(9)) + ' |')
+    print('|---|---|---|' + '---|' * 9)
+    for (name, protocol, epochs, enc), rs in sorted(by.items()):
+        s = np.array([r['layer_scores'] for r in rs]) * 100
+        best = int(s.mean(0).argmax())
+        cells = [f'**{m:.2f}**' if k == best else f'{m:.2f}' for k, m in enumerate(s.mean(0))]
+        print(f'| {name} ({protocol}, {epochs}) | {enc} | {",".join(str(r["seed"]) for r in rs)} | ' + ' | '.join(cells) + ' |')
+
+
+def report_test(records):
+    "Per encoder: the layer chosen on train + validation, the test split there and at the last layer; then the pairs."
+    pct = lambda v: f'{100 * np.mean(v):.2f} ± {100 * np.std(v):.2f}'
+    by = defaultdict(list)
+    for r in records: by[(r['dataset'], r['protocol'], r['epochs'], r['encoder'])].append(r)
+    print('| data set (layer chosen by, epochs) | encoder | seeds | layer chosen | test, last layer (the linear evaluation) | '
+          'test, chosen layer |')
+    print('|---|---|---|---|---|---|')
+    for (name, protocol, epochs, enc), rs in sorted(by.items()):
+        print(f"| {name} ({protocol}, {epochs}) | {enc} | {','.join(str(r['seed']) for r in rs)} | "
+              f"{', '.join(str(r['chosen_layer']) for r in rs)} | {pct([r['test_at_last'] for r in rs])} | "
+              f"{pct([r['test_at_chosen'] for r in rs])} |")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('datasets', nargs='*')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0])
+    p.add_argument('--epochs', type=int, default=40)
+    p.add_argument('--by-recording', action='store_true')
+    p.add_argument('--set', type=key_value, action='append', default=[], metavar='KEY=VALUE')
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--out', default='benchmarks/ablation/layer_probe.jsonl')
+    p.add_argument('--split', choices=('valid', 'test'), default='valid',
+                   help="'test': choose the layer on train + validation, then read the test split once (final table)")
+    p.add_argument('--cache-dir', help='with --split test: where the bench-made encoders are (or are pretrained into)')
+    p.add_argument('--report', action='store_true', help='print the table from --out and stop')
+    a = p.parse_args(argv)
+    if a.report: return report(a.out)
+    if not a.datasets: p.error('name at least one data set, or pass --report')
+    if a.split == 'test' and (a.set or not a.cache_dir):
+        p.error('--split test scores the bench\'s default encoders: give --cache-dir, and no --set')
+    for name in a.datasets:
+        for seed in a.seeds:
+            if a.split == 'test': run_test(name, seed, a.epochs, a.by_recording, a.cache_dir, a.out, a.threads)
+            else: run(name, seed, a.epochs, a.by_recording, dict(a.set), a.out, a.threads)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
