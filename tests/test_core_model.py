@@ -150,3 +150,18 @@ def test_backbone_config_rebuilds_the_same_architecture():
     again = TimeMAEBackbone(**bb.config)
     assert again.config == bb.config
     assert [(k, v.shape) for k, v in again.state_dict().items()] == [(k, v.shape) for k, v in bb.state_dict().items()]
+
+
+def test_block_output_reads_any_block_and_the_last_is_the_encoders_output():
+    "`block_output(x, k)`: the tokens after k blocks; 0 the embeddings, n_layers or -1 the output, -n_layers the first."
+    m = TimeMAE(2, 3, window=5, d_model=16, n_layers=3, n_heads=2).eval()
+    bb, x = m.backbone, torch.randn(4, 2, 50)
+    with torch.no_grad():
+        assert torch.allclose(bb.block_output(x, 3), bb(x), atol=1e-6) and torch.allclose(bb.block_output(x, -1), bb(x), atol=1e-6)
+        assert torch.equal(bb.block_output(x, 0), bb.embed(x).transpose(1, 2))
+        first = bb.encoder.layers[0](bb.embed(x)).transpose(1, 2)
+        assert torch.allclose(bb.block_output(x, 1), first, atol=1e-6) and torch.allclose(bb.block_output(x, -3), first, atol=1e-6)
+        assert not torch.allclose(bb.block_output(x, 2), bb(x), atol=1e-3)  # a middle block is not the output
+    for bad in (4, -4, 1.5, True, '2', None):
+        with pytest.raises(ValueError, match=r'layer must be a whole number from 0 .* to 3 .* -1 .* -3'):
+            bb.block_output(x, bad)

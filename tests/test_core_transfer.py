@@ -63,6 +63,20 @@ def test_flatten_probe_reads_every_patch_in_time_order_and_trains_alone(dls, wei
     assert not torch.equal(linears[0].weight, w)                             # the head learns
 
 
+def test_embeddings_of_a_middle_block_go_through_the_learners_scaling(dls, weights, basic_motions):
+    "`get_embeddings(learn, X, layer=k)`: block k's mean-pooled output of the series the learner's transforms scaled."
+    learn = finelast_learner(dls, weights, n_heads=2)
+    X = basic_motions[0][:5]
+    bb, xb = learn.model.backbone, learn.dls.valid.new_dl(X).one_batch()[0]
+    with torch.no_grad(): want = bb.eval().block_output(xb, 1).mean(-1).numpy()
+    assert np.allclose(get_embeddings(learn, X, layer=1), want, atol=1e-5)
+    assert np.allclose(get_embeddings(learn, X, layer=-1), get_embeddings(learn, X), atol=1e-6)  # -1: the output
+    assert not np.allclose(get_embeddings(learn, X, layer=1), get_embeddings(learn, X), atol=1e-3)
+    assert get_embeddings(learn, X, pool='flatten', layer=0).shape == (5, 10 * 32)
+    with pytest.raises(ValueError, match=r'layer must be a whole number from 0 .* to 2 '):
+        get_embeddings(learn, X, layer=3)
+
+
 def test_flatten_probe_names_a_series_of_another_length(dls, weights):
     learn = finelast_learner(dls, weights, n_heads=2, custom_head=flatten_probe_head)
     with pytest.raises(ValueError, match=r'built for 10 patches but the encoder gave 5.*linear_probe_head'):

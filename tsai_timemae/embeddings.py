@@ -32,7 +32,7 @@ def keep_random_state():
 
 POOLS = {'mean': lambda z: z.mean(-1), 'flatten': PatchFlatten.flatten}  # [bs, d_model, n_patches] -> [bs, features]
 
-def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.ndarray:
+def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: int | None = None) -> np.ndarray:
     """Mean-pooled representations `[n, d_model]` of `X` `[n, channels, steps]` from a TimeMAE encoder, or with
     `pool='flatten'` every patch's representation in time order, `[n, n_patches * d_model]` (what
     `flatten_probe_head` sees: for classes that differ by when things happen).
@@ -40,7 +40,9 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
     A fastai `Learner` (pretraining or fine-tuned) applies its batch transforms to `X` first, as its predictions do;
     a bare `TimeMAE` model takes `X` as given, so standardize it the way the model was trained.
     The head is never used: these are the pooled features a classifier's head starts from (FineLast's
-    `linear_probe_head` standardises them before its linear layer)."""
+    `linear_probe_head` standardises them before its linear layer). `layer=k` reads the output of encoder block `k`
+    instead of the last (0: the patch + position embedding; negative counts from the end, -1 is the last): a
+    linear probe can read a middle block better (BENCHMARKS.md, "Which block a linear probe reads best")."""
     if pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {pool!r}.")
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
         raise ValueError(f'bs (series per batch) must be a whole number of at least 1, got {bs!r}.')
@@ -54,6 +56,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
         hint = (' For a fitted TimeMAEClassifier or TimeMAETransformer, pass its learner, `est.learn_`, in place of the estimator.'
                 if hasattr(learn_or_model, 'learn_') else '')
         raise TypeError(f'get_embeddings needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
+    if layer is not None: model.backbone.block_index(layer)  # a bad layer is named before any work
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast
         raise ValueError(f'The encoder was built for {model.backbone.c_in} channels (variables) but X has {X.shape[1]}. '
                          f'Pass the variables it was trained on, in the same order.{transpose_hint(X.shape, model.backbone.c_in)}')
@@ -66,7 +69,8 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean') -> np.n
         with torch.no_grad(), keep_random_state():
             # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
             batches = (b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else torch.from_numpy(X).split(bs)
-            out = [POOLS[pool](model.backbone(torch.as_tensor(xb).to(device))).cpu() for xb in batches]
+            encode = model.backbone if layer is None else (lambda x: model.backbone.block_output(x, layer))
+            out = [POOLS[pool](encode(torch.as_tensor(xb).to(device))).cpu() for xb in batches]
     finally:
         model.train(was_training)
     return torch.cat(out).as_subclass(torch.Tensor).numpy()

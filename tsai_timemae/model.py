@@ -101,6 +101,26 @@ class TimeMAEBackbone(nn.Module):
         tokens = self.embed(x)                                 # [bs, n_patches, d_model]
         return self.encode(tokens).transpose(1, 2)             # [bs, d_model, n_patches]
 
+    @property
+    def n_layers(self) -> int: return len(self.encoder.layers)
+
+    def block_index(self, layer: int) -> int:
+        "`layer` as a count of blocks from 0 (the embeddings) to `n_layers` (the output); negative counts from the end."
+        n = self.n_layers
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n <= layer <= n:
+            raise ValueError(f'layer must be a whole number from 0 (the patch + position embedding) to {n} (the last '
+                             f'block, the encoder\'s output), or from -1 (the last block) to -{n} (the first), got {layer!r}.')
+        return int(layer) if layer >= 0 else n + 1 + int(layer)
+
+    def block_output(self, x: torch.Tensor, layer: int = -1) -> torch.Tensor:
+        """[bs, c_in, T] -> the representations after encoder block `layer`, [bs, d_model, n_patches]: 0 is the patch +
+        position embedding, `n_layers` (or -1) the encoder's output, as `forward`. A linear probe can read a middle
+        block better than the last (BENCHMARKS.md, "Which block a linear probe reads best")."""
+        k = self.block_index(layer)
+        tokens = self.embed(x)                                 # [bs, n_patches, d_model]
+        for block in self.encoder.layers[:k]: tokens = block(tokens)
+        return tokens.transpose(1, 2)                          # [bs, d_model, n_patches]
+
 # %% ../nbs/00_model.ipynb #c7a1f3e2
 def warn_if_channels_last(c_in: int, seq_len: int):
     """Warn when a series has more channels than steps: the usual sign of an array stored as [samples, steps, channels].
