@@ -451,14 +451,19 @@ def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
                     f"{len(cfg['seeds'])} seeds, {_epochs(cfg['epochs'])} (the probe runs in BENCHMARKS.md use 100), "
                     f"span masking at {', '.join(f'{r:g}' for r in cfg['span_ratios'])} only, width and depth varied "
                     'one at a time (no grid), `d_ff` not scaled with `d_model`.', '']
+    only = cfg.get('only') or ANALYSES
+    skipped = lambda a: [f'## {TITLES[a]}', '', f"Not part of this report: its command runs `--only {' '.join(only)}`.", '']
     for a in ANALYSES[:-1]:
+        if a not in only:  # its runs may be in the folder, but the command above neither makes nor redraws them
+            lines += skipped(a)
+            continue
         rs = [r for r in rows if r['setting'].analysis == a]
         extra = f' {span_vs_random(rs)}' if a == 'masking' and span_vs_random(rs) else ''
         lines += [f'## {TITLES[a]}', '', QUESTIONS[a].format(**arch0), '', f'![{a}]({a}.png)', '', *_table(rs), '',
                   f'Reading: {reading(rs, unit)}{extra}', '']
-    lines += [f"## {TITLES['tsne']}", '']
-    if tsne:
-        lines += ['Do the classes separate in the embedding space after pretraining? A t-SNE (scikit-learn, '
+    if 'tsne' not in only: lines += skipped('tsne')
+    elif tsne:
+        lines += [f"## {TITLES['tsne']}", '', 'Do the classes separate in the embedding space after pretraining? A t-SNE (scikit-learn, '
                   '`tsai_timemae.plots.plot_embeddings`) of the mean-pooled embeddings of the test series, from the '
                   f"default run of seed {tsne['seed']}, before and after pretraining. The silhouette (by class, "
                   'Euclidean, on the embeddings themselves, not the 2-D map; 1 is perfectly separated, 0 is overlapping) '
@@ -470,7 +475,7 @@ def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
                   f"{tsne['pretrained']['silhouette']:.3f} ({'up' if tsne['pretrained']['silhouette'] > tsne['untrained']['silhouette'] else 'down'}); "
                   'a t-SNE map exaggerates clusters, so read the silhouette and the probe, not the picture alone. '
                   'One seed only.', '']
-    else: lines += ['Not run.', '']
+    else: lines += [f"## {TITLES['tsne']}", '', 'Not run.', '']
     return '\n'.join(lines)
 
 

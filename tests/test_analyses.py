@@ -98,3 +98,20 @@ def test_repeated_values_run_once_and_the_report_names_the_threads_used():
     cfg = analyses.config(analyses.parse_args(['--seeds', '0', '0', '1', '--mask-ratios', '0.3', '0.3']))
     assert cfg['seeds'] == [0, 1] and cfg['mask_ratios'] == [0.3]
     assert [analyses._threads(n) for n in (1, 2, None)] == ['one CPU thread', '2 CPU threads', "torch's default CPU threads"]
+
+
+def test_only_reports_the_analyses_its_command_runs(tmp_path):
+    "`--only masking`: the other sections say they are not part of the report, even when their runs are in the folder."
+    out = committed_copy(tmp_path)  # every analysis's run files, made by the full command
+    settings = json.loads((out / 'analyses.json').read_text())
+    settings['config']['only'] = ['masking']
+    (out / 'analyses.json').write_text(json.dumps(settings))
+    analyses('--report-only', '--out', str(out))
+    report = (out / 'ANALYSES.md').read_text()
+    assert '![masking](masking.png)' in report and '| random, 0.6 |' in report
+    for title in ('Ablations (paper 4.2.7)', 'Model size (paper 4.2.4)', 'Pretraining-set size (paper 4.2.5)',
+                  'Visualisation (paper 4.2.8)'):
+        section = report.split(f'## {title}')[1].split('\n## ')[0]
+        assert 'Not part of this report: its command runs `--only masking`' in section, title
+    assert '![ablations]' not in report and '| w/o MCC (alpha=0) |' not in report and '![tsne]' not in report
+    assert '--only masking' in report.split('```')[1]  # the regenerate command says so too
