@@ -24,6 +24,12 @@ to the later layer), then the probe is fitted on the training split and the test
 layer and at the last one (the bench's `timemae_linear`, to check that the encoder is the main table's):
 
     python benchmarks/layer_probe.py HAR --split test --by-recording --epochs 100 --seeds 0 1 2 --cache-dir <cache> --out benchmarks/ablation/layer_probe_test.jsonl
+
+The small sets' test splits the same way, with the windows and seeds of their 10-seed linear evaluation (session 22:
+`auto_window` of the length, seeds 0 to 9), the layer chosen by 5-fold cross-validation of train + validation:
+
+    python benchmarks/layer_probe.py GunPoint --split test --window 9 --epochs 100 --seeds 0 1 2 3 4 5 6 7 8 9 --cache-dir <cache> --out benchmarks/ablation/layer_probe_test.jsonl
+    (BasicMotions and ECG200 --window 7, UEA/Epilepsy --window 10, JapaneseVowels without --window)
 """
 import argparse
 import contextlib
@@ -95,7 +101,7 @@ def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads):
         log_record(row, out)
 
 
-def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, folds: int = CV_FOLDS):
+def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, window=None, folds: int = CV_FOLDS):
     "Choose the layer on train + validation (the probe's protocol), then read the test split once: one line per encoder."
     import contextlib as _c, io
     from dataclasses import asdict
@@ -104,11 +110,12 @@ def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, folds
     from tsai_timemae.all import TimeMAE, timemae_learner
     from tsai_timemae.bench import bench_config, load_dataset, make_dls, pretrain_timemae, run_config, timemae_arch, timemae_pretraining
     torch.set_num_threads(threads)
-    cfg = bench_config(dataset)
+    over = {} if window is None else {'window': window}
+    cfg = bench_config(dataset, **over)
     ds = load_dataset(dataset, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
     X, y, (tr, va) = ds.as_tsai()
     y_test = np.asarray(ds.y_test).astype(y.dtype)
-    pre = timemae_pretraining(run_config(dataset, 'timemae_linear', 'kmeans', pretrain_epochs=epochs))
+    pre = timemae_pretraining(run_config(dataset, 'timemae_linear', 'kmeans', pretrain_epochs=epochs, **over))
     arch = timemae_arch(cfg)
     hit = pretrain_timemae(ds, pre, seed, cache_dir, bar=False)
     dls = make_dls(ds, cfg['bs'], seed, label_idx=np.arange(len(tr)))  # the bench's scaling: every training input
@@ -126,7 +133,7 @@ def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, folds
         test = lambda k: linear_probe_score(f_tr[k], y[tr], f_te[k], y_test)
         row = {'dataset': ds.name, 'seed': seed, 'encoder': kind, 'epochs': epochs, 'protocol': protocol, 'split': 'test',
                'weights': None if kind == 'untrained' else Path(hit['weights']).name, 'valid_layer_scores': valid,
-               'chosen_layer': chosen, 'test_at_chosen': test(chosen), 'test_at_last': test(len(valid) - 1)}
+               'window': arch.window, 'chosen_layer': chosen, 'test_at_chosen': test(chosen), 'test_at_last': test(len(valid) - 1)}
         log_record(row, out)
 
 
@@ -156,6 +163,36 @@ def report_test(records):
         print(f"| {name} ({protocol}, {epochs}) | {enc} | {','.join(str(r['seed']) for r in rs)} | "
               f"{', '.join(str(r['chosen_layer']) for r in rs)} | {pct([r['test_at_last'] for r in rs])} | "
               f"{pct([r['test_at_chosen'] for r in rs])} |")
+    print('\n| data set | seeds | pretrained - untrained, last layer (± std; standard error) | above | '
+          'pretrained - untrained, chosen layers (± std; standard error) | above |')
+    print('|---|---|---|---|---|---|')
+    for (name, protocol, epochs, enc), rs in sorted(by.items()):
+        if enc != 'pretrained': continue
+        un = {r['seed']: r for r in by.get((name, protocol, epochs, 'untrained'), [])}
+        pairs = [(r, un[r['seed']]) for r in rs if r['seed'] in un]
+        if not pairs: continue
+        cells = []
+        for k in ('test_at_last', 'test_at_chosen'):
+            d = [100 * (p[k] - u[k]) for p, u in pairs]
+            se = np.std(d, ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float('nan')
+            cells += [f'{np.mean(d):+.2f} ± {np.std(d):.2f} ({se:.2f})', f'{sum(x > 1e-9 for x in d)} of {len(d)}']
+        print(f"| {name} | {','.join(str(p['seed']) for p, _ in pairs)} | " + ' | '.join(cells) + ' |')
+
+
+def compare_last_block(path, results_dir):
+    """How many encoders' last-block test scores equal the bench's linear evaluation of the same data set, seed and
+    encoder in `results_dir/<dataset>/` (`timemae_linear_kmeans_seed<k>.json`, `timemae_linear_untrained_seed<k>.json`):
+    whether these are the bench's encoders again (the pretraining is not bit-reproducible across sessions)."""
+    import json
+    by = defaultdict(list)
+    for r in read_records(path):
+        name = 'timemae_linear_kmeans' if r['encoder'] == 'pretrained' else 'timemae_linear_untrained'
+        f = Path(results_dir) / r['dataset'].replace('/', '-') / f"{name}_seed{r['seed']}.json"  # the bench's folder name
+        if f.exists():
+            theirs = json.loads(f.read_text())['metrics']['accuracy']
+            by[(r['dataset'], r['encoder'])].append(abs(theirs - r['test_at_last']) < 1e-9)
+    for (name, enc), same in sorted(by.items()):
+        print(f'{name} {enc}: the last block scores what {results_dir} holds on {sum(same)} of {len(same)} seeds')
 
 
 def main(argv=None):
@@ -169,16 +206,19 @@ def main(argv=None):
     p.add_argument('--out', default='benchmarks/ablation/layer_probe.jsonl')
     p.add_argument('--split', choices=('valid', 'test'), default='valid',
                    help="'test': choose the layer on train + validation, then read the test split once (final table)")
+    p.add_argument('--window', type=int, help="with --split test: the encoders' window, as `timemae bench --window`")
     p.add_argument('--cache-dir', help='with --split test: where the bench-made encoders are (or are pretrained into)')
     p.add_argument('--report', action='store_true', help='print the table from --out and stop')
+    p.add_argument('--against', help="with --report of a --split test file: a bench results folder whose linear "
+                   "evaluations the last block should repeat (e.g. benchmarks/extra/small_sets_test/results)")
     a = p.parse_args(argv)
-    if a.report: return report(a.out)
+    if a.report: return compare_last_block(a.out, a.against) if a.against else report(a.out)
     if not a.datasets: p.error('name at least one data set, or pass --report')
     if a.split == 'test' and (a.set or not a.cache_dir):
         p.error('--split test scores the bench\'s default encoders: give --cache-dir, and no --set')
     for name in a.datasets:
         for seed in a.seeds:
-            if a.split == 'test': run_test(name, seed, a.epochs, a.by_recording, a.cache_dir, a.out, a.threads)
+            if a.split == 'test': run_test(name, seed, a.epochs, a.by_recording, a.cache_dir, a.out, a.threads, a.window)
             else: run(name, seed, a.epochs, a.by_recording, dict(a.set), a.out, a.threads)
 
 
