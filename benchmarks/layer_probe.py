@@ -10,7 +10,7 @@ from 0 (patch + position embedding, before the first block) to the last, for the
 pretrained one. The protocol is `timemae probe`'s: HAR with `--by-recording` (5-fold cross-validation over whole
 recordings of train + validation), small sets by 5-fold cross-validation of train + validation.
 
-    python benchmarks/layer_probe.py HAR --by-recording --epochs 40 --seeds 0 --out benchmarks/ablation/layer_probe.jsonl
+    python benchmarks/layer_probe.py HAR --by-recording --epochs 40 --seeds 0 1 2 --out benchmarks/ablation/layer_probe.jsonl
     python benchmarks/layer_probe.py GunPoint ECG200 BasicMotions --epochs 100 --seeds 0 1 2 --out benchmarks/ablation/layer_probe.jsonl
 
 One JSON line per data set, seed and encoder (untrained / pretrained), with the score of every layer; `--report`
@@ -61,12 +61,18 @@ def block_outputs(backbone):
         for h in hooks: h.remove()
 
 
+def later_best(scores) -> int:
+    "The index of the best score, ties (to 9 decimals: fold means differ in the last bit) going to the later layer."
+    return max(range(len(scores)), key=lambda k: (round(scores[k], 9), k))
+
+
 def layer_features(learn, X) -> list[np.ndarray]:
     "Mean-pooled features of every layer (0: embeddings, then each block) of `X` through the learner's own scaling."
     with block_outputs(learn.model.backbone) as pooled:
         last = get_embeddings(learn, X)
     feats = [np.concatenate(pooled[k]) for k in sorted(pooled)]
-    assert np.allclose(feats[-1], last, atol=1e-5), 'the last block must be what get_embeddings returns'
+    if not np.allclose(feats[-1], last, atol=1e-5):
+        raise RuntimeError('the hooks did not read the encoder get_embeddings ran: the last block differs from its output')
     return feats
 
 
@@ -89,7 +95,7 @@ def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads):
     def on_encoder(stage, learn, ds):
         scores, protocol = layer_scores(learn, ds, by_recording)
         rows[stage] = {'dataset': ds.name, 'seed': seed, 'encoder': stage, 'epochs': epochs, 'protocol': protocol,
-                       'pretrain': pretrain_kwargs, 'layer_scores': scores}
+                       'pretrain': pretrain_kwargs, 'window': learn.model.backbone.window, 'layer_scores': scores}
         print(f'{ds.name} seed {seed} {stage}: ' + ' '.join(f'{s:.4f}' for s in scores), flush=True)
 
     rec = run_probe(dataset, seed=seed, epochs=epochs, pretrain_kwargs=pretrain_kwargs, by_recording=by_recording,
@@ -129,7 +135,7 @@ def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, windo
             f_tr, f_va, f_te = (layer_features(learn, x) for x in (X[tr], X[va], ds.X_test))
         if protocol == 'valid': valid = [linear_probe_score(a, y[tr], b, y[va]) for a, b in zip(f_tr, f_va)]
         else: valid = [cv_probe_score(np.concatenate([a, b]), y_tv, folds, groups) for a, b in zip(f_tr, f_va)]
-        chosen = max(range(len(valid)), key=lambda k: (valid[k], k))  # ties: the later layer
+        chosen = later_best(valid)
         test = lambda k: linear_probe_score(f_tr[k], y[tr], f_te[k], y_test)
         row = {'dataset': ds.name, 'seed': seed, 'encoder': kind, 'epochs': epochs, 'protocol': protocol, 'split': 'test',
                'weights': None if kind == 'untrained' else Path(hit['weights']).name, 'valid_layer_scores': valid,
@@ -142,20 +148,28 @@ def report(path):
     if records and records[0].get('split') == 'test': return report_test(records)
     by = defaultdict(list)
     for r in records: by[(r['dataset'], r['protocol'], r['epochs'], r['encoder'])].append(r)
-    print('| data set (protocol, epochs) | encoder | seeds | ' + ' | '.join(f'layer {k}' for k in range(9)) + ' |')
-    print('|---|---|---|' + '---|' * 9)
+    n = max(len(r['layer_scores']) for r in records)  # blocks + 1 (the embeddings)
+    print('| data set (protocol, epochs) | encoder | seeds | ' + ' | '.join(f'layer {k}' for k in range(n)) + ' |')
+    print('|---|---|---|' + '---|' * n)
     for (name, protocol, epochs, enc), rs in sorted(by.items()):
+        if len({len(r['layer_scores']) for r in rs}) > 1: raise ValueError(f'{name}: runs of different depths in one row')
         s = np.array([r['layer_scores'] for r in rs]) * 100
-        best = int(s.mean(0).argmax())
+        best = later_best(list(s.mean(0)))
         cells = [f'**{m:.2f}**' if k == best else f'{m:.2f}' for k, m in enumerate(s.mean(0))]
-        print(f'| {name} ({protocol}, {epochs}) | {enc} | {",".join(str(r["seed"]) for r in rs)} | ' + ' | '.join(cells) + ' |')
+        print(f'| {name} ({protocol}, {epochs}) | {enc} | {",".join(str(r["seed"]) for r in rs)} | ' + ' | '.join(cells)
+              + ' |' * (n - len(cells) + 1))
 
 
 def report_test(records):
     "Per encoder: the layer chosen on train + validation, the test split there and at the last layer; then the pairs."
     pct = lambda v: f'{100 * np.mean(v):.2f} ± {100 * np.std(v):.2f}'
     by = defaultdict(list)
-    for r in records: by[(r['dataset'], r['protocol'], r['epochs'], r['encoder'])].append(r)
+    for r in records:
+        key = (r['dataset'], r['protocol'], r['epochs'], r['encoder'])
+        if any(o['seed'] == r['seed'] for o in by[key]):
+            raise ValueError(f"{r['dataset']} seed {r['seed']} ({r['encoder']}) is in the file twice: delete the older "
+                             'line, or write the new runs to another --out')
+        by[key].append(r)
     print('| data set (layer chosen by, epochs) | encoder | seeds | layer chosen | test, last layer (the linear evaluation) | '
           'test, chosen layer |')
     print('|---|---|---|---|---|---|')
@@ -212,6 +226,8 @@ def main(argv=None):
     p.add_argument('--against', help="with --report of a --split test file: a bench results folder whose linear "
                    "evaluations the last block should repeat (e.g. benchmarks/extra/small_sets_test/results)")
     a = p.parse_args(argv)
+    if a.against and not a.report: p.error('--against is for --report')
+    if a.window is not None and a.split != 'test': p.error('--window is for --split test (the probe runs take the bench\'s)')
     if a.report: return compare_last_block(a.out, a.against) if a.against else report(a.out)
     if not a.datasets: p.error('name at least one data set, or pass --report')
     if a.split == 'test' and (a.set or not a.cache_dir):
