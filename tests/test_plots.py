@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from tsai_timemae.embeddings import get_embeddings  # noqa: E402
 from tsai_timemae.plots import mask_view, plot_embeddings, show_masks  # noqa: E402
 from tsai_timemae.tokenizers import raw_patches  # noqa: E402
 from conftest import SMALL  # noqa: E402
@@ -44,6 +45,21 @@ def test_plot_embeddings_colours_each_class_and_takes_a_model_too(pretrained):
     f2, a2 = plot_embeddings(learn.model, X_std[:12], y[:12], ax=ax2, title='mine')   # a bare model, a given axis
     assert f2 is fig and a2 is ax2 and a2.get_title() == 'mine' and a2.tsne_points.shape == (12, 2)
     plt.close(fig)
+
+
+def test_plot_embeddings_of_a_middle_block_maps_that_blocks_features(pretrained):
+    "`layer=k`: the t-SNE of `get_embeddings(..., layer=k)`, the same points as mapping those features directly."
+    from sklearn.manifold import TSNE
+    learn, X, y = pretrained
+    fig, ax = plot_embeddings(learn, X, y, layer=1, perplexity=10)
+    want = TSNE(n_components=2, perplexity=10, init='pca', random_state=0).fit_transform(
+        get_embeddings(learn, X, layer=1).astype(np.float64))
+    assert np.allclose(ax.tsne_points, want)
+    fig2, ax2 = plot_embeddings(learn, X, y, perplexity=10)
+    assert not np.allclose(ax2.tsne_points, want)  # the last block's map is another one
+    plt.close(fig); plt.close(fig2)
+    with pytest.raises(ValueError, match='layer must be a whole number'):
+        plot_embeddings(learn, X, y, layer=99)
 
 
 def test_plot_embeddings_names_bad_input(pretrained):

@@ -35,9 +35,10 @@ def class_colours(k: int) -> list:
     return [plt.get_cmap('hsv')(i / k) for i in range(k)]
 
 def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed: int = 0, ax=None, title: str | None = None,
-                    figsize=(5, 5), bs: int = 256):
+                    figsize=(5, 5), bs: int = 256, layer: int | None = None):
     """A t-SNE (scikit-learn) of the mean-pooled TimeMAE embeddings of `X` `[n, channels, steps]`, one colour per class
-    of `y`. `learn_or_model` is a learner (pretraining or fine-tuned; its batch transforms apply) or a `TimeMAE`.
+    of `y`. `learn_or_model` is a learner (pretraining or fine-tuned; its batch transforms apply) or a `TimeMAE`;
+    `layer=k` shows encoder block `k`'s output instead of the last, as `get_embeddings(..., layer=k)`.
     Returns `(fig, ax)`; the 2-D points are on `ax.tsne_points`."""
     from sklearn.manifold import TSNE
     X = as_panel(X, 'plot_embeddings')  # a pandas panel has a row per time step: count its series, not its rows
@@ -48,7 +49,7 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
         raise ValueError(f'plot_embeddings colours series by label, but {len(bad)} labels in y are missing (NaN or None), '
                          f'e.g. at positions {list(map(int, bad[:5]))}: drop those series, or give them a label such as "unknown".')
     if y.dtype == object: y = y.astype(str)  # mixed numbers and text cannot be sorted into classes
-    emb = get_embeddings(learn_or_model, X, bs=bs)
+    emb = get_embeddings(learn_or_model, X, bs=bs, layer=layer)
     p = _tsne_perplexity(len(emb), perplexity)
     pts = TSNE(n_components=2, perplexity=p, init='pca', random_state=seed).fit_transform(emb.astype(np.float64))
     if ax is None: fig, ax = subplots(figsize=figsize); ax = ax.flat[0]
