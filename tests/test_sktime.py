@@ -245,6 +245,22 @@ def test_transformer_pool_flatten_gives_every_patch_in_order(bm, tmp_path):
     assert fitted.transform(X[:4, :, :97]).shape == (4, 13 * 32)            # the same patches: fine
 
 
+def test_transformer_layer_gives_that_blocks_features_and_names_a_bad_one(bm, tmp_path):
+    "`layer=k`: the fitted learner's `get_embeddings(..., layer=k)`; a block the encoder lacks is named before any work."
+    X = bm[0]
+    path = save_encoder_weights(TimeMAE(6, None, **ARCH), tmp_path / 'enc.pth')
+    t = TimeMAETransformer(weights_path=path, n_heads=2, layer=1).fit(X)
+    rows = t.transform(X[:5]).to_numpy()
+    np.testing.assert_allclose(rows, get_embeddings(t.learn_, X[:5], layer=1), atol=1e-6)
+    last = TimeMAETransformer(weights_path=path, n_heads=2).fit_transform(X[:5]).to_numpy()
+    assert not np.allclose(rows, last, atol=1e-3)                           # another block, other features
+    with pytest.raises(ValueError, match=r'layer must be a whole number from 0 .* to 2 '):
+        TimeMAETransformer(weights_path=path, n_heads=2, layer=3).fit(X)     # the file's depth
+    with pytest.raises(ValueError, match=r'layer must be a whole number from 0 .* to 8 '):
+        TimeMAETransformer(layer=9).fit(X)                                   # named before pretraining
+    assert 'layer' in TimeMAETransformer().get_params()
+
+
 def test_transformer_pretrains_unless_given_weights(bm, tmp_path):
     X = bm[0]
     kw = dict(**ARCH, random_state=0)

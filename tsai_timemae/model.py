@@ -106,7 +106,11 @@ class TimeMAEBackbone(nn.Module):
 
     def block_index(self, layer: int) -> int:
         "`layer` as a count of blocks from 0 (the embeddings) to `n_layers` (the output); negative counts from the end."
-        n = self.n_layers
+        return self.check_block(layer, self.n_layers)
+
+    @staticmethod
+    def check_block(layer: int, n: int) -> int:
+        "`block_index` for an encoder of `n` blocks, without one: a bad `layer` is named with the range it must be in."
         if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n <= layer <= n:
             raise ValueError(f'layer must be a whole number from 0 (the patch + position embedding) to {n} (the last '
                              f'block, the encoder\'s output), or from -1 (the last block) to -{n} (the first), got {layer!r}.')

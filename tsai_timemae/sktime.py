@@ -25,7 +25,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .data import standardize_by_channel
 from .embeddings import POOLS, get_embeddings, keep_random_state
-from .model import TimeMAE, as_panel, missing_labels, transpose_hint
+from .model import TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint
 from .pretrain import TimeMAEPretrain, default_pretrain_epochs
 from .transfer import timemae_learner
 from .weights import save_encoder_weights
@@ -374,6 +374,9 @@ class TimeMAETransformer(BaseTransformer):
     default, must be the one it was pretrained with.
     `pool='flatten'` returns every patch's representation in time order instead of their mean (`n_patches * d_model`
     columns, so one series length): for classes that differ by when things happen, such as gestures (`get_embeddings`).
+    `layer=k` returns encoder block `k`'s output instead of the last block's (0: the patch + position embedding; -1:
+    the last block): a linear probe can read a middle block better; choose `k` on validation data, e.g. with
+    scikit-learn's `GridSearchCV` over `layer`.
 
     Attributes
     ----------
@@ -406,14 +409,14 @@ class TimeMAETransformer(BaseTransformer):
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs='auto', batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None,
-                 pool='mean'):
+                 pool='mean', layer=None):
         self.weights_path, self.window, self.d_model, self.n_layers = weights_path, window, d_model, n_layers
         self.n_heads, self.d_ff, self.dropout, self.mask_ratio = n_heads, d_ff, dropout, mask_ratio
         self.vocab_size, self.alpha, self.beta, self.momentum = vocab_size, alpha, beta, momentum
         self.tokenizer, self.normalize_targets = tokenizer, normalize_targets
         self.n_decoder_layers, self.pretrain_epochs, self.batch_size = n_decoder_layers, pretrain_epochs, batch_size
         self.lr, self.random_state, self.verbose, self.max_seq_len = lr, random_state, verbose, max_seq_len
-        self.pool = pool
+        self.pool, self.layer = pool, layer
         super().__init__()
 
     def __sklearn_tags__(self): return _sklearn_tags(None)
@@ -422,6 +425,8 @@ class TimeMAETransformer(BaseTransformer):
         _check_no_2d_array(X, type(self).__name__)
         _check_equal_length(X, 'X', self)
         if self.pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {self.pool!r}.")
+        if self.layer is not None and self.weights_path is None:  # named before pretraining; a file's depth is checked once read
+            TimeMAEBackbone.check_block(self.layer, self.n_layers)
         _check_training_settings(self, counts=('batch_size',), rates=('lr',))
         with _with_fix(self): return super().fit(X, y)
 
@@ -437,6 +442,7 @@ class TimeMAETransformer(BaseTransformer):
             weights = self.weights_path
             if weights is None and self.pretrain_epochs: weights = _pretrain(self, X, tmp)
             self.learn_ = _for_inference(_learner(self, _dls(X, None, self.batch_size, tmp), weights, tmp))
+        if self.layer is not None: self.learn_.model.backbone.block_index(self.layer)
         self.n_steps_ = X.shape[-1]  # `pool='flatten'` gives one column per patch and feature: one length only
         return self
 
@@ -449,7 +455,7 @@ class TimeMAETransformer(BaseTransformer):
             raise ValueError(f"pool='flatten' gives one column per patch, so it needs series of the length it was fitted "
                              f"on ({self.n_steps_} steps, {-(-self.n_steps_ // window)} patches of {window}); these have "
                              f"{X.shape[-1]}. Pad or cut them to that length, or use pool='mean' for series of any length.")
-        return pd.DataFrame(get_embeddings(self.learn_, X, bs=max(self.batch_size, 256), pool=self.pool))
+        return pd.DataFrame(get_embeddings(self.learn_, X, bs=max(self.batch_size, 256), pool=self.pool, layer=self.layer))
 
     @classmethod
     def get_test_params(cls, parameter_set='default'):
