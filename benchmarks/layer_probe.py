@@ -87,7 +87,7 @@ def layer_scores(learn, ds, by_recording: bool, folds: int = CV_FOLDS) -> tuple[
     return [cv_probe_score(np.concatenate([a, b]), y, folds, groups) for a, b in zip(f_tr, f_va)], protocol
 
 
-def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads):
+def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads, arch_kwargs=None):
     import torch
     torch.set_num_threads(threads)
     rows = {}
@@ -95,11 +95,12 @@ def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads):
     def on_encoder(stage, learn, ds):
         scores, protocol = layer_scores(learn, ds, by_recording)
         rows[stage] = {'dataset': ds.name, 'seed': seed, 'encoder': stage, 'epochs': epochs, 'protocol': protocol,
-                       'pretrain': pretrain_kwargs, 'window': learn.model.backbone.window, 'layer_scores': scores}
+                       'pretrain': pretrain_kwargs, 'window': learn.model.backbone.window,
+                       **({'arch': arch_kwargs} if arch_kwargs else {}), 'layer_scores': scores}
         print(f'{ds.name} seed {seed} {stage}: ' + ' '.join(f'{s:.4f}' for s in scores), flush=True)
 
-    rec = run_probe(dataset, seed=seed, epochs=epochs, pretrain_kwargs=pretrain_kwargs, by_recording=by_recording,
-                    on_encoder=on_encoder, verbose=True)
+    rec = run_probe(dataset, seed=seed, epochs=epochs, pretrain_kwargs=pretrain_kwargs, arch_kwargs=arch_kwargs,
+                    by_recording=by_recording, on_encoder=on_encoder, verbose=True)
     for stage in ('untrained', 'pretrained'):
         row = rows[stage]
         # the probe's own figure for the last layer: a check that the hooks read the encoder it scored
@@ -147,7 +148,9 @@ def report(path):
     records = read_records(path)
     if records and records[0].get('split') == 'test': return report_test(records)
     by = defaultdict(list)
-    for r in records: by[(r['dataset'], r['protocol'], r['epochs'], r['encoder'])].append(r)
+    for r in records:  # a row per data set, protocol, length, architecture and encoder
+        arch = ', '.join(f'{k}={v}' for k, v in sorted(r.get('arch', {}).items()))
+        by[(r['dataset'] + (f' ({arch})' if arch else ''), r['protocol'], r['epochs'], r['encoder'])].append(r)
     n = max(len(r['layer_scores']) for r in records)  # blocks + 1 (the embeddings)
     print('| data set (protocol, epochs) | encoder | seeds | ' + ' | '.join(f'layer {k}' for k in range(n)) + ' |')
     print('|---|---|---|' + '---|' * n)
@@ -215,7 +218,10 @@ def main(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--epochs', type=int, default=40)
     p.add_argument('--by-recording', action='store_true')
-    p.add_argument('--set', type=key_value, action='append', default=[], metavar='KEY=VALUE')
+    p.add_argument('--set', type=key_value, action='append', default=[], metavar='KEY=VALUE',
+                   help='a TimeMAEPretrain argument (as timemae probe --set)')
+    p.add_argument('--arch', type=key_value, action='append', default=[], metavar='KEY=VALUE',
+                   help='a TimeMAE argument, e.g. --arch n_layers=4 (as timemae probe --arch)')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', default='benchmarks/ablation/layer_probe.jsonl')
     p.add_argument('--split', choices=('valid', 'test'), default='valid',
@@ -230,12 +236,12 @@ def main(argv=None):
     if a.window is not None and a.split != 'test': p.error('--window is for --split test (the probe runs take the bench\'s)')
     if a.report: return compare_last_block(a.out, a.against) if a.against else report(a.out)
     if not a.datasets: p.error('name at least one data set, or pass --report')
-    if a.split == 'test' and (a.set or not a.cache_dir):
-        p.error('--split test scores the bench\'s default encoders: give --cache-dir, and no --set')
+    if a.split == 'test' and (a.set or a.arch or not a.cache_dir):
+        p.error('--split test scores the bench\'s default encoders: give --cache-dir, and no --set or --arch')
     for name in a.datasets:
         for seed in a.seeds:
             if a.split == 'test': run_test(name, seed, a.epochs, a.by_recording, a.cache_dir, a.out, a.threads, a.window)
-            else: run(name, seed, a.epochs, a.by_recording, dict(a.set), a.out, a.threads)
+            else: run(name, seed, a.epochs, a.by_recording, dict(a.set), a.out, a.threads, dict(a.arch))
 
 
 if __name__ == '__main__':
