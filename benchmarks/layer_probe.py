@@ -148,9 +148,9 @@ def report(path):
     records = read_records(path)
     if records and records[0].get('split') == 'test': return report_test(records)
     by = defaultdict(list)
-    for r in records:  # a row per data set, protocol, length, architecture and encoder
-        arch = ', '.join(f'{k}={v}' for k, v in sorted(r.get('arch', {}).items()))
-        by[(r['dataset'] + (f' ({arch})' if arch else ''), r['protocol'], r['epochs'], r['encoder'])].append(r)
+    for r in records:  # a row per data set, protocol, length, architecture, pretraining settings and encoder
+        settings = ', '.join(f'{k}={v}' for k, v in [*sorted(r.get('arch', {}).items()), *sorted(r['pretrain'].items())])
+        by[(r['dataset'] + (f' ({settings})' if settings else ''), r['protocol'], r['epochs'], r['encoder'])].append(r)
     n = max(len(r['layer_scores']) for r in records)  # blocks + 1 (the embeddings)
     print('| data set (protocol, epochs) | encoder | seeds | ' + ' | '.join(f'layer {k}' for k in range(n)) + ' |')
     print('|---|---|---|' + '---|' * n)

@@ -1,0 +1,47 @@
+"""`benchmarks/layer_probe.py`'s report: a row per data set and settings (encoder depth and pretraining options are
+never averaged together), the best block's ties go to the later block even when fold means differ in the last bit,
+and a test-split file with one seed twice is refused rather than averaged."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+from layer_probe import later_best, report  # noqa: E402
+
+
+def _row(seed, scores, pretrain=None, arch=None, encoder='pretrained'):
+    return {'dataset': 'GunPoint', 'seed': seed, 'encoder': encoder, 'epochs': 100, 'protocol': 'cv5',
+            'pretrain': pretrain or {}, 'window': 10, **({'arch': arch} if arch else {}), 'layer_scores': scores}
+
+
+def _write(tmp_path, rows):
+    p = tmp_path / 'probe.jsonl'
+    p.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    return p
+
+
+def test_ties_go_to_the_later_block_despite_float_noise():
+    assert later_best([0.5, 0.73, 0.7299999999999999]) == 2
+    assert later_best([0.5, 0.74, 0.73]) == 1
+
+
+def test_rows_with_other_pretraining_settings_or_depth_are_not_averaged(tmp_path, capsys):
+    rows = [_row(0, [0.1, 0.2, 0.3]), _row(1, [0.1, 0.2, 0.5]),
+            _row(0, [0.1, 0.9, 0.9], pretrain={'n_decoder_layers': 8}),
+            _row(0, [0.1, 0.6], arch={'n_layers': 1})]
+    report(_write(tmp_path, rows))
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith('| GunPoint')]
+    assert len(lines) == 3
+    default = next(l for l in lines if '(cv5' in l.split('|')[1] and '=' not in l.split('|')[1])
+    assert '| 0,1 |' in default and '**40.00**' in default  # the two default seeds: (30 + 50) / 2
+    assert any('n_decoder_layers=8' in l and '| 0 |' in l for l in lines)
+    assert any('n_layers=1' in l and '**60.00**' in l for l in lines)
+
+
+def test_a_seed_twice_in_a_test_file_is_refused(tmp_path):
+    r = {'dataset': 'GunPoint', 'seed': 3, 'encoder': 'pretrained', 'epochs': 100, 'protocol': 'cv5', 'split': 'test',
+         'window': 9, 'chosen_layer': 2, 'test_at_chosen': 0.8, 'test_at_last': 0.7}
+    with pytest.raises(ValueError, match='seed 3 .* twice'):
+        report(_write(tmp_path, [r, dict(r, test_at_chosen=0.9)]))
