@@ -248,3 +248,36 @@ def test_default_vocabulary_is_about_one_code_per_hundred_training_patches(tmp_p
 @pytest.mark.parametrize('name', ['codebook', 'gumbel', 'kmeans', 'random_projection'])
 def test_every_tokenizer_says_its_vocabulary(name):
     assert make_tokenizer(name, 16, 24, 3, 4).vocab_size == 24
+
+
+def test_target_layers_average_the_momentum_encoders_last_blocks_each_normalised():
+    "data2vec's targets: with `target_layers=K`, the mean of the last K blocks' instance-normalised outputs."
+    model = TimeMAE(3, None, **SMALL)
+    x, ids = torch.randn(2, 3, 100), torch.arange(10).expand(2, -1)
+    one = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=True).eval()
+    two = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=True, target_layers=2).eval()
+    two.target.load_state_dict(one.target.state_dict())
+    t = one.target
+    norm = lambda r: F.instance_norm(r.transpose(1, 2)).transpose(1, 2)      # [bs, d, n] -> over the patches
+    blocks = [t.block_output(x, k).transpose(1, 2) for k in (1, 2)]         # the only two blocks of SMALL
+    assert torch.allclose(one.momentum_targets(x, ids), norm(blocks[1]), atol=1e-5)
+    assert torch.allclose(two.momentum_targets(x, ids), (norm(blocks[0]) + norm(blocks[1])) / 2, atol=1e-5)
+    assert not torch.allclose(two.momentum_targets(x, ids), one.momentum_targets(x, ids), atol=1e-3)
+
+
+@pytest.mark.parametrize('bad', [0, 1.5, True, '2'])
+def test_target_layers_must_be_a_whole_number_of_blocks(bad):
+    with pytest.raises(ValueError, match='target_layers must be a whole number'):
+        TimeMAEPretrain(target_layers=bad)
+
+
+def test_target_layers_beyond_the_encoders_depth_is_named():
+    model = TimeMAE(3, None, **SMALL)
+    with pytest.raises(ValueError, match=r'target_layers=3 asks for more blocks than the encoder has \(2\)'):
+        TimeMAEPretrainer(model.backbone, vocab_size=8, target_layers=3)
+
+
+def test_target_layers_reaches_the_pretrainer_through_the_callback(udls, tmp_path, seed):
+    learn, cb = _learner(udls, tmp_path, target_layers=2)
+    learn.fit(1, 1e-3)
+    assert cb.pretrainer.target_layers == 2 and math.isfinite(cb.history[-1]['mrr'])

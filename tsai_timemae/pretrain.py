@@ -33,9 +33,10 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['MASKINGS', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
-           'DecoupledEncoder', 'PretrainOutput', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update',
-           'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss', 'DropLabels',
-           'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
+           'DecoupledEncoder', 'PretrainOutput', 'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer',
+           'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss',
+           'DropLabels', 'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain',
+           'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -118,6 +119,15 @@ class PretrainOutput(tuple):
     def keys(self): return self.fields
     def items(self): return zip(self.fields, self)
 
+def check_target_layers(target_layers, n_layers: int | None = None):
+    "`target_layers` counts the momentum encoder's last blocks that MRR's targets average: 1 to the encoder's depth."
+    if isinstance(target_layers, bool) or not isinstance(target_layers, int) or target_layers < 1:
+        raise ValueError(f'target_layers must be a whole number of encoder blocks, at least 1 (the last block alone, the '
+                         f'default), got {target_layers!r}.')
+    if n_layers is not None and target_layers > n_layers:
+        raise ValueError(f'target_layers={target_layers} asks for more blocks than the encoder has ({n_layers}): use '
+                         f'1 to {n_layers}.')
+
 def check_decoder_layers(n_decoder_layers: int, decoupled: bool):
     "The decoupled encoder is what trains the visible one: with no layers the encoder would never change."
     if decoupled and n_decoder_layers < 1:
@@ -133,12 +143,13 @@ class TimeMAEPretrainer(nn.Module):
                  d_ff: int | None = None, dropout: float | None = None, normalize_targets: bool = False,
                  shared_mask: bool = False, target_embed: str = 'ema', target_dropout: bool = False,
                  tokenizer_kwargs: dict | None = None, init_scheme: str = 'torch', masking: str = 'random',
-                 decoupled: bool = True):
+                 decoupled: bool = True, target_layers: int = 1):
         super().__init__()
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)
+        check_target_layers(target_layers, len(backbone.encoder.layers))
         if target_embed not in ('ema', 'online'):
             raise ValueError(f"target_embed must be 'ema' (a momentum copy of the embeddings) or 'online' (the authors' code), got {target_embed!r}.")
         check_tokenizer(tokenizer)
@@ -152,6 +163,7 @@ class TimeMAEPretrainer(nn.Module):
         self.backbone, self.mask_ratio, self.shared_mask, self.masking = backbone, mask_ratio, shared_mask, masking
         self.decoupled = decoupled
         self.normalize_targets, self.target_embed, self.target_dropout = normalize_targets, target_embed, target_dropout
+        self.target_layers = target_layers
         if init_scheme not in ('torch', 'authors'):
             raise ValueError(f"init_scheme must be 'torch' (PyTorch's defaults) or 'authors' (the TimeMAE authors' code), got {init_scheme!r}.")
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
@@ -185,14 +197,22 @@ class TimeMAEPretrainer(nn.Module):
 
     @torch.no_grad()
     def momentum_targets(self, x: torch.Tensor, ids_msk: torch.Tensor) -> torch.Tensor:
-        "MRR targets: the momentum encoder's view of the masked patches alone, `[bs, n_m, d]`."
+        """MRR targets: the momentum encoder's view of the masked patches alone, `[bs, n_m, d]`: its last block's
+        output, or with `target_layers=K` the mean of its last K blocks' outputs (data2vec's targets), each
+        instance-normalised over the patches first when `normalize_targets`."""
         t = self.target
         emb = self.backbone if self.target_embed == 'online' else t
         tokens = emb.patch_embed(x)
         tokens = gather_tokens(tokens + emb.pos_embed[:, :tokens.shape[1]], ids_msk)
-        reps = t.encode(tokens)
-        if self.normalize_targets and reps.shape[1] > 1: reps = F.instance_norm(reps.transpose(1, 2).float()).transpose(1, 2).to(reps.dtype)
-        return reps
+        if self.target_layers == 1: outs = [t.encode(tokens)]
+        else:
+            outs = []
+            for block in t.encoder.layers:
+                tokens = block(tokens); outs.append(tokens)
+            outs = outs[-self.target_layers:]
+        if self.normalize_targets and tokens.shape[1] > 1:
+            outs = [F.instance_norm(o.transpose(1, 2).float()).transpose(1, 2).to(o.dtype) for o in outs]
+        return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
 
     def forward(self, x: torch.Tensor) -> dict:
         """One pretraining pass -> dict with `logits` and `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and
@@ -448,7 +468,8 @@ class TimeMAEPretrain(Callback):
     MCC: `tokenizer` names the code generator (`make_tokenizer`); frozen tokenizers (`'kmeans'`,
     `'random_projection'`) are fitted on raw patches of the training batches before the first step.
     `vocab_size=None` takes `default_vocab_size` (192 for learned tokenizers, about one code per 100 training
-    patches for frozen ones). MRR: `normalize_targets`, `target_embed`, `target_dropout` (see `TimeMAEPretrainer`);
+    patches for frozen ones). MRR: `normalize_targets`, `target_embed`, `target_dropout`, `target_layers` (see
+    `TimeMAEPretrainer`);
     `momentum` rises to `momentum_end` along a cosine when that is given. The history and the progress table carry
     the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
     the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`).
@@ -472,7 +493,8 @@ class TimeMAEPretrain(Callback):
                  normalize_targets: bool = True, momentum_end: float | None = None, shared_mask: bool = False,
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
                  tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch',
-                 save_every: int | None = None, resume: bool = False, masking: str = 'random', decoupled: bool = True):
+                 save_every: int | None = None, resume: bool = False, masking: str = 'random', decoupled: bool = True,
+                 target_layers: int = 1):
         check_setting_types(dict(vocab_size=vocab_size, n_decoder_layers=n_decoder_layers, save_every=save_every),
                             dict(mask_ratio=mask_ratio, alpha=alpha, beta=beta, gamma=gamma, momentum=momentum,
                                  momentum_end=momentum_end, label_smoothing=label_smoothing, decoder_dropout=decoder_dropout,
@@ -481,6 +503,7 @@ class TimeMAEPretrain(Callback):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts
+        check_target_layers(target_layers)  # the encoder's depth is checked when the fit builds the pretrainer
         check_tokenizer(tokenizer)
         check_tokenizer_options(tokenizer, tokenizer_kwargs)
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
@@ -492,7 +515,8 @@ class TimeMAEPretrain(Callback):
         self.mask_ratio, self.vocab_size, self.tokenizer, self.n_decoder_layers = mask_ratio, vocab_size, tokenizer, n_decoder_layers
         self.net_kwargs = dict(normalize_targets=normalize_targets, shared_mask=shared_mask, target_embed=target_embed,
                                target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs,
-                               init_scheme=init_scheme, masking=masking, decoupled=decoupled)
+                               init_scheme=init_scheme, masking=masking, decoupled=decoupled,
+                               target_layers=target_layers)
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
         self.part_metrics = [(_CodePart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.momentum_update = DropLabels(), MomentumUpdate(momentum, momentum_end)
