@@ -149,7 +149,7 @@ def report(path):
     if records and records[0].get('split') == 'test': return report_test(records)
     by = defaultdict(list)
     for r in records:  # a row per data set, protocol, length, architecture, pretraining settings and encoder
-        settings = ', '.join(f'{k}={v}' for k, v in [*sorted(r.get('arch', {}).items()), *sorted(r['pretrain'].items())])
+        settings = settings_label(r)
         by[(r['dataset'] + (f' ({settings})' if settings else ''), r['protocol'], r['epochs'], r['encoder'])].append(r)
     n = max(len(r['layer_scores']) for r in records)  # blocks + 1 (the embeddings)
     print('| data set (protocol, epochs) | encoder | seeds | ' + ' | '.join(f'layer {k}' for k in range(n)) + ' |')
@@ -161,6 +161,32 @@ def report(path):
         cells = [f'**{m:.2f}**' if k == best else f'{m:.2f}' for k, m in enumerate(s.mean(0))]
         print(f'| {name} ({protocol}, {epochs}) | {enc} | {",".join(str(r["seed"]) for r in rs)} | ' + ' | '.join(cells)
               + ' |' * (n - len(cells) + 1))
+
+
+def settings_label(r) -> str:
+    "A run's encoder architecture and pretraining options as `k=v, ...`; '' for the library's defaults."
+    return ', '.join(f'{k}={v}' for k, v in [*sorted(r.get('arch', {}).items()), *sorted(r['pretrain'].items())])
+
+
+def report_paired(path):
+    """Each non-default setting against the default pretrained encoder of the same data set, protocol, length and
+    seed: the last block's score (what the linear evaluation reads) and each seed's best block's (a ceiling: the block
+    is chosen on the same folds it is scored on), differences in points."""
+    records = [r for r in read_records(path) if r['encoder'] == 'pretrained']
+    base = {(r['dataset'], r['protocol'], r['epochs'], r['seed']): r['layer_scores'] for r in records if not settings_label(r)}
+    by = defaultdict(list)
+    for r in records:
+        key = (r['dataset'], r['protocol'], r['epochs'], r['seed'])
+        if settings_label(r) and key in base: by[(settings_label(r), *key[:3])].append((r, base[key]))
+    pts = lambda v: f'{round(float(v), 2) + 0:+.2f}'  # no '-0.00'
+    print('| setting | data set (protocol, epochs) | seeds | last block: setting - default (per seed) | '
+          "each seed's best block: setting - default |")
+    print('|---|---|---|---|---|')
+    for (label, name, protocol, epochs), pairs in sorted(by.items()):
+        last = [100 * (r['layer_scores'][-1] - b[-1]) for r, b in pairs]
+        best = [100 * (max(r['layer_scores']) - max(b)) for r, b in pairs]
+        print(f"| {label} | {name} ({protocol}, {epochs}) | {','.join(str(r['seed']) for r, _ in pairs)} | "
+              f"{pts(np.mean(last))} ({', '.join(pts(d) for d in last)}) | {pts(np.mean(best))} |")
 
 
 def report_test(records):
@@ -229,12 +255,16 @@ def main(argv=None):
     p.add_argument('--window', type=int, help="with --split test: the encoders' window, as `timemae bench --window`")
     p.add_argument('--cache-dir', help='with --split test: where the bench-made encoders are (or are pretrained into)')
     p.add_argument('--report', action='store_true', help='print the table from --out and stop')
+    p.add_argument('--paired', action='store_true', help='with --report: each --set/--arch setting against the '
+                   'default encoder of the same data set and seed (last and best block)')
     p.add_argument('--against', help="with --report of a --split test file: a bench results folder whose linear "
                    "evaluations the last block should repeat (e.g. benchmarks/extra/small_sets_test/results)")
     a = p.parse_args(argv)
     if a.against and not a.report: p.error('--against is for --report')
     if a.window is not None and a.split != 'test': p.error('--window is for --split test (the probe runs take the bench\'s)')
-    if a.report: return compare_last_block(a.out, a.against) if a.against else report(a.out)
+    if a.paired and not a.report: p.error('--paired is for --report')
+    if a.report: return (compare_last_block(a.out, a.against) if a.against else report_paired(a.out) if a.paired
+                         else report(a.out))
     if not a.datasets: p.error('name at least one data set, or pass --report')
     if a.split == 'test' and (a.set or a.arch or not a.cache_dir):
         p.error('--split test scores the bench\'s default encoders: give --cache-dir, and no --set or --arch')

@@ -45,3 +45,14 @@ def test_a_seed_twice_in_a_test_file_is_refused(tmp_path):
          'window': 9, 'chosen_layer': 2, 'test_at_chosen': 0.8, 'test_at_last': 0.7}
     with pytest.raises(ValueError, match='seed 3 .* twice'):
         report(_write(tmp_path, [r, dict(r, test_at_chosen=0.9)]))
+
+
+def test_paired_report_subtracts_the_default_encoder_of_the_same_seed(tmp_path, capsys):
+    from layer_probe import report_paired
+    rows = [_row(0, [0.1, 0.5, 0.4]), _row(1, [0.1, 0.3, 0.2]),
+            _row(0, [0.1, 0.4, 0.45], pretrain={'n_decoder_layers': 1}),
+            _row(1, [0.1, 0.3, 0.3], pretrain={'n_decoder_layers': 1}),
+            _row(0, [0.1, 0.9, 0.9], encoder='untrained', pretrain={'n_decoder_layers': 1})]
+    report_paired(_write(tmp_path, rows))
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith('| n_decoder_layers=1'))
+    assert '| 0,1 |' in line and '+7.50 (+5.00, +10.00)' in line and line.endswith('| -2.50 |')
