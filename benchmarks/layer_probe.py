@@ -148,6 +148,7 @@ def report(path):
     records = read_records(path)
     if records and records[0].get('split') == 'test': return report_test(records)
     by = defaultdict(list)
+    seen_once(records, lambda r: (settings_label(r), r['dataset'], r['protocol'], r['epochs'], r['encoder'], r['seed']))
     for r in records:  # a row per data set, protocol, length, architecture, pretraining settings and encoder
         settings = settings_label(r)
         by[(r['dataset'] + (f' ({settings})' if settings else ''), r['protocol'], r['epochs'], r['encoder'])].append(r)
@@ -164,20 +165,40 @@ def report(path):
 
 
 def settings_label(r) -> str:
-    "A run's encoder architecture and pretraining options as `k=v, ...`; '' for the library's defaults."
-    return ', '.join(f'{k}={v}' for k, v in [*sorted(r.get('arch', {}).items()), *sorted(r['pretrain'].items())])
+    """A run's settings as the calls that take them, `TimeMAE(n_layers=4) + TimeMAEPretrain(...)` (an option of both,
+    e.g. `init_scheme`, stays apart); '' for the library's defaults."""
+    calls = [(cls, ', '.join(f'{k}={v}' for k, v in sorted(r.get(part, {}).items())))
+             for cls, part in (('TimeMAE', 'arch'), ('TimeMAEPretrain', 'pretrain'))]
+    return ' + '.join(f'{cls}({args})' for cls, args in calls if args)
+
+
+def seen_once(records, key) -> dict:
+    "Runs by `key(run)`, refusing a key (data set, settings, encoder, seed, ...) that two lines of the file share."
+    by = {}
+    for r in records:
+        k = key(r)
+        if k in by:
+            raise ValueError(f"{r['dataset']} seed {r['seed']} ({r['encoder']}{', ' + settings_label(r) if settings_label(r) else ''}) "
+                             'is in the file twice: delete the older line, or write the new runs to another --out')
+        by[k] = r
+    return by
 
 
 def report_paired(path):
     """Each non-default setting against the default pretrained encoder of the same data set, protocol, length and
     seed: the last block's score (what the linear evaluation reads) and each seed's best block's (a ceiling: the block
     is chosen on the same folds it is scored on), differences in points."""
-    records = [r for r in read_records(path) if r['encoder'] == 'pretrained']
-    base = {(r['dataset'], r['protocol'], r['epochs'], r['seed']): r['layer_scores'] for r in records if not settings_label(r)}
-    by = defaultdict(list)
-    for r in records:
-        key = (r['dataset'], r['protocol'], r['epochs'], r['seed'])
-        if settings_label(r) and key in base: by[(settings_label(r), *key[:3])].append((r, base[key]))
+    records = read_records(path)
+    if records and records[0].get('split') == 'test': raise ValueError(f'{path} holds --split test runs: --paired compares '
+                                                                       'validation runs of other settings')
+    runs = seen_once([r for r in records if r['encoder'] == 'pretrained'],
+                     lambda r: (settings_label(r), r['dataset'], r['protocol'], r['epochs'], r['seed']))
+    base = {k[1:]: r['layer_scores'] for k, r in runs.items() if not k[0]}
+    by, unpaired = defaultdict(list), []
+    for (label, *key), r in runs.items():
+        if not label: continue
+        if tuple(key) in base: by[(label, *key[:3])].append((r, base[tuple(key)]))
+        else: unpaired.append(f"{label} {r['dataset']} seed {r['seed']}")
     pts = lambda v: f'{round(float(v), 2) + 0:+.2f}'  # no '-0.00'
     print('| setting | data set (protocol, epochs) | seeds | last block: setting - default (per seed) | '
           "each seed's best block: setting - default |")
@@ -187,6 +208,8 @@ def report_paired(path):
         best = [100 * (max(r['layer_scores']) - max(b)) for r, b in pairs]
         print(f"| {label} | {name} ({protocol}, {epochs}) | {','.join(str(r['seed']) for r, _ in pairs)} | "
               f"{pts(np.mean(last))} ({', '.join(pts(d) for d in last)}) | {pts(np.mean(best))} |")
+    if unpaired: print('\nNot in the table (no default run of the same data set, protocol, length and seed): '
+                       + '; '.join(unpaired))
 
 
 def report_test(records):
@@ -262,7 +285,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.against and not a.report: p.error('--against is for --report')
     if a.window is not None and a.split != 'test': p.error('--window is for --split test (the probe runs take the bench\'s)')
-    if a.paired and not a.report: p.error('--paired is for --report')
+    if a.paired and (not a.report or a.against): p.error('--paired is for --report, without --against')
     if a.report: return (compare_last_block(a.out, a.against) if a.against else report_paired(a.out) if a.paired
                          else report(a.out))
     if not a.datasets: p.error('name at least one data set, or pass --report')

@@ -494,3 +494,16 @@ def test_the_window_is_a_flag_its_rows_regenerate_with():
            'overrides': bench.run_overrides(lin), 'unused': bench.unused_overrides(lin)}
     assert bench._command('HAR', [row]).endswith('--tokenizer kmeans --window 4')
     assert 'window' in bench.unused_overrides(record('inceptiontimeplus', window=4))
+
+
+def test_encoders_cached_before_target_layers_existed_are_still_accepted(tmp_path):
+    "`target_layers=1` computes the targets the versions before it did: cached encoders stay valid, a changed one not."
+    from tsai_timemae.bench import check_library_defaults, library_defaults
+    stem = tmp_path / 'timemae_kmeans_seed0_abc'
+    now = library_defaults('kmeans')
+    before = {'weights': str(stem.with_suffix('.pth')),
+              'library_defaults': {k: v for k, v in now.items() if k != 'pretrain.target_layers'}}
+    assert check_library_defaults(before, stem, 'kmeans') is before
+    other = {**before, 'library_defaults': {**now, 'pretrain.target_layers': 4}}
+    with pytest.raises(ValueError, match=r'pretrain\.target_layers: 4 then, 1 now'):
+        check_library_defaults(other, stem, 'kmeans')

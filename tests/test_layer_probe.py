@@ -54,5 +54,24 @@ def test_paired_report_subtracts_the_default_encoder_of_the_same_seed(tmp_path, 
             _row(1, [0.1, 0.3, 0.3], pretrain={'n_decoder_layers': 1}),
             _row(0, [0.1, 0.9, 0.9], encoder='untrained', pretrain={'n_decoder_layers': 1})]
     report_paired(_write(tmp_path, rows))
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith('| n_decoder_layers=1'))
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith('| TimeMAEPretrain(n_decoder_layers=1)'))
     assert '| 0,1 |' in line and '+7.50 (+5.00, +10.00)' in line and line.endswith('| -2.50 |')
+
+
+def test_paired_report_names_runs_without_a_default_and_refuses_a_seed_twice(tmp_path, capsys):
+    from layer_probe import report_paired
+    rows = [_row(0, [0.1, 0.5]), _row(0, [0.1, 0.6], pretrain={'target_layers': 2}),
+            _row(5, [0.1, 0.6], pretrain={'target_layers': 2})]
+    report_paired(_write(tmp_path, rows))
+    out = capsys.readouterr().out
+    assert 'Not in the table (no default run of the same data set, protocol, length and seed): ' \
+           'TimeMAEPretrain(target_layers=2) GunPoint seed 5' in out
+    with pytest.raises(ValueError, match=r'seed 0 \(pretrained, TimeMAEPretrain\(target_layers=2\)\) is in the file twice'):
+        report_paired(_write(tmp_path, rows + [rows[1]]))
+
+
+def test_an_option_of_both_the_model_and_the_pretraining_is_labelled_apart():
+    from layer_probe import settings_label
+    a, b = _row(0, [0.1], arch={'init_scheme': 'authors'}), _row(0, [0.1], pretrain={'init_scheme': 'authors'})
+    assert settings_label(a) == 'TimeMAE(init_scheme=authors)' != settings_label(b) == 'TimeMAEPretrain(init_scheme=authors)'
+    assert settings_label(_row(0, [0.1])) == ''

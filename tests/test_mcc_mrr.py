@@ -3,6 +3,7 @@ import copy
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -251,24 +252,34 @@ def test_every_tokenizer_says_its_vocabulary(name):
 
 
 def test_target_layers_average_the_momentum_encoders_last_blocks_each_normalised():
-    "data2vec's targets: with `target_layers=K`, the mean of the last K blocks' instance-normalised outputs."
-    model = TimeMAE(3, None, **SMALL)
+    "data2vec-style targets: with `target_layers=K`, the mean of the last K blocks' outputs, each normalised first."
+    model = TimeMAE(3, None, **dict(SMALL, n_layers=3))
     x, ids = torch.randn(2, 3, 100), torch.arange(10).expand(2, -1)
     one = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=True).eval()
-    two = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=True, target_layers=2).eval()
-    two.target.load_state_dict(one.target.state_dict())
+    two = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=True, target_layers=np.int64(2)).eval()
+    raw = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=False, target_layers=2).eval()
+    for p in (two, raw): p.target.load_state_dict(one.target.state_dict())
     t = one.target
-    norm = lambda r: F.instance_norm(r.transpose(1, 2)).transpose(1, 2)      # [bs, d, n] -> over the patches
-    blocks = [t.block_output(x, k).transpose(1, 2) for k in (1, 2)]         # the only two blocks of SMALL
-    assert torch.allclose(one.momentum_targets(x, ids), norm(blocks[1]), atol=1e-5)
-    assert torch.allclose(two.momentum_targets(x, ids), (norm(blocks[0]) + norm(blocks[1])) / 2, atol=1e-5)
+    norm = lambda r: F.instance_norm(r.transpose(1, 2)).transpose(1, 2)      # over the patches
+    blocks = [t.block_output(x, k).transpose(1, 2) for k in (1, 2, 3)]
+    assert torch.allclose(one.momentum_targets(x, ids), norm(blocks[2]), atol=1e-5)
+    assert torch.allclose(two.momentum_targets(x, ids), (norm(blocks[1]) + norm(blocks[2])) / 2, atol=1e-5)  # the last two
+    assert torch.allclose(raw.momentum_targets(x, ids), (blocks[1] + blocks[2]) / 2, atol=1e-5)
     assert not torch.allclose(two.momentum_targets(x, ids), one.momentum_targets(x, ids), atol=1e-3)
 
 
-@pytest.mark.parametrize('bad', [0, 1.5, True, '2'])
+@pytest.mark.parametrize('bad', [1.5, True, '2'])
 def test_target_layers_must_be_a_whole_number_of_blocks(bad):
-    with pytest.raises(ValueError, match='target_layers must be a whole number'):
+    with pytest.raises(TypeError, match='target_layers must be a whole number'):
         TimeMAEPretrain(target_layers=bad)
+    with pytest.raises(ValueError, match='target_layers must be at least 1'):
+        TimeMAEPretrain(target_layers=0)
+
+
+def test_a_state_saved_before_target_layers_existed_resumes_with_the_default():
+    from tsai_timemae.pretrain import _settings_since
+    assert _settings_since({'masking': 'random', 'target_layers': 1}) == {'masking': 'random'}
+    assert _settings_since({'masking': 'random', 'target_layers': 4}) == {'masking': 'random', 'target_layers': 4}
 
 
 def test_target_layers_beyond_the_encoders_depth_is_named():

@@ -32,11 +32,11 @@ from .weights import _load_state, atomic_torch_save, check_writable_folder, save
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['MASKINGS', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
-           'DecoupledEncoder', 'PretrainOutput', 'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer',
-           'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss',
-           'DropLabels', 'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain',
-           'PretrainCheckpoint']
+__all__ = ['MASKINGS', 'NET_SETTINGS_ADDED', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes',
+           'CrossAttentionBlock', 'DecoupledEncoder', 'PretrainOutput', 'check_target_layers', 'check_decoder_layers',
+           'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats',
+           'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder',
+           'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -121,9 +121,9 @@ class PretrainOutput(tuple):
 
 def check_target_layers(target_layers, n_layers: int | None = None):
     "`target_layers` counts the momentum encoder's last blocks that MRR's targets average: 1 to the encoder's depth."
-    if isinstance(target_layers, bool) or not isinstance(target_layers, int) or target_layers < 1:
-        raise ValueError(f'target_layers must be a whole number of encoder blocks, at least 1 (the last block alone, the '
-                         f'default), got {target_layers!r}.')
+    check_setting_types(dict(target_layers=target_layers))
+    if target_layers < 1:
+        raise ValueError(f'target_layers must be at least 1 (the last block alone, the default), got {target_layers!r}.')
     if n_layers is not None and target_layers > n_layers:
         raise ValueError(f'target_layers={target_layers} asks for more blocks than the encoder has ({n_layers}): use '
                          f'1 to {n_layers}.')
@@ -748,6 +748,14 @@ def _recorder_state(rec) -> dict:
     return {'lrs': [num(v) for v in rec.lrs], 'iters': [num(v) for v in rec.iters],
             'losses': [num(v) for v in rec.losses], 'values': [[num(v) for v in row] for row in rec.values]}
 
+# options added after states were saved, with the value that computes what the versions before them did: a
+# state saved then, which does not name them, resumes when they keep that value
+NET_SETTINGS_ADDED = {'target_layers': 1}
+
+def _settings_since(net_kwargs: dict) -> dict:
+    "`net_kwargs` without the later options that keep their earlier behaviour (`NET_SETTINGS_ADDED`)."
+    return {k: v for k, v in net_kwargs.items() if not (k in NET_SETTINGS_ADDED and v == NET_SETTINGS_ADDED[k])}
+
 class PretrainCheckpoint(Callback):
     """Every `every` epochs, and after the last, the whole pretraining state, written atomically to `path` (rank 0
     only): the model with every pretraining module and the momentum target, the optimizer, the epochs done out of how
@@ -786,7 +794,7 @@ class PretrainCheckpoint(Callback):
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
                                  | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
                                  | {k: getattr(ema, k, None) for k in ('momentum', 'momentum_end')}
-                                 | {'vocab_size': net.tokenizer.vocab_size, **o.net_kwargs})}
+                                 | {'vocab_size': net.tokenizer.vocab_size, **_settings_since(o.net_kwargs)})}
 
     def _schedule(self):
         """The learning-rate schedule of this fit, as numbers: a `ParamScheduler`'s values (fit_one_cycle's) at five
