@@ -198,7 +198,7 @@ class TimeMAEPretrainer(nn.Module):
     @torch.no_grad()
     def momentum_targets(self, x: torch.Tensor, ids_msk: torch.Tensor) -> torch.Tensor:
         """MRR targets: the momentum encoder's view of the masked patches alone, `[bs, n_m, d]`: its last block's
-        output, or with `target_layers=K` the mean of its last K blocks' outputs (data2vec's targets), each
+        output, or with `target_layers=K` the mean of its last K blocks' outputs (after data2vec's targets), each
         instance-normalised over the patches first when `normalize_targets`."""
         t = self.target
         emb = self.backbone if self.target_embed == 'online' else t
@@ -210,7 +210,7 @@ class TimeMAEPretrainer(nn.Module):
             for block in t.encoder.layers:
                 tokens = block(tokens); outs.append(tokens)
             outs = outs[-self.target_layers:]
-        if self.normalize_targets and tokens.shape[1] > 1:
+        if self.normalize_targets and outs[0].shape[1] > 1:  # one masked patch: nothing to normalise over
             outs = [F.instance_norm(o.transpose(1, 2).float()).transpose(1, 2).to(o.dtype) for o in outs]
         return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
 
