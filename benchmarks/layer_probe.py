@@ -215,13 +215,9 @@ def report_paired(path):
 def report_test(records):
     "Per encoder: the layer chosen on train + validation, the test split there and at the last layer; then the pairs."
     pct = lambda v: f'{100 * np.mean(v):.2f} ± {100 * np.std(v):.2f}'
+    seen_once(records, lambda r: (r['dataset'], r['protocol'], r['epochs'], r['encoder'], r['seed']))
     by = defaultdict(list)
-    for r in records:
-        key = (r['dataset'], r['protocol'], r['epochs'], r['encoder'])
-        if any(o['seed'] == r['seed'] for o in by[key]):
-            raise ValueError(f"{r['dataset']} seed {r['seed']} ({r['encoder']}) is in the file twice: delete the older "
-                             'line, or write the new runs to another --out')
-        by[key].append(r)
+    for r in records: by[(r['dataset'], r['protocol'], r['epochs'], r['encoder'])].append(r)
     print('| data set (layer chosen by, epochs) | encoder | seeds | layer chosen | test, last layer (the linear evaluation) | '
           'test, chosen layer |')
     print('|---|---|---|---|---|---|')
