@@ -71,11 +71,17 @@ def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out
     last = bench.method_settings(cfg, 'timemae_finelast')
     fineall = bench.method_settings(bench.run_config(dataset, 'timemae_fineall', 'kmeans', label_fraction=frac), 'timemae_fineall')
     assert last.pretraining == fineall.pretraining and last.train.selection == fineall.train.selection == 'last'
+    assert last.readout == fineall.readout == 'mean'  # the bench's `_readout_head` adds no head for the mean
     idx = bench.fixed_label_subset(ds, frac, seed, HERE)  # the committed subset (an error if the data changed)
     stem = bench.cache_path(cache_dir, ds.name, ds.source, last.pretraining, seed)
     pre = bench._cached(stem)
     if pre is None:
         raise SystemExit(f"No finished encoder at {stem}.pth: point --cache-dir at the label study's cache (see --help).")
+    # the harness's checks on a cached encoder: these inputs, today's library defaults
+    pre = bench.check_library_defaults(bench.check_same_inputs(pre, stem, ds), stem, last.pretraining.tokenizer)
+    rec = HERE / 'results' / bench.dataset_key(ds.name) / f'timemae_finelast_kmeans_labels{frac:g}_seed{seed}.json'
+    if rec.is_file() and Path(json.loads(rec.read_text())['pretraining']['weights']).name != Path(pre['weights']).name:
+        raise SystemExit(f'{stem}.pth is not the encoder the committed {rec.name} used: another pretraining setting.')
     arch = last.pretraining.arch
     common = dict(metrics=accuracy, seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff, dropout=arch.dropout, model_dir='.')
     base = {'dataset': ds.name, 'seed': seed, 'label_fraction': frac, 'n_labelled': len(idx),
@@ -85,6 +91,7 @@ def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out
         metrics = evaluate_learner(learn, ds.X_test, ds.y_test)  # the test split, once for this row
         log_record({**base, 'row': row, 'accuracy': metrics['accuracy'], 'macro_f1': metrics['macro_f1'],
                     'final_train_loss': loss, 'schedule': schedule}, out)
+        done.add((seed, frac, row))  # a seed or fraction named twice is not run twice
         print(f"{ds.name} seed {seed} {100 * frac:g}%: {row}: {100 * metrics['accuracy']:.2f}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix='timemae_lpft_'))
@@ -135,7 +142,8 @@ def report(dataset: str, path, results=HERE / 'results') -> str:
         if not seeds: continue
         new = {r: [by_row[r][s] for s in seeds] for r in ROWS}
         old = {c: [committed(dataset, c, frac, s, results) for s in seeds] for c in COMMITTED}
-        same = sum(a == b for a, b in zip(new[STAGE1], old['timemae_finelast_kmeans']))
+        same = '–' if None in old['timemae_finelast_kmeans'] else \
+            f"{sum(a == b for a, b in zip(new[STAGE1], old['timemae_finelast_kmeans']))} of {len(seeds)}"
         margins = []
         for b in BASELINES:
             if None in old[b]: margins.append('–'); continue
@@ -145,7 +153,7 @@ def report(dataset: str, path, results=HERE / 'results') -> str:
         per_seed = ', '.join('–' if b is None else f'{100 * (a - b):+.2f}' for a, b in zip(new[LPFT], old['timemae_fineall_kmeans']))
         lines.append(f'| {frac:g} ({n}) | {len(seeds)} | ' + ' | '.join(_cell(new[r]) for r in ROWS) + ' | ' +
                      ' | '.join(_cell(old[c]) if None not in old[c] else '–' for c in COMMITTED) +
-                     f' | {same} of {len(seeds)} | ' + ' | '.join(margins) + f' | {per_seed} |')
+                     f' | {same} | ' + ' | '.join(margins) + f' | {per_seed} |')
     return '\n'.join(lines)
 
 
