@@ -17,7 +17,9 @@ committed labelled subsets, its scaling, no validation labels, the final epoch s
   `fit_one_cycle(50, 1e-3, reset_opt=True)` (a new optimizer, as a FineAll run starts with).
 - **FineAll, normalised head** (the control): FineAll as the bench runs it but with LP-FT's head
   (`linear_probe_head`: a `BatchNorm1d` without affine parameters before the `Linear`), started from random. LP-FT
-  minus this row is the probe's initialisation alone; this row minus the committed FineAll, the head's normalisation.
+  minus this row is the probe's initialisation alone; this row minus FineAll, the head's normalisation.
+- **FineAll**: the bench's FineAll again on the same encoder (its check: it reproduces the committed row), so every
+  difference above is paired by seed on one encoder.
 
     python benchmarks/lpft.py HAR --cache-dir <the label study's cache> --out benchmarks/ablation/lpft.jsonl
     python benchmarks/lpft.py HAR --report --out benchmarks/ablation/lpft.jsonl
@@ -46,8 +48,8 @@ from tsai_timemae.evaluate import evaluate_learner
 from tsai_timemae.transfer import FreezeEncoder, fineall_learner, finelast_learner, linear_probe_head
 
 HERE = Path(__file__).resolve().parent
-STAGE1, LPFT, CONTROL = 'LP-FT stage 1 (FineLast)', 'LP-FT', 'FineAll, normalised head'
-ROWS = (STAGE1, LPFT, CONTROL)
+STAGE1, LPFT, CONTROL, FINEALL = 'LP-FT stage 1 (FineLast)', 'LP-FT', 'FineAll, normalised head', 'FineAll'
+ROWS = (STAGE1, LPFT, CONTROL, FINEALL)
 # the committed label-study rows shown beside them, and the baselines of issue 15's goal
 COMMITTED = ('timemae_finelast_kmeans', 'timemae_fineall_kmeans', 'timemae_scratch', 'inceptiontimeplus')
 BASELINES = ('timemae_scratch', 'inceptiontimeplus')
@@ -112,6 +114,11 @@ def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out
                                         custom_head=linear_probe_head, **common)
             loss = _fit(learn, fineall.train.epochs, fineall.train.lr)
             record(CONTROL, learn, loss, f'fit_one_cycle({fineall.train.epochs}, {fineall.train.lr:g}), every weight')
+        if (seed, frac, FINEALL) not in done:  # the bench's FineAll again: LP-FT's paired baseline on this encoder
+            with contextlib.redirect_stdout(io.StringIO()):
+                learn = fineall_learner(bench.make_dls(ds, fineall.bs, seed, idx), pre['weights'], path=work, **common)
+            loss = _fit(learn, fineall.train.epochs, fineall.train.lr)
+            record(FINEALL, learn, loss, f'fit_one_cycle({fineall.train.epochs}, {fineall.train.lr:g}), every weight')
     finally: shutil.rmtree(work, ignore_errors=True)
 
 
@@ -134,26 +141,27 @@ def report(dataset: str, path, results=HERE / 'results') -> str:
     runs = defaultdict(lambda: defaultdict(dict))
     for r in read_records(path):
         if r['dataset'] == dataset: runs[(r['label_fraction'], r['n_labelled'])][r['row']][r['seed']] = r['accuracy']
-    head = ['labels (series)', 'seeds', *ROWS, *(f'{n} (committed)' for n in COMMITTED), 'stage 1 = committed FineLast',
-            *(f'LP-FT - {b}: difference / 2 x larger std' for b in BASELINES), 'LP-FT - FineAll (committed), per seed']
+    head = ['labels (series)', 'seeds', *ROWS, *(f'{n} (committed)' for n in COMMITTED),
+            'stage 1 = committed FineLast', 'FineAll = committed FineAll',
+            *(f'LP-FT - {b}: difference / 2 x larger std' for b in BASELINES), 'LP-FT - FineAll, per seed']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for (frac, n), by_row in sorted(runs.items()):
         seeds = sorted(set.intersection(*(set(by_row.get(r, {})) for r in ROWS)))
         if not seeds: continue
         new = {r: [by_row[r][s] for s in seeds] for r in ROWS}
         old = {c: [committed(dataset, c, frac, s, results) for s in seeds] for c in COMMITTED}
-        same = '–' if None in old['timemae_finelast_kmeans'] else \
-            f"{sum(a == b for a, b in zip(new[STAGE1], old['timemae_finelast_kmeans']))} of {len(seeds)}"
+        reproduced = lambda row, name: '–' if None in old[name] else \
+            f'{sum(a == b for a, b in zip(new[row], old[name]))} of {len(seeds)}'
         margins = []
         for b in BASELINES:
             if None in old[b]: margins.append('–'); continue
             d = statistics.fmean(new[LPFT]) - statistics.fmean(old[b])
             bar = 2 * max(statistics.pstdev(new[LPFT]), statistics.pstdev(old[b]))
             margins.append(f"{100 * d:+.2f} / {100 * bar:.2f} ({'met' if d > bar else 'not met'})")
-        per_seed = ', '.join('–' if b is None else f'{100 * (a - b):+.2f}' for a, b in zip(new[LPFT], old['timemae_fineall_kmeans']))
+        per_seed = ', '.join(f'{100 * (a - b):+.2f}' for a, b in zip(new[LPFT], new[FINEALL]))
         lines.append(f'| {frac:g} ({n}) | {len(seeds)} | ' + ' | '.join(_cell(new[r]) for r in ROWS) + ' | ' +
                      ' | '.join(_cell(old[c]) if None not in old[c] else '–' for c in COMMITTED) +
-                     f' | {same} | ' + ' | '.join(margins) + f' | {per_seed} |')
+                     f" | {reproduced(STAGE1, 'timemae_finelast_kmeans')} | {reproduced(FINEALL, 'timemae_fineall_kmeans')} | " + ' | '.join(margins) + f' | {per_seed} |')
     return '\n'.join(lines)
 
 
