@@ -1,6 +1,6 @@
 """One process of a distributed run, launched by tests/test_distributed.py:
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain}
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain,same_seed}
 
 Each rank seeds itself differently (so only the distributed wrapping can make the models equal), trains a tiny
 TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_distrib_ctx`, and writes into OUT_DIR:
@@ -8,7 +8,9 @@ TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_dis
 too: `finelast_init{rank}.pt` / `finelast_final{rank}.pt`), `stdout{rank}.txt` (what the fit
 printed), `saves{rank}.txt` (every `torch.save` target, one a line) and `record{rank}.json` (the recorder's names
 and values, and the pretraining callback's history); a pretraining run also saves its whole state every epoch
-(`save_every=1`) and writes `rng{rank}.pt`, the rank's torch random state after each epoch (the last one stays)."""
+(`save_every=1`) and writes `rng{rank}.pt`, the rank's torch random state after each epoch (the last one stays).
+`same_seed` seeds every rank alike, as a user's script does, pretrains one epoch and writes only `masks{rank}.pt`, the
+masks that rank drew."""
 import contextlib
 import json
 import os
@@ -93,6 +95,21 @@ def main(out: Path, mode: str, epochs: int = 2):
                                   for split, sums in (('train', cb._train_sums), ('valid', valid))})
         local_sums = LocalCodeSums()
         learn.add_cb(local_sums)
+    elif mode == 'same_seed':  # as a user's script: one seed in every process; record the masks each rank draws
+        from tsai_timemae import pretrain
+        set_seed(0)
+        dls = get_ts_dls(X, splits=splits, bs=4, batch_tfms=standardize)
+        learn = ts_learner(dls, TimeMAE, cbs=pretrain.TimeMAEPretrain(target_dir=out / 'models', n_decoder_layers=1), **arch)
+        draw, masks = pretrain.MASKINGS['random'], []
+        def logged(*args, **kwargs):
+            out_ = draw(*args, **kwargs)
+            masks.append([t.cpu() if isinstance(t, torch.Tensor) else t for t in (out_ if isinstance(out_, tuple) else (out_,))])
+            return out_
+        pretrain.MASKINGS['random'] = logged
+        with open(os.devnull, 'w') as f, contextlib.redirect_stdout(f), timemae_distrib_ctx(learn):
+            learn.fit_one_cycle(1, 1e-3)
+        torch.save(masks, out / f'masks{rank}.pt')
+        return
     else:
         raise SystemExit(f'unknown mode {mode!r}')
     torch.save(_state(learn.model), out / f'init{rank}.pt')

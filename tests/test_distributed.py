@@ -150,6 +150,21 @@ def test_pretraining_only_rank0_prints_and_writes_the_encoder(pretrain_run):
 
 
 @needs_ddp
+def test_ranks_seeded_alike_draw_their_own_masks(tmp_path):
+    """A user's script seeds every process alike (or not at all: torch's default seed is fixed), yet each rank must
+    mask its share of the batch differently, or the global batch holds one mask pattern once per process."""
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(N_PROC),
+           str(WORKER), str(tmp_path), 'same_seed']
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, f'torchrun failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+    masks = [torch.load(tmp_path / f'masks{rank}.pt') for rank in range(N_PROC)]
+    assert len(masks[0]) == len(masks[1]) > 0
+    first = [torch.cat([t.flatten().float() for t in m[0] if isinstance(t, torch.Tensor)]) for m in masks]
+    assert first[0].shape == first[1].shape and not torch.equal(first[0], first[1]), 'both ranks drew the same masks'
+
+
+@needs_ddp
 def test_the_pretraining_state_holds_every_ranks_own_random_state(pretrain_run):
     "Each rank seeds itself differently; resuming must give each rank its own streams back, not rank 0's."
     from tsai_timemae.pretrain import _rng_states_of_rank

@@ -12,14 +12,14 @@ import math
 import os
 
 import torch
-from fastai.torch_core import distrib_barrier, num_distrib, rank_distrib  # noqa: F401  (re-exported)
+from fastai.torch_core import distrib_barrier, num_distrib, rank_distrib, set_seed  # noqa: F401  (the first three re-exported)
 
 _all_ = ['rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% auto #0
 __all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'patch_distributed_dl_for_tsai',
-           'sync_batch_tfm_stats', 'timemae_distrib_ctx', 'in_distributed_fit', 'mean_over_ranks', 'sum_over_ranks',
-           'rank_distrib', 'num_distrib', 'distrib_barrier']
+           'sync_batch_tfm_stats', 'decorrelate_rank_streams', 'timemae_distrib_ctx', 'in_distributed_fit',
+           'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% ../nbs/15_distributed.ipynb #997f45fc
 def accelerate_available() -> bool:
@@ -123,13 +123,29 @@ def sync_batch_tfm_stats(dls) -> int:
                 sent += 1
     return sent
 
+def decorrelate_rank_streams() -> int | None:
+    """Give every process other random streams (masks, dropout, random augmentations): ranks above 0 reseed torch,
+    numpy and Python with their seed plus their rank (rank 0 keeps its streams). Every launched process runs the same
+    script, so with the same seed, or none (torch's default seed is fixed), each would draw the same masks and dropout
+    for its own share of the batch, and the global batch would hold one mask pattern `world_size` times. Nothing that
+    must agree across ranks reads these streams: wrapping broadcasts rank 0's weights, and `DistributedDL` broadcasts
+    rank 0's shuffle. Returns the new seed, or None where nothing changed (rank 0, or no process group); a resumed
+    pretraining then restores each rank's own saved streams."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return None
+    rank = torch.distributed.get_rank()
+    if rank == 0: return None
+    seed = (torch.initial_seed() + rank) % 2 ** 63
+    set_seed(seed)
+    return seed
+
 @contextlib.contextmanager
 def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     """`learn.distrib_ctx` that also works on CPU processes: `with timemae_distrib_ctx(learn): learn.fit(...)`.
 
     Under a launcher (`torchrun`, `accelerate launch`; `num_distrib() > 1`) the learner trains data-parallel:
     `sync_bn=False`, `cpu=not torch.cuda.is_available()` unless `cpu` is given, `DistributedDL` patched for gloo
-    and for tsai's loaders, every process given rank 0's batch-transform statistics (`sync_batch_tfm_stats`);
+    and for tsai's loaders, every process given rank 0's batch-transform statistics (`sync_batch_tfm_stats`) and
+    its own random streams (`decorrelate_rank_streams`: masks and dropout differ across ranks);
     on GPUs each process first moves the learner to its own GPU (`LOCAL_RANK`). Other `kwargs` go to
     `accelerate.Accelerator` (e.g. `kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)]`).
     On leaving, the ranks wait for each other (so files rank 0 wrote, e.g. the encoder, are there for all), and the
@@ -154,6 +170,7 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
         atexit.unregister(_destroy_process_group)  # registered once
         atexit.register(_destroy_process_group)
         sync_batch_tfm_stats(learn.dls)
+        decorrelate_rank_streams()
         yield learn
     distrib_barrier()  # not reached after an exception: the other ranks may never arrive
 
