@@ -135,7 +135,7 @@ def _cell(v) -> str: return f'{100 * statistics.fmean(v):.2f} ± {100 * statisti
 
 
 def report(dataset: str, path, results=HERE / 'results') -> str:
-    """The new rows per label fraction (seeds that have all three), the committed rows of the same seeds, whether
+    """The new rows per label fraction (seeds that have all four), the committed rows of the same seeds, whether
     stage 1 reproduced the committed FineLast exactly, and issue 15's margin for LP-FT (the difference of the means
     against twice the larger standard deviation, ddof 0, as `label_goal.py`)."""
     runs = defaultdict(lambda: defaultdict(dict))
