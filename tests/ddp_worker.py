@@ -10,7 +10,7 @@ printed), `saves{rank}.txt` (every `torch.save` target, one a line) and `record{
 and values, and the pretraining callback's history); a pretraining run also saves its whole state every epoch
 (`save_every=1`) and writes `rng{rank}.pt`, the rank's torch random state after each epoch (the last one stays).
 `same_seed` seeds every rank alike, as a user's script does, pretrains one epoch and writes only `masks{rank}.pt`, the
-masks that rank drew."""
+masks that rank drew, and `final{rank}.pt`."""
 import contextlib
 import json
 import os
@@ -109,6 +109,7 @@ def main(out: Path, mode: str, epochs: int = 2):
         with open(os.devnull, 'w') as f, contextlib.redirect_stdout(f), timemae_distrib_ctx(learn):
             learn.fit_one_cycle(1, 1e-3)
         torch.save(masks, out / f'masks{rank}.pt')
+        torch.save(_state(learn.model), out / f'final{rank}.pt')
         return
     else:
         raise SystemExit(f'unknown mode {mode!r}')

@@ -162,6 +162,10 @@ def test_ranks_seeded_alike_draw_their_own_masks(tmp_path):
     assert len(masks[0]) == len(masks[1]) > 0
     first = [torch.cat([t.flatten().float() for t in m[0] if isinstance(t, torch.Tensor)]) for m in masks]
     assert first[0].shape == first[1].shape and not torch.equal(first[0], first[1]), 'both ranks drew the same masks'
+    # their own draws, one model: the weights, the tokenizer's centroids and every buffer still agree after the fit
+    finals = [torch.load(tmp_path / f'final{rank}.pt') for rank in range(N_PROC)]
+    differ = [k for k in finals[0] if not torch.equal(finals[0][k], finals[1][k])]
+    assert not differ, f'parameters or buffers differ across ranks after fit: {differ}'
 
 
 @needs_ddp

@@ -129,8 +129,9 @@ def decorrelate_rank_streams() -> int | None:
     script, so with the same seed, or none (torch's default seed is fixed), each would draw the same masks and dropout
     for its own share of the batch, and the global batch would hold one mask pattern `world_size` times. Nothing that
     must agree across ranks reads these streams: wrapping broadcasts rank 0's weights, and `DistributedDL` broadcasts
-    rank 0's shuffle. Returns the new seed, or None where nothing changed (rank 0, or no process group); a resumed
-    pretraining then restores each rank's own saved streams."""
+    rank 0's shuffle. Returns the new seed, or None where nothing changed (rank 0, or no process group). A resumed
+    pretraining then restores each rank's own saved streams (saved with another number of processes: rank 0's,
+    reseeded this way again). Entering the context again offsets the seed again (ranks still differ)."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return None
     rank = torch.distributed.get_rank()
     if rank == 0: return None

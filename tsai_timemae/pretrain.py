@@ -27,7 +27,7 @@ from fastcore.foundation import L
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
-from .distributed import mean_over_ranks, sum_over_ranks
+from .distributed import decorrelate_rank_streams, mean_over_ranks, sum_over_ranks
 from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
 from .notices import timemae_warn
 
@@ -718,7 +718,8 @@ def _rng_states_by_rank(learn) -> list:
     return out
 
 def _rng_states_of_rank(state: dict, rank: int, world: int) -> dict:
-    "This rank's saved random states; with another number of processes than the saved run's, rank 0's for every rank."
+    """This rank's saved random states; with another number of processes than the saved run's, rank 0's for every rank
+    (the resume then moves ranks above 0 off them with `decorrelate_rank_streams`)."""
     by_rank = state.get('rng_by_rank') or [state['rng']]
     return by_rank[rank] if len(by_rank) == max(world, 1) else by_rank[0]
 
@@ -859,6 +860,8 @@ class PretrainCheckpoint(Callback):
         if state.get('world_size', 1) != max(num_distrib(), 1) and isinstance(sl.val, torch.Tensor) and sl.val.ndim:
             sl.val = sl.val.mean()  # a distributed run's smoothed loss has one entry per process: not this run's count
         _restore_rng_states(self.learn, _rng_states_of_rank(state, rank_distrib(), num_distrib()))
+        if len(state.get('rng_by_rank') or [None]) != max(num_distrib(), 1):
+            decorrelate_rank_streams()  # every rank got rank 0's saved streams: ranks above 0 move off them again
         self.start = state['epoch'] + 1
         if rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
             print(f'Resuming pretraining from {self.path}: {self.start} of {self.learn.n_epoch} epochs done.')
