@@ -68,7 +68,7 @@ def _fit(learn, epochs: int, lr: float, **kwargs):
 
 
 def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out):
-    """LP-FT (both stages) and the control for one seed and fraction, from the bench's cached encoder."""
+    """LP-FT (both stages), the control and FineAll for one seed and fraction, from the bench's cached encoder."""
     cfg = bench.run_config(dataset, 'timemae_finelast', 'kmeans', label_fraction=frac)
     last = bench.method_settings(cfg, 'timemae_finelast')
     fineall = bench.method_settings(bench.run_config(dataset, 'timemae_fineall', 'kmeans', label_fraction=frac), 'timemae_fineall')
@@ -108,17 +108,13 @@ def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out
             loss = _fit(learn, fineall.train.epochs, fineall.train.lr, reset_opt=True)
             record(LPFT, learn, loss, f'stage 1, then fit_one_cycle({fineall.train.epochs}, {fineall.train.lr:g}, '
                                       'reset_opt=True), every weight')
-        if (seed, frac, CONTROL) not in done:
+        # the control (LP-FT's head from random), then the bench's FineAll again: LP-FT's paired baseline on this encoder
+        for row, head in ((CONTROL, {'custom_head': linear_probe_head}), (FINEALL, {})):
+            if (seed, frac, row) in done: continue
             with contextlib.redirect_stdout(io.StringIO()):
-                learn = fineall_learner(bench.make_dls(ds, fineall.bs, seed, idx), pre['weights'], path=work,
-                                        custom_head=linear_probe_head, **common)
+                learn = fineall_learner(bench.make_dls(ds, fineall.bs, seed, idx), pre['weights'], path=work, **head, **common)
             loss = _fit(learn, fineall.train.epochs, fineall.train.lr)
-            record(CONTROL, learn, loss, f'fit_one_cycle({fineall.train.epochs}, {fineall.train.lr:g}), every weight')
-        if (seed, frac, FINEALL) not in done:  # the bench's FineAll again: LP-FT's paired baseline on this encoder
-            with contextlib.redirect_stdout(io.StringIO()):
-                learn = fineall_learner(bench.make_dls(ds, fineall.bs, seed, idx), pre['weights'], path=work, **common)
-            loss = _fit(learn, fineall.train.epochs, fineall.train.lr)
-            record(FINEALL, learn, loss, f'fit_one_cycle({fineall.train.epochs}, {fineall.train.lr:g}), every weight')
+            record(row, learn, loss, f'fit_one_cycle({fineall.train.epochs}, {fineall.train.lr:g}), every weight')
     finally: shutil.rmtree(work, ignore_errors=True)
 
 
