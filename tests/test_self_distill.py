@@ -1,0 +1,70 @@
+"""`benchmarks/self_distill.py`: the student's targets, its loss, and the report that compares it with its teacher."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+from self_distill import distillation_targets, report, soft_cross_entropy  # noqa: E402
+
+
+def test_labelled_series_get_their_own_label_and_the_rest_the_teachers_probabilities():
+    probs = np.array([[.7, .2, .1], [.1, .8, .1], [.3, .3, .4], [.5, .25, .25]], dtype=np.float32)
+    kept = probs.copy()
+    t = distillation_targets(probs, labelled_idx=[1, 3], labels=[2, 0])
+    np.testing.assert_array_equal(t[[1, 3]], [[0, 0, 1], [1, 0, 0]])  # a teacher that disagrees is overruled
+    np.testing.assert_array_equal(t[[0, 2]], probs[[0, 2]])
+    np.testing.assert_array_equal(probs, kept)  # the teacher's output is not modified
+    np.testing.assert_allclose(t.sum(1), 1, rtol=1e-6)
+
+
+def test_soft_cross_entropy_is_cross_entropy_for_one_hot_targets_and_smallest_at_the_target():
+    logits = torch.randn(5, 4)
+    y = torch.tensor([0, 3, 1, 2, 3])
+    assert torch.allclose(soft_cross_entropy(logits, torch.nn.functional.one_hot(y, 4).float()),
+                          torch.nn.functional.cross_entropy(logits, y))
+    target = torch.softmax(torch.randn(5, 4), 1)
+    assert soft_cross_entropy(target.log(), target) < soft_cross_entropy(logits, target)
+
+
+def _write(tmp_path, rows, committed):
+    res = tmp_path / 'results' / 'HAR'
+    res.mkdir(parents=True)
+    for name, accs in committed.items():
+        for s, a in enumerate(accs):
+            (res / f'{name}_labels0.01_seed{s}.json').write_text(json.dumps({'metrics': {'accuracy': a}}))
+    out = tmp_path / 'sd.jsonl'
+    out.write_text(''.join(json.dumps({'dataset': 'HAR', 'seed': s, 'label_fraction': 0.01, 'n_labelled': 58,
+                                       'row': row, 'accuracy': a}) + '\n'
+                           for row, accs in rows.items() for s, a in enumerate(accs)))
+    return out, tmp_path / 'results'
+
+
+def _line(text, row): return [c.strip() for c in next(l for l in text.splitlines() if l.startswith(f'| {row} |')).strip('|').split('|')]
+
+
+def test_report_pairs_each_student_with_its_teacher_and_checks_the_teacher_against_the_committed_row(tmp_path):
+    rows = {'FineAll (teacher)': (.85, .86, .87), 'FineAll, self-distilled': (.90, .91, .92),
+            'InceptionTimePlus (teacher)': (.84, .85, .86), 'InceptionTimePlus, self-distilled': (.84, .87, .86)}
+    committed = {'timemae_fineall_kmeans': (.85, .86, .88), 'inceptiontimeplus': (.84, .85, .86),
+                 'timemae_scratch': (.80, .81, .82)}
+    out, results = _write(tmp_path, rows, committed)
+    text = report('HAR', out, results)
+    assert '1% of the labels (58 series)' in text
+    assert _line(text, 'FineAll (teacher)')[1:4] == ['3', '86.00 ± 0.82', '86.33 ± 1.25']
+    assert _line(text, 'FineAll (teacher)')[4] == '2 of 3'  # seed 2 differs from the committed row
+    assert _line(text, 'InceptionTimePlus (teacher)')[4] == '3 of 3'
+    assert _line(text, 'FineAll, self-distilled')[5] == '+5.00, +5.00, +5.00'
+    assert _line(text, 'InceptionTimePlus, self-distilled')[5] == '+0.00, +2.00, +0.00'
+    # issue 15's margin: 91.00 - 85.00 = +6.00 against twice the larger std (0.82 -> 1.63): met
+    assert 'FineAll, self-distilled - inceptiontimeplus (committed): +6.00, bar 1.63: met (3 seeds)' in text
+    assert 'FineAll, self-distilled - timemae_scratch (committed): +10.00, bar 1.63: met (3 seeds)' in text
+
+
+def test_report_without_students_shows_the_teachers_and_no_margin(tmp_path):
+    out, results = _write(tmp_path, {'FineAll (teacher)': (.85, .86, .87)}, {'timemae_fineall_kmeans': (.85, .86, .87)})
+    text = report('HAR', out, results)
+    assert _line(text, 'FineAll (teacher)')[4] == '3 of 3'
+    assert 'self-distilled' not in text
