@@ -18,7 +18,7 @@ committed labelled subsets, its scaling, no validation labels, the final epoch s
   FineAll `lpft.py`'s FineAll rerun (the cached encoders are that study's re-pretrained ones, not bit-identical to the
   committed ones). A resumed run trains a teacher again for its targets without scoring it again.
 - **The unlabelled pool**: the pretraining's inputs (HAR: the training and validation inputs, 7,352 series), scaled
-  as the labelled series are (`standardize_by_channel` of the training inputs). No label of the pool is read.
+  as the labelled series are (`standardize_by_channel` of the training inputs). No label is read but the labelled series' own.
 - **Targets**: the teacher's class probabilities (softmax, temperature 1) for every pool series, except the labelled
   ones, whose target is their own label (one-hot).
 - **Student**: the method's own starting point, trained again (FineAll: the cached encoder with a new head, as the
