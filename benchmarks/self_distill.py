@@ -107,14 +107,15 @@ def run_seed(ds, dataset: str, seed: int, frac: float, methods, cache_dir, done:
     idx = bench.fixed_label_subset(ds, frac, seed, HERE)  # the committed subset (an error if the data changed)
     base = {'dataset': ds.name, 'seed': seed, 'label_fraction': frac, 'n_labelled': len(idx)}
     pool = unlabelled_pool(ds, fa.pretraining)
-    work = Path(tempfile.mkdtemp(prefix='timemae_distill_'))
-
-    if 'fineall' in methods:
+    if 'fineall' in methods:  # the cached encoder is checked before anything is made on disk
         stem = bench.cache_path(cache_dir, ds.name, ds.source, fa.pretraining, seed)
         pre = bench._cached(stem)
         if pre is None:
             raise SystemExit(f"No finished encoder at {stem}.pth: point --cache-dir at the label study's cache.")
         pre = bench.check_library_defaults(bench.check_same_inputs(pre, stem, ds), stem, fa.pretraining.tokenizer)
+    work = Path(tempfile.mkdtemp(prefix='timemae_distill_'))
+
+    if 'fineall' in methods:
         arch = fa.pretraining.arch
         kw = dict(metrics=accuracy, seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff, dropout=arch.dropout, path=work,
                   model_dir='.')

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
@@ -102,3 +103,20 @@ def test_report_without_students_shows_the_teachers_and_no_margin(tmp_path):
     text = report('HAR', out, results, lpft=tmp_path / 'none.jsonl')
     assert _line(text, 'FineAll (teacher)')[3:5] == ['86.00 ± 0.82', '–']  # no rerun to check it against
     assert 'self-distilled' not in text and 'Gain' not in text
+
+
+def test_a_missing_encoder_stops_the_run_before_it_makes_a_temporary_folder(tmp_path, monkeypatch):
+    "The encoder was checked after the folder was made, so every such exit left an empty folder behind."
+    import tempfile
+    from types import SimpleNamespace
+    import self_distill
+    from tsai_timemae import bench
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path / 'tmp'))
+    (tmp_path / 'tmp').mkdir()
+    monkeypatch.setattr(bench, 'fixed_label_subset', lambda *a, **k: np.arange(6))  # no data set read
+    monkeypatch.setattr(self_distill, 'unlabelled_pool', lambda *a, **k: np.zeros((10, 9, 128), np.float32))
+    ds = SimpleNamespace(name='HAR', source='shared')
+    with pytest.raises(SystemExit, match='No finished encoder at'):
+        self_distill.run_seed(ds, 'HAR', 0, 0.01, ['fineall'], tmp_path / 'no_cache', set(), tmp_path / 'out.jsonl')
+    assert list((tmp_path / 'tmp').iterdir()) == []
+    assert not (tmp_path / 'out.jsonl').exists()
