@@ -2,6 +2,7 @@
 
 `TestSktimeConformance` is sktime's own API conformance suite (check_estimator) on both estimators: ~1 minute on 2 cores.
 Everything else is behaviour on BasicMotions (sktime's bundled copy, 4 classes, chance = 25%) with small encoders."""
+import functools
 import os
 import random
 import tempfile
@@ -324,3 +325,38 @@ def test_no_window_and_auto_epochs_size_themselves_from_the_data(bm, monkeypatch
     assert seen['epochs'] == (8, 100)                                       # 8 series, 1 step per epoch: 100 epochs
     with pytest.raises(ValueError, match="pretrain_epochs must be 'auto' or a whole number"):
         TimeMAEClassifier(**small, pretrain_epochs=-1).fit(Xtr, ytr)
+
+
+# -- TimeMAEPretrain's other options ------------------------------------------------------------------------------------
+@pytest.mark.parametrize('est_cls', [TimeMAEClassifier, TimeMAETransformer])
+def test_pretrain_kwargs_reach_the_pretraining_callback(bm, monkeypatch, est_cls):
+    "Options without a parameter of their own (target_layers, momentum_end, ...) reached no sktime user before."
+    import tsai_timemae.sktime as sk
+    seen = []
+    init = sk.TimeMAEPretrain.__init__
+    @functools.wraps(init)  # keeps the signature the estimator checks the options against
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs)
+        init(self, *args, **kwargs)
+    monkeypatch.setattr(sk.TimeMAEPretrain, '__init__', spy)
+    Xtr, ytr = bm[0][FEW], bm[1][FEW]
+    tiny = {k: v for k, v in TINY.items() if k in est_cls().get_params()}
+    est = est_cls(**tiny, pretrain_kwargs={'momentum_end': 0.999, 'masking': 'span'})
+    est.fit(Xtr, ytr)
+    assert seen and seen[-1]['momentum_end'] == 0.999 and seen[-1]['masking'] == 'span'
+    assert clone(est).get_params()['pretrain_kwargs'] == {'momentum_end': 0.999, 'masking': 'span'}
+    # an option the callback checks against the encoder: its own error, not a silently ignored setting
+    with pytest.raises(ValueError, match='target_layers=2 asks for more blocks than the encoder has'):
+        est_cls(**tiny, pretrain_kwargs={'target_layers': 2}).fit(Xtr, ytr)
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'mask_ratio': 0.5}, r"pretrain_kwargs sets 'mask_ratio', a parameter of TimeMAEClassifier itself: pass mask_ratio="),
+    ({'target_dir': '/tmp/x'}, "pretrain_kwargs sets 'target_dir', but TimeMAEClassifier pretrains in a temporary"),
+    ({'target_layer': 2}, r"pretrain_kwargs has 'target_layer', which TimeMAEPretrain does not take\. Its other options: .*target_layers"),
+    ([('target_layers', 2)], 'pretrain_kwargs must be None or a dict'),
+])
+def test_bad_pretrain_kwargs_are_named_before_any_training(bm, options, message):
+    Xtr, ytr = bm[:2]
+    with pytest.raises(ValueError, match=message):
+        TimeMAEClassifier(**{**TINY, 'pretrain_epochs': 0}, pretrain_kwargs=options).fit(Xtr, ytr)

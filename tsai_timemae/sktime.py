@@ -174,13 +174,42 @@ def _pretrain_epochs(est, n_series: int) -> int:
         raise ValueError(f"pretrain_epochs must be 'auto' or a whole number of epochs (0 skips pretraining), got {e!r}.")
     return int(e)
 
+# TimeMAEPretrain's options that an estimator sets itself: from one of its own parameters, or for its temporary files
+_OWN_PRETRAIN_OPTIONS = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'normalize_targets', 'momentum',
+                         'n_decoder_layers', 'verbose')
+_MANAGED_PRETRAIN_OPTIONS = ('target_dir', 'fname', 'save_best', 'checkpoint', 'save_every', 'resume')
+
+def _pretrain_options(est) -> dict:
+    """`est.pretrain_kwargs` checked: the other options of `TimeMAEPretrain` (e.g. `target_layers`, `momentum_end`,
+    `masking`), passed on as they are. Those the estimator has as parameters of its own must be given there (one
+    place for each setting, which `get_params` and grid searches see), and those that place the encoder file are
+    the estimator's (it pretrains in a temporary directory)."""
+    opts = est.pretrain_kwargs
+    if opts is None: return {}
+    if not isinstance(opts, dict) or not all(isinstance(k, str) for k in opts):
+        raise ValueError(f"pretrain_kwargs must be None or a dict of TimeMAEPretrain's options by name, e.g. "
+                         f"{{'target_layers': 4}}, got {opts!r}.")
+    known = set(inspect.signature(TimeMAEPretrain.__init__).parameters) - {'self'}
+    for k in opts:
+        if k in _OWN_PRETRAIN_OPTIONS:
+            raise ValueError(f'pretrain_kwargs sets {k!r}, a parameter of {type(est).__name__} itself: pass {k}=... to '
+                             f'{type(est).__name__} instead.')
+        if k in _MANAGED_PRETRAIN_OPTIONS:
+            raise ValueError(f'pretrain_kwargs sets {k!r}, but {type(est).__name__} pretrains in a temporary directory '
+                             f'and keeps the encoder in learn_: leave {k} out (to keep pretrained weights, use '
+                             f'TimeMAEPretrain with ts_learner, then weights_path=).')
+        if k not in known:
+            raise ValueError(f"pretrain_kwargs has {k!r}, which TimeMAEPretrain does not take. Its other options: "
+                             f"{', '.join(sorted(known - set(_OWN_PRETRAIN_OPTIONS) - set(_MANAGED_PRETRAIN_OPTIONS)))}.")
+    return dict(opts)
+
 def _pretrain(est, X, tmp, std=None) -> Path:
     """Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters), standardized by `std`
     (default: `X`'s statistics); returns the encoder file."""
     cb = TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, tokenizer=est.tokenizer, alpha=est.alpha,
                          beta=est.beta, normalize_targets=est.normalize_targets, momentum=est.momentum,
                          n_decoder_layers=est.n_decoder_layers, target_dir=tmp,
-                         save_best=False, verbose=est.verbose)
+                         save_best=False, verbose=est.verbose, **_pretrain_options(est))
     learn = ts_learner(_dls(X, None, est.batch_size, tmp, std), TimeMAE, cbs=cb, path=tmp, **_arch(est))
     with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), est.lr)
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
@@ -245,6 +274,8 @@ class TimeMAEClassifier(BaseClassifier):
         series length (`auto_window`: `round(sqrt(length / 2))`, 8 for 128 steps)
     mask_ratio, vocab_size, tokenizer, alpha, beta, normalize_targets, momentum, n_decoder_layers : pretraining, as
         `TimeMAEPretrain` (its defaults: frozen k-means codes for MCC, instance-normalised MRR targets, equal weights)
+    pretrain_kwargs : None or a dict of `TimeMAEPretrain`'s other options, e.g. `{'target_layers': 4}` or
+        `{'momentum_end': 0.9999}`; the options above are set by their own parameters, not here
     pretrain_epochs : self-supervised epochs; 0 skips pretraining (the from-scratch baseline); 'auto' is 100 epochs,
         at most about 7,500 optimiser steps (`default_pretrain_epochs`: at the default batch of 16, 100 epochs up to
         about 1,200 series, fewer above)
@@ -283,7 +314,7 @@ class TimeMAEClassifier(BaseClassifier):
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs='auto', finetune_epochs=40, batch_size=16, lr=1e-3, finetune_lr=None,
-                 X_unlabelled=None, random_state=None, verbose=False, max_seq_len=None):
+                 X_unlabelled=None, random_state=None, verbose=False, max_seq_len=None, pretrain_kwargs=None):
         self.mode, self.window, self.d_model, self.n_layers, self.n_heads = mode, window, d_model, n_layers, n_heads
         self.d_ff, self.dropout, self.mask_ratio, self.vocab_size = d_ff, dropout, mask_ratio, vocab_size
         self.alpha, self.beta, self.momentum, self.n_decoder_layers = alpha, beta, momentum, n_decoder_layers
@@ -291,6 +322,7 @@ class TimeMAEClassifier(BaseClassifier):
         self.pretrain_epochs, self.finetune_epochs, self.batch_size = pretrain_epochs, finetune_epochs, batch_size
         self.lr, self.finetune_lr, self.X_unlabelled = lr, finetune_lr, X_unlabelled
         self.random_state, self.verbose, self.max_seq_len = random_state, verbose, max_seq_len
+        self.pretrain_kwargs = pretrain_kwargs
         super().__init__()
 
     def __sklearn_tags__(self): return _sklearn_tags('classifier')
@@ -312,6 +344,7 @@ class TimeMAEClassifier(BaseClassifier):
         if self.mode not in ('fineall', 'finelast'):
             raise ValueError(f"mode must be 'fineall' (train everything) or 'finelast' (linear probe), got {self.mode!r}.")
         _check_training_settings(self)
+        _pretrain_options(self)  # before any work, even when nothing is pretrained (pretrain_epochs=0)
         X = _panel(X)
         _check_finite(X, 'X', self)
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
@@ -409,14 +442,14 @@ class TimeMAETransformer(BaseTransformer):
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs='auto', batch_size=16, lr=1e-3, random_state=None, verbose=False, max_seq_len=None,
-                 pool='mean', layer=None):
+                 pool='mean', layer=None, pretrain_kwargs=None):
         self.weights_path, self.window, self.d_model, self.n_layers = weights_path, window, d_model, n_layers
         self.n_heads, self.d_ff, self.dropout, self.mask_ratio = n_heads, d_ff, dropout, mask_ratio
         self.vocab_size, self.alpha, self.beta, self.momentum = vocab_size, alpha, beta, momentum
         self.tokenizer, self.normalize_targets = tokenizer, normalize_targets
         self.n_decoder_layers, self.pretrain_epochs, self.batch_size = n_decoder_layers, pretrain_epochs, batch_size
         self.lr, self.random_state, self.verbose, self.max_seq_len = lr, random_state, verbose, max_seq_len
-        self.pool, self.layer = pool, layer
+        self.pool, self.layer, self.pretrain_kwargs = pool, layer, pretrain_kwargs
         super().__init__()
 
     def __sklearn_tags__(self): return _sklearn_tags(None)
@@ -428,6 +461,7 @@ class TimeMAETransformer(BaseTransformer):
         if self.layer is not None and self.weights_path is None:  # named before pretraining; a file's depth is checked once read
             TimeMAEBackbone.check_block(self.layer, self.n_layers)
         _check_training_settings(self, counts=('batch_size',), rates=('lr',))
+        _pretrain_options(self)
         with _with_fix(self): return super().fit(X, y)
 
     def transform(self, X, y=None):
