@@ -31,6 +31,8 @@ def test_authors_init_and_gains_are_in_the_saved_encoder_and_rebuild(udls, dls, 
     assert encoder_config(w)['residual_gain'] is True
     ft = fineall_learner(dls, cb.weights_path)                                    # rebuilt from the file alone
     assert hasattr(ft.model.backbone.encoder.layers[0], 'gain1')
+    head = ft.model.head[-1]                                                    # the authors' init reaches the classifier
+    assert isinstance(head, torch.nn.Linear) and torch.allclose(head.bias, torch.full_like(head.bias, 0.1))
     assert torch.equal(ft.model.backbone.encoder.layers[0].gain1, w['backbone.encoder.layers.0.gain1'])
 
 
@@ -78,3 +80,16 @@ def test_the_preset_pins_every_training_setting_so_library_defaults_cannot_chang
         assert set(preset[part]) <= params
     assert preset['pretrain']['normalize_targets'] is False and preset['pretrain']['momentum_end'] is None
     assert TimeMAEPretrain(**preset['pretrain'], verbose=False).net_kwargs['normalize_targets'] is False
+
+
+def test_authors_init_covers_the_default_head_and_leaves_a_given_head_alone():
+    "Their code initialises its classifier's Linear as every other (Xavier-normal, bias 0.1); it was left at torch's."
+    torch.manual_seed(0)
+    head = TimeMAE(3, 5, **SMALL, init_scheme='authors').head[-1]
+    assert torch.allclose(head.bias, torch.full((5,), 0.1))
+    xavier_std = (2 / (SMALL['d_model'] + 5)) ** 0.5
+    assert abs(float(head.weight.std()) / xavier_std - 1) < 0.3
+    assert not torch.allclose(TimeMAE(3, 5, **SMALL).head[-1].bias, torch.full((5,), 0.1))  # torch's init by default
+    given = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(SMALL['d_model'], 5))
+    kept = given[1].bias.detach().clone()
+    assert torch.equal(TimeMAE(3, 5, **SMALL, init_scheme='authors', custom_head=given).head[1].bias, kept)

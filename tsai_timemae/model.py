@@ -170,7 +170,10 @@ class TimeMAE(nn.Module):
                                         pre_norm, check_finite, residual_gain, init_scheme, ff_dropout, attn_dropout)
         # head: [bs, d_model, n_patches] -> [bs, c_out] (or the pooled [bs, d_model] when c_out is None)
         self.head_nf = d_model
-        if custom_head is None: self.head = self.create_head(d_model, c_out, fc_dropout)
+        if custom_head is None:
+            self.head = self.create_head(d_model, c_out, fc_dropout)
+            # the authors' code initialises every Linear of its classifier too; a head the user gives is left as it is
+            if init_scheme == 'authors': authors_init_(self.head)
         elif isinstance(custom_head, nn.Module): self.head = custom_head
         else: self.head = self.build_custom_head(custom_head, c_out, seq_len)
 
