@@ -507,3 +507,15 @@ def test_encoders_cached_before_target_layers_existed_are_still_accepted(tmp_pat
     other = {**before, 'library_defaults': {**now, 'pretrain.target_layers': 4}}
     with pytest.raises(ValueError, match=r'pretrain\.target_layers: 4 then, 1 now'):
         check_library_defaults(other, stem, 'kmeans')
+
+
+def test_encoders_cached_before_target_context_existed_are_still_accepted(tmp_path):
+    "`target_context='masked'` computes the targets the versions before it did: the cached encoders stay valid."
+    from tsai_timemae.bench import check_library_defaults, library_defaults
+    stem = tmp_path / 'timemae_kmeans_seed0_abc'
+    now = library_defaults('kmeans')
+    before = {'weights': str(stem.with_suffix('.pth')),
+              'library_defaults': {k: v for k, v in now.items() if k not in ('pretrain.target_layers', 'pretrain.target_context')}}
+    assert check_library_defaults(before, stem, 'kmeans') is before
+    with pytest.raises(ValueError, match=r"pretrain\.target_context: 'full' then, 'masked' now"):
+        check_library_defaults({**before, 'library_defaults': {**now, 'pretrain.target_context': 'full'}}, stem, 'kmeans')

@@ -292,3 +292,34 @@ def test_target_layers_reaches_the_pretrainer_through_the_callback(udls, tmp_pat
     learn, cb = _learner(udls, tmp_path, target_layers=2)
     learn.fit(1, 1e-3)
     assert cb.pretrainer.target_layers == 2 and math.isfinite(cb.history[-1]['mrr'])
+
+
+def test_full_context_targets_read_the_masked_positions_of_the_whole_series():
+    "data2vec's teacher sees the unmasked series: each target depends on the visible patches too, not on the masked alone."
+    model = TimeMAE(3, None, **SMALL)
+    x, ids = torch.randn(2, 3, 100), torch.tensor([[1, 4, 7], [0, 2, 9]])
+    masked = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=True).eval()
+    full = TimeMAEPretrainer(model.backbone, vocab_size=8, normalize_targets=True, target_context='full').eval()
+    full.target.load_state_dict(masked.target.state_dict())
+    whole = full.target.block_output(x, -1).transpose(1, 2)                      # [bs, 10 patches, d]
+    norm = lambda r: F.instance_norm(r.transpose(1, 2)).transpose(1, 2)          # over the patches
+    expected = torch.stack([norm(whole)[i, ids[i]] for i in range(2)])
+    assert torch.allclose(full.momentum_targets(x, ids), expected, atol=1e-5)
+    assert not torch.allclose(masked.momentum_targets(x, ids), expected, atol=1e-3)
+    x2 = x.clone(); x2[:, :, 50:60] += 1                                          # patch 5, visible in both series
+    assert not torch.allclose(full.momentum_targets(x2, ids), full.momentum_targets(x, ids))
+    assert torch.allclose(masked.momentum_targets(x2, ids), masked.momentum_targets(x, ids))
+
+
+def test_target_context_is_checked_reaches_the_pretrainer_and_old_states_resume():
+    from tsai_timemae.pretrain import _settings_since
+    with pytest.raises(ValueError, match="target_context must be 'masked'.*or 'full'.*got 'all'"):
+        TimeMAEPretrain(target_context='all')
+    assert TimeMAEPretrain(target_context='full').net_kwargs['target_context'] == 'full'
+    assert _settings_since({'masking': 'random', 'target_context': 'masked'}) == {'masking': 'random'}
+
+
+def test_full_context_pretraining_runs_through_the_callback(udls, tmp_path, seed):
+    learn, cb = _learner(udls, tmp_path, target_context='full')
+    learn.fit(1, 1e-3)
+    assert cb.pretrainer.target_context == 'full' and math.isfinite(cb.history[-1]['mrr'])

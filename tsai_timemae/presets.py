@@ -19,7 +19,8 @@ def authors_preset() -> dict:
         'pretrain': dict(mask_ratio=0.6, tokenizer='gumbel', vocab_size=192, alpha=1., beta=5., gamma=0., momentum=0.99,
                          momentum_end=None, n_decoder_layers=4, decoder_dropout=0.1, label_smoothing=0.2, shared_mask=True,
                          normalize_targets=False, target_embed='online', target_dropout=True, init_scheme='authors',
-                         tokenizer_kwargs=dict(tau=1.), masking='random', decoupled=True, target_layers=1),
+                         tokenizer_kwargs=dict(tau=1.), masking='random', decoupled=True, target_layers=1,
+                         target_context='masked'),
         'fit': dict(bs=128, lr=1e-3, epochs=100, schedule='constant', optimizer='adamw', standardize=False,
                     drop_last=False, wd_bn_bias=True),
     }

@@ -32,11 +32,11 @@ from .weights import _load_state, atomic_torch_save, check_writable_folder, save
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['MASKINGS', 'NET_SETTINGS_ADDED', 'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes',
-           'CrossAttentionBlock', 'DecoupledEncoder', 'PretrainOutput', 'check_target_layers', 'check_decoder_layers',
-           'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats',
-           'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate', 'SaveEncoder',
-           'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
+__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'NET_SETTINGS_ADDED', 'random_masking', 'span_masking', 'gather_tokens',
+           'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder', 'PretrainOutput', 'check_target_context',
+           'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
+           'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate',
+           'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -119,6 +119,14 @@ class PretrainOutput(tuple):
     def keys(self): return self.fields
     def items(self): return zip(self.fields, self)
 
+TARGET_CONTEXTS = ('masked', 'full')
+
+def check_target_context(target_context):
+    "`target_context`: what the momentum encoder sees when it makes MRR's targets, the masked patches alone or the whole series."
+    if target_context not in TARGET_CONTEXTS:
+        raise ValueError(f"target_context must be 'masked' (the momentum encoder sees the masked patches alone, as the "
+                         f"authors' code) or 'full' (it sees the whole series, as data2vec's teacher), got {target_context!r}.")
+
 def check_target_layers(target_layers, n_layers: int | None = None):
     "`target_layers` counts the momentum encoder's last blocks that MRR's targets average: 1 to the encoder's depth."
     check_setting_types(dict(target_layers=target_layers))
@@ -143,13 +151,14 @@ class TimeMAEPretrainer(nn.Module):
                  d_ff: int | None = None, dropout: float | None = None, normalize_targets: bool = False,
                  shared_mask: bool = False, target_embed: str = 'ema', target_dropout: bool = False,
                  tokenizer_kwargs: dict | None = None, init_scheme: str = 'torch', masking: str = 'random',
-                 decoupled: bool = True, target_layers: int = 1):
+                 decoupled: bool = True, target_layers: int = 1, target_context: str = 'masked'):
         super().__init__()
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)
         check_target_layers(target_layers, len(backbone.encoder.layers))
+        check_target_context(target_context)
         if target_embed not in ('ema', 'online'):
             raise ValueError(f"target_embed must be 'ema' (a momentum copy of the embeddings) or 'online' (the authors' code), got {target_embed!r}.")
         check_tokenizer(tokenizer)
@@ -163,7 +172,7 @@ class TimeMAEPretrainer(nn.Module):
         self.backbone, self.mask_ratio, self.shared_mask, self.masking = backbone, mask_ratio, shared_mask, masking
         self.decoupled = decoupled
         self.normalize_targets, self.target_embed, self.target_dropout = normalize_targets, target_embed, target_dropout
-        self.target_layers = target_layers
+        self.target_layers, self.target_context = target_layers, target_context
         if init_scheme not in ('torch', 'authors'):
             raise ValueError(f"init_scheme must be 'torch' (PyTorch's defaults) or 'authors' (the TimeMAE authors' code), got {init_scheme!r}.")
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
@@ -197,22 +206,27 @@ class TimeMAEPretrainer(nn.Module):
 
     @torch.no_grad()
     def momentum_targets(self, x: torch.Tensor, ids_msk: torch.Tensor) -> torch.Tensor:
-        """MRR targets: the momentum encoder's view of the masked patches alone, `[bs, n_m, d]`: its last block's
-        output, or with `target_layers=K` the mean of its last K blocks' outputs (after data2vec's targets), each
-        instance-normalised over the patches first when `normalize_targets`."""
+        """MRR targets `[bs, n_m, d]`: the momentum encoder's view of the masked patches, its last block's output, or
+        with `target_layers=K` the mean of its last K blocks' outputs (after data2vec's targets), each
+        instance-normalised over the patches first when `normalize_targets`. With `target_context='masked'` (the
+        authors' code) it encodes the masked patches alone, as their own sequence; with `'full'` it encodes the whole
+        series and the masked positions are read from that (data2vec's teacher, which sees the unmasked input), so
+        each target carries the context of every patch, and the statistics of `normalize_targets` are over all of them."""
         t = self.target
         emb = self.backbone if self.target_embed == 'online' else t
         tokens = emb.patch_embed(x)
-        tokens = gather_tokens(tokens + emb.pos_embed[:, :tokens.shape[1]], ids_msk)
+        tokens = tokens + emb.pos_embed[:, :tokens.shape[1]]
+        if self.target_context == 'masked': tokens = gather_tokens(tokens, ids_msk)
         if self.target_layers == 1: outs = [t.encode(tokens)]
         else:
             outs = []
             for block in t.encoder.layers:
                 tokens = block(tokens); outs.append(tokens)
             outs = outs[-self.target_layers:]
-        if self.normalize_targets and outs[0].shape[1] > 1:  # one masked patch: nothing to normalise over
+        if self.normalize_targets and outs[0].shape[1] > 1:  # one patch: nothing to normalise over
             outs = [F.instance_norm(o.transpose(1, 2).float()).transpose(1, 2).to(o.dtype) for o in outs]
-        return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
+        out = outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
+        return out if self.target_context == 'masked' else gather_tokens(out, ids_msk)
 
     def forward(self, x: torch.Tensor) -> dict:
         """One pretraining pass -> dict with `logits` and `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and
@@ -468,8 +482,8 @@ class TimeMAEPretrain(Callback):
     MCC: `tokenizer` names the code generator (`make_tokenizer`); frozen tokenizers (`'kmeans'`,
     `'random_projection'`) are fitted on raw patches of the training batches before the first step.
     `vocab_size=None` takes `default_vocab_size` (192 for learned tokenizers, about one code per 100 training
-    patches for frozen ones). MRR: `normalize_targets`, `target_embed`, `target_dropout`, `target_layers` (see
-    `TimeMAEPretrainer`);
+    patches for frozen ones). MRR: `normalize_targets`, `target_embed`, `target_dropout`, `target_layers`,
+    `target_context` (see `TimeMAEPretrainer.momentum_targets`);
     `momentum` rises to `momentum_end` along a cosine when that is given. The history and the progress table carry
     the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
     the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`).
@@ -494,7 +508,7 @@ class TimeMAEPretrain(Callback):
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
                  tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch',
                  save_every: int | None = None, resume: bool = False, masking: str = 'random', decoupled: bool = True,
-                 target_layers: int = 1):
+                 target_layers: int = 1, target_context: str = 'masked'):
         check_setting_types(dict(vocab_size=vocab_size, n_decoder_layers=n_decoder_layers, save_every=save_every),
                             dict(mask_ratio=mask_ratio, alpha=alpha, beta=beta, gamma=gamma, momentum=momentum,
                                  momentum_end=momentum_end, label_smoothing=label_smoothing, decoder_dropout=decoder_dropout,
@@ -504,6 +518,7 @@ class TimeMAEPretrain(Callback):
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts
         check_target_layers(target_layers)  # the encoder's depth is checked when the fit builds the pretrainer
+        check_target_context(target_context)
         check_tokenizer(tokenizer)
         check_tokenizer_options(tokenizer, tokenizer_kwargs)
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
@@ -516,7 +531,7 @@ class TimeMAEPretrain(Callback):
         self.net_kwargs = dict(normalize_targets=normalize_targets, shared_mask=shared_mask, target_embed=target_embed,
                                target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs,
                                init_scheme=init_scheme, masking=masking, decoupled=decoupled,
-                               target_layers=target_layers)
+                               target_layers=target_layers, target_context=target_context)
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
         self.part_metrics = [(_CodePart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.momentum_update = DropLabels(), MomentumUpdate(momentum, momentum_end)
@@ -751,7 +766,7 @@ def _recorder_state(rec) -> dict:
 
 # options added after states were saved, with the value that computes what the versions before them did: a
 # state saved then, which does not name them, resumes when they keep that value
-NET_SETTINGS_ADDED = {'target_layers': 1}
+NET_SETTINGS_ADDED = {'target_layers': 1, 'target_context': 'masked'}
 
 def _settings_since(net_kwargs: dict) -> dict:
     "`net_kwargs` without the later options that keep their earlier behaviour (`NET_SETTINGS_ADDED`)."
