@@ -113,13 +113,11 @@ def run_seed(ds, dataset: str, seed: int, frac: float, methods, cache_dir, done:
         if pre is None:
             raise SystemExit(f"No finished encoder at {stem}.pth: point --cache-dir at the label study's cache.")
         pre = bench.check_library_defaults(bench.check_same_inputs(pre, stem, ds), stem, fa.pretraining.tokenizer)
-    work = Path(tempfile.mkdtemp(prefix='timemae_distill_'))
 
     if 'fineall' in methods:
         arch = fa.pretraining.arch
-        kw = dict(metrics=accuracy, seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff, dropout=arch.dropout, path=work,
-                  model_dir='.')
-        make = {'fineall': lambda dls: fineall_learner(dls, pre['weights'], **kw)}
+        kw = dict(metrics=accuracy, seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff, dropout=arch.dropout, model_dir='.')
+        make = {'fineall': lambda dls: fineall_learner(dls, pre['weights'], path=work, **kw)}  # `work`: made below
         base_m = {'fineall': {'weights': Path(pre['weights']).name}}
     else: make, base_m = {}, {}
     make['inceptiontimeplus'] = lambda dls: ts_learner(dls, InceptionTimePlus, metrics=accuracy, seed=seed, path=work,
@@ -133,6 +131,7 @@ def run_seed(ds, dataset: str, seed: int, frac: float, methods, cache_dir, done:
         done.add((seed, frac, row))
         print(f"{ds.name} seed {seed} {100 * frac:g}%: {row}: {100 * metrics['accuracy']:.2f}", flush=True)
 
+    work = Path(tempfile.mkdtemp(prefix='timemae_distill_'))  # removed by the `finally` below, whatever happens
     try:
         for m in methods:
             name, s = METHODS[m][0], settings[m]

@@ -350,13 +350,18 @@ def test_pretrain_kwargs_reach_the_pretraining_callback(bm, monkeypatch, est_cls
         est_cls(**tiny, pretrain_kwargs={'target_layers': 2}).fit(Xtr, ytr)
 
 
+@pytest.mark.parametrize('est_cls', [TimeMAEClassifier, TimeMAETransformer])
 @pytest.mark.parametrize('options, message', [
-    ({'mask_ratio': 0.5}, r"pretrain_kwargs sets 'mask_ratio', a parameter of TimeMAEClassifier itself: pass mask_ratio="),
-    ({'target_dir': '/tmp/x'}, "pretrain_kwargs sets 'target_dir', but TimeMAEClassifier pretrains in a temporary"),
+    ({'mask_ratio': 0.5}, r"pretrain_kwargs sets 'mask_ratio', a parameter of {name} itself: pass mask_ratio="),
+    ({'target_dir': '/tmp/x'}, "pretrain_kwargs sets 'target_dir', but {name} pretrains in a temporary"),
+    ({'init_scheme': 'authors'}, "pretrain_kwargs sets 'init_scheme', which must match how the encoder is built"),
     ({'target_layer': 2}, r"pretrain_kwargs has 'target_layer', which TimeMAEPretrain does not take\. Its other options: .*target_layers"),
+    ({'target_context': 'all'}, "target_context must be 'masked'"),       # a value, checked as TimeMAEPretrain checks it
     ([('target_layers', 2)], 'pretrain_kwargs must be None or a dict'),
 ])
-def test_bad_pretrain_kwargs_are_named_before_any_training(bm, options, message):
+def test_bad_pretrain_kwargs_are_named_before_any_training(bm, options, message, est_cls):
+    "Named even when nothing would be pretrained (pretrain_epochs=0): a typo in an option is never silently ignored."
     Xtr, ytr = bm[:2]
-    with pytest.raises(ValueError, match=message):
-        TimeMAEClassifier(**{**TINY, 'pretrain_epochs': 0}, pretrain_kwargs=options).fit(Xtr, ytr)
+    tiny = {k: v for k, v in TINY.items() if k in est_cls().get_params()}
+    with pytest.raises(ValueError, match=message.format(name=est_cls.__name__)):
+        est_cls(**{**tiny, 'pretrain_epochs': 0}, pretrain_kwargs=options).fit(Xtr, ytr)

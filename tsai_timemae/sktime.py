@@ -178,12 +178,16 @@ def _pretrain_epochs(est, n_series: int) -> int:
 _OWN_PRETRAIN_OPTIONS = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'normalize_targets', 'momentum',
                          'n_decoder_layers', 'verbose')
 _MANAGED_PRETRAIN_OPTIONS = ('target_dir', 'fname', 'save_best', 'checkpoint', 'save_every', 'resume')
+# TimeMAEPretrain's options that need the encoder built to match, which the estimators build with the library's
+# defaults: the authors' initialisation would reach the pretraining modules but not the encoder or the saved file
+_ENCODER_PRETRAIN_OPTIONS = ('init_scheme',)
 
 def _pretrain_options(est) -> dict:
     """`est.pretrain_kwargs` checked: the other options of `TimeMAEPretrain` (e.g. `target_layers`, `momentum_end`,
     `masking`), passed on as they are. Those the estimator has as parameters of its own must be given there (one
     place for each setting, which `get_params` and grid searches see), and those that place the encoder file are
-    the estimator's (it pretrains in a temporary directory)."""
+    the estimator's (it pretrains in a temporary directory). Their values are checked as `TimeMAEPretrain` checks
+    them, also when nothing will be pretrained (`pretrain_epochs=0`, or a `weights_path`), so a typo is never silent."""
     opts = est.pretrain_kwargs
     if opts is None: return {}
     if not isinstance(opts, dict) or not all(isinstance(k, str) for k in opts):
@@ -198,18 +202,28 @@ def _pretrain_options(est) -> dict:
             raise ValueError(f'pretrain_kwargs sets {k!r}, but {type(est).__name__} pretrains in a temporary directory '
                              f'and keeps the encoder in learn_: leave {k} out (to keep pretrained weights, use '
                              f'TimeMAEPretrain with ts_learner, then weights_path=).')
+        if k in _ENCODER_PRETRAIN_OPTIONS:
+            raise ValueError(f"pretrain_kwargs sets {k!r}, which must match how the encoder is built, and "
+                             f"{type(est).__name__} builds it with the library's defaults: to pretrain with the authors' "
+                             f"recipe, use authors_preset() with ts_learner and TimeMAEPretrain, then weights_path=.")
         if k not in known:
+            others = known - set(_OWN_PRETRAIN_OPTIONS) - set(_MANAGED_PRETRAIN_OPTIONS) - set(_ENCODER_PRETRAIN_OPTIONS)
             raise ValueError(f"pretrain_kwargs has {k!r}, which TimeMAEPretrain does not take. Its other options: "
-                             f"{', '.join(sorted(known - set(_OWN_PRETRAIN_OPTIONS) - set(_MANAGED_PRETRAIN_OPTIONS)))}.")
+                             f"{', '.join(sorted(others))}.")
+    _pretrain_callback(est, opts)  # its own checks of the values (it writes nothing)
     return dict(opts)
+
+def _pretrain_callback(est, opts: dict) -> TimeMAEPretrain:
+    """The estimator's `TimeMAEPretrain`: its own pretraining parameters and `opts` (checked `pretrain_kwargs`). It
+    saves no file (`save_best=False`): `_pretrain` saves the encoder itself."""
+    return TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, tokenizer=est.tokenizer, alpha=est.alpha,
+                           beta=est.beta, normalize_targets=est.normalize_targets, momentum=est.momentum,
+                           n_decoder_layers=est.n_decoder_layers, save_best=False, verbose=est.verbose, **opts)
 
 def _pretrain(est, X, tmp, std=None) -> Path:
     """Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters), standardized by `std`
     (default: `X`'s statistics); returns the encoder file."""
-    cb = TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, tokenizer=est.tokenizer, alpha=est.alpha,
-                         beta=est.beta, normalize_targets=est.normalize_targets, momentum=est.momentum,
-                         n_decoder_layers=est.n_decoder_layers, target_dir=tmp,
-                         save_best=False, verbose=est.verbose, **_pretrain_options(est))
+    cb = _pretrain_callback(est, _pretrain_options(est))
     learn = ts_learner(_dls(X, None, est.batch_size, tmp, std), TimeMAE, cbs=cb, path=tmp, **_arch(est))
     with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), est.lr)
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
@@ -387,7 +401,8 @@ class TimeMAEClassifier(BaseClassifier):
         tiny = dict(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16, vocab_size=8, n_decoder_layers=1,
                     pretrain_epochs=1, finetune_epochs=1, batch_size=4)
         return [{**tiny, 'mode': 'fineall'},
-                {**tiny, 'mode': 'finelast', 'window': 2, 'pretrain_epochs': 2, 'finetune_epochs': 2}]
+                {**tiny, 'mode': 'finelast', 'window': 2, 'pretrain_epochs': 2, 'finetune_epochs': 2,
+                 'pretrain_kwargs': {'momentum_end': 0.999}}]  # a dict parameter through cloning, pickling, refits
 
 # %% ../nbs/08_sktime.ipynb #78b6019a
 class TimeMAETransformer(BaseTransformer):
@@ -496,4 +511,4 @@ class TimeMAETransformer(BaseTransformer):
         "Tiny models for sktime's conformance checks (series of 10 steps, single series, hierarchical data)."
         tiny = dict(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16, vocab_size=8, n_decoder_layers=1,
                     pretrain_epochs=1, batch_size=4)
-        return [tiny, {**tiny, 'window': 2, 'pretrain_epochs': 2}]
+        return [tiny, {**tiny, 'window': 2, 'pretrain_epochs': 2, 'pretrain_kwargs': {'momentum_end': 0.999}}]
