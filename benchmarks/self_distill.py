@@ -113,8 +113,6 @@ def run_seed(ds, dataset: str, seed: int, frac: float, methods, cache_dir, done:
         if pre is None:
             raise SystemExit(f"No finished encoder at {stem}.pth: point --cache-dir at the label study's cache.")
         pre = bench.check_library_defaults(bench.check_same_inputs(pre, stem, ds), stem, fa.pretraining.tokenizer)
-
-    if 'fineall' in methods:
         arch = fa.pretraining.arch
         kw = dict(metrics=accuracy, seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff, dropout=arch.dropout, model_dir='.')
         make = {'fineall': lambda dls: fineall_learner(dls, pre['weights'], path=work, **kw)}  # `work`: made below
