@@ -1,6 +1,6 @@
 """One process of a distributed run, launched by tests/test_distributed.py:
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain,same_seed}
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain,pretrain_tail,same_seed}
 
 Each rank seeds itself differently (so only the distributed wrapping can make the models equal), trains a tiny
 TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_distrib_ctx`, and writes into OUT_DIR:
@@ -9,7 +9,8 @@ too: `finelast_init{rank}.pt` / `finelast_final{rank}.pt`), `stdout{rank}.txt` (
 printed), `saves{rank}.txt` (every `torch.save` target, one a line) and `record{rank}.json` (the recorder's names
 and values, and the pretraining callback's history); a pretraining run also saves its whole state every epoch
 (`save_every=1`) and writes `rng{rank}.pt`, the rank's torch random state after each epoch (the last one stays).
-`same_seed` seeds every rank alike, as a user's script does, pretrains one epoch and writes only `masks{rank}.pt`, the
+`pretrain_tail` pretrains as `pretrain` does, with validation batches of 3 (rank 1's last one is a padding repeat
+alone), and records each rank's validation batches. `same_seed` seeds every rank alike, as a user's script does, pretrains one epoch and writes only `masks{rank}.pt`, the
 masks that rank drew, and `final{rank}.pt`."""
 import contextlib
 import json
@@ -75,9 +76,11 @@ def main(out: Path, mode: str, epochs: int = 2):
         splits = (splits[0], list(range(23, 33)))
         dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4, batch_tfms=standardize)
         learn = ts_learner(dls, TimeMAE, metrics=accuracy, **arch)
-    elif mode == 'pretrain':
+    elif mode in ('pretrain', 'pretrain_tail'):
         from tsai_timemae.pretrain import TimeMAEPretrain
-        dls = get_ts_dls(X, splits=splits, bs=4, batch_tfms=standardize)
+        # 7 validation series in shares of 4: rank 1's share ends with a repeat of the first series. In batches of 4
+        # (pretrain) that batch holds 3 series and the repeat; in batches of 3 (pretrain_tail) it is the repeat alone
+        dls = get_ts_dls(X, splits=splits, bs=4 if mode == 'pretrain' else [4, 3], batch_tfms=standardize)
         cb = TimeMAEPretrain(target_dir=out / 'models', n_decoder_layers=1, momentum=0.9, save_every=1)
         learn = ts_learner(dls, TimeMAE, cbs=cb, **arch)
         from fastai.callback.core import Callback
@@ -95,6 +98,17 @@ def main(out: Path, mode: str, epochs: int = 2):
                                   for split, sums in (('train', cb._train_sums), ('valid', valid))})
         local_sums = LocalCodeSums()
         learn.add_cb(local_sums)
+        class ValidBatches(Callback):
+            "Each validation batch this rank scored: its series, its loss, and whether its loss parts were counted."
+            order = 99
+            def before_fit(self): self.epochs = []
+            def before_validate(self): self.epochs.append([])
+            def after_loss(self):
+                if self.training: return
+                self.epochs[-1].append({'n': int(self.xb[0].shape[0]), 'loss': float(self.loss),
+                                        'counted': 'mrr' in self.loss_func.last})
+        valid_batches = ValidBatches()
+        learn.add_cb(valid_batches)
     elif mode == 'same_seed':  # as a user's script: one seed in every process; record the masks each rank draws
         from tsai_timemae import pretrain
         set_seed(0)
@@ -134,6 +148,7 @@ def main(out: Path, mode: str, epochs: int = 2):
         record['history'] = getattr(cb, 'history', None)
         record['weights_path'] = str(getattr(cb, 'weights_path', None))
         record['local_code_sums'] = local_sums.rows
+        record['valid_batches'] = valid_batches.epochs
     (out / f'record{rank}.json').write_text(json.dumps(record, default=str))
     if mode == 'supervised':  # then FineLast in the same processes: the encoder frozen (FreezeEncoder), the head trains
         from tsai_timemae.transfer import FreezeEncoder

@@ -46,6 +46,11 @@ def pretrain_run(tmp_path_factory):
     return out, _launch(out, 'pretrain')
 
 
+@pytest.fixture(scope='module')
+def pretrain_tail_run(tmp_path_factory):
+    return _launch(tmp_path_factory.mktemp('ddp_pretrain_tail'), 'pretrain_tail')
+
+
 def _assert_same_on_every_rank(res):
     states = [res[r]['final'] for r in range(N_PROC)]
     assert all(s.keys() == states[0].keys() for s in states)
@@ -223,6 +228,57 @@ def test_pretraining_perplexity_pools_the_code_counts_of_every_rank(pretrain_run
             assert row[prefix + 'ppl'] == pytest.approx(pooled['ppl'], rel=1e-6), (split, epoch, per_rank)
             assert row[prefix + 'mcc_norm'] == pytest.approx(pooled['mcc_norm'], rel=1e-6), (split, epoch)
             assert pooled['ppl'] != pytest.approx(sum(per_rank) / N_PROC, rel=1e-6)  # the mean would differ
+
+
+N_VALID = 7  # the worker's validation series: DistributedDL pads them to 8, so rank 1 scores the first one again
+
+
+def _assert_validation_counts_each_series_once(res, *, repeat_alone: bool):
+    """Every epoch's validation columns are means over the 7 validation series, each counted once: the ranks' counted
+    batches hold 7 series, `valid_loss` is their loss per series, and the validation code counts (`ppl`, `mcc_norm`)
+    pool 7 series' masked patches, not 8."""
+    names = res[0]['record']['names']
+    for epoch in range(EPOCHS):
+        batches = [b for r in range(N_PROC) for b in res[r]['record']['valid_batches'][epoch]]
+        counted = [b for b in batches if b['counted']]
+        assert sum(b['n'] for b in counted) == N_VALID, batches
+        # a batch of the repeat alone still runs (every rank must take part in the forward pass) but is not counted
+        assert any(not b['counted'] and b['n'] == 1 for b in res[1]['record']['valid_batches'][epoch]) == repeat_alone
+        loss = sum(b['loss'] * b['n'] for b in counted) / N_VALID
+        for r in range(N_PROC):
+            assert res[r]['record']['values'][epoch][names.index('valid_loss') - 1] == pytest.approx(loss, rel=1e-5)
+        local = [res[r]['record']['local_code_sums'][epoch]['valid'] for r in range(N_PROC)]
+        per_series = local[0]['n_codes'] / sum(b['n'] for b in res[0]['record']['valid_batches'][epoch] if b['counted'])
+        assert sum(s['n_codes'] for s in local) == pytest.approx(N_VALID * per_series)
+
+
+@needs_ddp
+def test_pretraining_validation_counts_each_series_once(pretrain_run):
+    "Rank 1's last validation batch holds 3 series and a repeat of the first: the repeat is cut off before the loss."
+    _, res = pretrain_run
+    assert [b['n'] for b in res[1]['record']['valid_batches'][0]] == [3]
+    _assert_validation_counts_each_series_once(res, repeat_alone=False)
+
+
+@needs_ddp
+def test_pretraining_validation_batch_of_the_repeat_alone_is_not_counted(pretrain_tail_run):
+    "In batches of 3, rank 1's last validation batch is the repeat alone: it runs on one series and counts for none."
+    assert [b['n'] for b in pretrain_tail_run[1]['record']['valid_batches'][0]] == [3, 1]
+    _assert_validation_counts_each_series_once(pretrain_tail_run, repeat_alone=True)
+
+
+def test_padded_in_batch_counts_the_repeats_that_end_the_last_shares():
+    "The repeats `DistributedDL` appends are at the end of the padded order: only the batches that reach past `n` hold them."
+    from types import SimpleNamespace
+
+    from tsai_timemae.distributed import padded_in_batch
+    dl = lambda rank, i, n=7, world=2: SimpleNamespace(rank=rank, i=i, n=n, n_padded=-(-n // world) * world, world_size=world)
+    assert padded_in_batch(dl(0, 4), 4) == 0                      # rank 0: series 0-3
+    assert padded_in_batch(dl(1, 4), 4) == 1                      # rank 1: series 4-6 and a repeat
+    assert [padded_in_batch(dl(1, 3), 3), padded_in_batch(dl(1, 4), 1)] == [0, 1]  # batches of 3: the repeat alone
+    assert padded_in_batch(dl(2, 3, n=7, world=3), 3) == 2      # 3 ranks pad 7 to 9: the last share is 1 series + 2 repeats
+    assert padded_in_batch(dl(1, 4, n=8), 4) == 0                 # nothing padded
+    assert padded_in_batch(SimpleNamespace(), 4) == 0             # not a DistributedDL
 
 
 def test_single_process_is_a_no_op():

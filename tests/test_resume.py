@@ -297,7 +297,7 @@ def test_a_second_pretraining_callback_on_one_learner_is_refused(udls, tmp_path)
     mine = other.time_mae_pretrain
     with pytest.raises(ValueError, match='already has a TimeMAEPretrain'):
         learn.add_cb(mine)  # refused: it stays on its own learner, with the callbacks it added there
-    assert mine.learn is other and all(h in other.cbs for h in mine._helpers()) and len(mine._helpers()) == 4
+    assert mine.learn is other and all(h in other.cbs for h in mine._helpers()) and len(mine._helpers()) == 5
     learn.remove_cb(learn.time_mae_pretrain)  # as the error says: then the new one joins, alone
     learn.add_cb(TimeMAEPretrain(target_dir=tmp_path, save_every=1, verbose=False))
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)

@@ -19,7 +19,7 @@ _all_ = ['rank_distrib', 'num_distrib', 'distrib_barrier']
 # %% auto #0
 __all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'patch_distributed_dl_for_tsai',
            'sync_batch_tfm_stats', 'decorrelate_rank_streams', 'timemae_distrib_ctx', 'in_distributed_fit',
-           'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
+           'padded_in_batch', 'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% ../nbs/15_distributed.ipynb #997f45fc
 def accelerate_available() -> bool:
@@ -180,6 +180,14 @@ def in_distributed_fit(learn) -> bool:
     "Whether `learn` is training or validating data-parallel now: between `DistributedTrainer`'s `before_fit` and `after_fit`."
     from torch.nn.parallel import DistributedDataParallel
     return isinstance(getattr(learn, 'model', None), DistributedDataParallel)
+
+def padded_in_batch(dl, bs: int) -> int:
+    """How many of the `bs` series in the batch `dl` has just given are padding. fastai's `DistributedDL` pads the
+    indices to a multiple of the number of processes by repeating the first ones, and the repeats end the last
+    ranks' shares: scored with the others, those series count twice in a validation mean. 0 for other loaders."""
+    if not all(hasattr(dl, o) for o in ('i', 'n', 'n_padded', 'rank', 'world_size')): return 0
+    first = dl.rank * (dl.n_padded // dl.world_size) + dl.i - bs  # the batch's first position in the padded order
+    return bs - min(max(dl.n - first, 0), bs)
 
 def _is_number(v) -> bool:
     if isinstance(v, bool): return False

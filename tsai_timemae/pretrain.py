@@ -20,14 +20,14 @@ from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import SaveModelCallback, TrackerCallback
 from fastai.learner import Metric
 from fastai.optimizer import Optimizer
-from fastai.torch_core import get_model, num_distrib, rank_distrib, trainable_params
+from fastai.torch_core import find_bs, get_model, num_distrib, rank_distrib, trainable_params
 from fastcore.basics import noop
 from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      make_tokenizer, raw_patches)
-from .distributed import decorrelate_rank_streams, mean_over_ranks, sum_over_ranks
+from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
 from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
 from .notices import timemae_warn
 
@@ -35,8 +35,8 @@ from .notices import timemae_warn
 __all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'NET_SETTINGS_ADDED', 'random_masking', 'span_masking', 'gather_tokens',
            'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder', 'PretrainOutput', 'check_target_context',
            'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
-           'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'MomentumUpdate',
-           'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
+           'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'UnpadValidation',
+           'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -388,6 +388,41 @@ class DropLabels(Callback):
     "Pretraining learns from the inputs alone: the batch's labels, if any, are replaced by its inputs (fastai computes a loss only when the batch has targets)."
     def before_batch(self): self.learn.yb = (self.learn.xb[0],)
 
+class UnpadValidation(Callback):
+    """Count each validation series once in a data-parallel fit. fastai's `DistributedDL` pads the validation indices
+    to a multiple of the number of processes by repeating the first series (`padded_in_batch`); the loss parts,
+    `valid_loss` and the best checkpoint would count the repeats twice. They are cut off the batch before the forward
+    pass. A batch of repeats alone keeps one series, since every rank must run the forward pass, and counts for none
+    (`n_items` 0: its loss parts are cleared). `valid_loss` becomes the loss per series over all ranks' counted series;
+    fastai's own would weight each rank's batch mean by its padded size. Training batches keep their repeats (they
+    are trained on), and nothing changes outside a distributed fit or while `get_preds` gathers equal-sized batches."""
+    order = DropLabels.order - 1  # before the labels are made from the inputs
+    def __init__(self): self.n_items, self.total, self.count = None, 0., 0
+
+    def _active(self) -> bool:
+        return not self.training and not hasattr(self.learn, 'gather_preds') and in_distributed_fit(self.learn)
+
+    def before_validate(self): self.total, self.count = 0., 0
+
+    def before_batch(self):
+        self.n_items = find_bs(self.xb)
+        pad = padded_in_batch(self.dl, self.n_items) if self._active() else 0
+        if not pad: return
+        self.n_items -= pad
+        keep = max(self.n_items, 1)
+        self.learn.xb, self.learn.yb = tuple(x[:keep] for x in self.xb), tuple(y[:keep] for y in self.yb)
+
+    def after_loss(self):
+        if not self._active(): return
+        if not self.n_items: self.learn.loss_func.last = {}  # the loss part columns skip a batch without parts
+        self.total, self.count = self.total + self.loss.detach().float() * self.n_items, self.count + self.n_items
+
+    def after_validate(self):
+        rec = getattr(self.learn, 'recorder', None)
+        if rec is None or not self._active(): return
+        sums = sum_over_ranks({'total': self.total, 'count': self.count}, self.learn)
+        if sums['count'] > 0: rec.loss.total, rec.loss.count = float(sums['total'] / sums['count']), 1  # read after this (order 50)
+
 class MomentumUpdate(Callback):
     """The momentum target follows the online backbone after every optimizer step,
     `target = m * target + (1 - m) * online`; it starts as a copy of the backbone at the first training step (a flag
@@ -535,7 +570,7 @@ class TimeMAEPretrain(Callback):
                                target_layers=target_layers, target_context=target_context)
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
         self.part_metrics = [(_CodePart if p in self.pooled else _LossPart)(p) for p in self.parts]
-        self.drop_labels, self.momentum_update = DropLabels(), MomentumUpdate(momentum, momentum_end)
+        self.drop_labels, self.unpad, self.momentum_update = DropLabels(), UnpadValidation(), MomentumUpdate(momentum, momentum_end)
         target_dir, fname = Path(target_dir).expanduser(), str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
         self.saver = SaveEncoder(Path(target_dir) / f'{fname}.pth', checkpoint == 'last', verbose) if save_best else None
         if resume and not save_every: raise ValueError('resume=True continues from the state file that save_every=N writes: pass save_every too.')
@@ -571,7 +606,7 @@ class TimeMAEPretrain(Callback):
             except Exception: super().__setattr__('learn', old); raise  # refused: still attached where it was
         if old is not None: self._leave(old)
 
-    def _helpers(self): return [cb for cb in (self.drop_labels, self.momentum_update, self.saver, self.state_saver) if cb is not None]
+    def _helpers(self): return [cb for cb in (self.drop_labels, self.unpad, self.momentum_update, self.saver, self.state_saver) if cb is not None]
 
     def _leave(self, learn):
         """Remove the small callbacks from a learner this callback leaves (the model stays the pretraining network).
@@ -660,15 +695,16 @@ class TimeMAEPretrain(Callback):
                               self.learn)
 
     def after_validate(self):
-        """In a distributed fit, the progress table's columns are the mean over the processes (before the Recorder reads
-        them); `ppl` and `mcc_norm` come from the code counts of all processes together."""
-        parts = [m for m in self.part_metrics if m.count]
-        # weighted by each rank's count: the mean over all validation series, whatever each rank's share
-        n = max((m.count for m in parts if m.part not in self.pooled), default=0)
-        means = mean_over_ranks({m.part: m.value for m in parts if m.part not in self.pooled}, self.learn, weight=n)
+        """In a distributed fit, the progress table's columns are means over the validation series of all processes
+        (set before the Recorder reads them): the ranks' sums over their series, divided by the number of series;
+        `ppl` and `mcc_norm` come from the code counts of all processes together. Every rank takes part, also one
+        that counted no series (`UnpadValidation`: its share was padding alone)."""
+        plain = [m for m in self.part_metrics if m.part not in self.pooled]
+        sums = sum_over_ranks({**{m.part: m.total for m in plain}, 'n': max((m.count for m in plain), default=0)}, self.learn)
         # `ppl` and `mcc_norm` accumulate the same sums: pool them over the processes once
-        codes = next((code_stats(**self._code_sums(m.sums)) for m in parts if m.part in self.pooled), {})
-        for m in parts: m.set_value(codes[m.part] if m.part in self.pooled else means[m.part])
+        codes = next((code_stats(**self._code_sums(m.sums)) for m in self.part_metrics if m.part in self.pooled), {})
+        if not sums['n']: return  # no validation series on any rank: the columns stay empty
+        for m in self.part_metrics: m.set_value(codes[m.part] if m.part in self.pooled else float(sums[m.part] / sums['n']))
 
     def after_loss(self):
         if not self.training: return
