@@ -105,8 +105,9 @@ def main(out: Path, mode: str, epochs: int = 2):
             def before_validate(self): self.epochs.append([])
             def after_loss(self):
                 if self.training: return
-                self.epochs[-1].append({'n': int(self.xb[0].shape[0]), 'loss': float(self.loss),
-                                        'counted': 'mrr' in self.loss_func.last})
+                last = self.loss_func.last
+                self.epochs[-1].append({'n': int(self.xb[0].shape[0]), 'loss': float(self.loss), 'counted': 'mrr' in last,
+                                        'mrr': float(last['mrr']) if 'mrr' in last else None})
         valid_batches = ValidBatches()
         learn.add_cb(valid_batches)
     elif mode == 'same_seed':  # as a user's script: one seed in every process; record the masks each rank draws

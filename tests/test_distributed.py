@@ -244,9 +244,10 @@ def _assert_validation_counts_each_series_once(res, *, repeat_alone: bool):
         assert sum(b['n'] for b in counted) == N_VALID, batches
         # a batch of the repeat alone still runs (every rank must take part in the forward pass) but is not counted
         assert any(not b['counted'] and b['n'] == 1 for b in res[1]['record']['valid_batches'][epoch]) == repeat_alone
-        loss = sum(b['loss'] * b['n'] for b in counted) / N_VALID
-        for r in range(N_PROC):
-            assert res[r]['record']['values'][epoch][names.index('valid_loss') - 1] == pytest.approx(loss, rel=1e-5)
+        for col, key in (('valid_loss', 'loss'), ('mrr', 'mrr')):  # a loss part column as fastai's valid_loss
+            per_series = sum(b[key] * b['n'] for b in counted) / N_VALID
+            for r in range(N_PROC):
+                assert res[r]['record']['values'][epoch][names.index(col) - 1] == pytest.approx(per_series, rel=1e-5), col
         local = [res[r]['record']['local_code_sums'][epoch]['valid'] for r in range(N_PROC)]
         per_series = local[0]['n_codes'] / sum(b['n'] for b in res[0]['record']['valid_batches'][epoch] if b['counted'])
         assert sum(s['n_codes'] for s in local) == pytest.approx(N_VALID * per_series)
@@ -268,17 +269,31 @@ def test_pretraining_validation_batch_of_the_repeat_alone_is_not_counted(pretrai
 
 
 def test_padded_in_batch_counts_the_repeats_that_end_the_last_shares():
-    "The repeats `DistributedDL` appends are at the end of the padded order: only the batches that reach past `n` hold them."
-    from types import SimpleNamespace
+    """Every batch of fastai's own `DistributedDL` (its broadcast stubbed: one process plays each rank): the repeats
+    `padded_in_batch` counts are the batch's indices past the data set's end, also when they fill several ranks' shares."""
+    from fastai.data.load import DataLoader
+    from fastai.distributed import DistributedDL
 
     from tsai_timemae.distributed import padded_in_batch
-    dl = lambda rank, i, n=7, world=2: SimpleNamespace(rank=rank, i=i, n=n, n_padded=-(-n // world) * world, world_size=world)
-    assert padded_in_batch(dl(0, 4), 4) == 0                      # rank 0: series 0-3
-    assert padded_in_batch(dl(1, 4), 4) == 1                      # rank 1: series 4-6 and a repeat
-    assert [padded_in_batch(dl(1, 3), 3), padded_in_batch(dl(1, 4), 1)] == [0, 1]  # batches of 3: the repeat alone
-    assert padded_in_batch(dl(2, 3, n=7, world=3), 3) == 2      # 3 ranks pad 7 to 9: the last share is 1 series + 2 repeats
-    assert padded_in_batch(dl(1, 4, n=8), 4) == 0                 # nothing padded
-    assert padded_in_batch(SimpleNamespace(), 4) == 0             # not a DistributedDL
+    found = 0
+    for n, world, bs in [(7, 2, 4), (7, 2, 3), (7, 3, 2), (5, 4, 2), (1, 2, 1), (1, 4, 2), (8, 2, 3)]:
+        scored, repeats = set(), 0  # the series already scored, by the ranks in order: a second time is a repeat
+        for rank in range(world):
+            ddl = DistributedDL(DataLoader(list(range(n)), bs=bs), rank=rank, world_size=world)
+            ddl._broadcast = lambda t, rank: list(t)
+            ddl.before_iter()
+            share = ddl.get_idxs()
+            for start in range(0, len(share), bs):
+                b = share[start:start + bs]
+                ddl.i = start + len(b)  # where `after_batch` leaves it when the learner sees the batch
+                expected = sum(i in scored for i in b)
+                scored.update(b)
+                assert padded_in_batch(ddl, len(b)) == expected, (n, world, bs, rank, b)
+                repeats += expected
+        assert scored == set(range(n)) and repeats == -(-n // world) * world - n
+        found += repeats
+    assert found > 0
+    assert padded_in_batch(object(), 4) == 0  # another loader: nothing to cut
 
 
 def test_single_process_is_a_no_op():

@@ -394,8 +394,9 @@ class UnpadValidation(Callback):
     `valid_loss` and the best checkpoint would count the repeats twice. They are cut off the batch before the forward
     pass. A batch of repeats alone keeps one series, since every rank must run the forward pass, and counts for none
     (`n_items` 0: its loss parts are cleared). `valid_loss` becomes the loss per series over all ranks' counted series;
-    fastai's own would weight each rank's batch mean by its padded size. Training batches keep their repeats (they
-    are trained on), and nothing changes outside a distributed fit or while `get_preds` gathers equal-sized batches."""
+    fastai's own averages every rank's batch mean, a batch of repeats as much as any other. Training batches keep
+    their repeats (they are trained on), and nothing changes outside a distributed fit (a model wrapped in
+    `DistributedDataParallel`: `in_distributed_fit`) or while `get_preds` gathers equal-sized batches."""
     order = DropLabels.order - 1  # before the labels are made from the inputs
     def __init__(self): self.n_items, self.total, self.count = None, 0., 0
 
