@@ -225,6 +225,27 @@ ROWS = [
      fails(ValueError, r'finelast_learner fine-tunes a classifier.*no labels.*get_ts_dls\(X, y.*get_embeddings\(TimeMAE.from_pretrained\(weights_path\), X\)')),
     ('fineall_learner', 'the pretraining DataLoaders (no labels)', lambda c: fineall_learner(dls(X), c.weights),
      fails(ValueError, r'fineall_learner fine-tunes a classifier.*no labels')),
+    ('finelast_learner', 'the pretraining callback instead of its file', lambda c: finelast_learner(dls(X, Y), TimeMAEPretrain()),
+     fails(TypeError, r'weights_path must be the path of a pretrained encoder file, got a TimeMAEPretrain.*\.weights_path')),
+    ('fineall_learner', 'a learner instead of a file', lambda c: fineall_learner(dls(X, Y), c.learner),
+     fails(TypeError, r'got a Learner.*time_mae_pretrain\.weights_path.*save_encoder_weights\(learn\.model')),
+    ('finelast_learner', 'a model instead of a file', lambda c: finelast_learner(dls(X, Y), model()),
+     fails(TypeError, r'got a TimeMAE.*save_encoder_weights\(model')),
+    ('finelast_learner', 'the arguments swapped', lambda c: finelast_learner(c.weights, dls(X, Y)),
+     fails(TypeError, r'got a TSDataLoaders.*swapped.*finelast_learner\(dls, weights_path\)')),
+    ('TimeMAE.from_pretrained', 'a number instead of a file', lambda c: TimeMAE.from_pretrained(3),
+     fails(TypeError, r'got a int.*path \(str or pathlib\.Path\)')),
+    ('finelast_learner', 'whole-number labels without TSClassification (tsai makes it a regression)',
+     lambda c: finelast_learner(get_ts_dls(X, np.arange(16) % 4, splits=SPLITS, batch_tfms=[TSStandardize(by_var=True)], bs=4), c.weights),
+     warns(r'labels are whole numbers.*regression.*TSClassification\(\)', lambda learn: learn.dls.c == 1)),
+    ('fineall_learner', 'whole-number labels with TSClassification', lambda c: fineall_learner(dls(X, np.arange(16) % 4), c.weights),
+     ok(lambda learn: learn.dls.c == 4)),
+    ('finelast_learner', 'series shorter than the pretrained window',
+     lambda c: finelast_learner(dls(X[..., :3], Y), c.weights),
+     fails(ValueError, r'seq_len=3 is shorter than one window \(4 steps\).*pad the series to at least 4 steps.*reinit="patch_embed"')),
+    ('finelast_learner', "series shorter than the pretrained window, reinit='patch_embed' and a smaller window",
+     lambda c: preds(finelast_learner(dls(X[..., :3], Y), c.weights, reinit='patch_embed', window=2), X[:2, :, :3]),
+     ok()),
     ('finelast_learner', 'n_heads None: the file says', lambda c: finelast_learner(dls(X, Y), c.weights, n_heads=None),
      ok(lambda learn: learn.model.backbone.config['n_heads'] == ARCH['n_heads'])),
     ('finelast_learner', "a path under '~'", lambda c: finelast_learner(dls(X, Y), at_home(c.weights, 'enc.pth')),
@@ -550,7 +571,7 @@ def test_public_api_against_bad_input(ctx, entry, case, run, expect):
     else:
         import warnings
         with warnings.catch_warnings():          # a documented result comes without a warning of ours
-            warnings.filterwarnings('error', message=r'.*(stores no architecture|is not loaded without|more channels)')
+            warnings.filterwarnings('error', message=r'.*(stores no architecture|is not loaded without|more channels|labels are whole numbers)')
             result = run(ctx)
         assert expect.check(result), result
     leftovers = [p for p in ctx.tmp.rglob('*') if p.name.endswith('.tmp')]

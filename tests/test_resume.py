@@ -53,7 +53,7 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, basic_motions, spli
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert (tmp_path / 'timemae_encoder_state.pth').is_file()
     again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
-    with pytest.raises(ValueError, match=r'other settings \(n_epoch.*same model, TimeMAEPretrain settings, number of epochs, learning rate'):
+    with pytest.raises(ValueError, match=r'other settings \(n_epoch: 1 there, 3 now\)\. .*same model, TimeMAEPretrain settings, number of epochs, learning rate'):
         with again.no_bar(), again.no_logging(): again.fit(3, 1e-3)
     with pytest.raises(ValueError, match=r'other settings \(schedule'):   # the learning rate: it was silently taken
         with again.no_bar(), again.no_logging(): again.fit(1, 1e-1)
@@ -77,6 +77,24 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, basic_motions, spli
     assert any(not torch.equal(v, done.model.state_dict()[k]) for k, v in before.items()), 'the further fit did not train'
     state = torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)
     assert state['epoch'] == 1 and state['settings']['n_epoch'] == 2   # the file now holds the further fit
+
+
+def test_resume_without_a_state_file_says_so_and_validate_announces_no_encoder(udls, tmp_path, capsys):
+    """`resume=True` where no state was written (a first run, or a mistyped target_dir) trains anew and says so, once;
+    `learn.validate()` afterwards saves nothing, so it must not print that an encoder was saved."""
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path / 'typo', save_every=1, resume=True), **SMALL)
+    capsys.readouterr()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    out = capsys.readouterr().out
+    assert out.count(f"resume=True, but there is no pretraining state at {tmp_path / 'typo' / 'timemae_encoder_state.pth'}: "
+                     'starting a new run.') == 1, out
+    assert out.count('pretrained encoder (loss') == 1, out
+    with learn.no_bar(), learn.no_logging(): learn.validate()
+    out = capsys.readouterr().out
+    assert 'pretrained encoder' not in out and 'resume=True' not in out, out
 
 
 def test_a_learned_tokenizer_run_saves_its_state_too(udls, tmp_path):

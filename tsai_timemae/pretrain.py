@@ -742,7 +742,8 @@ class TimeMAEPretrain(Callback):
                      '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
 
     def after_fit(self):
-        if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0:
+        trained = bool(self._train_sums)  # set in before_train: `learn.validate()` sends after_fit but trains nothing
+        if self._recording and trained and self.verbose and self.weights_path is not None and rank_distrib() == 0:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             print(f'{which} pretrained encoder (loss {self.best:.5f}) is at {self.weights_path}')
         self._recording = self._warned_collapse = False
@@ -877,7 +878,11 @@ class PretrainCheckpoint(Callback):
 
     def _resume_or_skip(self, fit_no: int):
         "With `resume=True` and a state file: resume this fit from it, skip this fit, or leave it to train anew."
-        if not self.resume or not self.path.is_file(): return
+        if not self.resume: return
+        if not self.path.is_file():  # a first run, or a mistyped target_dir: say which, once
+            if fit_no == 1 and rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
+                print(f'resume=True, but there is no pretraining state at {self.path}: starting a new run.')
+            return
         try: state = _load_state(self.path)
         except ValueError as e:
             raise ValueError(f'Cannot resume: the pretraining state {self.path} cannot be read ({e}). Delete it, or pass '
@@ -893,8 +898,8 @@ class PretrainCheckpoint(Callback):
         mine = self._settings()
         if state['settings'] != mine:
             diff = [k for k in mine if state['settings'].get(k) != mine[k]]
-            raise ValueError(f'{self.path} was written by a run with other settings ({", ".join(diff)}: '
-                             f'{ {k: state["settings"].get(k) for k in diff} } there, { {k: mine[k] for k in diff} } now). '
+            what = '; '.join(f'{k}: {state["settings"].get(k)!r} there, {mine[k]!r} now' for k in diff)
+            raise ValueError(f'{self.path} was written by a run with other settings ({what}). '
                              'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate and '
                              'data (batch size, number of series), or delete the file '
                              '(or pass resume=False) to start a new run.')

@@ -19,9 +19,10 @@ from .notices import timemae_warn
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
            'remove_stale_temporaries', 'atomic_write', 'check_writable_folder', 'atomic_torch_save', 'pack_encoder',
-           'save_encoder_weights', 'save_figure', 'check_timemae_keys', 'unpack_encoder', 'read_encoder_file',
-           'encoder_part', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs', 'given_settings',
-           'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights', 'install_strict_transfer']
+           'save_encoder_weights', 'save_figure', 'check_timemae_keys', 'unpack_encoder', 'check_weights_path',
+           'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs',
+           'given_settings', 'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights',
+           'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -192,11 +193,32 @@ def unpack_encoder(obj, src) -> tuple:
                          'again with `save_encoder_weights(model, path)`.')
     return sd, dict(config)
 
+def check_weights_path(path, name: str = 'weights_path'):
+    """Refuse, naming the fix, what users pass for an encoder file when they mean one: the pretraining callback, its
+    learner, a model, or the `DataLoaders` (arguments swapped); anything else that is not a path. Duck-typed, so this
+    module needs neither fastai's `Learner` nor the pretraining callback."""
+    if isinstance(path, (str, os.PathLike)): return
+    what = type(path).__name__
+    if hasattr(path, 'weights_path'):  # TimeMAEPretrain
+        fix = (f'pass the file it saved, its .weights_path (printed at the end of pretraining; None until an epoch '
+               f'has ended), e.g. finelast_learner(dls, pretrain.weights_path).')
+    elif hasattr(path, 'dls') and hasattr(path, 'model'):  # a Learner
+        fix = ("pass the encoder file its pretraining saved (learn.time_mae_pretrain.weights_path, printed at the end of "
+               "pretraining), or save the encoder first: save_encoder_weights(learn.model, 'encoder.pth').")
+    elif isinstance(path, nn.Module):
+        fix = "save its encoder first, save_encoder_weights(model, 'encoder.pth'), and pass that path."
+    elif hasattr(path, 'train') and hasattr(path, 'valid'):  # DataLoaders
+        fix = 'these are DataLoaders: are the arguments swapped? The data come first: finelast_learner(dls, weights_path).'
+    else:
+        fix = "pass the path (str or pathlib.Path) of the .pth file TimeMAEPretrain saved."
+    raise TypeError(f'{name} must be the path of a pretrained encoder file, got a {what}: {fix}')
+
 def read_encoder_file(path) -> tuple[dict, dict | None]:
     """`(state_dict, config)` of an encoder file, read with `weights_only=True` (no arbitrary unpickling): the
     `backbone.*` tensors, and the architecture `save_encoder_weights` stored beside them (None for a bare state_dict).
     Accepts what `TimeMAEPretrain` saves, a full `TimeMAE` state_dict, or fastai's `learn.save` file (with or without
     the optimizer state)."""
+    check_weights_path(path)
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f'No weights file at {path.resolve()}. Pass the .pth file TimeMAEPretrain saved '
