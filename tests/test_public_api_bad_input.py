@@ -420,8 +420,9 @@ ROWS = [
      fails(ValueError, r'saved with d_model=8.*d_model=32 was asked for.*Leave d_model out')),
 
     # the `timemae` commands (their exit status; errors are one line on stderr)
-    ('timemae', 'bench, a data set that is not there', lambda c: cli('bench', 'NoSuchData', '--report', 'B.md'),
-     ok(lambda r: r[0] == 2 and "Data set 'NoSuchData' not found" in r[1] and 'Traceback' not in r[1])),
+    ('timemae', 'bench, a data set that is not there (no folder left behind)',
+     lambda c: (cli('bench', 'NoSuchData', '--out-dir', 'out2', '--report', 'B.md'), (c.tmp / 'out2').exists()),
+     ok(lambda r: r[0][0] == 2 and "Data set 'NoSuchData' not found" in r[0][1] and 'Traceback' not in r[0][1] and not r[1])),
     ('timemae', 'probe, a data set that is not there', lambda c: cli('probe', 'NoSuchData', '--epochs', '1'),
      ok(lambda r: r[0] == 2 and "'NoSuchData' not found" in r[1])),
     ('timemae', 'probe, a corrupt .npz file', lambda c: cli('probe', str(write(c.tmp / 'bad.npz', b'garbage' * 9)), '--epochs', '1'),

@@ -119,6 +119,16 @@ def test_sktime_input_types_give_the_same_predictions(bm, fitted):
         np.testing.assert_allclose(fitted.predict_proba(convert_to(Xte, mtype)), expected, rtol=1e-6, err_msg=mtype)
 
 
+def test_labels_as_a_python_list_fit_as_an_array_does(bm):
+    "scikit-learn takes y as a list; sktime's own check fails on one ('Calling nonzero on 0d arrays'), for text and numbers alike."
+    Xtr, ytr = bm[0][FEW], bm[1][FEW]
+    for y in (ytr, (ytr == ytr[0]).astype(int)):
+        by_array = TimeMAEClassifier(**{**TINY, "random_state": 0}).fit(Xtr, y)
+        by_list = TimeMAEClassifier(**{**TINY, "random_state": 0}).fit(Xtr, y.tolist())
+        assert list(by_list.classes_) == list(by_array.classes_)
+        np.testing.assert_allclose(by_list.predict_proba(Xtr[:3]), by_array.predict_proba(Xtr[:3]), rtol=1e-5)
+
+
 def test_univariate_2d_array_is_sktimes_n_series_convention(bm):
     "sktime classifiers read a 2-D array [n, steps] as n univariate series; so do we (the transformer refuses it)."
     X, y = bm[0][:, 0], bm[1]

@@ -843,14 +843,15 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
     if fractions != [None] and overrides.get('selection', 'last') != 'last':
         raise ValueError(f"With label fractions the final epoch is scored (selection='last'): selecting on "
                          f"{overrides['selection']!r} would read validation labels beyond the fraction.")
-    if report: check_report_writable(report, out_dir)  # before hours of runs, not after
-    check_writable_folder(out_dir, 'out_dir (--out-dir)')
-    if report: check_writable_folder(Path(report).parent, 'report (--report) a file in')
     if 'tokenizer' in overrides: raise ValueError('Pass tokenizers=[...] (--tokenizer), not a tokenizer setting.')
     for t in tokenizers:
         if t not in TOKENIZERS: raise ValueError(f'tokenizer must be one of {TOKENIZERS}, got {t!r}.')
     plan, paths = _plan(methods, tokenizers), []
     for name in datasets: find_dataset(name, root)  # a misspelt last name: an error now, not after the others' runs
+    # the folders last: they are made here, and a run refused above leaves none behind
+    if report: check_report_writable(report, out_dir)  # before hours of runs, not after
+    check_writable_folder(out_dir, 'out_dir (--out-dir)')
+    if report: check_writable_folder(Path(report).parent, 'report (--report) a file in')
     for name in datasets:
         ds = None
         for seed in seeds:

@@ -83,6 +83,10 @@ def finetune_and_score(weights, Xtr, ytr, Xte, yte, idx, finetune_epochs: int, b
         with learn.no_bar(): out[name] = evaluate_learner(learn, Xte, yte)
     return out
 
+def _count(n, word: str) -> str:
+    "`1 epoch`, `2 epochs`: the demo prints its settings, which may be 1 (a quick run)."
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
 def _table(summary: dict, header: str) -> list[str]:
     lines = [header, '', '| method | accuracy % | macro-F1 % | per draw (accuracy %) |', '|---|---|---|---|']
     for m, r in summary.items():
@@ -138,10 +142,10 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     encoder = {k: v for k, v in (read_encoder_file(weights)[1] or {}).items()  # the architecture pretraining used
                if k in ('window', 'd_model', 'n_layers', 'n_heads', 'd_ff', 'dropout')}
     header = (f'BasicMotions test split ({len(yte)} series). Pretrained on all {len(Xtr)} training series without labels '
-              f'({pretrain_epochs} epochs, window {encoder.get("window", "?")}); each method trained on the same {n_lab} labelled training series '
-              f'of {len(ytr)} (label_fraction={label_fraction:g}, stratified), {finetune_epochs} epochs, final epoch scored; '
-              f'mean ± std over {n_draws} draws of the labelled series. Wall time: {wall["total_s"] / 60:.1f} minutes '
-              f'({wall["pretrain_s"] / 60:.1f} pretraining) at {wall["threads"]} torch threads.')
+              f'({_count(pretrain_epochs, "epoch")}, window {encoder.get("window", "?")}); each method trained on the same {n_lab} labelled training series '
+              f'of {len(ytr)} (label_fraction={label_fraction:g}, stratified), {_count(finetune_epochs, "epoch")}, final epoch scored; '
+              f'mean ± std over {_count(n_draws, "draw")} of the labelled series. Wall time: {wall["total_s"] / 60:.1f} minutes '
+              f'({wall["pretrain_s"] / 60:.1f} pretraining) at {_count(wall["threads"], "torch thread")}.')
     lines = _table(summary, header)
     print('\n' + '\n'.join(lines))
     out = Path(out_dir)

@@ -345,6 +345,7 @@ class TimeMAEClassifier(BaseClassifier):
         if y is None:  # sktime's own check fails with 'too many values to unpack'
             raise ValueError(f'{type(self).__name__}.fit needs labels y, one per series in X. To learn from series '
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
+        if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
         _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
         with _with_fix(self): return super().fit(X, y)
 
