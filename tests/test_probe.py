@@ -118,6 +118,24 @@ def test_report(probe_run, ds):
     assert '--arch n_layers=1' in cmd and '--untrained-only' in text
 
 
+def test_one_seed_and_float_round_off_get_no_verdict():
+    """One seed has no spread, so no ▲/▼ and no '± 0.0'; scores that differ only by float round-off (0.78 against
+    0.7799999999999999) are a tie, not a loss; "beats untrained" counts only cells that can be judged."""
+    def rec(tag, seed, u, f, d='D'):
+        return {'dataset': d, 'tag': tag, 'seed': seed, 'protocol': 'cv5', 'untrained_score': u, 'final_score': f,
+                'untrained_only': False, 'epochs': 2, 'given': {'arch': {}, 'bs': None}, 'pretrain': {}, 'lr': 1e-3,
+                'sched': 'one_cycle'}
+    runs = [rec('one', 0, .5, .9), rec('tie', 0, .78, .7799999999999999), rec('tie', 1, .78, .7799999999999999),
+            rec('one', 0, .5, .9, d='E'), rec('one', 1, .5, .8, d='E')]
+    rows = {(r['row'], r['dataset']): r for r in summarize_probe(runs)}
+    assert rows[('one', 'D')]['mark'] == '?' and rows[('tie', 'D')]['mark'] == '≈' and rows[('one', 'E')]['mark'] == '▲'
+    table = render_probe_report(runs)
+    one = next(l for l in table.splitlines() if l.startswith('| one |'))
+    assert '| 90.0 (1) ? +40.0 |' in one and '± 0.0 (1)' not in table
+    assert one.endswith('| 1/1 |')  # D's single seed is not counted; E's two seeds are
+    assert next(l for l in table.splitlines() if l.startswith('| tie |')).endswith('| 0/1 |')
+
+
 def test_summary_arithmetic():
     def rec(tag, seed, u, f, arch=None):
         return {'dataset': 'D', 'tag': tag, 'seed': seed, 'protocol': 'cv5', 'untrained_score': u, 'final_score': f,

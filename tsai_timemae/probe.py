@@ -286,6 +286,11 @@ def _check_existing(path: Path, settings: dict, force: bool):
     return None
 
 # %% ../nbs/13_probe.ipynb #63b45d66
+def _gain(final: float, untrained: float) -> str:
+    "The pretrained score minus the untrained one, signed, with float round-off shown as the tie it is (+0.0000)."
+    d = final - untrained
+    return f'{0. if abs(d) < 1e-12 else d:+.4f}'
+
 def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps: int | None = None,
               pretrain_kwargs: dict | None = None, arch_kwargs: dict | None = None, lr: float = DEFAULT_LR,
               bs: int | None = None, sched: str = 'one_cycle', every: int | None = None, tag: str | None = None,
@@ -383,7 +388,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         curve = [[0, untrained]] + ([] if untrained_only else [[epochs, final]])
         shared, warning = shared_recordings_warning(ds, protocol)
         if warning: timemae_warn(warning, stacklevel=2)
-        if final is not None: log(f'after {epochs} epochs {final:.4f} ({final - untrained:+.4f} vs untrained)')
+        if final is not None: log(f'after {epochs} epoch{"s" * (epochs != 1)} {final:.4f} ({_gain(final, untrained)} vs untrained)')
     else:
         n_pretrain = len(X)
         with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
@@ -410,7 +415,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                 timer[0] += time.perf_counter() - t2
                 if on_encoder is not None:
                     with _rng_kept(): on_encoder('pretrained', learn, ds)
-                log(f'after {epochs} epoch{"s" * (epochs != 1)} {final:.4f} ({final - untrained:+.4f} vs untrained)')
+                log(f'after {epochs} epoch{"s" * (epochs != 1)} {final:.4f} ({_gain(final, untrained)} vs untrained)')
     wall = time.perf_counter() - t0
     record = {
         'dataset': ds.name, 'dataset_arg': arg or ds.name, 'tag': tag, 'seed': seed, 'protocol': protocol,
@@ -463,6 +468,12 @@ def _stats(xs) -> tuple[float, float]:
     xs = np.asarray(xs, dtype=float) * 100
     return float(xs.mean()), float(xs.std())
 
+def _mark(mean: float, std: float, n: int) -> str:
+    """▲/▼ when the paired differences' mean is beyond their spread over seeds, ≈ within it; `?` with one seed, which
+    has no spread. Beyond float round-off (1e-9 points): a tie scored as 0.78 and 0.7799999999999999 is a tie."""
+    if n < 2: return '?'
+    return '▲' if mean > std + 1e-9 else '▼' if mean < -std - 1e-9 else '≈'
+
 def summarize_probe(runs) -> list[dict]:
     """One row per (protocol, row, data set): `row` is a tag or an untrained label; scores in percent over seeds
     (std with ddof=0). Tag rows also carry the paired difference to the same seeds' untrained scores and a `mark`."""
@@ -478,7 +489,7 @@ def summarize_probe(runs) -> list[dict]:
         m, s = _stats([r['final_score'] for r in rs])
         um, _ = _stats([r['untrained_score'] for r in rs])
         dm, dsd = _stats([r['final_score'] - r['untrained_score'] for r in rs])
-        mark = '▲' if dm > dsd else '▼' if dm < -dsd else '≈'
+        mark = _mark(dm, dsd, len(rs))
         rows.append({'protocol': protocol, 'row': tag, 'kind': 'tag', 'dataset': d, 'seeds': sorted(r['seed'] for r in rs),
                      'n': len(rs), 'mean': m, 'std': s, 'untrained_mean': um, 'delta_mean': dm, 'delta_std': dsd,
                      'mark': mark, 'epochs': sorted({r['epochs'] for r in rs}), 'untrained_label': _untrained_label(rs[0])})
@@ -527,7 +538,7 @@ def _command_key(r: dict) -> str:
 
 def _cell(row) -> str:
     if row is None: return ''
-    s = f"{row['mean']:.1f} ± {row['std']:.1f} ({row['n']})"
+    s = f"{row['mean']:.1f} ({row['n']})" if row['n'] == 1 else f"{row['mean']:.1f} ± {row['std']:.1f} ({row['n']})"
     return s if row['kind'] == 'untrained' else f"{s} {row['mark']} {row['delta_mean']:+.1f}"
 
 def _protocol_title(protocol: str) -> str:
@@ -553,7 +564,8 @@ def render_probe_report(runs, out_dir=None) -> str:
              'files are loaded). '
              'Each pretrained cell is compared with the untrained encoder of the same runs (same seeds and '
              'architecture): ▲ above it by more than the spread of the paired differences over seeds, ▼ below, '
-             '≈ within the spread; then the mean difference in points. With one seed there is no spread.', '']
+             '≈ within the spread; then the mean difference in points. With one seed there is no spread: the cell '
+             'shows no ± and `?`, and "beats untrained" counts the cells with two seeds or more (▲ of those).', '']
     if not runs: lines += ['No runs yet. Run e.g. `timemae probe BasicMotions --seeds 0 1 --epochs 10 --tag e10`.', '']
     for protocol in sorted({r['protocol'] for r in rows}, key=lambda p: (p != 'valid', p)):
         pr = [r for r in rows if r['protocol'] == protocol]
@@ -566,7 +578,8 @@ def render_probe_report(runs, out_dir=None) -> str:
         for label in labels:
             row = [cells.get((label, d)) for d in datasets]
             tags = [c for c in row if c is not None and c['kind'] == 'tag']
-            wins = f"{sum(c['mark'] == '▲' for c in tags)}/{len(tags)}" if tags else ''
+            judged = [c for c in tags if c['n'] > 1]
+            wins = (f"{sum(c['mark'] == '▲' for c in judged)}/{len(judged)}" if judged else '?') if tags else ''
             lines.append(f'| {label} | ' + ' | '.join(_cell(c) for c in row) + f' | {wins} |')
         lines += ['', 'Regenerate (runs whose file exists with the same settings are skipped):', '', '```']
         in_table = [r for r in runs if r['protocol'] == protocol]
