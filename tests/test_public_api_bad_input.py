@@ -434,6 +434,8 @@ ROWS = [
      ok(lambda r: r[0] == 2 and 'invalid choice' in r[1])),
     ('timemae', 'probe, a misspelt --set name', lambda c: cli('probe', 'BasicMotions', '--set', 'mask_ration=0.5'),
      ok(lambda r: r[0] == 2 and "no setting 'mask_ration'; did you mean 'mask_ratio'?" in r[1] and 'Traceback' not in r[1])),
+    ('timemae', 'probe, an --arch value of the wrong type', lambda c: cli('probe', 'BasicMotions', '--arch', 'n_layers=abc'),
+     ok(lambda r: r[0] == 2 and "--arch: n_layers must be a whole number, got 'abc'" in r[1] and 'Traceback' not in r[1])),
     ('timemae', 'probe, a misspelt --arch name', lambda c: cli('probe', 'BasicMotions', '--arch', 'n_layer=1'),
      ok(lambda r: r[0] == 2 and "TimeMAE has no setting 'n_layer'; did you mean 'n_layers'?" in r[1])),
     ('timemae', 'bench, a data set named after --seeds', lambda c: cli('bench', '--seeds', '0', '1', 'BasicMotions'),

@@ -175,6 +175,9 @@ def check_setting_names(pretrain_kwargs: dict, arch_kwargs: dict):
                 near = difflib.get_close_matches(k, known, n=1)
                 raise ValueError(f'{option} {k}=...: {fn.__qualname__.split(".")[0]} has no setting {k!r}'
                                  + (f'; did you mean {near[0]!r}?' if near else '.') + f' It takes: {", ".join(known)}.')
+    try: TimeMAE(c_in=1, c_out=2, **arch_kwargs)  # the types too (`--arch n_layers=abc`), before any work
+    except TypeError as e: raise ValueError(f'--arch: {e}') from None
+    except ValueError: pass  # a value that depends on the data set: the run itself names it
 
 def effective_settings(pretrain_kwargs: dict, arch_kwargs: dict) -> dict:
     "The callback's and the architecture's full keyword settings: their defaults, updated with the given ones."
