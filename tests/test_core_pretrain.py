@@ -306,12 +306,15 @@ def test_without_decoupling_mask_tokens_go_through_the_encoder(udls, tmp_path):
         TimeMAEPretrain(masking='blocks')
 
 
-def test_pretraining_without_a_validation_set(basic_motions, tmp_path):
-    "No validation split: the training loss is monitored, the loss parts are recorded, nothing fails."
+def test_pretraining_without_a_validation_set(basic_motions, tmp_path, capsys):
+    """No validation split: the training loss is monitored, the loss parts are recorded, nothing fails, and the
+    closing line says the best encoder was chosen by the training loss."""
     udls = get_ts_dls(basic_motions[0], splits=(list(range(40)), []), bs=10)
     learn, cb = _learner(udls, tmp_path, checkpoint='best')
-    learn.fit(2, 1e-3)
+    cb.verbose = True
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
     assert len(cb.history) == 2 and cb.weights_path.is_file() and cb.best == pytest.approx(min(h['train_loss'] for h in cb.history))
+    assert f'Best pretrained encoder (training loss {cb.best:.5f}; no validation set) is at' in capsys.readouterr().out
 
 
 # -- sizes that fit the data -------------------------------------------------------------------------------------

@@ -1264,7 +1264,7 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']
     lines = [f'### {dataset}', '',
              f"{d['n_train']} train, {d['n_valid']} validation ({d['valid_from']}), {d['n_test']} test series; "
-             f"{d['c_in']} channels, length {d['seq_len']}, {d['n_classes']} classes. Device: {rows[0]['device']}.", '',
+             f"{d['c_in']} channel{'s' * (d['c_in'] != 1)}, length {d['seq_len']}, {d['n_classes']} classes. Device: {rows[0]['device']}.", '',
              '| method | seeds | accuracy % | macro-F1 % | pretrain epochs | finetune epochs | batch | train s | pretrain s | peak RSS MB |',
              '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 
 import numpy as np
@@ -54,7 +55,9 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     model = learn_or_model.model if is_learner else learn_or_model
     if not isinstance(getattr(model, 'backbone', None), TimeMAEBackbone):
         hint = (' For a fitted TimeMAEClassifier or TimeMAETransformer, pass its learner, `est.learn_`, in place of the estimator.'
-                if hasattr(learn_or_model, 'learn_') else '')
+                if hasattr(learn_or_model, 'learn_') else
+                ' For an encoder file, load it first: get_embeddings(TimeMAE.from_pretrained(path), X).'
+                if isinstance(learn_or_model, (str, os.PathLike)) else '')
         raise TypeError(f'get_embeddings needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
     if layer is not None: model.backbone.block_index(layer)  # a bad layer is named before any work
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast

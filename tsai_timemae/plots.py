@@ -60,7 +60,8 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
         ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colour, label=str(c), alpha=.8, edgecolors='none')
     ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
     ax.set_xticks([]); ax.set_yticks([])
-    ax.set_title(title or f't-SNE of {len(emb)} embeddings (d={emb.shape[1]})')
+    where = '' if layer is None else f', block {layer}'  # the last block's unless told
+    ax.set_title(title or f't-SNE of {len(emb)} embeddings (d={emb.shape[1]}{where})')
     ax.tsne_points = pts
     return fig, ax
 

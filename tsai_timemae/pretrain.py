@@ -563,6 +563,10 @@ class TimeMAEPretrain(Callback):
             raise ValueError(f"checkpoint must be 'best' (lowest validation loss) or 'last' (the final epoch), got {checkpoint!r}.")
         for name, m in (('momentum', momentum), ('momentum_end', momentum_end)):
             if m is not None and not 0 <= m <= 1: raise ValueError(f'{name} must be in [0, 1], got {m}.')
+        if momentum_end is not None and momentum_end < momentum:  # BYOL's schedule: the target slows down, never speeds up
+            raise ValueError(f'momentum_end={momentum_end} is below momentum={momentum}: the schedule raises the momentum '
+                             f'from momentum to momentum_end. Pass a momentum_end of at least {momentum} (e.g. 0.9999), '
+                             'or leave it out for a constant momentum.')
         self.checkpoint, self.verbose, self.collapse_threshold = checkpoint, verbose, collapse_threshold
         self.mask_ratio, self.vocab_size, self.tokenizer, self.n_decoder_layers = mask_ratio, vocab_size, tokenizer, n_decoder_layers
         self.net_kwargs = dict(normalize_targets=normalize_targets, shared_mask=shared_mask, target_embed=target_embed,
@@ -745,7 +749,9 @@ class TimeMAEPretrain(Callback):
         trained = bool(self._train_sums)  # set in before_train: `learn.validate()` sends after_fit but trains nothing
         if self._recording and trained and self.verbose and self.weights_path is not None and rank_distrib() == 0:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
-            print(f'{which} pretrained encoder (loss {self.best:.5f}) is at {self.weights_path}')
+            by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
+            loss = f'training loss {self.best:.5f}; no validation set' if by_train else f'loss {self.best:.5f}'
+            print(f'{which} pretrained encoder ({loss}) is at {self.weights_path}')
         self._recording = self._warned_collapse = False
 
 # %% ../nbs/02_pretrain.ipynb #4fbdcb3f
