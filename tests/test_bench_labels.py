@@ -171,6 +171,10 @@ def test_report_keeps_fractions_apart_and_plots_them(label_run, tmp_path):
     without = render_report(tmp_path / 'dir_b', tmp_path / 'dir_b' / 'B.md').replace('dir_b', 'dir_a')
     head, rest = with_text.split('## Label efficiency: a fraction of the training labels', 1)
     assert '## Label efficiency' not in without and head + rest[rest.index('\n## ') + 1:] == without
+    for p in (out / 'results' / 'BasicMotions').glob('*_labels*.json'):  # label-fraction runs alone: an empty Results says so
+        write_json_atomic(json.loads(p.read_text()), tmp_path / 'dir_c' / 'results' / 'BasicMotions' / p.name)
+    only = render_report(tmp_path / 'dir_c', tmp_path / 'dir_c' / 'B.md').split('## Results', 1)[1].split('\n## ')[0]
+    assert 'No runs with every training label yet: the label-fraction runs are in the section below.' in only
 
 
 def test_summary_groups_by_fraction(label_run):

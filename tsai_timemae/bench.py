@@ -1183,7 +1183,7 @@ more labels than that**: the validation labels are not used; each method trains 
 the test split, once (`selection='last'`). The scaling is fitted on every training input, which needs no labels.
 Linear evaluation fits `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
 labelled series (`*_flatten` rows: every patch's, in order). 100% here is this protocol with every training label,
-not the table above (which selects the epoch on validation labels). That holds within a run; the settings the rows
+not the full-label protocol of the "Results" section (which selects the epoch on validation labels). That holds within a run; the settings the rows
 share were not all chosen that way: TimeMAE's default tokenizer and pretraining length, UWaveGestureLibrary's window
 and the `_flatten` read-out came from earlier studies that used every training or validation label, some after test
 scores had been read (the notes below say which), while the baselines keep tsai's defaults, untuned. A margin here
@@ -1313,6 +1313,7 @@ def render_report(out_dir, report) -> str:
              else f' --out-dir {shlex.quote(str(out_dir))} --report {shlex.quote(str(report))}')
     lines += ['## Results', '']
     if not all_rows: lines += ['No result files yet. Run e.g. `timemae bench UWaveGestureLibrary`.', '']
+    elif not rows: lines += ['No runs with every training label yet: the label-fraction runs are in the section below.', '']
     acc_png = plot_accuracy(rows, out_dir / 'plots' / 'accuracy.png')
     if acc_png: lines += [f'![test accuracy per method and data set]({_rel(acc_png, here)})', '']
     for d in datasets:
