@@ -440,6 +440,8 @@ ROWS = [
      ok(lambda r: r[0] == 2 and 'invalid choice' in r[1])),
     ('timemae', 'probe, a misspelt --set name', lambda c: cli('probe', 'BasicMotions', '--set', 'mask_ration=0.5'),
      ok(lambda r: r[0] == 2 and "no setting 'mask_ration'; did you mean 'mask_ratio'?" in r[1] and 'Traceback' not in r[1])),
+    ('timemae', 'probe --report-only with data sets that it would ignore', lambda c: cli('probe', 'BasicMotions', '--report-only'),
+     ok(lambda r: r[0] == 2 and 'would be ignored: drop them, or drop --report-only' in r[1])),
     ('timemae', 'probe, an --arch value of the wrong type', lambda c: cli('probe', 'BasicMotions', '--arch', 'n_layers=abc'),
      ok(lambda r: r[0] == 2 and "--arch: n_layers must be a whole number, got 'abc'" in r[1] and 'Traceback' not in r[1])),
     ('timemae', 'probe, a misspelt --arch name', lambda c: cli('probe', 'BasicMotions', '--arch', 'n_layer=1'),

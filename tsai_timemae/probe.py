@@ -688,6 +688,10 @@ def run(args):
         raise ValueError('name the data sets to probe (e.g. `timemae probe BasicMotions`), or pass --report-only to '
                          f'regenerate {Path(args.out_dir) / REPORT} from its run files')
     if args.report_only:
+        if args.datasets:  # they would be ignored without a word (as `timemae bench --report-only` refuses them)
+            raise ValueError(f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}, so the data '
+                             f'sets named ({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only '
+                             'to probe them.')
         print(f'Wrote {write_probe_report(args.out_dir)}')
         return
     if args.threads:
