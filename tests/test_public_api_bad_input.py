@@ -19,7 +19,7 @@ from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 
 from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineall_learner, finelast_learner,
-                              get_embeddings, plot_embeddings, save_encoder_weights)
+                              get_embeddings, plot_embeddings, save_encoder_weights, timemae_learner)
 from tsai_timemae.bench import RESULT_SCHEMA
 from tsai_timemae.sktime import TimeMAEClassifier, TimeMAETransformer
 
@@ -183,8 +183,9 @@ ROWS = [
      ok(lambda p: p['masked_reps'].shape[0] == 5 and p['masked_reps'].shape[-1] == 8)),
     ('get_embeddings', 'an encoder file instead of a model', lambda c: get_embeddings(str(c.weights), X[:2]),
      fails(TypeError, r'got str\. For an encoder file, load it first: get_embeddings\(TimeMAE\.from_pretrained\(path\), X\)')),
-    ('plot_embeddings', 'a middle block says which in its title', lambda c: plot_embeddings(model(), X, Y, layer=1)[1].get_title(),
-     ok(lambda t: t.endswith('(d=8, block 1)'))),
+    ('plot_embeddings', 'a block other than the last says which in its title',
+     lambda c: [plot_embeddings(model(), X, Y, layer=k)[1].get_title() for k in (1, 0, -1)],
+     ok(lambda t: [x[x.index('(d='):] for x in t] == ['(d=8, block 1)', '(d=8, embeddings)', '(d=8, block 1)'])),
     ('TimeMAEPretrain', 'features of the pretraining learner: get_embeddings',
      lambda c: get_embeddings(fit(ts_learner(dls(X), TimeMAE, cbs=TimeMAEPretrain(target_dir=c.tmp, **PRE), **ARCH)), X[:5]),
      ok(lambda p: p.shape == (5, 8))),
@@ -232,15 +233,22 @@ ROWS = [
     ('fineall_learner', 'the pretraining DataLoaders (no labels)', lambda c: fineall_learner(dls(X), c.weights),
      fails(ValueError, r'fineall_learner fine-tunes a classifier.*no labels')),
     ('finelast_learner', 'the pretraining callback instead of its file', lambda c: finelast_learner(dls(X, Y), TimeMAEPretrain()),
-     fails(TypeError, r'weights_path must be the path of a pretrained encoder file, got a TimeMAEPretrain.*\.weights_path')),
+     fails(TypeError, r'weights_path must be the path of a pretrained encoder file, got an object of type TimeMAEPretrain.*\.weights_path')),
     ('fineall_learner', 'a learner instead of a file', lambda c: fineall_learner(dls(X, Y), c.learner),
-     fails(TypeError, r'got a Learner.*time_mae_pretrain\.weights_path.*save_encoder_weights\(learn\.model')),
+     fails(TypeError, r'of type Learner.*time_mae_pretrain\.weights_path.*save_encoder_weights\(learn\.model')),
     ('finelast_learner', 'a model instead of a file', lambda c: finelast_learner(dls(X, Y), model()),
-     fails(TypeError, r'got a TimeMAE.*save_encoder_weights\(model')),
+     fails(TypeError, r'of type TimeMAE:.*save_encoder_weights\(model')),
     ('finelast_learner', 'the arguments swapped', lambda c: finelast_learner(c.weights, dls(X, Y)),
-     fails(TypeError, r'got a TSDataLoaders.*swapped.*finelast_learner\(dls, weights_path\)')),
+     fails(TypeError, r'of type TSDataLoaders.*swapped.*finelast_learner\(dls, weights_path\)')),
+    ('finelast_learner', 'a fitted sktime estimator instead of a file', lambda c: finelast_learner(dls(X, Y), c.clf),
+     fails(TypeError, r'of type TimeMAEClassifier: save its encoder first, save_encoder_weights\(est\.learn_\.model')),
+    ('fineall_learner', 'the arguments swapped', lambda c: fineall_learner(c.weights, dls(X, Y)),
+     fails(TypeError, r'swapped.*fineall_learner\(dls, weights_path\)')),
+    ('timemae_learner', 'whole-number labels without TSClassification',
+     lambda c: timemae_learner(get_ts_dls(X, np.arange(16) % 4, splits=SPLITS, batch_tfms=[TSStandardize(by_var=True)], bs=4), c.weights),
+     warns(r'labels are whole numbers.*TSClassification\(\)')),
     ('TimeMAE.from_pretrained', 'a number instead of a file', lambda c: TimeMAE.from_pretrained(3),
-     fails(TypeError, r'got a int.*path \(str or pathlib\.Path\)')),
+     fails(TypeError, r'got an object of type int.*path \(str or pathlib\.Path\)')),
     ('finelast_learner', 'whole-number labels without TSClassification (tsai makes it a regression)',
      lambda c: finelast_learner(get_ts_dls(X, np.arange(16) % 4, splits=SPLITS, batch_tfms=[TSStandardize(by_var=True)], bs=4), c.weights),
      warns(r'labels are whole numbers.*regression.*TSClassification\(\)', lambda learn: learn.dls.c == 1)),
@@ -248,7 +256,7 @@ ROWS = [
      ok(lambda learn: learn.dls.c == 4)),
     ('finelast_learner', 'series shorter than the pretrained window',
      lambda c: finelast_learner(dls(X[..., :3], Y), c.weights),
-     fails(ValueError, r'seq_len=3 is shorter than one window \(4 steps\).*pad the series to at least 4 steps.*reinit="patch_embed"')),
+     fails(ValueError, r'seq_len=3 is shorter than one window \(4 steps\).*pad the series to at least 4 steps.*reinit="patch_embed", window=3\)')),
     ('finelast_learner', "series shorter than the pretrained window, reinit='patch_embed' and a smaller window",
      lambda c: preds(finelast_learner(dls(X[..., :3], Y), c.weights, reinit='patch_embed', window=2), X[:2, :, :3]),
      ok()),

@@ -95,6 +95,11 @@ def test_resume_without_a_state_file_says_so_and_validate_announces_no_encoder(u
     with learn.no_bar(), learn.no_logging(): learn.validate()
     out = capsys.readouterr().out
     assert 'pretrained encoder' not in out and 'resume=True' not in out, out
+    # the same script run again: every epoch is done, none trains, and it still says where the encoder is
+    again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path / 'typo', save_every=1, resume=True), **SMALL)
+    with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)
+    out = capsys.readouterr().out
+    assert out.count(f"pretrained encoder (loss") == 1 and 'no pretraining state' not in out, out
 
 
 def test_a_learned_tokenizer_run_saves_its_state_too(udls, tmp_path):

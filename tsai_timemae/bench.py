@@ -850,8 +850,8 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAUL
     for name in datasets: find_dataset(name, root)  # a misspelt last name: an error now, not after the others' runs
     # the folders last: they are made here, and a run refused above leaves none behind
     if report: check_report_writable(report, out_dir)  # before hours of runs, not after
-    check_writable_folder(out_dir, 'out_dir (--out-dir)')
     if report: check_writable_folder(Path(report).parent, 'report (--report) a file in')
+    check_writable_folder(out_dir, 'out_dir (--out-dir)')
     for name in datasets:
         ds = None
         for seed in seeds:

@@ -56,7 +56,8 @@ def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check
     if x.shape[-1] < window:
         raise ValueError(f'Series length {x.shape[-1]} is shorter than one window ({window} steps). Pad the series to '
                          f'at least {window} steps: a built model keeps its window. For series this short, build a model '
-                         f'with window <= {x.shape[-1]} (a pretrained encoder: fine-tune it with reinit="patch_embed").')
+                         f'with window <= {x.shape[-1]} (a pretrained encoder: fine-tune it with reinit="patch_embed", '
+                         f'window={x.shape[-1]}).')
     if x.shape[-1] > max_seq_len:
         raise ValueError(f'Series length {x.shape[-1]} exceeds max_seq_len={max_seq_len}, the length the position table '
                          f'was built for. Build TimeMAE with max_seq_len>={x.shape[-1]} (e.g. `ts_learner(dls, TimeMAE, '

@@ -164,7 +164,8 @@ class TimeMAE(nn.Module):
             if seq_len < window:
                 raise ValueError(f'seq_len={seq_len} is shorter than one window ({window} steps). Use window <= {seq_len}, '
                                  f'or pad the series to at least {window} steps (an encoder pretrained with window={window} '
-                                 f'needs them, unless fine-tuned with reinit="patch_embed", which gives it a new window).')
+                                 f'needs them, unless fine-tuned with a new patch embedding: reinit="patch_embed", '
+                                 f'window={seq_len}).')
             max_seq_len = max(max_seq_len, seq_len)
         self.c_in, self.c_out, self.seq_len, self.window = c_in, c_out, seq_len, window
         # encoder: [bs, c_in, T] -> [bs, d_model, n_patches]

@@ -60,7 +60,10 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
         ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colour, label=str(c), alpha=.8, edgecolors='none')
     ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
     ax.set_xticks([]); ax.set_yticks([])
-    where = '' if layer is None else f', block {layer}'  # the last block's unless told
+    if layer is None: where = ''  # the last block's unless told
+    else:  # the model was checked by get_embeddings: a learner's or a TimeMAE's backbone
+        k = getattr(learn_or_model, 'model', learn_or_model).backbone.block_index(layer)
+        where = ', embeddings' if k == 0 else f', block {k}'
     ax.set_title(title or f't-SNE of {len(emb)} embeddings (d={emb.shape[1]}{where})')
     ax.tsne_points = pts
     return fig, ax

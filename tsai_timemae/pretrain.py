@@ -687,7 +687,9 @@ class TimeMAEPretrain(Callback):
     def before_fit(self):
         self._join()
         self._fit_tokenizer()
-        self._recording = not hasattr(self.learn, 'lr_finder') and not hasattr(self.learn, 'gather_preds')
+        lock = getattr(self.learn, 'lock', None)  # fastai holds it through `learn.validate()`, never during a fit
+        self._recording = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds')
+                               or (lock is not None and lock.locked()))
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
 
     def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, 'code_counts': 0., 'ce_sum': 0., 'n_codes': 0}
@@ -746,8 +748,7 @@ class TimeMAEPretrain(Callback):
                      '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
 
     def after_fit(self):
-        trained = bool(self._train_sums)  # set in before_train: `learn.validate()` sends after_fit but trains nothing
-        if self._recording and trained and self.verbose and self.weights_path is not None and rank_distrib() == 0:
+        if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
             loss = f'training loss {self.best:.5f}; no validation set' if by_train else f'loss {self.best:.5f}'

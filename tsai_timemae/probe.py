@@ -25,7 +25,7 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
-           'PROBE_OWNS', 'PROBED', 'PROBE_MARK', 'linear_probe_score', 'unseen_folds', 'cv_probe_score',
+           'PROBE_OWNS', 'PROBED', 'ROUND_OFF', 'PROBE_MARK', 'linear_probe_score', 'unseen_folds', 'cv_probe_score',
            'probe_protocol', 'probe_encoder', 'unseen_fold_score', 'shared_recordings_warning', 'parse_value',
            'key_value', 'format_key_value', 'probe_defaults', 'check_setting_names', 'effective_settings',
            'default_tag', 'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings',
@@ -291,8 +291,7 @@ def _check_existing(path: Path, settings: dict, force: bool):
 # %% ../nbs/13_probe.ipynb #63b45d66
 def _gain(final: float, untrained: float) -> str:
     "The pretrained score minus the untrained one, signed, with float round-off shown as the tie it is (+0.0000)."
-    d = final - untrained
-    return f'{0. if abs(d) < 1e-12 else d:+.4f}'
+    return f'{_tie_to_zero((final - untrained) * 100) / 100:+.4f}'
 
 def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps: int | None = None,
               pretrain_kwargs: dict | None = None, arch_kwargs: dict | None = None, lr: float = DEFAULT_LR,
@@ -471,11 +470,17 @@ def _stats(xs) -> tuple[float, float]:
     xs = np.asarray(xs, dtype=float) * 100
     return float(xs.mean()), float(xs.std())
 
+ROUND_OFF = 1e-9  # points: scores of 0.78 and 0.7799999999999999 are a tie, not a difference
+
+def _tie_to_zero(d_points: float) -> float:
+    "A difference in points, with float round-off made the 0 it is (so it prints as +0.0, not -0.0)."
+    return 0. if abs(d_points) < ROUND_OFF else d_points
+
 def _mark(mean: float, std: float, n: int) -> str:
     """▲/▼ when the paired differences' mean is beyond their spread over seeds, ≈ within it; `?` with one seed, which
-    has no spread. Beyond float round-off (1e-9 points): a tie scored as 0.78 and 0.7799999999999999 is a tie."""
+    has no spread. Beyond float round-off (`ROUND_OFF`)."""
     if n < 2: return '?'
-    return '▲' if mean > std + 1e-9 else '▼' if mean < -std - 1e-9 else '≈'
+    return '▲' if mean > std + ROUND_OFF else '▼' if mean < -std - ROUND_OFF else '≈'
 
 def summarize_probe(runs) -> list[dict]:
     """One row per (protocol, row, data set): `row` is a tag or an untrained label; scores in percent over seeds
@@ -492,6 +497,7 @@ def summarize_probe(runs) -> list[dict]:
         m, s = _stats([r['final_score'] for r in rs])
         um, _ = _stats([r['untrained_score'] for r in rs])
         dm, dsd = _stats([r['final_score'] - r['untrained_score'] for r in rs])
+        dm = _tie_to_zero(dm)
         mark = _mark(dm, dsd, len(rs))
         rows.append({'protocol': protocol, 'row': tag, 'kind': 'tag', 'dataset': d, 'seeds': sorted(r['seed'] for r in rs),
                      'n': len(rs), 'mean': m, 'std': s, 'untrained_mean': um, 'delta_mean': dm, 'delta_std': dsd,

@@ -125,6 +125,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
         raise ValueError(f"reinit must be None (load every pretrained tensor) or one of {REINIT}, got {reinit!r}.")
     if reinit is not None and weights_path is None:
         raise ValueError("reinit='patch_embed' re-initialises part of a pretrained encoder: pass weights_path too.")
+    _warn_if_classes_read_as_numbers(dls)
     arch, sd, stored = {}, None, None
     if weights_path is not None:
         sd, stored, kwargs = *read_encoder_file(weights_path), given_settings(kwargs)
@@ -196,7 +197,6 @@ def finelast_learner(dls, weights_path, **kwargs):
     _check_weights_given(weights_path, 'finelast_learner')
     _check_fixed_freezing(kwargs, 'finelast_learner')
     _check_labelled(dls, 'finelast_learner')
-    _warn_if_classes_read_as_numbers(dls, 'finelast_learner')
     if 'fc_dropout' in kwargs and 'custom_head' not in kwargs:
         raise ValueError("finelast_learner's head, linear_probe_head (BatchNorm + Linear: the paper's linear classifier), "
                          'has no dropout, so fc_dropout would be ignored: leave it out, or pass a custom_head that uses it.')
@@ -207,7 +207,6 @@ def fineall_learner(dls, weights_path, **kwargs):
     _check_weights_given(weights_path, 'fineall_learner')
     _check_fixed_freezing(kwargs, 'fineall_learner')
     _check_labelled(dls, 'fineall_learner')
-    _warn_if_classes_read_as_numbers(dls, 'fineall_learner')
     return timemae_learner(dls, weights_path, freeze_encoder=False, **kwargs)
 
 def _check_fixed_freezing(kwargs, name: str):
@@ -224,14 +223,15 @@ def _check_labelled(dls, name: str):
                          'y, as for pretraining). Build them with the labels: get_ts_dls(X, y, splits=splits, '
                          'tfms=[None, TSClassification()], ...). For features without labels use get_embeddings(TimeMAE.from_pretrained(weights_path), X).')
 
-def _warn_if_classes_read_as_numbers(dls, name: str):
+def _warn_if_classes_read_as_numbers(dls):
     """Whole-number labels given to `get_ts_dls` without a label transform stay numbers: tsai then builds a regression
     (one output, MSE loss), and `accuracy` trains and prints without meaning. Classes need `TSClassification`; a
     regression on purpose says so with `TSRegression`, which silences this."""
     tls = getattr(getattr(dls, 'train_ds', None), 'tls', None)
     if tls is None or len(tls) < 2 or getattr(dls, 'cat', True) or len(getattr(tls[1].tfms, 'fs', ())): return
-    if len(tls[1].items) and np.asarray(tls[1].items[:1]).dtype.kind in 'iub':
-        timemae_warn(f'{name}: the labels are whole numbers, but the DataLoaders pass them on as numbers (no label '
+    first = np.asarray(tls[1].items[:1]) if len(tls[1].items) else None
+    if first is not None and first.ndim == 1 and first.dtype.kind in 'iub':  # one label per series (one-hot: not this)
+        timemae_warn('The labels are whole numbers, but the DataLoaders pass them on as numbers (no label '
                      'transform), so tsai builds a regression (one output, MSE loss) and accuracy means nothing. For '
                      'classes build them with tfms=[None, TSClassification()]; for a regression on purpose, '
                      'tfms=[None, TSRegression()].', stacklevel=3)
@@ -241,7 +241,7 @@ def _check_weights_given(weights_path, name: str):
     `TimeMAEPretrain().weights_path` is None until an encoder has been saved, and a frozen random encoder would train
     without a word. `timemae_learner(dls)` builds the untrained model on purpose. Anything else that is not a path is
     refused too (`check_weights_path`), before the data are read: with the arguments swapped, the data would be."""
-    if weights_path is not None: return check_weights_path(weights_path)
+    if weights_path is not None: return check_weights_path(weights_path, caller=name)
     raise ValueError(f'{name} got weights_path=None, so there is no pretrained encoder to fine-tune. '
                      'TimeMAEPretrain().weights_path stays None until a fit has saved an encoder (at the end of its '
                      'first epoch), and always with save_best=False (then save it yourself: '

@@ -193,13 +193,16 @@ def unpack_encoder(obj, src) -> tuple:
                          'again with `save_encoder_weights(model, path)`.')
     return sd, dict(config)
 
-def check_weights_path(path, name: str = 'weights_path'):
+def check_weights_path(path, name: str = 'weights_path', caller: str = 'finelast_learner'):
     """Refuse, naming the fix, what users pass for an encoder file when they mean one: the pretraining callback, its
-    learner, a model, or the `DataLoaders` (arguments swapped); anything else that is not a path. Duck-typed, so this
-    module needs neither fastai's `Learner` nor the pretraining callback."""
+    learner, a model, a fitted sktime estimator, or the `DataLoaders` (arguments swapped: `caller(dls, ...)` says
+    where the data go); anything else that is not a path. Duck-typed, so this module needs neither fastai's `Learner`
+    nor the pretraining callback."""
     if isinstance(path, (str, os.PathLike)): return
     what = type(path).__name__
-    if hasattr(path, 'weights_path'):  # TimeMAEPretrain
+    if hasattr(path, 'learn_'):  # a fitted TimeMAEClassifier / TimeMAETransformer: its own files are gone
+        fix = "save its encoder first, save_encoder_weights(est.learn_.model, 'encoder.pth'), and pass that path."
+    elif any(c.__name__ == 'TimeMAEPretrain' for c in type(path).__mro__):
         fix = (f'pass the file it saved, its .weights_path (printed at the end of pretraining; None until an epoch '
                f'has ended), e.g. finelast_learner(dls, pretrain.weights_path).')
     elif hasattr(path, 'dls') and hasattr(path, 'model'):  # a Learner
@@ -208,10 +211,10 @@ def check_weights_path(path, name: str = 'weights_path'):
     elif isinstance(path, nn.Module):
         fix = "save its encoder first, save_encoder_weights(model, 'encoder.pth'), and pass that path."
     elif hasattr(path, 'train') and hasattr(path, 'valid'):  # DataLoaders
-        fix = 'these are DataLoaders: are the arguments swapped? The data come first: finelast_learner(dls, weights_path).'
+        fix = f'these are DataLoaders: are the arguments swapped? The data come first: {caller}(dls, weights_path).'
     else:
         fix = "pass the path (str or pathlib.Path) of the .pth file TimeMAEPretrain saved."
-    raise TypeError(f'{name} must be the path of a pretrained encoder file, got a {what}: {fix}')
+    raise TypeError(f'{name} must be the path of a pretrained encoder file, got an object of type {what}: {fix}')
 
 def read_encoder_file(path) -> tuple[dict, dict | None]:
     """`(state_dict, config)` of an encoder file, read with `weights_only=True` (no arbitrary unpickling): the
