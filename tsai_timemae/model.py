@@ -208,7 +208,7 @@ class TimeMAE(nn.Module):
     def from_pretrained(cls, weights_path, c_out: int | None = None, **kwargs) -> TimeMAE:
         """A `TimeMAE` with the encoder saved at `weights_path` (strictly loaded) and a new head. The architecture
         comes from the file (`arch_from_weights`): `kwargs` may repeat it, set what only training uses (`dropout`,
-        `attn_dropout`, `ff_dropout`; the file's values otherwise) or the head (`fc_dropout`, `custom_head`,
+        `attn_dropout`, `ff_dropout`, `init_scheme`: `TRAINING_KEYS`; the file's values otherwise) or the head (`fc_dropout`, `custom_head`,
         `seq_len`); one that would change what the encoder computes (e.g. another `n_heads`) is an error."""
         sd, stored = read_encoder_file(weights_path)
         kwargs = given_settings(kwargs)

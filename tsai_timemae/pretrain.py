@@ -229,8 +229,8 @@ class TimeMAEPretrainer(nn.Module):
         out = outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
         return out if self.target_context == 'masked' else gather_tokens(out, ids_msk)
 
-    def forward(self, x: torch.Tensor) -> dict:
-        """One pretraining pass -> dict with `logits` and `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and
+    def forward(self, x: torch.Tensor) -> PretrainOutput:
+        """One pretraining pass -> a `PretrainOutput` (a tuple whose parts are also read by name) with `logits` and `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and
         `target_reps` of MRR `[bs, n_m, d]`, `usage` (each series' mean soft assignment `[bs, vocab]`, for the diversity penalty),
         `copy_codes` (nearest visible patch's code `[bs, n_m]`), the visible representations `rep_vis` and the masked
         patches' positions `ids_msk` `[bs, n_m]`."""

@@ -283,7 +283,7 @@ class TimeMAEClassifier(BaseClassifier):
     mode : 'fineall' (encoder and classifier train) or 'finelast' (frozen encoder, a linear probe on its features:
         the model's default head, mean pooling then `Linear`, without the feature normalization of
         `finelast_learner`'s `linear_probe_head`, hence its own default learning rate below)
-    window, d_model, n_layers, n_heads, d_ff, dropout : the TimeMAE encoder (paper defaults); `window` steps make one
+    window, d_model, n_layers, n_heads, d_ff, dropout : the TimeMAE encoder (the paper's sizes); `window` steps make one
         patch, and a series needs at least 2 patches to be masked in pretraining; `window=None` derives it from the
         series length (`auto_window`: `round(sqrt(length / 2))`, 8 for 128 steps)
     mask_ratio, vocab_size, tokenizer, alpha, beta, normalize_targets, momentum, n_decoder_layers : pretraining, as
