@@ -110,8 +110,9 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     """A tsai learner for `TimeMAE`, with the encoder pretrained from `weights_path` when given.
     The architecture is read from the weights file (`arch_from_weights`): every setting `save_encoder_weights` stored,
     `n_heads` and `pre_norm` included (a bare state_dict, saved before the settings were stored, gives what its shapes
-    tell: window, d_model, depth, d_ff, ...; pass `n_heads` and `pre_norm` if they were not the defaults, 4 and False: a warning says which were assumed). `kwargs` go to `ts_learner`: they may
-    repeat the file's architecture but not contradict it (e.g. `n_heads=4` for a 2-head encoder is an error that names
+    tell: window, d_model, depth, d_ff, ...; pass `n_heads` and `pre_norm` if they were not the defaults, 4 and
+    False: a warning says which were assumed). `kwargs` go to `ts_learner`: they may repeat the file's architecture
+    but not contradict it (e.g. `n_heads=4` for a 2-head encoder is an error that names
     both); `dropout`, `attn_dropout` and `ff_dropout` default to the file's and may be changed for fine-tuning.
 
     Transfer to data with another channel count or window: `reinit='patch_embed'` keeps the pretrained Transformer

@@ -193,7 +193,7 @@ def unpack_encoder(obj, src) -> tuple:
                          'again with `save_encoder_weights(model, path)`.')
     return sd, dict(config)
 
-def check_weights_path(path, name: str = 'weights_path', caller: str = 'finelast_learner'):
+def check_weights_path(path, name: str = 'weights_path', caller: str | None = None):
     """Refuse, naming the fix, what users pass for an encoder file when they mean one: the pretraining callback, its
     learner, a model, a fitted sktime estimator, or the `DataLoaders` (arguments swapped: `caller(dls, ...)` says
     where the data go); anything else that is not a path. Duck-typed, so this module needs neither fastai's `Learner`
@@ -204,14 +204,15 @@ def check_weights_path(path, name: str = 'weights_path', caller: str = 'finelast
         fix = "save its encoder first, save_encoder_weights(est.learn_.model, 'encoder.pth'), and pass that path."
     elif any(c.__name__ == 'TimeMAEPretrain' for c in type(path).__mro__):
         fix = (f'pass the file it saved, its .weights_path (printed at the end of pretraining; None until an epoch '
-               f'has ended), e.g. finelast_learner(dls, pretrain.weights_path).')
+               f'has ended), e.g. {caller or "finelast_learner"}(dls, pretrain.weights_path).')
     elif hasattr(path, 'dls') and hasattr(path, 'model'):  # a Learner
         fix = ("pass the encoder file its pretraining saved (learn.time_mae_pretrain.weights_path, printed at the end of "
                "pretraining), or save the encoder first: save_encoder_weights(learn.model, 'encoder.pth').")
     elif isinstance(path, nn.Module):
         fix = "save its encoder first, save_encoder_weights(model, 'encoder.pth'), and pass that path."
     elif hasattr(path, 'train') and hasattr(path, 'valid'):  # DataLoaders
-        fix = f'these are DataLoaders: are the arguments swapped? The data come first: {caller}(dls, weights_path).'
+        fix = 'these are DataLoaders: are the arguments swapped? ' + (
+            f'The data come first: {caller}(dls, weights_path).' if caller else 'Pass the encoder file here.')
     else:
         fix = "pass the path (str or pathlib.Path) of the .pth file TimeMAEPretrain saved."
     raise TypeError(f'{name} must be the path of a pretrained encoder file, got an object of type {what}: {fix}')
