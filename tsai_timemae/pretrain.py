@@ -230,8 +230,8 @@ class TimeMAEPretrainer(nn.Module):
         return out if self.target_context == 'masked' else gather_tokens(out, ids_msk)
 
     def forward(self, x: torch.Tensor) -> PretrainOutput:
-        """One pretraining pass -> a `PretrainOutput` (a tuple whose parts are also read by name) with `logits` and `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and
-        `target_reps` of MRR `[bs, n_m, d]`, `usage` (each series' mean soft assignment `[bs, vocab]`, for the diversity penalty),
+        """One pretraining pass -> a `PretrainOutput` (a tuple whose parts are also read by name) with `logits` and
+        `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and `target_reps` of MRR `[bs, n_m, d]`, `usage` (each series' mean soft assignment `[bs, vocab]`, for the diversity penalty),
         `copy_codes` (nearest visible patch's code `[bs, n_m]`), the visible representations `rep_vis` and the masked
         patches' positions `ids_msk` `[bs, n_m]`."""
         bb = self.backbone
@@ -348,6 +348,13 @@ def _as_float(v):
     if v is None: return None
     if isinstance(v, torch.Tensor): return v.detach().float().mean().item()
     return float(v)
+
+def _outside_training(learn) -> bool:
+    """True in the lr finder and in `learn.validate()` / `get_preds()`: those send before_fit, before_epoch, after_epoch
+    and after_fit too, though nothing trains. fastai holds `learn.lock` for the whole of a validation
+    (`Learner.validation_context`), never during a fit."""
+    lock = getattr(learn, 'lock', None)
+    return hasattr(learn, 'lr_finder') or hasattr(learn, 'gather_preds') or (lock is not None and lock.locked())
 
 def _has_valid(dls) -> bool:
     try: return len(dls.valid) > 0
@@ -687,9 +694,7 @@ class TimeMAEPretrain(Callback):
     def before_fit(self):
         self._join()
         self._fit_tokenizer()
-        lock = getattr(self.learn, 'lock', None)  # fastai holds it through `learn.validate()`, never during a fit
-        self._recording = not (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds')
-                               or (lock is not None and lock.locked()))
+        self._recording = not _outside_training(self.learn)
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
 
     def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, 'code_counts': 0., 'ce_sum': 0., 'n_codes': 0}
@@ -869,12 +874,8 @@ class PretrainCheckpoint(Callback):
         return {'lr': [round(float(h['lr']), 12) for h in self.learn.opt.hypers]}
 
     def _outside_training(self) -> bool:
-        """True in the lr finder and in `learn.validate()` / `get_preds()`: those send before_fit, before_epoch and
-        after_epoch too, so without this a validation would reload the state file or overwrite it with epoch 0.
-        fastai holds `learn.lock` for the whole of a validation (`Learner.validation_context`), never during a fit."""
-        lock = getattr(self.learn, 'lock', None)
-        return (hasattr(self.learn, 'lr_finder') or hasattr(self.learn, 'gather_preds')
-                or (lock is not None and lock.locked()))
+        "`_outside_training`: without it a validation would reload the state file or overwrite it with epoch 0."
+        return _outside_training(self.learn)
 
     def before_fit(self):
         if self._outside_training(): return
