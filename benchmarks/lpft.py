@@ -67,8 +67,10 @@ def _fit(learn, epochs: int, lr: float, **kwargs):
     return float(learn.recorder.losses[-1]) if learn.recorder.losses else None
 
 
-def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out):
-    """LP-FT (both stages), the control and FineAll for one seed and fraction, from the bench's cached encoder."""
+def label_study_encoder(ds, dataset: str, seed: int, frac: float, cache_dir):
+    """The label study's FineLast and FineAll settings, the committed labelled subset and the cached encoder for one
+    seed and fraction, checked to be the encoder the committed rows used; plus the learner arguments and the record
+    fields every row of these scripts shares."""
     cfg = bench.run_config(dataset, 'timemae_finelast', 'kmeans', label_fraction=frac)
     last = bench.method_settings(cfg, 'timemae_finelast')
     fineall = bench.method_settings(bench.run_config(dataset, 'timemae_fineall', 'kmeans', label_fraction=frac), 'timemae_fineall')
@@ -88,6 +90,12 @@ def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out
     common = dict(metrics=accuracy, seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff, dropout=arch.dropout, model_dir='.')
     base = {'dataset': ds.name, 'seed': seed, 'label_fraction': frac, 'n_labelled': len(idx),
             'weights': Path(pre['weights']).name}
+    return last, fineall, idx, pre, common, base
+
+
+def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out):
+    """LP-FT (both stages), the control and FineAll for one seed and fraction, from the bench's cached encoder."""
+    last, fineall, idx, pre, common, base = label_study_encoder(ds, dataset, seed, frac, cache_dir)
 
     def record(row, learn, loss, schedule):
         metrics = evaluate_learner(learn, ds.X_test, ds.y_test)  # the test split, once for this row

@@ -22,7 +22,7 @@ from .weights import (ENCODER_PREFIX, arch_from_weights, encoder_config, given_s
 
 # %% auto #0
 __all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'PatchFlatten', 'flatten_probe_head',
-           'finelast_learner', 'fineall_learner']
+           'finelast_learner', 'fineall_learner', 'timemae_splitter', 'layer_decay']
 
 # %% ../nbs/03_transfer.ipynb #7d42827a
 #| export
@@ -106,7 +106,8 @@ def _reinit_state(model, sd: dict) -> tuple[dict, list[str]]:
             fresh.append(name)
     return out, fresh
 
-def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=None, reinit: str | None = None, **kwargs):
+def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=None, reinit: str | None = None,
+                    splitter=None, **kwargs):
     """A tsai learner for `TimeMAE`, with the encoder pretrained from `weights_path` when given.
     The architecture is read from the weights file (`arch_from_weights`): every setting `save_encoder_weights` stored,
     `n_heads` and `pre_norm` included (a bare state_dict, saved before the settings were stored, gives what its shapes
@@ -118,7 +119,10 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     Transfer to data with another channel count or window: `reinit='patch_embed'` keeps the pretrained Transformer
     and gives the model a new patch embedding (and a new position table when the window, hence the table's shape,
     differs); the re-initialised names are on `learn.reinitialised`. Without it a mismatch is an error. With
-    `freeze_encoder` the re-initialised parts train with the head; the rest of the encoder stays frozen."""
+    `freeze_encoder` the re-initialised parts train with the head; the rest of the encoder stays frozen.
+
+    `splitter` (e.g. `timemae_splitter`, for `layer_decay`) replaces tsai's two parameter groups, encoder and head;
+    `ts_learner` itself would ignore it for a model with a backbone and a head."""
     if 'pretrained' in kwargs:
         raise ValueError("pretrained= is ts_learner's switch; this learner loads the encoder from weights_path itself: "
                          'leave pretrained out (weights_path=None builds an untrained TimeMAE).')
@@ -141,11 +145,13 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
             if hint: raise ValueError(f'{e}{hint}') from None
             raise
         learn.reinitialised = []
+        if splitter is not None: learn.splitter = splitter
         return learn
     learn = ts_learner(dls, TimeMAE, cbs=list(cbs), **{**arch, **kwargs})
     state, fresh = _reinit_state(learn.model, sd)
     load_encoder_weights(learn.model, pack_encoder(state, stored))  # strict for the rest: d_model, depth, d_ff, n_heads
     learn.reinitialised = fresh
+    if splitter is not None: learn.splitter = splitter
     if freeze_encoder:  # only the parts that are new train with the head
         for cb in learn.cbs:
             if isinstance(cb, FreezeEncoder): cb.trainable = tuple(fresh)
@@ -248,3 +254,38 @@ def _check_weights_given(weights_path, name: str):
                      'first epoch), and always with save_best=False (then save it yourself: '
                      'save_encoder_weights(learn.model, path)): pretrain first, or pass the .pth file it printed. '
                      'For an untrained TimeMAE on purpose, use timemae_learner(dls) or ts_learner(dls, TimeMAE).')
+
+# %% ../nbs/03_transfer.ipynb #88d0532a
+def timemae_splitter(model) -> list[list[nn.Parameter]]:
+    """Parameter groups for discriminative learning rates, from the input up: the embeddings (patch embedding and
+    position table), each Transformer block in order, then the head (every parameter outside the encoder). tsai's
+    default (`ts_splitter`) has two groups, encoder and head, so `slice(lo, hi)` can only give the whole encoder one
+    rate; with one group per block, fastai spreads `slice(lo, hi)` geometrically over the depth, which is layer-wise
+    learning-rate decay (`layer_decay`), the fine-tuning schedule of BEiT and MAE. `learn.freeze()` still freezes all
+    but the head, `learn.freeze_to(-k)` all but the last k groups. Pass it as `fineall_learner(dls, weights_path,
+    splitter=timemae_splitter)`: `timemae_learner` applies it after `ts_learner`, which replaces any splitter of a
+    model with a backbone and a head by its own."""
+    model = get_model(model)
+    backbone = model.backbone
+    blocks = [list(b.parameters()) for b in backbone.encoder.layers]
+    embeddings = [*backbone.patch_embed.parameters(), backbone.pos_embed]
+    taken = {id(p) for p in embeddings} | {id(p) for b in blocks for p in b}
+    blocks[-1] += [p for p in backbone.parameters() if id(p) not in taken]  # a norm after the last block, if any
+    in_backbone = {id(p) for p in backbone.parameters()}
+    head = [p for p in model.parameters() if id(p) not in in_backbone]
+    return [g for g in (embeddings, *blocks, head) if g]  # a model without a head (c_out=None) has no head group
+
+def layer_decay(learn, lr: float, decay: float) -> slice:
+    """Layer-wise learning-rate decay as fastai's discriminative rates: `learn.fit_one_cycle(n, layer_decay(learn,
+    1e-3, 0.75))` trains the head at `lr`, the last block at `lr * decay`, the block below at `lr * decay**2`, ..., the
+    embeddings at `lr * decay**(n_groups - 1)`: the lower a layer, the closer it stays to its pretrained weights. Needs
+    one parameter group per block (`splitter=timemae_splitter`); `decay=1` is one rate for every weight."""
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
+        raise ValueError(f'decay must be a number in (0, 1] (each group down from the head gets lr * decay), got {decay!r}.')
+    n = len(learn.splitter(learn.model))
+    if n < 3:
+        raise ValueError(f"This learner's splitter gives {n} parameter group(s), so there is no depth to decay over: "
+                         'build it with splitter=timemae_splitter (e.g. fineall_learner(dls, weights_path, '
+                         'splitter=timemae_splitter)), which gives the embeddings, each block and the head a group.')
+    return slice(lr * decay ** (n - 1), lr)
+
