@@ -1,5 +1,6 @@
 """Discriminative learning rates for fine-tuning: `timemae_splitter` (one parameter group per block) reaches the
 learner despite tsai's own splitter, and `layer_decay` gives each group down from the head `decay` times the rate."""
+import numpy as np
 import pytest
 import torch
 
@@ -41,10 +42,38 @@ def test_the_splitter_given_is_the_one_the_optimizer_uses(dls, weights, make):
     assert len(learn.opt.param_groups) == 2                                 # tsai's encoder / head, unchanged
 
 
-def test_the_splitter_given_survives_reinit(dls, weights):
-    learn = fineall_learner(dls, weights, n_heads=2, window=5, reinit='patch_embed', splitter=timemae_splitter)
+@pytest.fixture
+def dls3(basic_motions, splits):
+    "BasicMotions' accelerometer alone (3 of its 6 channels): data an encoder of 6 channels transfers to with reinit."
+    from tsai.data.core import TSClassification, get_ts_dls
+    X, y = basic_motions[:2]
+    return get_ts_dls(X[:, :3], y, splits=splits, tfms=[None, TSClassification()], bs=10)
+
+
+def test_with_reinit_the_new_parameters_train_at_the_heads_rate(dls3, weights):
+    "A re-initialised patch embedding is not pretrained: it joins the head's group, not the embeddings' lowest rate."
+    learn = fineall_learner(dls3, weights, n_heads=2, reinit='patch_embed', splitter=timemae_splitter)
     learn.create_opt()
-    assert len(learn.opt.param_groups) == SMALL['n_layers'] + 2
+    groups = learn.opt.param_lists
+    assert len(groups) == SMALL['n_layers'] + 2
+    pe = learn.model.backbone.patch_embed.proj
+    assert [id(p) for p in groups[0]] == [id(learn.model.backbone.pos_embed)]   # kept: same window
+    assert {id(pe.weight), id(pe.bias)} <= {id(p) for p in groups[-1]}
+    learn.opt.set_hyper('lr', layer_decay(learn, 1e-3, 0.5))
+    assert learn.opt.hypers[-1]['lr'] == pytest.approx(1e-3) and learn.opt.hypers[0]['lr'] == pytest.approx(1.25e-4)
+    # FineLast: the new patch embedding is the only encoder part that trains, at the head's rate
+    learn = finelast_learner(dls3, weights, n_heads=2, reinit='patch_embed', splitter=timemae_splitter)
+    pe_before = learn.model.backbone.patch_embed.proj.weight.detach().clone()
+    pos = learn.model.backbone.pos_embed.detach().clone()
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, layer_decay(learn, 1e-2, 0.5))
+    assert not torch.equal(learn.model.backbone.patch_embed.proj.weight, pe_before)
+    assert torch.equal(learn.model.backbone.pos_embed, pos)
+    # a new window renews the position table too: every embedding is new, so the embeddings' group is empty
+    learn = fineall_learner(dls3, weights, n_heads=2, window=5, reinit='patch_embed', splitter=timemae_splitter)
+    learn.create_opt()
+    assert len(learn.opt.param_lists) == SMALL['n_layers'] + 1
+    with pytest.raises(ValueError, match='fresh names parameters the encoder does not have'):
+        timemae_splitter(learn.model, fresh=['patch_embed.weight'])
 
 
 def test_each_group_down_from_the_head_gets_decay_times_the_rate(dls, weights):
@@ -74,15 +103,40 @@ def test_layer_decay_moves_the_embeddings_less_than_the_last_block(dls, weights)
 def test_finelast_keeps_its_encoder_frozen_with_the_splitter(dls, weights):
     learn = finelast_learner(dls, weights, n_heads=2, splitter=timemae_splitter)
     enc = {k: v.clone() for k, v in learn.model.state_dict().items() if k.startswith('backbone.')}
+    head = learn.model.head[-1].weight.detach().clone()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, layer_decay(learn, 1e-2, 0.5))
     for k, v in enc.items(): assert torch.equal(v, learn.model.state_dict()[k]), k
+    assert not torch.equal(head, learn.model.head[-1].weight)             # the head did train
 
 
-@pytest.mark.parametrize('decay', [0, -0.5, 1.5, True, '0.7', None])
-def test_a_decay_outside_0_1_is_refused(dls, weights, decay):
+@pytest.mark.parametrize('lr, decay, message', [
+    (1e-3, 0, 'decay must be a positive number'), (1e-3, -0.5, 'decay must be a positive number'),
+    (1e-3, True, 'decay must be a positive number'), (1e-3, '0.7', 'decay must be a positive number'),
+    (1e-3, None, 'decay must be a positive number'), (1e-3, 1.5, r'decay must be in \(0, 1\]'),
+    (-1e-3, 0.65, 'lr must be a positive number'), (None, 0.65, 'lr must be a positive number'),
+    (slice(1e-3), 0.65, 'lr must be a positive number'),
+    (1e-3, 1e-200, 'takes the lowest rate to 0'),                 # fastai would read a 0 start as lr / 10
+])
+def test_a_bad_lr_or_decay_is_refused(dls, weights, lr, decay, message):
     learn = fineall_learner(dls, weights, n_heads=2, splitter=timemae_splitter)
-    with pytest.raises(ValueError, match=r'decay must be a number in \(0, 1\]'):
-        layer_decay(learn, 1e-3, decay)
+    with pytest.raises(ValueError, match=message):
+        layer_decay(learn, lr, decay)
+
+
+def test_numpy_numbers_are_numbers(dls, weights):
+    learn = fineall_learner(dls, weights, n_heads=2, splitter=timemae_splitter)
+    assert layer_decay(learn, np.float32(1e-3), np.float32(0.5)).stop == pytest.approx(1e-3)
+
+
+def test_an_optimizer_built_before_the_splitter_changed_is_named(dls, weights):
+    "fastai would spread the slice over the optimizer's old two groups without a word."
+    learn = fineall_learner(dls, weights, n_heads=2)
+    learn.create_opt()
+    learn.splitter = timemae_splitter
+    with pytest.raises(ValueError, match=r'optimizer has 2 parameter groups but its splitter gives 4.*create_opt'):
+        layer_decay(learn, 1e-3, 0.5)
+    learn.create_opt()
+    assert layer_decay(learn, 1e-3, 0.5) == slice(1e-3 * 0.5 ** 3, 1e-3)
 
 
 def test_layer_decay_without_the_splitter_names_it(dls, weights):

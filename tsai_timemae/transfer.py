@@ -5,6 +5,9 @@
 # %% ../nbs/03_transfer.ipynb #fd6dac51
 from __future__ import annotations
 
+import numbers
+from functools import partial
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -122,7 +125,8 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     `freeze_encoder` the re-initialised parts train with the head; the rest of the encoder stays frozen.
 
     `splitter` (e.g. `timemae_splitter`, for `layer_decay`) replaces tsai's two parameter groups, encoder and head;
-    `ts_learner` itself would ignore it for a model with a backbone and a head."""
+    `ts_learner` itself would ignore it for a model with a backbone and a head. With `reinit`, `timemae_splitter` puts
+    the re-initialised parameters in the head's group."""
     if 'pretrained' in kwargs:
         raise ValueError("pretrained= is ts_learner's switch; this learner loads the encoder from weights_path itself: "
                          'leave pretrained out (weights_path=None builds an untrained TimeMAE).')
@@ -151,7 +155,8 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     state, fresh = _reinit_state(learn.model, sd)
     load_encoder_weights(learn.model, pack_encoder(state, stored))  # strict for the rest: d_model, depth, d_ff, n_heads
     learn.reinitialised = fresh
-    if splitter is not None: learn.splitter = splitter
+    if splitter is not None:  # the new parameters train at the head's rate, not the embeddings' lowest
+        learn.splitter = partial(timemae_splitter, fresh=fresh) if splitter is timemae_splitter else splitter
     if freeze_encoder:  # only the parts that are new train with the head
         for cb in learn.cbs:
             if isinstance(cb, FreezeEncoder): cb.trainable = tuple(fresh)
@@ -256,23 +261,32 @@ def _check_weights_given(weights_path, name: str):
                      'For an untrained TimeMAE on purpose, use timemae_learner(dls) or ts_learner(dls, TimeMAE).')
 
 # %% ../nbs/03_transfer.ipynb #88d0532a
-def timemae_splitter(model) -> list[list[nn.Parameter]]:
+def timemae_splitter(model, fresh=()) -> list[list[nn.Parameter]]:
     """Parameter groups for discriminative learning rates, from the input up: the embeddings (patch embedding and
     position table), each Transformer block in order, then the head (every parameter outside the encoder). tsai's
     default (`ts_splitter`) has two groups, encoder and head, so `slice(lo, hi)` can only give the whole encoder one
     rate; with one group per block, fastai spreads `slice(lo, hi)` geometrically over the depth, which is layer-wise
-    learning-rate decay (`layer_decay`), the fine-tuning schedule of BEiT and MAE. `learn.freeze()` still freezes all
-    but the head, `learn.freeze_to(-k)` all but the last k groups. Pass it as `fineall_learner(dls, weights_path,
-    splitter=timemae_splitter)`: `timemae_learner` applies it after `ts_learner`, which replaces any splitter of a
-    model with a backbone and a head by its own."""
+    learning-rate decay (`layer_decay`), the fine-tuning schedule of BEiT and MAE. Pass it as `fineall_learner(dls,
+    weights_path, splitter=timemae_splitter)`: `timemae_learner` applies it after `ts_learner`, which replaces any
+    splitter of a model with a backbone and a head by its own. `fresh` names encoder parameters that were not
+    pretrained (`learn.reinitialised`, which `timemae_learner` passes on): they join the head's group, so they train at
+    the head's rate, not at the embeddings' lowest one.
+
+    With this splitter `learn.freeze()` freezes every group but the head (norm layers stay trainable, fastai's
+    `train_bn`), `learn.freeze_to(-k)` all but the last k groups, and fastai's `fine_tune(epochs, base_lr)` spreads
+    `slice(base_lr / 100, base_lr)` over all the groups (for 8 blocks, about 0.6 times per group)."""
     model = get_model(model)
     backbone = model.backbone
-    blocks = [list(b.parameters()) for b in backbone.encoder.layers]
-    embeddings = [*backbone.patch_embed.parameters(), backbone.pos_embed]
-    taken = {id(p) for p in embeddings} | {id(p) for b in blocks for p in b}
+    named = dict(backbone.named_parameters())
+    unknown = set(fresh) - set(named)
+    if unknown: raise ValueError(f'fresh names parameters the encoder does not have: {sorted(unknown)}.')
+    new = {id(named[n]) for n in fresh}
+    blocks = [[p for p in b.parameters() if id(p) not in new] for b in backbone.encoder.layers]
+    embeddings = [p for p in (*backbone.patch_embed.parameters(), backbone.pos_embed) if id(p) not in new]
+    taken = new | {id(p) for p in embeddings} | {id(p) for b in blocks for p in b}
     blocks[-1] += [p for p in backbone.parameters() if id(p) not in taken]  # a norm after the last block, if any
     in_backbone = {id(p) for p in backbone.parameters()}
-    head = [p for p in model.parameters() if id(p) not in in_backbone]
+    head = [named[n] for n in fresh] + [p for p in model.parameters() if id(p) not in in_backbone]
     return [g for g in (embeddings, *blocks, head) if g]  # a model without a head (c_out=None) has no head group
 
 def layer_decay(learn, lr: float, decay: float) -> slice:
@@ -280,12 +294,22 @@ def layer_decay(learn, lr: float, decay: float) -> slice:
     1e-3, 0.75))` trains the head at `lr`, the last block at `lr * decay`, the block below at `lr * decay**2`, ..., the
     embeddings at `lr * decay**(n_groups - 1)`: the lower a layer, the closer it stays to its pretrained weights. Needs
     one parameter group per block (`splitter=timemae_splitter`); `decay=1` is one rate for every weight."""
-    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
-        raise ValueError(f'decay must be a number in (0, 1] (each group down from the head gets lr * decay), got {decay!r}.')
+    for name, v in (('lr', lr), ('decay', decay)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v > 0:
+            raise ValueError(f'{name} must be a positive number, got {v!r}.')
+    if decay > 1:
+        raise ValueError(f'decay must be in (0, 1] (each group down from the head gets lr * decay), got {decay!r}.')
     n = len(learn.splitter(learn.model))
     if n < 3:
         raise ValueError(f"This learner's splitter gives {n} parameter group(s), so there is no depth to decay over: "
                          'build it with splitter=timemae_splitter (e.g. fineall_learner(dls, weights_path, '
                          'splitter=timemae_splitter)), which gives the embeddings, each block and the head a group.')
-    return slice(lr * decay ** (n - 1), lr)
+    if learn.opt is not None and len(learn.opt.param_lists) != n:
+        raise ValueError(f"The learner's optimizer has {len(learn.opt.param_lists)} parameter groups but its splitter "
+                         f'gives {n} (the splitter was changed after the optimizer was built), so fastai would spread '
+                         'the rates over the old groups: call learn.create_opt() first.')
+    lowest = lr * decay ** (n - 1)
+    if not lowest > 0:  # fastai reads a zero start as "no start" and silently uses lr / 10 for every lower group
+        raise ValueError(f'decay={decay!r} over {n} groups takes the lowest rate to 0: use a decay nearer 1.')
+    return slice(lowest, lr)
 
