@@ -32,7 +32,6 @@ must be the label study's: none is pretrained here (`timemae bench HAR --methods
 --label-fraction 0.01 0.05 --out-dir D` pretrains them into `D/cache`, and its linear rows must match the committed
 ones).
 """
-import argparse
 import contextlib
 import io
 import shutil
@@ -41,10 +40,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-import torch
-
 from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
-from lpft import BASELINES, _cell, _fit, committed, label_study_encoder  # benchmarks/lpft.py
+from lpft import (BASELINES, _cell, _fit, committed, goal_margin, label_study_encoder,  # benchmarks/lpft.py
+                  run_study, study_main)
 from tsai_timemae import bench
 from tsai_timemae.evaluate import evaluate_learner
 from tsai_timemae.transfer import fineall_learner, layer_decay, timemae_splitter
@@ -81,13 +79,7 @@ def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out
     finally: shutil.rmtree(work, ignore_errors=True)
 
 
-def run(dataset: str, seeds, fractions, cache_dir, out):
-    done = {(r['seed'], r['label_fraction'], r['row']) for r in read_records(out) if r['dataset'] == dataset} \
-        if Path(out).is_file() else set()
-    cfg = bench.run_config(dataset, 'timemae_fineall', 'kmeans')
-    ds = bench.load_dataset(dataset, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
-    for seed in seeds:
-        for frac in fractions: run_seed(ds, dataset, seed, frac, cache_dir, done, out)
+def run(dataset: str, seeds, fractions, cache_dir, out): run_study(run_seed, dataset, seeds, fractions, cache_dir, out)
 
 
 def report(dataset: str, path, results=HERE / 'results', lpft=HERE / 'ablation' / 'lpft.jsonl') -> str:
@@ -116,9 +108,7 @@ def report(dataset: str, path, results=HERE / 'results', lpft=HERE / 'ablation' 
         margins = []
         for b in BASELINES:
             if None in old[b]: margins.append('–'); continue
-            d = statistics.fmean(new[LLRD]) - statistics.fmean(old[b])
-            bar = 2 * max(statistics.pstdev(new[LLRD]), statistics.pstdev(old[b]))
-            margins.append(f"{100 * d:+.2f} / {100 * bar:.2f} ({'met' if d > bar else 'not met'})")
+            margins.append(goal_margin(new[LLRD], old[b]))
         diffs = [a - b for a, b in zip(new[LLRD], new[FINEALL])]
         paired = ', '.join(f'{100 * d:+.2f}' for d in diffs) + f' ({100 * statistics.fmean(diffs):+.2f})'
         lines.append(f'| {frac:g} ({n}) | {len(seeds)} | ' + ' | '.join(_cell(new[r]) for r in ROWS) + ' | ' +
@@ -127,19 +117,7 @@ def report(dataset: str, path, results=HERE / 'results', lpft=HERE / 'ablation' 
     return '\n'.join(lines)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('dataset', choices=['HAR', 'Epilepsy'])
-    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--label-fraction', type=float, nargs='+', default=[0.01, 0.05])
-    p.add_argument('--cache-dir', default='benchmarks/cache', help="the label study's pretrained encoders")
-    p.add_argument('--out', default=str(HERE / 'ablation' / 'layer_decay.jsonl'))
-    p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--report', action='store_true', help='print the table of --out and stop')
-    a = p.parse_args()
-    if a.report: return print(report(a.dataset, a.out))
-    torch.set_num_threads(a.threads)
-    run(a.dataset, a.seeds, a.label_fraction, a.cache_dir, a.out)
+def main(): study_main(__doc__, HERE / 'ablation' / 'layer_decay.jsonl', run, report)
 
 
 if __name__ == '__main__':

@@ -126,13 +126,26 @@ def run_seed(ds, dataset: str, seed: int, frac: float, cache_dir, done: set, out
     finally: shutil.rmtree(work, ignore_errors=True)
 
 
-def run(dataset: str, seeds, fractions, cache_dir, out):
+def run_study(run_seed, dataset: str, seeds, fractions, cache_dir, out):
+    """Every seed and fraction through `run_seed(ds, dataset, seed, frac, cache_dir, done, out)`; `done` holds the
+    rows already in `out`, so a stopped run resumes where it stopped (shared by the few-label scripts)."""
     done = {(r['seed'], r['label_fraction'], r['row']) for r in read_records(out) if r['dataset'] == dataset} \
         if Path(out).is_file() else set()
     cfg = bench.run_config(dataset, 'timemae_finelast', 'kmeans')
     ds = bench.load_dataset(dataset, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
     for seed in seeds:
         for frac in fractions: run_seed(ds, dataset, seed, frac, cache_dir, done, out)
+
+
+def run(dataset: str, seeds, fractions, cache_dir, out): run_study(run_seed, dataset, seeds, fractions, cache_dir, out)
+
+
+def goal_margin(ours, baseline) -> str:
+    """Issue 15's margin of `ours` over `baseline` (accuracies per seed): the difference of the means against twice
+    the larger standard deviation, ddof 0, as `label_goal.py`."""
+    d = statistics.fmean(ours) - statistics.fmean(baseline)
+    bar = 2 * max(statistics.pstdev(ours), statistics.pstdev(baseline))
+    return f"{100 * d:+.2f} / {100 * bar:.2f} ({'met' if d > bar else 'not met'})"
 
 
 def _cell(v) -> str: return f'{100 * statistics.fmean(v):.2f} ± {100 * statistics.pstdev(v):.2f}'
@@ -159,9 +172,7 @@ def report(dataset: str, path, results=HERE / 'results') -> str:
         margins = []
         for b in BASELINES:
             if None in old[b]: margins.append('–'); continue
-            d = statistics.fmean(new[LPFT]) - statistics.fmean(old[b])
-            bar = 2 * max(statistics.pstdev(new[LPFT]), statistics.pstdev(old[b]))
-            margins.append(f"{100 * d:+.2f} / {100 * bar:.2f} ({'met' if d > bar else 'not met'})")
+            margins.append(goal_margin(new[LPFT], old[b]))
         per_seed = ', '.join(f'{100 * (a - b):+.2f}' for a, b in zip(new[LPFT], new[FINEALL]))
         lines.append(f'| {frac:g} ({n}) | {len(seeds)} | ' + ' | '.join(_cell(new[r]) for r in ROWS) + ' | ' +
                      ' | '.join(_cell(old[c]) if None not in old[c] else '–' for c in COMMITTED) +
@@ -169,19 +180,23 @@ def report(dataset: str, path, results=HERE / 'results') -> str:
     return '\n'.join(lines)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def study_main(doc: str, default_out: Path, run, report):
+    """The few-label scripts' command line: run the study on a data set's cached encoders, or `--report` its table."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument('dataset', choices=['HAR', 'Epilepsy'])
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--label-fraction', type=float, nargs='+', default=[0.01, 0.05])
     p.add_argument('--cache-dir', default='benchmarks/cache', help="the label study's pretrained encoders")
-    p.add_argument('--out', default=str(HERE / 'ablation' / 'lpft.jsonl'))
+    p.add_argument('--out', default=str(default_out))
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--report', action='store_true', help='print the table of --out and stop')
     a = p.parse_args()
     if a.report: return print(report(a.dataset, a.out))
     torch.set_num_threads(a.threads)
     run(a.dataset, a.seeds, a.label_fraction, a.cache_dir, a.out)
+
+
+def main(): study_main(__doc__, HERE / 'ablation' / 'lpft.jsonl', run, report)
 
 
 if __name__ == '__main__':
