@@ -2,8 +2,7 @@
 
 Issue 15's goal is unmet: with 1% and 5% of the training labels FineAll does not beat from-scratch TimeMAE and
 InceptionTimePlus by two standard deviations. On Epilepsy at 5% FineAll (96.65) is below FineLast (97.04) and the
-linear evaluation (97.38), and session 38 found FineAll's encoder fitting the few labelled series (LP-FT): training
-every weight at one rate moves the pretrained blocks as far as the new head. BEiT, MAE and data2vec fine-tune with
+linear evaluation (97.38): training every weight at one rate trains the pretrained blocks as fast as the new head. BEiT, MAE and data2vec fine-tune with
 layer-wise learning-rate decay: the head at the base rate, each block below at `decay` times the rate of the block above,
 so the lower blocks stay near their pretrained weights. The library now offers it the fastai way
 (`fineall_learner(dls, weights_path, splitter=timemae_splitter)` and `fit_one_cycle(n, layer_decay(learn, lr,
