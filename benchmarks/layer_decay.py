@@ -36,11 +36,10 @@ import io
 import shutil
 import statistics
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
-from lpft import (BASELINES, _cell, _fit, committed, goal_margin, label_study_encoder,  # benchmarks/lpft.py
+from lpft import (BASELINES, _cell, _fit, goal_margin, label_study_encoder, paired_rows,  # benchmarks/lpft.py
                   run_study, study_main)
 from tsai_timemae import bench
 from tsai_timemae.evaluate import evaluate_learner
@@ -85,21 +84,14 @@ def report(dataset: str, path, results=HERE / 'results', lpft=HERE / 'ablation' 
     """The new rows per label fraction (seeds that have both), the committed rows of the same seeds, whether the
     FineAll rerun reproduced the committed row and `lpft.py`'s FineAll rerun exactly, issue 15's margin for the layer-decay row (the difference of
     the means against twice the larger standard deviation, ddof 0, as `label_goal.py`) and its paired difference."""
-    runs = defaultdict(lambda: defaultdict(dict))
     rerun = {(r['seed'], r['label_fraction']): r['accuracy'] for r in read_records(lpft)
              if r['dataset'] == dataset and r['row'] == 'FineAll'} if Path(lpft).is_file() else {}
-    for r in read_records(path):
-        if r['dataset'] == dataset: runs[(r['label_fraction'], r['n_labelled'])][r['row']][r['seed']] = r['accuracy']
     head = ['labels (series)', 'seeds', *ROWS, *(f'{n} (committed)' for n in COMMITTED), 'FineAll = committed FineAll',
             "FineAll = lpft.py's FineAll",
             *(f'layer decay - {b}: difference / 2 x larger std' for b in BASELINES),
             'layer decay - FineAll, per seed (mean)']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    for (frac, n), by_row in sorted(runs.items()):
-        seeds = sorted(set.intersection(*(set(by_row.get(r, {})) for r in ROWS)))
-        if not seeds: continue
-        new = {r: [by_row[r][s] for s in seeds] for r in ROWS}
-        old = {c: [committed(dataset, c, frac, s, results) for s in seeds] for c in COMMITTED}
+    for frac, n, seeds, new, old in paired_rows(dataset, path, ROWS, COMMITTED, results):
         fa = old['timemae_fineall_kmeans']
         same = '–' if None in fa else f'{sum(a == b for a, b in zip(new[FINEALL], fa))} of {len(seeds)}'
         ref = [rerun.get((s, frac)) for s in seeds]

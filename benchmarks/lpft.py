@@ -151,22 +151,28 @@ def goal_margin(ours, baseline) -> str:
 def _cell(v) -> str: return f'{100 * statistics.fmean(v):.2f} ± {100 * statistics.pstdev(v):.2f}'
 
 
+def paired_rows(dataset: str, path, rows, names, results):
+    """Per label fraction of `path`'s records: (fraction, labelled series, the seeds that have every one of `rows`, the
+    new rows' accuracies on those seeds, the committed rows `names` on the same seeds: None where a file is missing)."""
+    runs = defaultdict(lambda: defaultdict(dict))
+    for r in read_records(path):
+        if r['dataset'] == dataset: runs[(r['label_fraction'], r['n_labelled'])][r['row']][r['seed']] = r['accuracy']
+    for (frac, n), by_row in sorted(runs.items()):
+        seeds = sorted(set.intersection(*(set(by_row.get(r, {})) for r in rows)))
+        if seeds:
+            yield (frac, n, seeds, {r: [by_row[r][s] for s in seeds] for r in rows},
+                   {c: [committed(dataset, c, frac, s, results) for s in seeds] for c in names})
+
+
 def report(dataset: str, path, results=HERE / 'results') -> str:
     """The new rows per label fraction (seeds that have all four), the committed rows of the same seeds, whether
     stage 1 reproduced the committed FineLast exactly, and issue 15's margin for LP-FT (the difference of the means
     against twice the larger standard deviation, ddof 0, as `label_goal.py`)."""
-    runs = defaultdict(lambda: defaultdict(dict))
-    for r in read_records(path):
-        if r['dataset'] == dataset: runs[(r['label_fraction'], r['n_labelled'])][r['row']][r['seed']] = r['accuracy']
     head = ['labels (series)', 'seeds', *ROWS, *(f'{n} (committed)' for n in COMMITTED),
             'stage 1 = committed FineLast', 'FineAll = committed FineAll',
             *(f'LP-FT - {b}: difference / 2 x larger std' for b in BASELINES), 'LP-FT - FineAll, per seed']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    for (frac, n), by_row in sorted(runs.items()):
-        seeds = sorted(set.intersection(*(set(by_row.get(r, {})) for r in ROWS)))
-        if not seeds: continue
-        new = {r: [by_row[r][s] for s in seeds] for r in ROWS}
-        old = {c: [committed(dataset, c, frac, s, results) for s in seeds] for c in COMMITTED}
+    for frac, n, seeds, new, old in paired_rows(dataset, path, ROWS, COMMITTED, results):
         reproduced = lambda row, name: '–' if None in old[name] else \
             f'{sum(a == b for a, b in zip(new[row], old[name]))} of {len(seeds)}'
         margins = []
