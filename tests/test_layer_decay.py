@@ -61,7 +61,7 @@ def test_with_reinit_the_new_parameters_train_at_the_heads_rate(dls3, weights):
     assert {id(pe.weight), id(pe.bias)} <= {id(p) for p in groups[-1]}
     learn.opt.set_hyper('lr', layer_decay(learn, 1e-3, 0.5))
     assert learn.opt.hypers[-1]['lr'] == pytest.approx(1e-3) and learn.opt.hypers[0]['lr'] == pytest.approx(1.25e-4)
-    # FineLast: the new patch embedding is the only encoder part that trains, at the head's rate
+    # FineLast: the new patch embedding (in the head's group, above) is the only encoder part that trains
     learn = finelast_learner(dls3, weights, n_heads=2, reinit='patch_embed', splitter=timemae_splitter)
     pe_before = learn.model.backbone.patch_embed.proj.weight.detach().clone()
     pos = learn.model.backbone.pos_embed.detach().clone()
@@ -96,7 +96,7 @@ def test_layer_decay_moves_the_embeddings_less_than_the_last_block(dls, weights)
         before = bb.patch_embed.proj.weight.detach().clone(), bb.encoder.layers[-1].linear1.weight.detach().clone()
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, layer_decay(learn, 1e-2, decay))
         return [(a - p.detach()).abs().mean().item() for a, p in zip(before, (bb.patch_embed.proj.weight, bb.encoder.layers[-1].linear1.weight))]
-    (emb, last), (emb1, last1) = moved(0.01), moved(1.)
+    (emb, last), (emb1, _) = moved(0.01), moved(1.)
     assert emb < last / 100 and emb < emb1 / 100
 
 
