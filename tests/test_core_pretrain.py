@@ -241,7 +241,8 @@ def test_series_with_a_single_patch_cannot_be_masked(basic_motions, splits, tmp_
 @pytest.mark.parametrize('kw, msg', [(dict(mask_ratio=0.), 'mask_ratio'), (dict(mask_ratio=1.), 'mask_ratio'),
                                      (dict(mask_ratio=1.5), 'mask_ratio'), (dict(vocab_size=1), 'vocab_size'),
                                      (dict(tokenizer='vq'), 'tokenizer'), (dict(momentum=1.5), 'momentum'),
-                                     (dict(checkpoint='first'), 'checkpoint')])
+                                     (dict(checkpoint='first'), 'checkpoint'),
+                                     (dict(checkpoint='best', save_best=False), "drop checkpoint='best'")])
 def test_bad_settings_are_clear_errors(kw, msg):
     with pytest.raises(ValueError, match=msg):
         TimeMAEPretrain(**kw)

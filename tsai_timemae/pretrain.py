@@ -516,7 +516,8 @@ class TimeMAEPretrain(Callback):
     epoch with the lowest validation loss (training loss without a validation set). The regression target is the
     momentum encoder, which keeps moving, so the loss is not comparable across epochs: 'best' tends to keep an early
     epoch. Re-used with a new learner, the callback starts a new run (history, best loss and saved path).
-    `save_best=False` saves no encoder at all (`weights_path` stays None; save it with `save_encoder_weights`).
+    `save_best=False` saves no encoder at all (`weights_path` stays None; save it with `save_encoder_weights`), so
+    `checkpoint='best'` beside it is refused.
 
     Defaults, chosen by linear probes on the validation data of eight data sets (BENCHMARKS.md, "Representation
     quality"): frozen k-means codes of the raw patches as MCC targets (`tokenizer='kmeans'`, `vocab_size=None`),
@@ -568,6 +569,9 @@ class TimeMAEPretrain(Callback):
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if checkpoint not in ('best', 'last'):
             raise ValueError(f"checkpoint must be 'best' (lowest validation loss) or 'last' (the final epoch), got {checkpoint!r}.")
+        if checkpoint == 'best' and not save_best:  # 'best' chooses which epoch to save, and nothing would be saved
+            raise ValueError("checkpoint='best' chooses which epoch's encoder to save, but save_best=False saves none: "
+                             "drop checkpoint='best', or keep save_best=True to save the lowest-loss epoch's encoder.")
         for name, m in (('momentum', momentum), ('momentum_end', momentum_end)):
             if m is not None and not 0 <= m <= 1: raise ValueError(f'{name} must be in [0, 1], got {m}.')
         if momentum_end is not None and momentum_end < momentum:  # BYOL's schedule: the target slows down, never speeds up

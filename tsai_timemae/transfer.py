@@ -235,14 +235,20 @@ def _check_labelled(dls, name: str):
                          'y, as for pretraining). Build them with the labels: get_ts_dls(X, y, splits=splits, '
                          'tfms=[None, TSClassification()], ...). For features without labels use get_embeddings(TimeMAE.from_pretrained(weights_path), X).')
 
+def _whole_numbers(a: np.ndarray) -> bool:
+    "Integers, booleans, or floats that are all whole (`[0., 1., 2.]`, as labels read from a CSV file often are)."
+    if a.dtype.kind in 'iub': return True
+    return a.dtype.kind == 'f' and bool(np.isfinite(a).all() and (a == np.round(a)).all())
+
 def _warn_if_classes_read_as_numbers(dls):
     """Whole-number labels given to `get_ts_dls` without a label transform stay numbers: tsai then builds a regression
     (one output, MSE loss), and `accuracy` trains and prints without meaning. Classes need `TSClassification`; a
-    regression on purpose says so with `TSRegression`, which silences this."""
+    regression on purpose says so with `TSRegression`, which silences this. Float labels that are all whole numbers
+    count too: that is how class labels read from a CSV file or a float array arrive."""
     tls = getattr(getattr(dls, 'train_ds', None), 'tls', None)
     if tls is None or len(tls) < 2 or getattr(dls, 'cat', True) or len(getattr(tls[1].tfms, 'fs', ())): return
-    first = np.asarray(tls[1].items[:1]) if len(tls[1].items) else None
-    if first is not None and first.ndim == 1 and first.dtype.kind in 'iub':  # one label per series (one-hot: not this)
+    labels = np.asarray(tls[1].items)
+    if labels.ndim == 1 and len(labels) and _whole_numbers(labels):  # one label per series (one-hot: not this)
         timemae_warn('The labels are whole numbers, but the DataLoaders pass them on as numbers (no label '
                      'transform), so tsai builds a regression (one output, MSE loss) and accuracy means nothing. For '
                      'classes build them with tfms=[None, TSClassification()]; for a regression on purpose, '
