@@ -108,8 +108,9 @@ def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads, arch
         log_record(row, out)
 
 
-def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, window=None, folds: int = CV_FOLDS):
-    "Choose the layer on train + validation (the probe's protocol), then read the test split once: one line per encoder."
+def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, window=None, folds: int = CV_FOLDS, arch=None):
+    """Choose the layer on train + validation (the probe's protocol), then read the test split once: one line per
+    encoder. `arch` ({'n_layers': 4}) changes the bench's architecture for both encoders, as a bench setting."""
     import contextlib as _c, io
     from dataclasses import asdict
     import torch
@@ -117,13 +118,13 @@ def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, windo
     from tsai_timemae.all import TimeMAE, timemae_learner
     from tsai_timemae.bench import bench_config, load_dataset, make_dls, pretrain_timemae, run_config, timemae_arch, timemae_pretraining
     torch.set_num_threads(threads)
-    over = {} if window is None else {'window': window}
+    over = {**({} if window is None else {'window': window}), **(arch or {})}
     cfg = bench_config(dataset, **over)
     ds = load_dataset(dataset, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
     X, y, (tr, va) = ds.as_tsai()
     y_test = np.asarray(ds.y_test).astype(y.dtype)
     pre = timemae_pretraining(run_config(dataset, 'timemae_linear', 'kmeans', pretrain_epochs=epochs, **over))
-    arch = timemae_arch(cfg)
+    arch, arch_over = timemae_arch(cfg), arch or {}
     hit = pretrain_timemae(ds, pre, seed, cache_dir, bar=False)
     dls = make_dls(ds, cfg['bs'], seed, label_idx=np.arange(len(tr)))  # the bench's scaling: every training input
     protocol = probe_protocol(len(tr), folds, by_recording)
@@ -140,7 +141,8 @@ def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, windo
         test = lambda k: linear_probe_score(f_tr[k], y[tr], f_te[k], y_test)
         row = {'dataset': ds.name, 'seed': seed, 'encoder': kind, 'epochs': epochs, 'protocol': protocol, 'split': 'test',
                'weights': None if kind == 'untrained' else Path(hit['weights']).name, 'valid_layer_scores': valid,
-               'window': arch.window, 'chosen_layer': chosen, 'test_at_chosen': test(chosen), 'test_at_last': test(len(valid) - 1)}
+               'window': arch.window, **({'arch': dict(arch_over)} if arch_over else {}),
+               'chosen_layer': chosen, 'test_at_chosen': test(chosen), 'test_at_last': test(len(valid) - 1)}
         log_record(row, out)
 
 
@@ -215,9 +217,10 @@ def report_paired(path):
 def report_test(records):
     "Per encoder: the layer chosen on train + validation, the test split there and at the last layer; then the pairs."
     pct = lambda v: f'{100 * np.mean(v):.2f} ± {100 * np.std(v):.2f}'
-    seen_once(records, lambda r: (r['dataset'], r['protocol'], r['epochs'], r['encoder'], r['seed']))
+    row_name = lambda r: r['dataset'] + (f' ({settings_label(r)})' if settings_label(r) else '')  # e.g. TimeMAE(n_layers=4)
+    seen_once(records, lambda r: (row_name(r), r['protocol'], r['epochs'], r['encoder'], r['seed']))
     by = defaultdict(list)
-    for r in records: by[(r['dataset'], r['protocol'], r['epochs'], r['encoder'])].append(r)
+    for r in records: by[(row_name(r), r['protocol'], r['epochs'], r['encoder'])].append(r)
     print('| data set (layer chosen by, epochs) | encoder | seeds | layer chosen | test, last layer (the linear evaluation) | '
           'test, chosen layer |')
     print('|---|---|---|---|---|---|')
@@ -285,11 +288,13 @@ def main(argv=None):
     if a.report: return (compare_last_block(a.out, a.against) if a.against else report_paired(a.out) if a.paired
                          else report(a.out))
     if not a.datasets: p.error('name at least one data set, or pass --report')
-    if a.split == 'test' and (a.set or a.arch or not a.cache_dir):
-        p.error('--split test scores the bench\'s default encoders: give --cache-dir, and no --set or --arch')
+    if a.split == 'test' and (a.set or not a.cache_dir or set(dict(a.arch)) - {'n_layers', 'd_model', 'd_ff', 'n_heads'}):
+        p.error('--split test scores the bench\'s encoders: give --cache-dir, no --set, and --arch only for the bench\'s '
+                'architecture settings (n_layers, d_model, d_ff, n_heads)')
     for name in a.datasets:
         for seed in a.seeds:
-            if a.split == 'test': run_test(name, seed, a.epochs, a.by_recording, a.cache_dir, a.out, a.threads, a.window)
+            if a.split == 'test': run_test(name, seed, a.epochs, a.by_recording, a.cache_dir, a.out, a.threads, a.window,
+                                           arch=dict(a.arch))
             else: run(name, seed, a.epochs, a.by_recording, dict(a.set), a.out, a.threads, dict(a.arch))
 
 
