@@ -6,7 +6,7 @@ demo (one pretraining, 3 draws of 8 labelled series, 40 test series, so one seri
 pretraining seeds 0, 1 and 2 at both depths (the from-scratch model gets the same depth as the encoder). One JSON
 line per seed and depth (the per-draw accuracies of `run_demo`'s summary):
 
-    python benchmarks/demo_depth.py --out benchmarks/ablation/demo_depth.jsonl     # about 3 minutes at 2 threads
+    python benchmarks/demo_depth.py --out benchmarks/ablation/demo_depth.jsonl     # about 4 minutes at 2 threads
     python benchmarks/demo_depth.py --report --out benchmarks/ablation/demo_depth.jsonl
 """
 import argparse
