@@ -30,6 +30,9 @@ The small sets' test splits the same way, with the windows and seeds of their 10
 
     python benchmarks/layer_probe.py GunPoint --split test --window 9 --epochs 100 --seeds 0 1 2 3 4 5 6 7 8 9 --cache-dir <cache> --out benchmarks/ablation/layer_probe_test.jsonl
     (BasicMotions and ECG200 --window 7, UEA/Epilepsy --window 10, JapaneseVowels without --window)
+
+`--split test --arch n_layers=4` (or `d_model`, `d_ff`, `n_heads`) changes the bench's architecture for both encoders;
+the rows record it and the report keeps each architecture apart (benchmarks/depth_rule.py ran it so).
 """
 import argparse
 import contextlib
@@ -108,9 +111,9 @@ def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads, arch
         log_record(row, out)
 
 
-def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, window=None, folds: int = CV_FOLDS, arch=None):
+def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, window=None, folds: int = CV_FOLDS, arch_over=None):
     """Choose the layer on train + validation (the probe's protocol), then read the test split once: one line per
-    encoder. `arch` ({'n_layers': 4}) changes the bench's architecture for both encoders, as a bench setting."""
+    encoder. `arch_over` ({'n_layers': 4}) changes the bench's architecture for both encoders, as a bench setting."""
     import contextlib as _c, io
     from dataclasses import asdict
     import torch
@@ -118,13 +121,14 @@ def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, windo
     from tsai_timemae.all import TimeMAE, timemae_learner
     from tsai_timemae.bench import bench_config, load_dataset, make_dls, pretrain_timemae, run_config, timemae_arch, timemae_pretraining
     torch.set_num_threads(threads)
-    over = {**({} if window is None else {'window': window}), **(arch or {})}
+    arch_over = dict(arch_over or {})
+    over = {**({} if window is None else {'window': window}), **arch_over}
     cfg = bench_config(dataset, **over)
     ds = load_dataset(dataset, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
     X, y, (tr, va) = ds.as_tsai()
     y_test = np.asarray(ds.y_test).astype(y.dtype)
     pre = timemae_pretraining(run_config(dataset, 'timemae_linear', 'kmeans', pretrain_epochs=epochs, **over))
-    arch, arch_over = timemae_arch(cfg), arch or {}
+    arch = timemae_arch(cfg)
     hit = pretrain_timemae(ds, pre, seed, cache_dir, bar=False)
     dls = make_dls(ds, cfg['bs'], seed, label_idx=np.arange(len(tr)))  # the bench's scaling: every training input
     protocol = probe_protocol(len(tr), folds, by_recording)
@@ -141,7 +145,7 @@ def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, windo
         test = lambda k: linear_probe_score(f_tr[k], y[tr], f_te[k], y_test)
         row = {'dataset': ds.name, 'seed': seed, 'encoder': kind, 'epochs': epochs, 'protocol': protocol, 'split': 'test',
                'weights': None if kind == 'untrained' else Path(hit['weights']).name, 'valid_layer_scores': valid,
-               'window': arch.window, **({'arch': dict(arch_over)} if arch_over else {}),
+               'window': arch.window, **({'arch': arch_over} if arch_over else {}),
                'chosen_layer': chosen, 'test_at_chosen': test(chosen), 'test_at_last': test(len(valid) - 1)}
         log_record(row, out)
 
@@ -294,7 +298,7 @@ def main(argv=None):
     for name in a.datasets:
         for seed in a.seeds:
             if a.split == 'test': run_test(name, seed, a.epochs, a.by_recording, a.cache_dir, a.out, a.threads, a.window,
-                                           arch=dict(a.arch))
+                                           arch_over=dict(a.arch))
             else: run(name, seed, a.epochs, a.by_recording, dict(a.set), a.out, a.threads, dict(a.arch))
 
 

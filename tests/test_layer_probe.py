@@ -47,6 +47,16 @@ def test_a_seed_twice_in_a_test_file_is_refused(tmp_path):
         report(_write(tmp_path, [r, dict(r, test_at_chosen=0.9)]))
 
 
+def test_test_split_rows_of_another_depth_are_not_averaged(tmp_path, capsys):
+    "A test-split file holding both depths (`--arch n_layers=4`, as benchmarks/depth_rule.py ran): one row per depth."
+    r = {'dataset': 'GunPoint', 'seed': 3, 'encoder': 'pretrained', 'epochs': 100, 'protocol': 'cv5', 'split': 'test',
+         'window': 9, 'chosen_layer': 2, 'test_at_chosen': 0.8, 'test_at_last': 0.7}
+    report(_write(tmp_path, [r, dict(r, arch={'n_layers': 4}, test_at_last=0.9)]))   # the same seed, another depth
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith('| GunPoint')]
+    assert any('(TimeMAE(n_layers=4))' in l and '90.00' in l for l in lines)
+    assert any('(TimeMAE(' not in l and '70.00' in l for l in lines)
+
+
 def test_paired_report_subtracts_the_default_encoder_of_the_same_seed(tmp_path, capsys):
     from layer_probe import report_paired
     rows = [_row(0, [0.1, 0.5, 0.4]), _row(1, [0.1, 0.3, 0.2]),
