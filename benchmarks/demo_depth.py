@@ -8,6 +8,8 @@ line per seed and depth (the per-draw accuracies of `run_demo`'s summary):
 
     python benchmarks/demo_depth.py --out benchmarks/ablation/demo_depth.jsonl     # about 4 minutes at 2 threads
     python benchmarks/demo_depth.py --report --out benchmarks/ablation/demo_depth.jsonl
+    python benchmarks/demo_depth.py --linear --out benchmarks/ablation/demo_depth_linear.jsonl   # about 1 minute
+    python benchmarks/demo_depth.py --report --out benchmarks/ablation/demo_depth_linear.jsonl
 """
 import argparse
 import contextlib
@@ -35,13 +37,43 @@ def run(out, seeds, threads):
             print(row, flush=True)
 
 
+def run_linear(out, seeds, threads):
+    """A diagnostic of where the demo's loss with 4 blocks is: the demo's encoders again (the same pretraining), read by
+    the linear evaluation (`StandardScaler` + `LogisticRegression`, C = 1) fitted on each draw's 8 labelled series,
+    and on all 40 training series, through the demo's own scaling, scored on the 40 test series."""
+    import torch
+    from tsai.data.core import TSClassification, get_ts_dls
+    from tsai_timemae.data import label_subset
+    from tsai_timemae.demo import load_basic_motions, pretrain_encoder, standardize_by_channel
+    from tsai_timemae.embeddings import get_embeddings
+    from tsai_timemae.probe import linear_probe_score
+    from tsai_timemae.transfer import finelast_learner
+    torch.set_num_threads(threads)
+    Xtr, ytr, Xte, yte = load_basic_motions()
+    for seed in seeds:
+        for n_layers in (4, 8):
+            with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+                weights = pretrain_encoder(Xtr, 100, 16, seed, tmp, {'n_layers': n_layers}, verbose=False)
+                dls = get_ts_dls(Xtr, ytr, splits=(list(range(len(Xtr))), []), tfms=[None, TSClassification()],
+                                 batch_tfms=[standardize_by_channel(Xtr)], bs=16)
+                learn = finelast_learner(dls, weights)           # the encoder behind the demo's scaling
+                f_tr, f_te = get_embeddings(learn, Xtr), get_embeddings(learn, Xte)
+            draws = [linear_probe_score(f_tr[idx], ytr[idx], f_te, yte)
+                     for idx in (label_subset(ytr, 0.2, seed + d) for d in range(3))]
+            row = {'seed': seed, 'n_layers': n_layers, 'linear, 8 labels': draws,
+                   'linear, 40 labels': [linear_probe_score(f_tr, ytr, f_te, yte)]}
+            log_record(row, out)
+            print(row, flush=True)
+
+
 def report(out):
     rows = read_records(out)
-    print('| encoder depth | seeds | ' + ' | '.join(METHODS) + ' |\n|---|---|' + '---|' * len(METHODS))
+    methods = [m for m in (*METHODS, 'linear, 8 labels', 'linear, 40 labels') if m in rows[0]]
+    print('| encoder depth | seeds | ' + ' | '.join(methods) + ' |\n|---|---|' + '---|' * len(methods))
     for n in (4, 8):
         rs = [r for r in rows if r['n_layers'] == n]
         cells = [f"{100 * np.mean([np.mean(r[m]) for r in rs]):.1f} ± {100 * np.std([np.mean(r[m]) for r in rs]):.1f}"
-                 for m in METHODS]
+                 for m in methods]
         label = f'{n} (the demo default)' if n == 8 else str(n)
         print(f"| {label} | {','.join(str(r['seed']) for r in rs)} | " + ' | '.join(cells) + ' |')
     print('\nMean over each seed\'s 3 draws, then mean ± std over the pretraining seeds; test accuracy %.')
@@ -53,5 +85,6 @@ if __name__ == '__main__':
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--report', action='store_true')
+    p.add_argument('--linear', action='store_true', help='the linear evaluation of the same encoders (run_linear)')
     a = p.parse_args()
-    sys.exit(report(a.out) if a.report else run(a.out, a.seeds, a.threads))
+    sys.exit(report(a.out) if a.report else (run_linear if a.linear else run)(a.out, a.seeds, a.threads))
