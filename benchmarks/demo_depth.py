@@ -8,7 +8,7 @@ line per seed and depth (the per-draw accuracies of `run_demo`'s summary):
 
     python benchmarks/demo_depth.py --out benchmarks/ablation/demo_depth.jsonl     # about 4 minutes at 2 threads
     python benchmarks/demo_depth.py --report --out benchmarks/ablation/demo_depth.jsonl
-    python benchmarks/demo_depth.py --linear --out benchmarks/ablation/demo_depth_linear.jsonl   # about 1 minute
+    python benchmarks/demo_depth.py --linear --out benchmarks/ablation/demo_depth_linear.jsonl   # about 2 minutes
     python benchmarks/demo_depth.py --report --out benchmarks/ablation/demo_depth_linear.jsonl
 """
 import argparse
@@ -40,9 +40,12 @@ def run(out, seeds, threads):
 def run_linear(out, seeds, threads):
     """A diagnostic of where the demo's loss with 4 blocks is: the demo's encoders again (the same pretraining), read by
     the linear evaluation (`StandardScaler` + `LogisticRegression`, C = 1) fitted on each draw's 8 labelled series,
-    and on all 40 training series, through the demo's own scaling, scored on the 40 test series."""
+    and on all 40 training series, through the demo's own scaling, scored on the 40 test series; beside them, the
+    untrained encoder of the same depth and seed."""
     import torch
     from tsai.data.core import TSClassification, get_ts_dls
+    from tsai.learner import ts_learner
+    from tsai_timemae.model import TimeMAE
     from tsai_timemae.data import label_subset
     from tsai_timemae.demo import load_basic_motions, pretrain_encoder, standardize_by_channel
     from tsai_timemae.embeddings import get_embeddings
@@ -56,19 +59,22 @@ def run_linear(out, seeds, threads):
                 weights = pretrain_encoder(Xtr, 100, 16, seed, tmp, {'n_layers': n_layers}, verbose=False)
                 dls = get_ts_dls(Xtr, ytr, splits=(list(range(len(Xtr))), []), tfms=[None, TSClassification()],
                                  batch_tfms=[standardize_by_channel(Xtr)], bs=16)
-                learn = finelast_learner(dls, weights)           # the encoder behind the demo's scaling
+                pretrained = finelast_learner(dls, weights)      # the encoder behind the demo's scaling
+                untrained = ts_learner(dls, TimeMAE, seed=seed, n_layers=n_layers)  # its untrained twin
+            row = {'seed': seed, 'n_layers': n_layers}
+            for name, learn in (('linear', pretrained), ('untrained', untrained)):
                 f_tr, f_te = get_embeddings(learn, Xtr), get_embeddings(learn, Xte)
-            draws = [linear_probe_score(f_tr[idx], ytr[idx], f_te, yte)
-                     for idx in (label_subset(ytr, 0.2, seed + d) for d in range(3))]
-            row = {'seed': seed, 'n_layers': n_layers, 'linear, 8 labels': draws,
-                   'linear, 40 labels': [linear_probe_score(f_tr, ytr, f_te, yte)]}
+                row[f'{name}, 8 labels'] = [linear_probe_score(f_tr[idx], ytr[idx], f_te, yte)
+                                            for idx in (label_subset(ytr, 0.2, seed + d) for d in range(3))]
+                row[f'{name}, 40 labels'] = [linear_probe_score(f_tr, ytr, f_te, yte)]
             log_record(row, out)
             print(row, flush=True)
 
 
 def report(out):
     rows = read_records(out)
-    methods = [m for m in (*METHODS, 'linear, 8 labels', 'linear, 40 labels') if m in rows[0]]
+    methods = [m for m in (*METHODS, 'linear, 8 labels', 'untrained, 8 labels', 'linear, 40 labels', 'untrained, 40 labels')
+               if m in rows[0]]
     print('| encoder depth | seeds | ' + ' | '.join(methods) + ' |\n|---|---|' + '---|' * len(methods))
     for n in (4, 8):
         rs = [r for r in rows if r['n_layers'] == n]
