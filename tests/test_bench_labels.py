@@ -211,6 +211,25 @@ def test_kmeans_runs_with_the_library_defaults_and_its_command_names_it(tmp_path
     assert re.search(r'timemae bench BasicMotions --methods timemae_linear --seeds 0 --tokenizer kmeans .*--label-fraction 0.25', text)
 
 
+def test_random_projection_codes_run_as_the_default_with_only_the_tokenizer_changed(tmp_path):
+    """`--tokenizer random_projection` (BEST-RQ) pretrains with the library default's other settings, so that it
+    compares with `kmeans` on the codes alone; its rows and files carry its name, and the report's command names it."""
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        run_benchmark(['BasicMotions'], ['timemae_linear'], seeds=[0], tokenizers=['random_projection'], label_fractions=[0.25],
+                      out_dir=tmp_path, report=tmp_path / 'B.md', quick=True, bar=False, **TINY)
+    finally: torch.set_num_threads(threads)
+    r = json.loads(result_path(tmp_path, 'BasicMotions', 'timemae_linear_random_projection', 0, 0.25).read_text())
+    pre = r['settings']['pretraining']
+    assert (pre['tokenizer'], pre['vocab_size'], pre['alpha'], pre['beta'], pre['normalize_targets']) == \
+        ('random_projection', None, 1., 1., True)
+    assert r['pretraining']['library_defaults']['tokenizer.random_projection.code_dim'] == 16  # the tokenizer that ran
+    text = (tmp_path / 'B.md').read_text()
+    assert 'timemae_linear_random_projection' in text
+    assert re.search(r'timemae bench BasicMotions --methods timemae_linear --seeds 0 --tokenizer random_projection .*--label-fraction 0.25', text)
+
+
 def test_untrained_linear_evaluation_is_the_baseline_beside_the_pretrained_one(tmp_path):
     "The untrained row pretrains nothing, shares the labelled subset, and differs from the pretrained encoder's score."
     import torch

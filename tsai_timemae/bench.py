@@ -69,10 +69,12 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
            'mvp_tstplus', 'tstplus_scratch', 'inceptiontimeplus')
-TOKENIZERS = ('codebook', 'gumbel', 'kmeans')
+TOKENIZERS = ('codebook', 'gumbel', 'kmeans', 'random_projection')
 # settings that come with a tokenizer unless given: 'kmeans' runs as `TimeMAEPretrain()`'s default (frozen k-means
-# codes sized from the data, normalised MRR targets, MCC and MRR weighted equally)
-TOKENIZER_SETTINGS = {'kmeans': dict(vocab_size=None, alpha=1., beta=1., normalize_targets=True)}
+# codes sized from the data, normalised MRR targets, MCC and MRR weighted equally); 'random_projection' (BEST-RQ's
+# frozen codes) is that default with only the tokenizer changed, so the two compare the codes alone
+_FROZEN_CODES = dict(vocab_size=None, alpha=1., beta=1., normalize_targets=True)
+TOKENIZER_SETTINGS = {'kmeans': _FROZEN_CODES, 'random_projection': _FROZEN_CODES}
 
 DEFAULTS = dict(
     bs=64, pretrain_epochs=100, finetune_epochs=50, valid_size=0.2, split_seed=42, pad_value=0.,
@@ -1460,7 +1462,8 @@ def add_args(p):
     p.add_argument('--seeds', nargs='+', type=seed_int, default=[0, 1, 2], help='seeds to run (default: 0 1 2)')
     p.add_argument('--tokenizer', nargs='+', default=[DEFAULTS['tokenizer']], choices=list(TOKENIZERS),
                    help="TimeMAE tokenizer(s): 'codebook' (paper), 'gumbel' (authors' code), 'kmeans' "
-                        "(TimeMAEPretrain()'s default: frozen k-means codes, normalised MRR targets, beta 1); "
+                        "(TimeMAEPretrain()'s default: frozen k-means codes, normalised MRR targets, beta 1), "
+                        "'random_projection' (BEST-RQ's frozen random codes, otherwise as 'kmeans'); "
                         f"default {DEFAULTS['tokenizer']!r}")
     p.add_argument('--pretrain-epochs', type=positive_int, help='override the data set\'s pretraining epochs (TimeMAE and MVP)')
     p.add_argument('--finetune-epochs', type=positive_int, help='override the data set\'s fine-tuning / supervised epochs')
