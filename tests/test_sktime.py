@@ -129,6 +129,21 @@ def test_labels_as_a_python_list_fit_as_an_array_does(bm):
         np.testing.assert_allclose(by_list.predict_proba(Xtr[:3]), by_array.predict_proba(Xtr[:3]), rtol=1e-5)
 
 
+def test_one_class_fits_nothing_and_says_so_and_the_settings_are_still_checked(bm):
+    """sktime skips `_fit` when y has one class (the first 10 BasicMotions training series are all one class), so
+    nothing was pretrained or checked and no word was said; now a warning says what happens, and bad settings are
+    refused as with two classes."""
+    from tsai_timemae.notices import TimeMAEWarning
+    X, y = bm[0][:10], bm[1][:10]
+    assert len(set(y)) == 1
+    with pytest.warns(TimeMAEWarning, match=r"one class \('standing'\) in y: sktime fits nothing then"):
+        est = TimeMAEClassifier(**TINY).fit(X, y)
+    assert not hasattr(est, 'learn_') and list(est.predict(bm[2][:3])) == ['standing'] * 3
+    for bad, message in (({'mode': 'bogus'}, 'mode must be'), ({'lr': -5}, 'lr'),
+                         ({'pretrain_kwargs': {'nonsense': 1}}, 'nonsense')):
+        with pytest.raises(ValueError, match=message): TimeMAEClassifier(**{**TINY, **bad}).fit(X, y)
+
+
 def test_univariate_2d_array_is_sktimes_n_series_convention(bm):
     "sktime classifiers read a 2-D array [n, steps] as n univariate series; so do we (the transformer refuses it)."
     X, y = bm[0][:, 0], bm[1]

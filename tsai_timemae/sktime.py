@@ -26,6 +26,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 from .data import standardize_by_channel
 from .embeddings import POOLS, get_embeddings, keep_random_state
 from .model import TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint
+from .notices import timemae_warn
 from .pretrain import TimeMAEPretrain, default_pretrain_epochs
 from .transfer import timemae_learner
 from .weights import save_encoder_weights
@@ -347,7 +348,21 @@ class TimeMAEClassifier(BaseClassifier):
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
         _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
+        self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
+        classes = pd.unique(np.asarray(y).ravel())
+        if len(classes) == 1:  # sktime warns too, but tsai's import silences warnings other than the package's own
+            only = getattr(classes[0], 'item', lambda: classes[0])()  # 'standing', not np.str_('standing')
+            timemae_warn(f'{type(self).__name__}.fit got one class ({only!r}) in y: sktime fits nothing then, so '
+                         f'nothing is pretrained or fine-tuned, and predict returns {only!r} for every series. Pass '
+                         'labels of at least two classes (a slice X[:n] of data sorted by class has one).', stacklevel=2)
         with _with_fix(self): return super().fit(X, y)
+
+    def _check_settings(self):
+        "The settings, checked before any work (and before sktime's shortcut for one class skips `_fit`)."
+        if self.mode not in ('fineall', 'finelast'):
+            raise ValueError(f"mode must be 'fineall' (train everything) or 'finelast' (linear probe), got {self.mode!r}.")
+        _check_training_settings(self)
+        _pretrain_options(self)  # even when nothing is pretrained (pretrain_epochs=0)
 
     def predict(self, X):
         with _with_fix(self): return super().predict(X)
@@ -356,11 +371,7 @@ class TimeMAEClassifier(BaseClassifier):
         with _with_fix(self): return super().predict_proba(X)
 
     def _fit(self, X, y):
-        if self.mode not in ('fineall', 'finelast'):
-            raise ValueError(f"mode must be 'fineall' (train everything) or 'finelast' (linear probe), got {self.mode!r}.")
-        _check_training_settings(self)
-        _pretrain_options(self)  # before any work, even when nothing is pretrained (pretrain_epochs=0)
-        X = _panel(X)
+        X = _panel(X)  # the settings were checked in fit
         _check_finite(X, 'X', self)
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
         pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
