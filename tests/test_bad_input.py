@@ -286,6 +286,20 @@ def test_a_bare_bench_or_probe_says_what_to_name_and_writes_nothing(command, rep
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize('setting, message', [('mask_ratio=60%', 'mask_ratio must be a number'),
+                                              ('vocab_size=abc', 'vocab_size must be a whole number')])
+def test_a_setting_of_the_wrong_type_on_the_command_line_is_a_one_line_error(setting, message, tmp_path, monkeypatch, capsys):
+    "`--set mask_ratio=60%` once ended in a traceback and status 1, where `--set mask_ratio=1.5` gave one line and 2."
+    from tsai_timemae.cli import main
+    from tsai_timemae.layers import SettingTypeError
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv('TIMEMAE_TRACEBACK', raising=False)
+    assert main(['probe', 'BasicMotions', '--epochs', '1', '--set', setting, '--out-dir', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('timemae probe: error: ') and message in err and 'Traceback' not in err, err
+    assert issubclass(SettingTypeError, TypeError)  # still the TypeError Python code catches for such arguments
+
+
 def test_a_report_path_that_is_a_folder_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     from tsai_timemae.cli import main
     monkeypatch.chdir(tmp_path)

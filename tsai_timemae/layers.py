@@ -13,14 +13,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['check_setting_types', 'check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout', 'multihead_attention',
-           'ff_dropouts', 'TimeMAEEncoderLayer', 'authors_init_']
+__all__ = ['SettingTypeError', 'check_setting_types', 'check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout',
+           'multihead_attention', 'ff_dropouts', 'TimeMAEEncoderLayer', 'authors_init_']
 
 # %% ../nbs/00a_layers.ipynb #5b2e9d41
 def _whole(text) -> int:
     f = float(text)
     if not f.is_integer(): raise ValueError(f'{text!r} is not a whole number')
     return int(f)
+
+class SettingTypeError(TypeError, ValueError):
+    """A setting of the wrong type (`d_model='64'`). A `TypeError`, as Python raises for such arguments, and a
+    `ValueError` too: a value given on a command line (`--set mask_ratio=60%`) is a bad value, which the `timemae`
+    commands report in one line, as they do any other."""
 
 def check_setting_types(whole: dict | None = None, real: dict | None = None, optional=()):
     """Refuse settings of the wrong type with their name: `whole` ones (counts, sizes) must be integers, `real` ones
@@ -36,7 +41,7 @@ def check_setting_types(whole: dict | None = None, real: dict | None = None, opt
             if v is None and name in optional: continue
             ok = numbers.Integral if cast is _whole else numbers.Real
             if isinstance(v, bool) or not isinstance(v, ok):
-                raise TypeError(f'{name} must be {what}, got {v!r} ({type(v).__name__}).{fix(name, v, cast)}')
+                raise SettingTypeError(f'{name} must be {what}, got {v!r} ({type(v).__name__}).{fix(name, v, cast)}')
 
 # %% ../nbs/00a_layers.ipynb #c39ff444
 def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check_finite: bool = True):
