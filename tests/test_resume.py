@@ -421,3 +421,27 @@ def test_random_states_reach_the_loader_inside_a_distributed_wrapper():
     first = [inner.rng.random() for _ in range(3)]
     _restore_rng_states(learn, saved)
     assert [inner.rng.random() for _ in range(3)] == first
+
+
+def test_the_state_file_passed_as_an_encoder_loads_with_its_architecture_and_says_what_it_is(udls, dls, tmp_path):
+    """`models/` holds two files after a `save_every` run; a user who picks `timemae_encoder_state.pth` gets the encoder
+    it holds, built with the architecture recorded in it (not the defaults a bare state_dict would assume), and a
+    warning naming the encoder file pretraining saved."""
+    import warnings
+    import pytest
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain, TimeMAEWarning, finelast_learner
+    from conftest import SMALL
+    cb = TimeMAEPretrain(target_dir=tmp_path, save_every=1, checkpoint='last', verbose=False)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, **{**SMALL, 'n_heads': 1})  # not the default 4: a bare file would assume 4
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        ft = finelast_learner(dls, tmp_path / 'timemae_encoder_state.pth')
+    said = [str(x.message) for x in w if issubclass(x.category, TimeMAEWarning)]
+    assert any("TimeMAEPretrain's resume state" in s and 'after 1 epoch(s)' in s for s in said), said
+    assert not any('stores no architecture settings' in s for s in said), said
+    assert ft.model.backbone.config['n_heads'] == 1
+    enc = read_encoder_weights(tmp_path / 'timemae_encoder.pth')
+    got = {f'backbone.{k}': v for k, v in ft.model.backbone.state_dict().items()}
+    assert all(torch.equal(enc[k], got[k]) for k in enc), 'the state file gave another encoder than the saved one'
