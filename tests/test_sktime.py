@@ -140,7 +140,9 @@ def test_one_class_fits_nothing_and_says_so_and_the_settings_are_still_checked(b
         est = TimeMAEClassifier(**TINY).fit(X, y)
     assert not hasattr(est, 'learn_') and list(est.predict(bm[2][:3])) == ['standing'] * 3
     for bad, message in (({'mode': 'bogus'}, 'mode must be'), ({'lr': -5}, 'lr'),
-                         ({'pretrain_kwargs': {'nonsense': 1}}, 'nonsense')):
+                         ({'pretrain_kwargs': {'nonsense': 1}}, 'nonsense'), ({'tokenizer': 'bogus'}, 'bogus'),
+                         ({'pretrain_epochs': 'x'}, 'pretrain_epochs'), ({'mask_ratio': '60%'}, 'mask_ratio'),
+                         ({'d_model': '64'}, 'd_model'), ({'window': -3}, 'window')):
         with pytest.raises(ValueError, match=message): TimeMAEClassifier(**{**TINY, **bad}).fit(X, y)
 
 

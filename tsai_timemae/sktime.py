@@ -167,12 +167,16 @@ def _check_training_settings(est, counts=('finetune_epochs', 'batch_size'), rate
             hint = " (or None for the mode's default)" if name == 'finetune_lr' else ''
             raise ValueError(f'{name} must be a number above 0{hint}, got {v!r}.')
 
+def _check_pretrain_epochs(e):
+    if isinstance(e, str) and e == 'auto': return
+    if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 0:
+        raise ValueError(f"pretrain_epochs must be 'auto' or a whole number of epochs (0 skips pretraining), got {e!r}.")
+
 def _pretrain_epochs(est, n_series: int) -> int:
     "`pretrain_epochs`, or with 'auto' the library's rule for `n_series` series (`default_pretrain_epochs`)."
     e = est.pretrain_epochs
-    if isinstance(e, str) and e == 'auto': return default_pretrain_epochs(n_series, max(1, min(est.batch_size, n_series)))
-    if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 0:
-        raise ValueError(f"pretrain_epochs must be 'auto' or a whole number of epochs (0 skips pretraining), got {e!r}.")
+    _check_pretrain_epochs(e)
+    if isinstance(e, str): return default_pretrain_epochs(n_series, max(1, min(est.batch_size, n_series)))
     return int(e)
 
 # TimeMAEPretrain's options that an estimator sets itself: from one of its own parameters, or for its temporary files
@@ -358,11 +362,16 @@ class TimeMAEClassifier(BaseClassifier):
         with _with_fix(self): return super().fit(X, y)
 
     def _check_settings(self):
-        "The settings, checked before any work (and before sktime's shortcut for one class skips `_fit`)."
+        """Every setting, checked before any work (and before sktime's shortcut for one class skips `_fit`), also those
+        of a pretraining that will not run (`pretrain_epochs=0`): a typo is never silent."""
         if self.mode not in ('fineall', 'finelast'):
             raise ValueError(f"mode must be 'fineall' (train everything) or 'finelast' (linear probe), got {self.mode!r}.")
         _check_training_settings(self)
-        _pretrain_options(self)  # even when nothing is pretrained (pretrain_epochs=0)
+        _check_pretrain_epochs(self.pretrain_epochs)
+        _pretrain_callback(self, _pretrain_options(self))  # TimeMAEPretrain checks its settings; it writes nothing
+        arch = _arch(self)  # the architecture, built once (no data yet: a window of 8 when it is to be derived)
+        with keep_random_state():  # its initialisation draws from torch's stream, which fit leaves alone
+            TimeMAEBackbone(1, **{**arch, 'window': 8 if arch['window'] is None else arch['window']})
 
     def predict(self, X):
         with _with_fix(self): return super().predict(X)
