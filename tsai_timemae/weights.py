@@ -231,6 +231,8 @@ def read_encoder_file(path) -> tuple[dict, dict | None]:
     if config is not None: encoder_config(enc, config, path)  # the stored settings agree with the tensors
     return enc, config
 
+_RESUME_STATES_NAMED = set()  # resume-state files read as encoders in this process, already named in a warning
+
 def _is_resume_state(obj) -> bool:
     "What `TimeMAEPretrain(save_every=N)` writes to `fname_state.pth`: the whole pretraining state, its settings beside it."
     return (isinstance(obj, dict) and isinstance(obj.get('model'), dict) and 'fit' in obj
@@ -243,10 +245,14 @@ def encoder_part(obj, src) -> tuple[dict, dict | None]:
     sd, config = unpack_encoder(obj, src)
     if config is None and _is_resume_state(sd):  # TimeMAEPretrain(save_every=N)'s file: the architecture is in it
         config = dict(sd['settings']['arch'])
-        done = sd['epoch'] + 1 if isinstance(sd.get('epoch'), int) else '?'  # `epoch` is fastai's, counted from 0
-        timemae_warn(f"{src} is TimeMAEPretrain's resume state (save_every=), written after {done} epoch(s): its "
-                     'encoder is read. The encoder file that pretraining saved (by its checkpoint= choice) is the one '
-                     'without `_state` in its name; pass that one unless you want this epoch\'s encoder.')
+        if str(src) not in _RESUME_STATES_NAMED:  # a learner reads its file up to three times: say it once
+            _RESUME_STATES_NAMED.add(str(src))
+            done = sd['epoch'] + 1 if isinstance(sd.get('epoch'), int) else '?'  # `epoch` is fastai's, counted from 0
+            saved = sd.get('weights_path')
+            timemae_warn(f"{src} is TimeMAEPretrain's resume state (save_every=), written after {done} epoch(s): its "
+                         'encoder is read. ' + (f'The encoder file pretraining saved (by its checkpoint= choice) is '
+                         f"{saved}: pass that one unless you want this epoch's encoder." if saved else
+                         'Pretraining saved no encoder file (save_best=False).'))
     if isinstance(sd, dict) and 'model' in sd and isinstance(sd['model'], dict): sd = sd['model']  # learn.save(with_opt=True)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(f'{src} does not hold a state_dict (a dict of tensors), so it cannot be a TimeMAE encoder.')
