@@ -144,6 +144,9 @@ def test_one_class_fits_nothing_and_says_so_and_the_settings_are_still_checked(b
                          ({'pretrain_epochs': 'x'}, 'pretrain_epochs'), ({'mask_ratio': '60%'}, 'mask_ratio'),
                          ({'d_model': '64'}, 'd_model'), ({'window': -3}, 'window')):
         with pytest.raises(ValueError, match=message): TimeMAEClassifier(**{**TINY, **bad}).fit(X, y)
+    est.set_params(mode='bogus')          # a refit that fails leaves no earlier model behind, as sktime's own fit does
+    with pytest.raises(ValueError, match='mode must be'): est.fit(X, y)
+    with pytest.raises(Exception, match='not been fitted|NotFitted|fit'): est.predict(bm[2][:3])
 
 
 def test_univariate_2d_array_is_sktimes_n_series_convention(bm):

@@ -352,7 +352,10 @@ class TimeMAEClassifier(BaseClassifier):
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
         _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
-        self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
+        try: self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
+        except Exception:
+            self.reset()  # as sktime's fit does first: a refit that fails leaves no earlier model to predict with
+            raise
         classes = pd.unique(np.asarray(y).ravel())
         if len(classes) == 1:  # sktime warns too, but tsai's import silences warnings other than the package's own
             only = getattr(classes[0], 'item', lambda: classes[0])()  # 'standing', not np.str_('standing')
