@@ -73,13 +73,13 @@ def run(datasets, seeds, cache_dir, out, threads):
     torch.set_num_threads(threads)
     done = {(r['dataset'], r['seed'], r['n_layers'], r['method']) for r in (read_records(out) if Path(out).exists() else [])}
     for name in datasets:
+        cfg = bench_config(name)  # the split does not depend on the seed or the depth: read once per data set
+        ds = load_dataset(name, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
         for seed in seeds:
+            idx = label_subset(ds.y_train, FRACTION, seed)
+            ev = held_out(ds, idx)
             for depth in DEPTHS:
                 over = {'window': WINDOWS[name], 'n_layers': depth, 'pretrain_epochs': EPOCHS}
-                cfg = bench_config(name, **over)
-                ds = load_dataset(name, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
-                idx = label_subset(ds.y_train, FRACTION, seed)
-                ev = held_out(ds, idx)
                 for m in METHODS:
                     if (ds.name, seed, depth, m) in done: continue
                     s = method_settings(run_config(name, m, 'kmeans', label_fraction=FRACTION, **over), m)
