@@ -167,6 +167,10 @@ ROWS = [
     ('TimeMAE', 'NaN values', lambda c: model()(torch.from_numpy(with_nan(X))), fails(ValueError, r'NaN or inf.*TSNan2Value')),
     ('TimeMAE', 'd_model not divisible by n_heads', lambda c: TimeMAE(3, 4, d_model=10, n_heads=4),
      fails(ValueError, r'd_model=10 must be divisible by n_heads=4')),
+    ('TimeMAE', 'no heads (torch would divide by zero)', lambda c: TimeMAE(3, 4, n_heads=0),
+     fails(ValueError, r'sizes must be at least 1: n_heads=0')),
+    ('TimeMAE', 'no blocks (torch builds it and fails at the first batch)', lambda c: TimeMAE(3, 4, n_layers=0, d_ff=-1),
+     fails(ValueError, r'sizes must be at least 1: n_layers=0, d_ff=-1')),
 
     # TimeMAEPretrain, from the outside: ts_learner(..., cbs=TimeMAEPretrain(...))
     ('TimeMAEPretrain', 'unlabelled data', lambda c: pretrain(X, c.tmp), ok(lambda cb: Path(cb.weights_path).is_file())),

@@ -58,6 +58,11 @@ class TimeMAEBackbone(nn.Module):
         check_setting_types(dict(c_in=c_in, window=window, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff,
                                  max_seq_len=max_seq_len), dict(dropout=dropout, attn_dropout=attn_dropout),
                             optional=('attn_dropout',))
+        sizes = dict(c_in=c_in, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff, max_seq_len=max_seq_len)
+        small = {k: v for k, v in sizes.items() if v < 1}  # torch builds most of these and fails later, or never
+        if small:
+            raise ValueError('These sizes must be at least 1: ' + ', '.join(f'{k}={v}' for k, v in small.items()) +
+                             ' (a model needs a channel, a width, a block, a head and a feed-forward layer).')
         if d_model % n_heads: raise ValueError(f'd_model={d_model} must be divisible by n_heads={n_heads}.')
         if window < 1: raise ValueError(f'window must be a positive number of steps, got {window}.')
         if init_scheme not in ('torch', 'authors'):
