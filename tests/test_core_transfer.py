@@ -77,6 +77,38 @@ def test_embeddings_of_a_middle_block_go_through_the_learners_scaling(dls, weigh
         get_embeddings(learn, X, layer=3)
 
 
+@pytest.mark.parametrize('make', [finelast_learner, fineall_learner])
+def test_layer_keeps_the_first_blocks_and_reads_what_get_embeddings_reads_there(dls, weights, basic_motions, make):
+    "`layer=k`: the model is the pretrained encoder's first k blocks, so its features are block k's of the whole one."
+    from tsai_timemae.all import read_encoder_weights
+    X, sd = basic_motions[0][:5], read_encoder_weights(weights)
+    whole, cut = make(dls, weights, n_heads=2), make(dls, weights, n_heads=2, layer=1)
+    assert cut.layer == (1, 2) and whole.layer is None and cut.model.backbone.n_layers == 1
+    own = _enc(cut.model)
+    assert set(own) == {k for k in sd if not k.startswith('backbone.encoder.layers.1.')}
+    for k, v in own.items(): assert torch.equal(v, sd[k]), k
+    assert np.allclose(get_embeddings(cut, X), get_embeddings(whole, X, layer=1), atol=1e-5)
+    assert np.allclose(get_embeddings(make(dls, weights, n_heads=2, layer=-1), X), get_embeddings(whole, X), atol=1e-6)
+    cut.fit_one_cycle(1, 1e-2)
+    assert (make is finelast_learner) == all(torch.equal(v, sd[k]) for k, v in _enc(cut.model).items())
+
+
+def test_layer_is_refused_where_it_cannot_mean_a_block_of_the_file(dls, dls3, weights):
+    from tsai_timemae.all import timemae_learner
+    with pytest.raises(ValueError, match=r'layer=0 is the patch and position embedding alone.*layer=1 to 2.*get_embeddings'):
+        finelast_learner(dls, weights, n_heads=2, layer=0)
+    with pytest.raises(ValueError, match=r'layer must be a whole number from 0 .* to 2 '):
+        fineall_learner(dls, weights, n_heads=2, layer=3)
+    with pytest.raises(ValueError, match=r'layer= keeps the first blocks of a pretrained encoder: pass weights_path'):
+        timemae_learner(dls, layer=1)
+    with pytest.raises(ValueError, match=r'layer=1 keeps the first 1 of the 2 blocks.*leave n_layers out'):
+        fineall_learner(dls, weights, n_heads=2, layer=1, n_layers=2)
+    with pytest.raises(ValueError, match=r"(?s)c_in 6 \(pretrained\) vs 3 \(here\).*reinit='patch_embed'"):
+        fineall_learner(dls3, weights, n_heads=2, layer=1)
+    learn = fineall_learner(dls3, weights, n_heads=2, layer=1, reinit='patch_embed')   # both: a transfer, cut
+    assert learn.layer == (1, 2) and learn.reinitialised == ['patch_embed.proj.weight', 'patch_embed.proj.bias']
+
+
 def test_flatten_probe_names_a_series_of_another_length(dls, weights):
     learn = finelast_learner(dls, weights, n_heads=2, custom_head=flatten_probe_head)
     with pytest.raises(ValueError, match=r'built for 10 patches but the encoder gave 5.*linear_probe_head'):

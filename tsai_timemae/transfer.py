@@ -109,8 +109,23 @@ def _reinit_state(model, sd: dict) -> tuple[dict, list[str]]:
             fresh.append(name)
     return out, fresh
 
+def _first_blocks(sd: dict, stored: dict | None, layer: int, src) -> tuple[dict, dict | None, int, int]:
+    """A saved encoder cut after block `layer` (1 to its depth; negative counts from the end, as `get_embeddings`):
+    its tensors less those of the blocks above, and its settings with `n_layers=layer`. Returns them with the block
+    count kept and the file's depth. The model built from them computes `block_output(x, layer)` of the whole encoder."""
+    from .model import TimeMAEBackbone
+    n = encoder_config(sd, stored, src)['n_layers']
+    k = TimeMAEBackbone.check_block(layer, n)
+    if k == 0:
+        raise ValueError(f'layer=0 is the patch and position embedding alone, before any block: a learner needs at least '
+                         f'one block (layer=1 to {n}). To read the embeddings themselves, use get_embeddings(model, X, layer=0).')
+    prefix = ENCODER_PREFIX + 'encoder.layers.'
+    above = lambda key: key.startswith(prefix) and int(key[len(prefix):].split('.')[0]) >= k
+    return ({key: v for key, v in sd.items() if not above(key)},
+            None if stored is None else {**stored, 'n_layers': k}, k, n)
+
 def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=None, reinit: str | None = None,
-                    splitter=None, **kwargs):
+                    splitter=None, layer: int | None = None, **kwargs):
     """A tsai learner for `TimeMAE`, with the encoder pretrained from `weights_path` when given.
     The architecture is read from the weights file (`arch_from_weights`): every setting `save_encoder_weights` stored,
     `n_heads` and `pre_norm` included (a bare state_dict, saved before the settings were stored, gives what its shapes
@@ -124,6 +139,11 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     differs); the re-initialised names are on `learn.reinitialised`. Without it a mismatch is an error. With
     `freeze_encoder` the re-initialised parts train with the head; the rest of the encoder stays frozen.
 
+    `layer=k` keeps the pretrained encoder's first k blocks and drops the rest (negative counts from the end, as in
+    `get_embeddings`): FineLast then reads block k, FineAll fine-tunes a shallower network. A linear probe often reads a
+    middle block better than the last (BENCHMARKS.md, "Which block a linear probe reads best"); choose k on your
+    own validation data. `learn.layer` records `(k, depth of the file)`.
+
     `splitter` (e.g. `timemae_splitter`, for `layer_decay`) replaces tsai's two parameter groups, encoder and head;
     `ts_learner` itself would ignore it for a model with a backbone and a head. With `reinit`, `timemae_splitter` puts
     the re-initialised parameters in the head's group."""
@@ -134,13 +154,21 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
         raise ValueError(f"reinit must be None (load every pretrained tensor) or one of {REINIT}, got {reinit!r}.")
     if reinit is not None and weights_path is None:
         raise ValueError("reinit='patch_embed' re-initialises part of a pretrained encoder: pass weights_path too.")
+    if layer is not None and weights_path is None:
+        raise ValueError('layer= keeps the first blocks of a pretrained encoder: pass weights_path too (for an '
+                         'untrained model of that depth, pass n_layers=).')
     _warn_if_classes_read_as_numbers(dls)
-    arch, sd, stored = {}, None, None
+    arch, sd, stored, kept = {}, None, None, None
     if weights_path is not None:
         sd, stored, kwargs = *read_encoder_file(weights_path), given_settings(kwargs)
+        if layer is not None:
+            sd, stored, *kept = _first_blocks(sd, stored, layer, weights_path)
+            if kwargs.get('n_layers', kept[0]) != kept[0]:
+                raise ValueError(f"layer={layer} keeps the first {kept[0]} of the {kept[1]} blocks in {weights_path}, so "
+                                 f"the model has {kept[0]}: leave n_layers out (or pass n_layers={kept[0]}).")
         arch = arch_from_weights(sd, stored, kwargs, weights_path)  # c_in comes from dls; a mismatch is a clear error
     cbs = L(cbs) + (L(FreezeEncoder()) if freeze_encoder else L())
-    if reinit is None:
+    if reinit is None and kept is None:
         try:
             learn = ts_learner(dls, TimeMAE, pretrained=weights_path is not None, weights_path=weights_path,
                                cbs=list(cbs), **{**arch, **kwargs})
@@ -148,19 +176,25 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
             hint = _transfer_hint(sd, getattr(dls, 'vars', None), {**arch, **kwargs}.get('window')) if sd else ''
             if hint: raise ValueError(f'{e}{hint}') from None
             raise
-        learn.reinitialised = []
+        learn.reinitialised, learn.layer = [], None
         if splitter is not None: learn.splitter = splitter
         return learn
     learn = ts_learner(dls, TimeMAE, cbs=list(cbs), **{**arch, **kwargs})
-    state, fresh = _reinit_state(learn.model, sd)
-    load_encoder_weights(learn.model, pack_encoder(state, stored))  # strict for the rest: d_model, depth, d_ff, n_heads
-    learn.reinitialised = fresh
+    state, fresh = _reinit_state(learn.model, sd) if reinit is not None else (sd, [])
+    try: load_encoder_weights(learn.model, pack_encoder(state, stored))  # strict for the rest: d_model, depth, d_ff, n_heads
+    except ValueError as e:
+        hint = _transfer_hint(sd, getattr(dls, 'vars', None), {**arch, **kwargs}.get('window')) if reinit is None else ''
+        if hint: raise ValueError(f'{e}{hint}') from None
+        raise
+    learn.reinitialised, learn.layer = fresh, None if kept is None else tuple(kept)
     if splitter is not None:  # the new parameters train at the head's rate, not the embeddings' lowest
         learn.splitter = partial(timemae_splitter, fresh=fresh) if splitter is timemae_splitter else splitter
     if freeze_encoder:  # only the parts that are new train with the head
         for cb in learn.cbs:
             if isinstance(cb, FreezeEncoder): cb.trainable = tuple(fresh)
-    print(f"pretrained TimeMAE encoder loaded from {weights_path}; re-initialised: {', '.join(fresh)}")
+    cut = '' if kept is None else f'; its first {kept[0]} of {kept[1]} blocks (layer={layer})'
+    print(f"pretrained TimeMAE encoder loaded from {weights_path}{cut}" +
+          (f"; re-initialised: {', '.join(fresh)}" if fresh else ''))
     return learn
 
 def linear_probe_head(nf: int, c_out: int, seq_len=None) -> nn.Sequential:
@@ -205,7 +239,7 @@ def finelast_learner(dls, weights_path, **kwargs):
     """FineLast: frozen pretrained encoder; only a new linear classifier (`linear_probe_head`) on mean-pooled
     features trains. Pass `custom_head` to use another head (`flatten_probe_head`: every patch in order, for data
     whose classes differ by when things happen), `reinit='patch_embed'` for data with another channel count or
-    window (see `timemae_learner`)."""
+    window, `layer=k` to read block k instead of the last (see `timemae_learner`)."""
     _check_weights_given(weights_path, 'finelast_learner')
     _check_fixed_freezing(kwargs, 'finelast_learner')
     _check_labelled(dls, 'finelast_learner')
@@ -215,7 +249,8 @@ def finelast_learner(dls, weights_path, **kwargs):
     return timemae_learner(dls, weights_path, freeze_encoder=True, **{'custom_head': linear_probe_head, **kwargs})
 
 def fineall_learner(dls, weights_path, **kwargs):
-    "FineAll: the pretrained encoder and a new classifier all train (`reinit='patch_embed'`: see `timemae_learner`)."
+    """FineAll: the pretrained encoder and a new classifier all train (`reinit='patch_embed'`, and `layer=k` to keep
+    only the first k blocks: see `timemae_learner`)."""
     _check_weights_given(weights_path, 'fineall_learner')
     _check_fixed_freezing(kwargs, 'fineall_learner')
     _check_labelled(dls, 'fineall_learner')
