@@ -11,7 +11,8 @@ from tsai.all import ts_learner
 
 from tsai_timemae.all import (KMeansTokenizer, RandomProjectionTokenizer, TimeMAE, TimeMAELoss, TimeMAEPretrain,
                               TimeMAEPretrainer, code_stats, cosine_momentum, default_vocab_size, make_tokenizer, mcc_diagnostics,
-                              raw_patches, representation_spread)
+                              masked_count, raw_patches, representation_spread, representation_sums,
+                              spread_from_sums)
 from conftest import SMALL
 
 
@@ -147,6 +148,52 @@ def test_epoch_perplexity_and_normalised_mcc_pool_the_batches():
     batch_norm, batch_ppl = (sum(v) / len(v) for v in zip(*per_batch))
     assert batch_norm < -0.1 and batch_ppl < 0.8 * true_ppl, (batch_norm, batch_ppl, true_ppl)  # what batch means said
     assert math.isnan(code_stats(0., 0., 0)['ppl'])
+
+
+def test_normalised_mcc_of_a_single_code_is_undefined_not_perfect():
+    "One code for every target has no entropy to explain: `mcc_norm` is NaN, however badly that code is predicted."
+    assert math.isnan(code_stats(torch.tensor([5., 0., 0.]), ce_sum=10., n_codes=5)['mcc_norm'])
+    one = F.one_hot(torch.zeros(1, 5, dtype=torch.long), 3).float()
+    assert math.isnan(float(mcc_diagnostics(torch.zeros(1, 5, 3), one, torch.zeros(1, 5))['mcc_norm']))
+
+
+def test_masked_count_is_the_ratio_rounded_down_without_floating_point_loss():
+    assert masked_count(90, 0.7) == 63 and masked_count(100, 0.29) == 29      # 62.99999999999999 and 28.999999999999996
+    assert masked_count(16, 0.6) == 9 and masked_count(2, 0.6) == 1 and masked_count(10, 0.01) == 1
+    assert masked_count(10, 0.99) == 9                                         # at most all but one
+
+
+def test_rep_std_pools_the_batches_instead_of_averaging_them():
+    """The per-channel spread of an epoch is the spread over all its vectors: summed per batch, then computed once.
+    A mean of per-batch spreads misses the spread between series of different batches (and a last batch of one
+    series measures its positions alone), so it read low, the more so for small batches."""
+    torch.manual_seed(0)
+    reps = torch.randn(25, 1, 32) * 2 + 0.3 * torch.randn(25, 12, 32)           # each series its own direction
+    sizes, sums = [8, 8, 8, 1], dict(rep_sum=0., rep_sq=0., rep_n=0)
+    for b in torch.split(reps, sizes):
+        sums = {k: sums[k] + v for k, v in representation_sums(b).items()}
+    whole = representation_spread(reps)
+    assert spread_from_sums(**sums) == pytest.approx(whole, rel=1e-9)
+    batch_mean = sum(n * representation_spread(b) for n, b in zip(sizes, torch.split(reps, sizes))) / sum(sizes)
+    assert batch_mean < whole - 0.005                                          # what the table showed before
+    assert math.isnan(representation_spread(torch.randn(1, 1, 8)))             # one vector has no spread
+
+
+def test_progress_table_rep_std_is_the_spread_over_the_whole_validation_epoch(udls, tmp_path, seed):
+    """The validation `rep_std` equals the spread of every visible representation the epoch produced, with batches of
+    10, 10 and a last one of a different size."""
+    from fastai.callback.core import Callback
+    class Collect(Callback):
+        order = 100
+        def before_validate(self): self.reps = []
+        def after_pred(self):
+            if not self.training: self.reps.append(self.learn.pred['rep_vis'].detach())
+    learn, cb = _learner(udls, tmp_path)
+    learn.dls.valid.bs = 3                                                     # 10 validation series: 3, 3, 3, 1
+    col = Collect()
+    learn.fit(1, 1e-3, cbs=col)
+    assert [len(r) for r in col.reps] == [3, 3, 3, 1]
+    assert cb.history[-1]['rep_std'] == pytest.approx(representation_spread(torch.cat(col.reps)), rel=1e-5)
 
 
 def test_history_and_progress_table_carry_the_diagnostics(udls, tmp_path, seed):

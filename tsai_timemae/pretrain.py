@@ -32,19 +32,25 @@ from .weights import _load_state, atomic_torch_save, check_writable_folder, save
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'NET_SETTINGS_ADDED', 'random_masking', 'span_masking', 'gather_tokens',
-           'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder', 'PretrainOutput', 'check_target_context',
-           'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
-           'mcc_diagnostics', 'code_stats', 'representation_spread', 'TimeMAELoss', 'DropLabels', 'UnpadValidation',
-           'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
+__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'NET_SETTINGS_ADDED', 'masked_count', 'random_masking', 'span_masking',
+           'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder', 'PretrainOutput',
+           'check_target_context', 'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update',
+           'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_sums', 'spread_from_sums',
+           'representation_spread', 'pooled_stats', 'TimeMAELoss', 'DropLabels', 'UnpadValidation', 'MomentumUpdate',
+           'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
 
 # %% ../nbs/02_pretrain.ipynb #7e4714c8
+def masked_count(n_patches: int, mask_ratio: float) -> int:
+    """How many of `n_patches` are masked: `mask_ratio` of them rounded down, at least 1 and at most all but one. The
+    product is rounded down with a margin for floating point: `90 * 0.7` is 62.99999999999999, and 63 are meant."""
+    return min(max(math.floor(n_patches * mask_ratio + 1e-9), 1), n_patches - 1)
+
 def random_masking(bs: int, n_patches: int, mask_ratio: float, device=None, generator=None):
     "Per-sample random split of patch indices into visible `[bs, n_visible]` and masked `[bs, n_masked]`."
-    n_masked = min(max(int(n_patches * mask_ratio), 1), n_patches - 1)
+    n_masked = masked_count(n_patches, mask_ratio)
     if n_patches < 2:
         raise ValueError(f'Masking needs at least 2 patches per series, got {n_patches}: each series is cut into '
                          'ceil(seq_len / window) patches. Use longer series, or pretrain a model with a smaller window.')
@@ -55,7 +61,7 @@ def random_masking(bs: int, n_patches: int, mask_ratio: float, device=None, gene
 def span_masking(bs: int, n_patches: int, mask_ratio: float, device=None, generator=None):
     """Per-sample contiguous span: the same number of patches as `random_masking`, masked in one run at a random
     start (the paper's comparison of random and contiguous masking, its section 4.2.6). Indices in position order."""
-    n_masked = min(max(int(n_patches * mask_ratio), 1), n_patches - 1)
+    n_masked = masked_count(n_patches, mask_ratio)
     if n_patches < 2: return random_masking(bs, n_patches, mask_ratio, device, generator)  # its error
     start = torch.randint(0, n_patches - n_masked + 1, (bs, 1), device=device, generator=generator)
     pos = torch.arange(n_patches, device=device)
@@ -288,25 +294,47 @@ def mcc_diagnostics(logits: torch.Tensor, targets: torch.Tensor, copy_codes: tor
     p = targets.reshape(-1, V).float().mean(0)           # the codes' marginal (targets are one-hot): no host sync
     h = -(p * p.clamp_min(1e-12).log()).sum()
     return {'ppl': h.exp(), 'mcc_acc': (logits.argmax(-1).reshape(-1) == idx).float().mean(),
-            'mcc_norm': torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), torch.ones_like(h)),
+            'mcc_norm': torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), torch.full_like(h, float('nan'))),
             'copy_acc': (copy_codes.reshape(-1) == idx).float().mean(),
             'code_counts': torch.bincount(idx, minlength=V).float(), 'ce_sum': ce * len(idx), 'n_codes': len(idx)}
 
 def code_stats(code_counts, ce_sum, n_codes) -> dict:
     """`ppl` and `mcc_norm` of many batches from their summed code counts and cross-entropies. The entropy is the
     pooled code marginal's: a mean of per-batch entropies reads low (one batch holds few of the codes), which would
-    put a predictor of the code frequencies below 0 and shrink the perplexity, the more so for small batches."""
+    put a predictor of the code frequencies below 0 and shrink the perplexity, the more so for small batches.
+    `mcc_norm` is NaN when every target is the same code: with no entropy to explain, 1 ("trivial") would say nothing of
+    how well that code is predicted."""
     counts, n_codes = torch.as_tensor(code_counts, dtype=torch.float64), float(n_codes)
     if n_codes == 0 or counts.sum() == 0: return {'ppl': float('nan'), 'mcc_norm': float('nan')}
     p = counts / counts.sum()
     h = float(-(p * p.clamp_min(1e-12).log()).sum())
-    return {'ppl': math.exp(h), 'mcc_norm': 1 - float(ce_sum) / n_codes / h if h > 1e-6 else 1.}
+    return {'ppl': math.exp(h), 'mcc_norm': 1 - float(ce_sum) / n_codes / h if h > 1e-6 else float('nan')}
 
 @torch.no_grad()
-def representation_spread(reps: torch.Tensor) -> torch.Tensor:
+def representation_sums(reps: torch.Tensor) -> dict:
+    """What `spread_from_sums` pools over batches and processes: per-channel sums of the l2-normalised `reps` `[..., d]`
+    and of their squares (float64), and how many vectors they hold."""
+    z = F.normalize(reps.reshape(-1, reps.shape[-1]).float(), dim=-1).double()
+    return {'rep_sum': z.sum(0), 'rep_sq': (z * z).sum(0), 'rep_n': len(z)}
+
+def spread_from_sums(rep_sum, rep_sq, rep_n) -> float:
+    """`rep_std` of many batches: the per-channel std (ddof 1) over every vector they hold, averaged over channels.
+    From pooled sums, not a mean of per-batch stds: one batch misses the spread between the series of other batches,
+    so that mean read low, the more so for small batches (a last batch of one series measured its positions alone)."""
+    n = float(rep_n)
+    if n < 2: return float('nan')
+    s, q = (torch.as_tensor(v, dtype=torch.float64) for v in (rep_sum, rep_sq))
+    return float(((q - s * s / n) / (n - 1)).clamp_min(0).sqrt().mean())
+
+def representation_spread(reps: torch.Tensor) -> float:
     "Per-channel std over all series and positions of l2-normalised `reps` `[..., d]`, averaged over channels."
-    z = F.normalize(reps.reshape(-1, reps.shape[-1]).float(), dim=-1)
-    return z.std(0).mean() if len(z) > 1 else z.new_tensor(float('nan'))
+    return spread_from_sums(**representation_sums(reps))
+
+def pooled_stats(code_counts, ce_sum, n_codes, rep_sum, rep_sq, rep_n) -> dict:
+    "The diagnostics an epoch computes once from its batches' pooled sums: `ppl` and `mcc_norm` (`code_stats`), `rep_std`."
+    return {**code_stats(code_counts, ce_sum, n_codes), 'rep_std': spread_from_sums(rep_sum, rep_sq, rep_n)}
+
+POOLED_SUMS = ('code_counts', 'ce_sum', 'n_codes', 'rep_sum', 'rep_sq', 'rep_n')  # `pooled_stats`' arguments
 
 # %% ../nbs/02_pretrain.ipynb #68aeebed
 class TimeMAELoss(nn.Module):
@@ -337,7 +365,7 @@ class TimeMAELoss(nn.Module):
         usage_ppl = torch.exp(-(usage * torch.log(usage.clamp_min(1e-9))).sum())
         self.last = {'mcc': mcc.detach(), 'mrr': mrr.detach(),
                      **mcc_diagnostics(out['logits'], out['targets'], out['copy_codes']),
-                     'rep_std': representation_spread(out['rep_vis'])}
+                     **representation_sums(out['rep_vis'])}
         loss = self.alpha * mcc + self.beta * mrr
         if self.gamma: loss = loss + self.gamma * (1 - usage_ppl / usage.numel())
         return loss
@@ -376,18 +404,18 @@ class _LossPart(Metric):
     def name(self): return self.part
     def set_value(self, v): self.total, self.count = v, 1
 
-class _CodePart(_LossPart):
-    "`ppl` or `mcc_norm` of the epoch, from its batches' pooled code counts and cross-entropy (`code_stats`)."
-    def reset(self): self.sums, self.count, self.fixed = {'code_counts': 0., 'ce_sum': 0., 'n_codes': 0}, 0, None
+class _PooledPart(_LossPart):
+    "`ppl`, `mcc_norm` or `rep_std` of the epoch, from its batches' pooled sums (`pooled_stats`), not their mean."
+    def reset(self): self.sums, self.count, self.fixed = {k: 0. for k in POOLED_SUMS}, 0, None
     def accumulate(self, learn):
         last = getattr(learn.loss_func, 'last', {})
-        if 'code_counts' not in last: return
+        if not all(k in last for k in POOLED_SUMS): return
         self.sums = {k: self.sums[k] + last[k] for k in self.sums}
         self.count += learn.xb[0].shape[0]
     @property
     def value(self):
         if self.fixed is not None: return self.fixed
-        return code_stats(**self.sums)[self.part] if self.count else None
+        return pooled_stats(**self.sums)[self.part] if self.count else None
     def set_value(self, v): self.fixed, self.count = v, 1
 
 # %% ../nbs/02_pretrain.ipynb #a0a7c416
@@ -543,7 +571,7 @@ class TimeMAEPretrain(Callback):
     attached (`ts_learner(cbs=)`, `learn.add_cb`, `learn.fit(cbs=)`); one per learner."""
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
     parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')
-    pooled = ('ppl', 'mcc_norm')  # computed once per epoch from pooled code counts (`code_stats`), not batch means
+    pooled = ('ppl', 'mcc_norm', 'rep_std')  # computed once per epoch from pooled sums (`pooled_stats`), not batch means
 
     def __init__(self, mask_ratio: float = 0.6, vocab_size: int | None = None, tokenizer: str = 'kmeans',
                  alpha: float = 1., beta: float = 1., gamma: float = 0., momentum: float = 0.99, n_decoder_layers: int = 4,
@@ -585,7 +613,7 @@ class TimeMAEPretrain(Callback):
                                init_scheme=init_scheme, masking=masking, decoupled=decoupled,
                                target_layers=target_layers, target_context=target_context)
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
-        self.part_metrics = [(_CodePart if p in self.pooled else _LossPart)(p) for p in self.parts]
+        self.part_metrics = [(_PooledPart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.unpad, self.momentum_update = DropLabels(), UnpadValidation(), MomentumUpdate(momentum, momentum_end)
         target_dir, fname = Path(target_dir).expanduser(), str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
         self.saver = SaveEncoder(Path(target_dir) / f'{fname}.pth', checkpoint == 'last', verbose) if save_best else None
@@ -701,24 +729,31 @@ class TimeMAEPretrain(Callback):
         self._recording = not _outside_training(self.learn)
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
 
-    def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, 'code_counts': 0., 'ce_sum': 0., 'n_codes': 0}
+    def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, **{k: 0. for k in POOLED_SUMS}}
 
-    def _code_sums(self, sums: dict) -> dict:
-        "Summed code counts and cross-entropies (`code_stats`'s arguments) of all processes: shapes agree on every rank."
-        counts = torch.as_tensor(sums.get('code_counts', 0.), dtype=torch.float64)
-        if counts.ndim == 0: counts = torch.zeros(self.pretrainer.tokenizer.vocab_size, dtype=torch.float64)  # no batch here
-        return sum_over_ranks({'code_counts': counts, 'ce_sum': sums.get('ce_sum', 0.), 'n_codes': sums.get('n_codes', 0)},
-                              self.learn)
+    def _pooled_sums(self, sums: dict) -> dict:
+        """The pooled sums (`pooled_stats`' arguments: code counts, cross-entropies, representation sums) of all
+        processes; a process that saw no batch adds zeros of the same shapes."""
+        sizes = {'code_counts': self.pretrainer.tokenizer.vocab_size, 'rep_sum': self.pretrainer.backbone.d_model,
+                 'rep_sq': self.pretrainer.backbone.d_model}
+        out = {}
+        for k in POOLED_SUMS:
+            v = sums.get(k, 0.)
+            if k in sizes:
+                v = torch.as_tensor(v, dtype=torch.float64)
+                if v.ndim == 0: v = torch.zeros(sizes[k], dtype=torch.float64)  # no batch here
+            out[k] = v
+        return sum_over_ranks(out, self.learn)
 
     def after_validate(self):
         """In a distributed fit, the progress table's columns are means over the validation series of all processes
         (set before the Recorder reads them): the ranks' sums over their series, divided by the number of series;
-        `ppl` and `mcc_norm` come from the code counts of all processes together. Every rank takes part, also one
+        `ppl`, `mcc_norm` and `rep_std` come from the pooled sums of all processes. Every rank takes part, also one
         that counted no series (`UnpadValidation`: its share was padding alone)."""
         plain = [m for m in self.part_metrics if m.part not in self.pooled]
         sums = sum_over_ranks({**{m.part: m.total for m in plain}, 'n': max((m.count for m in plain), default=0)}, self.learn)
-        # `ppl` and `mcc_norm` accumulate the same sums: pool them over the processes once
-        codes = next((code_stats(**self._code_sums(m.sums)) for m in self.part_metrics if m.part in self.pooled), {})
+        # `ppl`, `mcc_norm` and `rep_std` accumulate the same sums: pool them over the processes once
+        codes = next((pooled_stats(**self._pooled_sums(m.sums)) for m in self.part_metrics if m.part in self.pooled), {})
         if not sums['n']: return  # no validation series on any rank: the columns stay empty
         for m in self.part_metrics: m.set_value(codes[m.part] if m.part in self.pooled else float(sums[m.part] / sums['n']))
 
@@ -727,7 +762,7 @@ class TimeMAEPretrain(Callback):
         bs, last = self.xb[0].shape[0], self.pretrain_loss.last
         for k in self.parts:
             if k not in self.pooled: self._train_sums[k] = self._train_sums[k] + last[k] * bs  # tensors: no sync
-        for k in ('code_counts', 'ce_sum', 'n_codes'): self._train_sums[k] = self._train_sums[k] + last[k]
+        for k in POOLED_SUMS: self._train_sums[k] = self._train_sums[k] + last[k]
         self._train_sums['n'] += bs
 
     def after_epoch(self):
@@ -738,7 +773,7 @@ class TimeMAEPretrain(Callback):
         sums = sum_over_ranks({**{k: self._train_sums.get(k, 0.) for k in self.parts if k not in self.pooled},
                                'n': self._train_sums.get('n', 0)}, self.learn)
         n = max(float(sums['n']), 1.)
-        pooled = code_stats(**self._code_sums(self._train_sums))  # over all processes: ppl from pooled counts
+        pooled = pooled_stats(**self._pooled_sums(self._train_sums))  # over all processes: ppl from pooled counts
         train = {f'train_{k}': pooled[k] if k in self.pooled else float(sums[k]) / n for k in self.parts}
         logged = mean_over_ranks({k: _as_float(v) for k, v in zip(names, rec.log[1:])}, self.learn)
         # the same on every rank; the epoch and the momentum are the same already (not averaged: they stay as they are)
