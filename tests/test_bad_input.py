@@ -374,6 +374,23 @@ def test_the_packages_warnings_survive_from_tsai_all_import_star():
     assert silenced.returncode == 0 and 'more channels' not in silenced.stderr, silenced.stderr[-2000:]
 
 
+def test_tsais_model_builders_know_timemae_after_both_star_imports_in_the_readmes_order():
+    """`from tsai.all import *` first binds tsai's own `build_ts_model`, `create_model`, `build_model` and `get_arch` in
+    the user's namespace; `from tsai_timemae.all import *` must rebind them to the versions that know TimeMAE, or
+    `create_model(TimeMAE, dls=...)` on unlabelled data gives a 1-output regression instead of features."""
+    import subprocess, sys
+    code = ('from tsai.all import *\nfrom tsai_timemae.all import *\nimport numpy as np, torch\n'
+            "X = np.random.randn(20, 3, 40).astype('float32')\n"
+            'dls = get_ts_dls(X, splits=(list(range(15)), list(range(15, 20))))\n'
+            'assert get_arch("TimeMAE") is TimeMAE\n'
+            'for build in (create_model, build_ts_model, build_model):\n'
+            '    m = build(TimeMAE, dls=dls)\n'
+            '    assert m.c_out is None and m.backbone.window == auto_window(40), (build, m.c_out, m.backbone.window)\n'
+            '    assert m(torch.randn(2, 3, 40)).shape == (2, 64)\n')
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 def test_evaluate_learner_leaves_the_random_streams_and_the_models_mode_alone(dls, basic_motions):
     "Like get_embeddings and the sktime estimators' predict: a score between two seeded steps changes neither."
     import random

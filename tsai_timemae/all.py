@@ -24,3 +24,11 @@ from . import (embeddings as _embeddings, evaluate as _evaluate, layers as _laye
                           presets as _presets, sktime as _sktime, tokenizers as _tokenizers, transfer as _transfer, weights as _weights)
 __all__ = [n for m in (_notices, _layers, _model, _weights, _tokenizers, _pretrain, _presets, _transfer, _evaluate, _embeddings, _sktime, _plots)
            for n in m.__all__]
+
+# tsai's model builders as `install_tsai_hooks` left them (they know TimeMAE). Every tsai module already holds these;
+# re-exported so that `from tsai.all import *` run *before* this import (the README's order) does not leave the
+# user's namespace with tsai's originals, which build TimeMAE as an unknown architecture (a 1-output head on
+# unlabelled data, no `seq_len`, a weights file's architecture not read, `get_arch('TimeMAE')` not found)
+from tsai.learner import get_arch
+from tsai.models.utils import build_model, build_ts_model, create_model
+__all__ += ['build_ts_model', 'build_model', 'create_model', 'get_arch']
