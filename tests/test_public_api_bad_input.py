@@ -372,9 +372,11 @@ ROWS = [
     ('TimeMAEClassifier', 'NaN values, imputed as the error says', lambda c: imputed_clf().fit(with_nan(X), Y).predict(X[:2]),
      ok(lambda p: len(p) == 2)),
     ('TimeMAEClassifier', 'unequal lengths', lambda c: TimeMAEClassifier(**SK).fit(nested(X, ragged=True), Y),
-     fails(ValueError, r'unequal length.*PaddingTransformer\(\) \* TimeMAEClassifier')),
-    ('TimeMAEClassifier', 'unequal lengths, padded as the error says', lambda c: padded_clf().fit(nested(X, ragged=True), Y).predict(X[:2]),
+     fails(ValueError, r'unequal length.*PaddingTransformer\(pad_length=n\) \* TimeMAEClassifier.*data you will predict on')),
+    ('TimeMAEClassifier', 'unequal lengths, padded as the error says', lambda c: padded_clf(40).fit(nested(X, ragged=True), Y).predict(X[:2]),
      ok(lambda p: len(p) == 2)),
+    ('TimeMAEClassifier', 'unequal lengths, padded as the error says, then longer series than any in fit',
+     lambda c: padded_clf(40).fit(nested(X[..., :36], ragged=True), Y).predict(X[:2]), ok(lambda p: len(p) == 2)),
     ('TimeMAEClassifier', 'pandas (nested) input', lambda c: c.clf.predict(nested(X[:3])), ok(lambda p: len(p) == 3)),
     ('TimeMAEClassifier', 'wrong channels at predict', lambda c: c.clf.predict(X[:2, :2]),
      fails(ValueError, r'fitted on series with 3 channels.*X has 2.*as in fit')),
@@ -407,7 +409,7 @@ ROWS = [
     ('TimeMAETransformer', 'inf at transform', lambda c: TimeMAETransformer(weights_path=c.weights).fit(X).transform(np.where(X > 2, np.inf, X)),
      fails(ValueError, r'missing or infinite values.*Imputer')),
     ('TimeMAETransformer', 'unequal lengths', lambda c: TimeMAETransformer(weights_path=c.weights).fit(nested(X, ragged=True)),
-     fails(ValueError, r'X holds series of unequal length.*PaddingTransformer\(\) \* TimeMAETransformer')),
+     fails(ValueError, r'X holds series of unequal length.*PaddingTransformer\(pad_length=n\) \* TimeMAETransformer')),
     ('TimeMAETransformer', 'unequal lengths at transform',
      lambda c: TimeMAETransformer(weights_path=c.weights).fit(X).transform(nested(X, ragged=True)),
      fails(ValueError, r'unequal length.*PaddingTransformer')),
@@ -542,9 +544,9 @@ def imputed_clf():
     return FitInTransform(Imputer(method='linear')) * TimeMAEClassifier(**SK)
 
 
-def padded_clf():
+def padded_clf(pad_length):
     from sktime.transformations.panel.padder import PaddingTransformer
-    return PaddingTransformer() * TimeMAEClassifier(**SK)
+    return PaddingTransformer(pad_length=pad_length) * TimeMAEClassifier(**SK)
 
 
 def report_of_other_results(c):

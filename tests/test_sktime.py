@@ -395,3 +395,22 @@ def test_bad_pretrain_kwargs_are_named_before_any_training(bm, options, message,
     tiny = {k: v for k, v in TINY.items() if k in est_cls().get_params()}
     with pytest.raises(ValueError, match=message.format(name=est_cls.__name__)):
         est_cls(**{**tiny, 'pretrain_epochs': 0}, pretrain_kwargs=options).fit(Xtr, ytr)
+
+
+def test_importing_and_fitting_leaves_a_sktime_users_warnings_alone():
+    """A sktime user never imports tsai, whose modules ignore every UserWarning (so every scikit-learn
+    ConvergenceWarning) and every FutureWarning when first imported: importing this module and fitting restore the
+    user's filters, and fastai's `torch.jit.script` notice is not printed."""
+    import subprocess, sys
+    code = ('import warnings\nimport numpy as np\nfrom tsai_timemae.sktime import TimeMAEClassifier\n'
+            "X = np.random.randn(12, 2, 20).astype('float32'); y = np.array([0, 1] * 6)\n"
+            'TimeMAEClassifier(d_model=8, n_layers=1, n_heads=1, d_ff=16, pretrain_epochs=1, finetune_epochs=1, '
+            'batch_size=4).fit(X, y)\n'
+            'from sklearn.linear_model import LogisticRegression\n'
+            'LogisticRegression(max_iter=1).fit(np.random.rand(50, 5), np.random.rand(50) > .5)\n'
+            "warnings.warn('a plain FutureWarning', FutureWarning)\n")
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
+                         env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert 'ConvergenceWarning' in run.stderr and 'a plain FutureWarning' in run.stderr, run.stderr[-2000:]
+    assert 'torch.jit.script' not in run.stderr, run.stderr[-2000:]

@@ -9,27 +9,36 @@ import contextlib
 import inspect
 import io
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from fastai.torch_core import set_seed
 from sklearn.utils import check_random_state
 from sktime.classification.base import BaseClassifier
 from sktime.datatypes import convert_to
 from sktime.transformations.base import BaseTransformer
-from tsai.data.core import TSClassification, get_ts_dls
-from tsai.learner import ts_learner
-import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
-from .data import standardize_by_channel
-from .embeddings import POOLS, get_embeddings, keep_random_state
-from .model import TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint
-from .notices import timemae_warn
-from .pretrain import TimeMAEPretrain, default_pretrain_epochs
-from .transfer import timemae_learner
-from .weights import save_encoder_weights
+# A sktime user does not import tsai, but tsai's modules change the process's warning filters when first imported
+# (`tsai.data.core` ignores every UserWarning, and so every scikit-learn ConvergenceWarning and most of sktime's;
+# other modules every FutureWarning): the user's filters are restored after the import, and fastai's notice that
+# `torch.jit.script` is deprecated, which nobody using this module can act on, is not shown.
+with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+    from fastai.torch_core import set_seed
+    from tsai.data.core import TSClassification, get_ts_dls
+    from tsai.learner import ts_learner
+    import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
+    import tsai.data.preprocessing  # noqa: F401  (`standardize_by_channel` imports it at fit; it ignores FutureWarnings)
+
+    from tsai_timemae.data import standardize_by_channel
+    from tsai_timemae.embeddings import POOLS, get_embeddings, keep_random_state
+    from tsai_timemae.model import TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint
+    from tsai_timemae.notices import timemae_warn
+    from tsai_timemae.pretrain import TimeMAEPretrain, default_pretrain_epochs
+    from tsai_timemae.transfer import timemae_learner
+    from tsai_timemae.weights import save_encoder_weights
 
 # %% auto #0
 __all__ = ['TimeMAEClassifier', 'TimeMAETransformer']
@@ -105,7 +114,9 @@ def _arch(est) -> dict:
 
 _SKTIME_FIXES = {  # sktime's input checks name the problem; the fix is ours to give
     'unequal length': "Pad or truncate the series to one length first, e.g. with sktime's PaddingTransformer: "
-                      '`PaddingTransformer() * {name}(...)`.',
+                      '`PaddingTransformer(pad_length=n) * {name}(...)`, n at least the longest series of the data '
+                      'you fit and of the data you will predict on (without pad_length it pads to the longest series '
+                      'seen in fit, and refuses longer ones later).',
     'missing values': "TimeMAE needs finite values: impute them first, e.g. with sktime's Imputer, fitted per series: "
                       "`FitInTransform(Imputer(method='linear')) * {name}(...)`, or np.nan_to_num.",
 }
