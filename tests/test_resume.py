@@ -79,6 +79,29 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, basic_motions, spli
     assert state['epoch'] == 1 and state['settings']['n_epoch'] == 2   # the file now holds the further fit
 
 
+def test_other_series_of_the_same_count_and_shape_do_not_resume_the_other_runs_model(basic_motions, splits, tmp_path):
+    """A state file left by a run on other series (here the same series reversed in time: same count, shape and batch
+    size) is refused by name, not resumed: the new data would never be trained on."""
+    import shutil
+    import pytest
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    X = basic_motions[0]
+    make = lambda X, d, **kw: ts_learner(get_ts_dls(X, splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=10),
+                                         TimeMAE, cbs=TimeMAEPretrain(target_dir=d, save_every=1, verbose=False, **kw), **SMALL)
+    first = make(X, tmp_path / 'a')
+    with first.no_bar(), first.no_logging(): first.fit(1, 1e-3)
+    other = make(np.ascontiguousarray(X[..., ::-1]), tmp_path / 'a', resume=True)
+    with pytest.raises(ValueError, match=r"other settings \(data: .*'fingerprint'.*the same series"):
+        with other.no_bar(), other.no_logging(): other.fit(1, 1e-3)
+    shutil.copytree(tmp_path / 'a', tmp_path / 'b')                   # the same run, in a copied folder
+    again = make(X, tmp_path / 'b', resume=True)
+    with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)      # finished: resumes to itself
+    cb = again.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0]
+    assert cb.weights_path == tmp_path / 'b' / 'timemae_encoder.pth'  # this folder's file, not the first run's
+
+
 def test_resume_without_a_state_file_says_so_and_validate_announces_no_encoder(udls, tmp_path, capsys):
     """`resume=True` where no state was written (a first run, or a mistyped target_dir) trains anew and says so, once;
     `learn.validate()` afterwards saves nothing, so it must not print that an encoder was saved."""

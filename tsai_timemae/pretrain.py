@@ -37,7 +37,7 @@ __all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'NET_SETTINGS_ADDED', '
            'check_target_context', 'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update',
            'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_sums', 'spread_from_sums',
            'representation_spread', 'pooled_stats', 'TimeMAELoss', 'DropLabels', 'UnpadValidation', 'MomentumUpdate',
-           'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'PretrainCheckpoint']
+           'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'dataset_fingerprint', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -862,6 +862,21 @@ def _settings_since(net_kwargs: dict) -> dict:
     "`net_kwargs` without the later options that keep their earlier behaviour (`NET_SETTINGS_ADDED`)."
     return {k: v for k, v in net_kwargs.items() if not (k in NET_SETTINGS_ADDED and v == NET_SETTINGS_ADDED[k])}
 
+def dataset_fingerprint(ds, n: int = 256) -> str:
+    """A short hash of up to `n` evenly spaced items of a dataset (every one for smaller ones), in order: what a
+    resumed pretraining checks it learns from the same series as the run that wrote the state. Other series of the
+    same count and shape (another recording, the same data reordered or reversed in time) would otherwise resume the
+    other run's model. A sample, so that checking costs little on large data: a change confined to series between the
+    sampled ones goes unseen."""
+    import hashlib
+    size = len(ds)
+    h = hashlib.sha1(str(size).encode())
+    for i in sorted({int(round(j)) for j in np.linspace(0, size - 1, min(n, size))} if size else ()):
+        for part in (ds[i] if isinstance(ds[i], (tuple, list)) else (ds[i],)):
+            try: h.update(np.ascontiguousarray(torch.as_tensor(part).detach().cpu().numpy()).tobytes())
+            except (TypeError, ValueError, RuntimeError): h.update(repr(part).encode())
+    return h.hexdigest()[:16]
+
 class PretrainCheckpoint(Callback):
     """Every `every` epochs, and after the last, the whole pretraining state, written atomically to `path` (rank 0
     only): the model with every pretraining module and the momentum target, the optimizer, the epochs done out of how
@@ -896,7 +911,7 @@ class PretrainCheckpoint(Callback):
         loss, ema = getattr(o, 'pretrain_loss', None), getattr(o, 'momentum_update', None)
         dl = self.learn.dls.train
         return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch, 'schedule': self._sched,
-                'data': {'bs': dl.bs, 'n_series': len(dl.dataset)},
+                'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': dataset_fingerprint(dl.dataset)},
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
                                  | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
                                  | {k: getattr(ema, k, None) for k in ('momentum', 'momentum_end')}
@@ -943,12 +958,13 @@ class PretrainCheckpoint(Callback):
             self._skip_fit, self.fit_no = True, fit_no
             raise CancelFitException
         mine = self._settings()
+        if 'fingerprint' not in state['settings'].get('data', {}): mine['data'].pop('fingerprint')  # an older file's
         if state['settings'] != mine:
             diff = [k for k in mine if state['settings'].get(k) != mine[k]]
             what = '; '.join(f'{k}: {state["settings"].get(k)!r} there, {mine[k]!r} now' for k in diff)
             raise ValueError(f'{self.path} was written by a run with other settings ({what}). '
                              'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate and '
-                             'data (batch size, number of series), or delete the file '
+                             'data (the same series, batch size), or delete the file '
                              '(or pass resume=False) to start a new run.')
         get_model(self.learn.model).load_state_dict(state['model'])
         self.learn.opt.load_state_dict(state['opt'])
@@ -958,8 +974,9 @@ class PretrainCheckpoint(Callback):
         self._recorder = state.get('recorder')
         if self.owner is not None:
             self.owner.history = list(state['history'])
-            if self.owner.saver is not None:
-                self.owner.saver.best, self.owner.saver.weights_path = state['best'], state['weights_path'] and Path(state['weights_path'])
+            if self.owner.saver is not None:  # this run's encoder file (a copied folder's own), else the one recorded
+                saved, here = state['weights_path'] and Path(state['weights_path']), self.owner.saver.path
+                self.owner.saver.best, self.owner.saver.weights_path = state['best'], here if saved and here.is_file() else saved
         sl = self.learn.recorder.smooth_loss
         sl.val, sl.count = state['smooth_loss']
         if state.get('world_size', 1) != max(num_distrib(), 1) and isinstance(sl.val, torch.Tensor) and sl.val.ndim:
