@@ -356,6 +356,10 @@ ROWS = [
     # the sktime estimators
     ('TimeMAEClassifier', 'NaN labels', lambda c: TimeMAEClassifier(**SK).fit(X, np.where(np.arange(16) == 3, None, Y)),
      fails(ValueError, r'1 of the 16 labels.*missing.*X_unlabelled')),
+    ('TimeMAEClassifier', 'text and number labels mixed', lambda c: TimeMAEClassifier(**SK).fit(X, np.array([1, *Y[1:]], dtype=object)),
+     fails(ValueError, r"y mixes text and other labels \(e\.g\. 'b' and 1\).*y\.astype\(str\)")),
+    ('TimeMAEClassifier', 'an infinite label', lambda c: TimeMAEClassifier(**SK).fit(X, np.where(np.arange(16) == 5, np.inf, np.arange(16.) % 4)),
+     fails(ValueError, r'1 of the 16 labels in y are infinite, e\.g\. at positions \[5\]')),
     ('TimeMAEClassifier', 'a continuous target (regression values)',
      lambda c: TimeMAEClassifier(**SK).fit(X, np.linspace(0.1, 2.3, 16)), fails(ValueError, r'continuous values.*TSRegression')),
     ('TimeMAEClassifier', 'integer classes stored as floats', lambda c: TimeMAEClassifier(**SK).fit(X, np.arange(16.) % 4).predict(X[:2]),

@@ -414,3 +414,14 @@ def test_importing_and_fitting_leaves_a_sktime_users_warnings_alone():
     assert run.returncode == 0, run.stderr[-2000:]
     assert 'ConvergenceWarning' in run.stderr and 'a plain FutureWarning' in run.stderr, run.stderr[-2000:]
     assert 'torch.jit.script' not in run.stderr, run.stderr[-2000:]
+
+
+def test_scikit_learns_check_is_fitted_tells_a_fresh_classifier_from_a_fitted_one(bm):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+    from tsai_timemae.sktime import TimeMAEClassifier
+    with pytest.raises(NotFittedError):
+        check_is_fitted(TimeMAEClassifier())        # sktime sets classes_ in __init__, which scikit-learn took as fitted
+    Xtr, ytr = bm[:2]
+    tiny = {k: v for k, v in TINY.items() if k in TimeMAEClassifier().get_params()}
+    check_is_fitted(TimeMAEClassifier(**tiny).fit(Xtr, ytr))

@@ -155,6 +155,16 @@ def _check_labels(y, cls_name: str):
         raise ValueError(f'{cls_name}: {len(bad)} of the {len(y)} labels in y are missing (NaN or None), e.g. at '
                          f'positions {list(map(int, bad[:5]))}. Every training series needs a label: drop those series, '
                          'or pass them as X_unlabelled=... so that pretraining still learns from them.')
+    flat = np.asarray(y, dtype=object).ravel()
+    text = np.array([isinstance(v, str) for v in flat], dtype=bool)  # np.str_ is a str
+    if text.any() and not text.all():
+        raise ValueError(f'{cls_name}: y mixes text and other labels (e.g. {str(flat[text][0])!r} and {flat[~text][0]!r}), '
+                         'which sktime cannot sort into classes. Pass every label as text, e.g. y.astype(str), or every '
+                         'one as a number.')
+    inf = [i for i, v in enumerate(flat) if isinstance(v, (float, np.floating)) and np.isinf(v)]
+    if inf:
+        raise ValueError(f'{cls_name}: {len(inf)} of the {len(flat)} labels in y are infinite, e.g. at positions '
+                         f'{inf[:5]}; each would become a class of its own. Fix or drop those labels.')
     from sklearn.utils.multiclass import type_of_target
     try: kind = type_of_target(y)
     except ValueError: kind = None  # a form scikit-learn cannot classify: sktime's own checks speak for it
@@ -356,6 +366,10 @@ class TimeMAEClassifier(BaseClassifier):
         super().__init__()
 
     def __sklearn_tags__(self): return _sklearn_tags('classifier')
+
+    def __sklearn_is_fitted__(self):
+        "For scikit-learn's `check_is_fitted`: sktime's classifier sets `classes_` before any fit, which it reads as fitted."
+        return self.is_fitted
 
     def fit(self, X, y):
         if y is None:  # sktime's own check fails with 'too many values to unpack'
