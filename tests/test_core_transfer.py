@@ -184,6 +184,16 @@ def test_a_channel_or_window_mismatch_is_an_error_that_names_reinit(dls, dls3, w
         make(dls, weights, n_heads=2, window=5)
 
 
+def test_a_mismatch_error_gives_the_learners_advice_once_and_names_the_file(dls3, weights):
+    "No advice to use the learner that raised it; `from_pretrained` names the file; max_seq_len as it was saved."
+    with pytest.raises(ValueError) as e: finelast_learner(dls3, weights, n_heads=2)
+    msg = str(e.value)
+    assert "reinit='patch_embed'" in msg and 'build the model from the file' not in msg
+    assert 'max_seq_len=8192' in msg and 'max_seq_len=8200' not in msg      # the table has 820 rows of 10 steps
+    with pytest.raises(ValueError, match=rf'(?s)encoder in {weights} does not fit.*max_seq_len=8192.*\nThis model has: .*window=8, .*max_seq_len=8192'):
+        TimeMAE.from_pretrained(weights, window=8)
+
+
 def test_reinit_patch_embed_keeps_the_pretrained_transformer_for_other_channels(dls3, weights):
     from tsai_timemae.all import read_encoder_weights, timemae_learner
     sd = read_encoder_weights(weights)

@@ -218,7 +218,7 @@ class TimeMAE(nn.Module):
         sd, stored = read_encoder_file(weights_path)
         kwargs = given_settings(kwargs)
         model = cls(c_out=c_out, **{**arch_from_weights(sd, stored, kwargs, weights_path, exclude=()), **kwargs})
-        return load_encoder_weights(model, pack_encoder(sd, stored))
+        return load_encoder_weights(model, weights_path)  # read again: its errors name the file
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone(x)                            # [bs, d_model, n_patches]

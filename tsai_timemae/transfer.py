@@ -20,7 +20,7 @@ from tsai.models.layers import GAP1d
 
 from .model import TimeMAE, has_labels
 from .notices import timemae_warn
-from .weights import (ENCODER_PREFIX, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
+from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
                                   check_weights_path, pack_encoder, read_encoder_file)
 
 # %% auto #0
@@ -174,7 +174,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
                                cbs=list(cbs), **{**arch, **kwargs})
         except ValueError as e:  # the strict loader's message, plus the transfer choice when it applies
             hint = _transfer_hint(sd, getattr(dls, 'vars', None), {**arch, **kwargs}.get('window')) if sd else ''
-            if hint: raise ValueError(f'{e}{hint}') from None
+            if hint: raise ValueError(f'{str(e).removesuffix(_TSAI_ROUTE_HINT)}{hint}') from None  # not "use this learner"
             raise
         learn.reinitialised, learn.layer = [], None
         if splitter is not None: learn.splitter = splitter

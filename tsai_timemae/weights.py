@@ -359,8 +359,9 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
     wrong = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in own if k in sd and sd[k].shape != own[k].shape]
-    saved = {**encoder_config(sd), **{k: stored[k] for k in HIDDEN_KEYS if k in (stored or {})}}
-    mine = {**encoder_config(own), **{k: own_config[k] for k in HIDDEN_KEYS if k in own_config}}
+    # the stored max_seq_len where there is one: the tensors give it rounded up to whole windows (8197 for 8192)
+    saved = {**encoder_config(sd), **{k: stored[k] for k in (*HIDDEN_KEYS, 'max_seq_len') if k in (stored or {})}}
+    mine = {**encoder_config(own), **{k: own_config[k] for k in (*HIDDEN_KEYS, 'max_seq_len') if k in own_config}}
     if missing or unexpected or wrong:
         lines = [f'  {k}: weights {s} vs model {m}' for k, s, m in wrong[:8]]
         if missing: lines.append(f'  {len(missing)} model keys missing from the weights, e.g. {missing[:3]}')
@@ -392,6 +393,11 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
     return model
 
 # %% ../nbs/01_weights.ipynb #77b8b94f
+# what a strict load through tsai's `ts_learner(..., pretrained=True)` adds to the loader's error (`timemae_learner`,
+# which goes that way too, gives its own advice instead)
+_TSAI_ROUTE_HINT = ("\nfinelast_learner/fineall_learner(dls, weights_path) build the model from the file's settings, and "
+                   "with reinit='patch_embed' transfer the encoder to data with other channels or another window.")
+
 def install_strict_transfer(cls):
     """Make tsai's `ts_learner(..., pretrained=True, weights_path=...)` load `cls` models strictly.
 
@@ -406,10 +412,7 @@ def install_strict_transfer(cls):
                                  'never a head. Leave exclude_head out to fine-tune a new head, or build the learner '
                                  'the same way and call learn.load(name) to restore a whole saved learner, head included.')
             try: load_encoder_weights(model, weights_path, device=device)
-            except ValueError as e:
-                raise ValueError(f"{e}\nfinelast_learner/fineall_learner(dls, weights_path) build the model from the "
-                                 "file's settings, and with reinit='patch_embed' transfer the encoder to data with other "
-                                 'channels or another window.') from None
+            except ValueError as e: raise ValueError(f'{e}{_TSAI_ROUTE_HINT}') from None
             print(f'pretrained TimeMAE encoder loaded from {weights_path}')
             return
         return orig(model, weights_path, device=device, exclude_head=exclude_head)
