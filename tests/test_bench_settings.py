@@ -96,7 +96,7 @@ def test_the_report_reads_the_same_from_migrated_files(tmp_path):
     # protocol says where the test split's lengths and the pretraining's own scaling come in (session 29), and the
     # opening says which sections the result files give, the label protocol how its shared settings were chosen, and a
     # one-seed cell shows no '± 0.00' (session 31), and a one-channel data set has '1 channel', and the label section names the full-label protocol's section (session 41), and the protocol names
-    # random_projection and where the cache is (session 44)
+    # random_projection and where the cache is (session 44), and the label protocol names its epochs (session 45)
     assert text == (FIXTURES / 'REPORT.md').read_text()
     assert '| timemae_fineall_gumbel (changed: pretrain_inputs=train) | 1 |' in text   # made before the setting existed
 
@@ -520,3 +520,13 @@ def test_encoders_cached_before_target_context_existed_are_still_accepted(tmp_pa
     assert check_library_defaults(before, stem, 'kmeans') is before
     with pytest.raises(ValueError, match=r"pretrain\.target_context: 'full' then, 'masked' now"):
         check_library_defaults({**before, 'library_defaults': {**now, 'pretrain.target_context': 'full'}}, stem, 'kmeans')
+
+
+def test_a_label_fraction_row_its_command_would_not_reproduce_is_flagged_too(monkeypatch):
+    "The label-efficiency tables say it as the Results tables do (they did not read the flag before session 45)."
+    rows = [r for r in bench.summarize(bench.load_results(REPO / 'benchmarks')) if r['dataset'] == 'Epilepsy']
+    assert 'other settings than its command' not in '\n'.join(bench._label_section(rows, {}))
+    monkeypatch.setitem(bench.DEFAULTS, 'scratch_lr', 0.5)                  # a later change of a default
+    rows = [r for r in bench.summarize(bench.load_results(REPO / 'benchmarks')) if r['dataset'] == 'Epilepsy']
+    flagged = [l.split(' | ')[0] for l in bench._label_section(rows, {}) if 'other settings than its command runs today' in l]
+    assert flagged == ['| timemae_scratch (other settings than its command runs today: see its result files)']

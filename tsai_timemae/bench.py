@@ -1187,7 +1187,8 @@ training split's labels (for UEA/UCR sets, the training series left after the va
 (`bench.label_subset`; nested: a smaller fraction's subset lies inside a larger one's) and written under
 `label_subsets/` and into each result file, so every method of a seed trains on the same series. **No decision reads
 more labels than that**: the validation labels are not used; each method trains for its fixed schedule
-(`fit_one_cycle` with the epochs and learning rate of the full-label protocol) and its **final epoch** is scored on
+(`fit_one_cycle` with the data set's configured epochs and learning rate: 50 epochs on HAR and Epilepsy, whose
+"Results" rows ran 20, and 80 on UWaveGestureLibrary) and its **final epoch** is scored on
 the test split, once (`selection='last'`). The scaling is fitted on every training input, which needs no labels.
 Linear evaluation fits `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
 labelled series (`*_flatten` rows: every patch's, in order). 100% here is this protocol with every training label,
@@ -1215,6 +1216,8 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
             flag += ' (mixed settings across seeds)' if any(r['mixed_configs'] for r in by.values()) else ''
             if len({json.dumps(comparable_settings(r['settings']), sort_keys=True, default=str) for r in by.values()}) > 1:
                 flag += ' (settings differ across fractions)'  # one line of the plot, but not one configuration
+            if not all(r.get('reproduced', True) for r in by.values()):  # as the Results tables say it
+                flag += ' (other settings than its command runs today: see its result files)'
             cells = [('–' if f not in by else f"{by[f]['acc_mean']:.2f} (1)" if len(by[f]['seeds']) == 1  # no spread to show
                       else f"{_fmt(by[f]['acc_mean'], by[f]['acc_std'])} ({len(by[f]['seeds'])})") for f in fracs]
             lines.append(f'| {m}{flag} | ' + ' | '.join(cells) + ' |')
