@@ -31,7 +31,7 @@ labelled series there is no room to choose it on labels.
 
 **Outcome (added after the run).** Not met: block 4 above the whole encoder for FineLast on 2 of 6 sets (-1.68 on
 average), for FineAll on 1 of 6 (-0.63); the linear evaluation (reported) on 4 of 6 (+1.18). The control reproduced
-the depth study's 8-block rows exactly. About 4 minutes at one thread. benchmarks/notes.md has the table.
+the depth study's 8-block rows exactly. About 4 minutes with `--threads 1`. benchmarks/notes.md has the table.
 """
 import argparse
 import contextlib

@@ -863,10 +863,9 @@ def _settings_since(net_kwargs: dict) -> dict:
     return {k: v for k, v in net_kwargs.items() if not (k in NET_SETTINGS_ADDED and v == NET_SETTINGS_ADDED[k])}
 
 def dataset_fingerprint(ds, n: int = 256) -> str:
-    """A short hash of up to `n` evenly spaced items of a dataset (every one for smaller ones), in order: what a
-    resumed pretraining checks it learns from the same series as the run that wrote the state. Other series of the
-    same count and shape (another recording, the same data reordered or reversed in time) would otherwise resume the
-    other run's model. A sample, so that checking costs little on large data: a change confined to series between the
+    """A short hash of up to `n` evenly spaced items of a dataset (every one for smaller ones), in order. A resumed
+    pretraining compares it with the state file's, so that it does not continue another run made on other series of
+    the same count and shape (another recording, the same data reordered or reversed in time). A sample, so that checking costs little on large data: a change confined to series between the
     sampled ones goes unseen."""
     import hashlib
     size = len(ds)
@@ -891,7 +890,9 @@ class PretrainCheckpoint(Callback):
     Skipped epochs keep their recorded rows, so fastai's trackers (`EarlyStoppingCallback`, `SaveModelCallback`)
     see the interrupted run's values (`SaveModelCallback` writes nothing for them: its files from the interrupted run
     hold those epochs' weights); a fit stopped early (`CancelFitException` after an epoch) still writes that
-    epoch's state. `TimeMAEPretrain(save_every=N, resume=...)` adds it; `owner` is that callback."""
+    epoch's state. A state file written with another model, other settings, epochs, schedule, batch size or other
+    series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
+    it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (61): the state holds this epoch's history and encoder file
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
         if int(every) < 1: raise ValueError(f'save_every must be a positive number of epochs, got {every}.')

@@ -368,7 +368,7 @@ class TimeMAEClassifier(BaseClassifier):
     def __sklearn_tags__(self): return _sklearn_tags('classifier')
 
     def __sklearn_is_fitted__(self):
-        "For scikit-learn's `check_is_fitted`: sktime's classifier sets `classes_` before any fit, which it reads as fitted."
+        "For scikit-learn's `check_is_fitted`: sktime sets `classes_` in `__init__`, which it would read as fitted; `is_fitted` answers instead."
         return self.is_fitted
 
     def fit(self, X, y):

@@ -140,9 +140,11 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     `freeze_encoder` the re-initialised parts train with the head; the rest of the encoder stays frozen.
 
     `layer=k` keeps the pretrained encoder's first k blocks and drops the rest (negative counts from the end, as in
-    `get_embeddings`): FineLast then reads block k, FineAll fine-tunes a shallower network. A linear probe often reads a
-    middle block better than the last (BENCHMARKS.md, "Which block a linear probe reads best"); choose k on your
-    own validation data. `learn.layer` records `(k, depth of the file)`.
+    `get_embeddings`: -1 keeps every block, -2 all but the last): FineLast then reads block k, FineAll fine-tunes a
+    shallower network. A linear probe often reads a middle block better than the last (BENCHMARKS.md, "Which block a
+    linear probe reads best"); with few labels fine-tuning block 4 of 8 did not pay on average ("fine-tuning the
+    first 4 blocks"). Choose k on your own validation data. `learn.layer` records `(k, depth of the file)`, `None`
+    without `layer=`.
 
     `splitter` (e.g. `timemae_splitter`, for `layer_decay`) replaces tsai's two parameter groups, encoder and head;
     `ts_learner` itself would ignore it for a model with a backbone and a head. With `reinit`, `timemae_splitter` puts
