@@ -425,3 +425,17 @@ def test_scikit_learns_check_is_fitted_tells_a_fresh_classifier_from_a_fitted_on
     Xtr, ytr = bm[:2]
     tiny = {k: v for k, v in TINY.items() if k in TimeMAEClassifier().get_params()}
     check_is_fitted(TimeMAEClassifier(**tiny).fit(Xtr, ytr))
+
+
+@pytest.mark.parametrize('est_cls', [TimeMAEClassifier, TimeMAETransformer])
+def test_a_fit_on_more_channels_than_steps_warns_once_not_once_per_model(est_cls):
+    "Pretraining and fine-tuning (or the feature model) each build a TimeMAE; the channels-last warning is said once."
+    import warnings
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 12, 10)).astype('float32'), np.array([0, 1] * 6)
+    tiny = {k: v for k, v in {**TINY, 'window': 4}.items() if k in est_cls().get_params()}
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        est_cls(**tiny).fit(X, y)
+    said = [x for x in w if 'more channels (12) than time steps (10)' in str(x.message)]
+    assert len(said) == 1, [str(x.message)[:80] for x in w]

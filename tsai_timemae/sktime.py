@@ -34,8 +34,9 @@ with warnings.catch_warnings():
 
     from tsai_timemae.data import standardize_by_channel
     from tsai_timemae.embeddings import POOLS, get_embeddings, keep_random_state
-    from tsai_timemae.model import TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint
-    from tsai_timemae.notices import timemae_warn
+    from tsai_timemae.model import (TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint,
+                                    warn_if_channels_last)
+    from tsai_timemae.notices import TimeMAEWarning, timemae_warn
     from tsai_timemae.pretrain import TimeMAEPretrain, default_pretrain_epochs
     from tsai_timemae.transfer import timemae_learner
     from tsai_timemae.weights import save_encoder_weights
@@ -288,6 +289,15 @@ def _sklearn_tags(estimator_type: str | None):
                 transformer_tags=None if is_clf else TransformerTags(), classifier_tags=ClassifierTags() if is_clf else None,
                 input_tags=InputTags(two_d_array=is_clf, three_d_array=True))  # 2-D: n univariate series, classifier only
 
+@contextlib.contextmanager
+def _channels_said_once(X: np.ndarray):
+    """A fit builds two models (pretraining, then fine-tuning or features), each of which would warn that the series
+    have more channels than steps: said once, before either."""
+    warn_if_channels_last(X.shape[1], X.shape[2])
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='The series have more channels', category=TimeMAEWarning)
+        yield
+
 def _check_no_2d_array(X, cls_name: str):
     if isinstance(X, np.ndarray) and X.ndim == 2:
         raise ValueError(
@@ -413,7 +423,7 @@ class TimeMAEClassifier(BaseClassifier):
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
         pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
         std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
-        with _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
+        with _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
             # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
             dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
@@ -536,7 +546,7 @@ class TimeMAETransformer(BaseTransformer):
     def _fit(self, X, y=None):
         X = _panel(X)
         _check_finite(X, 'X', self)
-        with _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
+        with _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = self.weights_path
             if weights is None and self.pretrain_epochs: weights = _pretrain(self, X, tmp)
             self.learn_ = _for_inference(_learner(self, _dls(X, None, self.batch_size, tmp), weights, tmp))
