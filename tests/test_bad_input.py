@@ -406,6 +406,22 @@ def test_evaluate_learner_leaves_the_random_streams_and_the_models_mode_alone(dl
     assert torch.equal(torch.get_rng_state(), states[2])
 
 
+def test_evaluate_learner_scores_in_this_process_after_a_distributed_launch(dls, basic_motions, monkeypatch):
+    """A distributed launch leaves WORLD_SIZE set and fastai's get_preds then gathers every process's copy of the
+    predictions (each series once per process, or a failure without a process group); evaluate_learner predicts in the
+    process it runs in, with the same labels as tsai's get_X_preds gives on one process."""
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, evaluate_learner, label_vocab, predict_labels
+    from conftest import SMALL
+    X, y = basic_motions[2][:12], basic_motions[3][:12]
+    learn = ts_learner(dls, TimeMAE, **SMALL)
+    with learn.no_bar(): probs = learn.get_X_preds(X, with_decoded=False)[0]
+    assert list(predict_labels(learn, X)) == list(np.asarray(label_vocab(learn))[np.asarray(probs).argmax(1)])
+    alone = evaluate_learner(learn, X, y)
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    assert evaluate_learner(learn, X, y) == alone
+
+
 def test_labels_compare_as_numbers_when_one_side_is_numbers():
     "1.0 against the class '1' (text) scored wrong, and so did the text '1.0' against the class 1.0."
     from tsai_timemae.evaluate import comparable_labels

@@ -367,3 +367,18 @@ def test_rank_share_batches_are_read_by_index_and_leave_the_loader_as_it_was():
     assert valid.shuffle is False and valid.sort is True
     new = valid.new_dl(np.full((3, 2, 4), -1., dtype=np.float32))
     assert np.array_equal(np.asarray(new.one_batch()[0]), np.full((3, 2, 4), -1.))
+
+
+def test_a_batch_larger_than_each_processs_share_is_refused_before_anything_trains(basic_motions):
+    """fastai's DistributedDL gives each process ceil(n / world) series and drops an incomplete training batch: a bs
+    above that share trained on nothing (NaN loss, the untrained encoder saved as pretrained). One process caps bs."""
+    from tsai.all import get_ts_dls
+    from tsai_timemae.distributed import check_rank_share
+    import numpy as np
+    X = np.concatenate([basic_motions[0], basic_motions[2]])[:64]
+    dls = get_ts_dls(X, splits=(list(range(64)), []), bs=48)
+    with pytest.raises(ValueError, match=r'With 2 processes each gets 32 of the 64 training series, fewer than the batch '
+                                         r'size bs=48.*Pass bs=32 or less'):
+        check_rank_share(dls.train, 2)
+    check_rank_share(dls.train, 1)                                         # one process: tsai's own loader
+    check_rank_share(get_ts_dls(X, splits=(list(range(64)), []), bs=32).train, 2)

@@ -18,8 +18,9 @@ _all_ = ['rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% auto #0
 __all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'patch_distributed_dl_for_tsai',
-           'sync_batch_tfm_stats', 'decorrelate_rank_streams', 'timemae_distrib_ctx', 'in_distributed_fit',
-           'padded_in_batch', 'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
+           'sync_batch_tfm_stats', 'decorrelate_rank_streams', 'check_rank_share', 'timemae_distrib_ctx',
+           'in_distributed_fit', 'padded_in_batch', 'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib',
+           'distrib_barrier']
 
 # %% ../nbs/15_distributed.ipynb #997f45fc
 def accelerate_available() -> bool:
@@ -139,6 +140,18 @@ def decorrelate_rank_streams() -> int | None:
     set_seed(seed)
     return seed
 
+def check_rank_share(dl, world: int):
+    """Refuse a training batch larger than each process's share of the series. fastai's `DistributedDL` gives each of
+    `world` processes `ceil(n / world)` series and, as a training loader does, drops an incomplete last batch: with
+    `bs` above that share no process gets a batch, and the fit "trains" on nothing (a NaN loss, the untrained encoder
+    saved as if pretrained). One process does not have this: tsai makes `bs` at most the number of series."""
+    n, bs = len(dl.dataset), dl.bs
+    share = -(-n // world)
+    if getattr(dl, 'drop_last', False) and bs > share:
+        raise ValueError(f'With {world} processes each gets {share} of the {n} training series, fewer than the batch size '
+                         f'bs={bs}, and the incomplete batch is dropped, so no process would train. Pass bs={share} or '
+                         f'less (the global batch is bs x {world}), or use fewer processes.')
+
 @contextlib.contextmanager
 def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     """`learn.distrib_ctx` that also works on CPU processes: `with timemae_distrib_ctx(learn): learn.fit(...)`.
@@ -165,6 +178,7 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
         torch.cuda.set_device(device)
         learn.dls.to(device)
         learn.model.to(device)
+    check_rank_share(learn.dls.train, num_distrib())
     patch_distributed_dl_for_cpu()
     patch_distributed_dl_for_tsai()
     with learn.distrib_ctx(sync_bn=False, cpu=cpu, **kwargs):

@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .embeddings import keep_random_state
-from .model import as_panel
+from .model import as_panel, check_X
 
 # %% auto #0
 __all__ = ['predict_labels', 'label_vocab', 'comparable_labels', 'evaluate_learner']
@@ -19,17 +19,31 @@ __all__ = ['predict_labels', 'label_vocab', 'comparable_labels', 'evaluate_learn
 #| export
 
 # %% ../nbs/04_evaluate.ipynb #ab852ecb
+def _outputs(learn, X: np.ndarray, bs: int):
+    """The model's outputs for `X` through the learner's batch transforms, computed in this process alone. fastai's
+    `get_preds` / `get_X_preds` gather across processes whenever a distributed launch left its process group alive
+    (after `timemae_distrib_ctx`), so every series would come back once per process."""
+    import torch
+    bb = getattr(learn.model, 'backbone', None)
+    if isinstance(getattr(bb, 'c_in', None), int) and hasattr(bb, 'patch_embed'): check_X(X, bb.c_in, 'predict_labels')
+    with torch.no_grad():
+        outs = [learn.model(b[0]) for b in learn.dls.valid.new_dl(X, bs=bs)]
+    if not all(isinstance(o, torch.Tensor) for o in outs): return outs[0]  # a pretraining learner's outputs: refused below
+    return torch.cat(outs).float().cpu().numpy()
+
 def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
     """Predicted labels (in the data's own label vocabulary) for a 3-D array `X`, through the learner's batch
-    transforms. Like the learner's other inference helpers here, it leaves the caller's random streams and the model's
-    train/eval mode as they were."""
+    transforms, computed in this process (also after a distributed fit, where fastai's `get_X_preds` would gather every
+    process's copy). Like the learner's other inference helpers here, it leaves the caller's random streams and the
+    model's train/eval mode as they were."""
     X = as_panel(X, 'predict_labels')
     if X.ndim != 3: raise ValueError(f'Expected a 3-D array [samples, channels, steps], got shape {X.shape}.')
     vocab = np.asarray(label_vocab(learn))
     if not len(X): return vocab[:0]
     was_training = learn.model.training
     try:
-        with keep_random_state(): probs = learn.get_X_preds(X, bs=bs, with_decoded=False)[0]
+        learn.model.eval()
+        with keep_random_state(): probs = _outputs(learn, X, bs)  # scores: their argmax is the softmax's
     finally: learn.model.train(was_training)
     shape = tuple(getattr(probs, 'shape', ()))
     if len(shape) != 2 or shape[1] != len(vocab):  # argmax over features would pass for class indices

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from fastai.callback.core import Callback
 from fastai.learner import Learner
-from fastai.torch_core import get_model
+from fastai.torch_core import get_model, rank_distrib
 from fastcore.foundation import L
 from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
@@ -195,8 +195,9 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
         for cb in learn.cbs:
             if isinstance(cb, FreezeEncoder): cb.trainable = tuple(fresh)
     cut = '' if kept is None else f'; its first {kept[0]} of {kept[1]} blocks (layer={layer})'
-    print(f"pretrained TimeMAE encoder loaded from {weights_path}{cut}" +
-          (f"; re-initialised: {', '.join(fresh)}" if fresh else ''))
+    if rank_distrib() == 0:  # once per launch, not once per process
+        print(f"pretrained TimeMAE encoder loaded from {weights_path}{cut}" +
+              (f"; re-initialised: {', '.join(fresh)}" if fresh else ''))
     return learn
 
 def linear_probe_head(nf: int, c_out: int, seq_len=None) -> nn.Sequential:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from fastai.torch_core import rank_distrib
 from .notices import timemae_warn
 
 # %% auto #0
@@ -413,7 +414,7 @@ def install_strict_transfer(cls):
                                  'the same way and call learn.load(name) to restore a whole saved learner, head included.')
             try: load_encoder_weights(model, weights_path, device=device)
             except ValueError as e: raise ValueError(f'{e}{_TSAI_ROUTE_HINT}') from None
-            print(f'pretrained TimeMAE encoder loaded from {weights_path}')
+            if rank_distrib() == 0: print(f'pretrained TimeMAE encoder loaded from {weights_path}')  # once per launch
             return
         return orig(model, weights_path, device=device, exclude_head=exclude_head)
     transfer_weights._tsai_original = orig
