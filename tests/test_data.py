@@ -176,9 +176,11 @@ def test_missing_or_infinite_values_are_refused_before_a_benchmark_runs(tmp_path
 
 
 def test_a_path_that_does_not_exist_says_so(tmp_path):
-    for p in (tmp_path / 'nofile.npz', tmp_path / 'no_folder', 'relative/typo.npz'):
+    for p in (tmp_path / 'nofile.npz', tmp_path / 'no_folder', 'relative/typo.npz', './relative/typo', 'relative/typo'):
         with pytest.raises(FileNotFoundError, match='No such file or folder: .*typo'):
             load_dataset(p)
+    with pytest.raises(FileNotFoundError) as e: load_dataset('relative/typo')   # short: not every folder searched
+    assert 'Searched:' not in str(e.value) and len(str(e.value)) < 400
 
 
 # -- finding data sets --------------------------------------------------------------------------------------------------
@@ -398,3 +400,13 @@ def test_label_subset_refuses_missing_labels_rather_than_dropping_them():
     with pytest.raises(ValueError, match=r'label_subset: 1 of the 6 labels are missing.*positions \[2\]'): label_subset(y, 1., 0)
     with pytest.raises(ValueError, match='at least one label'): label_subset(np.array([]), 0.5, 0)
     assert label_subset(np.array(['a', 'b', 'a', 'b']), 1., 0).tolist() == [0, 1, 2, 3]
+
+
+def test_a_training_set_of_one_class_is_refused_when_loaded(tmp_path):
+    "Before any pretraining: scikit-learn's own 'needs samples of at least 2 classes' came only after it."
+    rng = np.random.default_rng(0)
+    path = tmp_path / 'one.npz'
+    np.savez(path, X_train=rng.normal(size=(20, 2, 30)).astype('float32'), y_train=np.array(['a'] * 20),
+             X_test=rng.normal(size=(5, 2, 30)).astype('float32'), y_test=np.array(['a'] * 5))
+    with pytest.raises(ValueError, match=r"training labels hold one class \('a'\).*two or more"):
+        load_dataset(path)

@@ -325,7 +325,8 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     p = Path(name_or_path).expanduser()
     as_path = p.is_absolute() or any(sep in str(name_or_path) for sep in ('/', os.sep, '~'))  # `./X` is a path too
     if p.suffix == '.npz' and p.is_file(): return p, 'npz'
-    if (p.is_absolute() or p.suffix == '.npz') and not p.exists():
+    relative = str(name_or_path).startswith(('./', '../', '~', '.' + os.sep, '..' + os.sep))  # never a data set name
+    if (p.is_absolute() or relative or p.suffix == '.npz') and not p.exists():
         raise FileNotFoundError(f'No such file or folder: {p}. Check the path for a typo, or give a data set name to '
                                 'search the data folders for.')
     not_data = (f'{p} is not a data set folder: it needs train.pt/val.pt/test.pt (TS-TCC), <Name>_TRAIN.ts/'
@@ -356,6 +357,10 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     bundled = sktime_bundled_folder(name)
     if bundled is not None: return bundled, 'ts'
     if local: raise FileNotFoundError(f'{local} No data set of that name was found in the data folders either.')
+    if as_path:  # `data/Gest` with a typo: a path first (a name with a slash, such as UEA/Epilepsy, is searched too)
+        raise FileNotFoundError(f'No such file or folder: {p} (from {Path.cwd()}), and no data set of that name in the '
+                                f'data folders ({", ".join(map(str, roots))}) or among the data sets bundled with sktime. '
+                                'Check the path for a typo.')
     raise FileNotFoundError(f'Data set {name_or_path!r} not found. Searched: {", ".join(map(str, searched))}, and the '
                             f'data sets bundled with sktime ({", ".join(SKTIME_BUNDLED)}). Nothing is downloaded: put the '
                             f'files there, pass root=... (--root), or set ${DATA_ENV} to your data folder.')
@@ -410,6 +415,11 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
         raise ValueError(f'{path}: the training labels are continuous values (e.g. {y[0]!r}), a regression data set; '
                          'load_dataset and timemae bench classify. For regression use tsai directly: get_ts_dls(X, y, '
                          'tfms=[None, TSRegression()]) and fineall_learner.')
+    classes = np.unique(y.astype(str) if y.dtype.kind in 'OUS' else y)
+    if len(classes) < 2:  # else scikit-learn's "This solver needs samples of at least 2 classes", after pretraining
+        raise ValueError(f'{path}: the training labels hold one class ({str(classes[0])!r}); the benchmark, the probe and '
+                         'the classifiers need two or more. To pretrain on series without classes, use TimeMAEPretrain '
+                         'with get_ts_dls(X) (no labels).')
     if 'X_valid' in arrays: valid_from = 'file'
     else:
         arrays['X_train'], arrays['y_train'], arrays['X_valid'], arrays['y_valid'] = split_train_valid(
