@@ -530,3 +530,9 @@ def test_a_label_fraction_row_its_command_would_not_reproduce_is_flagged_too(mon
     rows = [r for r in bench.summarize(bench.load_results(REPO / 'benchmarks')) if r['dataset'] == 'Epilepsy']
     flagged = [l.split(' | ')[0] for l in bench._label_section(rows, {}) if 'other settings than its command runs today' in l]
     assert flagged == ['| timemae_scratch (other settings than its command runs today: see its result files)']
+
+
+def test_the_coverage_command_for_your_own_data_is_the_path_you_gave():
+    "`timemae bench mine` would not find data given as data/mine.npz: the row's command repeats the path as given."
+    lines = bench._coverage([{'dataset': 'mine', 'quick': True, 'dataset_arg': 'data/my data.npz'}])
+    assert "| mine | quick runs only | `timemae bench 'data/my data.npz'` |" in lines

@@ -1432,7 +1432,8 @@ def _coverage(rows) -> list[str]:
         mine = [r for r in rows if r['dataset'] == name]
         if mine: why = 'quick runs only' if all(r['quick'] for r in mine) else 'yes'
         else: why = 'no: ' + NOT_AVAILABLE[name] if name in NOT_AVAILABLE else 'no'
-        lines.append(f'| {name} | {why} | `timemae bench {name}` |')
+        arg = next((r['dataset_arg'] for r in mine if r.get('dataset_arg')), name)  # your own data: the path as given
+        lines.append(f'| {name} | {why} | `timemae bench {shlex.quote(arg)}` |')
     lines += ['', 'Data sets are looked up under `$TIMEMAE_DATA` (default `../shared/data`) as `<name>/` or `UEA/<name>/`; '
               '`--root` points elsewhere, and a folder or `.npz` path works in place of a name.', '']
     return lines
