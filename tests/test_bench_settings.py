@@ -536,3 +536,26 @@ def test_the_coverage_command_for_your_own_data_is_the_path_you_gave():
     "`timemae bench mine` would not find data given as data/mine.npz: the row's command repeats the path as given."
     lines = bench._coverage([{'dataset': 'mine', 'quick': True, 'dataset_arg': 'data/my data.npz'}])
     assert "| mine | quick runs only | `timemae bench 'data/my data.npz'` |" in lines
+
+
+def test_an_interrupted_pretraining_leaves_no_encoder_under_the_caches_name(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during a bench pretraining: the encoder saved after each epoch is removed (it sat under the final cache
+    name, part-trained), and the command says it was interrupted in one line, status 130, without a traceback."""
+    from fastai.callback.core import Callback
+    from tsai_timemae.bench import load_dataset, pretrain_timemae, timemae_pretraining
+    from tsai_timemae.cli import main
+    class Interrupt(Callback):
+        def after_epoch(self): raise KeyboardInterrupt
+    orig = bench.ts_learner
+    from fastcore.foundation import L
+    monkeypatch.setattr(bench, 'ts_learner', lambda *a, **k: orig(*a, **{**k, 'cbs': [*L(k.get('cbs')), Interrupt()]}))
+    cfg = run_config('BasicMotions', 'timemae_linear', 'kmeans', quick=True)
+    pre = timemae_pretraining(cfg)
+    ds = load_dataset('BasicMotions', None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+    with pytest.raises(KeyboardInterrupt): pretrain_timemae(ds, pre, 0, tmp_path / 'cache', bar=False)
+    assert not list((tmp_path / 'cache').rglob('*.pth'))
+    assert main(['bench', 'BasicMotions', '--methods', 'timemae_linear', '--quick', '--seeds', '0', '--threads', '1',
+                 '--out-dir', str(tmp_path / 'b'), '--report', str(tmp_path / 'b' / 'R.md')]) == 130
+    err = capsys.readouterr().err
+    assert 'timemae bench: interrupted' in err and 'Traceback' not in err
+    assert not list((tmp_path / 'b').rglob('*.pth')) and not (tmp_path / 'b' / 'R.md').exists()

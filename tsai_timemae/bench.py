@@ -650,7 +650,11 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
     cb = TimeMAEPretrain(**{k: getattr(pre, k) for k in NAMED_PRETRAIN_SETTINGS}, target_dir=stem.parent, fname=stem.name,
                          verbose=False)
     learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **asdict(pre.arch))
-    with _maybe_no_bar(learn, bar): learn.fit_one_cycle(pre.epochs, pre.lr)
+    try:
+        with _maybe_no_bar(learn, bar): learn.fit_one_cycle(pre.epochs, pre.lr)
+    except BaseException:  # Ctrl-C or an error: no part-trained encoder left under the cache's final name
+        stem.with_suffix('.pth').unlink(missing_ok=True)
+        raise
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
             'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),

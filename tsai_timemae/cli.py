@@ -102,6 +102,11 @@ def main(argv=None):
         if os.environ.get('TIMEMAE_TRACEBACK'): raise
         print(f'timemae {args.command}: error: {e}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: results, reports and cached encoders are written whole or not at all
+        if os.environ.get('TIMEMAE_TRACEBACK'): raise
+        print(f'timemae {args.command}: interrupted; the runs that finished are kept, and the same command goes on from '
+              'there.', file=sys.stderr)
+        return 130
 
 # %% ../nbs/06_cli.ipynb #a5de1581
 #| eval: false
