@@ -374,3 +374,11 @@ def test_missing_values_are_named_before_any_work_with_a_fix_for_the_command_lin
     bad.X_train[1, 0, 3] = np.nan
     with pytest.raises(ValueError, match=r'BasicMotions \(train\): 1 values in 1 of the 32 series are missing.*np.nan_to_num'):
         run_probe(bad, seed=0, untrained_only=True, arch_kwargs=TINY, out_dir=tmp_path, verbose=False)
+
+
+def test_more_folds_than_any_class_has_series_names_the_option():
+    "scikit-learn's message names n_splits; the command line calls it --folds."
+    from tsai_timemae.probe import unseen_folds
+    with pytest.raises(ValueError, match=r'20 folds need a class with at least 20 series, and the largest has 10: pass --folds 10'):
+        unseen_folds(np.array(['a'] * 10 + ['b'] * 8), 20)
+    assert len(unseen_folds(np.array(['a'] * 3 + ['b'] * 10), 5)) == 5     # one small class: scikit-learn only warns

@@ -245,8 +245,9 @@ def split_train_valid(X, y, valid_size: float = 0.2, seed: int = 42):
     if min(n_valid, len(y) - n_valid) < len(counts):
         raise ValueError(f'valid_size {valid_size} of {len(y)} training series leaves {n_valid} for validation and '
                          f'{len(y) - n_valid} for training, but a stratified split needs at least one series of each '
-                         f'of the {len(counts)} classes on both sides. Choose another valid_size, or provide a '
-                         'validation split in the files (val.pt, X_valid/y_valid).')
+                         f'of the {len(counts)} classes on both sides. Choose another valid_size (valid_size= of '
+                         'load_dataset; the commands carve 0.2), or provide a validation split in the files (val.pt, '
+                         'X_valid/y_valid).')
     tr, va = train_test_split(np.arange(len(y)), test_size=valid_size, stratify=y, random_state=seed, shuffle=True)
     tr, va = _every_class_on_both_sides(y, list(tr), list(va))
     tr, va = np.sort(tr), np.sort(va)
