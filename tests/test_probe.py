@@ -382,3 +382,19 @@ def test_more_folds_than_any_class_has_series_names_the_option():
     with pytest.raises(ValueError, match=r'20 folds need a class with at least 20 series, and the largest has 10: pass --folds 10'):
         unseen_folds(np.array(['a'] * 10 + ['b'] * 8), 20)
     assert len(unseen_folds(np.array(['a'] * 3 + ['b'] * 10), 5)) == 5     # one small class: scikit-learn only warns
+
+
+def test_the_probe_runs_on_a_data_set_without_test_files(basic_motions, tmp_path):
+    """The probe never reads a test split, so a user's data of training series alone (a .ts folder without its
+    _TEST.ts, an .npz without X_test) is probed; the benchmark, which scores test splits, still needs them."""
+    from tsai_timemae.cli import main
+    from tsai_timemae.data import load_dataset
+    Xtr, ytr = basic_motions[:2]
+    npz = tmp_path / 'train_only.npz'
+    np.savez(npz, X_train=Xtr, y_train=ytr)
+    with pytest.raises(ValueError, match=r"lacks \['X_test', 'y_test'\]"): load_dataset(npz)
+    assert load_dataset(npz, require_test=False).X_test.shape == (0, *Xtr.shape[1:])
+    out = tmp_path / 'out'
+    assert main(['probe', str(npz), '--epochs', '1', '--threads', '1', '--out-dir', str(out),
+                 *[f'--arch={k}={v}' for k, v in TINY.items()]]) in (None, 0)
+    assert (out / 'PROBE.md').is_file()

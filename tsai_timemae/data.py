@@ -208,8 +208,9 @@ def _np_load(path) -> np.ndarray | dict:
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f'Could not read {path} as a numpy file (corrupt or truncated?): {e}') from None
 
-def read_numpy(path) -> dict:
-    "An `.npz` file or a folder of `X_train.npy`, `y_train.npy`, ... -> dict of the arrays found (valid ones optional)."
+def read_numpy(path, require_test: bool = True) -> dict:
+    """An `.npz` file or a folder of `X_train.npy`, `y_train.npy`, ... -> dict of the arrays found (valid ones optional;
+    test ones too without `require_test`, then empty)."""
     path = Path(path)
     if path.is_file():
         found = _np_load(path)
@@ -223,6 +224,8 @@ def read_numpy(path) -> dict:
             raise ValueError(f'{path} has both {alias} and {key}: keep one name for the validation split.')
         if alias in found: found[key] = found.pop(alias)
     arrays = {k: v for k, v in found.items() if k in NPY_KEYS}
+    if not require_test and 'X_test' not in arrays and 'y_test' not in arrays and {'X_train', 'y_train'} <= set(arrays):
+        arrays = _no_test(arrays)
     missing = [k for k in ('X_train', 'y_train', 'X_test', 'y_test') if k not in arrays]
     if missing: raise ValueError(f'{path} lacks {missing}; a numpy data set needs X_train, y_train, X_test, y_test '
                                  '(X_valid, y_valid optional).')
@@ -377,27 +380,40 @@ def sktime_bundled_folder(name: str) -> Path | None:
     return folder if (folder / f'{name}_TRAIN.ts').is_file() and (folder / f'{name}_TEST.ts').is_file() else None
 
 # %% ../nbs/10_data.ipynb #1a6349a1
-def _load_arrays(path: Path, fmt: str, pad_value: float) -> tuple[dict, dict]:
-    "The arrays a data set's files hold (`X_valid` only if the files have a validation split), and notes about them."
+def _no_test(arrays: dict) -> dict:
+    "`arrays` with an empty test split of the training split's shape and label type (`require_test=False`)."
+    X, y = arrays['X_train'], arrays['y_train']
+    return {**arrays, 'X_test': X[:0].copy(), 'y_test': y[:0].copy()}
+
+def _load_arrays(path: Path, fmt: str, pad_value: float, require_test: bool = True) -> tuple[dict, dict]:
+    """The arrays a data set's files hold (`X_valid` only if the files have a validation split), and notes about them.
+    Without `require_test`, a data set without test files loads with an empty test split."""
     if fmt == 'tstcc':
         out = {}
         for s, f in (('train', 'train.pt'), ('valid', 'val.pt'), ('test', 'test.pt')):
-            if s == 'valid' and not (path / f).is_file(): continue
+            if s in ('valid', 'test') and not (path / f).is_file() and (s == 'valid' or not require_test): continue
             out[f'X_{s}'], out[f'y_{s}'] = read_tstcc_pt(path / f)
-        return out, {}
+        return out if 'X_test' in out else _no_test(out), {}
     if fmt == 'ts':
         train = sorted(path.glob(f'{path.name}_TRAIN.ts')) or sorted(path.glob('*_TRAIN.ts'))
         test = [Path(str(train[0])[:-len('_TRAIN.ts')] + '_TEST.ts')]
-        if not test[0].is_file(): raise FileNotFoundError(f'{train[0]} has no matching test file {test[0]}.')
+        if not test[0].is_file():
+            if require_test: raise FileNotFoundError(f'{train[0]} has no matching test file {test[0]}.')
+            (Xtr, ytr, ltr), = read_ts_files([train[0]], pad_value)
+            info = {} if len(np.unique(ltr)) <= 1 else {
+                'variable_length': True, 'min_length': int(ltr.min()), 'max_length': int(ltr.max()),
+                'padding': f'end, value {pad_value}'}
+            return _no_test({'X_train': Xtr, 'y_train': ytr}), info
         (Xtr, ytr, ltr), (Xte, yte, lte) = read_ts_files([train[0], test[0]], pad_value)
         info = {}
         if len(np.unique(np.concatenate([ltr, lte]))) > 1:
             info = {'variable_length': True, 'min_length': int(min(ltr.min(), lte.min())),
                     'max_length': int(max(ltr.max(), lte.max())), 'padding': f'end, value {pad_value}'}
         return {'X_train': Xtr, 'y_train': ytr, 'X_test': Xte, 'y_test': yte}, info
-    return read_numpy(path), {}
+    return read_numpy(path, require_test), {}
 
-def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 42, pad_value: float = 0.) -> TSDataset:
+def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 42, pad_value: float = 0.,
+                 require_test: bool = True) -> TSDataset:
     """Load a data set by name (looked for under `root`, else in each of `data_root_candidates()`, then among sktime's
     bundled copies: `find_dataset`) or by path.
 
@@ -406,9 +422,10 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     of the test file only its series lengths count before scoring), `.npz` files or folders of `.npy` files (a
     validation split as `X_valid`/`y_valid`, or `X_val`/`y_val`). Without a validation split in the files, a
     stratified `valid_size` share of the training set (seeded by `seed`, every class on both sides) becomes the
-    validation set. `root`, when given, must exist. Never downloads anything."""
+    validation set. `root`, when given, must exist. Never downloads anything. `require_test=False` (what the probe,
+    which never reads a test split, passes) loads a data set without test files, with an empty test split."""
     path, fmt = find_dataset(name_or_path, root)
-    arrays, info = _load_arrays(path, fmt, pad_value)
+    arrays, info = _load_arrays(path, fmt, pad_value, require_test)
     for s in ('train', 'valid'):
         if f'y_{s}' in arrays: check_labels_present(arrays[f'y_{s}'], f'{path} ({s})')
     y = arrays['y_train']

@@ -334,7 +334,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     pretrain_kwargs, arch_kwargs = dict(pretrain_kwargs or {}), dict(arch_kwargs or {})
     check_setting_names(pretrain_kwargs, arch_kwargs)
     arg = str(dataset) if isinstance(dataset, (str, os.PathLike)) else None
-    ds = load_dataset(dataset, root=root) if arg is not None else dataset
+    ds = load_dataset(dataset, root=root, require_test=False) if arg is not None else dataset  # it never reads one
     check_finite(ds, PROBED)  # named before any work, with a fix a command-line user can apply
     defaults = probe_defaults(ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
     arch = {'window': defaults['window'], **arch_kwargs}
