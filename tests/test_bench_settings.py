@@ -559,3 +559,15 @@ def test_an_interrupted_pretraining_leaves_no_encoder_under_the_caches_name(tmp_
     err = capsys.readouterr().err
     assert 'timemae bench: interrupted' in err and 'Traceback' not in err
     assert not list((tmp_path / 'b').rglob('*.pth')) and not (tmp_path / 'b' / 'R.md').exists()
+
+
+def test_a_row_made_from_other_data_than_the_rest_of_its_data_set_is_flagged():
+    """Another folder of the same name run into the same results with --overwrite for one method: its row sits under
+    the same heading as rows of the first data, and now says so."""
+    rows = [{'data_sha1': ['a']}, {'data_sha1': ['a']}, {'data_sha1': ['b']}, {'data_sha1': []}, {'data_sha1': ['a', 'b']}]
+    flags = [bench._data_flag(r, rows) for r in rows]
+    assert flags[:2] == ['', ''] and flags[3] == ''                        # the majority's data; an old record has none
+    assert flags[2] == flags[4] == ' (other data than the other rows: see its result files)'
+    recs = bench.load_results(REPO / 'benchmarks')
+    assert all(not bench._data_flag(r, [x for x in bench.summarize(recs) if x['dataset'] == r['dataset']])
+               for r in bench.summarize(recs))                             # the committed results: one data each

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+from collections import Counter
 from dataclasses import MISSING, asdict, dataclass, fields
 import io
 import json
@@ -1051,6 +1052,7 @@ def summarize(records) -> list[dict]:
                      'overrides': run_overrides(rs[0]), 'unused': unused_overrides(rs[0]), 'data': rs[0]['data'], 'settings': s,
                      'reproduced': all(reproduced_by_command(r) for r in rs),
                      'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs],
+                     'data_sha1': sorted({r['data'].get('sha1') for r in rs} - {None}),  # older records have none
                      'dataset_arg': rs[0].get('dataset_arg')})
     return rows
 
@@ -1222,6 +1224,7 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
                 flag += ' (settings differ across fractions)'  # one line of the plot, but not one configuration
             if not all(r.get('reproduced', True) for r in by.values()):  # as the Results tables say it
                 flag += ' (other settings than its command runs today: see its result files)'
+            flag += next((f for r in by.values() if (f := _data_flag(r, mine))), '')
             cells = [('–' if f not in by else f"{by[f]['acc_mean']:.2f} (1)" if len(by[f]['seeds']) == 1  # no spread to show
                       else f"{_fmt(by[f]['acc_mean'], by[f]['acc_std'])} ({len(by[f]['seeds'])})") for f in fracs]
             lines.append(f'| {m}{flag} | ' + ' | '.join(cells) + ' |')
@@ -1275,6 +1278,14 @@ def _unexplained(row) -> dict:
     unused = row.get('unused', ())
     return {k: v for k, v in row['overrides'].items() if k not in unused and (k not in implied or implied[k] != v)}
 
+def _data_flag(row, rows) -> str:
+    """' (other data ...)' for a row whose result files were made from other data than most rows of its data set:
+    another folder of the same name run into the same results with --overwrite, or the files changed in between."""
+    seen = Counter(s for r in rows for s in r.get('data_sha1', ()))
+    if not seen: return ''
+    mine = set(row.get('data_sha1', ()))
+    return ' (other data than the other rows: see its result files)' if mine and mine != {seen.most_common(1)[0][0]} else ''
+
 def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']
     lines = [f'### {dataset}', '',
@@ -1288,6 +1299,7 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
         if changed: flag += ' (changed: ' + ', '.join(f'{k}={v}' for k, v in sorted(changed.items())) + ')'
         flag += ' (mixed settings across seeds)' if r['mixed_configs'] else ''
         flag += '' if r.get('reproduced', True) else " (other settings than its command runs today: see its result files)"
+        flag += _data_flag(r, rows)
         pre_s = f"{r['pretrain_wall_s']:.0f}" if r['pretrain_wall_s'] is not None else '–'
         lines.append(f"| {r['method']}{flag} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
                      f"{_fmt(r['f1_mean'], r['f1_std'])} | {r['pretrain_epochs'] if r['pretrain_epochs'] is not None else '–'} | "
