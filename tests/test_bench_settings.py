@@ -571,3 +571,15 @@ def test_a_row_made_from_other_data_than_the_rest_of_its_data_set_is_flagged():
     recs = bench.load_results(REPO / 'benchmarks')
     assert all(not bench._data_flag(r, [x for x in bench.summarize(recs) if x['dataset'] == r['dataset']])
                for r in bench.summarize(recs))                             # the committed results: one data each
+
+
+def test_the_cache_name_does_not_depend_on_how_a_relative_path_is_spelt(tmp_path, monkeypatch):
+    "data/X, ./data/X and X from inside data/ are one data set: one cached pretraining, not three identical ones."
+    from tsai_timemae.bench import timemae_pretraining
+    pre = timemae_pretraining(run_config('BasicMotions', 'timemae_finelast', 'kmeans'))
+    (tmp_path / 'data' / 'X').mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    names = {cache_path('c', 'X', s, pre, 0).name for s in ('data/X', './data/X', str(tmp_path / 'data' / 'X'))}
+    monkeypatch.chdir(tmp_path / 'data')
+    names.add(cache_path('c', 'X', 'X', pre, 0).name)
+    assert len(names) == 1

@@ -530,6 +530,9 @@ def fit_select_score(learn, train: Training, ds: TSDataset, bar: bool = True) ->
 def _cache_stem(pretraining, dataset: str, source, seed: int) -> str:
     "`<kind>_seed<k>_<hash>`: the hash of the pretraining's settings, the data set (name and where it was read) and the seed."
     kind = f'timemae_{pretraining.tokenizer}' if isinstance(pretraining, TimeMAEPretraining) else 'mvp_tstplus'
+    # a relative path as the absolute one (data/X, ./X and X from inside data/ are one data set: one pretraining);
+    # an absolute one as it was, so the cache names of results made so far stay what they were
+    if isinstance(source, (str, os.PathLike)) and str(source) and not os.path.isabs(source): source = os.path.abspath(source)
     sig = json.dumps({'dataset': dataset, 'source': source, 'seed': seed, 'settings': asdict(pretraining)},
                      sort_keys=True, default=str)
     return f'{kind}_seed{seed}_{hashlib.sha1(sig.encode()).hexdigest()[:10]}'
