@@ -431,3 +431,11 @@ def test_labels_compare_as_numbers_when_one_side_is_numbers():
         assert (a == b).all(), (y, pred)
     a, b = comparable_labels(np.array(['a', '10']), np.array(['a', '1']))  # text: compared whole, never truncated
     assert list(a == b) == [True, False]
+
+
+def test_a_command_line_mistake_is_one_line_without_argparses_usage_block(capsys):
+    from tsai_timemae.cli import main
+    with pytest.raises(SystemExit) as e: main(['bench', '--seeds', '0', '1', 'HAR'])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and 'usage:' not in err
+    assert "name the data sets before the options: `timemae bench HAR --seeds ...`" in err and '--help' in err

@@ -63,7 +63,8 @@ class CommandParser(argparse.ArgumentParser):
         if option and option.nargs in ('+', '*') and takes_data_sets and self._after_other_values(option, m[2]):
             message += (f'. If {m[2]!r} is a data set, name the data sets before the options: '
                         f'`{self.prog} {m[2]} {option.option_strings[-1]} ...`')
-        super().error(message)
+        # one line, as every other error of the commands (argparse would print its whole usage block first)
+        self.exit(2, f'{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n')
 
     def _after_other_values(self, option, value: str) -> bool:
         "Whether `value` followed other values of `option` (`--seeds 0 1 HAR`), unlike a lone typo (`--methods magic`)."
