@@ -410,3 +410,15 @@ def test_a_training_set_of_one_class_is_refused_when_loaded(tmp_path):
              X_test=rng.normal(size=(5, 2, 30)).astype('float32'), y_test=np.array(['a'] * 5))
     with pytest.raises(ValueError, match=r"training labels hold one class \('a'\).*two or more"):
         load_dataset(path)
+
+
+def test_a_folder_of_several_ts_data_sets_is_not_read_as_the_first_one(tmp_path):
+    "A_TRAIN.ts and B_TRAIN.ts in one folder, none named after it: A was taken silently."
+    import glob, os, shutil, sktime
+    src = glob.glob(os.path.join(os.path.dirname(sktime.__file__), 'datasets', 'data', 'BasicMotions', 'BasicMotions_T*.ts'))
+    for name in ('A', 'B'):
+        for f in src: shutil.copy(f, tmp_path / os.path.basename(f).replace('BasicMotions', name))
+    with pytest.raises(ValueError, match=r'several training files \(A_TRAIN\.ts, B_TRAIN\.ts\) and none named after the folder'):
+        load_dataset(tmp_path)
+    for f in src: shutil.copy(f, tmp_path / os.path.basename(f).replace('BasicMotions', tmp_path.name))
+    assert load_dataset(tmp_path).X_train.shape[1:] == (6, 100)          # the folder's own name decides

@@ -396,6 +396,10 @@ def _load_arrays(path: Path, fmt: str, pad_value: float, require_test: bool = Tr
         return out if 'X_test' in out else _no_test(out), {}
     if fmt == 'ts':
         train = sorted(path.glob(f'{path.name}_TRAIN.ts')) or sorted(path.glob('*_TRAIN.ts'))
+        if len(train) > 1:  # no file named after the folder, and several others: which one is meant is not ours to guess
+            raise ValueError(f'{path} holds several training files ({", ".join(p.name for p in train)}) and none named '
+                             f'after the folder ({path.name}_TRAIN.ts): keep one data set per folder, or rename its '
+                             f'files to {path.name}_TRAIN.ts and {path.name}_TEST.ts.')
         test = [Path(str(train[0])[:-len('_TRAIN.ts')] + '_TEST.ts')]
         if not test[0].is_file():
             if require_test: raise FileNotFoundError(f'{train[0]} has no matching test file {test[0]}.')
