@@ -583,3 +583,12 @@ def test_the_cache_name_does_not_depend_on_how_a_relative_path_is_spelt(tmp_path
     monkeypatch.chdir(tmp_path / 'data')
     names.add(cache_path('c', 'X', 'X', pre, 0).name)
     assert len(names) == 1
+
+
+def test_a_damaged_result_file_is_named_before_it_would_be_skipped(tmp_path):
+    "It was announced 'skip (done)', and the report then failed on it; now the run stops at once, naming the fix."
+    from types import SimpleNamespace
+    bad = tmp_path / 'r.json'
+    bad.write_text('{"data": {"sha1": ')
+    with pytest.raises(ValueError, match=r'r\.json cannot be read as a result file.*delete it to run it again, or pass --overwrite'):
+        bench.check_same_data(bad, SimpleNamespace(name='X', source=None), 'abc')

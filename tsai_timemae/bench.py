@@ -901,8 +901,12 @@ def check_same_data(path: Path, ds, fingerprint: str | None = None):
     """Refuse to keep a result file made from other data under the same name (another folder called `data`, a file
     changed in place): skipping it would report the old data's numbers as this data set's. Files written before the
     data were recorded are kept as before."""
-    try: old = json.loads(path.read_text()).get('data', {}).get('sha1')
-    except (OSError, ValueError, AttributeError): return
+    try: rec = json.loads(path.read_text())
+    except (OSError, ValueError) as e:  # written whole or not at all by the bench: damaged since, or not its file
+        raise ValueError(f'{path} cannot be read as a result file ({type(e).__name__}: {e}), so it cannot be kept: '
+                         'delete it to run it again, or pass --overwrite.') from None
+    try: old = rec.get('data', {}).get('sha1')
+    except AttributeError: return
     if old is not None and old != (fingerprint or data_fingerprint(ds)):
         raise ValueError(f"{path} was made from other data than {ds.name!r} at {ds.source or 'this source'} holds now "
                          '(another data set of the same name, files changed, or another validation split: valid_size, '
