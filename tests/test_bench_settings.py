@@ -567,7 +567,9 @@ def test_a_row_made_from_other_data_than_the_rest_of_its_data_set_is_flagged():
     rows = [{'data_sha1': ['a']}, {'data_sha1': ['a']}, {'data_sha1': ['b']}, {'data_sha1': []}, {'data_sha1': ['a', 'b']}]
     flags = [bench._data_flag(r, rows) for r in rows]
     assert flags[:2] == ['', ''] and flags[3] == ''                        # the majority's data; an old record has none
-    assert flags[2] == flags[4] == ' (other data than the other rows: see its result files)'
+    assert flags[2] == flags[4] == ' (other data or validation split than the other rows: see its result files)'
+    tie = [{'data_sha1': ['old']}, {'data_sha1': ['new']}]                 # no majority: both rows say so
+    assert all(bench._data_flag(r, tie) for r in tie) and all(bench._data_flag(r, tie[::-1]) for r in tie)
     recs = bench.load_results(REPO / 'benchmarks')
     assert all(not bench._data_flag(r, [x for x in bench.summarize(recs) if x['dataset'] == r['dataset']])
                for r in bench.summarize(recs))                             # the committed results: one data each
@@ -590,5 +592,5 @@ def test_a_damaged_result_file_is_named_before_it_would_be_skipped(tmp_path):
     from types import SimpleNamespace
     bad = tmp_path / 'r.json'
     bad.write_text('{"data": {"sha1": ')
-    with pytest.raises(ValueError, match=r'r\.json cannot be read as a result file.*delete it to run it again, or pass --overwrite'):
+    with pytest.raises(ValueError, match=r'r\.json cannot be read as a result file.*delete it, and the same command runs it again'):
         bench.check_same_data(bad, SimpleNamespace(name='X', source=None), 'abc')

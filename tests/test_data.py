@@ -410,6 +410,9 @@ def test_a_training_set_of_one_class_is_refused_when_loaded(tmp_path):
              X_test=rng.normal(size=(5, 2, 30)).astype('float32'), y_test=np.array(['a'] * 5))
     with pytest.raises(ValueError, match=r"training labels hold one class \('a'\).*two or more"):
         load_dataset(path)
+    np.savez(path, X_train=np.zeros((0, 2, 30), 'float32'), y_train=np.array([], dtype='<U1'),
+             X_test=rng.normal(size=(5, 2, 30)).astype('float32'), y_test=np.array(['a'] * 5))
+    with pytest.raises(ValueError, match='the training split holds no series'): load_dataset(path)
 
 
 def test_a_folder_of_several_ts_data_sets_is_not_read_as_the_first_one(tmp_path):

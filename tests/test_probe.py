@@ -382,6 +382,7 @@ def test_more_folds_than_any_class_has_series_names_the_option():
     with pytest.raises(ValueError, match=r'20 folds need a class with at least 20 series, and the largest has 10: pass --folds 10'):
         unseen_folds(np.array(['a'] * 10 + ['b'] * 8), 20)
     assert len(unseen_folds(np.array(['a'] * 3 + ['b'] * 10), 5)) == 5     # one small class: scikit-learn only warns
+    with pytest.raises(ValueError, match='Every class has a single series'): unseen_folds(np.array([0, 1, 2, 3]), 5)
 
 
 def test_the_probe_runs_on_a_data_set_without_test_files(basic_motions, tmp_path):

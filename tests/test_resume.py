@@ -470,3 +470,15 @@ def test_the_state_file_passed_as_an_encoder_loads_with_its_architecture_and_say
     enc = read_encoder_weights(tmp_path / 'timemae_encoder.pth')
     got = {f'backbone.{k}': v for k, v in ft.model.backbone.state_dict().items()}
     assert all(torch.equal(enc[k], got[k]) for k in enc), 'the state file gave another encoder than the saved one'
+
+
+def test_the_data_fingerprint_reads_values_not_addresses():
+    "Objects without values hash by type (a repr with a memory address refused every resume); tensors in dicts by value."
+    import torch
+    from tsai_timemae.pretrain import dataset_fingerprint
+    class O: pass
+    assert dataset_fingerprint([(O(),) for _ in range(3)]) == dataset_fingerprint([(O(),) for _ in range(3)])
+    a = [{'x': torch.zeros(2000)}, {'x': torch.zeros(2000)}]
+    b = [{'x': torch.zeros(2000)}, {'x': torch.zeros(2000).index_fill(0, torch.tensor([1000]), 1.)}]
+    assert dataset_fingerprint(a) != dataset_fingerprint(b)
+    assert dataset_fingerprint([(torch.ones(3), 'a')]) != dataset_fingerprint([(torch.ones(3), 'b')])

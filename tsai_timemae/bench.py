@@ -532,7 +532,8 @@ def _cache_stem(pretraining, dataset: str, source, seed: int) -> str:
     kind = f'timemae_{pretraining.tokenizer}' if isinstance(pretraining, TimeMAEPretraining) else 'mvp_tstplus'
     # a relative path as the absolute one (data/X, ./X and X from inside data/ are one data set: one pretraining);
     # an absolute one as it was, so the cache names of results made so far stay what they were
-    if isinstance(source, (str, os.PathLike)) and str(source) and not os.path.isabs(source): source = os.path.abspath(source)
+    if isinstance(source, (str, os.PathLike)) and not os.path.isabs(source) and os.path.exists(source):
+        source = os.path.abspath(source)  # only an existing path: a label such as 'synthetic' stays as it is
     sig = json.dumps({'dataset': dataset, 'source': source, 'seed': seed, 'settings': asdict(pretraining)},
                      sort_keys=True, default=str)
     return f'{kind}_seed{seed}_{hashlib.sha1(sig.encode()).hexdigest()[:10]}'
@@ -904,7 +905,7 @@ def check_same_data(path: Path, ds, fingerprint: str | None = None):
     try: rec = json.loads(path.read_text())
     except (OSError, ValueError) as e:  # written whole or not at all by the bench: damaged since, or not its file
         raise ValueError(f'{path} cannot be read as a result file ({type(e).__name__}: {e}), so it cannot be kept: '
-                         'delete it to run it again, or pass --overwrite.') from None
+                         'delete it, and the same command runs it again.') from None
     try: old = rec.get('data', {}).get('sha1')
     except AttributeError: return
     if old is not None and old != (fingerprint or data_fingerprint(ds)):
@@ -1289,9 +1290,11 @@ def _data_flag(row, rows) -> str:
     """' (other data ...)' for a row whose result files were made from other data than most rows of its data set:
     another folder of the same name run into the same results with --overwrite, or the files changed in between."""
     seen = Counter(s for r in rows for s in r.get('data_sha1', ()))
-    if not seen: return ''
     mine = set(row.get('data_sha1', ()))
-    return ' (other data than the other rows: see its result files)' if mine and mine != {seen.most_common(1)[0][0]} else ''
+    if not mine or len(seen) < 2: return ''
+    (top, n), (_, n2) = seen.most_common(2)
+    if mine == {top} and n > n2: return ''  # the data most rows were made from (a tie names every row)
+    return ' (other data or validation split than the other rows: see its result files)'
 
 def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']

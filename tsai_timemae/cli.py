@@ -105,8 +105,9 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:  # Ctrl-C: results, reports and cached encoders are written whole or not at all
         if os.environ.get('TIMEMAE_TRACEBACK'): raise
-        print(f'timemae {args.command}: interrupted; the runs that finished are kept, and the same command goes on from '
-              'there.', file=sys.stderr)
+        resumes = args.command in ('bench', 'probe')  # the commands that skip what is done; the others start over
+        print(f'timemae {args.command}: interrupted' + ('; the runs that finished are kept, and the same command goes '
+              'on from there.' if resumes else '.'), file=sys.stderr)
         return 130
 
 # %% ../nbs/06_cli.ipynb #a5de1581

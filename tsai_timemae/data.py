@@ -437,6 +437,7 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
         raise ValueError(f'{path}: the training labels are continuous values (e.g. {y[0]!r}), a regression data set; '
                          'load_dataset and timemae bench classify. For regression use tsai directly: get_ts_dls(X, y, '
                          'tfms=[None, TSRegression()]) and fineall_learner.')
+    if not len(y): raise ValueError(f'{path}: the training split holds no series.')
     classes = np.unique(y.astype(str) if y.dtype.kind in 'OUS' else y)
     if len(classes) < 2:  # else scikit-learn's "This solver needs samples of at least 2 classes", after pretraining
         raise ValueError(f'{path}: the training labels hold one class ({str(classes[0])!r}); the benchmark, the probe and '

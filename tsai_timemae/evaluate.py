@@ -26,8 +26,10 @@ def _outputs(learn, X: np.ndarray, bs: int):
     import torch
     bb = getattr(learn.model, 'backbone', None)
     if isinstance(getattr(bb, 'c_in', None), int) and hasattr(bb, 'patch_embed'): check_X(X, bb.c_in, 'predict_labels')
-    with torch.no_grad():
-        outs = [learn.model(b[0]) for b in learn.dls.valid.new_dl(X, bs=bs)]
+    from fastai.torch_core import to_device
+    device, n_inp = next(learn.model.parameters()).device, getattr(learn.dls, 'n_inp', 1)
+    with torch.no_grad():  # on the model's device, with every input, as fastai's get_preds would
+        outs = [learn.model(*to_device(b, device)[:n_inp]) for b in learn.dls.valid.new_dl(X, bs=bs)]
     if not all(isinstance(o, torch.Tensor) for o in outs): return outs[0]  # a pretraining learner's outputs: refused below
     return torch.cat(outs).float().cpu().numpy()
 

@@ -870,10 +870,17 @@ def dataset_fingerprint(ds, n: int = 256) -> str:
     import hashlib
     size = len(ds)
     h = hashlib.sha1(str(size).encode())
-    for i in sorted({int(round(j)) for j in np.linspace(0, size - 1, min(n, size))} if size else ()):
-        for part in (ds[i] if isinstance(ds[i], (tuple, list)) else (ds[i],)):
+    def add(part):  # tensors and arrays by value; containers by their parts; other objects by their type alone (a
+        # repr may hold a memory address, new in every run, which would refuse every resume)
+        if isinstance(part, (tuple, list)):
+            for p in part: add(p)
+        elif isinstance(part, dict):
+            for k in sorted(part, key=str): h.update(str(k).encode()); add(part[k])
+        elif isinstance(part, (str, bytes, int, float, bool)) or part is None: h.update(repr(part).encode())
+        else:
             try: h.update(np.ascontiguousarray(torch.as_tensor(part).detach().cpu().numpy()).tobytes())
-            except (TypeError, ValueError, RuntimeError): h.update(repr(part).encode())
+            except (TypeError, ValueError, RuntimeError): h.update(type(part).__qualname__.encode())
+    for i in sorted({int(round(j)) for j in np.linspace(0, size - 1, min(n, size))} if size else ()): add(ds[i])
     return h.hexdigest()[:16]
 
 class PretrainCheckpoint(Callback):

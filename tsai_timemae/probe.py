@@ -59,9 +59,10 @@ def unseen_folds(y, folds: int = CV_FOLDS) -> list:
     scores without groups, and those of `unseen=True`, where each fold's encoder pretrains on `fit` alone."""
     from sklearn.model_selection import StratifiedKFold
     largest = int(np.unique(np.asarray(y).astype(str), return_counts=True)[1].max()) if len(y) else 0
+    if largest < 2: raise ValueError('Every class has a single series: there is nothing to cross-validate.')
     if largest < folds:  # scikit-learn's own message names n_splits, which the command line calls --folds
         raise ValueError(f'{folds} folds need a class with at least {folds} series, and the largest has {largest}: '
-                         f'pass --folds {max(largest, 2)} or fewer (folds= in Python).')
+                         f'pass --folds {largest} or fewer (folds= in Python).')
     return list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros((len(y), 1)), y))
 
 def cv_probe_score(features, y, folds: int = CV_FOLDS, groups=None) -> float:
