@@ -143,20 +143,25 @@ def report(out):
                             'not met: 8 blocks stay the default; the question is closed for now.'))
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def command_line(argv, description: str, default_out: str, run_fn, report_fn) -> int:
+    "The command line of this protocol's scripts (this one and read_block_few_labels.py): run the data sets, or --report."
+    p = argparse.ArgumentParser(description=description)
     p.add_argument('datasets', nargs='*', default=list(WINDOWS))
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--cache-dir', default='benchmarks/cache')
-    p.add_argument('--out', default='benchmarks/ablation/depth_few_labels.jsonl')
+    p.add_argument('--out', default=default_out)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--report', action='store_true')
     a = p.parse_args(argv)
     unknown = set(a.datasets) - set(WINDOWS)
     if unknown: p.error(f'unknown data sets {sorted(unknown)}: this protocol covers {list(WINDOWS)}')
-    if a.report: report(a.out)
-    else: run(a.datasets, a.seeds, a.cache_dir, a.out, a.threads)
+    if a.report: report_fn(a.out)
+    else: run_fn(a.datasets, a.seeds, a.cache_dir, a.out, a.threads)
     return 0
+
+
+def main(argv=None):
+    return command_line(argv, __doc__.splitlines()[0], 'benchmarks/ablation/depth_few_labels.jsonl', run, report)
 
 
 if __name__ == '__main__':

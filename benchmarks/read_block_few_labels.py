@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_few_labels import EPOCHS, FRACTION, WINDOWS, held_out  # benchmarks/depth_few_labels.py: the same protocol
+from depth_few_labels import EPOCHS, FRACTION, WINDOWS, command_line, held_out  # benchmarks/depth_few_labels.py: the same protocol
 from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
 
 DEPTH_ROWS = Path(__file__).parent / 'ablation' / 'depth_few_labels.jsonl'
@@ -167,7 +167,7 @@ def report(out):
             for m, base, bt in (('timemae_fineall', 'timemae_scratch', scratch), ('timemae_finelast', 'timemae_scratch', scratch),
                                 ('timemae_linear', 'timemae_linear_untrained', untrained)):
                 a, b = acc.get((d, m, t), {}), acc.get((d, base, bt), {})
-                seeds = sorted(set(a) & set(b) - ({0} if t == 'block 8' else set()))
+                seeds = sorted(set(a) & set(b))
                 diff = [a[s] - b[s] for s in seeds]
                 cells.append(f'{np.mean(diff):+.2f} ({sum(x > 1e-9 for x in diff)} of {len(diff)})' if diff else '–')
             print(f'| {d} | {label} | ' + ' | '.join(cells) + ' |')
@@ -189,19 +189,7 @@ def report(out):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('datasets', nargs='*', default=list(WINDOWS))
-    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--cache-dir', default='benchmarks/cache')
-    p.add_argument('--out', default='benchmarks/ablation/read_block_few_labels.jsonl')
-    p.add_argument('--threads', type=int, default=2)
-    p.add_argument('--report', action='store_true')
-    a = p.parse_args(argv)
-    unknown = set(a.datasets) - set(WINDOWS)
-    if unknown: p.error(f'unknown data sets {sorted(unknown)}: this protocol covers {list(WINDOWS)}')
-    if a.report: report(a.out)
-    else: run(a.datasets, a.seeds, a.cache_dir, a.out, a.threads)
-    return 0
+    return command_line(argv, __doc__.splitlines()[0], 'benchmarks/ablation/read_block_few_labels.jsonl', run, report)
 
 
 if __name__ == '__main__':
