@@ -906,6 +906,7 @@ class PretrainCheckpoint(Callback):
         self.path, self.every, self.resume, self.owner, self.start, self._recorder = Path(path), int(every), resume, owner, 0, None
         self._logger = None  # the learner's logger (the progress table's printer) while skipped epochs are hidden
         self._sched = None  # the fit's learning-rate schedule (`_schedule`), read in before_fit
+        self._fingerprint = None  # the training data's `dataset_fingerprint`, read in before_fit
         self.fit_no, self._written, self._skip_fit = 0, None, False  # which training fit of this run; the epoch last written
 
     def new_run(self):
@@ -919,7 +920,7 @@ class PretrainCheckpoint(Callback):
         loss, ema = getattr(o, 'pretrain_loss', None), getattr(o, 'momentum_update', None)
         dl = self.learn.dls.train
         return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch, 'schedule': self._sched,
-                'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': dataset_fingerprint(dl.dataset)},
+                'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint},
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
                                  | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
                                  | {k: getattr(ema, k, None) for k in ('momentum', 'momentum_end')}
@@ -942,6 +943,7 @@ class PretrainCheckpoint(Callback):
     def before_fit(self):
         if self._outside_training(): return
         self.start, self._sched, self._written, self._skip_fit = 0, self._schedule(), None, False  # now: a callback may change the rate
+        self._fingerprint = dataset_fingerprint(self.learn.dls.train.dataset)  # once a fit, not at every state saved
         check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')  # every rank, as SaveEncoder
         self._resume_or_skip(self.fit_no + 1)
         self.fit_no += 1  # a fit refused above (unreadable file, other settings) does not count
