@@ -399,3 +399,35 @@ def test_the_probe_runs_on_a_data_set_without_test_files(basic_motions, tmp_path
     assert main(['probe', str(npz), '--epochs', '1', '--threads', '1', '--out-dir', str(out),
                  *[f'--arch={k}={v}' for k, v in TINY.items()]]) in (None, 0)
     assert (out / 'PROBE.md').is_file()
+
+
+def test_augmented_pretraining_changes_the_batches_records_and_reruns(ds, tmp_path, monkeypatch):
+    """`augment=['crop']`: the pretraining batches are tsai's random resized crops of the standardized series (not the
+    plain ones), the probe still reads the plain series (same untrained score), the run has its own tag and settings,
+    and its regenerate command carries `--augment`; an unknown name is refused before any work."""
+    import torch
+    import tsai_timemae.probe as probe
+    from tsai_timemae.probe import probe_command
+    made, real = [], probe._pretrain_learner
+    monkeypatch.setattr(probe, '_pretrain_learner', lambda *a, **k: (made.append(real(*a, **k)), made[-1])[1])
+    plain = run_probe(ds, epochs=1, arch_kwargs=TINY, out_dir=tmp_path, verbose=False)
+    aug = run_probe(ds, epochs=1, arch_kwargs=TINY, out_dir=tmp_path, verbose=False, augment=['crop'])
+    assert aug['tag'] == plain['tag'] + '_aug=crop' and aug['augment'] == ['crop'] == aug['settings']['augment']
+    assert 'augment' not in plain['settings'] and aug['untrained_score'] == plain['untrained_score']
+    (lp, _), (la, _) = made
+    names = [type(t).__name__ for t in la.dls.train.after_batch.fs]
+    assert 'TSRandomResizedCrop' in names and 'TSRandomResizedCrop' not in [type(t).__name__ for t in lp.dls.train.after_batch.fs]
+    from tsai.data.core import TSTensor
+    x = TSTensor(torch.from_numpy(np.concatenate([ds.X_train, ds.X_valid])[:8]))
+    xb_plain = lp.dls.train.after_batch(x)
+    changed = []
+    for _ in range(10):  # one draw per batch; a draw of the whole series leaves it as it was
+        xa = la.dls.train.after_batch(x)
+        changed.append(not torch.allclose(xa, xb_plain))
+    assert xa.shape == xb_plain.shape and any(changed)
+    cmd = probe_command([x for x in load_probe_runs(tmp_path) if x['tag'] == aug['tag']])
+    assert cmd.endswith('--augment crop')
+    p = argparse.ArgumentParser(); add_args(p)
+    assert p.parse_args(shlex.split(cmd)[2:]).augment == ['crop']
+    with pytest.raises(ValueError, match="Unknown augmentation 'flip': choose from crop, scale"):
+        run_probe(ds, epochs=1, arch_kwargs=TINY, verbose=False, augment=['flip'])

@@ -24,13 +24,14 @@ from .cli import positive_float, positive_int, seed_int
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS', 'REPORT',
-           'PROBE_OWNS', 'PROBED', 'ROUND_OFF', 'PROBE_MARK', 'linear_probe_score', 'unseen_folds', 'cv_probe_score',
-           'probe_protocol', 'probe_encoder', 'unseen_fold_score', 'shared_recordings_warning', 'parse_value',
-           'key_value', 'format_key_value', 'probe_defaults', 'check_setting_names', 'effective_settings',
-           'default_tag', 'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings',
-           'probe_command', 'render_probe_report', 'check_probe_report_writable', 'write_probe_report', 'run_probes',
-           'at_least_two', 'add_args', 'run']
+__all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS',
+           'AUGMENTATIONS', 'REPORT', 'PROBE_OWNS', 'PROBED', 'ROUND_OFF', 'PROBE_MARK', 'linear_probe_score',
+           'unseen_folds', 'cv_probe_score', 'probe_protocol', 'probe_encoder', 'unseen_fold_score',
+           'shared_recordings_warning', 'parse_value', 'key_value', 'format_key_value', 'probe_defaults',
+           'check_setting_names', 'effective_settings', 'default_tag', 'augmentation_tfms', 'check_augment',
+           'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command',
+           'render_probe_report', 'check_probe_report_writable', 'write_probe_report', 'run_probes', 'at_least_two',
+           'add_args', 'run']
 
 # %% ../nbs/13_probe.ipynb #2992c34c
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
@@ -40,6 +41,10 @@ DEFAULT_EPOCHS = 10
 DEFAULT_LR = 1e-3
 DEFAULT_OUT_DIR = 'benchmarks/probe'
 SCHEDS = ('one_cycle', 'constant')
+# augmentations of the pretraining batches, tsai's own transforms (one draw per batch, training batches only):
+# `crop` is a random crop of 60 to 100% of the series stretched back to its length (MAE's random resized crop),
+# `scale` multiplies the batch by a random factor (tsai's default magnitude)
+AUGMENTATIONS = {'crop': ('TSRandomResizedCrop', {'scale': (0.6, 1.0)}), 'scale': ('TSMagScale', {'magnitude': 0.5})}
 REPORT = 'PROBE.md'
 
 # %% ../nbs/13_probe.ipynb #4a63f2a5
@@ -201,7 +206,7 @@ def _jsonable(o):
 
 def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None, lr=DEFAULT_LR, bs=None,
                 sched='one_cycle', untrained_only=False, pretrain_fraction=None, by_recording=False,
-                unseen=False) -> str:
+                unseen=False, augment=None) -> str:
     "A run name from the settings that differ from the defaults, e.g. `e10_tokenizer=codebook_n_layers=4`."
     parts = ['untrained'] if untrained_only else [f's{steps}' if steps else f'e{epochs}']
     if not untrained_only:
@@ -213,6 +218,7 @@ def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None,
     if pretrain_fraction is not None and not untrained_only: parts.append(f'frac={pretrain_fraction:g}')
     if by_recording: parts.append('rec')
     if unseen: parts.append('unseen')
+    if augment and not untrained_only: parts.append('aug=' + '+'.join(augment))
     return '_'.join(parts).replace('/', '-').replace('\\', '-').replace(' ', '')
 
 # %% ../nbs/13_probe.ipynb #90107a99
@@ -237,9 +243,21 @@ def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, lo
             log(f'epoch {e}: probe {curve[-1][1]:.4f}')
     return ProbeEvery()
 
-def _pretrain_learner(X, seed: int, bs: int, pretrain_kwargs: dict, arch: dict, target_dir):
+def augmentation_tfms(augment) -> list:
+    "tsai batch transforms for the names in `augment` (keys of `AUGMENTATIONS`), in the order given."
+    import tsai.data.transforms as T
+    return [getattr(T, AUGMENTATIONS[a][0])(**AUGMENTATIONS[a][1]) for a in augment or ()]
+
+def check_augment(augment):
+    "Refuse an unknown or repeated augmentation name before any work."
+    bad = [a for a in augment or () if a not in AUGMENTATIONS]
+    if bad: raise ValueError(f'Unknown augmentation {", ".join(map(repr, bad))}: choose from {", ".join(AUGMENTATIONS)}.')
+    if len(set(augment or ())) != len(augment or ()): raise ValueError(f'augment names one augmentation twice: {list(augment)}.')
+
+def _pretrain_learner(X, seed: int, bs: int, pretrain_kwargs: dict, arch: dict, target_dir, augment=()):
     """A seeded TimeMAE learner whose loaders hold the unlabelled inputs `X` alone, standardized per variable with
-    their own statistics -> `(learn, TimeMAEPretrain callback)`."""
+    their own statistics, then augmented by `augment` (names of `AUGMENTATIONS`) -> `(learn, TimeMAEPretrain
+    callback)`."""
     from fastai.torch_core import set_seed
     from tsai.data.core import get_ts_dls
     from tsai.data.preprocessing import TSStandardize
@@ -247,9 +265,10 @@ def _pretrain_learner(X, seed: int, bs: int, pretrain_kwargs: dict, arch: dict, 
 
     from tsai_timemae.model import TimeMAE
     from tsai_timemae.pretrain import TimeMAEPretrain
+    tfms = augmentation_tfms(augment)  # before the seed: tsai's crop draws a tensor when made, which would change the init
     set_seed(seed, reproducible=True)
     dls = get_ts_dls(X, splits=(list(range(len(X))), []), bs=bs,
-                     batch_tfms=[TSStandardize(by_var=True, use_single_batch=False)])
+                     batch_tfms=[TSStandardize(by_var=True, use_single_batch=False), *tfms])
     if len(dls.train) == 0: raise ValueError(f'No full training batch: {len(X)} series with bs={bs}.')
     cb = TimeMAEPretrain(**{'save_best': False, 'verbose': False, 'target_dir': target_dir, **pretrain_kwargs})
     return ts_learner(dls, TimeMAE, cbs=[cb], **arch), cb
@@ -303,7 +322,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
               bs: int | None = None, sched: str = 'one_cycle', every: int | None = None, tag: str | None = None,
               out_dir=None, force: bool = False, untrained_only: bool = False, folds: int = CV_FOLDS, root=None,
               verbose: bool = True, pretrain_fraction: float | None = None, on_encoder=None,
-              by_recording: bool = False, unseen: bool = False) -> dict:
+              by_recording: bool = False, unseen: bool = False, augment=None) -> dict:
     """Pretrain a TimeMAE encoder on `dataset`'s training + validation inputs and probe it -> the run's record.
 
     `dataset`: a name or path for `load_dataset`, or a loaded `TSDataset` (anything with `name`, `X_train`,
@@ -313,17 +332,20 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     `pretrain_fraction` pretrains on a seeded random fraction of the inputs; `on_encoder(stage, learn, ds)` is called
     before (`'untrained'`) and after (`'pretrained'`) pretraining; `by_recording` cross-validates the probe over whole
     recordings (`'rec<folds>'`, for windows cut with overlap, such as HAR's); `unseen` pretrains one encoder per
-    fold without that fold's series and scores the probe on them (`'unseen<folds>'`, series new to the encoder)."""
+    fold without that fold's series and scores the probe on them (`'unseen<folds>'`, series new to the encoder);
+    `augment` names tsai augmentations of the pretraining batches (`AUGMENTATIONS`; the probe reads plain series)."""
     from tsai_timemae.bench import environment, package_versions, write_json_atomic
     from tsai_timemae.data import check_finite, data_fingerprint, load_dataset
 
     if sched not in SCHEDS: raise ValueError(f'sched must be one of {SCHEDS}, got {sched!r}.')
+    check_augment(augment)
+    augment = list(augment or [])
     if unseen:
         clash = [n for n, v in (('every', every), ('pretrain_fraction', pretrain_fraction), ('on_encoder', on_encoder),
                                 ('by_recording', by_recording)) if v]
         if clash: raise ValueError(f'unseen=True (--unseen) pretrains one encoder per fold and cannot be combined with '
                                    f'{", ".join(clash)}; drop {"it" if len(clash) == 1 else "them"} or drop unseen.')
-    if untrained_only: epochs, steps, every, pretrain_kwargs = 0, None, None, {}
+    if untrained_only: epochs, steps, every, pretrain_kwargs, augment = 0, None, None, {}, []
     elif steps is not None:
         if steps < 1: raise ValueError(f'steps must be at least 1, got {steps}.')
         epochs = None
@@ -341,7 +363,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
-                             by_recording, unseen)
+                             by_recording, unseen, augment)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
     if tag == 'untrained' and not untrained_only: raise ValueError("The tag 'untrained' is kept for --untrained-only runs.")
     settings = _jsonable({'dataset': ds.name, 'tag': tag, 'seed': seed, 'epochs': epochs, 'steps': steps,
@@ -351,7 +373,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                           # only when given, so the records made before the option existed keep matching
                           **({'pretrain_fraction': pretrain_fraction} if pretrain_fraction is not None else {}),
                           **({'by_recording': True} if by_recording else {}),
-                          **({'unseen': True} if unseen else {})})
+                          **({'unseen': True} if unseen else {}),
+                          **({'augment': augment} if augment else {})})
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
     if path is not None and (old := _check_existing(path, settings, force)) is not None:
@@ -373,7 +396,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         fold_scores, fold_epochs, fold_batches, fold_last, pre_s, timer = [], [], [], [], 0., [0.]  # timer[0]: seconds probing
         for k, (fit, held) in enumerate(unseen_folds(y, folds)):
             with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
-                learn, cb = _pretrain_learner(X[fit], seed, bs_, pretrain_kwargs, arch, tmp)
+                learn, cb = _pretrain_learner(X[fit], seed, bs_, pretrain_kwargs, arch, tmp, augment)
                 n_batches = len(learn.dls.train)
                 fold_batches.append(n_batches)
                 if k == 0: n_pretrain = len(fit)
@@ -399,7 +422,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     else:
         n_pretrain = len(X)
         with tempfile.TemporaryDirectory(prefix='timemae_probe_') as tmp:
-            learn, cb = _pretrain_learner(X, seed, min(bs_, len(X)) if pretrain_fraction else bs_, pretrain_kwargs, arch, tmp)
+            learn, cb = _pretrain_learner(X, seed, min(bs_, len(X)) if pretrain_fraction else bs_, pretrain_kwargs, arch,
+                                          tmp, augment)
             n_batches = len(learn.dls.train)
             if steps is not None: epochs = math.ceil(steps / n_batches)
             t1 = time.perf_counter()
@@ -430,7 +454,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         'curve': curve, 'pretrain': pretrain_kwargs, 'arch': arch, 'epochs': epochs, 'steps': epochs * n_batches,
         'steps_requested': steps, 'batches_per_epoch': n_batches, 'lr': lr, 'bs': bs_, 'bs_used': learn.dls.train.bs,
         'sched': sched, 'every': every, 'folds': folds, 'untrained_only': untrained_only,
-        'pretrain_fraction': pretrain_fraction, 'by_recording': by_recording,
+        'pretrain_fraction': pretrain_fraction, 'by_recording': by_recording, 'augment': augment,
         **({'unseen': True, 'fold_scores': fold_scores, 'fold_epochs': fold_epochs,
             'fold_steps': [e * b for e, b in zip(fold_epochs, fold_batches)], 'fold_history_last': fold_last}
            if unseen else {}),
@@ -539,6 +563,7 @@ def probe_command(runs, out_dir=None) -> str:
     if r.get('folds', CV_FOLDS) != CV_FOLDS: parts += ['--folds', str(r['folds'])]
     if r.get('by_recording'): parts.append('--by-recording')
     if r.get('unseen'): parts.append('--unseen')
+    if r.get('augment'): parts += ['--augment', *r['augment']]
     if out_dir is not None and str(out_dir) != DEFAULT_OUT_DIR: parts += ['--out-dir', _shell_quote(str(out_dir))]
     return ' '.join(parts)
 
@@ -547,7 +572,7 @@ def _command_key(r: dict) -> str:
     g = r.get('given', {})
     return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), r['lr'], r['sched'], r.get('every'),
                        r.get('folds'), r['epochs'] if not g.get('steps') else None, r.get('pretrain_fraction'),
-                       bool(r.get('by_recording')), bool(r.get('unseen'))],
+                       bool(r.get('by_recording')), bool(r.get('unseen')), r.get('augment') or []],
                       sort_keys=True, default=str)
 
 def _cell(row) -> str:
@@ -687,6 +712,9 @@ def add_args(p):
                         'fold, so every scored series is new to the encoder, as test series are (one pretraining per fold)')
     p.add_argument('--pretrain-fraction', type=float, metavar='F',
                    help='pretrain on a seeded random fraction F of the unlabelled inputs (probe as before)')
+    p.add_argument('--augment', nargs='+', choices=list(AUGMENTATIONS), metavar='NAME',
+                   help=f'augment the pretraining batches with tsai transforms ({", ".join(AUGMENTATIONS)}; see '
+                        'AUGMENTATIONS); the probe reads the plain series')
     p.add_argument('--untrained-only', action='store_true', help='only score the untrained encoder')
     p.add_argument('--report-only', action='store_true', help='only regenerate OUT/PROBE.md from the run files')
     p.add_argument('--force', action='store_true', help='redo runs whose file exists with the same settings')
@@ -712,5 +740,5 @@ def run(args):
                pretrain_kwargs=dict(args.set), arch_kwargs=dict(args.arch), lr=args.lr, bs=args.bs, sched=args.sched,
                every=args.every, tag=args.tag, force=args.force, untrained_only=args.untrained_only, folds=args.folds,
                root=args.root, pretrain_fraction=args.pretrain_fraction, by_recording=args.by_recording,
-               unseen=args.unseen)
+               unseen=args.unseen, augment=args.augment)
     print(f'Wrote {Path(args.out_dir) / REPORT}')
