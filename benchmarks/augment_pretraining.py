@@ -4,11 +4,12 @@
 evaluation (GunPoint below it on test, ECG200 within noise; benchmarks/notes.md, sessions 22 to 45), and every lever
 tried so far was in the model or the objectives: tokenizer, targets, depth, read-out block, pooling, length. One
 textbook lever was never tried: augmenting the series the masked model learns from, as MAE does with its random
-resized crops. With 50 to 270 series pretrained for 100 epochs, each series is seen 100 times in the same form.
+resized crops. With 40 to 270 series pretrained for 100 epochs, each series is seen 100 times in the same form.
 
 **What is compared.** `timemae probe` (`run_probe`) with `augment=` (new in session 46): tsai's own transforms added to
 the pretraining loader's batch transforms after the standardization, one random draw per batch, training batches only
-(the probe reads the plain series):
+(the probe reads the plain series; the k-means tokenizer is fitted on the augmented batches, so each arm changes
+its codebook too):
 - `none`: the library default pretraining (k-means MCC + normalised MRR), 100 epochs, the window from the series
   length (`auto_window`, as the main probe table's `auto_window` rows), run again here with the same code and seeds;
 - `crop`: `TSRandomResizedCrop(scale=(0.6, 1.0))`, a random 60 to 100% of the series stretched back to its length;
@@ -65,25 +66,27 @@ def run(arms, seeds, threads, root):
 
 
 def report(seeds=SEEDS) -> str:
-    from tsai_timemae.probe import load_probe_runs
+    from tsai_timemae.probe import _tie_to_zero, load_probe_runs
     runs = load_probe_runs(OUT)
     score = {(r['dataset'], r['tag'], r['seed']): r for r in runs}
-    names = sorted({r['dataset'] for r in runs}, key=lambda d: [s.replace('/', '-') for s in SETS].index(d))
+    names = sorted({r['dataset'] for r in runs}, key=lambda d: [s.replace('/', '-') for s in SETS].index(d.replace('/', '-')))
     lines = ['Probe accuracy %, mean ± std over seeds ' + ', '.join(map(str, seeds)) + ' (5-fold CV on train + validation)', '',
              '| data set | untrained | ' + ' | '.join(ARMS) + ' |', '|---' * (len(ARMS) + 2) + '|']
     diffs = {a: {} for a in ARMS if a != 'none'}
     for d in names:
-        cells, base = [], None
-        have = [s for s in seeds if all((d, tag(a), s) in score for a in ARMS)]
-        if not have: continue
-        u = [score[(d, tag('none'), s)]['untrained_score'] * 100 for s in have]
-        cells.append(f'{np.mean(u):.1f}')
-        for a in ARMS:
+        base = [s for s in seeds if (d, tag('none'), s) in score]
+        if not base: continue
+        u = [score[(d, tag('none'), s)]['untrained_score'] * 100 for s in base]
+        cells = [f'{np.mean(u):.1f}']
+        for a in ARMS:  # each arm paired with `none` over the seeds both have
+            have = [s for s in base if (d, tag(a), s) in score]
+            if not have: cells.append('–'); continue
             f = np.array([score[(d, tag(a), s)]['final_score'] * 100 for s in have])
-            if a == 'none': base = f
-            else: diffs[a][d] = float(np.mean(f - base))
-            cells.append(f'{f.mean():.1f} ± {f.std():.1f}' + ('' if a == 'none' else f' ({np.mean(f - base):+.1f})'))
-        lines.append(f'| {d} ({len(have)} seeds) | ' + ' | '.join(cells) + ' |')
+            b = np.array([score[(d, tag('none'), s)]['final_score'] * 100 for s in have])
+            diff = _tie_to_zero(float(np.mean(f - b)))  # a true tie is 0, not -3e-15
+            if a != 'none' and len(have) == len(seeds): diffs[a][d] = diff
+            cells.append(f'{f.mean():.1f} ± {f.std():.1f}' + ('' if a == 'none' else f' ({diff:+.1f}, {len(have)} seeds)'))
+        lines.append(f'| {d} | ' + ' | '.join(cells) + ' |')
     lines += ['', 'In brackets: the paired difference to `none` (same seeds). The rule (module docstring): above `none`'
               ' on at least 4 of 6 sets and on average, and not below it on GunPoint or ECG200.', '']
     for a, by in diffs.items():
