@@ -425,3 +425,20 @@ def test_a_folder_of_several_ts_data_sets_is_not_read_as_the_first_one(tmp_path)
         load_dataset(tmp_path)
     for f in src: shutil.copy(f, tmp_path / os.path.basename(f).replace('BasicMotions', tmp_path.name))
     assert load_dataset(tmp_path).X_train.shape[1:] == (6, 100)          # the folder's own name decides
+
+
+def test_a_ts_label_its_header_does_not_declare_is_refused(tmp_path):
+    """A series labelled `c` in a file whose header declares `a b` is a typo or a foreign header: refused by name,
+    before any split or training; case and number format alone (`Standing` / `standing`, `1` / `1.0`) are accepted, as
+    the archive's own files need (BasicMotions declares `Standing`, its series say `standing`)."""
+    head = ('@problemName Odd\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n'
+            '@seriesLength 3\n@classLabel true {}\n@data\n')
+    d = tmp_path / 'Odd'
+    d.mkdir()
+    (d / 'Odd_TEST.ts').write_text(head.format('a b') + '1,2,3:a\n2,3,4:b\n')
+    (d / 'Odd_TRAIN.ts').write_text(head.format('a b') + ''.join(f'{i},2,3:{c}\n' for i, c in enumerate('abababc')))
+    with pytest.raises(ValueError, match=r"Odd_TRAIN.ts has labels its header does not declare: \['c'\] \(@classLabel true a b\)"):
+        load_dataset(d)
+    (d / 'Odd_TRAIN.ts').write_text(head.format('A 1') + ''.join(f'{i},2,3:{c}\n' for i, c in enumerate(['a', '1.0'] * 4)))
+    (d / 'Odd_TEST.ts').write_text(head.format('A 1') + '1,2,3:a\n2,3,4:1\n')
+    assert sorted(set(load_dataset(d).y_train)) == ['1.0', 'a']

@@ -20,9 +20,9 @@ from sklearn.model_selection import train_test_split
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates',
            'default_data_root', 'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite',
-           'read_tstcc_pt', 'read_ts_files', 'read_numpy', 'split_train_valid', 'recording_groups',
-           'shared_recording_fraction', 'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction',
-           'label_subset', 'standardize_by_channel']
+           'read_tstcc_pt', 'declared_class_labels', 'check_declared_labels', 'read_ts_files', 'read_numpy',
+           'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset',
+           'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -170,6 +170,33 @@ def _read_ts_nested(path):
         raise ValueError(f'Could not parse {path} as a UEA/UCR .ts file: {e}. Check that it is the archive\'s own file, '
                          'not truncated, and that its @-header matches its data.') from None
 
+def declared_class_labels(path) -> list[str] | None:
+    "The labels a `.ts` file's `@classLabel true ...` header declares, or None when it declares none (the header ends at `@data`)."
+    with open(path, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            words = line.split()
+            if not words: continue
+            key = words[0].lower()
+            if key == '@classlabel': return words[2:] if len(words) > 2 and words[1].lower() == 'true' else None
+            if key == '@data': return None
+    return None
+
+def _label_key(s) -> str | float:
+    "A label as the header check compares it: a number by value (`1` is `1.0`), text by its lower case."
+    try: return float(s)
+    except ValueError: return str(s).lower()
+
+def check_declared_labels(y, path):
+    "Refuse labels that the file's header does not declare, up to case and number format (a typo in the data, or a header from another file)."
+    declared = declared_class_labels(path)
+    if declared is None: return
+    known = {_label_key(d) for d in declared}  # the archive's own files differ in case (BasicMotions: Standing / standing)
+    unknown = sorted({str(v) for v in y if _label_key(v) not in known})
+    if unknown:
+        raise ValueError(f'{path} has labels its header does not declare: {unknown[:5]}{" ..." if len(unknown) > 5 else ""} '
+                         f'(@classLabel true {" ".join(declared)}). Correct those series\' labels, or add the labels to '
+                         'the @classLabel line if they are real classes.')
+
 def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     "Several `.ts` files of one data set -> `[(X float32 [N, C, T], y, lengths), ...]`, all padded to one common length."
     if isinstance(paths, (str, Path)): paths = [paths]  # one file: not its characters
@@ -181,6 +208,7 @@ def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.nda
     length = max(int(df.map(len).to_numpy().max()) for df, _ in nested)
     out = []
     for (df, y), p in zip(nested, paths):
+        check_declared_labels(y, p)
         X, lengths = _pad_nested(df, length, pad_value)
         X, y = check_arrays(X, np.asarray(y), str(p))
         out.append((X, y, lengths))
