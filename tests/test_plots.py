@@ -115,8 +115,8 @@ def test_show_masks_axes_can_be_walked_twice_and_bad_arguments_are_named(pretrai
         show_masks(learn, X, n=0)                        # a bare StopIteration, before
     with pytest.raises(ValueError, match=r"channels must be indices of the series' 6 channels \(0 to 5, or -6 to -1.*got \[7\]"):
         show_masks(learn, X, channels=[7])               # an IndexError, before
-    with pytest.raises(ValueError, match=r'3-D array.*got shape \(\d+, 100\).*X\[:, None\]'):
-        show_masks(learn, X[:, 0])                       # univariate series without their channel axis
+    with pytest.raises(ValueError, match=r'3-D array.*got shape \(\d+, 100\).*takes 6 channels: pass the series as \[samples, 6, steps\]'):
+        show_masks(learn, X[:, 0])                       # one channel, no channel axis: `X[:, None]` would not fit a 6-channel model
     fig, axs = show_masks(learn, X, n=1, channels=[-1])  # from the end, as numpy indexes
     assert [l.get_label() for l in axs[0].lines if l.get_label().startswith('channel')] == ['channel 5']
     plt.close(fig)
@@ -165,3 +165,48 @@ def test_a_figure_that_fails_to_save_leaves_the_old_file_whole(tmp_path):
         save_figure(fig, path)
     assert path.read_bytes() == old and [p.name for p in tmp_path.iterdir()] == ['plot.png']
     plt.close(fig)
+
+
+def test_classes_keep_their_colours_across_plots_and_fastais_axes_are_taken(pretrained):
+    """`classes=`: a class keeps its colour in a plot that lacks another class (train and test side by side); fastai's
+    `subplots()` axes (an array of one) are taken; a class outside `classes`, several axes and one-hot labels are
+    refused by name, before the t-SNE."""
+    from fastai.vision.all import subplots
+    from matplotlib.colors import to_rgba
+    learn, X, y = pretrained
+    classes = sorted(set(y))
+    colour = lambda ax: {t.get_text(): to_rgba(c.get_facecolor()[0]) for t, c in zip(ax.get_legend().get_texts(), ax.collections)}
+    fig, axs = plt.subplots(1, 2)
+    plot_embeddings(learn, X, y, ax=axs[0], classes=classes)
+    keep = y != classes[1]
+    plot_embeddings(learn, X[keep], y[keep], ax=axs[1], classes=classes)
+    left, right = colour(axs[0]), colour(axs[1])
+    assert set(right) == set(classes) - {classes[1]} and all(right[c] == left[c] for c in right)
+    plt.close(fig)
+    fig, ax = subplots()  # fastai's: an array holding one axis
+    f2, a2 = plot_embeddings(learn, X[:12], y[:12], ax=ax)
+    assert a2 is ax.flat[0] and f2 is fig
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"labels that classes does not list: \['walking'\]"):
+        plot_embeddings(learn, X, y, classes=classes[:-1] if classes[-1] == 'walking' else ['badminton', 'running', 'standing'])
+    with pytest.raises(ValueError, match='an array of 2: pass one of them'):
+        plot_embeddings(learn, X, y, ax=np.array(plt.subplots(1, 2)[1]))
+    with pytest.raises(ValueError, match=r'y has shape \(40, 4\).*y.argmax\(1\)'):
+        plot_embeddings(learn, X, np.eye(4)[np.arange(40) % 4])
+    plt.close('all')
+
+
+def test_identical_series_and_two_dimensional_input_are_named_not_crashed(pretrained):
+    """Identical series give identical embeddings, on which scikit-learn's t-SNE divides by zero (and can kill the
+    process): refused first. A 2-D array gets the fix that fits the model: `X[None]` for one multivariate series."""
+    from tsai_timemae.model import check_panel
+    learn, X, y = pretrained
+    with pytest.raises(ValueError, match='All 10 series have the same embedding'):
+        plot_embeddings(learn, np.repeat(X[:1], 10, 0), y[:10])
+    for fn in (lambda a: get_embeddings(learn, a), lambda a: plot_embeddings(learn, a, y[:6]), lambda a: mask_view(learn, a)):
+        with pytest.raises(ValueError, match=r'one series of 6 channels: pass `X\[None\]`'):
+            fn(X[0])
+    with pytest.raises(ValueError, match=r'^plot_embeddings expects a 3-D array'):
+        plot_embeddings(learn, X[:, 0], y)
+    with pytest.raises(ValueError, match=r'`X\[:, None\]` for several univariate series'):
+        check_panel(np.zeros((5, 20), np.float32), 'f', c_in=1)

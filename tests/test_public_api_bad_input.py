@@ -337,7 +337,7 @@ ROWS = [
 
     # get_embeddings
     ('get_embeddings', 'bs=0', lambda c: get_embeddings(model(), X, bs=0), fails(ValueError, r'bs \(series per batch\) must be a whole number of at least 1, got 0')),
-    ('get_embeddings', '2-D array', lambda c: get_embeddings(model(), X[:, 0]), fails(ValueError, r'3-D.*X\[:, None\]')),
+    ('get_embeddings', '2-D array', lambda c: get_embeddings(model(), X[:, 0]), fails(ValueError, r'3-D.*takes 3 channels: pass the series as \[samples, 3, steps\]')),
     ('get_embeddings', 'pandas DataFrame', lambda c: get_embeddings(model(), nested(X)), fails(TypeError, r"pandas.*convert_to\(X, 'numpy3D'\)")),
     ('get_embeddings', 'unequal lengths', lambda c: get_embeddings(model(), [X[0], X[1, :, :30]]),
      fails(ValueError, r'different lengths.*Pad or truncate')),

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from fastai.learner import Learner
 
-from .model import TimeMAEBackbone, as_panel, transpose_hint
+from .model import TimeMAEBackbone, as_panel, check_panel, transpose_hint
 from .transfer import PatchFlatten
 
 # %% auto #0
@@ -48,17 +48,16 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
         raise ValueError(f'bs (series per batch) must be a whole number of at least 1, got {bs!r}.')
     X = as_panel(X, 'get_embeddings')
-    if X.ndim != 3:
-        fix = ' Add a channel axis for univariate series, e.g. `X[:, None]`.' if X.ndim == 2 else ''
-        raise ValueError(f'get_embeddings expects a 3-D array [samples, channels, steps], got shape {X.shape}.{fix}')
     is_learner = isinstance(learn_or_model, Learner)
     model = learn_or_model.model if is_learner else learn_or_model
     if not isinstance(getattr(model, 'backbone', None), TimeMAEBackbone):
         hint = (' For a fitted TimeMAEClassifier or TimeMAETransformer, pass its learner, `est.learn_`, in place of the estimator.'
                 if hasattr(learn_or_model, 'learn_') else
-                ' For an encoder file, load it first: get_embeddings(TimeMAE.from_pretrained(path), X).'
+                ' For an encoder file, load it first: get_embeddings(TimeMAE.from_pretrained(path), X), with X '
+                'standardized as its pretraining data were (a bare model takes X as given; a learner standardizes it).'
                 if isinstance(learn_or_model, (str, os.PathLike)) else '')
         raise TypeError(f'get_embeddings needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
+    check_panel(X, 'get_embeddings', model.backbone.c_in)
     if layer is not None: model.backbone.block_index(layer)  # a bad layer is named before any work
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast
         raise ValueError(f'The encoder was built for {model.backbone.c_in} channels (variables) but X has {X.shape[1]}. '

@@ -23,7 +23,7 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'TimeMAE', 'has_labels', 'missing_labels',
-           'check_dls', 'as_panel', 'transpose_hint', 'check_X', 'install_tsai_hooks']
+           'check_dls', 'as_panel', 'transpose_hint', 'check_panel', 'check_X', 'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #bc3ae328
 DEFAULT_WINDOW = 8  # the paper's HAR window; what TimeMAE uses when neither `window` nor the series length is known
@@ -302,6 +302,18 @@ def transpose_hint(shape, c_in: int) -> str:
         return (f' Its last axis has {c_in}: the array looks stored as [samples, steps, channels]; pass '
                 'X.transpose(0, 2, 1).')
     return ''
+
+def check_panel(X, where: str, c_in: int | None = None):
+    """Refuse an array that is not 3-D `[samples, channels, steps]`; for a 2-D one the fix depends on what it holds:
+    several univariate series (`X[:, None]`) or one series of several channels (`X[None]`)."""
+    if X.ndim == 3: return
+    fix = ''
+    if X.ndim == 2:
+        if c_in is not None and c_in > 1 and X.shape[0] == c_in: fix = f' It looks like one series of {c_in} channels: pass `X[None]`.'
+        elif c_in == 1 or c_in is None: fix = (' Add a channel axis: `X[:, None]` for several univariate series, `X[None]` '
+                                               'for one series of several channels.')
+        else: fix = f' The model takes {c_in} channels: pass the series as [samples, {c_in}, steps] (`X[None]` for one series).'
+    raise ValueError(f'{where} expects a 3-D array [samples, channels, steps], got shape {X.shape}.{fix}')
 
 def check_X(X, c_in: int, where: str = 'get_X_preds'):
     "Refuse an array whose channels do not match the model, before tsai's batch transforms give a raw broadcast error."

@@ -11,7 +11,7 @@ from fastai.learner import Learner
 from fastai.torch_core import subplots
 
 from .embeddings import get_embeddings, keep_random_state
-from .model import TimeMAEBackbone, as_panel, missing_labels, transpose_hint
+from .model import TimeMAEBackbone, as_panel, check_panel, missing_labels, transpose_hint
 from .pretrain import TimeMAEPretrain
 
 # %% auto #0
@@ -34,31 +34,65 @@ def class_colours(k: int) -> list:
     if k <= 20: return [plt.get_cmap('tab20')(i) for i in range(k)]
     return [plt.get_cmap('hsv')(i / k) for i in range(k)]
 
+def _one_axis(ax):
+    "fastai's `subplots()` returns an array of axes even for one: take its only axis; several are refused."
+    if isinstance(ax, np.ndarray):
+        if ax.size != 1: raise ValueError(f'ax must be one matplotlib axis, got an array of {ax.size}: pass one of them, e.g. ax=axs[0].')
+        ax = ax.flat[0]
+    return ax
+
+def _same_points(emb: np.ndarray) -> bool:
+    "Every series has the same embedding (identical or constant series): scikit-learn's t-SNE divides by zero there and can crash the process."
+    return len(emb) > 0 and float(np.ptp(emb, axis=0).max()) <= 1e-7 * (1. + float(np.abs(emb).max()))
+
 def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed: int = 0, ax=None, title: str | None = None,
-                    figsize=(5, 5), bs: int = 256, layer: int | None = None):
+                    figsize=(5, 5), bs: int = 256, layer: int | None = None, classes=None):
     """A t-SNE (scikit-learn) of the mean-pooled TimeMAE embeddings of `X` `[n, channels, steps]`, one colour per class
     of `y`. `learn_or_model` is a learner (pretraining or fine-tuned; its batch transforms apply) or a `TimeMAE`;
     `layer=k` shows encoder block `k`'s output instead of the last, as `get_embeddings(..., layer=k)`.
+    `classes` fixes the colour order (default: the sorted labels of `y`): pass the same list to plots side by side
+    (train and test, before and after pretraining) so that each class keeps its colour when one is missing from a plot.
     Returns `(fig, ax)`; the 2-D points are on `ax.tsne_points`."""
     from sklearn.manifold import TSNE
     X = as_panel(X, 'plot_embeddings')  # a pandas panel has a row per time step: count its series, not its rows
-    y = np.asarray(y).ravel()
+    backbone = getattr(getattr(learn_or_model, 'model', learn_or_model), 'backbone', None)
+    check_panel(X, 'plot_embeddings', getattr(backbone, 'c_in', None))
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise ValueError(f'plot_embeddings needs one label per series, but y has shape {y.shape}. For one-hot labels pass '
+                         'y.argmax(1) (or the class names it indexes).')
+    y = y.ravel()
     if len(y) != len(X):
         raise ValueError(f'plot_embeddings needs one label per series: X has {len(X)} series and y {len(y)} labels.')
     if len(bad := missing_labels(y)):
         raise ValueError(f'plot_embeddings colours series by label, but {len(bad)} labels in y are missing (NaN or None), '
                          f'e.g. at positions {list(map(int, bad[:5]))}: drop those series, or give them a label such as "unknown".')
     if y.dtype == object: y = y.astype(str)  # mixed numbers and text cannot be sorted into classes
+    if classes is None: classes = np.unique(y)
+    else:
+        classes = np.asarray(list(classes))
+        if y.dtype.kind in 'US': classes = classes.astype(str)  # not y's dtype: '<U3' would cut 'zebra' to 'zeb'
+        if len(np.unique(classes)) != len(classes): raise ValueError(f'classes names a class twice: {list(classes)}.')
+        if len(extra := np.setdiff1d(np.unique(y), classes)):
+            raise ValueError(f'y has labels that classes does not list: {[v.item() for v in extra[:5]]}. Pass every class that '
+                             'any of the plots shows, in the order the colours should follow.')
+    if ax is not None: ax = _one_axis(ax)  # before the t-SNE, which takes a while
     emb = get_embeddings(learn_or_model, X, bs=bs, layer=layer)
     p = _tsne_perplexity(len(emb), perplexity)
+    if _same_points(emb):
+        raise ValueError(f'All {len(emb)} series have the same embedding (identical or constant series?), so t-SNE has '
+                         'nothing to place apart (scikit-learn can crash on it). Plot series that differ.')
     pts = TSNE(n_components=2, perplexity=p, init='pca', random_state=seed).fit_transform(emb.astype(np.float64))
     if ax is None: fig, ax = subplots(figsize=figsize); ax = ax.flat[0]
     else: fig = ax.figure
-    classes = np.unique(y)
     for c, colour in zip(classes, class_colours(len(classes))):
         sel = y == c
+        if not sel.any(): continue  # a class of another plot: it keeps its colour there
         ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colour, label=str(c), alpha=.8, edgecolors='none')
-    ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
+    if len(classes) <= 10: ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
+    else:  # many classes: beside the axes, in columns, not over the points and the title
+        ax.legend(title='class', fontsize=6, title_fontsize=7, markerscale=1.2, loc='upper left', bbox_to_anchor=(1.01, 1),
+                  ncol=-(-len(classes) // 20), borderaxespad=0.)
     ax.set_xticks([]); ax.set_yticks([])
     if layer is None: where = ''  # the last block's unless told
     else:  # the model was checked by get_embeddings: a learner's or a TimeMAE's backbone
@@ -89,9 +123,7 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f'n is how many series to show: a whole number of at least 1, got {n!r}.')
     X = as_panel(X, 'show_masks')
-    if X.ndim != 3:
-        fix = ' Add a channel axis for univariate series, e.g. `X[:, None]`.' if X.ndim == 2 else ''
-        raise ValueError(f'show_masks expects a 3-D array [samples, channels, steps], got shape {X.shape}.{fix}')
+    check_panel(X, 'show_masks', net.backbone.c_in)
     if not len(X): raise ValueError('show_masks needs at least one series.')
     if X.shape[1] != net.backbone.c_in:
         raise ValueError(f'The learner was built for {net.backbone.c_in} channels but X has {X.shape[1]} '

@@ -543,7 +543,9 @@ class TimeMAEPretrain(Callback):
     `checkpoint='last'` (the default) after every epoch, so the final epoch's is kept, with `checkpoint='best'` the
     epoch with the lowest validation loss (training loss without a validation set). The regression target is the
     momentum encoder, which keeps moving, so the loss is not comparable across epochs: 'best' tends to keep an early
-    epoch. Re-used with a new learner, the callback starts a new run (history, best loss and saved path).
+    epoch. The learner itself always holds the final epoch's weights, so with 'best' its embeddings and plots show
+    another encoder than the file: load the file (`TimeMAE.from_pretrained(cb.weights_path)`) to look at the one that
+    fine-tuning will start from. Re-used with a new learner, the callback starts a new run (history, best loss and saved path).
     `save_best=False` saves no encoder at all (`weights_path` stays None; save it with `save_encoder_weights`), so
     `checkpoint='best'` beside it is refused.
 
