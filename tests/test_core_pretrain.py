@@ -352,3 +352,58 @@ def test_default_pretrain_epochs_is_a_number_of_steps_capped_at_100_epochs():
     assert default_pretrain_epochs(7352, 128, steps=570) == 10                 # 57 whole batches per epoch
     with pytest.raises(ValueError, match='positive'):
         default_pretrain_epochs(0, 16)
+
+
+# -- fastai's own tools beside the callback (from a walkthrough) ----------------------------------------------------
+def test_fastai_trackers_monitoring_mcc_or_mrr_keep_the_lowest_and_the_file_follows_a_reload(udls, tmp_path):
+    """'mcc' and 'mrr' are losses, but fastai's trackers read a name without 'loss' as higher-is-better: they now keep the
+    lowest. When `SaveModelCallback` reloads its best epoch at the end, the encoder file is saved again, so that
+    fine-tuning starts from the encoder the learner holds."""
+    import numpy as np
+    from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+    from tsai_timemae.embeddings import get_embeddings
+    learn, cb = _learner(udls, tmp_path)
+    learn.path = tmp_path
+    save = SaveModelCallback(monitor='mrr', fname='best_mrr')
+    early = EarlyStoppingCallback(monitor='mcc', patience=10)
+    with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3, cbs=[save, early])
+    assert save.comp is np.less and early.comp is np.less
+    mrr = [h['mrr'] for h in cb.history]
+    assert save.best == pytest.approx(min(mrr), rel=1e-5)
+    xb = learn.dls.valid.one_batch()[0].cpu().numpy()  # standardized: both are bare models
+    on_file, held = get_embeddings(TimeMAE.from_pretrained(cb.weights_path), xb), get_embeddings(learn.model, xb)
+    np.testing.assert_allclose(on_file, held, rtol=1e-5, atol=1e-6)
+
+
+def test_summary_leaves_one_encoder_saver_and_a_second_callback_with_other_settings_is_refused(udls, tmp_path):
+    from tsai_timemae.pretrain import SaveEncoder
+    learn, cb = _learner(udls, tmp_path)
+    learn.summary()                                                  # crashed in SaveEncoder before any fit
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    learn.summary()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert sum(isinstance(c, SaveEncoder) for c in learn.cbs) == 1
+    learn.remove_cb(cb)
+    with pytest.raises(ValueError, match=r"built with other settings.*mask_ratio=0.6 there, 0.3 here.*tokenizer='kmeans' there, 'random_projection' here"):
+        learn.fit(1, cbs=TimeMAEPretrain(mask_ratio=0.3, tokenizer='random_projection', target_dir=tmp_path, verbose=False))
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))  # same: continues
+
+
+def test_a_plain_fit_of_the_pretraining_network_without_its_callback_warns(udls, tmp_path):
+    learn = ts_learner(udls, TimeMAE, **SMALL)
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
+    with pytest.warns(UserWarning, match='training without its TimeMAEPretrain callback'):
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)                  # with it: silent
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
+
+
+def test_get_X_preds_of_a_pretraining_learner_on_labelled_data(dls, tmp_path, basic_motions):
+    "tsai decodes predictions with the labels' vocabulary, which fails on pretraining outputs: they come back as they are."
+    learn, _ = _learner(dls, tmp_path)
+    X = basic_motions[0][:6]
+    preds, _, dec = learn.get_X_preds(X)
+    assert preds['masked_reps'].shape[0] == 6

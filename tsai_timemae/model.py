@@ -5,6 +5,7 @@
 # %% ../nbs/00_model.ipynb #7ecd4eac
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 
@@ -398,6 +399,15 @@ def install_tsai_hooks(cls):
     def get_X_preds(self, X, *args, **kwargs):
         bb = getattr(self.model, 'backbone', None)
         if isinstance(bb, TimeMAEBackbone): check_X(X, bb.c_in, 'get_X_preds')
+        if hasattr(self.model, 'tokenizer') and isinstance(bb, TimeMAEBackbone):  # a pretraining learner
+            # its outputs are masked representations and codeword logits, not class scores: tsai's decoding of them with
+            # the labels' vocabulary fails (IndexError) when the data carry labels; the same call without that step
+            a = inspect.signature(orig_preds).bind(self, X, *args, **kwargs)
+            a.apply_defaults()
+            a = a.arguments
+            dl = self.dls.valid.new_dl(X, y=a['y'], bs=a['bs'])
+            return tuple(self.get_preds(dl=dl, with_input=a['with_input'], with_decoded=a['with_decoded'],
+                                        with_loss=a['with_loss'], reorder=False, act=a['act']))
         return orig_preds(self, X, *args, **kwargs)
     get_X_preds._tsai_original, get_X_preds.__doc__ = orig_preds, orig_preds.__doc__
     Learner.get_X_preds = get_X_preds

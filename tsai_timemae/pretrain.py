@@ -26,16 +26,16 @@ from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
-                                     make_tokenizer, raw_patches)
+                                     TOKENIZERS, make_tokenizer, raw_patches)
 from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
 from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'NET_SETTINGS_ADDED', 'masked_count', 'random_masking', 'span_masking',
-           'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder', 'PretrainOutput',
-           'check_target_context', 'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update',
-           'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_sums', 'spread_from_sums',
+__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'LOSS_COLUMNS', 'NET_SETTINGS_ADDED', 'masked_count', 'random_masking',
+           'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder',
+           'PretrainOutput', 'check_target_context', 'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer',
+           'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_sums', 'spread_from_sums',
            'representation_spread', 'pooled_stats', 'TimeMAELoss', 'DropLabels', 'UnpadValidation', 'MomentumUpdate',
            'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'dataset_fingerprint', 'PretrainCheckpoint']
 
@@ -196,6 +196,8 @@ class TimeMAEPretrainer(nn.Module):
         # whether the target has been started from the online weights (at the first training step): part of the
         # state, so a resumed run keeps its target
         self.register_buffer('target_started', torch.tensor(False))
+        # set by `TimeMAEPretrain` for its fits: a training pass without it gets no momentum update and no saved encoder
+        self.fitting_with_callback, self._warned_alone = False, False
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -241,6 +243,7 @@ class TimeMAEPretrainer(nn.Module):
         `copy_codes` (nearest visible patch's code `[bs, n_m]`), the visible representations `rep_vis` and the masked
         patches' positions `ids_msk` `[bs, n_m]`."""
         bb = self.backbone
+        if self.training and torch.is_grad_enabled() and not getattr(self, 'fitting_with_callback', False): self._warn_alone()
         tokens = bb.patchify(x)                                            # [bs, n, d], input checked
         bs, n, _ = tokens.shape
         pos = bb.pos_embed[:, :n].expand(bs, -1, -1)
@@ -261,6 +264,14 @@ class TimeMAEPretrainer(nn.Module):
                 'usage': usage.mean(1),
                 'copy_codes': nearest_visible_codes(code_targets.detach().argmax(-1), ids_vis, ids_msk),
                 'rep_vis': rep_vis.detach(), 'ids_msk': ids_msk})
+
+    def _warn_alone(self):
+        if getattr(self, '_warned_alone', False): return  # once per network (and none for one unpickled from before)
+        self._warned_alone = True
+        timemae_warn('The TimeMAE pretraining network is training without its TimeMAEPretrain callback (e.g. a plain '
+                     'learn.fit after learn.fit(n, cbs=TimeMAEPretrain())): its momentum target is not updated and no '
+                     'encoder file is written. Fit with the callback again: learn.fit(n, cbs=cb) with the same callback, '
+                     'or learn.add_cb(cb) once.', stacklevel=3)
 
     @torch.no_grad()
     def sync_target(self):
@@ -384,6 +395,26 @@ def _outside_training(learn) -> bool:
     lock = getattr(learn, 'lock', None)
     return hasattr(learn, 'lr_finder') or hasattr(learn, 'gather_preds') or (lock is not None and lock.locked())
 
+# the progress table's columns that are losses; fastai's trackers read a column as a loss only if its name says so
+LOSS_COLUMNS = tuple(f'{p}{k}' for k in ('mcc', 'mrr') for p in ('', 'train_', 'valid_'))
+
+def _track_loss_parts_as_losses(learn):
+    """fastai's `TrackerCallback` (`SaveModelCallback`, `EarlyStoppingCallback`, `ReduceLROnPlateau`) takes a column
+    whose name lacks 'loss' for higher-is-better, so monitoring 'mcc' or 'mrr' would keep the worst epoch: make those
+    keep the lowest, as for a loss (unless the user gave `comp=np.greater` on purpose: it cannot be told apart, and
+    no one wants the highest loss)."""
+    for cb in learn.cbs:
+        if isinstance(cb, TrackerCallback) and cb.monitor in LOSS_COLUMNS and cb.comp is np.greater:
+            cb.comp, cb.min_delta = np.less, -cb.min_delta
+
+def _drop_repeated_callbacks(learn):
+    """One entry per callback: fastai's `summary` takes the trackers off for its pass and puts them back, after the
+    pretraining callback has added its own back already, which left it twice (saving the encoder twice an epoch)."""
+    seen, keep = set(), []
+    for cb in learn.cbs:
+        if id(cb) not in seen: seen.add(id(cb)); keep.append(cb)
+    if len(keep) != len(learn.cbs): learn.cbs = L(keep)
+
 def _has_valid(dls) -> bool:
     try: return len(dls.valid) > 0
     except (AttributeError, IndexError, TypeError): return False
@@ -504,7 +535,7 @@ class SaveEncoder(TrackerCallback):
 
     def after_epoch(self):
         names = list(self.recorder.metric_names[1:])
-        if not self._trained or self.monitor not in names: return
+        if not getattr(self, '_trained', False) or self.monitor not in names: return  # False also without its before_fit (summary)
         val = _as_float(self.recorder.values[-1][names.index(self.monitor)])
         if val is None or not (self.every_epoch or val < self.best): return
         self.best = val
@@ -513,6 +544,18 @@ class SaveEncoder(TrackerCallback):
             save_encoder_weights(get_model(self.learn.model), self.path)
             if self.verbose and not self.every_epoch:
                 print(f'Better model found at epoch {self.epoch} with {self.monitor} {val:.5f}: encoder weights saved to {self.weights_path}')
+
+    def after_fit(self):
+        """fastai's `SaveModelCallback` (order 60, before this one) reloads its best epoch into the learner at the end of
+        the fit: with `every_epoch` the file then holds another encoder than the learner, and fine-tuning from the file
+        would start from one the user did not choose. Save the learner's encoder again."""
+        if not (getattr(self, '_trained', False) and self.every_epoch and self.weights_path is not None): return
+        reloaded = [cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback) and not cb.at_end and not cb.every_epoch]
+        if not reloaded: return
+        if rank_distrib() == 0:
+            save_encoder_weights(get_model(self.learn.model), self.path)
+            if self.verbose: print(f'SaveModelCallback reloaded its best epoch ({reloaded[0].monitor}): the encoder file '
+                                   f'{self.path} now holds that encoder too')
 
     def new_run(self): self.best, self.weights_path = math.inf, None
 
@@ -681,6 +724,7 @@ class TimeMAEPretrain(Callback):
             raise ValueError(f'This learner already has a TimeMAEPretrain callback (learn.{other.name}); fitting again '
                              f'continues with it. To pretrain with other settings (save_every=, target_dir=, ...), remove it '
                              f'first: learn.remove_cb(learn.{other.name}).')
+        if isinstance(net, TimeMAEPretrainer) and net is not self.pretrainer: self._check_same_network(net)
         if not isinstance(net, TimeMAEPretrainer):
             if not isinstance(getattr(net, 'backbone', None), TimeMAEBackbone):
                 raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
@@ -697,11 +741,30 @@ class TimeMAEPretrain(Callback):
         learn.loss_func, learn.splitter = self.pretrain_loss, trainable_params
         if list(learn.metrics) != self.part_metrics: learn.metrics = L(self.part_metrics)
         learn.add_cbs([cb for cb in self._helpers() if cb not in learn.cbs])
+        _drop_repeated_callbacks(learn)
         opt = learn.opt
         if opt is not None and {id(p) for pg in opt.param_lists for p in pg} != {id(p) for p in trainable_params(net)}:
             old = opt.hypers  # an optimizer made for the classifier: the same hyper-parameters over the pretraining network
             learn.create_opt()
             for h_new, h_old in zip(learn.opt.hypers, old): h_new.update(h_old)
+
+    def _check_same_network(self, net):
+        """A learner pretrained before keeps its pretraining network: refuse a callback whose settings would build
+        another one, rather than ignore them."""
+        dec = net.decoder
+        have = {'mask_ratio': net.mask_ratio, 'tokenizer': next((k for k, v in TOKENIZERS.items() if type(net.tokenizer) is v), None),
+                'n_decoder_layers': len(dec.layers) if dec is not None else self.n_decoder_layers,
+                **{k: getattr(net, k) for k in ('normalize_targets', 'shared_mask', 'target_embed', 'target_dropout',
+                                                'masking', 'decoupled', 'target_layers', 'target_context')}}
+        if self.vocab_size is not None: have['vocab_size'] = net.tokenizer.vocab_size
+        want = {'mask_ratio': self.mask_ratio, 'tokenizer': self.tokenizer, 'n_decoder_layers': self.n_decoder_layers,
+                'vocab_size': self.vocab_size, **self.net_kwargs}
+        differ = {k: (v, want[k]) for k, v in have.items() if want.get(k) != v}
+        if differ:
+            raise ValueError('This learner\'s model is already a pretraining network, built with other settings than '
+                             'this TimeMAEPretrain\'s: ' + ', '.join(f'{k}={a!r} there, {b!r} here' for k, (a, b) in differ.items())
+                             + '. Its settings would stay and these be ignored. To continue pretraining it, pass the same '
+                             'settings; to pretrain with these, build a new learner: ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain(...)).')
 
     def _say_window(self, net):
         "Say which window the model derived from the series length (`auto_window`), once, when it was not given."
@@ -727,6 +790,8 @@ class TimeMAEPretrain(Callback):
     # -- fit --------------------------------------------------------------------------------------------------
     def before_fit(self):
         self._join()
+        self.pretrainer.fitting_with_callback = True
+        _track_loss_parts_as_losses(self.learn)
         self._fit_tokenizer()
         self._recording = not _outside_training(self.learn)
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
@@ -800,6 +865,7 @@ class TimeMAEPretrain(Callback):
             loss = f'training loss {self.best:.5f}; no validation set' if by_train else f'loss {self.best:.5f}'
             print(f'{which} pretrained encoder ({loss}) is at {self.weights_path}')
         self._recording = self._warned_collapse = False
+        if self.pretrainer is not None: self.pretrainer.fitting_with_callback = False
 
 # %% ../nbs/02_pretrain.ipynb #4fbdcb3f
 def _loader_with_rng(dl):
