@@ -407,3 +407,24 @@ def test_get_X_preds_of_a_pretraining_learner_on_labelled_data(dls, tmp_path, ba
     X = basic_motions[0][:6]
     preds, _, dec = learn.get_X_preds(X)
     assert preds['masked_reps'].shape[0] == 6
+
+
+def test_get_preds_with_loss_gives_one_pretraining_loss_per_series(udls, tmp_path):
+    "fastai asks the loss for `reduction='none'`: one loss per series, whose mean is the batch's loss."
+    learn, _ = _learner(udls, tmp_path, shared_mask=True)
+    torch.manual_seed(0)
+    *_, losses = learn.get_preds(with_loss=True)
+    assert losses.shape == (len(udls.valid_ds),) and torch.isfinite(losses).all()
+    xb = udls.valid.one_batch()[0]
+    learn.model.eval()
+    torch.manual_seed(1); out = learn.model(xb)
+    per = learn.loss_func.__class__(**{k: getattr(learn.loss_func, k) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')})
+    mean = per(out)
+    per.reduction = 'none'
+    assert torch.allclose(per(out).mean(), mean, rtol=1e-5)
+
+
+def test_show_results_of_a_pretraining_learner_points_to_show_masks(udls, tmp_path):
+    learn, _ = _learner(udls, tmp_path)
+    with pytest.raises(TypeError, match=r'predicts masked patches, not classes.*show_masks\(learn, X\)'):
+        learn.show_results()

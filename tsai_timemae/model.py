@@ -412,6 +412,16 @@ def install_tsai_hooks(cls):
     get_X_preds._tsai_original, get_X_preds.__doc__ = orig_preds, orig_preds.__doc__
     Learner.get_X_preds = get_X_preds
 
+    orig_show = getattr(Learner.show_results, '_tsai_original', Learner.show_results)
+    def show_results(self, *args, **kwargs):
+        if hasattr(self.model, 'tokenizer') and isinstance(getattr(self.model, 'backbone', None), TimeMAEBackbone):
+            raise TypeError('show_results shows a classifier\'s predictions beside the targets; a TimeMAE pretraining '
+                            'learner predicts masked patches, not classes. Look at what it learns with '
+                            'show_masks(learn, X) (the masked patches and their codewords) or plot_embeddings(learn, X, y).')
+        return orig_show(self, *args, **kwargs)
+    show_results._tsai_original, show_results.__doc__ = orig_show, orig_show.__doc__
+    Learner.show_results = show_results
+
 # `ts_learner(dls, TimeMAE, pretrained=True, weights_path=...)` loads the encoder strictly, not tsai's partial load
 install_strict_transfer(TimeMAE)
 install_tsai_hooks(TimeMAE)

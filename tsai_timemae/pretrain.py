@@ -366,6 +366,7 @@ class TimeMAELoss(nn.Module):
             raise ValueError('alpha=0 and beta=0 leave no pretraining task (MCC and MRR both out): keep at least one '
                              '(alpha=0 for MRR alone, beta=0 for MCC alone).')
         self.alpha, self.beta, self.gamma, self.label_smoothing, self.last = alpha, beta, gamma, label_smoothing, {}
+        self.reduction = 'mean'  # fastai's `get_preds(with_loss=True)` sets 'none' for one loss per series
 
     def forward(self, out: dict, *_):
         logits, targets = out['logits'].float(), out['targets'].float()
@@ -377,6 +378,9 @@ class TimeMAELoss(nn.Module):
         self.last = {'mcc': mcc.detach(), 'mrr': mrr.detach(),
                      **mcc_diagnostics(out['logits'], out['targets'], out['copy_codes']),
                      **representation_sums(out['rep_vis'])}
+        if self.reduction == 'none':  # per series: the mean over its masked patches (the batch's mean is the loss above)
+            mcc = -(targets * F.log_softmax(logits, -1)).sum(-1).mean(-1)
+            mrr = (out['masked_reps'].float() - out['target_reps'].float()).pow(2).mean((1, 2))
         loss = self.alpha * mcc + self.beta * mrr
         if self.gamma: loss = loss + self.gamma * (1 - usage_ppl / usage.numel())
         return loss
