@@ -428,3 +428,36 @@ def test_show_results_of_a_pretraining_learner_points_to_show_masks(udls, tmp_pa
     learn, _ = _learner(udls, tmp_path)
     with pytest.raises(TypeError, match=r'predicts masked patches, not classes.*show_masks\(learn, X\)'):
         learn.show_results()
+
+
+def test_the_callback_state_survives_a_validate_inside_the_fit_and_an_error_leaves_no_stale_flag(udls, tmp_path):
+    """A user's callback that calls `learn.validate()` after each epoch must not cut the fit's history or make the
+    fit look callback-less; a fit stopped by an error (no after_fit) must not leave the network marked as fitted by a
+    callback that has left, or a later plain fit would train silently."""
+    import warnings
+    learn = ts_learner(udls, TimeMAE, **SMALL)
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+
+    class ValidateEachEpoch(Callback):
+        order = 70
+        def after_epoch(self):
+            if not self.learn.lock.locked(): self.learn.validate()  # not again from the validation's own after_epoch
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)
+        with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=[cb, ValidateEachEpoch()])
+    assert [h['epoch'] for h in cb.history] == [0, 1, 2]
+
+    class Boom(Callback):
+        def after_epoch(self): raise RuntimeError('boom')
+    with pytest.raises(RuntimeError, match='boom'):
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=[cb, Boom()])
+    with pytest.warns(UserWarning, match='training without its TimeMAEPretrain callback'):
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+
+
+def test_settings_that_only_the_construction_knows_are_compared_too(udls, tmp_path):
+    learn, cb = _learner(udls, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    learn.remove_cb(cb)
+    with pytest.raises(ValueError, match=r'dropout=None there, 0.5 here'):
+        learn.fit(1, cbs=TimeMAEPretrain(decoder_dropout=0.5, target_dir=tmp_path, verbose=False))

@@ -209,4 +209,4 @@ def test_identical_series_and_two_dimensional_input_are_named_not_crashed(pretra
     with pytest.raises(ValueError, match=r'^plot_embeddings expects a 3-D array'):
         plot_embeddings(learn, X[:, 0], y)
     with pytest.raises(ValueError, match=r'`X\[:, None\]` for several univariate series'):
-        check_panel(np.zeros((5, 20), np.float32), 'f', c_in=1)
+        check_panel(np.zeros((5, 20), np.float32), 'f')

@@ -183,8 +183,9 @@ def declared_class_labels(path) -> list[str] | None:
 
 def _label_key(s) -> str | float:
     "A label as the header check compares it: a number by value (`1` is `1.0`), text by its lower case."
-    try: return float(s)
+    try: v = float(s)
     except ValueError: return str(s).lower()
+    return v if v == v else 'nan'  # nan is not equal to itself: a declared `nan` must still match
 
 def check_declared_labels(y, path):
     "Refuse labels that the file's header does not declare, up to case and number format (a typo in the data, or a header from another file)."

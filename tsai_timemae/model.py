@@ -311,8 +311,9 @@ def check_panel(X, where: str, c_in: int | None = None):
     fix = ''
     if X.ndim == 2:
         if c_in is not None and c_in > 1 and X.shape[0] == c_in: fix = f' It looks like one series of {c_in} channels: pass `X[None]`.'
-        elif c_in == 1 or c_in is None: fix = (' Add a channel axis: `X[:, None]` for several univariate series, `X[None]` '
-                                               'for one series of several channels.')
+        elif c_in == 1: fix = ' Add a channel axis for univariate series: `X[:, None]`.'
+        elif c_in is None: fix = (' Add a channel axis: `X[:, None]` for several univariate series, `X[None]` for one '
+                                  'series of several channels.')
         else: fix = f' The model takes {c_in} channels: pass the series as [samples, {c_in}, steps] (`X[None]` for one series).'
     raise ValueError(f'{where} expects a 3-D array [samples, channels, steps], got shape {X.shape}.{fix}')
 

@@ -159,6 +159,8 @@ class TimeMAEPretrainer(nn.Module):
                  tokenizer_kwargs: dict | None = None, init_scheme: str = 'torch', masking: str = 'random',
                  decoupled: bool = True, target_layers: int = 1, target_context: str = 'masked'):
         super().__init__()
+        # what built it and is not readable from its modules afterwards (compared when another callback would reuse it)
+        self.built_with = {'dropout': dropout, 'tokenizer_kwargs': dict(tokenizer_kwargs or {}), 'init_scheme': init_scheme}
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
@@ -419,6 +421,12 @@ def _drop_repeated_callbacks(learn):
         if id(cb) not in seen: seen.add(id(cb)); keep.append(cb)
     if len(keep) != len(learn.cbs): learn.cbs = L(keep)
 
+def _in_validation(learn) -> bool:
+    """`learn.validate()` / `get_preds()`, alone or called from inside a fit (a user's callback): nothing trains, and the
+    fit around it must keep its state (its history, what was trained, whether its callback is fitting)."""
+    lock = getattr(learn, 'lock', None)
+    return hasattr(learn, 'gather_preds') or (lock is not None and lock.locked())
+
 def _has_valid(dls) -> bool:
     try: return len(dls.valid) > 0
     except (AttributeError, IndexError, TypeError): return False
@@ -529,6 +537,7 @@ class SaveEncoder(TrackerCallback):
         self.best = math.inf
 
     def before_fit(self):
+        if _in_validation(self.learn): self.run = False; return  # saves nothing; a fit around it keeps `_trained` (fastai sets run back after)
         self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self.learn, 'gather_preds')
         self.monitor = 'valid_loss' if _has_valid(self.learn.dls) else 'train_loss'
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
@@ -669,7 +678,7 @@ class TimeMAEPretrain(Callback):
         if resume and not save_every: raise ValueError('resume=True continues from the state file that save_every=N writes: pass save_every too.')
         self.state_saver = (PretrainCheckpoint(Path(target_dir) / f'{fname}_state.pth', save_every, resume, self)
                             if save_every else None)
-        self.pretrainer, self.history, self._train_sums, self._warned_collapse = None, [], {}, False
+        self.pretrainer, self.history, self._train_sums, self._warned_collapse, self._recording = None, [], {}, False, False
 
     # what the pieces know, where users and earlier versions looked for it
     @property
@@ -702,7 +711,8 @@ class TimeMAEPretrain(Callback):
     def _helpers(self): return [cb for cb in (self.drop_labels, self.unpad, self.momentum_update, self.saver, self.state_saver) if cb is not None]
 
     def _leave(self, learn):
-        """Remove the small callbacks from a learner this callback leaves (the model stays the pretraining network).
+        """Remove the small callbacks from a learner this callback leaves (the model stays the pretraining network), and
+        mark its network as no longer fitted by it (also after a fit stopped by an error, which sends no after_fit).
         Those that have just joined the new learner are only taken off the old one's list: `remove_cb` would detach
         them from the new learner too."""
         for cb in self._helpers():
@@ -711,6 +721,8 @@ class TimeMAEPretrain(Callback):
             else:
                 learn.cbs.remove(cb)
                 if getattr(learn, cb.name, None) is cb: delattr(learn, cb.name)
+        net = get_model(getattr(learn, 'model', None)) if getattr(learn, 'model', None) is not None else None
+        if isinstance(net, TimeMAEPretrainer): net.fitting_with_callback = False
 
     def _vocab_size(self, backbone) -> int:
         "The given vocabulary, or the default for this tokenizer and the training data's number of patches."
@@ -761,8 +773,9 @@ class TimeMAEPretrain(Callback):
                 **{k: getattr(net, k) for k in ('normalize_targets', 'shared_mask', 'target_embed', 'target_dropout',
                                                 'masking', 'decoupled', 'target_layers', 'target_context')}}
         if self.vocab_size is not None: have['vocab_size'] = net.tokenizer.vocab_size
+        have.update(getattr(net, 'built_with', {}))  # a network unpickled from before it was recorded: not compared
         want = {'mask_ratio': self.mask_ratio, 'tokenizer': self.tokenizer, 'n_decoder_layers': self.n_decoder_layers,
-                'vocab_size': self.vocab_size, **self.net_kwargs}
+                'vocab_size': self.vocab_size, **self.net_kwargs, 'tokenizer_kwargs': dict(self.net_kwargs['tokenizer_kwargs'] or {})}
         differ = {k: (v, want[k]) for k, v in have.items() if want.get(k) != v}
         if differ:
             raise ValueError('This learner\'s model is already a pretraining network, built with other settings than '
@@ -794,9 +807,10 @@ class TimeMAEPretrain(Callback):
     # -- fit --------------------------------------------------------------------------------------------------
     def before_fit(self):
         self._join()
+        self._fit_tokenizer()
+        if _in_validation(self.learn): return  # maybe from inside a fit: that fit's history and state stay as they are
         self.pretrainer.fitting_with_callback = True
         _track_loss_parts_as_losses(self.learn)
-        self._fit_tokenizer()
         self._recording = not _outside_training(self.learn)
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
 
@@ -837,7 +851,7 @@ class TimeMAEPretrain(Callback):
         self._train_sums['n'] += bs
 
     def after_epoch(self):
-        if not self._recording or not self._train_sums: return
+        if not self._recording or not self._train_sums or _in_validation(self.learn): return  # not a validate() inside the fit
         rec = self.learn.recorder  # runs after us: its row for this epoch is complete but not yet stored
         names = [n for n in rec.metric_names[1:] if n != 'time']
         # the training parts: sums and counts of all processes, then the mean over every series they saw
@@ -863,6 +877,7 @@ class TimeMAEPretrain(Callback):
                      '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
 
     def after_fit(self):
+        if _in_validation(self.learn): return  # the end of a validate() or get_preds(), maybe inside a fit: not the fit's end
         if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
