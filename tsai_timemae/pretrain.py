@@ -398,8 +398,7 @@ def _outside_training(learn) -> bool:
     """True in the lr finder and in `learn.validate()` / `get_preds()`: those send before_fit, before_epoch, after_epoch
     and after_fit too, though nothing trains. fastai holds `learn.lock` for the whole of a validation
     (`Learner.validation_context`), never during a fit."""
-    lock = getattr(learn, 'lock', None)
-    return hasattr(learn, 'lr_finder') or hasattr(learn, 'gather_preds') or (lock is not None and lock.locked())
+    return hasattr(learn, 'lr_finder') or _in_validation(learn)
 
 # the progress table's columns that are losses; fastai's trackers read a column as a loss only if its name says so
 LOSS_COLUMNS = tuple(f'{p}{k}' for k in ('mcc', 'mrr') for p in ('', 'train_', 'valid_'))
