@@ -309,13 +309,26 @@ def test_without_decoupling_mask_tokens_go_through_the_encoder(udls, tmp_path):
 
 def test_pretraining_without_a_validation_set(basic_motions, tmp_path, capsys):
     """No validation split: the training loss is monitored, the loss parts are recorded, nothing fails, and the
-    closing line says the best encoder was chosen by the training loss."""
+    closing line says the best encoder was chosen by the training loss. The progress table's part columns hold the
+    training epoch's values (fastai lists them but logs nothing there without validation metrics), so fastai's
+    `CSVLogger` writes aligned rows and a tracker can monitor 'mcc'."""
+    import csv
+    from fastai.callback.progress import CSVLogger
+    from fastai.callback.tracker import SaveModelCallback
     udls = get_ts_dls(basic_motions[0], splits=(list(range(40)), []), bs=10)
     learn, cb = _learner(udls, tmp_path, checkpoint='best')
-    cb.verbose = True
-    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
+    learn.path, cb.verbose = tmp_path, True
+    save = SaveModelCallback(monitor='mcc', fname='best_mcc')
+    with learn.no_bar(): learn.fit(2, 1e-3, cbs=[CSVLogger(fname=str(tmp_path / 'history.csv')), save])
     assert len(cb.history) == 2 and cb.weights_path.is_file() and cb.best == pytest.approx(min(h['train_loss'] for h in cb.history))
     assert f'Best pretrained encoder (training loss {cb.best:.5f}; no validation set) is at' in capsys.readouterr().out
+    names = learn.recorder.metric_names[1:-1]
+    assert [len(v) for v in learn.recorder.values] == [len(names)] * 2
+    rows = list(csv.DictReader(open(tmp_path / 'history.csv')))
+    for row, h in zip(rows, cb.history):
+        assert row['time'].count(':') == 1 and float(row['mcc']) == pytest.approx(h['train_mcc'])
+        assert float(row['rep_std']) == pytest.approx(h['train_rep_std']) and 'mcc' not in h  # the history: train_* alone
+    assert save.best == pytest.approx(min(h['train_mcc'] for h in cb.history))
 
 
 # -- sizes that fit the data -------------------------------------------------------------------------------------

@@ -862,7 +862,17 @@ class TimeMAEPretrain(Callback):
         logged = mean_over_ranks({k: _as_float(v) for k, v in zip(names, rec.log[1:])}, self.learn)
         # the same on every rank; the epoch and the momentum are the same already (not averaged: they stay as they are)
         self.history.append({'epoch': self.epoch, **train, 'momentum': self.current_momentum(), **logged})
+        self._fill_columns_without_validation(rec, names, train)
         self._check_collapse(self.history[-1]['train_rep_std'])
+
+    def _fill_columns_without_validation(self, rec, names: list, train: dict):
+        """Without validation metrics (tsai's `valid_metrics=False` when there is no validation split) fastai's recorder
+        still lists the loss parts as columns but logs no value for them: the table shows them blank and `CSVLogger`
+        shifts the time into the first one. Fill them with the training epoch's values (all processes), as fastai's
+        columns hold training values when only training metrics are on; the history keeps them as `train_*` alone."""
+        missing = names[len(rec.log) - 1:]
+        if rec.valid_metrics or not missing or not all(n in self.parts for n in missing): return
+        rec.log += [train[f'train_{n}'] for n in missing]
 
     def _check_collapse(self, spread: float):
         "Warn once per fit when the visible representations are close to one vector for every series and position."
