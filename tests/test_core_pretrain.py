@@ -370,19 +370,26 @@ def test_default_pretrain_epochs_is_a_number_of_steps_capped_at_100_epochs():
 # -- fastai's own tools beside the callback (from a walkthrough) ----------------------------------------------------
 def test_fastai_trackers_monitoring_mcc_or_mrr_keep_the_lowest_and_the_file_follows_a_reload(udls, tmp_path):
     """'mcc' and 'mrr' are losses, but fastai's trackers read a name without 'loss' as higher-is-better: they now keep the
-    lowest. When `SaveModelCallback` reloads its best epoch at the end, the encoder file is saved again, so that
-    fine-tuning starts from the encoder the learner holds."""
+    lowest. When `SaveModelCallback` reloads its best epoch at the end, the encoder file is saved again after that
+    reload, so that fine-tuning starts from the encoder the learner holds, and `cb.best` is that epoch's loss. The
+    recorded `mrr` is rewritten so that the best epoch is epoch 1 of 4, not the last (where file and learner agree anyway)."""
     import numpy as np
     from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
     from tsai_timemae.embeddings import get_embeddings
+
+    class BestAtEpochOne(Callback):
+        order = 55  # after the Recorder stored the epoch's values, before the trackers read them
+        def after_epoch(self):
+            names = list(self.recorder.metric_names[1:])
+            self.recorder.values[-1][names.index('mrr')] = [3., 1., 2., 4.][self.epoch]
+
     learn, cb = _learner(udls, tmp_path)
     learn.path = tmp_path
     save = SaveModelCallback(monitor='mrr', fname='best_mrr')
     early = EarlyStoppingCallback(monitor='mcc', patience=10)
-    with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3, cbs=[save, early])
-    assert save.comp is np.less and early.comp is np.less
-    mrr = [h['mrr'] for h in cb.history]
-    assert save.best == pytest.approx(min(mrr), rel=1e-5)
+    with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3, cbs=[save, early, BestAtEpochOne()])
+    assert save.comp is np.less and early.comp is np.less and save.best == 1.
+    assert cb.best == pytest.approx(cb.history[1]['valid_loss'], rel=1e-6) != cb.history[-1]['valid_loss']
     xb = learn.dls.valid.one_batch()[0].cpu().numpy()  # standardized: both are bare models
     on_file, held = get_embeddings(TimeMAE.from_pretrained(cb.weights_path), xb), get_embeddings(learn.model, xb)
     np.testing.assert_allclose(on_file, held, rtol=1e-5, atol=1e-6)

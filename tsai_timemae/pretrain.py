@@ -528,8 +528,9 @@ class SaveEncoder(TrackerCallback):
     """Save the encoder (`save_encoder_weights`: the backbone's weights and its architecture, written atomically) to
     `path` after every epoch (`every_epoch=True`) or when the monitored loss improves. The monitor is the validation
     loss, or the training loss when there is no validation data. Only rank 0 writes in a distributed run; `lr_find`,
-    `validate` and `get_preds` never save. `best` is the saved epoch's loss."""
-    order = TrackerCallback.order + 1
+    `validate` and `get_preds` never save. `best` is the saved epoch's loss. It runs after fastai's `SaveModelCallback`
+    (whose `after_fit` reloads its best epoch) and before `EarlyStoppingCallback` (which ends the fit in `after_epoch`)."""
+    order = SaveModelCallback.order + 1
     def __init__(self, path, every_epoch: bool = True, verbose: bool = True):
         super().__init__(monitor='valid_loss', reset_on_fit=False)
         self.path, self.every_epoch, self.verbose, self.weights_path = Path(path), every_epoch, verbose, None
@@ -558,16 +559,28 @@ class SaveEncoder(TrackerCallback):
                 print(f'Better model found at epoch {self.epoch} with {self.monitor} {val:.5f}: encoder weights saved to {self.weights_path}')
 
     def after_fit(self):
-        """fastai's `SaveModelCallback` (order 60, before this one) reloads its best epoch into the learner at the end of
+        """fastai's `SaveModelCallback` (the order before this one's) reloads its best epoch into the learner at the end of
         the fit: with `every_epoch` the file then holds another encoder than the learner, and fine-tuning from the file
-        would start from one the user did not choose. Save the learner's encoder again."""
+        would start from one the user did not choose. Save the learner's encoder again; `best` becomes that epoch's loss."""
         if not (getattr(self, '_trained', False) and self.every_epoch and self.weights_path is not None): return
         reloaded = [cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback) and not cb.at_end and not cb.every_epoch]
         if not reloaded: return
+        epoch = self._epoch_of(reloaded[-1])  # the last one's after_fit loaded last: the learner holds its epoch
+        if epoch is not None:
+            names = list(self.recorder.metric_names[1:])
+            self.best = _as_float(self.recorder.values[epoch][names.index(self.monitor)])
         if rank_distrib() == 0:
             save_encoder_weights(get_model(self.learn.model), self.path)
-            if self.verbose: print(f'SaveModelCallback reloaded its best epoch ({reloaded[0].monitor}): the encoder file '
-                                   f'{self.path} now holds that encoder too')
+            which = f'epoch {epoch}, {self.monitor} {self.best:.5f}' if epoch is not None else reloaded[-1].monitor
+            if self.verbose: print(f'SaveModelCallback reloaded its best epoch ({which}): the encoder file '
+                                   f'{self.path} now holds that encoder')
+
+    def _epoch_of(self, tracker) -> int | None:
+        "The first epoch of this fit whose recorded value of the tracker's monitor is its best (what it saved), if any."
+        names = list(self.recorder.metric_names[1:])
+        if tracker.monitor not in names or self.monitor not in names: return None
+        col = names.index(tracker.monitor)
+        return next((i for i, v in enumerate(self.recorder.values) if _as_float(v[col]) == _as_float(tracker.best)), None)
 
     def new_run(self): self.best, self.weights_path = math.inf, None
 
@@ -996,7 +1009,7 @@ class PretrainCheckpoint(Callback):
     epoch's state. A state file written with another model, other settings, epochs, schedule, batch size or other
     series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
     it; `owner` is that callback."""
-    order = 70  # after the Recorder (50) and SaveEncoder (61): the state holds this epoch's history and encoder file
+    order = 70  # after the Recorder (50) and SaveEncoder (62): the state holds this epoch's history and encoder file
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
         if int(every) < 1: raise ValueError(f'save_every must be a positive number of epochs, got {every}.')
         self.path, self.every, self.resume, self.owner, self.start, self._recorder = Path(path), int(every), resume, owner, 0, None
