@@ -3,12 +3,14 @@ them (schema 1, `benchmarks/migrate_results.py`). The schema 1 fixtures under te
 copies of committed result files (two edited to predate `pretrain_inputs`); REPORT.md there is the page the harness
 rendered from them before the settings objects existed."""
 import json
+import re
 import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+import torch
 
 from tsai_timemae import bench
 from tsai_timemae.bench import cache_path, method_settings, render_report, run_config
@@ -430,8 +432,25 @@ def _cached_encoder(root, pre):
     ds = SimpleNamespace(name='BasicMotions', source='/nowhere/BasicMotions')  # never read: the cache answers
     stem = cache_path(root, ds.name, ds.source, pre, 0)
     stem.parent.mkdir(parents=True)
-    stem.with_suffix('.pth').write_bytes(b'not read')
+    torch.save({'never': torch.zeros(1)}, stem.with_suffix('.pth'))  # readable: the cache checks that much
     return ds, stem
+
+
+def test_a_damaged_cached_pretraining_names_both_files_to_delete(tmp_path):
+    """A cached weights or record file damaged after it was written (both are written whole) stops the run with the
+    two files to delete: "re-run pretraining" alone would find the same cache entry again."""
+    from tsai_timemae.bench import library_defaults, pretrain_timemae, timemae_pretraining, write_json_atomic
+    pre = timemae_pretraining(run_config('BasicMotions', 'timemae_finelast', 'kmeans'))
+    ds, stem = _cached_encoder(tmp_path, pre)
+    pth, meta = stem.with_suffix('.pth'), stem.with_suffix('.json')
+    write_json_atomic({'method': 'timemae', 'library_defaults': library_defaults('kmeans')}, meta)
+    pth.write_bytes(pth.read_bytes()[:40])                                            # truncated weights
+    with pytest.raises(ValueError, match=f'cannot be read.*delete {re.escape(str(pth))} and {re.escape(str(meta))} to pretrain'):
+        pretrain_timemae(ds, pre, 0, tmp_path)
+    torch.save({'never': torch.zeros(1)}, pth)
+    meta.write_text('{"method": "timem')                                              # truncated record
+    with pytest.raises(ValueError, match='cannot be read.*delete'):
+        pretrain_timemae(ds, pre, 0, tmp_path)
 
 
 def test_pretrain_timemae_refuses_a_stale_cached_encoder_before_training(tmp_path):

@@ -46,7 +46,7 @@ from .model import TimeMAE
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
-from .weights import atomic_write, check_writable_folder, save_figure
+from .weights import _load_state, atomic_write, check_writable_folder, save_figure
 from .notices import timemae_warn
 
 # %% auto #0
@@ -545,10 +545,16 @@ def cache_path(cache_dir, dataset: str, source, pretraining, seed: int) -> Path:
 def _cached(stem_path: Path):
     """A finished pretraining's record, or None. `weights` is the file found next to the record, not the path it was
     written at: a cache folder that was moved or copied (another `--out-dir`, another clone) must load its own file."""
-    meta = stem_path.with_suffix('.json')
-    if meta.is_file() and stem_path.with_suffix('.pth').is_file():
-        return {**json.loads(meta.read_text()), 'weights': str(stem_path.with_suffix('.pth')), 'cached': True}
-    return None
+    meta, pth = stem_path.with_suffix('.json'), stem_path.with_suffix('.pth')
+    if not (meta.is_file() and pth.is_file()): return None
+    # both are written whole or not at all: one that cannot be read was damaged since, and a rerun would find it again
+    try:
+        record = json.loads(meta.read_text())
+        _load_state(pth)
+    except (OSError, ValueError) as e:  # a JSONDecodeError is a ValueError; `_load_state` says what is wrong with the weights
+        raise ValueError(f'The cached pretraining {stem_path.name} in {stem_path.parent} cannot be read ({e}): delete '
+                         f'{pth} and {meta} to pretrain it again.') from None
+    return {**record, 'weights': str(pth), 'cached': True}
 
 # `TimeMAEPretraining` fields passed to `TimeMAEPretrain` under the same name (the architecture goes to `TimeMAE`)
 NAMED_PRETRAIN_SETTINGS = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'momentum', 'normalize_targets',
