@@ -193,7 +193,19 @@ def test_classes_keep_their_colours_across_plots_and_fastais_axes_are_taken(pret
         plot_embeddings(learn, X, y, ax=np.array(plt.subplots(1, 2)[1]))
     with pytest.raises(ValueError, match=r'y has shape \(40, 4\).*y.argmax\(1\)'):
         plot_embeddings(learn, X, np.eye(4)[np.arange(40) % 4])
+    with pytest.raises(ValueError, match='40 distinct fractional values, a continuous target.*np.digitize'):
+        plot_embeddings(learn, X, np.linspace(0, 1, 40))
     plt.close('all')
+
+
+def test_many_classes_get_distinct_colours_without_wrapping_around():
+    "Past tab20's 20 colours, the first and last class do not both come out red (a circle of hues)."
+    from matplotlib.colors import to_rgb
+    from tsai_timemae.plots import class_colours
+    for k in (21, 40):
+        rgb = np.array([to_rgb(c) for c in class_colours(k)])
+        assert len({tuple(np.round(c, 3)) for c in rgb}) == k
+        assert np.abs(rgb[0] - rgb[-1]).sum() > 0.5
 
 
 def test_identical_series_and_two_dimensional_input_are_named_not_crashed(pretrained):

@@ -28,11 +28,12 @@ def _tsne_perplexity(n: int, perplexity: float | None) -> float:
 
 def class_colours(k: int) -> list:
     """`k` distinct colours: matplotlib's default cycle (what fastai's plots use) up to 10 classes, `tab20` up to 20,
-    then evenly spaced hues; the cycle alone would give two classes one colour from the eleventh on."""
+    then evenly spaced colours of `turbo` (blue to red, not a circle of hues: the first and last differ); the cycle
+    alone would give two classes one colour from the eleventh on."""
     import matplotlib.pyplot as plt
     if k <= 10: return [f'C{i}' for i in range(k)]
     if k <= 20: return [plt.get_cmap('tab20')(i) for i in range(k)]
-    return [plt.get_cmap('hsv')(i / k) for i in range(k)]
+    return [plt.get_cmap('turbo')(i / (k - 1)) for i in range(k)]
 
 def _one_axis(ax):
     "fastai's `subplots()` returns an array of axes even for one: take its only axis; several are refused."
@@ -67,6 +68,10 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
     if len(bad := missing_labels(y)):
         raise ValueError(f'plot_embeddings colours series by label, but {len(bad)} labels in y are missing (NaN or None), '
                          f'e.g. at positions {list(map(int, bad[:5]))}: drop those series, or give them a label such as "unknown".')
+    if y.dtype.kind == 'f' and len(np.unique(y)) > 20 and not np.all(y == np.round(y)):
+        raise ValueError(f'plot_embeddings colours series by class, but y holds {len(np.unique(y))} distinct fractional '
+                         'values, a continuous target: one colour per value. Pass class labels, or bins of y, e.g. '
+                         'np.digitize(y, np.quantile(y, [0.25, 0.5, 0.75])) for its quartiles.')
     if y.dtype == object: y = y.astype(str)  # mixed numbers and text cannot be sorted into classes
     if classes is None: classes = np.unique(y)
     else:
