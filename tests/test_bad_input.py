@@ -439,3 +439,16 @@ def test_a_command_line_mistake_is_one_line_without_argparses_usage_block(capsys
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and 'usage:' not in err
     assert "name the data sets before the options: `timemae bench HAR --seeds ...`" in err and '--help' in err
+
+
+def test_an_option_the_command_does_not_know_points_to_that_commands_help_and_the_closest_option(capsys):
+    "argparse reports a sub-command's unknown option from the top parser: the message names the sub-command's help."
+    from tsai_timemae.cli import main
+    with pytest.raises(SystemExit) as e: main(['bench', 'HAR', '--label-fractions', '0.2'])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1
+    assert 'unrecognized arguments: --label-fractions 0.2 (did you mean --label-fraction?)' in err
+    assert '(`timemae bench --help` lists its options)' in err
+    with pytest.raises(SystemExit): main(['probe', 'HAR', '--label-fraction', '0.2'])  # a bench option: no near miss
+    err = capsys.readouterr().err
+    assert 'did you mean' not in err and '`timemae probe --help`' in err

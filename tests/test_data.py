@@ -127,9 +127,14 @@ def test_missing_labels_are_named_where_they_are_read(tmp_path):
 
 
 def test_npz_missing_arrays_named(tmp_path):
+    """The arrays missing, the ones the file holds, and for a missing test split where to measure without one; the
+    probe (no test split read) asks only for the training arrays."""
     np.savez(tmp_path / 'half.npz', X_train=np.zeros((4, 1, 5)), y_train=np.arange(4))
-    with pytest.raises(ValueError, match=r"\['X_test', 'y_test'\]"):
+    with pytest.raises(ValueError, match=r"\['X_test', 'y_test'\].*timemae probe"):
         load_dataset(tmp_path / 'half.npz')
+    np.savez(tmp_path / 'naive.npz', X=np.zeros((4, 1, 5)), y=np.arange(4))
+    with pytest.raises(ValueError, match=r"lacks \['X_train', 'y_train'\] \(it holds \['X', 'y'\]\); .*X_train and y_train \("):
+        load_dataset(tmp_path / 'naive.npz', require_test=False)
 
 
 # -- the validation split ---------------------------------------------------------------------------------------------
@@ -147,7 +152,7 @@ def test_split_is_stratified_seeded_and_disjoint():
 
 def test_split_errors():
     X, y = np.zeros((5, 1, 3)), np.array([0, 0, 1, 1, 2])
-    with pytest.raises(ValueError, match='only 1 training sample'):
+    with pytest.raises(ValueError, match="Class 2 has only 1 training sample"):
         split_train_valid(X, y, 0.4)
     with pytest.raises(ValueError, match='valid_size'):
         split_train_valid(X, y, 1.5)

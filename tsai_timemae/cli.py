@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import itertools
 import os
@@ -63,6 +64,14 @@ class CommandParser(argparse.ArgumentParser):
         if option and option.nargs in ('+', '*') and takes_data_sets and self._after_other_values(option, m[2]):
             message += (f'. If {m[2]!r} is a data set, name the data sets before the options: '
                         f'`{self.prog} {m[2]} {option.option_strings[-1]} ...`')
+        # options a sub-command does not know reach the top parser, which knows none of them: name the sub-command's
+        # help and its closest options (`--label-fractions` -> `--label-fraction`)
+        command = getattr(self, 'command_parser', None)
+        if command is not None and message.startswith('unrecognized arguments'):
+            toks = [t.split('=')[0] for t in getattr(self, '_tokens', []) if t.startswith('--') and t.split('=')[0] not in command._option_string_actions]
+            close = [c for t in toks for c in difflib.get_close_matches(t, list(command._option_string_actions), n=1, cutoff=0.75)]
+            if close: message += f' (did you mean {", ".join(dict.fromkeys(close))}?)'
+            self.exit(2, f'{self.prog}: error: {message} (`{command.prog} --help` lists its options)\n')
         # one line, as every other error of the commands (argparse would print its whole usage block first)
         self.exit(2, f'{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n')
 
@@ -97,6 +106,7 @@ def main(argv=None):
             if e.name != mod: raise
             parser.error(f'the {name!r} command is not part of this install')
         module.add_args(p)
+        parser.command_parser = p
     args = parser.parse_args(argv)
     try: return module.run(args)
     except USER_ERRORS as e:

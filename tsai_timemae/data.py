@@ -217,6 +217,9 @@ def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.nda
 
 # %% ../nbs/10_data.ipynb #cc83375c
 NPY_KEYS = ('X_train', 'y_train', 'X_valid', 'y_valid', 'X_test', 'y_test')
+# what to do when a data set without a test split meets the one command that scores it
+_TEST_HINT = ('The benchmark scores a test split: add one, or, to measure features without it, run `timemae probe` '
+              '(cross-validation of the training series; it reads no test split).')
 VALID_ALIASES = {'X_val': 'X_valid', 'y_val': 'y_valid'}  # read as the validation split
 
 def _np_load(path) -> np.ndarray | dict:
@@ -255,9 +258,13 @@ def read_numpy(path, require_test: bool = True) -> dict:
     arrays = {k: v for k, v in found.items() if k in NPY_KEYS}
     if not require_test and 'X_test' not in arrays and 'y_test' not in arrays and {'X_train', 'y_train'} <= set(arrays):
         arrays = _no_test(arrays)
-    missing = [k for k in ('X_train', 'y_train', 'X_test', 'y_test') if k not in arrays]
-    if missing: raise ValueError(f'{path} lacks {missing}; a numpy data set needs X_train, y_train, X_test, y_test '
-                                 '(X_valid, y_valid optional).')
+    needed = ('X_train', 'y_train', 'X_test', 'y_test') if require_test else ('X_train', 'y_train')
+    missing = [k for k in needed if k not in arrays]
+    if missing:
+        raise ValueError(f'{path} lacks {missing} (it holds {sorted(found) or "no arrays"}); a numpy data set needs '
+                         + (', '.join(needed) + ' (X_valid, y_valid optional)' if require_test else
+                            'X_train and y_train (X_valid, y_valid optional; a test split is not read here)')
+                         + (f'. {_TEST_HINT}' if require_test and {'X_train', 'y_train'} <= set(arrays) else '.'))
     if ('X_valid' in arrays) != ('y_valid' in arrays):
         raise ValueError(f'{path} has only one of X_valid and y_valid; give both or neither.')
     for s in ('train', 'valid', 'test'):
@@ -269,9 +276,9 @@ def split_train_valid(X, y, valid_size: float = 0.2, seed: int = 42):
     "Stratified, seeded split of the training set -> `X_train, y_train, X_valid, y_valid`."
     if not 0 < valid_size < 1: raise ValueError(f'valid_size must be a fraction in (0, 1), got {valid_size}.')
     if len(y) == 0: raise ValueError('The training split holds no series: check the data files.')
-    _, counts = np.unique(y, return_counts=True)
+    labels, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        raise ValueError(f'A class has only {counts.min()} training sample, so a stratified validation split is impossible. '
+        raise ValueError(f'Class {labels[counts.argmin()].item()!r} has only {counts.min()} training sample, so a stratified validation split is impossible. '
                          'Provide a validation split in the files (val.pt, X_valid/y_valid) instead.')
     n_valid = math.ceil(valid_size * len(y))  # as scikit-learn's train_test_split counts it
     if min(n_valid, len(y) - n_valid) < len(counts):
@@ -431,7 +438,7 @@ def _load_arrays(path: Path, fmt: str, pad_value: float, require_test: bool = Tr
                              f'files to {path.name}_TRAIN.ts and {path.name}_TEST.ts.')
         test = [Path(str(train[0])[:-len('_TRAIN.ts')] + '_TEST.ts')]
         if not test[0].is_file():
-            if require_test: raise FileNotFoundError(f'{train[0]} has no matching test file {test[0]}.')
+            if require_test: raise FileNotFoundError(f'{train[0]} has no matching test file {test[0]}. {_TEST_HINT}')
             (Xtr, ytr, ltr), = read_ts_files([train[0]], pad_value)
             info = {} if len(np.unique(ltr)) <= 1 else {
                 'variable_length': True, 'min_length': int(ltr.min()), 'max_length': int(ltr.max()),
