@@ -4,6 +4,7 @@ than the fraction (fixed schedule, final epoch), result files and report section
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -301,3 +302,22 @@ def test_label_goal_verdict_needs_finelast_or_fineall_above_both_baselines(tmp_p
     with pytest.raises(ValueError, match=r'in \(0, 1\]'): label_goal.comparisons('D', tmp_path, tmp_path, ('2',))
     one = label_goal.goal_verdict(label_goal.comparisons('D', tmp_path, tmp_path, ('1',), seeds=(0,)))
     assert '- 100% of the labels: n/a (one seed' in one  # no spread over seeds to clear
+
+
+def test_a_fraction_raised_by_one_series_per_class_warns_and_the_report_says_which_fractions_share_series(label_run, tmp_path):
+    """5% of BasicMotions' 32 training series gives no class a series by the fraction alone: the floor of one per class
+    labels 4 (12.5%), and the run says so. Two fractions that label as many series label the same ones (the subsets
+    nest), and the report says their columns differ only by chance."""
+    from tsai_timemae.bench import _label_section
+    ds = load_dataset('BasicMotions')
+    with pytest.warns(UserWarning, match=r"0.05 of BasicMotions's 32 training series labels 4 \(12.5%\): 4 of its 4 classes keep one"):
+        fixed_label_subset(ds, 0.05, 0, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        fixed_label_subset(ds, 0.25, 0, tmp_path)                                # 2 of each class's 8: no floor
+    out, _, _ = label_run
+    rows = [r for r in summarize(load_results(out)) if r['label_fraction'] == 0.25]
+    twin = [{**r, 'label_fraction': 0.2} for r in rows]                            # as many series at another fraction
+    text = '\n'.join(_label_section(rows + twin, {}))
+    assert '20% and 25% label the same series (at least one per class), so their columns differ only by chance.' in text
+    assert 'label the same series' not in '\n'.join(_label_section(rows, {}))

@@ -478,6 +478,11 @@ def fixed_label_subset(ds: TSDataset, fraction: float, seed: int, out_dir) -> np
                              'draw a new subset, or restore the split it was drawn from.')
         return idx
     idx = label_subset(ds.y_train, fraction, seed)
+    _, counts = np.unique(ds.y_train, return_counts=True)
+    if (raised := int((np.rint(fraction * counts) < 1).sum())):  # the floor of one series per class, not the fraction
+        timemae_warn(f'A label fraction of {fraction:g} of {ds.name}\'s {len(ds.y_train)} training series labels '
+                     f'{len(idx)} ({len(idx) / len(ds.y_train):.1%}): {raised} of its {len(counts)} classes keep one series '
+                     'though the fraction gives them none, so smaller fractions can label the same series as this one.')
     write_json_atomic({'dataset': ds.name, 'fraction': fraction, 'seed': seed, 'n_train': len(ds.y_train),
                        'labels_sha1': _labels_sha1(ds.y_train), 'n_labelled': len(idx),
                        'per_class': _per_class(ds.y_train[idx]), 'indices': idx}, path)
@@ -1245,6 +1250,11 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         n = {f: sorted({k for r in mine if r['label_fraction'] == f for k in r['n_labelled'] if k is not None}) for f in fracs}
         lines += ['', 'Labelled training series per seed: ' + '; '.join(
             f"{f * 100:g}%: {', '.join(map(str, n[f])) or '?'}" for f in fracs) + f" of {mine[0]['data']['n_train']}.", '']
+        # a larger fraction's subset holds a smaller one's (`label_subset`): the same counts are the same series
+        same = [[f for f in fracs if tuple(n[f]) == c] for c in dict.fromkeys(tuple(n[f]) for f in fracs if n[f])]
+        same = [g for g in same if len(g) > 1]
+        if same: lines[-1:-1] = [' '.join(' and '.join(f'{f * 100:g}%' for f in g) + ' label the same series (at least one '
+                                          'per class), so their columns differ only by chance.' for g in same)]
         if plots.get(d): lines += [f'![{d} label efficiency]({plots[d]})', '']
         groups = {}
         for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick']], sort_keys=True, default=str), []).append(r)
