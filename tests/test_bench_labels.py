@@ -160,7 +160,8 @@ def test_report_keeps_fractions_apart_and_plots_them(label_run, tmp_path):
     for m in NAMES:
         assert len(re.findall(rf'^\| {m} \(quick\)', main, re.M)) == 1                 # one full-label row per method
         # one seed: no spread shown; the tiny sizes given from Python have no flag, so the row says its command differs
-        assert re.search(rf'^\| {m} \(quick\) \(other settings than its command runs today: see its result files\) '
+        # the tiny sizes are named as in the Results tables, `(changed: d_model=32, ...)`
+        assert re.search(rf'^\| {m} \(quick\) \(changed: [^|]*?\) \(other settings than its command runs today: see its result files\) '
                          rf'\| [0-9.]+ \(1\) \|$', section, re.M), m
     assert '| method | 25% labels |' in section and 'Labelled training series per seed: 25%: 8 of 32.' in section
     assert re.search(r'timemae bench BasicMotions --methods .* --seeds 0 --quick --label-fraction 0.25', section)

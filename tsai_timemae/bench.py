@@ -1238,6 +1238,8 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         for m in dict.fromkeys(r['method'] for r in mine):
             by = {r['label_fraction']: r for r in mine if r['method'] == m}
             flag = ' (quick)' if any(r['quick'] for r in by.values()) else ''
+            changed = {k: v for r in by.values() for k, v in _unexplained(r).items()}  # as the Results tables say it
+            if changed: flag += ' (changed: ' + ', '.join(f'{k}={v}' for k, v in sorted(changed.items())) + ')'
             flag += ' (mixed settings across seeds)' if any(r['mixed_configs'] for r in by.values()) else ''
             if len({json.dumps(comparable_settings(r['settings']), sort_keys=True, default=str) for r in by.values()}) > 1:
                 flag += ' (settings differ across fractions)'  # one line of the plot, but not one configuration
