@@ -453,3 +453,27 @@ def test_records_name_the_commit_of_the_code_that_made_them(tmp_path, monkeypatc
     assert code['commit'] == head and isinstance(code['dirty'], bool)
     monkeypatch.setattr(bench, '__file__', str(tmp_path / 'tsai_timemae' / 'bench.py'))   # an installed copy
     assert bench.code_version() == {'commit': None, 'dirty': None}
+
+
+def test_a_users_own_data_set_is_benchmarked_with_the_librarys_defaults_unless_told(tmp_path, capsys):
+    """A data set the bench has no settings for gets `TimeMAEPretrain()`'s k-means codes and the window `TimeMAE`
+    derives from the series length (what `timemae probe` measures there too), and the run says so; `--tokenizer` and
+    `--window` still choose. The bench's own data sets keep their settings (Gumbel codes, as their results ran)."""
+    from tsai_timemae.model import auto_window
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    np.savez(tmp_path / 'mine.npz', X_train=rng.normal(size=(24, 2, 40)), y_train=y, X_test=rng.normal(size=(8, 2, 40)),
+             y_test=y[:8])
+    kw = dict(seeds=[0], report=None, quick=True, bar=False, **TINY)
+    [p] = run_benchmark([str(tmp_path / 'mine.npz')], ['timemae_linear'], out_dir=tmp_path / 'a', **kw)
+    r = json.loads(p.read_text())
+    assert p.name.startswith('timemae_linear_kmeans') and r['settings']['pretraining']['tokenizer'] == 'kmeans'
+    assert r['settings']['pretraining']['arch']['window'] == auto_window(40) == 4
+    assert r['settings']['pretraining']['normalize_targets'] and r['settings']['pretraining']['beta'] == 1
+    assert "mine: tokenizer kmeans, window 4 of 40 steps: the library's defaults" in capsys.readouterr().out
+    [p] = run_benchmark([str(tmp_path / 'mine.npz')], ['timemae_linear'], out_dir=tmp_path / 'b', tokenizers=['gumbel'],
+                        window=5, **kw)
+    r = json.loads(p.read_text())
+    assert r['settings']['pretraining']['tokenizer'] == 'gumbel' and r['settings']['pretraining']['arch']['window'] == 5
+    assert 'library\'s defaults' not in capsys.readouterr().out
+    assert bench.own_data_settings('BasicMotions', None, None, {}) == (('gumbel',), {})

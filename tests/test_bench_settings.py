@@ -98,7 +98,8 @@ def test_the_report_reads_the_same_from_migrated_files(tmp_path):
     # protocol says where the test split's lengths and the pretraining's own scaling come in (session 29), and the
     # opening says which sections the result files give, the label protocol how its shared settings were chosen, and a
     # one-seed cell shows no '± 0.00' (session 31), and a one-channel data set has '1 channel', and the label section names the full-label protocol's section (session 41), and the protocol names
-    # random_projection and where the cache is (session 44), and the label protocol names its epochs (session 45)
+    # random_projection and where the cache is (session 44), and the label protocol names its epochs (session 45), and
+    # a label-efficiency row names its changed settings as a Results row does (session 47)
     assert text == (FIXTURES / 'REPORT.md').read_text()
     assert '| timemae_fineall_gumbel (changed: pretrain_inputs=train) | 1 |' in text   # made before the setting existed
 

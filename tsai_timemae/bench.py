@@ -42,7 +42,7 @@ from .cli import positive_float, positive_int, seed_int
 from .data import TSDataset, check_finite, check_label_fraction, check_labels_present, data_fingerprint, find_dataset, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import comparable_labels, evaluate_learner
-from .model import TimeMAE
+from .model import TimeMAE, auto_window
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
@@ -52,20 +52,21 @@ from .notices import timemae_warn
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
            'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NAMED_PRETRAIN_SETTINGS', 'NOT_ENCODER_SETTINGS',
-           'LIBRARY_SETTINGS_ADDED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS', 'NOT_AVAILABLE', 'PROTOCOL',
-           'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK', 'bench_config', 'settings_class',
-           'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune',
-           'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
-           'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
-           'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
-           'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset',
-           'recorder_history', 'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults',
-           'pretraining_fingerprint', 'check_same_inputs', 'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults',
-           'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
-           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data',
-           'load_results', 'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command',
-           'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
-           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+           'LIBRARY_SETTINGS_ADDED', 'RUNNERS', 'RESULT_SCHEMA', 'OWN_DATA_TOKENIZER', 'PAPER', 'METHOD_LABELS',
+           'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK',
+           'bench_config', 'settings_class', 'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training',
+           'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun',
+           'timemae_arch', 'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name',
+           'dataset_key', 'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions',
+           'environment', 'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path',
+           'fixed_label_subset', 'recorder_history', 'fit_select_score', 'cache_path', 'library_defaults',
+           'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs', 'pretrain_timemae',
+           'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
+           'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one',
+           'run_config', 'own_data_settings', 'run_benchmark', 'check_same_data', 'load_results', 'config_name',
+           'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides', 'summarize',
+           'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
+           'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -660,9 +661,14 @@ def check_same_inputs(hit: dict, stem: Path, ds) -> dict:
 def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "TimeMAE pretraining on the unlabelled inputs (`pre.checkpoint`: which epoch is kept) -> weights path, history, wall time."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
-    if (hit := _cached(stem)) is not None: return check_library_defaults(check_same_inputs(hit, stem, ds), stem, pre.tokenizer)
+    if (hit := _cached(stem)) is not None:
+        hit = check_library_defaults(check_same_inputs(hit, stem, ds), stem, pre.tokenizer)
+        print(f"pretraining: the cached encoder {hit['weights']} (seed {seed}) is reused")
+        return hit
     t0 = time.perf_counter()
     udls = pretraining_dls(ds, pre, seed)
+    print(f'pretraining: TimeMAE ({pre.tokenizer} codes, window {pre.arch.window}), {pre.epochs} epochs on '
+          f'{len(udls.train.dataset)} unlabelled series, seed {seed} -> {stem.with_suffix(".pth")}', flush=True)
     cb = TimeMAEPretrain(**{k: getattr(pre, k) for k in NAMED_PRETRAIN_SETTINGS}, target_dir=stem.parent, fname=stem.name,
                          verbose=False)
     learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **asdict(pre.arch))
@@ -703,9 +709,14 @@ def check_tsai_defaults(hit: dict, stem: Path) -> dict:
 def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "tsai's MVP pretraining of a TSTPlus, as tsai documents it: `ts_learner(udls, TSTPlus, cbs=MVP(...))`."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
-    if (hit := _cached(stem)) is not None: return check_tsai_defaults(check_same_inputs(hit, stem, ds), stem)
+    if (hit := _cached(stem)) is not None:
+        hit = check_tsai_defaults(check_same_inputs(hit, stem, ds), stem)
+        print(f"pretraining: the cached MVP encoder {hit['weights']} (seed {seed}) is reused")
+        return hit
     t0 = time.perf_counter()
     udls = pretraining_dls(ds, pre, seed)
+    print(f'pretraining: MVP (TSTPlus), {pre.epochs} epochs on {len(udls.train.dataset)} unlabelled series, seed {seed} '
+          f'-> {stem.with_suffix(".pth")}', flush=True)
     cb = MVP(r=pre.r, lm=pre.lm, target_dir=str(stem.parent), fname=stem.name)
     learn = ts_learner(udls, TSTPlus, cbs=cb, seed=seed, **pre.tst_kwargs)
     with _maybe_no_bar(learn, bar):
@@ -853,39 +864,59 @@ def _plan(methods, tokenizers):
             if (m, t) not in plan: plan.append((m, t))
     return plan
 
-def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=(DEFAULTS['tokenizer'],), root=None,
+def own_data_settings(name: str, ds, tokenizers, overrides: dict) -> tuple[tuple, dict]:
+    """The tokenizers and settings a data set runs with when the caller did not choose them. A data set the bench
+    knows (`DATASET_CONFIGS`) keeps its row and `DEFAULTS` (Gumbel codes, as its committed results ran); any other,
+    a user's own, gets what the library does by default, so the bench measures the TimeMAE a user would train: the
+    k-means codes of `TimeMAEPretrain()` and the window `TimeMAE` derives from the series length (`auto_window`,
+    also what `timemae probe` uses there)."""
+    if name in DATASET_CONFIGS: return tuple(tokenizers or (DEFAULTS['tokenizer'],)), {}
+    extra = {} if 'window' in overrides else {'window': auto_window(ds.seq_len)}
+    return tuple(tokenizers or (OWN_DATA_TOKENIZER,)), extra
+
+OWN_DATA_TOKENIZER = 'kmeans'  # `TimeMAEPretrain()`'s default
+
+def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, root=None,
                   out_dir='benchmarks', report='BENCHMARKS.md', quick: bool = False, overwrite: bool = False,
                   bar: bool = True, label_fractions=(None,), **overrides) -> list[Path]:
     """Run the protocol for every data set x seed x label fraction x method (x tokenizer for the TimeMAE
     pretrained methods); skip runs whose result file exists (unless `overwrite`); regenerate `report` and the plots.
     Returns the result files. A label fraction of `None` is the full-label protocol; a number in (0, 1] is the
-    label-efficiency protocol (`LABEL_PROTOCOL`)."""
-    tokenizers, datasets, seeds = tuple(dict.fromkeys(tokenizers)), list(dict.fromkeys(datasets)), list(dict.fromkeys(seeds))
+    label-efficiency protocol (`LABEL_PROTOCOL`). `tokenizers=None`: each data set's default (`own_data_settings`:
+    Gumbel for the data sets the bench knows, the library's k-means codes and derived window for others)."""
+    tokenizers = None if tokenizers is None else tuple(dict.fromkeys(tokenizers))
+    datasets, seeds = list(dict.fromkeys(datasets)), list(dict.fromkeys(seeds))
     fractions = list(dict.fromkeys(None if f is None else check_label_fraction(f) for f in (label_fractions or (None,))))
     if fractions != [None] and overrides.get('selection', 'last') != 'last':
         raise ValueError(f"With label fractions the final epoch is scored (selection='last'): selecting on "
                          f"{overrides['selection']!r} would read validation labels beyond the fraction.")
     if 'tokenizer' in overrides: raise ValueError('Pass tokenizers=[...] (--tokenizer), not a tokenizer setting.')
-    for t in tokenizers:
+    for t in tokenizers or ():
         if t not in TOKENIZERS: raise ValueError(f'tokenizer must be one of {TOKENIZERS}, got {t!r}.')
-    plan, paths = _plan(methods, tokenizers), []
+    _plan(methods, tokenizers or (DEFAULTS['tokenizer'],))  # an unknown method: an error before any data is read
+    paths = []
     for name in datasets: find_dataset(name, root)  # a misspelt last name: an error now, not after the others' runs
     # the folders last: they are made here, and a run refused above leaves none behind
     if report: check_report_writable(report, out_dir)  # before hours of runs, not after
     if report: check_writable_folder(Path(report).parent, 'report (--report) a file in')
     check_writable_folder(out_dir, 'out_dir (--out-dir)')
     for name in datasets:
-        ds = None
+        cfg = bench_config(name, quick, **overrides)  # how to read it: the validation split and padding
+        ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+        check_finite(ds)
+        fingerprint = data_fingerprint(ds)  # once per data set: every kept result file is checked against it
+        check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
+        print(f'{ds}')
+        toks, extra = own_data_settings(name, ds, tokenizers, overrides)
+        if name not in DATASET_CONFIGS and (extra or tokenizers is None):
+            print(f'{ds.name}: ' + ', '.join(([f'tokenizer {toks[0]}'] if tokenizers is None else []) +
+                                             [f'window {v} of {ds.seq_len} steps' for v in extra.values()])
+                  + ": the library's defaults for a data set the bench has no settings for (--tokenizer, --window choose)")
+        plan = _plan(methods, toks)
         for seed in seeds:
             for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
-                cfg = run_config(name, m, tok, quick, frac, **overrides)
+                cfg = run_config(name, m, tok, quick, frac, **overrides, **extra)
                 settings = method_settings(cfg, m)
-                if ds is None:
-                    ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
-                    check_finite(ds)
-                    fingerprint = data_fingerprint(ds)  # once per data set: every kept result file is checked against it
-                    check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
-                    print(f'{ds}')
                 path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
                 tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
                 if path.is_file() and not overwrite:
@@ -1514,16 +1545,19 @@ def add_args(p):
     p.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS), metavar='METHOD',
                    help=f'any of {", ".join(METHODS)} (default: all)')
     p.add_argument('--seeds', nargs='+', type=seed_int, default=[0, 1, 2], help='seeds to run (default: 0 1 2)')
-    p.add_argument('--tokenizer', nargs='+', default=[DEFAULTS['tokenizer']], choices=list(TOKENIZERS),
+    p.add_argument('--tokenizer', nargs='+', choices=list(TOKENIZERS),
                    help="TimeMAE tokenizer(s): 'codebook' (paper), 'gumbel' (authors' code), 'kmeans' "
                         "(TimeMAEPretrain()'s default: frozen k-means codes, normalised MRR targets, beta 1), "
                         "'random_projection' (BEST-RQ's frozen random codes, otherwise as 'kmeans'); "
-                        f"default {DEFAULTS['tokenizer']!r}")
+                        f"default {DEFAULTS['tokenizer']!r} for the data sets the bench has settings for "
+                        f"({', '.join(DATASET_CONFIGS)}), as their committed results ran, and {OWN_DATA_TOKENIZER!r} "
+                        "(the library's default, with the window derived from the series length) for any other")
     p.add_argument('--pretrain-epochs', type=positive_int, help='override the data set\'s pretraining epochs (TimeMAE and MVP)')
     p.add_argument('--finetune-epochs', type=positive_int, help='override the data set\'s fine-tuning / supervised epochs')
     p.add_argument('--bs', type=positive_int, help='override the data set\'s batch size')
     p.add_argument('--window', type=positive_int,
-                   help="override the data set's TimeMAE window (patch length; it also sets the patches of TimeMAE "
+                   help="override the data set's TimeMAE window (default: its bench setting, or for a data set the bench "
+                        "has none for, the window TimeMAE derives from the series length; patch length; it also sets the patches of TimeMAE "
                         "from scratch); use another --out-dir, since result files are named by method and seed")
     p.add_argument('--pretrain-lr', type=positive_float, help='override the data set\'s TimeMAE pretraining learning rate')
     p.add_argument('--readout', choices=READOUTS,
