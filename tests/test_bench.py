@@ -477,3 +477,18 @@ def test_a_users_own_data_set_is_benchmarked_with_the_librarys_defaults_unless_t
     assert r['settings']['pretraining']['tokenizer'] == 'gumbel' and r['settings']['pretraining']['arch']['window'] == 5
     assert 'library\'s defaults' not in capsys.readouterr().out
     assert bench.own_data_settings('BasicMotions', None, None, {}) == (('gumbel',), {})
+
+
+def test_a_test_class_that_training_never_has_is_named_and_only_configured_sets_report_coverage(tmp_path):
+    """No method can predict a class the training split lacks: the run warns with the accuracy ceiling. A report of
+    one's own data set lists that data set under Coverage, not the bench's sets it never ran."""
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    np.savez(tmp_path / 'mine.npz', X_train=rng.normal(size=(24, 2, 40)), y_train=y, X_test=rng.normal(size=(8, 2, 40)),
+             y_test=np.array([0, 1, 0, 1, 0, 1, 2, 2]))
+    with pytest.warns(UserWarning, match=r"mine: 2 of its 8 test series belong to 1 class\(es\) that no training or "
+                                         r"validation series has \('2'\): .* below 75.0%"):
+        run_benchmark([str(tmp_path / 'mine.npz')], ['timemae_linear_untrained'], seeds=[0], out_dir=tmp_path / 'o',
+                      report=tmp_path / 'o' / 'B.md', quick=True, bar=False, **TINY)
+    coverage = (tmp_path / 'o' / 'B.md').read_text().split('## Coverage')[1]
+    assert '| mine | quick runs only |' in coverage and 'HAR' not in coverage

@@ -876,6 +876,18 @@ def own_data_settings(name: str, ds, tokenizers, overrides: dict) -> tuple[tuple
 
 OWN_DATA_TOKENIZER = 'kmeans'  # `TimeMAEPretrain()`'s default
 
+def _warn_unseen_test_classes(ds):
+    "A test class that no training or validation series has can never be predicted: every method's accuracy is capped."
+    seen = {str(v) for v in np.concatenate([np.asarray(ds.y_train), np.asarray(ds.y_valid)]).tolist()}
+    test = [str(v) for v in np.asarray(ds.y_test).tolist()]
+    unseen = sorted(set(test) - seen)
+    if unseen:
+        n = sum(t in unseen for t in test)
+        timemae_warn(f'{ds.name}: {n} of its {len(test)} test series belong to {len(unseen)} class(es) that no training or '
+                     f'validation series has ({", ".join(map(repr, unseen[:5]))}{", ..." if len(unseen) > 5 else ""}): no '
+                     f'method can predict them, so every accuracy stays below {100 * (1 - n / len(test)):.1f}%. Check the '
+                     'labels of the test files (a typo, another spelling), or leave those series out.', stacklevel=3)
+
 def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, root=None,
                   out_dir='benchmarks', report='BENCHMARKS.md', quick: bool = False, overwrite: bool = False,
                   bar: bool = True, label_fractions=(None,), **overrides) -> list[Path]:
@@ -907,6 +919,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
         fingerprint = data_fingerprint(ds)  # once per data set: every kept result file is checked against it
         check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
         print(f'{ds}')
+        _warn_unseen_test_classes(ds)
         toks, extra = own_data_settings(name, ds, tokenizers, overrides)
         if name not in DATASET_CONFIGS and (extra or tokenizers is None):
             print(f'{ds.name}: ' + ', '.join(([f'tokenizer {toks[0]}'] if tokenizers is None else []) +
@@ -1500,10 +1513,12 @@ def _pretraining_section(records) -> list[str]:
             '|---|---|---|---|---|---|---|---|', *out, '']
 
 def _coverage(rows) -> list[str]:
-    "Which configured data sets have results (full or quick only) and which do not, with the command that runs each."
+    """Which configured data sets have results (full or quick only) and which do not, with the command that runs each.
+    A report of one's own data sets alone lists those: the bench's data sets it never ran are not its business."""
     datasets = list(dict.fromkeys(r['dataset'] for r in rows))
+    ours = any(r['dataset'] in DATASET_CONFIGS and r['dataset'] == (r.get('dataset_arg') or r['dataset']) for r in rows)
     lines = ['## Coverage', '', '| data set | results here | command (full protocol, default settings) |', '|---|---|---|']
-    for name in list(DATASET_CONFIGS) + [d for d in datasets if d not in DATASET_CONFIGS]:
+    for name in (list(DATASET_CONFIGS) if ours or not rows else []) + [d for d in datasets if d not in DATASET_CONFIGS or not ours]:
         mine = [r for r in rows if r['dataset'] == name]
         if mine: why = 'quick runs only' if all(r['quick'] for r in mine) else 'yes'
         else: why = 'no: ' + NOT_AVAILABLE[name] if name in NOT_AVAILABLE else 'no'
