@@ -492,3 +492,14 @@ def test_a_test_class_that_training_never_has_is_named_and_only_configured_sets_
                       report=tmp_path / 'o' / 'B.md', quick=True, bar=False, **TINY)
     coverage = (tmp_path / 'o' / 'B.md').read_text().split('## Coverage')[1]
     assert '| mine | quick runs only |' in coverage and 'HAR' not in coverage
+
+
+def test_series_shorter_than_the_window_are_refused_before_any_run_with_the_flag_that_fixes_it(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    np.savez(tmp_path / 'short.npz', X_train=rng.normal(size=(24, 2, 6)), y_train=y, X_test=rng.normal(size=(8, 2, 6)),
+             y_test=y[:8])
+    with pytest.raises(ValueError, match=r"short's series have 6 steps, fewer than TimeMAE's window of 8: pass --window 6 or less"):
+        run_benchmark([str(tmp_path / 'short.npz')], ['timemae_linear'], seeds=[0], out_dir=tmp_path / 'o', report=None,
+                      quick=True, bar=False, window=8, **TINY)
+    assert not list((tmp_path / 'o').rglob('*.json'))                                  # nothing ran

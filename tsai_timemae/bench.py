@@ -925,6 +925,9 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
             print(f'{ds.name}: ' + ', '.join(([f'tokenizer {toks[0]}'] if tokenizers is None else []) +
                                              [f'window {v} of {ds.seq_len} steps' for v in extra.values()])
                   + ": the library's defaults for a data set the bench has no settings for (--tokenizer, --window choose)")
+        if ds.seq_len < (window := extra.get('window', cfg['window'])) and any(m.startswith('timemae') for m in methods):
+            raise ValueError(f"{ds.name}'s series have {ds.seq_len} steps, fewer than TimeMAE's window of {window}: pass "
+                             f'--window {ds.seq_len} or less (window= in Python), or pad the series.')
         plan = _plan(methods, toks)
         for seed in seeds:
             for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
