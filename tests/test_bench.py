@@ -172,6 +172,11 @@ def test_mean_and_std_over_seeds(bench_run, tmp_path):
     assert row['seeds'] == [0, 1] and (row['acc_mean'], row['acc_std'], row['f1_mean'], row['f1_std']) == (75, 25, 50, 25)
     text = render_report(tmp_path, tmp_path / 'B.md')
     assert re.search(r'^\| inceptiontimeplus \(quick\)[^|]* \| 0,1 \| 75.00 ± 25.00 \| 50.00 ± 25.00 \|', text, re.M)
+    assert 'mixed settings across seeds' not in text
+    r2['settings']['train']['epochs'] += 1                                     # seed 1 ran another schedule
+    write_json_atomic(r2, result_path(tmp_path, 'BasicMotions', 'inceptiontimeplus', 1))
+    text = render_report(tmp_path, tmp_path / 'B.md')
+    assert '(mixed settings across seeds)' in text and bench.MIXED_NOTE in text   # its one command cannot remake both
 
 
 def test_report_without_results_and_from_the_cli(tmp_path):

@@ -53,20 +53,20 @@ from .notices import timemae_warn
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
            'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NAMED_PRETRAIN_SETTINGS', 'NOT_ENCODER_SETTINGS',
            'LIBRARY_SETTINGS_ADDED', 'RUNNERS', 'RESULT_SCHEMA', 'OWN_DATA_TOKENIZER', 'PAPER', 'METHOD_LABELS',
-           'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'INCLUDED_REPORTS', 'REPORT_MARK',
-           'bench_config', 'settings_class', 'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training',
-           'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun',
-           'timemae_arch', 'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name',
-           'dataset_key', 'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions',
-           'environment', 'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path',
-           'fixed_label_subset', 'recorder_history', 'fit_select_score', 'cache_path', 'library_defaults',
-           'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs', 'pretrain_timemae',
-           'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear',
-           'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one',
-           'run_config', 'own_data_settings', 'run_benchmark', 'check_same_data', 'load_results', 'config_name',
-           'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides', 'summarize',
-           'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report', 'check_report_writable',
-           'write_report', 'add_args', 'run']
+           'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'MIXED_NOTE', 'INCLUDED_REPORTS',
+           'REPORT_MARK', 'bench_config', 'settings_class', 'Split', 'TimeMAEArch', 'TimeMAEPretraining',
+           'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus',
+           'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch', 'timemae_pretraining', 'mvp_pretraining',
+           'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key', 'fraction_key', 'result_path',
+           'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment', 'code_version', 'PeakMemory',
+           'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
+           'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults', 'pretraining_fingerprint',
+           'check_same_inputs', 'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp',
+           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
+           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'own_data_settings',
+           'run_benchmark', 'check_same_data', 'load_results', 'config_name', 'run_overrides', 'comparable_settings',
+           'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
+           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -1310,6 +1310,7 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(f'{f:g}' for f in sorted({r['label_fraction'] for r in g}))
                 + where for g in groups.values()]
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
+        if any(r['mixed_configs'] for r in mine): lines += [MIXED_NOTE, '']
     return lines
 
 def _command(dataset: str, rows) -> str:
@@ -1361,6 +1362,9 @@ def _data_flag(row, rows) -> str:
     if mine == {top} and n > n2: return ''  # the data most rows were made from (a tie names every row)
     return ' (other data or validation split than the other rows: see its result files)'
 
+MIXED_NOTE = ('Rows marked *mixed settings across seeds* ran their seeds with different settings: the command runs every '
+              'seed with the first seed\'s, so it does not remake those rows (their result files give each seed\'s).')
+
 def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']
     lines = [f'### {dataset}', '',
@@ -1387,6 +1391,7 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     extra = {k: v for r in rows for k, v in _unexplained(r).items()
              if k not in COMMAND_FLAGS}
     if extra: lines += [f'These runs also changed settings only the Python API sets: `run_benchmark(..., **{extra})`.', '']
+    if any(r['mixed_configs'] for r in rows): lines += [MIXED_NOTE, '']
     if dataset in PAPER:
         lines += ['Paper targets (TimeMAE paper, accuracy / macro-F1 %, for comparison; not produced here): ' +
                   '; '.join(f'{k} {a:.2f} / {f:.2f}' for k, (a, f) in PAPER[dataset].items()) + '.', '']
