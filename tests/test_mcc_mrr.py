@@ -245,7 +245,9 @@ def test_momentum_schedule_rises_along_a_cosine(udls, tmp_path, seed):
     learn, cb = _learner(udls, tmp_path, momentum=0.9, momentum_end=0.99)
     learn.fit(3, 1e-3)
     m = [h['momentum'] for h in cb.history]
-    assert m == sorted(m) and m[-1] == pytest.approx(0.99)
+    n = len(learn.dls.train) * 3                                   # the history gives each epoch's last update's momentum
+    assert m == sorted(m) and m[-1] == pytest.approx(cosine_momentum(0.9, 0.99, (n - 1) / n)) and m[-1] < 0.99
+    assert m[0] == pytest.approx(cosine_momentum(0.9, 0.99, (n / 3 - 1) / n))
 
 
 def test_shared_mask_is_one_mask_for_the_whole_batch():

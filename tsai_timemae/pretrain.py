@@ -509,20 +509,22 @@ class MomentumUpdate(Callback):
     then, after `after_cancel_step`. (Gradient accumulation cancels the whole batch, so no `after_step` runs.)"""
     order = 6
     def __init__(self, momentum: float = 0.99, momentum_end: float | None = None):
-        self.momentum, self.momentum_end, self.step_cancelled = momentum, momentum_end, False
+        self.momentum, self.momentum_end, self.step_cancelled, self.last_used = momentum, momentum_end, False, None
 
     def current(self) -> float: return cosine_momentum(self.momentum, self.momentum_end, getattr(self.learn, 'pct_train', 0.))
 
     def before_train(self):
         net = get_model(self.learn.model)
         if not bool(net.target_started): net.sync_target()
+        self.last_used = None  # the momentum of this epoch's last update, for the history
 
     def before_step(self): self.step_cancelled = False
     def after_cancel_step(self): self.step_cancelled = True
     def after_step(self):
         if self.step_cancelled: return
         net = get_model(self.learn.model)
-        ema_update(net.target, net.backbone, self.current())
+        self.last_used = self.current()
+        ema_update(net.target, net.backbone, self.last_used)
 
 class SaveEncoder(TrackerCallback):
     """Save the encoder (`save_encoder_weights`: the backbone's weights and its architecture, written atomically) to
@@ -702,7 +704,10 @@ class TimeMAEPretrain(Callback):
         if self.saver: self.saver.best = v
     @property
     def momentum(self): return self.momentum_update.momentum
-    def current_momentum(self) -> float: return self.momentum_update.current()
+    def current_momentum(self) -> float:
+        "The momentum of the epoch's last update (at its end the schedule is already a step further), else the current one."
+        used = self.momentum_update.last_used
+        return used if used is not None else self.momentum_update.current()
 
     # -- joining the learner --------------------------------------------------------------------------------
     def after_create(self): self._join()
