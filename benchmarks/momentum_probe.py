@@ -3,8 +3,8 @@
 **Why.** The linear evaluation reads the online encoder: the one the optimiser trains, which `TimeMAEPretrain` saves.
 Pretraining also keeps a momentum copy of it (patch embedding, position embedding and blocks; the exponential moving
 average of the online weights, m = 0.99 after every step), which makes MRR's targets and is then thrown away. Several
-self-supervised methods read that copy, not the online network, for their evaluations (BYOL's and DINO's papers
-evaluate the teacher; I-JEPA evaluates its target encoder), since an average of the last few hundred steps' weights
+self-supervised methods read that copy, not the online network, for their evaluations (DINO evaluates its teacher,
+I-JEPA its target encoder; BYOL keeps one too but evaluates its online encoder), since an average of the last few hundred steps' weights
 is smoother than the last step's. It has never been measured here: every lever tried in sessions 1 to 46 changed
 what is trained, none which of the two trained encoders is read.
 

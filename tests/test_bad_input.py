@@ -452,3 +452,6 @@ def test_an_option_the_command_does_not_know_points_to_that_commands_help_and_th
     with pytest.raises(SystemExit): main(['probe', 'HAR', '--label-fraction', '0.2'])  # a bench option: no near miss
     err = capsys.readouterr().err
     assert 'did you mean' not in err and '`timemae probe --help`' in err
+    with pytest.raises(SystemExit): main(['bench', 'HAR', '--label-frac', '0.2', '--bogus'])  # an abbreviation argparse takes
+    err = capsys.readouterr().err
+    assert 'unrecognized arguments: --bogus (`timemae bench --help`' in err and 'did you mean' not in err

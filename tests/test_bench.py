@@ -481,7 +481,16 @@ def test_a_users_own_data_set_is_benchmarked_with_the_librarys_defaults_unless_t
     r = json.loads(p.read_text())
     assert r['settings']['pretraining']['tokenizer'] == 'gumbel' and r['settings']['pretraining']['arch']['window'] == 5
     assert 'library\'s defaults' not in capsys.readouterr().out
-    assert bench.own_data_settings('BasicMotions', None, None, {}) == (('gumbel',), {})
+    assert bench.default_tokenizer('BasicMotions') == bench.default_tokenizer('UWave') == 'gumbel'   # an alias is its set
+    assert bench.bench_config('UWave')['window'] == 12 and bench.default_tokenizer('mine.npz') == 'kmeans'
+    # the report's command and reproduction check know these defaults: no --tokenizer or --window for the default run
+    rows = summarize(load_results(tmp_path / 'a'))
+    cmd = bench._command('mine', rows)
+    assert '--tokenizer' not in cmd and '--window' not in cmd and set(bench._unexplained(rows[0])) == {'n_layers', 'd_model', 'd_ff', 'n_heads'}
+    run_benchmark([str(tmp_path / 'mine.npz')], ['timemae_linear'], out_dir=tmp_path / 'c', seeds=[0], report=None,
+                  quick=True, bar=False)                                       # the library's sizes: the command remakes it
+    assert summarize(load_results(tmp_path / 'c'))[0]['reproduced']
+    assert '--tokenizer gumbel --window 5' in bench._command('mine', summarize(load_results(tmp_path / 'b')))
 
 
 def test_a_test_class_that_training_never_has_is_named_and_only_configured_sets_report_coverage(tmp_path):
@@ -491,8 +500,8 @@ def test_a_test_class_that_training_never_has_is_named_and_only_configured_sets_
     y = np.arange(24) % 2
     np.savez(tmp_path / 'mine.npz', X_train=rng.normal(size=(24, 2, 40)), y_train=y, X_test=rng.normal(size=(8, 2, 40)),
              y_test=np.array([0, 1, 0, 1, 0, 1, 2, 2]))
-    with pytest.warns(UserWarning, match=r"mine: 2 of its 8 test series belong to 1 class\(es\) that no training or "
-                                         r"validation series has \('2'\): .* below 75.0%"):
+    with pytest.warns(UserWarning, match=r"mine: 2 of its 8 test series belong to 1 class\(es\) that no training "
+                                         r"series has \(2\): .* at most 75.0%"):
         run_benchmark([str(tmp_path / 'mine.npz')], ['timemae_linear_untrained'], seeds=[0], out_dir=tmp_path / 'o',
                       report=tmp_path / 'o' / 'B.md', quick=True, bar=False, **TINY)
     coverage = (tmp_path / 'o' / 'B.md').read_text().split('## Coverage')[1]

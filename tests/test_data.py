@@ -154,6 +154,8 @@ def test_split_errors():
     X, y = np.zeros((5, 1, 3)), np.array([0, 0, 1, 1, 2])
     with pytest.raises(ValueError, match="Class 2 has only 1 training sample"):
         split_train_valid(X, y, 0.4)
+    with pytest.raises(ValueError, match="Class 'c' has only 1 training sample"):           # text labels as objects
+        split_train_valid(X, np.array(['a', 'a', 'b', 'b', 'c'], dtype=object), 0.4)
     with pytest.raises(ValueError, match='valid_size'):
         split_train_valid(X, y, 1.5)
     X, y = np.zeros((6, 1, 3)), np.array([0, 0, 1, 1, 2, 2])

@@ -39,7 +39,7 @@ from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
 from .cli import positive_float, positive_int, seed_int
-from .data import TSDataset, check_finite, check_label_fraction, check_labels_present, data_fingerprint, find_dataset, label_subset, load_dataset, standardize_by_channel
+from .data import ALIASES, TSDataset, check_finite, check_label_fraction, check_labels_present, data_fingerprint, find_dataset, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import comparable_labels, evaluate_learner
 from .model import TimeMAE, auto_window
@@ -51,22 +51,22 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_CONFIGS', 'QUICK', 'PRETRAIN_INPUTS', 'READOUTS',
-           'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NAMED_PRETRAIN_SETTINGS', 'NOT_ENCODER_SETTINGS',
-           'LIBRARY_SETTINGS_ADDED', 'RUNNERS', 'RESULT_SCHEMA', 'OWN_DATA_TOKENIZER', 'PAPER', 'METHOD_LABELS',
+           'OWN_DATA_TOKENIZER', 'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NAMED_PRETRAIN_SETTINGS',
+           'NOT_ENCODER_SETTINGS', 'LIBRARY_SETTINGS_ADDED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS',
            'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'MIXED_NOTE', 'INCLUDED_REPORTS',
-           'REPORT_MARK', 'bench_config', 'settings_class', 'Split', 'TimeMAEArch', 'TimeMAEPretraining',
-           'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus',
-           'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch', 'timemae_pretraining', 'mvp_pretraining',
-           'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key', 'fraction_key', 'result_path',
-           'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment', 'code_version', 'PeakMemory',
-           'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset', 'recorder_history',
-           'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults', 'pretraining_fingerprint',
-           'check_same_inputs', 'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp',
-           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
-           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'own_data_settings',
-           'run_benchmark', 'check_same_data', 'load_results', 'config_name', 'run_overrides', 'comparable_settings',
-           'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
-           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+           'REPORT_MARK', 'has_bench_settings', 'default_tokenizer', 'bench_config', 'settings_class', 'Split',
+           'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear',
+           'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
+           'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
+           'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
+           'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset',
+           'recorder_history', 'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults',
+           'pretraining_fingerprint', 'check_same_inputs', 'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults',
+           'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
+           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data',
+           'load_results', 'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command',
+           'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
+           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -126,8 +126,22 @@ QUICK = dict(pretrain_epochs=2, finetune_epochs=2)
 PRETRAIN_INPUTS = ('train', 'train+valid')
 READOUTS = ('mean', 'flatten')  # `readout`: how the TimeMAE classifiers and linear evaluations see the patches
 
-def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
-    "The settings for one data set: `DEFAULTS`, then its `DATASET_CONFIGS` row, then `QUICK` if asked, then `overrides`."
+def has_bench_settings(dataset: str) -> bool:
+    "Whether `dataset` (a name as given, or an alias such as `UWave`) has a row in `DATASET_CONFIGS`: a path does not."
+    return ALIASES.get(dataset, dataset) in DATASET_CONFIGS
+
+OWN_DATA_TOKENIZER = 'kmeans'  # `TimeMAEPretrain()`'s default
+
+def default_tokenizer(dataset: str) -> str:
+    """The tokenizer a run uses unless told: Gumbel for the bench's own data sets (as their committed results ran),
+    the library's k-means codes for any other (a user's own data)."""
+    return DEFAULTS['tokenizer'] if has_bench_settings(dataset) else OWN_DATA_TOKENIZER
+
+def bench_config(dataset: str, quick: bool = False, seq_len: int | None = None, **overrides) -> dict:
+    """The settings for one data set: `DEFAULTS`, then its `DATASET_CONFIGS` row (an alias finds its data set's),
+    then `QUICK` if asked, then `overrides`. A data set without a row (a user's own, or a path) gets what the library
+    does by default, so the bench measures the TimeMAE a user would train, as `timemae probe` does: k-means codes
+    and, given its `seq_len`, the window `TimeMAE` derives from the series length (`auto_window`)."""
     if 'label_fraction' in overrides:
         raise ValueError('Pass label_fractions=[...] to run_benchmark (--label-fraction), not a label_fraction setting.')
     unknown = set(overrides) - set(DEFAULTS)
@@ -138,7 +152,9 @@ def bench_config(dataset: str, quick: bool = False, **overrides) -> dict:
         raise ValueError(f"pretrain_inputs must be one of {PRETRAIN_INPUTS}, got {overrides['pretrain_inputs']!r}.")
     if overrides.get('readout', DEFAULTS['readout']) not in READOUTS:
         raise ValueError(f"readout must be one of {READOUTS}, got {overrides['readout']!r}.")
-    cfg = {**DEFAULTS, **DATASET_CONFIGS.get(dataset, {}), **(QUICK if quick else {}), **overrides}
+    own = {} if has_bench_settings(dataset) else {'tokenizer': OWN_DATA_TOKENIZER,
+                                                   **({'window': auto_window(seq_len)} if seq_len else {})}
+    cfg = {**DEFAULTS, **own, **DATASET_CONFIGS.get(ALIASES.get(dataset, dataset), {}), **(QUICK if quick else {}), **overrides}
     return {**cfg, 'quick': quick, 'overrides': dict(overrides)}
 
 # %% ../nbs/11_bench.ipynb #89bb1f11
@@ -558,6 +574,7 @@ def _cached(stem_path: Path):
         record = json.loads(meta.read_text())
         _load_state(pth)
     except (OSError, ValueError) as e:  # a JSONDecodeError is a ValueError; `_load_state` says what is wrong with the weights
+        e = str(e).split(' Re-run pretraining')[0]  # its advice for a file of one's own; here the cache's own fix follows
         raise ValueError(f'The cached pretraining {stem_path.name} in {stem_path.parent} cannot be read ({e}): delete '
                          f'{pth} and {meta} to pretrain it again.') from None
     return {**record, 'weights': str(pth), 'cached': True}
@@ -842,14 +859,15 @@ def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool
     write_json_atomic(record, result_path(out_dir, ds.name, record['name'], seed, fraction))
     return record
 
-def run_config(dataset: str, method: str, tokenizer: str, quick: bool = False, label_fraction=None, **overrides) -> dict:
+def run_config(dataset: str, method: str, tokenizer: str, quick: bool = False, label_fraction=None,
+               seq_len: int | None = None, **overrides) -> dict:
     """The configuration of one run: `bench_config` with `overrides`, and for a method that pretrains TimeMAE its
     tokenizer and the settings that come with it (`TOKENIZER_SETTINGS`, unless given). Those count as overrides too:
     they are what the run set on top of the data set's configuration. A label fraction scores the final epoch."""
     implied = {}
     if method in TOKENIZED:
         implied = {k: v for k, v in TOKENIZER_SETTINGS.get(tokenizer, {}).items() if k not in overrides}
-    cfg = bench_config(dataset, quick, **overrides, **implied)
+    cfg = bench_config(dataset, quick, seq_len, **overrides, **implied)
     if method in TOKENIZED: cfg['tokenizer'] = tokenizer
     cfg['label_fraction'] = label_fraction
     if label_fraction is not None: cfg['selection'] = 'last'
@@ -864,29 +882,17 @@ def _plan(methods, tokenizers):
             if (m, t) not in plan: plan.append((m, t))
     return plan
 
-def own_data_settings(name: str, ds, tokenizers, overrides: dict) -> tuple[tuple, dict]:
-    """The tokenizers and settings a data set runs with when the caller did not choose them. A data set the bench
-    knows (`DATASET_CONFIGS`) keeps its row and `DEFAULTS` (Gumbel codes, as its committed results ran); any other,
-    a user's own, gets what the library does by default, so the bench measures the TimeMAE a user would train: the
-    k-means codes of `TimeMAEPretrain()` and the window `TimeMAE` derives from the series length (`auto_window`,
-    also what `timemae probe` uses there)."""
-    if name in DATASET_CONFIGS: return tuple(tokenizers or (DEFAULTS['tokenizer'],)), {}
-    extra = {} if 'window' in overrides else {'window': auto_window(ds.seq_len)}
-    return tuple(tokenizers or (OWN_DATA_TOKENIZER,)), extra
-
-OWN_DATA_TOKENIZER = 'kmeans'  # `TimeMAEPretrain()`'s default
-
 def _warn_unseen_test_classes(ds):
-    "A test class that no training or validation series has can never be predicted: every method's accuracy is capped."
-    seen = {str(v) for v in np.concatenate([np.asarray(ds.y_train), np.asarray(ds.y_valid)]).tolist()}
-    test = [str(v) for v in np.asarray(ds.y_test).tolist()]
-    unseen = sorted(set(test) - seen)
+    """A test class that no training series has can never be predicted (the classifiers learn from the training
+    labels): every method's accuracy is capped. Labels compare as the scoring compares them (`comparable_labels`)."""
+    test, train = comparable_labels(ds.y_test, ds.y_train)
+    unseen = sorted(set(test.tolist()) - set(train.tolist()), key=str)
     if unseen:
-        n = sum(t in unseen for t in test)
-        timemae_warn(f'{ds.name}: {n} of its {len(test)} test series belong to {len(unseen)} class(es) that no training or '
-                     f'validation series has ({", ".join(map(repr, unseen[:5]))}{", ..." if len(unseen) > 5 else ""}): no '
-                     f'method can predict them, so every accuracy stays below {100 * (1 - n / len(test)):.1f}%. Check the '
-                     'labels of the test files (a typo, another spelling), or leave those series out.', stacklevel=3)
+        n = int(np.isin(test, unseen).sum())
+        timemae_warn(f'{ds.name}: {n} of its {len(test)} test series belong to {len(unseen)} class(es) that no training '
+                     f'series has ({", ".join(map(repr, unseen[:5]))}{", ..." if len(unseen) > 5 else ""}): no method can '
+                     f'predict them, so every accuracy is at most {100 * (1 - n / len(test)):.1f}%. Check the labels of the '
+                     'test files (a typo, another spelling), or leave those series out.', stacklevel=3)
 
 def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, root=None,
                   out_dir='benchmarks', report='BENCHMARKS.md', quick: bool = False, overwrite: bool = False,
@@ -894,8 +900,9 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
     """Run the protocol for every data set x seed x label fraction x method (x tokenizer for the TimeMAE
     pretrained methods); skip runs whose result file exists (unless `overwrite`); regenerate `report` and the plots.
     Returns the result files. A label fraction of `None` is the full-label protocol; a number in (0, 1] is the
-    label-efficiency protocol (`LABEL_PROTOCOL`). `tokenizers=None`: each data set's default (`own_data_settings`:
-    Gumbel for the data sets the bench knows, the library's k-means codes and derived window for others)."""
+    label-efficiency protocol (`LABEL_PROTOCOL`). `tokenizers=None`: each data set's default (`default_tokenizer`:
+    Gumbel for the data sets the bench knows, the library's k-means codes for others, which also get the window
+    derived from their series length: `bench_config`)."""
     tokenizers = None if tokenizers is None else tuple(dict.fromkeys(tokenizers))
     datasets, seeds = list(dict.fromkeys(datasets)), list(dict.fromkeys(seeds))
     fractions = list(dict.fromkeys(None if f is None else check_label_fraction(f) for f in (label_fractions or (None,))))
@@ -920,18 +927,19 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
         check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
         print(f'{ds}')
         _warn_unseen_test_classes(ds)
-        toks, extra = own_data_settings(name, ds, tokenizers, overrides)
-        if name not in DATASET_CONFIGS and (extra or tokenizers is None):
+        toks = tokenizers or (default_tokenizer(name),)
+        window = bench_config(name, quick, ds.seq_len, **overrides)['window']
+        if not has_bench_settings(name) and (tokenizers is None or 'window' not in overrides):
             print(f'{ds.name}: ' + ', '.join(([f'tokenizer {toks[0]}'] if tokenizers is None else []) +
-                                             [f'window {v} of {ds.seq_len} steps' for v in extra.values()])
+                                             ([f'window {window} of {ds.seq_len} steps'] if 'window' not in overrides else []))
                   + ": the library's defaults for a data set the bench has no settings for (--tokenizer, --window choose)")
-        if ds.seq_len < (window := extra.get('window', cfg['window'])) and any(m.startswith('timemae') for m in methods):
+        if ds.seq_len < window and any(m.startswith('timemae') for m in methods):
             raise ValueError(f"{ds.name}'s series have {ds.seq_len} steps, fewer than TimeMAE's window of {window}: pass "
                              f'--window {ds.seq_len} or less (window= in Python), or pad the series.')
         plan = _plan(methods, toks)
         for seed in seeds:
             for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
-                cfg = run_config(name, m, tok, quick, frac, **overrides, **extra)
+                cfg = run_config(name, m, tok, quick, frac, ds.seq_len, **overrides)
                 settings = method_settings(cfg, m)
                 path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
                 tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
@@ -1040,15 +1048,20 @@ def load_results(out_dir) -> list[dict]:
 
 def config_name(record: dict) -> str:
     """The name a record's run looked its configuration up by: the data set argument as given (`dataset_arg`: a path
-    or alias runs with the defaults, not the named set's row), or, in files written before it was recorded, the name."""
+    runs with the defaults for data the bench has no settings for, not the named set's row; an alias finds its data
+    set's row), or, in files written before it was recorded, the name."""
     return record.get('dataset_arg') or record['dataset']
 
 def run_overrides(record: dict) -> dict:
     """How a run's settings differ from what `timemae bench <dataset>` runs today: what it set on top of the data
     set's configuration (`overrides`) that today's defaults do not already hold. The report's *changed* flags and
     regenerate commands are built from this, so they reproduce the run as it was."""
-    now = bench_config(config_name(record), record['quick'])
+    now = bench_config(config_name(record), record['quick'], _seq_len(record))
     return {k: v for k, v in record['overrides'].items() if now.get(k) != v}
+
+def _seq_len(record: dict) -> int | None:
+    "The series length a record's data had: the window a data set without bench settings derives from it."
+    return (record.get('data') or {}).get('seq_len')
 
 def comparable_settings(settings: dict) -> dict:
     """Recorded settings less the fields added to a settings class later (those with a default, e.g. `readout`) where
@@ -1062,11 +1075,11 @@ def reproduced_by_command(record: dict) -> bool:
     when a default changes later (say the tokenizer's), an old record no longer matches its command, and the report
     says so instead of silently pointing at a different run. Only what the command can say is replayed: its flags
     (`COMMAND_FLAGS`) and its tokenizer; a setting given from Python that has no flag makes the record unreproduced."""
-    tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
+    tok = (_pretraining_settings(record) or {}).get('tokenizer') or default_tokenizer(config_name(record))
     try:
         flagged = {k: v for k, v in run_overrides(record).items() if k in COMMAND_FLAGS}
         cfg = run_config(config_name(record), record['method'], tok, record['quick'], record.get('label_fraction'),
-                         **flagged)
+                         _seq_len(record), **flagged)
         now = method_settings(cfg, record['method'])
     except (ValueError, KeyError, TypeError): return False  # a setting that no longer exists
     as_json = lambda d: json.dumps(d, sort_keys=True, default=str)
@@ -1076,10 +1089,11 @@ def unused_overrides(record: dict) -> set:
     """The overrides of a record that leave its method's settings as they are: a command-level setting such as
     `--pretrain-epochs` on a method that does not pretrain. The report's *changed* flags leave them out, so a row
     only names what changed the run it shows, and its regenerate command leaves them out."""
-    tok = (_pretraining_settings(record) or {}).get('tokenizer') or DEFAULTS['tokenizer']
+    tok = (_pretraining_settings(record) or {}).get('tokenizer') or default_tokenizer(config_name(record))
     ov = run_overrides(record)
     def settings(o):
-        cfg = run_config(config_name(record), record['method'], tok, record['quick'], record.get('label_fraction'), **o)
+        cfg = run_config(config_name(record), record['method'], tok, record['quick'], record.get('label_fraction'),
+                         _seq_len(record), **o)
         return json.dumps(asdict(method_settings(cfg, record['method'])), sort_keys=True, default=str)
     try:
         full = settings(ov)
@@ -1302,8 +1316,9 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         # a larger fraction's subset holds a smaller one's (`label_subset`): the same counts are the same series
         same = [[f for f in fracs if tuple(n[f]) == c] for c in dict.fromkeys(tuple(n[f]) for f in fracs if n[f])]
         same = [g for g in same if len(g) > 1]
-        if same: lines[-1:-1] = [' '.join(' and '.join(f'{f * 100:g}%' for f in g) + ' label the same series (at least one '
-                                          'per class), so their columns differ only by chance.' for g in same)]
+        if same: lines[-1:-1] = [' '.join(' and '.join(f'{f * 100:g}%' for f in g) + ' label the same series (a larger '
+                                          "fraction's subset holds a smaller one's), so their columns differ only by chance."
+                                          for g in same)]
         if plots.get(d): lines += [f'![{d} label efficiency]({plots[d]})', '']
         groups = {}
         for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick']], sort_keys=True, default=str), []).append(r)
@@ -1320,7 +1335,7 @@ def _command(dataset: str, rows) -> str:
     seeds = sorted({s for r in rows for s in r['seeds']})
     arg = next((r['dataset_arg'] for r in rows if r.get('dataset_arg')), dataset)  # a path as given; older files: the name
     cmd = f'timemae bench {shlex.quote(arg)} --methods {" ".join(base)} --seeds {" ".join(map(str, seeds))}'
-    if toks and toks != [DEFAULTS['tokenizer']]: cmd += f' --tokenizer {" ".join(toks)}'
+    if toks and toks != [default_tokenizer(arg)]: cmd += f' --tokenizer {" ".join(toks)}'
     for k, v in _flags(rows[0]).items(): cmd += f' --{k.replace("_", "-")} {v}'
     if rows[0]['quick']: cmd += ' --quick'
     return cmd

@@ -68,7 +68,7 @@ class CommandParser(argparse.ArgumentParser):
         # help and its closest options (`--label-fractions` -> `--label-fraction`)
         command = getattr(self, 'command_parser', None)
         if command is not None and message.startswith('unrecognized arguments'):
-            toks = [t.split('=')[0] for t in getattr(self, '_tokens', []) if t.startswith('--') and t.split('=')[0] not in command._option_string_actions]
+            toks = [t.split('=')[0] for t in message.split(':', 1)[1].split() if t.startswith('--')]  # what argparse did not take
             close = [c for t in toks for c in difflib.get_close_matches(t, list(command._option_string_actions), n=1, cutoff=0.75)]
             if close: message += f' (did you mean {", ".join(dict.fromkeys(close))}?)'
             self.exit(2, f'{self.prog}: error: {message} (`{command.prog} --help` lists its options)\n')

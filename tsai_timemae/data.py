@@ -278,7 +278,7 @@ def split_train_valid(X, y, valid_size: float = 0.2, seed: int = 42):
     if len(y) == 0: raise ValueError('The training split holds no series: check the data files.')
     labels, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        raise ValueError(f'Class {labels[counts.argmin()].item()!r} has only {counts.min()} training sample, so a stratified validation split is impossible. '
+        raise ValueError(f'Class {labels.tolist()[counts.argmin()]!r} has only {counts.min()} training sample, so a stratified validation split is impossible. '
                          'Provide a validation split in the files (val.pt, X_valid/y_valid) instead.')
     n_valid = math.ceil(valid_size * len(y))  # as scikit-learn's train_test_split counts it
     if min(n_valid, len(y) - n_valid) < len(counts):

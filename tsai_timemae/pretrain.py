@@ -567,13 +567,14 @@ class SaveEncoder(TrackerCallback):
         if not (getattr(self, '_trained', False) and self.every_epoch and self.weights_path is not None): return
         reloaded = [cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback) and not cb.at_end and not cb.every_epoch]
         if not reloaded: return
-        epoch = self._epoch_of(reloaded[-1])  # the last one's after_fit loaded last: the learner holds its epoch
+        tracker = reloaded[-1]  # the last one's after_fit loaded last: the learner holds its epoch
+        epoch = self._epoch_of(tracker)
         if epoch is not None:
             names = list(self.recorder.metric_names[1:])
             self.best = _as_float(self.recorder.values[epoch][names.index(self.monitor)])
         if rank_distrib() == 0:
             save_encoder_weights(get_model(self.learn.model), self.path)
-            which = f'epoch {epoch}, {self.monitor} {self.best:.5f}' if epoch is not None else reloaded[-1].monitor
+            which = f'epoch {epoch}, {tracker.monitor} {_as_float(tracker.best):.5f}' if epoch is not None else tracker.monitor
             if self.verbose: print(f'SaveModelCallback reloaded its best epoch ({which}): the encoder file '
                                    f'{self.path} now holds that encoder')
 
@@ -581,6 +582,10 @@ class SaveEncoder(TrackerCallback):
         "The first epoch of this fit whose recorded value of the tracker's monitor is its best (what it saved), if any."
         names = list(self.recorder.metric_names[1:])
         if tracker.monitor not in names or self.monitor not in names: return None
+        # a `learn.validate()` inside the fit restarts fastai's recorder (its own before_fit): the rows no longer
+        # number the fit's epochs, and a match there would name another epoch
+        if len(self.recorder.values) != self.epoch + 1 or any(len(v) != len(names) - ('time' in names) for v in self.recorder.values):
+            return None
         col = names.index(tracker.monitor)
         return next((i for i, v in enumerate(self.recorder.values) if _as_float(v[col]) == _as_float(tracker.best)), None)
 
