@@ -575,6 +575,15 @@ def test_an_interrupted_pretraining_leaves_no_encoder_under_the_caches_name(tmp_
     ds = load_dataset('BasicMotions', None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
     with pytest.raises(KeyboardInterrupt): pretrain_timemae(ds, pre, 0, tmp_path / 'cache', bar=False)
     assert not list((tmp_path / 'cache').rglob('*.pth'))
+    class InterruptSecondEpoch(Callback):                                       # MVP saved its first epoch by then
+        def before_epoch(self):
+            if self.epoch == 1: raise KeyboardInterrupt
+    monkeypatch.setattr(bench, 'ts_learner', lambda *a, **k: orig(*a, **{**k, 'cbs': [*L(k.get('cbs')), InterruptSecondEpoch()]}))
+    mvp = bench.mvp_pretraining(run_config('BasicMotions', 'mvp_tstplus', 'kmeans', quick=True,
+                                           tst_kwargs=dict(d_model=16, n_heads=2, n_layers=1, d_ff=32)))
+    with pytest.raises(KeyboardInterrupt): bench.pretrain_mvp(ds, mvp, 0, tmp_path / 'cache_mvp', bar=False)
+    assert not list((tmp_path / 'cache_mvp').rglob('*.pth'))
+    monkeypatch.setattr(bench, 'ts_learner', lambda *a, **k: orig(*a, **{**k, 'cbs': [*L(k.get('cbs')), Interrupt()]}))
     assert main(['bench', 'BasicMotions', '--methods', 'timemae_linear', '--quick', '--seeds', '0', '--threads', '1',
                  '--out-dir', str(tmp_path / 'b'), '--report', str(tmp_path / 'b' / 'R.md')]) == 130
     err = capsys.readouterr().err

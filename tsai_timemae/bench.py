@@ -736,8 +736,11 @@ def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: 
           f'-> {stem.with_suffix(".pth")}', flush=True)
     cb = MVP(r=pre.r, lm=pre.lm, target_dir=str(stem.parent), fname=stem.name)
     learn = ts_learner(udls, TSTPlus, cbs=cb, seed=seed, **pre.tst_kwargs)
-    with _maybe_no_bar(learn, bar):
-        learn.fit_one_cycle(pre.epochs, pre.lr)
+    try:
+        with _maybe_no_bar(learn, bar): learn.fit_one_cycle(pre.epochs, pre.lr)
+    except BaseException:  # Ctrl-C or an error: MVP saves as it goes; no part-trained encoder under the cache's name
+        stem.with_suffix('.pth').unlink(missing_ok=True)
+        raise
     history = recorder_history(learn)
     meta = {'method': 'mvp', 'weights': str(stem.with_suffix('.pth')), 'history': history,
             'best_epoch': _best_epoch(history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
