@@ -56,7 +56,7 @@ def test_pretraining_uses_the_callbacks_own_defaults(demo_run):
 
 def test_the_table_is_printed_and_saved_with_a_plot(demo_run, capsys):
     out, summary, _, _ = demo_run
-    assert list(summary) == ['from scratch', 'FineLast', 'FineAll']
+    assert list(summary) == ['from scratch', 'FineLast (untrained encoder)', 'FineLast', 'FineAll']
     for r in summary.values():
         assert len(r['accuracy']) == 2 and 0 <= r['accuracy_mean'] <= 1
         assert r['accuracy_mean'] == pytest.approx(np.mean(r['accuracy'])) and r['accuracy_std'] == pytest.approx(np.std(r['accuracy']))
@@ -100,3 +100,18 @@ def test_the_record_names_its_own_encoder_file(demo_run):
     weights = Path(rec['weights'])
     assert weights.name == 'basicmotions_timemae_seed0_2ep.pth'
     assert rec['weights_sha256'] == hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_finelasts_control_is_the_same_encoder_before_pretraining(demo_run):
+    """The untrained row fine-tunes the encoder pretraining started from (its file saved before the first step): the
+    same architecture, other weights; the table says what it is."""
+    import torch
+    from tsai_timemae.weights import read_encoder_file
+    out, _, _, _ = demo_run
+    rec = json.loads((out / 'demo_results.json').read_text())
+    (before, c0), (after, c1) = read_encoder_file(rec['untrained_weights']), read_encoder_file(rec['weights'])
+    assert c0 == c1 and before.keys() == after.keys()
+    assert not all(torch.equal(before[k], after[k]) for k in before)
+    assert rec['draw_seeds'] == [0, 1]
+    md = (out / 'demo_results.md').read_text()
+    assert 'FineLast on the same encoder before pretraining' in md and 'ddof 0' in md and '(seeds 0, 1)' in md

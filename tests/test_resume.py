@@ -114,7 +114,7 @@ def test_resume_without_a_state_file_says_so_and_validate_announces_no_encoder(u
     out = capsys.readouterr().out
     assert out.count(f"resume=True, but there is no pretraining state at {tmp_path / 'typo' / 'timemae_encoder_state.pth'}: "
                      'starting a new run.') == 1, out
-    assert out.count('pretrained encoder (loss') == 1, out
+    assert out.count('pretrained encoder (validation loss') == 1, out
     with learn.no_bar(), learn.no_logging(): learn.validate()
     out = capsys.readouterr().out
     assert 'pretrained encoder' not in out and 'resume=True' not in out, out
@@ -122,7 +122,7 @@ def test_resume_without_a_state_file_says_so_and_validate_announces_no_encoder(u
     again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path / 'typo', save_every=1, resume=True), **SMALL)
     with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)
     out = capsys.readouterr().out
-    assert out.count(f"pretrained encoder (loss") == 1 and 'no pretraining state' not in out, out
+    assert out.count(f"pretrained encoder (validation loss") == 1 and 'no pretraining state' not in out, out
 
 
 def test_a_learned_tokenizer_run_saves_its_state_too(udls, tmp_path):

@@ -913,7 +913,7 @@ class TimeMAEPretrain(Callback):
         if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
-            loss = f'training loss {self.best:.5f}; no validation set' if by_train else f'loss {self.best:.5f}'
+            loss = f'training loss {self.best:.5f}; no validation set' if by_train else f'validation loss {self.best:.5f}'
             print(f'{which} pretrained encoder ({loss}) is at {self.weights_path}')
         self._recording = self._warned_collapse = False
         if self.pretrainer is not None: self.pretrainer.fitting_with_callback = False
