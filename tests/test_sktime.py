@@ -300,9 +300,14 @@ def test_transformer_pretrains_unless_given_weights(bm, tmp_path):
     assert not np.allclose(pretrained, random_init, atol=1e-3)
     # weights_path: the encoder in the file, unchanged (no pretraining), n_heads from the constructor
     path = save_encoder_weights(TimeMAE(6, None, **ARCH), tmp_path / 'enc.pth')
-    t = TimeMAETransformer(weights_path=path, n_heads=2, pretrain_epochs=100).fit(X)
+    with pytest.warns(UserWarning, match=r"weights_path=...\) loads that encoder and pretrains nothing, so "
+                                         r"pretrain_epochs=100 is not used"):                 # said, not dropped
+        t = TimeMAETransformer(weights_path=path, n_heads=2, pretrain_epochs=100).fit(X)
     own = t.learn_.model.state_dict()
     for k, v in read_encoder_weights(path).items(): assert torch.equal(own[k], v), k
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', UserWarning)
+        TimeMAETransformer(weights_path=path, n_heads=2).fit(X[:4])                   # the defaults: nothing to say
 
 
 # -- get_embeddings -----------------------------------------------------------------------------------------------------

@@ -255,6 +255,20 @@ def _pretrain(est, X, tmp, std=None) -> Path:
     with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), est.lr)
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
 
+# the transformer's parameters that only pretraining reads: with a `weights_path` nothing is pretrained
+_PRETRAINING_ONLY = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'normalize_targets', 'momentum',
+                     'n_decoder_layers', 'pretrain_epochs', 'lr', 'pretrain_kwargs')
+
+def _warn_unused_pretraining(est):
+    "Say which pretraining settings a `weights_path` leaves unused (changed from their defaults), rather than drop them."
+    defaults = inspect.signature(type(est).__init__).parameters
+    unused = [f'{k}={getattr(est, k)!r}' for k in _PRETRAINING_ONLY
+              if k in defaults and getattr(est, k) != defaults[k].default]
+    if unused:
+        timemae_warn(f'{type(est).__name__}(weights_path=...) loads that encoder and pretrains nothing, so '
+                     f'{", ".join(unused)} {"is" if len(unused) == 1 else "are"} not used. Leave '
+                     f'{"it" if len(unused) == 1 else "them"} out, or drop weights_path to pretrain on X.', stacklevel=3)
+
 def _changed_sizes(est) -> dict:
     """The sizes a user changed from the estimator's defaults (`TimeMAETransformer(weights_path=..., d_model=32)`):
     passed on beside a weights file, so that one contradicting the file is refused (`check_arch_kwargs`) as
@@ -536,6 +550,7 @@ class TimeMAETransformer(BaseTransformer):
             TimeMAEBackbone.check_block(self.layer, self.n_layers)
         _check_training_settings(self, counts=('batch_size',), rates=('lr',))
         _pretrain_options(self)
+        if self.weights_path is not None: _warn_unused_pretraining(self)
         with _with_fix(self): return super().fit(X, y)
 
     def transform(self, X, y=None):
