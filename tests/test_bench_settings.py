@@ -557,6 +557,19 @@ def test_the_coverage_command_for_your_own_data_is_the_path_you_gave():
     "`timemae bench mine` would not find data given as data/mine.npz: the row's command repeats the path as given."
     lines = bench._coverage([{'dataset': 'mine', 'quick': True, 'dataset_arg': 'data/my data.npz'}])
     assert "| mine | quick runs only | `timemae bench 'data/my data.npz'` |" in lines
+    assert not any(l.startswith('| HAR |') for l in lines)                            # one's own data alone
+    alias = bench._coverage([{'dataset': 'UWaveGestureLibrary', 'quick': True, 'dataset_arg': 'UWave'}])
+    assert any(l.startswith('| HAR | no') for l in alias)                             # an alias is the bench's own set
+
+
+def test_a_name_and_a_path_to_one_data_set_get_a_command_each():
+    "They run with different defaults (the set's row; the library's for a path), so one command cannot remake both."
+    rows = [{'dataset': 'UWaveGestureLibrary', 'dataset_arg': arg, 'base_method': m, 'tokenizer': None, 'seeds': [0],
+             'quick': False, 'overrides': {}, 'unused': ()}
+            for arg, m in (('UWaveGestureLibrary', 'timemae_finelast'), ('/data/UWaveGestureLibrary', 'timemae_scratch'))]
+    cmds = bench._commands('UWaveGestureLibrary', rows)
+    assert cmds == ['timemae bench UWaveGestureLibrary --methods timemae_finelast --seeds 0',
+                    'timemae bench /data/UWaveGestureLibrary --methods timemae_scratch --seeds 0']
 
 
 def test_an_interrupted_pretraining_leaves_no_encoder_under_the_caches_name(tmp_path, monkeypatch, capsys):

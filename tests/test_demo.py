@@ -112,6 +112,12 @@ def test_finelasts_control_is_the_same_encoder_before_pretraining(demo_run):
     (before, c0), (after, c1) = read_encoder_file(rec['untrained_weights']), read_encoder_file(rec['weights'])
     assert c0 == c1 and before.keys() == after.keys()
     assert not all(torch.equal(before[k], after[k]) for k in before)
+    from tsai.data.core import get_ts_dls
+    from tsai.learner import ts_learner
+    from tsai_timemae.model import TimeMAE
+    Xtr = demo.load_basic_motions()[0]                   # the network pretraining built from the seed, before any step
+    fresh = ts_learner(get_ts_dls(Xtr, splits=(list(range(40)), [0])), TimeMAE, seed=rec['seed'], **TINY).model.state_dict()
+    assert all(torch.equal(before[k], fresh[k]) for k in before)
     assert rec['draw_seeds'] == [0, 1]
     md = (out / 'demo_results.md').read_text()
     assert 'FineLast on the same encoder before pretraining' in md and 'ddof 0' in md and '(seeds 0, 1)' in md

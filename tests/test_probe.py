@@ -257,6 +257,8 @@ def test_probe_defaults_follow_the_bench_for_known_sets_and_the_library_for_othe
     assert probe_defaults('ECG200', 96)['window'] == 8                             # the committed probe runs' window
     assert probe_defaults('my_sensors', 315)['window'] == 13                       # round(sqrt(315 / 2))
     assert probe_defaults('my_sensors')['window'] == 8                             # no length known
+    assert probe_defaults('UWave', 315)['window'] == 12                            # an alias finds its set, as in the bench
+    assert probe_defaults('/data/UWaveGestureLibrary', 315)['window'] == 13        # a path is one's own data, as in the bench
 
 
 def test_held_out_windows_sharing_recordings_with_training_are_named(ds, probe_run):

@@ -1324,7 +1324,8 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
                                           for g in same)]
         if plots.get(d): lines += [f'![{d} label efficiency]({plots[d]})', '']
         groups = {}
-        for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick']], sort_keys=True, default=str), []).append(r)
+        for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or d], sort_keys=True,
+                                                    default=str), []).append(r)
         cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(f'{f:g}' for f in sorted({r['label_fraction'] for r in g}))
                 + where for g in groups.values()]
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
@@ -1346,8 +1347,9 @@ def _command(dataset: str, rows) -> str:
 def _commands(dataset: str, rows, where: str = '') -> list[str]:
     """One command per group of rows run with the same settings (e.g. a baseline run with fewer epochs); `where` names
     a results folder and report other than the defaults."""
-    groups = {}
-    for r in rows: groups.setdefault(json.dumps([_flags(r), r['quick']], sort_keys=True, default=str), []).append(r)
+    groups = {}  # by the data set as given too: a name and a path to it run with different defaults
+    for r in rows: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or dataset], sort_keys=True,
+                                                default=str), []).append(r)
     return [_command(dataset, g) + where for g in groups.values()]
 
 COMMAND_FLAGS = ('pretrain_epochs', 'finetune_epochs', 'bs', 'window', 'pretrain_lr', 'pretrain_inputs', 'readout')
@@ -1542,7 +1544,7 @@ def _coverage(rows) -> list[str]:
     """Which configured data sets have results (full or quick only) and which do not, with the command that runs each.
     A report of one's own data sets alone lists those: the bench's data sets it never ran are not its business."""
     datasets = list(dict.fromkeys(r['dataset'] for r in rows))
-    ours = any(r['dataset'] in DATASET_CONFIGS and r['dataset'] == (r.get('dataset_arg') or r['dataset']) for r in rows)
+    ours = any(has_bench_settings(r.get('dataset_arg') or r['dataset']) for r in rows)  # a name or alias, not a path
     lines = ['## Coverage', '', '| data set | results here | command (full protocol, default settings) |', '|---|---|---|']
     for name in (list(DATASET_CONFIGS) if ours or not rows else []) + [d for d in datasets if d not in DATASET_CONFIGS or not ours]:
         mine = [r for r in rows if r['dataset'] == name]

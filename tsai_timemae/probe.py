@@ -154,13 +154,12 @@ def probe_defaults(name: str, seq_len: int | None = None) -> dict:
     """Batch size and window. For a data set named in `timemae bench`'s `DATASET_CONFIGS`, the ones the bench uses (its
     row, then `DEFAULTS`), so probe and benchmark runs compare. For any other name (your own folder, or a UCR set the
     bench only runs with its `DEFAULTS`) and a known length, the window `TimeMAE` derives (`auto_window`), so the probe
-    measures what the library does; `--arch window=W` overrides either. The choice goes by name only: a folder of
-    your own called e.g. `HAR` gets HAR's settings."""
-    from tsai_timemae.bench import DATASET_CONFIGS, DEFAULTS
-    from tsai_timemae.model import auto_window
-    cfg = {**DEFAULTS, **DATASET_CONFIGS.get(name, {})}
-    window = cfg['window'] if name in DATASET_CONFIGS or seq_len is None else auto_window(seq_len)
-    return {'bs': cfg['bs'], 'window': window}
+    measures what the library does; `--arch window=W` overrides either. The choice goes by the name as given, as the
+    bench's does (`bench_config`): an alias (`UWave`) finds its set's settings, a path is one's own data, and a folder
+    of your own called e.g. `HAR` and given by name gets HAR's settings."""
+    from tsai_timemae.bench import bench_config
+    cfg = bench_config(name, seq_len=seq_len)
+    return {'bs': cfg['bs'], 'window': cfg['window']}
 
 def _signature_defaults(fn, skip=()) -> dict:
     "Keyword defaults of `fn`: what a run used for every key it did not set."
@@ -359,7 +358,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     arg = str(dataset) if isinstance(dataset, (str, os.PathLike)) else None
     ds = load_dataset(dataset, root=root, require_test=False) if arg is not None else dataset  # it never reads one
     check_finite(ds, PROBED)  # named before any work, with a fix a command-line user can apply
-    defaults = probe_defaults(ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
+    defaults = probe_defaults(arg or ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
