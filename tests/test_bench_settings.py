@@ -100,7 +100,8 @@ def test_the_report_reads_the_same_from_migrated_files(tmp_path):
     # one-seed cell shows no '± 0.00' (session 31), and a one-channel data set has '1 channel', and the label section names the full-label protocol's section (session 41), and the protocol names
     # random_projection and where the cache is (session 44), and the label protocol names its epochs (session 45), and
     # a label-efficiency row names its changed settings as a Results row does, and a table with a row of mixed
-    # settings says its command cannot remake it (session 47)
+    # settings says its command cannot remake it, and the protocol names the tokenizer for data sets without settings
+    # (session 47)
     assert text == (FIXTURES / 'REPORT.md').read_text()
     assert '| timemae_fineall_gumbel (changed: pretrain_inputs=train) | 1 |' in text   # made before the setting existed
 

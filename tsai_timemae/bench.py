@@ -1257,8 +1257,10 @@ from scratch** (`tstplus_scratch`: the same TSTPlus, batch and schedule, random 
 evaluations** (`timemae_linear`, and `timemae_linear_untrained` on an untrained encoder of the same seed) and
 **InceptionTimePlus** (tsai, supervised from scratch). The tokenizer of TimeMAE's masked codeword classification is a
 setting: `codebook` (nearest codeword, as in the paper), `gumbel` (as in the authors' code, and this harness's default
-since it scored higher than the codebook; see the tokenizer table), `kmeans` (frozen k-means codes with normalised
-MRR targets and equal weights: `TimeMAEPretrain()`'s default since the linear probes below chose it) or
+for the data sets it has settings for, since it scored higher than the codebook; see the tokenizer table), `kmeans`
+(frozen k-means codes with normalised MRR targets and equal weights: `TimeMAEPretrain()`'s default since the linear
+probes below chose it, and the harness's for a data set it has no settings for, with the window derived from the
+series length) or
 `random_projection` (BEST-RQ's frozen random codes, otherwise as `kmeans`). Rows named `*_gumbel` used Gumbel,
 `*_kmeans` k-means, `*_random_projection` random codes; `timemae_finelast` and `timemae_fineall` without a suffix used
 the codebook.
