@@ -516,4 +516,9 @@ def test_series_shorter_than_the_window_are_refused_before_any_run_with_the_flag
     with pytest.raises(ValueError, match=r"short's series have 6 steps, fewer than TimeMAE's window of 8: pass --window 6 or less"):
         run_benchmark([str(tmp_path / 'short.npz')], ['timemae_linear'], seeds=[0], out_dir=tmp_path / 'o', report=None,
                       quick=True, bar=False, window=8, **TINY)
-    assert not list((tmp_path / 'o').rglob('*.json'))                                  # nothing ran
+    assert not (tmp_path / 'o').exists()                            # nothing ran, and the folder it made is gone
+    (tmp_path / 'kept').mkdir()                                     # a folder that existed stays
+    with pytest.raises(ValueError, match='fewer than TimeMAE'):
+        run_benchmark([str(tmp_path / 'short.npz')], ['timemae_linear'], seeds=[0], out_dir=tmp_path / 'kept' / 'a' / 'b',
+                      report=None, quick=True, bar=False, window=8, **TINY)
+    assert (tmp_path / 'kept').is_dir() and not any((tmp_path / 'kept').iterdir())

@@ -897,6 +897,23 @@ def _warn_unseen_test_classes(ds):
                      f'predict them, so every accuracy is at most {100 * (1 - n / len(test)):.1f}%. Check the labels of the '
                      'test files (a typo, another spelling), or leave those series out.', stacklevel=3)
 
+@contextlib.contextmanager
+def _removed_if_left_empty(*folders):
+    """The folders (and parents) a run is about to create, removed again if it stops with an error before writing any
+    file in them, so a refused run leaves nothing behind; folders that existed are left alone."""
+    new = []
+    for f in folders:
+        if f is None: continue
+        top = Path(f).expanduser().absolute()
+        if top.exists(): continue
+        while not top.parent.exists(): top = top.parent
+        new.append(top)
+    try: yield
+    except BaseException:
+        for d in new:
+            if d.is_dir() and not any(p.is_file() for p in d.rglob('*')): shutil.rmtree(d, ignore_errors=True)
+        raise
+
 def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, root=None,
                   out_dir='benchmarks', report='BENCHMARKS.md', quick: bool = False, overwrite: bool = False,
                   bar: bool = True, label_fractions=(None,), **overrides) -> list[Path]:
@@ -920,43 +937,45 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
     for name in datasets: find_dataset(name, root)  # a misspelt last name: an error now, not after the others' runs
     # the folders last: they are made here, and a run refused above leaves none behind
     if report: check_report_writable(report, out_dir)  # before hours of runs, not after
-    if report: check_writable_folder(Path(report).parent, 'report (--report) a file in')
-    check_writable_folder(out_dir, 'out_dir (--out-dir)')
-    for name in datasets:
-        cfg = bench_config(name, quick, **overrides)  # how to read it: the validation split and padding
-        ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
-        check_finite(ds)
-        fingerprint = data_fingerprint(ds)  # once per data set: every kept result file is checked against it
-        check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
-        print(f'{ds}')
-        _warn_unseen_test_classes(ds)
-        toks = tokenizers or (default_tokenizer(name),)
-        window = bench_config(name, quick, ds.seq_len, **overrides)['window']
-        if not has_bench_settings(name) and (tokenizers is None or 'window' not in overrides):
-            print(f'{ds.name}: ' + ', '.join(([f'tokenizer {toks[0]}'] if tokenizers is None else []) +
-                                             ([f'window {window} of {ds.seq_len} steps'] if 'window' not in overrides else []))
-                  + ": the library's defaults for a data set the bench has no settings for (--tokenizer, --window choose)")
-        if ds.seq_len < window and any(m.startswith('timemae') for m in methods):
-            raise ValueError(f"{ds.name}'s series have {ds.seq_len} steps, fewer than TimeMAE's window of {window}: pass "
-                             f'--window {ds.seq_len} or less (window= in Python), or pad the series.')
-        plan = _plan(methods, toks)
-        for seed in seeds:
-            for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
-                cfg = run_config(name, m, tok, quick, frac, ds.seq_len, **overrides)
-                settings = method_settings(cfg, m)
-                path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
-                tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
-                if path.is_file() and not overwrite:
-                    check_same_data(path, ds, fingerprint)
-                    _note_settings_change(path, settings)
-                    print(f'skip (done): {tag} -> {path}')
-                else:
-                    print(f'run: {tag}', flush=True)
-                    rec = run_one(m, ds, cfg, seed, out_dir, bar, dataset_arg=name)
-                    print(f"done: {tag}: accuracy {rec['metrics']['accuracy']:.4f}, macro-F1 {rec['metrics']['macro_f1']:.4f}, "
-                          f"{rec['wall_s']:.0f} s", flush=True)
-                paths.append(path)
-    if report: write_report(out_dir, report)
+    # a run refused below (data that cannot be read, series too short) leaves no empty folders behind
+    with _removed_if_left_empty(out_dir, Path(report).parent if report else None):
+        if report: check_writable_folder(Path(report).parent, 'report (--report) a file in')
+        check_writable_folder(out_dir, 'out_dir (--out-dir)')
+        for name in datasets:
+            cfg = bench_config(name, quick, **overrides)  # how to read it: the validation split and padding
+            ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+            check_finite(ds)
+            fingerprint = data_fingerprint(ds)  # once per data set: every kept result file is checked against it
+            check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
+            print(f'{ds}')
+            _warn_unseen_test_classes(ds)
+            toks = tokenizers or (default_tokenizer(name),)
+            window = bench_config(name, quick, ds.seq_len, **overrides)['window']
+            if not has_bench_settings(name) and (tokenizers is None or 'window' not in overrides):
+                print(f'{ds.name}: ' + ', '.join(([f'tokenizer {toks[0]}'] if tokenizers is None else []) +
+                                                 ([f'window {window} of {ds.seq_len} steps'] if 'window' not in overrides else []))
+                      + ": the library's defaults for a data set the bench has no settings for (--tokenizer, --window choose)")
+            if ds.seq_len < window and any(m.startswith('timemae') for m in methods):
+                raise ValueError(f"{ds.name}'s series have {ds.seq_len} steps, fewer than TimeMAE's window of {window}: pass "
+                                 f'--window {ds.seq_len} or less (window= in Python), or pad the series.')
+            plan = _plan(methods, toks)
+            for seed in seeds:
+                for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
+                    cfg = run_config(name, m, tok, quick, frac, ds.seq_len, **overrides)
+                    settings = method_settings(cfg, m)
+                    path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
+                    tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
+                    if path.is_file() and not overwrite:
+                        check_same_data(path, ds, fingerprint)
+                        _note_settings_change(path, settings)
+                        print(f'skip (done): {tag} -> {path}')
+                    else:
+                        print(f'run: {tag}', flush=True)
+                        rec = run_one(m, ds, cfg, seed, out_dir, bar, dataset_arg=name)
+                        print(f"done: {tag}: accuracy {rec['metrics']['accuracy']:.4f}, macro-F1 {rec['metrics']['macro_f1']:.4f}, "
+                              f"{rec['wall_s']:.0f} s", flush=True)
+                    paths.append(path)
+        if report: write_report(out_dir, report)
     return paths
 
 def _leaves(d: dict, prefix: str = '') -> dict:
