@@ -242,7 +242,11 @@ def finelast_learner(dls, weights_path, **kwargs):
     """FineLast: frozen pretrained encoder; only a new linear classifier (`linear_probe_head`) on mean-pooled
     features trains. Pass `custom_head` to use another head (`flatten_probe_head`: every patch in order, for data
     whose classes differ by when things happen), `reinit='patch_embed'` for data with another channel count or
-    window, `layer=k` to read block k instead of the last (see `timemae_learner`)."""
+    window, `layer=k` to read block k instead of the last (see `timemae_learner`).
+
+    The encoder is frozen by the `FreezeEncoder` callback for each fit (norm layers too) and its flags are given back
+    after it, so `learn.remove_cb(FreezeEncoder)` trains everything: outside a fit its parameters still say
+    `requires_grad=True`, and a parameter count or `learn.summary()` before `fit` lists them as trainable."""
     _check_weights_given(weights_path, 'finelast_learner')
     _check_fixed_freezing(kwargs, 'finelast_learner')
     _check_labelled(dls, 'finelast_learner')
