@@ -3,6 +3,7 @@ pretrained one, writes one JSON per run (skipped when rerun with the same settin
 import argparse
 import json
 import shlex
+import warnings
 
 import numpy as np
 import pytest
@@ -433,3 +434,16 @@ def test_augmented_pretraining_changes_the_batches_records_and_reruns(ds, tmp_pa
     assert p.parse_args(shlex.split(cmd)[2:]).augment == ['crop']
     with pytest.raises(ValueError, match="Unknown augmentation 'flip': choose from crop, scale"):
         run_probe(ds, epochs=1, arch_kwargs=TINY, verbose=False, augment=['flip'])
+
+
+def test_a_class_smaller_than_the_folds_is_said_in_the_probes_terms():
+    "A class of 2 series in 5 folds: 3 folds score none of it; the warning names it and the --folds that fix it."
+    from tsai_timemae.probe import unseen_folds
+    y = np.array(['a'] * 10 + ['b'] * 2)
+    with pytest.warns(UserWarning, match=r"Class 'b' has 2 series, fewer than the 5 folds: 3 of the folds score none "
+                                         r"of its series.*--folds 2") as got:
+        folds = unseen_folds(y, 5)
+    assert len(folds) == 5 and not any('least populated' in str(w.message) for w in got)   # one warning, ours
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        unseen_folds(np.array(['a'] * 10 + ['b'] * 5), 5)                        # every class fills the folds

@@ -15,6 +15,7 @@ import os
 import shlex
 import tempfile
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -68,7 +69,17 @@ def unseen_folds(y, folds: int = CV_FOLDS) -> list:
     if largest < folds:  # scikit-learn's own message names n_splits, which the command line calls --folds
         raise ValueError(f'{folds} folds need a class with at least {folds} series, and the largest has {largest}: '
                          f'pass --folds {largest} or fewer (folds= in Python).')
-    return list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros((len(y), 1)), y))
+    labels, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+    if counts.min() < folds:  # said in the probe's terms; scikit-learn's own warning names n_splits
+        small = int(counts.min())
+        fix = (f'Fewer folds (--folds {small}, folds= in Python) give each fold one.' if small >= 2 else
+               'A class of one series is scored in one fold only, whatever the number of folds.')
+        timemae_warn(f'Class {str(labels[counts.argmin()])!r} has {small} series, fewer than the {folds} folds: '
+                     f'{folds - small} of the folds score none of its series, so the probe says little about it. {fix}',
+                     stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='The least populated class in y has only', category=UserWarning)
+        return list(StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros((len(y), 1)), y))
 
 def cv_probe_score(features, y, folds: int = CV_FOLDS, groups=None) -> float:
     """Mean accuracy of the same probe over stratified `folds`-fold cross-validation (shuffled, `random_state=0`).
