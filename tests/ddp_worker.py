@@ -1,6 +1,6 @@
 """One process of a distributed run, launched by tests/test_distributed.py:
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain,pretrain_tail,same_seed}
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain,pretrain_tail,pretrain_novalid,same_seed}
 
 Each rank seeds itself differently (so only the distributed wrapping can make the models equal), trains a tiny
 TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_distrib_ctx`, and writes into OUT_DIR:
@@ -10,7 +10,7 @@ printed), `saves{rank}.txt` (every `torch.save` target, one a line) and `record{
 and values, and the pretraining callback's history); a pretraining run also saves its whole state every epoch
 (`save_every=1`) and writes `rng{rank}.pt`, the rank's torch random state after each epoch (the last one stays).
 `pretrain_tail` pretrains as `pretrain` does, with validation batches of 3 (rank 1's last one is a padding repeat
-alone), and records each rank's validation batches. `same_seed` seeds every rank alike, as a user's script does, pretrains one epoch and writes only `masks{rank}.pt`, the
+alone), and records each rank's validation batches; `pretrain_novalid` without a validation split. `same_seed` seeds every rank alike, as a user's script does, pretrains one epoch and writes only `masks{rank}.pt`, the
 masks that rank drew, and `final{rank}.pt`."""
 import contextlib
 import json
@@ -76,8 +76,9 @@ def main(out: Path, mode: str, epochs: int = 2):
         splits = (splits[0], list(range(23, 33)))
         dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4, batch_tfms=standardize)
         learn = ts_learner(dls, TimeMAE, metrics=accuracy, **arch)
-    elif mode in ('pretrain', 'pretrain_tail'):
+    elif mode in ('pretrain', 'pretrain_tail', 'pretrain_novalid'):
         from tsai_timemae.pretrain import TimeMAEPretrain
+        if mode == 'pretrain_novalid': splits = (splits[0], [])  # every series trains: no validation loader
         # 7 validation series in shares of 4: rank 1's share ends with a repeat of the first series. In batches of 4
         # (pretrain) that batch holds 3 series and the repeat; in batches of 3 (pretrain_tail) it is the repeat alone
         dls = get_ts_dls(X, splits=splits, bs=4 if mode == 'pretrain' else [4, 3], batch_tfms=standardize)

@@ -268,6 +268,19 @@ def test_pretraining_validation_batch_of_the_repeat_alone_is_not_counted(pretrai
     _assert_validation_counts_each_series_once(pretrain_tail_run, repeat_alone=True)
 
 
+@needs_ddp
+def test_pretraining_without_a_validation_split(tmp_path):
+    """Pretraining on every series, with no validation split, works in one process (the training loss is the monitor);
+    data-parallel, fastai's DistributedDL divided by the empty validation loader's size after the first epoch."""
+    res = _launch(tmp_path, 'pretrain_novalid')
+    _assert_same_on_every_rank(res)
+    assert 'training loss' in res[0]['stdout'] and 'no validation set' in res[0]['stdout'], res[0]['stdout']
+    history = res[0]['record']['history']
+    assert len(history) == EPOCHS and all(h['train_mrr'] == h['train_mrr'] for h in history)  # numbers, not NaN
+    assert _encoder_saves(res, 0) and _encoder_saves(res, 1) == []
+    assert sorted(p.name for p in (tmp_path / 'models').iterdir()) == ['timemae_encoder.pth', 'timemae_encoder_state.pth']
+
+
 def test_padded_in_batch_counts_the_repeats_that_end_the_last_shares():
     """Every batch of fastai's own `DistributedDL` (its broadcast stubbed: one process plays each rank): the repeats
     `padded_in_batch` counts are the batch's indices past the data set's end, also when they fill several ranks' shares."""
@@ -343,6 +356,11 @@ def test_patch_is_idempotent():
     patch_distributed_dl_for_cpu()
     patched = DistributedDL._broadcast
     assert patch_distributed_dl_for_cpu() is False and DistributedDL._broadcast is patched
+    from tsai_timemae.distributed import patch_distributed_dl_for_empty_loaders
+    patch_distributed_dl_for_empty_loaders()
+    patched = DistributedDL.get_idxs
+    assert patch_distributed_dl_for_empty_loaders() is False and DistributedDL.get_idxs is patched
+    assert patched._fastai is not patched  # fastai's own, not the patch calling itself
 
 
 def test_rank_share_batches_are_read_by_index_and_leave_the_loader_as_it_was():

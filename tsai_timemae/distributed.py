@@ -18,9 +18,9 @@ _all_ = ['rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% auto #0
 __all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'patch_distributed_dl_for_tsai',
-           'sync_batch_tfm_stats', 'decorrelate_rank_streams', 'check_rank_share', 'timemae_distrib_ctx',
-           'in_distributed_fit', 'padded_in_batch', 'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib',
-           'distrib_barrier']
+           'patch_distributed_dl_for_empty_loaders', 'sync_batch_tfm_stats', 'decorrelate_rank_streams',
+           'check_rank_share', 'timemae_distrib_ctx', 'in_distributed_fit', 'padded_in_batch', 'mean_over_ranks',
+           'sum_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% ../nbs/15_distributed.ipynb #997f45fc
 def accelerate_available() -> bool:
@@ -92,6 +92,25 @@ def patch_distributed_dl_for_tsai() -> bool:
     from fastai.distributed import DistributedDL
     if getattr(DistributedDL.create_batches, '_timemae_patch', False): return False
     DistributedDL.create_batches = _create_batches_of_rank_share
+    return True
+
+def _rank_idxs_of_any_loader(self):
+    """This rank's indices, also for a loader with no series. fastai's `get_idxs` pads the indices by repeating them,
+    dividing by their number: a loader of no series (a pretraining without a validation split) failed with
+    ZeroDivisionError after the first training epoch. Every rank holds the same data, so all skip the broadcast alike."""
+    if self.dl.n == 0:
+        self.n = self.n_padded = 0
+        return []
+    return _rank_idxs_of_any_loader._fastai(self)
+_rank_idxs_of_any_loader._timemae_patch = True
+
+def patch_distributed_dl_for_empty_loaders() -> bool:
+    """Make fastai's `DistributedDL` give no indices for a loader of no series (`_rank_idxs_of_any_loader`), as one
+    process does, instead of dividing by zero. Idempotent: True when it patched, False when already patched."""
+    from fastai.distributed import DistributedDL
+    if getattr(DistributedDL.get_idxs, '_timemae_patch', False): return False
+    _rank_idxs_of_any_loader._fastai = DistributedDL.get_idxs
+    DistributedDL.get_idxs = _rank_idxs_of_any_loader
     return True
 
 # %% ../nbs/15_distributed.ipynb #97dfe8e4
@@ -181,6 +200,7 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     check_rank_share(learn.dls.train, num_distrib())
     patch_distributed_dl_for_cpu()
     patch_distributed_dl_for_tsai()
+    patch_distributed_dl_for_empty_loaders()
     with learn.distrib_ctx(sync_bn=False, cpu=cpu, **kwargs):
         atexit.unregister(_destroy_process_group)  # registered once
         atexit.register(_destroy_process_group)
