@@ -347,6 +347,13 @@ ROWS = [
      fails(ValueError, r'built for 3 channels.*has 40.*\[samples, steps, channels\].*X\.transpose\(0, 2, 1\)')),
     ('fineall_learner', 'get_X_preds, channels last', lambda c: c.learner.get_X_preds(X.transpose(0, 2, 1)),
      fails(ValueError, r'built for 3 channels.*has 40.*X\.transpose\(0, 2, 1\)')),
+    ('fineall_learner', 'get_X_preds, pandas DataFrame', lambda c: c.learner.get_X_preds(nested(X)),  # was "2-D, univariate"
+     fails(TypeError, r"get_X_preds takes a numpy array.*pandas.*convert_to\(X, 'numpy3D'\)")),
+    ('fineall_learner', 'get_X_preds, 2-D array', lambda c: c.learner.get_X_preds(X[:, 0]),
+     fails(ValueError, r'get_X_preds expects a 3-D array.*takes 3 channels')),
+    ('ts_learner', 'get_X_preds of a univariate model, 2-D array',  # tsai's bare AssertionError before
+     lambda c: ts_learner(dls(X[:, :1], Y), TimeMAE, **ARCH).get_X_preds(X[:, 0]),
+     fails(ValueError, r'3-D array.*univariate series: `X\[:, None\]`')),
     ('get_embeddings', 'no series', lambda c: get_embeddings(c.learner, X[:0]), ok(lambda e: e.shape == (0, 8))),
     ('get_embeddings', 'one series', lambda c: get_embeddings(c.learner, X[:1]), ok(lambda e: e.shape == (1, 8))),
     ('get_embeddings', 'float64 list of lists', lambda c: get_embeddings(model(), X.astype(float).tolist()), ok(lambda e: e.shape == (16, 8))),

@@ -24,7 +24,7 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'TimeMAE', 'has_labels', 'missing_labels',
-           'check_dls', 'as_panel', 'transpose_hint', 'check_panel', 'check_X', 'install_tsai_hooks']
+           'check_dls', 'refuse_pandas', 'as_panel', 'transpose_hint', 'check_panel', 'check_X', 'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #bc3ae328
 DEFAULT_WINDOW = 8  # the paper's HAR window; what TimeMAE uses when neither `window` nor the series length is known
@@ -276,13 +276,17 @@ def check_dls(dls, c_in: int):
                              f'and would {"broadcast them to every channel" if stat.shape[1] == 1 else "fail"}. Give each '
                              f'DataLoaders a new {name}(...) instead of re-using a fitted one.')
 
-def as_panel(X, where: str) -> np.ndarray:
-    """`X` as a float32 numpy array (a copy when it needs converting), with errors that name the fix for what does not
-    make one: pandas frames, series of different lengths, text, complex numbers."""
+def refuse_pandas(X, where: str):
+    "Refuse a pandas frame (or series) where an array `[samples, channels, steps]` is expected, naming the conversion."
     if type(X).__module__.split('.')[0] == 'pandas':
         raise TypeError(f"{where} takes a numpy array [samples, channels, steps], got a pandas {type(X).__name__}. "
                         "sktime's `convert_to(X, 'numpy3D')` turns a nested or multi-index DataFrame into one; "
                         'the sktime estimators (TimeMAEClassifier, TimeMAETransformer) take pandas input as it is.')
+
+def as_panel(X, where: str) -> np.ndarray:
+    """`X` as a float32 numpy array (a copy when it needs converting), with errors that name the fix for what does not
+    make one: pandas frames, series of different lengths, text, complex numbers."""
+    refuse_pandas(X, where)
     if isinstance(X, torch.Tensor): X = X.detach().cpu().numpy()
     try: arr = np.asarray(X)
     except ValueError: arr = None
@@ -307,27 +311,28 @@ def transpose_hint(shape, c_in: int) -> str:
 def check_panel(X, where: str, c_in: int | None = None):
     """Refuse an array that is not 3-D `[samples, channels, steps]`; for a 2-D one the fix depends on what it holds:
     several univariate series (`X[:, None]`) or one series of several channels (`X[None]`)."""
-    if X.ndim == 3: return
+    shape = tuple(getattr(X, 'shape', np.shape(X)))
+    if len(shape) == 3: return
     fix = ''
-    if X.ndim == 2:
-        if c_in is not None and c_in > 1 and X.shape[0] == c_in: fix = f' It looks like one series of {c_in} channels: pass `X[None]`.'
+    if len(shape) == 2:
+        if c_in is not None and c_in > 1 and shape[0] == c_in: fix = f' It looks like one series of {c_in} channels: pass `X[None]`.'
         elif c_in == 1: fix = ' Add a channel axis for univariate series: `X[:, None]`.'
         elif c_in is None: fix = (' Add a channel axis: `X[:, None]` for several univariate series, `X[None]` for one '
                                   'series of several channels.')
         else: fix = f' The model takes {c_in} channels: pass the series as [samples, {c_in}, steps] (`X[None]` for one series).'
-    raise ValueError(f'{where} expects a 3-D array [samples, channels, steps], got shape {X.shape}.{fix}')
+    raise ValueError(f'{where} expects a 3-D array [samples, channels, steps], got shape {shape}.{fix}')
 
 def check_X(X, c_in: int, where: str = 'get_X_preds'):
-    "Refuse an array whose channels do not match the model, before tsai's batch transforms give a raw broadcast error."
+    """Refuse input the model cannot read before tsai gives a raw error: a pandas frame (the conversion named), an array
+    that is not 3-D (tsai's bare AssertionError; the fix for a 2-D one named, as `get_embeddings` does), or one whose
+    channels do not match the model (a broadcast error in the batch transforms)."""
+    refuse_pandas(X, where)
     shape = tuple(getattr(X, 'shape', np.shape(X)))
-    if len(shape) == 3 and shape[1] != c_in:
+    check_panel(X, where, c_in)
+    if shape[1] != c_in:
         raise ValueError(f'{where}: the model was built for {c_in} channels (variables) but X has {shape[1]} (shape '
                          f'{shape}). Pass the variables it was trained on, in the same order.{transpose_hint(shape, c_in)}')
-    if len(shape) == 2 and c_in != 1:
-        raise ValueError(f'{where}: X is 2-D {shape}, read as univariate series, but the model has {c_in} channels. '
-                         'Pass a 3-D array [samples, channels, steps].')
-    if len(shape) not in (2, 3):
-        raise ValueError(f'{where} expects a 3-D array [samples, channels, steps], got shape {shape}.')
+
 
 # %% ../nbs/00_model.ipynb #33bacfe8
 def _wrap_tsai(home, names, make):
