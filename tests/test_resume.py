@@ -95,6 +95,17 @@ def test_other_series_of_the_same_count_and_shape_do_not_resume_the_other_runs_m
     other = make(np.ascontiguousarray(X[..., ::-1]), tmp_path / 'a', resume=True)
     with pytest.raises(ValueError, match=r"other settings \(data: .*'fingerprint'.*the same series"):
         with other.no_bar(), other.no_logging(): other.fit(1, 1e-3)
+    Xv = X.copy()
+    Xv[splits[1]] = Xv[splits[1], :, ::-1]                           # the same training series, other validation ones:
+    other = make(Xv, tmp_path / 'a', resume=True)                    # their losses would join the first run's history
+    with pytest.raises(ValueError, match=r"other settings \(data: .*'valid_fingerprint'"):
+        with other.no_bar(), other.no_logging(): other.fit(1, 1e-3)
+    state = torch.load(tmp_path / 'a' / 'timemae_encoder_state.pth', weights_only=False)
+    del state['settings']['data']['valid_fingerprint']               # a file written before the validation series counted
+    torch.save(state, tmp_path / 'a' / 'timemae_encoder_state.pth')
+    old = make(X, tmp_path / 'a', resume=True)
+    with old.no_bar(), old.no_logging(): old.fit(1, 1e-3)            # resumes (finished: to itself)
+    assert len(old.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0].history) == 1
     shutil.copytree(tmp_path / 'a', tmp_path / 'b')                   # the same run, in a copied folder
     again = make(X, tmp_path / 'b', resume=True)
     with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)      # finished: resumes to itself

@@ -1017,7 +1017,7 @@ class PretrainCheckpoint(Callback):
     see the interrupted run's values (`SaveModelCallback` writes nothing for them: its files from the interrupted run
     hold those epochs' weights); a fit stopped early (`CancelFitException` after an epoch) still writes that
     epoch's state. A state file written with another model, other settings, epochs, schedule, batch size or other
-    series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
+    training or validation series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
     it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (62): the state holds this epoch's history and encoder file
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
@@ -1025,7 +1025,7 @@ class PretrainCheckpoint(Callback):
         self.path, self.every, self.resume, self.owner, self.start, self._recorder = Path(path), int(every), resume, owner, 0, None
         self._logger = None  # the learner's logger (the progress table's printer) while skipped epochs are hidden
         self._sched = None  # the fit's learning-rate schedule (`_schedule`), read in before_fit
-        self._fingerprint = None  # the training data's `dataset_fingerprint`, read in before_fit
+        self._fingerprint = None  # the training and validation data's `dataset_fingerprint`s, read in before_fit
         self.fit_no, self._written, self._skip_fit = 0, None, False  # which training fit of this run; the epoch last written
 
     def new_run(self):
@@ -1039,7 +1039,8 @@ class PretrainCheckpoint(Callback):
         loss, ema = getattr(o, 'pretrain_loss', None), getattr(o, 'momentum_update', None)
         dl = self.learn.dls.train
         return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch, 'schedule': self._sched,
-                'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint},
+                'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint[0],
+                         'valid_fingerprint': self._fingerprint[1]},
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
                                  | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
                                  | {k: getattr(ema, k, None) for k in ('momentum', 'momentum_end')}
@@ -1062,7 +1063,11 @@ class PretrainCheckpoint(Callback):
     def before_fit(self):
         if self._outside_training(): return
         self.start, self._sched, self._written, self._skip_fit = 0, self._schedule(), None, False  # now: a callback may change the rate
-        self._fingerprint = dataset_fingerprint(self.learn.dls.train.dataset)  # once a fit, not at every state saved
+        # once a fit, not at every state saved; the validation series too: they choose the best epoch and give the
+        # closing line's loss, so other ones would mix two runs' values in one history
+        dls = self.learn.dls
+        self._fingerprint = (dataset_fingerprint(dls.train.dataset),
+                             dataset_fingerprint(dls.valid.dataset) if _has_valid(dls) else None)
         check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')  # every rank, as SaveEncoder
         self._resume_or_skip(self.fit_no + 1)
         self.fit_no += 1  # a fit refused above (unreadable file, other settings) does not count
@@ -1087,7 +1092,8 @@ class PretrainCheckpoint(Callback):
             self._skip_fit, self.fit_no = True, fit_no
             raise CancelFitException
         mine = self._settings()
-        if 'fingerprint' not in state['settings'].get('data', {}): mine['data'].pop('fingerprint')  # an older file's
+        for key in ('fingerprint', 'valid_fingerprint'):  # an older file's, written before it was checked
+            if key not in state['settings'].get('data', {}): mine['data'].pop(key)
         if state['settings'] != mine:
             diff = [k for k in mine if state['settings'].get(k) != mine[k]]
             what = '; '.join(f'{k}: {state["settings"].get(k)!r} there, {mine[k]!r} now' for k in diff)
