@@ -274,6 +274,27 @@ def test_a_callback_reused_with_a_new_learner_saves_the_new_run(udls, tmp_path, 
                       {k: v for k, v in second.model.state_dict().items() if k.startswith('backbone.')})
 
 
+def test_a_callback_that_joins_a_new_learner_leaves_the_old_one(udls, tmp_path):
+    """Re-used with a second learner, the callback used to stay in the first one's list while serving the second: a
+    later fit of the first sent its events to the second learner, printed NaN columns, and reported the second run's
+    loss and file as its own. It now leaves the first learner, whose fit trains without it and says so."""
+    import warnings
+    cb = TimeMAEPretrain(target_dir=tmp_path)
+    first = ts_learner(udls, TimeMAE, cbs=cb, **SMALL)
+    with first.no_bar(), first.no_logging(): first.fit(1, 1e-3)
+    second = ts_learner(udls, TimeMAE, cbs=cb, **SMALL)
+    with second.no_bar(), second.no_logging(): second.fit(1, 1e-3)
+    assert cb not in first.cbs and not any(isinstance(c, TimeMAEPretrain) for c in first.cbs)
+    assert cb.learn is second and cb in second.cbs
+    saved = read_encoder_weights(cb.weights_path)
+    with warnings.catch_warnings(record=True) as w, first.no_bar(), first.no_logging():
+        warnings.simplefilter('always')
+        first.fit(1, 1e-3)
+    assert any('without its TimeMAEPretrain callback' in str(x.message) for x in w), [str(x.message) for x in w]
+    assert len(cb.history) == 1                                      # the second run's, untouched
+    assert_same_state(read_encoder_weights(cb.weights_path), saved)  # and its file
+
+
 def test_the_decoupled_encoder_takes_the_backbones_attention_dropout():
     "`attn_dropout=0` (torch's fused attention on CPU) reaches the pretraining decoder too; other dropouts stay."
     for attn, want in ((0., 0.), (None, 0.2)):

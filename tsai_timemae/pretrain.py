@@ -620,7 +620,8 @@ class TimeMAEPretrain(Callback):
     momentum encoder, which keeps moving, so the loss is not comparable across epochs: 'best' tends to keep an early
     epoch. The learner itself always holds the final epoch's weights, so with 'best' its embeddings and plots show
     another encoder than the file: load the file (`TimeMAE.from_pretrained(cb.weights_path)`) to look at the one that
-    fine-tuning will start from. Re-used with a new learner, the callback starts a new run (history, best loss and saved path).
+    fine-tuning will start from. Re-used with a new learner, the callback starts a new run (history, best loss and saved path) and
+    leaves the old learner, whose later fits train without it (a warning says so).
     `save_best=False` saves no encoder at all (`weights_path` stays None; save it with `save_encoder_weights`), so
     `checkpoint='best'` beside it is refused.
 
@@ -728,15 +729,21 @@ class TimeMAEPretrain(Callback):
         if value is not None and getattr(value, 'model', None) is not None:
             try: self._join()
             except Exception: super().__setattr__('learn', old); raise  # refused: still attached where it was
-        if old is not None: self._leave(old)
+        if old is not None: self._leave(old, moved=value is not None)
 
     def _helpers(self): return [cb for cb in (self.drop_labels, self.unpad, self.momentum_update, self.saver, self.state_saver) if cb is not None]
 
-    def _leave(self, learn):
+    def _leave(self, learn, moved: bool = False):
         """Remove the small callbacks from a learner this callback leaves (the model stays the pretraining network), and
         mark its network as no longer fitted by it (also after a fit stopped by an error, which sends no after_fit).
         Those that have just joined the new learner are only taken off the old one's list: `remove_cb` would detach
-        them from the new learner too."""
+        them from the new learner too. `moved`: it joined another learner (the callback re-used, as in a re-run cell),
+        so it leaves the old one's list as well: a later fit there would have sent this callback's events to the new
+        learner, saved nothing of its own and reported the new run's loss and file. That fit now trains without it,
+        and the network says so (`_warn_alone`)."""
+        if moved:
+            if self in learn.cbs: learn.cbs.remove(self)
+            if getattr(learn, self.name, None) is self: delattr(learn, self.name)
         for cb in self._helpers():
             if cb not in learn.cbs: continue
             if cb.learn is learn: learn.remove_cb(cb)
