@@ -1,5 +1,6 @@
 """TimeMAEPretrain: masking, the decoupled encoder, MCC/MRR, EMA, and life inside a fastai learner."""
 import hashlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -293,6 +294,25 @@ def test_a_callback_that_joins_a_new_learner_leaves_the_old_one(udls, tmp_path):
     assert any('without its TimeMAEPretrain callback' in str(x.message) for x in w), [str(x.message) for x in w]
     assert len(cb.history) == 1                                      # the second run's, untouched
     assert_same_state(read_encoder_weights(cb.weights_path), saved)  # and its file
+
+
+def test_without_target_dir_the_encoder_goes_where_learn_save_writes(udls, tmp_path, monkeypatch):
+    """fastai's `learn.save` (and `SaveModelCallback`) write to `learn.path/learn.model_dir`; the encoder went to
+    `models/` under the working directory whatever the learner's `path=`. Given, `target_dir` still decides."""
+    monkeypatch.chdir(tmp_path)
+    cb = TimeMAEPretrain(save_every=1)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, path=tmp_path / 'proj', **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert cb.weights_path == tmp_path / 'proj' / 'models' / 'timemae_encoder.pth' and cb.weights_path.is_file()
+    assert (tmp_path / 'proj' / 'models' / 'timemae_encoder_state.pth').is_file() and not (tmp_path / 'models').exists()
+    plain = TimeMAEPretrain()
+    learn = ts_learner(udls, TimeMAE, cbs=plain, **SMALL)              # tsai's default path: ./models, as before
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert plain.weights_path == Path('models') / 'timemae_encoder.pth' and plain.weights_path.is_file()
+    mine = TimeMAEPretrain(target_dir=tmp_path / 'mine', fname='enc.pth')
+    learn = ts_learner(udls, TimeMAE, cbs=mine, path=tmp_path / 'proj', **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert mine.weights_path == tmp_path / 'mine' / 'enc.pth'
 
 
 def test_the_decoupled_encoder_takes_the_backbones_attention_dropout():

@@ -614,7 +614,8 @@ class TimeMAEPretrain(Callback):
     When it joins the learner, `learn.model` becomes the pretraining network (`TimeMAEPretrainer`, whose `backbone` is
     the TimeMAE model's encoder) and `learn.loss_func` the pretraining loss, for good; the learner's metrics become the
     loss parts and diagnostics. Labels, if the data has any, are ignored. Masking happens on the batch after tsai's
-    batch transforms. The encoder is saved to `target_dir/fname.pth`, atomically, with its architecture: with
+    batch transforms. The encoder is saved to `target_dir/fname.pth`, atomically, with its architecture (without
+    `target_dir`: the learner's `path/model_dir`, where fastai's `learn.save` writes, `models/` for tsai's learners): with
     `checkpoint='last'` (the default) after every epoch, so the final epoch's is kept, with `checkpoint='best'` the
     epoch with the lowest validation loss (training loss without a validation set). The regression target is the
     momentum encoder, which keeps moving, so the loss is not comparable across epochs: 'best' tends to keep an early
@@ -653,7 +654,7 @@ class TimeMAEPretrain(Callback):
 
     def __init__(self, mask_ratio: float = 0.6, vocab_size: int | None = None, tokenizer: str = 'kmeans',
                  alpha: float = 1., beta: float = 1., gamma: float = 0., momentum: float = 0.99, n_decoder_layers: int = 4,
-                 target_dir: str | Path = 'models', fname: str = 'timemae_encoder', save_best: bool = True,
+                 target_dir: str | Path | None = None, fname: str = 'timemae_encoder', save_best: bool = True,
                  checkpoint: str = 'last', verbose: bool = True, label_smoothing: float = 0.,
                  normalize_targets: bool = True, momentum_end: float | None = None, shared_mask: bool = False,
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
@@ -693,10 +694,13 @@ class TimeMAEPretrain(Callback):
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
         self.part_metrics = [(_PooledPart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.unpad, self.momentum_update = DropLabels(), UnpadValidation(), MomentumUpdate(momentum, momentum_end)
-        target_dir, fname = Path(target_dir).expanduser(), str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
-        self.saver = SaveEncoder(Path(target_dir) / f'{fname}.pth', checkpoint == 'last', verbose) if save_best else None
+        # None: the learner's path/model_dir, set when it joins one (`models` until then, tsai's learners' own)
+        self.target_dir = None if target_dir is None else Path(target_dir).expanduser()
+        self.fname = str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
+        folder = self.target_dir or Path('models')
+        self.saver = SaveEncoder(folder / f'{self.fname}.pth', checkpoint == 'last', verbose) if save_best else None
         if resume and not save_every: raise ValueError('resume=True continues from the state file that save_every=N writes: pass save_every too.')
-        self.state_saver = (PretrainCheckpoint(Path(target_dir) / f'{fname}_state.pth', save_every, resume, self)
+        self.state_saver = (PretrainCheckpoint(folder / f'{self.fname}_state.pth', save_every, resume, self)
                             if save_every else None)
         self.pretrainer, self.history, self._train_sums, self._warned_collapse, self._recording = None, [], {}, False, False
 
@@ -730,6 +734,11 @@ class TimeMAEPretrain(Callback):
             try: self._join()
             except Exception: super().__setattr__('learn', old); raise  # refused: still attached where it was
         if old is not None: self._leave(old, moved=value is not None)
+
+    def _place_files(self, folder: Path):
+        "Where the encoder and the pretraining state are written: `folder/fname.pth` and `folder/fname_state.pth`."
+        if self.saver: self.saver.path = Path(folder) / f'{self.fname}.pth'
+        if self.state_saver: self.state_saver.path = Path(folder) / f'{self.fname}_state.pth'
 
     def _helpers(self): return [cb for cb in (self.drop_labels, self.unpad, self.momentum_update, self.saver, self.state_saver) if cb is not None]
 
@@ -779,6 +788,7 @@ class TimeMAEPretrain(Callback):
             net = TimeMAEPretrainer(net.backbone, self.mask_ratio, self._vocab_size(net.backbone), self.tokenizer,
                                     self.n_decoder_layers, **self.net_kwargs).to(dev)
             learn.model = net
+        if self.target_dir is None: self._place_files(Path(learn.path) / learn.model_dir)  # fastai's learn.save folder
         if net is not self.pretrainer:  # a new model (e.g. the callback re-used with a new learner): a new run
             self.pretrainer, self.history = net, []
             if self.saver: self.saver.new_run()
