@@ -341,6 +341,34 @@ def test_an_interrupted_finelast_fit_leaves_the_encoder_trainable_once_freeze_en
     assert any(not torch.equal(a, b) for a, b in zip(enc.values(), _enc(learn.model).values()))
 
 
+def test_a_second_freeze_encoder_does_not_leave_the_encoder_frozen(dls, weights):
+    """`finelast_learner(dls, w, cbs=FreezeEncoder())`, or `fit(cbs=FreezeEncoder())` on a FineLast learner: the second
+    callback recorded the flags the first had cleared and restored them last, so the encoder stayed frozen for good and
+    README's `remove_cb(FreezeEncoder)` then trained only the head."""
+    from tsai_timemae.all import FreezeEncoder
+    learn = finelast_learner(dls, weights, n_heads=2, cbs=FreezeEncoder())
+    assert sum(isinstance(cb, FreezeEncoder) for cb in learn.cbs) == 1
+    enc = _enc(learn.model)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2, cbs=FreezeEncoder())
+    assert_same_state(_enc(learn.model), enc)                                # frozen while it fitted
+    assert all(p.requires_grad for p in learn.model.backbone.parameters())   # and given back after
+    learn.remove_cb(FreezeEncoder)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
+    assert any(not torch.equal(a, b) for a, b in zip(enc.values(), _enc(learn.model).values()))
+
+
+def test_finelast_refuses_several_targets_per_series_by_name(basic_motions, splits, weights):
+    "tsai passes `d` to a custom head for several regression outputs: a bare TypeError (unexpected keyword) before."
+    from tsai.all import TSRegression, TSStandardize, get_ts_dls
+    X = basic_motions[0]
+    y2 = np.random.default_rng(0).standard_normal((len(X), 2)).astype('float32')
+    rdls = get_ts_dls(X, y2, splits=splits, tfms=[None, TSRegression()], batch_tfms=[TSStandardize(by_var=True)], bs=8)
+    with pytest.raises(ValueError, match=r'linear_probe_head gives one score per class.*2 values per series.*y\[:, 0\]'):
+        finelast_learner(rdls, weights, n_heads=2)
+    with pytest.raises(ValueError, match=r'flatten_probe_head gives one score per class'):
+        finelast_learner(rdls, weights, n_heads=2, custom_head=flatten_probe_head)
+
+
 @pytest.mark.parametrize('make', [finelast_learner, fineall_learner])
 def test_init_initialises_the_new_head_and_keeps_the_pretrained_encoder(dls, weights, make):
     "tsai's `init=` re-initialises a pretrained model's head (its `model[1]`); on TimeMAE that is `model.head`."

@@ -41,7 +41,14 @@ class FreezeEncoder(Callback):
 
     def __init__(self, trainable=()): self.trainable, self._flags = tuple(trainable), None
 
+    def _acts(self) -> bool:
+        """Only a learner's first `FreezeEncoder` freezes and gives the flags back: a second one (`fit(cbs=FreezeEncoder())`
+        on a FineLast learner) recorded the flags the first had just cleared and, restoring last, left the encoder
+        frozen for good, so a later `remove_cb(FreezeEncoder)` and fit trained only the head."""
+        return next((cb for cb in self.learn.cbs if isinstance(cb, FreezeEncoder)), self) is self
+
     def before_fit(self):
+        if not self._acts(): return
         params = list(get_model(self.learn.model).backbone.named_parameters())
         # the flags before any freezing: a fit stopped by an exception (Ctrl-C) never reached `after_fit`
         if getattr(self, '_flags', None) is None: self._flags = [p.requires_grad for _, p in params]
@@ -169,7 +176,8 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
                 raise ValueError(f"layer={layer} keeps the first {kept[0]} of the {kept[1]} blocks in {weights_path}, so "
                                  f"the model has {kept[0]}: leave n_layers out (or pass n_layers={kept[0]}).")
         arch = arch_from_weights(sd, stored, kwargs, weights_path)  # c_in comes from dls; a mismatch is a clear error
-    cbs = L(cbs) + (L(FreezeEncoder()) if freeze_encoder else L())
+    has_freeze = any(cb is FreezeEncoder or isinstance(cb, FreezeEncoder) for cb in L(cbs))  # one is enough (`_acts`)
+    cbs = L(cbs) + (L(FreezeEncoder()) if freeze_encoder and not has_freeze else L())
     if reinit is None and kept is None:
         try:
             learn = ts_learner(dls, TimeMAE, pretrained=weights_path is not None, weights_path=weights_path,
@@ -200,11 +208,20 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
               (f"; re-initialised: {', '.join(fresh)}" if fresh else ''))
     return learn
 
-def linear_probe_head(nf: int, c_out: int, seq_len=None) -> nn.Sequential:
+def _refuse_target_dims(head: str, d):
+    """tsai passes `d` to a custom head when each series has several targets (several regression outputs, or its
+    multi-label data): a bare TypeError (an unexpected keyword) before. These heads give one output per class."""
+    if d:
+        raise ValueError(f'{head} gives one score per class for each series, but these targets have {d} values per series '
+                         f'(tsai passes d={d} for several regression outputs or multi-label data): the linear probe does '
+                         'not take them. Fit one target per learner, e.g. y[:, 0] with TSRegression().')
+
+def linear_probe_head(nf: int, c_out: int, seq_len=None, d=None) -> nn.Sequential:
     """FineLast's head, a linear classifier: mean pooling, a `BatchNorm1d` without affine parameters, `Linear`.
     The normalization (as in MAE's linear probing, He et al. 2022) only standardizes each feature with running
     statistics, so the head stays one affine map and the probe does not depend on each feature's scale, as with the
     scaler in front of the authors' logistic regression."""
+    _refuse_target_dims('linear_probe_head', d)
     return nn.Sequential(GAP1d(1), nn.BatchNorm1d(nf, affine=False), nn.Linear(nf, c_out))
 
 class PatchFlatten(nn.Module):
@@ -226,13 +243,14 @@ class PatchFlatten(nn.Module):
                              '`linear_probe_head`.')
         return self.flatten(z)
 
-def flatten_probe_head(nf: int, c_out: int, seq_len: int) -> nn.Sequential:
+def flatten_probe_head(nf: int, c_out: int, seq_len: int, d=None) -> nn.Sequential:
     """A linear classifier on every patch's representation in order, not on their mean: `custom_head=` for
     `finelast_learner` (or `fineall_learner`) when the order of events within a series is what tells the classes
     apart (gestures, shapes). Mean pooling, the paper's read-out, keeps what happens but not when; on
     UWaveGestureLibrary's validation series it was the bottleneck (BENCHMARKS.md, "Mean pooling and few labels").
     `seq_len` is the encoder's output length, the number of patches (tsai's `custom_head` convention); the head has
     `n_patches * d_model` inputs, so it fits one series length. Same normalization as `linear_probe_head`."""
+    _refuse_target_dims('flatten_probe_head', d)
     if seq_len is None:
         raise ValueError('flatten_probe_head needs the number of patches (seq_len), which comes from the series length.')
     nf_all = nf * seq_len
@@ -246,7 +264,8 @@ def finelast_learner(dls, weights_path, **kwargs):
 
     The encoder is frozen by the `FreezeEncoder` callback for each fit (norm layers too) and its flags are given back
     after it, so `learn.remove_cb(FreezeEncoder)` trains everything: outside a fit its parameters still say
-    `requires_grad=True`, and a parameter count or `learn.summary()` before `fit` lists them as trainable."""
+    `requires_grad=True`, and a parameter count before `fit` counts them as trainable (`learn.summary()`, which runs
+    the callbacks' `before_fit`, shows them frozen)."""
     _check_weights_given(weights_path, 'finelast_learner')
     _check_fixed_freezing(kwargs, 'finelast_learner')
     _check_labelled(dls, 'finelast_learner')
