@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -54,6 +55,7 @@ class Setting:
     pretrain: dict = field(default_factory=dict)
     arch: dict = field(default_factory=dict)
     fraction: float | None = None
+    full_codes: bool = False  # pretrain_size: as many k-means codes as the run on every input, not the share's own
 
 
 def base_arch(cfg) -> dict:
@@ -85,8 +87,21 @@ def settings(cfg) -> list[Setting]:
                            arch={} if n == l0 else {'n_layers': n}))
     for f in cfg['fractions']:
         out.append(Setting('pretrain_size', 'default' if f == 1 else f'fraction={f:g}', f'{f:.0%}', f * 100,
-                           fraction=None if f == 1 else f))
+                           'own codes', fraction=None if f == 1 else f))
+    for f in cfg['fractions']:  # the control: the library's rule gives a smaller share fewer codes
+        if f != 1: out.append(Setting('pretrain_size', f'fraction={f:g}_full_codes', f"{f:.0%}, 100%'s codes", f * 100,
+                                      'full codes', fraction=f, full_codes=True))
     return out
+
+
+def codes_of(record) -> int:
+    """The number of k-means codes a probe run's tokenizer had: the given `vocab_size`, else the library's rule
+    (`default_vocab_size`) for the patches it pretrained on (every pretraining series is a training series there)."""
+    from tsai_timemae.tokenizers import default_vocab_size
+    eff = record['settings']['effective']
+    if eff['pretrain'].get('vocab_size'): return int(eff['pretrain']['vocab_size'])
+    d = record['data']
+    return default_vocab_size(eff['pretrain']['tokenizer'], d['n_pretrain'] * math.ceil(d['seq_len'] / eff['arch']['window']))
 
 
 # -- running ---------------------------------------------------------------------------------------------------------
@@ -143,6 +158,7 @@ def run_all(cfg, out: Path, only=ANALYSES, root=None, log=print) -> list[dict]:
                       root=root)
             if s.fraction is not None:  # at the default run's optimizer steps: the data differ, not the training
                 kw.update(steps=default[seed]['steps'], epochs=None, pretrain_fraction=s.fraction)
+            if s.full_codes: kw['pretrain_kwargs'] = {**s.pretrain, 'vocab_size': codes_of(default[seed])}
             else: kw['epochs'] = cfg['epochs']
             if s.tag == 'default' and seed == cfg['seeds'][0] and want_tsne: kw['on_encoder'] = hook
             t = time.perf_counter()
@@ -184,7 +200,7 @@ def summarize(cfg, runs) -> list[dict]:
                'u_std': u.std(), 'gain_mean': (f - u).mean(), 'gain_std': (f - u).std(),
                'wall_s': sum(rs[k]['wall_s'] for k in seeds), 'steps': rs[seeds[0]]['steps'],
                'n_pretrain': rs[seeds[0]]['data']['n_pretrain'], 'bs_used': rs[seeds[0]]['bs_used'],
-               'scores': {k: rs[k]['final_score'] for k in seeds}}
+               'scores': {k: rs[k]['final_score'] for k in seeds}, 'codes': codes_of(rs[seeds[0]])}
         both = [k for k in seeds if k in default]
         if both and s.tag != 'default':
             d = _pct([rs[k]['final_score'] - default[k]['final_score'] for k in both])
@@ -271,10 +287,15 @@ def plot_model_size(cfg, rows, path):
 def plot_pretrain_size(cfg, rows, path):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    _line(ax, rows)
-    ax.set_xscale('log'); ax.set_xticks([r['setting'].x for r in rows], [r['setting'].label for r in rows])
-    ax.minorticks_off()
+    own = [r for r in rows if r['setting'].series == 'own codes']
+    full = [r for r in rows if r['setting'].series == 'full codes']
     done = [r for r in rows if r['n']]
+    c_full = next((r['codes'] for r in own if r['n'] and r['setting'].fraction is None), '?')
+    _line(ax, own, label="the library's codes for the share, ")
+    every = [r for r in own if r['setting'].fraction is None]  # the run on every input ends both lines
+    _line(ax, full + every, label=f'{c_full} codes at every share (100%\'s), ', color='C1', untrained=False, fmt='s--')
+    ax.set_xscale('log'); ax.set_xticks([r['setting'].x for r in own], [r['setting'].label for r in own])
+    ax.minorticks_off()
     n, steps = max((r['n'] for r in done), default=0), max((r['steps'] for r in done), default=0)
     _style(ax, 'share of the unlabelled inputs pretrained on',
            f"Pretraining-set size ({cfg['dataset']}, {n} seed{'s' * (n != 1)}, {steps} optimizer steps each)")
@@ -321,25 +342,33 @@ QUESTIONS = {
     'pretrain_size': 'Does pretraining on more unlabelled series help? Each run pretrains on a seeded random share of '
                      'the inputs (10% is a subset of 25%, and so on) for the same number of optimizer steps as the '
                      'default run on all of them; the probe always scores every series. The untrained score moves a '
-                     'little with the share: the standardization is fitted on the series pretrained on.',
+                     'little with the share: the standardization is fitted on the series pretrained on. The number of '
+                     "k-means codes follows the library's rule (about one per 100 pretraining patches, at least 16), so "
+                     'a smaller share also gets fewer codes (column *codes*); the rows "..., 100%\'s codes" keep the '
+                     'number the run on every input had, so that data and codes are not changed together. A given '
+                     '`vocab_size` also skips a draw the default makes (it reads the series length from one batch), so '
+                     'those rows are another random draw as well: where a share gets the same codes either way (every '
+                     'share of BasicMotions has 16), the two rows differ by that alone.',
 }
 
 
 def _fmt(m, s, n=None): return f'{m:.1f} ± {s:.1f}' + (f' ({n})' if n is not None else '')
 
 
-def _table(rows) -> list[str]:
-    lines = ['| setting | pretrained % | untrained % | vs untrained | vs default | series × steps | wall s (all seeds) |',
-             '|---|---|---|---|---|---|---|']
+def _table(rows, codes: bool = False) -> list[str]:
+    "The analysis's table; `codes` adds the number of k-means codes each setting pretrained with."
+    lines = ['| setting | pretrained % | untrained % | vs untrained | vs default | series × steps | '
+             + ('codes | ' if codes else '') + 'wall s (all seeds) |', '|---|---|---|---|---|---|' + '---|' * (1 + codes)]
     for r in rows:
         s = r['setting']
         if not r['n']:
-            lines.append(f'| {s.label} | not run | | | | | |'); continue
+            lines.append(f'| {s.label} | not run | | | | | |' + ' |' * codes); continue
         vs = (f"{mark(r['vs_mean'], r['vs_std'], r['vs_n'])} {r['vs_mean']:+.1f} ± {r['vs_std']:.1f}" if 'vs_mean' in r
               else '(the default)' if s.tag == 'default' else '')
         gain = f"{mark(r['gain_mean'], r['gain_std'], r['n'])} {r['gain_mean']:+.1f} ± {r['gain_std']:.1f}"
         lines.append(f"| {s.label} | {_fmt(r['mean'], r['std'], r['n'])} | {_fmt(r['u_mean'], r['u_std'])} | {gain} | "
-                     f"{vs} | {r['n_pretrain']} × {r['steps']} | {r['wall_s']:.0f} |")
+                     f"{vs} | {r['n_pretrain']} × {r['steps']} | " + (f"{r['codes']} | " if codes else '')
+                     + f"{r['wall_s']:.0f} |")
     return lines
 
 
@@ -440,7 +469,9 @@ def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
         '"larger than the seed-to-seed wobble", nothing more.',
         f"- Compute: {len(used)} runs, {wall / 60:.1f} minutes of {_threads(threads)} in all (the sum of the runs' wall "
         'times on a shared 2-core machine).', '',
-        'Regenerate (run files that exist with the same settings are skipped; delete `runs/` to redo them):', '',
+        f"Result files: `{Path(out) / 'runs'}/<data set>/<setting>/seed<k>.json`, one per run, and "
+        f"`{Path(out) / 'tsne.json'}`. Regenerate (run files that exist with the same settings are skipped; delete "
+        'them to redo them):', '',
         '```', command(cfg, quick, out, threads), '```', '']
     others = sorted(p.parent.name for p in Path(out).glob('*/' + REPORT))
     if others: lines += ['The same analyses on other data sets: '
@@ -448,7 +479,7 @@ def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
     if quick: lines += ['**Quick run** (CI size: a tiny model, one epoch): it checks that the pipeline works; its '
                         'numbers say nothing about TimeMAE.', '']
     else: lines += ['Cut for time (the compute above): one data set per report, '
-                    f"{len(cfg['seeds'])} seeds, {_epochs(cfg['epochs'])} (the probe runs in BENCHMARKS.md use 100), "
+                    f"{len(cfg['seeds'])} seeds, {_epochs(cfg['epochs'])} (most probe runs in BENCHMARKS.md use 100), "
                     f"span masking at {', '.join(f'{r:g}' for r in cfg['span_ratios'])} only, width and depth varied "
                     'one at a time (no grid), `d_ff` not scaled with `d_model`.', '']
     only = cfg.get('only') or ANALYSES
@@ -459,7 +490,8 @@ def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
             continue
         rs = [r for r in rows if r['setting'].analysis == a]
         extra = f' {span_vs_random(rs)}' if a == 'masking' and span_vs_random(rs) else ''
-        lines += [f'## {TITLES[a]}', '', QUESTIONS[a].format(**arch0), '', f'![{a}]({a}.png)', '', *_table(rs), '',
+        lines += [f'## {TITLES[a]}', '', QUESTIONS[a].format(**arch0), '', f'![{a}]({a}.png)', '',
+                  *_table(rs, codes=a == 'pretrain_size'), '',
                   f'Reading: {reading(rs, unit)}{extra}', '']
     if 'tsne' not in only: lines += skipped('tsne')
     elif tsne:

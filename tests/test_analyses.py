@@ -35,10 +35,14 @@ def test_quick_analyses_write_figures_and_report(tmp_path):
     assert f'python benchmarks/analyses.py --quick --threads 1 --out {out}' in report
     # two seeds each; the 50% share pretrains on 20 of the 40 series for the default run's number of steps
     runs = sorted((out / 'runs').glob('*/*/seed*.json'))
-    assert len(runs) == 2 * 9 and {p.name for p in runs} == {'seed0.json', 'seed1.json'}
+    assert len(runs) == 2 * 10 and {p.name for p in runs} == {'seed0.json', 'seed1.json'}
     by = {(p.parent.name, p.name): json.loads(p.read_text()) for p in runs}
     half, default = by['fraction=0.5', 'seed0.json'], by['default', 'seed0.json']
     assert half['data']['n_pretrain'] == 20 and half['steps'] == default['steps'] and half['protocol'] == 'cv5'
+    # the control: the share pretrained with the number of codes the run on every input had (40 x 10 patches: 16)
+    pinned = by['fraction=0.5_full_codes', 'seed0.json']
+    assert pinned['settings']['pretrain'] == {'vocab_size': 16} and pinned['data']['n_pretrain'] == 20
+    assert "| 50%, 100%'s codes |" in report and '| codes |' in report
     tsne = json.loads((out / 'tsne.json').read_text())   # from the default run of seed 0, the very encoder probed
     assert len(tsne['untrained']['points']) == len(tsne['pretrained']['points']) == len(tsne['y']) == tsne['pretrained']['n']
     assert tsne['seed'] == 0 and tsne['final_score'] == default['final_score']

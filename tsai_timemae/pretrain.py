@@ -634,7 +634,8 @@ class TimeMAEPretrain(Callback):
     MCC: `tokenizer` names the code generator (`make_tokenizer`); frozen tokenizers (`'kmeans'`,
     `'random_projection'`) are fitted on raw patches of the training batches before the first step.
     `vocab_size=None` takes `default_vocab_size` (192 for learned tokenizers, about one code per 100 training
-    patches for frozen ones). MRR: `normalize_targets`, `target_embed`, `target_dropout`, `target_layers`,
+    patches for frozen ones); it reads the series length from one training batch (tsai's `dls.len`), which advances
+    the random streams, so passing the same number explicitly gives another random draw, not the same run. MRR: `normalize_targets`, `target_embed`, `target_dropout`, `target_layers`,
     `target_context` (see `TimeMAEPretrainer.momentum_targets`);
     `momentum` rises to `momentum_end` along a cosine when that is given. The history and the progress table carry
     the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
