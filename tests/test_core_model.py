@@ -165,3 +165,18 @@ def test_block_output_reads_any_block_and_the_last_is_the_encoders_output():
     for bad in (4, -4, 1.5, True, '2', None):
         with pytest.raises(ValueError, match=r'layer must be a whole number from 0 .* to 3 .* -1 .* -3'):
             bb.block_output(x, bad)
+
+
+def test_a_feature_extractor_on_labelled_data_gives_features_from_get_X_preds(dls, basic_motions):
+    """README: `arch_config=dict(c_out=None)` gives the `[n, d_model]` features on labelled data too. tsai decoded
+    them with the labels' vocabulary (IndexError once a feature index passed the classes), after a softmax."""
+    import numpy as np
+    from tsai.all import ts_learner
+    from tsai_timemae.all import get_embeddings
+    X = basic_motions[0]
+    learn = ts_learner(dls, TimeMAE, arch_config=dict(c_out=None, **SMALL))
+    with learn.no_bar(): feats, targets, decoded = learn.get_X_preds(X[:5])
+    assert feats.shape == (5, SMALL['d_model']) and targets is None and decoded is None
+    assert np.allclose(feats.numpy(), get_embeddings(learn, X[:5]), atol=1e-5)  # the features, no softmax over them
+    with learn.no_bar(): out = learn.get_X_preds(X[:5], with_input=True, with_decoded=False)
+    assert len(out) == 3 and out[1].shape == (5, SMALL['d_model'])

@@ -124,13 +124,15 @@ def check_finite(ds, splits=('train', 'valid', 'test')):
     """Refuse missing or infinite values in the named splits of a `TSDataset` before hours of runs: TimeMAE finds
     them only at its first batch, and the tsai baselines not at all (NaN scores). Loading allows them, so that a
     run that must never read a split (the probe and its test split) can be checked with a split of NaN."""
+    counts = []  # every split's, so that one fix covers them all
     for s in splits:
         X = getattr(ds, f'X_{s}')
         bad = ~np.isfinite(X)
-        if bad.any():
-            raise ValueError(f'{ds.name} ({s}): {int(bad.sum())} values in {int(bad.any((1, 2)).sum())} of the {len(X)} '
-                             'series are missing or infinite. The models need finite values: impute them (e.g. '
-                             "np.nan_to_num, or sktime's Imputer) and save the data again.")
+        n = int(bad.sum())
+        if n: counts.append(f'{s}: {n} value{"s" * (n != 1)} in {int(bad.any((1, 2)).sum())} of the {len(X)} series')
+    if counts:
+        raise ValueError(f'{ds.name}: values are missing or infinite ({"; ".join(counts)}). The models need finite '
+                         "values: impute them (e.g. np.nan_to_num, or sktime's Imputer) and save the data again.")
 
 # %% ../nbs/10_data.ipynb #874ba690
 def read_tstcc_pt(path) -> tuple[np.ndarray, np.ndarray]:

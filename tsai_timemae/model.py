@@ -405,15 +405,20 @@ def install_tsai_hooks(cls):
     def get_X_preds(self, X, *args, **kwargs):
         bb = getattr(self.model, 'backbone', None)
         if isinstance(bb, TimeMAEBackbone): check_X(X, bb.c_in, 'get_X_preds')
-        if hasattr(self.model, 'tokenizer') and isinstance(bb, TimeMAEBackbone):  # a pretraining learner
-            # its outputs are masked representations and codeword logits, not class scores: tsai's decoding of them with
-            # the labels' vocabulary fails (IndexError) when the data carry labels; the same call without that step
+        features = isinstance(self.model, TimeMAE) and self.model.c_out is None  # `arch_config=dict(c_out=None)`
+        if features or (hasattr(self.model, 'tokenizer') and isinstance(bb, TimeMAEBackbone)):  # or a pretraining learner
+            # outputs that are not class scores (features; masked representations and codeword logits): tsai's decoding
+            # of them with the labels' vocabulary fails (IndexError) when the data carry labels, or names a class
+            # after a feature's index; the same call without that step
             a = inspect.signature(orig_preds).bind(self, X, *args, **kwargs)
             a.apply_defaults()
             a = a.arguments
             dl = self.dls.valid.new_dl(X, y=a['y'], bs=a['bs'])
-            return tuple(self.get_preds(dl=dl, with_input=a['with_input'], with_decoded=a['with_decoded'],
-                                        with_loss=a['with_loss'], reorder=False, act=a['act']))
+            act = a['act'] if a['act'] is not None or not features else (lambda o: o)  # features, not a softmax of them
+            out = list(self.get_preds(dl=dl, with_input=a['with_input'], with_decoded=a['with_decoded'] and not features,
+                                      with_loss=a['with_loss'], reorder=False, act=act))
+            if features and a['with_decoded']: out.insert(2 + a['with_input'], None)  # no labels to decode features into
+            return tuple(out)
         return orig_preds(self, X, *args, **kwargs)
     get_X_preds._tsai_original, get_X_preds.__doc__ = orig_preds, orig_preds.__doc__
     Learner.get_X_preds = get_X_preds
