@@ -158,8 +158,8 @@ def run_all(cfg, out: Path, only=ANALYSES, root=None, log=print) -> list[dict]:
                       root=root)
             if s.fraction is not None:  # at the default run's optimizer steps: the data differ, not the training
                 kw.update(steps=default[seed]['steps'], epochs=None, pretrain_fraction=s.fraction)
-            if s.full_codes: kw['pretrain_kwargs'] = {**s.pretrain, 'vocab_size': codes_of(default[seed])}
             else: kw['epochs'] = cfg['epochs']
+            if s.full_codes: kw['pretrain_kwargs'] = {**s.pretrain, 'vocab_size': codes_of(default[seed])}
             if s.tag == 'default' and seed == cfg['seeds'][0] and want_tsne: kw['on_encoder'] = hook
             t = time.perf_counter()
             r = run_probe(cfg['dataset'], **kw)

@@ -180,3 +180,5 @@ def test_a_feature_extractor_on_labelled_data_gives_features_from_get_X_preds(dl
     assert np.allclose(feats.numpy(), get_embeddings(learn, X[:5]), atol=1e-5)  # the features, no softmax over them
     with learn.no_bar(): out = learn.get_X_preds(X[:5], with_input=True, with_decoded=False)
     assert len(out) == 3 and out[1].shape == (5, SMALL['d_model'])
+    with learn.no_bar(): out = learn.get_X_preds(X[:5], with_loss=True)  # no targets, no loss: as tsai does
+    assert len(out) == 3 and out[0].shape == (5, SMALL['d_model'])

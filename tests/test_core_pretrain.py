@@ -309,6 +309,11 @@ def test_without_target_dir_the_encoder_goes_where_learn_save_writes(udls, tmp_p
     learn = ts_learner(udls, TimeMAE, cbs=plain, **SMALL)              # tsai's default path: ./models, as before
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert plain.weights_path == Path('models') / 'timemae_encoder.pth' and plain.weights_path.is_file()
+    old = TimeMAEPretrain(target_dir=tmp_path / 'old', save_every=1)  # as unpickled from a version without these
+    del old.__dict__['target_dir'], old.__dict__['fname']
+    learn = ts_learner(udls, TimeMAE, cbs=old, path=tmp_path / 'proj', **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)      # keeps the folder its files already had
+    assert old.weights_path == tmp_path / 'old' / 'timemae_encoder.pth' and (tmp_path / 'old' / 'timemae_encoder_state.pth').is_file()
     mine = TimeMAEPretrain(target_dir=tmp_path / 'mine', fname='enc.pth')
     learn = ts_learner(udls, TimeMAE, cbs=mine, path=tmp_path / 'proj', **SMALL)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)

@@ -352,6 +352,11 @@ def test_a_second_freeze_encoder_does_not_leave_the_encoder_frozen(dls, weights)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2, cbs=FreezeEncoder())
     assert_same_state(_enc(learn.model), enc)                                # frozen while it fitted
     assert all(p.requires_grad for p in learn.model.backbone.parameters())   # and given back after
+    fit_with = lambda cb: learn.fit(1, 1e-2, cbs=cb)
+    with learn.no_bar(), learn.no_logging(): fit_with(FreezeEncoder(trainable=('patch_embed',)))  # its parts train
+    moved = [k for k, v in _enc(learn.model).items() if not torch.equal(v, enc[k])]
+    assert moved and all(k.startswith('backbone.patch_embed') for k in moved), moved
+    enc = _enc(learn.model)
     learn.remove_cb(FreezeEncoder)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
     assert any(not torch.equal(a, b) for a, b in zip(enc.values(), _enc(learn.model).values()))
@@ -367,6 +372,9 @@ def test_finelast_refuses_several_targets_per_series_by_name(basic_motions, spli
         finelast_learner(rdls, weights, n_heads=2)
     with pytest.raises(ValueError, match=r'flatten_probe_head gives one score per class'):
         finelast_learner(rdls, weights, n_heads=2, custom_head=flatten_probe_head)
+    one = get_ts_dls(X, y2[:, :1], splits=splits, tfms=[None, TSRegression()], batch_tfms=[TSStandardize(by_var=True)], bs=8)
+    learn = finelast_learner(one, weights, n_heads=2)             # y of shape (n, 1): tsai's d=1, one output
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
 
 
 @pytest.mark.parametrize('make', [finelast_learner, fineall_learner])

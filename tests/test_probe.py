@@ -375,7 +375,7 @@ def test_missing_values_are_named_before_any_work_with_a_fix_for_the_command_lin
     bad = copy.copy(ds)
     bad.X_train = ds.X_train.copy()
     bad.X_train[1, 0, 3] = np.nan
-    with pytest.raises(ValueError, match=r'BasicMotions \(train\): 1 values in 1 of the 32 series are missing.*np.nan_to_num'):
+    with pytest.raises(ValueError, match=r'BasicMotions: values are missing or infinite \(train: 1 value in 1 of the 32 series\).*np.nan_to_num'):
         run_probe(bad, seed=0, untrained_only=True, arch_kwargs=TINY, out_dir=tmp_path, verbose=False)
 
 

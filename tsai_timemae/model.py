@@ -405,7 +405,8 @@ def install_tsai_hooks(cls):
     def get_X_preds(self, X, *args, **kwargs):
         bb = getattr(self.model, 'backbone', None)
         if isinstance(bb, TimeMAEBackbone): check_X(X, bb.c_in, 'get_X_preds')
-        features = isinstance(self.model, TimeMAE) and self.model.c_out is None  # `arch_config=dict(c_out=None)`
+        # `arch_config=dict(c_out=None)` on labelled data (unlabelled loaders have no labels to decode into: tsai's way)
+        features = isinstance(self.model, TimeMAE) and self.model.c_out is None and has_labels(self.dls)
         if features or (hasattr(self.model, 'tokenizer') and isinstance(bb, TimeMAEBackbone)):  # or a pretraining learner
             # outputs that are not class scores (features; masked representations and codeword logits): tsai's decoding
             # of them with the labels' vocabulary fails (IndexError) when the data carry labels, or names a class
@@ -413,6 +414,7 @@ def install_tsai_hooks(cls):
             a = inspect.signature(orig_preds).bind(self, X, *args, **kwargs)
             a.apply_defaults()
             a = a.arguments
+            if a['with_loss'] and a['y'] is None: a['with_loss'] = False  # as tsai does: no loss without targets
             dl = self.dls.valid.new_dl(X, y=a['y'], bs=a['bs'])
             act = a['act'] if a['act'] is not None or not features else (lambda o: o)  # features, not a softmax of them
             out = list(self.get_preds(dl=dl, with_input=a['with_input'], with_decoded=a['with_decoded'] and not features,

@@ -622,7 +622,8 @@ class TimeMAEPretrain(Callback):
     epoch. The learner itself always holds the final epoch's weights, so with 'best' its embeddings and plots show
     another encoder than the file: load the file (`TimeMAE.from_pretrained(cb.weights_path)`) to look at the one that
     fine-tuning will start from. Re-used with a new learner, the callback starts a new run (history, best loss and saved path) and
-    leaves the old learner, whose later fits train without it (a warning says so).
+    leaves the old learner, whose later fits train without it (a warning says so); that holds for a new learner's
+    `fit(cbs=cb)` too, after which the callback belongs to neither (`learn.add_cb(cb)` starts a new run there).
     `save_best=False` saves no encoder at all (`weights_path` stays None; save it with `save_encoder_weights`), so
     `checkpoint='best'` beside it is refused.
 
@@ -774,6 +775,10 @@ class TimeMAEPretrain(Callback):
     def _join(self):
         "Make the pretraining network and loss the learner's, once per model, and add the small callbacks."
         learn, net = self.learn, get_model(self.learn.model)
+        if 'target_dir' not in self.__dict__:  # unpickled from a version before these were kept: the folder it writes to
+            saver = self.saver or self.state_saver
+            path = saver.path if saver is not None else Path('models') / 'timemae_encoder.pth'
+            self.target_dir, self.fname = path.parent, path.name.removesuffix('.pth').removesuffix('_state')
         if other := next((cb for cb in learn.cbs if isinstance(cb, TimeMAEPretrain) and cb is not self), None):
             # two would each update the momentum target after every step, and each save its own files
             raise ValueError(f'This learner already has a TimeMAEPretrain callback (learn.{other.name}); fitting again '

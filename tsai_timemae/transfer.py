@@ -50,10 +50,14 @@ class FreezeEncoder(Callback):
     def before_fit(self):
         if not self._acts(): return
         params = list(get_model(self.learn.model).backbone.named_parameters())
+        # what every FreezeEncoder of the learner leaves trainable (a second one, e.g. `fit(cbs=FreezeEncoder(trainable=
+        # ...))`, does not act itself, but its parts train)
+        trainable = tuple(dict.fromkeys(t for cb in self.learn.cbs if isinstance(cb, FreezeEncoder)
+                                        for t in getattr(cb, 'trainable', ())))
         # the flags before any freezing: a fit stopped by an exception (Ctrl-C) never reached `after_fit`
         if getattr(self, '_flags', None) is None: self._flags = [p.requires_grad for _, p in params]
         for n, p in params:
-            p.requires_grad_(n.startswith(getattr(self, 'trainable', ())))
+            p.requires_grad_(n.startswith(trainable))
             # a gradient left by an earlier fit would still move the parameter: fastai's optimizer steps (momentum,
             # weight decay) every parameter that has one, whatever requires_grad says
             if not p.requires_grad: p.grad = None
@@ -211,7 +215,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
 def _refuse_target_dims(head: str, d):
     """tsai passes `d` to a custom head when each series has several targets (several regression outputs, or its
     multi-label data): a bare TypeError (an unexpected keyword) before. These heads give one output per class."""
-    if d:
+    if d not in (None, 0, 1):  # d=1: one regression target per series, as the head gives
         raise ValueError(f'{head} gives one score per class for each series, but these targets have {d} values per series '
                          f'(tsai passes d={d} for several regression outputs or multi-label data): the linear probe does '
                          'not take them. Fit one target per learner, e.g. y[:, 0] with TSRegression().')
