@@ -479,12 +479,14 @@ def test_get_X_preds_of_a_pretraining_learner_on_labelled_data(dls, tmp_path, ba
         assert preds[k].shape[0] == 6 and torch.allclose(preds[k], plain[k])
 
 
-def test_get_preds_with_loss_gives_one_pretraining_loss_per_series(udls, tmp_path):
+def test_get_preds_with_loss_gives_one_pretraining_loss_per_series(udls, tmp_path, basic_motions):
     "fastai asks the loss for `reduction='none'`: one loss per series, whose mean is the batch's loss."
     learn, _ = _learner(udls, tmp_path, shared_mask=True)
     torch.manual_seed(0)
     *_, losses = learn.get_preds(with_loss=True)
     assert losses.shape == (len(udls.valid_ds),) and torch.isfinite(losses).all()
+    *_, losses = learn.get_X_preds(basic_motions[0][:5], with_loss=True)  # needs no targets: not dropped
+    assert losses.shape == (5,)
     xb = udls.valid.one_batch()[0]
     learn.model.eval()
     torch.manual_seed(1); out = learn.model(xb)

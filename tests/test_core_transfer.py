@@ -368,12 +368,18 @@ def test_finelast_refuses_several_targets_per_series_by_name(basic_motions, spli
     X = basic_motions[0]
     y2 = np.random.default_rng(0).standard_normal((len(X), 2)).astype('float32')
     rdls = get_ts_dls(X, y2, splits=splits, tfms=[None, TSRegression()], batch_tfms=[TSStandardize(by_var=True)], bs=8)
-    with pytest.raises(ValueError, match=r'linear_probe_head gives one score per class.*2 values per series.*y\[:, 0\]'):
+    with pytest.raises(ValueError, match=r'linear_probe_head gives 1 output per series.*2 values per series.*y\[:, 0\]'):
         finelast_learner(rdls, weights, n_heads=2)
-    with pytest.raises(ValueError, match=r'flatten_probe_head gives one score per class'):
+    with pytest.raises(ValueError, match=r'flatten_probe_head gives 1 output per series'):
         finelast_learner(rdls, weights, n_heads=2, custom_head=flatten_probe_head)
     one = get_ts_dls(X, y2[:, :1], splits=splits, tfms=[None, TSRegression()], batch_tfms=[TSStandardize(by_var=True)], bs=8)
     learn = finelast_learner(one, weights, n_heads=2)             # y of shape (n, 1): tsai's d=1, one output
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+    from fastai.losses import BCEWithLogitsLossFlat
+    from tsai.all import TSMultiLabelClassification
+    multi = np.array([['a', 'b'], ['b'], ['c'], ['a', 'c']] * (len(X) // 4), dtype=object)  # d = c = 3: one score a class
+    mdls = get_ts_dls(X, multi, splits=splits, tfms=[None, TSMultiLabelClassification()], batch_tfms=[TSStandardize(by_var=True)], bs=8)
+    learn = finelast_learner(mdls, weights, n_heads=2, loss_func=BCEWithLogitsLossFlat())
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
 
 

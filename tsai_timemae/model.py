@@ -414,7 +414,9 @@ def install_tsai_hooks(cls):
             a = inspect.signature(orig_preds).bind(self, X, *args, **kwargs)
             a.apply_defaults()
             a = a.arguments
-            if a['with_loss'] and a['y'] is None: a['with_loss'] = False  # as tsai does: no loss without targets
+            if features and a['with_loss'] and a['y'] is None:  # as tsai does: no loss without targets (a pretraining
+                print('with_loss set to False as y is None')   # loss needs none)
+                a['with_loss'] = False
             dl = self.dls.valid.new_dl(X, y=a['y'], bs=a['bs'])
             act = a['act'] if a['act'] is not None or not features else (lambda o: o)  # features, not a softmax of them
             out = list(self.get_preds(dl=dl, with_input=a['with_input'], with_decoded=a['with_decoded'] and not features,

@@ -212,20 +212,22 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
               (f"; re-initialised: {', '.join(fresh)}" if fresh else ''))
     return learn
 
-def _refuse_target_dims(head: str, d):
-    """tsai passes `d` to a custom head when each series has several targets (several regression outputs, or its
-    multi-label data): a bare TypeError (an unexpected keyword) before. These heads give one output per class."""
-    if d not in (None, 0, 1):  # d=1: one regression target per series, as the head gives
-        raise ValueError(f'{head} gives one score per class for each series, but these targets have {d} values per series '
-                         f'(tsai passes d={d} for several regression outputs or multi-label data): the linear probe does '
-                         'not take them. Fit one target per learner, e.g. y[:, 0] with TSRegression().')
+def _refuse_target_dims(head: str, d, c_out: int):
+    """tsai passes `d`, the targets' size per series, to a custom head when it is set (several regression outputs, or
+    its multi-label data): a bare TypeError (an unexpected keyword) before. These heads give `c_out` outputs per series:
+    that fits one regression target (d=1) and multi-label data (d = c_out), not several regression targets (c_out 1)."""
+    if d in (None, 0): return
+    if isinstance(d, (tuple, list)) or d != c_out:
+        raise ValueError(f'{head} gives {c_out} output{"s" * (c_out != 1)} per series, but these targets have {d} values '
+                         f'per series (tsai passes d={d}, e.g. for several regression targets): the linear probe does not '
+                         'take them. Fit one target per learner, e.g. y[:, 0] with TSRegression().')
 
 def linear_probe_head(nf: int, c_out: int, seq_len=None, d=None) -> nn.Sequential:
     """FineLast's head, a linear classifier: mean pooling, a `BatchNorm1d` without affine parameters, `Linear`.
     The normalization (as in MAE's linear probing, He et al. 2022) only standardizes each feature with running
     statistics, so the head stays one affine map and the probe does not depend on each feature's scale, as with the
     scaler in front of the authors' logistic regression."""
-    _refuse_target_dims('linear_probe_head', d)
+    _refuse_target_dims('linear_probe_head', d, c_out)
     return nn.Sequential(GAP1d(1), nn.BatchNorm1d(nf, affine=False), nn.Linear(nf, c_out))
 
 class PatchFlatten(nn.Module):
@@ -254,7 +256,7 @@ def flatten_probe_head(nf: int, c_out: int, seq_len: int, d=None) -> nn.Sequenti
     UWaveGestureLibrary's validation series it was the bottleneck (BENCHMARKS.md, "Mean pooling and few labels").
     `seq_len` is the encoder's output length, the number of patches (tsai's `custom_head` convention); the head has
     `n_patches * d_model` inputs, so it fits one series length. Same normalization as `linear_probe_head`."""
-    _refuse_target_dims('flatten_probe_head', d)
+    _refuse_target_dims('flatten_probe_head', d, c_out)
     if seq_len is None:
         raise ValueError('flatten_probe_head needs the number of patches (seq_len), which comes from the series length.')
     nf_all = nf * seq_len
