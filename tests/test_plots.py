@@ -222,3 +222,26 @@ def test_identical_series_and_two_dimensional_input_are_named_not_crashed(pretra
         plot_embeddings(learn, X[:, 0], y)
     with pytest.raises(ValueError, match=r'`X\[:, None\]` for several univariate series'):
         check_panel(np.zeros((5, 20), np.float32), 'f')
+
+
+def test_show_masks_says_what_is_drawn_padding_scaling_many_channels_and_drawn_codes(tmp_path):
+    """The series are drawn after the batch transforms (the axis says so); a last patch that runs past the series is
+    hatched as zero padding; past 10 channels each keeps its own colour and the legend stays; Gumbel codes are named as
+    draws (they change with the seed)."""
+    from fastai.torch_core import set_seed
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    X = np.random.default_rng(0).normal(5, 3, (20, 12, 45)).astype('float32')
+    set_seed(0, reproducible=True)
+    cb = TimeMAEPretrain(tokenizer='gumbel', vocab_size=8, n_decoder_layers=1, verbose=False, target_dir=tmp_path)
+    learn = ts_learner(get_ts_dls(X, splits=(list(range(16)), list(range(16, 20))), batch_tfms=[TSStandardize(by_var=True)],
+                                  bs=8), TimeMAE, cbs=cb, window=8, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    fig, axs = show_masks(learn, X, n=1)
+    ax = axs[0]
+    series = [l for l in ax.lines if l.get_label().startswith('channel')]
+    assert len(series) == 12 and len({matplotlib.colors.to_hex(l.get_color()) for l in series}) == 12
+    assert ax.get_legend() is not None and 'after batch tfms' in ax.get_ylabel()
+    assert [p for p in ax.patches if p.get_hatch() == '//' and p.get_label() == 'zero padding']  # steps 45 to 47
+    assert ax.get_xlim()[1] == 47.5 and 'Gumbel draw' in ax.get_title()
+    plt.close(fig)

@@ -13,6 +13,7 @@ from fastai.torch_core import subplots
 from .embeddings import get_embeddings, keep_random_state
 from .model import TimeMAEBackbone, as_panel, check_panel, missing_labels, transpose_hint
 from .pretrain import TimeMAEPretrain
+from .tokenizers import GumbelTokenizer
 
 # %% auto #0
 __all__ = ['class_colours', 'plot_embeddings', 'mask_view', 'show_masks']
@@ -151,12 +152,16 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     codes = torch.full((bs, n_p), -1, dtype=torch.long, device=dev).scatter_(1, ids_msk, out['targets'].argmax(-1))
     pred = torch.full((bs, n_p), -1, dtype=torch.long, device=dev).scatter_(1, ids_msk, out['logits'].argmax(-1))
     return {'x': x.cpu().numpy(), 'masked': masked.cpu().numpy(), 'codes': codes.cpu().numpy(),
-            'predicted': pred.cpu().numpy(), 'window': net.backbone.window}
+            'predicted': pred.cpu().numpy(), 'window': net.backbone.window,
+            'drawn_codes': isinstance(tok, GumbelTokenizer)}  # its codes are Gumbel-softmax draws
 
 def show_masks(learn, X, n: int = 3, seed: int = 0, channels=None, figsize=None):
     """Draw `mask_view`: one panel per series with its channels (`channels`: which ones, default all), the patch
     boundaries, the masked patches shaded and each masked patch's codeword (green: the model predicts it). Returns
-    `(fig, axes)`."""
+    `(fig, axes)`. The series are drawn as the model sees them, after the learner's batch transforms (e.g. standardized),
+    zero-padded at the end to whole patches when the length is not a multiple of the window (the padding is hatched).
+    With `tokenizer='gumbel'` a patch's codeword is a Gumbel-softmax draw, so it changes with `seed`; the other
+    tokenizers give each patch one code."""
     v = mask_view(learn, X, n, seed)
     x, masked, codes, pred, w = v['x'], v['masked'], v['codes'], v['predicted'], v['window']
     chans = list(range(x.shape[1])) if channels is None else list(np.atleast_1d(channels))
@@ -167,21 +172,30 @@ def show_masks(learn, X, n: int = 3, seed: int = 0, channels=None, figsize=None)
                          f'the end), got {channels!r}.')
     chans = [int(c) % C for c in chans]
     fig, axs = subplots(len(x), 1, figsize=figsize or (10, 2.4 * len(x)), squeeze=False)
+    colours = class_colours(len(chans))  # distinct past matplotlib's 10-colour cycle
+    T, end = x.shape[-1], masked.shape[1] * w  # steps, and where the zero-padded last patch ends
     axs = np.asarray(axs).ravel()     # a flat array of axes (fastai gives one panel as [1, 1, 1]): iterable more than once
     for i, ax in enumerate(axs):
-        t = np.arange(x.shape[-1])
-        for c in chans: ax.plot(t, x[i, c], lw=1, label=f'channel {c}')
+        t = np.arange(T)
+        for c, colour in zip(chans, colours): ax.plot(t, x[i, c], lw=1, color=colour, label=f'channel {c}')
         top = ax.get_ylim()[1]
+        if end > T: ax.axvspan(T - .5, end - .5, facecolor='none', edgecolor='0.6', hatch='//', lw=0, zorder=0,
+                               label='zero padding')
         for j in range(masked.shape[1]):
             if j: ax.axvline(j * w - .5, color='0.8', lw=.6, zorder=0)
             if not masked[i, j]: continue
             ax.axvspan(j * w - .5, (j + 1) * w - .5, color='0.55', alpha=.25, lw=0, zorder=0)
             ax.text((j + .5) * w - .5, top, str(codes[i, j]), ha='center', va='bottom', fontsize=7,
                     color='tab:green' if pred[i, j] == codes[i, j] else '0.25')
-        ax.set_xlim(-.5, masked.shape[1] * w - .5)
+        ax.set_xlim(-.5, end - .5)
+        drawn = f' (a Gumbel draw, seed {seed})' if v['drawn_codes'] else ''
         ax.set_title(f'series {i}: {int(masked[i].sum())} of {masked.shape[1]} patches masked (shaded), '
-                     'codeword above each', fontsize=9, pad=12)
-        if i == 0 and len(chans) <= 10: ax.legend(fontsize=6, loc='upper right', ncol=min(len(chans), 6))
+                     f'codeword above each{drawn}', fontsize=9, pad=12)
+        ax.set_ylabel('after batch tfms', fontsize=7)
+        if i == 0:  # beside the panels past 10 channels, so that it never covers the series
+            if len(chans) <= 10: ax.legend(fontsize=6, loc='upper right', ncol=min(len(chans), 6))
+            else: ax.legend(fontsize=6, loc='upper left', bbox_to_anchor=(1.01, 1.), ncol=-(-len(chans) // 20),
+                            borderaxespad=0.)
     axs[-1].set_xlabel('time step')
     fig.tight_layout()
     return fig, axs
