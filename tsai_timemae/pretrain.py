@@ -600,7 +600,7 @@ def default_pretrain_epochs(n_series: int, bs: int, steps: int = 7500, max_epoch
     practice it is 100 epochs up to about 9,600 series at batch 128 (75 whole batches per epoch), then about 7,500
     steps. Where it was checked (BENCHMARKS.md): the defaults were validated at 100 epochs on the small sets (200 to
     800 steps), and on HAR and Epilepsy 100 epochs (5,700 and 7,100 steps) against 40 scored higher on the validation
-    labels (FineLast, 3 seeds: Epilepsy 97.9 against 97.0, every seed; HAR 96.8 against 96.6). The step cap keeps
+    labels (FineLast, 3 seeds: Epilepsy 98.0 against 97.0, every seed; HAR 96.8 against 96.6). The step cap keeps
     large sets affordable and is not validated beyond 7,100 steps. Steps per epoch count whole batches, as tsai's
     training loader drops the last partial one (at least one step)."""
     if n_series < 1 or bs < 1: raise ValueError(f'n_series and bs must be positive, got {n_series} and {bs}.')

@@ -243,7 +243,7 @@ def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, lo
     from fastai.callback.core import Callback
 
     class ProbeEvery(Callback):
-        order = 90  # after the recorder, and after TimeMAEPretrain has put the plain model back
+        order = 90  # after the recorder: the epoch's losses are in; the pretraining network's `backbone` is probed
         def after_epoch(self):
             e = self.epoch + 1
             if e % every or e >= n_epochs: return

@@ -347,7 +347,8 @@ def timemae_splitter(model, fresh=()) -> list[list[nn.Parameter]]:
 
     With this splitter `learn.freeze()` freezes every group but the head (norm layers stay trainable, fastai's
     `train_bn`), `learn.freeze_to(-k)` all but the last k groups, and fastai's `fine_tune(epochs, base_lr)` spreads
-    `slice(base_lr / 100, base_lr)` over all the groups (for 8 blocks, about 0.6 times per group)."""
+    `slice(base_lr / 200, base_lr / 2)` over all the groups after its frozen epochs (a ratio of 100: for 8 blocks,
+    about 0.6 times per group)."""
     model = get_model(model)
     backbone = model.backbone
     named = dict(backbone.named_parameters())
