@@ -364,7 +364,7 @@ def test_a_second_freeze_encoder_does_not_leave_the_encoder_frozen(dls, weights)
 
 def test_finelast_refuses_several_targets_per_series_by_name(basic_motions, splits, weights):
     "tsai passes `d` to a custom head for several regression outputs: a bare TypeError (unexpected keyword) before."
-    from tsai.all import TSRegression, TSStandardize, get_ts_dls
+    from tsai.all import TSClassification, TSRegression, TSStandardize, get_ts_dls
     X = basic_motions[0]
     y2 = np.random.default_rng(0).standard_normal((len(X), 2)).astype('float32')
     rdls = get_ts_dls(X, y2, splits=splits, tfms=[None, TSRegression()], batch_tfms=[TSStandardize(by_var=True)], bs=8)
@@ -380,6 +380,11 @@ def test_finelast_refuses_several_targets_per_series_by_name(basic_motions, spli
     multi = np.array([['a', 'b'], ['b'], ['c'], ['a', 'c']] * (len(X) // 4), dtype=object)  # d = c = 3: one score a class
     mdls = get_ts_dls(X, multi, splits=splits, tfms=[None, TSMultiLabelClassification()], batch_tfms=[TSStandardize(by_var=True)], bs=8)
     learn = finelast_learner(mdls, weights, n_heads=2, loss_func=BCEWithLogitsLossFlat())
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+    y = basic_motions[1]
+    cdls = get_ts_dls(X, y.reshape(-1, 1), splits=splits, tfms=[None, TSClassification()],  # class labels as a column:
+                      batch_tfms=[TSStandardize(by_var=True)], bs=8)                          # d=1 beside 4 classes
+    learn = finelast_learner(cdls, weights, n_heads=2)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
 
 

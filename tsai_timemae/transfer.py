@@ -215,9 +215,9 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
 def _refuse_target_dims(head: str, d, c_out: int):
     """tsai passes `d`, the targets' size per series, to a custom head when it is set (several regression outputs, or
     its multi-label data): a bare TypeError (an unexpected keyword) before. These heads give `c_out` outputs per series:
-    that fits one regression target (d=1) and multi-label data (d = c_out), not several regression targets (c_out 1)."""
-    if d in (None, 0): return
-    if isinstance(d, (tuple, list)) or d != c_out:
+    that fits one target per series (d=1: a regression target, or class labels given as a column) and multi-label data
+    (d = c_out), not several regression targets (d above 1 where c_out is 1)."""
+    if isinstance(d, (tuple, list)) or d not in (None, 0, 1, c_out):
         raise ValueError(f'{head} gives {c_out} output{"s" * (c_out != 1)} per series, but these targets have {d} values '
                          f'per series (tsai passes d={d}, e.g. for several regression targets): the linear probe does not '
                          'take them. Fit one target per learner, e.g. y[:, 0] with TSRegression().')
