@@ -322,3 +322,10 @@ def test_a_fraction_raised_by_one_series_per_class_warns_and_the_report_says_whi
     text = '\n'.join(_label_section(rows + twin, {}))
     assert "20% and 25% label the same series (a larger fraction's subset holds a smaller one's), so their columns differ only by chance." in text
     assert 'label the same series' not in '\n'.join(_label_section(rows, {}))
+    # a cell with fewer seeds than its command runs (a run kept apart): the report says the command would add them
+    seeded = [{**r, 'seeds': [0, 1]} for r in rows]
+    seeded[0] = {**rows[0], 'seeds': [0]}
+    text = '\n'.join(_label_section(seeded, {}))
+    assert re.search(r'--seeds 0 1 ', text)
+    assert f"fewer seeds than their command runs, which would add the missing ones: {rows[0]['method']} at 25% (seed 1)." in text
+    assert 'fewer seeds than their command' not in '\n'.join(_label_section(rows, {}))

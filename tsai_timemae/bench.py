@@ -1350,6 +1350,12 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(f'{f:g}' for f in sorted({r['label_fraction'] for r in g}))
                 + where for g in groups.values()]
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
+        # a cell with fewer seeds than its command runs (a run kept apart, or never made): the command would add them
+        lacking = [f"{r['method']} at {r['label_fraction'] * 100:g}% (seed{'s' * (len(miss) > 1)} {', '.join(map(str, miss))})"
+                   for g in groups.values() for want in [{s for x in g for s in x['seeds']}] for r in g
+                   if (miss := sorted(want - set(r['seeds'])))]
+        if lacking: lines += ['These cells have fewer seeds than their command runs, which would add the missing ones: '
+                              + '; '.join(lacking) + '.', '']
         if any(r['mixed_configs'] for r in mine): lines += [MIXED_NOTE, '']
     return lines
 
