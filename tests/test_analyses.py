@@ -42,7 +42,6 @@ def test_quick_analyses_write_figures_and_report(tmp_path):
     # the control: the share pretrained with the number of codes the run on every input had (40 x 10 patches: 16)
     pinned = by['fraction=0.5_full_codes', 'seed0.json']
     assert pinned['settings']['pretrain'] == {'vocab_size': 16} and pinned['data']['n_pretrain'] == 20
-    assert half['settings']['epochs'] is None and pinned['settings']['epochs'] is None  # the steps, not epochs, decide
     assert "| 50%, 100%'s codes |" in report and '| codes |' in report
     tsne = json.loads((out / 'tsne.json').read_text())   # from the default run of seed 0, the very encoder probed
     assert len(tsne['untrained']['points']) == len(tsne['pretrained']['points']) == len(tsne['y']) == tsne['pretrained']['n']
