@@ -11,7 +11,7 @@ from tsai.all import ts_learner
 
 from tsai_timemae.all import (KMeansTokenizer, RandomProjectionTokenizer, TimeMAE, TimeMAELoss, TimeMAEPretrain,
                               TimeMAEPretrainer, code_stats, cosine_momentum, default_vocab_size, make_tokenizer, mcc_diagnostics,
-                              masked_count, raw_patches, representation_spread, representation_sums,
+                              masked_count, raw_patches, real_steps, representation_spread, representation_sums,
                               spread_from_sums)
 from conftest import SMALL
 
@@ -372,3 +372,55 @@ def test_full_context_pretraining_runs_through_the_callback(udls, tmp_path, seed
     learn, cb = _learner(udls, tmp_path, target_context='full')
     learn.fit(1, 1e-3)
     assert cb.pretrainer.target_context == 'full' and math.isfinite(cb.history[-1]['mrr'])
+
+
+# -- the padding of the last patch and flat channels in the frozen tokenizers' standardisation -------------------
+@pytest.mark.parametrize('name', ['kmeans', 'random_projection'])
+def test_frozen_tokenizer_statistics_ignore_the_zero_padding_of_the_last_patch(name):
+    "The padding counted as data: a channel around 50 was fitted a std of about 20 (1.4 real) and shaped no code."
+    g = torch.Generator().manual_seed(0)
+    x = torch.stack([torch.randn(200, 12, generator=g), 50 + 2 * torch.randn(200, 12, generator=g)], 1)  # [200, 2, 12]
+    patches, real = raw_patches(x, 8).flatten(-2), real_steps(12, 8, 2)  # 2 patches; the last has 4 steps of padding
+    tok = make_tokenizer(name, d_model=8, vocab_size=16, c_in=2, window=8).fit(patches, real)
+    assert torch.allclose(tok.mean, x.mean((0, 2)), atol=1e-4) and torch.allclose(tok.std, x.std((0, 2)).float(), rtol=1e-3)
+    z = tok.standardize(patches, real).view(200, 2, 2, 8)
+    assert z[:, 1, :, 4:].eq(0).all()                            # the padding reads as each channel's mean
+    # the second channel shapes the codes of the first patch: swapping it between series changes most of them
+    swapped = torch.cat([x[:, :1], x.flip(0)[:, 1:]], 1)
+    codes = tok(patches, torch.zeros(1), real=real)[0].argmax(-1)
+    codes_swapped = tok(raw_patches(swapped, 8).flatten(-2), torch.zeros(1), real=real)[0].argmax(-1)
+    assert (codes[:, 0] != codes_swapped[:, 0]).float().mean() > .5
+
+
+def test_pretraining_fits_the_tokenizer_on_the_series_own_steps(tmp_path, seed):
+    "Through the callback: the fitted statistics are the training series' own, whatever the padding."
+    from tsai.data.core import get_ts_dls
+    x = np.random.default_rng(0).normal(5, 1, (40, 1, 25)).astype('float32')   # window 10: 3 patches, 5 steps padded
+    udls = get_ts_dls(x, splits=(list(range(30)), list(range(30, 40))), bs=10)
+    learn, cb = _learner(udls, tmp_path, tokenizer='kmeans', vocab_size=4)
+    learn.fit(1, 1e-3)
+    tok = cb.pretrainer.tokenizer
+    assert abs(float(tok.mean[0]) - x[:30].mean()) < 1e-3 and abs(float(tok.std[0]) - x[:30].std(ddof=1)) < 1e-2
+
+
+@pytest.mark.parametrize('name', ['kmeans', 'random_projection'])
+def test_a_channel_flat_in_training_is_scaled_by_one_not_by_a_million(name):
+    "A std floor of 1e-6 multiplied any later movement in a flat channel by a million: k-means gave one code to all."
+    g = torch.Generator().manual_seed(0)
+    train = torch.stack([torch.randn(100, 32, generator=g), torch.zeros(100, 32)], 1)
+    tok = make_tokenizer(name, d_model=8, vocab_size=16, c_in=2, window=8).fit(raw_patches(train, 8).flatten(-2))
+    assert torch.equal(tok.std[1], torch.tensor(1.))
+    moved = train.clone(); moved[:, 1] = 1e-3 * torch.randn(100, 32, generator=g)  # the flat channel stirs a little
+    before = tok(raw_patches(train, 8).flatten(-2), torch.zeros(1))[0].argmax(-1)
+    after = tok(raw_patches(moved, 8).flatten(-2), torch.zeros(1))[0].argmax(-1)
+    assert (before == after).float().mean() > .95
+
+
+def test_mcc_diagnostics_of_non_finite_logits_are_nan_not_perfect():
+    "NaN representations draw code 0 everywhere and NaN logits predict code 0: the accuracies read 1.0."
+    targets = F.one_hot(torch.zeros(4, 6, dtype=torch.long), 8).float()
+    d = mcc_diagnostics(torch.full((4, 6, 8), float('nan')), targets, torch.zeros(4, 6, dtype=torch.long))
+    for k in ('ppl', 'mcc_acc', 'mcc_norm', 'copy_acc'): assert math.isnan(float(d[k])), k
+    assert all(math.isnan(v) for v in code_stats(d['code_counts'], d['ce_sum'], d['n_codes']).values())
+    ok = mcc_diagnostics(torch.zeros(4, 6, 8), targets, torch.zeros(4, 6, dtype=torch.long))
+    assert float(ok['mcc_acc']) == 1. and float(ok['ppl']) == 1.

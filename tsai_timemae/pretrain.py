@@ -26,7 +26,7 @@ from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
-                                     TOKENIZERS, make_tokenizer, raw_patches)
+                                     TOKENIZERS, make_tokenizer, raw_patches, real_steps)
 from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
 from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
 from .notices import timemae_warn
@@ -250,8 +250,10 @@ class TimeMAEPretrainer(nn.Module):
         bs, n, _ = tokens.shape
         pos = bb.pos_embed[:, :n].expand(bs, -1, -1)
         ids_vis, ids_msk = self.mask(bs, n, x.device)
-        patches = raw_patches(x, bb.window).flatten(-2) if self.tokenizer.needs_fit else None  # only frozen ones read them
-        code_targets, code_probs = self.tokenizer(patches, tokens)        # [bs, n, vocab]
+        if self.tokenizer.needs_fit:  # only frozen ones read the raw patches, told which steps are padding
+            code_targets, code_probs = self.tokenizer(raw_patches(x, bb.window).flatten(-2), tokens,
+                                                      real=real_steps(x.shape[-1], bb.window, bb.c_in, x.device))
+        else: code_targets, code_probs = self.tokenizer(None, tokens)   # [bs, n, vocab]
         queries = self.mask_token + gather_tokens(pos, ids_msk)           # [bs, n_m, d]: mask token + position
         if self.decoder is not None:
             rep_vis = bb.encode(gather_tokens(tokens + pos, ids_vis))      # [bs, n_v, d]: only visible tokens
@@ -300,16 +302,21 @@ def cosine_momentum(start: float, end: float | None, pct: float) -> float:
 @torch.no_grad()
 def mcc_diagnostics(logits: torch.Tensor, targets: torch.Tensor, copy_codes: torch.Tensor) -> dict:
     """`ppl`, `mcc_acc`, `mcc_norm` and `copy_acc` of a batch (tensors, so nothing syncs with the host per batch), and
-    the sums `code_stats` pools over an epoch: `code_counts` (how often each code is a target), `ce_sum`, `n_codes`."""
+    the sums `code_stats` pools over an epoch: `code_counts` (how often each code is a target), `ce_sum`, `n_codes`.
+    When the logits are not finite (a diverged network, NaN inputs) every part is NaN, not a score: NaN representations
+    draw code 0 for every patch and NaN logits predict code 0, which would read as perfect accuracy."""
     V = logits.shape[-1]
     idx = targets.argmax(-1).reshape(-1)
     ce = F.cross_entropy(logits.reshape(-1, V).float(), idx)
     p = targets.reshape(-1, V).float().mean(0)           # the codes' marginal (targets are one-hot): no host sync
     h = -(p * p.clamp_min(1e-12).log()).sum()
-    return {'ppl': h.exp(), 'mcc_acc': (logits.argmax(-1).reshape(-1) == idx).float().mean(),
-            'mcc_norm': torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), torch.full_like(h, float('nan'))),
-            'copy_acc': (copy_codes.reshape(-1) == idx).float().mean(),
-            'code_counts': torch.bincount(idx, minlength=V).float(), 'ce_sum': ce * len(idx), 'n_codes': len(idx)}
+    finite = torch.isfinite(logits).all()
+    nan = torch.full_like(h, float('nan'))
+    scored = lambda v: torch.where(finite, v, nan)
+    return {'ppl': scored(h.exp()), 'mcc_acc': scored((logits.argmax(-1).reshape(-1) == idx).float().mean()),
+            'mcc_norm': torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), nan),
+            'copy_acc': scored((copy_codes.reshape(-1) == idx).float().mean()),
+            'code_counts': scored(torch.bincount(idx, minlength=V).float()), 'ce_sum': ce * len(idx), 'n_codes': len(idx)}
 
 def code_stats(code_counts, ce_sum, n_codes) -> dict:
     """`ppl` and `mcc_norm` of many batches from their summed code counts and cross-entropies. The entropy is the
@@ -839,15 +846,16 @@ class TimeMAEPretrain(Callback):
         "Fit a frozen tokenizer once, on raw patches of the training batches (after batch transforms), before any step."
         tok = self.pretrainer.tokenizer
         if not tok.needs_fit or bool(tok.fitted): return
-        limit, chunks, n = getattr(tok, 'max_fit_patches', 50_000), [], 0
+        limit, chunks, reals, n = getattr(tok, 'max_fit_patches', 50_000), [], [], 0
         bb = self.pretrainer.backbone
         for b in self.learn.dls.train:
             check_input(b[0], bb.c_in, bb.window, bb.max_seq_len, bb.check_finite)  # the errors a training step gives
-            p = raw_patches(b[0], tok.window).flatten(-2).reshape(-1, tok.c_in * tok.window).cpu()
-            chunks.append(p); n += len(p)
+            p = raw_patches(b[0], tok.window).flatten(-2)                  # [bs, n, c_in * window]
+            r = real_steps(b[0].shape[-1], tok.window, tok.c_in).expand(p.shape)  # which steps are padding
+            chunks.append(p.reshape(-1, p.shape[-1]).cpu()); reals.append(r.reshape(-1, p.shape[-1])); n += len(chunks[-1])
             if n >= limit: break
         if not chunks: raise ValueError('The training DataLoader yields no batches, so the tokenizer cannot be fitted.')
-        tok.fit(torch.cat(chunks))
+        tok.fit(torch.cat(chunks), torch.cat(reals))
 
     # -- fit --------------------------------------------------------------------------------------------------
     def before_fit(self):

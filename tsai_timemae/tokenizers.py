@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 
 import numpy as np
 import torch
@@ -14,9 +15,9 @@ import torch.nn.functional as F
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['TOKENIZERS', 'raw_patches', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer', 'KMeansTokenizer',
-           'RandomProjectionTokenizer', 'default_vocab_size', 'check_tokenizer', 'check_tokenizer_options',
-           'make_tokenizer']
+__all__ = ['TOKENIZERS', 'raw_patches', 'real_steps', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer',
+           'KMeansTokenizer', 'RandomProjectionTokenizer', 'default_vocab_size', 'check_tokenizer',
+           'check_tokenizer_options', 'make_tokenizer']
 
 # %% ../nbs/02a_tokenizers.ipynb #54741b32
 def raw_patches(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -24,6 +25,13 @@ def raw_patches(x: torch.Tensor, window: int) -> torch.Tensor:
     pad = (-x.shape[-1]) % window
     if pad: x = F.pad(x, (0, pad))
     return x.unfold(-1, window, window).transpose(1, 2)
+
+def real_steps(seq_len: int, window: int, c_in: int, device=None) -> torch.Tensor:
+    """`[n, c_in * window]` bool, True on a `seq_len`-step series' own steps and False on the zero padding
+    `raw_patches` adds to its last patch; it broadcasts against `raw_patches(x, window).flatten(-2)`."""
+    n = -(-seq_len // window)
+    real = torch.arange(n * window, device=device) < seq_len
+    return real.view(n, 1, window).expand(n, c_in, window).reshape(n, c_in * window)
 
 def code_perplexity(codes: torch.Tensor, vocab_size: int) -> float:
     "exp(entropy) of the codes' marginal: 1 when every patch gets the same code, `vocab_size` when all are used equally."
@@ -83,51 +91,75 @@ class _FrozenPatchTokenizer(nn.Module):
         self.register_buffer('std', torch.ones(c_in))
         self.register_buffer('fitted', torch.tensor(False))
 
-    def standardize(self, patches: torch.Tensor) -> torch.Tensor:
-        "`[..., c_in * window]` raw patches -> standardised per channel, same shape."
+    def standardize(self, patches: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        """`[..., c_in * window]` raw patches -> standardised per channel, same shape. `real` (bool, broadcastable:
+        `real_steps`) marks the series' own steps; the padding of a last patch becomes 0 *after* standardising, the
+        channel's mean. A raw 0 would lie far from the data of a channel whose values are far from 0, and give the last
+        patch codes of its own that say only where it is."""
         p = patches.unflatten(-1, (self.c_in, self.window))
-        return ((p - self.mean.float()[:, None]) / self.std.float()[:, None]).flatten(-2)
+        z = ((p - self.mean.float()[:, None]) / self.std.float()[:, None]).flatten(-2)
+        return z if real is None else z.masked_fill(~real.to(z.device, torch.bool), 0.)
 
-    def frozen_codes(self, patches: torch.Tensor) -> torch.Tensor:
+    def frozen_codes(self, patches: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         """Code indices of raw patches, computed in float32 whatever the network's dtype (`.half()`, `.bfloat16()`) or
         autocast: the same patch always gets the code it got when the tokenizer was fitted."""
         with torch.no_grad(), torch.autocast(patches.device.type, enabled=False):
-            return self.codes(self.standardize(patches.float()))
+            return self.codes(self.standardize(patches.float(), real))
 
-    def _fit_patches(self, patches) -> torch.Tensor:
-        "`patches` as `[N, c_in * window]` float32 on the buffers' device, refused when they cannot be this tokenizer's."
+    def _fit_patches(self, patches, real=None) -> tuple:
+        """`patches` as `[N, c_in * window]` float32 on the buffers' device and `real` as a bool of the same shape (or
+        None), refused when they cannot be this tokenizer's."""
         patches = torch.as_tensor(patches)
         if patches.ndim < 1 or patches.shape[-1] != self.c_in * self.window:
             raise ValueError(f'{type(self).__name__}.fit takes raw patches [N, c_in * window] = [N, {self.c_in * self.window}] '
                              f'({self.c_in} channels x {self.window} steps: `raw_patches(x, window).flatten(-2)`), got shape '
                              f'{tuple(patches.shape)}.')
+        if real is not None:
+            real = torch.as_tensor(real)
+            try: real = torch.broadcast_to(real.to(torch.bool), patches.shape)
+            except RuntimeError:
+                raise ValueError(f'{type(self).__name__}.fit: `real` must mark the steps of the patches (shape '
+                                 f'{tuple(patches.shape)}, or one that broadcasts to it: `real_steps(seq_len, window, c_in)`), '
+                                 f'got shape {tuple(real.shape)}.') from None
+            real = real.reshape(-1, self.c_in * self.window).to(self.mean.device)
         patches = patches.reshape(-1, self.c_in * self.window).float().to(self.mean.device)
         if not len(patches): raise ValueError(f'{type(self).__name__} needs at least one patch to fit; the pretraining data is empty.')
         if not torch.isfinite(patches).all():
             raise ValueError(f'{type(self).__name__}.fit got NaN or inf patches: their statistics would be NaN and every '
                              'code the same. Impute first (tsai\'s `TSNan2Value()` or `np.nan_to_num`).')
-        return patches
+        return patches, real
 
-    def _fit_stats(self, patches: torch.Tensor):
-        p = patches.reshape(-1, self.c_in, self.window).transpose(0, 1).reshape(self.c_in, -1).double()
-        self.mean.copy_(p.mean(1).float())
-        self.std.copy_(p.std(1).clamp_min(1e-6).float())
+    def _fit_stats(self, patches: torch.Tensor, real: torch.Tensor | None = None):
+        """Each channel's mean and std over the series' own steps (`real`), not the zero padding, which would pull
+        both towards 0. A channel with one value throughout gets std 1, as scikit-learn's `StandardScaler` does: a
+        tiny floor would multiply any later deviation in it (another split, another batch) by a million."""
+        per_channel = lambda t: t.reshape(-1, self.c_in, self.window).transpose(0, 1).reshape(self.c_in, -1)
+        p = per_channel(patches).double()
+        if real is None or bool(real.all()): mean, std, lo, hi = p.mean(1), p.std(1), p.amin(1), p.amax(1)
+        else:
+            m = per_channel(real)
+            n = m.sum(1).double()
+            mean = torch.where(m, p, 0.).sum(1) / n
+            std = (torch.where(m, p - mean[:, None], 0.).pow(2).sum(1) / (n - 1).clamp_min(1)).sqrt()
+            lo, hi = torch.where(m, p, math.inf).amin(1), torch.where(m, p, -math.inf).amax(1)
+        self.mean.copy_(mean.float())
+        self.std.copy_(torch.where(hi > lo, std, torch.ones_like(std)).float())
 
     def codes(self, patches: torch.Tensor) -> torch.Tensor:  # subclasses: standardised patches -> code indices
         raise NotImplementedError
 
-    def forward(self, patches: torch.Tensor, z: torch.Tensor):
-        "Raw patches `[..., c_in * window]` -> (one-hot frozen codes `[..., vocab]`, None)."
+    def forward(self, patches: torch.Tensor, z: torch.Tensor, real: torch.Tensor | None = None):
+        "Raw patches `[..., c_in * window]` (`real`: their own steps, `real_steps`) -> (one-hot frozen codes `[..., vocab]`, None)."
         if not bool(self.fitted):
             raise RuntimeError(f'{type(self).__name__} has not been fitted: call `.fit(patches)` on raw patches of the '
                                'pretraining inputs first (TimeMAEPretrain does this before the first step).')
-        return F.one_hot(self.frozen_codes(patches), self.vocab_size).to(z.dtype), None
+        return F.one_hot(self.frozen_codes(patches, real), self.vocab_size).to(z.dtype), None
 
     def predict(self, h: torch.Tensor) -> torch.Tensor: return self.predictor(h)
 
-    def _check_degenerate(self, patches: torch.Tensor):
+    def _check_degenerate(self, patches: torch.Tensor, real: torch.Tensor | None = None):
         "Warn when the fitted codes describe almost nothing (most patches share one code)."
-        self.fit_perplexity = code_perplexity(self.frozen_codes(patches), self.vocab_size)
+        self.fit_perplexity = code_perplexity(self.frozen_codes(patches, real), self.vocab_size)
         if self.fit_perplexity < 2:
             timemae_warn(f'{type(self).__name__}: the fitted codes are degenerate (perplexity {self.fit_perplexity:.2f} of '
                          f'{self.vocab_size}: almost every patch gets the same code), so MCC will teach little. Patches of '
@@ -145,15 +177,17 @@ class KMeansTokenizer(_FrozenPatchTokenizer):
         return torch.cdist(patches.reshape(-1, patches.shape[-1]), self.centroids.float()).argmin(-1).view(patches.shape[:-1])
 
     @torch.no_grad()
-    def fit(self, patches: torch.Tensor):
-        "Fit the channel statistics and `vocab_size` centroids on raw patches `[N, c_in * window]` (sampled if many)."
+    def fit(self, patches: torch.Tensor, real: torch.Tensor | None = None):
+        """Fit the channel statistics and `vocab_size` centroids on raw patches `[N, c_in * window]` (sampled if many);
+        `real` marks their own steps, as `real_steps` does (None: every step is the series')."""
         from sklearn.cluster import KMeans
-        patches = self._fit_patches(patches)
+        patches, real = self._fit_patches(patches, real)
         if len(patches) > self.max_fit_patches:
             g = torch.Generator().manual_seed(self.seed)
-            patches = patches[torch.randperm(len(patches), generator=g)[:self.max_fit_patches].to(patches.device)]
-        self._fit_stats(patches)
-        z = self.standardize(patches).cpu().numpy().astype(np.float64)  # scikit-learn works on the CPU
+            keep = torch.randperm(len(patches), generator=g)[:self.max_fit_patches].to(patches.device)
+            patches, real = patches[keep], None if real is None else real[keep]
+        self._fit_stats(patches, real)
+        z = self.standardize(patches, real).cpu().numpy().astype(np.float64)  # scikit-learn works on the CPU
         k = min(self.vocab_size, len(np.unique(z, axis=0)))
         if k < self.vocab_size:
             timemae_warn(f'KMeansTokenizer: only {k} distinct patches to fit {self.vocab_size} codes; {k} codes will be '
@@ -162,7 +196,7 @@ class KMeansTokenizer(_FrozenPatchTokenizer):
         # unused codes repeat the first centroid: the nearest-centroid search returns the first of equal distances
         self.centroids.copy_(torch.from_numpy(np.concatenate([centers, np.repeat(centers[:1], self.vocab_size - k, 0)])))
         self.fitted.fill_(True)
-        self._check_degenerate(patches)
+        self._check_degenerate(patches, real)
         return self
 
 class RandomProjectionTokenizer(_FrozenPatchTokenizer):
@@ -177,12 +211,12 @@ class RandomProjectionTokenizer(_FrozenPatchTokenizer):
         return (F.normalize(patches @ self.projection.float(), dim=-1) @ self.codebook.float().t()).argmax(-1)
 
     @torch.no_grad()
-    def fit(self, patches: torch.Tensor):
-        "Only the channel statistics are fitted; projection and codebook stay as drawn."
-        patches = self._fit_patches(patches)
-        self._fit_stats(patches)
+    def fit(self, patches: torch.Tensor, real: torch.Tensor | None = None):
+        "Only the channel statistics are fitted (over the steps `real` marks); projection and codebook stay as drawn."
+        patches, real = self._fit_patches(patches, real)
+        self._fit_stats(patches, real)
         self.fitted.fill_(True)
-        self._check_degenerate(patches)
+        self._check_degenerate(patches, real)
         return self
 
 # %% ../nbs/02a_tokenizers.ipynb #eaff3457
