@@ -204,7 +204,7 @@ def test_sktime_estimators_take_series_longer_than_8192_steps():
     # max_seq_len: longer series at transform time than at fit time
     tr = TimeMAETransformer(**{**arch, 'pretrain_epochs': 0}, max_seq_len=12000).fit(X[..., :1000])
     assert tr.transform(X).shape == (8, 8)
-    with pytest.raises(ValueError, match='exceeds max_seq_len=12000.*max_seq_len>=12300'):
+    with pytest.raises(ValueError, match=r'Series of 12300 steps are longer than the 12000.*TimeMAETransformer\(max_seq_len=12300'):
         tr.transform(np.concatenate([X, X[..., :4100]], -1))
 
 

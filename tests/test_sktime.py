@@ -444,3 +444,36 @@ def test_a_fit_on_more_channels_than_steps_warns_once_not_once_per_model(est_cls
         est_cls(**tiny).fit(X, y)
     said = [x for x in w if 'more channels (12) than time steps (10)' in str(x.message)]
     assert len(said) == 1, [str(x.message)[:80] for x in w]
+    assert said[0].filename == __file__  # the user's line, not contextlib's (the warning is said deep inside sktime's fit)
+
+
+def test_a_refit_that_fails_its_checks_leaves_no_earlier_model_to_predict_with(bm):
+    "The label checks (classifier) and every transformer check ran before the reset: the old model kept predicting."
+    X, y = bm[0][FEW], bm[1][FEW]
+    clf = TimeMAEClassifier(**TINY, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match='missing'): clf.fit(X, np.where(np.arange(len(y)) == 2, None, y))
+    assert not clf.is_fitted
+    with pytest.raises(Exception, match='not been fitted|NotFitted|fit'): clf.predict(X[:2])
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match='needs labels'): clf.fit(X, None)
+    assert not clf.is_fitted
+    t = TimeMAETransformer(**TimeMAETransformer.get_test_params()[0]).fit(X)
+    with pytest.raises(ValueError): t.fit(X[:, 0])                 # a 2-D array: refused before sktime's fit
+    assert not t.is_fitted
+
+
+def test_unlabelled_series_with_nan_are_told_to_impute_x_unlabelled_itself(bm):
+    "The fix named a pipeline, which imputes X and never the X_unlabelled parameter: the same error again."
+    Xu = bm[0][::4].copy(); Xu[0, 0, 3] = np.nan
+    with pytest.raises(ValueError, match=r'X_unlabelled has 1 missing.*X_unlabelled = Imputer') as e:
+        TimeMAEClassifier(**TINY, X_unlabelled=Xu).fit(bm[0][FEW], bm[1][FEW])
+    assert 'FitInTransform' not in str(e.value)
+
+
+def test_series_longer_than_max_seq_len_name_the_estimators_parameter(bm):
+    "The model's message named tsai's ts_learner, which an sktime user does not call."
+    X, y = bm[0][FEW][..., :40], bm[1][FEW]
+    clf = TimeMAEClassifier(**{**TINY, 'max_seq_len': 40}, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r'Series of 100 steps are longer than the 40.*TimeMAEClassifier\(max_seq_len=100') as e:
+        clf.predict(bm[0][:2])
+    assert 'ts_learner' not in str(e.value)

@@ -132,7 +132,7 @@ class TimeMAEBackbone(nn.Module):
         return tokens.transpose(1, 2)                          # [bs, d_model, n_patches]
 
 # %% ../nbs/00_model.ipynb #c7a1f3e2
-def warn_if_channels_last(c_in: int, seq_len: int):
+def warn_if_channels_last(c_in: int, seq_len: int, stacklevel: int = 2):
     """Warn when a series has more channels than steps: the usual sign of an array stored as [samples, steps, channels].
     tsai, sktime and TimeMAE read [samples, channels, steps]; a transposed array trains without an error, on patches
     cut across channels instead of time, so the mistake would only show as poor accuracy. A warning, not an error:
@@ -141,7 +141,7 @@ def warn_if_channels_last(c_in: int, seq_len: int):
         timemae_warn(f'The series have more channels ({c_in}) than time steps ({seq_len}). TimeMAE reads arrays as '
                      f'[samples, channels, steps]; if yours is [samples, steps, channels], transpose it first, e.g. '
                      f'`X.transpose(0, 2, 1)`. If it really has {c_in} channels of {seq_len} steps, ignore this warning.',
-                     stacklevel=3)
+                     stacklevel=stacklevel + 1)
 
 # %% ../nbs/00_model.ipynb #ea6046a2
 class TimeMAE(nn.Module):

@@ -8,6 +8,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import os
+import re
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -122,12 +125,14 @@ _SKTIME_FIXES = {  # sktime's input checks name the problem; the fix is ours to 
                       "`FitInTransform(Imputer(method='linear')) * {name}(...)`, or np.nan_to_num.",
 }
 
-def _check_finite(X: np.ndarray, what: str, est):
+def _check_finite(X: np.ndarray, what: str, est, fix: str | None = None):
     """NaN or inf would become NaN scaling statistics or losses. sktime refuses missing values for the classifier,
-    not for a transformer nor for `X_unlabelled`, and never infinities: checked here for every panel."""
+    not for a transformer nor for `X_unlabelled`, and never infinities: checked here for every panel. `fix` replaces
+    the pipeline advice where a pipeline would not help (`X_unlabelled`)."""
     bad = int((~np.isfinite(X)).sum())
-    if bad: raise ValueError(f'{what} has {bad} missing or infinite values. '
-                             + _SKTIME_FIXES['missing values'].format(name=type(est).__name__))
+    if bad: raise ValueError(f'{what} has {bad} missing or infinite values (or values beyond float32\'s range, '
+                             'about 3.4e38: rescale those). '
+                             + (fix or _SKTIME_FIXES['missing values'].format(name=type(est).__name__)))
 
 def _check_equal_length(X, what: str, est, fix: str | None = None):
     """sktime checks `capability:unequal_length` for classifiers only; a transformer, or `X_unlabelled`, would fail in
@@ -145,6 +150,13 @@ def _with_fix(est):
     "Add the fix to sktime's errors for input TimeMAE cannot take (unequal lengths, missing values)."
     try: yield
     except ValueError as e:
+        too_long = re.match(r'Series length (\d+) exceeds max_seq_len=(\d+)', str(e))
+        if too_long:  # the model's message names tsai's ts_learner; an sktime user sets the estimator's parameter
+            n, most = too_long.groups()
+            raise ValueError(f'Series of {n} steps are longer than the {most} this model was built for (max_seq_len). '
+                             f'Fit with `{type(est).__name__}(max_seq_len={n}, ...)`, or crop or downsample the series to '
+                             f'{most} steps; an encoder read from weights_path keeps its table, so only the second helps '
+                             'there.') from None
         fix = next((f for k, f in _SKTIME_FIXES.items() if k in str(e)), None)
         if fix is None or 'e.g. with sktime' in str(e): raise  # ours already gives a fix: one is enough
         raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
@@ -303,11 +315,19 @@ def _sklearn_tags(estimator_type: str | None):
                 transformer_tags=None if is_clf else TransformerTags(), classifier_tags=ClassifierTags() if is_clf else None,
                 input_tags=InputTags(two_d_array=is_clf, three_d_array=True))  # 2-D: n univariate series, classifier only
 
+def _frames_to_user() -> int:
+    """The `stacklevel` (1: the caller) of the first frame outside this package, sktime and contextlib: a warning
+    raised deep inside sktime's `fit` then names the user's line, not `contextlib.py`."""
+    inside = (f'{os.sep}tsai_timemae{os.sep}', f'{os.sep}sktime{os.sep}', f'{os.sep}contextlib.py')
+    f, level = sys._getframe(1), 1
+    while f is not None and any(s in f.f_code.co_filename for s in inside): f, level = f.f_back, level + 1
+    return level
+
 @contextlib.contextmanager
 def _channels_said_once(X: np.ndarray):
     """A fit builds two models (pretraining, then fine-tuning or features), each of which would warn that the series
     have more channels than steps: said once, before either."""
-    warn_if_channels_last(X.shape[1], X.shape[2])
+    warn_if_channels_last(X.shape[1], X.shape[2], stacklevel=_frames_to_user())
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='The series have more channels', category=TimeMAEWarning)
         yield
@@ -396,17 +416,15 @@ class TimeMAEClassifier(BaseClassifier):
         return self.is_fitted
 
     def fit(self, X, y):
+        self.reset()  # as sktime's fit does first, but before our checks: a refit that fails leaves no earlier model to predict with
         if y is None:  # sktime's own check fails with 'too many values to unpack'
             raise ValueError(f'{type(self).__name__}.fit needs labels y, one per series in X. To learn from series '
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
         _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
-        try: self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
-        except Exception:
-            self.reset()  # as sktime's fit does first: a refit that fails leaves no earlier model to predict with
-            raise
+        self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
         classes = pd.unique(np.asarray(y).ravel())
-        if len(classes) == 1:  # sktime warns too, but tsai's import silences warnings other than the package's own
+        if len(classes) == 1:  # said with what it means; sktime's 'only single label seen in y' follows (its checks require it)
             only = getattr(classes[0], 'item', lambda: classes[0])()  # 'standing', not np.str_('standing')
             timemae_warn(f'{type(self).__name__}.fit got one class ({only!r}) in y: sktime fits nothing then, so '
                          f'nothing is pretrained or fine-tuned, and predict returns {only!r} for every series. Pass '
@@ -454,7 +472,8 @@ class TimeMAEClassifier(BaseClassifier):
                             "`X_unlabelled = PaddingTransformer(pad_length=n_steps).fit_transform(X_unlabelled)` "
                             "(a pipeline pads X, not X_unlabelled).")
         Xu = _panel(Xu[:, None] if isinstance(Xu, np.ndarray) and Xu.ndim == 2 else convert_to(Xu, 'numpy3D', 'Panel'))
-        _check_finite(Xu, 'X_unlabelled', self)
+        _check_finite(Xu, 'X_unlabelled', self, fix="Impute it first, e.g. `X_unlabelled = Imputer(method='linear')"
+                      ".fit_transform(X_unlabelled)` (sktime) or np.nan_to_num (a pipeline imputes X, not X_unlabelled).")
         if Xu.shape[1:] != X.shape[1:]:
             raise ValueError(f'X_unlabelled has series of shape (channels, steps) = {Xu.shape[1:]} but X has '
                              f'{X.shape[1:]}. Pretraining stacks both, so they need the same channels and length.')
@@ -543,6 +562,7 @@ class TimeMAETransformer(BaseTransformer):
     def __sklearn_tags__(self): return _sklearn_tags(None)
 
     def fit(self, X, y=None):
+        self.reset()  # as sktime's fit does first, but before our checks: a refit that fails leaves no earlier model
         _check_no_2d_array(X, type(self).__name__)
         _check_equal_length(X, 'X', self)
         if self.pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {self.pool!r}.")
