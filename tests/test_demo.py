@@ -121,3 +121,24 @@ def test_finelasts_control_is_the_same_encoder_before_pretraining(demo_run):
     assert rec['draw_seeds'] == [0, 1]
     md = (out / 'demo_results.md').read_text()
     assert 'FineLast on the same encoder before pretraining' in md and 'ddof 0' in md and '(seeds 0, 1)' in md
+
+
+def test_a_rerun_stopped_part_way_leaves_the_finished_encoder_in_place(tmp_path, monkeypatch):
+    "The callback rewrote the file from epoch 1: a stopped rerun of the same name left a part-trained encoder there."
+    import hashlib
+    from tsai_timemae.demo import load_basic_motions
+    X = load_basic_motions()[0][:12]
+    first = demo.pretrain_encoder(X, 2, 4, 0, tmp_path, TINY, verbose=False)
+    digest = hashlib.sha256(first.read_bytes()).hexdigest()
+    orig_fit = demo._quiet_fit
+    def stopped(learn, *a, **k):
+        learn.fit(1, 1e-3)                             # one epoch: the callback writes its file
+        raise KeyboardInterrupt
+    monkeypatch.setattr(demo, '_quiet_fit', stopped)
+    with pytest.raises(KeyboardInterrupt): demo.pretrain_encoder(X, 2, 4, 0, tmp_path, TINY, verbose=False)
+    assert hashlib.sha256(first.read_bytes()).hexdigest() == digest and sorted(p.name for p in tmp_path.iterdir()) == [first.name]
+    monkeypatch.setattr(demo, '_quiet_fit', orig_fit)
+    fresh = tmp_path / 'fresh'
+    monkeypatch.setattr(demo, '_quiet_fit', stopped)
+    with pytest.raises(KeyboardInterrupt): demo.pretrain_encoder(X, 2, 4, 0, fresh, TINY, verbose=False)
+    assert not any(fresh.glob('*.pth'))                # no finished file before: nothing part-trained is left

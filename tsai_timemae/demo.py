@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -66,7 +67,17 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
                             **(pretrain_kwargs or {})})
     learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **(arch or {}))
     if untrained_path is not None: save_encoder_weights(learn.model, untrained_path)  # before any step: its random start
-    _quiet_fit(learn, pretrain_epochs, 1e-3, verbose)
+    # the callback rewrites its file from the first epoch on: a rerun of the same name stopped part-way would leave a
+    # part-trained encoder where a finished one was. The finished one waits aside until this run finishes.
+    final = cb.saver.path if cb.saver is not None else None
+    kept = final.with_name(final.name + '.previous') if final is not None and final.exists() else None
+    if kept is not None: os.replace(final, kept)
+    try: _quiet_fit(learn, pretrain_epochs, 1e-3, verbose)
+    except BaseException:
+        if final is not None: final.unlink(missing_ok=True)
+        if kept is not None: os.replace(kept, final)
+        raise
+    if kept is not None: kept.unlink(missing_ok=True)
     return cb.weights_path
 
 def finetune_and_score(weights, Xtr, ytr, Xte, yte, idx, finetune_epochs: int, bs: int, seed: int,
