@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tsai.all import TSStandardize, get_ts_dls, ts_learner
 from tsai_timemae.all import TimeMAE, TimeMAEPretrain, get_embeddings
+from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
 
 p = argparse.ArgumentParser()
 p.add_argument('--epochs', type=int, default=30); p.add_argument('--every', type=int, default=10)
@@ -40,7 +41,7 @@ a = p.parse_args()
 
 def summarize(path, match=''):
     "One Markdown row per run: settings, then the probe score at each probed epoch (CV accuracy where measured)."
-    runs = [json.loads(l) for l in open(path) if l.strip()]
+    runs = read_records(path)  # a torn line is named, with what to do
     runs = [r for r in runs if r['tag'].startswith(match)]
     key = 'cv_acc' if all('cv_acc' in p for r in runs for p in r['probe']) else 'val_acc'
     print(f'| run | window | vocab | loss weights (MCC, MRR) | tokenizer | seed | epochs | final train MRR | probe {key} by epoch |')
@@ -89,6 +90,5 @@ with learn.no_bar():
     if a.sched == 'one_cycle': learn.fit_one_cycle(a.epochs, a.lr)
     else: learn.fit(a.epochs, a.lr)
 line = json.dumps({'tag': a.tag, 'dataset': ds.name, 'args': vars(a), 'probe': log, 'hist': cb.history[-1], 'wall': time.time() - t0})
-print(line, flush=True)
-if a.out:
-    with open(a.out, 'a') as f: f.write(line + '\n')
+if a.out: log_record(json.loads(line), a.out)  # prints it too; the file is replaced whole, never left torn
+else: print(line, flush=True)

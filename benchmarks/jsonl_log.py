@@ -3,12 +3,19 @@ line one run, written when that run ends, so a stopped script keeps every run it
 import json
 from pathlib import Path
 
+from tsai_timemae.weights import atomic_write
+
 
 def log_record(record: dict, path) -> None:
-    "Print the record and append it to `path` as one line, in one write."
+    """Print the record and add it to `path` as one line. The file is rewritten whole and renamed into place, not
+    appended to: a script stopped while writing leaves the file as it was, never a torn line that the next record
+    would be glued onto (and lost with)."""
     line = json.dumps(record)
     print(line, flush=True)
-    with open(path, 'a') as fh: fh.write(line + '\n')
+    path = Path(path)
+    old = path.read_bytes() if path.exists() else b''
+    if old and not old.endswith(b'\n'): old += b'\n'
+    atomic_write(path, lambda f: f.write(old + line.encode() + b'\n'))
 
 
 def read_records(path) -> list[dict]:

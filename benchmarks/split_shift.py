@@ -34,6 +34,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tsai_timemae.data import load_dataset, recording_groups
+from tsai_timemae.weights import atomic_write
 
 
 def split_inputs(name: str):
@@ -142,11 +143,9 @@ def main(argv=None):
     md = table(rows)
     print(md)
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = a.out.with_suffix('.tmp')
-        tmp.write_text(json.dumps(rows, indent=1) + '\n')
-        tmp.replace(a.out)
-        a.out.with_suffix('.md').write_text(md + '\n')
+        if a.out.suffix == '.md': ap.error(f'--out {a.out}: the JSON goes there and the table beside it as .md; name a .json file.')
+        atomic_write(a.out, lambda f: f.write(json.dumps(rows, indent=1) + '\n'), 'w')  # complete or absent
+        atomic_write(a.out.with_suffix('.md'), lambda f: f.write(md + '\n'), 'w')
 
 
 if __name__ == '__main__':

@@ -59,6 +59,11 @@ def test_the_subset_is_written_once_and_read_back(tmp_path, monkeypatch):
     write_json_atomic(rec, label_subset_path(tmp_path, 'BasicMotions', 0.25, 0))
     with pytest.raises(ValueError, match='per_class differ'):
         fixed_label_subset(ds, 0.25, 0, tmp_path)
+    path = label_subset_path(tmp_path, 'BasicMotions', 0.25, 0)
+    for damaged in ('{"dataset": "Basic', '', '{}', '[1, 2]'):                  # a stopped copy, an empty or foreign file
+        path.write_text(damaged)
+        with pytest.raises(ValueError, match=f'{path.name} cannot be read as a label subset .*delete it'):
+            fixed_label_subset(ds, 0.25, 0, tmp_path)
 
 
 def test_labelled_loaders_hold_only_the_subset_and_scale_with_every_training_input():

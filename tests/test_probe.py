@@ -81,6 +81,17 @@ def test_rerun_is_skipped_other_settings_refused(probe_run, ds, capsys):
         run_probe(ds, seed=1, epochs=2, lr=3e-3, arch_kwargs=TINY, tag='t', out_dir=out, verbose=False)
 
 
+def test_a_damaged_run_file_is_named_on_a_rerun(probe_run, ds, tmp_path):
+    "A run file cut short gave a bare 'Expecting value: line 6 column 14' on the next run of its tag."
+    import shutil
+    out = tmp_path / 'copy'
+    shutil.copytree(probe_run[0], out)
+    path = probe_path(out, 'BasicMotions', 't', 0)
+    path.write_text(path.read_text()[:100])
+    with pytest.raises(ValueError, match=f'{path.name} cannot be read as a probe run .*delete it'):
+        run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, tag='t', out_dir=out, verbose=False)
+
+
 def test_probing_every_epoch_leaves_the_run_unchanged(probe_run, ds):
     _, r = probe_run
     e = run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, every=1, verbose=False)

@@ -479,8 +479,12 @@ def fixed_label_subset(ds: TSDataset, fraction: float, seed: int, out_dir) -> np
     "The labelled training series of this data set, fraction and seed: read from its file, or drawn and written once."
     path = label_subset_path(out_dir, ds.name, fraction, seed)
     if path.is_file():
-        rec = json.loads(path.read_text())
-        idx = np.asarray(rec['indices'], dtype=int)
+        try:
+            rec = json.loads(path.read_text())
+            idx = np.asarray(rec['indices'], dtype=int)
+        except (ValueError, KeyError, TypeError) as e:  # a damaged or foreign file: say which, and what to do
+            raise ValueError(f'{path} cannot be read as a label subset ({type(e).__name__}: {e}): delete it (and the '
+                             'results made with it) to draw the subset again.') from None
         if rec.get('n_train') != len(ds.y_train) or (len(idx) and idx.max() >= len(ds.y_train)):
             raise ValueError(f"{path} was drawn from {rec.get('n_train')} training series but {ds.name} has "
                              f'{len(ds.y_train)}: the data set changed. Delete the file (and the results made with it) '

@@ -313,7 +313,10 @@ def _check_existing(path: Path, settings: dict, force: bool):
     diff = lambda old: sorted(k for k in set(old) | set(settings) if k not in ('seed', 'effective')
                               and _jsonable(old.get(k)) != _jsonable(settings.get(k)))
     for p in sorted(path.parent.glob('seed*.json')):
-        old = json.loads(p.read_text()).get('settings', {})
+        try: old = json.loads(p.read_text()).get('settings', {})
+        except (ValueError, AttributeError) as e:  # a damaged or foreign file: say which, and what to do
+            raise ValueError(f'{p} cannot be read as a probe run ({type(e).__name__}: {e}): delete it, and the same '
+                             'command runs that seed again.') from None
         same = _same_settings({**old, 'seed': None}, {**settings, 'seed': None})
         if p == path and same and not force: return json.loads(p.read_text())
         if not same and not (p == path and force):
