@@ -251,8 +251,13 @@ def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_p
     err = capsys.readouterr().err
     assert 'not written by `timemae bench`' in err and '--report' in err
     assert foreign.read_text() == '# My own benchmarks\n'
+    assert main(['bench', '--report-only', '--report', 'ours.md']) == 2        # no ./benchmarks: nothing to report
+    assert '--out-dir benchmarks does not exist' in capsys.readouterr().err and not (tmp_path / 'ours.md').exists()
+    (tmp_path / 'benchmarks').mkdir()
     assert main(['bench', '--report-only', '--report', 'ours.md']) is None and (tmp_path / 'ours.md').is_file()
     assert main(['bench', '--report-only', '--report', 'ours.md']) is None    # its own report: regenerated
+    assert main(['probe', '--report-only', '--out-dir', 'no_such_probe']) == 2
+    assert '--out-dir no_such_probe does not exist' in capsys.readouterr().err and not (tmp_path / 'no_such_probe').exists()
 
 
 @pytest.mark.parametrize('argv, option', [
@@ -455,3 +460,20 @@ def test_an_option_the_command_does_not_know_points_to_that_commands_help_and_th
     with pytest.raises(SystemExit): main(['bench', 'HAR', '--label-frac', '0.2', '--bogus'])  # an abbreviation argparse takes
     err = capsys.readouterr().err
     assert 'unrecognized arguments: --bogus (`timemae bench --help`' in err and 'did you mean' not in err
+
+
+def test_speed_names_a_missing_or_damaged_run_and_an_out_that_is_a_file(tmp_path, capsys):
+    "`timemae speed --report-only` gave a bare '[Errno 2]' or a KeyError traceback; `--out afile` an '[Errno 17]'."
+    from tsai_timemae.cli import main
+    assert main(['speed', '--report-only', '--out', str(tmp_path / 'none')]) == 2
+    err = capsys.readouterr().err
+    assert 'results.json does not exist' in err and f'timemae speed --out {tmp_path / "none"}' in err, err
+    for damaged in ('{}', '{"har": '):
+        (tmp_path / 'results.json').write_text(damaged)
+        assert main(['speed', '--report-only', '--out', str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert 'cannot be read as the results of `timemae speed`' in err and 'Traceback' not in err, err
+    (tmp_path / 'afile').write_text('not a folder')
+    assert main(['speed', '--out', str(tmp_path / 'afile'), '--threads', '1']) == 2   # refused before any measurement
+    err = capsys.readouterr().err
+    assert '--out' in err and 'afile' in err, err

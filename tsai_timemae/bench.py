@@ -1662,6 +1662,10 @@ def run(args):
         if args.datasets:  # they would be ignored without a word
             raise ValueError(f'--report-only runs nothing and only rewrites {args.report}, so the data sets named '
                              f'({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only to run them.')
+        check_report_writable(args.report, args.out_dir)  # a report of other results is named first
+        if not Path(args.out_dir).is_dir():  # a misspelt folder would give a report of no results, and exit 0
+            raise ValueError(f'--out-dir {args.out_dir} does not exist, so there are no results to report: check its '
+                             f'spelling, or run `timemae bench <data set> --out-dir {args.out_dir}` first.')
         print(f'Wrote {write_report(args.out_dir, args.report)}')
         return
     overrides = {k: v for k, v in (('pretrain_epochs', args.pretrain_epochs), ('finetune_epochs', args.finetune_epochs),

@@ -744,6 +744,9 @@ def run(args):
             raise ValueError(f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}, so the data '
                              f'sets named ({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only '
                              'to probe them.')
+        if not Path(args.out_dir).is_dir():  # a misspelt folder would be created, with a report of no runs
+            raise ValueError(f'--out-dir {args.out_dir} does not exist, so there are no runs to report: check its '
+                             f'spelling, or run `timemae probe <data set> --out-dir {args.out_dir}` first.')
         print(f'Wrote {write_probe_report(args.out_dir)}')
         return
     if args.threads:

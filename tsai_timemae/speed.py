@@ -33,7 +33,7 @@ from .cli import positive_float, positive_int
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner
-from .weights import atomic_write, save_encoder_weights, save_figure
+from .weights import atomic_write, check_writable_folder, save_encoder_weights, save_figure
 
 # %% auto #0
 __all__ = ['METHODS', 'LABELS', 'HAR', 'MATMUL_OPS', 'JOBS', 'synthetic_dls', 'pretrain_learner', 'no_attention_dropout',
@@ -584,8 +584,7 @@ def run_benchmark(out: str | Path = 'benchmarks/speed', threads: int = 2, bs: in
                   c_in: int = 9, command: str = 'timemae speed', verbose: bool = True) -> dict:
     """The whole benchmark: HAR table, length sweep, targets, plot, CSV/JSON and `speed.md` under `out`.
     `arch` maps a method to model overrides (e.g. tiny models for a quick check); the default is each model's defaults."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_folder(out, 'out (--out)')  # a file of that name, or a read-only place, named before any run
     torch.set_num_threads(threads)
     start, env = time.time(), _env(threads, command)
     run = _runner(isolate, mem_cap_gb, rounds)
@@ -638,8 +637,16 @@ def add_args(p: argparse.ArgumentParser):
 def rewrite_report(out: str | Path = 'benchmarks/speed') -> Path:
     "speed.md and the plot again from a finished run's results.json, e.g. after editing notes.md."
     out = Path(out)
-    res = json.loads((out / 'results.json').read_text())
-    res['targets'] = check_targets(res)
+    path = out / 'results.json'
+    if not path.is_file():
+        raise ValueError(f'{path} does not exist: --report-only rewrites the report of a finished run. Check --out, or '
+                         f'run `timemae speed --out {out}` first.')
+    try:
+        res = json.loads(path.read_text())
+        res['targets'] = check_targets(res)
+    except (ValueError, KeyError, TypeError) as e:  # a damaged file, or another tool's
+        raise ValueError(f'{path} cannot be read as the results of `timemae speed` ({type(e).__name__}: {e}): run '
+                         f'`timemae speed --out {out}` again.') from None
     plot_sweep(res['sweep'], out / 'length_sweep.png', res['env'].get('threads'))  # the run's threads, not this process's
     return write_report(res, out, out / 'notes.md')
 
