@@ -298,7 +298,7 @@ ROWS = [
      fails(ValueError, r'up to 32 steps and this model was built for 40.*crop or downsample.*max_seq_len>=40')),
     ('finelast_learner', 'max_seq_len passed that the file contradicts',
      lambda c: finelast_learner(dls(X, Y), c.weights, max_seq_len=16384),
-     fails(ValueError, r'built for 16384 \(max_seq_len\)\. If max_seq_len was passed, leave it out')),
+     fails(ValueError, r'built for 16384 \(max_seq_len, passed or sized from longer series\)\. If max_seq_len was passed, leave it out')),
     ('finelast_learner', "tsai's pretrained= switch", lambda c: finelast_learner(dls(X, Y), c.weights, pretrained=True),
      fails(ValueError, r"pretrained= is ts_learner's switch.*leave pretrained out")),
     ('finelast_learner', 'freeze_encoder it decides itself', lambda c: finelast_learner(dls(X, Y), c.weights, freeze_encoder=False),

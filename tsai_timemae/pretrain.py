@@ -708,7 +708,9 @@ class TimeMAEPretrain(Callback):
         self.fname = str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
         folder = self.target_dir or Path('models')
         self.saver = SaveEncoder(folder / f'{self.fname}.pth', checkpoint == 'last', verbose) if save_best else None
-        if resume and not save_every: raise ValueError('resume=True continues from the state file that save_every=N writes: pass save_every too.')
+        if resume and not save_every:
+            raise ValueError(f'resume=True continues from the state file that save_every=N writes every N epochs (N at '
+                             f'least 1), and save_every is {save_every!r}: pass save_every=1 or more too.')
         self.state_saver = (PretrainCheckpoint(folder / f'{self.fname}_state.pth', save_every, resume, self)
                             if save_every else None)
         self.pretrainer, self.history, self._train_sums, self._warned_collapse, self._recording = None, [], {}, False, False

@@ -372,12 +372,13 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
                    f"takes {mine.get('c_in')}: pass the variables it was pretrained on, in the same order, or pretrain on these.")
         elif [k for k, _, _ in wrong] == [ENCODER_PREFIX + 'pos_embed'] and not (missing or unexpected):
             fix = (f"\nThe encoder's position table covers series of up to {saved.get('max_seq_len')} steps and this model "
-                   f"was built for {mine.get('max_seq_len')} (max_seq_len). If max_seq_len was passed, leave it out (the "
-                   "learners read it from the file); if the series are longer, crop or downsample them, or pretrain again "
-                   f"with max_seq_len>={mine.get('max_seq_len')}.")
+                   f"was built for {mine.get('max_seq_len')} (max_seq_len, passed or sized from longer series). If max_seq_len was "
+                   "passed, leave it out (the learners read it from the file); if the series are longer, crop or downsample "
+                   f"them, pretrain again with max_seq_len>={mine.get('max_seq_len')}, or let finelast_learner/fineall_learner "
+                   "learn a new position table (and patch embedding) with reinit='patch_embed'.")
         else:
-            fix = ('\nBuild the model with the same c_in, window, d_model, depth (or use finelast_learner/'
-                   'fineall_learner, which read them from the file).')
+            fix = ('\nBuild the model with the settings the weights were saved from (finelast_learner/fineall_learner '
+                   'read them from the file, unless a setting passed to them says otherwise).')
         raise ValueError(f'The pretrained encoder in {src} does not fit this model:\n' + '\n'.join(lines) +
                          f'\nWeights were saved from: {_describe(saved)}'
                          f'\nThis model has:          {_describe(mine)}' + fix)
