@@ -377,7 +377,7 @@ def test_full_context_pretraining_runs_through_the_callback(udls, tmp_path, seed
 # -- the padding of the last patch and flat channels in the frozen tokenizers' standardisation -------------------
 @pytest.mark.parametrize('name', ['kmeans', 'random_projection'])
 def test_frozen_tokenizer_statistics_ignore_the_zero_padding_of_the_last_patch(name):
-    "The padding counted as data: a channel around 50 was fitted a std of about 20 (1.4 real) and shaped no code."
+    "The padding counted as data: a channel around 50 with std 2 was fitted a std of 22, and shaped no code."
     g = torch.Generator().manual_seed(0)
     x = torch.stack([torch.randn(200, 12, generator=g), 50 + 2 * torch.randn(200, 12, generator=g)], 1)  # [200, 2, 12]
     patches, real = raw_patches(x, 8).flatten(-2), real_steps(12, 8, 2)  # 2 patches; the last has 4 steps of padding
@@ -401,6 +401,13 @@ def test_pretraining_fits_the_tokenizer_on_the_series_own_steps(tmp_path, seed):
     learn.fit(1, 1e-3)
     tok = cb.pretrainer.tokenizer
     assert abs(float(tok.mean[0]) - x[:30].mean()) < 1e-3 and abs(float(tok.std[0]) - x[:30].std(ddof=1)) < 1e-2
+    # and the training targets are the codes of the patches with their padding marked
+    xb = torch.from_numpy(x[:8])
+    out = cb.pretrainer.eval()(xb)
+    patches = raw_patches(xb, 10).flatten(-2)
+    marked, unmarked = tok.frozen_codes(patches, real_steps(25, 10, 1)), tok.frozen_codes(patches)
+    assert (marked != unmarked).any()                          # the padding's code depends on how it is read
+    assert torch.equal(out['targets'].argmax(-1), marked.gather(1, out['ids_msk']))
 
 
 @pytest.mark.parametrize('name', ['kmeans', 'random_projection'])
@@ -414,6 +421,9 @@ def test_a_channel_flat_in_training_is_scaled_by_one_not_by_a_million(name):
     before = tok(raw_patches(train, 8).flatten(-2), torch.zeros(1))[0].argmax(-1)
     after = tok(raw_patches(moved, 8).flatten(-2), torch.zeros(1))[0].argmax(-1)
     assert (before == after).float().mean() > .95
+    nearly = train.clone(); nearly[0, 1, 0] = 1e-7                  # one value apart: the floor of 1e-6 still holds
+    tok = make_tokenizer(name, d_model=8, vocab_size=16, c_in=2, window=8).fit(raw_patches(nearly, 8).flatten(-2))
+    assert torch.equal(tok.std[1], torch.tensor(1e-6))
 
 
 def test_mcc_diagnostics_of_non_finite_logits_are_nan_not_perfect():

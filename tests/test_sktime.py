@@ -477,3 +477,23 @@ def test_series_longer_than_max_seq_len_name_the_estimators_parameter(bm):
     with pytest.raises(ValueError, match=r'Series of 100 steps are longer than the 40.*TimeMAEClassifier\(max_seq_len=100') as e:
         clf.predict(bm[0][:2])
     assert 'ts_learner' not in str(e.value)
+
+
+def test_the_channels_warning_names_a_users_line_whatever_the_users_folders_are_called(tmp_path):
+    "Frames were skipped by folder name: a script in a folder called `sktime` (or a clone called tsai_timemae) lost it."
+    import subprocess
+    import sys
+    script = tmp_path / 'sktime' / 'run.py'
+    script.parent.mkdir()
+    script.write_text("import warnings, numpy as np\n"
+                      "from tsai_timemae.sktime import TimeMAETransformer\n"
+                      "X = np.random.default_rng(0).standard_normal((8, 12, 10)).astype('float32')\n"
+                      "with warnings.catch_warnings(record=True) as w:\n"
+                      "    warnings.simplefilter('always')\n"
+                      "    TimeMAETransformer(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16, pretrain_epochs=1).fit(X)\n"
+                      "said = [x for x in w if 'more channels' in str(x.message)]\n"
+                      "print(said[0].filename, said[0].lineno)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, 'OMP_NUM_THREADS': '1'}, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == [str(script), '6'], out.stdout[-500:]

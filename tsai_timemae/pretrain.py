@@ -314,7 +314,7 @@ def mcc_diagnostics(logits: torch.Tensor, targets: torch.Tensor, copy_codes: tor
     nan = torch.full_like(h, float('nan'))
     scored = lambda v: torch.where(finite, v, nan)
     return {'ppl': scored(h.exp()), 'mcc_acc': scored((logits.argmax(-1).reshape(-1) == idx).float().mean()),
-            'mcc_norm': torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), nan),
+            'mcc_norm': scored(torch.where(h > 1e-6, 1 - ce / h.clamp_min(1e-6), nan)),
             'copy_acc': scored((copy_codes.reshape(-1) == idx).float().mean()),
             'code_counts': scored(torch.bincount(idx, minlength=V).float()), 'ce_sum': ce * len(idx), 'n_codes': len(idx)}
 

@@ -155,8 +155,8 @@ def _with_fix(est):
             n, most = too_long.groups()
             raise ValueError(f'Series of {n} steps are longer than the {most} this model was built for (max_seq_len). '
                              f'Fit with `{type(est).__name__}(max_seq_len={n}, ...)`, or crop or downsample the series to '
-                             f'{most} steps; an encoder read from weights_path keeps its table, so only the second helps '
-                             'there.') from None
+                             f'{most} steps' + ('; an encoder read from weights_path keeps its table, so only the second '
+                             'helps there.' if hasattr(est, 'weights_path') else '.')) from None
         fix = next((f for k, f in _SKTIME_FIXES.items() if k in str(e)), None)
         if fix is None or 'e.g. with sktime' in str(e): raise  # ours already gives a fix: one is enough
         raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
@@ -318,10 +318,12 @@ def _sklearn_tags(estimator_type: str | None):
 def _frames_to_user() -> int:
     """The `stacklevel` (1: the caller) of the first frame outside this package, sktime and contextlib: a warning
     raised deep inside sktime's `fit` then names the user's line, not `contextlib.py`."""
-    inside = (f'{os.sep}tsai_timemae{os.sep}', f'{os.sep}sktime{os.sep}', f'{os.sep}contextlib.py')
+    import sktime
+    import tsai_timemae
+    inside = tuple(os.path.dirname(m.__file__) + os.sep for m in (tsai_timemae, sktime)) + (contextlib.__file__,)
     f, level = sys._getframe(1), 1
-    while f is not None and any(s in f.f_code.co_filename for s in inside): f, level = f.f_back, level + 1
-    return level
+    while f.f_back is not None and f.f_code.co_filename.startswith(inside): f, level = f.f_back, level + 1
+    return level  # the outermost frame if every one is inside (a fit called from the library itself)
 
 @contextlib.contextmanager
 def _channels_said_once(X: np.ndarray):

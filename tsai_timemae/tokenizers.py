@@ -131,8 +131,9 @@ class _FrozenPatchTokenizer(nn.Module):
 
     def _fit_stats(self, patches: torch.Tensor, real: torch.Tensor | None = None):
         """Each channel's mean and std over the series' own steps (`real`), not the zero padding, which would pull
-        both towards 0. A channel with one value throughout gets std 1, as scikit-learn's `StandardScaler` does: a
-        tiny floor would multiply any later deviation in it (another split, another batch) by a million."""
+        both towards 0. A channel with one value throughout gets std 1, as scikit-learn's `StandardScaler` does: the
+        floor of 1e-6 that nearly flat channels keep would multiply any later deviation in it (another split, another
+        batch) by a million."""
         per_channel = lambda t: t.reshape(-1, self.c_in, self.window).transpose(0, 1).reshape(self.c_in, -1)
         p = per_channel(patches).double()
         if real is None or bool(real.all()): mean, std, lo, hi = p.mean(1), p.std(1), p.amin(1), p.amax(1)
@@ -143,7 +144,7 @@ class _FrozenPatchTokenizer(nn.Module):
             std = (torch.where(m, p - mean[:, None], 0.).pow(2).sum(1) / (n - 1).clamp_min(1)).sqrt()
             lo, hi = torch.where(m, p, math.inf).amin(1), torch.where(m, p, -math.inf).amax(1)
         self.mean.copy_(mean.float())
-        self.std.copy_(torch.where(hi > lo, std, torch.ones_like(std)).float())
+        self.std.copy_(torch.where(hi > lo, std.clamp_min(1e-6), torch.ones_like(std)).float())  # the floor: nearly flat
 
     def codes(self, patches: torch.Tensor) -> torch.Tensor:  # subclasses: standardised patches -> code indices
         raise NotImplementedError
