@@ -452,3 +452,35 @@ def test_a_ts_label_its_header_does_not_declare_is_refused(tmp_path):
     (d / 'Odd_TRAIN.ts').write_text(head.format('A 1') + ''.join(f'{i},2,3:{c}\n' for i, c in enumerate(['a', '1.0'] * 4)))
     (d / 'Odd_TEST.ts').write_text(head.format('A 1') + '1,2,3:a\n2,3,4:1\n')
     assert sorted(set(load_dataset(d).y_train)) == ['1.0', 'a']
+    assert sorted(set(load_dataset(d).y_test)) == ['1.0', 'a']   # the test file's '1' is the training files' '1.0'
+
+
+def test_one_class_written_two_ways_across_the_splits_is_one_class(tmp_path):
+    "Train '1', '2' and test '1.0', '2.0' were four classes: no test series could ever be predicted right."
+    head = ('@problemName Two\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n@seriesLength 3\n'
+            '@classLabel true 1 2\n@data\n')
+    d = tmp_path / 'Two'
+    d.mkdir()
+    (d / 'Two_TRAIN.ts').write_text(head + ''.join(f'{i},2,3:{c}\n' for i, c in enumerate('12' * 5)))
+    (d / 'Two_TEST.ts').write_text(head + '1,2,3:1.0\n2,3,4:2.0\n')
+    ds = load_dataset(d)
+    assert ds.n_classes == 2 and list(ds.y_test) == ['1', '2'] and set(ds.y_train) | set(ds.y_valid) == {'1', '2'}
+    np.savez(tmp_path / 'text.npz', X_train=np.random.rand(8, 1, 4).astype('float32'), y_train=np.array(['0', '1'] * 4),
+             X_test=np.random.rand(2, 1, 4).astype('float32'), y_test=np.array(['0.0', '1.0']))
+    assert list(load_dataset(tmp_path / 'text.npz').y_test) == ['0', '1']
+    from tsai_timemae.evaluate import comparable_labels
+    y, pred = comparable_labels(['1.0', '2.0'], ['1', '2'])         # and a scorer compares them as the same class
+    assert (y == pred).all()
+
+
+@pytest.mark.parametrize('flag, message', [('@targetLabel true', r'regression data set \(@targetLabel true\).*TSRegression'),
+                                           ('@classLabel false', r'holds no class labels \(@classLabel false\).*get_ts_dls\(X\)')])
+def test_ts_files_without_classes_are_refused_by_what_their_header_says(tmp_path, flag, message):
+    "Regression targets are text to sktime (never caught as continuous); an unlabelled file failed to unpack."
+    d = tmp_path / 'NoClass'
+    d.mkdir()
+    rows = ''.join(f'{i},2,3' + (':5.25\n' if 'target' in flag else '\n') for i in range(6))
+    for split in ('TRAIN', 'TEST'):
+        (d / f'NoClass_{split}.ts').write_text(f'@problemName NoClass\n@timeStamps false\n@missing false\n@univariate true\n'
+                                               f'@equalLength true\n@seriesLength 3\n{flag}\n@data\n' + rows)
+    with pytest.raises(ValueError, match=message): load_dataset(d)

@@ -20,9 +20,10 @@ from sklearn.model_selection import train_test_split
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates',
            'default_data_root', 'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite',
-           'read_tstcc_pt', 'declared_class_labels', 'check_declared_labels', 'read_ts_files', 'read_numpy',
-           'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset',
-           'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset', 'standardize_by_channel']
+           'read_tstcc_pt', 'ts_header', 'declared_class_labels', 'check_ts_targets', 'unify_label_spellings',
+           'check_declared_labels', 'read_ts_files', 'read_numpy', 'split_train_valid', 'recording_groups',
+           'shared_recording_fraction', 'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction',
+           'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -172,16 +173,49 @@ def _read_ts_nested(path):
         raise ValueError(f'Could not parse {path} as a UEA/UCR .ts file: {e}. Check that it is the archive\'s own file, '
                          'not truncated, and that its @-header matches its data.') from None
 
-def declared_class_labels(path) -> list[str] | None:
-    "The labels a `.ts` file's `@classLabel true ...` header declares, or None when it declares none (the header ends at `@data`)."
+def ts_header(path) -> dict[str, list[str]]:
+    "A `.ts` file's header lines (before `@data`): `{'@classlabel': ['true', '1', '2'], ...}`, keys in lower case."
+    header = {}
     with open(path, encoding='utf-8', errors='replace') as f:
         for line in f:
             words = line.split()
-            if not words: continue
+            if not words or not words[0].startswith('@'): continue
             key = words[0].lower()
-            if key == '@classlabel': return words[2:] if len(words) > 2 and words[1].lower() == 'true' else None
-            if key == '@data': return None
-    return None
+            if key == '@data': break
+            header[key] = words[1:]
+    return header
+
+def declared_class_labels(path) -> list[str] | None:
+    "The labels a `.ts` file's `@classLabel true ...` header declares, or None when it declares none (the header ends at `@data`)."
+    words = ts_header(path).get('@classlabel', [])
+    return words[1:] if len(words) > 1 and words[0].lower() == 'true' else None
+
+def check_ts_targets(path):
+    """Refuse a `.ts` file whose series carry no classes: a regression file (`@targetLabel true`; sktime reads its
+    targets as text, so the numbers alone would not tell) or an unlabelled one (`@classLabel false`)."""
+    header = ts_header(path)
+    flag = lambda key: (header.get(key) or [''])[0].lower()
+    if flag('@targetlabel') == 'true':
+        raise ValueError(f'{path} is a regression data set (@targetLabel true): its targets are values, not classes, and '
+                         'load_dataset and timemae bench classify. For regression use tsai directly: get_ts_dls(X, y, '
+                         'tfms=[None, TSRegression()]) and fineall_learner.')
+    if flag('@classlabel') == 'false':
+        raise ValueError(f'{path} holds no class labels (@classLabel false), which load_dataset and timemae bench need. To '
+                         'pretrain on such series, read them with sktime\'s load_from_tsfile and pass X alone to '
+                         'get_ts_dls(X) with TimeMAEPretrain.')
+
+def unify_label_spellings(*ys):
+    """The same class written two ways across the splits ('1' and '1.0'; 'Standing' and 'standing') -> one spelling:
+    the first seen, in the order given (train first). Text labels only; kept as they were otherwise. Without it each
+    spelling is a class of its own, and a test series labelled '1.0' could never be predicted right by a model that
+    learnt '1'."""
+    canon = {}
+    for y in ys:
+        if y is not None and y.dtype.kind in 'USO':
+            for v in y: canon.setdefault(_label_key(v), v)
+    same = lambda y: y is None or y.dtype.kind not in 'USO' or all(canon[_label_key(v)] == v for v in y)
+    return [y if same(y) else np.array([canon[_label_key(v)] for v in y], dtype=object if y.dtype.kind == 'O' else None)
+            for y in ys]
 
 def _label_key(s) -> str | float:
     "A label as the header check compares it: a number by value (`1` is `1.0`), text by its lower case."
@@ -204,6 +238,7 @@ def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.nda
     "Several `.ts` files of one data set -> `[(X float32 [N, C, T], y, lengths), ...]`, all padded to one common length."
     if isinstance(paths, (str, Path)): paths = [paths]  # one file: not its characters
     if not len(paths): raise ValueError('read_ts_files needs at least one .ts file path.')
+    for p in paths: check_ts_targets(p)
     nested = [_read_ts_nested(p) for p in paths]
     if len({df.shape[1] for df, _ in nested}) > 1:
         raise ValueError(f'The files {[str(p) for p in paths]} have different numbers of channels: '
@@ -468,6 +503,8 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     which never reads a test split, passes) loads a data set without test files, with an empty test split."""
     path, fmt = find_dataset(name_or_path, root)
     arrays, info = _load_arrays(path, fmt, pad_value, require_test)
+    splits = [s for s in ('train', 'valid', 'test') if f'y_{s}' in arrays]
+    for s, y in zip(splits, unify_label_spellings(*(np.asarray(arrays[f'y_{s}']) for s in splits))): arrays[f'y_{s}'] = y
     for s in ('train', 'valid'):
         if f'y_{s}' in arrays: check_labels_present(arrays[f'y_{s}'], f'{path} ({s})')
     y = arrays['y_train']

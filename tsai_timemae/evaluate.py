@@ -71,7 +71,7 @@ def comparable_labels(y, pred) -> tuple[np.ndarray, np.ndarray]:
     and a class the model never saw was scored as right."""
     y, pred = np.asarray(y), np.asarray(pred)
     text = [a.dtype.kind in 'USO' for a in (y, pred)]
-    if text[0] != text[1]:  # numbers on one side: numeric text ('1', '1.0') compares as the number, 1.0 as '1' did not
+    if any(text):  # numeric text ('1', '1.0') compares as the number: 1.0 as '1' did not, nor '1.0' as '1'
         try: return y.astype(float), pred.astype(float)
         except (TypeError, ValueError): pass
     if any(text): return y.astype(str), pred.astype(str)
