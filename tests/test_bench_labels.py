@@ -334,3 +334,19 @@ def test_a_fraction_raised_by_one_series_per_class_warns_and_the_report_says_whi
     assert re.search(r'--seeds 0 1 ', text)
     assert f"fewer seeds than their command runs, which would add the missing ones: {rows[0]['method']} at 25% (seed 1)." in text
     assert 'fewer seeds than their command' not in '\n'.join(_label_section(rows, {}))
+
+
+def test_fractions_that_print_alike_get_their_own_files_and_columns(tmp_path):
+    "`%g` wrote 0.3125 and 0.3125001 alike: the second reused the first's results and labelled series (8, not 12)."
+    from tsai_timemae.bench import fraction_key, fraction_text, percent_text
+    assert fraction_key(0.05) == 'labels0.05' and fraction_key(1.0) == 'labels1' and fraction_key(0.01) == 'labels0.01'
+    assert fraction_key(0.3125) != fraction_key(0.3125001) and float(fraction_text(0.3125001)) == 0.3125001
+    assert percent_text(0.05) == '5' and percent_text(0.3125) == '31.25' and percent_text(0.3125) != percent_text(0.3125001)
+    ds = load_dataset('BasicMotions')
+    a, b = fixed_label_subset(ds, 0.3125, 0, tmp_path), fixed_label_subset(ds, 0.3125001, 0, tmp_path)
+    assert len(a) == 8 and len(b) == 12                              # 2.5 series per class rounds to 2, 2.5000008 to 3
+    old = label_subset_path(tmp_path, 'BasicMotions', 0.3125, 0)     # a file named the old way holds another fraction
+    rec = json.loads(old.read_text()); rec['fraction'] = 0.3125001
+    write_json_atomic(rec, old)
+    with pytest.raises(ValueError, match='drawn for a label fraction of 0.3125001, not 0.3125'):
+        fixed_label_subset(ds, 0.3125, 0, tmp_path)

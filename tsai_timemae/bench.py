@@ -58,15 +58,16 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear',
            'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
            'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
-           'fraction_key', 'result_path', 'write_json_atomic', 'write_text_atomic', 'package_versions', 'environment',
-           'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls', 'label_subset_path', 'fixed_label_subset',
-           'recorder_history', 'fit_select_score', 'cache_path', 'library_defaults', 'check_library_defaults',
-           'pretraining_fingerprint', 'check_same_inputs', 'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults',
-           'pretrain_mvp', 'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
-           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data',
-           'load_results', 'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command',
-           'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
-           'render_report', 'check_report_writable', 'write_report', 'add_args', 'run']
+           'fraction_key', 'fraction_text', 'percent_text', 'result_path', 'write_json_atomic', 'write_text_atomic',
+           'package_versions', 'environment', 'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls',
+           'label_subset_path', 'fixed_label_subset', 'recorder_history', 'fit_select_score', 'cache_path',
+           'library_defaults', 'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs',
+           'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp', 'run_timemae_transfer',
+           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
+           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'load_results',
+           'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides',
+           'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report',
+           'check_report_writable', 'write_report', 'add_args', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -349,8 +350,18 @@ def dataset_key(name: str) -> str:
     return name.replace('/', '-').replace('\\', '-')
 
 def fraction_key(fraction: float) -> str:
-    "A label fraction in file names: 0.05 -> `labels0.05`, 1.0 -> `labels1`."
-    return f'labels{fraction:g}'
+    "A label fraction in file names: 0.05 -> `labels0.05`, 1.0 -> `labels1`, 0.3125001 -> `labels0.3125001`."
+    return f'labels{fraction_text(fraction)}'
+
+def fraction_text(fraction: float) -> str:
+    """A label fraction as file names and commands write it: `%g` where that is exact (0.05, 1), else every digit.
+    `%g` alone wrote 0.3125 and 0.3125001 alike: the second fraction reused the first's results and labelled series."""
+    g = f'{fraction:g}'
+    return g if float(g) == fraction else repr(float(fraction))
+
+def percent_text(fraction: float) -> str:
+    "A label fraction as a percentage in tables: `%g` (5, 31.25) where the fraction's `%g` is exact, else every digit."
+    return f'{fraction * 100:g}' if float(f'{fraction:g}') == fraction else repr(fraction * 100)
 
 def result_path(out_dir, dataset: str, method: str, seed: int, label_fraction: float | None = None) -> Path:
     "`<method>_seed<k>.json` for the full-label protocol, `<method>_labels<f>_seed<k>.json` for a label fraction."
@@ -485,6 +496,9 @@ def fixed_label_subset(ds: TSDataset, fraction: float, seed: int, out_dir) -> np
         except (ValueError, KeyError, TypeError) as e:  # a damaged or foreign file: say which, and what to do
             raise ValueError(f'{path} cannot be read as a label subset ({type(e).__name__}: {e}): delete it (and the '
                              'results made with it) to draw the subset again.') from None
+        if rec.get('fraction', fraction) != fraction:  # a file named by `%g` before fraction_text wrote every digit
+            raise ValueError(f"{path} was drawn for a label fraction of {rec['fraction']!r}, not {fraction!r}. Delete the file "
+                             '(and the results made with it) to draw this fraction\'s subset.')
         if rec.get('n_train') != len(ds.y_train) or (len(idx) and idx.max() >= len(ds.y_train)):
             raise ValueError(f"{path} was drawn from {rec.get('n_train')} training series but {ds.name} has "
                              f'{len(ds.y_train)}: the data set changed. Delete the file (and the results made with it) '
@@ -968,7 +982,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
                     cfg = run_config(name, m, tok, quick, frac, ds.seq_len, **overrides)
                     settings = method_settings(cfg, m)
                     path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
-                    tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {100 * frac:g}% of the labels')
+                    tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {percent_text(frac)}% of the labels')
                     if path.is_file() and not overwrite:
                         check_same_data(path, ds, fingerprint)
                         _note_settings_change(path, settings)
@@ -1235,7 +1249,7 @@ def plot_label_efficiency(rows, dataset, path) -> Path | None:
         ax.plot(f * 100, mean, 's--' if m != base(m) else 'o-', color=colour[base(m)], label=m, ms=4)
         ax.fill_between(f * 100, mean - std, mean + std, color=colour[base(m)], alpha=.2, lw=0)
     fracs = sorted({r['label_fraction'] for r in mine})
-    ax.set_xscale('log'); ax.set_xticks([f * 100 for f in fracs], [f'{f * 100:g}%' for f in fracs]); ax.minorticks_off()
+    ax.set_xscale('log'); ax.set_xticks([f * 100 for f in fracs], [f'{percent_text(f)}%' for f in fracs]); ax.minorticks_off()
     quick = ' (quick runs)' if all(r['quick'] for r in mine) else ''
     ax.set_title(f'{dataset}{quick}: test accuracy with a fraction of the training labels', fontsize=9)
     ax.set_xlabel('training labels used (pretraining used every training input)')
@@ -1323,7 +1337,7 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
         mine = [r for r in rows if r['dataset'] == d]
         fracs = sorted({r['label_fraction'] for r in mine})
         lines += [f'### {d}: label efficiency', '', 'Test accuracy %, mean ± std over seeds (seeds in brackets).', '',
-                  '| method | ' + ' | '.join(f'{f * 100:g}% labels' for f in fracs) + ' |', '|---' * (len(fracs) + 1) + '|']
+                  '| method | ' + ' | '.join(f'{percent_text(f)}% labels' for f in fracs) + ' |', '|---' * (len(fracs) + 1) + '|']
         for m in dict.fromkeys(r['method'] for r in mine):
             by = {r['label_fraction']: r for r in mine if r['method'] == m}
             flag = ' (quick)' if any(r['quick'] for r in by.values()) else ''
@@ -1340,22 +1354,22 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
             lines.append(f'| {m}{flag} | ' + ' | '.join(cells) + ' |')
         n = {f: sorted({k for r in mine if r['label_fraction'] == f for k in r['n_labelled'] if k is not None}) for f in fracs}
         lines += ['', 'Labelled training series per seed: ' + '; '.join(
-            f"{f * 100:g}%: {', '.join(map(str, n[f])) or '?'}" for f in fracs) + f" of {mine[0]['data']['n_train']}.", '']
+            f"{percent_text(f)}%: {', '.join(map(str, n[f])) or '?'}" for f in fracs) + f" of {mine[0]['data']['n_train']}.", '']
         # a larger fraction's subset holds a smaller one's (`label_subset`): the same counts are the same series
         same = [[f for f in fracs if tuple(n[f]) == c] for c in dict.fromkeys(tuple(n[f]) for f in fracs if n[f])]
         same = [g for g in same if len(g) > 1]
-        if same: lines[-1:-1] = [' '.join(' and '.join(f'{f * 100:g}%' for f in g) + ' label the same series (a larger '
+        if same: lines[-1:-1] = [' '.join(' and '.join(f'{percent_text(f)}%' for f in g) + ' label the same series (a larger '
                                           "fraction's subset holds a smaller one's), so their columns differ only by chance."
                                           for g in same)]
         if plots.get(d): lines += [f'![{d} label efficiency]({plots[d]})', '']
         groups = {}
         for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or d], sort_keys=True,
                                                     default=str), []).append(r)
-        cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(f'{f:g}' for f in sorted({r['label_fraction'] for r in g}))
+        cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(fraction_text(f) for f in sorted({r['label_fraction'] for r in g}))
                 + where for g in groups.values()]
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
         # a cell with fewer seeds than its command runs (a run kept apart, or never made): the command would add them
-        lacking = [f"{r['method']} at {r['label_fraction'] * 100:g}% (seed{'s' * (len(miss) > 1)} {', '.join(map(str, miss))})"
+        lacking = [f"{r['method']} at {percent_text(r['label_fraction'])}% (seed{'s' * (len(miss) > 1)} {', '.join(map(str, miss))})"
                    for g in groups.values() for want in [{s for x in g for s in x['seeds']}] for r in g
                    if (miss := sorted(want - set(r['seeds'])))]
         if lacking: lines += ['These cells have fewer seeds than their command runs, which would add the missing ones: '
