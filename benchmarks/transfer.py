@@ -153,6 +153,7 @@ def run_one(bench, method, target, ds, cfg, src, seed, cache_dir, out: Path) -> 
     from tsai.learner import ts_learner
     from tsai_timemae.model import TimeMAE
     from tsai_timemae.transfer import fineall_learner, finelast_learner
+    from tsai_timemae.data import data_fingerprint
     from tsai_timemae.weights import read_encoder_file
     ds_ft = full_train(ds)
     idx = np.arange(len(ds_ft.y_train))
@@ -224,7 +225,8 @@ def run_one(bench, method, target, ds, cfg, src, seed, cache_dir, out: Path) -> 
         'pretrained_now': pre_new, 'wall_s': round(wall, 2),
         'pretrain_wall_s': round(t_pre - t0, 2) if pre_new else 0., 'train_wall_s': round(wall - (t_pre - t0), 2),
         **mem.summary(), 'quick': bool(cfg.get('quick_epochs')), 'printed': printed.getvalue().strip()[-2000:],
-        'data': ds_ft.summary(), 'versions': bench.package_versions(), 'env': bench.environment(),
+        'data': {**ds_ft.summary(), 'sha1': data_fingerprint(ds)},  # every split as loaded: a rerun on other data is refused
+        'versions': bench.package_versions(), 'env': bench.environment(),
         'git_commit': git_commit(), 'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
     }
     bench.write_json_atomic(record, result_file(out, bench, target, method, seed))
@@ -450,7 +452,7 @@ def main(argv=None):
     import torch
     torch.set_num_threads(args.threads)
     from tsai_timemae import bench
-    from tsai_timemae.data import load_dataset
+    from tsai_timemae.data import data_fingerprint, load_dataset
 
     src_cfg = source_config(bench, args.source_epochs)
     ds_src = None
@@ -485,6 +487,18 @@ def main(argv=None):
                     # a smoke run (`--epochs`) is never kept as a measurement, nor a measurement in a smoke run's place
                     made = rec.get('target_config', {})
                     differ = [k for k in ('pretrain_epochs', 'finetune_epochs') if k in made and made[k] != cfg[k]]
+                    other = [k for k in cfg if k not in ('overrides', 'quick_epochs', *differ) and k in made and made[k] != cfg[k]]
+                    if other:  # any other setting the target's bench row gives (bs, window, lrs, ...): not this run's number
+                        raise SystemExit(f"{path} was made with other settings for {target} ("
+                                         f"{', '.join(f'{k} {made[k]!r} now {cfg[k]!r}' for k in other)}): use another "
+                                         '--out, or --overwrite to replace it.')
+                    was, now = rec.get('data', {}), {**full_train(ds).summary(), 'sha1': data_fingerprint(ds)}
+                    keys = ('sha1',) if 'sha1' in was else ('source', 'n_train', 'n_test', 'c_in', 'seq_len')  # before session 49
+                    changed = [k for k in keys if k in was and was[k] != now[k]]
+                    if changed:  # the same data elsewhere is the same data; without a fingerprint, its folder decides
+                        raise SystemExit(f"{path} was made from other data than {target}'s now ({', '.join(changed)} differ: "
+                                         f"{', '.join(f'{was[k]!r}' for k in changed)} then): use another --out, or "
+                                         '--overwrite to replace it.')
                     if differ:
                         raise SystemExit(f"{path} was made with {', '.join(f'{k} {made[k]}' for k in differ)}, not "
                                          f"{', '.join(str(cfg[k]) for k in differ)}: use another --out, or --overwrite "

@@ -360,6 +360,10 @@ def test_transfer_keeps_no_result_made_with_other_har_encoders(tmp_path):
     kept = tmp_path / 'results' / 'BasicMotions' / 'har_fineall_seed0.json'
     kept.parent.mkdir(parents=True)
     shutil.copy(REPO / 'benchmarks' / 'transfer' / 'har100ep' / 'results' / 'BasicMotions' / 'har_fineall_seed0.json', kept)
+    from tsai_timemae.data import load_dataset
+    rec = json.loads(kept.read_text())
+    rec['data']['source'] = load_dataset('BasicMotions').source  # where this machine keeps the same files
+    kept.write_text(json.dumps(rec))
     args = ['--out', str(tmp_path), '--targets', 'BasicMotions', '--seeds', '0', '--methods', 'har_fineall']
     with pytest.raises(SystemExit, match='100-epoch HAR encoders, not 40'):
         transfer.main(args)  # the default is 40 epochs
@@ -370,6 +374,14 @@ def test_transfer_keeps_no_result_made_with_other_har_encoders(tmp_path):
         transfer.main(args + ['--source-epochs', '100', '--epochs', '1'])
     with pytest.raises(SystemExit, match='2'):
         transfer.main(args + ['--epochs', '0'])  # argparse's usage error: a 0-epoch "result" is no smoke run
+    # other data, or other bench settings for the target, were kept without a word
+    for change, message in ((lambda r: r['data'].update(sha1='0' * 16), "made from other data than BasicMotions's now"),
+                            (lambda r: r['data'].update(source='/elsewhere/BasicMotions'), 'source differ'),
+                            (lambda r: r['target_config'].update(bs=8), 'other settings for BasicMotions .*bs 8 now 16')):
+        changed = json.loads(json.dumps(rec))
+        change(changed)
+        kept.write_text(json.dumps(changed))
+        with pytest.raises(SystemExit, match=message): transfer.main(args + ['--source-epochs', '100'])
 
 
 def test_library_defaults_cover_every_encoder_setting_the_bench_does_not_name():
