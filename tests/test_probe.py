@@ -369,6 +369,18 @@ def test_unseen_steps_record_each_folds_own_schedule(tmp_path):
     assert r['epochs'] == r['fold_epochs'][0] and r['data']['n_pretrain'] == 26
 
 
+def test_a_run_made_under_other_tokenizer_defaults_is_not_kept(ds, tmp_path, monkeypatch):
+    "The settings compared only TimeMAEPretrain's and TimeMAE's defaults: the k-means seed's change was reused silently."
+    from tsai_timemae.tokenizers import KMeansTokenizer
+    kw = dict(seed=0, epochs=1, arch_kwargs=TINY, tag='t', out_dir=tmp_path, verbose=False)
+    first = run_probe(ds, **kw)
+    assert run_probe(ds, **kw) == first                                   # today's defaults: kept
+    init = KMeansTokenizer.__init__
+    monkeypatch.setattr(init, '__defaults__', tuple(1 if v == 0 else v for v in init.__defaults__))  # seed 0 -> 1
+    with pytest.raises(ValueError, match='other settings'):
+        run_probe(ds, **kw)
+
+
 def test_a_record_of_other_data_under_the_same_name_is_refused(ds, tmp_path):
     "A kept record is reused only for the data it was made from (the training and validation splits' hash)."
     import copy
@@ -379,6 +391,9 @@ def test_a_record_of_other_data_under_the_same_name_is_refused(ds, tmp_path):
     other.X_train = ds.X_train + 1                                        # same name, other inputs
     with pytest.raises(ValueError, match=r"seed0.json was made from other data than 'BasicMotions'.*--force"):
         run_probe(other, **kw)
+    # another seed of the same tag from the other data was run, and averaged with seed 0 into one row
+    with pytest.raises(ValueError, match=r"seed0.json was made from other data than 'BasicMotions'.*delete .* to redo the tag"):
+        run_probe(other, **{**kw, 'seed': 1})
 
 
 def test_missing_values_are_named_before_any_work_with_a_fix_for_the_command_line(ds, tmp_path):

@@ -200,12 +200,16 @@ def check_setting_names(pretrain_kwargs: dict, arch_kwargs: dict):
     except ValueError: pass  # a value that depends on the data set: the run itself names it
 
 def effective_settings(pretrain_kwargs: dict, arch_kwargs: dict) -> dict:
-    "The callback's and the architecture's full keyword settings: their defaults, updated with the given ones."
+    """The callback's and the architecture's full keyword settings: their defaults, updated with the given ones; and
+    (`library`) the defaults of the parts the callback builds without passing them a setting: the pretraining network's
+    and the tokenizer's (its k-means seed, ...), as `timemae bench` records them (`library_defaults`)."""
+    from tsai_timemae.bench import library_defaults
     from tsai_timemae.model import TimeMAE
     from tsai_timemae.pretrain import TimeMAEPretrain
-    pre = _signature_defaults(TimeMAEPretrain.__init__, PROBE_OWNS)
+    pre = {**_signature_defaults(TimeMAEPretrain.__init__, PROBE_OWNS), **pretrain_kwargs}
     arch = _signature_defaults(TimeMAE.__init__, ('c_in', 'c_out', 'seq_len', 'custom_head'))
-    return _jsonable({'pretrain': {**pre, **pretrain_kwargs}, 'arch': {**arch, **arch_kwargs}})
+    library = {k: v for k, v in library_defaults(pre['tokenizer']).items() if k.startswith(('pretrainer.', 'tokenizer.'))}
+    return _jsonable({'pretrain': pre, 'arch': {**arch, **arch_kwargs}, 'library': library})
 
 def _jsonable(o):
     "`o` as it reads back from JSON (tuples become lists, numpy scalars numbers, anything else its `str`)."
@@ -302,21 +306,29 @@ def _same_settings(a: dict, b: dict) -> bool:
     skip = {'effective'} | ({'pretrain', 'arch'} if 'effective' in a and 'effective' in b else set())
     if {k: v for k, v in a.items() if k not in skip} != {k: v for k, v in b.items() if k not in skip}: return False
     ea, eb = a.get('effective', {}), b.get('effective', {})
-    now = effective_settings({}, {})  # a key one run lacks (an option added since) had today's default there
-    return all(ea.get(p, {}).get(k, now[p].get(k)) == eb.get(p, {}).get(k, now[p].get(k)) for p in ('pretrain', 'arch')
+    tokenizer = {k: v for k, v in eb.get('pretrain', {}).items() if k == 'tokenizer'}  # the library part is the tokenizer's
+    now = effective_settings(tokenizer, {})  # a key one run lacks (an option added since) had today's default there
+    return all(ea.get(p, {}).get(k, now[p].get(k)) == eb.get(p, {}).get(k, now[p].get(k)) for p in ('pretrain', 'arch', 'library')
                for k in set(ea.get(p, {})) | set(eb.get(p, {})))
 
 PROBED = ('train', 'valid')  # the splits a probe reads (`data_fingerprint`): never the test split
 
-def _check_existing(path: Path, settings: dict, force: bool):
-    "The record at `path` if it ran these settings (and not `force`); an error if it or a sibling seed ran others."
+def _check_existing(path: Path, settings: dict, force: bool, data: tuple | None = None):
+    """The record at `path` if it ran these settings (and not `force`); an error if it or a sibling seed ran others, or
+    read other data than `data` = (name, fingerprint): a tag's seeds are averaged into one row."""
     diff = lambda old: sorted(k for k in set(old) | set(settings) if k not in ('seed', 'effective')
                               and _jsonable(old.get(k)) != _jsonable(settings.get(k)))
     for p in sorted(path.parent.glob('seed*.json')):
-        try: old = json.loads(p.read_text()).get('settings', {})
+        try:
+            rec = json.loads(p.read_text())
+            old, was = rec.get('settings', {}), (rec.get('data') or {}).get('sha1')
         except (ValueError, AttributeError) as e:  # a damaged or foreign file: say which, and what to do
             raise ValueError(f'{p} cannot be read as a probe run ({type(e).__name__}: {e}): delete it, and the same '
                              'command runs that seed again.') from None
+        if data is not None and was not in (None, data[1]) and not (p == path and force):
+            raise ValueError(f'{p} was made from other data than {data[0]!r} holds now (another data set of the same '
+                             'name, or the files changed): pass another --out-dir, or '
+                             + ('--force to redo it.' if p == path else f'delete {path.parent} to redo the tag.'))
         same = _same_settings({**old, 'seed': None}, {**settings, 'seed': None})
         if p == path and same and not force: return json.loads(p.read_text())
         if not same and not (p == path and force):
@@ -390,10 +402,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                           **({'augment': augment} if augment else {})})
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
-    if path is not None and (old := _check_existing(path, settings, force)) is not None:
-        if old.get('data', {}).get('sha1') not in (None, data_fingerprint(ds, PROBED)):
-            raise ValueError(f'{path} was made from other data than {ds.name!r} holds now (another data set of the same '
-                             'name, or the files changed): pass another --out-dir, or --force to redo it.')
+    if path is not None and (old := _check_existing(path, settings, force, (ds.name, data_fingerprint(ds, PROBED)))) is not None:
         log(f'skipped, {path} exists with the same settings (--force to redo)')
         return old
 
