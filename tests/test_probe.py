@@ -473,3 +473,15 @@ def test_a_class_smaller_than_the_folds_is_said_in_the_probes_terms():
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         unseen_folds(np.array(['a'] * 10 + ['b'] * 5), 5)                        # every class fills the folds
+
+
+def test_the_same_data_by_path_gets_its_own_untrained_row_when_its_window_differs(tmp_path):
+    "By name BasicMotions takes the bench's window 10, by path the derived 7: one 'untrained' row showed the first's score."
+    from tsai_timemae.data import load_dataset
+    from tsai_timemae.probe import load_probe_runs, summarize_probe
+    path = load_dataset('BasicMotions').source
+    for arg, tag in (('BasicMotions', 'by_name'), (path, 'by_path')):
+        run_probe(arg, seed=0, epochs=1, arch_kwargs={'d_model': 8, 'n_layers': 1, 'n_heads': 1, 'd_ff': 16}, tag=tag,
+                  out_dir=tmp_path, verbose=False)
+    labels = {r['row']: r['untrained_label'] for r in summarize_probe(load_probe_runs(tmp_path)) if r['kind'] == 'tag'}
+    assert labels['by_name'] != labels['by_path'] and 'window=' in labels['by_path'], labels

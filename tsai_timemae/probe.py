@@ -513,7 +513,14 @@ def _untrained_label(r: dict) -> str:
     """Runs share an untrained row when they were given the same architecture, batch size and pretraining fraction
     (the untrained encoder is scored through the scaling of the inputs it would pretrain on, so the fraction moves it)."""
     g, frac = r.get('given', {}), r.get('pretrain_fraction')
-    extra = ([f'{k}={v}' for k, v in sorted(g.get('arch', {}).items())] + ([f'bs={g["bs"]}'] if g.get('bs') else [])
+    # a window or batch size not given but resolved otherwise than the data set's name gives them (the same data by
+    # path takes the derived window, not the bench's): another untrained encoder, not the row's
+    named = probe_defaults(r['dataset'], (r.get('data') or {}).get('seq_len'))
+    resolved = {'window': (r.get('arch') or {}).get('window'), 'bs': r.get('bs')}
+    other = {k: v for k, v in resolved.items() if v is not None and v != named[k] and k not in g.get('arch', {})
+             and not (k == 'bs' and g.get('bs'))}
+    extra = ([f'{k}={v}' for k, v in sorted({**g.get('arch', {}), **other}.items()) if k != 'bs'] +
+             ([f'bs={g.get("bs") or other["bs"]}'] if g.get('bs') or 'bs' in other else [])
              + ([f'frac={frac:g}'] if frac is not None else []))
     return 'untrained' + (f' ({", ".join(extra)})' if extra else '')
 
