@@ -522,3 +522,19 @@ def test_series_shorter_than_the_window_are_refused_before_any_run_with_the_flag
         run_benchmark([str(tmp_path / 'short.npz')], ['timemae_linear'], seeds=[0], out_dir=tmp_path / 'kept' / 'a' / 'b',
                       report=None, quick=True, bar=False, window=8, **TINY)
     assert (tmp_path / 'kept').is_dir() and not any((tmp_path / 'kept').iterdir())
+
+
+def test_the_pretraining_table_keeps_configurations_apart_and_counts_seeds():
+    "Two pretrainings of one seed (windows 10 and 5) were averaged into one row that said 2 seeds."
+    def record(seed, window, name):
+        return {'dataset': 'BasicMotions', 'seed': seed, 'quick': False, 'data': {'n_train': 32, 'n_valid': 8, 'seq_len': 100},
+                'settings': {'pretraining': {'tokenizer': 'kmeans', 'vocab_size': 16, 'inputs': 'train+valid',
+                                             'arch': {'window': window}}},
+                'pretraining': {'method': 'timemae', 'vocab_size': 16, 'weights': f'cache/{name}.pth',
+                                'history': [{'train_mcc': 2.0, 'train_ppl': 12.0, 'train_mrr': 0.5}]}}
+    rows = [l for l in bench._pretraining_section([record(0, 10, 'a'), record(0, 5, 'b'), record(1, 10, 'c')])
+            if l.startswith('| BasicMotions')]
+    assert rows[0].startswith('| BasicMotions | TimeMAE (kmeans) | 2 | 1 |'), rows   # seeds 0 and 1 at window 10
+    assert rows[1].startswith('| BasicMotions | TimeMAE (kmeans) (other settings) | 1 | 1 |'), rows
+    same_seed = [l for l in bench._pretraining_section([record(0, 10, 'a'), record(0, 10, 'b')]) if l.startswith('| Basic')]
+    assert '| 2 runs, seeds [0] |' in same_seed[0], same_seed

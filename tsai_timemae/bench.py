@@ -1569,13 +1569,20 @@ def _pretraining_section(records) -> list[str]:
         p = r.get('pretraining')
         if r['quick'] or not p or p.get('method') != 'timemae' or _pretraining_id(r) in seen: continue
         seen.add(_pretraining_id(r))
-        key = (r['dataset'], _pretraining_settings(r)['tokenizer'], _vocab_used(r), len(p['history']))
-        groups.setdefault(key, []).append(p['history'][-1])
-    out = []
-    for (d, tok, vocab, epochs), last in groups.items():
+        settings = json.dumps(_pretraining_settings(r), sort_keys=True, default=str)  # a row is one configuration
+        key = (r['dataset'], _pretraining_settings(r)['tokenizer'], _vocab_used(r), len(p['history']), settings)
+        groups.setdefault(key, []).append((r['seed'], p['history'][-1]))
+    out, shown = [], set()
+    for (d, tok, vocab, epochs, _), runs in groups.items():
+        last = [h for _, h in runs]
         mean = lambda k: float(np.mean([e[k] for e in last]))
-        out.append(f"| {d} | TimeMAE ({tok}) | {len(last)} | {epochs} | {mean('train_mcc'):.3f} | {math.log(vocab):.3f} | "
-                   f"{mean('train_ppl'):.1f} of {vocab} | {mean('train_mrr'):.4f} |")
+        seeds = sorted({s for s, _ in runs})
+        again = (d, tok, vocab, epochs) in shown  # the same columns, other settings (a window, a rate, ...)
+        shown.add((d, tok, vocab, epochs))
+        out.append(f"| {d} | TimeMAE ({tok}){' (other settings)' if again else ''} | "
+                   f"{len(seeds) if len(seeds) == len(runs) else f'{len(runs)} runs, seeds {seeds}'} | {epochs} | "
+                   f"{mean('train_mcc'):.3f} | {math.log(vocab):.3f} | {mean('train_ppl'):.1f} of {vocab} | "
+                   f"{mean('train_mrr'):.4f} |")
     if not out: return []
     return ['## What TimeMAE pretraining ended at', '',
             'Training losses of the final pretraining epoch, mean over seeds (`pretraining.history` in the result '
