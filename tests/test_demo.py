@@ -129,6 +129,7 @@ def test_a_rerun_stopped_part_way_leaves_the_finished_encoder_in_place(tmp_path,
     from tsai_timemae.demo import load_basic_motions
     X = load_basic_motions()[0][:12]
     first = demo.pretrain_encoder(X, 2, 4, 0, tmp_path, TINY, verbose=False)
+    assert first == tmp_path / 'basicmotions_timemae_seed0_2ep.pth' and sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [first.name]
     digest = hashlib.sha256(first.read_bytes()).hexdigest()
     orig_fit = demo._quiet_fit
     def stopped(learn, *a, **k):
@@ -136,9 +137,16 @@ def test_a_rerun_stopped_part_way_leaves_the_finished_encoder_in_place(tmp_path,
         raise KeyboardInterrupt
     monkeypatch.setattr(demo, '_quiet_fit', stopped)
     with pytest.raises(KeyboardInterrupt): demo.pretrain_encoder(X, 2, 4, 0, tmp_path, TINY, verbose=False)
-    assert hashlib.sha256(first.read_bytes()).hexdigest() == digest and sorted(p.name for p in tmp_path.iterdir()) == [first.name]
-    monkeypatch.setattr(demo, '_quiet_fit', orig_fit)
+    assert hashlib.sha256(first.read_bytes()).hexdigest() == digest and sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [first.name]
     fresh = tmp_path / 'fresh'
-    monkeypatch.setattr(demo, '_quiet_fit', stopped)
     with pytest.raises(KeyboardInterrupt): demo.pretrain_encoder(X, 2, 4, 0, fresh, TINY, verbose=False)
     assert not any(fresh.glob('*.pth'))                # no finished file before: nothing part-trained is left
+    monkeypatch.setattr(demo, '_quiet_fit', orig_fit)
+    again = demo.pretrain_encoder(X, 2, 4, 0, tmp_path, TINY, verbose=False)   # a finished rerun replaces it whole
+    assert again == first and sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [first.name]
+    # a resumed rerun that finds its run finished trains nothing, and keeps the finished file
+    kw = {'save_every': 1, 'resume': True}
+    done = demo.pretrain_encoder(X, 2, 4, 0, tmp_path / 'r', TINY, pretrain_kwargs=kw, verbose=False)
+    digest = hashlib.sha256(done.read_bytes()).hexdigest()
+    assert demo.pretrain_encoder(X, 2, 4, 0, tmp_path / 'r', TINY, pretrain_kwargs=kw, verbose=False) == done
+    assert hashlib.sha256(done.read_bytes()).hexdigest() == digest

@@ -62,23 +62,22 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
     udls = get_ts_dls(X, splits=splits, batch_tfms=[standardize_by_channel(X)], bs=bs)
     # named by seed and length, so that a second demo run (another --seed or --pretrain-epochs) keeps the first's file,
     # which the first run's demo_results.json names
-    fname = f'basicmotions_timemae_seed{seed}_{pretrain_epochs}ep'
-    cb = TimeMAEPretrain(**{'target_dir': target_dir, 'fname': fname, 'verbose': verbose,
-                            **(pretrain_kwargs or {})})
+    fname = str((pretrain_kwargs or {}).get('fname', f'basicmotions_timemae_seed{seed}_{pretrain_epochs}ep')).removesuffix('.pth')
+    # the callback rewrites its file from the first epoch on, so it writes under a running name: a rerun stopped
+    # part-way (Ctrl-C, or killed) never leaves a part-trained encoder where a finished one of the same name was
+    cb = TimeMAEPretrain(**{'target_dir': target_dir, 'verbose': verbose, **(pretrain_kwargs or {}), 'fname': f'{fname}.running'})
     learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **(arch or {}))
     if untrained_path is not None: save_encoder_weights(learn.model, untrained_path)  # before any step: its random start
-    # the callback rewrites its file from the first epoch on: a rerun of the same name stopped part-way would leave a
-    # part-trained encoder where a finished one was. The finished one waits aside until this run finishes.
-    final = cb.saver.path if cb.saver is not None else None
-    kept = final.with_name(final.name + '.previous') if final is not None and final.exists() else None
-    if kept is not None: os.replace(final, kept)
     try: _quiet_fit(learn, pretrain_epochs, 1e-3, verbose)
     except BaseException:
-        if final is not None: final.unlink(missing_ok=True)
-        if kept is not None: os.replace(kept, final)
+        if cb.saver is not None: cb.saver.path.unlink(missing_ok=True)
         raise
-    if kept is not None: kept.unlink(missing_ok=True)
-    return cb.weights_path
+    if cb.saver is None: return None  # save_best=False: no file, as the callback's own weights_path says
+    final = cb.saver.path.with_name(f'{fname}.pth')
+    if cb.saver.path.exists():  # absent when a resumed run found its state finished and trained nothing
+        os.replace(cb.saver.path, final)
+        if verbose: print(f'(kept as {final})')
+    return final
 
 def finetune_and_score(weights, Xtr, ytr, Xte, yte, idx, finetune_epochs: int, bs: int, seed: int,
                        arch: dict | None = None, verbose: bool = False, untrained_weights=None) -> dict:
