@@ -473,6 +473,20 @@ def test_one_class_written_two_ways_across_the_splits_is_one_class(tmp_path):
     assert (y == pred).all()
 
 
+@pytest.mark.parametrize('train, test', [(['a', 'A', 'b', 'B'], ['a', 'A']),          # case is a class's own
+                                         (['01', '1', '2', '3'], ['1', '2']),          # two spellings in one split
+                                         (['12345678901234567', '12345678901234568'], ['12345678901234567'])])
+def test_labels_that_only_look_alike_stay_apart(train, test):
+    "Case folding and float keys merged distinct classes ('a'/'A', '01'/'1', 17-digit identifiers), even within a split."
+    from tsai_timemae.data import unify_label_spellings
+    from tsai_timemae.evaluate import comparable_labels
+    tr, te = unify_label_spellings(np.array(train * 3), np.array(test))
+    assert list(tr) == train * 3 and list(te) == test
+    y, pred = comparable_labels(np.array(train), np.array(train[::-1]))
+    assert (y == pred).sum() == sum(a == b for a, b in zip(train, train[::-1]))
+    assert (comparable_labels(['nan', 'a'], ['nan', 'a'])[0] == ['nan', 'a']).all()
+
+
 @pytest.mark.parametrize('flag, message', [('@targetLabel true', r'regression data set \(@targetLabel true\).*TSRegression'),
                                            ('@classLabel false', r'holds no class labels \(@classLabel false\).*get_ts_dls\(X\)')])
 def test_ts_files_without_classes_are_refused_by_what_their_header_says(tmp_path, flag, message):

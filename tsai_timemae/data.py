@@ -11,6 +11,7 @@ import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,10 @@ from sklearn.model_selection import train_test_split
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates',
            'default_data_root', 'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite',
-           'read_tstcc_pt', 'ts_header', 'declared_class_labels', 'check_ts_targets', 'unify_label_spellings',
-           'check_declared_labels', 'read_ts_files', 'read_numpy', 'split_train_valid', 'recording_groups',
-           'shared_recording_fraction', 'find_dataset', 'sktime_bundled_folder', 'load_dataset', 'check_label_fraction',
-           'label_subset', 'standardize_by_channel']
+           'read_tstcc_pt', 'ts_header', 'declared_class_labels', 'check_ts_targets', 'numeric_label_key',
+           'unify_label_spellings', 'check_declared_labels', 'read_ts_files', 'read_numpy', 'split_train_valid',
+           'recording_groups', 'shared_recording_fraction', 'find_dataset', 'sktime_bundled_folder', 'load_dataset',
+           'check_label_fraction', 'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -204,18 +205,33 @@ def check_ts_targets(path):
                          'pretrain on such series, read them with sktime\'s load_from_tsfile and pass X alone to '
                          'get_ts_dls(X) with TimeMAEPretrain.')
 
+def numeric_label_key(v):
+    """A label's number, exactly (`Decimal`, so 17-digit identifiers stay apart): '1', '1.0' and 1 give one key;
+    None for text that is no finite number."""
+    try: d = Decimal(str(v).strip())
+    except (InvalidOperation, ValueError): return None
+    return d.normalize() if d.is_finite() else None
+
 def unify_label_spellings(*ys):
-    """The same class written two ways across the splits ('1' and '1.0'; 'Standing' and 'standing') -> one spelling:
-    the first seen, in the order given (train first). Text labels only; kept as they were otherwise. Without it each
-    spelling is a class of its own, and a test series labelled '1.0' could never be predicted right by a model that
-    learnt '1'."""
+    """One class written as two numbers across the splits (train '1', test '1.0') -> the spelling of the first split
+    that has it (train first). Without it each spelling is a class of its own, and a test series labelled '1.0' could
+    never be predicted right by a model that learnt '1'. Text labels only, numbers only (case is kept: sktime lower-cases
+    `.ts` labels already), and only where each split writes that number one way: two spellings within one split
+    ('01' and '1') are two classes, and stay so."""
+    spellings = [{} if y is None or y.dtype.kind not in 'USO' else
+                 {k: set() for k in map(numeric_label_key, y) if k is not None} for y in ys]
+    for y, sp in zip(ys, spellings):
+        for v in (() if y is None or y.dtype.kind not in 'USO' else y):
+            if (k := numeric_label_key(v)) is not None: sp[k].add(str(v))
     canon = {}
-    for y in ys:
-        if y is not None and y.dtype.kind in 'USO':
-            for v in y: canon.setdefault(_label_key(v), v)
-    same = lambda y: y is None or y.dtype.kind not in 'USO' or all(canon[_label_key(v)] == v for v in y)
-    return [y if same(y) else np.array([canon[_label_key(v)] for v in y], dtype=object if y.dtype.kind == 'O' else None)
-            for y in ys]
+    for sp in spellings:
+        for k, s in sp.items(): canon.setdefault(k, next(iter(s)) if len(s) == 1 else None)
+    ambiguous = {k for sp in spellings for k, s in sp.items() if len(s) > 1}
+    def unified(y):
+        if y is None or y.dtype.kind not in 'USO': return y
+        out = [canon[k] if (k := numeric_label_key(v)) is not None and k not in ambiguous else v for v in y]
+        return y if all(str(a) == str(b) for a, b in zip(out, y)) else np.array(out, dtype=object if y.dtype.kind == 'O' else None)
+    return [unified(y) for y in ys]
 
 def _label_key(s) -> str | float:
     "A label as the header check compares it: a number by value (`1` is `1.0`), text by its lower case."

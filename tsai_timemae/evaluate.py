@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
+from .data import numeric_label_key
 from .embeddings import keep_random_state
 from .model import as_panel, check_X
 
@@ -71,9 +72,12 @@ def comparable_labels(y, pred) -> tuple[np.ndarray, np.ndarray]:
     and a class the model never saw was scored as right."""
     y, pred = np.asarray(y), np.asarray(pred)
     text = [a.dtype.kind in 'USO' for a in (y, pred)]
-    if any(text):  # numeric text ('1', '1.0') compares as the number: 1.0 as '1' did not, nor '1.0' as '1'
-        try: return y.astype(float), pred.astype(float)
-        except (TypeError, ValueError): pass
+    if any(text):  # numeric text compares as its number (1.0 as '1' did not, nor '1.0' as '1')
+        keys = [[numeric_label_key(v) for v in a] for a in (y, pred)]
+        # ... where each side writes each number one way: '01' and '1' both in y are two classes, and stay two
+        exact = lambda a, k: None not in k and len({str(v) for v in a}) == len(set(k))
+        if exact(y, keys[0]) and exact(pred, keys[1]):
+            return np.array([str(k) for k in keys[0]]), np.array([str(k) for k in keys[1]])
     if any(text): return y.astype(str), pred.astype(str)
     return y, pred
 
