@@ -136,6 +136,8 @@ def main(argv=None):
     ap.add_argument('--large', type=int, default=2000, help='sets with more series skip the classifiers\' permutations')
     ap.add_argument('--out', type=Path, help='JSON of the figures; the table is written beside it as .md')
     a = ap.parse_args(argv)
+    if a.out and a.out.suffix == '.md':  # refused before the work, not after it
+        ap.error(f'--out {a.out}: the JSON goes there and the table beside it as .md; name a .json file.')
     rows = []
     for name in a.datasets:
         rows.append(check(name, a.permutations, a.nn_permutations, a.large))
@@ -143,7 +145,6 @@ def main(argv=None):
     md = table(rows)
     print(md)
     if a.out:
-        if a.out.suffix == '.md': ap.error(f'--out {a.out}: the JSON goes there and the table beside it as .md; name a .json file.')
         atomic_write(a.out, lambda f: f.write(json.dumps(rows, indent=1) + '\n'), 'w')  # complete or absent
         atomic_write(a.out.with_suffix('.md'), lambda f: f.write(md + '\n'), 'w')
 

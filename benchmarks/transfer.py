@@ -493,9 +493,11 @@ def main(argv=None):
                                          f"{', '.join(f'{k} {made[k]!r} now {cfg[k]!r}' for k in other)}): use another "
                                          '--out, or --overwrite to replace it.')
                     was, now = rec.get('data', {}), {**full_train(ds).summary(), 'sha1': data_fingerprint(ds)}
-                    keys = ('sha1',) if 'sha1' in was else ('source', 'n_train', 'n_test', 'c_in', 'seq_len')  # before session 49
+                    # files before session 49 have no fingerprint: their sizes are compared (not their folder: the same
+                    # files reached by another path, e.g. TIMEMAE_DATA=../shared/data, are the same data)
+                    keys = ('sha1',) if 'sha1' in was else ('n_train', 'n_test', 'c_in', 'seq_len')
                     changed = [k for k in keys if k in was and was[k] != now[k]]
-                    if changed:  # the same data elsewhere is the same data; without a fingerprint, its folder decides
+                    if changed:
                         raise SystemExit(f"{path} was made from other data than {target}'s now ({', '.join(changed)} differ: "
                                          f"{', '.join(f'{was[k]!r}' for k in changed)} then): use another --out, or "
                                          '--overwrite to replace it.')

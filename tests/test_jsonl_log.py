@@ -37,3 +37,17 @@ def test_a_write_that_stops_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     monkeypatch.setattr(jsonl_log, 'atomic_write', stopped)
     with pytest.raises(KeyboardInterrupt): jsonl_log.log_record({'run': 2}, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ['runs.jsonl']
+
+
+def test_scripts_side_by_side_lose_no_record(tmp_path):
+    "Two writers into one file: each rewrite started from a file without the other's last record (416 of 600 kept)."
+    import subprocess
+    import sys
+    path = tmp_path / 'runs.jsonl'
+    code = ("import sys; sys.path.insert(0, {!r}); import jsonl_log\n"
+            "for i in range(300): jsonl_log.log_record({{'w': sys.argv[1], 'i': i}}, {!r})\n").format(
+                os.path.join(os.path.dirname(__file__), '..', 'benchmarks'), str(path))
+    procs = [subprocess.Popen([sys.executable, '-c', code, w], stdout=subprocess.DEVNULL) for w in 'ab']
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    records = jsonl_log.read_records(path)
+    assert len(records) == 600 and {(r['w'], r['i']) for r in records} == {(w, i) for w in 'ab' for i in range(300)}

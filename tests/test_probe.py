@@ -88,7 +88,7 @@ def test_a_damaged_run_file_is_named_on_a_rerun(probe_run, ds, tmp_path):
     shutil.copytree(probe_run[0], out)
     path = probe_path(out, 'BasicMotions', 't', 0)
     path.write_text(path.read_text()[:100])
-    with pytest.raises(ValueError, match=f'{path.name} cannot be read as a probe run .*delete it'):
+    with pytest.raises(ValueError, match=f'{path.name} cannot be read as a probe run .*delete it, and the command with --seeds 0'):
         run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, tag='t', out_dir=out, verbose=False)
 
 
@@ -485,3 +485,11 @@ def test_the_same_data_by_path_gets_its_own_untrained_row_when_its_window_differ
                   out_dir=tmp_path, verbose=False)
     labels = {r['row']: r['untrained_label'] for r in summarize_probe(load_probe_runs(tmp_path)) if r['kind'] == 'tag'}
     assert labels['by_name'] != labels['by_path'] and 'window=' in labels['by_path'], labels
+
+
+def test_a_misspelt_tokenizer_is_the_message_that_lists_the_names(tmp_path, capsys):
+    "The settings record read the tokenizer's defaults before checking its name: a KeyError traceback, exit 1."
+    from tsai_timemae.cli import main
+    assert main(['probe', 'BasicMotions', '--set', 'tokenizer=kmean', '--epochs', '1', '--out-dir', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "tokenizer must be one of" in err and "'kmean'" in err and 'Traceback' not in err, err

@@ -205,8 +205,10 @@ def effective_settings(pretrain_kwargs: dict, arch_kwargs: dict) -> dict:
     and the tokenizer's (its k-means seed, ...), as `timemae bench` records them (`library_defaults`)."""
     from tsai_timemae.bench import library_defaults
     from tsai_timemae.model import TimeMAE
+    from tsai_timemae.tokenizers import check_tokenizer
     from tsai_timemae.pretrain import TimeMAEPretrain
     pre = {**_signature_defaults(TimeMAEPretrain.__init__, PROBE_OWNS), **pretrain_kwargs}
+    check_tokenizer(pre['tokenizer'])  # a misspelt name is the message that lists the names, not a KeyError below
     arch = _signature_defaults(TimeMAE.__init__, ('c_in', 'c_out', 'seq_len', 'custom_head'))
     library = {k: v for k, v in library_defaults(pre['tokenizer']).items() if k.startswith(('pretrainer.', 'tokenizer.'))}
     return _jsonable({'pretrain': pre, 'arch': {**arch, **arch_kwargs}, 'library': library})
@@ -323,8 +325,8 @@ def _check_existing(path: Path, settings: dict, force: bool, data: tuple | None 
             rec = json.loads(p.read_text())
             old, was = rec.get('settings', {}), (rec.get('data') or {}).get('sha1')
         except (ValueError, AttributeError) as e:  # a damaged or foreign file: say which, and what to do
-            raise ValueError(f'{p} cannot be read as a probe run ({type(e).__name__}: {e}): delete it, and the same '
-                             'command runs that seed again.') from None
+            raise ValueError(f'{p} cannot be read as a probe run ({type(e).__name__}: {e}): delete it, and the command '
+                             f'with --seeds {p.stem.removeprefix("seed")} runs that seed again.') from None
         if data is not None and was not in (None, data[1]) and not (p == path and force):
             raise ValueError(f'{p} was made from other data than {data[0]!r} holds now (another data set of the same '
                              'name, or the files changed): pass another --out-dir, or '
