@@ -487,6 +487,19 @@ def test_labels_that_only_look_alike_stay_apart(train, test):
     assert (comparable_labels(['nan', 'a'], ['nan', 'a'])[0] == ['nan', 'a']).all()
 
 
+def test_byte_and_long_number_labels_and_plain_digits():
+    "Bytes were parsed as \"b'1'\" (no number), 29-digit identifiers rounded together, and '10' came back as '1E+1'."
+    from tsai_timemae.data import unify_label_spellings
+    from tsai_timemae.evaluate import comparable_labels
+    assert list(unify_label_spellings(np.array([b'1', b'2'] * 2), np.array([b'1.0', b'2.0']))[1]) == [b'1', b'2']
+    long = ['12345678901234567890123456789', '12345678901234567890123456788']
+    assert list(unify_label_spellings(np.array(long * 2), np.array(long[:1]))[1]) == long[:1]
+    y, pred = comparable_labels(long, long[::-1])
+    assert not (y == pred).any()
+    y, pred = comparable_labels(['10', '100'], [10, 100])
+    assert list(y) == ['10', '100'] and (y == pred).all()
+
+
 @pytest.mark.parametrize('flag, message', [('@targetLabel true', r'regression data set \(@targetLabel true\).*TSRegression'),
                                            ('@classLabel false', r'holds no class labels \(@classLabel false\).*get_ts_dls\(X\)')])
 def test_ts_files_without_classes_are_refused_by_what_their_header_says(tmp_path, flag, message):

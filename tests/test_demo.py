@@ -150,3 +150,12 @@ def test_a_rerun_stopped_part_way_leaves_the_finished_encoder_in_place(tmp_path,
     digest = hashlib.sha256(done.read_bytes()).hexdigest()
     assert demo.pretrain_encoder(X, 2, 4, 0, tmp_path / 'r', TINY, pretrain_kwargs=kw, verbose=False) == done
     assert hashlib.sha256(done.read_bytes()).hexdigest() == digest
+
+
+def test_an_fname_with_a_folder_ends_where_it_says(tmp_path):
+    "The finished file's name was built with Path.with_name, which refuses 'sub/enc.pth': an error after pretraining."
+    from tsai_timemae.demo import load_basic_motions
+    (tmp_path / 'sub').mkdir()
+    out = demo.pretrain_encoder(load_basic_motions()[0][:12], 1, 4, 0, tmp_path, TINY, pretrain_kwargs={'fname': 'sub/enc'},
+                                verbose=False)
+    assert out == tmp_path / 'sub' / 'enc.pth' and out.is_file() and not list(tmp_path.rglob('*.running*'))

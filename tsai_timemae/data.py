@@ -11,7 +11,7 @@ import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
@@ -206,11 +206,12 @@ def check_ts_targets(path):
                          'get_ts_dls(X) with TimeMAEPretrain.')
 
 def numeric_label_key(v):
-    """A label's number, exactly (`Decimal`, so 17-digit identifiers stay apart): '1', '1.0' and 1 give one key;
-    None for text that is no finite number."""
+    """A label's number, exactly (`Decimal` at the digits it has, so long identifiers stay apart): '1', '1.0', b'1'
+    and 1 give one key; None for text that is no finite number."""
+    if isinstance(v, (bytes, np.bytes_)): v = v.decode(errors='replace')
     try: d = Decimal(str(v).strip())
     except (InvalidOperation, ValueError): return None
-    return d.normalize() if d.is_finite() else None
+    return d.normalize(Context(prec=max(28, len(d.as_tuple().digits)))) if d.is_finite() else None
 
 def unify_label_spellings(*ys):
     """One class written as two numbers across the splits (train '1', test '1.0') -> the spelling of the first split
@@ -222,7 +223,7 @@ def unify_label_spellings(*ys):
                  {k: set() for k in map(numeric_label_key, y) if k is not None} for y in ys]
     for y, sp in zip(ys, spellings):
         for v in (() if y is None or y.dtype.kind not in 'USO' else y):
-            if (k := numeric_label_key(v)) is not None: sp[k].add(str(v))
+            if (k := numeric_label_key(v)) is not None: sp[k].add(v)  # the value itself: b'1' stays bytes
     canon = {}
     for sp in spellings:
         for k, s in sp.items(): canon.setdefault(k, next(iter(s)) if len(s) == 1 else None)

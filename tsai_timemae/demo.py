@@ -73,7 +73,7 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
         if cb.saver is not None: cb.saver.path.unlink(missing_ok=True)
         raise
     if cb.saver is None: return None  # save_best=False: no file, as the callback's own weights_path says
-    final = cb.saver.path.with_name(f'{fname}.pth')
+    final = cb.saver.path.parent / cb.saver.path.name.replace('.running.pth', '.pth')  # fname may hold a folder
     if cb.saver.path.exists():  # absent when a resumed run found its state finished and trained nothing
         os.replace(cb.saver.path, final)
         if verbose: print(f'(kept as {final})')

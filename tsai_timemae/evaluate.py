@@ -77,7 +77,7 @@ def comparable_labels(y, pred) -> tuple[np.ndarray, np.ndarray]:
         # ... where each side writes each number one way: '01' and '1' both in y are two classes, and stay two
         exact = lambda a, k: None not in k and len({str(v) for v in a}) == len(set(k))
         if exact(y, keys[0]) and exact(pred, keys[1]):
-            return np.array([str(k) for k in keys[0]]), np.array([str(k) for k in keys[1]])
+            return tuple(np.array([format(k, 'f') for k in ks]) for ks in keys)  # plain digits: '10', not '1E+1'
     if any(text): return y.astype(str), pred.astype(str)
     return y, pred
 
