@@ -219,11 +219,12 @@ def unify_label_spellings(*ys):
     never be predicted right by a model that learnt '1'. Text labels only, numbers only (case is kept: sktime lower-cases
     `.ts` labels already), and only where each split writes that number one way: two spellings within one split
     ('01' and '1') are two classes, and stay so."""
-    spellings = [{} if y is None or y.dtype.kind not in 'USO' else
-                 {k: set() for k in map(numeric_label_key, y) if k is not None} for y in ys]
-    for y, sp in zip(ys, spellings):
-        for v in (() if y is None or y.dtype.kind not in 'USO' else y):
-            if (k := numeric_label_key(v)) is not None: sp[k].add(v)  # the value itself: b'1' stays bytes
+    spellings = []  # per split: number -> the values that write it (the values themselves: b'1' stays bytes)
+    for y in ys:
+        sp = {}
+        for v in (y if y is not None and y.dtype.kind in 'USO' else ()):
+            if (k := numeric_label_key(v)) is not None: sp.setdefault(k, set()).add(v)
+        spellings.append(sp)
     canon = {}
     for sp in spellings:
         for k, s in sp.items(): canon.setdefault(k, next(iter(s)) if len(s) == 1 else None)
