@@ -205,6 +205,36 @@ def test_history_and_progress_table_carry_the_diagnostics(udls, tmp_path, seed):
     assert 1 <= h['train_ppl'] <= 16 and 0 <= h['train_copy_acc'] <= 1 and h['momentum'] == 0.99
 
 
+def test_a_double_precision_model_pretrains_in_double(udls, tmp_path, seed):
+    """`learn.model.double()` before pretraining: the modules the callback adds (decoder, tokenizer, mask token) follow
+    the backbone's dtype, instead of a dtype mismatch at the first batch."""
+    learn = ts_learner(udls, TimeMAE, **SMALL)
+    learn.model.double()
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False, save_best=False, tokenizer='kmeans', vocab_size=16)
+    learn.add_cb(cb)
+    learn.fit(1, 1e-3)
+    assert {p.dtype for p in learn.model.parameters()} == {torch.float64}
+    assert math.isfinite(cb.history[-1]['train_mrr']) and math.isfinite(cb.history[-1]['rep_std'])
+
+
+def test_diagnostics_sum_in_float32_on_a_device_without_float64(udls, tmp_path, monkeypatch):
+    """Apple's GPUs (MPS) have no float64: there the tokenizer's statistics and the per-batch sums stay float32 on the
+    device (`wide_dtype`), and the history reads as it does in float64."""
+    import tsai_timemae.pretrain as P, tsai_timemae.tokenizers as T
+    assert T.wide_dtype('mps') == torch.float32 and T.wide_dtype(torch.device('cpu')) == torch.float64
+    hist = []
+    for narrow in (False, True):
+        if narrow:
+            monkeypatch.setattr(P, 'wide_dtype', lambda d: torch.float32)
+            monkeypatch.setattr(T, 'wide_dtype', lambda d: torch.float32)
+        torch.manual_seed(0); np.random.seed(0)
+        learn, cb = _learner(udls, tmp_path / str(narrow), tokenizer='kmeans', vocab_size=16)
+        learn.fit(1, 1e-3)
+        hist.append(cb.history[-1])
+    for k in ('train_ppl', 'train_rep_std', 'rep_std', 'ppl'):
+        assert hist[1][k] == pytest.approx(hist[0][k], rel=1e-4), k
+
+
 # -- MRR options and the collapse monitor --------------------------------------------------------------------------
 def test_collapse_monitor_warns_on_a_constant_encoder(udls, tmp_path, seed):
     learn, cb = _learner(udls, tmp_path)

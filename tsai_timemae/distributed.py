@@ -179,7 +179,8 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     `sync_bn=False`, `cpu=not torch.cuda.is_available()` unless `cpu` is given, `DistributedDL` patched for gloo
     and for tsai's loaders, every process given rank 0's batch-transform statistics (`sync_batch_tfm_stats`) and
     its own random streams (`decorrelate_rank_streams`: masks and dropout differ across ranks);
-    on GPUs each process first moves the learner to its own GPU (`LOCAL_RANK`). Other `kwargs` go to
+    on GPUs each process first moves the learner to its own GPU (`LOCAL_RANK`), and on CPU processes to the CPU (tsai
+    puts loaders and model on a GPU when it sees one). Other `kwargs` go to
     `accelerate.Accelerator` (e.g. `kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)]`).
     On leaving, the ranks wait for each other (so files rank 0 wrote, e.g. the encoder, are there for all), and the
     process group is destroyed when the script exits. In a single process it yields `learn` unchanged (and needs no
@@ -197,6 +198,9 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
         torch.cuda.set_device(device)
         learn.dls.to(device)
         learn.model.to(device)
+    else:  # CPU processes on a machine with a GPU: fastai's dls and tsai's model default to cuda:0, and DistributedDL
+        learn.dls.to('cpu')  # moves each batch to the model's device but leaves the batch transforms' statistics there
+        learn.model.to('cpu')
     check_rank_share(learn.dls.train, num_distrib())
     patch_distributed_dl_for_cpu()
     patch_distributed_dl_for_tsai()

@@ -46,7 +46,9 @@ class TimeMAEBackbone(nn.Module):
 
     `embed` and `encode` are separate so the pretraining callback can drop masked patches in between:
     the encoder only ever sees the tokens it is given. `residual_gain=True` and `init_scheme='authors'` give the
-    authors' blocks and initialisation (`authors_preset`). `attn_dropout` is the dropout on attention probabilities
+    authors' blocks and initialisation (`authors_preset`). With `init_scheme='torch'` the `n_layers` blocks start as
+    copies of one drawn block (`nn.TransformerEncoder` clones its layer, as torch's own encoders do; training tells
+    them apart, since each block sees other inputs); `'authors'` draws every block afresh. `attn_dropout` is the dropout on attention probabilities
     (`None`: `dropout`, as torch's layer; `0` lets CPU training steps use torch's fused attention kernel).
 
     `config` holds the constructor's settings (`TimeMAEBackbone(**bb.config)` builds the same architecture);

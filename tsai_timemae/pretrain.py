@@ -26,7 +26,7 @@ from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
-                                     TOKENIZERS, make_tokenizer, raw_patches, real_steps)
+                                     TOKENIZERS, make_tokenizer, raw_patches, real_steps, wide_dtype)
 from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
 from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
 from .notices import timemae_warn
@@ -150,8 +150,11 @@ def check_decoder_layers(n_decoder_layers: int, decoupled: bool):
 
 class TimeMAEPretrainer(nn.Module):
     """The pretraining modules around a shared backbone: mask token, decoupled encoder, tokenizer and EMA target.
-    Its defaults are the authors' (Gumbel codes, raw MRR targets): a bare module has no data to fit a frozen
-    tokenizer on. `TimeMAEPretrain`, which sees the data, defaults to the validated k-means codes and normalised targets."""
+    Its tokenizer and targets default to the authors' (Gumbel codes, raw MRR targets): a bare module has no data to fit
+    a frozen tokenizer on. `TimeMAEPretrain`, which sees the data, defaults to the validated k-means codes and
+    normalised targets. The rest of the authors' recipe is not a default here (their mask shared by a batch, the online
+    embedding and dropout in the target, their initialisation, decoder dropout 0.1, and `TimeMAELoss`'s label
+    smoothing 0.2): `authors_preset()` sets all of it."""
     def __init__(self, backbone: TimeMAEBackbone, mask_ratio: float = 0.6, vocab_size: int = 192,
                  tokenizer: str = 'gumbel', n_decoder_layers: int = 4, n_heads: int | None = None,
                  d_ff: int | None = None, dropout: float | None = None, normalize_targets: bool = False,
@@ -324,7 +327,7 @@ def code_stats(code_counts, ce_sum, n_codes) -> dict:
     put a predictor of the code frequencies below 0 and shrink the perplexity, the more so for small batches.
     `mcc_norm` is NaN when every target is the same code: with no entropy to explain, 1 ("trivial") would say nothing of
     how well that code is predicted."""
-    counts, n_codes = torch.as_tensor(code_counts, dtype=torch.float64), float(n_codes)
+    counts, n_codes = torch.as_tensor(code_counts).detach().to('cpu', torch.float64), float(n_codes)
     if n_codes == 0 or counts.sum() == 0: return {'ppl': float('nan'), 'mcc_norm': float('nan')}
     p = counts / counts.sum()
     h = float(-(p * p.clamp_min(1e-12).log()).sum())
@@ -333,8 +336,8 @@ def code_stats(code_counts, ce_sum, n_codes) -> dict:
 @torch.no_grad()
 def representation_sums(reps: torch.Tensor) -> dict:
     """What `spread_from_sums` pools over batches and processes: per-channel sums of the l2-normalised `reps` `[..., d]`
-    and of their squares (float64), and how many vectors they hold."""
-    z = F.normalize(reps.reshape(-1, reps.shape[-1]).float(), dim=-1).double()
+    and of their squares (float64; float32 on MPS, which has no float64), and how many vectors they hold."""
+    z = F.normalize(reps.reshape(-1, reps.shape[-1]).float(), dim=-1).to(wide_dtype(reps.device))
     return {'rep_sum': z.sum(0), 'rep_sq': (z * z).sum(0), 'rep_n': len(z)}
 
 def spread_from_sums(rep_sum, rep_sq, rep_n) -> float:
@@ -343,7 +346,7 @@ def spread_from_sums(rep_sum, rep_sq, rep_n) -> float:
     so that mean read low, the more so for small batches (a last batch of one series measured its positions alone)."""
     n = float(rep_n)
     if n < 2: return float('nan')
-    s, q = (torch.as_tensor(v, dtype=torch.float64) for v in (rep_sum, rep_sq))
+    s, q = (torch.as_tensor(v).detach().to('cpu', torch.float64) for v in (rep_sum, rep_sq))
     return float(((q - s * s / n) / (n - 1)).clamp_min(0).sqrt().mean())
 
 def representation_spread(reps: torch.Tensor) -> float:
@@ -799,9 +802,9 @@ class TimeMAEPretrain(Callback):
                 raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
                                 'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
             self._say_window(net)
-            dev = next(net.parameters()).device
+            p = next(net.parameters())  # the modules built here follow the backbone's device and dtype (a model.double())
             net = TimeMAEPretrainer(net.backbone, self.mask_ratio, self._vocab_size(net.backbone), self.tokenizer,
-                                    self.n_decoder_layers, **self.net_kwargs).to(dev)
+                                    self.n_decoder_layers, **self.net_kwargs).to(device=p.device, dtype=p.dtype)
             learn.model = net
         if self.target_dir is None: self._place_files(Path(learn.path) / learn.model_dir)  # fastai's learn.save folder
         if net is not self.pretrainer:  # a new model (e.g. the callback re-used with a new learner): a new run
@@ -880,7 +883,7 @@ class TimeMAEPretrain(Callback):
         for k in POOLED_SUMS:
             v = sums.get(k, 0.)
             if k in sizes:
-                v = torch.as_tensor(v, dtype=torch.float64)
+                v = torch.as_tensor(v).detach().to('cpu', torch.float64)
                 if v.ndim == 0: v = torch.zeros(sizes[k], dtype=torch.float64)  # no batch here
             out[k] = v
         return sum_over_ranks(out, self.learn)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['TOKENIZERS', 'raw_patches', 'real_steps', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer',
+__all__ = ['TOKENIZERS', 'raw_patches', 'wide_dtype', 'real_steps', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer',
            'KMeansTokenizer', 'RandomProjectionTokenizer', 'default_vocab_size', 'check_tokenizer',
            'check_tokenizer_options', 'make_tokenizer']
 
@@ -25,6 +25,11 @@ def raw_patches(x: torch.Tensor, window: int) -> torch.Tensor:
     pad = (-x.shape[-1]) % window
     if pad: x = F.pad(x, (0, pad))
     return x.unfold(-1, window, window).transpose(1, 2)
+
+def wide_dtype(device) -> torch.dtype:
+    """The dtype statistics are summed in on `device`: float64, except on Apple's GPUs (MPS), which have none (a
+    float64 tensor there is an error, and fastai picks MPS by default on such a Mac)."""
+    return torch.float32 if torch.device(device).type == 'mps' else torch.float64
 
 def real_steps(seq_len: int, window: int, c_in: int, device=None) -> torch.Tensor:
     """`[n, c_in * window]` bool, True on a `seq_len`-step series' own steps and False on the zero padding
@@ -135,11 +140,11 @@ class _FrozenPatchTokenizer(nn.Module):
         floor of 1e-6 that nearly flat channels keep would multiply any later deviation in it (another split, another
         batch) by a million."""
         per_channel = lambda t: t.reshape(-1, self.c_in, self.window).transpose(0, 1).reshape(self.c_in, -1)
-        p = per_channel(patches).double()
+        p = per_channel(patches).to(wide_dtype(patches.device))
         if real is None or bool(real.all()): mean, std, lo, hi = p.mean(1), p.std(1), p.amin(1), p.amax(1)
         else:
             m = per_channel(real)
-            n = m.sum(1).double()
+            n = m.sum(1).to(p.dtype)
             mean = torch.where(m, p, 0.).sum(1) / n
             std = (torch.where(m, p - mean[:, None], 0.).pow(2).sum(1) / (n - 1).clamp_min(1)).sqrt()
             lo, hi = torch.where(m, p, math.inf).amin(1), torch.where(m, p, -math.inf).amax(1)

@@ -300,7 +300,9 @@ def _check_labelled(dls, name: str):
     if not has_labels(dls):
         raise ValueError(f'{name} fine-tunes a classifier, but these DataLoaders have no labels (get_ts_dls(X) without '
                          'y, as for pretraining). Build them with the labels: get_ts_dls(X, y, splits=splits, '
-                         'tfms=[None, TSClassification()], ...). For features without labels use get_embeddings(TimeMAE.from_pretrained(weights_path), X).')
+                         'tfms=[None, TSClassification()], ...). For features without labels use get_embeddings(learn, X) with the learner that pretrained the encoder (it '
+                         'standardizes X as its data were), or get_embeddings(TimeMAE.from_pretrained(weights_path), X) '
+                         'with X standardized as the pretraining data were (a bare model takes X as given).')
 
 def _whole_numbers(a: np.ndarray) -> bool:
     "Integers, booleans, or floats that are all whole (`[0., 1., 2.]`, as labels read from a CSV file often are)."
