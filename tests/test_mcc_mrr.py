@@ -218,21 +218,52 @@ def test_a_double_precision_model_pretrains_in_double(udls, tmp_path, seed):
 
 
 def test_diagnostics_sum_in_float32_on_a_device_without_float64(udls, tmp_path, monkeypatch):
-    """Apple's GPUs (MPS) have no float64: there the tokenizer's statistics and the per-batch sums stay float32 on the
-    device (`wide_dtype`), and the history reads as it does in float64."""
-    import tsai_timemae.pretrain as P, tsai_timemae.tokenizers as T
-    assert T.wide_dtype('mps') == torch.float32 and T.wide_dtype(torch.device('cpu')) == torch.float64
+    """Apple's GPUs (MPS) have no float64: there the per-batch sums stay float32 on the device (`wide_dtype`), pooling
+    moves them to the CPU before widening them (torch refuses, or zeroes, one MPS-to-CPU float64 copy), and the history
+    reads as it does in float64."""
+    import tsai_timemae.pretrain as P
+    from fastai.callback.core import Callback
+    from torch.utils._python_dispatch import TorchDispatchMode
+    assert P.wide_dtype('mps') == torch.float32 and P.wide_dtype(torch.device('cpu')) == torch.float64
+
+    class OneStepWidening(TorchDispatchMode):  # the copy an MPS tensor cannot make: to another device and float64 at once
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is torch.ops.aten._to_copy.default and kwargs.get('dtype') == torch.float64 and 'device' in kwargs:
+                raise AssertionError('a tensor moved and widened in one copy')
+            return func(*args, **kwargs)
+
+    class SumDtypes(Callback):
+        order = 100
+        def __init__(self, cb): self.cb = cb
+        def after_batch(self):
+            if self.training: self.seen = self.cb._train_sums['rep_sum'].dtype
+
     hist = []
     for narrow in (False, True):
-        if narrow:
-            monkeypatch.setattr(P, 'wide_dtype', lambda d: torch.float32)
-            monkeypatch.setattr(T, 'wide_dtype', lambda d: torch.float32)
+        if narrow: monkeypatch.setattr(P, 'wide_dtype', lambda d: torch.float32)
         torch.manual_seed(0); np.random.seed(0)
         learn, cb = _learner(udls, tmp_path / str(narrow), tokenizer='kmeans', vocab_size=16)
-        learn.fit(1, 1e-3)
+        spy = SumDtypes(cb)
+        with OneStepWidening(): learn.fit(1, 1e-3, cbs=spy)
+        assert spy.seen == (torch.float32 if narrow else torch.float64)
         hist.append(cb.history[-1])
-    for k in ('train_ppl', 'train_rep_std', 'rep_std', 'ppl'):
+    for k in ('train_ppl', 'train_rep_std', 'rep_std', 'ppl', 'train_mrr'):
         assert hist[1][k] == pytest.approx(hist[0][k], rel=1e-4), k
+
+
+@pytest.mark.parametrize('cast', ['half', 'bfloat16', 'double'])
+def test_a_cast_network_keeps_the_frozen_tokenizers_statistics_float32(cast):
+    """`model.half()` (or any cast) reaches the tokenizer with the network: its predictor casts, its fitted statistics
+    and centroids stay float32 and exact, so every patch keeps its code (in half precision a mean of 300.3 would be 300.0)."""
+    tok = KMeansTokenizer(16, 4, c_in=1, window=4)
+    x = torch.randn(200, 4, generator=torch.Generator().manual_seed(0)) * 0.1 + 300.3
+    tok.fit(x)
+    t = getattr(copy.deepcopy(tok), cast)()
+    assert t.predictor.weight.dtype == getattr(torch, cast)
+    for k in ('mean', 'std', 'centroids'):
+        assert getattr(t, k).dtype == torch.float32 and torch.equal(getattr(t, k), getattr(tok, k)), k
+    assert torch.equal(t.frozen_codes(x), tok.frozen_codes(x))
 
 
 # -- MRR options and the collapse monitor --------------------------------------------------------------------------

@@ -261,7 +261,7 @@ def sum_over_ranks(values: dict, learn=None) -> dict:
     rank), as float64 tensors on the CPU. For statistics that must be pooled before they are computed (a perplexity
     from code counts): a mean of per-rank perplexities reads low when the ranks see different codes. The identity (as
     tensors) under the same conditions as `mean_over_ranks`; every rank must call it with the same keys and shapes."""
-    values = {k: torch.as_tensor(v).detach().to('cpu', torch.float64) for k, v in values.items()}
+    values = {k: torch.as_tensor(v).detach().cpu().to(torch.float64) for k, v in values.items()}  # in 2 steps: MPS
     if learn is not None and not in_distributed_fit(learn): return values
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return values
     if torch.distributed.get_world_size() <= 1 or not values: return values

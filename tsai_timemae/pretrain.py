@@ -26,7 +26,7 @@ from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
-                                     TOKENIZERS, make_tokenizer, raw_patches, real_steps, wide_dtype)
+                                     TOKENIZERS, make_tokenizer, raw_patches, real_steps)
 from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
 from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
 from .notices import timemae_warn
@@ -35,9 +35,10 @@ from .notices import timemae_warn
 __all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'LOSS_COLUMNS', 'NET_SETTINGS_ADDED', 'masked_count', 'random_masking',
            'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder',
            'PretrainOutput', 'check_target_context', 'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer',
-           'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'representation_sums', 'spread_from_sums',
-           'representation_spread', 'pooled_stats', 'TimeMAELoss', 'DropLabels', 'UnpadValidation', 'MomentumUpdate',
-           'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'dataset_fingerprint', 'PretrainCheckpoint']
+           'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'wide_dtype', 'representation_sums',
+           'spread_from_sums', 'representation_spread', 'pooled_stats', 'TimeMAELoss', 'DropLabels', 'UnpadValidation',
+           'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'dataset_fingerprint',
+           'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -327,11 +328,17 @@ def code_stats(code_counts, ce_sum, n_codes) -> dict:
     put a predictor of the code frequencies below 0 and shrink the perplexity, the more so for small batches.
     `mcc_norm` is NaN when every target is the same code: with no entropy to explain, 1 ("trivial") would say nothing of
     how well that code is predicted."""
-    counts, n_codes = torch.as_tensor(code_counts).detach().to('cpu', torch.float64), float(n_codes)
+    counts, n_codes = torch.as_tensor(code_counts).detach().cpu().to(torch.float64), float(n_codes)
     if n_codes == 0 or counts.sum() == 0: return {'ppl': float('nan'), 'mcc_norm': float('nan')}
     p = counts / counts.sum()
     h = float(-(p * p.clamp_min(1e-12).log()).sum())
     return {'ppl': math.exp(h), 'mcc_norm': 1 - float(ce_sum) / n_codes / h if h > 1e-6 else float('nan')}
+
+def wide_dtype(device) -> torch.dtype:
+    """The dtype per-batch statistics are summed in on `device`: float64, except on Apple's GPUs (MPS), which have
+    none (a float64 tensor there is an error, and fastai picks MPS by default on such a Mac). Pooling over an epoch
+    then moves the sums to the CPU first, then widens them (one MPS-to-CPU float64 copy is refused as well)."""
+    return torch.float32 if torch.device(device).type == 'mps' else torch.float64
 
 @torch.no_grad()
 def representation_sums(reps: torch.Tensor) -> dict:
@@ -346,7 +353,7 @@ def spread_from_sums(rep_sum, rep_sq, rep_n) -> float:
     so that mean read low, the more so for small batches (a last batch of one series measured its positions alone)."""
     n = float(rep_n)
     if n < 2: return float('nan')
-    s, q = (torch.as_tensor(v).detach().to('cpu', torch.float64) for v in (rep_sum, rep_sq))
+    s, q = (torch.as_tensor(v).detach().cpu().to(torch.float64) for v in (rep_sum, rep_sq))
     return float(((q - s * s / n) / (n - 1)).clamp_min(0).sqrt().mean())
 
 def representation_spread(reps: torch.Tensor) -> float:
@@ -802,7 +809,7 @@ class TimeMAEPretrain(Callback):
                 raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
                                 'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
             self._say_window(net)
-            p = next(net.parameters())  # the modules built here follow the backbone's device and dtype (a model.double())
+            p = next(net.backbone.parameters())  # the modules built here follow the backbone's device and dtype (a model.double())
             net = TimeMAEPretrainer(net.backbone, self.mask_ratio, self._vocab_size(net.backbone), self.tokenizer,
                                     self.n_decoder_layers, **self.net_kwargs).to(device=p.device, dtype=p.dtype)
             learn.model = net
@@ -883,7 +890,7 @@ class TimeMAEPretrain(Callback):
         for k in POOLED_SUMS:
             v = sums.get(k, 0.)
             if k in sizes:
-                v = torch.as_tensor(v).detach().to('cpu', torch.float64)
+                v = torch.as_tensor(v).detach().cpu().to(torch.float64)
                 if v.ndim == 0: v = torch.zeros(sizes[k], dtype=torch.float64)  # no batch here
             out[k] = v
         return sum_over_ranks(out, self.learn)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['TOKENIZERS', 'raw_patches', 'wide_dtype', 'real_steps', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer',
+__all__ = ['TOKENIZERS', 'raw_patches', 'real_steps', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer',
            'KMeansTokenizer', 'RandomProjectionTokenizer', 'default_vocab_size', 'check_tokenizer',
            'check_tokenizer_options', 'make_tokenizer']
 
@@ -25,11 +25,6 @@ def raw_patches(x: torch.Tensor, window: int) -> torch.Tensor:
     pad = (-x.shape[-1]) % window
     if pad: x = F.pad(x, (0, pad))
     return x.unfold(-1, window, window).transpose(1, 2)
-
-def wide_dtype(device) -> torch.dtype:
-    """The dtype statistics are summed in on `device`: float64, except on Apple's GPUs (MPS), which have none (a
-    float64 tensor there is an error, and fastai picks MPS by default on such a Mac)."""
-    return torch.float32 if torch.device(device).type == 'mps' else torch.float64
 
 def real_steps(seq_len: int, window: int, c_in: int, device=None) -> torch.Tensor:
     """`[n, c_in * window]` bool, True on a `seq_len`-step series' own steps and False on the zero padding
@@ -96,6 +91,17 @@ class _FrozenPatchTokenizer(nn.Module):
         self.register_buffer('std', torch.ones(c_in))
         self.register_buffer('fitted', torch.tensor(False))
 
+    def _apply(self, fn, recurse=True):
+        """Device moves apply to the fitted statistics and codes; casts (`.half()`, `.double()`, a network's
+        `.to(dtype)`) do not: codes are computed in float32 whatever the network's dtype, and half precision would
+        move them (a channel mean of 300.3 kept as 300.0, the padding 3 std away from the data). The predictor casts."""
+        own = dict(self._buffers)
+        super()._apply(fn, recurse)
+        for k, b in own.items():
+            if b is not None and b.is_floating_point() and self._buffers[k].dtype != b.dtype:
+                self._buffers[k] = b.to(self._buffers[k].device)
+        return self
+
     def standardize(self, patches: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         """`[..., c_in * window]` raw patches -> standardised per channel, same shape. `real` (bool, broadcastable:
         `real_steps`) marks the series' own steps; the padding of a last patch becomes 0 *after* standardising, the
@@ -138,13 +144,13 @@ class _FrozenPatchTokenizer(nn.Module):
         """Each channel's mean and std over the series' own steps (`real`), not the zero padding, which would pull
         both towards 0. A channel with one value throughout gets std 1, as scikit-learn's `StandardScaler` does: the
         floor of 1e-6 that nearly flat channels keep would multiply any later deviation in it (another split, another
-        batch) by a million."""
+        batch) by a million. Computed on the CPU in float64 (Apple's GPUs have no float64)."""
         per_channel = lambda t: t.reshape(-1, self.c_in, self.window).transpose(0, 1).reshape(self.c_in, -1)
-        p = per_channel(patches).to(wide_dtype(patches.device))
+        p = per_channel(patches.detach().cpu()).to(torch.float64)
         if real is None or bool(real.all()): mean, std, lo, hi = p.mean(1), p.std(1), p.amin(1), p.amax(1)
         else:
-            m = per_channel(real)
-            n = m.sum(1).to(p.dtype)
+            m = per_channel(real.cpu())
+            n = m.sum(1).to(torch.float64)
             mean = torch.where(m, p, 0.).sum(1) / n
             std = (torch.where(m, p - mean[:, None], 0.).pow(2).sum(1) / (n - 1).clamp_min(1)).sqrt()
             lo, hi = torch.where(m, p, math.inf).amin(1), torch.where(m, p, -math.inf).amax(1)
