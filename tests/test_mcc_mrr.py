@@ -264,6 +264,12 @@ def test_a_cast_network_keeps_the_frozen_tokenizers_statistics_float32(cast):
     for k in ('mean', 'std', 'centroids'):
         assert getattr(t, k).dtype == torch.float32 and torch.equal(getattr(t, k), getattr(tok, k)), k
     assert torch.equal(t.frozen_codes(x), tok.frozen_codes(x))
+    moved = copy.deepcopy(tok).to('meta', getattr(torch, cast))                # a device move with the cast still moves them
+    assert all(getattr(moved, k).device.type == 'meta' and getattr(moved, k).dtype == torch.float32
+               for k in ('mean', 'std', 'centroids'))
+    widened = copy.deepcopy(tok)                                               # a buffer made float64 some other way
+    widened.load_state_dict({k: v.double() if v.is_floating_point() else v for k, v in tok.state_dict().items()}, assign=True)
+    assert widened.float().mean.dtype == torch.float32
 
 
 # -- MRR options and the collapse monitor --------------------------------------------------------------------------

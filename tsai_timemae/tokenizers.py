@@ -94,12 +94,13 @@ class _FrozenPatchTokenizer(nn.Module):
     def _apply(self, fn, recurse=True):
         """Device moves apply to the fitted statistics and codes; casts (`.half()`, `.double()`, a network's
         `.to(dtype)`) do not: codes are computed in float32 whatever the network's dtype, and half precision would
-        move them (a channel mean of 300.3 kept as 300.0, the padding 3 std away from the data). The predictor casts."""
+        move them (a channel mean of 300.3 kept as 300.0, the padding 3 std away from the data). The predictor casts.
+        (fastai's legacy `to_non_native_fp16` sets `buf.data` itself, past this: use `to_fp16()`, autocast.)"""
         own = dict(self._buffers)
         super()._apply(fn, recurse)
         for k, b in own.items():
-            if b is not None and b.is_floating_point() and self._buffers[k].dtype != b.dtype:
-                self._buffers[k] = b.to(self._buffers[k].device)
+            if b is not None and b.is_floating_point() and self._buffers[k].dtype != torch.float32:
+                self._buffers[k] = b.to(device=self._buffers[k].device, dtype=torch.float32)
         return self
 
     def standardize(self, patches: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
