@@ -217,6 +217,24 @@ def test_stale_temporaries_of_this_machine_are_removed_and_other_machines_left_a
     assert (tmp_path / 'w.pth').read_bytes() == b'whole'
 
 
+@pytest.mark.skipif(os.name == 'nt', reason='POSIX permissions')
+def test_atomic_write_gives_open_s_permissions_without_touching_the_umask(tmp_path, monkeypatch):
+    """The written file has the mode `open` would give it (0666 less the umask), and the process umask is never set
+    to read it: another thread creating a file at that moment would get a world-writable one."""
+    import stat
+    from tsai_timemae.weights import atomic_write, remove_stale_temporaries
+    old = os.umask(0o027); os.umask(old)
+    try:
+        os.umask(0o027)
+        monkeypatch.setattr(os, 'umask', lambda *a: pytest.fail('atomic_write set the umask'))
+        atomic_write(tmp_path / 'w.pth', lambda f: f.write(b'whole'))
+        atomic_write(tmp_path / 'w.txt', lambda f: f.write('text'), mode='w')
+    finally:
+        monkeypatch.undo(); os.umask(old)
+    for name in ('w.pth', 'w.txt'): assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['w.pth', 'w.txt'] and not remove_stale_temporaries(tmp_path / 'w.pth')
+
+
 def test_ts_learner_pretrained_mismatch_points_to_the_learners_that_read_the_file(dls, tmp_path):
     "ts_learner(pretrained=True) takes the architecture from its arguments; the error names the learners that read it."
     path = save_encoder_weights(TimeMAE(3, None, **SMALL), tmp_path / 'enc3.pth')          # dls has 6 channels

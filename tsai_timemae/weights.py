@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import secrets
 import socket
 import tempfile
 from pathlib import Path
@@ -52,10 +53,17 @@ def remove_stale_temporaries(path) -> list[Path]:
             tmp.unlink(missing_ok=True); gone.append(tmp)
     return gone
 
-def _default_mode() -> int:
-    "The permissions a new file gets from `open` (0666 less the umask, usually 0644), not mkstemp's private 0600."
-    umask = os.umask(0); os.umask(umask)
-    return 0o666 & ~umask
+def _new_temporary(path: Path) -> tuple[int, str]:
+    """A new, empty temporary file beside `path` (its name carries this process id and machine, for
+    `remove_stale_temporaries`), opened for writing. Created with mode 0666, which the kernel narrows by the umask: the
+    permissions `open` gives a new file (usually 0644), not mkstemp's private 0600, and without reading the umask,
+    which means setting it for the whole process while other threads may be creating files."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0)
+    for _ in range(100):
+        tmp = path.parent / f'.{path.name}.{os.getpid()}-{_host_tag()}.{secrets.token_hex(6)}.tmp'
+        try: return os.open(tmp, flags, 0o666), str(tmp)
+        except FileExistsError: continue
+    raise FileExistsError(f'Could not create a temporary file beside {path}.')
 
 def atomic_write(path, write, mode: str = 'wb') -> Path:
     """Call `write(f)` on a temporary file in the same folder, then rename: the file at `path` is complete or absent.
@@ -65,13 +73,12 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
     if path.is_dir(): raise IsADirectoryError(f'{path} is a folder, not a file name: pass the path of a file inside it.')
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}-{_host_tag()}.', suffix='.tmp')
+    fd, tmp = _new_temporary(path)
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)
