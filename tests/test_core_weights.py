@@ -223,16 +223,19 @@ def test_atomic_write_gives_open_s_permissions_without_touching_the_umask(tmp_pa
     to read it: another thread creating a file at that moment would get a world-writable one."""
     import stat
     from tsai_timemae.weights import atomic_write, remove_stale_temporaries
-    old = os.umask(0o027); os.umask(old)
+    old = os.umask(0o027)
     try:
-        os.umask(0o027)
         monkeypatch.setattr(os, 'umask', lambda *a: pytest.fail('atomic_write set the umask'))
         atomic_write(tmp_path / 'w.pth', lambda f: f.write(b'whole'))
         atomic_write(tmp_path / 'w.txt', lambda f: f.write('text'), mode='w')
+        atomic_write(tmp_path / 'w.bin', lambda f: (f.write(b'ab'), f.seek(0), f.read()), mode='w+b')
+        (tmp_path / 'plain').write_bytes(b'')                                  # what open gives here (umask, or a default ACL)
     finally:
         monkeypatch.undo(); os.umask(old)
-    for name in ('w.pth', 'w.txt'): assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640, name
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['w.pth', 'w.txt'] and not remove_stale_temporaries(tmp_path / 'w.pth')
+    mode = lambda name: stat.S_IMODE((tmp_path / name).stat().st_mode)
+    assert mode('plain') & 0o007 == 0 and all(mode(n) == mode('plain') for n in ('w.pth', 'w.txt', 'w.bin'))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['plain', 'w.bin', 'w.pth', 'w.txt']
+    assert not remove_stale_temporaries(tmp_path / 'w.pth')
 
 
 def test_ts_learner_pretrained_mismatch_points_to_the_learners_that_read_the_file(dls, tmp_path):

@@ -58,7 +58,7 @@ def _new_temporary(path: Path) -> tuple[int, str]:
     `remove_stale_temporaries`), opened for writing. Created with mode 0666, which the kernel narrows by the umask: the
     permissions `open` gives a new file (usually 0644), not mkstemp's private 0600, and without reading the umask,
     which means setting it for the whole process while other threads may be creating files."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0)  # as mkstemp: 'w+b' works too
     for _ in range(100):
         tmp = path.parent / f'.{path.name}.{os.getpid()}-{_host_tag()}.{secrets.token_hex(6)}.tmp'
         try: return os.open(tmp, flags, 0o666), str(tmp)
