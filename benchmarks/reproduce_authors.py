@@ -71,7 +71,7 @@ def run(dataset: str, seed: int, epochs: int | None, every: int, threads: int) -
         def after_epoch(self):
             if every and (self.epoch + 1) % every == 0 and self.epoch + 1 < epochs: probe(self.learn, self.epoch + 1)
 
-    learn = ts_learner(dls, TimeMAE, cbs=[cb, Probe()], opt_func=adamw_opt_func(), wd_bn_bias=fit['wd_bn_bias'],
+    learn = ts_learner(dls, TimeMAE, cbs=[cb, Probe()], opt_func=adamw_opt_func(fit['wd']), wd_bn_bias=fit['wd_bn_bias'],
                        **preset['arch'])
     untrained = probe(learn, 0, test=True)
     t0 = time.time()

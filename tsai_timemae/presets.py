@@ -21,7 +21,7 @@ def authors_preset() -> dict:
                          normalize_targets=False, target_embed='online', target_dropout=True, init_scheme='authors',
                          tokenizer_kwargs=dict(tau=1.), masking='random', decoupled=True, target_layers=1,
                          target_context='masked'),
-        'fit': dict(bs=128, lr=1e-3, epochs=100, schedule='constant', optimizer='adamw', standardize=False,
+        'fit': dict(bs=128, lr=1e-3, epochs=100, schedule='constant', optimizer='adamw', wd=0.01, standardize=False,
                     drop_last=False, wd_bn_bias=True),
     }
 
