@@ -397,3 +397,21 @@ def test_init_initialises_the_new_head_and_keeps_the_pretrained_encoder(dls, wei
     assert_same_state(_enc(learn.model), _enc(plain.model))
     weights_ = [p for n, p in learn.model.head.named_parameters() if n.endswith('weight')]
     assert weights_ and all(torch.count_nonzero(p) == 0 for p in weights_)
+
+
+def test_arch_config_is_checked_against_the_file_as_the_keywords_are(dls, dls3, weights):
+    "tsai users pass settings in `arch_config`: the learners read them as keywords, not a TypeError from tsai."
+    from tsai_timemae.all import read_encoder_weights, timemae_learner
+    sd = read_encoder_weights(weights)
+    for make in (finelast_learner, fineall_learner, timemae_learner):
+        learn = make(dls, weights, arch_config=dict(dropout=0.1, d_model=32))   # a training setting, and the file's width
+        assert learn.model.backbone.config['dropout'] == 0.1 and learn.model.backbone.config['n_heads'] == 2
+        assert_same_state(_enc(learn.model), {k: v for k, v in sd.items() if k.startswith('backbone.')})
+    with pytest.raises(ValueError, match='d_model'):                              # contradicting the file: its error
+        fineall_learner(dls, weights, arch_config=dict(d_model=16))
+    with pytest.raises(ValueError, match=r'dropout \(arch_config 0.1, keyword 0.2\).*once'):
+        finelast_learner(dls, weights, dropout=0.2, arch_config=dict(dropout=0.1))
+    with pytest.raises(ValueError, match='freeze_encoder'):                       # the learners' own checks see it too
+        finelast_learner(dls, weights, arch_config=dict(freeze_encoder=False))
+    learn = fineall_learner(dls3, weights, reinit='patch_embed', arch_config=dict(window=5))  # transfer to another window
+    assert learn.model.backbone.window == 5 and 'pos_embed' in learn.reinitialised

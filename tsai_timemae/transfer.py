@@ -170,6 +170,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     if layer is not None and weights_path is None:
         raise ValueError('layer= keeps the first blocks of a pretrained encoder: pass weights_path too (for an '
                          'untrained model of that depth, pass n_layers=).')
+    kwargs = _merge_arch_config(kwargs, 'timemae_learner')
     _warn_if_classes_read_as_numbers(dls)
     arch, sd, stored, kept = {}, None, None, None
     if weights_path is not None:
@@ -273,6 +274,7 @@ def finelast_learner(dls, weights_path, **kwargs):
     `requires_grad=True`, and a parameter count before `fit` counts them as trainable (`learn.summary()`, which runs
     the callbacks' `before_fit`, shows them frozen)."""
     _check_weights_given(weights_path, 'finelast_learner')
+    kwargs = _merge_arch_config(kwargs, 'finelast_learner')
     _check_fixed_freezing(kwargs, 'finelast_learner')
     _check_labelled(dls, 'finelast_learner')
     if 'fc_dropout' in kwargs and 'custom_head' not in kwargs:
@@ -284,9 +286,25 @@ def fineall_learner(dls, weights_path, **kwargs):
     """FineAll: the pretrained encoder and a new classifier all train (`reinit='patch_embed'`, and `layer=k` to keep
     only the first k blocks: see `timemae_learner`)."""
     _check_weights_given(weights_path, 'fineall_learner')
+    kwargs = _merge_arch_config(kwargs, 'fineall_learner')
     _check_fixed_freezing(kwargs, 'fineall_learner')
     _check_labelled(dls, 'fineall_learner')
     return timemae_learner(dls, weights_path, freeze_encoder=False, **kwargs)
+
+def _merge_arch_config(kwargs: dict, name: str) -> dict:
+    """tsai's `arch_config=dict(...)` joined to the other keywords: these learners check the architecture settings they
+    are given against the weights file, and tsai's `build_ts_model` would receive a setting the file supplies twice
+    (a bare TypeError). A setting given both ways with different values is an error, not a silent choice."""
+    if 'arch_config' not in kwargs: return kwargs
+    kwargs = dict(kwargs)
+    cfg = kwargs.pop('arch_config') or {}
+    if not isinstance(cfg, dict):
+        raise TypeError(f'{name}: arch_config must be a dict of TimeMAE settings (e.g. dict(dropout=0.1)), got {type(cfg).__name__}.')
+    twice = sorted(k for k in cfg if k in kwargs and not (kwargs[k] is cfg[k] or kwargs[k] == cfg[k]))
+    if twice:
+        raise ValueError(f"{name}: {', '.join(f'{k} (arch_config {cfg[k]!r}, keyword {kwargs[k]!r})' for k in twice)} "
+                         'given twice with different values: pass each setting once.')
+    return {**cfg, **kwargs}
 
 def _check_fixed_freezing(kwargs, name: str):
     "FineLast always freezes the encoder and FineAll never does; `timemae_learner` is the one that takes the choice."
