@@ -49,6 +49,9 @@ def test_missing_corrupt_and_unsafe_files_are_clear_errors(tmp_path):
     m = TimeMAE(6, 4, **SMALL)
     with pytest.raises(FileNotFoundError, match='No weights file at .*nope.pth'):
         load_encoder_weights(m, tmp_path / 'nope.pth')
+    save_encoder_weights(m, tmp_path / 'ckpt.pth')                # a fastai user names it as for learn.save/learn.load
+    with pytest.raises(FileNotFoundError, match=r"ckpt.pth is beside it .*pass '.*ckpt.pth'"):
+        load_encoder_weights(m, tmp_path / 'ckpt')
     bad = tmp_path / 'bad.pth'; bad.write_bytes(b'\x00garbage' * 100)
     with pytest.raises(ValueError, match='corrupt'):
         load_encoder_weights(m, bad)

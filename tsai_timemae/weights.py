@@ -233,6 +233,10 @@ def read_encoder_file(path) -> tuple[dict, dict | None]:
     check_weights_path(path)
     path = Path(path).expanduser()
     if not path.is_file():
+        named = path.with_name(path.name + '.pth')  # fastai's `learn.save('name')` adds the extension; `learn.load` does too
+        if named.is_file():
+            raise FileNotFoundError(f'No weights file at {path.resolve()}, but {named.name} is beside it (fastai adds .pth '
+                                    f"to the name given to learn.save): pass '{named}'.")
         raise FileNotFoundError(f'No weights file at {path.resolve()}. Pass the .pth file TimeMAEPretrain saved '
                                 f'(by default models/timemae_encoder.pth, printed at the end of pretraining).')
     enc, config = encoder_part(_load_state(path), path)
