@@ -133,8 +133,8 @@ def plot_demo(summary: dict, title: str, path) -> Path:
 def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 16, seed: int = 0,
              target_dir: str = 'models', label_fraction: float = 0.2, n_draws: int = 3, out_dir: str = 'demo_results',
              arch: dict | None = None, pretrain_kwargs: dict | None = None, verbose: bool = True) -> dict:
-    """Pretrain on every BasicMotions training series without labels, then from scratch, FineLast and FineAll on the
-    same `label_fraction` of the training labels, for `n_draws` draws of those labels -> a summary per method. Prints
+    """Pretrain on every BasicMotions training series without labels, then from scratch, FineLast, FineAll and FineLast
+    on the untrained encoder (the control) on the same `label_fraction` of the training labels, for `n_draws` draws of those labels -> a summary per method. Prints
     the table and writes `demo_results.{md,json,png}` under `out_dir`."""
     label_fraction = check_label_fraction(label_fraction)
     if n_draws < 1: raise ValueError(f'n_draws is how many draws of the labelled series to average, at least 1, got {n_draws}.')
