@@ -182,3 +182,38 @@ def test_a_feature_extractor_on_labelled_data_gives_features_from_get_X_preds(dl
     assert len(out) == 3 and out[1].shape == (5, SMALL['d_model'])
     with learn.no_bar(): out = learn.get_X_preds(X[:5], with_loss=True)  # no targets, no loss: as tsai does
     assert len(out) == 3 and out[0].shape == (5, SMALL['d_model'])
+
+
+def test_tsais_builders_imported_before_the_package_still_know_timemae(tmp_path):
+    """`from tsai.all import *` (or `import build_ts_model` in the user's own module) before a named import of
+    TimeMAE: those names are tsai's functions too, and building with them must give the model `ts_learner` gives."""
+    import subprocess
+    import sys
+    (tmp_path / 'mine.py').write_text('from tsai.all import build_ts_model\ncreate_model = "a name of my own"\n')
+    code = '''
+import numpy as np
+import mine
+from tsai.all import *
+from tsai_timemae.all import TimeMAE
+X, y = np.random.default_rng(0).standard_normal((16, 3, 50)).astype('float32'), np.array(['a', 'b'] * 8)
+dls = get_ts_dls(X, y, splits=(list(range(12)), list(range(12, 16))), tfms=[None, TSClassification()], bs=4)
+assert build_ts_model(TimeMAE, dls=dls).window == ts_learner(dls, TimeMAE).model.window == 5
+assert mine.build_ts_model(TimeMAE, dls=dls).window == 5 and mine.create_model == "a name of my own"
+assert get_arch('TimeMAE') is TimeMAE
+print('ok')
+'''
+    env = {**__import__('os').environ, 'PYTHONPATH': str(tmp_path), 'OMP_NUM_THREADS': '1'}
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert out.stdout.strip().endswith('ok'), out.stderr[-2000:]
+
+
+def test_a_head_sized_for_a_number_of_patches_names_another_length():
+    "tsai's head for several outputs per series flattens the patches: another length is a clear error, not torch's."
+    from functools import partial
+    from tsai.models.layers import lin_nd_head
+    m = TimeMAE(3, 3, seq_len=50, window=5, d_model=16, n_layers=1, n_heads=2, d_ff=32,
+                custom_head=partial(lin_nd_head, d=2)).eval()
+    assert m(torch.randn(2, 3, 47)).shape == (2, 2, 3)                    # 10 patches, as built
+    with pytest.raises(RuntimeError, match=r'built for 10 patches \(series of 46 to 50 steps, window 5\).*12 patches \(60 steps\)'):
+        m(torch.randn(2, 3, 60))
+    assert TimeMAE(3, 3, window=5, d_model=16, n_layers=1, n_heads=2, d_ff=32)(torch.randn(2, 3, 60)).shape == (2, 3)

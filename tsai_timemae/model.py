@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import math
 import sys
+import types
 
 import numpy as np
 import torch
@@ -194,6 +195,7 @@ class TimeMAE(nn.Module):
         a guess (a head sized for a guessed length would fail only at the first batch); a head that needs it fails
         here, with an error that says to give `seq_len` (`ts_learner` passes the data's length)."""
         n_patches = None if seq_len is None else math.ceil(seq_len / self.window)
+        self.head_patches = n_patches  # what a head that reads every patch (tsai's for several outputs) was sized for
         try: return custom_head(self.head_nf, c_out, n_patches)
         except (TypeError, ValueError) as e:
             if n_patches is not None: raise
@@ -225,7 +227,16 @@ class TimeMAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone(x)                            # [bs, d_model, n_patches]
-        return self.head(features)                             # [bs, c_out] (or [bs, d_model])
+        try: return self.head(features)                        # [bs, c_out] (or [bs, d_model])
+        except RuntimeError as e:  # a head sized for another number of patches: torch's shape error names neither
+            n, built = features.shape[-1], getattr(self, 'head_patches', None)
+            if built is None or n == built: raise
+            raise RuntimeError(f'The model\'s head was built for {built} patches (series of {(built - 1) * self.window + 1} '
+                               f'to {built * self.window} steps, window {self.window}) and failed on this input\'s {n} '
+                               f'patches ({x.shape[-1]} steps): a head that reads every patch in order (tsai\'s head for '
+                               'several outputs per series, flatten_probe_head) takes only the length it was built for. '
+                               'Pad or cut the series to the training length, or train with a head that pools over the '
+                               f'patches (the default for one output per series). The head said: {e}') from e
 
 # %% ../nbs/00_model.ipynb #0a3959ad
 def _labels(ds):
@@ -337,18 +348,29 @@ def check_X(X, c_in: int, where: str = 'get_X_preds'):
 
 
 # %% ../nbs/00_model.ipynb #33bacfe8
+def _namespaces():
+    """The global namespaces that may hold a tsai function: tsai's modules, the user's (`__main__`: a script's or a
+    notebook's, where `from tsai.all import *` ran before this package was imported) and every other loaded module of
+    the plain module type. A lazy-loading module (a subclass) is left alone: reading its namespace would import it."""
+    for key, mod in list(sys.modules.items()):
+        if type(mod) is type(sys) or key == '__main__' or (mod is not None and key.split('.')[0] == 'tsai'):
+            try: yield vars(mod)
+            except TypeError: continue
+
 def _wrap_tsai(home, names, make):
-    """Replace the tsai function `home.<names[0]>` with `make(original)` in every tsai module that holds it (under any of
-    `names`): modules that did `from tsai.x import *` have their own reference. Idempotent."""
+    """Replace the tsai function `home.<names[0]>` with `make(original)` wherever a module holds that function (under
+    any of `names`): every `from tsai.x import *` or `from tsai.all import build_ts_model`, in tsai or in the user's
+    code, made its own reference, and one left as tsai's would build TimeMAE as an unknown architecture (no `seq_len`,
+    so another window than `ts_learner` gives). Only the function itself is replaced, never a name a user bound to
+    something else. Idempotent."""
     cur = getattr(home, names[0])
     orig = getattr(cur, '_tsai_original', cur)
     new = make(orig)
     new._tsai_original, new.__doc__ = orig, orig.__doc__
-    for key, mod in list(sys.modules.items()):
-        if mod is None or key.split('.')[0] != 'tsai': continue
+    ours = lambda f: f is orig or (isinstance(f, types.FunctionType) and getattr(f, '_tsai_original', None) is orig)
+    for ns in _namespaces():
         for n in names:
-            f = vars(mod).get(n) if hasattr(mod, '__dict__') else None
-            if f is not None and (f is orig or getattr(f, '_tsai_original', None) is orig): setattr(mod, n, new)
+            if ours(ns.get(n)): ns[n] = new
     return new
 
 def install_tsai_hooks(cls):
