@@ -217,3 +217,9 @@ def test_a_head_sized_for_a_number_of_patches_names_another_length():
     with pytest.raises(RuntimeError, match=r'built for 10 patches \(series of 46 to 50 steps, window 5\).*12 patches \(60 steps\)'):
         m(torch.randn(2, 3, 60))
     assert TimeMAE(3, 3, window=5, d_model=16, n_layers=1, n_heads=2, d_ff=32)(torch.randn(2, 3, 60)).shape == (2, 3)
+    m.head.double()                                                        # another fault: torch's own error, not ours
+    with pytest.raises(RuntimeError, match='dtype') as e: m(torch.randn(2, 3, 60))
+    assert 'built for' not in str(e.value)
+    m.head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16 * 10, 3))  # a head put in later: not described
+    with pytest.raises(RuntimeError) as e: m(torch.randn(2, 3, 60))
+    assert 'built for' not in str(e.value)

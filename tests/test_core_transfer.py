@@ -411,7 +411,12 @@ def test_arch_config_is_checked_against_the_file_as_the_keywords_are(dls, dls3, 
         fineall_learner(dls, weights, arch_config=dict(d_model=16))
     with pytest.raises(ValueError, match=r'dropout \(arch_config 0.1, keyword 0.2\).*once'):
         finelast_learner(dls, weights, dropout=0.2, arch_config=dict(dropout=0.1))
-    with pytest.raises(ValueError, match='freeze_encoder'):                       # the learners' own checks see it too
-        finelast_learner(dls, weights, arch_config=dict(freeze_encoder=False))
+    for make, opt in ((finelast_learner, 'freeze_encoder'), (fineall_learner, 'layer'), (timemae_learner, 'reinit')):
+        with pytest.raises(ValueError, match=f'{opt} is an option of the learner.*{make.__name__}'):   # not a model setting
+            make(dls, weights, arch_config={opt: 1})
+    learn = fineall_learner(dls, weights, arch_config=dict(c_out=None))         # features on labelled data, as in tsai
+    assert learn.model.c_out is None
+    from types import MappingProxyType
+    assert fineall_learner(dls, weights, arch_config=MappingProxyType(dict(dropout=0.1))).model.backbone.config['dropout'] == 0.1
     learn = fineall_learner(dls3, weights, reinit='patch_embed', arch_config=dict(window=5))  # transfer to another window
     assert learn.model.backbone.window == 5 and 'pos_embed' in learn.reinitialised

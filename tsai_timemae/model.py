@@ -195,8 +195,7 @@ class TimeMAE(nn.Module):
         a guess (a head sized for a guessed length would fail only at the first batch); a head that needs it fails
         here, with an error that says to give `seq_len` (`ts_learner` passes the data's length)."""
         n_patches = None if seq_len is None else math.ceil(seq_len / self.window)
-        self.head_patches = n_patches  # what a head that reads every patch (tsai's for several outputs) was sized for
-        try: return custom_head(self.head_nf, c_out, n_patches)
+        try: head = custom_head(self.head_nf, c_out, n_patches)
         except (TypeError, ValueError) as e:
             if n_patches is not None: raise
             name = getattr(custom_head, '__name__', type(custom_head).__name__)
@@ -204,6 +203,8 @@ class TimeMAE(nn.Module):
                              f'without seq_len): if it needs that number, build the model with seq_len=<steps per series> '
                              f'(ts_learner passes the data\'s length), or use a head that pools over the patches (the '
                              f'default, or linear_probe_head). The head said: {e}') from e
+        if isinstance(head, nn.Module): head._timemae_patches = n_patches  # for `forward`'s message; a later head has none
+        return head
 
     @staticmethod
     def create_head(nf: int, c_out: int | None, fc_dropout: float = 0.) -> nn.Sequential:
@@ -229,8 +230,8 @@ class TimeMAE(nn.Module):
         features = self.backbone(x)                            # [bs, d_model, n_patches]
         try: return self.head(features)                        # [bs, c_out] (or [bs, d_model])
         except RuntimeError as e:  # a head sized for another number of patches: torch's shape error names neither
-            n, built = features.shape[-1], getattr(self, 'head_patches', None)
-            if built is None or n == built: raise
+            n, built = features.shape[-1], getattr(self.head, '_timemae_patches', None)
+            if built is None or n == built or type(e) is not RuntimeError or 'shape' not in str(e): raise
             raise RuntimeError(f'The model\'s head was built for {built} patches (series of {(built - 1) * self.window + 1} '
                                f'to {built * self.window} steps, window {self.window}) and failed on this input\'s {n} '
                                f'patches ({x.shape[-1]} steps): a head that reads every patch in order (tsai\'s head for '

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from functools import partial
 
 import numpy as np
@@ -160,6 +161,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     `splitter` (e.g. `timemae_splitter`, for `layer_decay`) replaces tsai's two parameter groups, encoder and head;
     `ts_learner` itself would ignore it for a model with a backbone and a head. With `reinit`, `timemae_splitter` puts
     the re-initialised parameters in the head's group."""
+    kwargs = _merge_arch_config(kwargs, 'timemae_learner')
     if 'pretrained' in kwargs:
         raise ValueError("pretrained= is ts_learner's switch; this learner loads the encoder from weights_path itself: "
                          'leave pretrained out (weights_path=None builds an untrained TimeMAE).')
@@ -170,7 +172,6 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     if layer is not None and weights_path is None:
         raise ValueError('layer= keeps the first blocks of a pretrained encoder: pass weights_path too (for an '
                          'untrained model of that depth, pass n_layers=).')
-    kwargs = _merge_arch_config(kwargs, 'timemae_learner')
     _warn_if_classes_read_as_numbers(dls)
     arch, sd, stored, kept = {}, None, None, None
     if weights_path is not None:
@@ -291,20 +292,38 @@ def fineall_learner(dls, weights_path, **kwargs):
     _check_labelled(dls, 'fineall_learner')
     return timemae_learner(dls, weights_path, freeze_encoder=False, **kwargs)
 
+# what a learner takes itself, not `TimeMAE`: refused inside `arch_config`, where it would reach the model
+_LEARNER_OPTIONS = ('weights_path', 'pretrained', 'freeze_encoder', 'reinit', 'layer', 'splitter', 'cbs')
+# what tsai's builder reads from `arch_config` itself (`c_out=None` there asks for features on labelled data)
+_BUILDER_KEYS = ('c_out', 'seq_len')
+
+def _same_setting(a, b) -> bool:
+    "Whether two values of one setting agree (an array or a tensor compares as a whole, never ambiguously)."
+    if a is b: return True
+    try: return bool(np.array_equal(np.asarray(a), np.asarray(b)) if hasattr(a, 'shape') or hasattr(b, 'shape') else a == b)
+    except (TypeError, ValueError, RuntimeError): return False
+
 def _merge_arch_config(kwargs: dict, name: str) -> dict:
     """tsai's `arch_config=dict(...)` joined to the other keywords: these learners check the architecture settings they
     are given against the weights file, and tsai's `build_ts_model` would receive a setting the file supplies twice
-    (a bare TypeError). A setting given both ways with different values is an error, not a silent choice."""
+    (a bare TypeError). A setting given both ways with different values is an error, not a silent choice. `c_out` and
+    `seq_len` stay in `arch_config`, where tsai's builder reads them; the learner's own options are refused there."""
     if 'arch_config' not in kwargs: return kwargs
     kwargs = dict(kwargs)
-    cfg = kwargs.pop('arch_config') or {}
-    if not isinstance(cfg, dict):
+    cfg = kwargs.pop('arch_config')
+    if cfg is None: return kwargs
+    if not isinstance(cfg, Mapping):
         raise TypeError(f'{name}: arch_config must be a dict of TimeMAE settings (e.g. dict(dropout=0.1)), got {type(cfg).__name__}.')
-    twice = sorted(k for k in cfg if k in kwargs and not (kwargs[k] is cfg[k] or kwargs[k] == cfg[k]))
+    cfg = dict(cfg)
+    if own := [k for k in _LEARNER_OPTIONS if k in cfg]:
+        raise ValueError(f"{name}: {', '.join(own)} {'is an option' if len(own) == 1 else 'are options'} of the learner, "
+                         f"not a TimeMAE setting: pass {', '.join(f'{k}=' for k in own)} to {name} itself, not in arch_config.")
+    twice = sorted(k for k in cfg if k in kwargs and not _same_setting(kwargs[k], cfg[k]))
     if twice:
         raise ValueError(f"{name}: {', '.join(f'{k} (arch_config {cfg[k]!r}, keyword {kwargs[k]!r})' for k in twice)} "
                          'given twice with different values: pass each setting once.')
-    return {**cfg, **kwargs}
+    builder = {k: cfg.pop(k) for k in _BUILDER_KEYS if k in cfg}
+    return {**cfg, **kwargs, **({'arch_config': builder} if builder else {})}
 
 def _check_fixed_freezing(kwargs, name: str):
     "FineLast always freezes the encoder and FineAll never does; `timemae_learner` is the one that takes the choice."

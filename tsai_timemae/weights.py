@@ -233,8 +233,8 @@ def read_encoder_file(path) -> tuple[dict, dict | None]:
     check_weights_path(path)
     path = Path(path).expanduser()
     if not path.is_file():
-        named = path.with_name(path.name + '.pth')  # fastai's `learn.save('name')` adds the extension; `learn.load` does too
-        if named.is_file():
+        named = path.with_name(path.name + '.pth') if path.name else None  # fastai's `learn.save('name')` adds it
+        if named is not None and named.is_file():
             raise FileNotFoundError(f'No weights file at {path.resolve()}, but {named.name} is beside it (fastai adds .pth '
                                     f"to the name given to learn.save): pass '{named}'.")
         raise FileNotFoundError(f'No weights file at {path.resolve()}. Pass the .pth file TimeMAEPretrain saved '
