@@ -6,6 +6,7 @@ import pytest
 import torch
 from fastai.callback.core import Callback, CancelStepException
 from fastai.data.transforms import Transform
+from fastai.torch_core import trainable_params
 from tsai.all import get_ts_dls, ts_learner
 
 from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, TimeMAEPretrainer, gather_tokens, random_masking,
@@ -455,6 +456,17 @@ def test_summary_leaves_one_encoder_saver_and_a_second_callback_with_other_setti
     with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))  # same: continues
 
 
+def test_one_cycle_and_flat_cos_take_the_callback_as_a_fit_argument(udls, tmp_path):
+    """`fit_one_cycle(n, lr, cbs=TimeMAEPretrain())` sets its schedule for the optimizer tsai made (two groups: body and
+    head) before the callback joins: the pretraining optimizer keeps that number of groups, so the schedule fits."""
+    learn = ts_learner(udls, TimeMAE, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
+    assert [len(g) for g in learn.opt.param_lists][1:] == [0] and len(learn.opt.param_lists[0]) == len(trainable_params(learn.model))
+    learn = ts_learner(udls, TimeMAE, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit_flat_cos(1, 1e-3, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
+    assert (tmp_path / 'timemae_encoder.pth').is_file()
+
+
 def test_a_plain_fit_of_the_pretraining_network_without_its_callback_warns(udls, tmp_path):
     learn = ts_learner(udls, TimeMAE, **SMALL)
     cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
@@ -533,3 +545,16 @@ def test_settings_that_only_the_construction_knows_are_compared_too(udls, tmp_pa
     learn.remove_cb(cb)
     with pytest.raises(ValueError, match=r'dropout=None there, 0.5 here'):
         learn.fit(1, cbs=TimeMAEPretrain(decoder_dropout=0.5, target_dir=tmp_path, verbose=False))
+
+
+def test_the_closing_line_names_the_encoder_the_file_ends_with(udls, tmp_path, capsys):
+    """With a `SaveModelCallback` that reloads its best epoch, the file is saved again after the reload, and the
+    message says so: not also 'Last epoch's encoder ... is at <file>' first, about a file that then changed."""
+    from fastai.callback.tracker import SaveModelCallback
+    learn = ts_learner(udls, TimeMAE, **SMALL, path=tmp_path, cbs=TimeMAEPretrain(target_dir=tmp_path))
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
+    out = capsys.readouterr().out
+    assert "Last epoch's pretrained encoder" in out and 'reloaded its best epoch' not in out
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=SaveModelCallback(monitor='valid_loss'))
+    out = capsys.readouterr().out
+    assert "Last epoch's pretrained encoder" not in out and 'reloaded its best epoch' in out

@@ -42,6 +42,8 @@ def check_setting_types(whole: dict | None = None, real: dict | None = None, opt
             ok = numbers.Integral if cast is _whole else numbers.Real
             if isinstance(v, bool) or not isinstance(v, ok):
                 raise SettingTypeError(f'{name} must be {what}, got {v!r} ({type(v).__name__}).{fix(name, v, cast)}')
+            if cast is float and not math.isfinite(v):  # NaN passes every `<` check: a run of NaN losses, a NaN encoder saved
+                raise ValueError(f'{name} must be a finite number, got {v}.')
 
 # %% ../nbs/00a_layers.ipynb #c39ff444
 def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check_finite: bool = True):

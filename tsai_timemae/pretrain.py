@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -543,6 +544,15 @@ class MomentumUpdate(Callback):
         self.last_used = self.current()
         ema_update(net.target, net.backbone, self.last_used)
 
+def _padded_param_groups(model, n_groups: int) -> list:
+    """The pretraining network's trainable parameters as one group, then empty groups up to `n_groups`: the optimizer
+    that replaces a classifier's keeps its number of groups, so a learning-rate schedule made for it still fits."""
+    return [trainable_params(model)] + [[] for _ in range(n_groups - 1)]
+
+def _reloading_trackers(learn) -> list:
+    "The learner's `SaveModelCallback`s that load their best epoch back at the end of a fit."
+    return [cb for cb in learn.cbs if isinstance(cb, SaveModelCallback) and not cb.at_end and not cb.every_epoch]
+
 class SaveEncoder(TrackerCallback):
     """Save the encoder (`save_encoder_weights`: the backbone's weights and its architecture, written atomically) to
     `path` after every epoch (`every_epoch=True`) or when the monitored loss improves. The monitor is the validation
@@ -582,7 +592,7 @@ class SaveEncoder(TrackerCallback):
         the fit: with `every_epoch` the file then holds another encoder than the learner, and fine-tuning from the file
         would start from one the user did not choose. Save the learner's encoder again; `best` becomes that epoch's loss."""
         if not (getattr(self, '_trained', False) and self.every_epoch and self.weights_path is not None): return
-        reloaded = [cb for cb in self.learn.cbs if isinstance(cb, SaveModelCallback) and not cb.at_end and not cb.every_epoch]
+        reloaded = _reloading_trackers(self.learn)
         if not reloaded: return
         tracker = reloaded[-1]  # the last one's after_fit loaded last: the learner holds its epoch
         epoch = self._epoch_of(tracker)
@@ -716,6 +726,9 @@ class TimeMAEPretrain(Callback):
         # None: the learner's path/model_dir, set when it joins one (`models` until then, tsai's learners' own)
         self.target_dir = None if target_dir is None else Path(target_dir).expanduser()
         self.fname = str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
+        if not self.fname.strip() or self.fname.endswith(('/', '\\')):
+            raise ValueError(f'fname names the encoder file (e.g. fname="timemae_encoder"), got {fname!r}: give it a name; '
+                             'target_dir= chooses the folder.')
         folder = self.target_dir or Path('models')
         self.saver = SaveEncoder(folder / f'{self.fname}.pth', checkpoint == 'last', verbose) if save_best else None
         if resume and not save_every:
@@ -825,6 +838,9 @@ class TimeMAEPretrain(Callback):
         opt = learn.opt
         if opt is not None and {id(p) for pg in opt.param_lists for p in pg} != {id(p) for p in trainable_params(net)}:
             old = opt.hypers  # an optimizer made for the classifier: the same hyper-parameters over the pretraining network
+            # as many parameter groups as it had (tsai's two: body and head), since a schedule may already be set for
+            # them: `fit_one_cycle(n, lr, cbs=TimeMAEPretrain())` made one before this callback joined
+            if len(old) > 1: learn.splitter = partial(_padded_param_groups, n_groups=len(old))
             learn.create_opt()
             for h_new, h_old in zip(learn.opt.hypers, old): h_new.update(h_old)
 
@@ -953,7 +969,10 @@ class TimeMAEPretrain(Callback):
 
     def after_fit(self):
         if _in_validation(self.learn): return  # the end of a validate() or get_preds(), maybe inside a fit: not the fit's end
-        if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0:
+        # a SaveModelCallback that reloads its best epoch runs after this (order 61): `SaveEncoder.after_fit` then saves
+        # that encoder and says so, and a line here about the last epoch's would name a file about to change
+        reloads = self.checkpoint == 'last' and self.saver is not None and bool(_reloading_trackers(self.learn))
+        if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0 and not reloads:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
             loss = f'training loss {self.best:.5f}; no validation set' if by_train else f'validation loss {self.best:.5f}'
