@@ -257,8 +257,23 @@ def _delta(p) -> str:
     return (f"{MARK[p['verdict']]} {p['mean']:+.2f} ± {p['std']:.2f} "
             f"({p['up']} up, {p['down']} down, {p['tie']} tied)").strip()
 
+def _recorded(recs, get, fmt=str) -> str:
+    """A target setting as the result files hold it: one value when every target shares it, else one per target
+    ("10 for BasicMotions, 8 for UEA Epilepsy"), so the protocol text says what ran, not what the script once used."""
+    per = {}
+    for r in recs:
+        try: v = get(r)
+        except (KeyError, TypeError): continue  # a record without that setting says nothing about it
+        per.setdefault(r['target'].replace('UEA/', 'UEA '), set()).add(v)
+    if not per: return '?'
+    every = {v for vs in per.values() for v in vs}
+    if len(every) == 1: return fmt(next(iter(every)))
+    return ', '.join(f"{'/'.join(fmt(v) for v in sorted(vs))} for {t}" for t, vs in per.items())
+
 def render(out: Path, cmd_extra: str = '') -> str:
     recs = load_records(out)
+    cfg = lambda key: (lambda r: r['target_config'][key])
+    lr = lambda v: f'{v:.0e}'.replace('e-0', 'e-')
     by = {}
     for r in recs: by.setdefault((r['target'], r['method']), {})[r['seed']] = r
     here = out.resolve()
@@ -285,8 +300,9 @@ def render(out: Path, cmd_extra: str = '') -> str:
               'MCC and MRR weighted equally; window 8, d_model 64, 8 layers, 4 heads, d_ff 256; final epoch kept). '
               'One encoder per seed; seed k of the target uses HAR seed k.',
               '2. **Targets.** Each target\'s own train/test split. Fine-tuning uses **every** training series and '
-              'label (the bench\'s 20% validation split is put back into training: 40 series for BasicMotions, 137 '
-              'for UEA Epilepsy). The scaling (`TSStandardize`, per channel) is fitted on those training inputs '
+              'label (the bench\'s 20% validation split is put back into training; training series: '
+              f"{_recorded(recs, lambda r: r['data']['n_train'])}). "
+              'The scaling (`TSStandardize`, per channel) is fitted on those training inputs '
               '(`bench.make_dls(..., label_idx=all)`).',
               '3. **Transfer.** The target learner is built with the HAR encoder\'s architecture, read from the '
               'weights file (`arch_from_weights`): window 8, whatever the target\'s bench window. '
@@ -296,10 +312,12 @@ def render(out: Path, cmd_extra: str = '') -> str:
               '(`linear_probe_head`), the rest of the encoder frozen in eval mode.',
               '4. **Target pretraining** (self_*): `bench.pretrain_timemae` on the target\'s training inputs (all '
               'of them, no labels; `pretrain_inputs=\'train+valid\'`) with the target\'s bench settings '
-              '(`bench_config(target)`: 100 epochs, the target\'s bench window: 10 for BasicMotions, 8 for UEA '
-              'Epilepsy) and the same k-means tokenizer settings.',
-              '5. **Fine-tuning.** `fit_one_cycle` for the target\'s bench `finetune_epochs` (50) with its batch '
-              'size (16), at the bench\'s full-label learning rates: FineLast 1e-1, FineAll 1e-3, scratch 1e-3 '
+              f"(`bench_config(target)`: {_recorded(recs, cfg('pretrain_epochs'))} epochs, the target\'s bench window: "
+              f"{_recorded(recs, cfg('window'))}) and the same k-means tokenizer settings.",
+              '5. **Fine-tuning.** `fit_one_cycle` for the target\'s bench `finetune_epochs` '
+              f"({_recorded(recs, cfg('finetune_epochs'))}) with its batch size ({_recorded(recs, cfg('bs'))}), at the "
+              f"bench\'s full-label learning rates: FineLast {_recorded(recs, cfg('finelast_lr'), lr)}, FineAll "
+              f"{_recorded(recs, cfg('fineall_lr'), lr)}, scratch {_recorded(recs, cfg('scratch_lr'), lr)} "
               '(`bench.DEFAULTS`). The **final epoch** is scored on the test split, once: no validation split, no '
               'epoch selection, nothing tuned on the test split.',
               '6. **Metrics.** Accuracy and macro-F1 (scikit-learn) on the test split, mean ± std (ddof 0) over '

@@ -208,6 +208,18 @@ def test_the_transfer_study_finds_the_label_runs_har_encoders():
     assert transfer.arch_of(bench, transfer.source_config(bench)) == asdict(bench.timemae_arch(bench.bench_config('HAR')))
 
 
+def test_the_transfer_protocol_states_the_budgets_its_result_files_record():
+    "TRANSFER.md's protocol text reads epochs, batch and rates from the records: a smoke run or a changed default shows."
+    import transfer
+    recs = [{'target': 'BasicMotions', 'target_config': {'finetune_epochs': 50, 'window': 10}},
+            {'target': 'UEA/Epilepsy', 'target_config': {'finetune_epochs': 50, 'window': 8}},
+            {'target': 'UEA/Epilepsy', 'method': 'no settings recorded'}]
+    get = lambda key: (lambda r: r['target_config'][key])
+    assert transfer._recorded(recs, get('finetune_epochs')) == '50'
+    assert transfer._recorded(recs, get('window')) == '10 for BasicMotions, 8 for UEA Epilepsy'
+    assert transfer._recorded(recs[2:], get('window')) == '?'
+
+
 def test_transfer_source_epochs_find_the_label_studys_100_epoch_har_encoders():
     "`transfer.py --source-epochs 100` looks up the cache names of today's label study's HAR encoders (100 epochs)."
     import types
