@@ -457,14 +457,24 @@ def test_summary_leaves_one_encoder_saver_and_a_second_callback_with_other_setti
 
 
 def test_one_cycle_and_flat_cos_take_the_callback_as_a_fit_argument(udls, tmp_path):
-    """`fit_one_cycle(n, lr, cbs=TimeMAEPretrain())` sets its schedule for the optimizer tsai made (two groups: body and
-    head) before the callback joins: the pretraining optimizer keeps that number of groups, so the schedule fits."""
-    learn = ts_learner(udls, TimeMAE, **SMALL)
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
-    assert [len(g) for g in learn.opt.param_lists][1:] == [0] and len(learn.opt.param_lists[0]) == len(trainable_params(learn.model))
+    """`fit_one_cycle(n, lr, cbs=TimeMAEPretrain())` makes its schedule for the optimizer tsai made (two groups: body
+    and head) before the callback joins with one group: it gets the rates the same call gives a learner built with the
+    callback (the last group's, as fastai gives one group), also for a `slice`. fine_tune() freezes the encoder first."""
+    rates = []
+    for attach in ('fit', 'ts_learner'):
+        cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+        learn = ts_learner(udls, TimeMAE, **SMALL, **({'cbs': cb} if attach == 'ts_learner' else {}))
+        with learn.no_bar(), learn.no_logging():
+            learn.fit_one_cycle(1, slice(1e-5, 1e-3), **({'cbs': cb} if attach == 'fit' else {}))
+        assert len(learn.opt.param_lists) == 1 and len(learn.opt.param_lists[0]) == len(trainable_params(learn.model))
+        rates.append(learn.recorder.hps['lr'])
+    assert rates[0] == rates[1] and max(rates[0]) == pytest.approx(1e-3, rel=0.1)    # the slice's top, not its bottom
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3, reset_opt=True)  # splitter and optimizer agree
     learn = ts_learner(udls, TimeMAE, **SMALL)
     with learn.no_bar(), learn.no_logging(): learn.fit_flat_cos(1, 1e-3, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
-    assert (tmp_path / 'timemae_encoder.pth').is_file()
+    learn = ts_learner(udls, TimeMAE, **SMALL)
+    with pytest.raises(ValueError, match=r'encoder is partly frozen.*fine_tune\(\) and learn.freeze\(\).*fit_one_cycle'):
+        learn.fine_tune(1, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
 
 
 def test_a_plain_fit_of_the_pretraining_network_without_its_callback_warns(udls, tmp_path):

@@ -416,6 +416,8 @@ def test_arch_config_is_checked_against_the_file_as_the_keywords_are(dls, dls3, 
             make(dls, weights, arch_config={opt: 1})
     learn = fineall_learner(dls, weights, arch_config=dict(c_out=None))         # features on labelled data, as in tsai
     assert learn.model.c_out is None
+    with pytest.raises(ValueError, match='finelast_learner trains a linear classifier.*get_embeddings'):
+        finelast_learner(dls, weights, arch_config=dict(c_out=None))
     from types import MappingProxyType
     assert fineall_learner(dls, weights, arch_config=MappingProxyType(dict(dropout=0.1))).model.backbone.config['dropout'] == 0.1
     learn = fineall_learner(dls3, weights, reinit='patch_embed', arch_config=dict(window=5))  # transfer to another window

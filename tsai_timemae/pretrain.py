@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import math
 import random
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -544,10 +543,20 @@ class MomentumUpdate(Callback):
         self.last_used = self.current()
         ema_update(net.target, net.backbone, self.last_used)
 
-def _padded_param_groups(model, n_groups: int) -> list:
-    """The pretraining network's trainable parameters as one group, then empty groups up to `n_groups`: the optimizer
-    that replaces a classifier's keeps its number of groups, so a learning-rate schedule made for it still fits."""
-    return [trainable_params(model)] + [[] for _ in range(n_groups - 1)]
+class _LastGroupValue:
+    "A hyper-parameter schedule's value for the last parameter group alone (see `_schedules_for_fewer_groups`)."
+    def __init__(self, sched): self.sched = sched
+    def __call__(self, pct):
+        v = self.sched(pct)
+        return np.asarray(v)[-1:] if np.ndim(v) and len(v) > 1 else v
+
+def _schedules_for_fewer_groups(learn):
+    """`fit_one_cycle(n, lr, cbs=TimeMAEPretrain())` makes its schedule for the classifier's optimizer (tsai's two
+    groups, body and head) before the callback joins and replaces that optimizer with one group. Its `ParamScheduler`
+    then gives that group the last group's value, as fastai gives a one-group optimizer (the head's rate of a
+    `slice`): the same schedule as `ts_learner(..., cbs=TimeMAEPretrain())` followed by the same call."""
+    for cb in learn.cbs:
+        if isinstance(cb, ParamScheduler): cb.scheds = {k: _LastGroupValue(f) for k, f in cb.scheds.items()}
 
 def _reloading_trackers(learn) -> list:
     "The learner's `SaveModelCallback`s that load their best epoch back at the end of a fit."
@@ -831,6 +840,11 @@ class TimeMAEPretrain(Callback):
             self.pretrainer, self.history = net, []
             if self.saver: self.saver.new_run()
             if self.state_saver: self.state_saver.new_run()
+        if frozen := [n for n, p in net.backbone.named_parameters() if not p.requires_grad]:
+            # the optimizer takes trainable parameters only: those would never move, not even after `unfreeze()`
+            raise ValueError(f'The encoder is partly frozen ({len(frozen)} of its parameters, e.g. {frozen[0]}), so '
+                             'pretraining would leave them as they are. fastai\'s fine_tune() and learn.freeze() freeze '
+                             'it: pretrain with learn.fit_one_cycle(n, lr) on an unfrozen learner (learn.unfreeze()).')
         learn.loss_func, learn.splitter = self.pretrain_loss, trainable_params
         if list(learn.metrics) != self.part_metrics: learn.metrics = L(self.part_metrics)
         learn.add_cbs([cb for cb in self._helpers() if cb not in learn.cbs])
@@ -838,11 +852,9 @@ class TimeMAEPretrain(Callback):
         opt = learn.opt
         if opt is not None and {id(p) for pg in opt.param_lists for p in pg} != {id(p) for p in trainable_params(net)}:
             old = opt.hypers  # an optimizer made for the classifier: the same hyper-parameters over the pretraining network
-            # as many parameter groups as it had (tsai's two: body and head), since a schedule may already be set for
-            # them: `fit_one_cycle(n, lr, cbs=TimeMAEPretrain())` made one before this callback joined
-            if len(old) > 1: learn.splitter = partial(_padded_param_groups, n_groups=len(old))
             learn.create_opt()
             for h_new, h_old in zip(learn.opt.hypers, old): h_new.update(h_old)
+            if len(learn.opt.hypers) < len(old): _schedules_for_fewer_groups(learn)
 
     def _check_same_network(self, net):
         """A learner pretrained before keeps its pretraining network: refuse a callback whose settings would build

@@ -277,6 +277,10 @@ def finelast_learner(dls, weights_path, **kwargs):
     _check_weights_given(weights_path, 'finelast_learner')
     kwargs = _merge_arch_config(kwargs, 'finelast_learner')
     _check_fixed_freezing(kwargs, 'finelast_learner')
+    if 'c_out' in kwargs.get('arch_config', {}) and kwargs['arch_config']['c_out'] is None:
+        raise ValueError('finelast_learner trains a linear classifier on the frozen encoder, so it needs classes: '
+                         'c_out=None asks for features. For features, use get_embeddings(model_or_learner, X), or '
+                         "timemae_learner(dls, weights_path, arch_config=dict(c_out=None)).")
     _check_labelled(dls, 'finelast_learner')
     if 'fc_dropout' in kwargs and 'custom_head' not in kwargs:
         raise ValueError("finelast_learner's head, linear_probe_head (BatchNorm + Linear: the paper's linear classifier), "
