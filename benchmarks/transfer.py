@@ -273,7 +273,7 @@ def _recorded(recs, get, fmt=str) -> str:
 def render(out: Path, cmd_extra: str = '') -> str:
     recs = load_records(out)
     cfg = lambda key: (lambda r: r['target_config'][key])
-    lr = lambda v: f'{v:.0e}'.replace('e-0', 'e-')
+    lr = lambda v: (f'{v:.0e}' if float(f'{v:.0e}') == v else f'{v:g}').replace('e-0', 'e-')  # 1e-3; 0.0015 as it is
     by = {}
     for r in recs: by.setdefault((r['target'], r['method']), {})[r['seed']] = r
     here = out.resolve()

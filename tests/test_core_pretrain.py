@@ -459,7 +459,8 @@ def test_summary_leaves_one_encoder_saver_and_a_second_callback_with_other_setti
 def test_one_cycle_and_flat_cos_take_the_callback_as_a_fit_argument(udls, tmp_path):
     """`fit_one_cycle(n, lr, cbs=TimeMAEPretrain())` makes its schedule for the optimizer tsai made (two groups: body
     and head) before the callback joins with one group: it gets the rates the same call gives a learner built with the
-    callback (the last group's, as fastai gives one group), also for a `slice`. fine_tune() freezes the encoder first."""
+    callback (the last group's, as fastai gives one group), also for a `slice`. fine_tune() freezes the encoder first:
+    pretraining unfreezes it, with a warning."""
     rates = []
     for attach in ('fit', 'ts_learner'):
         cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
@@ -472,9 +473,13 @@ def test_one_cycle_and_flat_cos_take_the_callback_as_a_fit_argument(udls, tmp_pa
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3, reset_opt=True)  # splitter and optimizer agree
     learn = ts_learner(udls, TimeMAE, **SMALL)
     with learn.no_bar(), learn.no_logging(): learn.fit_flat_cos(1, 1e-3, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
-    learn = ts_learner(udls, TimeMAE, **SMALL)
-    with pytest.raises(ValueError, match=r'encoder is partly frozen.*fine_tune\(\) and learn.freeze\(\).*fit_one_cycle'):
-        learn.fine_tune(1, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
+    learn = ts_learner(udls, TimeMAE, **SMALL)                                   # fine_tune freezes the body first:
+    with pytest.warns(UserWarning, match=r'trains the whole encoder.*were frozen.*they train now'):  # it trains anyway
+        with learn.no_bar(), learn.no_logging(): learn.fine_tune(1, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
+    assert all(p.requires_grad for p in learn.model.backbone.parameters())
+    assert {id(p) for g in learn.opt.param_lists for p in g} == {id(p) for p in trainable_params(learn.model)}
+    from fastai.callback.schedule import ParamScheduler
+    assert not any(isinstance(c, ParamScheduler) for c in learn.cbs)
 
 
 def test_a_plain_fit_of_the_pretraining_network_without_its_callback_warns(udls, tmp_path):

@@ -831,6 +831,13 @@ class TimeMAEPretrain(Callback):
                 raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
                                 'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
             self._say_window(net)
+            if frozen := [n for n, p in net.backbone.named_parameters() if not p.requires_grad]:
+                # fastai's `freeze()` (which `fine_tune` calls first) is for a classifier's body; the pretraining
+                # optimizer takes trainable parameters only, so these would never move, not even after `unfreeze()`
+                net.backbone.requires_grad_(True)
+                timemae_warn(f'TimeMAEPretrain trains the whole encoder, and {len(frozen)} of its parameters were frozen '
+                             '(learn.freeze(), or fine_tune(), which freezes first): they train now. Pretrain with '
+                             'learn.fit_one_cycle(n, lr); fine_tune is for a classifier.', stacklevel=2)
             p = next(net.backbone.parameters())  # the modules built here follow the backbone's device and dtype (a model.double())
             net = TimeMAEPretrainer(net.backbone, self.mask_ratio, self._vocab_size(net.backbone), self.tokenizer,
                                     self.n_decoder_layers, **self.net_kwargs).to(device=p.device, dtype=p.dtype)
@@ -840,11 +847,6 @@ class TimeMAEPretrain(Callback):
             self.pretrainer, self.history = net, []
             if self.saver: self.saver.new_run()
             if self.state_saver: self.state_saver.new_run()
-        if frozen := [n for n, p in net.backbone.named_parameters() if not p.requires_grad]:
-            # the optimizer takes trainable parameters only: those would never move, not even after `unfreeze()`
-            raise ValueError(f'The encoder is partly frozen ({len(frozen)} of its parameters, e.g. {frozen[0]}), so '
-                             'pretraining would leave them as they are. fastai\'s fine_tune() and learn.freeze() freeze '
-                             'it: pretrain with learn.fit_one_cycle(n, lr) on an unfrozen learner (learn.unfreeze()).')
         learn.loss_func, learn.splitter = self.pretrain_loss, trainable_params
         if list(learn.metrics) != self.part_metrics: learn.metrics = L(self.part_metrics)
         learn.add_cbs([cb for cb in self._helpers() if cb not in learn.cbs])
