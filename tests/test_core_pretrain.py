@@ -473,9 +473,15 @@ def test_one_cycle_and_flat_cos_take_the_callback_as_a_fit_argument(udls, tmp_pa
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3, reset_opt=True)  # splitter and optimizer agree
     learn = ts_learner(udls, TimeMAE, **SMALL)
     with learn.no_bar(), learn.no_logging(): learn.fit_flat_cos(1, 1e-3, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
+    learn = ts_learner(udls, TimeMAE, **SMALL)
+    learn.freeze()
+    with pytest.raises(ValueError, match='target_layers'):                      # refused: the classifier stays frozen
+        learn.add_cb(TimeMAEPretrain(target_layers=SMALL['n_layers'] + 1, target_dir=tmp_path, verbose=False))
+    assert not all(p.requires_grad for p in learn.model.backbone.parameters())
     learn = ts_learner(udls, TimeMAE, **SMALL)                                   # fine_tune freezes the body first:
-    with pytest.warns(UserWarning, match=r'trains the whole encoder.*were frozen.*they train now'):  # it trains anyway
+    with pytest.warns(UserWarning, match=r'trains the whole encoder.*were frozen.*they train now') as said:  # it trains anyway
         with learn.no_bar(), learn.no_logging(): learn.fine_tune(1, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
+    assert [w.filename for w in said if 'whole encoder' in str(w.message)] == [__file__]   # the user's line, once
     assert all(p.requires_grad for p in learn.model.backbone.parameters())
     assert {id(p) for g in learn.opt.param_lists for p in g} == {id(p) for p in trainable_params(learn.model)}
     from fastai.callback.schedule import ParamScheduler

@@ -29,6 +29,18 @@ def _silenced_by_interpreter() -> bool:
             return True
     return False
 
+def _frames_to_user(*packages) -> int:
+    """The `stacklevel` (1: the caller) of the first frame outside this package, the given `packages` (modules, e.g.
+    `fastai`) and contextlib: a warning raised deep inside a library's calls then names the user's line, not
+    `contextlib.py` or a fastai callback loop. The outermost frame if every one is inside."""
+    import contextlib
+    import os
+    here = os.path.dirname(os.path.abspath(__file__)) if '__file__' in globals() else None
+    inside = tuple(os.path.dirname(m.__file__) + os.sep for m in packages) + (contextlib.__file__,) + ((here + os.sep,) if here else ())
+    f, level = sys._getframe(1), 1
+    while f.f_back is not None and f.f_code.co_filename.startswith(inside): f, level = f.f_back, level + 1
+    return level
+
 def timemae_warn(message: str, stacklevel: int = 1):
     """`warnings.warn(message, TimeMAEWarning)`, decided by the warnings filters as if tsai's blanket ignores
     (`filterwarnings('ignore', category=UserWarning)`, `filterwarnings('ignore')`) were not there: every other filter

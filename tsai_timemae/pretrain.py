@@ -29,7 +29,7 @@ from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, ch
                                      TOKENIZERS, make_tokenizer, raw_patches, real_steps)
 from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
 from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
-from .notices import timemae_warn
+from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
 __all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'LOSS_COLUMNS', 'NET_SETTINGS_ADDED', 'masked_count', 'random_masking',
@@ -831,16 +831,19 @@ class TimeMAEPretrain(Callback):
                 raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
                                 'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
             self._say_window(net)
-            if frozen := [n for n, p in net.backbone.named_parameters() if not p.requires_grad]:
-                # fastai's `freeze()` (which `fine_tune` calls first) is for a classifier's body; the pretraining
-                # optimizer takes trainable parameters only, so these would never move, not even after `unfreeze()`
-                net.backbone.requires_grad_(True)
-                timemae_warn(f'TimeMAEPretrain trains the whole encoder, and {len(frozen)} of its parameters were frozen '
-                             '(learn.freeze(), or fine_tune(), which freezes first): they train now. Pretrain with '
-                             'learn.fit_one_cycle(n, lr); fine_tune is for a classifier.', stacklevel=2)
+            frozen = [n for n, p in net.backbone.named_parameters() if not p.requires_grad]
             p = next(net.backbone.parameters())  # the modules built here follow the backbone's device and dtype (a model.double())
             net = TimeMAEPretrainer(net.backbone, self.mask_ratio, self._vocab_size(net.backbone), self.tokenizer,
                                     self.n_decoder_layers, **self.net_kwargs).to(device=p.device, dtype=p.dtype)
+            if frozen:  # only once built: a refusal above leaves the classifier as it was
+                # fastai's `freeze()` (which `fine_tune` calls first) is for a classifier's body; the pretraining
+                # optimizer takes trainable parameters only, so these would never move, not even after `unfreeze()`
+                net.backbone.requires_grad_(True)
+                import fastai, fastcore, tsai
+                timemae_warn(f'TimeMAEPretrain trains the whole encoder, and {len(frozen)} of its parameters were frozen '
+                             '(learn.freeze(), or fine_tune(), which freezes first): they train now. Pretrain with '
+                             'learn.fit_one_cycle(n, lr); fine_tune is for a classifier.',
+                             stacklevel=_frames_to_user(fastai, fastcore, tsai))
             learn.model = net
         if self.target_dir is None: self._place_files(Path(learn.path) / learn.model_dir)  # fastai's learn.save folder
         if net is not self.pretrainer:  # a new model (e.g. the callback re-used with a new learner): a new run

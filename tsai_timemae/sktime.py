@@ -39,7 +39,7 @@ with warnings.catch_warnings():
     from tsai_timemae.embeddings import POOLS, get_embeddings, keep_random_state
     from tsai_timemae.model import (TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint,
                                     warn_if_channels_last)
-    from tsai_timemae.notices import TimeMAEWarning, timemae_warn
+    from tsai_timemae.notices import TimeMAEWarning, _frames_to_user, timemae_warn
     from tsai_timemae.pretrain import TimeMAEPretrain, default_pretrain_epochs
     from tsai_timemae.transfer import timemae_learner
     from tsai_timemae.weights import save_encoder_weights
@@ -315,21 +315,13 @@ def _sklearn_tags(estimator_type: str | None):
                 transformer_tags=None if is_clf else TransformerTags(), classifier_tags=ClassifierTags() if is_clf else None,
                 input_tags=InputTags(two_d_array=is_clf, three_d_array=True))  # 2-D: n univariate series, classifier only
 
-def _frames_to_user() -> int:
-    """The `stacklevel` (1: the caller) of the first frame outside this package, sktime and contextlib: a warning
-    raised deep inside sktime's `fit` then names the user's line, not `contextlib.py`."""
-    import sktime
-    import tsai_timemae
-    inside = tuple(os.path.dirname(m.__file__) + os.sep for m in (tsai_timemae, sktime)) + (contextlib.__file__,)
-    f, level = sys._getframe(1), 1
-    while f.f_back is not None and f.f_code.co_filename.startswith(inside): f, level = f.f_back, level + 1
-    return level  # the outermost frame if every one is inside (a fit called from the library itself)
 
 @contextlib.contextmanager
 def _channels_said_once(X: np.ndarray):
     """A fit builds two models (pretraining, then fine-tuning or features), each of which would warn that the series
     have more channels than steps: said once, before either."""
-    warn_if_channels_last(X.shape[1], X.shape[2], stacklevel=_frames_to_user())
+    import sktime
+    warn_if_channels_last(X.shape[1], X.shape[2], stacklevel=_frames_to_user(sktime))  # sktime's fit: the user's line
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='The series have more channels', category=TimeMAEWarning)
         yield
