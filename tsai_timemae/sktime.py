@@ -8,9 +8,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
-import os
 import re
-import sys
 import tempfile
 import warnings
 from pathlib import Path
