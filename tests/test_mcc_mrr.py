@@ -501,3 +501,35 @@ def test_mcc_diagnostics_of_non_finite_logits_are_nan_not_perfect():
     assert all(math.isnan(v) for v in code_stats(d['code_counts'], d['ce_sum'], d['n_codes']).values())
     ok = mcc_diagnostics(torch.zeros(4, 6, 8), targets, torch.zeros(4, 6, dtype=torch.long))
     assert float(ok['mcc_acc']) == 1. and float(ok['ppl']) == 1.
+
+
+def test_gumbel_tau_is_the_draws_temperature():
+    """`tau` used to change nothing (the argmax of a hard Gumbel-softmax draw does not depend on it): a low `tau`
+    draws the argmax, and `tau=1` is the authors' draw, codeword for codeword."""
+    torch.manual_seed(0)
+    z = torch.randn(64, 16, 8)
+    cold, warm, auth = (make_tokenizer('gumbel', d_model=8, vocab_size=32, c_in=1, window=4, tau=t) for t in (0.01, 1., 1.))
+    for tok in (warm, auth): tok.load_state_dict(cold.state_dict())
+    argmax = cold.center(z).argmax(-1)
+    torch.manual_seed(1); cold_codes = cold(None, z)[0].argmax(-1)
+    assert (cold_codes == argmax).float().mean() > 0.95
+    torch.manual_seed(1); warm_codes = warm(None, z)[0].argmax(-1)
+    assert (warm_codes == argmax).float().mean() < 0.5
+    torch.manual_seed(1); authors = F.gumbel_softmax(auth.center(z), tau=1.).argmax(-1)
+    assert torch.equal(warm_codes, authors)
+
+
+@pytest.mark.parametrize('name,option', [('gumbel', 'tau'), ('codebook', 'temperature')])
+@pytest.mark.parametrize('bad', [0, -1., float('nan'), float('inf'), 'hot', True])
+def test_tokenizer_temperatures_must_be_finite_and_positive(name, option, bad):
+    with pytest.raises(ValueError, match=f'{option} must be a finite number above 0'):
+        make_tokenizer(name, d_model=8, vocab_size=16, c_in=1, window=4, **{option: bad})
+
+
+@pytest.mark.parametrize('tokenizer', ['kmeans', 'random_projection'])
+def test_gamma_with_frozen_codes_is_refused_by_name(tokenizer):
+    "The usage penalty has no gradient through frozen codes: it only shifted the loss, and trained nothing."
+    with pytest.raises(ValueError, match=f"gamma=0.5 .*{tokenizer}.*frozen.*tokenizer='gumbel' or 'codebook'"):
+        TimeMAEPretrain(tokenizer=tokenizer, gamma=0.5)
+    TimeMAEPretrain(tokenizer=tokenizer, gamma=0.)
+    TimeMAEPretrain(tokenizer='gumbel', gamma=0.5)

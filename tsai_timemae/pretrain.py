@@ -711,6 +711,10 @@ class TimeMAEPretrain(Callback):
         check_target_context(target_context)
         check_tokenizer(tokenizer)
         check_tokenizer_options(tokenizer, tokenizer_kwargs)
+        if gamma and TOKENIZERS[tokenizer].needs_fit:  # frozen codes carry no gradient: the penalty would train nothing
+            raise ValueError(f"gamma={gamma} is the codebook-usage penalty of the tokenizers trained with the encoder "
+                             f"('gumbel', 'codebook'); the {tokenizer!r} codes are frozen, so it would only shift the loss. "
+                             "Leave gamma at 0, or pass tokenizer='gumbel' or 'codebook'.")
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
         if checkpoint not in ('best', 'last'):
             raise ValueError(f"checkpoint must be 'best' (lowest validation loss) or 'last' (the final epoch), got {checkpoint!r}.")

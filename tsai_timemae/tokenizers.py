@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['TOKENIZERS', 'raw_patches', 'real_steps', 'code_perplexity', 'CodebookTokenizer', 'GumbelTokenizer',
-           'KMeansTokenizer', 'RandomProjectionTokenizer', 'default_vocab_size', 'check_tokenizer',
+__all__ = ['TOKENIZERS', 'raw_patches', 'real_steps', 'code_perplexity', 'check_temperature', 'CodebookTokenizer',
+           'GumbelTokenizer', 'KMeansTokenizer', 'RandomProjectionTokenizer', 'default_vocab_size', 'check_tokenizer',
            'check_tokenizer_options', 'make_tokenizer']
 
 # %% ../nbs/02a_tokenizers.ipynb #54741b32
@@ -40,11 +40,18 @@ def code_perplexity(codes: torch.Tensor, vocab_size: int) -> float:
     return float(torch.exp(-(p * p.clamp_min(1e-12).log()).sum()))
 
 # %% ../nbs/02a_tokenizers.ipynb #073144e6
+def check_temperature(name: str, value) -> float:
+    "A tokenizer's temperature is a finite number above 0: it divides logits or distances."
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f'{name} must be a finite number above 0, got {value!r} (1.0 is the default).')
+    return float(value)
+
 class CodebookTokenizer(nn.Module):
     "Nearest-codeword tokenizer with a straight-through estimator; a separate linear layer predicts codewords."
     needs_fit = False
     def __init__(self, d_model: int, vocab_size: int, temperature: float = 1.0, **_):
         super().__init__()
+        temperature = check_temperature('temperature', temperature)
         self.vocab_size = vocab_size
         self.codebook = nn.Parameter(torch.randn(vocab_size, d_model) * d_model ** -0.5)
         self.predictor = nn.Linear(d_model, vocab_size)
@@ -63,18 +70,23 @@ class CodebookTokenizer(nn.Module):
 class GumbelTokenizer(nn.Module):
     """The authors' tokenizer: `Linear(d, vocab)` over the patch embedding, index = argmax of a Gumbel-softmax draw.
     The index carries no gradient; the same linear layer classifies the masked representations, which trains it.
-    Its logits tend to flatten, so the drawn codewords approach uniform noise (BENCHMARKS.md measures it)."""
+    Its logits tend to flatten, so the drawn codewords approach uniform noise (BENCHMARKS.md measures it).
+
+    `tau` is the draw's temperature: codewords are drawn from `softmax(logits / tau)`, so a lower `tau` draws closer
+    to the argmax. (The authors' code passes `tau` to a hard Gumbel-softmax draw, whose argmax does not depend on it;
+    their `tau=1` is this one's `tau=1`, the same draw.)"""
     needs_fit = False
     def __init__(self, d_model: int, vocab_size: int, tau: float = 1.0, **_):
         super().__init__()
+        tau = check_temperature('tau', tau)
         self.vocab_size = vocab_size
         self.center = nn.Linear(d_model, vocab_size)
         self.tau = tau
 
     def forward(self, patches: torch.Tensor, z: torch.Tensor):
         "Patch embeddings -> (one-hot codeword targets, no gradient; softmax probabilities of the linear codebook)."
-        logits = self.center(z)
-        idx = F.gumbel_softmax(logits, tau=self.tau).argmax(-1)
+        logits = self.center(z) / self.tau  # the draw's temperature (dividing by 1 changes nothing)
+        idx = F.gumbel_softmax(logits).argmax(-1)
         return F.one_hot(idx, self.center.out_features).to(z.dtype), F.softmax(logits, -1)
 
     def predict(self, h: torch.Tensor) -> torch.Tensor: return self.center(h)
