@@ -223,3 +223,33 @@ def test_a_head_sized_for_a_number_of_patches_names_another_length():
     m.head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16 * 10, 3))  # a head put in later: not described
     with pytest.raises(RuntimeError) as e: m(torch.randn(2, 3, 60))
     assert 'built for' not in str(e.value)
+
+
+def test_get_embeddings_of_a_bfloat16_model_with_a_numpy_batch_size_and_a_memmap(tmp_path):
+    "numpy has no bfloat16 and torch's split takes no numpy integer; a float32 memmap is read one batch at a time."
+    import numpy as np
+    from tsai_timemae.all import as_panel, get_embeddings
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).standard_normal((5, 3, 40)).astype(np.float32)
+    m = TimeMAE(3, 2, **SMALL)
+    ref = get_embeddings(m, X, bs=np.int64(2))
+    assert ref.dtype == np.float32 and np.allclose(ref, get_embeddings(m, X))
+    half = get_embeddings(TimeMAE(3, 2, **SMALL).bfloat16(), X)
+    assert half.dtype == np.float32 and half.shape == ref.shape
+    mm = np.lib.format.open_memmap(tmp_path / 'X.npy', mode='w+', dtype=np.float32, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    ro = np.load(tmp_path / 'X.npy', mmap_mode='r')
+    assert np.shares_memory(as_panel(ro, 'test', copy=False), ro)         # not copied whole
+    assert not np.shares_memory(as_panel(X, 'test'), X)                   # training's copy stays a copy
+    assert np.allclose(get_embeddings(m, ro, bs=2), ref)
+
+
+def test_get_embeddings_leaves_each_part_in_the_mode_it_was_in():
+    "A frozen encoder kept in eval mode inside a training model (FineLast mid-fit) stays in eval mode."
+    import numpy as np
+    from tsai_timemae.all import get_embeddings
+    m = TimeMAE(3, 2, **SMALL).train()
+    m.backbone.eval()
+    get_embeddings(m, np.zeros((2, 3, 40), np.float32))
+    assert m.training and not m.backbone.training and not any(x.training for x in m.backbone.modules())

@@ -248,3 +248,27 @@ def test_ts_learner_pretrained_mismatch_points_to_the_learners_that_read_the_fil
     path = save_encoder_weights(TimeMAE(3, None, **SMALL), tmp_path / 'enc3.pth')          # dls has 6 channels
     with pytest.raises(ValueError, match=r"does not fit this model(.|\n)*finelast_learner/fineall_learner\(dls, weights_path\) build the model from the file's settings"):
         ts_learner(dls, TimeMAE, pretrained=True, weights_path=path, **SMALL)
+
+
+@pytest.mark.parametrize('wrap', [torch.compile, torch.nn.DataParallel], ids=['compile', 'DataParallel'])
+def test_a_compiled_or_wrapped_model_saves_and_loads_its_encoder(tmp_path, wrap):
+    "torch.compile's and DDP's wrappers prefix every key (`_orig_mod.`, `module.`): the model inside is saved and loaded."
+    m = TimeMAE(6, 4, **SMALL)
+    path = save_encoder_weights(wrap(m), tmp_path / 'enc.pth')
+    assert_same_state(read_encoder_weights(path), _enc(m))
+    target = wrap(TimeMAE(6, 3, **SMALL))
+    load_encoder_weights(target, path)
+    assert_same_state(_enc(W.unwrap_model(target)), _enc(m))
+    torch.save(wrap(m).state_dict(), tmp_path / 'whole.pth')            # a wrapped model's own state_dict
+    assert_same_state(_enc(load_encoder_weights(TimeMAE(6, 2, **SMALL), tmp_path / 'whole.pth')), _enc(m))
+
+
+def test_save_names_swapped_arguments_and_a_folder_it_cannot_write(tmp_path, monkeypatch):
+    m = TimeMAE(6, 4, **SMALL)
+    with pytest.raises(TypeError, match='saves a TimeMAE model, got str: the model comes first, then the path'):
+        save_encoder_weights(str(tmp_path / 'enc.pth'), m)
+    def refused(path): raise PermissionError(13, 'Permission denied', str(path.parent / '.enc.pth.1-x.tmp'))
+    monkeypatch.setattr(W, '_new_temporary', refused)
+    with pytest.raises(OSError, match=r'Cannot write .*enc\.pth \(Permission denied\): pass a path in a folder you can write to') as e:
+        save_encoder_weights(m, tmp_path / 'enc.pth')
+    assert '.tmp' not in str(e.value)

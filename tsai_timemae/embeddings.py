@@ -17,7 +17,7 @@ from .model import TimeMAEBackbone, as_panel, check_panel, transpose_hint
 from .transfer import PatchFlatten
 
 # %% auto #0
-__all__ = ['POOLS', 'keep_random_state', 'get_embeddings']
+__all__ = ['POOLS', 'keep_random_state', 'eval_mode', 'get_embeddings']
 
 # %% ../nbs/09_embeddings.ipynb #328dae7d
 @contextlib.contextmanager
@@ -30,6 +30,16 @@ def keep_random_state():
     with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
         try: yield
         finally: random.setstate(py_state); np.random.set_state(np_state)
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """`model.eval()` inside, then every submodule's own train/eval flag back as it was: `model.train(was_training)`
+    would also switch on a part that was deliberately in eval mode (FineLast's frozen encoder, mid-fit)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try: yield model
+    finally:
+        for m, mode in modes: m.training = mode
 
 POOLS = {'mean': lambda z: z.mean(-1), 'flatten': PatchFlatten.flatten}  # [bs, d_model, n_patches] -> [bs, features]
 
@@ -47,7 +57,8 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     if pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {pool!r}.")
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
         raise ValueError(f'bs (series per batch) must be a whole number of at least 1, got {bs!r}.')
-    X = as_panel(X, 'get_embeddings')
+    bs = int(bs)  # numpy's integers pass the check, and torch's split takes none
+    X = as_panel(X, 'get_embeddings', copy=False)  # a float32 array (a memmap too) is read one batch at a time
     is_learner = isinstance(learn_or_model, Learner)
     model = learn_or_model.model if is_learner else learn_or_model
     if not isinstance(getattr(model, 'backbone', None), TimeMAEBackbone):
@@ -65,14 +76,12 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     if not len(X):  # no series, no rows
         n_patches = -(-X.shape[-1] // model.backbone.window) if pool == 'flatten' else 1
         return np.zeros((0, model.backbone.d_model * n_patches), dtype=np.float32)
-    device, was_training = next(model.parameters()).device, model.training
-    model.eval()  # no dropout: the same series always gets the same embedding
-    try:
-        with torch.no_grad(), keep_random_state():
-            # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
-            batches = (b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else torch.from_numpy(X).split(bs)
-            encode = model.backbone if layer is None else (lambda x: model.backbone.block_output(x, layer))
-            out = [POOLS[pool](encode(torch.as_tensor(xb).to(device))).cpu() for xb in batches]
-    finally:
-        model.train(was_training)
+    device = next(model.parameters()).device
+    # eval: no dropout, so the same series always gets the same embedding
+    with eval_mode(model), torch.no_grad(), keep_random_state():
+        # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
+        batches = ((b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else
+                   (torch.from_numpy(np.array(X[i:i + bs])) for i in range(0, len(X), bs)))  # copies one batch at a time
+        encode = model.backbone if layer is None else (lambda x: model.backbone.block_output(x, layer))
+        out = [POOLS[pool](encode(torch.as_tensor(xb).to(device))).float().cpu() for xb in batches]  # numpy has no bfloat16
     return torch.cat(out).as_subclass(torch.Tensor).numpy()

@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .data import numeric_label_key
-from .embeddings import keep_random_state
+from .embeddings import eval_mode, keep_random_state
 from .model import as_panel, check_X
 
 # %% auto #0
@@ -43,11 +43,7 @@ def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
     if X.ndim != 3: raise ValueError(f'Expected a 3-D array [samples, channels, steps], got shape {X.shape}.')
     vocab = np.asarray(label_vocab(learn))
     if not len(X): return vocab[:0]
-    was_training = learn.model.training
-    try:
-        learn.model.eval()
-        with keep_random_state(): probs = _outputs(learn, X, bs)  # scores: their argmax is the softmax's
-    finally: learn.model.train(was_training)
+    with eval_mode(learn.model), keep_random_state(): probs = _outputs(learn, X, bs)  # scores: their argmax is the softmax's
     shape = tuple(getattr(probs, 'shape', ()))
     if len(shape) != 2 or shape[1] != len(vocab):  # argmax over features would pass for class indices
         got = f'outputs of shape {shape}' if shape else f'a {type(probs).__name__} of outputs'

@@ -297,9 +297,10 @@ def refuse_pandas(X, where: str):
                         "sktime's `convert_to(X, 'numpy3D')` turns a nested or multi-index DataFrame into one; "
                         'the sktime estimators (TimeMAEClassifier, TimeMAETransformer) take pandas input as it is.')
 
-def as_panel(X, where: str) -> np.ndarray:
-    """`X` as a float32 numpy array (a copy when it needs converting), with errors that name the fix for what does not
-    make one: pandas frames, series of different lengths, text, complex numbers."""
+def as_panel(X, where: str, copy: bool = True) -> np.ndarray:
+    """`X` as a float32 numpy array, with errors that name the fix for what does not make one: pandas frames, series
+    of different lengths, text, complex numbers. A copy (training may change it), unless `copy=False` and `X` is a
+    float32 array already (read-only readers: a large memmap stays on disk)."""
     refuse_pandas(X, where)
     if isinstance(X, torch.Tensor): X = X.detach().cpu().numpy()
     try: arr = np.asarray(X)
@@ -310,7 +311,7 @@ def as_panel(X, where: str) -> np.ndarray:
                          "sktime's PaddingTransformer), or call it once per length.")
     if arr.dtype.kind == 'c':
         raise TypeError(f'{where}: X holds complex numbers; pass real values, e.g. np.abs(X) or np.real(X).')
-    try: return arr.astype(np.float32)
+    try: return arr.astype(np.float32, copy=copy)
     except (ValueError, TypeError):
         raise TypeError(f'{where}: X must hold numbers, got values of dtype {arr.dtype} (e.g. {arr.flat[0]!r}). '
                         'Convert them to floats first.') from None

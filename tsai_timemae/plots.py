@@ -10,7 +10,7 @@ import torch
 from fastai.learner import Learner
 from fastai.torch_core import subplots
 
-from .embeddings import get_embeddings, keep_random_state
+from .embeddings import get_embeddings, eval_mode, keep_random_state
 from .model import TimeMAEBackbone, as_panel, check_panel, missing_labels, transpose_hint
 from .pretrain import TimeMAEPretrain
 from .tokenizers import GumbelTokenizer
@@ -136,16 +136,11 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
                          f'(shape {X.shape}): pass the same variables, in the same order, as its training data.'
                          f'{transpose_hint(X.shape, net.backbone.c_in)}')
     dev = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad(), keep_random_state():  # the caller's random streams stay where they were
-            torch.manual_seed(seed)
-            x = next(iter(learn.dls.valid.new_dl(X[:n], bs=len(X[:n]))))[0]   # the learner's batch transforms
-            x = torch.as_tensor(x).as_subclass(torch.Tensor).to(dev)
-            out = net(x)
-    finally:
-        net.train(was_training)
+    with eval_mode(net), torch.no_grad(), keep_random_state():  # the caller's random streams stay where they were
+        torch.manual_seed(seed)
+        x = next(iter(learn.dls.valid.new_dl(X[:n], bs=len(X[:n]))))[0]   # the learner's batch transforms
+        x = torch.as_tensor(x).as_subclass(torch.Tensor).to(dev)
+        out = net(x)
     ids_msk = out['ids_msk']                                            # the pass's own mask
     bs, n_p = x.shape[0], out['rep_vis'].shape[1] + ids_msk.shape[1]
     masked = torch.zeros(bs, n_p, dtype=torch.bool, device=dev).scatter_(1, ids_msk, True)

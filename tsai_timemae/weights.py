@@ -19,15 +19,29 @@ from fastai.torch_core import rank_distrib
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['ENCODER_PREFIX', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
-           'remove_stale_temporaries', 'atomic_write', 'check_writable_folder', 'atomic_torch_save', 'pack_encoder',
-           'save_encoder_weights', 'save_figure', 'check_timemae_keys', 'unpack_encoder', 'check_weights_path',
-           'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs',
-           'given_settings', 'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights',
+__all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
+           'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'check_writable_folder', 'atomic_torch_save',
+           'pack_encoder', 'save_encoder_weights', 'save_figure', 'check_timemae_keys', 'unpack_encoder',
+           'check_weights_path', 'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'encoder_config',
+           'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights',
            'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
+WRAPPER_PREFIXES = ('_orig_mod.', 'module.')  # what torch.compile's and DDP's (or DataParallel's) wrappers add to keys
+
+def unwrap_model(model):
+    "The model inside `torch.compile`'s and DDP's wrappers, whose `state_dict` keys carry `_orig_mod.` or `module.`."
+    while True:
+        inner = getattr(model, '_orig_mod', None)
+        if inner is None and isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)): inner = model.module
+        if not isinstance(inner, nn.Module): return model
+        model = inner
+
+def _unwrapped_key(k: str) -> str:
+    "A state_dict key without the wrappers' prefixes: `_orig_mod.backbone.x` -> `backbone.x`."
+    while not k.startswith(ENCODER_PREFIX) and k.startswith(WRAPPER_PREFIXES): k = k.split('.', 1)[1]
+    return k
 
 # %% ../nbs/01_weights.ipynb #2d607e1e
 def _pid_alive(pid: int) -> bool:
@@ -71,9 +85,12 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
     same path on this machine are removed first (their names carry the writer's process id and machine)."""
     path = Path(path).expanduser()
     if path.is_dir(): raise IsADirectoryError(f'{path} is a folder, not a file name: pass the path of a file inside it.')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = _new_temporary(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        fd, tmp = _new_temporary(path)
+    except OSError as e:  # the error would name the hidden temporary file, not the user's path
+        raise OSError(f'Cannot write {path} ({e.strerror or e}): pass a path in a folder you can write to.') from None
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
@@ -130,7 +147,12 @@ def save_encoder_weights(model: nn.Module, path) -> Path:
     `torch.load(weights_only=True)`. The stored settings let `finelast_learner`, `fineall_learner`, `timemae_learner`,
     `TimeMAE.from_pretrained` and `ts_learner(..., pretrained=True)` rebuild the same encoder (`n_heads` and `pre_norm`
     included, which no tensor shape shows). A backbone without `config` (one unpickled from an older version) is saved
-    as the bare `state_dict`, as before."""
+    as the bare `state_dict`, as before. A model wrapped by `torch.compile` or DDP saves the model inside."""
+    if not isinstance(model, nn.Module):
+        hint = (' (for a learner, pass learn.model)' if hasattr(model, 'model') else
+                ': the model comes first, then the path' if isinstance(model, (str, os.PathLike)) else '')
+        raise TypeError(f'save_encoder_weights(model, path) saves a TimeMAE model, got {type(model).__name__}{hint}.')
+    model = unwrap_model(model)
     sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
     if not sd: raise ValueError(f'{type(model).__name__} has no `backbone`: only TimeMAE encoders can be saved this way.')
     config = getattr(getattr(model, 'backbone', None), 'config', None)
@@ -268,6 +290,7 @@ def encoder_part(obj, src) -> tuple[dict, dict | None]:
     if isinstance(sd, dict) and 'model' in sd and isinstance(sd['model'], dict): sd = sd['model']  # learn.save(with_opt=True)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(f'{src} does not hold a state_dict (a dict of tensors), so it cannot be a TimeMAE encoder.')
+    sd = {_unwrapped_key(k): v for k, v in sd.items()}  # a compiled or DDP-wrapped model's state_dict
     enc = {k: v for k, v in sd.items() if k.startswith(ENCODER_PREFIX)}
     if not enc: raise ValueError(f'{src} holds no TimeMAE encoder weights (no key starts with {ENCODER_PREFIX!r}).')
     check_timemae_keys(enc, src)
@@ -366,8 +389,9 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
     is_path = isinstance(weights, (str, os.PathLike))
     src = weights if is_path else 'the state_dict'
     sd, stored = read_encoder_file(weights) if is_path else encoder_part(weights, src)
-    own = {k: v for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
-    own_config = getattr(getattr(model, 'backbone', None), 'config', None) or {}
+    inner = unwrap_model(model)  # torch.compile's or DDP's wrapper: load into the model inside
+    own = {k: v for k, v in inner.state_dict().items() if k.startswith(ENCODER_PREFIX)}
+    own_config = getattr(getattr(inner, 'backbone', None), 'config', None) or {}
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
     wrong = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in own if k in sd and sd[k].shape != own[k].shape]
