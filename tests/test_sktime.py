@@ -497,3 +497,26 @@ def test_the_channels_warning_names_a_users_line_whatever_the_users_folders_are_
                          env={**os.environ, 'OMP_NUM_THREADS': '1'}, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == [str(script), '6'], out.stdout[-500:]
+
+
+def test_transformer_with_a_weights_file_refuses_a_window_or_length_that_contradicts_it(bm, tmp_path):
+    "They used to be dropped without a word (the file's window was used); the file's own values still pass."
+    X = bm[0][:8]
+    path = save_encoder_weights(TimeMAE(6, None, **ARCH), tmp_path / 'enc.pth')
+    assert TimeMAETransformer(weights_path=path, n_heads=2, window=8).fit(X).learn_.model.backbone.window == 8
+    with pytest.raises(ValueError, match=r'does not fit this model(.|\n)*window=8(.|\n)*window=10'):
+        TimeMAETransformer(weights_path=path, n_heads=2, window=10).fit(X)
+    with pytest.raises(ValueError, match=r"does not fit this model(.|\n)*position table"):
+        TimeMAETransformer(weights_path=path, n_heads=2, max_seq_len=200).fit(X)
+
+
+def test_classifier_takes_multioutput_labels_of_text_and_numbers(bm):
+    "sktime fits a clone per column and sorts each column apart: a text column beside a number column is fine."
+    import pandas as pd
+    X, y = bm[0][FEW], np.asarray(bm[1])[FEW]
+    Y = pd.DataFrame({'motion': y, 'first': (y == y[0]).astype(int)})
+    pred = TimeMAEClassifier(**TINY).fit(X, Y).predict(X[:3])
+    assert list(pred.columns) == ['motion', 'first'] and set(pred['first']) <= {0, 1} and set(pred['motion']) <= set(y)
+    Y.loc[Y.index[-1], 'motion'] = None                          # each column's own checks still run
+    with pytest.raises(ValueError, match='labels in y are missing'):
+        TimeMAEClassifier(**TINY).fit(X, Y)

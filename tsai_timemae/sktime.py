@@ -284,7 +284,7 @@ def _changed_sizes(est) -> dict:
     passed on beside a weights file, so that one contradicting the file is refused (`check_arch_kwargs`) as
     `finelast_learner` refuses it, instead of silently giving the file's features. Defaults are left to the file."""
     defaults = inspect.signature(type(est).__init__).parameters
-    return {k: getattr(est, k) for k in ('d_model', 'n_layers', 'd_ff')
+    return {k: getattr(est, k) for k in ('d_model', 'n_layers', 'd_ff', 'window', 'max_seq_len')
             if k in defaults and getattr(est, k) != defaults[k].default}
 
 def _learner(est, dls, weights, tmp, **kwargs):
@@ -413,8 +413,10 @@ class TimeMAEClassifier(BaseClassifier):
             raise ValueError(f'{type(self).__name__}.fit needs labels y, one per series in X. To learn from series '
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
-        _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
         self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
+        if np.ndim(y) == 2 and np.shape(y)[1] > 1:  # sktime fits one clone per column, whose fit checks that column
+            with _with_fix(self): return super().fit(X, y)
+        _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
         classes = pd.unique(np.asarray(y).ravel())
         if len(classes) == 1:  # said with what it means; sktime's 'only single label seen in y' follows (its checks require it)
             only = getattr(classes[0], 'item', lambda: classes[0])()  # 'standing', not np.str_('standing')
@@ -502,8 +504,8 @@ class TimeMAETransformer(BaseTransformer):
 
     Parameters are the classifier's pretraining ones (see `TimeMAEClassifier`). With `weights_path`, the encoder's
     window, d_model, depth, d_ff, `max_seq_len` and, unless given, `n_heads` come from the file (`n_heads=None`, the
-    default, is 4 when `fit` pretrains); a given `n_heads`, and a `d_model`, `n_layers` or `d_ff` changed from its
-    default, must be the one it was pretrained with.
+    default, is 4 when `fit` pretrains); a given `n_heads`, `window` or `max_seq_len`, and a `d_model`, `n_layers` or
+    `d_ff` changed from its default, must be the one it was pretrained with.
     `pool='flatten'` returns every patch's representation in time order instead of their mean (`n_patches * d_model`
     columns, so one series length): for classes that differ by when things happen, such as gestures (`get_embeddings`).
     `layer=k` returns encoder block `k`'s output instead of the last block's (0: the patch + position embedding; -1:
