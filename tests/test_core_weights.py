@@ -269,6 +269,13 @@ def test_save_names_swapped_arguments_and_a_folder_it_cannot_write(tmp_path, mon
         save_encoder_weights(str(tmp_path / 'enc.pth'), m)
     def refused(path): raise PermissionError(13, 'Permission denied', str(path.parent / '.enc.pth.1-x.tmp'))
     monkeypatch.setattr(W, '_new_temporary', refused)
-    with pytest.raises(OSError, match=r'Cannot write .*enc\.pth \(Permission denied\): pass a path in a folder you can write to') as e:
+    with pytest.raises(PermissionError, match=r'Cannot write .*enc\.pth \(Permission denied\): pass a path in a folder you can write to') as e:
         save_encoder_weights(m, tmp_path / 'enc.pth')
     assert '.tmp' not in str(e.value)
+
+
+def test_a_parent_that_is_a_file_keeps_its_own_error(tmp_path):
+    "Only the temporary file's error is reworded; a path through a file stays the FileExistsError it was."
+    (tmp_path / 'enc.pth').write_bytes(b'x')
+    with pytest.raises(FileExistsError):
+        save_encoder_weights(TimeMAE(6, 4, **SMALL), tmp_path / 'enc.pth' / 'x.pth')

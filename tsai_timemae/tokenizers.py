@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 import math
 
 import numpy as np
@@ -42,7 +43,7 @@ def code_perplexity(codes: torch.Tensor, vocab_size: int) -> float:
 # %% ../nbs/02a_tokenizers.ipynb #073144e6
 def check_temperature(name: str, value) -> float:
     "A tokenizer's temperature is a finite number above 0: it divides logits or distances."
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
         raise ValueError(f'{name} must be a finite number above 0, got {value!r} (1.0 is the default).')
     return float(value)
 
@@ -270,6 +271,8 @@ def check_tokenizer_options(name: str, options: dict | None):
     if unknown:
         raise ValueError(f"tokenizer_kwargs {unknown} are not options of the {name!r} tokenizer, whose options are "
                          f"{own or 'none'}.")
+    for k in ('tau', 'temperature'):  # their values too, before any work (sktime checks settings it will not use)
+        if k in (options or {}): check_temperature(k, options[k])
 
 def make_tokenizer(name: str, d_model: int, vocab_size: int, c_in: int, window: int, **kwargs) -> nn.Module:
     "Build the tokenizer called `name` for a backbone of `d_model` features over `c_in` channels and `window` steps."

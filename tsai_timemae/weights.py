@@ -85,12 +85,12 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
     same path on this machine are removed first (their names carry the writer's process id and machine)."""
     path = Path(path).expanduser()
     if path.is_dir(): raise IsADirectoryError(f'{path} is a folder, not a file name: pass the path of a file inside it.')
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
-        fd, tmp = _new_temporary(path)
-    except OSError as e:  # the error would name the hidden temporary file, not the user's path
-        raise OSError(f'Cannot write {path} ({e.strerror or e}): pass a path in a folder you can write to.') from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    try: fd, tmp = _new_temporary(path)
+    except OSError as e:  # its error names the hidden temporary file, not the user's path; the kind of error stays
+        if e.errno is None: raise  # our own message (no free temporary name), which names the path
+        raise type(e)(e.errno, f'Cannot write {path} ({e.strerror or e}): pass a path in a folder you can write to.') from None
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
