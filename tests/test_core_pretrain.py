@@ -492,7 +492,7 @@ def test_a_plain_fit_of_the_pretraining_network_without_its_callback_warns(udls,
     learn = ts_learner(udls, TimeMAE, **SMALL)
     cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
-    with pytest.warns(UserWarning, match='training without its TimeMAEPretrain callback'):
+    with pytest.warns(UserWarning, match=r'training without its TimeMAEPretrain callback.*to train a classifier.*finelast_learner\(dls, cb.weights_path\)'):
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     import warnings
     with warnings.catch_warnings():
@@ -579,3 +579,23 @@ def test_the_closing_line_names_the_encoder_the_file_ends_with(udls, tmp_path, c
     with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=SaveModelCallback(monitor='valid_loss'))
     out = capsys.readouterr().out
     assert "Last epoch's pretrained encoder" not in out and 'reloaded its best epoch' in out
+
+
+def test_summary_saves_nothing_and_is_not_a_fit_of_the_resume_state(udls, tmp_path, capsys):
+    """fastai's `summary()` sends before_fit, after_epoch and after_fit through `with learn:`. Before a fit it crashed
+    in the resume state's callback; after one, it saved the encoder under a loss that was no epoch's (the `mcc` column
+    of its one-batch row), lowered `best` so that better epochs were no longer saved, wrote epoch 0's resume state and
+    counted itself as a fit, so that resuming skipped the real one."""
+    cb = TimeMAEPretrain(target_dir=tmp_path, checkpoint='best', save_every=1, resume=True)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, **SMALL)
+    learn.summary()                                               # before any fit: 'NoneType' has no attribute 'hypers'
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
+    state = cb.state_saver.path
+    files, best, fit_no = {p: _sha(p) for p in (cb.weights_path, state)}, cb.saver.best, cb.state_saver.fit_no
+    capsys.readouterr()
+    learn.summary()
+    out = capsys.readouterr().out
+    assert 'Better model' not in out and 'pretrained encoder' not in out
+    assert {p: _sha(p) for p in files} == files and cb.saver.best == best and cb.state_saver.fit_no == fit_no == 1
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)       # the next fit still saves a better epoch
+    assert cb.state_saver.fit_no == 2 and _sha(state) != files[state]

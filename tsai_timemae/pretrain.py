@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from fastai.callback.core import Callback, CancelEpochException, CancelFitException
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import SaveModelCallback, TrackerCallback
-from fastai.learner import Metric
+from fastai.learner import Learner, Metric
 from fastai.optimizer import Optimizer
 from fastai.torch_core import find_bs, get_model, num_distrib, rank_distrib, trainable_params
 from fastcore.basics import noop
@@ -279,7 +280,10 @@ class TimeMAEPretrainer(nn.Module):
         timemae_warn('The TimeMAE pretraining network is training without its TimeMAEPretrain callback (e.g. a plain '
                      'learn.fit after learn.fit(n, cbs=TimeMAEPretrain())): its momentum target is not updated and no '
                      'encoder file is written. Fit with the callback again: learn.fit(n, cbs=cb) with the same callback, '
-                     'or learn.add_cb(cb) once.', stacklevel=3)
+                     'or learn.add_cb(cb) once. The learner keeps the pretraining network and loss: to train a classifier '
+                     'on the pretrained encoder, make a new learner from its file, finelast_learner(dls, cb.weights_path), '
+                     'fineall_learner(dls, cb.weights_path) or ts_learner(dls, TimeMAE, pretrained=True, '
+                     'weights_path=cb.weights_path).', stacklevel=3)
 
     @torch.no_grad()
     def sync_target(self):
@@ -438,10 +442,23 @@ def _drop_repeated_callbacks(learn):
     if len(keep) != len(learn.cbs): learn.cbs = L(keep)
 
 def _in_validation(learn) -> bool:
-    """`learn.validate()` / `get_preds()`, alone or called from inside a fit (a user's callback): nothing trains, and the
-    fit around it must keep its state (its history, what was trained, whether its callback is fitting)."""
+    """`learn.validate()` / `get_preds()` / `summary()`, alone or called from inside a fit (a user's callback): nothing
+    trains, and the fit around it must keep its state (its history, what was trained, whether its callback is fitting)."""
     lock = getattr(learn, 'lock', None)
-    return hasattr(learn, 'gather_preds') or (lock is not None and lock.locked())
+    return hasattr(learn, 'gather_preds') or (lock is not None and lock.locked()) or _in_learner_context()
+
+_LEARNER_CONTEXT = (Learner.__enter__.__code__, Learner.__exit__.__code__)
+
+def _in_learner_context() -> bool:
+    """Whether fastai's `with learn:` sends this event, not a fit: `learn.summary()` (fastai's `layer_info`) sends
+    before_fit, after_epoch and after_fit that way around one batch, without the lock `validate()` holds. Without this,
+    a summary after pretraining saved the encoder under a loss that was no loss and wrote epoch 0's resume state."""
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code in _LEARNER_CONTEXT: return True
+        if f.f_code is Learner.fit.__code__: return False  # a fit (maybe inside a `with learn:`): a fit's event
+        f = f.f_back
+    return False
 
 def _has_valid(dls) -> bool:
     try: return len(dls.valid) > 0
@@ -586,7 +603,8 @@ class SaveEncoder(TrackerCallback):
 
     def after_epoch(self):
         names = list(self.recorder.metric_names[1:])
-        if not getattr(self, '_trained', False) or self.monitor not in names: return  # False also without its before_fit (summary)
+        if not getattr(self, '_trained', False) or self.monitor not in names: return  # False also without its before_fit
+        if _in_validation(self.learn): return  # a summary() after a fit: `_trained` is still that fit's, and its row no epoch's
         val = _as_float(self.recorder.values[-1][names.index(self.monitor)])
         if val is None or not (self.every_epoch or val < self.best): return
         self.best = val
