@@ -599,3 +599,10 @@ def test_summary_saves_nothing_and_is_not_a_fit_of_the_resume_state(udls, tmp_pa
     assert {p: _sha(p) for p in files} == files and cb.saver.best == best and cb.state_saver.fit_no == fit_no == 1
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)       # the next fit still saves a better epoch
     assert cb.state_saver.fit_no == 2 and _sha(state) != files[state]
+
+
+def test_a_fit_inside_a_with_learn_block_still_saves_its_encoder(udls, tmp_path):
+    "The block's own before_fit is not a fit, but it must not switch the encoder's saver off for the fit inside it."
+    learn, cb = _learner(udls, tmp_path)
+    with learn, learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert cb.weights_path is not None and cb.weights_path.is_file() and cb.saver.best < float('inf')

@@ -592,7 +592,9 @@ class SaveEncoder(TrackerCallback):
         self.best = math.inf
 
     def before_fit(self):
-        if _in_validation(self.learn): self.run = False; return  # saves nothing; a fit around it keeps `_trained` (fastai sets run back after)
+        # saves nothing (each event checks); a fit around it keeps `_trained`. Not `self.run = False`: after the
+        # before_fit of a `with learn:` block, a fit inside the block would run without this callback
+        if _in_validation(self.learn): return
         self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self.learn, 'gather_preds')
         self.monitor = 'valid_loss' if _has_valid(self.learn.dls) else 'train_loss'
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
@@ -619,6 +621,7 @@ class SaveEncoder(TrackerCallback):
         the fit: with `every_epoch` the file then holds another encoder than the learner, and fine-tuning from the file
         would start from one the user did not choose. Save the learner's encoder again; `best` becomes that epoch's loss."""
         if not (getattr(self, '_trained', False) and self.every_epoch and self.weights_path is not None): return
+        if _in_validation(self.learn): return  # the end of a validate() or summary(), not of the fit
         reloaded = _reloading_trackers(self.learn)
         if not reloaded: return
         tracker = reloaded[-1]  # the last one's after_fit loaded last: the learner holds its epoch
