@@ -253,3 +253,20 @@ def test_get_embeddings_leaves_each_part_in_the_mode_it_was_in():
     m.backbone.eval()
     get_embeddings(m, np.zeros((2, 3, 40), np.float32))
     assert m.training and not m.backbone.training and not any(x.training for x in m.backbone.modules())
+
+
+def test_y_range_bounds_a_regression_head_as_tsais_models_do():
+    "tsai users pass y_range for regression (TSTPlus adds SigmoidRange): it was an unexpected keyword."
+    from fastai.layers import SigmoidRange
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 40) * 100
+    m = TimeMAE(3, 2, **SMALL, y_range=(-1, 3))
+    assert isinstance(m.head[-1], SigmoidRange)
+    out = m(x)
+    assert out.shape == (4, 2) and out.min() > -1 and out.max() < 3
+    def flat_head(nf, c_out, n_patches): return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(nf * n_patches, c_out))
+    flat = TimeMAE(3, 1, seq_len=40, **SMALL, custom_head=flat_head, y_range=(0, 1))
+    assert flat.head._timemae_patches == 4 and 0 < flat(x).min() and flat(x).max() < 1
+    for bad in [(1, 0), (0,), (0, float('inf')), 'ab']:
+        with pytest.raises(ValueError, match='y_range must be \\(low, high\\)'): TimeMAE(3, 1, **SMALL, y_range=bad)
+    with pytest.raises(ValueError, match='c_out=None gives features'): TimeMAE(3, None, **SMALL, y_range=(0, 1))

@@ -529,10 +529,16 @@ def test_get_preds_with_loss_gives_one_pretraining_loss_per_series(udls, tmp_pat
     assert torch.allclose(per(out).mean(), mean, rtol=1e-5)
 
 
-def test_show_results_of_a_pretraining_learner_points_to_show_masks(udls, tmp_path):
+@pytest.mark.parametrize('view', ['show_results', 'show_probas', 'plot_confusion_matrix', 'top_losses',
+                                  'feature_importance', 'step_importance', 'interpretation'])
+def test_classifier_views_of_a_pretraining_learner_point_to_show_masks(udls, tmp_path, view):
+    "tsai's and fastai's views of a classifier's predictions gave raw errors ('PretrainOutput' has no attribute 'ndim')."
+    from fastai.interpret import ClassificationInterpretation
     learn, _ = _learner(udls, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    call = (lambda: ClassificationInterpretation.from_learner(learn)) if view == 'interpretation' else getattr(learn, view)
     with pytest.raises(TypeError, match=r'predicts masked patches, not classes.*show_masks\(learn, X\)'):
-        learn.show_results()
+        call()
 
 
 def test_the_callback_state_survives_a_validate_inside_the_fit_and_an_error_leaves_no_stale_flag(udls, tmp_path):
@@ -606,3 +612,17 @@ def test_a_fit_inside_a_with_learn_block_still_saves_its_encoder(udls, tmp_path)
     learn, cb = _learner(udls, tmp_path)
     with learn, learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert cb.weights_path is not None and cb.weights_path.is_file() and cb.saver.best < float('inf')
+
+
+def test_classifier_views_of_a_timemae_classifier_still_work(dls):
+    "The guard passes a classifier through to tsai's and fastai's own views."
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from fastai.interpret import ClassificationInterpretation
+    learn = ts_learner(dls, TimeMAE, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    with learn.no_bar():
+        learn.show_probas()
+        ClassificationInterpretation.from_learner(learn).plot_confusion_matrix()
+    plt.close('all')

@@ -603,7 +603,7 @@ NAMED_PRETRAIN_SETTINGS = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'be
 # per class, the arguments not recorded in `library_defaults` because they do not change what a pretraining learns
 # (the fine-tuning head, checks, where and how often files are written, what is printed) or come from the data
 NOT_ENCODER_SETTINGS = {
-    'arch': {'c_in', 'c_out', 'seq_len', 'custom_head', 'check_finite', 'fc_dropout'},
+    'arch': {'c_in', 'c_out', 'seq_len', 'custom_head', 'check_finite', 'fc_dropout', 'y_range'},
     'pretrain': {'target_dir', 'fname', 'save_best', 'verbose', 'collapse_threshold', 'save_every', 'resume'},
     'pretrainer': {'backbone', 'dropout'},  # the backbone is given; `dropout` is `TimeMAEPretrain`'s decoder_dropout
     'tokenizer': {'d_model', 'vocab_size', 'c_in', 'window'},  # from the backbone, the data and `vocab_size`

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import sys
 import types
 
 import numpy as np
 import torch
 import torch.nn as nn
+from fastai.layers import SigmoidRange
 from tsai.models.layers import GAP1d
 
 # the layers, importable from here too (`from tsai_timemae.model import FastDropout, ...`)
@@ -24,8 +26,9 @@ from .weights import (
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'TimeMAE', 'has_labels', 'missing_labels',
-           'check_dls', 'refuse_pandas', 'as_panel', 'transpose_hint', 'check_panel', 'check_X', 'install_tsai_hooks']
+__all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'check_y_range', 'TimeMAE', 'has_labels',
+           'missing_labels', 'check_dls', 'refuse_pandas', 'as_panel', 'transpose_hint', 'check_panel', 'check_X',
+           'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #bc3ae328
 DEFAULT_WINDOW = 8  # the paper's HAR window; what TimeMAE uses when neither `window` nor the series length is known
@@ -147,6 +150,17 @@ def warn_if_channels_last(c_in: int, seq_len: int, stacklevel: int = 2):
                      stacklevel=stacklevel + 1)
 
 # %% ../nbs/00_model.ipynb #ea6046a2
+def check_y_range(y_range, c_out):
+    "`y_range` is a pair of finite numbers, low below high, and bounds outputs: a model with `c_out=None` has none."
+    if y_range is None: return
+    ok = (isinstance(y_range, (tuple, list)) and len(y_range) == 2 and
+          all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in y_range))
+    if not ok or not y_range[0] < y_range[1]:
+        raise ValueError(f'y_range must be (low, high), two finite numbers with low < high, got {y_range!r}.')
+    if c_out is None:
+        raise ValueError('y_range bounds the outputs of a regression head, and c_out=None gives features (no head '
+                         'outputs): pass c_out, or leave y_range out.')
+
 class TimeMAE(nn.Module):
     """TimeMAE classifier, a tsai architecture: `backbone` (window slicing + Transformer) and `head`
     (mean pooling over every patch, then a linear layer).
@@ -157,15 +171,17 @@ class TimeMAE(nn.Module):
     it is `DEFAULT_WINDOW` (8). `window_source` says which happened: 'given', 'seq_len' or 'default'.
     `c_out=None` leaves out the linear layer, so the model returns the pooled `[bs, d_model]` features,
     which is what an unlabelled data set needs for pretraining and what embeddings are.
+    `y_range=(low, high)` bounds a regression head's outputs with fastai's `SigmoidRange`, as tsai's models do.
     `TimeMAE.from_pretrained(weights_path)` rebuilds a saved encoder's architecture and loads it."""
     def __init__(self, c_in: int, c_out: int | None = None, seq_len: int | None = None, window: int | None = None,
                  d_model: int = 64, n_layers: int = 8, n_heads: int = 4, d_ff: int = 256, dropout: float = 0.2,
                  max_seq_len: int = 8192, pre_norm: bool = False, fc_dropout: float = 0.,
                  custom_head=None, check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
-                 ff_dropout: str = 'hidden', attn_dropout: float | None = None):
+                 ff_dropout: str = 'hidden', attn_dropout: float | None = None, y_range: tuple | None = None):
         super().__init__()
         check_setting_types(dict(c_in=c_in, c_out=c_out, seq_len=seq_len, window=window, max_seq_len=max_seq_len),
                             dict(fc_dropout=fc_dropout), optional=('c_out', 'seq_len', 'window'))
+        check_y_range(y_range, c_out)
         if window is None: window, self.window_source = (DEFAULT_WINDOW, 'default') if seq_len is None else (auto_window(seq_len), 'seq_len')
         else: self.window_source = 'given'
         if seq_len is not None:
@@ -188,6 +204,11 @@ class TimeMAE(nn.Module):
             if init_scheme == 'authors': authors_init_(self.head)
         elif isinstance(custom_head, nn.Module): self.head = custom_head
         else: self.head = self.build_custom_head(custom_head, c_out, seq_len)
+        if y_range is not None:  # after the head, whichever it is (tsai's regression heads, finelast's linear probe)
+            patches = getattr(self.head, '_timemae_patches', None)
+            self.head = nn.Sequential(*self.head, SigmoidRange(*y_range)) if type(self.head) is nn.Sequential else \
+                nn.Sequential(self.head, SigmoidRange(*y_range))
+            if patches is not None: self.head._timemae_patches = patches
 
     def build_custom_head(self, custom_head, c_out, seq_len):
         """tsai's convention, `custom_head(head_nf, c_out, seq_len)`, where `seq_len` is the encoder's output length:
@@ -453,15 +474,35 @@ def install_tsai_hooks(cls):
     get_X_preds._tsai_original, get_X_preds.__doc__ = orig_preds, orig_preds.__doc__
     Learner.get_X_preds = get_X_preds
 
-    orig_show = getattr(Learner.show_results, '_tsai_original', Learner.show_results)
-    def show_results(self, *args, **kwargs):
-        if hasattr(self.model, 'tokenizer') and isinstance(getattr(self.model, 'backbone', None), TimeMAEBackbone):
-            raise TypeError('show_results shows a classifier\'s predictions beside the targets; a TimeMAE pretraining '
-                            'learner predicts masked patches, not classes. Look at what it learns with '
-                            'show_masks(learn, X) (the masked patches and their codewords) or plot_embeddings(learn, X, y).')
-        return orig_show(self, *args, **kwargs)
-    show_results._tsai_original, show_results.__doc__ = orig_show, orig_show.__doc__
-    Learner.show_results = show_results
+    # fastai's and tsai's views of a classifier's predictions beside the targets fail on a pretraining learner with
+    # raw errors ('PretrainOutput' object has no attribute 'ndim', IndexError, ...): one message that says why
+    import tsai.analysis  # noqa: F401  (imported here first, so that its patches of Learner are the ones wrapped)
+    from fastai.interpret import Interpretation
+
+    def refuse_pretraining(learn, name: str):
+        if hasattr(learn.model, 'tokenizer') and isinstance(getattr(learn.model, 'backbone', None), TimeMAEBackbone):
+            raise TypeError(f"{name} shows a classifier's predictions beside the targets; a TimeMAE pretraining learner "
+                            'predicts masked patches, not classes. Look at what it learns with show_masks(learn, X) (the '
+                            'masked patches and their codewords) or plot_embeddings(learn, X, y); for a classifier, '
+                            'fine-tune the pretrained encoder first (finelast_learner or fineall_learner with its file).')
+
+    def make_view(name, orig):
+        def view(self, *args, **kwargs):
+            refuse_pretraining(self, name)
+            return orig(self, *args, **kwargs)
+        view._tsai_original, view.__doc__, view.__name__ = orig, orig.__doc__, name
+        return view
+    for name in ('show_results', 'show_probas', 'plot_confusion_matrix', 'top_losses', 'feature_importance', 'step_importance'):
+        if (cur := getattr(Learner, name, None)) is not None:
+            setattr(Learner, name, make_view(name, getattr(cur, '_tsai_original', cur)))
+
+    orig_interp = Interpretation.from_learner.__func__
+    orig_interp = getattr(orig_interp, '_tsai_original', orig_interp)
+    def from_learner(cls, learn, *args, **kwargs):
+        refuse_pretraining(learn, f'{cls.__name__}.from_learner')
+        return orig_interp(cls, learn, *args, **kwargs)
+    from_learner._tsai_original, from_learner.__doc__ = orig_interp, orig_interp.__doc__
+    Interpretation.from_learner = classmethod(from_learner)
 
 # `ts_learner(dls, TimeMAE, pretrained=True, weights_path=...)` loads the encoder strictly, not tsai's partial load
 install_strict_transfer(TimeMAE)

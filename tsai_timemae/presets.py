@@ -26,7 +26,7 @@ def authors_preset() -> dict:
     }
 
 # the settings of `TimeMAE` and `TimeMAEPretrain` a recipe leaves to its user: data shape, files, logging, the head
-NOT_RECIPE = {'arch': {'self', 'c_in', 'c_out', 'seq_len', 'fc_dropout', 'custom_head', 'check_finite'},
+NOT_RECIPE = {'arch': {'self', 'c_in', 'c_out', 'seq_len', 'fc_dropout', 'custom_head', 'check_finite', 'y_range'},
               'pretrain': {'self', 'target_dir', 'fname', 'save_best', 'checkpoint', 'verbose', 'collapse_threshold',
                            'save_every', 'resume'}}
 
