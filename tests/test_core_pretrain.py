@@ -529,7 +529,7 @@ def test_get_preds_with_loss_gives_one_pretraining_loss_per_series(udls, tmp_pat
     assert torch.allclose(per(out).mean(), mean, rtol=1e-5)
 
 
-@pytest.mark.parametrize('view', ['show_results', 'show_probas', 'plot_confusion_matrix', 'top_losses',
+@pytest.mark.parametrize('view', ['show_results', 'show_probas', 'plot_confusion_matrix',
                                   'feature_importance', 'step_importance', 'interpretation'])
 def test_classifier_views_of_a_pretraining_learner_point_to_show_masks(udls, tmp_path, view):
     "tsai's and fastai's views of a classifier's predictions gave raw errors ('PretrainOutput' has no attribute 'ndim')."
@@ -626,3 +626,28 @@ def test_classifier_views_of_a_timemae_classifier_still_work(dls):
         learn.show_probas()
         ClassificationInterpretation.from_learner(learn).plot_confusion_matrix()
     plt.close('all')
+
+
+def test_lr_find_with_a_callback_that_validates_each_epoch_saves_nothing(udls, tmp_path):
+    "The validate()'s own after_fit switches the encoder's saver back on inside lr_find: it crashed (IndexError)."
+    learn, cb = _learner(udls, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    before, n = _sha(cb.weights_path), len(cb.history)
+
+    class ValidateEachEpoch(Callback):
+        order = 70
+        def after_epoch(self):
+            if not self.learn.lock.locked(): self.learn.validate()
+    learn.add_cb(ValidateEachEpoch())
+    with learn.no_bar(), learn.no_logging(): learn.lr_find(num_it=12, show_plot=False, suggest_funcs=())
+    assert _sha(cb.weights_path) == before and len(cb.history) == n
+
+
+def test_top_losses_ranks_series_by_their_pretraining_loss(udls, tmp_path):
+    "Not a classifier's view: tsai sorts the one pretraining loss per series that get_X_preds gives."
+    learn, _ = _learner(udls, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    import numpy as np
+    X = np.asarray(udls.valid.one_batch()[0].cpu())[:6]
+    with learn.no_bar(): losses, idx = learn.top_losses(X, np.zeros(len(X)), k=3)
+    assert len(losses) == 3 and len(set(map(int, idx))) == 3 and (losses[:-1] >= losses[1:]).all()

@@ -492,7 +492,8 @@ def install_tsai_hooks(cls):
             return orig(self, *args, **kwargs)
         view._tsai_original, view.__doc__, view.__name__ = orig, orig.__doc__, name
         return view
-    for name in ('show_results', 'show_probas', 'plot_confusion_matrix', 'top_losses', 'feature_importance', 'step_importance'):
+    # (not top_losses: it ranks the series by their pretraining loss, which `get_X_preds` gives one per series)
+    for name in ('show_results', 'show_probas', 'plot_confusion_matrix', 'feature_importance', 'step_importance'):
         if (cur := getattr(Learner, name, None)) is not None:
             setattr(Learner, name, make_view(name, getattr(cur, '_tsai_original', cur)))
 

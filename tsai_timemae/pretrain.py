@@ -606,7 +606,9 @@ class SaveEncoder(TrackerCallback):
     def after_epoch(self):
         names = list(self.recorder.metric_names[1:])
         if not getattr(self, '_trained', False) or self.monitor not in names: return  # False also without its before_fit
-        if _in_validation(self.learn): return  # a summary() after a fit: `_trained` is still that fit's, and its row no epoch's
+        # a summary() after a fit (`_trained` is still that fit's, and its row no epoch's); an lr_find, which a
+        # validate() inside it (a user's callback) may have switched this callback back on for
+        if _outside_training(self.learn): return
         val = _as_float(self.recorder.values[-1][names.index(self.monitor)])
         if val is None or not (self.every_epoch or val < self.best): return
         self.best = val
