@@ -651,3 +651,21 @@ def test_top_losses_ranks_series_by_their_pretraining_loss(udls, tmp_path):
     X = np.asarray(udls.valid.one_batch()[0].cpu())[:6]
     with learn.no_bar(): losses, idx = learn.top_losses(X, np.zeros(len(X)), k=3)
     assert len(losses) == 3 and len(set(map(int, idx))) == 3 and (losses[:-1] >= losses[1:]).all()
+
+
+def test_a_fit_after_an_interrupted_lr_find_saves_its_encoder(udls, tmp_path):
+    "An interrupted lr_find never sent the after_fit that switched the encoder's saver back on: the next fit saved nothing."
+    learn, cb = _learner(udls, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    before = _sha(cb.weights_path)
+
+    class Interrupt(Callback):
+        def after_batch(self):
+            if hasattr(self.learn, 'lr_finder') and self.iter == 2: raise KeyboardInterrupt
+    learn.add_cb(Interrupt())
+    with pytest.raises(KeyboardInterrupt):
+        with learn.no_bar(), learn.no_logging(): learn.lr_find(num_it=12, show_plot=False)
+    learn.remove_cb(Interrupt)
+    assert _sha(cb.weights_path) == before
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert _sha(cb.weights_path) != before

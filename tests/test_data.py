@@ -511,3 +511,18 @@ def test_ts_files_without_classes_are_refused_by_what_their_header_says(tmp_path
         (d / f'NoClass_{split}.ts').write_text(f'@problemName NoClass\n@timeStamps false\n@missing false\n@univariate true\n'
                                                f'@equalLength true\n@seriesLength 3\n{flag}\n@data\n' + rows)
     with pytest.raises(ValueError, match=message): load_dataset(d)
+
+
+def test_a_misspelt_name_gets_the_closest_data_sets_and_an_empty_split_file_is_named(tmp_path):
+    "A typo listed only the folders searched; an empty train.pt gave IndexError from inside the error's own message."
+    har = tmp_path / 'HAR'
+    har.mkdir()
+    for s in ('train', 'val', 'test'): torch.save({'samples': torch.zeros(4, 1, 8), 'labels': torch.zeros(4)}, har / f'{s}.pt')
+    (tmp_path / 'UEA' / 'ECG200').mkdir(parents=True)
+    for s in ('TRAIN', 'TEST'): (tmp_path / 'UEA' / 'ECG200' / f'ECG200_{s}.ts').write_text('')
+    for typo, meant in (('HARR', 'HAR'), ('har', 'HAR'), ('ECG20', 'ECG200')):
+        with pytest.raises(FileNotFoundError, match=f"Did you mean '{meant}'.*Data sets in the data folders: HAR, ECG200"):
+            find_dataset(typo, root=tmp_path)
+    (har / 'train.pt').write_bytes(b'')
+    with pytest.raises(ValueError, match=r'Could not read .*train\.pt as a TS-TCC split .*EOFError, e.g. an empty file'):
+        load_dataset(str(har))

@@ -159,3 +159,10 @@ def test_an_fname_with_a_folder_ends_where_it_says(tmp_path):
     out = demo.pretrain_encoder(load_basic_motions()[0][:12], 1, 4, 0, tmp_path, TINY, pretrain_kwargs={'fname': 'sub/enc'},
                                 verbose=False)
     assert out == tmp_path / 'sub' / 'enc.pth' and out.is_file() and not list(tmp_path.rglob('*.running*'))
+
+
+def test_the_demo_never_downloads_a_missing_basicmotions(monkeypatch):
+    "sktime downloads a data set its install lacks: the demo says what is missing instead."
+    monkeypatch.setattr(demo, 'sktime_bundled_folder', lambda name: None)
+    with pytest.raises(FileNotFoundError, match="sktime's bundled copy of BasicMotions is missing.*never does"):
+        demo.load_basic_motions()

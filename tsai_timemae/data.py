@@ -5,6 +5,7 @@
 # %% ../nbs/10_data.ipynb #483328b1
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import os
@@ -23,8 +24,8 @@ __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKT
            'default_data_root', 'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite',
            'read_tstcc_pt', 'ts_header', 'declared_class_labels', 'check_ts_targets', 'numeric_label_key',
            'unify_label_spellings', 'check_declared_labels', 'read_ts_files', 'read_numpy', 'split_train_valid',
-           'recording_groups', 'shared_recording_fraction', 'find_dataset', 'sktime_bundled_folder', 'load_dataset',
-           'check_label_fraction', 'label_subset', 'standardize_by_channel']
+           'recording_groups', 'shared_recording_fraction', 'find_dataset', 'available_datasets',
+           'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -143,7 +144,8 @@ def read_tstcc_pt(path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file(): raise FileNotFoundError(f'No TS-TCC split file at {path}.')
     try: d = torch.load(path, map_location='cpu', weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError) as e:
-        raise ValueError(f'Could not read {path} as a TS-TCC split (a torch file holding only tensors): {str(e).splitlines()[0]} '
+        why = (str(e).splitlines() or [f'{type(e).__name__}, e.g. an empty file'])[0]  # an empty file's EOFError has no text
+        raise ValueError(f'Could not read {path} as a TS-TCC split (a torch file holding only tensors): {why} '
                          'The file is corrupt or holds arbitrary Python objects, which are not unpickled for safety; '
                          "re-save it as torch.save({'samples': tensor, 'labels': tensor}, path).") from None
     if not isinstance(d, dict) or not {'samples', 'labels'} <= set(d):
@@ -456,9 +458,30 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
         raise FileNotFoundError(f'No such file or folder: {p} (from {Path.cwd()}), and no data set of that name in the '
                                 f'data folders ({", ".join(map(str, roots))}) or among the data sets bundled with sktime. '
                                 'Check the path for a typo.')
-    raise FileNotFoundError(f'Data set {name_or_path!r} not found. Searched: {", ".join(map(str, searched))}, and the '
-                            f'data sets bundled with sktime ({", ".join(SKTIME_BUNDLED)}). Nothing is downloaded: put the '
-                            f'files there, pass root=... (--root), or set ${DATA_ENV} to your data folder.')
+    known = available_datasets(roots)
+    close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.6) or \
+        [k for k in known if k.lower() == str(name_or_path).lower()]
+    raise FileNotFoundError(f'Data set {name_or_path!r} not found.' + (f' Did you mean {" or ".join(map(repr, close))}?'
+                            if close else '') + f' Searched: {", ".join(map(str, searched))}, and the data sets bundled '
+                            f'with sktime ({", ".join(SKTIME_BUNDLED)}). Data sets in the data folders: '
+                            f'{", ".join(k for k in known if k not in SKTIME_BUNDLED) or "none"}. Nothing is downloaded: '
+                            f'put the files there, pass root=... (--root), or set ${DATA_ENV} to your data folder.')
+
+def available_datasets(roots) -> list[str]:
+    """The names `find_dataset` finds under `roots` (a data set folder, `UEA/<name>`, a `.npz`), their aliases and
+    sktime's bundled sets: the names a typo is compared with."""
+    names = []
+    for r in map(Path, roots):
+        if not r.is_dir(): continue
+        for folder in sorted(r.iterdir()):
+            if folder.is_dir() and _format_of(folder, folder.name): names.append(folder.name)
+            elif folder.suffix == '.npz' and folder.is_file(): names.append(folder.stem)
+        if (r / 'UEA').is_dir():
+            for folder in sorted((r / 'UEA').iterdir()):
+                if folder.is_dir() and _format_of(folder, folder.name):
+                    names.append(folder.name if folder.name not in names else f'UEA/{folder.name}')
+    names += [a for a, full in ALIASES.items() if full in names]
+    return list(dict.fromkeys(names + list(SKTIME_BUNDLED)))
 
 SKTIME_BUNDLED = ('ArrowHead', 'BasicMotions', 'GunPoint', 'ItalyPowerDemand', 'JapaneseVowels', 'OSULeaf', 'UnitTest')
 

@@ -21,7 +21,7 @@ from tsai.data.core import TSClassification, get_ts_dls
 from tsai.learner import ts_learner
 
 from .cli import positive_int, seed_int
-from .data import check_label_fraction, label_subset, standardize_by_channel
+from .data import check_label_fraction, label_subset, sktime_bundled_folder, standardize_by_channel
 from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
@@ -35,6 +35,9 @@ __all__ = ['METHODS', 'UNTRAINED', 'load_basic_motions', 'pretrain_encoder', 'fi
 # %% ../nbs/05_demo.ipynb #cf8c4707
 def load_basic_motions():
     "BasicMotions' official train and test splits as float32 arrays `[n, 6, 100]` and string labels."
+    if sktime_bundled_folder('BasicMotions') is None:  # sktime would download it: nothing may be downloaded
+        raise FileNotFoundError("sktime's bundled copy of BasicMotions is missing from this install (sktime would "
+                                'download it, which the demo never does). Reinstall sktime (`make install`).')
     from sktime.datasets import load_basic_motions as _load
     Xtr, ytr = _load(split='train', return_type='numpy3D')
     Xte, yte = _load(split='test', return_type='numpy3D')

@@ -594,12 +594,13 @@ class SaveEncoder(TrackerCallback):
     def before_fit(self):
         # saves nothing (each event checks); a fit around it keeps `_trained`. Not `self.run = False`: after the
         # before_fit of a `with learn:` block, a fit inside the block would run without this callback
+        # nor `self.run = False` in lr_find: an interrupted lr_find never sends the after_fit that sets it back, and
+        # the next fit would save no encoder; after_epoch and after_fit check `_outside_training` instead
         if _in_validation(self.learn): return
-        self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self.learn, 'gather_preds')
         self.monitor = 'valid_loss' if _has_valid(self.learn.dls) else 'train_loss'
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
         # on every rank, so that all stop together: rank 0 failing alone would leave the others waiting in DDP
-        if self.run: check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')
+        if not _outside_training(self.learn): check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')
 
     def before_train(self): self._trained = True
 
@@ -623,7 +624,7 @@ class SaveEncoder(TrackerCallback):
         the fit: with `every_epoch` the file then holds another encoder than the learner, and fine-tuning from the file
         would start from one the user did not choose. Save the learner's encoder again; `best` becomes that epoch's loss."""
         if not (getattr(self, '_trained', False) and self.every_epoch and self.weights_path is not None): return
-        if _in_validation(self.learn): return  # the end of a validate() or summary(), not of the fit
+        if _outside_training(self.learn): return  # the end of a validate(), summary() or lr_find, not of a fit
         reloaded = _reloading_trackers(self.learn)
         if not reloaded: return
         tracker = reloaded[-1]  # the last one's after_fit loaded last: the learner holds its epoch
