@@ -526,3 +526,30 @@ def test_a_misspelt_name_gets_the_closest_data_sets_and_an_empty_split_file_is_n
     (har / 'train.pt').write_bytes(b'')
     with pytest.raises(ValueError, match=r'Could not read .*train\.pt as a TS-TCC split .*EOFError, e.g. an empty file'):
         load_dataset(str(har))
+
+
+def test_a_folder_that_cannot_be_read_does_not_hide_the_not_found_message(tmp_path, monkeypatch):
+    "`lost+found` on a data disk raised PermissionError from the list of data sets that the message gives."
+    import tsai_timemae.data as D
+    (tmp_path / 'HAR').mkdir()
+    torch.save({'samples': torch.zeros(4, 1, 8), 'labels': torch.zeros(4)}, tmp_path / 'HAR' / 'train.pt')
+    (tmp_path / 'lost+found').mkdir()
+    real = D._format_of
+    def guarded(folder, name):
+        if folder.name == 'lost+found': raise PermissionError(13, 'Permission denied', str(folder / 'train.pt'))
+        return real(folder, name)
+    monkeypatch.setattr(D, '_format_of', guarded)
+    with pytest.raises(FileNotFoundError, match="Did you mean 'HAR'"):
+        find_dataset('HARR', root=tmp_path)
+
+
+@pytest.mark.parametrize('cut', [1, 30, 200])
+def test_an_old_format_split_file_cut_short_is_named(tmp_path, cut):
+    "torch's pre-zip format cut short raised a bare struct.error or IndexError."
+    full = tmp_path / 'full.pt'
+    torch.save({'samples': torch.zeros(4, 1, 8), 'labels': torch.zeros(4)}, full, _use_new_zipfile_serialization=False)
+    from tsai_timemae.data import read_tstcc_pt
+    bad = tmp_path / 'train.pt'
+    bad.write_bytes(full.read_bytes()[:cut])
+    with pytest.raises(ValueError, match=r'Could not read .*train\.pt as a TS-TCC split'):
+        read_tstcc_pt(bad)

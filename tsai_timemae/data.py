@@ -10,6 +10,7 @@ import hashlib
 import math
 import os
 import pickle
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
@@ -143,8 +144,10 @@ def read_tstcc_pt(path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'No TS-TCC split file at {path}.')
     try: d = torch.load(path, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError) as e:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError, IndexError,
+            struct.error) as e:  # the last two: an old-format (non-zip) file cut short
         why = (str(e).splitlines() or [f'{type(e).__name__}, e.g. an empty file'])[0]  # an empty file's EOFError has no text
+        why = why if why.endswith('.') else why + '.'
         raise ValueError(f'Could not read {path} as a TS-TCC split (a torch file holding only tensors): {why} '
                          'The file is corrupt or holds arbitrary Python objects, which are not unpickled for safety; '
                          "re-save it as torch.save({'samples': tensor, 'labels': tensor}, path).") from None
@@ -458,30 +461,34 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
         raise FileNotFoundError(f'No such file or folder: {p} (from {Path.cwd()}), and no data set of that name in the '
                                 f'data folders ({", ".join(map(str, roots))}) or among the data sets bundled with sktime. '
                                 'Check the path for a typo.')
-    known = available_datasets(roots)
+    known = [k for k in available_datasets(roots) if k != str(name_or_path)]
     close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.6) or \
         [k for k in known if k.lower() == str(name_or_path).lower()]
+    found = [k for k in known if k not in SKTIME_BUNDLED]
+    listed = ', '.join(found[:20]) + (f' and {len(found) - 20} more' if len(found) > 20 else '')
     raise FileNotFoundError(f'Data set {name_or_path!r} not found.' + (f' Did you mean {" or ".join(map(repr, close))}?'
                             if close else '') + f' Searched: {", ".join(map(str, searched))}, and the data sets bundled '
                             f'with sktime ({", ".join(SKTIME_BUNDLED)}). Data sets in the data folders: '
-                            f'{", ".join(k for k in known if k not in SKTIME_BUNDLED) or "none"}. Nothing is downloaded: '
-                            f'put the files there, pass root=... (--root), or set ${DATA_ENV} to your data folder.')
+                            f'{listed or "none"}. Nothing is downloaded: put the files there, pass root=... (--root), or '
+                            f'set ${DATA_ENV} to your data folder.')
 
 def available_datasets(roots) -> list[str]:
     """The names `find_dataset` finds under `roots` (a data set folder, `UEA/<name>`, a `.npz`), their aliases and
     sktime's bundled sets: the names a typo is compared with."""
+    def entries(folder: Path) -> list[Path]:
+        try: return sorted(folder.iterdir()) if folder.is_dir() else []
+        except OSError: return []  # a folder this user cannot read: not a data set it can load
+
+    def is_data(entry: Path, npz: bool) -> bool:
+        try: return bool(entry.is_dir() and _format_of(entry, entry.name)) or (npz and entry.suffix == '.npz' and entry.is_file())
+        except OSError: return False  # e.g. `lost+found` on a data disk
+
     names = []
     for r in map(Path, roots):
-        if not r.is_dir(): continue
-        for folder in sorted(r.iterdir()):
-            if folder.is_dir() and _format_of(folder, folder.name): names.append(folder.name)
-            elif folder.suffix == '.npz' and folder.is_file(): names.append(folder.stem)
-        if (r / 'UEA').is_dir():
-            for folder in sorted((r / 'UEA').iterdir()):
-                if folder.is_dir() and _format_of(folder, folder.name):
-                    names.append(folder.name if folder.name not in names else f'UEA/{folder.name}')
+        names += [e.stem if e.suffix == '.npz' else e.name for e in entries(r) if is_data(e, npz=True)]
+        names += [e.name if e.name not in names else f'UEA/{e.name}' for e in entries(r / 'UEA') if is_data(e, npz=False)]
     names += [a for a, full in ALIASES.items() if full in names]
-    return list(dict.fromkeys(names + list(SKTIME_BUNDLED)))
+    return list(dict.fromkeys(names + [n for n in SKTIME_BUNDLED if sktime_bundled_folder(n) is not None]))
 
 SKTIME_BUNDLED = ('ArrowHead', 'BasicMotions', 'GunPoint', 'ItalyPowerDemand', 'JapaneseVowels', 'OSULeaf', 'UnitTest')
 
