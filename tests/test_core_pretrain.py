@@ -16,7 +16,7 @@ from conftest import SMALL, assert_same_state
 
 def _learner(udls, tmp_path, **cb_kw):
     cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False, **cb_kw)
-    return ts_learner(udls, TimeMAE, cbs=cb, **SMALL), cb
+    return ts_learner(udls, TimeMAE, cbs=cb, path=tmp_path, **SMALL), cb  # lr_find writes under path/models
 
 
 def _sha(path): return hashlib.sha256(path.read_bytes()).hexdigest()

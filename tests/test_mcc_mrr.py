@@ -535,7 +535,7 @@ def test_gamma_with_frozen_codes_is_refused_by_name(tokenizer):
     TimeMAEPretrain(tokenizer='gumbel', gamma=0.5)
 
 
-def test_tokenizer_temperatures_take_numpy_and_torch_scalars_and_are_checked_before_any_work():
+def test_tokenizer_temperatures_take_numpy_scalars_and_are_checked_before_any_work():
     "A grid search's np.float32 passes, as every other real setting; a bad value is named by TimeMAEPretrain itself."
     for v in (np.float32(0.5), np.int64(2)):
         assert make_tokenizer('gumbel', d_model=8, vocab_size=16, c_in=1, window=4, tau=v).tau == float(v)

@@ -57,7 +57,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     if pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {pool!r}.")
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
         raise ValueError(f'bs (series per batch) must be a whole number of at least 1, got {bs!r}.')
-    bs = int(bs)  # numpy's integers pass the check, and torch's split takes none
+    bs = int(bs)  # numpy's integers pass the check; a plain int for the batches' slices and the learner's new_dl
     X = as_panel(X, 'get_embeddings', copy=False)  # a float32 array (a memmap too) is read one batch at a time
     is_learner = isinstance(learn_or_model, Learner)
     model = learn_or_model.model if is_learner else learn_or_model

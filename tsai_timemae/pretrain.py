@@ -416,9 +416,9 @@ def _as_float(v):
     return float(v)
 
 def _outside_training(learn) -> bool:
-    """True in the lr finder and in `learn.validate()` / `get_preds()`: those send before_fit, before_epoch, after_epoch
-    and after_fit too, though nothing trains. fastai holds `learn.lock` for the whole of a validation
-    (`Learner.validation_context`), never during a fit."""
+    """True in the lr finder, in `learn.validate()` / `get_preds()` and in `summary()` (fastai's `with learn:`): those
+    send before_fit, before_epoch, after_epoch and after_fit too, though nothing trains. fastai holds `learn.lock` for
+    the whole of a validation (`Learner.validation_context`), never during a fit (`_in_validation`)."""
     return hasattr(learn, 'lr_finder') or _in_validation(learn)
 
 # the progress table's columns that are losses; fastai's trackers read a column as a loss only if its name says so
@@ -607,8 +607,8 @@ class SaveEncoder(TrackerCallback):
     def after_epoch(self):
         names = list(self.recorder.metric_names[1:])
         if not getattr(self, '_trained', False) or self.monitor not in names: return  # False also without its before_fit
-        # a summary() after a fit (`_trained` is still that fit's, and its row no epoch's); an lr_find, which a
-        # validate() inside it (a user's callback) may have switched this callback back on for
+        # a summary() after a fit (`_trained` is still that fit's, and its row no epoch's); an lr_find, which trains
+        # and sends this callback its events, but saves nothing
         if _outside_training(self.learn): return
         val = _as_float(self.recorder.values[-1][names.index(self.monitor)])
         if val is None or not (self.every_epoch or val < self.best): return
@@ -1013,7 +1013,7 @@ class TimeMAEPretrain(Callback):
                      '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
 
     def after_fit(self):
-        if _in_validation(self.learn): return  # the end of a validate() or get_preds(), maybe inside a fit: not the fit's end
+        if _in_validation(self.learn): return  # the end of a validate(), get_preds() or summary(), maybe inside a fit: not the fit's end
         # a SaveModelCallback that reloads its best epoch runs after this (order 61): `SaveEncoder.after_fit` then saves
         # that encoder and says so, and a line here about the last epoch's would name a file about to change
         reloads = self.checkpoint == 'last' and self.saver is not None and bool(_reloading_trackers(self.learn))

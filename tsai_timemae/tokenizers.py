@@ -74,7 +74,7 @@ class GumbelTokenizer(nn.Module):
     Its logits tend to flatten, so the drawn codewords approach uniform noise (BENCHMARKS.md measures it).
 
     `tau` is the draw's temperature: codewords are drawn from `softmax(logits / tau)`, so a lower `tau` draws closer
-    to the argmax. (The authors' code passes `tau` to a hard Gumbel-softmax draw, whose argmax does not depend on it;
+    to the argmax; the usage penalty (`gamma`) reads those same probabilities. (The authors' code passes `tau` to a hard Gumbel-softmax draw, whose argmax does not depend on it;
     their `tau=1` is this one's `tau=1`, the same draw.)"""
     needs_fit = False
     def __init__(self, d_model: int, vocab_size: int, tau: float = 1.0, **_):
