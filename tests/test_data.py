@@ -553,3 +553,12 @@ def test_an_old_format_split_file_cut_short_is_named(tmp_path, cut):
     bad.write_bytes(full.read_bytes()[:cut])
     with pytest.raises(ValueError, match=r'Could not read .*train\.pt as a TS-TCC split'):
         read_tstcc_pt(bad)
+
+
+def test_an_npz_whose_test_split_is_empty_is_refused_where_a_test_split_is_needed(tmp_path):
+    "It loaded, and a benchmark trained before it failed at scoring."
+    p = tmp_path / 'd.npz'
+    np.savez(p, X_train=np.zeros((4, 1, 8), np.float32), y_train=np.array([0, 1, 0, 1]),
+             X_test=np.zeros((0, 1, 8), np.float32), y_test=np.zeros(0, int))
+    with pytest.raises(ValueError, match=r'test split \(X_test\) holds no series.*timemae probe'):
+        load_dataset(str(p))

@@ -329,6 +329,8 @@ def read_numpy(path, require_test: bool = True) -> dict:
         raise ValueError(f'{path} has only one of X_valid and y_valid; give both or neither.')
     for s in ('train', 'valid', 'test'):
         if f'X_{s}' in arrays: arrays[f'X_{s}'], arrays[f'y_{s}'] = check_arrays(arrays[f'X_{s}'], arrays[f'y_{s}'], f'{path} ({s})')
+    if require_test and not len(arrays['X_test']):  # else a benchmark trains first and fails only when it scores
+        raise ValueError(f'{path}: its test split (X_test) holds no series. {_TEST_HINT}')
     return arrays
 
 # %% ../nbs/10_data.ipynb #c48e9012
