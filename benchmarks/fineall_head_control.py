@@ -38,7 +38,7 @@ MEAN_ROW, FLATTEN_ROW = 'timemae_fineall_kmeans', 'timemae_fineall_kmeans_flatte
 
 
 def committed(name: str, fraction: float, seed: int) -> float:
-    r = json.loads((HERE / 'results' / DATASET / f'{name}_labels{fraction:g}_seed{seed}.json').read_text())
+    r = json.loads((HERE / 'results' / DATASET / f'{name}_{bench.fraction_key(fraction)}_seed{seed}.json').read_text())
     return r['metrics']['accuracy']
 
 

@@ -26,6 +26,8 @@ import json
 import statistics
 from pathlib import Path
 
+from tsai_timemae.bench import fraction_text
+
 HERE = Path(__file__).resolve().parent
 TIMEMAE = ('timemae_finelast_kmeans', 'timemae_fineall_kmeans', 'timemae_linear_kmeans')
 BASELINES = ('timemae_scratch', 'inceptiontimeplus')
@@ -39,7 +41,7 @@ def fraction_name(f) -> str:
     try: v = float(f)
     except (TypeError, ValueError): raise ValueError(f'a label fraction is a number in (0, 1], got {f!r}') from None
     if not 0 < v <= 1: raise ValueError(f'a label fraction is a number in (0, 1], got {f!r}')
-    return f'{v:g}'
+    return fraction_text(v)  # the bench's own naming: `%g` alone reads 0.3125001 as 0.3125's files
 
 
 def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
@@ -54,14 +56,20 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
             raise FileNotFoundError(f'no result for {name} at {fraction} of the labels, seed {s} ({path}): run '
                                     f'`timemae bench {dataset} --methods {method}{extra} --label-fraction {fraction} '
                                     f'--seeds {s}` (into that folder), or leave that fraction or seed out.')
-        out.append(json.loads(path.read_text()))
+        rec = json.loads(path.read_text())
+        if 'label_fraction' in rec and rec['label_fraction'] != float(fraction):
+            raise ValueError(f"{path} records label fraction {rec['label_fraction']}, not {fraction}: a file renamed "
+                             'by hand? Re-run it with the bench command above.')
+        out.append(rec)
     return out
 
 
 def check_comparable(a: dict, b: dict, what: str):
     """Two records of one seed may be compared: the same labelled series, the same data (`data.sha1`, where both
-    record it), and neither a `--quick` smoke run."""
-    if a.get('labelled_idx') != b.get('labelled_idx'): raise ValueError(f'{what}: different labelled series')
+    record it), and neither a `--quick` smoke run. A record without its labelled series cannot show that."""
+    if 'labelled_idx' not in a or 'labelled_idx' not in b:
+        raise ValueError(f'{what}: a record without `labelled_idx` (not a label-fraction run of `timemae bench`)')
+    if a['labelled_idx'] != b['labelled_idx']: raise ValueError(f'{what}: different labelled series')
     if a.get('quick') or b.get('quick'): raise ValueError(f'{what}: a --quick smoke run; run it in full to compare it')
     sa, sb = (r.get('data', {}).get('sha1') for r in (a, b))
     if sa and sb and sa != sb: raise ValueError(f'{what}: made from different data (data.sha1 {sa} and {sb})')
@@ -139,7 +147,9 @@ def goal_verdict(comps: list[dict], readout: str = 'mean') -> str:
                                                     f'with ddof 0, {b1:.2f} with ddof 1)')
     head = ("Goal (FineLast or FineAll beats from-scratch TimeMAE and InceptionTimePlus by more than twice the larger "
             'standard deviation over seeds):')
-    tail = ['', 'Pairs whose verdict depends on the standard deviation\'s ddof: ' + ('; '.join(flips) if flips else 'none')]
+    tail = ['', 'Pairs whose verdict depends on the standard deviation\'s ddof: ' + ('; '.join(flips) if flips else 'none'),
+            '', 'Within a run no decision reads more labels than its fraction; the settings the rows share were partly '
+            'chosen with every label (BENCHMARKS.md, "Label efficiency", the protocol), so a margin may favour TimeMAE.']
     return '\n'.join([head, *lines, *tail])
 
 

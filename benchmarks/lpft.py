@@ -65,7 +65,7 @@ def committed(dataset: str, name: str, fraction: float, seed: int, results=HERE 
     a data set in `BEFORE_TOKENIZER_FIX` is read from its archive when `results` is the main folder."""
     if '_kmeans' in name and Path(results) == HERE / 'results' and dataset in BEFORE_TOKENIZER_FIX:
         results = BEFORE_TOKENIZER_FIX[dataset]
-    path = Path(results) / bench.dataset_key(dataset) / f'{name}_labels{fraction:g}_seed{seed}.json'
+    path = Path(results) / bench.dataset_key(dataset) / f'{name}_{bench.fraction_key(fraction)}_seed{seed}.json'
     return json.loads(path.read_text())['metrics']['accuracy'] if path.is_file() else None
 
 
@@ -91,7 +91,7 @@ def label_study_encoder(ds, dataset: str, seed: int, frac: float, cache_dir):
         raise SystemExit(f"No finished encoder at {stem}.pth: point --cache-dir at the label study's cache (see --help).")
     # the harness's checks on a cached encoder: these inputs, today's library defaults
     pre = bench.check_library_defaults(bench.check_same_inputs(pre, stem, ds), stem, last.pretraining.tokenizer)
-    rec = HERE / 'results' / bench.dataset_key(ds.name) / f'timemae_finelast_kmeans_labels{frac:g}_seed{seed}.json'
+    rec = HERE / 'results' / bench.dataset_key(ds.name) / f'timemae_finelast_kmeans_{bench.fraction_key(frac)}_seed{seed}.json'
     if rec.is_file() and Path(json.loads(rec.read_text())['pretraining']['weights']).name != Path(pre['weights']).name:
         raise SystemExit(f'{stem}.pth is not the encoder the committed {rec.name} used: another pretraining setting.')
     arch = last.pretraining.arch

@@ -45,7 +45,7 @@ from tsai.all import ts_learner
 
 from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
 from tsai_timemae.all import POOLS, TimeMAE, timemae_learner
-from tsai_timemae.bench import load_dataset, make_dls, pretrain_timemae, run_config, timemae_pretraining
+from tsai_timemae.bench import fraction_key, load_dataset, make_dls, pretrain_timemae, run_config, timemae_pretraining
 from tsai_timemae.data import label_subset
 
 # the library's read-outs (`get_embeddings(pool=...)`), and mean and max concatenated, on numpy `[n, d_model, patches]`
@@ -68,7 +68,7 @@ def linear_eval(f_fit, y_fit, f_score, y_score) -> float:
 
 def committed_subset(ds, fraction: float, seed: int) -> np.ndarray:
     "The label study's labelled series for this fraction and seed, as committed; it must be `label_subset`'s draw."
-    path = Path(__file__).resolve().parent / 'label_subsets' / ds.name.replace('/', '-') / f'labels{fraction:g}_seed{seed}.json'
+    path = Path(__file__).resolve().parent / 'label_subsets' / ds.name.replace('/', '-') / f'{fraction_key(fraction)}_seed{seed}.json'
     idx = np.asarray(json.loads(path.read_text())['indices'], dtype=int)
     if not np.array_equal(idx, label_subset(ds.y_train, fraction, seed)):
         raise ValueError(f'{path} is not the draw label_subset makes today: the label study would not be comparable')

@@ -310,6 +310,25 @@ def test_label_goal_verdict_needs_finelast_or_fineall_above_both_baselines(tmp_p
     assert '- 100% of the labels: n/a (one seed' in one  # no spread over seeds to clear
 
 
+def test_label_goal_reads_the_files_the_bench_names_and_refuses_records_it_cannot_pair(tmp_path):
+    """A fraction that `%g` rounds (0.3125001) reads its own files, as the bench names them, not 0.3125's; a record whose
+    label fraction is not the one asked for, or that lacks its labelled series, is refused rather than compared."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import label_goal
+    from tsai_timemae.bench import fraction_key
+    assert label_goal.fraction_name('0.3125001') == fraction_key(0.3125001).removeprefix('labels') == '0.3125001'
+    assert label_goal.fraction_name('1.0') == '1' and label_goal.fraction_name('0.05') == '0.05'
+    for name in ('timemae_scratch', 'inceptiontimeplus', *label_goal.TIMEMAE):
+        for seed in range(3): _fake_result(tmp_path, 'D', name, '0.3125', seed, .5)
+    with pytest.raises(FileNotFoundError, match='0.3125001'):                 # not 0.3125's files
+        label_goal.comparisons('D', tmp_path, tmp_path, ('0.3125001',))
+    bad = tmp_path / 'D' / 'inceptiontimeplus_labels0.3125_seed0.json'
+    bad.write_text(json.dumps({'seed': 0, 'metrics': {'accuracy': .5}, 'labelled_idx': [0, 1], 'label_fraction': 0.5}))
+    with pytest.raises(ValueError, match='records label fraction 0.5, not 0.3125'):
+        label_goal.comparisons('D', tmp_path, tmp_path, ('0.3125',))
+    with pytest.raises(ValueError, match='without `labelled_idx`'): label_goal.check_comparable({}, {}, 'x')
+
+
 def test_a_fraction_raised_by_one_series_per_class_warns_and_the_report_says_which_fractions_share_series(label_run, tmp_path):
     """5% of BasicMotions' 32 training series gives no class a series by the fraction alone: the floor of one per class
     labels 4 (12.5%), and the run says so. Two fractions that label as many series label the same ones (the subsets
