@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tsai_timemae.all import read_encoder_weights
@@ -493,3 +494,88 @@ def test_the_data_fingerprint_reads_values_not_addresses():
     b = [{'x': torch.zeros(2000)}, {'x': torch.zeros(2000).index_fill(0, torch.tensor([1000]), 1.)}]
     assert dataset_fingerprint(a) != dataset_fingerprint(b)
     assert dataset_fingerprint([(torch.ones(3), 'a')]) != dataset_fingerprint([(torch.ones(3), 'b')])
+
+
+def test_the_same_learner_refit_after_a_crash_resumes_the_crashed_fit(basic_motions, splits, tmp_path):
+    """A notebook's stop button (KeyboardInterrupt) mid-epoch, then the same cell again: the crashed fit had counted as
+    a fit, so the re-run was a new one that trained every epoch again from the half-trained weights and overwrote the
+    state file. It resumes now, to the model an uninterrupted run ends with."""
+    from fastai.callback.core import Callback
+    from fastai.torch_core import set_seed
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    class Interrupt(Callback):
+        order = 99
+        def after_batch(self):
+            if self.epoch == 2 and self.iter == 1: raise KeyboardInterrupt
+
+    def learner(folder):
+        set_seed(0)
+        udls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=10)
+        cb = TimeMAEPretrain(target_dir=folder, save_every=1, resume=True, verbose=False)
+        return ts_learner(udls, TimeMAE, cbs=cb, **SMALL), cb
+    whole, _ = learner(tmp_path / 'whole')
+    with whole.no_bar(), whole.no_logging(): whole.fit(4, 1e-3)
+    learn, cb = learner(tmp_path / 'broken')
+    with pytest.raises(KeyboardInterrupt):
+        with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3, cbs=Interrupt())
+    count = _counting()
+    with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3, cbs=count)  # the same cell again
+    assert count.n == 2 and [h['epoch'] for h in cb.history] == [0, 1, 2, 3]
+    assert torch.load(tmp_path / 'broken' / 'timemae_encoder_state.pth', weights_only=False)['fit'] == 1
+    assert all(torch.equal(v, whole.model.state_dict()[k]) for k, v in learn.model.state_dict().items())
+    count = _counting()
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=count)  # a fit after a finished one is a new one
+    assert count.n == 2 and torch.load(tmp_path / 'broken' / 'timemae_encoder_state.pth', weights_only=False)['fit'] == 2
+
+
+def test_replayed_epochs_do_not_lower_the_resumed_learning_rate_again(udls, tmp_path):
+    """fastai's ReduceLROnPlateau sees the skipped epochs' rows again; the file's optimizer already holds the rate it
+    lowered, and it was divided a second time: the resumed run followed another schedule."""
+    from fastai.callback.core import Callback
+    from fastai.callback.tracker import ReduceLROnPlateau
+    from fastai.torch_core import set_seed
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    class Rates(Callback):
+        def before_fit(self): self.lrs = []
+        def before_train(self): self.lrs.append(self.opt.hypers[-1]['lr'])
+
+    def run(folder, resume, *cbs):
+        set_seed(0)
+        learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=folder, save_every=1, resume=resume, verbose=False), **SMALL)
+        plateau = ReduceLROnPlateau(min_delta=100., patience=1, factor=10.)  # never better than epoch 0: /10 each epoch
+        with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-2, cbs=[plateau, *cbs])
+    whole, resumed = Rates(), Rates()
+    run(tmp_path / 'w', False, whole)
+    run(tmp_path / 'b', False, _StopAfter(1))
+    run(tmp_path / 'b', True, resumed)
+    assert whole.lrs == [1e-2, 1e-2, 1e-3, 1e-4]
+    assert resumed.lrs == whole.lrs[2:]
+
+
+def test_resuming_with_another_optimizer_or_batch_transforms_is_a_clear_error(basic_motions, splits, tmp_path):
+    """Weight decay, the optimizer (SGD's state onto Adam failed at its first step, Adam's onto SGD resumed silently) and
+    the batch transforms (the fingerprint reads the series before them) are part of the run: another one is refused."""
+    from fastai.optimizer import SGD
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    def fit(resume, tfms=(TSStandardize(by_var=True),), **kw):
+        udls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=list(tfms), bs=10)
+        learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False),
+                           **SMALL, **kw)
+        with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=[] if resume else [_StopAfter(0)])
+    fit(False, wd=0.5)
+    with pytest.raises(ValueError, match=r"other settings \(opt: .*'wd': 0.5.* there, .*'wd': 0.0.* now\).*optimizer \(opt_func, wd\)"):
+        fit(True, wd=0.)
+    with pytest.raises(ValueError, match=r"other settings \(opt: .*sgd_step"):
+        fit(True, wd=0.5, opt_func=SGD)
+    with pytest.raises(ValueError, match=r"other settings \(tfms: .*TSStandardize.*there, .*now\)"):
+        fit(True, tfms=(), wd=0.5)
+    fit(True, wd=0.5)  # the same run resumes

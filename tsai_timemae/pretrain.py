@@ -1088,6 +1088,19 @@ def _settings_since(net_kwargs: dict) -> dict:
     "`net_kwargs` without the later options that keep their earlier behaviour (`NET_SETTINGS_ADDED`)."
     return {k: v for k, v in net_kwargs.items() if not (k in NET_SETTINGS_ADDED and v == NET_SETTINGS_ADDED[k])}
 
+def _optimizer_kind(opt) -> list:
+    """What kind of optimizer a learner has: fastai's SGD, Adam, RAdam... are one `Optimizer` class told apart by their
+    steps (`opt.cbs`); a torch optimizer in fastai's `OptimWrapper` by its class. Resuming Adam's state onto SGD, or
+    SGD's onto Adam (which then fails at its first step), would continue another run."""
+    if hasattr(opt, 'cbs'): return [getattr(getattr(f, 'func', f), '__name__', type(f).__qualname__) for f in opt.cbs]
+    return [type(getattr(opt, 'opt', opt)).__qualname__]
+
+def _setting_value(v):
+    "A hyper-parameter as the state file records it: numbers rounded (as the schedule's), anything else by its repr."
+    if isinstance(v, (bool, str)) or v is None: return v
+    try: return round(float(v), 12)
+    except (TypeError, ValueError): return repr(v)
+
 def dataset_fingerprint(ds, n: int = 256) -> str:
     """A short hash of up to `n` evenly spaced items of a dataset (every one for smaller ones), in order. A resumed
     pretraining compares it with the state file's, so that it does not continue another run made on other series of
@@ -1119,12 +1132,15 @@ class PretrainCheckpoint(Callback):
     The file also says which fit of the learner wrote it (the first, second, ... of this callback in a process), so a
     script that pretrains in several fits resumes where it stopped: fits that had ended before the interruption are
     skipped whole, the interrupted one resumes, and later ones train anew. A fit after the resumed run's last
-    ("50 more epochs") trains anew and overwrites the file, instead of reloading the finished run.
+    ("50 more epochs") trains anew and overwrites the file, instead of reloading the finished run. A fit that raised
+    (Ctrl-C, an error) does not count: fitting the same learner again in the same process resumes it.
     Skipped epochs keep their recorded rows, so fastai's trackers (`EarlyStoppingCallback`, `SaveModelCallback`)
     see the interrupted run's values (`SaveModelCallback` writes nothing for them: its files from the interrupted run
     hold those epochs' weights); a fit stopped early (`CancelFitException` after an epoch) still writes that
-    epoch's state. A state file written with another model, other settings, epochs, schedule, batch size or other
-    training or validation series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
+    epoch's state; trackers that change the optimizer (`ReduceLROnPlateau`) do not change it again while rows are
+    replayed. A state file written with another model, other settings, epochs, schedule, optimizer (its kind, weight
+    decay and the other hyper-parameters the schedule does not set), batch size, batch or item transforms (by name) or
+    other training or validation series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
     it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (62): the state holds this epoch's history and encoder file
     def __init__(self, path, every: int = 1, resume: bool = False, owner=None):
@@ -1134,18 +1150,24 @@ class PretrainCheckpoint(Callback):
         self._sched = None  # the fit's learning-rate schedule (`_schedule`), read in before_fit
         self._fingerprint = None  # the training and validation data's `dataset_fingerprint`s, read in before_fit
         self.fit_no, self._written, self._skip_fit = 0, None, False  # which training fit of this run; the epoch last written
+        self._open_fit = False  # a fit began and never reached after_fit: it raised (Ctrl-C, an error), so a re-run is it again
+        self._hypers = None  # the optimizer's hyper-parameters as resumed, until the skipped epochs have been replayed
 
     def new_run(self):
         "A new learner: its fits count from one again; a callback that already trained here starts anew, not from its own file."
         if self.fit_no: self.resume = False
-        self.fit_no = 0
+        self.fit_no, self._open_fit = 0, False
 
     def _settings(self) -> dict:
         "What must not change between a run and its resumption."
         o, net = self.owner, get_model(self.learn.model)
         loss, ema = getattr(o, 'pretrain_loss', None), getattr(o, 'momentum_update', None)
-        dl = self.learn.dls.train
+        dl, opt = self.learn.dls.train, self.learn.opt
+        scheduled = set(self._sched or ())  # the schedule above covers these (lr, fit_one_cycle's mom)
         return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch, 'schedule': self._sched,
+                'opt': {'kind': _optimizer_kind(opt),
+                        'hypers': [{k: _setting_value(v) for k, v in sorted(h.items()) if k not in scheduled} for h in opt.hypers]},
+                'tfms': {n: [type(t).__qualname__ for t in getattr(getattr(dl, n, None), 'fs', ())] for n in ('after_item', 'after_batch')},
                 'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint[0],
                          'valid_fingerprint': self._fingerprint[1]},
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
@@ -1176,8 +1198,10 @@ class PretrainCheckpoint(Callback):
         self._fingerprint = (dataset_fingerprint(dls.train.dataset),
                              dataset_fingerprint(dls.valid.dataset) if _has_valid(dls) else None)
         check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')  # every rank, as SaveEncoder
-        self._resume_or_skip(self.fit_no + 1)
-        self.fit_no += 1  # a fit refused above (unreadable file, other settings) does not count
+        rerun = self._open_fit  # the last fit raised before its end (Ctrl-C, out of memory): this is it again, not a new one
+        self._resume_or_skip(self.fit_no + (not rerun))
+        if not rerun: self.fit_no += 1  # a fit refused above (unreadable file, other settings) does not count
+        self._open_fit = True
 
     def _resume_or_skip(self, fit_no: int):
         "With `resume=True` and a state file: resume this fit from it, skip this fit, or leave it to train anew."
@@ -1201,16 +1225,19 @@ class PretrainCheckpoint(Callback):
         mine = self._settings()
         for key in ('fingerprint', 'valid_fingerprint'):  # an older file's, written before it was checked
             if key not in state['settings'].get('data', {}): mine['data'].pop(key)
+        for key in ('opt', 'tfms'):
+            if key not in state['settings']: mine.pop(key)
         if state['settings'] != mine:
             diff = [k for k in mine if state['settings'].get(k) != mine[k]]
             what = '; '.join(f'{k}: {state["settings"].get(k)!r} there, {mine[k]!r} now' for k in diff)
             raise ValueError(f'{self.path} was written by a run with other settings ({what}). '
-                             'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate and '
-                             'data (the same series, batch size), or delete the file '
+                             'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate, '
+                             'optimizer (opt_func, wd) and data (the same series, batch size, transforms), or delete the file '
                              '(or pass resume=False) to start a new run.')
         get_model(self.learn.model).load_state_dict(state['model'])
         self.learn.opt.load_state_dict(state['opt'])
         _opt_state_to_param_devices(self.learn.opt)
+        self._hypers = [dict(h) for h in self.learn.opt.hypers]  # replayed rows must not move them (ReduceLROnPlateau)
         scaler = getattr(self.learn, 'scaler', None)  # MixedPrecision's (order 10) was made in this before_fit already
         if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
         self._recorder = state.get('recorder')
@@ -1271,13 +1298,25 @@ class PretrainCheckpoint(Callback):
 
     def after_fit(self):
         if self._outside_training(): return
+        self._open_fit = False
         self._restore_recorder()  # a fit stopped during its skipped epochs (a tracker replaying them) never reached it
+        self._restore_hypers()
         self._restore_logger()
+
+    def _restore_hypers(self):
+        """The optimizer's hyper-parameters as resumed. fastai's trackers see the skipped epochs' rows again, and
+        `ReduceLROnPlateau` would divide a rate the file already holds divided: the resumed run would follow another one."""
+        if self._hypers is None: return
+        opt, saved, self._hypers = self.learn.opt, self._hypers, None
+        for k in saved[0]:
+            v = [h[k] for h in saved]
+            if [h.get(k) for h in opt.hypers] != v: opt.set_hyper(k, v)
 
     def after_epoch(self):
         if self._outside_training(): return
         if self.epoch == self.start - 1:
             self._restore_recorder()
+            self._restore_hypers()  # after the trackers (order 60) have seen the last skipped row
             self._restore_logger()  # now, before after_fit: an all-skipped fit's progress bar restores its own first
         if self.epoch < self.start: return
         last = self.epoch == self.learn.n_epoch - 1
