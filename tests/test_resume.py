@@ -63,7 +63,7 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, basic_motions, spli
     from tsai.all import TSStandardize, get_ts_dls
     other_dls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=udls.bs + 1)
     other_bs = ts_learner(other_dls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
-    with pytest.raises(ValueError, match=r"other settings \(data.*'bs'"):
+    with pytest.raises(ValueError, match=r"other settings \(data.bs: 10 there, 11 now\)"):
         with other_bs.no_bar(), other_bs.no_logging(): other_bs.fit(1, 1e-3)
     for other in (dict(beta=0.), dict(momentum=0.9)):                 # the loss weights and the momentum count too
         again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False, **other), **SMALL)
@@ -94,15 +94,16 @@ def test_other_series_of_the_same_count_and_shape_do_not_resume_the_other_runs_m
     first = make(X, tmp_path / 'a')
     with first.no_bar(), first.no_logging(): first.fit(1, 1e-3)
     other = make(np.ascontiguousarray(X[..., ::-1]), tmp_path / 'a', resume=True)
-    with pytest.raises(ValueError, match=r"other settings \(data: .*'fingerprint'.*the same series"):
+    with pytest.raises(ValueError, match=r"other settings \(data.fingerprint: '[0-9a-f]+' there, '[0-9a-f]+' now.*the same series"):
         with other.no_bar(), other.no_logging(): other.fit(1, 1e-3)
     Xv = X.copy()
     Xv[splits[1]] = Xv[splits[1], :, ::-1]                           # the same training series, other validation ones:
     other = make(Xv, tmp_path / 'a', resume=True)                    # their losses would join the first run's history
-    with pytest.raises(ValueError, match=r"other settings \(data: .*'valid_fingerprint'"):
+    with pytest.raises(ValueError, match=r"other settings \(data.valid_fingerprint: '[0-9a-f]+' there, '[0-9a-f]+' now\)"):
         with other.no_bar(), other.no_logging(): other.fit(1, 1e-3)
     state = torch.load(tmp_path / 'a' / 'timemae_encoder_state.pth', weights_only=False)
     del state['settings']['data']['valid_fingerprint']               # a file written before the validation series counted
+    del state['settings']['opt'], state['settings']['tfms']           # ... and before the optimizer and transforms did
     torch.save(state, tmp_path / 'a' / 'timemae_encoder_state.pth')
     old = make(X, tmp_path / 'a', resume=True)
     with old.no_bar(), old.no_logging(): old.fit(1, 1e-3)            # resumes (finished: to itself)
@@ -561,7 +562,8 @@ def test_replayed_epochs_do_not_lower_the_resumed_learning_rate_again(udls, tmp_
 def test_resuming_with_another_optimizer_or_batch_transforms_is_a_clear_error(basic_motions, splits, tmp_path):
     """Weight decay, the optimizer (SGD's state onto Adam failed at its first step, Adam's onto SGD resumed silently) and
     the batch transforms (the fingerprint reads the series before them) are part of the run: another one is refused."""
-    from fastai.optimizer import SGD
+    from functools import partial
+    from fastai.optimizer import SGD, RAdam, ranger
     from tsai.all import TSStandardize, get_ts_dls, ts_learner
     from tsai_timemae.all import TimeMAE, TimeMAEPretrain
     from conftest import SMALL
@@ -571,11 +573,55 @@ def test_resuming_with_another_optimizer_or_batch_transforms_is_a_clear_error(ba
         learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False),
                            **SMALL, **kw)
         with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=[] if resume else [_StopAfter(0)])
-    fit(False, wd=0.5)
-    with pytest.raises(ValueError, match=r"other settings \(opt: .*'wd': 0.5.* there, .*'wd': 0.0.* now\).*optimizer \(opt_func, wd\)"):
-        fit(True, wd=0.)
-    with pytest.raises(ValueError, match=r"other settings \(opt: .*sgd_step"):
+    fit(False, wd=0.5, opt_func=partial(ranger, k=6))
+    with pytest.raises(ValueError, match=r"other settings \(opt.wd: \[0.5\] there, \[0.0\] now\).*optimizer \(opt_func, wd\)"):
+        fit(True, wd=0., opt_func=partial(ranger, k=6))
+    with pytest.raises(ValueError, match=r"other settings \(opt.opt_func: 'ranger\(k=6\)' there, 'SGD' now\)"):
         fit(True, wd=0.5, opt_func=SGD)
-    with pytest.raises(ValueError, match=r"other settings \(tfms: .*TSStandardize.*there, .*now\)"):
-        fit(True, tfms=(), wd=0.5)
-    fit(True, wd=0.5)  # the same run resumes
+    with pytest.raises(ValueError, match=r"opt.opt_func: 'ranger\(k=6\)' there, 'RAdam' now"):  # ranger is Lookahead(RAdam)
+        fit(True, wd=0.5, opt_func=RAdam)
+    with pytest.raises(ValueError, match=r"opt.opt_func: 'ranger\(k=6\)' there, 'ranger\(k=3\)' now"):
+        fit(True, wd=0.5, opt_func=partial(ranger, k=3))
+    with pytest.raises(ValueError, match=r"other settings \(tfms.after_batch: \[.*TSStandardize.*\] there, \[.*\] now\)"):
+        fit(True, tfms=(), wd=0.5, opt_func=partial(ranger, k=6))
+    fit(True, wd=0.5, opt_func=partial(ranger, k=6))  # the same run resumes
+
+
+def test_a_second_fit_after_fit_one_cycle_resumes_and_a_remade_learner_resumes_its_crashed_fit(basic_motions, splits, tmp_path):
+    """fit_one_cycle leaves the optimizer's momentum where its schedule ended: a resumed script that skips that fit has
+    the default there, and comparing live hyper-parameters refused every resume of the fit after it. And a callback
+    whose only fit crashed, given to a learner made again (the cell re-run), still resumes that fit."""
+    from fastai.callback.core import Callback
+    from fastai.torch_core import set_seed
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    def learner(folder, resume, cb=None):
+        set_seed(0)
+        udls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=10)
+        cb = cb or TimeMAEPretrain(target_dir=folder, save_every=1, resume=resume, verbose=False)
+        return ts_learner(udls, TimeMAE, cbs=cb, **SMALL), cb
+    def script(folder, resume, stop=None):
+        learn, _ = learner(folder, resume)
+        count = _counting()
+        with learn.no_bar(), learn.no_logging():
+            learn.fit_one_cycle(2, 1e-3)
+            learn.fit(3, 1e-3, cbs=[count] + ([_StopAfter(stop)] if stop is not None else []))
+        return learn, count.n
+    whole, _ = script(tmp_path / 'w', False)
+    script(tmp_path / 'b', False, stop=0)
+    resumed, n = script(tmp_path / 'b', True)
+    assert n == 2 and all(torch.equal(v, whole.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
+
+    class Interrupt(Callback):
+        order = 99
+        def after_batch(self):
+            if self.epoch == 1 and self.iter == 1: raise KeyboardInterrupt
+    learn, cb = learner(tmp_path / 'c', True)
+    with pytest.raises(KeyboardInterrupt):
+        with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=Interrupt())
+    learn, _ = learner(tmp_path / 'c', True, cb=cb)  # the learner's cell again, with the same callback
+    count = _counting()
+    with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=count)
+    assert count.n == 2 and [h['epoch'] for h in cb.history] == [0, 1, 2]

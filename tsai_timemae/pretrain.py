@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 import sys
@@ -932,6 +933,8 @@ class TimeMAEPretrain(Callback):
 
     # -- fit --------------------------------------------------------------------------------------------------
     def before_fit(self):
+        # the state saver (order 70) marks the fits its own before_fit saw; a callback between may cancel this one first
+        if getattr(self, 'state_saver', None) is not None: self.state_saver._began = False
         self._join()
         self._fit_tokenizer()
         if _in_validation(self.learn): return  # maybe from inside a fit: that fit's history and state stay as they are
@@ -1088,18 +1091,34 @@ def _settings_since(net_kwargs: dict) -> dict:
     "`net_kwargs` without the later options that keep their earlier behaviour (`NET_SETTINGS_ADDED`)."
     return {k: v for k, v in net_kwargs.items() if not (k in NET_SETTINGS_ADDED and v == NET_SETTINGS_ADDED[k])}
 
-def _optimizer_kind(opt) -> list:
-    """What kind of optimizer a learner has: fastai's SGD, Adam, RAdam... are one `Optimizer` class told apart by their
-    steps (`opt.cbs`); a torch optimizer in fastai's `OptimWrapper` by its class. Resuming Adam's state onto SGD, or
+def _optimizer_choice(opt_func) -> str:
+    """The learner's `opt_func` as the user chose it: its name and the arguments a `partial` fixes
+    (`partial(ranger, k=6)`, `partial(OptimWrapper, opt=torch.optim.AdamW)`). The choice, not the optimizer's live
+    hyper-parameters: an earlier fit's schedule leaves those where it ended. Resuming Adam's state onto SGD, or
     SGD's onto Adam (which then fails at its first step), would continue another run."""
-    if hasattr(opt, 'cbs'): return [getattr(getattr(f, 'func', f), '__name__', type(f).__qualname__) for f in opt.cbs]
-    return [type(getattr(opt, 'opt', opt)).__qualname__]
+    name = lambda f: getattr(f, '__qualname__', None) or type(f).__qualname__  # never a repr: it may hold an address
+    f, kw = opt_func, {}
+    while isinstance(f, functools.partial): kw, f = {**f.keywords, **kw}, f.func
+    args = ', '.join(f'{k}={_setting_value(v) if isinstance(v, (int, float, str, bool)) or v is None else name(v)}'
+                     for k, v in sorted(kw.items()))
+    return f'{name(f)}({args})' if args else name(f)
 
 def _setting_value(v):
-    "A hyper-parameter as the state file records it: numbers rounded (as the schedule's), anything else by its repr."
-    if isinstance(v, (bool, str)) or v is None: return v
+    "A number as the state file records it, rounded as the schedule's; other values as they are."
+    if isinstance(v, (bool, str, int)) or v is None: return v
     try: return round(float(v), 12)
-    except (TypeError, ValueError): return repr(v)
+    except (TypeError, ValueError): return v
+
+def _differences(there: dict, now: dict) -> list[str]:
+    "The settings that differ, one level into a dict (`opt.wd`), so that a refusal names them, not two whole dicts."
+    out = []
+    for k in now:
+        a, b = there.get(k), now[k]
+        if a == b: continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f'{k}.{s}: {a.get(s)!r} there, {b.get(s)!r} now' for s in dict.fromkeys([*a, *b]) if a.get(s) != b.get(s)]
+        else: out.append(f'{k}: {a!r} there, {b!r} now')
+    return out
 
 def dataset_fingerprint(ds, n: int = 256) -> str:
     """A short hash of up to `n` evenly spaced items of a dataset (every one for smaller ones), in order. A resumed
@@ -1138,8 +1157,8 @@ class PretrainCheckpoint(Callback):
     see the interrupted run's values (`SaveModelCallback` writes nothing for them: its files from the interrupted run
     hold those epochs' weights); a fit stopped early (`CancelFitException` after an epoch) still writes that
     epoch's state; trackers that change the optimizer (`ReduceLROnPlateau`) do not change it again while rows are
-    replayed. A state file written with another model, other settings, epochs, schedule, optimizer (its kind, weight
-    decay and the other hyper-parameters the schedule does not set), batch size, batch or item transforms (by name) or
+    replayed. A state file written with another model, other settings, epochs, schedule, optimizer (`opt_func` as
+    chosen, with a `partial`'s arguments; weight decay), batch size, batch or item transforms (by name) or
     other training or validation series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
     it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (62): the state holds this epoch's history and encoder file
@@ -1151,22 +1170,23 @@ class PretrainCheckpoint(Callback):
         self._fingerprint = None  # the training and validation data's `dataset_fingerprint`s, read in before_fit
         self.fit_no, self._written, self._skip_fit = 0, None, False  # which training fit of this run; the epoch last written
         self._open_fit = False  # a fit began and never reached after_fit: it raised (Ctrl-C, an error), so a re-run is it again
+        self._began = False  # this fit's before_fit ran here
         self._hypers = None  # the optimizer's hyper-parameters as resumed, until the skipped epochs have been replayed
 
     def new_run(self):
         "A new learner: its fits count from one again; a callback that already trained here starts anew, not from its own file."
-        if self.fit_no: self.resume = False
+        if self.fit_no > self._open_fit: self.resume = False  # not when its only fit crashed: the learner was made again
         self.fit_no, self._open_fit = 0, False
 
     def _settings(self) -> dict:
         "What must not change between a run and its resumption."
         o, net = self.owner, get_model(self.learn.model)
         loss, ema = getattr(o, 'pretrain_loss', None), getattr(o, 'momentum_update', None)
-        dl, opt = self.learn.dls.train, self.learn.opt
-        scheduled = set(self._sched or ())  # the schedule above covers these (lr, fit_one_cycle's mom)
+        dl, hypers = self.learn.dls.train, self.learn.opt.hypers
         return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch, 'schedule': self._sched,
-                'opt': {'kind': _optimizer_kind(opt),
-                        'hypers': [{k: _setting_value(v) for k, v in sorted(h.items()) if k not in scheduled} for h in opt.hypers]},
+                # the fit's weight decay (fit(wd=) or Learner(wd=)), unless a schedule moves it
+                'opt': {'opt_func': _optimizer_choice(self.learn.opt_func),
+                        'wd': None if 'wd' in (self._sched or ()) else [_setting_value(h.get('wd')) for h in hypers]},
                 'tfms': {n: [type(t).__qualname__ for t in getattr(getattr(dl, n, None), 'fs', ())] for n in ('after_item', 'after_batch')},
                 'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint[0],
                          'valid_fingerprint': self._fingerprint[1]},
@@ -1199,6 +1219,7 @@ class PretrainCheckpoint(Callback):
                              dataset_fingerprint(dls.valid.dataset) if _has_valid(dls) else None)
         check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')  # every rank, as SaveEncoder
         rerun = self._open_fit  # the last fit raised before its end (Ctrl-C, out of memory): this is it again, not a new one
+        self._began = True  # from here on, after_fit closes this fit (a skipped one too)
         self._resume_or_skip(self.fit_no + (not rerun))
         if not rerun: self.fit_no += 1  # a fit refused above (unreadable file, other settings) does not count
         self._open_fit = True
@@ -1228,8 +1249,7 @@ class PretrainCheckpoint(Callback):
         for key in ('opt', 'tfms'):
             if key not in state['settings']: mine.pop(key)
         if state['settings'] != mine:
-            diff = [k for k in mine if state['settings'].get(k) != mine[k]]
-            what = '; '.join(f'{k}: {state["settings"].get(k)!r} there, {mine[k]!r} now' for k in diff)
+            what = '; '.join(_differences(state['settings'], mine))
             raise ValueError(f'{self.path} was written by a run with other settings ({what}). '
                              'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate, '
                              'optimizer (opt_func, wd) and data (the same series, batch size, transforms), or delete the file '
@@ -1298,7 +1318,8 @@ class PretrainCheckpoint(Callback):
 
     def after_fit(self):
         if self._outside_training(): return
-        self._open_fit = False
+        if self._began: self._open_fit = False  # not when a callback before this one cancelled the fit before it began
+        self._began = False
         self._restore_recorder()  # a fit stopped during its skipped epochs (a tracker replaying them) never reached it
         self._restore_hypers()
         self._restore_logger()
