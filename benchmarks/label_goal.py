@@ -57,6 +57,8 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
                                     f'`timemae bench {dataset} --methods {method}{extra} --label-fraction {fraction} '
                                     f'--seeds {s}` (into that folder), or leave that fraction or seed out.')
         rec = json.loads(path.read_text())
+        if 'labelled_idx' not in rec:  # nothing to pair its labelled series with another row's by
+            raise ValueError(f'{path} records no labelled series (`labelled_idx`): not a label-fraction run of `timemae bench`.')
         if 'label_fraction' in rec and rec['label_fraction'] != float(fraction):
             raise ValueError(f"{path} records label fraction {rec['label_fraction']}, not {fraction}: a file renamed "
                              'by hand? Re-run it with the bench command above.')
@@ -66,10 +68,8 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
 
 def check_comparable(a: dict, b: dict, what: str):
     """Two records of one seed may be compared: the same labelled series, the same data (`data.sha1`, where both
-    record it), and neither a `--quick` smoke run. A record without its labelled series cannot show that."""
-    if 'labelled_idx' not in a or 'labelled_idx' not in b:
-        raise ValueError(f'{what}: a record without `labelled_idx` (not a label-fraction run of `timemae bench`)')
-    if a['labelled_idx'] != b['labelled_idx']: raise ValueError(f'{what}: different labelled series')
+    record it), and neither a `--quick` smoke run."""
+    if a.get('labelled_idx') != b.get('labelled_idx'): raise ValueError(f'{what}: different labelled series')
     if a.get('quick') or b.get('quick'): raise ValueError(f'{what}: a --quick smoke run; run it in full to compare it')
     sa, sb = (r.get('data', {}).get('sha1') for r in (a, b))
     if sa and sb and sa != sb: raise ValueError(f'{what}: made from different data (data.sha1 {sa} and {sb})')

@@ -292,7 +292,11 @@ def test_a_bare_bench_or_probe_says_what_to_name_and_writes_nothing(command, rep
 
 
 @pytest.mark.parametrize('setting, message', [('mask_ratio=60%', 'mask_ratio must be a number'),
-                                              ('vocab_size=abc', 'vocab_size must be a whole number')])
+                                              ('vocab_size=abc', 'vocab_size must be a whole number'),
+                                              ('normalize_targets=maybe', 'normalize_targets is a switch, True or False'),
+                                              ('decoupled=0', 'decoupled is a switch, True or False'),
+                                              ('tokenizer_kwargs=3', "tokenizer_kwargs must be a dict of the 'kmeans'"),
+                                              ('alpha=nan', "got 'nan' (str). Pass a finite number.")])
 def test_a_setting_of_the_wrong_type_on_the_command_line_is_a_one_line_error(setting, message, tmp_path, monkeypatch, capsys):
     "`--set mask_ratio=60%` once ended in a traceback and status 1, where `--set mask_ratio=1.5` gave one line and 2."
     from tsai_timemae.cli import main
@@ -311,6 +315,41 @@ def test_a_report_path_that_is_a_folder_is_a_one_line_error(tmp_path, monkeypatc
     (tmp_path / 'R.md').mkdir()
     assert main(['bench', '--report-only', '--out-dir', str(tmp_path), '--report', 'R.md']) == 2
     assert 'timemae bench: error:' in capsys.readouterr().err
+    # and before any run, not after all of them: nothing is trained, nothing written
+    assert main(['bench', 'BasicMotions', '--quick', '--methods', 'timemae_linear_untrained', '--seeds', '0',
+                 '--out-dir', 'out', '--report', 'R.md']) == 2
+    assert 'R.md is a folder, not a file name' in capsys.readouterr().err and not (tmp_path / 'out').exists()
+
+
+def test_true_and_false_in_any_case_are_switches_on_the_command_line():
+    "`--set decoupled=false` was the string 'false', which counts as true: the run kept the decoupled encoder."
+    from tsai_timemae.probe import check_setting_names, format_key_value, key_value, parse_value
+    assert [parse_value(v) for v in ('false', 'FALSE', 'True', 'none', 'None')] == [False, False, True, None, None]
+    assert key_value('decoupled=false') == ('decoupled', False)
+    check_setting_names({'decoupled': False}, {'pre_norm': True})
+    import shlex
+    assert key_value(shlex.split(format_key_value('tokenizer', 'false'))[0])[1] == 'false'  # the string reads back as one
+
+
+def test_a_probe_tag_that_starts_with_a_dash_is_refused(tmp_path, monkeypatch, capsys):
+    "PROBE.md's command to regenerate it would pass `--tag -x`, which argparse reads as an option."
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(['probe', 'BasicMotions', '--tag=-x', '--untrained-only', '--out-dir', 'out']) == 2
+    assert 'A tag must not start with "-"' in capsys.readouterr().err
+
+
+def test_sigterm_and_sighup_end_a_command_as_ctrl_c_does():
+    "`timeout` or a scheduler's SIGTERM killed a bench at once, leaving a partly trained encoder under its cache name."
+    import os
+    import signal
+    import time
+    from tsai_timemae.cli import stops_as_interrupts
+    before = signal.getsignal(signal.SIGTERM)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with pytest.raises(KeyboardInterrupt, match=signal.Signals(sig).name):
+            with stops_as_interrupts(): os.kill(os.getpid(), sig); time.sleep(1)
+    assert signal.getsignal(signal.SIGTERM) is before                         # the handler is put back
 
 
 def test_only_tsai_data_without_labels_counts_as_unlabelled():
@@ -477,3 +516,18 @@ def test_speed_names_a_missing_or_damaged_run_and_an_out_that_is_a_file(tmp_path
     assert main(['speed', '--out', str(tmp_path / 'afile'), '--threads', '1']) == 2   # refused before any measurement
     err = capsys.readouterr().err
     assert '--out' in err and 'afile' in err, err
+
+
+@pytest.mark.parametrize('argv, named', [
+    (['probe', 'BasicMotions', '--untrained-only', '--set', 'mask_ratio=0.5', '--lr', '0.01'], '--set, --lr would be ignored'),
+    (['probe', 'BasicMotions', '--untrained-only', '--epochs', '3'], '--epochs would be ignored'),
+    (['probe', '--report-only', '--seeds', '7', '--force'], '--seeds, --force would be ignored'),
+    (['bench', '--report-only', '--quick', '--tokenizer', 'codebook'], '--tokenizer, --quick would be ignored')])
+def test_options_a_mode_does_not_use_are_refused_not_dropped(argv, named, tmp_path, monkeypatch, capsys):
+    "`--untrained-only` pretrains nothing and `--report-only` runs nothing: options only a run reads were dropped silently."
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, '--out-dir', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert named in err and ('drop them' in err or 'drop it' in err), err
+    assert list(tmp_path.iterdir()) == []

@@ -326,7 +326,9 @@ def test_label_goal_reads_the_files_the_bench_names_and_refuses_records_it_canno
     bad.write_text(json.dumps({'seed': 0, 'metrics': {'accuracy': .5}, 'labelled_idx': [0, 1], 'label_fraction': 0.5}))
     with pytest.raises(ValueError, match='records label fraction 0.5, not 0.3125'):
         label_goal.comparisons('D', tmp_path, tmp_path, ('0.3125',))
-    with pytest.raises(ValueError, match='without `labelled_idx`'): label_goal.check_comparable({}, {}, 'x')
+    bad.write_text(json.dumps({'seed': 0, 'metrics': {'accuracy': .5}}))
+    with pytest.raises(ValueError, match='records no labelled series'):
+        label_goal.comparisons('D', tmp_path, tmp_path, ('0.3125',))
 
 
 def test_a_fraction_raised_by_one_series_per_class_warns_and_the_report_says_which_fractions_share_series(label_run, tmp_path):

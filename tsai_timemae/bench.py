@@ -38,7 +38,7 @@ from tsai.learner import ts_learner
 from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
-from .cli import positive_float, positive_int, seed_int
+from .cli import positive_float, positive_int, refuse_unused, seed_int
 from .data import ALIASES, TSDataset, check_finite, check_label_fraction, check_labels_present, data_fingerprint, find_dataset, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import comparable_labels, evaluate_learner
@@ -1615,6 +1615,9 @@ def check_report_writable(report, out_dir=None) -> None:
     or one it wrote from another results folder than `out_dir`'s: a scratch run's `--out-dir`, or a misspelt one,
     would replace the whole report with its few rows."""
     report = Path(report)
+    if report.is_dir():  # found before the runs, not when the report is written after them
+        raise IsADirectoryError(f'--report {report} is a folder, not a file name: pass a file inside it, e.g. '
+                                f'--report {report / "BENCHMARKS.md"}.')
     if not report.is_file(): return
     head = report.read_text(errors='replace')[:2000]
     if REPORT_MARK not in head:
@@ -1683,6 +1686,10 @@ def run(args):
         if args.datasets:  # they would be ignored without a word
             raise ValueError(f'--report-only runs nothing and only rewrites {args.report}, so the data sets named '
                              f'({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only to run them.')
+        refuse_unused(args, {'methods': list(METHODS), 'seeds': [0, 1, 2], 'tokenizer': None, 'pretrain_epochs': None,
+                             'finetune_epochs': None, 'bs': None, 'window': None, 'pretrain_lr': None, 'readout': None,
+                             'pretrain_inputs': None, 'label_fraction': None, 'quick': False, 'overwrite': False},
+                      f'--report-only runs nothing and only rewrites {args.report}')
         check_report_writable(args.report, args.out_dir)  # a report of other results is named first
         if not Path(args.out_dir).is_dir():  # a misspelt folder would give a report of no results, and exit 0
             raise ValueError(f'--out-dir {args.out_dir} does not exist, so there are no results to report: check its '

@@ -6,16 +6,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import itertools
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'seed_int', 'positive_float', 'CommandParser', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'refuse_unused', 'seed_int', 'positive_float', 'CommandParser',
+           'stops_as_interrupts', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -37,6 +41,13 @@ def _whole_number(text: str, minimum: int, what: str = 'a whole number') -> int:
 def positive_int(text: str) -> int:
     "An argparse type for counts (epochs, batch size, threads, window): a whole number of at least 1."
     return _whole_number(text, 1)
+
+def refuse_unused(args, defaults: dict, why: str):
+    """Refuse options given with a mode that does not use them (`--report-only --seeds 7`, `--untrained-only
+    --set mask_ratio=0.5`): they would be dropped without a word, and the user would believe they took effect.
+    `defaults`: each option's destination and the value it has when not given."""
+    given = ['--' + k.replace('_', '-') for k, d in defaults.items() if getattr(args, k, d) != d]
+    if given: raise ValueError(f'{why}, so {", ".join(given)} would be ignored: drop {"it" if len(given) == 1 else "them"}.')
 
 def seed_int(text: str) -> int:
     "An argparse type for seeds: a whole number of at least 0 (numpy's generators, and so the label subsets, take no other)."
@@ -89,6 +100,18 @@ def _is_number(text: str) -> bool:
     except ValueError: return False
     return True
 
+@contextlib.contextmanager
+def stops_as_interrupts():
+    """SIGTERM (`timeout`, `kill`, a job scheduler) and SIGHUP (the terminal closed) end a command as Ctrl-C does:
+    through the clean-up that leaves no partly trained encoder under a cache name, rather than at once."""
+    def interrupt(signum, frame): raise KeyboardInterrupt(signal.Signals(signum).name)
+    names = [s for s in ('SIGTERM', 'SIGHUP') if hasattr(signal, s)]
+    if threading.current_thread() is not threading.main_thread(): names = []  # only the main thread may set handlers
+    before = {s: signal.signal(getattr(signal, s), interrupt) for s in names}
+    try: yield
+    finally:
+        for s, h in before.items(): signal.signal(getattr(signal, s), h)
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     # tsai scripts a few functions at import; torch >= 2.9 warns about that on every command. Nothing a user of the
@@ -108,7 +131,8 @@ def main(argv=None):
         module.add_args(p)
         parser.command_parser = p
     args = parser.parse_args(argv)
-    try: return module.run(args)
+    try:
+        with stops_as_interrupts(): return module.run(args)
     except USER_ERRORS as e:
         if os.environ.get('TIMEMAE_TRACEBACK'): raise
         print(f'timemae {args.command}: error: {e}', file=sys.stderr)

@@ -34,8 +34,10 @@ def check_setting_types(whole: dict | None = None, real: dict | None = None, opt
     torch ("not all arguments converted during string formatting") or at the first batch. A float that is a whole
     number (`max_seq_len=1e4`) is refused too, with the integer to pass: torch's layers take no float sizes."""
     def fix(name, v, cast):
-        try: return f' Pass {name}={cast(v)!r}.'
+        try: c = cast(v)
         except (TypeError, ValueError, OverflowError): return ''
+        if isinstance(c, float) and not math.isfinite(c): return ' Pass a finite number.'  # not 'alpha=nan' back again
+        return f' Pass {name}={c!r}.'
     for kinds, what, cast in ((whole, 'a whole number', _whole), (real, 'a number', float)):
         for name, v in (kinds or {}).items():
             if v is None and name in optional: continue

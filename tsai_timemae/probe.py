@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import positive_float, positive_int, seed_int
+from .cli import positive_float, positive_int, refuse_unused, seed_int
 from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS',
-           'AUGMENTATIONS', 'REPORT', 'PROBE_OWNS', 'PROBED', 'ROUND_OFF', 'PROBE_MARK', 'linear_probe_score',
-           'unseen_folds', 'cv_probe_score', 'probe_protocol', 'probe_encoder', 'unseen_fold_score',
-           'shared_recordings_warning', 'parse_value', 'key_value', 'format_key_value', 'probe_defaults',
-           'check_setting_names', 'effective_settings', 'default_tag', 'augmentation_tfms', 'check_augment',
-           'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings', 'probe_command',
-           'render_probe_report', 'check_probe_report_writable', 'write_probe_report', 'run_probes', 'at_least_two',
-           'add_args', 'run']
+           'AUGMENTATIONS', 'REPORT', 'PROBE_OWNS', 'PROBED', 'ROUND_OFF', 'PROBE_MARK', 'PRETRAIN_OPTIONS',
+           'RUN_OPTIONS', 'linear_probe_score', 'unseen_folds', 'cv_probe_score', 'probe_protocol', 'probe_encoder',
+           'unseen_fold_score', 'shared_recordings_warning', 'parse_value', 'key_value', 'format_key_value',
+           'probe_defaults', 'check_setting_names', 'effective_settings', 'default_tag', 'augmentation_tfms',
+           'check_augment', 'probe_path', 'run_probe', 'load_probe_runs', 'summarize_probe', 'pinned_settings',
+           'probe_command', 'render_probe_report', 'check_probe_report_writable', 'write_probe_report', 'run_probes',
+           'at_least_two', 'add_args', 'run']
 
 # %% ../nbs/13_probe.ipynb #2992c34c
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
@@ -140,7 +140,9 @@ def shared_recordings_warning(ds, protocol: str) -> tuple[float, str | None]:
 
 # %% ../nbs/13_probe.ipynb #2a555eb3
 def parse_value(s: str):
-    "A Python literal (`3`, `1e-3`, `True`, `None`, `(1, 2)`) when `s` is one, else the string `s` itself."
+    """A Python literal (`3`, `1e-3`, `True`, `None`, `(1, 2)`) when `s` is one, else the string `s` itself. `true`,
+    `false` and `none` in any case too: a command line's `false` read as the string 'false' switched a setting on."""
+    if s.strip().lower() in ('true', 'false', 'none'): return {'true': True, 'false': False, 'none': None}[s.strip().lower()]
     try: return ast.literal_eval(s)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): return s
 
@@ -187,7 +189,8 @@ def check_setting_names(pretrain_kwargs: dict, arch_kwargs: dict):
     from tsai_timemae.pretrain import TimeMAEPretrain
     for given, fn, option, skip in ((pretrain_kwargs, TimeMAEPretrain.__init__, '--set', PROBE_OWNS),
                                     (arch_kwargs, TimeMAE.__init__, '--arch', ('c_in', 'c_out', 'seq_len', 'custom_head'))):
-        known = [k for k in inspect.signature(fn).parameters if k not in ('self', *skip)]
+        params = inspect.signature(fn).parameters
+        known = [k for k in params if k not in ('self', *skip)]
         for k in given:
             if k in skip: raise ValueError(f'{option} {k}=...: the probe decides {k} itself (it keeps the final encoder in '
                                            'memory and writes no encoder file); leave it out.')
@@ -195,6 +198,8 @@ def check_setting_names(pretrain_kwargs: dict, arch_kwargs: dict):
                 near = difflib.get_close_matches(k, known, n=1)
                 raise ValueError(f'{option} {k}=...: {fn.__qualname__.split(".")[0]} has no setting {k!r}'
                                  + (f'; did you mean {near[0]!r}?' if near else '.') + f' It takes: {", ".join(known)}.')
+            if isinstance(params[k].default, bool) and not isinstance(given[k], bool):  # 'maybe' or 0 is not a switch
+                raise ValueError(f'{option} {k}={given[k]!r}: {k} is a switch, True or False.')
     try: TimeMAE(c_in=1, c_out=2, **arch_kwargs)  # the types too (`--arch n_layers=abc`), before any work
     except TypeError as e: raise ValueError(f'--arch: {e}') from None
     except ValueError: pass  # a value that depends on the data set: the run itself names it
@@ -392,6 +397,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
                              by_recording, unseen, augment)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
+    if tag.startswith('-'):  # PROBE.md's command to regenerate it would read `--tag -x` as an option
+        raise ValueError(f'A tag must not start with "-", got {tag!r}: the command that regenerates it could not pass it.')
     if tag == 'untrained' and not untrained_only: raise ValueError("The tag 'untrained' is kept for --untrained-only runs.")
     settings = _jsonable({'dataset': ds.name, 'tag': tag, 'seed': seed, 'epochs': epochs, 'steps': steps,
                           'pretrain': pretrain_kwargs, 'arch': arch, 'bs': bs_, 'lr': lr, 'sched': sched, 'every': every,
@@ -753,6 +760,12 @@ def add_args(p):
     p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
     p.add_argument('--out-dir', default=DEFAULT_OUT_DIR, help=f'where <dataset>/<tag>/seed<k>.json and PROBE.md go (default: ./{DEFAULT_OUT_DIR})')
 
+# the options that only a pretraining reads, and those of any run, with their values when not given (`add_args`)
+PRETRAIN_OPTIONS = {'epochs': None, 'steps': None, 'set': [], 'lr': DEFAULT_LR, 'sched': 'one_cycle', 'every': None,
+                    'augment': None, 'pretrain_fraction': None}
+RUN_OPTIONS = {**PRETRAIN_OPTIONS, 'seeds': [0], 'tag': None, 'arch': [], 'bs': None, 'folds': CV_FOLDS,
+               'by_recording': False, 'unseen': False, 'untrained_only': False, 'force': False}
+
 def run(args):
     if not (args.report_only or args.datasets):
         raise ValueError('name the data sets to probe (e.g. `timemae probe BasicMotions`), or pass --report-only to '
@@ -762,11 +775,13 @@ def run(args):
             raise ValueError(f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}, so the data '
                              f'sets named ({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only '
                              'to probe them.')
+        refuse_unused(args, RUN_OPTIONS, f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}')
         if not Path(args.out_dir).is_dir():  # a misspelt folder would be created, with a report of no runs
             raise ValueError(f'--out-dir {args.out_dir} does not exist, so there are no runs to report: check its '
                              f'spelling, or run `timemae probe <data set> --out-dir {args.out_dir}` first.')
         print(f'Wrote {write_probe_report(args.out_dir)}')
         return
+    if args.untrained_only: refuse_unused(args, PRETRAIN_OPTIONS, '--untrained-only pretrains nothing')
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .layers import SettingTypeError
 from .notices import timemae_warn
 
 # %% auto #0
@@ -265,6 +266,9 @@ def check_tokenizer_options(name: str, options: dict | None):
     """Refuse `tokenizer_kwargs` that the tokenizer `name` does not take. Each tokenizer ignores the shared arguments
     it does not need (`**_`), so a misspelt option, or another tokenizer's (`temperature` is the codebook's, `tau`
     Gumbel's), would otherwise be dropped without a word."""
+    if options is not None and not isinstance(options, dict):
+        raise SettingTypeError(f"tokenizer_kwargs must be a dict of the {name!r} tokenizer's options (e.g. {{'tau': 0.5}} for "
+                        f"'gumbel'), got {options!r} ({type(options).__name__}).")
     own = [p.name for p in inspect.signature(TOKENIZERS[name]).parameters.values()
            if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in ('d_model', 'vocab_size', 'c_in', 'window')]
     unknown = sorted(set(options or {}) - set(own))
