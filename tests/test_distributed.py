@@ -400,3 +400,17 @@ def test_a_batch_larger_than_each_processs_share_is_refused_before_anything_trai
         check_rank_share(dls.train, 2)
     check_rank_share(dls.train, 1)                                         # one process: tsai's own loader
     check_rank_share(get_ts_dls(X, splits=(list(range(64)), []), bs=32).train, 2)
+    # tsai's partial_n: an epoch draws 32 series, which the processes share (bs 24 passed and no process trained)
+    half = get_ts_dls(X, splits=(list(range(64)), []), bs=24, partial_n=0.5)
+    with pytest.raises(ValueError, match=r'each gets 16 of the 32 training series drawn per epoch \(partial_n=32\), fewer '
+                                         r'than the batch size bs=24.*Pass bs=16 or less'):
+        check_rank_share(half.train, 2)
+
+
+def test_sync_bn_is_passed_on_and_refused_on_cpu_processes(monkeypatch):
+    "fastai's own spelling, `distrib_ctx(sync_bn=...)`, gave a raw TypeError (sync_bn given twice)."
+    from tsai_timemae import distributed
+    monkeypatch.setattr(distributed, 'num_distrib', lambda: 2)
+    monkeypatch.setattr(distributed, 'accelerate_available', lambda: True)
+    with pytest.raises(ValueError, match='sync_bn=True converts BatchNorm layers to SyncBatchNorm, which needs CUDA'):
+        with distributed.timemae_distrib_ctx(object(), cpu=True, sync_bn=True): pass

@@ -163,20 +163,24 @@ def check_rank_share(dl, world: int):
     """Refuse a training batch larger than each process's share of the series. fastai's `DistributedDL` gives each of
     `world` processes `ceil(n / world)` series and, as a training loader does, drops an incomplete last batch: with
     `bs` above that share no process gets a batch, and the fit "trains" on nothing (a NaN loss, the untrained encoder
-    saved as if pretrained). One process does not have this: tsai makes `bs` at most the number of series."""
+    saved as if pretrained). One process does not have this: tsai makes `bs` at most the number of series. With
+    tsai's `partial_n` an epoch draws that many series, and those are what the processes share."""
     n, bs = len(dl.dataset), dl.bs
+    partial = getattr(dl, 'partial_n', None)
+    if partial is not None: n = min(int(partial), n)
     share = -(-n // world)
     if getattr(dl, 'drop_last', False) and bs > share:
-        raise ValueError(f'With {world} processes each gets {share} of the {n} training series, fewer than the batch size '
-                         f'bs={bs}, and the incomplete batch is dropped, so no process would train. Pass bs={share} or '
+        drawn = f' drawn per epoch (partial_n={partial})' if partial is not None else ''
+        raise ValueError(f'With {world} processes each gets {share} of the {n} training series{drawn}, fewer than the batch '
+                         f'size bs={bs}, and the incomplete batch is dropped, so no process would train. Pass bs={share} or '
                          f'less (the global batch is bs x {world}), or use fewer processes.')
 
 @contextlib.contextmanager
-def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
+def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, **kwargs):
     """`learn.distrib_ctx` that also works on CPU processes: `with timemae_distrib_ctx(learn): learn.fit(...)`.
 
     Under a launcher (`torchrun`, `accelerate launch`; `num_distrib() > 1`) the learner trains data-parallel:
-    `sync_bn=False`, `cpu=not torch.cuda.is_available()` unless `cpu` is given, `DistributedDL` patched for gloo
+    `sync_bn=False` unless given (True on GPUs only), `cpu=not torch.cuda.is_available()` unless `cpu` is given, `DistributedDL` patched for gloo
     and for tsai's loaders, every process given rank 0's batch-transform statistics (`sync_batch_tfm_stats`) and
     its own random streams (`decorrelate_rank_streams`: masks and dropout differ across ranks);
     on GPUs each process first moves the learner to its own GPU (`LOCAL_RANK`), and on CPU processes to the CPU (tsai
@@ -184,7 +188,9 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     `accelerate.Accelerator` (e.g. `kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)]`).
     On leaving, the ranks wait for each other (so files rank 0 wrote, e.g. the encoder, are there for all), and the
     process group is destroyed when the script exits. In a single process it yields `learn` unchanged (and needs no
-    `accelerate`)."""
+    `accelerate`). Run `learn.lr_find()` before it, in one process: inside it fastai's `LRFinder` (with any tsai
+    learner) keeps its temporary weights in a folder each process names for itself, and rank 0 waits for the others
+    at a point they never reach."""
     if num_distrib() <= 1:
         yield learn
         return
@@ -193,6 +199,9 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
                           'pip install "tsai-timemae[dist]" or pip install accelerate')
     import fastai.distributed  # noqa: F401  (adds Learner.distrib_ctx)
     if cpu is None: cpu = not torch.cuda.is_available()
+    if sync_bn and cpu:
+        raise ValueError('sync_bn=True converts BatchNorm layers to SyncBatchNorm, which needs CUDA: leave it out (False) '
+                         'for CPU processes.')
     if not cpu:  # fastai's dls default to cuda:0 in every process: use this process's GPU
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
         torch.cuda.set_device(device)
@@ -205,7 +214,7 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, **kwargs):
     patch_distributed_dl_for_cpu()
     patch_distributed_dl_for_tsai()
     patch_distributed_dl_for_empty_loaders()
-    with learn.distrib_ctx(sync_bn=False, cpu=cpu, **kwargs):
+    with learn.distrib_ctx(sync_bn=sync_bn, cpu=cpu, **kwargs):
         atexit.unregister(_destroy_process_group)  # registered once
         atexit.register(_destroy_process_group)
         sync_batch_tfm_stats(learn.dls)
