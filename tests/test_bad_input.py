@@ -531,3 +531,16 @@ def test_options_a_mode_does_not_use_are_refused_not_dropped(argv, named, tmp_pa
     err = capsys.readouterr().err
     assert named in err and ('drop them' in err or 'drop it' in err), err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_data_set_after_the_options_and_a_window_longer_than_every_length_are_named(tmp_path, monkeypatch, capsys):
+    """`bench BasicMotions --quick GunPoint` said only "unrecognized arguments: GunPoint"; `speed --lengths 4 --windows 8`
+    measured HAR for a minute, then wrote a crash as a multi-line table cell."""
+    from tsai_timemae.cli import main
+    with pytest.raises(SystemExit) as e: main(['bench', 'BasicMotions', '--quick', 'GunPoint'])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "If 'GunPoint' is a data set, name all the data sets together, before the options" in err
+    monkeypatch.chdir(tmp_path)
+    assert main(['speed', '--out', 'out', '--lengths', '4', '64', '--windows', '8', '--attn0-windows']) == 2
+    err = capsys.readouterr().err
+    assert '--windows/--attn0-windows [8] are longer than the shortest of --lengths (4)' in err and not (tmp_path / 'out').exists()

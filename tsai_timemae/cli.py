@@ -82,6 +82,10 @@ class CommandParser(argparse.ArgumentParser):
             toks = [t.split('=')[0] for t in message.split(':', 1)[1].split() if t.startswith('--')]  # what argparse did not take
             close = [c for t in toks for c in difflib.get_close_matches(t, list(command._option_string_actions), n=1, cutoff=0.75)]
             if close: message += f' (did you mean {", ".join(dict.fromkeys(close))}?)'
+            plain = [t for t in message.split(':', 1)[1].split() if not t.startswith('-')]
+            if plain and any(a.dest == 'datasets' for a in command._actions):  # `bench BasicMotions --quick GunPoint`
+                message += (f'. If {plain[0]!r} is a data set, name all the data sets together, before the options: '
+                            f'`{command.prog} ... {plain[0]} --...`')
             self.exit(2, f'{self.prog}: error: {message} (`{command.prog} --help` lists its options)\n')
         # one line, as every other error of the commands (argparse would print its whole usage block first)
         self.exit(2, f'{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n')

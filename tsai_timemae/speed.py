@@ -321,7 +321,7 @@ def run_isolated(task: dict, time_limit: float = 600., mem_cap_gb: float = 8.) -
             why = _watch(proc, time_limit, mem_cap_gb * 2**30)
         res = json.loads(out.read_text()) if out.exists() else {}
         if why is None and proc.returncode != 0:
-            why = f'crashed (exit {proc.returncode}): {err.read_text()[-300:].strip()}'
+            why = f'crashed (exit {proc.returncode}): ' + ' '.join(err.read_text()[-300:].split())  # one line: a table cell
         for job in task['jobs']: res.setdefault(job, dict(status=why or 'not run'))
     return res
 
@@ -652,6 +652,11 @@ def rewrite_report(out: str | Path = 'benchmarks/speed') -> Path:
 
 def run(args):
     if args.report_only: return print(rewrite_report(args.out))
+    too_long = sorted({w for w in (*args.windows, *args.attn0_windows) if w > min(args.lengths)})
+    if too_long:  # found now, not as a crashed cell after minutes of HAR measurements
+        raise ValueError(f'--windows/--attn0-windows {too_long} are longer than the shortest of --lengths '
+                         f'({min(args.lengths)}): a series needs at least one whole window. Pass windows of at most '
+                         f'{min(args.lengths)}, or longer lengths.')
     command = 'timemae speed ' + ' '.join(sys.argv[2:]) if len(sys.argv) > 2 else 'timemae speed'
     run_benchmark(args.out, args.threads, args.bs, args.sweep_bs, tuple(args.lengths), tuple(args.windows),
                   tuple(args.attn0_windows), args.steps,
