@@ -660,3 +660,11 @@ def test_a_damaged_result_file_is_named_before_it_would_be_skipped(tmp_path):
     bad.write_text('{"data": {"sha1": ')
     with pytest.raises(ValueError, match=r'r\.json cannot be read as a result file.*delete it, and the same command runs it again'):
         bench.check_same_data(bad, SimpleNamespace(name='X', source=None), 'abc')
+
+
+def test_a_uea_name_of_a_set_the_bench_knows_gets_that_sets_settings():
+    "`UEA/BasicMotions` is the folder `BasicMotions` finds: it ran with other settings into the same results folder."
+    from tsai_timemae.bench import bench_config, has_bench_settings
+    assert bench_config('UEA/BasicMotions', seq_len=100) == bench_config('BasicMotions', seq_len=100)
+    assert has_bench_settings('UEA/GunPoint') and not has_bench_settings('UEA/NoSuchSet')
+    assert bench_config('UEA/Epilepsy')['bs'] == 16 != bench_config('Epilepsy')['bs']   # a row of its own: another data set

@@ -54,9 +54,9 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'OWN_DATA_TOKENIZER', 'LATER_DEFAULTS', 'SETTINGS', 'TOKENIZED', 'NAMED_PRETRAIN_SETTINGS',
            'NOT_ENCODER_SETTINGS', 'LIBRARY_SETTINGS_ADDED', 'RUNNERS', 'RESULT_SCHEMA', 'PAPER', 'METHOD_LABELS',
            'NOT_AVAILABLE', 'PROTOCOL', 'LABEL_PROTOCOL', 'COMMAND_FLAGS', 'MIXED_NOTE', 'INCLUDED_REPORTS',
-           'REPORT_MARK', 'has_bench_settings', 'default_tokenizer', 'bench_config', 'settings_class', 'Split',
-           'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune', 'TimeMAELinear',
-           'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
+           'REPORT_MARK', 'config_row', 'has_bench_settings', 'default_tokenizer', 'bench_config', 'settings_class',
+           'Split', 'TimeMAEArch', 'TimeMAEPretraining', 'MVPPretraining', 'Training', 'TimeMAEFineTune',
+           'TimeMAELinear', 'TimeMAEScratch', 'MVPTSTPlus', 'TSTPlusScratch', 'InceptionTimePlusRun', 'timemae_arch',
            'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
            'fraction_key', 'fraction_text', 'percent_text', 'result_path', 'write_json_atomic', 'write_text_atomic',
            'package_versions', 'environment', 'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls',
@@ -127,9 +127,17 @@ QUICK = dict(pretrain_epochs=2, finetune_epochs=2)
 PRETRAIN_INPUTS = ('train', 'train+valid')
 READOUTS = ('mean', 'flatten')  # `readout`: how the TimeMAE classifiers and linear evaluations see the patches
 
+def config_row(dataset: str) -> str:
+    """The `DATASET_CONFIGS` row a name reads: an alias's (`UWave`), and `UEA/BasicMotions` the row of `BasicMotions`,
+    the same folder (with two names, one data set ran with two sets of settings into one results folder). A name with
+    a row of its own keeps it: `UEA/Epilepsy` is not TS-TCC's `Epilepsy`."""
+    name = ALIASES.get(dataset, dataset)
+    if name not in DATASET_CONFIGS and name.startswith('UEA/') and name[4:] in DATASET_CONFIGS: return name[4:]
+    return name
+
 def has_bench_settings(dataset: str) -> bool:
     "Whether `dataset` (a name as given, or an alias such as `UWave`) has a row in `DATASET_CONFIGS`: a path does not."
-    return ALIASES.get(dataset, dataset) in DATASET_CONFIGS
+    return config_row(dataset) in DATASET_CONFIGS
 
 OWN_DATA_TOKENIZER = 'kmeans'  # `TimeMAEPretrain()`'s default
 
@@ -155,7 +163,7 @@ def bench_config(dataset: str, quick: bool = False, seq_len: int | None = None, 
         raise ValueError(f"readout must be one of {READOUTS}, got {overrides['readout']!r}.")
     own = {} if has_bench_settings(dataset) else {'tokenizer': OWN_DATA_TOKENIZER,
                                                    **({'window': auto_window(seq_len)} if seq_len else {})}
-    cfg = {**DEFAULTS, **own, **DATASET_CONFIGS.get(ALIASES.get(dataset, dataset), {}), **(QUICK if quick else {}), **overrides}
+    cfg = {**DEFAULTS, **own, **DATASET_CONFIGS.get(config_row(dataset), {}), **(QUICK if quick else {}), **overrides}
     return {**cfg, 'quick': quick, 'overrides': dict(overrides)}
 
 # %% ../nbs/11_bench.ipynb #89bb1f11
