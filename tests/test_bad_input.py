@@ -544,3 +544,12 @@ def test_a_data_set_after_the_options_and_a_window_longer_than_every_length_are_
     assert main(['speed', '--out', 'out', '--lengths', '4', '64', '--windows', '8', '--attn0-windows']) == 2
     err = capsys.readouterr().err
     assert '--windows/--attn0-windows [8] are longer than the shortest of --lengths (4)' in err and not (tmp_path / 'out').exists()
+
+
+def test_a_foreign_json_file_among_the_probe_runs_is_named(tmp_path, capsys):
+    "Valid JSON that is not a run record ended `probe --report-only` in a raw KeyError: 'dataset'."
+    from tsai_timemae.cli import main
+    (tmp_path / 'D' / 't').mkdir(parents=True)
+    (tmp_path / 'D' / 't' / 'seed0.json').write_text('{"a": 1}')
+    assert main(['probe', '--report-only', '--out-dir', str(tmp_path)]) == 2
+    assert 'seed0.json is not a `timemae probe` run (no dataset, tag, seed, untrained_score)' in capsys.readouterr().err

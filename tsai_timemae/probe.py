@@ -515,6 +515,9 @@ def load_probe_runs(out_dir) -> list[dict]:
     for p in sorted(Path(out_dir).glob('*/*/seed*.json')):
         try: r = json.loads(p.read_text())
         except ValueError as e: raise ValueError(f'{p} is not valid JSON ({e}); delete it and re-run to redo that run.') from None
+        missing = [k for k in ('dataset', 'tag', 'seed', 'untrained_score') if not isinstance(r, dict) or k not in r]
+        if missing:  # another tool's file in the folder: named, not a KeyError in the report
+            raise ValueError(f'{p} is not a `timemae probe` run (no {", ".join(missing)}): move it out of {out_dir}.')
         runs.append({**r, '_path': str(p)})
     return sorted(runs, key=lambda r: (r['dataset'], r['tag'], r['seed']))
 
