@@ -350,6 +350,10 @@ def test_sigterm_and_sighup_end_a_command_as_ctrl_c_does():
         with pytest.raises(KeyboardInterrupt, match=signal.Signals(sig).name):
             with stops_as_interrupts(): os.kill(os.getpid(), sig); time.sleep(1)
     assert signal.getsignal(signal.SIGTERM) is before                         # the handler is put back
+    ignored = signal.signal(signal.SIGHUP, signal.SIG_IGN)                     # as `nohup timemae ...` starts it
+    try:
+        with stops_as_interrupts(): assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN   # left as it was
+    finally: signal.signal(signal.SIGHUP, ignored)
 
 
 def test_only_tsai_data_without_labels_counts_as_unlabelled():

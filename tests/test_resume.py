@@ -563,7 +563,7 @@ def test_resuming_with_another_optimizer_or_batch_transforms_is_a_clear_error(ba
     """Weight decay, the optimizer (SGD's state onto Adam failed at its first step, Adam's onto SGD resumed silently) and
     the batch transforms (the fingerprint reads the series before them) are part of the run: another one is refused."""
     from functools import partial
-    from fastai.optimizer import SGD, RAdam, ranger
+    from fastai.optimizer import SGD, Adam, OptimWrapper, RAdam, ranger
     from tsai.all import TSStandardize, get_ts_dls, ts_learner
     from tsai_timemae.all import TimeMAE, TimeMAEPretrain
     from conftest import SMALL
@@ -576,7 +576,7 @@ def test_resuming_with_another_optimizer_or_batch_transforms_is_a_clear_error(ba
     fit(False, wd=0.5, opt_func=partial(ranger, k=6))
     with pytest.raises(ValueError, match=r"other settings \(opt.wd: \[0.5\] there, \[0.0\] now\).*optimizer \(opt_func, wd\)"):
         fit(True, wd=0., opt_func=partial(ranger, k=6))
-    with pytest.raises(ValueError, match=r"other settings \(opt.opt_func: 'ranger\(k=6\)' there, 'SGD' now\)"):
+    with pytest.raises(ValueError, match=r"other settings \(opt.opt_func: 'ranger\(k=6\)' there, 'SGD' now; opt.kind: "):
         fit(True, wd=0.5, opt_func=SGD)
     with pytest.raises(ValueError, match=r"opt.opt_func: 'ranger\(k=6\)' there, 'RAdam' now"):  # ranger is Lookahead(RAdam)
         fit(True, wd=0.5, opt_func=RAdam)
@@ -585,6 +585,16 @@ def test_resuming_with_another_optimizer_or_batch_transforms_is_a_clear_error(ba
     with pytest.raises(ValueError, match=r"other settings \(tfms.after_batch: \[.*TSStandardize.*\] there, \[.*\] now\)"):
         fit(True, tfms=(), wd=0.5, opt_func=partial(ranger, k=6))
     fit(True, wd=0.5, opt_func=partial(ranger, k=6))  # the same run resumes
+    for f in tmp_path.glob('*.pth'): f.unlink()
+    fit(False, wd=0., opt_func=lambda *a, **k: Adam(*a, **k))               # lambdas all read '<lambda>': the steps tell them apart
+    with pytest.raises(ValueError, match=r"opt.kind: \[.*adam_step'\] there, \[.*sgd_step'\] now"):
+        fit(True, wd=0., opt_func=lambda *a, **k: SGD(*a, **k))
+    for f in tmp_path.glob('*.pth'): f.unlink()
+    wrapped = lambda betas: partial(OptimWrapper, opt=torch.optim.AdamW, betas=betas)
+    fit(False, wd=0., opt_func=wrapped((0.9, 0.95)))
+    with pytest.raises(ValueError, match=r"betas=\(0.9, 0.95\), opt=AdamW\)' there, 'OptimWrapper\(betas=\(0.9, 0.999\)"):
+        fit(True, wd=0., opt_func=wrapped((0.9, 0.999)))
+    fit(True, wd=0., opt_func=wrapped((0.9, 0.95)))
 
 
 def test_a_second_fit_after_fit_one_cycle_resumes_and_a_remade_learner_resumes_its_crashed_fit(basic_motions, splits, tmp_path):
@@ -625,3 +635,26 @@ def test_a_second_fit_after_fit_one_cycle_resumes_and_a_remade_learner_resumes_i
     count = _counting()
     with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=count)
     assert count.n == 2 and [h['epoch'] for h in cb.history] == [0, 1, 2]
+
+
+def test_a_validation_inside_a_fit_does_not_leave_that_fit_open(udls, tmp_path):
+    """A callback calling `learn.validate()` during a fit reset the state saver's mark of the outer fit, which then
+    never closed: the next fit was taken for a re-run of the finished one and trained nothing."""
+    from fastai.callback.core import Callback
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    class ScoreEachEpoch(Callback):  # not "Validate": fastai would put it at learn.validate
+        order, busy = 99, False
+        def after_epoch(self):
+            if ScoreEachEpoch.busy: return
+            ScoreEachEpoch.busy = True
+            try: self.learn.validate()
+            finally: ScoreEachEpoch.busy = False
+    cb = TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=ScoreEachEpoch())
+    count = _counting()
+    with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=count)   # a new fit, not the first one again
+    assert count.n == 3 and torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)['fit'] == 2

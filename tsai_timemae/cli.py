@@ -111,6 +111,8 @@ def stops_as_interrupts():
     def interrupt(signum, frame): raise KeyboardInterrupt(signal.Signals(signum).name)
     names = [s for s in ('SIGTERM', 'SIGHUP') if hasattr(signal, s)]
     if threading.current_thread() is not threading.main_thread(): names = []  # only the main thread may set handlers
+    # only where the default (ending the process) would act: `nohup` ignores SIGHUP, a caller may handle SIGTERM
+    names = [s for s in names if signal.getsignal(getattr(signal, s)) is signal.SIG_DFL]
     before = {s: signal.signal(getattr(signal, s), interrupt) for s in names}
     try: yield
     finally:

@@ -934,7 +934,8 @@ class TimeMAEPretrain(Callback):
     # -- fit --------------------------------------------------------------------------------------------------
     def before_fit(self):
         # the state saver (order 70) marks the fits its own before_fit saw; a callback between may cancel this one first
-        if getattr(self, 'state_saver', None) is not None: self.state_saver._began = False
+        # (not for a validation inside a fit: that fit's mark stays)
+        if getattr(self, 'state_saver', None) is not None and not _outside_training(self.learn): self.state_saver._began = False
         self._join()
         self._fit_tokenizer()
         if _in_validation(self.learn): return  # maybe from inside a fit: that fit's history and state stay as they are
@@ -1097,11 +1098,20 @@ def _optimizer_choice(opt_func) -> str:
     hyper-parameters: an earlier fit's schedule leaves those where it ended. Resuming Adam's state onto SGD, or
     SGD's onto Adam (which then fails at its first step), would continue another run."""
     name = lambda f: getattr(f, '__qualname__', None) or type(f).__qualname__  # never a repr: it may hold an address
+    def value(v):  # `betas=(0.9, 0.95)` by its numbers, not as 'tuple'
+        if isinstance(v, (tuple, list)): return '(' + ', '.join(map(str, map(value, v))) + ')'
+        return _setting_value(v) if isinstance(v, (int, float, str, bool)) or v is None else name(v)
     f, kw = opt_func, {}
     while isinstance(f, functools.partial): kw, f = {**f.keywords, **kw}, f.func
-    args = ', '.join(f'{k}={_setting_value(v) if isinstance(v, (int, float, str, bool)) or v is None else name(v)}'
-                     for k, v in sorted(kw.items()))
+    args = ', '.join(f'{k}={value(v)}' for k, v in sorted(kw.items()))
     return f'{name(f)}({args})' if args else name(f)
+
+def _optimizer_kind(opt) -> list:
+    """The optimizer built: fastai's SGD, Adam, RAdam... are one `Optimizer` class told apart by their steps
+    (`opt.cbs`), a torch optimizer in fastai's `OptimWrapper` by its class. Beside `_optimizer_choice`, which names a
+    lambda only '<lambda>'; neither depends on an earlier fit's schedule."""
+    if hasattr(opt, 'cbs'): return [getattr(getattr(f, 'func', f), '__name__', type(f).__qualname__) for f in opt.cbs]
+    return [type(getattr(opt, 'opt', opt)).__qualname__]
 
 def _setting_value(v):
     "A number as the state file records it, rounded as the schedule's; other values as they are."
@@ -1185,7 +1195,7 @@ class PretrainCheckpoint(Callback):
         dl, hypers = self.learn.dls.train, self.learn.opt.hypers
         return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch, 'schedule': self._sched,
                 # the fit's weight decay (fit(wd=) or Learner(wd=)), unless a schedule moves it
-                'opt': {'opt_func': _optimizer_choice(self.learn.opt_func),
+                'opt': {'opt_func': _optimizer_choice(self.learn.opt_func), 'kind': _optimizer_kind(self.learn.opt),
                         'wd': None if 'wd' in (self._sched or ()) else [_setting_value(h.get('wd')) for h in hypers]},
                 'tfms': {n: [type(t).__qualname__ for t in getattr(getattr(dl, n, None), 'fs', ())] for n in ('after_item', 'after_batch')},
                 'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint[0],
@@ -1248,6 +1258,7 @@ class PretrainCheckpoint(Callback):
             if key not in state['settings'].get('data', {}): mine['data'].pop(key)
         for key in ('opt', 'tfms'):
             if key not in state['settings']: mine.pop(key)
+        if 'hypers' in state['settings'].get('opt', {}): mine.pop('opt')  # a file written by ba0093d (live hyper-parameters)
         if state['settings'] != mine:
             what = '; '.join(_differences(state['settings'], mine))
             raise ValueError(f'{self.path} was written by a run with other settings ({what}). '
