@@ -658,3 +658,31 @@ def test_a_validation_inside_a_fit_does_not_leave_that_fit_open(udls, tmp_path):
     count = _counting()
     with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=count)   # a new fit, not the first one again
     assert count.n == 3 and torch.load(tmp_path / 'timemae_encoder_state.pth', weights_only=False)['fit'] == 2
+
+
+def test_state_files_of_earlier_optimizer_records_still_resume(udls, tmp_path):
+    """The optimizer's record changed twice within one session ({kind, hypers}, then {opt_func, wd}, then all three):
+    files of each resume when the optimizer is the same, and a refusal never has an empty list of differences."""
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    make = lambda: ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True,
+                                                                 verbose=False), **SMALL)
+    first = make()
+    with first.no_bar(), first.no_logging(): first.fit(1, 1e-3)
+    path = tmp_path / 'timemae_encoder_state.pth'
+    state = torch.load(path, weights_only=False)
+    opt = state['settings']['opt']
+    for old in ({'kind': opt['kind'], 'hypers': [{'eps': 1e-5, 'mom': 0.93, 'sqr_mom': 0.99, 'wd': 0.01}]},
+                {'opt_func': opt['opt_func'], 'wd': opt['wd']}):
+        state['settings']['opt'] = old
+        torch.save(state, path)
+        again = make()
+        with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)   # the finished run, resumed to itself
+    state['settings']['opt'] = {'kind': ['sgd_step'], 'hypers': []}
+    state['settings'].pop('tfms')
+    state['settings']['extra'] = 1                                      # a key only the file has is named too
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"opt.kind: \['sgd_step'\] there, .* now; extra: 1 there, None now\)"):
+        again = make()
+        with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)

@@ -1100,6 +1100,7 @@ def _optimizer_choice(opt_func) -> str:
     name = lambda f: getattr(f, '__qualname__', None) or type(f).__qualname__  # never a repr: it may hold an address
     def value(v):  # `betas=(0.9, 0.95)` by its numbers, not as 'tuple'
         if isinstance(v, (tuple, list)): return '(' + ', '.join(map(str, map(value, v))) + ')'
+        if isinstance(v, np.generic) or (isinstance(v, torch.Tensor) and v.numel() == 1): v = v.item()  # eps=np.float32(1e-6)
         return _setting_value(v) if isinstance(v, (int, float, str, bool)) or v is None else name(v)
     f, kw = opt_func, {}
     while isinstance(f, functools.partial): kw, f = {**f.keywords, **kw}, f.func
@@ -1122,8 +1123,8 @@ def _setting_value(v):
 def _differences(there: dict, now: dict) -> list[str]:
     "The settings that differ, one level into a dict (`opt.wd`), so that a refusal names them, not two whole dicts."
     out = []
-    for k in now:
-        a, b = there.get(k), now[k]
+    for k in dict.fromkeys([*now, *there]):
+        a, b = there.get(k), now.get(k)
         if a == b: continue
         if isinstance(a, dict) and isinstance(b, dict):
             out += [f'{k}.{s}: {a.get(s)!r} there, {b.get(s)!r} now' for s in dict.fromkeys([*a, *b]) if a.get(s) != b.get(s)]
@@ -1168,7 +1169,7 @@ class PretrainCheckpoint(Callback):
     hold those epochs' weights); a fit stopped early (`CancelFitException` after an epoch) still writes that
     epoch's state; trackers that change the optimizer (`ReduceLROnPlateau`) do not change it again while rows are
     replayed. A state file written with another model, other settings, epochs, schedule, optimizer (`opt_func` as
-    chosen, with a `partial`'s arguments; weight decay), batch size, batch or item transforms (by name) or
+    chosen, with a `partial`'s arguments; the optimizer built, by its steps or torch class; weight decay), batch size, batch or item transforms (by name) or
     other training or validation series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
     it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (62): the state holds this epoch's history and encoder file
@@ -1256,11 +1257,14 @@ class PretrainCheckpoint(Callback):
         mine = self._settings()
         for key in ('fingerprint', 'valid_fingerprint'):  # an older file's, written before it was checked
             if key not in state['settings'].get('data', {}): mine['data'].pop(key)
+        there = dict(state['settings'])
         for key in ('opt', 'tfms'):
-            if key not in state['settings']: mine.pop(key)
-        if 'hypers' in state['settings'].get('opt', {}): mine.pop('opt')  # a file written by ba0093d (live hyper-parameters)
-        if state['settings'] != mine:
-            what = '; '.join(_differences(state['settings'], mine))
+            if key not in there: mine.pop(key)
+        if 'opt' in there and 'opt' in mine:  # records of earlier versions: compare what both hold
+            if 'hypers' in there['opt']: there['opt'], mine['opt'] = {'kind': there['opt'].get('kind')}, {'kind': mine['opt']['kind']}
+            elif 'kind' not in there['opt']: mine['opt'].pop('kind')
+        if there != mine:
+            what = '; '.join(_differences(there, mine))
             raise ValueError(f'{self.path} was written by a run with other settings ({what}). '
                              'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate, '
                              'optimizer (opt_func, wd) and data (the same series, batch size, transforms), or delete the file '
