@@ -345,15 +345,17 @@ def test_sigterm_and_sighup_end_a_command_as_ctrl_c_does():
     import signal
     import time
     from tsai_timemae.cli import stops_as_interrupts
-    before = signal.getsignal(signal.SIGTERM)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with pytest.raises(KeyboardInterrupt, match=signal.Signals(sig).name):
-            with stops_as_interrupts(): os.kill(os.getpid(), sig); time.sleep(1)
-    assert signal.getsignal(signal.SIGTERM) is before                         # the handler is put back
-    ignored = signal.signal(signal.SIGHUP, signal.SIG_IGN)                     # as `nohup timemae ...` starts it
+    sigs = (signal.SIGTERM, signal.SIGHUP)
+    outside = {sig: signal.signal(sig, signal.SIG_DFL) for sig in sigs}      # as a shell starts it (this run may be under nohup)
     try:
+        for sig in sigs:
+            with pytest.raises(KeyboardInterrupt, match=signal.Signals(sig).name):
+                with stops_as_interrupts(): os.kill(os.getpid(), sig); time.sleep(1)
+            assert signal.getsignal(sig) is signal.SIG_DFL                     # the handler is put back
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)                           # as `nohup timemae ...` starts it
         with stops_as_interrupts(): assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN   # left as it was
-    finally: signal.signal(signal.SIGHUP, ignored)
+    finally:
+        for sig, handler in outside.items(): signal.signal(sig, handler)
 
 
 def test_only_tsai_data_without_labels_counts_as_unlabelled():
