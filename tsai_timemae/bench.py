@@ -1694,9 +1694,8 @@ def run(args):
         if args.datasets:  # they would be ignored without a word
             raise ValueError(f'--report-only runs nothing and only rewrites {args.report}, so the data sets named '
                              f'({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only to run them.')
-        refuse_unused(args, {'methods': list(METHODS), 'seeds': [0, 1, 2], 'tokenizer': None, 'pretrain_epochs': None,
-                             'finetune_epochs': None, 'bs': None, 'window': None, 'pretrain_lr': None, 'readout': None,
-                             'pretrain_inputs': None, 'label_fraction': None, 'quick': False, 'overwrite': False},
+        refuse_unused(args, add_args, ('methods', 'seeds', 'tokenizer', 'pretrain_epochs', 'finetune_epochs', 'bs', 'window',
+                                       'pretrain_lr', 'readout', 'pretrain_inputs', 'label_fraction', 'quick', 'overwrite'),
                       f'--report-only runs nothing and only rewrites {args.report}')
         check_report_writable(args.report, args.out_dir)  # a report of other results is named first
         if not Path(args.out_dir).is_dir():  # a misspelt folder would give a report of no results, and exit 0

@@ -42,11 +42,13 @@ def positive_int(text: str) -> int:
     "An argparse type for counts (epochs, batch size, threads, window): a whole number of at least 1."
     return _whole_number(text, 1)
 
-def refuse_unused(args, defaults: dict, why: str):
+def refuse_unused(args, add_args, names, why: str):
     """Refuse options given with a mode that does not use them (`--report-only --seeds 7`, `--untrained-only
     --set mask_ratio=0.5`): they would be dropped without a word, and the user would believe they took effect.
-    `defaults`: each option's destination and the value it has when not given."""
-    given = ['--' + k.replace('_', '-') for k, d in defaults.items() if getattr(args, k, d) != d]
+    `names`: the options' destinations; their values when not given are read from the command's own `add_args`."""
+    p = argparse.ArgumentParser(add_help=False)
+    add_args(p)
+    given = ['--' + k.replace('_', '-') for k in names if getattr(args, k, None) != p.get_default(k)]
     if given: raise ValueError(f'{why}, so {", ".join(given)} would be ignored: drop {"it" if len(given) == 1 else "them"}.')
 
 def seed_int(text: str) -> int:

@@ -763,11 +763,9 @@ def add_args(p):
     p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
     p.add_argument('--out-dir', default=DEFAULT_OUT_DIR, help=f'where <dataset>/<tag>/seed<k>.json and PROBE.md go (default: ./{DEFAULT_OUT_DIR})')
 
-# the options that only a pretraining reads, and those of any run, with their values when not given (`add_args`)
-PRETRAIN_OPTIONS = {'epochs': None, 'steps': None, 'set': [], 'lr': DEFAULT_LR, 'sched': 'one_cycle', 'every': None,
-                    'augment': None, 'pretrain_fraction': None}
-RUN_OPTIONS = {**PRETRAIN_OPTIONS, 'seeds': [0], 'tag': None, 'arch': [], 'bs': None, 'folds': CV_FOLDS,
-               'by_recording': False, 'unseen': False, 'untrained_only': False, 'force': False}
+# the options that only a pretraining reads, and those of any run (their defaults: `add_args`)
+PRETRAIN_OPTIONS = ('epochs', 'steps', 'set', 'lr', 'sched', 'every', 'augment', 'pretrain_fraction')
+RUN_OPTIONS = (*PRETRAIN_OPTIONS, 'seeds', 'tag', 'arch', 'bs', 'folds', 'by_recording', 'unseen', 'untrained_only', 'force')
 
 def run(args):
     if not (args.report_only or args.datasets):
@@ -778,13 +776,13 @@ def run(args):
             raise ValueError(f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}, so the data '
                              f'sets named ({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only '
                              'to probe them.')
-        refuse_unused(args, RUN_OPTIONS, f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}')
+        refuse_unused(args, add_args, RUN_OPTIONS, f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}')
         if not Path(args.out_dir).is_dir():  # a misspelt folder would be created, with a report of no runs
             raise ValueError(f'--out-dir {args.out_dir} does not exist, so there are no runs to report: check its '
                              f'spelling, or run `timemae probe <data set> --out-dir {args.out_dir}` first.')
         print(f'Wrote {write_probe_report(args.out_dir)}')
         return
-    if args.untrained_only: refuse_unused(args, PRETRAIN_OPTIONS, '--untrained-only pretrains nothing')
+    if args.untrained_only: refuse_unused(args, add_args, PRETRAIN_OPTIONS, '--untrained-only pretrains nothing')
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
