@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install demo test export bench speed
+.PHONY: install demo test export
 
 $(VENV)/.installed: settings.ini setup.py
 	$(PYTHON) -m venv $(VENV)
