@@ -206,6 +206,24 @@ class TimeMAEPretrainer(nn.Module):
         self.register_buffer('target_started', torch.tensor(False))
         # set by `TimeMAEPretrain` for its fits: a training pass without it gets no momentum update and no saved encoder
         self.fitting_with_callback, self._warned_alone = False, False
+        self._eval_masks = None  # a generator while `TimeMAEPretrain` validates (`fixed_eval_masks`), else None
+
+    def fixed_eval_masks(self, on: bool = True, seed: int = 0):
+        """From now on, masks drawn in evaluation mode come from a generator started at `seed` (`on=False`: from
+        torch's global stream again, as in training). `TimeMAEPretrain` turns it on at the start of every validation
+        pass and off at its end, so each epoch's validation loss is measured on the same masks of the same series and
+        differs between epochs only by the weights: with masks drawn anew, a small validation set's loss moved more
+        between two passes over the same weights than between epochs, and `checkpoint='best'` chose partly by chance.
+        (The Gumbel tokenizer's noise still comes from torch's global stream.)"""
+        self._eval_masks = seed if on else None
+
+    def _mask_generator(self, device):
+        "The generator for this forward pass's masks: None (torch's global stream) unless evaluating with fixed masks."
+        if self.training or self._eval_masks is None: return None
+        if not isinstance(self._eval_masks, torch.Generator) or self._eval_masks.device != torch.device(device):
+            seed, self._eval_masks = self._eval_masks, torch.Generator(device=device)
+            self._eval_masks.manual_seed(seed if isinstance(seed, int) else 0)
+        return self._eval_masks
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -215,9 +233,9 @@ class TimeMAEPretrainer(nn.Module):
     # -- stages -----------------------------------------------------------------------------------------------
     def mask(self, bs: int, n: int, device):
         "Visible and masked patch indices `[bs, n_v]`, `[bs, n_m]`: one mask per sample, or one per batch."
-        draw = MASKINGS[self.masking]
-        if not self.shared_mask: return draw(bs, n, self.mask_ratio, device=device)
-        ids_vis, ids_msk = draw(1, n, self.mask_ratio, device=device)
+        draw, g = MASKINGS[self.masking], self._mask_generator(device)
+        if not self.shared_mask: return draw(bs, n, self.mask_ratio, device=device, generator=g)
+        ids_vis, ids_msk = draw(1, n, self.mask_ratio, device=device, generator=g)
         return ids_vis.expand(bs, -1), ids_msk.expand(bs, -1)
 
     @torch.no_grad()
@@ -583,7 +601,9 @@ def _reloading_trackers(learn) -> list:
 class SaveEncoder(TrackerCallback):
     """Save the encoder (`save_encoder_weights`: the backbone's weights and its architecture, written atomically) to
     `path` after every epoch (`every_epoch=True`) or when the monitored loss improves. The monitor is the validation
-    loss, or the training loss when there is no validation data. Only rank 0 writes in a distributed run; `lr_find`,
+    loss, or without validation data the epoch's mean training loss over its batches (all processes), not fastai's
+    `train_loss` column: that is a moving average over about the last 50 batches, which lags by epochs when an epoch
+    has a few batches, and would save a later epoch than the lowest-loss one. Only rank 0 writes in a distributed run; `lr_find`,
     `validate` and `get_preds` never save. `best` is the saved epoch's loss. It runs after fastai's `SaveModelCallback`
     (whose `after_fit` reloads its best epoch) and before `EarlyStoppingCallback` (which ends the fit in `after_epoch`)."""
     order = SaveModelCallback.order + 1
@@ -600,10 +620,26 @@ class SaveEncoder(TrackerCallback):
         if _in_validation(self.learn): return
         self.monitor = 'valid_loss' if _has_valid(self.learn.dls) else 'train_loss'
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
+        self._train_losses = {}  # epoch -> its mean training loss, when that is the monitor
         # on every rank, so that all stop together: rank 0 failing alone would leave the others waiting in DDP
         if not _outside_training(self.learn): check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')
 
-    def before_train(self): self._trained = True
+    def before_train(self):
+        self._trained = True
+        self._loss_sum, self._loss_n = 0., 0  # this epoch's training loss, summed over its series (a tensor: no sync)
+
+    def after_batch(self):
+        if not self.training or self.monitor != 'train_loss' or getattr(self.learn, 'loss', None) is None: return
+        bs = find_bs(self.learn.yb) if self.learn.yb else find_bs(self.learn.xb)
+        self._loss_sum, self._loss_n = self._loss_sum + self.learn.loss.detach().float() * bs, self._loss_n + bs
+
+    def _epoch_value(self, names: list) -> float | None:
+        "The monitored value of this epoch: the validation loss the recorder logged, or the exact mean training loss."
+        if self.monitor != 'train_loss': return _as_float(self.recorder.values[-1][names.index(self.monitor)])
+        sums = sum_over_ranks({'loss': getattr(self, '_loss_sum', 0.), 'n': getattr(self, '_loss_n', 0)}, self.learn)
+        val = float(sums['loss']) / float(sums['n']) if float(sums['n']) else None
+        self._train_losses[self.epoch] = val
+        return val
 
     def after_epoch(self):
         names = list(self.recorder.metric_names[1:])
@@ -611,14 +647,15 @@ class SaveEncoder(TrackerCallback):
         # a summary() after a fit (`_trained` is still that fit's, and its row no epoch's); an lr_find, which trains
         # and sends this callback its events, but saves nothing
         if _outside_training(self.learn): return
-        val = _as_float(self.recorder.values[-1][names.index(self.monitor)])
+        val = self._epoch_value(names)
         if val is None or not (self.every_epoch or val < self.best): return
         self.best = val
         self.weights_path = self.path  # on every rank: rank 0 writes it, and `timemae_distrib_ctx` waits for that on leaving
         if rank_distrib() == 0:
             save_encoder_weights(get_model(self.learn.model), self.path)
             if self.verbose and not self.every_epoch:
-                print(f'Better model found at epoch {self.epoch} with {self.monitor} {val:.5f}: encoder weights saved to {self.weights_path}')
+                what = 'mean training loss' if self.monitor == 'train_loss' else self.monitor
+                print(f'Better model found at epoch {self.epoch} with {what} {val:.5f}: encoder weights saved to {self.weights_path}')
 
     def after_fit(self):
         """fastai's `SaveModelCallback` (the order before this one's) reloads its best epoch into the learner at the end of
@@ -630,7 +667,9 @@ class SaveEncoder(TrackerCallback):
         if not reloaded: return
         tracker = reloaded[-1]  # the last one's after_fit loaded last: the learner holds its epoch
         epoch = self._epoch_of(tracker)
-        if epoch is not None:
+        if epoch is not None and self.monitor == 'train_loss' and epoch in getattr(self, '_train_losses', {}):
+            self.best = self._train_losses[epoch]
+        elif epoch is not None:
             names = list(self.recorder.metric_names[1:])
             self.best = _as_float(self.recorder.values[epoch][names.index(self.monitor)])
         if rank_distrib() == 0:
@@ -678,7 +717,8 @@ class TimeMAEPretrain(Callback):
     batch transforms. The encoder is saved to `target_dir/fname.pth`, atomically, with its architecture (without
     `target_dir`: the learner's `path/model_dir`, where fastai's `learn.save` writes, `models/` for tsai's learners): with
     `checkpoint='last'` (the default) after every epoch, so the final epoch's is kept, with `checkpoint='best'` the
-    epoch with the lowest validation loss (training loss without a validation set). The regression target is the
+    epoch with the lowest validation loss (without a validation set, the lowest mean training loss over the epoch's
+    batches). The regression target is the
     momentum encoder, which keeps moving, so the loss is not comparable across epochs: 'best' tends to keep an early
     epoch. The learner itself always holds the final epoch's weights, so with 'best' its embeddings and plots show
     another encoder than the file: load the file (`TimeMAE.from_pretrained(cb.weights_path)`) to look at the one that
@@ -946,6 +986,11 @@ class TimeMAEPretrain(Callback):
 
     def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, **{k: 0. for k in POOLED_SUMS}}
 
+    def before_validate(self):
+        # the same masks at every validation pass (`TimeMAEPretrainer.fixed_eval_masks`): fastai's validation loader
+        # does not shuffle, so each series gets the same mask each epoch, and learn.validate() repeats its loss
+        if self.pretrainer is not None: self.pretrainer.fixed_eval_masks(True)
+
     def _pooled_sums(self, sums: dict) -> dict:
         """The pooled sums (`pooled_stats`' arguments: code counts, cross-entropies, representation sums) of all
         processes; a process that saw no batch adds zeros of the same shapes."""
@@ -965,6 +1010,7 @@ class TimeMAEPretrain(Callback):
         (set before the Recorder reads them): the ranks' sums over their series, divided by the number of series;
         `ppl`, `mcc_norm` and `rep_std` come from the pooled sums of all processes. Every rank takes part, also one
         that counted no series (`UnpadValidation`: its share was padding alone)."""
+        if self.pretrainer is not None: self.pretrainer.fixed_eval_masks(False)
         plain = [m for m in self.part_metrics if m.part not in self.pooled]
         sums = sum_over_ranks({**{m.part: m.total for m in plain}, 'n': max((m.count for m in plain), default=0)}, self.learn)
         # `ppl`, `mcc_norm` and `rep_std` accumulate the same sums: pool them over the processes once
@@ -1024,7 +1070,7 @@ class TimeMAEPretrain(Callback):
         if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0 and not reloads:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
-            loss = f'training loss {self.best:.5f}; no validation set' if by_train else f'validation loss {self.best:.5f}'
+            loss = f'mean training loss {self.best:.5f}; no validation set' if by_train else f'validation loss {self.best:.5f}'
             print(f'{which} pretrained encoder ({loss}) is at {self.weights_path}')
         self._recording = self._warned_collapse = False
         if self.pretrainer is not None: self.pretrainer.fitting_with_callback = False
