@@ -543,3 +543,18 @@ def test_tokenizer_temperatures_take_numpy_scalars_and_are_checked_before_any_wo
         TimeMAEPretrain(tokenizer='gumbel', tokenizer_kwargs=dict(tau=0))
     with pytest.raises(ValueError, match='temperature must be a finite number above 0'):
         TimeMAEPretrain(tokenizer='codebook', tokenizer_kwargs=dict(temperature=-1.))
+
+
+def test_the_copy_baseline_takes_the_nearest_visible_code():
+    """`copy_acc` is MCC's bar: each masked patch's code guessed as the code of the visible patch nearest in position
+    (of two equally near, the one listed first), checked against every pair of positions, long series included."""
+    from tsai_timemae.pretrain import nearest_visible_codes, random_masking, span_masking
+    torch.manual_seed(0)
+    for n, ratio, draw in [(2, 0.5, random_masking), (7, 0.6, random_masking), (40, 0.6, span_masking), (300, 0.75, random_masking)]:
+        vis, msk = draw(5, n, ratio)
+        codes = torch.randint(0, 50, (5, n))
+        got = nearest_visible_codes(codes, vis, msk)
+        for b in range(5):
+            for j, m in enumerate(msk[b].tolist()):
+                dists = [abs(m - v) for v in vis[b].tolist()]
+                assert got[b, j] == codes[b, vis[b, dists.index(min(dists))]]

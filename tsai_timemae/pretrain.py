@@ -80,9 +80,17 @@ def gather_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
 def nearest_visible_codes(codes: torch.Tensor, ids_vis: torch.Tensor, ids_msk: torch.Tensor) -> torch.Tensor:
     """For each masked patch, the code of the visible patch nearest in position: `[bs, n]` codes -> `[bs, n_masked]`.
-    This is the trivial way to solve MCC (copy a neighbour); a useful MCC must be predicted better than this."""
-    dist = (ids_msk[:, :, None] - ids_vis[:, None, :]).abs()              # [bs, n_m, n_v]
-    return codes.gather(1, ids_vis.gather(1, dist.argmin(-1)))
+    This is the trivial way to solve MCC (copy a neighbour); a useful MCC must be predicted better than this. Of two
+    neighbours equally near, the one listed first in `ids_vis` is copied. Memory `[bs, n]`, not `[bs, n_m, n_v]`: it
+    runs at every step, and long series have hundreds of patches."""
+    pos, order = ids_vis.sort(1)                                            # visible positions in increasing order
+    right = torch.searchsorted(pos, ids_msk.contiguous()).clamp(max=pos.shape[1] - 1)   # first visible at or after
+    left = (right - 1).clamp(min=0)
+    d_left, d_right = (ids_msk - pos.gather(1, left)).abs(), (pos.gather(1, right) - ids_msk).abs()
+    first_left = order.gather(1, left) < order.gather(1, right)
+    take_left = (d_left < d_right) | ((d_left == d_right) & first_left)
+    nearest = torch.where(take_left, pos.gather(1, left), pos.gather(1, right))
+    return codes.gather(1, nearest)
 
 # %% ../nbs/02_pretrain.ipynb #c75cf477
 class CrossAttentionBlock(nn.Module):
