@@ -559,3 +559,18 @@ def test_a_foreign_json_file_among_the_probe_runs_is_named(tmp_path, capsys):
     (tmp_path / 'D' / 't' / 'seed0.json').write_text('{"a": 1}')
     assert main(['probe', '--report-only', '--out-dir', str(tmp_path)]) == 2
     assert 'seed0.json is not a `timemae probe` run (no dataset, tag, seed, untrained_score)' in capsys.readouterr().err
+
+
+def test_version_an_empty_out_dir_and_a_root_that_is_a_file(tmp_path, monkeypatch, capsys):
+    """`timemae --version` names the package's version (what a bug report needs); an empty `--out-dir` is refused, not
+    read as the current folder; a `--root` that is a file is called a file, not missing."""
+    import tsai_timemae
+    from tsai_timemae.cli import main
+    with pytest.raises(SystemExit) as e: main(['--version'])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f'timemae (tsai-timemae) {tsai_timemae.__version__}'
+    monkeypatch.chdir(tmp_path)
+    assert main(['demo', '--out-dir', '']) == 2
+    assert "out_dir (--out-dir) is empty ('')" in capsys.readouterr().err and not list(tmp_path.glob('demo_results*'))
+    (tmp_path / 'afile').write_text('x')
+    assert main(['probe', 'BasicMotions', '--root', str(tmp_path / 'afile'), '--out-dir', str(tmp_path / 'o')]) == 2
+    assert 'is a file, not a folder' in capsys.readouterr().err

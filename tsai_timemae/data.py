@@ -445,6 +445,9 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
         local = not_data
     name = ALIASES.get(str(name_or_path), str(name_or_path))
     roots = [Path(root).expanduser()] if root is not None else data_root_candidates()
+    if root is not None and roots[0].exists() and not roots[0].is_dir():
+        raise NotADirectoryError(f'The data folder root={str(root)!r} is a file, not a folder: pass the folder that '
+                                 f'holds the data sets (leave root out to use ${DATA_ENV} or ../shared/data).')
     if root is not None and not roots[0].is_dir():  # not sktime's bundled copy in its place, without a word
         raise FileNotFoundError(f'The data folder root={str(root)!r} does not exist: check it for a typo (leave root '
                                 f'out to use ${DATA_ENV} or ../shared/data).')

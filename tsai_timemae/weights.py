@@ -104,7 +104,11 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
 
 def check_writable_folder(folder, setting: str) -> Path:
     """Fail at the start of a long run, not at its first save: create `folder` if needed and write (then delete) a
-    file in it. An impossible or read-only folder is an error that names `setting`, the argument to change."""
+    file in it. An impossible or read-only folder is an error that names `setting`, the argument to change; so is
+    an empty name, which `Path` would read as the current folder."""
+    if isinstance(folder, str) and not folder.strip():
+        raise ValueError(f'{setting} is empty ({folder!r}), so it names no folder: pass a folder name '
+                         "(e.g. '.' for the current one).")
     folder = Path(folder).expanduser()
     try:
         folder.mkdir(parents=True, exist_ok=True)
