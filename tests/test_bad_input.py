@@ -528,9 +528,15 @@ def test_speed_names_a_missing_or_damaged_run_and_an_out_that_is_a_file(tmp_path
     (['probe', 'BasicMotions', '--untrained-only', '--set', 'mask_ratio=0.5', '--lr', '0.01'], '--set, --lr would be ignored'),
     (['probe', 'BasicMotions', '--untrained-only', '--epochs', '3'], '--epochs would be ignored'),
     (['probe', '--report-only', '--seeds', '7', '--force'], '--seeds, --force would be ignored'),
-    (['bench', '--report-only', '--quick', '--tokenizer', 'codebook'], '--tokenizer, --quick would be ignored')])
+    (['bench', '--report-only', '--quick', '--tokenizer', 'codebook'], '--tokenizer, --quick would be ignored'),
+    (['bench', 'BasicMotions', '--methods', 'timemae_linear_untrained', '--tokenizer', 'codebook', '--pretrain-lr', '0.5'],
+     '--tokenizer, --pretrain-lr would be ignored'),
+    (['bench', 'BasicMotions', '--methods', 'inceptiontimeplus', 'tstplus_scratch', '--pretrain-epochs', '3'],
+     '--pretrain-epochs would be ignored'),
+    (['bench', 'BasicMotions', '--methods', 'mvp_tstplus', '--window', '4'], '--window would be ignored')])
 def test_options_a_mode_does_not_use_are_refused_not_dropped(argv, named, tmp_path, monkeypatch, capsys):
-    "`--untrained-only` pretrains nothing and `--report-only` runs nothing: options only a run reads were dropped silently."
+    """`--untrained-only` pretrains nothing, `--report-only` runs nothing, and `--methods` without a method that reads an
+    option (the tokenizer of a run that pretrains nothing): options no run reads were dropped silently."""
     from tsai_timemae.cli import main
     monkeypatch.chdir(tmp_path)
     assert main([*argv, '--out-dir', str(tmp_path)]) == 2

@@ -67,7 +67,7 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'load_results',
            'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides',
            'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report',
-           'check_report_writable', 'write_report', 'add_args', 'run']
+           'check_report_writable', 'write_report', 'add_args', 'refuse_options_no_method_uses', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -1684,6 +1684,18 @@ def add_args(p):
     p.add_argument('--no-bar', action='store_true', help='hide fastai progress bars')
     p.add_argument('--threads', type=positive_int, help='torch CPU threads (1 is often fastest on a shared or busy CPU)')
 
+def refuse_options_no_method_uses(args):
+    """Options that only some methods read, given with `--methods` that name none of them (`--methods
+    timemae_linear_untrained --tokenizer codebook`): the run would drop them without a word, and its rows would
+    look like what the options asked for."""
+    methods = set(args.methods)
+    for names, users in ((('tokenizer', 'pretrain_lr'), set(TOKENIZED)),
+                         (('pretrain_epochs', 'pretrain_inputs'), set(TOKENIZED) | {'mvp_tstplus'}),
+                         (('window', 'readout'), {m for m in METHODS if m.startswith('timemae_')})):
+        if not methods & users:
+            refuse_unused(args, add_args, names, f'--methods {" ".join(args.methods)} runs none of '
+                          f'{", ".join(sorted(users))}, the methods that read ' + ' and '.join('--' + n.replace('_', '-') for n in names))
+
 def run(args):
     if args.threads: torch.set_num_threads(args.threads)
     if not (args.report_only or args.datasets):
@@ -1703,6 +1715,7 @@ def run(args):
                              f'spelling, or run `timemae bench <data set> --out-dir {args.out_dir}` first.')
         print(f'Wrote {write_report(args.out_dir, args.report)}')
         return
+    refuse_options_no_method_uses(args)
     overrides = {k: v for k, v in (('pretrain_epochs', args.pretrain_epochs), ('finetune_epochs', args.finetune_epochs),
                                    ('bs', args.bs), ('window', args.window), ('pretrain_lr', args.pretrain_lr),
                                    ('pretrain_inputs', args.pretrain_inputs), ('readout', args.readout)) if v is not None}
