@@ -356,7 +356,7 @@ def test_without_decoupling_mask_tokens_go_through_the_encoder(udls, tmp_path):
         TimeMAEPretrain(masking='blocks')
 
 
-def test_validation_draws_the_same_masks_every_pass_and_leaves_the_training_stream_alone(tmp_path):
+def test_validation_draws_the_same_masks_and_codes_every_pass_and_a_cut_pass_leaves_no_trace(tmp_path):
     """The validation loss is measured on the same masks at every pass, so it moves between epochs only with the
     weights: before, two validate() calls on the same weights differed by more than epochs did on a small validation
     set, and checkpoint='best' chose partly by chance. Masks drawn in evaluation outside a validation pass still come
@@ -368,6 +368,19 @@ def test_validation_draws_the_same_masks_every_pass_and_leaves_the_training_stre
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     first, second = learn.validate()[0], learn.validate()[0]
     assert first == second
+    from tsai_timemae.plots import mask_view
+
+    class CtrlC(Callback):  # Ctrl-C in the fit's validation: fastai sends no after_validate
+        def after_batch(self):
+            if not self.training: raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=CtrlC())
+    views = [mask_view(learn, X[:4], seed=s)['masked'] for s in (0, 0, 1)]
+    assert (views[0] == views[1]).all() and not (views[0] == views[2]).all()  # `seed` decides, as before
+    torch.manual_seed(0)  # the authors' Gumbel codes: their noise is drawn from the same generator in validation
+    learn, cb = _learner(udls, tmp_path / 'gumbel', tokenizer='gumbel')
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert learn.validate()[0] == learn.validate()[0]
     net = cb.pretrainer.eval()
     torch.manual_seed(1); a = net.mask(4, 5, 'cpu')[1]
     torch.manual_seed(2); b = net.mask(4, 5, 'cpu')[1]
@@ -377,15 +390,21 @@ def test_validation_draws_the_same_masks_every_pass_and_leaves_the_training_stre
 def test_best_epoch_without_validation_is_the_lowest_mean_training_loss(tmp_path):
     """Without validation data checkpoint='best' keeps the epoch whose batches' mean loss is lowest. fastai's
     `train_loss` column is a moving average over about 50 batches: with 3 batches an epoch it lags by epochs and
-    chose a later epoch than the best one, and `best` reported that lagging value."""
+    chose a later epoch than the best one, and `best` reported that lagging value. A batch cancelled before its loss
+    (a user's callback skipping it) is not counted with the previous batch's loss."""
+    from fastai.callback.core import CancelBatchException
     X = np.random.default_rng(0).standard_normal((24, 2, 32)).astype('float32')
     udls = get_ts_dls(X, splits=(list(range(24)), []), bs=8)
     losses = {}
 
     class Grab(Callback):
         order = 90
-        def after_batch(self):
+        def after_loss(self):
             if self.training: losses.setdefault(self.epoch, []).append((self.loss.item(), len(self.xb[0])))
+
+    class Skip(Callback):
+        def before_batch(self):
+            if self.training and self.iter == 1: raise CancelBatchException()
 
     saved = []
 
@@ -395,8 +414,9 @@ def test_best_epoch_without_validation_is_the_lowest_mean_training_loss(tmp_path
 
     torch.manual_seed(0)
     learn, cb = _learner(udls, tmp_path, checkpoint='best')
-    with learn.no_bar(), learn.no_logging(): learn.fit(6, 3e-3, cbs=[Grab(), Saved()])
+    with learn.no_bar(), learn.no_logging(): learn.fit(6, 3e-3, cbs=[Grab(), Saved(), Skip()])
     means = [sum(l * n for l, n in v) / sum(n for _, n in v) for _, v in sorted(losses.items())]
+    assert all(len(v) == 2 for v in losses.values())  # 3 batches an epoch, one skipped
     assert cb.best == pytest.approx(min(means), rel=1e-5)
     assert saved == pytest.approx([min(means[:e + 1]) for e in range(6)], rel=1e-5)  # improved exactly when the mean did
 

@@ -686,3 +686,30 @@ def test_state_files_of_earlier_optimizer_records_still_resume(udls, tmp_path):
     with pytest.raises(ValueError, match=r"opt.kind: \['sgd_step'\] there, .* now; extra: 1 there, None now\)"):
         again = make()
         with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)
+
+
+def test_a_resumed_run_without_validation_keeps_the_best_epochs_mean_training_loss(tmp_path):
+    """Without validation data the saver's `best` is an epoch's mean training loss. When fastai's `SaveModelCallback`
+    reloads an epoch the resumed run only replayed, `best` must be that epoch's mean, as in an uninterrupted run; it was
+    the smoothed `train_loss` column, because the replayed epochs' means were not in the state file."""
+    from fastai.callback.tracker import SaveModelCallback
+    from fastai.torch_core import set_seed
+    from tsai.all import get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    X = np.random.default_rng(0).standard_normal((24, 2, 40)).astype('float32')
+    udls = get_ts_dls(X, splits=(list(range(24)), []), bs=8)
+
+    def fit(folder, resume, stop):
+        set_seed(0)  # python's stream too: fastai shuffles with it
+        learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=folder, save_every=1, resume=resume, verbose=False),
+                           path=folder, **SMALL)
+        reload = SaveModelCallback(monitor='train_loss', comp=np.greater, fname='smc')  # reloads epoch 0 or 1, not 2
+        with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=[reload] + ([_StopAfter(1)] if stop else []))
+        return learn.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0]
+
+    whole = fit(tmp_path / 'whole', False, False)
+    fit(tmp_path / 'cut', False, True)
+    resumed = fit(tmp_path / 'cut', True, False)
+    assert whole.best in whole.saver._train_losses.values()
+    assert resumed.best == pytest.approx(whole.best, rel=1e-6)

@@ -136,6 +136,7 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
                          f'(shape {X.shape}): pass the same variables, in the same order, as its training data.'
                          f'{transpose_hint(X.shape, net.backbone.c_in)}')
     dev = next(net.parameters()).device
+    net.fixed_eval_masks(False)  # `seed` decides the draw, even after a validation pass cut short (Ctrl-C)
     with eval_mode(net), torch.no_grad(), keep_random_state():  # the caller's random streams stay where they were
         torch.manual_seed(seed)
         x = next(iter(learn.dls.valid.new_dl(X[:n], bs=len(X[:n]))))[0]   # the learner's batch transforms

@@ -214,24 +214,27 @@ class TimeMAEPretrainer(nn.Module):
         self.register_buffer('target_started', torch.tensor(False))
         # set by `TimeMAEPretrain` for its fits: a training pass without it gets no momentum update and no saved encoder
         self.fitting_with_callback, self._warned_alone = False, False
-        self._eval_masks = None  # a generator while `TimeMAEPretrain` validates (`fixed_eval_masks`), else None
+        # while `TimeMAEPretrain` validates (`fixed_eval_masks`): the seed, and its generator once drawn from; else None
+        self._eval_seed, self._eval_gen = None, None
 
     def fixed_eval_masks(self, on: bool = True, seed: int = 0):
-        """From now on, masks drawn in evaluation mode come from a generator started at `seed` (`on=False`: from
-        torch's global stream again, as in training). `TimeMAEPretrain` turns it on at the start of every validation
-        pass and off at its end, so each epoch's validation loss is measured on the same masks of the same series and
-        differs between epochs only by the weights: with masks drawn anew, a small validation set's loss moved more
-        between two passes over the same weights than between epochs, and `checkpoint='best'` chose partly by chance.
-        (The Gumbel tokenizer's noise still comes from torch's global stream.)"""
-        self._eval_masks = seed if on else None
+        """From now on, the random draws of an evaluation-mode pass (its masks, and the Gumbel tokenizer's noise) come
+        from a generator started at `seed` (`on=False`: from torch's global stream again, as in training).
+        `TimeMAEPretrain` turns it on at the start of every validation pass and off at its end (and at the start of
+        every fit and training epoch, should a pass have been interrupted), so each epoch's validation loss is measured
+        on the same masks of the same series and differs between epochs only by the weights: with masks drawn anew, a
+        small validation set's loss moved more between two passes over the same weights than between epochs, and
+        `checkpoint='best'` chose partly by chance. `learn.get_preds()` is a validation pass too: its masks are the
+        same at every call."""
+        self._eval_seed, self._eval_gen = (int(seed) if on else None), None
 
-    def _mask_generator(self, device):
-        "The generator for this forward pass's masks: None (torch's global stream) unless evaluating with fixed masks."
-        if self.training or self._eval_masks is None: return None
-        if not isinstance(self._eval_masks, torch.Generator) or self._eval_masks.device != torch.device(device):
-            seed, self._eval_masks = self._eval_masks, torch.Generator(device=device)
-            self._eval_masks.manual_seed(seed if isinstance(seed, int) else 0)
-        return self._eval_masks
+    def _eval_generator(self, device):
+        "The generator for this pass's draws: None (torch's global stream) unless evaluating with fixed draws."
+        if self.training or self._eval_seed is None: return None
+        if self._eval_gen is None or self._eval_gen.device != torch.device(device):
+            self._eval_gen = torch.Generator(device=device)
+            self._eval_gen.manual_seed(self._eval_seed)
+        return self._eval_gen
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -241,7 +244,7 @@ class TimeMAEPretrainer(nn.Module):
     # -- stages -----------------------------------------------------------------------------------------------
     def mask(self, bs: int, n: int, device):
         "Visible and masked patch indices `[bs, n_v]`, `[bs, n_m]`: one mask per sample, or one per batch."
-        draw, g = MASKINGS[self.masking], self._mask_generator(device)
+        draw, g = MASKINGS[self.masking], self._eval_generator(device)
         if not self.shared_mask: return draw(bs, n, self.mask_ratio, device=device, generator=g)
         ids_vis, ids_msk = draw(1, n, self.mask_ratio, device=device, generator=g)
         return ids_vis.expand(bs, -1), ids_msk.expand(bs, -1)
@@ -285,7 +288,9 @@ class TimeMAEPretrainer(nn.Module):
         if self.tokenizer.needs_fit:  # only frozen ones read the raw patches, told which steps are padding
             code_targets, code_probs = self.tokenizer(raw_patches(x, bb.window).flatten(-2), tokens,
                                                       real=real_steps(x.shape[-1], bb.window, bb.c_in, x.device))
-        else: code_targets, code_probs = self.tokenizer(None, tokens)   # [bs, n, vocab]
+        else:  # [bs, n, vocab]; a validation pass's Gumbel noise from its fixed generator (`fixed_eval_masks`)
+            g = self._eval_generator(x.device)
+            code_targets, code_probs = self.tokenizer(None, tokens, **({} if g is None else {'generator': g}))
         queries = self.mask_token + gather_tokens(pos, ids_msk)           # [bs, n_m, d]: mask token + position
         if self.decoder is not None:
             rep_vis = bb.encode(gather_tokens(tokens + pos, ids_vis))      # [bs, n_v, d]: only visible tokens
@@ -636,7 +641,7 @@ class SaveEncoder(TrackerCallback):
         self._trained = True
         self._loss_sum, self._loss_n = 0., 0  # this epoch's training loss, summed over its series (a tensor: no sync)
 
-    def after_batch(self):
+    def after_loss(self):  # not after_batch: a batch cancelled before its loss still sends that, with the last loss
         if not self.training or self.monitor != 'train_loss' or getattr(self.learn, 'loss', None) is None: return
         bs = find_bs(self.learn.yb) if self.learn.yb else find_bs(self.learn.xb)
         self._loss_sum, self._loss_n = self._loss_sum + self.learn.loss.detach().float() * bs, self._loss_n + bs
@@ -675,8 +680,8 @@ class SaveEncoder(TrackerCallback):
         if not reloaded: return
         tracker = reloaded[-1]  # the last one's after_fit loaded last: the learner holds its epoch
         epoch = self._epoch_of(tracker)
-        if epoch is not None and self.monitor == 'train_loss' and epoch in getattr(self, '_train_losses', {}):
-            self.best = self._train_losses[epoch]
+        if epoch is not None and self.monitor == 'train_loss':  # an epoch without its mean (an older state file): left
+            self.best = getattr(self, '_train_losses', {}).get(epoch, self.best)
         elif epoch is not None:
             names = list(self.recorder.metric_names[1:])
             self.best = _as_float(self.recorder.values[epoch][names.index(self.monitor)])
@@ -988,11 +993,14 @@ class TimeMAEPretrain(Callback):
         self._fit_tokenizer()
         if _in_validation(self.learn): return  # maybe from inside a fit: that fit's history and state stay as they are
         self.pretrainer.fitting_with_callback = True
+        self.pretrainer.fixed_eval_masks(False)  # a validation pass cut short (Ctrl-C) left it on
         _track_loss_parts_as_losses(self.learn)
         self._recording = not _outside_training(self.learn)
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
 
-    def before_train(self): self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, **{k: 0. for k in POOLED_SUMS}}
+    def before_train(self):
+        self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, **{k: 0. for k in POOLED_SUMS}}
+        if self.pretrainer is not None: self.pretrainer.fixed_eval_masks(False)  # a validation pass cut short left it on
 
     def before_validate(self):
         # the same masks at every validation pass (`TimeMAEPretrainer.fixed_eval_masks`): fastai's validation loader
@@ -1335,6 +1343,7 @@ class PretrainCheckpoint(Callback):
             if self.owner.saver is not None:  # this run's encoder file (a copied folder's own), else the one recorded
                 saved, here = state['weights_path'] and Path(state['weights_path']), self.owner.saver.path
                 self.owner.saver.best, self.owner.saver.weights_path = state['best'], here if saved and here.is_file() else saved
+                self.owner.saver._train_losses = dict(state.get('train_losses', {}))  # the replayed epochs' mean losses
         sl = self.learn.recorder.smooth_loss
         sl.val, sl.count = state['smooth_loss']
         if state.get('world_size', 1) != max(num_distrib(), 1) and isinstance(sl.val, torch.Tensor) and sl.val.ndim:
@@ -1425,6 +1434,7 @@ class PretrainCheckpoint(Callback):
                            'rng': rng[0], 'rng_by_rank': rng, 'world_size': max(num_distrib(), 1),
                            'smooth_loss': (sl.val, sl.count),
                            'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
+                           'train_losses': dict(getattr(saver, '_train_losses', {})) if saver else {},
                            'recorder': _recorder_state(self.learn.recorder),
                            'scaler': scaler.state_dict() if (scaler := getattr(self.learn, 'scaler', None)) is not None else None,
                            'weights_path': str(saver.weights_path) if saver and saver.weights_path else None}, self.path)

@@ -59,9 +59,10 @@ class CodebookTokenizer(nn.Module):
         self.predictor = nn.Linear(d_model, vocab_size)
         self.temperature = temperature
 
-    def forward(self, patches: torch.Tensor, z: torch.Tensor):
+    def forward(self, patches: torch.Tensor, z: torch.Tensor, generator: torch.Generator | None = None):
         """Patch embeddings `[..., d]` -> (one-hot codeword targets `[..., vocab]` that carry a gradient,
-        soft assignment probabilities `[..., vocab]`, used to keep the whole codebook in use)."""
+        soft assignment probabilities `[..., vocab]`, used to keep the whole codebook in use). No random draw:
+        `generator` is accepted as the Gumbel tokenizer's is."""
         d2 = (z.pow(2).sum(-1, keepdim=True) - 2 * z @ self.codebook.t() + self.codebook.pow(2).sum(-1))
         soft = F.softmax(-d2 / self.temperature, dim=-1)
         hard = F.one_hot(d2.argmin(-1), soft.shape[-1]).to(soft.dtype)
@@ -85,10 +86,13 @@ class GumbelTokenizer(nn.Module):
         self.center = nn.Linear(d_model, vocab_size)
         self.tau = tau
 
-    def forward(self, patches: torch.Tensor, z: torch.Tensor):
-        "Patch embeddings -> (one-hot codeword targets, no gradient; softmax probabilities of the linear codebook)."
+    def forward(self, patches: torch.Tensor, z: torch.Tensor, generator: torch.Generator | None = None):
+        """Patch embeddings -> (one-hot codeword targets, no gradient; softmax probabilities of the linear codebook).
+        `generator`: where the Gumbel noise comes from (a validation pass's fixed draws), else torch's global stream."""
         logits = self.center(z) / self.tau  # the draw's temperature (dividing by 1 changes nothing)
-        idx = F.gumbel_softmax(logits).argmax(-1)
+        if generator is None: idx = F.gumbel_softmax(logits).argmax(-1)
+        else:  # the same draw: the argmax of logits plus Gumbel(0, 1) noise, -log of an Exponential(1) sample
+            idx = (logits - torch.empty_like(logits).exponential_(generator=generator).log()).argmax(-1)
         return F.one_hot(idx, self.center.out_features).to(z.dtype), F.softmax(logits, -1)
 
     def predict(self, h: torch.Tensor) -> torch.Tensor: return self.center(h)
