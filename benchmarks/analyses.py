@@ -312,7 +312,7 @@ def plot_tsne(tsne, path):
             sel = y == c
             ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=f'C{i % 10}', label=c, alpha=.8, edgecolors='none')
         score = tsne['untrained_score' if stage == 'untrained' else 'final_score']
-        ax.set_title(f"{title}: probe {score * 100:.1f}% (cv), silhouette {tsne[stage]['silhouette']:.2f}", fontsize=9)
+        ax.set_title(f"{title}: probe {score * 100:.1f}% (cv on train+valid), silhouette {tsne[stage]['silhouette']:.2f}", fontsize=9)
         ax.set_xticks([]); ax.set_yticks([])
         ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
     fig.suptitle(f"t-SNE of the {tsne[stage]['n']} test series' embeddings, {tsne['dataset']} "
