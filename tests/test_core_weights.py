@@ -279,3 +279,15 @@ def test_a_parent_that_is_a_file_keeps_its_own_error(tmp_path):
     (tmp_path / 'enc.pth').write_bytes(b'x')
     with pytest.raises(FileExistsError):
         save_encoder_weights(TimeMAE(6, 4, **SMALL), tmp_path / 'enc.pth' / 'x.pth')
+
+
+@pytest.mark.skipif(os.name == 'nt', reason='folders cannot be opened for fsync on Windows')
+def test_atomic_write_syncs_the_folder_after_the_rename(tmp_path, monkeypatch):
+    """The rename is durable only once the folder's entry is synced: a power cut just after `os.replace` could leave
+    the old file. The file's data is synced before the rename, the folder after it."""
+    import stat
+    from tsai_timemae.weights import atomic_write
+    synced, real_fsync = [], os.fsync
+    monkeypatch.setattr(os, 'fsync', lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real_fsync(fd)))
+    atomic_write(tmp_path / 'w.pth', lambda f: f.write(b'whole'))
+    assert synced == [False, True] and (tmp_path / 'w.pth').read_bytes() == b'whole'

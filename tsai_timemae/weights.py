@@ -100,7 +100,17 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)
         raise
+    _fsync_folder(path.parent)
     return path
+
+def _fsync_folder(folder: Path):
+    """Make the rename itself durable: until the folder's entry is on disk, a power cut can leave the old file (or
+    none) although the new one's bytes were written. Where folders cannot be opened (Windows), nothing to do."""
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass  # some file systems refuse fsync on a folder; the file's own data was synced
+    finally: os.close(fd)
 
 def check_writable_folder(folder, setting: str) -> Path:
     """Fail at the start of a long run, not at its first save: create `folder` if needed and write (then delete) a
