@@ -558,3 +558,20 @@ def test_the_copy_baseline_takes_the_nearest_visible_code():
             for j, m in enumerate(msk[b].tolist()):
                 dists = [abs(m - v) for v in vis[b].tolist()]
                 assert got[b, j] == codes[b, vis[b, dists.index(min(dists))]]
+
+
+def test_normalised_targets_over_a_single_masked_patch_are_named_once():
+    """normalize_targets normalises over the masked patches of a series: with one masked patch there is nothing to
+    normalise over, and the targets stayed raw without a word."""
+    from tsai_timemae.all import TimeMAEBackbone
+    from tsai_timemae.notices import TimeMAEWarning
+    from tsai_timemae.pretrain import TimeMAEPretrainer
+    bb = TimeMAEBackbone(2, window=8, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+    for length, expected in ((16, 1), (64, 0)):                     # 2 patches: 1 masked; 8 patches: 4 masked
+        net = TimeMAEPretrainer(bb, normalize_targets=True, tokenizer='gumbel')
+        net.fitting_with_callback = True
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter('always')
+            for _ in range(2): net(torch.randn(3, 2, length))
+        named = [x for x in w if issubclass(x.category, TimeMAEWarning) and 'only one patch is masked' in str(x.message)]
+        assert len(named) == expected, length

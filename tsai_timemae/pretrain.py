@@ -269,6 +269,7 @@ class TimeMAEPretrainer(nn.Module):
             for block in t.encoder.layers:
                 tokens = block(tokens); outs.append(tokens)
             outs = outs[-self.target_layers:]
+        if self.normalize_targets and outs[0].shape[1] == 1: self._warn_one_target_patch()
         if self.normalize_targets and outs[0].shape[1] > 1:  # one patch: nothing to normalise over
             outs = [F.instance_norm(o.transpose(1, 2).float()).transpose(1, 2).to(o.dtype) for o in outs]
         out = outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
@@ -305,6 +306,14 @@ class TimeMAEPretrainer(nn.Module):
                 'usage': usage.mean(1),
                 'copy_codes': nearest_visible_codes(code_targets.detach().argmax(-1), ids_vis, ids_msk),
                 'rep_vis': rep_vis.detach(), 'ids_msk': ids_msk})
+
+    def _warn_one_target_patch(self):
+        if getattr(self, '_warned_one_patch', False): return  # once per network
+        self._warned_one_patch = True
+        timemae_warn('normalize_targets=True normalises the MRR targets over the masked patches of each series, but '
+                     'only one patch is masked here, so the targets stay unnormalised (a single value has no spread). '
+                     'Give the series more patches (a smaller window, or longer series) or a higher mask_ratio, or pass '
+                     "target_context='full' (the targets are then normalised over every patch).", stacklevel=4)
 
     def _warn_alone(self):
         if getattr(self, '_warned_alone', False): return  # once per network (and none for one unpickled from before)
