@@ -580,3 +580,17 @@ def test_version_an_empty_out_dir_and_a_root_that_is_a_file(tmp_path, monkeypatc
     (tmp_path / 'afile').write_text('x')
     assert main(['probe', 'BasicMotions', '--root', str(tmp_path / 'afile'), '--out-dir', str(tmp_path / 'o')]) == 2
     assert 'is a file, not a folder' in capsys.readouterr().err
+
+
+def test_a_refused_command_leaves_no_empty_output_folder(tmp_path, monkeypatch, capsys):
+    """A command refused for a bad value had already created its output folders (`--out-dir a/b`, the demo's
+    `models/`): the user found empty folders from a run that never ran. Folders that held anything stay."""
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(['probe', 'NoSuchSet', '--out-dir', 'a/b']) == 2
+    assert main(['demo', '--out-dir', '']) == 2
+    assert main(['bench', 'BasicMotions', '--methods', 'mvp_tstplus', '--window', '4', '--out-dir', 'c']) == 2
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / 'kept').mkdir()
+    assert main(['probe', 'NoSuchSet', '--out-dir', 'kept/new']) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ['kept'] and not list((tmp_path / 'kept').iterdir())

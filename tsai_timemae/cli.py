@@ -15,11 +15,12 @@ import re
 import signal
 import sys
 import threading
+from pathlib import Path
 import warnings
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'positive_int', 'refuse_unused', 'seed_int', 'positive_float', 'CommandParser',
-           'stops_as_interrupts', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'OUTPUT_OPTIONS', 'positive_int', 'refuse_unused', 'seed_int', 'positive_float',
+           'CommandParser', 'stops_as_interrupts', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -120,6 +121,24 @@ def stops_as_interrupts():
     finally:
         for s, h in before.items(): signal.signal(getattr(signal, s), h)
 
+OUTPUT_OPTIONS = ('out_dir', 'out', 'target_dir')  # the commands' folders for results, reports and encoders
+
+def _folders_not_there(args) -> list:
+    "The output folders a command was given that do not exist yet, each with its ancestors that do not either."
+    made = []
+    for name in OUTPUT_OPTIONS:
+        value = getattr(args, name, None)
+        if not isinstance(value, str) or not value.strip(): continue
+        p = Path(value).expanduser().absolute()
+        while not p.exists() and p != p.parent: made.append(p); p = p.parent
+    return made
+
+def _remove_if_still_empty(folders: list):
+    "Remove the folders a refused command created and left empty, deepest first; anything with a file in it stays."
+    for p in sorted(set(folders), key=lambda q: len(q.parts), reverse=True):
+        try: p.rmdir()
+        except OSError: pass  # absent, or not empty: kept
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     # tsai scripts a few functions at import; torch >= 2.9 warns about that on every command. Nothing a user of the
@@ -141,9 +160,11 @@ def main(argv=None):
         module.add_args(p)
         parser.command_parser = p
     args = parser.parse_args(argv)
+    new_folders = _folders_not_there(args)
     try:
         with stops_as_interrupts(): return module.run(args)
     except USER_ERRORS as e:
+        _remove_if_still_empty(new_folders)  # a refused command leaves no empty output folder behind
         if os.environ.get('TIMEMAE_TRACEBACK'): raise
         print(f'timemae {args.command}: error: {e}', file=sys.stderr)
         return 2
