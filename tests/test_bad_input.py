@@ -576,7 +576,11 @@ def test_version_an_empty_out_dir_and_a_root_that_is_a_file(tmp_path, monkeypatc
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f'timemae (tsai-timemae) {tsai_timemae.__version__}'
     monkeypatch.chdir(tmp_path)
     assert main(['demo', '--out-dir', '']) == 2
-    assert "out_dir (--out-dir) is empty ('')" in capsys.readouterr().err and not list(tmp_path.glob('demo_results*'))
+    assert "--out-dir is empty ('')" in capsys.readouterr().err and not list(tmp_path.glob('demo_results*'))
+    for argv in (['bench', '--report-only', '--out-dir', ''], ['probe', '--report-only', '--out-dir', ' '],
+                 ['bench', '--report-only', '--report', ''], ['probe', 'BasicMotions', '--root', '']):
+        assert main(argv) == 2 and 'is empty' in capsys.readouterr().err, argv  # not the current folder
+    assert not list(tmp_path.glob('*.md'))
     (tmp_path / 'afile').write_text('x')
     assert main(['probe', 'BasicMotions', '--root', str(tmp_path / 'afile'), '--out-dir', str(tmp_path / 'o')]) == 2
     assert 'is a file, not a folder' in capsys.readouterr().err

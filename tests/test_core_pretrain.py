@@ -736,3 +736,13 @@ def test_a_fit_after_an_interrupted_lr_find_saves_its_encoder(udls, tmp_path):
     assert _sha(cb.weights_path) == before
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert _sha(cb.weights_path) != before
+
+
+def test_a_network_unpickled_from_before_fixed_validation_draws_still_evaluates(udls, tmp_path):
+    "A pretraining network pickled by an earlier version has no fixed-draw attributes: evaluation reads the global stream."
+    learn, cb = _learner(udls, tmp_path, tokenizer='gumbel')  # no tokenizer to fit before the forward
+    net = learn.model
+    for k in ('_eval_seed', '_eval_gen'): net.__dict__.pop(k, None)
+    net.eval()
+    with torch.no_grad(): out = net(torch.randn(2, *udls.one_batch()[0].shape[1:]))
+    assert out['ids_msk'].shape[0] == 2

@@ -133,6 +133,15 @@ def _folders_not_there(args) -> list:
         while not p.exists() and p != p.parent: made.append(p); p = p.parent
     return made
 
+def _refuse_empty_paths(args):
+    "An empty path option (`--out-dir ''`) would be read as the current folder, where a report of nothing could land."
+    for name in (*OUTPUT_OPTIONS, 'root', 'report'):
+        value = getattr(args, name, None)
+        if isinstance(value, str) and not value.strip():
+            example = 'a file name, e.g. BENCHMARKS.md' if name == 'report' else "a folder, e.g. '.' for the current one"
+            raise ValueError(f"--{name.replace('_', '-')} is empty ({value!r}), so it names no path: pass {example}, "
+                             'or leave the option out for its default.')
+
 def _remove_if_still_empty(folders: list):
     "Remove the folders a refused command created and left empty, deepest first; anything with a file in it stays."
     for p in sorted(set(folders), key=lambda q: len(q.parts), reverse=True):
@@ -162,6 +171,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     new_folders = _folders_not_there(args)
     try:
+        _refuse_empty_paths(args)
         with stops_as_interrupts(): return module.run(args)
     except USER_ERRORS as e:
         _remove_if_still_empty(new_folders)  # a refused command leaves no empty output folder behind

@@ -230,8 +230,9 @@ class TimeMAEPretrainer(nn.Module):
 
     def _eval_generator(self, device):
         "The generator for this pass's draws: None (torch's global stream) unless evaluating with fixed draws."
-        if self.training or self._eval_seed is None: return None
-        if self._eval_gen is None or self._eval_gen.device != torch.device(device):
+        # getattr: a network unpickled from a version without fixed draws has neither attribute
+        if self.training or getattr(self, '_eval_seed', None) is None: return None
+        if getattr(self, '_eval_gen', None) is None or self._eval_gen.device != torch.device(device):
             self._eval_gen = torch.Generator(device=device)
             self._eval_gen.manual_seed(self._eval_seed)
         return self._eval_gen
