@@ -154,7 +154,7 @@ def main(argv=None):
     # command can act on, so it is not printed (the library itself leaves warnings alone).
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     parser = CommandParser(prog='timemae', description='TimeMAE self-supervised pretraining for tsai.')
-    from . import __version__  # the package's, from settings.ini: what a bug report should name
+    from tsai_timemae import __version__  # the package's, from settings.ini: what a bug report should name
     parser.add_argument('--version', action='version', version=f'%(prog)s (tsai-timemae) {__version__}')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     wanted = next((a for a in argv if not a.startswith('-')), None)  # the sub-command: the first non-option argument
