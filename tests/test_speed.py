@@ -21,8 +21,8 @@ FAST = dict(n_steps=2, warmup=1, budget=5.)
 def test_measure_pretrain_reports_positive_throughput_memory_and_flops(method):
     r = measure_pretrain(method, **SHAPE, arch=TINY, **FAST)
     assert r['status'] == 'ok' and r['n_timed'] == 2
-    for k in ('step_ms', 'samples_per_s', 's_per_1000', 'peak_rss_mb', 'gflop_per_step', 'achieved_gflops'):
-        assert r[k] > 0, k
+    for k in ('step_ms', 'samples_per_s', 's_per_1000', 'peak_rss_mb', 'gflop_per_step', 'achieved_gflops', 'setup_s'):
+        assert r[k] > 0, k  # setup_s: the one-off work before the first step (TimeMAE's tokenizer fit), timed apart
     assert r['train_mem_mb'] >= 0
 
 
@@ -59,6 +59,21 @@ def test_run_benchmark_writes_tables_plot_and_report(tmp_path):
     md = (tmp_path / 'speed.md').read_text()
     assert md.startswith('## Speed and memory') and 'hand-written findings' in md and 'length_sweep.png' in md
     assert json.loads((tmp_path / 'results.json').read_text())['config']['bs'] == 8
+    # the report names the defaults each column ran with (the page's figures are of those) and the commit
+    env = json.loads((tmp_path / 'results.json').read_text())['env']
+    assert env['models']['timemae_pretrain']['tokenizer'] == 'kmeans' and env['models']['tstplus']['d_model'] == 128
+    assert "tokenizer 'kmeans'" in md and 'not at equal size' in md and 'set-up before the first step' in md
+
+
+def test_the_recorded_command_repeats_the_run_however_it_was_started():
+    "`python benchmarks/speed.py --out X` recorded `timemae speed X` (argv[2:] assumed `timemae speed ...`)."
+    import argparse
+    from tsai_timemae.speed import add_args, command_of
+    p = argparse.ArgumentParser()
+    add_args(p)
+    assert command_of(p.parse_args([])) == 'timemae speed'
+    assert command_of(p.parse_args(['--out', 'my dir', '--lengths', '128', '512', '--no-profile'])) == \
+        "timemae speed --out 'my dir' --lengths 128 512 --no-profile"
 
 
 def test_targets_report_met_and_not_met():
