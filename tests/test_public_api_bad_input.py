@@ -514,7 +514,7 @@ ROWS = [
                 for text in (b'[]', b'{"schema": %d}' % RESULT_SCHEMA)],
      ok(lambda r: all(x[0] == 2 and 'is not a result file of `timemae bench`' in x[1] and 'Traceback' not in x[1] for x in r))),
     ('timemae', "bench --report ''", lambda c: cli('bench', 'BasicMotions', '--report', ''),
-     ok(lambda r: r[0] == 2 and '--report needs a file name' in r[1])),
+     ok(lambda r: r[0] == 2 and '--report is empty' in r[1])),
     ('timemae', 'bench --report-only with data sets (ignored before)', lambda c: cli('bench', 'BasicMotions', '--report-only'),
      ok(lambda r: r[0] == 2 and '--report-only runs nothing' in r[1] and 'BasicMotions' in r[1])),
     ('timemae', "probe, an --out-dir holding someone else's PROBE.md",

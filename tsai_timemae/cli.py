@@ -129,8 +129,10 @@ def _folders_not_there(args) -> list:
     for name in OUTPUT_OPTIONS:
         value = getattr(args, name, None)
         if not isinstance(value, str) or not value.strip(): continue
-        p = Path(value).expanduser().absolute()
-        while not p.exists() and p != p.parent: made.append(p); p = p.parent
+        p = Path(os.path.realpath(os.path.expanduser(value)))  # `new/../kept` is `kept`, which was there: never removed
+        try:
+            while not p.exists() and p != p.parent: made.append(p); p = p.parent
+        except OSError: pass  # an unreadable parent: the command's own check names it
     return made
 
 def _refuse_empty_paths(args):

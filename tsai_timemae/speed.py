@@ -481,8 +481,8 @@ def _har_table(har: dict) -> list[str]:
     out = ['| | TimeMAE | MVP + TSTPlus | TimeMAE / MVP |', '|---|---:|---:|---:|']
     for name, job, key, spec in rows:
         t, m = _get(har, 'timemae', job, key), _get(har, 'mvp', job, key)
-        inverse = key in ('step_ms', 'best_step_ms', 'train_mem_mb', 'peak_rss_mb', 'gflop_per_step', 'setup_s')
-        r = _ratio(t, m)
+        inverse = key in ('step_ms', 'best_step_ms', 'train_mem_mb', 'peak_rss_mb', 'gflop_per_step')
+        r = None if key == 'setup_s' else _ratio(t, m)  # MVP has next to no set-up: a ratio would say nothing
         ratio = _fmt(r, '{:.3f}' if inverse else '{:.1f}x')
         out.append(f"| {name} | {_cell(har['timemae'].get(job), key, spec)} | {_cell(har['mvp'].get(job), key, spec)} | {ratio} |")
     return out
@@ -622,12 +622,15 @@ def _models_text(env: dict) -> str:
     t, s = m['timemae_pretrain'], m['tstplus']
     code = env.get('code') or {}
     at = (f" at commit {code['commit'][:7]}" + (' with uncommitted changes' if code.get('dirty') else '')) if code.get('commit') else ''
+    vocab = 'sized from the patches' if t.get('vocab_size') is None else t.get('vocab_size')
+    arch = env.get('arch')
+    own = f' The run overrode the architectures: {arch}.' if arch else ''
     return (f"TimeMAE pretrains with `TimeMAEPretrain()`'s defaults{at} (tokenizer {t.get('tokenizer')!r}, vocabulary "
-            f"{t.get('vocab_size')!r} (None: sized from the patches), alpha {t.get('alpha')}, beta {t.get('beta')}, "
+            f"{vocab}, alpha {t.get('alpha')}, beta {t.get('beta')}, "
             f"normalize_targets {t.get('normalize_targets')}, mask ratio {t.get('mask_ratio')}, a {t.get('n_decoder_layers')}-block "
             f"decoupled encoder and a momentum encoder); MVP + TSTPlus runs tsai's defaults (d_model {s.get('d_model')}, "
             f"{s.get('n_layers')} layers, {s.get('n_heads')} heads, d_ff {s.get('d_ff')}, dropout {s.get('dropout')}, one "
-            'token per time step): each model at its own defaults, not at equal size.')
+            'token per time step): each model at its own defaults, not at equal size.' + own)
 
 def run_benchmark(out: str | Path = 'benchmarks/speed', threads: int = 2, bs: int = 128, sweep_bs: int = 32,
                   lengths=(128, 512, 2048, 8192), windows=(8, 16), attn0_windows=(16,), n_steps: int = 10, warmup: int = 2,
@@ -639,6 +642,7 @@ def run_benchmark(out: str | Path = 'benchmarks/speed', threads: int = 2, bs: in
     out = check_writable_folder(out, 'out (--out)')  # a file of that name, or a read-only place, named before any run
     torch.set_num_threads(threads)
     start, env = time.time(), _env(threads, command)
+    if arch: env['arch'] = arch  # the report then says the models were not the defaults it names
     run = _runner(isolate, mem_cap_gb, rounds)
     kw = dict(arch=arch, threads=threads, n_steps=n_steps, warmup=warmup, budget=budget)
     if verbose: print(f'HAR configuration (batch {bs}) ...', flush=True)
