@@ -600,4 +600,4 @@ def test_a_refused_command_leaves_no_empty_output_folder(tmp_path, monkeypatch, 
     assert [p.name for p in tmp_path.iterdir()] == ['kept'] and not list((tmp_path / 'kept').iterdir())
     (tmp_path / 'afile').write_text('x')  # refused after the output folder was made: `new/../kept` is the user's `kept`
     assert main(['probe', 'BasicMotions', '--root', 'afile', '--out-dir', 'new/../kept']) == 2
-    assert (tmp_path / 'kept').is_dir()
+    assert (tmp_path / 'kept').is_dir() and not (tmp_path / 'new').exists()

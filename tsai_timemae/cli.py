@@ -129,9 +129,15 @@ def _folders_not_there(args) -> list:
     for name in OUTPUT_OPTIONS:
         value = getattr(args, name, None)
         if not isinstance(value, str) or not value.strip(): continue
-        p = Path(os.path.realpath(os.path.expanduser(value)))  # `new/../kept` is `kept`, which was there: never removed
-        try:
-            while not p.exists() and p != p.parent: made.append(p); p = p.parent
+        raw = Path(os.path.expanduser(value))
+        prefix = raw if raw.is_absolute() else Path.cwd() / raw
+        prefix, parts = Path(prefix.parts[0]), prefix.parts[1:]
+        try:  # each folder the path names on its way, as it resolves: `new/../kept` makes `new`, and `kept` was there
+            for part in parts:
+                prefix = prefix / part
+                if part in ('.', '..'): continue
+                real = Path(os.path.realpath(prefix))
+                if not real.exists(): made.append(real)
         except OSError: pass  # an unreadable parent: the command's own check names it
     return made
 
