@@ -493,3 +493,26 @@ def test_a_misspelt_tokenizer_is_the_message_that_lists_the_names(tmp_path, caps
     assert main(['probe', 'BasicMotions', '--set', 'tokenizer=kmean', '--epochs', '1', '--out-dir', str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "tokenizer must be one of" in err and "'kmean'" in err and 'Traceback' not in err, err
+
+
+def test_weight_decay_reaches_the_pretraining_optimizer_records_and_reruns(ds, tmp_path, monkeypatch):
+    """`wd=0.05` (`--wd`): the pretraining optimizer decays with 0.05 (fastai's 0.01 without it), the run has its own
+    tag and settings (a run without it keeps the settings it had before the option existed), its regenerate command
+    carries `--wd`, and a negative value is refused before any work."""
+    import tsai_timemae.probe as probe
+    from tsai_timemae.probe import probe_command
+    made, real = [], probe._pretrain_learner
+    monkeypatch.setattr(probe, '_pretrain_learner', lambda *a, **k: (made.append(real(*a, **k)), made[-1])[1])
+    plain = run_probe(ds, epochs=1, arch_kwargs=TINY, out_dir=tmp_path, verbose=False)
+    dec = run_probe(ds, epochs=1, arch_kwargs=TINY, out_dir=tmp_path, verbose=False, wd=0.05)
+    (lp, _), (ld, _) = made
+    assert {h['wd'] for h in lp.opt.hypers} == {0.01} and {h['wd'] for h in ld.opt.hypers} == {0.05}
+    assert dec['tag'] == plain['tag'].replace('e1', 'e1_wd=0.05', 1) and dec['wd'] == 0.05 == dec['settings']['wd']
+    assert 'wd' not in plain['settings'] and 'wd' not in plain
+    cmd = probe_command([x for x in load_probe_runs(tmp_path) if x['tag'] == dec['tag']])
+    assert '--wd 0.05' in cmd and '--wd' not in probe_command([x for x in load_probe_runs(tmp_path) if x['tag'] == plain['tag']])
+    p = argparse.ArgumentParser(); add_args(p)
+    assert p.parse_args(shlex.split(cmd)[2:]).wd == 0.05
+    with pytest.raises(SystemExit): p.parse_args(['HAR', '--wd', '-1'])
+    with pytest.raises(ValueError, match='wd must be a finite number of at least 0'):
+        run_probe(ds, epochs=1, arch_kwargs=TINY, verbose=False, wd=-1.)

@@ -20,7 +20,7 @@ import warnings
 
 # %% auto #0
 __all__ = ['COMMANDS', 'USER_ERRORS', 'OUTPUT_OPTIONS', 'positive_int', 'refuse_unused', 'seed_int', 'positive_float',
-           'CommandParser', 'stops_as_interrupts', 'main']
+           'non_negative_float', 'CommandParser', 'stops_as_interrupts', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -61,6 +61,13 @@ def positive_float(text: str) -> float:
     try: v = float(text)
     except ValueError: v = None
     if v is None or not v > 0 or v == float('inf'): raise argparse.ArgumentTypeError(f'expected a number above 0, got {text!r}')
+    return v
+
+def non_negative_float(text: str) -> float:
+    "An argparse type for a weight decay: a finite number of at least 0 (0 turns it off)."
+    try: v = float(text)
+    except ValueError: v = None
+    if v is None or not 0 <= v < float('inf'): raise argparse.ArgumentTypeError(f'expected a number of at least 0, got {text!r}')
     return v
 
 class CommandParser(argparse.ArgumentParser):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import positive_float, positive_int, refuse_unused, seed_int
+from .cli import non_negative_float, positive_float, positive_int, refuse_unused, seed_int
 from .notices import timemae_warn
 
 # %% auto #0
@@ -227,13 +227,14 @@ def _jsonable(o):
 
 def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None, lr=DEFAULT_LR, bs=None,
                 sched='one_cycle', untrained_only=False, pretrain_fraction=None, by_recording=False,
-                unseen=False, augment=None) -> str:
+                unseen=False, augment=None, wd=None) -> str:
     "A run name from the settings that differ from the defaults, e.g. `e10_tokenizer=codebook_n_layers=4`."
     parts = ['untrained'] if untrained_only else [f's{steps}' if steps else f'e{epochs}']
     if not untrained_only:
         parts += [f'{k}={v}' for k, v in (pretrain_kwargs or {}).items()]
         if lr != DEFAULT_LR: parts.append(f'lr={lr:g}')
         if sched != 'one_cycle': parts.append(sched)
+        if wd is not None: parts.append(f'wd={wd:g}')
     parts += [f'{k}={v}' for k, v in (arch_kwargs or {}).items()]
     if bs: parts.append(f'bs={bs}')
     if pretrain_fraction is not None and not untrained_only: parts.append(f'frac={pretrain_fraction:g}')
@@ -294,12 +295,12 @@ def _pretrain_learner(X, seed: int, bs: int, pretrain_kwargs: dict, arch: dict, 
     cb = TimeMAEPretrain(**{'save_best': False, 'verbose': False, 'target_dir': target_dir, **pretrain_kwargs})
     return ts_learner(dls, TimeMAE, cbs=[cb], **arch), cb
 
-def _fit(learn, epochs: int, lr: float, sched: str, cbs=()):
-    "Pretrain quietly: `fit_one_cycle`, or `fit` at a constant rate."
+def _fit(learn, epochs: int, lr: float, sched: str, cbs=(), wd: float | None = None):
+    "Pretrain quietly: `fit_one_cycle`, or `fit` at a constant rate; `wd` None is fastai's default (`defaults.wd`, 0.01)."
     import fastai.callback.schedule  # noqa: F401  (fit_one_cycle)
     with learn.no_bar(), learn.no_logging():
-        if sched == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=list(cbs))
-        else: learn.fit(epochs, lr, cbs=list(cbs))
+        if sched == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=list(cbs), wd=wd)
+        else: learn.fit(epochs, lr, cbs=list(cbs), wd=wd)
 
 def probe_path(out_dir, dataset: str, tag: str, seed: int) -> Path:
     from tsai_timemae.bench import dataset_key
@@ -354,7 +355,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
               bs: int | None = None, sched: str = 'one_cycle', every: int | None = None, tag: str | None = None,
               out_dir=None, force: bool = False, untrained_only: bool = False, folds: int = CV_FOLDS, root=None,
               verbose: bool = True, pretrain_fraction: float | None = None, on_encoder=None,
-              by_recording: bool = False, unseen: bool = False, augment=None) -> dict:
+              by_recording: bool = False, unseen: bool = False, augment=None, wd: float | None = None) -> dict:
     """Pretrain a TimeMAE encoder on `dataset`'s training + validation inputs and probe it -> the run's record.
 
     `dataset`: a name or path for `load_dataset`, or a loaded `TSDataset` (anything with `name`, `X_train`,
@@ -365,7 +366,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     before (`'untrained'`) and after (`'pretrained'`) pretraining; `by_recording` cross-validates the probe over whole
     recordings (`'rec<folds>'`, for windows cut with overlap, such as HAR's); `unseen` pretrains one encoder per
     fold without that fold's series and scores the probe on them (`'unseen<folds>'`, series new to the encoder);
-    `augment` names tsai augmentations of the pretraining batches (`AUGMENTATIONS`; the probe reads plain series)."""
+    `augment` names tsai augmentations of the pretraining batches (`AUGMENTATIONS`; the probe reads plain series);
+    `wd` is the pretraining's weight decay (None: fastai's default, 0.01, decoupled as in AdamW)."""
     from tsai_timemae.bench import environment, package_versions, write_json_atomic
     from tsai_timemae.data import check_finite, data_fingerprint, load_dataset
 
@@ -377,7 +379,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                                 ('by_recording', by_recording)) if v]
         if clash: raise ValueError(f'unseen=True (--unseen) pretrains one encoder per fold and cannot be combined with '
                                    f'{", ".join(clash)}; drop {"it" if len(clash) == 1 else "them"} or drop unseen.')
-    if untrained_only: epochs, steps, every, pretrain_kwargs, augment = 0, None, None, {}, []
+    if wd is not None and not 0 <= wd < math.inf: raise ValueError(f'wd must be a finite number of at least 0, got {wd}.')
+    if untrained_only: epochs, steps, every, pretrain_kwargs, augment, wd = 0, None, None, {}, [], None
     elif steps is not None:
         if steps < 1: raise ValueError(f'steps must be at least 1, got {steps}.')
         epochs = None
@@ -395,7 +398,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
-                             by_recording, unseen, augment)
+                             by_recording, unseen, augment, wd)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
     if tag.startswith('-'):  # PROBE.md's command to regenerate it would read `--tag -x` as an option
         raise ValueError(f'A tag must not start with "-", got {tag!r}: the command that regenerates it could not pass it.')
@@ -408,7 +411,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                           **({'pretrain_fraction': pretrain_fraction} if pretrain_fraction is not None else {}),
                           **({'by_recording': True} if by_recording else {}),
                           **({'unseen': True} if unseen else {}),
-                          **({'augment': augment} if augment else {})})
+                          **({'augment': augment} if augment else {}),
+                          **({'wd': wd} if wd is not None else {})})
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
     if path is not None and (old := _check_existing(path, settings, force, (ds.name, data_fingerprint(ds, PROBED)))) is not None:
@@ -435,7 +439,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                 t1 = time.perf_counter()
                 with _rng_kept(): u = unseen_fold_score(learn, X, y, fit, held)
                 t2 = time.perf_counter()
-                if not untrained_only: _fit(learn, fold_epochs[-1], lr, sched)
+                if not untrained_only: _fit(learn, fold_epochs[-1], lr, sched, wd=wd)
                 t3 = time.perf_counter()
                 with _rng_kept(): f = None if untrained_only else unseen_fold_score(learn, X, y, fit, held)
                 timer[0] += (t2 - t1) + (time.perf_counter() - t3); pre_s += t3 - t2
@@ -469,7 +473,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
             if not untrained_only:
                 cbs = [_every_k_callback(ds, every, epochs, curve, folds, log, timer, by_recording)] if every else []
                 t1 = time.perf_counter()
-                _fit(learn, epochs, lr, sched, cbs)
+                _fit(learn, epochs, lr, sched, cbs, wd=wd)
                 t2 = time.perf_counter()
                 pre_s = t2 - t1 - (timer[0] - probe_s)  # the probes during the fit are not pretraining time
                 with _rng_kept(): final = probe_encoder(learn, ds, folds, by_recording)[0]
@@ -486,6 +490,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         'steps_requested': steps, 'batches_per_epoch': n_batches, 'lr': lr, 'bs': bs_, 'bs_used': learn.dls.train.bs,
         'sched': sched, 'every': every, 'folds': folds, 'untrained_only': untrained_only,
         'pretrain_fraction': pretrain_fraction, 'by_recording': by_recording, 'augment': augment,
+        **({'wd': wd} if wd is not None else {}),
         **({'unseen': True, 'fold_scores': fold_scores, 'fold_epochs': fold_epochs,
             'fold_steps': [e * b for e, b in zip(fold_epochs, fold_batches)], 'fold_history_last': fold_last}
            if unseen else {}),
@@ -597,6 +602,7 @@ def probe_command(runs, out_dir=None) -> str:
         parts += [f'--set {format_key_value(k, v)}' for k, v in pretrain.items()]
         if r['lr'] != DEFAULT_LR: parts += ['--lr', f'{r["lr"]:g}']
         if r['sched'] != 'one_cycle': parts += ['--sched', r['sched']]
+        if r.get('wd') is not None: parts += ['--wd', f"{r['wd']:g}"]
         if r.get('every'): parts += ['--every', str(r['every'])]
     parts += [f'--arch {format_key_value(k, v)}' for k, v in arch.items()]
     if g.get('bs'): parts += ['--bs', str(g['bs'])]
@@ -613,7 +619,7 @@ def _command_key(r: dict) -> str:
     g = r.get('given', {})
     return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), r['lr'], r['sched'], r.get('every'),
                        r.get('folds'), r['epochs'] if not g.get('steps') else None, r.get('pretrain_fraction'),
-                       bool(r.get('by_recording')), bool(r.get('unseen')), r.get('augment') or []],
+                       bool(r.get('by_recording')), bool(r.get('unseen')), r.get('augment') or [], r.get('wd')],
                       sort_keys=True, default=str)
 
 def _cell(row) -> str:
@@ -742,6 +748,8 @@ def add_args(p):
     p.add_argument('--lr', type=positive_float, default=DEFAULT_LR, help=f'pretraining learning rate (default: {DEFAULT_LR})')
     p.add_argument('--bs', type=positive_int, help="batch size (default: the data set's in `timemae bench`)")
     p.add_argument('--sched', choices=SCHEDS, default='one_cycle', help='fit_one_cycle, or a constant rate (learn.fit)')
+    p.add_argument('--wd', type=non_negative_float,
+                   help="pretraining weight decay (default: fastai's, 0.01, decoupled as in AdamW)")
     p.add_argument('--every', type=positive_int, metavar='K', help='also probe every K epochs')
     p.add_argument('--folds', type=at_least_two, default=CV_FOLDS,
                    help=f'cross-validation folds for small data sets (default: {CV_FOLDS}; at least 2)')
@@ -764,7 +772,7 @@ def add_args(p):
     p.add_argument('--out-dir', default=DEFAULT_OUT_DIR, help=f'where <dataset>/<tag>/seed<k>.json and PROBE.md go (default: ./{DEFAULT_OUT_DIR})')
 
 # the options that only a pretraining reads, and those of any run (their defaults: `add_args`)
-PRETRAIN_OPTIONS = ('epochs', 'steps', 'set', 'lr', 'sched', 'every', 'augment', 'pretrain_fraction')
+PRETRAIN_OPTIONS = ('epochs', 'steps', 'set', 'lr', 'sched', 'wd', 'every', 'augment', 'pretrain_fraction')
 RUN_OPTIONS = (*PRETRAIN_OPTIONS, 'seeds', 'tag', 'arch', 'bs', 'folds', 'by_recording', 'unseen', 'untrained_only', 'force')
 
 def run(args):
@@ -790,5 +798,5 @@ def run(args):
                pretrain_kwargs=dict(args.set), arch_kwargs=dict(args.arch), lr=args.lr, bs=args.bs, sched=args.sched,
                every=args.every, tag=args.tag, force=args.force, untrained_only=args.untrained_only, folds=args.folds,
                root=args.root, pretrain_fraction=args.pretrain_fraction, by_recording=args.by_recording,
-               unseen=args.unseen, augment=args.augment)
+               unseen=args.unseen, augment=args.augment, wd=args.wd)
     print(f'Wrote {Path(args.out_dir) / REPORT}')
