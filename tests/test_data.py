@@ -528,6 +528,21 @@ def test_a_misspelt_name_gets_the_closest_data_sets_and_an_empty_split_file_is_n
         load_dataset(str(har))
 
 
+def test_a_misspelt_name_with_a_slash_gets_the_data_set_it_is_close_to(tmp_path, monkeypatch):
+    "`UEA/Epilepsi` took the path branch ('Check the path for a typo') and never named UEA/Epilepsy."
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / 'data'
+    (root / 'Epilepsy').mkdir(parents=True)
+    for s in ('train', 'val', 'test'):
+        torch.save({'samples': torch.zeros(4, 1, 8), 'labels': torch.zeros(4)}, root / 'Epilepsy' / f'{s}.pt')
+    (root / 'UEA' / 'Epilepsy').mkdir(parents=True)
+    for s in ('TRAIN', 'TEST'): (root / 'UEA' / 'Epilepsy' / f'Epilepsy_{s}.ts').write_text('')
+    with pytest.raises(FileNotFoundError, match="No such file or folder: UEA/Epilepsi .*Did you mean the data set 'UEA/Epilepsy'"):
+        find_dataset('UEA/Epilepsi', root=root)
+    with pytest.raises(FileNotFoundError, match='Check the path for a typo'):
+        find_dataset('data/Gest', root=root)
+
+
 def test_a_folder_that_cannot_be_read_does_not_hide_the_not_found_message(tmp_path, monkeypatch):
     "`lost+found` on a data disk raised PermissionError from the list of data sets that the message gives."
     import tsai_timemae.data as D

@@ -462,13 +462,15 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     bundled = sktime_bundled_folder(name)
     if bundled is not None: return bundled, 'ts'
     if local: raise FileNotFoundError(f'{local} No data set of that name was found in the data folders either.')
-    if as_path:  # `data/Gest` with a typo: a path first (a name with a slash, such as UEA/Epilepsy, is searched too)
-        raise FileNotFoundError(f'No such file or folder: {p} (from {Path.cwd()}), and no data set of that name in the '
-                                f'data folders ({", ".join(map(str, roots))}) or among the data sets bundled with sktime. '
-                                'Check the path for a typo.')
     known = [k for k in available_datasets(roots) if k != str(name_or_path)]
     close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.6) or \
         [k for k in known if k.lower() == str(name_or_path).lower()]
+    if as_path:  # `data/Gest` with a typo: a path first (a name with a slash, such as UEA/Epilepsy, is searched too)
+        slashed = [k for k in close if '/' in k]  # `UEA/Epilepsi` is a misspelt name, not a path
+        raise FileNotFoundError(f'No such file or folder: {p} (from {Path.cwd()}), and no data set of that name in the '
+                                f'data folders ({", ".join(map(str, roots))}) or among the data sets bundled with sktime. '
+                                + (f'Did you mean the data set {" or ".join(map(repr, slashed))}?' if slashed
+                                   else 'Check the path for a typo.'))
     found = [k for k in known if k not in SKTIME_BUNDLED]
     listed = ', '.join(found[:20]) + (f' and {len(found) - 20} more' if len(found) > 20 else '')
     raise FileNotFoundError(f'Data set {name_or_path!r} not found.' + (f' Did you mean {" or ".join(map(repr, close))}?'
