@@ -211,6 +211,28 @@ def test_tokenizer_comparison_and_commands_name_the_tokenizer(bench_run, tmp_pat
 
 
 @needs_uea
+def test_a_kept_result_made_with_other_settings_is_refused_before_any_run(bench_run, tmp_path, monkeypatch):
+    """A rerun with other settings (here a longer fine-tuning, or the full run after `--quick`) printed a note and kept
+    the old result as this command's; new seeds then joined a row run with other settings. Now nothing runs and the
+    message names the files, the settings that differ and the fixes; --overwrite redoes them."""
+    out, _ = bench_run
+    copy_results(out, tmp_path, lambda r: None, 'inceptiontimeplus_seed0.json')
+    ran = []
+    monkeypatch.setattr(bench, 'RUNNERS', {m: (lambda *a, **k: ran.append(a) or 1 / 0) for m in bench.RUNNERS})
+    with pytest.raises(ValueError, match=r'1 result file this command would keep was made with other settings than it '
+                                         r'asks for: .*inceptiontimeplus_seed0\.json \(.*epochs.*\)\. Nothing was run\. '
+                                         r'Pass --overwrite'):
+        run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[1, 0], out_dir=tmp_path, report=None,
+                      quick=True, bar=False, **{**TINY, 'finetune_epochs': 3})
+    with pytest.raises(ValueError, match='made with other settings'):   # the full run after --quick
+        run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[0], out_dir=tmp_path, report=None, bar=False, **TINY)
+    assert ran == []                                                      # not even seed 1, listed before seed 0
+    with pytest.raises(ZeroDivisionError):                                # --overwrite redoes it
+        run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[0], out_dir=tmp_path, report=None, quick=True,
+                      bar=False, overwrite=True, **{**TINY, 'finetune_epochs': 3})
+
+
+@needs_uea
 def test_mixed_settings_flag_only_counts_a_methods_own_settings(bench_run, tmp_path):
     """Seeds run with different settings of another method (TSTPlus's size, for a TimeMAE row) record the same
     settings and are not flagged as mixed; a difference in the method's own setting (the TimeMAE window) is."""

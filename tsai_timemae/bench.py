@@ -64,10 +64,10 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'library_defaults', 'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs',
            'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp', 'run_timemae_transfer',
            'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
-           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'load_results',
-           'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command', 'unused_overrides',
-           'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency', 'render_report',
-           'check_report_writable', 'write_report', 'add_args', 'refuse_options_no_method_uses', 'run']
+           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'settings_differences',
+           'load_results', 'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command',
+           'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
+           'render_report', 'check_report_writable', 'write_report', 'add_args', 'refuse_options_no_method_uses', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -985,22 +985,22 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
                 raise ValueError(f"{ds.name}'s series have {ds.seq_len} steps, fewer than TimeMAE's window of {window}: pass "
                                  f'--window {ds.seq_len} or less (window= in Python), or pad the series.')
             plan = _plan(methods, toks)
-            for seed in seeds:
-                for frac, (m, tok) in ((f, mt) for f in fractions for mt in plan):
-                    cfg = run_config(name, m, tok, quick, frac, ds.seq_len, **overrides)
-                    settings = method_settings(cfg, m)
-                    path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
-                    tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {percent_text(frac)}% of the labels')
-                    if path.is_file() and not overwrite:
-                        check_same_data(path, ds, fingerprint)
-                        _note_settings_change(path, settings)
-                        print(f'skip (done): {tag} -> {path}')
-                    else:
-                        print(f'run: {tag}', flush=True)
-                        rec = run_one(m, ds, cfg, seed, out_dir, bar, dataset_arg=name)
-                        print(f"done: {tag}: accuracy {rec['metrics']['accuracy']:.4f}, macro-F1 {rec['metrics']['macro_f1']:.4f}, "
-                              f"{rec['wall_s']:.0f} s", flush=True)
-                    paths.append(path)
+            runs = [(seed, frac, m, tok) for seed in seeds for frac in fractions for m, tok in plan]
+            if not overwrite: _refuse_kept_with_other_settings(runs, name, ds, fingerprint, out_dir, quick, overrides)
+            for seed, frac, m, tok in runs:
+                cfg = run_config(name, m, tok, quick, frac, ds.seq_len, **overrides)
+                settings = method_settings(cfg, m)
+                path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
+                tag = f'{ds.name} | {run_name(m, settings)} | seed {seed}' + ('' if frac is None else f' | {percent_text(frac)}% of the labels')
+                if path.is_file() and not overwrite:
+                    _note_settings_change(path, settings)
+                    print(f'skip (done): {tag} -> {path}')
+                else:
+                    print(f'run: {tag}', flush=True)
+                    rec = run_one(m, ds, cfg, seed, out_dir, bar, dataset_arg=name)
+                    print(f"done: {tag}: accuracy {rec['metrics']['accuracy']:.4f}, macro-F1 {rec['metrics']['macro_f1']:.4f}, "
+                          f"{rec['wall_s']:.0f} s", flush=True)
+                paths.append(path)
         if report: write_report(out_dir, report)
     return paths
 
@@ -1028,16 +1028,38 @@ def check_same_data(path: Path, ds, fingerprint: str | None = None):
                          'split_seed, pad_value): pass another --out-dir, or '
                          '--overwrite to redo it.')
 
-def _note_settings_change(path: Path, settings):
-    "Say so when a kept result file was made with other settings than this run would use."
+def settings_differences(path: Path, settings) -> list[str]:
+    "The settings (dotted names) in which the result file at `path` differs from `settings`; [] if it cannot be read."
     try:
         rec = json.loads(path.read_text())
         old = _leaves(comparable_settings(rec['settings']))
-    except (OSError, ValueError, KeyError, AttributeError): return
+    except (OSError, ValueError, KeyError, AttributeError): return []
     new = _leaves(comparable_settings(json.loads(json.dumps(asdict(settings), default=str))))
-    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    if diff: print(f'note: {path} was made with different settings ({", ".join(diff)}); kept. Pass --overwrite to redo it.')
-    pre = rec.get('pretraining') or {}
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+def _refuse_kept_with_other_settings(runs, name, ds, fingerprint, out_dir, quick, overrides):
+    """Before any run of `ds`: refuse when a result file this command would skip (it exists) was made with other
+    settings. Skipping it would report its numbers as this command's, and new seeds would join a row run with other
+    settings (`--quick` first, then the full run, kept every quick result). The fixes are named."""
+    clashes = []
+    for seed, frac, m, tok in runs:
+        settings = method_settings(run_config(name, m, tok, quick, frac, ds.seq_len, **overrides), m)
+        path = result_path(out_dir, ds.name, run_name(m, settings), seed, frac)
+        if not path.is_file(): continue
+        check_same_data(path, ds, fingerprint)
+        if diff := settings_differences(path, settings): clashes.append((path, diff))
+    if not clashes: return
+    listed = '; '.join(f'{p} ({", ".join(d)})' for p, d in clashes[:5]) + (f'; and {len(clashes) - 5} more' if len(clashes) > 5 else '')
+    raise ValueError(f'{len(clashes)} result file{"s" * (len(clashes) != 1)} this command would keep {"were" if len(clashes) != 1 else "was"} '
+                     f'made with other settings than it asks for: {listed}. Nothing was run. Pass --overwrite to redo '
+                     f'them with these settings, another --out-dir to keep both, or the settings they were made with '
+                     f'(the regenerate command in the report).')
+
+def _note_settings_change(path: Path, settings):
+    "Say so when a kept result file was made from an encoder pretrained under other library defaults than today's."
+    try: rec = json.loads(path.read_text())
+    except (OSError, ValueError): return
+    pre = (rec.get('pretraining') or {}) if isinstance(rec, dict) else {}
     if 'library_defaults' in pre and isinstance(getattr(settings, 'pretraining', None), TimeMAEPretraining):
         changed = _default_changes(pre['library_defaults'], settings.pretraining.tokenizer)[0]
         if changed: print(f'note: {path} was made from an encoder pretrained under other library defaults '
@@ -1664,7 +1686,8 @@ def add_args(p):
     p.add_argument('--window', type=positive_int,
                    help="override the data set's TimeMAE window (default: its bench setting, or for a data set the bench "
                         "has none for, the window TimeMAE derives from the series length; patch length; it also sets the patches of TimeMAE "
-                        "from scratch); use another --out-dir, since result files are named by method and seed")
+                        "from scratch); use another --out-dir, since result files are named by method and seed (a kept file "
+                        "made with another window is refused)")
     p.add_argument('--pretrain-lr', type=positive_float, help='override the data set\'s TimeMAE pretraining learning rate')
     p.add_argument('--readout', choices=READOUTS,
                    help="how FineLast, FineAll, TimeMAE from scratch and the linear evaluations read the encoder: 'mean' (default, the paper's "
@@ -1679,7 +1702,8 @@ def add_args(p):
     p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
     p.add_argument('--out-dir', default='benchmarks', help='where results/, cache/ and plots/ go (default: ./benchmarks)')
     p.add_argument('--report', default='BENCHMARKS.md', help='the Markdown report to regenerate (default: ./BENCHMARKS.md)')
-    p.add_argument('--overwrite', action='store_true', help='redo runs whose result file exists (default: skip them)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='redo runs whose result file exists (default: skip them; one made with other settings is refused)')
     p.add_argument('--report-only', action='store_true', help='only regenerate the report from existing result files')
     p.add_argument('--no-bar', action='store_true', help='hide fastai progress bars')
     p.add_argument('--threads', type=positive_int, help='torch CPU threads (1 is often fastest on a shared or busy CPU)')
