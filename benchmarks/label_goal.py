@@ -26,7 +26,7 @@ import json
 import statistics
 from pathlib import Path
 
-from tsai_timemae.bench import fraction_text
+from tsai_timemae.bench import comparable_settings, fraction_text
 
 HERE = Path(__file__).resolve().parent
 TIMEMAE = ('timemae_finelast_kmeans', 'timemae_fineall_kmeans', 'timemae_linear_kmeans')
@@ -62,7 +62,19 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
         if 'label_fraction' in rec and rec['label_fraction'] != float(fraction):
             raise ValueError(f"{path} records label fraction {rec['label_fraction']}, not {fraction}: a file renamed "
                              'by hand? Re-run it with the bench command above.')
+        if rec.get('seed', s) != s or rec.get('name', name) != name:
+            held = (f"row {rec['name']!r}, " if 'name' in rec else '') + f"seed {rec.get('seed')}"
+            raise ValueError(f'{path} records {held}: a file renamed or copied by hand? Re-run it with the bench '
+                             'command above.')
         out.append(rec)
+    # one row is one set of settings: a seed pretrained or trained otherwise (a file copied in from another folder)
+    # would be averaged with the others without a word (the bench's report flags such a row as mixed)
+    first = json.dumps(comparable_settings(out[0].get('settings', {})), sort_keys=True, default=str)
+    for rec in out[1:]:
+        if json.dumps(comparable_settings(rec.get('settings', {})), sort_keys=True, default=str) != first:
+            raise ValueError(f"{name} at {fraction} of the labels: seed {rec.get('seed')} was run with other settings "
+                             f"than seed {out[0].get('seed')} (in {root / dataset}): a row's seeds must share them. "
+                             'Re-run the odd seed with the command in the bench report, or leave it out (--seeds).')
     return out
 
 
@@ -116,7 +128,8 @@ def goal_table(dataset: str, timemae_dir: Path, baseline_dir: Path, fractions=('
         per_seed = ', '.join(f'{a - b:+.2f}' for a, b in zip(x, y))
         cell = lambda v: f'{statistics.mean(v):.2f} ± {statistics.pstdev(v):.2f}'
         lines.append(f"| {float(c['fraction']):.0%} | {c['name']} | {c['base']} | {cell(x)} | {cell(y)} | {diff:+.2f} | "
-                     f'{bar:.2f} | {per_seed} | {paired([a - b for a, b in zip(x, y)])} | {"yes" if diff > bar else "no"} |')
+                     f'{bar:.2f} | {per_seed} | {paired([a - b for a, b in zip(x, y)])} | '
+                     + ('n/a |' if min(len(x), len(y)) < 2 else f'{"yes" if diff > bar else "no"} |'))  # one seed: no spread
     return '\n'.join(lines)
 
 

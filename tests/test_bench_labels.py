@@ -371,3 +371,27 @@ def test_fractions_that_print_alike_get_their_own_files_and_columns(tmp_path):
     write_json_atomic(rec, old)
     with pytest.raises(ValueError, match='drawn for a label fraction of 0.3125001, not 0.3125'):
         fixed_label_subset(ds, 0.3125, 0, tmp_path)
+
+
+def test_label_goal_refuses_a_row_whose_seeds_ran_otherwise_and_says_na_for_one_seed(tmp_path):
+    """A seed copied in from a run with other settings (a 100-epoch encoder among 40-epoch ones) was averaged into the
+    row, and a file renamed to another seed was read as that seed; with one seed the table said 'yes' against a bar
+    of 0 while the verdict said n/a."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import label_goal
+    names = ('timemae_scratch', 'inceptiontimeplus', *label_goal.TIMEMAE)
+    for name in names:
+        for seed in range(3): _fake_result(tmp_path, 'D', name, '0.01', seed, .5 + .1 * (name in label_goal.TIMEMAE))
+    one = label_goal.goal_table('D', tmp_path, tmp_path, ('0.01',), seeds=(0,))
+    assert {r.split(' | ')[-1].strip(' |') for r in one.splitlines()[2:]} == {'n/a'}
+    path = tmp_path / 'D' / 'timemae_fineall_kmeans_labels0.01_seed1.json'
+    rec = json.loads(path.read_text())
+    path.write_text(json.dumps({**rec, 'settings': {'pretraining': {'epochs': 100}}}))
+    with pytest.raises(ValueError, match='timemae_fineall_kmeans at 0.01 of the labels: seed 1 was run with other settings than seed 0'):
+        label_goal.comparisons('D', tmp_path, tmp_path, ('0.01',))
+    path.write_text(json.dumps({**rec, 'seed': 2}))
+    with pytest.raises(ValueError, match=r"seed1.json records seed 2: a file renamed or copied by hand"):
+        label_goal.comparisons('D', tmp_path, tmp_path, ('0.01',))
+    path.write_text(json.dumps({**rec, 'name': 'timemae_finelast_kmeans'}))
+    with pytest.raises(ValueError, match=r"records row 'timemae_finelast_kmeans', seed 1: a file renamed"):
+        label_goal.comparisons('D', tmp_path, tmp_path, ('0.01',))
