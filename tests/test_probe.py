@@ -516,3 +516,35 @@ def test_weight_decay_reaches_the_pretraining_optimizer_records_and_reruns(ds, t
     with pytest.raises(SystemExit): p.parse_args(['HAR', '--wd', '-1'])
     with pytest.raises(ValueError, match='wd must be a finite number of at least 0'):
         run_probe(ds, epochs=1, arch_kwargs=TINY, verbose=False, wd=-1.)
+
+
+def test_the_report_says_when_runs_of_one_seed_scored_the_untrained_encoder_differently(probe_run):
+    """The untrained cell took the first run's score of each seed and hid that a later run (other code, another
+    machine) scored the same encoder 0.03 points higher; now the table says so. Agreeing runs add nothing."""
+    import copy
+    out, r = probe_run
+    other = {**copy.deepcopy(r), 'tag': 'u', 'untrained_score': r['untrained_score'] + 0.0003}
+    note = 'The runs of one seed scored their untrained encoders differently'
+    assert note not in render_probe_report([r, {**copy.deepcopy(r), 'tag': 'u'}])
+    text = render_probe_report([r, other])
+    assert f'{note} (made under other code or libraries): untrained (' in text and 'by up to 0.03 points' in text
+
+
+def test_regenerate_commands_carry_rates_and_fractions_exactly():
+    "`%g` kept 6 digits: lr 0.00123456789 was listed as 0.00123457, whose rerun was refused for other settings."
+    from tsai_timemae.probe import _exact
+    assert _exact(0.002) == '0.002' and _exact(1e-05) == '1e-05' and _exact(0.5) == '0.5'
+    assert float(_exact(0.00123456789)) == 0.00123456789 and float(_exact(1 / 3)) == 1 / 3
+
+
+def test_the_default_tag_names_other_folds_and_a_bad_run_file_stops_the_command_before_any_run(ds, tmp_path, monkeypatch):
+    """`--folds 3` after a default run was refused as the same tag with other settings; a run file the report cannot
+    read (elsewhere in --out-dir) stopped the command only after its first run had been made."""
+    import tsai_timemae.probe as probe
+    from tsai_timemae.probe import default_tag, run_probes
+    assert default_tag(10, folds=3) == 'e10_folds=3' and default_tag(10) == 'e10'
+    (tmp_path / 'Other' / 'x').mkdir(parents=True)
+    (tmp_path / 'Other' / 'x' / 'seed0.json').write_text('{"hello": 1}')
+    monkeypatch.setattr(probe, 'run_probe', lambda *a, **k: pytest.fail('a run was made'))
+    with pytest.raises(ValueError, match=r'seed0\.json is not a `timemae probe` run .*move it out'):
+        run_probes(['BasicMotions'], seeds=[0, 1], out_dir=tmp_path, untrained_only=True)

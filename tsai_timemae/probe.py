@@ -227,7 +227,7 @@ def _jsonable(o):
 
 def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None, lr=DEFAULT_LR, bs=None,
                 sched='one_cycle', untrained_only=False, pretrain_fraction=None, by_recording=False,
-                unseen=False, augment=None, wd=None) -> str:
+                unseen=False, augment=None, wd=None, folds=CV_FOLDS) -> str:
     "A run name from the settings that differ from the defaults, e.g. `e10_tokenizer=codebook_n_layers=4`."
     parts = ['untrained'] if untrained_only else [f's{steps}' if steps else f'e{epochs}']
     if not untrained_only:
@@ -239,6 +239,7 @@ def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None,
     if bs: parts.append(f'bs={bs}')
     if pretrain_fraction is not None and not untrained_only: parts.append(f'frac={pretrain_fraction:g}')
     if by_recording: parts.append('rec')
+    if folds != CV_FOLDS: parts.append(f'folds={folds}')
     if unseen: parts.append('unseen')
     if augment and not untrained_only: parts.append('aug=' + '+'.join(augment))
     return '_'.join(parts).replace('/', '-').replace('\\', '-').replace(' ', '')
@@ -398,7 +399,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
-                             by_recording, unseen, augment, wd)
+                             by_recording, unseen, augment, wd, folds)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
     if tag.startswith('-'):  # PROBE.md's command to regenerate it would read `--tag -x` as an option
         raise ValueError(f'A tag must not start with "-", got {tag!r}: the command that regenerates it could not pass it.')
@@ -560,14 +561,19 @@ def _mark(mean: float, std: float, n: int) -> str:
 def summarize_probe(runs) -> list[dict]:
     """One row per (protocol, row, data set): `row` is a tag or an untrained label; scores in percent over seeds
     (std with ddof=0). Tag rows also carry the paired difference to the same seeds' untrained scores and a `mark`."""
-    rows, groups, untrained = [], {}, {}
+    rows, groups, untrained, seen = [], {}, {}, {}
     for r in runs:
-        untrained.setdefault((r['protocol'], _untrained_label(r), r['dataset']), {}).setdefault(r['seed'], r['untrained_score'])
+        key = (r['protocol'], _untrained_label(r), r['dataset'])
+        untrained.setdefault(key, {}).setdefault(r['seed'], r['untrained_score'])
+        seen.setdefault(key, {}).setdefault(r['seed'], []).append(r['untrained_score'])
         if not r.get('untrained_only'): groups.setdefault((r['protocol'], r['tag'], r['dataset']), []).append(r)
     for (protocol, label, d), by_seed in untrained.items():
         m, s = _stats(list(by_seed.values()))
+        # runs of one seed made under other code or libraries can score the same untrained encoder differently: the
+        # row shows the first run's, so it says by how much they differ (each tag is paired with its own runs' scores)
+        spread = max(100 * (max(v) - min(v)) for v in seen[(protocol, label, d)].values())
         rows.append({'protocol': protocol, 'row': label, 'kind': 'untrained', 'dataset': d, 'seeds': sorted(by_seed),
-                     'n': len(by_seed), 'mean': m, 'std': s})
+                     'n': len(by_seed), 'mean': m, 'std': s, 'runs_differ': _tie_to_zero(spread)})
     for (protocol, tag, d), rs in groups.items():
         m, s = _stats([r['final_score'] for r in rs])
         um, _ = _stats([r['untrained_score'] for r in rs])
@@ -589,6 +595,10 @@ def pinned_settings(r: dict) -> tuple[dict, dict]:
         return {**given, **changed}
     return pin('pretrain', r['pretrain']), pin('arch', r.get('given', {}).get('arch', {}), r.get('arch', {}))
 
+def _exact(x: float) -> str:
+    "A number as short as `%g` writes it where that reads back as the same float, else in full (`%g` keeps 6 digits)."
+    return f'{x:g}' if float(f'{x:g}') == x else repr(float(x))
+
 def probe_command(runs, out_dir=None) -> str:
     "The `timemae probe` command that reruns `runs` (one tag, one set of given settings): data sets and seeds joined."
     r = runs[0]
@@ -600,13 +610,13 @@ def probe_command(runs, out_dir=None) -> str:
     else:
         parts += ['--steps', str(g['steps'])] if g.get('steps') else ['--epochs', str(r['epochs'])]
         parts += [f'--set {format_key_value(k, v)}' for k, v in pretrain.items()]
-        if r['lr'] != DEFAULT_LR: parts += ['--lr', f'{r["lr"]:g}']
+        if r['lr'] != DEFAULT_LR: parts += ['--lr', _exact(r['lr'])]
         if r['sched'] != 'one_cycle': parts += ['--sched', r['sched']]
-        if r.get('wd') is not None: parts += ['--wd', f"{r['wd']:g}"]
+        if r.get('wd') is not None: parts += ['--wd', _exact(r['wd'])]
         if r.get('every'): parts += ['--every', str(r['every'])]
     parts += [f'--arch {format_key_value(k, v)}' for k, v in arch.items()]
     if g.get('bs'): parts += ['--bs', str(g['bs'])]
-    if r.get('pretrain_fraction') is not None: parts += ['--pretrain-fraction', f"{r['pretrain_fraction']:g}"]
+    if r.get('pretrain_fraction') is not None: parts += ['--pretrain-fraction', _exact(r['pretrain_fraction'])]
     if r.get('folds', CV_FOLDS) != CV_FOLDS: parts += ['--folds', str(r['folds'])]
     if r.get('by_recording'): parts.append('--by-recording')
     if r.get('unseen'): parts.append('--unseen')
@@ -667,6 +677,13 @@ def render_probe_report(runs, out_dir=None) -> str:
             judged = [c for c in tags if c['n'] > 1]
             wins = (f"{sum(c['mark'] == '▲' for c in judged)}/{len(judged)}" if judged else '?') if tags else ''
             lines.append(f'| {label} | ' + ' | '.join(_cell(c) for c in row) + f' | {wins} |')
+        differ = [r for r in pr if r['kind'] == 'untrained' and r['runs_differ']]
+        if differ:
+            lines += ['', 'The runs of one seed scored their untrained encoders differently (made under other code or '
+                      'libraries): ' + '; '.join(f"{r['row']}, {r['dataset']}: by up to {r['runs_differ']:.2f} points"
+                                                  for r in differ)
+                      + '. The untrained cell shows the first run of each seed; each pretrained cell is compared with '
+                      "its own runs' untrained scores."]
         lines += ['', 'Regenerate (runs whose file exists with the same settings are skipped):', '', '```']
         in_table = [r for r in runs if r['protocol'] == protocol]
         for tag in dict.fromkeys(r['tag'] for r in sorted(in_table, key=lambda r: (not r.get('untrained_only'), r['tag']))):
@@ -718,6 +735,7 @@ def run_probes(datasets, seeds=(0,), out_dir=DEFAULT_OUT_DIR, **kwargs) -> list[
     from tsai_timemae.data import find_dataset
     check_writable_folder(out_dir, 'out_dir (--out-dir)')  # before the first pretraining, not after it
     check_probe_report_writable(out_dir)
+    render_probe_report(load_probe_runs(out_dir), out_dir)  # a run file it cannot read: now, not after the first run
     datasets, seeds = list(dict.fromkeys(datasets)), list(dict.fromkeys(seeds))  # a name given twice runs once
     for d in datasets: find_dataset(d, kwargs.get('root'))  # a misspelt last name: an error now, not after the others
     records = []
