@@ -533,7 +533,9 @@ def test_speed_names_a_missing_or_damaged_run_and_an_out_that_is_a_file(tmp_path
      '--tokenizer, --pretrain-lr would be ignored'),
     (['bench', 'BasicMotions', '--methods', 'inceptiontimeplus', 'tstplus_scratch', '--pretrain-epochs', '3'],
      '--pretrain-epochs would be ignored'),
-    (['bench', 'BasicMotions', '--methods', 'mvp_tstplus', '--window', '4'], '--window would be ignored')])
+    (['bench', 'BasicMotions', '--methods', 'mvp_tstplus', '--window', '4'], '--window would be ignored'),
+    (['bench', 'BasicMotions', '--methods', 'timemae_linear', 'timemae_linear_untrained', '--finetune-epochs', '5'],
+     '--finetune-epochs would be ignored')])
 def test_options_a_mode_does_not_use_are_refused_not_dropped(argv, named, tmp_path, monkeypatch, capsys):
     """`--untrained-only` pretrains nothing, `--report-only` runs nothing, and `--methods` without a method that reads an
     option (the tokenizer of a run that pretrains nothing): options no run reads were dropped silently."""

@@ -1579,8 +1579,9 @@ def _tokenizer_section(rows) -> list[str]:
                    f"{_fmt(r['f1_mean'], r['f1_std'])} | {_fmt(g['f1_mean'], g['f1_std'])} | {g['f1_mean'] - r['f1_mean']:+.2f} |")
     if not out: return []
     return ['## Tokenizer: codebook (paper) against Gumbel (authors\' code)', '',
-            f"Test accuracy and macro-F1 %, mean ± std over seeds, same pretraining settings otherwise; the library's "
-            f"default is `{DEFAULTS['tokenizer']}`.", '',
+            f"Test accuracy and macro-F1 %, mean ± std over seeds, same pretraining settings otherwise; the bench's "
+            f"default for the data sets it has settings for is `{DEFAULTS['tokenizer']}` (the library's, "
+            f"`TimeMAEPretrain()`'s, is `{inspect.signature(TimeMAEPretrain).parameters['tokenizer'].default}`).", '',
             '| data set | transfer | seeds | codebook acc | Gumbel acc | Δ acc | codebook F1 | Gumbel F1 | Δ F1 |',
             '|---|---|---|---|---|---|---|---|---|', *out, '']
 
@@ -1713,7 +1714,9 @@ def refuse_options_no_method_uses(args):
     timemae_linear_untrained --tokenizer codebook`): the run would drop them without a word, and its rows would
     look like what the options asked for."""
     methods = set(args.methods)
+    trained = {m for m in METHODS if hasattr(method_settings(DEFAULTS, m), 'train')}  # not the linear evaluations
     for names, users in ((('tokenizer', 'pretrain_lr'), set(TOKENIZED)),
+                         (('finetune_epochs',), trained),
                          (('pretrain_epochs', 'pretrain_inputs'), set(TOKENIZED) | {'mvp_tstplus'}),
                          (('window', 'readout'), {m for m in METHODS if m.startswith('timemae_')})):
         if not methods & users:
