@@ -560,3 +560,21 @@ def test_the_pretraining_table_keeps_configurations_apart_and_counts_seeds():
     assert rows[1].startswith('| BasicMotions | TimeMAE (kmeans) (other settings) | 1 | 1 |'), rows
     same_seed = [l for l in bench._pretraining_section([record(0, 10, 'a'), record(0, 10, 'b')]) if l.startswith('| Basic')]
     assert '| 2 runs, seeds [0] |' in same_seed[0], same_seed
+
+
+def test_a_run_given_a_data_folder_regenerates_with_it(tmp_path, monkeypatch):
+    """A report made from `timemae bench BasicMotions --root /my/data` printed `timemae bench BasicMotions ...`, which
+    found no such data set (or another copy of it) instead of rerunning the rows."""
+    import shutil
+    from tsai_timemae.data import sktime_bundled_folder
+    root = tmp_path / 'my data'
+    shutil.copytree(sktime_bundled_folder('BasicMotions'), root / 'BasicMotions')
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / 'out'
+    run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[0], root=root, out_dir=out, report=out / 'B.md',
+                  quick=True, bar=False, **TINY)
+    r = json.loads(result_path(out, 'BasicMotions', 'inceptiontimeplus', 0).read_text())
+    assert r['data_root'] == str(root)
+    text = (out / 'B.md').read_text()
+    assert f"timemae bench BasicMotions --methods inceptiontimeplus --seeds 0 --root '{root}'" in text
+    assert f"`timemae bench BasicMotions --root '{root}'`" in text          # the coverage table too

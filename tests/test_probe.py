@@ -548,3 +548,20 @@ def test_the_default_tag_names_other_folds_and_a_bad_run_file_stops_the_command_
     monkeypatch.setattr(probe, 'run_probe', lambda *a, **k: pytest.fail('a run was made'))
     with pytest.raises(ValueError, match=r'seed0\.json is not a `timemae probe` run .*move it out'):
         run_probes(['BasicMotions'], seeds=[0, 1], out_dir=tmp_path, untrained_only=True)
+
+
+def test_a_probe_given_a_data_folder_regenerates_with_it(tmp_path, monkeypatch):
+    "A run made with `--root /my/data` listed a regenerate command without it, which could not find the data set."
+    import shutil
+    from tsai_timemae.data import sktime_bundled_folder
+    from tsai_timemae.probe import probe_command
+    root = tmp_path / 'my data'
+    shutil.copytree(sktime_bundled_folder('BasicMotions'), root / 'BasicMotions')
+    monkeypatch.chdir(tmp_path)
+    r = run_probe('BasicMotions', untrained_only=True, arch_kwargs=TINY, root=root, out_dir=tmp_path / 'out', verbose=False)
+    assert r['root'] == str(root)
+    cmd = probe_command([r])
+    assert f'--root "{root}" --untrained-only' in cmd
+    p = argparse.ArgumentParser(); add_args(p)
+    assert p.parse_args(shlex.split(cmd)[2:]).root == str(root)
+    assert 'root' not in run_probe('BasicMotions', untrained_only=True, arch_kwargs=TINY, verbose=False)

@@ -849,7 +849,8 @@ RUNNERS = {
 # %% ../nbs/11_bench.ipynb #ef0803b0
 RESULT_SCHEMA = 2  # records carry `settings` (the method's settings object); schema 1 carried the whole `config`
 
-def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool = True, dataset_arg=None) -> dict:
+def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool = True, dataset_arg=None,
+            root=None) -> dict:
     """Run one method on one data set and seed; write and return its result record. The record keeps the method's
     settings object (`settings`), whether it was a smoke run (`quick`) and what was set on top of the data set's
     configuration (`overrides`, which the report's *changed* flags and regenerate commands are built from)."""
@@ -882,6 +883,7 @@ def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool
         'env': environment(), 'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
     }
     if dataset_arg is not None: record['dataset_arg'] = str(dataset_arg)  # what the regenerate command names
+    if root is not None: record['data_root'] = str(root)  # and the data folder it was found in (--root), when given
     if fraction is not None:
         record.update(label_fraction=fraction, n_labelled=len(label_idx), labelled_idx=label_idx,
                       label_subset=str(label_subset_path(out_dir, ds.name, fraction, seed)))
@@ -997,7 +999,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
                     print(f'skip (done): {tag} -> {path}')
                 else:
                     print(f'run: {tag}', flush=True)
-                    rec = run_one(m, ds, cfg, seed, out_dir, bar, dataset_arg=name)
+                    rec = run_one(m, ds, cfg, seed, out_dir, bar, dataset_arg=name, root=root)
                     print(f"done: {tag}: accuracy {rec['metrics']['accuracy']:.4f}, macro-F1 {rec['metrics']['macro_f1']:.4f}, "
                           f"{rec['wall_s']:.0f} s", flush=True)
                 paths.append(path)
@@ -1203,7 +1205,7 @@ def summarize(records) -> list[dict]:
                      'reproduced': all(reproduced_by_command(r) for r in rs),
                      'label_fraction': frac, 'n_labelled': [r.get('n_labelled') for r in rs],
                      'data_sha1': sorted({r['data'].get('sha1') for r in rs} - {None}),  # older records have none
-                     'dataset_arg': rs[0].get('dataset_arg')})
+                     'dataset_arg': rs[0].get('dataset_arg'), 'data_root': rs[0].get('data_root')})
     return rows
 
 # %% ../nbs/11_bench.ipynb #d13f1d2e
@@ -1393,8 +1395,8 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
                                           for g in same)]
         if plots.get(d): lines += [f'![{d} label efficiency]({plots[d]})', '']
         groups = {}
-        for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or d], sort_keys=True,
-                                                    default=str), []).append(r)
+        for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or d, r.get('data_root')],
+                                                    sort_keys=True, default=str), []).append(r)
         cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(fraction_text(f) for f in sorted({r['label_fraction'] for r in g}))
                 + where for g in groups.values()]
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
@@ -1414,6 +1416,8 @@ def _command(dataset: str, rows) -> str:
     seeds = sorted({s for r in rows for s in r['seeds']})
     arg = next((r['dataset_arg'] for r in rows if r.get('dataset_arg')), dataset)  # a path as given; older files: the name
     cmd = f'timemae bench {shlex.quote(arg)} --methods {" ".join(base)} --seeds {" ".join(map(str, seeds))}'
+    root = next((r['data_root'] for r in rows if r.get('data_root')), None)  # --root, where the run was given one
+    if root is not None: cmd += f' --root {shlex.quote(root)}'
     if toks and toks != [default_tokenizer(arg)]: cmd += f' --tokenizer {" ".join(toks)}'
     for k, v in _flags(rows[0]).items(): cmd += f' --{k.replace("_", "-")} {v}'
     if rows[0]['quick']: cmd += ' --quick'
@@ -1423,8 +1427,8 @@ def _commands(dataset: str, rows, where: str = '') -> list[str]:
     """One command per group of rows run with the same settings (e.g. a baseline run with fewer epochs); `where` names
     a results folder and report other than the defaults."""
     groups = {}  # by the data set as given too: a name and a path to it run with different defaults
-    for r in rows: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or dataset], sort_keys=True,
-                                                default=str), []).append(r)
+    for r in rows: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or dataset, r.get('data_root')],
+                                                sort_keys=True, default=str), []).append(r)
     return [_command(dataset, g) + where for g in groups.values()]
 
 COMMAND_FLAGS = ('pretrain_epochs', 'finetune_epochs', 'bs', 'window', 'pretrain_lr', 'pretrain_inputs', 'readout')
@@ -1634,7 +1638,8 @@ def _coverage(rows) -> list[str]:
         if mine: why = 'quick runs only' if all(r['quick'] for r in mine) else 'yes'
         else: why = 'no: ' + NOT_AVAILABLE[name] if name in NOT_AVAILABLE else 'no'
         arg = next((r['dataset_arg'] for r in mine if r.get('dataset_arg')), name)  # your own data: the path as given
-        lines.append(f'| {name} | {why} | `timemae bench {shlex.quote(arg)}` |')
+        root = next((r['data_root'] for r in mine if r.get('data_root')), None)
+        lines.append(f'| {name} | {why} | `timemae bench {shlex.quote(arg)}' + (f' --root {shlex.quote(root)}' if root else '') + '` |')
     lines += ['', 'Data sets are looked up under `$TIMEMAE_DATA` (default `../shared/data`) as `<name>/` or `UEA/<name>/`; '
               '`--root` points elsewhere, and a folder or `.npz` path works in place of a name.', '']
     return lines

@@ -492,6 +492,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         'sched': sched, 'every': every, 'folds': folds, 'untrained_only': untrained_only,
         'pretrain_fraction': pretrain_fraction, 'by_recording': by_recording, 'augment': augment,
         **({'wd': wd} if wd is not None else {}),
+        **({'root': str(root)} if root is not None and arg is not None else {}),  # the data folder given (--root)
         **({'unseen': True, 'fold_scores': fold_scores, 'fold_epochs': fold_epochs,
             'fold_steps': [e * b for e, b in zip(fold_epochs, fold_batches)], 'fold_history_last': fold_last}
            if unseen else {}),
@@ -606,6 +607,7 @@ def probe_command(runs, out_dir=None) -> str:
     pretrain, arch = pinned_settings(r)
     parts = ['timemae', 'probe', *map(_shell_quote, dict.fromkeys(x.get('dataset_arg', x['dataset']) for x in runs)),
              '--seeds', *map(str, sorted({x['seed'] for x in runs})), '--tag', _shell_quote(r['tag'])]
+    if r.get('root'): parts += ['--root', _shell_quote(r['root'])]
     if r.get('untrained_only'): parts.append('--untrained-only')
     else:
         parts += ['--steps', str(g['steps'])] if g.get('steps') else ['--epochs', str(r['epochs'])]
@@ -629,7 +631,8 @@ def _command_key(r: dict) -> str:
     g = r.get('given', {})
     return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), r['lr'], r['sched'], r.get('every'),
                        r.get('folds'), r['epochs'] if not g.get('steps') else None, r.get('pretrain_fraction'),
-                       bool(r.get('by_recording')), bool(r.get('unseen')), r.get('augment') or [], r.get('wd')],
+                       bool(r.get('by_recording')), bool(r.get('unseen')), r.get('augment') or [], r.get('wd'),
+                       r.get('root')],
                       sort_keys=True, default=str)
 
 def _cell(row) -> str:
