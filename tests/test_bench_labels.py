@@ -395,3 +395,13 @@ def test_label_goal_refuses_a_row_whose_seeds_ran_otherwise_and_says_na_for_one_
     path.write_text(json.dumps({**rec, 'name': 'timemae_finelast_kmeans'}))
     with pytest.raises(ValueError, match=r"records row 'timemae_finelast_kmeans', seed 1: a file renamed"):
         label_goal.comparisons('D', tmp_path, tmp_path, ('0.01',))
+
+
+def test_the_label_protocol_names_the_epochs_the_rows_ran():
+    "The protocol text said '50 epochs on HAR and Epilepsy ... 80 on UWaveGestureLibrary' in every report, whatever ran."
+    from tsai_timemae.bench import _label_epochs
+    row = lambda d, f, e: {'dataset': d, 'label_fraction': f, 'finetune_epochs': e}
+    rows = [row('D', .1, 50), row('D', .1, None), row('D', None, 20), row('D', None, 10), row('E', .5, 30), row('E', None, 30)]
+    assert _label_epochs(rows, [r for r in rows if r['label_fraction']]) == \
+        '50 epochs on D (its "Results" rows: 10 to 20), 30 epochs on E'
+    assert _label_epochs(rows, [row('F', .1, None)]) == 'none here'        # linear evaluations only

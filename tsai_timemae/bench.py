@@ -1347,12 +1347,13 @@ training split's labels (for UEA/UCR sets, the training series left after the va
 (`bench.label_subset`; nested: a smaller fraction's subset lies inside a larger one's) and written under
 `label_subsets/` and into each result file, so every method of a seed trains on the same series. **No decision reads
 more labels than that**: the validation labels are not used; each method trains for its fixed schedule
-(`fit_one_cycle` with the data set's configured epochs and learning rate: 50 epochs on HAR and Epilepsy, whose
-"Results" rows ran 20, and 80 on UWaveGestureLibrary) and its **final epoch** is scored on
+(`fit_one_cycle` with the data set's configured epochs and learning rate: {epochs}) and its **final epoch** is scored on
 the test split, once (`selection='last'`). The scaling is fitted on every training input, which needs no labels.
 Linear evaluation fits `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
 labelled series (`*_flatten` rows: every patch's, in order). 100% here is this protocol with every training label,
-not the full-label protocol of the "Results" section (which selects the epoch on validation labels). That holds within a run; the settings the rows
+not the full-label protocol of the "Results" section (which selects the epoch on validation labels); the linear
+evaluation selects no epoch, so its 100% cell repeats its "Results" row's computation (they differ where the two
+read encoders pretrained apart, from separate caches). That holds within a run; the settings the rows
 share were not all chosen that way: TimeMAE's default tokenizer and pretraining length, UWaveGestureLibrary's window
 and the `_flatten` read-out came from earlier studies that used every training or validation label, some after test
 scores had been read (the notes below say which), while the baselines keep tsai's defaults, untuned. A margin here
@@ -1360,11 +1361,22 @@ is therefore not a clean held-out comparison, and may favour TimeMAE. A cell fro
 
 def _fmt(m, s): return f'{m:.2f} ± {s:.2f}'
 
+def _label_epochs(all_rows, label_rows) -> str:
+    "The fine-tuning epochs of the label-fraction rows per data set, with those of its full-label rows where they differ."
+    def span(es): return str(es[0]) if len(es) == 1 else f'{es[0]} to {es[-1]}'
+    out = []
+    for d in dict.fromkeys(r['dataset'] for r in label_rows):
+        epochs = lambda rs: sorted({r['finetune_epochs'] for r in rs if r['dataset'] == d and r['finetune_epochs'] is not None})
+        lab, full = epochs(label_rows), epochs([r for r in all_rows if r['label_fraction'] is None])
+        if not lab: continue  # linear evaluations only: no schedule
+        out.append(f'{span(lab)} epochs on {d}' + (f' (its "Results" rows: {span(full)})' if full and full != lab else ''))
+    return ', '.join(out) or 'none here'
+
 def _label_section(rows, plots: dict, where: str = '') -> list[str]:
     "Per data set with label-fraction results: a method x fraction table, the plot and the command that regenerates them."
-    rows = [r for r in rows if r['label_fraction'] is not None]
+    all_rows, rows = rows, [r for r in rows if r['label_fraction'] is not None]
     if not rows: return []
-    lines = ['## Label efficiency: a fraction of the training labels', '', LABEL_PROTOCOL, '']
+    lines = ['## Label efficiency: a fraction of the training labels', '', LABEL_PROTOCOL.format(epochs=_label_epochs(all_rows, rows)), '']
     for d in dict.fromkeys(r['dataset'] for r in rows):
         mine = [r for r in rows if r['dataset'] == d]
         fracs = sorted({r['label_fraction'] for r in mine})
