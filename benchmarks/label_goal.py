@@ -46,35 +46,35 @@ def fraction_name(f) -> str:
 
 def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
     "The result records of one row: `<root>/<dataset>/<name>_labels<fraction>_seed<k>.json`, one per seed."
+    method = name.removesuffix('_flatten').removesuffix('_kmeans')
+    extra = (' --tokenizer kmeans' if name.removesuffix('_flatten').endswith('_kmeans') else '') + \
+            (' --readout flatten' if name.endswith('_flatten') else '')
+    command = lambda s: (f'`timemae bench {dataset} --methods {method}{extra} --label-fraction {fraction} --seeds {s}` '
+                         '(into that folder)')
     out = []
     for s in seeds:
         path = root / dataset / f'{name}_labels{fraction}_seed{s}.json'
         if not path.is_file():
-            method = name.removesuffix('_flatten').removesuffix('_kmeans')
-            extra = (' --tokenizer kmeans' if name.removesuffix('_flatten').endswith('_kmeans') else '') + \
-                    (' --readout flatten' if name.endswith('_flatten') else '')
             raise FileNotFoundError(f'no result for {name} at {fraction} of the labels, seed {s} ({path}): run '
-                                    f'`timemae bench {dataset} --methods {method}{extra} --label-fraction {fraction} '
-                                    f'--seeds {s}` (into that folder), or leave that fraction or seed out.')
+                                    f'{command(s)}, or leave that fraction or seed out.')
         rec = json.loads(path.read_text())
         if 'labelled_idx' not in rec:  # nothing to pair its labelled series with another row's by
             raise ValueError(f'{path} records no labelled series (`labelled_idx`): not a label-fraction run of `timemae bench`.')
         if 'label_fraction' in rec and rec['label_fraction'] != float(fraction):
             raise ValueError(f"{path} records label fraction {rec['label_fraction']}, not {fraction}: a file renamed "
-                             'by hand? Re-run it with the bench command above.')
+                             f'by hand? Re-run it: {command(s)}.')
         if rec.get('seed', s) != s or rec.get('name', name) != name:
             held = (f"row {rec['name']!r}, " if 'name' in rec else '') + f"seed {rec.get('seed')}"
-            raise ValueError(f'{path} records {held}: a file renamed or copied by hand? Re-run it with the bench '
-                             'command above.')
+            raise ValueError(f'{path} records {held}: a file renamed or copied by hand? Re-run it: {command(s)}.')
         out.append(rec)
     # one row is one set of settings: a seed pretrained or trained otherwise (a file copied in from another folder)
     # would be averaged with the others without a word (the bench's report flags such a row as mixed)
-    first = json.dumps(comparable_settings(out[0].get('settings', {})), sort_keys=True, default=str)
-    for rec in out[1:]:
-        if json.dumps(comparable_settings(rec.get('settings', {})), sort_keys=True, default=str) != first:
-            raise ValueError(f"{name} at {fraction} of the labels: seed {rec.get('seed')} was run with other settings "
-                             f"than seed {out[0].get('seed')} (in {root / dataset}): a row's seeds must share them. "
-                             'Re-run the odd seed with the command in the bench report, or leave it out (--seeds).')
+    key = lambda rec: json.dumps(comparable_settings(rec.get('settings', {})), sort_keys=True, default=str)
+    for s, rec in zip(seeds[1:], out[1:]):
+        if key(rec) != key(out[0]):
+            raise ValueError(f'{name} at {fraction} of the labels: seeds {seeds[0]} and {s} were run with different '
+                             f"settings (in {root / dataset}), and a row's seeds must share them. Re-run the odd one out "
+                             f'with the settings of the others (the bench report gives its command), or leave it out (--seeds).')
     return out
 
 

@@ -222,11 +222,11 @@ def test_a_kept_result_made_with_other_settings_is_refused_before_any_run(bench_
     with pytest.raises(ValueError, match=r'1 result file this command would keep was made with other settings than it '
                                          r'asks for: .*inceptiontimeplus_seed0\.json \(.*epochs.*\)\. Nothing was run\. '
                                          r'Pass --overwrite'):
-        run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[1, 0], out_dir=tmp_path, report=None,
+        run_benchmark(['GunPoint', 'BasicMotions'], ['inceptiontimeplus'], seeds=[1, 0], out_dir=tmp_path, report=None,
                       quick=True, bar=False, **{**TINY, 'finetune_epochs': 3})
     with pytest.raises(ValueError, match='made with other settings'):   # the full run after --quick
         run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[0], out_dir=tmp_path, report=None, bar=False, **TINY)
-    assert ran == []                                                      # not even seed 1, listed before seed 0
+    assert ran == []                       # not even seed 1, listed before seed 0, nor GunPoint, listed before BasicMotions
     with pytest.raises(ZeroDivisionError):                                # --overwrite redoes it
         run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[0], out_dir=tmp_path, report=None, quick=True,
                       bar=False, overwrite=True, **{**TINY, 'finetune_epochs': 3})

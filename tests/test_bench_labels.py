@@ -387,10 +387,11 @@ def test_label_goal_refuses_a_row_whose_seeds_ran_otherwise_and_says_na_for_one_
     path = tmp_path / 'D' / 'timemae_fineall_kmeans_labels0.01_seed1.json'
     rec = json.loads(path.read_text())
     path.write_text(json.dumps({**rec, 'settings': {'pretraining': {'epochs': 100}}}))
-    with pytest.raises(ValueError, match='timemae_fineall_kmeans at 0.01 of the labels: seed 1 was run with other settings than seed 0'):
+    with pytest.raises(ValueError, match='timemae_fineall_kmeans at 0.01 of the labels: seeds 0 and 1 were run with different settings'):
         label_goal.comparisons('D', tmp_path, tmp_path, ('0.01',))
     path.write_text(json.dumps({**rec, 'seed': 2}))
-    with pytest.raises(ValueError, match=r"seed1.json records seed 2: a file renamed or copied by hand"):
+    with pytest.raises(ValueError, match=r"seed1.json records seed 2: a file renamed or copied by hand\? Re-run it: `timemae bench D --methods "
+                                         r"timemae_fineall --tokenizer kmeans --label-fraction 0.01 --seeds 1`"):
         label_goal.comparisons('D', tmp_path, tmp_path, ('0.01',))
     path.write_text(json.dumps({**rec, 'name': 'timemae_finelast_kmeans'}))
     with pytest.raises(ValueError, match=r"records row 'timemae_finelast_kmeans', seed 1: a file renamed"):

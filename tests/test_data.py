@@ -541,6 +541,10 @@ def test_a_misspelt_name_with_a_slash_gets_the_data_set_it_is_close_to(tmp_path,
         find_dataset('UEA/Epilepsi', root=root)
     with pytest.raises(FileNotFoundError, match='Check the path for a typo'):
         find_dataset('data/Gest', root=root)
+    (root / 'UEA' / 'GunPoint').mkdir()                                    # under UEA/ only: listed as plain GunPoint
+    for s in ('TRAIN', 'TEST'): (root / 'UEA' / 'GunPoint' / f'GunPoint_{s}.ts').write_text('')
+    with pytest.raises(FileNotFoundError, match="Did you mean the data set 'UEA/GunPoint'"):
+        find_dataset('UEA/GunPoin', root=root)
 
 
 def test_a_folder_that_cannot_be_read_does_not_hide_the_not_found_message(tmp_path, monkeypatch):

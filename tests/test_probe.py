@@ -527,7 +527,7 @@ def test_the_report_says_when_runs_of_one_seed_scored_the_untrained_encoder_diff
     note = 'The runs of one seed scored their untrained encoders differently'
     assert note not in render_probe_report([r, {**copy.deepcopy(r), 'tag': 'u'}])
     text = render_probe_report([r, other])
-    assert f'{note} (made under other code or libraries): untrained (' in text and 'by up to 0.03 points' in text
+    assert f'{note} (made under other code, libraries or data files): untrained (' in text and 'by up to 0.03 points' in text
 
 
 def test_regenerate_commands_carry_rates_and_fractions_exactly():
@@ -543,6 +543,11 @@ def test_the_default_tag_names_other_folds_and_a_bad_run_file_stops_the_command_
     import tsai_timemae.probe as probe
     from tsai_timemae.probe import default_tag, run_probes
     assert default_tag(10, folds=3) == 'e10_folds=3' and default_tag(10) == 'e10'
+    rng = np.random.default_rng(0)
+    split = lambda n: (rng.normal(size=(n, 1, 20)).astype('float32'), np.arange(n) % 2)
+    big = TSDataset('Big', *split(1000), *split(50), *split(4))              # scored on its validation split
+    assert run_probe(big, untrained_only=True, arch_kwargs={**TINY, 'window': 5}, folds=3, verbose=False)['tag'] == \
+        'untrained_n_layers=1_d_model=16_n_heads=2_d_ff=32_window=5'           # no folds there, so none in the name
     (tmp_path / 'Other' / 'x').mkdir(parents=True)
     (tmp_path / 'Other' / 'x' / 'seed0.json').write_text('{"hello": 1}')
     monkeypatch.setattr(probe, 'run_probe', lambda *a, **k: pytest.fail('a run was made'))

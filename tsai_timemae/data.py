@@ -466,7 +466,11 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.6) or \
         [k for k in known if k.lower() == str(name_or_path).lower()]
     if as_path:  # `data/Gest` with a typo: a path first (a name with a slash, such as UEA/Epilepsy, is searched too)
-        slashed = [k for k in close if '/' in k]  # `UEA/Epilepsi` is a misspelt name, not a path
+        # `UEA/Epilepsi` is a misspelt name, not a path: compared with every `UEA/<name>` the data folders hold
+        try: uea = [f'UEA/{e.name}' for r in roots for e in (sorted((r / 'UEA').iterdir()) if (r / 'UEA').is_dir() else [])
+                    if e.is_dir() and _format_of(e, e.name)]
+        except OSError: uea = []  # a folder this user cannot read: no suggestion rather than another error
+        slashed = difflib.get_close_matches(str(name_or_path), [k for k in uea if k != str(name_or_path)], n=3, cutoff=0.6)
         raise FileNotFoundError(f'No such file or folder: {p} (from {Path.cwd()}), and no data set of that name in the '
                                 f'data folders ({", ".join(map(str, roots))}) or among the data sets bundled with sktime. '
                                 + (f'Did you mean the data set {" or ".join(map(repr, slashed))}?' if slashed

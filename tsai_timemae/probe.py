@@ -398,8 +398,9 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     defaults = probe_defaults(arg or ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
+    uses_folds = probe_protocol(len(ds.X_train), folds, by_recording, unseen) != 'valid'  # a validation split: no folds
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
-                             by_recording, unseen, augment, wd, folds)
+                             by_recording, unseen, augment, wd, folds if uses_folds else CV_FOLDS)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
     if tag.startswith('-'):  # PROBE.md's command to regenerate it would read `--tag -x` as an option
         raise ValueError(f'A tag must not start with "-", got {tag!r}: the command that regenerates it could not pass it.')
@@ -682,8 +683,8 @@ def render_probe_report(runs, out_dir=None) -> str:
             lines.append(f'| {label} | ' + ' | '.join(_cell(c) for c in row) + f' | {wins} |')
         differ = [r for r in pr if r['kind'] == 'untrained' and r['runs_differ']]
         if differ:
-            lines += ['', 'The runs of one seed scored their untrained encoders differently (made under other code or '
-                      'libraries): ' + '; '.join(f"{r['row']}, {r['dataset']}: by up to {r['runs_differ']:.2f} points"
+            lines += ['', 'The runs of one seed scored their untrained encoders differently (made under other code, '
+                      'libraries or data files): ' + '; '.join(f"{r['row']}, {r['dataset']}: by up to {r['runs_differ']:.2f} points"
                                                   for r in differ)
                       + '. The untrained cell shows the first run of each seed; each pretrained cell is compared with '
                       "its own runs' untrained scores."]
