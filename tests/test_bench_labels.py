@@ -406,3 +406,16 @@ def test_the_label_protocol_names_the_epochs_the_rows_ran():
     assert _label_epochs(rows, [r for r in rows if r['label_fraction']]) == \
         '50 epochs on D (its "Results" rows: 10 to 20), 30 epochs on E'
     assert _label_epochs(rows, [row('F', .1, None)]) == 'none here'        # linear evaluations only
+
+
+def test_a_label_cell_that_ran_other_seeds_names_them(label_run, tmp_path):
+    "Cells showed only their number of seeds: two rows of 1 seed each, seed 0 and seed 5, read as like for like."
+    out, _, _ = label_run
+    for p in (out / 'results' / 'BasicMotions').glob('*_labels*.json'):
+        r = json.loads(p.read_text())
+        if r['method'] == 'inceptiontimeplus': r = {**r, 'seed': 5}
+        write_json_atomic(r, result_path(tmp_path, 'BasicMotions', r['name'], r['seed'], r['label_fraction']))
+    section = render_report(tmp_path, tmp_path / 'B.md').split('## Label efficiency: a fraction of the training labels')[1]
+    assert 'number of seeds in brackets; a cell that ran other seeds than 0 names them' in section
+    assert re.search(r'^\| inceptiontimeplus .*\| [0-9.]+ \(1: seeds 5\) \|$', section, re.M)
+    assert re.search(r'^\| timemae_scratch .*\| [0-9.]+ \(1\) \|$', section, re.M)

@@ -1388,7 +1388,12 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
     for d in dict.fromkeys(r['dataset'] for r in rows):
         mine = [r for r in rows if r['dataset'] == d]
         fracs = sorted({r['label_fraction'] for r in mine})
-        lines += [f'### {d}: label efficiency', '', 'Test accuracy %, mean ± std over seeds (seeds in brackets).', '',
+        # the number of seeds says enough where a cell ran the table's usual seeds; a cell with others names them
+        usual = Counter(tuple(r['seeds']) for r in mine).most_common(1)[0][0]
+        odd = any(tuple(r['seeds']) != usual for r in mine)
+        lines += [f'### {d}: label efficiency', '', 'Test accuracy %, mean ± std over seeds (number of seeds in brackets'
+                  + (f"; a cell that ran other seeds than {','.join(map(str, usual))} names them" if odd else '')
+                  + ').', '',
                   '| method | ' + ' | '.join(f'{percent_text(f)}% labels' for f in fracs) + ' |', '|---' * (len(fracs) + 1) + '|']
         for m in dict.fromkeys(r['method'] for r in mine):
             by = {r['label_fraction']: r for r in mine if r['method'] == m}
@@ -1401,8 +1406,9 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
             if not all(r.get('reproduced', True) for r in by.values()):  # as the Results tables say it
                 flag += ' (other settings than its command runs today: see its result files)'
             flag += next((f for r in by.values() if (f := _data_flag(r, mine))), '')
-            cells = [('–' if f not in by else f"{by[f]['acc_mean']:.2f} (1)" if len(by[f]['seeds']) == 1  # no spread to show
-                      else f"{_fmt(by[f]['acc_mean'], by[f]['acc_std'])} ({len(by[f]['seeds'])})") for f in fracs]
+            n = lambda r: f"{len(r['seeds'])}" + ('' if tuple(r['seeds']) == usual else f": seeds {','.join(map(str, r['seeds']))}")
+            cells = [('–' if f not in by else f"{by[f]['acc_mean']:.2f} ({n(by[f])})" if len(by[f]['seeds']) == 1  # no spread
+                      else f"{_fmt(by[f]['acc_mean'], by[f]['acc_std'])} ({n(by[f])})") for f in fracs]
             lines.append(f'| {m}{flag} | ' + ' | '.join(cells) + ' |')
         n = {f: sorted({k for r in mine if r['label_fraction'] == f for k in r['n_labelled'] if k is not None}) for f in fracs}
         lines += ['', 'Labelled training series per seed: ' + '; '.join(
