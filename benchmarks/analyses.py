@@ -41,7 +41,13 @@ FULL = dict(dataset='UEA/Epilepsy', seeds=[0, 1], epochs=50, arch={},
             d_models=[32, 64, 128], n_layers=[2, 4, 8], fractions=[0.1, 0.25, 0.5, 1.0])
 QUICK = dict(dataset='BasicMotions', seeds=[0, 1], epochs=1, arch=dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, window=10),
              mask_ratios=[0.3, 0.6], span_ratios=[0.6], d_models=[8, 16], n_layers=[1, 2], fractions=[0.5, 1.0])
-DEFAULT_MASK_RATIO = 0.6  # TimeMAEPretrain's
+
+
+def default_mask_ratio() -> float:
+    "`TimeMAEPretrain`'s mask ratio, read from the library (the default run is the point of the ratio sweep at it)."
+    import inspect
+    from tsai_timemae.pretrain import TimeMAEPretrain
+    return inspect.signature(TimeMAEPretrain).parameters['mask_ratio'].default
 
 
 @dataclass
@@ -74,10 +80,10 @@ def settings(cfg) -> list[Setting]:
             (('no_mcc', 'w/o MCC (alpha=0)', {'alpha': 0.}), ('no_mrr', 'w/o MRR (beta=0)', {'beta': 0.}),
              ('no_decoupling', 'w/o decoupling', {'decoupled': False}))]
     for r in cfg['mask_ratios']:
-        tag = 'default' if r == DEFAULT_MASK_RATIO else f'mask_ratio={r:g}'
+        tag = 'default' if r == default_mask_ratio() else f'mask_ratio={r:g}'
         out.append(Setting('masking', tag, f'random, {r:g}', r, 'random', pretrain={} if tag == 'default' else {'mask_ratio': r}))
     for r in cfg['span_ratios']:
-        p = {'masking': 'span', **({} if r == DEFAULT_MASK_RATIO else {'mask_ratio': r})}
+        p = {'masking': 'span', **({} if r == default_mask_ratio() else {'mask_ratio': r})}
         out.append(Setting('masking', f'span_mask_ratio={r:g}', f'span, {r:g}', r, 'span', pretrain=p))
     for d in cfg['d_models']:
         out.append(Setting('model_size', 'default' if d == d0 else f'd_model={d}', f'd_model={d}', d, 'd_model',
@@ -434,6 +440,17 @@ def command(cfg, quick: bool, out, threads=None) -> str:
 def _threads(n) -> str: return 'one CPU thread' if n == 1 else f'{n} CPU threads' if n else "torch's default CPU threads"
 
 
+def _pretraining_text(r0) -> str:
+    "What the default run's pretraining was, from the settings it recorded (its `effective` ones), not today's defaults."
+    e = (r0 or {}).get('settings', {}).get('effective', {}).get('pretrain')
+    if not e: return 'as the library has them'
+    weights = f"alpha = beta = {e['alpha']:g}" if e['alpha'] == e['beta'] else f"alpha = {e['alpha']:g}, beta = {e['beta']:g}"
+    return (f"{'k-means' if e['tokenizer'] == 'kmeans' else e['tokenizer']} codewords, MCC + MRR onto "
+            f"{'normalised ' if e.get('normalize_targets') else ''}momentum targets, {weights}, mask ratio "
+            f"{e['mask_ratio']:g} {'at random' if e.get('masking', 'random') == 'random' else e['masking']}, "
+            + ('decoupled encoder' if e.get('decoupled', True) else 'mask tokens in the encoder'))
+
+
 def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
     rows = summarize(cfg, runs)
     name = _dataset_name(cfg, runs)
@@ -456,8 +473,7 @@ def render_report(cfg, runs, tsne, out, quick=False, threads=None) -> str:
         + (f" (one of the {r0['data']['n_train'] + r0['data']['n_valid']} series is "
            f"{100 / (r0['data']['n_train'] + r0['data']['n_valid']):.1f} points)" if r0 else '')
         + '. The test split is never read by the probe; only the t-SNE picture shows the test series.',
-        f"- Pretraining: `TimeMAEPretrain` defaults (k-means codewords, MCC + MRR onto normalised momentum targets, "
-        f"alpha = beta = 1, mask ratio 0.6 at random, decoupled encoder) unless a row says otherwise; "
+        f"- Pretraining: `TimeMAEPretrain` defaults ({_pretraining_text(r0)}) unless a row says otherwise; "
         f"{_epochs(cfg['epochs'])} (`fit_one_cycle`, lr 1e-3){nb}. Architecture: "
         + ', '.join(f'{k}={arch0[k]}' for k in ('d_model', 'n_layers', 'n_heads', 'd_ff', 'window') if k in arch0)
         + (" (window: `timemae bench`'s for the data set)" if 'window' not in cfg['arch'] else '') + '.',

@@ -119,3 +119,20 @@ def test_only_reports_the_analyses_its_command_runs(tmp_path):
         assert 'Not part of this report: its command runs `--only masking`' in section, title
     assert '![ablations]' not in report and '| w/o MCC (alpha=0) |' not in report and '![tsne]' not in report
     assert '--only masking' in report.split('```')[1]  # the regenerate command says so too
+
+
+def test_the_protocol_says_what_the_default_run_recorded_not_a_copy_of_the_defaults(monkeypatch):
+    """The report's protocol line and the 'default' point of the mask-ratio sweep were copies of the library's defaults
+    (mask ratio 0.6, k-means codes, ...): a changed default would have been described wrongly. Both now read them."""
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    import analyses
+    from tsai_timemae.pretrain import TimeMAEPretrain
+    import inspect
+    assert analyses.default_mask_ratio() == inspect.signature(TimeMAEPretrain).parameters['mask_ratio'].default
+    rec = json.loads((ROOT / 'benchmarks/analyses/runs/UEA-Epilepsy/default/seed0.json').read_text())
+    assert analyses._pretraining_text(rec) == ('k-means codewords, MCC + MRR onto normalised momentum targets, '
+                                               'alpha = beta = 1, mask ratio 0.6 at random, decoupled encoder')
+    e = rec['settings']['effective']['pretrain']
+    e.update(tokenizer='gumbel', beta=5., normalize_targets=False, mask_ratio=0.5, masking='span', decoupled=False)
+    assert analyses._pretraining_text(rec) == ('gumbel codewords, MCC + MRR onto momentum targets, alpha = 1, beta = 5, '
+                                               'mask ratio 0.5 span, mask tokens in the encoder')
