@@ -447,7 +447,7 @@ def _pretraining_text(r0) -> str:
     weights = f"alpha = beta = {e['alpha']:g}" if e['alpha'] == e['beta'] else f"alpha = {e['alpha']:g}, beta = {e['beta']:g}"
     return (f"{'k-means' if e['tokenizer'] == 'kmeans' else e['tokenizer']} codewords, MCC + MRR onto "
             f"{'normalised ' if e.get('normalize_targets') else ''}momentum targets, {weights}, mask ratio "
-            f"{e['mask_ratio']:g} {'at random' if e.get('masking', 'random') == 'random' else e['masking']}, "
+            f"{e['mask_ratio']:g} {'at random' if e.get('masking', 'random') == 'random' else 'in ' + e['masking'] + 's'}, "
             + ('decoupled encoder' if e.get('decoupled', True) else 'mask tokens in the encoder'))
 
 

@@ -135,4 +135,4 @@ def test_the_protocol_says_what_the_default_run_recorded_not_a_copy_of_the_defau
     e = rec['settings']['effective']['pretrain']
     e.update(tokenizer='gumbel', beta=5., normalize_targets=False, mask_ratio=0.5, masking='span', decoupled=False)
     assert analyses._pretraining_text(rec) == ('gumbel codewords, MCC + MRR onto momentum targets, alpha = 1, beta = 5, '
-                                               'mask ratio 0.5 span, mask tokens in the encoder')
+                                               'mask ratio 0.5 in spans, mask tokens in the encoder')
