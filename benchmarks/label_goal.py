@@ -26,7 +26,7 @@ import json
 import statistics
 from pathlib import Path
 
-from tsai_timemae.bench import comparable_settings, fraction_text
+from tsai_timemae.bench import COMMAND_FLAGS, comparable_settings, fraction_text, run_overrides, unused_overrides
 
 HERE = Path(__file__).resolve().parent
 TIMEMAE = ('timemae_finelast_kmeans', 'timemae_fineall_kmeans', 'timemae_linear_kmeans')
@@ -49,11 +49,19 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
     method = name.removesuffix('_flatten').removesuffix('_kmeans')
     extra = (' --tokenizer kmeans' if name.removesuffix('_flatten').endswith('_kmeans') else '') + \
             (' --readout flatten' if name.endswith('_flatten') else '')
-    command = lambda s: (f'`timemae bench {dataset} --methods {method}{extra} --label-fraction {fraction} --seeds {s}` '
-                         '(into that folder)')
+    paths = {s: root / dataset / f'{name}_labels{fraction}_seed{s}.json' for s in seeds}
+    # the flags a seed of the row recorded (`--pretrain-epochs 100`, ...): a missing seed's command runs it like the others
+    sibling = next((json.loads(p.read_text()) for p in paths.values() if p.is_file()), None)
+    flags = ''
+    if sibling is not None and 'overrides' in sibling:
+        try:
+            ov, unused = run_overrides(sibling), unused_overrides(sibling)
+            flags = ''.join(f" --{k.replace('_', '-')} {ov[k]}" for k in COMMAND_FLAGS if k in ov and k not in unused)
+        except (KeyError, TypeError, ValueError): flags = ''  # a record too old or too odd to say: the plain command
+    command = lambda s, redo='': (f'`timemae bench {dataset} --methods {method}{extra}{flags} --label-fraction {fraction} '
+                                  f'--seeds {s}{redo}` (into that folder)')
     out = []
-    for s in seeds:
-        path = root / dataset / f'{name}_labels{fraction}_seed{s}.json'
+    for s, path in paths.items():
         if not path.is_file():
             raise FileNotFoundError(f'no result for {name} at {fraction} of the labels, seed {s} ({path}): run '
                                     f'{command(s)}, or leave that fraction or seed out.')
@@ -62,10 +70,10 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
             raise ValueError(f'{path} records no labelled series (`labelled_idx`): not a label-fraction run of `timemae bench`.')
         if 'label_fraction' in rec and rec['label_fraction'] != float(fraction):
             raise ValueError(f"{path} records label fraction {rec['label_fraction']}, not {fraction}: a file renamed "
-                             f'by hand? Re-run it: {command(s)}.')
+                             f"by hand? Redo it: {command(s, ' --overwrite')}.")
         if rec.get('seed', s) != s or rec.get('name', name) != name:
             held = (f"row {rec['name']!r}, " if 'name' in rec else '') + f"seed {rec.get('seed')}"
-            raise ValueError(f'{path} records {held}: a file renamed or copied by hand? Re-run it: {command(s)}.')
+            raise ValueError(f"{path} records {held}: a file renamed or copied by hand? Redo it: {command(s, ' --overwrite')}.")
         out.append(rec)
     # one row is one set of settings: a seed pretrained or trained otherwise (a file copied in from another folder)
     # would be averaged with the others without a word (the bench's report flags such a row as mixed)

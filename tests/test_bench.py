@@ -233,6 +233,38 @@ def test_a_kept_result_made_with_other_settings_is_refused_before_any_run(bench_
 
 
 @needs_uea
+def test_what_changes_while_earlier_data_sets_run_is_checked_again_before_a_data_sets_runs(bench_run, tmp_path, monkeypatch):
+    """Every data set is checked before the first run; the checks are made again before its own runs, since hours of
+    the earlier data sets' runs come in between: a result file of other settings written meanwhile (another command
+    into the same folder), or data files changed meanwhile, stop the command before that data set runs."""
+    out, _ = bench_run
+    kept = json.loads(result_path(out, 'BasicMotions', 'inceptiontimeplus', 0).read_text())
+    ran, real_run = [], bench.RUNNERS['inceptiontimeplus']
+    def runner(ds, *a, **k):
+        ran.append(ds.name)
+        assert ds.name == 'GunPoint', 'BasicMotions ran beside a kept result of other settings'
+        write_json_atomic(kept, result_path(tmp_path, 'BasicMotions', 'inceptiontimeplus', 0))  # another command's
+        return real_run(ds, *a, **k)
+    monkeypatch.setattr(bench, 'RUNNERS', {**bench.RUNNERS, 'inceptiontimeplus': runner})
+    with pytest.raises(ValueError, match='inceptiontimeplus_seed0.json .*None of BasicMotions was run \\(the data sets before it were\\)'):
+        run_benchmark(['GunPoint', 'BasicMotions'], ['inceptiontimeplus'], seeds=[0], out_dir=tmp_path, report=None,
+                      quick=True, bar=False, **{**TINY, 'finetune_epochs': 3})
+    assert ran == ['GunPoint'] and result_path(tmp_path, 'GunPoint', 'inceptiontimeplus', 0).is_file()
+    real, calls = bench.load_dataset, []
+    def changing(name, *a, **k):  # BasicMotions' files change after its first reading
+        ds = real(name, *a, **k)
+        calls.append(name)
+        if name == 'BasicMotions' and calls.count(name) > 1: ds.X_train = ds.X_train + 1
+        return ds
+    monkeypatch.setattr(bench, 'load_dataset', changing)
+    monkeypatch.setattr(bench, 'RUNNERS', {m: (lambda ds, *a, **k: ran.append(ds.name) or 1 / 0) for m in bench.RUNNERS})
+    with pytest.raises(ValueError, match='The files of BasicMotions changed while this command ran the data sets before it'):
+        run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[1], out_dir=tmp_path / 'o2', report=None,
+                      quick=True, bar=False, **TINY)
+    assert ran == ['GunPoint']
+
+
+@needs_uea
 def test_mixed_settings_flag_only_counts_a_methods_own_settings(bench_run, tmp_path):
     """Seeds run with different settings of another method (TSTPlus's size, for a TimeMAE row) record the same
     settings and are not flagged as mixed; a difference in the method's own setting (the TimeMAE window) is."""

@@ -390,8 +390,8 @@ def test_label_goal_refuses_a_row_whose_seeds_ran_otherwise_and_says_na_for_one_
     with pytest.raises(ValueError, match='timemae_fineall_kmeans at 0.01 of the labels: seeds 0 and 1 were run with different settings'):
         label_goal.comparisons('D', tmp_path, tmp_path, ('0.01',))
     path.write_text(json.dumps({**rec, 'seed': 2}))
-    with pytest.raises(ValueError, match=r"seed1.json records seed 2: a file renamed or copied by hand\? Re-run it: `timemae bench D --methods "
-                                         r"timemae_fineall --tokenizer kmeans --label-fraction 0.01 --seeds 1`"):
+    with pytest.raises(ValueError, match=r"seed1.json records seed 2: a file renamed or copied by hand\? Redo it: `timemae bench D --methods "
+                                         r"timemae_fineall --tokenizer kmeans --label-fraction 0.01 --seeds 1 --overwrite`"):
         label_goal.comparisons('D', tmp_path, tmp_path, ('0.01',))
     path.write_text(json.dumps({**rec, 'name': 'timemae_finelast_kmeans'}))
     with pytest.raises(ValueError, match=r"records row 'timemae_finelast_kmeans', seed 1: a file renamed"):
@@ -401,11 +401,13 @@ def test_label_goal_refuses_a_row_whose_seeds_ran_otherwise_and_says_na_for_one_
 def test_the_label_protocol_names_the_epochs_the_rows_ran():
     "The protocol text said '50 epochs on HAR and Epilepsy ... 80 on UWaveGestureLibrary' in every report, whatever ran."
     from tsai_timemae.bench import _label_epochs
-    row = lambda d, f, e: {'dataset': d, 'label_fraction': f, 'finetune_epochs': e}
+    row = lambda d, f, e: {'dataset': d, 'label_fraction': f, 'finetune_epochs': e, 'quick': False}
     rows = [row('D', .1, 50), row('D', .1, None), row('D', None, 20), row('D', None, 10), row('E', .5, 30), row('E', None, 30)]
     assert _label_epochs(rows, [r for r in rows if r['label_fraction']]) == \
         '50 epochs on D (its "Results" rows: 10 to 20), 30 epochs on E'
     assert _label_epochs(rows, [row('F', .1, None)]) == 'none here'        # linear evaluations only
+    rows = [{**row('D', .1, 50), 'quick': False}, {**row('D', .2, 2), 'quick': True}]
+    assert _label_epochs(rows, rows) == '50 epochs and 2 in --quick runs on D'   # a smoke run is no schedule
 
 
 def test_a_label_cell_that_ran_other_seeds_names_them(label_run, tmp_path):
@@ -419,3 +421,15 @@ def test_a_label_cell_that_ran_other_seeds_names_them(label_run, tmp_path):
     assert 'number of seeds in brackets; a cell that ran other seeds than 0 names them' in section
     assert re.search(r'^\| inceptiontimeplus .*\| [0-9.]+ \(1: seeds 5\) \|$', section, re.M)
     assert re.search(r'^\| timemae_scratch .*\| [0-9.]+ \(1\) \|$', section, re.M)
+
+
+def test_label_goal_asks_for_a_missing_seed_with_the_flags_its_row_ran(tmp_path):
+    "The command for a missing seed left out the row's recorded flags (--pretrain-epochs 100), so its result would clash."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import label_goal
+    src = Path(__file__).resolve().parents[1] / 'benchmarks/results/UWaveGestureLibrary/timemae_finelast_kmeans_labels0.1_seed0.json'
+    (tmp_path / 'UWaveGestureLibrary').mkdir()
+    (tmp_path / 'UWaveGestureLibrary' / src.name).write_text(src.read_text())
+    with pytest.raises(FileNotFoundError, match=r'run `timemae bench UWaveGestureLibrary --methods timemae_finelast '
+                                                r'--tokenizer kmeans --pretrain-epochs 100 --label-fraction 0.1 --seeds 1`'):
+        label_goal.runs(tmp_path, 'UWaveGestureLibrary', 'timemae_finelast_kmeans', '0.1', (0, 1))

@@ -668,3 +668,24 @@ def test_a_uea_name_of_a_set_the_bench_knows_gets_that_sets_settings():
     assert bench_config('UEA/BasicMotions', seq_len=100) == bench_config('BasicMotions', seq_len=100)
     assert has_bench_settings('UEA/GunPoint') and not has_bench_settings('UEA/NoSuchSet')
     assert bench_config('UEA/Epilepsy')['bs'] == 16 != bench_config('Epilepsy')['bs']   # a row of its own: another data set
+
+
+@pytest.mark.parametrize('method', ['timemae_finelast', 'mvp_tstplus'])
+def test_a_cache_record_left_without_its_encoder_is_removed_before_pretraining_writes_epochs(tmp_path, monkeypatch, method):
+    """With the .pth deleted by hand, the old .json stayed while a new pretraining saved its epochs under the same name:
+    a run reading the cache meanwhile (or after a crash) paired the old record with a part-trained encoder."""
+    from tsai_timemae.data import load_dataset
+    ds = load_dataset('BasicMotions')
+    pre = method_settings(run_config('BasicMotions', method, 'kmeans', quick=True), method).pretraining
+    stem = cache_path(tmp_path, ds.name, ds.source, pre, 0)
+    stem.parent.mkdir(parents=True)
+    stem.with_suffix('.json').write_text('{"method": "old"}')
+    seen = []
+    class Stop(Exception): pass
+    def first_step(*a, **k):
+        seen.append(stem.with_suffix('.json').exists())
+        raise Stop
+    monkeypatch.setattr(bench, 'pretraining_dls', first_step)              # the first thing either pretraining does
+    run = bench.pretrain_timemae if method.startswith('timemae') else bench.pretrain_mvp
+    with pytest.raises(Stop): run(ds, pre, 0, tmp_path, bar=False)
+    assert seen == [False]

@@ -546,8 +546,11 @@ def test_the_default_tag_names_other_folds_and_a_bad_run_file_stops_the_command_
     rng = np.random.default_rng(0)
     split = lambda n: (rng.normal(size=(n, 1, 20)).astype('float32'), np.arange(n) % 2)
     big = TSDataset('Big', *split(1000), *split(50), *split(4))              # scored on its validation split
-    assert run_probe(big, untrained_only=True, arch_kwargs={**TINY, 'window': 5}, folds=3, verbose=False)['tag'] == \
-        'untrained_n_layers=1_d_model=16_n_heads=2_d_ff=32_window=5'           # no folds there, so none in the name
+    first = run_probe(big, untrained_only=True, arch_kwargs={**TINY, 'window': 5}, folds=3, out_dir=tmp_path / 'b', verbose=False)
+    assert first['tag'] == 'untrained_n_layers=1_d_model=16_n_heads=2_d_ff=32_window=5'   # no folds there: none in the name
+    assert first['folds'] == 5                                                # nor in the settings: the same run as this
+    monkeypatch.setattr(probe, 'linear_probe_score', lambda *a, **k: pytest.fail('the same run was made again'))
+    assert run_probe(big, untrained_only=True, arch_kwargs={**TINY, 'window': 5}, out_dir=tmp_path / 'b', verbose=False) == first
     (tmp_path / 'Other' / 'x').mkdir(parents=True)
     (tmp_path / 'Other' / 'x' / 'seed0.json').write_text('{"hello": 1}')
     monkeypatch.setattr(probe, 'run_probe', lambda *a, **k: pytest.fail('a run was made'))

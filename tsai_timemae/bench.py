@@ -709,6 +709,8 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
         print(f"pretraining: the cached encoder {hit['weights']} (seed {seed}) is reused")
         return hit
     t0 = time.perf_counter()
+    # a record left without its encoder (the .pth deleted) would pair with this run's part-trained epochs: gone first
+    stem.with_suffix('.json').unlink(missing_ok=True)
     udls = pretraining_dls(ds, pre, seed)
     print(f'pretraining: TimeMAE ({pre.tokenizer} codes, window {pre.arch.window}), {pre.epochs} epochs on '
           f'{len(udls.train.dataset)} unlabelled series, seed {seed} -> {stem.with_suffix(".pth")}', flush=True)
@@ -757,6 +759,7 @@ def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: 
         print(f"pretraining: the cached MVP encoder {hit['weights']} (seed {seed}) is reused")
         return hit
     t0 = time.perf_counter()
+    stem.with_suffix('.json').unlink(missing_ok=True)  # a record left without its encoder: see `pretrain_timemae`
     udls = pretraining_dls(ds, pre, seed)
     print(f'pretraining: MVP (TSTPlus), {pre.epochs} epochs on {len(udls.train.dataset)} unlabelled series, seed {seed} '
           f'-> {stem.with_suffix(".pth")}', flush=True)
@@ -992,11 +995,18 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
             plan = _plan(methods, toks)
             runs = [(seed, frac, m, tok) for seed in seeds for frac in fractions for m, tok in plan]
             if not overwrite: _refuse_kept_with_other_settings(runs, name, ds, fingerprint, out_dir, quick, overrides)
-            prepared.append((name, runs))
+            prepared.append((name, runs, fingerprint))
             del ds  # read again for its runs: a list of large data sets is not held in memory at once
-        for name, runs in prepared:
+        for name, runs, fingerprint in prepared:
             cfg = bench_config(name, quick, **overrides)
             ds = load_dataset(name, root, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+            # the earlier data sets' runs came in between: the files, and the result files another run may have
+            # written into out_dir, are checked again (the data by its hash, the kept results by their settings)
+            if data_fingerprint(ds) != fingerprint:
+                raise ValueError(f'The files of {name} changed while this command ran the data sets before it: nothing '
+                                 f'of {name} was run. Run the command again for it.')
+            if not overwrite:
+                _refuse_kept_with_other_settings(runs, name, ds, fingerprint, out_dir, quick, overrides, first=False)
             for seed, frac, m, tok in runs:
                 cfg = run_config(name, m, tok, quick, frac, ds.seq_len, **overrides)
                 settings = method_settings(cfg, m)
@@ -1047,7 +1057,7 @@ def settings_differences(path: Path, settings) -> list[str]:
     new = _leaves(comparable_settings(json.loads(json.dumps(asdict(settings), default=str))))
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
-def _refuse_kept_with_other_settings(runs, name, ds, fingerprint, out_dir, quick, overrides):
+def _refuse_kept_with_other_settings(runs, name, ds, fingerprint, out_dir, quick, overrides, first: bool = True):
     """Before any run of `ds`: refuse when a result file this command would skip (it exists) was made with other
     settings. Skipping it would report its numbers as this command's, and new seeds would join a row run with other
     settings (`--quick` first, then the full run, kept every quick result). The fixes are named."""
@@ -1061,7 +1071,9 @@ def _refuse_kept_with_other_settings(runs, name, ds, fingerprint, out_dir, quick
     if not clashes: return
     listed = '; '.join(f'{p} ({", ".join(d)})' for p, d in clashes[:5]) + (f'; and {len(clashes) - 5} more' if len(clashes) > 5 else '')
     raise ValueError(f'{len(clashes)} result file{"s" * (len(clashes) != 1)} this command would keep {"were" if len(clashes) != 1 else "was"} '
-                     f'made with other settings than it asks for: {listed}. Nothing was run. Pass --overwrite to redo '
+                     f'made with other settings than it asks for: {listed}. '
+                     + ('Nothing was run. ' if first else f'None of {name} was run (the data sets before it were). ')
+                     + 'Pass --overwrite to redo '
                      f'them with these settings, another --out-dir to keep both, or the settings they were made with '
                      f'(the regenerate command in the report).')
 
@@ -1360,8 +1372,9 @@ the test split, once (`selection='last'`). The scaling is fitted on every traini
 Linear evaluation fits `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
 labelled series (`*_flatten` rows: every patch's, in order). 100% here is this protocol with every training label,
 not the full-label protocol of the "Results" section (which selects the epoch on validation labels); the linear
-evaluation selects no epoch, so its 100% cell repeats its "Results" row's computation (they differ where the two
-read encoders pretrained apart, from separate caches). That holds within a run; the settings the rows
+evaluation selects no epoch, so its 100% cell repeats its "Results" row's computation where it has one (they differ
+where the two read encoders pretrained apart, from separate caches, or ran with other torch thread counts, which
+change the order of floating-point sums). That holds within a run; the settings the rows
 share were not all chosen that way: TimeMAE's default tokenizer and pretraining length, UWaveGestureLibrary's window
 and the `_flatten` read-out came from earlier studies that used every training or validation label, some after test
 scores had been read (the notes below say which), while the baselines keep tsai's defaults, untuned. A margin here
@@ -1374,10 +1387,13 @@ def _label_epochs(all_rows, label_rows) -> str:
     def span(es): return str(es[0]) if len(es) == 1 else f'{es[0]} to {es[-1]}'
     out = []
     for d in dict.fromkeys(r['dataset'] for r in label_rows):
-        epochs = lambda rs: sorted({r['finetune_epochs'] for r in rs if r['dataset'] == d and r['finetune_epochs'] is not None})
-        lab, full = epochs(label_rows), epochs([r for r in all_rows if r['label_fraction'] is None])
-        if not lab: continue  # linear evaluations only: no schedule
-        out.append(f'{span(lab)} epochs on {d}' + (f' (its "Results" rows: {span(full)})' if full and full != lab else ''))
+        def epochs(rs, quick=False):  # `--quick` smoke runs apart: their 2 epochs are no configured schedule
+            return sorted({r['finetune_epochs'] for r in rs if r['dataset'] == d and r['finetune_epochs'] is not None
+                           and bool(r['quick']) == quick})
+        lab, full, smoke = epochs(label_rows), epochs([r for r in all_rows if r['label_fraction'] is None]), epochs(label_rows, True)
+        if not (lab or smoke): continue  # linear evaluations only: no schedule
+        text = ' and '.join(([f'{span(lab)} epochs'] if lab else []) + ([f'{span(smoke)} in --quick runs'] if smoke else []))
+        out.append(f'{text} on {d}' + (f' (its "Results" rows: {span(full)})' if full and full != lab else ''))
     return ', '.join(out) or 'none here'
 
 def _label_section(rows, plots: dict, where: str = '') -> list[str]:

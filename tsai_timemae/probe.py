@@ -398,9 +398,11 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     defaults = probe_defaults(arg or ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
     arch = {'window': defaults['window'], **arch_kwargs}
     bs_ = bs or defaults['bs']
-    uses_folds = probe_protocol(len(ds.X_train), folds, by_recording, unseen) != 'valid'  # a validation split: no folds
+    # scored on a validation split, the folds are not used: recorded (and named) as the default, so a run given
+    # another number is the same run as one without it, not a clash of settings under one tag
+    if probe_protocol(len(ds.X_train), folds, by_recording, unseen) == 'valid': folds = CV_FOLDS
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
-                             by_recording, unseen, augment, wd, folds if uses_folds else CV_FOLDS)
+                             by_recording, unseen, augment, wd, folds)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
     if tag.startswith('-'):  # PROBE.md's command to regenerate it would read `--tag -x` as an option
         raise ValueError(f'A tag must not start with "-", got {tag!r}: the command that regenerates it could not pass it.')
