@@ -228,6 +228,7 @@ def run_one(bench, method, target, ds, cfg, src, seed, cache_dir, out: Path) -> 
         'data': {**ds_ft.summary(), 'sha1': data_fingerprint(ds)},  # every split as loaded: a rerun on other data is refused
         'versions': bench.package_versions(), 'env': bench.environment(),
         'git_commit': git_commit(), 'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+        **({'command': COMMAND} if COMMAND else {}),  # the command line that made it (records before it lack one)
     }
     bench.write_json_atomic(record, result_file(out, bench, target, method, seed))
     return record
@@ -441,7 +442,11 @@ def render(out: Path, cmd_extra: str = '') -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- main
+COMMAND = None  # the command line of this run, set by `main`, written into each result file
+
+
 def main(argv=None):
+    global COMMAND
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--targets', nargs='+', default=list(TARGETS))
@@ -466,6 +471,8 @@ def main(argv=None):
     extra = '' if args.out == 'benchmarks/transfer' else f' --out {args.out}'  # `--source-epochs`: from the records
     if args.report_only:
         print('wrote', write_report(out, extra)); return
+    import shlex
+    COMMAND = shlex.join(['python', 'benchmarks/transfer.py', *(sys.argv[1:] if argv is None else argv)])
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
     import torch
     torch.set_num_threads(args.threads)

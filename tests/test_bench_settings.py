@@ -689,3 +689,13 @@ def test_a_cache_record_left_without_its_encoder_is_removed_before_pretraining_w
     run = bench.pretrain_timemae if method.startswith('timemae') else bench.pretrain_mvp
     with pytest.raises(Stop): run(ds, pre, 0, tmp_path, bar=False)
     assert seen == [False]
+
+
+def test_a_transfer_result_records_the_command_that_made_it(tmp_path):
+    "The study's result files did not say which command line made them (the 100-epoch runs read a cache of unknown origin)."
+    import transfer
+    args = ['--out', str(tmp_path), '--targets', 'BasicMotions', '--seeds', '0', '--methods', 'scratch', '--epochs', '1',
+            '--cache-dir', str(tmp_path / 'cache')]
+    transfer.main(args)
+    rec = json.loads((tmp_path / 'results' / 'BasicMotions' / 'scratch_seed0.json').read_text())
+    assert rec['command'] == 'python benchmarks/transfer.py ' + ' '.join(args)
