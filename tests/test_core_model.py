@@ -234,8 +234,10 @@ def test_get_embeddings_of_a_bfloat16_model_with_a_numpy_batch_size_and_a_memmap
     m = TimeMAE(3, 2, **SMALL)
     ref = get_embeddings(m, X, bs=np.int64(2))
     assert ref.dtype == np.float32 and np.allclose(ref, get_embeddings(m, X))
-    half = get_embeddings(TimeMAE(3, 2, **SMALL).bfloat16(), X)
+    import copy
+    half = get_embeddings(copy.deepcopy(m).bfloat16(), X)
     assert half.dtype == np.float32 and half.shape == ref.shape
+    assert np.allclose(half, ref, atol=.1) and not np.allclose(half, 0)   # the same features, at bfloat16's precision
     mm = np.lib.format.open_memmap(tmp_path / 'X.npy', mode='w+', dtype=np.float32, shape=X.shape)
     mm[:] = X
     mm.flush()

@@ -439,6 +439,7 @@ def test_pretraining_without_a_validation_set(basic_motions, tmp_path, capsys):
     names = learn.recorder.metric_names[1:-1]
     assert [len(v) for v in learn.recorder.values] == [len(names)] * 2
     rows = list(csv.DictReader(open(tmp_path / 'history.csv')))
+    assert len(rows) == len(cb.history) == 2                               # the loop below compares something
     for row, h in zip(rows, cb.history):
         assert row['time'].count(':') == 1 and float(row['mcc']) == pytest.approx(h['train_mcc'])
         assert float(row['rep_std']) == pytest.approx(h['train_rep_std']) and 'mcc' not in h  # the history: train_* alone
@@ -594,6 +595,12 @@ def test_get_preds_with_loss_gives_one_pretraining_loss_per_series(udls, tmp_pat
     mean = per(out)
     per.reduction = 'none'
     assert torch.allclose(per(out).mean(), mean, rtol=1e-5)
+    # each series' own loss, not the batch's copied to every series (which the mean above cannot tell apart)
+    import torch.nn.functional as F
+    mcc = -(out['targets'].float() * F.log_softmax(out['logits'].float(), -1)).sum(-1).mean(-1)
+    mrr = (out['masked_reps'].float() - out['target_reps'].float()).pow(2).mean((1, 2))
+    assert torch.allclose(per(out), per.alpha * mcc + per.beta * mrr, rtol=1e-5) and per(out).unique().numel() > 1
+    assert losses.unique().numel() > 1
 
 
 @pytest.mark.parametrize('view', ['show_results', 'show_probas', 'plot_confusion_matrix',
@@ -718,6 +725,7 @@ def test_top_losses_ranks_series_by_their_pretraining_loss(udls, tmp_path):
     X = np.asarray(udls.valid.one_batch()[0].cpu())[:6]
     with learn.no_bar(): losses, idx = learn.top_losses(X, np.zeros(len(X)), k=3)
     assert len(losses) == 3 and len(set(map(int, idx))) == 3 and (losses[:-1] >= losses[1:]).all()
+    assert losses.unique().numel() > 1                                     # the series' own losses, not one copied
 
 
 def test_a_fit_after_an_interrupted_lr_find_saves_its_encoder(udls, tmp_path):

@@ -39,6 +39,8 @@ def test_plot_embeddings_colours_each_class_and_takes_a_model_too(pretrained):
     classes = sorted(set(y))
     assert [t.get_text() for t in ax.get_legend().get_texts()] == classes
     assert [len(c.get_offsets()) for c in ax.collections] == [int((y == c).sum()) for c in classes]
+    for c, points in zip(classes, ax.collections):                          # each series in its own class's colour
+        assert np.allclose(np.asarray(points.get_offsets()), ax.tsne_points[y == c])
     plt.close(fig)
     fig, ax2 = plt.subplots()
     X_std = (X - X.mean((0, 2), keepdims=True)) / X.std((0, 2), keepdims=True)
@@ -101,7 +103,21 @@ def test_show_masks_shades_and_labels_every_masked_patch(pretrained):
         assert len(ax.lines) - sum(1 for l in ax.lines if l.get_color() == '0.8') == 2    # the two channels asked for
         assert len(ax.patches) == v['masked'][i].sum()                                     # one shaded span per masked patch
         assert sorted(t.get_text() for t in ax.texts) == sorted(str(c) for c in v['codes'][i][v['masked'][i]])
+        # where: the span over each masked patch's steps, its codeword over its middle (not only how many, which codes)
+        w, js = v['window'], np.flatnonzero(v['masked'][i])
+        spans = sorted(tuple(np.round(_x_extent(p), 6)) for p in ax.patches)
+        assert spans == [(j * w - .5, (j + 1) * w - .5) for j in js]
+        assert sorted((round(t.get_position()[0], 6), t.get_text()) for t in ax.texts) == \
+            sorted((round((j + .5) * w - .5, 6), str(v['codes'][i][j])) for j in js)
     plt.close(fig)
+
+
+def _x_extent(patch) -> tuple:
+    "The x range an `axvspan` covers (a Rectangle in newer matplotlib, a Polygon in older)."
+    from matplotlib.patches import Rectangle
+    if isinstance(patch, Rectangle): return patch.get_x(), patch.get_x() + patch.get_width()
+    xs = np.asarray(patch.get_xy())[:, 0]
+    return xs.min(), xs.max()
 
 
 def test_show_masks_axes_can_be_walked_twice_and_bad_arguments_are_named(pretrained):

@@ -14,6 +14,7 @@ import torch
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from skbase._exceptions import NotFittedError
 from sktime.datatypes import convert_to
 
 from tsai_timemae.embeddings import get_embeddings
@@ -146,7 +147,7 @@ def test_one_class_fits_nothing_and_says_so_and_the_settings_are_still_checked(b
         with pytest.raises(ValueError, match=message): TimeMAEClassifier(**{**TINY, **bad}).fit(X, y)
     est.set_params(mode='bogus')          # a refit that fails leaves no earlier model behind, as sktime's own fit does
     with pytest.raises(ValueError, match='mode must be'): est.fit(X, y)
-    with pytest.raises(Exception, match='not been fitted|NotFitted|fit'): est.predict(bm[2][:3])
+    with pytest.raises(NotFittedError): est.predict(bm[2][:3])
 
 
 def test_univariate_2d_array_is_sktimes_n_series_convention(bm):
@@ -453,7 +454,7 @@ def test_a_refit_that_fails_its_checks_leaves_no_earlier_model_to_predict_with(b
     clf = TimeMAEClassifier(**TINY, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match='missing'): clf.fit(X, np.where(np.arange(len(y)) == 2, None, y))
     assert not clf.is_fitted
-    with pytest.raises(Exception, match='not been fitted|NotFitted|fit'): clf.predict(X[:2])
+    with pytest.raises(NotFittedError): clf.predict(X[:2])
     clf.fit(X, y)
     with pytest.raises(ValueError, match='needs labels'): clf.fit(X, None)
     assert not clf.is_fitted
@@ -520,3 +521,41 @@ def test_classifier_takes_multioutput_labels_of_text_and_numbers(bm):
     Y.loc[Y.index[-1], 'motion'] = None                          # each column's own checks still run
     with pytest.raises(ValueError, match='labels in y are missing'):
         TimeMAEClassifier(**TINY).fit(X, Y)
+
+
+@pytest.mark.parametrize('mode', ['finelast', 'fineall'])
+def test_the_classifier_pretrains_on_every_series_given_and_fine_tunes_from_that_encoder(bm, monkeypatch, mode):
+    """The other classifier tests pass with pretraining skipped, or on X alone (a random encoder already scores above
+    their bars): here the pretraining sees X and X_unlabelled, and fine-tuning starts from the encoder it saved, which
+    FineLast keeps frozen while its head trains and FineAll goes on training."""
+    import tsai_timemae.sktime as sk
+    from conftest import assert_same_state
+    seen, built, real_pretrain, real_learner = [], [], sk._pretrain, sk._learner
+    def pretrain(est, X, tmp, std=None):
+        path = real_pretrain(est, X, tmp, std)
+        seen.append((len(X), {k: v.clone() for k, v in read_encoder_weights(path).items()}))
+        return path
+    def learner(*a, **k):
+        learn = real_learner(*a, **k)
+        built.append({k: v.clone() for k, v in learn.model.state_dict().items() if k.startswith('backbone.')})
+        return learn
+    initial, real_ts_learner = [], sk.ts_learner
+    def ts_learner(*a, **k):  # the pretraining learner's encoder before it trains
+        learn = real_ts_learner(*a, **k)
+        if isinstance(k.get('cbs'), sk.TimeMAEPretrain):
+            initial.append({n: v.clone() for n, v in learn.model.state_dict().items() if n.startswith('backbone.')})
+        return learn
+    monkeypatch.setattr(sk, '_pretrain', pretrain)
+    monkeypatch.setattr(sk, '_learner', learner)
+    monkeypatch.setattr(sk, 'ts_learner', ts_learner)
+    Xtr, ytr, Xte, _ = bm
+    clf = TimeMAEClassifier(**{**TINY, 'mode': mode}, random_state=0, X_unlabelled=Xte).fit(Xtr, ytr)
+    ((n, encoder),), (start,), (before,) = seen, built, initial
+    assert n == len(Xtr) + len(Xte)
+    assert any(not torch.equal(before[k], encoder[k]) for k in encoder)        # it pretrained
+    assert_same_state(start, encoder)                                           # fine-tuning starts from it
+    after = {k: v for k, v in clf.learn_.model.state_dict().items() if k.startswith('backbone.')}
+    if mode == 'finelast': assert_same_state(after, encoder)                    # frozen, norm layers too
+    else: assert any(not torch.equal(after[k], encoder[k]) for k in encoder)    # trained on
+    TimeMAEClassifier(**{**TINY, 'mode': mode}, random_state=0).fit(Xtr, ytr)
+    assert seen[-1][0] == len(Xtr)                                              # without X_unlabelled: X alone
