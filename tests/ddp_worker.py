@@ -136,14 +136,17 @@ def main(out: Path, mode: str, epochs: int = 2):
             learn.fit_one_cycle(epochs, 1e-3, cbs=rank_mean)
             rec = learn.recorder
             values = [[float(v) if v is not None else None for v in row] for row in rec.values]
-            preds = learn.get_preds() if mode == 'supervised' else None  # on every rank: fastai gathers them
+            # on every rank: fastai gathers them (and the inputs, which say which series each prediction is of)
+            preds = learn.get_preds(with_input=True) if mode == 'supervised' else None
     torch.save(_state(learn.model), out / f'final{rank}.pt')
     record = {'names': list(rec.metric_names), 'values': values,
               'model_type': type(learn.model).__name__, 'loss_type': type(learn.loss_func).__name__,
               'rank_means': rank_mean.means, 'process_group_after_fit': torch.distributed.is_initialized(),
               'standardize': {'mean': standardize.mean.flatten().tolist(), 'std': standardize.std.flatten().tolist()}}
     if preds is not None:
-        record['preds'] = {'n': len(preds[0]), 'targets': preds[1].tolist(), 'valid_targets': [int(t) for _, t in dls.valid_ds]}
+        inputs, probs, targets = preds
+        record['preds'] = {'n': len(probs), 'targets': targets.tolist(), 'valid_targets': [int(t) for _, t in dls.valid_ds],
+                           'first_values': inputs[:, 0, 0].tolist()}  # each scored series' first step (scaled)
     if rank == 0:  # one rank alone, after the distributed fit: must not wait for the others
         record['alone_after_fit'] = mean_over_ranks({'rank': 0.}, learn)
     if cb is not None:

@@ -45,7 +45,8 @@ def test_tstcc_folder_keeps_its_own_validation_split(tmp_path):
     assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64 and ds.n_classes == 3
     X, y, splits = ds.as_tsai()
     assert len(X) == 40 and splits == (list(range(30)), list(range(30, 40)))
-    np.testing.assert_array_equal(X[30:], ds.X_valid)
+    np.testing.assert_array_equal(X, np.concatenate([ds.X_train, ds.X_valid]))
+    np.testing.assert_array_equal(y, np.concatenate([ds.y_train, ds.y_valid]))   # each label beside its own series
 
 
 def test_tstcc_by_name_under_root_and_without_val_gets_a_split(tmp_path):
@@ -329,6 +330,9 @@ def test_a_constant_channel_scales_to_zero_not_nan():
     out = standardize_by_channel(X)(TSTensor(torch.from_numpy(X))).data
     assert torch.isfinite(out).all() and torch.equal(out[:, 1], torch.zeros(8, 20))
     assert abs(float(out[:, 0].mean())) < 1e-5 and abs(float(out[:, 0].std()) - 1) < 0.05
+    st = standardize_by_channel(X)                                          # the training statistics, exactly
+    np.testing.assert_allclose(np.asarray(st.mean).ravel(), X.mean((0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(st.std).ravel()[0], X[:, 0].std(), rtol=1e-5)
 
 
 def test_a_local_folder_named_like_a_data_set_does_not_hide_it(tmp_path, monkeypatch):
@@ -391,6 +395,7 @@ def test_standardize_by_channel_takes_univariate_2d_and_refuses_nan():
     X = np.random.default_rng(0).normal(3, 2, size=(10, 20)).astype(np.float32)
     st = standardize_by_channel(X)
     assert tuple(st.mean.shape) == (1, 1, 1) and float(st.mean.flatten()[0]) == pytest.approx(X.mean(), abs=1e-5)
+    assert float(st.std.flatten()[0]) == pytest.approx(X.std(), rel=1e-5)
     X[0, 0] = np.nan
     with pytest.raises(ValueError, match='NaN or inf.*impute'): standardize_by_channel(X)
 

@@ -9,6 +9,7 @@ import pytest
 from tsai_timemae import demo
 
 TINY = dict(window=10, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+MADE = []  # the demo run's learners and scores, in order (filled by the `demo_run` fixture)
 
 
 @pytest.fixture(scope='module')
@@ -17,8 +18,15 @@ def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('demo')
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    seen, pre_kwargs = [], []
+    seen, pre_kwargs, made = [], [], MADE
     orig_dls, orig_pre = demo.get_ts_dls, demo.TimeMAEPretrain
+    orig = {k: getattr(demo, k) for k in ('finelast_learner', 'fineall_learner', 'ts_learner', 'evaluate_learner')}
+    def spy(kind):  # which learner each row was, and from which weights file; which series each score read
+        def f(*a, **k):
+            made.append((kind, str(a[1]) if kind in ('finelast_learner', 'fineall_learner') else
+                         (a[1], a[2]) if kind == 'evaluate_learner' else k.get('cbs')))
+            return orig[kind](*a, **k)
+        return f
     def spy_dls(X, y=None, **k):
         dls = orig_dls(X, y, **k) if y is not None else orig_dls(X, **k)
         seen.append((y is not None, len(dls.train_ds), len(dls.valid_ds), None if y is None else list(y[:len(y)])))
@@ -27,13 +35,31 @@ def demo_run(tmp_path_factory):
         pre_kwargs.append(k)
         return orig_pre(**k)
     demo.get_ts_dls, demo.TimeMAEPretrain = spy_dls, spy_pre
+    for k in orig: setattr(demo, k, spy(k))
     try:
         summary = demo.run_demo(pretrain_epochs=2, finetune_epochs=2, target_dir=out, out_dir=out, n_draws=2, arch=TINY,
                                 verbose=False)
     finally:
         demo.get_ts_dls, demo.TimeMAEPretrain = orig_dls, orig_pre
+        for k, v in orig.items(): setattr(demo, k, v)
         torch.set_num_threads(threads)
     return out, summary, seen, pre_kwargs
+
+
+def test_each_row_fine_tunes_its_own_encoder_and_is_scored_on_the_test_split(demo_run):
+    "The table's point: from scratch loads nothing, FineLast and FineAll the pretrained file, the control the untrained one."
+    out, summary, _, _ = demo_run
+    rec = json.loads((out / 'demo_results.json').read_text())
+    made = MADE
+    learners = [(k, v) for k, v in made if k != 'evaluate_learner']
+    pretraining, rows = learners[0], learners[1:]
+    assert pretraining[0] == 'ts_learner' and pretraining[1] is not None      # the pretraining learner, its callback
+    per_draw = [('ts_learner', None), ('finelast_learner', rec['weights']), ('fineall_learner', rec['weights']),
+                ('finelast_learner', rec['untrained_weights'])]
+    assert rows == per_draw * 2
+    _, _, Xte, yte = demo.load_basic_motions()
+    scored = [v for k, v in made if k == 'evaluate_learner']
+    assert len(scored) == 8 and all(np.array_equal(X, Xte) and np.array_equal(y, yte) for X, y in scored)
 
 
 def test_pretraining_sees_every_training_series_and_fine_tuning_only_the_labelled_ones(demo_run):

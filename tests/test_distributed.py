@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,9 +103,14 @@ def test_supervised_only_rank0_prints_and_recorder_is_averaged(supervised_run):
 def test_supervised_validation_scores_each_series_once(supervised_run):
     """10 validation series, shares of 5, batches of 4: each rank reads its own share (tsai read an unshuffled batch as
     a slice past it, so ranks scored other ranks' series and, with batches of different sizes, could not gather)."""
-    preds = supervised_run[0]['record']['preds']
+    rec = supervised_run[0]['record']
+    preds = rec['preds']
     # fastai gathers batch by batch (rank 0's first, rank 1's first, ...): the same series, in another order
     assert preds['n'] == 10 and sorted(preds['targets']) == sorted(preds['valid_targets'])
+    # and each of the 10 once: the labels alone (5 'a', 5 'b') would not tell a series scored twice from one left out
+    X = np.random.default_rng(0).standard_normal((33, 3, 40)).astype(np.float32)   # the worker's data
+    mean, std = rec['standardize']['mean'][0], rec['standardize']['std'][0]
+    np.testing.assert_allclose(sorted(preds['first_values']), sorted((X[23:33, 0, 0] - mean) / std), rtol=1e-4, atol=1e-5)
 
 
 def _assert_rank0s_standardization_everywhere(res):

@@ -36,3 +36,20 @@ def test_windows_of_one_recording_are_not_each_others_neighbours():
     X = np.random.default_rng(0).normal(size=(3, 1, 4))
     D = split_shift.distances(X, np.array([0, 0, 1]))
     assert np.isinf(D[0, 1]) and np.isinf(D[1, 0]) and np.isinf(np.diag(D)).all() and np.isfinite(D[0, 2])
+
+
+def test_folds_keep_a_recordings_windows_together_so_its_identity_does_not_pass_for_a_shift():
+    """HAR's windows overlap within a recording, and test subjects are whole recordings: folds that split a recording
+    let the classifier recognise the recording, not a shift. Here no domain differs from the other in distribution,
+    only in which recordings it holds: with the recordings as groups the AUC stays near chance; scored window by
+    window (every window its own group) the same features look like a large shift."""
+    rng = np.random.default_rng(0)
+    n_rec, per = 20, 10
+    offsets = rng.normal(0, 2, size=(n_rec, 3, 1))                          # each recording its own level
+    X = (offsets[:, None] + rng.normal(0, .1, size=(n_rec, per, 3, 24))).reshape(n_rec * per, 3, 24)
+    groups = np.repeat(np.arange(n_rec), per)
+    domain = np.repeat(rng.permutation(np.arange(n_rec) % 2), per)          # half the recordings are "test"
+    featurize, model = split_shift.classifiers(0)['forest (channel summaries)']
+    grouped = split_shift.domain_auc(featurize(X), domain, groups, model, 0)
+    leaky = split_shift.domain_auc(featurize(X), domain, np.arange(len(X)), model, 0)
+    assert grouped < 0.7 and leaky > 0.9, (grouped, leaky)
