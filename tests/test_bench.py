@@ -11,12 +11,20 @@ import numpy as np
 import pytest
 
 from tsai_timemae import bench
-from tsai_timemae.bench import (bench_config, load_results, render_report, result_path, run_benchmark, summarize,
+from tsai_timemae.bench import (bench_config, load_results, render_report, result_path, run_benchmark, run_config, summarize,
                                 write_json_atomic, write_report)
 from tsai_timemae.data import default_data_root
 
-needs_uea = pytest.mark.skipif(not (default_data_root() / 'UEA' / 'BasicMotions').is_dir(),
-                               reason=f'BasicMotions not found under {default_data_root() / "UEA"} (set TIMEMAE_DATA)')
+def _found(name: str) -> bool:
+    "The data set is found: under the data folder, or (BasicMotions, GunPoint) among sktime's bundled copies."
+    from tsai_timemae.data import find_dataset
+    try: return bool(find_dataset(name))
+    except FileNotFoundError: return False
+
+
+# BasicMotions ships with sktime, so these run wherever sktime is installed, not only beside the shared data
+needs_uea = pytest.mark.skipif(not _found('BasicMotions'),
+                               reason=f'BasicMotions not found under {default_data_root() / "UEA"} nor in sktime')
 
 # small models: this checks the harness, not the paper's numbers
 TINY = dict(n_layers=2, d_model=32, d_ff=64, n_heads=2, tst_kwargs=dict(d_model=32, n_heads=4, n_layers=1, d_ff=64),
@@ -230,6 +238,21 @@ def test_a_kept_result_made_with_other_settings_is_refused_before_any_run(bench_
     with pytest.raises(ZeroDivisionError):                                # --overwrite redoes it
         run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[0], out_dir=tmp_path, report=None, quick=True,
                       bar=False, overwrite=True, **{**TINY, 'finetune_epochs': 3})
+
+
+@needs_uea
+def test_a_kept_label_fraction_result_made_with_other_settings_is_refused_too(bench_run, tmp_path, monkeypatch):
+    "The refusal covered full-label files only in the tests; a label-fraction file is refused the same way."
+    from tsai_timemae.data import load_dataset
+    cfg = run_config('BasicMotions', 'inceptiontimeplus', None, True, 0.25, **{**TINY, 'finetune_epochs': 3})
+    ds = load_dataset('BasicMotions', None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+    r = {'settings': asdict(bench.method_settings(cfg, 'inceptiontimeplus')), 'data': {'sha1': bench.data_fingerprint(ds)},
+         'label_fraction': 0.25}
+    write_json_atomic(r, result_path(tmp_path, 'BasicMotions', 'inceptiontimeplus', 0, 0.25))
+    monkeypatch.setattr(bench, 'RUNNERS', {m: (lambda *a, **k: 1 / 0) for m in bench.RUNNERS})
+    with pytest.raises(ValueError, match=r'inceptiontimeplus_labels0\.25_seed0\.json \(.*epochs.*\)\. Nothing was run'):
+        run_benchmark(['BasicMotions'], ['inceptiontimeplus'], seeds=[0], out_dir=tmp_path, report=None, quick=True,
+                      bar=False, label_fractions=[0.25], **TINY)
 
 
 @needs_uea

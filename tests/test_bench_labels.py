@@ -114,22 +114,50 @@ def label_run(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     seen, orig, orig_pre = [], bench.make_dls, bench.pretraining_dls
+    from sklearn.linear_model import LogisticRegression
+    orig_fit = LogisticRegression.fit
+    def spy_fit(self, X, y, *a, **k):  # what each linear evaluation's classifier learns from
+        FITS.append(list(y))
+        return orig_fit(self, X, y, *a, **k)
     def spy(ds, bs, seed, label_idx=None):
         dls = orig(ds, bs, seed, label_idx)
         seen.append((True, len(dls.train_ds), len(dls.valid_ds)))
+        t = dls.train_ds  # the series and labels it holds, beside those its subset names
+        LOADED.append((None if label_idx is None else list(label_idx), np.stack([np.asarray(t[i][0]) for i in range(len(t))]),
+                       [dls.vocab[int(t[i][1])] for i in range(len(t))], ds))
         return dls
     def spy_pre(ds, pretraining, seed):
         dls = orig_pre(ds, pretraining, seed)
         seen.append((False, len(dls.train_ds), len(dls.valid_ds)))
         return dls
     bench.make_dls, bench.pretraining_dls = spy, spy_pre
+    LogisticRegression.fit = spy_fit
     try:
         paths = run_benchmark(['BasicMotions'], METHODS, seeds=[0], label_fractions=[0.25, None], out_dir=out,
                               report=out / 'B.md', quick=True, bar=False, **TINY)
     finally:
         bench.make_dls, bench.pretraining_dls = orig, orig_pre
+        LogisticRegression.fit = orig_fit
         torch.set_num_threads(threads)
     return out, paths, seen
+
+
+FITS, LOADED = [], []  # filled by `label_run`: each linear classifier's labels; each labelled loader's content
+
+
+def test_every_method_learns_from_its_subsets_series_and_labels_and_no_others(label_run):
+    """The loaders were checked by size and the records by the indices handed to them: a loader of other series, or
+    a linear evaluation fitted on every label, passed. Here each loader holds exactly the subset's series with their
+    own labels, and each linear classifier of a 25% run learns from the subset's 8 labels."""
+    out, _, _ = label_run
+    idx = json.loads(label_subset_path(out, 'BasicMotions', 0.25, 0).read_text())['indices']
+    subset = [x for x in LOADED if x[0] is not None and len(x[0]) == 8]
+    assert subset and all(x[0] == idx for x in subset)
+    for _, X, y, ds in subset:
+        assert np.array_equal(X, ds.X_train[idx]) and y == list(ds.y_train[idx])
+    ds = subset[0][3]
+    assert sorted(map(len, FITS)) == [8, 32]                                # the linear evaluation: 25%, every label
+    assert all(f == list(ds.y_train[idx]) for f in FITS if len(f) == 8)
 
 
 def test_fraction_runs_see_only_their_labels_and_score_the_final_epoch(label_run):
