@@ -699,3 +699,19 @@ def test_a_transfer_result_records_the_command_that_made_it(tmp_path):
     transfer.main(args)
     rec = json.loads((tmp_path / 'results' / 'BasicMotions' / 'scratch_seed0.json').read_text())
     assert rec['command'] == 'python benchmarks/transfer.py ' + ' '.join(args)
+
+
+def test_every_flag_a_regenerate_command_prints_reaches_the_run(monkeypatch, tmp_path):
+    """The report's commands are built from COMMAND_FLAGS and the rows were checked against those flags, never that
+    `timemae bench` hands each flag on: a flag the command line dropped would print a command that runs the defaults."""
+    from tsai_timemae.cli import main
+    seen = {}
+    given = {'pretrain_epochs': 3, 'finetune_epochs': 2, 'bs': 8, 'window': 4, 'pretrain_lr': 0.002,
+             'pretrain_inputs': 'train', 'readout': 'flatten'}
+    assert set(given) == set(bench.COMMAND_FLAGS)                          # every flag a command can print
+    monkeypatch.setattr(bench, 'run_benchmark', lambda *a, **k: seen.update(k))
+    argv = ['bench', 'BasicMotions', '--methods', 'timemae_finelast', '--tokenizer', 'kmeans', '--out-dir', str(tmp_path),
+            '--report', str(tmp_path / 'B.md')]
+    for k, v in given.items(): argv += [f"--{k.replace('_', '-')}", str(v)]
+    assert main(argv) in (0, None)
+    assert {k: seen.get(k) for k in given} == given

@@ -54,3 +54,20 @@ def test_readme_resume_example_runs_and_resumes(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     exec(compile(mine, 'README.md', 'exec'), ns)
     assert 'Resuming pretraining from models/timemae_encoder_state.pth: 1 of 1 epochs done' in capsys.readouterr().out
+
+
+def test_readme_sktime_and_distributed_examples_run(tmp_path, monkeypatch, capsys):
+    "The scikit-learn/sktime block and the data-parallel block (in one process, where the context does nothing) run too."
+    blocks = _python_blocks()
+    [sk] = [b for b in blocks if 'TimeMAEClassifier(' in b and 'make_pipeline' in b]
+    [ddp] = [b for b in blocks if 'timemae_distrib_ctx(learn)' in b]
+    one_cycle = Learner.fit_one_cycle
+    monkeypatch.setattr(Learner, 'fit_one_cycle', lambda self, n_epoch, *a, **k: one_cycle(self, 1, *a, **k))
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(sk, 'README.md', 'exec'), ns)
+    out = capsys.readouterr().out
+    assert 'accuracy:' in out and 'linear probe accuracy:' in out and ns['probas'].shape == (40, 4)
+    ns = {}
+    exec(compile(ddp, 'README.md', 'exec'), ns)
+    assert (tmp_path / 'models' / 'timemae_encoder.pth').is_file()
