@@ -136,3 +136,16 @@ def test_the_protocol_says_what_the_default_run_recorded_not_a_copy_of_the_defau
     e.update(tokenizer='gumbel', beta=5., normalize_targets=False, mask_ratio=0.5, masking='span', decoupled=False)
     assert analyses._pretraining_text(rec) == ('gumbel codewords, MCC + MRR onto momentum targets, alpha = 1, beta = 5, '
                                                'mask ratio 0.5 in spans, mask tokens in the encoder')
+
+
+def test_the_committed_reports_are_what_their_run_files_give(tmp_path):
+    """The other tests compare a report with itself; the committed ANALYSES.md files (their means, spreads and marks)
+    must be what `--report-only` makes from the committed run files (a copy of the folder, run from a copy's root)."""
+    import shutil
+    shutil.copytree(ROOT / 'benchmarks' / 'analyses', tmp_path / 'benchmarks' / 'analyses')
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
+    for rel in ('benchmarks/analyses', 'benchmarks/analyses/BasicMotions'):
+        r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'analyses.py'), '--report-only', '--out', rel],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert (tmp_path / rel / 'ANALYSES.md').read_text() == (ROOT / rel / 'ANALYSES.md').read_text(), rel

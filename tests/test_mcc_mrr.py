@@ -55,6 +55,9 @@ def test_kmeans_codes_group_similar_patches_and_are_the_nearest_centroid():
     tok.fit(raw_patches(x, 8).flatten(-2))
     codes = tok(raw_patches(x, 8).flatten(-2), torch.zeros(1))[0].argmax(-1)
     assert (codes[:50] == codes[0, 0]).all() and (codes[50:] == codes[50, 0]).all() and codes[0, 0] != codes[50, 0]
+    # and each the nearest centroid of its standardised patch (with two codes, the farthest would only swap the names)
+    z = tok.standardize(raw_patches(x, 8).flatten(-2))
+    assert torch.equal(codes, torch.cdist(z.reshape(-1, z.shape[-1]), tok.centroids).argmin(-1).view(codes.shape))
 
 
 @pytest.mark.parametrize('name', ['kmeans', 'random_projection'])

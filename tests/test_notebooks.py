@@ -8,6 +8,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_make_test_runs_the_notebooks():
     recipe = (ROOT / 'Makefile').read_text().split('\ntest:', 1)[1].split('\n\n', 1)[0]
     assert 'pytest' in recipe and 'nbdev_test' in recipe
+    for line in recipe.splitlines()[1:]:                                   # a failure must fail `make test`
+        assert not line.strip().startswith('-') and '|| true' not in line and '; true' not in line, line
 
 
 def test_the_cli_notebooks_main_line_is_not_run_by_nbdev_test():

@@ -49,6 +49,14 @@ def test_adamw_opt_func_is_torchs_adamw_defaults():
     opt = adamw_opt_func()([torch.nn.Parameter(torch.zeros(2))], lr=1e-3)
     h = opt.hypers[0]
     assert h['mom'] == 0.9 and h['sqr_mom'] == 0.999 and h['eps'] == 1e-8 and h['wd'] == 0.01
+    # and it steps as torch's AdamW does: decoupled weight decay, not an L2 term in the gradient (same hypers, other steps)
+    grads = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    ours, theirs = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    a, b = adamw_opt_func()([ours], lr=1e-1), torch.optim.AdamW([theirs], lr=1e-1, weight_decay=0.01)
+    for g in grads:
+        ours.grad, theirs.grad = g.clone(), g.clone()
+        a.step(); b.step()
+    assert torch.allclose(ours, theirs, atol=1e-6), (ours, theirs)
 
 
 def test_bad_init_name_is_a_clear_error():
@@ -80,6 +88,28 @@ def test_the_preset_pins_every_training_setting_so_library_defaults_cannot_chang
         assert set(preset[part]) <= params
     assert preset['pretrain']['normalize_targets'] is False and preset['pretrain']['momentum_end'] is None
     assert TimeMAEPretrain(**preset['pretrain'], verbose=False).net_kwargs['normalize_targets'] is False
+
+
+def test_the_preset_holds_the_authors_values():
+    """Every value, as the authors' public code has it (../shared/design/authors_recipe.md; their args.py, loss.py,
+    process.py): the tests above only check that each setting has a key, so a changed value passed."""
+    assert authors_preset() == {
+        'arch': {'window': 8, 'd_model': 64, 'n_layers': 8, 'n_heads': 4, 'd_ff': 256,  # args: wave_length, d_model, layers, attn_heads
+                 'dropout': 0.2, 'attn_dropout': 0.2,            # dropout 0.2, also on the attention probabilities
+                 'ff_dropout': 'output_twice',                   # their feed-forward drops its output, then the block again
+                 'residual_gain': True, 'pre_norm': False,       # LN(x + drop(a * f(x))), a initialised at 1e-8
+                 'init_scheme': 'authors', 'max_seq_len': 8192},  # Xavier-normal Linear weights, bias 0.1; N(0, 1) tables
+        'pretrain': {'mask_ratio': 0.6, 'masking': 'random', 'shared_mask': True,  # one random mask per batch
+                     'tokenizer': 'gumbel', 'vocab_size': 192, 'tokenizer_kwargs': {'tau': 1.0},  # Gumbel-softmax, tau 1
+                     'alpha': 1.0, 'beta': 5.0, 'gamma': 0.0,     # loss: 5 x MSE (MRR) + 1 x CE (MCC); their alpha is our beta
+                     'label_smoothing': 0.2,                      # CE with label smoothing 0.2
+                     'momentum': 0.99, 'momentum_end': None,      # EMA after every step, tau 0.99
+                     'target_embed': 'online', 'target_dropout': True, 'target_context': 'masked',  # the masked patches alone
+                     'target_layers': 1, 'normalize_targets': False,
+                     'n_decoder_layers': 4, 'decoder_dropout': 0.1, 'decoupled': True,  # 4 cross-attention blocks, dropout 0.1
+                     'init_scheme': 'authors'},
+        'fit': {'bs': 128, 'lr': 1e-3, 'epochs': 100, 'schedule': 'constant', 'optimizer': 'adamw', 'wd': 0.01,
+                'wd_bn_bias': True, 'drop_last': False, 'standardize': False}}   # AdamW, constant lr, no input scaling
 
 
 def test_authors_init_covers_the_default_head_and_leaves_a_given_head_alone():

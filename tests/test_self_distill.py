@@ -29,6 +29,9 @@ def test_soft_cross_entropy_is_cross_entropy_for_one_hot_targets_and_smallest_at
                           torch.nn.functional.cross_entropy(logits, y))
     target = torch.softmax(torch.randn(5, 4), 1)
     assert soft_cross_entropy(target.log(), target) < soft_cross_entropy(logits, target)
+    # a soft target is used as it is, not through its argmax: the cross-entropy against the whole distribution
+    want = -(target * torch.log_softmax(logits, 1)).sum(1).mean()
+    assert torch.allclose(soft_cross_entropy(logits, target), want)
 
 
 def test_student_loaders_map_labels_through_the_vocabulary_and_scale_inputs_as_the_labelled_loaders():
