@@ -62,3 +62,6 @@ def test_only_seeds_with_both_rows_count(tmp_path):
     out.write_text(''.join(json.dumps(r) + '\n' for r in rows if not (r['seed'] == 2 and r['row'] == FINEALL)))
     cells = _cells(report('Epilepsy', out, results, lpft=results.parent / 'lpft.jsonl'))
     assert cells[1] == '2' and cells[2] == '90.50 ± 0.50'
+    # the committed rows and the margins over the same two seeds, not all three (scratch 80.50, not 81.00)
+    assert cells[4:8] == ['81.00 ± 1.00', '85.50 ± 0.50', '80.50 ± 0.50', '84.50 ± 0.50']
+    assert cells[10:] == ['+10.00 / 1.00 (met)', '+6.00 / 1.00 (met)', '+5.00, +5.00 (+5.00)']

@@ -53,3 +53,6 @@ def test_only_seeds_with_every_row_count(tmp_path):
     out.write_text(''.join(json.dumps(r) + '\n' for r in rows if not (r['seed'] == 2 and r['row'] == CONTROL)))
     cells = _cells(report('HAR', out, results))
     assert cells[1] == '2' and cells[3] == '90.50 ± 0.50'
+    # the committed rows and the margins over the same two seeds, not all three (scratch 80.50, not 81.00)
+    assert cells[6:10] == ['81.00 ± 1.00', '85.50 ± 0.50', '80.50 ± 0.50', '84.50 ± 0.50']
+    assert cells[12:] == ['+10.00 / 1.00 (met)', '+6.00 / 1.00 (met)', '+5.00, +5.00']
