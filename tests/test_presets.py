@@ -37,8 +37,8 @@ def test_authors_init_and_gains_are_in_the_saved_encoder_and_rebuild(udls, dls, 
 
 
 def test_authors_target_keeps_dropout_on_in_training():
-    "The momentum encoder runs with dropout on while pretraining trains (their code); the online embeddings it reads are
-    checked in test_mcc_mrr.py (test_target_embed_online_uses_the_online_embeddings)."
+    """The momentum encoder runs with dropout on while pretraining trains (their code); the online embeddings it reads
+    are checked in test_mcc_mrr.py (test_target_embed_online_uses_the_online_embeddings)."""
     m = TimeMAE(3, None, **SMALL)
     pre = TimeMAEPretrainer(m.backbone, vocab_size=8, target_dropout=True, target_embed='online').train()
     assert pre.target.training
