@@ -228,7 +228,8 @@ def run_one(bench, method, target, ds, cfg, src, seed, cache_dir, out: Path) -> 
         'data': {**ds_ft.summary(), 'sha1': data_fingerprint(ds)},  # every split as loaded: a rerun on other data is refused
         'versions': bench.package_versions(), 'env': bench.environment(),
         'git_commit': git_commit(), 'finished': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        **({'command': COMMAND} if COMMAND else {}),  # the command line that made it (records before it lack one)
+        # the command line that made it, and where it ran (its paths may be relative); records before it lack both
+        **({'command': COMMAND, 'cwd': os.getcwd()} if COMMAND else {}),
     }
     bench.write_json_atomic(record, result_file(out, bench, target, method, seed))
     return record

@@ -241,7 +241,7 @@ def test_a_kept_result_made_with_other_settings_is_refused_before_any_run(bench_
 
 
 @needs_uea
-def test_a_kept_label_fraction_result_made_with_other_settings_is_refused_too(bench_run, tmp_path, monkeypatch):
+def test_a_kept_label_fraction_result_made_with_other_settings_is_refused_too(tmp_path, monkeypatch):
     "The refusal covered full-label files only in the tests; a label-fraction file is refused the same way."
     from tsai_timemae.data import load_dataset
     cfg = run_config('BasicMotions', 'inceptiontimeplus', None, True, 0.25, **{**TINY, 'finetune_epochs': 3})

@@ -114,6 +114,7 @@ def label_run(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     seen, orig, orig_pre = [], bench.make_dls, bench.pretraining_dls
+    FITS.clear(); LOADED.clear()  # set up again in one process: this run's only
     from sklearn.linear_model import LogisticRegression
     orig_fit = LogisticRegression.fit
     def spy_fit(self, X, y, *a, **k):  # what each linear evaluation's classifier learns from

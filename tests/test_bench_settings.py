@@ -3,6 +3,7 @@ them (schema 1, `benchmarks/migrate_results.py`). The schema 1 fixtures under te
 copies of committed result files (two edited to predate `pretrain_inputs`); REPORT.md there is the page the harness
 rendered from them before the settings objects existed."""
 import json
+import os
 import re
 import shutil
 import sys
@@ -698,7 +699,8 @@ def test_a_transfer_result_records_the_command_that_made_it(tmp_path):
             '--cache-dir', str(tmp_path / 'cache')]
     transfer.main(args)
     rec = json.loads((tmp_path / 'results' / 'BasicMotions' / 'scratch_seed0.json').read_text())
-    assert rec['command'] == 'python benchmarks/transfer.py ' + ' '.join(args)
+    import shlex
+    assert shlex.split(rec['command']) == ['python', 'benchmarks/transfer.py', *args] and rec['cwd'] == os.getcwd()
 
 
 def test_every_flag_a_regenerate_command_prints_reaches_the_run(monkeypatch, tmp_path):

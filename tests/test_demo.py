@@ -19,6 +19,7 @@ def demo_run(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     seen, pre_kwargs, made = [], [], MADE
+    MADE.clear()  # set up again in one process (a rerun plugin): this run's calls only
     orig_dls, orig_pre = demo.get_ts_dls, demo.TimeMAEPretrain
     orig = {k: getattr(demo, k) for k in ('finelast_learner', 'fineall_learner', 'ts_learner', 'evaluate_learner')}
     def spy(kind):  # which learner each row was, and from which weights file; which series each score read

@@ -14,7 +14,7 @@ import torch
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from skbase._exceptions import NotFittedError
+from sktime.exceptions import NotFittedError
 from sktime.datatypes import convert_to
 
 from tsai_timemae.embeddings import get_embeddings

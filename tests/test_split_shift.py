@@ -44,7 +44,7 @@ def test_folds_keep_a_recordings_windows_together_so_its_identity_does_not_pass_
     only in which recordings it holds: with the recordings as groups the AUC stays near chance; scored window by
     window (every window its own group) the same features look like a large shift."""
     rng = np.random.default_rng(0)
-    n_rec, per = 20, 10
+    n_rec, per = 80, 5                                                     # enough recordings for a steady AUC
     offsets = rng.normal(0, 2, size=(n_rec, 3, 1))                          # each recording its own level
     X = (offsets[:, None] + rng.normal(0, .1, size=(n_rec, per, 3, 24))).reshape(n_rec * per, 3, 24)
     groups = np.repeat(np.arange(n_rec), per)
