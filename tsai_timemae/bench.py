@@ -1437,8 +1437,7 @@ def _label_section(rows, plots: dict, where: str = '') -> list[str]:
                                           for g in same)]
         if plots.get(d): lines += [f'![{d} label efficiency]({plots[d]})', '']
         groups = {}
-        for r in mine: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or d, r.get('data_root')],
-                                                    sort_keys=True, default=str), []).append(r)
+        for r in mine: groups.setdefault(_command_group(r, d), []).append(r)
         cmds = [_command(d, g) + ' --label-fraction ' + ' '.join(fraction_text(f) for f in sorted({r['label_fraction'] for r in g}))
                 + where for g in groups.values()]
         lines += ['Regenerate with:', '', *_one_command(cmds), '']
@@ -1468,10 +1467,15 @@ def _command(dataset: str, rows) -> str:
 def _commands(dataset: str, rows, where: str = '') -> list[str]:
     """One command per group of rows run with the same settings (e.g. a baseline run with fewer epochs); `where` names
     a results folder and report other than the defaults."""
-    groups = {}  # by the data set as given too: a name and a path to it run with different defaults
-    for r in rows: groups.setdefault(json.dumps([_flags(r), r['quick'], r.get('dataset_arg') or dataset, r.get('data_root')],
-                                                sort_keys=True, default=str), []).append(r)
+    groups = {}
+    for r in rows: groups.setdefault(_command_group(r, dataset), []).append(r)
     return [_command(dataset, g) + where for g in groups.values()]
+
+def _command_group(row, dataset: str) -> str:
+    """Rows with the same key regenerate with one `timemae bench` call: the same flags, `--quick`, data set as given (a
+    name and a path to it run with different defaults) and data folder (`--root`)."""
+    return json.dumps([_flags(row), row['quick'], row.get('dataset_arg') or dataset, row.get('data_root')], sort_keys=True,
+                      default=str)
 
 COMMAND_FLAGS = ('pretrain_epochs', 'finetune_epochs', 'bs', 'window', 'pretrain_lr', 'pretrain_inputs', 'readout')
 
