@@ -532,9 +532,9 @@ def test_the_report_says_when_runs_of_one_seed_scored_the_untrained_encoder_diff
 
 def test_regenerate_commands_carry_rates_and_fractions_exactly():
     "`%g` kept 6 digits: lr 0.00123456789 was listed as 0.00123457, whose rerun was refused for other settings."
-    from tsai_timemae.probe import _exact
-    assert _exact(0.002) == '0.002' and _exact(1e-05) == '1e-05' and _exact(0.5) == '0.5'
-    assert float(_exact(0.00123456789)) == 0.00123456789 and float(_exact(1 / 3)) == 1 / 3
+    from tsai_timemae.cli import exact_text
+    assert exact_text(0.002) == '0.002' and exact_text(1e-05) == '1e-05' and exact_text(0.5) == '0.5'
+    assert float(exact_text(0.00123456789)) == 0.00123456789 and float(exact_text(1 / 3)) == 1 / 3
 
 
 def test_the_default_tag_names_other_folds_and_a_bad_run_file_stops_the_command_before_any_run(ds, tmp_path, monkeypatch):

@@ -38,7 +38,7 @@ from tsai.learner import ts_learner
 from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
-from .cli import positive_float, positive_int, refuse_unused, seed_int
+from .cli import exact_text, positive_float, positive_int, refuse_unused, seed_int
 from .data import ALIASES, TSDataset, check_finite, check_label_fraction, check_labels_present, data_fingerprint, find_dataset, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import comparable_labels, evaluate_learner
@@ -364,8 +364,7 @@ def fraction_key(fraction: float) -> str:
 def fraction_text(fraction: float) -> str:
     """A label fraction as file names and commands write it: `%g` where that is exact (0.05, 1), else every digit.
     `%g` alone wrote 0.3125 and 0.3125001 alike: the second fraction reused the first's results and labelled series."""
-    g = f'{fraction:g}'
-    return g if float(g) == fraction else repr(float(fraction))
+    return exact_text(fraction)
 
 def percent_text(fraction: float) -> str:
     "A label fraction as a percentage in tables: `%g` (5, 31.25) where the fraction's `%g` is exact, else every digit."

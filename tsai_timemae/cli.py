@@ -20,7 +20,7 @@ import warnings
 
 # %% auto #0
 __all__ = ['COMMANDS', 'USER_ERRORS', 'OUTPUT_OPTIONS', 'positive_int', 'refuse_unused', 'seed_int', 'positive_float',
-           'non_negative_float', 'CommandParser', 'stops_as_interrupts', 'main']
+           'exact_text', 'non_negative_float', 'CommandParser', 'stops_as_interrupts', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -62,6 +62,11 @@ def positive_float(text: str) -> float:
     except ValueError: v = None
     if v is None or not v > 0 or v == float('inf'): raise argparse.ArgumentTypeError(f'expected a number above 0, got {text!r}')
     return v
+
+def exact_text(x: float) -> str:
+    "A number as `%g` writes it where that reads back as the same float, else every digit (`%g` keeps 6): for commands."
+    g = f'{x:g}'
+    return g if float(g) == x else repr(float(x))
 
 def non_negative_float(text: str) -> float:
     "An argparse type for a weight decay: a finite number of at least 0 (0 turns it off)."

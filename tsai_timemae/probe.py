@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import non_negative_float, positive_float, positive_int, refuse_unused, seed_int
+from .cli import exact_text, non_negative_float, positive_float, positive_int, refuse_unused, seed_int
 from .notices import timemae_warn
 
 # %% auto #0
@@ -565,17 +565,17 @@ def _mark(mean: float, std: float, n: int) -> str:
 def summarize_probe(runs) -> list[dict]:
     """One row per (protocol, row, data set): `row` is a tag or an untrained label; scores in percent over seeds
     (std with ddof=0). Tag rows also carry the paired difference to the same seeds' untrained scores and a `mark`."""
-    rows, groups, untrained, seen = [], {}, {}, {}
-    for r in runs:
+    rows, groups, untrained = [], {}, {}
+    for r in runs:  # every run's untrained score, per seed
         key = (r['protocol'], _untrained_label(r), r['dataset'])
-        untrained.setdefault(key, {}).setdefault(r['seed'], r['untrained_score'])
-        seen.setdefault(key, {}).setdefault(r['seed'], []).append(r['untrained_score'])
+        untrained.setdefault(key, {}).setdefault(r['seed'], []).append(r['untrained_score'])
         if not r.get('untrained_only'): groups.setdefault((r['protocol'], r['tag'], r['dataset']), []).append(r)
-    for (protocol, label, d), by_seed in untrained.items():
+    for (protocol, label, d), scores in untrained.items():
+        by_seed = {s: v[0] for s, v in scores.items()}  # the first run's
         m, s = _stats(list(by_seed.values()))
         # runs of one seed made under other code or libraries can score the same untrained encoder differently: the
         # row shows the first run's, so it says by how much they differ (each tag is paired with its own runs' scores)
-        spread = max(100 * (max(v) - min(v)) for v in seen[(protocol, label, d)].values())
+        spread = max(100 * (max(v) - min(v)) for v in scores.values())
         rows.append({'protocol': protocol, 'row': label, 'kind': 'untrained', 'dataset': d, 'seeds': sorted(by_seed),
                      'n': len(by_seed), 'mean': m, 'std': s, 'runs_differ': _tie_to_zero(spread)})
     for (protocol, tag, d), rs in groups.items():
@@ -599,10 +599,6 @@ def pinned_settings(r: dict) -> tuple[dict, dict]:
         return {**given, **changed}
     return pin('pretrain', r['pretrain']), pin('arch', r.get('given', {}).get('arch', {}), r.get('arch', {}))
 
-def _exact(x: float) -> str:
-    "A number as short as `%g` writes it where that reads back as the same float, else in full (`%g` keeps 6 digits)."
-    return f'{x:g}' if float(f'{x:g}') == x else repr(float(x))
-
 def probe_command(runs, out_dir=None) -> str:
     "The `timemae probe` command that reruns `runs` (one tag, one set of given settings): data sets and seeds joined."
     r = runs[0]
@@ -615,13 +611,13 @@ def probe_command(runs, out_dir=None) -> str:
     else:
         parts += ['--steps', str(g['steps'])] if g.get('steps') else ['--epochs', str(r['epochs'])]
         parts += [f'--set {format_key_value(k, v)}' for k, v in pretrain.items()]
-        if r['lr'] != DEFAULT_LR: parts += ['--lr', _exact(r['lr'])]
+        if r['lr'] != DEFAULT_LR: parts += ['--lr', exact_text(r['lr'])]
         if r['sched'] != 'one_cycle': parts += ['--sched', r['sched']]
-        if r.get('wd') is not None: parts += ['--wd', _exact(r['wd'])]
+        if r.get('wd') is not None: parts += ['--wd', exact_text(r['wd'])]
         if r.get('every'): parts += ['--every', str(r['every'])]
     parts += [f'--arch {format_key_value(k, v)}' for k, v in arch.items()]
     if g.get('bs'): parts += ['--bs', str(g['bs'])]
-    if r.get('pretrain_fraction') is not None: parts += ['--pretrain-fraction', _exact(r['pretrain_fraction'])]
+    if r.get('pretrain_fraction') is not None: parts += ['--pretrain-fraction', exact_text(r['pretrain_fraction'])]
     if r.get('folds', CV_FOLDS) != CV_FOLDS: parts += ['--folds', str(r['folds'])]
     if r.get('by_recording'): parts.append('--by-recording')
     if r.get('unseen'): parts.append('--unseen')
