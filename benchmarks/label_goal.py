@@ -26,7 +26,7 @@ import json
 import statistics
 from pathlib import Path
 
-from tsai_timemae.bench import COMMAND_FLAGS, comparable_settings, fraction_text, run_overrides, unused_overrides
+from tsai_timemae.bench import _flags, comparable_settings, fraction_text, run_overrides, unused_overrides
 
 HERE = Path(__file__).resolve().parent
 TIMEMAE = ('timemae_finelast_kmeans', 'timemae_fineall_kmeans', 'timemae_linear_kmeans')
@@ -55,8 +55,8 @@ def runs(root: Path, dataset: str, name: str, fraction: str, seeds) -> list:
     flags = ''
     if sibling is not None and 'overrides' in sibling:
         try:
-            ov, unused = run_overrides(sibling), unused_overrides(sibling)
-            flags = ''.join(f" --{k.replace('_', '-')} {ov[k]}" for k in COMMAND_FLAGS if k in ov and k not in unused)
+            row = {'overrides': run_overrides(sibling), 'unused': unused_overrides(sibling)}  # as the bench's report reads it
+            flags = ''.join(f" --{k.replace('_', '-')} {v}" for k, v in _flags(row).items())
         except (KeyError, TypeError, ValueError): flags = ''  # a record too old or too odd to say: the plain command
     command = lambda s, redo='': (f'`timemae bench {dataset} --methods {method}{extra}{flags} --label-fraction {fraction} '
                                   f'--seeds {s}{redo}` (into that folder)')
