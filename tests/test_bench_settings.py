@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -717,3 +718,42 @@ def test_every_flag_a_regenerate_command_prints_reaches_the_run(monkeypatch, tmp
     for k, v in given.items(): argv += [f"--{k.replace('_', '-')}", str(v)]
     assert main(argv) in (0, None)
     assert {k: seen.get(k) for k in given} == given
+
+
+def test_two_runs_wanting_the_same_encoder_pretrain_it_once(tmp_path, monkeypatch, capsys):
+    """Two `timemae bench` commands on one data set, settings and seed, started side by side: the second waits for
+    the first's pretraining and reuses its encoder. They used to train at once under one file name, so a record could
+    be paired with the other's part-trained weights. Another seed gets its own encoder."""
+    import threading
+    from fastai.callback.core import Callback
+    from fastcore.foundation import L
+    from tsai_timemae.bench import load_dataset, pretrain_timemae, timemae_pretraining
+    training, fits = threading.Event(), []
+    class Slow(Callback):
+        def before_fit(self): fits.append(1); training.set()
+        def after_epoch(self): time.sleep(0.5)                                # long enough for the other to arrive
+    orig = bench.ts_learner
+    monkeypatch.setattr(bench, 'ts_learner', lambda *a, **k: orig(*a, **{**k, 'cbs': [*L(k.get('cbs')), Slow()]}))
+    cfg = run_config('BasicMotions', 'timemae_linear', 'kmeans', quick=True)
+    pre, ds = timemae_pretraining(cfg), load_dataset('BasicMotions', None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+    out = {}
+    def run(name, seed): out[name] = pretrain_timemae(ds, pre, seed, tmp_path, bar=False)
+    first = threading.Thread(target=run, args=('first', 0))
+    first.start()
+    assert training.wait(60)
+    second = threading.Thread(target=run, args=('second', 0))
+    second.start()
+    first.join(); second.join()
+    assert (out['first']['cached'], out['second']['cached']) == (False, True) and len(fits) == 1
+    assert out['second']['weights'] == out['first']['weights'] and out['second']['history'] == out['first']['history']
+    assert not pretrain_timemae(ds, pre, 1, tmp_path, bar=False)['cached'] and len(fits) == 2   # its own lock, its own encoder
+    # the waiting one says why it waits (checked apart: `bar=False` silences stdout while it pretrains, in every thread)
+    stem, entered = bench.cache_path(tmp_path, ds.name, ds.source, pre, 0), threading.Event()
+    def wait_for_lock():
+        with bench.cache_lock(stem): entered.set()
+    with bench.cache_lock(stem):
+        waiter = threading.Thread(target=wait_for_lock)
+        waiter.start()
+        assert not entered.wait(0.5)
+    waiter.join(10)
+    assert entered.is_set() and 'another process is pretraining ' + stem.name in capsys.readouterr().out

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import inspect
 from collections import Counter
@@ -61,7 +62,7 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'fraction_key', 'fraction_text', 'percent_text', 'result_path', 'write_json_atomic', 'write_text_atomic',
            'package_versions', 'environment', 'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls',
            'label_subset_path', 'fixed_label_subset', 'recorder_history', 'fit_select_score', 'cache_path',
-           'library_defaults', 'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs',
+           'library_defaults', 'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs', 'cache_lock',
            'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp', 'run_timemae_transfer',
            'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
            'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'settings_differences',
@@ -700,6 +701,31 @@ def check_same_inputs(hit: dict, stem: Path, ds) -> dict:
                          'pretrain again, or pass another --out-dir.')
     return hit
 
+@contextlib.contextmanager
+def cache_lock(stem: Path):
+    """Hold `<stem>.lock` while an encoder is looked up in the cache, pretrained and recorded. A second process that
+    wants the same encoder (another `timemae bench` on the same data set, settings and seed, in another terminal)
+    waits for it and then reuses it: training beside it under the same file name would pair one process's record
+    with the other's part-trained weights. Different encoders have different locks and run side by side."""
+    import fcntl
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with open(stem.with_suffix('.lock'), 'a') as f:  # left in place: deleting a lock file races its next user
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f'pretraining: another process is pretraining {stem.name} in {stem.parent}; waiting for it to '
+                  'finish, then its encoder is reused', flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+def _one_process_at_a_time(pretrain):
+    "A bench pretraining (`pretrain_timemae`, `pretrain_mvp`) run under its cached encoder's `cache_lock`."
+    @functools.wraps(pretrain)
+    def locked(ds, pre, seed: int, cache_dir, bar: bool = True) -> dict:
+        with cache_lock(cache_path(cache_dir, ds.name, ds.source, pre, seed)): return pretrain(ds, pre, seed, cache_dir, bar)
+    return locked
+
+@_one_process_at_a_time
 def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "TimeMAE pretraining on the unlabelled inputs (`pre.checkpoint`: which epoch is kept) -> weights path, history, wall time."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
@@ -750,6 +776,7 @@ def check_tsai_defaults(hit: dict, stem: Path) -> dict:
                          f'from it would not be what this tsai produces. Delete {files} to pretrain again.')
     return hit
 
+@_one_process_at_a_time
 def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: bool = True) -> dict:
     "tsai's MVP pretraining of a TSTPlus, as tsai documents it: `ts_learner(udls, TSTPlus, cbs=MVP(...))`."
     stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
