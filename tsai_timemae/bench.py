@@ -957,7 +957,8 @@ def _warn_unseen_test_classes(ds):
 @contextlib.contextmanager
 def _removed_if_left_empty(*folders):
     """The folders (and parents) a run is about to create, removed again if it stops with an error before writing any
-    file in them, so a refused run leaves nothing behind; folders that existed are left alone."""
+    file in them, so a refused run leaves nothing behind; folders that existed are left alone. A pretraining's
+    `cache_lock` file does not count: it holds nothing (a run stopped in its first pretraining leaves no folder)."""
     new = []
     for f in folders:
         if f is None: continue
@@ -968,7 +969,8 @@ def _removed_if_left_empty(*folders):
     try: yield
     except BaseException:
         for d in new:
-            if d.is_dir() and not any(p.is_file() for p in d.rglob('*')): shutil.rmtree(d, ignore_errors=True)
+            if d.is_dir() and not any(p.is_file() and p.suffix != '.lock' for p in d.rglob('*')):
+                shutil.rmtree(d, ignore_errors=True)
         raise
 
 def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, root=None,
