@@ -720,10 +720,20 @@ def test_every_flag_a_regenerate_command_prints_reaches_the_run(monkeypatch, tmp
     assert {k: seen.get(k) for k in given} == given
 
 
+def _hold_lock(path):
+    "Another process holding `cache_lock`'s lock on `path` (plain fcntl, nothing of the bench) until its stdin closes."
+    import subprocess
+    code = "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"
+    p = subprocess.Popen([sys.executable, '-c', code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == 'held'
+    return p
+
+
 def test_two_runs_wanting_the_same_encoder_pretrain_it_once(tmp_path, monkeypatch, capsys):
     """Two `timemae bench` commands on one data set, settings and seed, started side by side: the second waits for
     the first's pretraining and reuses its encoder. They used to train at once under one file name, so a record could
-    be paired with the other's part-trained weights. Another seed gets its own encoder."""
+    be paired with the other's part-trained weights. Another seed gets its own encoder; a finished encoder is read
+    without a lock (a read-only cache still works); a folder that cannot hold a lock is no error."""
     import threading
     from fastai.callback.core import Callback
     from fastcore.foundation import L
@@ -731,29 +741,54 @@ def test_two_runs_wanting_the_same_encoder_pretrain_it_once(tmp_path, monkeypatc
     training, fits = threading.Event(), []
     class Slow(Callback):
         def before_fit(self): fits.append(1); training.set()
-        def after_epoch(self): time.sleep(0.5)                                # long enough for the other to arrive
+        def after_epoch(self): time.sleep(1)                                  # long enough for the other to arrive
     orig = bench.ts_learner
     monkeypatch.setattr(bench, 'ts_learner', lambda *a, **k: orig(*a, **{**k, 'cbs': [*L(k.get('cbs')), Slow()]}))
     cfg = run_config('BasicMotions', 'timemae_linear', 'kmeans', quick=True)
     pre, ds = timemae_pretraining(cfg), load_dataset('BasicMotions', None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
     out = {}
     def run(name, seed): out[name] = pretrain_timemae(ds, pre, seed, tmp_path, bar=False)
-    first = threading.Thread(target=run, args=('first', 0))
+    first = threading.Thread(target=run, args=('first', 0), daemon=True)
     first.start()
     assert training.wait(60)
-    second = threading.Thread(target=run, args=('second', 0))
+    second = threading.Thread(target=run, args=('second', 0), daemon=True)
     second.start()
-    first.join(); second.join()
+    for t in (first, second): t.join(120); assert not t.is_alive()
     assert (out['first']['cached'], out['second']['cached']) == (False, True) and len(fits) == 1
     assert out['second']['weights'] == out['first']['weights'] and out['second']['history'] == out['first']['history']
+    assert out['second']['waited_s'] > 1 and 'waited_s' not in out['first']                # kept out of its training time
     assert not pretrain_timemae(ds, pre, 1, tmp_path, bar=False)['cached'] and len(fits) == 2   # its own lock, its own encoder
-    # the waiting one says why it waits (checked apart: `bar=False` silences stdout while it pretrains, in every thread)
-    stem, entered = bench.cache_path(tmp_path, ds.name, ds.source, pre, 0), threading.Event()
+    for lock in tmp_path.rglob('*.lock'): lock.unlink()
+    assert pretrain_timemae(ds, pre, 0, tmp_path, bar=False)['cached'] and not list(tmp_path.rglob('*.lock'))
+    # another process holds a lock: the waiting one says why it waits, and goes on once it is released
+    stem, entered, waited = bench.cache_path(tmp_path, ds.name, ds.source, pre, 2), threading.Event(), []
+    holder = _hold_lock(stem.with_suffix('.lock'))
+    assert bench.lock_held(stem.with_suffix('.lock'))
     def wait_for_lock():
-        with bench.cache_lock(stem): entered.set()
-    with bench.cache_lock(stem):
-        waiter = threading.Thread(target=wait_for_lock)
-        waiter.start()
-        assert not entered.wait(0.5)
-    waiter.join(10)
-    assert entered.is_set() and 'another process is pretraining ' + stem.name in capsys.readouterr().out
+        with bench.cache_lock(stem) as w: waited.append(w); entered.set()
+    waiter = threading.Thread(target=wait_for_lock, daemon=True)
+    waiter.start()
+    printed, deadline = '', time.time() + 60
+    while 'another process is pretraining' not in printed and time.time() < deadline:
+        printed += capsys.readouterr().out; time.sleep(0.05)
+    assert 'another process is pretraining ' + stem.name in printed and not entered.is_set()
+    time.sleep(0.3)
+    holder.stdin.close(); holder.wait(10)
+    assert entered.wait(60) and waited[0] >= 0.3 and not bench.lock_held(stem.with_suffix('.lock'))
+    (tmp_path / 'a_file').write_text('')                                     # no folder can be made under a file
+    with bench.cache_lock(tmp_path / 'a_file' / 'X' / 'stem') as w: assert w == 0.
+
+
+def test_a_stopped_run_keeps_an_output_folder_whose_lock_another_run_holds(tmp_path):
+    """A run stopped in its first pretraining removes the output folder it made, lock file and all, unless another
+    run holds or waits on that lock: removing it then would let a third run lock a new file and train beside it."""
+    for held in (True, False):
+        out = tmp_path / f'out_{held}'
+        with pytest.raises(KeyboardInterrupt), bench._removed_if_left_empty(out):
+            (out / 'cache').mkdir(parents=True)
+            lock = out / 'cache' / 'enc.lock'
+            lock.touch()
+            holder = _hold_lock(lock) if held else None
+            raise KeyboardInterrupt
+        assert out.exists() == held
+        if holder: holder.stdin.close(); holder.wait(10)

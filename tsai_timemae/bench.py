@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -63,12 +64,13 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'package_versions', 'environment', 'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls',
            'label_subset_path', 'fixed_label_subset', 'recorder_history', 'fit_select_score', 'cache_path',
            'library_defaults', 'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs', 'cache_lock',
-           'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp', 'run_timemae_transfer',
-           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
-           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'settings_differences',
-           'load_results', 'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command',
-           'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
-           'render_report', 'check_report_writable', 'write_report', 'add_args', 'refuse_options_no_method_uses', 'run']
+           'lock_held', 'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp',
+           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
+           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data',
+           'settings_differences', 'load_results', 'config_name', 'run_overrides', 'comparable_settings',
+           'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
+           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args',
+           'refuse_options_no_method_uses', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -706,23 +708,52 @@ def cache_lock(stem: Path):
     """Hold `<stem>.lock` while an encoder is looked up in the cache, pretrained and recorded. A second process that
     wants the same encoder (another `timemae bench` on the same data set, settings and seed, in another terminal)
     waits for it and then reuses it: training beside it under the same file name would pair one process's record
-    with the other's part-trained weights. Different encoders have different locks and run side by side."""
+    with the other's part-trained weights. Different encoders have different locks and run side by side.
+    Yields the seconds it waited (a run's own training time leaves them out). A holder stopped with Ctrl-Z keeps
+    the others waiting. Where no lock can be had (a folder this user cannot write, a file system without `flock`),
+    it goes on without one, as before locks: such a folder cannot be pretrained into anyway."""
     import fcntl
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    with open(stem.with_suffix('.lock'), 'a') as f:  # left in place: deleting a lock file races its next user
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        f = open(stem.with_suffix('.lock'), 'a')  # left in place: deleting a lock file races its next user
+    except OSError:
+        yield 0.; return
+    with f:
+        t0 = time.perf_counter()
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print(f'pretraining: another process is pretraining {stem.name} in {stem.parent}; waiting for it to '
                   'finish, then its encoder is reused', flush=True)
             fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
+        except OSError as e:  # ENOLCK, EOPNOTSUPP: no locks on this file system
+            warnings.warn(f'pretraining: {stem.parent} cannot be locked ({e}): two commands pretraining this encoder '
+                          'at once would not wait for each other.', stacklevel=3)
+            yield 0.; return
+        try: yield time.perf_counter() - t0
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+def lock_held(path: Path) -> bool:
+    "Whether another open file holds `cache_lock`'s lock on `path` now (a process pretraining, or waiting to)."
+    import fcntl
+    try:
+        with open(path) as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except BlockingIOError: return True
+    except OSError: return False
+    return False
+
 def _one_process_at_a_time(pretrain):
-    "A bench pretraining (`pretrain_timemae`, `pretrain_mvp`) run under its cached encoder's `cache_lock`."
+    """A bench pretraining (`pretrain_timemae`, `pretrain_mvp`) run under its cached encoder's `cache_lock`. A
+    finished encoder is read without the lock (it is never written again), so a cache can be read-only and readers
+    do not queue. The record says how long the run waited (`waited_s`) when it did."""
     @functools.wraps(pretrain)
     def locked(ds, pre, seed: int, cache_dir, bar: bool = True) -> dict:
-        with cache_lock(cache_path(cache_dir, ds.name, ds.source, pre, seed)): return pretrain(ds, pre, seed, cache_dir, bar)
+        stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
+        if _cached(stem) is not None: return pretrain(ds, pre, seed, cache_dir, bar)
+        with cache_lock(stem) as waited:
+            out = pretrain(ds, pre, seed, cache_dir, bar)
+        return {**out, 'waited_s': round(waited, 2)} if waited > 1 else out
     return locked
 
 @_one_process_at_a_time
@@ -899,7 +930,7 @@ def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool
         wall = time.perf_counter() - t0
     finally: shutil.rmtree(work_dir, ignore_errors=True)
     pre = out.get('pretraining')
-    pre_s = pre['wall_s'] if pre and not pre['cached'] else 0.
+    pre_s = (pre['wall_s'] if not pre['cached'] else pre.get('waited_s', 0.)) if pre else 0.  # another run's pretraining waited for: not this run's training
     record = {
         'schema': RESULT_SCHEMA, 'dataset': ds.name, 'method': method, 'name': run_name(method, settings), 'seed': seed,
         'metrics': out['metrics'], 'best_epoch': out['best_epoch'], 'selection': cfg['selection'],
@@ -958,7 +989,8 @@ def _warn_unseen_test_classes(ds):
 def _removed_if_left_empty(*folders):
     """The folders (and parents) a run is about to create, removed again if it stops with an error before writing any
     file in them, so a refused run leaves nothing behind; folders that existed are left alone. A pretraining's
-    `cache_lock` file does not count: it holds nothing (a run stopped in its first pretraining leaves no folder)."""
+    `cache_lock` file does not count, unless another run holds or waits on it: a run stopped in its first pretraining
+    leaves no folder."""
     new = []
     for f in folders:
         if f is None: continue
@@ -969,7 +1001,7 @@ def _removed_if_left_empty(*folders):
     try: yield
     except BaseException:
         for d in new:
-            if d.is_dir() and not any(p.is_file() and p.suffix != '.lock' for p in d.rglob('*')):
+            if d.is_dir() and not any(p.is_file() and (p.suffix != '.lock' or lock_held(p)) for p in d.rglob('*')):
                 shutil.rmtree(d, ignore_errors=True)
         raise
 
