@@ -792,3 +792,41 @@ def test_a_stopped_run_keeps_an_output_folder_whose_lock_another_run_holds(tmp_p
             raise KeyboardInterrupt
         assert out.exists() == held
         if holder: holder.stdin.close(); holder.wait(10)
+
+
+def test_the_lock_is_per_encoder_survives_its_file_being_removed_and_is_optional(tmp_path, monkeypatch, capsys):
+    """`cache_lock`: another encoder's lock does not hold a run up; a waiter whose lock file was removed (a stopped
+    run's clean-up) locks the file now in its place instead of going on beside the run holding that one; a file
+    system without locks gives a warning and the run goes on, its own errors intact."""
+    import errno
+    import threading
+    stems = [tmp_path / 'BasicMotions' / f'enc_seed{s}' for s in (2, 3)]
+    stems[0].parent.mkdir()
+    holder = _hold_lock(stems[0].with_suffix('.lock'))
+    try:
+        with bench.cache_lock(stems[1]) as w: assert w < 0.5
+        assert 'another process' not in capsys.readouterr().out
+        entered = threading.Event()
+        def wait_for_lock():
+            with bench.cache_lock(stems[0]): entered.set()
+        waiter = threading.Thread(target=wait_for_lock, daemon=True)
+        waiter.start()
+        deadline = time.time() + 60
+        while 'another process' not in capsys.readouterr().out and time.time() < deadline: time.sleep(0.05)
+        stems[0].with_suffix('.lock').unlink()                                   # the clean-up of a stopped run
+        second = _hold_lock(stems[0].with_suffix('.lock'))                       # a third run locks the new file
+        holder.stdin.close(); holder.wait(10)
+        assert not entered.wait(1)                                               # the new file's holder still trains
+        second.stdin.close(); second.wait(10)
+        assert entered.wait(60)
+    finally:
+        for p in (holder, locals().get('second')):
+            if p is not None and p.poll() is None: p.kill()
+    import fcntl
+    def no_locks(fd, op): raise OSError(errno.EOPNOTSUPP, 'Operation not supported')
+    monkeypatch.setattr(fcntl, 'flock', no_locks)
+    with pytest.warns(UserWarning, match='cannot be locked.*would not wait for each other'):
+        with pytest.raises(KeyError) as e, bench.cache_lock(stems[1]):
+            try: 1 / 0
+            except ZeroDivisionError: raise KeyError('the body')
+    assert isinstance(e.value.__context__, ZeroDivisionError)                   # its own cause, not the lock's

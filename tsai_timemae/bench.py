@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -703,6 +702,15 @@ def check_same_inputs(hit: dict, stem: Path, ds) -> dict:
                          'pretrain again, or pass another --out-dir.')
     return hit
 
+def _lock_fd(path: Path) -> int | None:
+    "A descriptor on `path` (made if missing) that `flock` can lock: read-write where allowed, else read-only; None if neither."
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError: return None
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):  # a lock file another user made (0644) opens read-only
+        try: return os.open(path, flags, 0o666)
+        except OSError: pass
+    return None
+
 @contextlib.contextmanager
 def cache_lock(stem: Path):
     """Hold `<stem>.lock` while an encoder is looked up in the cache, pretrained and recorded. A second process that
@@ -710,38 +718,51 @@ def cache_lock(stem: Path):
     waits for it and then reuses it: training beside it under the same file name would pair one process's record
     with the other's part-trained weights. Different encoders have different locks and run side by side.
     Yields the seconds it waited (a run's own training time leaves them out). A holder stopped with Ctrl-Z keeps
-    the others waiting. Where no lock can be had (a folder this user cannot write, a file system without `flock`),
-    it goes on without one, as before locks: such a folder cannot be pretrained into anyway."""
+    the others waiting. A lock file removed while it was waited on (a stopped run's clean-up) is not trusted: the
+    file now in its place is locked instead. Where no lock can be had (a folder that cannot be written, a file
+    system without `flock`), it goes on without one, as before locks, with a warning in the second case."""
     import fcntl
-    try:
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        f = open(stem.with_suffix('.lock'), 'a')  # left in place: deleting a lock file races its next user
-    except OSError:
-        yield 0.; return
-    with f:
-        t0 = time.perf_counter()
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f'pretraining: another process is pretraining {stem.name} in {stem.parent}; waiting for it to '
-                  'finish, then its encoder is reused', flush=True)
-            fcntl.flock(f, fcntl.LOCK_EX)
+    path, t0, told, problem = stem.with_suffix('.lock'), time.perf_counter(), False, None
+    while (fd := _lock_fd(path)) is not None:
+        try:
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not told:
+                    print(f'pretraining: another process is pretraining {stem.name} in {stem.parent}; waiting for it '
+                          'to finish, then its encoder is reused', flush=True)
+                    told = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as e:  # ENOLCK, EOPNOTSUPP: no locks on this file system
-            warnings.warn(f'pretraining: {stem.parent} cannot be locked ({e}): two commands pretraining this encoder '
-                          'at once would not wait for each other.', stacklevel=3)
-            yield 0.; return
-        try: yield time.perf_counter() - t0
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+            os.close(fd)
+            fd, problem = None, e
+            break
+        except BaseException:  # Ctrl-C while waiting
+            os.close(fd)
+            raise
+        try: current = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except OSError: current = False
+        if current: break
+        os.close(fd)  # the file was removed or replaced while we waited: lock the one in its place
+    if problem is not None:
+        timemae_warn(f'pretraining: {stem.parent} cannot be locked ({problem}): two commands pretraining this encoder '
+                     'at once would not wait for each other.', stacklevel=3)
+    if fd is None:
+        yield 0.
+        return
+    try: yield time.perf_counter() - t0
+    finally: os.close(fd)  # closing the descriptor releases its lock
 
 def lock_held(path: Path) -> bool:
-    "Whether another open file holds `cache_lock`'s lock on `path` now (a process pretraining, or waiting to)."
+    "Whether an open file holds `cache_lock`'s lock on `path` now (a process pretraining, or waiting to)."
     import fcntl
+    try: fd = os.open(path, os.O_RDONLY)
+    except OSError: return False
     try:
-        with open(path) as f:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(f, fcntl.LOCK_UN)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: also where an exclusive lock needs write access (NFS)
+        return False
     except BlockingIOError: return True
     except OSError: return False
-    return False
+    finally: os.close(fd)
 
 def _one_process_at_a_time(pretrain):
     """A bench pretraining (`pretrain_timemae`, `pretrain_mvp`) run under its cached encoder's `cache_lock`. A
@@ -930,7 +951,8 @@ def run_one(method: str, ds: TSDataset, cfg: dict, seed: int, out_dir, bar: bool
         wall = time.perf_counter() - t0
     finally: shutil.rmtree(work_dir, ignore_errors=True)
     pre = out.get('pretraining')
-    pre_s = (pre['wall_s'] if not pre['cached'] else pre.get('waited_s', 0.)) if pre else 0.  # another run's pretraining waited for: not this run's training
+    # neither its own pretraining nor the wait for another run's is this run's training time
+    pre_s = ((0. if pre['cached'] else pre['wall_s']) + pre.get('waited_s', 0.)) if pre else 0.
     record = {
         'schema': RESULT_SCHEMA, 'dataset': ds.name, 'method': method, 'name': run_name(method, settings), 'seed': seed,
         'metrics': out['metrics'], 'best_epoch': out['best_epoch'], 'selection': cfg['selection'],
