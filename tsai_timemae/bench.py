@@ -1011,8 +1011,8 @@ def _warn_unseen_test_classes(ds):
 def _removed_if_left_empty(*folders):
     """The folders (and parents) a run is about to create, removed again if it stops with an error before writing any
     file in them, so a refused run leaves nothing behind; folders that existed are left alone. A pretraining's
-    `cache_lock` file does not count, unless another run holds or waits on it: a run stopped in its first pretraining
-    leaves no folder."""
+    `cache_lock` file does not count, unless another run holds it (one waiting on it locks whatever file is then in
+    its place, so removing it is safe): a run stopped in its first pretraining leaves no folder."""
     new = []
     for f in folders:
         if f is None: continue
