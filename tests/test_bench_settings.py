@@ -830,3 +830,19 @@ def test_the_lock_is_per_encoder_survives_its_file_being_removed_and_is_optional
             try: 1 / 0
             except ZeroDivisionError: raise KeyError('the body')
     assert isinstance(e.value.__context__, ZeroDivisionError)                   # its own cause, not the lock's
+
+
+def test_a_runs_training_time_leaves_out_the_wait_for_another_runs_pretraining(tmp_path, monkeypatch):
+    "`train_wall_s` is the run's own work: neither its pretraining nor the time it waited for another run's is in it."
+    from tsai_timemae.bench import load_dataset, run_one
+    cfg = run_config('BasicMotions', 'timemae_linear', 'kmeans', quick=True)
+    ds = load_dataset('BasicMotions', None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'])
+    for pre in ({'cached': True, 'wall_s': 999., 'waited_s': 0.6},       # waited, then reused the other's encoder
+                {'cached': False, 'wall_s': 0.2, 'waited_s': 0.4}):      # waited, the other stopped, pretrained itself
+        def runner(*a, **k):
+            time.sleep(0.7)
+            return {'metrics': {'accuracy': 1., 'macro_f1': 1.}, 'best_epoch': None, 'valid_at_best': None,
+                    'history': [], 'pretraining': {**pre, 'weights': 'enc.pth'}}
+        monkeypatch.setitem(bench.RUNNERS, 'timemae_linear', runner)
+        rec = run_one('timemae_linear', ds, cfg, 0, tmp_path, bar=False)
+        assert 0 <= rec['train_wall_s'] < 0.4 and rec['pretrain_wall_s'] == pre['wall_s'], rec['train_wall_s']
