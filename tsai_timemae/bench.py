@@ -771,7 +771,8 @@ def _one_process_at_a_time(pretrain):
     @functools.wraps(pretrain)
     def locked(ds, pre, seed: int, cache_dir, bar: bool = True) -> dict:
         stem = cache_path(cache_dir, ds.name, ds.source, pre, seed)
-        if _cached(stem) is not None: return pretrain(ds, pre, seed, cache_dir, bar)
+        # finished: its record is written after the encoder and removed before a new training (`_cached` reads both)
+        if all(stem.with_suffix(s).is_file() for s in ('.json', '.pth')): return pretrain(ds, pre, seed, cache_dir, bar)
         with cache_lock(stem) as waited:
             out = pretrain(ds, pre, seed, cache_dir, bar)
         return {**out, 'waited_s': round(waited, 2)} if waited > 1 else out
