@@ -126,6 +126,8 @@ def report(out):
     for r in rows: acc[(r['method'], r['schedule'], r['fraction'])][r['seed']] = 100 * r['accuracy']
     n = {r['fraction']: (r['n_labelled'], r['n_scored']) for r in rows}
     steps = {(r['method'], r['schedule'], r['fraction']): (r['bs'], r['epochs']) for r in rows}
+    loss = defaultdict(dict)  # the final epoch's training loss per seed: how far each schedule fits its few labels
+    for r in rows: loss[(r['method'], r['schedule'], r['fraction'])][r['seed']] = r['final_train_loss']
     print(f'{DATASET}, held-out recordings (fold {HELD_FOLD} of {FOLDS}); held-out accuracy %, mean over seeds (per seed):\n')
     head = ' | '.join(f'{100 * f:g}% ({n[f][0]} labelled)' if f in n else f'{100 * f:g}%' for f in FRACTIONS)
     print(f'| method | schedule | {head} | mean |\n|---|---|' + '---|' * (len(FRACTIONS) + 1))
@@ -137,7 +139,9 @@ def report(out):
                 if not a: cells.append('–'); continue
                 bs, ep = steps[(m, sched, f)]
                 means.extend(a.values())
-                cells.append(f"{np.mean(list(a.values())):.2f} ({', '.join(f'{a[s]:.1f}' for s in sorted(a))}; bs {bs}, {ep} ep)")
+                final = ', '.join(f'{loss[(m, sched, f)][s]:.3f}' for s in sorted(a))
+                cells.append(f"{np.mean(list(a.values())):.2f} ({', '.join(f'{a[s]:.1f}' for s in sorted(a))}; bs {bs}, "
+                             f"{ep} ep; final train loss {final})")
             print(f"| {m} | {sched} | {' | '.join(cells)} | {np.mean(means) if means else float('nan'):.2f} |")
     missing = [f'{m} {sched} {100 * f:g}% seed {seed}' for m in METHODS for sched in SCHEDULES for f in FRACTIONS
                for seed in SEEDS if seed not in acc.get((m, sched, f), {})]

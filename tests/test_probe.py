@@ -573,3 +573,17 @@ def test_a_probe_given_a_data_folder_regenerates_with_it(tmp_path, monkeypatch):
     p = argparse.ArgumentParser(); add_args(p)
     assert p.parse_args(shlex.split(cmd)[2:]).root == str(root)
     assert 'root' not in run_probe('BasicMotions', untrained_only=True, arch_kwargs=TINY, verbose=False)
+
+
+def test_a_curve_line_ends_with_the_last_pretraining_epochs_statistics_mean_over_seeds():
+    "The notes quote these; a run that did not record one of them (older runs) leaves it out rather than guessing."
+    from tsai_timemae.probe import _curve_lines
+    runs = [{'tag': 't', 'dataset': 'D', 'every': 10, 'curve': [[0, 0.5], [10, 0.9]],
+             'history_last': {'train_mcc': m, 'train_mrr': 0.5, 'train_mcc_acc': 0.6, 'train_copy_acc': 0.4}}
+            for m in (1.0, 2.0)]
+    assert _curve_lines(runs) == ['- t, D: e0 50.0 · e10 90.0; last epoch: MCC 1.500, MRR 0.500, codeword accuracy '
+                                  '0.600, copy baseline 0.400']
+    del runs[1]['history_last']['train_copy_acc']
+    assert _curve_lines(runs)[0].endswith('codeword accuracy 0.600')
+    runs[0]['history_last'] = None
+    assert _curve_lines(runs) == ['- t, D: e0 50.0 · e10 90.0']
