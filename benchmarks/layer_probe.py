@@ -79,15 +79,25 @@ def layer_features(learn, X) -> list[np.ndarray]:
     return feats
 
 
-def layer_scores(learn, ds, by_recording: bool, folds: int = CV_FOLDS) -> tuple[list[float], str]:
-    "The probe's score on every layer's features, by `timemae probe`'s protocol for this data set."
+def blocks_mean(feats: list[np.ndarray]) -> np.ndarray:
+    """The mean over the Transformer blocks (1 to the last, not the embeddings) of their mean-pooled outputs: one
+    fixed read-out that keeps what the middle blocks have, with no block to choose per data set (session 57)."""
+    return np.mean(feats[1:], axis=0)
+
+
+def layer_scores(learn, ds, by_recording: bool, folds: int = CV_FOLDS) -> tuple[list[float], str, float]:
+    """The probe's score on every layer's features, by `timemae probe`'s protocol for this data set, and on the
+    blocks' mean (`blocks_mean`)."""
     protocol = probe_protocol(len(ds.X_train), folds, by_recording)
     f_tr, f_va = layer_features(learn, ds.X_train), layer_features(learn, ds.X_valid)
+    f_tr, f_va = f_tr + [blocks_mean(f_tr)], f_va + [blocks_mean(f_va)]
     if protocol == 'valid':
-        return [linear_probe_score(a, ds.y_train, b, ds.y_valid) for a, b in zip(f_tr, f_va)], protocol
-    y = np.concatenate([ds.y_train, ds.y_valid])
-    groups = recording_groups(np.concatenate([ds.X_train, ds.X_valid])) if by_recording else None
-    return [cv_probe_score(np.concatenate([a, b]), y, folds, groups) for a, b in zip(f_tr, f_va)], protocol
+        scores = [linear_probe_score(a, ds.y_train, b, ds.y_valid) for a, b in zip(f_tr, f_va)]
+    else:
+        y = np.concatenate([ds.y_train, ds.y_valid])
+        groups = recording_groups(np.concatenate([ds.X_train, ds.X_valid])) if by_recording else None
+        scores = [cv_probe_score(np.concatenate([a, b]), y, folds, groups) for a, b in zip(f_tr, f_va)]
+    return scores[:-1], protocol, scores[-1]
 
 
 def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads, arch_kwargs=None):
@@ -96,11 +106,13 @@ def run(dataset, seed, epochs, by_recording, pretrain_kwargs, out, threads, arch
     rows = {}
 
     def on_encoder(stage, learn, ds):
-        scores, protocol = layer_scores(learn, ds, by_recording)
+        scores, protocol, mean_score = layer_scores(learn, ds, by_recording)
         rows[stage] = {'dataset': ds.name, 'seed': seed, 'encoder': stage, 'epochs': epochs, 'protocol': protocol,
                        'pretrain': pretrain_kwargs, 'window': learn.model.backbone.window,
-                       **({'arch': arch_kwargs} if arch_kwargs else {}), 'layer_scores': scores}
-        print(f'{ds.name} seed {seed} {stage}: ' + ' '.join(f'{s:.4f}' for s in scores), flush=True)
+                       **({'arch': arch_kwargs} if arch_kwargs else {}), 'layer_scores': scores,
+                       'blocks_mean_score': mean_score}
+        print(f'{ds.name} seed {seed} {stage}: ' + ' '.join(f'{s:.4f}' for s in scores)
+              + f' | blocks mean {mean_score:.4f}', flush=True)
 
     rec = run_probe(dataset, seed=seed, epochs=epochs, pretrain_kwargs=pretrain_kwargs, arch_kwargs=arch_kwargs,
                     by_recording=by_recording, on_encoder=on_encoder, verbose=True)
@@ -139,14 +151,17 @@ def run_test(dataset, seed, epochs, by_recording, cache_dir, out, threads, windo
             learn = (ts_learner(dls, TimeMAE, seed=seed, **asdict(arch)) if kind == 'untrained' else
                      timemae_learner(dls, hit['weights'], seed=seed, n_heads=arch.n_heads, d_ff=arch.d_ff, dropout=arch.dropout))
             f_tr, f_va, f_te = (layer_features(learn, x) for x in (X[tr], X[va], ds.X_test))
+        f_tr, f_va, f_te = (f + [blocks_mean(f)] for f in (f_tr, f_va, f_te))  # the last entry: the blocks' mean
         if protocol == 'valid': valid = [linear_probe_score(a, y[tr], b, y[va]) for a, b in zip(f_tr, f_va)]
         else: valid = [cv_probe_score(np.concatenate([a, b]), y_tv, folds, groups) for a, b in zip(f_tr, f_va)]
+        valid, valid_mean = valid[:-1], valid[-1]
         chosen = later_best(valid)
         test = lambda k: linear_probe_score(f_tr[k], y[tr], f_te[k], y_test)
         row = {'dataset': ds.name, 'seed': seed, 'encoder': kind, 'epochs': epochs, 'protocol': protocol, 'split': 'test',
                'weights': None if kind == 'untrained' else Path(hit['weights']).name, 'valid_layer_scores': valid,
                'window': arch.window, **({'arch': arch_over} if arch_over else {}),
-               'chosen_layer': chosen, 'test_at_chosen': test(chosen), 'test_at_last': test(len(valid) - 1)}
+               'chosen_layer': chosen, 'test_at_chosen': test(chosen), 'test_at_last': test(len(valid) - 1),
+               'valid_blocks_mean': valid_mean, 'test_at_blocks_mean': test(len(valid))}
         log_record(row, out)
 
 
@@ -248,6 +263,35 @@ def report_test(records):
         print(f"| {name} | {','.join(str(p['seed']) for p, _ in pairs)} | " + ' | '.join(cells) + ' |')
 
 
+def report_readout(path):
+    """The blocks' mean (`blocks_mean`) against the last block, the linear evaluation's read-out: per data set, each
+    encoder under both, the difference per seed, and pretrained minus untrained under each (the same read-out on both
+    sides). Validation rows or a `--split test` file; rows without the blocks' mean (before session 57) are left out."""
+    records = read_records(path)
+    test = bool(records) and records[0].get('split') == 'test'
+    last_key, mean_key = ('test_at_last', 'test_at_blocks_mean') if test else (None, 'blocks_mean_score')
+    last = (lambda r: r[last_key]) if test else (lambda r: r['layer_scores'][-1])
+    rows = [r for r in records if mean_key in r]
+    name = lambda r: r['dataset'] + (f' ({settings_label(r)})' if settings_label(r) else '')
+    runs = seen_once(rows, lambda r: (name(r), r['protocol'], r['epochs'], r['encoder'], r['seed']))
+    by = defaultdict(dict)
+    for (n, protocol, epochs, enc, seed), r in runs.items(): by[(n, protocol, epochs)].setdefault(enc, {})[seed] = r
+    pts = lambda v: f'{round(float(v), 2) + 0:+.2f}'  # no '-0.00'
+    print(f"{'Test split' if test else 'Validation'}: the last block (L) and the blocks' mean (M), mean % over seeds")
+    print('| data set (protocol, epochs) | seeds | pretrained L | pretrained M | M - L (per seed) | untrained L | '
+          'untrained M | pretrained - untrained, L | pretrained - untrained, M |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for (n, protocol, epochs), encs in sorted(by.items()):
+        pre, un = encs.get('pretrained', {}), encs.get('untrained', {})
+        seeds = sorted(set(pre) & set(un))
+        if not seeds: continue
+        P = lambda d, f: [100 * f(d[k]) for k in seeds]
+        pl, pm, ul, um = P(pre, last), P(pre, lambda r: r[mean_key]), P(un, last), P(un, lambda r: r[mean_key])
+        print(f"| {n} ({protocol}, {epochs}) | {','.join(map(str, seeds))} | {np.mean(pl):.2f} | {np.mean(pm):.2f} | "
+              f"{pts(np.mean(pm) - np.mean(pl))} ({', '.join(pts(b - a) for a, b in zip(pl, pm))}) | {np.mean(ul):.2f} | "
+              f"{np.mean(um):.2f} | {pts(np.mean(pl) - np.mean(ul))} | {pts(np.mean(pm) - np.mean(um))} |")
+
+
 def compare_last_block(path, results_dir):
     """How many encoders' last-block test scores equal the bench's linear evaluation of the same data set, seed and
     encoder in `results_dir/<dataset>/` (`timemae_linear_kmeans_seed<k>.json`, `timemae_linear_untrained_seed<k>.json`):
@@ -283,14 +327,17 @@ def main(argv=None):
     p.add_argument('--report', action='store_true', help='print the table from --out and stop')
     p.add_argument('--paired', action='store_true', help='with --report: each --set/--arch setting against the '
                    'default encoder of the same data set and seed (last and best block)')
+    p.add_argument('--readout', action='store_true', help="with --report: the blocks' mean against the last block "
+                   '(runs since session 57)')
     p.add_argument('--against', help="with --report of a --split test file: a bench results folder whose linear "
                    "evaluations the last block should repeat (e.g. benchmarks/extra/small_sets_test/results)")
     a = p.parse_args(argv)
     if a.against and not a.report: p.error('--against is for --report')
     if a.window is not None and a.split != 'test': p.error('--window is for --split test (the probe runs take the bench\'s)')
     if a.paired and (not a.report or a.against): p.error('--paired is for --report, without --against')
+    if a.readout and (not a.report or a.paired or a.against): p.error('--readout is for --report, alone')
     if a.report: return (compare_last_block(a.out, a.against) if a.against else report_paired(a.out) if a.paired
-                         else report(a.out))
+                         else report_readout(a.out) if a.readout else report(a.out))
     if not a.datasets: p.error('name at least one data set, or pass --report')
     if a.split == 'test' and (a.set or not a.cache_dir or set(dict(a.arch)) - {'n_layers', 'd_model', 'd_ff', 'n_heads'}):
         p.error('--split test scores the bench\'s encoders: give --cache-dir, no --set, and --arch only for the bench\'s '

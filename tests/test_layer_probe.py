@@ -85,3 +85,32 @@ def test_an_option_of_both_the_model_and_the_pretraining_is_labelled_apart():
     a, b = _row(0, [0.1], arch={'init_scheme': 'authors'}), _row(0, [0.1], pretrain={'init_scheme': 'authors'})
     assert settings_label(a) == 'TimeMAE(init_scheme=authors)' != settings_label(b) == 'TimeMAEPretrain(init_scheme=authors)'
     assert settings_label(_row(0, [0.1])) == ''
+
+
+def test_blocks_mean_reads_the_blocks_not_the_embeddings():
+    import numpy as np
+    from layer_probe import blocks_mean
+    feats = [np.full((2, 3), 100.), np.full((2, 3), 1.), np.full((2, 3), 3.)]  # embeddings, block 1, block 2
+    assert np.allclose(blocks_mean(feats), 2.)
+
+
+def test_readout_report_pairs_each_read_out_with_the_untrained_encoder_of_the_same_seed(tmp_path, capsys):
+    from layer_probe import report_readout
+    rows = [dict(_row(0, [0.1, 0.5, 0.6]), blocks_mean_score=0.7), dict(_row(1, [0.1, 0.5, 0.8]), blocks_mean_score=0.7),
+            dict(_row(0, [0.1, 0.5, 0.5], encoder='untrained'), blocks_mean_score=0.6),
+            dict(_row(1, [0.1, 0.5, 0.5], encoder='untrained'), blocks_mean_score=0.6),
+            _row(2, [0.1, 0.5, 0.9]), _row(2, [0.1, 0.5, 0.5], encoder='untrained')]  # before session 57: left out
+    report_readout(_write(tmp_path, rows))
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith('| GunPoint'))
+    cells = [c.strip() for c in line.strip('|').split('|')]
+    assert cells[1:] == ['0,1', '70.00', '70.00', '+0.00 (+10.00, -10.00)', '50.00', '60.00', '+20.00', '+10.00']
+
+
+def test_readout_report_reads_a_test_split_file(tmp_path, capsys):
+    from layer_probe import report_readout
+    r = {'dataset': 'HAR', 'seed': 0, 'encoder': 'pretrained', 'epochs': 100, 'protocol': 'rec5', 'split': 'test',
+         'window': 8, 'chosen_layer': 2, 'test_at_chosen': 0.92, 'test_at_last': 0.91, 'test_at_blocks_mean': 0.925}
+    report_readout(_write(tmp_path, [r, dict(r, encoder='untrained', test_at_last=0.8, test_at_blocks_mean=0.85)]))
+    out = capsys.readouterr().out
+    assert out.startswith('Test split')
+    assert '| HAR (rec5, 100) | 0 | 91.00 | 92.50 | +1.50 (+1.50) | 80.00 | 85.00 | +11.00 | +7.50 |' in out
