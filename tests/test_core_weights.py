@@ -8,6 +8,7 @@ from tsai.all import ts_learner
 from tsai_timemae.all import (TimeMAE, encoder_config, fineall_learner, finelast_learner, load_encoder_weights,
                               read_encoder_file, read_encoder_weights, save_encoder_weights, timemae_learner)
 from tsai_timemae import weights as W
+from tsai_timemae.notices import TimeMAEWarning
 from conftest import SMALL, assert_same_state
 
 
@@ -291,3 +292,56 @@ def test_atomic_write_syncs_the_folder_after_the_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(os, 'fsync', lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real_fsync(fd)))
     atomic_write(tmp_path / 'w.pth', lambda f: f.write(b'whole'))
     assert synced == [False, True] and (tmp_path / 'w.pth').read_bytes() == b'whole'
+
+
+def test_a_plain_state_dict_s_position_table_is_read_from_the_file_and_a_misfit_names_its_size(udls, tmp_path):
+    "A bare state_dict of an encoder built with max_seq_len=64: ts_learner sizes the table from the file, as the window."
+    torch.manual_seed(0)
+    m = TimeMAE(6, None, **{**ODD, 'max_seq_len': 100})
+    old = tmp_path / 'old.pth'
+    torch.save(_enc(m), old)
+    learn = ts_learner(udls, TimeMAE, pretrained=True, weights_path=old, **{k: v for k, v in ODD.items() if k != 'window'})
+    assert learn.model.backbone.pos_embed.shape == m.backbone.pos_embed.shape
+    assert_same_state(_enc(learn.model), _enc(m))
+    with pytest.raises(ValueError, match=r'Build it with max_seq_len=100 .*longer than 100 steps'):  # a model built by hand
+        load_encoder_weights(TimeMAE(6, 3, **ODD), old, warn_unstored=False)
+
+
+def test_loading_a_file_without_settings_by_hand_says_what_it_could_not_check_and_the_learners_say_it_once(dls, tmp_path):
+    m = TimeMAE(6, None, **ODD)
+    old = tmp_path / 'old.pth'
+    torch.save(_enc(m), old)
+    for weights in (old, m.state_dict()):
+        with pytest.warns(TimeMAEWarning, match=r"n_heads=2, pre_norm=True could not be checked"):
+            load_encoder_weights(TimeMAE(6, 3, **ODD), weights)
+    with pytest.warns(TimeMAEWarning) as said:
+        finelast_learner(dls, old, n_heads=2)
+        ts_learner(dls, TimeMAE, pretrained=True, weights_path=old, **ODD)
+        TimeMAE.from_pretrained(old, 3)
+    texts = [str(w.message) for w in said if 'stores no architecture settings' in str(w.message)]
+    assert len(texts) == 2 and not any('could not be checked' in t for t in texts), texts  # pre_norm, then defaults
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        load_encoder_weights(TimeMAE(6, 3, **ODD), save_encoder_weights(m, tmp_path / 'new.pth'))  # settings stored
+
+
+@pytest.mark.skipif(os.name == 'nt', reason='symbolic links')
+def test_saving_through_a_symbolic_link_updates_the_file_it_names(tmp_path):
+    (tmp_path / 'runs').mkdir()
+    target = tmp_path / 'runs' / 'enc.pth'
+    target.write_bytes(b'old')
+    (tmp_path / 'latest.pth').symlink_to(target)
+    m = TimeMAE(6, 4, **SMALL)
+    save_encoder_weights(m, tmp_path / 'latest.pth')
+    assert (tmp_path / 'latest.pth').is_symlink()
+    assert_same_state(read_encoder_weights(target), _enc(m))
+
+
+def test_a_long_legal_file_name_saves_and_a_too_long_one_says_so(tmp_path):
+    m = TimeMAE(6, 4, **SMALL)
+    long = tmp_path / ('enc_' + 'x' * 230 + '.pth')                      # 238 bytes: legal on its own
+    assert_same_state(read_encoder_weights(save_encoder_weights(m, long)), _enc(m))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [long.name]
+    with pytest.raises(OSError, match='name is too long .*pass a shorter file name'):
+        save_encoder_weights(m, tmp_path / ('enc_' + 'x' * 300 + '.pth'))

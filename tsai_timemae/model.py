@@ -56,7 +56,8 @@ class TimeMAEBackbone(nn.Module):
     (`None`: `dropout`, as torch's layer; `0` lets CPU training steps use torch's fused attention kernel).
 
     `config` holds the constructor's settings (`TimeMAEBackbone(**bb.config)` builds the same architecture);
-    `save_encoder_weights` stores it beside the weights, so a saved encoder is rebuilt exactly."""
+    `save_encoder_weights` stores it beside the weights, so a saved encoder is rebuilt with the same architecture and
+    training settings (`check_finite`, a check on the inputs, is not stored: it is the loading model's)."""
     def __init__(self, c_in: int, window: int = 8, d_model: int = 64, n_layers: int = 8, n_heads: int = 4,
                  d_ff: int = 256, dropout: float = 0.2, max_seq_len: int = 8192, pre_norm: bool = False,
                  check_finite: bool = True, residual_gain: bool = False, init_scheme: str = 'torch',
@@ -245,7 +246,7 @@ class TimeMAE(nn.Module):
         sd, stored = read_encoder_file(weights_path)
         kwargs = given_settings(kwargs)
         model = cls(c_out=c_out, **{**arch_from_weights(sd, stored, kwargs, weights_path, exclude=()), **kwargs})
-        return load_encoder_weights(model, weights_path)  # read again: its errors name the file
+        return load_encoder_weights(model, weights_path, warn_unstored=False)  # read again: its errors name the file
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone(x)                            # [bs, d_model, n_patches]
@@ -426,10 +427,12 @@ def install_tsai_hooks(cls):
                 kwargs, arch_config = given_settings(kwargs), given_settings(arch_config)
                 if stored: arch_config.update(arch_from_weights(sd, stored, {**kwargs, **arch_config}, weights_path))
                 else: warn_assumed_settings({**kwargs, **arch_config}, weights_path)
-                if not stored and 'window' not in {**kwargs, **arch_config}:
+                if not stored:
                     # plain state_dicts (saved before the settings were stored): the call's settings, as before, and the
-                    # file's window rather than one derived from this data's length
-                    arch_config.update({k: v for k, v in encoder_config(sd).items() if k == 'window'})
+                    # file's window (rather than one derived from this data's length) and position table, unless given
+                    given = {**kwargs, **arch_config}
+                    arch_config.update({k: v for k, v in encoder_config(sd).items()
+                                        if k in ('window', 'max_seq_len') and k not in given})
             c_out, seq_len = arch_config.pop('c_out', c_out), arch_config.pop('seq_len', seq_len)
             if seq_len is not None: arch_config['seq_len'] = seq_len  # tsai passes it only to architectures it knows
             # tsai initialises `model[1]` (its head) of a pretrained model: TimeMAE's head is `model.head`

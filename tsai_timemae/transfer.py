@@ -197,7 +197,8 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
         return learn
     learn = ts_learner(dls, TimeMAE, cbs=list(cbs), **{**arch, **kwargs})
     state, fresh = _reinit_state(learn.model, sd) if reinit is not None else (sd, [])
-    try: load_encoder_weights(learn.model, pack_encoder(state, stored))  # strict for the rest: d_model, depth, d_ff, n_heads
+    # strict for the rest: d_model, depth, d_ff, n_heads (a file without settings was warned about when `arch` was read)
+    try: load_encoder_weights(learn.model, pack_encoder(state, stored), warn_unstored=False)
     except ValueError as e:
         hint = _transfer_hint(sd, getattr(dls, 'vars', None), {**arch, **kwargs}.get('window')) if reinit is None else ''
         if hint: raise ValueError(f'{e}{hint}') from None

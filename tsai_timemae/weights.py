@@ -5,6 +5,8 @@
 # %% ../nbs/01_weights.ipynb #9aea328c
 from __future__ import annotations
 
+import errno
+import glob
 import inspect
 import os
 import re
@@ -61,11 +63,18 @@ def remove_stale_temporaries(path) -> list[Path]:
     process id and machine name: on a shared file system, another machine's writer is never taken for a dead one
     (its process id means nothing here). Names without a machine (older versions) count as this machine's."""
     path, gone = Path(path), []
-    for tmp in path.parent.glob(f'.{path.name}.*.tmp'):
-        m = re.fullmatch(rf'\.{re.escape(path.name)}\.(\d+)(?:-([A-Za-z0-9-]+))?\.[^.]+\.tmp', tmp.name)
+    name = _temporary_stem(path)
+    for tmp in path.parent.glob(f'.{glob.escape(name)}.*.tmp'):
+        m = re.fullmatch(rf'\.{re.escape(name)}\.(\d+)(?:-([A-Za-z0-9-]+))?\.[^.]+\.tmp', tmp.name)
         if m and m.group(2) in (None, _host_tag()) and not _pid_alive(int(m.group(1))):
             tmp.unlink(missing_ok=True); gone.append(tmp)
     return gone
+
+def _temporary_stem(path: Path) -> str:
+    """The part of `path`'s name that its temporary files carry: at most 100 characters, so that with the process id,
+    machine name and random part the temporary name stays within the file system's 255 bytes whenever the name
+    itself does."""
+    return path.name[:100]
 
 def _new_temporary(path: Path) -> tuple[int, str]:
     """A new, empty temporary file beside `path` (its name carries this process id and machine, for
@@ -74,22 +83,33 @@ def _new_temporary(path: Path) -> tuple[int, str]:
     which means setting it for the whole process while other threads may be creating files."""
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0)  # as mkstemp: 'w+b' works too
     for _ in range(100):
-        tmp = path.parent / f'.{path.name}.{os.getpid()}-{_host_tag()}.{secrets.token_hex(6)}.tmp'
+        tmp = path.parent / f'.{_temporary_stem(path)}.{os.getpid()}-{_host_tag()}.{secrets.token_hex(6)}.tmp'
         try: return os.open(tmp, flags, 0o666), str(tmp)
         except FileExistsError: continue
     raise FileExistsError(f'Could not create a temporary file beside {path}.')
+
+def _name_too_long(path: Path) -> OSError:
+    return OSError(errno.ENAMETOOLONG, f'Cannot write {path}: its name is too long for the file system '
+                                       f'({len(path.name.encode())} bytes): pass a shorter file name.')
 
 def atomic_write(path, write, mode: str = 'wb') -> Path:
     """Call `write(f)` on a temporary file in the same folder, then rename: the file at `path` is complete or absent.
     The file gets the usual permissions (0666 less the umask), and temporary files left by killed writers of the
     same path on this machine are removed first (their names carry the writer's process id and machine)."""
     path = Path(path).expanduser()
-    if path.is_dir(): raise IsADirectoryError(f'{path} is a folder, not a file name: pass the path of a file inside it.')
+    try:
+        if path.is_symlink(): path = path.resolve()  # write the file the link names: replacing the link would leave it stale
+        is_dir = path.is_dir()
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG: raise _name_too_long(path) from None
+        raise
+    if is_dir: raise IsADirectoryError(f'{path} is a folder, not a file name: pass the path of a file inside it.')
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     try: fd, tmp = _new_temporary(path)
     except OSError as e:  # its error names the hidden temporary file, not the user's path; the kind of error stays
         if e.errno is None: raise  # our own message (no free temporary name), which names the path
+        if e.errno == errno.ENAMETOOLONG: raise _name_too_long(path) from None
         raise type(e)(e.errno, f'Cannot write {path} ({e.strerror or e}): pass a path in a folder you can write to.') from None
     try:
         with os.fdopen(fd, mode) as f:
@@ -390,19 +410,31 @@ def warn_assumed_settings(given: dict, src) -> dict:
                      'store them).', stacklevel=3)
     return assumed
 
+def _warn_unchecked(model: nn.Module, src):
+    "Say that a file without stored settings was loaded with the model's `n_heads` / `pre_norm`, which no shape checks."
+    config = getattr(getattr(unwrap_model(model), 'backbone', None), 'config', None) or {}
+    has = ', '.join(f'{k}={config[k]}' for k in HIDDEN_KEYS if k in config)
+    timemae_warn(f'{src} stores no architecture settings (a fastai checkpoint or a plain state_dict): its tensors fit any '
+                 f'head count and block order, so this model\'s {has} could not be checked against the encoder it '
+                 'holds. If the encoder was built otherwise, build the model with its settings (encoders saved by '
+                 'TimeMAEPretrain or save_encoder_weights store them).', stacklevel=3)
+
 def _describe(c: dict) -> str:
     keys = ('c_in', 'window', 'd_model', 'n_layers', 'd_ff', 'max_seq_len', 'residual_gain', 'n_heads', 'pre_norm')
     return ', '.join(f'{k}={c[k]}' for k in keys if k in c)
 
 # %% ../nbs/01_weights.ipynb #05707a27
-def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
+def load_encoder_weights(model: nn.Module, weights, device=None, *, warn_unstored: bool = True) -> nn.Module:
     """Load a pretrained encoder into `model.backbone`, strictly: every encoder key must be there with its shape, and
     the settings stored with it that no shape shows (`n_heads`, `pre_norm`) must be the model's. `weights`: a file, a
     state_dict (a whole model's too: only its encoder is read, `encoder_part`), or what `pack_encoder` makes. Dropout
-    settings may differ (fine-tuning may use others). The head is left as it is (a new classifier). Returns the model."""
+    settings may differ (fine-tuning may use others). The head is left as it is (a new classifier). Returns the model.
+    Weights that store no settings (a plain state_dict, a fastai checkpoint) cannot be checked for `n_heads` and
+    `pre_norm`: a warning says so, unless `warn_unstored=False` (the learners, which said it when they built the model)."""
     is_path = isinstance(weights, (str, os.PathLike))
     src = weights if is_path else 'the state_dict'
     sd, stored = read_encoder_file(weights) if is_path else encoder_part(weights, src)
+    if stored is None and warn_unstored: _warn_unchecked(model, src)
     inner = unwrap_model(model)  # torch.compile's or DDP's wrapper: load into the model inside
     own = {k: v for k, v in inner.state_dict().items() if k.startswith(ENCODER_PREFIX)}
     own_config = getattr(getattr(inner, 'backbone', None), 'config', None) or {}
@@ -421,10 +453,12 @@ def load_encoder_weights(model: nn.Module, weights, device=None) -> nn.Module:
                    f"takes {mine.get('c_in')}: pass the variables it was pretrained on, in the same order, or pretrain on these.")
         elif [k for k, _, _ in wrong] == [ENCODER_PREFIX + 'pos_embed'] and not (missing or unexpected):
             fix = (f"\nThe encoder's position table covers series of up to {saved.get('max_seq_len')} steps and this model "
-                   f"was built for {mine.get('max_seq_len')} (max_seq_len, passed or sized from longer series). If max_seq_len was "
-                   "passed, leave it out (the learners read it from the file); if the series are longer, crop or downsample "
-                   f"them, pretrain again with max_seq_len>={mine.get('max_seq_len')}, or let finelast_learner/fineall_learner "
-                   "learn a new position table (and patch embedding) with reinit='patch_embed'.")
+                   f"was built for {mine.get('max_seq_len')} (max_seq_len, passed, left at its default or sized from longer "
+                   f"series). Build it with max_seq_len={saved.get('max_seq_len')} (the learners and TimeMAE.from_pretrained "
+                   f"read it from the file unless it is passed); if the series are longer than {saved.get('max_seq_len')} "
+                   "steps, crop or downsample them, pretrain again with a max_seq_len that covers them, or let "
+                   "finelast_learner/fineall_learner learn a new position table (and patch embedding) with "
+                   "reinit='patch_embed'.")
         else:
             fix = ('\nBuild the model with the settings the weights were saved from (finelast_learner/fineall_learner '
                    'read them from the file, unless a setting passed to them says otherwise).')
@@ -462,7 +496,8 @@ def install_strict_transfer(cls):
                 raise ValueError('exclude_head=False: ts_learner(..., pretrained=True) loads a TimeMAE encoder only, '
                                  'never a head. Leave exclude_head out to fine-tune a new head, or build the learner '
                                  'the same way and call learn.load(name) to restore a whole saved learner, head included.')
-            try: load_encoder_weights(model, weights_path, device=device)
+            # ts_learner's build said what it assumed for a file without settings (`warn_assumed_settings`)
+            try: load_encoder_weights(model, weights_path, device=device, warn_unstored=False)
             except ValueError as e: raise ValueError(f'{e}{_TSAI_ROUTE_HINT}') from None
             if rank_distrib() == 0: print(f'pretrained TimeMAE encoder loaded from {weights_path}')  # once per launch
             return
