@@ -1,5 +1,6 @@
 """Encoder weights: atomic saving, strict loading, clear errors for missing, corrupt or mismatched files."""
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -333,9 +334,15 @@ def test_saving_through_a_symbolic_link_updates_the_file_it_names(tmp_path):
     target.write_bytes(b'old')
     (tmp_path / 'latest.pth').symlink_to(target)
     m = TimeMAE(6, 4, **SMALL)
-    save_encoder_weights(m, tmp_path / 'latest.pth')
+    assert save_encoder_weights(m, tmp_path / 'latest.pth') == tmp_path / 'latest.pth'   # the path as passed
     assert (tmp_path / 'latest.pth').is_symlink()
     assert_same_state(read_encoder_weights(target), _enc(m))
+    (tmp_path / 'next.pth').symlink_to(Path('runs') / 'new' / 'enc.pth')   # relative, to a file not there yet
+    save_encoder_weights(m, tmp_path / 'next.pth')
+    assert (tmp_path / 'next.pth').is_symlink() and (tmp_path / 'runs' / 'new' / 'enc.pth').is_file()
+    (tmp_path / 'loop.pth').symlink_to(tmp_path / 'loop.pth')
+    with pytest.raises(OSError, match='loop.pth: it is a symbolic link that leads back to itself'):
+        save_encoder_weights(m, tmp_path / 'loop.pth')
 
 
 def test_a_long_legal_file_name_saves_and_a_too_long_one_says_so(tmp_path):
@@ -343,5 +350,11 @@ def test_a_long_legal_file_name_saves_and_a_too_long_one_says_so(tmp_path):
     long = tmp_path / ('enc_' + 'x' * 230 + '.pth')                      # 238 bytes: legal on its own
     assert_same_state(read_encoder_weights(save_encoder_weights(m, long)), _enc(m))
     assert sorted(p.name for p in tmp_path.iterdir()) == [long.name]
-    with pytest.raises(OSError, match='name is too long .*pass a shorter file name'):
-        save_encoder_weights(m, tmp_path / ('enc_' + 'x' * 300 + '.pth'))
+    wide = tmp_path / ('\u4e2d' * 80 + '.pth')                              # 244 bytes in 84 characters: legal too
+    assert_same_state(read_encoder_weights(save_encoder_weights(m, wide)), _enc(m))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, wide.name])
+    with pytest.raises(OSError, match=r'its name is too long .*\(304 bytes, at most 255\): pass a shorter file name'):
+        save_encoder_weights(m, tmp_path / ('enc_' + 'x' * 296 + '.pth'))
+    with pytest.raises(OSError, match='the path is too long .*pass a path with shorter folder names'):
+        save_encoder_weights(m, tmp_path / ('f' * 300) / 'enc.pth')
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, wide.name])  # nothing half-written

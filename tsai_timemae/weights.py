@@ -71,10 +71,10 @@ def remove_stale_temporaries(path) -> list[Path]:
     return gone
 
 def _temporary_stem(path: Path) -> str:
-    """The part of `path`'s name that its temporary files carry: at most 100 characters, so that with the process id,
-    machine name and random part the temporary name stays within the file system's 255 bytes whenever the name
-    itself does."""
-    return path.name[:100]
+    """The part of `path`'s name that its temporary files carry: its first 100 bytes (as the file system counts them),
+    so that with the process id, machine name and random part the temporary name stays within `_NAME_MAX` bytes whenever
+    the name itself does. Decoded as the file system's names are (a character cut in two stays those bytes)."""
+    return os.fsdecode(os.fsencode(path.name)[:100])
 
 def _new_temporary(path: Path) -> tuple[int, str]:
     """A new, empty temporary file beside `path` (its name carries this process id and machine, for
@@ -88,20 +88,35 @@ def _new_temporary(path: Path) -> tuple[int, str]:
         except FileExistsError: continue
     raise FileExistsError(f'Could not create a temporary file beside {path}.')
 
-def _name_too_long(path: Path) -> OSError:
-    return OSError(errno.ENAMETOOLONG, f'Cannot write {path}: its name is too long for the file system '
-                                       f'({len(path.name.encode())} bytes): pass a shorter file name.')
+_NAME_MAX = 255  # bytes in one file name, on the file systems torch runs on
+
+def _too_long(path: Path) -> OSError:
+    "The file system's 'name too long', said of what is too long: the file's name, or the path to it."
+    size = len(os.fsencode(path.name))
+    if size > _NAME_MAX:
+        return OSError(errno.ENAMETOOLONG, f'Cannot write {path}: its name is too long for the file system ({size} '
+                                           f'bytes, at most {_NAME_MAX}): pass a shorter file name.')
+    return OSError(errno.ENAMETOOLONG, f'Cannot write {path}: the path is too long for the file system (a folder name '
+                                       'or the whole path): pass a path with shorter folder names.')
+
+def _link_loop(path: Path) -> OSError:
+    return OSError(errno.ELOOP, f'Cannot write {path}: it is a symbolic link that leads back to itself (a loop): '
+                                'remove or repoint the link, or pass another path.')
 
 def atomic_write(path, write, mode: str = 'wb') -> Path:
     """Call `write(f)` on a temporary file in the same folder, then rename: the file at `path` is complete or absent.
     The file gets the usual permissions (0666 less the umask), and temporary files left by killed writers of the
-    same path on this machine are removed first (their names carry the writer's process id and machine)."""
-    path = Path(path).expanduser()
+    same path on this machine are removed first (their names carry the writer's process id and machine). A symbolic
+    link is written through: the file it names is replaced and the link kept."""
+    path = given = Path(path).expanduser()
+    if len(os.fsencode(path.name)) > _NAME_MAX: raise _too_long(path)  # before any write (not every Python checks it)
     try:
         if path.is_symlink(): path = path.resolve()  # write the file the link names: replacing the link would leave it stale
         is_dir = path.is_dir()
+    except RuntimeError: raise _link_loop(given) from None  # what `resolve` raises for a loop before Python 3.13
     except OSError as e:
-        if e.errno == errno.ENAMETOOLONG: raise _name_too_long(path) from None
+        if e.errno == errno.ELOOP: raise _link_loop(given) from None
+        if e.errno == errno.ENAMETOOLONG: raise _too_long(given) from None
         raise
     if is_dir: raise IsADirectoryError(f'{path} is a folder, not a file name: pass the path of a file inside it.')
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +124,7 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
     try: fd, tmp = _new_temporary(path)
     except OSError as e:  # its error names the hidden temporary file, not the user's path; the kind of error stays
         if e.errno is None: raise  # our own message (no free temporary name), which names the path
-        if e.errno == errno.ENAMETOOLONG: raise _name_too_long(path) from None
+        if e.errno == errno.ENAMETOOLONG: raise _too_long(given) from None
         raise type(e)(e.errno, f'Cannot write {path} ({e.strerror or e}): pass a path in a folder you can write to.') from None
     try:
         with os.fdopen(fd, mode) as f:
@@ -121,7 +136,7 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
         if os.path.exists(tmp): os.remove(tmp)
         raise
     _fsync_folder(path.parent)
-    return path
+    return given  # the path as passed (a link stays the link)
 
 def _fsync_folder(folder: Path):
     """Make the rename itself durable: until the folder's entry is on disk, a power cut can leave the old file (or
