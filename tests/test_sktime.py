@@ -183,6 +183,11 @@ def test_unlabelled_series_join_pretraining(bm):
     assert not np.array_equal(plain.predict_proba(Xte), more.predict_proba(Xte))
     with pytest.raises(ValueError, match='X_unlabelled .* same channels and length'):
         TimeMAEClassifier(**TINY, X_unlabelled=Xte[..., :50]).fit(Xtr, ytr)
+    as_list = TimeMAEClassifier(**TINY, random_state=0, X_unlabelled=list(Xte)).fit(Xtr, ytr)   # arrays, as the library takes
+    as_tensor = TimeMAEClassifier(**TINY, random_state=0, X_unlabelled=torch.as_tensor(Xte)).fit(Xtr, ytr)
+    for clf in (as_list, as_tensor): np.testing.assert_array_equal(clf.predict_proba(Xte), more.predict_proba(Xte))
+    with pytest.raises(TypeError, match='X_unlabelled must be an sktime Panel .*got dict'):
+        TimeMAEClassifier(**TINY, X_unlabelled={'a': Xte}).fit(Xtr, ytr)
 
 
 def test_fine_tuning_scales_inputs_as_pretraining_did(bm):

@@ -287,6 +287,19 @@ def _changed_sizes(est) -> dict:
     return {k: getattr(est, k) for k in ('d_model', 'n_layers', 'd_ff', 'window', 'max_seq_len')
             if k in defaults and getattr(est, k) != defaults[k].default}
 
+def _unlabelled_panel(Xu):
+    """`X_unlabelled` as arrays go to `as_panel` (numpy, a torch tensor, a list of equal-shape arrays; 2-D: one
+    channel); any other sktime Panel is converted by sktime, and what is none gets an error that names the parameter."""
+    if isinstance(Xu, torch.Tensor): Xu = Xu.detach().cpu().numpy()
+    if isinstance(Xu, np.ndarray): return Xu[:, None] if Xu.ndim == 2 else Xu
+    if isinstance(Xu, (list, tuple)) and Xu and all(isinstance(x, (np.ndarray, torch.Tensor)) for x in Xu):
+        return [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x for x in Xu]  # as_panel stacks them
+    try: return convert_to(Xu, 'numpy3D', 'Panel')
+    except TypeError: pass
+    raise TypeError(f'X_unlabelled must be an sktime Panel of series: a numpy array or torch tensor [n, channels, '
+                    f'steps] (or [n, steps] for one channel), a list of equal-shape [channels, steps] arrays, a '
+                    f'pd-multiindex DataFrame or a list of DataFrames; got {type(Xu).__name__}.')
+
 def _learner(est, dls, weights, tmp, **kwargs):
     """A TimeMAE learner on `dls` whose encoder is loaded from `weights` (architecture read from the file, `n_heads`
     too unless the estimator gives one; `dropout` is the estimator's), or a randomly initialised one when `weights`
@@ -302,7 +315,24 @@ def _for_inference(learn):
     learn.dls.path = learn.path = Path('.')  # fastai's default; tsai would re-create the temporary directory
     learn.dls = learn.dls.new_empty()
     learn.opt, learn.loss_grad = None, None
+    return _to_cpu(learn)
+
+def _to_cpu(learn):
+    """Keep a fitted learner on the CPU between calls: a pickled tensor records its device, and one fitted on a GPU
+    would not load where there is none (`pickle.load` has no `map_location`). `_serving` moves it for each call."""
+    learn.model.cpu()
+    learn.dls.to(torch.device('cpu'))
     return learn
+
+@contextlib.contextmanager
+def _serving(learn):
+    "Predict on the machine's default device (fastai's `default_device`), then put the learner back on the CPU."
+    from fastai.torch_core import default_device
+    device = default_device()
+    learn.model.to(device)
+    learn.dls.to(device)
+    try: yield learn
+    finally: _to_cpu(learn)
 
 def _sklearn_tags(estimator_type: str | None):
     """scikit-learn >= 1.6 asks every estimator in a `Pipeline`, `cross_val_score` or `GridSearchCV` for its tags;
@@ -362,7 +392,8 @@ class TimeMAEClassifier(BaseClassifier):
     X_unlabelled : optional sktime Panel (e.g. numpy [n, channels, steps]) of extra series for pretraining, whose
         scaling (statistics of `X` and `X_unlabelled` together) fine-tuning and prediction then share; not used when
         `pretrain_epochs=0`. Same channels and length as `X`
-    random_state : int for identical results on every fit, None for fresh randomness
+    random_state : int for identical results on every fit on the CPU (on a GPU some kernels, e.g. the backward
+        pass of a gather, are not deterministic), None for fresh randomness
     verbose : show fastai's progress and the pretraining losses
     max_seq_len : the longest series the model takes; None: 8,192 steps, or the training series' length if longer.
         Give more to predict on series longer than those `fit` saw.
@@ -465,7 +496,7 @@ class TimeMAEClassifier(BaseClassifier):
         _check_equal_length(Xu, 'X_unlabelled', self, fix="Pad it to X's length first, e.g. with sktime's PaddingTransformer: "
                             "`X_unlabelled = PaddingTransformer(pad_length=n_steps).fit_transform(X_unlabelled)` "
                             "(a pipeline pads X, not X_unlabelled).")
-        Xu = _panel(Xu[:, None] if isinstance(Xu, np.ndarray) and Xu.ndim == 2 else convert_to(Xu, 'numpy3D', 'Panel'))
+        Xu = _panel(_unlabelled_panel(Xu))
         _check_finite(Xu, 'X_unlabelled', self, fix="Impute it first, e.g. `X_unlabelled = Imputer(method='linear')"
                       ".fit_transform(X_unlabelled)` (sktime) or np.nan_to_num (a pipeline imputes X, not X_unlabelled).")
         if Xu.shape[1:] != X.shape[1:]:
@@ -477,7 +508,7 @@ class TimeMAEClassifier(BaseClassifier):
         "Class probabilities, columns in the order of `classes_` (softmax of the fine-tuned model)."
         X = _panel(X, self.learn_)
         _check_finite(X, 'X', self)
-        with self.learn_.no_bar(), keep_random_state():  # predict leaves the caller's random streams alone
+        with _serving(self.learn_), self.learn_.no_bar(), keep_random_state():  # the caller's random streams stay
             probs = self.learn_.get_X_preds(X, bs=max(self.batch_size, 256), with_decoded=False)[0]
         return np.asarray(probs, dtype=float)
 
@@ -592,7 +623,8 @@ class TimeMAETransformer(BaseTransformer):
             raise ValueError(f"pool='flatten' gives one column per patch, so it needs series of the length it was fitted "
                              f"on ({self.n_steps_} steps, {-(-self.n_steps_ // window)} patches of {window}); these have "
                              f"{X.shape[-1]}. Pad or cut them to that length, or use pool='mean' for series of any length.")
-        return pd.DataFrame(get_embeddings(self.learn_, X, bs=max(self.batch_size, 256), pool=self.pool, layer=self.layer))
+        with _serving(self.learn_):
+            return pd.DataFrame(get_embeddings(self.learn_, X, bs=max(self.batch_size, 256), pool=self.pool, layer=self.layer))
 
     @classmethod
     def get_test_params(cls, parameter_set='default'):
