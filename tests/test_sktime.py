@@ -188,6 +188,22 @@ def test_unlabelled_series_join_pretraining(bm):
     for clf in (as_list, as_tensor): np.testing.assert_array_equal(clf.predict_proba(Xte), more.predict_proba(Xte))
     with pytest.raises(TypeError, match='X_unlabelled must be an sktime Panel .*got dict'):
         TimeMAEClassifier(**TINY, X_unlabelled={'a': Xte}).fit(Xtr, ytr)
+    with pytest.raises(ValueError, match='X_unlabelled is empty'):
+        TimeMAEClassifier(**TINY, X_unlabelled=[]).fit(Xtr, ytr)
+
+
+def test_a_fitted_classifier_pickles_as_small_after_predicting_as_after_fit(bm):
+    "fastai's get_preds keeps its last batch, output and loader on the learner: they must not travel in the pickle."
+    import pickle
+    Xtr, ytr, Xte, _ = bm
+    clf = TimeMAEClassifier(**TINY, random_state=0).fit(Xtr, ytr)
+    size = len(pickle.dumps(clf))
+    probs = clf.predict_proba(np.concatenate([Xte] * 20))
+    learn = clf.learn_
+    assert learn.pred is None and learn.dl is None and learn.xb == (None,)
+    assert len(pickle.dumps(clf)) < size * 1.05
+    assert all(p.device.type == 'cpu' for p in learn.model.parameters()) and learn.dls.device.type == 'cpu'
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(Xte), probs[:len(Xte)])
 
 
 def test_fine_tuning_scales_inputs_as_pretraining_did(bm):

@@ -10,6 +10,7 @@ import inspect
 import io
 import re
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -292,8 +293,11 @@ def _unlabelled_panel(Xu):
     channel); any other sktime Panel is converted by sktime, and what is none gets an error that names the parameter."""
     if isinstance(Xu, torch.Tensor): Xu = Xu.detach().cpu().numpy()
     if isinstance(Xu, np.ndarray): return Xu[:, None] if Xu.ndim == 2 else Xu
-    if isinstance(Xu, (list, tuple)) and Xu and all(isinstance(x, (np.ndarray, torch.Tensor)) for x in Xu):
-        return [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x for x in Xu]  # as_panel stacks them
+    if isinstance(Xu, (list, tuple)) and not len(Xu):
+        raise ValueError('X_unlabelled is empty: pass the extra unlabelled series, or leave X_unlabelled out (None).')
+    if isinstance(Xu, (list, tuple)) and all(isinstance(x, (np.ndarray, torch.Tensor)) for x in Xu):
+        arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in Xu]
+        return [a[None] if a.ndim == 1 else a for a in arrays]  # as_panel stacks them; 1-D: one channel
     try: return convert_to(Xu, 'numpy3D', 'Panel')
     except TypeError: pass
     raise TypeError(f'X_unlabelled must be an sktime Panel of series: a numpy array or torch tensor [n, channels, '
@@ -318,21 +322,30 @@ def _for_inference(learn):
     return _to_cpu(learn)
 
 def _to_cpu(learn):
-    """Keep a fitted learner on the CPU between calls: a pickled tensor records its device, and one fitted on a GPU
-    would not load where there is none (`pickle.load` has no `map_location`). `_serving` moves it for each call."""
+    """Keep a fitted learner on the CPU between calls, without the last batch and prediction: a pickled tensor records
+    its device, and one fitted on a GPU would not load where there is none (`pickle.load` has no `map_location`).
+    fastai's `get_preds` returns before its own clean-up, so the last batch, output and data loader (every series
+    predicted) would stay on the learner and in its pickle. `_serving` moves it for each call."""
+    learn._end_cleanup()  # dl, xb, yb, pred, loss -> None
+    learn.loss_grad = None
     learn.model.cpu()
     learn.dls.to(torch.device('cpu'))
     return learn
+
+# one call at a time moves and uses the fitted learners (another thread's clean-up would move one mid-prediction)
+_SERVING = threading.RLock()
 
 @contextlib.contextmanager
 def _serving(learn):
     "Predict on the machine's default device (fastai's `default_device`), then put the learner back on the CPU."
     from fastai.torch_core import default_device
-    device = default_device()
-    learn.model.to(device)
-    learn.dls.to(device)
-    try: yield learn
-    finally: _to_cpu(learn)
+    with _SERVING:
+        try:
+            device = default_device()
+            learn.model.to(device)
+            learn.dls.to(device)
+            yield learn
+        finally: _to_cpu(learn)
 
 def _sklearn_tags(estimator_type: str | None):
     """scikit-learn >= 1.6 asks every estimator in a `Pipeline`, `cross_val_score` or `GridSearchCV` for its tags;
