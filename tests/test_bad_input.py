@@ -603,3 +603,36 @@ def test_a_refused_command_leaves_no_empty_output_folder(tmp_path, monkeypatch, 
     (tmp_path / 'afile').write_text('x')  # refused after the output folder was made: `new/../kept` is the user's `kept`
     assert main(['probe', 'BasicMotions', '--root', 'afile', '--out-dir', 'new/../kept']) == 2
     assert (tmp_path / 'kept').is_dir() and not (tmp_path / 'new').exists()
+
+
+def test_a_wrong_prediction_is_not_matched_through_the_number_another_class_shares():
+    "Classes '01' and '1': a series labelled '01' predicted '1' was scored right, since neither side alone spelt 1 twice."
+    from tsai_timemae.evaluate import comparable_labels
+    y, pred = np.array(['01'] * 3), np.array(['1'] * 3)
+    a, b = comparable_labels(y, pred, classes=['01', '1'])
+    assert not (a == b).any()
+    a, b = comparable_labels(np.array(['1.0', '2']), pred[:2], classes=['1', '2'])   # one spelling each: numbers match
+    assert list(a == b) == [True, False]
+
+
+def test_numbers_match_among_text_labels():
+    "A float label 1.0 against the classes '1' and 'other' became '1.0' against '1'."
+    from tsai_timemae.evaluate import comparable_labels
+    a, b = comparable_labels(np.array([1.0, 1.0]), np.array(['1', 'other']), classes=['1', 'other'])
+    assert list(a == b) == [True, False]
+    a, b = comparable_labels(np.array([b'a', b'1.0']), np.array(['a', '1']))
+    assert list(a == b) == [True, True]
+
+
+def test_evaluate_learner_reads_the_model_s_classes_when_it_matches_numbers():
+    from tsai.all import TSClassification, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, evaluate_learner, predict_labels
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 2, 16)).astype('float32'), np.array(['01', '1'] * 15)
+    dls = get_ts_dls(X, y, splits=(list(range(20)), list(range(20, 30))), tfms=[None, TSClassification()], bs=8)
+    learn = ts_learner(dls, TimeMAE, d_model=16, n_layers=1, n_heads=2, d_ff=32, seed=0)
+    said = predict_labels(learn, X)
+    one = said == max(set(said), key=list(said).count)  # the series of the class said most: one spelling predicted
+    wrong = np.where(said[one] == '1', '01', '1')       # ... each labelled with the other class
+    assert evaluate_learner(learn, X[one], wrong)['accuracy'] == 0.0
+    assert evaluate_learner(learn, X, said)['accuracy'] == 1.0

@@ -888,7 +888,8 @@ def run_timemae_linear(ds, s: TimeMAELinear, seed, cache_dir, work_dir, bar=True
     with contextlib.redirect_stdout(io.StringIO()):  # the learner's 'encoder loaded' line
         f_train, f_test = (get_embeddings(learn, X, pool=s.readout) for X in (ds.X_train[idx], ds.X_test))
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=s.C, max_iter=2000))
-    y, pred = comparable_labels(ds.y_test, clf.fit(f_train, ds.y_train[idx]).predict(f_test))
+    pred = clf.fit(f_train, ds.y_train[idx]).predict(f_test)
+    y, pred = comparable_labels(ds.y_test, pred, classes=clf.classes_)
     metrics = {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}
     return {'metrics': metrics, 'history': [], 'best_epoch': None, 'valid_at_best': None, 'pretraining': pre}
 

@@ -62,23 +62,36 @@ def label_vocab(learn) -> list:
     if not vocab: raise ValueError("This learner's data loaders hold no label vocabulary: it is not a classifier trained on labels.")
     return list(vocab[-1])
 
-def comparable_labels(y, pred) -> tuple[np.ndarray, np.ndarray]:
-    """`y` and `pred` as arrays that compare label by label. Casting `y` to the predictions' dtype, as this did before,
-    truncates text labels to the width of the predicted ones: a test label '10' next to '<U1' predictions became '1',
-    and a class the model never saw was scored as right."""
+def _label_text(v) -> str:
+    return v.decode(errors='replace') if isinstance(v, (bytes, np.bytes_)) else str(v)
+
+def _label_key(v) -> str:
+    "A label as it compares: its number in plain digits ('1.0', '1' and 1 -> '1'; '10', not '1E+1'), else its text."
+    k = numeric_label_key(v)
+    return _label_text(v) if k is None else format(k, 'f')
+
+def _one_spelling_per_number(values) -> bool:
+    "No two spellings of one number among `values` ('01' and '1' are then two classes, which must stay two)."
+    spellings = {}
+    for v in values: spellings.setdefault(_label_key(v), set()).add(_label_text(v))
+    return all(len(s) == 1 for s in spellings.values())
+
+def comparable_labels(y, pred, classes=None) -> tuple[np.ndarray, np.ndarray]:
+    """`y` and `pred` as arrays that compare label by label. Numbers compare as numbers, written as text or not (1.0
+    against the class '1', '1.0' against '1'), among text labels too (a float 1.0 against the classes '1' and
+    'other'), unless a side writes one number two ways: `classes`, the model's whole vocabulary, counts as the
+    predictions' side, so a model with the classes '01' and '1' that predicts '1' for a series labelled '01' is
+    wrong even when no prediction reads '01'. Casting `y` to the predictions' dtype, as this did once, truncated text
+    labels to the width of the predicted ones ('10' next to '<U1' predictions became '1')."""
     y, pred = np.asarray(y), np.asarray(pred)
-    text = [a.dtype.kind in 'USO' for a in (y, pred)]
-    if any(text):  # numeric text compares as its number (1.0 as '1' did not, nor '1.0' as '1')
-        keys = [[numeric_label_key(v) for v in a] for a in (y, pred)]
-        # ... where each side writes each number one way: '01' and '1' both in y are two classes, and stay two
-        exact = lambda a, k: None not in k and len({str(v) for v in a}) == len(set(k))
-        if exact(y, keys[0]) and exact(pred, keys[1]):
-            return tuple(np.array([format(k, 'f') for k in ks]) for ks in keys)  # plain digits: '10', not '1E+1'
-    if any(text): return y.astype(str), pred.astype(str)
-    return y, pred
+    if not any(a.dtype.kind in 'USO' for a in (y, pred)): return y, pred
+    known = list(pred) + ([] if classes is None else list(np.asarray(classes).ravel()))
+    if _one_spelling_per_number(list(y)) and _one_spelling_per_number(known):
+        return tuple(np.array([_label_key(v) for v in a], dtype=str) for a in (y, pred))
+    return y.astype(str), pred.astype(str)  # exact spellings
 
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."
-    y, pred = comparable_labels(y, predict_labels(learn, X, bs))
+    y, pred = comparable_labels(y, predict_labels(learn, X, bs), classes=label_vocab(learn))
     if not len(pred): raise ValueError('evaluate_learner needs at least one series to score: X is empty.')
     return {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}
