@@ -636,3 +636,12 @@ def test_evaluate_learner_reads_the_model_s_classes_when_it_matches_numbers():
     wrong = np.where(said[one] == '1', '01', '1')       # ... each labelled with the other class
     assert evaluate_learner(learn, X[one], wrong)['accuracy'] == 0.0
     assert evaluate_learner(learn, X, said)['accuracy'] == 1.0
+
+
+def test_one_number_written_two_ways_leaves_the_other_numbers_matching():
+    "Classes '01', '1' and '2': 2.0 against '2' must still match; only 1 is ambiguous."
+    from tsai_timemae.evaluate import comparable_labels
+    a, b = comparable_labels(np.array([2.0, 1.0]), np.array(['2', '1']), classes=['01', '1', '2'])
+    assert list(a == b) == [True, False]
+    a, b = comparable_labels(np.array(['2.0', '01', '1']), np.array(['2', '1', '1']))   # y spells 1 twice
+    assert list(a == b) == [True, False, True]

@@ -70,25 +70,35 @@ def _label_key(v) -> str:
     k = numeric_label_key(v)
     return _label_text(v) if k is None else format(k, 'f')
 
-def _one_spelling_per_number(values) -> bool:
-    "No two spellings of one number among `values` ('01' and '1' are then two classes, which must stay two)."
+def _distinct(a: np.ndarray) -> tuple[list, np.ndarray]:
+    "The distinct labels of `a` and where each element's is (`np.unique`'s, also for objects that do not sort: 1 and 'a')."
+    index, inverse = {}, np.empty(len(a), dtype=np.intp)
+    for i, v in enumerate(a.tolist() if a.dtype.kind != 'O' else a):  # by type too: True, 1 and 1.0 hash alike
+        inverse[i] = index.setdefault((type(v), v), len(index))
+    return [v for _, v in index], inverse
+
+def _written_two_ways(values) -> set:
+    "The numbers that `values` spell two ways ('01' and '1' are then two classes, which must stay two)."
     spellings = {}
     for v in values: spellings.setdefault(_label_key(v), set()).add(_label_text(v))
-    return all(len(s) == 1 for s in spellings.values())
+    return {k for k, s in spellings.items() if len(s) > 1}
 
 def comparable_labels(y, pred, classes=None) -> tuple[np.ndarray, np.ndarray]:
     """`y` and `pred` as arrays that compare label by label. Numbers compare as numbers, written as text or not (1.0
     against the class '1', '1.0' against '1'), among text labels too (a float 1.0 against the classes '1' and
-    'other'), unless a side writes one number two ways: `classes`, the model's whole vocabulary, counts as the
-    predictions' side, so a model with the classes '01' and '1' that predicts '1' for a series labelled '01' is
-    wrong even when no prediction reads '01'. Casting `y` to the predictions' dtype, as this did once, truncated text
-    labels to the width of the predicted ones ('10' next to '<U1' predictions became '1')."""
-    y, pred = np.asarray(y), np.asarray(pred)
+    'other'), except a number that a side writes two ways, which compares by its exact spelling: `classes`, the
+    model's whole vocabulary, counts as the predictions' side, so a model with the classes '01' and '1' that predicts
+    '1' for a series labelled '01' is wrong even when no prediction reads '01' (and its class '2' still matches 2.0).
+    Casting `y` to the predictions' dtype, as this did once, truncated text labels to the width of the predicted ones
+    ('10' next to '<U1' predictions became '1'). Each distinct label is parsed once."""
+    y, pred = np.asarray(y).ravel(), np.asarray(pred).ravel()
     if not any(a.dtype.kind in 'USO' for a in (y, pred)): return y, pred
-    known = list(pred) + ([] if classes is None else list(np.asarray(classes).ravel()))
-    if _one_spelling_per_number(list(y)) and _one_spelling_per_number(known):
-        return tuple(np.array([_label_key(v) for v in a], dtype=str) for a in (y, pred))
-    return y.astype(str), pred.astype(str)  # exact spellings
+    uniq = [_distinct(a) for a in (y, pred)]
+    known = uniq[1][0] + ([] if classes is None else list(np.asarray(classes).ravel()))
+    twice = _written_two_ways(uniq[0][0]) | _written_two_ways(known)
+    key = lambda v: k if (k := _label_key(v)) not in twice else _label_text(v)  # a number's key is never another's text
+    return tuple(np.array([key(v) for v in u], dtype=str)[inv] if len(u) else np.array([], dtype=str)
+                 for u, inv in uniq)
 
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."
