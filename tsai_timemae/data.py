@@ -387,7 +387,10 @@ def recording_groups(X, overlap: int | None = None) -> np.ndarray:
     Matching is exact, so it finds windows cut from the same array, not from rescaled copies; identical stretches in
     different recordings (a constant signal) join them into one group, which only makes a grouped split stricter.
     Only windows that overlap by exactly `overlap` steps are chained: with another hop a recording falls into several
-    groups (pass the true overlap), and segments cut side by side without overlap are not found at all.
+    groups (pass the true overlap), and segments cut side by side without overlap are not found at all. A missing
+    window breaks the chain too: UCI HAR dropped the windows at activity changes, so its 7,352 training windows form
+    600 groups of one activity each (`benchmarks/recording_groups_har.py`), bouts of about 12 windows, several per
+    subject. A split over these groups holds out bouts, not people: the same subjects are on both sides.
     Ids are numbered from 0 in the order of each group's first window."""
     X, overlap = _check_overlap(X, overlap)
     head = {}

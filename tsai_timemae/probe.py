@@ -643,7 +643,8 @@ def _protocol_title(protocol: str) -> str:
     if protocol == 'valid': return f'Validation split (data sets with at least {MIN_TRAIN_FOR_VALID} training series)'
     if protocol.startswith('rec'):
         return (f'{protocol[3:]}-fold cross-validation over whole recordings of train + validation '
-                '(`--by-recording`: StratifiedGroupKFold on recording_groups)')
+                '(`--by-recording`: StratifiedGroupKFold on recording_groups, unbroken chains of overlapping windows; '
+                "on HAR these are activity bouts, so a fold's subjects are also in its fit set)")
     if protocol.startswith('unseen'):
         return (f'{protocol[6:]}-fold cross-validation over train + validation, each fold scored by an encoder '
                 'pretrained without it (`--unseen`: the scored series are new to the encoder)')
@@ -783,7 +784,9 @@ def add_args(p):
                    help=f'cross-validation folds for small data sets (default: {CV_FOLDS}; at least 2)')
     p.add_argument('--by-recording', action='store_true',
                    help='cross-validate over whole recordings of train + validation (StratifiedGroupKFold on '
-                        'recording_groups): for windows cut with overlap, e.g. HAR, whose validation split shares them')
+                        'recording_groups, unbroken chains of overlapping windows): for windows cut with overlap, e.g. '
+                        'HAR, whose validation split shares them (on HAR the chains are activity bouts: subjects are '
+                        'still shared between folds)')
     p.add_argument('--unseen', action='store_true',
                    help='pretrain one encoder per fold on the other folds only and score the probe on the held-out '
                         'fold, so every scored series is new to the encoder, as test series are (one pretraining per fold)')
