@@ -587,3 +587,21 @@ def test_a_curve_line_ends_with_the_last_pretraining_epochs_statistics_mean_over
     assert _curve_lines(runs)[0].endswith('codeword accuracy 0.600')
     runs[0]['history_last'] = None
     assert _curve_lines(runs) == ['- t, D: e0 50.0 · e10 90.0']
+
+
+def test_a_probe_that_stops_before_converging_says_so_although_tsai_hides_sklearn_s_warning(monkeypatch):
+    import tsai.all  # noqa: F401  (its blanket filter is what hid scikit-learn's ConvergenceWarning)
+    from tsai_timemae import probe
+    from tsai_timemae.notices import TimeMAEWarning
+    rng = np.random.default_rng(0)
+    f, y = rng.normal(size=(60, 8)), np.repeat([0, 1, 2], 20)
+    monkeypatch.setattr(probe, 'MAX_ITER', 1)
+    with pytest.warns(TimeMAEWarning, match='stopped at MAX_ITER = 1 iterations'):
+        probe.linear_probe_score(f, y, f, y)
+    with pytest.warns(TimeMAEWarning, match=r'\(5 fit\(s\)\)'):
+        probe.cv_probe_score(f, y, folds=5)
+    monkeypatch.setattr(probe, 'MAX_ITER', 3000)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', TimeMAEWarning)
+        probe.linear_probe_score(f, y, f, y)

@@ -56,9 +56,26 @@ def _probe_model():
     from sklearn.preprocessing import StandardScaler
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER))
 
+@contextlib.contextmanager
+def _convergence_said():
+    """Say, past tsai's blanket `filterwarnings('ignore', category=UserWarning)` (which hides scikit-learn's
+    `ConvergenceWarning` once tsai is imported), when a probe's logistic regression stopped before converging: its
+    score may then be below what the features allow. Other warnings pass on as they came."""
+    from sklearn.exceptions import ConvergenceWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', ConvergenceWarning)
+        yield
+    stopped = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    for w in caught:
+        if w not in stopped: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if stopped:
+        timemae_warn(f'The linear probe\'s logistic regression stopped at MAX_ITER = {MAX_ITER} iterations before '
+                     f'converging ({len(stopped)} fit(s)): its score may be below what the features allow. Set '
+                     'tsai_timemae.probe.MAX_ITER higher and score again.', stacklevel=4)
+
 def linear_probe_score(f_train, y_train, f_eval, y_eval) -> float:
     "Accuracy on `(f_eval, y_eval)` of `StandardScaler` + `LogisticRegression` fitted on `(f_train, y_train)`."
-    return float(_probe_model().fit(f_train, y_train).score(f_eval, y_eval))
+    with _convergence_said(): return float(_probe_model().fit(f_train, y_train).score(f_eval, y_eval))
 
 def unseen_folds(y, folds: int = CV_FOLDS) -> list:
     """Stratified, shuffled folds (`random_state=0`) as `(fit, held_out)` index arrays: the folds `cv_probe_score`
@@ -89,7 +106,8 @@ def cv_probe_score(features, y, folds: int = CV_FOLDS, groups=None) -> float:
         raise ValueError(f'{len(np.unique(groups))} recordings cannot fill {folds} folds that keep each recording '
                          'on one side; pass fewer folds (--folds), or drop by_recording (--by-recording).')
     cv = unseen_folds(y, folds) if groups is None else StratifiedGroupKFold(folds, shuffle=True, random_state=0)
-    return float(cross_val_score(_probe_model(), features, y, groups=groups, cv=cv, error_score='raise').mean())
+    with _convergence_said():
+        return float(cross_val_score(_probe_model(), features, y, groups=groups, cv=cv, error_score='raise').mean())
 
 def probe_protocol(n_train: int, folds: int = CV_FOLDS, by_recording: bool = False, unseen: bool = False) -> str:
     """`'rec<folds>'` when asked to hold out whole recordings, `'unseen<folds>'` when each fold's encoder is
