@@ -468,12 +468,11 @@ def load_encoder_weights(model: nn.Module, weights, device=None, *, warn_unstore
                    f"takes {mine.get('c_in')}: pass the variables it was pretrained on, in the same order, or pretrain on these.")
         elif [k for k, _, _ in wrong] == [ENCODER_PREFIX + 'pos_embed'] and not (missing or unexpected):
             fix = (f"\nThe encoder's position table covers series of up to {saved.get('max_seq_len')} steps and this model "
-                   f"was built for {mine.get('max_seq_len')} (max_seq_len, passed, left at its default or sized from longer "
-                   f"series). Build it with max_seq_len={saved.get('max_seq_len')} (the learners and TimeMAE.from_pretrained "
-                   f"read it from the file unless it is passed); if the series are longer than {saved.get('max_seq_len')} "
-                   "steps, crop or downsample them, pretrain again with a max_seq_len that covers them, or let "
-                   "finelast_learner/fineall_learner learn a new position table (and patch embedding) with "
-                   "reinit='patch_embed'.")
+                   f"was built for {mine.get('max_seq_len')} (max_seq_len, passed or sized from longer series). If max_seq_len "
+                   "was passed, leave it out (the learners and TimeMAE.from_pretrained read it from the file); a model built "
+                   f"by hand needs max_seq_len={saved.get('max_seq_len')}. If the series are longer, crop or downsample them, "
+                   f"pretrain again with max_seq_len>={mine.get('max_seq_len')}, or let finelast_learner/fineall_learner "
+                   "learn a new position table (and patch embedding) with reinit='patch_embed'.")
         else:
             fix = ('\nBuild the model with the settings the weights were saved from (finelast_learner/fineall_learner '
                    'read them from the file, unless a setting passed to them says otherwise).')
