@@ -281,15 +281,23 @@ def report_readout(path):
     print('| data set (protocol, epochs) | seeds | pretrained L | pretrained M | M - L (per seed) | untrained L | '
           'untrained M | pretrained - untrained, L | pretrained - untrained, M |')
     print('|---|---|---|---|---|---|---|---|---|')
+    each = []  # (M - L in points, which encoder) for every encoder of the table
     for (n, protocol, epochs), encs in sorted(by.items()):
         pre, un = encs.get('pretrained', {}), encs.get('untrained', {})
         seeds = sorted(set(pre) & set(un))
         if not seeds: continue
+        each += [(100 * (r[mean_key] - last(r)), f"{n} {enc} seed {k}") for enc, d in (('pretrained', pre), ('untrained', un))
+                 for k, r in sorted(d.items()) if k in seeds]
         P = lambda d, f: [100 * f(d[k]) for k in seeds]
         pl, pm, ul, um = P(pre, last), P(pre, lambda r: r[mean_key]), P(un, last), P(un, lambda r: r[mean_key])
         print(f"| {n} ({protocol}, {epochs}) | {','.join(map(str, seeds))} | {np.mean(pl):.2f} | {np.mean(pm):.2f} | "
               f"{pts(np.mean(pm) - np.mean(pl))} ({', '.join(pts(b - a) for a, b in zip(pl, pm))}) | {np.mean(ul):.2f} | "
               f"{np.mean(um):.2f} | {pts(np.mean(pl) - np.mean(ul))} | {pts(np.mean(pm) - np.mean(um))} |")
+    if each:
+        lower = [f'{who} ({pts(d)})' for d, who in each if round(d, 9) < 0]
+        level = sum(round(d, 9) == 0 for d, _ in each)
+        print(f"\nEncoders reading higher under M than under L: {sum(round(d, 9) > 0 for d, _ in each)} of {len(each)}; "
+              f"level: {level}; lower: {'; '.join(lower) or 'none'}")
 
 
 def compare_last_block(path, results_dir):

@@ -101,9 +101,12 @@ def test_readout_report_pairs_each_read_out_with_the_untrained_encoder_of_the_sa
             dict(_row(1, [0.1, 0.5, 0.5], encoder='untrained'), blocks_mean_score=0.6),
             _row(2, [0.1, 0.5, 0.9]), _row(2, [0.1, 0.5, 0.5], encoder='untrained')]  # before session 57: left out
     report_readout(_write(tmp_path, rows))
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith('| GunPoint'))
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith('| GunPoint'))
     cells = [c.strip() for c in line.strip('|').split('|')]
     assert cells[1:] == ['0,1', '70.00', '70.00', '+0.00 (+10.00, -10.00)', '50.00', '60.00', '+20.00', '+10.00']
+    assert ('Encoders reading higher under M than under L: 3 of 4; level: 0; lower: GunPoint pretrained '
+            'seed 1 (-10.00)') in out
 
 
 def test_readout_report_reads_a_test_split_file(tmp_path, capsys):
