@@ -605,3 +605,14 @@ def test_a_probe_that_stops_before_converging_says_so_although_tsai_hides_sklear
     with warnings.catch_warnings():
         warnings.simplefilter('error', TimeMAEWarning)
         probe.linear_probe_score(f, y, f, y)
+
+
+def test_a_tag_whose_seeds_ran_other_settings_is_refused_in_the_report():
+    "Two runs of one tag started together each pass the start-of-run check; the report must not average them."
+    def rec(seed, ratio):
+        return {'dataset': 'D', 'tag': 't', 'seed': seed, 'protocol': 'cv5', 'untrained_score': .5, 'final_score': .7,
+                'untrained_only': False, 'epochs': 5, 'given': {'arch': {}, 'bs': None}, '_path': f'D/t/seed{seed}.json',
+                'settings': {'tag': 't', 'seed': seed, 'pretrain': {'mask_ratio': ratio}}}
+    assert summarize_probe([rec(0, .6), rec(1, .6)])[-1]['n'] == 2
+    with pytest.raises(ValueError, match=r'D/t/seed0.json and D/t/seed1.json ran tag .t. with other settings'):
+        summarize_probe([rec(0, .6), rec(1, .5)])

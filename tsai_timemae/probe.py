@@ -580,6 +580,17 @@ def _mark(mean: float, std: float, n: int) -> str:
     if n < 2: return '?'
     return '▲' if mean > std + ROUND_OFF else '▼' if mean < -std - ROUND_OFF else '≈'
 
+def _check_one_setting(rs: list[dict]):
+    """A tag's seeds are averaged into one row, so they must have run one setting. The run checks its sibling seeds
+    when it starts; two runs of one tag started at the same time with other settings pass that check, and are refused
+    here, naming both files."""
+    first = rs[0]
+    for r in rs[1:]:
+        if not _same_settings({**first.get('settings', {}), 'seed': None}, {**r.get('settings', {}), 'seed': None}):
+            raise ValueError(f"{first.get('_path', 'seed ' + str(first['seed']))} and {r.get('_path', 'seed ' + str(r['seed']))} "
+                             f"ran tag {r['tag']!r} with other settings, and a tag's seeds are averaged into one row: "
+                             'move one of them under another tag folder (and its tag), or delete it and run it again.')
+
 def summarize_probe(runs) -> list[dict]:
     """One row per (protocol, row, data set): `row` is a tag or an untrained label; scores in percent over seeds
     (std with ddof=0). Tag rows also carry the paired difference to the same seeds' untrained scores and a `mark`."""
@@ -597,6 +608,7 @@ def summarize_probe(runs) -> list[dict]:
         rows.append({'protocol': protocol, 'row': label, 'kind': 'untrained', 'dataset': d, 'seeds': sorted(by_seed),
                      'n': len(by_seed), 'mean': m, 'std': s, 'runs_differ': _tie_to_zero(spread)})
     for (protocol, tag, d), rs in groups.items():
+        _check_one_setting(rs)
         m, s = _stats([r['final_score'] for r in rs])
         um, _ = _stats([r['untrained_score'] for r in rs])
         dm, dsd = _stats([r['final_score'] - r['untrained_score'] for r in rs])
