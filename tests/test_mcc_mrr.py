@@ -578,3 +578,40 @@ def test_normalised_targets_over_a_single_masked_patch_are_named_once():
             for _ in range(2): net(torch.randn(3, 2, length))
         named = [x for x in w if issubclass(x.category, TimeMAEWarning) and 'only one patch is masked' in str(x.message)]
         assert len(named) == expected, length
+
+
+# -- MRR's distance: squared error or cosine ----------------------------------------------------------------------
+def _mrr_out(reps, targets):
+    bs, m, _ = reps.shape
+    return dict(logits=torch.zeros(bs, m, 4), targets=torch.full((bs, m, 4), .25), masked_reps=reps, target_reps=targets,
+                usage=torch.full((4,), .25), copy_codes=torch.zeros(bs, m, dtype=torch.long), rep_vis=torch.randn(bs, m, 8))
+
+
+def test_cosine_mrr_ignores_the_scale_of_the_representations_and_squared_error_does_not():
+    torch.manual_seed(0)
+    t = torch.randn(2, 3, 8)
+    mse, cos = TimeMAELoss(0., 1.), TimeMAELoss(0., 1., mrr_loss='cosine')
+    assert float(cos(_mrr_out(3 * t, t))) == pytest.approx(0., abs=1e-6)      # the same direction, three times longer
+    assert float(mse(_mrr_out(3 * t, t))) == pytest.approx(float((2 * t).pow(2).mean()), rel=1e-5)
+    assert float(cos(_mrr_out(-t, t))) == pytest.approx(2., abs=1e-5)         # the opposite direction
+    assert float(mse(_mrr_out(t + 1, t))) == pytest.approx(1., rel=1e-5)      # the default is torch's mean squared error
+
+
+def test_per_series_mrr_losses_average_to_the_batch_loss_for_both_distances():
+    "fastai's get_preds(with_loss=True) sets reduction='none': one loss per series, whose mean is the batch's."
+    torch.manual_seed(1)
+    reps, t = torch.randn(4, 5, 8), torch.randn(4, 5, 8)
+    for kind in ('mse', 'cosine'):
+        loss = TimeMAELoss(0., 1., mrr_loss=kind)
+        batch = float(loss(_mrr_out(reps, t)))
+        loss.reduction = 'none'
+        per_series = loss(_mrr_out(reps, t))
+        assert per_series.shape == (4,) and float(per_series.mean()) == pytest.approx(batch, rel=1e-5), kind
+
+
+def test_mrr_loss_is_checked_when_the_callback_is_made_and_reaches_the_loss(udls, tmp_path, seed):
+    with pytest.raises(ValueError, match=r"mrr_loss must be 'mse' .* or 'cosine' .*got 'l1'"):
+        TimeMAEPretrain(mrr_loss='l1')
+    learn, cb = _learner(udls, tmp_path, mrr_loss='cosine')
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert learn.loss_func.mrr_loss == 'cosine' and 0 <= cb.history[-1]['mrr'] <= 2

@@ -65,7 +65,7 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, basic_motions, spli
     other_bs = ts_learner(other_dls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
     with pytest.raises(ValueError, match=r"other settings \(data.bs: 10 there, 11 now\)"):
         with other_bs.no_bar(), other_bs.no_logging(): other_bs.fit(1, 1e-3)
-    for other in (dict(beta=0.), dict(momentum=0.9)):                 # the loss weights and the momentum count too
+    for other in (dict(beta=0.), dict(momentum=0.9), dict(mrr_loss='cosine')):  # the loss and the momentum count too
         again = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False, **other), **SMALL)
         with pytest.raises(ValueError, match=r'other settings \(pretrain'):
             with again.no_bar(), again.no_logging(): again.fit(1, 1e-3)

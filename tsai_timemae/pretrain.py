@@ -34,13 +34,13 @@ from .weights import _load_state, atomic_torch_save, check_writable_folder, save
 from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
-__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'LOSS_COLUMNS', 'NET_SETTINGS_ADDED', 'masked_count', 'random_masking',
-           'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder',
-           'PretrainOutput', 'check_target_context', 'check_target_layers', 'check_decoder_layers', 'TimeMAEPretrainer',
-           'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'wide_dtype', 'representation_sums',
-           'spread_from_sums', 'representation_spread', 'pooled_stats', 'TimeMAELoss', 'DropLabels', 'UnpadValidation',
-           'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain', 'dataset_fingerprint',
-           'PretrainCheckpoint']
+__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'MRR_LOSSES', 'LOSS_COLUMNS', 'NET_SETTINGS_ADDED', 'masked_count',
+           'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
+           'DecoupledEncoder', 'PretrainOutput', 'check_target_context', 'check_target_layers', 'check_decoder_layers',
+           'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'wide_dtype',
+           'representation_sums', 'spread_from_sums', 'representation_spread', 'pooled_stats', 'check_mrr_loss',
+           'mrr_distance', 'TimeMAELoss', 'DropLabels', 'UnpadValidation', 'MomentumUpdate', 'SaveEncoder',
+           'default_pretrain_epochs', 'TimeMAEPretrain', 'dataset_fingerprint', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -413,17 +413,35 @@ def pooled_stats(code_counts, ce_sum, n_codes, rep_sum, rep_sq, rep_n) -> dict:
 POOLED_SUMS = ('code_counts', 'ce_sum', 'n_codes', 'rep_sum', 'rep_sq', 'rep_n')  # `pooled_stats`' arguments
 
 # %% ../nbs/02_pretrain.ipynb #68aeebed
+MRR_LOSSES = ('mse', 'cosine')
+
+def check_mrr_loss(mrr_loss):
+    "`mrr_loss` names MRR's distance: one of `MRR_LOSSES`."
+    if mrr_loss not in MRR_LOSSES:
+        raise ValueError(f"mrr_loss must be 'mse' (the mean squared error, the authors' and the default) or 'cosine' "
+                         f"(1 - cosine similarity: the targets' direction, not their scale), got {mrr_loss!r}.")
+
+def mrr_distance(reps: torch.Tensor, targets: torch.Tensor, mrr_loss: str = 'mse') -> torch.Tensor:
+    "MRR's distance per masked patch, `[..., d] -> [...]`: the mean squared error over channels, or `1 - cos`."
+    if mrr_loss == 'mse': return (reps - targets).pow(2).mean(-1)
+    return 1 - F.cosine_similarity(reps, targets, dim=-1, eps=1e-6)
+
 class TimeMAELoss(nn.Module):
     """`alpha * MCC + beta * MRR (+ gamma * diversity)`; the last batch's parts are kept on `.last` for the progress table.
 
     Defaults weight MRR five times MCC, as the authors' code does (its `alpha=5` multiplies the regression loss,
     its `beta=1` the codeword loss). `label_smoothing` smooths the MCC targets (the authors use 0.2).
+    `mrr_loss` is MRR's distance per masked patch: `'mse'`, the mean squared error (the authors'), or `'cosine'`,
+    `1 - cos(representation, target)`, which regresses each target's direction and not its scale (BYOL's normalised
+    regression, half its `2 - 2 cos`).
     A tokenizer trained end to end can make MCC easy by using fewer and fewer codewords. `gamma > 0` adds
     wav2vec 2.0's codebook diversity penalty, `1 - exp(H(mean assignment)) / vocab`, which is 0 when every
     codeword is used equally."""
-    def __init__(self, alpha: float = 1., beta: float = 5., gamma: float = 0., label_smoothing: float = 0.):
+    def __init__(self, alpha: float = 1., beta: float = 5., gamma: float = 0., label_smoothing: float = 0.,
+                 mrr_loss: str = 'mse'):
         super().__init__()
         if not 0 <= label_smoothing < 1: raise ValueError(f'label_smoothing must be in [0, 1), got {label_smoothing}.')
+        check_mrr_loss(mrr_loss)
         weights = dict(alpha=alpha, beta=beta, gamma=gamma)
         if any(w < 0 for w in weights.values()):
             raise ValueError(f'The loss weights must be 0 or more (0 leaves that part out), got {weights}.')
@@ -431,13 +449,15 @@ class TimeMAELoss(nn.Module):
             raise ValueError('alpha=0 and beta=0 leave no pretraining task (MCC and MRR both out): keep at least one '
                              '(alpha=0 for MRR alone, beta=0 for MCC alone).')
         self.alpha, self.beta, self.gamma, self.label_smoothing, self.last = alpha, beta, gamma, label_smoothing, {}
+        self.mrr_loss = mrr_loss
         self.reduction = 'mean'  # fastai's `get_preds(with_loss=True)` sets 'none' for one loss per series
 
     def forward(self, out: dict, *_):
         logits, targets = out['logits'].float(), out['targets'].float()
         if self.label_smoothing: targets = targets * (1 - self.label_smoothing) + self.label_smoothing / targets.shape[-1]
         mcc = -(targets * F.log_softmax(logits, -1)).sum(-1).mean()
-        mrr = F.mse_loss(out['masked_reps'].float(), out['target_reps'].float())
+        mrr_per_patch = mrr_distance(out['masked_reps'].float(), out['target_reps'].float(), self.mrr_loss)  # [bs, n_masked]
+        mrr = mrr_per_patch.mean()  # with 'mse' the mean over every element, as F.mse_loss
         usage = out['usage'].float().reshape(-1, out['usage'].shape[-1]).mean(0)  # [vocab]: over the batch
         usage_ppl = torch.exp(-(usage * torch.log(usage.clamp_min(1e-9))).sum())
         self.last = {'mcc': mcc.detach(), 'mrr': mrr.detach(),
@@ -445,7 +465,7 @@ class TimeMAELoss(nn.Module):
                      **representation_sums(out['rep_vis'])}
         if self.reduction == 'none':  # per series: the mean over its masked patches (the batch's mean is the loss above)
             mcc = -(targets * F.log_softmax(logits, -1)).sum(-1).mean(-1)
-            mrr = (out['masked_reps'].float() - out['target_reps'].float()).pow(2).mean((1, 2))
+            mrr = mrr_per_patch.mean(-1)
         loss = self.alpha * mcc + self.beta * mrr
         if self.gamma: loss = loss + self.gamma * (1 - usage_ppl / usage.numel())
         return loss
@@ -761,7 +781,7 @@ class TimeMAEPretrain(Callback):
     `vocab_size=None` takes `default_vocab_size` (192 for learned tokenizers, about one code per 100 training
     patches for frozen ones); it reads the series length from one training batch (tsai's `dls.len`), which advances
     the random streams, so passing the same number explicitly gives another random draw, not the same run. MRR: `normalize_targets`, `target_embed`, `target_dropout`, `target_layers`,
-    `target_context` (see `TimeMAEPretrainer.momentum_targets`);
+    `target_context` (see `TimeMAEPretrainer.momentum_targets`), `mrr_loss` (the distance, `TimeMAELoss`);
     `momentum` rises to `momentum_end` along a cosine when that is given. The history and the progress table carry
     the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
     the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`).
@@ -786,7 +806,7 @@ class TimeMAEPretrain(Callback):
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
                  tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch',
                  save_every: int | None = None, resume: bool = False, masking: str = 'random', decoupled: bool = True,
-                 target_layers: int = 1, target_context: str = 'masked'):
+                 target_layers: int = 1, target_context: str = 'masked', mrr_loss: str = 'mse'):
         check_setting_types(dict(vocab_size=vocab_size, n_decoder_layers=n_decoder_layers, save_every=save_every),
                             dict(mask_ratio=mask_ratio, alpha=alpha, beta=beta, gamma=gamma, momentum=momentum,
                                  momentum_end=momentum_end, label_smoothing=label_smoothing, decoder_dropout=decoder_dropout,
@@ -821,7 +841,7 @@ class TimeMAEPretrain(Callback):
                                target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs,
                                init_scheme=init_scheme, masking=masking, decoupled=decoupled,
                                target_layers=target_layers, target_context=target_context)
-        self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing)
+        self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing, mrr_loss)
         self.part_metrics = [(_PooledPart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.unpad, self.momentum_update = DropLabels(), UnpadValidation(), MomentumUpdate(momentum, momentum_end)
         # None: the learner's path/model_dir, set when it joins one (`models` until then, tsai's learners' own)
@@ -1275,6 +1295,8 @@ class PretrainCheckpoint(Callback):
                          'valid_fingerprint': self._fingerprint[1]},
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
                                  | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
+                                 # added in session 58: a state file written before it ran 'mse' and names none
+                                 | ({} if getattr(loss, 'mrr_loss', 'mse') == 'mse' else {'mrr_loss': loss.mrr_loss})
                                  | {k: getattr(ema, k, None) for k in ('momentum', 'momentum_end')}
                                  | {'vocab_size': net.tokenizer.vocab_size, **_settings_since(o.net_kwargs)})}
 
