@@ -11,7 +11,7 @@ from tsai.all import ts_learner
 
 from tsai_timemae.all import (KMeansTokenizer, RandomProjectionTokenizer, TimeMAE, TimeMAELoss, TimeMAEPretrain,
                               TimeMAEPretrainer, code_stats, cosine_momentum, default_vocab_size, make_tokenizer, mcc_diagnostics,
-                              masked_count, raw_patches, real_steps, representation_spread, representation_sums,
+                              masked_count, mrr_distance, raw_patches, real_steps, representation_spread, representation_sums,
                               spread_from_sums)
 from conftest import SMALL
 
@@ -614,4 +614,21 @@ def test_mrr_loss_is_checked_when_the_callback_is_made_and_reaches_the_loss(udls
         TimeMAEPretrain(mrr_loss='l1')
     learn, cb = _learner(udls, tmp_path, mrr_loss='cosine')
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
-    assert learn.loss_func.mrr_loss == 'cosine' and 0 <= cb.history[-1]['mrr'] <= 2
+    assert learn.loss_func.mrr_loss == 'cosine'
+    learn.model.eval()                                   # evaluation draws fixed masks: one batch's outputs, recomputed
+    with torch.no_grad(): out = learn.model(udls.valid.one_batch()[0])
+    learn.loss_func(out)
+    cos = float(mrr_distance(out['masked_reps'], out['target_reps'], 'cosine').mean())
+    mse = float(F.mse_loss(out['masked_reps'], out['target_reps']))
+    assert float(learn.loss_func.last['mrr']) == pytest.approx(cos, rel=1e-5) and abs(cos - mse) > 1e-3
+
+
+def test_a_loss_pickled_before_mrr_loss_existed_still_computes_the_squared_error():
+    "learn.export() pickles the loss: one saved before the option has no mrr_loss attribute, and ran the squared error."
+    torch.manual_seed(2)
+    reps, t = torch.randn(2, 3, 8), torch.randn(2, 3, 8)
+    old = TimeMAELoss(0., 1.)
+    del old.mrr_loss
+    assert float(old(_mrr_out(reps, t))) == float(F.mse_loss(reps, t))
+    old.reduction = 'none'
+    assert torch.allclose(old(_mrr_out(reps, t)), (reps - t).pow(2).mean((1, 2)))

@@ -456,8 +456,10 @@ class TimeMAELoss(nn.Module):
         logits, targets = out['logits'].float(), out['targets'].float()
         if self.label_smoothing: targets = targets * (1 - self.label_smoothing) + self.label_smoothing / targets.shape[-1]
         mcc = -(targets * F.log_softmax(logits, -1)).sum(-1).mean()
-        mrr_per_patch = mrr_distance(out['masked_reps'].float(), out['target_reps'].float(), self.mrr_loss)  # [bs, n_masked]
-        mrr = mrr_per_patch.mean()  # with 'mse' the mean over every element, as F.mse_loss
+        kind = getattr(self, 'mrr_loss', 'mse')  # a loss pickled (learn.export) before the option existed ran 'mse'
+        reps, target_reps = out['masked_reps'].float(), out['target_reps'].float()
+        # 'mse' stays torch's mean over every element, bit for bit as before the option (resumed runs, cached encoders)
+        mrr = F.mse_loss(reps, target_reps) if kind == 'mse' else mrr_distance(reps, target_reps, kind).mean()
         usage = out['usage'].float().reshape(-1, out['usage'].shape[-1]).mean(0)  # [vocab]: over the batch
         usage_ppl = torch.exp(-(usage * torch.log(usage.clamp_min(1e-9))).sum())
         self.last = {'mcc': mcc.detach(), 'mrr': mrr.detach(),
@@ -465,7 +467,7 @@ class TimeMAELoss(nn.Module):
                      **representation_sums(out['rep_vis'])}
         if self.reduction == 'none':  # per series: the mean over its masked patches (the batch's mean is the loss above)
             mcc = -(targets * F.log_softmax(logits, -1)).sum(-1).mean(-1)
-            mrr = mrr_per_patch.mean(-1)
+            mrr = mrr_distance(reps, target_reps, kind).mean(-1)  # [bs, n_masked] -> [bs]
         loss = self.alpha * mcc + self.beta * mrr
         if self.gamma: loss = loss + self.gamma * (1 - usage_ppl / usage.numel())
         return loss
