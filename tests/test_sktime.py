@@ -192,6 +192,17 @@ def test_unlabelled_series_join_pretraining(bm):
         TimeMAEClassifier(**TINY, X_unlabelled=[]).fit(Xtr, ytr)
 
 
+def test_bad_unlabelled_series_are_named_x_unlabelled_not_x(bm):
+    "The errors of the array check named X, which the user passed correctly: the fix belongs to X_unlabelled."
+    Xtr, ytr, Xte, _ = bm
+    with pytest.raises(ValueError, match='the series in X_unlabelled have different lengths'):
+        TimeMAEClassifier(**TINY, X_unlabelled=[Xte[0], Xte[1][:, :50]]).fit(Xtr, ytr)
+    with pytest.raises(TypeError, match=r'X_unlabelled holds complex numbers.*np\.abs\(X_unlabelled\)'):
+        TimeMAEClassifier(**TINY, X_unlabelled=Xte.astype(np.complex64)).fit(Xtr, ytr)
+    with pytest.raises(TypeError, match='X_unlabelled must hold numbers'):
+        TimeMAEClassifier(**TINY, X_unlabelled=np.full(Xte.shape, 'a')).fit(Xtr, ytr)
+
+
 def test_a_fitted_classifier_pickles_as_small_after_predicting_as_after_fit(bm):
     "fastai's get_preds keeps its last batch, output and loader on the learner: they must not travel in the pickle."
     import pickle

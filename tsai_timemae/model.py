@@ -319,23 +319,23 @@ def refuse_pandas(X, where: str):
                         "sktime's `convert_to(X, 'numpy3D')` turns a nested or multi-index DataFrame into one; "
                         'the sktime estimators (TimeMAEClassifier, TimeMAETransformer) take pandas input as it is.')
 
-def as_panel(X, where: str, copy: bool = True) -> np.ndarray:
+def as_panel(X, where: str, copy: bool = True, name: str = 'X') -> np.ndarray:
     """`X` as a float32 numpy array, with errors that name the fix for what does not make one: pandas frames, series
     of different lengths, text, complex numbers. A copy (training may change it), unless `copy=False` and `X` is a
-    float32 array already (read-only readers: a large memmap stays on disk)."""
+    float32 array already (read-only readers: a large memmap stays on disk). `name` is the argument the errors name."""
     refuse_pandas(X, where)
     if isinstance(X, torch.Tensor): X = X.detach().cpu().numpy()
     try: arr = np.asarray(X)
     except ValueError: arr = None
     if arr is None or (arr.dtype == object and arr.size and isinstance(arr.flat[0], (list, tuple, np.ndarray))):
-        raise ValueError(f'{where}: the series in X have different lengths (or channel counts), so they do not form one '
+        raise ValueError(f'{where}: the series in {name} have different lengths (or channel counts), so they do not form one '
                          'array [samples, channels, steps]. Pad or truncate them to one length first (np.pad, or '
                          "sktime's PaddingTransformer), or call it once per length.")
     if arr.dtype.kind == 'c':
-        raise TypeError(f'{where}: X holds complex numbers; pass real values, e.g. np.abs(X) or np.real(X).')
+        raise TypeError(f'{where}: {name} holds complex numbers; pass real values, e.g. np.abs({name}) or np.real({name}).')
     try: return arr.astype(np.float32, copy=copy)
     except (ValueError, TypeError):
-        raise TypeError(f'{where}: X must hold numbers, got values of dtype {arr.dtype} (e.g. {arr.flat[0]!r}). '
+        raise TypeError(f'{where}: {name} must hold numbers, got values of dtype {arr.dtype} (e.g. {arr.flat[0]!r}). '
                         'Convert them to floats first.') from None
 
 def transpose_hint(shape, c_in: int) -> str:

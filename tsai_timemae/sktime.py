@@ -61,10 +61,10 @@ _TAGS = {
     'fit_is_empty': False,
 }
 
-def _panel(X, learn=None) -> np.ndarray:
+def _panel(X, learn=None, name: str = 'X') -> np.ndarray:
     """A float32 copy of a `[n, channels, steps]` panel (training never touches the caller's array), checked against
     the channels a fitted `learn` was built for: its per-variable standardization would silently broadcast 1 channel."""
-    X = as_panel(X, 'TimeMAE')  # a float32 copy, or an error naming the fix (text, ragged, complex input)
+    X = as_panel(X, 'TimeMAE', name=name)  # a float32 copy, or an error naming the fix (text, ragged, complex input)
     c_in = None if learn is None else learn.model.backbone.c_in
     if c_in is not None and X.shape[1] != c_in:
         raise ValueError(f'The model was fitted on series with {c_in} channels (variables) but X has {X.shape[1]}. '
@@ -509,7 +509,7 @@ class TimeMAEClassifier(BaseClassifier):
         _check_equal_length(Xu, 'X_unlabelled', self, fix="Pad it to X's length first, e.g. with sktime's PaddingTransformer: "
                             "`X_unlabelled = PaddingTransformer(pad_length=n_steps).fit_transform(X_unlabelled)` "
                             "(a pipeline pads X, not X_unlabelled).")
-        Xu = _panel(_unlabelled_panel(Xu))
+        Xu = _panel(_unlabelled_panel(Xu), name='X_unlabelled')
         _check_finite(Xu, 'X_unlabelled', self, fix="Impute it first, e.g. `X_unlabelled = Imputer(method='linear')"
                       ".fit_transform(X_unlabelled)` (sktime) or np.nan_to_num (a pipeline imputes X, not X_unlabelled).")
         if Xu.shape[1:] != X.shape[1:]:
