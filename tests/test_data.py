@@ -127,6 +127,30 @@ def test_missing_labels_are_named_where_they_are_read(tmp_path):
                       report=None, quick=True, bar=False)
 
 
+def test_complex_samples_are_refused_not_cut_to_their_real_part(tmp_path):
+    "float32 kept the real part alone, with numpy's ComplexWarning as the only sign."
+    X = np.ones((6, 2, 8)) * (1 + 2j)
+    np.savez(tmp_path / 'cx.npz', X_train=X, y_train=np.arange(6) % 2, X_test=X, y_test=np.arange(6) % 2)
+    with pytest.raises(ValueError, match=r'cx.npz \(train\): the samples hold complex numbers.*np.abs\(X\)'):
+        load_dataset(tmp_path / 'cx.npz')
+
+
+def test_an_array_with_more_channels_than_steps_warns_of_a_transposed_layout(tmp_path):
+    "HAR saved as [N, 128, 9] loaded as 128 channels of 9 steps, silently: the window then cut across channels."
+    from tsai_timemae.notices import TimeMAEWarning
+    X = np.random.default_rng(0).normal(size=(8, 24, 3))                       # [samples, steps, channels]
+    np.savez(tmp_path / 'nt.npz', X_train=X, y_train=np.arange(8) % 2, X_test=X, y_test=np.arange(8) % 2)
+    with pytest.warns(TimeMAEWarning, match=r'nt.npz \(train\): samples of shape \(24, 3\) are read as 24 channels of 3 steps.*X.transpose\(0, 2, 1\)'):
+        ds = load_dataset(tmp_path / 'nt.npz')
+    assert ds.X_train.shape[1:] == (24, 3)                                     # loaded as given: the user decides
+    np.savez(tmp_path / 'ok.npz', X_train=X.transpose(0, 2, 1), y_train=np.arange(8) % 2, X_test=X.transpose(0, 2, 1),
+             y_test=np.arange(8) % 2)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', TimeMAEWarning)
+        load_dataset(tmp_path / 'ok.npz')                                      # [samples, channels, steps]: no word
+
+
 def test_npz_missing_arrays_named(tmp_path):
     """The arrays missing, the ones the file holds, and for a missing test split where to measure without one; the
     probe (no test split read) asks only for the training arrays."""

@@ -11,6 +11,7 @@ import math
 import os
 import pickle
 import struct
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
+
+from .notices import TimeMAEWarning
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates',
@@ -101,15 +104,27 @@ def data_fingerprint(ds, splits=('train', 'valid', 'test')) -> str:
     return h.hexdigest()[:16]
 
 # %% ../nbs/10_data.ipynb #96e9712b
-def check_arrays(X, y, where: str):
-    "`X` as float32 `[N, C, T]` (a 2-D `[N, T]` becomes one channel) and `y` as a 1-D array of the same length."
+def check_arrays(X, y, where: str, layout_known: bool = False):
+    """`X` as float32 `[N, C, T]` (a 2-D `[N, T]` becomes one channel) and `y` as a 1-D array of the same length.
+    A bare array does not say which axis is which: when it has more channels than steps (`layout_known=False`, numpy
+    and TS-TCC files; a `.ts` file names its dimensions) a warning names the transpose, since an array saved as
+    `[N, steps, channels]` loads without error and the window then cuts across channels."""
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 2: X = X[:, None, :]
     if X.ndim != 3:
         raise ValueError(f'{where}: expected samples of shape [N, C, T] (or [N, T]), got {X.shape}. '
                          'Reshape the array to [samples, channels, steps] before saving it.')
+    if np.iscomplexobj(X):  # float32 would keep the real part alone, with numpy's ComplexWarning as the only sign
+        raise ValueError(f'{where}: the samples hold complex numbers, whose imaginary part float32 would drop. Save '
+                         'real values: np.abs(X), np.real(X), or the real and imaginary parts as channels '
+                         '(np.concatenate([X.real, X.imag], axis=1)).')
     if not np.issubdtype(X.dtype, np.number):
         raise ValueError(f'{where}: samples must be numbers, got dtype {X.dtype}.')
+    if not layout_known and X.shape[1] > X.shape[2]:
+        warnings.warn(f'{where}: samples of shape {tuple(X.shape[1:])} are read as {X.shape[1]} channels of {X.shape[2]} '
+                      'steps, more channels than steps. If the array was saved as [samples, steps, channels], save '
+                      'X.transpose(0, 2, 1) instead: TimeMAE windows the last axis, which would cut across channels.',
+                      TimeMAEWarning, stacklevel=2)
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(f'{where}: expected one label per sample ({len(X)}), got labels of shape {y.shape}.')
     return X.astype(np.float32, copy=False), y
@@ -271,7 +286,7 @@ def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.nda
     for (df, y), p in zip(nested, paths):
         check_declared_labels(y, p)
         X, lengths = _pad_nested(df, length, pad_value)
-        X, y = check_arrays(X, np.asarray(y), str(p))
+        X, y = check_arrays(X, np.asarray(y), str(p), layout_known=True)  # a .ts file names its dimensions
         out.append((X, y, lengths))
     return out
 
