@@ -261,3 +261,27 @@ def test_show_masks_says_what_is_drawn_padding_scaling_many_channels_and_drawn_c
     assert [p for p in ax.patches if p.get_hatch() == '//' and p.get_label() == 'zero padding']  # steps 45 to 47
     assert ax.get_xlim()[1] == 47.5 and 'Gumbel draw' in ax.get_title()
     plt.close(fig)
+
+
+def test_the_library_plots_written_to_files_leave_the_sessions_matplotlib_backend_alone(tmp_path):
+    "They called matplotlib.use('Agg'): in a notebook the inline backend was gone, and later figures no longer showed."
+    import matplotlib
+    from tsai_timemae.bench import plot_accuracy, plot_label_efficiency, plot_pretraining
+    from tsai_timemae.demo import plot_demo
+    from tsai_timemae.speed import plot_sweep
+    before = matplotlib.get_backend()
+    matplotlib.use('pdf')                                   # stands for a notebook's inline backend: anything but Agg
+    try:
+        row = dict(dataset='D', method='m', acc_mean=80., acc_std=1., quick=False, label_fraction=.1)
+        plot_accuracy([row], tmp_path / 'a.png')
+        plot_label_efficiency([row, {**row, 'label_fraction': 1., 'acc_mean': 90.}], 'D', tmp_path / 'l.png')
+        hist = [dict(epoch=e, train_loss=1. / (e + 1), valid_loss=1. / (e + 2)) for e in range(3)]
+        plot_pretraining([dict(dataset='D', seed=0, settings={'pretraining': {'tokenizer': 'kmeans'}},
+                               pretraining=dict(method='timemae', weights='w.pth', history=hist))], 'D', tmp_path / 'p.png')
+        plot_demo({'from scratch': {'accuracy': [.8, .9]}}, 'demo', tmp_path / 'd.png')
+        plot_sweep([dict(method='timemae', window=16, seq_len=512, status='ok', s_per_1000=1., train_mem_mb=10., bs=8)],
+                   tmp_path / 's.png', threads=1)
+        assert matplotlib.get_backend() == 'pdf'
+        assert all((tmp_path / f).stat().st_size > 1000 for f in ('a.png', 'l.png', 'p.png', 'd.png', 's.png'))
+    finally:
+        matplotlib.use(before)

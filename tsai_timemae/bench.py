@@ -47,7 +47,7 @@ from .model import TimeMAE, auto_window
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
-from .weights import _load_state, atomic_write, check_writable_folder, save_figure
+from .weights import _load_state, atomic_write, check_writable_folder, file_figure, save_figure
 from .notices import timemae_warn
 
 # %% auto #0
@@ -1317,13 +1317,12 @@ def summarize(records) -> list[dict]:
 def plot_accuracy(rows, path) -> Path | None:
     "Grouped bars: test accuracy (mean ± std over seeds) per method, one group per data set."
     if not rows: return None
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     datasets = list(dict.fromkeys(r['dataset'] for r in rows))
     methods = list(dict.fromkeys(r['method'] for r in rows))
     w = 0.8 / len(methods)
     colors = {m: f'C{j % 10}' for j, m in enumerate(methods)}
-    fig, ax = plt.subplots(figsize=(3 + 1.6 * len(datasets) * max(1, len(methods) / 3), 4))
+    fig = file_figure(figsize=(3 + 1.6 * len(datasets) * max(1, len(methods) / 3), 4))
+    ax = fig.subplots()
     for i, d in enumerate(datasets):  # each data set's bars centred on its tick, whichever methods it has
         have = [r for m in methods for r in rows if r['dataset'] == d and r['method'] == m]
         for j, r in enumerate(have):
@@ -1335,7 +1334,7 @@ def plot_accuracy(rows, path) -> Path | None:
     ax.set_xticks(range(len(datasets)), [f'{d}\n(quick runs only)' if d in quick else d for d in datasets])
     ax.set_ylabel('test accuracy, % (mean ± std over seeds)'); ax.set_ylim(0, 100)
     ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1)); ax.grid(axis='y', alpha=.3)
-    fig.tight_layout(); save_figure(fig, path, dpi=110); plt.close(fig)
+    fig.tight_layout(); save_figure(fig, path, dpi=110)
     return Path(path)
 
 def _pretraining_id(r: dict) -> tuple:
@@ -1358,9 +1357,8 @@ def plot_pretraining(records, dataset, path) -> Path | None:
     "Pretraining loss per epoch (train dashed, valid solid), one panel per pretraining method, one line per seed."
     curves = _pretrain_curves(records, dataset)
     if not curves: return None
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.3), squeeze=False)
+    fig = file_figure(figsize=(4.5 * len(curves), 3.3))
+    axes = fig.subplots(1, len(curves), squeeze=False)
     for ax, (label, runs) in zip(axes[0], curves.items()):
         for seed, h in sorted(runs, key=lambda t: t[0]):
             ep = [e['epoch'] for e in h]
@@ -1368,16 +1366,15 @@ def plot_pretraining(records, dataset, path) -> Path | None:
             ax.plot(ep, [e.get('train_loss') for e in h], '--', color=l.get_color(), alpha=.6, label=f'seed {seed} train')
         ax.set_title(f'{dataset}: {label}', fontsize=9); ax.set_xlabel('epoch'); ax.set_ylabel('pretraining loss')
         ax.legend(fontsize=6); ax.grid(alpha=.3)
-    fig.tight_layout(); save_figure(fig, path, dpi=110); plt.close(fig)
+    fig.tight_layout(); save_figure(fig, path, dpi=110)
     return Path(path)
 
 def plot_label_efficiency(rows, dataset, path) -> Path | None:
     "Test accuracy against the label fraction (log axis): one line per method (mean over seeds), mean ± std as a band."
     mine = [r for r in rows if r['dataset'] == dataset and r['label_fraction'] is not None]
     if not mine: return None
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = file_figure(figsize=(6.5, 4))
+    ax = fig.subplots()
     base = lambda m: next((m.removesuffix(f'_{r}') for r in READOUTS if m.endswith(f'_{r}') and r != 'mean'), m)  # dashed, its mean twin's colour
     colour = {m: f'C{j % 10}' for j, m in enumerate(dict.fromkeys(base(r['method']) for r in mine))}
     for m in dict.fromkeys(r['method'] for r in mine):
@@ -1393,7 +1390,7 @@ def plot_label_efficiency(rows, dataset, path) -> Path | None:
     low = min(r['acc_mean'] - r['acc_std'] for r in mine)  # the differences are a few points: zoom to the data
     ax.set_ylabel('test accuracy, % (mean ± std over seeds)'); ax.set_ylim(max(0., 5 * math.floor(low / 5) - 5), 100)
     ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1)); ax.grid(alpha=.3)
-    fig.tight_layout(); save_figure(fig, path, dpi=110); plt.close(fig)
+    fig.tight_layout(); save_figure(fig, path, dpi=110)
     return Path(path)
 
 # %% ../nbs/11_bench.ipynb #3d2ffd73

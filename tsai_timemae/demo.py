@@ -26,7 +26,8 @@ from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner, finelast_learner
-from .weights import atomic_write, check_writable_folder, read_encoder_file, save_encoder_weights, save_figure
+from .weights import (atomic_write, check_writable_folder, file_figure, read_encoder_file, save_encoder_weights,
+                                  save_figure)
 
 # %% auto #0
 __all__ = ['METHODS', 'UNTRAINED', 'load_basic_motions', 'pretrain_encoder', 'finetune_and_score', 'plot_demo', 'run_demo',
@@ -118,9 +119,8 @@ def _table(summary: dict, header: str) -> list[str]:
 
 def plot_demo(summary: dict, title: str, path) -> Path:
     "Test accuracy per method: a bar at the mean over draws, the spread as an error bar, each draw a dot."
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = file_figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     for i, (m, r) in enumerate(summary.items()):
         acc = np.array(r['accuracy']) * 100
         ax.bar(i, acc.mean(), .6, yerr=acc.std(), capsize=4, color=f'C{i}', alpha=.8)
@@ -130,7 +130,6 @@ def plot_demo(summary: dict, title: str, path) -> Path:
     ax.set_ylabel('test accuracy, % (mean, std, each draw)'); ax.set_title(title, fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
-    plt.close(fig)
     return Path(path)
 
 def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 16, seed: int = 0,

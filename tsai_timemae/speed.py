@@ -34,7 +34,7 @@ from .cli import positive_float, positive_int
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner
-from .weights import atomic_write, check_writable_folder, save_encoder_weights, save_figure
+from .weights import atomic_write, check_writable_folder, file_figure, save_encoder_weights, save_figure
 
 # %% auto #0
 __all__ = ['METHODS', 'LABELS', 'HAR', 'MATMUL_OPS', 'JOBS', 'synthetic_dls', 'pretrain_learner', 'no_attention_dropout',
@@ -425,10 +425,8 @@ def check_targets(res: dict) -> list[dict]:
 def plot_sweep(rows: list[dict], path: str | Path, threads: int | None = None):
     """Seconds per 1000 samples and training memory against series length (log-log); failed configurations are marked.
     `threads`: the torch threads the rows were measured with (the title says so; default: this process's)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = file_figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
     series = sorted({(r['method'], r['window']) for r in rows}, key=lambda s: (s[0] == 'mvp', s[0], s[1] or 0))
     lengths = sorted({r['seq_len'] for r in rows})
     for ax, key, ylabel in zip(axes, ('s_per_1000', 'train_mem_mb'), ('seconds per 1000 samples', 'training memory (MB)')):
@@ -456,7 +454,6 @@ def plot_sweep(rows: list[dict], path: str | Path, threads: int | None = None):
     fig.suptitle(f"Pretraining, batch {rows[0]['bs']}, {threads or torch.get_num_threads()} CPU threads")
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
-    plt.close(fig)
 
 # %% ../nbs/12_speed.ipynb #56a19a9e
 def _fmt(v, spec='{:.0f}'):

@@ -23,7 +23,7 @@ from .notices import timemae_warn
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
            'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'check_writable_folder', 'atomic_torch_save',
-           'pack_encoder', 'save_encoder_weights', 'save_figure', 'check_timemae_keys', 'unpack_encoder',
+           'pack_encoder', 'save_encoder_weights', 'file_figure', 'save_figure', 'check_timemae_keys', 'unpack_encoder',
            'check_weights_path', 'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'encoder_config',
            'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights',
            'install_strict_transfer']
@@ -208,6 +208,13 @@ def save_encoder_weights(model: nn.Module, path) -> Path:
     obj = pack_encoder(sd, None if config is None else dict(config))
     if config is not None: encoder_config(sd, obj[CONFIG_KEY], f'the {type(model).__name__} being saved')  # agree, or fail now
     return atomic_torch_save(obj, path)
+
+def file_figure(**kwargs):
+    """A matplotlib `Figure` for a file, made without pyplot (`Figure(**kwargs)`, e.g. `figsize`): the plots once called
+    `matplotlib.use('Agg')`, which switched a notebook's backend for the rest of its session, so that its later
+    figures no longer showed. Nothing registers it, so nothing needs closing."""
+    from matplotlib.figure import Figure
+    return Figure(**kwargs)
 
 def save_figure(fig, path, dpi: int = 110) -> Path:
     "`fig.savefig` through `atomic_write`: a plot being regenerated is the old one or the new one, never half of one."
