@@ -441,6 +441,13 @@ def test_label_subset_refuses_missing_labels_rather_than_dropping_them():
     assert label_subset(np.array(['a', 'b', 'a', 'b']), 1., 0).tolist() == [0, 1, 2, 3]
 
 
+def test_label_subset_refuses_one_hot_labels_whose_flattened_indices_run_past_the_series():
+    from tsai_timemae.data import label_subset
+    one_hot = np.eye(3)[np.arange(15) % 3]
+    with pytest.raises(ValueError, match=r'one label per series, a 1-D array; got shape \(15, 3\).*y.argmax\(1\)'):
+        label_subset(one_hot, 0.2, 0)
+
+
 def test_a_training_set_of_one_class_is_refused_when_loaded(tmp_path):
     "Before any pretraining: scikit-learn's own 'needs samples of at least 2 classes' came only after it."
     rng = np.random.default_rng(0)

@@ -99,6 +99,9 @@ def test_bad_settings_are_refused_before_pretraining(tmp_path):
         demo.run_demo(label_fraction=0, target_dir=tmp_path, out_dir=tmp_path)
     with pytest.raises(ValueError, match='n_draws'):
         demo.run_demo(n_draws=0, target_dir=tmp_path, out_dir=tmp_path)
+    # it saves no encoder to fine-tune: refused before the pretraining, not after the from-scratch rows have trained
+    with pytest.raises(ValueError, match=r"pretrain_kwargs=\{'save_best': False\} saves no encoder.*leave save_best out"):
+        demo.run_demo(pretrain_kwargs={'save_best': False}, target_dir=tmp_path, out_dir=tmp_path)
     assert not any(tmp_path.iterdir())
 
 

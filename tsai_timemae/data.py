@@ -622,6 +622,9 @@ def label_subset(y, fraction: float, seed: int) -> np.ndarray:
     series, drawn with `seed`. One permutation per class and seed, so a larger fraction's subset holds a smaller one's."""
     f, y = check_label_fraction(fraction), np.asarray(y)
     if not len(y): raise ValueError('label_subset needs at least one label, got none.')
+    if y.ndim != 1:  # one-hot labels flattened: indices past the end of y, or a subset of the wrong series
+        raise ValueError(f'label_subset takes one label per series, a 1-D array; got shape {y.shape}. For one-hot '
+                         'labels pass y.argmax(1).')
     check_labels_present(y, 'label_subset')  # a NaN matches no class: its series would be dropped without a word
     rng = np.random.default_rng(seed)
     picked = []
