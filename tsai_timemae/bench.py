@@ -998,17 +998,23 @@ def _plan(methods, tokenizers):
             if (m, t) not in plan: plan.append((m, t))
     return plan
 
-def _warn_unseen_test_classes(ds):
-    """A test class that no training series has can never be predicted (the classifiers learn from the training
-    labels): every method's accuracy is capped. Labels compare as the scoring compares them (`comparable_labels`)."""
-    test, train = comparable_labels(ds.y_test, ds.y_train)
-    unseen = sorted(set(test.tolist()) - set(train.tolist()), key=str)
-    if unseen:
-        n = int(np.isin(test, unseen).sum())
-        timemae_warn(f'{ds.name}: {n} of its {len(test)} test series belong to {len(unseen)} class(es) that no training '
+def _warn_unseen_classes(ds):
+    """A test or validation class that no training series has can never be predicted (the classifiers learn from the
+    training labels): every method's test accuracy is capped, and the validation loss that chooses epochs and
+    checkpoints counts series no model can get right. Labels compare as the scoring compares them (`comparable_labels`)."""
+    for split, what in (('test', 'every accuracy is at most {:.1f}%'),
+                        ('valid', "the validation accuracy is at most {:.1f}%, and the validation loss that chooses "
+                                  "epochs counts them")):
+        y = getattr(ds, f'y_{split}')
+        if not len(y): continue
+        held, train = comparable_labels(y, ds.y_train)
+        unseen = sorted(set(held.tolist()) - set(train.tolist()), key=str)
+        if not unseen: continue
+        n, name = int(np.isin(held, unseen).sum()), {'test': 'test', 'valid': 'validation'}[split]
+        timemae_warn(f'{ds.name}: {n} of its {len(held)} {name} series belong to {len(unseen)} class(es) that no training '
                      f'series has ({", ".join(map(repr, unseen[:5]))}{", ..." if len(unseen) > 5 else ""}): no method can '
-                     f'predict them, so every accuracy is at most {100 * (1 - n / len(test)):.1f}%. Check the labels of the '
-                     'test files (a typo, another spelling), or leave those series out.', stacklevel=3)
+                     f'predict them, so {what.format(100 * (1 - n / len(held)))}. Check the labels of the {name} files (a '
+                     'typo, another spelling), or leave those series out.', stacklevel=3)
 
 @contextlib.contextmanager
 def _removed_if_left_empty(*folders):
@@ -1067,7 +1073,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
             fingerprint = data_fingerprint(ds)  # once per data set: every kept result file is checked against it
             check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
             print(f'{ds}')
-            _warn_unseen_test_classes(ds)
+            _warn_unseen_classes(ds)
             toks = tokenizers or (default_tokenizer(name),)
             window = bench_config(name, quick, ds.seq_len, **overrides)['window']
             if not has_bench_settings(name) and (tokenizers is None or 'window' not in overrides):
