@@ -632,3 +632,38 @@ def test_a_loss_pickled_before_mrr_loss_existed_still_computes_the_squared_error
     assert float(old(_mrr_out(reps, t))) == float(F.mse_loss(reps, t))
     old.reduction = 'none'
     assert torch.allclose(old(_mrr_out(reps, t)), (reps - t).pow(2).mean((1, 2)))
+
+
+# -- k-means codes of centred patches ------------------------------------------------------------------------------
+def test_centred_kmeans_codes_ignore_a_patchs_level_and_uncentred_ones_do_not():
+    "center=True: a code says how the series moves within the patch, so the same movement at another level keeps it."
+    g = torch.Generator().manual_seed(0)
+    t = torch.linspace(0, 6.28, 8)
+    shapes = torch.stack([torch.sin(t), torch.cos(t), t / 3, -t / 3])                     # 4 movements of 8 steps
+    x = (shapes[torch.arange(400) % 4] + 3 * torch.randn(400, 1, generator=g) + .05 * torch.randn(400, 8, generator=g))
+    patches = x[:, None]                                                                   # [400, 1, 8]: one channel
+    centred = make_tokenizer('kmeans', d_model=8, vocab_size=4, c_in=1, window=8, center=True).fit(patches.flatten(-2))
+    plain = make_tokenizer('kmeans', d_model=8, vocab_size=4, c_in=1, window=8).fit(patches.flatten(-2))
+    codes = lambda tok, p: tok.frozen_codes(p.flatten(-2))
+    for tok, same in ((centred, True), (plain, False)):
+        moved = codes(tok, patches + 2.5)                                                  # every patch 2.5 higher
+        assert bool((moved == codes(tok, patches)).all()) is same, tok.center
+    by_shape = codes(centred, patches)                                                     # one code per movement
+    assert all(len(set(by_shape[torch.arange(400) % 4 == k].tolist())) == 1 for k in range(4))
+
+
+def test_centring_leaves_the_padding_at_zero_and_takes_the_mean_over_the_series_own_steps():
+    x = torch.arange(24.).view(2, 1, 12)                                                   # window 8: 2 patches, 4 padded
+    patches, real = raw_patches(x, 8).flatten(-2), real_steps(12, 8, 1)
+    tok = make_tokenizer('kmeans', d_model=8, vocab_size=2, c_in=1, window=8, center=True).fit(patches, real)
+    z = tok.standardize(patches, real).view(2, 2, 8)
+    assert z[:, 1, 4:].eq(0).all()                                                         # the padding: still 0
+    assert torch.allclose(z[:, 1, :4].sum(-1), torch.zeros(2), atol=1e-5)                 # its own 4 steps: centred
+    assert torch.allclose(z[:, 0].sum(-1), torch.zeros(2), atol=1e-5)
+
+
+def test_center_is_an_option_of_the_kmeans_tokenizer_only():
+    from tsai_timemae.tokenizers import check_tokenizer_options
+    check_tokenizer_options('kmeans', {'center': True})
+    with pytest.raises(ValueError, match=r"\['center'\] are not options of the 'random_projection' tokenizer"):
+        check_tokenizer_options('random_projection', {'center': True})

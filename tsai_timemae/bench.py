@@ -620,8 +620,9 @@ NOT_ENCODER_SETTINGS = {
 # a setting added after encoders were cached, whose default computes what the versions before it did, as
 # `{'pretrain.x': default}` (edit it in nbs/11_bench.ipynb): records that lack it are read as having that value
 # session 37: the last block alone; session 40: targets from the masked patches alone; session 58: MRR's squared
-# error; all as before
-LIBRARY_SETTINGS_ADDED = {'pretrain.target_layers': 1, 'pretrain.target_context': 'masked', 'pretrain.mrr_loss': 'mse'}
+# error, k-means codes of uncentred patches; all as before
+LIBRARY_SETTINGS_ADDED = {'pretrain.target_layers': 1, 'pretrain.target_context': 'masked', 'pretrain.mrr_loss': 'mse',
+                          'tokenizer.kmeans.center': False}
 
 def _library_classes(tokenizer: str) -> dict:
     "The classes whose constructor defaults a bench pretraining with this tokenizer runs under, by record prefix."

@@ -197,12 +197,25 @@ class _FrozenPatchTokenizer(nn.Module):
                          f'{self.window} steps may be too short or mostly padding; try a larger window.', stacklevel=3)
 
 class KMeansTokenizer(_FrozenPatchTokenizer):
-    "Frozen k-means codes over standardised raw patches; `fit` once on the pretraining inputs, then never changes."
+    """Frozen k-means codes over standardised raw patches; `fit` once on the pretraining inputs, then never changes.
+    `center=True` also takes each patch's own mean off each channel before the codes are fitted and assigned, so a code
+    says how the series moves within the patch and not at what level: neighbouring patches of a slow signal share
+    their level, which makes a level code easy to copy from a visible neighbour."""
     def __init__(self, d_model: int, vocab_size: int, c_in: int, window: int, max_fit_patches: int = 50_000,
-                 seed: int = 0, **_):
+                 seed: int = 0, center: bool = False, **_):
         super().__init__(d_model, vocab_size, c_in, window)
-        self.max_fit_patches, self.seed = max_fit_patches, seed
+        self.max_fit_patches, self.seed, self.center = max_fit_patches, seed, bool(center)
         self.register_buffer('centroids', torch.zeros(vocab_size, c_in * window))
+
+    def standardize(self, patches: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        "The channel standardisation (`_FrozenPatchTokenizer.standardize`), then with `center` each patch's mean per channel over its own steps taken off."
+        z = super().standardize(patches, real)
+        if not getattr(self, 'center', False): return z  # an instance pickled before the option did not centre
+        p = z.unflatten(-1, (self.c_in, self.window))
+        if real is None: return (p - p.mean(-1, keepdim=True)).flatten(-2)
+        r = torch.broadcast_to(real.to(z.device, torch.bool), z.shape).unflatten(-1, (self.c_in, self.window))
+        mean = p.masked_fill(~r, 0.).sum(-1, keepdim=True) / r.sum(-1, keepdim=True).clamp_min(1)
+        return (p - mean).masked_fill(~r, 0.).flatten(-2)  # the padding stays 0, as without centring
 
     def codes(self, patches: torch.Tensor) -> torch.Tensor:
         return torch.cdist(patches.reshape(-1, patches.shape[-1]), self.centroids.float()).argmin(-1).view(patches.shape[:-1])
