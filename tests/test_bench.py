@@ -590,6 +590,13 @@ def test_a_test_class_that_training_never_has_is_named_and_only_configured_sets_
                                          r"series has \(5\): .*validation accuracy is at most 50.0%, and the validation loss"):
         run_benchmark([str(tmp_path / 'val.npz')], ['timemae_linear_untrained'], seeds=[0], out_dir=tmp_path / 'v',
                       report=None, quick=True, bar=False, **TINY)
+    # label-fraction runs read no validation split: nothing to say about it
+    import warnings
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        run_benchmark([str(tmp_path / 'val.npz')], ['timemae_linear_untrained'], seeds=[0], out_dir=tmp_path / 'f',
+                      report=None, quick=True, bar=False, label_fractions=[0.5], **TINY)
+    assert not [w for w in seen if 'validation series belong' in str(w.message)]
 
 
 def test_series_shorter_than_the_window_are_refused_before_any_run_with_the_flag_that_fixes_it(tmp_path):

@@ -135,17 +135,24 @@ def test_complex_samples_are_refused_not_cut_to_their_real_part(tmp_path):
         load_dataset(tmp_path / 'cx.npz')
 
 
-def test_an_array_with_more_channels_than_steps_warns_of_a_transposed_layout(tmp_path):
-    "HAR saved as [N, 128, 9] loaded as 128 channels of 9 steps, silently: the window then cut across channels."
+def test_an_array_with_more_channels_than_steps_warns_once_of_a_transposed_layout(tmp_path):
+    """HAR saved as [N, 128, 9] loaded as 128 channels of 9 steps, silently: the window then cut across channels. Once
+    per data set (not per split), and shown although tsai ignores every UserWarning once imported."""
+    import warnings
+    import tsai.data.core  # noqa: F401  (its import adds filterwarnings('ignore', category=UserWarning))
     from tsai_timemae.notices import TimeMAEWarning
     X = np.random.default_rng(0).normal(size=(8, 24, 3))                       # [samples, steps, channels]
     np.savez(tmp_path / 'nt.npz', X_train=X, y_train=np.arange(8) % 2, X_test=X, y_test=np.arange(8) % 2)
-    with pytest.warns(TimeMAEWarning, match=r'nt.npz \(train\): samples of shape \(24, 3\) are read as 24 channels of 3 steps.*X.transpose\(0, 2, 1\)'):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('ignore', UserWarning)                           # as tsai leaves the filters
         ds = load_dataset(tmp_path / 'nt.npz')
+    hits = [w for w in seen if issubclass(w.category, TimeMAEWarning) and 'more channels than steps' in str(w.message)]
+    assert len(hits) == 1, [str(w.message) for w in seen]
+    assert "read as 24 channels of 3 steps" in str(hits[0].message) and 'X.transpose(0, 2, 1)' in str(hits[0].message)
+    assert hits[0].filename == __file__                                        # names the caller's line
     assert ds.X_train.shape[1:] == (24, 3)                                     # loaded as given: the user decides
     np.savez(tmp_path / 'ok.npz', X_train=X.transpose(0, 2, 1), y_train=np.arange(8) % 2, X_test=X.transpose(0, 2, 1),
              y_test=np.arange(8) % 2)
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('error', TimeMAEWarning)
         load_dataset(tmp_path / 'ok.npz')                                      # [samples, channels, steps]: no word
@@ -446,6 +453,8 @@ def test_label_subset_refuses_one_hot_labels_whose_flattened_indices_run_past_th
     one_hot = np.eye(3)[np.arange(15) % 3]
     with pytest.raises(ValueError, match=r'one label per series, a 1-D array; got shape \(15, 3\).*y.argmax\(1\)'):
         label_subset(one_hot, 0.2, 0)
+    with pytest.raises(ValueError, match=r'got shape \(15, 1\): pass y.ravel\(\)'):   # argmax(1) would give one class
+        label_subset((np.arange(15) % 3)[:, None], 0.2, 0)
 
 
 def test_a_training_set_of_one_class_is_refused_when_loaded(tmp_path):

@@ -102,6 +102,8 @@ def test_bad_settings_are_refused_before_pretraining(tmp_path):
     # it saves no encoder to fine-tune: refused before the pretraining, not after the from-scratch rows have trained
     with pytest.raises(ValueError, match=r"pretrain_kwargs=\{'save_best': False\} saves no encoder.*leave save_best out"):
         demo.run_demo(pretrain_kwargs={'save_best': False}, target_dir=tmp_path, out_dir=tmp_path)
+    with pytest.raises(ValueError, match='saves no encoder'):                 # any false value: TimeMAEPretrain's reading
+        demo.run_demo(pretrain_kwargs={'save_best': 0}, target_dir=tmp_path, out_dir=tmp_path)
     assert not any(tmp_path.iterdir())
 
 

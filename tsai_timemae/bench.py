@@ -655,7 +655,9 @@ def library_defaults(tokenizer: str) -> dict:
 
 def _default_changes(recorded: dict, tokenizer: str) -> tuple[list[str], dict, dict]:
     "The recorded defaults that differ from today's (`LIBRARY_SETTINGS_ADDED` filling in what the record lacks)."
-    old, new = {**_as_read_back(LIBRARY_SETTINGS_ADDED), **recorded}, library_defaults(tokenizer)
+    added = {k: v for k, v in LIBRARY_SETTINGS_ADDED.items()  # a tokenizer's own option only for that tokenizer's records
+             if not k.startswith('tokenizer.') or k.startswith(f'tokenizer.{tokenizer}.')}
+    old, new = {**_as_read_back(added), **recorded}, library_defaults(tokenizer)
     return _changed_keys(old, new), old, new
 
 def _changed_keys(old: dict, new: dict) -> list[str]:
@@ -999,13 +1001,15 @@ def _plan(methods, tokenizers):
             if (m, t) not in plan: plan.append((m, t))
     return plan
 
-def _warn_unseen_classes(ds):
+def _warn_unseen_classes(ds, validation: bool = True, chooses: bool = True):
     """A test or validation class that no training series has can never be predicted (the classifiers learn from the
-    training labels): every method's test accuracy is capped, and the validation loss that chooses epochs and
-    checkpoints counts series no model can get right. Labels compare as the scoring compares them (`comparable_labels`)."""
-    for split, what in (('test', 'every accuracy is at most {:.1f}%'),
-                        ('valid', "the validation accuracy is at most {:.1f}%, and the validation loss that chooses "
-                                  "epochs counts them")):
+    training labels): every method's test accuracy is capped, and a validation loss that chooses the epoch
+    (`chooses`: the selection is not 'last') counts series no model can get right. `validation=False`: no run reads
+    the validation split (label-fraction runs only), so it is not checked. Labels compare as the scoring compares them
+    (`comparable_labels`)."""
+    valid_what = 'the validation accuracy is at most {:.1f}%' + (', and the validation loss that chooses the epoch '
+                                                                  'counts them' if chooses else '')
+    for split, what in (('test', 'every accuracy is at most {:.1f}%'), *((('valid', valid_what),) if validation else ())):
         y = getattr(ds, f'y_{split}')
         if not len(y): continue
         held, train = comparable_labels(y, ds.y_train)
@@ -1074,7 +1078,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
             fingerprint = data_fingerprint(ds)  # once per data set: every kept result file is checked against it
             check_labels_present(ds.y_test, f'{ds.name} (test)')  # loading checks train and validation
             print(f'{ds}')
-            _warn_unseen_classes(ds)
+            _warn_unseen_classes(ds, validation=None in fractions, chooses=cfg['selection'] != 'last')
             toks = tokenizers or (default_tokenizer(name),)
             window = bench_config(name, quick, ds.seq_len, **overrides)['window']
             if not has_bench_settings(name) and (tokenizers is None or 'window' not in overrides):

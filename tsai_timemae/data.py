@@ -11,7 +11,6 @@ import math
 import os
 import pickle
 import struct
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from .notices import TimeMAEWarning
+from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates',
@@ -29,7 +28,8 @@ __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKT
            'read_tstcc_pt', 'ts_header', 'declared_class_labels', 'check_ts_targets', 'numeric_label_key',
            'unify_label_spellings', 'check_declared_labels', 'read_ts_files', 'read_numpy', 'split_train_valid',
            'recording_groups', 'shared_recording_fraction', 'find_dataset', 'available_datasets',
-           'sktime_bundled_folder', 'load_dataset', 'check_label_fraction', 'label_subset', 'standardize_by_channel']
+           'sktime_bundled_folder', 'warn_if_saved_channels_last', 'load_dataset', 'check_label_fraction',
+           'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -104,11 +104,8 @@ def data_fingerprint(ds, splits=('train', 'valid', 'test')) -> str:
     return h.hexdigest()[:16]
 
 # %% ../nbs/10_data.ipynb #96e9712b
-def check_arrays(X, y, where: str, layout_known: bool = False):
-    """`X` as float32 `[N, C, T]` (a 2-D `[N, T]` becomes one channel) and `y` as a 1-D array of the same length.
-    A bare array does not say which axis is which: when it has more channels than steps (`layout_known=False`, numpy
-    and TS-TCC files; a `.ts` file names its dimensions) a warning names the transpose, since an array saved as
-    `[N, steps, channels]` loads without error and the window then cuts across channels."""
+def check_arrays(X, y, where: str):
+    "`X` as float32 `[N, C, T]` (a 2-D `[N, T]` becomes one channel) and `y` as a 1-D array of the same length."
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 2: X = X[:, None, :]
     if X.ndim != 3:
@@ -120,11 +117,6 @@ def check_arrays(X, y, where: str, layout_known: bool = False):
                          '(np.concatenate([X.real, X.imag], axis=1)).')
     if not np.issubdtype(X.dtype, np.number):
         raise ValueError(f'{where}: samples must be numbers, got dtype {X.dtype}.')
-    if not layout_known and X.shape[1] > X.shape[2]:
-        warnings.warn(f'{where}: samples of shape {tuple(X.shape[1:])} are read as {X.shape[1]} channels of {X.shape[2]} '
-                      'steps, more channels than steps. If the array was saved as [samples, steps, channels], save '
-                      'X.transpose(0, 2, 1) instead: TimeMAE windows the last axis, which would cut across channels.',
-                      TimeMAEWarning, stacklevel=2)
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(f'{where}: expected one label per sample ({len(X)}), got labels of shape {y.shape}.')
     return X.astype(np.float32, copy=False), y
@@ -286,7 +278,7 @@ def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.nda
     for (df, y), p in zip(nested, paths):
         check_declared_labels(y, p)
         X, lengths = _pad_nested(df, length, pad_value)
-        X, y = check_arrays(X, np.asarray(y), str(p), layout_known=True)  # a .ts file names its dimensions
+        X, y = check_arrays(X, np.asarray(y), str(p))
         out.append((X, y, lengths))
     return out
 
@@ -566,6 +558,17 @@ def _load_arrays(path: Path, fmt: str, pad_value: float, require_test: bool = Tr
         return {'X_train': Xtr, 'y_train': ytr, 'X_test': Xte, 'y_test': yte}, info
     return read_numpy(path, require_test), {}
 
+def warn_if_saved_channels_last(shape, path):
+    """An array file does not say which axis is which: one saved as `[N, steps, channels]` loads without error, and
+    TimeMAE's windows then cut across channels. Warned (once per data set) when the series have more channels than
+    steps; TS-TCC's own loader transposes such files, this one reads the axes as saved."""
+    c, t = shape
+    if c > t:
+        timemae_warn(f'{path}: the series are read as {c} channels of {t} steps, more channels than steps. If the arrays '
+                     'were saved as [samples, steps, channels], save X.transpose(0, 2, 1) instead: TimeMAE windows the '
+                     'last axis, which would cut across channels. If they really have that many channels, ignore this.',
+                     stacklevel=_frames_to_user())
+
 def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 42, pad_value: float = 0.,
                  require_test: bool = True) -> TSDataset:
     """Load a data set by name (looked for under `root`, else in each of `data_root_candidates()`, then among sktime's
@@ -603,6 +606,7 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     shapes = {s: arrays[f'X_{s}'].shape[1:] for s in ('train', 'valid', 'test')}
     if len(set(shapes.values())) > 1:
         raise ValueError(f'{path}: train, valid and test have different [C, T] shapes {shapes}; they must match.')
+    if fmt != 'ts': warn_if_saved_channels_last(shapes['train'], path)  # a .ts file names its dimensions
     name = path.stem if fmt == 'npz' else path.name
     if fmt == 'ts' and path.parent.name == 'UEA' and (path.parent.parent / name).is_dir(): name = f'UEA/{name}'
     return TSDataset(name, **{k: arrays[k] for k in NPY_KEYS}, source=str(path), valid_from=valid_from, info=info)
@@ -623,8 +627,8 @@ def label_subset(y, fraction: float, seed: int) -> np.ndarray:
     f, y = check_label_fraction(fraction), np.asarray(y)
     if not len(y): raise ValueError('label_subset needs at least one label, got none.')
     if y.ndim != 1:  # one-hot labels flattened: indices past the end of y, or a subset of the wrong series
-        raise ValueError(f'label_subset takes one label per series, a 1-D array; got shape {y.shape}. For one-hot '
-                         'labels pass y.argmax(1).')
+        fix = 'pass y.ravel()' if y.ndim == 2 and y.shape[1] == 1 else 'for one-hot labels pass y.argmax(1)'
+        raise ValueError(f'label_subset takes one label per series, a 1-D array; got shape {y.shape}: {fix}.')
     check_labels_present(y, 'label_subset')  # a NaN matches no class: its series would be dropped without a word
     rng = np.random.default_rng(seed)
     picked = []

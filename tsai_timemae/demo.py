@@ -139,7 +139,7 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     on the untrained encoder (the control) on the same `label_fraction` of the training labels, for `n_draws` draws of those labels -> a summary per method. Prints
     the table and writes `demo_results.{md,json,png}` under `out_dir`."""
     label_fraction = check_label_fraction(label_fraction)
-    if (pretrain_kwargs or {}).get('save_best', True) is False:  # else it fails after the from-scratch rows have trained
+    if not (pretrain_kwargs or {}).get('save_best', True):  # else it fails after the from-scratch rows have trained
         raise ValueError("pretrain_kwargs={'save_best': False} saves no encoder, and the demo fine-tunes the one its "
                          'pretraining saves: leave save_best out of pretrain_kwargs.')
     if n_draws < 1: raise ValueError(f'n_draws is how many draws of the labelled series to average, at least 1, got {n_draws}.')
