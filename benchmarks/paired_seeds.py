@@ -15,6 +15,12 @@ over the seeds and the standard error over folds (the luck of the scored series,
 
     python benchmarks/paired_seeds.py --probe benchmarks/probe/GunPoint/auto_window_unseen
 
+With `--probe-against OTHER`, two probe tags of one data set are paired seed by seed: each seed's pretrained score
+in the folder against OTHER's of the same seed (two pretraining settings, the same seeds, folds and epochs; a pair
+that differs in protocol, folds, epochs, architecture or data is refused), with each side's untrained score beside:
+
+    python benchmarks/paired_seeds.py --probe benchmarks/probe/GunPoint/kmeans_center --probe-against benchmarks/probe/GunPoint/auto_window
+
 With `--baseline-folder`, the baseline row is read from another results folder: two runs of one study (e.g. the
 same control run twice), or a row against another study's baseline of the same seeds:
 
@@ -54,6 +60,41 @@ def probe_scores(folder: Path) -> tuple[dict, dict]:
         if r.get('final_score') is not None:
             pre[r['seed']], raw[r['seed']] = 100 * r['final_score'], 100 * r['untrained_score']
     return pre, raw
+
+
+def _probe_records(folder: Path) -> dict:
+    "The finished probe records `<folder>/seed<k>.json` by seed."
+    recs = (json.loads(f.read_text()) for f in folder.glob('seed*.json'))
+    return {r['seed']: r for r in recs if r.get('final_score') is not None}
+
+
+# what two probe records must share for their pretrained scores to be a paired comparison of pretraining settings
+PROBE_PAIRED_KEYS = ('dataset', 'protocol', 'folds', 'epochs', 'steps', 'arch', 'bs_used', 'lr', 'sched', 'by_recording',
+                     'pretrain_fraction', 'augment')
+
+
+def probe_against(folder: Path, baseline: Path) -> str:
+    """Pretrained probe scores of `folder` minus those of `baseline` (another tag) by seed, refused where a pair ran
+    another protocol, length, architecture or data (its `data.sha1`, where both records have one); then each side's
+    untrained mean, which the same seed and architecture should give alike."""
+    a, b = _probe_records(folder), _probe_records(baseline)
+    for name, recs in ((folder, a), (baseline, b)):
+        if not recs: raise SystemExit(f'no finished probe records seed<k>.json in {name}')
+    for s in sorted(set(a) & set(b)):
+        # an older record lacks the keys added since (by_recording, augment): absent, False and [] mean the same
+        bad = [k for k in PROBE_PAIRED_KEYS if (a[s].get(k) or None) != (b[s].get(k) or None)]
+        sha = [r.get('data', {}).get('sha1') for r in (a[s], b[s])]
+        if None not in sha and sha[0] != sha[1]: bad.append('data.sha1')
+        if bad:
+            raise SystemExit(f'{folder} and {baseline}, seed {s}: not a paired comparison, they differ in '
+                             + ', '.join(f'{k} ({a[s].get(k)!r} against {b[s].get(k)!r})' if k != 'data.sha1' else
+                                         f'data ({sha[0]} against {sha[1]})' for k in bad))
+    score = lambda recs, key: {s: 100 * r[key] for s, r in recs.items()}
+    text = summarize(score(a, 'final_score'), score(b, 'final_score'), f'{folder} against {baseline}',
+                     folder.name, baseline.name)
+    seeds = sorted(set(a) & set(b))
+    untrained = lambda recs: statistics.mean(100 * recs[s]['untrained_score'] for s in seeds)
+    return text + f'\nuntrained, the same seeds: {folder.name} {untrained(a):.2f}, {baseline.name} {untrained(b):.2f}'
 
 
 def fold_differences(folder: Path) -> list:
@@ -108,11 +149,15 @@ if __name__ == '__main__':
     p.add_argument('baseline', nargs='?', help='method row to subtract, e.g. timemae_linear_untrained')
     p.add_argument('--probe', action='store_true', help='pair each probe record\'s pretrained and untrained scores')
     p.add_argument('--baseline-folder', type=Path, help='read the baseline row from this results folder (default: folder)')
+    p.add_argument('--probe-against', type=Path, help="with --probe: pair the folder's pretrained scores with this tag folder's")
     args = p.parse_args()
+    if args.probe_against and not args.probe: p.error('--probe-against pairs two probe tags: pass --probe too')
     if args.probe:
         if args.row or args.baseline or args.baseline_folder:
             p.error('--probe takes the folder of one probe tag, no rows and no --baseline-folder')
-        print(summarize(*probe_scores(args.folder), args.folder, 'pretrained', 'untrained'))
-        print(fold_summary(args.folder))
+        if args.probe_against: print(probe_against(args.folder, args.probe_against))
+        else:
+            print(summarize(*probe_scores(args.folder), args.folder, 'pretrained', 'untrained'))
+            print(fold_summary(args.folder))
     elif not (args.row and args.baseline): p.error('name the row and the baseline (or pass --probe)')
     else: print(paired_summary(args.folder, args.row, args.baseline, args.baseline_folder))

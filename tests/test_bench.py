@@ -457,6 +457,27 @@ def test_paired_seeds_pairs_only_the_seeds_both_rows_have(tmp_path):
         paired_seeds.paired_summary(tmp_path, 'pre', 'pre', other)
 
 
+def test_paired_seeds_pairs_two_probe_tags_seed_by_seed_and_refuses_other_protocols(tmp_path):
+    "--probe-against: two pretraining settings of one data set, each seed's pretrained score against the other's."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
+    import paired_seeds
+    def fake(tag, seed, score, **extra):
+        (tmp_path / tag).mkdir(exist_ok=True)
+        rec = {'seed': seed, 'dataset': 'D', 'protocol': 'cv5', 'folds': 5, 'epochs': 100, 'arch': {'window': 9},
+               'final_score': score, 'untrained_score': .5, 'data': {'sha1': 'x'}, **extra}
+        (tmp_path / tag / f'seed{seed}.json').write_text(json.dumps(rec))
+    for s, (a, b) in enumerate([(.8, .7), (.6, .7), (.9, .7)]):
+        fake('new', s, a, by_recording=False, augment=[]); fake('old', s, b)  # an older record lacks those two keys
+    text = paired_seeds.probe_against(tmp_path / 'new', tmp_path / 'old')
+    assert '+10.00  -10.00  +20.00' in text and '2 of 3 seeds above' in text and 'untrained, the same seeds: new 50.00, old 50.00' in text
+    fake('longer', 0, .8, epochs=40); fake('longer', 1, .8)
+    with pytest.raises(SystemExit, match=r'seed 0: not a paired comparison, they differ in epochs \(40 against 100\)'):
+        paired_seeds.probe_against(tmp_path / 'longer', tmp_path / 'old')
+    fake('otherdata', 0, .8, data={'sha1': 'y'})
+    with pytest.raises(SystemExit, match=r'differ in data \(y against x\)'):
+        paired_seeds.probe_against(tmp_path / 'otherdata', tmp_path / 'old')
+
+
 def test_paired_seeds_refuses_pairs_that_cannot_be_compared(tmp_path):
     "A --quick smoke run, other labelled series or other data in either row is an error that names the seed."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'benchmarks'))
