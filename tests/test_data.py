@@ -158,6 +158,13 @@ def test_an_array_with_more_channels_than_steps_warns_once_of_a_transposed_layou
         load_dataset(tmp_path / 'ok.npz')                                      # [samples, channels, steps]: no word
 
 
+def test_an_empty_validation_split_in_the_files_is_refused_with_the_way_to_get_one(tmp_path):
+    X, y = np.zeros((12, 1, 5)), np.arange(12) % 2
+    np.savez(tmp_path / 'nov.npz', X_train=X, y_train=y, X_valid=X[:0], y_valid=y[:0], X_test=X[:4], y_test=y[:4])
+    with pytest.raises(ValueError, match=r'nov.npz: the validation split holds no series. Leave X_valid and y_valid out'):
+        load_dataset(tmp_path / 'nov.npz')
+
+
 def test_npz_missing_arrays_named(tmp_path):
     """The arrays missing, the ones the file holds, and for a missing test split where to measure without one; the
     probe (no test split read) asks only for the training arrays."""

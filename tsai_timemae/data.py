@@ -598,7 +598,12 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
         raise ValueError(f'{path}: the training labels hold one class ({str(classes[0])!r}); the benchmark, the probe and '
                          'the classifiers need two or more. To pretrain on series without classes, use TimeMAEPretrain '
                          'with get_ts_dls(X) (no labels).')
-    if 'X_valid' in arrays: valid_from = 'file'
+    if 'X_valid' in arrays:
+        if not len(arrays['X_valid']):  # bench's epoch choice and the probe's validation protocol would fail late, or score nothing
+            raise ValueError(f'{path}: the validation split holds no series. Leave X_valid and y_valid out of the files '
+                             f'(a stratified {valid_size:g} of the training series becomes the validation split), or '
+                             'give it series.')
+        valid_from = 'file'
     else:
         arrays['X_train'], arrays['y_train'], arrays['X_valid'], arrays['y_valid'] = split_train_valid(
             arrays['X_train'], arrays['y_train'], valid_size, seed)
