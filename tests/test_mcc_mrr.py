@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from fastai.callback.core import Callback
 from tsai.all import ts_learner
 
 from tsai_timemae.all import (KMeansTokenizer, RandomProjectionTokenizer, TimeMAE, TimeMAELoss, TimeMAEPretrain,
@@ -667,3 +668,29 @@ def test_center_is_an_option_of_the_kmeans_tokenizer_only():
     check_tokenizer_options('kmeans', {'center': True})
     with pytest.raises(ValueError, match=r"\['center'\] are not options of the 'random_projection' tokenizer"):
         check_tokenizer_options('random_projection', {'center': True})
+
+
+# -- several masks per series (data2vec 2.0's multi-mask) -------------------------------------------------------------
+def test_each_series_is_masked_several_ways_in_training_and_once_in_validation():
+    torch.manual_seed(0)
+    model = TimeMAE(3, None, **SMALL)
+    pre = TimeMAEPretrainer(model.backbone, vocab_size=8, masks_per_series=3)
+    x = torch.randn(4, 3, 40)
+    out = pre.train()(x)
+    assert out['ids_msk'].shape[0] == 12 and out['masked_reps'].shape[0] == 12
+    copies = out['ids_msk'].sort(-1).values.view(4, 3, -1)                   # series i's copies are rows 3i..3i+2
+    assert all(len({tuple(c.tolist()) for c in copies[i]}) > 1 for i in range(4))  # their masks differ
+    with torch.no_grad(): assert pre.eval()(x)['ids_msk'].shape[0] == 4
+    del pre.masks_per_series                                                   # a network pickled before the option
+    assert pre.train()(x)['ids_msk'].shape[0] == 4
+
+
+def test_masks_per_series_is_checked_and_trains_through_the_callback(udls, tmp_path, seed):
+    for bad, match in ((0, 'at least 1'), (1.5, 'a whole number')):
+        with pytest.raises((ValueError, TypeError), match=match): TimeMAEPretrain(masks_per_series=bad)
+    learn, cb = _learner(udls, tmp_path, masks_per_series=2)
+    seen = []
+    learn.add_cb(type('Seen', (Callback,), {'after_loss': lambda self: seen.append((self.training, self.pred['ids_msk'].shape[0], len(self.xb[0])))})())
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert cb.pretrainer.masks_per_series == 2 and math.isfinite(cb.history[-1]['mrr'])
+    assert all(n == (2 * b if training else b) for training, n, b in seen) and {t for t, _, _ in seen} == {True, False}

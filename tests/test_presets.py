@@ -108,6 +108,7 @@ def test_the_preset_holds_the_authors_values():
                      'momentum': 0.99, 'momentum_end': None,      # EMA after every step, tau 0.99
                      'target_embed': 'online', 'target_dropout': True, 'target_context': 'masked',  # the masked patches alone
                      'target_layers': 1, 'normalize_targets': False, 'mrr_loss': 'mse',  # mean squared error, raw targets
+                     'masks_per_series': 1,                        # one mask per series a step
                      'n_decoder_layers': 4, 'decoder_dropout': 0.1, 'decoupled': True,  # 4 cross-attention blocks, dropout 0.1
                      'init_scheme': 'authors'},
         'fit': {'bs': 128, 'lr': 1e-3, 'epochs': 100, 'schedule': 'constant', 'optimizer': 'adamw', 'wd': 0.01,

@@ -622,7 +622,7 @@ NOT_ENCODER_SETTINGS = {
 # session 37: the last block alone; session 40: targets from the masked patches alone; session 58: MRR's squared
 # error, k-means codes of uncentred patches; all as before
 LIBRARY_SETTINGS_ADDED = {'pretrain.target_layers': 1, 'pretrain.target_context': 'masked', 'pretrain.mrr_loss': 'mse',
-                          'tokenizer.kmeans.center': False}
+                          'tokenizer.kmeans.center': False, 'pretrain.masks_per_series': 1}
 
 def _library_classes(tokenizer: str) -> dict:
     "The classes whose constructor defaults a bench pretraining with this tokenizer runs under, by record prefix."

@@ -20,7 +20,7 @@ def authors_preset() -> dict:
                          momentum_end=None, n_decoder_layers=4, decoder_dropout=0.1, label_smoothing=0.2, shared_mask=True,
                          normalize_targets=False, target_embed='online', target_dropout=True, init_scheme='authors',
                          tokenizer_kwargs=dict(tau=1.), masking='random', decoupled=True, target_layers=1,
-                         target_context='masked', mrr_loss='mse'),
+                         target_context='masked', mrr_loss='mse', masks_per_series=1),
         'fit': dict(bs=128, lr=1e-3, epochs=100, schedule='constant', optimizer='adamw', wd=0.01, standardize=False,
                     drop_last=False, wd_bn_bias=True),
     }

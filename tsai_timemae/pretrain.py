@@ -36,11 +36,12 @@ from .notices import _frames_to_user, timemae_warn
 # %% auto #0
 __all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'MRR_LOSSES', 'LOSS_COLUMNS', 'NET_SETTINGS_ADDED', 'masked_count',
            'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
-           'DecoupledEncoder', 'PretrainOutput', 'check_target_context', 'check_target_layers', 'check_decoder_layers',
-           'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'wide_dtype',
-           'representation_sums', 'spread_from_sums', 'representation_spread', 'pooled_stats', 'check_mrr_loss',
-           'mrr_distance', 'TimeMAELoss', 'DropLabels', 'UnpadValidation', 'MomentumUpdate', 'SaveEncoder',
-           'default_pretrain_epochs', 'TimeMAEPretrain', 'dataset_fingerprint', 'PretrainCheckpoint']
+           'DecoupledEncoder', 'PretrainOutput', 'check_target_context', 'check_target_layers',
+           'check_masks_per_series', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
+           'mcc_diagnostics', 'code_stats', 'wide_dtype', 'representation_sums', 'spread_from_sums',
+           'representation_spread', 'pooled_stats', 'check_mrr_loss', 'mrr_distance', 'TimeMAELoss', 'DropLabels',
+           'UnpadValidation', 'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain',
+           'dataset_fingerprint', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -153,6 +154,13 @@ def check_target_layers(target_layers, n_layers: int | None = None):
         raise ValueError(f'target_layers={target_layers} asks for more blocks than the encoder has ({n_layers}): use '
                          f'1 to {n_layers}.')
 
+def check_masks_per_series(masks_per_series):
+    "`masks_per_series`: how many masked copies of each series a training step sees, a whole number from 1."
+    check_setting_types(dict(masks_per_series=masks_per_series))
+    if masks_per_series < 1:
+        raise ValueError(f'masks_per_series counts the masked copies of each series in a training step, at least 1 (one '
+                         f'mask per series, the default), got {masks_per_series!r}.')
+
 def check_decoder_layers(n_decoder_layers: int, decoupled: bool):
     "The decoupled encoder is what trains the visible one: with no layers the encoder would never change."
     if decoupled and n_decoder_layers < 1:
@@ -171,7 +179,8 @@ class TimeMAEPretrainer(nn.Module):
                  d_ff: int | None = None, dropout: float | None = None, normalize_targets: bool = False,
                  shared_mask: bool = False, target_embed: str = 'ema', target_dropout: bool = False,
                  tokenizer_kwargs: dict | None = None, init_scheme: str = 'torch', masking: str = 'random',
-                 decoupled: bool = True, target_layers: int = 1, target_context: str = 'masked'):
+                 decoupled: bool = True, target_layers: int = 1, target_context: str = 'masked',
+                 masks_per_series: int = 1):
         super().__init__()
         # what built it and is not readable from its modules afterwards (compared when another callback would reuse it)
         self.built_with = {'dropout': dropout, 'tokenizer_kwargs': dict(tokenizer_kwargs or {}), 'init_scheme': init_scheme}
@@ -181,6 +190,7 @@ class TimeMAEPretrainer(nn.Module):
         check_decoder_layers(n_decoder_layers, decoupled)
         check_target_layers(target_layers, len(backbone.encoder.layers))
         check_target_context(target_context)
+        check_masks_per_series(masks_per_series)
         if target_embed not in ('ema', 'online'):
             raise ValueError(f"target_embed must be 'ema' (a momentum copy of the embeddings) or 'online' (the authors' code), got {target_embed!r}.")
         check_tokenizer(tokenizer)
@@ -194,7 +204,7 @@ class TimeMAEPretrainer(nn.Module):
         self.backbone, self.mask_ratio, self.shared_mask, self.masking = backbone, mask_ratio, shared_mask, masking
         self.decoupled = decoupled
         self.normalize_targets, self.target_embed, self.target_dropout = normalize_targets, target_embed, target_dropout
-        self.target_layers, self.target_context = target_layers, target_context
+        self.target_layers, self.target_context, self.masks_per_series = target_layers, target_context, masks_per_series
         if init_scheme not in ('torch', 'authors'):
             raise ValueError(f"init_scheme must be 'torch' (PyTorch's defaults) or 'authors' (the TimeMAE authors' code), got {init_scheme!r}.")
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
@@ -283,6 +293,8 @@ class TimeMAEPretrainer(nn.Module):
         patches' positions `ids_msk` `[bs, n_m]`."""
         bb = self.backbone
         if self.training and torch.is_grad_enabled() and not getattr(self, 'fitting_with_callback', False): self._warn_alone()
+        m = getattr(self, 'masks_per_series', 1)  # a network pickled before the option masked each series once
+        if self.training and m > 1: x = x.repeat_interleave(m, 0)  # each copy draws its own mask; validation: one
         tokens = bb.patchify(x)                                            # [bs, n, d], input checked
         bs, n, _ = tokens.shape
         pos = bb.pos_embed[:, :n].expand(bs, -1, -1)
@@ -788,6 +800,9 @@ class TimeMAEPretrain(Callback):
     the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
     the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`).
 
+    `masks_per_series=M` trains each step on M copies of every series, each with its own random mask (data2vec 2.0's
+    multi-mask; M times the compute of a step, the same number of steps; validation masks each series once).
+
     For the paper's analyses: `masking='span'` masks one contiguous run of patches per series instead of random
     ones; `decoupled=False` drops the decoupled encoder and feeds the mask tokens to the encoder with the visible
     ones (the ablation of its section 4.2.7); `alpha=0` or `beta=0` leaves out MCC or MRR.
@@ -808,7 +823,7 @@ class TimeMAEPretrain(Callback):
                  target_embed: str = 'ema', target_dropout: bool = False, decoder_dropout: float | None = None,
                  tokenizer_kwargs: dict | None = None, collapse_threshold: float = 0.1, init_scheme: str = 'torch',
                  save_every: int | None = None, resume: bool = False, masking: str = 'random', decoupled: bool = True,
-                 target_layers: int = 1, target_context: str = 'masked', mrr_loss: str = 'mse'):
+                 target_layers: int = 1, target_context: str = 'masked', mrr_loss: str = 'mse', masks_per_series: int = 1):
         check_setting_types(dict(vocab_size=vocab_size, n_decoder_layers=n_decoder_layers, save_every=save_every),
                             dict(mask_ratio=mask_ratio, alpha=alpha, beta=beta, gamma=gamma, momentum=momentum,
                                  momentum_end=momentum_end, label_smoothing=label_smoothing, decoder_dropout=decoder_dropout,
@@ -819,6 +834,7 @@ class TimeMAEPretrain(Callback):
         check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts
         check_target_layers(target_layers)  # the encoder's depth is checked when the fit builds the pretrainer
         check_target_context(target_context)
+        check_masks_per_series(masks_per_series)
         check_tokenizer(tokenizer)
         check_tokenizer_options(tokenizer, tokenizer_kwargs)
         if gamma and TOKENIZERS[tokenizer].needs_fit:  # frozen codes carry no gradient: the penalty would train nothing
@@ -842,7 +858,7 @@ class TimeMAEPretrain(Callback):
         self.net_kwargs = dict(normalize_targets=normalize_targets, shared_mask=shared_mask, target_embed=target_embed,
                                target_dropout=target_dropout, dropout=decoder_dropout, tokenizer_kwargs=tokenizer_kwargs,
                                init_scheme=init_scheme, masking=masking, decoupled=decoupled,
-                               target_layers=target_layers, target_context=target_context)
+                               target_layers=target_layers, target_context=target_context, masks_per_series=masks_per_series)
         self.pretrain_loss = TimeMAELoss(alpha, beta, gamma, label_smoothing, mrr_loss)
         self.part_metrics = [(_PooledPart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.unpad, self.momentum_update = DropLabels(), UnpadValidation(), MomentumUpdate(momentum, momentum_end)
@@ -1180,7 +1196,7 @@ def _recorder_state(rec) -> dict:
 
 # options added after states were saved, with the value that computes what the versions before them did: a
 # state saved then, which does not name them, resumes when they keep that value
-NET_SETTINGS_ADDED = {'target_layers': 1, 'target_context': 'masked'}
+NET_SETTINGS_ADDED = {'target_layers': 1, 'target_context': 'masked', 'masks_per_series': 1}
 
 def _settings_since(net_kwargs: dict) -> dict:
     "`net_kwargs` without the later options that keep their earlier behaviour (`NET_SETTINGS_ADDED`)."
