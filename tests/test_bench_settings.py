@@ -568,6 +568,17 @@ def test_encoders_cached_before_target_context_existed_are_still_accepted(tmp_pa
         check_library_defaults({**before, 'library_defaults': {**now, 'pretrain.target_context': 'full'}}, stem, 'kmeans')
 
 
+
+def test_encoders_cached_before_session_58s_options_are_accepted_whatever_their_tokenizer(tmp_path):
+    "A k-means option declared as added must not be filled into a Gumbel record, whose defaults never hold it."
+    from tsai_timemae.bench import LIBRARY_SETTINGS_ADDED, check_library_defaults, library_defaults
+    for tok in ('kmeans', 'gumbel', 'codebook', 'random_projection'):
+        stem = tmp_path / f'timemae_{tok}_seed0_abc'
+        before = {'weights': str(stem.with_suffix('.pth')),
+                  'library_defaults': {k: v for k, v in library_defaults(tok).items() if k not in LIBRARY_SETTINGS_ADDED}}
+        assert check_library_defaults(before, stem, tok) is before, tok
+
+
 def test_a_label_fraction_row_its_command_would_not_reproduce_is_flagged_too(monkeypatch):
     "The label-efficiency tables say it as the Results tables do (they did not read the flag before session 45)."
     rows = [r for r in bench.summarize(bench.load_results(REPO / 'benchmarks')) if r['dataset'] == 'Epilepsy']

@@ -694,3 +694,29 @@ def test_masks_per_series_is_checked_and_trains_through_the_callback(udls, tmp_p
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert cb.pretrainer.masks_per_series == 2 and math.isfinite(cb.history[-1]['mrr'])
     assert all(n == (2 * b if training else b) for training, n, b in seen) and {t for t, _, _ in seen} == {True, False}
+
+
+def test_a_shared_mask_with_several_masks_per_series_gives_each_copy_its_own():
+    "One mask for the whole repeated batch trained M identical copies: the j-th copies share the j-th of M masks."
+    torch.manual_seed(0)
+    model = TimeMAE(3, None, **SMALL)
+    pre = TimeMAEPretrainer(model.backbone, vocab_size=8, masks_per_series=3, shared_mask=True).train()
+    ids = pre(torch.randn(4, 3, 40))['ids_msk'].sort(-1).values.view(4, 3, -1)      # [series, copy, n_m]
+    assert (ids == ids[:1]).all()                                                    # copy j: one mask for the batch
+    assert len({tuple(ids[0, j].tolist()) for j in range(3)}) == 3                   # three masks, not one
+
+
+def test_a_pretrained_learner_refuses_another_number_of_masks_per_series(udls, tmp_path, seed):
+    learn, cb = _learner(udls, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    learn.remove_cb(cb)
+    with pytest.raises(ValueError, match=r'masks_per_series=1 there, 2 here'):
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False,
+                                                                                         save_best=False, masks_per_series=2))
+
+
+def test_center_must_be_a_bool_and_needs_more_than_one_step():
+    with pytest.raises(TypeError, match=r"center must be True or False, got 'False'"):
+        TimeMAEPretrain(tokenizer_kwargs={'center': 'False'})
+    with pytest.raises(ValueError, match='a patch of one step is its mean'):
+        make_tokenizer('kmeans', d_model=8, vocab_size=4, c_in=2, window=1, center=True)

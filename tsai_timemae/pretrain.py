@@ -254,11 +254,15 @@ class TimeMAEPretrainer(nn.Module):
 
     # -- stages -----------------------------------------------------------------------------------------------
     def mask(self, bs: int, n: int, device):
-        "Visible and masked patch indices `[bs, n_v]`, `[bs, n_m]`: one mask per sample, or one per batch."
+        """Visible and masked patch indices `[bs, n_v]`, `[bs, n_m]`: one mask per sample, or one per batch. With
+        `shared_mask` and M masks per series (training), M masks per batch, the j-th copy of every series sharing the
+        j-th: one mask for all M copies would train on M identical copies."""
         draw, g = MASKINGS[self.masking], self._eval_generator(device)
         if not self.shared_mask: return draw(bs, n, self.mask_ratio, device=device, generator=g)
-        ids_vis, ids_msk = draw(1, n, self.mask_ratio, device=device, generator=g)
-        return ids_vis.expand(bs, -1), ids_msk.expand(bs, -1)
+        m = getattr(self, 'masks_per_series', 1) if self.training else 1  # the forward repeated each series m times
+        ids_vis, ids_msk = draw(m, n, self.mask_ratio, device=device, generator=g)
+        if m == 1: return ids_vis.expand(bs, -1), ids_msk.expand(bs, -1)
+        return ids_vis.repeat(bs // m, 1), ids_msk.repeat(bs // m, 1)  # row i * m + j is series i's copy j
 
     @torch.no_grad()
     def momentum_targets(self, x: torch.Tensor, ids_msk: torch.Tensor) -> torch.Tensor:
@@ -290,7 +294,8 @@ class TimeMAEPretrainer(nn.Module):
         """One pretraining pass -> a `PretrainOutput` (a tuple whose parts are also read by name) with `logits` and
         `targets` of MCC `[bs, n_m, vocab]`, `masked_reps` and `target_reps` of MRR `[bs, n_m, d]`, `usage` (each series' mean soft assignment `[bs, vocab]`, for the diversity penalty),
         `copy_codes` (nearest visible patch's code `[bs, n_m]`), the visible representations `rep_vis` and the masked
-        patches' positions `ids_msk` `[bs, n_m]`."""
+        patches' positions `ids_msk` `[bs, n_m]`. In training with `masks_per_series=M` the batch is `bs * M`: series i's
+        copies are rows i * M to i * M + M - 1, each masked its own way."""
         bb = self.backbone
         if self.training and torch.is_grad_enabled() and not getattr(self, 'fitting_with_callback', False): self._warn_alone()
         m = getattr(self, 'masks_per_series', 1)  # a network pickled before the option masked each series once
@@ -998,7 +1003,8 @@ class TimeMAEPretrain(Callback):
         have = {'mask_ratio': net.mask_ratio, 'tokenizer': next((k for k, v in TOKENIZERS.items() if type(net.tokenizer) is v), None),
                 'n_decoder_layers': len(dec.layers) if dec is not None else self.n_decoder_layers,
                 **{k: getattr(net, k) for k in ('normalize_targets', 'shared_mask', 'target_embed', 'target_dropout',
-                                                'masking', 'decoupled', 'target_layers', 'target_context')}}
+                                                'masking', 'decoupled', 'target_layers', 'target_context')},
+                'masks_per_series': getattr(net, 'masks_per_series', 1)}
         if self.vocab_size is not None: have['vocab_size'] = net.tokenizer.vocab_size
         have.update(getattr(net, 'built_with', {}))  # a network unpickled from before it was recorded: not compared
         want = {'mask_ratio': self.mask_ratio, 'tokenizer': self.tokenizer, 'n_decoder_layers': self.n_decoder_layers,

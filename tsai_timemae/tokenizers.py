@@ -204,6 +204,11 @@ class KMeansTokenizer(_FrozenPatchTokenizer):
     def __init__(self, d_model: int, vocab_size: int, c_in: int, window: int, max_fit_patches: int = 50_000,
                  seed: int = 0, center: bool = False, **_):
         super().__init__(d_model, vocab_size, c_in, window)
+        if not isinstance(center, (bool, np.bool_)):  # 'False' from a config file would read as True
+            raise TypeError(f'center must be True or False, got {center!r} ({type(center).__name__}).')
+        if center and window == 1:
+            raise ValueError('center=True takes each patch\'s own mean off, and a patch of one step is its mean: every '
+                             'code would be the same. Use a window of 2 steps or more, or leave center out.')
         self.max_fit_patches, self.seed, self.center = max_fit_patches, seed, bool(center)
         self.register_buffer('centroids', torch.zeros(vocab_size, c_in * window))
 
@@ -294,6 +299,9 @@ def check_tokenizer_options(name: str, options: dict | None):
                          f"{own or 'none'}.")
     for k in ('tau', 'temperature'):  # their values too, before any work (sktime checks settings it will not use)
         if k in (options or {}): check_temperature(k, options[k])
+    if 'center' in (options or {}) and not isinstance(options['center'], (bool, np.bool_)):  # 'False' would read as True
+        raise TypeError(f"tokenizer_kwargs center must be True or False, got {options['center']!r} "
+                        f"({type(options['center']).__name__}).")
 
 def make_tokenizer(name: str, d_model: int, vocab_size: int, c_in: int, window: int, **kwargs) -> nn.Module:
     "Build the tokenizer called `name` for a backbone of `d_model` features over `c_in` channels and `window` steps."
