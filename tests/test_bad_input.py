@@ -605,6 +605,20 @@ def test_a_refused_command_leaves_no_empty_output_folder(tmp_path, monkeypatch, 
     assert (tmp_path / 'kept').is_dir() and not (tmp_path / 'new').exists()
 
 
+
+def test_an_interrupted_command_leaves_no_empty_output_folder(tmp_path, monkeypatch, capsys):
+    "Ctrl-C before a command wrote anything left the output folders it had made, empty (bench cleaned its own; the others did not)."
+    import tsai_timemae.probe as probe
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    def interrupted(datasets, seeds, out_dir, **k):
+        (tmp_path / out_dir).mkdir(parents=True, exist_ok=True)                # made, then stopped before any file
+        raise KeyboardInterrupt
+    monkeypatch.setattr(probe, 'run_probes', interrupted)
+    assert main(['probe', 'BasicMotions', '--out-dir', 'p/q']) == 130
+    assert 'interrupted' in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
 def test_a_wrong_prediction_is_not_matched_through_the_number_another_class_shares():
     "Classes '01' and '1': a series labelled '01' predicted '1' was scored right, since neither side alone spelt 1 twice."
     from tsai_timemae.evaluate import comparable_labels

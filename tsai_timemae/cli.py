@@ -199,6 +199,7 @@ def main(argv=None):
         print(f'timemae {args.command}: error: {e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: results, reports and cached encoders are written whole or not at all
+        _remove_if_still_empty(new_folders)  # an output folder it made and wrote nothing in goes too
         if os.environ.get('TIMEMAE_TRACEBACK'): raise
         resumes = args.command in ('bench', 'probe')  # the commands that skip what is done; the others start over
         print(f'timemae {args.command}: interrupted' + ('; the runs that finished are kept, and the same command goes '
