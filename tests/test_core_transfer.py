@@ -362,6 +362,25 @@ def test_a_second_freeze_encoder_does_not_leave_the_encoder_frozen(dls, weights)
     assert any(not torch.equal(a, b) for a, b in zip(enc.values(), _enc(learn.model).values()))
 
 
+def test_a_freeze_encoder_given_to_one_interrupted_fit_gives_the_encoder_back(dls, weights):
+    """`fineall.fit(n, cbs=FreezeEncoder())` stopped by Ctrl-C: fastai skips `after_fit`, and a callback passed to one
+    fit never installs the owner's restoring `fit`; the encoder stayed frozen, so every later fit trained only the head."""
+    from fastai.callback.core import Callback
+
+    from tsai_timemae.all import FreezeEncoder
+
+    class Interrupt(Callback):
+        def after_batch(self): raise KeyboardInterrupt
+    learn = fineall_learner(dls, weights, n_heads=2)
+    with pytest.raises(KeyboardInterrupt), learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-2, cbs=[FreezeEncoder(), Interrupt()])
+    assert not any(isinstance(cb, FreezeEncoder) for cb in learn.cbs)
+    assert all(p.requires_grad for p in learn.model.backbone.parameters())
+    enc = _enc(learn.model)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert any(not torch.equal(a, b) for a, b in zip(enc.values(), _enc(learn.model).values()))
+
+
 def test_finelast_refuses_several_targets_per_series_by_name(basic_motions, splits, weights):
     "tsai passes `d` to a custom head for several regression outputs: a bare TypeError (unexpected keyword) before."
     from tsai.all import TSClassification, TSRegression, TSStandardize, get_ts_dls

@@ -358,3 +358,16 @@ def test_a_long_legal_file_name_saves_and_a_too_long_one_says_so(tmp_path):
     with pytest.raises(OSError, match='the path is too long .*pass a path with shorter folder names'):
         save_encoder_weights(m, tmp_path / ('f' * 300) / 'enc.pth')
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, wide.name])  # nothing half-written
+
+
+def test_a_backbone_state_dict_and_swapped_arguments_are_named_with_their_fix(tmp_path):
+    """`torch.save(model.backbone.state_dict(), p)` was "holds no TimeMAE encoder weights"; `load_encoder_weights(path,
+    model)` or another model as weights was "does not hold a state_dict": neither named the mistake nor the fix."""
+    m = TimeMAE(3, None, **SMALL)
+    torch.save(m.backbone.state_dict(), tmp_path / 'bb.pth')
+    for load in (lambda: TimeMAE.from_pretrained(tmp_path / 'bb.pth'),
+                 lambda: load_encoder_weights(TimeMAE(3, 2, **SMALL), m.backbone.state_dict())):
+        with pytest.raises(ValueError, match=r"backbone.state_dict\(\).*save_encoder_weights"): load()
+    w = save_encoder_weights(m, tmp_path / 'enc.pth')
+    with pytest.raises(TypeError, match='swapped'): load_encoder_weights(w, m)
+    with pytest.raises(TypeError, match=r'other_model.state_dict\(\)'): load_encoder_weights(TimeMAE(3, 2, **SMALL), m)

@@ -42,6 +42,19 @@ class FreezeEncoder(Callback):
 
     def __init__(self, trainable=()): self.trainable, self._flags = tuple(trainable), None
 
+    @property
+    def learn(self): return self.__dict__.get('_learn')
+
+    @learn.setter
+    def learn(self, learn):
+        """Detached from a learner (`remove_cb`, and the end of `fit(cbs=FreezeEncoder())`, which removes it in a
+        `finally`) with the encoder still frozen, it gives the flags back: a fit stopped by an exception (Ctrl-C) skips
+        `after_fit`, and a callback passed to one fit never gets `after_create`'s `fit_restoring`, so the encoder would
+        otherwise stay frozen for every later fit."""
+        old = self.__dict__.get('_learn')
+        if learn is None and old is not None and getattr(self, '_flags', None) is not None: self.restore_encoder(old)
+        self.__dict__['_learn'] = learn
+
     def _acts(self) -> bool:
         """Only a learner's first `FreezeEncoder` freezes and gives the flags back: a second one (`fit(cbs=FreezeEncoder())`
         on a FineLast learner) recorded the flags the first had just cleared and, restoring last, left the encoder
@@ -67,11 +80,12 @@ class FreezeEncoder(Callback):
 
     def after_fit(self): self.restore_encoder()
 
-    def restore_encoder(self):
+    def restore_encoder(self, learn=None):
         "Give the encoder back the `requires_grad` flags it had before the first fit froze it (once per freezing)."
         flags, self._flags = getattr(self, '_flags', None), None
         if flags is None: return
-        learn = getattr(self, 'owner', None) or self.learn  # `owner`: set when the learner was created with this callback
+        # `owner`: set when the learner was created with this callback
+        if learn is None: learn = getattr(self, 'owner', None) or self.learn
         for p, f in zip(get_model(learn.model).backbone.parameters(), flags): p.requires_grad_(f)
 
     def after_create(self):

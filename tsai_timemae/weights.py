@@ -348,6 +348,12 @@ def encoder_part(obj, src) -> tuple[dict, dict | None]:
         raise ValueError(f'{src} does not hold a state_dict (a dict of tensors), so it cannot be a TimeMAE encoder.')
     sd = {_unwrapped_key(k): v for k, v in sd.items()}  # a compiled or DDP-wrapped model's state_dict
     enc = {k: v for k, v in sd.items() if k.startswith(ENCODER_PREFIX)}
+    if not enc and any(k.startswith('patch_embed.') for k in sd) and 'pos_embed' in sd:
+        raise ValueError(f"{src} holds an encoder's own state_dict (model.backbone.state_dict(): its keys lack the "
+                         f"{ENCODER_PREFIX!r} prefix and it stores no architecture). Save encoders with "
+                         'save_encoder_weights(model, path), which the learners and TimeMAE.from_pretrained read; to use '
+                         'this one, load it into a model built with the same settings: '
+                         'model.backbone.load_state_dict(torch.load(path)).')
     if not enc: raise ValueError(f'{src} holds no TimeMAE encoder weights (no key starts with {ENCODER_PREFIX!r}).')
     check_timemae_keys(enc, src)
     return enc, config
@@ -453,6 +459,13 @@ def load_encoder_weights(model: nn.Module, weights, device=None, *, warn_unstore
     settings may differ (fine-tuning may use others). The head is left as it is (a new classifier). Returns the model.
     Weights that store no settings (a plain state_dict, a fastai checkpoint) cannot be checked for `n_heads` and
     `pre_norm`: a warning says so, unless `warn_unstored=False` (the learners, which said it when they built the model)."""
+    if isinstance(model, (str, os.PathLike, dict)) or not isinstance(model, nn.Module):
+        raise TypeError(f'load_encoder_weights(model, weights) loads into a model, its first argument, but got a '
+                        f'{type(model).__name__}' + (': the arguments look swapped. Pass the model first, then the '
+                        'weights file or state_dict.' if isinstance(weights, nn.Module) else '.'))
+    if isinstance(weights, nn.Module):
+        raise TypeError("load_encoder_weights reads weights from a file or a state_dict, not a model: pass "
+                        "other_model.state_dict() (or the file save_encoder_weights wrote).")
     is_path = isinstance(weights, (str, os.PathLike))
     src = weights if is_path else 'the state_dict'
     sd, stored = read_encoder_file(weights) if is_path else encoder_part(weights, src)
