@@ -754,3 +754,24 @@ def test_a_network_unpickled_from_before_fixed_validation_draws_still_evaluates(
     net.eval()
     with torch.no_grad(): out = net(torch.randn(2, *udls.one_batch()[0].shape[1:]))
     assert out['ids_msk'].shape[0] == 2
+
+
+def test_without_validation_metrics_the_encoder_is_saved_by_the_training_loss(udls, tmp_path):
+    """tsai's `ts_learner(..., valid_metrics=False)` logs no `valid_loss` although there is a validation split:
+    `SaveEncoder` watched that column, so no encoder file was ever written and nothing said so."""
+    for checkpoint in ('last', 'best'):
+        cb = TimeMAEPretrain(target_dir=tmp_path / checkpoint, verbose=False, checkpoint=checkpoint)
+        learn = ts_learner(udls, TimeMAE, cbs=cb, path=tmp_path, valid_metrics=False, **SMALL)
+        with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
+        assert cb.weights_path is not None and Path(cb.weights_path).is_file(), checkpoint
+
+
+def test_the_history_s_training_loss_is_the_epoch_s_mean_like_its_parts(udls, tmp_path):
+    """The history's `train_loss` copied fastai's moving average, which lags when an epoch has few batches, so a row's
+    `train_loss` did not add up from its own `train_mcc` and `train_mrr` (exact means over the epoch's series)."""
+    learn, cb = _learner(udls, tmp_path, alpha=1., beta=2.)
+    with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3)
+    for row in cb.history:
+        assert row['train_loss'] == pytest.approx(row['train_mcc'] + 2 * row['train_mrr'], rel=1e-5)
+        assert 'train_loss_smooth' in row
+    assert any(r['train_loss'] != pytest.approx(r['train_loss_smooth'], rel=1e-3) for r in cb.history[1:])

@@ -663,7 +663,8 @@ def _reloading_trackers(learn) -> list:
 class SaveEncoder(TrackerCallback):
     """Save the encoder (`save_encoder_weights`: the backbone's weights and its architecture, written atomically) to
     `path` after every epoch (`every_epoch=True`) or when the monitored loss improves. The monitor is the validation
-    loss, or without validation data the epoch's mean training loss over its batches (all processes), not fastai's
+    loss, or without validation data (or without validation metrics, tsai's `valid_metrics=False`) the epoch's mean
+    training loss over its batches (all processes), not fastai's
     `train_loss` column: that is a moving average over about the last 50 batches, which lags by epochs when an epoch
     has a few batches, and would save a later epoch than the lowest-loss one. Only rank 0 writes in a distributed run; `lr_find`,
     `validate` and `get_preds` never save. `best` is the saved epoch's loss. It runs after fastai's `SaveModelCallback`
@@ -680,7 +681,9 @@ class SaveEncoder(TrackerCallback):
         # nor `self.run = False` in lr_find: an interrupted lr_find never sends the after_fit that sets it back, and
         # the next fit would save no encoder; after_epoch and after_fit check `_outside_training` instead
         if _in_validation(self.learn): return
-        self.monitor = 'valid_loss' if _has_valid(self.learn.dls) else 'train_loss'
+        # tsai's `valid_metrics=False` logs no validation loss even with a validation set: monitor the training loss
+        logs_valid = getattr(getattr(self.learn, 'recorder', None), 'valid_metrics', True)
+        self.monitor = 'valid_loss' if _has_valid(self.learn.dls) and logs_valid else 'train_loss'
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
         self._train_losses = {}  # epoch -> its mean training loss, when that is the monitor
         # on every rank, so that all stop together: rank 0 failing alone would leave the others waiting in DDP
@@ -802,7 +805,9 @@ class TimeMAEPretrain(Callback):
     the random streams, so passing the same number explicitly gives another random draw, not the same run. MRR: `normalize_targets`, `target_embed`, `target_dropout`, `target_layers`,
     `target_context` (see `TimeMAEPretrainer.momentum_targets`), `mrr_loss` (the distance, `TimeMAELoss`);
     `momentum` rises to `momentum_end` along a cosine when that is given. The history and the progress table carry
-    the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); a warning says so in plain words when
+    the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); the history's `train_loss` is the epoch's
+    mean over its series, like its `train_mcc` and `train_mrr` (fastai's column, a moving average, is
+    `train_loss_smooth`); a warning says so in plain words when
     the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`).
 
     `masks_per_series=M` trains each step on M copies of every series, each with its own random mask (data2vec 2.0's
@@ -1093,6 +1098,7 @@ class TimeMAEPretrain(Callback):
         bs, last = self.xb[0].shape[0], self.pretrain_loss.last
         for k in self.parts:
             if k not in self.pooled: self._train_sums[k] = self._train_sums[k] + last[k] * bs  # tensors: no sync
+        self._train_sums['loss'] = self._train_sums.get('loss', 0.) + self.learn.loss.detach().float() * bs
         for k in POOLED_SUMS: self._train_sums[k] = self._train_sums[k] + last[k]
         self._train_sums['n'] += bs
 
@@ -1102,11 +1108,15 @@ class TimeMAEPretrain(Callback):
         names = [n for n in rec.metric_names[1:] if n != 'time']
         # the training parts: sums and counts of all processes, then the mean over every series they saw
         sums = sum_over_ranks({**{k: self._train_sums.get(k, 0.) for k in self.parts if k not in self.pooled},
-                               'n': self._train_sums.get('n', 0)}, self.learn)
+                               'loss': self._train_sums.get('loss', 0.), 'n': self._train_sums.get('n', 0)}, self.learn)
         n = max(float(sums['n']), 1.)
         pooled = pooled_stats(**self._pooled_sums(self._train_sums))  # over all processes: ppl from pooled counts
         train = {f'train_{k}': pooled[k] if k in self.pooled else float(sums[k]) / n for k in self.parts}
         logged = mean_over_ranks({k: _as_float(v) for k, v in zip(names, rec.log[1:])}, self.learn)
+        # the epoch's exact mean loss, as its `train_mcc` and `train_mrr` are; fastai's column (a moving average over
+        # about 50 batches, which lags when an epoch has few) is kept beside it as `train_loss_smooth`
+        if 'train_loss' in logged: logged['train_loss_smooth'] = logged['train_loss']
+        logged['train_loss'] = float(sums['loss']) / n
         # the same on every rank; the epoch and the momentum are the same already (not averaged: they stay as they are)
         self.history.append({'epoch': self.epoch, **train, 'momentum': self.current_momentum(), **logged})
         self._fill_columns_without_validation(rec, names, train)
