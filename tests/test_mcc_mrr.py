@@ -720,3 +720,17 @@ def test_center_must_be_a_bool_and_needs_more_than_one_step():
         TimeMAEPretrain(tokenizer_kwargs={'center': 'False'})
     with pytest.raises(ValueError, match='a patch of one step is its mean'):
         make_tokenizer('kmeans', d_model=8, vocab_size=4, c_in=2, window=1, center=True)
+
+
+def test_tokenizer_counts_and_seeds_and_unused_decoder_settings_are_refused_by_name():
+    """`max_fit_patches=0` failed at fit time with an IndexError, `100.0` with a slice TypeError, `seed=1.5` with
+    scikit-learn's words, `code_dim=0` trained on one code; `decoupled=False` accepted decoder settings it ignores."""
+    from tsai_timemae.all import TimeMAEPretrain
+    for tok, kw in (('kmeans', {'max_fit_patches': 0}), ('kmeans', {'max_fit_patches': 100.0}), ('kmeans', {'seed': 1.5}),
+                    ('random_projection', {'code_dim': 0}), ('random_projection', {'seed': -1})):
+        with pytest.raises(ValueError, match=f'{next(iter(kw))} must be a whole number'):
+            TimeMAEPretrain(tokenizer=tok, tokenizer_kwargs=kw)
+    TimeMAEPretrain(tokenizer='kmeans', tokenizer_kwargs={'max_fit_patches': 10, 'seed': 0})
+    for kw in ({'decoder_dropout': 0.5}, {'n_decoder_layers': 7}):
+        with pytest.raises(ValueError, match=f'decoupled=False .*{next(iter(kw))}='): TimeMAEPretrain(decoupled=False, **kw)
+    TimeMAEPretrain(decoupled=False)

@@ -842,6 +842,11 @@ class TimeMAEPretrain(Callback):
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts
+        unused = [f'{k}={v}' for k, v, default in (('decoder_dropout', decoder_dropout, None),
+                                                    ('n_decoder_layers', n_decoder_layers, 4)) if v != default]
+        if not decoupled and unused:  # else accepted and without effect (and a resume compared them)
+            raise ValueError(f"decoupled=False leaves the decoupled encoder out, so {' and '.join(unused)} would change "
+                             'nothing: leave them out, or keep decoupled=True.')
         check_target_layers(target_layers)  # the encoder's depth is checked when the fit builds the pretrainer
         check_target_context(target_context)
         check_masks_per_series(masks_per_series)

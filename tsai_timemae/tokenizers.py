@@ -299,6 +299,10 @@ def check_tokenizer_options(name: str, options: dict | None):
                          f"{own or 'none'}.")
     for k in ('tau', 'temperature'):  # their values too, before any work (sktime checks settings it will not use)
         if k in (options or {}): check_temperature(k, options[k])
+    for k, least in (('max_fit_patches', 1), ('code_dim', 1), ('seed', 0)):  # else an IndexError or scikit-learn's words at fit time
+        v = (options or {}).get(k)
+        if k in (options or {}) and (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < least):
+            raise ValueError(f'tokenizer_kwargs {k} must be a whole number of at least {least}, got {v!r}.')
     if 'center' in (options or {}) and not isinstance(options['center'], (bool, np.bool_)):  # 'False' would read as True
         raise TypeError(f"tokenizer_kwargs center must be True or False, got {options['center']!r} "
                         f"({type(options['center']).__name__}).")
