@@ -713,3 +713,38 @@ def test_a_resumed_run_without_validation_keeps_the_best_epochs_mean_training_lo
     resumed = fit(tmp_path / 'cut', True, False)
     assert whole.best in whole.saver._train_losses.values()
     assert resumed.best == pytest.approx(whole.best, rel=1e-6)
+
+
+def test_gradient_accumulation_carried_into_the_next_epoch_resumes_to_the_same_model(basic_motions, splits, tmp_path):
+    """fastai's `GradientAccumulation` carries its count and summed gradients across epochs when an epoch's series are
+    not a multiple of `n_acc`; the state file kept neither, so a resumed run stepped at other batches and ended with
+    another encoder. Another `n_acc` than the state file's is refused by name."""
+    from fastai.callback.core import Callback
+    from fastai.callback.training import GradientAccumulation
+    from fastai.torch_core import set_seed
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    class Crash(Callback):
+        order = 99
+        def after_epoch(self):
+            if self.epoch == 0: raise RuntimeError('crash')
+
+    def learner(folder):
+        set_seed(0)  # 30 training series at bs 10: an epoch steps once at 20 (n_acc) and carries 10 over
+        udls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=10)
+        cb = TimeMAEPretrain(target_dir=folder, save_every=1, resume=True, verbose=False)
+        return ts_learner(udls, TimeMAE, cbs=cb, **SMALL)
+    whole = learner(tmp_path / 'whole')
+    with whole.no_bar(), whole.no_logging(): whole.fit(3, 1e-3, cbs=GradientAccumulation(20))
+    broken = learner(tmp_path / 'broken')
+    with pytest.raises(RuntimeError, match='crash'), broken.no_bar(), broken.no_logging():
+        broken.fit(3, 1e-3, cbs=[GradientAccumulation(20), Crash()])
+    assert torch.load(tmp_path / 'broken' / 'timemae_encoder_state.pth', weights_only=False)['grad_accum']['count'] == 10
+    again = learner(tmp_path / 'broken')
+    with pytest.raises(ValueError, match='n_acc: 20 there, 30 now'), again.no_bar(), again.no_logging():
+        again.fit(3, 1e-3, cbs=GradientAccumulation(30))
+    again = learner(tmp_path / 'broken')
+    with again.no_bar(), again.no_logging(): again.fit(3, 1e-3, cbs=GradientAccumulation(20))
+    assert all(torch.equal(v, whole.model.state_dict()[k]) for k, v in again.model.state_dict().items())

@@ -1198,6 +1198,26 @@ def _restore_rng_states(learn, s: dict):
     for dl, st in zip(map(_loader_with_rng, getattr(learn.dls, 'loaders', [])), s['loaders']):
         if st is not None and hasattr(dl, 'rng'): dl.rng.setstate(st)
 
+def _accumulation(learn):
+    "The learner's fastai `GradientAccumulation` callback, or None."
+    from fastai.callback.training import GradientAccumulation
+    return next((cb for cb in learn.cbs if isinstance(cb, GradientAccumulation)), None)
+
+def _accumulation_state(learn) -> dict | None:
+    """fastai's `GradientAccumulation` carries its count of series and the gradients summed so far into the next
+    epoch when an epoch's series are not a multiple of `n_acc`: both are part of the state, or a resumed run would step
+    at other batches than the uninterrupted one."""
+    ga = _accumulation(learn)
+    if ga is None or not getattr(ga, 'count', 0): return None
+    return {'count': int(ga.count), 'grads': [None if p.grad is None else p.grad.detach().cpu().clone()
+                                              for p in get_model(learn.model).parameters()]}
+
+def _restore_accumulation(learn, s: dict | None):
+    ga = _accumulation(learn)
+    if ga is None or not s: return
+    ga.count = s['count']
+    for p, g in zip(get_model(learn.model).parameters(), s['grads']): p.grad = None if g is None else g.to(p.device, p.dtype)
+
 def _opt_state_to_param_devices(opt):
     """Move a fastai optimizer's loaded state (read onto the CPU) to each parameter's device: fastai's
     `Optimizer.load_state_dict` installs it as it is, and the next step on a GPU would mix devices. A wrapped torch
@@ -1332,6 +1352,8 @@ class PretrainCheckpoint(Callback):
                 'tfms': {n: [type(t).__qualname__ for t in getattr(getattr(dl, n, None), 'fs', ())] for n in ('after_item', 'after_batch')},
                 'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint[0],
                          'valid_fingerprint': self._fingerprint[1]},
+                # fastai's GradientAccumulation: how many series a step sums (None without it)
+                'n_acc': getattr(_accumulation(self.learn), 'n_acc', None),
                 'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
                                  | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
                                  # added in session 58: a state file written before it ran 'mse' and names none
@@ -1391,7 +1413,7 @@ class PretrainCheckpoint(Callback):
         for key in ('fingerprint', 'valid_fingerprint'):  # an older file's, written before it was checked
             if key not in state['settings'].get('data', {}): mine['data'].pop(key)
         there = dict(state['settings'])
-        for key in ('opt', 'tfms'):
+        for key in ('opt', 'tfms', 'n_acc'):
             if key not in there: mine.pop(key)
         if 'opt' in there and 'opt' in mine:  # records of earlier versions: compare what both hold
             if 'hypers' in there['opt']: there['opt'], mine['opt'] = {'kind': there['opt'].get('kind')}, {'kind': mine['opt']['kind']}
@@ -1405,6 +1427,7 @@ class PretrainCheckpoint(Callback):
         get_model(self.learn.model).load_state_dict(state['model'])
         self.learn.opt.load_state_dict(state['opt'])
         _opt_state_to_param_devices(self.learn.opt)
+        _restore_accumulation(self.learn, state.get('grad_accum'))  # after GradientAccumulation's before_fit zeroed it
         self._hypers = [dict(h) for h in self.learn.opt.hypers]  # replayed rows must not move them (ReduceLROnPlateau)
         scaler = getattr(self.learn, 'scaler', None)  # MixedPrecision's (order 10) was made in this before_fit already
         if scaler is not None and state.get('scaler'): scaler.load_state_dict(state['scaler'])
@@ -1503,7 +1526,7 @@ class PretrainCheckpoint(Callback):
         atomic_torch_save({'format': 1, 'epoch': self.epoch, 'fit': self.fit_no, 'settings': self._settings(),
                            'model': get_model(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(),
                            'rng': rng[0], 'rng_by_rank': rng, 'world_size': max(num_distrib(), 1),
-                           'smooth_loss': (sl.val, sl.count),
+                           'smooth_loss': (sl.val, sl.count), 'grad_accum': _accumulation_state(self.learn),
                            'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
                            'train_losses': dict(getattr(saver, '_train_losses', {})) if saver else {},
                            'recorder': _recorder_state(self.learn.recorder),
