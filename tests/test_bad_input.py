@@ -659,3 +659,18 @@ def test_one_number_written_two_ways_leaves_the_other_numbers_matching():
     assert list(a == b) == [True, False]
     a, b = comparable_labels(np.array(['2.0', '01', '1']), np.array(['2', '1', '1']))   # y spells 1 twice
     assert list(a == b) == [True, False, True]
+
+
+def test_predict_labels_and_evaluate_learner_check_the_batch_size(dls, basic_motions):
+    """`bs=0` or `-1` ran without a word, `2.5` failed inside islice and `None` with a bare TypeError; get_embeddings
+    already named the setting."""
+    from tsai.all import ts_learner
+
+    from tsai_timemae.all import TimeMAE, evaluate_learner, predict_labels
+    from conftest import SMALL
+    learn = ts_learner(dls, TimeMAE, **SMALL)
+    X, y = basic_motions[2][:8], basic_motions[3][:8]
+    for bs in (0, -1, 2.5, None, True):
+        for call in (lambda: predict_labels(learn, X, bs=bs), lambda: evaluate_learner(learn, X, y, bs=bs)):
+            with pytest.raises(ValueError, match='bs .*whole number'): call()
+    assert len(predict_labels(learn, X, bs=np.int64(3))) == 8

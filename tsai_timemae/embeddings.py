@@ -17,7 +17,7 @@ from .model import TimeMAEBackbone, as_panel, check_panel, transpose_hint
 from .transfer import PatchFlatten
 
 # %% auto #0
-__all__ = ['POOLS', 'keep_random_state', 'eval_mode', 'get_embeddings']
+__all__ = ['POOLS', 'keep_random_state', 'eval_mode', 'check_batch_size', 'get_embeddings']
 
 # %% ../nbs/09_embeddings.ipynb #328dae7d
 @contextlib.contextmanager
@@ -41,6 +41,12 @@ def eval_mode(model):
     finally:
         for m, mode in modes: m.training = mode
 
+def check_batch_size(bs) -> int:
+    "`bs` (series per batch) as an int, or an error that names it (else 0 or -1 would run without a word, 2.5 fail in a slice)."
+    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
+        raise ValueError(f'bs (series per batch) must be a whole number of at least 1, got {bs!r}.')
+    return int(bs)  # numpy's integers pass the check; a plain int for the batches' slices and the learner's new_dl
+
 POOLS = {'mean': lambda z: z.mean(-1), 'flatten': PatchFlatten.flatten}  # [bs, d_model, n_patches] -> [bs, features]
 
 def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: int | None = None) -> np.ndarray:
@@ -55,9 +61,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     instead of the last (0: the patch + position embedding; negative counts from the end, -1 is the last): a
     linear probe can read a middle block better (BENCHMARKS.md, "Which block a linear probe reads best")."""
     if pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {pool!r}.")
-    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
-        raise ValueError(f'bs (series per batch) must be a whole number of at least 1, got {bs!r}.')
-    bs = int(bs)  # numpy's integers pass the check; a plain int for the batches' slices and the learner's new_dl
+    bs = check_batch_size(bs)
     X = as_panel(X, 'get_embeddings', copy=False)  # a float32 array (a memmap too) is read one batch at a time
     is_learner = isinstance(learn_or_model, Learner)
     model = learn_or_model.model if is_learner else learn_or_model

@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score
 import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .data import numeric_label_key
-from .embeddings import eval_mode, keep_random_state
+from .embeddings import check_batch_size, eval_mode, keep_random_state
 from .model import as_panel, check_X
 
 # %% auto #0
@@ -39,7 +39,7 @@ def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
     transforms, computed in this process (also after a distributed fit, where fastai's `get_X_preds` would gather every
     process's copy). Like the learner's other inference helpers here, it leaves the caller's random streams and the
     model's train/eval mode as they were."""
-    X = as_panel(X, 'predict_labels')
+    X, bs = as_panel(X, 'predict_labels'), check_batch_size(bs)
     if X.ndim != 3: raise ValueError(f'Expected a 3-D array [samples, channels, steps], got shape {X.shape}.')
     vocab = np.asarray(label_vocab(learn))
     if not len(X): return vocab[:0]
