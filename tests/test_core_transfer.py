@@ -235,6 +235,17 @@ def test_finelast_with_reinit_trains_the_new_patch_embedding_and_nothing_else_of
         assert changed == ('patch_embed' in k), k
 
 
+
+def test_a_callers_freeze_encoder_keeps_its_trainable_parts_beside_the_reinitialised_ones(dls3, weights):
+    "`cbs=FreezeEncoder(trainable=('pos_embed',))` with `reinit=`: the learner replaced the caller's choice with its own."
+    from tsai_timemae.all import FreezeEncoder
+    learn = finelast_learner(dls3, weights, n_heads=2, reinit='patch_embed', cbs=FreezeEncoder(trainable=('pos_embed',)))
+    before = _enc(learn.model)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2)
+    moved = {k for k, v in _enc(learn.model).items() if not torch.equal(v, before[k])}
+    assert 'backbone.pos_embed' in moved and any('patch_embed' in k for k in moved)
+    assert all('patch_embed' in k or k == 'backbone.pos_embed' for k in moved), moved
+
 # -- the derived window next to a weights file (window=None is the default, not a choice) ----------------------------
 W8 = {**{k: v for k, v in SMALL.items() if k != 'window'}, 'window': 8}
 

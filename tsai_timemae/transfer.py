@@ -220,9 +220,9 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     learn.reinitialised, learn.layer = fresh, None if kept is None else tuple(kept)
     if splitter is not None:  # the new parameters train at the head's rate, not the embeddings' lowest
         learn.splitter = partial(timemae_splitter, fresh=fresh) if splitter is timemae_splitter else splitter
-    if freeze_encoder:  # only the parts that are new train with the head
+    if freeze_encoder:  # the parts that are new train with the head, beside any a caller's FreezeEncoder names
         for cb in learn.cbs:
-            if isinstance(cb, FreezeEncoder): cb.trainable = tuple(fresh)
+            if isinstance(cb, FreezeEncoder): cb.trainable = tuple(dict.fromkeys((*getattr(cb, 'trainable', ()), *fresh)))
     cut = '' if kept is None else f'; its first {kept[0]} of {kept[1]} blocks (layer={layer})'
     if rank_distrib() == 0:  # once per launch, not once per process
         print(f"pretrained TimeMAE encoder loaded from {weights_path}{cut}" +
