@@ -674,3 +674,17 @@ def test_predict_labels_and_evaluate_learner_check_the_batch_size(dls, basic_mot
         for call in (lambda: predict_labels(learn, X, bs=bs), lambda: evaluate_learner(learn, X, y, bs=bs)):
             with pytest.raises(ValueError, match='bs .*whole number'): call()
     assert len(predict_labels(learn, X, bs=np.int64(3))) == 8
+
+
+
+def test_model_switches_given_as_text_and_impossible_head_settings_are_refused_by_name():
+    """`pre_norm='false'` built a pre-norm model (text is truthy); `c_out=0` built a head of no outputs and `-1` failed
+    in torch; `fc_dropout=1.5` got torch's message, which does not say which dropout."""
+    from tsai_timemae.all import TimeMAE
+    for kw, match in (({'pre_norm': 'false'}, 'pre_norm must be True or False'),
+                      ({'residual_gain': 'False'}, 'residual_gain must be True or False'),
+                      ({'check_finite': 'no'}, 'check_finite must be True or False'),
+                      ({'c_out': 0}, 'c_out must be at least 1'), ({'c_out': -1}, 'c_out must be at least 1'),
+                      ({'fc_dropout': 1.5}, 'fc_dropout')):
+        with pytest.raises((TypeError, ValueError), match=match): TimeMAE(3, **{'c_out': 2, **kw})
+    TimeMAE(3, 2, pre_norm=np.bool_(True))

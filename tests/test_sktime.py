@@ -71,7 +71,7 @@ def test_classifier_learns_basic_motions(bm, fitted):
     Xte, yte = bm[2:]
     assert fitted.score(Xte, yte) >= 0.6                        # chance is 0.25
     proba = fitted.predict_proba(Xte)
-    assert proba.shape == (len(Xte), 4) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert proba.shape == (len(Xte), 4) and np.allclose(proba.sum(1), 1, rtol=0, atol=1e-12)  # log_loss's float64 check
     assert (fitted.classes_[proba.argmax(1)] == fitted.predict(Xte)).all()  # columns follow classes_
 
 
@@ -591,3 +591,24 @@ def test_the_classifier_pretrains_on_every_series_given_and_fine_tunes_from_that
     else: assert any(not torch.equal(after[k], encoder[k]) for k in encoder)    # trained on
     TimeMAEClassifier(**{**TINY, 'mode': mode}, random_state=0).fit(Xtr, ytr)
     assert seen[-1][0] == len(Xtr)                                              # without X_unlabelled: X alone
+
+
+def test_switches_given_as_text_and_bad_settings_with_nothing_to_pretrain_are_refused(bm):
+    """`normalize_targets='False'` normalised the targets and `verbose='no'` printed every table (text is truthy);
+    `TimeMAETransformer(pretrain_epochs=0)` accepted settings that would fail the classifier (`tokenizer='bogus'`)."""
+    X, y = bm[0][:8], bm[1][:8]
+    for kw in ({'normalize_targets': 'False'}, {'verbose': 'no'}):
+        with pytest.raises(TypeError, match=f'{next(iter(kw))} must be True or False'): TimeMAEClassifier(**TINY, **kw).fit(X, y)
+    tiny = {k: v for k, v in TINY.items() if k in TimeMAETransformer().get_params()}
+    for kw in ({'tokenizer': 'bogus'}, {'normalize_targets': 'yes'}, {'alpha': -3.}):
+        with pytest.raises((TypeError, ValueError)): TimeMAETransformer(**{**tiny, 'pretrain_epochs': 0, **kw}).fit(X)
+
+
+def test_importing_the_sktime_module_leaves_pandas_options_alone():
+    "fastai's import set `mode.chained_assignment='raise'`: a user's chained assignment would raise, not warn."
+    import subprocess
+    import sys
+    code = ("import pandas as pd; before = pd.get_option('mode.chained_assignment'), pd.get_option('display.max_colwidth');"
+            "import tsai_timemae.sktime; print(before == (pd.get_option('mode.chained_assignment'), pd.get_option('display.max_colwidth')))")
+    out = subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().endswith('True'), out.stdout + out.stderr[-1000:]

@@ -13,8 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SettingTypeError', 'check_setting_types', 'check_input', 'PatchEmbed', 'fast_dropout', 'FastDropout',
-           'multihead_attention', 'ff_dropouts', 'TimeMAEEncoderLayer', 'authors_init_']
+__all__ = ['SettingTypeError', 'check_switches', 'check_setting_types', 'check_input', 'PatchEmbed', 'fast_dropout',
+           'FastDropout', 'multihead_attention', 'ff_dropouts', 'TimeMAEEncoderLayer', 'authors_init_']
 
 # %% ../nbs/00a_layers.ipynb #5b2e9d41
 def _whole(text) -> int:
@@ -26,6 +26,13 @@ class SettingTypeError(TypeError, ValueError):
     """A setting of the wrong type (`d_model='64'`). A `TypeError`, as Python raises for such arguments, and a
     `ValueError` too: a value given on a command line (`--set mask_ratio=60%`) is a bad value, which the `timemae`
     commands report in one line, as they do any other."""
+
+def check_switches(**switches):
+    """Refuse on/off settings that are not True or False, by name: text from a configuration file or a command line
+    (`'False'`, `'no'`) is truthy and would switch the option on without a word."""
+    for name, v in switches.items():
+        if not isinstance(v, bool) and not (type(v).__module__ == 'numpy' and type(v).__name__ in ('bool', 'bool_')):
+            raise SettingTypeError(f'{name} must be True or False, got {v!r} ({type(v).__name__}).')
 
 def check_setting_types(whole: dict | None = None, real: dict | None = None, optional=()):
     """Refuse settings of the wrong type with their name: `whole` ones (counts, sizes) must be integers, `real` ones

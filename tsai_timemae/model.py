@@ -19,7 +19,8 @@ from tsai.models.layers import GAP1d
 
 # the layers, importable from here too (`from tsai_timemae.model import FastDropout, ...`)
 from .layers import (  # noqa: F401
-    FastDropout, PatchEmbed, TimeMAEEncoderLayer, authors_init_, check_input, check_setting_types, fast_dropout, ff_dropouts, multihead_attention)
+    FastDropout, PatchEmbed, TimeMAEEncoderLayer, authors_init_, check_input, check_setting_types, check_switches,
+    fast_dropout, ff_dropouts, multihead_attention)
 from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
     read_encoder_file, warn_assumed_settings)
@@ -66,6 +67,7 @@ class TimeMAEBackbone(nn.Module):
         check_setting_types(dict(c_in=c_in, window=window, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff,
                                  max_seq_len=max_seq_len), dict(dropout=dropout, attn_dropout=attn_dropout),
                             optional=('attn_dropout',))
+        check_switches(pre_norm=pre_norm, check_finite=check_finite, residual_gain=residual_gain)  # 'false' is truthy
         sizes = dict(c_in=c_in, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff, max_seq_len=max_seq_len)
         small = {k: v for k, v in sizes.items() if v < 1}  # torch builds most of these and fails later, or never
         if small:
@@ -182,6 +184,10 @@ class TimeMAE(nn.Module):
         super().__init__()
         check_setting_types(dict(c_in=c_in, c_out=c_out, seq_len=seq_len, window=window, max_seq_len=max_seq_len),
                             dict(fc_dropout=fc_dropout), optional=('c_out', 'seq_len', 'window'))
+        if c_out is not None and c_out < 1:  # 0 built a head of no outputs, -1 failed in torch
+            raise ValueError(f'c_out must be at least 1 (the number of classes or targets), got {c_out}; c_out=None '
+                             'gives the pooled features instead of a head.')
+        if not 0 <= fc_dropout < 1: raise ValueError(f"fc_dropout (the head's dropout) must be in [0, 1), got {fc_dropout}.")
         check_y_range(y_range, c_out)
         if window is None: window, self.window_source = (DEFAULT_WINDOW, 'default') if seq_len is None else (auto_window(seq_len), 'seq_len')
         else: self.window_source = 'given'

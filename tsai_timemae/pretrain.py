@@ -27,6 +27,7 @@ from fastcore.basics import noop
 from fastcore.foundation import L
 
 from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, check_setting_types, ff_dropouts, multihead_attention
+from .layers import check_switches
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      TOKENIZERS, make_tokenizer, raw_patches, real_steps)
 from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
@@ -839,6 +840,8 @@ class TimeMAEPretrain(Callback):
                                  momentum_end=momentum_end, label_smoothing=label_smoothing, decoder_dropout=decoder_dropout,
                                  collapse_threshold=collapse_threshold),
                             optional=('vocab_size', 'save_every', 'momentum_end', 'decoder_dropout'))
+        check_switches(normalize_targets=normalize_targets, shared_mask=shared_mask, target_dropout=target_dropout,
+                       decoupled=decoupled, save_best=save_best, resume=resume, verbose=verbose)
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts

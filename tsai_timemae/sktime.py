@@ -25,7 +25,10 @@ from sktime.transformations.base import BaseTransformer
 # A sktime user does not import tsai, but tsai's modules change the process's warning filters when first imported
 # (`tsai.data.core` ignores every UserWarning, and so every scikit-learn ConvergenceWarning and most of sktime's;
 # other modules every FutureWarning): the user's filters are restored after the import, and fastai's notice that
-# `torch.jit.script` is deprecated, which nobody using this module can act on, is not shown.
+# `torch.jit.script` is deprecated, which nobody using this module can act on, is not shown. fastai's import also sets
+# pandas options (`mode.chained_assignment='raise'`: a user's chained assignment would raise instead of warning):
+# they are given back too.
+_PANDAS_OPTIONS = {k: pd.get_option(k) for k in ('mode.chained_assignment', 'display.max_colwidth')}
 with warnings.catch_warnings():
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     from fastai.torch_core import set_seed
@@ -42,6 +45,7 @@ with warnings.catch_warnings():
     from tsai_timemae.pretrain import TimeMAEPretrain, default_pretrain_epochs
     from tsai_timemae.transfer import timemae_learner
     from tsai_timemae.weights import save_encoder_weights
+for _k, _v in _PANDAS_OPTIONS.items(): pd.set_option(_k, _v)
 
 # %% auto #0
 __all__ = ['TimeMAEClassifier', 'TimeMAETransformer']
@@ -155,7 +159,14 @@ def _with_fix(est):
             raise ValueError(f'Series of {n} steps are longer than the {most} this model was built for (max_seq_len). '
                              f'Fit with `{type(est).__name__}(max_seq_len={n}, ...)`, or crop or downsample the series to '
                              f'{most} steps' + ('; an encoder read from weights_path keeps its table, so only the second '
-                             'helps there.' if hasattr(est, 'weights_path') else '.')) from None
+                             'helps there.' if getattr(est, 'weights_path', None) is not None else '.')) from None
+        too_short = re.match(r'Series length (\d+) is shorter than one window \((\d+) steps\)', str(e))
+        if too_short:  # the model's fix names a tsai learner's reinit=, which the estimators do not have
+            n, window = too_short.groups()
+            raise ValueError(f'Series of {n} steps are shorter than one window ({window} steps) of this model. Pad them to '
+                             f'at least {window} steps, or fit with `{type(est).__name__}(window={n}, ...)` or a smaller '
+                             'window' + (' (an encoder read from weights_path keeps its window: pad the series).'
+                                         if getattr(est, 'weights_path', None) is not None else '.')) from None
         fix = next((f for k, f in _SKTIME_FIXES.items() if k in str(e)), None)
         if fix is None or 'e.g. with sktime' in str(e): raise  # ours already gives a fix: one is enough
         raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
@@ -226,8 +237,7 @@ def _pretrain_options(est) -> dict:
     place for each setting, which `get_params` and grid searches see), and those that place the encoder file are
     the estimator's (it pretrains in a temporary directory). Their values are checked as `TimeMAEPretrain` checks
     them, also when nothing will be pretrained (`pretrain_epochs=0`, or a `weights_path`), so a typo is never silent."""
-    opts = est.pretrain_kwargs
-    if opts is None: return {}
+    opts = {} if est.pretrain_kwargs is None else est.pretrain_kwargs  # None: the estimator's own settings still checked
     if not isinstance(opts, dict) or not all(isinstance(k, str) for k in opts):
         raise ValueError(f"pretrain_kwargs must be None or a dict of TimeMAEPretrain's options by name, e.g. "
                          f"{{'target_layers': 4}}, got {opts!r}.")
@@ -523,7 +533,8 @@ class TimeMAEClassifier(BaseClassifier):
         _check_finite(X, 'X', self)
         with _serving(self.learn_), self.learn_.no_bar(), keep_random_state():  # the caller's random streams stay
             probs = self.learn_.get_X_preds(X, bs=max(self.batch_size, 256), with_decoded=False)[0]
-        return np.asarray(probs, dtype=float)
+        probs = np.asarray(probs, dtype=np.float64)  # float32's softmax: rows off 1 by 1e-7, which log_loss warns about
+        return probs / probs.sum(1, keepdims=True)
 
     @classmethod
     def get_test_params(cls, parameter_set='default'):
