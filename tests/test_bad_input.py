@@ -688,3 +688,36 @@ def test_model_switches_given_as_text_and_impossible_head_settings_are_refused_b
                       ({'fc_dropout': 1.5}, 'fc_dropout')):
         with pytest.raises((TypeError, ValueError), match=match): TimeMAE(3, **{'c_out': 2, **kw})
     TimeMAE(3, 2, pre_norm=np.bool_(True))
+
+
+def test_get_X_preds_takes_the_channels_the_data_gave_before_sel_vars_or_a_transform_adding_channels(basic_motions, splits):
+    """`sel_vars=[0, 2]` or a batch transform that adds channels makes the model's channel count differ from the raw
+    series': get_X_preds refused the very series the learner was trained on."""
+    from tsai.all import TSClassification, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE
+    from conftest import SMALL
+    X, y = basic_motions[:2]
+    dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], sel_vars=[0, 2], bs=10)
+    learn = ts_learner(dls, TimeMAE, **SMALL)
+    assert learn.model.backbone.c_in == 2
+    probs = learn.get_X_preds(X[:3])[0]
+    assert tuple(probs.shape) == (3, 4)
+    with pytest.raises(ValueError, match='built for 6 channels'): learn.get_X_preds(X[:3, :5])
+
+
+def test_missing_targets_of_several_per_series_are_named_by_series():
+    "A NaN in row 3 of (8, 2) targets was reported at 'position 7', a flat index no split has."
+    from tsai_timemae.model import missing_labels
+    y = np.zeros((8, 2)); y[3, 1] = np.nan; y[5, 0] = np.nan
+    assert list(missing_labels(y)) == [3, 5]
+
+
+def test_a_model_exports_with_torch_export_without_turning_the_finite_check_off():
+    "The check for NaN and inf branched on the values, which torch.export cannot trace (GuardOnDataDependentSymNode)."
+    from tsai_timemae.all import TimeMAE
+    from conftest import SMALL
+    m = TimeMAE(3, 2, **SMALL).eval()
+    x = torch.randn(2, 3, 50)
+    ep = torch.export.export(m, (x,))
+    torch.testing.assert_close(ep.module()(x), m(x))
+    with pytest.raises(ValueError, match='NaN'): m(torch.full((1, 3, 50), float('nan')))

@@ -282,7 +282,9 @@ def has_labels(dls) -> bool:
 def missing_labels(y) -> np.ndarray:
     """Positions of missing labels: NaN, None, pandas' NA and NaT (what `pd.Series(..., dtype='Int64' or 'string')`
     holds for a missing value), or the text 'nan' (what `np.array(['a', np.nan])` makes of a NaN)."""
-    y = np.asarray(y).ravel()
+    y = np.asarray(y)
+    if y.ndim > 1:  # several targets per series (regression): the series (rows) with any missing, not flat positions
+        return np.unique(missing_labels(y.reshape(-1)) // max(1, int(np.prod(y.shape[1:]))))
     if y.dtype.kind == 'f': bad = np.isnan(y)
     elif y.dtype.kind in 'US': bad = np.char.lower(y.astype(str)) == 'nan'
     elif y.dtype.kind == 'O':
@@ -305,7 +307,7 @@ def check_dls(dls, c_in: int):
         bad = missing_labels(y) if y is not None else []
         if len(bad):
             raise ValueError(f'{len(bad)} of the {len(y)} {split} labels are missing (NaN or None), e.g. at positions '
-                             f'{list(map(int, bad[:5]))} of that split; fastai would silently map them to a class. Drop '
+                             f'{list(map(int, bad[:5]))} of that split; fastai would silently map them to a class (or train on NaN targets). Drop '
                              'those series, or pretrain on all series without labels (`get_ts_dls(X)`) and fine-tune on the labelled ones.')
     for tfm in getattr(getattr(dls.train, 'after_batch', None), 'fs', []):
         for attr in ('mean', 'std', 'min', 'max'):
@@ -460,7 +462,10 @@ def install_tsai_hooks(cls):
     orig_preds = getattr(Learner.get_X_preds, '_tsai_original', Learner.get_X_preds)
     def get_X_preds(self, X, *args, **kwargs):
         bb = getattr(self.model, 'backbone', None)
-        if isinstance(bb, TimeMAEBackbone): check_X(X, bb.c_in, 'get_X_preds')
+        if isinstance(bb, TimeMAEBackbone):  # X as the data gave its series: tsai's `sel_vars` or a batch transform that
+            try: c = int(self.dls.train_ds.tls[0].items.shape[-2])  # adds channels makes the model's count another
+            except Exception: c = bb.c_in  # loaders that are not tsai's: the model's
+            check_X(X, c, 'get_X_preds')
         # `arch_config=dict(c_out=None)` on labelled data (unlabelled loaders have no labels to decode into: tsai's way)
         features = isinstance(self.model, TimeMAE) and self.model.c_out is None and has_labels(self.dls)
         if features or (hasattr(self.model, 'tokenizer') and isinstance(bb, TimeMAEBackbone)):  # or a pretraining learner
