@@ -690,9 +690,10 @@ def test_model_switches_given_as_text_and_impossible_head_settings_are_refused_b
     TimeMAE(3, 2, pre_norm=np.bool_(True))
 
 
-def test_get_X_preds_takes_the_channels_the_data_gave_before_sel_vars_or_a_transform_adding_channels(basic_motions, splits):
+def test_get_X_preds_takes_the_channels_the_data_gave_before_sel_vars_or_a_transform_adding_channels(basic_motions, splits, tmp_path):
     """`sel_vars=[0, 2]` or a batch transform that adds channels makes the model's channel count differ from the raw
     series': get_X_preds refused the very series the learner was trained on."""
+    from fastai.learner import load_learner
     from tsai.all import TSClassification, get_ts_dls, ts_learner
     from tsai_timemae.all import TimeMAE
     from conftest import SMALL
@@ -703,6 +704,9 @@ def test_get_X_preds_takes_the_channels_the_data_gave_before_sel_vars_or_a_trans
     probs = learn.get_X_preds(X[:3])[0]
     assert tuple(probs.shape) == (3, 4)
     with pytest.raises(ValueError, match='built for 6 channels'): learn.get_X_preds(X[:3, :5])
+    learn.export(tmp_path / 'sel.pkl')  # an exported learner keeps sel_vars but not the series
+    loaded = load_learner(tmp_path / 'sel.pkl')
+    torch.testing.assert_close(torch.as_tensor(loaded.get_X_preds(X[:3])[0]), torch.as_tensor(probs))
 
 
 def test_missing_targets_of_several_per_series_are_named_by_series():

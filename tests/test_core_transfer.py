@@ -452,3 +452,25 @@ def test_arch_config_is_checked_against_the_file_as_the_keywords_are(dls, dls3, 
     assert fineall_learner(dls, weights, arch_config=MappingProxyType(dict(dropout=0.1))).model.backbone.config['dropout'] == 0.1
     learn = fineall_learner(dls3, weights, reinit='patch_embed', arch_config=dict(window=5))  # transfer to another window
     assert learn.model.backbone.window == 5 and 'pos_embed' in learn.reinitialised
+
+
+
+def test_a_freeze_encoder_pickled_before_its_learn_property_still_finds_its_learner(dls, weights):
+    "A FineLast learner exported (or an sktime estimator pickled) before the property kept its learner under 'learn'."
+    from tsai_timemae.all import FreezeEncoder
+    learn = finelast_learner(dls, weights, n_heads=2)
+    cb = next(c for c in learn.cbs if isinstance(c, FreezeEncoder))
+    cb.__dict__['learn'] = cb.__dict__.pop('_learn')  # the state an older version pickled
+    assert cb.learn is learn
+    preds = learn.get_preds()[0]
+    assert preds.shape[0] == len(dls.valid_ds)
+    learn.remove_cb(cb)
+    assert cb.learn is None and 'learn' not in cb.__dict__
+
+
+def test_a_freeze_encoder_reused_for_another_reinit_learner_does_not_gather_its_parts(dls3, weights):
+    "The re-initialised parts are the learner's: a caller's callback re-used elsewhere keeps only its own `trainable`."
+    from tsai_timemae.all import FreezeEncoder
+    cb = FreezeEncoder(trainable=('pos_embed',))
+    finelast_learner(dls3, weights, n_heads=2, reinit='patch_embed', cbs=cb)
+    assert cb.trainable == ('pos_embed',)

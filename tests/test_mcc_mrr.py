@@ -722,7 +722,7 @@ def test_center_must_be_a_bool_and_needs_more_than_one_step():
         make_tokenizer('kmeans', d_model=8, vocab_size=4, c_in=2, window=1, center=True)
 
 
-def test_tokenizer_counts_and_seeds_and_unused_decoder_settings_are_refused_by_name():
+def test_tokenizer_counts_and_seeds_are_refused_and_unused_decoder_settings_named():
     """`max_fit_patches=0` failed at fit time with an IndexError, `100.0` with a slice TypeError, `seed=1.5` with
     scikit-learn's words, `code_dim=0` trained on one code; `decoupled=False` accepted decoder settings it ignores."""
     from tsai_timemae.all import TimeMAEPretrain
@@ -731,6 +731,9 @@ def test_tokenizer_counts_and_seeds_and_unused_decoder_settings_are_refused_by_n
         with pytest.raises(ValueError, match=f'{next(iter(kw))} must be a whole number'):
             TimeMAEPretrain(tokenizer=tok, tokenizer_kwargs=kw)
     TimeMAEPretrain(tokenizer='kmeans', tokenizer_kwargs={'max_fit_patches': 10, 'seed': 0})
-    for kw in ({'decoder_dropout': 0.5}, {'n_decoder_layers': 7}):
-        with pytest.raises(ValueError, match=f'decoupled=False .*{next(iter(kw))}='): TimeMAEPretrain(decoupled=False, **kw)
-    TimeMAEPretrain(decoupled=False)
+    from tsai_timemae.notices import TimeMAEWarning
+    for kw in ({'decoder_dropout': 0.5}, {'n_decoder_layers': 7}):  # a warning: the authors' preset sets decoder_dropout
+        with pytest.warns(TimeMAEWarning, match=f'decoupled=False .*{next(iter(kw))}='): TimeMAEPretrain(decoupled=False, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        TimeMAEPretrain(decoupled=False)

@@ -599,6 +599,7 @@ def test_switches_given_as_text_and_bad_settings_with_nothing_to_pretrain_are_re
     X, y = bm[0][:8], bm[1][:8]
     for kw in ({'normalize_targets': 'False'}, {'verbose': 'no'}):
         with pytest.raises(TypeError, match=f'{next(iter(kw))} must be True or False'): TimeMAEClassifier(**TINY, **kw).fit(X, y)
+    TimeMAEClassifier(**{**TINY, 'verbose': 0}).fit(bm[0][FEW], bm[1][FEW])  # scikit-learn's whole numbers stay accepted
     tiny = {k: v for k, v in TINY.items() if k in TimeMAETransformer().get_params()}
     for kw in ({'tokenizer': 'bogus'}, {'normalize_targets': 'yes'}, {'alpha': -3.}):
         with pytest.raises((TypeError, ValueError)): TimeMAETransformer(**{**tiny, 'pretrain_epochs': 0, **kw}).fit(X)
@@ -612,3 +613,11 @@ def test_importing_the_sktime_module_leaves_pandas_options_alone():
             "import tsai_timemae.sktime; print(before == (pd.get_option('mode.chained_assignment'), pd.get_option('display.max_colwidth')))")
     out = subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().endswith('True'), out.stdout + out.stderr[-1000:]
+
+
+
+def test_series_shorter_than_a_window_name_the_estimators_window_not_a_learners_reinit(bm):
+    "The model's fix names `reinit='patch_embed'`, a tsai learner's option the estimators do not have."
+    clf = TimeMAEClassifier(**TINY).fit(bm[0][FEW], bm[1][FEW])
+    with pytest.raises(ValueError, match=r'shorter than one window .*TimeMAEClassifier\(window=2') as e: clf.predict(bm[2][:2, :, :2])
+    assert 'reinit' not in str(e.value)

@@ -79,8 +79,9 @@ def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check
                          f'was built for. Build TimeMAE with max_seq_len>={x.shape[-1]} (e.g. `ts_learner(dls, TimeMAE, '
                          f'max_seq_len={x.shape[-1]})`; tsai learners size it from the data). An encoder pretrained with a '
                          f'shorter table cannot take these series: crop or downsample them, or pretrain with max_seq_len>={x.shape[-1]}.')
-    # not while torch.export / torch.compile(fullgraph=True) traces: a branch on the values cannot be traced
-    if check_finite and not torch.compiler.is_compiling() and not torch.isfinite(x).all():
+    # not while torch.export traces: a branch on the values cannot be exported (torch.compile breaks its graph here
+    # and keeps the check; with fullgraph=True pass check_finite=False)
+    if check_finite and not torch.compiler.is_exporting() and not torch.isfinite(x).all():
         raise ValueError('The batch contains NaN or inf values. TimeMAE needs finite input: impute first, '
                          "e.g. tsai's `TSNan2Value()` batch transform or `np.nan_to_num`.")
 

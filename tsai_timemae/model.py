@@ -463,9 +463,12 @@ def install_tsai_hooks(cls):
     def get_X_preds(self, X, *args, **kwargs):
         bb = getattr(self.model, 'backbone', None)
         if isinstance(bb, TimeMAEBackbone):  # X as the data gave its series: tsai's `sel_vars` or a batch transform that
-            try: c = int(self.dls.train_ds.tls[0].items.shape[-2])  # adds channels makes the model's count another
-            except Exception: c = bb.c_in  # loaders that are not tsai's: the model's
-            check_X(X, c, 'get_X_preds')
+            ds = getattr(self.dls, 'train_ds', None)  # adds channels makes the model's count another
+            items = getattr((getattr(ds, 'tls', None) or [None])[0], 'items', None)
+            if items is not None and len(items) and getattr(items, 'ndim', 0) == 3: check_X(X, int(items.shape[-2]), 'get_X_preds')
+            elif not isinstance(getattr(ds, 'sel_vars', None), (slice, type(None))):  # emptied (exported), `sel_vars` kept
+                refuse_pandas(X, 'get_X_preds')  # tsai's selection of the variables reads X's channels
+            else: check_X(X, bb.c_in, 'get_X_preds')  # loaders that selected no variables, or are not tsai's: the model's
         # `arch_config=dict(c_out=None)` on labelled data (unlabelled loaders have no labels to decode into: tsai's way)
         features = isinstance(self.model, TimeMAE) and self.model.c_out is None and has_labels(self.dls)
         if features or (hasattr(self.model, 'tokenizer') and isinstance(bb, TimeMAEBackbone)):  # or a pretraining learner

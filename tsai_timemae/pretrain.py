@@ -847,9 +847,9 @@ class TimeMAEPretrain(Callback):
         check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts
         unused = [f'{k}={v}' for k, v, default in (('decoder_dropout', decoder_dropout, None),
                                                     ('n_decoder_layers', n_decoder_layers, 4)) if v != default]
-        if not decoupled and unused:  # else accepted and without effect (and a resume compared them)
-            raise ValueError(f"decoupled=False leaves the decoupled encoder out, so {' and '.join(unused)} would change "
-                             'nothing: leave them out, or keep decoupled=True.')
+        if not decoupled and unused:  # a warning: `{**authors_preset()['pretrain'], 'decoupled': False}` is an ablation
+            timemae_warn(f"decoupled=False leaves the decoupled encoder out, so {' and '.join(unused)} change nothing "
+                         '(the ablation runs without them).', stacklevel=2)
         check_target_layers(target_layers)  # the encoder's depth is checked when the fit builds the pretrainer
         check_target_context(target_context)
         check_masks_per_series(masks_per_series)
@@ -1158,7 +1158,7 @@ class TimeMAEPretrain(Callback):
         if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0 and not reloads:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
             by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
-            loss = f'mean training loss {self.best:.5f}; no validation set' if by_train else f'validation loss {self.best:.5f}'
+            loss = f'mean training loss {self.best:.5f}; no validation loss' if by_train else f'validation loss {self.best:.5f}'
             print(f'{which} pretrained encoder ({loss}) is at {self.weights_path}')
         self._recording = self._warned_collapse = False
         if self.pretrainer is not None: self.pretrainer.fitting_with_callback = False

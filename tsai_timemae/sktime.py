@@ -266,7 +266,13 @@ def _pretrain_callback(est, opts: dict) -> TimeMAEPretrain:
     saves no file (`save_best=False`): `_pretrain` saves the encoder itself."""
     return TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, tokenizer=est.tokenizer, alpha=est.alpha,
                            beta=est.beta, normalize_targets=est.normalize_targets, momentum=est.momentum,
-                           n_decoder_layers=est.n_decoder_layers, save_best=False, verbose=est.verbose, **opts)
+                           n_decoder_layers=est.n_decoder_layers, save_best=False, verbose=_verbose(est), **opts)
+
+def _verbose(est) -> bool:
+    "`verbose` as True or False: scikit-learn's whole numbers (0, 1, 2) too; text ('no' is truthy) is refused."
+    v = est.verbose
+    if isinstance(v, (bool, np.bool_, int, np.integer)): return bool(v)
+    raise TypeError(f'verbose must be True or False (or a whole number, 0 for quiet), got {v!r} ({type(v).__name__}).')
 
 def _pretrain(est, X, tmp, std=None) -> Path:
     """Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters), standardized by `std`

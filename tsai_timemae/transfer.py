@@ -43,7 +43,7 @@ class FreezeEncoder(Callback):
     def __init__(self, trainable=()): self.trainable, self._flags = tuple(trainable), None
 
     @property
-    def learn(self): return self.__dict__.get('_learn')
+    def learn(self): return self.__dict__.get('_learn', self.__dict__.get('learn'))  # 'learn': pickled before the property
 
     @learn.setter
     def learn(self, learn):
@@ -51,8 +51,9 @@ class FreezeEncoder(Callback):
         `finally`) with the encoder still frozen, it gives the flags back: a fit stopped by an exception (Ctrl-C) skips
         `after_fit`, and a callback passed to one fit never gets `after_create`'s `fit_restoring`, so the encoder would
         otherwise stay frozen for every later fit."""
-        old = self.__dict__.get('_learn')
+        old = self.learn
         if learn is None and old is not None and getattr(self, '_flags', None) is not None: self.restore_encoder(old)
+        self.__dict__.pop('learn', None)
         self.__dict__['_learn'] = learn
 
     def _acts(self) -> bool:
@@ -67,7 +68,7 @@ class FreezeEncoder(Callback):
         # what every FreezeEncoder of the learner leaves trainable (a second one, e.g. `fit(cbs=FreezeEncoder(trainable=
         # ...))`, does not act itself, but its parts train)
         trainable = tuple(dict.fromkeys(t for cb in self.learn.cbs if isinstance(cb, FreezeEncoder)
-                                        for t in getattr(cb, 'trainable', ())))
+                                        for t in (*getattr(cb, 'trainable', ()), *getattr(cb, '_fresh_parts', ()))))
         # the flags before any freezing: a fit stopped by an exception (Ctrl-C) never reached `after_fit`
         if getattr(self, '_flags', None) is None: self._flags = [p.requires_grad for _, p in params]
         for n, p in params:
@@ -220,9 +221,9 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     learn.reinitialised, learn.layer = fresh, None if kept is None else tuple(kept)
     if splitter is not None:  # the new parameters train at the head's rate, not the embeddings' lowest
         learn.splitter = partial(timemae_splitter, fresh=fresh) if splitter is timemae_splitter else splitter
-    if freeze_encoder:  # the parts that are new train with the head, beside any a caller's FreezeEncoder names
-        for cb in learn.cbs:
-            if isinstance(cb, FreezeEncoder): cb.trainable = tuple(dict.fromkeys((*getattr(cb, 'trainable', ()), *fresh)))
+    if freeze_encoder:  # the parts that are new train with the head, beside any a caller's FreezeEncoder names (kept
+        for cb in learn.cbs:  # apart from its `trainable`, which a callback re-used for another learner would gather)
+            if isinstance(cb, FreezeEncoder): cb._fresh_parts = tuple(fresh)
     cut = '' if kept is None else f'; its first {kept[0]} of {kept[1]} blocks (layer={layer})'
     if rank_distrib() == 0:  # once per launch, not once per process
         print(f"pretrained TimeMAE encoder loaded from {weights_path}{cut}" +
