@@ -808,7 +808,8 @@ class TimeMAEPretrain(Callback):
     `momentum` rises to `momentum_end` along a cosine when that is given. The history and the progress table carry
     the diagnostics (`ppl`, `mcc_acc`, `mcc_norm`, `copy_acc`, `rep_std`); the history's `train_loss` is the epoch's
     mean over its series, like its `train_mcc` and `train_mrr` (fastai's column, a moving average, is
-    `train_loss_smooth`); a warning says so in plain words when
+    `train_loss_smooth`; a history without that key, recorded by an earlier version, holds the moving average as
+    `train_loss`); a warning says so in plain words when
     the representations collapse (`rep_std` below `collapse_threshold / sqrt(d_model)`).
 
     `masks_per_series=M` trains each step on M copies of every series, each with its own random mask (data2vec 2.0's
