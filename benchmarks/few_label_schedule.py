@@ -90,15 +90,21 @@ def design_split(ds):
                                valid_from=f'recordings of fold {HELD_FOLD} of {FOLDS}')
 
 
+def design_data():
+    "`(ds, over)`: HAR split for the study (`design_split`) and the bench settings its encoders change (`run_config`'s)."
+    from tsai_timemae.bench import bench_config, load_dataset
+    cfg = bench_config(DATASET)
+    ds = design_split(load_dataset(DATASET, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'], require_test=False))
+    return ds, {'pretrain_epochs': PRETRAIN_EPOCHS, 'pretrain_inputs': 'train'}
+
+
 def run(seeds, cache_dir, out, threads):
     import torch
-    from tsai_timemae.bench import RUNNERS, bench_config, load_dataset, method_settings, run_config
+    from tsai_timemae.bench import RUNNERS, method_settings, run_config
     from tsai_timemae.data import label_subset
     torch.set_num_threads(threads)
     done = {(r['fraction'], r['seed'], r['schedule'], r['method']) for r in (read_records(out) if Path(out).exists() else [])}
-    cfg = bench_config(DATASET)
-    ds = design_split(load_dataset(DATASET, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'], require_test=False))
-    over = {'pretrain_epochs': PRETRAIN_EPOCHS, 'pretrain_inputs': 'train'}
+    ds, over = design_data()
     for seed in seeds:
         for f in FRACTIONS:
             idx = label_subset(ds.y_train, f, seed)

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from jsonl_log import log_record, read_records  # benchmarks/jsonl_log.py
-from few_label_schedule import DATASET, FRACTIONS, PRETRAIN_EPOCHS, SEEDS, design_split
+from few_label_schedule import DATASET, FRACTIONS, SEEDS, design_data
 
 ARMS = {'fineall': 0., 'joint0.3': 0.3, 'joint1': 1.}
 JOINT = ('joint0.3', 'joint1')
@@ -119,16 +119,13 @@ def pretrain(ds, pre, seed, work: Path, cache_dir):
 def run(seeds, cache_dir, out, threads, work):
     import torch
     from fastai.metrics import accuracy
-    from tsai_timemae.bench import (bench_config, fit_select_score, load_dataset, make_dls, method_settings,
-                                    pretraining_dls, run_config)
+    from tsai_timemae.bench import fit_select_score, make_dls, method_settings, pretraining_dls, run_config
     from tsai_timemae.data import label_subset
     from tsai_timemae.transfer import fineall_learner
     torch.set_num_threads(threads)
     work = Path(work); work.mkdir(parents=True, exist_ok=True)
     done = {(r['fraction'], r['seed'], r['arm']) for r in (read_records(out) if Path(out).exists() else [])}
-    cfg = bench_config(DATASET)
-    ds = design_split(load_dataset(DATASET, None, cfg['valid_size'], cfg['split_seed'], cfg['pad_value'], require_test=False))
-    over = {'pretrain_epochs': PRETRAIN_EPOCHS, 'pretrain_inputs': 'train'}
+    ds, over = design_data()
     for seed in seeds:
         for f in FRACTIONS:
             idx = label_subset(ds.y_train, f, seed)
