@@ -435,7 +435,7 @@ def test_pretraining_without_a_validation_set(basic_motions, tmp_path, capsys):
     save = SaveModelCallback(monitor='mcc', fname='best_mcc')
     with learn.no_bar(): learn.fit(2, 1e-3, cbs=[CSVLogger(fname=str(tmp_path / 'history.csv')), save])
     assert len(cb.history) == 2 and cb.weights_path.is_file() and math.isfinite(cb.best)
-    assert f'Best pretrained encoder (mean training loss {cb.best:.5f}; no validation set) is at' in capsys.readouterr().out
+    assert f'Best pretrained encoder (mean training loss {cb.best:.5f}; no validation loss) is at' in capsys.readouterr().out
     names = learn.recorder.metric_names[1:-1]
     assert [len(v) for v in learn.recorder.values] == [len(names)] * 2
     rows = list(csv.DictReader(open(tmp_path / 'history.csv')))
