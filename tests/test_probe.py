@@ -616,3 +616,26 @@ def test_a_tag_whose_seeds_ran_other_settings_is_refused_in_the_report():
     assert summarize_probe([rec(0, .6), rec(1, .6)])[-1]['n'] == 2
     with pytest.raises(ValueError, match=r'D/t/seed0.json and D/t/seed1.json ran tag .t. with other settings'):
         summarize_probe([rec(0, .6), rec(1, .5)])
+
+
+def test_another_max_iter_is_not_skipped_with_the_old_score_and_unused_options_are_named(ds, tmp_path, monkeypatch):
+    """The convergence warning said to raise MAX_ITER and score again, but the same call skipped the run (old score);
+    `--folds` on a data set scored on its validation split, and `--threads` / `--root` with --report-only, were
+    ignored without a word."""
+    from tsai_timemae import probe
+    from tsai_timemae.cli import main
+    from tsai_timemae.notices import TimeMAEWarning
+    kw = dict(seed=0, untrained_only=True, arch_kwargs=TINY, out_dir=tmp_path, verbose=False)
+    first = run_probe(ds, **kw)
+    assert 'max_iter' not in first['settings']            # the runs recorded before keep matching
+    monkeypatch.setattr(probe, 'MAX_ITER', 50)
+    with pytest.raises(ValueError, match=r"differing: \['max_iter'\]"): run_probe(ds, **kw)  # not skipped: refused
+    assert run_probe(ds, **kw, tag='iter50')['settings']['max_iter'] == 50
+    monkeypatch.setattr(probe, 'MAX_ITER', probe.RECORDED_MAX_ITER)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1100, 1, 20)).astype(np.float32); y = np.arange(1100) % 2
+    big = NoTestDataset('big', X[:1000], y[:1000], X[1000:], y[1000:], X[:0], y[:0])
+    with pytest.warns(TimeMAEWarning, match='folds=3 is not used'):
+        run_probe(big, untrained_only=True, bs=256, folds=3, arch_kwargs=TINY, verbose=False)
+    for extra in (['--threads', '2'], ['--root', str(tmp_path)]):
+        assert main(['probe', '--report-only', '--out-dir', str(tmp_path), *extra]) == 2

@@ -202,7 +202,8 @@ def main(argv=None):
         _remove_if_still_empty(new_folders)  # an output folder it made and wrote nothing in goes too
         if os.environ.get('TIMEMAE_TRACEBACK'): raise
         resumes = args.command in ('bench', 'probe')  # the commands that skip what is done; the others start over
-        print(f'timemae {args.command}: interrupted' + ('; the runs that finished are kept, and the same command goes '
+        again = 'the same command without --force' if getattr(args, 'force', False) else 'the same command'
+        print(f'timemae {args.command}: interrupted' + (f'; the runs that finished are kept, and {again} goes '
               'on from there.' if resumes else '.'), file=sys.stderr)
         return 130
 

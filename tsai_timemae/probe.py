@@ -25,8 +25,8 @@ from .cli import exact_text, non_negative_float, positive_float, positive_int, r
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR', 'SCHEDS',
-           'AUGMENTATIONS', 'REPORT', 'PROBE_OWNS', 'PROBED', 'ROUND_OFF', 'LAST_EPOCH_STATS', 'PROBE_MARK',
+__all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'RECORDED_MAX_ITER', 'DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_OUT_DIR',
+           'SCHEDS', 'AUGMENTATIONS', 'REPORT', 'PROBE_OWNS', 'PROBED', 'ROUND_OFF', 'LAST_EPOCH_STATS', 'PROBE_MARK',
            'PRETRAIN_OPTIONS', 'RUN_OPTIONS', 'linear_probe_score', 'unseen_folds', 'cv_probe_score', 'probe_protocol',
            'probe_encoder', 'unseen_fold_score', 'shared_recordings_warning', 'parse_value', 'key_value',
            'format_key_value', 'probe_defaults', 'check_setting_names', 'effective_settings', 'default_tag',
@@ -38,6 +38,7 @@ __all__ = ['MIN_TRAIN_FOR_VALID', 'CV_FOLDS', 'MAX_ITER', 'DEFAULT_EPOCHS', 'DEF
 MIN_TRAIN_FOR_VALID = 1000  # at least this many training series: score on the validation split, else cross-validate
 CV_FOLDS = 5
 MAX_ITER = 3000             # LogisticRegression iterations (lbfgs), as benchmarks/ablate_pretraining.py
+RECORDED_MAX_ITER = 3000    # every run made before MAX_ITER was recorded used this; another value goes into the settings
 DEFAULT_EPOCHS = 10
 DEFAULT_LR = 1e-3
 DEFAULT_OUT_DIR = 'benchmarks/probe'
@@ -71,7 +72,9 @@ def _convergence_said():
     if stopped:
         timemae_warn(f'The linear probe\'s logistic regression stopped at MAX_ITER = {MAX_ITER} iterations before '
                      f'converging ({len(stopped)} fit(s)): its score may be below what the features allow. Set '
-                     'tsai_timemae.probe.MAX_ITER higher and score again.', stacklevel=4)
+                     'tsai_timemae.probe.MAX_ITER higher and probe again under another tag (a MAX_ITER other than '
+                     f'{RECORDED_MAX_ITER} is part of a run\'s settings, so the same tag is not skipped with the old '
+                     'score but refused).', stacklevel=4)
 
 def linear_probe_score(f_train, y_train, f_eval, y_eval) -> float:
     "Accuracy on `(f_eval, y_eval)` of `StandardScaler` + `LogisticRegression` fitted on `(f_train, y_train)`."
@@ -418,7 +421,11 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     bs_ = bs or defaults['bs']
     # scored on a validation split, the folds are not used: recorded (and named) as the default, so a run given
     # another number is the same run as one without it, not a clash of settings under one tag
-    if probe_protocol(len(ds.X_train), folds, by_recording, unseen) == 'valid': folds = CV_FOLDS
+    if probe_protocol(len(ds.X_train), folds, by_recording, unseen) == 'valid':
+        if folds != CV_FOLDS: timemae_warn(f'folds={folds} is not used: {ds.name} has {len(ds.X_train)} training series, so '
+                                           'the probe scores its validation split (cross-validation is for fewer than '
+                                           '1000; by_recording=True or unseen=True cross-validate at any size).')
+        folds = CV_FOLDS
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
                              by_recording, unseen, augment, wd, folds)
     if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
@@ -434,7 +441,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                           **({'by_recording': True} if by_recording else {}),
                           **({'unseen': True} if unseen else {}),
                           **({'augment': augment} if augment else {}),
-                          **({'wd': wd} if wd is not None else {})})
+                          **({'wd': wd} if wd is not None else {}),
+                          **({'max_iter': MAX_ITER} if MAX_ITER != RECORDED_MAX_ITER else {})})
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
     if path is not None and (old := _check_existing(path, settings, force, (ds.name, data_fingerprint(ds, PROBED)))) is not None:
@@ -845,7 +853,8 @@ def run(args):
             raise ValueError(f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}, so the data '
                              f'sets named ({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only '
                              'to probe them.')
-        refuse_unused(args, add_args, RUN_OPTIONS, f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}')
+        refuse_unused(args, add_args, (*RUN_OPTIONS, 'threads', 'root'),
+                      f'--report-only runs nothing and only rewrites {Path(args.out_dir) / REPORT}')
         if not Path(args.out_dir).is_dir():  # a misspelt folder would be created, with a report of no runs
             raise ValueError(f'--out-dir {args.out_dir} does not exist, so there are no runs to report: check its '
                              f'spelling, or run `timemae probe <data set> --out-dir {args.out_dir}` first.')
