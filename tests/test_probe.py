@@ -639,3 +639,11 @@ def test_another_max_iter_is_not_skipped_with_the_old_score_and_unused_options_a
         run_probe(big, untrained_only=True, bs=256, folds=3, arch_kwargs=TINY, verbose=False)
     for extra in (['--threads', '2'], ['--root', str(tmp_path)]):
         assert main(['probe', '--report-only', '--out-dir', str(tmp_path), *extra]) == 2
+
+
+def test_a_difference_that_rounds_to_zero_reads_plus_zero():
+    "A mean difference between -0.05 and 0 points printed as '-0.0' in a PROBE.md cell."
+    from tsai_timemae.probe import _cell
+    row = {'mean': 80.0, 'std': 1.0, 'n': 3, 'kind': 'pretrained', 'mark': '≈', 'delta_mean': -0.04}
+    assert _cell(row).endswith('≈ +0.0')
+    assert _cell({**row, 'delta_mean': -0.06}).endswith('≈ -0.1')

@@ -675,7 +675,8 @@ def _command_key(r: dict) -> str:
 def _cell(row) -> str:
     if row is None: return ''
     s = f"{row['mean']:.1f} ({row['n']})" if row['n'] == 1 else f"{row['mean']:.1f} ± {row['std']:.1f} ({row['n']})"
-    return s if row['kind'] == 'untrained' else f"{s} {row['mark']} {row['delta_mean']:+.1f}"
+    # `+ 0.0`: a difference that rounds to zero shows +0.0, not -0.0
+    return s if row['kind'] == 'untrained' else f"{s} {row['mark']} {round(row['delta_mean'], 1) + 0.0:+.1f}"
 
 def _protocol_title(protocol: str) -> str:
     if protocol == 'valid': return f'Validation split (data sets with at least {MIN_TRAIN_FOR_VALID} training series)'
