@@ -601,8 +601,10 @@ def test_switches_given_as_text_and_bad_settings_with_nothing_to_pretrain_are_re
         with pytest.raises(TypeError, match=f'{next(iter(kw))} must be True or False'): TimeMAEClassifier(**TINY, **kw).fit(X, y)
     TimeMAEClassifier(**{**TINY, 'verbose': 0}).fit(bm[0][FEW], bm[1][FEW])  # scikit-learn's whole numbers stay accepted
     tiny = {k: v for k, v in TINY.items() if k in TimeMAETransformer().get_params()}
-    for kw in ({'tokenizer': 'bogus'}, {'normalize_targets': 'yes'}, {'alpha': -3.}):
-        with pytest.raises((TypeError, ValueError)): TimeMAETransformer(**{**tiny, 'pretrain_epochs': 0, **kw}).fit(X)
+    for kw, match in (({'tokenizer': 'bogus'}, 'tokenizer must be one of'),
+                      ({'normalize_targets': 'yes'}, 'normalize_targets must be True or False'),
+                      ({'alpha': -3.}, 'loss weights must be 0 or more')):
+        with pytest.raises((TypeError, ValueError), match=match): TimeMAETransformer(**{**tiny, 'pretrain_epochs': 0, **kw}).fit(X)
 
 
 def test_importing_the_sktime_module_leaves_pandas_options_alone():
