@@ -619,6 +619,20 @@ def test_an_interrupted_command_leaves_no_empty_output_folder(tmp_path, monkeypa
     assert 'interrupted' in capsys.readouterr().err and list(tmp_path.iterdir()) == []
 
 
+def test_an_interrupted_bench_with_overwrite_says_to_go_on_without_it(tmp_path, monkeypatch, capsys):
+    "The same command with --overwrite redoes every finished run again; it said the same command goes on from there."
+    import tsai_timemae.bench as bench
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    def interrupted(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(bench, 'run_benchmark', interrupted)
+    assert main(['bench', 'BasicMotions', '--overwrite']) == 130
+    assert 'the same command without --overwrite goes on from there' in capsys.readouterr().err
+    assert main(['bench', 'BasicMotions']) == 130
+    err = capsys.readouterr().err
+    assert 'the same command goes on from there' in err and '--overwrite' not in err
+
+
 def test_a_wrong_prediction_is_not_matched_through_the_number_another_class_shares():
     "Classes '01' and '1': a series labelled '01' predicted '1' was scored right, since neither side alone spelt 1 twice."
     from tsai_timemae.evaluate import comparable_labels

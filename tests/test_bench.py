@@ -668,3 +668,30 @@ def test_a_run_given_a_data_folder_regenerates_with_it(tmp_path, monkeypatch):
     text = (out / 'B.md').read_text()
     assert f"timemae bench BasicMotions --methods inceptiontimeplus --seeds 0 --root '{root}'" in text
     assert f"`timemae bench BasicMotions --root '{root}'`" in text          # the coverage table too
+
+
+def test_the_recorded_epoch_is_the_one_fastai_keeps_when_a_validation_loss_is_nan():
+    "fastai's SaveModelCallback never keeps a NaN epoch; np.argmin picked the first NaN, so the record named another epoch."
+    hist = lambda *v: [{'valid_loss': x} for x in v]
+    assert bench._best_epoch(hist(.5, float('nan'), .3)) == 2
+    assert bench._best_epoch(hist(float('nan'), .5, .7)) == 1
+    assert bench._best_epoch(hist(float('nan'), float('nan'))) is None
+    assert bench._best_epoch([{'accuracy': .5}, {'accuracy': float('nan')}], 'accuracy') == 0
+
+
+def test_a_training_whose_validation_loss_is_nan_at_every_epoch_is_named(tmp_path, monkeypatch):
+    "Nothing to reload: the run says the training diverged and names the learning rate, not fastai's missing best.pth."
+    import torch
+    from fastai.losses import CrossEntropyLossFlat
+    from tsai.data.core import TSClassification, get_ts_dls
+    from tsai.learner import ts_learner
+    from tsai_timemae.model import TimeMAE
+    monkeypatch.chdir(tmp_path)
+    X, y = np.random.default_rng(0).normal(size=(24, 1, 16)).astype('float32'), np.array([0, 1] * 12)
+    dls = get_ts_dls(X, y, splits=[list(range(16)), list(range(16, 24))], tfms=[None, TSClassification()], bs=8)
+    ce = CrossEntropyLossFlat()
+    learn = ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2,
+                       loss_func=lambda out, targ: ce(out, targ) * float('nan'))
+    ds = bench.TSDataset(name='toy', X_train=X[:16], y_train=y[:16], X_valid=X[16:], y_valid=y[16:], X_test=X[16:], y_test=y[16:])
+    with pytest.raises(ValueError, match=r'valid_loss was NaN at every one of the 2 epochs.*Lower the learning rate \(0\.001\)'):
+        bench.fit_select_score(learn, bench.Training(epochs=2, lr=1e-3, selection='valid_loss'), ds, bar=False)

@@ -20,7 +20,8 @@ from tsai.learner import ts_learner
 
 from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineall_learner, finelast_learner,
                               get_embeddings, plot_embeddings, save_encoder_weights, timemae_learner)
-from tsai_timemae.bench import RESULT_SCHEMA
+from tsai_timemae.bench import RESULT_SCHEMA, run_benchmark
+from tsai_timemae.demo import run_demo
 from tsai_timemae.sktime import TimeMAEClassifier, TimeMAETransformer
 
 ARCH = dict(window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16)
@@ -514,6 +515,29 @@ ROWS = [
      lambda c: [(write(c.tmp / 'benchmarks' / 'results' / 'X' / 'm_seed0.json', text), cli('bench', '--report-only'))[1]
                 for text in (b'[]', b'{"schema": %d}' % RESULT_SCHEMA)],
      ok(lambda r: all(x[0] == 2 and 'is not a result file of `timemae bench`' in x[1] and 'Traceback' not in x[1] for x in r))),
+    ('timemae', 'bench --report-only, a copy of a result kept beside it (counted as one more run of its seed before)',
+     lambda c: [(write(c.tmp / 'benchmarks' / 'results' / 'X' / 'm_seed0.json', rec),
+                 write(c.tmp / 'benchmarks' / 'results' / folder / name, rec), cli('bench', '--report-only'))[2]
+                for rec in [b'{"schema": %d, "dataset": "X", "name": "m", "seed": 0}' % RESULT_SCHEMA]
+                for folder, name in (('X', 'm_seed0 (copy).json'), ('X_old', 'm_seed0.json'))],
+     ok(lambda r: all(x[0] == 2 and 'holds the same run as' in x[1] and 'a copy would count as one more run' in x[1]
+                      and 'Traceback' not in x[1] for x in r))),
+    ('timemae', 'bench and demo --bs 1 (torch failed after the whole pretraining)',
+     lambda c: [cli('bench', 'BasicMotions', '--bs', '1'), cli('demo', '--bs', '1')],
+     ok(lambda r: all(x[0] == 2 and "--bs: expected a batch size" in x[1] and "of at least 2, got '1'" in x[1] for x in r))),
+    ('timemae', 'bench --report-only with --root, --threads or --no-bar (ignored before)',
+     lambda c: [cli('bench', '--report-only', *o) for o in (('--root', 'nowhere'), ('--threads', '1'), ('--no-bar',))],
+     ok(lambda r: all(x[0] == 2 and '--report-only runs nothing' in x[1] for x in r)
+        and [x[1].split('so ')[-1].split(' would')[0] for x in r] == ['--root', '--threads', '--no-bar'])),
+    ('run_benchmark', 'one name or number where a list belongs (iterated letter by letter before)',
+     lambda c: [_raises(lambda: run_benchmark('BasicMotions', tokenizers='bpe', report=None)),
+                _raises(lambda: run_benchmark('BasicMotions', methods='rocket', report=None)),
+                _raises(lambda: run_benchmark('NoSuchData', seeds=0, label_fractions=0.5, report=None))],
+     ok(lambda r: "got 'bpe'" in r[0] and "Unknown method 'rocket'" in r[1] and "'NoSuchData' not found" in r[2])),
+    ('run_benchmark', 'bs=1', lambda c: run_benchmark(['BasicMotions'], bs=1, report=None),
+     fails(ValueError, r'bs \(--bs\) must be a whole number of at least 2.*got 1')),
+    ('run_demo', 'bs=1', lambda c: run_demo(bs=1, target_dir=c.tmp / 'm', out_dir=c.tmp / 'o'),
+     fails(ValueError, r'bs must be a whole number of at least 2.*got 1')),
     ('timemae', "bench --report ''", lambda c: cli('bench', 'BasicMotions', '--report', ''),
      ok(lambda r: r[0] == 2 and '--report is empty' in r[1])),
     ('timemae', 'bench --report-only with data sets (ignored before)', lambda c: cli('bench', 'BasicMotions', '--report-only'),
@@ -542,6 +566,12 @@ ROWS = [
      ok(lambda r: r[0] == 2 and 'Cannot write files to' in r[1] and '(--out-dir)' in r[1])),
 ]
 SK_TR = {k: v for k, v in SK.items() if k != 'finetune_epochs'}
+
+
+def _raises(f) -> str:
+    "The message of the error (ValueError or OSError, the ones the command line prints) `f()` raises."
+    with pytest.raises((ValueError, OSError)) as e: f()
+    return str(e.value)
 
 
 def write(path, data: bytes):

@@ -14,6 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 import io
 import json
 import math
+import numbers
 import re
 import os
 import platform
@@ -39,7 +40,7 @@ from tsai.learner import ts_learner
 from tsai.models.InceptionTimePlus import InceptionTimePlus
 from tsai.models.TSTPlus import TSTPlus
 
-from .cli import exact_text, positive_float, positive_int, refuse_unused, seed_int
+from .cli import batch_size_int, exact_text, positive_float, positive_int, refuse_unused, seed_int
 from .data import ALIASES, TSDataset, check_finite, check_label_fraction, check_labels_present, data_fingerprint, find_dataset, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
 from .evaluate import comparable_labels, evaluate_learner
@@ -548,9 +549,12 @@ def recorder_history(learn) -> list[dict]:
             for i, row in enumerate(learn.recorder.values)]
 
 def _best_epoch(history: list[dict], key: str = 'valid_loss'):
+    "The epoch fastai's `SaveModelCallback` keeps: a NaN epoch is never better (None when every one is NaN)."
     vals = [h.get(key) for h in history]
     if not vals or any(v is None for v in vals): return None
-    return int(np.argmin(vals)) if key.endswith('loss') else int(np.argmax(vals))
+    vals = np.asarray(vals, dtype=float)
+    if np.isnan(vals).all(): return None
+    return int(np.nanargmin(vals)) if key.endswith('loss') else int(np.nanargmax(vals))
 
 @contextlib.contextmanager
 def _maybe_no_bar(learn, bar: bool):
@@ -568,7 +572,12 @@ def fit_select_score(learn, train: Training, ds: TSDataset, bar: bool = True) ->
             history = recorder_history(learn)
             best = len(history) - 1 if history else None
         else:
-            learn.fit_one_cycle(train.epochs, train.lr, cbs=SaveModelCallback(monitor=monitor, fname='best', with_opt=False))
+            try: learn.fit_one_cycle(train.epochs, train.lr, cbs=SaveModelCallback(monitor=monitor, fname='best', with_opt=False))
+            except FileNotFoundError:  # the callback saves no epoch whose monitored value is NaN, then reloads its file
+                values = [h.get(monitor) for h in recorder_history(learn)]
+                if not values or not all(v is not None and math.isnan(v) for v in values): raise
+                raise ValueError(f'{monitor} was NaN at every one of the {len(values)} epochs, so no epoch could be chosen '
+                                 f'and nothing was scored: the training diverged. Lower the learning rate ({train.lr}).') from None
             history = recorder_history(learn)
             best = _best_epoch(history, monitor)
         metrics = evaluate_learner(learn, ds.X_test, ds.y_test)  # the only time the test split is used
@@ -1050,8 +1059,15 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
     label-efficiency protocol (`LABEL_PROTOCOL`). `tokenizers=None`: each data set's default (`default_tokenizer`:
     Gumbel for the data sets the bench knows, the library's k-means codes for others, which also get the window
     derived from their series length: `bench_config`)."""
-    tokenizers = None if tokenizers is None else tuple(dict.fromkeys(tokenizers))
+    # one name or number where a list belongs: iterating 'kmeans' would try the tokenizer 'k', and 0 would not iterate
+    one = lambda v: [v] if isinstance(v, (str, os.PathLike, numbers.Number)) or v is None else v
+    datasets, methods, seeds, label_fractions = one(datasets), one(methods), one(seeds), one(label_fractions)
+    tokenizers = None if tokenizers is None else tuple(dict.fromkeys(one(tokenizers)))
     datasets, seeds = list(dict.fromkeys(datasets)), list(dict.fromkeys(seeds))
+    if 'bs' in overrides and (isinstance(overrides['bs'], bool) or not isinstance(overrides['bs'], numbers.Integral)
+                              or overrides['bs'] < 2):  # else torch's BatchNorm error, after the whole pretraining
+        raise ValueError(f"bs (--bs) must be a whole number of at least 2: a batch of one series cannot train the "
+                         f"classifiers' BatchNorm; got {overrides['bs']!r}.")
     fractions = list(dict.fromkeys(None if f is None else check_label_fraction(f) for f in (label_fractions or (None,))))
     if fractions != [None] and overrides.get('selection', 'last') != 'last':
         raise ValueError(f"With label fractions the final epoch is scored (selection='last'): selecting on "
@@ -1230,6 +1246,16 @@ def load_results(out_dir) -> list[dict]:
     if old: raise ValueError(f'{old[0]} (and {len(old) - 1} more) were written by an older `timemae bench`: migrate them '
                              'once with `python benchmarks/migrate_results.py --out-dir <dir>`, or move out files that '
                              'are not results.')
+    # a copy kept beside the results (`x_seed1 (copy).json`, a folder `HAR_old/`) would count as another run of its seed
+    # in every mean and seed count: each run has one file, at the path its data set, method, fraction and seed give
+    for r in recs:
+        own = result_path(out_dir, r['dataset'], r['name'], r['seed'], r.get('label_fraction'))
+        if Path(r['_path']) != own:
+            where = f'the same run as {own}' if own.is_file() else f'a run whose file belongs at {own}'
+            raise ValueError(f'{r["_path"]} holds {where} (data set {r["dataset"]}, method {r["name"]}, seed {r["seed"]}'
+                             + (f', label fraction {r["label_fraction"]}' if r.get('label_fraction') is not None else '')
+                             + f'): a copy would count as one more run in the report. Move it out of {Path(out_dir) / "results"}'
+                             + ('.' if own.is_file() else f', or rename it to {own}.'))
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
     frac = lambda r: (r.get('label_fraction') is not None, r.get('label_fraction') or 0.)
     return sorted(recs, key=lambda r: (r['dataset'], order.get(r['name'], 99), r['name'], frac(r), r['seed']))
@@ -1830,7 +1856,7 @@ def add_args(p):
                         "(the library's default, with the window derived from the series length) for any other")
     p.add_argument('--pretrain-epochs', type=positive_int, help='override the data set\'s pretraining epochs (TimeMAE and MVP)')
     p.add_argument('--finetune-epochs', type=positive_int, help='override the data set\'s fine-tuning / supervised epochs')
-    p.add_argument('--bs', type=positive_int, help='override the data set\'s batch size')
+    p.add_argument('--bs', type=batch_size_int, help='override the data set\'s batch size (at least 2)')
     p.add_argument('--window', type=positive_int,
                    help="override the data set's TimeMAE window (default: its bench setting, or for a data set the bench "
                         "has none for, the window TimeMAE derives from the series length; patch length; it also sets the patches of TimeMAE "
@@ -1881,7 +1907,8 @@ def run(args):
             raise ValueError(f'--report-only runs nothing and only rewrites {args.report}, so the data sets named '
                              f'({", ".join(args.datasets)}) would be ignored: drop them, or drop --report-only to run them.')
         refuse_unused(args, add_args, ('methods', 'seeds', 'tokenizer', 'pretrain_epochs', 'finetune_epochs', 'bs', 'window',
-                                       'pretrain_lr', 'readout', 'pretrain_inputs', 'label_fraction', 'quick', 'overwrite'),
+                                       'pretrain_lr', 'readout', 'pretrain_inputs', 'label_fraction', 'quick', 'overwrite',
+                                       'root', 'no_bar', 'threads'),
                       f'--report-only runs nothing and only rewrites {args.report}')
         check_report_writable(args.report, args.out_dir)  # a report of other results is named first
         if not Path(args.out_dir).is_dir():  # a misspelt folder would give a report of no results, and exit 0

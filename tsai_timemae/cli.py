@@ -19,8 +19,8 @@ from pathlib import Path
 import warnings
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'OUTPUT_OPTIONS', 'positive_int', 'refuse_unused', 'seed_int', 'positive_float',
-           'exact_text', 'non_negative_float', 'CommandParser', 'stops_as_interrupts', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'OUTPUT_OPTIONS', 'positive_int', 'batch_size_int', 'refuse_unused', 'seed_int',
+           'positive_float', 'exact_text', 'non_negative_float', 'CommandParser', 'stops_as_interrupts', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -42,6 +42,12 @@ def _whole_number(text: str, minimum: int, what: str = 'a whole number') -> int:
 def positive_int(text: str) -> int:
     "An argparse type for counts (epochs, batch size, threads, window): a whole number of at least 1."
     return _whole_number(text, 1)
+
+def batch_size_int(text: str) -> int:
+    """An argparse type for the batch size of a run that trains a classifier: a whole number of at least 2. The heads'
+    BatchNorm (and tsai's InceptionTimePlus and TSTPlus) cannot train on a batch of one series, and torch's error would
+    come after the whole pretraining."""
+    return _whole_number(text, 2, 'a batch size (series per batch; a batch of one cannot train the BatchNorm of the heads)')
 
 def refuse_unused(args, add_args, names, why: str):
     """Refuse options given with a mode that does not use them (`--report-only --seeds 7`, `--untrained-only
@@ -202,7 +208,9 @@ def main(argv=None):
         _remove_if_still_empty(new_folders)  # an output folder it made and wrote nothing in goes too
         if os.environ.get('TIMEMAE_TRACEBACK'): raise
         resumes = args.command in ('bench', 'probe')  # the commands that skip what is done; the others start over
-        again = 'the same command without --force' if getattr(args, 'force', False) else 'the same command'
+        # probe's --force and bench's --overwrite redo the runs that are done: the same command would redo them again
+        redo = [o for o in ('force', 'overwrite') if getattr(args, o, False)]
+        again = f'the same command without --{redo[0]}' if redo else 'the same command'
         print(f'timemae {args.command}: interrupted' + (f'; the runs that finished are kept, and {again} goes '
               'on from there.' if resumes else '.'), file=sys.stderr)
         return 130
