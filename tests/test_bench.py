@@ -604,13 +604,16 @@ def test_a_test_class_that_training_never_has_is_named_and_only_configured_sets_
                       report=tmp_path / 'o' / 'B.md', quick=True, bar=False, **TINY)
     coverage = (tmp_path / 'o' / 'B.md').read_text().split('## Coverage')[1]
     assert '| mine | quick runs only |' in coverage and 'HAR' not in coverage
-    # a validation file with a class training lacks: the epochs chosen on its loss count series no model can get right
+    # a validation file with a class training lacks: tsai encodes it as the first class, so the loss that chooses the
+    # epoch would count those series as that class (it warned of an accuracy ceiling, which was not what happens)
     np.savez(tmp_path / 'val.npz', X_train=rng.normal(size=(24, 2, 40)), y_train=y, X_valid=rng.normal(size=(4, 2, 40)),
              y_valid=np.array([0, 1, 5, 5]), X_test=rng.normal(size=(8, 2, 40)), y_test=y[:8])
-    with pytest.warns(UserWarning, match=r"val: 2 of its 4 validation series belong to 1 class\(es\) that no training "
-                                         r"series has \(5\): .*validation accuracy is at most 50.0%, and the validation loss"):
+    with pytest.raises(ValueError, match=r"val: 2 of its 4 validation series belong to 1 class\(es\) that no training "
+                                         r"series has \(5\)\. tsai would encode them as the first training class, so the "
+                                         r"validation loss that chooses the epoch would count them as that class"):
         run_benchmark([str(tmp_path / 'val.npz')], ['timemae_linear_untrained'], seeds=[0], out_dir=tmp_path / 'v',
                       report=None, quick=True, bar=False, **TINY)
+    assert not (tmp_path / 'v').exists()                             # refused before any run
     # label-fraction runs read no validation split: nothing to say about it
     import warnings
     with warnings.catch_warnings(record=True) as seen:

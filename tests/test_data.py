@@ -633,3 +633,50 @@ def test_an_npz_whose_test_split_is_empty_is_refused_where_a_test_split_is_neede
              X_test=np.zeros((0, 1, 8), np.float32), y_test=np.zeros(0, int))
     with pytest.raises(ValueError, match=r'test split \(X_test\) holds no series.*timemae probe'):
         load_dataset(str(p))
+
+
+def test_without_require_test_the_test_files_are_not_read(tmp_path):
+    """The probe never reads a test split: an unlabelled test split (competition data) failed with a KeyError (.npz)
+    or 'holds no class labels' (.ts) before; a .ts test file's lengths still pad a variable-length set as before."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2, 12)).astype('float32'), np.arange(20) % 2
+    np.savez(tmp_path / 'nolab.npz', X_train=X, y_train=y, X_test=X[:4])
+    ds = load_dataset(tmp_path / 'nolab.npz', require_test=False)
+    assert ds.X_test.shape == (0, 2, 12) and len(ds.X_train) + len(ds.X_valid) == 20
+    with pytest.raises(ValueError, match='lacks'):                          # the benchmark still needs test labels
+        load_dataset(tmp_path / 'nolab.npz')
+    d = tmp_path / 'Var'
+    d.mkdir()
+    head = '@problemName Var\n@timeStamps false\n@missing false\n@univariate true\n@equalLength false\n'
+    (d / 'Var_TRAIN.ts').write_text(head + '@classLabel true a b\n@data\n'
+                                    + ''.join(f'{",".join(["1.0"] * (5 + i % 3))}:{"ab"[i % 2]}\n' for i in range(10)))
+    (d / 'Var_TEST.ts').write_text(head + '@classLabel false\n@data\n' + '1.0,2.0,3.0,4.0,5.0,6.0,7.0,8.0,9.0\n1.0,2.0\n')
+    ds = load_dataset(d, require_test=False)
+    assert ds.X_train.shape[1:] == (1, 9) and len(ds.X_test) == 0        # padded to the test file's longest series
+    assert ds.info == {'variable_length': True, 'min_length': 2, 'max_length': 9, 'padding': 'end, value 0.0'}
+
+
+def test_numeric_labels_in_one_split_and_text_in_another_are_one_class_each(tmp_path):
+    "Training 0.0/1.0 and validation '0'/'1' made four classes, and tsai encoded every validation series as the first."
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 1, 8)).astype('float32')
+    np.savez(tmp_path / 'kinds.npz', X_train=X, y_train=np.array([0., 1.] * 10), X_valid=X[:6], y_valid=np.array(['0', '1'] * 3),
+             X_test=X[:6], y_test=np.array(['0', '1'] * 3))
+    ds = load_dataset(tmp_path / 'kinds.npz')
+    assert ds.n_classes == 2 and set(ds.y_valid.tolist()) <= set(ds.y_train.tolist()) and list(ds.y_test[:2]) == list(ds.y_train[:2])
+
+
+def test_validation_labels_of_a_class_training_lacks_are_refused():
+    "tsai's TSClassification encodes them as the first class without a word: the validation loss counted them as that."
+    from tsai.data.core import TSClassification, get_ts_dls
+    from tsai.learner import ts_learner
+    from tsai_timemae.model import TimeMAE
+    X = np.random.default_rng(0).normal(size=(26, 1, 16)).astype('float32')
+    splits = (list(range(20)), list(range(20, 26)))
+    for y, named in ((np.array(['a', 'b'] * 10 + ['a', 'b', 'c'] * 2), r"2 of the 6 validation labels .*\('c'; the training classes are \['a', 'b'\]\)"),
+                     (np.array([0., 1.] * 10 + ['0', '1'] * 3, dtype=object), r"6 of the 6 validation labels .*\('0', '1';")):
+        dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4)
+        with pytest.raises(ValueError, match=named + r'.*encode them as the first class'):
+            ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2)
+    dls = get_ts_dls(X, np.arange(26) % 2, splits=splits, tfms=[None, TSClassification()], bs=4)
+    assert ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2).dls.c == 2

@@ -285,3 +285,19 @@ def test_the_library_plots_written_to_files_leave_the_sessions_matplotlib_backen
         assert all((tmp_path / f).stat().st_size > 1000 for f in ('a.png', 'l.png', 'p.png', 'd.png', 's.png'))
     finally:
         matplotlib.use(before)
+
+
+def test_classes_match_labels_of_another_type_as_the_scores_match_them(pretrained):
+    """`classes=['0', '1', ...]` for integer labels (or numbers for text labels) was refused as listing none of y's labels,
+    while the scores treat 1, 1.0 and '1' as one class; bytes labels read b'0' in the legend."""
+    learn, X, y = pretrained
+    codes = np.unique(y, return_inverse=True)[1]
+    fig, axs = plt.subplots(1, 3)
+    for ax, (yy, cc) in zip(axs, ((codes, ['0', '1', '2', '3']), (codes.astype(str), [0., 1., 2., 3.]),
+                                  (codes.astype(str).astype(bytes), None))):
+        plot_embeddings(learn, X, yy, ax=ax, classes=cc)
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ([str(c) for c in cc] if cc else ['0', '1', '2', '3'])
+        assert [len(c.get_offsets()) for c in ax.collections] == [int((codes == k).sum()) for k in range(4)]
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"labels that classes does not list: \[3\]"):
+        plot_embeddings(learn, X, codes, classes=['0', '1', '2'])

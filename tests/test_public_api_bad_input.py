@@ -19,7 +19,7 @@ from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 
 from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineall_learner, finelast_learner,
-                              get_embeddings, plot_embeddings, save_encoder_weights, timemae_learner)
+                              get_embeddings, plot_embeddings, predict_labels, save_encoder_weights, timemae_learner)
 from tsai_timemae.bench import RESULT_SCHEMA, run_benchmark
 from tsai_timemae.demo import run_demo
 from tsai_timemae.sktime import TimeMAEClassifier, TimeMAETransformer
@@ -336,6 +336,20 @@ ROWS = [
     ('evaluate_learner', 'a pretraining learner', lambda c: evaluate_learner(pretrain(X, c.tmp, Y, save_best=False).learn, X, Y),
      fails(ValueError, r'one output per class.*PretrainOutput.*finelast_learner')),
     ('evaluate_learner', 'no series', lambda c: evaluate_learner(c.learner, X[:0], Y[:0]), fails(ValueError, r'at least one series.*empty')),
+    ('evaluate_learner', 'a missing label (None, or NaN in float labels): scored as a class of its own before',
+     lambda c: [_raises(lambda: evaluate_learner(c.learner, X, np.where(np.arange(16) == 3, None, Y.astype(object)))),
+                _raises(lambda: evaluate_learner(c.learner, X, np.where(np.arange(16) == 5, np.nan, np.arange(16) % 4.)))],
+     ok(lambda r: 'labels in y are missing (NaN or None), e.g. at positions [3]' in r[0] and 'positions [5]' in r[1]
+        and all('Drop those series' in m for m in r))),
+    ('evaluate_learner', 'one label short, and one-hot labels (scikit-learn counted their cells)',
+     lambda c: [_raises(lambda: evaluate_learner(c.learner, X, Y[:-1])),
+                _raises(lambda: evaluate_learner(c.learner, X, np.eye(4)[np.arange(16) % 4]))],
+     ok(lambda r: 'X has 16 series and y 15 labels' in r[0] and 'y has shape (16, 4)' in r[1] and 'y.argmax(1)' in r[1])),
+    ('predict_labels', 'a bare model or a file path, not a learner (an AttributeError on dls before)',
+     lambda c: [pytest.raises(TypeError, predict_labels, c.learner.model, X).value,
+                pytest.raises(TypeError, evaluate_learner, 'models/x.pth', X, Y).value],
+     ok(lambda r: all('need a fastai/tsai learner trained on labels' in str(e) for e in r)
+        and 'got TimeMAE' in str(r[0]) and 'got str' in str(r[1]))),
     ('evaluate_learner', "whole-number float labels for the text classes '0', '1'",  # 1.0 was '1.0', never the class '1'
      lambda c: (lambda learn, y: (evaluate_learner(learn, X, y.astype(float)), evaluate_learner(learn, X, y)))(
          fit(fineall_learner(dls(X, (np.arange(16) % 2).astype(str)), c.weights)), np.arange(16) % 2),

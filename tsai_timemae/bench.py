@@ -1011,20 +1011,25 @@ def _plan(methods, tokenizers):
     return plan
 
 def _warn_unseen_classes(ds, validation: bool = True, chooses: bool = True):
-    """A test or validation class that no training series has can never be predicted (the classifiers learn from the
-    training labels): every method's test accuracy is capped, and a validation loss that chooses the epoch
-    (`chooses`: the selection is not 'last') counts series no model can get right. `validation=False`: no run reads
-    the validation split (label-fraction runs only), so it is not checked. Labels compare as the scoring compares them
-    (`comparable_labels`)."""
-    valid_what = 'the validation accuracy is at most {:.1f}%' + (', and the validation loss that chooses the epoch '
-                                                                  'counts them' if chooses else '')
-    for split, what in (('test', 'every accuracy is at most {:.1f}%'), *((('valid', valid_what),) if validation else ())):
+    """A test class that no training series has can never be predicted (the classifiers learn from the training
+    labels): every method's test accuracy is capped, which is warned. A validation class that training lacks is refused
+    before any run when a run reads the validation split (`validation`; label-fraction runs do not): tsai encodes it
+    as the first training class, so the validation loss (which chooses the epoch where `chooses`) would count those
+    series as that class (`check_valid_classes`, which every learner's data also meets). Labels compare as the scoring
+    compares them (`comparable_labels`)."""
+    for split, what in (('test', 'every accuracy is at most {:.1f}%'), *((('valid', ''),) if validation else ())):
         y = getattr(ds, f'y_{split}')
         if not len(y): continue
         held, train = comparable_labels(y, ds.y_train)
         unseen = sorted(set(held.tolist()) - set(train.tolist()), key=str)
         if not unseen: continue
         n, name = int(np.isin(held, unseen).sum()), {'test': 'test', 'valid': 'validation'}[split]
+        if split == 'valid':
+            raise ValueError(f'{ds.name}: {n} of its {len(held)} validation series belong to {len(unseen)} class(es) that '
+                             f'no training series has ({", ".join(map(repr, unseen[:5]))}{", ..." if len(unseen) > 5 else ""}). '
+                             'tsai would encode them as the first training class, so the validation loss'
+                             + (' that chooses the epoch' if chooses else '') + ' would count them as that class. Check '
+                             'the labels of the validation files (a typo, another spelling), or leave those series out.')
         timemae_warn(f'{ds.name}: {n} of its {len(held)} {name} series belong to {len(unseen)} class(es) that no training '
                      f'series has ({", ".join(map(repr, unseen[:5]))}{", ..." if len(unseen) > 5 else ""}): no method can '
                      f'predict them, so {what.format(100 * (1 - n / len(held)))}. Check the labels of the {name} files (a '

@@ -25,9 +25,9 @@ from .notices import _frames_to_user, timemae_warn
 # %% auto #0
 __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKTIME_BUNDLED', 'data_root_candidates',
            'default_data_root', 'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite',
-           'read_tstcc_pt', 'ts_header', 'declared_class_labels', 'check_ts_targets', 'numeric_label_key',
-           'unify_label_spellings', 'check_declared_labels', 'read_ts_files', 'read_numpy', 'split_train_valid',
-           'recording_groups', 'shared_recording_fraction', 'find_dataset', 'available_datasets',
+           'read_tstcc_pt', 'ts_header', 'declared_class_labels', 'ts_series_lengths', 'check_ts_targets',
+           'numeric_label_key', 'unify_label_spellings', 'check_declared_labels', 'read_ts_files', 'read_numpy',
+           'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset', 'available_datasets',
            'sktime_bundled_folder', 'warn_if_saved_channels_last', 'load_dataset', 'check_label_fraction',
            'label_subset', 'standardize_by_channel']
 
@@ -203,6 +203,17 @@ def declared_class_labels(path) -> list[str] | None:
     words = ts_header(path).get('@classlabel', [])
     return words[1:] if len(words) > 1 and words[0].lower() == 'true' else None
 
+def ts_series_lengths(path) -> np.ndarray:
+    """Each series' length in a `.ts` file (its longest channel), its labels not read: a file without labels
+    (`@classLabel false`) has lengths too, which set the padding of a variable-length data set."""
+    from sktime.datasets import load_from_tsfile_to_dataframe
+    try: df = load_from_tsfile_to_dataframe(str(path))  # the frame alone without labels, (frame, labels) with them
+    except Exception as e:  # sktime raises several types for bad files
+        raise ValueError(f'Could not parse {path} as a UEA/UCR .ts file: {e}. Check that it is the archive\'s own file, '
+                         'not truncated, and that its @-header matches its data.') from None
+    df = df[0] if isinstance(df, tuple) else df
+    return df.map(len).to_numpy().max(axis=1).astype(np.int64) if len(df) else np.zeros(0, np.int64)
+
 def check_ts_targets(path):
     """Refuse a `.ts` file whose series carry no classes: a regression file (`@targetLabel true`; sktime reads its
     targets as text, so the numbers alone would not tell) or an unlabelled one (`@classLabel false`)."""
@@ -264,8 +275,9 @@ def check_declared_labels(y, path):
                          f'(@classLabel true {" ".join(declared)}). Correct those series\' labels, or add the labels to '
                          'the @classLabel line if they are real classes.')
 
-def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    "Several `.ts` files of one data set -> `[(X float32 [N, C, T], y, lengths), ...]`, all padded to one common length."
+def read_ts_files(paths, pad_value: float = 0., min_length: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Several `.ts` files of one data set -> `[(X float32 [N, C, T], y, lengths), ...]`, all padded to one common
+    length: their longest series, or `min_length` if that is longer (the length of files not read here)."""
     if isinstance(paths, (str, Path)): paths = [paths]  # one file: not its characters
     if not len(paths): raise ValueError('read_ts_files needs at least one .ts file path.')
     for p in paths: check_ts_targets(p)
@@ -273,7 +285,7 @@ def read_ts_files(paths, pad_value: float = 0.) -> list[tuple[np.ndarray, np.nda
     if len({df.shape[1] for df, _ in nested}) > 1:
         raise ValueError(f'The files {[str(p) for p in paths]} have different numbers of channels: '
                          f'{[df.shape[1] for df, _ in nested]}. They cannot be one data set.')
-    length = max(int(df.map(len).to_numpy().max()) for df, _ in nested)
+    length = max(min_length, *(int(df.map(len).to_numpy().max()) for df, _ in nested))
     out = []
     for (df, y), p in zip(nested, paths):
         check_declared_labels(y, p)
@@ -323,8 +335,8 @@ def read_numpy(path, require_test: bool = True) -> dict:
             raise ValueError(f'{path} has both {alias} and {key}: keep one name for the validation split.')
         if alias in found: found[key] = found.pop(alias)
     arrays = {k: v for k, v in found.items() if k in NPY_KEYS}
-    if not require_test and 'X_test' not in arrays and 'y_test' not in arrays and {'X_train', 'y_train'} <= set(arrays):
-        arrays = _no_test(arrays)
+    if not require_test and {'X_train', 'y_train'} <= set(arrays):  # test arrays, if any, are not read (nor need labels)
+        arrays = _no_test({k: v for k, v in arrays.items() if k not in ('X_test', 'y_test')})
     needed = ('X_train', 'y_train', 'X_test', 'y_test') if require_test else ('X_train', 'y_train')
     missing = [k for k in needed if k not in arrays]
     if missing:
@@ -533,7 +545,8 @@ def _load_arrays(path: Path, fmt: str, pad_value: float, require_test: bool = Tr
     if fmt == 'tstcc':
         out = {}
         for s, f in (('train', 'train.pt'), ('valid', 'val.pt'), ('test', 'test.pt')):
-            if s in ('valid', 'test') and not (path / f).is_file() and (s == 'valid' or not require_test): continue
+            if s == 'test' and not require_test: continue  # not read, so it need not hold labels (or exist)
+            if s == 'valid' and not (path / f).is_file(): continue
             out[f'X_{s}'], out[f'y_{s}'] = read_tstcc_pt(path / f)
         return out if 'X_test' in out else _no_test(out), {}
     if fmt == 'ts':
@@ -543,11 +556,15 @@ def _load_arrays(path: Path, fmt: str, pad_value: float, require_test: bool = Tr
                              f'after the folder ({path.name}_TRAIN.ts): keep one data set per folder, or rename its '
                              f'files to {path.name}_TRAIN.ts and {path.name}_TEST.ts.')
         test = [Path(str(train[0])[:-len('_TRAIN.ts')] + '_TEST.ts')]
-        if not test[0].is_file():
-            if require_test: raise FileNotFoundError(f'{train[0]} has no matching test file {test[0]}. {_TEST_HINT}')
-            (Xtr, ytr, ltr), = read_ts_files([train[0]], pad_value)
-            info = {} if len(np.unique(ltr)) <= 1 else {
-                'variable_length': True, 'min_length': int(ltr.min()), 'max_length': int(ltr.max()),
+        if not test[0].is_file() and require_test:
+            raise FileNotFoundError(f'{train[0]} has no matching test file {test[0]}. {_TEST_HINT}')
+        if not require_test:  # the test file's labels are not read (it may have none); its series lengths still set
+            # the padding, so a variable-length data set is padded as the benchmark pads it
+            lte = ts_series_lengths(test[0]) if test[0].is_file() else np.zeros(0, np.int64)
+            (Xtr, ytr, ltr), = read_ts_files([train[0]], pad_value, int(lte.max(initial=0)))
+            lengths = np.concatenate([ltr, lte])
+            info = {} if len(np.unique(lengths)) <= 1 else {
+                'variable_length': True, 'min_length': int(lengths.min()), 'max_length': int(lengths.max()),
                 'padding': f'end, value {pad_value}'}
             return _no_test({'X_train': Xtr, 'y_train': ytr}), info
         (Xtr, ytr, ltr), (Xte, yte, lte) = read_ts_files([train[0], test[0]], pad_value)
@@ -580,11 +597,15 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     validation split as `X_valid`/`y_valid`, or `X_val`/`y_val`). Without a validation split in the files, a
     stratified `valid_size` share of the training set (seeded by `seed`, every class on both sides) becomes the
     validation set. `root`, when given, must exist. Never downloads anything. `require_test=False` (what the probe,
-    which never reads a test split, passes) loads a data set without test files, with an empty test split."""
+    which never reads a test split, passes) gives an empty test split and reads no test file, so test files may be
+    absent or unlabelled (of a `.ts` test file only its series lengths are read, to pad as with the test split)."""
     path, fmt = find_dataset(name_or_path, root)
     arrays, info = _load_arrays(path, fmt, pad_value, require_test)
     splits = [s for s in ('train', 'valid', 'test') if f'y_{s}' in arrays]
-    for s, y in zip(splits, unify_label_spellings(*(np.asarray(arrays[f'y_{s}']) for s in splits))): arrays[f'y_{s}'] = y
+    ys = [np.asarray(arrays[f'y_{s}']) for s in splits]
+    if len({y.dtype.kind in 'USO' for y in ys if len(y)}) > 1:  # numbers in one split, text in another (0.0 and '0'):
+        ys = [y if y.dtype.kind in 'USO' else y.astype(str) for y in ys]  # as text, so the spellings below unify them
+    for s, y in zip(splits, unify_label_spellings(*ys)): arrays[f'y_{s}'] = y
     for s in ('train', 'valid'):
         if f'y_{s}' in arrays: check_labels_present(arrays[f'y_{s}'], f'{path} ({s})')
     y = arrays['y_train']

@@ -11,7 +11,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .data import numeric_label_key
 from .embeddings import check_batch_size, eval_mode, keep_random_state
-from .model import as_panel, check_X
+from .model import as_panel, check_X, missing_labels
 
 # %% auto #0
 __all__ = ['predict_labels', 'label_vocab', 'comparable_labels', 'evaluate_learner']
@@ -55,6 +55,13 @@ def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
 def label_vocab(learn) -> list:
     """The class labels in the order of the model's outputs. `learn.dls.vocab` fails on the data-free loaders that an
     exported tsai learner keeps (`load_learner`, the sktime estimators' `learn_`); their label transform still holds it."""
+    if not hasattr(learn, 'dls'):  # a model, an estimator or a path: fastai's AttributeError named none of them
+        hint = (' For a fitted TimeMAEClassifier, pass its learner, `est.learn_` (or use est.predict / est.score).'
+                if hasattr(learn, 'learn_') else
+                ' A bare model has no label vocabulary: pass the learner it was trained in (or `load_learner(path)` of '
+                'an exported one).')
+        raise TypeError(f'predict_labels and evaluate_learner need a fastai/tsai learner trained on labels, got '
+                        f'{type(learn).__name__}.{hint}')
     try: return list(learn.dls.vocab)
     except AttributeError: pass
     tls = getattr(learn.dls, 'tls', None) or [None]
@@ -102,6 +109,17 @@ def comparable_labels(y, pred, classes=None) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."
+    label_vocab(learn)  # not a learner: named first
+    X, y = as_panel(X, 'evaluate_learner', copy=False), np.asarray(y)  # a pandas panel is refused, not counted by rows
+    if y.ndim == 2 and y.shape[1] > 1:  # scikit-learn's "inconsistent numbers of samples" would count its cells
+        raise ValueError(f'evaluate_learner needs one label per series, but y has shape {y.shape}. For one-hot labels '
+                         'pass y.argmax(1) (or the class names it indexes).')
+    y = y.ravel()
+    if len(y) != len(X):
+        raise ValueError(f'evaluate_learner needs one label per series: X has {len(X)} series and y {len(y)} labels.')
+    if len(bad := missing_labels(y)):  # else a missing label is scored as a class of its own, 'nan', always wrong
+        raise ValueError(f'{len(bad)} of the {len(y)} labels in y are missing (NaN or None), e.g. at positions '
+                         f'{list(map(int, bad[:5]))}: they cannot be scored. Drop those series (X[keep], y[keep]).')
     y, pred = comparable_labels(y, predict_labels(learn, X, bs), classes=label_vocab(learn))
     if not len(pred): raise ValueError('evaluate_learner needs at least one series to score: X is empty.')
     return {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}

@@ -11,6 +11,7 @@ from fastai.learner import Learner
 from fastai.torch_core import subplots
 
 from .embeddings import get_embeddings, eval_mode, keep_random_state
+from .evaluate import _label_text, comparable_labels
 from .model import TimeMAEBackbone, as_panel, check_panel, missing_labels, transpose_hint
 from .pretrain import TimeMAEPretrain
 from .tokenizers import GumbelTokenizer
@@ -74,14 +75,13 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
                          'values, a continuous target: one colour per value. Pass class labels, or bins of y, e.g. '
                          'np.digitize(y, np.quantile(y, [0.25, 0.5, 0.75])) for its quartiles.')
     if y.dtype == object: y = y.astype(str)  # mixed numbers and text cannot be sorted into classes
-    if classes is None: classes = np.unique(y)
-    else:
-        classes = np.asarray(list(classes))
-        if y.dtype.kind in 'US': classes = classes.astype(str)  # not y's dtype: '<U3' would cut 'zebra' to 'zeb'
-        if len(np.unique(classes)) != len(classes): raise ValueError(f'classes names a class twice: {list(classes)}.')
-        if len(extra := np.setdiff1d(np.unique(y), classes)):
-            raise ValueError(f'y has labels that classes does not list: {[v.item() for v in extra[:5]]}. Pass every class that '
-                             'any of the plots shows, in the order the colours should follow.')
+    classes = np.unique(y) if classes is None else np.asarray(list(classes))
+    # labels compare as the scores compare them: 1, 1.0 and '1' are one class (y of ints, classes of text, or back)
+    ykey, ckey = comparable_labels(y, classes)
+    if len(set(ckey.tolist())) != len(ckey): raise ValueError(f'classes names a class twice: {list(classes)}.')
+    if len(extra := [v for v, k in zip(y.tolist(), ykey.tolist()) if k not in set(ckey.tolist())]):
+        raise ValueError(f'y has labels that classes does not list: {sorted(set(extra), key=str)[:5]}. Pass every class '
+                         'that any of the plots shows, in the order the colours should follow.')
     if ax is not None: ax = _one_axis(ax)  # before the t-SNE, which takes a while
     emb = get_embeddings(learn_or_model, X, bs=bs, layer=layer)
     p = _tsne_perplexity(len(emb), perplexity)
@@ -91,10 +91,10 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
     pts = TSNE(n_components=2, perplexity=p, init='pca', random_state=seed).fit_transform(emb.astype(np.float64))
     if ax is None: fig, ax = subplots(figsize=figsize); ax = ax.flat[0]
     else: fig = ax.figure
-    for c, colour in zip(classes, class_colours(len(classes))):
-        sel = y == c
+    for c, k, colour in zip(classes, ckey, class_colours(len(classes))):
+        sel = ykey == k
         if not sel.any(): continue  # a class of another plot: it keeps its colour there
-        ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colour, label=str(c), alpha=.8, edgecolors='none')
+        ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colour, label=_label_text(c), alpha=.8, edgecolors='none')
     if len(classes) <= 10: ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
     else:  # many classes: beside the axes, in columns, not over the points and the title
         ax.legend(title='class', fontsize=6, title_fontsize=7, markerscale=1.2, loc='upper left', bbox_to_anchor=(1.01, 1),
