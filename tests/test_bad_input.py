@@ -739,3 +739,45 @@ def test_a_model_exports_with_torch_export_without_turning_the_finite_check_off(
     ep = torch.export.export(m, (x,))
     torch.testing.assert_close(ep.module()(x), m(x))
     with pytest.raises(ValueError, match='NaN'): m(torch.full((1, 3, 50), float('nan')))
+
+
+def test_dropouts_that_would_train_nothing_and_settings_of_a_pretrainer_built_alone_are_refused_by_name():
+    """`dropout=1` zeroed every block's output in training (no gradient reached them), `decoder_dropout=1.5` passed
+    TimeMAEPretrain and failed with torch's words when the fit began; TimeMAEPretrainer built without its callback took
+    decoupled='False' as True and failed on mask_ratio='0.6' with Python's comparison error; a tokenizer seed of 2**32
+    passed and failed in scikit-learn when the codes were fitted."""
+    from tsai_timemae.all import TimeMAE, TimeMAEBackbone, TimeMAEPretrain
+    from tsai_timemae.pretrain import TimeMAEPretrainer
+    with pytest.raises(ValueError, match=r"dropout \(the encoder blocks' dropout\) must be in \[0, 1\), got 1.0"): TimeMAE(3, 2, dropout=1.0)
+    with pytest.raises(ValueError, match=r"decoder_dropout \(the decoupled encoder's dropout\) must be in \[0, 1\), got 1.5"):
+        TimeMAEPretrain(decoder_dropout=1.5)
+    bb = TimeMAEBackbone(2, 8, 16, 1, 2, 32, 0.1, 64)
+    for kw, match in (({'decoupled': 'False'}, 'decoupled must be True or False'),
+                      ({'mask_ratio': '0.6'}, r'mask_ratio must be a number.*Pass mask_ratio=0.6'),
+                      ({'dropout': 1.0}, r"dropout \(the decoupled encoder's dropout\) must be in \[0, 1\)"),
+                      ({'tokenizer': 'kmeans', 'tokenizer_kwargs': {'seed': 2**32}}, r'seed must be below 2\*\*32')):
+        with pytest.raises((TypeError, ValueError), match=match): TimeMAEPretrainer(bb, **{'vocab_size': 8, 'n_decoder_layers': 1, **kw})
+    with pytest.raises(ValueError, match=r'seed must be below 2\*\*32'): TimeMAEPretrain(tokenizer_kwargs={'seed': 2**32})
+    TimeMAE(3, 2, dropout=0.)
+
+
+def test_finite_input_that_overflows_in_the_models_dtype_is_named_not_left_to_give_nan():
+    """The NaN check ran before the cast to the weights' dtype: 70000 in a float16 model, or a float64 1e39 read as
+    float32, became inf after it and gave NaN outputs without a word (or 'impute first', for values that were not NaN)."""
+    import torch
+    from tsai_timemae.all import TimeMAE, get_embeddings
+    arch = dict(seq_len=32, window=8, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+    x = torch.randn(2, 2, 32)
+    x[0, 0, 3] = 7e4
+    with pytest.raises(ValueError, match=r'finite values too large for float16 .*Standardise the series first.*keep the model in float32'):
+        TimeMAE(2, 3, **arch).half().eval()(x)
+    with pytest.raises(ValueError, match=r'finite values too large for float32 \(above 3.403e\+38'):
+        TimeMAE(2, 3, **arch).eval()(torch.randn(2, 2, 32, dtype=torch.float64) * 1e39)
+    with pytest.raises(ValueError, match=r'get_embeddings: X holds finite values too large for float32'):
+        get_embeddings(TimeMAE(2, None, **arch), np.random.default_rng(0).normal(size=(3, 2, 32)) * 1e39)
+    torch.manual_seed(0)
+    m = TimeMAE(2, 3, **arch).eval()
+    with torch.no_grad(): m.backbone.patch_embed.proj.weight.fill_(0.1)  # a patch of 16 values of 6e4 sums to 9.6e4
+    with torch.autocast('cpu', dtype=torch.float16), pytest.raises(ValueError, match=r'under autocast.*too large for float16'):
+        m(torch.full((2, 2, 32), 6e4))
+    assert torch.isfinite(TimeMAE(2, 3, **arch).half().eval()(torch.randn(2, 2, 32))).all()  # ordinary values still run

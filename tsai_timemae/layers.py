@@ -8,13 +8,15 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SettingTypeError', 'check_switches', 'check_setting_types', 'check_input', 'PatchEmbed', 'fast_dropout',
-           'FastDropout', 'multihead_attention', 'ff_dropouts', 'TimeMAEEncoderLayer', 'authors_init_']
+__all__ = ['SettingTypeError', 'check_switches', 'check_setting_types', 'check_input', 'overflow_error', 'PatchEmbed',
+           'fast_dropout', 'FastDropout', 'multihead_attention', 'ff_dropouts', 'TimeMAEEncoderLayer', 'authors_init_']
 
 # %% ../nbs/00a_layers.ipynb #5b2e9d41
 def _whole(text) -> int:
@@ -84,6 +86,16 @@ def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check
     if check_finite and not torch.compiler.is_exporting() and not torch.isfinite(x).all():
         raise ValueError('The batch contains NaN or inf values. TimeMAE needs finite input: impute first, '
                          "e.g. tsai's `TSNan2Value()` batch transform or `np.nan_to_num`.")
+
+def overflow_error(dtype, where: str = 'The batch') -> ValueError:
+    """The error for finite input that the cast to a narrower dtype (float16 weights, float64 data read as float32) or
+    half-precision arithmetic (autocast) turned into inf: imputing would not help, scaling does."""
+    top = torch.finfo(dtype).max if isinstance(dtype, torch.dtype) else float(np.finfo(dtype).max)
+    name = str(dtype).replace('torch.', '') if isinstance(dtype, torch.dtype) else np.dtype(dtype).name
+    half = ', or keep the model in float32 (no .half() / to_fp16())' if top < 1e38 else ''
+    return ValueError(f'{where} holds finite values too large for {name} (above {top:.4g} in absolute value), which become '
+                      'inf there, and the outputs NaN. Standardise the series first (tsai\'s TSStandardize, or '
+                      f'standardize_by_channel){half}.')
 
 # %% ../nbs/00a_layers.ipynb #37001fae
 class PatchEmbed(nn.Module):

@@ -20,7 +20,7 @@ from tsai.models.layers import GAP1d
 # the layers, importable from here too (`from tsai_timemae.model import FastDropout, ...`)
 from .layers import (  # noqa: F401
     FastDropout, PatchEmbed, TimeMAEEncoderLayer, authors_init_, check_input, check_setting_types, check_switches,
-    fast_dropout, ff_dropouts, multihead_attention)
+    fast_dropout, ff_dropouts, multihead_attention, overflow_error)
 from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
     read_encoder_file, warn_assumed_settings)
@@ -28,8 +28,8 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'check_y_range', 'TimeMAE', 'has_labels',
-           'missing_labels', 'check_dls', 'refuse_pandas', 'as_panel', 'transpose_hint', 'check_panel', 'check_X',
-           'install_tsai_hooks']
+           'missing_labels', 'check_valid_classes', 'check_dls', 'refuse_pandas', 'as_panel', 'transpose_hint',
+           'check_panel', 'check_X', 'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #bc3ae328
 DEFAULT_WINDOW = 8  # the paper's HAR window; what TimeMAE uses when neither `window` nor the series length is known
@@ -68,6 +68,8 @@ class TimeMAEBackbone(nn.Module):
                                  max_seq_len=max_seq_len), dict(dropout=dropout, attn_dropout=attn_dropout),
                             optional=('attn_dropout',))
         check_switches(pre_norm=pre_norm, check_finite=check_finite, residual_gain=residual_gain)  # 'false' is truthy
+        # 1 zeroes every block's attention and feed-forward output in training (no gradient reaches them); above, torch's error
+        if not 0 <= dropout < 1: raise ValueError(f"dropout (the encoder blocks' dropout) must be in [0, 1), got {dropout}.")
         sizes = dict(c_in=c_in, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff, max_seq_len=max_seq_len)
         small = {k: v for k, v in sizes.items() if v < 1}  # torch builds most of these and fails later, or never
         if small:
@@ -100,7 +102,15 @@ class TimeMAEBackbone(nn.Module):
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         "Checked input -> patch tokens [bs, n_patches, d_model], without position."
         check_input(x, self.c_in, self.window, self.max_seq_len, self.check_finite)
-        return self.patch_embed(x)                             # [bs, c_in, T] -> [bs, n_patches, d_model]
+        if not self.check_finite or torch.compiler.is_exporting(): return self.patch_embed(x)
+        w = self.patch_embed.proj.weight
+        if x.dtype != w.dtype:  # checked finite above, before the cast: a float32 70000 is inf in float16
+            x = x.to(w.dtype)
+            if not torch.isfinite(x).all(): raise overflow_error(w.dtype)
+        tokens = self.patch_embed(x)                           # [bs, c_in, T] -> [bs, n_patches, d_model]
+        if torch.is_autocast_enabled(x.device.type) and not torch.isfinite(tokens).all():  # float16 arithmetic overflowed
+            raise overflow_error(torch.get_autocast_dtype(x.device.type), 'The batch (under autocast)')
+        return tokens
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         "Patch tokens plus position embedding: [bs, n_patches, d_model]."
@@ -299,6 +309,32 @@ def _item_channels(dls) -> int:
     except Exception: return dls.vars
     return x.shape[-2] if getattr(x, 'ndim', 0) >= 2 else 1
 
+def _category_vocab(ds):
+    "The `o2i` map of a labelled data set's single-label categories (tsai's `TSClassification`, fastai's `Categorize`), or None."
+    tls = getattr(ds, 'tls', None)
+    if tls is None or len(tls) < 2: return None
+    tfms = getattr(getattr(tls[1], 'tfms', None), 'fs', [])
+    cat = next((t for t in tfms if type(t).__name__ in ('TSClassification', 'Categorize')), None)
+    return getattr(getattr(cat, 'vocab', None), 'o2i', None)
+
+def check_valid_classes(dls):
+    """Refuse validation labels of classes no training series has: the label transform's vocabulary is built from the
+    training labels, and tsai's `TSClassification` encodes any other label as the first class (index 0) without a word,
+    so the validation loss and accuracy (and an epoch chosen on them) would count those series as that class."""
+    o2i, y = _category_vocab(dls.valid_ds), _labels(dls.valid_ds)
+    if o2i is None or y is None or np.ndim(y) != 1 or not len(y): return
+    try: unseen = [v for v in y if v not in o2i]
+    except TypeError: return  # unhashable labels: not single-label categories
+    if not unseen: return
+    names = sorted({repr(v.item() if isinstance(v, np.generic) else v) for v in unseen})
+    known = [v.item() if isinstance(v, np.generic) else v for v in list(o2i)[:8]]
+    raise ValueError(f'{len(unseen)} of the {len(y)} validation labels belong to classes no training series has '
+                     f'({", ".join(names[:5])}{", ..." if len(names) > 5 else ""}; the training classes are {known}'
+                     f'{" ..." if len(o2i) > 8 else ""}). The label transform would encode them as the first class '
+                     f'({known[0]!r}) without a word, so the validation loss and accuracy would count them as that class. '
+                     'Check their spelling and type (1 and \'1\' are two labels), move some of those series to training, '
+                     'or leave them out of the validation split.')
+
 def check_dls(dls, c_in: int):
     """Refuse data a TimeMAE learner would silently learn wrong: missing labels (fastai maps them to the first class)
     and batch-transform statistics for another number of channels (a `TSStandardize` fitted on other data broadcasts)."""
@@ -309,6 +345,7 @@ def check_dls(dls, c_in: int):
             raise ValueError(f'{len(bad)} of the {len(y)} {split} labels are missing (NaN or None), e.g. at positions '
                              f'{list(map(int, bad[:5]))} of that split; fastai would silently map them to a class (or train on NaN targets). Drop '
                              'those series, or pretrain on all series without labels (`get_ts_dls(X)`) and fine-tune on the labelled ones.')
+    check_valid_classes(dls)
     for tfm in getattr(getattr(dls.train, 'after_batch', None), 'fs', []):
         for attr in ('mean', 'std', 'min', 'max'):
             stat = getattr(tfm, attr, None)
@@ -341,10 +378,14 @@ def as_panel(X, where: str, copy: bool = True, name: str = 'X') -> np.ndarray:
                          "sktime's PaddingTransformer), or call it once per length.")
     if arr.dtype.kind == 'c':
         raise TypeError(f'{where}: {name} holds complex numbers; pass real values, e.g. np.abs({name}) or np.real({name}).')
-    try: return arr.astype(np.float32, copy=copy)
+    try:
+        with np.errstate(over='ignore'): out = arr.astype(np.float32, copy=copy)  # an overflow is named below
     except (ValueError, TypeError):
         raise TypeError(f'{where}: {name} must hold numbers, got values of dtype {arr.dtype} (e.g. {arr.flat[0]!r}). '
                         'Convert them to floats first.') from None
+    if arr.dtype.kind == 'f' and arr.dtype.itemsize > 4 and (np.isinf(out) & np.isfinite(arr)).any():
+        raise overflow_error(np.float32, f'{where}: {name}')  # float64 beyond float32's range: not a NaN to impute
+    return out
 
 def transpose_hint(shape, c_in: int) -> str:
     "The fix for the commonest wrong channel count: an array stored [samples, steps, channels], whose last axis has `c_in`."

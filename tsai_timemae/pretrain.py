@@ -38,8 +38,8 @@ from .notices import _frames_to_user, timemae_warn
 __all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'MRR_LOSSES', 'LOSS_COLUMNS', 'NET_SETTINGS_ADDED', 'masked_count',
            'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
            'DecoupledEncoder', 'PretrainOutput', 'check_target_context', 'check_target_layers',
-           'check_masks_per_series', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum',
-           'mcc_diagnostics', 'code_stats', 'wide_dtype', 'representation_sums', 'spread_from_sums',
+           'check_masks_per_series', 'check_decoder_dropout', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update',
+           'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'wide_dtype', 'representation_sums', 'spread_from_sums',
            'representation_spread', 'pooled_stats', 'check_mrr_loss', 'mrr_distance', 'TimeMAELoss', 'DropLabels',
            'UnpadValidation', 'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain',
            'dataset_fingerprint', 'PretrainCheckpoint']
@@ -162,6 +162,11 @@ def check_masks_per_series(masks_per_series):
         raise ValueError(f'masks_per_series counts the masked copies of each series in a training step, at least 1 (one '
                          f'mask per series, the default), got {masks_per_series!r}.')
 
+def check_decoder_dropout(dropout: float | None, name: str = 'decoder_dropout'):
+    "The decoupled encoder's dropout in [0, 1) (None: the encoder's): 1 would zero its output, and no gradient would reach the encoder."
+    if dropout is not None and not 0 <= dropout < 1:
+        raise ValueError(f"{name} (the decoupled encoder's dropout) must be in [0, 1), got {dropout}.")
+
 def check_decoder_layers(n_decoder_layers: int, decoupled: bool):
     "The decoupled encoder is what trains the visible one: with no layers the encoder would never change."
     if decoupled and n_decoder_layers < 1:
@@ -185,9 +190,17 @@ class TimeMAEPretrainer(nn.Module):
         super().__init__()
         # what built it and is not readable from its modules afterwards (compared when another callback would reuse it)
         self.built_with = {'dropout': dropout, 'tokenizer_kwargs': dict(tokenizer_kwargs or {}), 'init_scheme': init_scheme}
+        # built without TimeMAEPretrain too (its checks are the callback's): text or None would fail at `<` below
+        check_setting_types(dict(vocab_size=vocab_size, n_decoder_layers=n_decoder_layers, target_layers=target_layers,
+                                 masks_per_series=masks_per_series, n_heads=n_heads, d_ff=d_ff),
+                            dict(mask_ratio=mask_ratio, dropout=dropout), optional=('n_heads', 'd_ff', 'dropout', 'vocab_size'))
+        check_switches(normalize_targets=normalize_targets, shared_mask=shared_mask, target_dropout=target_dropout,
+                       decoupled=decoupled)
+        check_decoder_dropout(dropout, 'dropout')
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if masking not in MASKINGS: raise ValueError(f'masking must be one of {list(MASKINGS)}, got {masking!r}.')
-        if vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
+        if vocab_size is not None and vocab_size < 2:  # None: make_tokenizer names the default to pass
+            raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)
         check_target_layers(target_layers, len(backbone.encoder.layers))
         check_target_context(target_context)
@@ -338,8 +351,9 @@ class TimeMAEPretrainer(nn.Module):
         if getattr(self, '_warned_alone', False): return  # once per network (and none for one unpickled from before)
         self._warned_alone = True
         timemae_warn('The TimeMAE pretraining network is training without its TimeMAEPretrain callback (e.g. a plain '
-                     'learn.fit after learn.fit(n, cbs=TimeMAEPretrain())): its momentum target is not updated and no '
-                     'encoder file is written. Fit with the callback again: learn.fit(n, cbs=cb) with the same callback, '
+                     'learn.fit after learn.fit(n, cbs=TimeMAEPretrain())), so nothing is pretrained: on unlabelled data '
+                     '(get_ts_dls(X)) fastai computes no loss and the weights do not change; on labelled data the '
+                     'momentum target is not updated. No encoder file is written either. Fit with the callback again: learn.fit(n, cbs=cb) with the same callback, '
                      'or learn.add_cb(cb) once. The learner keeps the pretraining network and loss: to train a classifier '
                      'on the pretrained encoder, make a new learner from its file, finelast_learner(dls, cb.weights_path), '
                      'fineall_learner(dls, cb.weights_path) or ts_learner(dls, TimeMAE, pretrained=True, '
@@ -789,7 +803,7 @@ class TimeMAEPretrain(Callback):
     epoch. The learner itself always holds the final epoch's weights, so with 'best' its embeddings and plots show
     another encoder than the file: load the file (`TimeMAE.from_pretrained(cb.weights_path)`) to look at the one that
     fine-tuning will start from. Re-used with a new learner, the callback starts a new run (history, best loss and saved path) and
-    leaves the old learner, whose later fits train without it (a warning says so); that holds for a new learner's
+    leaves the old learner, whose later fits run without it and pretrain nothing (a warning says so); that holds for a new learner's
     `fit(cbs=cb)` too, after which the callback belongs to neither (`learn.add_cb(cb)` starts a new run there).
     `save_best=False` saves no encoder at all (`weights_path` stays None; save it with `save_encoder_weights`), so
     `checkpoint='best'` beside it is refused.
@@ -843,6 +857,7 @@ class TimeMAEPretrain(Callback):
                             optional=('vocab_size', 'save_every', 'momentum_end', 'decoder_dropout'))
         check_switches(normalize_targets=normalize_targets, shared_mask=shared_mask, target_dropout=target_dropout,
                        decoupled=decoupled, save_best=save_best, resume=resume, verbose=verbose)
+        check_decoder_dropout(decoder_dropout)  # else torch's error when the fit builds the decoupled encoder
         if not 0 < mask_ratio < 1: raise ValueError(f'mask_ratio must be strictly between 0 and 1, got {mask_ratio}.')
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts
