@@ -680,3 +680,27 @@ def test_validation_labels_of_a_class_training_lacks_are_refused():
             ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2)
     dls = get_ts_dls(X, np.arange(26) % 2, splits=splits, tfms=[None, TSClassification()], bs=4)
     assert ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2).dls.c == 2
+
+
+def test_a_split_file_of_numpy_arrays_loads_and_an_unreadable_one_names_torchs_reason(tmp_path):
+    """`torch.save` of numpy arrays (a common TS-TCC variant) was refused with the first line of torch's message ("two
+    options", listing none, in terminal colours); its arrays are read now, and an object array is still refused."""
+    from tsai_timemae.data import read_tstcc_pt
+    torch.save({'samples': np.ones((6, 1, 10), dtype='float64'), 'labels': np.arange(6) % 2}, tmp_path / 'np.pt')
+    X, y = read_tstcc_pt(tmp_path / 'np.pt')
+    assert X.dtype == np.float32 and X.shape == (6, 1, 10) and y.tolist() == [0, 1] * 3
+    torch.save({'samples': np.array([object(), 1], dtype=object), 'labels': np.arange(2)}, tmp_path / 'obj.pt')
+    with pytest.raises(ValueError) as e: read_tstcc_pt(tmp_path / 'obj.pt')
+    msg = str(e.value)
+    assert 'WeightsUnpickler error: Unsupported global' in msg and '\x1b' not in msg and 'two options' not in msg
+    assert "re-save it as torch.save({'samples': tensor, 'labels': tensor}, path)" in msg
+
+
+def test_recording_groups_refuse_an_overlap_that_is_not_a_whole_number():
+    "int() cut overlap=0.5 to 0 (then named as 0) and 1.9 to 1 without a word."
+    from tsai_timemae.data import recording_groups
+    X = np.zeros((4, 1, 8), dtype='float32')
+    for bad in (0.5, 1.9, True):
+        with pytest.raises(ValueError, match=rf'a whole number between 1 and 7 for 8-step windows; got {bad!r}\. overlap=None takes half'):
+            recording_groups(X, overlap=bad)
+    assert len(recording_groups(X, overlap=np.int64(4))) == 4

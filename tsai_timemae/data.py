@@ -10,6 +10,7 @@ import hashlib
 import math
 import os
 import pickle
+import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -146,16 +147,25 @@ def check_finite(ds, splits=('train', 'valid', 'test')):
                          "values: impute them (e.g. np.nan_to_num, or sktime's Imputer) and save the data again.")
 
 # %% ../nbs/10_data.ipynb #874ba690
+# what unpickling plain numpy arrays needs (`torch.save` of numpy arrays, a common TS-TCC variant); object arrays
+# still need other globals, and are refused
+_NUMPY_ARRAY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
+                        *[getattr(np.dtypes, d) for d in np.dtypes.__all__]]
+
 def read_tstcc_pt(path) -> tuple[np.ndarray, np.ndarray]:
-    "One TS-TCC split file -> `(X float32 [N, C, T], y int64 [N])`, read without unpickling arbitrary objects."
+    "One TS-TCC split file -> `(X float32 [N, C, T], y int64 [N])` (tensors or numpy arrays), read without unpickling arbitrary objects."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'No TS-TCC split file at {path}.')
-    try: d = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS): d = torch.load(path, map_location='cpu', weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError, IndexError,
             struct.error) as e:  # the last two: an old-format (non-zip) file cut short
-        why = (str(e).splitlines() or [f'{type(e).__name__}, e.g. an empty file'])[0]  # an empty file's EOFError has no text
+        lines = [re.sub(r'\x1b\[[0-9;]*m', '', l).strip() for l in str(e).splitlines()]  # torch's advice has terminal colours
+        # torch's own reason, not its first line ("Weights only load failed ... two options", which it does not list here)
+        why = next((l for l in lines if l.startswith('WeightsUnpickler error:')), None) or (lines or [''])[0] \
+              or f'{type(e).__name__}, e.g. an empty file'  # an empty file's EOFError has no text
         why = why if why.endswith('.') else why + '.'
-        raise ValueError(f'Could not read {path} as a TS-TCC split (a torch file holding only tensors): {why} '
+        raise ValueError(f'Could not read {path} as a TS-TCC split (a torch file holding only tensors or numpy arrays): {why} '
                          'The file is corrupt or holds arbitrary Python objects, which are not unpickled for safety; '
                          "re-save it as torch.save({'samples': tensor, 'labels': tensor}, path).") from None
     if not isinstance(d, dict) or not {'samples', 'labels'} <= set(d):
@@ -393,6 +403,10 @@ def _check_overlap(X, overlap):
     X = np.asarray(X)
     if X.ndim != 3: raise ValueError(f'X must be windows [n, channels, steps], got shape {X.shape}.')
     T = X.shape[-1]
+    if overlap is not None and (isinstance(overlap, (bool, np.bool_)) or not isinstance(overlap, (int, np.integer))):
+        # int() cut 0.5 (meant as half?) to 0 and 1.9 to 1 without a word
+        raise ValueError(f'overlap is the number of steps consecutive windows share, a whole number between 1 and {T - 1} '
+                         f'for {T}-step windows; got {overlap!r}. overlap=None takes half a window ({T // 2} steps).')
     overlap = T // 2 if overlap is None else int(overlap)
     if not 0 < overlap < T:
         raise ValueError(f'overlap is the number of steps consecutive windows share, between 1 and {T - 1} for '
