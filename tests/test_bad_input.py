@@ -781,3 +781,28 @@ def test_finite_input_that_overflows_in_the_models_dtype_is_named_not_left_to_gi
     with torch.autocast('cpu', dtype=torch.float16), pytest.raises(ValueError, match=r'under autocast.*too large for float16'):
         m(torch.full((2, 2, 32), 6e4))
     assert torch.isfinite(TimeMAE(2, 3, **arch).half().eval()(torch.randn(2, 2, 32))).all()  # ordinary values still run
+
+
+def test_a_warning_shown_past_tsais_blanket_ignore_repeats_as_the_users_filters_say():
+    """Past tsai's blanket ignore the warning went out through an edited filter list, which makes Python forget what
+    it had shown: 'default' and 'once' repeated it on every call. Once per place, or once per session, as without tsai;
+    'always' still every time, and a change of the user's filters forgets what was shown, as Python does."""
+    import warnings
+    from tsai_timemae.notices import TimeMAEWarning, timemae_warn
+    def shown(action, calls=3, message='a warning of this test'):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.resetwarnings()
+            warnings.filterwarnings('ignore', category=UserWarning)           # what `import tsai.data.core` does
+            if action: warnings.filterwarnings(action, category=TimeMAEWarning)
+            for _ in range(calls): timemae_warn(message)                      # one place
+            timemae_warn(message)                                             # another place
+        return len([w for w in seen if issubclass(w.category, TimeMAEWarning)])
+    assert shown(None) == 2 and shown('default') == 2 and shown('module') == 1 and shown('once') == 1
+    assert shown('always') == 4 and shown('ignore') == 0
+    with warnings.catch_warnings(record=True) as seen:                        # the same filters in a new context:
+        warnings.filterwarnings('ignore', category=UserWarning)               # shown again, as Python would
+        for _ in range(2): timemae_warn('again in a new context')
+    with warnings.catch_warnings(record=True) as again:
+        warnings.filterwarnings('ignore', category=UserWarning)
+        for _ in range(2): timemae_warn('again in a new context')
+    assert len(seen) == len(again) == 1

@@ -41,6 +41,28 @@ def _frames_to_user(*packages) -> int:
     while f.f_back is not None and f.f_code.co_filename.startswith(inside): f, level = f.f_back, level + 1
     return level
 
+_SHOWN = {'filters': None, 'keys': set()}  # what was shown past tsai's blanket ignores, and under which filters
+
+def _shown_before(message: str, stacklevel: int) -> bool:
+    """Whether the filters, tsai's blanket ignores left out, show this warning at most once per place ('default'),
+    module or session ('once') and it was shown there already. The detour below edits the filter list, which makes
+    Python forget every warning it had shown, so it would repeat on every call: this remembers them instead, and forgets
+    them when the user's filters change, as Python does (also on entering or leaving `catch_warnings`, which swaps in
+    another filter list). `stacklevel` counts from this function's caller's caller."""
+    try: f = sys._getframe(stacklevel)
+    except ValueError: f = None
+    module, filename, lineno = (f.f_globals.get('__name__', '<string>'), f.f_code.co_filename, f.f_lineno) if f else ('sys', 'sys', 1)
+    kept = [x for x in warnings.filters if not _blanket(x)]
+    if _SHOWN['filters'] != (id(warnings.filters), kept): _SHOWN['filters'], _SHOWN['keys'] = (id(warnings.filters), kept), set()
+    action = next((a for a, msg, cat, mod, ln in kept
+                   if (msg is None or msg.match(message)) and issubclass(TimeMAEWarning, cat)
+                   and (mod is None or mod.match(module)) and (not ln or ln == lineno)), 'default')
+    key = {'once': (message,), 'module': (message, filename), 'default': (message, filename, lineno)}.get(action)
+    if key is None: return False  # 'always', 'error', 'ignore': the filters decide as usual
+    if key in _SHOWN['keys']: return True
+    _SHOWN['keys'].add(key)
+    return False
+
 def timemae_warn(message: str, stacklevel: int = 1):
     """`warnings.warn(message, TimeMAEWarning)`, decided by the warnings filters as if tsai's blanket ignores
     (`filterwarnings('ignore', category=UserWarning)`, `filterwarnings('ignore')`) were not there: every other filter
@@ -50,6 +72,7 @@ def timemae_warn(message: str, stacklevel: int = 1):
     if _silenced_by_interpreter() or not any(map(_blanket, warnings.filters)):
         warnings.warn(message, TimeMAEWarning, stacklevel=stacklevel + 1)
         return
+    if _shown_before(message, stacklevel + 1): return
     with warnings.catch_warnings():              # restores the filters afterwards
         warnings.filters[:] = [f for f in warnings.filters if not _blanket(f)]
         warnings.filterwarnings('default', category=TimeMAEWarning, append=True)  # also tells `warnings` the list changed
