@@ -150,9 +150,13 @@ def run_all(cfg, out: Path, only=ANALYSES, root=None, log=print) -> list[dict]:
     want_tsne = 'tsne' in only and read_tsne(cfg, out) is None
     tsne = {}
 
+    # the probe reads no test split (its data set's is empty): the t-SNE's test series come from the files themselves
+    from tsai_timemae.data import load_dataset
+    test_ds = load_dataset(cfg['dataset'], root) if want_tsne else None
+
     def hook(stage, learn, ds):
-        tsne[stage] = tsne_view(learn, ds)
-        tsne['y'] = [str(v) for v in np.asarray(ds.y_test).ravel()]
+        tsne[stage] = tsne_view(learn, test_ds)
+        tsne['y'] = [str(v) for v in np.asarray(test_ds.y_test).ravel()]
 
     seen = set()
     # the default first: its steps are the fraction runs' steps

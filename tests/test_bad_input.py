@@ -758,6 +758,7 @@ def test_dropouts_that_would_train_nothing_and_settings_of_a_pretrainer_built_al
                       ({'tokenizer': 'kmeans', 'tokenizer_kwargs': {'seed': 2**32}}, r'seed must be below 2\*\*32')):
         with pytest.raises((TypeError, ValueError), match=match): TimeMAEPretrainer(bb, **{'vocab_size': 8, 'n_decoder_layers': 1, **kw})
     with pytest.raises(ValueError, match=r'seed must be below 2\*\*32'): TimeMAEPretrain(tokenizer_kwargs={'seed': 2**32})
+    TimeMAEPretrain(tokenizer='random_projection', tokenizer_kwargs={'seed': 2**40})  # torch's generator takes it
     TimeMAE(3, 2, dropout=0.)
 
 
@@ -780,7 +781,13 @@ def test_finite_input_that_overflows_in_the_models_dtype_is_named_not_left_to_gi
     with torch.no_grad(): m.backbone.patch_embed.proj.weight.fill_(0.1)  # a patch of 16 values of 6e4 sums to 9.6e4
     with torch.autocast('cpu', dtype=torch.float16), pytest.raises(ValueError, match=r'under autocast.*too large for float16'):
         m(torch.full((2, 2, 32), 6e4))
+    h = TimeMAE(2, 3, **arch).half().eval()
+    with torch.no_grad(): h.backbone.patch_embed.proj.weight.fill_(0.1)  # each value fits float16, their sum does not
+    with pytest.raises(ValueError, match=r'in 16-bit weights\) holds finite values too large for float16'):
+        h(torch.full((2, 2, 32), 6e4))
     assert torch.isfinite(TimeMAE(2, 3, **arch).half().eval()(torch.randn(2, 2, 32))).all()  # ordinary values still run
+    with pytest.raises(ValueError, match=r"NaN or inf values.*float64 data beyond float32's range"):
+        TimeMAE(2, 3, **arch).eval()(torch.full((2, 2, 32), float('inf')))
 
 
 def test_a_warning_shown_past_tsais_blanket_ignore_repeats_as_the_users_filters_say():
@@ -806,3 +813,18 @@ def test_a_warning_shown_past_tsais_blanket_ignore_repeats_as_the_users_filters_
         warnings.filterwarnings('ignore', category=UserWarning)
         for _ in range(2): timemae_warn('again in a new context')
     assert len(seen) == len(again) == 1
+
+
+def test_run_demo_takes_a_numpy_batch_size_and_run_benchmark_names_bad_seeds(monkeypatch, tmp_path):
+    "np.int64(16) was refused as not a whole number; seeds=None or 1.5 ran until an internal error in the first run."
+    import tsai_timemae.demo as demo
+    from tsai_timemae.bench import run_benchmark
+    class Reached(Exception): pass
+    def reached(): raise Reached
+    monkeypatch.setattr(demo, 'load_basic_motions', reached)
+    with pytest.raises(Reached): demo.run_demo(bs=np.int64(16), target_dir=tmp_path / 'm', out_dir=tmp_path / 'o')
+    for bad in (None, 1.5, -1, True):
+        with pytest.raises(ValueError, match=rf'seeds must be whole numbers of at least 0, got {bad!r}'):
+            run_benchmark(['BasicMotions'], ['timemae_linear'], seeds=bad if bad is not None else [None], report=None,
+                          out_dir=tmp_path / 'b')
+    assert not (tmp_path / 'b').exists()

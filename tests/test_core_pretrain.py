@@ -561,8 +561,8 @@ def test_a_plain_fit_of_the_pretraining_network_without_its_callback_warns(udls,
     cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
-    with pytest.warns(UserWarning, match=r'training without its TimeMAEPretrain callback.*so nothing is pretrained: on unlabelled '
-                                         r'data .* the weights do not change.*to train a classifier.*finelast_learner\(dls, cb.weights_path\)'):
+    with pytest.warns(UserWarning, match=r'training without its TimeMAEPretrain callback.*which is not TimeMAE pretraining: on '
+                                         r'unlabelled data .* the weights do not change.*to train a classifier.*finelast_learner\(dls, cb.weights_path\)'):
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     # what the warning says (it said the fit trained without the momentum target): unlabelled batches give fastai no loss
     assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())

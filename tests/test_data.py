@@ -678,6 +678,17 @@ def test_validation_labels_of_a_class_training_lacks_are_refused():
         dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=4)
         with pytest.raises(ValueError, match=named + r'.*encode them as the first class'):
             ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2)
+    # numbers beside text: the vocabulary holds text, and the numbers match it in no split (training's 1 became '0')
+    mixed = np.array([0, 1, 'a', 'b'] * 5 + [0, 1, 'a'] * 2, dtype=object)
+    for s in (splits, (list(range(26)), [])):
+        with pytest.raises(ValueError, match=r"of the (20|26) training labels \(0, 1\) match no entry of the label vocabulary "
+                                             r"\(\['0', '1', 'a', 'b'\]\): the labels mix types.*y.astype\(str\)"):
+            ts_learner(get_ts_dls(X, mixed, splits=s, tfms=[None, TSClassification()], bs=4), TimeMAE, window=4,
+                       n_layers=1, d_model=16, d_ff=32, n_heads=2)
+    column = np.array(['a', 'b'] * 10 + ['a', 'b', 'c'] * 2)[:, None]  # labels of shape [n, 1], which tsai takes
+    with pytest.raises(ValueError, match=r"2 of the 6 validation labels belong to classes no training series has \('c'"):
+        ts_learner(get_ts_dls(X, column, splits=splits, tfms=[None, TSClassification()], bs=4), TimeMAE, window=4,
+                   n_layers=1, d_model=16, d_ff=32, n_heads=2)
     dls = get_ts_dls(X, np.arange(26) % 2, splits=splits, tfms=[None, TSClassification()], bs=4)
     assert ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2).dls.c == 2
 

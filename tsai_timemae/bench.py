@@ -1069,6 +1069,9 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
     datasets, methods, seeds, label_fractions = one(datasets), one(methods), one(seeds), one(label_fractions)
     tokenizers = None if tokenizers is None else tuple(dict.fromkeys(one(tokenizers)))
     datasets, seeds = list(dict.fromkeys(datasets)), list(dict.fromkeys(seeds))
+    for s in seeds:  # as the command line's seeds (`seed_int`): numpy's generators, and the label subsets, take no other
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
+            raise ValueError(f'seeds must be whole numbers of at least 0, got {s!r} (in seeds={seeds!r}).')
     if 'bs' in overrides and (isinstance(overrides['bs'], bool) or not isinstance(overrides['bs'], numbers.Integral)
                               or overrides['bs'] < 2):  # else torch's BatchNorm error, after the whole pretraining
         raise ValueError(f"bs (--bs) must be a whole number of at least 2: a batch of one series cannot train the "

@@ -85,7 +85,8 @@ def check_input(x: torch.Tensor, c_in: int, window: int, max_seq_len: int, check
     # and keeps the check; with fullgraph=True pass check_finite=False)
     if check_finite and not torch.compiler.is_exporting() and not torch.isfinite(x).all():
         raise ValueError('The batch contains NaN or inf values. TimeMAE needs finite input: impute first, '
-                         "e.g. tsai's `TSNan2Value()` batch transform or `np.nan_to_num`.")
+                         "e.g. tsai's `TSNan2Value()` batch transform or `np.nan_to_num`. (float64 data beyond float32's "
+                         'range, about 3.4e38, also arrive as inf once tsai casts them: scale such series.)')
 
 def overflow_error(dtype, where: str = 'The batch') -> ValueError:
     """The error for finite input that the cast to a narrower dtype (float16 weights, float64 data read as float32) or

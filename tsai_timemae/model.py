@@ -108,8 +108,11 @@ class TimeMAEBackbone(nn.Module):
             x = x.to(w.dtype)
             if not torch.isfinite(x).all(): raise overflow_error(w.dtype)
         tokens = self.patch_embed(x)                           # [bs, c_in, T] -> [bs, n_patches, d_model]
-        if torch.is_autocast_enabled(x.device.type) and not torch.isfinite(tokens).all():  # float16 arithmetic overflowed
-            raise overflow_error(torch.get_autocast_dtype(x.device.type), 'The batch (under autocast)')
+        autocast = torch.is_autocast_enabled(x.device.type)
+        if (autocast or w.dtype in (torch.float16, torch.bfloat16)) and not torch.isfinite(tokens).all():
+            # 16-bit arithmetic overflowed: a patch's weighted sum beyond float16's 65504
+            raise overflow_error(torch.get_autocast_dtype(x.device.type) if autocast else w.dtype,
+                                 'The batch (under autocast)' if autocast else 'The batch (in 16-bit weights)')
         return tokens
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -318,22 +321,37 @@ def _category_vocab(ds):
     return getattr(getattr(cat, 'vocab', None), 'o2i', None)
 
 def check_valid_classes(dls):
-    """Refuse validation labels of classes no training series has: the label transform's vocabulary is built from the
-    training labels, and tsai's `TSClassification` encodes any other label as the first class (index 0) without a word,
-    so the validation loss and accuracy (and an epoch chosen on them) would count those series as that class."""
-    o2i, y = _category_vocab(dls.valid_ds), _labels(dls.valid_ds)
-    if o2i is None or y is None or np.ndim(y) != 1 or not len(y): return
-    try: unseen = [v for v in y if v not in o2i]
-    except TypeError: return  # unhashable labels: not single-label categories
-    if not unseen: return
-    names = sorted({repr(v.item() if isinstance(v, np.generic) else v) for v in unseen})
-    known = [v.item() if isinstance(v, np.generic) else v for v in list(o2i)[:8]]
-    raise ValueError(f'{len(unseen)} of the {len(y)} validation labels belong to classes no training series has '
-                     f'({", ".join(names[:5])}{", ..." if len(names) > 5 else ""}; the training classes are {known}'
-                     f'{" ..." if len(o2i) > 8 else ""}). The label transform would encode them as the first class '
-                     f'({known[0]!r}) without a word, so the validation loss and accuracy would count them as that class. '
-                     'Check their spelling and type (1 and \'1\' are two labels), move some of those series to training, '
-                     'or leave them out of the validation split.')
+    """Refuse labels the label transform would encode as another class without a word. Its vocabulary is built from
+    the training labels, and tsai's `TSClassification` encodes any label it lacks as the first class (index 0): a
+    validation class no training series has, so the validation loss and accuracy (and an epoch chosen on them) would
+    count those series as that class; or labels of mixed types (numbers beside text), whose vocabulary holds text
+    that the numbers then match in no split."""
+    o2i = _category_vocab(dls.valid_ds)
+    if o2i is None: return
+    plain = lambda v: v.item() if isinstance(v, np.generic) else v
+    known = [plain(v) for v in list(o2i)[:8]]
+    texts = {str(plain(v)) for v in o2i}
+    for split, ds in (('training', dls.train_ds), ('validation', dls.valid_ds)):
+        y = _labels(ds)
+        if y is None or not len(y): continue
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1: y = y.ravel()  # tsai takes labels of shape [n, 1] too
+        if y.ndim != 1: continue
+        try: unseen = [v for v in y if v not in o2i]
+        except TypeError: continue  # unhashable labels: not single-label categories
+        if not unseen: continue
+        names = sorted({repr(plain(v)) for v in unseen})
+        shown = f'{", ".join(names[:5])}{", ..." if len(names) > 5 else ""}'
+        if split == 'training' or all(str(plain(v)) in texts for v in unseen):  # a number beside the text '1' it is
+            raise ValueError(f'{len(unseen)} of the {len(y)} {split} labels ({shown}) match no entry of the label '
+                             f'vocabulary ({known}{" ..." if len(o2i) > 8 else ""}): the labels mix types (numbers beside '
+                             'text), which the vocabulary holds as text, so those labels would be encoded as the first '
+                             f'class ({known[0]!r}) without a word. Give every label one type, e.g. y.astype(str).')
+        raise ValueError(f'{len(unseen)} of the {len(y)} validation labels belong to classes no training series has '
+                         f'({shown}; the training classes are {known}{" ..." if len(o2i) > 8 else ""}). The label '
+                         f'transform would encode them as the first class ({known[0]!r}) without a word, so the validation '
+                         'loss and accuracy would count them as that class. Check their spelling and type (1 and \'1\' are '
+                         'two labels), move some of those series to training, or leave them out of the validation split.')
 
 def check_dls(dls, c_in: int):
     """Refuse data a TimeMAE learner would silently learn wrong: missing labels (fastai maps them to the first class)

@@ -351,9 +351,10 @@ class TimeMAEPretrainer(nn.Module):
         if getattr(self, '_warned_alone', False): return  # once per network (and none for one unpickled from before)
         self._warned_alone = True
         timemae_warn('The TimeMAE pretraining network is training without its TimeMAEPretrain callback (e.g. a plain '
-                     'learn.fit after learn.fit(n, cbs=TimeMAEPretrain())), so nothing is pretrained: on unlabelled data '
-                     '(get_ts_dls(X)) fastai computes no loss and the weights do not change; on labelled data the '
-                     'momentum target is not updated. No encoder file is written either. Fit with the callback again: learn.fit(n, cbs=cb) with the same callback, '
+                     'learn.fit after learn.fit(n, cbs=TimeMAEPretrain())), which is not TimeMAE pretraining: on '
+                     'unlabelled data (get_ts_dls(X)) fastai computes no loss and the weights do not change; on labelled '
+                     'data the encoder trains towards a momentum target that is never updated. No encoder file is '
+                     'written either. Fit with the callback again: learn.fit(n, cbs=cb) with the same callback, '
                      'or learn.add_cb(cb) once. The learner keeps the pretraining network and loss: to train a classifier '
                      'on the pretrained encoder, make a new learner from its file, finelast_learner(dls, cb.weights_path), '
                      'fineall_learner(dls, cb.weights_path) or ts_learner(dls, TimeMAE, pretrained=True, '
@@ -803,7 +804,7 @@ class TimeMAEPretrain(Callback):
     epoch. The learner itself always holds the final epoch's weights, so with 'best' its embeddings and plots show
     another encoder than the file: load the file (`TimeMAE.from_pretrained(cb.weights_path)`) to look at the one that
     fine-tuning will start from. Re-used with a new learner, the callback starts a new run (history, best loss and saved path) and
-    leaves the old learner, whose later fits run without it and pretrain nothing (a warning says so); that holds for a new learner's
+    leaves the old learner, whose later fits run without it, which is not TimeMAE pretraining (a warning says so); that holds for a new learner's
     `fit(cbs=cb)` too, after which the callback belongs to neither (`learn.add_cb(cb)` starts a new run there).
     `save_best=False` saves no encoder at all (`weights_path` stays None; save it with `save_encoder_weights`), so
     `checkpoint='best'` beside it is refused.

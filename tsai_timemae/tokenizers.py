@@ -304,7 +304,7 @@ def check_tokenizer_options(name: str, options: dict | None):
         if k in (options or {}) and (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < least):
             raise ValueError(f'tokenizer_kwargs {k} must be a whole number of at least {least}, got {v!r}.')
     seed = (options or {}).get('seed', 0)
-    if seed >= 2**32:  # scikit-learn's KMeans takes no larger seed, and fails only when the codes are fitted
+    if name == 'kmeans' and seed >= 2**32:  # scikit-learn's KMeans takes no larger seed, and fails only when the codes are fitted
         raise ValueError(f'tokenizer_kwargs seed must be below 2**32 (what scikit-learn and numpy take), got {seed}: '
                          f'pass e.g. seed % 2**32 ({seed % 2**32}).')
     if 'center' in (options or {}) and not isinstance(options['center'], (bool, np.bool_)):  # 'False' would read as True
