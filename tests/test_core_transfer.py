@@ -444,8 +444,10 @@ def test_arch_config_is_checked_against_the_file_as_the_keywords_are(dls, dls3, 
     for make, opt in ((finelast_learner, 'freeze_encoder'), (fineall_learner, 'layer'), (timemae_learner, 'reinit')):
         with pytest.raises(ValueError, match=f'{opt} is an option of the learner.*{make.__name__}'):   # not a model setting
             make(dls, weights, arch_config={opt: 1})
-    learn = fineall_learner(dls, weights, arch_config=dict(c_out=None))         # features on labelled data, as in tsai
+    learn = timemae_learner(dls, weights, arch_config=dict(c_out=None))         # features on labelled data, as in tsai
     assert learn.model.c_out is None
+    with pytest.raises(ValueError, match='fineall_learner trains the encoder and a new classifier.*get_embeddings'):
+        fineall_learner(dls, weights, arch_config=dict(c_out=None))             # its loss would read features as logits
     with pytest.raises(ValueError, match='finelast_learner trains a linear classifier.*get_embeddings'):
         finelast_learner(dls, weights, arch_config=dict(c_out=None))
     from types import MappingProxyType
@@ -474,3 +476,56 @@ def test_a_freeze_encoder_reused_for_another_reinit_learner_does_not_gather_its_
     cb = FreezeEncoder(trainable=('pos_embed',))
     finelast_learner(dls3, weights, n_heads=2, reinit='patch_embed', cbs=cb)
     assert cb.trainable == ('pos_embed',)
+
+
+def test_reinitialised_parts_train_however_the_encoder_is_frozen(dls3, weights):
+    """With `reinit=`, the new patch embedding stayed frozen at its random start when the freezing came from a
+    FreezeEncoder passed to one fit (LP-FT's first stage) rather than from finelast_learner itself."""
+    from tsai_timemae.all import FreezeEncoder
+    learn = fineall_learner(dls3, weights, n_heads=2, reinit='patch_embed')
+    before = _enc(learn.model)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(2, 1e-2, cbs=FreezeEncoder())
+    moved = {k for k, v in _enc(learn.model).items() if not torch.equal(v, before[k])}
+    assert moved and all('patch_embed' in k for k in moved), moved
+
+
+def test_freeze_encoder_names_trainable_parts_whole_and_refuses_what_matches_nothing(dls, weights):
+    """A string was split into letters (every parameter starting with 'p' or 'e' trained), 'encoder.layers.1' also
+    trained blocks 10 and 11, and a misspelt or 'backbone.'-prefixed name froze everything without a word."""
+    from tsai_timemae.all import FreezeEncoder
+    assert FreezeEncoder('pos_embed').trainable == ('pos_embed',) == FreezeEncoder(['backbone.pos_embed']).trainable
+    learn = finelast_learner(dls, weights, n_heads=2, cbs=FreezeEncoder(trainable='pos_embed'))
+    before = _enc(learn.model)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+    assert {k for k, v in _enc(learn.model).items() if not torch.equal(v, before[k])} == {'backbone.pos_embed'}
+    learn = finelast_learner(dls, weights, n_heads=2, cbs=FreezeEncoder(trainable=('pos_embedding',)))
+    with pytest.raises(ValueError, match=r"names \['pos_embedding'\], which match no parameter of the encoder.*'pos_embed'"):
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+    cb = FreezeEncoder(trainable=('encoder.layers.1',))
+    names = [f'encoder.layers.{i}.linear1.weight' for i in (1, 10, 11)]
+    assert [any(n == t or n.startswith(t + '.') for t in cb.trainable) for n in names] == [True, False, False]
+
+
+def test_a_classifier_learner_refuses_features_and_from_pretrained_says_a_saved_head_is_not_loaded(dls, weights, tmp_path):
+    """fineall_learner(arch_config=dict(c_out=None)) trained the pooled features as logits of d_model classes; a whole
+    classifier's file gave from_pretrained a new random head without a word; asking for fewer blocks named no `layer=`."""
+    from tsai_timemae.notices import TimeMAEWarning
+    with pytest.raises(ValueError, match=r'fineall_learner trains the encoder and a new classifier, so it needs classes: c_out=None'):
+        fineall_learner(dls, weights, arch_config=dict(c_out=None))
+    learn = finelast_learner(dls, weights, n_heads=2)
+    learn.path = tmp_path
+    learn.save('clf')
+    with pytest.warns(TimeMAEWarning, match=r'also holds a classifier head.*new, untrained head.*learn.load\(name\)'):
+        TimeMAE.from_pretrained(tmp_path / 'models' / 'clf.pth', c_out=2, n_heads=2, pre_norm=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', TimeMAEWarning)
+        TimeMAE.from_pretrained(weights, c_out=2, n_heads=2)                   # an encoder file: nothing to say
+    with pytest.raises(ValueError, match=r'To use only its first 1 blocks, pass layer=1 to finelast_learner'):
+        finelast_learner(dls, weights, n_heads=2, n_layers=1)
+
+
+def test_tsais_transfer_weights_in_the_users_namespace_is_the_strict_one():
+    "After `from tsai.all import *` the user's transfer_weights was tsai's, which cannot read these files."
+    import tsai.all
+    import tsai.models.utils as tmu
+    assert tsai.all.transfer_weights is tmu.transfer_weights and hasattr(tmu.transfer_weights, '_tsai_original')

@@ -23,7 +23,7 @@ from .layers import (  # noqa: F401
     fast_dropout, ff_dropouts, multihead_attention, overflow_error)
 from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
-    read_encoder_file, warn_assumed_settings)
+    file_has_head, read_encoder_file, warn_assumed_settings)
 from .notices import timemae_warn
 
 # %% auto #0
@@ -265,7 +265,13 @@ class TimeMAE(nn.Module):
         sd, stored = read_encoder_file(weights_path)
         kwargs = given_settings(kwargs)
         model = cls(c_out=c_out, **{**arch_from_weights(sd, stored, kwargs, weights_path, exclude=()), **kwargs})
-        return load_encoder_weights(model, weights_path, warn_unstored=False)  # read again: its errors name the file
+        model = load_encoder_weights(model, weights_path, warn_unstored=False)  # read again: its errors name the file
+        if file_has_head(weights_path):  # a whole classifier's file (`learn.save`): its trained head is not what loads
+            timemae_warn(f'{weights_path} also holds a classifier head (head.* weights, e.g. from learn.save), which '
+                         'from_pretrained does not load: the model has a new, untrained head. To restore the whole '
+                         'classifier, build the same learner and call learn.load(name), or load the state_dict into '
+                         'a model of the same settings (model.load_state_dict).', stacklevel=2)
+        return model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone(x)                            # [bs, d_model, n_patches]

@@ -40,7 +40,10 @@ class FreezeEncoder(Callback):
     order = -5  # after TrainEvalCallback (-10) has put the model in train mode
     # `get_model`: under data-parallel training fastai wraps `learn.model` (DistributedTrainer, order 11)
 
-    def __init__(self, trainable=()): self.trainable, self._flags = tuple(trainable), None
+    def __init__(self, trainable=()):
+        if isinstance(trainable, str): trainable = (trainable,)  # not its letters: 'pos_embed' unfroze every p... and e...
+        # a parameter's name inside the backbone: 'backbone.pos_embed', as the loader's messages spell it, is the same part
+        self.trainable, self._flags = tuple(str(t).removeprefix('backbone.') for t in trainable), None
 
     @property
     def learn(self): return self.__dict__.get('_learn', self.__dict__.get('learn'))  # 'learn': pickled before the property
@@ -67,12 +70,19 @@ class FreezeEncoder(Callback):
         params = list(get_model(self.learn.model).backbone.named_parameters())
         # what every FreezeEncoder of the learner leaves trainable (a second one, e.g. `fit(cbs=FreezeEncoder(trainable=
         # ...))`, does not act itself, but its parts train)
-        trainable = tuple(dict.fromkeys(t for cb in self.learn.cbs if isinstance(cb, FreezeEncoder)
-                                        for t in (*getattr(cb, 'trainable', ()), *getattr(cb, '_fresh_parts', ()))))
+        named = tuple(dict.fromkeys(t for cb in self.learn.cbs if isinstance(cb, FreezeEncoder) for t in getattr(cb, 'trainable', ())))
+        # and the parts this learner's transfer re-initialised (`reinit=`), however the freezing came: a FreezeEncoder
+        # in `cbs=` or given to one fit (LP-FT's first stage) left them frozen at their random start
+        trainable = tuple(dict.fromkeys((*named, *getattr(self.learn, 'reinitialised', ()))))
+        part = lambda n: any(n == t or n.startswith(t + '.') for t in trainable)  # whole names: 'encoder.layers.1' is not 10
+        if unmatched := [t for t in named if not any(n == t or n.startswith(t + '.') for n, _ in params)]:
+            parts = sorted({n.split('.')[0] for n, _ in params})
+            raise ValueError(f'FreezeEncoder(trainable=...) names {unmatched}, which match no parameter of the encoder: '
+                             f'name parts by their prefix inside the backbone, e.g. {parts} or \'encoder.layers.7\'.')
         # the flags before any freezing: a fit stopped by an exception (Ctrl-C) never reached `after_fit`
         if getattr(self, '_flags', None) is None: self._flags = [p.requires_grad for _, p in params]
         for n, p in params:
-            p.requires_grad_(n.startswith(trainable))
+            p.requires_grad_(part(n))
             # a gradient left by an earlier fit would still move the parameter: fastai's optimizer steps (momentum,
             # weight decay) every parameter that has one, whatever requires_grad says
             if not p.requires_grad: p.grad = None
@@ -221,9 +231,6 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     learn.reinitialised, learn.layer = fresh, None if kept is None else tuple(kept)
     if splitter is not None:  # the new parameters train at the head's rate, not the embeddings' lowest
         learn.splitter = partial(timemae_splitter, fresh=fresh) if splitter is timemae_splitter else splitter
-    if freeze_encoder:  # the parts that are new train with the head, beside any a caller's FreezeEncoder names (kept
-        for cb in learn.cbs:  # apart from its `trainable`, which a callback re-used for another learner would gather)
-            if isinstance(cb, FreezeEncoder): cb._fresh_parts = tuple(fresh)
     cut = '' if kept is None else f'; its first {kept[0]} of {kept[1]} blocks (layer={layer})'
     if rank_distrib() == 0:  # once per launch, not once per process
         print(f"pretrained TimeMAE encoder loaded from {weights_path}{cut}" +
@@ -293,10 +300,7 @@ def finelast_learner(dls, weights_path, **kwargs):
     _check_weights_given(weights_path, 'finelast_learner')
     kwargs = _merge_arch_config(kwargs, 'finelast_learner')
     _check_fixed_freezing(kwargs, 'finelast_learner')
-    if 'c_out' in kwargs.get('arch_config', {}) and kwargs['arch_config']['c_out'] is None:
-        raise ValueError('finelast_learner trains a linear classifier on the frozen encoder, so it needs classes: '
-                         'c_out=None asks for features. For features, use get_embeddings(model_or_learner, X), or '
-                         "timemae_learner(dls, weights_path, arch_config=dict(c_out=None)).")
+    _check_classifier(kwargs, 'finelast_learner', 'a linear classifier on the frozen encoder')
     _check_labelled(dls, 'finelast_learner')
     if 'fc_dropout' in kwargs and 'custom_head' not in kwargs:
         raise ValueError("finelast_learner's head, linear_probe_head (BatchNorm + Linear: the paper's linear classifier), "
@@ -309,8 +313,17 @@ def fineall_learner(dls, weights_path, **kwargs):
     _check_weights_given(weights_path, 'fineall_learner')
     kwargs = _merge_arch_config(kwargs, 'fineall_learner')
     _check_fixed_freezing(kwargs, 'fineall_learner')
+    # else the pooled features are trained as the logits of d_model classes by the classification loss, without a word
+    _check_classifier(kwargs, 'fineall_learner', 'the encoder and a new classifier')
     _check_labelled(dls, 'fineall_learner')
     return timemae_learner(dls, weights_path, freeze_encoder=False, **kwargs)
+
+def _check_classifier(kwargs: dict, name: str, what: str):
+    "Refuse `arch_config=dict(c_out=None)` (features, no head) in a learner that trains a classifier on labels."
+    if 'c_out' in kwargs.get('arch_config', {}) and kwargs['arch_config']['c_out'] is None:
+        raise ValueError(f'{name} trains {what}, so it needs classes: c_out=None asks for features. For features, use '
+                         'get_embeddings(model_or_learner, X), or timemae_learner(dls, weights_path, '
+                         'arch_config=dict(c_out=None)).')
 
 # what a learner takes itself, not `TimeMAE`: refused inside `arch_config`, where it would reach the model
 _LEARNER_OPTIONS = ('weights_path', 'pretrained', 'freeze_encoder', 'reinit', 'layer', 'splitter', 'cbs')

@@ -24,9 +24,9 @@ from .notices import timemae_warn
 __all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
            'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'check_writable_folder', 'atomic_torch_save',
            'pack_encoder', 'save_encoder_weights', 'file_figure', 'save_figure', 'check_timemae_keys', 'unpack_encoder',
-           'check_weights_path', 'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'encoder_config',
-           'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights',
-           'install_strict_transfer']
+           'check_weights_path', 'file_has_head', 'read_encoder_file', 'encoder_part', 'read_encoder_weights',
+           'encoder_config', 'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'warn_assumed_settings',
+           'load_encoder_weights', 'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -303,6 +303,12 @@ def check_weights_path(path, name: str = 'weights_path', caller: str | None = No
         fix = "pass the path (str or pathlib.Path) of the .pth file TimeMAEPretrain saved."
     raise TypeError(f'{name} must be the path of a pretrained encoder file, got an object of type {what}: {fix}')
 
+def file_has_head(path) -> bool:
+    "Whether a weights file holds a classifier head (`head.*` tensors: a whole model's state_dict, fastai's `learn.save`)."
+    obj = _load_state(Path(path).expanduser())
+    if isinstance(obj, dict) and isinstance(obj.get('model'), dict): obj = obj['model']  # learn.save(with_opt=True)
+    return isinstance(obj, dict) and any(isinstance(k, str) and k.startswith('head.') for k in obj)
+
 def read_encoder_file(path) -> tuple[dict, dict | None]:
     """`(state_dict, config)` of an encoder file, read with `weights_only=True` (no arbitrary unpickling): the
     `backbone.*` tensors, and the architecture `save_encoder_weights` stored beside them (None for a bare state_dict).
@@ -401,7 +407,11 @@ def check_arch_kwargs(stored: dict, kwargs: dict, src, skip=('c_in', 'window', '
     saved, asked = (', '.join(f'{k}={d[k]!r}' for k in bad) for d in (stored, kwargs))
     raise ValueError(f'The pretrained encoder in {src} does not fit this model: it was saved with {saved}, and {asked} '
                      f'was asked for. This changes what the encoder computes, so its pretrained weights would give other '
-                     f'features. Leave {", ".join(bad)} out (the file gives {saved}), or pretrain an encoder with {asked}.')
+                     f'features. Leave {", ".join(bad)} out (the file gives {saved}), or pretrain an encoder with {asked}.'
+                     + (f' To use only its first {kwargs["n_layers"]} blocks, pass layer={kwargs["n_layers"]} to '
+                        'finelast_learner, fineall_learner or timemae_learner instead of n_layers.'
+                        if 'n_layers' in bad and isinstance(kwargs['n_layers'], int) and isinstance(stored.get('n_layers'), int)
+                        and 0 < kwargs['n_layers'] < stored['n_layers'] else ''))
 
 def given_settings(kwargs: dict) -> dict:
     """`kwargs` less `window=None` and `n_heads=None`: "derive it" (from the series length; from the file), not a
@@ -521,21 +531,24 @@ def install_strict_transfer(cls):
     """Make tsai's `ts_learner(..., pretrained=True, weights_path=...)` load `cls` models strictly.
 
     tsai's `build_ts_model` calls `tsai.models.utils.transfer_weights`, which skips what does not fit and only
-    prints about it. For models of `cls` we route to `load_encoder_weights`; every other model keeps tsai's behaviour."""
+    prints about it. For models of `cls` we route to `load_encoder_weights`; every other model keeps tsai's behaviour.
+    Replaced wherever a module holds tsai's function (`_wrap_tsai`): after `from tsai.all import *` the user's own
+    `transfer_weights(model, path)` is the strict one too (tsai's cannot read these files, and loads older bare ones
+    in part with only a print)."""
     import tsai.models.utils as tmu
-    orig = getattr(tmu.transfer_weights, '_tsai_original', tmu.transfer_weights)
-    def transfer_weights(model, weights_path, device=None, exclude_head=True):
-        if isinstance(model, cls):
-            if not exclude_head:  # tsai would load the head too: say so rather than leave it random without a word
-                raise ValueError('exclude_head=False: ts_learner(..., pretrained=True) loads a TimeMAE encoder only, '
-                                 'never a head. Leave exclude_head out to fine-tune a new head, or build the learner '
-                                 'the same way and call learn.load(name) to restore a whole saved learner, head included.')
-            # ts_learner's build said what it assumed for a file without settings (`warn_assumed_settings`)
-            try: load_encoder_weights(model, weights_path, device=device, warn_unstored=False)
-            except ValueError as e: raise ValueError(f'{e}{_TSAI_ROUTE_HINT}') from None
-            if rank_distrib() == 0: print(f'pretrained TimeMAE encoder loaded from {weights_path}')  # once per launch
-            return
-        return orig(model, weights_path, device=device, exclude_head=exclude_head)
-    transfer_weights._tsai_original = orig
-    transfer_weights.__doc__ = orig.__doc__
-    tmu.transfer_weights = transfer_weights
+    from .model import _wrap_tsai  # model.py calls this once TimeMAE is defined
+    def make(orig):
+        def transfer_weights(model, weights_path, device=None, exclude_head=True):
+            if isinstance(model, cls):
+                if not exclude_head:  # tsai would load the head too: say so rather than leave it random without a word
+                    raise ValueError('exclude_head=False: ts_learner(..., pretrained=True) loads a TimeMAE encoder only, '
+                                     'never a head. Leave exclude_head out to fine-tune a new head, or build the learner '
+                                     'the same way and call learn.load(name) to restore a whole saved learner, head included.')
+                # ts_learner's build said what it assumed for a file without settings (`warn_assumed_settings`)
+                try: load_encoder_weights(model, weights_path, device=device, warn_unstored=False)
+                except ValueError as e: raise ValueError(f'{e}{_TSAI_ROUTE_HINT}') from None
+                if rank_distrib() == 0: print(f'pretrained TimeMAE encoder loaded from {weights_path}')  # once per launch
+                return
+            return orig(model, weights_path, device=device, exclude_head=exclude_head)
+        return transfer_weights
+    _wrap_tsai(tmu, ('transfer_weights',), make)
