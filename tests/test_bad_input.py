@@ -627,7 +627,9 @@ def test_an_interrupted_bench_with_overwrite_says_to_go_on_without_it(tmp_path, 
     def interrupted(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(bench, 'run_benchmark', interrupted)
     assert main(['bench', 'BasicMotions', '--overwrite']) == 130
-    assert 'the same command without --overwrite goes on from there' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert 'The same command without --overwrite goes on from there, but keeps the earlier results of runs' in err
+    assert 'give --overwrite again with only the seeds and data sets it had not reached' in err
     assert main(['bench', 'BasicMotions']) == 130
     err = capsys.readouterr().err
     assert 'the same command goes on from there' in err and '--overwrite' not in err
@@ -828,3 +830,18 @@ def test_run_demo_takes_a_numpy_batch_size_and_run_benchmark_names_bad_seeds(mon
             run_benchmark(['BasicMotions'], ['timemae_linear'], seeds=bad if bad is not None else [None], report=None,
                           out_dir=tmp_path / 'b')
     assert not (tmp_path / 'b').exists()
+
+
+def test_the_probe_refuses_settings_it_would_record_and_never_use_and_a_refused_resume_names_the_setting():
+    """`--set save_every=1 --set resume=True` ran in a temporary folder deleted after each run (nothing to resume), and
+    `--arch fc_dropout=0.9` set a head the probe never uses; both went into the tag as if they mattered. A resume refused
+    for another TimeMAEPretrain setting printed both whole settings strings instead of the one that differs."""
+    from tsai_timemae.pretrain import _differences
+    from tsai_timemae.probe import check_setting_names
+    for pre, arch, match in (({'save_every': 1}, {}, r'--set save_every=\.\.\.: the probe pretrains each run in a temporary folder'),
+                             ({'resume': True}, {}, r'--set resume=\.\.\.: .*no state to resume; leave it out'),
+                             ({}, {'fc_dropout': 0.9}, r"--arch fc_dropout=\.\.\.: fc_dropout belongs to the classifier head, which the probe does not use"),
+                             ({}, {'c_in': 3}, r'--arch c_in=\.\.\.: c_in comes from the data set; leave it out')):
+        with pytest.raises(ValueError, match=match): check_setting_names(pre, arch)
+    there, now = {'pretrain': repr({'mask_ratio': 0.6, 'vocab_size': 8})}, {'pretrain': repr({'mask_ratio': 0.6, 'vocab_size': 16})}
+    assert _differences(there, now) == ['pretrain.vocab_size: 8 there, 16 now']

@@ -210,9 +210,13 @@ def main(argv=None):
         resumes = args.command in ('bench', 'probe')  # the commands that skip what is done; the others start over
         # probe's --force and bench's --overwrite redo the runs that are done: the same command would redo them again
         redo = [o for o in ('force', 'overwrite') if getattr(args, o, False)]
-        again = f'the same command without --{redo[0]}' if redo else 'the same command'
-        print(f'timemae {args.command}: interrupted' + (f'; the runs that finished are kept, and {again} goes '
-              'on from there.' if resumes else '.'), file=sys.stderr)
+        if not resumes: tail = '.'
+        elif not redo: tail = '; the runs that finished are kept, and the same command goes on from there.'
+        else:  # without the flag, runs it had not reached yet would keep their earlier results (skipped as done)
+            tail = (f'; the runs that finished are kept. The same command without --{redo[0]} goes on from there, but '
+                    f'keeps the earlier results of runs --{redo[0]} had not reached yet: to redo those too, give '
+                    f'--{redo[0]} again with only the seeds and data sets it had not reached.')
+        print(f'timemae {args.command}: interrupted{tail}', file=sys.stderr)
         return 130
 
 # %% ../nbs/06_cli.ipynb #a5de1581

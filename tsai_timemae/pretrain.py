@@ -1293,9 +1293,15 @@ def _setting_value(v):
 
 def _differences(there: dict, now: dict) -> list[str]:
     "The settings that differ, one level into a dict (`opt.wd`), so that a refusal names them, not two whole dicts."
+    import ast
+    def readable(v):  # the pretraining settings are stored as a dict's repr: compare them key by key too
+        if not (isinstance(v, str) and v.startswith('{')): return v
+        try: d = ast.literal_eval(v)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): return v
+        return d if isinstance(d, dict) else v
     out = []
     for k in dict.fromkeys([*now, *there]):
-        a, b = there.get(k), now.get(k)
+        a, b = readable(there.get(k)), readable(now.get(k))
         if a == b: continue
         if isinstance(a, dict) and isinstance(b, dict):
             out += [f'{k}.{s}: {a.get(s)!r} there, {b.get(s)!r} now' for s in dict.fromkeys([*a, *b]) if a.get(s) != b.get(s)]

@@ -208,13 +208,21 @@ def check_setting_names(pretrain_kwargs: dict, arch_kwargs: dict):
     import difflib
     from tsai_timemae.model import TimeMAE
     from tsai_timemae.pretrain import TimeMAEPretrain
-    for given, fn, option, skip in ((pretrain_kwargs, TimeMAEPretrain.__init__, '--set', PROBE_OWNS),
-                                    (arch_kwargs, TimeMAE.__init__, '--arch', ('c_in', 'c_out', 'seq_len', 'custom_head'))):
+    why = {**{k: 'the probe decides {k} itself (it keeps the final encoder in memory and writes no encoder file)'
+              for k in PROBE_OWNS},
+           # accepted before, recorded in the tag, and without effect: each run pretrains in a temporary folder it deletes
+           **{k: 'the probe pretrains each run in a temporary folder that it deletes, so there is no state to resume'
+              for k in ('save_every', 'resume')},
+           **{k: '{k} comes from the data set' for k in ('c_in', 'c_out', 'seq_len')},
+           **{k: "{k} belongs to the classifier head, which the probe does not use (it reads the encoder's features)"
+              for k in ('custom_head', 'fc_dropout', 'y_range')}}
+    for given, fn, option, skip in ((pretrain_kwargs, TimeMAEPretrain.__init__, '--set', (*PROBE_OWNS, 'save_every', 'resume')),
+                                    (arch_kwargs, TimeMAE.__init__, '--arch', ('c_in', 'c_out', 'seq_len', 'custom_head',
+                                                                               'fc_dropout', 'y_range'))):
         params = inspect.signature(fn).parameters
         known = [k for k in params if k not in ('self', *skip)]
         for k in given:
-            if k in skip: raise ValueError(f'{option} {k}=...: the probe decides {k} itself (it keeps the final encoder in '
-                                           'memory and writes no encoder file); leave it out.')
+            if k in skip: raise ValueError(f'{option} {k}=...: {why[k].format(k=k)}; leave it out.')
             if k not in known:
                 near = difflib.get_close_matches(k, known, n=1)
                 raise ValueError(f'{option} {k}=...: {fn.__qualname__.split(".")[0]} has no setting {k!r}'
