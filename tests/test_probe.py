@@ -647,3 +647,15 @@ def test_a_difference_that_rounds_to_zero_reads_plus_zero():
     row = {'mean': 80.0, 'std': 1.0, 'n': 3, 'kind': 'pretrained', 'mark': '≈', 'delta_mean': -0.04}
     assert _cell(row).endswith('≈ +0.0')
     assert _cell({**row, 'delta_mean': -0.06}).endswith('≈ -0.1')
+
+
+def test_the_report_says_which_held_out_windows_share_recordings_with_the_fitted_ones():
+    "The run warned while it ran; PROBE.md, read later, gave HAR's shared-recording validation scores without a word."
+    def rec(d, share):
+        return {'dataset': d, 'tag': 't', 'seed': 0, 'protocol': 'valid', 'untrained_score': .5, 'final_score': .9,
+                'untrained_only': False, 'epochs': 2, 'given': {'arch': {}, 'bs': None}, 'pretrain': {}, 'lr': 1e-3,
+                'sched': 'one_cycle', 'data': {'held_out_sharing_recordings': share}}
+    text = render_probe_report([rec('HAR', 1.0), rec('Other', 0.0)])
+    assert 'share recordings with the windows the probe was fitted on' in text and 'HAR (100% of its held-out windows)' in text
+    assert 'Other (' not in text
+    assert 'share recordings' not in render_probe_report([rec('Other', 0.0)])

@@ -734,8 +734,16 @@ def render_probe_report(runs, out_dir=None) -> str:
                                                   for r in differ)
                       + '. The untrained cell shows the first run of each seed; each pretrained cell is compared with '
                       "its own runs' untrained scores."]
-        lines += ['', 'Regenerate (runs whose file exists with the same settings are skipped):', '', '```']
         in_table = [r for r in runs if r['protocol'] == protocol]
+        # the run warned while it ran; a report read later must say it too: such held-out windows are no new data
+        shared = {r['dataset']: (r.get('data') or {}).get('held_out_sharing_recordings') for r in in_table}
+        shared = {d: s for d, s in shared.items() if isinstance(s, (int, float)) and s > 0}
+        if shared:
+            lines += ['', 'Held-out windows here share recordings with the windows the probe was fitted on (overlapping '
+                      'windows cut from one recording), so these scores are optimistic: ' + ', '.join(
+                          f'{d} ({100 * s:.0f}% of its held-out windows)' for d, s in sorted(shared.items()))
+                      + '. `--by-recording` holds out whole recordings (`recording_groups`).']
+        lines += ['', 'Regenerate (runs whose file exists with the same settings are skipped):', '', '```']
         for tag in dict.fromkeys(r['tag'] for r in sorted(in_table, key=lambda r: (not r.get('untrained_only'), r['tag']))):
             by_cmd = {}
             for r in in_table:
