@@ -659,3 +659,18 @@ def test_the_report_says_which_held_out_windows_share_recordings_with_the_fitted
     assert 'share recordings with the windows the probe was fitted on' in text and 'HAR (100% of its held-out windows)' in text
     assert 'Other (' not in text
     assert 'share recordings' not in render_probe_report([rec('Other', 0.0)])
+
+
+def test_a_regenerate_command_names_the_window_and_batch_size_todays_defaults_no_longer_give(monkeypatch):
+    "PROBE.md's command left them to the bench's defaults: once those changed, it was refused as another run under its tag."
+    from tsai_timemae import bench
+    from tsai_timemae.probe import probe_command, probe_defaults
+    now = probe_defaults('BasicMotions', 100)
+    r = {'dataset': 'BasicMotions', 'dataset_arg': 'BasicMotions', 'tag': 't', 'seed': 0, 'protocol': 'cv5', 'epochs': 2,
+         'untrained_only': False, 'given': {'arch': {}, 'bs': None}, 'pretrain': {}, 'lr': 1e-3, 'sched': 'one_cycle',
+         'arch': {'window': now['window']}, 'bs': now['bs'], 'data': {'seq_len': 100}, 'settings': {}}
+    plain = probe_command([r])
+    assert '--bs' not in plain and 'window=' not in plain
+    monkeypatch.setitem(bench.DATASET_CONFIGS, 'BasicMotions', dict(bs=now['bs'] + 1, window=now['window'] + 3))
+    moved = probe_command([r])
+    assert f"--arch window={now['window']}" in moved and f"--bs {now['bs']}" in moved

@@ -661,8 +661,9 @@ def probe_command(runs, out_dir=None) -> str:
         if r['sched'] != 'one_cycle': parts += ['--sched', r['sched']]
         if r.get('wd') is not None: parts += ['--wd', exact_text(r['wd'])]
         if r.get('every'): parts += ['--every', str(r['every'])]
-    parts += [f'--arch {format_key_value(k, v)}' for k, v in arch.items()]
-    if g.get('bs'): parts += ['--bs', str(g['bs'])]
+    moved = _moved_defaults(r)  # a run's bench-derived window or batch size that today's defaults no longer give
+    parts += [f'--arch {format_key_value(k, v)}' for k, v in {**arch, **{k: v for k, v in moved.items() if k == 'window'}}.items()]
+    if g.get('bs') or 'bs' in moved: parts += ['--bs', str(g.get('bs') or moved['bs'])]
     if r.get('pretrain_fraction') is not None: parts += ['--pretrain-fraction', exact_text(r['pretrain_fraction'])]
     if r.get('folds', CV_FOLDS) != CV_FOLDS: parts += ['--folds', str(r['folds'])]
     if r.get('by_recording'): parts.append('--by-recording')
@@ -671,10 +672,21 @@ def probe_command(runs, out_dir=None) -> str:
     if out_dir is not None and str(out_dir) != DEFAULT_OUT_DIR: parts += ['--out-dir', _shell_quote(str(out_dir))]
     return ' '.join(parts)
 
+def _moved_defaults(r: dict) -> dict:
+    """`{'window': w, 'bs': b}` for those of a run's values it took from `probe_defaults` (not given) that today's
+    defaults for its data set no longer give: its regenerate command names them, so it stays the same run (the
+    command without them would be refused as another run under the same tag)."""
+    g = r.get('given', {})
+    try: now = probe_defaults(r.get('dataset_arg', r['dataset']), (r.get('data') or {}).get('seq_len'))
+    except Exception: return {}  # a data set this machine does not know: nothing to compare with
+    ran = {'window': (r.get('arch') or {}).get('window'), 'bs': r.get('bs')}
+    return {k: v for k, v in ran.items() if v is not None and v != now.get(k)
+            and not (k == 'window' and 'window' in (g.get('arch') or {})) and not (k == 'bs' and g.get('bs'))}
+
 def _command_key(r: dict) -> str:
     "Runs with the same key rerun with one command (the data set and seed aside)."
     g = r.get('given', {})
-    return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), r['lr'], r['sched'], r.get('every'),
+    return json.dumps([r['tag'], r.get('untrained_only'), g, pinned_settings(r), _moved_defaults(r), r['lr'], r['sched'], r.get('every'),
                        r.get('folds'), r['epochs'] if not g.get('steps') else None, r.get('pretrain_fraction'),
                        bool(r.get('by_recording')), bool(r.get('unseen')), r.get('augment') or [], r.get('wd'),
                        r.get('root')],
