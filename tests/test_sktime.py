@@ -623,3 +623,29 @@ def test_series_shorter_than_a_window_name_the_estimators_window_not_a_learners_
     clf = TimeMAEClassifier(**TINY).fit(bm[0][FEW], bm[1][FEW])
     with pytest.raises(ValueError, match=r'shorter than one window .*TimeMAEClassifier\(window=2') as e: clf.predict(bm[2][:2, :, :2])
     assert 'reinit' not in str(e.value)
+
+
+def test_numpy_learning_rates_fit_and_a_fit_time_window_too_long_names_the_estimators_window(bm):
+    """`lr=np.float64(1e-3)` (what np.logspace grids give) crashed in fastai; series shorter than the window at fit time
+    got the model's words (reinit=, an encoder pretrained already), and window=n then failed in masking."""
+    X, y = bm[0][FEW], bm[1][FEW]
+    TimeMAEClassifier(**{**TINY, 'lr': np.float64(1e-3), 'finetune_lr': np.float32(1e-3)}).fit(X, y)
+    with pytest.raises(ValueError, match=r'Series of 6 steps are shorter than one window \(8 steps\).*Pad them to at least 16 '
+                                         r'steps, or fit with `TimeMAEClassifier\(window=5, \.\.\.\)`.*at least two') as e:
+        TimeMAEClassifier(**{**TINY, 'window': 8}).fit(X[..., :6], y)
+    assert 'reinit' not in str(e.value)
+    with pytest.raises(ValueError, match=r'at least 8 steps, or fit with `TimeMAEClassifier\(window=6, \.\.\.\)` or a smaller window\.$'):
+        TimeMAEClassifier(**{**TINY, 'window': 8, 'pretrain_epochs': 0}).fit(X[..., :6], y)
+
+
+def test_fits_in_threads_run_one_at_a_time_and_leave_stdout_and_seeds_alone(bm):
+    "Two fits in threads exited each other's stdout redirection and seeding out of order: stdout stayed swallowed."
+    import sys, threading
+    X, y = bm[0][FEW], bm[1][FEW]
+    alone = TimeMAEClassifier(**TINY, random_state=0).fit(X, y).predict_proba(X)
+    out, clfs = sys.stdout, [TimeMAEClassifier(**TINY, random_state=0) for _ in range(2)]
+    threads = [threading.Thread(target=c.fit, args=(X, y)) for c in clfs]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    assert sys.stdout is out
+    for c in clfs: np.testing.assert_allclose(c.predict_proba(X), alone, atol=1e-6)

@@ -866,7 +866,7 @@ class TimeMAEPretrain(Callback):
                                                     ('n_decoder_layers', n_decoder_layers, 4)) if v != default]
         if not decoupled and unused:  # a warning: `{**authors_preset()['pretrain'], 'decoupled': False}` is an ablation
             timemae_warn(f"decoupled=False leaves the decoupled encoder out, so {' and '.join(unused)} change nothing "
-                         '(the ablation runs without them).', stacklevel=2)
+                         '(the ablation runs without them).', stacklevel=_frames_to_user())  # the user's line, also through the sktime estimators
         check_target_layers(target_layers)  # the encoder's depth is checked when the fit builds the pretrainer
         check_target_context(target_context)
         check_masks_per_series(masks_per_series)

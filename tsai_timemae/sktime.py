@@ -167,6 +167,15 @@ def _with_fix(est):
                              f'at least {window} steps, or fit with `{type(est).__name__}(window={n}, ...)` or a smaller '
                              'window' + (' (an encoder read from weights_path keeps its window: pad the series).'
                                          if getattr(est, 'weights_path', None) is not None else '.')) from None
+        at_fit = re.match(r'seq_len=(\d+) is shorter than one window \((\d+) steps\)', str(e))
+        if at_fit:  # the model's words name reinit= and an encoder pretrained already; neither applies to a new estimator
+            n, window = map(int, at_fit.groups())
+            masks = bool(getattr(est, 'pretrain_epochs', 0))  # masking needs 2 patches per series
+            most, pad = (n - 1, 2 * window) if masks else (n, window)
+            raise ValueError(f'Series of {n} steps are shorter than one window ({window} steps) of this model. Pad them to '
+                             f'at least {pad} steps, or fit with `{type(est).__name__}(window={most}, ...)` or a '
+                             'smaller window' + (' (pretraining masks patches, so a series needs at least two).'
+                                                 if most < n else '.')) from None
         fix = next((f for k, f in _SKTIME_FIXES.items() if k in str(e)), None)
         if fix is None or 'e.g. with sktime' in str(e): raise  # ours already gives a fix: one is enough
         raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
@@ -279,7 +288,7 @@ def _pretrain(est, X, tmp, std=None) -> Path:
     (default: `X`'s statistics); returns the encoder file."""
     cb = _pretrain_callback(est, _pretrain_options(est))
     learn = ts_learner(_dls(X, None, est.batch_size, tmp, std), TimeMAE, cbs=cb, path=tmp, **_arch(est))
-    with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), est.lr)
+    with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), float(est.lr))  # fastai takes no numpy scalar (np.logspace grids)
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
 
 # the transformer's parameters that only pretraining reads: with a `weights_path` nothing is pretrained
@@ -348,7 +357,8 @@ def _to_cpu(learn):
     learn.dls.to(torch.device('cpu'))
     return learn
 
-# one call at a time moves and uses the fitted learners (another thread's clean-up would move one mid-prediction)
+# one call at a time moves and uses the fitted learners (another thread's clean-up would move one mid-prediction),
+# and one fit at a time changes the process's seeds, output and warning filters
 _SERVING = threading.RLock()
 
 @contextlib.contextmanager
@@ -509,12 +519,14 @@ class TimeMAEClassifier(BaseClassifier):
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
         pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
         std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
-        with _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
+        # one fit at a time (`_SERVING`): the seeding, the quiet output and the warning filters are the process's, and
+        # two fits in threads (GridSearchCV with joblib's threading backend) left stdout swallowed and seeds mixed
+        with _SERVING, _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
             # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
             dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
             learn = _learner(self, dls, weights, tmp, freeze_encoder=self.mode == 'finelast')
-            with _quiet(learn, self.verbose): learn.fit_one_cycle(self.finetune_epochs, lr)
+            with _quiet(learn, self.verbose): learn.fit_one_cycle(self.finetune_epochs, float(lr))
             self.learn_ = _for_inference(learn)  # inside: fastai's new data loaders draw from the seeded RNG
         return self
 
@@ -636,7 +648,7 @@ class TimeMAETransformer(BaseTransformer):
     def _fit(self, X, y=None):
         X = _panel(X)
         _check_finite(X, 'X', self)
-        with _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
+        with _SERVING, _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:  # one fit at a time
             weights = self.weights_path
             if weights is None and self.pretrain_epochs: weights = _pretrain(self, X, tmp)
             self.learn_ = _for_inference(_learner(self, _dls(X, None, self.batch_size, tmp), weights, tmp))
