@@ -23,7 +23,7 @@ from .layers import (  # noqa: F401
     fast_dropout, ff_dropouts, multihead_attention, overflow_error)
 from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
-    file_has_head, read_encoder_file, warn_assumed_settings)
+    _wrap_tsai, file_has_head, read_encoder_file, warn_assumed_settings)
 from .notices import timemae_warn
 
 # %% auto #0
@@ -445,31 +445,6 @@ def check_X(X, c_in: int, where: str = 'get_X_preds'):
 
 
 # %% ../nbs/00_model.ipynb #33bacfe8
-def _namespaces():
-    """The global namespaces that may hold a tsai function: tsai's modules, the user's (`__main__`: a script's or a
-    notebook's, where `from tsai.all import *` ran before this package was imported) and every other loaded module of
-    the plain module type. A lazy-loading module (a subclass) is left alone: reading its namespace would import it."""
-    for key, mod in list(sys.modules.items()):
-        if type(mod) is type(sys) or key == '__main__' or (mod is not None and key.split('.')[0] == 'tsai'):
-            try: yield vars(mod)
-            except TypeError: continue
-
-def _wrap_tsai(home, names, make):
-    """Replace the tsai function `home.<names[0]>` with `make(original)` wherever a module holds that function (under
-    any of `names`): every `from tsai.x import *` or `from tsai.all import build_ts_model`, in tsai or in the user's
-    code, made its own reference, and one left as tsai's would build TimeMAE as an unknown architecture (no `seq_len`,
-    so another window than `ts_learner` gives). Only the function itself is replaced, never a name a user bound to
-    something else. Idempotent."""
-    cur = getattr(home, names[0])
-    orig = getattr(cur, '_tsai_original', cur)
-    new = make(orig)
-    new._tsai_original, new.__doc__ = orig, orig.__doc__
-    ours = lambda f: f is orig or (isinstance(f, types.FunctionType) and getattr(f, '_tsai_original', None) is orig)
-    for ns in _namespaces():
-        for n in names:
-            if ours(ns.get(n)): ns[n] = new
-    return new
-
 def install_tsai_hooks(cls):
     """Make tsai build `cls` (TimeMAE) right without editing tsai: no classifier on unlabelled data, `seq_len` passed
     on, `check_dls` on the data, `check_X` in `Learner.get_X_preds`, `get_arch(cls.__name__)`, and with

@@ -12,7 +12,9 @@ import os
 import re
 import secrets
 import socket
+import sys
 import tempfile
+import types
 from pathlib import Path
 
 import torch
@@ -527,6 +529,31 @@ def load_encoder_weights(model: nn.Module, weights, device=None, *, warn_unstore
 _TSAI_ROUTE_HINT = ("\nfinelast_learner/fineall_learner(dls, weights_path) build the model from the file's settings, and "
                    "with reinit='patch_embed' transfer the encoder to data with other channels or another window.")
 
+def _namespaces():
+    """The global namespaces that may hold a tsai function: tsai's modules, the user's (`__main__`: a script's or a
+    notebook's, where `from tsai.all import *` ran before this package was imported) and every other loaded module of
+    the plain module type. A lazy-loading module (a subclass) is left alone: reading its namespace would import it."""
+    for key, mod in list(sys.modules.items()):
+        if type(mod) is type(sys) or key == '__main__' or (mod is not None and key.split('.')[0] == 'tsai'):
+            try: yield vars(mod)
+            except TypeError: continue
+
+def _wrap_tsai(home, names, make):
+    """Replace the tsai function `home.<names[0]>` with `make(original)` wherever a module holds that function (under
+    any of `names`): every `from tsai.x import *` or `from tsai.all import build_ts_model`, in tsai or in the user's
+    code, made its own reference, and one left as tsai's would build TimeMAE as an unknown architecture (no `seq_len`,
+    so another window than `ts_learner` gives). Only the function itself is replaced, never a name a user bound to
+    something else. Idempotent."""
+    cur = getattr(home, names[0])
+    orig = getattr(cur, '_tsai_original', cur)
+    new = make(orig)
+    new._tsai_original, new.__doc__ = orig, orig.__doc__
+    ours = lambda f: f is orig or (isinstance(f, types.FunctionType) and getattr(f, '_tsai_original', None) is orig)
+    for ns in _namespaces():
+        for n in names:
+            if ours(ns.get(n)): ns[n] = new
+    return new
+
 def install_strict_transfer(cls):
     """Make tsai's `ts_learner(..., pretrained=True, weights_path=...)` load `cls` models strictly.
 
@@ -536,7 +563,6 @@ def install_strict_transfer(cls):
     `transfer_weights(model, path)` is the strict one too (tsai's cannot read these files, and loads older bare ones
     in part with only a print)."""
     import tsai.models.utils as tmu
-    from .model import _wrap_tsai  # model.py calls this once TimeMAE is defined
     def make(orig):
         def transfer_weights(model, weights_path, device=None, exclude_head=True):
             if isinstance(model, cls):
