@@ -845,3 +845,23 @@ def test_the_probe_refuses_settings_it_would_record_and_never_use_and_a_refused_
         with pytest.raises(ValueError, match=match): check_setting_names(pre, arch)
     there, now = {'pretrain': repr({'mask_ratio': 0.6, 'vocab_size': 8})}, {'pretrain': repr({'mask_ratio': 0.6, 'vocab_size': 16})}
     assert _differences(there, now) == ['pretrain.vocab_size: 8 there, 16 now']
+
+
+def test_speed_report_only_refuses_measuring_options_and_small_reviews_of_speed_distributed_and_demo(tmp_path, capsys):
+    """`timemae speed --report-only --threads 8` dropped the option without a word (bench and probe refuse it); the
+    no-attention-dropout sweep rows measured a default-size model beside a tiny `arch`; np.float32 metrics were not
+    averaged over ranks (returned as each rank's own); run_demo(pretrain_epochs=0) failed after the first row trained."""
+    from tsai_timemae import speed
+    from tsai_timemae.cli import main
+    from tsai_timemae.demo import run_demo
+    from tsai_timemae.distributed import _is_number
+    assert main(['speed', '--report-only', '--out', str(tmp_path), '--threads', '8', '--rounds', '3']) == 2
+    err = capsys.readouterr().err
+    assert '--report-only measures nothing' in err and '--threads, --rounds would be ignored' in err
+    tiny = {'d_model': 16, 'n_layers': 1}
+    assert speed._task('timemae_attn0', 64, 8, 16, ['train'], arch={'timemae': tiny})['arch'] == tiny
+    assert speed._task('mvp', 64, 8, 16, ['train'], arch={'timemae': tiny})['arch'] is None
+    assert [_is_number(v) for v in (np.float32(1), np.int64(2), np.array(1.), True, np.bool_(True), np.ones(2))] == [True, True, True, False, False, False]
+    for kw in ({'pretrain_epochs': 0}, {'finetune_epochs': 1.5}):
+        with pytest.raises(ValueError, match=f'{list(kw)[0]} must be a whole number of at least 1'):
+            run_demo(target_dir=tmp_path / 'm', out_dir=tmp_path / 'o', **kw)

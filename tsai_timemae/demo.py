@@ -144,6 +144,9 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
         raise ValueError("pretrain_kwargs={'save_best': False} saves no encoder, and the demo fine-tunes the one its "
                          'pretraining saves: leave save_best out of pretrain_kwargs.')
     if n_draws < 1: raise ValueError(f'n_draws is how many draws of the labelled series to average, at least 1, got {n_draws}.')
+    for name, v in (('pretrain_epochs', pretrain_epochs), ('finetune_epochs', finetune_epochs)):  # else an error after training
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f'{name} must be a whole number of at least 1, got {v!r}.')
     if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 2:  # torch's BatchNorm error would come after the pretraining
         raise ValueError(f'bs must be a whole number of at least 2 (a batch of one series cannot train the heads\' BatchNorm), got {bs!r}.')
     check_writable_folder(target_dir, 'target_dir (--target-dir)')  # before the runs, not after them

@@ -9,8 +9,10 @@ import atexit
 import contextlib
 import importlib.util
 import math
+import numbers
 import os
 
+import numpy as np
 import torch
 from fastai.torch_core import distrib_barrier, num_distrib, rank_distrib, set_seed  # noqa: F401  (the first three re-exported)
 
@@ -239,7 +241,8 @@ def padded_in_batch(dl, bs: int) -> int:
 def _is_number(v) -> bool:
     if isinstance(v, bool): return False
     if isinstance(v, torch.Tensor): return v.numel() == 1
-    return isinstance(v, (int, float))
+    if isinstance(v, np.ndarray): return v.ndim == 0 and v.dtype.kind in 'iuf'  # np.mean of an array, kept 0-d
+    return isinstance(v, numbers.Real) and not isinstance(v, np.bool_)  # numpy's float32, int64... are Real too
 
 @torch.no_grad()
 def mean_over_ranks(values: dict, learn=None, weight: float | None = None) -> dict:
