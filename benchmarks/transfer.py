@@ -209,7 +209,10 @@ def run_one(bench, method, target, ds, cfg, src, seed, cache_dir, out: Path) -> 
             from tsai_timemae.transfer import FreezeEncoder
             fz = [cb for cb in learn.cbs if isinstance(cb, FreezeEncoder)]
             settings['trainable_during_fit'] = (['backbone (all)', 'head'] if not fz else
-                                                [f'backbone.{t}' for t in fz[0].trainable] + ['head'])
+                                                # the caller's parts and the re-initialised ones (`learn.reinitialised`,
+                                                # which FreezeEncoder trains since 5191321; `trainable` no longer holds them)
+                                                [f'backbone.{t}' for t in dict.fromkeys((*fz[0].trainable,
+                                                 *(f'{n}*' for n in getattr(learn, 'reinitialised', []))))] + ['head'])
         wall = time.perf_counter() - t0
     finally: shutil.rmtree(work, ignore_errors=True)
     pre_new = pre is not None and not pre['cached']

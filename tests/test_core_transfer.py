@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from fastai.callback.core import Callback
 from fastai.learner import load_learner
 from tsai.all import ts_learner
 
@@ -501,9 +502,15 @@ def test_freeze_encoder_names_trainable_parts_whole_and_refuses_what_matches_not
     learn = finelast_learner(dls, weights, n_heads=2, cbs=FreezeEncoder(trainable=('pos_embedding',)))
     with pytest.raises(ValueError, match=r"names \['pos_embedding'\], which match no parameter of the encoder.*'pos_embed'"):
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
-    cb = FreezeEncoder(trainable=('encoder.layers.1',))
-    names = [f'encoder.layers.{i}.linear1.weight' for i in (1, 10, 11)]
-    assert [any(n == t or n.startswith(t + '.') for t in cb.trainable) for n in names] == [True, False, False]
+    deep = save_encoder_weights(TimeMAE(6, None, **{**SMALL, 'n_layers': 11}), weights.parent / 'deep.pth')
+    learn = finelast_learner(dls, deep, n_heads=2, cbs=FreezeEncoder(trainable=('encoder.layers.1',)))
+    with learn.no_bar(), learn.no_logging(): learn.fit(0)  # runs before_fit: the flags the fit would train with
+    seen = set()
+    class Flags(Callback):
+        def before_train(self): seen.update({n.split('.')[2] for n, p in self.learn.model.backbone.named_parameters()
+                                             if p.requires_grad and n.startswith('encoder.layers.')})
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=Flags())
+    assert seen == {'1'}                                     # not blocks 10 and 11, whose names start with '1' too
 
 
 def test_a_classifier_learner_refuses_features_and_from_pretrained_says_a_saved_head_is_not_loaded(dls, weights, tmp_path):

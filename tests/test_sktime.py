@@ -630,7 +630,7 @@ def test_numpy_learning_rates_fit_and_a_fit_time_window_too_long_names_the_estim
     got the model's words (reinit=, an encoder pretrained already), and window=n then failed in masking."""
     X, y = bm[0][FEW], bm[1][FEW]
     TimeMAEClassifier(**{**TINY, 'lr': np.float64(1e-3), 'finetune_lr': np.float32(1e-3)}).fit(X, y)
-    with pytest.raises(ValueError, match=r'Series of 6 steps are shorter than one window \(8 steps\).*Pad them to at least 16 '
+    with pytest.raises(ValueError, match=r'Series of 6 steps are shorter than one window \(8 steps\).*Pad them to at least 9 '
                                          r'steps, or fit with `TimeMAEClassifier\(window=5, \.\.\.\)`.*at least two') as e:
         TimeMAEClassifier(**{**TINY, 'window': 8}).fit(X[..., :6], y)
     assert 'reinit' not in str(e.value)
@@ -649,3 +649,22 @@ def test_fits_in_threads_run_one_at_a_time_and_leave_stdout_and_seeds_alone(bm):
     for t in threads: t.join()
     assert sys.stdout is out
     for c in clfs: np.testing.assert_allclose(c.predict_proba(X), alone, atol=1e-6)
+
+
+def test_fit_time_window_advice_with_weights_path_and_a_prediction_during_another_fit(bm, tmp_path):
+    """With weights_path the window is the file's: the advice said to change it (the file then refused it). Padding to
+    window + 1 steps gives two patches (it said twice the window). A prediction waited for another estimator's whole fit."""
+    import threading, time
+    from tsai_timemae.all import TimeMAE, save_encoder_weights
+    X, y = bm[0][FEW], bm[1][FEW]
+    w = save_encoder_weights(TimeMAE(6, None, window=8, d_model=8, n_layers=1, n_heads=1, d_ff=16), tmp_path / 'enc.pth')
+    with pytest.raises(ValueError, match=r'one window \(8 steps\) of the encoder in weights_path, which keeps its window: pad them to at least 8 steps\.$'):
+        TimeMAETransformer(weights_path=w, n_heads=1).fit(X[..., :6])
+    with pytest.raises(ValueError, match=r'Pad them to at least 9 steps, or fit with `TimeMAEClassifier\(window=5'):
+        TimeMAEClassifier(**{**TINY, 'window': 8}).fit(X[..., :6], y)
+    a = TimeMAEClassifier(**{**TINY, 'pretrain_epochs': 0}).fit(X, y)
+    from tsai_timemae import sktime as sk
+    with sk._FITTING:                                          # another estimator's fit in progress
+        t = threading.Thread(target=a.predict, args=(X[:2],))
+        t.start(); t.join(timeout=60)
+        assert not t.is_alive()                                # predicted without waiting for the fit

@@ -266,7 +266,7 @@ class TimeMAE(nn.Module):
         kwargs = given_settings(kwargs)
         model = cls(c_out=c_out, **{**arch_from_weights(sd, stored, kwargs, weights_path, exclude=()), **kwargs})
         model = load_encoder_weights(model, weights_path, warn_unstored=False)  # read again: its errors name the file
-        if file_has_head(weights_path):  # a whole classifier's file (`learn.save`): its trained head is not what loads
+        if c_out is not None and file_has_head(weights_path):  # a whole classifier's file: its trained head does not load
             timemae_warn(f'{weights_path} also holds a classifier head (head.* weights, e.g. from learn.save), which '
                          'from_pretrained does not load: the model has a new, untrained head. To restore the whole '
                          'classifier, build the same learner and call learn.load(name), or load the state_dict into '

@@ -1302,7 +1302,9 @@ def _differences(there: dict, now: dict) -> list[str]:
     out = []
     for k in dict.fromkeys([*now, *there]):
         a, b = readable(there.get(k)), readable(now.get(k))
-        if a == b: continue
+        if a == b:
+            if there.get(k) != now.get(k): out.append(f'{k}: {there.get(k)!r} there, {now.get(k)!r} now')  # 1 against 1.0
+            continue
         if isinstance(a, dict) and isinstance(b, dict):
             out += [f'{k}.{s}: {a.get(s)!r} there, {b.get(s)!r} now' for s in dict.fromkeys([*a, *b]) if a.get(s) != b.get(s)]
         else: out.append(f'{k}: {a!r} there, {b!r} now')

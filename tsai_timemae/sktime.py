@@ -170,8 +170,13 @@ def _with_fix(est):
         at_fit = re.match(r'seq_len=(\d+) is shorter than one window \((\d+) steps\)', str(e))
         if at_fit:  # the model's words name reinit= and an encoder pretrained already; neither applies to a new estimator
             n, window = map(int, at_fit.groups())
-            masks = bool(getattr(est, 'pretrain_epochs', 0))  # masking needs 2 patches per series
-            most, pad = (n - 1, 2 * window) if masks else (n, window)
+            if getattr(est, 'weights_path', None) is not None:  # the window is the file's: padding is the fix
+                raise ValueError(f'Series of {n} steps are shorter than one window ({window} steps) of the encoder in '
+                                 f'weights_path, which keeps its window: pad them to at least {window} steps.') from None
+            masks = bool(getattr(est, 'pretrain_epochs', 0))  # masking needs 2 patches per series (ceil(n / window))
+            most, pad = (n - 1, window + 1) if masks else (n, window)
+            if most < 1: raise ValueError(f'Series of {n} step(s) are too short for this model: pad them to at least '
+                                          f'{pad} steps.') from None
             raise ValueError(f'Series of {n} steps are shorter than one window ({window} steps) of this model. Pad them to '
                              f'at least {pad} steps, or fit with `{type(est).__name__}(window={most}, ...)` or a '
                              'smaller window' + (' (pretraining masks patches, so a series needs at least two).'
@@ -357,9 +362,10 @@ def _to_cpu(learn):
     learn.dls.to(torch.device('cpu'))
     return learn
 
-# one call at a time moves and uses the fitted learners (another thread's clean-up would move one mid-prediction),
-# and one fit at a time changes the process's seeds, output and warning filters
+# one call at a time moves and uses the fitted learners (another thread's clean-up would move one mid-prediction)
 _SERVING = threading.RLock()
+# one fit at a time changes the process's seeds, output and warning filters; predictions of fitted estimators go on
+_FITTING = threading.RLock()
 
 @contextlib.contextmanager
 def _serving(learn):
@@ -519,9 +525,9 @@ class TimeMAEClassifier(BaseClassifier):
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
         pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
         std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
-        # one fit at a time (`_SERVING`): the seeding, the quiet output and the warning filters are the process's, and
+        # one fit at a time (`_FITTING`): the seeding, the quiet output and the warning filters are the process's, and
         # two fits in threads (GridSearchCV with joblib's threading backend) left stdout swallowed and seeds mixed
-        with _SERVING, _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
+        with _FITTING, _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
             # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
             dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
@@ -648,7 +654,7 @@ class TimeMAETransformer(BaseTransformer):
     def _fit(self, X, y=None):
         X = _panel(X)
         _check_finite(X, 'X', self)
-        with _SERVING, _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:  # one fit at a time
+        with _FITTING, _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:  # one fit at a time
             weights = self.weights_path
             if weights is None and self.pretrain_epochs: weights = _pretrain(self, X, tmp)
             self.learn_ = _for_inference(_learner(self, _dls(X, None, self.batch_size, tmp), weights, tmp))
