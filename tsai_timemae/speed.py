@@ -337,9 +337,7 @@ def run_isolated(task: dict, time_limit: float = 600., mem_cap_gb: float = 8.) -
 # %% ../nbs/12_speed.ipynb #ad6377c8
 def _task(method, seq_len, bs, window, jobs, c_in=9, arch=None, threads=2, n_steps=10, warmup=2, budget=30.) -> dict:
     return dict(method=method, c_in=c_in, seq_len=seq_len, bs=bs, window=window, jobs=list(jobs), threads=threads,
-                # the no-attention-dropout rows are TimeMAE too: the same sizes (a tiny `arch` measured a default model there)
-                arch=(arch or {}).get(method, (arch or {}).get('timemae') if method == 'timemae_attn0' else None),
-                n_steps=n_steps, warmup=warmup, budget=budget)
+                arch=(arch or {}).get(method), n_steps=n_steps, warmup=warmup, budget=budget)
 
 def _best(results: list[dict]) -> dict:
     "Per job, the round with the highest throughput (jobs without one: the first round that worked)."
