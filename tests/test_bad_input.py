@@ -858,6 +858,9 @@ def test_speed_report_only_refuses_measuring_options_and_small_reviews_of_speed_
     assert main(['speed', '--report-only', '--out', str(tmp_path), '--threads', '8', '--rounds', '3']) == 2
     err = capsys.readouterr().err
     assert '--report-only measures nothing' in err and '--threads, --rounds would be ignored' in err
+    tiny = {'d_model': 16, 'n_layers': 1}
+    assert speed._task('timemae_attn0', 64, 8, 16, ['train'], arch={'timemae': tiny})['arch'] == tiny
+    assert speed._task('mvp', 64, 8, 16, ['train'], arch={'timemae': tiny})['arch'] is None
     assert [_is_number(v) for v in (np.float32(1), np.int64(2), np.array(1.), True, np.bool_(True), np.ones(2))] == [True, True, True, False, False, False]
     for kw in ({'pretrain_epochs': 0}, {'finetune_epochs': 1.5}):
         with pytest.raises(ValueError, match=f'{list(kw)[0]} must be a whole number of at least 1'):

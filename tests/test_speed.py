@@ -65,6 +65,17 @@ def test_run_benchmark_writes_tables_plot_and_report(tmp_path):
     assert "tokenizer 'kmeans'" in md and 'not at equal size' in md and 'set-up before the first step' in md
 
 
+def test_the_sweep_plot_takes_memory_figures_of_zero(tmp_path):
+    """Small models can show no memory growth (peak RSS = RSS before the fit): every figure 0 left the log-scaled
+    axis without a value above 0, and matplotlib failed the whole `timemae speed` run (CI, intermittently)."""
+    from tsai_timemae.speed import plot_sweep
+    rows = [dict(method=m, seq_len=L, window=w, bs=8, status='ok', s_per_1000=1. * L, train_mem_mb=0.)
+            for m, w in (('timemae', 16), ('mvp', None)) for L in (32, 64)]
+    rows.append(dict(method='mvp', seq_len=128, window=None, bs=8, status='out of memory'))
+    plot_sweep(rows, tmp_path / 'p.png', threads=1)
+    assert (tmp_path / 'p.png').stat().st_size > 1000
+
+
 def test_the_recorded_command_repeats_the_run_however_it_was_started():
     "`python benchmarks/speed.py --out X` recorded `timemae speed X` (argv[2:] assumed `timemae speed ...`)."
     import argparse
