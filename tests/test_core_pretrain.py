@@ -562,14 +562,59 @@ def test_a_plain_fit_of_the_pretraining_network_without_its_callback_warns(udls,
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
     with pytest.warns(UserWarning, match=r'training without its TimeMAEPretrain callback.*which is not TimeMAE pretraining: on '
-                                         r'unlabelled data .* the weights do not change.*to train a classifier.*finelast_learner\(dls, cb.weights_path\)'):
+                                         r'unlabelled data .* the weights do not change.*to train a classifier.*finelast_learner\(dls, cb.weights_path\)') as said:
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert [w.filename for w in said if 'without its' in str(w.message)] == [__file__]  # the user's line, not torch's
     # what the warning says (it said the fit trained without the momentum target): unlabelled batches give fastai no loss
     assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('error', UserWarning)                  # with it: silent
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
+
+
+def test_after_fit_with_the_callback_validate_and_get_preds_still_work_and_lr_find_says_what_it_needs(udls, tmp_path):
+    """`fit(n, cbs=cb)` takes the callback off at the end, and its label-dropping with it: on unlabelled data
+    `validate()` then returned Nones without a word, and `get_preds()` / `lr_find()` failed inside fastai (IndexError)."""
+    learn = ts_learner(udls, TimeMAE, path=tmp_path, **SMALL)
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
+    assert cb not in learn.cbs
+    with learn.no_bar(): res = learn.validate()
+    assert all(v is not None and math.isfinite(v) for v in res), res
+    with learn.no_bar(): preds, targets = learn.get_preds()
+    assert preds['masked_reps'].shape[0] == targets.shape[0] == len(udls.valid.dataset)
+    with pytest.raises(ValueError, match=r'lr_find on a TimeMAE pretraining network needs its TimeMAEPretrain callback.*learn.add_cb\(cb\)'):
+        learn.lr_find(num_it=3, show_plot=False)
+    with pytest.raises(TypeError, match='tta averages a classifier'):
+        learn.tta()
+    learn.add_cb(cb)                                                 # back: its own label-dropping only
+    assert sum(type(c).__name__.startswith('DropLabels') for c in learn.cbs) == 1
+    with learn.no_bar(), learn.no_logging(): learn.lr_find(num_it=3, show_plot=False)
+    with learn.no_bar(): assert all(math.isfinite(v) for v in learn.validate())
+
+
+def test_a_diverged_pretraining_is_named_and_never_saved(udls, tmp_path, capsys):
+    """A NaN loss is never lower than the best, so nothing said a run had diverged; with checkpoint='last' the
+    encoder file was overwritten with NaN weights and the closing line called it the last epoch's encoder."""
+    class Diverge(Callback):  # from epoch 1 on, the encoder's weights are NaN
+        def before_epoch(self):
+            if self.epoch == 1:
+                with torch.no_grad():
+                    for p in self.learn.model.backbone.parameters(): p.fill_(float('nan'))
+    cb = TimeMAEPretrain(target_dir=tmp_path, checkpoint='last')
+    learn = ts_learner(udls, TimeMAE, cbs=[cb, Diverge()], path=tmp_path, **SMALL)
+    with pytest.warns(UserWarning, match=r"diverged at epoch 1: its train_loss and valid_loss are nan\. The encoder "
+                                         r"file keeps epoch 0's encoder .*Lower the learning rate") as said:
+        with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3)
+    assert [w.filename for w in said if 'diverged' in str(w.message)] == [__file__]     # once, at the user's line
+    assert all(torch.isfinite(v).all() for v in read_encoder_weights(cb.weights_path).values())
+    assert "Epoch 0's (the last with a finite loss; pretraining diverged at epoch 1) pretrained encoder" in capsys.readouterr().out
+    cb2 = TimeMAEPretrain(target_dir=tmp_path / 'best')              # 'best': no epoch ever better, no file
+    learn = ts_learner(udls, TimeMAE, cbs=[cb2, Diverge()], path=tmp_path, **SMALL)
+    with learn.no_bar(), learn.no_logging():
+        with pytest.warns(UserWarning, match=r"diverged at epoch 1.*keeps epoch 0's encoder"): learn.fit(2, 1e-3)
+    assert all(torch.isfinite(v).all() for v in read_encoder_weights(cb2.weights_path).values())
 
 
 def test_get_X_preds_of_a_pretraining_learner_on_labelled_data(dls, tmp_path, basic_motions):

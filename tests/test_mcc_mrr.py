@@ -282,9 +282,10 @@ def test_collapse_monitor_warns_on_a_constant_encoder(udls, tmp_path, seed):
     last = learn.model.backbone.encoder.layers[-1].norm2
     with torch.no_grad(): last.weight.zero_(); last.bias.fill_(0.5)
     last.requires_grad_(False)                                   # every token's representation is the same vector
-    with pytest.warns(UserWarning, match='collapsing'):
+    with pytest.warns(UserWarning, match='collapsing') as said:
         learn.fit(1, 1e-3)
     assert cb.history[-1]['train_rep_std'] < 1e-4
+    assert [w.filename for w in said if 'collapsing' in str(w.message)] == [__file__]  # the user's line, not the library's
 
 
 def test_collapse_monitor_is_quiet_on_a_healthy_encoder(udls, tmp_path, seed):

@@ -536,9 +536,14 @@ def install_tsai_hooks(cls):
     import tsai.analysis  # noqa: F401  (imported here first, so that its patches of Learner are the ones wrapped)
     from fastai.interpret import Interpretation
 
+    def is_pretraining(learn) -> bool:
+        return hasattr(learn.model, 'tokenizer') and isinstance(getattr(learn.model, 'backbone', None), TimeMAEBackbone)
+
     def refuse_pretraining(learn, name: str):
-        if hasattr(learn.model, 'tokenizer') and isinstance(getattr(learn.model, 'backbone', None), TimeMAEBackbone):
-            raise TypeError(f"{name} shows a classifier's predictions beside the targets; a TimeMAE pretraining learner "
+        if is_pretraining(learn):
+            what = ("averages a classifier's predictions over augmented inputs" if name == 'tta' else
+                    "shows a classifier's predictions beside the targets")
+            raise TypeError(f"{name} {what}; a TimeMAE pretraining learner "
                             'predicts masked patches, not classes. Look at what it learns with show_masks(learn, X) (the '
                             'masked patches and their codewords) or plot_embeddings(learn, X, y); for a classifier, '
                             'fine-tune the pretrained encoder first (finelast_learner or fineall_learner with its file).')
@@ -550,9 +555,23 @@ def install_tsai_hooks(cls):
         view._tsai_original, view.__doc__, view.__name__ = orig, orig.__doc__, name
         return view
     # (not top_losses: it ranks the series by their pretraining loss, which `get_X_preds` gives one per series)
-    for name in ('show_results', 'show_probas', 'plot_confusion_matrix', 'feature_importance', 'step_importance'):
+    for name in ('show_results', 'show_probas', 'plot_confusion_matrix', 'feature_importance', 'step_importance', 'tta'):
         if (cur := getattr(Learner, name, None)) is not None:
             setattr(Learner, name, make_view(name, getattr(cur, '_tsai_original', cur)))
+
+    # lr_find trains: on a pretraining network that is TimeMAE pretraining only with its callback, which leaves the
+    # learner at the end of `fit(n, cbs=cb)`; without it fastai's finder failed with an IndexError (no loss recorded)
+    from fastai.callback.schedule import LRFinder  # noqa: F401  (the module that gives Learner its lr_find)
+    orig_lr_find = getattr(Learner.lr_find, '_tsai_original', Learner.lr_find)
+    def lr_find(self, *args, **kwargs):
+        from .pretrain import TimeMAEPretrain
+        if is_pretraining(self) and not any(isinstance(cb, TimeMAEPretrain) for cb in self.cbs):
+            raise ValueError('lr_find on a TimeMAE pretraining network needs its TimeMAEPretrain callback, and this '
+                             'learner has none (learn.fit(n, cbs=cb) takes the callback off again at the end of the '
+                             'fit). Attach it first: learn.add_cb(cb), then learn.lr_find().')
+        return orig_lr_find(self, *args, **kwargs)
+    lr_find._tsai_original, lr_find.__doc__ = orig_lr_find, orig_lr_find.__doc__
+    Learner.lr_find = lr_find
 
     orig_interp = Interpretation.from_learner.__func__
     orig_interp = getattr(orig_interp, '_tsai_original', orig_interp)

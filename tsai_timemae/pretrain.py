@@ -41,8 +41,8 @@ __all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'MRR_LOSSES', 'LOSS_COL
            'check_masks_per_series', 'check_decoder_dropout', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update',
            'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'wide_dtype', 'representation_sums', 'spread_from_sums',
            'representation_spread', 'pooled_stats', 'check_mrr_loss', 'mrr_distance', 'TimeMAELoss', 'DropLabels',
-           'UnpadValidation', 'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain',
-           'dataset_fingerprint', 'PretrainCheckpoint']
+           'DropLabelsToEvaluate', 'UnpadValidation', 'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs',
+           'TimeMAEPretrain', 'dataset_fingerprint', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -350,6 +350,7 @@ class TimeMAEPretrainer(nn.Module):
     def _warn_alone(self):
         if getattr(self, '_warned_alone', False): return  # once per network (and none for one unpickled from before)
         self._warned_alone = True
+        import fastai, fastcore, tsai
         timemae_warn('The TimeMAE pretraining network is training without its TimeMAEPretrain callback (e.g. a plain '
                      'learn.fit after learn.fit(n, cbs=TimeMAEPretrain())), which is not TimeMAE pretraining: on '
                      'unlabelled data (get_ts_dls(X)) fastai computes no loss and the weights do not change; on labelled '
@@ -358,7 +359,7 @@ class TimeMAEPretrainer(nn.Module):
                      'or learn.add_cb(cb) once. The learner keeps the pretraining network and loss: to train a classifier '
                      'on the pretrained encoder, make a new learner from its file, finelast_learner(dls, cb.weights_path), '
                      'fineall_learner(dls, cb.weights_path) or ts_learner(dls, TimeMAE, pretrained=True, '
-                     'weights_path=cb.weights_path).', stacklevel=3)
+                     'weights_path=cb.weights_path).', stacklevel=_frames_to_user(fastai, fastcore, tsai, torch))
 
     @torch.no_grad()
     def sync_target(self):
@@ -596,6 +597,14 @@ class DropLabels(Callback):
     "Pretraining learns from the inputs alone: the batch's labels, if any, are replaced by its inputs (fastai computes a loss only when the batch has targets)."
     def before_batch(self): self.learn.yb = (self.learn.xb[0],)
 
+class DropLabelsToEvaluate(DropLabels):
+    """What a pretraining learner keeps when its `TimeMAEPretrain` leaves it (the end of `fit(n, cbs=cb)`, `remove_cb`):
+    `validate()` and `get_preds()` still give the pretraining loss on unlabelled data (without it fastai computes no
+    loss, and `validate()` returned Nones). Training batches keep their labels: a plain fit on unlabelled data then
+    trains nothing, as the network's warning says; TimeMAE pretraining needs the callback."""
+    def before_batch(self):
+        if not self.training: super().before_batch()
+
 class UnpadValidation(Callback):
     """Count each validation series once in a data-parallel fit. fastai's `DistributedDL` pads the validation indices
     to a multiple of the number of processes by repeating the first series (`padded_in_batch`); the loss parts,
@@ -689,7 +698,7 @@ class SaveEncoder(TrackerCallback):
     def __init__(self, path, every_epoch: bool = True, verbose: bool = True):
         super().__init__(monitor='valid_loss', reset_on_fit=False)
         self.path, self.every_epoch, self.verbose, self.weights_path = Path(path), every_epoch, verbose, None
-        self.best = math.inf
+        self.best, self.saved_epoch = math.inf, None
 
     def before_fit(self):
         # saves nothing (each event checks); a fit around it keeps `_trained`. Not `self.run = False`: after the
@@ -702,6 +711,7 @@ class SaveEncoder(TrackerCallback):
         self.monitor = 'valid_loss' if _has_valid(self.learn.dls) and logs_valid else 'train_loss'
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
         self._train_losses = {}  # epoch -> its mean training loss, when that is the monitor
+        self.diverged_at = None  # this fit's first epoch whose monitored loss is not finite
         # on every rank, so that all stop together: rank 0 failing alone would leave the others waiting in DDP
         if not _outside_training(self.learn): check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')
 
@@ -729,8 +739,11 @@ class SaveEncoder(TrackerCallback):
         # and sends this callback its events, but saves nothing
         if _outside_training(self.learn): return
         val = self._epoch_value(names)
+        if val is not None and not math.isfinite(val):  # diverged: its weights are likely not finite either, and the
+            if getattr(self, 'diverged_at', None) is None: self.diverged_at = self.epoch  # file keeps the last finite epoch's
+            return
         if val is None or not (self.every_epoch or val < self.best): return
-        self.best = val
+        self.best, self.saved_epoch = val, self.epoch
         self.weights_path = self.path  # on every rank: rank 0 writes it, and `timemae_distrib_ctx` waits for that on leaving
         if rank_distrib() == 0:
             save_encoder_weights(get_model(self.learn.model), self.path)
@@ -770,7 +783,7 @@ class SaveEncoder(TrackerCallback):
         col = names.index(tracker.monitor)
         return next((i for i, v in enumerate(self.recorder.values) if _as_float(v[col]) == _as_float(tracker.best)), None)
 
-    def new_run(self): self.best, self.weights_path = math.inf, None
+    def new_run(self): self.best, self.weights_path, self.saved_epoch = math.inf, None, None
 
 # %% ../nbs/02_pretrain.ipynb #8350cd41
 def default_pretrain_epochs(n_series: int, bs: int, steps: int = 7500, max_epochs: int = 100) -> int:
@@ -910,7 +923,8 @@ class TimeMAEPretrain(Callback):
                              f'least 1), and save_every is {save_every!r}: pass save_every=1 or more too.')
         self.state_saver = (PretrainCheckpoint(folder / f'{self.fname}_state.pth', save_every, resume, self)
                             if save_every else None)
-        self.pretrainer, self.history, self._train_sums, self._warned_collapse, self._recording = None, [], {}, False, False
+        self.pretrainer, self.history, self._train_sums, self._recording = None, [], {}, False
+        self._warned_collapse = self._warned_diverged = False
 
     # what the pieces know, where users and earlier versions looked for it
     @property
@@ -968,7 +982,9 @@ class TimeMAEPretrain(Callback):
                 learn.cbs.remove(cb)
                 if getattr(learn, cb.name, None) is cb: delattr(learn, cb.name)
         net = get_model(getattr(learn, 'model', None)) if getattr(learn, 'model', None) is not None else None
-        if isinstance(net, TimeMAEPretrainer): net.fitting_with_callback = False
+        if isinstance(net, TimeMAEPretrainer):
+            net.fitting_with_callback = False
+            if not any(isinstance(cb, DropLabels) for cb in learn.cbs): learn.add_cb(DropLabelsToEvaluate())
 
     def _vocab_size(self, backbone) -> int:
         "The given vocabulary, or the default for this tokenizer and the training data's number of patches."
@@ -1017,6 +1033,7 @@ class TimeMAEPretrain(Callback):
             if self.state_saver: self.state_saver.new_run()
         learn.loss_func, learn.splitter = self.pretrain_loss, trainable_params
         if list(learn.metrics) != self.part_metrics: learn.metrics = L(self.part_metrics)
+        learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, DropLabelsToEvaluate)])  # this one's own drops them
         learn.add_cbs([cb for cb in self._helpers() if cb not in learn.cbs])
         _drop_repeated_callbacks(learn)
         opt = learn.opt
@@ -1146,6 +1163,7 @@ class TimeMAEPretrain(Callback):
         self.history.append({'epoch': self.epoch, **train, 'momentum': self.current_momentum(), **logged})
         self._fill_columns_without_validation(rec, names, train)
         self._check_collapse(self.history[-1]['train_rep_std'])
+        self._check_diverged(self.history[-1])
 
     def _fill_columns_without_validation(self, rec, names: list, train: dict):
         """Without validation metrics (tsai's `valid_metrics=False` when there is no validation split) fastai's recorder
@@ -1161,11 +1179,29 @@ class TimeMAEPretrain(Callback):
         healthy = self.pretrainer.backbone.d_model ** -0.5
         if self._warned_collapse or not math.isfinite(spread) or spread >= self.collapse_threshold * healthy: return
         self._warned_collapse = True
+        import fastai, fastcore, tsai
         timemae_warn(f'TimeMAE pretraining is collapsing at epoch {self.epoch}: the encoder gives almost the same '
                      f'representation to every patch of every series (rep_std {spread:.4f}, healthy is about '
                      f'{healthy:.3f}), so its features carry little information. MRR can be matched by a constant: '
                      'try normalize_targets=True, a frozen tokenizer (tokenizer="kmeans"), a higher momentum '
-                     '(momentum_end=0.9999), or fewer epochs.', stacklevel=2)
+                     '(momentum_end=0.9999), or fewer epochs.', stacklevel=_frames_to_user(fastai, fastcore, tsai, torch))
+
+    def _check_diverged(self, row: dict):
+        "Warn once per fit when an epoch's loss is not finite: nothing says so otherwise (NaN is never a better loss)."
+        bad = [k for k in ('train_loss', 'valid_loss') if k in row and not math.isfinite(row[k])]
+        if getattr(self, '_warned_diverged', False) or not bad: return  # (a callback unpickled from before: none yet)
+        self._warned_diverged = True
+        saver, saved = self.saver, getattr(self.saver, 'saved_epoch', None)
+        kept = ('no encoder file is written from a non-finite epoch' if saver is None else
+                f"the encoder file keeps epoch {saved}'s encoder ({saver.path}), the last one saved, and no "
+                'epoch with a non-finite loss is saved' if saved is not None else
+                'no encoder file has been written, and no epoch with a non-finite loss is saved')
+        import fastai, fastcore, tsai
+        timemae_warn(f'TimeMAE pretraining diverged at epoch {self.epoch}: its {" and ".join(bad)} '
+                     f'{"is" if len(bad) == 1 else "are"} '
+                     f'{row[bad[0]]}. {kept[0].upper() + kept[1:]}. Lower the learning rate (learn.lr_find() suggests '
+                     'one), and check that the inputs are standardised (batch_tfms=TSStandardize()).',
+                     stacklevel=_frames_to_user(fastai, fastcore, tsai, torch))
 
     def after_fit(self):
         if _in_validation(self.learn): return  # the end of a validate(), get_preds() or summary(), maybe inside a fit: not the fit's end
@@ -1174,10 +1210,12 @@ class TimeMAEPretrain(Callback):
         reloads = self.checkpoint == 'last' and self.saver is not None and bool(_reloading_trackers(self.learn))
         if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0 and not reloads:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
+            if self.checkpoint == 'last' and getattr(self.saver, 'diverged_at', None) is not None:  # the file is older
+                which = f"Epoch {self.saver.saved_epoch}'s (the last with a finite loss; pretraining diverged at epoch {self.saver.diverged_at})"
             by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
             loss = f'mean training loss {self.best:.5f}; no validation loss' if by_train else f'validation loss {self.best:.5f}'
             print(f'{which} pretrained encoder ({loss}) is at {self.weights_path}')
-        self._recording = self._warned_collapse = False
+        self._recording = self._warned_collapse = self._warned_diverged = False
         if self.pretrainer is not None: self.pretrainer.fitting_with_callback = False
 
 # %% ../nbs/02_pretrain.ipynb #4fbdcb3f
