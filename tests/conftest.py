@@ -16,6 +16,23 @@ torch.set_num_threads(int(os.environ.get('TIMEMAE_TEST_THREADS', 2)))
 SMALL = dict(window=10, d_model=32, n_layers=2, n_heads=2, d_ff=64)
 
 
+def standardize_by_channel():
+    """tsai's per-channel standardisation from the whole training split: its default statistics come from one batch that
+    tsai's loader draws from numpy's global random state, which the tests before had left anywhere (a failure could not
+    be reproduced alone)."""
+    from tsai.data.preprocessing import TSStandardize
+    return TSStandardize(by_var=True, use_single_batch=False)
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """The commands the tests run in this process (`bench`, `probe`, `speed` with `--threads`) set torch's threads for
+    the whole process: every later test then ran on another number of threads than a test run alone."""
+    n = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != n: torch.set_num_threads(n)
+
+
 @pytest.fixture(scope='session')
 def basic_motions():
     "BasicMotions train/test: float32 [40, 6, 100] each, string labels, 4 classes."
@@ -33,17 +50,15 @@ def splits(basic_motions):
 def udls(basic_motions, splits):
     "Unlabelled dls (X only), standardized by tsai's batch transform."
     from tsai.data.core import get_ts_dls
-    from tsai.data.preprocessing import TSStandardize
-    return get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=10)
+    return get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[standardize_by_channel()], bs=10)
 
 
 @pytest.fixture
 def dls(basic_motions, splits):
     "Labelled dls."
     from tsai.data.core import TSClassification, get_ts_dls
-    from tsai.data.preprocessing import TSStandardize
     X, y = basic_motions[:2]
-    return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], batch_tfms=[TSStandardize(by_var=True)], bs=10)
+    return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], batch_tfms=[standardize_by_channel()], bs=10)
 
 
 def assert_same_state(a: dict, b: dict):

@@ -243,7 +243,7 @@ def test_pretrain_fraction_and_the_encoder_hook(ds, tmp_path):
     assert plain['final_score'] == r['final_score']
     assert [h['train_loss'] for h in plain['history']] == [h['train_loss'] for h in r['history']]
     other = run_probe(ds, seed=1, epochs=2, arch_kwargs=TINY, pretrain_fraction=0.25, verbose=False)
-    assert other['untrained_score'] != r['untrained_score'] or other['final_score'] != r['final_score']
+    assert other['history'][0]['train_loss'] != r['history'][0]['train_loss']  # (scores move in steps of 1/40: they can tie)
     # rerun skipped (the hook is not called), the regenerate command carries the option, the CLI reads it
     seen.clear()
     assert run_probe(ds, seed=0, epochs=2, arch_kwargs=TINY, pretrain_fraction=0.25, on_encoder=hook,

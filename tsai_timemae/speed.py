@@ -169,7 +169,9 @@ def _fit_timed(learn, bs: int, n_steps: int, warmup: int, budget: float, count_f
         learn.fit(1, 1e-3, cbs=[start, timer] + ([flops] if count_flops else []))
     peak = _peak_rss(reset_ok)
     res = _throughput(timer.step_times, bs)
-    res.update(train_mem_mb=(peak - rss0) / 2**20, peak_rss_mb=max(peak, rss0) / 2**20,
+    # the kernel keeps the peak mark with approximate per-CPU counters: when memory is freed during the fit and little
+    # grows, it can read a few hundred KB below `rss0`; growth that small reads as 0, never as a negative figure
+    res.update(train_mem_mb=max(peak - rss0, 0) / 2**20, peak_rss_mb=max(peak, rss0) / 2**20,
                setup_s=timer.stamps[0] - start.stamp)
     if flops.flops:
         res.update(gflop_per_step=flops.flops / 1e9, achieved_gflops=flops.flops / 1e9 / (res['step_ms'] / 1e3))
