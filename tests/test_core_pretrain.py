@@ -11,8 +11,8 @@ from fastai.data.transforms import Transform
 from fastai.torch_core import trainable_params
 from tsai.all import get_ts_dls, ts_learner
 
-from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, TimeMAEPretrainer, gather_tokens, random_masking,
-                              read_encoder_weights)
+from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, TimeMAEPretrainer, finelast_learner, gather_tokens,
+                              random_masking, read_encoder_weights)
 from conftest import SMALL, assert_same_state
 
 
@@ -597,24 +597,54 @@ def test_after_fit_with_the_callback_validate_and_get_preds_still_work_and_lr_fi
 def test_a_diverged_pretraining_is_named_and_never_saved(udls, tmp_path, capsys):
     """A NaN loss is never lower than the best, so nothing said a run had diverged; with checkpoint='last' the
     encoder file was overwritten with NaN weights and the closing line called it the last epoch's encoder."""
-    class Diverge(Callback):  # from epoch 1 on, the encoder's weights are NaN
+    class Diverge(Callback):  # from epoch `at` on, the encoder's weights are NaN
+        def __init__(self, at=1): self.at = at
         def before_epoch(self):
-            if self.epoch == 1:
+            if self.epoch == self.at:
                 with torch.no_grad():
                     for p in self.learn.model.backbone.parameters(): p.fill_(float('nan'))
     cb = TimeMAEPretrain(target_dir=tmp_path, checkpoint='last')
-    learn = ts_learner(udls, TimeMAE, cbs=[cb, Diverge()], path=tmp_path, **SMALL)
-    with pytest.warns(UserWarning, match=r"diverged at epoch 1: its train_loss and valid_loss are nan\. The encoder "
-                                         r"file keeps epoch 0's encoder .*Lower the learning rate") as said:
-        with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, path=tmp_path, **SMALL)
+    with pytest.warns(UserWarning, match=r"diverged at epoch 1: train_loss nan, valid_loss nan\. No encoder is saved from "
+                                         r"an epoch whose monitored loss is not finite.*Lower the learning rate") as said:
+        with learn.no_bar(), learn.no_logging(): learn.fit(3, 1e-3, cbs=Diverge())
     assert [w.filename for w in said if 'diverged' in str(w.message)] == [__file__]     # once, at the user's line
-    assert all(torch.isfinite(v).all() for v in read_encoder_weights(cb.weights_path).values())
-    assert "Epoch 0's (the last with a finite loss; pretraining diverged at epoch 1) pretrained encoder" in capsys.readouterr().out
-    cb2 = TimeMAEPretrain(target_dir=tmp_path / 'best')              # 'best': no epoch ever better, no file
-    learn = ts_learner(udls, TimeMAE, cbs=[cb2, Diverge()], path=tmp_path, **SMALL)
+    saved = read_encoder_weights(cb.weights_path)
+    assert all(torch.isfinite(v).all() for v in saved.values())
+    assert 'The encoder saved last, before pretraining diverged at epoch 1 (validation loss' in capsys.readouterr().out
+    # the next fit says so again (also after a fit that an error stopped, which sends no after_fit)
+    class Stop(Callback):
+        order = 90                                                   # after the callbacks that record the epoch
+        def after_epoch(self): raise KeyboardInterrupt
+    for _ in range(2):
+        with pytest.warns(UserWarning, match='diverged at epoch 0'), pytest.raises(KeyboardInterrupt):
+            with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=[Diverge(0), Stop()])
+    assert_same_state(read_encoder_weights(cb.weights_path), saved)
+    cb2 = TimeMAEPretrain(target_dir=tmp_path / 'best', checkpoint='best')
+    learn = ts_learner(udls, TimeMAE, cbs=cb2, path=tmp_path, **SMALL)
     with learn.no_bar(), learn.no_logging():
-        with pytest.warns(UserWarning, match=r"diverged at epoch 1.*keeps epoch 0's encoder"): learn.fit(2, 1e-3)
-    assert all(torch.isfinite(v).all() for v in read_encoder_weights(cb2.weights_path).values())
+        with pytest.warns(UserWarning, match=r"diverged at epoch 0"): learn.fit(2, 1e-3, cbs=Diverge(0))
+    assert cb2.weights_path is None                                  # no epoch had a finite loss: no file
+    with pytest.raises(ValueError, match='a diverged run saves none'):
+        finelast_learner(udls, cb2.weights_path)
+
+
+def test_the_divergence_check_takes_a_fit_without_a_validation_loss(udls, basic_motions, tmp_path):
+    "fastai logs None as valid_loss when a learner with validation metrics is given data without validation batches."
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, path=tmp_path, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    learn.dls = get_ts_dls(basic_motions[0], bs=10)                  # all series for training, none for validation
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert cb.history[-1]['valid_loss'] is None and math.isfinite(cb.history[-1]['train_loss'])
+
+
+def test_lr_find_and_tta_see_through_a_data_parallel_wrapper(udls, tmp_path):
+    learn = ts_learner(udls, TimeMAE, path=tmp_path, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False))
+    learn.model = torch.nn.DataParallel(learn.model)                 # as a data-parallel fit wraps it
+    with pytest.raises(ValueError, match='lr_find on a TimeMAE pretraining network needs'): learn.lr_find(num_it=3, show_plot=False)
+    with pytest.raises(TypeError, match='tta averages'): learn.tta()
 
 
 def test_get_X_preds_of_a_pretraining_learner_on_labelled_data(dls, tmp_path, basic_motions):

@@ -265,6 +265,16 @@ def test_fit_without_labels_says_what_to_do(bm):
         TimeMAEClassifier(**TINY).fit(bm[0], None)
 
 
+def test_a_diverged_pretraining_is_refused_not_used(bm):
+    """An lr far too high made the encoder NaN: the estimator saved it, and transform returned NaN features without
+    an error (the warning pointed into sktime and advised tsai's lr_find)."""
+    est = TimeMAETransformer(**ARCH, pretrain_epochs=3, lr=1e12, random_state=0)
+    with pytest.warns(UserWarning, match='diverged at epoch') as said, \
+         pytest.raises(ValueError, match=r'pretraining diverged.*Lower lr \(now 1e\+12\)'):
+        est.fit(bm[0][:16])
+    assert [w.filename for w in said if 'diverged' in str(w.message)] == [__file__]
+
+
 @pytest.mark.parametrize('setting, message', [
     (dict(finetune_epochs=0), 'finetune_epochs must be a whole number of at least 1, got 0'),
     (dict(finetune_epochs='auto'), "finetune_epochs must be a whole number of at least 1, got 'auto'"),

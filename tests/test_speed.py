@@ -85,6 +85,19 @@ def test_the_sweep_plot_takes_memory_figures_of_zero(tmp_path):
     assert (tmp_path / 'p.png').stat().st_size > 1000
 
 
+def test_a_memory_figure_of_zero_beside_others_is_marked_not_dropped(tmp_path, monkeypatch):
+    "With other figures above 0 the axis stays logarithmic, and a run measured at 0 MB vanished from it without a mark."
+    from tsai_timemae import speed
+    figs = []
+    monkeypatch.setattr(speed, 'save_figure', lambda fig, path, **k: figs.append(fig))
+    rows = [dict(method='timemae', seq_len=L, window=16, bs=8, status='ok', s_per_1000=1. * L, train_mem_mb=m)
+            for L, m in ((128, 0.), (512, 5.), (2048, 20.))]
+    speed.plot_sweep(rows, tmp_path / 'p.png', threads=1)
+    mem = figs[0].axes[1]
+    assert mem.get_yscale() == 'log' and '0' in [t.get_text() for t in mem.texts]
+    assert any(l.get_marker() == 'v' and list(l.get_xdata()) == [128] for l in mem.get_lines())
+
+
 def test_the_recorded_command_repeats_the_run_however_it_was_started():
     "`python benchmarks/speed.py --out X` recorded `timemae speed X` (argv[2:] assumed `timemae speed ...`)."
     import argparse

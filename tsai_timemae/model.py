@@ -5,6 +5,7 @@
 # %% ../nbs/00_model.ipynb #7ecd4eac
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
@@ -537,7 +538,9 @@ def install_tsai_hooks(cls):
     from fastai.interpret import Interpretation
 
     def is_pretraining(learn) -> bool:
-        return hasattr(learn.model, 'tokenizer') and isinstance(getattr(learn.model, 'backbone', None), TimeMAEBackbone)
+        from fastai.torch_core import get_model
+        net = get_model(learn.model)  # the network inside a data-parallel wrapper
+        return hasattr(net, 'tokenizer') and isinstance(getattr(net, 'backbone', None), TimeMAEBackbone)
 
     def refuse_pretraining(learn, name: str):
         if is_pretraining(learn):
@@ -563,6 +566,7 @@ def install_tsai_hooks(cls):
     # learner at the end of `fit(n, cbs=cb)`; without it fastai's finder failed with an IndexError (no loss recorded)
     from fastai.callback.schedule import LRFinder  # noqa: F401  (the module that gives Learner its lr_find)
     orig_lr_find = getattr(Learner.lr_find, '_tsai_original', Learner.lr_find)
+    @functools.wraps(orig_lr_find)  # its signature and doc in help() and completion
     def lr_find(self, *args, **kwargs):
         from .pretrain import TimeMAEPretrain
         if is_pretraining(self) and not any(isinstance(cb, TimeMAEPretrain) for cb in self.cbs):
@@ -570,7 +574,7 @@ def install_tsai_hooks(cls):
                              'learner has none (learn.fit(n, cbs=cb) takes the callback off again at the end of the '
                              'fit). Attach it first: learn.add_cb(cb), then learn.lr_find().')
         return orig_lr_find(self, *args, **kwargs)
-    lr_find._tsai_original, lr_find.__doc__ = orig_lr_find, orig_lr_find.__doc__
+    lr_find._tsai_original = orig_lr_find
     Learner.lr_find = lr_find
 
     orig_interp = Interpretation.from_learner.__func__

@@ -29,12 +29,17 @@ def _silenced_by_interpreter() -> bool:
             return True
     return False
 
-def _frames_to_user(*packages) -> int:
+_LIBRARIES = ('fastai', 'fastcore', 'fastprogress', 'tsai', 'torch', 'sktime', 'sklearn')
+
+def _frames_to_user(*packages, libraries: bool = False) -> int:
     """The `stacklevel` (1: the caller) of the first frame outside this package, the given `packages` (modules, e.g.
     `fastai`) and contextlib: a warning raised deep inside a library's calls then names the user's line, not
-    `contextlib.py` or a fastai callback loop. The outermost frame if every one is inside."""
+    `contextlib.py` or a fastai callback loop. The outermost frame if every one is inside. `libraries`: also skip
+    every library in `_LIBRARIES` that is imported (warnings from a training step, reached through fastai or an
+    sktime estimator's fit)."""
     import contextlib
     import os
+    if libraries: packages += tuple(sys.modules[n] for n in _LIBRARIES if getattr(sys.modules.get(n), '__file__', None))
     here = os.path.dirname(os.path.abspath(__file__)) if '__file__' in globals() else None
     inside = tuple(os.path.dirname(m.__file__) + os.sep for m in packages) + (contextlib.__file__,) + ((here + os.sep,) if here else ())
     f, level = sys._getframe(1), 1

@@ -350,7 +350,6 @@ class TimeMAEPretrainer(nn.Module):
     def _warn_alone(self):
         if getattr(self, '_warned_alone', False): return  # once per network (and none for one unpickled from before)
         self._warned_alone = True
-        import fastai, fastcore, tsai
         timemae_warn('The TimeMAE pretraining network is training without its TimeMAEPretrain callback (e.g. a plain '
                      'learn.fit after learn.fit(n, cbs=TimeMAEPretrain())), which is not TimeMAE pretraining: on '
                      'unlabelled data (get_ts_dls(X)) fastai computes no loss and the weights do not change; on labelled '
@@ -359,7 +358,7 @@ class TimeMAEPretrainer(nn.Module):
                      'or learn.add_cb(cb) once. The learner keeps the pretraining network and loss: to train a classifier '
                      'on the pretrained encoder, make a new learner from its file, finelast_learner(dls, cb.weights_path), '
                      'fineall_learner(dls, cb.weights_path) or ts_learner(dls, TimeMAE, pretrained=True, '
-                     'weights_path=cb.weights_path).', stacklevel=_frames_to_user(fastai, fastcore, tsai, torch))
+                     'weights_path=cb.weights_path).', stacklevel=_frames_to_user(libraries=True))
 
     @torch.no_grad()
     def sync_target(self):
@@ -698,7 +697,7 @@ class SaveEncoder(TrackerCallback):
     def __init__(self, path, every_epoch: bool = True, verbose: bool = True):
         super().__init__(monitor='valid_loss', reset_on_fit=False)
         self.path, self.every_epoch, self.verbose, self.weights_path = Path(path), every_epoch, verbose, None
-        self.best, self.saved_epoch = math.inf, None
+        self.best = math.inf
 
     def before_fit(self):
         # saves nothing (each event checks); a fit around it keeps `_trained`. Not `self.run = False`: after the
@@ -743,7 +742,7 @@ class SaveEncoder(TrackerCallback):
             if getattr(self, 'diverged_at', None) is None: self.diverged_at = self.epoch  # file keeps the last finite epoch's
             return
         if val is None or not (self.every_epoch or val < self.best): return
-        self.best, self.saved_epoch = val, self.epoch
+        self.best = val
         self.weights_path = self.path  # on every rank: rank 0 writes it, and `timemae_distrib_ctx` waits for that on leaving
         if rank_distrib() == 0:
             save_encoder_weights(get_model(self.learn.model), self.path)
@@ -783,7 +782,7 @@ class SaveEncoder(TrackerCallback):
         col = names.index(tracker.monitor)
         return next((i for i, v in enumerate(self.recorder.values) if _as_float(v[col]) == _as_float(tracker.best)), None)
 
-    def new_run(self): self.best, self.weights_path, self.saved_epoch = math.inf, None, None
+    def new_run(self): self.best, self.weights_path = math.inf, None
 
 # %% ../nbs/02_pretrain.ipynb #8350cd41
 def default_pretrain_epochs(n_series: int, bs: int, steps: int = 7500, max_epochs: int = 100) -> int:
@@ -1094,6 +1093,7 @@ class TimeMAEPretrain(Callback):
         self._fit_tokenizer()
         if _in_validation(self.learn): return  # maybe from inside a fit: that fit's history and state stay as they are
         self.pretrainer.fitting_with_callback = True
+        self._warned_collapse = self._warned_diverged = False  # once per fit: also after a fit stopped by an error
         self.pretrainer.fixed_eval_masks(False)  # a validation pass cut short (Ctrl-C) left it on
         _track_loss_parts_as_losses(self.learn)
         self._recording = not _outside_training(self.learn)
@@ -1179,29 +1179,24 @@ class TimeMAEPretrain(Callback):
         healthy = self.pretrainer.backbone.d_model ** -0.5
         if self._warned_collapse or not math.isfinite(spread) or spread >= self.collapse_threshold * healthy: return
         self._warned_collapse = True
-        import fastai, fastcore, tsai
         timemae_warn(f'TimeMAE pretraining is collapsing at epoch {self.epoch}: the encoder gives almost the same '
                      f'representation to every patch of every series (rep_std {spread:.4f}, healthy is about '
                      f'{healthy:.3f}), so its features carry little information. MRR can be matched by a constant: '
                      'try normalize_targets=True, a frozen tokenizer (tokenizer="kmeans"), a higher momentum '
-                     '(momentum_end=0.9999), or fewer epochs.', stacklevel=_frames_to_user(fastai, fastcore, tsai, torch))
+                     '(momentum_end=0.9999), or fewer epochs.', stacklevel=_frames_to_user(libraries=True))
 
     def _check_diverged(self, row: dict):
         "Warn once per fit when an epoch's loss is not finite: nothing says so otherwise (NaN is never a better loss)."
-        bad = [k for k in ('train_loss', 'valid_loss') if k in row and not math.isfinite(row[k])]
+        # (fastai logs None for a validation loss it could not compute: a learner without validation batches)
+        bad = {k: row[k] for k in ('train_loss', 'valid_loss') if isinstance(row.get(k), (int, float)) and not math.isfinite(row[k])}
         if getattr(self, '_warned_diverged', False) or not bad: return  # (a callback unpickled from before: none yet)
         self._warned_diverged = True
-        saver, saved = self.saver, getattr(self.saver, 'saved_epoch', None)
-        kept = ('no encoder file is written from a non-finite epoch' if saver is None else
-                f"the encoder file keeps epoch {saved}'s encoder ({saver.path}), the last one saved, and no "
-                'epoch with a non-finite loss is saved' if saved is not None else
-                'no encoder file has been written, and no epoch with a non-finite loss is saved')
-        import fastai, fastcore, tsai
-        timemae_warn(f'TimeMAE pretraining diverged at epoch {self.epoch}: its {" and ".join(bad)} '
-                     f'{"is" if len(bad) == 1 else "are"} '
-                     f'{row[bad[0]]}. {kept[0].upper() + kept[1:]}. Lower the learning rate (learn.lr_find() suggests '
-                     'one), and check that the inputs are standardised (batch_tfms=TSStandardize()).',
-                     stacklevel=_frames_to_user(fastai, fastcore, tsai, torch))
+        kept = ('' if self.saver is None else ' No encoder is saved from an epoch whose monitored loss is not finite: '
+                'cb.weights_path names the last one saved, if any.')
+        timemae_warn(f'TimeMAE pretraining diverged at epoch {self.epoch}: '
+                     f'{", ".join(f"{k} {v}" for k, v in bad.items())}.{kept} Lower the learning rate (learn.lr_find() '
+                     'suggests one; lr= in the sktime estimators), and check that the inputs are standardised.',
+                     stacklevel=_frames_to_user(libraries=True))
 
     def after_fit(self):
         if _in_validation(self.learn): return  # the end of a validate(), get_preds() or summary(), maybe inside a fit: not the fit's end
@@ -1210,11 +1205,12 @@ class TimeMAEPretrain(Callback):
         reloads = self.checkpoint == 'last' and self.saver is not None and bool(_reloading_trackers(self.learn))
         if self._recording and self.verbose and self.weights_path is not None and rank_distrib() == 0 and not reloads:
             which = 'Last epoch\'s' if self.checkpoint == 'last' else 'Best'
-            if self.checkpoint == 'last' and getattr(self.saver, 'diverged_at', None) is not None:  # the file is older
-                which = f"Epoch {self.saver.saved_epoch}'s (the last with a finite loss; pretraining diverged at epoch {self.saver.diverged_at})"
             by_train = getattr(self.saver, 'monitor', None) == 'train_loss'  # SaveEncoder's choice without a validation set
             loss = f'mean training loss {self.best:.5f}; no validation loss' if by_train else f'validation loss {self.best:.5f}'
-            print(f'{which} pretrained encoder ({loss}) is at {self.weights_path}')
+            diverged = getattr(self.saver, 'diverged_at', None)
+            if self.checkpoint == 'last' and diverged is not None:  # the file holds an earlier epoch (maybe an earlier fit's)
+                print(f'The encoder saved last, before pretraining diverged at epoch {diverged} ({loss}), is at {self.weights_path}')
+            else: print(f'{which} pretrained encoder ({loss}) is at {self.weights_path}')
         self._recording = self._warned_collapse = self._warned_diverged = False
         if self.pretrainer is not None: self.pretrainer.fitting_with_callback = False
 

@@ -434,7 +434,7 @@ def plot_sweep(rows: list[dict], path: str | Path, threads: int | None = None):
     series = sorted({(r['method'], r['window']) for r in rows}, key=lambda s: (s[0] == 'mvp', s[0], s[1] or 0))
     lengths = sorted({r['seq_len'] for r in rows})
     for ax, key, ylabel in zip(axes, ('s_per_1000', 'train_mem_mb'), ('seconds per 1000 samples', 'training memory (MB)')):
-        failed, plotted = [], 0
+        failed, zeros, plotted = [], [], 0
         for method, w in series:
             pts = [r for r in rows if r['method'] == method and r['window'] == w]
             ok = [r for r in pts if r['status'] == 'ok' and r.get(key, 0) > 0]
@@ -442,11 +442,15 @@ def plot_sweep(rows: list[dict], path: str | Path, threads: int | None = None):
             line, = ax.plot([r['seq_len'] for r in ok], [r[key] for r in ok], 'o-', label=label)
             plotted += len(ok)
             failed += [(r, line.get_color()) for r in pts if r['status'] != 'ok']
+            zeros += [(r, line.get_color()) for r in pts if r['status'] == 'ok' and r.get(key) is not None and r[key] <= 0]
         for r, color in failed:  # at the top of the axes: there is no number to plot
             why = r['status'].split(' (')[0].split(':')[0]
             ax.annotate(f'{why}', xy=(r['seq_len'], 0.98), xycoords=('data', 'axes fraction'), color=color, fontsize=7,
                         rotation=90, va='top', ha='center')
             ax.plot([r['seq_len']], [0.99], 'x', color=color, transform=ax.get_xaxis_transform())
+        for r, color in zeros:  # measured as 0 (no growth): at the bottom, since a log axis has no 0
+            ax.plot([r['seq_len']], [0.01], 'v', color=color, transform=ax.get_xaxis_transform())
+            ax.annotate('0', xy=(r['seq_len'], 0.04), xycoords=('data', 'axes fraction'), color=color, fontsize=7, ha='center')
         ref = [r for r in rows if r['method'] == 'timemae' and r['window'] == 16 and r['status'] == 'ok' and r.get(key, 0) > 0]
         if key == 's_per_1000' and len(ref) > 1:  # linear growth from window 16 at 512 steps: the target's yardstick
             r0 = next((r for r in ref if r['seq_len'] == 512), ref[0])

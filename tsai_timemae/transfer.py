@@ -401,7 +401,7 @@ def _check_weights_given(weights_path, name: str):
     if weights_path is not None: return check_weights_path(weights_path, caller=name)
     raise ValueError(f'{name} got weights_path=None, so there is no pretrained encoder to fine-tune. '
                      'TimeMAEPretrain().weights_path stays None until a fit has saved an encoder (at the end of its '
-                     'first epoch), and always with save_best=False (then save it yourself: '
+                     'first epoch whose loss is finite: a diverged run saves none), and always with save_best=False (then save it yourself: '
                      'save_encoder_weights(learn.model, path)): pretrain first, or pass the .pth file it printed. '
                      'For an untrained TimeMAE on purpose, use timemae_learner(dls) or ts_learner(dls, TimeMAE).')
 
