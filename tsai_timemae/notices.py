@@ -29,7 +29,7 @@ def _silenced_by_interpreter() -> bool:
             return True
     return False
 
-_LIBRARIES = ('fastai', 'fastcore', 'fastprogress', 'tsai', 'torch', 'sktime', 'sklearn')
+_LIBRARIES = ('fastai', 'fastcore', 'fastprogress', 'tsai', 'torch', 'sktime', 'skbase', 'sklearn', 'joblib')
 
 def _frames_to_user(*packages, libraries: bool = False) -> int:
     """The `stacklevel` (1: the caller) of the first frame outside this package, the given `packages` (modules, e.g.

@@ -31,7 +31,8 @@ from .layers import check_switches
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      TOKENIZERS, make_tokenizer, raw_patches, real_steps)
 from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
-from .weights import _load_state, atomic_torch_save, check_writable_folder, save_encoder_weights
+from .weights import (_load_state, atomic_torch_save, check_writable_folder, non_finite_weights,
+                                   save_encoder_weights)
 from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
@@ -738,8 +739,10 @@ class SaveEncoder(TrackerCallback):
         # and sends this callback its events, but saves nothing
         if _outside_training(self.learn): return
         val = self._epoch_value(names)
-        if val is not None and not math.isfinite(val):  # diverged: its weights are likely not finite either, and the
-            if getattr(self, 'diverged_at', None) is None: self.diverged_at = self.epoch  # file keeps the last finite epoch's
+        # diverged: a loss that is not finite, or weights that are not (the last step can break them after a finite
+        # loss); the file keeps the last encoder saved
+        if (val is not None and not math.isfinite(val)) or non_finite_weights(get_model(self.learn.model).backbone):
+            if getattr(self, 'diverged_at', None) is None: self.diverged_at = self.epoch
             return
         if val is None or not (self.every_epoch or val < self.best): return
         self.best = val
@@ -878,7 +881,7 @@ class TimeMAEPretrain(Callback):
                                                     ('n_decoder_layers', n_decoder_layers, 4)) if v != default]
         if not decoupled and unused:  # a warning: `{**authors_preset()['pretrain'], 'decoupled': False}` is an ablation
             timemae_warn(f"decoupled=False leaves the decoupled encoder out, so {' and '.join(unused)} change nothing "
-                         '(the ablation runs without them).', stacklevel=_frames_to_user())  # the user's line, also through the sktime estimators
+                         '(the ablation runs without them).', stacklevel=_frames_to_user(libraries=True))  # the user's line, also through the sktime estimators
         check_target_layers(target_layers)  # the encoder's depth is checked when the fit builds the pretrainer
         check_target_context(target_context)
         check_masks_per_series(masks_per_series)
@@ -1019,11 +1022,10 @@ class TimeMAEPretrain(Callback):
                 # fastai's `freeze()` (which `fine_tune` calls first) is for a classifier's body; the pretraining
                 # optimizer takes trainable parameters only, so these would never move, not even after `unfreeze()`
                 net.backbone.requires_grad_(True)
-                import fastai, fastcore, tsai
                 timemae_warn(f'TimeMAEPretrain trains the whole encoder, and {len(frozen)} of its parameters were frozen '
                              '(learn.freeze(), or fine_tune(), which freezes first): they train now. Pretrain with '
                              'learn.fit_one_cycle(n, lr); fine_tune is for a classifier.',
-                             stacklevel=_frames_to_user(fastai, fastcore, tsai))
+                             stacklevel=_frames_to_user(libraries=True))
             learn.model = net
         if self.target_dir is None: self._place_files(Path(learn.path) / learn.model_dir)  # fastai's learn.save folder
         if net is not self.pretrainer:  # a new model (e.g. the callback re-used with a new learner): a new run
@@ -1500,6 +1502,7 @@ class PretrainCheckpoint(Callback):
                 saved, here = state['weights_path'] and Path(state['weights_path']), self.owner.saver.path
                 self.owner.saver.best, self.owner.saver.weights_path = state['best'], here if saved and here.is_file() else saved
                 self.owner.saver._train_losses = dict(state.get('train_losses', {}))  # the replayed epochs' mean losses
+                self.owner.saver.diverged_at = state.get('diverged_at')  # the epoch the interrupted run diverged at
         sl = self.learn.recorder.smooth_loss
         sl.val, sl.count = state['smooth_loss']
         if state.get('world_size', 1) != max(num_distrib(), 1) and isinstance(sl.val, torch.Tensor) and sl.val.ndim:
@@ -1591,6 +1594,7 @@ class PretrainCheckpoint(Callback):
                            'smooth_loss': (sl.val, sl.count), 'grad_accum': _accumulation_state(self.learn),
                            'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
                            'train_losses': dict(getattr(saver, '_train_losses', {})) if saver else {},
+                           'diverged_at': getattr(saver, 'diverged_at', None),
                            'recorder': _recorder_state(self.learn.recorder),
                            'scaler': scaler.state_dict() if (scaler := getattr(self.learn, 'scaler', None)) is not None else None,
                            'weights_path': str(saver.weights_path) if saver and saver.weights_path else None}, self.path)

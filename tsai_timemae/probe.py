@@ -331,6 +331,11 @@ def _fit(learn, epochs: int, lr: float, sched: str, cbs=(), wd: float | None = N
     with learn.no_bar(), learn.no_logging():
         if sched == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=list(cbs), wd=wd)
         else: learn.fit(epochs, lr, cbs=list(cbs), wd=wd)
+    from fastai.torch_core import get_model
+    from tsai_timemae.weights import non_finite_weights
+    if non_finite_weights(get_model(learn.model).backbone):  # its features would be NaN: scikit-learn's error named imputers
+        raise ValueError(f"TimeMAE pretraining diverged (its loss became NaN or infinite, and the encoder's weights are "
+                         f'not finite), so there is nothing to probe. Lower the learning rate (--lr, now {lr:g}).')
 
 def probe_path(out_dir, dataset: str, tag: str, seed: int) -> Path:
     from tsai_timemae.bench import dataset_key

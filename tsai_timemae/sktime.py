@@ -44,7 +44,7 @@ with warnings.catch_warnings():
     from tsai_timemae.notices import TimeMAEWarning, _frames_to_user, timemae_warn
     from tsai_timemae.pretrain import TimeMAEPretrain, default_pretrain_epochs
     from tsai_timemae.transfer import timemae_learner
-    from tsai_timemae.weights import save_encoder_weights
+    from tsai_timemae.weights import non_finite_weights, save_encoder_weights
 for _k, _v in _PANDAS_OPTIONS.items(): pd.set_option(_k, _v)
 
 # %% auto #0
@@ -536,6 +536,10 @@ class TimeMAEClassifier(BaseClassifier):
             dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
             learn = _learner(self, dls, weights, tmp, freeze_encoder=self.mode == 'finelast')
             with _quiet(learn, self.verbose): learn.fit_one_cycle(self.finetune_epochs, float(lr))
+            if non_finite_weights(learn.model):  # predict_proba would be NaN and predict one class, without a word
+                name = 'finetune_lr' if self.finetune_lr is not None or self.mode == 'finelast' else 'lr (or finetune_lr)'
+                raise ValueError(f"Fine-tuning diverged: its loss became NaN or infinite, and the model's weights are not "
+                                 f'finite. Lower {name} (now {float(lr):g}), or fine-tune for fewer epochs (finetune_epochs).')
             self.learn_ = _for_inference(learn)  # inside: fastai's new data loaders draw from the seeded RNG
         return self
 

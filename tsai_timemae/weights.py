@@ -25,10 +25,10 @@ from .notices import timemae_warn
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
            'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'check_writable_folder', 'atomic_torch_save',
-           'pack_encoder', 'save_encoder_weights', 'file_figure', 'save_figure', 'check_timemae_keys', 'unpack_encoder',
-           'check_weights_path', 'file_has_head', 'read_encoder_file', 'encoder_part', 'read_encoder_weights',
-           'encoder_config', 'check_arch_kwargs', 'given_settings', 'arch_from_weights', 'warn_assumed_settings',
-           'load_encoder_weights', 'install_strict_transfer']
+           'pack_encoder', 'non_finite_weights', 'save_encoder_weights', 'file_figure', 'save_figure',
+           'check_timemae_keys', 'unpack_encoder', 'check_weights_path', 'file_has_head', 'read_encoder_file',
+           'encoder_part', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs', 'given_settings',
+           'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights', 'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -192,6 +192,11 @@ def pack_encoder(state_dict: dict, config: dict | None) -> dict:
     if config is None: return state_dict
     return {'format': FORMAT_VERSION, CONFIG_KEY: {k: _plain(v) for k, v in config.items()}, 'state_dict': state_dict}
 
+def non_finite_weights(weights) -> list[str]:
+    "The names of the floating-point tensors of a module or state_dict holding NaN or infinity (a diverged training)."
+    items = weights.state_dict().items() if isinstance(weights, nn.Module) else weights.items()
+    return [k for k, v in items if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+
 def save_encoder_weights(model: nn.Module, path) -> Path:
     """Save the encoder part (`backbone.*`) of a `TimeMAE` (or of a pretraining module with a `backbone`), atomically:
     `{'format': 2, 'timemae_config': model.backbone.config, 'state_dict': {'backbone.…': CPU tensor, …}}`, readable with
@@ -206,6 +211,10 @@ def save_encoder_weights(model: nn.Module, path) -> Path:
     model = unwrap_model(model)
     sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIX)}
     if not sd: raise ValueError(f'{type(model).__name__} has no `backbone`: only TimeMAE encoders can be saved this way.')
+    if bad := non_finite_weights(sd):  # every loader would take it, and features and predictions would be NaN
+        raise ValueError(f'The encoder has weights that are not finite (NaN or infinite, e.g. {bad[0]}): the training '
+                         f'that produced them diverged, so it was not saved to {path}. Train again with a lower '
+                         'learning rate (and standardised inputs).')
     config = getattr(getattr(model, 'backbone', None), 'config', None)
     obj = pack_encoder(sd, None if config is None else dict(config))
     if config is not None: encoder_config(sd, obj[CONFIG_KEY], f'the {type(model).__name__} being saved')  # agree, or fail now
