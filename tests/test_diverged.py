@@ -121,8 +121,39 @@ def test_a_resumed_run_remembers_the_epoch_it_diverged_at(udls, tmp_path, capsys
         with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3, cbs=[DivergeAt1(), Stop()])
     capsys.readouterr()
     learn, cb = learner()
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
         with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3)
     assert 'before pretraining diverged at epoch 1 ' in capsys.readouterr().out
     assert cb.saver.diverged_at == 1
+    said = [str(x.message) for x in w if 'diverged' in str(x.message)]
+    assert len(said) == 1 and said[0].startswith('TimeMAE pretraining diverged at epoch 1, before this run was resumed; at epoch 3:')
+
+
+def test_weights_broken_by_an_epochs_last_step_are_named_and_not_saved(basic_motions, tmp_path):
+    "The epoch's loss is finite (computed before each step): the saver skipped the epoch and nothing said why."
+    from tsai.all import get_ts_dls, ts_learner
+    from conftest import SMALL
+    from tsai_timemae.all import TimeMAEPretrain, read_encoder_weights
+    class BreakLastStep(Callback):
+        def after_step(self):
+            if self.epoch == 1 and self.iter == self.n_iter - 1:
+                with torch.no_grad():
+                    for p in self.learn.model.backbone.parameters(): p.fill_(float('nan'))
+    cb = TimeMAEPretrain(target_dir=tmp_path, checkpoint='last', verbose=False)
+    learn = ts_learner(get_ts_dls(basic_motions[0], bs=10), TimeMAE, cbs=cb, path=tmp_path, **SMALL)  # no validation set
+    with pytest.warns(UserWarning, match=r"diverged at the end of epoch 1: the encoder's weights are NaN or infinite, "
+                                         r"although the epoch's loss was finite") as said:
+        with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3, cbs=BreakLastStep())
+    assert [x.filename for x in said if 'diverged' in str(x.message)] == [__file__]
+    assert all(np.isfinite(h['train_loss']) for h in cb.history)
+    assert all(torch.isfinite(v).all() for v in read_encoder_weights(cb.weights_path).values())
+
+
+def test_probing_during_the_fit_names_the_learning_rate_too(small_ds):
+    "With every=K the probe inside the fit met the NaN features first, and scikit-learn's imputer advice came back."
+    from tsai_timemae.probe import run_probe
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with pytest.raises(ValueError, match=r'pretraining diverged.*nothing to probe.*--lr, now 100000'):
+            run_probe(small_ds, epochs=3, every=1, lr=1e5, bs=10, arch_kwargs=TINY, verbose=False)

@@ -815,8 +815,8 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
         raise
     if cb.weights_path is None or getattr(cb.saver, 'diverged_at', None) is not None:  # no figure from a diverged run
         stem.with_suffix('.pth').unlink(missing_ok=True)
-        raise ValueError(f'TimeMAE pretraining diverged at epoch {getattr(cb.saver, "diverged_at", None)} (its loss became '
-                         f'NaN or infinite), so no encoder of it is kept or fine-tuned. Lower the pretraining learning '
+        raise ValueError(f'TimeMAE pretraining diverged at epoch {getattr(cb.saver, "diverged_at", None)} (its loss or '
+                         f'weights became NaN or infinite), so no encoder of it is kept or fine-tuned. Lower the pretraining learning '
                          f'rate (--pretrain-lr, now {pre.lr:g}).')
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)

@@ -80,7 +80,8 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
     if cb.saver is None: return None  # save_best=False: no file, as the callback's own weights_path says
     if getattr(cb.saver, 'diverged_at', None) is not None:  # the file (if any) is an earlier epoch's, or an earlier run's
         cb.saver.path.unlink(missing_ok=True)
-        raise ValueError(f'TimeMAE pretraining diverged at epoch {cb.saver.diverged_at} (its loss became NaN or infinite), '
+        raise ValueError(f'TimeMAE pretraining diverged at epoch {cb.saver.diverged_at} (its loss or weights became NaN or '
+                         'infinite), '
                          'so no encoder of it is kept. It pretrains at lr 1e-3: check the settings given in pretrain_kwargs and arch.')
     final = cb.saver.path.parent / cb.saver.path.name.replace('.running.pth', '.pth')  # fname may hold a folder
     if cb.saver.path.exists():  # absent when a resumed run found its state finished and trained nothing

@@ -741,8 +741,15 @@ class SaveEncoder(TrackerCallback):
         val = self._epoch_value(names)
         # diverged: a loss that is not finite, or weights that are not (the last step can break them after a finite
         # loss); the file keeps the last encoder saved
-        if (val is not None and not math.isfinite(val)) or non_finite_weights(get_model(self.learn.model).backbone):
-            if getattr(self, 'diverged_at', None) is None: self.diverged_at = self.epoch
+        finite_loss = val is None or math.isfinite(val)
+        if not finite_loss or non_finite_weights(get_model(self.learn.model).backbone):
+            if getattr(self, 'diverged_at', None) is None:
+                self.diverged_at = self.epoch
+                if finite_loss:  # the loss warning cannot say so: the epoch's last steps broke the weights after it
+                    timemae_warn(f"TimeMAE pretraining diverged at the end of epoch {self.epoch}: the encoder's weights "
+                                 'are NaN or infinite, although the epoch\'s loss was finite. This epoch\'s encoder is '
+                                 'not saved; cb.weights_path names the last one saved, if any. Lower the learning rate.',
+                                 stacklevel=_frames_to_user(libraries=True))
             return
         if val is None or not (self.every_epoch or val < self.best): return
         self.best = val
@@ -1193,9 +1200,12 @@ class TimeMAEPretrain(Callback):
         bad = {k: row[k] for k in ('train_loss', 'valid_loss') if isinstance(row.get(k), (int, float)) and not math.isfinite(row[k])}
         if getattr(self, '_warned_diverged', False) or not bad: return  # (a callback unpickled from before: none yet)
         self._warned_diverged = True
-        kept = ('' if self.saver is None else ' No encoder is saved from an epoch whose monitored loss is not finite: '
+        kept = ('' if self.saver is None else ' No encoder is saved from an epoch whose loss or weights are not finite: '
                 'cb.weights_path names the last one saved, if any.')
-        timemae_warn(f'TimeMAE pretraining diverged at epoch {self.epoch}: '
+        first = getattr(self.saver, 'diverged_at', None)  # set here only by a resumed run's state: it diverged before
+        when = (f'at epoch {self.epoch}' if first is None or first == self.epoch else
+                f'at epoch {first}, before this run was resumed; at epoch {self.epoch}')
+        timemae_warn(f'TimeMAE pretraining diverged {when}: '
                      f'{", ".join(f"{k} {v}" for k, v in bad.items())}.{kept} Lower the learning rate (learn.lr_find() '
                      'suggests one; lr= in the sktime estimators), and check that the inputs are standardised.',
                      stacklevel=_frames_to_user(libraries=True))

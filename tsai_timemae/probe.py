@@ -280,7 +280,8 @@ def _rng_kept():
     from tsai_timemae.embeddings import keep_random_state
     with keep_random_state(): yield
 
-def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, log, timer: list, by_recording=False):
+def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, log, timer: list, by_recording=False,
+                      lr: float | None = None):
     "A fastai callback that probes the encoder after every `every` epochs (the last epoch is probed after the fit)."
     from fastai.callback.core import Callback
 
@@ -290,6 +291,7 @@ def _every_k_callback(ds, every: int, n_epochs: int, curve: list, folds: int, lo
             e = self.epoch + 1
             if e % every or e >= n_epochs: return
             t = time.perf_counter()
+            _check_finite_encoder(self.learn, lr)
             with _rng_kept(): curve.append([e, probe_encoder(self.learn, ds, folds, by_recording)[0]])
             timer[0] += time.perf_counter() - t
             log(f'epoch {e}: probe {curve[-1][1]:.4f}')
@@ -331,11 +333,16 @@ def _fit(learn, epochs: int, lr: float, sched: str, cbs=(), wd: float | None = N
     with learn.no_bar(), learn.no_logging():
         if sched == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=list(cbs), wd=wd)
         else: learn.fit(epochs, lr, cbs=list(cbs), wd=wd)
+    _check_finite_encoder(learn, lr)
+
+def _check_finite_encoder(learn, lr):
+    "Refuse to probe an encoder whose weights are not finite: its features would be NaN, and scikit-learn's error named imputers."
     from fastai.torch_core import get_model
     from tsai_timemae.weights import non_finite_weights
-    if non_finite_weights(get_model(learn.model).backbone):  # its features would be NaN: scikit-learn's error named imputers
-        raise ValueError(f"TimeMAE pretraining diverged (its loss became NaN or infinite, and the encoder's weights are "
-                         f'not finite), so there is nothing to probe. Lower the learning rate (--lr, now {lr:g}).')
+    if non_finite_weights(get_model(learn.model).backbone):
+        now = '' if lr is None else f', now {lr:g}'
+        raise ValueError(f"TimeMAE pretraining diverged (the encoder's weights became NaN or infinite), so there is "
+                         f'nothing to probe. Lower the learning rate (--lr{now}).')
 
 def probe_path(out_dir, dataset: str, tag: str, seed: int) -> Path:
     from tsai_timemae.bench import dataset_key
@@ -514,7 +521,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
             log(f'untrained {untrained:.4f} ({protocol})')
             curve, final, pre_s, timer = [[0, untrained]], None, 0., [probe_s]
             if not untrained_only:
-                cbs = [_every_k_callback(ds, every, epochs, curve, folds, log, timer, by_recording)] if every else []
+                cbs = [_every_k_callback(ds, every, epochs, curve, folds, log, timer, by_recording, lr)] if every else []
                 t1 = time.perf_counter()
                 _fit(learn, epochs, lr, sched, cbs, wd=wd)
                 t2 = time.perf_counter()
