@@ -294,8 +294,8 @@ def _pretrain(est, X, tmp, std=None) -> Path:
     cb = _pretrain_callback(est, _pretrain_options(est))
     learn = ts_learner(_dls(X, None, est.batch_size, tmp, std), TimeMAE, cbs=cb, path=tmp, **_arch(est))
     with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), float(est.lr))  # fastai takes no numpy scalar (np.logspace grids)
-    if not all(torch.isfinite(p).all() for p in learn.model.backbone.parameters()):  # no encoder of NaNs to fine-tune or transform with
-        raise ValueError(f'TimeMAE pretraining diverged: its loss became NaN or infinite, and the encoder\'s weights are '
+    if non_finite_weights(learn.model.backbone):  # before save_encoder_weights refuses it: the estimator's own knobs named
+        raise ValueError(f'TimeMAE pretraining diverged: its loss or weights became NaN or infinite, and the encoder\'s weights are '
                          f'not finite. Lower lr (now {float(est.lr):g}), or pretrain for fewer epochs (pretrain_epochs).')
     return save_encoder_weights(learn.model, Path(tmp) / 'timemae_encoder.pth')
 
