@@ -711,7 +711,7 @@ class SaveEncoder(TrackerCallback):
         self.monitor = 'valid_loss' if _has_valid(self.learn.dls) and logs_valid else 'train_loss'
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
         self._train_losses = {}  # epoch -> its mean training loss, when that is the monitor
-        self.diverged_at = None  # this fit's first epoch whose monitored loss is not finite
+        self.diverged_at = None  # this fit's first epoch whose monitored loss or encoder weights are not finite
         # on every rank, so that all stop together: rank 0 failing alone would leave the others waiting in DDP
         if not _outside_training(self.learn): check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')
 
