@@ -661,6 +661,36 @@ def test_fits_in_threads_run_one_at_a_time_and_leave_stdout_and_seeds_alone(bm):
     for c in clfs: np.testing.assert_allclose(c.predict_proba(X), alone, atol=1e-6)
 
 
+def _fit_in_thread_while(est, X, y, call):
+    "Fit `est` in a thread while this thread calls `call()` over and over; the number of calls made during the fit."
+    import threading
+    t = threading.Thread(target=est.fit, args=(X, y))
+    t.start()
+    n = 0
+    while t.is_alive(): call(); n += 1
+    t.join()
+    return n
+
+
+def test_predictions_and_checks_during_a_fit_in_another_thread_leave_that_fit_alone(bm):
+    """A prediction or transform made while another thread fitted drew seeds from the random streams that fit was
+    drawing from, then restored them under it; another estimator's settings check built a model (drawing weights).
+    Each changed the seeded fit's result (probabilities off by up to 0.3), and made threaded fits flaky."""
+    X, y = bm[0][FEW], bm[1][FEW]
+    alone = TimeMAEClassifier(**TINY, random_state=0).fit(X, y).predict_proba(X)
+    fitted = TimeMAEClassifier(**TINY, random_state=1).fit(X, y)
+    tr = TimeMAETransformer(**TimeMAETransformer.get_test_params()[0], random_state=1).fit(X)
+    one_class = np.full(len(X), 'walking')
+    calls = {'predict_proba': lambda: fitted.predict_proba(X[:2]), 'predict': lambda: fitted.predict(X[:2]),
+             'transform': lambda: tr.transform(X[:3]), 'fit with one class': lambda: TimeMAEClassifier(**TINY).fit(X, one_class)}
+    for name, call in calls.items():
+        clf = TimeMAEClassifier(**TINY, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # one class: said, and nothing fitted (sktime's shortcut after our checks)
+            assert _fit_in_thread_while(clf, X, y, call) > 0
+        np.testing.assert_allclose(clf.predict_proba(X), alone, atol=1e-6, err_msg=name)
+
+
 def test_fit_time_window_advice_with_weights_path_and_a_prediction_during_another_fit(bm, tmp_path):
     """With weights_path the window is the file's: the advice said to change it (the file then refused it). Padding to
     window + 1 steps gives two patches (it said twice the window). A prediction waited for another estimator's whole fit."""

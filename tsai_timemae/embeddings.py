@@ -82,7 +82,9 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
         return np.zeros((0, model.backbone.d_model * n_patches), dtype=np.float32)
     device = next(model.parameters()).device
     # eval: no dropout, so the same series always gets the same embedding
-    with eval_mode(model), torch.no_grad(), keep_random_state():
+    # a learner's data loader draws seeds from the random streams (restored after); a bare model draws nothing, and
+    # leaves them alone entirely: restoring them would rewind another thread's draws made meanwhile
+    with eval_mode(model), torch.no_grad(), keep_random_state() if is_learner else contextlib.nullcontext():
         # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
         batches = ((b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else
                    (torch.from_numpy(np.array(X[i:i + bs])) for i in range(0, len(X), bs)))  # copies one batch at a time

@@ -32,13 +32,13 @@ _PANDAS_OPTIONS = {k: pd.get_option(k) for k in ('mode.chained_assignment', 'dis
 with warnings.catch_warnings():
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     from fastai.torch_core import set_seed
-    from tsai.data.core import TSClassification, get_ts_dls
+    from tsai.data.core import TSClassification, TSTensor, get_ts_dls
     from tsai.learner import ts_learner
     import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
     import tsai.data.preprocessing  # noqa: F401  (`standardize_by_channel` imports it at fit; it ignores FutureWarnings)
 
     from tsai_timemae.data import standardize_by_channel
-    from tsai_timemae.embeddings import POOLS, get_embeddings, keep_random_state
+    from tsai_timemae.embeddings import POOLS, eval_mode, get_embeddings, keep_random_state
     from tsai_timemae.model import (TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint,
                                     warn_if_channels_last)
     from tsai_timemae.notices import TimeMAEWarning, _frames_to_user, timemae_warn
@@ -382,6 +382,16 @@ def _serving(learn):
             yield learn
         finally: _to_cpu(learn)
 
+def _scaled_batches(learn, X: np.ndarray, bs: int):
+    """`X` through the fitted learner's batch transforms (its standardization), one batch at a time on the model's
+    device, without a data loader. fastai's and torch's loaders draw a seed from the process's random streams, which
+    a fit in another thread is drawing from: a prediction made during it changed that fit's result (and restoring the
+    streams afterwards rewound them under it). These learners' only input transform is the batch standardization."""
+    device = next(learn.model.parameters()).device
+    for i in range(0, len(X), bs):  # a fresh copy, with the strides of any other: a 2-D input's [n, 1, steps] view has
+        # its own, and torch's kernels then sum in another order (probabilities off by 4e-8 from the same series in 3-D)
+        yield learn.dls.valid.after_batch(TSTensor(torch.from_numpy(np.array(X[i:i + bs]))).to(device))
+
 def _sklearn_tags(estimator_type: str | None):
     """scikit-learn >= 1.6 asks every estimator in a `Pipeline`, `cross_val_score` or `GridSearchCV` for its tags;
     sktime objects have none (a deprecation warning in scikit-learn 1.7, an error from 1.8). Both take 3-D arrays."""
@@ -513,8 +523,8 @@ class TimeMAEClassifier(BaseClassifier):
         _check_pretrain_epochs(self.pretrain_epochs)
         _pretrain_callback(self, _pretrain_options(self))  # TimeMAEPretrain checks its settings; it writes nothing
         arch = _arch(self)  # the architecture, built once (no data yet: a window of 8 when it is to be derived)
-        with keep_random_state():  # its initialisation draws from torch's stream, which fit leaves alone
-            TimeMAEBackbone(1, **{**arch, 'window': 8 if arch['window'] is None else arch['window']})
+        with torch.device('meta'):  # without weights: initialising them would draw from torch's random stream, which
+            TimeMAEBackbone(1, **{**arch, 'window': 8 if arch['window'] is None else arch['window']})  # another thread's fit uses
 
     def predict(self, X):
         with _with_fix(self): return super().predict(X)
@@ -562,8 +572,9 @@ class TimeMAEClassifier(BaseClassifier):
         "Class probabilities, columns in the order of `classes_` (softmax of the fine-tuned model)."
         X = _panel(X, self.learn_)
         _check_finite(X, 'X', self)
-        with _serving(self.learn_), self.learn_.no_bar(), keep_random_state():  # the caller's random streams stay
-            probs = self.learn_.get_X_preds(X, bs=max(self.batch_size, 256), with_decoded=False)[0]
+        with _serving(self.learn_) as learn, eval_mode(learn.model), torch.no_grad():  # draws no random numbers
+            scores = [learn.model(xb) for xb in _scaled_batches(learn, X, max(self.batch_size, 256))]
+            probs = learn.loss_func.activation(torch.cat(scores)).float().cpu().numpy()  # softmax, as get_X_preds
         probs = np.asarray(probs, dtype=np.float64)  # float32's softmax: rows off 1 by 1e-7, which log_loss warns about
         return probs / probs.sum(1, keepdims=True)
 
@@ -671,15 +682,17 @@ class TimeMAETransformer(BaseTransformer):
 
     def _transform(self, X, y=None) -> pd.DataFrame:
         "One row per series: `d_model` mean-pooled representation features (`pool='flatten'`: every patch's, in order)."
-        X = _panel(X)
+        X = _panel(X, self.learn_)  # channels checked before the standardization, which would broadcast one channel
         _check_finite(X, 'X', self)
         window = self.learn_.model.backbone.window
         if self.pool == 'flatten' and -(-X.shape[-1] // window) != -(-self.n_steps_ // window):
             raise ValueError(f"pool='flatten' gives one column per patch, so it needs series of the length it was fitted "
                              f"on ({self.n_steps_} steps, {-(-self.n_steps_ // window)} patches of {window}); these have "
                              f"{X.shape[-1]}. Pad or cut them to that length, or use pool='mean' for series of any length.")
-        with _serving(self.learn_):
-            return pd.DataFrame(get_embeddings(self.learn_, X, bs=max(self.batch_size, 256), pool=self.pool, layer=self.layer))
+        bs = max(self.batch_size, 256)
+        with _serving(self.learn_) as learn, torch.no_grad():  # scaled as the learner would, drawing no random numbers
+            scaled = torch.cat([torch.from_numpy(X[:0])] + [xb.as_subclass(torch.Tensor).cpu() for xb in _scaled_batches(learn, X, bs)])
+            return pd.DataFrame(get_embeddings(learn.model, scaled.numpy(), bs=bs, pool=self.pool, layer=self.layer))
 
     @classmethod
     def get_test_params(cls, parameter_set='default'):
