@@ -708,3 +708,16 @@ def test_fit_time_window_advice_with_weights_path_and_a_prediction_during_anothe
         t = threading.Thread(target=a.predict, args=(X[:2],))
         t.start(); t.join(timeout=60)
         assert not t.is_alive()                                # predicted without waiting for the fit
+
+
+def test_transform_of_hierarchical_data_after_a_panel_fit_names_the_fix(bm):
+    "sktime handed the groups through whole: the error read 'fitted on series with 6 channels but X has 800, transpose'."
+    import pandas as pd
+    from sktime.datatypes import convert_to
+    X = bm[0][FEW]
+    panel = convert_to(X, 'pd-multiindex')
+    hier = pd.concat({'a': panel, 'b': panel}, names=['group'])
+    tr = TimeMAETransformer(**TimeMAETransformer.get_test_params()[0], random_state=0).fit(X)
+    with pytest.raises(ValueError, match=r'hierarchical data .* fit got a Panel.*X\.xs\(group, level=0\)'):
+        tr.transform(hier)
+    np.testing.assert_allclose(tr.transform(hier.xs('a', level=0)).to_numpy(), tr.transform(X).to_numpy(), atol=1e-6)

@@ -80,7 +80,6 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     if not len(X):  # no series, no rows
         n_patches = -(-X.shape[-1] // model.backbone.window) if pool == 'flatten' else 1
         return np.zeros((0, model.backbone.d_model * n_patches), dtype=np.float32)
-    device = next(model.parameters()).device
     # eval: no dropout, so the same series always gets the same embedding
     # a learner's data loader draws seeds from the random streams (restored after); a bare model draws nothing, and
     # leaves them alone entirely: restoring them would rewind another thread's draws made meanwhile
@@ -88,6 +87,12 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
         # the learner's own inference path (as tsai's `get_X_preds`): same item and batch transforms, no shuffling
         batches = ((b[0] for b in learn_or_model.dls.valid.new_dl(X, bs=bs)) if is_learner else
                    (torch.from_numpy(np.array(X[i:i + bs])) for i in range(0, len(X), bs)))  # copies one batch at a time
-        encode = model.backbone if layer is None else (lambda x: model.backbone.block_output(x, layer))
-        out = [POOLS[pool](encode(torch.as_tensor(xb).to(device))).float().cpu() for xb in batches]  # numpy has no bfloat16
+        return _embed_batches(model, batches, pool, layer)
+
+def _embed_batches(model, batches, pool: str = 'mean', layer: int | None = None) -> np.ndarray:
+    """The pooled representations of input `batches`, already scaled as the model expects, one batch at a time on the
+    model's device, joined on the CPU. Call it in eval mode, without gradients; nothing is checked here."""
+    device = next(model.parameters()).device
+    encode = model.backbone if layer is None else (lambda x: model.backbone.block_output(x, layer))
+    out = [POOLS[pool](encode(torch.as_tensor(xb).to(device))).float().cpu() for xb in batches]  # numpy has no bfloat16
     return torch.cat(out).as_subclass(torch.Tensor).numpy()

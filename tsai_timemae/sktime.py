@@ -38,7 +38,7 @@ with warnings.catch_warnings():
     import tsai.data.preprocessing  # noqa: F401  (`standardize_by_channel` imports it at fit; it ignores FutureWarnings)
 
     from tsai_timemae.data import standardize_by_channel
-    from tsai_timemae.embeddings import POOLS, eval_mode, get_embeddings, keep_random_state
+    from tsai_timemae.embeddings import POOLS, _embed_batches, eval_mode, get_embeddings, keep_random_state
     from tsai_timemae.model import (TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint,
                                     warn_if_channels_last)
     from tsai_timemae.notices import TimeMAEWarning, _frames_to_user, timemae_warn
@@ -460,7 +460,9 @@ class TimeMAEClassifier(BaseClassifier):
     ----------
     learn_ : the fine-tuned fastai Learner (inference-only, no data); its outputs are in the order of `classes_` (read
         the labels there: fastai's empty data loaders cannot give `learn_.dls.vocab`); use it with tsai, e.g.
-        `get_embeddings(learn_, X)` or `learn_.get_X_preds(X)`
+        `get_embeddings(learn_, X)` or `learn_.get_X_preds(X)`. Those go through fastai's data loaders, which draw
+        seeds from the process's random streams: not while another thread fits with a `random_state` (it would fit
+        differently). `predict`, `predict_proba` and the transformer's `transform` draw nothing
 
     Examples
     --------
@@ -682,6 +684,11 @@ class TimeMAETransformer(BaseTransformer):
 
     def _transform(self, X, y=None) -> pd.DataFrame:
         "One row per series: `d_model` mean-pooled representation features (`pool='flatten'`: every patch's, in order)."
+        if type(X).__name__ == 'VectorizedDF':  # sktime passes groups through whole when fit saw no grouping levels
+            raise ValueError('transform got hierarchical data (index levels above the series) but fit got a Panel '
+                             "without them; sktime transforms group by group only when fit's data had the same levels. "
+                             'Fit on data with the same index levels, or transform one group at a time, e.g. '
+                             "`X.xs(group, level=0)`.")
         X = _panel(X, self.learn_)  # channels checked before the standardization, which would broadcast one channel
         _check_finite(X, 'X', self)
         window = self.learn_.model.backbone.window
@@ -689,10 +696,10 @@ class TimeMAETransformer(BaseTransformer):
             raise ValueError(f"pool='flatten' gives one column per patch, so it needs series of the length it was fitted "
                              f"on ({self.n_steps_} steps, {-(-self.n_steps_ // window)} patches of {window}); these have "
                              f"{X.shape[-1]}. Pad or cut them to that length, or use pool='mean' for series of any length.")
-        bs = max(self.batch_size, 256)
-        with _serving(self.learn_) as learn, torch.no_grad():  # scaled as the learner would, drawing no random numbers
-            scaled = torch.cat([torch.from_numpy(X[:0])] + [xb.as_subclass(torch.Tensor).cpu() for xb in _scaled_batches(learn, X, bs)])
-            return pd.DataFrame(get_embeddings(learn.model, scaled.numpy(), bs=bs, pool=self.pool, layer=self.layer))
+        if not len(X): return pd.DataFrame(get_embeddings(self.learn_.model, X, pool=self.pool))  # no rows, the columns
+        with _serving(self.learn_) as learn, eval_mode(learn.model), torch.no_grad():  # draws no random numbers
+            batches = _scaled_batches(learn, X, max(self.batch_size, 256))  # scaled and embedded one batch at a time
+            return pd.DataFrame(_embed_batches(learn.model, batches, self.pool, self.layer))
 
     @classmethod
     def get_test_params(cls, parameter_set='default'):
