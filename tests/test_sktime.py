@@ -691,6 +691,19 @@ def test_predictions_and_checks_during_a_fit_in_another_thread_leave_that_fit_al
         np.testing.assert_allclose(clf.predict_proba(X), alone, atol=1e-6, err_msg=name)
 
 
+def test_prints_of_other_threads_during_a_quiet_fit_are_kept(bm):
+    "The quiet fit swapped the process's stdout: what the main thread printed while a fit ran in another thread was lost."
+    import contextlib, io, sys
+    X, y = bm[0][FEW], bm[1][FEW]
+    buf, lines = io.StringIO(), iter(range(10**6))
+    with contextlib.redirect_stdout(buf):
+        n = _fit_in_thread_while(TimeMAEClassifier(**TINY, random_state=0), X, y, lambda: print('main', next(lines)))
+        after = sys.stdout
+    assert after is buf                                        # the fit put back the stream it replaced
+    printed = buf.getvalue().splitlines()
+    assert printed == [f'main {i}' for i in range(n)]          # every line, and nothing of the fit's own output
+
+
 def test_fit_time_window_advice_with_weights_path_and_a_prediction_during_another_fit(bm, tmp_path):
     """With weights_path the window is the file's: the advice said to change it (the file then refused it). Padding to
     window + 1 steps gives two patches (it said twice the window). A prediction waited for another estimator's whole fit."""

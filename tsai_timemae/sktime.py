@@ -9,6 +9,7 @@ import contextlib
 import inspect
 import io
 import re
+import sys
 import tempfile
 import threading
 import warnings
@@ -92,9 +93,37 @@ def _seeded(random_state):
         try: yield
         finally: cudnn.deterministic, cudnn.benchmark = flags
 
+class _ThreadOutput:
+    """`sys.stdout` while a fit is quiet: the fitting thread's prints go into a buffer, every other thread's to the
+    stream it replaced. `contextlib.redirect_stdout` swaps the process's stream, so a fit in a background thread (a
+    refit while the main thread serves predictions; GridSearchCV's threading backend) swallowed everything the other
+    threads printed meanwhile. After the fit it passes every write through, should it stay installed (another thread
+    replaced `sys.stdout` during the fit and put this one back afterwards)."""
+    def __init__(self, stream):
+        self.stream, self.thread, self.active, self.swallowed = stream, threading.current_thread(), True, io.StringIO()
+    def _target(self): return self.swallowed if self.active and threading.current_thread() is self.thread else self.stream
+    def write(self, s): return self._target().write(s)
+    def flush(self): self._target().flush()
+    def __getattr__(self, name): return getattr(self.stream, name)  # encoding, isatty, fileno: the stream's own
+
+# every one installed stays alive: CPython's print() holds `sys.stdout` without a reference between its writes (the
+# values, then the line's end), so a thread printing through one while the fit put the stream back read freed memory
+_INSTALLED_OUTPUTS = []
+
+@contextlib.contextmanager
 def _silent(verbose: bool):
-    "Swallow prints (tsai's 'encoder loaded from ...', fastai's console tables) unless `verbose`."
-    return contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    "Swallow this thread's prints (tsai's 'encoder loaded from ...', fastai's console tables) unless `verbose`."
+    if verbose:
+        yield
+        return
+    stream = sys.stdout
+    quiet = _ThreadOutput(stream)
+    _INSTALLED_OUTPUTS.append(quiet)
+    sys.stdout = quiet
+    try: yield
+    finally:
+        quiet.active, quiet.swallowed = False, None  # from now on it passes everything through, and holds no text
+        if sys.stdout is quiet: sys.stdout = stream
 
 @contextlib.contextmanager
 def _quiet(learn, verbose: bool):
