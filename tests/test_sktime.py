@@ -734,3 +734,27 @@ def test_transform_of_hierarchical_data_after_a_panel_fit_names_the_fix(bm):
     with pytest.raises(ValueError, match=r'hierarchical data .* fit got a Panel.*X\.xs\(group, level=0\)'):
         tr.transform(hier)
     np.testing.assert_allclose(tr.transform(hier.xs('a', level=0)).to_numpy(), tr.transform(X).to_numpy(), atol=1e-6)
+
+
+def test_quiet_output_swallows_writelines_copies_and_keeps_few_streams_alive():
+    """The fit's stdout passed writelines through to the console, recursed forever when copied, and kept every stream
+    it had replaced (a user's capture buffer, pytest's) and every fitting thread alive for the life of the process."""
+    import contextlib, copy, gc, io, sys, threading, weakref
+    from tsai_timemae.sktime import _silent
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), _silent(False):
+        sys.stdout.writelines(['fit line\n'])
+        print('fit print')
+        copy.copy(sys.stdout)
+    assert buf.getvalue() == ''
+    def quiet_fit():
+        with _silent(False): print('fit print')
+    refs = []
+    for _ in range(40):                                        # a fit in a thread, each with its own capture buffer
+        b, t = io.StringIO(), threading.Thread(target=quiet_fit)
+        with contextlib.redirect_stdout(b): t.start(); t.join()
+        assert b.getvalue() == ''
+        refs += [weakref.ref(b), weakref.ref(t)]
+        del b, t
+    gc.collect()
+    assert sum(r() is not None for r in refs) <= 16           # the last few buffers, no thread

@@ -5,6 +5,7 @@
 # %% ../nbs/08_sktime.ipynb #847ad6dc
 from __future__ import annotations
 
+import collections
 import contextlib
 import inspect
 import io
@@ -103,26 +104,31 @@ class _ThreadOutput:
         self.stream, self.thread, self.active, self.swallowed = stream, threading.current_thread(), True, io.StringIO()
     def _target(self): return self.swallowed if self.active and threading.current_thread() is self.thread else self.stream
     def write(self, s): return self._target().write(s)
+    def writelines(self, lines): self._target().writelines(lines)
     def flush(self): self._target().flush()
-    def __getattr__(self, name): return getattr(self.stream, name)  # encoding, isatty, fileno: the stream's own
+    def quiets_this_thread(self) -> bool: return self.active and threading.current_thread() is self.thread
+    def __getattr__(self, name):  # encoding, isatty, fileno: the stream's own
+        if name == 'stream' or name.startswith('__'): raise AttributeError(name)  # a copy has no stream yet
+        return getattr(self.stream, name)
 
-# every one installed stays alive: CPython's print() holds `sys.stdout` without a reference between its writes (the
-# values, then the line's end), so a thread printing through one while the fit put the stream back read freed memory
-_INSTALLED_OUTPUTS = []
+# the last ones installed stay alive: CPython's print() holds `sys.stdout` without a reference between its writes (the
+# values, then the line's end), so a thread printing through one while the fit put the stream back read freed memory.
+# A few, not all: each keeps the stream it replaced (a user's capture buffer) alive.
+_RETIRED_OUTPUTS = collections.deque(maxlen=16)
 
 @contextlib.contextmanager
 def _silent(verbose: bool):
     "Swallow this thread's prints (tsai's 'encoder loaded from ...', fastai's console tables) unless `verbose`."
-    if verbose:
+    stream = sys.stdout
+    if verbose or (isinstance(stream, _ThreadOutput) and stream.quiets_this_thread()):  # already quiet: the fit's own
         yield
         return
-    stream = sys.stdout
-    quiet = _ThreadOutput(stream)
-    _INSTALLED_OUTPUTS.append(quiet)
-    sys.stdout = quiet
+    sys.stdout = quiet = _ThreadOutput(stream)
     try: yield
     finally:
-        quiet.active, quiet.swallowed = False, None  # from now on it passes everything through, and holds no text
+        # from now on it passes everything through, and holds neither text nor the thread
+        quiet.active, quiet.swallowed, quiet.thread = False, None, None
+        _RETIRED_OUTPUTS.append(quiet)
         if sys.stdout is quiet: sys.stdout = stream
 
 @contextlib.contextmanager
@@ -571,7 +577,7 @@ class TimeMAEClassifier(BaseClassifier):
         std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
         # one fit at a time (`_FITTING`): the seeding, the quiet output and the warning filters are the process's, and
         # two fits in threads (GridSearchCV with joblib's threading backend) left stdout swallowed and seeds mixed
-        with _FITTING, _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
+        with _FITTING, _silent(self.verbose), _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
             # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
             dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
@@ -703,7 +709,7 @@ class TimeMAETransformer(BaseTransformer):
     def _fit(self, X, y=None):
         X = _panel(X)
         _check_finite(X, 'X', self)
-        with _FITTING, _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:  # one fit at a time
+        with _FITTING, _silent(self.verbose), _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:  # one fit at a time
             weights = self.weights_path
             if weights is None and self.pretrain_epochs: weights = _pretrain(self, X, tmp)
             self.learn_ = _for_inference(_learner(self, _dls(X, None, self.batch_size, tmp), weights, tmp))
