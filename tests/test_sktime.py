@@ -758,3 +758,23 @@ def test_quiet_output_swallows_writelines_copies_and_keeps_few_streams_alive():
         del b, t
     gc.collect()
     assert sum(r() is not None for r in refs) <= 16           # the last few buffers, no thread
+
+
+def test_warning_filters_added_during_a_fit_in_another_thread_are_kept(bm):
+    """A fit swapped in its own copy of the process's warning filters (`catch_warnings`) for its whole length: a filter
+    the main thread added meanwhile went into the copy, and was gone when the fit ended."""
+    import threading, time
+    from tsai_timemae.sktime import _FITTING
+    X, y = bm[0], bm[1]                                        # 40 series: no warning from the fit itself
+    clf = TimeMAEClassifier(**{**TINY, 'pretrain_epochs': 5}, random_state=0)
+    with warnings.catch_warnings():                            # this test's own changes end with it
+        t = threading.Thread(target=clf.fit, args=(X, y))
+        t.start()
+        while _FITTING.acquire(blocking=False):                # until the fit holds its lock
+            _FITTING.release()
+            time.sleep(0.01)
+        time.sleep(0.05)                                       # and has entered its blocks
+        warnings.filterwarnings('ignore', message='a filter added during the fit')
+        assert t.is_alive()                                    # added while it ran (5 pretraining epochs)
+        t.join()
+        assert any(f[1] is not None and f[1].pattern == 'a filter added during the fit' for f in warnings.filters)

@@ -5,6 +5,7 @@
 # %% ../nbs/00_model.ipynb #7ecd4eac
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import math
@@ -155,12 +156,16 @@ class TimeMAEBackbone(nn.Module):
         return tokens.transpose(1, 2)                          # [bs, d_model, n_patches]
 
 # %% ../nbs/00_model.ipynb #c7a1f3e2
+# set while a caller has already said it (the sktime estimators, once per fit, before building two models): per thread,
+# which a warnings filter would not be (`catch_warnings` swaps the process's filter list, and another thread's changes)
+_CHANNELS_SAID = contextvars.ContextVar('timemae_channels_said', default=False)
+
 def warn_if_channels_last(c_in: int, seq_len: int, stacklevel: int = 2):
     """Warn when a series has more channels than steps: the usual sign of an array stored as [samples, steps, channels].
     tsai, sktime and TimeMAE read [samples, channels, steps]; a transposed array trains without an error, on patches
     cut across channels instead of time, so the mistake would only show as poor accuracy. A warning, not an error:
     some real data sets (many sensors, short recordings) do have more channels than steps."""
-    if c_in > seq_len:
+    if c_in > seq_len and not _CHANNELS_SAID.get():
         timemae_warn(f'The series have more channels ({c_in}) than time steps ({seq_len}). TimeMAE reads arrays as '
                      f'[samples, channels, steps]; if yours is [samples, steps, channels], transpose it first, e.g. '
                      f'`X.transpose(0, 2, 1)`. If it really has {c_in} channels of {seq_len} steps, ignore this warning.',

@@ -41,9 +41,9 @@ with warnings.catch_warnings():
 
     from tsai_timemae.data import standardize_by_channel
     from tsai_timemae.embeddings import POOLS, _embed_batches, eval_mode, get_embeddings, keep_random_state
-    from tsai_timemae.model import (TimeMAE, TimeMAEBackbone, as_panel, missing_labels, transpose_hint,
-                                    warn_if_channels_last)
-    from tsai_timemae.notices import TimeMAEWarning, _frames_to_user, timemae_warn
+    from tsai_timemae.model import (_CHANNELS_SAID, TimeMAE, TimeMAEBackbone, as_panel, missing_labels,
+                                    transpose_hint, warn_if_channels_last)
+    from tsai_timemae.notices import _frames_to_user, timemae_warn
     from tsai_timemae.pretrain import TimeMAEPretrain, default_pretrain_epochs
     from tsai_timemae.transfer import timemae_learner
     from tsai_timemae.weights import non_finite_weights, save_encoder_weights
@@ -443,9 +443,9 @@ def _channels_said_once(X: np.ndarray):
     have more channels than steps: said once, before either."""
     import sktime
     warn_if_channels_last(X.shape[1], X.shape[2], stacklevel=_frames_to_user(sktime))  # sktime's fit: the user's line
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='The series have more channels', category=TimeMAEWarning)
-        yield
+    said = _CHANNELS_SAID.set(True)  # not a warnings filter: a background fit's would undo the main thread's changes
+    try: yield
+    finally: _CHANNELS_SAID.reset(said)
 
 def _check_no_2d_array(X, cls_name: str):
     if isinstance(X, np.ndarray) and X.ndim == 2:
