@@ -488,6 +488,14 @@ def test_a_fit_on_more_channels_than_steps_warns_once_not_once_per_model(est_cls
     said = [x for x in w if 'more channels (12) than time steps (10)' in str(x.message)]
     assert len(said) == 1, [str(x.message)[:80] for x in w]
     assert said[0].filename == __file__  # the user's line, not contextlib's (the warning is said deep inside sktime's fit)
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    search = (make_pipeline(est_cls(**tiny), LogisticRegression()) if est_cls is TimeMAETransformer else
+              GridSearchCV(est_cls(**tiny), {'lr': [1e-3]}, cv=2))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        search.fit(X, y)                                       # it named scikit-learn's line in the pipeline or search
+    assert {x.filename for x in w if 'more channels (12)' in str(x.message)} == {__file__}
 
 
 def test_a_refit_that_fails_its_checks_leaves_no_earlier_model_to_predict_with(bm):
@@ -695,13 +703,15 @@ def test_prints_of_other_threads_during_a_quiet_fit_are_kept(bm):
     "The quiet fit swapped the process's stdout: what the main thread printed while a fit ran in another thread was lost."
     import contextlib, io, sys
     X, y = bm[0][FEW], bm[1][FEW]
-    buf, lines = io.StringIO(), iter(range(10**6))
-    with contextlib.redirect_stdout(buf):
+    import itertools
+    buf, lines = io.StringIO(), itertools.count()
+    with contextlib.redirect_stdout(buf):                      # as fast as it can: printing while the fit puts
+        # stdout back crashed the interpreter (print() holds sys.stdout without a reference between its writes)
         n = _fit_in_thread_while(TimeMAEClassifier(**TINY, random_state=0), X, y, lambda: print('main', next(lines)))
         after = sys.stdout
     assert after is buf                                        # the fit put back the stream it replaced
     printed = buf.getvalue().splitlines()
-    assert printed == [f'main {i}' for i in range(n)]          # every line, and nothing of the fit's own output
+    assert len(printed) == n and all(p == f'main {i}' for i, p in enumerate(printed))  # every line, none of the fit's
 
 
 def test_fit_time_window_advice_with_weights_path_and_a_prediction_during_another_fit(bm, tmp_path):
@@ -760,9 +770,10 @@ def test_quiet_output_swallows_writelines_copies_and_keeps_few_streams_alive():
     assert sum(r() is not None for r in refs) <= 16           # the last few buffers, no thread
 
 
-def test_warning_filters_added_during_a_fit_in_another_thread_are_kept(bm):
+def test_warning_filters_and_cudnn_flags_set_during_a_fit_in_another_thread_are_kept(bm):
     """A fit swapped in its own copy of the process's warning filters (`catch_warnings`) for its whole length: a filter
-    the main thread added meanwhile went into the copy, and was gone when the fit ended."""
+    the main thread added meanwhile went into the copy, and was gone when the fit ended. The seeded fit's end put back
+    cuDNN's flags as they were before it, over what another thread had set meanwhile."""
     import threading, time
     from tsai_timemae.sktime import _FITTING
     X, y = bm[0], bm[1]                                        # 40 series: no warning from the fit itself
@@ -776,5 +787,8 @@ def test_warning_filters_added_during_a_fit_in_another_thread_are_kept(bm):
         time.sleep(0.05)                                       # and has entered its blocks
         warnings.filterwarnings('ignore', message='a filter added during the fit')
         assert t.is_alive()                                    # added while it ran (5 pretraining epochs)
+        benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, True  # the seeding turns it off
         t.join()
         assert any(f[1] is not None and f[1].pattern == 'a filter added during the fit' for f in warnings.filters)
+    try: assert torch.backends.cudnn.benchmark is True         # the seeded fit put back its value from before
+    finally: torch.backends.cudnn.benchmark = benchmark

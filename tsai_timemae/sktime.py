@@ -92,7 +92,9 @@ def _seeded(random_state):
     with keep_random_state():
         set_seed(int(seed), reproducible=True)
         try: yield
-        finally: cudnn.deterministic, cudnn.benchmark = flags
+        finally:  # each flag back, unless another thread set it meanwhile (its value is no longer the seeding's)
+            if cudnn.deterministic is True: cudnn.deterministic = flags[0]
+            if cudnn.benchmark is False: cudnn.benchmark = flags[1]
 
 class _ThreadOutput:
     """`sys.stdout` while a fit is quiet: the fitting thread's prints go into a buffer, every other thread's to the
@@ -402,7 +404,7 @@ def _to_cpu(learn):
 
 # one call at a time moves and uses the fitted learners (another thread's clean-up would move one mid-prediction)
 _SERVING = threading.RLock()
-# one fit at a time changes the process's seeds, output and warning filters; predictions of fitted estimators go on
+# one fit at a time seeds the process's random streams (and cuDNN's flags); predictions of fitted estimators go on
 _FITTING = threading.RLock()
 
 @contextlib.contextmanager
@@ -442,7 +444,8 @@ def _channels_said_once(X: np.ndarray):
     """A fit builds two models (pretraining, then fine-tuning or features), each of which would warn that the series
     have more channels than steps: said once, before either."""
     import sktime
-    warn_if_channels_last(X.shape[1], X.shape[2], stacklevel=_frames_to_user(sktime))  # sktime's fit: the user's line
+    # the user's line, past sktime's fit and scikit-learn's Pipeline or GridSearchCV
+    warn_if_channels_last(X.shape[1], X.shape[2], stacklevel=_frames_to_user(sktime, libraries=True))
     said = _CHANNELS_SAID.set(True)  # not a warnings filter: a background fit's would undo the main thread's changes
     try: yield
     finally: _CHANNELS_SAID.reset(said)
@@ -575,8 +578,8 @@ class TimeMAEClassifier(BaseClassifier):
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
         pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
         std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
-        # one fit at a time (`_FITTING`): the seeding, the quiet output and the warning filters are the process's, and
-        # two fits in threads (GridSearchCV with joblib's threading backend) left stdout swallowed and seeds mixed
+        # one fit at a time (`_FITTING`): the random streams are the process's, and two fits in threads (GridSearchCV
+        # with joblib's threading backend) mixed their draws
         with _FITTING, _silent(self.verbose), _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
             # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
