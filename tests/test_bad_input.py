@@ -379,8 +379,9 @@ def test_readme_says_in_one_place_what_happens_with_bad_input():
 def test_channels_last_array_warns_and_names_the_transpose():
     "Read as [samples, channels, steps], a transposed array would train without an error on patches cut across channels."
     X, y = _data(c=40, T=3)                                  # 40 'channels' of 3 steps: a [N, T, C] array read as [N, C, T]
-    with pytest.warns(UserWarning, match=r'more channels \(40\) than time steps \(3\).*transpose.*X.transpose\(0, 2, 1\)'):
+    with pytest.warns(UserWarning, match=r'more channels \(40\) than time steps \(3\).*transpose.*X.transpose\(0, 2, 1\)') as w:
         ts_learner(_dls(X, y), TimeMAE, **{**SMALL, 'window': 3})
+    assert {x.filename for x in w if 'more channels' in str(x.message)} == {__file__}  # not tsai's models/utils.py
 
 
 def test_series_with_more_steps_than_channels_do_not_warn():

@@ -580,6 +580,7 @@ def test_normalised_targets_over_a_single_masked_patch_are_named_once():
             for _ in range(2): net(torch.randn(3, 2, length))
         named = [x for x in w if issubclass(x.category, TimeMAEWarning) and 'only one patch is masked' in str(x.message)]
         assert len(named) == expected, length
+        assert all(x.filename == __file__ for x in named)          # the caller's line, not torch's module call
 
 
 # -- MRR's distance: squared error or cosine ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from .layers import (  # noqa: F401
 from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
     _wrap_tsai, file_has_head, read_encoder_file, warn_assumed_settings)
-from .notices import timemae_warn
+from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'check_y_range', 'TimeMAE', 'has_labels',
@@ -211,7 +211,7 @@ class TimeMAE(nn.Module):
         if window is None: window, self.window_source = (DEFAULT_WINDOW, 'default') if seq_len is None else (auto_window(seq_len), 'seq_len')
         else: self.window_source = 'given'
         if seq_len is not None:
-            warn_if_channels_last(c_in, seq_len)
+            warn_if_channels_last(c_in, seq_len, stacklevel=_frames_to_user(libraries=True))  # the user's line, past tsai's ts_learner
             if seq_len < window:
                 raise ValueError(f'seq_len={seq_len} is shorter than one window ({window} steps). Use window <= {seq_len}, '
                                  f'or pad the series to at least {window} steps (an encoder pretrained with window={window} '

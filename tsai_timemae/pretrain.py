@@ -346,7 +346,8 @@ class TimeMAEPretrainer(nn.Module):
         timemae_warn('normalize_targets=True normalises the MRR targets over the masked patches of each series, but '
                      'only one patch is masked here, so the targets stay unnormalised (a single value has no spread). '
                      'Give the series more patches (a smaller window, or longer series) or a higher mask_ratio, or pass '
-                     "target_context='full' (the targets are then normalised over every patch).", stacklevel=4)
+                     "target_context='full' (the targets are then normalised over every patch).",
+                     stacklevel=_frames_to_user(libraries=True))  # the user's line: a fit, or a call of the network
 
     def _warn_alone(self):
         if getattr(self, '_warned_alone', False): return  # once per network (and none for one unpickled from before)
