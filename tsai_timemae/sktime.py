@@ -104,11 +104,11 @@ class _ThreadOutput:
     replaced `sys.stdout` during the fit and put this one back afterwards)."""
     def __init__(self, stream):
         self.stream, self.thread, self.active, self.swallowed = stream, threading.current_thread(), True, io.StringIO()
-    def _target(self): return self.swallowed if self.active and threading.current_thread() is self.thread else self.stream
+    def quiets_this_thread(self) -> bool: return self.active and threading.current_thread() is self.thread
+    def _target(self): return self.swallowed if self.quiets_this_thread() else self.stream
     def write(self, s): return self._target().write(s)
     def writelines(self, lines): self._target().writelines(lines)
     def flush(self): self._target().flush()
-    def quiets_this_thread(self) -> bool: return self.active and threading.current_thread() is self.thread
     def __getattr__(self, name):  # encoding, isatty, fileno: the stream's own
         if name == 'stream' or name.startswith('__'): raise AttributeError(name)  # a copy has no stream yet
         return getattr(self.stream, name)
@@ -563,8 +563,9 @@ class TimeMAEClassifier(BaseClassifier):
         _check_pretrain_epochs(self.pretrain_epochs)
         _pretrain_callback(self, _pretrain_options(self))  # TimeMAEPretrain checks its settings; it writes nothing
         arch = _arch(self)  # the architecture, built once (no data yet: a window of 8 when it is to be derived)
-        with torch.device('meta'):  # without weights: initialising them would draw from torch's random stream, which
-            TimeMAEBackbone(1, **{**arch, 'window': 8 if arch['window'] is None else arch['window']})  # another thread's fit uses
+        # on the meta device, without weights: initialising them would draw from torch's random stream, which another
+        # thread's seeded fit may be drawing from
+        with torch.device('meta'): TimeMAEBackbone(1, **{**arch, 'window': 8 if arch['window'] is None else arch['window']})
 
     def predict(self, X):
         with _with_fix(self): return super().predict(X)
