@@ -292,6 +292,11 @@ ROWS = [
      warns(r'is not loaded without pretrained=True.*starts untrained')),
     ('ts_learner', 'pretrained=True, a fastai checkpoint', lambda c: ts_learner(dls(X, Y), TimeMAE, pretrained=True, weights_path=bare_state_dict(c.tmp / 'ck.pth', n_heads=4), **NO_HEADS),
      warns(r'stores no architecture settings.*assuming n_heads=4, pre_norm=False')),
+    ('ts_learner', "a transfer learner's option (reinit=)",  # a bare "unexpected keyword argument" before
+     lambda c: ts_learner(dls(X[:, :2], Y), TimeMAE, pretrained=True, weights_path=c.weights, reinit='patch_embed'),
+     fails(TypeError, r"reinit is an option of the transfer learners.*fineall_learner\(dls, weights_path, \.\.\.\)")),
+    ('ts_learner', "transfer learners' options in arch_config", lambda c: ts_learner(dls(X, Y), TimeMAE, arch_config=dict(layer=1, freeze_encoder=True)),
+     fails(TypeError, r'layer, freeze_encoder are options of the transfer learners.*timemae_learner')),
     ('save_encoder_weights', 'a folder as the path', lambda c: save_encoder_weights(model(), c.tmp),
      fails(IsADirectoryError, r'is a folder, not a file name')),
     ('finelast_learner', 'missing weights file', lambda c: finelast_learner(dls(X, Y), c.tmp / 'nope.pth'),

@@ -451,6 +451,20 @@ def check_X(X, c_in: int, where: str = 'get_X_preds'):
 
 
 # %% ../nbs/00_model.ipynb #33bacfe8
+# the options of `timemae_learner` (finelast_learner, fineall_learner) that are not the model's
+_TRANSFER_OPTIONS = ('reinit', 'layer', 'freeze_encoder')
+
+def _refuse_learner_options(settings: dict):
+    """`ts_learner(dls, TimeMAE, reinit=...)` handed a transfer option to `TimeMAE.__init__`, which failed with a bare
+    "unexpected keyword argument": say which learner takes it."""
+    given = [k for k in _TRANSFER_OPTIONS if k in settings]
+    if not given: return
+    raise TypeError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of the transfer learners, "
+                    'not of the TimeMAE model that ts_learner builds: use finelast_learner(dls, weights_path, ...) or '
+                    "fineall_learner(dls, weights_path, ...) (e.g. reinit='patch_embed' for data with another channel "
+                    'count or window, layer=k to keep the first k blocks), or timemae_learner(dls, weights_path, '
+                    'freeze_encoder=True, ...).')
+
 def install_tsai_hooks(cls):
     """Make tsai build `cls` (TimeMAE) right without editing tsai: no classifier on unlabelled data, `seq_len` passed
     on, `check_dls` on the data, `check_X` in `Learner.get_X_preds`, `get_arch(cls.__name__)`, and with
@@ -465,6 +479,7 @@ def install_tsai_hooks(cls):
             if not (isinstance(arch, type) and issubclass(arch, cls)):
                 return orig(arch, c_in, c_out, seq_len, d, dls, *args, arch_config=arch_config, **kwargs)
             arch_config = dict(arch_config or {})
+            _refuse_learner_options({**arch_config, **kwargs})
             if dls is not None:
                 check_dls(dls, _item_channels(dls))  # before `dls.vars`, whose batch runs the batch transforms
                 c_in = dls.vars if c_in is None else c_in
