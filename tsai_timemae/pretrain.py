@@ -1339,7 +1339,8 @@ def _setting_value(v):
     except (TypeError, ValueError): return v
 
 def _differences(there: dict, now: dict) -> list[str]:
-    "The settings that differ, one level into a dict (`opt.wd`), so that a refusal names them, not two whole dicts."
+    """The settings that differ, one level into a dict (`opt.wd`), so that a refusal names them, not two whole dicts.
+    Values compare as Python's `==` does, the pretraining settings' repr too: `alpha=1` against `alpha=1.0` is none."""
     import ast
     def readable(v):  # the pretraining settings are stored as a dict's repr: compare them key by key too
         if not (isinstance(v, str) and v.startswith('{')): return v
@@ -1349,9 +1350,7 @@ def _differences(there: dict, now: dict) -> list[str]:
     out = []
     for k in dict.fromkeys([*now, *there]):
         a, b = readable(there.get(k)), readable(now.get(k))
-        if a == b:
-            if there.get(k) != now.get(k): out.append(f'{k}: {there.get(k)!r} there, {now.get(k)!r} now')  # 1 against 1.0
-            continue
+        if a == b: continue  # 1 and 1.0 (an int where the run had a float) train alike
         if isinstance(a, dict) and isinstance(b, dict):
             out += [f'{k}.{s}: {a.get(s)!r} there, {b.get(s)!r} now' for s in dict.fromkeys([*a, *b]) if a.get(s) != b.get(s)]
         else: out.append(f'{k}: {a!r} there, {b!r} now')
@@ -1493,8 +1492,8 @@ class PretrainCheckpoint(Callback):
         if 'opt' in there and 'opt' in mine:  # records of earlier versions: compare what both hold
             if 'hypers' in there['opt']: there['opt'], mine['opt'] = {'kind': there['opt'].get('kind')}, {'kind': mine['opt']['kind']}
             elif 'kind' not in there['opt']: mine['opt'].pop('kind')
-        if there != mine:
-            what = '; '.join(_differences(there, mine))
+        if differences := _differences(there, mine):  # by value: alpha=1 resumes a run of alpha=1.0
+            what = '; '.join(differences)
             raise ValueError(f'{self.path} was written by a run with other settings ({what}). '
                              'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate, '
                              'optimizer (opt_func, wd) and data (the same series, batch size, transforms), or delete the file '
