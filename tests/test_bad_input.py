@@ -866,3 +866,30 @@ def test_speed_report_only_refuses_measuring_options_and_small_reviews_of_speed_
     for kw in ({'pretrain_epochs': 0}, {'finetune_epochs': 1.5}):
         with pytest.raises(ValueError, match=f'{list(kw)[0]} must be a whole number of at least 1'):
             run_demo(target_dir=tmp_path / 'm', out_dir=tmp_path / 'o', **kw)
+
+
+def test_a_warning_past_tsais_ignore_leaves_the_filters_another_thread_sets_alone():
+    """Past tsai's blanket ignore the warning went out through an edited filter list, put back afterwards: a filter
+    another thread added meanwhile was lost with it (a training warning in a background fit undid the main thread's
+    `filterwarnings`). The filters are now read, never edited."""
+    import threading, time, warnings
+    from tsai_timemae.notices import timemae_warn
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', category=UserWarning)                  # what `import tsai.data.core` does
+        warnings.filterwarnings('ignore', message='from the other thread')       # decided, and silent
+        stop = threading.Event()
+        def warn_until_stopped():
+            while not stop.is_set(): timemae_warn('from the other thread')
+        other = threading.Thread(target=warn_until_stopped)
+        other.start()
+        lost, added = 0, 200
+        try:
+            for i in range(added):
+                mine = f'added by this thread {i}'
+                warnings.filterwarnings('ignore', message=mine)
+                time.sleep(0)                                                     # let the other thread run
+                lost += not any(f[1] is not None and f[1].pattern == mine for f in warnings.filters)
+        finally:
+            stop.set()
+            other.join()
+    assert lost == 0, f'{lost} of {added} filters lost'

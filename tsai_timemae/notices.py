@@ -48,22 +48,28 @@ def _frames_to_user(*packages, libraries: bool = False) -> int:
 
 _SHOWN = {'filters': None, 'keys': set()}  # what was shown past tsai's blanket ignores, and under which filters
 
-def _shown_before(message: str, stacklevel: int) -> bool:
-    """Whether the filters, tsai's blanket ignores left out, show this warning at most once per place ('default'),
-    module or session ('once') and it was shown there already. The detour below edits the filter list, which makes
-    Python forget every warning it had shown, so it would repeat on every call: this remembers them instead, and forgets
-    them when the user's filters change, as Python does (also on entering or leaving `catch_warnings`, which swaps in
-    another filter list). `stacklevel` counts from this function's caller's caller."""
-    try: f = sys._getframe(stacklevel)
-    except ValueError: f = None
-    module, filename, lineno = (f.f_globals.get('__name__', '<string>'), f.f_code.co_filename, f.f_lineno) if f else ('sys', 'sys', 1)
-    kept = [x for x in warnings.filters if not _blanket(x)]
+def _caller(stacklevel: int) -> tuple[str, str, int]:
+    "The module, file and line `warnings.warn(..., stacklevel)` would name, counted from the caller of `_caller`'s caller."
+    try: f = sys._getframe(stacklevel + 1)
+    except ValueError: return 'sys', 'sys', 1  # as `warnings.warn` does for a stack shallower than stacklevel
+    return f.f_globals.get('__name__', '<string>'), f.f_code.co_filename, f.f_lineno
+
+def _action(message: str, module: str, lineno: int) -> str:
+    "What the warnings filters, tsai's blanket ignores left out, do with this TimeMAEWarning: the first match decides."
+    kept = (f for f in list(warnings.filters) if not _blanket(f))  # a copy: another thread may edit the list meanwhile
+    return next((a for a, msg, cat, mod, ln in kept
+                 if (msg is None or msg.match(message)) and issubclass(TimeMAEWarning, cat)
+                 and (mod is None or mod.match(module)) and (not ln or ln == lineno)), warnings.defaultaction)
+
+def _shown_before(message: str, action: str, filename: str, lineno: int) -> bool:
+    """Whether `action` shows this warning at most once per place ('default'), module or session ('once') and it was
+    shown there already. Python keeps that record in each module's `__warningregistry__` only for warnings it decides
+    itself: this keeps it for the ones shown past tsai's ignores, and forgets it when the user's filters change, as
+    Python does (also on entering or leaving `catch_warnings`, which swaps in another filter list)."""
+    kept = [f for f in list(warnings.filters) if not _blanket(f)]
     if _SHOWN['filters'] != (id(warnings.filters), kept): _SHOWN['filters'], _SHOWN['keys'] = (id(warnings.filters), kept), set()
-    action = next((a for a, msg, cat, mod, ln in kept
-                   if (msg is None or msg.match(message)) and issubclass(TimeMAEWarning, cat)
-                   and (mod is None or mod.match(module)) and (not ln or ln == lineno)), 'default')
     key = {'once': (message,), 'module': (message, filename), 'default': (message, filename, lineno)}.get(action)
-    if key is None: return False  # 'always', 'error', 'ignore': the filters decide as usual
+    if key is None: return False  # 'always'
     if key in _SHOWN['keys']: return True
     _SHOWN['keys'].add(key)
     return False
@@ -73,12 +79,18 @@ def timemae_warn(message: str, stacklevel: int = 1):
     (`filterwarnings('ignore', category=UserWarning)`, `filterwarnings('ignore')`) were not there: every other filter
     (for `TimeMAEWarning`, for a message or a module, a catch-all 'error') decides as usual, in its usual order, and
     `python -W ignore` silences everything. `stacklevel` as in `warnings.warn`, counted from the caller of
-    `timemae_warn`."""
+    `timemae_warn`. Past a blanket ignore the filters are read, never edited (an edit, even undone at once, could drop a
+    filter another thread added meanwhile), and the warning goes where `warnings.warn` sends one: to
+    `warnings.showwarning`, or to the list of a `catch_warnings(record=True)`."""
     if _silenced_by_interpreter() or not any(map(_blanket, warnings.filters)):
         warnings.warn(message, TimeMAEWarning, stacklevel=stacklevel + 1)
         return
-    if _shown_before(message, stacklevel + 1): return
-    with warnings.catch_warnings():              # restores the filters afterwards
-        warnings.filters[:] = [f for f in warnings.filters if not _blanket(f)]
-        warnings.filterwarnings('default', category=TimeMAEWarning, append=True)  # also tells `warnings` the list changed
-        warnings.warn(message, TimeMAEWarning, stacklevel=stacklevel + 1)
+    module, filename, lineno = _caller(stacklevel)
+    action = _action(message, module, lineno)
+    if action == 'ignore': return
+    if action == 'error': raise TimeMAEWarning(message)
+    if _shown_before(message, action, filename, lineno): return
+    shown = warnings.WarningMessage(TimeMAEWarning(message), TimeMAEWarning, filename, lineno)
+    show = getattr(warnings, '_showwarnmsg', None)  # what `warnings.warn` calls: a replaced `showwarning` or the default
+    if show is not None: show(shown)
+    else: warnings.showwarning(shown.message, TimeMAEWarning, filename, lineno)
