@@ -543,11 +543,14 @@ def test_the_default_tag_names_other_folds_and_a_bad_run_file_stops_the_command_
     import tsai_timemae.probe as probe
     from tsai_timemae.probe import default_tag, run_probes
     assert default_tag(10, folds=3) == 'e10_folds=3' and default_tag(10) == 'e10'
+    # the same settings given in another order name the same folder (two folders of one run before)
+    assert default_tag(10, pretrain_kwargs={'mask_ratio': 0.5, 'beta': 2}, arch_kwargs={'n_layers': 4, 'd_model': 32}) == \
+        default_tag(10, pretrain_kwargs={'beta': 2, 'mask_ratio': 0.5}, arch_kwargs={'d_model': 32, 'n_layers': 4}) == 'e10_beta=2_mask_ratio=0.5_d_model=32_n_layers=4'
     rng = np.random.default_rng(0)
     split = lambda n: (rng.normal(size=(n, 1, 20)).astype('float32'), np.arange(n) % 2)
     big = TSDataset('Big', *split(1000), *split(50), *split(4))              # scored on its validation split
     first = run_probe(big, untrained_only=True, arch_kwargs={**TINY, 'window': 5}, folds=3, out_dir=tmp_path / 'b', verbose=False)
-    assert first['tag'] == 'untrained_n_layers=1_d_model=16_n_heads=2_d_ff=32_window=5'   # no folds there: none in the name
+    assert first['tag'] == 'untrained_d_ff=32_d_model=16_n_heads=2_n_layers=1_window=5'   # no folds there: none in the name
     assert first['folds'] == 5                                                # nor in the settings: the same run as this
     monkeypatch.setattr(probe, 'linear_probe_score', lambda *a, **k: pytest.fail('the same run was made again'))
     assert run_probe(big, untrained_only=True, arch_kwargs={**TINY, 'window': 5}, out_dir=tmp_path / 'b', verbose=False) == first

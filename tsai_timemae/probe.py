@@ -257,14 +257,16 @@ def _jsonable(o):
 def default_tag(epochs=None, steps=None, pretrain_kwargs=None, arch_kwargs=None, lr=DEFAULT_LR, bs=None,
                 sched='one_cycle', untrained_only=False, pretrain_fraction=None, by_recording=False,
                 unseen=False, augment=None, wd=None, folds=CV_FOLDS) -> str:
-    "A run name from the settings that differ from the defaults, e.g. `e10_tokenizer=codebook_n_layers=4`."
+    """A run name from the settings that differ from the defaults, e.g. `e10_tokenizer=codebook_n_layers=4`. The
+    settings of `--set` and of `--arch` are each named in sorted order: the same run given its options in another order
+    writes to the same folder."""
     parts = ['untrained'] if untrained_only else [f's{steps}' if steps else f'e{epochs}']
     if not untrained_only:
-        parts += [f'{k}={v}' for k, v in (pretrain_kwargs or {}).items()]
+        parts += [f'{k}={v}' for k, v in sorted((pretrain_kwargs or {}).items())]
         if lr != DEFAULT_LR: parts.append(f'lr={lr:g}')
         if sched != 'one_cycle': parts.append(sched)
         if wd is not None: parts.append(f'wd={wd:g}')
-    parts += [f'{k}={v}' for k, v in (arch_kwargs or {}).items()]
+    parts += [f'{k}={v}' for k, v in sorted((arch_kwargs or {}).items())]
     if bs: parts.append(f'bs={bs}')
     if pretrain_fraction is not None and not untrained_only: parts.append(f'frac={pretrain_fraction:g}')
     if by_recording: parts.append('rec')
