@@ -846,6 +846,7 @@ def test_the_probe_refuses_settings_it_would_record_and_never_use_and_a_refused_
         with pytest.raises(ValueError, match=match): check_setting_names(pre, arch)
     there, now = {'pretrain': repr({'mask_ratio': 0.6, 'vocab_size': 8})}, {'pretrain': repr({'mask_ratio': 0.6, 'vocab_size': 16})}
     assert _differences(there, now) == ['pretrain.vocab_size: 8 there, 16 now']
+    assert _differences({'n_acc': None, 'opt': {'wd': None}}, {'opt': {}}) == ['opt.wd: None there, absent now', 'n_acc: None there, absent now']
 
 
 def test_speed_report_only_refuses_measuring_options_and_small_reviews_of_speed_distributed_and_demo(tmp_path, capsys):
@@ -893,3 +894,40 @@ def test_a_warning_past_tsais_ignore_leaves_the_filters_another_thread_sets_alon
             stop.set()
             other.join()
     assert lost == 0, f'{lost} of {added} filters lost'
+
+
+def test_a_warning_past_tsais_ignore_is_recorded_in_every_new_catch_warnings_block(tmp_path, monkeypatch):
+    """Python forgets what it has shown on entering `catch_warnings`. Past tsai's blanket ignore the package kept its own
+    record keyed by the filter list's id, which the next block's list often reuses: the warning was missing from every
+    block after the first. And from an imported module, `stacklevel=2` named importlib instead of the import line."""
+    import sys, warnings
+    from tsai_timemae.notices import TimeMAEWarning, timemae_warn
+    counts = []
+    for _ in range(4):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.filterwarnings('ignore', category=UserWarning)           # what `import tsai.data.core` does
+            timemae_warn('recorded in each block')
+        counts.append(len(seen))
+    assert counts == [1, 1, 1, 1]
+    (tmp_path / 'warns_on_import.py').write_text('from tsai_timemae.notices import timemae_warn\n'
+                                                 "timemae_warn('said while importing', stacklevel=2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.filterwarnings('ignore', category=UserWarning)
+        import warns_on_import  # noqa: F401                                  # the line it must name
+    sys.modules.pop('warns_on_import', None)
+    assert [(w.category, w.filename) for w in seen] == [(TimeMAEWarning, __file__)]
+
+
+def test_the_unloaded_weights_path_warning_names_the_users_line(tmp_path):
+    "`ts_learner(dls, TimeMAE, weights_path=...)` without pretrained=True warned at a line above the user's (stacklevel 4)."
+    import warnings
+    from tsai_timemae.all import save_encoder_weights
+    w = save_encoder_weights(TimeMAE(3, None, **SMALL), tmp_path / 'enc.pth')
+    X, y = _data()
+    def build(): return ts_learner(_dls(X, y), TimeMAE, weights_path=w, **SMALL)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.filterwarnings('ignore', category=UserWarning)
+        build()
+    said = [x for x in seen if 'is not loaded without pretrained=True' in str(x.message)]
+    assert [(x.filename, x.lineno) for x in said] == [(__file__, build.__code__.co_firstlineno)]

@@ -295,6 +295,8 @@ ROWS = [
     ('ts_learner', "a transfer learner's option (reinit=)",  # a bare "unexpected keyword argument" before
      lambda c: ts_learner(dls(X[:, :2], Y), TimeMAE, pretrained=True, weights_path=c.weights, reinit='patch_embed'),
      fails(TypeError, r"reinit is an option of the transfer learners.*fineall_learner\(dls, weights_path, \.\.\.\)")),
+    ('TimeMAE.from_pretrained', "a transfer learner's option (layer=)", lambda c: TimeMAE.from_pretrained(c.weights, layer=1),
+     fails(TypeError, r'layer is an option of the transfer learners, not of the TimeMAE model that from_pretrained builds')),
     ('ts_learner', "transfer learners' options in arch_config", lambda c: ts_learner(dls(X, Y), TimeMAE, arch_config=dict(layer=1, freeze_encoder=True)),
      fails(TypeError, r'layer, freeze_encoder are options of the transfer learners.*timemae_learner')),
     ('save_encoder_weights', 'a folder as the path', lambda c: save_encoder_weights(model(), c.tmp),

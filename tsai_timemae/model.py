@@ -268,6 +268,7 @@ class TimeMAE(nn.Module):
         comes from the file (`arch_from_weights`): `kwargs` may repeat it, set what only training uses (`dropout`,
         `attn_dropout`, `ff_dropout`, `init_scheme`: `TRAINING_KEYS`; the file's values otherwise) or the head (`fc_dropout`, `custom_head`,
         `seq_len`); one that would change what the encoder computes (e.g. another `n_heads`) is an error."""
+        _refuse_learner_options(kwargs, 'that from_pretrained builds')
         sd, stored = read_encoder_file(weights_path)
         kwargs = given_settings(kwargs)
         model = cls(c_out=c_out, **{**arch_from_weights(sd, stored, kwargs, weights_path, exclude=()), **kwargs})
@@ -454,13 +455,13 @@ def check_X(X, c_in: int, where: str = 'get_X_preds'):
 # the options of `timemae_learner` (finelast_learner, fineall_learner) that are not the model's
 _TRANSFER_OPTIONS = ('reinit', 'layer', 'freeze_encoder')
 
-def _refuse_learner_options(settings: dict):
-    """`ts_learner(dls, TimeMAE, reinit=...)` handed a transfer option to `TimeMAE.__init__`, which failed with a bare
-    "unexpected keyword argument": say which learner takes it."""
+def _refuse_learner_options(settings: dict, where: str = 'that ts_learner builds'):
+    """`ts_learner(dls, TimeMAE, reinit=...)` (or `TimeMAE.from_pretrained(path, layer=2)`) handed a transfer option to
+    `TimeMAE.__init__`, which failed with a bare "unexpected keyword argument": say which learner takes it."""
     given = [k for k in _TRANSFER_OPTIONS if k in settings]
     if not given: return
     raise TypeError(f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'} of the transfer learners, "
-                    'not of the TimeMAE model that ts_learner builds: use finelast_learner(dls, weights_path, ...) or '
+                    f'not of the TimeMAE model {where}: use finelast_learner(dls, weights_path, ...) or '
                     "fineall_learner(dls, weights_path, ...) (e.g. reinit='patch_embed' for data with another channel "
                     'count or window, layer=k to keep the first k blocks), or timemae_learner(dls, weights_path, '
                     'freeze_encoder=True, ...).')
@@ -490,7 +491,7 @@ def install_tsai_hooks(cls):
             if weights_path is not None and not kwargs.get('pretrained'):
                 timemae_warn(f'weights_path={str(weights_path)!r} is not loaded without pretrained=True (tsai reads '
                              'the file only then), so this TimeMAE starts untrained: pass pretrained=True too, or use '
-                             'finelast_learner / fineall_learner.', stacklevel=4)
+                             'finelast_learner / fineall_learner.', stacklevel=_frames_to_user(libraries=True))  # past tsai's ts_learner
             if kwargs.get('pretrained') and weights_path is not None:  # the saved architecture, unless given (and equal)
                 sd, stored = read_encoder_file(weights_path)
                 kwargs, arch_config = given_settings(kwargs), given_settings(arch_config)

@@ -48,9 +48,21 @@ def _frames_to_user(*packages, libraries: bool = False) -> int:
 
 _SHOWN = {'filters': None, 'keys': set()}  # what was shown past tsai's blanket ignores, and under which filters
 
+def _importing(f) -> bool:
+    "A frame of Python's import machinery, which `warnings.warn` steps over (a module's import line, not importlib's)."
+    return 'importlib' in f.f_code.co_filename and '_bootstrap' in f.f_code.co_filename
+
 def _caller(stacklevel: int) -> tuple[str, str, int]:
-    "The module, file and line `warnings.warn(..., stacklevel)` would name, counted from the caller of `_caller`'s caller."
-    try: f = sys._getframe(stacklevel + 1)
+    """The module, file and line `warnings.warn(..., stacklevel)` would name, counted from the caller of `_caller`'s
+    caller: from level 2 on, the import machinery's frames are stepped over, as `warnings.warn` does."""
+    try:
+        f = sys._getframe(2)
+        if stacklevel <= 1 or _importing(f): f = sys._getframe(stacklevel + 1)
+        else:
+            for _ in range(stacklevel - 1):
+                f = f.f_back
+                while f is not None and _importing(f): f = f.f_back
+                if f is None: raise ValueError
     except ValueError: return 'sys', 'sys', 1  # as `warnings.warn` does for a stack shallower than stacklevel
     return f.f_globals.get('__name__', '<string>'), f.f_code.co_filename, f.f_lineno
 
@@ -66,8 +78,10 @@ def _shown_before(message: str, action: str, filename: str, lineno: int) -> bool
     shown there already. Python keeps that record in each module's `__warningregistry__` only for warnings it decides
     itself: this keeps it for the ones shown past tsai's ignores, and forgets it when the user's filters change, as
     Python does (also on entering or leaving `catch_warnings`, which swaps in another filter list)."""
-    kept = [f for f in list(warnings.filters) if not _blanket(f)]
-    if _SHOWN['filters'] != (id(warnings.filters), kept): _SHOWN['filters'], _SHOWN['keys'] = (id(warnings.filters), kept), set()
+    # the list itself, not its id: a `catch_warnings` block's list, freed on leaving it, may give its id to the next one's
+    kept, record = [f for f in list(warnings.filters) if not _blanket(f)], _SHOWN['filters']
+    if record is None or record[0] is not warnings.filters or record[1] != kept:
+        _SHOWN['filters'], _SHOWN['keys'] = (warnings.filters, kept), set()
     key = {'once': (message,), 'module': (message, filename), 'default': (message, filename, lineno)}.get(action)
     if key is None: return False  # 'always'
     if key in _SHOWN['keys']: return True

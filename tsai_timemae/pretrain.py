@@ -1338,6 +1338,13 @@ def _setting_value(v):
     try: return round(float(v), 12)
     except (TypeError, ValueError): return v
 
+def _plain(v):
+    """Settings with numpy's scalars as Python's numbers (`alpha=np.float64(0.5)` from a sweep's `np.linspace`): their
+    repr, `np.float64(0.5)`, would not read back, and a resume with `alpha=0.5` would be refused as another run."""
+    if isinstance(v, dict): return {k: _plain(x) for k, x in v.items()}
+    if type(v) in (list, tuple): return type(v)(_plain(x) for x in v)
+    return v.item() if isinstance(v, np.generic) else v
+
 def _differences(there: dict, now: dict) -> list[str]:
     """The settings that differ, one level into a dict (`opt.wd`), so that a refusal names them, not two whole dicts.
     Values compare as Python's `==` does, the pretraining settings' repr too: `alpha=1` against `alpha=1.0` is none."""
@@ -1347,13 +1354,14 @@ def _differences(there: dict, now: dict) -> list[str]:
         try: d = ast.literal_eval(v)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): return v
         return d if isinstance(d, dict) else v
+    absent = type('absent', (), {'__repr__': lambda self: 'absent'})()  # a key one side lacks differs from None
     out = []
     for k in dict.fromkeys([*now, *there]):
-        a, b = readable(there.get(k)), readable(now.get(k))
+        a, b = readable(there.get(k, absent)), readable(now.get(k, absent))
         if a == b: continue  # 1 and 1.0 (an int where the run had a float) train alike
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += [f'{k}.{s}: {a.get(s)!r} there, {b.get(s)!r} now' for s in dict.fromkeys([*a, *b]) if a.get(s) != b.get(s)]
-        else: out.append(f'{k}: {a!r} there, {b!r} now')
+        named = [f'{k}.{s}: {a.get(s, absent)!r} there, {b.get(s, absent)!r} now' for s in dict.fromkeys([*a, *b])
+                 if a.get(s, absent) != b.get(s, absent)] if isinstance(a, dict) and isinstance(b, dict) else []
+        out += named or [f'{k}: {a!r} there, {b!r} now']
     return out
 
 def dataset_fingerprint(ds, n: int = 256) -> str:
@@ -1428,12 +1436,12 @@ class PretrainCheckpoint(Callback):
                          'valid_fingerprint': self._fingerprint[1]},
                 # fastai's GradientAccumulation: how many series a step sums (None without it)
                 'n_acc': getattr(_accumulation(self.learn), 'n_acc', None),
-                'pretrain': repr({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
+                'pretrain': repr(_plain({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
                                  | {k: getattr(loss, k, None) for k in ('alpha', 'beta', 'gamma', 'label_smoothing')}
                                  # added in session 58: a state file written before it ran 'mse' and names none
                                  | ({} if getattr(loss, 'mrr_loss', 'mse') == 'mse' else {'mrr_loss': loss.mrr_loss})
                                  | {k: getattr(ema, k, None) for k in ('momentum', 'momentum_end')}
-                                 | {'vocab_size': net.tokenizer.vocab_size, **_settings_since(o.net_kwargs)})}
+                                 | {'vocab_size': net.tokenizer.vocab_size, **_settings_since(o.net_kwargs)}))}
 
     def _schedule(self):
         """The learning-rate schedule of this fit, as numbers: a `ParamScheduler`'s values (fit_one_cycle's) at five
