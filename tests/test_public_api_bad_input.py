@@ -18,7 +18,7 @@ from tsai.data.core import TSClassification, get_ts_dls
 from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 
-from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineall_learner, finelast_learner,
+from tsai_timemae.all import (TimeMAE, TimeMAEPretrain, evaluate_learner, fineall_learner, finelast_learner, flatten_probe_head,
                               get_embeddings, plot_embeddings, predict_labels, save_encoder_weights, timemae_learner)
 from tsai_timemae.bench import RESULT_SCHEMA, run_benchmark
 from tsai_timemae.demo import run_demo
@@ -329,6 +329,11 @@ ROWS = [
      fails(ValueError, r'NaN or inf.*impute')),
     ('finelast_learner', 'one class', lambda c: preds(fit(finelast_learner(dls(X, np.array(['a'] * 16)), c.weights)), X[:3]),
      ok(lambda p: p.shape == (3, 1))),
+    # the head's BatchNorm refused a training batch of one series (torch's "Expected more than 1 value per channel")
+    ('finelast_learner', 'one labelled training series', lambda c: preds(fit(finelast_learner(dls(X, np.array(['a'] * 16), splits=([0], list(range(1, 16)))), c.weights)), X[:3]),
+     ok(lambda p: p.shape == (3, 1) and torch.isfinite(p).all())),
+    ('finelast_learner', 'a batch size of 1', lambda c: preds(fit(finelast_learner(dls(X, Y, bs=1), c.weights, custom_head=flatten_probe_head)), X[:3]),
+     ok(lambda p: p.shape == (3, 4) and torch.isfinite(p).all())),
     ('fineall_learner', 'get_X_preds, wrong channels', lambda c: c.learner.get_X_preds(X[:, :2]),
      fails(ValueError, r'built for 3 channels.*X has 2.*same order')),
     ('fineall_learner', 'get_X_preds, one series of another length', lambda c: preds(c.learner, X[:1, :, :25]),

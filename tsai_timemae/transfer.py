@@ -25,8 +25,8 @@ from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, arch_from_weights, encod
                                   check_weights_path, pack_encoder, read_encoder_file)
 
 # %% auto #0
-__all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'linear_probe_head', 'PatchFlatten', 'flatten_probe_head',
-           'finelast_learner', 'fineall_learner', 'timemae_splitter', 'layer_decay']
+__all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'ProbeBatchNorm1d', 'linear_probe_head', 'PatchFlatten',
+           'flatten_probe_head', 'finelast_learner', 'fineall_learner', 'timemae_splitter', 'layer_decay']
 
 # %% ../nbs/03_transfer.ipynb #7d42827a
 #| export
@@ -247,13 +247,25 @@ def _refuse_target_dims(head: str, d, c_out: int):
                          f'per series (tsai passes d={d}, e.g. for several regression targets): the linear probe does not '
                          'take them. Fit one target per learner, e.g. y[:, 0] with TSRegression().')
 
+class ProbeBatchNorm1d(nn.BatchNorm1d):
+    """The probe heads' feature standardization, `BatchNorm1d(nf, affine=False)`, that also trains on a batch of one
+    series (a single labelled series, or `bs=1`), where torch refuses batch statistics: such a batch is standardized
+    with the running statistics, which it leaves as they are. Any other batch is `BatchNorm1d`'s."""
+    def __init__(self, nf: int): super().__init__(nf, affine=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var, None, None, False, 0., self.eps)
+        return super().forward(x)
+
 def linear_probe_head(nf: int, c_out: int, seq_len=None, d=None) -> nn.Sequential:
-    """FineLast's head, a linear classifier: mean pooling, a `BatchNorm1d` without affine parameters, `Linear`.
+    """FineLast's head, a linear classifier: mean pooling, a `BatchNorm1d` without affine parameters
+    (`ProbeBatchNorm1d`, which also takes a batch of one series), `Linear`.
     The normalization (as in MAE's linear probing, He et al. 2022) only standardizes each feature with running
     statistics, so the head stays one affine map and the probe does not depend on each feature's scale, as with the
     scaler in front of the authors' logistic regression."""
     _refuse_target_dims('linear_probe_head', d, c_out)
-    return nn.Sequential(GAP1d(1), nn.BatchNorm1d(nf, affine=False), nn.Linear(nf, c_out))
+    return nn.Sequential(GAP1d(1), ProbeBatchNorm1d(nf), nn.Linear(nf, c_out))
 
 class PatchFlatten(nn.Module):
     """`[bs, d_model, n_patches]` -> `[bs, n_patches * d_model]`: every patch's representation, in time order.
@@ -285,7 +297,7 @@ def flatten_probe_head(nf: int, c_out: int, seq_len: int, d=None) -> nn.Sequenti
     if seq_len is None:
         raise ValueError('flatten_probe_head needs the number of patches (seq_len), which comes from the series length.')
     nf_all = nf * seq_len
-    return nn.Sequential(PatchFlatten(seq_len), nn.BatchNorm1d(nf_all, affine=False), nn.Linear(nf_all, c_out))
+    return nn.Sequential(PatchFlatten(seq_len), ProbeBatchNorm1d(nf_all), nn.Linear(nf_all, c_out))
 
 def finelast_learner(dls, weights_path, **kwargs):
     """FineLast: frozen pretrained encoder; only a new linear classifier (`linear_probe_head`) on mean-pooled
