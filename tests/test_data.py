@@ -668,9 +668,9 @@ def test_numeric_labels_in_one_split_and_text_in_another_are_one_class_each(tmp_
 
 def test_validation_labels_of_a_class_training_lacks_are_refused():
     "tsai's TSClassification encodes them as the first class without a word: the validation loss counted them as that."
+    from tsai_timemae.model import TimeMAE  # first, as a user's imports: it makes tsai's ts_learner know TimeMAE
     from tsai.data.core import TSClassification, get_ts_dls
     from tsai.learner import ts_learner
-    from tsai_timemae.model import TimeMAE
     X = np.random.default_rng(0).normal(size=(26, 1, 16)).astype('float32')
     splits = (list(range(20)), list(range(20, 26)))
     for y, named in ((np.array(['a', 'b'] * 10 + ['a', 'b', 'c'] * 2), r"2 of the 6 validation labels .*\('c'; the training classes are \['a', 'b'\]\)"),
@@ -691,6 +691,17 @@ def test_validation_labels_of_a_class_training_lacks_are_refused():
                    n_layers=1, d_model=16, d_ff=32, n_heads=2)
     dls = get_ts_dls(X, np.arange(26) % 2, splits=splits, tfms=[None, TSClassification()], bs=4)
     assert ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2).dls.c == 2
+    # pretraining never reads the labels: the same DataLoaders pretrain (the README: "labels, if the dls has any, are
+    # ignored"); refused over a validation class before, and the refusal stays for the classifier built after it
+    from tsai_timemae.pretrain import TimeMAEPretrain
+    dls = get_ts_dls(X, np.array(['a', 'b'] * 10 + ['a', 'b', 'c'] * 2), splits=splits, tfms=[None, TSClassification()], bs=4)
+    for cb in (TimeMAEPretrain(vocab_size=4, n_decoder_layers=1, save_best=False, verbose=False), TimeMAEPretrain):
+        learn = ts_learner(dls, TimeMAE, cbs=cb, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2)
+        if cb is not TimeMAEPretrain:
+            with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+            assert np.isfinite(cb.history[-1]['valid_loss'])
+    with pytest.raises(ValueError, match=r"2 of the 6 validation labels belong to classes no training series has"):
+        ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2)
 
 
 def test_a_split_file_of_numpy_arrays_loads_and_an_unreadable_one_names_torchs_reason(tmp_path):

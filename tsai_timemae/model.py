@@ -366,17 +366,21 @@ def check_valid_classes(dls):
                          'loss and accuracy would count them as that class. Check their spelling and type (1 and \'1\' are '
                          'two labels), move some of those series to training, or leave them out of the validation split.')
 
-def check_dls(dls, c_in: int):
+# True while `ts_learner` builds a learner whose callbacks include `TimeMAEPretrain`, which never reads the labels
+_LABELS_UNREAD = contextvars.ContextVar('timemae_labels_unread', default=False)
+
+def check_dls(dls, c_in: int, labels: bool = True):
     """Refuse data a TimeMAE learner would silently learn wrong: missing labels (fastai maps them to the first class)
-    and batch-transform statistics for another number of channels (a `TSStandardize` fitted on other data broadcasts)."""
-    for split, ds in (('training', dls.train_ds), ('validation', dls.valid_ds)):
+    and batch-transform statistics for another number of channels (a `TSStandardize` fitted on other data broadcasts).
+    `labels=False` checks the inputs alone: pretraining ignores the labels a `DataLoaders` carries."""
+    for split, ds in (('training', dls.train_ds), ('validation', dls.valid_ds)) if labels else ():
         y = _labels(ds)
         bad = missing_labels(y) if y is not None else []
         if len(bad):
             raise ValueError(f'{len(bad)} of the {len(y)} {split} labels are missing (NaN or None), e.g. at positions '
                              f'{list(map(int, bad[:5]))} of that split; fastai would silently map them to a class (or train on NaN targets). Drop '
                              'those series, or pretrain on all series without labels (`get_ts_dls(X)`) and fine-tune on the labelled ones.')
-    check_valid_classes(dls)
+    if labels: check_valid_classes(dls)
     for tfm in getattr(getattr(dls.train, 'after_batch', None), 'fs', []):
         for attr in ('mean', 'std', 'min', 'max'):
             stat = getattr(tfm, attr, None)
@@ -482,7 +486,8 @@ def install_tsai_hooks(cls):
             arch_config = dict(arch_config or {})
             _refuse_learner_options({**arch_config, **kwargs})
             if dls is not None:
-                check_dls(dls, _item_channels(dls))  # before `dls.vars`, whose batch runs the batch transforms
+                # before `dls.vars`, whose batch runs the batch transforms; the labels unless pretraining ignores them
+                check_dls(dls, _item_channels(dls), labels=not _LABELS_UNREAD.get())
                 c_in = dls.vars if c_in is None else c_in
                 seq_len = dls.len if seq_len is None else seq_len
                 d = dls.d if d is None else d
@@ -514,6 +519,19 @@ def install_tsai_hooks(cls):
             return model
         return build_ts_model
     _wrap_tsai(tmu, ('build_ts_model', 'build_model', 'create_model'), make_build)
+
+    # `ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())` on labelled data: pretraining never reads the labels, so the
+    # label checks (missing ones, a validation class no training series has) are left out while it builds the model
+    from fastcore.foundation import L
+    pretraining = lambda cb: getattr(cb, 'ignores_labels', False) is True  # TimeMAEPretrain, or its class
+    def make_ts_learner(orig):
+        @functools.wraps(orig)  # its signature and doc in help() and completion
+        def ts_learner(*args, **kwargs):
+            token = _LABELS_UNREAD.set(any(map(pretraining, L(kwargs.get('cbs')))))
+            try: return orig(*args, **kwargs)
+            finally: _LABELS_UNREAD.reset(token)
+        return ts_learner
+    _wrap_tsai(tl, ('ts_learner',), make_ts_learner)
 
     def make_get_arch(orig):
         def get_arch(arch_name): return cls if arch_name == cls.__name__ else orig(arch_name)

@@ -862,6 +862,7 @@ class TimeMAEPretrain(Callback):
     several fits, the interrupted one resumes; a further fit after it trains anew). It joins the learner however it is
     attached (`ts_learner(cbs=)`, `learn.add_cb`, `learn.fit(cbs=)`); one per learner."""
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
+    ignores_labels = True  # `ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())` leaves out the label checks (`install_tsai_hooks`)
     parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')
     pooled = ('ppl', 'mcc_norm', 'rep_std')  # computed once per epoch from pooled sums (`pooled_stats`), not batch means
 
