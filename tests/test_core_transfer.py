@@ -536,3 +536,23 @@ def test_tsais_transfer_weights_in_the_users_namespace_is_the_strict_one():
     import tsai.all
     import tsai.models.utils as tmu
     assert tsai.all.transfer_weights is tmu.transfer_weights and hasattr(tmu.transfer_weights, '_tsai_original')
+
+
+def test_the_probe_heads_batchnorm_takes_one_series_and_is_batchnorm_otherwise():
+    """FineLast's head failed with torch's "Expected more than 1 value per channel" on a training batch of one series.
+    One value per feature is standardized with the running statistics, unchanged; everything else is BatchNorm1d's."""
+    from tsai_timemae.transfer import ProbeBatchNorm1d
+    torch.manual_seed(0)
+    ours, theirs = ProbeBatchNorm1d(5), torch.nn.BatchNorm1d(5, affine=False)
+    for shape in ((4, 5), (1, 5, 3), (2, 5, 1)):                     # several values per feature: the same as torch's
+        x = torch.randn(shape)
+        assert torch.equal(ours(x), theirs(x)) and torch.equal(ours.running_mean, theirs.running_mean)
+    ours.eval(); theirs.eval()
+    x = torch.randn(3, 5)
+    assert torch.equal(ours(x), theirs(x))
+    ours.train()
+    before = ours.running_mean.clone(), ours.running_var.clone(), int(ours.num_batches_tracked)
+    one = torch.randn(1, 5)
+    assert torch.allclose(ours(one), (one - before[0]) / (before[1] + ours.eps).sqrt())
+    assert torch.equal(ours.running_mean, before[0]) and int(ours.num_batches_tracked) == before[2]
+    assert ProbeBatchNorm1d(5, eps=1e-3).eps == 1e-3 and ProbeBatchNorm1d(5).affine is False

@@ -700,8 +700,12 @@ def test_validation_labels_of_a_class_training_lacks_are_refused():
         if cb is not TimeMAEPretrain:
             with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
             assert np.isfinite(cb.history[-1]['valid_loss'])
-    with pytest.raises(ValueError, match=r"2 of the 6 validation labels belong to classes no training series has"):
+    with pytest.raises(ValueError, match=r"2 of the 6 validation labels belong to classes no training series has.*"
+                                         r"To pretrain on these series instead.*cbs=TimeMAEPretrain\(\)"):
         ts_learner(dls, TimeMAE, window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2)
+    # callbacks given as a generator are read once and passed on (the first version of this check dropped them)
+    learn = ts_learner(dls, TimeMAE, cbs=(cb for cb in [TimeMAEPretrain(save_best=False)]), window=4, n_layers=1, d_model=16, d_ff=32, n_heads=2)
+    assert any(isinstance(cb, TimeMAEPretrain) for cb in learn.cbs)
 
 
 def test_a_split_file_of_numpy_arrays_loads_and_an_unreadable_one_names_torchs_reason(tmp_path):

@@ -6,6 +6,7 @@ class, missing labels, unseen labels, unequal lengths, pandas input, missing and
 Every row ends in either a documented, correct result (`ok(check)`) or an error whose message names the problem and
 the fix (`fails(type, pattern)`); after every row, no half-written file (an atomic write's `.tmp`) is left behind.
 Models are tiny and epochs 1: the whole table runs in about a minute on one CPU thread."""
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -548,9 +549,10 @@ ROWS = [
                 for folder, name in (('X', 'm_seed0 (copy).json'), ('X_old', 'm_seed0.json'))],
      ok(lambda r: all(x[0] == 2 and 'holds the same run as' in x[1] and 'a copy would count as one more run' in x[1]
                       and 'Traceback' not in x[1] for x in r))),
-    ('timemae', 'bench and demo --bs 1 (torch failed after the whole pretraining)',
-     lambda c: [cli('bench', 'BasicMotions', '--bs', '1'), cli('demo', '--bs', '1')],
-     ok(lambda r: all(x[0] == 2 and "--bs: expected a batch size" in x[1] and "of at least 2, got '1'" in x[1] for x in r))),
+    ('timemae', 'bench --bs 1 (torch failed after the whole pretraining), demo --bs 0',
+     lambda c: [cli('bench', 'BasicMotions', '--bs', '1'), cli('demo', '--bs', '0')],
+     ok(lambda r: r[0][0] == 2 and "--bs: expected a batch size" in r[0][1] and "of at least 2, got '1'" in r[0][1]
+        and r[1][0] == 2 and "--bs: expected a whole number of at least 1, got '0'" in r[1][1])),
     ('timemae', 'bench --report-only with --root, --threads or --no-bar (ignored before)',
      lambda c: [cli('bench', '--report-only', *o) for o in (('--root', 'nowhere'), ('--threads', '1'), ('--no-bar',))],
      ok(lambda r: all(x[0] == 2 and '--report-only runs nothing' in x[1] for x in r)
@@ -562,8 +564,12 @@ ROWS = [
      ok(lambda r: "got 'bpe'" in r[0] and "Unknown method 'rocket'" in r[1] and "'NoSuchData' not found" in r[2])),
     ('run_benchmark', 'bs=1', lambda c: run_benchmark(['BasicMotions'], bs=1, report=None),
      fails(ValueError, r'bs \(--bs\) must be a whole number of at least 2.*got 1')),
-    ('run_demo', 'bs=1', lambda c: run_demo(bs=1, target_dir=c.tmp / 'm', out_dir=c.tmp / 'o'),
-     fails(ValueError, r'bs must be a whole number of at least 2.*got 1')),
+    ('run_demo', 'bs=0', lambda c: run_demo(bs=0, target_dir=c.tmp / 'm', out_dir=c.tmp / 'o'),
+     fails(ValueError, r'bs must be a whole number of at least 1, got 0')),
+    ('run_demo', 'bs=1 (refused before: its heads train on a batch of one)',
+     lambda c: run_demo(bs=1, pretrain_epochs=1, finetune_epochs=1, n_draws=1, arch=dict(NO_HEADS, window=10, n_heads=1),
+                        target_dir=c.tmp / 'm', out_dir=c.tmp / 'o', verbose=False),
+     ok(lambda r: len(r) == 4 and all(math.isfinite(m['accuracy_mean']) for m in r.values()))),
     ('timemae', "bench --report ''", lambda c: cli('bench', 'BasicMotions', '--report', ''),
      ok(lambda r: r[0] == 2 and '--report is empty' in r[1])),
     ('timemae', 'bench --report-only with data sets (ignored before)', lambda c: cli('bench', 'BasicMotions', '--report-only'),

@@ -44,10 +44,10 @@ def positive_int(text: str) -> int:
     return _whole_number(text, 1)
 
 def batch_size_int(text: str) -> int:
-    """An argparse type for the batch size of a run that trains a classifier: a whole number of at least 2. The heads'
-    BatchNorm (and tsai's InceptionTimePlus and TSTPlus) cannot train on a batch of one series, and torch's error would
-    come after the whole pretraining."""
-    return _whole_number(text, 2, 'a batch size (series per batch; a batch of one cannot train the BatchNorm of the heads)')
+    """An argparse type for the batch size of a run that trains tsai's classifiers (`timemae bench`): a whole number of
+    at least 2. InceptionTimePlus's and TSTPlus's BatchNorm cannot train on a batch of one series, and torch's error
+    would come after the whole pretraining."""
+    return _whole_number(text, 2, "a batch size (series per batch; a batch of one cannot train the BatchNorm of tsai's classifiers)")
 
 def refuse_unused(args, add_args, names, why: str):
     """Refuse options given with a mode that does not use them (`--report-only --seeds 7`, `--untrained-only

@@ -21,7 +21,7 @@ from fastai.torch_core import set_seed
 from tsai.data.core import TSClassification, get_ts_dls
 from tsai.learner import ts_learner
 
-from .cli import batch_size_int, positive_int, seed_int
+from .cli import positive_int, seed_int
 from .data import check_label_fraction, label_subset, sktime_bundled_folder, standardize_by_channel
 from .evaluate import evaluate_learner
 from .model import TimeMAE
@@ -152,8 +152,8 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     for name, v in (('pretrain_epochs', pretrain_epochs), ('finetune_epochs', finetune_epochs)):  # else an error after training
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f'{name} must be a whole number of at least 1, got {v!r}.')
-    if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 2:  # torch's BatchNorm error would come after the pretraining
-        raise ValueError(f'bs must be a whole number of at least 2 (a batch of one series cannot train the heads\' BatchNorm), got {bs!r}.')
+    if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
+        raise ValueError(f'bs must be a whole number of at least 1, got {bs!r}.')
     check_writable_folder(target_dir, 'target_dir (--target-dir)')  # before the runs, not after them
     check_writable_folder(out_dir, 'out_dir (--out-dir)')
     Xtr, ytr, Xte, yte = load_basic_motions()
@@ -210,7 +210,7 @@ def add_args(p):
     p.add_argument('--label-fraction', type=float, default=0.2,
                    help='share of the training labels fine-tuning may use (stratified, at least one per class; default: 0.2)')
     p.add_argument('--draws', type=positive_int, default=3, help='draws of the labelled series to average over (default: 3)')
-    p.add_argument('--bs', type=batch_size_int, default=16, help='batch size (default: 16; at least 2)')
+    p.add_argument('--bs', type=positive_int, default=16, help='batch size (default: 16)')
     p.add_argument('--seed', type=seed_int, default=0, help='seed of the pretraining and the draws (default: 0)')
     p.add_argument('--target-dir', default='models', help='where the pretrained encoder is saved (default: ./models)')
     p.add_argument('--out-dir', default='demo_results', help='where the table and the plot are saved (default: ./demo_results)')

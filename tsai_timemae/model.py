@@ -372,15 +372,28 @@ _LABELS_UNREAD = contextvars.ContextVar('timemae_labels_unread', default=False)
 def check_dls(dls, c_in: int, labels: bool = True):
     """Refuse data a TimeMAE learner would silently learn wrong: missing labels (fastai maps them to the first class)
     and batch-transform statistics for another number of channels (a `TSStandardize` fitted on other data broadcasts).
-    `labels=False` checks the inputs alone: pretraining ignores the labels a `DataLoaders` carries."""
-    for split, ds in (('training', dls.train_ds), ('validation', dls.valid_ds)) if labels else ():
+    `labels=False` checks the inputs alone: pretraining ignores the labels a `DataLoaders` carries. A refusal over
+    the labels is marked `about_labels` on the error."""
+    if labels:
+        try: _check_labels(dls)
+        except ValueError as e:
+            e.about_labels = True
+            raise
+    _check_batch_stats(dls, c_in)
+
+def _check_labels(dls):
+    "Missing labels in either split, and labels the label transform would encode as another class (`check_valid_classes`)."
+    for split, ds in (('training', dls.train_ds), ('validation', dls.valid_ds)):
         y = _labels(ds)
         bad = missing_labels(y) if y is not None else []
         if len(bad):
             raise ValueError(f'{len(bad)} of the {len(y)} {split} labels are missing (NaN or None), e.g. at positions '
                              f'{list(map(int, bad[:5]))} of that split; fastai would silently map them to a class (or train on NaN targets). Drop '
                              'those series, or pretrain on all series without labels (`get_ts_dls(X)`) and fine-tune on the labelled ones.')
-    if labels: check_valid_classes(dls)
+    check_valid_classes(dls)
+
+def _check_batch_stats(dls, c_in: int):
+    "Batch-transform statistics fitted on another number of channels."
     for tfm in getattr(getattr(dls.train, 'after_batch', None), 'fs', []):
         for attr in ('mean', 'std', 'min', 'max'):
             stat = getattr(tfm, attr, None)
@@ -487,7 +500,14 @@ def install_tsai_hooks(cls):
             _refuse_learner_options({**arch_config, **kwargs})
             if dls is not None:
                 # before `dls.vars`, whose batch runs the batch transforms; the labels unless pretraining ignores them
-                check_dls(dls, _item_channels(dls), labels=not _LABELS_UNREAD.get())
+                if not _LABELS_UNREAD.get():
+                    try: check_dls(dls, _item_channels(dls), labels=True)
+                    except ValueError as e:
+                        if not getattr(e, 'about_labels', False): raise
+                        raise ValueError(f'{e} To pretrain on these series instead (pretraining reads no labels), pass '
+                                         'the callback to ts_learner itself, ts_learner(dls, TimeMAE, cbs='
+                                         'TimeMAEPretrain()), or build the DataLoaders without y.') from None
+                check_dls(dls, _item_channels(dls), labels=False)
                 c_in = dls.vars if c_in is None else c_in
                 seq_len = dls.len if seq_len is None else seq_len
                 d = dls.d if d is None else d
@@ -525,9 +545,14 @@ def install_tsai_hooks(cls):
     from fastcore.foundation import L
     pretraining = lambda cb: getattr(cb, 'ignores_labels', False) is True  # TimeMAEPretrain, or its class
     def make_ts_learner(orig):
+        at = list(inspect.signature(orig).parameters).index('cbs')  # its place, for callbacks given by position
         @functools.wraps(orig)  # its signature and doc in help() and completion
         def ts_learner(*args, **kwargs):
-            token = _LABELS_UNREAD.set(any(map(pretraining, L(kwargs.get('cbs')))))
+            given = kwargs.get('cbs') if 'cbs' in kwargs else args[at] if len(args) > at else None
+            cbs = None if given is None else list(L(given))  # read once: a generator passes on as a list
+            if 'cbs' in kwargs: kwargs['cbs'] = cbs
+            elif len(args) > at: args = (*args[:at], cbs, *args[at + 1:])
+            token = _LABELS_UNREAD.set(any(map(pretraining, L(cbs))))
             try: return orig(*args, **kwargs)
             finally: _LABELS_UNREAD.reset(token)
         return ts_learner

@@ -860,7 +860,10 @@ class TimeMAEPretrain(Callback):
     Long runs: `save_every=N` writes the whole pretraining state every N epochs to `target_dir/fname_state.pth`
     (`PretrainCheckpoint`); after a crash, the same script with `resume=True` continues from it (in a script of
     several fits, the interrupted one resumes; a further fit after it trains anew). It joins the learner however it is
-    attached (`ts_learner(cbs=)`, `learn.add_cb`, `learn.fit(cbs=)`); one per learner."""
+    attached (`ts_learner(cbs=)`, `learn.add_cb`, `learn.fit(cbs=)`); one per learner. Pretraining reads no labels, but
+    only when it is given to `ts_learner(dls, TimeMAE, cbs=...)` itself does a labelled `DataLoaders` skip the label
+    checks (a validation class no training series has, missing labels): attached later, it meets a model that was
+    built, and checked, as a classifier."""
     order = 5  # before Recorder (50): the MCC/MRR columns must exist when it names its columns
     ignores_labels = True  # `ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())` leaves out the label checks (`install_tsai_hooks`)
     parts = ('mcc', 'mrr', 'ppl', 'mcc_acc', 'mcc_norm', 'copy_acc', 'rep_std')

@@ -5,6 +5,7 @@
 # %% ../nbs/03_transfer.ipynb #fd6dac51
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from functools import partial
@@ -249,12 +250,14 @@ def _refuse_target_dims(head: str, d, c_out: int):
 
 class ProbeBatchNorm1d(nn.BatchNorm1d):
     """The probe heads' feature standardization, `BatchNorm1d(nf, affine=False)`, that also trains on a batch of one
-    series (a single labelled series, or `bs=1`), where torch refuses batch statistics: such a batch is standardized
-    with the running statistics, which it leaves as they are. Any other batch is `BatchNorm1d`'s."""
-    def __init__(self, nf: int): super().__init__(nf, affine=False)
+    value per feature (one series: a single labelled series, or `bs=1`), where torch refuses batch statistics: such a
+    batch is standardized with the running statistics, which it leaves as they are. Any other batch is
+    `BatchNorm1d`'s. So with `bs=1` throughout, the statistics stay at their start (mean 0, variance 1) and the head
+    is the linear layer alone. `SyncBatchNorm.convert_sync_batchnorm` makes it a plain `SyncBatchNorm`, without this."""
+    def __init__(self, num_features: int, **kwargs): super().__init__(num_features, **{'affine': False, **kwargs})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and x.shape[0] == 1:
+        if self.training and x.shape[0] * math.prod(x.shape[2:]) == 1:  # what torch refuses: one value per feature
             return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var, None, None, False, 0., self.eps)
         return super().forward(x)
 
