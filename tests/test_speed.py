@@ -72,6 +72,13 @@ def test_run_benchmark_writes_tables_plot_and_report(tmp_path):
     env = json.loads((tmp_path / 'results.json').read_text())['env']
     assert env['models']['timemae_pretrain']['tokenizer'] == 'kmeans' and env['models']['tstplus']['d_model'] == 128
     assert "tokenizer 'kmeans'" in md and 'not at equal size' in md and 'set-up before the first step' in md
+    # the page's rewrite command runs as printed (it said "add `--report-only`", which the measuring options refuse)
+    import re
+    from tsai_timemae.cli import main
+    rewrite = re.search(r'`(timemae speed --report-only --out [^`]+)`', md).group(1)
+    assert rewrite == f'timemae speed --report-only --out {tmp_path}'
+    (tmp_path / 'speed.md').unlink()
+    assert main(rewrite.split()[1:]) in (0, None) and (tmp_path / 'speed.md').read_text() == md
 
 
 def test_the_sweep_plot_takes_memory_figures_of_zero(tmp_path):

@@ -554,8 +554,9 @@ def write_report(res: dict, out: str | Path, notes: str | Path | None = None) ->
              f"{env['load_after'][0]:.2f} after, {min(_loads(res), default=0):.1f} to {max(_loads(res), default=0):.1f} at the "
              f"measurements, on {env['cores']} cores; {_rounds_text(res['config'].get('rounds', 1))}. Other jobs shared the "
              'machine, so compare the ratios, measured side by side in the same run, rather than the absolute figures.', '',
-             f"Regenerate everything in this section (tables, CSV/JSON, plot): `{env['command']}` (about 4 minutes a round on a quiet "
-             'machine; add `--report-only` to rewrite this page from `results.json` and `notes.md` without measuring).', '',
+             f"Regenerate everything in this section (tables, CSV/JSON, plot): `{env['command']}` (it took the minutes above); "
+             f"`timemae speed --report-only --out {out}` rewrites this page from `results.json` and `notes.md` without "
+             'measuring.', '',
              '### HAR configuration (9 channels, length 128, batch '
              f"{res['config']['bs']}; TimeMAE window 8, d_model 64, 8 layers)", '', _models_text(env), '',
              'Throughput is the median whole fastai step after warm-up (data loading, batch transforms, masking, forward, '
