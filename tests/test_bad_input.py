@@ -331,12 +331,19 @@ def test_true_and_false_in_any_case_are_switches_on_the_command_line():
     assert key_value(shlex.split(format_key_value('tokenizer', 'false'))[0])[1] == 'false'  # the string reads back as one
 
 
-def test_a_probe_tag_that_starts_with_a_dash_is_refused(tmp_path, monkeypatch, capsys):
+def test_a_probe_tag_that_starts_with_a_dash_or_is_blank_and_a_setting_given_twice_are_refused(tmp_path, monkeypatch, capsys):
     "PROBE.md's command to regenerate it would pass `--tag -x`, which argparse reads as an option."
     from tsai_timemae.cli import main
     monkeypatch.chdir(tmp_path)
     assert main(['probe', 'BasicMotions', '--tag=-x', '--untrained-only', '--out-dir', 'out']) == 2
     assert 'A tag must not start with "-"' in capsys.readouterr().err
+    # a blank tag made a folder named ' '; a setting given twice kept its last value without a word
+    assert main(['probe', 'BasicMotions', '--tag', ' ', '--untrained-only', '--out-dir', 'out']) == 2
+    assert "A tag must be a plain file name, without spaces at either end, got ' '" in capsys.readouterr().err
+    for option, key in (('--set', 'mask_ratio'), ('--arch', 'n_layers')):
+        assert main(['probe', 'BasicMotions', option, f'{key}=1', option, f'{key}=2', '--epochs', '1', '--out-dir', 'out']) == 2
+        assert f'{option} {key}= is given twice, 1 and 2: one run takes one value' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
 
 
 def test_sigterm_and_sighup_end_a_command_as_ctrl_c_does():

@@ -450,7 +450,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         folds = CV_FOLDS
     tag = tag or default_tag(epochs, steps, pretrain_kwargs, arch_kwargs, lr, bs, sched, untrained_only, pretrain_fraction,
                              by_recording, unseen, augment, wd, folds)
-    if not tag or tag in ('.', '..') or '/' in tag or '\\' in tag: raise ValueError(f'A tag must be a plain file name, got {tag!r}.')
+    if not tag.strip() or tag in ('.', '..') or '/' in tag or '\\' in tag or tag != tag.strip():  # ' ' made a folder ' '
+        raise ValueError(f'A tag must be a plain file name, without spaces at either end, got {tag!r}.')
     if tag.startswith('-'):  # PROBE.md's command to regenerate it would read `--tag -x` as an option
         raise ValueError(f'A tag must not start with "-", got {tag!r}: the command that regenerates it could not pass it.')
     if tag == 'untrained' and not untrained_only: raise ValueError("The tag 'untrained' is kept for --untrained-only runs.")
@@ -907,6 +908,13 @@ def run(args):
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
+    for option, pairs in (('--set', args.set), ('--arch', args.arch)):  # dict() would keep the last without a word
+        seen = {}
+        for k, v in pairs:
+            if k in seen and seen[k] != v:
+                raise ValueError(f'{option} {k}= is given twice, {seen[k]!r} and {v!r}: one run takes one value. Give it '
+                                 'once (one command per value to compare).')
+            seen[k] = v
     run_probes(args.datasets, args.seeds, args.out_dir, epochs=args.epochs or DEFAULT_EPOCHS, steps=args.steps,
                pretrain_kwargs=dict(args.set), arch_kwargs=dict(args.arch), lr=args.lr, bs=args.bs, sched=args.sched,
                every=args.every, tag=args.tag, force=args.force, untrained_only=args.untrained_only, folds=args.folds,
