@@ -510,6 +510,16 @@ def test_an_option_the_command_does_not_know_points_to_that_commands_help_and_th
     with pytest.raises(SystemExit): main(['probe', 'HAR', '--label-fraction', '0.2'])  # a bench option: no near miss
     err = capsys.readouterr().err
     assert 'did you mean' not in err and '`timemae probe --help`' in err
+    assert "the label fractions are timemae bench's" in err and 'is a data set' not in err  # '0.2' was offered as one
+    # an option of the other command names what this one takes; its value is not taken for a data set
+    for argv, said in ((['bench', 'HAR', '--epochs', '20'], 'bench takes --pretrain-epochs and --finetune-epochs'),
+                       (['probe', 'GunPoint', '--pretrain-epochs', '1'], 'probe takes --epochs (or --steps)'),
+                       (['probe', 'HAR', '--quick'], 'use --epochs 1 for a quick run')):
+        with pytest.raises(SystemExit): main(argv)
+        err = capsys.readouterr().err
+        assert said in err and 'is a data set' not in err, err
+    with pytest.raises(SystemExit): main(['bench', 'BasicMotions', '--quick', 'GunPoint'])  # a data set after the options
+    assert "If 'GunPoint' is a data set, name all the data sets together" in capsys.readouterr().err
     with pytest.raises(SystemExit): main(['bench', 'HAR', '--label-frac', '0.2', '--bogus'])  # an abbreviation argparse takes
     err = capsys.readouterr().err
     assert 'unrecognized arguments: --bogus (`timemae bench --help`' in err and 'did you mean' not in err

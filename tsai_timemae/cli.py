@@ -19,8 +19,9 @@ from pathlib import Path
 import warnings
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'OUTPUT_OPTIONS', 'positive_int', 'batch_size_int', 'refuse_unused', 'seed_int',
-           'positive_float', 'exact_text', 'non_negative_float', 'CommandParser', 'stops_as_interrupts', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'OTHER_COMMANDS_OPTIONS', 'OUTPUT_OPTIONS', 'positive_int', 'batch_size_int',
+           'refuse_unused', 'seed_int', 'positive_float', 'exact_text', 'non_negative_float', 'CommandParser',
+           'stops_as_interrupts', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -81,6 +82,16 @@ def non_negative_float(text: str) -> float:
     if v is None or not 0 <= v < float('inf'): raise argparse.ArgumentTypeError(f'expected a number of at least 0, got {text!r}')
     return v
 
+# options of one command given to another, as (command, option): what that command takes instead
+OTHER_COMMANDS_OPTIONS = {
+    ('bench', '--epochs'): 'bench takes --pretrain-epochs and --finetune-epochs; --epochs is timemae probe\'s',
+    ('probe', '--pretrain-epochs'): 'probe takes --epochs (or --steps) for its pretraining',
+    ('probe', '--finetune-epochs'): 'probe fine-tunes nothing: it scores the frozen encoder with a linear probe',
+    ('probe', '--quick'): 'probe has no --quick: use --epochs 1 for a quick run',
+    ('probe', '--methods'): 'probe has no methods: it pretrains with --set/--arch settings and scores a linear probe',
+    ('probe', '--label-fraction'): 'the label fractions are timemae bench\'s: probe reads every label of its folds',
+}
+
 class CommandParser(argparse.ArgumentParser):
     """argparse with the fix for its commonest surprise named: a data set written after an option that takes several
     values (`timemae bench --seeds 0 1 HAR`) is read as one more value of that option, and argparse's own message
@@ -100,10 +111,18 @@ class CommandParser(argparse.ArgumentParser):
         # help and its closest options (`--label-fractions` -> `--label-fraction`)
         command = getattr(self, 'command_parser', None)
         if command is not None and message.startswith('unrecognized arguments'):
-            toks = [t.split('=')[0] for t in message.split(':', 1)[1].split() if t.startswith('--')]  # what argparse did not take
+            given = message.split(':', 1)[1].split()  # what argparse did not take
+            toks = [t.split('=')[0] for t in given if t.startswith('--')]
             close = [c for t in toks for c in difflib.get_close_matches(t, list(command._option_string_actions), n=1, cutoff=0.75)]
             if close: message += f' (did you mean {", ".join(dict.fromkeys(close))}?)'
-            plain = [t for t in message.split(':', 1)[1].split() if not t.startswith('-')]
+            name = command.prog.split()[-1]
+            if other := [OTHER_COMMANDS_OPTIONS[name, t] for t in dict.fromkeys(toks) if (name, t) in OTHER_COMMANDS_OPTIONS]:
+                message += f' ({"; ".join(other)})'
+            # a data set given after the options, not the value of an option it does not know (`--epochs 20`) or a number
+            plain = []
+            for i, t in enumerate(given):
+                value_of_unknown = i > 0 and given[i - 1].startswith('--') and '=' not in given[i - 1]
+                if not t.startswith('-') and not value_of_unknown and not _is_number(t): plain.append(t)
             if plain and any(a.dest == 'datasets' for a in command._actions):  # `bench BasicMotions --quick GunPoint`
                 message += (f'. If {plain[0]!r} is a data set, name all the data sets together, before the options: '
                             f'`{command.prog} ... {plain[0]} --...`')
