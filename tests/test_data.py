@@ -420,6 +420,14 @@ def test_a_root_that_does_not_exist_is_an_error_not_sktimes_copy(tmp_path):
         load_dataset('GunPoint', root=tmp_path / 'no_such_dir')
 
 
+def test_a_data_folder_variable_that_names_no_folder_says_so(tmp_path, monkeypatch):
+    "A misspelt $TIMEMAE_DATA gave 'not found... Data sets in the data folders: none', never naming the variable."
+    monkeypatch.setenv('TIMEMAE_DATA', str(tmp_path / 'no_such_dir'))
+    with pytest.raises(FileNotFoundError, match=r"'HAR' not found: \$TIMEMAE_DATA='.*no_such_dir' is not a folder that exists.*typo"):
+        load_dataset('HAR')
+    assert load_dataset('BasicMotions').X_train.shape[1] == 6  # sktime's bundled sets need no data folder
+
+
 def test_read_ts_files_takes_one_path(tmp_path):
     from tsai_timemae.data import read_ts_files, sktime_bundled_folder
     f = sktime_bundled_folder('BasicMotions') / 'BasicMotions_TRAIN.ts'

@@ -513,6 +513,11 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
                                    else 'Check the path for a typo.'))
     found = [k for k in known if k not in SKTIME_BUNDLED]
     listed = ', '.join(found[:20]) + (f' and {len(found) - 20} more' if len(found) > 20 else '')
+    env = os.environ.get(DATA_ENV) if root is None else None  # a misspelt $TIMEMAE_DATA hid every data set it holds
+    if env and not roots[0].is_dir():
+        raise FileNotFoundError(f'Data set {name_or_path!r} not found: ${DATA_ENV}={env!r} is not a folder that exists. '
+                                f'Check it for a typo, or unset it to use ../shared/data (the data sets bundled with '
+                                f'sktime, {", ".join(SKTIME_BUNDLED)}, need no data folder).')
     raise FileNotFoundError(f'Data set {name_or_path!r} not found.' + (f' Did you mean {" or ".join(map(repr, close))}?'
                             if close else '') + f' Searched: {", ".join(map(str, searched))}, and the data sets bundled '
                             f'with sktime ({", ".join(SKTIME_BUNDLED)}). Data sets in the data folders: '
