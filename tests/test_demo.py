@@ -130,7 +130,11 @@ def test_the_record_names_its_own_encoder_file(demo_run):
     out = demo_run[0]
     rec = json.loads((out / 'demo_results.json').read_text())
     weights = Path(rec['weights'])
-    assert weights.name == 'basicmotions_timemae_seed0_2ep.pth'
+    # another --bs or architecture named the same file too, replacing an encoder an earlier record names
+    assert weights.name == f'basicmotions_timemae_seed0_2ep{demo._settings_suffix(16, TINY, None)}.pth'
+    names = {demo._settings_suffix(*s) for s in ((16, None, None), (8, None, None), (16, TINY, None), (16, {**TINY, 'window': 5}, None),
+                                                  (16, None, {'mask_ratio': 0.5}), (16, None, {'fname': 'x'}))}
+    assert len(names) == 5 and demo._settings_suffix(16, None, {'fname': 'x'}) == demo._settings_suffix(16, None, None) == ''
     assert rec['weights_sha256'] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
@@ -161,7 +165,7 @@ def test_a_rerun_stopped_part_way_leaves_the_finished_encoder_in_place(tmp_path,
     from tsai_timemae.demo import load_basic_motions
     X = load_basic_motions()[0][:12]
     first = demo.pretrain_encoder(X, 2, 4, 0, tmp_path, TINY, verbose=False)
-    assert first == tmp_path / 'basicmotions_timemae_seed0_2ep.pth' and sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [first.name]
+    assert first == tmp_path / f'basicmotions_timemae_seed0_2ep{demo._settings_suffix(4, TINY, None)}.pth' and sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [first.name]
     digest = hashlib.sha256(first.read_bytes()).hexdigest()
     orig_fit = demo._quiet_fit
     def stopped(learn, *a, **k):

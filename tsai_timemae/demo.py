@@ -56,6 +56,12 @@ def _quiet_fit(learn, epochs: int, lr: float, verbose: bool):
     else:
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
 
+def _settings_suffix(bs: int, arch: dict | None, pretrain_kwargs: dict | None) -> str:
+    "The encoder file name's part for settings other than the defaults: `_bs8`, and a short hash of `arch` and `pretrain_kwargs`."
+    other = {'arch': arch or {}, 'pretrain': {k: v for k, v in (pretrain_kwargs or {}).items() if k != 'fname'}}
+    digest = hashlib.sha1(json.dumps(other, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return ('' if bs == 16 else f'_bs{bs}') + ('' if not (other['arch'] or other['pretrain']) else f'_{digest}')
+
 def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, arch: dict | None = None,
                      pretrain_kwargs: dict | None = None, verbose: bool = True, untrained_path=None) -> Path:
     """TimeMAE pretraining on every series of `X` without labels (a random fifth of them also gives the validation loss
@@ -65,9 +71,10 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
     splits = (list(range(len(X))), sorted(rng.choice(len(X), max(1, len(X) // 5), replace=False).tolist()))
     set_seed(seed, reproducible=True)
     udls = get_ts_dls(X, splits=splits, batch_tfms=[standardize_by_channel(X)], bs=bs)
-    # named by seed and length, so that a second demo run (another --seed or --pretrain-epochs) keeps the first's file,
-    # which the first run's demo_results.json names
-    fname = str((pretrain_kwargs or {}).get('fname', f'basicmotions_timemae_seed{seed}_{pretrain_epochs}ep')).removesuffix('.pth')
+    # named by seed, length, batch size (when not 16) and a hash of other settings, so that a second demo run with
+    # other settings keeps the first's file, which the first run's demo_results.json names
+    fname = str((pretrain_kwargs or {}).get('fname', f'basicmotions_timemae_seed{seed}_{pretrain_epochs}ep'
+                                            + _settings_suffix(bs, arch, pretrain_kwargs))).removesuffix('.pth')
     # the callback rewrites its file from the first epoch on, so it writes under a running name: a rerun stopped
     # part-way (Ctrl-C, or killed) never leaves a part-trained encoder where a finished one of the same name was
     cb = TimeMAEPretrain(**{'target_dir': target_dir, 'verbose': verbose, **(pretrain_kwargs or {}), 'fname': f'{fname}.running'})
@@ -86,7 +93,7 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
     final = cb.saver.path.parent / cb.saver.path.name.replace('.running.pth', '.pth')  # fname may hold a folder
     if cb.saver.path.exists():  # absent when a resumed run found its state finished and trained nothing
         os.replace(cb.saver.path, final)
-        if verbose: print(f'(kept as {final})')
+        if verbose: print(f'Pretraining finished: that encoder is now at {final}')
     return final
 
 def finetune_and_score(weights, Xtr, ytr, Xte, yte, idx, finetune_epochs: int, bs: int, seed: int,
