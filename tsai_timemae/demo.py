@@ -167,7 +167,7 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     t0 = time.perf_counter()
     print(f'1/2 pretraining TimeMAE on all {len(Xtr)} BasicMotions training series, without their labels (its '
           f'valid_loss column is on {max(1, len(Xtr) // 5)} of those series: a loss curve, not a held-out score)')
-    untrained = Path(target_dir) / f'basicmotions_timemae_seed{seed}_untrained.pth'
+    untrained = Path(target_dir) / f'basicmotions_timemae_seed{seed}{_settings_suffix(bs, arch, pretrain_kwargs)}_untrained.pth'
     weights = pretrain_encoder(Xtr, pretrain_epochs, bs, seed, target_dir, arch, pretrain_kwargs, verbose, untrained)
     pretrain_s = time.perf_counter() - t0
     runs, subsets = [], []
