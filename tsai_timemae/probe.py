@@ -858,7 +858,7 @@ def add_args(p):
                         "data set's in `timemae bench`, or for other data to auto_window of the series length)")
     p.add_argument('--lr', type=positive_float, default=DEFAULT_LR, help=f'pretraining learning rate (default: {DEFAULT_LR})')
     p.add_argument('--bs', type=positive_int, help="batch size (default: the data set's in `timemae bench`)")
-    p.add_argument('--sched', choices=SCHEDS, default='one_cycle', help='fit_one_cycle, or a constant rate (learn.fit)')
+    p.add_argument('--sched', choices=SCHEDS, default='one_cycle', help='fit_one_cycle, or a constant rate (learn.fit) (default: one_cycle)')
     p.add_argument('--wd', type=non_negative_float,
                    help="pretraining weight decay (default: fastai's, 0.01, decoupled as in AdamW)")
     p.add_argument('--every', type=positive_int, metavar='K', help='also probe every K epochs')

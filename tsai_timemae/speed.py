@@ -683,19 +683,28 @@ def summary(res: dict) -> str:
 
 # %% ../nbs/12_speed.ipynb #cecf3065
 def add_args(p: argparse.ArgumentParser):
-    p.add_argument('--out', default='benchmarks/speed', help='folder for results.json, CSVs, length_sweep.png and speed.md')
-    p.add_argument('--threads', type=positive_int, default=2, help='torch CPU threads, the same for both methods')
-    p.add_argument('--bs', type=positive_int, default=128, help='batch size of the HAR configuration')
-    p.add_argument('--sweep-bs', type=positive_int, default=32, help='batch size of the length sweep')
-    p.add_argument('--lengths', type=positive_int, nargs='+', default=[128, 512, 2048, 8192])
-    p.add_argument('--windows', type=positive_int, nargs='+', default=[8, 16], help='TimeMAE windows in the length sweep')
+    # every default in its help: a bare `timemae speed` run from the repository's root rewrites the committed report
+    p.add_argument('--out', default='benchmarks/speed', help='folder for results.json, CSVs, length_sweep.png and speed.md, '
+                   'relative to the current folder (default: benchmarks/speed, the committed report when run from the '
+                   "repository's root)")
+    p.add_argument('--threads', type=positive_int, default=2, help='torch CPU threads, the same for both methods (default: 2)')
+    p.add_argument('--bs', type=positive_int, default=128, help='batch size of the HAR configuration (default: 128)')
+    p.add_argument('--sweep-bs', type=positive_int, default=32, help='batch size of the length sweep (default: 32)')
+    p.add_argument('--lengths', type=positive_int, nargs='+', default=[128, 512, 2048, 8192],
+                   help='series lengths of the length sweep (default: 128 512 2048 8192)')
+    p.add_argument('--windows', type=positive_int, nargs='+', default=[8, 16],
+                   help='TimeMAE windows in the length sweep (default: 8 16)')
     p.add_argument('--attn0-windows', type=positive_int, nargs='*', default=[16],
-                   help='windows at which the sweep also runs TimeMAE without attention dropout (none: leave it out)')
-    p.add_argument('--steps', type=positive_int, default=10, help='timed steps per measurement (after warm-up)')
-    p.add_argument('--budget', type=positive_float, default=20., help='seconds of timed steps per measurement before it stops early')
-    p.add_argument('--mem-cap-gb', type=positive_float, default=8., help='a subprocess over this RSS is killed and reported as such')
+                   help='windows at which the sweep also runs TimeMAE without attention dropout (default: 16; none: '
+                   'leave it out)')
+    p.add_argument('--steps', type=positive_int, default=10, help='timed steps per measurement, after warm-up (default: 10)')
+    p.add_argument('--budget', type=positive_float, default=20.,
+                   help='seconds of timed steps per measurement before it stops early (default: 20)')
+    p.add_argument('--mem-cap-gb', type=positive_float, default=8.,
+                   help='a subprocess over this RSS is killed and reported as such (default: 8)')
     p.add_argument('--rounds', type=positive_int, default=1,
-                   help='run every measurement this many times (fresh processes, both methods) and keep the fastest')
+                   help='run every measurement this many times (fresh processes, both methods) and keep the fastest '
+                   '(default: 1)')
     p.add_argument('--no-profile', action='store_true', help='skip the torch.profiler run')
     p.add_argument('--report-only', action='store_true',
                    help='measure nothing: rewrite speed.md (and the plot) from OUT/results.json and OUT/notes.md')
