@@ -198,3 +198,19 @@ def test_the_speed_page_links_its_plot_from_its_own_folder_and_titles_the_runs_t
     (out / 'results').mkdir()
     (out / 'speed' / 'speed.md').write_text('## Speed and memory\n\n![length sweep](length_sweep.png)\n')
     assert '![length sweep](bench/speed/length_sweep.png)' in render_report(out, tmp_path / 'BENCHMARKS.md')
+
+
+def test_the_speed_page_shows_the_windows_the_sweep_ran_and_judges_throughput_only_at_its_settings():
+    """`--windows 4` was measured but shown as "not run" (the columns were fixed at w8 and w16), and a run at batch 2
+    judged the HAR throughput target, which is for batch 128 at 2 threads, as not met."""
+    from tsai_timemae.speed import _sweep_table, check_targets
+    rows = [dict(method=m, seq_len=16, window=w, bs=2, status='ok', s_per_1000=s, train_mem_mb=10.)
+            for m, w, s in (('timemae', 4, 8.7), ('timemae_attn0', 4, 9.1), ('mvp', None, 22.))]
+    head, _, row = _sweep_table(rows)
+    assert 'TimeMAE w4 s/1000' in head and 'w4, no attn dropout s/1000' in head and 'w8' not in head and 'not run' not in row
+    assert row.startswith('| 16 | 8.70 | 9.10 | 22.00 | 2.5x |')
+    har = {'timemae': {'pretrain': {'samples_per_s': 41.}}, 'mvp': {'pretrain': {'samples_per_s': 4.}}}
+    for config, env, status in (({'bs': 2}, {'threads': 1}, 'not comparable (run at batch 2, 1 threads'),
+                                ({'bs': 128}, {'threads': 2}, 'not met')):
+        first = check_targets({'har': har, 'sweep': rows, 'config': config, 'env': env})[0]
+        assert first['status'].startswith(status) and first['measured'] == '41 samples/s'
