@@ -343,6 +343,8 @@ def test_a_probe_tag_that_starts_with_a_dash_or_is_blank_and_a_setting_given_twi
     for option, key in (('--set', 'mask_ratio'), ('--arch', 'n_layers')):
         assert main(['probe', 'BasicMotions', option, f'{key}=1', option, f'{key}=2', '--epochs', '1', '--out-dir', 'out']) == 2
         assert f'{option} {key}= is given twice, 1 and 2: one run takes one value' in capsys.readouterr().err
+    assert main(['probe', 'BasicMotions', '--set', 'normalize_targets=true', '--set', 'normalize_targets=1', '--epochs', '1', '--out-dir', 'out']) == 2
+    assert '--set normalize_targets= is given twice, True and 1' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
 
 
@@ -514,10 +516,12 @@ def test_an_option_the_command_does_not_know_points_to_that_commands_help_and_th
     # an option of the other command names what this one takes; its value is not taken for a data set
     for argv, said in ((['bench', 'HAR', '--epochs', '20'], 'bench takes --pretrain-epochs and --finetune-epochs'),
                        (['probe', 'GunPoint', '--pretrain-epochs', '1'], 'probe takes --epochs (or --steps)'),
-                       (['probe', 'HAR', '--quick'], 'use --epochs 1 for a quick run')):
+                       (['probe', 'HAR', '--quick'], 'use --epochs 1 for a quick run'),
+                       (['probe', 'HAR', '--pretrain-lr', '1e-3'], 'probe takes --lr'),   # not "did you mean --pretrain-fraction"
+                       (['demo', '--epochs', '2'], 'demo takes --pretrain-epochs and --finetune-epochs')):
         with pytest.raises(SystemExit): main(argv)
         err = capsys.readouterr().err
-        assert said in err and 'is a data set' not in err, err
+        assert said in err and 'is a data set' not in err and 'did you mean' not in err, err
     with pytest.raises(SystemExit): main(['bench', 'BasicMotions', '--quick', 'GunPoint'])  # a data set after the options
     assert "If 'GunPoint' is a data set, name all the data sets together" in capsys.readouterr().err
     with pytest.raises(SystemExit): main(['bench', 'HAR', '--label-frac', '0.2', '--bogus'])  # an abbreviation argparse takes

@@ -426,6 +426,9 @@ def test_a_data_folder_variable_that_names_no_folder_says_so(tmp_path, monkeypat
     with pytest.raises(FileNotFoundError, match=r"'HAR' not found: \$TIMEMAE_DATA='.*no_such_dir' is not a folder that exists.*typo"):
         load_dataset('HAR')
     assert load_dataset('BasicMotions').X_train.shape[1] == 6  # sktime's bundled sets need no data folder
+    monkeypatch.setenv('TIMEMAE_DATA', str(tmp_path))          # a folder that exists, without the data set: not "set it"
+    with pytest.raises(FileNotFoundError, match=r"point \$TIMEMAE_DATA \(now '.*'\) at the folder that holds them"):
+        load_dataset('HAR')
 
 
 def test_read_ts_files_takes_one_path(tmp_path):

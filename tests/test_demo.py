@@ -135,6 +135,9 @@ def test_the_record_names_its_own_encoder_file(demo_run):
     names = {demo._settings_suffix(*s) for s in ((16, None, None), (8, None, None), (16, TINY, None), (16, {**TINY, 'window': 5}, None),
                                                   (16, None, {'mask_ratio': 0.5}), (16, None, {'fname': 'x'}))}
     assert len(names) == 5 and demo._settings_suffix(16, None, {'fname': 'x'}) == demo._settings_suffix(16, None, None) == ''
+    # settings that leave the encoder as it is keep the name: a rerun with resume=True finds the stopped run's state
+    assert demo._settings_suffix(4, TINY, {'save_every': 1}) == demo._settings_suffix(4, TINY, {'save_every': 1, 'resume': True, 'verbose': False})
+    assert demo._settings_suffix(16, None, {'tokenizer_kwargs': {1: 'a', 'b': 2}})  # mixed key types: a name, not a TypeError
     assert rec['weights_sha256'] == hashlib.sha256(weights.read_bytes()).hexdigest()
 
 

@@ -79,6 +79,14 @@ def test_run_benchmark_writes_tables_plot_and_report(tmp_path):
     assert rewrite == f'timemae speed --report-only --out {tmp_path}'
     (tmp_path / 'speed.md').unlink()
     assert main(rewrite.split()[1:]) in (0, None) and (tmp_path / 'speed.md').read_text() == md
+    import shlex, shutil
+    spaced = tmp_path / 'a b'                                      # a folder name the printed command must quote
+    spaced.mkdir()
+    for f in ('results.json', 'notes.md'): shutil.copy(tmp_path / f, spaced / f)
+    assert main(['speed', '--report-only', '--out', str(spaced)]) in (0, None)
+    again = re.search(r'`(timemae speed --report-only --out [^`]+)`', (spaced / 'speed.md').read_text()).group(1)
+    (spaced / 'speed.md').unlink()
+    assert main(shlex.split(again)[1:]) in (0, None) and (spaced / 'speed.md').is_file()
 
 
 def test_the_sweep_plot_takes_memory_figures_of_zero(tmp_path):
@@ -210,7 +218,8 @@ def test_the_speed_page_shows_the_windows_the_sweep_ran_and_judges_throughput_on
     assert 'TimeMAE w4 s/1000' in head and 'w4, no attn dropout s/1000' in head and 'w8' not in head and 'not run' not in row
     assert row.startswith('| 16 | 8.70 | 9.10 | 22.00 | 2.5x |')
     har = {'timemae': {'pretrain': {'samples_per_s': 41.}}, 'mvp': {'pretrain': {'samples_per_s': 4.}}}
-    for config, env, status in (({'bs': 2}, {'threads': 1}, 'not comparable (run at batch 2, 1 threads'),
+    for config, env, status in (({'bs': 2}, {'threads': 1}, 'not comparable (run at batch 2, 1 thread;'),
+                                ({'bs': 128, 'arch': {'timemae': {'d_model': 8}}}, {'threads': 2}, 'not comparable (run at batch 128, 2 threads, another model'),
                                 ({'bs': 128}, {'threads': 2}, 'not met')):
         first = check_targets({'har': har, 'sweep': rows, 'config': config, 'env': env})[0]
         assert first['status'].startswith(status) and first['measured'] == '41 samples/s'

@@ -1893,7 +1893,7 @@ def add_args(p):
                    help='redo runs whose result file exists (default: skip them; one made with other settings is refused)')
     p.add_argument('--report-only', action='store_true', help='only regenerate the report from existing result files')
     p.add_argument('--no-bar', action='store_true', help='hide fastai progress bars')
-    p.add_argument('--threads', type=positive_int, help='torch CPU threads (1 is often fastest on a shared or busy CPU)')
+    p.add_argument('--threads', type=positive_int, help="torch CPU threads (default: torch's; 1 is often fastest on a shared or busy CPU)")
 
 def refuse_options_no_method_uses(args):
     """Options that only some methods read, given with `--methods` that name none of them (`--methods

@@ -90,6 +90,15 @@ OTHER_COMMANDS_OPTIONS = {
     ('probe', '--quick'): 'probe has no --quick: use --epochs 1 for a quick run',
     ('probe', '--methods'): 'probe has no methods: it pretrains with --set/--arch settings and scores a linear probe',
     ('probe', '--label-fraction'): 'the label fractions are timemae bench\'s: probe reads every label of its folds',
+    ('probe', '--pretrain-lr'): 'probe takes --lr for its pretraining',
+    ('probe', '--window'): 'probe takes architecture settings as --arch window=W',
+    ('probe', '--tokenizer'): 'probe takes TimeMAEPretrain settings as --set tokenizer=...',
+    ('bench', '--lr'): 'bench takes --pretrain-lr; --lr is timemae probe\'s',
+    ('bench', '--set'): 'bench takes --tokenizer and its own options; --set is timemae probe\'s',
+    ('bench', '--arch'): 'bench keeps each data set\'s architecture; --arch is timemae probe\'s',
+    ('bench', '--steps'): 'bench takes --pretrain-epochs and --finetune-epochs; --steps is timemae probe\'s',
+    ('demo', '--epochs'): 'demo takes --pretrain-epochs and --finetune-epochs',
+    ('demo', '--quick'): 'demo has no --quick: use --pretrain-epochs 1 --finetune-epochs 1 for a quick run',
 }
 
 class CommandParser(argparse.ArgumentParser):
@@ -113,9 +122,10 @@ class CommandParser(argparse.ArgumentParser):
         if command is not None and message.startswith('unrecognized arguments'):
             given = message.split(':', 1)[1].split()  # what argparse did not take
             toks = [t.split('=')[0] for t in given if t.startswith('--')]
-            close = [c for t in toks for c in difflib.get_close_matches(t, list(command._option_string_actions), n=1, cutoff=0.75)]
+            name = command.prog.split()[-1]  # a near miss only for options no entry of OTHER_COMMANDS_OPTIONS explains
+            close = [c for t in toks if (name, t) not in OTHER_COMMANDS_OPTIONS
+                     for c in difflib.get_close_matches(t, list(command._option_string_actions), n=1, cutoff=0.75)]
             if close: message += f' (did you mean {", ".join(dict.fromkeys(close))}?)'
-            name = command.prog.split()[-1]
             if other := [OTHER_COMMANDS_OPTIONS[name, t] for t in dict.fromkeys(toks) if (name, t) in OTHER_COMMANDS_OPTIONS]:
                 message += f' ({"; ".join(other)})'
             # a data set given after the options, not the value of an option it does not know (`--epochs 20`) or a number

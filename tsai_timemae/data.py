@@ -522,7 +522,8 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
                             if close else '') + f' Searched: {", ".join(map(str, searched))}, and the data sets bundled '
                             f'with sktime ({", ".join(SKTIME_BUNDLED)}). Data sets in the data folders: '
                             f'{listed or "none"}. Nothing is downloaded: put the files there, pass root=... (--root), or '
-                            f'set ${DATA_ENV} to your data folder.')
+                            + (f'point ${DATA_ENV} (now {env!r}) at the folder that holds them.' if env else
+                               f'set ${DATA_ENV} to your data folder.'))
 
 def available_datasets(roots) -> list[str]:
     """The names `find_dataset` finds under `roots` (a data set folder, `UEA/<name>`, a `.npz`), their aliases and

@@ -58,8 +58,12 @@ def _quiet_fit(learn, epochs: int, lr: float, verbose: bool):
 
 def _settings_suffix(bs: int, arch: dict | None, pretrain_kwargs: dict | None) -> str:
     "The encoder file name's part for settings other than the defaults: `_bs8`, and a short hash of `arch` and `pretrain_kwargs`."
-    other = {'arch': arch or {}, 'pretrain': {k: v for k, v in (pretrain_kwargs or {}).items() if k != 'fname'}}
-    digest = hashlib.sha1(json.dumps(other, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    # not what leaves the encoder as it is: a rerun with resume=True must find the stopped run's state file
+    same = ('fname', 'target_dir', 'verbose', 'save_every', 'resume', 'save_best', 'collapse_threshold')
+    other = {'arch': arch or {}, 'pretrain': {k: v for k, v in (pretrain_kwargs or {}).items() if k not in same}}
+    try: text = json.dumps(other, sort_keys=True, default=str)
+    except TypeError: text = repr(sorted((k, repr(v)) for part in other.values() for k, v in part.items()))  # mixed key types
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
     return ('' if bs == 16 else f'_bs{bs}') + ('' if not (other['arch'] or other['pretrain']) else f'_{digest}')
 
 def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, arch: dict | None = None,

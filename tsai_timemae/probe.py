@@ -880,7 +880,7 @@ def add_args(p):
     p.add_argument('--untrained-only', action='store_true', help='only score the untrained encoder')
     p.add_argument('--report-only', action='store_true', help='only regenerate OUT/PROBE.md from the run files')
     p.add_argument('--force', action='store_true', help='redo runs whose file exists with the same settings')
-    p.add_argument('--threads', type=positive_int, help='torch CPU threads (1 suits a shared CPU)')
+    p.add_argument('--threads', type=positive_int, help="torch CPU threads (default: torch's; 1 suits a shared CPU)")
     p.add_argument('--root', help='data folder (default: $TIMEMAE_DATA, else ../shared/data next to the repository)')
     p.add_argument('--out-dir', default=DEFAULT_OUT_DIR, help=f'where <dataset>/<tag>/seed<k>.json and PROBE.md go (default: ./{DEFAULT_OUT_DIR})')
 
@@ -911,7 +911,7 @@ def run(args):
     for option, pairs in (('--set', args.set), ('--arch', args.arch)):  # dict() would keep the last without a word
         seen = {}
         for k, v in pairs:
-            if k in seen and seen[k] != v:
+            if k in seen and (type(seen[k]), seen[k]) != (type(v), v):  # True and 1, 1 and 1.0: two values
                 raise ValueError(f'{option} {k}= is given twice, {seen[k]!r} and {v!r}: one run takes one value. Give it '
                                  'once (one command per value to compare).')
             seen[k] = v

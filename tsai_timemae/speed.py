@@ -10,6 +10,7 @@ import json
 import math
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -407,13 +408,15 @@ def check_targets(res: dict) -> list[dict]:
     t512, m512 = _sweep_row(sweep, 'timemae', 512, 8), _sweep_row(sweep, 'mvp', 512)
     t512w, t8192w = _sweep_row(sweep, 'timemae', 512, 16), _sweep_row(sweep, 'timemae', 8192, 16)
     a512, a8192 = _sweep_row(sweep, 'timemae_attn0', 512, 16), _sweep_row(sweep, 'timemae_attn0', 8192, 16)
-    bs, threads = res.get('config', {}).get('bs', 128), res.get('env', {}).get('threads', 2)
+    cfg = res.get('config', {})
+    bs, threads, arch = cfg.get('bs', 128), res.get('env', {}).get('threads', 2), (cfg.get('arch') or {}).get('timemae')
     def row(target, value, ok, fmt, absolute=False):
-        # an absolute throughput is the target's only at its batch and threads; the ratios are measured side by side
-        other = absolute and value is not None and (bs, threads) != (128, 2)
+        # an absolute throughput is the target's only at its batch, threads and model; the ratios are side by side
+        other = absolute and value is not None and ((bs, threads) != (128, 2) or bool(arch))
         return dict(target=target, measured=fmt.format(value) if value is not None else 'not measured',
                     status='not measured' if value is None else
-                    f'not comparable (run at batch {bs}, {threads} threads; the target is for batch 128, 2 threads)'
+                    f"not comparable (run at batch {bs}, {threads} thread{'s' * (threads != 1)}"
+                    f"{', another model' if arch else ''}; the target is for batch 128, 2 threads, the default model)"
                     if other else ('met' if ok(value) else 'not met'))
     return [
         row("HAR pretraining >= 860 samples/s (2x the authors' ~430: the issue's figure, from one run of their code "
@@ -566,7 +569,7 @@ def write_report(res: dict, out: str | Path, notes: str | Path | None = None) ->
              f"measurements, on {env['cores']} cores; {_rounds_text(res['config'].get('rounds', 1))}. Other jobs shared the "
              'machine, so compare the ratios, measured side by side in the same run, rather than the absolute figures.', '',
              f"Regenerate everything in this section (tables, CSV/JSON, plot): `{env['command']}` (it took the minutes above); "
-             f"`timemae speed --report-only --out {out}` rewrites this page from `results.json` and `notes.md` without "
+             f"`timemae speed --report-only --out {shlex.quote(str(out))}` rewrites this page from `results.json` and `notes.md` without "
              'measuring.', '',
              '### HAR configuration (9 channels, length 128, batch '
              f"{res['config']['bs']}; TimeMAE window 8, d_model 64, 8 layers)", '', _models_text(env), '',
