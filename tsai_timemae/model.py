@@ -372,13 +372,8 @@ _LABELS_UNREAD = contextvars.ContextVar('timemae_labels_unread', default=False)
 def check_dls(dls, c_in: int, labels: bool = True):
     """Refuse data a TimeMAE learner would silently learn wrong: missing labels (fastai maps them to the first class)
     and batch-transform statistics for another number of channels (a `TSStandardize` fitted on other data broadcasts).
-    `labels=False` checks the inputs alone: pretraining ignores the labels a `DataLoaders` carries. A refusal over
-    the labels is marked `about_labels` on the error."""
-    if labels:
-        try: _check_labels(dls)
-        except ValueError as e:
-            e.about_labels = True
-            raise
+    `labels=False` checks the inputs alone: pretraining ignores the labels a `DataLoaders` carries."""
+    if labels: _check_labels(dls)
     _check_batch_stats(dls, c_in)
 
 def _check_labels(dls):
@@ -501,9 +496,8 @@ def install_tsai_hooks(cls):
             if dls is not None:
                 # before `dls.vars`, whose batch runs the batch transforms; the labels unless pretraining ignores them
                 if not _LABELS_UNREAD.get():
-                    try: check_dls(dls, _item_channels(dls), labels=True)
+                    try: _check_labels(dls)
                     except ValueError as e:
-                        if not getattr(e, 'about_labels', False): raise
                         raise ValueError(f'{e} To pretrain on these series instead (pretraining reads no labels), pass '
                                          'the callback to ts_learner itself, ts_learner(dls, TimeMAE, cbs='
                                          'TimeMAEPretrain()), or build the DataLoaders without y.') from None

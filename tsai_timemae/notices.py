@@ -66,20 +66,19 @@ def _caller(stacklevel: int) -> tuple[str, str, int]:
     except ValueError: return 'sys', 'sys', 1  # as `warnings.warn` does for a stack shallower than stacklevel
     return f.f_globals.get('__name__', '<string>'), f.f_code.co_filename, f.f_lineno
 
-def _action(message: str, module: str, lineno: int) -> str:
-    "What the warnings filters, tsai's blanket ignores left out, do with this TimeMAEWarning: the first match decides."
-    kept = (f for f in list(warnings.filters) if not _blanket(f))  # a copy: another thread may edit the list meanwhile
+def _action(message: str, module: str, lineno: int, kept: list) -> str:
+    "What the warnings filters `kept` (tsai's blanket ignores left out) do with this TimeMAEWarning: the first match decides."
     return next((a for a, msg, cat, mod, ln in kept
                  if (msg is None or msg.match(message)) and issubclass(TimeMAEWarning, cat)
                  and (mod is None or mod.match(module)) and (not ln or ln == lineno)), warnings.defaultaction)
 
-def _shown_before(message: str, action: str, filename: str, lineno: int) -> bool:
+def _shown_before(message: str, action: str, filename: str, lineno: int, kept: list) -> bool:
     """Whether `action` shows this warning at most once per place ('default'), module or session ('once') and it was
     shown there already. Python keeps that record in each module's `__warningregistry__` only for warnings it decides
     itself: this keeps it for the ones shown past tsai's ignores, and forgets it when the user's filters change, as
     Python does (also on entering or leaving `catch_warnings`, which swaps in another filter list)."""
     # the list itself, not its id: a `catch_warnings` block's list, freed on leaving it, may give its id to the next one's
-    kept, record = [f for f in list(warnings.filters) if not _blanket(f)], _SHOWN['filters']
+    record = _SHOWN['filters']
     if record is None or record[0] is not warnings.filters or record[1] != kept:
         _SHOWN['filters'], _SHOWN['keys'] = (warnings.filters, kept), set()
     key = {'once': (message,), 'module': (message, filename), 'default': (message, filename, lineno)}.get(action)
@@ -100,10 +99,11 @@ def timemae_warn(message: str, stacklevel: int = 1):
         warnings.warn(message, TimeMAEWarning, stacklevel=stacklevel + 1)
         return
     module, filename, lineno = _caller(stacklevel)
-    action = _action(message, module, lineno)
+    kept = [f for f in list(warnings.filters) if not _blanket(f)]  # a copy: another thread may edit the list meanwhile
+    action = _action(message, module, lineno, kept)
     if action == 'ignore': return
     if action == 'error': raise TimeMAEWarning(message)
-    if _shown_before(message, action, filename, lineno): return
+    if _shown_before(message, action, filename, lineno, kept): return
     shown = warnings.WarningMessage(TimeMAEWarning(message), TimeMAEWarning, filename, lineno)
     show = getattr(warnings, '_showwarnmsg', None)  # what `warnings.warn` calls: a replaced `showwarning` or the default
     if show is not None: show(shown)
