@@ -205,3 +205,17 @@ def test_the_demo_never_downloads_a_missing_basicmotions(monkeypatch):
     monkeypatch.setattr(demo, 'sktime_bundled_folder', lambda name: None)
     with pytest.raises(FileNotFoundError, match="sktime's bundled copy of BasicMotions is missing.*never does"):
         demo.load_basic_motions()
+
+
+def test_no_bar_leaves_the_pretraining_progress_out_of_a_log_and_keeps_its_messages(tmp_path, monkeypatch, capsys):
+    "Unlike bench, the demo had no --no-bar: a piped log filled with the pretraining's progress-bar redraws."
+    from tsai_timemae.cli import main
+    from tsai_timemae.demo import load_basic_motions
+    X = load_basic_motions()[0][:12]
+    path = demo.pretrain_encoder(X, 1, 4, 0, tmp_path, TINY, verbose=True, bar=False)
+    out = capsys.readouterr().out
+    assert 'train_loss' not in out and 'Pretraining finished: that encoder is now at' in out and path.is_file()
+    seen = []
+    monkeypatch.setattr(demo, 'run_demo', lambda *a, **k: seen.append(k.get('bar')))
+    main(['demo', '--no-bar', '--pretrain-epochs', '1']); main(['demo', '--pretrain-epochs', '1'])
+    assert seen == [False, True]

@@ -67,10 +67,11 @@ def _settings_suffix(bs: int, arch: dict | None, pretrain_kwargs: dict | None) -
     return ('' if bs == 16 else f'_bs{bs}') + ('' if not (other['arch'] or other['pretrain']) else f'_{digest}')
 
 def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, arch: dict | None = None,
-                     pretrain_kwargs: dict | None = None, verbose: bool = True, untrained_path=None) -> Path:
+                     pretrain_kwargs: dict | None = None, verbose: bool = True, untrained_path=None, bar: bool = True) -> Path:
     """TimeMAE pretraining on every series of `X` without labels (a random fifth of them also gives the validation loss
     curve; they are trained on too) -> the saved encoder's path. `TimeMAEPretrain` keeps its own defaults unless
-    `pretrain_kwargs` changes them. `untrained_path`: where to save the same encoder before pretraining (its control)."""
+    `pretrain_kwargs` changes them. `untrained_path`: where to save the same encoder before pretraining (its control).
+    `bar=False` leaves out the progress bar and the epoch table (a log file), not the callback's messages."""
     rng = np.random.default_rng(seed)
     splits = (list(range(len(X))), sorted(rng.choice(len(X), max(1, len(X) // 5), replace=False).tolist()))
     set_seed(seed, reproducible=True)
@@ -84,7 +85,7 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
     cb = TimeMAEPretrain(**{'target_dir': target_dir, 'verbose': verbose, **(pretrain_kwargs or {}), 'fname': f'{fname}.running'})
     learn = ts_learner(udls, TimeMAE, cbs=cb, seed=seed, **(arch or {}))
     if untrained_path is not None: save_encoder_weights(learn.model, untrained_path)  # before any step: its random start
-    try: _quiet_fit(learn, pretrain_epochs, 1e-3, verbose)
+    try: _quiet_fit(learn, pretrain_epochs, 1e-3, verbose and bar)
     except BaseException:
         if cb.saver is not None: cb.saver.path.unlink(missing_ok=True)
         raise
@@ -151,7 +152,7 @@ def plot_demo(summary: dict, title: str, path) -> Path:
 
 def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 16, seed: int = 0,
              target_dir: str = 'models', label_fraction: float = 0.2, n_draws: int = 3, out_dir: str = 'demo_results',
-             arch: dict | None = None, pretrain_kwargs: dict | None = None, verbose: bool = True) -> dict:
+             arch: dict | None = None, pretrain_kwargs: dict | None = None, verbose: bool = True, bar: bool = True) -> dict:
     """Pretrain on every BasicMotions training series without labels, then from scratch, FineLast, FineAll and FineLast
     on the untrained encoder (the control) on the same `label_fraction` of the training labels, for `n_draws` draws of those labels -> a summary per method. Prints
     the table and writes `demo_results.{md,json,png}` under `out_dir`."""
@@ -172,7 +173,7 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     print(f'1/2 pretraining TimeMAE on all {len(Xtr)} BasicMotions training series, without their labels (its '
           f'valid_loss column is on {max(1, len(Xtr) // 5)} of those series: a loss curve, not a held-out score)')
     untrained = Path(target_dir) / f'basicmotions_timemae_seed{seed}{_settings_suffix(bs, arch, pretrain_kwargs)}_untrained.pth'
-    weights = pretrain_encoder(Xtr, pretrain_epochs, bs, seed, target_dir, arch, pretrain_kwargs, verbose, untrained)
+    weights = pretrain_encoder(Xtr, pretrain_epochs, bs, seed, target_dir, arch, pretrain_kwargs, verbose, untrained, bar)
     pretrain_s = time.perf_counter() - t0
     runs, subsets = [], []
     for d in range(n_draws):
@@ -226,8 +227,9 @@ def add_args(p):
     p.add_argument('--target-dir', default='models', help='where the pretrained encoder is saved (default: ./models)')
     p.add_argument('--out-dir', default='demo_results', help='where the table and the plot are saved (default: ./demo_results)')
     p.add_argument('--threads', type=positive_int, help="torch CPU threads (default: torch's; 1 is often fastest on a busy CPU)")
+    p.add_argument('--no-bar', action='store_true', help="hide the pretraining's progress bar and epoch table (a log file)")
 
 def run(args):
     if args.threads: torch.set_num_threads(args.threads)
     run_demo(args.pretrain_epochs, args.finetune_epochs, args.bs, args.seed, args.target_dir, args.label_fraction,
-             args.draws, args.out_dir)
+             args.draws, args.out_dir, bar=not args.no_bar)
