@@ -223,3 +223,19 @@ def test_the_speed_page_shows_the_windows_the_sweep_ran_and_judges_throughput_on
                                 ({'bs': 128}, {'threads': 2}, 'not met')):
         first = check_targets({'har': har, 'sweep': rows, 'config': config, 'env': env})[0]
         assert first['status'].startswith(status) and first['measured'] == '41 samples/s'
+
+def test_the_length_sweep_runs_lengths_shortest_first_and_each_window_once():
+    """`--lengths 8192 128` reported 128 as 'skipped ... at a shorter length' once MVP failed 8192, and `--windows 8 8`
+    measured TimeMAE twice at one window (two rows, one column)."""
+    from tsai_timemae.speed import length_sweep
+    calls = []
+    def run(task):
+        calls.append((task['method'], task['seq_len'], task.get('window')))
+        ok = task['method'] != 'mvp' or task['seq_len'] < 100
+        return {'pretrain': dict(status='ok' if ok else 'out of memory', s_per_1000=1., train_mem_mb=1.)}
+    rows = length_sweep(run, lengths=(200, 32, 32), windows=(8, 8, 4), bs=2, attn0_windows=(4, 4))
+    assert [(r['method'], r['seq_len'], r['window']) for r in rows] == [
+        ('timemae', 32, 8), ('timemae', 32, 4), ('timemae_attn0', 32, 4), ('mvp', 32, None),
+        ('timemae', 200, 8), ('timemae', 200, 4), ('timemae_attn0', 200, 4), ('mvp', 200, None)]
+    assert [r['status'] for r in rows if r['method'] == 'mvp'] == ['ok', 'out of memory']
+    assert len(calls) == len(rows)

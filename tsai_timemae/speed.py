@@ -370,10 +370,16 @@ def har_benchmark(run, bs=128, profile=True, **kw) -> dict:
         out[m] = run(_task(m, c['seq_len'], bs, c['window'], jobs, c_in=c['c_in'], **kw))
     return out
 
+def _sweep_axes(lengths, windows, attn0_windows) -> tuple[list, list, list]:
+    "The sweep's lengths ascending and each window once, in the order given."
+    return sorted(set(lengths)), list(dict.fromkeys(windows)), list(dict.fromkeys(attn0_windows))
+
 def length_sweep(run, lengths=(128, 512, 2048, 8192), windows=(8, 16), bs=32, attn0_windows=(16,), **kw) -> list[dict]:
     """Pretraining time per 1000 samples and memory against series length, TimeMAE at each window (and, at
     `attn0_windows`, without attention dropout), MVP + TSTPlus once per length. Once MVP fails a length (memory or
-    time), the longer ones are reported as skipped, not run."""
+    time), the longer ones are reported as skipped, not run. Lengths run shortest first and a length or window given
+    twice runs once (`--lengths 8192 128` skipped 128 as 'at a shorter length'; `--windows 8 8` measured twice)."""
+    lengths, windows, attn0_windows = _sweep_axes(lengths, windows, attn0_windows)
     rows, mvp_failed = [], None
     for L in lengths:
         for method, w in [('timemae', w) for w in windows] + [('timemae_attn0', w) for w in attn0_windows]:
@@ -665,6 +671,7 @@ def run_benchmark(out: str | Path = 'benchmarks/speed', threads: int = 2, bs: in
     `arch` maps a method to model overrides (e.g. tiny models for a quick check); the default is each model's defaults."""
     out = check_writable_folder(out, 'out (--out)')  # a file of that name, or a read-only place, named before any run
     torch.set_num_threads(threads)
+    lengths, windows, attn0_windows = _sweep_axes(lengths, windows, attn0_windows)  # as run, so as recorded
     start, env = time.time(), _env(threads, command)
     if arch: env['arch'] = arch  # the report then says the models were not the defaults it names
     run = _runner(isolate, mem_cap_gb, rounds)
