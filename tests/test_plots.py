@@ -301,3 +301,15 @@ def test_classes_match_labels_of_another_type_as_the_scores_match_them(pretraine
     plt.close(fig)
     with pytest.raises(ValueError, match=r"labels that classes does not list: \[3\]"):
         plot_embeddings(learn, X, codes, classes=['0', '1', '2'])
+
+
+def test_a_legend_beside_the_axes_fits_in_the_saved_figure(pretrained, tmp_path):
+    "With more than 10 classes the legend goes beside the axes: it ran past the figure's edge, cut off in a saved file."
+    from tsai_timemae.weights import save_figure
+    learn, X, _ = pretrained
+    for k in (12, 25):
+        fig, ax = plot_embeddings(learn, X, np.array([f'class_{i % k}' for i in range(len(X))]))
+        save_figure(fig, tmp_path / f'{k}.png')
+        legend = ax.get_legend().get_window_extent()
+        assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width, (k, legend.x1, fig.bbox.width)
+        plt.close(fig)

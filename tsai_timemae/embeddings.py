@@ -49,6 +49,18 @@ def check_batch_size(bs) -> int:
 
 POOLS = {'mean': lambda z: z.mean(-1), 'flatten': PatchFlatten.flatten}  # [bs, d_model, n_patches] -> [bs, features]
 
+def _timemae_model_of(learn_or_model, caller: str):
+    "The TimeMAE model of a learner or the model itself; anything else is refused in the words of `caller`, the function the user called."
+    model = learn_or_model.model if isinstance(learn_or_model, Learner) else learn_or_model
+    if not isinstance(getattr(model, 'backbone', None), TimeMAEBackbone):
+        hint = (' For a fitted TimeMAEClassifier or TimeMAETransformer, pass its learner, `est.learn_`, in place of the estimator.'
+                if hasattr(learn_or_model, 'learn_') else
+                f' For an encoder file, load it first: {caller}(TimeMAE.from_pretrained(path), X, ...), with X '
+                'standardized as its pretraining data were (a bare model takes X as given; a learner standardizes it).'
+                if isinstance(learn_or_model, (str, os.PathLike)) else '')
+        raise TypeError(f'{caller} needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
+    return model
+
 def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: int | None = None) -> np.ndarray:
     """Mean-pooled representations `[n, d_model]` of `X` `[n, channels, steps]` from a TimeMAE encoder, or with
     `pool='flatten'` every patch's representation in time order, `[n, n_patches * d_model]` (what
@@ -64,14 +76,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     bs = check_batch_size(bs)
     X = as_panel(X, 'get_embeddings', copy=False)  # a float32 array (a memmap too) is read one batch at a time
     is_learner = isinstance(learn_or_model, Learner)
-    model = learn_or_model.model if is_learner else learn_or_model
-    if not isinstance(getattr(model, 'backbone', None), TimeMAEBackbone):
-        hint = (' For a fitted TimeMAEClassifier or TimeMAETransformer, pass its learner, `est.learn_`, in place of the estimator.'
-                if hasattr(learn_or_model, 'learn_') else
-                ' For an encoder file, load it first: get_embeddings(TimeMAE.from_pretrained(path), X), with X '
-                'standardized as its pretraining data were (a bare model takes X as given; a learner standardizes it).'
-                if isinstance(learn_or_model, (str, os.PathLike)) else '')
-        raise TypeError(f'get_embeddings needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
+    model = _timemae_model_of(learn_or_model, 'get_embeddings')
     check_panel(X, 'get_embeddings', model.backbone.c_in)
     if layer is not None: model.backbone.block_index(layer)  # a bad layer is named before any work
     if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast

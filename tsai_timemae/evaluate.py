@@ -12,6 +12,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 from .data import numeric_label_key
 from .embeddings import check_batch_size, eval_mode, keep_random_state
 from .model import as_panel, check_X, missing_labels
+from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['predict_labels', 'label_vocab', 'comparable_labels', 'evaluate_learner']
@@ -107,6 +108,25 @@ def comparable_labels(y, pred, classes=None) -> tuple[np.ndarray, np.ndarray]:
     return tuple(np.array([key(v) for v in u], dtype=str)[inv] if len(u) else np.array([], dtype=str)
                  for u, inv in uniq)
 
+def _check_known_labels(y: np.ndarray, vocab: list):
+    """A label that is none of the model's classes is always scored wrong. When no label of `y` is one, the labels are
+    coded otherwise than in training (class indices against class names, another case): 0.0 said nothing about the
+    model. When some are, the series are scored as they are (a class training never had is a real error), with a warning."""
+    yk, vk = comparable_labels(y, np.asarray(vocab, dtype=object), classes=vocab)
+    seen, known = set(yk.tolist()), set(vk.tolist())
+    unknown = sorted(seen - known)
+    if not unknown: return
+    def few(values):
+        shown = [repr(v.item() if isinstance(v, np.generic) else v) for v in list(values)[:5]]
+        return ', '.join(shown) + (', ...' if len(values) > 5 else '')
+    if len(unknown) == len(seen):
+        raise ValueError(f"None of y's labels ({few(unknown)}) is a class of this model ({few(vocab)}): every series "
+                         'would be scored wrong. Pass the labels as the learner was trained on them (the class names, '
+                         'not their indices, in the same case and spelling).')
+    n = int(np.isin(yk, unknown).sum())
+    timemae_warn(f'{n} of the {len(y)} series have labels that are no class of this model ({few(unknown)}; its classes: '
+                 f'{few(vocab)}): they are scored as wrong.', stacklevel=3)
+
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."
     label_vocab(learn)  # not a learner: named first
@@ -120,6 +140,7 @@ def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     if len(bad := missing_labels(y)):  # else a missing label is scored as a class of its own, 'nan', always wrong
         raise ValueError(f'{len(bad)} of the {len(y)} labels in y are missing (NaN or None), e.g. at positions '
                          f'{list(map(int, bad[:5]))}: they cannot be scored. Drop those series (X[keep], y[keep]).')
+    if len(y): _check_known_labels(y, label_vocab(learn))
     y, pred = comparable_labels(y, predict_labels(learn, X, bs), classes=label_vocab(learn))
     if not len(pred): raise ValueError('evaluate_learner needs at least one series to score: X is empty.')
     return {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}

@@ -10,7 +10,7 @@ import torch
 from fastai.learner import Learner
 from fastai.torch_core import subplots
 
-from .embeddings import get_embeddings, eval_mode, keep_random_state
+from .embeddings import _timemae_model_of, get_embeddings, eval_mode, keep_random_state
 from .evaluate import _label_text, comparable_labels
 from .model import TimeMAEBackbone, as_panel, check_panel, missing_labels, transpose_hint
 from .pretrain import TimeMAEPretrain
@@ -51,15 +51,15 @@ def _same_points(emb: np.ndarray) -> bool:
 def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed: int = 0, ax=None, title: str | None = None,
                     figsize=(5, 5), bs: int = 256, layer: int | None = None, classes=None):
     """A t-SNE (scikit-learn) of the mean-pooled TimeMAE embeddings of `X` `[n, channels, steps]`, one colour per class
-    of `y`. `learn_or_model` is a learner (pretraining or fine-tuned; its batch transforms apply) or a `TimeMAE`;
+    of `y`. `learn_or_model` is a learner (pretraining or fine-tuned; its batch transforms apply) or a `TimeMAE`
+    (it takes `X` as given: standardize it the way the model was trained);
     `layer=k` shows encoder block `k`'s output instead of the last, as `get_embeddings(..., layer=k)`.
     `classes` fixes the colour order (default: the sorted labels of `y`): pass the same list to plots side by side
     (train and test, before and after pretraining) so that each class keeps its colour when one is missing from a plot.
     Returns `(fig, ax)`; the 2-D points are on `ax.tsne_points`."""
     from sklearn.manifold import TSNE
     X = as_panel(X, 'plot_embeddings')  # a pandas panel has a row per time step: count its series, not its rows
-    backbone = getattr(getattr(learn_or_model, 'model', learn_or_model), 'backbone', None)
-    check_panel(X, 'plot_embeddings', getattr(backbone, 'c_in', None))
+    check_panel(X, 'plot_embeddings', _timemae_model_of(learn_or_model, 'plot_embeddings').backbone.c_in)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         raise ValueError(f'plot_embeddings needs one label per series, but y has shape {y.shape}. For one-hot labels pass '
@@ -89,7 +89,8 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
         raise ValueError(f'All {len(emb)} series have the same embedding (identical or constant series?), so t-SNE has '
                          'nothing to place apart (scikit-learn can crash on it). Plot series that differ.')
     pts = TSNE(n_components=2, perplexity=p, init='pca', random_state=seed).fit_transform(emb.astype(np.float64))
-    if ax is None: fig, ax = subplots(figsize=figsize); ax = ax.flat[0]
+    own_figure = ax is None
+    if own_figure: fig, ax = subplots(figsize=figsize); ax = ax.flat[0]
     else: fig = ax.figure
     for c, k, colour in zip(classes, ckey, class_colours(len(classes))):
         sel = ykey == k
@@ -105,6 +106,7 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
         k = getattr(learn_or_model, 'model', learn_or_model).backbone.block_index(layer)
         where = ', embeddings' if k == 0 else f', block {k}'
     ax.set_title(title or f't-SNE of {len(emb)} embeddings (d={emb.shape[1]}{where})')
+    if own_figure: fig.tight_layout()  # a legend beside the axes is otherwise cut off in a saved figure
     ax.tsne_points = pts
     return fig, ax
 
@@ -119,7 +121,7 @@ def _pretrain_callback(learn) -> TimeMAEPretrain:
 def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     """One pretraining pass on the first `n` series of `X` `[samples, channels, steps]` -> numpy arrays: `x` (after the
     learner's batch transforms), `masked` `[n, n_patches]` bool, `codes` / `predicted` `[n, n_patches]` (-1 where
-    visible), and `window`."""
+    visible), `window`, and `drawn_codes` (True when the codes are Gumbel-softmax draws, which vary with `seed`)."""
     cb = _pretrain_callback(learn)
     net = cb.pretrainer
     tok = net.tokenizer

@@ -20,7 +20,7 @@ from fastcore.foundation import L
 from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
 
-from .model import TimeMAE, has_labels
+from .model import TimeMAE, _item_channels, has_labels
 from .notices import timemae_warn
 from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
                                   check_weights_path, pack_encoder, read_encoder_file)
@@ -125,6 +125,12 @@ class FreezeEncoder(Callback):
 # %% ../nbs/03_transfer.ipynb #7eb1bb4c
 REINIT = ('patch_embed',)
 
+def _channels_or_none(dls):
+    """The channels of the data, for a hint added to an error: `dls.vars` runs the batch transforms, which may be what
+    failed (a `TSStandardize` fitted on other channels), and would replace the error being explained."""
+    try: return _item_channels(dls)
+    except Exception: return None
+
 def _transfer_hint(sd: dict, c_in, window) -> str:
     "What to add to the strict loader's error when the pretrained encoder has other channels or another window."
     saved = encoder_config(sd)
@@ -215,8 +221,9 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
             learn = ts_learner(dls, TimeMAE, pretrained=weights_path is not None, weights_path=weights_path,
                                cbs=list(cbs), **{**arch, **kwargs})
         except ValueError as e:  # the strict loader's message, plus the transfer choice when it applies
-            hint = _transfer_hint(sd, getattr(dls, 'vars', None), {**arch, **kwargs}.get('window')) if sd else ''
-            if hint: raise ValueError(f'{str(e).removesuffix(_TSAI_ROUTE_HINT)}{hint}') from None  # not "use this learner"
+            hint = _transfer_hint(sd, _channels_or_none(dls), {**arch, **kwargs}.get('window')) if sd else ''
+            msg = str(e).removesuffix(_TSAI_ROUTE_HINT)  # the loader's advice to plain tsai users: "use this learner"
+            if hint or msg != str(e): raise ValueError(f'{msg}{hint}') from None
             raise
         learn.reinitialised, learn.layer = [], None
         if splitter is not None: learn.splitter = splitter
@@ -226,7 +233,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     # strict for the rest: d_model, depth, d_ff, n_heads (a file without settings was warned about when `arch` was read)
     try: load_encoder_weights(learn.model, pack_encoder(state, stored), warn_unstored=False)
     except ValueError as e:
-        hint = _transfer_hint(sd, getattr(dls, 'vars', None), {**arch, **kwargs}.get('window')) if reinit is None else ''
+        hint = _transfer_hint(sd, _channels_or_none(dls), {**arch, **kwargs}.get('window')) if reinit is None else ''
         if hint: raise ValueError(f'{e}{hint}') from None
         raise
     learn.reinitialised, learn.layer = fresh, None if kept is None else tuple(kept)

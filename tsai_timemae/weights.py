@@ -259,8 +259,9 @@ def _load_state(path: Path):
         if found:
             learner = found.group(1).startswith('fastai.learner')  # a whole learner from `learn.export()`
             raise ValueError(f'Could not read weights from {path}: the file is corrupt or not a torch state_dict: it holds '
-                             f'Python objects ({found.group(1)}), which are never unpickled, for safety. Save tensors only: '
-                             '`save_encoder_weights(model, path)` or `torch.save(model.state_dict(), path)`.'
+                             f'Python objects ({found.group(1)}), which are never unpickled, for safety. Save tensors only, with '
+                             '`save_encoder_weights(model, path)`: it stores the architecture beside them (a bare '
+                             '`torch.save(model.state_dict(), path)` loses n_heads and pre_norm, which the tensors do not tell).'
                              + (' This looks like a learner saved by `learn.export()`: open it with fastai\'s '
                                 '`load_learner(path)` (it unpickles code: only files you trust), then '
                                 '`save_encoder_weights(learn.model, path)`.' if learner else '')) from None
@@ -326,7 +327,12 @@ def read_encoder_file(path) -> tuple[dict, dict | None]:
     Accepts what `TimeMAEPretrain` saves, a full `TimeMAE` state_dict, or fastai's `learn.save` file (with or without
     the optimizer state)."""
     check_weights_path(path)
-    path = Path(path).expanduser()
+    named_nothing, path = not os.fspath(path), Path(path).expanduser()  # '' is no path, not the current folder
+    if path.is_dir() and not named_nothing:  # e.g. TimeMAEPretrain's target_dir instead of the file it saved there
+        found = sorted(p.name for p in path.glob('*.pth'))
+        raise IsADirectoryError(f'{path.resolve()} is a folder, not a weights file: pass a file inside it'
+                                + (f", e.g. '{path / found[0]}' (its .pth files: {', '.join(found[:5])}"
+                                   f"{', ...' if len(found) > 5 else ''})." if found else ' (it holds no .pth file).'))
     if not path.is_file():
         named = path.with_name(path.name + '.pth') if path.name else None  # fastai's `learn.save('name')` adds it
         if named is not None and named.is_file():
