@@ -17,7 +17,7 @@ N_PROC, EPOCHS = 2, 2
 
 needs_ddp = pytest.mark.skipif(
     not accelerate_available() or not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-    reason='needs accelerate (pip install "tsai-timemae[dist]") and torch.distributed with gloo')
+    reason='needs accelerate (pip install -e ".[dist]" in a clone) and torch.distributed with gloo')
 
 
 def _launch(out: Path, mode: str) -> dict:

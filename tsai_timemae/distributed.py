@@ -198,7 +198,7 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, *
         return
     if not accelerate_available():
         raise ImportError('Distributed training needs accelerate (fastai.distributed uses it): '
-                          'pip install "tsai-timemae[dist]" or pip install accelerate')
+                          'pip install accelerate (in a clone of tsai-timemae, `make install` or pip install -e ".[dist]" include it).')
     import fastai.distributed  # noqa: F401  (adds Learner.distrib_ctx)
     if cpu is None: cpu = not torch.cuda.is_available()
     if sync_bn and cpu:
