@@ -792,3 +792,54 @@ def test_warning_filters_and_cudnn_flags_set_during_a_fit_in_another_thread_are_
         assert any(f[1] is not None and f[1].pattern == 'a filter added during the fit' for f in warnings.filters)
     try: assert torch.backends.cudnn.benchmark is True         # the seeded fit put back its value from before
     finally: torch.backends.cudnn.benchmark = benchmark
+
+
+def test_the_transformer_keeps_the_series_ids_so_features_join_by_id(basic_motions):
+    """sktime's numpy3D inner type dropped the ids: rows came back as 0..n-1, so a FeatureUnion beside a transformer
+    that keeps them (Catch22, SummaryTransformer) doubled the rows, half of them NaN, and a join by id mislabelled."""
+    import pandas as pd
+    from sktime.transformations.series.summarize import SummaryTransformer
+    X = convert_to(basic_motions[0][FEW], 'pd-multiindex')
+    ids = [107, 3, 55, 20, 9, 81, 64, 12]  # unsorted: the order sktime converts them in
+    X.index = pd.MultiIndex.from_arrays([np.repeat(ids, 100), X.index.get_level_values(1)], names=['case', 'timepoints'])
+    tr = TimeMAETransformer(**TimeMAETransformer.get_test_params()[0], random_state=0)
+    feats = tr.fit_transform(X)
+    assert feats.index.tolist() == ids and feats.index.name == 'case'
+    assert np.allclose(feats.to_numpy(), tr.transform(basic_motions[0][FEW]).to_numpy(), atol=1e-6)  # same rows, in order
+    nested = convert_to(X, 'nested_univ')
+    assert tr.transform(nested).index.tolist() == ids
+    union = (TimeMAETransformer(**TimeMAETransformer.get_test_params()[0], random_state=0) + SummaryTransformer()).fit_transform(X)
+    assert union.shape[0] == len(ids) and not union.isna().any(axis=None)
+
+
+def test_settings_are_refused_in_the_estimators_words(basic_motions):
+    "numpy's 'cannot be used to seed' named no setting; a fix said `decoupled=False`, which the estimator does not take."
+    X, y = basic_motions[0][FEW], basic_motions[1][FEW]
+    for bad in ('0', 1.5, -1, True):
+        with pytest.raises(ValueError, match=r'random_state must be None, a whole number from 0 to 2\*\*32 - 1'):
+            TimeMAEClassifier(**{**TINY, 'random_state': bad}).fit(X, y)
+        with pytest.raises(ValueError, match=r'random_state must be None'):
+            TimeMAETransformer(**{**TimeMAETransformer.get_test_params()[0], 'random_state': bad}).fit(X)
+    with pytest.raises(ValueError, match=r"pass pretrain_kwargs=\{'decoupled': False\}") as e:
+        TimeMAEClassifier(**{**TINY, 'n_decoder_layers': 0}).fit(X, y)
+    assert 'pass decoupled=False' not in str(e.value)
+    with warnings.catch_warnings(record=True) as seen:  # the fix works, and 0 layers is not told it changes nothing
+        warnings.simplefilter('always')
+        TimeMAEClassifier(**{**TINY, 'n_decoder_layers': 0, 'pretrain_kwargs': {'decoupled': False}}).fit(X, y)
+    assert not [w for w in seen if 'leaves the decoupled encoder out' in str(w.message)]
+
+
+def test_fit_keeps_the_epochs_losses_and_the_tokenizers_warnings_name_the_users_line(basic_motions):
+    """Without `verbose=True` nothing told whether training converged; a tokenizer warning named a line of torch's
+    (`_contextlib.py`), so a filter on the user's module missed it."""
+    X, y = basic_motions[0][FEW], basic_motions[1][FEW]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        clf = TimeMAEClassifier(**{**TINY, 'vocab_size': 256, 'pretrain_epochs': 2, 'finetune_epochs': 3}).fit(X, y)
+    ours = [w for w in seen if 'KMeansTokenizer' in str(w.message)]
+    assert ours and all(w.filename == __file__ for w in ours), [(w.filename, str(w.message)[:60]) for w in ours]
+    assert [h['epoch'] for h in clf.pretrain_history_] == [0, 1] and all(np.isfinite(h['train_loss']) for h in clf.pretrain_history_)
+    assert [h['epoch'] for h in clf.finetune_history_] == [0, 1, 2] and all(np.isfinite(h['train_loss']) for h in clf.finetune_history_)
+    assert TimeMAEClassifier(**{**TINY, 'pretrain_epochs': 0}).fit(X, y).pretrain_history_ == []
+    tr = TimeMAETransformer(**{**TimeMAETransformer.get_test_params()[0], 'pretrain_epochs': 2}).fit(X)
+    assert len(tr.pretrain_history_) == 2

@@ -890,9 +890,11 @@ class TimeMAEPretrain(Callback):
         if vocab_size is not None and vocab_size < 2: raise ValueError(f'vocab_size must be at least 2 codewords, got {vocab_size}.')
         check_decoder_layers(n_decoder_layers, decoupled)  # at construction, not when the fit starts
         unused = [f'{k}={v}' for k, v, default in (('decoder_dropout', decoder_dropout, None),
-                                                    ('n_decoder_layers', n_decoder_layers, 4)) if v != default]
+                                                    ('n_decoder_layers', n_decoder_layers, 4))
+                  if v != default and not (k == 'n_decoder_layers' and v == 0)]  # 0 layers says what decoupled=False does
         if not decoupled and unused:  # a warning: `{**authors_preset()['pretrain'], 'decoupled': False}` is an ablation
-            timemae_warn(f"decoupled=False leaves the decoupled encoder out, so {' and '.join(unused)} change nothing "
+            timemae_warn(f"decoupled=False leaves the decoupled encoder out, so {' and '.join(unused)} "
+                         f"{'changes' if len(unused) == 1 else 'change'} nothing "
                          '(the ablation runs without them).', stacklevel=_frames_to_user(libraries=True))  # the user's line, also through the sktime estimators
         check_target_layers(target_layers)  # the encoder's depth is checked when the fit builds the pretrainer
         check_target_context(target_context)

@@ -77,6 +77,13 @@ def _panel(X, learn=None, name: str = 'X') -> np.ndarray:
                          f'Pass the same variables, in the same order, as in fit.{transpose_hint(X.shape, c_in)}')
     return X
 
+def _check_random_state(random_state):
+    "What `_seeded` takes, named before any work: numpy's own error ('cannot be used to seed') did not say which setting."
+    if random_state is None or isinstance(random_state, (np.random.RandomState, np.random.Generator)): return
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and 0 <= random_state < 2**32: return
+    raise ValueError(f'random_state must be None, a whole number from 0 to 2**32 - 1, a numpy RandomState or Generator, '
+                     f'got {random_state!r}.')
+
 @contextlib.contextmanager
 def _seeded(random_state):
     """Seed python, numpy and torch for a reproducible fit, then restore the caller's random streams:
@@ -314,7 +321,14 @@ def _pretrain_options(est) -> dict:
 
 def _pretrain_callback(est, opts: dict) -> TimeMAEPretrain:
     """The estimator's `TimeMAEPretrain`: its own pretraining parameters and `opts` (checked `pretrain_kwargs`). It
-    saves no file (`save_best=False`): `_pretrain` saves the encoder itself."""
+    saves no file (`save_best=False`): `_pretrain` saves the encoder itself. A fix that names a callback option the
+    estimator does not have (`decoupled=False`) is said as the estimator takes it, in `pretrain_kwargs`."""
+    try: return _callback_of(est, opts)
+    except ValueError as e:
+        if 'pass decoupled=False' not in str(e): raise
+        raise ValueError(str(e).replace('pass decoupled=False', "pass pretrain_kwargs={'decoupled': False}")) from None
+
+def _callback_of(est, opts: dict) -> TimeMAEPretrain:
     return TimeMAEPretrain(mask_ratio=est.mask_ratio, vocab_size=est.vocab_size, tokenizer=est.tokenizer, alpha=est.alpha,
                            beta=est.beta, normalize_targets=est.normalize_targets, momentum=est.momentum,
                            n_decoder_layers=est.n_decoder_layers, save_best=False, verbose=_verbose(est), **opts)
@@ -325,12 +339,20 @@ def _verbose(est) -> bool:
     if isinstance(v, (bool, np.bool_, int, np.integer)): return bool(v)
     raise TypeError(f'verbose must be True or False (or a whole number, 0 for quiet), got {v!r} ({type(v).__name__}).')
 
+def _epoch_table(learn) -> list[dict]:
+    "fastai's per-epoch table (`train_loss`, `valid_loss` when there is validation, metrics) as a list of dicts."
+    names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
+    return [{'epoch': i, **{n: (None if v is None else float(v)) for n, v in zip(names, row)}}
+            for i, row in enumerate(learn.recorder.values)]
+
 def _pretrain(est, X, tmp, std=None) -> Path:
     """Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters), standardized by `std`
-    (default: `X`'s statistics); returns the encoder file."""
+    (default: `X`'s statistics); returns the encoder file and keeps the epochs' losses and diagnostics on
+    `est.pretrain_history_` (the callback's history: the only way to check convergence without `verbose=True`)."""
     cb = _pretrain_callback(est, _pretrain_options(est))
     learn = ts_learner(_dls(X, None, est.batch_size, tmp, std), TimeMAE, cbs=cb, path=tmp, **_arch(est))
     with _quiet(learn, est.verbose): learn.fit_one_cycle(_pretrain_epochs(est, len(X)), float(est.lr))  # fastai takes no numpy scalar (np.logspace grids)
+    est.pretrain_history_ = [dict(h) for h in cb.history]
     if non_finite_weights(learn.model.backbone):  # before save_encoder_weights refuses it: the estimator's own knobs named
         raise ValueError(f'TimeMAE pretraining diverged: its loss or weights became NaN or infinite, and the encoder\'s weights are '
                          f'not finite. Lower lr (now {float(est.lr):g}), or pretrain for fewer epochs (pretrain_epochs).')
@@ -450,6 +472,16 @@ def _channels_said_once(X: np.ndarray):
     try: yield
     finally: _CHANNELS_SAID.reset(said)
 
+def _instance_ids(X):
+    """The ids of a pandas panel's series, in the order sktime converts them to an array: pd-multiindex's first index
+    level, or the index of a one-row-per-series frame (nested_univ). Features joined by id (a FeatureUnion beside
+    Catch22, which keeps them; metadata) line up only with these. None for other inputs and hierarchical data (sktime
+    indexes those groups itself)."""
+    if not isinstance(X, pd.DataFrame): return None
+    if isinstance(X.index, pd.MultiIndex):
+        return X.index.get_level_values(0).unique() if X.index.nlevels == 2 else None
+    return X.index
+
 def _check_no_2d_array(X, cls_name: str):
     if isinstance(X, np.ndarray) and X.ndim == 2:
         raise ValueError(
@@ -482,12 +514,16 @@ class TimeMAEClassifier(BaseClassifier):
         at most about 7,500 optimiser steps (`default_pretrain_epochs`: at the default batch of 16, 100 epochs up to
         about 1,200 series, fewer above)
     finetune_epochs : supervised epochs
-    batch_size : for both stages (capped at the number of series)
+    batch_size : for both stages (capped at the number of series). fastai's training loader drops the last partial
+        batch of every epoch (reshuffled, so every series is seen over the epochs): with 31 series and a batch of 16,
+        an epoch is one step of 16
     lr : pretraining learning rate (one-cycle), and FineAll's when `finetune_lr` is None
     finetune_lr : None picks 1e-2 for 'finelast' (a linear layer on fixed features) and `lr` for 'fineall'
     X_unlabelled : optional sktime Panel (e.g. numpy [n, channels, steps]) of extra series for pretraining, whose
         scaling (statistics of `X` and `X_unlabelled` together) fine-tuning and prediction then share; not used when
-        `pretrain_epochs=0`. Same channels and length as `X`
+        `pretrain_epochs=0`. Same channels and length as `X`. As a parameter it is kept by the estimator, its pickle,
+        `save()` and its repr; after `fit`, `est.X_unlabelled = None` drops it and the fitted model stays
+        (`set_params` would unfit it, as sktime's does)
     random_state : int for identical results on every fit on the CPU (on a GPU some kernels, e.g. the backward
         pass of a gather, are not deterministic), None for fresh randomness
     verbose : show fastai's progress and the pretraining losses
@@ -501,6 +537,10 @@ class TimeMAEClassifier(BaseClassifier):
         `get_embeddings(learn_, X)` or `learn_.get_X_preds(X)`. Those go through fastai's data loaders, which draw
         seeds from the process's random streams: not while another thread fits with a `random_state` (it would fit
         differently). `predict`, `predict_proba` and the transformer's `transform` draw nothing
+    pretrain_history_ : one dict per pretraining epoch (`train_loss`, `train_mcc`, `train_mrr`, the diagnostics of
+        `TimeMAEPretrain`'s history, e.g. `train_ppl` and `train_rep_std`); empty with `pretrain_epochs=0`
+    finetune_history_ : one dict per fine-tuning epoch (`epoch`, `train_loss`): whether training converged, without
+        `verbose=True`
 
     Examples
     --------
@@ -560,6 +600,7 @@ class TimeMAEClassifier(BaseClassifier):
         if self.mode not in ('fineall', 'finelast'):
             raise ValueError(f"mode must be 'fineall' (train everything) or 'finelast' (linear probe), got {self.mode!r}.")
         _check_training_settings(self)
+        _check_random_state(self.random_state)
         _check_pretrain_epochs(self.pretrain_epochs)
         _pretrain_callback(self, _pretrain_options(self))  # TimeMAEPretrain checks its settings; it writes nothing
         arch = _arch(self)  # the architecture, built once (no data yet: a window of 8 when it is to be derived)
@@ -581,12 +622,14 @@ class TimeMAEClassifier(BaseClassifier):
         std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
         # one fit at a time (`_FITTING`): the random streams are the process's, and two fits in threads (GridSearchCV
         # with joblib's threading backend) mixed their draws
+        self.pretrain_history_ = []  # stays empty without pretraining (pretrain_epochs=0)
         with _FITTING, _silent(self.verbose), _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
             weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
             # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
             dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
             learn = _learner(self, dls, weights, tmp, freeze_encoder=self.mode == 'finelast')
             with _quiet(learn, self.verbose): learn.fit_one_cycle(self.finetune_epochs, float(lr))
+            self.finetune_history_ = _epoch_table(learn)
             if non_finite_weights(learn.model):  # predict_proba would be NaN and predict one class, without a word
                 name = 'finetune_lr' if self.finetune_lr is not None or self.mode == 'finelast' else 'lr (or finetune_lr)'
                 raise ValueError(f"Fine-tuning diverged: its loss became NaN or infinite, and the model's weights are not "
@@ -653,6 +696,8 @@ class TimeMAETransformer(BaseTransformer):
     Attributes
     ----------
     learn_ : fastai Learner (inference-only) holding the encoder and the standardization fitted on `X`
+    pretrain_history_ : one dict per pretraining epoch (losses and diagnostics, as the classifier's); empty when
+        nothing was pretrained
 
     Examples
     --------
@@ -701,6 +746,7 @@ class TimeMAETransformer(BaseTransformer):
         if self.layer is not None and self.weights_path is None:  # named before pretraining; a file's depth is checked once read
             TimeMAEBackbone.check_block(self.layer, self.n_layers)
         _check_training_settings(self, counts=('batch_size',), rates=('lr',))
+        _check_random_state(self.random_state)
         _pretrain_options(self)
         if self.weights_path is not None: _warn_unused_pretraining(self)
         with _with_fix(self): return super().fit(X, y)
@@ -708,13 +754,17 @@ class TimeMAETransformer(BaseTransformer):
     def transform(self, X, y=None):
         _check_no_2d_array(X, type(self).__name__)
         _check_equal_length(X, 'X', self)
-        with _with_fix(self): return super().transform(X, y)
+        with _with_fix(self): Xt = super().transform(X, y)
+        ids = _instance_ids(X)  # sktime's numpy3D inner type drops them: rows would be 0..n-1 whatever the input's ids
+        if ids is not None and isinstance(Xt, pd.DataFrame) and len(ids) == len(Xt): Xt.index = ids
+        return Xt
 
     def _fit(self, X, y=None):
         X = _panel(X)
         _check_finite(X, 'X', self)
         with _FITTING, _silent(self.verbose), _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:  # one fit at a time
             weights = self.weights_path
+            self.pretrain_history_ = []  # stays empty when nothing is pretrained (weights_path, or pretrain_epochs=0)
             if weights is None and self.pretrain_epochs: weights = _pretrain(self, X, tmp)
             self.learn_ = _for_inference(_learner(self, _dls(X, None, self.batch_size, tmp), weights, tmp))
         if self.layer is not None: self.learn_.model.backbone.block_index(self.layer)

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .layers import SettingTypeError
-from .notices import timemae_warn
+from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
 __all__ = ['TOKENIZERS', 'raw_patches', 'real_steps', 'code_perplexity', 'check_temperature', 'CodebookTokenizer',
@@ -194,7 +194,8 @@ class _FrozenPatchTokenizer(nn.Module):
         if self.fit_perplexity < 2:
             timemae_warn(f'{type(self).__name__}: the fitted codes are degenerate (perplexity {self.fit_perplexity:.2f} of '
                          f'{self.vocab_size}: almost every patch gets the same code), so MCC will teach little. Patches of '
-                         f'{self.window} steps may be too short or mostly padding; try a larger window.', stacklevel=3)
+                         f'{self.window} steps may be too short or mostly padding; try a larger window.',
+                         stacklevel=_frames_to_user(libraries=True))  # the user's fit, past fastai's and torch's frames
 
 class KMeansTokenizer(_FrozenPatchTokenizer):
     """Frozen k-means codes over standardised raw patches; `fit` once on the pretraining inputs, then never changes.
@@ -240,7 +241,7 @@ class KMeansTokenizer(_FrozenPatchTokenizer):
         k = min(self.vocab_size, len(np.unique(z, axis=0)))
         if k < self.vocab_size:
             timemae_warn(f'KMeansTokenizer: only {k} distinct patches to fit {self.vocab_size} codes; {k} codes will be '
-                         'used (more series or a smaller vocab_size avoid this).', stacklevel=2)
+                         'used (more series or a smaller vocab_size avoid this).', stacklevel=_frames_to_user(libraries=True))
         centers = KMeans(k, n_init=1, random_state=self.seed).fit(z).cluster_centers_
         # unused codes repeat the first centroid: the nearest-centroid search returns the first of equal distances
         self.centroids.copy_(torch.from_numpy(np.concatenate([centers, np.repeat(centers[:1], self.vocab_size - k, 0)])))
