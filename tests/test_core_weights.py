@@ -371,3 +371,26 @@ def test_a_backbone_state_dict_and_swapped_arguments_are_named_with_their_fix(tm
     w = save_encoder_weights(m, tmp_path / 'enc.pth')
     with pytest.raises(TypeError, match='swapped'): load_encoder_weights(w, m)
     with pytest.raises(TypeError, match=r'other_model.state_dict\(\)'): load_encoder_weights(TimeMAE(3, 2, **SMALL), m)
+
+
+def test_a_learner_built_from_a_file_reads_it_once(dls, tmp_path, monkeypatch):
+    """from_pretrained, the transfer learners and `ts_learner(pretrained=True)` read the file for its settings, again for
+    its tensors (and a third time for a head): slow for a large file, and able to see two versions of a file that a
+    running pretraining replaces. A file replaced meanwhile is still read anew, and nothing is kept after the call."""
+    path = save_encoder_weights(TimeMAE(dls.vars, None, **SMALL), tmp_path / 'enc.pth')
+    reads = []
+    real = W._read_state
+    monkeypatch.setattr(W, '_read_state', lambda p: reads.append(p) or real(p))
+    for build in (lambda: TimeMAE.from_pretrained(path, c_out=4), lambda: finelast_learner(dls, path),
+                  lambda: fineall_learner(dls, path), lambda: ts_learner(dls, TimeMAE, pretrained=True, weights_path=path)):
+        reads.clear()
+        build()
+        assert len(reads) == 1, reads
+    with W._reading_once():
+        first = W._load_state(path)
+        assert W._load_state(path) is first
+        save_encoder_weights(TimeMAE(dls.vars, None, **{**SMALL, 'd_model': 16, 'd_ff': 32}), path)  # replaced (atomic)
+        assert W._load_state(path) is not first and read_encoder_file(path)[1]['d_model'] == 16
+    assert W._READ_ONCE.get() is None
+    reads.clear(); W._load_state(path); W._load_state(path)
+    assert len(reads) == 2  # outside a build, every call reads the file

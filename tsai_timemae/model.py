@@ -25,7 +25,7 @@ from .layers import (  # noqa: F401
     fast_dropout, ff_dropouts, multihead_attention, overflow_error)
 from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
-    _wrap_tsai, file_has_head, read_encoder_file, warn_assumed_settings)
+    _reading_once, _wrap_tsai, file_has_head, read_encoder_file, warn_assumed_settings)
 from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
@@ -263,6 +263,7 @@ class TimeMAE(nn.Module):
         return nn.Sequential(*layers)
 
     @classmethod
+    @_reading_once()  # the file once: its settings, its tensors and whether it holds a head
     def from_pretrained(cls, weights_path, c_out: int | None = None, **kwargs) -> TimeMAE:
         """A `TimeMAE` with the encoder saved at `weights_path` (strictly loaded) and a new head. The architecture
         comes from the file (`arch_from_weights`): `kwargs` may repeat it, set what only training uses (`dropout`,
@@ -488,6 +489,7 @@ def install_tsai_hooks(cls):
     from fastai.learner import Learner
 
     def make_build(orig):
+        @_reading_once()  # `pretrained=True`: the file's settings here, its tensors in the strict transfer_weights
         def build_ts_model(arch, c_in=None, c_out=None, seq_len=None, d=None, dls=None, *args, arch_config={}, **kwargs):
             if not (isinstance(arch, type) and issubclass(arch, cls)):
                 return orig(arch, c_in, c_out, seq_len, d, dls, *args, arch_config=arch_config, **kwargs)

@@ -22,7 +22,7 @@ from tsai.models.layers import GAP1d
 
 from .model import TimeMAE, _item_channels, has_labels
 from .notices import timemae_warn
-from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
+from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, _reading_once, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
                                   check_weights_path, pack_encoder, read_encoder_file)
 
 # %% auto #0
@@ -168,6 +168,7 @@ def _first_blocks(sd: dict, stored: dict | None, layer: int, src) -> tuple[dict,
     return ({key: v for key, v in sd.items() if not above(key)},
             None if stored is None else {**stored, 'n_layers': k}, k, n)
 
+@_reading_once()  # the file once, here and in ts_learner's build
 def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=None, reinit: str | None = None,
                     splitter=None, layer: int | None = None, **kwargs):
     """A tsai learner for `TimeMAE`, with the encoder pretrained from `weights_path` when given.

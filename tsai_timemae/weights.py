@@ -15,6 +15,8 @@ import socket
 import sys
 import tempfile
 import types
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import torch
@@ -245,8 +247,30 @@ def _fastai_safe_globals() -> list:
     except ImportError: from numpy.core.multiarray import scalar  # numpy < 2
     return [L, scalar, np.dtype, *(getattr(np.dtypes, n) for n in np.dtypes.__all__)]  # fastai's own `load_model` list
 
+_READ_ONCE: ContextVar[dict | None] = ContextVar('_READ_ONCE', default=None)
+
+@contextmanager
+def _reading_once():
+    """Within it, a weights file is read from disk once: building a learner from a file read it up to three times
+    (its settings, its tensors, whether it holds a head), slow for a large file, and the reads could see two versions
+    of a file that a running pretraining replaces every epoch. A file replaced or changed meanwhile (another inode,
+    size or time) is read again. Nested uses share the outer one's reads; they are forgotten when it ends."""
+    token = _READ_ONCE.set({}) if _READ_ONCE.get() is None else None
+    try: yield
+    finally:
+        if token is not None: _READ_ONCE.reset(token)
+
 def _load_state(path: Path):
-    "`torch.load(weights_only=True)` with errors that say what is wrong with the file, never how to load it unsafely."
+    """`torch.load(weights_only=True)` with errors that say what is wrong with the file, never how to load it
+    unsafely; inside `_reading_once()`, each file once. Callers never change what it returns (it may be shared)."""
+    cache = _READ_ONCE.get()
+    if cache is None: return _read_state(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in cache: cache[key] = _read_state(path)
+    return cache[key]
+
+def _read_state(path: Path):
     with path.open('rb') as f: head = f.read(len(_LFS_POINTER))
     if head == _LFS_POINTER:
         raise ValueError(f'{path} is a Git LFS pointer (a small text file), not the weights: fetch the file itself, '
