@@ -54,7 +54,7 @@ def test_missing_corrupt_and_unsafe_files_are_clear_errors(tmp_path):
     save_encoder_weights(m, tmp_path / 'ckpt.pth')                # a fastai user names it as for learn.save/learn.load
     with pytest.raises(FileNotFoundError, match=r"ckpt.pth is beside it .*pass '.*ckpt.pth'"):
         load_encoder_weights(m, tmp_path / 'ckpt')
-    with pytest.raises(FileNotFoundError, match='No weights file at'): TimeMAE.from_pretrained('')  # no name to add .pth to
+    with pytest.raises(FileNotFoundError, match=r"No weights file: the path is empty \(''\)"): TimeMAE.from_pretrained('')
     with pytest.raises(IsADirectoryError, match='is a folder, not a weights file'): TimeMAE.from_pretrained('.')
     bad = tmp_path / 'bad.pth'; bad.write_bytes(b'\x00garbage' * 100)
     with pytest.raises(ValueError, match='corrupt'):

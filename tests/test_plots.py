@@ -303,13 +303,19 @@ def test_classes_match_labels_of_another_type_as_the_scores_match_them(pretraine
         plot_embeddings(learn, X, codes, classes=['0', '1', '2'])
 
 
-def test_a_legend_beside_the_axes_fits_in_the_saved_figure(pretrained, tmp_path):
-    "With more than 10 classes the legend goes beside the axes: it ran past the figure's edge, cut off in a saved file."
+def test_a_legend_beside_the_axes_and_a_long_title_fit_in_the_saved_file(pretrained, tmp_path):
+    """With more than 10 classes the legend goes beside the axes: it ran past the figure's edge, and a long title past
+    its left edge, cut off in a file saved at another resolution than the figure's layout."""
+    import matplotlib.image as mpimg
     from tsai_timemae.weights import save_figure
     learn, X, _ = pretrained
-    for k in (12, 25):
-        fig, ax = plot_embeddings(learn, X, np.array([f'class_{i % k}' for i in range(len(X))]))
-        save_figure(fig, tmp_path / f'{k}.png')
-        legend = ax.get_legend().get_window_extent()
-        assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width, (k, legend.x1, fig.bbox.width)
+    for k in (12, 40):
+        fig, ax = plot_embeddings(learn, X, np.array([f'a rather long class name {i % k:03d}' for i in range(len(X))]),
+                                  title='a title longer than the axes are wide, as a user may well write one')
+        save_figure(fig, tmp_path / f'{k}.png', dpi=110)
+        fig.set_dpi(110); fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        drawn = [ax.get_legend().get_window_extent(r), ax.title.get_window_extent(r), ax.get_window_extent(r)]
+        needed = max(b.x1 for b in drawn) - min(b.x0 for b in drawn)
+        assert mpimg.imread(tmp_path / f'{k}.png').shape[1] >= needed, (k, needed)
         plt.close(fig)

@@ -305,7 +305,10 @@ ROWS = [
     ('TimeMAE.from_pretrained', 'the folder pretraining saved into, not its file',
      lambda c: [_raises(lambda: TimeMAE.from_pretrained(c.weights.parent)), _raises(lambda: finelast_learner(dls(X, Y), c.tmp))],
      ok(lambda r: "is a folder, not a weights file: pass a file inside it, e.g. '" in r[0] and 'enc.pth, short.pth' in r[0]
-        and 'it holds no .pth file' in r[1])),
+        and 'neither it nor its subfolders hold a .pth file' in r[1])),
+    ('fineall_learner', "a folder whose .pth files are in a subfolder (a run's folder)",
+     lambda c: _raises(lambda: fineall_learner(dls(X, Y), (lambda d: (d / 'run1').mkdir(parents=True) or save_encoder_weights(model(), d / 'run1' / 'enc.pth') and d)(c.tmp / 'runs'))),
+     ok(lambda m: "is a folder, not a weights file" in m and "e.g. '" in m and "run1/enc.pth'" in m)),
     ('TimeMAE.from_pretrained', 'a whole pickled model (torch.save(model))',  # its advice named a format that loses n_heads
      lambda c: TimeMAE.from_pretrained((lambda p: torch.save(model(), p) or p)(c.tmp / 'whole.pth')),
      fails(ValueError, r'never unpickled.*`save_encoder_weights\(model, path\)`: it stores the architecture.*loses n_heads and pre_norm')),
@@ -350,7 +353,11 @@ ROWS = [
      fails(ValueError, r"None of y's labels \('w', 'x', 'y', 'z'\) is a class of this model \('a', 'b', 'c', 'd'\).*as the learner was trained")),
     ('evaluate_learner', 'class indices for class names, and labels in upper case',
      lambda c: [_raises(lambda: evaluate_learner(c.learner, X, np.arange(16) % 4)), _raises(lambda: evaluate_learner(c.learner, X, np.char.upper(Y)))],
-     ok(lambda r: "labels ('0', '1', '2', '3') is a class" in r[0] and "labels ('A', 'B', 'C', 'D') is a class" in r[1])),
+     ok(lambda r: "labels (0, 1, 2, 3) is a class" in r[0] and "labels ('A', 'B', 'C', 'D') is a class" in r[1])),
+    ('evaluate_learner', 'bool labels for the classes 0 and 1, and int labels for True and False (they match, as scored)',
+     lambda c: [evaluate_learner(fit(fineall_learner(dls(X, train), c.weights)), X, other)
+                for train, other in ((np.arange(16) % 2, np.arange(16) % 2 == 1), (np.arange(16) % 2 == 1, np.arange(16) % 2))],
+     ok(lambda r: all(0 <= m['accuracy'] <= 1 for m in r))),
     ('fineall_learner', 'some labels unseen, longer than the known ones',
      lambda c: evaluate_learner(c.learner, X, np.where(np.arange(16) < 8, np.char.add(Y, Y), Y)),
      warns(r"8 of the 16 series have labels that are no class of this model \('aa', 'bb', 'cc', 'dd'; its classes: 'a'.*scored as wrong",

@@ -810,6 +810,17 @@ def test_the_transformer_keeps_the_series_ids_so_features_join_by_id(basic_motio
     assert tr.transform(nested).index.tolist() == ids
     union = (TimeMAETransformer(**TimeMAETransformer.get_test_params()[0], random_state=0) + SummaryTransformer()).fit_transform(X)
     assert union.shape[0] == len(ids) and not union.isna().any(axis=None)
+    # rows ordered by time step first: sktime's reshape scrambled the series, and the ids would then name wrong rows
+    by_time = X.sort_index(level='timepoints', sort_remaining=False)
+    assert by_time.index.get_level_values(0)[:8].tolist() == ids  # the first row of every series, then the second ...
+    interleaved = tr.transform(by_time)
+    assert interleaved.index.tolist() == ids and np.allclose(interleaved.to_numpy(), feats.to_numpy(), atol=1e-6)
+    # hierarchical data: sktime transforms group by group and kept only the groups' level
+    H = X.copy()
+    H.index = pd.MultiIndex.from_arrays([np.repeat(['g1', 'g2'], 400), *(H.index.get_level_values(i) for i in (0, 1))],
+                                        names=['group', 'case', 'timepoints'])
+    hier = (TimeMAETransformer(**TimeMAETransformer.get_test_params()[0], random_state=0) + SummaryTransformer()).fit_transform(H)
+    assert hier.index.tolist() == [(g, i) for g, i in zip(np.repeat(['g1', 'g2'], 4), ids)] and not hier.isna().any(axis=None)
 
 
 def test_settings_are_refused_in_the_estimators_words(basic_motions):

@@ -109,23 +109,26 @@ def comparable_labels(y, pred, classes=None) -> tuple[np.ndarray, np.ndarray]:
                  for u, inv in uniq)
 
 def _check_known_labels(y: np.ndarray, vocab: list):
-    """A label that is none of the model's classes is always scored wrong. When no label of `y` is one, the labels are
-    coded otherwise than in training (class indices against class names, another case): 0.0 said nothing about the
-    model. When some are, the series are scored as they are (a class training never had is a real error), with a warning."""
-    yk, vk = comparable_labels(y, np.asarray(vocab, dtype=object), classes=vocab)
-    seen, known = set(yk.tolist()), set(vk.tolist())
-    unknown = sorted(seen - known)
-    if not unknown: return
+    """A label that is none of the model's classes is always scored wrong. When no label of `y` is one, 0.0 would say
+    nothing about the model: most often the labels are coded otherwise than in training (class indices against class
+    names, another case). When some are, the series are scored as they are (a class training never had is a real
+    error), with a warning. Labels match classes exactly as the scores match them (`comparable_labels`, against the
+    vocabulary as `predict_labels` returns it: True is the class 1, '1' the class 1.0)."""
+    classes = np.asarray(vocab)
+    yk, vk = comparable_labels(y, classes, classes=vocab)
+    unknown = ~np.isin(yk, vk)
+    if not unknown.any(): return
     def few(values):
         shown = [repr(v.item() if isinstance(v, np.generic) else v) for v in list(values)[:5]]
         return ', '.join(shown) + (', ...' if len(values) > 5 else '')
-    if len(unknown) == len(seen):
-        raise ValueError(f"None of y's labels ({few(unknown)}) is a class of this model ({few(vocab)}): every series "
-                         'would be scored wrong. Pass the labels as the learner was trained on them (the class names, '
-                         'not their indices, in the same case and spelling).')
-    n = int(np.isin(yk, unknown).sum())
-    timemae_warn(f'{n} of the {len(y)} series have labels that are no class of this model ({few(unknown)}; its classes: '
-                 f'{few(vocab)}): they are scored as wrong.', stacklevel=3)
+    labels = _distinct(y[unknown])[0]  # as the user wrote them, not the keys they compare by
+    if unknown.all():
+        raise ValueError(f"None of y's labels ({few(labels)}) is a class of this model ({few(vocab)}): every series "
+                         'would be scored wrong. If they are coded otherwise than in training (class indices for class '
+                         'names, another case or spelling), pass them as the learner was trained on them; series of '
+                         'classes the model never had cannot be scored by it.')
+    timemae_warn(f'{int(unknown.sum())} of the {len(y)} series have labels that are no class of this model '
+                 f'({few(labels)}; its classes: {few(vocab)}): they are scored as wrong.', stacklevel=3)
 
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."

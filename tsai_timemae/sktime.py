@@ -472,14 +472,23 @@ def _channels_said_once(X: np.ndarray):
     try: yield
     finally: _CHANNELS_SAID.reset(said)
 
+def _grouped(X):
+    """A pandas panel (pd-multiindex, or hierarchical) with each series' rows together, the series in the order they
+    first appear. sktime turns one into an array by reshaping its rows as they are, so rows ordered by time step first
+    (`X.sort_index(level=-1)`) became scrambled series, without an error. Other inputs are returned as they are."""
+    if not isinstance(X, pd.DataFrame) or not isinstance(X.index, pd.MultiIndex) or X.index.nlevels < 2: return X
+    series = pd.factorize(X.index.droplevel(-1))[0]  # every level but the time points
+    if (np.diff(series) >= 0).all(): return X
+    return X.iloc[np.argsort(series, kind='stable')]
+
 def _instance_ids(X):
-    """The ids of a pandas panel's series, in the order sktime converts them to an array: pd-multiindex's first index
-    level, or the index of a one-row-per-series frame (nested_univ). Features joined by id (a FeatureUnion beside
-    Catch22, which keeps them; metadata) line up only with these. None for other inputs and hierarchical data (sktime
-    indexes those groups itself)."""
+    """The ids of a pandas panel's series (after `_grouped`), in the order sktime converts them to an array:
+    pd-multiindex's first index level; hierarchical data's levels above the time points; the index of a
+    one-row-per-series frame (nested_univ). Features joined by id (a FeatureUnion beside Catch22 or sktime's
+    SummaryTransformer, which keep them; metadata) line up only with these. None for other inputs (numpy: rows are
+    numbered 0..n-1, as sktime's Rocket transformers number theirs)."""
     if not isinstance(X, pd.DataFrame): return None
-    if isinstance(X.index, pd.MultiIndex):
-        return X.index.get_level_values(0).unique() if X.index.nlevels == 2 else None
+    if isinstance(X.index, pd.MultiIndex): return X.index.droplevel(-1).unique()
     return X.index
 
 def _check_no_2d_array(X, cls_name: str):
@@ -583,6 +592,7 @@ class TimeMAEClassifier(BaseClassifier):
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
         self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
+        X = _grouped(X)
         if np.ndim(y) == 2 and np.shape(y)[1] > 1:  # sktime fits one clone per column, whose fit checks that column
             with _with_fix(self): return super().fit(X, y)
         _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
@@ -609,10 +619,10 @@ class TimeMAEClassifier(BaseClassifier):
         with torch.device('meta'): TimeMAEBackbone(1, **{**arch, 'window': 8 if arch['window'] is None else arch['window']})
 
     def predict(self, X):
-        with _with_fix(self): return super().predict(X)
+        with _with_fix(self): return super().predict(_grouped(X))
 
     def predict_proba(self, X):
-        with _with_fix(self): return super().predict_proba(X)
+        with _with_fix(self): return super().predict_proba(_grouped(X))
 
     def _fit(self, X, y):
         X = _panel(X)  # the settings were checked in fit
@@ -693,6 +703,10 @@ class TimeMAETransformer(BaseTransformer):
     the last block): a linear probe can read a middle block better; choose `k` on validation data, e.g. with
     scikit-learn's `GridSearchCV` over `layer`.
 
+    `transform` returns one row per series, indexed by the series' ids when `X` is a pandas panel (as sktime's Catch22
+    and SummaryTransformer do, so features join by id), 0..n-1 for numpy input. sktime's Rocket transformers number
+    their rows 0..n-1 whatever the input: in a FeatureUnion with one of them, pass numpy arrays.
+
     Attributes
     ----------
     learn_ : fastai Learner (inference-only) holding the encoder and the standardization fitted on `X`
@@ -749,14 +763,18 @@ class TimeMAETransformer(BaseTransformer):
         _check_random_state(self.random_state)
         _pretrain_options(self)
         if self.weights_path is not None: _warn_unused_pretraining(self)
-        with _with_fix(self): return super().fit(X, y)
+        with _with_fix(self): return super().fit(_grouped(X), y)
 
     def transform(self, X, y=None):
         _check_no_2d_array(X, type(self).__name__)
         _check_equal_length(X, 'X', self)
+        X = _grouped(X)
         with _with_fix(self): Xt = super().transform(X, y)
         ids = _instance_ids(X)  # sktime's numpy3D inner type drops them: rows would be 0..n-1 whatever the input's ids
-        if ids is not None and isinstance(Xt, pd.DataFrame) and len(ids) == len(Xt): Xt.index = ids
+        if ids is not None and isinstance(Xt, pd.DataFrame) and len(ids) == len(Xt):
+            # hierarchical data: sktime transforms group by group and keeps only the groups' level; the ids it lost
+            # are put back only where the groups' level is the one sktime returned, row for row
+            if not isinstance(ids, pd.MultiIndex) or list(ids.droplevel(-1)) == list(Xt.index): Xt.index = ids
         return Xt
 
     def _fit(self, X, y=None):

@@ -230,9 +230,11 @@ def file_figure(**kwargs):
     return Figure(**kwargs)
 
 def save_figure(fig, path, dpi: int = 110) -> Path:
-    "`fig.savefig` through `atomic_write`: a plot being regenerated is the old one or the new one, never half of one."
+    """`fig.savefig` through `atomic_write`: a plot being regenerated is the old one or the new one, never half of one.
+    The file holds everything drawn (`bbox_inches='tight'`): a legend beside the axes or a long title laid out at the
+    screen's resolution ran past the edge of a file saved at another."""
     path = Path(path)
-    return atomic_write(path, lambda f: fig.savefig(f, format=path.suffix.lstrip('.') or 'png', dpi=dpi))
+    return atomic_write(path, lambda f: fig.savefig(f, format=path.suffix.lstrip('.') or 'png', dpi=dpi, bbox_inches='tight'))
 
 # %% ../nbs/01_weights.ipynb #0d271c18
 _LFS_POINTER = b'version https://git-lfs'
@@ -351,12 +353,16 @@ def read_encoder_file(path) -> tuple[dict, dict | None]:
     Accepts what `TimeMAEPretrain` saves, a full `TimeMAE` state_dict, or fastai's `learn.save` file (with or without
     the optimizer state)."""
     check_weights_path(path)
-    named_nothing, path = not os.fspath(path), Path(path).expanduser()  # '' is no path, not the current folder
-    if path.is_dir() and not named_nothing:  # e.g. TimeMAEPretrain's target_dir instead of the file it saved there
-        found = sorted(p.name for p in path.glob('*.pth'))
-        raise IsADirectoryError(f'{path.resolve()} is a folder, not a weights file: pass a file inside it'
-                                + (f", e.g. '{path / found[0]}' (its .pth files: {', '.join(found[:5])}"
-                                   f"{', ...' if len(found) > 5 else ''})." if found else ' (it holds no .pth file).'))
+    if not os.fspath(path):  # Path('') is the current folder: the user named none
+        raise FileNotFoundError("No weights file: the path is empty (''). Pass the .pth file TimeMAEPretrain saved "
+                                '(by default models/timemae_encoder.pth, printed at the end of pretraining).')
+    path = Path(path).expanduser()
+    if path.is_dir():  # e.g. TimeMAEPretrain's target_dir instead of the file it saved there
+        found = sorted(p.relative_to(path).as_posix() for p in (*path.glob('*.pth'), *path.glob('*/*.pth')))
+        raise IsADirectoryError(f'{path} is a folder, not a weights file: pass a file inside it'
+                                + (f", e.g. '{path / found[0]}' (its .pth files, and its subfolders': "
+                                   f"{', '.join(found[:5])}{', ...' if len(found) > 5 else ''})." if found else
+                                   ' (neither it nor its subfolders hold a .pth file).'))
     if not path.is_file():
         named = path.with_name(path.name + '.pth') if path.name else None  # fastai's `learn.save('name')` adds it
         if named is not None and named.is_file():
