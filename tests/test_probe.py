@@ -3,6 +3,7 @@ pretrained one, writes one JSON per run (skipped when rerun with the same settin
 import argparse
 import json
 import shlex
+import sys
 import warnings
 
 import numpy as np
@@ -677,3 +678,28 @@ def test_a_regenerate_command_names_the_window_and_batch_size_todays_defaults_no
     monkeypatch.setitem(bench.DATASET_CONFIGS, 'BasicMotions', dict(bs=now['bs'] + 1, window=now['window'] + 3))
     moved = probe_command([r])
     assert f"--arch window={now['window']}" in moved and f"--bs {now['bs']}" in moved
+
+
+def test_the_probe_reads_convergence_from_the_fitted_models_not_by_swapping_the_warnings_filters(monkeypatch):
+    """The probe caught scikit-learn's ConvergenceWarning with `catch_warnings`, which swaps the process's filter list:
+    a filter another thread added meanwhile was lost. It reads the fitted models' `n_iter_` instead."""
+    import warnings
+    from tsai_timemae import probe
+    rng = np.random.default_rng(0)
+    f, y = rng.normal(size=(60, 8)), np.repeat([0, 1, 2], 20)
+    monkeypatch.setattr(probe, 'MAX_ITER', 1)
+    shown = []
+    with warnings.catch_warnings():
+        warnings.simplefilter('always')
+        monkeypatch.setattr(warnings, 'showwarning', lambda message, *a, **k: shown.append(str(message)))
+        real, calls = warnings.catch_warnings, []
+        def noted(*a, **k):  # scikit-learn's own uses are its business; the probe's are what this test is about
+            calls.append(sys._getframe(1).f_code.co_filename)
+            return real(*a, **k)
+        monkeypatch.setattr(warnings, 'catch_warnings', noted)
+        probe.linear_probe_score(f, y, f, y)
+        probe.cv_probe_score(f, y, folds=3, groups=np.arange(60) % 6)
+        monkeypatch.undo()
+    ours = [m for m in shown if 'stopped at MAX_ITER = 1 iterations' in m]
+    assert len(ours) == 2 and '(1 fit(s))' in ours[0] and '(3 fit(s))' in ours[1], shown
+    assert not [c for c in calls if 'tsai_timemae' in c], calls

@@ -57,28 +57,24 @@ def _probe_model():
     from sklearn.preprocessing import StandardScaler
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER))
 
-@contextlib.contextmanager
-def _convergence_said():
+def _say_if_stopped(fitted: list):
     """Say, past tsai's blanket `filterwarnings('ignore', category=UserWarning)` (which hides scikit-learn's
     `ConvergenceWarning` once tsai is imported), when a probe's logistic regression stopped before converging: its
-    score may then be below what the features allow. Other warnings pass on as they came."""
-    from sklearn.exceptions import ConvergenceWarning
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always', ConvergenceWarning)
-        yield
-    stopped = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
-    for w in caught:
-        if w not in stopped: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    score may then be below what the features allow. Read from the fitted models (`n_iter_` reached `MAX_ITER`), not
+    by catching warnings: `catch_warnings` swaps the process's filter list, which another thread may be editing."""
+    stopped = sum(int(np.max(m[-1].n_iter_) >= MAX_ITER) for m in fitted)
     if stopped:
         timemae_warn(f'The linear probe\'s logistic regression stopped at MAX_ITER = {MAX_ITER} iterations before '
-                     f'converging ({len(stopped)} fit(s)): its score may be below what the features allow. Set '
+                     f'converging ({stopped} fit(s)): its score may be below what the features allow. Set '
                      'tsai_timemae.probe.MAX_ITER higher and probe again under another tag (a MAX_ITER other than '
                      f'{RECORDED_MAX_ITER} is part of a run\'s settings, so the same tag is not skipped with the old '
-                     'score but refused).', stacklevel=4)
+                     'score but refused).', stacklevel=3)
 
 def linear_probe_score(f_train, y_train, f_eval, y_eval) -> float:
     "Accuracy on `(f_eval, y_eval)` of `StandardScaler` + `LogisticRegression` fitted on `(f_train, y_train)`."
-    with _convergence_said(): return float(_probe_model().fit(f_train, y_train).score(f_eval, y_eval))
+    model = _probe_model().fit(f_train, y_train)
+    _say_if_stopped([model])
+    return float(model.score(f_eval, y_eval))
 
 def unseen_folds(y, folds: int = CV_FOLDS) -> list:
     """Stratified, shuffled folds (`random_state=0`) as `(fit, held_out)` index arrays: the folds `cv_probe_score`
@@ -104,13 +100,14 @@ def unseen_folds(y, folds: int = CV_FOLDS) -> list:
 def cv_probe_score(features, y, folds: int = CV_FOLDS, groups=None) -> float:
     """Mean accuracy of the same probe over stratified `folds`-fold cross-validation (shuffled, `random_state=0`).
     With `groups` (e.g. `recording_groups`), `StratifiedGroupKFold`: no group on both sides of a fold."""
-    from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
+    from sklearn.model_selection import StratifiedGroupKFold, cross_validate
     if groups is not None and len(np.unique(groups)) < folds:
         raise ValueError(f'{len(np.unique(groups))} recordings cannot fill {folds} folds that keep each recording '
                          'on one side; pass fewer folds (--folds), or drop by_recording (--by-recording).')
     cv = unseen_folds(y, folds) if groups is None else StratifiedGroupKFold(folds, shuffle=True, random_state=0)
-    with _convergence_said():
-        return float(cross_val_score(_probe_model(), features, y, groups=groups, cv=cv, error_score='raise').mean())
+    res = cross_validate(_probe_model(), features, y, groups=groups, cv=cv, error_score='raise', return_estimator=True)
+    _say_if_stopped(res['estimator'])
+    return float(res['test_score'].mean())
 
 def probe_protocol(n_train: int, folds: int = CV_FOLDS, by_recording: bool = False, unseen: bool = False) -> str:
     """`'rec<folds>'` when asked to hold out whole recordings, `'unseen<folds>'` when each fold's encoder is
