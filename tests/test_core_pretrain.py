@@ -854,3 +854,65 @@ def test_the_history_s_training_loss_is_the_epoch_s_mean_like_its_parts(udls, tm
         assert row['train_loss'] == pytest.approx(row['train_mcc'] + 2 * row['train_mrr'], rel=1e-5)
         assert 'train_loss_smooth' in row
     assert any(r['train_loss'] != pytest.approx(r['train_loss_smooth'], rel=1e-3) for r in cb.history[1:])
+
+
+def test_summary_leaves_one_of_each_helper_and_the_callback_can_be_removed_and_given_again(udls, tmp_path):
+    """fastai's `summary()` takes the trackers (the encoder's saver) off and puts them back; the pretraining callback had
+    put its saver back already, so the list held it twice ("SaveEncoder" twice in the summary), and after
+    `remove_cb` the next `fit(cbs=cb)` crashed in the detached copy ('NoneType' object has no attribute 'dls')."""
+    learn, cb = _learner(udls, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    text = str(learn.summary())
+    names = [type(c).__name__ for c in learn.cbs]
+    assert names.count('SaveEncoder') == 1 and len(names) == len(set(names)), names
+    assert text.count('SaveEncoder') == 1, text
+    learn.remove_cb(cb)
+    assert not any(c is cb.saver for c in learn.cbs)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3, cbs=cb)
+    assert len(cb.history) == 2 and cb.weights_path.is_file()
+
+
+def test_checkpoint_best_says_when_a_save_model_callback_reloads_another_epoch_into_the_learner(udls, tmp_path, capsys):
+    """With `checkpoint='best'` and fastai's `SaveModelCallback` on another column, the learner held the tracker's epoch
+    and the file the lowest loss's, and nothing said so (the docs said the file is written again from the reloaded one)."""
+    from fastai.callback.tracker import SaveModelCallback
+    from fastai.torch_core import set_seed
+    set_seed(1, reproducible=True)
+    cb = TimeMAEPretrain(target_dir=tmp_path, checkpoint='best')
+    learn = ts_learner(udls, TimeMAE, cbs=[cb, SaveModelCallback(monitor='mcc_acc', fname='by_acc')], path=tmp_path, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(4, 5e-2)
+    out = capsys.readouterr().out
+    file_epoch = int(np.argmin([h['valid_loss'] for h in cb.history]))
+    tracker_epoch = int(np.argmax([h['mcc_acc'] for h in cb.history]))
+    assert file_epoch != tracker_epoch, 'the setting no longer shows two epochs: choose another seed or rate'
+    assert (f'SaveModelCallback reloaded epoch {tracker_epoch} (mcc_acc' in out
+            and f"keeps epoch {file_epoch}, the lowest valid_loss (checkpoint='best')" in out), out
+    saved = read_encoder_weights(cb.weights_path)
+    assert not all(torch.equal(v, learn.model.state_dict()[k]) for k, v in saved.items())  # as the line says
+
+
+def test_the_window_message_says_when_batch_transforms_changed_the_series_length(basic_motions, splits, tmp_path, capsys):
+    "A crop among the batch transforms: the window came from 60-step batches, and the line called them series of 60 steps."
+    from tsai.data.transforms import TSRandomResizedCrop
+    udls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSRandomResizedCrop(size=60)], bs=10)
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path), **{k: v for k, v in SMALL.items() if k != 'window'})
+    out = capsys.readouterr().out
+    assert learn.model.backbone.window == 5 and ("per series of 60 steps (the training batches' length: the batch "
+                                                 'transforms make the 100-step series that long; derived') in out, out
+
+
+def test_freeze_on_a_pretraining_learner_says_it_freezes_nothing(udls, dls, tmp_path):
+    "fastai's freeze() gave the one parameter group of the pretraining network back unfrozen, without a word."
+    import warnings
+    from tsai_timemae.all import fineall_learner
+    from tsai_timemae.notices import TimeMAEWarning
+    learn, cb = _learner(udls, tmp_path)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    with pytest.warns(TimeMAEWarning, match=r'nothing is frozen, and fine_tune runs two whole pretraining fits') as seen:
+        learn.freeze()
+    assert [w.filename for w in seen if issubclass(w.category, TimeMAEWarning)] == [__file__]
+    assert all(p.requires_grad for p in learn.model.backbone.parameters())
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', TimeMAEWarning)
+        learn.unfreeze()                                            # freeze_to(0): nothing to say
+        fineall_learner(dls, cb.weights_path).freeze()              # a classifier's freeze is fastai's, unchanged

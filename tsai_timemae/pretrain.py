@@ -713,6 +713,7 @@ class SaveEncoder(TrackerCallback):
         self._trained = False  # `learn.validate()` also sends before_fit and after_epoch, but never before_train
         self._train_losses = {}  # epoch -> its mean training loss, when that is the monitor
         self.diverged_at = None  # this fit's first epoch whose monitored loss or encoder weights are not finite
+        self.saved_epoch = None  # the epoch of this fit whose encoder the file holds (None: none of this fit's)
         # on every rank, so that all stop together: rank 0 failing alone would leave the others waiting in DDP
         if not _outside_training(self.learn): check_writable_folder(self.path.parent, 'TimeMAEPretrain(target_dir=...)')
 
@@ -753,7 +754,7 @@ class SaveEncoder(TrackerCallback):
                                  stacklevel=_frames_to_user(libraries=True))
             return
         if val is None or not (self.every_epoch or val < self.best): return
-        self.best = val
+        self.best, self.saved_epoch = val, self.epoch
         self.weights_path = self.path  # on every rank: rank 0 writes it, and `timemae_distrib_ctx` waits for that on leaving
         if rank_distrib() == 0:
             save_encoder_weights(get_model(self.learn.model), self.path)
@@ -764,13 +765,24 @@ class SaveEncoder(TrackerCallback):
     def after_fit(self):
         """fastai's `SaveModelCallback` (the order before this one's) reloads its best epoch into the learner at the end of
         the fit: with `every_epoch` the file then holds another encoder than the learner, and fine-tuning from the file
-        would start from one the user did not choose. Save the learner's encoder again; `best` becomes that epoch's loss."""
-        if not (getattr(self, '_trained', False) and self.every_epoch and self.weights_path is not None): return
+        would start from one the user did not choose. Save the learner's encoder again; `best` becomes that epoch's loss.
+        With `checkpoint='best'` the file keeps the epoch of the lowest loss, which the user chose: when the tracker
+        reloaded another into the learner, a line says which each holds."""
+        if not (getattr(self, '_trained', False) and self.weights_path is not None): return
         if _outside_training(self.learn): return  # the end of a validate(), summary() or lr_find, not of a fit
         reloaded = _reloading_trackers(self.learn)
         if not reloaded: return
         tracker = reloaded[-1]  # the last one's after_fit loaded last: the learner holds its epoch
         epoch = self._epoch_of(tracker)
+        if not self.every_epoch:
+            saved = getattr(self, 'saved_epoch', None)
+            if self.verbose and rank_distrib() == 0 and (epoch is None or epoch != saved):
+                held = f'epoch {epoch}' if epoch is not None else 'its best epoch'
+                kept = f'epoch {saved}' if saved is not None else 'the encoder of an earlier fit'
+                print(f"SaveModelCallback reloaded {held} ({tracker.monitor} {_as_float(tracker.best):.5f}) into the "
+                      f"learner; the encoder file {self.path} keeps {kept}, the lowest {self.monitor} "
+                      f"(checkpoint='best'). To fine-tune from the learner's, save_encoder_weights(learn.model, path).")
+            return
         if epoch is not None and self.monitor == 'train_loss':  # an epoch without its mean (an older state file): left
             self.best = getattr(self, '_train_losses', {}).get(epoch, self.best)
         elif epoch is not None:
@@ -824,7 +836,8 @@ class TimeMAEPretrain(Callback):
     epoch with the lowest validation loss (without a validation set, the lowest mean training loss over the epoch's
     batches). The regression target is the
     momentum encoder, which keeps moving, so the loss is not comparable across epochs: 'best' tends to keep an early
-    epoch. The learner itself always holds the final epoch's weights, so with 'best' its embeddings and plots show
+    epoch. The learner itself holds the final epoch's weights (unless fastai's `SaveModelCallback` reloads its own best
+    epoch: with 'last' the file is then written again from it, with 'best' a line says which epoch each holds), so with 'best' its embeddings and plots show
     another encoder than the file: load the file (`TimeMAE.from_pretrained(cb.weights_path)`) to look at the one that
     fine-tuning will start from. Re-used with a new learner, the callback starts a new run (history, best loss and saved path) and
     leaves the old learner, whose later fits run without it, which is not TimeMAE pretraining (a warning says so); that holds for a new learner's
@@ -994,9 +1007,8 @@ class TimeMAEPretrain(Callback):
         for cb in self._helpers():
             if cb not in learn.cbs: continue
             if cb.learn is learn: learn.remove_cb(cb)
-            else:
-                learn.cbs.remove(cb)
-                if getattr(learn, cb.name, None) is cb: delattr(learn, cb.name)
+            while cb in learn.cbs: learn.cbs.remove(cb)  # every copy (a list left with two): one would stay detached
+            if getattr(learn, cb.name, None) is cb: delattr(learn, cb.name)
         net = get_model(getattr(learn, 'model', None)) if getattr(learn, 'model', None) is not None else None
         if isinstance(net, TimeMAEPretrainer):
             net.fitting_with_callback = False
@@ -1049,7 +1061,8 @@ class TimeMAEPretrain(Callback):
         learn.loss_func, learn.splitter = self.pretrain_loss, trainable_params
         if list(learn.metrics) != self.part_metrics: learn.metrics = L(self.part_metrics)
         learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, DropLabelsToEvaluate)])  # this one's own drops them
-        learn.add_cbs([cb for cb in self._helpers() if cb not in learn.cbs])
+        if not _in_learner_context():  # `summary()` takes the trackers off and puts them back itself: two of each, else
+            learn.add_cbs([cb for cb in self._helpers() if cb not in learn.cbs])
         _drop_repeated_callbacks(learn)
         opt = learn.opt
         if opt is not None and {id(p) for pg in opt.param_lists for p in pg} != {id(p) for p in trainable_params(net)}:
@@ -1081,8 +1094,13 @@ class TimeMAEPretrain(Callback):
     def _say_window(self, net):
         "Say which window the model derived from the series length (`auto_window`), once, when it was not given."
         if not self.verbose or rank_distrib() or getattr(net, 'window_source', None) != 'seq_len': return  # 'seq_len': it is known
+        try: stored = self.learn.dls.train_ds[0][0].shape[-1]  # the series as stored, before any batch transform
+        except Exception: stored = net.seq_len
+        why = 'derived from the series length by auto_window; pass window= to choose'
+        if stored != net.seq_len:  # e.g. a random crop among the batch transforms: the model sees the cropped length
+            why = f"the training batches' length: the batch transforms make the {stored}-step series that long; {why}"
         print(f'TimeMAE window: {net.window} steps, {math.ceil(net.seq_len / net.window)} patches per series of '
-              f'{net.seq_len} steps (derived from the series length by auto_window; pass window= to choose)')
+              f'{net.seq_len} steps ({why})')
 
     @torch.no_grad()
     def _fit_tokenizer(self):
