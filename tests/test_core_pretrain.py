@@ -916,3 +916,18 @@ def test_freeze_on_a_pretraining_learner_says_it_freezes_nothing(udls, dls, tmp_
         warnings.simplefilter('error', TimeMAEWarning)
         learn.unfreeze()                                            # freeze_to(0): nothing to say
         fineall_learner(dls, cb.weights_path).freeze()              # a classifier's freeze is fastai's, unchanged
+
+
+def test_a_classifier_loss_on_the_pretraining_network_is_refused_with_the_learners_that_make_one(dls, tmp_path):
+    "After remove_cb, a classifier's loss set by hand failed inside it: 'PretrainOutput' object has no attribute 'view'."
+    from fastai.losses import CrossEntropyLossFlat
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    learn = ts_learner(dls, TimeMAE, cbs=cb, path=tmp_path, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    learn.remove_cb(cb)
+    learn.loss_func = CrossEntropyLossFlat()
+    with pytest.raises(ValueError, match=r'(?s)loss_func=CrossEntropyLossFlat it cannot train a classifier in place.*'
+                                         r'finelast_learner\(dls, cb.weights_path\)'):
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    learn.loss_func = cb.pretrain_loss                                # its own loss: validate still gives it
+    assert len(learn.validate()) > 1

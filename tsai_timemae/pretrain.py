@@ -602,7 +602,18 @@ class DropLabelsToEvaluate(DropLabels):
     """What a pretraining learner keeps when its `TimeMAEPretrain` leaves it (the end of `fit(n, cbs=cb)`, `remove_cb`):
     `validate()` and `get_preds()` still give the pretraining loss on unlabelled data (without it fastai computes no
     loss, and `validate()` returned Nones). Training batches keep their labels: a plain fit on unlabelled data then
-    trains nothing, as the network's warning says; TimeMAE pretraining needs the callback."""
+    trains nothing, as the network's warning says; TimeMAE pretraining needs the callback. A fit with another loss
+    (a classifier's, set by hand to train the network in place) is refused before its first batch: the network's
+    outputs are the pretraining's, and the loss failed on them with "'PretrainOutput' object has no attribute 'view'"."""
+    def before_fit(self):
+        loss = getattr(self.learn, 'loss_func', None)
+        if isinstance(loss, TimeMAELoss) or loss is None or _outside_training(self.learn): return
+        raise ValueError(f'This learner holds a TimeMAE pretraining network, whose outputs only its pretraining loss '
+                         f'reads; with loss_func={type(loss).__name__} it cannot train a classifier in place. Make a '
+                         'classifier learner from the pretrained encoder file: finelast_learner(dls, cb.weights_path), '
+                         'fineall_learner(dls, cb.weights_path) or ts_learner(dls, TimeMAE, pretrained=True, '
+                         'weights_path=cb.weights_path).')
+
     def before_batch(self):
         if not self.training: super().before_batch()
 
