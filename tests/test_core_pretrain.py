@@ -908,10 +908,11 @@ def test_freeze_on_a_pretraining_learner_says_it_freezes_nothing(udls, dls, tmp_
     from tsai_timemae.notices import TimeMAEWarning
     learn, cb = _learner(udls, tmp_path)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
-    with pytest.warns(TimeMAEWarning, match=r'nothing is frozen, and fine_tune runs two whole pretraining fits') as seen:
-        learn.freeze()
-    assert [w.filename for w in seen if issubclass(w.category, TimeMAEWarning)] == [__file__]
-    assert all(p.requires_grad for p in learn.model.backbone.parameters())
+    for freeze in (learn.freeze, lambda: learn.freeze_to(1)):        # freeze_to(1) froze the whole one group
+        with pytest.warns(TimeMAEWarning, match=r'nothing is frozen, and fine_tune runs two whole pretraining fits') as seen:
+            freeze()
+        assert [w.filename for w in seen if issubclass(w.category, TimeMAEWarning)] == [__file__]
+        assert all(p.requires_grad for p in learn.model.backbone.parameters()) and learn.opt.frozen_idx == 0
     with warnings.catch_warnings():
         warnings.simplefilter('error', TimeMAEWarning)
         learn.unfreeze()                                            # freeze_to(0): nothing to say
@@ -929,5 +930,12 @@ def test_a_classifier_loss_on_the_pretraining_network_is_refused_with_the_learne
     with pytest.raises(ValueError, match=r'(?s)loss_func=CrossEntropyLossFlat it cannot train a classifier in place.*'
                                          r'finelast_learner\(dls, cb.weights_path\)'):
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    for evaluation in (learn.validate, learn.get_preds):              # they compute the loss too
+        with pytest.raises(ValueError, match=r'cannot train a classifier in place'): evaluation()
     learn.loss_func = cb.pretrain_loss                                # its own loss: validate still gives it
     assert len(learn.validate()) > 1
+    # a classifier put into the learner by hand: the callback left behind no longer speaks for it, nor drops its labels
+    learn.model, learn.loss_func = TimeMAE.from_pretrained(cb.weights_path, c_out=dls.c), CrossEntropyLossFlat()
+    learn.create_opt()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert len(learn.validate()) == 1 + len(learn.metrics)

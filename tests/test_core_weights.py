@@ -376,7 +376,8 @@ def test_a_backbone_state_dict_and_swapped_arguments_are_named_with_their_fix(tm
 def test_a_learner_built_from_a_file_reads_it_once(dls, tmp_path, monkeypatch):
     """from_pretrained, the transfer learners and `ts_learner(pretrained=True)` read the file for its settings, again for
     its tensors (and a third time for a head): slow for a large file, and able to see two versions of a file that a
-    running pretraining replaces. A file replaced meanwhile is still read anew, and nothing is kept after the call."""
+    run replaces meanwhile (the settings of one, the tensors of the other). One build sees one version; nothing is kept
+    after it."""
     path = save_encoder_weights(TimeMAE(dls.vars, None, **SMALL), tmp_path / 'enc.pth')
     reads = []
     real = W._read_state
@@ -390,7 +391,7 @@ def test_a_learner_built_from_a_file_reads_it_once(dls, tmp_path, monkeypatch):
         first = W._load_state(path)
         assert W._load_state(path) is first
         save_encoder_weights(TimeMAE(dls.vars, None, **{**SMALL, 'd_model': 16, 'd_ff': 32}), path)  # replaced (atomic)
-        assert W._load_state(path) is not first and read_encoder_file(path)[1]['d_model'] == 16
-    assert W._READ_ONCE.get() is None
+        assert W._load_state(path) is first and read_encoder_file(path)[1]['d_model'] == SMALL['d_model']  # one version
+    assert W._READ_ONCE.get() is None and read_encoder_file(path)[1]['d_model'] == 16   # the next build: the new file
     reads.clear(); W._load_state(path); W._load_state(path)
     assert len(reads) == 2  # outside a build, every call reads the file

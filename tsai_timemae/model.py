@@ -638,17 +638,17 @@ def install_tsai_hooks(cls):
     Learner.lr_find = lr_find
 
     # freeze() / fine_tune() are for a classifier's body: the pretraining network trains as one parameter group, so
-    # fastai's freeze_to froze nothing and fine_tune ran two whole pretraining fits, without a word
+    # fastai's freeze() froze nothing and fine_tune ran two whole pretraining fits, without a word; freeze_to(1) froze
+    # the whole group, and the next pretraining fit trained only what the callback adds
     orig_freeze_to = getattr(Learner.freeze_to, '_tsai_original', Learner.freeze_to)
     @functools.wraps(orig_freeze_to)
     def freeze_to(self, n):
-        if n != 0 and is_pretraining(self):  # `unfreeze()` (freeze_to(0)) changes nothing either, and says nothing
-            timemae_warn('learn.freeze() (or fine_tune(), which freezes first) freezes a classifier\'s body, but this '
-                         'learner is a TimeMAE pretraining network, which trains as one parameter group: nothing is '
-                         'frozen, and fine_tune runs two whole pretraining fits. Pretrain with learn.fit_one_cycle(n, lr); '
-                         'for a classifier on the frozen encoder, use finelast_learner(dls, cb.weights_path).',
-                         stacklevel=_frames_to_user(libraries=True))
-        return orig_freeze_to(self, n)
+        if n == 0 or not is_pretraining(self): return orig_freeze_to(self, n)  # `unfreeze()`: nothing to undo or say
+        timemae_warn(f'learn.freeze() (or freeze_to({n}), or fine_tune(), which freezes first) freezes a classifier\'s '
+                     'body, but this learner is a TimeMAE pretraining network, which trains whole: nothing is frozen, '
+                     'and fine_tune runs two whole pretraining fits. Pretrain with learn.fit_one_cycle(n, lr); for a '
+                     'classifier on the frozen encoder, use finelast_learner(dls, cb.weights_path).',
+                     stacklevel=_frames_to_user(libraries=True))
     freeze_to._tsai_original = orig_freeze_to
     Learner.freeze_to = freeze_to
 

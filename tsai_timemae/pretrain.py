@@ -603,11 +603,22 @@ class DropLabelsToEvaluate(DropLabels):
     `validate()` and `get_preds()` still give the pretraining loss on unlabelled data (without it fastai computes no
     loss, and `validate()` returned Nones). Training batches keep their labels: a plain fit on unlabelled data then
     trains nothing, as the network's warning says; TimeMAE pretraining needs the callback. A fit with another loss
-    (a classifier's, set by hand to train the network in place) is refused before its first batch: the network's
-    outputs are the pretraining's, and the loss failed on them with "'PretrainOutput' object has no attribute 'view'"."""
+    (a classifier's, set by hand to train the network in place) is refused before its first batch, in a fit, a
+    `validate()` or `get_preds()`: the network's outputs are the pretraining's, and the loss failed on them with
+    "'PretrainOutput' object has no attribute 'view'". With a classifier model put into the learner by hand, it does nothing."""
+    def _pretraining(self) -> bool:  # a classifier put into this learner by hand: nothing of this callback's applies
+        return isinstance(get_model(self.learn.model), TimeMAEPretrainer)
+
     def before_fit(self):
+        # not in validate() / get_preds(): their before_fit comes while fastai enters its validation context, and an
+        # error there leaves the learner's lock held (the next validate() waits for ever); before_validate refuses them
+        if not _outside_training(self.learn): self._check_loss()
+
+    def before_validate(self): self._check_loss()  # validate() and get_preds() compute the loss on the outputs too
+
+    def _check_loss(self):
         loss = getattr(self.learn, 'loss_func', None)
-        if isinstance(loss, TimeMAELoss) or loss is None or _outside_training(self.learn): return
+        if isinstance(loss, TimeMAELoss) or loss is None or not self._pretraining(): return
         raise ValueError(f'This learner holds a TimeMAE pretraining network, whose outputs only its pretraining loss '
                          f'reads; with loss_func={type(loss).__name__} it cannot train a classifier in place. Make a '
                          'classifier learner from the pretrained encoder file: finelast_learner(dls, cb.weights_path), '
@@ -615,7 +626,7 @@ class DropLabelsToEvaluate(DropLabels):
                          'weights_path=cb.weights_path).')
 
     def before_batch(self):
-        if not self.training: super().before_batch()
+        if not self.training and self._pretraining(): super().before_batch()
 
 class UnpadValidation(Callback):
     """Count each validation series once in a data-parallel fit. fastai's `DistributedDL` pads the validation indices

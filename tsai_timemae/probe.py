@@ -61,7 +61,8 @@ def _say_if_stopped(fitted: list):
     """Say, past tsai's blanket `filterwarnings('ignore', category=UserWarning)` (which hides scikit-learn's
     `ConvergenceWarning` once tsai is imported), when a probe's logistic regression stopped before converging: its
     score may then be below what the features allow. Read from the fitted models (`n_iter_` reached `MAX_ITER`), not
-    by catching warnings: `catch_warnings` swaps the process's filter list, which another thread may be editing."""
+    by catching warnings: `catch_warnings` swaps the process's filter list, which another thread may be editing. Where
+    the filters let scikit-learn's own `ConvergenceWarning` through (tsai not imported), it shows too, once per fit."""
     stopped = sum(int(np.max(m[-1].n_iter_) >= MAX_ITER) for m in fitted)
     if stopped:
         timemae_warn(f'The linear probe\'s logistic regression stopped at MAX_ITER = {MAX_ITER} iterations before '

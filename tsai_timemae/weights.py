@@ -255,8 +255,9 @@ _READ_ONCE: ContextVar[dict | None] = ContextVar('_READ_ONCE', default=None)
 def _reading_once():
     """Within it, a weights file is read from disk once: building a learner from a file read it up to three times
     (its settings, its tensors, whether it holds a head), slow for a large file, and the reads could see two versions
-    of a file that a running pretraining replaces every epoch. A file replaced or changed meanwhile (another inode,
-    size or time) is read again. Nested uses share the outer one's reads; they are forgotten when it ends."""
+    of a file that a running pretraining (or another run with other settings) replaces meanwhile: the settings of one
+    and the tensors of the other. One build sees one version. Nested uses share the outer one's reads; they are
+    forgotten when it ends, so the next build reads the file as it is then."""
     token = _READ_ONCE.set({}) if _READ_ONCE.get() is None else None
     try: yield
     finally:
@@ -267,8 +268,7 @@ def _load_state(path: Path):
     unsafely; inside `_reading_once()`, each file once. Callers never change what it returns (it may be shared)."""
     cache = _READ_ONCE.get()
     if cache is None: return _read_state(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    key = str(path.resolve())  # nothing inside a build writes the file: the version read first is the build's
     if key not in cache: cache[key] = _read_state(path)
     return cache[key]
 
