@@ -939,3 +939,21 @@ def test_a_classifier_loss_on_the_pretraining_network_is_refused_with_the_learne
     learn.create_opt()
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert len(learn.validate()) == 1 + len(learn.metrics)
+
+
+def test_an_error_as_validate_starts_leaves_the_learner_usable(tmp_path):
+    """fastai enters its validation context (no logging, the learner's lock) before the callbacks' before_fit: an error
+    there (NaN in the data, named by the pretraining callback) left the lock held, so the next validate() or
+    get_preds() waited for ever, and the logger off, so later fits printed no table."""
+    import threading
+    X = np.random.default_rng(0).standard_normal((16, 2, 32)).astype('float32')
+    X[0, 0, 3] = np.nan
+    learn = ts_learner(get_ts_dls(X, splits=(list(range(12)), list(range(12, 16))), bs=4), TimeMAE,
+                       cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), window=4, d_model=8, n_layers=1, n_heads=1, d_ff=16)
+    logger = learn.logger
+    for call in (learn.validate, learn.get_preds, learn.validate):
+        done = []
+        t = threading.Thread(target=lambda: done.append(pytest.raises(ValueError, call).value), daemon=True)
+        t.start(); t.join(60)
+        assert done and 'NaN or inf' in str(done[0]), 'validate() hung: the lock of the failed call was still held'
+        assert not learn.lock.locked() and learn.logger is logger

@@ -652,6 +652,24 @@ def install_tsai_hooks(cls):
     freeze_to._tsai_original = orig_freeze_to
     Learner.freeze_to = freeze_to
 
+    # validate() / get_preds() enter fastai's validation context (no logging, no bar, the learner's lock, then the
+    # learner, whose before_fit runs the callbacks): an error there (the data's NaN, named by the pretraining
+    # callback) left the lock held and the logger off, so the next validate() waited for ever and fits printed nothing.
+    # The contexts entered so far are left again, as a `with` statement would
+    from fastcore.xtras import ContextManagers
+    class _LeftOnError(ContextManagers):
+        def __enter__(self):
+            try: return super().__enter__()
+            except BaseException:
+                if not self.stack.__exit__(*sys.exc_info()): raise
+    orig_validation_context = getattr(Learner.validation_context, '_tsai_original', Learner.validation_context)
+    @functools.wraps(orig_validation_context)
+    def validation_context(self, *args, **kwargs):
+        cms = orig_validation_context(self, *args, **kwargs)
+        return _LeftOnError(cms.default) if type(cms) is ContextManagers else cms
+    validation_context._tsai_original = orig_validation_context
+    Learner.validation_context = validation_context
+
     orig_interp = Interpretation.from_learner.__func__
     orig_interp = getattr(orig_interp, '_tsai_original', orig_interp)
     def from_learner(cls, learn, *args, **kwargs):
