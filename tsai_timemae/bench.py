@@ -43,7 +43,7 @@ from tsai.models.TSTPlus import TSTPlus
 from .cli import batch_size_int, exact_text, positive_float, positive_int, refuse_unused, seed_int
 from .data import ALIASES, TSDataset, check_finite, check_label_fraction, check_labels_present, data_fingerprint, find_dataset, label_subset, load_dataset, standardize_by_channel
 from .embeddings import get_embeddings
-from .evaluate import comparable_labels, evaluate_learner
+from .evaluate import comparable_labels, evaluate_learner, recorder_history
 from .model import TimeMAE, auto_window
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
@@ -62,15 +62,14 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'timemae_pretraining', 'mvp_pretraining', 'method_settings', 'uses_tokenizer', 'run_name', 'dataset_key',
            'fraction_key', 'fraction_text', 'percent_text', 'result_path', 'write_json_atomic', 'write_text_atomic',
            'package_versions', 'environment', 'code_version', 'PeakMemory', 'make_dls', 'pretraining_dls',
-           'label_subset_path', 'fixed_label_subset', 'recorder_history', 'fit_select_score', 'cache_path',
-           'library_defaults', 'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs', 'cache_lock',
-           'lock_held', 'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp',
-           'run_timemae_transfer', 'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus',
-           'run_tstplus_scratch', 'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data',
-           'settings_differences', 'load_results', 'config_name', 'run_overrides', 'comparable_settings',
-           'reproduced_by_command', 'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining',
-           'plot_label_efficiency', 'render_report', 'check_report_writable', 'write_report', 'add_args',
-           'refuse_options_no_method_uses', 'run']
+           'label_subset_path', 'fixed_label_subset', 'fit_select_score', 'cache_path', 'library_defaults',
+           'check_library_defaults', 'pretraining_fingerprint', 'check_same_inputs', 'cache_lock', 'lock_held',
+           'pretrain_timemae', 'tsai_defaults', 'check_tsai_defaults', 'pretrain_mvp', 'run_timemae_transfer',
+           'run_timemae_linear', 'run_timemae_scratch', 'run_mvp_tstplus', 'run_tstplus_scratch',
+           'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'settings_differences',
+           'load_results', 'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command',
+           'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
+           'render_report', 'check_report_writable', 'write_report', 'add_args', 'refuse_options_no_method_uses', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -542,12 +541,6 @@ def _labels_sha1(y) -> str:
     return hashlib.sha1('\n'.join(map(str, np.asarray(y).tolist())).encode()).hexdigest()
 
 # %% ../nbs/11_bench.ipynb #55f7a44e
-def recorder_history(learn) -> list[dict]:
-    "fastai's per-epoch table (`train_loss`, `valid_loss`, metrics) as a list of dicts."
-    names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
-    return [{'epoch': i, **{n: (None if v is None else float(v)) for n, v in zip(names, row)}}
-            for i, row in enumerate(learn.recorder.values)]
-
 def _best_epoch(history: list[dict], key: str = 'valid_loss'):
     "The epoch fastai's `SaveModelCallback` keeps: a NaN epoch is never better (None when every one is NaN)."
     vals = [h.get(key) for h in history]

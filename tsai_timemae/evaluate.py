@@ -15,7 +15,7 @@ from .model import as_panel, check_X, missing_labels
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['predict_labels', 'label_vocab', 'comparable_labels', 'evaluate_learner']
+__all__ = ['predict_labels', 'label_vocab', 'comparable_labels', 'recorder_history', 'evaluate_learner']
 
 # %% ../nbs/04_evaluate.ipynb #bfd738d9
 #| export
@@ -130,9 +130,15 @@ def _check_known_labels(y: np.ndarray, vocab: list):
     timemae_warn(f'{int(unknown.sum())} of the {len(y)} series have labels that are no class of this model '
                  f'({few(labels)}; its classes: {few(vocab)}): they are scored as wrong.', stacklevel=3)
 
+def recorder_history(learn) -> list[dict]:
+    "fastai's per-epoch table (`train_loss`, `valid_loss` when there is validation, metrics) as a list of dicts."
+    names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
+    return [{'epoch': i, **{n: (None if v is None else float(v)) for n, v in zip(names, row)}}
+            for i, row in enumerate(learn.recorder.values)]
+
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."
-    label_vocab(learn)  # not a learner: named first
+    vocab = label_vocab(learn)  # not a learner: named first
     X, y = as_panel(X, 'evaluate_learner', copy=False), np.asarray(y)  # a pandas panel is refused, not counted by rows
     if y.ndim == 2 and y.shape[1] > 1:  # scikit-learn's "inconsistent numbers of samples" would count its cells
         raise ValueError(f'evaluate_learner needs one label per series, but y has shape {y.shape}. For one-hot labels '
@@ -143,7 +149,7 @@ def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     if len(bad := missing_labels(y)):  # else a missing label is scored as a class of its own, 'nan', always wrong
         raise ValueError(f'{len(bad)} of the {len(y)} labels in y are missing (NaN or None), e.g. at positions '
                          f'{list(map(int, bad[:5]))}: they cannot be scored. Drop those series (X[keep], y[keep]).')
-    if len(y): _check_known_labels(y, label_vocab(learn))
-    y, pred = comparable_labels(y, predict_labels(learn, X, bs), classes=label_vocab(learn))
+    if len(y): _check_known_labels(y, vocab)
+    y, pred = comparable_labels(y, predict_labels(learn, X, bs), classes=vocab)
     if not len(pred): raise ValueError('evaluate_learner needs at least one series to score: X is empty.')
     return {'accuracy': float(accuracy_score(y, pred)), 'macro_f1': float(f1_score(y, pred, average='macro'))}

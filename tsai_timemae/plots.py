@@ -59,7 +59,8 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
     Returns `(fig, ax)`; the 2-D points are on `ax.tsne_points`."""
     from sklearn.manifold import TSNE
     X = as_panel(X, 'plot_embeddings')  # a pandas panel has a row per time step: count its series, not its rows
-    check_panel(X, 'plot_embeddings', _timemae_model_of(learn_or_model, 'plot_embeddings').backbone.c_in)
+    model = _timemae_model_of(learn_or_model, 'plot_embeddings')
+    check_panel(X, 'plot_embeddings', model.backbone.c_in)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         raise ValueError(f'plot_embeddings needs one label per series, but y has shape {y.shape}. For one-hot labels pass '
@@ -103,7 +104,7 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
     ax.set_xticks([]); ax.set_yticks([])
     if layer is None: where = ''  # the last block's unless told
     else:  # the model was checked by get_embeddings: a learner's or a TimeMAE's backbone
-        k = getattr(learn_or_model, 'model', learn_or_model).backbone.block_index(layer)
+        k = model.backbone.block_index(layer)
         where = ', embeddings' if k == 0 else f', block {k}'
     ax.set_title(title or f't-SNE of {len(emb)} embeddings (d={emb.shape[1]}{where})')
     if own_figure: fig.tight_layout()  # a legend beside the axes is otherwise cut off in a saved figure

@@ -41,6 +41,7 @@ with warnings.catch_warnings():
 
     from tsai_timemae.data import standardize_by_channel
     from tsai_timemae.embeddings import POOLS, _embed_batches, eval_mode, get_embeddings, keep_random_state
+    from tsai_timemae.evaluate import recorder_history
     from tsai_timemae.model import (_CHANNELS_SAID, TimeMAE, TimeMAEBackbone, as_panel, missing_labels,
                                     transpose_hint, warn_if_channels_last)
     from tsai_timemae.notices import _frames_to_user, timemae_warn
@@ -339,12 +340,6 @@ def _verbose(est) -> bool:
     if isinstance(v, (bool, np.bool_, int, np.integer)): return bool(v)
     raise TypeError(f'verbose must be True or False (or a whole number, 0 for quiet), got {v!r} ({type(v).__name__}).')
 
-def _epoch_table(learn) -> list[dict]:
-    "fastai's per-epoch table (`train_loss`, `valid_loss` when there is validation, metrics) as a list of dicts."
-    names = [n for n in learn.recorder.metric_names[1:] if n != 'time']
-    return [{'epoch': i, **{n: (None if v is None else float(v)) for n, v in zip(names, row)}}
-            for i, row in enumerate(learn.recorder.values)]
-
 def _pretrain(est, X, tmp, std=None) -> Path:
     """Self-supervised TimeMAE on the unlabelled `X` (`est` holds the hyper-parameters), standardized by `std`
     (default: `X`'s statistics); returns the encoder file and keeps the epochs' losses and diagnostics on
@@ -639,7 +634,7 @@ class TimeMAEClassifier(BaseClassifier):
             dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
             learn = _learner(self, dls, weights, tmp, freeze_encoder=self.mode == 'finelast')
             with _quiet(learn, self.verbose): learn.fit_one_cycle(self.finetune_epochs, float(lr))
-            self.finetune_history_ = _epoch_table(learn)
+            self.finetune_history_ = recorder_history(learn)
             if non_finite_weights(learn.model):  # predict_proba would be NaN and predict one class, without a word
                 name = 'finetune_lr' if self.finetune_lr is not None or self.mode == 'finelast' else 'lr (or finetune_lr)'
                 raise ValueError(f"Fine-tuning diverged: its loss became NaN or infinite, and the model's weights are not "
