@@ -609,14 +609,7 @@ class DropLabelsToEvaluate(DropLabels):
     def _pretraining(self) -> bool:  # a classifier put into this learner by hand: nothing of this callback's applies
         return isinstance(get_model(self.learn.model), TimeMAEPretrainer)
 
-    def before_fit(self):
-        # not in validate() / get_preds(): their before_fit comes while fastai enters its validation context, and an
-        # error there leaves the learner's lock held (the next validate() waits for ever); before_validate refuses them
-        if not _outside_training(self.learn): self._check_loss()
-
-    def before_validate(self): self._check_loss()  # validate() and get_preds() compute the loss on the outputs too
-
-    def _check_loss(self):
+    def before_fit(self):  # also validate() and get_preds(), which compute the loss on the outputs too
         loss = getattr(self.learn, 'loss_func', None)
         if isinstance(loss, TimeMAELoss) or loss is None or not self._pretraining(): return
         raise ValueError(f'This learner holds a TimeMAE pretraining network, whose outputs only its pretraining loss '
