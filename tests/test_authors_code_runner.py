@@ -22,7 +22,7 @@ def test_a_missing_checkout_or_data_folder_is_named_with_the_fix(tmp_path, capsy
     assert 'has no train.pt' in capsys.readouterr().err
 
 
-def test_the_report_pools_the_new_runs_with_the_reference_run(tmp_path, monkeypatch):
+def test_the_report_averages_the_runs_with_files_and_cites_the_reference_apart(tmp_path, monkeypatch):
     monkeypatch.setattr(run_authors_code, 'OUT', tmp_path)
     assert 'no runs' in run_authors_code.report()
     for seed, acc in ((1, 90.45), (2, 91.45)):
@@ -34,7 +34,8 @@ def test_the_report_pools_the_new_runs_with_the_reference_run(tmp_path, monkeypa
     (tmp_path / 'HAR_seed1_0ep.json').write_text(json.dumps({'seed': 1, 'test_acc_final': 66.0, 'epochs_run': 0}))
     table = run_authors_code.report()
     assert '| seed 1 | 66.00 | 90.45 |' in table and '| seed 2 | – | 91.45 |' in table    # untrained beside
-    assert 'All 3 runs of their code: **91.12 ± 0.47**' in table      # 90.45, 91.45 and the reference 91.45
+    assert 'The 2 seeded runs above: **90.95 ± 0.50**' in table      # 90.45 and 91.45: the cited run has no file here
+    assert 'is not in this mean' in table and 'no file here' in table
 
 
 def test_their_linear_result_file_is_read_line_by_line(tmp_path):
