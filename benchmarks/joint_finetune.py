@@ -96,8 +96,12 @@ def pretrain(ds, pre, seed, work: Path, cache_dir):
     from tsai_timemae.bench import NAMED_PRETRAIN_SETTINGS, cache_path, pretraining_dls
     from tsai_timemae.model import TimeMAE
     from tsai_timemae.pretrain import TimeMAEPretrain
+    from tsai_timemae.weights import atomic_torch_save
     net = work / f'pretrainer_seed{seed}.pt'
-    if net.is_file(): return torch.load(net, weights_only=False)
+    if net.is_file():
+        try: return torch.load(net, weights_only=False)
+        except Exception as e:  # written before it was written atomically, or by another version of the library
+            raise SystemExit(f'{net} cannot be read ({type(e).__name__}: {e}). Delete it to pretrain again.') from None
     udls = pretraining_dls(ds, pre, seed)
     cb = TimeMAEPretrain(**{k: getattr(pre, k) for k in NAMED_PRETRAIN_SETTINGS}, target_dir=work,
                          fname=f'encoder_seed{seed}', verbose=False)
@@ -112,7 +116,7 @@ def pretrain(ds, pre, seed, work: Path, cache_dir):
         same = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     out = {'pretrainer': cb.pretrainer, 'loss_func': learn.loss_func, 'weights': str(cb.weights_path),
            'equals_cached': same, 'pretrain_s': round(time.perf_counter() - t0, 1)}
-    torch.save(out, net)
+    atomic_torch_save(out, net)  # a stopped run never leaves a half-written file that the next one would load
     return out
 
 

@@ -189,6 +189,17 @@ def test_a_rerun_stopped_part_way_leaves_the_finished_encoder_in_place(tmp_path,
     digest = hashlib.sha256(done.read_bytes()).hexdigest()
     assert demo.pretrain_encoder(X, 2, 4, 0, tmp_path / 'r', TINY, pretrain_kwargs=kw, verbose=False) == done
     assert hashlib.sha256(done.read_bytes()).hexdigest() == digest
+    # stopped after the last state was written: the demo deleted its part-trained file, and the rerun returned a
+    # path that did not exist; the resumed state's encoder is written again
+    def stopped_at_the_end(learn, *a, **k):
+        orig_fit(learn, *a, **k)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(demo, '_quiet_fit', stopped_at_the_end)
+    with pytest.raises(KeyboardInterrupt): demo.pretrain_encoder(X, 2, 4, 0, tmp_path / 'k', TINY, pretrain_kwargs=kw, verbose=False)
+    assert not list((tmp_path / 'k').glob('*running.pth'))
+    monkeypatch.setattr(demo, '_quiet_fit', orig_fit)
+    out = demo.pretrain_encoder(X, 2, 4, 0, tmp_path / 'k', TINY, pretrain_kwargs=kw, verbose=False)
+    assert out.is_file() and hashlib.sha256(out.read_bytes()).hexdigest() == digest  # the same seed's finished encoder
 
 
 def test_an_fname_with_a_folder_ends_where_it_says(tmp_path):

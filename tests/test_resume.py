@@ -751,3 +751,52 @@ def test_gradient_accumulation_carried_into_the_next_epoch_resumes_to_the_same_m
     again = learner(tmp_path / 'broken')
     with again.no_bar(), again.no_logging(): again.fit(3, 1e-3, cbs=GradientAccumulation(20))
     assert all(torch.equal(v, whole.model.state_dict()[k]) for k, v in again.model.state_dict().items())
+
+
+def test_an_encoder_file_deleted_after_the_state_was_saved_is_written_again_or_named(udls, tmp_path):
+    """A Ctrl-C after the last state was saved, with the encoder file deleted (the demo deletes its part-trained file)
+    or a folder copied without it: the resumed run's `weights_path` named a file that did not exist. With
+    checkpoint='last' the resumed model is the encoder that file held, so it is written again; with 'best' the best
+    epoch's encoder is lost, and a warning says so instead of naming a missing file. fastai's `train_iter` continues."""
+    from fastai.callback.core import Callback
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain, TimeMAEWarning, read_encoder_weights
+    from conftest import SMALL
+
+    class Iters(Callback):
+        order = 99
+        def before_fit(self): self.seen = []
+        def after_batch(self):
+            if self.training: self.seen.append(self.train_iter)
+
+    def learner(resume, checkpoint='last'):
+        cb = TimeMAEPretrain(target_dir=tmp_path / checkpoint, save_every=1, resume=resume, verbose=False, checkpoint=checkpoint)
+        return ts_learner(udls, TimeMAE, cbs=cb, **SMALL), cb
+    first, cb = learner(False)
+    with first.no_bar(), first.no_logging(): first.fit(2, 1e-3)
+    cb.weights_path.unlink()
+    again, cb = learner(True)
+    with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)       # finished: nothing trains
+    assert cb.weights_path is not None and cb.weights_path.is_file()
+    w = read_encoder_weights(cb.weights_path)
+    assert all(torch.equal(v, first.model.state_dict()[k]) for k, v in w.items())
+    # checkpoint='best': the best epoch's file is gone, and nothing trains after the resume
+    first, cb = learner(False, 'best')
+    with first.no_bar(), first.no_logging(): first.fit(2, 1e-3)
+    cb.weights_path.unlink()
+    again, cb = learner(True, 'best')
+    with pytest.warns(TimeMAEWarning, match=r"best epoch's encoder file .* is missing"):
+        with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
+    assert cb.weights_path is None
+    # a run stopped after its first epoch resumes counting fastai's iterations where it stopped (TensorBoard logs by it)
+    class StopAfterFirst(Callback):
+        order = 99
+        def after_epoch(self): raise CancelFitException()
+    from fastai.callback.core import CancelFitException
+    first, cb = learner(False)
+    with first.no_bar(), first.no_logging(): first.fit(3, 1e-3, cbs=StopAfterFirst())
+    again, cb = learner(True)
+    iters = Iters()
+    with again.no_bar(), again.no_logging(): again.fit(3, 1e-3, cbs=iters)
+    n = len(udls.train)
+    assert iters.seen == list(range(n + 1, 3 * n + 1)), iters.seen  # counted after fastai's own after_batch

@@ -99,6 +99,9 @@ def pretrain_encoder(X, pretrain_epochs: int, bs: int, seed: int, target_dir, ar
     if cb.saver.path.exists():  # absent when a resumed run found its state finished and trained nothing
         os.replace(cb.saver.path, final)
         if verbose: print(f'Pretraining finished: that encoder is now at {final}')
+    elif not final.is_file():  # a resumed run that found its state finished, with the best epoch's file gone
+        raise FileNotFoundError(f'Pretraining kept no encoder file ({cb.saver.path} and {final} are both missing; the '
+                                'warning above says why). Pretrain again without resume in pretrain_kwargs.')
     return final
 
 def finetune_and_score(weights, Xtr, ytr, Xte, yte, idx, finetune_epochs: int, bs: int, seed: int,
