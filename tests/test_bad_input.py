@@ -53,6 +53,18 @@ def test_get_X_preds_with_wrong_channels_names_the_channels():
         learn.get_X_preds(X[:, :2])
 
 
+def test_get_X_preds_refuses_target_labels_that_are_no_class_of_the_model():
+    """tsai encodes an unknown label as the first class: get_X_preds(X, y) returned a test file's 'C' (class 'c') as a
+    target 'a', and an accuracy from those targets counted it right when the model said 'a'."""
+    X, y = _data()
+    learn = ts_learner(_dls(X, y), TimeMAE, **SMALL)
+    with learn.no_bar():
+        assert len(learn.get_X_preds(X[:4], y[:4])[1]) == 4          # known labels: as tsai gives them
+        with pytest.raises(ValueError, match=r"1 of the 4 labels in y are no class of this model \('D'; its classes: "
+                                             r"'a', 'b', 'c', 'd'\).*class 'a'.*evaluate_learner"):
+            learn.get_X_preds(X[:4], np.array(['a', 'b', 'c', 'D']))
+
+
 def test_a_standardize_fitted_on_other_channels_is_refused_not_broadcast():
     X, y = _data()
     std = TSStandardize(by_var=True)

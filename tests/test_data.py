@@ -101,6 +101,14 @@ def test_npz_and_npy_folder(tmp_path):
     assert ds.valid_from == 'file' and ds.X_train.shape == (6, 1, 8)
 
 
+def test_one_hot_or_column_labels_in_a_file_name_the_fix(tmp_path):
+    from tsai_timemae.data import read_numpy
+    X = np.zeros((12, 1, 5))
+    np.savez(tmp_path / 'onehot.npz', X_train=X, y_train=np.eye(3)[np.arange(12) % 3], X_test=X, y_test=np.arange(12) % 3)
+    with pytest.raises(ValueError, match=r'labels of shape \(12, 3\)\. .*y.ravel\(\).*y.argmax\(1\)'):
+        read_numpy(tmp_path / 'onehot.npz')
+
+
 def test_npz_with_object_arrays_is_refused(tmp_path):
     X = np.empty(4, dtype=object)
     for i in range(4): X[i] = np.zeros((1, 5))

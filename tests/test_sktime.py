@@ -120,6 +120,37 @@ def test_sktime_input_types_give_the_same_predictions(bm, fitted):
         np.testing.assert_allclose(fitted.predict_proba(convert_to(Xte, mtype)), expected, rtol=1e-6, err_msg=mtype)
 
 
+def test_a_tensor_a_list_of_arrays_and_a_plain_frame_are_read_as_the_panel_they_hold(bm, fitted):
+    """sktime refused a torch tensor and a list of arrays with its long list of formats (X_unlabelled took them); a
+    plain DataFrame of numbers (pd.read_csv) gave the classifier sktime's refusal, and the transformer ONE series
+    without a word."""
+    import pandas as pd
+    Xte = bm[2][:10]
+    expected = fitted.predict_proba(Xte)
+    np.testing.assert_allclose(fitted.predict_proba(torch.tensor(Xte)), expected, rtol=1e-6)
+    np.testing.assert_allclose(fitted.predict_proba(list(Xte)), expected, rtol=1e-6)
+    assert list(fitted.predict(list(torch.tensor(Xte)))) == list(fitted.predict(Xte))
+    with pytest.raises(ValueError, match='different lengths.*Pad'):
+        fitted.predict([Xte[0], Xte[1][:, :50]])
+    X1, y = bm[0][FEW, 0], bm[1][FEW]                      # 8 univariate series, one per row
+    a = TimeMAEClassifier(**TINY, random_state=0).fit(X1, y)
+    b = TimeMAEClassifier(**TINY, random_state=0).fit(pd.DataFrame(X1), y)
+    np.testing.assert_allclose(b.predict_proba(pd.DataFrame(X1)), a.predict_proba(X1), rtol=1e-6)
+    t = TimeMAETransformer(**TimeMAETransformer.get_test_params()[0])
+    from tsai_timemae.notices import TimeMAEWarning
+    with pytest.warns(TimeMAEWarning, match=r'DataFrame of 8 rows and 100 columns.*ONE series.*X.to_numpy\(\)\[:, None, :\]'):
+        t.fit(pd.DataFrame(X1))                            # one series to sktime (its conformance checks pass one)
+    assert t.fit(torch.tensor(bm[0][FEW])).transform(list(bm[0][FEW])).shape[0] == 8
+
+
+def test_one_hot_labels_are_refused_with_the_fix(bm):
+    "sktime fitted one classifier per column of one-hot labels, pretraining each, and predicted rows not one-hot."
+    X, y = bm[0][FEW], bm[1][FEW]
+    classes = np.unique(y)
+    with pytest.raises(ValueError, match=r'one-hot labels \(y of shape \(8, 4\).*argmax\(1\)'):
+        TimeMAEClassifier(**TINY).fit(X, (y[:, None] == classes).astype(float))
+
+
 def test_labels_as_a_python_list_fit_as_an_array_does(bm):
     "scikit-learn takes y as a list; sktime's own check fails on one ('Calling nonzero on 0d arrays'), for text and numbers alike."
     Xtr, ytr = bm[0][FEW], bm[1][FEW]

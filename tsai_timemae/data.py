@@ -119,7 +119,9 @@ def check_arrays(X, y, where: str):
     if not np.issubdtype(X.dtype, np.number):
         raise ValueError(f'{where}: samples must be numbers, got dtype {X.dtype}.')
     if y.ndim != 1 or len(y) != len(X):
-        raise ValueError(f'{where}: expected one label per sample ({len(X)}), got labels of shape {y.shape}.')
+        fix = ('' if y.ndim != 2 or len(y) != len(X) else ' Save y.ravel() for one column of labels, or y.argmax(1) for '
+               'one-hot labels (the class index of each row).')
+        raise ValueError(f'{where}: expected one label per sample ({len(X)}), got labels of shape {y.shape}.{fix}')
     return X.astype(np.float32, copy=False), y
 
 def check_labels_present(y, where: str):

@@ -108,27 +108,34 @@ def comparable_labels(y, pred, classes=None) -> tuple[np.ndarray, np.ndarray]:
     return tuple(np.array([key(v) for v in u], dtype=str)[inv] if len(u) else np.array([], dtype=str)
                  for u, inv in uniq)
 
+def _unknown_labels(y: np.ndarray, vocab: list) -> np.ndarray:
+    """A mask of the labels in `y` that are none of the classes in `vocab`, matched as the scores match them
+    (`comparable_labels`, against the vocabulary as `predict_labels` returns it: True is the class 1, '1' the class 1.0)."""
+    classes = np.asarray(vocab)
+    yk, vk = comparable_labels(y, classes, classes=vocab)
+    return ~np.isin(yk, vk)
+
+def _few(values) -> str:
+    "Up to five values as the user would write them, for a message."
+    shown = [repr(v.item() if isinstance(v, np.generic) else v) for v in list(values)[:5]]
+    return ', '.join(shown) + (', ...' if len(values) > 5 else '')
+
 def _check_known_labels(y: np.ndarray, vocab: list):
     """A label that is none of the model's classes is always scored wrong. When no label of `y` is one, 0.0 would say
     nothing about the model: most often the labels are coded otherwise than in training (class indices against class
     names, another case). When some are, the series are scored as they are (a class training never had is a real
     error), with a warning. Labels match classes exactly as the scores match them (`comparable_labels`, against the
     vocabulary as `predict_labels` returns it: True is the class 1, '1' the class 1.0)."""
-    classes = np.asarray(vocab)
-    yk, vk = comparable_labels(y, classes, classes=vocab)
-    unknown = ~np.isin(yk, vk)
+    unknown = _unknown_labels(y, vocab)
     if not unknown.any(): return
-    def few(values):
-        shown = [repr(v.item() if isinstance(v, np.generic) else v) for v in list(values)[:5]]
-        return ', '.join(shown) + (', ...' if len(values) > 5 else '')
     labels = _distinct(y[unknown])[0]  # as the user wrote them, not the keys they compare by
     if unknown.all():
-        raise ValueError(f"None of y's labels ({few(labels)}) is a class of this model ({few(vocab)}): every series "
+        raise ValueError(f"None of y's labels ({_few(labels)}) is a class of this model ({_few(vocab)}): every series "
                          'would be scored wrong. If they are coded otherwise than in training (class indices for class '
                          'names, another case or spelling), pass them as the learner was trained on them; series of '
                          'classes the model never had cannot be scored by it.')
     timemae_warn(f'{int(unknown.sum())} of the {len(y)} series have labels that are no class of this model '
-                 f'({few(labels)}; its classes: {few(vocab)}): they are scored as wrong.', stacklevel=3)
+                 f'({_few(labels)}; its classes: {_few(vocab)}): they are scored as wrong.', stacklevel=3)
 
 def recorder_history(learn) -> list[dict]:
     "fastai's per-epoch table (`train_loss`, `valid_loss` when there is validation, metrics) as a list of dicts."

@@ -561,6 +561,22 @@ def install_tsai_hooks(cls):
     if cls.__name__ not in tl.all_arch_names: tl.all_arch_names.append(cls.__name__)
 
     orig_preds = getattr(Learner.get_X_preds, '_tsai_original', Learner.get_X_preds)
+    def _refuse_unknown_targets(learn, y):
+        """tsai encodes a label that is no class of the model as its first class: `get_X_preds(X, y)` returned such a
+        series as a target of that class, and an accuracy computed from those targets counted it right whenever the
+        model predicted that class. A classifier's learner refuses them, naming them and what scores them."""
+        if y is None: return
+        from .evaluate import _distinct, _few, _unknown_labels, label_vocab
+        try: vocab = label_vocab(learn)
+        except (TypeError, ValueError): return  # no label vocabulary: a pretraining learner, or numeric targets
+        y = np.asarray(y)
+        if y.ndim != 1 or not len(y): return  # tsai's own checks name other shapes
+        unknown = _unknown_labels(y, vocab)
+        if not unknown.any(): return
+        raise ValueError(f'get_X_preds: {int(unknown.sum())} of the {len(y)} labels in y are no class of this model '
+                         f'({_few(_distinct(y[unknown])[0])}; its classes: {_few(vocab)}), and tsai would return them '
+                         f'as targets of the class {_few(vocab[:1])}. Score with evaluate_learner(learn, X, y), which counts '
+                         'their series as wrong, or pass y=None (or only the series of known classes).')
     def get_X_preds(self, X, *args, **kwargs):
         bb = getattr(self.model, 'backbone', None)
         if isinstance(bb, TimeMAEBackbone):  # X as the data gave its series: tsai's `sel_vars` or a batch transform that
@@ -570,6 +586,7 @@ def install_tsai_hooks(cls):
             elif not isinstance(getattr(ds, 'sel_vars', None), (slice, type(None))):  # emptied (exported), `sel_vars` kept
                 refuse_pandas(X, 'get_X_preds')  # tsai's selection of the variables reads X's channels
             else: check_X(X, bb.c_in, 'get_X_preds')  # loaders that selected no variables, or are not tsai's: the model's
+            _refuse_unknown_targets(self, inspect.signature(orig_preds).bind(self, X, *args, **kwargs).arguments.get('y'))
         # `arch_config=dict(c_out=None)` on labelled data (unlabelled loaders have no labels to decode into: tsai's way)
         features = isinstance(self.model, TimeMAE) and self.model.c_out is None and has_labels(self.dls)
         if features or (hasattr(self.model, 'tokenizer') and isinstance(bb, TimeMAEBackbone)):  # or a pretraining learner

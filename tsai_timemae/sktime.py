@@ -230,6 +230,17 @@ def _with_fix(est):
         if fix is None or 'e.g. with sktime' in str(e): raise  # ours already gives a fix: one is enough
         raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
 
+def _check_not_one_hot(y, cls_name: str):
+    """One-hot labels (a 0/1 column per class, one 1 per row): sktime reads several columns as several targets and
+    fits one classifier per column, each pretraining again, and predicts rows that are not one-hot, without a word."""
+    if np.ndim(y) != 2 or np.shape(y)[1] < 2: return
+    try: v = np.asarray(y, dtype=float)
+    except (TypeError, ValueError): return  # text columns: several real targets
+    if np.isin(v, (0., 1.)).all() and (v.sum(axis=1) == 1).all():
+        raise ValueError(f'{cls_name}.fit got one-hot labels (y of shape {np.shape(y)}, one 1 per row): sktime would '
+                         f'fit one classifier per column. Pass one label per series: np.asarray(y).argmax(1) (the class '
+                         'index of each row), or the class names it indexes.')
+
 def _check_labels(y, cls_name: str):
     "Missing labels would become a class of their own (sktime) or a `'<' not supported` error (text labels); continuous values, one class each."
     bad = missing_labels(np.asarray(y, dtype=object))
@@ -486,6 +497,36 @@ def _instance_ids(X):
     if isinstance(X.index, pd.MultiIndex): return X.index.droplevel(-1).unique()
     return X.index
 
+def _plain_frame(X) -> bool:
+    "A DataFrame of numbers with a flat index (what `pd.read_csv` gives): not a pandas panel, whose index has levels."
+    return (isinstance(X, pd.DataFrame) and not isinstance(X.index, pd.MultiIndex) and len(X.columns) > 0
+            and all(pd.api.types.is_numeric_dtype(t) for t in X.dtypes))
+
+def _array_input(X, classifier: bool):
+    """Inputs that sktime has no format for, made a numpy panel before sktime sees them: a torch tensor, and a list of
+    arrays or tensors of one shape (`[channels, steps]`, or `[steps]` for one channel; series of different lengths get
+    `as_panel`'s padding advice). sktime refused them with its long list of formats, although `X_unlabelled` takes them.
+    To a classifier, a plain DataFrame of numbers can only be one series per row (sktime's 'pd-wide'; sktime refused
+    it): its rows become univariate series, as a 2-D array's do. To a transformer it is one series (sktime's 'Series'
+    scitype, which its conformance checks pass), and `_say_one_series` warns when one is fitted on."""
+    if isinstance(X, torch.Tensor) or (isinstance(X, (list, tuple)) and len(X)
+                                       and all(isinstance(x, (np.ndarray, torch.Tensor)) for x in X)):
+        X = _unlabelled_panel(X)  # numpy; a list's 1-D arrays become one channel each
+        return as_panel(X, 'TimeMAE', name='X') if isinstance(X, list) else X
+    if classifier and _plain_frame(X): return X.to_numpy()
+    return X
+
+def _say_one_series(X, cls_name: str):
+    """sktime reads a plain DataFrame of numbers as ONE series (rows: time steps, columns: variables). A table of one
+    series per row (`pd.read_csv`) was pretrained on as a single series and gave one row of features, without a word;
+    one real series gives pretraining a single sample. Either way fitting on it is worth a warning that names the fix."""
+    if not _plain_frame(X): return
+    n, m = X.shape
+    timemae_warn(f'{cls_name}.fit got a DataFrame of {n} rows and {m} columns of numbers, which sktime reads as ONE '
+                 f'series with {n} time steps and {m} variables: pretraining sees a single series, and transform gives '
+                 f'one row of features. If each row is a series, pass X.to_numpy()[:, None, :] ({n} univariate series).',
+                 stacklevel=_frames_to_user(libraries=True))
+
 def _check_no_2d_array(X, cls_name: str):
     if isinstance(X, np.ndarray) and X.ndim == 2:
         raise ValueError(
@@ -587,7 +628,8 @@ class TimeMAEClassifier(BaseClassifier):
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
         self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
-        X = _grouped(X)
+        X = _grouped(_array_input(X, classifier=True))
+        _check_not_one_hot(y, type(self).__name__)
         if np.ndim(y) == 2 and np.shape(y)[1] > 1:  # sktime fits one clone per column, whose fit checks that column
             with _with_fix(self): return super().fit(X, y)
         _check_labels(y, type(self).__name__)  # before sktime sorts the labels into classes_
@@ -614,10 +656,10 @@ class TimeMAEClassifier(BaseClassifier):
         with torch.device('meta'): TimeMAEBackbone(1, **{**arch, 'window': 8 if arch['window'] is None else arch['window']})
 
     def predict(self, X):
-        with _with_fix(self): return super().predict(_grouped(X))
+        with _with_fix(self): return super().predict(_grouped(_array_input(X, classifier=True)))
 
     def predict_proba(self, X):
-        with _with_fix(self): return super().predict_proba(_grouped(X))
+        with _with_fix(self): return super().predict_proba(_grouped(_array_input(X, classifier=True)))
 
     def _fit(self, X, y):
         X = _panel(X)  # the settings were checked in fit
@@ -749,7 +791,9 @@ class TimeMAETransformer(BaseTransformer):
 
     def fit(self, X, y=None):
         self.reset()  # as sktime's fit does first, but before our checks: a refit that fails leaves no earlier model
+        X = _array_input(X, classifier=False)
         _check_no_2d_array(X, type(self).__name__)
+        _say_one_series(X, type(self).__name__)
         _check_equal_length(X, 'X', self)
         if self.pool not in POOLS: raise ValueError(f"pool must be one of {tuple(POOLS)}, got {self.pool!r}.")
         if self.layer is not None and self.weights_path is None:  # named before pretraining; a file's depth is checked once read
@@ -761,6 +805,7 @@ class TimeMAETransformer(BaseTransformer):
         with _with_fix(self): return super().fit(_grouped(X), y)
 
     def transform(self, X, y=None):
+        X = _array_input(X, classifier=False)
         _check_no_2d_array(X, type(self).__name__)
         _check_equal_length(X, 'X', self)
         X = _grouped(X)
