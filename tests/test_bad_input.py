@@ -53,7 +53,7 @@ def test_get_X_preds_with_wrong_channels_names_the_channels():
         learn.get_X_preds(X[:, :2])
 
 
-def test_get_X_preds_refuses_target_labels_that_are_no_class_of_the_model():
+def test_get_X_preds_refuses_target_labels_that_are_no_class_of_the_model(tmp_path):
     """tsai encodes an unknown label as the first class: get_X_preds(X, y) returned a test file's 'C' (class 'c') as a
     target 'a', and an accuracy from those targets counted it right when the model said 'a'."""
     X, y = _data()
@@ -63,6 +63,23 @@ def test_get_X_preds_refuses_target_labels_that_are_no_class_of_the_model():
         with pytest.raises(ValueError, match=r"1 of the 4 labels in y are no class of this model \('D'; its classes: "
                                              r"'a', 'b', 'c', 'd'\).*class 'a'.*evaluate_learner"):
             learn.get_X_preds(X[:4], np.array(['a', 'b', 'c', 'D']))
+    numbers = ts_learner(_dls(X, np.arange(16) % 4), TimeMAE, **SMALL)   # tsai compares with numpy's ==: '1' is not 1
+    with numbers.no_bar():
+        assert len(numbers.get_X_preds(X[:4], np.arange(4.))[1]) == 4      # 1.0 is the class 1, as tsai encodes it
+        with pytest.raises(ValueError, match='differ from the classes in type'):
+            numbers.get_X_preds(X[:4], np.array(['0', '1', '2', '3']))
+        with pytest.raises(ValueError, match=r'1 of the 4 labels.*\(7; its classes: 0, 1, 2, 3\)'):
+            numbers.get_X_preds(X[:4], np.array([[0], [1], [2], [7]]))    # a column, which tsai flattens
+    from tsai.data.core import TSMultiLabelClassification
+    from tsai_timemae.all import finelast_learner, save_encoder_weights
+    ym = np.array([['a'], ['b', 'c'], ['a', 'c'], ['b']] * 4, dtype=object)  # several labels per series: not checked
+    mdls = get_ts_dls(X, ym, splits=SPLITS, tfms=[None, TSMultiLabelClassification()], bs=4)
+    save_encoder_weights(ts_learner(mdls, TimeMAE, **SMALL).model, tmp_path / 'enc.pth')
+    multi = finelast_learner(mdls, tmp_path / 'enc.pth')
+    with multi.no_bar(): assert multi.get_X_preds(X[:4], ym[:4])[1].shape == (4, 3)
+    pretraining = ts_learner(_dls(X, y), TimeMAE, cbs=TimeMAEPretrain(save_best=False, verbose=False), **SMALL)
+    with pretraining.no_bar():                                           # reads no labels: nothing to refuse
+        assert len(pretraining.get_X_preds(X[:4], np.array(['a', 'b', 'c', 'E']), with_loss=True)[-1]) == 4
 
 
 def test_a_standardize_fitted_on_other_channels_is_refused_not_broadcast():

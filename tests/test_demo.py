@@ -230,3 +230,11 @@ def test_no_bar_leaves_the_pretraining_progress_out_of_a_log_and_keeps_its_messa
     monkeypatch.setattr(demo, 'run_demo', lambda *a, **k: seen.append(k.get('bar')))
     main(['demo', '--no-bar', '--pretrain-epochs', '1']); main(['demo', '--pretrain-epochs', '1'])
     assert seen == [False, True]
+
+
+def test_one_draw_prints_no_spread():
+    "With n_draws=1 the table said '27.5 ± 0.0': a spread nobody measured."
+    one = {'FineAll': {'accuracy': [0.275], 'accuracy_mean': 0.275, 'accuracy_std': 0., 'macro_f1_mean': 0.157, 'macro_f1_std': 0.}}
+    assert demo._table(one, 'h')[-1] == '| FineAll | 27.5 | 15.7 | 27.5 |'
+    two = {'FineAll': {'accuracy': [0.25, 0.3], 'accuracy_mean': 0.275, 'accuracy_std': 0.025, 'macro_f1_mean': 0.157, 'macro_f1_std': 0.01}}
+    assert demo._table(two, 'h')[-1] == '| FineAll | 27.5 ± 2.5 | 15.7 ± 1.0 | 25.0, 30.0 |'

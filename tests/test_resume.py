@@ -780,14 +780,25 @@ def test_an_encoder_file_deleted_after_the_state_was_saved_is_written_again_or_n
     assert cb.weights_path is not None and cb.weights_path.is_file()
     w = read_encoder_weights(cb.weights_path)
     assert all(torch.equal(v, first.model.state_dict()[k]) for k, v in w.items())
-    # checkpoint='best': the best epoch's file is gone, and nothing trains after the resume
+    # checkpoint='best' whose best epoch is the state's: the state's model is that encoder, written again
     first, cb = learner(False, 'best')
     with first.no_bar(), first.no_logging(): first.fit(2, 1e-3)
+    state_file = tmp_path / 'best' / 'timemae_encoder_state.pth'
+    state = torch.load(state_file, weights_only=False)
+    assert state['saved_epoch'] == state['epoch'] == 1, (state['saved_epoch'], [h['valid_loss'] for h in state['history']])
     cb.weights_path.unlink()
     again, cb = learner(True, 'best')
-    with pytest.warns(TimeMAEWarning, match=r"best epoch's encoder file .* is missing"):
-        with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
-    assert cb.weights_path is None
+    with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
+    assert cb.weights_path.is_file() and cb.saver.saved_epoch == 1
+    # an earlier best epoch, or a run that diverged after the file's epoch: that encoder is lost, and said so
+    for change, why in (({'saved_epoch': 0}, 'it held epoch 0, and .* the model of epoch 1 only'),
+                        ({'diverged_at': 1}, 'pretraining diverged at epoch 1, after the epoch it held')):
+        torch.save({**state, **change}, state_file)
+        (tmp_path / 'best' / 'timemae_encoder.pth').unlink(missing_ok=True)
+        again, cb = learner(True, 'best')
+        with pytest.warns(TimeMAEWarning, match=f'encoder file .* is missing, .*cannot give it back \\({why}\\)'):
+            with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
+        assert cb.weights_path is None
     # a run stopped after its first epoch resumes counting fastai's iterations where it stopped (TensorBoard logs by it)
     class StopAfterFirst(Callback):
         order = 99

@@ -136,6 +136,9 @@ def test_a_tensor_a_list_of_arrays_and_a_plain_frame_are_read_as_the_panel_they_
     a = TimeMAEClassifier(**TINY, random_state=0).fit(X1, y)
     b = TimeMAEClassifier(**TINY, random_state=0).fit(pd.DataFrame(X1), y)
     np.testing.assert_allclose(b.predict_proba(pd.DataFrame(X1)), a.predict_proba(X1), rtol=1e-6)
+    # fit_predict without cv (with cv=2 sktime 1.2 fails on numpy input too, in its own code: X.index)
+    assert len(TimeMAEClassifier(**TINY, random_state=0).fit_predict(torch.tensor(bm[0][FEW]), y)) == 8
+    assert TimeMAEClassifier(**TINY, random_state=0).fit_predict_proba(list(bm[0][FEW]), y).shape == (8, 4)
     t = TimeMAETransformer(**TimeMAETransformer.get_test_params()[0])
     from tsai_timemae.notices import TimeMAEWarning
     with pytest.warns(TimeMAEWarning, match=r'DataFrame of 8 rows and 100 columns.*ONE series.*X.to_numpy\(\)\[:, None, :\]'):

@@ -132,9 +132,10 @@ def _count(n, word: str) -> str:
 
 def _table(summary: dict, header: str) -> list[str]:
     lines = [header, '', '| method | accuracy % | macro-F1 % | per draw (accuracy %) |', '|---|---|---|---|']
-    for m, r in summary.items():
-        lines.append(f"| {m} | {r['accuracy_mean'] * 100:.1f} ± {r['accuracy_std'] * 100:.1f} | "
-                     f"{r['macro_f1_mean'] * 100:.1f} ± {r['macro_f1_std'] * 100:.1f} | "
+    for m, r in summary.items():  # one draw has no spread: '± 0.0' would read as a measured one
+        spread = (lambda k: '') if len(r['accuracy']) < 2 else (lambda k: f" ± {r[k + '_std'] * 100:.1f}")
+        lines.append(f"| {m} | {r['accuracy_mean'] * 100:.1f}{spread('accuracy')} | "
+                     f"{r['macro_f1_mean'] * 100:.1f}{spread('macro_f1')} | "
                      f"{', '.join(f'{a * 100:.1f}' for a in r['accuracy'])} |")  # .1f: 40 test series give halves
     return lines
 
@@ -144,7 +145,7 @@ def plot_demo(summary: dict, title: str, path) -> Path:
     ax = fig.subplots()
     for i, (m, r) in enumerate(summary.items()):
         acc = np.array(r['accuracy']) * 100
-        ax.bar(i, acc.mean(), .6, yerr=acc.std(), capsize=4, color=f'C{i}', alpha=.8)
+        ax.bar(i, acc.mean(), .6, yerr=acc.std() if len(acc) > 1 else None, capsize=4, color=f'C{i}', alpha=.8)
         ax.scatter(np.full(len(acc), i) + np.linspace(-.12, .12, len(acc)), acc, color='k', s=10, zorder=3)
     ax.set_xticks(range(len(summary)), [m.replace(' (', '\n(') for m in summary], fontsize=8)
     ax.set_ylim(0, 105); ax.grid(axis='y', alpha=.3)  # 105: a draw at 100% shows above the frame
@@ -198,8 +199,10 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     header = (f'BasicMotions test split ({len(yte)} series). Pretrained on all {len(Xtr)} training series without labels '
               f'({_count(pretrain_epochs, "epoch")}, window {encoder.get("window", "?")}); each method trained on the same {n_lab} labelled training series '
               f'of {len(ytr)} (label_fraction={label_fraction:g}, stratified), {_count(finetune_epochs, "epoch")}, final epoch scored; '
-              f'mean ± std (population, ddof 0) over {_count(n_draws, "draw")} of the labelled series (seeds '
-              f'{", ".join(str(seed + d) for d in range(n_draws))}). FineLast (untrained encoder) is FineLast on the same '
+              + (f'mean ± std (population, ddof 0) over {n_draws} draws of the labelled series (seeds '
+                 f'{", ".join(str(seed + d) for d in range(n_draws))}).' if n_draws > 1 else
+                 f'one draw of the labelled series (seed {seed}), so no spread: pass n_draws=3 (--draws 3) for one.')
+              + f' FineLast (untrained encoder) is FineLast on the same '
               f'encoder before pretraining: what pretraining adds to the frozen features. Wall time: {wall["total_s"] / 60:.1f} minutes '
               f'({wall["pretrain_s"] / 60:.1f} pretraining) at {_count(wall["threads"], "torch thread")}.')
     lines = _table(summary, header)

@@ -564,19 +564,29 @@ def install_tsai_hooks(cls):
     def _refuse_unknown_targets(learn, y):
         """tsai encodes a label that is no class of the model as its first class: `get_X_preds(X, y)` returned such a
         series as a target of that class, and an accuracy computed from those targets counted it right whenever the
-        model predicted that class. A classifier's learner refuses them, naming them and what scores them."""
-        if y is None: return
+        model predicted that class. A classifier's learner refuses them, naming them and what scores them. Labels
+        match classes as tsai matches them (numpy's `==`: 1.0 is the class 1, the text '1' is not)."""
+        if y is None or hasattr(learn.model, 'tokenizer'): return  # a pretraining learner reads no labels
         from .evaluate import _distinct, _few, _unknown_labels, label_vocab
         try: vocab = label_vocab(learn)
-        except (TypeError, ValueError): return  # no label vocabulary: a pretraining learner, or numeric targets
-        y = np.asarray(y)
-        if y.ndim != 1 or not len(y): return  # tsai's own checks name other shapes
-        unknown = _unknown_labels(y, vocab)
+        except (TypeError, ValueError): return  # no label vocabulary: numeric targets
+        if isinstance(y, torch.Tensor): y = y.detach().cpu().numpy()
+        try: y = np.asarray(y)
+        except ValueError: return  # lists of labels of different lengths: multi-label targets
+        if y.dtype == object and any(isinstance(v, (list, tuple, np.ndarray)) for v in y.ravel()): return  # multi-label
+        if y.ndim == 2 and y.shape[1] == 1: y = y.ravel()  # a column, which tsai flattens
+        if y.ndim != 1 or not len(y): return  # several labels per series (multi-label), or none: tsai's own checks
+        hits = np.asarray(np.asarray(vocab)[:, None] == y[None])  # tsai's TSClassification compares so
+        unknown = ~hits.any(axis=0) if hits.shape == (len(vocab), len(y)) else np.ones(len(y), dtype=bool)
         if not unknown.any(): return
+        typed = not _unknown_labels(y[unknown], vocab).any()  # classes only when compared as text or as numbers
         raise ValueError(f'get_X_preds: {int(unknown.sum())} of the {len(y)} labels in y are no class of this model '
-                         f'({_few(_distinct(y[unknown])[0])}; its classes: {_few(vocab)}), and tsai would return them '
-                         f'as targets of the class {_few(vocab[:1])}. Score with evaluate_learner(learn, X, y), which counts '
-                         'their series as wrong, or pass y=None (or only the series of known classes).')
+                         f'({_few(_distinct(y[unknown])[0])}; its classes: {_few(vocab)})'
+                         + (', as tsai compares them: they differ from the classes in type (text against numbers); '
+                            'pass them in the classes\' type' if typed else '')
+                         + f', and tsai would return them as targets of the class {_few(vocab[:1])}. Score with '
+                         'evaluate_learner(learn, X, y), which counts their series as wrong, or pass y=None (or only '
+                         'the series of known classes).')
     def get_X_preds(self, X, *args, **kwargs):
         bb = getattr(self.model, 'backbone', None)
         if isinstance(bb, TimeMAEBackbone):  # X as the data gave its series: tsai's `sel_vars` or a batch transform that

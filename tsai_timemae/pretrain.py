@@ -1560,6 +1560,7 @@ class PretrainCheckpoint(Callback):
                 self.owner.saver.best, self.owner.saver.weights_path = state['best'], here if saved and here.is_file() else saved
                 self.owner.saver._train_losses = dict(state.get('train_losses', {}))  # the replayed epochs' mean losses
                 self.owner.saver.diverged_at = state.get('diverged_at')  # the epoch the interrupted run diverged at
+                self.owner.saver.saved_epoch = state.get('saved_epoch')  # the epoch the encoder file holds
                 self._encoder_file_back(self.owner.saver, state['epoch'])
         # fastai counts iterations from 0 in every fit, and the skipped epochs run none: a logger that steps by it
         # (TensorBoard) would write the resumed epochs over the first ones
@@ -1577,22 +1578,28 @@ class PretrainCheckpoint(Callback):
 
     def _encoder_file_back(self, saver, epoch: int):
         """The state names an encoder file that is gone: a Ctrl-C after the last state was saved, and the file deleted
-        (the demo deletes its part-trained one), or a folder copied without it. With checkpoint='last' the resumed model
-        is the encoder that file held, so it is written again; with 'best' the best epoch's encoder is lost (the state
-        holds the last epoch's model), so the epochs still to train choose anew, and a warning says so."""
+        (the demo deletes its part-trained one), or a folder copied without it. When the resumed model is the encoder
+        that file held (checkpoint='last', or 'best' whose best epoch is the state's), it is written again. When it is
+        not (the best epoch was an earlier one; pretraining diverged after the file's epoch), that encoder is lost:
+        a warning says so (rank 0), and the epochs still to train save anew."""
         lost = saver.weights_path
         if lost is None or Path(lost).is_file(): return
-        if saver.every_epoch:
+        diverged = getattr(saver, 'diverged_at', None)
+        if diverged is None and (saver.every_epoch or saver.saved_epoch == epoch):
             saver.weights_path = saver.path
             if rank_distrib() == 0:
                 save_encoder_weights(get_model(self.learn.model), saver.path)
                 if getattr(self.owner, 'verbose', True):
                     print(f'The encoder file {lost} is missing: the resumed encoder (epoch {epoch}) is written to {saver.path}.')
             return
-        saver.best, saver.weights_path = math.inf, None
-        timemae_warn(f"The best epoch's encoder file {lost} is missing, and the pretraining state {self.path} holds "
-                     "only the last epoch's model: the epochs still to train keep the lowest loss among them, and when "
-                     'none remain no encoder file is written (cb.weights_path is None). Save the resumed encoder with '
+        held, saver.best, saver.weights_path, saver.saved_epoch = saver.saved_epoch, math.inf, None, None
+        if rank_distrib() != 0: return  # said once; every process goes on alike (rank 0 alone writes files)
+        why = (f'pretraining diverged at epoch {diverged}, after the epoch it held' if diverged is not None else
+               f"it held {'epoch ' + str(held) if held is not None else 'the epoch of the lowest loss'}, and "
+               f'the state holds the model of epoch {epoch} only')
+        timemae_warn(f'The encoder file {lost} is missing, and {self.path} cannot give it back ({why}): that encoder '
+                     'is lost. The epochs still to train save one again as the callback saves, and when none remain '
+                     'no encoder file is written (cb.weights_path is None). Save the resumed encoder with '
                      'save_encoder_weights(learn.model, path), or pretrain again with resume=False.',
                      stacklevel=_frames_to_user(libraries=True))
 
@@ -1674,7 +1681,7 @@ class PretrainCheckpoint(Callback):
                            'model': get_model(self.learn.model).state_dict(), 'opt': self.learn.opt.state_dict(),
                            'rng': rng[0], 'rng_by_rank': rng, 'world_size': max(num_distrib(), 1),
                            'smooth_loss': (sl.val, sl.count), 'grad_accum': _accumulation_state(self.learn),
-                           'train_iter': self.learn.train_iter,
+                           'train_iter': self.learn.train_iter, 'saved_epoch': getattr(saver, 'saved_epoch', None),
                            'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
                            'train_losses': dict(getattr(saver, '_train_losses', {})) if saver else {},
                            'diverged_at': getattr(saver, 'diverged_at', None),
