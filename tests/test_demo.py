@@ -238,3 +238,11 @@ def test_one_draw_prints_no_spread():
     assert demo._table(one, 'h')[-1] == '| FineAll | 27.5 | 15.7 | 27.5 |'
     two = {'FineAll': {'accuracy': [0.25, 0.3], 'accuracy_mean': 0.275, 'accuracy_std': 0.025, 'macro_f1_mean': 0.157, 'macro_f1_std': 0.01}}
     assert demo._table(two, 'h')[-1] == '| FineAll | 27.5 ± 2.5 | 15.7 ± 1.0 | 25.0, 30.0 |'
+
+
+def test_the_header_says_how_many_labelled_series_an_epoch_trains_on(tmp_path, capsys):
+    "tsai's loader drops the last partial batch: 20 labelled series at batch size 16 train 16 per epoch, not 20."
+    demo.run_demo(pretrain_epochs=1, finetune_epochs=1, target_dir=tmp_path, out_dir=tmp_path, n_draws=1, label_fraction=0.5,
+                  arch=TINY, verbose=False)
+    out = capsys.readouterr().out
+    assert '20 labelled training series' in out and '16 of them per epoch' in out and 'so no spread' in out

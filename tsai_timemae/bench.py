@@ -1459,7 +1459,9 @@ The same for every method, data set and seed (`tsai_timemae.bench`):
    `<out_dir>/cache/`, `benchmarks/cache/` by default).
 4. **Fine-tuning / supervised training** on the training labels with `fit_one_cycle`. fastai's
    `SaveModelCallback(monitor='valid_loss')` keeps the epoch with the lowest validation loss, whose weights are
-   loaded back before the test split is scored, **once**.
+   loaded back before the test split is scored, **once**. tsai's training loader reshuffles every epoch and drops
+   the last partial batch (its default, `drop_last=True`): an epoch trains on a whole number of batches, up to
+   `bs - 1` series fewer than the training split, a different few each epoch (every method alike).
 5. **Metrics**: accuracy and macro-F1 from scikit-learn on the test split, reported as mean ± standard deviation
    (population, ddof=0) over the seeds. Each seed changes initialisation, masking and batch order.
 
@@ -1488,12 +1490,16 @@ Few labels, many unlabelled series. Pretraining (TimeMAE, MVP) learns from every
 exactly as in the full-label protocol, and one pretraining per data set, seed and configuration is shared by every
 fraction. Fine-tuning, linear evaluation and the supervised baselines see only a fixed, stratified subset of the
 training split's labels (for UEA/UCR sets, the training series left after the validation split is carved off):
-`round(fraction × n_c)` series of each class of `n_c` series, at least one per class, drawn per seed
+`round(fraction × n_c)` series of each class of `n_c` series (Python's `round`: a half goes to the even number, so
+0.25 of 10 series gives 2, as 0.2 does), at least one per class, drawn per seed
 (`bench.label_subset`; nested: a smaller fraction's subset lies inside a larger one's) and written under
 `label_subsets/` and into each result file, so every method of a seed trains on the same series. **No decision reads
 more labels than that**: the validation labels are not used; each method trains for its fixed schedule
 (`fit_one_cycle` with the data set's configured epochs and learning rate: {epochs}) and its **final epoch** is scored on
-the test split, once (`selection='last'`). The scaling is fitted on every training input, which needs no labels.
+the test split, once (`selection='last'`). As in the full-label protocol, each epoch leaves out the last partial
+batch, a different few series each epoch (fewer labelled series than the batch size make one smaller batch): e.g.
+368 labelled series at batch size 128 train 256 per epoch. The scaling is fitted on every training input, which needs
+no labels.
 Linear evaluation fits `StandardScaler` + `LogisticRegression` on the frozen encoder's mean-pooled features of the
 labelled series (`*_flatten` rows: every patch's, in order). 100% here is this protocol with every training label,
 not the full-label protocol of the "Results" section (which selects the epoch on validation labels); the linear

@@ -198,7 +198,10 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
                if k in ('window', 'd_model', 'n_layers', 'n_heads', 'd_ff', 'dropout')}
     header = (f'BasicMotions test split ({len(yte)} series). Pretrained on all {len(Xtr)} training series without labels '
               f'({_count(pretrain_epochs, "epoch")}, window {encoder.get("window", "?")}); each method trained on the same {n_lab} labelled training series '
-              f'of {len(ytr)} (label_fraction={label_fraction:g}, stratified), {_count(finetune_epochs, "epoch")}, final epoch scored; '
+              f'of {len(ytr)} (label_fraction={label_fraction:g}, stratified'
+              + (f'; {n_lab // bs * bs} of them per epoch, as the loader drops the last partial batch of {bs}'
+                 if n_lab > bs and n_lab % bs else '')
+              + f'), {_count(finetune_epochs, "epoch")}, final epoch scored; '
               + (f'mean ± std (population, ddof 0) over {n_draws} draws of the labelled series (seeds '
                  f'{", ".join(str(seed + d) for d in range(n_draws))}).' if n_draws > 1 else
                  f'one draw of the labelled series (seed {seed}), so no spread: pass n_draws=3 (--draws 3) for one.')
