@@ -76,7 +76,13 @@ def test_get_X_preds_refuses_target_labels_that_are_no_class_of_the_model(tmp_pa
     mdls = get_ts_dls(X, ym, splits=SPLITS, tfms=[None, TSMultiLabelClassification()], bs=4)
     save_encoder_weights(ts_learner(mdls, TimeMAE, **SMALL).model, tmp_path / 'enc.pth')
     multi = finelast_learner(mdls, tmp_path / 'enc.pth')
-    with multi.no_bar(): assert multi.get_X_preds(X[:4], ym[:4])[1].shape == (4, 3)
+    with multi.no_bar():
+        assert multi.get_X_preds(X[:4], ym[:4])[1].shape == (4, 3)
+        with pytest.raises(KeyError, match="'e' were not included"):  # tsai's own words, not ours about one class
+            multi.get_X_preds(X[:4], np.array([['a'], ['b'], ['c'], ['e']], dtype=object))
+    texts = ts_learner(_dls(X, np.array(list('1234') * 4)), TimeMAE, **SMALL)
+    with texts.no_bar(), pytest.raises(ValueError, match=r"\('1.0'; its classes: '1', '2', '3', '4'\), and tsai"):
+        texts.get_X_preds(X[:4], np.array(['1.0', '2', '3', '4']))   # text against text: no word about types
     pretraining = ts_learner(_dls(X, y), TimeMAE, cbs=TimeMAEPretrain(save_best=False, verbose=False), **SMALL)
     with pretraining.no_bar():                                           # reads no labels: nothing to refuse
         assert len(pretraining.get_X_preds(X[:4], np.array(['a', 'b', 'c', 'E']), with_loss=True)[-1]) == 4

@@ -790,9 +790,22 @@ def test_an_encoder_file_deleted_after_the_state_was_saved_is_written_again_or_n
     again, cb = learner(True, 'best')
     with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
     assert cb.weights_path.is_file() and cb.saver.saved_epoch == 1
+    # a NaN validation loss at epoch 0 (the weights finite), epoch 1 saved: the file held the state's epoch all the same
+    class NaNValidAtFirst(Callback):
+        order = 55  # after the Recorder stored the row, before the saver reads it
+        def after_epoch(self):
+            if self.epoch == 0: self.recorder.values[-1][1] = float('nan')
+    for checkpoint in ('last', 'best'):
+        first, cb = learner(False, checkpoint)
+        with first.no_bar(), first.no_logging(): first.fit(2, 1e-3, cbs=NaNValidAtFirst())
+        assert cb.saver.diverged_at == 0 and cb.saver.saved_epoch == 1
+        cb.weights_path.unlink()
+        again, cb = learner(True, checkpoint)
+        with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
+        assert cb.weights_path is not None and cb.weights_path.is_file(), checkpoint
     # an earlier best epoch, or a run that diverged after the file's epoch: that encoder is lost, and said so
     for change, why in (({'saved_epoch': 0}, 'it held epoch 0, and .* the model of epoch 1 only'),
-                        ({'diverged_at': 1}, 'pretraining diverged at epoch 1, after the epoch it held')):
+                        ({'diverged_at': 1, 'saved_epoch': 0}, 'pretraining diverged at epoch 1, after the epoch it held')):
         torch.save({**state, **change}, state_file)
         (tmp_path / 'best' / 'timemae_encoder.pth').unlink(missing_ok=True)
         again, cb = learner(True, 'best')

@@ -1490,8 +1490,8 @@ Few labels, many unlabelled series. Pretraining (TimeMAE, MVP) learns from every
 exactly as in the full-label protocol, and one pretraining per data set, seed and configuration is shared by every
 fraction. Fine-tuning, linear evaluation and the supervised baselines see only a fixed, stratified subset of the
 training split's labels (for UEA/UCR sets, the training series left after the validation split is carved off):
-`round(fraction × n_c)` series of each class of `n_c` series (Python's `round`: a half goes to the even number, so
-0.25 of 10 series gives 2, as 0.2 does), at least one per class, drawn per seed
+`round(fraction × n_c)` series of each class of `n_c` series (Python's `round` of the floating-point product: an
+exact half goes to the even number, so 0.25 of 10 series gives 2, as 0.2 does), at least one per class, drawn per seed
 (`bench.label_subset`; nested: a smaller fraction's subset lies inside a larger one's) and written under
 `label_subsets/` and into each result file, so every method of a seed trains on the same series. **No decision reads
 more labels than that**: the validation labels are not used; each method trains for its fixed schedule

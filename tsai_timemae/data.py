@@ -672,8 +672,9 @@ def check_label_fraction(fraction) -> float:
 def label_subset(y, fraction: float, seed: int) -> np.ndarray:
     """Sorted indices of a stratified subset of the labels `y`: `max(1, round(fraction * n_c))` of each class's `n_c`
     series, drawn with `seed`. One permutation per class and seed, so a larger fraction's subset holds a smaller one's.
-    Python's `round` takes a half to the even number: 0.25 of 10 series gives 2, as 0.2 does (the count is what to
-    report, `len(label_subset(...))`)."""
+    Python's `round` takes a half to the even number (0.25 of 10 series gives 2, as 0.2 does), and a product that is
+    not exactly a half in floating point to the nearer side (0.35 of 90 is 31.499..., so 31): the count is what to
+    report, `len(label_subset(...))`."""
     f, y = check_label_fraction(fraction), np.asarray(y)
     if not len(y): raise ValueError('label_subset needs at least one label, got none.')
     if y.ndim != 1:  # one-hot labels flattened: indices past the end of y, or a subset of the wrong series

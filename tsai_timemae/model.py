@@ -570,6 +570,8 @@ def install_tsai_hooks(cls):
         from .evaluate import _distinct, _few, _unknown_labels, label_vocab
         try: vocab = label_vocab(learn)
         except (TypeError, ValueError): return  # no label vocabulary: numeric targets
+        labels = getattr(getattr((getattr(learn.dls, 'tls', None) or [None])[-1], 'tfms', None), 'fs', [])
+        if any('Multi' in type(f).__name__ for f in labels): return  # several labels per series: tsai names unknown ones
         if isinstance(y, torch.Tensor): y = y.detach().cpu().numpy()
         try: y = np.asarray(y)
         except ValueError: return  # lists of labels of different lengths: multi-label targets
@@ -579,7 +581,9 @@ def install_tsai_hooks(cls):
         hits = np.asarray(np.asarray(vocab)[:, None] == y[None])  # tsai's TSClassification compares so
         unknown = ~hits.any(axis=0) if hits.shape == (len(vocab), len(y)) else np.ones(len(y), dtype=bool)
         if not unknown.any(): return
-        typed = not _unknown_labels(y[unknown], vocab).any()  # classes only when compared as text or as numbers
+        kinds = {np.asarray(a).dtype.kind for a in (vocab, y[unknown])}  # numbers (biuf) against text (U, S)?
+        typed = (not _unknown_labels(y[unknown], vocab).any() and bool(kinds & set('biuf'))
+                 and bool(kinds & set('US')))  # classes when compared as numbers: '1' for 1, or 1 for '1'
         raise ValueError(f'get_X_preds: {int(unknown.sum())} of the {len(y)} labels in y are no class of this model '
                          f'({_few(_distinct(y[unknown])[0])}; its classes: {_few(vocab)})'
                          + (', as tsai compares them: they differ from the classes in type (text against numbers); '

@@ -1561,7 +1561,7 @@ class PretrainCheckpoint(Callback):
                 self.owner.saver._train_losses = dict(state.get('train_losses', {}))  # the replayed epochs' mean losses
                 self.owner.saver.diverged_at = state.get('diverged_at')  # the epoch the interrupted run diverged at
                 self.owner.saver.saved_epoch = state.get('saved_epoch')  # the epoch the encoder file holds
-                self._encoder_file_back(self.owner.saver, state['epoch'])
+                self._encoder_file_back(self.owner.saver, state['epoch'], 'saved_epoch' in state)
         # fastai counts iterations from 0 in every fit, and the skipped epochs run none: a logger that steps by it
         # (TensorBoard) would write the resumed epochs over the first ones
         self.learn.train_iter = state.get('train_iter', (state['epoch'] + 1) * len(self.learn.dls.train))
@@ -1576,16 +1576,19 @@ class PretrainCheckpoint(Callback):
         if rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
             print(f'Resuming pretraining from {self.path}: {self.start} of {self.learn.n_epoch} epochs done.')
 
-    def _encoder_file_back(self, saver, epoch: int):
+    def _encoder_file_back(self, saver, epoch: int, knows_epoch: bool = True):
         """The state names an encoder file that is gone: a Ctrl-C after the last state was saved, and the file deleted
         (the demo deletes its part-trained one), or a folder copied without it. When the resumed model is the encoder
         that file held (checkpoint='last', or 'best' whose best epoch is the state's), it is written again. When it is
         not (the best epoch was an earlier one; pretraining diverged after the file's epoch), that encoder is lost:
-        a warning says so (rank 0), and the epochs still to train save anew."""
+        a warning says so (rank 0), and the epochs still to train save anew. `knows_epoch`: the state records the
+        epoch the file held (`saved_epoch`); an older one's is taken as its own epoch for checkpoint='last' when the
+        run never diverged."""
         lost = saver.weights_path
         if lost is None or Path(lost).is_file(): return
         diverged = getattr(saver, 'diverged_at', None)
-        if diverged is None and (saver.every_epoch or saver.saved_epoch == epoch):
+        # the file's epoch was saved, so its weights were finite, even after an earlier epoch's NaN validation loss
+        if saver.saved_epoch == epoch if knows_epoch else (saver.every_epoch and diverged is None):
             saver.weights_path = saver.path
             if rank_distrib() == 0:
                 save_encoder_weights(get_model(self.learn.model), saver.path)
@@ -1594,7 +1597,8 @@ class PretrainCheckpoint(Callback):
             return
         held, saver.best, saver.weights_path, saver.saved_epoch = saver.saved_epoch, math.inf, None, None
         if rank_distrib() != 0: return  # said once; every process goes on alike (rank 0 alone writes files)
-        why = (f'pretraining diverged at epoch {diverged}, after the epoch it held' if diverged is not None else
+        why = (f'pretraining diverged at epoch {diverged}, after the epoch it held'
+               if diverged is not None and (held is None or diverged > held) else
                f"it held {'epoch ' + str(held) if held is not None else 'the epoch of the lowest loss'}, and "
                f'the state holds the model of epoch {epoch} only')
         timemae_warn(f'The encoder file {lost} is missing, and {self.path} cannot give it back ({why}): that encoder '
