@@ -133,7 +133,10 @@ def test_show_masks_axes_can_be_walked_twice_and_bad_arguments_are_named(pretrai
         show_masks(learn, X, channels=[7])               # an IndexError, before
     with pytest.raises(ValueError, match=r'3-D array.*got shape \(\d+, 100\).*takes 6 channels: pass the series as \[samples, 6, steps\]'):
         show_masks(learn, X[:, 0])                       # one channel, no channel axis: `X[:, None]` would not fit a 6-channel model
+    with pytest.raises(ValueError, match=r'names channel 0 more than once \(\[0, -6\]\)'):
+        show_masks(learn, X, channels=[0, -6])           # drawn twice in two colours, as two channels, before
     fig, axs = show_masks(learn, X, n=1, channels=[-1])  # from the end, as numpy indexes
+    assert 'green where predicted right' in axs[0].get_title()
     assert [l.get_label() for l in axs[0].lines if l.get_label().startswith('channel')] == ['channel 5']
     plt.close(fig)
 
@@ -319,3 +322,21 @@ def test_a_legend_beside_the_axes_and_a_long_title_fit_in_the_saved_file(pretrai
         needed = max(b.x1 for b in drawn) - min(b.x0 for b in drawn)
         assert mpimg.imread(tmp_path / f'{k}.png').shape[1] >= needed, (k, needed)
         plt.close(fig)
+
+
+def test_the_bench_plots_give_eleven_methods_eleven_colours_and_name_mvps_smoothed_loss(tmp_path, monkeypatch):
+    "Two tokenizers give 11 methods: the 11th took the 1st's colour (matplotlib's cycle of 10), line and marker too."
+    from matplotlib.colors import to_rgba
+    import tsai_timemae.bench as bench
+    figs = []
+    monkeypatch.setattr(bench, 'save_figure', lambda fig, path, **k: figs.append(fig))
+    rows = [dict(dataset='D', method=f'm{j}', acc_mean=80. + j, acc_std=1., quick=False, label_fraction=f)
+            for j in range(11) for f in (.1, 1.)]
+    bench.plot_accuracy([r for r in rows if r['label_fraction'] == 1.], tmp_path / 'a.png')
+    bench.plot_label_efficiency(rows, 'D', tmp_path / 'l.png')
+    assert len({to_rgba(b.get_facecolor()) for b in figs[0].axes[0].patches}) == 11
+    assert len({to_rgba(l.get_color()) for l in figs[1].axes[0].lines if l.get_label().startswith('m')}) == 11
+    hist = [dict(epoch=e, train_loss=1. / (e + 1), valid_loss=1. / (e + 2)) for e in range(3)]
+    bench.plot_pretraining([dict(dataset='D', seed=0, settings={}, pretraining=dict(method='mvp', weights='w.pth', history=hist))],
+                           'D', tmp_path / 'p.png')
+    assert 'seed 0 train, smoothed' in [l.get_label() for l in figs[2].axes[0].lines]   # fastai's column, not the mean

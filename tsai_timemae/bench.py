@@ -1363,7 +1363,8 @@ def plot_accuracy(rows, path) -> Path | None:
     datasets = list(dict.fromkeys(r['dataset'] for r in rows))
     methods = list(dict.fromkeys(r['method'] for r in rows))
     w = 0.8 / len(methods)
-    colors = {m: f'C{j % 10}' for j, m in enumerate(methods)}
+    from .plots import class_colours  # distinct past matplotlib's 10-colour cycle (two tokenizers give 11 methods)
+    colors = dict(zip(methods, class_colours(len(methods))))
     fig = file_figure(figsize=(3 + 1.6 * len(datasets) * max(1, len(methods) / 3), 4))
     ax = fig.subplots()
     for i, d in enumerate(datasets):  # each data set's bars centred on its tick, whichever methods it has
@@ -1406,7 +1407,10 @@ def plot_pretraining(records, dataset, path) -> Path | None:
         for seed, h in sorted(runs, key=lambda t: t[0]):
             ep = [e['epoch'] for e in h]
             l, = ax.plot(ep, [e.get('valid_loss') for e in h], label=f'seed {seed} valid')
-            ax.plot(ep, [e.get('train_loss') for e in h], '--', color=l.get_color(), alpha=.6, label=f'seed {seed} train')
+            # TimeMAE's records hold each epoch's exact mean training loss; MVP's, fastai's smoothed column (about
+            # the last 50 batches), which lags behind it
+            train = 'train, smoothed' if label.startswith('MVP') else 'train'
+            ax.plot(ep, [e.get('train_loss') for e in h], '--', color=l.get_color(), alpha=.6, label=f'seed {seed} {train}')
         ax.set_title(f'{dataset}: {label}', fontsize=9); ax.set_xlabel('epoch'); ax.set_ylabel('pretraining loss')
         ax.legend(fontsize=6); ax.grid(alpha=.3)
     fig.tight_layout(); save_figure(fig, path, dpi=110)
@@ -1419,7 +1423,9 @@ def plot_label_efficiency(rows, dataset, path) -> Path | None:
     fig = file_figure(figsize=(6.5, 4))
     ax = fig.subplots()
     base = lambda m: next((m.removesuffix(f'_{r}') for r in READOUTS if m.endswith(f'_{r}') and r != 'mean'), m)  # dashed, its mean twin's colour
-    colour = {m: f'C{j % 10}' for j, m in enumerate(dict.fromkeys(base(r['method']) for r in mine))}
+    from .plots import class_colours  # distinct past matplotlib's 10-colour cycle
+    bases = list(dict.fromkeys(base(r['method']) for r in mine))
+    colour = dict(zip(bases, class_colours(len(bases))))
     for m in dict.fromkeys(r['method'] for r in mine):
         pts = sorted((r['label_fraction'], r['acc_mean'], r['acc_std']) for r in mine if r['method'] == m)
         f, mean, std = (np.array(v, dtype=float) for v in zip(*pts))

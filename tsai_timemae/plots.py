@@ -170,6 +170,10 @@ def show_masks(learn, X, n: int = 3, seed: int = 0, channels=None, figsize=None)
         raise ValueError(f"channels must be indices of the series' {C} channels (0 to {C - 1}, or -{C} to -1 from "
                          f'the end), got {channels!r}.')
     chans = [int(c) % C for c in chans]
+    if len(set(chans)) < len(chans):  # drawn twice in two colours, it would read as two channels
+        twice = sorted({c for c in chans if chans.count(c) > 1})
+        raise ValueError(f'channels names channel {", ".join(map(str, twice))} more than once ({channels!r}): list '
+                         'each channel once.')
     fig, axs = subplots(len(x), 1, figsize=figsize or (10, 2.4 * len(x)), squeeze=False)
     colours = class_colours(len(chans))  # distinct past matplotlib's 10-colour cycle
     T, end = x.shape[-1], masked.shape[1] * w  # steps, and where the zero-padded last patch ends
@@ -189,7 +193,7 @@ def show_masks(learn, X, n: int = 3, seed: int = 0, channels=None, figsize=None)
         ax.set_xlim(-.5, end - .5)
         drawn = f' (a Gumbel draw, seed {seed})' if v['drawn_codes'] else ''
         ax.set_title(f'series {i}: {int(masked[i].sum())} of {masked.shape[1]} patches masked (shaded), '
-                     f'codeword above each{drawn}', fontsize=9, pad=12)
+                     f'codeword above each{drawn}, green where predicted right', fontsize=9, pad=12)
         ax.set_ylabel('after batch tfms', fontsize=7)
         if i == 0:  # beside the panels past 10 channels, so that it never covers the series
             if len(chans) <= 10: ax.legend(fontsize=6, loc='upper right', ncol=min(len(chans), 6))
