@@ -33,9 +33,27 @@ def test_label_subset_is_stratified_seeded_nested_and_keeps_every_class():
     assert not np.array_equal(label_subset(y, 0.2, 0), label_subset(y, 0.2, 1))      # another seed, another subset
     assert set(label_subset(y, 0.1, 3)) <= set(label_subset(y, 0.2, 3)) <= set(label_subset(y, 0.5, 3))  # nested
     assert len(label_subset(y, 1.0, 0)) == len(y)
-    for bad in (0, -0.1, 1.5, 'half', None):
+    for bad in (0, -0.1, 1.5, 'half'):
         with pytest.raises(ValueError, match=r'label fraction .* in \(0, 1\]'):
             label_subset(y, bad, 0)
+
+
+def test_label_subset_per_class_counts_series_of_each_class_nested_with_fractions():
+    y = np.array(['a'] * 50 + ['b'] * 30 + ['c'] * 3)
+    idx = label_subset(y, per_class=2, seed=4)
+    assert np.all(np.diff(idx) > 0) and {c: int((y[idx] == c).sum()) for c in 'abc'} == {'a': 2, 'b': 2, 'c': 2}
+    assert np.array_equal(idx, label_subset(y, seed=4, per_class=np.int64(2)))           # fixed per seed
+    # one permutation per class and seed: 2 per class lies inside 5 per class and inside 0.5 (25, 15 and 2 series)
+    assert set(idx) <= set(label_subset(y, per_class=5, seed=4)) and set(idx) <= set(label_subset(y, 0.5, 4))
+    with pytest.warns(UserWarning, match=r"per_class=5: 1 of the 3 classes have fewer series .* c \(3 series\)"):
+        few = label_subset(y, per_class=5, seed=4)
+    assert int((y[few] == 'c').sum()) == 3 and len(few) == 13                             # all of the small class
+    for bad in (0, -1, 2.5, True, '5'):
+        with pytest.raises(ValueError, match='per_class is how many labelled series each class keeps'):
+            label_subset(y, per_class=bad)
+    for both in (dict(), dict(fraction=0.1, per_class=2), dict(fraction=None)):
+        with pytest.raises(ValueError, match='exactly one of them'):
+            label_subset(y, **both)
 
 
 def test_the_subset_is_written_once_and_read_back(tmp_path, monkeypatch):

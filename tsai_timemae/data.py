@@ -30,7 +30,7 @@ __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKT
            'numeric_label_key', 'unify_label_spellings', 'check_declared_labels', 'read_ts_files', 'read_numpy',
            'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset', 'available_datasets',
            'sktime_bundled_folder', 'warn_if_saved_channels_last', 'load_dataset', 'check_label_fraction',
-           'label_subset', 'standardize_by_channel']
+           'check_per_class', 'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -669,23 +669,40 @@ def check_label_fraction(fraction) -> float:
                          f'5%), got {fraction!r}.')
     return f
 
-def label_subset(y, fraction: float, seed: int) -> np.ndarray:
-    """Sorted indices of a stratified subset of the labels `y`: `max(1, round(fraction * n_c))` of each class's `n_c`
-    series, drawn with `seed`. One permutation per class and seed, so a larger fraction's subset holds a smaller one's.
-    Python's `round` takes a half to the even number (0.25 of 10 series gives 2, as 0.2 does), and a product that is
-    not exactly a half in floating point to the nearer side (0.35 of 90 is 31.499..., so 31): the count is what to
-    report, `len(label_subset(...))`."""
-    f, y = check_label_fraction(fraction), np.asarray(y)
+def check_per_class(per_class) -> int:
+    "A number of labelled series per class must be a whole number >= 1."
+    if isinstance(per_class, (bool, np.bool_)) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise ValueError(f'per_class is how many labelled series each class keeps, a whole number >= 1 (e.g. 5), got '
+                         f'{per_class!r}.')
+    return int(per_class)
+
+def label_subset(y, fraction: float | None = None, seed: int = 0, *, per_class: int | None = None) -> np.ndarray:
+    """Sorted indices of a stratified subset of the labels `y`, drawn with `seed`: `max(1, round(fraction * n_c))` of
+    each class's `n_c` series, or `min(per_class, n_c)` of them (give one of the two; a class with fewer than
+    `per_class` series keeps all of them, with a warning). One permutation per class and seed, so a larger subset
+    holds a smaller one's, across both forms. Python's `round` takes a half to the even number (0.25 of 10 series
+    gives 2, as 0.2 does), and a product that is not exactly a half in floating point to the nearer side (0.35 of 90
+    is 31.499..., so 31): the count is what to report, `len(label_subset(...))`."""
+    if (fraction is None) == (per_class is None):
+        raise ValueError('label_subset takes a label fraction (e.g. 0.05) or a number of series per class '
+                         f'(per_class=5), exactly one of them; got fraction={fraction!r}, per_class={per_class!r}.')
+    f = None if fraction is None else check_label_fraction(fraction)
+    k, y = None if per_class is None else check_per_class(per_class), np.asarray(y)
     if not len(y): raise ValueError('label_subset needs at least one label, got none.')
     if y.ndim != 1:  # one-hot labels flattened: indices past the end of y, or a subset of the wrong series
         fix = 'pass y.ravel()' if y.ndim == 2 and y.shape[1] == 1 else 'for one-hot labels pass y.argmax(1)'
         raise ValueError(f'label_subset takes one label per series, a 1-D array; got shape {y.shape}: {fix}.')
     check_labels_present(y, 'label_subset')  # a NaN matches no class: its series would be dropped without a word
     rng = np.random.default_rng(seed)
-    picked = []
+    picked, short = [], []
     for c in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == c))
-        picked.append(members[:min(len(members), max(1, round(f * len(members))))])
+        n = max(1, round(f * len(members))) if k is None else k
+        if n > len(members) and k is not None: short.append(f'{c} ({len(members)} series)')
+        picked.append(members[:min(len(members), n)])
+    if short:  # fewer labels than asked: the user's count per class is not what trains
+        timemae_warn(f'per_class={k}: {len(short)} of the {len(picked)} classes have fewer series and keep all of them: '
+                     f'{", ".join(short[:5])}{" ..." if len(short) > 5 else ""}.')
     return np.sort(np.concatenate(picked))
 
 def standardize_by_channel(X):
