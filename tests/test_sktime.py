@@ -144,6 +144,11 @@ def test_a_tensor_a_list_of_arrays_and_a_plain_frame_are_read_as_the_panel_they_
     with pytest.warns(TimeMAEWarning, match=r'DataFrame of 8 rows and 100 columns.*ONE series.*X.to_numpy\(\)\[:, None, :\]'):
         t.fit(pd.DataFrame(X1))                            # one series to sktime (its conformance checks pass one)
     assert t.fit(torch.tensor(bm[0][FEW])).transform(list(bm[0][FEW])).shape[0] == 8
+    for two_d in (X1, torch.tensor(X1)):                   # a 2-D tensor is what a 2-D array is: refused, with the fix
+        with pytest.raises(ValueError, match=r'2-D array of shape \(8, 100\).*X\[:, None, :\]'):
+            t.fit(two_d)
+        with pytest.raises(ValueError, match=r'2-D array of shape \(8, 100\)'):
+            t.transform(two_d)
 
 
 def test_one_hot_labels_are_refused_with_the_fix(bm):

@@ -508,7 +508,10 @@ def _array_input(X, classifier: bool):
     `as_panel`'s padding advice). sktime refused them with its long list of formats, although `X_unlabelled` takes them.
     To a classifier, a plain DataFrame of numbers can only be one series per row (sktime's 'pd-wide'; sktime refused
     it): its rows become univariate series, as a 2-D array's do. To a transformer it is one series (sktime's 'Series'
-    scitype, which its conformance checks pass), and `_say_one_series` warns when one is fitted on."""
+    scitype, which its conformance checks pass), and `_say_one_series` warns when one is fitted on. A 2-D tensor is
+    what a 2-D array is to each: univariate series in rows to a classifier, refused by a transformer (as numpy, it
+    reaches `_check_no_2d_array`), where it became univariate series while a 2-D array was refused."""
+    if not classifier and isinstance(X, torch.Tensor) and X.ndim == 2: return X.detach().cpu().numpy()
     if isinstance(X, torch.Tensor) or (isinstance(X, (list, tuple)) and len(X)
                                        and all(isinstance(x, (np.ndarray, torch.Tensor)) for x in X)):
         X = _unlabelled_panel(X)  # numpy; a list's 1-D arrays become one channel each
