@@ -11,7 +11,7 @@ and values, and the pretraining callback's history); a pretraining run also save
 (`save_every=1`) and writes `rng{rank}.pt`, the rank's torch random state after each epoch (the last one stays).
 `pretrain_tail` pretrains as `pretrain` does, with validation batches of 3 (rank 1's last one is a padding repeat
 alone), and records each rank's validation batches; `pretrain_novalid` without a validation split. `same_seed` seeds every rank alike, as a user's script does, pretrains one epoch and writes only `masks{rank}.pt`, the
-masks that rank drew, and `final{rank}.pt`."""
+masks that rank drew, and `final{rank}.pt`. `different_data` gives rank 1 another split, which must be refused."""
 import contextlib
 import json
 import os
@@ -126,6 +126,14 @@ def main(out: Path, mode: str, epochs: int = 2):
             learn.fit_one_cycle(1, 1e-3)
         torch.save(masks, out / f'masks{rank}.pt')
         torch.save(_state(learn.model), out / f'final{rank}.pt')
+        return
+    elif mode == 'different_data':  # as a split drawn without a seed: each process its own (here rank 1 swaps two series)
+        from tsai_timemae.pretrain import TimeMAEPretrain
+        if rank == 1: splits = (splits[0][1:] + splits[1][:1], splits[1][1:] + splits[0][:1])
+        dls = get_ts_dls(X, splits=splits, bs=4, batch_tfms=standardize)
+        learn = ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain(target_dir=out / 'models', n_decoder_layers=1), **arch)
+        with timemae_distrib_ctx(learn): learn.fit_one_cycle(1, 1e-3)
+        (out / f'trained{rank}.txt').write_text('trained')  # never reached: the context refuses first
         return
     else:
         raise SystemExit(f'unknown mode {mode!r}')

@@ -637,6 +637,14 @@ def test_series_shorter_than_the_window_are_refused_before_any_run_with_the_flag
         run_benchmark([str(tmp_path / 'short.npz')], ['timemae_linear'], seeds=[0], out_dir=tmp_path / 'kept' / 'a' / 'b',
                       report=None, quick=True, bar=False, window=8, **TINY)
     assert (tmp_path / 'kept').is_dir() and not any((tmp_path / 'kept').iterdir())
+    # a window of the whole series makes one patch: nothing to mask. Refused before any run, with a window that works;
+    # training from scratch takes it
+    with pytest.raises(ValueError, match=r'at least 2 patches .* 6 steps make 1 with a window of 6: pass --window 3 '):
+        run_benchmark([str(tmp_path / 'short.npz')], ['timemae_linear'], seeds=[0], out_dir=tmp_path / 'o', report=None,
+                      quick=True, bar=False, window=6, **TINY)
+    assert not (tmp_path / 'o').exists()
+    run_benchmark([str(tmp_path / 'short.npz')], ['timemae_scratch'], seeds=[0], out_dir=tmp_path / 'o', report=None,
+                  quick=True, bar=False, window=6, **TINY)
 
 
 def test_the_pretraining_table_keeps_configurations_apart_and_counts_seeds():

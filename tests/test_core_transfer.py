@@ -556,3 +556,64 @@ def test_the_probe_heads_batchnorm_takes_one_series_and_is_batchnorm_otherwise()
     assert torch.allclose(ours(one), (one - before[0]) / (before[1] + ours.eps).sqrt())
     assert torch.equal(ours.running_mean, before[0]) and int(ours.num_batches_tracked) == before[2]
     assert ProbeBatchNorm1d(5, eps=1e-3).eps == 1e-3 and ProbeBatchNorm1d(5).affine is False
+
+
+def _pretrained_file(udls, tmp_path):
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    return learn.cbs.filter(lambda c: isinstance(c, TimeMAEPretrain))[0].weights_path
+
+
+def _scaling_warnings(make, dls):
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter('always')
+        learn = make(dls)
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    return learn, [str(r.message) for r in rec if 'scaled otherwise' in str(r.message)]
+
+
+def test_the_encoder_file_records_the_inputs_pretraining_saw(udls, tmp_path, basic_motions, splits):
+    "Per-channel mean and deviation after the loaders' transforms (standardised: about 0 and 1), for fine-tuning to compare."
+    from tsai_timemae.weights import read_input_stats
+    stats = read_input_stats(_pretrained_file(udls, tmp_path))
+    assert stats is not None and len(stats['mean']) == len(stats['std']) == 6 and stats['series'] == 30
+    assert np.allclose(stats['mean'], 0, atol=0.3) and np.allclose(stats['std'], 1, atol=0.3)
+    raw = basic_motions[0][splits[0]]                                           # the same series before TSStandardize
+    assert not np.allclose(raw.std((0, 2)), 1, atol=0.3)
+    assert read_input_stats(save_encoder_weights(TimeMAE(6, None, **SMALL), tmp_path / 'untrained.pth')) is None
+
+
+@pytest.mark.parametrize('route', ['finelast', 'fineall', 'ts_learner', 'layer'])
+def test_fine_tuning_on_inputs_scaled_otherwise_warns_once_with_the_fix(udls, tmp_path, basic_motions, splits, route):
+    """The pretraining's TSStandardize left out of the fine-tuning loaders: no error, and features the encoder never
+    learned from; a warning names the fix. With the pretraining's transforms: no warning, and the same training."""
+    from tsai.data.core import TSClassification, get_ts_dls
+    from conftest import standardize_by_channel
+    w = _pretrained_file(udls, tmp_path)
+    make = {'finelast': lambda d: finelast_learner(d, w), 'fineall': lambda d: fineall_learner(d, w),
+            'ts_learner': lambda d: ts_learner(d, TimeMAE, pretrained=True, weights_path=w),
+            'layer': lambda d: finelast_learner(d, w, layer=1)}[route]
+    X, y = basic_motions[:2]
+    raw = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=10)
+    learn, said = _scaling_warnings(make, raw)
+    assert len(said) == 1 and 'TSStandardize(by_var=True)' in said[0] and str(w) in said[0]
+    assert learn.model.backbone.input_stats['mean'] and len(learn.cbs.filter(lambda c: type(c).__name__ == 'CheckInputScaling')) == 1
+    same = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], batch_tfms=[standardize_by_channel()], bs=10)
+    assert _scaling_warnings(make, same)[1] == []
+
+
+def test_the_scaling_check_leaves_fine_tuning_as_it_was(dls, udls, tmp_path):
+    "It only reads batches: the same seed gives the same weights with and without it (a file without statistics)."
+    from fastai.torch_core import set_seed
+    from tsai_timemae.transfer import CheckInputScaling
+    from tsai_timemae.weights import read_input_stats
+    w = _pretrained_file(udls, tmp_path)
+    states = []
+    for check in (True, False):
+        set_seed(3)
+        learn = fineall_learner(dls, w)
+        if not check: learn.remove_cbs(learn.cbs.filter(lambda c: isinstance(c, CheckInputScaling)))
+        with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
+        states.append({k: v.clone() for k, v in learn.model.state_dict().items()})
+    assert_same_state(*states)
+    assert CheckInputScaling(read_input_stats(w)).n_batches == 8

@@ -421,3 +421,63 @@ def test_sync_bn_is_passed_on_and_refused_on_cpu_processes(monkeypatch):
     monkeypatch.setattr(distributed, 'accelerate_available', lambda: True)
     with pytest.raises(ValueError, match='sync_bn=True converts BatchNorm layers to SyncBatchNorm, which needs CUDA'):
         with distributed.timemae_distrib_ctx(object(), cpu=True, sync_bn=True): pass
+
+
+@needs_ddp
+def test_processes_that_built_different_data_are_refused_before_training(tmp_path):
+    "A split drawn without a seed differs per process: some ranks would train on others' validation series."
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(N_PROC),
+           str(WORKER), str(tmp_path), 'different_data']
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode != 0 and not list(tmp_path.glob('trained*.txt'))
+    assert "processes built different data: rank 1's training series are not rank 0's" in r.stderr, r.stderr[-3000:]
+    assert 'random_state=0' in r.stderr
+
+
+@needs_ddp
+def test_a_state_written_by_two_processes_resumes_in_one(pretrain_run, tmp_path):
+    """The state listed the transforms of fastai's DistributedDL wrapper (none), so resuming it in one process (or one
+    process's state in two) was refused as 'other settings (tfms.after_batch: [] there, ['TSStandardize'] now)'."""
+    import shutil
+    from fastai.torch_core import set_seed
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    out = pretrain_run[0]
+    state = torch.load(out / 'models' / 'timemae_encoder_state.pth', weights_only=False)
+    assert state['world_size'] == 2 and state['settings']['tfms']['after_batch'] == ['TSStandardize']
+    shutil.copytree(out / 'models', tmp_path / 'models')
+    X = np.random.default_rng(0).standard_normal((33, 3, 40)).astype(np.float32)   # the worker's data and settings
+    set_seed(100)
+    dls = get_ts_dls(X, splits=(list(range(23)), list(range(23, 30))), bs=4, batch_tfms=TSStandardize(by_var=True))
+    cb = TimeMAEPretrain(target_dir=tmp_path / 'models', n_decoder_layers=1, momentum=0.9, save_every=1, resume=True)
+    learn = ts_learner(dls, TimeMAE, cbs=cb, window=8, d_model=16, n_layers=1, n_heads=2, d_ff=32)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(EPOCHS, 1e-3)     # finished there: nothing trains
+    assert len(cb.history) == EPOCHS
+    # a state written by two processes before the fix lists no transforms: it resumes, unchecked on them
+    state['settings']['tfms'] = {'after_item': [], 'after_batch': []}
+    torch.save(state, tmp_path / 'models' / 'timemae_encoder_state.pth')
+    learn = ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path / 'models', n_decoder_layers=1, momentum=0.9,
+                                                         save_every=1, resume=True), window=8, d_model=16, n_layers=1,
+                       n_heads=2, d_ff=32)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(EPOCHS, 1e-3)
+
+
+def test_a_fit_under_the_launcher_outside_the_context_is_refused_with_the_fix(udls, monkeypatch, tmp_path):
+    "torchrun sets WORLD_SIZE; without timemae_distrib_ctx fastai failed at the first batch: 'Default process group ...'."
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), **SMALL)
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    with pytest.raises(RuntimeError, match=r'launched in 2 processes .* not inside timemae_distrib_ctx\(learn\)'):
+        learn.fit(1, 1e-3)
+    with pytest.raises(RuntimeError, match='lr_find too'):
+        learn.lr_find(show_plot=False)
+
+
+def test_the_commands_refuse_to_run_under_the_launcher(monkeypatch, capsys):
+    from tsai_timemae.cli import main
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    assert main(['demo', '--draws', '0']) == 2                # refused before its own checks (draws 0 is one)
+    assert 'run it without torchrun' in capsys.readouterr().err

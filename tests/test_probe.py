@@ -496,6 +496,15 @@ def test_a_misspelt_tokenizer_is_the_message_that_lists_the_names(tmp_path, caps
     assert "tokenizer must be one of" in err and "'kmean'" in err and 'Traceback' not in err, err
 
 
+def test_a_window_of_the_whole_series_is_refused_before_the_untrained_probe(tmp_path, capsys):
+    "One patch per series: pretraining failed at its first batch, after the untrained encoder's probe, naming no option."
+    from tsai_timemae.cli import main
+    out = tmp_path / 'p'
+    assert main(['probe', 'BasicMotions', '--arch', 'window=100', '--epochs', '1', '--out-dir', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert 'make 1 with a window of 100: pass --arch window=50 ' in err and not out.exists(), err
+
+
 def test_weight_decay_reaches_the_pretraining_optimizer_records_and_reruns(ds, tmp_path, monkeypatch):
     """`wd=0.05` (`--wd`): the pretraining optimizer decays with 0.05 (fastai's 0.01 without it), the run has its own
     tag and settings (a run without it keeps the settings it had before the option existed), its regenerate command

@@ -714,3 +714,11 @@ def test_public_api_against_bad_input(ctx, entry, case, run, expect):
         assert expect.check(result), result
     leftovers = [p for p in ctx.tmp.rglob('*') if p.name.endswith('.tmp')]
     assert not leftovers, f'half-written files left behind: {leftovers}'
+
+
+def test_pretraining_with_one_patch_per_series_is_refused_when_the_learner_is_built(udls, tmp_path):
+    "It failed at the first batch, after the tokenizer's fit ('Masking needs at least 2 patches'), naming no setting."
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    with pytest.raises(ValueError, match=r'at least 2 patches .* 100 steps make 1 with a window of 100: pass window=50 '):
+        ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path), window=100, d_model=8, n_layers=1, n_heads=2, d_ff=16)

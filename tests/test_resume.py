@@ -780,6 +780,8 @@ def test_an_encoder_file_deleted_after_the_state_was_saved_is_written_again_or_n
     assert cb.weights_path is not None and cb.weights_path.is_file()
     w = read_encoder_weights(cb.weights_path)
     assert all(torch.equal(v, first.model.state_dict()[k]) for k, v in w.items())
+    from tsai_timemae.weights import read_input_stats  # the file written again records the inputs, as the first did
+    assert read_input_stats(cb.weights_path) == first.model.backbone.input_stats is not None
     # checkpoint='best' whose best epoch is the state's: the state's model is that encoder, written again
     first, cb = learner(False, 'best')
     with first.no_bar(), first.no_logging(): first.fit(2, 1e-3)

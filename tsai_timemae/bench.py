@@ -45,7 +45,7 @@ from .data import ALIASES, TSDataset, check_finite, check_label_fraction, check_
 from .embeddings import get_embeddings
 from .evaluate import comparable_labels, evaluate_learner, recorder_history
 from .model import TimeMAE, auto_window
-from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
+from .pretrain import TimeMAEPretrain, TimeMAEPretrainer, check_pretraining_window
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
 from .weights import _load_state, atomic_write, check_writable_folder, file_figure, save_figure
@@ -1110,6 +1110,8 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
             if ds.seq_len < window and any(m.startswith('timemae') for m in methods):
                 raise ValueError(f"{ds.name}'s series have {ds.seq_len} steps, fewer than TimeMAE's window of {window}: pass "
                                  f'--window {ds.seq_len} or less (window= in Python), or pad the series.')
+            if any(m.startswith('timemae') and m not in ('timemae_scratch', 'timemae_linear_untrained') for m in methods):
+                check_pretraining_window(ds.seq_len, window, '--window')  # before any run, not at the first batch
             plan = _plan(methods, toks)
             runs = [(seed, frac, m, tok) for seed in seeds for frac in fractions for m, tok in plan]
             if not overwrite: _refuse_kept_with_other_settings(runs, name, ds, fingerprint, out_dir, quick, overrides)

@@ -223,6 +223,11 @@ def main(argv=None):
             parser.error(f'the {name!r} command is not part of this install')
         module.add_args(p)
         parser.command_parser = p
+    if int(os.environ.get('WORLD_SIZE', '1') or 1) > 1:  # torchrun: every process would run the whole command alone
+        print(f"timemae {wanted or ''}: error: launched in {os.environ['WORLD_SIZE']} processes (WORLD_SIZE, e.g. by "
+              'torchrun), but the timemae commands run in one process: run it without torchrun. To pretrain on '
+              'several processes, write a script with timemae_distrib_ctx (README, "Pretraining on several GPUs or processes").', file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     new_folders = _folders_not_there(args)
     try:

@@ -20,9 +20,10 @@ _all_ = ['rank_distrib', 'num_distrib', 'distrib_barrier']
 
 # %% auto #0
 __all__ = ['accelerate_available', 'is_rank0', 'patch_distributed_dl_for_cpu', 'patch_distributed_dl_for_tsai',
-           'patch_distributed_dl_for_empty_loaders', 'sync_batch_tfm_stats', 'decorrelate_rank_streams',
-           'check_rank_share', 'timemae_distrib_ctx', 'in_distributed_fit', 'padded_in_batch', 'mean_over_ranks',
-           'sum_over_ranks', 'rank_distrib', 'num_distrib', 'distrib_barrier']
+           'patch_distributed_dl_for_empty_loaders', 'sync_batch_tfm_stats', 'check_fit_inside_context',
+           'check_same_data', 'decorrelate_rank_streams', 'check_rank_share', 'timemae_distrib_ctx',
+           'in_distributed_fit', 'padded_in_batch', 'mean_over_ranks', 'sum_over_ranks', 'rank_distrib', 'num_distrib',
+           'distrib_barrier']
 
 # %% ../nbs/15_distributed.ipynb #997f45fc
 def accelerate_available() -> bool:
@@ -145,6 +146,39 @@ def sync_batch_tfm_stats(dls) -> int:
                 sent += 1
     return sent
 
+def check_fit_inside_context(learn, what: str = 'TimeMAE pretraining'):
+    """Under a launcher (`torchrun`: WORLD_SIZE > 1) a fit outside `timemae_distrib_ctx` fails at its first batch
+    with fastai's 'Default process group has not been initialized', which names no fix: refuse it before then."""
+    if num_distrib() <= 1 or any(type(cb).__name__ == 'DistributedTrainer' for cb in getattr(learn, 'cbs', ())): return
+    raise RuntimeError(f'{what} was launched in {num_distrib()} processes (WORLD_SIZE={num_distrib()}, e.g. by '
+                       'torchrun) but this fit is not inside timemae_distrib_ctx(learn): wrap it, `with '
+                       'timemae_distrib_ctx(learn): learn.fit_one_cycle(...)`, or run the script with python (one '
+                       'process). lr_find too: run it with python, in one process.')
+
+def check_same_data(dls) -> list[str]:
+    """Refuse to train when the processes built different data: fastai's `DistributedDL` gives each rank its share of
+    positions in its own loader, so a split drawn without a fixed seed (`get_splits` without `random_state`) has
+    some ranks train on other ranks' validation series, and the validation loss mixes the two, without an error.
+    Compares `dataset_fingerprint` of every loader's series over the ranks (every rank must call it; it gathers);
+    returns this rank's fingerprints (none without a process group)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return []
+    if torch.distributed.get_world_size() <= 1: return []
+    from .pretrain import dataset_fingerprint  # pretrain imports this module
+    mine = [dataset_fingerprint(dl.dataset) if getattr(dl, 'dataset', None) is not None else ''
+            for dl in getattr(dls, 'loaders', [])]
+    every = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(every, mine)
+    other = next((r for r, fp in enumerate(every) if fp != every[0]), None)
+    if other is not None:  # the same list on every rank: all refuse together, none waits for the others
+        which = next(i for i, (a, b) in enumerate(zip(every[0], every[other])) if a != b) if len(every[0]) == len(every[other]) else 0
+        name = ('training', 'validation')[which] if which < 2 else f'loader {which}'
+        raise ValueError(f"The processes built different data: rank {other}'s {name} series are not rank 0's "
+                         f'(fingerprints {every[other][which] if which < len(every[other]) else None} and '
+                         f'{every[0][which] if which < len(every[0]) else None}). Every process runs the script and must '
+                         'build the same DataLoaders: give the split a fixed seed (get_splits(..., random_state=0)), or '
+                         'call set_seed(0) before building them, and read the same files in every process.')
+    return mine
+
 def decorrelate_rank_streams() -> int | None:
     """Give every process other random streams (masks, dropout, random augmentations): ranks above 0 reseed torch,
     numpy and Python with their seed plus their rank (rank 0 keeps its streams). Every launched process runs the same
@@ -190,9 +224,10 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, *
     `accelerate.Accelerator` (e.g. `kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)]`).
     On leaving, the ranks wait for each other (so files rank 0 wrote, e.g. the encoder, are there for all), and the
     process group is destroyed when the script exits. In a single process it yields `learn` unchanged (and needs no
-    `accelerate`). Run `learn.lr_find()` before it, in one process: inside it fastai's `LRFinder` (with any tsai
-    learner) keeps its temporary weights in a folder each process names for itself, and rank 0 waits for the others
-    at a point they never reach."""
+    `accelerate`). Run `learn.lr_find()` in a separate run with `python` (one process), not under the launcher:
+    inside this context fastai's `LRFinder` (with any tsai learner) keeps its temporary weights in a folder each
+    process names for itself, and rank 0 waits for the others at a point they never reach; outside it, under the
+    launcher, a fit has no process group (`check_fit_inside_context` says so)."""
     if num_distrib() <= 1:
         yield learn
         return
@@ -219,6 +254,7 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, *
     with learn.distrib_ctx(sync_bn=sync_bn, cpu=cpu, **kwargs):
         atexit.unregister(_destroy_process_group)  # registered once
         atexit.register(_destroy_process_group)
+        check_same_data(learn.dls)
         sync_batch_tfm_stats(learn.dls)
         decorrelate_rank_streams()
         yield learn

@@ -25,7 +25,7 @@ from .layers import (  # noqa: F401
     fast_dropout, ff_dropouts, multihead_attention, overflow_error)
 from .weights import (
     arch_from_weights, encoder_config, given_settings, install_strict_transfer, load_encoder_weights, pack_encoder,
-    _reading_once, _wrap_tsai, file_has_head, read_encoder_file, warn_assumed_settings)
+    _reading_once, _wrap_tsai, file_has_head, read_encoder_file, read_input_stats, warn_assumed_settings)
 from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
@@ -274,6 +274,7 @@ class TimeMAE(nn.Module):
         kwargs = given_settings(kwargs)
         model = cls(c_out=c_out, **{**arch_from_weights(sd, stored, kwargs, weights_path, exclude=()), **kwargs})
         model = load_encoder_weights(model, weights_path, warn_unstored=False)  # read again: its errors name the file
+        if (stats := read_input_stats(weights_path)) is not None: model.backbone.input_stats = stats  # kept when saved again
         if c_out is not None and file_has_head(weights_path):  # a whole classifier's file: its trained head does not load
             timemae_warn(f'{weights_path} also holds a classifier head (head.* weights, e.g. from learn.save), which '
                          'from_pretrained does not load: the model has a new, untrained head. To restore the whole '
@@ -549,8 +550,16 @@ def install_tsai_hooks(cls):
             if 'cbs' in kwargs: kwargs['cbs'] = cbs
             elif len(args) > at: args = (*args[:at], cbs, *args[at + 1:])
             token = _LABELS_UNREAD.set(any(map(pretraining, L(cbs))))
-            try: return orig(*args, **kwargs)
-            finally: _LABELS_UNREAD.reset(token)
+            with _reading_once():  # the weights file once: for the model, then for the statistics below
+                try: learn = orig(*args, **kwargs)
+                finally: _LABELS_UNREAD.reset(token)
+                # fine-tuning a pretrained TimeMAE: warn if its inputs are scaled otherwise than the pretraining's
+                weights = kwargs.get('weights_path')
+                if kwargs.get('pretrained') and weights is not None and isinstance(getattr(learn, 'model', None), cls) \
+                        and not any(map(pretraining, L(cbs))):
+                    from .transfer import _watch_scaling  # transfer imports this module
+                    _watch_scaling(learn, weights, carry=True)
+            return learn
         return ts_learner
     _wrap_tsai(tl, ('ts_learner',), make_ts_learner)
 

@@ -30,20 +30,21 @@ from .model import FastDropout, TimeMAEBackbone, authors_init_, check_input, che
 from .layers import check_switches
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      TOKENIZERS, make_tokenizer, raw_patches, real_steps)
-from .distributed import decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
-from .weights import (_load_state, atomic_torch_save, check_writable_folder, non_finite_weights,
+from .distributed import check_fit_inside_context, decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
+from .weights import (_load_state, atomic_torch_save, channel_sums, check_writable_folder, input_stats, non_finite_weights,
                                    save_encoder_weights)
 from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
-__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'MRR_LOSSES', 'LOSS_COLUMNS', 'NET_SETTINGS_ADDED', 'masked_count',
-           'random_masking', 'span_masking', 'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock',
-           'DecoupledEncoder', 'PretrainOutput', 'check_target_context', 'check_target_layers',
-           'check_masks_per_series', 'check_decoder_dropout', 'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update',
-           'cosine_momentum', 'mcc_diagnostics', 'code_stats', 'wide_dtype', 'representation_sums', 'spread_from_sums',
-           'representation_spread', 'pooled_stats', 'check_mrr_loss', 'mrr_distance', 'TimeMAELoss', 'DropLabels',
-           'DropLabelsToEvaluate', 'UnpadValidation', 'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs',
-           'TimeMAEPretrain', 'dataset_fingerprint', 'PretrainCheckpoint']
+__all__ = ['MASKINGS', 'TARGET_CONTEXTS', 'POOLED_SUMS', 'MRR_LOSSES', 'LOSS_COLUMNS', 'INPUT_STATS_BATCHES',
+           'NET_SETTINGS_ADDED', 'masked_count', 'check_pretraining_window', 'random_masking', 'span_masking',
+           'gather_tokens', 'nearest_visible_codes', 'CrossAttentionBlock', 'DecoupledEncoder', 'PretrainOutput',
+           'check_target_context', 'check_target_layers', 'check_masks_per_series', 'check_decoder_dropout',
+           'check_decoder_layers', 'TimeMAEPretrainer', 'ema_update', 'cosine_momentum', 'mcc_diagnostics',
+           'code_stats', 'wide_dtype', 'representation_sums', 'spread_from_sums', 'representation_spread',
+           'pooled_stats', 'check_mrr_loss', 'mrr_distance', 'TimeMAELoss', 'DropLabels', 'DropLabelsToEvaluate',
+           'UnpadValidation', 'MomentumUpdate', 'SaveEncoder', 'default_pretrain_epochs', 'TimeMAEPretrain',
+           'dataset_fingerprint', 'PretrainCheckpoint']
 
 # %% ../nbs/02_pretrain.ipynb #102f626b
 #| export
@@ -53,6 +54,17 @@ def masked_count(n_patches: int, mask_ratio: float) -> int:
     """How many of `n_patches` are masked: `mask_ratio` of them rounded down, at least 1 and at most all but one. The
     product is rounded down with a margin for floating point: `90 * 0.7` is 62.99999999999999, and 63 are meant."""
     return min(max(math.floor(n_patches * mask_ratio + 1e-9), 1), n_patches - 1)
+
+def check_pretraining_window(seq_len, window, name: str = 'window'):
+    """Pretraining masks patches and predicts them from the others, so a series must make at least 2 patches
+    (`ceil(seq_len / window)`): a window of the whole series (or longer) is refused before any work, naming the
+    setting (`name`: 'window', '--window', '--arch window=') and a window that works, rather than at the first batch."""
+    if seq_len is None or window is None or math.ceil(seq_len / window) >= 2: return
+    say = lambda w: f'{name}{w}' if name.endswith('=') else f'{name}={w}' if name == 'window' else f'{name} {w}'
+    fix = (f'pass {say(seq_len // 2)} (two whole patches) or smaller, at most {seq_len - 1}, or use longer series'
+           if seq_len >= 2 else 'use longer series')
+    raise ValueError(f'Pretraining needs at least 2 patches per series (it masks some and predicts them from the '
+                     f'others), but series of {seq_len} steps make 1 with a window of {window}: {fix}.')
 
 def random_masking(bs: int, n_patches: int, mask_ratio: float, device=None, generator=None):
     "Per-sample random split of patch indices into visible `[bs, n_visible]` and masked `[bs, n_masked]`."
@@ -839,6 +851,8 @@ def default_pretrain_epochs(n_series: int, bs: int, steps: int = 7500, max_epoch
     return int(max(1, min(max_epochs, math.ceil(steps / steps_per_epoch))))
 
 # %% ../nbs/02_pretrain.ipynb #5f40f2d9
+INPUT_STATS_BATCHES = 64  # enough series for each channel's mean and deviation, few enough to cost nothing
+
 class TimeMAEPretrain(Callback):
     """Self-supervised TimeMAE pretraining of a `TimeMAE` learner: `ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())`.
 
@@ -1055,6 +1069,7 @@ class TimeMAEPretrain(Callback):
                 raise TypeError(f'TimeMAEPretrain needs a TimeMAE model (with a TimeMAEBackbone), got {type(net).__name__}. '
                                 'Use ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain()).')
             self._say_window(net)
+            check_pretraining_window(getattr(net, 'seq_len', None), net.backbone.window)
             frozen = [n for n, p in net.backbone.named_parameters() if not p.requires_grad]
             p = next(net.backbone.parameters())  # the modules built here follow the backbone's device and dtype (a model.double())
             net = TimeMAEPretrainer(net.backbone, self.mask_ratio, self._vocab_size(net.backbone), self.tokenizer,
@@ -1138,6 +1153,7 @@ class TimeMAEPretrain(Callback):
         # the state saver (order 70) marks the fits its own before_fit saw; a callback between may cancel this one first
         # (not for a validation inside a fit: that fit's mark stays)
         if getattr(self, 'state_saver', None) is not None and not _outside_training(self.learn): self.state_saver._began = False
+        check_fit_inside_context(self.learn)  # under torchrun, outside the context: fastai's error names no fix
         self._join()
         self._fit_tokenizer()
         if _in_validation(self.learn): return  # maybe from inside a fit: that fit's history and state stay as they are
@@ -1147,6 +1163,7 @@ class TimeMAEPretrain(Callback):
         _track_loss_parts_as_losses(self.learn)
         self._recording = not _outside_training(self.learn)
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
+        self._input_sums, self._input_batches = None, 0  # this fit's first training batches, as the encoder sees them
 
     def before_train(self):
         self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, **{k: 0. for k in POOLED_SUMS}}
@@ -1192,6 +1209,16 @@ class TimeMAEPretrain(Callback):
         self._train_sums['loss'] = self._train_sums.get('loss', 0.) + self.learn.loss.detach().float() * bs
         for k in POOLED_SUMS: self._train_sums[k] = self._train_sums[k] + last[k]
         self._train_sums['n'] += bs
+        if getattr(self, '_input_batches', INPUT_STATS_BATCHES) < INPUT_STATS_BATCHES:
+            self._input_sums, self._input_batches = channel_sums(self.xb[0], self._input_sums), self._input_batches + 1
+
+    def after_train(self):
+        """The encoder carries the per-channel mean and deviation of the inputs it was pretrained on (after the
+        loaders' batch transforms, over the fit's first `INPUT_STATS_BATCHES` training batches; in a distributed fit,
+        each process's own): `save_encoder_weights` stores them, and fine-tuning warns when its inputs are scaled
+        otherwise (`CheckInputScaling`), the mistake that costs accuracy without an error."""
+        if getattr(self, '_input_sums', None) is not None and self.pretrainer is not None:
+            self.pretrainer.backbone.input_stats = input_stats(self._input_sums)
 
     def after_epoch(self):
         if not self._recording or not self._train_sums or _in_validation(self.learn): return  # not a validate() inside the fit
@@ -1466,11 +1493,12 @@ class PretrainCheckpoint(Callback):
         o, net = self.owner, get_model(self.learn.model)
         loss, ema = getattr(o, 'pretrain_loss', None), getattr(o, 'momentum_update', None)
         dl, hypers = self.learn.dls.train, self.learn.opt.hypers
+        tdl = dl.dl if type(dl).__name__ == 'DistributedDL' else dl  # fastai's wrapper lists none of the transforms
         return {'arch': dict(net.backbone.config), 'n_epoch': self.learn.n_epoch, 'schedule': self._sched,
                 # the fit's weight decay (fit(wd=) or Learner(wd=)), unless a schedule moves it
                 'opt': {'opt_func': _optimizer_choice(self.learn.opt_func), 'kind': _optimizer_kind(self.learn.opt),
                         'wd': None if 'wd' in (self._sched or ()) else [_setting_value(h.get('wd')) for h in hypers]},
-                'tfms': {n: [type(t).__qualname__ for t in getattr(getattr(dl, n, None), 'fs', ())] for n in ('after_item', 'after_batch')},
+                'tfms': {n: [type(t).__qualname__ for t in getattr(getattr(tdl, n, None), 'fs', ())] for n in ('after_item', 'after_batch')},
                 'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint[0],
                          'valid_fingerprint': self._fingerprint[1]},
                 # fastai's GradientAccumulation: how many series a step sums (None without it)
@@ -1536,6 +1564,8 @@ class PretrainCheckpoint(Callback):
         there = dict(state['settings'])
         for key in ('opt', 'tfms', 'n_acc'):
             if key not in there: mine.pop(key)
+        if state.get('world_size', 1) > 1 and 'tfms' in there and not any(there['tfms'].values()):
+            there.pop('tfms'); mine.pop('tfms', None)  # written through DistributedDL before 2026-12-07: no transforms listed
         if 'opt' in there and 'opt' in mine:  # records of earlier versions: compare what both hold
             if 'hypers' in there['opt']: there['opt'], mine['opt'] = {'kind': there['opt'].get('kind')}, {'kind': mine['opt']['kind']}
             elif 'kind' not in there['opt']: mine['opt'].pop('kind')
@@ -1546,6 +1576,8 @@ class PretrainCheckpoint(Callback):
                              'optimizer (opt_func, wd) and data (the same series, batch size, transforms), or delete the file '
                              '(or pass resume=False) to start a new run.')
         get_model(self.learn.model).load_state_dict(state['model'])
+        if state.get('input_stats') is not None:  # an encoder file written back below stores them, as the run's did
+            get_model(self.learn.model).backbone.input_stats = state['input_stats']
         self.learn.opt.load_state_dict(state['opt'])
         _opt_state_to_param_devices(self.learn.opt)
         _restore_accumulation(self.learn, state.get('grad_accum'))  # after GradientAccumulation's before_fit zeroed it
@@ -1686,6 +1718,7 @@ class PretrainCheckpoint(Callback):
                            'rng': rng[0], 'rng_by_rank': rng, 'world_size': max(num_distrib(), 1),
                            'smooth_loss': (sl.val, sl.count), 'grad_accum': _accumulation_state(self.learn),
                            'train_iter': self.learn.train_iter, 'saved_epoch': getattr(saver, 'saved_epoch', None),
+                           'input_stats': getattr(get_model(self.learn.model).backbone, 'input_stats', None),
                            'history': list(getattr(o, 'history', [])), 'best': saver.best if saver else None,
                            'train_losses': dict(getattr(saver, '_train_losses', {})) if saver else {},
                            'diverged_at': getattr(saver, 'diverged_at', None),

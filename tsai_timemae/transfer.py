@@ -23,11 +23,13 @@ from tsai.models.layers import GAP1d
 from .model import TimeMAE, _item_channels, has_labels
 from .notices import timemae_warn
 from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, _reading_once, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
-                                  check_weights_path, pack_encoder, read_encoder_file)
+                                  channel_sums, check_weights_path, input_stats, pack_encoder, read_encoder_file,
+                                  read_input_stats, scaling_mismatch)
 
 # %% auto #0
-__all__ = ['REINIT', 'FreezeEncoder', 'timemae_learner', 'ProbeBatchNorm1d', 'linear_probe_head', 'PatchFlatten',
-           'flatten_probe_head', 'finelast_learner', 'fineall_learner', 'timemae_splitter', 'layer_decay']
+__all__ = ['REINIT', 'FreezeEncoder', 'CheckInputScaling', 'timemae_learner', 'ProbeBatchNorm1d', 'linear_probe_head',
+           'PatchFlatten', 'flatten_probe_head', 'finelast_learner', 'fineall_learner', 'timemae_splitter',
+           'layer_decay']
 
 # %% ../nbs/03_transfer.ipynb #7d42827a
 #| export
@@ -121,6 +123,54 @@ class FreezeEncoder(Callback):
                          'and fine_tune() train only the head. To train the encoder too, use fineall_learner(dls, '
                          'weights_path), or call learn.remove_cb(FreezeEncoder) before fitting.', stacklevel=2)
         Learner.unfreeze(self.owner)
+
+# %% ../nbs/03_transfer.ipynb #6d3a9872
+class CheckInputScaling(Callback):
+    """Warn once when the inputs fine-tuning sees are scaled otherwise than those the encoder was pretrained on: the
+    same series without the pretraining's `TSStandardize` (or with another scaling, other units, channels in another
+    order) give features the encoder never learned from, and accuracy drops without an error. `stats` are the
+    pretraining's per-channel means and deviations (`read_input_stats`); the first `n_batches` training batches,
+    after the loaders' transforms, are compared with them (`scaling_mismatch`). It warns when at least half the
+    channels differ: one odd channel in a few labelled series is not a scaling. It only reads the batches, so the
+    training (and its random streams) is the same with it as without; `timemae_learner` adds it when the weights
+    file holds the statistics."""
+    order = 0
+
+    def __init__(self, stats: dict, src='the weights', n_batches: int = 8):
+        self.stats, self.src, self.n_batches, self.done = stats, src, n_batches, False
+
+    def before_fit(self): self._sums, self._seen = None, 0
+
+    def before_batch(self):
+        if self.done or not self.training or self.xb[0].ndim != 3: return
+        self._sums, self._seen = channel_sums(self.xb[0], getattr(self, '_sums', None)), getattr(self, '_seen', 0) + 1
+        if self._seen >= self.n_batches: self._check()
+
+    def after_train(self):
+        if not self.done and getattr(self, '_sums', None) is not None: self._check()
+
+    def _check(self):
+        self.done, now, self._sums = True, input_stats(self._sums), None
+        off = scaling_mismatch(self.stats, now)
+        if rank_distrib() or len(off) * 2 < len(now['mean']): return
+        c, pre = off[0], self.stats
+        timemae_warn(f'The inputs this learner trains on are scaled otherwise than those {self.src} was pretrained on: '
+                     f'{len(off)} of {len(now["mean"])} channels differ (channel {c}: mean {now["mean"][c]:.4g}, '
+                     f'deviation {now["std"][c]:.4g} in the first {now["series"]} training series here; mean '
+                     f'{pre["mean"][c]:.4g}, deviation {pre["std"][c]:.4g} in pretraining, after its batch transforms). '
+                     'The encoder\'s features depend on the scale: give the fine-tuning loaders the batch_tfms '
+                     'pretraining had (e.g. the same TSStandardize(by_var=True)), in the same channel order.')
+
+def _watch_scaling(learn, weights_path, carry: bool):
+    """With statistics in the weights file: a `CheckInputScaling` on the learner (one), and (`carry`: the encoder's
+    inputs are the pretraining's) the statistics on its encoder, so an encoder saved after fine-tuning keeps them.
+    `timemae_learner` calls it, and `ts_learner(dls, TimeMAE, pretrained=True, weights_path=...)` (tsai's route)."""
+    if any(isinstance(cb, CheckInputScaling) for cb in learn.cbs): return
+    stats = read_input_stats(weights_path)
+    if stats is None: return
+    if carry: learn.model.backbone.input_stats = stats
+    if len(stats['mean']) == learn.model.backbone.c_in: learn.add_cb(CheckInputScaling(stats, weights_path))
+
 
 # %% ../nbs/03_transfer.ipynb #7eb1bb4c
 REINIT = ('patch_embed',)
@@ -228,7 +278,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
             raise
         learn.reinitialised, learn.layer = [], None
         if splitter is not None: learn.splitter = splitter
-        return learn
+        return learn  # `ts_learner(..., pretrained=True)` added the scaling check (`_watch_scaling`)
     learn = ts_learner(dls, TimeMAE, cbs=list(cbs), **{**arch, **kwargs})
     state, fresh = _reinit_state(learn.model, sd) if reinit is not None else (sd, [])
     # strict for the rest: d_model, depth, d_ff, n_heads (a file without settings was warned about when `arch` was read)
@@ -240,6 +290,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
     learn.reinitialised, learn.layer = fresh, None if kept is None else tuple(kept)
     if splitter is not None:  # the new parameters train at the head's rate, not the embeddings' lowest
         learn.splitter = partial(timemae_splitter, fresh=fresh) if splitter is timemae_splitter else splitter
+    _watch_scaling(learn, weights_path, carry=reinit is None)
     cut = '' if kept is None else f'; its first {kept[0]} of {kept[1]} blocks (layer={layer})'
     if rank_distrib() == 0:  # once per launch, not once per process
         print(f"pretrained TimeMAE encoder loaded from {weights_path}{cut}" +

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import glob
 import inspect
+import math
 import os
 import re
 import secrets
@@ -19,18 +20,21 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 from fastai.torch_core import rank_distrib
 from .notices import timemae_warn
 
 # %% auto #0
-__all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'HIDDEN_KEYS',
-           'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'check_writable_folder', 'atomic_torch_save',
-           'pack_encoder', 'non_finite_weights', 'save_encoder_weights', 'file_figure', 'save_figure',
-           'check_timemae_keys', 'unpack_encoder', 'check_weights_path', 'file_has_head', 'read_encoder_file',
-           'encoder_part', 'read_encoder_weights', 'encoder_config', 'check_arch_kwargs', 'given_settings',
-           'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights', 'install_strict_transfer']
+__all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'INPUT_STATS_KEY',
+           'HIDDEN_KEYS', 'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'check_writable_folder',
+           'atomic_torch_save', 'pack_encoder', 'non_finite_weights', 'save_encoder_weights', 'file_figure',
+           'save_figure', 'check_timemae_keys', 'unpack_encoder', 'check_weights_path', 'file_has_head',
+           'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'channel_sums', 'input_stats',
+           'valid_input_stats', 'read_input_stats', 'scaling_mismatch', 'encoder_config', 'check_arch_kwargs',
+           'given_settings', 'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights',
+           'install_strict_transfer']
 
 # %% ../nbs/01_weights.ipynb #cf13224e
 ENCODER_PREFIX = 'backbone.'
@@ -189,10 +193,13 @@ def _plain(v):
     if isinstance(v, float): return float(v)
     raise TypeError(f'Cannot store the setting {v!r} ({type(v).__name__}) in a weights file: only numbers, text, True/False and None.')
 
-def pack_encoder(state_dict: dict, config: dict | None) -> dict:
-    "What `save_encoder_weights` writes: the tensors beside the architecture (`config`), or the bare tensors without one."
+def pack_encoder(state_dict: dict, config: dict | None, input_stats: dict | None = None) -> dict:
+    """What `save_encoder_weights` writes: the tensors beside the architecture (`config`) and, when pretraining
+    measured them, the statistics of its inputs (`input_stats`); the bare tensors without a config."""
     if config is None: return state_dict
-    return {'format': FORMAT_VERSION, CONFIG_KEY: {k: _plain(v) for k, v in config.items()}, 'state_dict': state_dict}
+    obj = {'format': FORMAT_VERSION, CONFIG_KEY: {k: _plain(v) for k, v in config.items()}, 'state_dict': state_dict}
+    if input_stats is not None: obj[INPUT_STATS_KEY] = input_stats
+    return obj
 
 def non_finite_weights(weights) -> list[str]:
     "The names of the floating-point tensors of a module or state_dict holding NaN or infinity (a diverged training)."
@@ -202,7 +209,7 @@ def non_finite_weights(weights) -> list[str]:
 def save_encoder_weights(model: nn.Module, path) -> Path:
     """Save the encoder part (`backbone.*`) of a `TimeMAE` (or of a pretraining module with a `backbone`), atomically:
     `{'format': 2, 'timemae_config': model.backbone.config, 'state_dict': {'backbone.…': CPU tensor, …}}`, readable with
-    `torch.load(weights_only=True)`. The stored settings let `finelast_learner`, `fineall_learner`, `timemae_learner`,
+    `torch.load(weights_only=True)`, and `'input_stats'` when the encoder was pretrained (`read_input_stats`). The stored settings let `finelast_learner`, `fineall_learner`, `timemae_learner`,
     `TimeMAE.from_pretrained` and `ts_learner(..., pretrained=True)` rebuild the same encoder (`n_heads` and `pre_norm`
     included, which no tensor shape shows). A backbone without `config` (one unpickled from an older version) is saved
     as the bare `state_dict`, as before. A model wrapped by `torch.compile` or DDP saves the model inside."""
@@ -218,7 +225,8 @@ def save_encoder_weights(model: nn.Module, path) -> Path:
                          f'that produced them diverged, so it was not saved to {path}. Train again with a lower '
                          'learning rate (and standardised inputs).')
     config = getattr(getattr(model, 'backbone', None), 'config', None)
-    obj = pack_encoder(sd, None if config is None else dict(config))
+    stats = valid_input_stats(getattr(model.backbone, 'input_stats', None), config.get('c_in') if config else None)
+    obj = pack_encoder(sd, None if config is None else dict(config), stats)
     if config is not None: encoder_config(sd, obj[CONFIG_KEY], f'the {type(model).__name__} being saved')  # agree, or fail now
     return atomic_torch_save(obj, path)
 
@@ -415,6 +423,58 @@ def read_encoder_weights(path) -> dict:
     """The encoder `state_dict` (the `backbone.*` tensors) of a weights file, read with `weights_only=True`; see
     `read_encoder_file` for the architecture stored beside it."""
     return read_encoder_file(path)[0]
+
+# %% ../nbs/01_weights.ipynb #25d2b52c
+INPUT_STATS_KEY = 'input_stats'
+
+def channel_sums(x: torch.Tensor, sums: dict | None = None) -> dict:
+    """The series count, value count and per-channel sums and sums of squares of a batch `[bs, channels, steps]`,
+    added to `sums`: what `input_stats` turns into means and deviations. Summed in float32 on the batch's device, kept
+    in float64 on the CPU, so that many batches add up without rounding."""
+    x = x.detach().float()
+    new = {'series': x.shape[0], 'n': x.shape[0] * x.shape[-1],
+           'sum': x.sum((0, 2)).cpu().double(), 'sq': x.square().sum((0, 2)).cpu().double()}
+    if sums is None or len(sums['sum']) != len(new['sum']): return new
+    return {k: sums[k] + new[k] for k in new}
+
+def input_stats(sums: dict) -> dict:
+    "`{'mean': [...], 'std': [...], 'series': n}` per channel from `channel_sums`: plain numbers a weights file stores."
+    mean = sums['sum'] / sums['n']
+    std = (sums['sq'] / sums['n'] - mean.square()).clamp_min(0).sqrt()
+    return {'mean': [float(v) for v in mean], 'std': [float(v) for v in std], 'series': int(sums['series'])}
+
+def valid_input_stats(stats, c_in: int | None = None) -> dict | None:
+    """`stats` when they are what `input_stats` gives (for `c_in` channels when known), else None: statistics only
+    inform a warning, so a file whose statistics are damaged or of another shape still loads, unchecked."""
+    if not isinstance(stats, dict): return None
+    mean, std = stats.get('mean'), stats.get('std')
+    if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) > 0): return None
+    if c_in is not None and len(mean) != c_in: return None
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (*mean, *std)) or min(std) < 0: return None
+    return {'mean': [float(v) for v in mean], 'std': [float(v) for v in std], 'series': stats.get('series')}
+
+def read_input_stats(path) -> dict | None:
+    """The per-channel mean and standard deviation of the inputs an encoder file's pretraining saw (after its loaders'
+    batch transforms, over its first training batches), or None for a file without them (saved before they were
+    stored, a bare state_dict, fastai's files). Fine-tuning compares its own inputs with them (`CheckInputScaling`)."""
+    check_weights_path(path)
+    obj = _load_state(Path(path).expanduser())
+    if not (isinstance(obj, dict) and CONFIG_KEY in obj): return None
+    config = obj.get(CONFIG_KEY) if isinstance(obj.get(CONFIG_KEY), dict) else {}
+    return valid_input_stats(obj.get(INPUT_STATS_KEY), config.get('c_in'))
+
+def scaling_mismatch(pretrained: dict, now: dict) -> list[int]:
+    """The channels whose inputs look scaled otherwise than in pretraining: a standard deviation more than 3 times
+    larger or smaller, or a mean more than 3 pretraining deviations away. Deviations below a thousandth of the
+    channels' mean deviation count as that floor, so that a constant channel compares by its mean alone."""
+    mean0, std0 = np.asarray(pretrained['mean']), np.asarray(pretrained['std'])
+    mean1, std1 = np.asarray(now['mean']), np.asarray(now['std'])
+    if mean0.shape != mean1.shape: return []
+    floor = max(1e-3 * float(std0.mean()), 1e-8)
+    s0, s1 = np.maximum(std0, floor), np.maximum(std1, floor)
+    off = (s1 > 3 * s0) | (s0 > 3 * s1) | (np.abs(mean1 - mean0) > 3 * s0)
+    return [int(c) for c in np.flatnonzero(off)]
+
 
 # %% ../nbs/01_weights.ipynb #a0f1257c
 def encoder_config(sd: dict, stored: dict | None = None, src='the weights') -> dict:
