@@ -1001,3 +1001,16 @@ def test_every_commands_help_states_each_options_default():
         unsaid += [(name, a.option_strings[0]) for a in p._actions if a.option_strings and not isinstance(a, argparse._HelpAction)
                    and a.default not in (None, False, [], argparse.SUPPRESS) and 'default' not in (a.help or '')]
     assert unsaid == []
+
+
+def test_ctrl_c_while_a_command_starts_is_one_line(monkeypatch, capsys):
+    "Importing torch, fastai and tsai takes seconds; a Ctrl-C then printed a 40-line traceback (rc -2), not one line."
+    import importlib
+    from tsai_timemae import cli
+    real = importlib.import_module
+    def interrupted(name, *a, **k):
+        if name.startswith('tsai_timemae.'): raise KeyboardInterrupt
+        return real(name, *a, **k)
+    monkeypatch.setattr(cli.importlib, 'import_module', interrupted)
+    assert cli.main(['demo', '--draws', '1']) == 130
+    assert capsys.readouterr().err.strip() == 'timemae demo: interrupted while starting; nothing was written.'

@@ -246,3 +246,17 @@ def test_the_header_says_how_many_labelled_series_an_epoch_trains_on(tmp_path, c
                   arch=TINY, verbose=False)
     out = capsys.readouterr().out
     assert '20 labelled training series' in out and '16 of them per epoch' in out and 'so no spread' in out
+
+
+def test_results_made_with_other_settings_are_replaced_with_a_line_that_says_so(tmp_path, capsys):
+    "`timemae demo` rewrote demo_results.json made with other settings without a word (bench and probe refuse that)."
+    import json
+    from tsai_timemae.demo import _say_replaced
+    path = tmp_path / 'demo_results.json'
+    _say_replaced(path, {'pretrain_epochs': 2})                                  # nothing there: nothing to say
+    path.write_text(json.dumps({'pretrain_epochs': 1, 'finetune_epochs': 1, 'bs': 16}))
+    _say_replaced(path, {'pretrain_epochs': 1, 'finetune_epochs': 1, 'bs': 16})  # the same settings: a regeneration
+    assert capsys.readouterr().out == ''
+    _say_replaced(path, {'pretrain_epochs': 2, 'finetune_epochs': 1, 'bs': 16})
+    assert capsys.readouterr().out.strip() == (f'Replacing the results in {tmp_path} made with other settings: '
+                                               'pretrain_epochs 1 -> 2.')

@@ -223,6 +223,14 @@ def test_the_speed_page_shows_the_windows_the_sweep_ran_and_judges_throughput_on
                                 ({'bs': 128}, {'threads': 2}, 'not met')):
         first = check_targets({'har': har, 'sweep': rows, 'config': config, 'env': env})[0]
         assert first['status'].startswith(status) and first['measured'] == '41 samples/s'
+    # the ratios too: TimeMAE's lead over MVP grows with the batch (1.7x at batch 4, 1 thread; 16x at 128, 2 threads)
+    ratio = check_targets({'har': har, 'sweep': rows, 'config': {'bs': 4, 'sweep_bs': 32}, 'env': {'threads': 1}})[1]
+    assert ratio['measured'] == '10.2x' and ratio['status'].startswith('not comparable (run at batch 4, 1 thread;')
+    assert check_targets({'har': har, 'sweep': rows, 'config': {'bs': 128}, 'env': {'threads': 2}})[1]['status'] == 'met'
+    sweep = [dict(method=m, seq_len=n, window=w, bs=4, status='ok', s_per_1000=s, train_mem_mb=10.)
+             for m, n, w, s in (('timemae', 512, 8, 1.), ('mvp', 512, None, 30.))]
+    row = check_targets({'har': har, 'sweep': sweep, 'config': {'bs': 128, 'sweep_bs': 4}, 'env': {'threads': 2}})[2]
+    assert row['status'] == 'not comparable (run at batch 4, 2 threads; the target is for batch 32, 2 threads, the default model)'
 
 def test_the_length_sweep_runs_lengths_shortest_first_and_each_window_once():
     """`--lengths 8192 128` reported 128 as 'skipped ... at a shorter length' once MVP failed 8192, and `--windows 8 8`

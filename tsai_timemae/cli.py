@@ -221,6 +221,10 @@ def main(argv=None):
         except ModuleNotFoundError as e:
             if e.name != mod: raise
             parser.error(f'the {name!r} command is not part of this install')
+        except KeyboardInterrupt:  # importing torch, fastai and tsai takes seconds: a Ctrl-C then is the common one
+            if os.environ.get('TIMEMAE_TRACEBACK'): raise
+            print(f'timemae {name}: interrupted while starting; nothing was written.', file=sys.stderr)
+            return 130
         module.add_args(p)
         parser.command_parser = p
     if int(os.environ.get('WORLD_SIZE', '1') or 1) > 1:  # torchrun: every process would run the whole command alone

@@ -498,7 +498,12 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
         searched.append(npz)
         if npz.is_file(): return npz, 'npz'
     bundled = sktime_bundled_folder(name)
-    if bundled is not None: return bundled, 'ts'
+    if bundled is not None:
+        env = os.environ.get(DATA_ENV) if root is None else None
+        if env and not Path(env).expanduser().is_dir():  # a typo would go unseen: sktime's copy, not the user's files
+            timemae_warn(f'${DATA_ENV}={env!r} is not a folder that exists: {name} is read from the copy bundled with '
+                         f'sktime ({bundled}). Check ${DATA_ENV} for a typo if you meant your own files.')
+        return bundled, 'ts'
     if local: raise FileNotFoundError(f'{local} No data set of that name was found in the data folders either.')
     known = [k for k in available_datasets(roots) if k != str(name_or_path)]
     close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.6) or \

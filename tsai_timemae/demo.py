@@ -154,6 +154,17 @@ def plot_demo(summary: dict, title: str, path) -> Path:
     save_figure(fig, path, dpi=110)
     return Path(path)
 
+_DEMO_SETTINGS = ('pretrain_epochs', 'finetune_epochs', 'label_fraction', 'bs', 'seed', 'draw_seeds', 'encoder')
+
+def _say_replaced(path: Path, record: dict):
+    """One line when the demo replaces results made with other settings (`timemae demo --out-dir benchmarks/demo`
+    rewrites the committed ones, as it should to regenerate them; with other settings, a user should know)."""
+    try: old = json.loads(path.read_text())
+    except (OSError, ValueError): return
+    if not isinstance(old, dict): return
+    changed = [f'{k} {old.get(k)!r} -> {record.get(k)!r}' for k in _DEMO_SETTINGS if old.get(k) != record.get(k)]
+    if changed: print(f'Replacing the results in {path.parent} made with other settings: {"; ".join(changed)}.')
+
 def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 16, seed: int = 0,
              target_dir: str = 'models', label_fraction: float = 0.2, n_draws: int = 3, out_dir: str = 'demo_results',
              arch: dict | None = None, pretrain_kwargs: dict | None = None, verbose: bool = True, bar: bool = True) -> dict:
@@ -218,8 +229,9 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
               'draw_seeds': [seed + d for d in range(n_draws)], 'untrained_weights': str(untrained),
               'pretrain_epochs': pretrain_epochs, 'finetune_epochs': finetune_epochs, 'bs': bs, 'weights': str(weights),
               'weights_sha256': hashlib.sha256(Path(weights).read_bytes()).hexdigest(), 'wall': wall}
+    _say_replaced(out / 'demo_results.json', record)
     atomic_write(out / 'demo_results.json', lambda f: json.dump(record, f, indent=1), mode='w')
-    print(f'\nTable and plot saved: {out / "demo_results.md"}, {png}')
+    print(f'\nTable, plot and record saved: {out / "demo_results.md"}, {png}, {out / "demo_results.json"}')
     return summary
 
 # %% ../nbs/05_demo.ipynb #21a62e8b
