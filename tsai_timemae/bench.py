@@ -1138,7 +1138,7 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
                 else:
                     print(f'run: {tag}', flush=True)
                     rec = run_one(m, ds, cfg, seed, out_dir, bar, dataset_arg=name, root=root)
-                    print(f"done: {tag}: accuracy {rec['metrics']['accuracy']:.4f}, macro-F1 {rec['metrics']['macro_f1']:.4f}, "
+                    print(f"done: {tag}: accuracy {100 * rec['metrics']['accuracy']:.2f}%, macro-F1 {100 * rec['metrics']['macro_f1']:.2f}%, "
                           f"{rec['wall_s']:.0f} s", flush=True)
                 paths.append(path)
         if report: write_report(out_dir, report)

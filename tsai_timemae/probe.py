@@ -498,7 +498,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
                 with _rng_kept(): f = None if untrained_only else unseen_fold_score(learn, X, y, fit, held)
                 timer[0] += (t2 - t1) + (time.perf_counter() - t3); pre_s += t3 - t2
             fold_scores.append([u, f]); fold_last.append(cb.history[-1] if cb.history else None)
-            log(f'fold {k + 1}/{folds} ({len(fit)} series pretrain, {len(held)} held out): untrained {u:.4f}'
+            log(f'fold {k + 1}/{folds} ({len(fit)} series pretrain, {len(held)} held out): linear-probe accuracy, untrained {u:.4f}'
                 + ('' if f is None else f', pretrained {f:.4f}'))
         untrained = float(np.mean([u for u, _ in fold_scores]))
         final = None if untrained_only else float(np.mean([f for _, f in fold_scores]))
@@ -522,7 +522,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
             probe_s = time.perf_counter() - t1
             if on_encoder is not None:
                 with _rng_kept(): on_encoder('untrained', learn, ds)
-            log(f'untrained {untrained:.4f} ({protocol})')
+            log(f'linear-probe accuracy (a fraction), untrained encoder {untrained:.4f} ({protocol})')
             curve, final, pre_s, timer = [[0, untrained]], None, 0., [probe_s]
             if not untrained_only:
                 cbs = [_every_k_callback(ds, every, epochs, curve, folds, log, timer, by_recording, lr)] if every else []
