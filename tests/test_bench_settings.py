@@ -479,6 +479,14 @@ def test_a_damaged_cached_pretraining_names_both_files_to_delete(tmp_path):
     meta.write_text('{"method": "timem')                                              # truncated record
     with pytest.raises(ValueError, match='cannot be read.*delete'):
         pretrain_timemae(ds, pre, 0, tmp_path)
+    # another encoder copied over the cached one: readable, but not what its record describes. It failed later with
+    # a shape error whose advice (reinit='patch_embed') was for Python users, not for the command
+    from tsai_timemae.bench import _sha256
+    write_json_atomic({'method': 'timemae', 'library_defaults': library_defaults('kmeans'),
+                       'weights_sha256': _sha256(pth)}, meta)
+    torch.save({'another': torch.ones(1)}, pth)
+    with pytest.raises(ValueError, match=f'{re.escape(pth.name)} is not the encoder its record was written with.*delete'):
+        pretrain_timemae(ds, pre, 0, tmp_path)
 
 
 def test_pretrain_timemae_refuses_a_stale_cached_encoder_before_training(tmp_path):
@@ -858,3 +866,13 @@ def test_a_runs_training_time_leaves_out_the_wait_for_another_runs_pretraining(t
         monkeypatch.setitem(bench.RUNNERS, 'timemae_linear', runner)
         rec = run_one('timemae_linear', ds, cfg, 0, tmp_path, bar=False)
         assert 0 <= rec['train_wall_s'] < 0.4 and rec['pretrain_wall_s'] == pre['wall_s'], rec['train_wall_s']
+
+
+def test_the_help_says_what_a_run_costs_before_any_option(capsys):
+    "--pretrain-epochs and --bs said only 'override the data set's ...': the values a run would use were in the code."
+    from tsai_timemae.cli import main
+    with pytest.raises(SystemExit): main(['bench', '--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    assert 'HAR: 100 pretraining / 50 fine-tuning epochs, batch 128, window 8' in text
+    assert 'UWaveGestureLibrary: 50 pretraining / 80 fine-tuning epochs, batch 16, window 12' in text
+    assert 'Any other data set: 100 pretraining / 50 fine-tuning epochs, batch 64, window derived from the series length' in text

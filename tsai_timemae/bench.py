@@ -69,7 +69,8 @@ __all__ = ['METHODS', 'TOKENIZERS', 'TOKENIZER_SETTINGS', 'DEFAULTS', 'DATASET_C
            'run_inceptiontimeplus', 'run_one', 'run_config', 'run_benchmark', 'check_same_data', 'settings_differences',
            'load_results', 'config_name', 'run_overrides', 'comparable_settings', 'reproduced_by_command',
            'unused_overrides', 'summarize', 'plot_accuracy', 'plot_pretraining', 'plot_label_efficiency',
-           'render_report', 'check_report_writable', 'write_report', 'add_args', 'refuse_options_no_method_uses', 'run']
+           'render_report', 'check_report_writable', 'write_report', 'add_args', 'settings_epilog',
+           'refuse_options_no_method_uses', 'run']
 
 # %% ../nbs/11_bench.ipynb #11a7e1e5
 METHODS = ('timemae_finelast', 'timemae_fineall', 'timemae_linear', 'timemae_linear_untrained', 'timemae_scratch',
@@ -602,11 +603,21 @@ def _cached(stem_path: Path):
     try:
         record = json.loads(meta.read_text())
         _load_state(pth)
+        # a file replaced since (another run's encoder copied in): its record no longer describes it
+        if (want := record.get('weights_sha256')) is not None and want != _sha256(pth):
+            raise ValueError(f'{pth.name} is not the encoder its record was written with (another SHA-256)')
     except (OSError, ValueError) as e:  # a JSONDecodeError is a ValueError; `_load_state` says what is wrong with the weights
         e = str(e).split(' Re-run pretraining')[0]  # its advice for a file of one's own; here the cache's own fix follows
         raise ValueError(f'The cached pretraining {stem_path.name} in {stem_path.parent} cannot be read ({e}): delete '
                          f'{pth} and {meta} to pretrain it again.') from None
     return {**record, 'weights': str(pth), 'cached': True}
+
+def _sha256(path: Path) -> str:
+    "The SHA-256 of a file, read in blocks: a cached encoder's record names the file it describes (records since 2026-12-07)."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
 
 # `TimeMAEPretraining` fields passed to `TimeMAEPretrain` under the same name (the architecture goes to `TimeMAE`)
 NAMED_PRETRAIN_SETTINGS = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'momentum', 'normalize_targets',
@@ -814,7 +825,8 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
     meta = {'method': 'timemae', 'weights': str(cb.weights_path), 'history': cb.history, 'best_loss': cb.best,
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
             'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
-            'library_defaults': library_defaults(pre.tokenizer), 'inputs_sha1': pretraining_fingerprint(ds)}
+            'library_defaults': library_defaults(pre.tokenizer), 'inputs_sha1': pretraining_fingerprint(ds),
+            'weights_sha256': _sha256(cb.weights_path)}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
@@ -863,7 +875,8 @@ def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: 
     history = recorder_history(learn)
     meta = {'method': 'mvp', 'weights': str(stem.with_suffix('.pth')), 'history': history,
             'best_epoch': _best_epoch(history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
-            'inputs_sha1': pretraining_fingerprint(ds), 'tsai_defaults': tsai_defaults()}
+            'inputs_sha1': pretraining_fingerprint(ds), 'tsai_defaults': tsai_defaults(),
+            'weights_sha256': _sha256(stem.with_suffix('.pth'))}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
@@ -1901,6 +1914,19 @@ def add_args(p):
     p.add_argument('--report-only', action='store_true', help='only regenerate the report from existing result files')
     p.add_argument('--no-bar', action='store_true', help='hide fastai progress bars')
     p.add_argument('--threads', type=positive_int, help="torch CPU threads (default: torch's; 1 is often fastest on a shared or busy CPU)")
+    p.epilog = settings_epilog()
+
+def settings_epilog() -> str:
+    """What `timemae bench --help` says a run costs before any option: the pretraining and fine-tuning epochs, batch
+    size and window (time steps per patch) of each data set the bench has settings for, and of any other."""
+    def row(c): return (f"{c['pretrain_epochs']} pretraining / {c['finetune_epochs']} fine-tuning epochs, batch "
+                        f"{c['bs']}, window {c['window']}")
+    named = '; '.join(f'{n}: {row({**DEFAULTS, **c})}' for n, c in DATASET_CONFIGS.items())
+    lrs = {c.get('pretrain_lr', DEFAULTS['pretrain_lr']) for c in DATASET_CONFIGS.values()}
+    return (f'Each run, unless overridden: {named}. Any other data set: {row({**DEFAULTS, "window": "derived from the series length (auto_window)"})}. '
+            f'Pretraining learning rate: {", ".join(f"{v:g}" for v in sorted(lrs | {DEFAULTS["pretrain_lr"]}))}. '
+            f'With no options a data set runs all {len(METHODS)} methods for 3 seeds (--quick: '
+            f'{", ".join(f"{k} {v}" for k, v in QUICK.items())}).')
 
 def refuse_options_no_method_uses(args):
     """Options that only some methods read, given with `--methods` that name none of them (`--methods

@@ -124,7 +124,7 @@ class FreezeEncoder(Callback):
                          'weights_path), or call learn.remove_cb(FreezeEncoder) before fitting.', stacklevel=2)
         Learner.unfreeze(self.owner)
 
-# %% ../nbs/03_transfer.ipynb #aeb8414b
+# %% ../nbs/03_transfer.ipynb #c7d8ce05
 class CheckInputScaling(Callback):
     """Warn once when the inputs fine-tuning sees are scaled otherwise than those the encoder was pretrained on: the
     same series without the pretraining's `TSStandardize` (or with another scaling, other units, channels in another

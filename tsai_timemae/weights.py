@@ -424,7 +424,7 @@ def read_encoder_weights(path) -> dict:
     `read_encoder_file` for the architecture stored beside it."""
     return read_encoder_file(path)[0]
 
-# %% ../nbs/01_weights.ipynb #f7c419e0
+# %% ../nbs/01_weights.ipynb #8bc07a49
 INPUT_STATS_KEY = 'input_stats'
 
 def channel_sums(x: torch.Tensor, sums: dict | None = None) -> dict:
