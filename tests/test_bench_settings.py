@@ -872,7 +872,7 @@ def test_the_help_says_what_a_run_costs_before_any_option(capsys):
     "--pretrain-epochs and --bs said only 'override the data set's ...': the values a run would use were in the code."
     from tsai_timemae.cli import main
     with pytest.raises(SystemExit): main(['bench', '--help'])
-    text = ' '.join(capsys.readouterr().out.split())
+    text = re.sub(r'-\s+', '-', ' '.join(capsys.readouterr().out.split()))   # argparse wraps after a hyphen
     assert 'HAR: 100 pretraining / 50 fine-tuning epochs, batch 128, window 8' in text
     assert 'UWaveGestureLibrary: 50 pretraining / 80 fine-tuning epochs, batch 16, window 12' in text
     assert 'Any other data set: 100 pretraining / 50 fine-tuning epochs, batch 64, window derived from the series length' in text
