@@ -237,9 +237,11 @@ def test_nan_in_a_batch_is_a_clear_error(basic_motions, splits, tmp_path):
 
 def test_series_with_a_single_patch_cannot_be_masked(basic_motions, splits, tmp_path):
     udls = get_ts_dls(basic_motions[0][..., :8], splits=splits, bs=10)
-    learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), window=8, d_model=16, n_layers=1, n_heads=2)
-    with pytest.raises(ValueError, match='at least 2 patches.*smaller window'):
-        learn.fit(1, 1e-3)
+    # refused when the learner is built (it was at the first batch, after the tokenizer's fit), naming a window that works
+    with pytest.raises(ValueError, match='at least 2 patches.*8 steps make 1 with a window of 8: pass window=4 '):
+        ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), window=8, d_model=16, n_layers=1, n_heads=2)
+    with pytest.raises(ValueError, match='at least 2 patches.*smaller window'):  # the masking itself, called directly
+        random_masking(2, 1, 0.6)
 
 
 @pytest.mark.parametrize('kw, msg', [(dict(mask_ratio=0.), 'mask_ratio'), (dict(mask_ratio=1.), 'mask_ratio'),

@@ -576,8 +576,9 @@ def test_the_encoder_file_records_the_inputs_pretraining_saw(udls, tmp_path, bas
     "Per-channel mean and deviation after the loaders' transforms (standardised: about 0 and 1), for fine-tuning to compare."
     from tsai_timemae.weights import read_input_stats
     stats = read_input_stats(_pretrained_file(udls, tmp_path))
-    assert stats is not None and len(stats['mean']) == len(stats['std']) == 6 and stats['series'] == 30
+    assert stats is not None and len(stats['mean']) == len(stats['std']) == 6 and stats['series'] == 30   # 1st epoch
     assert np.allclose(stats['mean'], 0, atol=0.3) and np.allclose(stats['std'], 1, atol=0.3)
+    assert all(lo <= hi for r in (stats['series_mean'], stats['series_std']) for lo, hi in r) and len(stats['series_std']) == 6
     raw = basic_motions[0][splits[0]]                                           # the same series before TSStandardize
     assert not np.allclose(raw.std((0, 2)), 1, atol=0.3)
     assert read_input_stats(save_encoder_weights(TimeMAE(6, None, **SMALL), tmp_path / 'untrained.pth')) is None
@@ -594,7 +595,7 @@ def test_fine_tuning_on_inputs_scaled_otherwise_warns_once_with_the_fix(udls, tm
             'ts_learner': lambda d: ts_learner(d, TimeMAE, pretrained=True, weights_path=w),
             'layer': lambda d: finelast_learner(d, w, layer=1)}[route]
     X, y = basic_motions[:2]
-    raw = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=10)
+    raw = get_ts_dls(X * 20 + 50, y, splits=splits, tfms=[None, TSClassification()], bs=10)   # other units, unscaled
     learn, said = _scaling_warnings(make, raw)
     assert len(said) == 1 and 'TSStandardize(by_var=True)' in said[0] and str(w) in said[0]
     assert learn.model.backbone.input_stats['mean'] and len(learn.cbs.filter(lambda c: type(c).__name__ == 'CheckInputScaling')) == 1
@@ -603,7 +604,7 @@ def test_fine_tuning_on_inputs_scaled_otherwise_warns_once_with_the_fix(udls, tm
 
 
 def test_the_scaling_check_leaves_fine_tuning_as_it_was(dls, udls, tmp_path):
-    "It only reads batches: the same seed gives the same weights with and without it (a file without statistics)."
+    "It only reads batches: the same seed gives the same weights with and without it."
     from fastai.torch_core import set_seed
     from tsai_timemae.transfer import CheckInputScaling
     from tsai_timemae.weights import read_input_stats
@@ -617,3 +618,43 @@ def test_the_scaling_check_leaves_fine_tuning_as_it_was(dls, udls, tmp_path):
         states.append({k: v.clone() for k, v in learn.model.state_dict().items()})
     assert_same_state(*states)
     assert CheckInputScaling(read_input_stats(w)).n_batches == 8
+
+
+
+def test_input_statistics_keep_a_deviation_far_from_zero_and_compare_series_not_pooled_values():
+    """float32 sums of squares gave a deviation of 0 (or 34 for 10) for values near 101325; a class-balanced labelled
+    subset of imbalanced data moved the pooled deviation 3x and was taken for another scaling."""
+    from tsai_timemae.weights import input_stats, scaling_mismatch, series_stats
+    g = torch.Generator().manual_seed(0)
+    air = 101325 + 10 * torch.randn(64, 1, 200, generator=g)
+    assert abs(input_stats(series_stats(air))['std'][0] - 10) < 0.3
+    ok, fault = torch.randn(490, 1, 50, generator=g), 10 * torch.randn(10, 1, 50, generator=g)
+    pre = input_stats(series_stats(torch.cat([ok, fault])))
+    balanced = series_stats(torch.cat([ok[:8], fault[:8]]))                 # label_subset(per_class=8)
+    assert scaling_mismatch(pre, balanced) == [] and scaling_mismatch(pre, series_stats(fault)) == []
+    assert scaling_mismatch(pre, series_stats(torch.cat([ok[:8], fault[:8]]) * 50 + 100)) == [0]   # unscaled
+
+
+def test_the_scaling_check_runs_again_on_new_training_data(udls, tmp_path, basic_motions, splits, dls):
+    "It checked once per learner: new raw loaders on the same learner (or after load_learner) were never checked."
+    from tsai.data.core import TSClassification, get_ts_dls
+    w = _pretrained_file(udls, tmp_path)
+    X, y = basic_motions[:2]
+    learn, said = _scaling_warnings(lambda d: fineall_learner(d, w), dls)
+    assert said == []
+    learn.dls = get_ts_dls(X * 20 + 50, y, splits=splits, tfms=[None, TSClassification()], bs=10)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter('always')
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert [str(r.message) for r in rec if 'scaled otherwise' in str(r.message)]
+
+
+def test_no_scaling_warning_for_few_series_of_one_class_scaled_as_in_pretraining(basic_motions):
+    "Standardised with the training statistics, any few test series (or one class's alone) are scaled as pretraining's."
+    from tsai_timemae.weights import input_stats, scaling_mismatch, series_stats
+    X, y, Xt, yt = basic_motions
+    mu, sd = X.mean((0, 2), keepdims=True), X.std((0, 2), keepdims=True)
+    pre = input_stats(series_stats(torch.tensor((X - mu) / sd)))
+    for part in [Xt[:2], Xt[:8], Xt] + [Xt[yt == c] for c in np.unique(yt)]:
+        assert scaling_mismatch(pre, series_stats(torch.tensor((part - mu) / sd))) == []
+        assert len(scaling_mismatch(pre, series_stats(torch.tensor(part * 20 + 50)))) == 6   # other units: every channel

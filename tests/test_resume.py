@@ -34,6 +34,8 @@ def test_a_killed_pretraining_resumes_to_the_same_encoder(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     a, b = read_encoder_weights(whole / 'timemae_encoder.pth'), read_encoder_weights(broken / 'timemae_encoder.pth')
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), 'resumed encoder differs'
+    from tsai_timemae.weights import read_input_stats  # the first epoch's inputs, kept by the state: not remeasured
+    assert read_input_stats(whole / 'timemae_encoder.pth') == read_input_stats(broken / 'timemae_encoder.pth') is not None
     sa = torch.load(whole / 'timemae_encoder_state.pth', weights_only=False)
     sb = torch.load(broken / 'timemae_encoder_state.pth', weights_only=False)
     assert all(torch.equal(v, sb['model'][k]) for k, v in sa['model'].items())   # momentum target, tokenizer too

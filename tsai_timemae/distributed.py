@@ -148,8 +148,11 @@ def sync_batch_tfm_stats(dls) -> int:
 
 def check_fit_inside_context(learn, what: str = 'TimeMAE pretraining'):
     """Under a launcher (`torchrun`: WORLD_SIZE > 1) a fit outside `timemae_distrib_ctx` fails at its first batch
-    with fastai's 'Default process group has not been initialized', which names no fix: refuse it before then."""
+    with fastai's 'Default process group has not been initialized', which names no fix: refuse it before then. After
+    the context the process group lives on (to the script's end), and a `validate` or `get_preds` on every process
+    works: those pass."""
     if num_distrib() <= 1 or any(type(cb).__name__ == 'DistributedTrainer' for cb in getattr(learn, 'cbs', ())): return
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): return
     raise RuntimeError(f'{what} was launched in {num_distrib()} processes (WORLD_SIZE={num_distrib()}, e.g. by '
                        'torchrun) but this fit is not inside timemae_distrib_ctx(learn): wrap it, `with '
                        'timemae_distrib_ctx(learn): learn.fit_one_cycle(...)`, or run the script with python (one '

@@ -31,7 +31,7 @@ from .layers import check_switches
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      TOKENIZERS, make_tokenizer, raw_patches, real_steps)
 from .distributed import check_fit_inside_context, decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
-from .weights import (_load_state, atomic_torch_save, channel_sums, check_writable_folder, input_stats, non_finite_weights,
+from .weights import (_load_state, atomic_torch_save, check_writable_folder, input_stats, non_finite_weights, series_stats,
                                    save_encoder_weights)
 from .notices import _frames_to_user, timemae_warn
 
@@ -1163,7 +1163,7 @@ class TimeMAEPretrain(Callback):
         _track_loss_parts_as_losses(self.learn)
         self._recording = not _outside_training(self.learn)
         self._train_sums = {}  # `learn.validate()` sends before_fit and after_epoch too, but never before_train
-        self._input_sums, self._input_batches = None, 0  # this fit's first training batches, as the encoder sees them
+        self._input_rows, self._input_batches = [], 0  # this fit's first training batches, as the encoder sees them
 
     def before_train(self):
         self._train_sums = {**{k: 0. for k in self.parts}, 'n': 0, **{k: 0. for k in POOLED_SUMS}}
@@ -1210,15 +1210,18 @@ class TimeMAEPretrain(Callback):
         for k in POOLED_SUMS: self._train_sums[k] = self._train_sums[k] + last[k]
         self._train_sums['n'] += bs
         if getattr(self, '_input_batches', INPUT_STATS_BATCHES) < INPUT_STATS_BATCHES:
-            self._input_sums, self._input_batches = channel_sums(self.xb[0], self._input_sums), self._input_batches + 1
+            self._input_rows.append(series_stats(self.xb[0])); self._input_batches += 1
 
     def after_train(self):
         """The encoder carries the per-channel mean and deviation of the inputs it was pretrained on (after the
-        loaders' batch transforms, over the fit's first `INPUT_STATS_BATCHES` training batches; in a distributed fit,
-        each process's own): `save_encoder_weights` stores them, and fine-tuning warns when its inputs are scaled
-        otherwise (`CheckInputScaling`), the mistake that costs accuracy without an error."""
-        if getattr(self, '_input_sums', None) is not None and self.pretrainer is not None:
-            self.pretrainer.backbone.input_stats = input_stats(self._input_sums)
+        loaders' batch transforms, over the first epoch of the fit, at most `INPUT_STATS_BATCHES` batches; in a
+        distributed fit, each process's own) and the range of its series' means and deviations (`input_stats`):
+        `save_encoder_weights` stores them, and fine-tuning warns when its inputs are scaled otherwise
+        (`CheckInputScaling`), the mistake that costs accuracy without an error. The first epoch only, so that a
+        resumed run keeps what its state recorded, as an uninterrupted one would."""
+        rows = getattr(self, '_input_rows', None)
+        if rows and self.pretrainer is not None: self.pretrainer.backbone.input_stats = input_stats(torch.cat(rows))
+        self._input_rows, self._input_batches = [], INPUT_STATS_BATCHES
 
     def after_epoch(self):
         if not self._recording or not self._train_sums or _in_validation(self.learn): return  # not a validate() inside the fit
@@ -1578,6 +1581,7 @@ class PretrainCheckpoint(Callback):
         get_model(self.learn.model).load_state_dict(state['model'])
         if state.get('input_stats') is not None:  # an encoder file written back below stores them, as the run's did
             get_model(self.learn.model).backbone.input_stats = state['input_stats']
+            if self.owner is not None: self.owner._input_rows, self.owner._input_batches = [], INPUT_STATS_BATCHES  # measured
         self.learn.opt.load_state_dict(state['opt'])
         _opt_state_to_param_devices(self.learn.opt)
         _restore_accumulation(self.learn, state.get('grad_accum'))  # after GradientAccumulation's before_fit zeroed it

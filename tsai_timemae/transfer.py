@@ -23,8 +23,8 @@ from tsai.models.layers import GAP1d
 from .model import TimeMAE, _item_channels, has_labels
 from .notices import timemae_warn
 from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, _reading_once, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
-                                  channel_sums, check_weights_path, input_stats, pack_encoder, read_encoder_file,
-                                  read_input_stats, scaling_mismatch)
+                                  check_weights_path, pack_encoder, read_encoder_file, read_input_stats,
+                                  scaling_mismatch, series_stats)
 
 # %% auto #0
 __all__ = ['REINIT', 'FreezeEncoder', 'CheckInputScaling', 'timemae_learner', 'ProbeBatchNorm1d', 'linear_probe_head',
@@ -124,42 +124,47 @@ class FreezeEncoder(Callback):
                          'weights_path), or call learn.remove_cb(FreezeEncoder) before fitting.', stacklevel=2)
         Learner.unfreeze(self.owner)
 
-# %% ../nbs/03_transfer.ipynb #c7d8ce05
+# %% ../nbs/03_transfer.ipynb #c795ccce
 class CheckInputScaling(Callback):
-    """Warn once when the inputs fine-tuning sees are scaled otherwise than those the encoder was pretrained on: the
-    same series without the pretraining's `TSStandardize` (or with another scaling, other units, channels in another
-    order) give features the encoder never learned from, and accuracy drops without an error. `stats` are the
-    pretraining's per-channel means and deviations (`read_input_stats`); the first `n_batches` training batches,
-    after the loaders' transforms, are compared with them (`scaling_mismatch`). It warns when at least half the
-    channels differ: one odd channel in a few labelled series is not a scaling. It only reads the batches, so the
-    training (and its random streams) is the same with it as without; `timemae_learner` adds it when the weights
-    file holds the statistics."""
+    """Warn when the inputs fine-tuning sees are scaled otherwise than those the encoder was pretrained on: the same
+    series without the pretraining's `TSStandardize` (or in other units) give features the encoder never learned
+    from, and accuracy drops without an error. `stats` are the pretraining's (`read_input_stats`: per channel, the
+    range of its series' means and deviations); the first `n_batches` training batches, after the loaders'
+    transforms, are compared with them (`scaling_mismatch`: pooled and series by series), and it warns when at least
+    half the channels differ. Once per training set: again after `learn.dls` changed or `load_learner`. It
+    only reads the batches, so the training (and its random streams) is the same with it as without;
+    `timemae_learner` adds it when the weights file holds the statistics. Channels in another order are not caught
+    once each is standardised: all then look alike."""
     order = 0
 
     def __init__(self, stats: dict, src='the weights', n_batches: int = 8):
-        self.stats, self.src, self.n_batches, self.done = stats, src, n_batches, False
+        self.stats, self.src, self.n_batches, self.checked = stats, src, n_batches, None
 
-    def before_fit(self): self._sums, self._seen = None, 0
+    def before_fit(self):
+        self._rows, self._seen = [], 0
+        self._data = id(getattr(getattr(self.learn, 'dls', None), 'train_ds', None))  # what a check was made on
 
     def before_batch(self):
-        if self.done or not self.training or self.xb[0].ndim != 3: return
-        self._sums, self._seen = channel_sums(self.xb[0], getattr(self, '_sums', None)), getattr(self, '_seen', 0) + 1
+        if self.checked == getattr(self, '_data', None) or not self.training or self.xb[0].ndim != 3: return
+        self._rows.append(series_stats(self.xb[0])); self._seen += 1
         if self._seen >= self.n_batches: self._check()
 
     def after_train(self):
-        if not self.done and getattr(self, '_sums', None) is not None: self._check()
+        if getattr(self, '_rows', None): self._check()
 
     def _check(self):
-        self.done, now, self._sums = True, input_stats(self._sums), None
-        off = scaling_mismatch(self.stats, now)
-        if rank_distrib() or len(off) * 2 < len(now['mean']): return
+        rows, self._rows, self.checked = torch.cat(self._rows), [], self._data
+        off = scaling_mismatch(self.stats, rows)
+        if rank_distrib() or len(off) * 2 < rows.shape[1]: return
         c, pre = off[0], self.stats
-        timemae_warn(f'The inputs this learner trains on are scaled otherwise than those {self.src} was pretrained on: '
-                     f'{len(off)} of {len(now["mean"])} channels differ (channel {c}: mean {now["mean"][c]:.4g}, '
-                     f'deviation {now["std"][c]:.4g} in the first {now["series"]} training series here; mean '
-                     f'{pre["mean"][c]:.4g}, deviation {pre["std"][c]:.4g} in pretraining, after its batch transforms). '
-                     'The encoder\'s features depend on the scale: give the fine-tuning loaders the batch_tfms '
-                     'pretraining had (e.g. the same TSStandardize(by_var=True)), in the same channel order.')
+        med = rows[:, c].median(0).values.tolist()
+        (m0, m1), (s0, s1) = pre['series_mean'][c], pre['series_std'][c]
+        timemae_warn(f'The inputs this learner trains on look scaled otherwise than those {self.src} was pretrained on: '
+                     f'{len(off)} of {rows.shape[1]} channels differ from the pretraining\'s '
+                     f'(channel {c}: series means around {med[0]:.4g} and deviations around {med[1]:.4g} in the first '
+                     f'{len(rows)} training series here; {m0:.4g} to {m1:.4g} and {s0:.4g} to {s1:.4g} for 99% of the '
+                     'pretraining series, after its batch transforms). The encoder\'s features depend on the scale: '
+                     'give the fine-tuning loaders the batch_tfms pretraining had (e.g. the same TSStandardize(by_var=True)).')
 
 def _watch_scaling(learn, weights_path, carry: bool):
     """With statistics in the weights file: a `CheckInputScaling` on the learner (one), and (`carry`: the encoder's

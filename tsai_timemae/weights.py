@@ -31,7 +31,7 @@ __all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY',
            'HIDDEN_KEYS', 'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'check_writable_folder',
            'atomic_torch_save', 'pack_encoder', 'non_finite_weights', 'save_encoder_weights', 'file_figure',
            'save_figure', 'check_timemae_keys', 'unpack_encoder', 'check_weights_path', 'file_has_head',
-           'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'channel_sums', 'input_stats',
+           'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'series_stats', 'input_stats',
            'valid_input_stats', 'read_input_stats', 'scaling_mismatch', 'encoder_config', 'check_arch_kwargs',
            'given_settings', 'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights',
            'install_strict_transfer']
@@ -424,56 +424,78 @@ def read_encoder_weights(path) -> dict:
     `read_encoder_file` for the architecture stored beside it."""
     return read_encoder_file(path)[0]
 
-# %% ../nbs/01_weights.ipynb #8bc07a49
+# %% ../nbs/01_weights.ipynb #03b9eab1
 INPUT_STATS_KEY = 'input_stats'
 
-def channel_sums(x: torch.Tensor, sums: dict | None = None) -> dict:
-    """The series count, value count and per-channel sums and sums of squares of a batch `[bs, channels, steps]`,
-    added to `sums`: what `input_stats` turns into means and deviations. Summed in float32 on the batch's device, kept
-    in float64 on the CPU, so that many batches add up without rounding."""
-    x = x.detach().float()
-    new = {'series': x.shape[0], 'n': x.shape[0] * x.shape[-1],
-           'sum': x.sum((0, 2)).cpu().double(), 'sq': x.square().sum((0, 2)).cpu().double()}
-    if sums is None or len(sums['sum']) != len(new['sum']): return new
-    return {k: sums[k] + new[k] for k in new}
+def series_stats(x: torch.Tensor) -> torch.Tensor:
+    """Per series and channel, the mean and standard deviation of a batch `[bs, channels, steps]`: `[bs, channels, 2]`,
+    in float64 on the CPU (float32 sums of squares lose a channel's deviation when its mean is far from 0, e.g. air
+    pressure in pascals). What `input_stats` summarises and `scaling_mismatch` compares."""
+    x = x.detach().to('cpu', torch.float64)
+    return torch.stack([x.mean(-1), x.std(-1, unbiased=False)], -1)
 
-def input_stats(sums: dict) -> dict:
-    "`{'mean': [...], 'std': [...], 'series': n}` per channel from `channel_sums`: plain numbers a weights file stores."
-    mean = sums['sum'] / sums['n']
-    std = (sums['sq'] / sums['n'] - mean.square()).clamp_min(0).sqrt()
-    return {'mean': [float(v) for v in mean], 'std': [float(v) for v in std], 'series': int(sums['series'])}
+def input_stats(rows: torch.Tensor) -> dict:
+    """From the `series_stats` rows `[n, channels, 2]` of many series (of one length): per channel, the pooled mean and
+    deviation, and the range (0.5th to 99.5th percentile) of the series' means and of their deviations, as plain
+    numbers a weights file stores. The ranges are what fine-tuning compares its own series with (`scaling_mismatch`)."""
+    m, s = rows[..., 0], rows[..., 1]
+    mean = m.mean(0)
+    std = ((s ** 2).mean(0) + ((m - mean) ** 2).mean(0)).sqrt()  # the pooled deviation of series of one length
+    q = torch.tensor([0.005, 0.995], dtype=torch.float64)
+    return {'mean': mean.tolist(), 'std': std.tolist(), 'series': int(len(rows)),
+            'series_mean': torch.quantile(m, q, dim=0).T.tolist(), 'series_std': torch.quantile(s, q, dim=0).T.tolist()}
 
 def valid_input_stats(stats, c_in: int | None = None) -> dict | None:
     """`stats` when they are what `input_stats` gives (for `c_in` channels when known), else None: statistics only
     inform a warning, so a file whose statistics are damaged or of another shape still loads, unchecked."""
     if not isinstance(stats, dict): return None
-    mean, std = stats.get('mean'), stats.get('std')
+    mean, std, ranges = stats.get('mean'), stats.get('std'), (stats.get('series_mean'), stats.get('series_std'))
     if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) > 0): return None
     if c_in is not None and len(mean) != c_in: return None
-    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (*mean, *std)) or min(std) < 0: return None
-    return {'mean': [float(v) for v in mean], 'std': [float(v) for v in std], 'series': stats.get('series')}
+    if not all(isinstance(r, list) and len(r) == len(mean) and all(isinstance(p, list) and len(p) == 2 for p in r)
+               for r in ranges): return None
+    numbers = [*mean, *std, *(v for r in ranges for p in r for v in p)]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers): return None
+    if min(std) < 0 or any(lo > hi for r in ranges for lo, hi in r) or min(lo for lo, _ in ranges[1]) < 0: return None
+    return {'mean': [float(v) for v in mean], 'std': [float(v) for v in std], 'series': stats.get('series'),
+            'series_mean': [[float(a), float(b)] for a, b in ranges[0]],
+            'series_std': [[float(a), float(b)] for a, b in ranges[1]]}
 
 def read_input_stats(path) -> dict | None:
-    """The per-channel mean and standard deviation of the inputs an encoder file's pretraining saw (after its loaders'
-    batch transforms, over its first training batches), or None for a file without them (saved before they were
-    stored, a bare state_dict, fastai's files). Fine-tuning compares its own inputs with them (`CheckInputScaling`)."""
+    """The statistics of the inputs an encoder file's pretraining saw (after its loaders' batch transforms, over its
+    first training batches: `input_stats`), or None for a file without them (saved before they were stored, a bare
+    state_dict, fastai's files). Fine-tuning compares its own inputs with them (`CheckInputScaling`)."""
     check_weights_path(path)
     obj = _load_state(Path(path).expanduser())
     if not (isinstance(obj, dict) and CONFIG_KEY in obj): return None
     config = obj.get(CONFIG_KEY) if isinstance(obj.get(CONFIG_KEY), dict) else {}
     return valid_input_stats(obj.get(INPUT_STATS_KEY), config.get('c_in'))
 
-def scaling_mismatch(pretrained: dict, now: dict) -> list[int]:
-    """The channels whose inputs look scaled otherwise than in pretraining: a standard deviation more than 3 times
-    larger or smaller, or a mean more than 3 pretraining deviations away. Deviations below a thousandth of the
-    channels' mean deviation count as that floor, so that a constant channel compares by its mean alone."""
-    mean0, std0 = np.asarray(pretrained['mean']), np.asarray(pretrained['std'])
-    mean1, std1 = np.asarray(now['mean']), np.asarray(now['std'])
-    if mean0.shape != mean1.shape: return []
-    floor = max(1e-3 * float(std0.mean()), 1e-8)
-    s0, s1 = np.maximum(std0, floor), np.maximum(std1, floor)
-    off = (s1 > 3 * s0) | (s0 > 3 * s1) | (np.abs(mean1 - mean0) > 3 * s0)
-    return [int(c) for c in np.flatnonzero(off)]
+def scaling_mismatch(pretrained: dict, rows: torch.Tensor) -> list[int]:
+    """The channels on which the series `rows` (`series_stats`) look scaled otherwise than the pretraining's
+    (`input_stats`), by two tests together. Pooled: a deviation more than 5 times larger or smaller than the
+    pretraining's, or a mean more than 5 of its deviations away. Series by series: at least a quarter of the series
+    out of the pretraining series' range, a mean outside the range of theirs widened on each side by half its width,
+    or a deviation below half the lowest or above twice the highest of theirs. The pooled test alone took a labelled
+    subset that over-represents a rare class (`label_subset(per_class=...)` on imbalanced data) for another scaling,
+    though each of its series is like some the pretraining saw; the per-series test alone misses a missing
+    `TSStandardize` on data whose series already differ in scale by more than the scaling does (BasicMotions).
+    Deviations below a thousandth of the pooled deviation count as that floor."""
+    rows = torch.as_tensor(rows, dtype=torch.float64)
+    c = len(pretrained['mean'])
+    if rows.ndim != 3 or rows.shape[1] != c or not len(rows): return []
+    mr = torch.tensor(pretrained['series_mean'], dtype=torch.float64)          # [channels, 2]
+    sr = torch.tensor(pretrained['series_std'], dtype=torch.float64)
+    floor = 1e-3 * max(float(torch.tensor(pretrained['std']).mean()), 1e-8)
+    margin = ((mr[:, 1] - mr[:, 0]) / 2).clamp_min(floor)
+    m, s = rows[..., 0], rows[..., 1]
+    out = (m < mr[:, 0] - margin) | (m > mr[:, 1] + margin) | (s < sr[:, 0] / 2 - floor) | (s > 2 * sr[:, 1] + floor)
+    now = input_stats(rows) if len(rows) > 1 else {'mean': m[0].tolist(), 'std': s[0].tolist()}
+    mean0, std0 = torch.tensor(pretrained['mean'], dtype=torch.float64), torch.tensor(pretrained['std'], dtype=torch.float64)
+    s0 = std0.clamp_min(floor)
+    s1 = torch.tensor(now['std'], dtype=torch.float64).clamp_min(floor)
+    pooled = (s1 > 5 * s0) | (s0 > 5 * s1) | ((torch.tensor(now['mean'], dtype=torch.float64) - mean0).abs() > 5 * s0)
+    return [int(i) for i in torch.nonzero(pooled & (out.double().mean(0) >= 0.25)).flatten()]
 
 
 # %% ../nbs/01_weights.ipynb #a0f1257c
