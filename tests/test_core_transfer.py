@@ -595,7 +595,7 @@ def test_fine_tuning_on_inputs_scaled_otherwise_warns_once_with_the_fix(udls, tm
             'ts_learner': lambda d: ts_learner(d, TimeMAE, pretrained=True, weights_path=w),
             'layer': lambda d: finelast_learner(d, w, layer=1)}[route]
     X, y = basic_motions[:2]
-    raw = get_ts_dls(X * 20 + 50, y, splits=splits, tfms=[None, TSClassification()], bs=10)   # other units, unscaled
+    raw = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=10)   # the series as stored
     learn, said = _scaling_warnings(make, raw)
     assert len(said) == 1 and 'TSStandardize(by_var=True)' in said[0] and str(w) in said[0]
     assert learn.model.backbone.input_stats['mean'] and len(learn.cbs.filter(lambda c: type(c).__name__ == 'CheckInputScaling')) == 1
@@ -642,7 +642,7 @@ def test_the_scaling_check_runs_again_on_new_training_data(udls, tmp_path, basic
     X, y = basic_motions[:2]
     learn, said = _scaling_warnings(lambda d: fineall_learner(d, w), dls)
     assert said == []
-    learn.dls = get_ts_dls(X * 20 + 50, y, splits=splits, tfms=[None, TSClassification()], bs=10)
+    learn.dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], bs=10)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter('always')
         with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)

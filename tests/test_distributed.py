@@ -474,6 +474,13 @@ def test_a_fit_under_the_launcher_outside_the_context_is_refused_with_the_fix(ud
         learn.fit(1, 1e-3)
     with pytest.raises(RuntimeError, match='lr_find too'):
         learn.lr_find(show_plot=False)
+    # after the context its process group lives on: validate and get_preds on every process work and pass, while a
+    # fit would train each process on its own copy without a word, and is refused
+    from tsai_timemae.distributed import check_fit_inside_context
+    monkeypatch.setattr(torch.distributed, 'is_initialized', lambda: True)
+    with pytest.raises(RuntimeError, match='not inside timemae_distrib_ctx'):
+        check_fit_inside_context(learn)
+    check_fit_inside_context(learn, training=False)
 
 
 def test_the_commands_refuse_to_run_under_the_launcher(monkeypatch, capsys):

@@ -146,13 +146,14 @@ def sync_batch_tfm_stats(dls) -> int:
                 sent += 1
     return sent
 
-def check_fit_inside_context(learn, what: str = 'TimeMAE pretraining'):
+def check_fit_inside_context(learn, what: str = 'TimeMAE pretraining', training: bool = True):
     """Under a launcher (`torchrun`: WORLD_SIZE > 1) a fit outside `timemae_distrib_ctx` fails at its first batch
-    with fastai's 'Default process group has not been initialized', which names no fix: refuse it before then. After
-    the context the process group lives on (to the script's end), and a `validate` or `get_preds` on every process
-    works: those pass."""
+    with fastai's 'Default process group has not been initialized', which names no fix, or, after the context (whose
+    process group lives on to the script's end), trains each process on its own copy of the model without a word:
+    refuse it before then. `training=False` (a `validate` or `get_preds` on every process) passes once the process
+    group exists."""
     if num_distrib() <= 1 or any(type(cb).__name__ == 'DistributedTrainer' for cb in getattr(learn, 'cbs', ())): return
-    if torch.distributed.is_available() and torch.distributed.is_initialized(): return
+    if not training and torch.distributed.is_available() and torch.distributed.is_initialized(): return
     raise RuntimeError(f'{what} was launched in {num_distrib()} processes (WORLD_SIZE={num_distrib()}, e.g. by '
                        'torchrun) but this fit is not inside timemae_distrib_ctx(learn): wrap it, `with '
                        'timemae_distrib_ctx(learn): learn.fit_one_cycle(...)`, or run the script with python (one '
@@ -230,7 +231,7 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, *
     `accelerate`). Run `learn.lr_find()` in a separate run with `python` (one process), not under the launcher:
     inside this context fastai's `LRFinder` (with any tsai learner) keeps its temporary weights in a folder each
     process names for itself, and rank 0 waits for the others at a point they never reach; outside it, under the
-    launcher, a fit has no process group (`check_fit_inside_context` says so)."""
+    launcher, pretraining refuses to fit (`check_fit_inside_context`)."""
     if num_distrib() <= 1:
         yield learn
         return

@@ -31,7 +31,7 @@ from .layers import check_switches
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      TOKENIZERS, make_tokenizer, raw_patches, real_steps)
 from .distributed import check_fit_inside_context, decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
-from .weights import (_load_state, atomic_torch_save, check_writable_folder, input_stats, non_finite_weights, series_stats,
+from .weights import (_load_state, atomic_torch_save, check_writable_folder, input_stats, non_finite_weights, series_stats, valid_input_stats,
                                    save_encoder_weights)
 from .notices import _frames_to_user, timemae_warn
 
@@ -1153,7 +1153,7 @@ class TimeMAEPretrain(Callback):
         # the state saver (order 70) marks the fits its own before_fit saw; a callback between may cancel this one first
         # (not for a validation inside a fit: that fit's mark stays)
         if getattr(self, 'state_saver', None) is not None and not _outside_training(self.learn): self.state_saver._began = False
-        check_fit_inside_context(self.learn)  # under torchrun, outside the context: fastai's error names no fix
+        check_fit_inside_context(self.learn, training=not _in_validation(self.learn))  # under torchrun, outside the context
         self._join()
         self._fit_tokenizer()
         if _in_validation(self.learn): return  # maybe from inside a fit: that fit's history and state stay as they are
@@ -1579,8 +1579,8 @@ class PretrainCheckpoint(Callback):
                              'optimizer (opt_func, wd) and data (the same series, batch size, transforms), or delete the file '
                              '(or pass resume=False) to start a new run.')
         get_model(self.learn.model).load_state_dict(state['model'])
-        if state.get('input_stats') is not None:  # an encoder file written back below stores them, as the run's did
-            get_model(self.learn.model).backbone.input_stats = state['input_stats']
+        if (kept := valid_input_stats(state.get('input_stats'))) is not None:  # an encoder file written back below stores them
+            get_model(self.learn.model).backbone.input_stats = kept
             if self.owner is not None: self.owner._input_rows, self.owner._input_batches = [], INPUT_STATS_BATCHES  # measured
         self.learn.opt.load_state_dict(state['opt'])
         _opt_state_to_param_devices(self.learn.opt)

@@ -424,14 +424,14 @@ def read_encoder_weights(path) -> dict:
     `read_encoder_file` for the architecture stored beside it."""
     return read_encoder_file(path)[0]
 
-# %% ../nbs/01_weights.ipynb #03b9eab1
+# %% ../nbs/01_weights.ipynb #aa2493a8
 INPUT_STATS_KEY = 'input_stats'
 
 def series_stats(x: torch.Tensor) -> torch.Tensor:
     """Per series and channel, the mean and standard deviation of a batch `[bs, channels, steps]`: `[bs, channels, 2]`,
     in float64 on the CPU (float32 sums of squares lose a channel's deviation when its mean is far from 0, e.g. air
     pressure in pascals). What `input_stats` summarises and `scaling_mismatch` compares."""
-    x = x.detach().to('cpu', torch.float64)
+    x = x.detach().cpu().to(torch.float64)  # in 2 steps: MPS refuses a copy to a float64 CPU tensor
     return torch.stack([x.mean(-1), x.std(-1, unbiased=False)], -1)
 
 def input_stats(rows: torch.Tensor) -> dict:
@@ -473,13 +473,15 @@ def read_input_stats(path) -> dict | None:
 
 def scaling_mismatch(pretrained: dict, rows: torch.Tensor) -> list[int]:
     """The channels on which the series `rows` (`series_stats`) look scaled otherwise than the pretraining's
-    (`input_stats`), by two tests together. Pooled: a deviation more than 5 times larger or smaller than the
-    pretraining's, or a mean more than 5 of its deviations away. Series by series: at least a quarter of the series
+    (`input_stats`), by two tests together. Pooled: a deviation more than 3 times larger or smaller than the
+    pretraining's, or a mean more than 3 of its deviations away. Series by series: at least a quarter of the series
     out of the pretraining series' range, a mean outside the range of theirs widened on each side by half its width,
     or a deviation below half the lowest or above twice the highest of theirs. The pooled test alone took a labelled
     subset that over-represents a rare class (`label_subset(per_class=...)` on imbalanced data) for another scaling,
     though each of its series is like some the pretraining saw; the per-series test alone misses a missing
-    `TSStandardize` on data whose series already differ in scale by more than the scaling does (BasicMotions).
+    `TSStandardize` on data whose series already differ in scale by more than the scaling does (BasicMotions). Data
+    near 0 and 1 in its own units (accelerometers in g, as UCI-HAR's) may pass unscaled: its series' deviations span
+    more than the scaling changes them.
     Deviations below a thousandth of the pooled deviation count as that floor."""
     rows = torch.as_tensor(rows, dtype=torch.float64)
     c = len(pretrained['mean'])
@@ -494,7 +496,7 @@ def scaling_mismatch(pretrained: dict, rows: torch.Tensor) -> list[int]:
     mean0, std0 = torch.tensor(pretrained['mean'], dtype=torch.float64), torch.tensor(pretrained['std'], dtype=torch.float64)
     s0 = std0.clamp_min(floor)
     s1 = torch.tensor(now['std'], dtype=torch.float64).clamp_min(floor)
-    pooled = (s1 > 5 * s0) | (s0 > 5 * s1) | ((torch.tensor(now['mean'], dtype=torch.float64) - mean0).abs() > 5 * s0)
+    pooled = (s1 > 3 * s0) | (s0 > 3 * s1) | ((torch.tensor(now['mean'], dtype=torch.float64) - mean0).abs() > 3 * s0)
     return [int(i) for i in torch.nonzero(pooled & (out.double().mean(0) >= 0.25)).flatten()]
 
 
