@@ -439,7 +439,7 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     defaults = probe_defaults(arg or ds.name, getattr(ds, 'seq_len', None))  # a duck-typed data set may not say
     arch = {'window': defaults['window'], **arch_kwargs}
     if not untrained_only:  # before the untrained encoder's probe, not at pretraining's first batch
-        from .pretrain import check_pretraining_window
+        from tsai_timemae.pretrain import check_pretraining_window
         check_pretraining_window(getattr(ds, 'seq_len', None), arch['window'], '--arch window=')
     bs_ = bs or defaults['bs']
     # scored on a validation split, the folds are not used: recorded (and named) as the default, so a run given

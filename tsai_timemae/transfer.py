@@ -124,7 +124,7 @@ class FreezeEncoder(Callback):
                          'weights_path), or call learn.remove_cb(FreezeEncoder) before fitting.', stacklevel=2)
         Learner.unfreeze(self.owner)
 
-# %% ../nbs/03_transfer.ipynb #6d2660d6
+# %% ../nbs/03_transfer.ipynb #8c64e46c
 class CheckInputScaling(Callback):
     """Warn when the inputs fine-tuning sees are scaled otherwise than those the encoder was pretrained on: the same
     series without the pretraining's `TSStandardize` (or in other units) give features the encoder never learned

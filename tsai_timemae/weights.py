@@ -424,7 +424,7 @@ def read_encoder_weights(path) -> dict:
     `read_encoder_file` for the architecture stored beside it."""
     return read_encoder_file(path)[0]
 
-# %% ../nbs/01_weights.ipynb #aa2493a8
+# %% ../nbs/01_weights.ipynb #97446eba
 INPUT_STATS_KEY = 'input_stats'
 
 def series_stats(x: torch.Tensor) -> torch.Tensor:
