@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 from fastai.torch_core import rank_distrib
