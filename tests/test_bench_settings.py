@@ -481,9 +481,9 @@ def test_a_damaged_cached_pretraining_names_both_files_to_delete(tmp_path):
         pretrain_timemae(ds, pre, 0, tmp_path)
     # another encoder copied over the cached one: readable, but not what its record describes. It failed later with
     # a shape error whose advice (reinit='patch_embed') was for Python users, not for the command
-    from tsai_timemae.bench import _sha256
+    from tsai_timemae.weights import file_sha256
     write_json_atomic({'method': 'timemae', 'library_defaults': library_defaults('kmeans'),
-                       'weights_sha256': _sha256(pth)}, meta)
+                       'weights_sha256': file_sha256(pth)}, meta)
     torch.save({'another': torch.ones(1)}, pth)
     with pytest.raises(ValueError, match=f'{re.escape(pth.name)} is not the encoder its record was written with.*delete'):
         pretrain_timemae(ds, pre, 0, tmp_path)

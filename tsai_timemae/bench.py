@@ -48,7 +48,7 @@ from .model import TimeMAE, auto_window
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer, check_pretraining_window
 from .tokenizers import TOKENIZERS as TOKENIZER_CLASSES, default_vocab_size
 from .transfer import fineall_learner, finelast_learner, flatten_probe_head, timemae_learner
-from .weights import _load_state, atomic_write, check_writable_folder, file_figure, save_figure
+from .weights import _load_state, atomic_write, check_writable_folder, file_figure, file_sha256, save_figure
 from .notices import timemae_warn
 
 # %% auto #0
@@ -604,20 +604,13 @@ def _cached(stem_path: Path):
         record = json.loads(meta.read_text())
         _load_state(pth)
         # a file replaced since (another run's encoder copied in): its record no longer describes it
-        if (want := record.get('weights_sha256')) is not None and want != _sha256(pth):
+        if (want := record.get('weights_sha256')) is not None and want != file_sha256(pth):
             raise ValueError(f'{pth.name} is not the encoder its record was written with (another SHA-256)')
     except (OSError, ValueError) as e:  # a JSONDecodeError is a ValueError; `_load_state` says what is wrong with the weights
         e = str(e).split(' Re-run pretraining')[0]  # its advice for a file of one's own; here the cache's own fix follows
         raise ValueError(f'The cached pretraining {stem_path.name} in {stem_path.parent} cannot be read ({e}): delete '
                          f'{pth} and {meta} to pretrain it again.') from None
     return {**record, 'weights': str(pth), 'cached': True}
-
-def _sha256(path: Path) -> str:
-    "The SHA-256 of a file, read in blocks: a cached encoder's record names the file it describes (records since 2026-12-07)."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
-    return h.hexdigest()
 
 # `TimeMAEPretraining` fields passed to `TimeMAEPretrain` under the same name (the architecture goes to `TimeMAE`)
 NAMED_PRETRAIN_SETTINGS = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'momentum', 'normalize_targets',
@@ -826,7 +819,7 @@ def pretrain_timemae(ds: TSDataset, pre: TimeMAEPretraining, seed: int, cache_di
             'vocab_size': cb.pretrainer.tokenizer.vocab_size,  # the one used (`vocab_size=None`: sized from the data)
             'best_epoch': _best_epoch(cb.history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
             'library_defaults': library_defaults(pre.tokenizer), 'inputs_sha1': pretraining_fingerprint(ds),
-            'weights_sha256': _sha256(cb.weights_path)}
+            'weights_sha256': file_sha256(cb.weights_path)}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 
@@ -876,7 +869,7 @@ def pretrain_mvp(ds: TSDataset, pre: MVPPretraining, seed: int, cache_dir, bar: 
     meta = {'method': 'mvp', 'weights': str(stem.with_suffix('.pth')), 'history': history,
             'best_epoch': _best_epoch(history, 'valid_loss'), 'wall_s': round(time.perf_counter() - t0, 2),
             'inputs_sha1': pretraining_fingerprint(ds), 'tsai_defaults': tsai_defaults(),
-            'weights_sha256': _sha256(stem.with_suffix('.pth'))}
+            'weights_sha256': file_sha256(stem.with_suffix('.pth'))}
     write_json_atomic(meta, stem.with_suffix('.json'))
     return {**meta, 'cached': False}
 

@@ -27,8 +27,8 @@ from .evaluate import evaluate_learner
 from .model import TimeMAE
 from .pretrain import TimeMAEPretrain
 from .transfer import fineall_learner, finelast_learner
-from .weights import (atomic_write, check_writable_folder, file_figure, read_encoder_file, save_encoder_weights,
-                                  save_figure)
+from .weights import (atomic_write, check_writable_folder, file_figure, file_sha256, read_encoder_file,
+                                  save_encoder_weights, save_figure)
 
 # %% auto #0
 __all__ = ['METHODS', 'UNTRAINED', 'load_basic_motions', 'pretrain_encoder', 'finetune_and_score', 'plot_demo', 'run_demo',
@@ -228,7 +228,7 @@ def run_demo(pretrain_epochs: int = 100, finetune_epochs: int = 100, bs: int = 1
     record = {'summary': summary, 'label_fraction': label_fraction, 'labelled_idx': subsets, 'seed': seed, 'encoder': encoder,
               'draw_seeds': [seed + d for d in range(n_draws)], 'untrained_weights': str(untrained),
               'pretrain_epochs': pretrain_epochs, 'finetune_epochs': finetune_epochs, 'bs': bs, 'weights': str(weights),
-              'weights_sha256': hashlib.sha256(Path(weights).read_bytes()).hexdigest(), 'wall': wall}
+              'weights_sha256': file_sha256(weights), 'wall': wall}
     _say_replaced(out / 'demo_results.json', record)
     atomic_write(out / 'demo_results.json', lambda f: json.dump(record, f, indent=1), mode='w')
     print(f'\nTable, plot and record saved: {out / "demo_results.md"}, {png}, {out / "demo_results.json"}')

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import glob
+import hashlib
 import inspect
 import math
 import os
@@ -27,9 +28,9 @@ from .notices import timemae_warn
 
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'INPUT_STATS_KEY',
-           'HIDDEN_KEYS', 'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'check_writable_folder',
-           'atomic_torch_save', 'pack_encoder', 'non_finite_weights', 'save_encoder_weights', 'file_figure',
-           'save_figure', 'check_timemae_keys', 'unpack_encoder', 'check_weights_path', 'file_has_head',
+           'HIDDEN_KEYS', 'unwrap_model', 'remove_stale_temporaries', 'atomic_write', 'file_sha256',
+           'check_writable_folder', 'atomic_torch_save', 'pack_encoder', 'non_finite_weights', 'save_encoder_weights',
+           'file_figure', 'save_figure', 'check_timemae_keys', 'unpack_encoder', 'check_weights_path', 'file_has_head',
            'read_encoder_file', 'encoder_part', 'read_encoder_weights', 'series_stats', 'input_stats',
            'valid_input_stats', 'read_input_stats', 'scaling_mismatch', 'encoder_config', 'check_arch_kwargs',
            'given_settings', 'arch_from_weights', 'warn_assumed_settings', 'load_encoder_weights',
@@ -153,6 +154,13 @@ def _fsync_folder(folder: Path):
     try: os.fsync(fd)
     except OSError: pass  # some file systems refuse fsync on a folder; the file's own data was synced
     finally: os.close(fd)
+
+def file_sha256(path) -> str:
+    "The SHA-256 of a file, read in blocks of 1 MiB: a record (a cached encoder's, the demo's) names the exact file it describes."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
 
 def check_writable_folder(folder, setting: str) -> Path:
     """Fail at the start of a long run, not at its first save: create `folder` if needed and write (then delete) a
