@@ -594,10 +594,11 @@ def test_a_curve_line_ends_with_the_last_pretraining_epochs_statistics_mean_over
     runs = [{'tag': 't', 'dataset': 'D', 'every': 10, 'curve': [[0, 0.5], [10, 0.9]],
              'history_last': {'train_mcc': m, 'train_mrr': 0.5, 'train_mcc_acc': 0.6, 'train_copy_acc': 0.4}}
             for m in (1.0, 2.0)]
+    # the accuracies in % like the probe scores on the same line (they were fractions beside percentages)
     assert _curve_lines(runs) == ['- t, D: e0 50.0 · e10 90.0; last epoch: MCC 1.500, MRR 0.500, codeword accuracy '
-                                  '0.600, copy baseline 0.400']
+                                  '60.0%, copy baseline 40.0%']
     del runs[1]['history_last']['train_copy_acc']
-    assert _curve_lines(runs)[0].endswith('codeword accuracy 0.600')
+    assert _curve_lines(runs)[0].endswith('codeword accuracy 60.0%')
     runs[0]['history_last'] = None
     assert _curve_lines(runs) == ['- t, D: e0 50.0 · e10 90.0']
 

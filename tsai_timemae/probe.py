@@ -786,9 +786,10 @@ def render_probe_report(runs, out_dir=None) -> str:
     if curves: lines += ['## Probe during pretraining (mean over seeds, %)', '', *curves, '']
     return '\n'.join(lines)
 
-# the last pretraining epoch's statistics a curve line ends with: (history key, name in the report)
-LAST_EPOCH_STATS = (('train_mcc', 'MCC'), ('train_mrr', 'MRR'), ('train_mcc_acc', 'codeword accuracy'),
-                    ('train_copy_acc', 'copy baseline'))
+# the last pretraining epoch's statistics a curve line ends with: (history key, name in the report, an accuracy shown
+# in % like the probe scores it follows, or a loss)
+LAST_EPOCH_STATS = (('train_mcc', 'MCC', False), ('train_mrr', 'MRR', False), ('train_mcc_acc', 'codeword accuracy', True),
+                    ('train_copy_acc', 'copy baseline', True))
 
 def _curve_lines(runs) -> list[str]:
     """One line per (tag, data set) probed every K epochs: the score at each probed epoch, mean over seeds, then the
@@ -803,7 +804,8 @@ def _curve_lines(runs) -> list[str]:
             for e, s in r['curve']: by_epoch.setdefault(e, []).append(s)
         line = f'- {tag}, {d}: ' + ' · '.join(f'e{e} {np.mean(v) * 100:.1f}' for e, v in sorted(by_epoch.items()))
         last = [r.get('history_last') or {} for r in rs]
-        stats = [f'{name} {np.mean([h[k] for h in last]):.3f}' for k, name in LAST_EPOCH_STATS if all(k in h for h in last)]
+        stats = [f'{name} ' + (f'{np.mean([h[k] for h in last]) * 100:.1f}%' if pct else f'{np.mean([h[k] for h in last]):.3f}')
+                 for k, name, pct in LAST_EPOCH_STATS if all(k in h for h in last)]
         out.append(line + (f'; last epoch: {", ".join(stats)}' if stats else ''))
     return out
 
