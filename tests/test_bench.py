@@ -544,7 +544,7 @@ def test_one_encoder_recorded_under_two_cache_folders_is_one_pretraining():
     records = [rec('old', 0), rec('new', 0), rec('old', 1)]
     row = next(l for l in bench._pretraining_section(records) if l.startswith('| D |'))
     assert row.split(' | ')[2] == '2'                                          # seeds 0 and 1, not 3 runs
-    assert [seed for seed, _ in bench._pretrain_curves(records, 'D')['TimeMAE (kmeans)']] == [0, 1]
+    assert [seed for seed, *_ in bench._pretrain_curves(records, 'D')['TimeMAE (kmeans)']] == [0, 1]
 
 
 def test_records_name_the_commit_of_the_code_that_made_them(tmp_path, monkeypatch):

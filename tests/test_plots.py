@@ -324,7 +324,7 @@ def test_a_legend_beside_the_axes_and_a_long_title_fit_in_the_saved_file(pretrai
         plt.close(fig)
 
 
-def test_the_bench_plots_give_eleven_methods_eleven_colours_and_name_mvps_smoothed_loss(tmp_path, monkeypatch):
+def test_the_bench_plots_give_eleven_methods_eleven_colours_and_name_mvps_smoothed_loss_and_pretrained_valid_series(tmp_path, monkeypatch):
     "Two tokenizers give 11 methods: the 11th took the 1st's colour (matplotlib's cycle of 10), line and marker too."
     from matplotlib.colors import to_rgba
     import tsai_timemae.bench as bench
@@ -340,3 +340,8 @@ def test_the_bench_plots_give_eleven_methods_eleven_colours_and_name_mvps_smooth
     bench.plot_pretraining([dict(dataset='D', seed=0, settings={}, pretraining=dict(method='mvp', weights='w.pth', history=hist))],
                            'D', tmp_path / 'p.png')
     assert 'seed 0 train, smoothed' in [l.get_label() for l in figs[2].axes[0].lines]   # fastai's column, not the mean
+    # the protocol pretrains on the validation inputs too: its "valid" curve is no held-out loss, and the legend says so
+    for inputs, want in (('train+valid', 'seed 0 valid, also pretrained on'), ('train', 'seed 0 valid')):
+        bench.plot_pretraining([dict(dataset='D', seed=0, settings={'pretraining': {'inputs': inputs}},
+                                     pretraining=dict(method='mvp', weights='w.pth', history=hist))], 'D', tmp_path / 'p.png')
+        assert want in [l.get_label() for l in figs[-1].axes[0].lines]

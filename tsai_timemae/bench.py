@@ -1395,26 +1395,31 @@ def _pretraining_id(r: dict) -> tuple:
     return r['dataset'], Path(r['pretraining']['weights']).name
 
 def _pretrain_curves(records, dataset):
-    "Unique pretraining runs of a data set: label -> list of (seed, history)."
+    """Unique pretraining runs of a data set: label -> list of (seed, history, inputs), where `inputs` is what the
+    run pretrained on ('train', 'train+valid', or None in records that do not say)."""
     seen, curves = set(), {}
     for r in records:
         p = r.get('pretraining')
         if r['dataset'] != dataset or not p or _pretraining_id(r) in seen: continue
         seen.add(_pretraining_id(r))
         label = 'MVP (TSTPlus)' if p.get('method') == 'mvp' else f"TimeMAE ({_pretraining_settings(r)['tokenizer']})"
-        curves.setdefault(label, []).append((r['seed'], p['history']))
+        inputs = ((r.get('settings') or {}).get('pretraining') or {}).get('inputs')
+        curves.setdefault(label, []).append((r['seed'], p['history'], inputs))
     return curves
 
 def plot_pretraining(records, dataset, path) -> Path | None:
-    "Pretraining loss per epoch (train dashed, valid solid), one panel per pretraining method, one line per seed."
+    """Pretraining loss per epoch (train dashed, valid solid), one panel per pretraining method, one line per seed.
+    With the protocol's 'train+valid' pretraining inputs the validation series were pretrained on too, and the legend
+    says so: that curve is no held-out loss."""
     curves = _pretrain_curves(records, dataset)
     if not curves: return None
     fig = file_figure(figsize=(4.5 * len(curves), 3.3))
     axes = fig.subplots(1, len(curves), squeeze=False)
     for ax, (label, runs) in zip(axes[0], curves.items()):
-        for seed, h in sorted(runs, key=lambda t: t[0]):
+        for seed, h, inputs in sorted(runs, key=lambda t: t[0]):
             ep = [e['epoch'] for e in h]
-            l, = ax.plot(ep, [e.get('valid_loss') for e in h], label=f'seed {seed} valid')
+            valid = 'valid, also pretrained on' if inputs == 'train+valid' else 'valid'
+            l, = ax.plot(ep, [e.get('valid_loss') for e in h], label=f'seed {seed} {valid}')
             # TimeMAE's records hold each epoch's exact mean training loss; MVP's, fastai's smoothed column (about
             # the last 50 batches), which lags behind it
             train = 'train, smoothed' if label.startswith('MVP') else 'train'
