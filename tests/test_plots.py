@@ -345,3 +345,56 @@ def test_the_bench_plots_give_eleven_methods_eleven_colours_and_name_mvps_smooth
         bench.plot_pretraining([dict(dataset='D', seed=0, settings={'pretraining': {'inputs': inputs}},
                                      pretraining=dict(method='mvp', weights='w.pth', history=hist))], 'D', tmp_path / 'p.png')
         assert want in [l.get_label() for l in figs[-1].axes[0].lines]
+
+
+def test_mask_view_draws_from_no_shared_random_stream(pretrained, monkeypatch):
+    """Seeding torch's global stream also reseeds an MPS or XPU device's (a Mac's fastai device), which is not put back:
+    a later fit's masks would restart from `seed`. The pass draws from the network's own generator instead, and the
+    network draws from torch's stream again afterwards (training)."""
+    learn, X, _ = pretrained
+    net = learn.cbs.filter(lambda c: type(c).__name__ == 'TimeMAEPretrain')[0].pretrainer
+    def refuse(*a, **k): raise AssertionError('a global random stream was seeded')
+    for mod in (torch, torch.random, torch.mps, getattr(torch, 'xpu', torch.mps)):
+        monkeypatch.setattr(mod, 'manual_seed', refuse)
+    v, again, other = mask_view(learn, X, n=3, seed=3), mask_view(learn, X, n=3, seed=3), mask_view(learn, X, n=3, seed=4)
+    assert np.array_equal(v['masked'], again['masked']) and not np.array_equal(v['masked'], other['masked'])
+    assert net._eval_generator('cpu') is None or net.training
+
+
+def test_show_masks_takes_a_learner_pretrained_with_the_callback_passed_to_fit(udls, tmp_path):
+    "README's `learn.fit(n, cbs=TimeMAEPretrain())`: the callback leaves with the fit, the pretraining network stays."
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    learn = ts_learner(udls, TimeMAE, **SMALL)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3, cbs=TimeMAEPretrain(tokenizer='kmeans', vocab_size=8, verbose=False, target_dir=tmp_path))
+    fig, axs = show_masks(learn, np.random.default_rng(0).normal(size=(2, 6, 100)).astype(np.float32), n=2)
+    assert len(axs) == 2
+    plt.close(fig)
+
+
+def test_plot_embeddings_of_unlabelled_series_and_of_an_identifier_as_labels(pretrained):
+    """Unlabelled series (`y=None`): one colour, no legend. A whole-number target or identifier (one value per series)
+    gave hundreds of colours and a legend cut off by the figure: past 50 labels, refused with the fix, as fractional
+    targets are."""
+    learn, X, y = pretrained
+    fig, ax = plot_embeddings(learn, X)
+    assert len(ax.collections) == 1 and len(ax.collections[0].get_offsets()) == len(X) and ax.get_legend() is None
+    plt.close(fig)
+    with pytest.raises(ValueError, match='classes orders the colours.*pass y too'):
+        plot_embeddings(learn, X, classes=['a', 'b'])
+    X2 = np.concatenate([X, X])
+    for ids in (np.arange(len(X2)), np.array([f'id{i}' for i in range(len(X2))])):
+        with pytest.raises(ValueError, match='80 distinct labels for 80 series, more than the 50 colours.*identifier.*np.digitize.*y=None'):
+            plot_embeddings(learn, X2, ids)
+
+
+def test_many_classes_on_a_given_axes_keep_their_legend_inside_it(pretrained):
+    "Plots side by side (`ax=`): a legend beside the axes lay over its neighbour."
+    learn, X, _ = pretrained
+    fig, axs = plt.subplots(1, 2, figsize=(10, 5))
+    plot_embeddings(learn, X, np.arange(len(X)) % 13, ax=axs[0])
+    fig.canvas.draw()
+    leg, box = axs[0].get_legend().get_window_extent(), axs[0].get_window_extent()
+    assert box.x0 <= leg.x0 and leg.x1 <= box.x1
+    plt.close(fig)

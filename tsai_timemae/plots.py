@@ -8,16 +8,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 from fastai.learner import Learner
-from fastai.torch_core import subplots
+from fastai.torch_core import get_model, subplots
 
 from .embeddings import _timemae_model_of, get_embeddings, eval_mode, keep_random_state
 from .evaluate import _label_text, comparable_labels
 from .model import TimeMAEBackbone, as_panel, check_panel, missing_labels, transpose_hint
-from .pretrain import TimeMAEPretrain
+from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import GumbelTokenizer
 
 # %% auto #0
-__all__ = ['class_colours', 'plot_embeddings', 'mask_view', 'show_masks']
+__all__ = ['MAX_CLASSES', 'class_colours', 'plot_embeddings', 'mask_view', 'show_masks']
 
 # %% ../nbs/14_plots.ipynb #49275316
 def _tsne_perplexity(n: int, perplexity: float | None) -> float:
@@ -48,10 +48,13 @@ def _same_points(emb: np.ndarray) -> bool:
     "Every series has the same embedding (identical or constant series): scikit-learn's t-SNE divides by zero there and can crash the process."
     return len(emb) > 0 and float(np.ptp(emb, axis=0).max()) <= 1e-7 * (1. + float(np.abs(emb).max()))
 
-def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed: int = 0, ax=None, title: str | None = None,
+MAX_CLASSES = 50  # past this many, neither the colours nor the legend's entries can be told apart
+
+def plot_embeddings(learn_or_model, X, y=None, perplexity: float | None = None, seed: int = 0, ax=None, title: str | None = None,
                     figsize=(5, 5), bs: int = 256, layer: int | None = None, classes=None):
     """A t-SNE (scikit-learn) of the mean-pooled TimeMAE embeddings of `X` `[n, channels, steps]`, one colour per class
-    of `y`. `learn_or_model` is a learner (pretraining or fine-tuned; its batch transforms apply) or a `TimeMAE`
+    of `y` (`y=None`: unlabelled series, one colour and no legend). `learn_or_model` is a learner (pretraining or
+    fine-tuned; its batch transforms apply) or a `TimeMAE`
     (it takes `X` as given: standardize it the way the model was trained);
     `layer=k` shows encoder block `k`'s output instead of the last, as `get_embeddings(..., layer=k)`.
     `classes` fixes the colour order (default: the sorted labels of `y`): pass the same list to plots side by side
@@ -61,6 +64,9 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
     X = as_panel(X, 'plot_embeddings')  # a pandas panel has a row per time step: count its series, not its rows
     model = _timemae_model_of(learn_or_model, 'plot_embeddings')
     check_panel(X, 'plot_embeddings', model.backbone.c_in)
+    if unlabelled := y is None:
+        if classes is not None: raise ValueError("classes orders the colours of y's labels: pass y too, or leave classes out.")
+        y = np.zeros(len(X), dtype=int)  # one class: one colour
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         raise ValueError(f'plot_embeddings needs one label per series, but y has shape {y.shape}. For one-hot labels pass '
@@ -75,6 +81,12 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
         raise ValueError(f'plot_embeddings colours series by class, but y holds {len(np.unique(y))} distinct fractional '
                          'values, a continuous target: one colour per value. Pass class labels, or bins of y, e.g. '
                          'np.digitize(y, np.quantile(y, [0.25, 0.5, 0.75])) for its quartiles.')
+    if (k := len(np.unique(y.astype(str) if y.dtype == object else y))) > MAX_CLASSES:
+        # whole numbers too (a count, an identifier): colours no one can tell apart, a legend longer than the figure
+        raise ValueError(f'plot_embeddings colours series by class, but y holds {k} distinct labels for {len(y)} series, '
+                         f'more than the {MAX_CLASSES} colours it can tell apart: a continuous target or an identifier? Pass class labels, '
+                         'or bins of y, e.g. np.digitize(y, np.quantile(y, [0.25, 0.5, 0.75])) for its quartiles; '
+                         'or y=None for one colour.')
     if y.dtype == object: y = y.astype(str)  # mixed numbers and text cannot be sorted into classes
     classes = np.unique(y) if classes is None else np.asarray(list(classes))
     # labels compare as the scores compare them: 1, 1.0 and '1' are one class (y of ints, classes of text, or back)
@@ -97,7 +109,10 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
         sel = ykey == k
         if not sel.any(): continue  # a class of another plot: it keeps its colour there
         ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colour, label=_label_text(c), alpha=.8, edgecolors='none')
-    if len(classes) <= 10: ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
+    if unlabelled: pass  # one colour: nothing to tell apart
+    elif len(classes) <= 10: ax.legend(title='class', fontsize=7, title_fontsize=8, markerscale=1.5, loc='best')
+    elif not own_figure:  # beside a given axes, it would lie over its neighbour (plots side by side): inside, in columns
+        ax.legend(title='class', fontsize=5, title_fontsize=6, markerscale=1., loc='best', ncol=-(-len(classes) // 10))
     else:  # many classes: beside the axes, in columns, not over the points and the title
         ax.legend(title='class', fontsize=6, title_fontsize=7, markerscale=1.2, loc='upper left', bbox_to_anchor=(1.01, 1),
                   ncol=-(-len(classes) // 20), borderaxespad=0.)
@@ -112,19 +127,21 @@ def plot_embeddings(learn_or_model, X, y, perplexity: float | None = None, seed:
     return fig, ax
 
 # %% ../nbs/14_plots.ipynb #9e8ab535
-def _pretrain_callback(learn) -> TimeMAEPretrain:
-    cb = next((c for c in getattr(learn, 'cbs', []) if isinstance(c, TimeMAEPretrain)), None) if isinstance(learn, Learner) else None
-    if cb is None or cb.pretrainer is None:
-        raise TypeError('show_masks needs a TimeMAE pretraining learner, '
-                        f'`ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())`; got {type(learn).__name__} without one.')
-    return cb
+def _pretraining_net(learn) -> TimeMAEPretrainer:
+    """The learner's pretraining network: its `TimeMAEPretrain` callback's or, after `learn.fit(n, cbs=TimeMAEPretrain())`
+    (the callback leaves with that fit), the network the learner's model still is."""
+    if isinstance(learn, Learner):
+        cb = next((c for c in learn.cbs if isinstance(c, TimeMAEPretrain)), None)
+        if cb is not None and cb.pretrainer is not None: return cb.pretrainer
+        if isinstance(net := get_model(learn.model), TimeMAEPretrainer): return net
+    raise TypeError('show_masks needs a TimeMAE pretraining learner, '
+                    f'`ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain())`; got {type(learn).__name__} without one.')
 
 def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     """One pretraining pass on the first `n` series of `X` `[samples, channels, steps]` -> numpy arrays: `x` (after the
     learner's batch transforms), `masked` `[n, n_patches]` bool, `codes` / `predicted` `[n, n_patches]` (-1 where
     visible), `window`, and `drawn_codes` (True when the codes are Gumbel-softmax draws, which vary with `seed`)."""
-    cb = _pretrain_callback(learn)
-    net = cb.pretrainer
+    net = _pretraining_net(learn)
     tok = net.tokenizer
     if getattr(tok, 'needs_fit', False) and not bool(tok.fitted):
         raise RuntimeError(f'The {type(tok).__name__} has no codewords yet: it is fitted on the training batches when '
@@ -139,12 +156,16 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
                          f'(shape {X.shape}): pass the same variables, in the same order, as its training data.'
                          f'{transpose_hint(X.shape, net.backbone.c_in)}')
     dev = next(net.parameters()).device
-    net.fixed_eval_masks(False)  # `seed` decides the draw, even after a validation pass cut short (Ctrl-C)
-    with eval_mode(net), torch.no_grad(), keep_random_state():  # the caller's random streams stay where they were
-        torch.manual_seed(seed)
-        x = next(iter(learn.dls.valid.new_dl(X[:n], bs=len(X[:n]))))[0]   # the learner's batch transforms
-        x = torch.as_tensor(x).as_subclass(torch.Tensor).to(dev)
-        out = net(x)
+    # the masks (and Gumbel draws) from the network's own generator started at `seed`, as a validation pass draws
+    # them: seeding torch's global stream would also reseed an MPS or XPU device's, which `keep_random_state` does
+    # not restore, and change a later fit's masks
+    net.fixed_eval_masks(True, seed)
+    try:
+        with eval_mode(net), torch.no_grad(), keep_random_state():  # `new_dl`'s draws leave the caller's streams as they were
+            x = next(iter(learn.dls.valid.new_dl(X[:n], bs=len(X[:n]))))[0]   # the learner's batch transforms
+            x = torch.as_tensor(x).as_subclass(torch.Tensor).to(dev)
+            out = net(x)
+    finally: net.fixed_eval_masks(False)  # training draws from torch's stream again
     ids_msk = out['ids_msk']                                            # the pass's own mask
     bs, n_p = x.shape[0], out['rep_vis'].shape[1] + ids_msk.shape[1]
     masked = torch.zeros(bs, n_p, dtype=torch.bool, device=dev).scatter_(1, ids_msk, True)
@@ -196,7 +217,7 @@ def show_masks(learn, X, n: int = 3, seed: int = 0, channels=None, figsize=None)
                      f'codeword above each{drawn}, green where predicted right', fontsize=9, pad=12)
         ax.set_ylabel('after batch tfms', fontsize=7)
         if i == 0:  # beside the panels past 10 channels, so that it never covers the series
-            if len(chans) <= 10: ax.legend(fontsize=6, loc='upper right', ncol=min(len(chans), 6))
+            if len(chans) <= 10: ax.legend(fontsize=6, loc='best', ncol=min(len(chans), 6))  # where it covers least
             else: ax.legend(fontsize=6, loc='upper left', bbox_to_anchor=(1.01, 1.), ncol=-(-len(chans) // 20),
                             borderaxespad=0.)
     axs[-1].set_xlabel('time step')
