@@ -149,3 +149,16 @@ def test_the_committed_reports_are_what_their_run_files_give(tmp_path):
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
         assert (tmp_path / rel / 'ANALYSES.md').read_text() == (ROOT / rel / 'ANALYSES.md').read_text(), rel
+
+
+def test_plot_examples_draws_the_figures_14_plots_shows(tmp_path):
+    "`benchmarks/plot_examples.py` regenerates the two figures the plots notebook links (1 epoch here: seconds)."
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
+    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'plot_examples.py'), '--epochs', '1', '--threads', '1',
+                        '--out', str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for name in ('basicmotions_show_masks.png', 'basicmotions_embeddings.png'):
+        png = tmp_path / name
+        assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 10_000, name
+        assert (ROOT / 'benchmarks' / 'plots' / name).is_file(), name   # the committed figure the notebook links
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['basicmotions_embeddings.png', 'basicmotions_show_masks.png']
