@@ -59,7 +59,8 @@ def test_readme_resume_example_runs_and_resumes(tmp_path, monkeypatch, capsys):
 def test_readme_sktime_and_distributed_examples_run(tmp_path, monkeypatch, capsys):
     "The scikit-learn/sktime block and the data-parallel block (in one process, where the context does nothing) run too."
     blocks = _python_blocks()
-    [sk] = [b for b in blocks if 'TimeMAEClassifier(' in b and 'make_pipeline' in b]
+    [sk] = [b for b in blocks if 'TimeMAEClassifier(' in b and 'make_pipeline' in b and 'GridSearchCV' not in b]
+    [search] = [b for b in blocks if 'GridSearchCV(TimeMAEClassifier(weights_path=' in b]
     [ddp] = [b for b in blocks if 'timemae_distrib_ctx(learn)' in b]
     one_cycle = Learner.fit_one_cycle
     monkeypatch.setattr(Learner, 'fit_one_cycle', lambda self, n_epoch, *a, **k: one_cycle(self, 1, *a, **k))
@@ -68,6 +69,13 @@ def test_readme_sktime_and_distributed_examples_run(tmp_path, monkeypatch, capsy
     exec(compile(sk, 'README.md', 'exec'), ns)
     out = capsys.readouterr().out
     assert 'accuracy:' in out and 'linear probe accuracy:' in out and ns['probas'].shape == (40, 4)
+    # pretrain once, then search with the file: no pretraining inside the searches
+    import tsai_timemae.sktime as sk_module
+    pretrain, calls = sk_module._pretrain, []
+    monkeypatch.setattr(sk_module, '_pretrain', lambda *a, **k: calls.append(1) or pretrain(*a, **k))
+    exec(compile(search, 'README.md', 'exec'), ns)
+    assert len(calls) == 1 and (tmp_path / 'enc.pth').is_file()
+    assert ns['search'].best_params_['mode'] in ('fineall', 'finelast') and 'timemaetransformer__layer' in ns['probe'].best_params_
     ns = {}
     exec(compile(ddp, 'README.md', 'exec'), ns)
     assert (tmp_path / 'models' / 'timemae_encoder.pth').is_file()

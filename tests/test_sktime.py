@@ -138,6 +138,10 @@ def test_a_tensor_a_list_of_arrays_and_a_plain_frame_are_read_as_the_panel_they_
     np.testing.assert_allclose(b.predict_proba(pd.DataFrame(X1)), a.predict_proba(X1), rtol=1e-6)
     # fit_predict without cv (with cv=2 sktime 1.2 fails on numpy input too, in its own code: X.index)
     assert len(TimeMAEClassifier(**TINY, random_state=0).fit_predict(torch.tensor(bm[0][FEW]), y)) == 8
+    # labels as a tensor beside a tensor X (integer class ids): sktime refused them with its list of formats
+    ids = torch.tensor(np.unique(y, return_inverse=True)[1])
+    c = TimeMAEClassifier(**TINY, random_state=0).fit(torch.tensor(bm[0][FEW]), ids)
+    assert list(c.classes_) == [0, 1, 2, 3] and len(c.fit_predict(torch.tensor(bm[0][FEW]), ids)) == 8
     assert TimeMAEClassifier(**TINY, random_state=0).fit_predict_proba(list(bm[0][FEW]), y).shape == (8, 4)
     t = TimeMAETransformer(**TimeMAETransformer.get_test_params()[0])
     from tsai_timemae.notices import TimeMAEWarning
@@ -893,3 +897,24 @@ def test_fit_keeps_the_epochs_losses_and_the_tokenizers_warnings_name_the_users_
     assert TimeMAEClassifier(**{**TINY, 'pretrain_epochs': 0}).fit(X, y).pretrain_history_ == []
     tr = TimeMAETransformer(**{**TimeMAETransformer.get_test_params()[0], 'pretrain_epochs': 2}).fit(X)
     assert len(tr.pretrain_history_) == 2
+
+
+def test_the_classifier_fine_tunes_an_encoder_file_without_pretraining(bm, tmp_path, monkeypatch):
+    """Pretrain once, then tune fine-tuning settings: with `weights_path` every candidate and fold fine-tunes the same
+    encoder instead of pretraining anew (GridSearchCV pretrained 13 times for 4 candidates x 3 folds). The file's sizes
+    are used (here 1 head, against the default of 4); unused pretraining settings are named."""
+    import tsai_timemae.sktime as sk
+    from tsai_timemae.notices import TimeMAEWarning
+    X, y = bm[0][FEW], bm[1][FEW]
+    path = save_encoder_weights(TimeMAETransformer(**TimeMAETransformer.get_test_params()[0], random_state=0).fit(X).learn_.model,
+                                tmp_path / 'enc.pth')
+    def no_pretraining(*a, **k): raise AssertionError('pretrained although weights_path was given')
+    monkeypatch.setattr(sk, '_pretrain', no_pretraining)
+    clf = TimeMAEClassifier(weights_path=path, finetune_epochs=1, batch_size=4, random_state=0).fit(X, y)
+    assert clf.predict_proba(bm[2][:5]).shape == (5, 4) and clf.pretrain_history_ == []
+    config = clf.learn_.model.backbone.config   # the file's sizes, against the estimator's defaults (8, 64, 8, 4)
+    assert (config['window'], config['d_model'], config['n_layers'], config['n_heads']) == (4, 8, 1, 1)
+    with pytest.warns(TimeMAEWarning, match=r"weights_path=...\) loads that encoder and pretrains nothing, so alpha=0.5, "
+                                            r"X_unlabelled are not used"):
+        TimeMAEClassifier(weights_path=path, alpha=0.5, X_unlabelled=bm[2], finetune_epochs=1, batch_size=4).fit(X, y)
+    assert 'weights_path' in clone(clf).get_params()

@@ -226,6 +226,12 @@ def _with_fix(est):
                              f'at least {pad} steps, or fit with `{type(est).__name__}(window={most}, ...)` or a '
                              'smaller window' + (' (pretraining masks patches, so a series needs at least two).'
                                                  if most < n else '.')) from None
+        heads = re.match(r'd_model=(\d+) must be divisible by n_heads=(\d+)', str(e))
+        if heads and getattr(est, 'n_heads', 0) is None:  # the user left n_heads out: the 4 it became is ours
+            d = int(heads.group(1))
+            raise ValueError(f'd_model={d} must be divisible by the number of attention heads: n_heads=None pretrains '
+                             f'with 4. Pass n_heads= one of {[k for k in range(1, d + 1) if d % k == 0][:8]}, or a '
+                             'd_model divisible by 4.') from None
         fix = next((f for k, f in _SKTIME_FIXES.items() if k in str(e)), None)
         if fix is None or 'e.g. with sktime' in str(e): raise  # ours already gives a fix: one is enough
         raise ValueError(f'{e} {fix.format(name=type(est).__name__)}') from None
@@ -368,15 +374,16 @@ def _pretrain(est, X, tmp, std=None) -> Path:
 _PRETRAINING_ONLY = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'normalize_targets', 'momentum',
                      'n_decoder_layers', 'pretrain_epochs', 'lr', 'pretrain_kwargs')
 
-def _warn_unused_pretraining(est):
+def _warn_unused_pretraining(est, stacklevel: int = 3):
     "Say which pretraining settings a `weights_path` leaves unused (changed from their defaults), rather than drop them."
     defaults = inspect.signature(type(est).__init__).parameters
     unused = [f'{k}={getattr(est, k)!r}' for k in _PRETRAINING_ONLY
               if k in defaults and getattr(est, k) != defaults[k].default]
+    if getattr(est, 'X_unlabelled', None) is not None: unused.append('X_unlabelled')  # series, not a value to print
     if unused:
         timemae_warn(f'{type(est).__name__}(weights_path=...) loads that encoder and pretrains nothing, so '
                      f'{", ".join(unused)} {"is" if len(unused) == 1 else "are"} not used. Leave '
-                     f'{"it" if len(unused) == 1 else "them"} out, or drop weights_path to pretrain on X.', stacklevel=3)
+                     f'{"it" if len(unused) == 1 else "them"} out, or drop weights_path to pretrain on X.', stacklevel=stacklevel)
 
 def _changed_sizes(est) -> dict:
     """The sizes a user changed from the estimator's defaults (`TimeMAETransformer(weights_path=..., d_model=32)`):
@@ -406,7 +413,9 @@ def _learner(est, dls, weights, tmp, **kwargs):
     """A TimeMAE learner on `dls` whose encoder is loaded from `weights` (architecture read from the file, `n_heads`
     too unless the estimator gives one; `dropout` is the estimator's), or a randomly initialised one when `weights`
     is None."""
-    heads = {} if est.n_heads is None else {'n_heads': est.n_heads}  # None: the file's (it stores what it was built with)
+    # None or the estimator's default: the file's (it stores what it was built with); only a changed one must match it
+    default = inspect.signature(type(est).__init__).parameters['n_heads'].default
+    heads = {} if weights is not None and est.n_heads in (None, default) else {'n_heads': est.n_heads}
     arch = dict(dropout=est.dropout, **heads, **_changed_sizes(est)) if weights is not None else _arch(est)
     with _silent(est.verbose): return timemae_learner(dls, weights, path=tmp, **arch, **kwargs)
 
@@ -511,11 +520,26 @@ def _array_input(X, classifier: bool):
     scitype, which its conformance checks pass), and `_say_one_series` warns when one is fitted on. A 2-D tensor is
     what a 2-D array is to each: univariate series in rows to a classifier, refused by a transformer (as numpy, it
     reaches `_check_no_2d_array`), where it became univariate series while a 2-D array was refused."""
+    name = 'TimeMAEClassifier' if classifier else 'TimeMAETransformer'
+    if X is None:  # sktime passed it on to an IndexError (transform) or said only 'requires X'
+        raise ValueError(f'{name} needs X, the series: a numpy array or torch tensor [n, channels, steps], a list of '
+                         '[channels, steps] arrays, or an sktime Panel (e.g. a pd-multiindex DataFrame).')
+    if isinstance(X, (list, tuple)) and not len(X):  # an IndexError inside sktime
+        raise ValueError(f'X is an empty list: {name} has no series to read (nor their channels and length). Pass at '
+                         'least one series; an empty array [0, channels, steps] gives no rows.')
     if not classifier and isinstance(X, torch.Tensor) and X.ndim == 2: return X.detach().cpu().numpy()
     if isinstance(X, torch.Tensor) or (isinstance(X, (list, tuple)) and len(X)
                                        and all(isinstance(x, (np.ndarray, torch.Tensor)) for x in X)):
         X = _unlabelled_panel(X)  # numpy; a list's 1-D arrays become one channel each
-        return as_panel(X, 'TimeMAE', name='X') if isinstance(X, list) else X
+        if not isinstance(X, list): return X
+        try: return as_panel(X, 'TimeMAE', name='X')
+        except ValueError as e:
+            if 'different lengths' not in str(e): raise
+            # as_panel's 'call it once per length' suits inference, not a fit: the estimators' fix is padding
+            raise ValueError(f'{name}: the series in X have different lengths (or channel counts), so they do not form '
+                             'one array [samples, channels, steps]. Pad or truncate them to one length first: np.pad '
+                             'each to the longest series of the data you fit and predict on, or pass them as an sktime '
+                             f'pd-multiindex DataFrame to `PaddingTransformer(pad_length=n) * {name}(...)`.') from None
     if classifier and _plain_frame(X): return X.to_numpy()
     return X
 
@@ -575,8 +599,14 @@ class TimeMAEClassifier(BaseClassifier):
     random_state : int for identical results on every fit on the CPU (on a GPU some kernels, e.g. the backward
         pass of a gather, are not deterministic), None for fresh randomness
     verbose : show fastai's progress and the pretraining losses
-    max_seq_len : the longest series the model takes; None: 8,192 steps, or the training series' length if longer.
-        Give more to predict on series longer than those `fit` saw.
+    max_seq_len : the longest series the model takes; None: 8,192 steps, or the training series' length if longer
+        (a value shorter than the training series is raised to their length). Give more to predict on series longer
+        than those `fit` saw.
+    weights_path : None (pretrain in `fit`), or an encoder file (`save_encoder_weights`, e.g. of a fitted estimator's
+        `learn_.model`): `fit` pretrains nothing and fine-tunes that encoder, whose sizes come from the file, as
+        `TimeMAETransformer`'s. Pretrain once, then tune the fine-tuning settings (`mode`, `finetune_lr`, ...) with
+        a grid search: without it every candidate of every fold pretrains anew. The pretraining parameters and
+        `X_unlabelled` are then unused (a warning names those set)
 
     Attributes
     ----------
@@ -607,7 +637,8 @@ class TimeMAEClassifier(BaseClassifier):
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs='auto', finetune_epochs=40, batch_size=16, lr=1e-3, finetune_lr=None,
-                 X_unlabelled=None, random_state=None, verbose=False, max_seq_len=None, pretrain_kwargs=None):
+                 X_unlabelled=None, random_state=None, verbose=False, max_seq_len=None, pretrain_kwargs=None,
+                 weights_path=None):
         self.mode, self.window, self.d_model, self.n_layers, self.n_heads = mode, window, d_model, n_layers, n_heads
         self.d_ff, self.dropout, self.mask_ratio, self.vocab_size = d_ff, dropout, mask_ratio, vocab_size
         self.alpha, self.beta, self.momentum, self.n_decoder_layers = alpha, beta, momentum, n_decoder_layers
@@ -615,7 +646,7 @@ class TimeMAEClassifier(BaseClassifier):
         self.pretrain_epochs, self.finetune_epochs, self.batch_size = pretrain_epochs, finetune_epochs, batch_size
         self.lr, self.finetune_lr, self.X_unlabelled = lr, finetune_lr, X_unlabelled
         self.random_state, self.verbose, self.max_seq_len = random_state, verbose, max_seq_len
-        self.pretrain_kwargs = pretrain_kwargs
+        self.pretrain_kwargs, self.weights_path = pretrain_kwargs, weights_path
         super().__init__()
 
     def __sklearn_tags__(self): return _sklearn_tags('classifier')
@@ -630,6 +661,7 @@ class TimeMAEClassifier(BaseClassifier):
             raise ValueError(f'{type(self).__name__}.fit needs labels y, one per series in X. To learn from series '
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
+        if isinstance(y, torch.Tensor): y = y.detach().cpu().numpy()  # as X may be one (sktime has no format for either)
         self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
         X = _grouped(_array_input(X, classifier=True))
         _check_not_one_hot(y, type(self).__name__)
@@ -653,6 +685,7 @@ class TimeMAEClassifier(BaseClassifier):
         _check_random_state(self.random_state)
         _check_pretrain_epochs(self.pretrain_epochs)
         _pretrain_callback(self, _pretrain_options(self))  # TimeMAEPretrain checks its settings; it writes nothing
+        if self.weights_path is not None: _warn_unused_pretraining(self, stacklevel=4)  # the caller of fit
         arch = _arch(self)  # the architecture, built once (no data yet: a window of 8 when it is to be derived)
         # on the meta device, without weights: initialising them would draw from torch's random stream, which another
         # thread's seeded fit may be drawing from
@@ -668,13 +701,14 @@ class TimeMAEClassifier(BaseClassifier):
         X = _panel(X)  # the settings were checked in fit
         _check_finite(X, 'X', self)
         lr = self.finetune_lr if self.finetune_lr is not None else (1e-2 if self.mode == 'finelast' else self.lr)
-        pre = self._pretraining_set(X) if self.pretrain_epochs else X  # X_unlabelled serves pretraining only
+        pretrains = self.weights_path is None and bool(self.pretrain_epochs)
+        pre = self._pretraining_set(X) if pretrains else X  # X_unlabelled serves pretraining only
         std = standardize_by_channel(pre)  # one scaling: fine-tuning feeds the encoder inputs scaled as in its pretraining
         # one fit at a time (`_FITTING`): the random streams are the process's, and two fits in threads (GridSearchCV
         # with joblib's threading backend) mixed their draws
         self.pretrain_history_ = []  # stays empty without pretraining (pretrain_epochs=0)
         with _FITTING, _silent(self.verbose), _channels_said_once(X), _seeded(self.random_state), tempfile.TemporaryDirectory() as tmp:
-            weights = _pretrain(self, pre, tmp, std) if self.pretrain_epochs else None
+            weights = _pretrain(self, pre, tmp, std) if pretrains else self.weights_path
             # the vocabulary is classes_ in order: predict_proba's columns, and learn_ predicts the labels themselves
             dls = _dls(X, y, self.batch_size, tmp, std, classes=self.classes_)
             learn = _learner(self, dls, weights, tmp, freeze_encoder=self.mode == 'finelast')
@@ -698,8 +732,11 @@ class TimeMAEClassifier(BaseClassifier):
         _check_finite(Xu, 'X_unlabelled', self, fix="Impute it first, e.g. `X_unlabelled = Imputer(method='linear')"
                       ".fit_transform(X_unlabelled)` (sktime) or np.nan_to_num (a pipeline imputes X, not X_unlabelled).")
         if Xu.shape[1:] != X.shape[1:]:
+            flat = isinstance(self.X_unlabelled, (np.ndarray, torch.Tensor)) and self.X_unlabelled.ndim == 2
+            hint = (' A 2-D X_unlabelled is read as [n, steps], univariate series; for one series of '
+                    f'{X.shape[1]} channels pass X_unlabelled[None].' if flat and X.shape[1] > 1 else '')
             raise ValueError(f'X_unlabelled has series of shape (channels, steps) = {Xu.shape[1:]} but X has '
-                             f'{X.shape[1:]}. Pretraining stacks both, so they need the same channels and length.')
+                             f'{X.shape[1:]}. Pretraining stacks both, so they need the same channels and length.{hint}')
         return np.concatenate([X, Xu])
 
     def _predict_proba(self, X) -> np.ndarray:
@@ -741,7 +778,9 @@ class TimeMAETransformer(BaseTransformer):
     columns, so one series length): for classes that differ by when things happen, such as gestures (`get_embeddings`).
     `layer=k` returns encoder block `k`'s output instead of the last block's (0: the patch + position embedding; -1:
     the last block): a linear probe can read a middle block better; choose `k` on validation data, e.g. with
-    scikit-learn's `GridSearchCV` over `layer`.
+    scikit-learn's `GridSearchCV` over `layer`. Every candidate of every fold pretrains anew unless the encoder is
+    read from a file: pretrain once (`save_encoder_weights(est.learn_.model, path)` after a fit), then search with
+    `weights_path=path`.
 
     `transform` returns one row per series, indexed by the series' ids when `X` is a pandas panel (as sktime's Catch22
     and SummaryTransformer do, so features join by id), 0..n-1 for numpy input. sktime's Rocket transformers number
