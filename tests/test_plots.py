@@ -358,7 +358,18 @@ def test_mask_view_draws_from_no_shared_random_stream(pretrained, monkeypatch):
         monkeypatch.setattr(mod, 'manual_seed', refuse)
     v, again, other = mask_view(learn, X, n=3, seed=3), mask_view(learn, X, n=3, seed=3), mask_view(learn, X, n=3, seed=4)
     assert np.array_equal(v['masked'], again['masked']) and not np.array_equal(v['masked'], other['masked'])
-    assert net._eval_generator('cpu') is None or net.training
+    assert net._eval_seed is None                       # off again: training draws from torch's stream
+    # called while fixed draws are on (a validation pass, a callback): that pass's generator goes on where it was
+    x = torch.randn(4, 6, 100)
+    def eval_masks(between=lambda: None):
+        net.fixed_eval_masks(True, 7)
+        try:
+            with torch.no_grad():
+                net.eval(); first = net(x)['ids_msk']; between(); second = net(x)['ids_msk']
+        finally: net.fixed_eval_masks(False); net.train()
+        return first, second
+    plain, around = eval_masks(), eval_masks(lambda: mask_view(learn, X, n=2, seed=1))
+    assert all(torch.equal(a, b) for a, b in zip(plain, around))
 
 
 def test_show_masks_takes_a_learner_pretrained_with_the_callback_passed_to_fit(udls, tmp_path):
@@ -385,8 +396,16 @@ def test_plot_embeddings_of_unlabelled_series_and_of_an_identifier_as_labels(pre
         plot_embeddings(learn, X, classes=['a', 'b'])
     X2 = np.concatenate([X, X])
     for ids in (np.arange(len(X2)), np.array([f'id{i}' for i in range(len(X2))])):
-        with pytest.raises(ValueError, match='80 distinct labels for 80 series, more than the 50 colours.*identifier.*np.digitize.*y=None'):
+        with pytest.raises(ValueError, match='80 distinct labels for 80 series, more than the 50 colours.*identifier.*'
+                                             r'classes=sorted\(set\(y\)\).*np.digitize.*y=None'):
             plot_embeddings(learn, X2, ids)
+    # many real classes, several series each (60 shapes): drawn; so are identifiers declared classes
+    X3, shapes = np.concatenate([X, X, X]), np.repeat(np.arange(60), 2)
+    fig, ax = plot_embeddings(learn, X3, shapes, perplexity=10)
+    assert len(ax.get_legend().get_texts()) == 60
+    plt.close(fig)
+    fig, ax = plot_embeddings(learn, X2, np.arange(80), classes=list(range(80)), perplexity=10)
+    plt.close(fig)
 
 
 def test_many_classes_on_a_given_axes_keep_their_legend_inside_it(pretrained):

@@ -598,9 +598,12 @@ def test_transformer_with_a_weights_file_refuses_a_window_or_length_that_contrad
     X = bm[0][:8]
     path = save_encoder_weights(TimeMAE(6, None, **ARCH), tmp_path / 'enc.pth')
     assert TimeMAETransformer(weights_path=path, n_heads=2, window=8).fit(X).learn_.model.backbone.window == 8
-    with pytest.raises(ValueError, match=r'does not fit this model(.|\n)*window=8(.|\n)*window=10'):
+    # in the estimator's words: the learners' shape dump advised reinit=, which the estimators do not have
+    with pytest.raises(ValueError, match=r'^The encoder in weights_path was saved with window=8, and TimeMAETransformer '
+                                         r'was given window=10\. Leave window out: the file decides it\.$'):
         TimeMAETransformer(weights_path=path, n_heads=2, window=10).fit(X)
-    with pytest.raises(ValueError, match=r"does not fit this model(.|\n)*position table"):
+    with pytest.raises(ValueError, match=r'saved with max_seq_len=8192.*given max_seq_len=200\. Leave max_seq_len out.*'
+                                         'longer than its max_seq_len need an encoder pretrained with a longer one'):
         TimeMAETransformer(weights_path=path, n_heads=2, max_seq_len=200).fit(X)
 
 
@@ -918,3 +921,14 @@ def test_the_classifier_fine_tunes_an_encoder_file_without_pretraining(bm, tmp_p
                                             r"X_unlabelled are not used"):
         TimeMAEClassifier(weights_path=path, alpha=0.5, X_unlabelled=bm[2], finetune_epochs=1, batch_size=4).fit(X, y)
     assert 'weights_path' in clone(clf).get_params()
+    # lr is FineAll's fine-tuning rate without finetune_lr: used, so not named (leaving it out would change the fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', TimeMAEWarning)
+        TimeMAEClassifier(weights_path=path, lr=3e-4, finetune_epochs=1, batch_size=4).fit(X, y)
+    with pytest.warns(TimeMAEWarning, match=r'so lr=0.0003 is not used') as rec:   # reached through sktime's fit_predict
+        TimeMAEClassifier(weights_path=path, mode='finelast', lr=3e-4, finetune_epochs=1, batch_size=4).fit_predict(X, y)
+    assert [r.filename for r in rec] == [__file__]                                   # the user's line, not sktime's
+    # n_heads=None (the default) takes the file's 1 head; a given one must be the file's
+    with pytest.raises(ValueError, match=r'saved with n_heads=1, and n_heads=4 was asked for.*Leave n_heads out'):
+        TimeMAEClassifier(weights_path=path, n_heads=4, finetune_epochs=1, batch_size=4).fit(X, y)
+    assert TimeMAEClassifier().get_params()['n_heads'] is None

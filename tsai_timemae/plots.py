@@ -48,7 +48,7 @@ def _same_points(emb: np.ndarray) -> bool:
     "Every series has the same embedding (identical or constant series): scikit-learn's t-SNE divides by zero there and can crash the process."
     return len(emb) > 0 and float(np.ptp(emb, axis=0).max()) <= 1e-7 * (1. + float(np.abs(emb).max()))
 
-MAX_CLASSES = 50  # past this many, neither the colours nor the legend's entries can be told apart
+MAX_CLASSES = 50  # past this many labels, of one series each, y is likely no class label (an identifier, a count)
 
 def plot_embeddings(learn_or_model, X, y=None, perplexity: float | None = None, seed: int = 0, ax=None, title: str | None = None,
                     figsize=(5, 5), bs: int = 256, layer: int | None = None, classes=None):
@@ -81,10 +81,13 @@ def plot_embeddings(learn_or_model, X, y=None, perplexity: float | None = None, 
         raise ValueError(f'plot_embeddings colours series by class, but y holds {len(np.unique(y))} distinct fractional '
                          'values, a continuous target: one colour per value. Pass class labels, or bins of y, e.g. '
                          'np.digitize(y, np.quantile(y, [0.25, 0.5, 0.75])) for its quartiles.')
-    if (k := len(np.unique(y.astype(str) if y.dtype == object else y))) > MAX_CLASSES:
-        # whole numbers too (a count, an identifier): colours no one can tell apart, a legend longer than the figure
+    k = len(np.unique(y.astype(str) if y.dtype == object else y))
+    if classes is None and k > MAX_CLASSES and k > len(y) / 2:
+        # whole numbers too (a count, an identifier): mostly one series per value, and colours no one can tell apart.
+        # Many real classes (60 shapes) have several series each; `classes=` says they are classes
         raise ValueError(f'plot_embeddings colours series by class, but y holds {k} distinct labels for {len(y)} series, '
-                         f'more than the {MAX_CLASSES} colours it can tell apart: a continuous target or an identifier? Pass class labels, '
+                         f'more than the {MAX_CLASSES} colours it can tell apart and mostly one series each: a continuous '
+                         'target or an identifier? If they are classes, pass classes=sorted(set(y)). Otherwise pass class labels, '
                          'or bins of y, e.g. np.digitize(y, np.quantile(y, [0.25, 0.5, 0.75])) for its quartiles; '
                          'or y=None for one colour.')
     if y.dtype == object: y = y.astype(str)  # mixed numbers and text cannot be sorted into classes
@@ -159,13 +162,15 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     # the masks (and Gumbel draws) from the network's own generator started at `seed`, as a validation pass draws
     # them: seeding torch's global stream would also reseed an MPS or XPU device's, which `keep_random_state` does
     # not restore, and change a later fit's masks
+    before = getattr(net, '_eval_seed', None), getattr(net, '_eval_gen', None)  # on during a validation pass: kept
     net.fixed_eval_masks(True, seed)
     try:
         with eval_mode(net), torch.no_grad(), keep_random_state():  # `new_dl`'s draws leave the caller's streams as they were
             x = next(iter(learn.dls.valid.new_dl(X[:n], bs=len(X[:n]))))[0]   # the learner's batch transforms
             x = torch.as_tensor(x).as_subclass(torch.Tensor).to(dev)
             out = net(x)
-    finally: net.fixed_eval_masks(False)  # training draws from torch's stream again
+    finally:  # as it was: off (training draws from torch's stream), or a validation pass's generator, which goes on
+        net._eval_seed, net._eval_gen = before
     ids_msk = out['ids_msk']                                            # the pass's own mask
     bs, n_p = x.shape[0], out['rep_vis'].shape[1] + ids_msk.shape[1]
     masked = torch.zeros(bs, n_p, dtype=torch.bool, device=dev).scatter_(1, ids_msk, True)

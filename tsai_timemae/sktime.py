@@ -226,6 +226,17 @@ def _with_fix(est):
                              f'at least {pad} steps, or fit with `{type(est).__name__}(window={most}, ...)` or a '
                              'smaller window' + (' (pretraining masks patches, so a series needs at least two).'
                                                  if most < n else '.')) from None
+        saved = re.search(r'Weights were saved from: (.*)', str(e))
+        if saved and getattr(est, 'weights_path', None) is not None:
+            # the learners' advice (reinit=, from_pretrained) is not the estimators': leave the setting to the file
+            file = dict(kv.split('=', 1) for kv in saved.group(1).split(', ') if '=' in kv)
+            asked = {k: v for k, v in _changed_sizes(est).items() if k in file and str(v) != file[k]}
+            if asked:
+                raise ValueError(f'The encoder in weights_path was saved with ' + ', '.join(f'{k}={file[k]}' for k in asked)
+                                 + f', and {type(est).__name__} was given ' + ', '.join(f'{k}={v}' for k, v in asked.items())
+                                 + f'. Leave {" and ".join(asked)} out: the file decides {"it" if len(asked) == 1 else "them"}'
+                                 + (' (series longer than its max_seq_len need an encoder pretrained with a longer one).'
+                                    if 'max_seq_len' in asked else '.')) from None
         heads = re.match(r'd_model=(\d+) must be divisible by n_heads=(\d+)', str(e))
         if heads and getattr(est, 'n_heads', 0) is None:  # the user left n_heads out: the 4 it became is ours
             d = int(heads.group(1))
@@ -374,16 +385,19 @@ def _pretrain(est, X, tmp, std=None) -> Path:
 _PRETRAINING_ONLY = ('mask_ratio', 'vocab_size', 'tokenizer', 'alpha', 'beta', 'normalize_targets', 'momentum',
                      'n_decoder_layers', 'pretrain_epochs', 'lr', 'pretrain_kwargs')
 
-def _warn_unused_pretraining(est, stacklevel: int = 3):
+def _warn_unused_pretraining(est):
     "Say which pretraining settings a `weights_path` leaves unused (changed from their defaults), rather than drop them."
     defaults = inspect.signature(type(est).__init__).parameters
+    # the classifier's `lr` is also FineAll's fine-tuning rate unless `finetune_lr` is given
+    fine_tunes_with_lr = getattr(est, 'mode', None) == 'fineall' and getattr(est, 'finetune_lr', 0) is None
     unused = [f'{k}={getattr(est, k)!r}' for k in _PRETRAINING_ONLY
-              if k in defaults and getattr(est, k) != defaults[k].default]
+              if k in defaults and getattr(est, k) != defaults[k].default and not (k == 'lr' and fine_tunes_with_lr)]
     if getattr(est, 'X_unlabelled', None) is not None: unused.append('X_unlabelled')  # series, not a value to print
     if unused:
         timemae_warn(f'{type(est).__name__}(weights_path=...) loads that encoder and pretrains nothing, so '
                      f'{", ".join(unused)} {"is" if len(unused) == 1 else "are"} not used. Leave '
-                     f'{"it" if len(unused) == 1 else "them"} out, or drop weights_path to pretrain on X.', stacklevel=stacklevel)
+                     f'{"it" if len(unused) == 1 else "them"} out, or drop weights_path to pretrain on X.',
+                     stacklevel=_frames_to_user(libraries=True))  # the user's line, also through sktime's fit_predict
 
 def _changed_sizes(est) -> dict:
     """The sizes a user changed from the estimator's defaults (`TimeMAETransformer(weights_path=..., d_model=32)`):
@@ -413,9 +427,7 @@ def _learner(est, dls, weights, tmp, **kwargs):
     """A TimeMAE learner on `dls` whose encoder is loaded from `weights` (architecture read from the file, `n_heads`
     too unless the estimator gives one; `dropout` is the estimator's), or a randomly initialised one when `weights`
     is None."""
-    # None or the estimator's default: the file's (it stores what it was built with); only a changed one must match it
-    default = inspect.signature(type(est).__init__).parameters['n_heads'].default
-    heads = {} if weights is not None and est.n_heads in (None, default) else {'n_heads': est.n_heads}
+    heads = {} if est.n_heads is None else {'n_heads': est.n_heads}  # None: the file's (it stores what it was built with)
     arch = dict(dropout=est.dropout, **heads, **_changed_sizes(est)) if weights is not None else _arch(est)
     with _silent(est.verbose): return timemae_learner(dls, weights, path=tmp, **arch, **kwargs)
 
@@ -526,7 +538,7 @@ def _array_input(X, classifier: bool):
                          '[channels, steps] arrays, or an sktime Panel (e.g. a pd-multiindex DataFrame).')
     if isinstance(X, (list, tuple)) and not len(X):  # an IndexError inside sktime
         raise ValueError(f'X is an empty list: {name} has no series to read (nor their channels and length). Pass at '
-                         'least one series; an empty array [0, channels, steps] gives no rows.')
+                         'least one series' + ('.' if classifier else '; an empty array [0, channels, steps] gives no rows.'))
     if not classifier and isinstance(X, torch.Tensor) and X.ndim == 2: return X.detach().cpu().numpy()
     if isinstance(X, torch.Tensor) or (isinstance(X, (list, tuple)) and len(X)
                                        and all(isinstance(x, (np.ndarray, torch.Tensor)) for x in X)):
@@ -535,6 +547,9 @@ def _array_input(X, classifier: bool):
         try: return as_panel(X, 'TimeMAE', name='X')
         except ValueError as e:
             if 'different lengths' not in str(e): raise
+            if len(chans := sorted({x.shape[0] for x in X})) > 1:  # padding cannot help: other variables
+                raise ValueError(f'{name}: the series in X have different numbers of channels ({chans}): every series '
+                                 'needs the same variables, in the same order. Drop or fill the missing channels.') from None
             # as_panel's 'call it once per length' suits inference, not a fit: the estimators' fix is padding
             raise ValueError(f'{name}: the series in X have different lengths (or channel counts), so they do not form '
                              'one array [samples, channels, steps]. Pad or truncate them to one length first: np.pad '
@@ -577,7 +592,8 @@ class TimeMAEClassifier(BaseClassifier):
         `finelast_learner`'s `linear_probe_head`, hence its own default learning rate below)
     window, d_model, n_layers, n_heads, d_ff, dropout : the TimeMAE encoder (the paper's sizes); `window` steps make one
         patch, and a series needs at least 2 patches to be masked in pretraining; `window=None` derives it from the
-        series length (`auto_window`: `round(sqrt(length / 2))`, 8 for 128 steps)
+        series length (`auto_window`: `round(sqrt(length / 2))`, 8 for 128 steps); `n_heads=None` is 4 when `fit`
+        pretrains, and the file's with `weights_path`
     mask_ratio, vocab_size, tokenizer, alpha, beta, normalize_targets, momentum, n_decoder_layers : pretraining, as
         `TimeMAEPretrain` (its defaults: frozen k-means codes for MCC, instance-normalised MRR targets, equal weights)
     pretrain_kwargs : None or a dict of `TimeMAEPretrain`'s other options, e.g. `{'target_layers': 4}` or
@@ -604,9 +620,11 @@ class TimeMAEClassifier(BaseClassifier):
         than those `fit` saw.
     weights_path : None (pretrain in `fit`), or an encoder file (`save_encoder_weights`, e.g. of a fitted estimator's
         `learn_.model`): `fit` pretrains nothing and fine-tunes that encoder, whose sizes come from the file, as
-        `TimeMAETransformer`'s. Pretrain once, then tune the fine-tuning settings (`mode`, `finetune_lr`, ...) with
-        a grid search: without it every candidate of every fold pretrains anew. The pretraining parameters and
-        `X_unlabelled` are then unused (a warning names those set)
+        `TimeMAETransformer`'s: a `window`, `n_heads` or `max_seq_len` given, or a `d_model`, `n_layers` or `d_ff`
+        changed from its default, must be the file's. Pretrain once, then tune the fine-tuning settings (`mode`,
+        `finetune_lr`, ...) with a grid search: without it every candidate of every fold pretrains anew. The
+        pretraining parameters (but `lr`, FineAll's rate without `finetune_lr`) and `X_unlabelled` are then unused (a
+        warning names those set)
 
     Attributes
     ----------
@@ -633,7 +651,7 @@ class TimeMAEClassifier(BaseClassifier):
     """
     _tags = {**_TAGS, 'y_inner_mtype': 'numpy1D', 'capability:predict_proba': True}
 
-    def __init__(self, mode='fineall', window=None, d_model=64, n_layers=8, n_heads=4, d_ff=256, dropout=0.2,
+    def __init__(self, mode='fineall', window=None, d_model=64, n_layers=8, n_heads=None, d_ff=256, dropout=0.2,
                  mask_ratio=0.6, vocab_size=None, tokenizer='kmeans', alpha=1.0, beta=1.0, normalize_targets=True,
                  momentum=0.99, n_decoder_layers=4,
                  pretrain_epochs='auto', finetune_epochs=40, batch_size=16, lr=1e-3, finetune_lr=None,
@@ -662,7 +680,7 @@ class TimeMAEClassifier(BaseClassifier):
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
         if isinstance(y, (list, tuple)): y = np.asarray(y)  # as scikit-learn takes it; sktime's check fails on a list
         if isinstance(y, torch.Tensor): y = y.detach().cpu().numpy()  # as X may be one (sktime has no format for either)
-        self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
+        with _with_fix(self): self._check_settings()  # here, not in _fit: sktime skips _fit when y has one class
         X = _grouped(_array_input(X, classifier=True))
         _check_not_one_hot(y, type(self).__name__)
         if np.ndim(y) == 2 and np.shape(y)[1] > 1:  # sktime fits one clone per column, whose fit checks that column
@@ -685,7 +703,9 @@ class TimeMAEClassifier(BaseClassifier):
         _check_random_state(self.random_state)
         _check_pretrain_epochs(self.pretrain_epochs)
         _pretrain_callback(self, _pretrain_options(self))  # TimeMAEPretrain checks its settings; it writes nothing
-        if self.weights_path is not None: _warn_unused_pretraining(self, stacklevel=4)  # the caller of fit
+        if self.weights_path is not None:  # the file decides the sizes: it is read and checked when fine-tuning starts
+            _warn_unused_pretraining(self)
+            return
         arch = _arch(self)  # the architecture, built once (no data yet: a window of 8 when it is to be derived)
         # on the meta device, without weights: initialising them would draw from torch's random stream, which another
         # thread's seeded fit may be drawing from
@@ -734,7 +754,8 @@ class TimeMAEClassifier(BaseClassifier):
         if Xu.shape[1:] != X.shape[1:]:
             flat = isinstance(self.X_unlabelled, (np.ndarray, torch.Tensor)) and self.X_unlabelled.ndim == 2
             hint = (' A 2-D X_unlabelled is read as [n, steps], univariate series; for one series of '
-                    f'{X.shape[1]} channels pass X_unlabelled[None].' if flat and X.shape[1] > 1 else '')
+                    f'{X.shape[1]} channels pass X_unlabelled[None].' if flat and X.shape[1] > 1
+                    and self.X_unlabelled.shape[0] == X.shape[1] else '')
             raise ValueError(f'X_unlabelled has series of shape (channels, steps) = {Xu.shape[1:]} but X has '
                              f'{X.shape[1:]}. Pretraining stacks both, so they need the same channels and length.{hint}')
         return np.concatenate([X, Xu])
