@@ -858,6 +858,42 @@ def test_the_history_s_training_loss_is_the_epoch_s_mean_like_its_parts(udls, tm
     assert any(r['train_loss'] != pytest.approx(r['train_loss_smooth'], rel=1e-3) for r in cb.history[1:])
 
 
+def test_without_validation_the_tables_training_loss_is_the_mean_its_parts_and_the_saved_lines_give(udls, tmp_path):
+    """Without validation the table's `mcc` and `mrr` are the epoch's exact training means, but `train_loss` stayed
+    fastai's moving average (lagging on an epoch of 2 batches): a row did not add up, and the loss the saved-encoder
+    line quoted appeared nowhere in the table."""
+    cb = TimeMAEPretrain(target_dir=tmp_path, verbose=False, checkpoint='best', alpha=1., beta=2.)
+    learn = ts_learner(udls, TimeMAE, cbs=cb, path=tmp_path, valid_metrics=False, **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(4, 1e-3)
+    names = learn.recorder.metric_names[1:-1]
+    for values, row in zip(learn.recorder.values, cb.history):
+        shown = dict(zip(names, values))
+        assert shown['train_loss'] == pytest.approx(row['train_loss'], rel=1e-6)
+        assert shown['train_loss'] == pytest.approx(shown['mcc'] + 2 * shown['mrr'], rel=1e-5)
+    assert cb.best == pytest.approx(min(dict(zip(names, v))['train_loss'] for v in learn.recorder.values), rel=1e-6)
+
+
+def test_a_second_pretraining_into_the_same_file_says_so(udls, tmp_path):
+    """Two `TimeMAEPretrain()` of one session (comparing settings) share the default file: the first callback's
+    weights_path then named the second run's encoder, and fine-tuning "from the first" loaded the second's silently."""
+    import warnings
+    from tsai_timemae.notices import TimeMAEWarning
+    first = TimeMAEPretrain(target_dir=tmp_path, verbose=False)
+    a = ts_learner(udls, TimeMAE, cbs=first, path=tmp_path, **SMALL)
+    with a.no_bar(), a.no_logging(): a.fit(1, 1e-3)
+    second = TimeMAEPretrain(target_dir=tmp_path, verbose=False, mask_ratio=0.4)
+    b = ts_learner(udls, TimeMAE, cbs=second, path=tmp_path, **SMALL)
+    with pytest.warns(TimeMAEWarning, match=r'holds the encoder another TimeMAEPretrain of this session saved.*fname=') as rec:
+        with b.no_bar(), b.no_logging(): b.fit(2, 1e-3)
+    assert sum('another TimeMAEPretrain' in str(r.message) for r in rec) == 1 and rec[0].filename == __file__
+    with warnings.catch_warnings():                       # its own file again, or another file: nothing to say
+        warnings.simplefilter('error', TimeMAEWarning)
+        with b.no_bar(), b.no_logging(): b.fit(1, 1e-3)
+        third = TimeMAEPretrain(target_dir=tmp_path, fname='other', verbose=False)
+        c = ts_learner(udls, TimeMAE, cbs=third, path=tmp_path, **SMALL)
+        with c.no_bar(), c.no_logging(): c.fit(1, 1e-3)
+
+
 def test_summary_leaves_one_of_each_helper_and_the_callback_can_be_removed_and_given_again(udls, tmp_path):
     """fastai's `summary()` takes the trackers (the encoder's saver) off and puts them back; the pretraining callback had
     put its saver back already, so the list held it twice ("SaveEncoder" twice in the summary), and after

@@ -649,6 +649,33 @@ def test_the_scaling_check_runs_again_on_new_training_data(udls, tmp_path, basic
     assert [str(r.message) for r in rec if 'scaled otherwise' in str(r.message)]
 
 
+def test_the_scaling_warning_names_the_users_fit_and_is_not_shown_once_per_process(udls, tmp_path, basic_motions, splits):
+    """Under Python's default filter a warning shows once per place: filed under the library's own line, only the first
+    learner fine-tuned on unscaled data warned, and the next ones (FineAll after FineLast, load_learner) were silent."""
+    from tsai.data.core import TSClassification, get_ts_dls
+    w = _pretrained_file(udls, tmp_path)
+    raw = get_ts_dls(*basic_motions[:2], splits=splits, tfms=[None, TSClassification()], bs=10)
+    first, second = finelast_learner(raw, w), fineall_learner(raw, w)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter('default')
+        with first.no_bar(), first.no_logging(): first.fit(1, 1e-3)
+        with second.no_bar(), second.no_logging(): second.fit(1, 1e-3)
+    said = [r for r in rec if 'scaled otherwise' in str(r.message)]
+    assert len(said) == 2 and {r.filename for r in said} == {__file__}
+
+
+def test_a_checkpoint_without_settings_is_named_at_the_users_line(dls, tmp_path):
+    "The assumed-settings warning named transfer.py (finelast_learner) or contextlib.py (ts_learner), not the caller."
+    path = tmp_path / 'ck.pth'
+    torch.save(TimeMAE(6, None, **SMALL).state_dict(), path)                     # fastai's learn.save: no settings
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter('always')
+        finelast_learner(dls, path, **SMALL)
+        ts_learner(dls, TimeMAE, pretrained=True, weights_path=path, **SMALL)
+    said = [r for r in rec if 'stores no architecture settings' in str(r.message)]
+    assert said and {r.filename for r in said} == {__file__}
+
+
 def test_no_scaling_warning_for_few_series_of_one_class_scaled_as_in_pretraining(basic_motions):
     "Standardised with the training statistics, any few test series (or one class's alone) are scaled as pretraining's."
     from tsai_timemae.weights import input_stats, scaling_mismatch, series_stats

@@ -713,6 +713,28 @@ def _reloading_trackers(learn) -> list:
     "The learner's `SaveModelCallback`s that load their best epoch back at the end of a fit."
     return [cb for cb in learn.cbs if isinstance(cb, SaveModelCallback) and not cb.at_end and not cb.every_epoch]
 
+# encoder file -> the `SaveEncoder` that last wrote it in this process (weakly: a dropped learner lets it go)
+_WRITERS: dict = {}
+
+def _claim_file(saver) -> None:
+    """Before `saver` writes its encoder file: warn once when another live pretraining of this process wrote that file
+    (two `TimeMAEPretrain()` with the default `fname`, comparing settings). Its `weights_path` still names the file,
+    which from now on holds this run's encoder: fine-tuning from it would load this one without a word."""
+    import gc
+    import weakref
+    key = str(saver.path.resolve())
+    other = _WRITERS.get(key, lambda: None)()
+    if other is not None and other is not saver:
+        gc.collect()  # a learner re-made in a notebook cell: its old callback lives on in a reference cycle until now
+        other = _WRITERS.get(key, lambda: None)()
+    if other is not None and other is not saver and not getattr(saver, '_said_shared', False) and not getattr(saver, 'resumes', False):
+        saver._said_shared = True
+        timemae_warn(f'{saver.path} holds the encoder another TimeMAEPretrain of this session saved, and this run '
+                     'replaces it: that callback\'s weights_path names this run\'s encoder from now on. To keep both, '
+                     'give each run its own file: TimeMAEPretrain(fname=...) or target_dir=...',
+                     stacklevel=_frames_to_user(libraries=True))
+    _WRITERS[key] = weakref.ref(saver)
+
 class SaveEncoder(TrackerCallback):
     """Save the encoder (`save_encoder_weights`: the backbone's weights and its architecture, written atomically) to
     `path` after every epoch (`every_epoch=True`) or when the monitored loss improves. The monitor is the validation
@@ -784,6 +806,7 @@ class SaveEncoder(TrackerCallback):
         self.best, self.saved_epoch = val, self.epoch
         self.weights_path = self.path  # on every rank: rank 0 writes it, and `timemae_distrib_ctx` waits for that on leaving
         if rank_distrib() == 0:
+            _claim_file(self)
             save_encoder_weights(get_model(self.learn.model), self.path)
             if self.verbose and not self.every_epoch:
                 what = 'mean training loss' if self.monitor == 'train_loss' else self.monitor
@@ -976,6 +999,7 @@ class TimeMAEPretrain(Callback):
                              'target_dir= chooses the folder.')
         folder = self.target_dir or Path('models')
         self.saver = SaveEncoder(folder / f'{self.fname}.pth', checkpoint == 'last', verbose) if save_best else None
+        if self.saver is not None: self.saver.resumes = resume  # the run that wrote the file, continued: no other run's
         if resume and not save_every:
             raise ValueError(f'resume=True continues from the state file that save_every=N writes every N epochs (N at '
                              f'least 1), and save_every is {save_every!r}: pass save_every=1 or more too.')
@@ -1240,7 +1264,7 @@ class TimeMAEPretrain(Callback):
         logged['train_loss'] = float(sums['loss']) / n
         # the same on every rank; the epoch and the momentum are the same already (not averaged: they stay as they are)
         self.history.append({'epoch': self.epoch, **train, 'momentum': self.current_momentum(), **logged})
-        self._fill_columns_without_validation(rec, names, train)
+        self._fill_columns_without_validation(rec, names, {**train, 'train_loss': logged['train_loss']})
         self._check_collapse(self.history[-1]['train_rep_std'])
         self._check_diverged(self.history[-1])
 
@@ -1248,9 +1272,13 @@ class TimeMAEPretrain(Callback):
         """Without validation metrics (tsai's `valid_metrics=False` when there is no validation split) fastai's recorder
         still lists the loss parts as columns but logs no value for them: the table shows them blank and `CSVLogger`
         shifts the time into the first one. Fill them with the training epoch's values (all processes), as fastai's
-        columns hold training values when only training metrics are on; the history keeps them as `train_*` alone."""
+        columns hold training values when only training metrics are on; the history keeps them as `train_*` alone.
+        Its `train_loss` becomes the epoch's exact mean too (fastai's moving average lags on an epoch of few batches):
+        beside `mcc` and `mrr` it is their weighted sum, and the loss the saved-encoder lines quote."""
+        if rec.valid_metrics: return
+        if names[:1] == ['train_loss'] and len(rec.log) > 1: rec.log[1] = train['train_loss']
         missing = names[len(rec.log) - 1:]
-        if rec.valid_metrics or not missing or not all(n in self.parts for n in missing): return
+        if not missing or not all(n in self.parts for n in missing): return
         rec.log += [train[f'train_{n}'] for n in missing]
 
     def _check_collapse(self, spread: float):

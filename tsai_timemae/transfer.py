@@ -21,7 +21,7 @@ from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
 
 from .model import TimeMAE, _item_channels, has_labels
-from .notices import timemae_warn
+from .notices import _frames_to_user, timemae_warn
 from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, _reading_once, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
                                   check_weights_path, pack_encoder, read_encoder_file, read_input_stats,
                                   scaling_mismatch, series_stats)
@@ -164,7 +164,8 @@ class CheckInputScaling(Callback):
                      f'(channel {c}: series means around {med[0]:.4g} and deviations around {med[1]:.4g} in the first '
                      f'{len(rows)} training series here; {m0:.4g} to {m1:.4g} and {s0:.4g} to {s1:.4g} for 99% of the '
                      'pretraining series, after its batch transforms). The encoder\'s features depend on the scale: '
-                     'give the fine-tuning loaders the batch_tfms pretraining had (e.g. the same TSStandardize(by_var=True)).')
+                     'give the fine-tuning loaders the batch_tfms pretraining had (e.g. the same TSStandardize(by_var=True)).',
+                     stacklevel=_frames_to_user(libraries=True))  # the user's fit: once per line, not once per process
 
 def _watch_scaling(learn, weights_path, carry: bool):
     """With statistics in the weights file: a `CheckInputScaling` on the learner (one), and (`carry`: the encoder's

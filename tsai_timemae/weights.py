@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from fastai.torch_core import rank_distrib
-from .notices import timemae_warn
+from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
 __all__ = ['ENCODER_PREFIX', 'WRAPPER_PREFIXES', 'FORMAT_VERSION', 'CONFIG_KEY', 'ARCH_KEYS', 'TRAINING_KEYS', 'INPUT_STATS_KEY',
@@ -583,7 +583,7 @@ def warn_assumed_settings(given: dict, src) -> dict:
                      f"{', '.join(assumed)} cannot be read from its tensors: assuming "
                      f"{', '.join(f'{k}={v}' for k, v in assumed.items())}. If the encoder was built otherwise, pass "
                      f"{', '.join(f'{k}=' for k in assumed)} (encoders saved by TimeMAEPretrain or save_encoder_weights "
-                     'store them).', stacklevel=3)
+                     'store them).', stacklevel=_frames_to_user(libraries=True))  # the user's line, past fastai and tsai
     return assumed
 
 def _warn_unchecked(model: nn.Module, src):
@@ -593,7 +593,7 @@ def _warn_unchecked(model: nn.Module, src):
     timemae_warn(f'{src} stores no architecture settings (a fastai checkpoint or a plain state_dict): its tensors fit any '
                  f'head count and block order, so this model\'s {has} could not be checked against the encoder it '
                  'holds. If the encoder was built otherwise, build the model with its settings (encoders saved by '
-                 'TimeMAEPretrain or save_encoder_weights store them).', stacklevel=3)
+                 'TimeMAEPretrain or save_encoder_weights store them).', stacklevel=_frames_to_user(libraries=True))
 
 def _describe(c: dict) -> str:
     keys = ('c_in', 'window', 'd_model', 'n_layers', 'd_ff', 'max_seq_len', 'residual_gain', 'n_heads', 'pre_norm')
