@@ -8,7 +8,7 @@ does, then:
 - `basicmotions_embeddings.png`: t-SNE of the 40 test series' embeddings before and after pretraining, coloured by
   class (the same learner before and after its fit; the test labels only colour the points).
 
-    python benchmarks/plot_examples.py                     # the committed figures (100 epochs, about a minute)
+    python benchmarks/plot_examples.py                     # the committed figures (100 epochs; it prints its wall time)
     python benchmarks/plot_examples.py --epochs 1 --out /tmp/plots   # seconds
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_OUT = 'benchmarks/plots'
@@ -52,6 +53,7 @@ def draw(epochs: int = 100, seed: int = 0, out=DEFAULT_OUT, threads: int = 2) ->
     from tsai_timemae.weights import check_writable_folder, save_figure
     import tempfile
 
+    t0 = time.perf_counter()
     out = check_writable_folder(out, '--out')
     torch.set_num_threads(threads)
     Xtr, _, Xte, yte = load_basic_motions()
@@ -76,6 +78,7 @@ def draw(epochs: int = 100, seed: int = 0, out=DEFAULT_OUT, threads: int = 2) ->
         fig, _ = show_masks(learn, Xte[[0, 20]], n=2, seed=seed)
         paths.insert(0, save_figure(fig, out / FIGURES[0])); plt.close(fig)
     for p in paths: print(f'Wrote {p}')
+    print(f'{time.perf_counter() - t0:.0f} s at {threads} torch thread{"s" * (threads != 1)}')
     return paths
 
 

@@ -47,7 +47,7 @@ with warnings.catch_warnings():
     from tsai_timemae.notices import _frames_to_user, timemae_warn
     from tsai_timemae.pretrain import TimeMAEPretrain, default_pretrain_epochs
     from tsai_timemae.transfer import timemae_learner
-    from tsai_timemae.weights import non_finite_weights, save_encoder_weights
+    from tsai_timemae.weights import encoder_config, non_finite_weights, read_encoder_file, save_encoder_weights
 for _k, _v in _PANDAS_OPTIONS.items(): pd.set_option(_k, _v)
 
 # %% auto #0
@@ -226,11 +226,11 @@ def _with_fix(est):
                              f'at least {pad} steps, or fit with `{type(est).__name__}(window={most}, ...)` or a '
                              'smaller window' + (' (pretraining masks patches, so a series needs at least two).'
                                                  if most < n else '.')) from None
-        saved = re.search(r'Weights were saved from: (.*)', str(e))
-        if saved and getattr(est, 'weights_path', None) is not None:
-            # the learners' advice (reinit=, from_pretrained) is not the estimators': leave the setting to the file
-            file = dict(kv.split('=', 1) for kv in saved.group(1).split(', ') if '=' in kv)
-            asked = {k: v for k, v in _changed_sizes(est).items() if k in file and str(v) != file[k]}
+        if 'Weights were saved from:' in str(e) and getattr(est, 'weights_path', None) is not None:
+            # the learners' shape dump, whose advice (reinit=, from_pretrained) is not the estimators': the setting is
+            # the file's (read from it, not from the message)
+            file = encoder_config(*read_encoder_file(est.weights_path))
+            asked = {k: v for k, v in _changed_sizes(est).items() if k in file and v != file[k]}
             if asked:
                 raise ValueError(f'The encoder in weights_path was saved with ' + ', '.join(f'{k}={file[k]}' for k in asked)
                                  + f', and {type(est).__name__} was given ' + ', '.join(f'{k}={v}' for k, v in asked.items())
