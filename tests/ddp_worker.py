@@ -1,6 +1,10 @@
 """One process of a distributed run, launched by tests/test_distributed.py:
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR {supervised,pretrain,pretrain_tail,pretrain_novalid,same_seed}
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR MODE[,MODE...] [EPOCHS]
+
+MODE is one of supervised, pretrain, pretrain_tail, pretrain_novalid, same_seed, different_data. Several modes run one
+after another in the same processes (each from its own seed, into OUT_DIR/MODE), so the suite pays the two processes'
+start (importing tsai: about 12 s) once for all of them; a single mode writes into OUT_DIR itself.
 
 Each rank seeds itself differently (so only the distributed wrapping can make the models equal), trains a tiny
 TimeMAE on tiny synthetic data (the same data on every rank) inside `timemae_distrib_ctx`, and writes into OUT_DIR:
@@ -26,15 +30,21 @@ import numpy as np  # noqa: E402
 from fastai.torch_core import get_model, rank_distrib, set_seed  # noqa: E402
 
 
+_SAVES_LOG = []  # the file the current mode's `torch.save` targets go to
+
+
 def _log_saves(path: Path):
-    "Record where every `torch.save` of this process writes (a path, or an open file's name)."
-    save = torch.save
-    def logged(obj, f, *args, **kwargs):
-        name = getattr(f, 'name', f)
-        if isinstance(name, int): name = os.readlink(f'/proc/self/fd/{name}')  # a file opened with os.fdopen
-        with open(path, 'a') as log: print(name, file=log)
-        return save(obj, f, *args, **kwargs)
-    torch.save = logged
+    "Record where every `torch.save` of this process writes (a path, or an open file's name) into `path` from now on."
+    if not _SAVES_LOG:
+        save = torch.save
+        def logged(obj, f, *args, **kwargs):
+            name = getattr(f, 'name', f)
+            if isinstance(name, int): name = os.readlink(f'/proc/self/fd/{name}')  # a file opened with os.fdopen
+            with open(_SAVES_LOG[-1], 'a') as log: print(name, file=log)
+            return save(obj, f, *args, **kwargs)
+        torch.save = logged
+    _SAVES_LOG.append(path)
+    path.touch()
 
 
 def _rank_mean_recorder():
@@ -122,8 +132,10 @@ def main(out: Path, mode: str, epochs: int = 2):
             masks.append([t.cpu() if isinstance(t, torch.Tensor) else t for t in (out_ if isinstance(out_, tuple) else (out_,))])
             return out_
         pretrain.MASKINGS['random'] = logged
-        with open(os.devnull, 'w') as f, contextlib.redirect_stdout(f), timemae_distrib_ctx(learn):
-            learn.fit_one_cycle(1, 1e-3)
+        try:
+            with open(os.devnull, 'w') as f, contextlib.redirect_stdout(f), timemae_distrib_ctx(learn):
+                learn.fit_one_cycle(1, 1e-3)
+        finally: pretrain.MASKINGS['random'] = draw  # the modes after this one draw as before
         torch.save(masks, out / f'masks{rank}.pt')
         torch.save(_state(learn.model), out / f'final{rank}.pt')
         return
@@ -173,4 +185,7 @@ def main(out: Path, mode: str, epochs: int = 2):
 
 
 if __name__ == '__main__':
-    main(Path(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:]))
+    out, modes = Path(sys.argv[1]), sys.argv[2].split(',')
+    for mode in modes:
+        if len(modes) > 1: (out / mode).mkdir(exist_ok=True)
+        main(out / mode if len(modes) > 1 else out, mode, *map(int, sys.argv[3:]))

@@ -10,12 +10,21 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ('masking', 'ablations', 'model_size', 'pretrain_size', 'tsne')
 
 
-def analyses(*args, timeout=300):
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
-    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'analyses.py'), *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return r.stdout
+def _script(name: str):
+    "A fresh module of `benchmarks/{name}.py`, to run its `main` in this process (a subprocess spent about 10 s importing tsai)."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'{name}_script', ROOT / 'benchmarks' / f'{name}.py')
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def analyses(*args, cwd=ROOT) -> str:
+    "`python benchmarks/analyses.py *args` run from `cwd`, in this process -> what it printed."
+    import contextlib, io
+    printed = io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(printed): _script('analyses').main(list(args))
+    return printed.getvalue()
 
 
 def test_quick_analyses_write_figures_and_report(tmp_path):
@@ -143,20 +152,19 @@ def test_the_committed_reports_are_what_their_run_files_give(tmp_path):
     must be what `--report-only` makes from the committed run files (a copy of the folder, run from a copy's root)."""
     import shutil
     shutil.copytree(ROOT / 'benchmarks' / 'analyses', tmp_path / 'benchmarks' / 'analyses')
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
     for rel in ('benchmarks/analyses', 'benchmarks/analyses/BasicMotions'):
-        r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'analyses.py'), '--report-only', '--out', rel],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr[-2000:]
+        analyses('--report-only', '--out', rel, cwd=tmp_path)
         assert (tmp_path / rel / 'ANALYSES.md').read_text() == (ROOT / rel / 'ANALYSES.md').read_text(), rel
 
 
-def test_plot_examples_draws_the_figures_14_plots_shows(tmp_path):
-    "`benchmarks/plot_examples.py` regenerates the two figures the plots notebook links (1 epoch here: seconds)."
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
-    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'plot_examples.py'), '--epochs', '1', '--threads', '1',
-                        '--out', str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+def test_plot_examples_draws_the_figures_14_plots_shows(tmp_path, monkeypatch, capsys):
+    """`benchmarks/plot_examples.py` regenerates the two figures the plots notebook links (1 epoch here: seconds; in
+    this process, which has imported tsai already)."""
+    import torch
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')  # the script sets it where it is unset: not for the later tests
+    _script('plot_examples').main(['--epochs', '1', '--threads', str(torch.get_num_threads()), '--out', str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert printed.count('Wrote ') == 2 and ' s at ' in printed, printed
     for name in ('basicmotions_show_masks.png', 'basicmotions_embeddings.png'):
         png = tmp_path / name
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 10_000, name

@@ -1,5 +1,6 @@
 """Data-parallel training on two CPU processes (torchrun, gloo): every rank ends with the same model, only rank 0
-prints and writes the encoder. Each run launches tests/ddp_worker.py; each rank starts from its own seed."""
+prints and writes the encoder. The runs launch tests/ddp_worker.py (every mode that must succeed in one launch: each
+launch first imports tsai in both processes); each rank starts from its own seed."""
 import json
 import os
 import subprocess
@@ -20,13 +21,28 @@ needs_ddp = pytest.mark.skipif(
     reason='needs accelerate (pip install -e ".[dist]" in a clone) and torch.distributed with gloo')
 
 
-def _launch(out: Path, mode: str) -> dict:
-    "Run the worker on N_PROC CPU processes; return what each rank wrote."
+MODES = ('supervised', 'pretrain', 'pretrain_tail', 'pretrain_novalid', 'same_seed')  # same_seed last: it seeds alike
+
+
+def _launch(out: Path, modes: str) -> subprocess.CompletedProcess:
+    "Run the worker's `modes` (comma-separated) on N_PROC CPU processes."
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(N_PROC),
-           str(WORKER), str(out), mode, str(EPOCHS)]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=out)
+           str(WORKER), str(out), modes, str(EPOCHS)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=out)
+
+
+@pytest.fixture(scope='module')
+def ddp_runs(tmp_path_factory) -> Path:
+    "Every mode of `MODES` in one launch; each wrote into its own folder of the returned one."
+    out = tmp_path_factory.mktemp('ddp')
+    r = _launch(out, ','.join(MODES))
     assert r.returncode == 0, f'torchrun failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+    return out
+
+
+def _results(out: Path) -> dict:
+    "What each rank of one mode wrote."
     res = {}
     for rank in range(N_PROC):
         res[rank] = dict(init=torch.load(out / f'init{rank}.pt'), final=torch.load(out / f'final{rank}.pt'),
@@ -37,19 +53,18 @@ def _launch(out: Path, mode: str) -> dict:
 
 
 @pytest.fixture(scope='module')
-def supervised_run(tmp_path_factory):
-    return _launch(tmp_path_factory.mktemp('ddp_supervised'), 'supervised')
+def supervised_run(ddp_runs):
+    return _results(ddp_runs / 'supervised')
 
 
 @pytest.fixture(scope='module')
-def pretrain_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp('ddp_pretrain')
-    return out, _launch(out, 'pretrain')
+def pretrain_run(ddp_runs):
+    return ddp_runs / 'pretrain', _results(ddp_runs / 'pretrain')
 
 
 @pytest.fixture(scope='module')
-def pretrain_tail_run(tmp_path_factory):
-    return _launch(tmp_path_factory.mktemp('ddp_pretrain_tail'), 'pretrain_tail')
+def pretrain_tail_run(ddp_runs):
+    return _results(ddp_runs / 'pretrain_tail')
 
 
 def _assert_same_on_every_rank(res):
@@ -161,14 +176,10 @@ def test_pretraining_only_rank0_prints_and_writes_the_encoder(pretrain_run):
 
 
 @needs_ddp
-def test_ranks_seeded_alike_draw_their_own_masks(tmp_path):
+def test_ranks_seeded_alike_draw_their_own_masks(ddp_runs):
     """A user's script seeds every process alike (or not at all: torch's default seed is fixed), yet each rank must
     mask its share of the batch differently, or the global batch holds one mask pattern once per process."""
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(N_PROC),
-           str(WORKER), str(tmp_path), 'same_seed']
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert r.returncode == 0, f'torchrun failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+    tmp_path = ddp_runs / 'same_seed'
     masks = [torch.load(tmp_path / f'masks{rank}.pt') for rank in range(N_PROC)]
     assert len(masks[0]) == len(masks[1]) > 0
     first = [torch.cat([t.flatten().float() for t in m[0] if isinstance(t, torch.Tensor)]) for m in masks]
@@ -276,10 +287,11 @@ def test_pretraining_validation_batch_of_the_repeat_alone_is_not_counted(pretrai
 
 
 @needs_ddp
-def test_pretraining_without_a_validation_split(tmp_path):
+def test_pretraining_without_a_validation_split(ddp_runs):
     """Pretraining on every series, with no validation split, works in one process (the training loss is the monitor);
     data-parallel, fastai's DistributedDL divided by the empty validation loader's size after the first epoch."""
-    res = _launch(tmp_path, 'pretrain_novalid')
+    tmp_path = ddp_runs / 'pretrain_novalid'
+    res = _results(tmp_path)
     _assert_same_on_every_rank(res)
     assert 'training loss' in res[0]['stdout'] and 'no validation loss' in res[0]['stdout'], res[0]['stdout']
     history = res[0]['record']['history']
@@ -426,10 +438,7 @@ def test_sync_bn_is_passed_on_and_refused_on_cpu_processes(monkeypatch):
 @needs_ddp
 def test_processes_that_built_different_data_are_refused_before_training(tmp_path):
     "A split drawn without a seed differs per process: some ranks would train on others' validation series."
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(N_PROC),
-           str(WORKER), str(tmp_path), 'different_data']
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    r = _launch(tmp_path, 'different_data')
     assert r.returncode != 0 and not list(tmp_path.glob('trained*.txt'))
     assert "processes built different data: rank 1's training series are not rank 0's" in r.stderr, r.stderr[-3000:]
     assert 'random_state=0' in r.stderr
