@@ -211,17 +211,24 @@ def test_settings_are_stored_as_plain_values_and_checked_against_the_tensors(tmp
         read_encoder_weights(tmp_path / 'future.pth')
 
 
-def test_stale_temporaries_of_this_machine_are_removed_and_other_machines_left_alone(tmp_path):
-    "A dead writer's temporary on this machine goes; on a shared file system another machine's writer is never taken for dead."
+def test_stale_temporaries_of_this_machine_are_removed_and_other_machines_left_alone(tmp_path, monkeypatch):
+    """A dead writer's temporary on this machine goes; on a shared file system another machine's writer is never taken
+    for dead. One under this process's own id that this process is not writing is a dead writer's too: a restarted
+    container runs under the killed process's id (1), and its whole-state temporaries were kept for ever."""
+    from tsai_timemae import weights
     from tsai_timemae.weights import _host_tag, atomic_write
     dead = 999_999_999                                                    # no such process
     names = {'legacy': f'.w.pth.{dead}.abc123.tmp', 'here': f'.w.pth.{dead}-{_host_tag()}.abc123.tmp',
-             'elsewhere': f'.w.pth.{dead}-another-host.abc123.tmp', 'alive': f'.w.pth.{os.getpid()}-{_host_tag()}.abc123.tmp'}
+             'elsewhere': f'.w.pth.{dead}-another-host.abc123.tmp', 'alive': f'.w.pth.{os.getppid()}-{_host_tag()}.abc123.tmp',
+             'mine, dead before': f'.w.pth.{os.getpid()}-{_host_tag()}.abc123.tmp',
+             'mine, another thread writing': f'.w.pth.{os.getpid()}-{_host_tag()}.def456.tmp'}
     for n in names.values(): (tmp_path / n).write_bytes(b'half')
+    monkeypatch.setattr(weights, '_WRITING', {names['mine, another thread writing']})
     atomic_write(tmp_path / 'w.pth', lambda f: f.write(b'whole'))
     left = {p.name for p in tmp_path.iterdir()}
-    assert left == {'w.pth', names['elsewhere'], names['alive']}, left
+    assert left == {'w.pth', names['elsewhere'], names['alive'], names['mine, another thread writing']}, left
     assert (tmp_path / 'w.pth').read_bytes() == b'whole'
+    assert weights._WRITING == {names['mine, another thread writing']}  # its own temporary's name is gone again
 
 
 @pytest.mark.skipif(os.name == 'nt', reason='POSIX permissions')

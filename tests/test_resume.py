@@ -62,8 +62,9 @@ def test_resuming_with_other_settings_is_a_clear_error(udls, basic_motions, spli
         with again.no_bar(), again.no_logging(): again.fit(1, 1e-1)
     with pytest.raises(ValueError, match=r'other settings \(schedule'):   # one-cycle instead of a constant rate
         with again.no_bar(), again.no_logging(): again.fit_one_cycle(1, 1e-3)
-    from tsai.all import TSStandardize, get_ts_dls
-    other_dls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[TSStandardize(by_var=True)], bs=udls.bs + 1)
+    from tsai.all import get_ts_dls
+    from conftest import standardize_by_channel  # udls' transform, with its settings: only the batch size differs
+    other_dls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=[standardize_by_channel()], bs=udls.bs + 1)
     other_bs = ts_learner(other_dls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=True, verbose=False), **SMALL)
     with pytest.raises(ValueError, match=r"other settings \(data.bs: 10 there, 11 now\)"):
         with other_bs.no_bar(), other_bs.no_logging(): other_bs.fit(1, 1e-3)
@@ -828,3 +829,103 @@ def test_an_encoder_file_deleted_after_the_state_was_saved_is_written_again_or_n
     with again.no_bar(), again.no_logging(): again.fit(3, 1e-3, cbs=iters)
     n = len(udls.train)
     assert iters.seen == list(range(n + 1, 3 * n + 1)), iters.seen  # counted after fastai's own after_batch
+
+
+def test_a_finished_runs_encoder_file_rewritten_by_another_run_is_written_back(udls, tmp_path):
+    """Another run with the same fname (another process, or without save_every) rewrote the encoder file after a run
+    had finished: resuming that run said its encoder "is at" the file, which held the other run's. The state now
+    records the file's hash; the resumed run writes its own encoder back and warns, or says it is lost. A tracker that
+    reloads its best epoch makes the callback rewrite the file at the end of the fit: that is no other run's file."""
+    import warnings
+    from fastai.callback.tracker import SaveModelCallback
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain, TimeMAEWarning, read_encoder_weights
+    from tsai_timemae.weights import file_sha256
+    from conftest import SMALL
+
+    def learner(resume, save_every=1, **kw):
+        cb = TimeMAEPretrain(target_dir=tmp_path, save_every=save_every, resume=resume, verbose=False, **kw)
+        return ts_learner(udls, TimeMAE, cbs=cb, **SMALL), cb
+    a, cb = learner(False)
+    with a.no_bar(), a.no_logging(): a.fit(2, 1e-3)
+    mine = {k: v.clone() for k, v in a.model.backbone.state_dict().items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # in one process, the second run's first save warns about the shared file
+        b, _ = learner(False, save_every=None)
+        with b.no_bar(), b.no_logging(): b.fit(1, 1e-2)
+    again, cb = learner(True)
+    with pytest.warns(TimeMAEWarning, match=r'holds another encoder than this run saved there .*written over it\. Give each run its own'):
+        with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)       # finished: nothing trains
+    w = read_encoder_weights(cb.weights_path)
+    assert all(torch.equal(w[f'backbone.{k}'] if f'backbone.{k}' in w else w[k], v) for k, v in mine.items())
+    # checkpoint='best' whose best epoch is not the state's: the other run's file is left, and the encoder said lost
+    state_file = tmp_path / 'timemae_encoder_state.pth'
+    state = torch.load(state_file, weights_only=False)
+    torch.save({**state, 'saved_epoch': 0, 'settings': {**state['settings'], 'pretrain': state['settings']['pretrain'].replace("'checkpoint': 'last'", "'checkpoint': 'best'")}}, state_file)
+    other = tmp_path / 'timemae_encoder.pth'
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        b, _ = learner(False, save_every=None)
+        with b.no_bar(), b.no_logging(): b.fit(1, 1e-2)
+    held = file_sha256(other)
+    again, cb = learner(True, checkpoint='best')
+    with pytest.warns(TimeMAEWarning, match=r'holds another encoder than this run saved there .*, and .* cannot give it back'):
+        with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
+    assert cb.weights_path is None and file_sha256(other) == held
+    # SaveModelCallback reloads its best epoch at the end, and the encoder file is written again: the state follows
+    for f in tmp_path.glob('*.pth'): f.unlink()
+    a, cb = learner(False)
+    with a.no_bar(), a.no_logging(): a.fit(3, 1e-3, cbs=SaveModelCallback(monitor='train_loss', comp=np.greater))
+    assert torch.load(state_file, weights_only=False)['weights_sha256'] == file_sha256(cb.weights_path)
+    again, cb = learner(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', TimeMAEWarning)
+        with again.no_bar(), again.no_logging(): again.fit(3, 1e-3, cbs=SaveModelCallback(monitor='train_loss', comp=np.greater))
+
+
+def test_other_transform_settings_or_drop_last_are_refused_and_older_states_still_resume(basic_motions, splits, tmp_path):
+    """Transforms were compared by class name, so `TSStandardize(by_sample=True)` resumed a run scaled by variable (its
+    epochs before and after on other inputs), and another `drop_last` (another number of steps an epoch) resumed too."""
+    from tsai.all import TSStandardize, get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+
+    def fit(resume, tfms=(TSStandardize(by_var=True),), drop_last=True, epochs=2, stop=True):
+        dls = get_ts_dls(basic_motions[0], splits=splits, batch_tfms=list(tfms), bs=10, drop_last=drop_last)
+        learn = ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False), **SMALL)
+        with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3, cbs=[_StopAfter(0)] if stop and not resume else [])
+    fit(False)
+    with pytest.raises(ValueError, match=r"tfms.after_batch: \['TSStandardize\(.*by_sample=False.*\)'\] there, "
+                                         r"\['TSStandardize\(.*by_sample=True.*\)'\] now\).*their settings"):
+        fit(True, tfms=(TSStandardize(by_sample=True, by_var=True),))
+    with pytest.raises(ValueError, match=r'data.drop_last: True there, False now.*drop_last'):
+        fit(True, drop_last=False)
+    fit(True, tfms=(TSStandardize(by_var=True, verbose=True),))      # printing is no other run
+    # a state file written before both were checked (names only, no drop_last) resumes as before
+    for f in tmp_path.glob('*.pth'): f.unlink()
+    fit(False)
+    state_file = tmp_path / 'timemae_encoder_state.pth'
+    state = torch.load(state_file, weights_only=False)
+    s = state['settings']
+    s['tfms'] = {n: [t.split('(')[0] for t in ts] for n, ts in s['tfms'].items()}
+    s['data'].pop('drop_last')
+    torch.save(state, state_file)
+    fit(True, tfms=(TSStandardize(by_sample=True, by_var=True),), drop_last=False)
+
+
+def test_a_finished_run_asked_for_more_epochs_is_told_how_to_keep_it(udls, tmp_path):
+    "The refusal said to delete the file or pass resume=False, which throws the trained model away."
+    from tsai.all import ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    from conftest import SMALL
+    def fit(resume, epochs):
+        learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, save_every=1, resume=resume, verbose=False), **SMALL)
+        with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3)
+    fit(False, 2)
+    with pytest.raises(ValueError, match=r'n_epoch: 2 there, 3 now.* That run finished its 2 epochs: to train it further, '
+                                         r'resume it with its own call .* then call fit again'):
+        fit(True, 3)
+    state = tmp_path / 'timemae_encoder_state.pth'
+    torch.save({**torch.load(state, weights_only=False), 'epoch': 0}, state)  # an unfinished run: no such advice
+    with pytest.raises(ValueError, match=r'n_epoch: 2 there, 3 now') as e: fit(True, 3)
+    assert 'That run finished' not in str(e.value)

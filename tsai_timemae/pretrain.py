@@ -31,8 +31,8 @@ from .layers import check_switches
 from .tokenizers import (CodebookTokenizer, GumbelTokenizer, check_tokenizer, check_tokenizer_options, default_vocab_size,  # noqa: F401
                                      TOKENIZERS, make_tokenizer, raw_patches, real_steps)
 from .distributed import check_fit_inside_context, decorrelate_rank_streams, in_distributed_fit, mean_over_ranks, padded_in_batch, sum_over_ranks
-from .weights import (_load_state, atomic_torch_save, check_writable_folder, input_stats, non_finite_weights, series_stats, valid_input_stats,
-                                   save_encoder_weights)
+from .weights import (_load_state, atomic_torch_save, check_writable_folder, file_sha256, input_stats, non_finite_weights,
+                                   series_stats, valid_input_stats, save_encoder_weights)
 from .notices import _frames_to_user, timemae_warn
 
 # %% auto #0
@@ -1442,6 +1442,24 @@ def _plain(v):
     if type(v) in (list, tuple): return type(v)(_plain(x) for x in v)
     return v.item() if isinstance(v, np.generic) else v
 
+def _file_sha(saver) -> str | None:
+    "The SHA-256 of the encoder file `saver` (a `SaveEncoder`) names, if there is one: the state records which file it saved."
+    path = getattr(saver, 'weights_path', None)
+    return file_sha256(path) if path is not None and Path(path).is_file() else None
+
+def _transform_setting(t) -> str:
+    """A batch or item transform as a resumed pretraining compares it: its class and plain settings, e.g.
+    `TSStandardize(axes=(0, 2), by_sample=False, by_var=True, ...)`. By name alone, `by_sample=True` resumed a run
+    scaled `by_var` (the epochs before and after on other inputs). Fitted statistics (tensors), methods and `verbose`
+    are left out: a refit on the same series can draw another batch, and printing changes nothing."""
+    def plain(v):
+        v = _plain(v)
+        if type(v) in (tuple, list): return all(plain(x) for x in v)
+        return v is None or isinstance(v, (bool, int, float, str))
+    items = [f'{k}={_plain(v)!r}' for k, v in sorted(getattr(t, '__dict__', {}).items())
+             if not k.startswith('_') and k != 'verbose' and plain(v)]
+    return f"{type(t).__qualname__}({', '.join(items)})"
+
 def _differences(there: dict, now: dict) -> list[str]:
     """The settings that differ, one level into a dict (`opt.wd`), so that a refusal names them, not two whole dicts.
     Values compare as Python's `==` does, the pretraining settings' repr too: `alpha=1` against `alpha=1.0` is none."""
@@ -1498,8 +1516,10 @@ class PretrainCheckpoint(Callback):
     see the interrupted run's values (`SaveModelCallback` writes nothing for them: its files from the interrupted run
     hold those epochs' weights); a fit stopped early (`CancelFitException` after an epoch) still writes that
     epoch's state; trackers that change the optimizer (`ReduceLROnPlateau`) do not change it again while rows are
-    replayed. A state file written with another model, other settings, epochs, schedule, optimizer (`opt_func` as
-    chosen, with a `partial`'s arguments; the optimizer built, by its steps or torch class; weight decay), batch size, batch or item transforms (by name) or
+    replayed; fastai's `CSVLogger` gets no rows for them (`append=True` keeps the interrupted run's). The state holds
+    the interrupted fit's model only: a fit skipped whole leaves the learner's model as made. A state file written with another model, other settings, epochs, schedule, optimizer (`opt_func` as
+    chosen, with a `partial`'s arguments; the optimizer built, by its steps or torch class; weight decay), batch size,
+    `drop_last`, batch or item transforms (by class and plain settings, not fitted statistics) or
     other training or validation series (`dataset_fingerprint`) is refused, naming the difference. `TimeMAEPretrain(save_every=N, resume=...)` adds
     it; `owner` is that callback."""
     order = 70  # after the Recorder (50) and SaveEncoder (62): the state holds this epoch's history and encoder file
@@ -1513,6 +1533,7 @@ class PretrainCheckpoint(Callback):
         self._open_fit = False  # a fit began and never reached after_fit: it raised (Ctrl-C, an error), so a re-run is it again
         self._began = False  # this fit's before_fit ran here
         self._hypers = None  # the optimizer's hyper-parameters as resumed, until the skipped epochs have been replayed
+        self._state_sha = None  # the encoder file's SHA-256 as the last state this callback wrote records it
 
     def new_run(self):
         "A new learner: its fits count from one again; a callback that already trained here starts anew, not from its own file."
@@ -1529,9 +1550,9 @@ class PretrainCheckpoint(Callback):
                 # the fit's weight decay (fit(wd=) or Learner(wd=)), unless a schedule moves it
                 'opt': {'opt_func': _optimizer_choice(self.learn.opt_func), 'kind': _optimizer_kind(self.learn.opt),
                         'wd': None if 'wd' in (self._sched or ()) else [_setting_value(h.get('wd')) for h in hypers]},
-                'tfms': {n: [type(t).__qualname__ for t in getattr(getattr(tdl, n, None), 'fs', ())] for n in ('after_item', 'after_batch')},
-                'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'fingerprint': self._fingerprint[0],
-                         'valid_fingerprint': self._fingerprint[1]},
+                'tfms': {n: [_transform_setting(t) for t in getattr(getattr(tdl, n, None), 'fs', ())] for n in ('after_item', 'after_batch')},
+                'data': {'bs': dl.bs, 'n_series': len(dl.dataset), 'drop_last': bool(getattr(tdl, 'drop_last', False)),
+                         'fingerprint': self._fingerprint[0], 'valid_fingerprint': self._fingerprint[1]},
                 # fastai's GradientAccumulation: how many series a step sums (None without it)
                 'n_acc': getattr(_accumulation(self.learn), 'n_acc', None),
                 'pretrain': repr(_plain({k: getattr(o, k, None) for k in ('mask_ratio', 'tokenizer', 'n_decoder_layers', 'checkpoint')}
@@ -1574,8 +1595,8 @@ class PretrainCheckpoint(Callback):
         "With `resume=True` and a state file: resume this fit from it, skip this fit, or leave it to train anew."
         if not self.resume: return
         if not self.path.is_file():  # a first run, or a mistyped target_dir: say which, once
-            if fit_no == 1 and rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
-                print(f'resume=True, but there is no pretraining state at {self.path}: starting a new run.')
+            if fit_no == 1 and rank_distrib() == 0 and getattr(self.owner, 'verbose', True):  # the whole path: which folder
+                print(f'resume=True, but there is no pretraining state at {self.path.absolute()}: starting a new run.')
             return
         try: state = _load_state(self.path)
         except ValueError as e:
@@ -1586,15 +1607,19 @@ class PretrainCheckpoint(Callback):
         if written_by > fit_no:  # a later fit was interrupted: this one had ended, and that one will resume
             if rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
                 print(f'Resuming: {self.path} was written by fit {written_by} of this learner; fit {fit_no} had ended '
-                      'before the interruption and is skipped.')
+                      f'before the interruption and is skipped. The state holds fit {written_by}\'s model only: until '
+                      'that fit resumes, the learner\'s model is the one it was made with (code between the fits sees '
+                      'it, not what this fit had trained).')
             self._skip_fit, self.fit_no = True, fit_no
             raise CancelFitException
         mine = self._settings()
-        for key in ('fingerprint', 'valid_fingerprint'):  # an older file's, written before it was checked
+        for key in ('fingerprint', 'valid_fingerprint', 'drop_last'):  # an older file's, written before it was checked
             if key not in state['settings'].get('data', {}): mine['data'].pop(key)
         there = dict(state['settings'])
         for key in ('opt', 'tfms', 'n_acc'):
             if key not in there: mine.pop(key)
+        if 'tfms' in there and not any('(' in t for ts in there['tfms'].values() for t in ts):  # names only before 2026-12-07
+            mine['tfms'] = {n: [t.split('(', 1)[0] for t in ts] for n, ts in mine['tfms'].items()}
         if state.get('world_size', 1) > 1 and 'tfms' in there and not any(there['tfms'].values()):
             there.pop('tfms'); mine.pop('tfms', None)  # written through DistributedDL before 2026-12-07: no transforms listed
         if 'opt' in there and 'opt' in mine:  # records of earlier versions: compare what both hold
@@ -1602,10 +1627,15 @@ class PretrainCheckpoint(Callback):
             elif 'kind' not in there['opt']: mine['opt'].pop('kind')
         if differences := _differences(there, mine):  # by value: alpha=1 resumes a run of alpha=1.0
             what = '; '.join(differences)
+            more = ''
+            if state['epoch'] == there.get('n_epoch', 0) - 1 and {d.split(':')[0].split('.')[0] for d in differences} <= {'n_epoch', 'schedule'}:
+                more = (f' That run finished its {there["n_epoch"]} epochs: to train it further, resume it with its own '
+                        f'call ({there["n_epoch"]} epochs and the schedule as before: nothing trains, its model is loaded), '
+                        'then call fit again for the new epochs.')
             raise ValueError(f'{self.path} was written by a run with other settings ({what}). '
                              'Resume with the same model, TimeMAEPretrain settings, number of epochs, learning rate, '
-                             'optimizer (opt_func, wd) and data (the same series, batch size, transforms), or delete the file '
-                             '(or pass resume=False) to start a new run.')
+                             'optimizer (opt_func, wd) and data (the same series, batch size, drop_last, transforms and '
+                             'their settings), or delete the file (or pass resume=False) to start a new run.' + more)
         get_model(self.learn.model).load_state_dict(state['model'])
         if (kept := valid_input_stats(state.get('input_stats'))) is not None:  # an encoder file written back below stores them
             get_model(self.learn.model).backbone.input_stats = kept
@@ -1625,7 +1655,10 @@ class PretrainCheckpoint(Callback):
                 self.owner.saver._train_losses = dict(state.get('train_losses', {}))  # the replayed epochs' mean losses
                 self.owner.saver.diverged_at = state.get('diverged_at')  # the epoch the interrupted run diverged at
                 self.owner.saver.saved_epoch = state.get('saved_epoch')  # the epoch the encoder file holds
-                self._encoder_file_back(self.owner.saver, state['epoch'], 'saved_epoch' in state)
+                # a finished run's file must still be the one its state names: another run of the same fname rewrites it
+                finished = state['epoch'] == self.learn.n_epoch - 1
+                self._encoder_file_back(self.owner.saver, state['epoch'], 'saved_epoch' in state,
+                                        state.get('weights_sha256') if finished else None)
         # fastai counts iterations from 0 in every fit, and the skipped epochs run none: a logger that steps by it
         # (TensorBoard) would write the resumed epochs over the first ones
         self.learn.train_iter = state.get('train_iter', (state['epoch'] + 1) * len(self.learn.dls.train))
@@ -1638,25 +1671,34 @@ class PretrainCheckpoint(Callback):
             decorrelate_rank_streams()  # every rank got rank 0's saved streams: ranks above 0 move off them again
         self.start = state['epoch'] + 1
         if rank_distrib() == 0 and getattr(self.owner, 'verbose', True):
-            print(f'Resuming pretraining from {self.path}: {self.start} of {self.learn.n_epoch} epochs done.')
+            print(f'Resuming pretraining from {self.path.absolute()}: {self.start} of {self.learn.n_epoch} epochs done.')
 
-    def _encoder_file_back(self, saver, epoch: int, knows_epoch: bool = True):
+    def _encoder_file_back(self, saver, epoch: int, knows_epoch: bool = True, sha256: str | None = None):
         """The state names an encoder file that is gone: a Ctrl-C after the last state was saved, and the file deleted
         (the demo deletes its part-trained one), or a folder copied without it. When the resumed model is the encoder
         that file held (checkpoint='last', or 'best' whose best epoch is the state's), it is written again. When it is
         not (the best epoch was an earlier one; pretraining diverged after the file's epoch), that encoder is lost:
         a warning says so (rank 0), and the epochs still to train save anew. `knows_epoch`: the state records the
         epoch the file held (`saved_epoch`); an older one's is taken as its own epoch for checkpoint='last' when the
-        run never diverged."""
+        run never diverged. `sha256`: the file's hash as the state recorded it (a finished run's); a file that no
+        longer has it was written by another run with the same `fname`, and counts as gone (the message says so)."""
         lost = saver.weights_path
-        if lost is None or Path(lost).is_file(): return
+        if lost is None: return
+        replaced = Path(lost).is_file() and sha256 is not None and file_sha256(lost) != sha256
+        if Path(lost).is_file() and not replaced: return
+        gone = ('holds another encoder than this run saved there (another run with the same fname has written it '
+                'since)' if replaced else 'is missing')
         diverged = getattr(saver, 'diverged_at', None)
         # the file's epoch was saved, so its weights were finite, even after an earlier epoch's NaN validation loss
         if saver.saved_epoch == epoch if knows_epoch else (saver.every_epoch and diverged is None):
             saver.weights_path = saver.path
             if rank_distrib() == 0:
                 save_encoder_weights(get_model(self.learn.model), saver.path)
-                if getattr(self.owner, 'verbose', True):
+                if replaced:  # the other run's encoder is overwritten: said even when quiet
+                    timemae_warn(f'The encoder file {lost} {gone}: the resumed encoder (epoch {epoch}) is written over '
+                                 'it. Give each run its own TimeMAEPretrain(fname=...) to keep both.',
+                                 stacklevel=_frames_to_user(libraries=True))
+                elif getattr(self.owner, 'verbose', True):
                     print(f'The encoder file {lost} is missing: the resumed encoder (epoch {epoch}) is written to {saver.path}.')
             return
         held, saver.best, saver.weights_path, saver.saved_epoch = saver.saved_epoch, math.inf, None, None
@@ -1665,7 +1707,7 @@ class PretrainCheckpoint(Callback):
                if diverged is not None and (held is None or diverged > held) else
                f"it held {'epoch ' + str(held) if held is not None else 'the epoch of the lowest loss'}, and "
                f'the state holds the model of epoch {epoch} only')
-        timemae_warn(f'The encoder file {lost} is missing, and {self.path} cannot give it back ({why}): that encoder '
+        timemae_warn(f'The encoder file {lost} {gone}, and {self.path} cannot give it back ({why}): that encoder '
                      'is lost. The epochs still to train save one again as the callback saves, and when none remain '
                      'no encoder file is written (cb.weights_path is None). Save the resumed encoder with '
                      'save_encoder_weights(learn.model, path), or pretrain again with resume=False.',
@@ -1712,11 +1754,22 @@ class PretrainCheckpoint(Callback):
 
     def after_fit(self):
         if self._outside_training(): return
+        self._note_encoder_rewrite()
         if self._began: self._open_fit = False  # not when a callback before this one cancelled the fit before it began
         self._began = False
         self._restore_recorder()  # a fit stopped during its skipped epochs (a tracker replaying them) never reached it
         self._restore_hypers()
         self._restore_logger()
+
+    def _note_encoder_rewrite(self):
+        """`SaveEncoder` writes the encoder file again at the end of a fit whose tracker reloaded its best epoch: the
+        state written after the last epoch then names the file by the hash it had before, and resuming the finished
+        run would take the file for another run's. The state records the file's new hash (rank 0, which writes both)."""
+        if self._written is None or rank_distrib() != 0 or not self.path.is_file(): return
+        if (sha := _file_sha(getattr(self.owner, 'saver', None))) == self._state_sha: return
+        state = _load_state(self.path)
+        state['weights_sha256'] = self._state_sha = sha
+        atomic_torch_save(state, self.path)
 
     def _restore_hypers(self):
         """The optimizer's hyper-parameters as resumed. fastai's trackers see the skipped epochs' rows again, and
@@ -1756,4 +1809,6 @@ class PretrainCheckpoint(Callback):
                            'diverged_at': getattr(saver, 'diverged_at', None),
                            'recorder': _recorder_state(self.learn.recorder),
                            'scaler': scaler.state_dict() if (scaler := getattr(self.learn, 'scaler', None)) is not None else None,
-                           'weights_path': str(saver.weights_path) if saver and saver.weights_path else None}, self.path)
+                           'weights_path': str(saver.weights_path) if saver and saver.weights_path else None,
+                           'weights_sha256': (sha := _file_sha(saver))}, self.path)
+        self._state_sha = sha

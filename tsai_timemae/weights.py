@@ -61,6 +61,8 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OSError): return True  # someone else's process: leave its file alone
     return True
 
+_WRITING: set[str] = set()  # the temporary files' names this process is writing now (`atomic_write`)
+
 def _host_tag() -> str:
     "This machine's name as it goes into a temporary file's name (letters, digits and '-')."
     return re.sub(r'[^A-Za-z0-9-]', '-', socket.gethostname()) or 'host'
@@ -69,12 +71,16 @@ def remove_stale_temporaries(path) -> list[Path]:
     """Delete the temporary files that writes of `path` by processes no longer running left behind (a process killed
     mid-write cannot clean up after itself). Returns what was deleted. A temporary file's name carries its writer's
     process id and machine name: on a shared file system, another machine's writer is never taken for a dead one
-    (its process id means nothing here). Names without a machine (older versions) count as this machine's."""
+    (its process id means nothing here). Names without a machine (older versions) count as this machine's. One with
+    this process's own id that this process is not writing now is a dead writer's too: a restarted container often
+    runs the new process under the killed one's id (1, as its first process)."""
     path, gone = Path(path), []
     name = _temporary_stem(path)
     for tmp in path.parent.glob(f'.{glob.escape(name)}.*.tmp'):
         m = re.fullmatch(rf'\.{re.escape(name)}\.(\d+)(?:-([A-Za-z0-9-]+))?\.[^.]+\.tmp', tmp.name)
-        if m and m.group(2) in (None, _host_tag()) and not _pid_alive(int(m.group(1))):
+        if not (m and m.group(2) in (None, _host_tag())): continue
+        pid = int(m.group(1))
+        if (tmp.name not in _WRITING) if pid == os.getpid() else not _pid_alive(pid):
             tmp.unlink(missing_ok=True); gone.append(tmp)
     return gone
 
@@ -92,8 +98,10 @@ def _new_temporary(path: Path) -> tuple[int, str]:
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0)  # as mkstemp: 'w+b' works too
     for _ in range(100):
         tmp = path.parent / f'.{_temporary_stem(path)}.{os.getpid()}-{_host_tag()}.{secrets.token_hex(6)}.tmp'
+        _WRITING.add(tmp.name)  # before it exists: another thread's clean-up must never take it for a dead writer's
         try: return os.open(tmp, flags, 0o666), str(tmp)
-        except FileExistsError: continue
+        except FileExistsError: _WRITING.discard(tmp.name)
+        except BaseException: _WRITING.discard(tmp.name); raise
     raise FileExistsError(f'Could not create a temporary file beside {path}.')
 
 _NAME_MAX = 255  # bytes in one file name, on the file systems torch runs on
@@ -143,6 +151,7 @@ def atomic_write(path, write, mode: str = 'wb') -> Path:
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)
         raise
+    finally: _WRITING.discard(Path(tmp).name)
     _fsync_folder(path.parent)
     return given  # the path as passed (a link stays the link)
 
