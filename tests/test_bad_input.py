@@ -273,6 +273,15 @@ def test_bench_finds_sktimes_bundled_data_sets_without_timemae_data(tmp_path, mo
     assert find_dataset('BasicMotions') == (path, 'ts')
 
 
+def _copy_a_committed_result(out_dir):
+    "One committed `timemae bench` result file, copied under `out_dir/results` (a report needs at least one)."
+    import shutil
+    from pathlib import Path
+    src = sorted((Path(__file__).resolve().parent.parent / 'benchmarks' / 'results').glob('*/*_seed0.json'))[0]
+    (out_dir / 'results' / src.parent.name).mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, out_dir / 'results' / src.parent.name / src.name)
+
+
 def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_path, monkeypatch, capsys):
     from tsai_timemae.cli import main
     monkeypatch.chdir(tmp_path)
@@ -289,6 +298,9 @@ def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_p
     assert main(['bench', '--report-only', '--report', 'ours.md']) == 2        # no ./benchmarks: nothing to report
     assert '--out-dir benchmarks does not exist' in capsys.readouterr().err and not (tmp_path / 'ours.md').exists()
     (tmp_path / 'benchmarks').mkdir()
+    assert main(['bench', '--report-only', '--report', 'ours.md']) == 2        # a folder of no results: nothing either
+    assert '--out-dir benchmarks holds no result files' in capsys.readouterr().err and not (tmp_path / 'ours.md').exists()
+    _copy_a_committed_result(tmp_path / 'benchmarks')
     assert main(['bench', '--report-only', '--report', 'ours.md']) is None and (tmp_path / 'ours.md').is_file()
     assert main(['bench', '--report-only', '--report', 'ours.md']) is None    # its own report: regenerated
     assert main(['probe', '--report-only', '--out-dir', 'no_such_probe']) == 2
@@ -690,6 +702,36 @@ def test_an_interrupted_bench_with_overwrite_says_to_go_on_without_it(tmp_path, 
     assert main(['bench', 'BasicMotions']) == 130
     err = capsys.readouterr().err
     assert 'the same command goes on from there' in err and '--overwrite' not in err
+
+
+def test_bench_and_probe_refuse_what_they_would_ignore_or_mislabel(tmp_path, monkeypatch, capsys):
+    """--root beside data sets given only as paths went unused yet into the report's commands; --quick with both epoch
+    options gave full-length runs marked (quick); --every at or above the epochs probed nothing in between;
+    --report-only on a folder without runs (the other command's) wrote an empty report and exited 0; an interrupted
+    bench did not say how to get the report of the runs it kept."""
+    import tsai_timemae.bench as bench
+    import tsai_timemae.probe as probe
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    def must_not_run(*a, **k): raise AssertionError('ran')
+    monkeypatch.setattr(bench, 'run_benchmark', must_not_run)
+    for command in (['bench', 'data/mine.npz', '--root', 'typo'], ['probe', 'data/mine.npz', '--root', 'typo']):
+        assert main(command) == 2, command
+        assert '--root is the folder data set names are looked up in' in capsys.readouterr().err
+    assert main(['bench', 'BasicMotions', '--quick', '--pretrain-epochs', '5', '--finetune-epochs', '5']) == 2
+    assert 'full-length runs marked (quick)' in capsys.readouterr().err
+    assert main(['probe', 'BasicMotions', '--epochs', '2', '--every', '2', '--out-dir', 'p']) == 2
+    assert 'every=2 probes no epoch between the start and the end of 2 epochs' in capsys.readouterr().err
+    (tmp_path / 'benchmarks').mkdir()
+    assert main(['probe', '--report-only', '--out-dir', 'benchmarks']) == 2
+    assert 'holds no probe runs' in capsys.readouterr().err and list((tmp_path / 'benchmarks').iterdir()) == []
+    def interrupted(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(bench, 'run_benchmark', interrupted)
+    assert main(['bench', 'BasicMotions', '--out-dir', 'b']) == 130
+    assert 'timemae bench --report-only --out-dir b --report BENCHMARKS.md` writes it' in capsys.readouterr().err
+    monkeypatch.setattr(probe, 'run_probes', must_not_run)
+    with pytest.raises(AssertionError, match='ran'):                  # with a name among them, --root is used
+        main(['probe', 'BasicMotions', 'data/mine.npz', '--root', 'typo', '--out-dir', 'p'])
 
 
 def test_a_wrong_prediction_is_not_matched_through_the_number_another_class_shares():

@@ -187,9 +187,12 @@ def test_mean_and_std_over_seeds(bench_run, tmp_path):
     assert '(mixed settings across seeds)' in text and bench.MIXED_NOTE in text   # its one command cannot remake both
 
 
-def test_report_without_results_and_from_the_cli(tmp_path):
+def test_report_without_results_and_from_the_cli(tmp_path, capsys):
     from tsai_timemae.cli import main
-    main(['bench', '--report-only', '--out-dir', str(tmp_path), '--report', str(tmp_path / 'B.md')])
+    # the command refuses a folder of no results (a report of nothing, exit 0, hid a wrong --out-dir); the library writes it
+    assert main(['bench', '--report-only', '--out-dir', str(tmp_path), '--report', str(tmp_path / 'B.md')]) == 2
+    assert 'holds no result files' in capsys.readouterr().err and not (tmp_path / 'B.md').exists()
+    write_report(tmp_path, tmp_path / 'B.md')
     text = (tmp_path / 'B.md').read_text()
     assert 'No result files yet' in text and '## Coverage' in text and '## Speed and memory' not in text
     (tmp_path / 'results' / 'X').mkdir(parents=True)

@@ -106,7 +106,8 @@ def test_the_report_reads_the_same_from_migrated_files(tmp_path):
     # (session 47), and the pretraining table keeps UWave's two pretrainings apart (seed 0 on train + valid inputs,
     # seed 1 on train: one row of '2 seeds' before, session 49), and the label protocol's epochs are the rows' own and the
     # coverage table says a command meeting results of other settings is refused (session 55), and both protocols say
-    # that an epoch drops the last partial batch, and the label protocol how round() counts (session 65)
+    # that an epoch drops the last partial batch, and the label protocol how round() counts (session 65), and the
+    # header names the command that rewrites the page without running anything (session 68)
     assert text == (FIXTURES / 'REPORT.md').read_text()
     assert '| timemae_fineall_gumbel (changed: pretrain_inputs=train) | 1 |' in text   # made before the setting existed
 

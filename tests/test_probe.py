@@ -713,3 +713,35 @@ def test_the_probe_reads_convergence_from_the_fitted_models_not_by_swapping_the_
     ours = [m for m in shown if 'stopped at MAX_ITER = 1 iterations' in m]
     assert len(ours) == 2 and '(1 fit(s))' in ours[0] and '(3 fit(s))' in ours[1], shown
     assert not [c for c in calls if 'tsai_timemae' in c], calls
+
+
+def test_a_later_data_sets_window_is_refused_before_the_first_data_set_runs(tmp_path, monkeypatch, capsys):
+    "`timemae probe A B --arch window=W` pretrained and probed A, then refused B's window: the checks run first now."
+    import tsai_timemae.probe as probe
+    from tsai_timemae.cli import main
+    rng = np.random.default_rng(0)
+    y = np.array(['a', 'b'] * 12)
+    np.savez(tmp_path / 'short.npz', X_train=rng.normal(size=(24, 2, 20)).astype(np.float32), y_train=y,
+             X_test=rng.normal(size=(8, 2, 20)).astype(np.float32), y_test=y[:8])
+    def must_not_run(*a, **k): raise AssertionError('ran')
+    monkeypatch.setattr(probe, '_pretrain_learner', must_not_run)
+    out = tmp_path / 'p'
+    assert main(['probe', 'BasicMotions', str(tmp_path / 'short.npz'), '--arch', 'window=20', '--epochs', '1',
+                 '--out-dir', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert 'window of 20' in err and not list(out.glob('*/*/seed*.json')), err
+
+
+def test_regenerate_commands_name_the_default_folder_however_it_is_spelled(tmp_path, monkeypatch):
+    "`--out-dir benchmarks/probe/` (a trailing slash) or its absolute path put `--out-dir ...` into all 74 commands."
+    import json
+    from pathlib import Path
+    from tsai_timemae.bench import command_path
+    from tsai_timemae.probe import probe_command
+    run = json.loads(next((Path(__file__).resolve().parent.parent / 'benchmarks' / 'probe').glob('*/*/seed0.json')).read_text())
+    monkeypatch.chdir(tmp_path)
+    assert command_path('benchmarks/probe/') == command_path(tmp_path / 'benchmarks' / 'probe') == 'benchmarks/probe'
+    assert command_path('/elsewhere/runs/') == '/elsewhere/runs'
+    commands = {probe_command([run], where) for where in (None, 'benchmarks/probe', 'benchmarks/probe/', tmp_path / 'benchmarks' / 'probe')}
+    assert len(commands) == 1 and '--out-dir' not in commands.pop()
+    assert probe_command([run], tmp_path / 'mine').endswith(' --out-dir mine')

@@ -683,8 +683,9 @@ def padded_clf(pad_length):
 
 def report_of_other_results(c):
     "A report generated from ./benchmarks, then --report-only from a misspelt and from a scratch results folder."
-    (c.tmp / 'benchmarks' / 'results').mkdir(parents=True)
-    (c.tmp / 'scratch' / 'results').mkdir(parents=True)
+    from test_bad_input import _copy_a_committed_result  # a folder of no results is refused before this is checked
+    _copy_a_committed_result(c.tmp / 'benchmarks')
+    _copy_a_committed_result(c.tmp / 'scratch')
     assert cli('bench', '--report-only')[0] == 0
     before = (c.tmp / 'BENCHMARKS.md').read_text()
     typo, scratch = cli('bench', '--report-only', '--out-dir', 'benchsmarks'), cli('bench', '--report-only', '--out-dir', 'scratch')

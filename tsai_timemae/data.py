@@ -28,9 +28,9 @@ __all__ = ['DATA_ENV', 'REPO_ROOT', 'NPY_KEYS', 'VALID_ALIASES', 'ALIASES', 'SKT
            'default_data_root', 'TSDataset', 'data_fingerprint', 'check_arrays', 'check_labels_present', 'check_finite',
            'read_tstcc_pt', 'ts_header', 'declared_class_labels', 'ts_series_lengths', 'check_ts_targets',
            'numeric_label_key', 'unify_label_spellings', 'check_declared_labels', 'read_ts_files', 'read_numpy',
-           'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'find_dataset', 'available_datasets',
-           'sktime_bundled_folder', 'warn_if_saved_channels_last', 'load_dataset', 'check_label_fraction',
-           'check_per_class', 'label_subset', 'standardize_by_channel']
+           'split_train_valid', 'recording_groups', 'shared_recording_fraction', 'given_as_path', 'find_dataset',
+           'available_datasets', 'sktime_bundled_folder', 'warn_if_saved_channels_last', 'load_dataset',
+           'check_label_fraction', 'check_per_class', 'label_subset', 'standardize_by_channel']
 
 # %% ../nbs/10_data.ipynb #481c35a1
 DATA_ENV = 'TIMEMAE_DATA'
@@ -458,6 +458,14 @@ def _format_of(folder: Path, name: str):
     if (folder / f'{name}_TRAIN.ts').is_file() or list(folder.glob('*_TRAIN.ts')): return 'ts'
     if (folder / 'X_train.npy').is_file(): return 'npy'
     return None
+
+def given_as_path(name_or_path) -> bool:
+    """Whether `find_dataset` reads `name_or_path` as a path (a .npz file, a folder given with a separator, or a
+    data set folder here) rather than a name to look up under `root`: a command given only paths uses no `--root`."""
+    p = Path(name_or_path).expanduser()
+    if p.is_absolute() or any(sep in str(name_or_path) for sep in ('/', os.sep, '~')): return True
+    if p.suffix == '.npz' and p.is_file(): return True
+    return p.is_dir() and _format_of(p, p.name) is not None
 
 def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     """`(path, format)` of a data set given by name (under `root`, then among sktime's bundled copies) or by path; a

@@ -397,7 +397,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
               bs: int | None = None, sched: str = 'one_cycle', every: int | None = None, tag: str | None = None,
               out_dir=None, force: bool = False, untrained_only: bool = False, folds: int = CV_FOLDS, root=None,
               verbose: bool = True, pretrain_fraction: float | None = None, on_encoder=None,
-              by_recording: bool = False, unseen: bool = False, augment=None, wd: float | None = None) -> dict:
+              by_recording: bool = False, unseen: bool = False, augment=None, wd: float | None = None,
+              check_only: bool = False) -> dict | None:
     """Pretrain a TimeMAE encoder on `dataset`'s training + validation inputs and probe it -> the run's record.
 
     `dataset`: a name or path for `load_dataset`, or a loaded `TSDataset` (anything with `name`, `X_train`,
@@ -409,7 +410,8 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     recordings (`'rec<folds>'`, for windows cut with overlap, such as HAR's); `unseen` pretrains one encoder per
     fold without that fold's series and scores the probe on them (`'unseen<folds>'`, series new to the encoder);
     `augment` names tsai augmentations of the pretraining batches (`AUGMENTATIONS`; the probe reads plain series);
-    `wd` is the pretraining's weight decay (None: fastai's default, 0.01, decoupled as in AdamW)."""
+    `wd` is the pretraining's weight decay (None: fastai's default, 0.01, decoupled as in AdamW); `check_only` runs
+    the checks that need no training (settings, window, tag, a kept run of other settings) and returns None."""
     from tsai_timemae.bench import environment, package_versions, write_json_atomic
     from tsai_timemae.data import check_finite, data_fingerprint, load_dataset
 
@@ -428,6 +430,9 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
         epochs = None
     elif epochs is None or epochs < 1: raise ValueError(f'epochs must be at least 1, got {epochs}.')
     if every is not None and every < 1: raise ValueError(f'every must be at least 1 epoch, got {every}.')
+    if every is not None and epochs is not None and every >= epochs:  # the start and the end are probed anyway
+        raise ValueError(f'every={every} probes no epoch between the start and the end of {epochs} epochs (both are '
+                         f'probed anyway): pass a number below {epochs} (--every), or leave it out.')
     if pretrain_fraction is not None:
         if untrained_only: raise ValueError('pretrain_fraction is for pretraining runs, not untrained_only ones.')
         if not 0 < pretrain_fraction <= 1: raise ValueError(f'pretrain_fraction must be in (0, 1], got {pretrain_fraction}.')
@@ -470,8 +475,10 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     path = probe_path(out_dir, ds.name, tag, seed) if out_dir is not None else None
     log = (lambda msg: print(f'[{tag}] {ds.name} seed {seed}: {msg}', flush=True)) if verbose else (lambda msg: None)
     if path is not None and (old := _check_existing(path, settings, force, (ds.name, data_fingerprint(ds, PROBED)))) is not None:
+        if check_only: return None
         log(f'skipped, {path} exists with the same settings (--force to redo)')
         return old
+    if check_only: return None
 
     t0 = time.perf_counter()
     X = np.concatenate([ds.X_train, ds.X_valid]).astype(np.float32, copy=False)  # inputs only: no labels, no test
@@ -685,7 +692,8 @@ def probe_command(runs, out_dir=None) -> str:
     if r.get('by_recording'): parts.append('--by-recording')
     if r.get('unseen'): parts.append('--unseen')
     if r.get('augment'): parts += ['--augment', *r['augment']]
-    if out_dir is not None and str(out_dir) != DEFAULT_OUT_DIR: parts += ['--out-dir', _shell_quote(str(out_dir))]
+    from tsai_timemae.bench import command_path
+    if out_dir is not None and (where := command_path(out_dir)) != DEFAULT_OUT_DIR: parts += ['--out-dir', _shell_quote(where)]
     return ' '.join(parts)
 
 def _moved_defaults(r: dict) -> dict:
@@ -834,6 +842,8 @@ def run_probes(datasets, seeds=(0,), out_dir=DEFAULT_OUT_DIR, **kwargs) -> list[
     render_probe_report(load_probe_runs(out_dir), out_dir)  # a run file it cannot read: now, not after the first run
     datasets, seeds = list(dict.fromkeys(datasets)), list(dict.fromkeys(seeds))  # a name given twice runs once
     for d in datasets: find_dataset(d, kwargs.get('root'))  # a misspelt last name: an error now, not after the others
+    if len(datasets) > 1:  # a window too long for a later data set, or its kept run of other settings: before any run
+        for d in datasets: run_probe(d, seed=seeds[0], out_dir=out_dir, check_only=True, **kwargs)
     records = []
     for d in datasets:
         for seed in seeds:
@@ -905,8 +915,18 @@ def run(args):
         if not Path(args.out_dir).is_dir():  # a misspelt folder would be created, with a report of no runs
             raise ValueError(f'--out-dir {args.out_dir} does not exist, so there are no runs to report: check its '
                              f'spelling, or run `timemae probe <data set> --out-dir {args.out_dir}` first.')
+        check_probe_report_writable(args.out_dir)  # someone else's PROBE.md there: named first
+        if not any(Path(args.out_dir).glob('*/*/seed*.json')):  # e.g. the bench's folder: a report of nothing, exit 0
+            raise ValueError(f'--out-dir {args.out_dir} holds no probe runs (<data set>/<tag>/seed<k>.json), so there is '
+                             f'nothing to report: pass the folder `timemae probe` wrote them to (default '
+                             f'{DEFAULT_OUT_DIR}), or run `timemae probe <data set> --out-dir {args.out_dir}` first.')
         print(f'Wrote {write_probe_report(args.out_dir)}')
         return
+    from tsai_timemae.data import given_as_path
+    if args.root is not None and args.datasets and all(given_as_path(d) for d in args.datasets):  # recorded, unused
+        raise ValueError(f'--root is the folder data set names are looked up in, but every data set here is a path '
+                         f'({", ".join(args.datasets)}), so --root {args.root} would be unused (and written into the '
+                         'report\'s commands): drop it.')
     if args.untrained_only: refuse_unused(args, add_args, PRETRAIN_OPTIONS, '--untrained-only pretrains nothing')
     if args.threads:
         import torch
