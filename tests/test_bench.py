@@ -187,6 +187,25 @@ def test_mean_and_std_over_seeds(bench_run, tmp_path):
     assert '(mixed settings across seeds)' in text and bench.MIXED_NOTE in text   # its one command cannot remake both
 
 
+@needs_uea
+def test_times_of_seeds_run_at_other_thread_counts_or_devices_are_said_so(bench_run, tmp_path):
+    "A row's mean time mixed runs at 1 and 2 torch threads without a word; the section named the first run's device only."
+    out, _ = bench_run
+    r = json.loads(result_path(out, 'BasicMotions', 'inceptiontimeplus', 0).read_text())
+    for seed in (0, 1):
+        r2 = copy.deepcopy(r)
+        r2['seed'] = seed
+        write_json_atomic(r2, result_path(tmp_path, 'BasicMotions', 'inceptiontimeplus', seed))
+    text = render_report(tmp_path, tmp_path / 'B.md')
+    assert '¹' not in text and f"Device: {r['env']['device']}." in text
+    r2['env']['torch_threads'], r2['env']['device'] = r['env']['torch_threads'] + 1, 'cuda:0'
+    write_json_atomic(r2, result_path(tmp_path, 'BasicMotions', 'inceptiontimeplus', 1))
+    text = render_report(tmp_path, tmp_path / 'B.md')
+    (row,) = [l for l in text.splitlines() if l.startswith('| inceptiontimeplus')]
+    assert row.count(' ¹') == 1 and 'Times averaged over seeds run at different numbers of torch threads' in text, row
+    assert f"Devices: {', '.join(sorted(['cuda:0', r['env']['device']]))} (each run's in its result file)." in text
+
+
 def test_report_without_results_and_from_the_cli(tmp_path, capsys):
     from tsai_timemae.cli import main
     # the command refuses a folder of no results (a report of nothing, exit 0, hid a wrong --out-dir); the library writes it

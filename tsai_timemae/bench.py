@@ -1355,6 +1355,9 @@ def summarize(records) -> list[dict]:
                      'bs': s['bs'], 'quick': any(r['quick'] for r in rs),
                      'train_wall_s': float(np.mean([r['train_wall_s'] for r in rs])), 'pretrain_wall_s': float(np.mean(pre)) if pre else None,
                      'peak_rss_mb': max(r['peak_rss_mb'] for r in rs), 'device': rs[0]['env']['device'],
+                     # the seeds' own: a mean time over runs at 1 and 2 threads is said so in the report
+                     'torch_threads': sorted({r['env']['torch_threads'] for r in rs if r['env'].get('torch_threads') is not None}),
+                     'devices': sorted({str(r['env']['device']) for r in rs}),
                      'mixed_configs': len({json.dumps([comparable_settings(r['settings']), r['quick']], sort_keys=True,
                                                       default=str) for r in rs}) > 1,
                      'overrides': run_overrides(rs[0]), 'unused': unused_overrides(rs[0]), 'data': rs[0]['data'], 'settings': s,
@@ -1660,11 +1663,24 @@ def _data_flag(row, rows) -> str:
 MIXED_NOTE = ('Rows marked *mixed settings across seeds* ran their seeds with different settings: the command runs every '
               'seed with the first seed\'s, so it does not remake those rows (their result files give each seed\'s).')
 
+def _devices_text(rows) -> str:
+    "The device the section's runs used: one, or each of them when runs of the section differ (the first alone hid it)."
+    devices = sorted({d for r in rows for d in (r.get('devices') or [str(r['device'])])})
+    return f'Device: {devices[0]}.' if len(devices) == 1 else f"Devices: {', '.join(devices)} (each run's in its result file)."
+
+def _threads_note(rows) -> str:
+    "A sentence for the rows whose seeds ran at different numbers of torch threads: their mean time mixes them."
+    mixed = sorted({n for r in rows if len(r.get('torch_threads') or ()) > 1 for n in r['torch_threads']})
+    if not mixed: return ''
+    return (f" ¹ Times averaged over seeds run at different numbers of torch threads ({', '.join(map(str, mixed))}; "
+            "each run's in its result file): not comparable with the other rows'.")
+
 def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
     d = rows[0]['data']
     lines = [f'### {dataset}', '',
              f"{d['n_train']} train, {d['n_valid']} validation ({d['valid_from']}), {d['n_test']} test series; "
-             f"{d['c_in']} channel{'s' * (d['c_in'] != 1)}, length {d['seq_len']}, {d['n_classes']} classes. Device: {rows[0]['device']}.", '',
+             f"{d['c_in']} channel{'s' * (d['c_in'] != 1)}, length {d['seq_len']}, {d['n_classes']} classes. "
+             + _devices_text(rows), '',
              '| method | seeds | accuracy % | macro-F1 % | pretrain epochs | finetune epochs | batch | train s | pretrain s | peak RSS MB |',
              '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
@@ -1674,13 +1690,15 @@ def _dataset_section(dataset, rows, plots, where: str = '') -> list[str]:
         flag += ' (mixed settings across seeds)' if r['mixed_configs'] else ''
         flag += '' if r.get('reproduced', True) else " (other settings than its command runs today: see its result files)"
         flag += _data_flag(r, rows)
-        pre_s = f"{r['pretrain_wall_s']:.0f}" if r['pretrain_wall_s'] is not None else '–'
+        mark = ' ¹' if len(r.get('torch_threads') or ()) > 1 else ''  # seeds run at different numbers of threads
+        pre_s = f"{r['pretrain_wall_s']:.0f}{mark}" if r['pretrain_wall_s'] is not None else '–'
         lines.append(f"| {r['method']}{flag} | {','.join(map(str, r['seeds']))} | {_fmt(r['acc_mean'], r['acc_std'])} | "
                      f"{_fmt(r['f1_mean'], r['f1_std'])} | {r['pretrain_epochs'] if r['pretrain_epochs'] is not None else '–'} | "
-                     f"{'–' if r['finetune_epochs'] is None else r['finetune_epochs']} | {r['bs']} | {r['train_wall_s']:.0f} | {pre_s} | {r['peak_rss_mb']:.0f} |")
+                     f"{'–' if r['finetune_epochs'] is None else r['finetune_epochs']} | {r['bs']} | {r['train_wall_s']:.0f}{mark} | {pre_s} | {r['peak_rss_mb']:.0f} |")
     lines += ['', 'Seconds are wall time per run (mean over seeds) on a shared machine: fine-tuning / supervised training, '
               'and the pretraining it used (run once per seed, shared by FineLast and FineAll). Peak RSS is the largest '
-              'resident memory sampled during a run of that method.', '', 'Regenerate with one command (it resumes: delete a '
+              'resident memory sampled during a run of that method.'
+              + _threads_note(rows), '', 'Regenerate with one command (it resumes: delete a '
               'result file, or pass `--overwrite`, to redo it; the methods run with different epoch budgets, one '
               '`timemae bench` call per budget):', '', *_one_command(_commands(dataset, rows, where)), '']
     extra = {k: v for r in rows for k, v in _unexplained(r).items()
