@@ -187,5 +187,8 @@ def main(out: Path, mode: str, epochs: int = 2):
 if __name__ == '__main__':
     out, modes = Path(sys.argv[1]), sys.argv[2].split(',')
     for mode in modes:
-        if len(modes) > 1: (out / mode).mkdir(exist_ok=True)
-        main(out / mode if len(modes) > 1 else out, mode, *map(int, sys.argv[3:]))
+        where = out / mode if len(modes) > 1 else out
+        where.mkdir(exist_ok=True)
+        print(f"[ddp_worker] rank {os.environ.get('RANK', '?')}: mode {mode}", file=sys.stderr, flush=True)  # names a failure
+        main(where, mode, *map(int, sys.argv[3:]))
+        (where / f"done{os.environ.get('RANK', 0)}").touch()  # this mode finished on this rank

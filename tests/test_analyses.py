@@ -22,8 +22,11 @@ def _script(name: str):
 def analyses(*args, cwd=ROOT) -> str:
     "`python benchmarks/analyses.py *args` run from `cwd`, in this process -> what it printed."
     import contextlib, io
-    printed = io.StringIO()
-    with contextlib.chdir(cwd), contextlib.redirect_stdout(printed): _script('analyses').main(list(args))
+    printed, before = io.StringIO(), os.getcwd()
+    os.chdir(cwd)  # (contextlib.chdir is Python 3.11's; the project supports 3.10)
+    try:
+        with contextlib.redirect_stdout(printed): _script('analyses').main(list(args))
+    finally: os.chdir(before)
     return printed.getvalue()
 
 

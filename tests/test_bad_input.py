@@ -713,13 +713,15 @@ def test_bench_and_probe_refuse_what_they_would_ignore_or_mislabel(tmp_path, mon
     import tsai_timemae.probe as probe
     from tsai_timemae.cli import main
     monkeypatch.chdir(tmp_path)
+    real_run = bench.run_benchmark
     def must_not_run(*a, **k): raise AssertionError('ran')
     monkeypatch.setattr(bench, 'run_benchmark', must_not_run)
     for command in (['bench', 'data/mine.npz', '--root', 'typo'], ['probe', 'data/mine.npz', '--root', 'typo']):
         assert main(command) == 2, command
         assert '--root is the folder data set names are looked up in' in capsys.readouterr().err
+    monkeypatch.setattr(bench, 'run_benchmark', real_run)          # it refuses before anything runs
     assert main(['bench', 'BasicMotions', '--quick', '--pretrain-epochs', '5', '--finetune-epochs', '5']) == 2
-    assert 'full-length runs marked (quick)' in capsys.readouterr().err
+    assert 'runs of the epochs given, marked (quick)' in capsys.readouterr().err
     assert main(['probe', 'BasicMotions', '--epochs', '2', '--every', '2', '--out-dir', 'p']) == 2
     assert 'every=2 probes no epoch between the start and the end of 2 epochs' in capsys.readouterr().err
     (tmp_path / 'benchmarks').mkdir()
@@ -727,11 +729,17 @@ def test_bench_and_probe_refuse_what_they_would_ignore_or_mislabel(tmp_path, mon
     assert 'holds no probe runs' in capsys.readouterr().err and list((tmp_path / 'benchmarks').iterdir()) == []
     def interrupted(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(bench, 'run_benchmark', interrupted)
-    assert main(['bench', 'BasicMotions', '--out-dir', 'b']) == 130
-    assert 'timemae bench --report-only --out-dir b --report BENCHMARKS.md` writes it' in capsys.readouterr().err
+    assert main(['bench', 'BasicMotions', '--out-dir', 'my runs']) == 130
+    assert '--report-only' not in capsys.readouterr().err               # no run kept: that command would be refused
+    _copy_a_committed_result(tmp_path / 'my runs')
+    assert main(['bench', 'BasicMotions', '--out-dir', 'my runs']) == 130
+    assert "timemae bench --report-only --out-dir 'my runs' --report BENCHMARKS.md` writes it" in capsys.readouterr().err
     monkeypatch.setattr(probe, 'run_probes', must_not_run)
-    with pytest.raises(AssertionError, match='ran'):                  # with a name among them, --root is used
-        main(['probe', 'BasicMotions', 'data/mine.npz', '--root', 'typo', '--out-dir', 'p'])
+    for names in (['BasicMotions', 'data/mine.npz'], ['UEA/BasicMotions']):  # a name among them: --root is used
+        with pytest.raises(AssertionError, match='ran'):
+            main(['probe', *names, '--root', 'typo', '--out-dir', 'p'])
+    with pytest.raises(ValueError, match=r'runs of the epochs given, marked \(quick\)'):   # the library refuses it too
+        real_run(['BasicMotions'], quick=True, pretrain_epochs=1, finetune_epochs=1, out_dir='q', report=None)
 
 
 def test_a_wrong_prediction_is_not_matched_through_the_number_another_class_shares():

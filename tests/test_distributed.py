@@ -37,7 +37,9 @@ def ddp_runs(tmp_path_factory) -> Path:
     "Every mode of `MODES` in one launch; each wrote into its own folder of the returned one."
     out = tmp_path_factory.mktemp('ddp')
     r = _launch(out, ','.join(MODES))
-    assert r.returncode == 0, f'torchrun failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}'
+    failed = next((m for m in MODES if not all((out / m / f'done{k}').is_file() for k in range(N_PROC))), None)
+    assert r.returncode == 0, (f'torchrun failed ({r.returncode}) in mode {failed} (the modes before it finished):\n'
+                               f'{r.stdout[-3000:]}\n{r.stderr[-6000:]}')
     return out
 
 

@@ -745,3 +745,16 @@ def test_regenerate_commands_name_the_default_folder_however_it_is_spelled(tmp_p
     commands = {probe_command([run], where) for where in (None, 'benchmarks/probe', 'benchmarks/probe/', tmp_path / 'benchmarks' / 'probe')}
     assert len(commands) == 1 and '--out-dir' not in commands.pop()
     assert probe_command([run], tmp_path / 'mine').endswith(' --out-dir mine')
+
+
+def test_a_folder_reached_through_a_link_is_named_as_the_shell_names_it(tmp_path, monkeypatch):
+    "`$PWD/benchmarks` under a linked folder kept its absolute path: the process's folder is the link's target."
+    import os
+    from tsai_timemae.bench import command_path
+    (tmp_path / 'real').mkdir()
+    os.symlink(tmp_path / 'real', tmp_path / 'link')
+    monkeypatch.chdir(tmp_path / 'link')
+    monkeypatch.setenv('PWD', str(tmp_path / 'link'))
+    assert command_path(tmp_path / 'link' / 'benchmarks') == command_path(tmp_path / 'real' / 'benchmarks') == 'benchmarks'
+    monkeypatch.setenv('PWD', str(tmp_path))  # a folder the process has left: not taken for this one
+    assert command_path(tmp_path / 'real' / 'benchmarks') == 'benchmarks'

@@ -831,15 +831,16 @@ def test_an_encoder_file_deleted_after_the_state_was_saved_is_written_again_or_n
     assert iters.seen == list(range(n + 1, 3 * n + 1)), iters.seen  # counted after fastai's own after_batch
 
 
-def test_a_finished_runs_encoder_file_rewritten_by_another_run_is_written_back(udls, tmp_path):
+def test_a_finished_runs_encoder_file_changed_since_is_left_alone_and_said(udls, tmp_path):
     """Another run with the same fname (another process, or without save_every) rewrote the encoder file after a run
     had finished: resuming that run said its encoder "is at" the file, which held the other run's. The state now
-    records the file's hash; the resumed run writes its own encoder back and warns, or says it is lost. A tracker that
-    reloads its best epoch makes the callback rewrite the file at the end of the fit: that is no other run's file."""
+    records the file's hash: a file changed since (another run's, or one the user saved there by hand) is left as it
+    is, a warning says so, and weights_path is None. A tracker that reloads its best epoch makes the callback rewrite
+    the file at the end of the fit: that is this run's own file, and resuming says nothing."""
     import warnings
     from fastai.callback.tracker import SaveModelCallback
     from tsai.all import ts_learner
-    from tsai_timemae.all import TimeMAE, TimeMAEPretrain, TimeMAEWarning, read_encoder_weights
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain, TimeMAEWarning
     from tsai_timemae.weights import file_sha256
     from conftest import SMALL
 
@@ -848,39 +849,27 @@ def test_a_finished_runs_encoder_file_rewritten_by_another_run_is_written_back(u
         return ts_learner(udls, TimeMAE, cbs=cb, **SMALL), cb
     a, cb = learner(False)
     with a.no_bar(), a.no_logging(): a.fit(2, 1e-3)
-    mine = {k: v.clone() for k, v in a.model.backbone.state_dict().items()}
+    other = cb.weights_path
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # in one process, the second run's first save warns about the shared file
         b, _ = learner(False, save_every=None)
         with b.no_bar(), b.no_logging(): b.fit(1, 1e-2)
-    again, cb = learner(True)
-    with pytest.warns(TimeMAEWarning, match=r'holds another encoder than this run saved there .*written over it\. Give each run its own'):
-        with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)       # finished: nothing trains
-    w = read_encoder_weights(cb.weights_path)
-    assert all(torch.equal(w[f'backbone.{k}'] if f'backbone.{k}' in w else w[k], v) for k, v in mine.items())
-    # checkpoint='best' whose best epoch is not the state's: the other run's file is left, and the encoder said lost
-    state_file = tmp_path / 'timemae_encoder_state.pth'
-    state = torch.load(state_file, weights_only=False)
-    torch.save({**state, 'saved_epoch': 0, 'settings': {**state['settings'], 'pretrain': state['settings']['pretrain'].replace("'checkpoint': 'last'", "'checkpoint': 'best'")}}, state_file)
-    other = tmp_path / 'timemae_encoder.pth'
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        b, _ = learner(False, save_every=None)
-        with b.no_bar(), b.no_logging(): b.fit(1, 1e-2)
     held = file_sha256(other)
-    again, cb = learner(True, checkpoint='best')
-    with pytest.warns(TimeMAEWarning, match=r'holds another encoder than this run saved there .*, and .* cannot give it back'):
-        with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)
-    assert cb.weights_path is None and file_sha256(other) == held
+    again, cb = learner(True)
+    with pytest.warns(TimeMAEWarning, match=r'has changed since this run saved it .*left as it is, and cb.weights_path is None'):
+        with again.no_bar(), again.no_logging(): again.fit(2, 1e-3)       # finished: nothing trains
+    assert cb.weights_path is None and file_sha256(other) == held       # never written over
     # SaveModelCallback reloads its best epoch at the end, and the encoder file is written again: the state follows
     for f in tmp_path.glob('*.pth'): f.unlink()
     a, cb = learner(False)
     with a.no_bar(), a.no_logging(): a.fit(3, 1e-3, cbs=SaveModelCallback(monitor='train_loss', comp=np.greater))
+    state_file = tmp_path / 'timemae_encoder_state.pth'
     assert torch.load(state_file, weights_only=False)['weights_sha256'] == file_sha256(cb.weights_path)
     again, cb = learner(True)
     with warnings.catch_warnings():
         warnings.simplefilter('error', TimeMAEWarning)
         with again.no_bar(), again.no_logging(): again.fit(3, 1e-3, cbs=SaveModelCallback(monitor='train_loss', comp=np.greater))
+    assert cb.weights_path is not None
 
 
 def test_other_transform_settings_or_drop_last_are_refused_and_older_states_still_resume(basic_motions, splits, tmp_path):
@@ -901,6 +890,18 @@ def test_other_transform_settings_or_drop_last_are_refused_and_older_states_stil
     with pytest.raises(ValueError, match=r'data.drop_last: True there, False now.*drop_last'):
         fit(True, drop_last=False)
     fit(True, tfms=(TSStandardize(by_var=True, verbose=True),))      # printing is no other run
+    # a random transform draws whether to act on every batch (fastai's `do`): no setting, so the run resumes
+    from tsai.data.transforms import TSMagScale
+    for f in tmp_path.glob('*.pth'): f.unlink()
+    tfms = (TSStandardize(by_var=True), TSMagScale(0.5, p=0.5))
+    fit(False, tfms=tfms)
+    for do in (True, False):
+        tfms[1].do = do
+        fit(True, tfms=tfms, stop=False)
+        for f in tmp_path.glob('*.pth'): f.unlink()
+        fit(False, tfms=tfms)
+    with pytest.raises(ValueError, match=r"TSMagScale\(.*p=0.5.*\)'\] there, \[.*TSMagScale\(.*p=0.9.*\)'\] now"):
+        fit(True, tfms=(TSStandardize(by_var=True), TSMagScale(0.5, p=0.9)))
     # a state file written before both were checked (names only, no drop_last) resumes as before
     for f in tmp_path.glob('*.pth'): f.unlink()
     fit(False)

@@ -1089,6 +1089,11 @@ def run_benchmark(datasets, methods=METHODS, seeds=(0, 1, 2), tokenizers=None, r
         if t not in TOKENIZERS: raise ValueError(f'tokenizer must be one of {TOKENIZERS}, got {t!r}.')
     _plan(methods, tokenizers or (DEFAULTS['tokenizer'],))  # an unknown method: an error before any data is read
     paths = []
+    if quick and overrides.get('pretrain_epochs') is not None and overrides.get('finetune_epochs') is not None:
+        raise ValueError(f'--quick (quick=True) only sets {QUICK["pretrain_epochs"]} pretraining and '
+                         f'{QUICK["finetune_epochs"]} fine-tuning epochs, and --pretrain-epochs and --finetune-epochs '
+                         '(pretrain_epochs=, finetune_epochs=) both replace them: the runs would be runs of the epochs '
+                         'given, marked (quick) in the report. Drop --quick, or one of the two.')
     for name in datasets: find_dataset(name, root)  # a misspelt last name: an error now, not after the others' runs
     # the folders last: they are made here, and a run refused above leaves none behind
     if report: check_report_writable(report, out_dir)  # before hours of runs, not after
@@ -1718,9 +1723,13 @@ def command_path(path) -> str:
     current folder when inside it. `--out-dir benchmarks/probe/` or `$PWD/benchmarks` changed every command of a
     report (the second to this machine's absolute path), though they name the default folder."""
     p = os.path.normpath(os.fspath(path))
-    if os.path.isabs(p):
-        here = os.path.abspath(os.getcwd())
-        if os.path.commonpath([p, here]) == here: p = os.path.relpath(p, here)
+    if os.path.isabs(p):  # the folder as the shell names it ($PWD, through a link) or as the system does
+        pwd = os.environ.get('PWD')  # only where it is this folder (a process that changed folder keeps the old one)
+        shell = [pwd] if pwd and os.path.realpath(pwd) == os.path.realpath(os.getcwd()) else []
+        for here in dict.fromkeys([*shell, os.getcwd()]):
+            try: inside = os.path.commonpath([p, here]) == here
+            except ValueError: continue  # another drive (Windows)
+            if inside: return os.path.relpath(p, here).replace(os.sep, '/')
     return p.replace(os.sep, '/')
 
 def render_report(out_dir, report) -> str:
@@ -1997,10 +2006,6 @@ def run(args):
         raise ValueError(f'--root is the folder data set names are looked up in, but every data set here is a path '
                          f'({", ".join(args.datasets)}), so --root {args.root} would be unused (and written into the '
                          'report\'s commands): drop it.')
-    if args.quick and args.pretrain_epochs is not None and args.finetune_epochs is not None:
-        raise ValueError(f'--quick only sets {QUICK["pretrain_epochs"]} pretraining and {QUICK["finetune_epochs"]} '
-                         'fine-tuning epochs, and --pretrain-epochs and --finetune-epochs both replace them: the runs '
-                         'would be full-length runs marked (quick) in the report. Drop --quick, or one of the two.')
     refuse_options_no_method_uses(args)
     overrides = {k: v for k, v in (('pretrain_epochs', args.pretrain_epochs), ('finetune_epochs', args.finetune_epochs),
                                    ('bs', args.bs), ('window', args.window), ('pretrain_lr', args.pretrain_lr),

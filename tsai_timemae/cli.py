@@ -254,9 +254,13 @@ def main(argv=None):
             tail = (f'; the runs that finished are kept. The same command without --{redo[0]} goes on from there, but '
                     f'keeps the earlier results of runs --{redo[0]} had not reached yet: to redo those too, give '
                     f'--{redo[0]} again with only the seeds and data sets it had not reached.')
-        if args.command == 'bench' and not getattr(args, 'report_only', False):  # it writes the report at its end
-            tail += (f' The report was not rewritten: `timemae bench --report-only --out-dir {args.out_dir} --report '
-                     f'{args.report}` writes it from the runs kept so far.')
+        if args.command == 'bench' and not getattr(args, 'report_only', False) and any(
+                (Path(args.out_dir) / 'results').glob('*/*_seed*.json')):  # it writes the report at its end
+            import shlex
+            from tsai_timemae.bench import command_path
+            tail += (f' The report was not rewritten: `timemae bench --report-only --out-dir '
+                     f'{shlex.quote(command_path(args.out_dir))} --report {shlex.quote(command_path(args.report))}` '
+                     'writes it from the runs kept so far.')
         print(f'timemae {args.command}: interrupted{tail}', file=sys.stderr)
         return 130
 

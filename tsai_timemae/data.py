@@ -462,10 +462,9 @@ def _format_of(folder: Path, name: str):
 def given_as_path(name_or_path) -> bool:
     """Whether `find_dataset` reads `name_or_path` as a path (a .npz file, a folder given with a separator, or a
     data set folder here) rather than a name to look up under `root`: a command given only paths uses no `--root`."""
-    p = Path(name_or_path).expanduser()
-    if p.is_absolute() or any(sep in str(name_or_path) for sep in ('/', os.sep, '~')): return True
-    if p.suffix == '.npz' and p.is_file(): return True
-    return p.is_dir() and _format_of(p, p.name) is not None
+    p, text = Path(name_or_path).expanduser(), str(name_or_path)
+    if p.is_absolute() or p.suffix == '.npz' or text.startswith(('./', '../', '~', '.' + os.sep, '..' + os.sep)): return True
+    return p.is_dir() and _format_of(p, p.name) is not None  # `UEA/Epilepsy` not here is a name looked up under root
 
 def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     """`(path, format)` of a data set given by name (under `root`, then among sktime's bundled copies) or by path; a

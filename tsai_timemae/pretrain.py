@@ -1448,16 +1448,26 @@ def _file_sha(saver) -> str | None:
     return file_sha256(path) if path is not None and Path(path).is_file() else None
 
 def _transform_setting(t) -> str:
-    """A batch or item transform as a resumed pretraining compares it: its class and plain settings, e.g.
-    `TSStandardize(axes=(0, 2), by_sample=False, by_var=True, ...)`. By name alone, `by_sample=True` resumed a run
-    scaled `by_var` (the epochs before and after on other inputs). Fitted statistics (tensors), methods and `verbose`
-    are left out: a refit on the same series can draw another batch, and printing changes nothing."""
+    """A batch or item transform as a resumed pretraining compares it: its class and the plain values of its
+    constructor's arguments, e.g. `TSStandardize(by_sample=False, by_var=True, ...)`. By name alone,
+    `by_sample=True` resumed a run scaled `by_var` (the epochs before and after on other inputs). Only constructor
+    arguments: a random transform's per-batch draw (`do`) is no setting. Left out too: fitted statistics (tensors),
+    unset ones (None), callables and `verbose` (a refit on the same series can draw another batch; printing changes
+    nothing)."""
+    import inspect
     def plain(v):
         v = _plain(v)
         if type(v) in (tuple, list): return all(plain(x) for x in v)
-        return v is None or isinstance(v, (bool, int, float, str))
-    items = [f'{k}={_plain(v)!r}' for k, v in sorted(getattr(t, '__dict__', {}).items())
-             if not k.startswith('_') and k != 'verbose' and plain(v)]
+        return isinstance(v, (bool, int, float, str))
+    names = []
+    for c in type(t).__mro__:
+        if '__init__' not in vars(c): continue
+        try: params = inspect.signature(vars(c)['__init__']).parameters.values()
+        except (TypeError, ValueError): continue
+        names += [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in ('self', 'verbose')]
+    absent = object()
+    values = {k: getattr(t, k, absent) for k in dict.fromkeys(names)}
+    items = [f'{k}={_plain(v)!r}' for k, v in sorted(values.items()) if v is not absent and plain(v)]
     return f"{type(t).__qualname__}({', '.join(items)})"
 
 def _differences(there: dict, now: dict) -> list[str]:
@@ -1681,24 +1691,26 @@ class PretrainCheckpoint(Callback):
         a warning says so (rank 0), and the epochs still to train save anew. `knows_epoch`: the state records the
         epoch the file held (`saved_epoch`); an older one's is taken as its own epoch for checkpoint='last' when the
         run never diverged. `sha256`: the file's hash as the state recorded it (a finished run's); a file that no
-        longer has it was written by another run with the same `fname`, and counts as gone (the message says so)."""
+        longer has it is another run's or a hand-saved one: left as it is, with a warning, and `weights_path` None."""
         lost = saver.weights_path
         if lost is None: return
-        replaced = Path(lost).is_file() and sha256 is not None and file_sha256(lost) != sha256
-        if Path(lost).is_file() and not replaced: return
-        gone = ('holds another encoder than this run saved there (another run with the same fname has written it '
-                'since)' if replaced else 'is missing')
+        if Path(lost).is_file():
+            if sha256 is None or file_sha256(lost) == sha256: return
+            # not this run's encoder any more: another run's, or one saved there by hand. Left as it is (never written over)
+            saver.best, saver.weights_path, saver.saved_epoch = math.inf, None, None
+            if rank_distrib() == 0:
+                timemae_warn(f'The encoder file {lost} has changed since this run saved it (another run with the same '
+                             'fname, or a save by hand): it is left as it is, and cb.weights_path is None (no file holds '
+                             "this run's encoder). Save the resumed encoder with save_encoder_weights(learn.model, path); "
+                             'give each run its own TimeMAEPretrain(fname=...).', stacklevel=_frames_to_user(libraries=True))
+            return
         diverged = getattr(saver, 'diverged_at', None)
         # the file's epoch was saved, so its weights were finite, even after an earlier epoch's NaN validation loss
         if saver.saved_epoch == epoch if knows_epoch else (saver.every_epoch and diverged is None):
             saver.weights_path = saver.path
             if rank_distrib() == 0:
                 save_encoder_weights(get_model(self.learn.model), saver.path)
-                if replaced:  # the other run's encoder is overwritten: said even when quiet
-                    timemae_warn(f'The encoder file {lost} {gone}: the resumed encoder (epoch {epoch}) is written over '
-                                 'it. Give each run its own TimeMAEPretrain(fname=...) to keep both.',
-                                 stacklevel=_frames_to_user(libraries=True))
-                elif getattr(self.owner, 'verbose', True):
+                if getattr(self.owner, 'verbose', True):
                     print(f'The encoder file {lost} is missing: the resumed encoder (epoch {epoch}) is written to {saver.path}.')
             return
         held, saver.best, saver.weights_path, saver.saved_epoch = saver.saved_epoch, math.inf, None, None
@@ -1707,7 +1719,7 @@ class PretrainCheckpoint(Callback):
                if diverged is not None and (held is None or diverged > held) else
                f"it held {'epoch ' + str(held) if held is not None else 'the epoch of the lowest loss'}, and "
                f'the state holds the model of epoch {epoch} only')
-        timemae_warn(f'The encoder file {lost} {gone}, and {self.path} cannot give it back ({why}): that encoder '
+        timemae_warn(f'The encoder file {lost} is missing, and {self.path} cannot give it back ({why}): that encoder '
                      'is lost. The epochs still to train save one again as the callback saves, and when none remain '
                      'no encoder file is written (cb.weights_path is None). Save the resumed encoder with '
                      'save_encoder_weights(learn.model, path), or pretrain again with resume=False.',
