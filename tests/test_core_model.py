@@ -167,7 +167,7 @@ def test_block_output_reads_any_block_and_the_last_is_the_encoders_output():
             bb.block_output(x, bad)
 
 
-def test_a_feature_extractor_on_labelled_data_gives_features_from_get_X_preds(dls, basic_motions):
+def test_a_feature_extractor_on_labelled_data_gives_features_from_get_X_preds(dls, basic_motions, splits):
     """README: `arch_config=dict(c_out=None)` gives the `[n, d_model]` features on labelled data too. tsai decoded
     them with the labels' vocabulary (IndexError once a feature index passed the classes), after a softmax."""
     import numpy as np
@@ -182,6 +182,16 @@ def test_a_feature_extractor_on_labelled_data_gives_features_from_get_X_preds(dl
     assert len(out) == 3 and out[1].shape == (5, SMALL['d_model'])
     with learn.no_bar(): out = learn.get_X_preds(X[:5], with_loss=True)  # no targets, no loss: as tsai does
     assert len(out) == 3 and out[0].shape == (5, SMALL['d_model'])
+    # fastai's own get_preds gave a softmax of them, and fit trained them as the scores of d_model classes
+    with learn.no_bar(): feats, _, decoded = learn.get_preds(with_decoded=True)
+    assert decoded is None and np.allclose(feats.numpy(), get_embeddings(learn, X[splits[1]]), atol=1e-5)
+    with learn.no_bar(): assert np.isnan(learn.validate()[0])  # no loss: features have none on these labels
+    with learn.no_bar(), learn.no_logging(), pytest.raises(ValueError, match=r'gives features \(c_out=None\).*no loss to '
+                                                           r'train it.*finelast_learner.*pass loss_func='):
+        learn.fit(1)
+    from fastai.losses import MSELossFlat  # a loss of one's own trains the features
+    own = ts_learner(dls, TimeMAE, loss_func=MSELossFlat(), arch_config=dict(c_out=None, **SMALL))
+    assert 'MSELoss' in repr(own.loss_func)
 
 
 def test_tsais_builders_imported_before_the_package_still_know_timemae(tmp_path):

@@ -524,6 +524,11 @@ def test_a_classifier_learner_refuses_features_and_from_pretrained_says_a_saved_
     learn.save('clf')
     with pytest.warns(TimeMAEWarning, match=r'also holds a classifier head.*new, untrained head.*learn.load\(name\)'):
         TimeMAE.from_pretrained(tmp_path / 'models' / 'clf.pth', c_out=2, n_heads=2, pre_norm=False)
+    # the learners too: a fine-tuned model "reloaded" this way scored a random head without a word
+    for make in (lambda f: finelast_learner(dls, f, n_heads=2, pre_norm=False),
+                 lambda f: fineall_learner(dls, f, n_heads=2, pre_norm=False, layer=1)):
+        with pytest.warns(TimeMAEWarning, match=r"also holds a classifier head.*only its encoder is loaded.*learn.load\(name\)"):
+            make(tmp_path / 'models' / 'clf.pth')
     with warnings.catch_warnings():
         warnings.simplefilter('error', TimeMAEWarning)
         TimeMAE.from_pretrained(weights, c_out=2, n_heads=2)                   # an encoder file: nothing to say

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
-from tsai.data.core import TSClassification, get_ts_dls
+from tsai.data.core import TSClassification, TSMultiLabelClassification, get_ts_dls
 from tsai.data.preprocessing import TSStandardize
 from tsai.learner import ts_learner
 
@@ -61,6 +61,13 @@ def dls(X, y=None, bs=4, splits=SPLITS, tfms=None):
     tfms = [TSStandardize(by_var=True)] if tfms is None else tfms
     if y is None: return get_ts_dls(X, splits=splits, batch_tfms=tfms, bs=bs)
     return get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], batch_tfms=tfms, bs=bs)
+
+
+def multi_labels(y):
+    "Several labels per series, as tsai's TSMultiLabelClassification takes them: an object array of lists."
+    out = np.empty(len(y), dtype=object)
+    for i, v in enumerate(y): out[i] = [v] if i % 2 else [v, 'z']
+    return out
 
 
 def fit(learn, epochs=1, lr=1e-3):
@@ -365,6 +372,14 @@ ROWS = [
     ('evaluate_learner', 'a feature extractor (c_out=None), 4 classes and 8 features',  # argmax of features scored as classes
      lambda c: evaluate_learner(ts_learner(dls(X, Y), TimeMAE, arch_config=dict(c_out=None), **ARCH), X, Y),
      fails(ValueError, r'one output per class \(4\).*outputs of shape \(16, 8\).*feature extractor.*get_embeddings')),
+    ('evaluate_learner', 'one series as a 2-D array (its 3 channels were counted as 3 series)',
+     lambda c: [_raises(lambda: evaluate_learner(c.learner, X[0], Y[:1])), _raises(lambda: predict_labels(c.learner, X[0]))],
+     ok(lambda r: all('expects a 3-D array' in m and 'one series of 3 channels: pass `X[None]`' in m for m in r)
+        and r[0].startswith('evaluate_learner') and r[1].startswith('predict_labels'))),
+    ('predict_labels', "a multi-label learner (its top class alone was scored as single-label)",
+     lambda c: (lambda learn: [_raises(lambda: predict_labels(learn, X)), _raises(lambda: evaluate_learner(learn, X, Y))])(
+         ts_learner(get_ts_dls(X, multi_labels(Y), splits=SPLITS, tfms=[None, TSMultiLabelClassification()], bs=4), TimeMAE, **ARCH)),
+     ok(lambda r: all('is multi-label' in m and 'get_X_preds(X)[0]' in m for m in r))),
     ('evaluate_learner', 'a pretraining learner', lambda c: evaluate_learner(pretrain(X, c.tmp, Y, save_best=False).learn, X, Y),
      fails(ValueError, r'one output per class.*PretrainOutput.*finelast_learner')),
     ('evaluate_learner', 'no series', lambda c: evaluate_learner(c.learner, X[:0], Y[:0]), fails(ValueError, r'at least one series.*empty')),

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from fastai.learner import Learner
 
-from .model import TimeMAEBackbone, as_panel, check_panel, transpose_hint
+from .model import TimeMAEBackbone, as_panel, check_learner_X, check_panel, transpose_hint
 from .transfer import PatchFlatten
 
 # %% auto #0
@@ -77,9 +77,10 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     X = as_panel(X, 'get_embeddings', copy=False)  # a float32 array (a memmap too) is read one batch at a time
     is_learner = isinstance(learn_or_model, Learner)
     model = _timemae_model_of(learn_or_model, 'get_embeddings')
-    check_panel(X, 'get_embeddings', model.backbone.c_in)
+    if is_learner: check_learner_X(learn_or_model, X, 'get_embeddings')  # the channels its data gave (tsai's sel_vars)
+    else: check_panel(X, 'get_embeddings', model.backbone.c_in)
     if layer is not None: model.backbone.block_index(layer)  # a bad layer is named before any work
-    if X.shape[1] != model.backbone.c_in:  # checked first: a learner's per-variable standardization would broadcast
+    if not is_learner and X.shape[1] != model.backbone.c_in:
         raise ValueError(f'The encoder was built for {model.backbone.c_in} channels (variables) but X has {X.shape[1]}. '
                          f'Pass the variables it was trained on, in the same order.{transpose_hint(X.shape, model.backbone.c_in)}')
     if not len(X):  # no series, no rows

@@ -11,7 +11,7 @@ import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
 
 from .data import numeric_label_key
 from .embeddings import check_batch_size, eval_mode, keep_random_state
-from .model import as_panel, check_X, missing_labels
+from .model import TimeMAEBackbone, as_panel, check_learner_X, check_panel, missing_labels
 from .notices import timemae_warn
 
 # %% auto #0
@@ -26,8 +26,6 @@ def _outputs(learn, X: np.ndarray, bs: int):
     `get_preds` / `get_X_preds` gather across processes whenever a distributed launch left its process group alive
     (after `timemae_distrib_ctx`), so every series would come back once per process."""
     import torch
-    bb = getattr(learn.model, 'backbone', None)
-    if isinstance(getattr(bb, 'c_in', None), int) and hasattr(bb, 'patch_embed'): check_X(X, bb.c_in, 'predict_labels')
     from fastai.torch_core import to_device
     device, n_inp = next(learn.model.parameters()).device, getattr(learn.dls, 'n_inp', 1)
     with torch.no_grad():  # on the model's device, with every input, as fastai's get_preds would
@@ -41,8 +39,9 @@ def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
     process's copy). Like the learner's other inference helpers here, it leaves the caller's random streams and the
     model's train/eval mode as they were."""
     X, bs = as_panel(X, 'predict_labels'), check_batch_size(bs)
-    if X.ndim != 3: raise ValueError(f'Expected a 3-D array [samples, channels, steps], got shape {X.shape}.')
-    vocab = np.asarray(label_vocab(learn))
+    vocab = np.asarray(label_vocab(learn))  # not a learner, or not a classifier: named first
+    _refuse_multi_label(learn, 'predict_labels')
+    _check_series(learn, X, 'predict_labels')
     if not len(X): return vocab[:0]
     with eval_mode(learn.model), keep_random_state(): probs = _outputs(learn, X, bs)  # scores: their argmax is the softmax's
     shape = tuple(getattr(probs, 'shape', ()))
@@ -52,6 +51,22 @@ def predict_labels(learn, X, bs: int = 256) -> np.ndarray:
                          f'{got}: a feature extractor (c_out=None) or a pretraining learner. Train a classifier on its '
                          'encoder (finelast_learner / fineall_learner), or take features with get_embeddings.')
     return vocab[np.asarray(probs).argmax(1)]
+
+def _check_series(learn, X, where: str):
+    """X as the learner's data gave its series: 3-D (a 2-D array's fix named), with the channels before tsai's
+    `sel_vars` (`check_learner_X`; the model's own count would refuse the very series it was trained on)."""
+    if isinstance(getattr(learn.model, 'backbone', None), TimeMAEBackbone): check_learner_X(learn, X, where)
+    else: check_panel(X, where)
+
+def _refuse_multi_label(learn, where: str):
+    """A multi-label learner (tsai's `TSMultiLabelClassification`, a BCE loss) has several labels per series: the
+    top class alone, scored as single-label, would be a number without meaning."""
+    labels = getattr(getattr((getattr(learn.dls, 'tls', None) or [None])[-1], 'tfms', None), 'fs', [])
+    if any('Multi' in type(f).__name__ for f in labels) or 'BCE' in type(getattr(learn, 'loss_func', None)).__name__:
+        raise ValueError(f'{where} scores one class per series, but this learner is multi-label (several labels per '
+                         'series). Take its per-class probabilities with learn.get_X_preds(X)[0] (columns in '
+                         'label_vocab(learn) order), threshold them (e.g. > 0.5), and score them against multi-hot labels '
+                         "with scikit-learn's multi-label metrics, e.g. f1_score(Y, P, average='macro').")
 
 def label_vocab(learn) -> list:
     """The class labels in the order of the model's outputs. `learn.dls.vocab` fails on the data-free loaders that an
@@ -146,7 +161,10 @@ def recorder_history(learn) -> list[dict]:
 def evaluate_learner(learn, X, y, bs: int = 256) -> dict:
     "`{'accuracy', 'macro_f1'}` (fractions, scikit-learn) of `learn` on `X`, `y`."
     vocab = label_vocab(learn)  # not a learner: named first
-    X, y = as_panel(X, 'evaluate_learner', copy=False), np.asarray(y)  # a pandas panel is refused, not counted by rows
+    _refuse_multi_label(learn, 'evaluate_learner')
+    X = as_panel(X, 'evaluate_learner', copy=False)  # a pandas panel is refused, not counted by rows
+    _check_series(learn, X, 'evaluate_learner')  # one 2-D series is not "6 series" of labels
+    y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:  # scikit-learn's "inconsistent numbers of samples" would count its cells
         raise ValueError(f'evaluate_learner needs one label per series, but y has shape {y.shape}. For one-hot labels '
                          'pass y.argmax(1) (or the class names it indexes).')

@@ -31,7 +31,8 @@ from .notices import _frames_to_user, timemae_warn
 # %% auto #0
 __all__ = ['DEFAULT_WINDOW', 'auto_window', 'TimeMAEBackbone', 'warn_if_channels_last', 'check_y_range', 'TimeMAE', 'has_labels',
            'missing_labels', 'check_valid_classes', 'check_dls', 'refuse_pandas', 'as_panel', 'transpose_hint',
-           'check_panel', 'check_X', 'install_tsai_hooks']
+           'check_panel', 'check_X', 'data_channels', 'check_learner_X', 'FeaturesLoss', 'warn_head_not_loaded',
+           'install_tsai_hooks']
 
 # %% ../nbs/00_model.ipynb #bc3ae328
 DEFAULT_WINDOW = 8  # the paper's HAR window; what TimeMAE uses when neither `window` nor the series length is known
@@ -464,6 +465,24 @@ def check_X(X, c_in: int, where: str = 'get_X_preds'):
         raise ValueError(f'{where}: the model was built for {c_in} channels (variables) but X has {shape[1]} (shape '
                          f'{shape}). Pass the variables it was trained on, in the same order.{transpose_hint(shape, c_in)}')
 
+def data_channels(learn) -> int | None:
+    """The channels of the series a learner's data were given, which X passed to its inference must have: tsai's
+    `sel_vars` (or a batch transform that adds channels) makes the model's own count another. None when it cannot be
+    told: an exported learner keeps `sel_vars` but not the series."""
+    ds = getattr(learn.dls, 'train_ds', None)
+    items = getattr((getattr(ds, 'tls', None) or [None])[0], 'items', None)
+    if items is not None and len(items) and getattr(items, 'ndim', 0) == 3: return int(items.shape[-2])
+    if not isinstance(getattr(ds, 'sel_vars', None), (slice, type(None))): return None
+    return learn.model.backbone.c_in  # loaders that selected no variables, or are not tsai's: the model's count
+
+def check_learner_X(learn, X, where: str):
+    """`check_X` against the channels the learner's data gave (`data_channels`), for the inference helpers that run X
+    through the learner's own transforms (`get_X_preds`, `predict_labels`, `evaluate_learner`, `get_embeddings`)."""
+    n = data_channels(learn)
+    if n is not None: return check_X(X, n, where)
+    refuse_pandas(X, where)  # tsai's selection of the variables reads X's channels
+    check_panel(X, where)
+
 
 # %% ../nbs/00_model.ipynb #33bacfe8
 # the options of `timemae_learner` (finelast_learner, fineall_learner) that are not the model's
@@ -479,6 +498,38 @@ def _refuse_learner_options(settings: dict, where: str = 'that ts_learner builds
                     "fineall_learner(dls, weights_path, ...) (e.g. reinit='patch_embed' for data with another channel "
                     'count or window, layer=k to keep the first k blocks), or timemae_learner(dls, weights_path, '
                     'freeze_encoder=True, ...).')
+
+class FeaturesLoss:
+    """The loss a tsai learner gets when its `TimeMAE` gives features, not class scores (`arch_config=dict(c_out=None)`
+    on labelled data) and no `loss_func` was passed. The data's classification loss would have trained the `d_model`
+    pooled features as the scores of `d_model` classes without a word, and `get_preds` returned a softmax of them.
+    Here `get_preds` returns the features as they are, with nothing to decode; validation has no loss (NaN); a
+    training step is refused, naming what to use instead. A `loss_func` of one's own trains the features."""
+    reduction = 'mean'  # fastai switches it to 'none' for `get_preds(with_loss=True)`
+
+    def __call__(self, pred, *targets, reduction: str | None = None):
+        if torch.is_grad_enabled():  # a training step (fit, lr_find): inference and validation run without gradients
+            raise ValueError("This learner's TimeMAE gives features (c_out=None), not class scores, so there is no loss "
+                             'to train it on these labels: the classification loss would train the features as the scores '
+                             f'of {pred.shape[-1]} classes. To fine-tune a classifier, leave c_out out (it comes from '
+                             'the labels), or use finelast_learner / fineall_learner(dls, weights_path); for features, '
+                             'learn.get_X_preds(X) or get_embeddings(learn, X); to train the features with a loss of '
+                             'your own, pass loss_func= to ts_learner.')
+        n = len(pred)
+        return torch.full((n,), float('nan')) if (reduction or self.reduction) == 'none' else torch.tensor(float('nan'))
+
+    def activation(self, x): return x  # features, not a softmax of them
+    def decodes(self, x): return None  # features have no labels to decode into
+    def __repr__(self): return 'FeaturesLoss()'
+
+def warn_head_not_loaded(weights_path):
+    """Fine-tuning from a whole classifier's file (`learn.save`) loads its encoder only: a user reloading a fine-tuned
+    model this way would score a new, random head without a word."""
+    if file_has_head(weights_path):
+        timemae_warn(f'{weights_path} also holds a classifier head (head.* weights, e.g. from learn.save): only its '
+                     "encoder is loaded, so this learner's head is new and untrained. To restore the whole classifier, "
+                     'build the same learner and call learn.load(name) (or load_learner for a file from learn.export).',
+                     stacklevel=_frames_to_user(libraries=True))
 
 def install_tsai_hooks(cls):
     """Make tsai build `cls` (TimeMAE) right without editing tsai: no classifier on unlabelled data, `seq_len` passed
@@ -526,6 +577,7 @@ def install_tsai_hooks(cls):
                     arch_config.update({k: v for k, v in encoder_config(sd).items()
                                         if k in ('window', 'max_seq_len') and k not in given})
             c_out, seq_len = arch_config.pop('c_out', c_out), arch_config.pop('seq_len', seq_len)
+            if kwargs.get('pretrained') and weights_path is not None and c_out is not None: warn_head_not_loaded(weights_path)
             if seq_len is not None: arch_config['seq_len'] = seq_len  # tsai passes it only to architectures it knows
             # tsai initialises `model[1]` (its head) of a pretrained model: TimeMAE's head is `model.head`
             head_init = kwargs.pop('init', None) if kwargs.get('pretrained') else None
@@ -543,6 +595,7 @@ def install_tsai_hooks(cls):
     pretraining = lambda cb: getattr(cb, 'ignores_labels', False) is True  # TimeMAEPretrain, or its class
     def make_ts_learner(orig):
         at = list(inspect.signature(orig).parameters).index('cbs')  # its place, for callbacks given by position
+        at_loss = list(inspect.signature(orig).parameters).index('loss_func')
         @functools.wraps(orig)  # its signature and doc in help() and completion
         def ts_learner(*args, **kwargs):
             given = kwargs.get('cbs') if 'cbs' in kwargs else args[at] if len(args) > at else None
@@ -553,6 +606,10 @@ def install_tsai_hooks(cls):
             with _reading_once():  # the weights file once: for the model, then for the statistics below
                 try: learn = orig(*args, **kwargs)
                 finally: _LABELS_UNREAD.reset(token)
+                own_loss = kwargs.get('loss_func', args[at_loss] if len(args) > at_loss else None) is not None
+                if isinstance(getattr(learn, 'model', None), cls) and learn.model.c_out is None and not own_loss \
+                        and has_labels(learn.dls) and not any(map(pretraining, L(cbs))):
+                    learn.loss_func = FeaturesLoss()  # features on labelled data: not the labels' classification loss
                 # fine-tuning a pretrained TimeMAE: warn if its inputs are scaled otherwise than the pretraining's
                 weights = kwargs.get('weights_path')
                 if kwargs.get('pretrained') and weights is not None and isinstance(getattr(learn, 'model', None), cls) \
@@ -602,13 +659,8 @@ def install_tsai_hooks(cls):
                          'the series of known classes).')
     def get_X_preds(self, X, *args, **kwargs):
         bb = getattr(self.model, 'backbone', None)
-        if isinstance(bb, TimeMAEBackbone):  # X as the data gave its series: tsai's `sel_vars` or a batch transform that
-            ds = getattr(self.dls, 'train_ds', None)  # adds channels makes the model's count another
-            items = getattr((getattr(ds, 'tls', None) or [None])[0], 'items', None)
-            if items is not None and len(items) and getattr(items, 'ndim', 0) == 3: check_X(X, int(items.shape[-2]), 'get_X_preds')
-            elif not isinstance(getattr(ds, 'sel_vars', None), (slice, type(None))):  # emptied (exported), `sel_vars` kept
-                refuse_pandas(X, 'get_X_preds')  # tsai's selection of the variables reads X's channels
-            else: check_X(X, bb.c_in, 'get_X_preds')  # loaders that selected no variables, or are not tsai's: the model's
+        if isinstance(bb, TimeMAEBackbone):
+            check_learner_X(self, X, 'get_X_preds')  # X as the data gave its series (tsai's `sel_vars`)
             _refuse_unknown_targets(self, inspect.signature(orig_preds).bind(self, X, *args, **kwargs).arguments.get('y'))
         # `arch_config=dict(c_out=None)` on labelled data (unlabelled loaders have no labels to decode into: tsai's way)
         features = isinstance(self.model, TimeMAE) and self.model.c_out is None and has_labels(self.dls)

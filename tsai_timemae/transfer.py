@@ -20,7 +20,7 @@ from fastcore.foundation import L
 from tsai.learner import ts_learner
 from tsai.models.layers import GAP1d
 
-from .model import TimeMAE, _item_channels, has_labels
+from .model import TimeMAE, _item_channels, has_labels, warn_head_not_loaded
 from .notices import _frames_to_user, timemae_warn
 from .weights import (ENCODER_PREFIX, _TSAI_ROUTE_HINT, _reading_once, arch_from_weights, encoder_config, given_settings, load_encoder_weights,
                                   check_weights_path, pack_encoder, read_encoder_file, read_input_stats,
@@ -285,6 +285,7 @@ def timemae_learner(dls, weights_path=None, freeze_encoder: bool = False, cbs=No
         learn.reinitialised, learn.layer = [], None
         if splitter is not None: learn.splitter = splitter
         return learn  # `ts_learner(..., pretrained=True)` added the scaling check (`_watch_scaling`)
+    warn_head_not_loaded(weights_path)  # `ts_learner(pretrained=True)` warns on the other route
     learn = ts_learner(dls, TimeMAE, cbs=list(cbs), **{**arch, **kwargs})
     state, fresh = _reinit_state(learn.model, sd) if reinit is not None else (sd, [])
     # strict for the rest: d_model, depth, d_ff, n_heads (a file without settings was warned about when `arch` was read)
@@ -402,8 +403,9 @@ def _check_classifier(kwargs: dict, name: str, what: str):
     "Refuse `arch_config=dict(c_out=None)` (features, no head) in a learner that trains a classifier on labels."
     if 'c_out' in kwargs.get('arch_config', {}) and kwargs['arch_config']['c_out'] is None:
         raise ValueError(f'{name} trains {what}, so it needs classes: c_out=None asks for features. For features, use '
-                         'get_embeddings(model_or_learner, X), or timemae_learner(dls, weights_path, '
-                         'arch_config=dict(c_out=None)).')
+                         'get_embeddings(learner, X) with the learner that pretrained the encoder, or '
+                         'get_embeddings(TimeMAE.from_pretrained(weights_path), X) with X scaled as its pretraining '
+                         'data were.')
 
 # what a learner takes itself, not `TimeMAE`: refused inside `arch_config`, where it would reach the model
 _LEARNER_OPTIONS = ('weights_path', 'pretrained', 'freeze_encoder', 'reinit', 'layer', 'splitter', 'cbs')
