@@ -608,6 +608,22 @@ def test_fine_tuning_on_inputs_scaled_otherwise_warns_once_with_the_fix(udls, tm
     assert _scaling_warnings(make, same)[1] == []
 
 
+def test_features_of_a_bare_model_from_raw_series_warn_with_the_fix(udls, tmp_path, basic_motions, splits):
+    """`get_embeddings(TimeMAE.from_pretrained(path), X)` takes X as given: the series as stored, without the
+    pretraining's TSStandardize, gave features the encoder never learned from without a word. Scaled alike: none."""
+    from tsai_timemae.all import get_embeddings
+    model = TimeMAE.from_pretrained(_pretrained_file(udls, tmp_path))
+    X = basic_motions[0][splits[0]]
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter('always')
+        get_embeddings(model, X)
+        said = [str(r.message) for r in rec if 'scaled otherwise' in str(r.message)]
+        assert len(said) == 1 and 'a bare model takes X as given' in said[0] and 'pass the learner' in said[0]
+        scaled = (X - X.mean((0, 2), keepdims=True)) / X.std((0, 2), keepdims=True)  # as the pretraining's loaders did
+        get_embeddings(model, scaled)
+    assert [str(r.message) for r in rec if 'scaled otherwise' in str(r.message)] == said
+
+
 def test_the_scaling_check_leaves_fine_tuning_as_it_was(dls, udls, tmp_path):
     "It only reads batches: the same seed gives the same weights with and without it."
     from fastai.torch_core import set_seed

@@ -14,7 +14,9 @@ import torch
 from fastai.learner import Learner
 
 from .model import TimeMAEBackbone, as_panel, check_learner_X, check_panel, transpose_hint
+from .notices import _frames_to_user, timemae_warn
 from .transfer import PatchFlatten
+from .weights import scaling_mismatch, series_stats
 
 # %% auto #0
 __all__ = ['POOLS', 'keep_random_state', 'eval_mode', 'check_batch_size', 'get_embeddings']
@@ -61,6 +63,22 @@ def _timemae_model_of(learn_or_model, caller: str):
         raise TypeError(f'{caller} needs a TimeMAE model or a learner built on one, got {type(model).__name__}.{hint}')
     return model
 
+def _warn_if_scaled_otherwise(model, X, n: int = 256):
+    """A bare model takes X as given: raw series passed to `TimeMAE.from_pretrained(path)` give features the encoder
+    never learned from, without an error. When the model holds its pretraining's input statistics (`input_stats`,
+    from the weights file), the first `n` series are compared with them as fine-tuning's `CheckInputScaling` does, and
+    a warning says so when at least half the channels differ."""
+    stats = getattr(model.backbone, 'input_stats', None)
+    if not stats or not len(X) or X.shape[1] != len(stats.get('mean', ())): return
+    rows = series_stats(torch.from_numpy(np.array(X[:n], dtype=np.float32)))
+    off = scaling_mismatch(stats, rows)
+    if len(off) * 2 < rows.shape[1]: return
+    timemae_warn(f'get_embeddings: X looks scaled otherwise than the series this encoder was pretrained on ({len(off)} '
+                 f'of {rows.shape[1]} channels differ from the statistics in its weights file), and a bare model takes '
+                 'X as given. Scale X as the pretraining data were (e.g. with the statistics of the pretraining\'s '
+                 'TSStandardize), or pass the learner that pretrained the encoder, which scales X itself.',
+                 stacklevel=_frames_to_user(libraries=True))
+
 def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: int | None = None) -> np.ndarray:
     """Mean-pooled representations `[n, d_model]` of `X` `[n, channels, steps]` from a TimeMAE encoder, or with
     `pool='flatten'` every patch's representation in time order, `[n, n_patches * d_model]` (what
@@ -80,6 +98,7 @@ def get_embeddings(learn_or_model, X, bs: int = 256, pool: str = 'mean', layer: 
     if is_learner: check_learner_X(learn_or_model, X, 'get_embeddings')  # the channels its data gave (tsai's sel_vars)
     else: check_panel(X, 'get_embeddings', model.backbone.c_in)
     if layer is not None: model.backbone.block_index(layer)  # a bad layer is named before any work
+    if not is_learner: _warn_if_scaled_otherwise(model, X)
     if not is_learner and X.shape[1] != model.backbone.c_in:
         raise ValueError(f'The encoder was built for {model.backbone.c_in} channels (variables) but X has {X.shape[1]}. '
                          f'Pass the variables it was trained on, in the same order.{transpose_hint(X.shape, model.backbone.c_in)}')

@@ -269,7 +269,9 @@ class TimeMAE(nn.Module):
         """A `TimeMAE` with the encoder saved at `weights_path` (strictly loaded) and a new head. The architecture
         comes from the file (`arch_from_weights`): `kwargs` may repeat it, set what only training uses (`dropout`,
         `attn_dropout`, `ff_dropout`, `init_scheme`: `TRAINING_KEYS`; the file's values otherwise) or the head (`fc_dropout`, `custom_head`,
-        `seq_len`); one that would change what the encoder computes (e.g. another `n_heads`) is an error."""
+        `seq_len`); one that would change what the encoder computes (e.g. another `n_heads`) is an error.
+        The model comes back in training mode, as torch builds modules (it is made to be fine-tuned): call
+        `model.eval()` before calling it for features yourself (`get_embeddings` does)."""
         _refuse_learner_options(kwargs, 'that from_pretrained builds')
         sd, stored = read_encoder_file(weights_path)
         kwargs = given_settings(kwargs)
