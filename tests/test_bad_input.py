@@ -317,6 +317,12 @@ def test_bench_errors_are_one_line_and_a_foreign_report_is_not_overwritten(tmp_p
     (['probe', 'BasicMotions', '--epochs', '0'], '--epochs'),
     (['probe', 'BasicMotions', '--folds', '1'], '--folds'),   # once sklearn's error from inside the run, naming no option
     (['speed', '--threads', '-1'], '--threads'),
+    # beyond torch's C integers: a traceback deep in the fit (after the untrained encoder was written), or numpy's
+    # "Overflow when unpacking long long" naming no option
+    (['demo', '--pretrain-epochs', str(10**20)], '--pretrain-epochs'),
+    (['demo', '--threads', str(10**20)], '--threads'),
+    (['demo', '--seed', str(2**32)], '--seed'),
+    (['bench', 'BasicMotions', '--seeds', '0', str(10**20)], '--seeds'),
 ])
 def test_counts_and_rates_below_one_are_refused_before_any_work(argv, option, capsys):
     "Epochs, batch sizes, threads of 0 or less once ran silently (0 epochs: an untrained encoder reported as pretrained)."
@@ -324,7 +330,25 @@ def test_counts_and_rates_below_one_are_refused_before_any_work(argv, option, ca
     with pytest.raises(SystemExit) as e: main(argv)
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert option in err and ('at least 1' in err or 'above 0' in err or 'at least 2' in err), err
+    assert option in err and any(w in err for w in ('at least 1', 'above 0', 'at least 2', 'at most 2147483647',
+                                                     'at most 4294967295')), err
+
+
+def test_options_before_the_command_name_the_order_and_the_traceback_switch_reads_0_as_off(tmp_path, monkeypatch, capsys):
+    """`timemae --threads 1 demo` read '1' as the command, and `timemae --no-bar demo` answered "did you mean --no-bar?";
+    TIMEMAE_TRACEBACK=0 showed the traceback."""
+    from tsai_timemae.cli import main
+    monkeypatch.chdir(tmp_path)
+    for argv, fixed in ((['--threads', '1', 'demo'], '`timemae demo --threads 1`'), (['--no-bar', 'demo'], '`timemae demo --no-bar`'),
+                        (['--out-dir', 'x', 'bench', 'HAR'], '`timemae bench --out-dir x HAR`')):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert 'options go after the command name' in err and fixed in err, err
+    monkeypatch.setenv('TIMEMAE_TRACEBACK', '0')
+    assert main(['bench', 'NoSuchDataSet', '--out-dir', 'bz']) == 2
+    assert 'not found' in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+    monkeypatch.setenv('TIMEMAE_TRACEBACK', '1')
+    with pytest.raises(FileNotFoundError): main(['bench', 'NoSuchDataSet', '--out-dir', 'bz'])
 
 
 @pytest.mark.parametrize('command, report', [('bench', 'BENCHMARKS.md'), ('probe', 'benchmarks/probe/PROBE.md')])
@@ -724,6 +748,11 @@ def test_bench_and_probe_refuse_what_they_would_ignore_or_mislabel(tmp_path, mon
     assert 'runs of the epochs given, marked (quick)' in capsys.readouterr().err
     assert main(['probe', 'BasicMotions', '--epochs', '2', '--every', '2', '--out-dir', 'p']) == 2
     assert 'every=2 probes no epoch between the start and the end of 2 epochs' in capsys.readouterr().err
+    assert main(['probe', 'BasicMotions', '--epochs', '1', '--every', '1', '--out-dir', 'p']) == 2  # "a number below 1"
+    assert 'of 1 epoch (both are probed anyway): one epoch has none between them: leave --every out' in capsys.readouterr().err
+    for w in ('0', '-2'):  # a ZeroDivisionError traceback, and "a window of -2 makes 1 patch"
+        assert main(['probe', 'BasicMotions', '--epochs', '1', '--arch', f'window={w}', '--out-dir', 'p']) == 2
+        assert f'--arch window must be a whole number of at least 1 (steps per patch), got {w}' in capsys.readouterr().err
     (tmp_path / 'benchmarks').mkdir()
     assert main(['probe', '--report-only', '--out-dir', 'benchmarks']) == 2
     assert 'holds no probe runs' in capsys.readouterr().err and list((tmp_path / 'benchmarks').iterdir()) == []

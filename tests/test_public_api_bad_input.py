@@ -649,10 +649,13 @@ ROWS = [
 
     # a folder that cannot be written: an error at the start that names the setting, not after the first epoch or run
     ('TimeMAEPretrain', 'target_dir inside a file', lambda c: pretrain(X, write(c.tmp / 'f', b'x') / 'models'),
-     fails(OSError, r'Cannot write files to .*models.*pass TimeMAEPretrain\(target_dir=\.\.\.\) a folder you can write to')),
+     fails(OSError, r'Cannot write files to .*models \(.*f is a file, not a folder\).*pass TimeMAEPretrain\(target_dir=\.\.\.\) a folder you can write to')),
     ('timemae', 'demo, --out-dir inside a file',
      lambda c: cli('demo', '--out-dir', str(write(c.tmp / 'f', b'x') / 'out'), '--pretrain-epochs', '1', '--finetune-epochs', '1'),
      ok(lambda r: r[0] == 2 and 'Cannot write files to' in r[1] and '(--out-dir)' in r[1])),
+    ('timemae', 'demo, --out-dir a file ("File exists" read as: the folder exists)',
+     lambda c: cli('demo', '--out-dir', str(write(c.tmp / 'f', b'x')), '--pretrain-epochs', '1', '--finetune-epochs', '1'),
+     ok(lambda r: r[0] == 2 and 'f is a file, not a folder' in r[1] and 'File exists' not in r[1])),
     ('timemae', 'demo, --target-dir inside a file',
      lambda c: cli('demo', '--target-dir', str(write(c.tmp / 'f', b'x') / 'm'), '--pretrain-epochs', '1', '--finetune-epochs', '1'),
      ok(lambda r: r[0] == 2 and 'Cannot write files to' in r[1] and '(--target-dir)' in r[1])),

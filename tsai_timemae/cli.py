@@ -19,9 +19,9 @@ from pathlib import Path
 import warnings
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'OTHER_COMMANDS_OPTIONS', 'OUTPUT_OPTIONS', 'positive_int', 'batch_size_int',
-           'refuse_unused', 'seed_int', 'positive_float', 'exact_text', 'non_negative_float', 'CommandParser',
-           'stops_as_interrupts', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'MAX_COUNT', 'MAX_SEED', 'OTHER_COMMANDS_OPTIONS', 'OUTPUT_OPTIONS', 'positive_int',
+           'batch_size_int', 'refuse_unused', 'seed_int', 'positive_float', 'exact_text', 'non_negative_float',
+           'CommandParser', 'stops_as_interrupts', 'main']
 
 # %% ../nbs/06_cli.ipynb #d6bdf2f4
 COMMANDS = {
@@ -34,10 +34,15 @@ COMMANDS = {
 # %% ../nbs/06_cli.ipynb #83dcf376
 USER_ERRORS = (OSError, ValueError)  # a missing or unwritable path, a bad value: a message, not a traceback
 
-def _whole_number(text: str, minimum: int, what: str = 'a whole number') -> int:
+MAX_COUNT, MAX_SEED = 2**31 - 1, 2**32 - 1  # what torch's and scikit-learn's C integers take
+
+def _whole_number(text: str, minimum: int, what: str = 'a whole number', maximum: int = MAX_COUNT) -> int:
+    """A whole number from `minimum` to `maximum`: a count beyond torch's C integers failed deep in a fit with a
+    traceback (OverflowError in fastai's progress bar, after the untrained encoder was written)."""
     try: v = int(text)
     except ValueError: v = None
     if v is None or v < minimum: raise argparse.ArgumentTypeError(f'expected {what} of at least {minimum}, got {text!r}')
+    if v > maximum: raise argparse.ArgumentTypeError(f'expected {what} of at most {maximum}, got {text!r}')
     return v
 
 def positive_int(text: str) -> int:
@@ -61,7 +66,7 @@ def refuse_unused(args, add_args, names, why: str):
 
 def seed_int(text: str) -> int:
     "An argparse type for seeds: a whole number of at least 0 (numpy's generators, and so the label subsets, take no other)."
-    return _whole_number(text, 0, 'a seed, a whole number')
+    return _whole_number(text, 0, 'a seed, a whole number', MAX_SEED)  # scikit-learn's k-means takes no larger seed
 
 def positive_float(text: str) -> float:
     "An argparse type for rates and budgets (learning rate, seconds, GB): a number above 0."
@@ -203,8 +208,25 @@ def _remove_if_still_empty(folders: list):
         try: p.rmdir()
         except OSError: pass  # absent, or not empty: kept
 
+def _traceback_wanted() -> bool:
+    "`TIMEMAE_TRACEBACK=1` (or true, yes) shows the traceback behind a command's one-line error; 0, false or unset do not."
+    return os.environ.get('TIMEMAE_TRACEBACK', '').strip().lower() in ('1', 'true', 'yes', 'on')
+
+def _options_before_the_command(argv: list) -> str | None:
+    """`timemae --threads 1 demo`: argparse read the options' values as the command, or suggested the option typed.
+    The error then, with the same call written with the command first."""
+    at = next((i for i, a in enumerate(argv) if a in COMMANDS), None)
+    if not at or not argv[0].startswith('-') or argv[0] in ('-h', '--help', '--version'): return None
+    import shlex
+    fixed = shlex.join([argv[at], *argv[:at], *argv[at + 1:]])
+    return (f'timemae: error: options go after the command name: `timemae {fixed}` (`timemae {argv[at]} --help` lists '
+            'its options)')
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if (early := _options_before_the_command(argv)) is not None:
+        print(early, file=sys.stderr)
+        return 2
     # tsai scripts a few functions at import; torch >= 2.9 warns about that on every command. Nothing a user of the
     # command can act on, so it is not printed (the library itself leaves warnings alone).
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
@@ -222,7 +244,7 @@ def main(argv=None):
             if e.name != mod: raise
             parser.error(f'the {name!r} command is not part of this install')
         except KeyboardInterrupt:  # importing torch, fastai and tsai takes seconds: a Ctrl-C then is the common one
-            if os.environ.get('TIMEMAE_TRACEBACK'): raise
+            if _traceback_wanted(): raise
             print(f'timemae {name}: interrupted while starting; nothing was written.', file=sys.stderr)
             return 130
         module.add_args(p)
@@ -239,12 +261,12 @@ def main(argv=None):
         with stops_as_interrupts(): return module.run(args)
     except USER_ERRORS as e:
         _remove_if_still_empty(new_folders)  # a refused command leaves no empty output folder behind
-        if os.environ.get('TIMEMAE_TRACEBACK'): raise
+        if _traceback_wanted(): raise
         print(f'timemae {args.command}: error: {e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: results, reports and cached encoders are written whole or not at all
         _remove_if_still_empty(new_folders)  # an output folder it made and wrote nothing in goes too
-        if os.environ.get('TIMEMAE_TRACEBACK'): raise
+        if _traceback_wanted(): raise
         resumes = args.command in ('bench', 'probe')  # the commands that skip what is done; the others start over
         # probe's --force and bench's --overwrite redo the runs that are done: the same command would redo them again
         redo = [o for o in ('force', 'overwrite') if getattr(args, o, False)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import numbers
 import random
 import sys
 from pathlib import Path
@@ -59,6 +60,10 @@ def check_pretraining_window(seq_len, window, name: str = 'window'):
     """Pretraining masks patches and predicts them from the others, so a series must make at least 2 patches
     (`ceil(seq_len / window)`): a window of the whole series (or longer) is refused before any work, naming the
     setting (`name`: 'window', '--window', '--arch window=') and a window that works, rather than at the first batch."""
+    if window is not None and (isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1):
+        say = f'{name}W' if name.endswith('=') else f'{name}=W' if name == 'window' else f'{name} W'
+        raise ValueError(f'{name.rstrip("=")} must be a whole number of at least 1 (steps per patch), got {window!r}: pass '
+                         f'{say}, or leave it out to derive it from the series length.')
     if seq_len is None or window is None or math.ceil(seq_len / window) >= 2: return
     say = lambda w: f'{name}{w}' if name.endswith('=') else f'{name}={w}' if name == 'window' else f'{name} {w}'
     fix = (f'pass {say(seq_len // 2)} (two whole patches) or smaller, at most {seq_len - 1}, or use longer series'

@@ -431,8 +431,10 @@ def run_probe(dataset, seed: int = 0, epochs: int | None = DEFAULT_EPOCHS, steps
     elif epochs is None or epochs < 1: raise ValueError(f'epochs must be at least 1, got {epochs}.')
     if every is not None and every < 1: raise ValueError(f'every must be at least 1 epoch, got {every}.')
     if every is not None and epochs is not None and every >= epochs:  # the start and the end are probed anyway
-        raise ValueError(f'every={every} probes no epoch between the start and the end of {epochs} epochs (both are '
-                         f'probed anyway): pass a number below {epochs} (--every), or leave it out.')
+        fix = (f'pass a number below {epochs} (--every), or leave it out' if epochs > 1 else
+               'one epoch has none between them: leave --every out, or pretrain for 2 epochs or more')
+        raise ValueError(f'every={every} probes no epoch between the start and the end of {epochs} '
+                         f'epoch{"s" if epochs != 1 else ""} (both are probed anyway): {fix}.')
     if pretrain_fraction is not None:
         if untrained_only: raise ValueError('pretrain_fraction is for pretraining runs, not untrained_only ones.')
         if not 0 < pretrain_fraction <= 1: raise ValueError(f'pretrain_fraction must be in (0, 1], got {pretrain_fraction}.')

@@ -184,8 +184,10 @@ def check_writable_folder(folder, setting: str) -> Path:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix='.timemae-write-check.', suffix='.tmp')
         os.close(fd)
         os.remove(tmp)
-    except OSError as e:
-        raise OSError(f'Cannot write files to {folder} ({e.strerror or e}), where this run would save its results: '
+    except OSError as e:  # a file on the way reads "File exists" or "Not a directory": say which it is
+        file = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+        why = f'{file} is a file, not a folder' if file is not None else e.strerror or e
+        raise OSError(f'Cannot write files to {folder} ({why}), where this run would save its results: '
                       f'pass {setting} a folder you can write to.') from None
     return folder
 
