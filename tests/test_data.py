@@ -1,5 +1,7 @@
 """Data set loaders: TS-TCC .pt, UEA/UCR .ts (incl. variable length), numpy; splits; clear errors for missing or bad files."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -159,8 +161,8 @@ def test_an_array_with_more_channels_than_steps_warns_once_of_a_transposed_layou
     assert "read as 24 channels of 3 steps" in str(hits[0].message) and 'X.transpose(0, 2, 1)' in str(hits[0].message)
     assert hits[0].filename == __file__                                        # names the caller's line
     assert ds.X_train.shape[1:] == (24, 3)                                     # loaded as given: the user decides
-    np.savez(tmp_path / 'ok.npz', X_train=X.transpose(0, 2, 1), y_train=np.arange(8) % 2, X_test=X.transpose(0, 2, 1),
-             y_test=np.arange(8) % 2)
+    np.savez(tmp_path / 'ok.npz', X_train=X.transpose(0, 2, 1), y_train=np.arange(8) % 2, X_test=X.transpose(0, 2, 1) + 1,
+             y_test=np.arange(8) % 2)  # test series of their own (copies of training ones are warned about)
     with warnings.catch_warnings():
         warnings.simplefilter('error', TimeMAEWarning)
         load_dataset(tmp_path / 'ok.npz')                                      # [samples, channels, steps]: no word
@@ -545,6 +547,77 @@ def test_one_class_written_two_ways_across_the_splits_is_one_class(tmp_path):
     from tsai_timemae.evaluate import comparable_labels
     y, pred = comparable_labels(['1.0', '2.0'], ['1', '2'])         # and a scorer compares them as the same class
     assert (y == pred).all()
+
+
+def test_the_validation_series_do_not_depend_on_how_the_test_labels_are_written(tmp_path):
+    """Number labels in training and text in test turned the training labels into text before the validation split
+    was drawn: '10' < '20' < '5' reordered the classes, and the same seed drew other series than the probe (which
+    reads no test labels) or the same file with number test labels did."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 1, 8)).astype('float32'), np.array([5, 10, 20] * 20)
+    X[:, 0, 0] = np.arange(60)  # each series' number
+    for name, y_test in (('num', np.array([5, 10])), ('text', np.array(['5', '10']))):
+        np.savez(tmp_path / f'{name}.npz', X_train=X, y_train=y, X_test=X[:2], y_test=y_test)
+    loads = [load_dataset(tmp_path / 'num.npz'), load_dataset(tmp_path / 'text.npz'),
+             load_dataset(tmp_path / 'text.npz', require_test=False)]
+    ids = [sorted(d.X_valid[:, 0, 0].astype(int).tolist()) for d in loads]
+    assert ids[0] == ids[1] == ids[2], ids
+    assert loads[1].y_train.dtype.kind == 'U' and sorted(set(loads[1].y_valid)) == ['10', '20', '5']  # still unified
+
+
+def test_float64_series_on_a_large_offset_warn_that_float32_loses_them(tmp_path):
+    "Latitudes of 48.137 degrees moving by metres lost most of their variation in float32, and nothing was said."
+    rng = np.random.default_rng(0)
+    X = 48.137 + 1e-5 * rng.normal(size=(20, 2, 64)).cumsum(-1)
+    X[:, 1] = rng.normal(size=(20, 64))  # an ordinary channel: kept
+    np.savez(tmp_path / 'gps.npz', X_train=X, y_train=np.arange(20) % 2, X_test=X[:4], y_test=np.arange(4) % 2)
+    with pytest.warns(UserWarning, match=r'1 of 2 channels lose their variation when converted to float32.*channel 0.*'
+                                         r'X - X.mean\(axis=\(0, 2\), keepdims=True\)'):
+        load_dataset(tmp_path / 'gps.npz')
+    np.savez(tmp_path / 'ok.npz', X_train=X - X.mean(axis=(0, 2), keepdims=True), y_train=np.arange(20) % 2,
+             X_test=X[:4] - X.mean(axis=(0, 2), keepdims=True) + 1, y_test=np.arange(4) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        load_dataset(tmp_path / 'ok.npz')
+
+
+def test_test_series_copied_from_training_are_warned_about(tmp_path):
+    "`X_test = X_train[:10]` loaded without a word, and every score of it measured memory."
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 1, 8)).astype('float32'), np.arange(20) % 2
+    np.savez(tmp_path / 'copy.npz', X_train=X, y_train=y, X_test=X[:6], y_test=y[:6])
+    with pytest.warns(UserWarning, match=r'6 of the 6 test series are exact copies of training or validation series'):
+        load_dataset(tmp_path / 'copy.npz')
+    np.savez(tmp_path / 'new.npz', X_train=X, y_train=y, X_test=X[:6] + 1, y_test=y[:6])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        load_dataset(tmp_path / 'new.npz')
+
+
+def test_numpy_files_name_what_they_did_not_read_and_how_to_save_them(tmp_path, monkeypatch):
+    """A validation split as X_validation was ignored (one carved from train instead); pandas text labels (object
+    arrays) got the advice X.astype("float32"); univariate series saved [steps, series] were "labels of shape (20,)";
+    GPS.npz here was "not found" by the name GPS, and GPS.NPZ was "a file"; a TS-TCC folder without test.pt named no way on."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 1, 8)).astype('float32'), np.arange(20) % 2
+    np.savez(tmp_path / 'v.npz', X_train=X, y_train=y, X_test=X[:4], y_test=y[:4], X_validation=X[:4], y_validation=y[:4])
+    with pytest.warns(UserWarning, match=r'the arrays X_validation, y_validation are not read.*X_valid.*Rename them'):
+        assert 'stratified' in load_dataset(tmp_path / 'v.npz').valid_from
+    np.savez(tmp_path / 'obj.npz', X_train=X, y_train=y.astype(object), X_test=X[:4], y_test=y[:4].astype(object))
+    with pytest.raises(ValueError, match=r'object arrays \(y_train, y_test\).*for the labels \(y_train, y_test\), y.astype\(str\)'):
+        load_dataset(tmp_path / 'obj.npz')
+    np.savez(tmp_path / 'T.npz', X_train=X[:, 0].T, y_train=y, X_test=X[:4, 0].T, y_test=y[:4])
+    with pytest.raises(ValueError, match=r"as many as X's axis 2 \(20\).*save X.T for univariate series stored \[steps, series\]"):
+        load_dataset(tmp_path / 'T.npz')
+    monkeypatch.chdir(tmp_path)
+    np.savez('GPS', X_train=X, y_train=y, X_test=X[:4], y_test=y[:4])
+    with pytest.raises(FileNotFoundError, match=r"Did you mean './GPS.npz'"): load_dataset('GPS', root=tmp_path / 'empty')  \
+        if (tmp_path / 'empty').mkdir() is None else None
+    (tmp_path / 'GPS.npz').rename(tmp_path / 'UP.NPZ')
+    assert load_dataset('UP.NPZ').n_classes == 2
+    _tstcc(tmp_path / 'tc')
+    (tmp_path / 'tc' / 'test.pt').unlink()
+    with pytest.raises(FileNotFoundError, match=r'No TS-TCC split file at .*test.pt.*timemae probe'): load_dataset(tmp_path / 'tc')
 
 
 @pytest.mark.parametrize('train, test', [(['a', 'A', 'b', 'B'], ['a', 'A']),          # case is a class's own

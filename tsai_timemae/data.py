@@ -108,6 +108,7 @@ def data_fingerprint(ds, splits=('train', 'valid', 'test')) -> str:
 def check_arrays(X, y, where: str):
     "`X` as float32 `[N, C, T]` (a 2-D `[N, T]` becomes one channel) and `y` as a 1-D array of the same length."
     X, y = np.asarray(X), np.asarray(y)
+    squeezed = X.ndim == 2
     if X.ndim == 2: X = X[:, None, :]
     if X.ndim != 3:
         raise ValueError(f'{where}: expected samples of shape [N, C, T] (or [N, T]), got {X.shape}. '
@@ -121,8 +122,35 @@ def check_arrays(X, y, where: str):
     if y.ndim != 1 or len(y) != len(X):
         fix = ('' if y.ndim != 2 or len(y) != len(X) else ' Save y.ravel() for one column of labels, or y.argmax(1) for '
                'one-hot labels (the class index of each row).')
+        axes = [i for i in (1, 2) if y.ndim == 1 and X.shape[i] == len(y)]  # the series along another axis
+        if axes and not fix:
+            fix = (f' The labels are as many as X\'s axis {axes[0]} ({len(y)}): X looks saved with the series along it; '
+                   + ('save X.T for univariate series stored [steps, series]' if squeezed else
+                      'save X with the series first, [samples, channels, steps] (e.g. X.transpose(...))') + '.')
         raise ValueError(f'{where}: expected one label per sample ({len(X)}), got labels of shape {y.shape}.{fix}')
-    return X.astype(np.float32, copy=False), y
+    out = X.astype(np.float32, copy=False)
+    if X.dtype != np.float32: _warn_if_float32_loses_the_signal(X, out, where)
+    return out, y
+
+def _warn_if_float32_loses_the_signal(X, out, where: str, n: int = 256):
+    """float32 keeps about 7 significant digits: a signal that varies little around a large value (GPS degrees,
+    meter readings, timestamps, absolute pressure) saved as float64 loses its variation when loaded, and the channel
+    then looks constant to the standardisation, without a word. Compared on the first `n` series: each channel's
+    deviation within a series, and the deviation of the rounding error within it (float32's rounding adds noise;
+    the deviation itself barely moves)."""
+    a = np.asarray(X[:n], dtype=np.float64)
+    with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
+        before = a.std(-1)                                                       # [series, channels]
+        error = (np.asarray(out[:n], dtype=np.float64) - a).std(-1)
+        change = np.where(before > 0, error / before, np.nan)
+    lost = [c for c in range(change.shape[1]) if np.isfinite(change[:, c]).any() and np.nanmedian(change[:, c]) > 0.01]
+    if not lost: return
+    c = lost[0]
+    timemae_warn(f'{where}: {len(lost)} of {X.shape[1]} channels lose their variation when converted to float32, '
+                 f'which the models compute in (channel {c}: values around {np.nanmedian(np.abs(a[:, c])):.6g}, varying '
+                 f'by about {np.nanmedian(before[:, c]):.3g} within a series, which rounding changes by about '
+                 f'{100 * np.nanmedian(change[:, c]):.0f}% of that). Subtract a per-channel offset in float64 before saving, e.g. '
+                 'X - X.mean(axis=(0, 2), keepdims=True), and save float32.', stacklevel=_frames_to_user())
 
 def check_labels_present(y, where: str):
     """Name missing labels (NaN, None, 'nan') where they were read. Loading checks the training and validation labels
@@ -157,7 +185,8 @@ _NUMPY_ARRAY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
 def read_tstcc_pt(path) -> tuple[np.ndarray, np.ndarray]:
     "One TS-TCC split file -> `(X float32 [N, C, T], y int64 [N])` (tensors or numpy arrays), read without unpickling arbitrary objects."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'No TS-TCC split file at {path}.')
+    if not path.is_file():
+        raise FileNotFoundError(f'No TS-TCC split file at {path}.' + (f' {_TEST_HINT}' if path.name == 'test.pt' else ''))
     try:
         with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS): d = torch.load(path, map_location='cpu', weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError, IndexError,
@@ -322,11 +351,25 @@ def _np_load(path) -> np.ndarray | dict:
     try:
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile): return z
-        with z: return {k: z[k] for k in z.files}
+        with z:
+            out, pickled = {}, []
+            for k in z.files:
+                try: out[k] = z[k]
+                except ValueError as e:
+                    if 'allow_pickle' not in str(e): raise
+                    pickled.append(k)
+            if pickled: raise ValueError(f'allow_pickle: {", ".join(pickled)}')
+            return out
     except ValueError as e:
         if 'allow_pickle' in str(e):
-            raise ValueError(f'{path} holds object arrays, which would need unpickling; they are refused for safety. '
-                             'Save plain numeric (and string) arrays, e.g. X.astype("float32").') from None
+            keys = str(e).split('allow_pickle: ', 1)[1].split(', ') if str(e).startswith('allow_pickle: ') else []
+            labels, samples = [k for k in keys if k.startswith('y')], [k for k in keys if not k.startswith('y')]
+            fixes = ([f'for the labels ({", ".join(labels)}), y.astype(str), or class numbers from pd.factorize(y)[0]']
+                     if labels else []) + ([f'for the series ({", ".join(samples)}), X.astype("float32") (series of '
+                                            'different lengths padded to one length first)'] if samples else [])
+            raise ValueError(f'{path} holds object arrays{" (" + ", ".join(keys) + ")" if keys else ""}, which would need '
+                             'unpickling; they are refused for safety. Save plain numeric (and string) arrays: '
+                             + ('; '.join(fixes) if fixes else 'e.g. X.astype("float32"), y.astype(str)') + '.') from None
         raise ValueError(f'Could not read {path} as a numpy file: {e}') from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f'Could not read {path} as a numpy file (corrupt or truncated?): {e}') from None
@@ -347,6 +390,14 @@ def read_numpy(path, require_test: bool = True) -> dict:
             raise ValueError(f'{path} has both {alias} and {key}: keep one name for the validation split.')
         if alias in found: found[key] = found.pop(alias)
     arrays = {k: v for k, v in found.items() if k in NPY_KEYS}
+    unread = sorted(k for k in found if k not in NPY_KEYS)
+    if path.is_dir():
+        unread += sorted(f.stem for f in path.glob('*.npy') if f.stem not in (*NPY_KEYS, *VALID_ALIASES))
+    if unread:  # `X_validation`, `x_valid`: a validation split the user gave, silently replaced by one carved from train
+        timemae_warn(f'{path}: the arrays {", ".join(unread)} are not read; a numpy data set is read from '
+                     f'{", ".join(NPY_KEYS)} (or X_val, y_val for the validation split), names as written. Rename them '
+                     'if they are one of those splits (without X_valid and y_valid, a stratified share of the training '
+                     'series becomes the validation split).', stacklevel=_frames_to_user())
     if not require_test and {'X_train', 'y_train'} <= set(arrays):  # test arrays, if any, are not read (nor need labels)
         arrays = _no_test({k: v for k, v in arrays.items() if k not in ('X_test', 'y_test')})
     needed = ('X_train', 'y_train', 'X_test', 'y_test') if require_test else ('X_train', 'y_train')
@@ -463,7 +514,7 @@ def given_as_path(name_or_path) -> bool:
     """Whether `find_dataset` reads `name_or_path` as a path (a .npz file, a folder given with a separator, or a
     data set folder here) rather than a name to look up under `root`: a command given only paths uses no `--root`."""
     p, text = Path(name_or_path).expanduser(), str(name_or_path)
-    if p.is_absolute() or p.suffix == '.npz' or text.startswith(('./', '../', '~', '.' + os.sep, '..' + os.sep)): return True
+    if p.is_absolute() or p.suffix.lower() == '.npz' or text.startswith(('./', '../', '~', '.' + os.sep, '..' + os.sep)): return True
     return p.is_dir() and _format_of(p, p.name) is not None  # `UEA/Epilepsy` not here is a name looked up under root
 
 def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
@@ -471,9 +522,9 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
     clear error listing what was searched."""
     p = Path(name_or_path).expanduser()
     as_path = p.is_absolute() or any(sep in str(name_or_path) for sep in ('/', os.sep, '~'))  # `./X` is a path too
-    if p.suffix == '.npz' and p.is_file(): return p, 'npz'
+    if p.suffix.lower() == '.npz' and p.is_file(): return p, 'npz'
     relative = str(name_or_path).startswith(('./', '../', '~', '.' + os.sep, '..' + os.sep))  # never a data set name
-    if (p.is_absolute() or relative or p.suffix == '.npz') and not p.exists():
+    if (p.is_absolute() or relative or p.suffix.lower() == '.npz') and not p.exists():
         raise FileNotFoundError(f'No such file or folder: {p}. Check the path for a typo, or give a data set name to '
                                 'search the data folders for.')
     not_data = (f'{p} is not a data set folder: it needs train.pt/val.pt/test.pt (TS-TCC), <Name>_TRAIN.ts/'
@@ -532,6 +583,8 @@ def find_dataset(name_or_path, root=None) -> tuple[Path, str]:
         raise FileNotFoundError(f'Data set {name_or_path!r} not found: ${DATA_ENV}={env!r} is not a folder that exists. '
                                 f'Check it for a typo, or unset it to use ../shared/data (the data sets bundled with '
                                 f'sktime, {", ".join(SKTIME_BUNDLED)}, need no data folder).')
+    here = next((f for f in (Path(f'{name_or_path}.npz'), Path(f'{name_or_path}.NPZ')) if f.is_file()), None)
+    if here is not None: close = [f'./{here}']  # `np.savez('GPS', ...)` wrote GPS.npz here: a name is looked up elsewhere
     raise FileNotFoundError(f'Data set {name_or_path!r} not found.' + (f' Did you mean {" or ".join(map(repr, close))}?'
                             if close else '') + f' Searched: {", ".join(map(str, searched))}, and the data sets bundled '
                             f'with sktime ({", ".join(SKTIME_BUNDLED)}). Data sets in the data folders: '
@@ -620,6 +673,20 @@ def warn_if_saved_channels_last(shape, path):
                      'last axis, which would cut across channels. If they really have that many channels, ignore this.',
                      stacklevel=_frames_to_user())
 
+def _warn_if_series_repeat_across_splits(arrays: dict, path):
+    """A test (or validation) series that is an exact copy of a training one (`X_test = X_train[:10]`, a slip
+    when saving) makes its score one of memory, without an error. Warned, not refused: a few UCR sets hold true
+    duplicates. None of the data sets in ../shared/data has any."""
+    seen = {x.tobytes() for s in ('train', 'valid') for x in arrays[f'X_{s}']}
+    train = {x.tobytes() for x in arrays['X_train']}
+    counts = [(s, sum(x.tobytes() in pool for x in arrays[f'X_{s}']), len(arrays[f'X_{s}']), other)
+              for s, pool, other in (('test', seen, 'training or validation'), ('valid', train, 'training'))]
+    said = [f'{k} of the {n} {s} series are exact copies of {other} series' for s, k, n, other in counts if k]
+    if said:
+        timemae_warn(f'{path}: {"; ".join(said)}, so their scores measure what the models memorised. Check how the '
+                     'splits were saved (e.g. X_test = X_train[:10]); if the data really hold repeated series, ignore '
+                     'this.', stacklevel=_frames_to_user())
+
 def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 42, pad_value: float = 0.,
                  require_test: bool = True) -> TSDataset:
     """Load a data set by name (looked for under `root`, else in each of `data_root_candidates()`, then among sktime's
@@ -637,6 +704,7 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     arrays, info = _load_arrays(path, fmt, pad_value, require_test)
     splits = [s for s in ('train', 'valid', 'test') if f'y_{s}' in arrays]
     ys = [np.asarray(arrays[f'y_{s}']) for s in splits]
+    read_train = ys[0]  # as the file wrote them: the validation split is drawn from these (below)
     if len({y.dtype.kind in 'USO' for y in ys if len(y)}) > 1:  # numbers in one split, text in another (0.0 and '0'):
         ys = [y if y.dtype.kind in 'USO' else y.astype(str) for y in ys]  # as text, so the spellings below unify them
     for s, y in zip(splits, unify_label_spellings(*ys)): arrays[f'y_{s}'] = y
@@ -659,14 +727,17 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
                              f'(a stratified {valid_size:g} of the training series becomes the validation split), or '
                              'give it series.')
         valid_from = 'file'
-    else:
-        arrays['X_train'], arrays['y_train'], arrays['X_valid'], arrays['y_valid'] = split_train_valid(
-            arrays['X_train'], arrays['y_train'], valid_size, seed)
+    else:  # stratified on the training labels as read: the test labels' type (numbers as text, '1.0' for '1') changed
+        # their order, and so the series drawn, from one loading to another (the probe reads no test labels)
+        tr, _, va, _ = split_train_valid(np.arange(len(y)), read_train, valid_size, seed)
+        arrays['X_train'], arrays['y_train'], arrays['X_valid'], arrays['y_valid'] = (
+            arrays['X_train'][tr], y[tr], arrays['X_train'][va], y[va])
         valid_from = f'stratified {valid_size:g} of train, seed {seed}'
     shapes = {s: arrays[f'X_{s}'].shape[1:] for s in ('train', 'valid', 'test')}
     if len(set(shapes.values())) > 1:
         raise ValueError(f'{path}: train, valid and test have different [C, T] shapes {shapes}; they must match.')
     if fmt != 'ts': warn_if_saved_channels_last(shapes['train'], path)  # a .ts file names its dimensions
+    _warn_if_series_repeat_across_splits(arrays, path)
     name = path.stem if fmt == 'npz' else path.name
     if fmt == 'ts' and path.parent.name == 'UEA' and (path.parent.parent / name).is_dir(): name = f'UEA/{name}'
     return TSDataset(name, **{k: arrays[k] for k in NPY_KEYS}, source=str(path), valid_from=valid_from, info=info)
