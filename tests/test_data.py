@@ -581,6 +581,20 @@ def test_float64_series_on_a_large_offset_warn_that_float32_loses_them(tmp_path)
         load_dataset(tmp_path / 'ok.npz')
 
 
+def test_ts_files_each_of_one_length_but_not_the_same_warn_that_one_is_padded(tmp_path):
+    "Train at 3 steps and test at 5, each file of one length: the training series were padded with zeros without a word."
+    head = lambda n: ('@problemName Two\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n'
+                      f'@seriesLength {n}\n@classLabel true a b\n@data\n')
+    d = tmp_path / 'Two'
+    d.mkdir()
+    (d / 'Two_TRAIN.ts').write_text(head(3) + ''.join(f'{i},2,3:{c}\n' for i, c in enumerate('ab' * 5)))
+    (d / 'Two_TEST.ts').write_text(head(5) + '1,2,3,4,5:a\n2,3,4,5,6:b\n')
+    for kw in ({}, {'require_test': False}):
+        with pytest.warns(UserWarning, match=r'Two_TRAIN.ts holds series of 3 steps and Two_TEST.ts of 5: the series of '
+                                             r'Two_TRAIN.ts are padded at the end with 0 to 5 steps'):
+            assert load_dataset(d, **kw).X_train.shape[-1] == 5
+
+
 def test_test_series_copied_from_training_are_warned_about(tmp_path):
     "`X_test = X_train[:10]` loaded without a word, and every score of it measured memory."
     rng = np.random.default_rng(0)

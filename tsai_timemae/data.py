@@ -626,6 +626,17 @@ def _no_test(arrays: dict) -> dict:
     X, y = arrays['X_train'], arrays['y_train']
     return {**arrays, 'X_test': X[:0].copy(), 'y_test': y[:0].copy()}
 
+def _warn_if_files_of_two_lengths(train, ltr, test, lte, pad_value: float):
+    """Train and test files whose series are each of one length, but not the same one: the shorter split is padded
+    to the longer without a word (a numpy data set of two lengths is refused). Variable-length data sets, whose series
+    differ within a file, are padded as documented and not warned about."""
+    a, b = np.unique(ltr), np.unique(lte)
+    if len(a) == 1 and len(b) == 1 and a[0] != b[0]:
+        short, long_ = (train, test) if a[0] < b[0] else (test, train)
+        timemae_warn(f'{train.name} holds series of {a[0]} steps and {test.name} of {b[0]}: the series of {short.name} '
+                     f'are padded at the end with {pad_value:g} to {max(a[0], b[0])} steps. Check that both files are of '
+                     'one data set, saved alike.', stacklevel=_frames_to_user())
+
 def _load_arrays(path: Path, fmt: str, pad_value: float, require_test: bool = True) -> tuple[dict, dict]:
     """The arrays a data set's files hold (`X_valid` only if the files have a validation split), and notes about them.
     Without `require_test`, a data set without test files loads with an empty test split."""
@@ -649,12 +660,14 @@ def _load_arrays(path: Path, fmt: str, pad_value: float, require_test: bool = Tr
             # the padding, so a variable-length data set is padded as the benchmark pads it
             lte = ts_series_lengths(test[0]) if test[0].is_file() else np.zeros(0, np.int64)
             (Xtr, ytr, ltr), = read_ts_files([train[0]], pad_value, int(lte.max(initial=0)))
+            _warn_if_files_of_two_lengths(train[0], ltr, test[0], lte, pad_value)
             lengths = np.concatenate([ltr, lte])
             info = {} if len(np.unique(lengths)) <= 1 else {
                 'variable_length': True, 'min_length': int(lengths.min()), 'max_length': int(lengths.max()),
                 'padding': f'end, value {pad_value}'}
             return _no_test({'X_train': Xtr, 'y_train': ytr}), info
         (Xtr, ytr, ltr), (Xte, yte, lte) = read_ts_files([train[0], test[0]], pad_value)
+        _warn_if_files_of_two_lengths(train[0], ltr, test[0], lte, pad_value)
         info = {}
         if len(np.unique(np.concatenate([ltr, lte]))) > 1:
             info = {'variable_length': True, 'min_length': int(min(ltr.min(), lte.min())),
