@@ -340,7 +340,8 @@ def test_options_before_the_command_name_the_order_and_the_traceback_switch_read
     from tsai_timemae.cli import main
     monkeypatch.chdir(tmp_path)
     for argv, fixed in ((['--threads', '1', 'demo'], '`timemae demo --threads 1`'), (['--no-bar', 'demo'], '`timemae demo --no-bar`'),
-                        (['--out-dir', 'x', 'bench', 'HAR'], '`timemae bench --out-dir x HAR`')):
+                        (['--out-dir', 'x', 'bench', 'HAR'], '`timemae bench --out-dir x HAR`'),
+                        (['--out-dir', 'probe', 'bench', 'HAR'], '`timemae bench --out-dir probe HAR`')):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert 'options go after the command name' in err and fixed in err, err
@@ -868,6 +869,13 @@ def test_get_X_preds_takes_the_channels_the_data_gave_before_sel_vars_or_a_trans
     learn.export(tmp_path / 'sel.pkl')  # an exported learner keeps sel_vars but not the series
     loaded = load_learner(tmp_path / 'sel.pkl')
     torch.testing.assert_close(torch.as_tensor(loaded.get_X_preds(X[:3])[0]), torch.as_tensor(probs))
+    with pytest.raises(ValueError, match=r'selects the variables \[0, 2\].*X has 2'): predict_labels(loaded, X[:3, :2])
+    # a slice of the variables: refused as the model's 2 channels once exported, which tsai itself takes
+    dls = get_ts_dls(X, y, splits=splits, tfms=[None, TSClassification()], sel_vars=slice(0, 2), bs=10)
+    learn = ts_learner(dls, TimeMAE, **SMALL)
+    learn.export(tmp_path / 'slice.pkl')
+    loaded = load_learner(tmp_path / 'slice.pkl')
+    assert predict_labels(loaded, X[:3]).shape == (3,) and get_embeddings(loaded, X[:3]).shape == (3, SMALL['d_model'])
 
 
 def test_missing_targets_of_several_per_series_are_named_by_series():

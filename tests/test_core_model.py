@@ -192,6 +192,11 @@ def test_a_feature_extractor_on_labelled_data_gives_features_from_get_X_preds(dl
     from fastai.losses import MSELossFlat  # a loss of one's own trains the features
     own = ts_learner(dls, TimeMAE, loss_func=MSELossFlat(), arch_config=dict(c_out=None, **SMALL))
     assert 'MSELoss' in repr(own.loss_func)
+    from tsai.all import TSClassification, TSClassifier  # tsai's TSClassifier builds its learner without ts_learner
+    X, y = basic_motions[:2]
+    clf = TSClassifier(X, y, splits=splits, tfms=[None, TSClassification()], arch='TimeMAE',
+                       arch_config=dict(c_out=None, **SMALL))
+    assert repr(clf.loss_func) == 'FeaturesLoss()'
 
 
 def test_tsais_builders_imported_before_the_package_still_know_timemae(tmp_path):

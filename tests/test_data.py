@@ -579,6 +579,10 @@ def test_float64_series_on_a_large_offset_warn_that_float32_loses_them(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         load_dataset(tmp_path / 'ok.npz')
+        flat = X.copy()  # a channel flat within each series, passed through float64 arithmetic: round-off, no signal
+        flat[:, 0] = np.arange(20)[:, None] * 0.1 + 0.58366 + np.linspace(0, 1e-15, 64)  # e.g. a filter's leftovers
+        np.savez(tmp_path / 'flat.npz', X_train=flat, y_train=np.arange(20) % 2, X_test=flat[:4] + 1, y_test=np.arange(4) % 2)
+        load_dataset(tmp_path / 'flat.npz')
 
 
 def test_ts_files_each_of_one_length_but_not_the_same_warn_that_one_is_padded(tmp_path):
@@ -602,10 +606,14 @@ def test_test_series_copied_from_training_are_warned_about(tmp_path):
     np.savez(tmp_path / 'copy.npz', X_train=X, y_train=y, X_test=X[:6], y_test=y[:6])
     with pytest.warns(UserWarning, match=r'6 of the 6 test series are exact copies of training or validation series'):
         load_dataset(tmp_path / 'copy.npz')
-    np.savez(tmp_path / 'new.npz', X_train=X, y_train=y, X_test=X[:6] + 1, y_test=y[:6])
+    np.savez(tmp_path / 'new.npz', X_train=X, y_train=y, X_test=X[:6] + 1, y_test=y[:6], class_names=np.array(['a', 'b']))
+    bits = rng.integers(0, 2, size=(200, 1, 6)).astype('float32')  # short binary series repeat by nature
+    np.savez(tmp_path / 'bits.npz', X_train=bits[:150], y_train=np.arange(150) % 2, X_test=bits[150:], y_test=np.arange(50) % 2)
+    twice = np.concatenate([X[:10], X[:10]])  # repeated training series, and no validation split in the file: none blamed
+    np.savez(tmp_path / 'twice.npz', X_train=twice, y_train=np.arange(20) % 2, X_test=X[10:14] + 1, y_test=y[:4])
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        load_dataset(tmp_path / 'new.npz')
+        for f in ('new', 'bits', 'twice'): load_dataset(tmp_path / f'{f}.npz')  # (class_names: the user's own array)
 
 
 def test_numpy_files_name_what_they_did_not_read_and_how_to_save_them(tmp_path, monkeypatch):

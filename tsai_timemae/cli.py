@@ -215,8 +215,9 @@ def _traceback_wanted() -> bool:
 def _options_before_the_command(argv: list) -> str | None:
     """`timemae --threads 1 demo`: argparse read the options' values as the command, or suggested the option typed.
     The error then, with the same call written with the command first."""
-    at = next((i for i, a in enumerate(argv) if a in COMMANDS), None)
-    if not at or not argv[0].startswith('-') or argv[0] in ('-h', '--help', '--version'): return None
+    names = [i for i, a in enumerate(argv) if a in COMMANDS]  # not the value of an option (`--out-dir probe bench`)
+    at = next((i for i in names if i == 0 or not argv[i - 1].startswith('-')), names[0] if names else None)
+    if not at or not argv[0].startswith('-') or argv[0] in ('-h', '--help', '--version', '--'): return None
     import shlex
     fixed = shlex.join([argv[at], *argv[:at], *argv[at + 1:]])
     return (f'timemae: error: options go after the command name: `timemae {fixed}` (`timemae {argv[at]} --help` lists '

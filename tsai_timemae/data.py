@@ -142,7 +142,9 @@ def _warn_if_float32_loses_the_signal(X, out, where: str, n: int = 256):
     with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
         before = a.std(-1)                                                       # [series, channels]
         error = (np.asarray(out[:n], dtype=np.float64) - a).std(-1)
-        change = np.where(before > 0, error / before, np.nan)
+        # variation at float64's own round-off (a flat channel through a float64 filter) is no signal to lose
+        real = before > 1e3 * np.finfo(np.float64).eps * np.abs(a).max(-1)
+        change = np.where(real, error / np.where(real, before, 1), np.nan)
     lost = [c for c in range(change.shape[1]) if np.isfinite(change[:, c]).any() and np.nanmedian(change[:, c]) > 0.01]
     if not lost: return
     c = lost[0]
@@ -393,6 +395,8 @@ def read_numpy(path, require_test: bool = True) -> dict:
     unread = sorted(k for k in found if k not in NPY_KEYS)
     if path.is_dir():
         unread += sorted(f.stem for f in path.glob('*.npy') if f.stem not in (*NPY_KEYS, *VALID_ALIASES))
+    # names that look like a split (X_validation, x_valid, train_X); other arrays (class_names) are the user's own
+    unread = [k for k in unread if k[:1].lower() in 'xy' or any(w in k.lower() for w in ('train', 'val', 'test', 'dev'))]
     if unread:  # `X_validation`, `x_valid`: a validation split the user gave, silently replaced by one carved from train
         timemae_warn(f'{path}: the arrays {", ".join(unread)} are not read; a numpy data set is read from '
                      f'{", ".join(NPY_KEYS)} (or X_val, y_val for the validation split), names as written. Rename them '
@@ -686,14 +690,17 @@ def warn_if_saved_channels_last(shape, path):
                      'last axis, which would cut across channels. If they really have that many channels, ignore this.',
                      stacklevel=_frames_to_user())
 
-def _warn_if_series_repeat_across_splits(arrays: dict, path):
+def _warn_if_series_repeat_across_splits(arrays: dict, path, valid_from_file: bool):
     """A test (or validation) series that is an exact copy of a training one (`X_test = X_train[:10]`, a slip
     when saving) makes its score one of memory, without an error. Warned, not refused: a few UCR sets hold true
     duplicates. None of the data sets in ../shared/data has any."""
-    seen = {x.tobytes() for s in ('train', 'valid') for x in arrays[f'X_{s}']}
     train = {x.tobytes() for x in arrays['X_train']}
+    if len(train) < len(arrays['X_train']): return  # the training series repeat among themselves: the data do (short
+    # or coarse series), and copies across the splits are to be expected
+    seen = train | {x.tobytes() for x in arrays['X_valid']}
+    checks = [('test', seen, 'training or validation')] + ([('valid', train, 'training')] if valid_from_file else [])
     counts = [(s, sum(x.tobytes() in pool for x in arrays[f'X_{s}']), len(arrays[f'X_{s}']), other)
-              for s, pool, other in (('test', seen, 'training or validation'), ('valid', train, 'training'))]
+              for s, pool, other in checks]
     said = [f'{k} of the {n} {s} series are exact copies of {other} series' for s, k, n, other in counts if k]
     if said:
         timemae_warn(f'{path}: {"; ".join(said)}, so their scores measure what the models memorised. Check how the '
@@ -750,7 +757,7 @@ def load_dataset(name_or_path, root=None, valid_size: float = 0.2, seed: int = 4
     if len(set(shapes.values())) > 1:
         raise ValueError(f'{path}: train, valid and test have different [C, T] shapes {shapes}; they must match.')
     if fmt != 'ts': warn_if_saved_channels_last(shapes['train'], path)  # a .ts file names its dimensions
-    _warn_if_series_repeat_across_splits(arrays, path)
+    _warn_if_series_repeat_across_splits(arrays, path, valid_from == 'file')
     name = path.stem if fmt == 'npz' else path.name
     if fmt == 'ts' and path.parent.name == 'UEA' and (path.parent.parent / name).is_dir(): name = f'UEA/{name}'
     return TSDataset(name, **{k: arrays[k] for k in NPY_KEYS}, source=str(path), valid_from=valid_from, info=info)

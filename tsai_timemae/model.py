@@ -474,8 +474,13 @@ def data_channels(learn) -> int | None:
     ds = getattr(learn.dls, 'train_ds', None)
     items = getattr((getattr(ds, 'tls', None) or [None])[0], 'items', None)
     if items is not None and len(items) and getattr(items, 'ndim', 0) == 3: return int(items.shape[-2])
-    if not isinstance(getattr(ds, 'sel_vars', None), (slice, type(None))): return None
+    if _selected_vars(learn) is not None: return None
     return learn.model.backbone.c_in  # loaders that selected no variables, or are not tsai's: the model's count
+
+def _selected_vars(learn):
+    "tsai's `sel_vars` of a learner's data, None when it selects none (tsai's default is `slice(None)`)."
+    sel = getattr(getattr(learn.dls, 'train_ds', None), 'sel_vars', None)
+    return None if sel is None or (isinstance(sel, slice) and sel == slice(None)) else sel
 
 def check_learner_X(learn, X, where: str):
     """`check_X` against the channels the learner's data gave (`data_channels`), for the inference helpers that run X
@@ -484,6 +489,11 @@ def check_learner_X(learn, X, where: str):
     if n is not None: return check_X(X, n, where)
     refuse_pandas(X, where)  # tsai's selection of the variables reads X's channels
     check_panel(X, where)
+    sel = _selected_vars(learn)
+    if not isinstance(sel, slice) and len(idx := np.asarray(sel).ravel()) and X.shape[1] <= int(idx.max()):
+        raise ValueError(f'{where}: the learner selects the variables {idx.tolist()} (tsai\'s sel_vars) of the series '
+                         f'its data gave, but X has {X.shape[1]} (shape {tuple(X.shape)}): pass X with every variable '
+                         'the training data had, in the same order.')
 
 
 # %% ../nbs/00_model.ipynb #33bacfe8
@@ -518,11 +528,18 @@ class FeaturesLoss:
                              'learn.get_X_preds(X) or get_embeddings(learn, X); to train the features with a loss of '
                              'your own, pass loss_func= to ts_learner.')
         n = len(pred)
-        return torch.full((n,), float('nan')) if (reduction or self.reduction) == 'none' else torch.tensor(float('nan'))
+        shape = (n,) if (reduction or self.reduction) == 'none' else ()
+        return torch.full(shape, float('nan'), device=pred.device)  # where fastai gathers the losses
 
     def activation(self, x): return x  # features, not a softmax of them
     def decodes(self, x): return None  # features have no labels to decode into
     def __repr__(self): return 'FeaturesLoss()'
+
+def _give_features_loss(learn, cls, own_loss: bool, pretraining: bool):
+    "`FeaturesLoss` for a learner whose `cls` model gives features on labelled data, unless a loss was passed."
+    if isinstance(getattr(learn, 'model', None), cls) and learn.model.c_out is None and not own_loss \
+            and not pretraining and has_labels(learn.dls):
+        learn.loss_func = FeaturesLoss()  # features on labelled data: not the labels' classification loss
 
 def warn_head_not_loaded(weights_path):
     """Fine-tuning from a whole classifier's file (`learn.save`) loads its encoder only: a user reloading a fine-tuned
@@ -609,9 +626,7 @@ def install_tsai_hooks(cls):
                 try: learn = orig(*args, **kwargs)
                 finally: _LABELS_UNREAD.reset(token)
                 own_loss = kwargs.get('loss_func', args[at_loss] if len(args) > at_loss else None) is not None
-                if isinstance(getattr(learn, 'model', None), cls) and learn.model.c_out is None and not own_loss \
-                        and has_labels(learn.dls) and not any(map(pretraining, L(cbs))):
-                    learn.loss_func = FeaturesLoss()  # features on labelled data: not the labels' classification loss
+                _give_features_loss(learn, cls, own_loss, any(map(pretraining, L(cbs))))
                 # fine-tuning a pretrained TimeMAE: warn if its inputs are scaled otherwise than the pretraining's
                 weights = kwargs.get('weights_path')
                 if kwargs.get('pretrained') and weights is not None and isinstance(getattr(learn, 'model', None), cls) \
@@ -621,6 +636,17 @@ def install_tsai_hooks(cls):
             return learn
         return ts_learner
     _wrap_tsai(tl, ('ts_learner',), make_ts_learner)
+
+    # tsai's TSClassifier builds its Learner without ts_learner: `arch='TimeMAE', arch_config=dict(c_out=None)` too
+    import tsai.tslearner as tsl
+    init = getattr(tsl.TSClassifier.__init__, '_tsai_original', tsl.TSClassifier.__init__)
+    @functools.wraps(init)
+    def classifier_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        a = inspect.signature(init).bind(self, *args, **kwargs).arguments
+        _give_features_loss(self, cls, a.get('loss_func') is not None, any(map(pretraining, L(a.get('cbs')))))
+    classifier_init._tsai_original = init
+    tsl.TSClassifier.__init__ = classifier_init
 
     def make_get_arch(orig):
         def get_arch(arch_name): return cls if arch_name == cls.__name__ else orig(arch_name)

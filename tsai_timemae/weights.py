@@ -185,7 +185,7 @@ def check_writable_folder(folder, setting: str) -> Path:
         os.close(fd)
         os.remove(tmp)
     except OSError as e:  # a file on the way reads "File exists" or "Not a directory": say which it is
-        file = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+        file = next((p for p in (folder, *folder.parents) if os.path.isfile(p)), None)  # never raises: a parent may be unreadable
         why = f'{file} is a file, not a folder' if file is not None else e.strerror or e
         raise OSError(f'Cannot write files to {folder} ({why}), where this run would save its results: '
                       f'pass {setting} a folder you can write to.') from None
