@@ -9,13 +9,13 @@ from tsai_timemae.all import TimeMAE, TimeMAEPretrain, evaluate_learner, finelas
 from tsai_timemae.data import default_data_root, label_subset
 
 HAR = default_data_root() / 'HAR'  # $TIMEMAE_DATA if set, else ../shared/data, as the loaders read it
-PRETRAIN_EPOCHS = 10  # 30 until session 28: with the k-means default, 10 keep a margin of about 6 points in a third of the time
+PRETRAIN_EPOCHS = 6  # 30 until session 28, 10 until session 69 (CI time): see the docstring for the margins measured
 PROBE_LABELS = 0.25  # FineLast learns from a stratified quarter of the training labels (all of them until session 56)
 
 
 @pytest.mark.skipif(not (HAR / 'train.pt').is_file(), reason=f'HAR not found at {HAR} (set TIMEMAE_DATA; see ../shared/data/README.md)')
 def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
-    """HAR: pretrain the default TimeMAE (8 layers, the callback's defaults; lr 1e-3, 10 epochs) on the 5881 training series, without
+    """HAR: pretrain the default TimeMAE (8 layers, the callback's defaults; lr 1e-3, 6 epochs) on the 5881 training series, without
     labels. FineLast (lr 0.1, 10 epochs) then learns from a stratified quarter of their labels (1470 series) and is
     scored once, after its last epoch, on HAR's 1471 validation series, which neither pretraining nor the probe ever
     saw (HAR's test split is left to the benchmark).
@@ -25,7 +25,9 @@ def test_pretrained_finelast_beats_random_finelast_on_har(tmp_path):
     about 0.952, init 0.893, random 0.898 and 0.870 (a logistic-regression probe on the same features: 0.964 against
     0.909, 0.910 and 0.895). At 30 epochs with the earlier Gumbel default it was 0.933 against the same three.
     With a quarter of the labels (session 56, one thread): pretrained 0.952, init 0.871, random 0.878 and 0.854; the
-    same four when the probes stopped scoring the validation series after every epoch (session 68, two threads)."""
+    same four when the probes stopped scoring the validation series after every epoch (session 68, two threads).
+    With 6 pretraining epochs (session 69, two threads; 104 s against 146 s for the test): pretrained 0.941 (macro-F1
+    0.942), init 0.871, random 0.878 and 0.854."""
     d = {k: torch.load(HAR / f'{k}.pt', weights_only=True) for k in ('train', 'val')}
     X_tr, y_tr = d['train']['samples'].float().numpy(), d['train']['labels'].numpy()
     X_va, y_va = d['val']['samples'].float().numpy(), d['val']['labels'].numpy()
