@@ -58,11 +58,15 @@ def _check_series(learn, X, where: str):
     if isinstance(getattr(learn.model, 'backbone', None), TimeMAEBackbone): check_learner_X(learn, X, where)
     else: check_panel(X, where)
 
+def _multi_label_tfms(learn) -> bool:
+    "Whether the learner's label transforms give several labels per series (tsai's `TSMultiLabelClassification`)."
+    labels = getattr(getattr((getattr(learn.dls, 'tls', None) or [None])[-1], 'tfms', None), 'fs', [])
+    return any('Multi' in type(f).__name__ for f in labels)
+
 def _refuse_multi_label(learn, where: str):
     """A multi-label learner (tsai's `TSMultiLabelClassification`, a BCE loss) has several labels per series: the
     top class alone, scored as single-label, would be a number without meaning."""
-    labels = getattr(getattr((getattr(learn.dls, 'tls', None) or [None])[-1], 'tfms', None), 'fs', [])
-    if any('Multi' in type(f).__name__ for f in labels) or 'BCE' in type(getattr(learn, 'loss_func', None)).__name__:
+    if _multi_label_tfms(learn) or 'BCE' in type(getattr(learn, 'loss_func', None)).__name__:
         raise ValueError(f'{where} scores one class per series, but this learner is multi-label (several labels per '
                          'series). Take its per-class probabilities with learn.get_X_preds(X)[0] (columns in '
                          'label_vocab(learn) order), threshold them (e.g. > 0.5), and score them against multi-hot labels '

@@ -661,11 +661,10 @@ def install_tsai_hooks(cls):
         model predicted that class. A classifier's learner refuses them, naming them and what scores them. Labels
         match classes as tsai matches them (numpy's `==`: 1.0 is the class 1, the text '1' is not)."""
         if y is None or hasattr(learn.model, 'tokenizer'): return  # a pretraining learner reads no labels
-        from .evaluate import _distinct, _few, _unknown_labels, label_vocab
+        from .evaluate import _distinct, _few, _multi_label_tfms, _unknown_labels, label_vocab
         try: vocab = label_vocab(learn)
         except (TypeError, ValueError): return  # no label vocabulary: numeric targets
-        labels = getattr(getattr((getattr(learn.dls, 'tls', None) or [None])[-1], 'tfms', None), 'fs', [])
-        if any('Multi' in type(f).__name__ for f in labels): return  # several labels per series: tsai names unknown ones
+        if _multi_label_tfms(learn): return  # several labels per series: tsai names unknown ones
         if isinstance(y, torch.Tensor): y = y.detach().cpu().numpy()
         try: y = np.asarray(y)
         except ValueError: return  # lists of labels of different lengths: multi-label targets
