@@ -8,9 +8,11 @@ import torch
 
 warnings.filterwarnings('ignore', category=FutureWarning)
 warnings.filterwarnings('ignore', category=UserWarning)
-# 2 threads suit an idle 2-core machine; on a busy one each small op waits for a descheduled thread, so a
-# shared machine runs the suite with TIMEMAE_TEST_THREADS=1
-torch.set_num_threads(int(os.environ.get('TIMEMAE_TEST_THREADS', 2)))
+# One process alone takes 2 threads, which suit an idle 2-core machine; each of pytest-xdist's workers (`make test` runs
+# two) takes 1, since two processes of 2 threads on 2 cores make each small op wait for a descheduled thread. A shared
+# machine runs the suite with TIMEMAE_TEST_THREADS=1
+_THREADS = 1 if os.environ.get('PYTEST_XDIST_WORKER') else 2
+torch.set_num_threads(int(os.environ.get('TIMEMAE_TEST_THREADS', _THREADS)))
 
 # a small TimeMAE so tests about behaviour (not the paper's size) run in seconds
 SMALL = dict(window=10, d_model=32, n_layers=2, n_heads=2, d_ff=64)
