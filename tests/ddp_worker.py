@@ -2,7 +2,7 @@
 
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT_DIR MODE[,MODE...] [EPOCHS]
 
-MODE is one of supervised, pretrain, pretrain_tail, pretrain_novalid, same_seed, different_data. Several modes run one
+MODE is one of supervised, pretrain, pretrain_tail, pretrain_novalid, same_seed, refused_fits, different_data. Several modes run one
 after another in the same processes (each from its own seed, into OUT_DIR/MODE), so the suite pays the two processes'
 start (importing tsai: about 12 s) once for all of them; a single mode writes into OUT_DIR itself.
 
@@ -15,7 +15,8 @@ and values, and the pretraining callback's history); a pretraining run also save
 (`save_every=1`) and writes `rng{rank}.pt`, the rank's torch random state after each epoch (the last one stays).
 `pretrain_tail` pretrains as `pretrain` does, with validation batches of 3 (rank 1's last one is a padding repeat
 alone), and records each rank's validation batches; `pretrain_novalid` without a validation split. `same_seed` seeds every rank alike, as a user's script does, pretrains one epoch and writes only `masks{rank}.pt`, the
-masks that rank drew, and `final{rank}.pt`. `different_data` gives rank 1 another split, which must be refused."""
+masks that rank drew, and `final{rank}.pt`. `refused_fits` writes `refused{rank}.json`, what `lr_find` inside the context and a fit
+under fastai's own `distrib_ctx` raised. `different_data` gives rank 1 another split, which must be refused."""
 import contextlib
 import json
 import os
@@ -138,6 +139,20 @@ def main(out: Path, mode: str, epochs: int = 2):
         finally: pretrain.MASKINGS['random'] = draw  # the modes after this one draw as before
         torch.save(masks, out / f'masks{rank}.pt')
         torch.save(_state(learn.model), out / f'final{rank}.pt')
+        return
+    elif mode == 'refused_fits':  # two fits refused before their first batch on every rank: lr_find inside the context
+        from tsai_timemae.pretrain import TimeMAEPretrain  # (it hung), and a fit under fastai's own distrib_ctx
+        import fastai.distributed  # noqa: F401  (adds Learner.distrib_ctx)
+        dls = get_ts_dls(X, splits=splits, bs=4, batch_tfms=standardize)
+        learn = ts_learner(dls, TimeMAE, cbs=TimeMAEPretrain(target_dir=out / 'models', n_decoder_layers=1), **arch)
+        refused = {}
+        for name, ctx, fit in (('lr_find', timemae_distrib_ctx, lambda: learn.lr_find(show_plot=False)),
+                               ('fastai_ctx', lambda l: l.distrib_ctx(sync_bn=False, cpu=True), lambda: learn.fit_one_cycle(1, 1e-3))):
+            try:
+                with ctx(learn): fit()
+                refused[name] = None
+            except RuntimeError as e: refused[name] = str(e)
+        (out / f'refused{rank}.json').write_text(json.dumps(refused))
         return
     elif mode == 'different_data':  # as a split drawn without a seed: each process its own (here rank 1 swaps two series)
         from tsai_timemae.pretrain import TimeMAEPretrain

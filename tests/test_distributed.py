@@ -428,6 +428,38 @@ def test_a_batch_larger_than_each_processs_share_is_refused_before_anything_trai
         check_rank_share(half.train, 2)
 
 
+def test_more_processes_than_gpus_is_refused_with_the_fix(monkeypatch):
+    "The process of LOCAL_RANK 1 on a machine with one GPU got torch's 'invalid device ordinal', which names no fix."
+    from tsai_timemae import distributed
+    monkeypatch.setattr(distributed, 'num_distrib', lambda: 2)
+    monkeypatch.setattr(distributed, 'accelerate_available', lambda: True)
+    monkeypatch.setenv('LOCAL_RANK', '1')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda d: pytest.fail(f'set_device({d}) with one GPU'))
+    with pytest.raises(ValueError, match=r'2 processes were launched on a machine with 1 GPU\(s\), so the process of '
+                                         r'LOCAL_RANK=1 has none: launch at most 1 .*cpu=True'):
+        with distributed.timemae_distrib_ctx(object()): pass
+
+
+def test_only_rank_0_shows_the_packages_warnings_and_an_error_filter_stops_every_rank(monkeypatch):
+    "Every launched process runs the same script on the same data: each showed every warning again, word for word."
+    import warnings
+    from tsai_timemae.notices import TimeMAEWarning, timemae_warn
+    for blanket in (False, True):  # with and without tsai's blanket ignore in the filters
+        for rank, shown in (('0', 1), ('1', 0)):
+            monkeypatch.setenv('RANK', rank)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                if blanket: warnings.filterwarnings('ignore', category=UserWarning)
+                timemae_warn('said once')
+            assert len([w for w in caught if w.category is TimeMAEWarning]) == shown, (blanket, rank)
+            with warnings.catch_warnings():
+                warnings.simplefilter('error', TimeMAEWarning)
+                if blanket: warnings.filterwarnings('ignore', category=UserWarning)
+                with pytest.raises(TimeMAEWarning, match='said once'): timemae_warn('said once')
+
+
 def test_sync_bn_is_passed_on_and_refused_on_cpu_processes(monkeypatch):
     "fastai's own spelling, `distrib_ctx(sync_bn=...)`, gave a raw TypeError (sync_bn given twice)."
     from tsai_timemae import distributed
@@ -437,10 +469,31 @@ def test_sync_bn_is_passed_on_and_refused_on_cpu_processes(monkeypatch):
         with distributed.timemae_distrib_ctx(object(), cpu=True, sync_bn=True): pass
 
 
+@pytest.fixture(scope='module')
+def refused_runs(tmp_path_factory):
+    "The launch whose fits must be refused (the last one ends it): what the launch printed, and the folder."
+    out = tmp_path_factory.mktemp('ddp_refused')
+    return _launch(out, 'refused_fits,different_data'), out
+
+
 @needs_ddp
-def test_processes_that_built_different_data_are_refused_before_training(tmp_path):
+def test_lr_find_inside_the_context_and_fastais_own_context_are_refused_on_every_rank(refused_runs):
+    """lr_find inside timemae_distrib_ctx hung every process until the launcher's timeout; fastai's `learn.distrib_ctx`
+    passed as 'inside the context' and failed at the first batch with 'Found no NVIDIA driver' (on GPUs: each rank
+    standardised with its own statistics, without a word)."""
+    r, out = refused_runs
+    for rank in range(N_PROC):
+        refused = json.loads((out / 'refused_fits' / f'refused{rank}.json').read_text())
+        assert 'lr_find inside timemae_distrib_ctx would hang' in refused['lr_find'] and 'with python' in refused['lr_find']
+        assert "runs under fastai's learn.distrib_ctx" in refused['fastai_ctx'], refused['fastai_ctx']
+        assert 'timemae_distrib_ctx(learn)' in refused['fastai_ctx']
+
+
+@needs_ddp
+def test_processes_that_built_different_data_are_refused_before_training(refused_runs):
     "A split drawn without a seed differs per process: some ranks would train on others' validation series."
-    r = _launch(tmp_path, 'different_data')
+    r, tmp_path = refused_runs
+    tmp_path = tmp_path / 'different_data'
     assert r.returncode != 0 and not list(tmp_path.glob('trained*.txt'))
     assert "processes built different data: rank 1's training series are not rank 0's" in r.stderr, r.stderr[-3000:]
     assert 'random_state=0' in r.stderr

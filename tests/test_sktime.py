@@ -932,3 +932,16 @@ def test_the_classifier_fine_tunes_an_encoder_file_without_pretraining(bm, tmp_p
     with pytest.raises(ValueError, match=r'saved with n_heads=1, and n_heads=4 was asked for.*Leave n_heads out'):
         TimeMAEClassifier(weights_path=path, n_heads=4, finetune_epochs=1, batch_size=4).fit(X, y)
     assert TimeMAEClassifier().get_params()['n_heads'] is None
+
+
+def test_a_fit_under_a_launcher_is_refused_before_any_work(bm, monkeypatch):
+    """Under torchrun every process ran the whole fit alone, and pretraining's refusal asked for a
+    `timemae_distrib_ctx(learn)` around a learner an sktime user never sees."""
+    X, y = bm[0][:8], bm[1][:8]
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    for est in (TimeMAEClassifier(**TINY), TimeMAETransformer(**TimeMAETransformer.get_test_params()[0])):
+        with pytest.raises(RuntimeError, match=r'launched in 2 processes .*the sktime estimators train in one process: '
+                                               r'run the script with python'):
+            est.fit(X, y)
+        assert not est.is_fitted
+

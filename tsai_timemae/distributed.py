@@ -151,8 +151,22 @@ def check_fit_inside_context(learn, what: str = 'TimeMAE pretraining', training:
     with fastai's 'Default process group has not been initialized', which names no fix, or, after the context (whose
     process group lives on to the script's end), trains each process on its own copy of the model without a word:
     refuse it before then. `training=False` (a `validate` or `get_preds` on every process) passes once the process
-    group exists."""
-    if num_distrib() <= 1 or any(type(cb).__name__ == 'DistributedTrainer' for cb in getattr(learn, 'cbs', ())): return
+    group exists. Inside a context, two fits are refused before their first batch, on every rank at once (a refusal on
+    one rank would leave the others waiting): one under fastai's own `learn.distrib_ctx`, which lacks what
+    `timemae_distrib_ctx` adds (on CPU it fails at the first batch with 'Found no NVIDIA driver'; on GPUs the ranks
+    standardise with their own statistics and draw the same masks, without a word), and `lr_find`, which would hang."""
+    if num_distrib() <= 1: return
+    if any(type(cb).__name__ == 'DistributedTrainer' for cb in getattr(learn, 'cbs', ())):
+        if not getattr(learn, '_in_timemae_distrib_ctx', False):
+            raise RuntimeError(f"{what} runs under fastai's learn.distrib_ctx, which lacks what it needs on several "
+                               "processes (CPU processes, tsai's loaders, rank 0's batch-transform statistics on every "
+                               'rank, other masks per rank, a check that every rank built the same data): use `with '
+                               'timemae_distrib_ctx(learn): ...` instead (it takes the same arguments).')
+        if hasattr(learn, 'lr_finder'):
+            raise RuntimeError('lr_find inside timemae_distrib_ctx would hang (each process keeps its temporary weights '
+                               'in its own folder, and rank 0 waits for the others at a point they never reach): run '
+                               'lr_find in a separate run with python (one process), then launch the fit with its rate.')
+        return
     if not training and torch.distributed.is_available() and torch.distributed.is_initialized(): return
     raise RuntimeError(f'{what} was launched in {num_distrib()} processes (WORLD_SIZE={num_distrib()}, e.g. by '
                        'torchrun) but this fit is not inside timemae_distrib_ctx(learn): wrap it, `with '
@@ -230,8 +244,8 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, *
     process group is destroyed when the script exits. In a single process it yields `learn` unchanged (and needs no
     `accelerate`). Run `learn.lr_find()` in a separate run with `python` (one process), not under the launcher:
     inside this context fastai's `LRFinder` (with any tsai learner) keeps its temporary weights in a folder each
-    process names for itself, and rank 0 waits for the others at a point they never reach; outside it, under the
-    launcher, pretraining refuses to fit (`check_fit_inside_context`)."""
+    process names for itself, and rank 0 waits for the others at a point they never reach, so pretraining refuses it
+    there as it refuses a fit outside the context under the launcher (`check_fit_inside_context`)."""
     if num_distrib() <= 1:
         yield learn
         return
@@ -244,7 +258,12 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, *
         raise ValueError('sync_bn=True converts BatchNorm layers to SyncBatchNorm, which needs CUDA: leave it out (False) '
                          'for CPU processes.')
     if not cpu:  # fastai's dls default to cuda:0 in every process: use this process's GPU
-        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
+        local, gpus = int(os.environ.get('LOCAL_RANK', 0)), torch.cuda.device_count()
+        if local >= gpus:  # torch's 'invalid device ordinal' names no fix
+            raise ValueError(f'{num_distrib()} processes were launched on a machine with {gpus} GPU(s), so the process '
+                             f'of LOCAL_RANK={local} has none: launch at most {gpus} process(es) per machine '
+                             '(torchrun --nproc_per_node), or pass timemae_distrib_ctx(learn, cpu=True) for CPU processes.')
+        device = torch.device('cuda', local)
         torch.cuda.set_device(device)
         learn.dls.to(device)
         learn.model.to(device)
@@ -261,7 +280,9 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, *
         check_same_data(learn.dls)
         sync_batch_tfm_stats(learn.dls)
         decorrelate_rank_streams()
-        yield learn
+        learn._in_timemae_distrib_ctx = True  # what check_fit_inside_context tells from fastai's own distrib_ctx
+        try: yield learn
+        finally: learn._in_timemae_distrib_ctx = False
     distrib_barrier()  # not reached after an exception: the other ranks may never arrive
 
 # %% ../nbs/15_distributed.ipynb #4cc4ed3f

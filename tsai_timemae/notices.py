@@ -20,6 +20,12 @@ def _blanket(f) -> bool:
     action, msg, category, module, lineno = f
     return action == 'ignore' and msg is None and category in (UserWarning, Warning) and module is None and not lineno
 
+def _launched_rank() -> int:
+    "This process's rank under a launcher (`torchrun` and `accelerate launch` set RANK), 0 otherwise."
+    import os
+    try: return int(os.environ.get('RANK', 0) or 0)
+    except ValueError: return 0
+
 def _silenced_by_interpreter() -> bool:
     "`python -W ignore` / `PYTHONWARNINGS=ignore` (or `ignore::UserWarning`): a blanket the user chose when starting Python."
     for option in sys.warnoptions:
@@ -94,7 +100,15 @@ def timemae_warn(message: str, stacklevel: int = 1):
     `python -W ignore` silences everything. `stacklevel` as in `warnings.warn`, counted from the caller of
     `timemae_warn`. Past a blanket ignore the filters are read, never edited (an edit, even undone at once, could drop a
     filter another thread added meanwhile), and the warning goes where `warnings.warn` sends one: to
-    `warnings.showwarning`, or to the list of a `catch_warnings(record=True)`."""
+    `warnings.showwarning`, or to the list of a `catch_warnings(record=True)`. Under a launcher (`torchrun`) only rank 0
+    shows it: every process runs the same script on the same data, so the others would repeat it word for word; a
+    filter that turns it into an error still raises on every rank, so that none waits for a rank that stopped."""
+    if _launched_rank() > 0:
+        if _silenced_by_interpreter(): return
+        module, _, lineno = _caller(stacklevel)
+        if _action(message, module, lineno, [f for f in list(warnings.filters) if not _blanket(f)]) == 'error':
+            raise TimeMAEWarning(message)
+        return
     if _silenced_by_interpreter() or not any(map(_blanket, warnings.filters)):
         warnings.warn(message, TimeMAEWarning, stacklevel=stacklevel + 1)
         return

@@ -78,6 +78,19 @@ def _panel(X, learn=None, name: str = 'X') -> np.ndarray:
                          f'Pass the same variables, in the same order, as in fit.{transpose_hint(X.shape, c_in)}')
     return X
 
+def _refuse_launcher(name: str):
+    """The estimators train in one process. Under `torchrun` every process would run the whole fit alone (fine-tuning
+    on its own copy without a word), and pretraining's refusal asks for a `timemae_distrib_ctx(learn)` around a learner
+    an sktime user never sees."""
+    import os
+    try: world = int(os.environ.get('WORLD_SIZE', 1) or 1)
+    except ValueError: world = 1
+    if world > 1:
+        raise RuntimeError(f'{name}.fit was launched in {world} processes (WORLD_SIZE, e.g. by torchrun), but the sktime '
+                           'estimators train in one process: run the script with python. To pretrain on several processes, '
+                           'use a tsai learner with timemae_distrib_ctx (README, "Pretraining on several GPUs or processes") '
+                           'and pass the encoder file it writes as weights_path=.')
+
 def _check_random_state(random_state):
     "What `_seeded` takes, named before any work: numpy's own error ('cannot be used to seed') did not say which setting."
     if random_state is None or isinstance(random_state, (np.random.RandomState, np.random.Generator)): return
@@ -675,6 +688,7 @@ class TimeMAEClassifier(BaseClassifier):
 
     def fit(self, X, y):
         self.reset()  # as sktime's fit does first, but before our checks: a refit that fails leaves no earlier model to predict with
+        _refuse_launcher(type(self).__name__)
         if y is None:  # sktime's own check fails with 'too many values to unpack'
             raise ValueError(f'{type(self).__name__}.fit needs labels y, one per series in X. To learn from series '
                              'without labels, pass them as X_unlabelled=... beside labelled ones, or use TimeMAETransformer.')
@@ -854,6 +868,7 @@ class TimeMAETransformer(BaseTransformer):
 
     def fit(self, X, y=None):
         self.reset()  # as sktime's fit does first, but before our checks: a refit that fails leaves no earlier model
+        _refuse_launcher(type(self).__name__)
         X = _array_input(X, classifier=False)
         _check_no_2d_array(X, type(self).__name__)
         _say_one_series(X, type(self).__name__)
