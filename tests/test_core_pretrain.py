@@ -584,6 +584,8 @@ def test_after_fit_with_the_callback_validate_and_get_preds_still_work_and_lr_fi
     assert cb not in learn.cbs
     with learn.no_bar(): res = learn.validate()
     assert all(v is not None and math.isfinite(v) for v in res), res
+    # the masks the callback validated with: the same loss at every call, the table's last one (they were drawn anew)
+    with learn.no_bar(): assert learn.validate()[0] == res[0] == pytest.approx(cb.history[-1]['valid_loss'], rel=1e-6)
     with learn.no_bar(): preds, targets = learn.get_preds()
     assert preds['masked_reps'].shape[0] == targets.shape[0] == len(udls.valid.dataset)
     with pytest.raises(ValueError, match=r'lr_find on a TimeMAE pretraining network needs its TimeMAEPretrain callback.*learn.add_cb\(cb\)'):
@@ -892,6 +894,24 @@ def test_a_second_pretraining_into_the_same_file_says_so(udls, tmp_path):
         third = TimeMAEPretrain(target_dir=tmp_path, fname='other', verbose=False)
         c = ts_learner(udls, TimeMAE, cbs=third, path=tmp_path, **SMALL)
         with c.no_bar(), c.no_logging(): c.fit(1, 1e-3)
+
+
+def test_a_pretraining_rerun_after_the_earlier_learner_was_dropped_says_nothing(udls, tmp_path):
+    """A notebook cell or a loop re-making the learner and its callback with the default file: the earlier one is no
+    longer referenced, yet the check's own reference kept it alive through its collection, and every rerun warned
+    that the file 'holds the encoder another TimeMAEPretrain of this session saved'."""
+    import gc
+    import warnings
+    from tsai_timemae.notices import TimeMAEWarning
+    def pretrain():
+        learn = ts_learner(udls, TimeMAE, cbs=TimeMAEPretrain(target_dir=tmp_path, verbose=False), path=tmp_path, **SMALL)
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    gc.disable()  # as long-lived objects, which Python's automatic collections rarely reach: only the check's own frees it
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', TimeMAEWarning)
+            for _ in range(2): pretrain()
+    finally: gc.enable()
 
 
 def test_summary_leaves_one_of_each_helper_and_the_callback_can_be_removed_and_given_again(udls, tmp_path):

@@ -286,6 +286,17 @@ def test_collapse_monitor_warns_on_a_constant_encoder(udls, tmp_path, seed):
         learn.fit(1, 1e-3)
     assert cb.history[-1]['train_rep_std'] < 1e-4
     assert [w.filename for w in said if 'collapsing' in str(w.message)] == [__file__]  # the user's line, not the library's
+    # only the remedies not in use: the defaults normalise the targets and freeze k-means codes (it advised both)
+    msg = next(str(w.message) for w in said if 'collapsing' in str(w.message))
+    assert 'normalize_targets' not in msg and 'tokenizer="kmeans"' not in msg and 'momentum_end=0.9999' in msg, msg
+    learn, cb = _learner(udls, tmp_path, tokenizer='gumbel', normalize_targets=False, momentum_end=0.9999)
+    last = learn.model.backbone.encoder.layers[-1].norm2
+    with torch.no_grad(): last.weight.zero_(); last.bias.fill_(0.5)
+    last.requires_grad_(False)
+    with pytest.warns(UserWarning, match='collapsing') as said:
+        learn.fit(1, 1e-3)
+    msg = next(str(w.message) for w in said if 'collapsing' in str(w.message))
+    assert 'normalize_targets=True' in msg and 'tokenizer="kmeans"' in msg and 'momentum_end' not in msg, msg
 
 
 def test_collapse_monitor_is_quiet_on_a_healthy_encoder(udls, tmp_path, seed):

@@ -9,6 +9,7 @@ import copy
 import functools
 import math
 import numbers
+import os
 import random
 import sys
 from pathlib import Path
@@ -618,7 +619,7 @@ class DropLabels(Callback):
 class DropLabelsToEvaluate(DropLabels):
     """What a pretraining learner keeps when its `TimeMAEPretrain` leaves it (the end of `fit(n, cbs=cb)`, `remove_cb`):
     `validate()` and `get_preds()` still give the pretraining loss on unlabelled data (without it fastai computes no
-    loss, and `validate()` returned Nones). Training batches keep their labels: a plain fit on unlabelled data then
+    loss, and `validate()` returned Nones), on the masks the callback validated with. Training batches keep their labels: a plain fit on unlabelled data then
     trains nothing, as the network's warning says; TimeMAE pretraining needs the callback. A fit with another loss
     (a classifier's, set by hand to train the network in place) is refused before its first batch, in a fit, a
     `validate()` or `get_preds()`: the network's outputs are the pretraining's, and the loss failed on them with
@@ -637,6 +638,14 @@ class DropLabelsToEvaluate(DropLabels):
 
     def before_batch(self):
         if not self.training and self._pretraining(): super().before_batch()
+
+    # the masks `TimeMAEPretrain` validated with (`fixed_eval_masks`): without them each call drew new ones, and the
+    # loss of the same weights moved from call to call, matching neither itself nor the table's last valid_loss
+    def before_validate(self):
+        if self._pretraining(): get_model(self.learn.model).fixed_eval_masks(True)
+
+    def after_validate(self):
+        if self._pretraining(): get_model(self.learn.model).fixed_eval_masks(False)
 
 class UnpadValidation(Callback):
     """Count each validation series once in a data-parallel fit. fastai's `DistributedDL` pads the validation indices
@@ -730,6 +739,7 @@ def _claim_file(saver) -> None:
     key = str(saver.path.resolve())
     other = _WRITERS.get(key, lambda: None)()
     if other is not None and other is not saver:
+        other = None  # this frame's own reference would keep it alive through the collection
         gc.collect()  # a learner re-made in a notebook cell: its old callback lives on in a reference cycle until now
         other = _WRITERS.get(key, lambda: None)()
     if other is not None and other is not saver and not getattr(saver, '_said_shared', False) and not getattr(saver, 'resumes', False):
@@ -997,6 +1007,12 @@ class TimeMAEPretrain(Callback):
         self.part_metrics = [(_PooledPart if p in self.pooled else _LossPart)(p) for p in self.parts]
         self.drop_labels, self.unpad, self.momentum_update = DropLabels(), UnpadValidation(), MomentumUpdate(momentum, momentum_end)
         # None: the learner's path/model_dir, set when it joins one (`models` until then, tsai's learners' own)
+        if target_dir is not None and (not isinstance(target_dir, (str, os.PathLike)) or not str(target_dir).strip()):
+            # '' became Path('.'): the encoder went to the current folder without a word; 123 gave os's own TypeError
+            raise ValueError(f'target_dir is the folder the encoder file goes to (e.g. target_dir="models"), got '
+                             f'{target_dir!r}: give a folder path, or leave it out for the learner\'s models folder.')
+        if not isinstance(fname, (str, os.PathLike)):  # fname=None wrote None.pth
+            raise ValueError(f'fname names the encoder file (e.g. fname="timemae_encoder"), got {fname!r}.')
         self.target_dir = None if target_dir is None else Path(target_dir).expanduser()
         self.fname = str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
         if not self.fname.strip() or self.fname.endswith(('/', '\\')):
@@ -1291,11 +1307,16 @@ class TimeMAEPretrain(Callback):
         healthy = self.pretrainer.backbone.d_model ** -0.5
         if self._warned_collapse or not math.isfinite(spread) or spread >= self.collapse_threshold * healthy: return
         self._warned_collapse = True
+        net, ema = self.pretrainer, self.momentum_update
+        # only the remedies not in use already: with the defaults, advice to turn on what is on misled
+        tips = ([] if net.normalize_targets else ['normalize_targets=True (MRR can be matched by a constant without it)'])
+        if not getattr(net.tokenizer, 'needs_fit', False): tips.append('a frozen tokenizer (tokenizer="kmeans")')
+        if ema.momentum_end is None or ema.momentum_end < 0.9999: tips.append('a higher momentum (momentum_end=0.9999)')
+        tips += ['a lower learning rate', 'fewer epochs']
         timemae_warn(f'TimeMAE pretraining is collapsing at epoch {self.epoch}: the encoder gives almost the same '
                      f'representation to every patch of every series (rep_std {spread:.4f}, healthy is about '
-                     f'{healthy:.3f}), so its features carry little information. MRR can be matched by a constant: '
-                     'try normalize_targets=True, a frozen tokenizer (tokenizer="kmeans"), a higher momentum '
-                     '(momentum_end=0.9999), or fewer epochs.', stacklevel=_frames_to_user(libraries=True))
+                     f'{healthy:.3f}), so its features carry little information. Try {", ".join(tips[:-1])} or '
+                     f'{tips[-1]}.', stacklevel=_frames_to_user(libraries=True))
 
     def _check_diverged(self, row: dict):
         "Warn once per fit when an epoch's loss is not finite: nothing says so otherwise (NaN is never a better loss)."
