@@ -945,3 +945,19 @@ def test_a_fit_under_a_launcher_is_refused_before_any_work(bm, monkeypatch):
             est.fit(X, y)
         assert not est.is_fitted
 
+
+
+def test_one_series_given_alone_to_predict_is_named_with_the_indexing_that_fixes_it(bm, fitted):
+    """sktime reads a 2-D array as univariate series in rows and a plain DataFrame as such a table: one
+    [channels, steps] series was refused as '1 channel' with a transpose hint that failed on a DataFrame, and a 1-D
+    series got sktime's list of formats."""
+    import pandas as pd
+    one = bm[2][0]                                                      # [6, 100]
+    for X, fix in ((one, r'X\[None\]'), (torch.as_tensor(one), r'X\[None\]'), (one.T, r'X\.T\[None\]'),
+                   (pd.DataFrame(one.T), r'X\.to_numpy\(\)\.T\[None\]')):
+        for method in (fitted.predict, fitted.predict_proba):
+            with pytest.raises(ValueError, match=r'one series of 6 (channels|variables).*' + fix):
+                method(X)
+    with pytest.raises(ValueError, match=r'one series of 100 steps and one channel, but TimeMAEClassifier was fitted on 6'):
+        fitted.predict(one[0])
+    assert fitted.predict(one[None]).shape == (1,)                      # the fix works

@@ -582,6 +582,31 @@ def _say_one_series(X, cls_name: str):
                  f'one row of features. If each row is a series, pass X.to_numpy()[:, None, :] ({n} univariate series).',
                  stacklevel=_frames_to_user(libraries=True))
 
+def _check_one_series_to_predict(est, X):
+    """A fitted classifier given one series alone: sktime reads a 2-D array as univariate series in rows and a plain
+    DataFrame as such a table, so one `[channels, steps]` series was refused as '1 channel' with a `transpose(0, 2, 1)`
+    hint that fails on a DataFrame, and a 1-D series got sktime's list of formats. Named here, with the indexing that
+    makes it a panel of one."""
+    learn = getattr(est, 'learn_', None)
+    if learn is None: return
+    c_in, name = learn.model.backbone.c_in, type(est).__name__
+    if isinstance(X, pd.Series) or (isinstance(X, (np.ndarray, torch.Tensor)) and X.ndim == 1):
+        fix = 'X.to_numpy()[None, None]' if isinstance(X, pd.Series) else 'X[None, None]'
+        if c_in == 1:
+            raise ValueError(f'X is one series of {len(X)} steps; {name} predicts a panel [n, channels, steps]: pass {fix}.')
+        raise ValueError(f'X is one series of {len(X)} steps and one channel, but {name} was fitted on {c_in} channels: '
+                         'pass the same variables, in the same order, as a panel [n, channels, steps].')
+    if c_in == 1: return  # a 2-D array or table: univariate series in rows, as sktime reads it
+    if isinstance(X, (np.ndarray, torch.Tensor)) and X.ndim == 2 and c_in in X.shape:
+        fix = 'X[None]' if X.shape[0] == c_in else 'X.T[None]'
+        raise ValueError(f'X of shape {tuple(X.shape)} looks like one series of {c_in} channels: {name} reads a 2-D array '
+                         f'as univariate series in rows, and was fitted on {c_in} channels. Pass a panel of one series, '
+                         f'{fix} ([1, {c_in}, steps]).')
+    if _plain_frame(X) and X.shape[1] == c_in:
+        raise ValueError(f'X is a DataFrame of {X.shape[0]} rows and {c_in} columns, like one series of {c_in} variables '
+                         f'(sktime\'s Series: rows are time steps); {name} predicts panels. Pass X.to_numpy().T[None] '
+                         f'([1, {c_in}, {X.shape[0]}]).')
+
 def _check_no_2d_array(X, cls_name: str):
     if isinstance(X, np.ndarray) and X.ndim == 2:
         raise ValueError(
@@ -631,8 +656,9 @@ class TimeMAEClassifier(BaseClassifier):
     max_seq_len : the longest series the model takes; None: 8,192 steps, or the training series' length if longer
         (a value shorter than the training series is raised to their length). Give more to predict on series longer
         than those `fit` saw.
-    weights_path : None (pretrain in `fit`), or an encoder file (`save_encoder_weights`, e.g. of a fitted estimator's
-        `learn_.model`): `fit` pretrains nothing and fine-tunes that encoder, whose sizes come from the file, as
+    weights_path : None (pretrain in `fit`), or an encoder file (`save_encoder_weights`, e.g. of a fitted
+        `TimeMAETransformer`'s `learn_.model`; a fitted classifier's encoder was fine-tuned on its labels, so a grid
+        search on the same series would score folds whose labels it learned): `fit` pretrains nothing and fine-tunes that encoder, whose sizes come from the file, as
         `TimeMAETransformer`'s: a `window`, `n_heads` or `max_seq_len` given, or a `d_model`, `n_layers` or `d_ff`
         changed from its default, must be the file's. Pretrain once, then tune the fine-tuning settings (`mode`,
         `finetune_lr`, ...) with a grid search: without it every candidate of every fold pretrains anew. The
@@ -726,9 +752,11 @@ class TimeMAEClassifier(BaseClassifier):
         with torch.device('meta'): TimeMAEBackbone(1, **{**arch, 'window': 8 if arch['window'] is None else arch['window']})
 
     def predict(self, X):
+        _check_one_series_to_predict(self, X)
         with _with_fix(self): return super().predict(_grouped(_array_input(X, classifier=True)))
 
     def predict_proba(self, X):
+        _check_one_series_to_predict(self, X)
         with _with_fix(self): return super().predict_proba(_grouped(_array_input(X, classifier=True)))
 
     def _fit(self, X, y):
