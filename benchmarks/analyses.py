@@ -315,12 +315,17 @@ def plot_pretrain_size(cfg, rows, path):
 def plot_tsne(tsne, path):
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 2, figsize=(10, 4.6))
+    from tsai_timemae.plots import class_colours
     y = np.asarray(tsne['y'])
+    def number_first(v):  # labels read back from JSON as text: '10' after '9', not after '1'
+        try: return (0, float(v), '')
+        except ValueError: return (1, 0., str(v))
+    classes = sorted(np.unique(y), key=number_first)
     for ax, stage, title in zip(axs, ('untrained', 'pretrained'), ('before pretraining', 'after pretraining')):
         pts = np.asarray(tsne[stage]['points'])
-        for i, c in enumerate(np.unique(y)):
+        for c, colour in zip(classes, class_colours(len(classes))):  # distinct colours past 10 classes too
             sel = y == c
-            ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=f'C{i % 10}', label=c, alpha=.8, edgecolors='none')
+            ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colour, label=c, alpha=.8, edgecolors='none')
         score = tsne['untrained_score' if stage == 'untrained' else 'final_score']
         ax.set_title(f"{title}: probe {score * 100:.1f}% (cv on train+valid), silhouette {tsne[stage]['silhouette']:.2f}", fontsize=9)
         ax.set_xticks([]); ax.set_yticks([])

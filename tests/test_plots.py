@@ -125,7 +125,7 @@ def test_show_masks_axes_can_be_walked_twice_and_bad_arguments_are_named(pretrai
     fig, axs = show_masks(learn, X, n=2)
     assert [ax.get_title() for ax in axs] == [ax.get_title() for ax in axs] and len(list(axs)) == 2
     plt.close(fig)
-    with pytest.raises(ValueError, match=r'built for 6 channels but X has 3.*same variables'):
+    with pytest.raises(ValueError, match=r'show_masks: the model was built for 6 channels \(variables\) but X has 3.*in the same order'):
         show_masks(learn, X[:, :3])                      # a raw broadcasting error inside the batch transform, before
     with pytest.raises(ValueError, match=r'n is how many series.*at least 1, got 0'):
         show_masks(learn, X, n=0)                        # a bare StopIteration, before
@@ -417,3 +417,45 @@ def test_many_classes_on_a_given_axes_keep_their_legend_inside_it(pretrained):
     leg, box = axs[0].get_legend().get_window_extent(), axs[0].get_window_extent()
     assert box.x0 <= leg.x0 and leg.x1 <= box.x1
     plt.close(fig)
+
+
+def test_show_masks_takes_the_series_of_a_learner_that_selects_variables(tmp_path):
+    """tsai's `sel_vars`: show_masks compared X with the model's channel count, so the series the learner was trained on
+    were refused ('pass the same variables') and its selected ones failed inside tsai with an IndexError."""
+    from tsai.all import get_ts_dls, ts_learner
+    from tsai_timemae.all import TimeMAE, TimeMAEPretrain
+    X = np.random.default_rng(0).standard_normal((16, 3, 24)).astype(np.float32)
+    learn = ts_learner(get_ts_dls(X, splits=(list(range(12)), list(range(12, 16))), bs=4, sel_vars=[0, 2]), TimeMAE,
+                       cbs=TimeMAEPretrain(target_dir=tmp_path, n_decoder_layers=1, verbose=False), **SMALL)
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    fig, axs = show_masks(learn, X, n=2)
+    assert mask_view(learn, X, n=2)['x'].shape[1] == 2      # the selected variables, as the model sees them
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r'show_masks: .*3 channels \(variables\) but X has 2.*the same order'):
+        show_masks(learn, X[:, [0, 2]])
+
+
+def test_an_encoder_with_nan_weights_is_named_not_drawn(pretrained):
+    """A diverged pretraining leaves NaN weights in the learner: plot_embeddings passed scikit-learn's advice to impute
+    X, and show_masks drew code 0 as 'predicted right' wherever it was the target."""
+    from fastai.torch_core import get_model
+    learn, X, y = pretrained
+    backbone = get_model(learn.model).backbone
+    kept = {k: v.clone() for k, v in backbone.state_dict().items()}
+    try:
+        with torch.no_grad():
+            for p in backbone.parameters(): p.fill_(float('nan'))
+        with pytest.raises(ValueError, match=r"plot_embeddings: the encoder's outputs are not finite.*from_pretrained\(cb.weights_path\)"):
+            plot_embeddings(learn, X[:8], y[:8])
+        with pytest.raises(ValueError, match=r"show_masks: the encoder's outputs are not finite.*did its pretraining diverge"):
+            show_masks(learn, X, n=1)
+    finally: backbone.load_state_dict(kept)              # the module's learner, for the tests after this one
+
+
+def test_an_empty_title_is_drawn_empty(pretrained):
+    "title='' was read as no title given, and the default one was drawn."
+    learn, X, y = pretrained
+    fig, ax = plot_embeddings(learn, X[:8], y[:8], title='')
+    assert ax.get_title() == ''
+    plt.close(fig)
+

@@ -12,7 +12,7 @@ from fastai.torch_core import get_model, subplots
 
 from .embeddings import _timemae_model_of, get_embeddings, eval_mode, keep_random_state
 from .evaluate import _label_text, comparable_labels
-from .model import TimeMAEBackbone, as_panel, check_panel, missing_labels, transpose_hint
+from .model import TimeMAEBackbone, as_panel, check_learner_X, check_panel, missing_labels
 from .pretrain import TimeMAEPretrain, TimeMAEPretrainer
 from .tokenizers import GumbelTokenizer
 
@@ -100,6 +100,8 @@ def plot_embeddings(learn_or_model, X, y=None, perplexity: float | None = None, 
                          'that any of the plots shows, in the order the colours should follow.')
     if ax is not None: ax = _one_axis(ax)  # before the t-SNE, which takes a while
     emb = get_embeddings(learn_or_model, X, bs=bs, layer=layer)
+    if not np.isfinite(emb).all():  # X was checked: scikit-learn's advice (an imputer) would point at the data
+        raise ValueError("plot_embeddings: the encoder's outputs are not finite (NaN or inf weights: did its pretraining diverge?). The pretraining callback keeps the last finite encoder in its file: load that, e.g. TimeMAE.from_pretrained(cb.weights_path), or retrain with a lower learning rate.")
     p = _tsne_perplexity(len(emb), perplexity)
     if _same_points(emb):
         raise ValueError(f'All {len(emb)} series have the same embedding (identical or constant series?), so t-SNE has '
@@ -124,7 +126,7 @@ def plot_embeddings(learn_or_model, X, y=None, perplexity: float | None = None, 
     else:  # the model was checked by get_embeddings: a learner's or a TimeMAE's backbone
         k = model.backbone.block_index(layer)
         where = ', embeddings' if k == 0 else f', block {k}'
-    ax.set_title(title or f't-SNE of {len(emb)} embeddings (d={emb.shape[1]}{where})')
+    ax.set_title(title if title is not None else f't-SNE of {len(emb)} embeddings (d={emb.shape[1]}{where})')
     if own_figure: fig.tight_layout()  # a legend beside the axes is otherwise cut off in a saved figure
     ax.tsne_points = pts
     return fig, ax
@@ -152,12 +154,10 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f'n is how many series to show: a whole number of at least 1, got {n!r}.')
     X = as_panel(X, 'show_masks')
-    check_panel(X, 'show_masks', net.backbone.c_in)
+    # the channels the learner's data gave, as get_embeddings takes them: with tsai's `sel_vars` the model's own count
+    # is another (the series a learner was trained on were refused, and its selected variables failed inside tsai)
+    check_learner_X(learn, X, 'show_masks')
     if not len(X): raise ValueError('show_masks needs at least one series.')
-    if X.shape[1] != net.backbone.c_in:
-        raise ValueError(f'The learner was built for {net.backbone.c_in} channels but X has {X.shape[1]} '
-                         f'(shape {X.shape}): pass the same variables, in the same order, as its training data.'
-                         f'{transpose_hint(X.shape, net.backbone.c_in)}')
     dev = next(net.parameters()).device
     # the masks (and Gumbel draws) from the network's own generator started at `seed`, as a validation pass draws
     # them: seeding torch's global stream would also reseed an MPS or XPU device's, which `keep_random_state` does
@@ -171,6 +171,8 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
             out = net(x)
     finally:  # as it was: off (training draws from torch's stream), or a validation pass's generator, which goes on
         net._eval_seed, net._eval_gen = before
+    if not torch.isfinite(out['logits']).all():  # NaN scores would show code 0 as 'predicted', right where it is 0
+        raise ValueError("show_masks: the encoder's outputs are not finite (NaN or inf weights: did its pretraining diverge?). The pretraining callback keeps the last finite encoder in its file: load that, e.g. TimeMAE.from_pretrained(cb.weights_path), or retrain with a lower learning rate.")
     ids_msk = out['ids_msk']                                            # the pass's own mask
     bs, n_p = x.shape[0], out['rep_vis'].shape[1] + ids_msk.shape[1]
     masked = torch.zeros(bs, n_p, dtype=torch.bool, device=dev).scatter_(1, ids_msk, True)
@@ -183,7 +185,8 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
 def show_masks(learn, X, n: int = 3, seed: int = 0, channels=None, figsize=None):
     """Draw `mask_view`: one panel per series with its channels (`channels`: which ones, default all), the patch
     boundaries, the masked patches shaded and each masked patch's codeword (green: the model predicts it). Returns
-    `(fig, axes)`. The series are drawn as the model sees them, after the learner's batch transforms (e.g. standardized),
+    `(fig, axes)`. The series are drawn as the model sees them, after the learner's batch transforms (e.g. standardized;
+    with tsai's `sel_vars` only the selected variables, numbered as the model's channels),
     zero-padded at the end to whole patches when the length is not a multiple of the window (the padding is hatched).
     With `tokenizer='gumbel'` a patch's codeword is a Gumbel-softmax draw, so it changes with `seed`; the other
     tokenizers give each patch one code."""
