@@ -961,3 +961,16 @@ def test_one_series_given_alone_to_predict_is_named_with_the_indexing_that_fixes
     with pytest.raises(ValueError, match=r'one series of 100 steps and one channel, but TimeMAEClassifier was fitted on 6'):
         fitted.predict(one[0])
     assert fitted.predict(one[None]).shape == (1,)                      # the fix works
+
+
+def test_a_verbose_fit_warns_nothing_about_the_empty_validation_loader(bm):
+    """The estimators' learners have no validation series: verbose, fastai's bar over the empty validation loader
+    warned 'Your generator is empty' at every epoch; the learner kept is left as fastai made it."""
+    import pickle
+    X, y = bm[0][::4], bm[1][::4]
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')
+        clf = TimeMAEClassifier(**{**TINY, 'verbose': True}).fit(X, y)
+    assert not [str(w.message) for w in said if 'generator is empty' in str(w.message)]
+    assert all('_launch_pbar' not in vars(cb) for cb in clf.learn_.cbs)
+    assert pickle.loads(pickle.dumps(clf)).predict(X[:2]).shape == (2,)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import inspect
 import io
 import re
 import sys
 import tempfile
 import threading
+import types
 import warnings
 from pathlib import Path
 
@@ -156,11 +158,21 @@ def _silent(verbose: bool):
 
 @contextlib.contextmanager
 def _quiet(learn, verbose: bool):
-    "No progress bars (console or notebook), epoch tables or prints while `learn` trains, unless `verbose`."
-    if verbose:
-        yield
+    """No progress bars (console or notebook), epoch tables or prints while `learn` trains, unless `verbose`. The
+    estimators' learners have no validation series: verbose, fastai's bar over the empty validation loader warned
+    'Your generator is empty' at every epoch, which a user can do nothing about; it is not drawn."""
+    if not verbose:
+        with learn.no_bar(), learn.no_logging(), _silent(verbose): yield
         return
-    with learn.no_bar(), learn.no_logging(), _silent(verbose): yield
+    from fastai.callback.progress import ProgressCallback
+    bars = [cb for cb in learn.cbs if isinstance(cb, ProgressCallback)]
+    def launch_unless_empty(cb):
+        if len(cb.dl): return ProgressCallback._launch_pbar(cb)
+        cb.pbar = types.SimpleNamespace(on_iter_end=lambda: None, update=lambda *_: None, comment='')
+    for cb in bars: cb._launch_pbar = functools.partial(launch_unless_empty, cb)
+    try: yield
+    finally:  # the learner is kept (`learn_`) and pickled with the estimator: nothing of this stays on it
+        for cb in bars: cb.__dict__.pop('_launch_pbar', None)
 
 def _dls(X, y, batch_size: int, path, std=None, classes=None):
     """tsai data loaders with every series in the training set (no validation split), standardized by `std`
