@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 # pytest-xdist: two test processes of one torch thread each finish the suite in about 8 minutes on a 2-core machine,
-# against about 13 for one process of two threads (most tests are small and single-threaded); `make test WORKERS=0`
-# runs it in one process
+# against about 13 for one process of two threads (most tests are small and single-threaded); whole files go to one
+# worker (--dist loadfile), so a module's shared fixtures (the two-process launches) are built once; `make test
+# WORKERS=0` runs it in one process
 WORKERS ?= 2
 
 .PHONY: install demo test export
@@ -22,7 +23,7 @@ demo: install
 	$(BIN)/timemae demo
 
 test: install
-	$(BIN)/python -m pytest -q -n $(WORKERS) tests
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile tests
 	$(BIN)/nbdev_test  # the notebooks' example cells, with their assertions
 
 export: install

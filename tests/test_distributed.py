@@ -440,6 +440,9 @@ def test_more_processes_than_gpus_is_refused_with_the_fix(monkeypatch):
     with pytest.raises(ValueError, match=r'2 processes were launched on a machine with 1 GPU\(s\), so the process of '
                                          r'LOCAL_RANK=1 has none: launch at most 1 .*cpu=True'):
         with distributed.timemae_distrib_ctx(object()): pass
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 0)
+    with pytest.raises(ValueError, match=r'cpu=False asks for GPU processes, but torch sees no GPU here: pass cpu=True'):
+        with distributed.timemae_distrib_ctx(object(), cpu=False): pass
 
 
 def test_only_rank_0_shows_the_packages_warnings_and_an_error_filter_stops_every_rank(monkeypatch):
@@ -447,8 +450,10 @@ def test_only_rank_0_shows_the_packages_warnings_and_an_error_filter_stops_every
     import warnings
     from tsai_timemae.notices import TimeMAEWarning, timemae_warn
     for blanket in (False, True):  # with and without tsai's blanket ignore in the filters
-        for rank, shown in (('0', 1), ('1', 0)):
+        for rank, world, shown in (('0', '2', 1), ('1', '2', 0), ('1', None, 1)):  # RANK alone: no launcher, one process
             monkeypatch.setenv('RANK', rank)
+            if world is None: monkeypatch.delenv('WORLD_SIZE', raising=False)
+            else: monkeypatch.setenv('WORLD_SIZE', world)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
                 if blanket: warnings.filterwarnings('ignore', category=UserWarning)

@@ -450,6 +450,12 @@ def test_an_encoder_with_nan_weights_is_named_not_drawn(pretrained):
         with pytest.raises(ValueError, match=r"show_masks: the encoder's outputs are not finite.*did its pretraining diverge"):
             show_masks(learn, X, n=1)
     finally: backbone.load_state_dict(kept)              # the module's learner, for the tests after this one
+    from tsai_timemae.model import TimeMAE                # a fine-tuned encoder: no pretraining file to go back to
+    model = TimeMAE(6, 4, **SMALL)
+    with torch.no_grad():
+        for p in model.backbone.parameters(): p.fill_(float('nan'))
+    with pytest.raises(ValueError, match=r"not finite \(NaN or inf weights: did its training diverge\?\)\. Train it again"):
+        plot_embeddings(model, X[:8], y[:8])
 
 
 def test_an_empty_title_is_drawn_empty(pretrained):

@@ -200,6 +200,8 @@ ROWS = [
      lambda c: TimeMAEPretrain(target_dir=123), fails(ValueError, r'target_dir is the folder .*got 123')),
     ('TimeMAEPretrain', 'fname=None (None.pth)', lambda c: TimeMAEPretrain(fname=None),
      fails(ValueError, r'fname names the encoder file .*got None')),
+    ('TimeMAEPretrain', 'a number as fname (1.pth, as before)', lambda c: TimeMAEPretrain(fname=1, target_dir=c.tmp),
+     ok(lambda cb: cb.fname == '1')),
     ('TimeMAEPretrain', 'labelled data (labels ignored)', lambda c: pretrain(X, c.tmp, Y),
      ok(lambda cb: Path(cb.weights_path).is_file())),
     ('TimeMAEPretrain', 'float16 data', lambda c: pretrain(X.astype('float16'), c.tmp),

@@ -259,6 +259,9 @@ def timemae_distrib_ctx(learn, cpu: bool | None = None, sync_bn: bool = False, *
                          'for CPU processes.')
     if not cpu:  # fastai's dls default to cuda:0 in every process: use this process's GPU
         local, gpus = int(os.environ.get('LOCAL_RANK', 0)), torch.cuda.device_count()
+        if not gpus:  # cpu=False given on a machine without one
+            raise ValueError('cpu=False asks for GPU processes, but torch sees no GPU here: pass cpu=True (or leave cpu '
+                             'out) for CPU processes.')
         if local >= gpus:  # torch's 'invalid device ordinal' names no fix
             raise ValueError(f'{num_distrib()} processes were launched on a machine with {gpus} GPU(s), so the process '
                              f'of LOCAL_RANK={local} has none: launch at most {gpus} process(es) per machine '

@@ -21,9 +21,10 @@ def _blanket(f) -> bool:
     return action == 'ignore' and msg is None and category in (UserWarning, Warning) and module is None and not lineno
 
 def _launched_rank() -> int:
-    "This process's rank under a launcher (`torchrun` and `accelerate launch` set RANK), 0 otherwise."
+    """This process's rank under a launcher of several processes (`torchrun` and `accelerate launch` set RANK and
+    WORLD_SIZE), 0 otherwise: a RANK that a scheduler or container sets for one process alone silences nothing."""
     import os
-    try: return int(os.environ.get('RANK', 0) or 0)
+    try: return int(os.environ.get('RANK', 0) or 0) if int(os.environ.get('WORLD_SIZE', 1) or 1) > 1 else 0
     except ValueError: return 0
 
 def _silenced_by_interpreter() -> bool:

@@ -101,7 +101,10 @@ def plot_embeddings(learn_or_model, X, y=None, perplexity: float | None = None, 
     if ax is not None: ax = _one_axis(ax)  # before the t-SNE, which takes a while
     emb = get_embeddings(learn_or_model, X, bs=bs, layer=layer)
     if not np.isfinite(emb).all():  # X was checked: scikit-learn's advice (an imputer) would point at the data
-        raise ValueError("plot_embeddings: the encoder's outputs are not finite (NaN or inf weights: did its pretraining diverge?). The pretraining callback keeps the last finite encoder in its file: load that, e.g. TimeMAE.from_pretrained(cb.weights_path), or retrain with a lower learning rate.")
+        if isinstance(get_model(getattr(learn_or_model, 'model', learn_or_model)), TimeMAEPretrainer):
+            raise ValueError("plot_embeddings: the encoder's outputs are not finite (NaN or inf weights: did its pretraining diverge?). The pretraining callback keeps the last finite encoder in its file: load that, e.g. TimeMAE.from_pretrained(cb.weights_path), or retrain with a lower learning rate.")
+        raise ValueError("plot_embeddings: the encoder's outputs are not finite (NaN or inf weights: did its training "
+                         'diverge?). Train it again with a lower learning rate, or plot the encoder it started from.')
     p = _tsne_perplexity(len(emb), perplexity)
     if _same_points(emb):
         raise ValueError(f'All {len(emb)} series have the same embedding (identical or constant series?), so t-SNE has '

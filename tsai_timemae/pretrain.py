@@ -1011,7 +1011,7 @@ class TimeMAEPretrain(Callback):
             # '' became Path('.'): the encoder went to the current folder without a word; 123 gave os's own TypeError
             raise ValueError(f'target_dir is the folder the encoder file goes to (e.g. target_dir="models"), got '
                              f'{target_dir!r}: give a folder path, or leave it out for the learner\'s models folder.')
-        if not isinstance(fname, (str, os.PathLike)):  # fname=None wrote None.pth
+        if fname is None or isinstance(fname, bool) or not isinstance(fname, (str, os.PathLike, int)):  # None.pth
             raise ValueError(f'fname names the encoder file (e.g. fname="timemae_encoder"), got {fname!r}.')
         self.target_dir = None if target_dir is None else Path(target_dir).expanduser()
         self.fname = str(fname).removesuffix('.pth')  # 'enc.pth' is not enc.pth.pth
@@ -1311,7 +1311,7 @@ class TimeMAEPretrain(Callback):
         # only the remedies not in use already: with the defaults, advice to turn on what is on misled
         tips = ([] if net.normalize_targets else ['normalize_targets=True (MRR can be matched by a constant without it)'])
         if not getattr(net.tokenizer, 'needs_fit', False): tips.append('a frozen tokenizer (tokenizer="kmeans")')
-        if ema.momentum_end is None or ema.momentum_end < 0.9999: tips.append('a higher momentum (momentum_end=0.9999)')
+        if max(ema.momentum, ema.momentum_end or 0.) < 0.9999: tips.append('a higher momentum (momentum_end=0.9999)')
         tips += ['a lower learning rate', 'fewer epochs']
         timemae_warn(f'TimeMAE pretraining is collapsing at epoch {self.epoch}: the encoder gives almost the same '
                      f'representation to every patch of every series (rep_std {spread:.4f}, healthy is about '
