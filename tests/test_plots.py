@@ -431,7 +431,7 @@ def test_show_masks_takes_the_series_of_a_learner_that_selects_variables(tmp_pat
     fig, axs = show_masks(learn, X, n=2)
     assert mask_view(learn, X, n=2)['x'].shape[1] == 2      # the selected variables, as the model sees them
     plt.close(fig)
-    with pytest.raises(ValueError, match=r'show_masks: .*3 channels \(variables\) but X has 2.*the same order'):
+    with pytest.raises(ValueError, match=r"show_masks: the learner's training data had 3 channels \(variables\) but X has 2.*the same order"):
         show_masks(learn, X[:, [0, 2]])
 
 

@@ -456,7 +456,7 @@ def check_panel(X, where: str, c_in: int | None = None):
         else: fix = f' The model takes {c_in} channels: pass the series as [samples, {c_in}, steps] (`X[None]` for one series).'
     raise ValueError(f'{where} expects a 3-D array [samples, channels, steps], got shape {shape}.{fix}')
 
-def check_X(X, c_in: int, where: str = 'get_X_preds'):
+def check_X(X, c_in: int, where: str = 'get_X_preds', built: str = 'the model was built for'):
     """Refuse input the model cannot read before tsai gives a raw error: a pandas frame (the conversion named), an array
     that is not 3-D (tsai's bare AssertionError; the fix for a 2-D one named, as `get_embeddings` does), or one whose
     channels do not match the model (a broadcast error in the batch transforms)."""
@@ -464,7 +464,7 @@ def check_X(X, c_in: int, where: str = 'get_X_preds'):
     shape = tuple(getattr(X, 'shape', np.shape(X)))
     check_panel(X, where, c_in)
     if shape[1] != c_in:
-        raise ValueError(f'{where}: the model was built for {c_in} channels (variables) but X has {shape[1]} (shape '
+        raise ValueError(f'{where}: {built} {c_in} channels (variables) but X has {shape[1]} (shape '
                          f'{shape}). Pass the variables it was trained on, in the same order.{transpose_hint(shape, c_in)}')
 
 def data_channels(learn) -> int | None:
@@ -486,7 +486,11 @@ def check_learner_X(learn, X, where: str):
     """`check_X` against the channels the learner's data gave (`data_channels`), for the inference helpers that run X
     through the learner's own transforms (`get_X_preds`, `predict_labels`, `evaluate_learner`, `get_embeddings`)."""
     n = data_channels(learn)
-    if n is not None: return check_X(X, n, where)
+    # with tsai's sel_vars the model takes fewer channels than the data had: name what X is compared with
+    if n is not None:
+        from fastai.torch_core import get_model
+        c_in = getattr(getattr(get_model(learn.model), 'backbone', None), 'c_in', n)  # a tsai model: its data's count
+        return check_X(X, n, where, 'the model was built for' if n == c_in else "the learner's training data had")
     refuse_pandas(X, where)  # tsai's selection of the variables reads X's channels
     check_panel(X, where)
     sel = _selected_vars(learn)
