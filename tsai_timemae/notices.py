@@ -23,9 +23,8 @@ def _blanket(f) -> bool:
 def _launched_rank() -> int:
     """This process's rank under a launcher of several processes (`torchrun` and `accelerate launch` set RANK and
     WORLD_SIZE), 0 otherwise: a RANK that a scheduler or container sets for one process alone silences nothing."""
-    import os
-    try: return int(os.environ.get('RANK', 0) or 0) if int(os.environ.get('WORLD_SIZE', 1) or 1) > 1 else 0
-    except ValueError: return 0
+    from fastai.torch_core import num_distrib, rank_distrib  # here: importing this module imports no fastai
+    return rank_distrib() if num_distrib() > 1 else 0
 
 def _silenced_by_interpreter() -> bool:
     "`python -W ignore` / `PYTHONWARNINGS=ignore` (or `ignore::UserWarning`): a blanket the user chose when starting Python."

@@ -48,6 +48,11 @@ def _same_points(emb: np.ndarray) -> bool:
     "Every series has the same embedding (identical or constant series): scikit-learn's t-SNE divides by zero there and can crash the process."
     return len(emb) > 0 and float(np.ptp(emb, axis=0).max()) <= 1e-7 * (1. + float(np.abs(emb).max()))
 
+# a pretraining learner whose encoder gives NaN or inf: what plot_embeddings and show_masks say
+_DIVERGED_PRETRAINING = ("the encoder's outputs are not finite (NaN or inf weights: did its pretraining diverge?). "
+                         'The pretraining callback keeps the last finite encoder in its file: load that, e.g. '
+                         'TimeMAE.from_pretrained(cb.weights_path), or retrain with a lower learning rate.')
+
 MAX_CLASSES = 50  # past this many labels, of one series each, y is likely no class label (an identifier, a count)
 
 def plot_embeddings(learn_or_model, X, y=None, perplexity: float | None = None, seed: int = 0, ax=None, title: str | None = None,
@@ -102,7 +107,7 @@ def plot_embeddings(learn_or_model, X, y=None, perplexity: float | None = None, 
     emb = get_embeddings(learn_or_model, X, bs=bs, layer=layer)
     if not np.isfinite(emb).all():  # X was checked: scikit-learn's advice (an imputer) would point at the data
         if isinstance(get_model(getattr(learn_or_model, 'model', learn_or_model)), TimeMAEPretrainer):
-            raise ValueError("plot_embeddings: the encoder's outputs are not finite (NaN or inf weights: did its pretraining diverge?). The pretraining callback keeps the last finite encoder in its file: load that, e.g. TimeMAE.from_pretrained(cb.weights_path), or retrain with a lower learning rate.")
+            raise ValueError(f'plot_embeddings: {_DIVERGED_PRETRAINING}')
         raise ValueError("plot_embeddings: the encoder's outputs are not finite (NaN or inf weights: did its training "
                          'diverge?). Train it again with a lower learning rate, or plot the encoder it started from.')
     p = _tsne_perplexity(len(emb), perplexity)
@@ -175,7 +180,7 @@ def mask_view(learn, X, n: int = 3, seed: int = 0) -> dict:
     finally:  # as it was: off (training draws from torch's stream), or a validation pass's generator, which goes on
         net._eval_seed, net._eval_gen = before
     if not torch.isfinite(out['logits']).all():  # NaN scores would show code 0 as 'predicted', right where it is 0
-        raise ValueError("show_masks: the encoder's outputs are not finite (NaN or inf weights: did its pretraining diverge?). The pretraining callback keeps the last finite encoder in its file: load that, e.g. TimeMAE.from_pretrained(cb.weights_path), or retrain with a lower learning rate.")
+        raise ValueError(f'show_masks: {_DIVERGED_PRETRAINING}')
     ids_msk = out['ids_msk']                                            # the pass's own mask
     bs, n_p = x.shape[0], out['rep_vis'].shape[1] + ids_msk.shape[1]
     masked = torch.zeros(bs, n_p, dtype=torch.bool, device=dev).scatter_(1, ids_msk, True)

@@ -619,7 +619,8 @@ class DropLabels(Callback):
 class DropLabelsToEvaluate(DropLabels):
     """What a pretraining learner keeps when its `TimeMAEPretrain` leaves it (the end of `fit(n, cbs=cb)`, `remove_cb`):
     `validate()` and `get_preds()` still give the pretraining loss on unlabelled data (without it fastai computes no
-    loss, and `validate()` returned Nones), on the masks the callback validated with. Training batches keep their labels: a plain fit on unlabelled data then
+    loss, and `validate()` returned Nones), on the masks the callback validated with. Training batches keep their
+    labels: a plain fit on unlabelled data then
     trains nothing, as the network's warning says; TimeMAE pretraining needs the callback. A fit with another loss
     (a classifier's, set by hand to train the network in place) is refused before its first batch, in a fit, a
     `validate()` or `get_preds()`: the network's outputs are the pretraining's, and the loss failed on them with

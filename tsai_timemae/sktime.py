@@ -35,7 +35,7 @@ from sktime.transformations.base import BaseTransformer
 _PANDAS_OPTIONS = {k: pd.get_option(k) for k in ('mode.chained_assignment', 'display.max_colwidth')}
 with warnings.catch_warnings():
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
-    from fastai.torch_core import set_seed
+    from fastai.torch_core import num_distrib, set_seed
     from tsai.data.core import TSClassification, TSTensor, get_ts_dls
     from tsai.learner import ts_learner
     import tsai.inference  # noqa: F401  (adds Learner.get_X_preds)
@@ -84,9 +84,7 @@ def _refuse_launcher(name: str):
     """The estimators train in one process. Under `torchrun` every process would run the whole fit alone (fine-tuning
     on its own copy without a word), and pretraining's refusal asks for a `timemae_distrib_ctx(learn)` around a learner
     an sktime user never sees."""
-    import os
-    try: world = int(os.environ.get('WORLD_SIZE', 1) or 1)
-    except ValueError: world = 1
+    world = num_distrib()  # fastai's reading of WORLD_SIZE
     if world > 1:
         raise RuntimeError(f'{name}.fit was launched in {world} processes (WORLD_SIZE, e.g. by torchrun), but the sktime '
                            'estimators train in one process: run the script with python. To pretrain on several processes, '
@@ -670,7 +668,8 @@ class TimeMAEClassifier(BaseClassifier):
         than those `fit` saw.
     weights_path : None (pretrain in `fit`), or an encoder file (`save_encoder_weights`, e.g. of a fitted
         `TimeMAETransformer`'s `learn_.model`; a fitted classifier's encoder was fine-tuned on its labels, so a grid
-        search on the same series would score folds whose labels it learned): `fit` pretrains nothing and fine-tunes that encoder, whose sizes come from the file, as
+        search on the same series would score folds whose labels it learned): `fit` pretrains nothing and fine-tunes
+        that encoder, whose sizes come from the file, as
         `TimeMAETransformer`'s: a `window`, `n_heads` or `max_seq_len` given, or a `d_model`, `n_layers` or `d_ff`
         changed from its default, must be the file's. Pretrain once, then tune the fine-tuning settings (`mode`,
         `finetune_lr`, ...) with a grid search: without it every candidate of every fold pretrains anew. The
