@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-# pytest-xdist: two test processes of one torch thread each finish the suite in about 8 minutes on a 2-core machine,
+# pytest-xdist: two test processes of one torch thread each finish the suite in about 7 minutes on a 2-core machine,
 # against about 13 for one process of two threads (most tests are small and single-threaded); whole files go to one
 # worker (--dist loadfile), so a module's shared fixtures (the two-process launches) are built once; `make test
 # WORKERS=0` runs it in one process
